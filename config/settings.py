@@ -1,0 +1,320 @@
+"""Pasokh's settings: one TOML file, then `PASOKH_<SECTION>__<KEY>` environment overrides.
+
+Every section is a frozen dataclass; `load_settings` checks types at start-up and names
+the bad key and value in `SettingsError`. Fields marked `secret()` may only come from the
+environment (or a `<KEY>_FILE` path in the environment) and are never printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+ENV_PREFIX = "PASOKH_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, unknown or has a bad value; the message names it."""
+
+
+def secret(default: str = "") -> Any:
+    """A field that must come from the environment and is never shown."""
+    return field(default=default, repr=False, metadata={"secret": True})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str = ""  # e.g. https://support.example.com behind a reverse proxy
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # Signs visitor tokens, reply tokens and links; generated into the data dir if unset.
+    secret_key: str = secret()
+    max_request_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    # Empty: SQLite file `pasokh.db` in the data directory.
+    url: str = secret()
+    pool_size: int = 10
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    poll_interval: float = 0.5
+    max_attempts: int = 8
+    backoff_base: float = 2.0
+    backoff_max: float = 600.0
+    batch_size: int = 20
+    lease_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    max_text_length: int = 10_000
+
+
+@dataclass(frozen=True)
+class ThreadSettings:
+    reopen_window_minutes: int = 4320  # a customer writing within 3 days reopens the thread
+    history_limit: int = 20  # recent messages the responder sees
+    offline_grace_seconds: int = 300
+    auto_assign: bool = False
+
+
+@dataclass(frozen=True)
+class FaqSettings:
+    path: str = ""  # a file or a folder of files; empty: the sample shop KB
+    default_language: str = "fa"
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    enabled: bool = True
+    # TOML: [bot.texts.handoff] fa = "..." — overrides of the bot's built-in texts.
+    texts: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebchatSettings:
+    enabled: bool = True
+    allowed_origins: list[str] = field(default_factory=list)  # empty: same origin + any
+    user_hash_secret: str = secret()
+    max_frame_bytes: int = 65_536
+    max_message_length: int = 4000
+    rate_limit_per_minute: int = 30
+    history_limit: int = 50
+    max_upload_bytes: int = 5_242_880
+    upload_types: list[str] = field(
+        default_factory=lambda: [
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    enabled: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    domains: list[str] = field(default_factory=lambda: ["support.localhost"])
+    address: str = "support@support.localhost"
+    max_message_bytes: int = 26_214_400
+    relay_host: str = ""
+    relay_port: int = 25
+    relay_tls: Literal["none", "starttls", "tls"] = "none"
+    relay_user: str = ""
+    relay_password: str = secret()
+    auth_user: str = ""  # AUTH for a forwarding mail server, optional
+    auth_password: str = secret()
+    tls_cert: str = ""
+    tls_key: str = ""
+    auto_reply_cap_per_hour: int = 5
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    token: str = secret()
+    api_url: str = ""  # PTB base_url; empty: Telegram's own
+    webhook_secret: str = secret()
+    mode: Literal["auto", "polling", "webhook"] = "auto"
+    poll_timeout: int = 25
+    max_file_bytes: int = 20_971_520
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    session_hours: int = 12
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    max_failed_logins: int = 5
+    lockout_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("pasokh-data")
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    threads: ThreadSettings = field(default_factory=ThreadSettings)
+    faq: FaqSettings = field(default_factory=FaqSettings)
+    bot: BotSettings = field(default_factory=BotSettings)
+    webchat: WebchatSettings = field(default_factory=WebchatSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL in force: the configured one or the embedded SQLite."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'pasokh.db').resolve()}"
+
+    def replace(self, section: str, **changes: Any) -> Settings:
+        """A copy with some keys of one section changed (CLI flags, tests)."""
+        current = getattr(self, section)
+        return dataclasses.replace(self, **{section: dataclasses.replace(current, **changes)})
+
+
+def _coerce(value: Any, annotation: Any, name: str, from_env: bool) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    bad = SettingsError(
+        f"setting {name}: invalid value {value!r} (expected {_describe(annotation)})"
+    )
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if from_env and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+        raise bad
+    if annotation is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if from_env and isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise bad from None
+        raise bad
+    if annotation is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if from_env and isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                raise bad from None
+        raise bad
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    if annotation is Path:
+        if isinstance(value, str):
+            return Path(value)
+        raise bad
+    if origin is Literal:
+        if value in args:
+            return value
+        raise bad
+    if origin is list:
+        if from_env and isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return list(value)
+        raise bad
+    if origin is dict:
+        if from_env and isinstance(value, str):
+            raise SettingsError(f"setting {name}: set nested tables in the TOML file")
+        if isinstance(value, dict):
+            return value
+        raise bad
+    raise bad
+
+
+def _describe(annotation: Any) -> str:
+    if typing.get_origin(annotation) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if typing.get_origin(annotation) is list:
+        return "a list of strings (comma-separated in the environment)"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _section_types() -> dict[str, type]:
+    hints = typing.get_type_hints(Settings)
+    return {name: hint for name, hint in hints.items() if dataclasses.is_dataclass(hint)}
+
+
+def _build_section(
+    section: str, cls: type, file_values: Mapping[str, Any], env: Mapping[str, str]
+) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in file_values:
+        if key not in known:
+            raise SettingsError(f"unknown setting [{section}] {key}")
+    values: dict[str, Any] = {}
+    for name, fld in known.items():
+        env_key = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
+        is_secret = bool(fld.metadata.get("secret"))
+        if name in file_values:
+            if is_secret:
+                raise SettingsError(
+                    f"setting [{section}] {name} is a secret: set it in the environment "
+                    f"as {env_key} (or {env_key}_FILE), not in the config file"
+                )
+            values[name] = _coerce(file_values[name], hints[name], f"[{section}] {name}", False)
+        if env_key in env:
+            values[name] = _coerce(env[env_key], hints[name], env_key, True)
+        elif is_secret and f"{env_key}_FILE" in env:
+            try:
+                values[name] = Path(env[f"{env_key}_FILE"]).read_text().strip()
+            except OSError as exc:
+                raise SettingsError(f"setting {env_key}_FILE: cannot read: {exc}") from None
+    return cls(**values)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    data_dir: Path | None = None,
+) -> Settings:
+    """Read the TOML file (if any), apply environment overrides, validate everything."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"config file not found: {config_file}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {config_file}: {exc}") from None
+    sections = _section_types()
+    for key, value in raw.items():
+        if key == "data_dir":
+            continue
+        if key not in sections:
+            raise SettingsError(f"unknown section [{key}] in {config_file}")
+        if not isinstance(value, dict):
+            raise SettingsError(f"[{key}] must be a table")
+    built = {
+        name: _build_section(name, cls, raw.get(name, {}), env) for name, cls in sections.items()
+    }
+    chosen_dir = data_dir or Path(
+        env.get("PASOKH_DATA_DIR") or raw.get("data_dir") or "pasokh-data"
+    )
+    return Settings(data_dir=chosen_dir, **built)
+
+
+def secret_names(settings: Settings) -> list[str]:
+    """Dotted names of secret settings that are set (for start-up logs: names only)."""
+    found = []
+    for section in _section_types():
+        obj = getattr(settings, section)
+        for fld in dataclasses.fields(obj):
+            if fld.metadata.get("secret") and getattr(obj, fld.name):
+                found.append(f"{section}.{fld.name}")
+    return found

@@ -1,0 +1,68 @@
+"""Content-addressed file store under the data directory: `<root>/ab/cd/<sha256>`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+from router.model import AttachmentRef
+
+
+class AttachmentTooLarge(ValueError):
+    """The file is over the size limit the caller gave."""
+
+
+class AttachmentStore:
+    """Stores bytes once per content hash; safe to call concurrently."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, sha256: str) -> Path:
+        """Where the file with this hash lives (it may not exist)."""
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    async def put(
+        self, data: bytes, *, filename: str, content_type: str, max_bytes: int | None = None
+    ) -> AttachmentRef:
+        """Store `data` (idempotent) and return its reference."""
+        if max_bytes is not None and len(data) > max_bytes:
+            raise AttachmentTooLarge(f"{filename}: {len(data)} bytes > {max_bytes}")
+        digest = hashlib.sha256(data).hexdigest()
+        await asyncio.to_thread(self._write, digest, data)
+        return AttachmentRef(
+            sha256=digest, filename=filename, content_type=content_type, size=len(data)
+        )
+
+    def _write(self, digest: str, data: bytes) -> None:
+        target = self.path_for(digest)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{digest}.{os.getpid()}.{id(data)}.tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+
+    async def read(self, sha256: str) -> bytes:
+        """The stored bytes; FileNotFoundError if absent."""
+        return await asyncio.to_thread(self.path_for(sha256).read_bytes)
+
+    async def delete(self, sha256: str) -> bool:
+        """Remove a file (erasure); returns whether it existed."""
+        path = self.path_for(sha256)
+
+        def _unlink() -> bool:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            return True
+
+        return await asyncio.to_thread(_unlink)

@@ -1,0 +1,113 @@
+"""Domain events and the bus that carries them to WebSockets and other listeners.
+
+Events are published after commit. `InProcessEventBus` serves one process; a
+PostgreSQL LISTEN/NOTIFY bus can implement the same `EventBus` protocol later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStored:
+    """A message (any author, any channel) was committed to a thread."""
+
+    message_id: int
+    thread_id: int
+    customer_id: int
+    author: str
+    internal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadChanged:
+    """A thread's status, tier or assignee changed."""
+
+    thread_id: int
+    customer_id: int
+    status: str
+    tier: int
+    assignee_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """Someone is typing in a thread (`who` is "customer" or "agent")."""
+
+    thread_id: int
+    customer_id: int
+    who: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPresence:
+    """An agent went online, away or offline."""
+
+    agent_id: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomersMerged:
+    """`merged_id` was merged into `surviving_id`."""
+
+    surviving_id: int
+    merged_id: int
+
+
+Event = MessageStored | ThreadChanged | Typing | AgentPresence | CustomersMerged
+
+
+class Subscription(Protocol):
+    def __aiter__(self) -> AsyncIterator[Event]: ...
+
+
+class EventBus(Protocol):
+    """Publish after commit; every subscriber gets every event published after it joined."""
+
+    def publish(self, event: Event) -> None: ...
+
+    def subscribe(self) -> asyncio.Queue[Event]: ...
+
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None: ...
+
+
+class InProcessEventBus:
+    """Fan-out to bounded per-subscriber queues; a slow subscriber drops, never blocks."""
+
+    def __init__(self, *, queue_size: int = 1000) -> None:
+        self._queues: set[asyncio.Queue[Event]] = set()
+        self._queue_size = queue_size
+
+    def publish(self, event: Event) -> None:
+        for queue in list(self._queues):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                logger.warning("event subscriber full; dropping %s", type(event).__name__)
+
+    def subscribe(self) -> asyncio.Queue[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
+        self._queues.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
+        self._queues.discard(queue)
+
+    @asynccontextmanager
+    async def subscription(self) -> AsyncIterator[asyncio.Queue[Event]]:
+        """`async with bus.subscription() as queue:` — unsubscribes on exit."""
+        queue = self.subscribe()
+        try:
+            yield queue
+        finally:
+            self.unsubscribe(queue)

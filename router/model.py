@@ -1,0 +1,144 @@
+"""The channel-neutral message model: what adapters hand to the router and get back.
+
+Adapters import only this module (and `router.events` for pushes); they never see
+threads, agents or the database.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+class AuthorKind(enum.StrEnum):
+    CUSTOMER = "customer"
+    BOT = "bot"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+def utcnow() -> datetime:
+    """Aware UTC now; every timestamp Pasokh stores is aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRef:
+    """A file in the content-addressed attachment store (see `router.attachments`)."""
+
+    sha256: str
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadHint:
+    """What a channel found that may name an existing thread; the router decides.
+
+    Args:
+        reply_token: a keyed token the channel extracted (email `support+<token>@`).
+        thread_id: the thread the token verifies to, if the adapter could verify it.
+        references: channel message ids this message replies to (`In-Reply-To`, `References`).
+    """
+
+    reply_token: str | None = None
+    thread_id: int | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message as a channel adapter normalised it.
+
+    `external_id` is the channel's own id and the dedupe key: a redelivery carries the
+    same one (Message-ID, Telegram update id, web chat client id, API sender id).
+    """
+
+    channel: str
+    external_id: str
+    sender_address: str
+    text: str
+    sender_name: str | None = None
+    attachments: tuple[AttachmentRef, ...] = ()
+    hint: ThreadHint | None = None
+    language: str | None = None
+    received_at: datetime = field(default_factory=utcnow)
+    subject: str | None = None
+    full_text: str | None = None  # e.g. an email with its quoted history, for agents
+    automated: bool = False  # auto-replies, bounces, lists: store, never answer
+    edit_of: str | None = None  # external id of the message this one edits
+    sender_verified: bool = False  # the channel vouches for the sender (Telegram user id)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What `ingest` committed. `duplicate` is true when this was a redelivery."""
+
+    message_id: int
+    thread_id: int
+    customer_id: int
+    duplicate: bool = False
+
+
+IngestFn = Callable[[InboundMessage], Awaitable[IngestResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A message to deliver on one channel, rendered by that channel's adapter.
+
+    `references` lists the channel message ids of the thread's earlier messages on this
+    channel (oldest first) so that email can build `In-Reply-To`/`References`.
+    """
+
+    outbox_id: int
+    message_id: int
+    thread_id: int
+    channel: str
+    address: str
+    text: str
+    author: AuthorKind
+    author_name: str | None = None
+    suggestions: tuple[str, ...] = ()
+    attachments: tuple[AttachmentRef, ...] = ()
+    language: str | None = None
+    subject: str | None = None
+    references: tuple[str, ...] = ()
+    automated: bool = True  # written by the bot/system rather than a person
+
+
+class DeliveryStatus(enum.StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # temporary failure: try again later
+    FAILED = "failed"  # permanent failure: dead-letter, do not retry
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What an adapter's `send` reports back to the outbox worker."""
+
+    status: DeliveryStatus
+    external_id: str | None = None
+    error: str | None = None
+    retry_after: float | None = None  # seconds the channel asked us to wait
+    identity_unreachable: bool = False  # the recipient cannot be reached on this identity
+
+    @classmethod
+    def delivered(cls, external_id: str | None = None) -> DeliveryResult:
+        return cls(DeliveryStatus.DELIVERED, external_id=external_id)
+
+    @classmethod
+    def retry(cls, error: str, retry_after: float | None = None) -> DeliveryResult:
+        return cls(DeliveryStatus.RETRY, error=error, retry_after=retry_after)
+
+    @classmethod
+    def failed(cls, error: str, *, identity_unreachable: bool = False) -> DeliveryResult:
+        return cls(DeliveryStatus.FAILED, error=error, identity_unreachable=identity_unreachable)
