@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from router.model import DeliveryResult, IngestFn, OutboundMessage
+from router.model import AttachmentRef, AuthorKind, DeliveryResult, IngestFn, OutboundMessage
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -20,14 +20,55 @@ class ChannelUnavailable(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationMessage:
+    """A message of a customer's conversation as a channel may show it back to them."""
+
+    id: int
+    thread_id: int
+    author: AuthorKind
+    text: str
+    channel: str
+    created_at: datetime
+    author_name: str | None = None
+    suggestions: tuple[str, ...] = ()
+    attachments: tuple[AttachmentRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationLocation:
+    """Which customer and open (or latest) thread an identity belongs to."""
+
+    customer_id: int
+    thread_id: int | None
+    identity_id: int
+
+
+class ConversationReader(Protocol):
+    """Read-only view of a customer's conversation, for channels that show history."""
+
+    async def locate(self, channel: str, address: str) -> ConversationLocation | None:
+        """The identity's customer and current thread; None for an unknown identity."""
+        ...
+
+    async def history(
+        self, channel: str, address: str, *, after_id: int | None = None, limit: int = 50
+    ) -> list[ConversationMessage]:
+        """Messages (oldest first, no internal notes) of the identity's customer's threads."""
+        ...
+
+    async def message(self, message_id: int) -> ConversationMessage | None:
+        """One stored message (never an internal note)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelServices:
     """What the router lends an adapter at start: the only doors into the core."""
 
     ingest: IngestFn
     events: EventBus
     attachments: AttachmentStore
-    # Optional doors a channel may need; the router fills the ones it offers.
-    conversation: Callable[..., Awaitable[object]] | None = None
+    conversation: ConversationReader
 
 
 class ChannelAdapter(Protocol):
