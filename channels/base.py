@@ -71,10 +71,18 @@ class ChannelServices:
     conversation: ConversationReader
 
 
-class ChannelAdapter(Protocol):
-    """One channel: receives into `ingest`, sends what the outbox hands it."""
+class ChannelSender(Protocol):
+    """The outbound half of a channel: all the outbox worker needs."""
 
     name: str
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        """Deliver one outbound message; never raise for channel errors."""
+        ...
+
+
+class ChannelAdapter(ChannelSender, Protocol):
+    """One channel: receives into `ingest`, sends what the outbox hands it."""
 
     async def start(self, services: ChannelServices) -> None:
         """Start receiving; raise RuntimeError if already started."""
@@ -82,10 +90,6 @@ class ChannelAdapter(Protocol):
 
     async def stop(self) -> None:
         """Stop receiving and drain in-flight work; a no-op when stopped."""
-        ...
-
-    async def send(self, message: OutboundMessage) -> DeliveryResult:
-        """Deliver one outbound message; never raise for channel errors."""
         ...
 
     def routes(self) -> list[web.AbstractRouteDef]:

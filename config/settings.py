@@ -93,6 +93,8 @@ class WebchatSettings:
     max_message_length: int = 4000
     rate_limit_per_minute: int = 30
     history_limit: int = 50
+    max_sockets_per_visitor: int = 8  # open tabs of one visitor
+    demo_page: bool = True  # serve the demo shop page at `/`
     max_upload_bytes: int = 5_242_880
     upload_types: list[str] = field(
         default_factory=lambda: [
@@ -129,10 +131,16 @@ class EmailSettings:
 class TelegramSettings:
     token: str = secret()
     api_url: str = ""  # PTB base_url; empty: Telegram's own
+    file_url: str = ""  # PTB base_file_url; empty: api_url with ".../bot" -> ".../file/bot"
+    # Empty: derived from the token, so every process behind one public URL agrees on it.
     webhook_secret: str = secret()
-    mode: Literal["auto", "polling", "webhook"] = "auto"
+    mode: Literal["auto", "polling", "webhook"] = "auto"  # auto: webhook when a public URL is set
     poll_timeout: int = 25
-    max_file_bytes: int = 20_971_520
+    max_file_bytes: int = 20_971_520  # the Bot API's own getFile limit is 20 MB
+    messages_per_second: float = 30.0  # Telegram's overall limit for a bot
+    chat_interval: float = 1.0  # seconds between two messages to one chat
+    max_retry_wait: float = 10.0  # a 429 asking for a longer wait goes back to the outbox
+    leader_retry_interval: float = 5.0  # how often a non-polling process asks for the poll lock
 
 
 @dataclass(frozen=True)

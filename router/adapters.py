@@ -1,0 +1,12 @@
+"""Which channel adapters run, built from settings. Each channel adds its own line."""
+
+from __future__ import annotations
+
+from channels.base import ChannelAdapter
+from config.settings import Settings
+
+
+def build_adapters(settings: Settings) -> list[ChannelAdapter]:
+    """The adapters the settings enable (the API channel is part of the router itself)."""
+    adapters: list[ChannelAdapter] = []
+    return adapters

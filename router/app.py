@@ -1,0 +1,168 @@
+"""The composition root: `build_app(settings)` wires storage, events, the responder,
+the outbox worker and the channel adapters into one aiohttp application.
+
+Start-up and teardown are `cleanup_ctx` generators in dependency order; teardown runs
+in reverse and only for what started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from channels.base import ChannelAdapter, ChannelServices
+from config.settings import Settings
+from router.adapters import build_adapters
+from router.context import AppContext
+from router.conversation import DatabaseConversationReader
+from router.http import integration_api
+from router.http.keys import CONTEXT
+from router.ingest import ingest
+from router.model import InboundMessage, IngestResult
+from router.outbox import OutboxWorker, outbox_depth
+from router.responder import QueueEveryThread, Responder
+from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
+from router.storage.migrate import upgrade_to_head
+
+logger = logging.getLogger(__name__)
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Settings with a server secret: the configured one, else one kept in the data dir."""
+    if settings.server.secret_key:
+        return settings
+    path = settings.data_dir / "secret.key"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    key = path.read_text().strip()
+    return replace(settings, server=replace(settings.server, secret_key=key))
+
+
+def default_responder(settings: Settings) -> Responder:
+    """The tier-0 bot when enabled; otherwise every thread goes to the queue."""
+    return QueueEveryThread()
+
+
+def build_app(
+    settings: Settings,
+    *,
+    responder: Responder | None = None,
+    adapters: Sequence[ChannelAdapter] | None = None,
+    migrate: bool | None = None,
+) -> web.Application:
+    """The whole Pasokh server as an aiohttp app.
+
+    Args:
+        settings: validated settings (the secret key is filled in if missing).
+        responder: overrides the configured responder (tests).
+        adapters: overrides the adapters the settings enable (tests).
+        migrate: run migrations at start; default: only for the embedded SQLite.
+    """
+    settings = ensure_secret_key(settings)
+    app = web.Application(client_max_size=settings.server.max_request_bytes)
+    app.router.add_routes(integration_api.routes)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+
+    chosen_adapters = list(adapters) if adapters is not None else build_adapters(settings)
+    for adapter in chosen_adapters:
+        app.router.add_routes(adapter.routes())
+
+    async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = new_engine(
+            settings.database_url,
+            pool_size=settings.database.pool_size,
+            echo=settings.database.echo,
+        )
+        if migrate if migrate is not None else is_sqlite(settings.database_url):
+            await upgrade_to_head(engine)
+        context = AppContext(
+            settings=settings,
+            engine=engine,
+            sessions=new_sessionmaker(engine),
+            responder=responder or default_responder(settings),
+        )
+        context.adapters[integration_api.CHANNEL] = integration_api.IntegrationChannel()
+        app[CONTEXT] = context
+        yield
+        await engine.dispose()
+
+    async def responder_ctx(app: web.Application) -> AsyncIterator[None]:
+        chosen = app[CONTEXT].responder
+        start = getattr(chosen, "start", None)
+        if start is not None:
+            await start()
+        yield
+        stop = getattr(chosen, "stop", None)
+        if stop is not None:
+            await stop()
+
+    async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
+        worker = OutboxWorker(app[CONTEXT])
+        await worker.start()
+        yield
+        await worker.stop()
+
+    async def adapters_ctx(app: web.Application) -> AsyncIterator[None]:
+        context = app[CONTEXT]
+
+        async def ingest_message(msg: InboundMessage) -> IngestResult:
+            return await ingest(context, msg)
+
+        services = ChannelServices(
+            ingest=ingest_message,
+            events=context.events,
+            attachments=context.attachment_store,
+            conversation=DatabaseConversationReader(context.sessions),
+        )
+        started: list[ChannelAdapter] = []
+        try:
+            for adapter in chosen_adapters:
+                await adapter.start(services)
+                context.adapters[adapter.name] = adapter
+                started.append(adapter)
+                logger.info("channel %s started", adapter.name)
+            yield
+        finally:
+            for adapter in reversed(started):
+                try:
+                    await adapter.stop()
+                except Exception:
+                    logger.exception("channel %s failed to stop cleanly", adapter.name)
+
+    app.cleanup_ctx.extend([storage_ctx, responder_ctx, adapters_ctx, outbox_ctx])
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers, 503 otherwise."""
+    context = request.app[CONTEXT]
+    try:
+        async with context.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        logger.warning("health check: database unavailable: %s", exc)
+        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition of the app's own registry."""
+    context = request.app[CONTEXT]
+    try:
+        context.metrics.outbox_depth.set(await outbox_depth(context))
+    except Exception:
+        logger.exception("could not count the outbox for /metrics")
+    body = generate_latest(context.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,288 @@
+"""`pasokh`: serve, migrate, and manage agents and integrations on one installation."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from config.settings import Settings, SettingsError, load_settings, secret_names
+from router.app import build_app, ensure_secret_key
+from router.logs import configure_logging
+from router.security import hash_password, new_token, token_hash
+from router.storage.engine import new_engine, new_sessionmaker
+from router.storage.migrate import upgrade_to_head
+from router.storage.models import Agent, ApiToken, AuditEvent
+
+logger = logging.getLogger("pasokh")
+
+
+class CommandError(Exception):
+    """A command failed in a way the user can fix; the message says how."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(
+        getattr(args, "config", None), data_dir=getattr(args, "data_dir", None)
+    )
+    for section, key, attr in (
+        ("server", "host", "host"),
+        ("server", "http_port", "http_port"),
+        ("email", "smtp_port", "smtp_port"),
+        ("server", "log_format", "log_format"),
+    ):
+        value = getattr(args, attr, None)
+        if value is not None:
+            settings = settings.replace(section, **{key: value})
+    return settings
+
+
+def _run(coro_fn: Callable[[Settings, argparse.Namespace], Awaitable[int]]) -> Callable[..., int]:
+    def runner(args: argparse.Namespace) -> int:
+        return asyncio.run(coro_fn(_settings(args), args))
+
+    return runner
+
+
+async def _with_db(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+    engine = new_engine(settings.database_url)
+    try:
+        if settings.database_url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            await upgrade_to_head(engine)
+        return await work(new_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the server until interrupted."""
+    settings = ensure_secret_key(_settings(args))
+    configure_logging(settings.server.log_format, settings.server.log_level)
+    logger.info(
+        "starting Pasokh on http://%s:%d data_dir=%s database=%s secrets set: %s",
+        settings.server.host,
+        settings.server.http_port,
+        settings.data_dir,
+        "sqlite" if settings.database_url.startswith("sqlite") else "postgresql",
+        ", ".join(secret_names(settings)) or "none",
+    )
+    app = build_app(settings)
+    web.run_app(
+        app,
+        host=settings.server.host,
+        port=settings.server.http_port,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+    )
+    return 0
+
+
+async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = new_engine(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
+    print("database is at the newest schema")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise CommandError("the passwords differ")
+    if len(password) < 8:
+        raise CommandError("the password must have at least 8 characters")
+    return password
+
+
+async def _agent_add(settings: Settings, args: argparse.Namespace) -> int:
+    if not 1 <= args.tier <= 3:
+        raise CommandError("--tier must be 1, 2 or 3")
+    password = _read_password(args)
+
+    async def work(sessions: Any) -> int:
+        try:
+            async with sessions() as session, session.begin():
+                agent = Agent(
+                    email=args.email.strip().lower(),
+                    name=args.name,
+                    tier=args.tier,
+                    is_admin=args.admin,
+                    password_hash=await asyncio.to_thread(hash_password, password),
+                    max_concurrent=args.max_concurrent,
+                    language=args.language,
+                )
+                session.add(agent)
+                await session.flush()
+                session.add(
+                    AuditEvent(
+                        actor_kind="system",
+                        action="agent_added",
+                        details={"agent_id": agent.id, "email": agent.email},
+                    )
+                )
+        except IntegrityError:
+            raise CommandError(f"an agent with email {args.email} already exists") from None
+        print(
+            f"agent {agent.id} {agent.email} tier {agent.tier}{' admin' if agent.is_admin else ''}"
+        )
+        return 0
+
+    return await _with_db(settings, work)
+
+
+async def _agent_passwd(settings: Settings, args: argparse.Namespace) -> int:
+    password = _read_password(args)
+
+    async def work(sessions: Any) -> int:
+        async with sessions() as session, session.begin():
+            agent = await _agent_by_email(session, args.email)
+            agent.password_hash = await asyncio.to_thread(hash_password, password)
+            agent.failed_logins = 0
+            agent.locked_until = None
+        print(f"password changed for {agent.email}")
+        return 0
+
+    return await _with_db(settings, work)
+
+
+async def _agent_by_email(session: Any, email: str) -> Agent:
+    agent: Agent | None = await session.scalar(
+        select(Agent).where(Agent.email == email.strip().lower())
+    )
+    if agent is None:
+        raise CommandError(f"no agent with email {email}")
+    return agent
+
+
+async def _agent_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(sessions: Any) -> int:
+        async with sessions() as session:
+            agents = list(await session.scalars(select(Agent).order_by(Agent.id)))
+        for agent in agents:
+            role = "admin" if agent.is_admin else "agent"
+            print(
+                f"{agent.id}\t{agent.email}\t{agent.name}\ttier {agent.tier}\t{role}\t"
+                f"{agent.presence}"
+            )
+        if not agents:
+            print("no agents yet: pasokh agent add EMAIL --name NAME --tier 1")
+        return 0
+
+    return await _with_db(settings, work)
+
+
+async def _agent_token(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(sessions: Any) -> int:
+        token = new_token("pk_agent")
+        async with sessions() as session, session.begin():
+            agent = await _agent_by_email(session, args.email)
+            session.add(
+                ApiToken(
+                    kind="agent", name=agent.email, agent_id=agent.id, token_hash=token_hash(token)
+                )
+            )
+        print(token)
+        return 0
+
+    return await _with_db(settings, work)
+
+
+async def _integration_add(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(sessions: Any) -> int:
+        token = new_token("pk_int")
+        async with sessions() as session, session.begin():
+            session.add(ApiToken(kind="integration", name=args.name, token_hash=token_hash(token)))
+        print(token)
+        return 0
+
+    return await _with_db(settings, work)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `pasokh` argument parser; each command sets `func(args) -> exit code`."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="TOML settings file")
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        help="installation data directory (default ./pasokh-data, or PASOKH_DATA_DIR)",
+    )
+    parser = argparse.ArgumentParser(prog="pasokh", description=__doc__, parents=[common])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", parents=[common], help="run the server")
+    serve.add_argument("--host")
+    serve.add_argument("--http-port", type=int)
+    serve.add_argument("--smtp-port", type=int)
+    serve.add_argument("--log-format", choices=["text", "json"])
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = commands.add_parser("migrate", parents=[common], help="upgrade the database")
+    migrate.set_defaults(func=_run(_migrate))
+
+    agent = commands.add_parser("agent", help="manage agents").add_subparsers(
+        dest="agent_command", required=True
+    )
+    add = agent.add_parser("add", parents=[common], help="add an agent")
+    add.add_argument("email")
+    add.add_argument("--name", required=True)
+    add.add_argument("--tier", type=int, default=1)
+    add.add_argument("--admin", action="store_true")
+    add.add_argument("--max-concurrent", type=int, default=5)
+    add.add_argument("--language", default="fa", choices=["fa", "ar", "en"])
+    add.add_argument("--password-stdin", action="store_true")
+    add.set_defaults(func=_run(_agent_add))
+    passwd = agent.add_parser("passwd", parents=[common], help="set an agent's password")
+    passwd.add_argument("email")
+    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.set_defaults(func=_run(_agent_passwd))
+    agent.add_parser("list", parents=[common], help="list agents").set_defaults(
+        func=_run(_agent_list)
+    )
+    token = agent.add_parser("token", parents=[common], help="print a new API token")
+    token.add_argument("email")
+    token.set_defaults(func=_run(_agent_token))
+
+    integration = commands.add_parser("integration", help="manage API integrations")
+    integration_commands = integration.add_subparsers(dest="integration_command", required=True)
+    integration_add = integration_commands.add_parser(
+        "add", parents=[common], help="add an integration and print its token"
+    )
+    integration_add.add_argument("name")
+    integration_add.set_defaults(func=_run(_integration_add))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `pasokh` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except SettingsError as exc:
+        print(f"pasokh: configuration error: {exc}", file=sys.stderr)
+        code = 2
+    except CommandError as exc:
+        print(f"pasokh: {exc}", file=sys.stderr)
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The app's own context object: everything long-lived, built once by the app."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from config.settings import Settings
+from router.attachments import AttachmentStore
+from router.events import InProcessEventBus
+from router.metrics import Metrics
+from router.responder import Responder
+
+if TYPE_CHECKING:
+    from channels.base import ChannelSender
+
+
+@dataclass
+class AppContext:
+    """Shared by the HTTP handlers, the ingest path, the outbox worker and the adapters."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    responder: Responder
+    events: InProcessEventBus = field(default_factory=InProcessEventBus)
+    metrics: Metrics = field(default_factory=Metrics)
+    attachments: AttachmentStore | None = None
+    adapters: dict[str, ChannelSender] = field(default_factory=dict)
+    # Set when new outbox rows are committed, so the worker need not wait for its poll.
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def attachment_store(self) -> AttachmentStore:
+        if self.attachments is None:
+            self.attachments = AttachmentStore(self.settings.data_dir / "attachments")
+        return self.attachments

@@ -1,0 +1,83 @@
+"""`ConversationReader` for channels: a customer's own messages, never internal notes."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.base import ConversationLocation, ConversationMessage
+from router.model import AuthorKind
+from router.outbound import ref_from_json
+from router.storage.models import Identity, Message, Thread
+from router.threads import open_thread_of
+
+
+def to_conversation_message(message: Message) -> ConversationMessage:
+    """The channel-facing view of a stored message."""
+    return ConversationMessage(
+        id=message.id,
+        thread_id=message.thread_id,
+        author=AuthorKind(message.author_kind),
+        text=message.text,
+        channel=message.channel,
+        created_at=message.created_at,
+        author_name=message.author_name,
+        suggestions=tuple(message.suggestions or ()),
+        attachments=tuple(ref_from_json(a) for a in message.attachments or ()),
+    )
+
+
+class DatabaseConversationReader:
+    """Reads through its own short sessions; safe to share across tasks."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def locate(self, channel: str, address: str) -> ConversationLocation | None:
+        async with self._sessions() as session:
+            identity = await _identity(session, channel, address)
+            if identity is None:
+                return None
+            thread = await open_thread_of(session, identity.customer_id)
+            if thread is None:
+                thread = await session.scalar(
+                    select(Thread)
+                    .where(Thread.customer_id == identity.customer_id)
+                    .order_by(Thread.id.desc())
+                    .limit(1)
+                )
+            return ConversationLocation(
+                customer_id=identity.customer_id,
+                thread_id=thread.id if thread is not None else None,
+                identity_id=identity.id,
+            )
+
+    async def history(
+        self, channel: str, address: str, *, after_id: int | None = None, limit: int = 50
+    ) -> list[ConversationMessage]:
+        async with self._sessions() as session:
+            identity = await _identity(session, channel, address)
+            if identity is None:
+                return []
+            query = select(Message).where(
+                Message.customer_id == identity.customer_id, Message.internal.is_(False)
+            )
+            if after_id is not None:
+                query = query.where(Message.id > after_id)
+                rows = await session.scalars(query.order_by(Message.id).limit(limit))
+                return [to_conversation_message(m) for m in rows]
+            rows = await session.scalars(query.order_by(Message.id.desc()).limit(limit))
+            return [to_conversation_message(m) for m in reversed(list(rows))]
+
+    async def message(self, message_id: int) -> ConversationMessage | None:
+        async with self._sessions() as session:
+            message = await session.get(Message, message_id)
+            if message is None or message.internal:
+                return None
+            return to_conversation_message(message)
+
+
+async def _identity(session: AsyncSession, channel: str, address: str) -> Identity | None:
+    return await session.scalar(
+        select(Identity).where(Identity.channel == channel, Identity.address == address)
+    )

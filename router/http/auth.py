@@ -1,0 +1,58 @@
+"""Bearer-token authentication for the JSON API (agents and integrations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import select
+
+from router.context import AppContext
+from router.model import utcnow
+from router.security import token_hash
+from router.storage.models import Agent, ApiToken
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts as."""
+
+    kind: str  # "agent" | "integration"
+    token_id: int
+    name: str
+    agent_id: int | None = None
+    tier: int = 0
+    is_admin: bool = False
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if present."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def principal_for_token(app: AppContext, token: str, kind: str) -> Principal | None:
+    """Look up a live token of `kind`; None when unknown, revoked or of another kind."""
+    async with app.sessions() as session, session.begin():
+        row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
+        if row is None or row.revoked_at is not None or row.kind != kind:
+            return None
+        row.last_used_at = utcnow()
+        if kind == "agent" and row.agent_id is not None:
+            agent = await session.get(Agent, row.agent_id)
+            if agent is None:
+                return None
+            return Principal(kind, row.id, agent.name, agent.id, agent.tier, agent.is_admin)
+        return Principal(kind, row.id, row.name)
+
+
+def unauthorized(message: str = "a valid bearer token is required") -> web.HTTPUnauthorized:
+    """401 with a JSON body and the challenge header."""
+    return web.HTTPUnauthorized(
+        text=f'{{"error": {{"status": 401, "message": "{message}"}}}}',
+        content_type="application/json",
+        headers={"WWW-Authenticate": 'Bearer realm="pasokh"'},
+    )

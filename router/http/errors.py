@@ -1,0 +1,38 @@
+"""JSON error responses: every API error names its problem."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.Response:
+    """`{"error": {"status": ..., "message": ...}}` with the given HTTP status."""
+    return web.json_response(
+        {"error": {"status": status, "message": message, **extra}}, status=status
+    )
+
+
+async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any] | web.Response:
+    """The request body as a JSON object, or the error response to send instead."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        return json_error(413, f"body is larger than {max_bytes} bytes")
+    try:
+        raw = await request.content.read(max_bytes + 1)
+    except ValueError:
+        return json_error(413, f"body is larger than {max_bytes} bytes")
+    if len(raw) > max_bytes:
+        return json_error(413, f"body is larger than {max_bytes} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return json_error(400, f"body is not valid UTF-8 (byte {exc.start})")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return json_error(400, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if not isinstance(data, dict):
+        return json_error(400, "the body must be a JSON object")
+    return data

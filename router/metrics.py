@@ -1,0 +1,48 @@
+"""Prometheus metrics, on a registry of the app's own (no process-global state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass
+class Metrics:
+    """Every metric Pasokh exports; one instance per app."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.messages_ingested = Counter(
+            "pasokh_messages_ingested", "Inbound messages stored", ["channel"], registry=r
+        )
+        self.messages_duplicate = Counter(
+            "pasokh_messages_duplicate", "Redelivered inbound messages", ["channel"], registry=r
+        )
+        self.ingest_latency = Histogram(
+            "pasokh_ingest_seconds",
+            "Time from ingest call to commit",
+            ["channel"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.ingest_errors = Counter(
+            "pasokh_ingest_errors", "Ingests that failed", ["channel"], registry=r
+        )
+        self.outbox_depth = Gauge(
+            "pasokh_outbox_depth", "Outbox rows waiting for delivery", registry=r
+        )
+        self.deliveries = Counter(
+            "pasokh_deliveries", "Delivery attempts by outcome", ["channel", "outcome"], registry=r
+        )
+        self.delivery_failures = Counter(
+            "pasokh_delivery_failures", "Messages dead-lettered", ["channel"], registry=r
+        )
+        self.rejected_input = Counter(
+            "pasokh_rejected_input", "Inbound input refused", ["channel", "reason"], registry=r
+        )
+        self.bot_decisions = Counter(
+            "pasokh_bot_decisions", "Responder decisions", ["decision"], registry=r
+        )

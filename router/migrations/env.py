@@ -1,0 +1,20 @@
+"""Alembic environment: runs with the connection `router.storage.migrate` hands it."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from router.storage.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through `pasokh migrate`, which passes a connection")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,87 @@
+"""Writing an outbound message and its outbox row, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.model import AttachmentRef, AuthorKind, Direction, utcnow
+from router.storage.models import Identity, Message, OutboxItem, Thread
+
+
+async def enqueue_outbound(
+    session: AsyncSession,
+    *,
+    thread: Thread,
+    identity: Identity | None,
+    text: str,
+    author: AuthorKind,
+    author_name: str | None = None,
+    agent_id: int | None = None,
+    suggestions: tuple[str, ...] = (),
+    attachments: tuple[AttachmentRef, ...] = (),
+    language: str | None = None,
+    internal: bool = False,
+) -> Message:
+    """Store an outbound message in `thread`; unless internal, queue it to `identity`.
+
+    The outbox row is written in the same transaction as the message, so a decision to
+    send can never be committed without the send being queued.
+    """
+    now = utcnow()
+    message = Message(
+        thread_id=thread.id,
+        customer_id=thread.customer_id,
+        direction=Direction.OUTBOUND,
+        author_kind=author,
+        agent_id=agent_id,
+        author_name=author_name,
+        channel=identity.channel if identity is not None else (thread.last_channel or "none"),
+        identity_id=identity.id if identity is not None else None,
+        text=text,
+        internal=internal,
+        automated=author in (AuthorKind.BOT, AuthorKind.SYSTEM),
+        language=language,
+        suggestions=list(suggestions),
+        attachments=[_ref_to_json(ref) for ref in attachments],
+        created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    if not internal and identity is not None:
+        session.add(
+            OutboxItem(
+                message_id=message.id,
+                thread_id=thread.id,
+                identity_id=identity.id,
+                channel=identity.channel,
+                address=identity.address,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    thread.updated_at = now
+    return message
+
+
+def _ref_to_json(ref: AttachmentRef) -> dict[str, object]:
+    return {
+        "sha256": ref.sha256,
+        "filename": ref.filename,
+        "content_type": ref.content_type,
+        "size": ref.size,
+    }
+
+
+def ref_from_json(data: dict[str, object]) -> AttachmentRef:
+    """The inverse of the JSON stored in `Message.attachments`."""
+    return AttachmentRef(
+        sha256=str(data["sha256"]),
+        filename=str(data["filename"]),
+        content_type=str(data["content_type"]),
+        size=int(str(data["size"])),
+    )
+
+
+def attachments_to_json(refs: tuple[AttachmentRef, ...]) -> list[dict[str, object]]:
+    """JSON for `Message.attachments`."""
+    return [_ref_to_json(ref) for ref in refs]

@@ -1,0 +1,1 @@
+"""Storage: typed SQLAlchemy models, engine factory, migrations."""

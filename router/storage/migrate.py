@@ -1,0 +1,44 @@
+"""Alembic migrations run programmatically (no alembic.ini to ship or find)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config() -> Config:
+    """An Alembic config pointing at the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+async def upgrade_to_head(engine: AsyncEngine) -> None:
+    """Bring the database schema to the newest revision."""
+
+    def _upgrade(connection: Any) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.connect() as connection:
+        await connection.run_sync(_upgrade)
+        await connection.commit()
+
+
+async def make_revision(engine: AsyncEngine, message: str) -> None:
+    """Autogenerate a new revision against `engine` (developers only)."""
+
+    def _revision(connection: Any) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)
+
+    async with engine.connect() as connection:
+        await connection.run_sync(_revision)

@@ -1,0 +1,271 @@
+"""Typed SQLAlchemy 2.0 models. The database enforces the invariants the design names:
+unique (channel, external id) for inbound messages, unique (channel, address) for
+identities, and at most one open thread per customer (a partial unique index).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from router.model import utcnow
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both databases (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use router.model.utcnow()")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ThreadStatus(enum.StrEnum):
+    BOT = "bot"  # tier 0: the bot is handling it
+    QUEUED = "queued"  # waiting for an agent at `tier`
+    ASSIGNED = "assigned"  # an agent has it
+    RESOLVED = "resolved"  # closed; not open
+
+
+OPEN_STATUSES = (ThreadStatus.BOT, ThreadStatus.QUEUED, ThreadStatus.ASSIGNED)
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(8))
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    erased_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Identity(Base):
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_identity_channel_address"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    username: Mapped[str | None] = mapped_column(String(200))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    unreachable_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[int] = mapped_column(Integer, default=1)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    max_concurrent: Mapped[int] = mapped_column(Integer, default=5)
+    presence: Mapped[str] = mapped_column(String(16), default="offline")
+    presence_changed_at: Mapped[datetime | None]
+    language: Mapped[str] = mapped_column(String(8), default="fa")
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Thread(Base):
+    __tablename__ = "threads"
+    __table_args__ = (
+        Index(
+            "uq_thread_open_per_customer",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("status <> 'resolved'"),
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+        Index("ix_threads_queue", "status", "tier", "priority", "queued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=ThreadStatus.BOT)
+    tier: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # higher first
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
+    subject: Mapped[str | None] = mapped_column(String(500))
+    language: Mapped[str | None] = mapped_column(String(8))
+    last_channel: Mapped[str | None] = mapped_column(String(32))
+    last_identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL")
+    )
+    previous_thread_id: Mapped[int | None] = mapped_column(
+        ForeignKey("threads.id", ondelete="SET NULL")
+    )
+    resolution: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None]
+    assigned_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    last_customer_message_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index(
+            "uq_message_inbound_external",
+            "channel",
+            "external_id",
+            unique=True,
+            sqlite_where=text("direction = 'in'"),
+            postgresql_where=text("direction = 'in'"),
+        ),
+        Index("ix_messages_thread", "thread_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(4))
+    author_kind: Mapped[str] = mapped_column(String(16))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(32))
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL")
+    )
+    external_id: Mapped[str | None] = mapped_column(String(512))
+    text: Mapped[str] = mapped_column(Text, default="")
+    full_text: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(500))
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    automated: Mapped[bool] = mapped_column(Boolean, default=False)
+    edit_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    language: Mapped[str | None] = mapped_column(String(8))
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    suggestions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "agent" | "integration"
+    name: Mapped[str] = mapped_column(String(200))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class OutboxItem(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL")
+    )
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    leased_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_kind: Mapped[str] = mapped_column(String(16))  # agent | system | customer
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(64))
+    thread_id: Mapped[int | None] = mapped_column(
+        ForeignKey("threads.id", ondelete="SET NULL"), index=True
+    )
+    customer_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class KnowledgeGapRecord(Base):
+    __tablename__ = "knowledge_gaps"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    thread_id: Mapped[int | None] = mapped_column(ForeignKey("threads.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    best_candidate: Mapped[str | None] = mapped_column(String(200))
+    score: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

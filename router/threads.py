@@ -1,0 +1,127 @@
+"""Which thread a customer's new message belongs to, and thread state changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.model import InboundMessage, utcnow
+from router.storage.models import OPEN_STATUSES, Message, Thread, ThreadStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadChoice:
+    """The thread to use; `referred_thread_id` names a thread the hint pointed at but
+    that belongs to somebody else (a stranger replying with a stolen token)."""
+
+    thread: Thread
+    created: bool
+    reopened: bool = False
+    referred_thread_id: int | None = None
+
+
+async def open_thread_of(session: AsyncSession, customer_id: int) -> Thread | None:
+    """The customer's open thread, if any (the database allows at most one)."""
+    return await session.scalar(
+        select(Thread).where(Thread.customer_id == customer_id, Thread.status.in_(OPEN_STATUSES))
+    )
+
+
+async def _hinted_thread(session: AsyncSession, msg: InboundMessage) -> Thread | None:
+    hint = msg.hint
+    if hint is None:
+        return None
+    if hint.thread_id is not None:
+        thread = await session.get(Thread, hint.thread_id)
+        if thread is not None:
+            return thread
+    if hint.references:
+        thread_id = await session.scalar(
+            select(Message.thread_id)
+            .where(Message.channel == msg.channel, Message.external_id.in_(hint.references))
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        if thread_id is not None:
+            return await session.get(Thread, thread_id)
+    return None
+
+
+async def choose_thread(
+    session: AsyncSession,
+    *,
+    customer_id: int,
+    msg: InboundMessage,
+    reopen_window: timedelta,
+) -> ThreadChoice:
+    """Pick (or create, unflushed-safe) the thread for `msg` from `customer_id`.
+
+    A hinted thread is used only if it is this customer's; a resolved thread is
+    reopened within `reopen_window`, otherwise a new thread links back to it.
+    """
+    referred: int | None = None
+    hinted = await _hinted_thread(session, msg)
+    if hinted is not None and hinted.customer_id != customer_id:
+        referred, hinted = hinted.id, None
+    current = await open_thread_of(session, customer_id)
+    if current is not None:
+        return ThreadChoice(current, created=False, referred_thread_id=referred)
+    previous = hinted or await session.scalar(
+        select(Thread).where(Thread.customer_id == customer_id).order_by(Thread.id.desc()).limit(1)
+    )
+    now = utcnow()
+    if (
+        previous is not None
+        and previous.resolved_at is not None
+        and now - previous.resolved_at <= reopen_window
+    ):
+        reopen(previous)
+        return ThreadChoice(previous, created=False, reopened=True, referred_thread_id=referred)
+    thread = Thread(
+        customer_id=customer_id,
+        status=ThreadStatus.BOT,
+        tier=0,
+        subject=msg.subject,
+        language=msg.language,
+        previous_thread_id=previous.id if previous is not None else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(thread)
+    return ThreadChoice(thread, created=True, referred_thread_id=referred)
+
+
+def reopen(thread: Thread) -> None:
+    """Back to whoever had it: its agent, else the queue at its tier, else the bot."""
+    now = utcnow()
+    if thread.assignee_id is not None:
+        thread.status = ThreadStatus.ASSIGNED
+    elif thread.tier > 0:
+        thread.status = ThreadStatus.QUEUED
+        thread.queued_at = now
+    else:
+        thread.status = ThreadStatus.BOT
+    thread.resolved_at = None
+    thread.resolution = None
+    thread.updated_at = now
+
+
+def hand_off(thread: Thread, tier: int) -> None:
+    """Move a thread to the agent queue at `tier` (never lower than it already is)."""
+    now = utcnow()
+    thread.status = ThreadStatus.QUEUED
+    thread.tier = max(thread.tier, tier, 1)
+    thread.queued_at = now
+    thread.updated_at = now
+
+
+def resolve(thread: Thread, resolution: str) -> None:
+    """Close the thread."""
+    now = utcnow()
+    thread.status = ThreadStatus.RESOLVED
+    thread.resolution = resolution
+    thread.resolved_at = now
+    thread.updated_at = now
