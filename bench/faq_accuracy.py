@@ -1,0 +1,235 @@
+"""FAQ matcher accuracy and latency on public intent sets, beside a naive rapidfuzz baseline.
+
+    python bench/faq_accuracy.py [--data ../shared/data] [--json]
+
+KB: the first ten training phrasings of each intent. Reports top-1 accuracy on
+BANKING77 (test), ArBanking77 (MSA test), CLINC150 in-scope accuracy and out-of-scope
+recall at a threshold chosen on CLINC150's validation split, the dev.jsonl FAQ
+figures, and per-query latency at 1,000 and 10,000 KB phrasings. The baseline is
+`rapidfuzz.process.cdist` with `utils.default_process` (token_set_ratio; WRatio too
+on BANKING77), computed in the same run. Test splits are only ever evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from rapidfuzz import fuzz, process, utils
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from faq.evaluate import evaluate_queries, load_queries  # noqa: E402
+from faq.kb import FaqEntry, KnowledgeBase, load_kb  # noqa: E402
+from faq.matcher import Matcher, MatcherConfig  # noqa: E402
+
+Labelled = list[tuple[str, str]]  # (text, intent)
+SHOTS = 10
+OOS_RECALL_TARGET = 0.9
+
+
+def read_csv(path: Path, text_col: str, label_col: str) -> Labelled:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [(row[text_col], row[label_col]) for row in csv.DictReader(fh)]
+
+
+def first_shots(rows: Labelled, shots: int) -> tuple[Labelled, Labelled]:
+    """Split rows into the first `shots` per intent (the KB) and the rest."""
+    seen: dict[str, int] = defaultdict(int)
+    kb, rest = [], []
+    for text, label in rows:
+        if seen[label] < shots:
+            seen[label] += 1
+            kb.append((text, label))
+        else:
+            rest.append((text, label))
+    return kb, rest
+
+
+def build_kb(rows: Labelled, language: str) -> KnowledgeBase:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for text, label in rows:
+        grouped[label].append(text)
+    entries = tuple(
+        FaqEntry(id=label, questions={language: tuple(texts)}, answers={language: label})
+        for label, texts in grouped.items()
+    )
+    return KnowledgeBase(entries=entries, default_language=language)
+
+
+def per_intent_sample(rows: Labelled, per_intent: int) -> Labelled:
+    """Up to `per_intent` rows of each intent (a fixed, order-based sample)."""
+    seen: dict[str, int] = defaultdict(int)
+    out = []
+    for text, label in rows:
+        if seen[label] < per_intent:
+            seen[label] += 1
+            out.append((text, label))
+    return out
+
+
+def matcher_top1(matcher: Matcher, queries: Labelled) -> list[tuple[str | None, float]]:
+    out = []
+    for text, _ in queries:
+        result = matcher.match(text, limit=1)
+        out.append((result.best.entry_id if result.best else None, result.confidence))
+    return out
+
+
+def baseline_top1(
+    kb_rows: Labelled, queries: Labelled, scorer: Callable[..., float]
+) -> list[tuple[str | None, float]]:
+    scores = process.cdist(
+        [q for q, _ in queries],
+        [t for t, _ in kb_rows],
+        scorer=scorer,
+        processor=utils.default_process,
+        dtype=np.float32,
+    )
+    best = scores.argmax(axis=1)
+    return [(kb_rows[int(i)][1], float(scores[row, i])) for row, i in enumerate(best)]
+
+
+def top1_accuracy(predictions: Sequence[tuple[str | None, float]], queries: Labelled) -> float:
+    right = sum(p == label for (p, _), (_, label) in zip(predictions, queries, strict=True))
+    return right / len(queries)
+
+
+def choose_threshold(oos_scores: Sequence[float], recall: float) -> float:
+    """Smallest threshold holding back at least `recall` of the out-of-scope queries."""
+    ranked = sorted(oos_scores)
+    k = min(len(ranked) - 1, int(np.ceil(recall * len(ranked))) - 1)
+    return float(np.nextafter(np.float32(ranked[k]), np.float32(np.inf)))
+
+
+def in_scope_and_oos(
+    predictions: Sequence[tuple[str | None, float]],
+    queries: Labelled,
+    oos_predictions: Sequence[tuple[str | None, float]],
+    threshold: float,
+) -> tuple[float, float]:
+    in_acc = sum(
+        p == label and s >= threshold
+        for (p, s), (_, label) in zip(predictions, queries, strict=True)
+    ) / len(queries)
+    oos_recall = sum(s < threshold for _, s in oos_predictions) / len(oos_predictions)
+    return in_acc, oos_recall
+
+
+def latency(matcher: Matcher, queries: Sequence[str]) -> dict[str, float]:
+    for text in queries[:20]:  # warm caches
+        matcher.match(text)
+    timings = []
+    for text in queries:
+        start = time.perf_counter()
+        matcher.match(text)
+        timings.append((time.perf_counter() - start) * 1e6)
+    arr = np.array(timings)
+    return {
+        "phrasings": matcher.phrasing_count,
+        "p50_us": round(float(np.percentile(arr, 50)), 1),
+        "p99_us": round(float(np.percentile(arr, 99)), 1),
+    }
+
+
+def pct(x: float) -> float:
+    return round(100 * x, 1)
+
+
+def run(data: Path, config: MatcherConfig) -> dict[str, object]:
+    results: dict[str, object] = {}
+    intents = data / "intents"
+
+    # BANKING77 (English)
+    b_train = read_csv(intents / "banking77" / "train.csv", "text", "category")
+    b_test = read_csv(intents / "banking77" / "test.csv", "text", "category")
+    b_kb, _ = first_shots(b_train, SHOTS)
+    b_matcher = Matcher(build_kb(b_kb, "en"), config)
+    results["banking77"] = {
+        "queries": len(b_test),
+        "top1": pct(top1_accuracy(matcher_top1(b_matcher, b_test), b_test)),
+        "baseline_token_set_ratio": pct(
+            top1_accuracy(baseline_top1(b_kb, b_test, fuzz.token_set_ratio), b_test)
+        ),
+        "baseline_WRatio": pct(top1_accuracy(baseline_top1(b_kb, b_test, fuzz.WRatio), b_test)),
+    }
+
+    # ArBanking77 (MSA test)
+    a_train = read_csv(intents / "arbanking77" / "Banking77_Arabized_MSA_PAL_train.csv", "text", "label")
+    a_test = read_csv(intents / "arbanking77" / "Banking77_Arabized_MSA_test.csv", "text", "label")
+    a_kb, _ = first_shots(a_train, SHOTS)
+    a_matcher = Matcher(build_kb(a_kb, "ar"), config)
+    results["arbanking77_msa"] = {
+        "queries": len(a_test),
+        "top1": pct(top1_accuracy(matcher_top1(a_matcher, a_test), a_test)),
+        "baseline_token_set_ratio": pct(
+            top1_accuracy(baseline_top1(a_kb, a_test, fuzz.token_set_ratio), a_test)
+        ),
+    }
+
+    # CLINC150: threshold from the validation split, figures on the test split
+    clinc = json.loads((intents / "clinc150" / "data_full.json").read_text(encoding="utf-8"))
+    c_train: Labelled = [(t, i) for t, i in clinc["train"]]
+    c_kb, _ = first_shots(c_train, SHOTS)
+    c_val: Labelled = [(t, i) for t, i in clinc["val"]]
+    c_val_oos: Labelled = [(t, i) for t, i in clinc["oos_val"]]
+    c_test: Labelled = [(t, i) for t, i in clinc["test"]]
+    c_test_oos: Labelled = [(t, i) for t, i in clinc["oos_test"]]
+    c_matcher = Matcher(build_kb(c_kb, "en"), config)
+    clinc_result: dict[str, object] = {"queries": len(c_test), "oos_queries": len(c_test_oos)}
+    for name, predict in (
+        ("matcher", lambda qs: matcher_top1(c_matcher, qs)),
+        ("baseline_token_set_ratio", lambda qs: baseline_top1(c_kb, qs, fuzz.token_set_ratio)),
+    ):
+        threshold = choose_threshold([s for _, s in predict(c_val_oos)], OOS_RECALL_TARGET)
+        in_acc, oos_recall = in_scope_and_oos(
+            predict(c_test), c_test, predict(c_test_oos), threshold
+        )
+        clinc_result[name] = {
+            "threshold": round(threshold, 4),
+            "in_scope_accuracy": pct(in_acc),
+            "oos_recall": pct(oos_recall),
+        }
+    results["clinc150"] = clinc_result
+
+    # The project's own FAQ dev set
+    faq_kb_path = data / "faq" / "kb.json"
+    dev_path = data / "faq" / "dev.jsonl"
+    if faq_kb_path.exists() and dev_path.exists():
+        kb = load_kb(faq_kb_path)
+        report = evaluate_queries(Matcher(kb, config), kb, load_queries(dev_path))
+        results["faq_dev"] = report.as_dict()
+
+    # Latency at 1,000 and 10,000 phrasings (BANKING77 training texts), one core
+    lat_queries = [t for t, _ in per_intent_sample(b_test, 7)]
+    for size in (1_000, 10_000):
+        rows = b_train[:size] if size <= len(b_train) else b_train
+        rows = (rows * (size // len(rows) + 1))[:size]
+        results[f"latency_{size}"] = latency(Matcher(build_kb(rows, "en"), config), lat_queries)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    repo = Path(__file__).resolve().parents[1]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--data", type=Path, default=repo.parent / "shared" / "data")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    results = run(args.data, MatcherConfig())
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        for name, figures in results.items():
+            print(f"{name}: {json.dumps(figures, ensure_ascii=False)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

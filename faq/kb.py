@@ -1,0 +1,223 @@
+"""The knowledge base: file format, validation and loading.
+
+A KB is one JSON or YAML file, or a folder of them. A file holds a list of entries,
+or a mapping `{"language": "fa", "entries": [...]}` naming the KB's default language:
+
+    - id: order-tracking
+      questions: {fa: ["سفارشم کجاست؟"], en: ["Where is my order?"]}
+      answers: {fa: "...", en: "..."}
+      tags: [orders]            # optional
+      handoff: false            # optional: answer, then queue the thread for a person
+      suggestions: {en: [...]}  # optional quick replies, per language (or one list for all)
+
+`../shared/data/faq/kb.json` is in this format and loads as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+KB_SUFFIXES = (".json", ".yaml", ".yml")
+SAMPLE_KB_PACKAGE = "faq.sample_kb"
+
+
+class KbError(ValueError):
+    """A KB file cannot be read or does not follow the format; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaqEntry:
+    """One FAQ entry: phrasings and answers per language code (fa, ar, en, ...)."""
+
+    id: str
+    questions: Mapping[str, tuple[str, ...]]
+    answers: Mapping[str, str]
+    tags: tuple[str, ...] = ()
+    handoff: bool = False
+    suggestions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    source: str = ""
+
+    def answer_in(self, language: str | None, fallback: str) -> tuple[str, str]:
+        """Return `(language, answer)`: in `language` if the entry has it, else `fallback`,
+        else the first language it has an answer in."""
+        for lang in (language, fallback):
+            if lang is not None and lang in self.answers:
+                return lang, self.answers[lang]
+        lang = next(iter(self.answers))
+        return lang, self.answers[lang]
+
+    def question_in(self, language: str | None, fallback: str) -> str:
+        """The entry's first phrasing in `language` (or `fallback`, or any), for suggestions."""
+        for lang in (language, fallback):
+            if lang is not None and self.questions.get(lang):
+                return self.questions[lang][0]
+        return next(q[0] for q in self.questions.values() if q)
+
+    def suggestions_in(self, language: str | None, fallback: str) -> tuple[str, ...]:
+        """Quick replies the entry defines for `language` (or `fallback`, or language-neutral)."""
+        for lang in (language, fallback, "*"):
+            if lang is not None and lang in self.suggestions:
+                return self.suggestions[lang]
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBase:
+    """All entries of a KB, in file order, with the language to fall back on."""
+
+    entries: tuple[FaqEntry, ...]
+    default_language: str = "fa"
+    sources: tuple[str, ...] = ()
+
+    def by_id(self) -> dict[str, FaqEntry]:
+        """Entries keyed by id."""
+        return {e.id: e for e in self.entries}
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """Every language some entry has phrasings in."""
+        return frozenset(lang for e in self.entries for lang in e.questions)
+
+
+def _str_tuple(value: object, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise KbError(f"{where}: expected a list of strings")
+    return tuple(v for v in value if v.strip())
+
+
+def _per_language_lists(value: object, where: str) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): _str_tuple(v, f"{where}.{k}") for k, v in value.items()}
+    return {"*": _str_tuple(value, where)}
+
+
+def _parse_entry(raw: object, where: str) -> FaqEntry:
+    if not isinstance(raw, Mapping):
+        raise KbError(f"{where}: an entry must be a mapping")
+    entry_id = raw.get("id")
+    if not isinstance(entry_id, str | int) or not str(entry_id).strip():
+        raise KbError(f"{where}: entry without an id")
+    where = f"{where} (id {entry_id})"
+    questions = raw.get("questions")
+    if not isinstance(questions, Mapping) or not questions:
+        raise KbError(f"{where}: 'questions' must map a language to a list of phrasings")
+    parsed_questions = {str(k): _str_tuple(v, f"{where} questions.{k}") for k, v in questions.items()}
+    if not any(parsed_questions.values()):
+        raise KbError(f"{where}: no phrasings")
+    answers = raw.get("answers")
+    if not isinstance(answers, Mapping) or not answers:
+        raise KbError(f"{where}: 'answers' must map a language to a text")
+    if not all(isinstance(v, str) and v.strip() for v in answers.values()):
+        raise KbError(f"{where}: every answer must be a non-empty text")
+    handoff = raw.get("handoff", False)
+    if not isinstance(handoff, bool):
+        raise KbError(f"{where}: 'handoff' must be true or false")
+    return FaqEntry(
+        id=str(entry_id),
+        questions=parsed_questions,
+        answers={str(k): str(v) for k, v in answers.items()},
+        tags=_str_tuple(raw.get("tags", ()), f"{where} tags"),
+        handoff=handoff,
+        suggestions=_per_language_lists(raw.get("suggestions"), f"{where} suggestions"),
+        source=where,
+    )
+
+
+def parse_kb_document(data: object, source: str) -> tuple[list[FaqEntry], str | None]:
+    """Parse one decoded JSON/YAML document into entries and its default language, if any.
+
+    Raises:
+        KbError: the document does not follow the format.
+    """
+    language: str | None = None
+    if isinstance(data, Mapping):
+        language = data.get("language")
+        if language is not None and not isinstance(language, str):
+            raise KbError(f"{source}: 'language' must be a language code")
+        data = data.get("entries")
+    if not isinstance(data, list):
+        raise KbError(f"{source}: expected a list of entries (or a mapping with 'entries')")
+    return [_parse_entry(raw, f"{source} entry {i + 1}") for i, raw in enumerate(data)], language
+
+
+def _decode(text: str, source: str) -> Any:
+    try:
+        if source.endswith(".json"):
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise KbError(f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}") from exc
+
+
+def kb_files(path: Path) -> list[Path]:
+    """The KB files `path` names: itself, or the JSON/YAML files under a folder (sorted)."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in KB_SUFFIXES)
+    return [path]
+
+
+def load_kb_texts(texts: Sequence[tuple[str, str]], default_language: str = "fa") -> KnowledgeBase:
+    """Build a KB from `(source name, file text)` pairs; ids must be unique across them.
+
+    Raises:
+        KbError: a file is invalid, or two entries share an id.
+    """
+    entries: list[FaqEntry] = []
+    seen: dict[str, str] = {}
+    language: str | None = None
+    for source, text in texts:
+        parsed, file_language = parse_kb_document(_decode(text, source), source)
+        language = language or file_language
+        for entry in parsed:
+            if entry.id in seen:
+                raise KbError(f"{entry.source}: id {entry.id!r} already used in {seen[entry.id]}")
+            seen[entry.id] = entry.source
+            entries.append(entry)
+    if not entries:
+        raise KbError(f"no entries in {', '.join(s for s, _ in texts) or 'an empty folder'}")
+    return KnowledgeBase(
+        entries=tuple(entries),
+        default_language=language or default_language,
+        sources=tuple(s for s, _ in texts),
+    )
+
+
+def load_kb(path: Path, default_language: str = "fa") -> KnowledgeBase:
+    """Load the KB at `path` (a file or a folder of files). Blocking: call it in a thread.
+
+    Raises:
+        KbError: the path is missing, a file is invalid, or ids collide.
+    """
+    if not path.exists():
+        raise KbError(f"{path}: no such file or folder")
+    files = kb_files(path)
+    texts = []
+    for file in files:
+        try:
+            texts.append((str(file), file.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KbError(f"{file}: cannot read: {exc}") from exc
+    return load_kb_texts(texts, default_language)
+
+
+def sample_kb_path() -> Path:
+    """The folder of the sample shop KB shipped with the package."""
+    return Path(str(resources.files(SAMPLE_KB_PACKAGE)))
+
+
+def kb_path_from_env() -> Path | None:
+    """`PASOKH_FAQ__PATH` as a path, if set (the config layer normally passes it in)."""
+    value = os.environ.get("PASOKH_FAQ__PATH", "").strip()
+    return Path(value) if value else None

@@ -1,0 +1,263 @@
+"""The FAQ matcher: ranks KB entries for a question and says how sure it is.
+
+Signals, all computed against precomputed indexes built at load time:
+- word TF-IDF cosine (IDF makes "order" outweigh "my"),
+- character n-gram TF-IDF cosine inside words (survives colloquial endings, typos,
+  clitics: «سفارشمو» still shares most n-grams with «سفارشم»),
+- rapidfuzz `token_set_ratio` / `ratio` against the phrasings of the short-listed
+  entries, on normalised text.
+An entry's score is its best phrasing's score blended with the similarity to the
+entry's centroid (all its phrasings together). The confidence in [0, 1] is a logistic
+function of the best score and its margin over the runner-up entry.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from faq.index import TfIdfIndex
+from faq.kb import KnowledgeBase
+from faq.normalise import normalise, tokenise
+
+
+@dataclass(frozen=True, slots=True)
+class MatcherConfig:
+    """Weights of the signals and of the confidence; defaults tuned on dev/train splits."""
+
+    char_ngram_min: int = 2
+    char_ngram_max: int = 4
+    word_weight: float = 0.45
+    char_weight: float = 0.55
+    centroid_weight: float = 0.3
+    shortlist: int = 10
+    entry_idf: bool = True  # document frequency counted over entries, not phrasings
+    # stage 2: final = a*stage1 + b*query coverage + c*phrasing coverage + d*bag coverage + e*fuzz
+    w_stage1: float = 1.0
+    w_qcov: float = 0.3
+    w_pcov: float = 0.1
+    w_bag: float = 0.2
+    w_fuzz: float = 0.1
+    token_cutoff: float = 75.0  # rapidfuzz ratio for two tokens to count as the same word
+    # confidence = sigmoid(scale * (final - offset) + margin_scale * margin + qcov_scale * qcov)
+    confidence_scale: float = 8.0
+    confidence_offset: float = 0.8
+    margin_scale: float = 8.0
+    qcov_scale: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One KB entry proposed for a question."""
+
+    entry_id: str
+    score: float
+    question: str  # the entry's phrasing closest to the question
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """Ranked candidates (best first) and the confidence that the first one is right."""
+
+    normalised: str
+    candidates: tuple[Candidate, ...]
+    confidence: float
+    elapsed_us: float
+
+    @property
+    def best(self) -> Candidate | None:
+        """The top candidate, if any."""
+        return self.candidates[0] if self.candidates else None
+
+
+_ENGLISH_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+
+# Function words in normalised form (en, fa, ar). In a small KB any word can be rare,
+# so IDF alone would let "whats" or «هل» decide a match; these get a fixed small weight.
+STOPWORDS = frozenset(
+    normalise(
+        "a an the i im me my mine you your yours we our us is are was were be been being do does "
+        "did doing to of in on for at by with from and or it its this that these those what whats "
+        "how when where wheres which who why can could will would should shall may might have has "
+        "had am not there theres get got so if then than just any some please also too "
+        "و در به از که را رو با این آن اون است هست هستش برای من تو شما ما یک یه چه چی چطور چطوری "
+        "کجا کجاست کی آیا هم یا تا بر ها مال میشه می نمی ام ای دارید دارین "
+        "فی من الی علی عن مع هل ما ماذا کیف این متی لماذا هو هی انا انت انتم نحن هذا هذه ذلک "
+        "التی الذی او ان ای کم لی لدی لدیکم عند قد یا"
+    ).split()
+)
+STOPWORD_WEIGHT = 0.25
+
+
+def _stem(token: str) -> str:
+    """A light stem: English plural/verb endings only; other scripts are left to n-grams."""
+    if token.isascii() and token.isalpha():
+        for suffix in _ENGLISH_SUFFIXES:
+            if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+                return token[: -len(suffix)]
+    return token
+
+
+def word_features(tokens: Sequence[str]) -> Counter[str]:
+    """Word-level features: stemmed tokens."""
+    return Counter(_stem(t) for t in tokens)
+
+
+def char_features(tokens: Sequence[str], low: int, high: int) -> Counter[str]:
+    """Character n-grams of each token padded with spaces (n in [low, high])."""
+    feats: Counter[str] = Counter()
+    for token in tokens:
+        padded = f" {token} "
+        for n in range(low, high + 1):
+            for i in range(len(padded) - n + 1):
+                feats[padded[i : i + n]] += 1
+    return feats
+
+
+class Matcher:
+    """Ranks the entries of one KB for a question. Build once per KB (it precomputes)."""
+
+    def __init__(self, kb: KnowledgeBase, config: MatcherConfig | None = None) -> None:
+        self.kb = kb
+        self.config = cfg = config or MatcherConfig()
+        entry_of: list[int] = []
+        texts: list[str] = []
+        token_lists: list[list[str]] = []
+        for entry_no, entry in enumerate(kb.entries):
+            for phrasings in entry.questions.values():
+                for phrasing in phrasings:
+                    tokens = tokenise(normalise(phrasing))
+                    if not tokens:
+                        continue
+                    entry_of.append(entry_no)
+                    texts.append(phrasing)
+                    token_lists.append(tokens)
+        # entry_of is non-decreasing: each entry's phrasings are one contiguous span.
+        self._spans: dict[int, tuple[int, int]] = {}
+        for i, entry_no in enumerate(entry_of):
+            start, _ = self._spans.get(entry_no, (i, i))
+            self._spans[entry_no] = (start, i + 1)
+        self._entries_with_phrasings = np.array(sorted(self._spans), dtype=np.int64)
+        self._starts = np.array([self._spans[e][0] for e in sorted(self._spans)], dtype=np.int64)
+        self._texts = texts
+        self._n_entries = len(kb.entries)
+        self._stems = [[_stem(t) for t in tokens] for tokens in token_lists]
+        self._normalised = [" ".join(t) for t in token_lists]
+        groups = entry_of if cfg.entry_idf else None
+        self._words = TfIdfIndex(
+            [Counter(stems) for stems in self._stems], STOPWORDS, STOPWORD_WEIGHT, groups
+        )
+        self._chars = TfIdfIndex([self._char_features(t) for t in token_lists], groups=groups)
+        centroid_words: list[Counter[str]] = [Counter() for _ in kb.entries]
+        centroid_chars: list[Counter[str]] = [Counter() for _ in kb.entries]
+        for entry_no, tokens, stems in zip(entry_of, token_lists, self._stems, strict=True):
+            centroid_words[entry_no].update(stems)
+            centroid_chars[entry_no].update(self._char_features(tokens))
+        self._centroid_words = TfIdfIndex(centroid_words, STOPWORDS, STOPWORD_WEIGHT)
+        self._centroid_chars = TfIdfIndex(centroid_chars)
+        self._bags = [sorted(c) for c in centroid_words]
+
+    def _char_features(self, tokens: Sequence[str]) -> Counter[str]:
+        content = [t for t in tokens if t not in STOPWORDS] or list(tokens)
+        return char_features(content, self.config.char_ngram_min, self.config.char_ngram_max)
+
+    @property
+    def phrasing_count(self) -> int:
+        """How many phrasings the KB has (all languages)."""
+        return len(self._texts)
+
+    def _entry_max(self, phrasing_scores: np.ndarray) -> np.ndarray:
+        """Best phrasing score per entry (phrasings are stored grouped by entry)."""
+        best = np.full(self._n_entries, -1.0, dtype=np.float32)
+        best[self._entries_with_phrasings] = np.maximum.reduceat(phrasing_scores, self._starts)
+        return best
+
+    def _best_phrasing(self, entry_no: int, phrasing_scores: np.ndarray) -> int:
+        start, end = self._spans[entry_no]
+        return start + int(np.argmax(phrasing_scores[start:end]))
+
+    def _coverage(
+        self, query: Sequence[str], weights: np.ndarray, other: Sequence[str]
+    ) -> tuple[float, float]:
+        """IDF-weighted share of `query` found in `other` (fuzzy per token), and the share
+        of `other`'s own IDF mass that the query covers."""
+        sims = process.cdist(
+            query, other, scorer=fuzz.ratio, score_cutoff=self.config.token_cutoff, dtype=np.float32
+        )
+        # Short tokens must match exactly: "my" ~ "me" is not a match.
+        for i, q in enumerate(query):
+            if len(q) < 4:
+                sims[i] = [100.0 if q == o else 0.0 for o in other]
+        sims /= 100.0
+        q_cov = float((weights * sims.max(axis=1)).sum() / weights.sum())
+        other_w = np.array([self._words.idf(o) for o in other], dtype=np.float32)
+        o_cov = float((other_w * sims.max(axis=0)).sum() / other_w.sum())
+        return q_cov, o_cov
+
+    def match(self, text: str, limit: int = 5) -> MatchResult:
+        """Rank the KB's entries for `text`.
+
+        Args:
+            text: the customer's question, as typed.
+            limit: how many candidates to return.
+
+        Returns:
+            The candidates (best first, at most `limit`) and a confidence in [0, 1].
+        """
+        started = time.perf_counter()
+        cfg = self.config
+        norm = normalise(text)
+        tokens = tokenise(norm)
+        if not tokens or self.phrasing_count == 0:
+            return MatchResult(norm, (), 0.0, (time.perf_counter() - started) * 1e6)
+        stems = [_stem(t) for t in tokens]
+        words = Counter(stems)
+        chars = self._char_features(tokens)
+        phrasing = cfg.word_weight * self._words.scores(words) + cfg.char_weight * self._chars.scores(
+            chars
+        )
+        best = self._entry_max(phrasing)
+        centroid = cfg.word_weight * self._centroid_words.scores(
+            words
+        ) + cfg.char_weight * self._centroid_chars.scores(chars)
+        entry_scores = (1 - cfg.centroid_weight) * best + cfg.centroid_weight * centroid
+        k = min(cfg.shortlist, self._n_entries)
+        top = np.argpartition(-entry_scores, k - 1)[:k] if k < self._n_entries else np.arange(k)
+        query_w = np.array([self._words.idf(t) for t in stems], dtype=np.float32)
+        joined = " ".join(tokens)
+        rescored: list[tuple[float, float, int, int]] = []
+        for entry_no in top.tolist():
+            if entry_no not in self._spans:
+                continue
+            p = self._best_phrasing(entry_no, phrasing)
+            q_cov, p_cov = self._coverage(stems, query_w, self._stems[p])
+            bag_cov, _ = self._coverage(stems, query_w, self._bags[entry_no])
+            fz = fuzz.token_set_ratio(joined, self._normalised[p]) / 100.0
+            final = (
+                cfg.w_stage1 * float(entry_scores[entry_no])
+                + cfg.w_qcov * q_cov
+                + cfg.w_pcov * p_cov
+                + cfg.w_bag * bag_cov
+                + cfg.w_fuzz * fz
+            )
+            rescored.append((final, max(q_cov, bag_cov), entry_no, p))
+        rescored.sort(reverse=True)
+        candidates = tuple(
+            Candidate(self.kb.entries[e].id, round(f, 4), self._texts[p])
+            for f, _, e, p in rescored[:limit]
+        )
+        top_score, top_cov = rescored[0][0], rescored[0][1]
+        margin = top_score - rescored[1][0] if len(rescored) > 1 else top_score
+        z = (
+            cfg.confidence_scale * (top_score - cfg.confidence_offset)
+            + cfg.margin_scale * margin
+            + cfg.qcov_scale * (top_cov - 0.5)
+        )
+        confidence = 1.0 / (1.0 + math.exp(-z))
+        return MatchResult(norm, candidates, confidence, (time.perf_counter() - started) * 1e6)

@@ -1,0 +1,120 @@
+"""Text normalisation for matching Persian, Arabic and English questions.
+
+`normalise` is the one function every KB phrasing and every customer question goes
+through before matching. Its rules, applied in this order:
+
+1. Unicode NFKC (Arabic presentation forms, full-width Latin, ligatures -> base letters).
+2. Invisible format characters dropped: ZWNJ (U+200C), ZWJ, LRM/RLM/ALM, BOM, soft
+   hyphen. Dropping ZWNJ joins its two halves, so «می‌خواهم» == «میخواهم»; the spaced
+   form «می خواهم» is joined back by `tokenise` (rule 9).
+3. Harakat (U+064B-U+065F), superscript alef (U+0670), Quranic marks and tatweel (U+0640)
+   removed *before* tokenising, so a diacritic never splits a word.
+4. Arabic/Persian letter unification for matching: ي ى ئ -> ی, ك -> ک, ة ۀ -> ه,
+   أ إ آ ٱ -> ا, ؤ -> و. Persian-only letters (پ چ ژ گ) are never folded.
+5. Persian (۰-۹) and Arabic-Indic (٠-٩) digits -> ASCII; ٫ -> "." and ٬ dropped.
+6. Latin case folding (`str.casefold`); apostrophes removed (don't -> dont).
+7. Every punctuation or symbol character, Arabic ones (؟ ، ؛ « ») included, becomes a
+   space.
+8. Runs of whitespace collapse to one space; the result is stripped.
+
+`tokenise` splits the normalised text on spaces and then (rule 9) glues Persian
+clitics written apart back onto their word: «می» / «نمی» join the following token and
+«ها» «های» «هایی» «هام» «تر» «ترین» join the preceding one, so a missing
+or spaced ZWNJ gives the same tokens as a correct one.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Rule 2: format characters that carry no letters. ZWNJ is deliberately dropped (joins).
+_INVISIBLE = "\u200c\u200d\u200e\u200f\u061c\ufeff\u00ad\u2066\u2067\u2068\u2069\u202a\u202b\u202c\u202d\u202e"
+
+# Rule 3: marks removed before tokenising.
+_MARKS = (
+    "".join(chr(c) for c in range(0x064B, 0x0660))  # harakat, shadda, sukun, madda, hamza marks
+    + "\u0670"  # superscript (dagger) alef
+    + "\u0640"  # tatweel
+    + "".join(chr(c) for c in range(0x06D6, 0x06EE))  # Quranic annotation marks
+    + "".join(chr(c) for c in range(0x0610, 0x061B))  # Arabic signs above/below
+)
+
+# Rule 4: unification for matching; Persian letters are the targets, never folded.
+_LETTERS = {
+    "ي": "ی",
+    "ى": "ی",
+    "ئ": "ی",
+    "ك": "ک",
+    "ة": "ه",
+    "ۀ": "ه",
+    "ە": "ه",
+    "ھ": "ه",
+    "أ": "ا",
+    "إ": "ا",
+    "آ": "ا",
+    "ٱ": "ا",
+    "ؤ": "و",
+}
+
+# Rule 5: digits.
+_DIGITS = {chr(0x06F0 + i): str(i) for i in range(10)} | {chr(0x0660 + i): str(i) for i in range(10)}
+
+_APOSTROPHES = "'’‘`´"
+
+_TABLE: dict[int, str | None] = {ord(c): None for c in _INVISIBLE + _MARKS + _APOSTROPHES}
+_TABLE.update({ord(k): v for k, v in _LETTERS.items()})
+_TABLE.update({ord(k): v for k, v in _DIGITS.items()})
+_TABLE[ord("٫")] = "."
+_TABLE[ord("٬")] = None
+
+# Rule 9: Persian clitics that are often written as separate words.
+_JOIN_NEXT = frozenset({"می", "نمی"})
+# («ای» «ام» are left out: after rule 4 they are also Arabic words, أي and أم.)
+_JOIN_PREVIOUS = frozenset({"ها", "های", "هایی", "هام", "تر", "ترین"})
+
+
+def _is_separator(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category[0] in "PSZC" and ch != " "
+
+
+def normalise(text: str) -> str:
+    """Return `text` normalised for matching (rules 1-8 of this module's docstring).
+
+    Args:
+        text: any customer message or KB phrasing.
+
+    Returns:
+        Lower-case, punctuation-free text with unified letters and ASCII digits,
+        words separated by single spaces.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    # NFKC may decompose nothing we care about, but the table must run after it so
+    # that presentation forms are already base letters.
+    text = text.translate(_TABLE).casefold()
+    out = [" " if _is_separator(ch) else ch for ch in text]
+    return " ".join("".join(out).split())
+
+
+def tokenise(normalised: str) -> list[str]:
+    """Split normalised text into tokens, re-joining Persian clitics (rule 9).
+
+    Args:
+        normalised: the output of `normalise`.
+
+    Returns:
+        The tokens, in order.
+    """
+    tokens: list[str] = []
+    glue_next = False
+    for word in normalised.split():
+        if glue_next and tokens:
+            tokens[-1] += word
+            glue_next = False
+            continue
+        if word in _JOIN_PREVIOUS and tokens and not tokens[-1].isascii():
+            tokens[-1] += word
+            continue
+        tokens.append(word)
+        glue_next = word in _JOIN_NEXT
+    return tokens

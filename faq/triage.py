@@ -1,0 +1,264 @@
+"""Recognise what is not a FAQ question: requests for a person, greetings, thanks, yes/no.
+
+Word lists are in normalised form (see `faq.normalise`: ي->ی, ك->ک, ة->ه, أ/إ/آ->ا,
+no ZWNJ), for Persian, Arabic and English. Matching is on whole tokens or
+token sequences, never substrings, so «سلامت» is not a greeting.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from faq.normalise import normalise, tokenise
+
+
+class MessageKind(enum.StrEnum):
+    EMPTY = "empty"
+    GREETING = "greeting"
+    THANKS = "thanks"
+    HUMAN = "human"  # asks for a person
+    QUESTION = "question"
+
+
+def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
+    return frozenset(tuple(tokenise(normalise(t))) for t in texts)
+
+
+# Words that on their own name a person to talk to.
+_HUMAN_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "human humans person operator representative rep agent agents staff somebody someone "
+            "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس پشتیبان شخص "
+            "موظف بشری بشر انسان شخص مندوب ممثل عامل"
+        )
+    )
+)
+# Words that make a person-word a request ("talk", "connect me") in longer messages.
+_CONTACT_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "talk speak chat connect transfer call contact reach "
+            "حرف صحبت وصل وصلم تماس "
+            "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی"
+        )
+    )
+)
+_HUMAN_PHRASES = _phrases(
+    "real person",
+    "live agent",
+    "customer service",
+    "customer support",
+    "پشتیبان انسانی",
+    "خدمة العملاء",
+    "خدمه عملاء",
+)
+
+_GREETINGS = _phrases(
+    "hi",
+    "hello",
+    "hey",
+    "hiya",
+    "good morning",
+    "good afternoon",
+    "good evening",
+    "salam",
+    "how are you",
+    "سلام",
+    "درود",
+    "وقت بخیر",
+    "وقتتون بخیر",
+    "وقت شما بخیر",
+    "صبح بخیر",
+    "عصر بخیر",
+    "شب بخیر",
+    "سلام علیکم",
+    "خسته نباشید",
+    "خوبی",
+    "خوبین",
+    "خوب هستید",
+    "مرحبا",
+    "اهلا",
+    "اهلا وسهلا",
+    "السلام علیکم",
+    "سلام علیکم",
+    "صباح الخیر",
+    "مساء الخیر",
+    "هلا",
+    "کیف حالک",
+)
+_THANKS = _phrases(
+    "thanks",
+    "thank you",
+    "thanks a lot",
+    "thank you very much",
+    "thx",
+    "ty",
+    "cheers",
+    "ممنون",
+    "مرسی",
+    "متشکرم",
+    "سپاس",
+    "سپاسگزارم",
+    "تشکر",
+    "خیلی ممنون",
+    "خیلی مرسی",
+    "دستت درد نکنه",
+    "دستتون درد نکنه",
+    "شکرا",
+    "شکرا جزیلا",
+    "مشکور",
+    "الف شکر",
+)
+_YES = _phrases(
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "y",
+    "ok",
+    "okay",
+    "sure",
+    "it did",
+    "it helped",
+    "that helped",
+    "helpful",
+    "بله",
+    "بلی",
+    "آره",
+    "آری",
+    "حله",
+    "اوکی",
+    "باشه",
+    "کمک کرد",
+    "مفید بود",
+    "نعم",
+    "ایوه",
+    "اجل",
+    "تمام",
+    "ساعدنی",
+    "مفید",
+)
+_NO = _phrases(
+    "no",
+    "nope",
+    "nah",
+    "not really",
+    "it didnt",
+    "didnt help",
+    "it didnt help",
+    "not helpful",
+    "نه",
+    "خیر",
+    "نخیر",
+    "کمک نکرد",
+    "مفید نبود",
+    "لا",
+    "کلا",
+    "لم یساعد",
+    "لم یساعدنی",
+    "غیر مفید",
+)
+# Filler that may accompany small talk without making it a question.
+_FILLER = frozenset(
+    tokenise(normalise("and again very much so please there team all و هم خیلی لطفا جزیلا من فضلک"))
+)
+# Words that do not count towards the length of a bare request for a person.
+_REQUEST_FILLER = _FILLER | frozenset(
+    tokenise(
+        normalise(
+            "i a an to the with me can could please real live some want need "
+            "با یه یک یک به من لطفا میخوام میخواهم میشه "
+            "ارید ابغی ابی مع الی لو سمحت من فضلک"
+        )
+    )
+)
+
+
+def _strip_phrases(
+    tokens: Sequence[str], phrases: Iterable[frozenset[tuple[str, ...]]]
+) -> tuple[list[str], bool]:
+    """Remove every occurrence of the phrases (longest first); report whether any was found."""
+    table = sorted((p for group in phrases for p in group), key=len, reverse=True)
+    out: list[str] = []
+    found = False
+    i = 0
+    while i < len(tokens):
+        for phrase in table:
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                i += len(phrase)
+                found = True
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out, found
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    """What a message is, and the tokens left once greetings/thanks are taken out."""
+
+    kind: MessageKind
+    rest: str  # normalised text without leading small talk, for the matcher
+
+
+def is_human_request(tokens: Sequence[str]) -> bool:
+    """Whether the customer asks for a person ("talk to a human", «اپراتور», «اريد موظف»).
+
+    A person-word («اپراتور», "agent", «موظف») counts in a short message, or in a longer
+    one with a contact verb ("talk", «حرف», «التحدث»). "customer service" alone is not
+    a request (it may be a question about its hours) unless a person-word or verb joins it.
+    """
+    rest, has_phrase = _strip_phrases(tokens, (_HUMAN_PHRASES,))
+    has_contact = any(t in _CONTACT_WORDS for t in tokens)
+    has_word = any(t in _HUMAN_WORDS for t in rest)
+    if not has_word and not (has_phrase and has_contact):
+        return False
+    content = [t for t in rest if t not in _REQUEST_FILLER]
+    return len(content) <= 2 or has_contact
+
+
+def triage(text: str) -> Triage:
+    """Classify a customer message before any KB lookup.
+
+    Args:
+        text: the message as typed.
+
+    Returns:
+        The kind (empty, greeting, thanks, human request, question) and the
+        normalised text left for the matcher.
+    """
+    tokens = tokenise(normalise(text))
+    if not tokens:
+        return Triage(MessageKind.EMPTY, "")
+    if is_human_request(tokens):
+        return Triage(MessageKind.HUMAN, " ".join(tokens))
+    rest, greeted = _strip_phrases(tokens, (_GREETINGS,))
+    rest, thanked = _strip_phrases(rest, (_THANKS,))
+    content = [t for t in rest if t not in _FILLER]
+    if not content:
+        if thanked:
+            return Triage(MessageKind.THANKS, "")
+        if greeted:
+            return Triage(MessageKind.GREETING, "")
+        return Triage(MessageKind.EMPTY, "")
+    return Triage(MessageKind.QUESTION, " ".join(rest))
+
+
+def yes_or_no(text: str) -> bool | None:
+    """True for "yes"/"it helped"/"thanks", False for "no", None for anything else."""
+    tokens = [t for t in tokenise(normalise(text)) if t not in _FILLER]
+    if not tokens:
+        return None
+    rest, no = _strip_phrases(tokens, (_NO, _THANKS))
+    if no and not [t for t in rest if t not in _FILLER] and any(
+        t in tokens for p in _NO for t in p
+    ):
+        return False
+    rest, yes = _strip_phrases(tokens, (_YES, _THANKS))
+    if yes and not [t for t in rest if t not in _FILLER]:
+        return True
+    return None
