@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="installation data directory (default ./pasokh-data, or PASOKH_DATA_DIR)",
     )
-    parser = argparse.ArgumentParser(prog="pasokh", description=__doc__, parents=[common])
+    parser = argparse.ArgumentParser(prog="pasokh", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", parents=[common], help="run the server")

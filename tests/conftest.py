@@ -1,0 +1,87 @@
+"""Fixtures: a fresh database per test (SQLite, or PostgreSQL when
+PASOKH_TEST_DATABASE_URL names a server), settings, and a running app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from config.settings import Settings
+from router.app import build_app
+from router.context import AppContext
+from router.http.keys import CONTEXT
+from router.storage.engine import new_engine
+from router.storage.migrate import upgrade_to_head
+from tests.support import create_postgres_database, make_settings, postgres_admin_url
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str | None]:
+    """A migrated template database, copied for each test (fast on PostgreSQL)."""
+    admin = postgres_admin_url()
+    if admin is None:
+        yield None
+        return
+
+    async def prepare() -> str:
+        url = await create_postgres_database(admin)
+        engine = new_engine(url)
+        await upgrade_to_head(engine)
+        await engine.dispose()
+        return url.rsplit("/", 1)[1]
+
+    yield asyncio.run(prepare())
+
+
+@pytest.fixture
+def db_kind() -> str:
+    """ "postgresql" or "sqlite": the database this run tests."""
+    return "postgresql" if postgres_admin_url() else "sqlite"
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path, postgres_template: str | None) -> str:
+    """A fresh, migrated database for this test."""
+    admin = postgres_admin_url()
+    if admin is None:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'pasokh.db'}"
+        engine = new_engine(url)
+        await upgrade_to_head(engine)
+        await engine.dispose()
+        return url
+    return await create_postgres_database(admin, template=postgres_template)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings for one test: its own data dir and database."""
+    return make_settings(tmp_path / "data", database_url)
+
+
+AppFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_app() -> AsyncIterator[AppFactory]:
+    """`await start_app(settings, adapters=[...], responder=...)` -> (client, context).
+
+    Runs the real app (startup, outbox worker, adapters) on a loopback port.
+    """
+    clients: list[TestClient[Any, Any]] = []
+
+    async def start(settings: Settings, **kwargs: Any) -> tuple[TestClient[Any, Any], AppContext]:
+        app: web.Application = build_app(settings, migrate=True, **kwargs)
+        client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client, app[CONTEXT]
+
+    yield start
+    for client in reversed(clients):
+        await client.close()

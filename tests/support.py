@@ -1,0 +1,119 @@
+"""Helpers shared by tests: fresh databases, settings, a fake channel adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.engine import make_url
+
+from channels.base import ChannelServices
+from config.settings import Settings, load_settings
+from router.model import DeliveryResult, InboundMessage, IngestResult, OutboundMessage
+
+POSTGRES_ENV = "PASOKH_TEST_DATABASE_URL"
+
+
+def postgres_admin_url() -> str | None:
+    """The PostgreSQL server the run is pointed at, or None for SQLite."""
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def create_postgres_database(admin_url: str, template: str | None = None) -> str:
+    """CREATE DATABASE with a unique name (from `template` if given); return its URL."""
+    import asyncpg
+
+    url = make_url(admin_url)
+    name = f"pasokh_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database or "postgres",
+    )
+    try:
+        suffix = f" TEMPLATE {template}" if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{suffix}')
+    finally:
+        await conn.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def make_settings(data_dir: Path, database_url: str, **sections: dict[str, Any]) -> Settings:
+    """Test settings: given data dir and database, fast outbox polling, overrides."""
+    settings = load_settings(env={}, data_dir=data_dir)
+    settings = settings.replace("database", url=database_url)
+    settings = settings.replace("outbox", poll_interval=0.05, backoff_base=0.05, backoff_max=0.2)
+    settings = settings.replace("server", secret_key="test-secret-key-" + "x" * 32)
+    for section, changes in sections.items():
+        settings = settings.replace(section, **changes)
+    return settings
+
+
+@dataclass
+class FakeAdapter:
+    """A channel that records what it is asked to send and can be told to fail.
+
+    `fail_next` DeliveryResults are returned (in order) before sends succeed.
+    """
+
+    name: str = "fake"
+    sent: list[OutboundMessage] = field(default_factory=list)
+    fail_next: list[DeliveryResult] = field(default_factory=list)
+    services: ChannelServices | None = None
+    sent_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self, services: ChannelServices) -> None:
+        if self.services is not None:
+            raise RuntimeError("FakeAdapter already started")
+        self.services = services
+
+    async def stop(self) -> None:
+        self.services = None
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        if self.fail_next:
+            return self.fail_next.pop(0)
+        self.sent.append(message)
+        self.sent_event.set()
+        return DeliveryResult.delivered(external_id=f"fake-{message.outbox_id}")
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return []
+
+    async def push(
+        self, text: str, *, sender: str = "alice", external_id: str | None = None, **fields: Any
+    ) -> IngestResult:
+        """Deliver an inbound message through the real ingest path."""
+        assert self.services is not None, "adapter not started"
+        return await self.services.ingest(
+            InboundMessage(
+                channel=self.name,
+                external_id=external_id or uuid.uuid4().hex,
+                sender_address=sender,
+                text=text,
+                **fields,
+            )
+        )
+
+    async def wait_sent(self, count: int, timeout: float = 10.0) -> list[OutboundMessage]:
+        """Wait until at least `count` messages were sent."""
+        async with asyncio.timeout(timeout):
+            while len(self.sent) < count:
+                self.sent_event.clear()
+                await self.sent_event.wait()
+        return self.sent

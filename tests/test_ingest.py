@@ -1,0 +1,210 @@
+"""The ingest path: dedupe, identity → customer, one open thread, routing decisions."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from config.settings import Settings
+from router.model import InboundMessage, ThreadHint, utcnow
+from router.responder import Answer, HandOff, MessageView, Resolve, ThreadContext
+from router.storage.models import (
+    Customer,
+    Identity,
+    KnowledgeGapRecord,
+    Message,
+    OutboxItem,
+    Thread,
+    ThreadStatus,
+)
+from tests.support import FakeAdapter
+
+
+class ScriptedResponder:
+    """Answers every message with `Answer("echo: ...")`, or what `next` says."""
+
+    def __init__(self) -> None:
+        self.next: list[object] = []
+        self.seen: list[tuple[ThreadContext, MessageView]] = []
+
+    async def respond(self, ctx: ThreadContext, new: MessageView) -> object:
+        self.seen.append((ctx, new))
+        if self.next:
+            return self.next.pop(0)
+        return Answer(text=f"echo: {new.text}", suggestions=("yes", "no"), language="en")
+
+
+async def count(context, model, *where) -> int:  # type: ignore[no-untyped-def]
+    async with context.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)))
+
+
+async def test_redelivery_is_stored_once_and_returns_same_ids(
+    settings: Settings, start_app
+) -> None:
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    first = await adapter.push("سلام، سفارشم کجاست؟", external_id="m-1")
+    again = await adapter.push("سلام، سفارشم کجاست؟", external_id="m-1")
+    assert not first.duplicate and again.duplicate
+    assert (again.message_id, again.thread_id, again.customer_id) == (
+        first.message_id,
+        first.thread_id,
+        first.customer_id,
+    )
+    assert await count(context, Message, Message.direction == "in") == 1
+    # the responder ran once: one answer queued, not two
+    assert await count(context, OutboxItem) == 1
+
+
+async def test_fifty_concurrent_ingests_from_new_customer(settings: Settings, start_app) -> None:
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    results = await asyncio.gather(
+        *(
+            adapter.push(f"message {i}", sender="new-customer", external_id=f"c-{i}")
+            for i in range(50)
+        )
+    )
+    assert len({r.customer_id for r in results}) == 1
+    assert len({r.thread_id for r in results}) == 1
+    assert await count(context, Customer) == 1
+    assert await count(context, Identity) == 1
+    assert await count(context, Thread, Thread.status != ThreadStatus.RESOLVED) == 1
+    assert await count(context, Message, Message.direction == "in") == 50
+
+
+async def test_database_refuses_second_open_thread(settings: Settings, start_app) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    result = await adapter.push("hi")
+    async with context.sessions() as session:
+        session.add(Thread(customer_id=result.customer_id, status=ThreadStatus.QUEUED))
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+        else:
+            raise AssertionError("a second open thread was accepted")
+
+
+async def test_answer_goes_to_outbox_on_senders_channel(settings: Settings, start_app) -> None:
+    adapter = FakeAdapter()
+    responder = ScriptedResponder()
+    _, context = await start_app(settings, adapters=[adapter], responder=responder)
+    await adapter.push("where is my order", sender="bob")
+    sent = await adapter.wait_sent(1)
+    assert sent[0].text == "echo: where is my order"
+    assert sent[0].address == "bob" and sent[0].channel == "fake"
+    assert sent[0].suggestions == ("yes", "no")
+    ctx, new = responder.seen[0]
+    assert ctx.is_new_thread and ctx.status == ThreadStatus.BOT and new.text == "where is my order"
+
+
+async def test_handoff_queues_thread_and_bot_stays_quiet_after(
+    settings: Settings, start_app
+) -> None:
+    adapter = FakeAdapter()
+    responder = ScriptedResponder()
+    responder.next = [HandOff(reason="unsure", tier=1, text="I'll get a person")]
+    _, context = await start_app(settings, adapters=[adapter], responder=responder)
+    first = await adapter.push("something odd")
+    await adapter.push("hello? anyone?")
+    async with context.sessions() as session:
+        thread = await session.get_one(Thread, first.thread_id)
+    assert thread.status == ThreadStatus.QUEUED and thread.tier == 1
+    assert thread.queued_at is not None
+    assert len(responder.seen) == 1  # a queued thread is for people, not the bot
+    assert [m.text for m in await adapter.wait_sent(1)] == ["I'll get a person"]
+
+
+async def test_knowledge_gap_recorded(settings: Settings, start_app) -> None:
+    from router.responder import KnowledgeGap
+
+    adapter = FakeAdapter()
+    responder = ScriptedResponder()
+    responder.next = [HandOff(reason="unsure", gap=KnowledgeGap("odd q", "en", "faq-1", 0.31))]
+    _, context = await start_app(settings, adapters=[adapter], responder=responder)
+    await adapter.push("odd q")
+    async with context.sessions() as session:
+        gap = await session.scalar(select(KnowledgeGapRecord))
+    assert gap is not None and gap.best_candidate == "faq-1" and abs(gap.score - 0.31) < 1e-9
+
+
+async def test_resolved_thread_reopens_within_window_else_new_linked(
+    settings: Settings, start_app
+) -> None:
+    adapter = FakeAdapter()
+    responder = ScriptedResponder()
+    responder.next = [Resolve(resolution="bot_deflected", text="glad to help")]
+    _, context = await start_app(
+        settings.replace("threads", reopen_window_minutes=60),
+        adapters=[adapter],
+        responder=responder,
+    )
+    first = await adapter.push("yes")
+    second = await adapter.push("one more question")
+    assert second.thread_id == first.thread_id  # reopened
+
+    async with context.sessions() as session, session.begin():
+        thread = await session.get_one(Thread, first.thread_id)
+        thread.status = ThreadStatus.RESOLVED
+        thread.resolved_at = utcnow() - timedelta(hours=2)
+    third = await adapter.push("back after a while")
+    assert third.thread_id != first.thread_id
+    async with context.sessions() as session:
+        new_thread = await session.get_one(Thread, third.thread_id)
+    assert new_thread.previous_thread_id == first.thread_id
+
+
+async def test_automated_message_stored_never_answered(settings: Settings, start_app) -> None:
+    adapter = FakeAdapter()
+    responder = ScriptedResponder()
+    _, context = await start_app(settings, adapters=[adapter], responder=responder)
+    await adapter.push("I am out of office", automated=True)
+    assert responder.seen == []
+    assert await count(context, OutboxItem) == 0
+    assert await count(context, Message) == 1
+
+
+async def test_hint_to_other_customers_thread_is_not_followed(
+    settings: Settings, start_app
+) -> None:
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    victim = await adapter.push("my private order", sender="victim")
+    stranger = await adapter.push(
+        "let me in", sender="stranger", hint=ThreadHint(thread_id=victim.thread_id)
+    )
+    assert stranger.thread_id != victim.thread_id
+    assert stranger.customer_id != victim.customer_id
+    async with context.sessions() as session:
+        texts = list(
+            await session.scalars(select(Message.text).where(Message.thread_id == victim.thread_id))
+        )
+    assert "let me in" not in texts
+
+
+async def test_hint_joins_own_earlier_thread_by_reference(settings: Settings, start_app) -> None:
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    first = await adapter.push("order 1", sender="carol", external_id="<a@mail>")
+    reply = await adapter.push(
+        "re: order 1", sender="carol", hint=ThreadHint(references=("<a@mail>",))
+    )
+    assert reply.thread_id == first.thread_id
+
+
+def test_inbound_message_is_frozen() -> None:
+    import dataclasses
+
+    msg = InboundMessage(channel="x", external_id="1", sender_address="a", text="t")
+    try:
+        msg.text = "changed"  # type: ignore[misc]
+    except dataclasses.FrozenInstanceError:
+        return
+    raise AssertionError("InboundMessage must be immutable")
