@@ -1,0 +1,391 @@
+"""The Telegram channel adapter: PTB's `ExtBot` for the wire, Pasokh's rules for the rest.
+
+Receiving is by long polling (an own loop that acknowledges after commit, see
+`polling`) or by webhook (`POST /telegram/webhook`, answered 200 only after commit).
+Sending goes through PTB's request layer and `AIORateLimiter` (bot-wide limit) plus a
+per-chat pacer; `RetryAfter` is waited out or handed back to the outbox, and the
+parts of a long reply already delivered are never sent again by this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import AIORateLimiter, ExtBot
+from telegram.request import HTTPXRequest
+
+from channels.telegram.inbound import CHANNEL, UpdateReader, message_key
+from channels.telegram.leadership import PollLeadership, SoleLeader, leadership_for
+from channels.telegram.outbound import split_text, suggestion_keyboard
+from channels.telegram.pacing import ChatPacer
+from channels.telegram.polling import UpdatePoller
+from channels.telegram.redaction import TokenRedaction
+from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
+from router.model import AttachmentRef, DeliveryResult, DeliveryStatus, OutboundMessage
+
+if TYPE_CHECKING:
+    from channels.base import ChannelServices
+    from config.settings import Settings, TelegramSettings
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+_PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+_MAX_PHOTO_BYTES = 10 * 1024 * 1024  # larger images go as documents
+_MAX_INLINE_RETRIES = 3  # RetryAfter waits inside one `send` before handing back
+_MAX_PROGRESS_ENTRIES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _TextPart:
+    text: str
+    keyboard: InlineKeyboardMarkup | None
+
+
+@dataclass(frozen=True, slots=True)
+class _FilePart:
+    ref: AttachmentRef
+    keyboard: InlineKeyboardMarkup | None
+
+
+_Part = _TextPart | _FilePart
+
+
+class TelegramAdapter:
+    """The `telegram` channel (see `channels.base.ChannelAdapter`)."""
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        *,
+        settings: TelegramSettings,
+        public_url: str = "",
+        leadership: PollLeadership | None = None,
+    ) -> None:
+        """Build the adapter; nothing connects before `start`.
+
+        Args:
+            settings: the `[telegram]` section; `token` must be set.
+            public_url: the site's public base URL; webhook mode registers
+                `<public_url>/telegram/webhook` with Telegram.
+            leadership: who may poll (see `leadership_for`); one process by default.
+
+        Raises:
+            ValueError: no token, or webhook mode without a public URL.
+        """
+        if not settings.token:
+            raise ValueError("telegram: set PASOKH_TELEGRAM__TOKEN to use the Telegram channel")
+        mode = settings.mode
+        if mode == "auto":
+            mode = "webhook" if public_url else "polling"
+        if mode == "webhook" and not public_url:
+            raise ValueError("telegram: webhook mode needs [server] public_url")
+        self._settings = settings
+        self._mode = mode
+        self._webhook_url = public_url.rstrip("/") + WEBHOOK_PATH if public_url else ""
+        self._secret = settings.webhook_secret or _derived_secret(settings.token)
+        self._leadership = leadership or SoleLeader()
+        self._bot: ExtBot[int] | None = None
+        self._reader: UpdateReader | None = None
+        self._services: ChannelServices | None = None
+        self._pacer: ChatPacer | None = None
+        self._ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._delivered_parts: OrderedDict[int, int] = OrderedDict()
+        self._redaction = TokenRedaction(settings.token)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TelegramAdapter | None:
+        """The adapter the configuration asks for; None when no token is set."""
+        if not settings.telegram.token:
+            return None
+        return cls(
+            settings=settings.telegram,
+            public_url=settings.server.public_url,
+            leadership=leadership_for(settings.database_url, settings.telegram.token),
+        )
+
+    @property
+    def mode(self) -> str:
+        """ "polling" or "webhook", as resolved from the settings."""
+        return self._mode
+
+    # ---- lifecycle ---------------------------------------------------------------
+
+    async def start(self, services: ChannelServices) -> None:
+        """Connect in the background (Telegram may be unreachable at boot) and receive.
+
+        Raises:
+            RuntimeError: the adapter is already started.
+        """
+        if self._bot is not None:
+            raise RuntimeError("telegram adapter is already started")
+        self._redaction.install()
+        settings = self._settings
+        api_url = settings.api_url or "https://api.telegram.org/bot"
+        self._bot = ExtBot(
+            settings.token,
+            base_url=api_url,
+            base_file_url=settings.file_url or _file_url_for(api_url),
+            request=HTTPXRequest(connection_pool_size=64, pool_timeout=10.0),
+            get_updates_request=HTTPXRequest(connection_pool_size=2),
+            rate_limiter=AIORateLimiter(
+                overall_max_rate=settings.messages_per_second, max_retries=0
+            ),
+        )
+        self._services = services
+        self._reader = UpdateReader(
+            bot=self._bot,
+            attachments=services.attachments,
+            max_file_bytes=settings.max_file_bytes,
+        )
+        self._pacer = ChatPacer(settings.chat_interval)
+        self._stopping.clear()
+        self._spawn(self._run(), name=f"telegram:{self._mode}")
+
+    async def stop(self) -> None:
+        """Stop receiving, let a batch being stored finish, close connections."""
+        if self._bot is None:
+            return
+        self._stopping.set()
+        tasks = list(self._tasks)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        bot, self._bot = self._bot, None
+        self._ready.clear()
+        try:
+            await bot.shutdown()
+        finally:
+            self._redaction.remove()
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        """The webhook route in webhook mode; nothing in polling mode."""
+        if self._mode != "webhook":
+            return []
+        return [web.post(WEBHOOK_PATH, self._handle_webhook)]
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("telegram: task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def _run(self) -> None:
+        """Connect (with backoff), then poll until stopped or register the webhook."""
+        if not await self._connect():
+            return
+        if self._mode == "webhook":
+            return
+        assert self._bot is not None
+        poller = UpdatePoller(
+            bot=self._bot,
+            handle=self.process_update,
+            leadership=self._leadership,
+            timeout=self._settings.poll_timeout,
+            allowed_updates=ALLOWED_UPDATES,
+            leader_retry_interval=self._settings.leader_retry_interval,
+        )
+        await poller.run(self._stopping)
+
+    async def _connect(self) -> bool:
+        """getMe, then setWebhook or deleteWebhook; retried until it works or we stop."""
+        backoff = Backoff(base=1.0, cap=60.0)
+        while not self._stopping.is_set():
+            assert self._bot is not None
+            try:
+                await self._bot.initialize()
+                await self._configure_delivery()
+            except InvalidToken:
+                # PTB's message for this contains the token: never log the exception.
+                logger.error("telegram: the bot token was rejected; check PASOKH_TELEGRAM__TOKEN")
+            except TelegramError as exc:
+                logger.warning("telegram: cannot reach the Bot API yet: %s", exc)
+            else:
+                logger.info("telegram: connected as @%s (%s mode)", self._bot.username, self._mode)
+                self._ready.set()
+                return True
+            await sleep_unless(self._stopping, backoff.next_delay())
+        return False
+
+    async def _configure_delivery(self) -> None:
+        assert self._bot is not None
+        if self._mode == "webhook":
+            await self._bot.set_webhook(
+                url=self._webhook_url,
+                secret_token=self._secret,
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+        elif await self._leadership.acquire():
+            # Only the poller may drop a webhook; others would fight over getUpdates anyway.
+            await self._bot.delete_webhook(drop_pending_updates=False)
+
+    # ---- receiving ---------------------------------------------------------------
+
+    async def process_update(self, update: Update) -> None:
+        """Store one update; returns only after the router committed it.
+
+        Raises:
+            Exception: anything from reading or storing it; the caller must not
+                acknowledge the update then.
+        """
+        assert self._reader is not None and self._services is not None
+        inbound = await self._reader.read(update)
+        if inbound is not None:
+            await self._services.ingest(inbound)
+        if update.callback_query is not None:
+            await self._answer_callback(update.callback_query.id)
+
+    async def _answer_callback(self, query_id: str) -> None:
+        """Stop the button's spinner; a redelivered tap is too old to answer, and fine."""
+        assert self._bot is not None
+        try:
+            await self._bot.answer_callback_query(query_id)
+        except TelegramError as exc:
+            logger.debug("telegram: answerCallbackQuery %s: %s", query_id, exc)
+
+    async def _handle_webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, self._secret.encode()):
+            return web.Response(status=403, text="forbidden")
+        if self._bot is None or not self._ready.is_set():
+            return web.Response(status=503, text="not ready")  # Telegram will redeliver
+        try:
+            payload = await request.json(loads=json.loads)
+            update = Update.de_json(payload, self._bot)
+        except (ValueError, TypeError, KeyError):
+            return web.Response(status=400, text="not an update")
+        try:
+            await self.process_update(update)
+        except Exception:
+            logger.exception("telegram: webhook update %s was not stored", update.update_id)
+            return web.Response(status=500, text="not stored")  # Telegram will redeliver
+        return web.Response(text="ok")
+
+    # ---- sending -----------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        """Deliver a reply: text pieces, then files; buttons on the last part.
+
+        Returns:
+            delivered with the first Telegram message's key; retry for network trouble
+            and long flood waits; failed (identity unreachable) when the user blocked
+            the bot or the chat is gone.
+        """
+        if self._bot is None or not self._ready.is_set():
+            return DeliveryResult.retry("telegram: not connected yet")
+        try:
+            chat_id = int(message.address)
+        except ValueError:
+            return DeliveryResult.failed(f"telegram: not a chat id: {message.address!r}")
+        parts = _render(message)
+        if not parts:
+            return DeliveryResult.failed("telegram: nothing to send")
+        first_key: str | None = None
+        start = self._delivered_parts.get(message.outbox_id, 0)
+        for index in range(start, len(parts)):
+            outcome = await self._send_part(chat_id, parts[index])
+            if isinstance(outcome, DeliveryResult):
+                if outcome.status is DeliveryStatus.RETRY:
+                    self._remember_progress(message.outbox_id, index)
+                else:
+                    self._delivered_parts.pop(message.outbox_id, None)
+                return outcome
+            first_key = first_key or message_key(chat_id, outcome.message_id)
+            self._remember_progress(message.outbox_id, index + 1)
+        self._delivered_parts.pop(message.outbox_id, None)
+        return DeliveryResult.delivered(first_key)
+
+    def _remember_progress(self, outbox_id: int, parts_done: int) -> None:
+        self._delivered_parts[outbox_id] = parts_done
+        self._delivered_parts.move_to_end(outbox_id)
+        while len(self._delivered_parts) > _MAX_PROGRESS_ENTRIES:
+            self._delivered_parts.popitem(last=False)
+
+    async def _send_part(self, chat_id: int, part: _Part) -> Message | DeliveryResult:
+        """One API call, flood waits included; a DeliveryResult when it did not go out."""
+        assert self._pacer is not None
+        for _attempt in range(_MAX_INLINE_RETRIES + 1):
+            await self._pacer.wait_turn(str(chat_id))
+            try:
+                return await self._call(chat_id, part)
+            except RetryAfter as exc:
+                wait = retry_after_seconds(exc)
+                self._pacer.pause(wait)
+                if wait > self._settings.max_retry_wait:
+                    return DeliveryResult.retry("telegram: flood control", retry_after=wait)
+                logger.info("telegram: flood control, waiting %.1fs", wait)
+            except Forbidden as exc:
+                return DeliveryResult.failed(f"telegram: {exc}", identity_unreachable=True)
+            except BadRequest as exc:
+                unreachable = "chat not found" in str(exc).lower()
+                return DeliveryResult.failed(f"telegram: {exc}", identity_unreachable=unreachable)
+            except InvalidToken:
+                return DeliveryResult.retry("telegram: the bot token was rejected")
+            except (NetworkError, TelegramError) as exc:
+                return DeliveryResult.retry(f"telegram: {exc}")
+        return DeliveryResult.retry("telegram: flood control persists")
+
+    async def _call(self, chat_id: int, part: _Part) -> Message:
+        assert self._bot is not None and self._services is not None
+        if isinstance(part, _TextPart):
+            return await self._bot.send_message(chat_id, part.text, reply_markup=part.keyboard)
+        ref = part.ref
+        data = await self._services.attachments.read(ref.sha256)
+        if ref.content_type in _PHOTO_TYPES and ref.size <= _MAX_PHOTO_BYTES:
+            return await self._bot.send_photo(
+                chat_id, data, filename=ref.filename, reply_markup=part.keyboard
+            )
+        return await self._bot.send_document(
+            chat_id, data, filename=ref.filename, reply_markup=part.keyboard
+        )
+
+
+def _render(message: OutboundMessage) -> list[_Part]:
+    """Text pieces then files; the suggestion keyboard rides on the last part."""
+    pieces = split_text(message.text)
+    count = len(pieces) + len(message.attachments)
+    keyboard = suggestion_keyboard(message.suggestions)
+    parts: list[_Part] = []
+    for index, piece in enumerate(pieces):
+        parts.append(_TextPart(piece, keyboard if index == count - 1 else None))
+    for offset, ref in enumerate(message.attachments):
+        last = len(pieces) + offset == count - 1
+        parts.append(_FilePart(ref, keyboard if last else None))
+    return parts
+
+
+def _derived_secret(token: str) -> str:
+    """A webhook secret all processes derive alike; Telegram allows [A-Za-z0-9_-]{1,256}."""
+    return hmac.new(token.encode(), b"pasokh telegram webhook", hashlib.sha256).hexdigest()
+
+
+def _file_url_for(api_url: str) -> str:
+    """`https://host/bot` -> `https://host/file/bot` (how the Bot API lays out file URLs)."""
+    if api_url.endswith("/bot"):
+        return api_url[: -len("bot")] + "file/bot"
+    return api_url.rstrip("/") + "/file/bot"

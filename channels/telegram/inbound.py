@@ -1,0 +1,216 @@
+"""One Telegram update -> one `InboundMessage` (or None: not for Pasokh, acknowledged).
+
+Dedupe keys (`external_id`) are built from what Telegram repeats on redelivery:
+`tg:msg:<chat>:<message_id>` for a message, `tg:edit:<chat>:<message_id>:<edit_date>`
+for an edit of it, `tg:cb:<callback query id>` for a button tap.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from telegram import Bot, CallbackQuery, Chat, Message, PhotoSize, Update, User
+from telegram.error import BadRequest
+
+from channels.telegram.outbound import tapped_suggestion
+from router.attachments import AttachmentStore, AttachmentTooLarge
+from router.model import AttachmentRef, InboundMessage
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+LANGUAGES = frozenset({"fa", "ar", "en"})
+
+
+def message_key(chat_id: int, message_id: int) -> str:
+    """The dedupe key of a message, also what `send` reports as the channel's id."""
+    return f"tg:msg:{chat_id}:{message_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Download:
+    """A file Telegram holds for us, and what to call it in the store."""
+
+    file_id: str
+    size: int | None
+    filename: str
+    content_type: str
+
+
+class UpdateReader:
+    """Translates updates, downloading their files into the attachment store.
+
+    Network errors while downloading propagate (the update is fetched again later);
+    a file that is too large or that Telegram will not hand out is left out and named
+    in the text, so an agent knows the customer sent it.
+    """
+
+    def __init__(self, *, bot: Bot, attachments: AttachmentStore, max_file_bytes: int) -> None:
+        self._bot = bot
+        self._attachments = attachments
+        self._max_file_bytes = max_file_bytes
+
+    async def read(self, update: Update) -> InboundMessage | None:
+        """The inbound message this update carries; None for anything Pasokh ignores."""
+        if update.message is not None:
+            return await self._from_message(update.message, edit=False)
+        if update.edited_message is not None:
+            return await self._from_message(update.edited_message, edit=True)
+        if update.callback_query is not None:
+            return self._from_callback(update.callback_query)
+        logger.debug("telegram: update %s has nothing for Pasokh", update.update_id)
+        return None
+
+    async def _from_message(self, message: Message, *, edit: bool) -> InboundMessage | None:
+        user = message.from_user
+        if message.chat.type != Chat.PRIVATE or user is None:
+            logger.info(
+                "telegram: ignoring a message in %s chat %s (only private chats are served)",
+                message.chat.type,
+                message.chat.id,
+            )
+            return None
+        downloads = _downloads_of(message)
+        text = message.text or message.caption or ""
+        if not text and not downloads:
+            logger.info(
+                "telegram: ignoring an unsupported message (%s) from chat %s",
+                _kind_of(message),
+                message.chat.id,
+            )
+            return None
+        attachments, notes = await self._fetch(downloads)
+        if notes:
+            text = "\n".join([text, *notes]) if text else "\n".join(notes)
+        key = message_key(message.chat.id, message.message_id)
+        external_id, edit_of = key, None
+        if edit:
+            edited_at = int(message.edit_date.timestamp()) if message.edit_date else 0
+            external_id = f"tg:edit:{message.chat.id}:{message.message_id}:{edited_at}"
+            edit_of = key
+        return InboundMessage(
+            channel=CHANNEL,
+            external_id=external_id,
+            sender_address=str(message.chat.id),
+            sender_name=user.full_name,
+            text=text,
+            attachments=tuple(attachments),
+            language=language_of(user),
+            received_at=message.edit_date if edit and message.edit_date else message.date,
+            edit_of=edit_of,
+            sender_verified=True,
+        )
+
+    def _from_callback(self, query: CallbackQuery) -> InboundMessage | None:
+        chat = query.message.chat if query.message is not None else None
+        if chat is not None and chat.type != Chat.PRIVATE:
+            logger.info("telegram: ignoring a button tap in %s chat %s", chat.type, chat.id)
+            return None
+        text = tapped_suggestion(query)
+        if text is None:
+            logger.info("telegram: a button tap %s names no known suggestion", query.id)
+            return None
+        return InboundMessage(
+            channel=CHANNEL,
+            external_id=f"tg:cb:{query.id}",
+            sender_address=str(chat.id if chat is not None else query.from_user.id),
+            sender_name=query.from_user.full_name,
+            text=text,
+            language=language_of(query.from_user),
+            sender_verified=True,
+        )
+
+    async def _fetch(self, downloads: Sequence[_Download]) -> tuple[list[AttachmentRef], list[str]]:
+        refs: list[AttachmentRef] = []
+        notes: list[str] = []
+        for item in downloads:
+            if item.size is not None and item.size > self._max_file_bytes:
+                notes.append(f"[file not kept: {item.filename}, {item.size} bytes, too large]")
+                continue
+            try:
+                refs.append(await self._download(item))
+            except AttachmentTooLarge:
+                notes.append(f"[file not kept: {item.filename}, too large]")
+            except BadRequest as exc:  # Telegram will not hand this file out (e.g. > 20 MB)
+                logger.warning("telegram: cannot download %s: %s", item.filename, exc)
+                notes.append(f"[file not kept: {item.filename}, unavailable]")
+        return refs, notes
+
+    async def _download(self, item: _Download) -> AttachmentRef:
+        file = await self._bot.get_file(item.file_id)
+        if file.file_size is not None and file.file_size > self._max_file_bytes:
+            raise AttachmentTooLarge(item.filename)
+        data = bytes(await file.download_as_bytearray())
+        return await self._attachments.put(
+            data,
+            filename=item.filename,
+            content_type=item.content_type,
+            max_bytes=self._max_file_bytes,
+        )
+
+
+def language_of(user: User) -> str | None:
+    """The user's app language when Pasokh speaks it (fa, ar, en); a hint, not a fact."""
+    code = (user.language_code or "").split("-", 1)[0].lower()
+    return code if code in LANGUAGES else None
+
+
+def _downloads_of(message: Message) -> list[_Download]:
+    found: list[_Download] = []
+    if message.photo:
+        best = _largest(message.photo)
+        found.append(
+            _Download(
+                best.file_id, best.file_size, f"photo_{best.file_unique_id}.jpg", "image/jpeg"
+            )
+        )
+    if message.document is not None:
+        doc = message.document
+        found.append(
+            _Download(
+                doc.file_id,
+                doc.file_size,
+                doc.file_name or f"document_{doc.file_unique_id}",
+                doc.mime_type or "application/octet-stream",
+            )
+        )
+    if message.voice is not None:
+        voice = message.voice
+        found.append(
+            _Download(
+                voice.file_id,
+                voice.file_size,
+                f"voice_{voice.file_unique_id}.ogg",
+                voice.mime_type or "audio/ogg",
+            )
+        )
+    if message.sticker is not None:
+        sticker = message.sticker
+        if sticker.is_animated:
+            suffix, content_type = "tgs", "application/x-tgsticker"
+        elif sticker.is_video:
+            suffix, content_type = "webm", "video/webm"
+        else:
+            suffix, content_type = "webp", "image/webp"
+        found.append(
+            _Download(
+                sticker.file_id,
+                sticker.file_size,
+                f"sticker_{sticker.file_unique_id}.{suffix}",
+                content_type,
+            )
+        )
+    return found
+
+
+def _largest(sizes: Sequence[PhotoSize]) -> PhotoSize:
+    return max(sizes, key=lambda size: (size.width * size.height, size.file_size or 0))
+
+
+def _kind_of(message: Message) -> str:
+    for kind in ("location", "contact", "poll", "video", "audio", "video_note", "animation"):
+        if getattr(message, kind, None):
+            return kind
+    return "other"

@@ -1,0 +1,121 @@
+"""Rendering a channel-neutral reply for Telegram: text pieces, buttons, button taps.
+
+Telegram caps a message at 4096 characters (counted in UTF-16 code units, so an emoji
+counts twice) and a button's `callback_data` at 64 bytes. Long replies are split on
+paragraph, line, sentence and word boundaries, in that order of preference; a
+suggestion that does not fit in `callback_data` is sent as its index and read back
+from the keyboard of the message that was tapped, so no state is kept between
+processes or restarts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+MAX_MESSAGE_UNITS = 4096
+MAX_CALLBACK_BYTES = 64
+_TEXT_PREFIX = "s:"  # callback_data carries the suggestion itself
+_INDEX_PREFIX = "i:"  # callback_data carries the button's index; the text is on the keyboard
+
+# Ends of sentences in the scripts Pasokh serves: Latin . ! ? …, Arabic/Persian ؟ ۔ ؛
+# and the Arabic full stop; followed by whitespace, so "3.5" or "e.g.x" are never cut.
+_SENTENCE_END = re.compile(r"[.!?…؟۔؛][\"'»)\]]*\s+")
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE_UNITS) -> list[str]:
+    """Cut `text` into pieces of at most `limit` UTF-16 units, at the best boundary.
+
+    Args:
+        text: the whole reply.
+        limit: the most UTF-16 code units one piece may have.
+
+    Returns:
+        The pieces, in order, each stripped of the whitespace at the cut; one piece
+        when the text fits; none for an empty text.
+    """
+    pieces: list[str] = []
+    rest = text.strip()
+    while rest:
+        if utf16_len(rest) <= limit:
+            pieces.append(rest)
+            break
+        window = _prefix_within(rest, limit)
+        cut = _best_cut(window)
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return pieces
+
+
+def _prefix_within(text: str, limit: int) -> str:
+    """The longest prefix of `text` within `limit` UTF-16 units, never half a surrogate pair."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return text[:index]
+    return text
+
+
+def _best_cut(window: str) -> int:
+    """Where to cut `window`: the last paragraph, line, sentence or word break in its
+    second half, or the whole window when it has none (one very long word)."""
+    floor = len(window) // 2
+    for pattern in ("\n\n", "\n"):
+        at = window.rfind(pattern, floor)
+        if at > 0:
+            return at + len(pattern)
+    sentence_ends = [m.end() for m in _SENTENCE_END.finditer(window) if m.end() > floor]
+    if sentence_ends:
+        return sentence_ends[-1]
+    for index in range(len(window) - 1, floor, -1):
+        if window[index].isspace():
+            return index + 1
+    return len(window)
+
+
+def suggestion_keyboard(suggestions: Sequence[str]) -> InlineKeyboardMarkup | None:
+    """One button per row (Persian suggestions are long); None without suggestions."""
+    if not suggestions:
+        return None
+    rows = [
+        [InlineKeyboardButton(text, callback_data=_callback_data(index, text))]
+        for index, text in enumerate(suggestions)
+    ]
+    return InlineKeyboardMarkup(rows)
+
+
+def _callback_data(index: int, text: str) -> str:
+    data = _TEXT_PREFIX + text
+    if len(data.encode("utf-8")) <= MAX_CALLBACK_BYTES:
+        return data
+    return f"{_INDEX_PREFIX}{index}"
+
+
+def tapped_suggestion(query: CallbackQuery) -> str | None:
+    """The suggestion text a button tap stands for; None when it cannot be known.
+
+    A short suggestion travels in the callback data itself. A long one is looked up
+    on the keyboard of the tapped message, which Telegram sends along with the tap
+    unless the message has become inaccessible.
+    """
+    data = query.data or ""
+    if data.startswith(_TEXT_PREFIX):
+        return data[len(_TEXT_PREFIX) :] or None
+    if not data.startswith(_INDEX_PREFIX) or not isinstance(query.message, Message):
+        return None
+    markup = query.message.reply_markup
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == data:
+                return button.text
+    return None

@@ -1,0 +1,142 @@
+"""Long polling that acknowledges an update only after it was handled and committed.
+
+PTB's `Updater` moves the `getUpdates` offset as soon as an update sits in its
+in-memory queue, so a crash before the handler ran loses the message. Here the offset
+only moves past an update once `handle(update)` has returned (for Pasokh: once the
+ingest transaction committed), and Telegram forgets an update only when it sees the
+next `getUpdates` with that offset. A crash anywhere means a redelivery, which the
+router deduplicates by the message's key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from telegram import Bot, Update
+from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
+
+from channels.telegram.leadership import PollLeadership
+from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
+
+logger = logging.getLogger(__name__)
+
+UpdateHandler = Callable[[Update], Awaitable[None]]
+
+
+class UpdatePoller:
+    """Fetches batches with `getUpdates` and hands each update to `handle`, in order.
+
+    An update whose `handle` raised is not acknowledged: the poller waits (with
+    backoff) and fetches from that update again. Updates of the batch after it are
+    fetched again too; they are redeliveries the router deduplicates.
+    """
+
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        handle: UpdateHandler,
+        leadership: PollLeadership,
+        timeout: int,
+        allowed_updates: Sequence[str],
+        leader_retry_interval: float = 5.0,
+    ) -> None:
+        self._bot = bot
+        self._handle = handle
+        self._leadership = leadership
+        self._timeout = timeout
+        self._allowed_updates = list(allowed_updates)
+        self._leader_retry_interval = leader_retry_interval
+        self._offset: int | None = None
+        self._leading = False
+        self._backoff = Backoff()
+
+    @property
+    def offset(self) -> int | None:
+        """The next update id to ask for: everything below it was handled."""
+        return self._offset
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Poll until `stopping` is set; a batch being handled is finished first."""
+        try:
+            while not stopping.is_set():
+                self._leading = await self._leadership.acquire()
+                if not self._leading:
+                    await sleep_unless(stopping, self._leader_retry_interval)
+                    continue
+                updates = await self._fetch(stopping)
+                if updates is None:
+                    continue
+                if not await self._handle_batch(updates):
+                    await sleep_unless(stopping, self._backoff.next_delay())
+        finally:
+            await self._acknowledge_handled()
+            await self._leadership.release()
+
+    async def _fetch(self, stopping: asyncio.Event) -> tuple[Update, ...] | None:
+        """One long poll, abandoned if stopping; None after an error (already waited)."""
+        fetch = asyncio.ensure_future(
+            self._bot.get_updates(
+                offset=self._offset,
+                timeout=self._timeout,
+                allowed_updates=self._allowed_updates,
+            )
+        )
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not fetch.done():
+            # Nothing was handled from this request, so dropping it loses nothing.
+            fetch.cancel()
+            await asyncio.gather(fetch, return_exceptions=True)
+            return None
+        try:
+            updates = fetch.result()
+        except RetryAfter as exc:
+            await sleep_unless(stopping, retry_after_seconds(exc))
+            return None
+        except Conflict:
+            logger.warning(
+                "telegram: getUpdates conflict (another poller, or a webhook is set); backing off"
+            )
+            await sleep_unless(stopping, self._backoff.next_delay())
+            return None
+        except InvalidToken:
+            logger.error("telegram: the bot token was rejected; check PASOKH_TELEGRAM__TOKEN")
+            await sleep_unless(stopping, 60.0)
+            return None
+        except TelegramError as exc:
+            logger.warning("telegram: getUpdates failed: %s", exc)
+            await sleep_unless(stopping, self._backoff.next_delay())
+            return None
+        return updates
+
+    async def _handle_batch(self, updates: Sequence[Update]) -> bool:
+        """Handle in order, moving the offset after each; False at the first failure."""
+        for update in updates:
+            try:
+                await self._handle(update)
+            except Exception:
+                logger.exception(
+                    "telegram: update %s was not stored; it will be fetched again",
+                    update.update_id,
+                )
+                return False
+            self._offset = update.update_id + 1
+        self._backoff.reset()
+        return True
+
+    async def _acknowledge_handled(self) -> None:
+        """Tell Telegram what was handled, so a restart does not redeliver it (best effort)."""
+        if self._offset is None or not self._leading:
+            return  # a process that does not lead must not call getUpdates at all
+        try:
+            await asyncio.wait_for(
+                self._bot.get_updates(offset=self._offset, timeout=0, limit=1), 5.0
+            )
+        except (TelegramError, TimeoutError) as exc:
+            logger.debug("telegram: final acknowledgement failed: %s", exc)
