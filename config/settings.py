@@ -125,6 +125,8 @@ class EmailSettings:
     tls_cert: str = ""
     tls_key: str = ""
     auto_reply_cap_per_hour: int = 5
+    smtp_timeout: float = 300.0  # seconds an idle inbound SMTP connection is kept
+    relay_timeout: float = 30.0  # seconds for each step of talking to the relay
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,467 @@
+"""The email channel: an aiosmtpd server in the app's event loop, and SMTP out.
+
+Inbound, `250` is answered only after `ingest` returned (the message is committed);
+any failure on the way answers `451` so the sending server retries. The raw message
+is put in the attachment store before it is parsed, so a parser bug loses nothing.
+Outbound goes through a relay with aiosmtplib: 4xx answers and network errors are
+retried by the outbox, 5xx answers dead-letter with the server's own words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hmac
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import aiosmtplib
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from channels.base import ChannelServices
+from channels.email.loops import Classification, classify
+from channels.email.parse import ParsedMail, parse_mail
+from channels.email.quotes import split_reply
+from channels.email.render import outbound_message_id, render_outbound
+from channels.email.tokens import ReplyTokens, token_candidates
+from config.settings import EmailSettings
+from router.model import (
+    AttachmentRef,
+    DeliveryResult,
+    DeliveryStatus,
+    InboundMessage,
+    OutboundMessage,
+    ThreadHint,
+)
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from prometheus_client import CollectorRegistry
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "email"
+UNKNOWN_SENDER = "mailer-daemon@invalid"  # RFC 6761: a name that can never be reached
+MAX_RECIPIENTS = 100
+PARSE_IN_THREAD_BYTES = 262_144  # bigger mail is parsed off the event loop
+UNPARSEABLE_TEXT = "[This email could not be read. The original message is attached.]"
+
+
+class _Counters:
+    """The channel's Prometheus counters, on the app's registry when one is given."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        from prometheus_client import CollectorRegistry, Counter
+
+        registry = registry or CollectorRegistry()
+        self.received = Counter(
+            "pasokh_email_received",
+            "Inbound mail stored, by kind (human, auto-reply, bounce, list, ...)",
+            ["kind"],
+            registry=registry,
+        )
+        self.unparseable = Counter(
+            "pasokh_email_unparseable",
+            "Inbound mail stored raw because it could not be parsed",
+            registry=registry,
+        )
+        self.refused = Counter(
+            "pasokh_email_refused",
+            "SMTP transactions refused, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.sent = Counter(
+            "pasokh_email_sent", "Outbound mail by outcome", ["outcome"], registry=registry
+        )
+
+
+class _SmtpServer(SMTP):
+    """aiosmtpd's protocol, reporting its connections so `stop()` can close them."""
+
+    def __init__(self, adapter: EmailAdapter, handler: Any, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._adapter = adapter
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._adapter._connections.add(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._adapter._connections.discard(self)
+        super().connection_lost(error)
+
+
+class _Handler:
+    """aiosmtpd hooks; all decisions live in the adapter."""
+
+    def __init__(self, adapter: EmailAdapter) -> None:
+        self._adapter = adapter
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        return self._adapter.accept_recipient(envelope, address)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        return await self._adapter.receive(
+            raw, mail_from=envelope.mail_from, rcpt_tos=tuple(envelope.rcpt_tos)
+        )
+
+
+class EmailAdapter:
+    """Receives mail for the support domains over SMTP; sends replies through a relay."""
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        settings: EmailSettings,
+        *,
+        secret_key: str,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._secret = secret_key
+        self._tokens = ReplyTokens(secret_key)
+        self._domains = tuple(d.strip().lower().rstrip(".") for d in settings.domains if d)
+        support = settings.address.strip().lower()
+        self._address = support
+        self._hostname = support.rpartition("@")[2] or "localhost"
+        self._own = frozenset({support, *(f"{support.split('@')[0]}@{d}" for d in self._domains)})
+        self._counters = _Counters(registry)
+        self._clock = clock
+        self._services: ChannelServices | None = None
+        self._server: asyncio.Server | None = None
+        self._connections: set[_SmtpServer] = set()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._auto_sent: dict[str, collections.deque[float]] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port the SMTP server listens on (useful with `smtp_port = 0`)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("the email adapter is not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self, services: ChannelServices) -> None:
+        """Listen for SMTP on `smtp_host:smtp_port` in the running event loop."""
+        if self._server is not None:
+            raise RuntimeError("the email adapter is already started")
+        self._services = services
+        loop = asyncio.get_running_loop()
+        tls_context = self._tls_context()
+        handler = _Handler(self)
+        auth_required = bool(self.settings.auth_user)
+        if auth_required and tls_context is None:
+            logger.warning("SMTP AUTH without TLS: credentials travel in clear text")
+
+        def protocol() -> _SmtpServer:
+            return _SmtpServer(
+                self,
+                handler,
+                data_size_limit=self.settings.max_message_bytes,
+                enable_SMTPUTF8=True,
+                hostname=self._hostname,
+                ident="Pasokh ESMTP",
+                tls_context=tls_context,
+                require_starttls=False,
+                auth_required=auth_required,
+                auth_require_tls=tls_context is not None,
+                authenticator=self._authenticate if auth_required else None,
+                timeout=self.settings.smtp_timeout,
+                loop=loop,
+            )
+
+        self._server = await loop.create_server(
+            protocol, host=self.settings.smtp_host, port=self.settings.smtp_port
+        )
+        logger.info("SMTP listening on %s:%d", self.settings.smtp_host, self.port)
+
+    async def stop(self) -> None:
+        """Stop accepting, let messages being stored finish, close idle connections."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=30)
+        except TimeoutError:
+            logger.warning("SMTP stop: %d messages still being stored", self._in_flight)
+        for connection in list(self._connections):
+            transport = connection.transport
+            if transport is not None:
+                transport.close()
+        await server.wait_closed()
+        self._services = None
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        """Email has no HTTP routes."""
+        return []
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not (self.settings.tls_cert and self.settings.tls_key):
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        return context
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        user_ok = hmac.compare_digest(data.login, self.settings.auth_user.encode())
+        password_ok = hmac.compare_digest(data.password, self.settings.auth_password.encode())
+        return AuthResult(success=user_ok and password_ok)
+
+    # --- inbound ------------------------------------------------------------------------
+
+    def accept_recipient(self, envelope: Envelope, address: str) -> str:
+        """`250` for an address on a support domain, `550` for anything else."""
+        domain = address.strip().strip("<>").rpartition("@")[2].lower().rstrip(".")
+        if domain not in self._domains:
+            self._counters.refused.labels("relay").inc()
+            return "550 5.7.1 Relaying denied: not a support address of this server"
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def receive(self, raw: bytes, *, mail_from: str | None, rcpt_tos: tuple[str, ...]) -> str:
+        """Store one received message; return the SMTP reply for its DATA command."""
+        services = self._services
+        if services is None:
+            return "421 4.3.2 Service shutting down"
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._store(services, raw, mail_from or "", rcpt_tos)
+        except Exception:
+            # Never 5xx for our own trouble: the sending server must keep the message.
+            logger.exception("could not store an inbound email; answered 451")
+            self._counters.refused.labels("storage").inc()
+            return "451 4.3.0 Temporary failure storing the message, try again later"
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _store(
+        self, services: ChannelServices, raw: bytes, mail_from: str, rcpt_tos: tuple[str, ...]
+    ) -> str:
+        raw_ref = await services.attachments.put(
+            raw, filename="message.eml", content_type="message/rfc822"
+        )
+        try:
+            if len(raw) > PARSE_IN_THREAD_BYTES:
+                parsed = await asyncio.to_thread(parse_mail, raw)
+            else:
+                parsed = parse_mail(raw)
+        except Exception:
+            logger.exception("unparseable email stored raw as %s", raw_ref.sha256)
+            self._counters.unparseable.inc()
+            message = self.unparseable_inbound(raw_ref, mail_from)
+        else:
+            files = []
+            for part in parsed.attachments:
+                if part.data:
+                    files.append(
+                        await services.attachments.put(
+                            part.data,
+                            filename=part.filename,
+                            content_type=part.content_type,
+                            max_bytes=self.settings.max_message_bytes,
+                        )
+                    )
+            kind = classify(parsed, envelope_sender=mail_from, own_addresses=self._own)
+            message = self.to_inbound(
+                parsed,
+                raw_ref=raw_ref,
+                files=tuple(files),
+                kind=kind,
+                rcpt_tos=rcpt_tos,
+                mail_from=mail_from,
+            )
+            self._counters.received.labels(kind.kind.value).inc()
+        result = await services.ingest(message)
+        if result.duplicate:
+            return "250 2.0.0 OK: already stored"
+        return f"250 2.0.0 OK: stored as message {result.message_id}"
+
+    def to_inbound(
+        self,
+        parsed: ParsedMail,
+        *,
+        raw_ref: AttachmentRef,
+        files: tuple[AttachmentRef, ...],
+        kind: Classification,
+        rcpt_tos: tuple[str, ...] = (),
+        mail_from: str = "",
+    ) -> InboundMessage:
+        """The channel-neutral message for one parsed mail."""
+        split = split_reply(parsed.body)
+        text = split.new_text or parsed.subject
+        sender = parsed.sender or _plain_address(mail_from) or UNKNOWN_SENDER
+        return InboundMessage(
+            channel=CHANNEL,
+            external_id=parsed.message_id or f"sha256:{parsed.content_hash()}",
+            sender_address=sender,
+            sender_name=parsed.sender_name,
+            text=text,
+            full_text=parsed.body or None,
+            subject=parsed.subject or None,
+            attachments=(raw_ref, *files),
+            hint=self.thread_hint(parsed, rcpt_tos),
+            automated=kind.automated,
+        )
+
+    def thread_hint(self, parsed: ParsedMail, rcpt_tos: tuple[str, ...] = ()) -> ThreadHint | None:
+        """Token (verified here) and replied-to message ids; None when there is neither."""
+        addresses = (*rcpt_tos, *parsed.recipients)
+        found = self._tokens.find(addresses, domains=self._domains)
+        token: str | None
+        thread_id: int | None
+        if found is not None:
+            token, thread_id = found
+        else:
+            candidates = token_candidates(addresses, domains=self._domains)
+            token, thread_id = (candidates[0] if candidates else None), None
+        references: list[str] = []
+        # In-Reply-To names the message answered; References newest first after it.
+        for ref in (*parsed.in_reply_to, *reversed(parsed.references)):
+            if ref not in references:
+                references.append(ref)
+        if parsed.bounce is not None and parsed.bounce.original_message_id:
+            references.append(parsed.bounce.original_message_id)
+        if token is None and not references:
+            return None
+        return ThreadHint(reply_token=token, thread_id=thread_id, references=tuple(references))
+
+    def unparseable_inbound(self, raw_ref: AttachmentRef, mail_from: str) -> InboundMessage:
+        """What agents see for mail the parser gave up on: the raw message, unanswered."""
+        return InboundMessage(
+            channel=CHANNEL,
+            external_id=f"sha256:{raw_ref.sha256}",
+            sender_address=_plain_address(mail_from) or UNKNOWN_SENDER,
+            text=UNPARSEABLE_TEXT,
+            attachments=(raw_ref,),
+            automated=True,
+        )
+
+    # --- outbound -----------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        """Render and hand one message to the relay; never raises for SMTP trouble."""
+        if message.automated and not self._auto_reply_allowed(message.address):
+            self._counters.sent.labels("capped").inc()
+            return DeliveryResult.failed(
+                f"not sent: more than {self.settings.auto_reply_cap_per_hour} automatic "
+                f"replies to {message.address} within an hour (mail loop protection)"
+            )
+        if not self.settings.relay_host:
+            return DeliveryResult.retry("no SMTP relay configured (PASOKH_EMAIL__RELAY_HOST)")
+        message_id = outbound_message_id(message, secret=self._secret, domain=self._hostname)
+        try:
+            files = await self._attachment_bytes(message)
+        except FileNotFoundError as exc:
+            return DeliveryResult.failed(f"attachment missing from the store: {exc}")
+        mail = render_outbound(
+            message,
+            from_address=self._address,
+            reply_to=self._tokens.address(message.thread_id, self._address),
+            message_id=message_id,
+            files=files,
+        )
+        result = await self._submit(mail, message.address)
+        if result.status == DeliveryStatus.DELIVERED:
+            self._counters.sent.labels("delivered").inc()
+            if message.automated:
+                self._auto_sent.setdefault(message.address.lower(), collections.deque()).append(
+                    self._clock()
+                )
+            return DeliveryResult.delivered(message_id)
+        self._counters.sent.labels(result.status).inc()
+        return result
+
+    async def _attachment_bytes(
+        self, message: OutboundMessage
+    ) -> list[tuple[AttachmentRef, bytes]]:
+        if not message.attachments:
+            return []
+        if self._services is None:
+            raise FileNotFoundError("attachment store unavailable: adapter not started")
+        store = self._services.attachments
+        return [(ref, await store.read(ref.sha256)) for ref in message.attachments]
+
+    async def _submit(self, mail: Any, recipient: str) -> DeliveryResult:
+        relay = self.settings
+        try:
+            await aiosmtplib.send(
+                mail,
+                sender=self._address,
+                recipients=[recipient],
+                hostname=relay.relay_host,
+                port=relay.relay_port,
+                username=relay.relay_user or None,
+                password=relay.relay_password or None,
+                use_tls=relay.relay_tls == "tls",
+                start_tls=relay.relay_tls == "starttls",
+                timeout=relay.relay_timeout,
+                local_hostname=self._hostname,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusals = exc.recipients or []
+            code = refusals[0].code if refusals else 550
+            answer = "; ".join(f"{r.code} {r.message}" for r in refusals) or str(exc)
+            if 400 <= code < 500:
+                return DeliveryResult.retry(f"relay deferred the recipient: {answer}")
+            return DeliveryResult.failed(
+                f"relay refused the recipient: {answer}", identity_unreachable=True
+            )
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            # Our credentials, not this message: keep it until the relay is fixed.
+            return DeliveryResult.retry(f"relay authentication failed: {exc.code} {exc.message}")
+        except aiosmtplib.SMTPResponseException as exc:
+            answer = f"{exc.code} {exc.message}"
+            if 400 <= exc.code < 500:
+                return DeliveryResult.retry(f"relay answered {answer}")
+            return DeliveryResult.failed(f"relay answered {answer}")
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return DeliveryResult.retry(f"relay unreachable: {type(exc).__name__}: {exc}")
+        return DeliveryResult.delivered()
+
+    def _auto_reply_allowed(self, address: str) -> bool:
+        """Fewer than `auto_reply_cap_per_hour` automatic mails to `address` this hour."""
+        cap = self.settings.auto_reply_cap_per_hour
+        if cap <= 0:
+            return True
+        now = self._clock()
+        sent = self._auto_sent.get(address.lower())
+        if sent is None:
+            return True
+        while sent and now - sent[0] > 3600:
+            sent.popleft()
+        if not sent:
+            del self._auto_sent[address.lower()]
+            return True
+        return len(sent) < cap
+
+
+def _plain_address(value: str) -> str | None:
+    value = value.strip().strip("<>").lower()
+    return value if "@" in value and " " not in value else None

@@ -1,0 +1,622 @@
+"""Hardened MIME parsing: raw RFC 5322 bytes in, a frozen `ParsedMail` out.
+
+`parse_mail` never raises for bad input. Python's `email` package (with
+`policy.default`) raises from inside the standard library on malformed encoded-words,
+addresses and ids, so every header read goes through a guard that falls back to the
+raw header text; body charsets fall back through utf-8 and windows-1256 (the common
+undeclared charset of Persian and Arabic mail); HTML-only mail is turned into text
+with html2text. Problems met on the way are listed in `ParsedMail.defects`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.header
+import email.utils
+import hashlib
+import mimetypes
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.message import Message
+
+import html2text
+
+# Charset labels mail clients send that Python's codec registry does not know.
+_CHARSET_ALIASES = {
+    "windows-1256": "cp1256",
+    "x-mac-arabic": "mac_arabic",
+    "iso-8859-6-i": "iso8859_6",
+    "iso-8859-6-e": "iso8859_6",
+    "iso-8859-8-i": "iso8859_8",
+    "ks_c_5601-1987": "cp949",
+    "gb2312": "gbk",
+    "unicode-1-1-utf-7": "utf-7",
+    "ansi_x3.4-1968": "ascii",
+}
+_ASCII = {"ascii", "us-ascii"}
+
+_MSGID = re.compile(r"<([^<>\s]{1,250})>")
+_BARE_MSGID = re.compile(r"[^<>\s,;]+@[^<>\s,;]+")
+_ADDR_SPEC = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.?[^@\s<>()\[\],;:\"]*$")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>])")
+_BLANK_RUN = re.compile(r"\n{3,}")
+_MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
+
+MAX_REFERENCES = 50
+MAX_ID_LENGTH = 250
+
+
+@dataclass(frozen=True, slots=True)
+class MailAttachment:
+    """One non-body MIME part (file, inline image, forwarded message)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+    inline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BounceReport:
+    """What a delivery-status notification says failed (RFC 3464)."""
+
+    failed_recipients: tuple[str, ...]
+    original_message_id: str | None = None  # the Message-ID of the mail that bounced
+    diagnostic: str | None = None  # the remote server's answer, for agents
+    permanent: bool = True  # 5.x.x status (or unknown); False for a 4.x.x delay report
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMail:
+    """Everything Pasokh reads from one message; all text already decoded.
+
+    Message ids (`message_id`, `in_reply_to`, `references`) are bare, without angle
+    brackets. Addresses are lower-cased addr-specs.
+    """
+
+    message_id: str | None
+    sender: str | None
+    sender_name: str | None
+    subject: str
+    body: str
+    body_from_html: bool = False
+    date: datetime | None = None
+    reply_to: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    attachments: tuple[MailAttachment, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "text/plain"
+    report_type: str | None = None
+    bounce: BounceReport | None = None
+    defects: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first decoded value of header `name` (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key == wanted:
+                return value
+        return None
+
+    def has_header(self, name: str) -> bool:
+        """Whether header `name` is present at all (even empty)."""
+        wanted = name.lower()
+        return any(key == wanted for key, _ in self.headers)
+
+    def content_hash(self) -> str:
+        """A stable digest of what the sender wrote, for dedupe without a Message-ID.
+
+        Trace headers a relay adds (Received, Delivered-To) are left out, so a
+        redelivery through another hop hashes the same.
+        """
+        digest = hashlib.sha256()
+        for part in (self.sender or "", self.subject, self.body, *self.recipients):
+            digest.update(part.encode("utf-8", "surrogatepass"))
+            digest.update(b"\x00")
+        digest.update((self.header("date") or "").encode("utf-8", "surrogatepass"))
+        for attachment in self.attachments:
+            digest.update(hashlib.sha256(attachment.data).digest())
+        return digest.hexdigest()
+
+
+class _Defects:
+    """Collects what went wrong while parsing, for `ParsedMail.defects`."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, text: str) -> None:
+        if text not in self.items:
+            self.items.append(text)
+
+
+def parse_mail(raw: bytes) -> ParsedMail:
+    """Parse raw message bytes; never raises for malformed input."""
+    defects = _Defects()
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    for defect in getattr(msg, "defects", []):
+        defects.add(type(defect).__name__)
+    headers = _decoded_headers(msg, defects)
+    header_map: dict[str, list[str]] = {}
+    for key, value in headers:
+        header_map.setdefault(key, []).append(value)
+
+    def first(name: str) -> str | None:
+        values = header_map.get(name)
+        return values[0] if values else None
+
+    sender_name, sender = _first_mailbox(first("from"), defects)
+    if sender is None:
+        # A broken From: the Sender header, then Return-Path, name the mailbox.
+        for fallback in ("sender", "return-path"):
+            _, sender = _first_mailbox(first(fallback), defects)
+            if sender is not None:
+                break
+    recipients: list[str] = []
+    for name in ("to", "cc", "delivered-to", "x-original-to", "envelope-to"):
+        for value in header_map.get(name, []):
+            for address in _mailboxes(value):
+                if address not in recipients:
+                    recipients.append(address)
+
+    body_parts = _body_parts(msg)
+    body, from_html = _body_text(body_parts, defects)
+    attachments = tuple(_attachments(msg, body_parts, defects))
+    content_type = _safe_content_type(msg)
+    report_type = None
+    bounce = None
+    if content_type == "multipart/report":
+        report_type = (_safe_param(msg, "report-type") or "").lower() or None
+        if report_type == "delivery-status":
+            bounce = _bounce_report(msg, first("x-failed-recipients"), defects)
+    elif first("x-failed-recipients"):
+        bounce = BounceReport(
+            failed_recipients=tuple(_mailboxes(first("x-failed-recipients") or "")),
+            diagnostic=None,
+        )
+
+    return ParsedMail(
+        message_id=_first_id(first("message-id")),
+        sender=sender,
+        sender_name=sender_name,
+        subject=_clean_line(first("subject") or ""),
+        body=body,
+        body_from_html=from_html,
+        date=_safe_date(first("date")),
+        reply_to=tuple(_mailboxes(first("reply-to") or "")),
+        recipients=tuple(recipients),
+        in_reply_to=message_ids(" ".join(header_map.get("in-reply-to", []))),
+        references=message_ids(" ".join(header_map.get("references", [])))[-MAX_REFERENCES:],
+        attachments=attachments,
+        headers=tuple(headers),
+        content_type=content_type,
+        report_type=report_type,
+        bounce=bounce,
+        defects=tuple(defects.items),
+    )
+
+
+# --- headers ---------------------------------------------------------------------------
+
+
+def _decoded_headers(msg: Message, defects: _Defects) -> list[tuple[str, str]]:
+    """(lower-case name, decoded value) pairs, in order; a bad header never raises."""
+    result: list[tuple[str, str]] = []
+    try:
+        raw_items = list(msg.raw_items())
+    except Exception:  # the stdlib gave up on the header block itself
+        defects.add("unreadable header block")
+        return result
+    for name, raw_value in raw_items:
+        result.append((str(name).strip().lower(), _decode_header_value(str(raw_value), defects)))
+    return result
+
+
+def _decode_header_value(raw: str, defects: _Defects) -> str:
+    """RFC 2047 decoding that survives bad charsets and raw 8-bit bytes."""
+    unfolded = re.sub(r"\r?\n[ \t]", " ", raw).strip()
+    try:
+        parts = email.header.decode_header(unfolded)
+        text = "".join(
+            decode_bytes(chunk, charset, defects)[0] if isinstance(chunk, bytes) else chunk
+            for chunk, charset in parts
+        )
+    except Exception:
+        defects.add("malformed encoded-word")
+        text = unfolded
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        # Raw 8-bit header bytes arrive surrogate-escaped: decode them for real.
+        data = text.encode("utf-8", "surrogateescape")
+        text = decode_bytes(data, None, defects)[0]
+    return text
+
+
+def _clean_line(value: str) -> str:
+    """One line of printable text (control characters and newlines become spaces)."""
+    cleaned = "".join(" " if unicodedata.category(ch) in {"Cc", "Zl", "Zp"} else ch for ch in value)
+    return " ".join(cleaned.split())
+
+
+def _mailboxes(value: str | None) -> list[str]:
+    """Valid addr-specs (lower-cased) in an address header; junk is skipped."""
+    if not value:
+        return []
+    found: list[str] = []
+    try:
+        pairs = email.utils.getaddresses([value])
+    except Exception:
+        pairs = []
+    for _, address in pairs:
+        address = address.strip().strip("<>").lower()
+        if _ADDR_SPEC.match(address) and address not in found:
+            found.append(address)
+    return found
+
+
+def _first_mailbox(value: str | None, defects: _Defects) -> tuple[str | None, str | None]:
+    """(display name, addr-spec) of the first mailbox of an address header."""
+    if not value:
+        return None, None
+    try:
+        pairs = email.utils.getaddresses([value])
+    except Exception:
+        pairs = []
+    name: str | None = None
+    for display, address in pairs:
+        name = name or (_clean_line(display) or None)
+        address = address.strip().strip("<>").lower()
+        if _ADDR_SPEC.match(address):
+            return _clean_line(display) or None, address
+    defects.add("unusable address header")
+    return name, None
+
+
+def message_ids(value: str | None) -> tuple[str, ...]:
+    """Bare message ids from a Message-ID/In-Reply-To/References value, deduplicated."""
+    if not value:
+        return ()
+    found = _MSGID.findall(value)
+    if not found:
+        found = [m for m in _BARE_MSGID.findall(value) if len(m) <= MAX_ID_LENGTH]
+    unique: list[str] = []
+    for item in found:
+        if item not in unique:
+            unique.append(item)
+    return tuple(unique)
+
+
+def _first_id(value: str | None) -> str | None:
+    ids = message_ids(value)
+    return ids[0] if ids else None
+
+
+def _safe_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except Exception:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _safe_content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "application/octet-stream"
+
+
+def _safe_param(part: Message, name: str) -> str | None:
+    try:
+        value = part.get_param(name)
+    except Exception:
+        return None
+    if isinstance(value, tuple):  # RFC 2231 (charset, language, value)
+        value = email.utils.collapse_rfc2231_value(value)
+    return str(value) if value is not None else None
+
+
+# --- bodies ----------------------------------------------------------------------------
+
+
+def _disposition(part: Message) -> str | None:
+    try:
+        return part.get_content_disposition()
+    except Exception:
+        return None
+
+
+def _filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:
+        name = _safe_param(part, "name")
+    return str(name) if name else None
+
+
+def _is_body_text(part: Message) -> bool:
+    ctype = _safe_content_type(part)
+    if ctype not in {"text/plain", "text/html"}:
+        return False
+    return _disposition(part) != "attachment" and _filename(part) is None
+
+
+def _children(part: Message) -> list[Message]:
+    try:
+        payload = part.get_payload()
+    except Exception:
+        return []
+    if isinstance(payload, list):
+        return [child for child in payload if isinstance(child, Message)]
+    return []
+
+
+def _body_parts(part: Message) -> list[Message]:
+    """The text parts that make up what the sender wrote, in reading order."""
+    ctype = _safe_content_type(part)
+    if ctype.startswith("message/"):
+        return []
+    if part.is_multipart():
+        children = _children(part)
+        if not children:
+            return []
+        if ctype == "multipart/alternative":
+            options = [_body_parts(child) for child in children]
+            for parts in options:
+                if parts and all(_safe_content_type(p) == "text/plain" for p in parts):
+                    return parts
+            return next((parts for parts in reversed(options) if parts), [])
+        if ctype in {"multipart/related", "multipart/signed", "multipart/report"}:
+            # The root part (related), the signed content, the human-readable report.
+            return _body_parts(children[0])
+        collected: list[Message] = []
+        for child in children:
+            collected.extend(_body_parts(child))
+        return collected
+    return [part] if _is_body_text(part) else []
+
+
+def _payload_bytes(part: Message, defects: _Defects) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        defects.add("undecodable transfer encoding")
+        data = None
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
+    label = label.strip().strip('"').lower()
+    label = _CHARSET_ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def decode_bytes(data: bytes, charset: str | None, defects: _Defects) -> tuple[str, str]:
+    """Decode text bytes: the declared charset if it fits, else utf-8, else windows-1256.
+
+    Returns the text and the codec used.
+    """
+    declared = _codec(charset)
+    if charset and declared is None:
+        defects.add(f"unknown charset {charset[:40]!r}")
+    if declared is not None and declared != "ascii":
+        try:
+            return data.decode(declared), declared
+        except UnicodeDecodeError:
+            defects.add(f"bytes not valid in declared charset {declared}")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if declared is not None and declared not in {"ascii"}:
+        return data.decode(declared, errors="replace"), declared
+    # Undeclared 8-bit text from this region is windows-1256 far more often than not.
+    return data.decode("cp1256", errors="replace"), "cp1256"
+
+
+def html_to_text(html: str) -> str:
+    """Readable plain text from customer HTML (links kept, images and styles dropped)."""
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_emphasis = True
+    converter.ignore_images = True
+    converter.ignore_tables = True
+    converter.unicode_snob = True
+    converter.protect_links = False
+    try:
+        text = converter.handle(html)
+    except Exception:
+        return _clean_block(re.sub(r"<[^>]*>", " ", html))
+    # html2text writes Markdown (escapes, "# " headings); a customer's text is not.
+    return _clean_block(_MD_ESCAPE.sub(r"\1", _MD_HEADING.sub("", text)))
+
+
+def _clean_block(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    lines = [line.rstrip() for line in text.split("\n")]
+    return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip("\n")
+
+
+def _body_text(parts: list[Message], defects: _Defects) -> tuple[str, bool]:
+    texts: list[str] = []
+    from_html = False
+    for part in parts:
+        charset = _safe_param(part, "charset")
+        text, _ = decode_bytes(_payload_bytes(part, defects), charset, defects)
+        if _safe_content_type(part) == "text/html":
+            text = html_to_text(text)
+            from_html = True
+        else:
+            text = _clean_block(text)
+        if text.strip():
+            texts.append(text)
+    return "\n\n".join(texts).strip(), from_html
+
+
+# --- attachments -----------------------------------------------------------------------
+
+
+def _leaves(part: Message) -> Iterator[Message]:
+    """Leaf parts; an attached message (message/*) counts as one leaf."""
+    ctype = _safe_content_type(part)
+    if part.is_multipart() and not ctype.startswith("message/"):
+        for child in _children(part):
+            yield from _leaves(child)
+    else:
+        yield part
+
+
+def _part_bytes(part: Message, defects: _Defects) -> bytes:
+    if _safe_content_type(part).startswith("message/") or part.is_multipart():
+        children = _children(part)
+        try:
+            if len(children) == 1:
+                return children[0].as_bytes(policy=policy.compat32)
+            # message/delivery-status: blocks of fields separated by blank lines.
+            return b"\n".join(child.as_bytes(policy=policy.compat32) for child in children)
+        except Exception:
+            defects.add("unserialisable attached message")
+            return b""
+    return _payload_bytes(part, defects)
+
+
+def safe_filename(name: str | None, content_type: str, index: int) -> str:
+    """A filename safe to show and to put in a header: no paths, controls or bidi tricks."""
+    cleaned = ""
+    if name:
+        name = name.replace("\\", "/").rsplit("/", 1)[-1]
+        cleaned = "".join(
+            ch
+            for ch in name
+            if unicodedata.category(ch) not in {"Cc", "Cf", "Zl", "Zp"} or ch == "\u200c"
+        ).strip(" .")
+    if not cleaned:
+        extension = mimetypes.guess_extension(content_type) or ".bin"
+        if content_type == "message/rfc822":
+            extension = ".eml"
+        cleaned = f"part-{index}{extension}"
+    return cleaned[:200]
+
+
+def _attachments(
+    msg: Message, body_parts: list[Message], defects: _Defects
+) -> Iterator[MailAttachment]:
+    body_ids = {id(part) for part in body_parts}
+    index = 0
+    for leaf in _leaves(msg):
+        if id(leaf) in body_ids or (leaf is msg and not msg.is_multipart()):
+            continue
+        ctype = _safe_content_type(leaf)
+        if ctype in {"text/plain", "text/html"} and _is_body_text(leaf):
+            # An alternative rendering of the body we already took.
+            continue
+        index += 1
+        content_id = None
+        try:
+            raw_cid = leaf.get("content-id")
+            content_id = _first_id(str(raw_cid)) if raw_cid is not None else None
+        except Exception:
+            defects.add("malformed Content-ID")
+        yield MailAttachment(
+            filename=safe_filename(_filename(leaf), ctype, index),
+            content_type=ctype,
+            data=_part_bytes(leaf, defects),
+            content_id=content_id,
+            inline=_disposition(leaf) == "inline" or content_id is not None,
+        )
+
+
+# --- bounces ---------------------------------------------------------------------------
+
+_STATUS = re.compile(r"^\s*([245])\.\d{1,3}\.\d{1,3}")
+
+
+def _bounce_report(msg: Message, failed_header: str | None, defects: _Defects) -> BounceReport:
+    failed: list[str] = list(_mailboxes(failed_header))
+    original_id: str | None = None
+    diagnostics: list[str] = []
+    permanent = True
+    for leaf in _leaves(msg):
+        ctype = _safe_content_type(leaf)
+        if ctype == "message/delivery-status":
+            for block in _status_blocks(leaf, defects):
+                action = block.get("action", "").lower()
+                status = block.get("status", "")
+                if action and action not in {"failed", "delayed"}:
+                    continue  # "delivered", "relayed", "expanded": not a failure
+                match = _STATUS.match(status)
+                if (match and match.group(1) == "4") or action == "delayed":
+                    permanent = False
+                recipient = block.get("final-recipient") or block.get("original-recipient")
+                if recipient:
+                    address = recipient.split(";", 1)[-1].strip()
+                    for found in _mailboxes(address):
+                        if found not in failed:
+                            failed.append(found)
+                code = block.get("diagnostic-code", "")
+                detail = code.split(";", 1)[-1].strip() if code else status
+                if detail:
+                    diagnostics.append(" ".join(detail.split()))
+        elif ctype in {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers"}:
+            original_id = original_id or _returned_message_id(leaf, defects)
+    return BounceReport(
+        failed_recipients=tuple(failed),
+        original_message_id=original_id,
+        diagnostic="; ".join(diagnostics) or None,
+        permanent=permanent,
+    )
+
+
+def _status_blocks(part: Message, defects: _Defects) -> list[dict[str, str]]:
+    """Field blocks of a message/delivery-status part, names lower-cased."""
+    text = decode_bytes(_part_bytes(part, defects), "utf-8", defects)[0]
+    if not text.strip():
+        # Some parsers leave the payload as a string instead of header blocks.
+        raw = part.get_payload()
+        text = raw if isinstance(raw, str) else ""
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last_key: str | None = None
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            if current:
+                blocks.append(current)
+            current, last_key = {}, None
+        elif line[0] in " \t" and last_key:
+            current[last_key] += " " + line.strip()
+        elif ":" in line:
+            key, value = line.split(":", 1)
+            last_key = key.strip().lower()
+            current[last_key] = value.strip()
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _returned_message_id(part: Message, defects: _Defects) -> str | None:
+    data = _part_bytes(part, defects)
+    try:
+        returned = email.message_from_bytes(data, policy=policy.compat32)
+        value = returned.get("message-id")
+    except Exception:
+        return None
+    return _first_id(str(value)) if value else None

@@ -1,0 +1,176 @@
+"""Build outbound mail from a channel-neutral `OutboundMessage`.
+
+The result threads in every mail client (our own `Message-ID`, `In-Reply-To` and
+`References` from the thread's earlier messages), brings replies back to the right
+thread (`Reply-To: support+<token>@domain`), reads right-to-left in Persian and Arabic
+(`multipart/alternative` text + HTML with `dir="rtl"` and `lang`), and tells other
+robots not to answer it (`Auto-Submitted: auto-replied`, `X-Auto-Response-Suppress:
+All`) when a bot or the system wrote it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from channels.email.parse import safe_filename
+from router.model import AttachmentRef, OutboundMessage, utcnow
+
+RTL_LANGUAGES = {"fa", "ar", "ur", "ps", "ckb", "he", "yi", "dv", "sd", "ug"}
+MAX_REFERENCES = 20
+
+_DEFAULT_SUBJECT = {
+    "fa": "پاسخ به درخواست پشتیبانی شما",
+    "ar": "رد على طلب الدعم الخاص بك",
+    "en": "Your support request",
+}
+_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw|رد|پاسخ|ج)\s*(\[\d+\])?\s*:", re.IGNORECASE)
+_ID_SAFE = re.compile(r"^[^<>\s\"\\]+@[^<>\s\"\\]+$")
+
+
+def outbound_message_id(message: OutboundMessage, *, secret: str | bytes, domain: str) -> str:
+    """Our bare Message-ID for `message`: stable across retries, unique per install.
+
+    A retry after a timeout that the relay had in fact accepted then arrives with the
+    same Message-ID, which mail clients collapse into one message.
+    """
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    stem = f"{message.message_id}.{message.outbox_id}"
+    mac = hmac.new(key, b"pasokh/email-message-id/v1:" + stem.encode(), hashlib.sha256)
+    return f"{stem}.{mac.hexdigest()[:16]}@{domain.lower()}"
+
+
+def reply_subject(subject: str | None, language: str | None) -> str:
+    """`Re: <subject>` (never `Re: Re:`); a default in the reply's language if none."""
+    cleaned = " ".join((subject or "").split())
+    if not cleaned:
+        return _DEFAULT_SUBJECT.get(_primary(language), _DEFAULT_SUBJECT["en"])
+    if _REPLY_PREFIX.match(cleaned):
+        return cleaned
+    return f"Re: {cleaned}"
+
+
+def thread_references(references: Sequence[str]) -> list[str]:
+    """Usable message ids, oldest first, the first kept and the newest after it."""
+    usable: list[str] = []
+    for ref in references:
+        ref = ref.strip().strip("<>")
+        if _ID_SAFE.match(ref) and ref not in usable:
+            usable.append(ref)
+    if len(usable) > MAX_REFERENCES:
+        usable = [usable[0], *usable[-(MAX_REFERENCES - 1) :]]
+    return usable
+
+
+def render_outbound(
+    message: OutboundMessage,
+    *,
+    from_address: str,
+    reply_to: str,
+    message_id: str,
+    from_name: str | None = None,
+    files: Sequence[tuple[AttachmentRef, bytes]] = (),
+    date: datetime | None = None,
+) -> EmailMessage:
+    """The complete MIME message for `message`, ready for SMTP.
+
+    Args:
+        message: what to send.
+        from_address: the support address (`PASOKH_EMAIL__ADDRESS`).
+        reply_to: the tokenised address replies must go to.
+        message_id: our bare Message-ID (see `outbound_message_id`).
+        from_name: display name; defaults to the message's author name.
+        files: attachment references with their bytes.
+        date: the Date header (now if omitted).
+    """
+    mail = EmailMessage()
+    name = _one_line(from_name or message.author_name or "")
+    mail["From"] = _address(from_address, name)
+    mail["To"] = _address(message.address, "")
+    mail["Reply-To"] = _address(reply_to, name)
+    mail["Subject"] = _one_line(reply_subject(message.subject, message.language))
+    mail["Date"] = format_datetime(date or utcnow())
+    mail["Message-ID"] = f"<{message_id}>"
+    references = thread_references(message.references)
+    if references:
+        mail["In-Reply-To"] = f"<{references[-1]}>"
+        mail["References"] = " ".join(f"<{ref}>" for ref in references)
+    language = _primary(message.language)
+    if language:
+        mail["Content-Language"] = language
+    if message.automated:
+        mail["Auto-Submitted"] = "auto-replied"
+        mail["X-Auto-Response-Suppress"] = "All"
+    text = plain_body(message)
+    mail.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    mail.add_alternative(
+        html_body(message), subtype="html", charset="utf-8", cte="quoted-printable"
+    )
+    for index, (ref, data) in enumerate(files, start=1):
+        maintype, _, subtype = ref.content_type.partition("/")
+        if not maintype or not subtype:
+            maintype, subtype = "application", "octet-stream"
+        mail.add_attachment(
+            data,
+            maintype=maintype,
+            subtype=subtype,
+            filename=safe_filename(ref.filename, ref.content_type, index),
+        )
+    return mail
+
+
+def plain_body(message: OutboundMessage) -> str:
+    """The text/plain part: the text, then suggested replies as a list."""
+    text = message.text.replace("\r\n", "\n").strip()
+    if message.suggestions:
+        options = "\n".join(f"- {suggestion}" for suggestion in message.suggestions)
+        text = f"{text}\n\n{options}"
+    return text + "\n"
+
+
+def html_body(message: OutboundMessage) -> str:
+    """The text/html part: escaped text in paragraphs, right-to-left for fa/ar."""
+    language = _primary(message.language)
+    direction = "rtl" if language in RTL_LANGUAGES else "ltr"
+    align = "right" if direction == "rtl" else "left"
+    paragraphs = [
+        "<br>\n".join(html.escape(line) for line in block.split("\n"))
+        for block in re.split(r"\n\s*\n", message.text.replace("\r\n", "\n").strip())
+        if block.strip()
+    ]
+    body = "\n".join(f"<p>{paragraph}</p>" for paragraph in paragraphs)
+    if message.suggestions:
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in message.suggestions)
+        body += f"\n<ul>{items}</ul>"
+    lang_attr = f' lang="{html.escape(language)}"' if language else ""
+    return (
+        f'<!DOCTYPE html>\n<html{lang_attr} dir="{direction}">\n<head><meta charset="utf-8">'
+        f"</head>\n"
+        f'<body dir="{direction}" style="direction:{direction};text-align:{align}">\n'
+        f"{body}\n</body>\n</html>\n"
+    )
+
+
+def _primary(language: str | None) -> str:
+    """ "fa-IR" -> "fa"; "" when unknown or not a plain language tag."""
+    if not language:
+        return ""
+    primary = language.strip().lower().replace("_", "-").split("-", 1)[0]
+    return primary if primary.isascii() and primary.isalpha() and len(primary) <= 8 else ""
+
+
+def _one_line(value: str) -> str:
+    """Header text without line breaks or control characters (no header injection)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
+
+
+def _address(addr_spec: str, display_name: str) -> Address:
+    local, _, domain = addr_spec.strip().rpartition("@")
+    return Address(display_name=display_name, username=local, domain=domain)
