@@ -1,0 +1,121 @@
+"""The API channel over real HTTP: 202 after commit, 200 on redelivery, clear errors."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from config.settings import Settings
+from router.security import new_token, token_hash
+from router.storage.models import ApiToken, Message
+
+
+async def _integration_token(context) -> str:  # type: ignore[no-untyped-def]
+    token = new_token("pk_int")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="integration", name="crm", token_hash=token_hash(token)))
+    return token
+
+
+def _body(msg_id: str = "m-1", text: str = "سلام") -> dict[str, object]:
+    return {"id": msg_id, "customer": {"external_id": "cust-9", "name": "Sara"}, "text": text}
+
+
+async def test_post_answers_202_then_200_with_same_ids(settings: Settings, start_app) -> None:
+    client, context = await start_app(settings)
+    headers = {"Authorization": f"Bearer {await _integration_token(context)}"}
+    first = await client.post("/api/v1/inbound/messages", json=_body(), headers=headers)
+    assert first.status == 202
+    ids = await first.json()
+    again = await client.post("/api/v1/inbound/messages", json=_body(), headers=headers)
+    assert again.status == 200
+    repeat = await again.json()
+    assert {k: repeat[k] for k in ("message_id", "thread_id", "customer_id")} == {
+        k: ids[k] for k in ("message_id", "thread_id", "customer_id")
+    }
+    async with context.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Message)) == 1
+
+
+async def test_requires_integration_token(settings: Settings, start_app) -> None:
+    client, context = await start_app(settings)
+    assert (await client.post("/api/v1/inbound/messages", json=_body())).status == 401
+    bad = {"Authorization": "Bearer pk_int_not-a-real-token"}
+    assert (await client.post("/api/v1/inbound/messages", json=_body(), headers=bad)).status == 401
+    agent_token = new_token("pk_agent")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="agent", name="x", token_hash=token_hash(agent_token)))
+    wrong_kind = {"Authorization": f"Bearer {agent_token}"}
+    response = await client.post("/api/v1/inbound/messages", json=_body(), headers=wrong_kind)
+    assert response.status == 401
+
+
+async def test_bad_input_gets_named_errors(settings: Settings, start_app) -> None:
+    client, context = await start_app(settings.replace("api", max_text_length=100))
+    headers = {"Authorization": f"Bearer {await _integration_token(context)}"}
+    url = "/api/v1/inbound/messages"
+
+    async def error_of(response) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+        return response.status, (await response.json())["error"]["message"]
+
+    status, message = await error_of(await client.post(url, data=b"{not json", headers=headers))
+    assert status == 400 and "invalid JSON" in message
+    status, message = await error_of(await client.post(url, data=b"\xff\xfe{}", headers=headers))
+    assert status == 400 and "UTF-8" in message
+    status, message = await error_of(await client.post(url, json=[1, 2], headers=headers))
+    assert status == 400 and "object" in message
+    body = _body()
+    del body["text"]
+    status, message = await error_of(await client.post(url, json=body, headers=headers))
+    assert (status, message) == (400, "missing field: text")
+    body = {"id": "x", "customer": {}, "text": "hi"}
+    status, message = await error_of(await client.post(url, json=body, headers=headers))
+    assert (status, message) == (400, "missing field: customer.external_id")
+    status, message = await error_of(
+        await client.post(url, json=_body(text="x" * 101), headers=headers)
+    )
+    assert status == 413 and "100" in message
+    huge = b'{"id": "1", "text": "' + b"a" * (settings.server.max_request_bytes + 10) + b'"}'
+    response = await client.post(url, data=huge, headers=headers)
+    assert response.status == 413
+    async with context.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Message)) == 0
+    # the server is still fine
+    assert (await client.post(url, json=_body(), headers=headers)).status == 202
+    metrics = await (await client.get("/metrics")).text()
+    assert 'pasokh_rejected_input_total{channel="api",reason="bad_body"}' in metrics
+
+
+async def test_replies_readable_by_integration(settings: Settings, start_app) -> None:
+    client, context = await start_app(settings)
+    headers = {"Authorization": f"Bearer {await _integration_token(context)}"}
+    await client.post("/api/v1/inbound/messages", json=_body(), headers=headers)
+    response = await client.get("/api/v1/inbound/customers/cust-9/messages", headers=headers)
+    assert response.status == 200
+    messages = (await response.json())["messages"]
+    assert messages[0]["text"] == "سلام" and messages[0]["author"] == "customer"
+    other = {"Authorization": f"Bearer {await _integration_token(context)}"}
+    response = await client.get("/api/v1/inbound/customers/cust-9/messages", headers=other)
+    assert (await response.json())["messages"] == []  # another integration's namespace
+
+
+async def test_healthz_and_metrics(settings: Settings, start_app) -> None:
+    client, _ = await start_app(settings)
+    response = await client.get("/healthz")
+    assert response.status == 200 and (await response.json())["database"] == "ok"
+    text = await (await client.get("/metrics")).text()
+    assert "pasokh_outbox_depth" in text and "pasokh_ingest_seconds" in text
+
+
+async def test_healthz_red_when_database_unreachable(settings: Settings) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from router.app import build_app
+    from tests.support import free_port
+
+    dead = settings.replace(
+        "database", url=f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none"
+    )
+    async with TestClient(TestServer(build_app(dead, migrate=False))) as client:
+        response = await client.get("/healthz")
+        assert response.status == 503
+        assert (await response.json())["database"] == "down"

@@ -1,0 +1,146 @@
+"""Outbox delivery: retries with backoff, exactly-once on success, restart pick-up."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from config.settings import Settings
+from router.model import DeliveryResult
+from router.outbox import backoff_delay
+from router.responder import Answer, MessageView, ThreadContext
+from router.storage.models import DeliveryAttempt, Identity, OutboxItem, OutboxStatus
+from tests.support import FakeAdapter
+
+
+class AnswerAll:
+    async def respond(self, ctx: ThreadContext, new: MessageView) -> Answer:
+        return Answer(text=f"re: {new.text}")
+
+
+async def _outbox_rows(context) -> list[OutboxItem]:  # type: ignore[no-untyped-def]
+    async with context.sessions() as session:
+        return list(await session.scalars(select(OutboxItem).order_by(OutboxItem.id)))
+
+
+async def _attempts(context, outbox_id: int) -> list[DeliveryAttempt]:  # type: ignore[no-untyped-def]
+    async with context.sessions() as session:
+        return list(
+            await session.scalars(
+                select(DeliveryAttempt).where(DeliveryAttempt.outbox_id == outbox_id)
+            )
+        )
+
+
+async def _wait_status(context, status: str, timeout: float = 10) -> OutboxItem:  # type: ignore[no-untyped-def]  # noqa: ASYNC109
+    async with asyncio.timeout(timeout):
+        while True:
+            rows = await _outbox_rows(context)
+            if rows and rows[0].status == status:
+                return rows[0]
+            await asyncio.sleep(0.02)
+
+
+async def test_fails_twice_then_delivered_once_with_three_attempts(
+    settings: Settings, start_app
+) -> None:
+    adapter = FakeAdapter(
+        fail_next=[DeliveryResult.retry("relay busy"), DeliveryResult.retry("relay busy again")]
+    )
+    _, context = await start_app(settings, adapters=[adapter], responder=AnswerAll())
+    await adapter.push("hello")
+    row = await _wait_status(context, OutboxStatus.DELIVERED)
+    assert [m.text for m in adapter.sent] == ["re: hello"]
+    assert row.attempts == 3 and row.external_id == f"fake-{row.id}"
+    outcomes = [a.outcome for a in await _attempts(context, row.id)]
+    assert outcomes == ["retry", "retry", "delivered"]
+    await asyncio.sleep(0.3)  # a few more worker polls: still sent exactly once
+    assert len(adapter.sent) == 1
+
+
+async def test_permanent_failure_dead_letters_and_marks_identity(
+    settings: Settings, start_app
+) -> None:
+    adapter = FakeAdapter(
+        fail_next=[DeliveryResult.failed("user blocked the bot", identity_unreachable=True)]
+    )
+    _, context = await start_app(settings, adapters=[adapter], responder=AnswerAll())
+    await adapter.push("hello", sender="blocked-user")
+    row = await _wait_status(context, OutboxStatus.DEAD)
+    assert row.attempts == 1 and row.last_error == "user blocked the bot"
+    async with context.sessions() as session:
+        identity = await session.scalar(select(Identity).where(Identity.address == "blocked-user"))
+    assert identity is not None and identity.unreachable_reason == "user blocked the bot"
+    assert adapter.sent == []
+
+
+async def test_gives_up_after_max_attempts(settings: Settings, start_app) -> None:
+    adapter = FakeAdapter(fail_next=[DeliveryResult.retry("down")] * 10)
+    _, context = await start_app(
+        settings.replace("outbox", max_attempts=3), adapters=[adapter], responder=AnswerAll()
+    )
+    await adapter.push("hello")
+    row = await _wait_status(context, OutboxStatus.DEAD)
+    assert row.attempts == 3 and row.last_error == "down"
+
+
+async def test_adapter_exception_is_retried_not_lost(settings: Settings, start_app) -> None:
+    class Exploding(FakeAdapter):
+        calls = 0
+
+        async def send(self, message):  # type: ignore[no-untyped-def]
+            Exploding.calls += 1
+            if Exploding.calls == 1:
+                raise ConnectionResetError("socket closed")
+            return await super().send(message)
+
+    adapter = Exploding()
+    _, context = await start_app(settings, adapters=[adapter], responder=AnswerAll())
+    await adapter.push("hello")
+    row = await _wait_status(context, OutboxStatus.DELIVERED)
+    assert row.attempts == 2 and len(adapter.sent) == 1
+
+
+async def test_pending_rows_delivered_after_restart(settings: Settings, start_app) -> None:
+    down = FakeAdapter(fail_next=[DeliveryResult.retry("down")] * 1000)
+    client, context = await start_app(
+        settings.replace("outbox", backoff_base=0.01, backoff_max=0.01, max_attempts=100_000),
+        adapters=[down],
+        responder=AnswerAll(),
+    )
+    for i in range(5):
+        await down.push(f"message {i}", sender=f"customer-{i}")
+    await asyncio.sleep(0.2)
+    assert down.sent == []
+    await client.close()  # the process goes away with five undelivered replies
+
+    up = FakeAdapter()
+    _, context = await start_app(settings, adapters=[up], responder=AnswerAll())
+    sent = await up.wait_sent(5)
+    assert sorted(m.text for m in sent) == [f"re: message {i}" for i in range(5)]
+    await asyncio.sleep(0.2)
+    assert len(up.sent) == 5
+    assert all(r.status == OutboxStatus.DELIVERED for r in await _outbox_rows(context))
+
+
+async def test_one_recipient_gets_messages_in_order(settings: Settings, start_app) -> None:
+    class Slow(FakeAdapter):
+        async def send(self, message):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.01 if message.text.endswith("0") else 0)
+            return await super().send(message)
+
+    adapter = Slow()
+    _, context = await start_app(settings, adapters=[adapter], responder=AnswerAll())
+    for i in range(5):
+        await adapter.push(f"m{i}0" if i % 2 == 0 else f"m{i}", sender="same")
+    sent = await adapter.wait_sent(5)
+    assert [m.message_id for m in sent] == sorted(m.message_id for m in sent)
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    delays = [backoff_delay(n, base=1.0, cap=30.0) for n in range(1, 9)]
+    assert 0.5 <= delays[0] <= 1.0
+    assert 4.0 <= delays[3] <= 8.0
+    assert all(d <= 30.0 for d in delays)
+    assert delays[-1] >= 15.0
