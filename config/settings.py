@@ -148,9 +148,15 @@ class TelegramSettings:
 @dataclass(frozen=True)
 class ConsoleSettings:
     session_hours: int = 12
+    # auto: Secure when the request came over TLS or server.public_url is https.
     secure_cookies: Literal["auto", "always", "never"] = "auto"
-    max_failed_logins: int = 5
+    max_failed_logins: int = 5  # in a row, per agent; then locked for lockout_minutes
     lockout_minutes: int = 15
+    sign_in_attempts_per_minute: int = 10  # per client address, right or wrong
+    # Origins besides the server's own (and public_url's) allowed to sign in and open
+    # the console WebSocket, e.g. "https://support.example.com" behind a proxy.
+    allowed_origins: list[str] = field(default_factory=list)
+    websocket_recheck_seconds: float = 30.0  # how often an open socket re-checks its session
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,22 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class ConsoleSession(Base):
+    """A signed-in agent console (browser) session; the cookie holds the token, we its hash."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    remote: Mapped[str | None] = mapped_column(String(64))
+
+
 class OutboxItem(Base):
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
