@@ -1,0 +1,74 @@
+"""Running a real `pasokh serve` process for crash tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+
+class ServeProcess:
+    """`python -m router.cli serve` on a loopback port, killable with SIGKILL."""
+
+    def __init__(self, data_dir: Path, port: int, env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.env = {**os.environ, **env}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"serve-{port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "router.cli",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--http-port",
+                str(self.port),
+                "--host",
+                "127.0.0.1",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"pasokh serve exited: {self.log_path.read_text()[-2000:]}")
+                try:
+                    async with session.get(f"{self.url}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no flush, like a power cut for the process."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
