@@ -26,9 +26,9 @@ from rapidfuzz import fuzz, process, utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from faq.evaluate import evaluate_queries, load_queries  # noqa: E402
-from faq.kb import FaqEntry, KnowledgeBase, load_kb  # noqa: E402
-from faq.matcher import Matcher, MatcherConfig  # noqa: E402
+from faq.evaluate import evaluate_queries, load_queries
+from faq.kb import FaqEntry, KnowledgeBase, load_kb
+from faq.matcher import Matcher, MatcherConfig
 
 Labelled = list[tuple[str, str]]  # (text, intent)
 SHOTS = 10
@@ -162,7 +162,9 @@ def run(data: Path, config: MatcherConfig) -> dict[str, object]:
     }
 
     # ArBanking77 (MSA test)
-    a_train = read_csv(intents / "arbanking77" / "Banking77_Arabized_MSA_PAL_train.csv", "text", "label")
+    a_train = read_csv(
+        intents / "arbanking77" / "Banking77_Arabized_MSA_PAL_train.csv", "text", "label"
+    )
     a_test = read_csv(intents / "arbanking77" / "Banking77_Arabized_MSA_test.csv", "text", "label")
     a_kb, _ = first_shots(a_train, SHOTS)
     a_matcher = Matcher(build_kb(a_kb, "ar"), config)
@@ -178,7 +180,6 @@ def run(data: Path, config: MatcherConfig) -> dict[str, object]:
     clinc = json.loads((intents / "clinc150" / "data_full.json").read_text(encoding="utf-8"))
     c_train: Labelled = [(t, i) for t, i in clinc["train"]]
     c_kb, _ = first_shots(c_train, SHOTS)
-    c_val: Labelled = [(t, i) for t, i in clinc["val"]]
     c_val_oos: Labelled = [(t, i) for t, i in clinc["oos_val"]]
     c_test: Labelled = [(t, i) for t, i in clinc["test"]]
     c_test_oos: Labelled = [(t, i) for t, i in clinc["oos_test"]]
@@ -218,7 +219,9 @@ def run(data: Path, config: MatcherConfig) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     repo = Path(__file__).resolve().parents[1]
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=repo.parent / "shared" / "data")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)

@@ -113,7 +113,9 @@ def _parse_entry(raw: object, where: str) -> FaqEntry:
     questions = raw.get("questions")
     if not isinstance(questions, Mapping) or not questions:
         raise KbError(f"{where}: 'questions' must map a language to a list of phrasings")
-    parsed_questions = {str(k): _str_tuple(v, f"{where} questions.{k}") for k, v in questions.items()}
+    parsed_questions = {
+        str(k): _str_tuple(v, f"{where} questions.{k}") for k, v in questions.items()
+    }
     if not any(parsed_questions.values()):
         raise KbError(f"{where}: no phrasings")
     answers = raw.get("answers")
@@ -158,7 +160,9 @@ def _decode(text: str, source: str) -> Any:
             return json.loads(text)
         return yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise KbError(f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}") from exc
+        raise KbError(
+            f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}"
+        ) from exc
 
 
 def kb_files(path: Path) -> list[Path]:

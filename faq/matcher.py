@@ -219,9 +219,9 @@ class Matcher:
         stems = [_stem(t) for t in tokens]
         words = Counter(stems)
         chars = self._char_features(tokens)
-        phrasing = cfg.word_weight * self._words.scores(words) + cfg.char_weight * self._chars.scores(
-            chars
-        )
+        phrasing = cfg.word_weight * self._words.scores(
+            words
+        ) + cfg.char_weight * self._chars.scores(chars)
         best = self._entry_max(phrasing)
         centroid = cfg.word_weight * self._centroid_words.scores(
             words

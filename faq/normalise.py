@@ -28,7 +28,10 @@ from __future__ import annotations
 import unicodedata
 
 # Rule 2: format characters that carry no letters. ZWNJ is deliberately dropped (joins).
-_INVISIBLE = "\u200c\u200d\u200e\u200f\u061c\ufeff\u00ad\u2066\u2067\u2068\u2069\u202a\u202b\u202c\u202d\u202e"
+_INVISIBLE = (
+    "\u200c\u200d\u200e\u200f\u061c\ufeff\u00ad"  # ZWNJ, ZWJ, LRM, RLM, ALM, BOM, soft hyphen
+    "\u2066\u2067\u2068\u2069\u202a\u202b\u202c\u202d\u202e"  # bidi isolates/embeddings
+)
 
 # Rule 3: marks removed before tokenising.
 _MARKS = (
@@ -57,7 +60,9 @@ _LETTERS = {
 }
 
 # Rule 5: digits.
-_DIGITS = {chr(0x06F0 + i): str(i) for i in range(10)} | {chr(0x0660 + i): str(i) for i in range(10)}
+_DIGITS = {chr(0x06F0 + i): str(i) for i in range(10)} | {
+    chr(0x0660 + i): str(i) for i in range(10)
+}
 
 _APOSTROPHES = "'’‘`´"
 

@@ -254,8 +254,10 @@ def yes_or_no(text: str) -> bool | None:
     if not tokens:
         return None
     rest, no = _strip_phrases(tokens, (_NO, _THANKS))
-    if no and not [t for t in rest if t not in _FILLER] and any(
-        t in tokens for p in _NO for t in p
+    if (
+        no
+        and not [t for t in rest if t not in _FILLER]
+        and any(t in tokens for p in _NO for t in p)
     ):
         return False
     rest, yes = _strip_phrases(tokens, (_YES, _THANKS))

@@ -1,0 +1,63 @@
+"""Tell Persian, Arabic and English apart from the script, letters and function words.
+
+Persian written on an Arabic keyboard (ي, ك) is still Persian when it has پ چ ژ گ or
+Persian function words; Arabic is recognised by ة, أ/إ, the article «ال» and its own
+function words. Anything mostly in Latin letters is English.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from faq.normalise import normalise, tokenise
+
+_PERSIAN_ONLY = frozenset("پچژگ")  # letters Arabic does not have
+_PERSIAN_LETTERS = frozenset("یک\u200c")  # ی U+06CC, ک U+06A9 and ZWNJ are Persian usage
+_ARABIC_LETTERS = frozenset("ةأإؤيكىً")  # ي U+064A, ك U+0643 are Arabic codepoints
+_PERSIAN_WORDS = frozenset(
+    normalise(
+        "است هست را رو می نمی چه چی چطور چطوری کجا کجاست کی چرا برای از به با که این آن اون "
+        "هم یا تا شما من ما دارید دارین میخوام میخواهم کنم کنید شده بود نه بله آره خیلی ممنون "
+        "مرسی سلام چقدر چند"
+    ).split()
+)
+_ARABIC_WORDS = frozenset(
+    normalise(
+        "في من على الى إلى عن هل ما ماذا كيف أين اين متى لماذا هذا هذه ذلك التي الذي أو أن "
+        "لا نعم لم لن قد كم لي لدي عندي أريد اريد مع شكرا مرحبا السلام عليكم يا"
+    ).split()
+)
+
+
+def detect_language(text: str) -> str | None:
+    """Return "fa", "ar" or "en" for `text`, or None if it has no letters to go by.
+
+    Args:
+        text: a customer message as typed (before normalisation).
+    """
+    arabic_script = latin = 0
+    persian_score = arabic_score = 0.0
+    for ch in text:
+        if ch in _PERSIAN_ONLY:
+            persian_score += 3.0
+        elif ch in _PERSIAN_LETTERS:
+            persian_score += 1.0
+        elif ch in _ARABIC_LETTERS:
+            arabic_score += 0.5  # weak: Persian is often typed on Arabic keyboards
+        if "\u0600" <= ch <= "\u06ff" or "\ufb50" <= ch <= "\ufeff":
+            arabic_script += 1
+        elif ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN"):
+            latin += 1
+    if arabic_script == 0 and latin == 0:
+        return None
+    if latin > arabic_script:
+        return "en"
+    tokens = tokenise(normalise(text))
+    for token in tokens:
+        if token in _PERSIAN_WORDS:
+            persian_score += 2.0
+        if token in _ARABIC_WORDS:
+            arabic_score += 2.0
+        if token.startswith("ال") and len(token) > 3:
+            arabic_score += 1.5
+    return "ar" if arabic_score > persian_score else "fa"

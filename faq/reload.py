@@ -1,0 +1,147 @@
+"""Keep a KB (and its matcher) current: poll the files' mtimes and reload on change.
+
+Polling once a second needs no extra dependency and works on every filesystem. Reading
+and indexing run in a worker thread. A file that fails to load leaves the previous KB
+in place; the reason is logged once per change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from faq.kb import KbError, KnowledgeBase, kb_files, load_kb
+from faq.matcher import Matcher, MatcherConfig
+
+logger = logging.getLogger(__name__)
+
+Snapshot = tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedKb:
+    """A KB with its matcher, swapped as one value so a reader never sees a mix."""
+
+    kb: KnowledgeBase
+    matcher: Matcher
+    snapshot: Snapshot
+
+
+def snapshot(path: Path) -> Snapshot:
+    """(name, mtime_ns, size) of each KB file under `path`; empty if it is missing."""
+    try:
+        files = kb_files(path) if path.exists() else []
+        return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    except OSError:
+        return ()
+
+
+def load(path: Path, default_language: str, config: MatcherConfig | None = None) -> LoadedKb:
+    """Load and index the KB at `path` (blocking: run it in a thread).
+
+    Raises:
+        KbError: the KB cannot be loaded.
+    """
+    before = snapshot(path)
+    kb = load_kb(path, default_language)
+    return LoadedKb(kb, Matcher(kb, config), before)
+
+
+class KbWatcher:
+    """Holds the current `LoadedKb` for a path and reloads it when its files change."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        default_language: str = "fa",
+        config: MatcherConfig | None = None,
+        poll_seconds: float = 1.0,
+        watch: bool = True,
+    ) -> None:
+        self.path = path
+        self._default_language = default_language
+        self._config = config
+        self._poll_seconds = poll_seconds
+        self._watch = watch
+        self._current: LoadedKb | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._load_lock = asyncio.Lock()
+        self._failed_snapshot: Snapshot | None = None
+        self.reloads = 0  # successful reloads after the first load (for tests and logs)
+
+    @property
+    def current(self) -> LoadedKb | None:
+        """The KB in use, or None before the first load."""
+        return self._current
+
+    async def ensure_loaded(self) -> LoadedKb:
+        """The current KB, loading it first if needed.
+
+        Raises:
+            KbError: the first load failed.
+        """
+        if self._current is not None:
+            return self._current
+        async with self._load_lock:
+            if self._current is None:
+                self._current = await asyncio.to_thread(
+                    load, self.path, self._default_language, self._config
+                )
+                logger.info(
+                    "FAQ loaded from %s: %d entries, %d phrasings",
+                    self.path,
+                    len(self._current.kb.entries),
+                    self._current.matcher.phrasing_count,
+                )
+            return self._current
+
+    async def start(self) -> None:
+        """Load the KB and start polling for changes.
+
+        Raises:
+            RuntimeError: already started.
+            KbError: the KB cannot be loaded at all.
+        """
+        if self._task is not None:
+            raise RuntimeError("KB watcher already started")
+        await self.ensure_loaded()
+        if self._watch:
+            self._task = asyncio.create_task(self._poll(), name=f"faq:watch:{self.path}")
+
+    async def stop(self) -> None:
+        """Stop polling; the current KB stays usable. Stopping twice does nothing."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def check_now(self) -> bool:
+        """Reload if the files changed since the last load; True if a new KB is in use."""
+        current = await self.ensure_loaded()
+        now = await asyncio.to_thread(snapshot, self.path)
+        if now == current.snapshot or now == self._failed_snapshot:
+            return False
+        try:
+            fresh = await asyncio.to_thread(load, self.path, self._default_language, self._config)
+        except KbError as exc:
+            self._failed_snapshot = now
+            logger.error("FAQ reload failed, keeping the previous KB: %s", exc)
+            return False
+        self._current = fresh
+        self._failed_snapshot = None
+        self.reloads += 1
+        logger.info("FAQ reloaded from %s: %d entries", self.path, len(fresh.kb.entries))
+        return True
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            try:
+                await self.check_now()
+            except Exception:  # the watcher must outlive any one bad reload
+                logger.exception("FAQ watcher failed to check %s", self.path)

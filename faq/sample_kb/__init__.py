@@ -1,0 +1,1 @@
+"""The sample shop KB shipped with Pasokh, used when no `[faq] path` is configured."""
