@@ -1,0 +1,741 @@
+"""The web chat channel: visitor sessions, the visitor WebSocket, uploads, widget, demo.
+
+One `WebchatAdapter` serves every visitor. It holds one subscription to the event bus
+and fans each committed message out to the open sockets of that message's customer,
+so a visitor sees every message of their conversation (bot, agent, other channels) in
+every open tab. Visitors are named by signed tokens (`tokens.py`); a socket only ever
+learns its own customer from the router, never from the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from aiohttp import BodyPartReader, WSMsgType, web
+
+from channels.base import ChannelServices, ConversationMessage
+from channels.webchat import pages, protocol
+from channels.webchat.limits import RateLimiter, normalise_origin, origin_allowed
+from channels.webchat.tokens import (
+    InvalidToken,
+    TokenSigner,
+    Visitor,
+    user_hash_matches,
+    valid_user_id,
+)
+from channels.webchat.uploads import INLINE_TYPES, safe_filename, sniff
+from config.settings import WebchatSettings
+from router.attachments import AttachmentTooLarge
+from router.events import CustomersMerged, Event, MessageStored, ThreadChanged, Typing
+from router.model import (
+    AttachmentRef,
+    DeliveryResult,
+    InboundMessage,
+    OutboundMessage,
+    utcnow,
+)
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "webchat"
+LANGUAGES = ("fa", "ar", "en")
+# Close codes (4000-4999 are the application's own); the widget reacts to each.
+CLOSE_INVALID_TOKEN = 4401
+CLOSE_ORIGIN = 4403
+CLOSE_TOO_MANY_SOCKETS = 4429
+CLOSE_OVERLOADED = 1013
+CLOSE_GOING_AWAY = 1001
+
+_SESSION_BODY_LIMIT = 16_384
+_TYPING_INTERVAL = 2.0  # seconds between two typing events a socket may publish
+_READ_CONCURRENCY = 32  # message reads in flight for the fan-out
+_MAX_CATCH_UP = 1000  # messages sent on reconnect at most; older ones stay in the thread
+
+
+class _Socket:
+    """One open visitor WebSocket: its visitor, its customer once known, its send queue."""
+
+    def __init__(self, ws: web.WebSocketResponse, visitor: Visitor, number: int) -> None:
+        self.ws = ws
+        self.visitor = visitor
+        self.number = number
+        self.customer_id: int | None = None
+        self.thread_id: int | None = None
+        self.last_typing = 0.0
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(512)
+        self._sent: dict[int, None] = {}  # insertion-ordered set of message ids sent
+        self.overloaded = False
+
+    def push(self, frame: dict[str, Any]) -> None:
+        """Queue a frame; a socket too slow to keep up is closed (it catches up later)."""
+        if self.overloaded:
+            return
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.overloaded = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+
+    def claim(self, message_id: int) -> bool:
+        """Whether `message_id` is new to this socket (and mark it sent)."""
+        if message_id in self._sent:
+            return False
+        self._sent[message_id] = None
+        if len(self._sent) > 4096:
+            del self._sent[next(iter(self._sent))]
+        return True
+
+    @property
+    def last_sent_id(self) -> int | None:
+        return max(self._sent) if self._sent else None
+
+    def finish(self) -> None:
+        """Tell the writer to stop after what is queued."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+    async def write_frames(self) -> None:
+        """Send queued frames in order until told to stop or the socket fails."""
+        while True:
+            frame = await self._queue.get()
+            if frame is None:
+                break
+            try:
+                await self.ws.send_str(json.dumps(frame, ensure_ascii=False))
+            except (ConnectionError, RuntimeError):
+                break
+        if self.overloaded and not self.ws.closed:
+            await self.ws.close(code=CLOSE_OVERLOADED, message=b"too slow, reconnect")
+
+
+class WebchatAdapter:
+    """The `webchat` channel adapter (see `docs/webchat-protocol.md`)."""
+
+    name = CHANNEL
+
+    def __init__(self, *, settings: WebchatSettings, secret_key: str, public_url: str = "") -> None:
+        self._settings = settings
+        self._signer = TokenSigner(secret_key)
+        self._own_origin = normalise_origin(public_url) if public_url else None
+        self._message_limit = RateLimiter(settings.rate_limit_per_minute)
+        self._upload_limit = RateLimiter(settings.rate_limit_per_minute)
+        self._services: ChannelServices | None = None
+        self._assets: pages.Assets | None = None
+        self._by_address: dict[str, set[_Socket]] = {}
+        self._by_customer: dict[int, set[_Socket]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reads = asyncio.Semaphore(_READ_CONCURRENCY)
+        self._socket_count = 0
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self, services: ChannelServices) -> None:
+        """Load the widget and pages, then follow the event bus."""
+        if self._services is not None:
+            raise RuntimeError("the web chat adapter is already started")
+        self._assets = await asyncio.to_thread(pages.load_assets)
+        self._services = services
+        self._spawn(self._follow_events(services), "webchat:events")
+
+    async def stop(self) -> None:
+        """Close every visitor socket and stop following events; no-op when stopped."""
+        if self._services is None:
+            return
+        await self.close_sockets()
+        self._services = None
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def close_sockets(self) -> None:
+        """Close all open visitor sockets (1001): for the app's `on_shutdown`."""
+        sockets = [s for group in self._by_address.values() for s in group]
+        await asyncio.gather(
+            *(s.ws.close(code=CLOSE_GOING_AWAY, message=b"server restarting") for s in sockets),
+            return_exceptions=True,
+        )
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+    # -- outbound ----------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        """Push to the visitor's open sockets now; the message is in the thread anyway.
+
+        Messages reach sockets through the event bus; pushing here too means a dropped
+        event cannot hold a reply back. Each socket sends a message id once. A visitor
+        with no open socket gets it in the history on reconnect.
+        """
+        sockets = self._by_address.get(message.address)
+        if sockets:
+            shown = ConversationMessage(
+                id=message.message_id,
+                thread_id=message.thread_id,
+                author=message.author,
+                text=message.text,
+                channel=CHANNEL,
+                created_at=utcnow(),
+                author_name=message.author_name,
+                suggestions=message.suggestions,
+                attachments=message.attachments,
+            )
+            self._push_message(sockets, shown)
+        return DeliveryResult.delivered()
+
+    def _push_message(self, sockets: Iterable[_Socket], message: ConversationMessage) -> None:
+        frame = protocol.message_frame(message, self._file_link)
+        for socket in list(sockets):
+            if socket.claim(message.id):
+                socket.push(frame)
+
+    # -- event fan-out -------------------------------------------------------------
+
+    async def _follow_events(self, services: ChannelServices) -> None:
+        queue = services.events.subscribe()
+        try:
+            while True:
+                event = await queue.get()
+                try:
+                    self._on_event(event, services)
+                except Exception:
+                    logger.exception("web chat could not route %s", type(event).__name__)
+        finally:
+            services.events.unsubscribe(queue)
+
+    def _on_event(self, event: Event, services: ChannelServices) -> None:
+        if isinstance(event, MessageStored):
+            if not event.internal and event.customer_id in self._by_customer:
+                self._spawn(self._deliver_stored(event, services), "webchat:deliver")
+        elif isinstance(event, Typing):
+            if event.who == "agent":
+                frame = protocol.typing_frame("agent", event.name)
+                for socket in self._by_customer.get(event.customer_id, ()):
+                    socket.push(frame)
+        elif isinstance(event, ThreadChanged):
+            for socket in self._by_customer.get(event.customer_id, ()):
+                socket.thread_id = event.thread_id
+        elif isinstance(event, CustomersMerged):
+            for socket in list(self._by_customer.get(event.merged_id, ())):
+                self._attach(socket, event.surviving_id, socket.thread_id)
+
+    async def _deliver_stored(self, event: MessageStored, services: ChannelServices) -> None:
+        async with self._reads:
+            message = await services.conversation.message(event.message_id)
+        sockets = self._by_customer.get(event.customer_id)
+        if message is not None and sockets:
+            self._push_message(sockets, message)
+
+    # -- socket registry -------------------------------------------------------------
+
+    def _register(self, socket: _Socket) -> None:
+        self._by_address.setdefault(socket.visitor.address, set()).add(socket)
+
+    def _attach(self, socket: _Socket, customer_id: int, thread_id: int | None) -> bool:
+        """Point a socket at its customer; True when it had no customer before."""
+        previous = socket.customer_id
+        if previous == customer_id:
+            socket.thread_id = thread_id or socket.thread_id
+            return False
+        if previous is not None:
+            self._discard(self._by_customer, previous, socket)
+        socket.customer_id = customer_id
+        socket.thread_id = thread_id
+        self._by_customer.setdefault(customer_id, set()).add(socket)
+        return previous is None
+
+    def _unregister(self, socket: _Socket) -> None:
+        self._discard(self._by_address, socket.visitor.address, socket)
+        if socket.customer_id is not None:
+            self._discard(self._by_customer, socket.customer_id, socket)
+
+    @staticmethod
+    def _discard(index: dict[Any, set[_Socket]], key: Any, socket: _Socket) -> None:
+        group = index.get(key)
+        if group is not None:
+            group.discard(socket)
+            if not group:
+                del index[key]
+
+    # -- HTTP routes -------------------------------------------------------------------
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        """The widget, the demo page, sessions, uploads, file links and the socket."""
+        routes: list[web.AbstractRouteDef] = [
+            web.get("/widget.js", self._widget_js),
+            web.post("/api/v1/webchat/sessions", self._create_session),
+            web.options("/api/v1/webchat/sessions", self._preflight),
+            web.post("/api/v1/webchat/uploads", self._upload),
+            web.options("/api/v1/webchat/uploads", self._preflight),
+            web.get("/api/v1/webchat/files/{sha256}", self._download),
+            web.get("/ws/webchat", self._socket),
+        ]
+        if self._settings.demo_page:
+            routes.append(web.get("/", self._demo_page))
+        return routes
+
+    def _origin_ok(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if self._own_origin is not None and origin and normalise_origin(origin) == self._own_origin:
+            return True
+        return origin_allowed(origin, self._settings.allowed_origins, request.host)
+
+    def _cors(self, request: web.Request) -> dict[str, str]:
+        origin = request.headers.get("Origin")
+        if origin is None or not self._origin_ok(request):
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+    def _json_error(
+        self, request: web.Request, status: int, code: str, message: str
+    ) -> web.Response:
+        return web.json_response(
+            {"error": code, "message": message}, status=status, headers=self._cors(request)
+        )
+
+    async def _preflight(self, request: web.Request) -> web.Response:
+        if not self._origin_ok(request):
+            return web.Response(status=403)
+        headers = self._cors(request) | {
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type, Authorization",
+            "Access-Control-Max-Age": "600",
+        }
+        return web.Response(status=204, headers=headers)
+
+    async def _widget_js(self, request: web.Request) -> web.StreamResponse:
+        if self._assets is None:
+            raise web.HTTPServiceUnavailable()
+        etag = self._assets.widget_etag
+        headers = {
+            "Cache-Control": "public, max-age=300",
+            "ETag": etag,
+            "Access-Control-Allow-Origin": "*",
+        }
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        response = web.Response(
+            body=self._assets.widget_js,
+            content_type="application/javascript",
+            charset="utf-8",
+            headers=headers,
+        )
+        response.enable_compression()
+        return response
+
+    async def _demo_page(self, request: web.Request) -> web.Response:
+        if self._assets is None:
+            raise web.HTTPServiceUnavailable()
+        lang = request.query.get("lang", "fa")
+        html = self._assets.demo_pages.get(lang) or self._assets.demo_pages["fa"]
+        response = web.Response(
+            text=html,
+            content_type="text/html",
+            charset="utf-8",
+            headers={
+                "Content-Security-Policy": (
+                    "default-src 'self'; img-src 'self' data: blob:; "
+                    "style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; "
+                    "frame-ancestors 'none'"
+                ),
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+        response.enable_compression()
+        return response
+
+    async def _create_session(self, request: web.Request) -> web.Response:
+        """POST /api/v1/webchat/sessions: issue or resume a visitor token."""
+        if not self._origin_ok(request):
+            return self._json_error(request, 403, "origin_not_allowed", "origin not allowed")
+        body = await self._session_body(request)
+        if isinstance(body, web.Response):
+            return body
+        user_id, given_hash = body.get("user_id"), body.get("user_hash")
+        name = body.get("name")
+        if name is not None and (not isinstance(name, str) or len(name) > 100):
+            return self._json_error(request, 400, "invalid_request", "name: at most 100 characters")
+        if user_id is not None and self._settings.user_hash_secret:
+            return self._verified_session(request, user_id, given_hash, name)
+        current = body.get("visitor_token")
+        if isinstance(current, str):
+            with contextlib.suppress(InvalidToken):
+                visitor = self._signer.open_visitor(current)
+                return web.json_response(
+                    {"visitor_token": current, "user_verified": visitor.verified},
+                    headers=self._cors(request),
+                )
+        # Without a configured secret a user id proves nothing: it is ignored, never trusted.
+        token, _ = self._signer.new_anonymous()
+        return web.json_response(
+            {"visitor_token": token, "user_verified": False}, headers=self._cors(request)
+        )
+
+    async def _session_body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        if request.content_length and request.content_length > _SESSION_BODY_LIMIT:
+            return self._json_error(request, 413, "too_large", "request body too large")
+        raw = await request.content.read(_SESSION_BODY_LIMIT + 1)
+        if len(raw) > _SESSION_BODY_LIMIT:
+            return self._json_error(request, 413, "too_large", "request body too large")
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return self._json_error(request, 400, "invalid_json", "the body is not valid JSON")
+        if not isinstance(body, dict):
+            return self._json_error(request, 400, "invalid_request", "send a JSON object")
+        return body
+
+    def _verified_session(
+        self, request: web.Request, user_id: Any, given_hash: Any, name: str | None
+    ) -> web.Response:
+        if not isinstance(user_id, str) or not valid_user_id(user_id):
+            return self._json_error(
+                request, 400, "invalid_user_id", "user_id: 1-128 printable ASCII characters"
+            )
+        if not isinstance(given_hash, str) or not given_hash:
+            return self._json_error(
+                request, 403, "user_hash_required", "user_id must come with its user_hash"
+            )
+        if not user_hash_matches(self._settings.user_hash_secret, user_id, given_hash):
+            logger.warning("web chat session refused: wrong user_hash")
+            return self._json_error(
+                request, 403, "invalid_user_hash", "user_hash does not match user_id"
+            )
+        visitor = Visitor(address=f"user:{user_id}", name=name, verified=True)
+        return web.json_response(
+            {"visitor_token": self._signer.visitor_token(visitor), "user_verified": True},
+            headers=self._cors(request),
+        )
+
+    def _visitor_from_header(self, request: web.Request) -> Visitor | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        try:
+            return self._signer.open_visitor(token.strip())
+        except InvalidToken:
+            return None
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """POST /api/v1/webchat/uploads: one file (multipart field `file`)."""
+        services = self._services
+        if services is None:
+            return self._json_error(request, 503, "unavailable", "the web chat is starting")
+        if not self._origin_ok(request):
+            return self._json_error(request, 403, "origin_not_allowed", "origin not allowed")
+        visitor = self._visitor_from_header(request)
+        if visitor is None:
+            return self._json_error(request, 401, "invalid_token", "a visitor token is required")
+        wait = self._upload_limit.take(visitor.address)
+        if wait:
+            response = self._json_error(request, 429, "rate_limited", "too many uploads")
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        limit = self._settings.max_upload_bytes
+        if request.content_length and request.content_length > limit + 65_536:
+            return self._json_error(
+                request, 413, "too_large", f"files are limited to {limit} bytes"
+            )
+        try:
+            reader = await request.multipart()
+            part = await reader.next()
+        except (ValueError, AssertionError):
+            return self._json_error(request, 400, "invalid_request", "send multipart/form-data")
+        while part is not None and getattr(part, "name", None) != "file":
+            part = await reader.next()
+        if not isinstance(part, BodyPartReader):
+            return self._json_error(request, 400, "invalid_request", "no `file` field")
+        data = bytearray()
+        while chunk := await part.read_chunk(65_536):
+            data += chunk
+            if len(data) > limit:
+                return self._json_error(
+                    request, 413, "too_large", f"files are limited to {limit} bytes"
+                )
+        kind = sniff(bytes(data[:16]))
+        if kind is None or kind not in self._settings.upload_types:
+            return self._json_error(
+                request,
+                415,
+                "unsupported_type",
+                "allowed: " + ", ".join(self._settings.upload_types),
+            )
+        filename = safe_filename(part.filename, fallback="upload")
+        try:
+            ref = await services.attachments.put(
+                bytes(data), filename=filename, content_type=kind, max_bytes=limit
+            )
+        except AttachmentTooLarge:
+            return self._json_error(
+                request, 413, "too_large", f"files are limited to {limit} bytes"
+            )
+        return web.json_response(
+            {
+                "upload": self._signer.upload_token(visitor.address, ref),
+                "filename": ref.filename,
+                "content_type": ref.content_type,
+                "size": ref.size,
+                "url": self._file_link(ref),
+            },
+            headers=self._cors(request),
+        )
+
+    def _file_link(self, ref: AttachmentRef) -> str:
+        signature = self._signer.file_signature(ref.sha256, ref.content_type, ref.filename)
+        query = urlencode({"t": ref.content_type, "n": ref.filename, "s": signature})
+        return f"/api/v1/webchat/files/{ref.sha256}?{query}"
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """GET a file of the conversation through the signed link its message frame gave."""
+        services = self._services
+        if services is None:
+            raise web.HTTPServiceUnavailable()
+        sha = request.match_info["sha256"]
+        kind, name, signature = (request.query.get(k, "") for k in ("t", "n", "s"))
+        if not self._signer.file_signature_matches(sha, kind, name, signature):
+            raise web.HTTPNotFound()
+        try:
+            data = await services.attachments.read(sha)
+        except (FileNotFoundError, ValueError):
+            raise web.HTTPNotFound() from None
+        inline = kind in INLINE_TYPES
+        disposition = "inline" if inline else "attachment"
+        return web.Response(
+            body=data,
+            content_type=kind if inline else "application/octet-stream",
+            headers={
+                "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
+                "Cache-Control": "private, max-age=86400",
+            },
+        )
+
+    # -- the visitor socket ------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """GET /ws/webchat?token=...&after=<last id>&lang=fa: the visitor's live chat."""
+        settings = self._settings
+        ws = web.WebSocketResponse(
+            heartbeat=30.0, max_msg_size=max(settings.max_frame_bytes * 4, 65_536)
+        )
+        await ws.prepare(request)
+        services = self._services
+        if services is None:
+            await self._refuse(ws, "unavailable", "the web chat is starting", CLOSE_OVERLOADED)
+            return ws
+        if not self._origin_ok(request):
+            await self._refuse(ws, "origin_not_allowed", "origin not allowed", CLOSE_ORIGIN)
+            return ws
+        try:
+            visitor = self._signer.open_visitor(request.query.get("token", ""))
+        except InvalidToken:
+            await self._refuse(ws, "invalid_token", "get a new visitor token", CLOSE_INVALID_TOKEN)
+            return ws
+        if len(self._by_address.get(visitor.address, ())) >= settings.max_sockets_per_visitor:
+            await self._refuse(
+                ws, "too_many_sockets", "too many open chat windows", CLOSE_TOO_MANY_SOCKETS
+            )
+            return ws
+        self._socket_count += 1
+        socket = _Socket(ws, visitor, self._socket_count)
+        lang = request.query.get("lang")
+        language = lang if lang in LANGUAGES else None
+        self._register(socket)
+        writer = self._spawn(socket.write_frames(), f"webchat:socket:{socket.number}:writer")
+        try:
+            await self._greet(socket, services, _parse_id(request.query.get("after")))
+            await self._read_frames(socket, services, language)
+        finally:
+            self._unregister(socket)
+            socket.finish()
+            await asyncio.gather(writer, return_exceptions=True)
+            await ws.close()
+        return ws
+
+    @staticmethod
+    async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close: int) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_json(protocol.error_frame(code, message))
+        await ws.close(code=close, message=code.encode())
+
+    async def _greet(self, socket: _Socket, services: ChannelServices, after: int | None) -> None:
+        """`ready`, then the recent history (or what was missed after `after`)."""
+        settings = self._settings
+        socket.push(
+            {
+                "type": "ready",
+                "limits": {
+                    "max_message_length": settings.max_message_length,
+                    "max_frame_bytes": settings.max_frame_bytes,
+                    "rate_limit_per_minute": settings.rate_limit_per_minute,
+                    "max_upload_bytes": settings.max_upload_bytes,
+                    "upload_types": list(settings.upload_types),
+                },
+            }
+        )
+        # Join the fan-out before reading history so nothing falls between the two.
+        location = await services.conversation.locate(CHANNEL, socket.visitor.address)
+        if location is not None:
+            self._attach(socket, location.customer_id, location.thread_id)
+            await self._send_history(socket, services, after)
+        else:
+            socket.push(protocol.history_frame([], self._file_link))
+
+    async def _send_history(
+        self, socket: _Socket, services: ChannelServices, after: int | None
+    ) -> None:
+        limit = self._settings.history_limit
+        reader = services.conversation
+        address = socket.visitor.address
+        messages = await reader.history(CHANNEL, address, after_id=after, limit=limit)
+        if after is not None:
+            # Catching up: page through everything missed, up to a bound.
+            page = messages
+            while len(page) == limit and len(messages) < _MAX_CATCH_UP:
+                page = await reader.history(CHANNEL, address, after_id=page[-1].id, limit=limit)
+                messages += page
+        fresh = [m for m in messages if socket.claim(m.id)]
+        socket.push(protocol.history_frame(fresh, self._file_link))
+
+    async def _read_frames(
+        self, socket: _Socket, services: ChannelServices, language: str | None
+    ) -> None:
+        settings = self._settings
+        async for raw in socket.ws:
+            if raw.type == WSMsgType.TEXT:
+                try:
+                    frame = protocol.parse_client_frame(
+                        raw.data,
+                        max_frame_bytes=settings.max_frame_bytes,
+                        max_text_length=settings.max_message_length,
+                    )
+                    await self._handle(socket, services, frame, language)
+                except protocol.ProtocolError as refused:
+                    socket.push(refused.frame())
+            elif raw.type == WSMsgType.BINARY:
+                socket.push(protocol.error_frame("binary_not_supported", "send JSON text frames"))
+            elif raw.type == WSMsgType.ERROR:
+                logger.info("web chat socket %s ended: %s", socket.number, socket.ws.exception())
+                break
+
+    async def _handle(
+        self,
+        socket: _Socket,
+        services: ChannelServices,
+        frame: protocol.ClientFrame,
+        language: str | None,
+    ) -> None:
+        if isinstance(frame, protocol.Ping):
+            socket.push({"type": "pong"})
+        elif isinstance(frame, protocol.StartTyping):
+            self._publish_typing(socket, services)
+        else:
+            await self._accept_message(socket, services, frame, language)
+
+    def _publish_typing(self, socket: _Socket, services: ChannelServices) -> None:
+        now = asyncio.get_running_loop().time()
+        if socket.customer_id is None or socket.thread_id is None:
+            return
+        if now - socket.last_typing < _TYPING_INTERVAL:
+            return
+        socket.last_typing = now
+        services.events.publish(
+            Typing(
+                thread_id=socket.thread_id,
+                customer_id=socket.customer_id,
+                who="customer",
+                name=socket.visitor.name,
+            )
+        )
+
+    async def _accept_message(
+        self,
+        socket: _Socket,
+        services: ChannelServices,
+        frame: protocol.SendMessage,
+        language: str | None,
+    ) -> None:
+        visitor = socket.visitor
+        wait = self._message_limit.take(visitor.address)
+        if wait:
+            raise protocol.ProtocolError(
+                "rate_limited",
+                f"at most {self._settings.rate_limit_per_minute} messages a minute",
+                client_id=frame.client_id,
+                retry_after=wait,
+            )
+        try:
+            attachments = tuple(
+                self._signer.open_upload(visitor.address, token) for token in frame.attachments
+            )
+        except InvalidToken:
+            raise protocol.ProtocolError(
+                "invalid_attachment", "unknown upload", client_id=frame.client_id
+            ) from None
+        inbound = InboundMessage(
+            channel=CHANNEL,
+            # The visitor's address scopes the client's id: ids of two visitors never meet.
+            external_id=f"{visitor.address}/{frame.client_id}",
+            sender_address=visitor.address,
+            sender_name=visitor.name,
+            sender_verified=visitor.verified,
+            text=frame.text,
+            attachments=attachments,
+            language=language,
+        )
+        try:
+            result = await services.ingest(inbound)
+        except Exception:
+            logger.exception("web chat ingest failed (socket %s)", socket.number)
+            raise protocol.ProtocolError(
+                "server_error",
+                "the message was not saved; it will be sent again",
+                client_id=frame.client_id,
+                retry_after=5.0,
+            ) from None
+        socket.claim(result.message_id)  # the sender has it; its ack carries the id
+        socket.push(protocol.ack_frame(frame.client_id, result.message_id))
+        for sibling in list(self._by_address.get(visitor.address, ())):
+            if self._attach(sibling, result.customer_id, result.thread_id):
+                # A first message: what the router committed alongside it (a bot answer
+                # published before we knew the customer) is read back now.
+                self._spawn(
+                    self._send_missed(sibling, services), f"webchat:socket:{sibling.number}:catchup"
+                )
+
+    async def _send_missed(self, socket: _Socket, services: ChannelServices) -> None:
+        messages = await services.conversation.history(
+            CHANNEL, socket.visitor.address, limit=self._settings.history_limit
+        )
+        self._push_message_list(socket, messages)
+
+    def _push_message_list(self, socket: _Socket, messages: list[ConversationMessage]) -> None:
+        for message in messages:
+            if socket.claim(message.id):
+                socket.push(protocol.message_frame(message, self._file_link))
+
+
+def _parse_id(raw: str | None) -> int | None:
+    if raw is None or not raw.isdigit() or len(raw) > 18:
+        return None
+    return int(raw)

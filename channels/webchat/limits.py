@@ -1,0 +1,82 @@
+"""Limits the web chat enforces per visitor: a message rate and the allowed origins."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """A token bucket per key: `per_minute` messages a minute, bursts up to that many.
+
+    Keys are visitor addresses, so a visitor's tabs share one budget.
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 50_000,
+    ) -> None:
+        self._capacity = float(max(per_minute, 1))
+        self._rate = self._capacity / 60.0
+        self._clock = clock
+        self._max_keys = max_keys
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, key: str) -> float:
+        """Spend one token for `key`; returns 0.0 when allowed, else seconds to wait."""
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self._max_keys:
+                self._forget_full(now)
+            bucket = self._buckets[key] = _Bucket(self._capacity, now)
+        bucket.tokens = min(self._capacity, bucket.tokens + (now - bucket.updated) * self._rate)
+        bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self._rate
+
+    def _forget_full(self, now: float) -> None:
+        # A bucket that has refilled carries no information: dropping it changes nothing.
+        refill = self._capacity / self._rate
+        for key in [k for k, b in self._buckets.items() if now - b.updated >= refill]:
+            del self._buckets[key]
+
+
+def normalise_origin(origin: str) -> str:
+    """`scheme://host[:port]` in lower case, default ports dropped."""
+    parts = urlsplit(origin.strip().lower())
+    if not parts.scheme or not parts.hostname:
+        return origin.strip().lower().rstrip("/")
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    port = f":{parts.port}" if parts.port and parts.port != default else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def origin_allowed(origin: str | None, allowed: list[str], own_host: str | None) -> bool:
+    """Whether a browser on `origin` may use the web chat.
+
+    An empty `allowed` list lets any site embed the widget. Otherwise the origin must be
+    listed (or be `*`), or be this server's own host (the demo page). A missing Origin
+    header means a non-browser client, which could forge the header anyway.
+    """
+    if origin is None or not allowed or "*" in allowed:
+        return True
+    wanted = normalise_origin(origin)
+    if wanted in {normalise_origin(item) for item in allowed}:
+        return True
+    if own_host:
+        return urlsplit(wanted).netloc == own_host.lower()
+    return False

@@ -1,0 +1,471 @@
+/* Pasokh web chat widget: one <script src=".../widget.js" data-lang="fa"> tag.
+ * Plain JS in its own Shadow DOM; protocol: docs/webchat-protocol.md. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.PasokhChat) return;
+  var data = script.dataset;
+
+  var TEXT = {
+    fa: {
+      title: "پشتیبانی", open: "گفتگو با پشتیبانی", close: "بستن گفتگو",
+      greeting: "سلام! چطور می‌توانیم کمکتان کنیم؟", input: "متن پیام",
+      placeholder: "پیامتان را بنویسید…", send: "ارسال", attach: "پیوست فایل",
+      typing: "در حال نوشتن…", joined: "{name} به گفتگو پیوست",
+      connecting: "در حال اتصال…", offline: "اتصال قطع شد؛ دوباره وصل می‌شویم…",
+      sending: "در حال ارسال", failed: "ارسال نشد", you: "شما", bot: "دستیار",
+      agent: "پشتیبان", messages: "پیام‌های گفتگو", suggestions: "پیشنهادها",
+      tooLong: "پیام بلندتر از {n} نویسه است.", slow: "کمی صبر کنید؛ پیام خودکار دوباره فرستاده می‌شود.",
+      upload: "بارگذاری فایل ممکن نشد.", unavailable: "گفتگو اکنون در دسترس نیست.", unread: "{n} پیام تازه"
+    },
+    ar: {
+      title: "الدعم", open: "تحدث مع الدعم", close: "إغلاق المحادثة",
+      greeting: "مرحبًا! كيف يمكننا مساعدتك؟", input: "نص الرسالة",
+      placeholder: "اكتب رسالتك…", send: "إرسال", attach: "إرفاق ملف",
+      typing: "يكتب الآن…", joined: "انضم {name} إلى المحادثة",
+      connecting: "جارٍ الاتصال…", offline: "انقطع الاتصال؛ نعيد المحاولة…",
+      sending: "جارٍ الإرسال", failed: "لم تُرسل", you: "أنت", bot: "المساعد",
+      agent: "موظف الدعم", messages: "رسائل المحادثة", suggestions: "اقتراحات",
+      tooLong: "الرسالة أطول من {n} حرفًا.", slow: "انتظر قليلًا؛ ستُرسل الرسالة تلقائيًا.",
+      upload: "تعذر رفع الملف.", unavailable: "المحادثة غير متاحة الآن.", unread: "{n} رسائل جديدة"
+    },
+    en: {
+      title: "Support", open: "Chat with support", close: "Close chat",
+      greeting: "Hi! How can we help?", input: "Message",
+      placeholder: "Type your message…", send: "Send", attach: "Attach a file",
+      typing: "typing…", joined: "{name} joined the conversation",
+      connecting: "Connecting…", offline: "Connection lost; reconnecting…",
+      sending: "Sending", failed: "Not sent", you: "You", bot: "Assistant",
+      agent: "Support agent", messages: "Conversation messages", suggestions: "Suggestions",
+      tooLong: "Messages are limited to {n} characters.", slow: "Slow down a little; the message will be resent.",
+      upload: "The file could not be uploaded.", unavailable: "Chat is unavailable right now.", unread: "{n} new messages"
+    }
+  };
+
+  var lang = (data.lang || document.documentElement.lang || "fa").slice(0, 2).toLowerCase();
+  if (!TEXT[lang]) lang = "en";
+  var T = TEXT[lang];
+  var rtl = lang === "fa" || lang === "ar";
+  var base = (data.server || new URL(script.src, location.href).origin).replace(/\/+$/, "");
+  var color = /^#[0-9a-f]{3,8}$/i.test(data.color || "") ? data.color : "#0f766e";
+  var userId = data.userId || "";
+  var key = "pasokh:" + base + ":" + (userId ? "u:" + userId : "anon") + ":";
+  var starters = (data.suggestions || "").split("|").filter(Boolean);
+
+  function digits(s) {
+    s = String(s);
+    if (lang === "fa") return s.replace(/[0-9]/g, function (d) { return "۰۱۲۳۴۵۶۷۸۹"[d]; });
+    if (lang === "ar") return s.replace(/[0-9]/g, function (d) { return "٠١٢٣٤٥٦٧٨٩"[d]; });
+    return s;
+  }
+  function fill(s, vars) {
+    return s.replace(/\{(\w+)\}/g, function (_, k) { return vars[k]; });
+  }
+  function store(name, value) {
+    try {
+      if (value === undefined) return JSON.parse(localStorage.getItem(key + name));
+      if (value === null) localStorage.removeItem(key + name);
+      else localStorage.setItem(key + name, JSON.stringify(value));
+    } catch (e) { return null; }
+  }
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+  }
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    for (var name in attrs || {}) node.setAttribute(name, attrs[name]);
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  var CSS = [
+    ".root{all:initial;font:14px/1.6 Vazirmatn,Tahoma,'Segoe UI',system-ui,sans-serif;color:#1f2937;--accent:" + color + "}",
+    "*{box-sizing:border-box;font:inherit;color:inherit;margin:0;padding:0}",
+    "[hidden]{display:none!important}",
+    ".launcher{position:fixed;bottom:20px;inset-inline-end:20px;width:60px;height:60px;border-radius:50%;border:0;background:var(--accent);color:#fff;cursor:pointer;box-shadow:0 4px 16px #0004;display:flex;align-items:center;justify-content:center}",
+    ".launcher svg{width:28px;height:28px;fill:#fff}",
+    ".badge{position:absolute;top:-4px;inset-inline-start:-4px;min-width:22px;height:22px;border-radius:11px;background:#dc2626;color:#fff;font-size:12px;line-height:22px;text-align:center;padding:0 6px}",
+    ".panel{position:fixed;bottom:92px;inset-inline-end:20px;width:370px;max-width:calc(100vw - 24px);height:560px;max-height:calc(100vh - 112px);background:#fff;border-radius:14px;box-shadow:0 8px 32px #0005;display:flex;flex-direction:column;overflow:hidden}",
+    "@media (max-width:480px){.panel{inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}}",
+    "header{background:var(--accent);color:#fff;padding:12px 16px;display:flex;align-items:center;gap:8px}",
+    "header div{flex:1}",
+    "h2{font-size:16px;font-weight:bold;color:#fff}",
+    ".sub{font-size:12px;color:#fff;opacity:.9}",
+    ".close{background:none;border:0;color:#fff;font-size:22px;line-height:1;width:32px;height:32px;border-radius:6px;cursor:pointer}",
+    ".status{background:#fef3c7;color:#92400e;font-size:12px;padding:6px 16px}",
+    ".messages{flex:1;overflow-y:auto;list-style:none;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f8fafc}",
+    ".msg{max-width:82%;display:flex;flex-direction:column;align-self:flex-start}",
+    ".msg.customer{align-self:flex-end}",
+    ".bubble{padding:8px 12px;border-radius:14px;background:#fff;border:1px solid #e5e7eb;white-space:pre-wrap;overflow-wrap:anywhere;text-align:start}",
+    ".customer .bubble{background:var(--accent);border-color:var(--accent);color:#fff}",
+    ".customer .bubble a{color:#fff}",
+    ".bubble a{color:var(--accent);text-decoration:underline;cursor:pointer}",
+    ".bubble img{display:block;max-width:220px;max-height:220px;border-radius:8px;margin-top:4px}",
+    ".meta{font-size:11px;color:#6b7280;padding:2px 6px}",
+    ".customer .meta{text-align:end}",
+    ".failed .bubble{opacity:.6}.failed .meta{color:#dc2626}",
+    ".note{align-self:center;font-size:12px;color:#6b7280;text-align:center}",
+    ".typing{font-size:12px;color:#6b7280;padding:0 16px 4px}",
+    ".suggestions{display:flex;flex-wrap:wrap;gap:6px;padding:6px 12px}",
+    ".suggestions button{border:1px solid var(--accent);color:var(--accent);background:#fff;border-radius:16px;padding:4px 12px;cursor:pointer;font-size:13px}",
+    "form{display:flex;align-items:flex-end;gap:6px;padding:8px;border-top:1px solid #e5e7eb;background:#fff}",
+    "textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:10px;padding:8px 10px;min-height:40px;max-height:120px;background:#fff;text-align:start}",
+    ".icon{width:40px;height:40px;border:0;border-radius:10px;background:#f1f5f9;cursor:pointer;display:flex;align-items:center;justify-content:center}",
+    ".icon svg{width:20px;height:20px;fill:#475569}",
+    ".send{background:var(--accent)}.send svg{fill:#fff}",
+    "[dir=rtl] .send svg{transform:scaleX(-1)}",
+    "button:focus-visible,textarea:focus-visible,.messages:focus-visible,a:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}",
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}"
+  ].join("");
+
+  var ICON_CHAT = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
+  var ICON_SEND = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 20l18-8L3 4v6l12 2-12 2z"/></svg>';
+  var ICON_CLIP = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z"/></svg>';
+
+  // The host element is a custom tag styled inline with !important: host-page rules such
+  // as `* { all: unset }` or `div { display: none }` cannot reach into it.
+  var host = document.createElement("pasokh-chat");
+  var hostStyle = { all: "initial", position: "fixed", "z-index": "2147483000", bottom: "0", right: "0", width: "0", height: "0", display: "block", visibility: "visible", opacity: "1" };
+  for (var prop in hostStyle) host.style.setProperty(prop, hostStyle[prop], "important");
+  var shadow = host.attachShadow({ mode: "open" });
+  var root = el("div", { class: "root", dir: rtl ? "rtl" : "ltr", lang: lang });
+  try {
+    // A constructed sheet is not an inline style, so a strict host CSP does not block it.
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+  } catch (e) {
+    shadow.append(el("style", null, CSS));
+  }
+  shadow.append(root);
+
+  var launcher = el("button", { class: "launcher", type: "button", "aria-label": T.open, "aria-expanded": "false", "aria-controls": "pasokh-panel" });
+  launcher.innerHTML = ICON_CHAT;
+  var badge = el("span", { class: "badge", "aria-hidden": "true", hidden: "" });
+  launcher.append(badge);
+  var panel = el("section", { class: "panel", id: "pasokh-panel", role: "dialog", "aria-label": data.title || T.title, hidden: "" });
+  var header = el("header");
+  var heading = el("div");
+  var title = el("h2", null, data.title || T.title);
+  var subtitle = el("p", { class: "sub", "aria-live": "polite" });
+  heading.append(title, subtitle);
+  var closeButton = el("button", { class: "close", type: "button", "aria-label": T.close }, "×");
+  header.append(heading, closeButton);
+  var status = el("div", { class: "status", role: "status", hidden: "" });
+  var list = el("ol", { class: "messages", role: "log", "aria-live": "polite", "aria-label": T.messages, tabindex: "0" });
+  var typing = el("div", { class: "typing", "aria-live": "polite", hidden: "" });
+  var suggestions = el("div", { class: "suggestions", role: "group", "aria-label": T.suggestions });
+  var form = el("form", { class: "composer" });
+  var label = el("label", { for: "pasokh-input", class: "sr" }, T.input);
+  var input = el("textarea", { id: "pasokh-input", rows: "1", dir: "auto", placeholder: T.placeholder });
+  var attach = el("button", { class: "icon attach", type: "button", "aria-label": T.attach });
+  attach.innerHTML = ICON_CLIP;
+  var file = el("input", { type: "file", hidden: "", tabindex: "-1", accept: "image/png,image/jpeg,image/gif,image/webp,application/pdf" });
+  var sendButton = el("button", { class: "icon send", type: "submit", "aria-label": T.send });
+  sendButton.innerHTML = ICON_SEND;
+  form.append(label, input, attach, file, sendButton);
+  panel.append(header, status, list, typing, suggestions, form);
+  root.append(launcher, panel);
+  list.append(el("li", { class: "note greeting" }, T.greeting));
+
+  // --- state -------------------------------------------------------------------
+  var ws = null, ready = false, attempt = 0, timer = null, lastId = 0, agentName = "";
+  var limits = { max_message_length: 4000, max_upload_bytes: 5242880 };
+  var pending = store("pending") || [];
+  var unread = 0, typingTimer = null, lastTypingSent = 0;
+
+  function setStatus(text) {
+    status.textContent = text || "";
+    status.hidden = !text;
+  }
+
+  function isOpen() { return !panel.hidden; }
+  function open(quiet) {
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    unread = 0;
+    badge.hidden = true;
+    store("open", true);
+    list.scrollTop = list.scrollHeight;
+    if (!quiet) input.focus();
+  }
+  function close() {
+    panel.hidden = true;
+    launcher.setAttribute("aria-expanded", "false");
+    store("open", null);
+    launcher.focus();
+  }
+
+  function timeOf(iso) {
+    var d = iso ? new Date(iso) : new Date();
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    return digits(pad(d.getHours()) + ":" + pad(d.getMinutes()));
+  }
+
+  function linkify(node, text) {
+    var parts = text.split(/(https?:\/\/[^\s<>"]+)/g);
+    parts.forEach(function (part, i) {
+      if (i % 2) node.append(el("a", { href: part, target: "_blank", rel: "noopener noreferrer" }, part));
+      else if (part) node.append(document.createTextNode(part));
+    });
+  }
+
+  function who(m) {
+    if (m.author === "customer") return T.you;
+    return m.author_name || (m.author === "agent" ? T.agent : T.bot);
+  }
+
+  function render(m, item) {
+    item = item || el("li");
+    item.className = "msg " + m.author;
+    item.textContent = "";
+    if (m.id) item.dataset.id = m.id;
+    item.suggestions = m.suggestions || [];
+    var bubble = el("div", { class: "bubble", dir: "auto" });
+    linkify(bubble, m.text || "");
+    (m.attachments || []).forEach(function (a) {
+      var url = /^https?:/.test(a.url) ? a.url : base + a.url;
+      var link = el("a", { href: url, target: "_blank", rel: "noopener noreferrer" });
+      if (/^image\//.test(a.content_type)) link.append(el("img", { src: url, alt: a.filename, loading: "lazy" }));
+      else link.textContent = "📄 " + a.filename;
+      bubble.append(link);
+    });
+    var meta = el("div", { class: "meta" }, who(m) + " · " + (m.state || timeOf(m.created_at)));
+    item.append(bubble, meta);
+    return item;
+  }
+
+  function place(item, id) {
+    // Keep the list ordered by message id; unsent messages stay at the end.
+    var n = Number(id), before = null;
+    var items = list.querySelectorAll(".msg[data-id]");
+    for (var i = items.length - 1; i >= 0; i--) {
+      if (Number(items[i].dataset.id) < n) { before = items[i].nextSibling; break; }
+      before = items[i];
+    }
+    if (!items.length) before = list.querySelector(".msg:not([data-id])");
+    list.insertBefore(item, before);
+  }
+
+  function showMessage(m, live) {
+    if (list.querySelector('.msg[data-id="' + m.id + '"]')) return;
+    place(render(m), m.id);
+    lastId = Math.max(lastId, Number(m.id));
+    if (m.author === "agent" && m.author_name && m.author_name !== agentName) {
+      agentName = m.author_name;
+      subtitle.textContent = agentName;
+      if (live) place(el("li", { class: "note" }, fill(T.joined, { name: agentName })), m.id);
+    }
+    if (live && m.author !== "customer") {
+      typing.hidden = true;
+      if (!isOpen()) {
+        unread++;
+        badge.textContent = digits(unread);
+        badge.hidden = false;
+        launcher.setAttribute("aria-label", T.open + " — " + fill(T.unread, { n: digits(unread) }));
+      }
+    }
+  }
+
+  function showSuggestions() {
+    suggestions.textContent = "";
+    var items = list.querySelectorAll(".msg[data-id]");
+    var last = items[items.length - 1];
+    var offered = last ? (last.suggestions || []) : starters;
+    if (last && last.classList.contains("customer")) offered = [];
+    offered.forEach(function (s) {
+      var button = el("button", { type: "button", dir: "auto" }, s);
+      button.addEventListener("click", function () { sendText(s, []); });
+      suggestions.append(button);
+    });
+  }
+
+  function afterRender() {
+    showSuggestions();
+    list.scrollTop = list.scrollHeight;
+  }
+
+  // --- sending -------------------------------------------------------------------
+  function pendingItem(p) {
+    return list.querySelector('.msg[data-client="' + p.client_id + '"]');
+  }
+
+  function showPending(p) {
+    var item = render({ author: "customer", text: p.text, attachments: p.attachments, state: p.failed ? T.failed : T.sending });
+    item.dataset.client = p.client_id;
+    if (p.failed) item.classList.add("failed");
+    list.append(item);
+    afterRender();
+  }
+
+  function transmit(p) {
+    if (!ready) return;
+    ws.send(JSON.stringify({ type: "message", client_id: p.client_id, text: p.text, attachments: (p.attachments || []).map(function (a) { return a.upload; }) }));
+  }
+
+  function sendText(text, attachments) {
+    text = text.trim();
+    if (!text && !attachments.length) return;
+    if (text.length > limits.max_message_length) {
+      setStatus(fill(T.tooLong, { n: digits(limits.max_message_length) }));
+      return;
+    }
+    var p = { client_id: uuid(), text: text, attachments: attachments };
+    pending.push(p);
+    store("pending", pending);
+    showPending(p);
+    suggestions.textContent = "";
+    transmit(p);
+  }
+
+  function settle(clientId, fn) {
+    pending = pending.filter(function (p) {
+      if (p.client_id !== clientId) return true;
+      fn(p);
+      return false;
+    });
+    store("pending", pending);
+  }
+
+  function onAck(frame) {
+    settle(frame.client_id, function (p) {
+      var item = pendingItem(p);
+      if (!item) return;
+      if (list.querySelector('.msg[data-id="' + frame.message_id + '"]')) item.remove();
+      else {
+        delete item.dataset.client;
+        render({ id: frame.message_id, author: "customer", text: p.text, attachments: p.attachments }, item);
+        item.remove();
+        place(item, frame.message_id);
+        lastId = Math.max(lastId, Number(frame.message_id));
+      }
+    });
+    afterRender();
+  }
+
+  function onError(frame) {
+    var retry = frame.code === "rate_limited" || frame.code === "server_error";
+    if (frame.code === "rate_limited") setStatus(T.slow);
+    else if (frame.code === "message_too_long") setStatus(fill(T.tooLong, { n: digits(limits.max_message_length) }));
+    if (!frame.client_id) return;
+    var p = pending.filter(function (x) { return x.client_id === frame.client_id; })[0];
+    if (!p) return;
+    if (retry) {
+      setTimeout(function () { setStatus(""); transmit(p); }, (frame.retry_after || 5) * 1000);
+      return;
+    }
+    settle(frame.client_id, function (q) {
+      var item = pendingItem(q);
+      if (item) { item.classList.add("failed"); item.querySelector(".meta").textContent = T.you + " · " + T.failed; }
+    });
+  }
+
+  // --- connection -------------------------------------------------------------------
+  function session() {
+    var token = store("token");
+    if (token) return Promise.resolve(token);
+    var body = userId ? { user_id: userId, user_hash: data.userHash || "", name: data.userName || undefined } : {};
+    return fetch(base + "/api/v1/webchat/sessions", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+    }).then(function (r) {
+      if (!r.ok) throw new Error("session " + r.status);
+      return r.json();
+    }).then(function (j) { store("token", j.visitor_token); return j.visitor_token; });
+  }
+
+  function connect() {
+    clearTimeout(timer);
+    setStatus(T.connecting);
+    session().then(function (token) {
+      var url = base.replace(/^http/, "ws") + "/ws/webchat?lang=" + lang + "&token=" + encodeURIComponent(token) + (lastId ? "&after=" + lastId : "");
+      ws = new WebSocket(url);
+      ws.onmessage = function (e) {
+        var f;
+        try { f = JSON.parse(e.data); } catch (err) { return; }
+        if (f.type === "ready") {
+          ready = true;
+          attempt = 0;
+          limits = f.limits || limits;
+          setStatus("");
+        } else if (f.type === "history") {
+          f.messages.forEach(function (m) { showMessage(m, false); });
+          pending.forEach(transmit);
+          afterRender();
+        } else if (f.type === "message") {
+          showMessage(f.message, true);
+          afterRender();
+        } else if (f.type === "ack") onAck(f);
+        else if (f.type === "typing") {
+          typing.textContent = (f.name ? f.name + " " : "") + T.typing;
+          typing.hidden = false;
+          clearTimeout(typingTimer);
+          typingTimer = setTimeout(function () { typing.hidden = true; }, 6000);
+        } else if (f.type === "error") onError(f);
+      };
+      ws.onclose = function (e) {
+        ready = false;
+        ws = null;
+        if (e.code === 4401) store("token", null);
+        if (e.code === 4403) { setStatus(T.unavailable); return; }
+        retryLater(e.code === 4401 ? 0 : undefined);
+      };
+    }).catch(function () { setStatus(T.unavailable); retryLater(); });
+  }
+
+  function retryLater(delay) {
+    // Exponential backoff with jitter, capped at 30 s; reset by a `ready` frame.
+    if (delay === undefined) {
+      delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
+      attempt++;
+      setStatus(T.offline);
+    }
+    timer = setTimeout(connect, delay);
+  }
+
+  function upload(f) {
+    if (f.size > limits.max_upload_bytes) { setStatus(T.upload); return; }
+    var body = new FormData();
+    body.append("file", f, f.name);
+    session().then(function (token) {
+      return fetch(base + "/api/v1/webchat/uploads", { method: "POST", headers: { Authorization: "Bearer " + token }, body: body });
+    }).then(function (r) {
+      if (!r.ok) throw new Error("upload " + r.status);
+      return r.json();
+    }).then(function (j) {
+      setStatus("");
+      sendText(input.value, [j]);
+      input.value = "";
+    }).catch(function () { setStatus(T.upload); });
+  }
+
+  // --- events -------------------------------------------------------------------
+  launcher.addEventListener("click", function () { isOpen() ? close() : open(false); });
+  closeButton.addEventListener("click", close);
+  panel.addEventListener("keydown", function (e) { if (e.key === "Escape") close(); });
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    sendText(input.value, []);
+    input.value = "";
+    input.focus();
+  });
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit")); }
+  });
+  input.addEventListener("input", function () {
+    if (ready && Date.now() - lastTypingSent > 3000 && input.value.trim()) {
+      lastTypingSent = Date.now();
+      ws.send('{"type":"typing"}');
+    }
+  });
+  attach.addEventListener("click", function () { file.click(); });
+  file.addEventListener("change", function () { if (file.files[0]) upload(file.files[0]); file.value = ""; });
+
+  pending.forEach(showPending);
+  showSuggestions();
+  (document.body || document.documentElement).append(host);
+  window.PasokhChat = { open: function () { open(false); }, close: close, send: function (t) { sendText(t, []); } };
+  if (store("open") || data.open === "true") open(true);
+  connect();
+})();

@@ -1,0 +1,183 @@
+"""Signed tokens of the web chat: visitor identities, uploads and file links.
+
+Every token is `payload.signature`, both base64url; the signature is HMAC-SHA256 under
+a key derived from the server secret for that one purpose, so a token of one kind can
+never be replayed as another. Payloads are small JSON objects; nothing in them is
+secret, they are only unforgeable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from router.model import AttachmentRef
+
+_VERSION = "v1"
+# A site's user ids: printable, no spaces, short enough to sit in an address column.
+_USER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class InvalidToken(ValueError):
+    """The token is malformed, forged, or of another kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """A web chat identity as its token names it.
+
+    Args:
+        address: the identity's address on the `webchat` channel (`visitor:<random>` or
+            `user:<site user id>`); the router keys the identity on it.
+        name: a display name the site vouched for (only with a verified user id).
+        verified: the site proved `user_id` with its HMAC (`user_hash`).
+    """
+
+    address: str
+    name: str | None = None
+    verified: bool = False
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidToken("bad base64") from None
+
+
+def user_hash(secret: str, user_id: str) -> str:
+    """The `user_hash` a site computes for its logged-in user: hex HMAC-SHA256(secret, id)."""
+    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def user_hash_matches(secret: str, user_id: str, given: str) -> bool:
+    """Constant-time check of a site's `user_hash` (hex, any case)."""
+    return hmac.compare_digest(user_hash(secret, user_id), given.strip().lower())
+
+
+def valid_user_id(user_id: str) -> bool:
+    """Whether `user_id` is acceptable as part of an address (printable, ≤128 chars)."""
+    return bool(_USER_ID.match(user_id))
+
+
+class TokenSigner:
+    """Issues and verifies the web chat's tokens under keys derived from one secret."""
+
+    def __init__(self, secret_key: str) -> None:
+        if not secret_key:
+            raise ValueError("the web chat needs server.secret_key to sign visitor tokens")
+        root = secret_key.encode()
+        self._visitor_key = self._derive(root, b"webchat visitor token")
+        self._upload_key = self._derive(root, b"webchat upload token")
+        self._file_key = self._derive(root, b"webchat file link")
+
+    @staticmethod
+    def _derive(root: bytes, purpose: bytes) -> bytes:
+        return hmac.new(root, b"pasokh:" + purpose, hashlib.sha256).digest()
+
+    @staticmethod
+    def _sign(key: bytes, payload: dict[str, Any]) -> str:
+        body = _b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+        signed = f"{_VERSION}.{body}"
+        mac = hmac.new(key, signed.encode(), hashlib.sha256).digest()
+        return f"{signed}.{_b64(mac)}"
+
+    @staticmethod
+    def _open(key: bytes, token: str) -> dict[str, Any]:
+        if len(token) > 2048:
+            raise InvalidToken("token too long")
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != _VERSION:
+            raise InvalidToken("not a v1 token")
+        expected = hmac.new(key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(parts[2])):
+            raise InvalidToken("bad signature")
+        try:
+            payload = json.loads(_unb64(parts[1]))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InvalidToken("bad payload") from None
+        if not isinstance(payload, dict):
+            raise InvalidToken("bad payload")
+        return payload
+
+    def new_anonymous(self) -> tuple[str, Visitor]:
+        """A fresh, unguessable visitor (128 random bits) and its token."""
+        visitor = Visitor(address=f"visitor:{secrets.token_urlsafe(16)}")
+        return self.visitor_token(visitor), visitor
+
+    def visitor_token(self, visitor: Visitor) -> str:
+        """The signed token naming `visitor`."""
+        payload: dict[str, Any] = {"a": visitor.address}
+        if visitor.name:
+            payload["n"] = visitor.name
+        if visitor.verified:
+            payload["v"] = 1
+        return self._sign(self._visitor_key, payload)
+
+    def open_visitor(self, token: str) -> Visitor:
+        """The visitor a token names; raises InvalidToken when forged or malformed."""
+        payload = self._open(self._visitor_key, token)
+        address = payload.get("a")
+        name = payload.get("n")
+        if not isinstance(address, str) or not address.startswith(("visitor:", "user:")):
+            raise InvalidToken("bad address")
+        if name is not None and not isinstance(name, str):
+            raise InvalidToken("bad name")
+        return Visitor(address=address, name=name, verified=payload.get("v") == 1)
+
+    def upload_token(self, address: str, ref: AttachmentRef) -> str:
+        """A token that lets `address` (only) attach the uploaded file to a message."""
+        return self._sign(
+            self._upload_key,
+            {
+                "a": address,
+                "s": ref.sha256,
+                "f": ref.filename,
+                "t": ref.content_type,
+                "z": ref.size,
+            },
+        )
+
+    def open_upload(self, address: str, token: str) -> AttachmentRef:
+        """The attachment an upload token stands for; it must belong to `address`."""
+        payload = self._open(self._upload_key, token)
+        if payload.get("a") != address:
+            raise InvalidToken("upload of another visitor")
+        sha, name, kind, size = (
+            payload.get("s"),
+            payload.get("f"),
+            payload.get("t"),
+            payload.get("z"),
+        )
+        if not (
+            isinstance(sha, str)
+            and _SHA256.match(sha)
+            and isinstance(name, str)
+            and isinstance(kind, str)
+            and isinstance(size, int)
+        ):
+            raise InvalidToken("bad upload payload")
+        return AttachmentRef(sha256=sha, filename=name, content_type=kind, size=size)
+
+    def file_signature(self, sha256: str, content_type: str, filename: str) -> str:
+        """The signature of a file link: knowing it is the permission to download."""
+        message = "\n".join((sha256, content_type, filename)).encode()
+        return _b64(hmac.new(self._file_key, message, hashlib.sha256).digest()[:18])
+
+    def file_signature_matches(
+        self, sha256: str, content_type: str, filename: str, signature: str
+    ) -> bool:
+        """Constant-time check of a file link's signature."""
+        return hmac.compare_digest(self.file_signature(sha256, content_type, filename), signature)

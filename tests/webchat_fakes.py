@@ -1,0 +1,185 @@
+"""A small in-memory router for the web chat adapter's tests: ingest + conversation reader.
+
+It keeps messages in lists, dedupes on (channel, external_id) like the real ingest,
+publishes `MessageStored` after "commit", and can answer like a bot in the same
+"transaction" (as the router does when the responder answers at once).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientWebSocketResponse, web
+
+from channels.base import ChannelServices, ConversationLocation, ConversationMessage
+from channels.webchat import WebchatAdapter
+from config.settings import WebchatSettings
+from router.attachments import AttachmentStore
+from router.events import InProcessEventBus, MessageStored
+from router.model import AttachmentRef, AuthorKind, InboundMessage, IngestResult, utcnow
+
+SECRET = "test-secret-key-not-for-production"
+
+BotReply = Callable[[InboundMessage], tuple[str, tuple[str, ...]] | None]
+
+
+@dataclass
+class FakeRouter:
+    """Ingest and ConversationReader over plain lists."""
+
+    events: InProcessEventBus
+    bot: BotReply | None = None
+    messages: list[ConversationMessage] = field(default_factory=list)
+    customers: dict[tuple[str, str], int] = field(default_factory=dict)
+    inbound: list[InboundMessage] = field(default_factory=list)
+    fail_next: bool = False
+    _seen: dict[tuple[str, str], IngestResult] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _customer_of: dict[int, int] = field(default_factory=dict)  # thread -> customer
+
+    def customer(self, channel: str, address: str) -> int:
+        """The customer of an identity, created on first sight (one thread each)."""
+        key = (channel, address)
+        if key not in self.customers:
+            self.customers[key] = len(self.customers) + 1
+            self._customer_of[self.customers[key]] = self.customers[key]
+        return self.customers[key]
+
+    def link(self, channel: str, address: str, customer_id: int) -> None:
+        """Give another identity (say an email address) to an existing customer."""
+        self.customers[(channel, address)] = customer_id
+
+    def store(
+        self,
+        customer_id: int,
+        author: AuthorKind,
+        text: str,
+        *,
+        channel: str = "webchat",
+        author_name: str | None = None,
+        suggestions: tuple[str, ...] = (),
+        attachments: tuple[AttachmentRef, ...] = (),
+        publish: bool = True,
+    ) -> ConversationMessage:
+        """Commit one message to the customer's thread (thread id == customer id)."""
+        message = ConversationMessage(
+            id=next(self._ids),
+            thread_id=customer_id,
+            author=author,
+            text=text,
+            channel=channel,
+            created_at=utcnow(),
+            author_name=author_name,
+            suggestions=suggestions,
+            attachments=attachments,
+        )
+        self.messages.append(message)
+        if publish:
+            self.publish(message)
+        return message
+
+    def publish(self, message: ConversationMessage) -> None:
+        self.events.publish(
+            MessageStored(
+                message_id=message.id,
+                thread_id=message.thread_id,
+                customer_id=message.thread_id,
+                author=message.author.value,
+            )
+        )
+
+    async def ingest(self, inbound: InboundMessage) -> IngestResult:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("database unavailable")
+        key = (inbound.channel, inbound.external_id)
+        if key in self._seen:
+            first = self._seen[key]
+            return IngestResult(first.message_id, first.thread_id, first.customer_id, True)
+        self.inbound.append(inbound)
+        customer_id = self.customer(inbound.channel, inbound.sender_address)
+        stored = [
+            self.store(
+                customer_id,
+                AuthorKind.CUSTOMER,
+                inbound.text,
+                attachments=inbound.attachments,
+                publish=False,
+            )
+        ]
+        reply = self.bot(inbound) if self.bot else None
+        if reply is not None:
+            text, suggestions = reply
+            stored.append(
+                self.store(
+                    customer_id, AuthorKind.BOT, text, suggestions=suggestions, publish=False
+                )
+            )
+        for message in stored:  # published after "commit", before ingest returns
+            self.publish(message)
+        result = IngestResult(stored[0].id, customer_id, customer_id)
+        self._seen[key] = result
+        return result
+
+    async def locate(self, channel: str, address: str) -> ConversationLocation | None:
+        customer_id = self.customers.get((channel, address))
+        if customer_id is None:
+            return None
+        return ConversationLocation(customer_id=customer_id, thread_id=customer_id, identity_id=1)
+
+    async def history(
+        self, channel: str, address: str, *, after_id: int | None = None, limit: int = 50
+    ) -> list[ConversationMessage]:
+        customer_id = self.customers.get((channel, address))
+        mine = [m for m in self.messages if m.thread_id == customer_id]
+        if after_id is not None:
+            return [m for m in mine if m.id > after_id][:limit]
+        return mine[-limit:]
+
+    async def message(self, message_id: int) -> ConversationMessage | None:
+        return next((m for m in self.messages if m.id == message_id), None)
+
+
+def build_test_app(adapter: WebchatAdapter, services: ChannelServices) -> web.Application:
+    """An app with only the web chat's routes, started and stopped like `build_app` does."""
+    app = web.Application()
+    app.add_routes(adapter.routes())
+
+    async def lifecycle(_: web.Application) -> Any:
+        await adapter.start(services)
+        yield
+        await adapter.stop()
+
+    async def close_sockets(_: web.Application) -> None:
+        await adapter.close_sockets()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(close_sockets)
+    return app
+
+
+def make_services(router: FakeRouter, tmp_path: Path) -> ChannelServices:
+    return ChannelServices(
+        ingest=router.ingest,
+        events=router.events,
+        attachments=AttachmentStore(tmp_path / "attachments"),
+        conversation=router,
+    )
+
+
+def make_adapter(**changes: Any) -> WebchatAdapter:
+    return WebchatAdapter(settings=WebchatSettings(**changes), secret_key=SECRET)
+
+
+async def next_frame(
+    ws: ClientWebSocketResponse, kind: str | None = None, wait: float = 5.0
+) -> dict[str, Any]:
+    """The next frame (of `kind`, skipping others) within `wait` seconds."""
+    while True:
+        frame: dict[str, Any] = await ws.receive_json(timeout=wait)
+        if kind is None or frame["type"] == kind:
+            return frame
