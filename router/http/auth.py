@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from router.context import AppContext
+from router.http.keys import CONTEXT
 from router.model import utcnow
 from router.security import token_hash
 from router.storage.models import Agent, ApiToken
@@ -47,6 +48,24 @@ async def principal_for_token(app: AppContext, token: str, kind: str) -> Princip
                 return None
             return Principal(kind, row.id, agent.name, agent.id, agent.tier, agent.is_admin)
         return Principal(kind, row.id, row.name)
+
+
+async def agent_principal(request: web.Request) -> Principal:
+    """The agent a JSON API request acts as; the one gate of the agent API.
+
+    Accepts `Authorization: Bearer <agent token>` (the console's session cookie with
+    its CSRF header can be accepted here too, so every handler shares one check).
+
+    Raises:
+        web.HTTPUnauthorized: no credentials, or unknown/revoked ones (JSON body).
+    """
+    token = bearer_token(request)
+    if token is None:
+        raise unauthorized()
+    principal = await principal_for_token(request.app[CONTEXT], token, "agent")
+    if principal is None or principal.agent_id is None:
+        raise unauthorized("unknown or revoked agent token")
+    return principal
 
 
 def unauthorized(message: str = "a valid bearer token is required") -> web.HTTPUnauthorized:
