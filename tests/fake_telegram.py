@@ -65,6 +65,7 @@ class _Failure:
     description: str
     retry_after: int | None
     times: int
+    after: int  # calls of the method to let through first
 
 
 @dataclass(slots=True)
@@ -248,15 +249,18 @@ class FakeTelegram:
         description: str | None = None,
         retry_after: int | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
-        """Make the next `times` calls of `method` fail with this HTTP status."""
+        """Make `times` calls of `method` fail with this HTTP status, after `after` more."""
         text = description or {
             429: f"Too Many Requests: retry after {retry_after}",
             403: "Forbidden: bot was blocked by the user",
             500: "Internal Server Error",
             502: "Bad Gateway",
         }.get(status, "Error")
-        self._failures.setdefault(method, []).append(_Failure(status, text, retry_after, times))
+        self._failures.setdefault(method, []).append(
+            _Failure(status, text, retry_after, times, after)
+        )
 
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: every send to this chat is 403 from now on."""
@@ -338,6 +342,9 @@ class FakeTelegram:
         if not queue:
             return None
         failure = queue[0]
+        if failure.after > 0:
+            failure.after -= 1
+            return None
         failure.times -= 1
         if failure.times <= 0:
             queue.pop(0)

@@ -346,6 +346,8 @@ class TelegramAdapter:
                 return DeliveryResult.failed(f"telegram: {exc}", identity_unreachable=unreachable)
             except InvalidToken:
                 return DeliveryResult.retry("telegram: the bot token was rejected")
+            except FileNotFoundError:
+                return DeliveryResult.failed(f"telegram: attachment {_name(part)} is not stored")
             except (NetworkError, TelegramError) as exc:
                 return DeliveryResult.retry(f"telegram: {exc}")
         return DeliveryResult.retry("telegram: flood control persists")
@@ -377,6 +379,10 @@ def _render(message: OutboundMessage) -> list[_Part]:
         last = len(pieces) + offset == count - 1
         parts.append(_FilePart(ref, keyboard if last else None))
     return parts
+
+
+def _name(part: _Part) -> str:
+    return part.ref.filename if isinstance(part, _FilePart) else "text"
 
 
 def _derived_secret(token: str) -> str:
