@@ -69,6 +69,9 @@ class ThreadSettings:
     history_limit: int = 20  # recent messages the responder sees
     offline_grace_seconds: int = 300
     auto_assign: bool = False
+    # How often the assignment worker re-checks the queue and offline agents even when
+    # no event woke it (events from other processes do not reach this one).
+    assignment_interval_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
