@@ -1,0 +1,184 @@
+"""Ingest throughput and latency through the API channel, on SQLite and PostgreSQL.
+
+One command: `python bench/ingest.py` (add `--postgres-url URL`, or run as root to
+get a throwaway PostgreSQL from the Debian binaries). For each database it starts a
+real `pasokh serve` process, posts N messages from C concurrent clients, and prints
+throughput and p50/p99 latency beside a baseline measured in the same run: the same
+rows (customer, identity, thread, message) written with plain SQLAlchemy inserts,
+one transaction per message, no HTTP, no dedupe, no routing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from router.model import utcnow  # noqa: E402
+from router.security import new_token, token_hash  # noqa: E402
+from router.storage.engine import new_engine, new_sessionmaker  # noqa: E402
+from router.storage.migrate import upgrade_to_head  # noqa: E402
+from router.storage.models import ApiToken, Customer, Identity, Message, Thread  # noqa: E402
+from tests.processes import ServeProcess  # noqa: E402
+from tests.support import create_postgres_database, free_port  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def fresh_database(kind: str, workdir: Path, pg_admin: str | None) -> str:
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{workdir / kind / 'pasokh.db'}"
+        (workdir / kind).mkdir(parents=True, exist_ok=True)
+    else:
+        assert pg_admin is not None
+        url = await create_postgres_database(pg_admin)
+    engine = new_engine(url)
+    await upgrade_to_head(engine)
+    await engine.dispose()
+    return url
+
+
+async def baseline(url: str, count: int, concurrency: int) -> tuple[float, list[float]]:
+    """Plain inserts of the same rows, one transaction per message."""
+    engine = new_engine(url, pool_size=concurrency)
+    sessions = new_sessionmaker(engine)
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(count):
+        queue.put_nowait(n)
+
+    async def worker() -> None:
+        while not queue.empty():
+            n = queue.get_nowait()
+            started = time.perf_counter()
+            async with sessions() as session, session.begin():
+                customer = Customer(name=f"c{n}")
+                session.add(customer)
+                await session.flush()
+                identity = Identity(customer_id=customer.id, channel="base", address=f"a{n}")
+                thread = Thread(customer_id=customer.id, status="queued")
+                session.add_all([identity, thread])
+                await session.flush()
+                session.add(Message(thread_id=thread.id, customer_id=customer.id, direction="in",
+                                    author_kind="customer", channel="base", external_id=f"b{n}",
+                                    identity_id=identity.id, text=f"message {n}",
+                                    created_at=utcnow()))
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    return count / elapsed, latencies
+
+
+async def through_api(url: str, workdir: Path, count: int, concurrency: int, customers: int
+                      ) -> tuple[float, list[float]]:
+    engine = new_engine(url)
+    token = new_token("pk_int")
+    async with new_sessionmaker(engine)() as session, session.begin():
+        session.add(ApiToken(kind="integration", name="bench", token_hash=token_hash(token)))
+    await engine.dispose()
+    server = ServeProcess(
+        workdir / f"serve-{free_port()}",
+        free_port(),
+        {"PASOKH_DATABASE__URL": url, "PASOKH_SERVER__SECRET_KEY": "b" * 40,
+         "PASOKH_SERVER__LOG_LEVEL": "WARNING"},
+    )
+    await server.start()
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(count):
+        queue.put_nowait(n)
+    try:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=concurrency)
+        ) as session:
+
+            async def worker() -> None:
+                while not queue.empty():
+                    n = queue.get_nowait()
+                    body = {"id": f"m{n}", "customer": {"external_id": f"c{n % customers}"},
+                            "text": f"message {n}"}
+                    started = time.perf_counter()
+                    async with session.post(f"{server.url}/api/v1/inbound/messages", json=body,
+                                            headers=headers) as response:
+                        assert response.status == 202, await response.text()
+                        await response.read()
+                    latencies.append(time.perf_counter() - started)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+    return count / elapsed, latencies
+
+
+def start_throwaway_postgres() -> tuple[str | None, Path | None]:
+    script = ROOT / ".ci" / "start-postgres"
+    if os.geteuid() != 0 or not script.exists():
+        return None, None
+    data = Path(tempfile.mkdtemp(prefix="pasokh-bench-pg-"))  # postgres must reach it
+    url = subprocess.run([str(script), str(data)], check=True, capture_output=True, text=True)
+    return url.stdout.strip(), data
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--postgres-url", help="admin URL of a PostgreSQL server to use")
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, {platform.platform()}")
+    print(f"{args.messages} messages, {args.concurrency} concurrent clients, "
+          f"{args.customers} customers\n")
+    with tempfile.TemporaryDirectory(prefix="pasokh-bench-") as tmp:
+        workdir = Path(tmp)
+        pg_admin, pg_dir = args.postgres_url, None
+        if pg_admin is None and not args.skip_postgres:
+            pg_admin, pg_dir = start_throwaway_postgres()
+        kinds = ["sqlite"] + (["postgresql"] if pg_admin else [])
+        print(f"{'database':<11}{'path':<22}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+        try:
+            for kind in kinds:
+                base_rate, base_lat = await baseline(
+                    await fresh_database(kind, workdir, pg_admin), args.messages,
+                    args.concurrency)
+                api_rate, api_lat = await through_api(
+                    await fresh_database(kind, workdir, pg_admin), workdir, args.messages,
+                    args.concurrency, args.customers)
+                for label, rate, lat in (("plain inserts", base_rate, base_lat),
+                                         ("API channel", api_rate, api_lat)):
+                    print(f"{kind:<11}{label:<22}{rate:>9.0f}{percentile(lat, .5) * 1e3:>9.2f}"
+                          f"{percentile(lat, .99) * 1e3:>9.2f}")
+                print(f"{kind:<11}{'ratio API/baseline':<22}{api_rate / base_rate:>9.2f}"
+                      f"{statistics.median(api_lat) / statistics.median(base_lat):>9.2f}x\n")
+        finally:
+            if pg_dir is not None:
+                subprocess.run([str(ROOT / ".ci" / "start-postgres"), "stop", str(pg_dir)],
+                               check=False)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
