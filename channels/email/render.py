@@ -102,9 +102,6 @@ def render_outbound(
     if references:
         mail["In-Reply-To"] = f"<{references[-1]}>"
         mail["References"] = " ".join(f"<{ref}>" for ref in references)
-    language = _primary(message.language)
-    if language:
-        mail["Content-Language"] = language
     if message.automated:
         mail["Auto-Submitted"] = "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"
@@ -123,6 +120,10 @@ def render_outbound(
             subtype=subtype,
             filename=safe_filename(ref.filename, ref.content_type, index),
         )
+    language = _primary(message.language)
+    if language:
+        # Last: making the message multipart moves Content-* headers into the first part.
+        mail["Content-Language"] = language
     return mail
 
 

@@ -1,0 +1,234 @@
+"""MIME parsing on real-world and hand-made mails: nothing raises, key fields exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from channels.email.loops import classify
+from channels.email.parse import ParsedMail, html_to_text, parse_mail
+from channels.email.quotes import split_reply
+
+FIXTURES = Path(__file__).parent / "fixtures" / "email"
+ALL_MAILS = sorted(FIXTURES.glob("*/*.eml"))
+
+
+def load(name: str) -> ParsedMail:
+    return parse_mail((FIXTURES / name).read_bytes())
+
+
+def test_the_fixture_corpus_is_there() -> None:
+    assert len(ALL_MAILS) >= 37
+    for folder in ("chatwoot", "django-helpdesk"):
+        assert (FIXTURES / folder / "LICENSE").is_file()
+
+
+@pytest.mark.parametrize("path", ALL_MAILS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_fixture_parses_without_exception(path: Path) -> None:
+    raw = path.read_bytes()
+    mail = parse_mail(raw)
+    assert isinstance(mail.body, str)
+    assert "\ufffd" not in mail.subject
+    # Truncated bytes must not crash either (a half-received message, a parser edge).
+    for cut in (len(raw) // 3, len(raw) // 2, len(raw) - 7):
+        parse_mail(raw[: max(cut, 0)])
+    split_reply(mail.body)
+    classify(mail)
+
+
+def test_garbage_never_raises() -> None:
+    for raw in (
+        b"",
+        b"\x00\xff\xfe" * 100,
+        b"Subject: =?utf-8?B?not-base64!!?=\r\nFrom: <<<@>>>\r\n\r\nbody",
+        b"Subject: =?x-unknown-charset?Q?abc?=\r\nContent-Type: text/plain; charset=bogus\r\n"
+        b"\r\n\xd3\xe1\xc7\xe3",
+        b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: message/rfc822"
+        b"\r\n\r\n--x--",
+        b"Message-ID: <a@b> <c@d>\r\nIn-Reply-To: ,,,<>\r\nReferences: <" + b"x" * 5000 + b">\r\n",
+    ):
+        mail = parse_mail(raw)
+        assert isinstance(mail, ParsedMail)
+
+
+def test_gmail_reply_with_quote_exact() -> None:
+    mail = load("chatwoot/mail_with_quote.eml")
+    assert mail.sender == "sony@chatwoot.com"
+    assert mail.sender_name == "Sony Mathew"
+    assert mail.subject == "Re: Checking mail forwarding to cw inbox"
+    assert mail.message_id == "CAFkiBVwJjO_k_e-LpiKi7MAQAKbHX5nkEPcf0y1R=bjcEHogMg@mail.gmail.com"
+    assert mail.in_reply_to == (
+        "0100017b5d8efc70-c7f18809-aa55-48f6-91fd-b626092ed8b3-000000@email.amazonses.com",
+    )
+    assert mail.references == (
+        "CAFkiBVxGoURoqdkY-O_25F-8b41kb-GWBc6hh4Djd5ynwOikXA@mail.gmail.com",
+        "0100017b5d8efc70-c7f18809-aa55-48f6-91fd-b626092ed8b3-000000@email.amazonses.com",
+    )
+    split = split_reply(mail.body)
+    assert split.new_text == "Yes, I am providing you step how to reproduce this issue"
+    assert "Any update on this?" in split.quoted
+    assert "Any update on this?" in mail.body  # the full text stays for agents
+
+
+def test_folded_multiple_in_reply_to() -> None:
+    mail = load("chatwoot/multiple_in_reply_to.eml")
+    assert mail.in_reply_to == (
+        "4e6e35f5a38b4_479f13bb90078171@small-app-01.mail",
+        "4e6e35f5a38b4_479f13bb90078131@small-app-01.mail",
+    )
+    assert mail.sender == "sony@chatwoot.com"  # lower-cased
+    assert mail.body == "Let's talk about these images"
+
+
+def test_arabic_auto_reply_with_rfc2047_and_base64() -> None:
+    mail = load("chatwoot/non_utf_encoded_mail.eml")
+    assert mail.sender_name == "متجر سوق نت"
+    assert mail.subject == "أهلين عميلنا الكريم"
+    assert mail.body == "أنظروا، أنا أحتاجها فقط لتقوم بالتدقيق في مقالتي الشخصية"
+    # The same id twice, separated by a comma, is one reference.
+    assert mail.in_reply_to == ("4e6e35f5a38b4_479f13bb90078178@small-app-01.mail",)
+    assert classify(mail).automated
+
+
+def test_gmail_bounce_exposes_failed_recipient_and_original_message() -> None:
+    mail = load("chatwoot/bounced_gmail.eml")
+    assert mail.bounce is not None
+    assert mail.bounce.failed_recipients == ("alex.jones@fictionalcorp.com",)
+    assert mail.bounce.original_message_id == (
+        "conversation/93775311-9416-4428-964b-862001f8a8b2/messages/27855337@gmail.com"
+    )
+    assert mail.bounce.permanent
+
+
+def test_postfix_bounce_without_from() -> None:
+    mail = load("chatwoot/bounced_with_no_from.eml")
+    assert mail.sender is None
+    assert mail.bounce is not None
+    assert mail.bounce.failed_recipients == ("noreply@example-service.com",)
+    assert mail.bounce.diagnostic is not None
+    assert mail.bounce.diagnostic.startswith("554 5.7.1")
+    assert classify(mail).kind == "bounce"
+
+
+def test_broken_from_falls_back_and_is_flagged() -> None:
+    mail = load("chatwoot/mail_with_invalid_to.eml")
+    assert mail.sender is None
+    assert mail.sender_name == "Mark Whatney"
+    assert mail.body == "hey v, can i get some help over here?"
+    assert "unusable address header" in mail.defects
+
+
+def test_html_only_mail_becomes_text() -> None:
+    assert load("chatwoot/only_html.eml").body == "This is html only mail"
+    notification = load("chatwoot/notification.eml")
+    assert notification.body_from_html
+    assert "<" not in notification.body.split("\n")[0]
+    assert "Time to save the world." in notification.body
+
+
+def test_attachments_and_inline_images() -> None:
+    mail = load("chatwoot/attachments_without_text.eml")
+    assert mail.body == ""
+    assert [(a.filename, a.content_type) for a in mail.attachments] == [
+        ("1kb.png", "image/png"),
+        ("1kb.png", "image/png"),
+    ]
+    assert mail.attachments[0].data.startswith(b"\x89PNG")
+    inline = load("chatwoot/cid_inline_images_without_disposition.eml")
+    assert inline.body == "This is a plain text version of the message."
+    assert inline.attachments[0].content_id == "image001.jpg@test"
+    assert inline.attachments[0].inline
+    blank = load("django-helpdesk/blank-body-with-attachment.eml")
+    assert blank.body == ""
+    assert [(a.filename, a.data) for a in blank.attachments] == [
+        ("baf", b"You shouldn't see this.\n")
+    ]
+
+
+def test_pgp_signed_body_and_signature_part() -> None:
+    mail = load("django-helpdesk/pgp.eml")
+    assert mail.body.startswith("hi, thanks for looking into this :)")
+    assert [a.content_type for a in mail.attachments] == ["application/pgp-signature"]
+
+
+def test_czech_rfc2047_split_mid_word_and_8bit_body() -> None:
+    mail = load("django-helpdesk/utf-nondecodable.eml")
+    assert mail.subject == "Fwd: Cyklozaměstnavatel - změna vyhodnocení"
+    assert "podle domluvy bych Tě poprosila" in mail.body
+    assert load("django-helpdesk/quoted_printable.eml").body == (
+        "Tohle je test českých písmen odeslaných z gmailu."
+    )
+
+
+def test_windows_1256_persian() -> None:
+    mail = load("pasokh/fa_windows1256.eml")
+    # windows-1256 has Arabic yeh and kaf; the text keeps them (normalisation is faq's job).
+    assert mail.sender_name == "مريم كريمي"
+    assert mail.subject == "پيگيري سفارش 1234"
+    assert mail.body == ("سلام،\nسفارش شماره 1234 من هنوز نرسيده است. لطفاً پيگيري كنيد.\nبا تشكر")
+
+
+def test_iso_8859_6_arabic() -> None:
+    mail = load("pasokh/ar_iso8859_6.eml")
+    assert mail.sender == "ahmad@example.sa"
+    assert mail.sender_name == "أحمد علي"
+    assert mail.subject == "طلب رقم 5678"
+    assert mail.body == "مرحبا،\nلم يصل طلبي رقم 5678 حتى الآن. هل يمكنكم المساعدة؟\nشكرا"
+
+
+def test_persian_gmail_reply() -> None:
+    mail = load("pasokh/fa_gmail_reply.eml")
+    assert mail.sender == "sara.rezaei@gmail.com"
+    assert mail.sender_name == "سارا رضایی"
+    assert mail.subject == "Re: وضعیت سفارش"
+    assert mail.in_reply_to == ("40.6.0123456789abcdef@support.localhost",)
+    assert mail.references == (
+        "40.6.0123456789abcdef@support.localhost",
+        "fa-gmail-first@mail.gmail.com",
+    )
+    assert not mail.body_from_html  # the text/plain alternative is preferred
+    assert split_reply(mail.body).new_text == "ممنون، ولی هنوز کد رهگیری برایم پیامک نشده است."
+
+
+def test_persian_outlook_html_only() -> None:
+    mail = load("pasokh/fa_outlook_html_only.eml")
+    assert mail.body_from_html
+    assert mail.subject == "RE: کد تخفیف"
+    split = split_reply(mail.body)
+    assert split.new_text == (
+        "سلام، کد تخفیف NOWRUZ در سبد خرید پذیرفته نمی\u200cشود.\n\n"
+        "لطفاً راهنمایی کنید.\n\nرضا احمدی"
+    )
+    assert split.quoted.startswith("* * *\n\nاز: پشتیبانی فروشگاه")
+    assert "p.MsoNormal" not in mail.body  # styles are not text
+
+
+def test_header_injection_and_8bit_headers_are_tamed() -> None:
+    raw = (
+        "From: =?utf-8?B?2LPYp9ix2Kc=?= <Sara@Example.IR>\r\n"
+        "Subject: سلام\r\n"  # raw 8-bit UTF-8 in a header (RFC 6532)
+        "Message-ID: <x@y>\r\n\r\nhi\r\n"
+    ).encode()
+    mail = parse_mail(raw)
+    assert mail.subject == "سلام"
+    assert mail.sender == "sara@example.ir"
+    assert mail.sender_name == "سارا"
+
+
+def test_html_to_text_keeps_links_and_drops_markup() -> None:
+    text = html_to_text(
+        '<style>p{color:red}</style><p>See <a href="https://x.example/a">the page</a>'
+        " &amp; reply.</p><p>- 1. not a list</p>"
+    )
+    assert text == "See [the page](https://x.example/a) & reply.\n\n- 1. not a list"
+
+
+def test_content_hash_ignores_trace_headers() -> None:
+    body = b"From: a@b.example\r\nSubject: hi\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nx\r\n"
+    relayed = b"Received: from relay by mx; Mon, 1 Jan 2024 00:00:01 +0000\r\n" + body
+    assert parse_mail(body).content_hash() == parse_mail(relayed).content_hash()
+    assert (
+        parse_mail(body).content_hash()
+        != parse_mail(body.replace(b"x\r\n", b"y\r\n")).content_hash()
+    )

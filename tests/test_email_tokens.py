@@ -1,0 +1,49 @@
+"""Keyed reply tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from channels.email.tokens import ReplyTokens, token_candidates
+
+
+def test_round_trip_and_case_insensitive() -> None:
+    tokens = ReplyTokens("secret-one")
+    for thread_id in (0, 1, 42, 10**12):
+        token = tokens.make(thread_id)
+        assert tokens.verify(token) == thread_id
+        assert tokens.verify(token.upper()) == thread_id  # MTAs may change case
+
+
+def test_forgeries_fail() -> None:
+    tokens = ReplyTokens("secret-one")
+    token = tokens.make(42)
+    encoded, mac = token.split("-")
+    assert ReplyTokens("secret-two").verify(token) is None
+    assert tokens.verify(f"{int(encoded, 36) + 1:x}-{mac}") is None
+    assert (
+        tokens.verify(f"{encoded}-{mac[:-1]}a" if mac[-1] != "a" else f"{encoded}-{mac[:-1]}b")
+        is None
+    )
+    assert tokens.verify("16") is None
+    assert tokens.verify("") is None
+    assert tokens.verify("1-" + "a" * 24) is None
+
+
+def test_address_and_find() -> None:
+    tokens = ReplyTokens("k")
+    address = tokens.address(7, "support@support.localhost")
+    assert address.startswith("support+") and address.endswith("@support.localhost")
+    found = tokens.find(["someone@else.example", address.upper()], domains=["support.localhost"])
+    assert found is not None and found[1] == 7
+    # A valid token on a domain we do not serve is ignored.
+    foreign = address.replace("support.localhost", "evil.example")
+    assert tokens.find([foreign], domains=["support.localhost"]) is None
+    assert token_candidates(["support+zzz@support.localhost"], domains=["support.localhost"]) == [
+        "zzz"
+    ]
+
+
+def test_empty_secret_refused() -> None:
+    with pytest.raises(ValueError):
+        ReplyTokens("")
