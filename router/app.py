@@ -12,11 +12,13 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from bot import build_responder
 from channels.base import ChannelAdapter, ChannelServices
 from config.settings import Settings
 from router.adapters import build_adapters
@@ -50,7 +52,13 @@ def ensure_secret_key(settings: Settings) -> Settings:
 
 def default_responder(settings: Settings) -> Responder:
     """The tier-0 bot when enabled; otherwise every thread goes to the queue."""
-    return QueueEveryThread()
+    if not settings.bot.enabled:
+        return QueueEveryThread()
+    return build_responder(
+        faq_path=Path(settings.faq.path) if settings.faq.path else None,
+        text_overrides=settings.bot.texts,
+        language_default=settings.faq.default_language,
+    )
 
 
 def build_app(

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from config.settings import Settings, SettingsError, load_settings, secret_names
+from faq.cli import add_faq_commands
 from router.app import build_app, ensure_secret_key
 from router.logs import configure_logging
 from router.security import hash_password, new_token, token_hash
@@ -267,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     integration_add.add_argument("name")
     integration_add.set_defaults(func=_run(_integration_add))
+    add_faq_commands(commands)
     return parser
 
 
