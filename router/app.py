@@ -24,7 +24,7 @@ from config.settings import Settings
 from router.adapters import build_adapters
 from router.context import AppContext
 from router.conversation import DatabaseConversationReader
-from router.http import integration_api
+from router.http import console, integration_api
 from router.http.keys import CONTEXT
 from router.ingest import ingest
 from router.model import InboundMessage, IngestResult
@@ -79,6 +79,7 @@ def build_app(
     settings = ensure_secret_key(settings)
     app = web.Application(client_max_size=settings.server.max_request_bytes)
     app.router.add_routes(integration_api.routes)
+    console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
 

@@ -1,0 +1,486 @@
+"""The agent console: the page, sign-in and sign-out, and the live WebSocket.
+
+The console itself is static HTML, CSS and plain JavaScript (`router/http/static/`);
+it reads and changes threads through the JSON API (`/api/v1`), authenticated by the
+session cookie set here plus the session's CSRF token on every state change. The
+WebSocket at `/ws/console` pushes event ids (never customer text) so the page knows
+what to re-read; the API decides what the agent may see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from sqlalchemy import select
+
+from router.context import AppContext
+from router.events import (
+    AgentPresence,
+    CustomersMerged,
+    Event,
+    MessageStored,
+    ThreadChanged,
+    Typing,
+)
+from router.http.console_sessions import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    ConsoleIdentity,
+    cookie_secure,
+    create_session,
+    csrf_token_for,
+    identity_for_request,
+    identity_for_token,
+    login_csrf_for,
+    new_login_cookie_value,
+    origin_allowed,
+    revoke_session,
+    tokens_equal,
+)
+from router.http.errors import json_error
+from router.http.keys import CONTEXT
+from router.model import utcnow
+from router.security import hash_password, verify_password
+from router.storage.models import Agent, AuditEvent
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_FILES = {
+    "console.js": "text/javascript; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+}
+# The page loads only its own script and style; nothing inline can run.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+MAX_FIELD_LENGTH = 1024
+
+routes = web.RouteTableDef()
+
+
+class SignInLimiter:
+    """At most `per_minute` sign-in attempts per client address in any 60 seconds."""
+
+    def __init__(self, per_minute: int) -> None:
+        self._per_minute = per_minute
+        self._attempts: dict[str, deque[float]] = {}
+
+    def allow(self, client: str, now: float) -> float | None:
+        """Record an attempt; None when allowed, else seconds until one is."""
+        window = self._attempts.setdefault(client, deque())
+        while window and now - window[0] >= 60.0:
+            window.popleft()
+        if len(window) >= self._per_minute:
+            return 60.0 - (now - window[0])
+        window.append(now)
+        if len(self._attempts) > 10_000:
+            self._forget_idle(now)
+        return None
+
+    def _forget_idle(self, now: float) -> None:
+        for client in [c for c, w in self._attempts.items() if not w or now - w[-1] >= 60.0]:
+            del self._attempts[client]
+
+
+@dataclass
+class ConsoleState:
+    """What the console keeps per app: the sign-in limiter and the open sockets."""
+
+    limiter: SignInLimiter
+    sockets: dict[int, set[web.WebSocketResponse]] = field(default_factory=dict)
+    # An argon2 hash to verify against for unknown emails, so timing does not tell.
+    dummy_hash: str | None = None
+
+
+CONSOLE_STATE = web.AppKey("pasokh_console_state", ConsoleState)
+
+
+def setup(app: web.Application, sign_in_attempts_per_minute: int) -> None:
+    """Add the console's routes and state to `app`."""
+    app[CONSOLE_STATE] = ConsoleState(SignInLimiter(sign_in_attempts_per_minute))
+    app.router.add_routes(routes)
+    app.on_shutdown.append(_close_all_sockets)
+
+
+def _agent_json(identity: ConsoleIdentity) -> dict[str, Any]:
+    return {
+        "id": identity.agent_id,
+        "email": identity.email,
+        "name": identity.name,
+        "tier": identity.tier,
+        "is_admin": identity.is_admin,
+        "language": identity.language,
+        "presence": identity.presence,
+    }
+
+
+def _set_session_cookie(
+    response: web.StreamResponse, request: web.Request, app: AppContext, token: str
+) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=app.settings.console.session_hours * 3600,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=cookie_secure(request, app),
+    )
+
+
+def _login_cookie(request: web.Request) -> tuple[str, bool]:
+    """This browser's login-cookie value, and whether it is new (must be set)."""
+    value = request.cookies.get(LOGIN_COOKIE)
+    if value and len(value) <= 64:
+        return value, False
+    return new_login_cookie_value(), True
+
+
+def _set_login_cookie(
+    response: web.StreamResponse, request: web.Request, app: AppContext, value: str
+) -> None:
+    response.set_cookie(
+        LOGIN_COOKIE,
+        value,
+        path="/console",
+        httponly=True,
+        samesite="Strict",
+        secure=cookie_secure(request, app),
+    )
+
+
+@routes.get("/console")
+async def console_page(request: web.Request) -> web.StreamResponse:
+    """The console's single page (sign-in form and the console itself)."""
+    app = request.app[CONTEXT]
+    response = web.FileResponse(STATIC_DIR / "console.html", headers=PAGE_HEADERS)
+    response.content_type = "text/html"
+    response.charset = "utf-8"
+    value, is_new = _login_cookie(request)
+    if is_new:
+        _set_login_cookie(response, request, app, value)
+    return response
+
+
+@routes.get("/console/static/{name}")
+async def console_static(request: web.Request) -> web.StreamResponse:
+    """The console's script and stylesheet (a fixed list; nothing else is served)."""
+    name = request.match_info["name"]
+    content_type = STATIC_FILES.get(name)
+    if content_type is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(
+        STATIC_DIR / name,
+        headers={
+            "Content-Type": content_type,
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@routes.get("/console/session")
+async def console_session(request: web.Request) -> web.Response:
+    """Who is signed in (with the CSRF token), or the sign-in form's CSRF token."""
+    app = request.app[CONTEXT]
+    identity = await identity_for_request(request, app)
+    headers = {"Cache-Control": "no-store"}
+    if identity is not None:
+        return web.json_response(
+            {
+                "authenticated": True,
+                "agent": _agent_json(identity),
+                "csrf_token": identity.csrf_token,
+            },
+            headers=headers,
+        )
+    value, is_new = _login_cookie(request)
+    response = web.json_response(
+        {
+            "authenticated": False,
+            "login_csrf": login_csrf_for(app.settings.server.secret_key, value),
+        },
+        headers=headers,
+    )
+    if is_new:
+        _set_login_cookie(response, request, app, value)
+    return response
+
+
+async def _read_credentials(request: web.Request) -> tuple[str, str, str | None] | None:
+    """(email, password, CSRF token) from a form or a JSON body; None if malformed."""
+    if request.content_type in FORM_TYPES:
+        form = await request.post()
+        email, password, token = form.get("email"), form.get("password"), form.get(CSRF_FIELD)
+        if not isinstance(token, str):
+            token = None
+    elif request.content_type == "application/json":
+        try:
+            body = await request.json()
+        except ValueError:
+            return None
+        if not isinstance(body, dict):
+            return None
+        email, password = body.get("email"), body.get("password")
+        token = request.headers.get(CSRF_HEADER)
+    else:
+        return None
+    if not isinstance(email, str) or not isinstance(password, str):
+        return None
+    if len(email) > MAX_FIELD_LENGTH or len(password) > MAX_FIELD_LENGTH:
+        return None
+    return email.strip().lower(), password, token
+
+
+def _audit(action: str, agent_id: int | None, **details: Any) -> AuditEvent:
+    return AuditEvent(
+        actor_kind="agent" if agent_id is not None else "system",
+        actor_id=agent_id,
+        action=action,
+        details=details,
+    )
+
+
+async def _dummy_hash(state: ConsoleState) -> str:
+    if state.dummy_hash is None:
+        state.dummy_hash = await asyncio.to_thread(hash_password, "not a real password")
+    return state.dummy_hash
+
+
+@routes.post("/console/login")
+async def console_login(request: web.Request) -> web.StreamResponse:
+    """Sign in with email and password; sets the session cookie.
+
+    Refused: a foreign Origin or a missing/wrong CSRF token (403), too many attempts
+    from one address (429), a locked account (423), wrong email or password (401).
+    """
+    app = request.app[CONTEXT]
+    state = request.app[CONSOLE_STATE]
+    if not origin_allowed(request, app, required=False):
+        return json_error(403, "sign-in from another site is refused")
+    wait = state.limiter.allow(request.remote or "unknown", time.monotonic())
+    if wait is not None:
+        limited = json_error(429, "too many sign-in attempts; wait a minute")
+        limited.headers["Retry-After"] = str(max(1, round(wait)))
+        return limited
+    credentials = await _read_credentials(request)
+    if credentials is None:
+        return json_error(400, "send email and password as a form or a JSON object")
+    email, password, given_csrf = credentials
+    login_cookie = request.cookies.get(LOGIN_COOKIE)
+    expected = login_csrf_for(app.settings.server.secret_key, login_cookie or "")
+    if not login_cookie or not tokens_equal(given_csrf, expected):
+        return json_error(403, "missing or wrong CSRF token; reload the console")
+
+    settings = app.settings.console
+    async with app.sessions() as session:
+        agent = await session.scalar(select(Agent).where(Agent.email == email))
+    now = utcnow()
+    remote = request.remote
+    if agent is None or not agent.password_hash:
+        await asyncio.to_thread(verify_password, await _dummy_hash(state), password)
+        async with app.sessions() as session, session.begin():
+            session.add(
+                _audit("sign_in_failed", None, email=email, reason="unknown", remote=remote)
+            )
+        return json_error(401, "wrong email or password")
+    if agent.locked_until is not None and agent.locked_until > now:
+        return _locked(agent.locked_until - now)
+
+    if not await asyncio.to_thread(verify_password, agent.password_hash, password):
+        async with app.sessions() as session, session.begin():
+            row = await session.get(Agent, agent.id, with_for_update=True)
+            if row is None:
+                return json_error(401, "wrong email or password")
+            row.failed_logins += 1
+            session.add(_audit("sign_in_failed", row.id, reason="password", remote=remote))
+            if row.failed_logins >= settings.max_failed_logins:
+                row.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+                row.failed_logins = 0
+                session.add(
+                    _audit(
+                        "account_locked", row.id, minutes=settings.lockout_minutes, remote=remote
+                    )
+                )
+        return json_error(401, "wrong email or password")
+
+    async with app.sessions() as session, session.begin():
+        row = await session.get(Agent, agent.id, with_for_update=True)
+        if row is None:
+            return json_error(401, "wrong email or password")
+        if row.locked_until is not None and row.locked_until > now:
+            return _locked(row.locked_until - now)
+        row.failed_logins = 0
+        row.locked_until = None
+        session.add(_audit("sign_in", row.id, remote=remote))
+    token = await create_session(
+        app, agent.id, user_agent=request.headers.get("User-Agent"), remote=remote
+    )
+    logger.info("console sign-in agent=%d", agent.id)
+    response: web.StreamResponse
+    if request.content_type in FORM_TYPES:
+        response = web.HTTPSeeOther("/console")
+    else:
+        identity = await identity_for_token(app, token)
+        assert identity is not None
+        response = web.json_response(
+            {
+                "authenticated": True,
+                "agent": _agent_json(identity),
+                "csrf_token": identity.csrf_token,
+            }
+        )
+    response.headers["Cache-Control"] = "no-store"
+    _set_session_cookie(response, request, app, token)
+    return response
+
+
+def _locked(remaining: timedelta) -> web.Response:
+    minutes = max(1, int(remaining.total_seconds() + 59) // 60)
+    response = json_error(
+        423, f"too many failed sign-ins; this account is locked for {minutes} more minutes"
+    )
+    response.headers["Retry-After"] = str(int(remaining.total_seconds()) + 1)
+    return response
+
+
+@routes.post("/console/logout")
+async def console_logout(request: web.Request) -> web.StreamResponse:
+    """End the session (CSRF token required) and close its sockets."""
+    app = request.app[CONTEXT]
+    token = request.cookies.get(SESSION_COOKIE)
+    identity = await identity_for_request(request, app)
+    if token is None or identity is None:
+        return json_error(401, "not signed in")
+    is_form = request.content_type in FORM_TYPES
+    given = request.headers.get(CSRF_HEADER)
+    if given is None and is_form:
+        field_value = (await request.post()).get(CSRF_FIELD)
+        given = field_value if isinstance(field_value, str) else None
+    if not tokens_equal(given, csrf_token_for(app.settings.server.secret_key, token)):
+        return json_error(403, "missing or wrong CSRF token")
+    await revoke_session(app, token)
+    async with app.sessions() as session, session.begin():
+        session.add(_audit("sign_out", identity.agent_id, remote=request.remote))
+    for socket in list(request.app[CONSOLE_STATE].sockets.pop(identity.session_id, set())):
+        await socket.close(code=4401, message=b"signed out")
+    response: web.StreamResponse = (
+        web.HTTPSeeOther("/console") if is_form else web.json_response({"signed_out": True})
+    )
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """What a console socket is told about an event: ids and states, never text."""
+    match event:
+        case MessageStored():
+            return {
+                "type": "message",
+                "message_id": event.message_id,
+                "thread_id": event.thread_id,
+                "customer_id": event.customer_id,
+                "author": event.author,
+                "internal": event.internal,
+            }
+        case ThreadChanged():
+            return {
+                "type": "thread",
+                "thread_id": event.thread_id,
+                "customer_id": event.customer_id,
+                "status": event.status,
+                "tier": event.tier,
+                "assignee_id": event.assignee_id,
+            }
+        case Typing():
+            return {"type": "typing", "thread_id": event.thread_id, "who": event.who}
+        case AgentPresence():
+            return {"type": "presence", "agent_id": event.agent_id, "status": event.status}
+        case CustomersMerged():
+            return {
+                "type": "customers_merged",
+                "surviving_id": event.surviving_id,
+                "merged_id": event.merged_id,
+            }
+
+
+@routes.get("/ws/console")
+async def console_socket(request: web.Request) -> web.StreamResponse:
+    """Live events for a signed-in console; same-origin pages only."""
+    app = request.app[CONTEXT]
+    state = request.app[CONSOLE_STATE]
+    if not origin_allowed(request, app, required=True):
+        return json_error(403, "WebSocket from another origin is refused")
+    token = request.cookies.get(SESSION_COOKIE)
+    identity = await identity_for_request(request, app)
+    if token is None or identity is None:
+        return json_error(401, "sign in to the console first")
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
+    await ws.prepare(request)
+    sockets = state.sockets.setdefault(identity.session_id, set())
+    sockets.add(ws)
+    try:
+        async with app.events.subscription() as queue:
+            await ws.send_json({"type": "hello", "agent_id": identity.agent_id})
+            forward = asyncio.create_task(
+                _forward_events(ws, queue, app, token),
+                name=f"console-ws:{identity.session_id}:forward",
+            )
+            try:
+                async for msg in ws:
+                    if msg.type == WSMsgType.TEXT and msg.data == "ping":
+                        await ws.send_str("pong")
+            finally:
+                forward.cancel()
+                await asyncio.gather(forward, return_exceptions=True)
+    finally:
+        sockets.discard(ws)
+        if not sockets:
+            state.sockets.pop(identity.session_id, None)
+    return ws
+
+
+async def _forward_events(
+    ws: web.WebSocketResponse, queue: asyncio.Queue[Event], app: AppContext, token: str
+) -> None:
+    """Send each bus event to `ws`; close it once its session has ended."""
+    recheck = app.settings.console.websocket_recheck_seconds
+    checked = time.monotonic()
+    while not ws.closed:
+        try:
+            async with asyncio.timeout(recheck):
+                event = await queue.get()
+        except TimeoutError:
+            event = None
+        if time.monotonic() - checked >= recheck:
+            checked = time.monotonic()
+            if await identity_for_token(app, token) is None:
+                await ws.close(code=4401, message=b"session ended")
+                return
+        if event is not None and not ws.closed:
+            await ws.send_json(event_payload(event))
+
+
+async def _close_all_sockets(app: web.Application) -> None:
+    for sockets in list(app[CONSOLE_STATE].sockets.values()):
+        for socket in list(sockets):
+            await socket.close(code=1001, message=b"server shutting down")
