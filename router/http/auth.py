@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from router.context import AppContext
+from router.http import console_sessions
 from router.http.keys import CONTEXT
 from router.model import utcnow
 from router.security import token_hash
@@ -53,19 +54,42 @@ async def principal_for_token(app: AppContext, token: str, kind: str) -> Princip
 async def agent_principal(request: web.Request) -> Principal:
     """The agent a JSON API request acts as; the one gate of the agent API.
 
-    Accepts `Authorization: Bearer <agent token>` (the console's session cookie with
-    its CSRF header can be accepted here too, so every handler shares one check).
+    Accepts `Authorization: Bearer <agent token>`, or the console's session cookie;
+    with the cookie, every request but GET/HEAD/OPTIONS must carry the session's
+    CSRF token in `X-CSRF-Token` (a cookie alone is what a forged request has).
 
     Raises:
         web.HTTPUnauthorized: no credentials, or unknown/revoked ones (JSON body).
+        web.HTTPForbidden: a cookie-authenticated change without the CSRF token.
     """
     token = bearer_token(request)
     if token is None:
-        raise unauthorized()
+        return await _console_principal(request)
     principal = await principal_for_token(request.app[CONTEXT], token, "agent")
     if principal is None or principal.agent_id is None:
         raise unauthorized("unknown or revoked agent token")
     return principal
+
+
+async def _console_principal(request: web.Request) -> Principal:
+    identity = await console_sessions.identity_for_request(request, request.app[CONTEXT])
+    if identity is None:
+        raise unauthorized()
+    if request.method not in console_sessions.SAFE_METHODS and not (
+        console_sessions.csrf_header_valid(request, identity)
+    ):
+        raise web.HTTPForbidden(
+            text='{"error": {"status": 403, "message": "missing or wrong X-CSRF-Token header"}}',
+            content_type="application/json",
+        )
+    return Principal(
+        "agent",
+        identity.session_id,
+        identity.name,
+        identity.agent_id,
+        identity.tier,
+        identity.is_admin,
+    )
 
 
 def unauthorized(message: str = "a valid bearer token is required") -> web.HTTPUnauthorized:
