@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from channels.base import ChannelAdapter
+from channels.webchat import WebchatAdapter
 from config.settings import Settings
 
 
 def build_adapters(settings: Settings) -> list[ChannelAdapter]:
     """The adapters the settings enable (the API channel is part of the router itself)."""
     adapters: list[ChannelAdapter] = []
+    if settings.webchat.enabled:
+        adapters.append(
+            WebchatAdapter(
+                settings=settings.webchat,
+                secret_key=settings.server.secret_key,
+                public_url=settings.server.public_url,
+            )
+        )
     return adapters

@@ -1,6 +1,7 @@
 """The widget script and the demo shop page (fa, ar, en), loaded once at start.
 
-The demo shop «نارنج» is fictional; it exists so `pasokh serve` shows the product at once.
+The demo shop «نارنج» (phones, accessories, clothes) is fictional; it matches the sample
+FAQ shipped in `faq/sample_kb`, so `pasokh serve` answers its questions at once.
 """
 
 from __future__ import annotations
@@ -15,55 +16,55 @@ _DEMO_TEXTS: dict[str, dict[str, object]] = {
     "fa": {
         "dir": "rtl",
         "shop": "نارنج",
-        "tagline": "چای، دمنوش و ادویهٔ ایرانی",
+        "tagline": "موبایل، لوازم جانبی و پوشاک",
         "language_label": "زبان",
-        "hero_title": "ارسال رایگان برای خریدهای بالای ۵۰۰٬۰۰۰ تومان",
+        "hero_title": "ارسال رایگان برای خریدهای بالای ۲ میلیون تومان",
         "hero_text": "سؤالی دربارهٔ سفارش، ارسال یا مرجوعی دارید؟ دکمهٔ گفتگو را بزنید؛ "
         "دستیار ما فوراً پاسخ می‌دهد و اگر لازم باشد همکارانمان ادامه می‌دهند.",
         "products_title": "پرفروش‌ها",
         "products": [
-            ("چای سیاه لاهیجان", "۵۰۰ گرم، برداشت بهاره", "۱۸۵٬۰۰۰ تومان"),
-            ("زعفران سرگل قائنات", "یک مثقال (۴٫۶ گرم)", "۲۹۰٬۰۰۰ تومان"),
-            ("دمنوش گل‌گاوزبان", "۱۰۰ گرم، با گل‌های درشت", "۹۵٬۰۰۰ تومان"),
-            ("هل سبز درشت", "۵۰ گرم", "۲۱۰٬۰۰۰ تومان"),
+            ("گوشی نارنج X۱", "۱۲۸ گیگابایت، ۱۸ ماه گارانتی", "۱۸٬۹۰۰٬۰۰۰ تومان"),
+            ("هدفون بی‌سیم", "۳۰ ساعت شارژ، حذف نویز", "۲٬۴۵۰٬۰۰۰ تومان"),
+            ("کاپشن پشمی زمستانه", "سایز S تا XXL", "۳٬۲۰۰٬۰۰۰ تومان"),
+            ("تی‌شرت نخی", "نخ ۱۰۰٪، شش رنگ", "۴۸۰٬۰۰۰ تومان"),
         ],
         "footer": "فروشگاه نارنج یک فروشگاه خیالی برای نمایش پاسخ است.",
         "chat_title": "پشتیبانی نارنج",
-        "suggestions": ["ارسال سفارش چقدر طول می‌کشد؟", "چطور کالا را مرجوع کنم؟"],
+        "suggestions": ["ارسال چند روز طول می‌کشد؟", "چطور کالا را مرجوع کنم؟"],
     },
     "ar": {
         "dir": "rtl",
         "shop": "نارنج",
-        "tagline": "شاي وأعشاب وتوابل إيرانية",
+        "tagline": "هواتف وإكسسوارات وملابس",
         "language_label": "اللغة",
-        "hero_title": "شحن مجاني للطلبات فوق ٥٠٠٬٠٠٠ تومان",
+        "hero_title": "شحن مجاني للطلبات فوق ٢ مليون تومان",
         "hero_text": "لديك سؤال عن طلبك أو الشحن أو الإرجاع؟ اضغط زر المحادثة؛ "
         "يجيبك مساعدنا فورًا ويتابع زملاؤنا عند الحاجة.",
         "products_title": "الأكثر مبيعًا",
         "products": [
-            ("شاي لاهيجان الأسود", "٥٠٠ غرام، قطفة الربيع", "١٨٥٬٠٠٠ تومان"),
-            ("زعفران قائنات", "مثقال واحد (٤٫٦ غرام)", "٢٩٠٬٠٠٠ تومان"),
-            ("منقوع لسان الثور", "١٠٠ غرام", "٩٥٬٠٠٠ تومان"),
-            ("هيل أخضر", "٥٠ غرامًا", "٢١٠٬٠٠٠ تومان"),
+            ("هاتف نارنج X١", "١٢٨ غيغابايت، ضمان ١٨ شهرًا", "١٨٬٩٠٠٬٠٠٠ تومان"),
+            ("سماعات لاسلكية", "٣٠ ساعة تشغيل، عزل الضوضاء", "٢٬٤٥٠٬٠٠٠ تومان"),
+            ("سترة صوفية شتوية", "المقاسات S إلى XXL", "٣٬٢٠٠٬٠٠٠ تومان"),
+            ("قميص قطني", "قطن ١٠٠٪، ستة ألوان", "٤٨٠٬٠٠٠ تومان"),
         ],
         "footer": "متجر نارنج متجر خيالي لعرض «پاسخ».",
         "chat_title": "دعم نارنج",
-        "suggestions": ["كم يستغرق الشحن؟", "كيف أرجع منتجًا؟"],
+        "suggestions": ["كم يستغرق التوصيل؟", "كيف أرجع المنتج؟"],
     },
     "en": {
         "dir": "ltr",
         "shop": "Naranj",
-        "tagline": "Persian tea, herbal infusions and spices",
+        "tagline": "Phones, accessories and clothes",
         "language_label": "Language",
-        "hero_title": "Free delivery on orders over 500,000 toman",
+        "hero_title": "Free delivery on orders over 2 million toman",
         "hero_text": "A question about an order, delivery or a return? Press the chat button; "
         "our assistant answers at once and a colleague takes over when needed.",
         "products_title": "Best sellers",
         "products": [
-            ("Lahijan black tea", "500 g, spring harvest", "185,000 toman"),
-            ("Qaenat saffron", "one mesghal (4.6 g)", "290,000 toman"),
-            ("Borage flower infusion", "100 g", "95,000 toman"),
-            ("Green cardamom", "50 g", "210,000 toman"),
+            ("Naranj X1 phone", "128 GB, 18-month warranty", "18,900,000 toman"),
+            ("Wireless headphones", "30 hours of play, noise cancelling", "2,450,000 toman"),
+            ("Winter wool jacket", "sizes S to XXL", "3,200,000 toman"),
+            ("Cotton T-shirt", "100% cotton, six colours", "480,000 toman"),
         ],
         "footer": "Naranj is a fictional shop showing Pasokh.",
         "chat_title": "Naranj support",

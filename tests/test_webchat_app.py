@@ -1,0 +1,213 @@
+"""The web chat against the real app: real ingest, database, outbox and tier-0 bot.
+
+The protocol details and every limit are pinned in test_webchat_protocol.py against an
+in-memory router; here the same promises are checked end to end (SQLite or PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from bot import build_responder
+from channels.webchat.tokens import user_hash
+from config.settings import Settings
+from router.context import AppContext
+from router.storage.models import Message, OutboxItem
+from tests.conftest import AppFactory
+from tests.webchat_fakes import next_frame
+
+SESSIONS = "/api/v1/webchat/sessions"
+
+
+async def start(
+    start_app: AppFactory, settings: Settings, **webchat: Any
+) -> tuple[TestClient[Any, Any], AppContext]:
+    """The whole server with the web chat enabled from settings and the sample-KB bot."""
+    settings = settings.replace("webchat", enabled=True, **webchat)
+    client, context = await start_app(settings, responder=build_responder(faq_path=None))
+    return client, context
+
+
+async def new_token(client: TestClient[Any, Any], **body: Any) -> str:
+    response = await client.post(SESSIONS, json=body)
+    assert response.status == 200, await response.text()
+    token: str = (await response.json())["visitor_token"]
+    return token
+
+
+async def connect(client: TestClient[Any, Any], token: str, **query: Any) -> Any:
+    ws = await client.ws_connect("/ws/webchat", params={"token": token, **query})
+    assert (await next_frame(ws))["type"] == "ready"
+    return ws
+
+
+async def say(ws: Any, text: str, client_id: str) -> dict[str, Any]:
+    frame = {"type": "message", "client_id": client_id, "text": text}
+    await ws.send_str(json.dumps(frame, ensure_ascii=False))
+    return await next_frame(ws, "ack")
+
+
+async def stored_texts(context: AppContext) -> list[str]:
+    async with context.sessions() as session:
+        rows = await session.scalars(select(Message.text).order_by(Message.id))
+        return list(rows)
+
+
+async def test_a_persian_question_gets_the_bots_persian_answer_after_the_ack(
+    start_app: AppFactory, settings: Settings
+) -> None:
+    client, context = await start(start_app, settings)
+    ws = await connect(client, await new_token(client), lang="fa")
+    assert (await next_frame(ws, "history"))["messages"] == []
+    ack = await say(ws, "ارسال چند روز طول می‌کشد؟", "q1")
+    # Acked after commit: the id names a stored row already.
+    async with context.sessions() as session:
+        row = await session.get(Message, int(ack["message_id"]))
+    assert row is not None and row.channel == "webchat" and row.author_kind == "customer"
+
+    answer = (await next_frame(ws, "message"))["message"]
+    assert answer["author"] == "bot"
+    assert "روز کاری" in answer["text"]
+    assert answer["suggestions"]  # "did this help?" buttons
+    assert int(answer["id"]) > int(ack["message_id"])
+
+
+async def test_duplicate_client_id_is_stored_once(
+    start_app: AppFactory, settings: Settings
+) -> None:
+    client, context = await start(start_app, settings)
+    token = await new_token(client)
+    ws = await connect(client, token)
+    first = await say(ws, "سفارشم کجاست؟", "dup-1")
+    await ws.close()
+    again = await connect(client, token)
+    second = await say(again, "سفارشم کجاست؟", "dup-1")
+    assert first["message_id"] == second["message_id"]
+    assert (await stored_texts(context)).count("سفارشم کجاست؟") == 1
+
+
+async def test_history_and_catch_up_after_reconnect(
+    start_app: AppFactory, settings: Settings
+) -> None:
+    client, _ = await start(start_app, settings)
+    token = await new_token(client)
+    ws = await connect(client, token)
+    await say(ws, "ارسال چند روز طول می‌کشد؟", "h1")
+    answer = (await next_frame(ws, "message"))["message"]
+    await ws.close()
+
+    reloaded = await connect(client, token)
+    history = (await next_frame(reloaded, "history"))["messages"]
+    assert [m["author"] for m in history] == ["customer", "bot"]
+    assert history[1]["id"] == answer["id"]
+    # While this tab is away the visitor writes from another tab; the bot answers.
+    other_tab = await connect(client, token)
+    await next_frame(other_tab, "history")
+    await reloaded.close()
+    await say(other_tab, "چطور کالا را مرجوع کنم؟", "h2")
+    await next_frame(other_tab, "message")
+
+    resumed = await connect(client, token, after=answer["id"])
+    missed = (await next_frame(resumed, "history"))["messages"]
+    assert [m["author"] for m in missed] == ["customer", "bot"]
+    assert missed[0]["text"] == "چطور کالا را مرجوع کنم؟"
+    assert "۷ روز" in missed[1]["text"]
+
+
+async def test_visitor_a_never_sees_visitor_b(start_app: AppFactory, settings: Settings) -> None:
+    client, context = await start(start_app, settings)
+    token_a, token_b = await new_token(client), await new_token(client)
+    ws_b = await connect(client, token_b)
+    await say(ws_b, "کد سفارش محرمانه من ۹۸۷۶ است", "same-id")
+    ws_a = await connect(client, token_a)
+    assert (await next_frame(ws_a, "history"))["messages"] == []
+    ack_a = await say(ws_a, "سلام", "same-id")  # B's client id means nothing for A
+    async with context.sessions() as session:
+        row = await session.get(Message, int(ack_a["message_id"]))
+    assert row is not None and row.text == "سلام"
+    frames = []
+    while True:
+        try:
+            frames.append(await next_frame(ws_a, "message", wait=0.5))
+        except TimeoutError:
+            break
+    assert all("۹۸۷۶" not in f["message"]["text"] for f in frames)
+    resumed = await connect(client, token_a, after="0")
+    texts = [m["text"] for m in (await next_frame(resumed, "history"))["messages"]]
+    assert "سلام" in texts and all("۹۸۷۶" not in t for t in texts)
+
+
+async def test_forged_user_hash_is_refused(start_app: AppFactory, settings: Settings) -> None:
+    client, _ = await start(start_app, settings, user_hash_secret="the-sites-secret")
+    forged = await client.post(SESSIONS, json={"user_id": "u-7", "user_hash": "0" * 64})
+    assert forged.status == 403
+    unsigned = await client.post(SESSIONS, json={"user_id": "u-7"})
+    assert unsigned.status == 403
+    signed = {"user_id": "u-7", "user_hash": user_hash("the-sites-secret", "u-7")}
+    token = await new_token(client, **signed)
+    ws = await connect(client, token)
+    await say(ws, "سلام", "u1")
+    # The same user on another device resumes the same conversation.
+    other_device = await connect(client, await new_token(client, **signed))
+    texts = [m["text"] for m in (await next_frame(other_device, "history"))["messages"]]
+    assert texts[0] == "سلام"
+
+
+async def test_bot_replies_go_through_the_outbox_and_are_delivered(
+    start_app: AppFactory, settings: Settings
+) -> None:
+    client, context = await start(start_app, settings)
+    ws = await connect(client, await new_token(client))
+    await say(ws, "چه روش‌های پرداختی دارید؟", "o1")
+    await next_frame(ws, "message")
+    for _ in range(100):
+        async with context.sessions() as session:
+            pending = await session.scalar(
+                select(func.count()).select_from(OutboxItem).where(OutboxItem.status != "delivered")
+            )
+        if pending == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert pending == 0
+
+
+async def test_limits_hold_in_the_real_app(start_app: AppFactory, settings: Settings) -> None:
+    client, _ = await start(
+        start_app,
+        settings,
+        max_message_length=20,
+        rate_limit_per_minute=2,
+        allowed_origins=["https://shop.example"],
+    )
+    token = await new_token(client)
+    bad_origin = await client.ws_connect(
+        "/ws/webchat", params={"token": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert (await next_frame(bad_origin))["code"] == "origin_not_allowed"
+    assert (await bad_origin.receive()).type == WSMsgType.CLOSE
+    ws = await connect(client, token)
+    await ws.send_str("{oops")
+    assert (await next_frame(ws, "error"))["code"] == "invalid_json"
+    await ws.send_json({"type": "message", "client_id": "l", "text": "x" * 21})
+    assert (await next_frame(ws, "error"))["code"] == "message_too_long"
+    await say(ws, "سلام", "r1")
+    await say(ws, "سلام دوباره", "r2")
+    await ws.send_json({"type": "message", "client_id": "r3", "text": "سوم"})
+    assert (await next_frame(ws, "error"))["code"] == "rate_limited"
+
+
+@pytest.mark.parametrize("lang", ["fa", "ar", "en"])
+async def test_demo_page_and_widget_are_served(
+    start_app: AppFactory, settings: Settings, lang: str
+) -> None:
+    client, _ = await start(start_app, settings)
+    page = await client.get("/", params={"lang": lang})
+    assert page.status == 200 and f'lang="{lang}"' in await page.text()
+    assert (await client.get("/widget.js")).status == 200
