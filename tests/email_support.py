@@ -1,0 +1,121 @@
+"""Helpers for email tests: an aiosmtpd server playing the relay, smtplib in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass(frozen=True)
+class RelayedMail:
+    """One message the fake relay accepted."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = BytesParser(policy=policy.default).parsebytes(self.data)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass
+class FakeRelay:
+    """A real SMTP server on loopback that records mail or answers what it is told.
+
+    `rcpt_replies` / `data_replies` are consumed in order before the relay accepts.
+    """
+
+    received: list[RelayedMail] = field(default_factory=list)
+    rcpt_replies: list[str] = field(default_factory=list)
+    data_replies: list[str] = field(default_factory=list)
+    _server: asyncio.Server | None = None
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self.rcpt_replies:
+            return self.rcpt_replies.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_replies:
+            return self.data_replies.pop(0)
+        self.received.append(
+            RelayedMail(
+                str(envelope.mail_from), tuple(envelope.rcpt_tos), envelope.original_content or b""
+            )
+        )
+        self._arrived.set()
+        return "250 2.0.0 queued"
+
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SMTP(self, hostname="relay.test", loop=loop), host="127.0.0.1", port=0
+        )
+        return self.port
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def wait_for(self, count: int, seconds: float = 10.0) -> list[RelayedMail]:
+        """Wait until at least `count` mails arrived."""
+        async with asyncio.timeout(seconds):
+            while len(self.received) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+        return self.received
+
+
+def _send_blocking(
+    port: int, mail_from: str, rcpt_tos: list[str], data: bytes
+) -> dict[str, tuple[int, bytes]]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        return client.sendmail(mail_from, rcpt_tos, data)
+
+
+async def smtp_send(port: int, data: bytes, *, mail_from: str, to: list[str]) -> None:
+    """Send raw bytes with Python's smtplib (in a thread); smtplib errors propagate."""
+    await asyncio.to_thread(_send_blocking, port, mail_from, to, data)
+
+
+def make_mail(
+    *,
+    sender: str = "Sara <sara@example.ir>",
+    to: str = "support@support.localhost",
+    subject: str = "وضعیت سفارش",
+    body: str = "سفارش من کجاست؟",
+    message_id: str | None = "<first-1@example.ir>",
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    """A small UTF-8 mail as bytes."""
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = to
+    mail["Subject"] = subject
+    if message_id:
+        mail["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        mail[name] = value
+    mail.set_content(body)
+    return mail.as_bytes(policy=policy.SMTP)

@@ -1,0 +1,307 @@
+"""The email adapter over real SMTP on loopback, with a fake ingest function."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from channels.base import ChannelServices, ConversationLocation, ConversationMessage
+from channels.email.adapter import EmailAdapter
+from channels.email.tokens import ReplyTokens
+from config.settings import EmailSettings
+from router.attachments import AttachmentStore
+from router.events import InProcessEventBus
+from router.model import (
+    AuthorKind,
+    DeliveryStatus,
+    InboundMessage,
+    IngestResult,
+    OutboundMessage,
+)
+from tests.email_support import FakeRelay, make_mail, smtp_send
+
+SECRET = "adapter-test-secret"
+FIXTURES = Path(__file__).parent / "fixtures" / "email"
+
+
+class NoConversation:
+    """The email adapter never reads history; any call is a test failure."""
+
+    async def locate(self, channel: str, address: str) -> ConversationLocation | None:
+        raise AssertionError("email does not read conversations")
+
+    async def history(
+        self, channel: str, address: str, *, after_id: int | None = None, limit: int = 50
+    ) -> list[ConversationMessage]:
+        raise AssertionError("email does not read conversations")
+
+    async def message(self, message_id: int) -> ConversationMessage | None:
+        raise AssertionError("email does not read conversations")
+
+
+@dataclass
+class FakeIngest:
+    """Stores to a list like a committed ingest; dedupes by external id; can fail."""
+
+    stored: list[InboundMessage] = field(default_factory=list)
+    failures: int = 0
+
+    async def __call__(self, msg: InboundMessage) -> IngestResult:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("database is down")
+        for index, earlier in enumerate(self.stored):
+            if earlier.external_id == msg.external_id:
+                return IngestResult(index + 1, 1, 1, duplicate=True)
+        self.stored.append(msg)
+        return IngestResult(len(self.stored), 1, 1)
+
+
+@dataclass
+class Rig:
+    adapter: EmailAdapter
+    ingest: FakeIngest
+    store: AttachmentStore
+    relay: FakeRelay
+
+    @property
+    def port(self) -> int:
+        return self.adapter.port
+
+
+def email_settings(relay_port: int, **changes: object) -> EmailSettings:
+    values: dict[str, object] = {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": 0,
+        "domains": ["support.localhost"],
+        "address": "support@support.localhost",
+        "max_message_bytes": 200_000,
+        "relay_host": "127.0.0.1",
+        "relay_port": relay_port,
+        "relay_timeout": 5.0,
+        "auto_reply_cap_per_hour": 3,
+    }
+    values.update(changes)
+    return EmailSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    relay = FakeRelay()
+    await relay.start()
+    ingest = FakeIngest()
+    store = AttachmentStore(tmp_path / "attachments")
+    adapter = EmailAdapter(email_settings(relay.port), secret_key=SECRET)
+    await adapter.start(
+        ChannelServices(
+            ingest=ingest,
+            events=InProcessEventBus(),
+            attachments=store,
+            conversation=NoConversation(),
+        )
+    )
+    yield Rig(adapter, ingest, store, relay)
+    await adapter.stop()
+    await relay.stop()
+
+
+async def test_customer_mail_is_stored_before_250(rig: Rig) -> None:
+    raw = (FIXTURES / "pasokh" / "fa_gmail_reply.eml").read_bytes()
+    token = ReplyTokens(SECRET).make(40)
+    raw = raw.replace(b"tokenplaceholder", token.encode())
+    await smtp_send(
+        rig.port, raw, mail_from="sara.rezaei@gmail.com", to=[f"support+{token}@support.localhost"]
+    )
+    assert len(rig.ingest.stored) == 1  # smtplib returned: the 250 came after ingest
+    msg = rig.ingest.stored[0]
+    assert msg.channel == "email"
+    assert msg.external_id == "CAFa+reply=persian0001@mail.gmail.com"
+    assert msg.sender_address == "sara.rezaei@gmail.com"
+    assert msg.sender_name == "سارا رضایی"
+    assert msg.text == "ممنون، ولی هنوز کد رهگیری برایم پیامک نشده است."
+    assert msg.full_text is not None and "نوشت:" in msg.full_text
+    assert msg.subject == "Re: وضعیت سفارش"
+    assert not msg.automated
+    assert not msg.sender_verified
+    assert msg.hint is not None
+    assert msg.hint.thread_id == 40
+    assert msg.hint.reply_token == token
+    assert msg.hint.references == (
+        "40.6.0123456789abcdef@support.localhost",
+        "fa-gmail-first@mail.gmail.com",
+    )
+    raw_ref = msg.attachments[0]
+    assert raw_ref.content_type == "message/rfc822"
+    assert await rig.store.read(raw_ref.sha256) == raw
+
+
+async def test_forged_token_is_passed_on_unverified(rig: Rig) -> None:
+    forged = "support+16-aaaaaaaaaaaaaaaaaaaaaaaa@support.localhost"
+    await smtp_send(rig.port, make_mail(to=forged), mail_from="x@example.com", to=[forged])
+    hint = rig.ingest.stored[0].hint
+    assert hint is not None
+    assert hint.reply_token == "16-aaaaaaaaaaaaaaaaaaaaaaaa"
+    assert hint.thread_id is None
+
+
+async def test_recipient_outside_support_domains_gets_550(rig: Rig) -> None:
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        await smtp_send(
+            rig.port, make_mail(to="victim@gmail.com"), mail_from="a@b.c", to=["victim@gmail.com"]
+        )
+    code, _ = refused.value.recipients["victim@gmail.com"]
+    assert code == 550
+    assert rig.ingest.stored == []
+
+
+async def test_oversized_mail_gets_552(rig: Rig) -> None:
+    huge = make_mail(body="x" * 100 + "\n" + ("y" * 900 + "\n") * 300)
+    with pytest.raises(smtplib.SMTPException) as error:
+        await smtp_send(rig.port, huge, mail_from="a@b.c", to=["support@support.localhost"])
+    assert getattr(error.value, "smtp_code", None) == 552
+    assert rig.ingest.stored == []
+
+
+async def test_ingest_failure_answers_451_and_the_retry_is_stored_once(rig: Rig) -> None:
+    rig.ingest.failures = 1
+    mail = make_mail(message_id="<retry-me@example.ir>")
+    with pytest.raises(smtplib.SMTPDataError) as error:
+        await smtp_send(
+            rig.port, mail, mail_from="sara@example.ir", to=["support@support.localhost"]
+        )
+    assert error.value.smtp_code == 451
+    for _ in range(2):  # the sender retries, and retries again after a lost 250
+        await smtp_send(
+            rig.port, mail, mail_from="sara@example.ir", to=["support@support.localhost"]
+        )
+    assert [m.external_id for m in rig.ingest.stored] == ["retry-me@example.ir"]
+
+
+async def test_attachment_store_failure_answers_451(rig: Rig, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the store wants a directory")
+    rig.store.root = blocker
+    with pytest.raises(smtplib.SMTPDataError) as error:
+        await smtp_send(rig.port, make_mail(), mail_from="a@b.c", to=["support@support.localhost"])
+    assert error.value.smtp_code == 451
+    assert rig.ingest.stored == []
+
+
+async def test_mail_without_message_id_dedupes_by_content(rig: Rig) -> None:
+    mail = make_mail(message_id=None, headers={"Date": "Mon, 23 Nov 2026 10:00:00 +0000"})
+    for _ in range(2):
+        await smtp_send(rig.port, mail, mail_from="a@b.c", to=["support@support.localhost"])
+    assert len(rig.ingest.stored) == 1
+    assert rig.ingest.stored[0].external_id.startswith("sha256:")
+
+
+async def test_automated_mail_is_flagged(rig: Rig) -> None:
+    bounce = (FIXTURES / "chatwoot" / "bounced_with_no_from.eml").read_bytes()
+    await smtp_send(rig.port, bounce, mail_from="", to=["support@support.localhost"])
+    ooo = (FIXTURES / "pasokh" / "fa_out_of_office.eml").read_bytes()
+    await smtp_send(rig.port, ooo, mail_from="ali@example.ir", to=["support@support.localhost"])
+    plain = make_mail(message_id="<null-sender@x>")
+    await smtp_send(rig.port, plain, mail_from="", to=["support@support.localhost"])
+    assert [m.automated for m in rig.ingest.stored] == [True, True, True]
+    assert rig.ingest.stored[0].sender_address == "mailer-daemon@invalid"
+
+
+async def test_subject_only_mail_uses_the_subject_as_text(rig: Rig) -> None:
+    mail = make_mail(subject="Where is my order 1234?", body="\n")
+    await smtp_send(rig.port, mail, mail_from="a@b.c", to=["support@support.localhost"])
+    assert rig.ingest.stored[0].text == "Where is my order 1234?"
+
+
+async def test_start_twice_raises_and_stop_is_idempotent(rig: Rig) -> None:
+    port = rig.port
+    with pytest.raises(RuntimeError):
+        await rig.adapter.start(rig.adapter._services)  # type: ignore[arg-type]
+    await rig.adapter.stop()
+    await rig.adapter.stop()
+    with pytest.raises(ConnectionRefusedError):
+        await smtp_send(port, make_mail(), mail_from="a@b.c", to=["support@support.localhost"])
+
+
+def outbound(**changes: object) -> OutboundMessage:
+    values: dict[str, object] = {
+        "outbox_id": 1,
+        "message_id": 2,
+        "thread_id": 3,
+        "channel": "email",
+        "address": "sara@example.ir",
+        "text": "سفارش شما ارسال شد.",
+        "author": AuthorKind.BOT,
+        "language": "fa",
+        "subject": "وضعیت سفارش",
+        "references": ("first-1@example.ir",),
+    }
+    values.update(changes)
+    return OutboundMessage(**values)  # type: ignore[arg-type]
+
+
+async def test_send_through_relay(rig: Rig) -> None:
+    result = await rig.adapter.send(outbound())
+    assert result.status == DeliveryStatus.DELIVERED
+    (mail,) = await rig.relay.wait_for(1)
+    assert mail.mail_from == "support@support.localhost"
+    assert mail.rcpt_tos == ("sara@example.ir",)
+    message = mail.message
+    assert message["Message-ID"] == f"<{result.external_id}>"
+    assert message["In-Reply-To"] == "<first-1@example.ir>"
+    assert message["Subject"] == "Re: وضعیت سفارش"
+    assert message["Auto-Submitted"] == "auto-replied"
+    reply_to = message["Reply-To"].addresses[0].addr_spec
+    assert ReplyTokens(SECRET).find([reply_to], domains=["support.localhost"]) == (
+        reply_to.split("+")[1].split("@")[0],
+        3,
+    )
+
+
+async def test_send_temporary_and_permanent_failures(rig: Rig) -> None:
+    rig.relay.rcpt_replies = ["450 4.2.0 Mailbox busy"]
+    result = await rig.adapter.send(outbound(automated=False))
+    assert result.status == DeliveryStatus.RETRY
+    assert result.error is not None and "450 4.2.0 Mailbox busy" in result.error
+
+    rig.relay.rcpt_replies = ["550 5.1.1 No such user here"]
+    result = await rig.adapter.send(outbound(automated=False))
+    assert result.status == DeliveryStatus.FAILED
+    assert result.identity_unreachable
+    assert result.error is not None and "550 5.1.1 No such user here" in result.error
+
+    rig.relay.data_replies = ["554 5.6.0 Message rejected as spam"]
+    result = await rig.adapter.send(outbound(automated=False))
+    assert result.status == DeliveryStatus.FAILED
+    assert not result.identity_unreachable
+    assert result.error is not None and "554 5.6.0 Message rejected as spam" in result.error
+
+    rig.relay.data_replies = ["451 4.3.0 Try later"]
+    result = await rig.adapter.send(outbound(automated=False))
+    assert result.status == DeliveryStatus.RETRY
+    assert rig.relay.received == []
+
+
+async def test_relay_down_is_a_retry(rig: Rig) -> None:
+    await rig.relay.stop()
+    result = await rig.adapter.send(outbound())
+    assert result.status == DeliveryStatus.RETRY
+    assert result.error is not None and "relay unreachable" in result.error
+
+
+async def test_auto_reply_cap_breaks_loops(rig: Rig) -> None:
+    for outbox_id in range(1, 4):
+        result = await rig.adapter.send(outbound(outbox_id=outbox_id))
+        assert result.status == DeliveryStatus.DELIVERED
+    capped = await rig.adapter.send(outbound(outbox_id=4))
+    assert capped.status == DeliveryStatus.FAILED
+    assert capped.error is not None and "mail loop" in capped.error
+    # A person's reply is never capped, and other addresses are not affected.
+    agent = await rig.adapter.send(outbound(outbox_id=5, automated=False))
+    assert agent.status == DeliveryStatus.DELIVERED
+    other = await rig.adapter.send(outbound(outbox_id=6, address="other@example.com"))
+    assert other.status == DeliveryStatus.DELIVERED
+    assert len(rig.relay.received) == 5
