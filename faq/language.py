@@ -44,9 +44,11 @@ def detect_language(text: str) -> str | None:
             persian_score += 1.0
         elif ch in _ARABIC_LETTERS:
             arabic_score += 0.5  # weak: Persian is often typed on Arabic keyboards
+        if not ch.isalpha():
+            continue  # digits and punctuation say nothing about the language
         if "\u0600" <= ch <= "\u06ff" or "\ufb50" <= ch <= "\ufeff":
             arabic_script += 1
-        elif ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN"):
+        elif unicodedata.name(ch, "").startswith("LATIN"):
             latin += 1
     if arabic_script == 0 and latin == 0:
         return None

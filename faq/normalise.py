@@ -14,7 +14,7 @@ through before matching. Its rules, applied in this order:
 5. Persian (۰-۹) and Arabic-Indic (٠-٩) digits -> ASCII; ٫ -> "." and ٬ dropped.
 6. Latin case folding (`str.casefold`); apostrophes removed (don't -> dont).
 7. Every punctuation or symbol character, Arabic ones (؟ ، ؛ « ») included, becomes a
-   space.
+   space, except a decimal point between two digits (3.5 stays one token).
 8. Runs of whitespace collapse to one space; the result is stripped.
 
 `tokenise` splits the normalised text on spaces and then (rule 9) glues Persian
@@ -97,8 +97,18 @@ def normalise(text: str) -> str:
     # NFKC may decompose nothing we care about, but the table must run after it so
     # that presentation forms are already base letters.
     text = text.translate(_TABLE).casefold()
-    out = [" " if _is_separator(ch) else ch for ch in text]
+    out = [
+        ch
+        if not _is_separator(ch)
+        or (ch == "." and 0 < i < len(text) - 1 and _digits_around(text, i))
+        else " "
+        for i, ch in enumerate(text)
+    ]
     return " ".join("".join(out).split())
+
+
+def _digits_around(text: str, i: int) -> bool:
+    return text[i - 1].isdigit() and text[i + 1].isdigit()
 
 
 def tokenise(normalised: str) -> list[str]:

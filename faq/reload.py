@@ -72,6 +72,7 @@ class KbWatcher:
         self._load_lock = asyncio.Lock()
         self._failed_snapshot: Snapshot | None = None
         self.reloads = 0  # successful reloads after the first load (for tests and logs)
+        self.reloaded = asyncio.Event()  # set after each successful reload; clear to wait again
 
     @property
     def current(self) -> LoadedKb | None:
@@ -135,6 +136,7 @@ class KbWatcher:
         self._current = fresh
         self._failed_snapshot = None
         self.reloads += 1
+        self.reloaded.set()
         logger.info("FAQ reloaded from %s: %d entries", self.path, len(fresh.kb.entries))
         return True
 

@@ -1,0 +1,120 @@
+"""`faq check|ask|eval` on the fixture KB."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from faq.cli import add_faq_commands, main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "faq"
+KB = FIXTURES / "kb.json"
+REPO = Path(__file__).resolve().parents[1]
+
+EVAL_KEYS = {
+    "queries",
+    "in_scope",
+    "answered_right",
+    "answered_wrong",
+    "suggested_right",
+    "out_of_scope",
+    "out_of_scope_held",
+    "handoff",
+    "handoff_detected",
+    "p99_us",
+}
+
+
+def test_eval_json_has_exactly_the_documented_integer_keys(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["faq", "eval", str(KB), str(FIXTURES / "dev.jsonl"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) >= EVAL_KEYS
+    assert all(isinstance(report[k], int) for k in EVAL_KEYS)
+    assert report["queries"] == 129
+    assert report["in_scope"] + report["out_of_scope"] + report["handoff"] == 129
+    assert (report["out_of_scope"], report["handoff"]) == (12, 8)
+    assert report["handoff_detected"] == 8
+    assert report["answered_right"] + report["answered_wrong"] <= report["queries"]
+
+
+def test_eval_text_lists_the_mistakes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        json.dumps({"text": "where is my order", "expected": "invoice"})
+        + "\n\n"
+        + json.dumps({"text": "talk to a human", "expected": "human"})
+        + "\n",
+        encoding="utf-8",
+    )
+    assert main(["faq", "eval", str(KB), str(queries)]) == 0
+    out = capsys.readouterr().out
+    assert "answered_wrong" in out
+    assert "expected invoice, got order-tracking" in out
+
+
+def test_check_passes_on_the_fixture_and_flags_duplicates(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["faq", "check", str(KB)]) == 0
+    assert "35 entries" in capsys.readouterr().out
+    kb = [
+        {"id": "a", "questions": {"en": ["Where is my order?"]}, "answers": {"en": "x"}},
+        {"id": "b", "questions": {"en": ["where is my order"]}, "answers": {"en": "y"}},
+        {"id": "c", "questions": {"en": ["Where is my orders?"]}, "answers": {"en": "z"}},
+        {"id": "d", "questions": {"fa": ["ساعت کاری"], "en": ["hours"]}, "answers": {"en": "9"}},
+    ]
+    path = tmp_path / "kb.json"
+    path.write_text(json.dumps(kb), encoding="utf-8")
+    assert main(["faq", "check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "error: duplicate en phrasing in a and b" in out
+    assert "warning: near-duplicate en phrasing in a and c" in out
+    assert "warning: d: questions but no answer in fa" in out
+
+
+def test_check_reports_a_broken_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "kb.yaml"
+    path.write_text("- id: [unclosed", encoding="utf-8")
+    assert main(["faq", "check", str(path)]) == 1
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_ask_shows_normalised_text_candidates_and_decision(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["faq", "ask", str(KB), "سفارشمو چجوري پيگيري کنم؟", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["normalised"] == "سفارشمو چجوری پیگیری کنم"
+    assert report["language"] == "fa"
+    assert report["candidates"][0]["id"] == "order-tracking"
+    assert report["decision"] == "answer"
+    assert report["answer"].startswith("وضعیت سفارش")
+    assert main(["faq", "ask", str(KB), "talk to a human"]) == 0
+    assert "decision: human" in capsys.readouterr().out
+
+
+def test_add_faq_commands_plugs_into_another_parser() -> None:
+    parser = argparse.ArgumentParser(prog="pasokh")
+    add_faq_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["faq", "check", "kb.json"])
+    assert callable(args.func) and args.kb == Path("kb.json")
+
+
+def test_runs_standalone_as_a_module() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "faq.cli", "faq", "check", str(KB)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "0 errors" in done.stdout
