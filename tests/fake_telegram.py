@@ -98,6 +98,7 @@ class FakeTelegram:
         self._confirmed_below = 0
         self._new_update = asyncio.Event()
         self._poll_generation = 0
+        self.polls_started = 0  # getUpdates requests received (recorded in `calls` on return)
         self._failures: dict[str, list[_Failure]] = {}
         self._blocked_chats: set[int] = set()
         self._files: dict[str, _File] = {}
@@ -376,6 +377,7 @@ class FakeTelegram:
         timeout = float(params.get("timeout") or 0)
         if offset:
             self._acknowledge_below(offset)
+        self.polls_started += 1
         self._poll_generation += 1
         generation = self._poll_generation
         deadline = time.monotonic() + timeout

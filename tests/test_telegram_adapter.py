@@ -46,9 +46,10 @@ async def started(
     fake: FakeTelegram, services: ChannelServices, **settings: Any
 ) -> TelegramAdapter:
     adapter = TelegramAdapter(settings=telegram_settings(fake, **settings))
+    polls_before = fake.polls_started
     await adapter.start(services)
     # The first getUpdates comes after getMe/deleteWebhook: the adapter is connected.
-    await fake.wait_for(lambda: fake.calls_to("getUpdates"))
+    await fake.wait_for(lambda: fake.polls_started > polls_before)
     return adapter
 
 

@@ -276,8 +276,10 @@ class TelegramAdapter:
             return web.Response(status=503, text="not ready")  # Telegram will redeliver
         try:
             payload = await request.json(loads=json.loads)
+            if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
+                raise ValueError("no update_id")
             update = Update.de_json(payload, self._bot)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
             return web.Response(status=400, text="not an update")
         try:
             await self.process_update(update)

@@ -1,0 +1,114 @@
+"""Webhook mode: secret checked, 200 only after commit, setWebhook with a public URL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from channels.base import ChannelServices
+from channels.telegram import TelegramAdapter
+from channels.telegram.adapter import SECRET_HEADER
+from tests.fake_telegram import FakeTelegram
+from tests.telegram_support import RecordingIngest, make_services, telegram_settings, webhook_host
+
+CHAT = 5550002
+SECRET = "s3cret-Webhook_token"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+def ingest() -> RecordingIngest:
+    return RecordingIngest()
+
+
+@pytest.fixture
+def services(ingest: RecordingIngest, tmp_path: Path) -> ChannelServices:
+    return make_services(ingest, tmp_path / "attachments")
+
+
+def webhook_adapter(fake: FakeTelegram, public_url: str) -> TelegramAdapter:
+    # A reverse proxy may publish the site under a path; the adapter's route is the same.
+    settings = telegram_settings(fake, webhook_secret=SECRET, mode="auto")
+    return TelegramAdapter(settings=settings, public_url=public_url)
+
+
+async def test_webhook_is_registered_with_the_public_url_and_secret(
+    fake: FakeTelegram, services: ChannelServices
+) -> None:
+    async with webhook_host(lambda url: webhook_adapter(fake, url), services) as (adapter, base):
+        await fake.wait_for(lambda: fake.sent("setWebhook"))
+        assert adapter.mode == "webhook"
+    [call] = fake.sent("setWebhook")
+    assert call.params["url"] == f"{base}/telegram/webhook"
+    assert call.params["secret_token"] == SECRET
+    assert fake.calls_to("getUpdates") == []
+
+
+async def test_wrong_or_missing_secret_is_refused_with_403(
+    fake: FakeTelegram, ingest: RecordingIngest, services: ChannelServices
+) -> None:
+    update = {"update_id": 1, "message": fake.message(CHAT, "forged")}
+    async with (
+        webhook_host(lambda url: webhook_adapter(fake, url), services) as (_, base),
+        aiohttp.ClientSession() as http,
+    ):
+        await fake.wait_for(lambda: fake.sent("setWebhook"))
+        url = f"{base}/telegram/webhook"
+        for headers in ({SECRET_HEADER: "guess"}, {}, {SECRET_HEADER: SECRET + "x"}):
+            async with http.post(url, json=update, headers=headers) as response:
+                assert response.status == 403
+        async with http.post(url, json=update, headers={SECRET_HEADER: SECRET}) as response:
+            assert response.status == 200
+    assert ingest.texts == ["forged"]  # only the request with the secret got through
+
+
+async def test_updates_pushed_by_telegram_are_stored_and_answered_200_after_commit(
+    fake: FakeTelegram, ingest: RecordingIngest, services: ChannelServices
+) -> None:
+    ingest.fail_next = 1  # the first delivery finds the database down
+    ingest.observe = lambda: fake.confirmed_below
+    async with webhook_host(lambda url: webhook_adapter(fake, url), services):
+        update_id = fake.add_message(CHAT, "سلام از وب‌هوک")
+        await fake.wait_acknowledged(update_id)
+    assert ingest.texts == ["سلام از وب‌هوک"]
+    assert len(ingest.calls) == 2  # redelivered after the 500
+    assert all(below <= update_id for below in ingest.observed)
+
+
+async def test_malformed_body_is_a_400_not_a_crash(
+    fake: FakeTelegram, ingest: RecordingIngest, services: ChannelServices
+) -> None:
+    async with (
+        webhook_host(lambda url: webhook_adapter(fake, url), services) as (_, base),
+        aiohttp.ClientSession() as http,
+    ):
+        await fake.wait_for(lambda: fake.sent("setWebhook"))
+        async with http.post(
+            f"{base}/telegram/webhook",
+            data=json.dumps(["not", "an", "update"]),
+            headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
+        ) as response:
+            assert response.status == 400
+    assert ingest.calls == []
+
+
+def test_webhook_mode_without_public_url_is_a_configuration_error(fake: FakeTelegram) -> None:
+    with pytest.raises(ValueError, match="public_url"):
+        TelegramAdapter(settings=telegram_settings(fake, mode="webhook"))
+
+
+def test_polling_mode_serves_no_webhook_route(fake: FakeTelegram) -> None:
+    adapter = TelegramAdapter(
+        settings=telegram_settings(fake, mode="polling"), public_url="http://x"
+    )
+    assert adapter.mode == "polling"
+    assert adapter.routes() == []
