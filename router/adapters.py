@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from channels.base import ChannelAdapter
+from channels.telegram import TelegramAdapter
 from channels.webchat import WebchatAdapter
 from config.settings import Settings
 
@@ -18,4 +19,7 @@ def build_adapters(settings: Settings) -> list[ChannelAdapter]:
                 public_url=settings.server.public_url,
             )
         )
+    telegram = TelegramAdapter.from_settings(settings)  # None without a bot token
+    if telegram is not None:
+        adapters.append(telegram)
     return adapters
