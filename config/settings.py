@@ -337,3 +337,41 @@ def secret_names(settings: Settings) -> list[str]:
             if fld.metadata.get("secret") and getattr(obj, fld.name):
                 found.append(f"{section}.{fld.name}")
     return found
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{}"
+            if not value
+            else "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        )
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def render_defaults() -> str:
+    """Every non-secret setting with its default, as TOML (secrets listed as comments)."""
+    lines = [
+        "# Pasokh settings with their defaults (`pasokh config defaults` prints this).",
+        "# Every key can be overridden by PASOKH_<SECTION>__<KEY> in the environment.",
+        "# Secrets are shown commented out: set them only in the environment.",
+    ]
+    defaults = Settings()
+    for section in _section_types():
+        lines.append(f"\n[{section}]")
+        obj = getattr(defaults, section)
+        for fld in dataclasses.fields(obj):
+            env_key = f"{ENV_PREFIX}{section.upper()}__{fld.name.upper()}"
+            if fld.metadata.get("secret"):
+                lines.append(f"# {fld.name}: secret, set {env_key} (or {env_key}_FILE)")
+            else:
+                lines.append(f"{fld.name} = {_toml_value(getattr(obj, fld.name))}")
+    return "\n".join(lines) + "\n"

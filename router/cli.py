@@ -15,7 +15,13 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from config.settings import Settings, SettingsError, load_settings, secret_names
+from config.settings import (
+    Settings,
+    SettingsError,
+    load_settings,
+    render_defaults,
+    secret_names,
+)
 from faq.cli import add_faq_commands
 from router.app import build_app, ensure_secret_key
 from router.logs import configure_logging
@@ -268,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     integration_add.add_argument("name")
     integration_add.set_defaults(func=_run(_integration_add))
+    config = commands.add_parser("config", help="settings").add_subparsers(
+        dest="config_command", required=True
+    )
+    config.add_parser("defaults", help="print every setting with its default").set_defaults(
+        func=lambda args: print(render_defaults(), end="") or 0
+    )
     add_faq_commands(commands)
     return parser
 
