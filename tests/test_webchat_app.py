@@ -21,7 +21,7 @@ from config.settings import Settings
 from router.context import AppContext
 from router.storage.models import Message, OutboxItem
 from tests.conftest import AppFactory
-from tests.webchat_fakes import next_frame
+from tests.webchat_fakes import next_frame, next_reply
 
 SESSIONS = "/api/v1/webchat/sessions"
 
@@ -72,7 +72,7 @@ async def test_a_persian_question_gets_the_bots_persian_answer_after_the_ack(
         row = await session.get(Message, int(ack["message_id"]))
     assert row is not None and row.channel == "webchat" and row.author_kind == "customer"
 
-    answer = (await next_frame(ws, "message"))["message"]
+    answer = await next_reply(ws)
     assert answer["author"] == "bot"
     assert "روز کاری" in answer["text"]
     assert answer["suggestions"]  # "did this help?" buttons
@@ -100,7 +100,7 @@ async def test_history_and_catch_up_after_reconnect(
     token = await new_token(client)
     ws = await connect(client, token)
     await say(ws, "ارسال چند روز طول می‌کشد؟", "h1")
-    answer = (await next_frame(ws, "message"))["message"]
+    answer = await next_reply(ws)
     await ws.close()
 
     reloaded = await connect(client, token)
@@ -112,7 +112,7 @@ async def test_history_and_catch_up_after_reconnect(
     await next_frame(other_tab, "history")
     await reloaded.close()
     await say(other_tab, "چطور کالا را مرجوع کنم؟", "h2")
-    await next_frame(other_tab, "message")
+    await next_reply(other_tab)
 
     resumed = await connect(client, token, after=answer["id"])
     missed = (await next_frame(resumed, "history"))["messages"]
@@ -166,7 +166,7 @@ async def test_bot_replies_go_through_the_outbox_and_are_delivered(
     client, context = await start(start_app, settings)
     ws = await connect(client, await new_token(client))
     await say(ws, "چه روش‌های پرداختی دارید؟", "o1")
-    await next_frame(ws, "message")
+    await next_reply(ws)
     for _ in range(100):
         async with context.sessions() as session:
             pending = await session.scalar(

@@ -183,3 +183,12 @@ async def next_frame(
         frame: dict[str, Any] = await ws.receive_json(timeout=wait)
         if kind is None or frame["type"] == kind:
             return frame
+
+
+async def next_reply(ws: ClientWebSocketResponse, wait: float = 5.0) -> dict[str, Any]:
+    """The next message not written by the customer (the sender may see its own first)."""
+    while True:
+        frame = await next_frame(ws, "message", wait=wait)
+        message: dict[str, Any] = frame["message"]
+        if message["author"] != "customer":
+            return message

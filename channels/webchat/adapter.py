@@ -614,8 +614,11 @@ class WebchatAdapter:
             while len(page) == limit and len(messages) < _MAX_CATCH_UP:
                 page = await reader.history(CHANNEL, address, after_id=page[-1].id, limit=limit)
                 messages += page
-        fresh = [m for m in messages if socket.claim(m.id)]
-        socket.push(protocol.history_frame(fresh, self._file_link))
+        # The history is always whole; a message pushed live meanwhile may appear in both
+        # (clients dedupe by id), and nothing is pushed live after this that it holds.
+        for message in messages:
+            socket.claim(message.id)
+        socket.push(protocol.history_frame(messages, self._file_link))
 
     async def _read_frames(
         self, socket: _Socket, services: ChannelServices, language: str | None
