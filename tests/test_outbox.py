@@ -144,3 +144,20 @@ def test_backoff_grows_and_is_capped() -> None:
     assert 4.0 <= delays[3] <= 8.0
     assert all(d <= 30.0 for d in delays)
     assert delays[-1] >= 15.0
+
+
+async def test_two_workers_never_send_one_message_twice(settings: Settings, start_app) -> None:
+    """Two app processes' worth of outbox workers on one database share the work."""
+    first = FakeAdapter()
+    second = FakeAdapter()
+    _, context = await start_app(settings, adapters=[first], responder=AnswerAll())
+    await start_app(settings, adapters=[second], responder=AnswerAll())
+    await asyncio.gather(*(first.push(f"q{i}", sender=f"c{i}") for i in range(40)))
+    async with asyncio.timeout(20):
+        while len(first.sent) + len(second.sent) < 40:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    ids = [m.outbox_id for m in first.sent + second.sent]
+    assert len(ids) == 40 and len(set(ids)) == 40
+    rows = await _outbox_rows(context)
+    assert all(r.status == OutboxStatus.DELIVERED and r.attempts == 1 for r in rows)
