@@ -1,0 +1,209 @@
+"""Telegram through the real app: ingest, the tier-0 bot, the outbox, an agent's reply.
+
+The adapter is built from settings by `router.adapters` exactly as `pasokh serve`
+builds it, and talks to the fake Bot API server over loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import build_responder
+from bot.texts import DEFAULT_TEXTS
+from channels.telegram.leadership import PostgresAdvisoryLeader, SoleLeader, leadership_for
+from config.settings import Settings
+from router.context import AppContext
+from router.model import AuthorKind
+from router.outbound import enqueue_outbound
+from router.storage.models import Identity, Message, Thread
+from tests.fake_telegram import FAKE_TOKEN, ApiCall, FakeTelegram
+from tests.support import make_settings
+
+KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
+CHAT = 7770001
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+def with_telegram(settings: Settings, fake: FakeTelegram) -> Settings:
+    return make_settings(
+        settings.data_dir,
+        settings.database_url,
+        telegram={
+            "token": FAKE_TOKEN,
+            "api_url": fake.api_url,
+            "poll_timeout": 1,
+            "chat_interval": 0.0,
+            "leader_retry_interval": 0.2,
+        },
+    )
+
+
+async def start(settings: Settings, fake: FakeTelegram, start_app: Any) -> AppContext:
+    polls = fake.polls_started
+    _, context = await start_app(
+        with_telegram(settings, fake), responder=build_responder(faq_path=KB)
+    )
+    await fake.wait_for(lambda: fake.polls_started > polls)
+    return context
+
+
+def replies_to(fake: FakeTelegram, chat: int) -> list[ApiCall]:
+    return [call for call in fake.sent() if call.chat_id == chat]
+
+
+async def test_a_persian_question_gets_the_bots_persian_answer_and_a_tap_resolves(
+    settings: Settings, fake: FakeTelegram, start_app: Any
+) -> None:
+    context = await start(settings, fake, start_app)
+    user = fake.user(CHAT, first_name="سارا", username="sara_a", language_code="fa")
+    fake.add_message(CHAT, "سفارشمو چجوری پیگیری کنم؟", user=user)
+
+    await fake.wait_for(lambda: replies_to(fake, CHAT))
+    [answer] = replies_to(fake, CHAT)
+    assert answer.params["text"].startswith("وضعیت سفارش و کد رهگیری")
+    buttons = [row[0] for row in answer.params["reply_markup"]["inline_keyboard"]]
+    yes, no = DEFAULT_TEXTS["yes"]["fa"], DEFAULT_TEXTS["no"]["fa"]
+    assert [button["text"] for button in buttons] == [yes, no]
+
+    _, query_id = fake.add_callback(
+        CHAT, buttons[0]["callback_data"], on_message=answer.result, user=user
+    )
+    await fake.wait_for(lambda: len(replies_to(fake, CHAT)) == 2)
+    await fake.wait_for(lambda: fake.calls_to("answerCallbackQuery"))
+
+    assert replies_to(fake, CHAT)[1].params["text"] == DEFAULT_TEXTS["resolved"]["fa"]
+    assert fake.calls_to("answerCallbackQuery")[0].params["callback_query_id"] == query_id
+    async with context.sessions() as session:
+        identity = await session.scalar(select(Identity).where(Identity.channel == "telegram"))
+        assert identity is not None
+        assert (identity.address, identity.display_name, identity.verified) == (
+            str(CHAT),
+            "سارا",
+            True,
+        )
+        thread = await session.scalar(
+            select(Thread).where(Thread.customer_id == identity.customer_id)
+        )
+        assert thread is not None and thread.status == "resolved"
+        texts = list(
+            await session.scalars(
+                select(Message.text).where(Message.direction == "in").order_by(Message.id)
+            )
+        )
+    assert texts == ["سفارشمو چجوری پیگیری کنم؟", yes]
+
+
+async def _customer_thread(context: AppContext, chat: int) -> tuple[Thread, Identity]:
+    async with context.sessions() as session:
+        identity = await session.scalar(
+            select(Identity).where(Identity.channel == "telegram", Identity.address == str(chat))
+        )
+        assert identity is not None
+        thread = await session.scalar(
+            select(Thread)
+            .where(Thread.customer_id == identity.customer_id)
+            .order_by(Thread.id.desc())
+        )
+        assert thread is not None
+        return thread, identity
+
+
+async def agent_says(context: AppContext, chat: int, text: str) -> None:
+    """What the console does when an agent replies: a message and its outbox row."""
+    thread, identity = await _customer_thread(context, chat)
+    async with context.sessions() as session, session.begin():
+        thread = await session.merge(thread)
+        identity = await session.merge(identity)
+        await enqueue_outbound(
+            session,
+            thread=thread,
+            identity=identity,
+            text=text,
+            author=AuthorKind.AGENT,
+            author_name="رضا",
+        )
+
+
+async def test_an_agents_reply_reaches_send_message(
+    settings: Settings, fake: FakeTelegram, start_app: Any
+) -> None:
+    context = await start(settings, fake, start_app)
+    fake.add_message(CHAT, "talk to a human", user=fake.user(CHAT, language_code="en"))
+    await fake.wait_for(lambda: replies_to(fake, CHAT))  # the bot's hand-off notice
+
+    await agent_says(context, CHAT, "سلام، من رضا هستم. سفارش شما فردا می‌رسد.")
+
+    await fake.wait_for(lambda: len(replies_to(fake, CHAT)) == 2)
+    assert replies_to(fake, CHAT)[1].params["text"] == "سلام، من رضا هستم. سفارش شما فردا می‌رسد."
+
+
+async def test_a_user_who_blocked_the_bot_is_marked_unreachable_and_not_retried(
+    settings: Settings, fake: FakeTelegram, start_app: Any
+) -> None:
+    context = await start(settings, fake, start_app)
+    fake.add_message(CHAT, "talk to a human", user=fake.user(CHAT, language_code="en"))
+    await fake.wait_for(lambda: replies_to(fake, CHAT))
+    fake.block(CHAT)
+
+    await agent_says(context, CHAT, "are you still there?")
+
+    async def reason() -> str | None:
+        _, identity = await _customer_thread(context, CHAT)
+        return identity.unreachable_reason
+
+    for _ in range(200):  # up to 10 s
+        if await reason():
+            break
+        await asyncio.sleep(0.05)
+    assert "blocked" in (await reason() or "")
+    await asyncio.sleep(0.5)  # the outbox would have retried by now (test backoff is 50 ms)
+    refused = [call for call in fake.calls_to("sendMessage") if call.status == 403]
+    assert len(refused) == 1
+
+
+async def test_redelivered_updates_are_stored_once(
+    settings: Settings, fake: FakeTelegram, start_app: Any
+) -> None:
+    context = await start(settings, fake, start_app)
+    message = fake.message(CHAT, "سلام", message_id=42)
+    fake.add_update({"message": message})
+    last = fake.add_update({"message": message})  # Telegram resends after a lost ack
+    await fake.wait_acknowledged(last)
+    async with context.sessions() as session:
+        stored = await session.scalar(
+            select(func.count()).select_from(Message).where(Message.direction == "in")
+        )
+    assert stored == 1
+
+
+async def test_only_one_process_polls_on_postgresql(
+    settings: Settings, fake: FakeTelegram, db_kind: str
+) -> None:
+    first = leadership_for(settings.database_url, FAKE_TOKEN)
+    second = leadership_for(settings.database_url, FAKE_TOKEN)
+    other_bot = leadership_for(settings.database_url, "777:another-bot")
+    if db_kind == "sqlite":
+        # One process owns an embedded database: it simply polls.
+        assert isinstance(first, SoleLeader) and await first.acquire()
+        return
+    assert isinstance(first, PostgresAdvisoryLeader)
+    try:
+        assert await first.acquire()
+        assert not await second.acquire()
+        assert await other_bot.acquire()  # another bot in the same database polls too
+        await first.release()
+        assert await second.acquire()  # the lock moves on when its holder goes away
+    finally:
+        for leader in (first, second, other_bot):
+            await leader.release()
