@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,6 +34,22 @@ class AppContext:
     adapters: dict[str, ChannelSender] = field(default_factory=dict)
     # Set when new outbox rows are committed, so the worker need not wait for its poll.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # SQLite has one writer: queueing our own writers here is fairer and faster than
+    # letting them spin in SQLite's busy handler (which sleeps up to 100 ms a turn).
+    _sqlite_writes: asyncio.Lock | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine.dialect.name == "sqlite":
+            self._sqlite_writes = asyncio.Lock()
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Wrap a write transaction: serialised in-process on SQLite, free on PostgreSQL."""
+        if self._sqlite_writes is None:
+            yield
+            return
+        async with self._sqlite_writes:
+            yield
 
     @property
     def attachment_store(self) -> AttachmentStore:

@@ -71,7 +71,7 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
     last_error: Exception | None = None
     for attempt in range(MAX_ATTEMPTS):
         try:
-            async with app.sessions() as session, session.begin():
+            async with app.writing(), app.sessions() as session, session.begin():
                 outcome = await _ingest_once(app, session, msg)
             break
         except (IntegrityError, OperationalError) as exc:

@@ -53,7 +53,7 @@ async def claim_due(app: AppContext, limit: int) -> list[_Claimed]:
     """Lease up to `limit` due rows and build their outbound messages."""
     settings = app.settings.outbox
     now = utcnow()
-    async with app.sessions() as session, session.begin():
+    async with app.writing(), app.sessions() as session, session.begin():
         query = (
             select(OutboxItem)
             .where(
@@ -125,7 +125,7 @@ async def record_result(app: AppContext, claimed: _Claimed, result: DeliveryResu
     settings = app.settings.outbox
     now = utcnow()
     channel = claimed.message.channel
-    async with app.sessions() as session, session.begin():
+    async with app.writing(), app.sessions() as session, session.begin():
         row = await session.get_one(OutboxItem, claimed.outbox_id)
         row.attempts += 1
         row.leased_until = None
