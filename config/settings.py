@@ -263,7 +263,11 @@ def _describe(annotation: Any) -> str:
 
 def _section_types() -> dict[str, type]:
     hints = typing.get_type_hints(Settings)
-    return {name: hint for name, hint in hints.items() if dataclasses.is_dataclass(hint)}
+    return {
+        name: hint
+        for name, hint in hints.items()
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint)
+    }
 
 
 def _build_section(

@@ -7,7 +7,7 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _run(coro_fn: Callable[[Settings, argparse.Namespace], Awaitable[int]]) -> Callable[..., int]:
+def _run(
+    coro_fn: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]],
+) -> Callable[..., int]:
     def runner(args: argparse.Namespace) -> int:
         return asyncio.run(coro_fn(_settings(args), args))
 
