@@ -59,6 +59,7 @@ def make_settings(data_dir: Path, database_url: str, **sections: dict[str, Any])
     settings = settings.replace("database", url=database_url)
     settings = settings.replace("outbox", poll_interval=0.05, backoff_base=0.05, backoff_max=0.2)
     settings = settings.replace("server", secret_key="test-secret-key-" + "x" * 32)
+    settings = settings.replace("email", smtp_port=free_port())  # never the shared 2525
     for section, changes in sections.items():
         settings = settings.replace(section, **changes)
     return settings
