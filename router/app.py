@@ -22,9 +22,10 @@ from bot import build_responder
 from channels.base import ChannelAdapter, ChannelServices
 from config.settings import Settings
 from router.adapters import build_adapters
+from router.assignment import assignment_ctx
 from router.context import AppContext
 from router.conversation import DatabaseConversationReader
-from router.http import console, integration_api
+from router.http import agent_api, console, integration_api
 from router.http.keys import CONTEXT
 from router.ingest import ingest
 from router.model import InboundMessage, IngestResult
@@ -79,6 +80,7 @@ def build_app(
     settings = ensure_secret_key(settings)
     app = web.Application(client_max_size=settings.server.max_request_bytes)
     app.router.add_routes(integration_api.routes)
+    app.router.add_routes(agent_api.routes)
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -151,6 +153,7 @@ def build_app(
                     logger.exception("channel %s failed to stop cleanly", adapter.name)
 
     app.cleanup_ctx.extend([storage_ctx, responder_ctx, adapters_ctx, outbox_ctx])
+    app.cleanup_ctx.append(assignment_ctx)  # after storage; stops first
     return app
 
 
