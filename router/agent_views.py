@@ -1,0 +1,466 @@
+"""What agents read: the queue, a thread with the customer's whole history, customers,
+agents and queue figures, as JSON-ready dicts (the shapes `router/http/openapi.py`
+documents). Visibility follows `router.queue.can_view`: admins see every tier.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.model import utcnow
+from router.queue import MAX_TIER, Actor, Forbidden, Invalid, NotFound, can_view, open_counts
+from router.storage.models import (
+    OPEN_STATUSES,
+    Agent,
+    AuditEvent,
+    Customer,
+    Identity,
+    Message,
+    OutboxItem,
+    Thread,
+    ThreadStatus,
+)
+
+JSON = dict[str, Any]
+STATUS_FILTERS = ("bot", "queued", "assigned", "resolved", "open")
+EARLIER_THREADS = 10  # earlier threads shown with a thread, newest first
+EARLIER_MESSAGES = 100  # newest messages of each earlier thread
+PREVIEW_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadFilter:
+    """`GET /api/v1/threads` query: status (or "open"), tier, assignee ("me", "none", id)."""
+
+    status: str | None = None
+    tier: int | None = None
+    assignee: str | None = None
+    limit: int = 100
+
+
+def iso(value: datetime | None) -> str | None:
+    """RFC 3339 UTC, or None."""
+    return value.isoformat() if value is not None else None
+
+
+def agent_brief(agent: Agent | None) -> JSON | None:
+    """The few fields of an agent a thread shows."""
+    if agent is None:
+        return None
+    return {"id": agent.id, "name": agent.name, "email": agent.email, "tier": agent.tier}
+
+
+def thread_json(
+    thread: Thread,
+    *,
+    customer_name: str | None,
+    assignee: Agent | None,
+    last_message: Message | None = None,
+) -> JSON:
+    """A thread's summary (as listed, and at the top of its detail)."""
+    waiting = (
+        round((utcnow() - thread.queued_at).total_seconds(), 1)
+        if thread.status == ThreadStatus.QUEUED and thread.queued_at is not None
+        else None
+    )
+    return {
+        "id": thread.id,
+        "customer_id": thread.customer_id,
+        "customer_name": customer_name,
+        "status": thread.status,
+        "tier": thread.tier,
+        "priority": thread.priority,
+        "assignee": agent_brief(assignee),
+        "subject": thread.subject,
+        "language": thread.language,
+        "last_channel": thread.last_channel,
+        "last_identity_id": thread.last_identity_id,
+        "previous_thread_id": thread.previous_thread_id,
+        "resolution": thread.resolution,
+        "created_at": iso(thread.created_at),
+        "updated_at": iso(thread.updated_at),
+        "queued_at": iso(thread.queued_at),
+        "assigned_at": iso(thread.assigned_at),
+        "first_response_at": iso(thread.first_response_at),
+        "last_customer_message_at": iso(thread.last_customer_message_at),
+        "resolved_at": iso(thread.resolved_at),
+        "waiting_seconds": waiting,
+        "last_message": (
+            {
+                "id": last_message.id,
+                "author_kind": last_message.author_kind,
+                "channel": last_message.channel,
+                "text": last_message.text[:PREVIEW_CHARS],
+                "created_at": iso(last_message.created_at),
+            }
+            if last_message is not None
+            else None
+        ),
+    }
+
+
+def message_json(message: Message, delivery: OutboxItem | None = None) -> JSON:
+    """A stored message, with its delivery state when it was queued to a channel."""
+    return {
+        "id": message.id,
+        "thread_id": message.thread_id,
+        "direction": message.direction,
+        "author_kind": message.author_kind,
+        "author_name": message.author_name,
+        "agent_id": message.agent_id,
+        "channel": message.channel,
+        "identity_id": message.identity_id,
+        "text": message.text,
+        "full_text": message.full_text,
+        "subject": message.subject,
+        "internal": message.internal,
+        "automated": message.automated,
+        "language": message.language,
+        "attachments": [
+            {
+                "sha256": str(a.get("sha256")),
+                "filename": str(a.get("filename")),
+                "content_type": str(a.get("content_type")),
+                "size": int(str(a.get("size", 0))),
+            }
+            for a in message.attachments or []
+        ],
+        "suggestions": list(message.suggestions or []),
+        "created_at": iso(message.created_at),
+        "delivery": (
+            {
+                "status": delivery.status,
+                "attempts": delivery.attempts,
+                "last_error": delivery.last_error,
+                "delivered_at": iso(delivery.delivered_at),
+            }
+            if delivery is not None
+            else None
+        ),
+    }
+
+
+def identity_json(identity: Identity) -> JSON:
+    """One of a customer's addresses; `unreachable_reason` tells agents not to use it."""
+    return {
+        "id": identity.id,
+        "channel": identity.channel,
+        "address": identity.address,
+        "display_name": identity.display_name,
+        "username": identity.username,
+        "verified": identity.verified,
+        "unreachable_reason": identity.unreachable_reason,
+        "created_at": iso(identity.created_at),
+        "last_seen_at": iso(identity.last_seen_at),
+    }
+
+
+def canned_json(view: Any) -> JSON:
+    """A `router.canned.CannedView`."""
+    return {
+        "id": view.id,
+        "language": view.language,
+        "title": view.title,
+        "text": view.text,
+        "rendered": view.rendered,
+    }
+
+
+async def _agents_by_id(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, Agent]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {a.id: a for a in await session.scalars(select(Agent).where(Agent.id.in_(wanted)))}
+
+
+async def _customer_names(session: AsyncSession, ids: Iterable[int]) -> dict[int, str | None]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(wanted)))
+    return {int(i): n for i, n in rows.tuples()}
+
+
+async def _last_messages(session: AsyncSession, thread_ids: Sequence[int]) -> dict[int, Message]:
+    if not thread_ids:
+        return {}
+    newest = (
+        select(func.max(Message.id))
+        .where(Message.thread_id.in_(thread_ids), Message.internal.is_(False))
+        .group_by(Message.thread_id)
+    )
+    return {
+        m.thread_id: m for m in await session.scalars(select(Message).where(Message.id.in_(newest)))
+    }
+
+
+async def _summaries(session: AsyncSession, threads: Sequence[Thread]) -> list[JSON]:
+    names = await _customer_names(session, (t.customer_id for t in threads))
+    agents = await _agents_by_id(session, (t.assignee_id for t in threads))
+    last = await _last_messages(session, [t.id for t in threads])
+    return [
+        thread_json(
+            t,
+            customer_name=names.get(t.customer_id),
+            assignee=agents.get(t.assignee_id) if t.assignee_id is not None else None,
+            last_message=last.get(t.id),
+        )
+        for t in threads
+    ]
+
+
+def _visible(actor: Actor) -> ColumnElement[bool] | None:
+    if actor.is_admin:
+        return None
+    return or_(Thread.tier == actor.tier, Thread.assignee_id == actor.agent_id)
+
+
+async def list_threads(session: AsyncSession, actor: Actor, query: ThreadFilter) -> list[JSON]:
+    """Threads the actor may see; queued ones by priority, then longest waiting first.
+
+    Raises:
+        Forbidden: a non-admin asked for another tier. Invalid: a bad filter value.
+    """
+    where: list[ColumnElement[bool]] = []
+    visible = _visible(actor)
+    if visible is not None:
+        where.append(visible)
+    if query.status is not None:
+        if query.status not in STATUS_FILTERS:
+            raise Invalid(f"status must be one of {', '.join(STATUS_FILTERS)}")
+        if query.status == "open":
+            where.append(Thread.status.in_(OPEN_STATUSES))
+        else:
+            where.append(Thread.status == query.status)
+    if query.tier is not None:
+        if not 0 <= query.tier <= MAX_TIER:
+            raise Invalid(f"tier must be 0 to {MAX_TIER}")
+        if not actor.is_admin and query.tier != actor.tier:
+            raise Forbidden(f"you work tier {actor.tier}; only admins see tier {query.tier}")
+        where.append(Thread.tier == query.tier)
+    if query.assignee is not None:
+        if query.assignee == "me":
+            where.append(Thread.assignee_id == actor.agent_id)
+        elif query.assignee == "none":
+            where.append(Thread.assignee_id.is_(None))
+        elif query.assignee.isdigit():
+            where.append(Thread.assignee_id == int(query.assignee))
+        else:
+            raise Invalid("assignee must be 'me', 'none' or an agent id")
+    if query.status == ThreadStatus.QUEUED:
+        order = (Thread.priority.desc(), Thread.queued_at, Thread.id)
+    else:
+        order = (Thread.updated_at.desc(), Thread.id.desc())  # type: ignore[assignment]
+    threads = list(
+        await session.scalars(select(Thread).where(*where).order_by(*order).limit(query.limit))
+    )
+    return await _summaries(session, threads)
+
+
+async def _messages(
+    session: AsyncSession, thread_id: int, *, newest: int | None = None
+) -> list[JSON]:
+    query = select(Message).where(Message.thread_id == thread_id).order_by(Message.id.desc())
+    if newest is not None:
+        query = query.limit(newest)
+    messages = list(reversed(list(await session.scalars(query))))
+    outbox: dict[int, OutboxItem] = {}
+    if messages:
+        for item in await session.scalars(
+            select(OutboxItem)
+            .where(OutboxItem.message_id.in_([m.id for m in messages]))
+            .order_by(OutboxItem.id)
+        ):
+            outbox[item.message_id] = item
+    return [message_json(m, outbox.get(m.id)) for m in messages]
+
+
+async def _audit(session: AsyncSession, thread_id: int) -> list[JSON]:
+    events = list(
+        await session.scalars(
+            select(AuditEvent).where(AuditEvent.thread_id == thread_id).order_by(AuditEvent.id)
+        )
+    )
+    agents = await _agents_by_id(session, (e.actor_id for e in events if e.actor_kind == "agent"))
+    return [
+        {
+            "id": e.id,
+            "at": iso(e.at),
+            "actor_kind": e.actor_kind,
+            "actor_id": e.actor_id,
+            "actor_name": agents[e.actor_id].name
+            if e.actor_kind == "agent" and e.actor_id in agents
+            else None,
+            "action": e.action,
+            "details": dict(e.details or {}),
+        }
+        for e in events
+    ]
+
+
+async def _customer(session: AsyncSession, customer_id: int) -> tuple[Customer, JSON]:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"customer {customer_id} does not exist")
+    identities = await session.scalars(
+        select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.id)
+    )
+    return customer, {
+        "id": customer.id,
+        "name": customer.name,
+        "language": customer.language,
+        "created_at": iso(customer.created_at),
+        "identities": [identity_json(i) for i in identities],
+    }
+
+
+async def thread_detail(session: AsyncSession, actor: Actor, thread_id: int) -> JSON:
+    """The thread, all its messages (notes included), the customer with identities, the
+    customer's earlier threads with their newest messages, and the thread's audit trail.
+    """
+    thread = await session.get(Thread, thread_id)
+    if thread is None:
+        raise NotFound(f"thread {thread_id} does not exist")
+    if not can_view(actor, thread):
+        raise Forbidden(f"thread {thread_id} is at tier {thread.tier}; you work tier {actor.tier}")
+    _, customer_data = await _customer(session, thread.customer_id)
+    earlier = list(
+        await session.scalars(
+            select(Thread)
+            .where(Thread.customer_id == thread.customer_id, Thread.id != thread.id)
+            .order_by(Thread.id.desc())
+            .limit(EARLIER_THREADS)
+        )
+    )
+    summaries = await _summaries(session, [thread, *earlier])
+    return {
+        "thread": summaries[0],
+        "messages": await _messages(session, thread.id),
+        "customer": customer_data,
+        "earlier_threads": [
+            {**summary, "messages": await _messages(session, t.id, newest=EARLIER_MESSAGES)}
+            for summary, t in zip(summaries[1:], earlier, strict=True)
+        ],
+        "audit": await _audit(session, thread.id),
+    }
+
+
+async def customer_detail(session: AsyncSession, actor: Actor, customer_id: int) -> JSON:
+    """A customer, their identities and all their threads (for agents who may see one)."""
+    _, data = await _customer(session, customer_id)
+    threads = list(
+        await session.scalars(
+            select(Thread).where(Thread.customer_id == customer_id).order_by(Thread.id.desc())
+        )
+    )
+    if not actor.is_admin and not any(can_view(actor, t) for t in threads):
+        raise Forbidden(f"customer {customer_id} has no thread at your tier")
+    return {**data, "threads": await _summaries(session, threads)}
+
+
+async def list_agents(session: AsyncSession) -> list[JSON]:
+    """Every agent with presence and load (for transfer pickers)."""
+    agents = list(await session.scalars(select(Agent).order_by(Agent.tier, Agent.name)))
+    counts = await open_counts(session, (a.id for a in agents))
+    return [
+        {
+            **(agent_brief(a) or {}),
+            "is_admin": a.is_admin,
+            "presence": a.presence,
+            "open_threads": counts.get(a.id, 0),
+            "max_concurrent": a.max_concurrent,
+        }
+        for a in agents
+    ]
+
+
+def presence_json(agent: Agent) -> JSON:
+    """An agent's presence."""
+    return {
+        "agent_id": agent.id,
+        "status": agent.presence,
+        "changed_at": iso(agent.presence_changed_at),
+    }
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+async def queue_stats(session: AsyncSession) -> JSON:
+    """Counts per tier and status, online agents and free capacity, oldest wait, and the
+    median first-response and resolution times of the last 24 hours."""
+    now = utcnow()
+    rows = await session.execute(
+        select(Thread.tier, Thread.status, func.count(), func.min(Thread.queued_at))
+        .where(Thread.status.in_(OPEN_STATUSES))
+        .group_by(Thread.tier, Thread.status)
+    )
+    tiers: dict[int, JSON] = {
+        tier: {
+            "tier": tier,
+            "queued": 0,
+            "assigned": 0,
+            "oldest_waiting_seconds": None,
+            "agents_online": 0,
+            "free_capacity": 0,
+        }
+        for tier in range(1, MAX_TIER + 1)
+    }
+    bot = 0
+    for tier, status, count, oldest in rows.tuples():
+        if status == ThreadStatus.BOT:
+            bot += int(count)
+            continue
+        entry = tiers.get(int(tier))
+        if entry is None:
+            continue
+        entry[str(status)] = int(count)
+        if status == ThreadStatus.QUEUED and oldest is not None:
+            # SQLite hands MIN() back as text; the column type is lost in an aggregate.
+            when = oldest if isinstance(oldest, datetime) else datetime.fromisoformat(str(oldest))
+            when = when if when.tzinfo else when.replace(tzinfo=now.tzinfo)
+            entry["oldest_waiting_seconds"] = round((now - when).total_seconds(), 1)
+    online = list(await session.scalars(select(Agent).where(Agent.presence == "online")))
+    counts = await open_counts(session, (a.id for a in online))
+    for agent in online:
+        entry = tiers.get(agent.tier)
+        if entry is not None:
+            entry["agents_online"] += 1
+            entry["free_capacity"] += max(agent.max_concurrent - counts.get(agent.id, 0), 0)
+
+    since = now - timedelta(hours=24)
+    first = await session.execute(
+        select(Thread.queued_at, Thread.first_response_at).where(
+            Thread.first_response_at >= since, Thread.queued_at.is_not(None)
+        )
+    )
+    first_response = [
+        (answered - queued).total_seconds()
+        for queued, answered in first.tuples()
+        if queued is not None and answered is not None and answered >= queued
+    ]
+    resolved = await session.execute(
+        select(Thread.created_at, Thread.resolved_at).where(Thread.resolved_at >= since)
+    )
+    resolution = [
+        (done - created).total_seconds() for created, done in resolved.tuples() if done is not None
+    ]
+    return {
+        "generated_at": iso(now),
+        "bot": bot,
+        "tiers": list(tiers.values()),
+        "last_24h": {
+            "first_responses": len(first_response),
+            "median_first_response_seconds": _median(first_response),
+            "resolved": len(resolution),
+            "median_resolution_seconds": _median(resolution),
+        },
+    }

@@ -1,0 +1,140 @@
+"""Canned responses: short texts per language that agents insert into a reply.
+
+`{customer_name}` and `{agent_name}` are filled in for the thread at hand; any other
+braces are left as written (a price like "{10%}" must not break rendering).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from router.context import AppContext
+from router.model import utcnow
+from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound
+from router.storage.models import AuditEvent, Base, BigId
+
+LANGUAGES = ("fa", "ar", "en")
+
+# How an unnamed customer is addressed, per language.
+UNNAMED_CUSTOMER = {"fa": "مشتری گرامی", "ar": "عميلنا العزيز", "en": "valued customer"}
+
+
+class CannedResponse(Base):
+    __tablename__ = "canned_responses"
+    __table_args__ = (UniqueConstraint("language", "title", name="uq_canned_language_title"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class CannedView:
+    """A canned response, with its text rendered for one thread when asked."""
+
+    id: int
+    language: str
+    title: str
+    text: str
+    rendered: str | None = None
+
+
+def render(text: str, *, customer_name: str | None, agent_name: str, language: str) -> str:
+    """Fill in the two placeholders; everything else stays as written."""
+    customer = customer_name or UNNAMED_CUSTOMER.get(language, UNNAMED_CUSTOMER["en"])
+    return text.replace("{customer_name}", customer).replace("{agent_name}", agent_name)
+
+
+async def list_canned(
+    session: AsyncSession,
+    *,
+    language: str | None = None,
+    customer_name: str | None = None,
+    agent_name: str | None = None,
+) -> list[CannedView]:
+    """All canned responses (of one language if given), rendered when an agent is given."""
+    query = select(CannedResponse).order_by(CannedResponse.language, CannedResponse.title)
+    if language is not None:
+        query = query.where(CannedResponse.language == language)
+    return [
+        CannedView(
+            row.id,
+            row.language,
+            row.title,
+            row.text,
+            render(
+                row.text, customer_name=customer_name, agent_name=agent_name, language=row.language
+            )
+            if agent_name is not None
+            else None,
+        )
+        for row in await session.scalars(query)
+    ]
+
+
+def _check(language: str, title: str, text: str) -> None:
+    if language not in LANGUAGES:
+        raise Invalid(f"language must be one of {', '.join(LANGUAGES)}")
+    if not title.strip() or len(title) > 200:
+        raise Invalid("title must be 1 to 200 characters")
+    if not text.strip() or len(text) > 10_000:
+        raise Invalid("text must be 1 to 10000 characters")
+
+
+async def add_canned(
+    app: AppContext, actor: Actor, *, language: str, title: str, text: str
+) -> CannedView:
+    """Add a canned response (admins only).
+
+    Raises:
+        Forbidden: not an admin. Invalid: bad fields. Conflict: the title exists.
+    """
+    if not actor.is_admin:
+        raise Forbidden("only admins can add canned responses")
+    _check(language, title, text)
+    try:
+        async with app.sessions() as session, session.begin():
+            row = CannedResponse(
+                language=language, title=title.strip(), text=text, created_by_id=actor.agent_id
+            )
+            session.add(row)
+            await session.flush()
+            session.add(
+                AuditEvent(
+                    actor_kind="agent",
+                    actor_id=actor.agent_id,
+                    action="canned_add",
+                    details={"canned_id": row.id, "language": language, "title": row.title},
+                )
+            )
+    except IntegrityError:
+        raise Conflict(f"a {language} canned response titled {title!r} exists") from None
+    return CannedView(row.id, row.language, row.title, row.text)
+
+
+async def delete_canned(app: AppContext, actor: Actor, canned_id: int) -> None:
+    """Remove a canned response (admins only)."""
+    if not actor.is_admin:
+        raise Forbidden("only admins can delete canned responses")
+    async with app.sessions() as session, session.begin():
+        row = await session.get(CannedResponse, canned_id)
+        if row is None:
+            raise NotFound(f"canned response {canned_id} does not exist")
+        await session.delete(row)
+        session.add(
+            AuditEvent(
+                actor_kind="agent",
+                actor_id=actor.agent_id,
+                action="canned_delete",
+                details={"canned_id": canned_id, "title": row.title},
+            )
+        )

@@ -1,0 +1,396 @@
+"""The agent JSON API under `/api/v1`: the queue, threads, replies, customers, presence.
+
+Every handler gets its caller from `agent_principal` (bearer token; the console's
+session is accepted there too). Errors are `{"error": {"status", "message"}}`:
+401 no valid credentials, 403 not allowed (another tier, admin-only), 404 no such
+thing, 409 the thread's state forbids it now (taken, resolved, at capacity), 422 a
+well-formed body with impossible values, 400 a body that is not a JSON object.
+The shapes are documented in `router/http/openapi.py`, served at `/api/v1/openapi.json`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from aiohttp import web
+
+from router import agent_views, canned, queue, replies
+from router.agent_views import ThreadFilter
+from router.http.auth import agent_principal
+from router.http.errors import json_error, read_json_object
+from router.http.keys import CONTEXT
+from router.http.openapi import openapi_document
+from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
+from router.storage.models import Agent, Customer, Thread
+
+logger = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, Invalid: 422}
+
+
+def _api(handler: Handler) -> Handler:
+    """Turn `QueueError`s into JSON errors with the matching status."""
+
+    @wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except QueueError as exc:
+            return json_error(_STATUS.get(type(exc), 400), str(exc))
+
+    return wrapper
+
+
+async def _actor(request: web.Request) -> Actor:
+    principal = await agent_principal(request)
+    assert principal.agent_id is not None  # agent_principal refuses tokens without one
+    return Actor(principal.agent_id, principal.name, principal.tier, principal.is_admin)
+
+
+def _path_id(request: web.Request, name: str = "id") -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound(f"{raw!r} is not an id")
+    return int(raw)
+
+
+async def _json_body(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+    """The body as a JSON object; a malformed one answers 400 (413 if too large)."""
+    if optional and not request.body_exists:
+        return {}
+    body = await read_json_object(request, request.app[CONTEXT].settings.server.max_request_bytes)
+    if isinstance(body, web.Response):
+        raise _ResponseError(body)
+    return body
+
+
+class _ResponseError(Exception):
+    """Carries a ready error response out of a helper."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise Invalid(f"missing field: {name}")
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"field {name} must be a string")
+    return value
+
+
+def _integer(body: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise Invalid(f"missing field: {name}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(f"field {name} must be an integer")
+    return value
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise Invalid(f"field {name} must be true or false")
+    return value
+
+
+def _query_int(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise Invalid(f"query parameter {name} must be a number")
+    return int(raw)
+
+
+async def _thread_summary(request: web.Request, thread: Thread) -> dict[str, Any]:
+    app = request.app[CONTEXT]
+    async with app.sessions() as session:
+        customer = await session.get(Customer, thread.customer_id)
+        assignee = (
+            await session.get(Agent, thread.assignee_id) if thread.assignee_id is not None else None
+        )
+    return agent_views.thread_json(
+        thread, customer_name=customer.name if customer else None, assignee=assignee
+    )
+
+
+def _with_body_errors(handler: Handler) -> Handler:
+    @wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except _ResponseError as exc:
+            return exc.response
+
+    return wrapper
+
+
+def endpoint(handler: Handler) -> Handler:
+    """Every API handler: JSON errors for domain problems and malformed bodies."""
+    return _with_body_errors(_api(handler))
+
+
+# --- threads ------------------------------------------------------------------------
+
+
+@routes.get("/api/v1/threads")
+@endpoint
+async def list_threads(request: web.Request) -> web.StreamResponse:
+    """Threads the caller may see, filtered by status, tier and assignee."""
+    actor = await _actor(request)
+    limit = _query_int(request, "limit") or 100
+    query = ThreadFilter(
+        status=request.query.get("status") or None,
+        tier=_query_int(request, "tier"),
+        assignee=request.query.get("assignee") or None,
+        limit=max(1, min(limit, 500)),
+    )
+    async with request.app[CONTEXT].sessions() as session:
+        threads = await agent_views.list_threads(session, actor, query)
+    return web.json_response({"threads": threads})
+
+
+@routes.get("/api/v1/threads/{id}")
+@endpoint
+async def get_thread(request: web.Request) -> web.StreamResponse:
+    """A thread with its messages, customer, earlier threads and audit trail."""
+    actor = await _actor(request)
+    thread_id = _path_id(request)
+    async with request.app[CONTEXT].sessions() as session:
+        detail = await agent_views.thread_detail(session, actor, thread_id)
+    return web.json_response(detail)
+
+
+@routes.post("/api/v1/threads/{id}/claim")
+@endpoint
+async def claim_thread(request: web.Request) -> web.StreamResponse:
+    """Take a queued thread: 200, or 409 when somebody else has it."""
+    actor = await _actor(request)
+    thread = await queue.claim(request.app[CONTEXT], actor, _path_id(request))
+    return web.json_response({"thread": await _thread_summary(request, thread)})
+
+
+@routes.post("/api/v1/threads/{id}/release")
+@endpoint
+async def release_thread(request: web.Request) -> web.StreamResponse:
+    """Give the thread back to its tier's queue."""
+    actor = await _actor(request)
+    thread = await queue.release(request.app[CONTEXT], actor, _path_id(request))
+    return web.json_response({"thread": await _thread_summary(request, thread)})
+
+
+@routes.post("/api/v1/threads/{id}/transfer")
+@endpoint
+async def transfer_thread(request: web.Request) -> web.StreamResponse:
+    """Give the thread to a named agent: `{"agent": "<email>"}`."""
+    actor = await _actor(request)
+    thread_id = _path_id(request)
+    body = await _json_body(request)
+    email = _text(body, "agent")
+    assert email is not None
+    thread = await queue.transfer(request.app[CONTEXT], actor, thread_id, email)
+    return web.json_response({"thread": await _thread_summary(request, thread)})
+
+
+@routes.post("/api/v1/threads/{id}/escalate")
+@endpoint
+async def escalate_thread(request: web.Request) -> web.StreamResponse:
+    """Queue the thread at a higher tier: `{"tier": 2, "reason": "..."}`."""
+    actor = await _actor(request)
+    thread_id = _path_id(request)
+    body = await _json_body(request)
+    tier = _integer(body, "tier")
+    reason = _text(body, "reason")
+    assert tier is not None and reason is not None
+    thread = await queue.escalate(request.app[CONTEXT], actor, thread_id, tier, reason)
+    return web.json_response({"thread": await _thread_summary(request, thread)})
+
+
+@routes.post("/api/v1/threads/{id}/resolve")
+@endpoint
+async def resolve_thread(request: web.Request) -> web.StreamResponse:
+    """Close the thread; optional `{"resolution": "..."}`."""
+    actor = await _actor(request)
+    thread_id = _path_id(request)
+    body = await _json_body(request, optional=True)
+    resolution = _text(body, "resolution", required=False) or "resolved"
+    thread = await queue.resolve(request.app[CONTEXT], actor, thread_id, resolution)
+    return web.json_response({"thread": await _thread_summary(request, thread)})
+
+
+@routes.post("/api/v1/threads/{id}/messages")
+@endpoint
+async def post_message(request: web.Request) -> web.StreamResponse:
+    """A reply (`internal: false`, sent on the customer's channel) or an internal note."""
+    actor = await _actor(request)
+    thread_id = _path_id(request)
+    body = await _json_body(request)
+    text = _text(body, "text")
+    assert text is not None
+    message = await replies.post_message(
+        request.app[CONTEXT],
+        actor,
+        thread_id,
+        text=text,
+        internal=_flag(body, "internal"),
+        identity_id=_integer(body, "identity_id", required=False),
+    )
+    return web.json_response({"message": agent_views.message_json(message)}, status=201)
+
+
+# --- customers, agents, presence ----------------------------------------------------
+
+
+@routes.get("/api/v1/customers/{id}")
+@endpoint
+async def get_customer(request: web.Request) -> web.StreamResponse:
+    """A customer with identities (and why one is unreachable) and all their threads."""
+    actor = await _actor(request)
+    customer_id = _path_id(request)
+    async with request.app[CONTEXT].sessions() as session:
+        detail = await agent_views.customer_detail(session, actor, customer_id)
+    return web.json_response(detail)
+
+
+@routes.get("/api/v1/agents")
+@endpoint
+async def list_agents(request: web.Request) -> web.StreamResponse:
+    """Every agent with tier, presence and load."""
+    await _actor(request)
+    async with request.app[CONTEXT].sessions() as session:
+        agents = await agent_views.list_agents(session)
+    return web.json_response({"agents": agents})
+
+
+@routes.get("/api/v1/agents/me")
+@endpoint
+async def get_me(request: web.Request) -> web.StreamResponse:
+    """The calling agent."""
+    actor = await _actor(request)
+    async with request.app[CONTEXT].sessions() as session:
+        agent = await session.get(Agent, actor.agent_id)
+        if agent is None:
+            raise NotFound("your agent no longer exists")
+        load = await queue.open_counts(session, [agent.id])
+    return web.json_response(
+        {
+            **(agent_views.agent_brief(agent) or {}),
+            "is_admin": agent.is_admin,
+            "language": agent.language,
+            "presence": agent.presence,
+            "open_threads": load.get(agent.id, 0),
+            "max_concurrent": agent.max_concurrent,
+        }
+    )
+
+
+@routes.get("/api/v1/agents/me/presence")
+@endpoint
+async def get_presence(request: web.Request) -> web.StreamResponse:
+    """The calling agent's presence."""
+    actor = await _actor(request)
+    async with request.app[CONTEXT].sessions() as session:
+        agent = await session.get(Agent, actor.agent_id)
+        if agent is None:
+            raise NotFound("your agent no longer exists")
+    return web.json_response(agent_views.presence_json(agent))
+
+
+@routes.post("/api/v1/agents/me/presence")
+@endpoint
+async def set_presence(request: web.Request) -> web.StreamResponse:
+    """`{"status": "online" | "away" | "offline"}`."""
+    actor = await _actor(request)
+    body = await _json_body(request)
+    status = _text(body, "status")
+    assert status is not None
+    agent = await queue.set_presence(request.app[CONTEXT], actor.agent_id, status)
+    return web.json_response(agent_views.presence_json(agent))
+
+
+# --- canned responses and figures ---------------------------------------------------
+
+
+@routes.get("/api/v1/canned")
+@endpoint
+async def list_canned(request: web.Request) -> web.StreamResponse:
+    """Canned responses (`?language=`), rendered for `?thread_id=` when given."""
+    actor = await _actor(request)
+    language = request.query.get("language") or None
+    if language is not None and language not in canned.LANGUAGES:
+        raise Invalid(f"language must be one of {', '.join(canned.LANGUAGES)}")
+    thread_id = _query_int(request, "thread_id")
+    async with request.app[CONTEXT].sessions() as session:
+        customer_name = None
+        agent_name = None
+        if thread_id is not None:
+            thread = await session.get(Thread, thread_id)
+            if thread is None:
+                raise NotFound(f"thread {thread_id} does not exist")
+            if not queue.can_view(actor, thread):
+                raise Forbidden(f"thread {thread_id} is not at your tier")
+            customer = await session.get(Customer, thread.customer_id)
+            customer_name = customer.name if customer else None
+            agent_name = actor.name
+        views = await canned.list_canned(
+            session, language=language, customer_name=customer_name, agent_name=agent_name
+        )
+    return web.json_response({"canned": [agent_views.canned_json(v) for v in views]})
+
+
+@routes.post("/api/v1/canned")
+@endpoint
+async def add_canned(request: web.Request) -> web.StreamResponse:
+    """Add a canned response (admins): `{"language", "title", "text"}`."""
+    actor = await _actor(request)
+    if not actor.is_admin:
+        raise Forbidden("only admins can add canned responses")
+    body = await _json_body(request)
+    view = await canned.add_canned(
+        request.app[CONTEXT],
+        actor,
+        language=_text(body, "language") or "",
+        title=_text(body, "title") or "",
+        text=_text(body, "text") or "",
+    )
+    return web.json_response({"canned": agent_views.canned_json(view)}, status=201)
+
+
+@routes.delete("/api/v1/canned/{id}")
+@endpoint
+async def delete_canned(request: web.Request) -> web.StreamResponse:
+    """Remove a canned response (admins)."""
+    actor = await _actor(request)
+    await canned.delete_canned(request.app[CONTEXT], actor, _path_id(request))
+    return web.Response(status=204)
+
+
+@routes.get("/api/v1/queue/stats")
+@endpoint
+async def get_queue_stats(request: web.Request) -> web.StreamResponse:
+    """Waiting and assigned counts per tier, online capacity, response times."""
+    await _actor(request)
+    async with request.app[CONTEXT].sessions() as session:
+        stats = await agent_views.queue_stats(session)
+    return web.json_response(stats)
+
+
+@routes.get("/api/v1/openapi.json")
+async def get_openapi(request: web.Request) -> web.StreamResponse:
+    """The OpenAPI 3.1 document of this API (public: it holds no data)."""
+    return web.json_response(openapi_document())

@@ -1,0 +1,575 @@
+"""The OpenAPI 3.1 document of the `/api/v1` JSON API, served at `/api/v1/openapi.json`.
+
+Written as Python so shared shapes are defined once; tests validate real responses
+against these schemas (objects are closed: a field the document does not name fails).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+JSON = dict[str, Any]
+
+TIME: JSON = {"type": "string", "format": "date-time"}
+STATUS_VALUES = ["bot", "queued", "assigned", "resolved"]
+
+
+def _nullable(schema: JSON) -> JSON:
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {**schema, "type": [kind, "null"]}
+    if "$ref" in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    return schema
+
+
+def _ref(name: str) -> JSON:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(
+    properties: dict[str, JSON], *, optional: tuple[str, ...] = (), description: str = ""
+) -> JSON:
+    """A closed object: every property required unless named in `optional`."""
+    schema: JSON = {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+        "additionalProperties": False,
+    }
+    if description:
+        schema["description"] = description
+    return schema
+
+
+STRING: JSON = {"type": "string"}
+INT: JSON = {"type": "integer"}
+N_STRING = _nullable(STRING)
+N_INT = _nullable(INT)
+N_TIME = _nullable(TIME)
+N_NUMBER: JSON = {"type": ["number", "null"]}
+
+AGENT_BRIEF: dict[str, JSON] = {"id": INT, "name": STRING, "email": STRING, "tier": INT}
+
+THREAD_FIELDS: dict[str, JSON] = {
+    "id": INT,
+    "customer_id": INT,
+    "customer_name": N_STRING,
+    "status": {"type": "string", "enum": STATUS_VALUES},
+    "tier": {"type": "integer", "minimum": 0, "maximum": 3},
+    "priority": INT,
+    "assignee": _nullable(_ref("AgentBrief")),
+    "subject": N_STRING,
+    "language": N_STRING,
+    "last_channel": N_STRING,
+    "last_identity_id": N_INT,
+    "previous_thread_id": N_INT,
+    "resolution": N_STRING,
+    "created_at": TIME,
+    "updated_at": TIME,
+    "queued_at": N_TIME,
+    "assigned_at": N_TIME,
+    "first_response_at": N_TIME,
+    "last_customer_message_at": N_TIME,
+    "resolved_at": N_TIME,
+    "waiting_seconds": N_NUMBER,
+    "last_message": _nullable(_ref("MessagePreview")),
+}
+
+CUSTOMER_FIELDS: dict[str, JSON] = {
+    "id": INT,
+    "name": N_STRING,
+    "language": N_STRING,
+    "created_at": TIME,
+    "identities": {"type": "array", "items": _ref("Identity")},
+}
+
+AGENT_LOAD: dict[str, JSON] = {
+    "is_admin": {"type": "boolean"},
+    "presence": {"type": "string", "enum": ["online", "away", "offline"]},
+    "open_threads": INT,
+    "max_concurrent": INT,
+}
+
+SCHEMAS: dict[str, JSON] = {
+    "Error": _object(
+        {
+            "error": {
+                "type": "object",
+                "properties": {"status": INT, "message": STRING},
+                "required": ["status", "message"],
+            }
+        },
+        description="Every error: the HTTP status again and a message for people.",
+    ),
+    "AgentBrief": _object(AGENT_BRIEF),
+    "MessagePreview": _object(
+        {
+            "id": INT,
+            "author_kind": STRING,
+            "channel": STRING,
+            "text": STRING,
+            "created_at": TIME,
+        },
+        description="The newest non-internal message, its text cut to 200 characters.",
+    ),
+    "ThreadSummary": _object(THREAD_FIELDS),
+    "Attachment": _object(
+        {"sha256": STRING, "filename": STRING, "content_type": STRING, "size": INT}
+    ),
+    "Delivery": _object(
+        {
+            "status": {"type": "string", "enum": ["pending", "delivered", "dead"]},
+            "attempts": INT,
+            "last_error": N_STRING,
+            "delivered_at": N_TIME,
+        }
+    ),
+    "Message": _object(
+        {
+            "id": INT,
+            "thread_id": INT,
+            "direction": {"type": "string", "enum": ["in", "out"]},
+            "author_kind": {"type": "string", "enum": ["customer", "bot", "agent", "system"]},
+            "author_name": N_STRING,
+            "agent_id": N_INT,
+            "channel": STRING,
+            "identity_id": N_INT,
+            "text": STRING,
+            "full_text": N_STRING,
+            "subject": N_STRING,
+            "internal": {"type": "boolean", "description": "a note: never sent"},
+            "automated": {"type": "boolean"},
+            "language": N_STRING,
+            "attachments": {"type": "array", "items": _ref("Attachment")},
+            "suggestions": {"type": "array", "items": STRING},
+            "created_at": TIME,
+            "delivery": _nullable(_ref("Delivery")),
+        }
+    ),
+    "Identity": _object(
+        {
+            "id": INT,
+            "channel": STRING,
+            "address": STRING,
+            "display_name": N_STRING,
+            "username": N_STRING,
+            "verified": {"type": "boolean"},
+            "unreachable_reason": N_STRING,
+            "created_at": TIME,
+            "last_seen_at": N_TIME,
+        }
+    ),
+    "Customer": _object(CUSTOMER_FIELDS),
+    "CustomerDetail": _object(
+        {**CUSTOMER_FIELDS, "threads": {"type": "array", "items": _ref("ThreadSummary")}}
+    ),
+    "EarlierThread": _object(
+        {**THREAD_FIELDS, "messages": {"type": "array", "items": _ref("Message")}},
+        description="An earlier thread of the customer with its newest 100 messages.",
+    ),
+    "AuditEvent": _object(
+        {
+            "id": INT,
+            "at": TIME,
+            "actor_kind": {"type": "string"},
+            "actor_id": N_INT,
+            "actor_name": N_STRING,
+            "action": STRING,
+            "details": {"type": "object"},
+        }
+    ),
+    "ThreadDetail": _object(
+        {
+            "thread": _ref("ThreadSummary"),
+            "messages": {"type": "array", "items": _ref("Message")},
+            "customer": _ref("Customer"),
+            "earlier_threads": {"type": "array", "items": _ref("EarlierThread")},
+            "audit": {"type": "array", "items": _ref("AuditEvent")},
+        }
+    ),
+    "ThreadList": _object({"threads": {"type": "array", "items": _ref("ThreadSummary")}}),
+    "ThreadEnvelope": _object({"thread": _ref("ThreadSummary")}),
+    "MessageEnvelope": _object({"message": _ref("Message")}),
+    "AgentInfo": _object({**AGENT_BRIEF, **AGENT_LOAD}),
+    "AgentList": _object({"agents": {"type": "array", "items": _ref("AgentInfo")}}),
+    "Me": _object({**AGENT_BRIEF, **AGENT_LOAD, "language": STRING}),
+    "Presence": _object(
+        {
+            "agent_id": INT,
+            "status": {"type": "string", "enum": ["online", "away", "offline"]},
+            "changed_at": N_TIME,
+        }
+    ),
+    "Canned": _object(
+        {
+            "id": INT,
+            "language": {"type": "string", "enum": ["fa", "ar", "en"]},
+            "title": STRING,
+            "text": STRING,
+            "rendered": {
+                "type": ["string", "null"],
+                "description": "text with {customer_name}/{agent_name} filled in "
+                "(when thread_id was given)",
+            },
+        }
+    ),
+    "CannedList": _object({"canned": {"type": "array", "items": _ref("Canned")}}),
+    "CannedEnvelope": _object({"canned": _ref("Canned")}),
+    "TierStats": _object(
+        {
+            "tier": INT,
+            "queued": INT,
+            "assigned": INT,
+            "oldest_waiting_seconds": N_NUMBER,
+            "agents_online": INT,
+            "free_capacity": INT,
+        }
+    ),
+    "QueueStats": _object(
+        {
+            "generated_at": TIME,
+            "bot": {"type": "integer", "description": "open threads the bot handles"},
+            "tiers": {"type": "array", "items": _ref("TierStats")},
+            "last_24h": _object(
+                {
+                    "first_responses": INT,
+                    "median_first_response_seconds": N_NUMBER,
+                    "resolved": INT,
+                    "median_resolution_seconds": N_NUMBER,
+                }
+            ),
+        }
+    ),
+    "ReplyRequest": _object(
+        {
+            "text": {"type": "string", "minLength": 1},
+            "internal": {"type": "boolean", "default": False},
+            "identity_id": {
+                "type": "integer",
+                "description": "another verified identity of the customer to reply on; "
+                "default: where the customer last wrote",
+            },
+        },
+        optional=("internal", "identity_id"),
+    ),
+    "EscalateRequest": _object(
+        {"tier": {"type": "integer", "minimum": 2, "maximum": 3}, "reason": STRING}
+    ),
+    "TransferRequest": _object({"agent": {"type": "string", "description": "the agent's email"}}),
+    "ResolveRequest": _object({"resolution": STRING}, optional=("resolution",)),
+    "PresenceRequest": _object(
+        {"status": {"type": "string", "enum": ["online", "away", "offline"]}}
+    ),
+    "CannedRequest": _object(
+        {
+            "language": {"type": "string", "enum": ["fa", "ar", "en"]},
+            "title": STRING,
+            "text": STRING,
+        }
+    ),
+    "InboundMessageRequest": _object(
+        {
+            "id": {"type": "string", "description": "your id of this message (dedupe key)"},
+            "text": STRING,
+            "customer": _object({"external_id": STRING, "name": STRING}, optional=("name",)),
+            "language": STRING,
+        },
+        optional=("language",),
+    ),
+    "InboundAccepted": _object(
+        {"message_id": INT, "thread_id": INT, "customer_id": INT, "duplicate": {"type": "boolean"}}
+    ),
+    "InboundConversation": _object(
+        {
+            "messages": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "id": INT,
+                        "thread_id": INT,
+                        "author": STRING,
+                        "author_name": N_STRING,
+                        "channel": STRING,
+                        "text": STRING,
+                        "suggestions": {"type": "array", "items": STRING},
+                        "created_at": TIME,
+                    }
+                ),
+            }
+        }
+    ),
+}
+
+
+def _content(schema: str) -> JSON:
+    return {"application/json": {"schema": _ref(schema)}}
+
+
+def _error(description: str) -> JSON:
+    return {"description": description, "content": _content("Error")}
+
+
+ERRORS = {
+    "401": _error("no valid bearer token (or console session)"),
+    "403": _error("not allowed: another tier's thread, or admin only"),
+    "404": _error("no such thread, customer or canned response"),
+    "409": _error("the thread's state does not allow it now"),
+    "422": _error("impossible values in a well-formed body or query"),
+}
+BODY_ERRORS = {"400": _error("the body is not a JSON object"), "413": _error("body too large")}
+
+
+def _op(
+    summary: str,
+    ok: str,
+    schema: str | None,
+    *,
+    errors: tuple[str, ...] = ("401",),
+    body: str | None = None,
+    body_required: bool = True,
+    params: tuple[JSON, ...] = (),
+    security: list[JSON] | None = None,
+) -> JSON:
+    responses: JSON = {ok: {"description": summary}}
+    if schema is not None:
+        responses[ok]["content"] = _content(schema)
+    for code in errors:
+        responses[code] = ERRORS[code]
+    operation: JSON = {"summary": summary, "responses": responses}
+    if body is not None:
+        operation["requestBody"] = {"required": body_required, "content": _content(body)}
+        responses.update(BODY_ERRORS)
+    if params:
+        operation["parameters"] = list(params)
+    if security is not None:
+        operation["security"] = security
+    return operation
+
+
+def _path_id(name: str = "id") -> JSON:
+    return {"name": name, "in": "path", "required": True, "schema": INT}
+
+
+def _query(name: str, schema: JSON, description: str) -> JSON:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+THREAD_ID = (_path_id(),)
+ACTION_ERRORS = ("401", "403", "404", "409")
+
+
+def openapi_document() -> JSON:
+    """The whole document (a fresh dict each call)."""
+    paths: JSON = {
+        "/api/v1/threads": {
+            "get": _op(
+                "Threads the caller may see; queued ones by priority, then waiting time",
+                "200",
+                "ThreadList",
+                errors=("401", "403", "422"),
+                params=(
+                    _query(
+                        "status",
+                        {"type": "string", "enum": [*STATUS_VALUES, "open"]},
+                        "one status, or open (bot, queued and assigned)",
+                    ),
+                    _query("tier", INT, "0-3; agents may only ask for their own tier"),
+                    _query("assignee", STRING, "me, none, or an agent id"),
+                    _query("limit", INT, "at most 500; default 100"),
+                ),
+            )
+        },
+        "/api/v1/threads/{id}": {
+            "get": _op(
+                "A thread, all its messages (notes included), the customer with identities, "
+                "earlier threads and the audit trail",
+                "200",
+                "ThreadDetail",
+                errors=("401", "403", "404"),
+                params=THREAD_ID,
+            )
+        },
+        "/api/v1/threads/{id}/claim": {
+            "post": _op(
+                "Take a queued thread (atomic: of concurrent claims exactly one wins; the "
+                "others get 409); the customer is told who is with them",
+                "200",
+                "ThreadEnvelope",
+                errors=ACTION_ERRORS,
+                params=THREAD_ID,
+            )
+        },
+        "/api/v1/threads/{id}/release": {
+            "post": _op(
+                "Give an assigned thread back to its tier's queue",
+                "200",
+                "ThreadEnvelope",
+                errors=ACTION_ERRORS,
+                params=THREAD_ID,
+            )
+        },
+        "/api/v1/threads/{id}/transfer": {
+            "post": _op(
+                "Give the thread to another agent of its tier (who must have free capacity)",
+                "200",
+                "ThreadEnvelope",
+                errors=(*ACTION_ERRORS, "422"),
+                params=THREAD_ID,
+                body="TransferRequest",
+            )
+        },
+        "/api/v1/threads/{id}/escalate": {
+            "post": _op(
+                "Queue the thread, unassigned, at a higher tier, with a reason",
+                "200",
+                "ThreadEnvelope",
+                errors=(*ACTION_ERRORS, "422"),
+                params=THREAD_ID,
+                body="EscalateRequest",
+            )
+        },
+        "/api/v1/threads/{id}/resolve": {
+            "post": _op(
+                "Close the thread (the customer writing within the reopen window reopens it)",
+                "200",
+                "ThreadEnvelope",
+                errors=(*ACTION_ERRORS, "422"),
+                params=THREAD_ID,
+                body="ResolveRequest",
+                body_required=False,
+            )
+        },
+        "/api/v1/threads/{id}/messages": {
+            "post": _op(
+                "Reply on the customer's channel (through the outbox), or add an internal "
+                "note (internal: true; never sent)",
+                "201",
+                "MessageEnvelope",
+                errors=(*ACTION_ERRORS, "422"),
+                params=THREAD_ID,
+                body="ReplyRequest",
+            )
+        },
+        "/api/v1/customers/{id}": {
+            "get": _op(
+                "A customer, their identities and all their threads",
+                "200",
+                "CustomerDetail",
+                errors=("401", "403", "404"),
+                params=THREAD_ID,
+            )
+        },
+        "/api/v1/agents": {
+            "get": _op("Every agent with tier, presence and load", "200", "AgentList")
+        },
+        "/api/v1/agents/me": {"get": _op("The calling agent", "200", "Me")},
+        "/api/v1/agents/me/presence": {
+            "get": _op("The calling agent's presence", "200", "Presence"),
+            "post": _op(
+                "Set presence; offline agents' unanswered threads return to the queue after "
+                "the grace period",
+                "200",
+                "Presence",
+                errors=("401", "422"),
+                body="PresenceRequest",
+            ),
+        },
+        "/api/v1/canned": {
+            "get": _op(
+                "Canned responses, rendered for a thread when thread_id is given",
+                "200",
+                "CannedList",
+                errors=("401", "403", "404", "422"),
+                params=(
+                    _query("language", {"type": "string", "enum": ["fa", "ar", "en"]}, ""),
+                    _query("thread_id", INT, "fill in {customer_name} and {agent_name}"),
+                ),
+            ),
+            "post": _op(
+                "Add a canned response (admins only)",
+                "201",
+                "CannedEnvelope",
+                errors=("401", "403", "409", "422"),
+                body="CannedRequest",
+            ),
+        },
+        "/api/v1/canned/{id}": {
+            "delete": _op(
+                "Remove a canned response (admins only)",
+                "204",
+                None,
+                errors=("401", "403", "404"),
+                params=THREAD_ID,
+            )
+        },
+        "/api/v1/queue/stats": {
+            "get": _op(
+                "Counts per tier, online capacity, oldest wait, median first-response and "
+                "resolution times of the last 24 hours",
+                "200",
+                "QueueStats",
+            )
+        },
+        "/api/v1/inbound/messages": {
+            "post": _op(
+                "An integration posts a customer message (202 stored, 200 a redelivery of "
+                "the same id); integration token",
+                "202",
+                "InboundAccepted",
+                body="InboundMessageRequest",
+                security=[{"integrationToken": []}],
+            )
+        },
+        "/api/v1/inbound/customers/{external_id}/messages": {
+            "get": _op(
+                "The conversation of one of the integration's customers (no notes)",
+                "200",
+                "InboundConversation",
+                params=(
+                    {"name": "external_id", "in": "path", "required": True, "schema": STRING},
+                    _query("after", INT, "only messages with a larger id"),
+                ),
+                security=[{"integrationToken": []}],
+            )
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "security": [],
+                "responses": {"200": {"description": "OpenAPI 3.1"}},
+            }
+        },
+    }
+    inbound = paths["/api/v1/inbound/messages"]["post"]["responses"]
+    inbound["200"] = {"description": "a redelivery", "content": _content("InboundAccepted")}
+    inbound["503"] = _error("could not store the message; retry later")
+    return copy.deepcopy(
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Pasokh API",
+                "version": "1",
+                "description": "Agents' queue, threads and replies; integrations' inbound channel. "
+                "Authorization: Bearer <token> (`pasokh agent token EMAIL`, "
+                "`pasokh integration add NAME`).",
+            },
+            "servers": [{"url": "/"}],
+            "security": [{"agentToken": []}],
+            "paths": paths,
+            "components": {
+                "schemas": SCHEMAS,
+                "securitySchemes": {
+                    "agentToken": {"type": "http", "scheme": "bearer"},
+                    "integrationToken": {"type": "http", "scheme": "bearer"},
+                },
+            },
+        }
+    )

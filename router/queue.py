@@ -1,0 +1,664 @@
+"""The human agent queue: who may see and work a thread, and every assignment change.
+
+A claim is one conditional UPDATE (`... WHERE id = ? AND status = 'queued' AND
+assignee_id IS NULL`) whose row count says who won: of two agents claiming one thread
+at once exactly one succeeds, on PostgreSQL (the loser's UPDATE waits for the winner's
+row lock, then re-checks the condition and matches nothing) and on SQLite (one writer
+at a time). Every path that gives an agent a thread first locks that agent's row, so
+the open-thread count read under the lock is exact and nobody is assigned above
+`max_concurrent`. Locks are always taken agents first (in id order), then threads, so
+two of these transactions never wait on each other in a cycle.
+
+Every change is audited, published as an event after commit, and, when an agent
+takes a thread, tells the customer who is with them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.context import AppContext
+from router.events import AgentPresence, Event, MessageStored, ThreadChanged
+from router.model import AuthorKind, Direction, utcnow
+from router.outbound import enqueue_outbound
+from router.storage.models import (
+    OPEN_STATUSES,
+    Agent,
+    AuditEvent,
+    Customer,
+    Identity,
+    Message,
+    Thread,
+    ThreadStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_TIER = 3
+PRESENCE_STATES = ("online", "away", "offline")
+_RETRY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+_ATTEMPTS = 4
+
+# What the customer is told when an agent takes their thread, by thread language.
+TAKEN_TEXTS = {
+    "fa": "{agent_name} از تیم پشتیبانی اکنون همراه شماست.",
+    "ar": "{agent_name} من فريق الدعم معك الآن.",
+    "en": "{agent_name} from our support team is with you now.",
+}
+
+
+class QueueError(Exception):
+    """An agent action that cannot be done; the message says why, for the agent."""
+
+
+class NotFound(QueueError):
+    """No such thread, customer or agent."""
+
+
+class Forbidden(QueueError):
+    """The agent may not do this (another tier's thread, an admin-only action)."""
+
+
+class Conflict(QueueError):
+    """The thread's state does not allow it now (taken, resolved, agent at capacity)."""
+
+
+class Invalid(QueueError):
+    """The request names something impossible (a lower tier, an unknown agent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The agent acting (built by the HTTP layer from its principal)."""
+
+    agent_id: int
+    name: str
+    tier: int
+    is_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Auto-assignment gave `thread_id` to `agent_id`."""
+
+    thread_id: int
+    agent_id: int
+    tier: int
+
+
+@dataclass
+class Effects:
+    """What a transaction must publish after it commits."""
+
+    events: list[Event] = field(default_factory=list)
+    outbound: bool = False
+
+
+def can_view(actor: Actor, thread: Thread) -> bool:
+    """Admins see every thread; an agent sees their tier's threads and their own."""
+    return actor.is_admin or thread.tier == actor.tier or thread.assignee_id == actor.agent_id
+
+
+def can_act(actor: Actor, thread: Thread) -> bool:
+    """Who may change a thread: admins, its assignee, or its tier's agents while unassigned."""
+    if actor.is_admin or thread.assignee_id == actor.agent_id:
+        return True
+    return thread.assignee_id is None and thread.tier == actor.tier
+
+
+def language_of(thread: Thread, customer: Customer | None, default: str) -> str:
+    """The language to speak to the customer in: fa, ar or en."""
+    for candidate in (thread.language, customer.language if customer else None, default):
+        short = (candidate or "").split("-")[0].split("_")[0].lower()
+        if short in TAKEN_TEXTS:
+            return short
+    return "en"
+
+
+async def run_in_transaction(
+    app: AppContext, work: Callable[[AsyncSession, Effects], Awaitable[T]]
+) -> T:
+    """Run `work` in one transaction (again on a deadlock or serialization failure),
+    then publish its events and wake the outbox worker if it queued anything."""
+    for attempt in range(_ATTEMPTS):
+        effects = Effects()
+        try:
+            async with app.sessions() as session, session.begin():
+                result = await work(session, effects)
+            break
+        except DBAPIError as exc:
+            retryable = isinstance(exc, OperationalError) or (
+                getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
+            )
+            if not retryable or attempt == _ATTEMPTS - 1:
+                raise
+            logger.debug("queue transaction retry %d: %s", attempt, exc)
+    for event in effects.events:
+        app.events.publish(event)
+    if effects.outbound:
+        app.outbox_wakeup.set()
+    return result
+
+
+# --- reading under lock -------------------------------------------------------------
+
+
+async def _thread(session: AsyncSession, thread_id: int) -> Thread:
+    thread = await session.get(Thread, thread_id)
+    if thread is None:
+        raise NotFound(f"thread {thread_id} does not exist")
+    return thread
+
+
+async def _lock_agents(session: AsyncSession, *where: Any) -> list[Agent]:
+    # FOR UPDATE is a no-op on SQLite, where BEGIN IMMEDIATE already serialises writers.
+    rows = await session.scalars(select(Agent).where(*where).order_by(Agent.id).with_for_update())
+    return list(rows)
+
+
+async def _lock_agent(session: AsyncSession, agent_id: int) -> Agent:
+    agents = await _lock_agents(session, Agent.id == agent_id)
+    if not agents:
+        raise NotFound(f"agent {agent_id} does not exist")
+    return agents[0]
+
+
+async def open_counts(session: AsyncSession, agent_ids: Iterable[int]) -> dict[int, int]:
+    """How many assigned threads each agent holds now."""
+    ids = list(agent_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Thread.assignee_id, func.count())
+        .where(Thread.status == ThreadStatus.ASSIGNED, Thread.assignee_id.in_(ids))
+        .group_by(Thread.assignee_id)
+    )
+    return {int(agent_id): int(count) for agent_id, count in rows.tuples() if agent_id is not None}
+
+
+def _guard(thread: Thread) -> list[Any]:
+    """WHERE clauses that match the thread only if nobody changed it since we read it."""
+    assignee = (
+        Thread.assignee_id.is_(None)
+        if thread.assignee_id is None
+        else Thread.assignee_id == thread.assignee_id
+    )
+    return [
+        Thread.id == thread.id,
+        Thread.status == thread.status,
+        Thread.tier == thread.tier,
+        assignee,
+    ]
+
+
+async def _conditional_update(
+    session: AsyncSession, thread: Thread, where: list[Any], **values: Any
+) -> bool:
+    """UPDATE the thread only where `where` still holds; refresh it; True if it did."""
+    values.setdefault("updated_at", utcnow())
+    result = await session.execute(
+        update(Thread).where(*where).values(**values).execution_options(synchronize_session=False)
+    )
+    await session.refresh(thread)
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def _audit(
+    session: AsyncSession,
+    thread: Thread,
+    action: str,
+    *,
+    actor: Actor | None,
+    **details: Any,
+) -> None:
+    session.add(
+        AuditEvent(
+            actor_kind="agent" if actor is not None else "system",
+            actor_id=actor.agent_id if actor is not None else None,
+            action=action,
+            thread_id=thread.id,
+            customer_id=thread.customer_id,
+            details=details,
+        )
+    )
+
+
+def _changed(effects: Effects, thread: Thread) -> None:
+    effects.events.append(
+        ThreadChanged(thread.id, thread.customer_id, thread.status, thread.tier, thread.assignee_id)
+    )
+
+
+async def _tell_customer_who(
+    app: AppContext, session: AsyncSession, effects: Effects, thread: Thread, agent: Agent
+) -> None:
+    """A system message naming the agent, on the channel the customer last wrote from."""
+    customer = await session.get(Customer, thread.customer_id)
+    language = language_of(thread, customer, app.settings.faq.default_language)
+    identity = (
+        await session.get(Identity, thread.last_identity_id)
+        if thread.last_identity_id is not None
+        else None
+    )
+    if identity is not None and identity.unreachable_reason:
+        identity = None  # keep it in the thread; nobody to send it to
+    message = await enqueue_outbound(
+        session,
+        thread=thread,
+        identity=identity,
+        text=TAKEN_TEXTS[language].replace("{agent_name}", agent.name),
+        author=AuthorKind.SYSTEM,
+        author_name=agent.name,
+        language=language,
+    )
+    effects.events.append(
+        MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.SYSTEM)
+    )
+    effects.outbound = effects.outbound or identity is not None
+
+
+async def _give(
+    app: AppContext,
+    session: AsyncSession,
+    effects: Effects,
+    thread: Thread,
+    agent: Agent,
+    where: list[Any],
+) -> bool:
+    """Assign `thread` to the locked `agent` if `where` still holds and they have room."""
+    counts = await open_counts(session, [agent.id])
+    if counts.get(agent.id, 0) >= agent.max_concurrent:
+        raise Conflict(f"{agent.name} is at capacity ({agent.max_concurrent} open threads)")
+    now = utcnow()
+    taken = await _conditional_update(
+        session,
+        thread,
+        where,
+        status=ThreadStatus.ASSIGNED,
+        assignee_id=agent.id,
+        assigned_at=now,
+        updated_at=now,
+    )
+    if taken:
+        await _tell_customer_who(app, session, effects, thread, agent)
+        _changed(effects, thread)
+    return taken
+
+
+async def _holder_name(session: AsyncSession, thread: Thread) -> str:
+    if thread.assignee_id is None:
+        return "nobody"
+    holder = await session.get(Agent, thread.assignee_id)
+    return holder.name if holder is not None else f"agent {thread.assignee_id}"
+
+
+# --- agent actions ------------------------------------------------------------------
+
+
+async def claim(app: AppContext, actor: Actor, thread_id: int) -> Thread:
+    """Take a queued thread. Claiming one's own thread again is a no-op.
+
+    Raises:
+        NotFound, Forbidden (another tier), Conflict (taken, not queued, at capacity).
+    """
+
+    async def work(session: AsyncSession, effects: Effects) -> Thread:
+        agent = await _lock_agent(session, actor.agent_id)
+        thread = await _thread(session, thread_id)
+        if not (actor.is_admin or thread.tier == actor.tier):
+            raise Forbidden(
+                f"thread {thread_id} is at tier {thread.tier}; you work tier {actor.tier}"
+            )
+        if thread.status == ThreadStatus.ASSIGNED and thread.assignee_id == actor.agent_id:
+            return thread
+        if thread.status != ThreadStatus.QUEUED:
+            if thread.status == ThreadStatus.ASSIGNED:
+                raise Conflict(
+                    f"thread {thread_id} is taken by {await _holder_name(session, thread)}"
+                )
+            raise Conflict(
+                f"thread {thread_id} is not waiting in the queue (it is {thread.status})"
+            )
+        where = [
+            Thread.id == thread.id,
+            Thread.status == ThreadStatus.QUEUED,
+            Thread.assignee_id.is_(None),
+        ]
+        if not await _give(app, session, effects, thread, agent, where):
+            raise Conflict(f"thread {thread_id} is taken by {await _holder_name(session, thread)}")
+        if agent.presence == "offline":
+            # Taking work means being at work: an offline claimer would lose it to the sweep.
+            agent.presence = "online"
+            agent.presence_changed_at = utcnow()
+            effects.events.append(AgentPresence(agent.id, "online"))
+        _audit(session, thread, "claim", actor=actor, tier=thread.tier)
+        return thread
+
+    return await run_in_transaction(app, work)
+
+
+async def release(app: AppContext, actor: Actor, thread_id: int) -> Thread:
+    """Give an assigned thread back to its tier's queue (its assignee or an admin)."""
+
+    async def work(session: AsyncSession, effects: Effects) -> Thread:
+        thread = await _thread(session, thread_id)
+        _require_view(actor, thread)
+        if thread.status != ThreadStatus.ASSIGNED:
+            raise Conflict(f"thread {thread_id} is not assigned (it is {thread.status})")
+        if thread.assignee_id != actor.agent_id and not actor.is_admin:
+            raise Forbidden(f"thread {thread_id} is {await _holder_name(session, thread)}'s")
+        previous = thread.assignee_id
+        if not await _conditional_update(
+            session,
+            thread,
+            _guard(thread),
+            status=ThreadStatus.QUEUED,
+            assignee_id=None,
+            # Keep its place: the customer has been waiting since it first queued.
+            queued_at=thread.queued_at or utcnow(),
+        ):
+            raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
+        _audit(session, thread, "release", actor=actor, from_agent_id=previous)
+        _changed(effects, thread)
+        return thread
+
+    return await run_in_transaction(app, work)
+
+
+async def transfer(app: AppContext, actor: Actor, thread_id: int, email: str) -> Thread:
+    """Give the thread to the agent with `email` (who must work its tier and have room)."""
+
+    async def work(session: AsyncSession, effects: Effects) -> Thread:
+        address = email.strip().lower()
+        found = await session.scalar(select(Agent.id).where(func.lower(Agent.email) == address))
+        if found is None:
+            raise Invalid(f"no agent has the email {email!r}")
+        target = await _lock_agent(session, found)
+        thread = await _thread(session, thread_id)
+        _require_view(actor, thread)
+        if not can_act(actor, thread):
+            raise Forbidden(f"thread {thread_id} is {await _holder_name(session, thread)}'s")
+        if thread.status not in (ThreadStatus.QUEUED, ThreadStatus.ASSIGNED):
+            raise Conflict(
+                f"only queued or assigned threads can be transferred (it is {thread.status})"
+            )
+        if not (target.is_admin or target.tier == thread.tier):
+            raise Invalid(
+                f"{target.name} works tier {target.tier} and the thread is at tier "
+                f"{thread.tier}; escalate it instead"
+            )
+        if thread.assignee_id == target.id:
+            return thread
+        previous = thread.assignee_id
+        if not await _give(app, session, effects, thread, target, _guard(thread)):
+            raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
+        _audit(
+            session,
+            thread,
+            "transfer",
+            actor=actor,
+            from_agent_id=previous,
+            to_agent_id=target.id,
+            to_email=target.email,
+        )
+        return thread
+
+    return await run_in_transaction(app, work)
+
+
+async def escalate(app: AppContext, actor: Actor, thread_id: int, tier: int, reason: str) -> Thread:
+    """Move the thread, unassigned, to the queue of a higher tier, with a reason."""
+    reason = reason.strip()
+    if not reason:
+        raise Invalid("a reason is required to escalate")
+    if len(reason) > 1000:
+        raise Invalid("the reason must be at most 1000 characters")
+
+    async def work(session: AsyncSession, effects: Effects) -> Thread:
+        thread = await _thread(session, thread_id)
+        _require_view(actor, thread)
+        if not can_act(actor, thread):
+            raise Forbidden(f"thread {thread_id} is {await _holder_name(session, thread)}'s")
+        if thread.status not in OPEN_STATUSES:
+            raise Conflict(f"thread {thread_id} is {thread.status}")
+        if not thread.tier < tier <= MAX_TIER:
+            raise Invalid(f"tier must be above {thread.tier} and at most {MAX_TIER}")
+        previous = (thread.tier, thread.assignee_id)
+        now = utcnow()
+        if not await _conditional_update(
+            session,
+            thread,
+            _guard(thread),
+            status=ThreadStatus.QUEUED,
+            tier=tier,
+            assignee_id=None,
+            queued_at=now,
+            updated_at=now,
+        ):
+            raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
+        _audit(
+            session,
+            thread,
+            "escalate",
+            actor=actor,
+            from_tier=previous[0],
+            to_tier=tier,
+            from_agent_id=previous[1],
+            reason=reason,
+        )
+        _changed(effects, thread)
+        return thread
+
+    return await run_in_transaction(app, work)
+
+
+async def resolve(
+    app: AppContext, actor: Actor, thread_id: int, resolution: str = "resolved"
+) -> Thread:
+    """Close an open thread; a customer writing within the reopen window reopens it."""
+    resolution = resolution.strip() or "resolved"
+    if len(resolution) > 64:
+        raise Invalid("resolution must be at most 64 characters")
+
+    async def work(session: AsyncSession, effects: Effects) -> Thread:
+        thread = await _thread(session, thread_id)
+        _require_view(actor, thread)
+        if not can_act(actor, thread):
+            raise Forbidden(f"thread {thread_id} is {await _holder_name(session, thread)}'s")
+        if thread.status not in OPEN_STATUSES:
+            raise Conflict(f"thread {thread_id} is already {thread.status}")
+        now = utcnow()
+        if not await _conditional_update(
+            session,
+            thread,
+            _guard(thread),
+            status=ThreadStatus.RESOLVED,
+            resolution=resolution,
+            resolved_at=now,
+            updated_at=now,
+        ):
+            raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
+        _audit(session, thread, "resolve", actor=actor, resolution=resolution)
+        _changed(effects, thread)
+        return thread
+
+    return await run_in_transaction(app, work)
+
+
+def _require_view(actor: Actor, thread: Thread) -> None:
+    if not can_view(actor, thread):
+        raise Forbidden(f"thread {thread.id} is at tier {thread.tier}; you work tier {actor.tier}")
+
+
+# --- presence -----------------------------------------------------------------------
+
+
+async def set_presence(app: AppContext, agent_id: int, status: str) -> Agent:
+    """Mark the agent online, away or offline (the console calls this on connect/close)."""
+    if status not in PRESENCE_STATES:
+        raise Invalid(f"presence must be one of {', '.join(PRESENCE_STATES)}")
+
+    async def work(session: AsyncSession, effects: Effects) -> Agent:
+        agent = await _lock_agent(session, agent_id)
+        if agent.presence != status:
+            agent.presence = status
+            agent.presence_changed_at = utcnow()
+            effects.events.append(AgentPresence(agent.id, status))
+        return agent
+
+    return await run_in_transaction(app, work)
+
+
+async def requeue_from_offline_agents(app: AppContext, *, now: datetime | None = None) -> list[int]:
+    """Return to the queue the unanswered threads of agents offline for longer than the
+    grace period; answered ones stay (the customer is not waiting on anybody).
+
+    A thread is unanswered when no agent reply is newer than the customer's last message.
+    """
+    cutoff = (now or utcnow()) - timedelta(seconds=app.settings.threads.offline_grace_seconds)
+
+    async def work(session: AsyncSession, effects: Effects) -> list[int]:
+        agent_ids = list(
+            await session.scalars(
+                select(Agent.id).where(
+                    Agent.presence == "offline",
+                    Agent.presence_changed_at.is_not(None),
+                    Agent.presence_changed_at <= cutoff,
+                )
+            )
+        )
+        if not agent_ids:
+            return []
+        threads = list(
+            await session.scalars(
+                select(Thread).where(
+                    Thread.status == ThreadStatus.ASSIGNED, Thread.assignee_id.in_(agent_ids)
+                )
+            )
+        )
+        if not threads:
+            return []
+        replies = dict(
+            (
+                await session.execute(
+                    select(Message.thread_id, func.max(Message.created_at))
+                    .where(
+                        Message.thread_id.in_([t.id for t in threads]),
+                        Message.direction == Direction.OUTBOUND,
+                        Message.author_kind == AuthorKind.AGENT,
+                        Message.internal.is_(False),
+                    )
+                    .group_by(Message.thread_id)
+                )
+            ).tuples()
+        )
+        requeued = []
+        for thread in threads:
+            last_reply = replies.get(thread.id)
+            waiting = last_reply is None or (
+                thread.last_customer_message_at is not None
+                and thread.last_customer_message_at > last_reply
+            )
+            if not waiting:
+                continue
+            previous = thread.assignee_id
+            if await _conditional_update(
+                session,
+                thread,
+                _guard(thread),
+                status=ThreadStatus.QUEUED,
+                assignee_id=None,
+                queued_at=thread.queued_at or utcnow(),
+            ):
+                _audit(
+                    session,
+                    thread,
+                    "requeue",
+                    actor=None,
+                    reason="agent offline",
+                    from_agent_id=previous,
+                )
+                _changed(effects, thread)
+                requeued.append(thread.id)
+        return requeued
+
+    requeued = await run_in_transaction(app, work)
+    if requeued:
+        logger.info("returned %d threads of offline agents to the queue", len(requeued))
+    return requeued
+
+
+# --- auto-assignment ----------------------------------------------------------------
+
+
+async def auto_assign(
+    app: AppContext, tiers: Iterable[int] = (1, 2, 3), *, limit: int = 200
+) -> list[Assignment]:
+    """Give queued threads to online agents, most free capacity first, never above it.
+
+    One transaction per assignment holds the row locks of the tier's online agents, so
+    concurrent assigners (several processes) count and assign one at a time.
+    """
+    done: list[Assignment] = []
+    for tier in tiers:
+        for _ in range(limit):
+
+            async def work(session: AsyncSession, effects: Effects, tier: int = tier) -> object:
+                return await _assign_next(app, session, effects, tier)
+
+            outcome = await run_in_transaction(app, work)
+            if outcome is None:
+                break
+            if isinstance(outcome, Assignment):
+                done.append(outcome)
+    return done
+
+
+_LOST_RACE = object()
+
+
+async def _assign_next(
+    app: AppContext, session: AsyncSession, effects: Effects, tier: int
+) -> Assignment | object | None:
+    agents = await _lock_agents(session, Agent.tier == tier, Agent.presence == "online")
+    if not agents:
+        return None
+    counts = await open_counts(session, [a.id for a in agents])
+    best = max(
+        agents,
+        key=lambda a: (a.max_concurrent - counts.get(a.id, 0), -counts.get(a.id, 0), -a.id),
+    )
+    if best.max_concurrent - counts.get(best.id, 0) <= 0:
+        return None
+    thread = await session.scalar(
+        select(Thread)
+        .where(
+            Thread.status == ThreadStatus.QUEUED,
+            Thread.tier == tier,
+            Thread.assignee_id.is_(None),
+        )
+        .order_by(Thread.priority.desc(), Thread.queued_at, Thread.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if thread is None:
+        return None
+    where = [
+        Thread.id == thread.id,
+        Thread.status == ThreadStatus.QUEUED,
+        Thread.assignee_id.is_(None),
+    ]
+    if not await _give(app, session, effects, thread, best, where):
+        return _LOST_RACE
+    _audit(session, thread, "auto_assign", actor=None, agent_id=best.id, tier=tier)
+    return Assignment(thread.id, best.id, tier)

@@ -1,0 +1,119 @@
+"""Agent replies and internal notes.
+
+A reply goes through the outbox (same transaction as the message) to the identity the
+customer last wrote from, or to another of the customer's verified identities the
+agent picks; an unverified address could belong to anybody, so it is never offered.
+A note is stored with `internal=True` and never queued to any channel.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.context import AppContext
+from router.events import MessageStored
+from router.model import AuthorKind, utcnow
+from router.outbound import enqueue_outbound
+from router.queue import (
+    Actor,
+    Conflict,
+    Effects,
+    Forbidden,
+    Invalid,
+    NotFound,
+    can_view,
+    run_in_transaction,
+)
+from router.storage.models import Identity, Message, Thread, ThreadStatus
+
+
+async def post_message(
+    app: AppContext,
+    actor: Actor,
+    thread_id: int,
+    *,
+    text: str,
+    internal: bool = False,
+    identity_id: int | None = None,
+) -> Message:
+    """Store an agent's reply (queued to the customer) or internal note.
+
+    Raises:
+        NotFound: no such thread. Forbidden: another tier's thread.
+        Conflict: replying to a thread that is not the agent's, or resolved, or whose
+            channel cannot be reached. Invalid: empty/too long text, a bad identity.
+    """
+    limit = app.settings.api.max_text_length
+    if not text.strip():
+        raise Invalid("text must not be empty")
+    if len(text) > limit:
+        raise Invalid(f"text is longer than {limit} characters")
+    if internal and identity_id is not None:
+        raise Invalid("a note is not sent anywhere; leave out identity_id")
+
+    async def work(session: AsyncSession, effects: Effects) -> Message:
+        thread = await session.get(Thread, thread_id)
+        if thread is None:
+            raise NotFound(f"thread {thread_id} does not exist")
+        if not can_view(actor, thread):
+            raise Forbidden(
+                f"thread {thread_id} is at tier {thread.tier}; you work tier {actor.tier}"
+            )
+        identity = None
+        if not internal:
+            _check_may_reply(actor, thread)
+            identity = await _reply_identity(session, thread, identity_id)
+        message = await enqueue_outbound(
+            session,
+            thread=thread,
+            identity=identity,
+            text=text,
+            author=AuthorKind.AGENT,
+            author_name=actor.name,
+            agent_id=actor.agent_id,
+            language=thread.language,
+            internal=internal,
+        )
+        if not internal and thread.first_response_at is None:
+            thread.first_response_at = utcnow()
+        effects.events.append(
+            MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.AGENT, internal)
+        )
+        effects.outbound = not internal
+        return message
+
+    return await run_in_transaction(app, work)
+
+
+def _check_may_reply(actor: Actor, thread: Thread) -> None:
+    if thread.status == ThreadStatus.RESOLVED:
+        raise Conflict(f"thread {thread.id} is resolved; the customer's next message reopens it")
+    if actor.is_admin or thread.assignee_id == actor.agent_id:
+        return
+    if thread.assignee_id is None:
+        raise Conflict(f"claim thread {thread.id} before replying")
+    raise Conflict(f"thread {thread.id} is assigned to another agent")
+
+
+async def _reply_identity(
+    session: AsyncSession, thread: Thread, identity_id: int | None
+) -> Identity:
+    """The identity to send to: the chosen verified one, else where the customer last wrote."""
+    chosen = identity_id if identity_id is not None else thread.last_identity_id
+    if chosen is None:
+        raise Conflict(f"thread {thread.id} has no channel to reply on")
+    identity = await session.get(Identity, chosen)
+    if identity is None or identity.customer_id != thread.customer_id:
+        raise Invalid(f"identity {chosen} is not one of this customer's")
+    if identity_id is not None and identity.id != thread.last_identity_id and not identity.verified:
+        raise Invalid(
+            f"identity {chosen} ({identity.channel}) is not verified; "
+            "reply where the customer last wrote or on a verified identity"
+        )
+    if identity.unreachable_reason:
+        problem = Invalid if identity_id is not None else Conflict
+        raise problem(
+            f"the customer cannot be reached on {identity.channel} "
+            f"({identity.unreachable_reason}); pick another verified identity"
+        )
+    return identity
