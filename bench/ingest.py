@@ -26,13 +26,13 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from router.model import utcnow  # noqa: E402
-from router.security import new_token, token_hash  # noqa: E402
-from router.storage.engine import new_engine, new_sessionmaker  # noqa: E402
-from router.storage.migrate import upgrade_to_head  # noqa: E402
-from router.storage.models import ApiToken, Customer, Identity, Message, Thread  # noqa: E402
-from tests.processes import ServeProcess  # noqa: E402
-from tests.support import create_postgres_database, free_port  # noqa: E402
+from router.model import utcnow
+from router.security import new_token, token_hash
+from router.storage.engine import new_engine, new_sessionmaker
+from router.storage.migrate import upgrade_to_head
+from router.storage.models import ApiToken, Customer, Identity, Message, Thread
+from tests.processes import ServeProcess
+from tests.support import create_postgres_database, free_port
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -74,10 +74,19 @@ async def baseline(url: str, count: int, concurrency: int) -> tuple[float, list[
                 thread = Thread(customer_id=customer.id, status="queued")
                 session.add_all([identity, thread])
                 await session.flush()
-                session.add(Message(thread_id=thread.id, customer_id=customer.id, direction="in",
-                                    author_kind="customer", channel="base", external_id=f"b{n}",
-                                    identity_id=identity.id, text=f"message {n}",
-                                    created_at=utcnow()))
+                session.add(
+                    Message(
+                        thread_id=thread.id,
+                        customer_id=customer.id,
+                        direction="in",
+                        author_kind="customer",
+                        channel="base",
+                        external_id=f"b{n}",
+                        identity_id=identity.id,
+                        text=f"message {n}",
+                        created_at=utcnow(),
+                    )
+                )
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -87,8 +96,9 @@ async def baseline(url: str, count: int, concurrency: int) -> tuple[float, list[
     return count / elapsed, latencies
 
 
-async def through_api(url: str, workdir: Path, count: int, concurrency: int, customers: int
-                      ) -> tuple[float, list[float]]:
+async def through_api(
+    url: str, workdir: Path, count: int, concurrency: int, customers: int
+) -> tuple[float, list[float]]:
     engine = new_engine(url)
     token = new_token("pk_int")
     async with new_sessionmaker(engine)() as session, session.begin():
@@ -97,8 +107,11 @@ async def through_api(url: str, workdir: Path, count: int, concurrency: int, cus
     server = ServeProcess(
         workdir / f"serve-{free_port()}",
         free_port(),
-        {"PASOKH_DATABASE__URL": url, "PASOKH_SERVER__SECRET_KEY": "b" * 40,
-         "PASOKH_SERVER__LOG_LEVEL": "WARNING"},
+        {
+            "PASOKH_DATABASE__URL": url,
+            "PASOKH_SERVER__SECRET_KEY": "b" * 40,
+            "PASOKH_SERVER__LOG_LEVEL": "WARNING",
+        },
     )
     await server.start()
     latencies: list[float] = []
@@ -114,11 +127,15 @@ async def through_api(url: str, workdir: Path, count: int, concurrency: int, cus
             async def worker() -> None:
                 while not queue.empty():
                     n = queue.get_nowait()
-                    body = {"id": f"m{n}", "customer": {"external_id": f"c{n % customers}"},
-                            "text": f"message {n}"}
+                    body = {
+                        "id": f"m{n}",
+                        "customer": {"external_id": f"c{n % customers}"},
+                        "text": f"message {n}",
+                    }
                     started = time.perf_counter()
-                    async with session.post(f"{server.url}/api/v1/inbound/messages", json=body,
-                                            headers=headers) as response:
+                    async with session.post(
+                        f"{server.url}/api/v1/inbound/messages", json=body, headers=headers
+                    ) as response:
                         assert response.status == 202, await response.text()
                         await response.read()
                     latencies.append(time.perf_counter() - started)
@@ -149,10 +166,14 @@ async def main() -> None:
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, {platform.platform()}")
-    print(f"{args.messages} messages, {args.concurrency} concurrent clients, "
-          f"{args.customers} customers\n")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {platform.platform()}"
+    )
+    print(
+        f"{args.messages} messages, {args.concurrency} concurrent clients, "
+        f"{args.customers} customers\n"
+    )
     with tempfile.TemporaryDirectory(prefix="pasokh-bench-") as tmp:
         workdir = Path(tmp)
         pg_admin, pg_dir = args.postgres_url, None
@@ -163,21 +184,32 @@ async def main() -> None:
         try:
             for kind in kinds:
                 base_rate, base_lat = await baseline(
-                    await fresh_database(kind, workdir, pg_admin), args.messages,
-                    args.concurrency)
+                    await fresh_database(kind, workdir, pg_admin), args.messages, args.concurrency
+                )
                 api_rate, api_lat = await through_api(
-                    await fresh_database(kind, workdir, pg_admin), workdir, args.messages,
-                    args.concurrency, args.customers)
-                for label, rate, lat in (("plain inserts", base_rate, base_lat),
-                                         ("API channel", api_rate, api_lat)):
-                    print(f"{kind:<11}{label:<22}{rate:>9.0f}{percentile(lat, .5) * 1e3:>9.2f}"
-                          f"{percentile(lat, .99) * 1e3:>9.2f}")
-                print(f"{kind:<11}{'ratio API/baseline':<22}{api_rate / base_rate:>9.2f}"
-                      f"{statistics.median(api_lat) / statistics.median(base_lat):>9.2f}x\n")
+                    await fresh_database(kind, workdir, pg_admin),
+                    workdir,
+                    args.messages,
+                    args.concurrency,
+                    args.customers,
+                )
+                for label, rate, lat in (
+                    ("plain inserts", base_rate, base_lat),
+                    ("API channel", api_rate, api_lat),
+                ):
+                    print(
+                        f"{kind:<11}{label:<22}{rate:>9.0f}{percentile(lat, 0.5) * 1e3:>9.2f}"
+                        f"{percentile(lat, 0.99) * 1e3:>9.2f}"
+                    )
+                print(
+                    f"{kind:<11}{'ratio API/baseline':<22}{api_rate / base_rate:>9.2f}"
+                    f"{statistics.median(api_lat) / statistics.median(base_lat):>9.2f}x\n"
+                )
         finally:
             if pg_dir is not None:
-                subprocess.run([str(ROOT / ".ci" / "start-postgres"), "stop", str(pg_dir)],
-                               check=False)
+                subprocess.run(
+                    [str(ROOT / ".ci" / "start-postgres"), "stop", str(pg_dir)], check=False
+                )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
                 if response.status in (200, 202):
                     acknowledged[n] = (await response.json())["message_id"]
                     return True
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             pass
         return False
 

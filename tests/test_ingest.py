@@ -95,7 +95,7 @@ async def test_database_refuses_second_open_thread(settings: Settings, start_app
 async def test_answer_goes_to_outbox_on_senders_channel(settings: Settings, start_app) -> None:
     adapter = FakeAdapter()
     responder = ScriptedResponder()
-    _, context = await start_app(settings, adapters=[adapter], responder=responder)
+    _, _context = await start_app(settings, adapters=[adapter], responder=responder)
     await adapter.push("where is my order", sender="bob")
     sent = await adapter.wait_sent(1)
     assert sent[0].text == "echo: where is my order"
@@ -191,7 +191,7 @@ async def test_hint_to_other_customers_thread_is_not_followed(
 
 async def test_hint_joins_own_earlier_thread_by_reference(settings: Settings, start_app) -> None:
     adapter = FakeAdapter()
-    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    _, _context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
     first = await adapter.push("order 1", sender="carol", external_id="<a@mail>")
     reply = await adapter.push(
         "re: order 1", sender="carol", hint=ThreadHint(references=("<a@mail>",))
@@ -208,3 +208,24 @@ def test_inbound_message_is_frozen() -> None:
     except dataclasses.FrozenInstanceError:
         return
     raise AssertionError("InboundMessage must be immutable")
+
+
+async def test_events_published_after_commit(settings: Settings, start_app) -> None:
+    from router.events import MessageStored, ThreadChanged
+
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    seen: list[object] = []
+    async with context.events.subscription() as queue:
+        result = await adapter.push("hello")
+        while not queue.empty():
+            event = queue.get_nowait()
+            seen.append(event)
+            if isinstance(event, MessageStored):
+                # published after commit: a fresh session can read it
+                async with context.sessions() as session:
+                    assert await session.get(Message, event.message_id) is not None
+    stored = [e for e in seen if isinstance(e, MessageStored)]
+    assert [e.author for e in stored] == ["customer", "bot"]
+    assert stored[0].message_id == result.message_id
+    assert any(isinstance(e, ThreadChanged) and e.thread_id == result.thread_id for e in seen)

@@ -33,7 +33,7 @@ async def _attempts(context, outbox_id: int) -> list[DeliveryAttempt]:  # type: 
         )
 
 
-async def _wait_status(context, status: str, timeout: float = 10) -> OutboxItem:  # type: ignore[no-untyped-def]  # noqa: ASYNC109
+async def _wait_status(context, status: str, timeout: float = 10) -> OutboxItem:  # type: ignore[no-untyped-def]
     async with asyncio.timeout(timeout):
         while True:
             rows = await _outbox_rows(context)
@@ -131,7 +131,7 @@ async def test_one_recipient_gets_messages_in_order(settings: Settings, start_ap
             return await super().send(message)
 
     adapter = Slow()
-    _, context = await start_app(settings, adapters=[adapter], responder=AnswerAll())
+    _, _context = await start_app(settings, adapters=[adapter], responder=AnswerAll())
     for i in range(5):
         await adapter.push(f"m{i}0" if i % 2 == 0 else f"m{i}", sender="same")
     sent = await adapter.wait_sent(5)
