@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from channels.base import ChannelAdapter
+from channels.email.adapter import EmailAdapter
 from channels.telegram import TelegramAdapter
 from channels.webchat import WebchatAdapter
 from config.settings import Settings
@@ -22,4 +23,6 @@ def build_adapters(settings: Settings) -> list[ChannelAdapter]:
     telegram = TelegramAdapter.from_settings(settings)  # None without a bot token
     if telegram is not None:
         adapters.append(telegram)
+    if settings.email.enabled:
+        adapters.append(EmailAdapter(settings.email, secret_key=settings.server.secret_key))
     return adapters

@@ -82,7 +82,13 @@ class _Counters:
 class _SmtpServer(SMTP):
     """aiosmtpd's protocol, reporting its connections so `stop()` can close them."""
 
-    def __init__(self, adapter: EmailAdapter, handler: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, adapter: EmailAdapter, handler: Any, *, line_limit: int, **kwargs: Any
+    ) -> None:
+        # RFC 5321 says 1000 octets, but senders that end lines with a bare LF send the
+        # whole message as one "line"; refusing it with a 5xx would lose their mail.
+        # aiosmtpd documents raising this before the SMTP class is instantiated.
+        self.line_length_limit = line_limit
         super().__init__(handler, **kwargs)
         self._adapter = adapter
 
@@ -174,6 +180,7 @@ class EmailAdapter:
             return _SmtpServer(
                 self,
                 handler,
+                line_limit=max(self.settings.max_message_bytes, 1001),
                 data_size_limit=self.settings.max_message_bytes,
                 enable_SMTPUTF8=True,
                 hostname=self._hostname,

@@ -1,0 +1,314 @@
+"""Email through the real running app: smtplib in, a second aiosmtpd server as the relay.
+
+The app is built by `build_app` with the adapters `build_adapters` makes from settings
+(so the email channel is wired the way `pasokh serve` wires it), on a real database.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from channels.email.adapter import EmailAdapter
+from channels.email.tokens import ReplyTokens
+from config.settings import Settings
+from router.context import AppContext
+from router.model import utcnow
+from router.responder import Answer, Decision, MessageView, ThreadContext
+from router.storage.engine import new_engine, new_sessionmaker
+from router.storage.models import AuditEvent, Message, Thread, ThreadStatus
+from tests.email_support import FakeRelay, RelayedMail, make_mail, smtp_send
+
+FIXTURES = Path(__file__).parent / "fixtures" / "email"
+SUPPORT = "support@support.localhost"
+
+
+class EchoBot:
+    """Answers every human message, quoting the text it was given."""
+
+    async def respond(self, ctx: ThreadContext, new: MessageView) -> Decision:
+        return Answer(text=f"پاسخ ربات به: {new.text}", language="fa")
+
+
+@dataclass
+class EmailApp:
+    context: AppContext
+    relay: FakeRelay
+    port: int
+    secret: str
+
+    async def send(self, raw: bytes, *, mail_from: str, to: str = SUPPORT) -> None:
+        await smtp_send(self.port, raw, mail_from=mail_from, to=[to])
+
+    async def answer(self, number: int) -> EmailMessage:
+        """The `number`-th mail (1-based) the relay received."""
+        mails: list[RelayedMail] = await self.relay.wait_for(number)
+        return mails[number - 1].message
+
+    async def inbound(self, external_id: str) -> Message:
+        async with self.context.sessions() as session:
+            message = await session.scalar(
+                select(Message).where(
+                    Message.channel == "email", Message.external_id == external_id
+                )
+            )
+        assert message is not None, external_id
+        return message
+
+    def token_thread(self, mail: EmailMessage) -> int:
+        reply_to = mail["Reply-To"].addresses[0].addr_spec
+        found = ReplyTokens(self.secret).find([reply_to], domains=["support.localhost"])
+        assert found is not None
+        return found[1]
+
+
+@pytest.fixture
+async def email_app(settings: Settings, start_app: Any) -> AsyncIterator[EmailApp]:
+    relay = FakeRelay()
+    await relay.start()
+    settings = settings.replace(
+        "email",
+        enabled=True,
+        smtp_port=0,
+        domains=["support.localhost"],
+        address=SUPPORT,
+        relay_host="127.0.0.1",
+        relay_port=relay.port,
+        max_message_bytes=100_000,
+    )
+    _, context = await start_app(settings, responder=EchoBot())
+    adapter = context.adapters["email"]
+    assert isinstance(adapter, EmailAdapter)
+    yield EmailApp(context, relay, adapter.port, settings.server.secret_key)
+    await relay.stop()
+
+
+def reply(
+    answer: EmailMessage,
+    body: str,
+    *,
+    message_id: str,
+    sender: str = "Sara <sara@example.ir>",
+    to_token: bool = True,
+    in_reply_to: bool = True,
+) -> bytes:
+    """A customer's reply to one of our mails, the way mail clients build it."""
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = answer["Reply-To"] if to_token else SUPPORT
+    mail["Subject"] = "Re: " + str(answer["Subject"]).removeprefix("Re: ")
+    mail["Message-ID"] = message_id
+    ours = answer["Message-ID"]
+    if in_reply_to:
+        mail["In-Reply-To"] = ours
+    mail["References"] = f"{answer['References'] or ''} {ours}".strip()
+    mail.set_content(body)
+    return bytes(mail)
+
+
+async def test_thread_answer_and_replies_from_three_clients(email_app: EmailApp) -> None:
+    app = email_app
+    await app.send(make_mail(body="سفارش ۱۲۳۴ من کجاست؟"), mail_from="sara@example.ir")
+    first = await app.inbound("first-1@example.ir")
+    assert first.text == "سفارش ۱۲۳۴ من کجاست؟"
+
+    answer = await app.answer(1)
+    assert answer["To"] == "sara@example.ir"
+    assert answer["Subject"] == "Re: وضعیت سفارش"
+    assert answer["In-Reply-To"] == "<first-1@example.ir>"
+    assert answer["References"] == "<first-1@example.ir>"
+    assert answer["Auto-Submitted"] == "auto-replied"
+    assert app.token_thread(answer) == first.thread_id
+    html = answer.get_body(("html",))
+    assert html is not None and 'dir="rtl"' in html.get_content()
+    plain = answer.get_body(("plain",))
+    assert plain is not None and "پاسخ ربات به: سفارش ۱۲۳۴ من کجاست؟" in plain.get_content()
+
+    gmail = reply(
+        answer,
+        "هنوز نرسیده.\n\nOn Mon, Nov 23, 2026 at 10:00 AM Shop <support@support.localhost>"
+        " wrote:\n\n> پاسخ ربات به: سفارش ۱۲۳۴ من کجاست؟\n",
+        message_id="<gmail-2@mail.gmail.com>",
+    )
+    await app.send(gmail, mail_from="sara@example.ir")
+    second = await app.inbound("gmail-2@mail.gmail.com")
+    assert second.thread_id == first.thread_id
+    assert second.text == "هنوز نرسیده."
+    assert second.full_text is not None and "> پاسخ ربات به" in second.full_text
+
+    answer2 = await app.answer(2)
+    assert answer2["In-Reply-To"] == "<gmail-2@mail.gmail.com>"
+    references = str(answer2["References"]).split()
+    assert references[0] == "<first-1@example.ir>"
+    assert answer["Message-ID"] in references and "<gmail-2@mail.gmail.com>" in references
+
+    outlook = reply(
+        answer2,
+        "The parcel is still missing.\n\n________________________________\n"
+        "From: Shop <support@support.localhost>\nSent: Monday, November 23, 2026 10:05 AM\n"
+        "To: Sara\nSubject: Re: order\n\nپاسخ ربات به: هنوز نرسیده.\n",
+        message_id="<outlook-3@eurprd01.prod.outlook.com>",
+        in_reply_to=False,  # Outlook-style: token and References only
+    )
+    await app.send(outlook, mail_from="sara@example.ir")
+    third = await app.inbound("outlook-3@eurprd01.prod.outlook.com")
+    assert (third.thread_id, third.text) == (first.thread_id, "The parcel is still missing.")
+
+    answer3 = await app.answer(3)
+    thunderbird = reply(
+        answer3,
+        "Any news?\n\nOn 11/23/26 10:10 AM, Shop wrote:\n> پاسخ ربات به: The parcel\n",
+        message_id="<tb-4@example.ir>",
+        to_token=False,  # to the plain support address: no token
+    )
+    await app.send(thunderbird, mail_from="sara@example.ir")
+    fourth = await app.inbound("tb-4@example.ir")
+    assert (fourth.thread_id, fourth.text) == (first.thread_id, "Any news?")
+    await app.answer(4)
+
+    async with app.context.sessions() as session:
+        threads = await session.scalar(select(func.count()).select_from(Thread))
+    assert threads == 1
+
+
+async def test_reply_reaches_the_thread_it_answers_not_the_latest(
+    email_app: EmailApp,
+) -> None:
+    """With two past threads, the token/References choose the older one."""
+    app = email_app
+    app.context.settings = app.context.settings.replace("threads", reopen_window_minutes=0)
+
+    async def resolve_all() -> None:
+        async with app.context.sessions() as session, session.begin():
+            await session.execute(
+                update(Thread).values(
+                    status=ThreadStatus.RESOLVED, resolved_at=utcnow() - timedelta(minutes=5)
+                )
+            )
+
+    await app.send(make_mail(message_id="<a-1@example.ir>"), mail_from="sara@example.ir")
+    thread_a = (await app.inbound("a-1@example.ir")).thread_id
+    answer_a = await app.answer(1)
+    await resolve_all()
+    await app.send(
+        make_mail(message_id="<b-1@example.ir>", subject="دیگر"), mail_from="sara@example.ir"
+    )
+    thread_b = (await app.inbound("b-1@example.ir")).thread_id
+    await app.answer(2)
+    await resolve_all()
+    assert thread_a != thread_b
+
+    await app.send(
+        reply(answer_a, "درباره سفارش اول", message_id="<a-2@example.ir>"),
+        mail_from="sara@example.ir",
+    )
+    late = await app.inbound("a-2@example.ir")
+    async with app.context.sessions() as session:
+        thread = await session.get_one(Thread, late.thread_id)
+    assert thread.previous_thread_id == thread_a  # linked to the thread replied to
+
+
+async def test_stranger_with_a_stolen_token_gets_their_own_thread(email_app: EmailApp) -> None:
+    app = email_app
+    await app.send(make_mail(), mail_from="sara@example.ir")
+    sara_thread = (await app.inbound("first-1@example.ir")).thread_id
+    answer = await app.answer(1)
+
+    stolen = reply(
+        answer,
+        "Send the parcel to my address instead.",
+        message_id="<evil-1@evil.example>",
+        sender="Mallory <mallory@evil.example>",
+    )
+    await app.send(
+        stolen, mail_from="mallory@evil.example", to=answer["Reply-To"].addresses[0].addr_spec
+    )
+    evil = await app.inbound("evil-1@evil.example")
+    assert evil.thread_id != sara_thread
+    async with app.context.sessions() as session:
+        link = await session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "foreign_thread_reference")
+        )
+        sara_messages = await session.scalar(
+            select(func.count()).where(
+                Message.thread_id == sara_thread, Message.text.contains("parcel")
+            )
+        )
+    assert link is not None
+    assert link.thread_id == evil.thread_id
+    assert link.details["referred_thread_id"] == sara_thread
+    assert sara_messages == 0
+
+    to_mallory = await app.answer(2)
+    assert to_mallory["To"] == "mallory@evil.example"
+    assert app.token_thread(to_mallory) == evil.thread_id
+
+
+async def test_auto_replies_bounces_and_lists_get_no_answer(email_app: EmailApp) -> None:
+    app = email_app
+    for name, sender in (
+        ("pasokh/fa_out_of_office.eml", "ali@example.ir"),
+        ("chatwoot/non_utf_encoded_mail.eml", "example@gmail.com"),
+        ("chatwoot/bounced_gmail.eml", ""),
+        ("chatwoot/bounced_with_no_from.eml", ""),
+        ("pasokh/en_list_mail.eml", "news@shop.example"),
+    ):
+        await app.send((FIXTURES / name).read_bytes(), mail_from=sender)
+    # A person's mail after them is answered: when its answer is out, nothing else was.
+    await app.send(make_mail(message_id="<human@example.ir>"), mail_from="sara@example.ir")
+    answer = await app.answer(1)
+    assert answer["In-Reply-To"] == "<human@example.ir>"
+    assert len(app.relay.received) == 1
+
+    async with app.context.sessions() as session:
+        automated = await session.scalar(
+            select(func.count()).where(Message.direction == "in", Message.automated.is_(True))
+        )
+        outbound = await session.scalar(select(func.count()).where(Message.direction == "out"))
+    assert automated == 5
+    assert outbound == 1
+
+
+async def test_550_and_552_through_the_app(email_app: EmailApp) -> None:
+    app = email_app
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        await app.send(make_mail(), mail_from="a@b.example", to="someone@gmail.com")
+    assert refused.value.recipients["someone@gmail.com"][0] == 550
+    big = make_mail(body=("x" * 900 + "\n") * 150)
+    with pytest.raises(smtplib.SMTPException) as too_big:
+        await app.send(big, mail_from="a@b.example")
+    assert getattr(too_big.value, "smtp_code", None) == 552
+    async with app.context.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+async def test_database_failure_451_then_stored_once(email_app: EmailApp, tmp_path: Path) -> None:
+    app = email_app
+    working = app.context.sessions
+    broken = new_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'gone.db'}")
+    app.context.sessions = new_sessionmaker(broken)
+    mail = make_mail(message_id="<during-outage@example.ir>")
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as error:
+            await app.send(mail, mail_from="sara@example.ir")
+        assert error.value.smtp_code == 451
+    finally:
+        app.context.sessions = working
+        await broken.dispose()
+    await app.send(mail, mail_from="sara@example.ir")  # the sender's retry
+    await app.send(mail, mail_from="sara@example.ir")  # and a duplicate delivery
+    async with app.context.sessions() as session:
+        stored = await session.scalar(
+            select(func.count()).where(Message.external_id == "during-outage@example.ir")
+        )
+    assert stored == 1
+    await app.answer(1)
+    assert len(app.relay.received) == 1
