@@ -285,3 +285,29 @@ class KnowledgeGapRecord(Base):
     best_candidate: Mapped[str | None] = mapped_column(String(200))
     score: Mapped[float] = mapped_column(default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdentityProof(Base):
+    """A pending or spent proof of an identity: a mailed code, a continue-in-chat link,
+    a Telegram deep link. Only an HMAC of the secret is kept; `used_at` makes it
+    one-time, `attempts` caps guessing, `expires_at` bounds its life.
+    """
+
+    __tablename__ = "identity_proofs"
+    __table_args__ = (
+        Index("ix_identity_proofs_requester", "requester_channel", "requester_address"),
+        Index("ix_identity_proofs_target", "target_channel", "target_address"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # email_code | continue | telegram_link
+    secret_hash: Mapped[str] = mapped_column(String(64), index=True)
+    requester_channel: Mapped[str | None] = mapped_column(String(32))
+    requester_address: Mapped[str | None] = mapped_column(String(320))
+    target_channel: Mapped[str | None] = mapped_column(String(32))
+    target_address: Mapped[str | None] = mapped_column(String(320))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
