@@ -185,7 +185,7 @@ async def _customer_names(session: AsyncSession, ids: Iterable[int]) -> dict[int
     if not wanted:
         return {}
     rows = await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(wanted)))
-    return {int(i): n for i, n in rows.tuples()}
+    return {int(i): n for i, n in rows}
 
 
 async def _last_messages(session: AsyncSession, thread_ids: Sequence[int]) -> dict[int, Message]:
@@ -415,7 +415,7 @@ async def queue_stats(session: AsyncSession) -> JSON:
         for tier in range(1, MAX_TIER + 1)
     }
     bot = 0
-    for tier, status, count, oldest in rows.tuples():
+    for tier, status, count, oldest in rows:
         if status == ThreadStatus.BOT:
             bot += int(count)
             continue
@@ -444,14 +444,14 @@ async def queue_stats(session: AsyncSession) -> JSON:
     )
     first_response = [
         (answered - queued).total_seconds()
-        for queued, answered in first.tuples()
+        for queued, answered in first
         if queued is not None and answered is not None and answered >= queued
     ]
     resolved = await session.execute(
         select(Thread.created_at, Thread.resolved_at).where(Thread.resolved_at >= since)
     )
     resolution = [
-        (done - created).total_seconds() for created, done in resolved.tuples() if done is not None
+        (done - created).total_seconds() for created, done in resolved if done is not None
     ]
     return {
         "generated_at": iso(now),

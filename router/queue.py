@@ -183,7 +183,7 @@ async def open_counts(session: AsyncSession, agent_ids: Iterable[int]) -> dict[i
         .where(Thread.status == ThreadStatus.ASSIGNED, Thread.assignee_id.in_(ids))
         .group_by(Thread.assignee_id)
     )
-    return {int(agent_id): int(count) for agent_id, count in rows.tuples() if agent_id is not None}
+    return {int(agent_id): int(count) for agent_id, count in rows if agent_id is not None}
 
 
 def _guard(thread: Thread) -> list[Any]:
@@ -548,20 +548,17 @@ async def requeue_from_offline_agents(app: AppContext, *, now: datetime | None =
         )
         if not threads:
             return []
-        replies = dict(
-            (
-                await session.execute(
-                    select(Message.thread_id, func.max(Message.created_at))
-                    .where(
-                        Message.thread_id.in_([t.id for t in threads]),
-                        Message.direction == Direction.OUTBOUND,
-                        Message.author_kind == AuthorKind.AGENT,
-                        Message.internal.is_(False),
-                    )
-                    .group_by(Message.thread_id)
-                )
-            ).tuples()
+        rows = await session.execute(
+            select(Message.thread_id, func.max(Message.created_at))
+            .where(
+                Message.thread_id.in_([t.id for t in threads]),
+                Message.direction == Direction.OUTBOUND,
+                Message.author_kind == AuthorKind.AGENT,
+                Message.internal.is_(False),
+            )
+            .group_by(Message.thread_id)
         )
+        replies = {thread_id: at for thread_id, at in rows}
         requeued = []
         for thread in threads:
             last_reply = replies.get(thread.id)
