@@ -282,6 +282,11 @@ class FakeTelegram:
         return self._confirmed_below
 
     @property
+    def next_update_id(self) -> int:
+        """The id the next injected update will get."""
+        return self._next_update_id
+
+    @property
     def pending(self) -> list[JsonDict]:
         return list(self._updates)
 
