@@ -130,7 +130,7 @@ async def identity_for_token(app: AppContext, token: str) -> ConsoleIdentity | N
         found = row.first()
         if found is None:
             return None
-        console_session, agent = found.tuple()
+        console_session, agent = found
         if console_session.revoked_at is not None or console_session.expires_at <= now:
             return None
         stale = (

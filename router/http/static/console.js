@@ -1,0 +1,1050 @@
+// Pasokh agent console: plain JavaScript, no build step, no library.
+//
+// Reads and changes threads through the JSON API (/api/v1) with the session cookie
+// and the session's CSRF token; /ws/console tells it what changed so the queue and
+// the open thread update without a reload.
+//
+// Every text that comes from a customer, an agent or the server is put on the page
+// with textContent (through el()), never innerHTML, so "<script>" or
+// "<img src=x onerror=...>" in a message is shown as those characters and never runs.
+"use strict";
+
+(function () {
+  const I18N = {
+    en: {
+      app_title: "Pasokh — agent console",
+      loading: "Loading…",
+      email: "Email",
+      password: "Password",
+      sign_in: "Sign in",
+      sign_out: "Sign out",
+      language: "Language",
+      presence: "Status",
+      presence_online: "online",
+      presence_away: "away",
+      presence_offline: "offline",
+      tab_queue: "Queue",
+      tab_mine: "Mine",
+      tab_all: "All open",
+      queue_empty: "Nothing here right now.",
+      pick_thread: "Pick a thread from the list.",
+      claim: "Claim",
+      release: "Release",
+      resolve: "Resolve",
+      escalate: "Escalate",
+      transfer: "Transfer",
+      reason: "Reason",
+      agent_email: "Colleague's email",
+      canned: "Canned responses…",
+      reply_via: "Reply via",
+      internal_note: "Internal note",
+      reply_placeholder: "Write a reply…",
+      send: "Send",
+      audit: "Activity",
+      tier: "Tier {n}",
+      tier_to: "to tier {n}",
+      status_bot: "bot",
+      status_queued: "queued",
+      status_assigned: "assigned",
+      status_resolved: "resolved",
+      assigned_to: "with {name}",
+      waiting: "waiting since {time}",
+      customer: "Customer #{id}",
+      thread: "Thread #{id}",
+      earlier_thread: "Earlier thread #{id} ({status})",
+      author_customer: "Customer",
+      author_bot: "Bot",
+      author_agent: "Agent",
+      author_system: "System",
+      internal: "note",
+      verified: "verified",
+      live_on: "live",
+      live_off: "reconnecting…",
+      wrong_credentials: "Wrong email or password.",
+      locked: "Too many failed attempts; the account is locked for a while.",
+      too_many: "Too many attempts; wait a minute.",
+      csrf_reload: "The page is out of date; reload it.",
+      taken: "Someone else has already taken this thread.",
+      failed: "That did not work: {message}",
+      claimed: "You have this thread now.",
+      escalated: "Escalated.",
+      transferred: "Transferred.",
+      resolved: "Resolved.",
+      released: "Back in the queue.",
+      sent: "Sent.",
+      note_saved: "Note saved.",
+      new_in_queue: "New thread in the queue.",
+      action_claim: "claimed",
+      action_release: "released",
+      action_transfer: "transferred",
+      action_escalate: "escalated",
+      action_resolve: "resolved",
+      action_handoff: "handed to the queue",
+      action_reopen: "reopened",
+      action_assign: "assigned",
+      action_sign_in: "signed in",
+      actor_bot: "bot",
+      actor_system: "system",
+      actor_customer: "customer",
+    },
+    fa: {
+      app_title: "پاسخ — میز کار پشتیبان",
+      loading: "در حال بارگذاری…",
+      email: "ایمیل",
+      password: "گذرواژه",
+      sign_in: "ورود",
+      sign_out: "خروج",
+      language: "زبان",
+      presence: "وضعیت",
+      presence_online: "در دسترس",
+      presence_away: "دور از میز",
+      presence_offline: "آفلاین",
+      tab_queue: "صف",
+      tab_mine: "گفت‌وگوهای من",
+      tab_all: "همهٔ باز",
+      queue_empty: "فعلاً چیزی اینجا نیست.",
+      pick_thread: "یک گفت‌وگو را از فهرست انتخاب کنید.",
+      claim: "برداشتن",
+      release: "بازگرداندن به صف",
+      resolve: "بستن",
+      escalate: "ارجاع به سطح بالاتر",
+      transfer: "واگذاری",
+      reason: "دلیل",
+      agent_email: "ایمیل همکار",
+      canned: "پاسخ‌های آماده…",
+      reply_via: "ارسال از راه",
+      internal_note: "یادداشت داخلی",
+      reply_placeholder: "پاسخ را بنویسید…",
+      send: "ارسال",
+      audit: "رویدادها",
+      tier: "سطح {n}",
+      tier_to: "به سطح {n}",
+      status_bot: "ربات",
+      status_queued: "در صف",
+      status_assigned: "در دست پشتیبان",
+      status_resolved: "بسته",
+      assigned_to: "با {name}",
+      waiting: "در انتظار از {time}",
+      customer: "مشتری #{id}",
+      thread: "گفت‌وگوی #{id}",
+      earlier_thread: "گفت‌وگوی پیشین #{id} ({status})",
+      author_customer: "مشتری",
+      author_bot: "ربات",
+      author_agent: "پشتیبان",
+      author_system: "سامانه",
+      internal: "یادداشت",
+      verified: "تأییدشده",
+      live_on: "زنده",
+      live_off: "در حال اتصال دوباره…",
+      wrong_credentials: "ایمیل یا گذرواژه درست نیست.",
+      locked: "تلاش‌های ناموفق زیاد بود؛ حساب برای مدتی قفل شد.",
+      too_many: "تلاش‌ها زیاد است؛ یک دقیقه صبر کنید.",
+      csrf_reload: "صفحه قدیمی است؛ آن را دوباره بارگذاری کنید.",
+      taken: "همکار دیگری این گفت‌وگو را برداشته است.",
+      failed: "انجام نشد: {message}",
+      claimed: "این گفت‌وگو اکنون با شماست.",
+      escalated: "ارجاع شد.",
+      transferred: "واگذار شد.",
+      resolved: "بسته شد.",
+      released: "به صف برگشت.",
+      sent: "فرستاده شد.",
+      note_saved: "یادداشت ذخیره شد.",
+      new_in_queue: "گفت‌وگوی تازه در صف.",
+      action_claim: "برداشت",
+      action_release: "به صف برگرداند",
+      action_transfer: "واگذار کرد",
+      action_escalate: "ارجاع داد",
+      action_resolve: "بست",
+      action_handoff: "به صف سپرده شد",
+      action_reopen: "دوباره باز شد",
+      action_assign: "واگذار شد",
+      action_sign_in: "وارد شد",
+      actor_bot: "ربات",
+      actor_system: "سامانه",
+      actor_customer: "مشتری",
+    },
+    ar: {
+      app_title: "پاسخ — لوحة موظفي الدعم",
+      loading: "جارٍ التحميل…",
+      email: "البريد الإلكتروني",
+      password: "كلمة المرور",
+      sign_in: "تسجيل الدخول",
+      sign_out: "تسجيل الخروج",
+      language: "اللغة",
+      presence: "الحالة",
+      presence_online: "متاح",
+      presence_away: "بعيد",
+      presence_offline: "غير متصل",
+      tab_queue: "قائمة الانتظار",
+      tab_mine: "محادثاتي",
+      tab_all: "كل المفتوحة",
+      queue_empty: "لا شيء هنا الآن.",
+      pick_thread: "اختر محادثة من القائمة.",
+      claim: "استلام",
+      release: "إعادة إلى القائمة",
+      resolve: "إغلاق",
+      escalate: "تصعيد",
+      transfer: "تحويل",
+      reason: "السبب",
+      agent_email: "بريد الزميل",
+      canned: "ردود جاهزة…",
+      reply_via: "الرد عبر",
+      internal_note: "ملاحظة داخلية",
+      reply_placeholder: "اكتب ردًا…",
+      send: "إرسال",
+      audit: "السجل",
+      tier: "المستوى {n}",
+      tier_to: "إلى المستوى {n}",
+      status_bot: "الروبوت",
+      status_queued: "في الانتظار",
+      status_assigned: "مع موظف",
+      status_resolved: "مغلقة",
+      assigned_to: "مع {name}",
+      waiting: "في الانتظار منذ {time}",
+      customer: "العميل #{id}",
+      thread: "المحادثة #{id}",
+      earlier_thread: "محادثة سابقة #{id} ({status})",
+      author_customer: "العميل",
+      author_bot: "الروبوت",
+      author_agent: "الموظف",
+      author_system: "النظام",
+      internal: "ملاحظة",
+      verified: "موثّق",
+      live_on: "مباشر",
+      live_off: "إعادة الاتصال…",
+      wrong_credentials: "البريد أو كلمة المرور غير صحيحة.",
+      locked: "محاولات فاشلة كثيرة؛ الحساب مقفل لبعض الوقت.",
+      too_many: "محاولات كثيرة؛ انتظر دقيقة.",
+      csrf_reload: "الصفحة قديمة؛ أعد تحميلها.",
+      taken: "زميل آخر استلم هذه المحادثة.",
+      failed: "لم ينجح ذلك: {message}",
+      claimed: "المحادثة معك الآن.",
+      escalated: "تم التصعيد.",
+      transferred: "تم التحويل.",
+      resolved: "تم الإغلاق.",
+      released: "عادت إلى القائمة.",
+      sent: "تم الإرسال.",
+      note_saved: "حُفظت الملاحظة.",
+      new_in_queue: "محادثة جديدة في القائمة.",
+      action_claim: "استلم",
+      action_release: "أعاد إلى القائمة",
+      action_transfer: "حوّل",
+      action_escalate: "صعّد",
+      action_resolve: "أغلق",
+      action_handoff: "أُحيلت إلى القائمة",
+      action_reopen: "أُعيد فتحها",
+      action_assign: "أُسندت",
+      action_sign_in: "سجّل الدخول",
+      actor_bot: "الروبوت",
+      actor_system: "النظام",
+      actor_customer: "العميل",
+    },
+  };
+  const RTL = new Set(["fa", "ar"]);
+  const LOCALES = { fa: "fa-IR", ar: "ar", en: "en-GB" };
+  const LANG_KEY = "pasokh.console.lang";
+
+  const state = {
+    lang: "fa",
+    agent: null,
+    csrf: null,
+    view: "queue",
+    threads: [],
+    knownQueued: new Set(),
+    current: null, // the open thread's detail
+    currentId: null,
+    canned: [],
+    socket: null,
+    socketRetry: 0,
+    reloadQueueTimer: null,
+    reloadThreadTimer: null,
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // The one way this file makes elements: attributes by property, text by textContent.
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    if (props) {
+      for (const [key, value] of Object.entries(props)) {
+        if (value === undefined || value === null || value === false) continue;
+        if (key === "class") node.className = value;
+        else if (key === "text") node.textContent = String(value);
+        else if (key === "dataset") Object.assign(node.dataset, value);
+        else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+        else node.setAttribute(key, value === true ? "" : String(value));
+      }
+    }
+    for (const child of children) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return node;
+  }
+
+  function t(key, vars) {
+    const table = I18N[state.lang] || I18N.en;
+    let text = table[key] !== undefined ? table[key] : I18N.en[key] !== undefined ? I18N.en[key] : key;
+    if (vars) {
+      for (const [name, value] of Object.entries(vars)) text = text.split(`{${name}}`).join(String(value));
+    }
+    return text;
+  }
+
+  function num(value) {
+    return new Intl.NumberFormat(LOCALES[state.lang] || "en").format(value);
+  }
+
+  function when(iso) {
+    if (!iso) return "";
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return "";
+    return new Intl.DateTimeFormat(LOCALES[state.lang] || "en", {
+      dateStyle: "short",
+      timeStyle: "short",
+    }).format(date);
+  }
+
+  // Channel names come from the server; only a safe subset goes into a class name.
+  function safeClass(prefix, value) {
+    return `${prefix}-${String(value || "unknown").toLowerCase().replace(/[^a-z0-9_-]/g, "")}`;
+  }
+
+  function channelBadge(channel) {
+    return el("span", { class: `badge ${safeClass("ch", channel)}`, text: channel || "?" });
+  }
+
+  function statusBadge(status) {
+    return el("span", { class: `badge ${safeClass("status", status)}`, text: t(`status_${status}`) });
+  }
+
+  function applyLanguage(lang) {
+    state.lang = I18N[lang] ? lang : "en";
+    try {
+      localStorage.setItem(LANG_KEY, state.lang);
+    } catch (_) {
+      /* storage may be disabled; the choice then lasts for this page only */
+    }
+    document.documentElement.lang = state.lang;
+    document.documentElement.dir = RTL.has(state.lang) ? "rtl" : "ltr";
+    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    for (const node of document.querySelectorAll("[data-i18n-placeholder]")) {
+      node.placeholder = t(node.dataset.i18nPlaceholder);
+    }
+    for (const select of document.querySelectorAll(".lang-select")) select.value = state.lang;
+    document.title = t("app_title");
+    renderMe();
+    renderLive();
+    renderQueue();
+    if (state.current) renderThread();
+    renderCanned();
+  }
+
+  let noticeTimer = null;
+  function notify(text) {
+    const node = $("notice");
+    node.textContent = text;
+    node.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => {
+      node.hidden = true;
+    }, 6000);
+  }
+
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (method !== "GET") headers["X-CSRF-Token"] = state.csrf || "";
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (_) {
+      data = null;
+    }
+    if (!response.ok) {
+      const message = (data && data.error && data.error.message) || response.statusText;
+      if (response.status === 401 && !path.startsWith("/console/")) showSignIn();
+      throw new ApiError(response.status, message);
+    }
+    return data;
+  }
+
+  function failed(error) {
+    if (error instanceof ApiError && error.status === 409) notify(t("taken"));
+    else notify(t("failed", { message: error.message || String(error) }));
+  }
+
+  // ---- sign-in -------------------------------------------------------------
+
+  async function loadSession() {
+    const data = await api("GET", "/console/session");
+    if (data.authenticated) {
+      startConsole(data);
+    } else {
+      $("signin-csrf").value = data.login_csrf;
+      showSignIn(data.login_csrf);
+    }
+  }
+
+  function showSignIn(loginCsrf) {
+    stopSocket();
+    state.agent = null;
+    state.csrf = null;
+    $("loading").hidden = true;
+    $("console").hidden = true;
+    $("signin").hidden = false;
+    if (!loginCsrf) {
+      api("GET", "/console/session")
+        .then((data) => {
+          if (data.login_csrf) $("signin-csrf").value = data.login_csrf;
+        })
+        .catch(() => {});
+    }
+    $("signin-email").focus();
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    const error = $("signin-error");
+    error.textContent = "";
+    $("signin-submit").disabled = true;
+    try {
+      const response = await fetch("/console/login", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": $("signin-csrf").value },
+        body: JSON.stringify({ email: $("signin-email").value, password: $("signin-password").value }),
+      });
+      const data = await response.json().catch(() => ({}));
+      if (response.ok) {
+        $("signin-password").value = "";
+        startConsole(data);
+        return;
+      }
+      const messages = { 401: "wrong_credentials", 423: "locked", 429: "too_many", 403: "csrf_reload" };
+      error.textContent = messages[response.status]
+        ? t(messages[response.status])
+        : t("failed", { message: (data.error && data.error.message) || response.status });
+    } catch (err) {
+      error.textContent = t("failed", { message: err.message });
+    } finally {
+      $("signin-submit").disabled = false;
+    }
+  }
+
+  async function signOut() {
+    try {
+      await api("POST", "/console/logout");
+    } catch (_) {
+      /* the session may already be gone; show the sign-in form either way */
+    }
+    state.current = null;
+    state.currentId = null;
+    showSignIn();
+  }
+
+  function startConsole(data) {
+    state.agent = data.agent;
+    state.csrf = data.csrf_token;
+    let stored = null;
+    try {
+      stored = localStorage.getItem(LANG_KEY);
+    } catch (_) {
+      stored = null;
+    }
+    applyLanguage(stored || state.agent.language || "fa");
+    $("loading").hidden = true;
+    $("signin").hidden = true;
+    $("console").hidden = false;
+    document.querySelector('.tab[data-view="all"]').hidden = !state.agent.is_admin;
+    buildTierChoices();
+    selectView(state.view);
+    startSocket();
+    loadCanned();
+    loadAgents();
+    setPresence(state.agent.presence === "away" ? "away" : "online", true);
+  }
+
+  function renderMe() {
+    const me = $("me");
+    me.textContent = "";
+    if (!state.agent) return;
+    me.append(
+      el("span", { text: state.agent.name }),
+      " ",
+      el("span", { class: "badge", text: t("tier", { n: num(state.agent.tier) }) }),
+    );
+  }
+
+  // ---- presence ------------------------------------------------------------
+
+  async function setPresence(status, quiet) {
+    $("presence-select").value = status;
+    try {
+      await api("POST", "/api/v1/agents/me/presence", { status });
+      if (state.agent) state.agent.presence = status;
+    } catch (error) {
+      if (!quiet) failed(error);
+    }
+  }
+
+  // ---- live updates --------------------------------------------------------
+
+  function renderLive() {
+    const live = $("live");
+    const on = state.socket && state.socket.readyState === WebSocket.OPEN;
+    live.dataset.state = on ? "on" : "off";
+    live.textContent = on ? t("live_on") : t("live_off");
+  }
+
+  function startSocket() {
+    stopSocket();
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/console`);
+    state.socket = socket;
+    socket.addEventListener("open", () => {
+      state.socketRetry = 0;
+      renderLive();
+      // Anything that changed while we were away: read it again.
+      reloadQueueSoon();
+      if (state.currentId) reloadThreadSoon();
+    });
+    socket.addEventListener("message", (event) => {
+      let data;
+      try {
+        data = JSON.parse(event.data);
+      } catch (_) {
+        return;
+      }
+      onEvent(data);
+    });
+    socket.addEventListener("close", (event) => {
+      if (state.socket !== socket) return;
+      state.socket = null;
+      renderLive();
+      if (event.code === 4401 || !state.agent) {
+        if (state.agent) showSignIn();
+        return;
+      }
+      const delay = Math.min(30000, 500 * 2 ** state.socketRetry++) * (0.5 + Math.random());
+      setTimeout(() => {
+        if (state.agent && !state.socket) startSocket();
+      }, delay);
+    });
+  }
+
+  function stopSocket() {
+    const socket = state.socket;
+    state.socket = null;
+    if (socket) socket.close();
+  }
+
+  function onEvent(data) {
+    if (data.type === "thread" || data.type === "message") {
+      reloadQueueSoon();
+      if (data.thread_id === state.currentId) reloadThreadSoon();
+    } else if (data.type === "customers_merged" && state.current) {
+      reloadThreadSoon();
+    }
+  }
+
+  function reloadQueueSoon() {
+    clearTimeout(state.reloadQueueTimer);
+    state.reloadQueueTimer = setTimeout(loadQueue, 150);
+  }
+
+  function reloadThreadSoon() {
+    clearTimeout(state.reloadThreadTimer);
+    state.reloadThreadTimer = setTimeout(() => openThread(state.currentId, true), 150);
+  }
+
+  // ---- the queue -----------------------------------------------------------
+
+  function selectView(view) {
+    state.view = view;
+    for (const tab of document.querySelectorAll(".tab")) {
+      tab.setAttribute("aria-selected", String(tab.dataset.view === view));
+    }
+    state.threads = [];
+    renderQueue();
+    loadQueue();
+  }
+
+  function queuePath() {
+    if (state.view === "mine") return "/api/v1/threads?status=assigned&assignee=me";
+    if (state.view === "all") return "/api/v1/threads?status=open";
+    return "/api/v1/threads?status=queued";
+  }
+
+  async function loadQueue() {
+    if (!state.agent) return;
+    const view = state.view;
+    try {
+      const data = await api("GET", queuePath());
+      if (view !== state.view) return;
+      const threads = Array.isArray(data) ? data : data.threads || data.items || [];
+      const fresh = threads.filter(
+        (thread) => thread.status === "queued" && !state.knownQueued.has(thread.id),
+      );
+      if (fresh.length && state.knownQueued.size) notify(t("new_in_queue"));
+      for (const thread of threads) if (thread.status === "queued") state.knownQueued.add(thread.id);
+      state.threads = threads;
+      renderQueue();
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) failed(error);
+    }
+  }
+
+  function customerName(customer, fallbackId) {
+    if (customer && customer.name) return customer.name;
+    const identities = (customer && customer.identities) || [];
+    const named = identities.find((identity) => identity.display_name);
+    if (named) return named.display_name;
+    return t("customer", { id: num((customer && customer.id) || fallbackId || 0) });
+  }
+
+  function threadCustomer(thread) {
+    if (thread.customer && typeof thread.customer === "object") return thread.customer;
+    return { id: thread.customer_id, name: thread.customer_name || null };
+  }
+
+  function assigneeName(thread) {
+    if (thread.assignee && typeof thread.assignee === "object") return thread.assignee.name;
+    return thread.assignee_name || null;
+  }
+
+  function renderQueue() {
+    const list = $("thread-list");
+    if (!list) return;
+    list.textContent = "";
+    for (const thread of state.threads) {
+      const customer = threadCustomer(thread);
+      const assignee = assigneeName(thread);
+      const last = thread.last_message || null;
+      const item = el(
+        "li",
+        {
+          class: "thread-item",
+          tabindex: "0",
+          dataset: { threadId: String(thread.id) },
+          "aria-current": thread.id === state.currentId ? "true" : null,
+          onclick: () => openThread(thread.id),
+          onkeydown: (event) => {
+            if (event.key === "Enter") openThread(thread.id);
+          },
+        },
+        el(
+          "div",
+          { class: "row" },
+          el("span", { class: "name", text: customerName(customer, thread.customer_id) }),
+          channelBadge(thread.last_channel || thread.channel),
+          statusBadge(thread.status),
+          el("span", { class: "badge", text: t("tier", { n: num(thread.tier) }) }),
+        ),
+        last && last.text ? el("div", { class: "preview", text: last.text }) : null,
+        el(
+          "div",
+          { class: "muted" },
+          assignee
+            ? t("assigned_to", { name: assignee })
+            : t("waiting", { time: when(thread.queued_at || thread.updated_at || thread.created_at) }),
+        ),
+      );
+      list.append(item);
+    }
+    $("thread-list-empty").hidden = state.threads.length > 0;
+  }
+
+  // ---- one thread ----------------------------------------------------------
+
+  async function openThread(id, quiet) {
+    if (!id) return;
+    const switching = id !== state.currentId;
+    state.currentId = id;
+    if (switching) {
+      for (const item of document.querySelectorAll(".thread-item")) {
+        item.setAttribute("aria-current", String(item.dataset.threadId === String(id)));
+      }
+    }
+    try {
+      const data = await api("GET", `/api/v1/threads/${encodeURIComponent(id)}`);
+      if (state.currentId !== id) return;
+      const detail = normaliseThread(data);
+      detail.earlier = await loadEarlier(detail);
+      if (state.currentId !== id) return;
+      state.current = detail;
+      renderThread(switching);
+      if (switching) loadCanned(id);
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 404 || error.status === 403)) {
+        state.current = null;
+        state.currentId = null;
+        $("thread-view").hidden = true;
+        $("thread-empty").hidden = false;
+      }
+      if (!quiet) failed(error);
+    }
+  }
+
+  function normaliseThread(data) {
+    const thread = Object.assign({}, data.thread || data);
+    const customer = data.customer || thread.customer || { id: thread.customer_id };
+    return {
+      thread,
+      customer,
+      identities: customer.identities || data.identities || [],
+      messages: data.messages || thread.messages || [],
+      earlierThreads: data.earlier_threads || customer.threads || [],
+      audit: data.audit || [],
+      earlier: [],
+    };
+  }
+
+  // The customer's earlier threads, oldest first, so the whole history reads in order.
+  async function loadEarlier(detail) {
+    const others = detail.earlierThreads
+      .filter((thread) => thread && thread.id !== detail.thread.id)
+      .sort((a, b) => a.id - b.id)
+      .slice(-10);
+    const loaded = [];
+    for (const other of others) {
+      if (Array.isArray(other.messages)) {
+        loaded.push({ thread: other, messages: other.messages });
+        continue;
+      }
+      try {
+        const data = await api("GET", `/api/v1/threads/${encodeURIComponent(other.id)}`);
+        const inner = normaliseThread(data);
+        loaded.push({ thread: inner.thread, messages: inner.messages });
+      } catch (_) {
+        loaded.push({ thread: other, messages: [] });
+      }
+    }
+    return loaded;
+  }
+
+  function messageAuthor(message) {
+    return message.author || message.author_kind || (message.direction === "in" ? "customer" : "agent");
+  }
+
+  function renderMessage(message) {
+    const author = messageAuthor(message);
+    const name = message.author_name || (message.agent && message.agent.name) || t(`author_${author}`);
+    return el(
+      "li",
+      {
+        class: `msg ${safeClass("author", author)}${message.internal ? " internal" : ""}`,
+        dataset: { messageId: String(message.id) },
+      },
+      el(
+        "div",
+        { class: "meta" },
+        channelBadge(message.channel),
+        el("span", { class: "author", text: name }),
+        message.internal ? el("span", { class: "badge internal", text: t("internal") }) : null,
+        el("time", { datetime: message.created_at, text: when(message.created_at) }),
+      ),
+      el("p", { class: "text", text: message.text || "" }),
+    );
+  }
+
+  function renderThread(switching) {
+    const detail = state.current;
+    if (!detail) return;
+    const { thread, customer } = detail;
+    $("thread-empty").hidden = true;
+    $("thread-view").hidden = false;
+    $("customer-name").textContent = customerName(customer, thread.customer_id);
+
+    const identities = $("identities");
+    identities.textContent = "";
+    for (const identity of detail.identities) {
+      identities.append(
+        el(
+          "li",
+          null,
+          channelBadge(identity.channel),
+          " ",
+          el("span", { class: "address", text: identity.display_name || identity.username || identity.address }),
+          identity.display_name && identity.address ? el("span", { class: "muted", text: ` ${identity.address}` }) : null,
+          identity.verified ? el("span", { class: "verified", title: t("verified"), text: " ✓" }) : null,
+        ),
+      );
+    }
+
+    const meta = $("thread-meta");
+    meta.textContent = "";
+    const assignee = assigneeName(thread);
+    meta.append(
+      el("span", { text: t("thread", { id: num(thread.id) }) }),
+      " ",
+      statusBadge(thread.status),
+      " ",
+      el("span", { class: "badge", text: t("tier", { n: num(thread.tier) }) }),
+      assignee ? ` ${t("assigned_to", { name: assignee })}` : "",
+    );
+
+    const mine = thread.assignee_id === state.agent.id || (thread.assignee && thread.assignee.id === state.agent.id);
+    const open = thread.status !== "resolved";
+    $("claim").hidden = !(open && thread.status === "queued");
+    $("release").hidden = !(open && mine);
+    $("resolve").disabled = !open;
+    $("escalate").disabled = !open || thread.tier >= 3;
+    $("transfer").disabled = !open;
+    buildTierChoices(thread.tier);
+
+    const history = $("history");
+    const nearBottom = history.scrollHeight - history.scrollTop - history.clientHeight < 40;
+    history.textContent = "";
+    for (const earlier of detail.earlier) {
+      history.append(
+        el("li", {
+          class: "separator",
+          text: t("earlier_thread", { id: num(earlier.thread.id), status: t(`status_${earlier.thread.status}`) }),
+        }),
+      );
+      for (const message of earlier.messages) history.append(renderMessage(message));
+    }
+    if (detail.earlier.length) {
+      history.append(el("li", { class: "separator", text: t("thread", { id: num(thread.id) }) }));
+    }
+    for (const message of detail.messages) history.append(renderMessage(message));
+    if (switching || nearBottom) history.lastElementChild && history.lastElementChild.scrollIntoView({ block: "nearest" });
+
+    const replyVia = $("reply-identity");
+    const previous = replyVia.value;
+    replyVia.textContent = "";
+    // The customer's last address, or another one they proved; never a dead one.
+    const usable = detail.identities.filter(
+      (identity) =>
+        !identity.unreachable_reason && identity.id !== thread.last_identity_id && identity.verified,
+    );
+    const last = detail.identities.find((identity) => identity.id === thread.last_identity_id);
+    replyVia.append(
+      el("option", { value: "", text: last ? `${last.channel}: ${last.address}` : thread.last_channel || "—" }),
+    );
+    for (const identity of usable) {
+      replyVia.append(
+        el("option", { value: String(identity.id), text: `${identity.channel}: ${identity.address}` }),
+      );
+    }
+    replyVia.value = previous && [...replyVia.options].some((o) => o.value === previous) ? previous : "";
+
+    const audit = $("audit-list");
+    audit.textContent = "";
+    for (const entry of detail.audit || []) audit.append(renderAudit(entry));
+    renderCanned();
+  }
+
+  function renderAudit(entry) {
+    const action = entry.action || entry.type || "";
+    const actorName =
+      entry.actor_name ||
+      (entry.actor && entry.actor.name) ||
+      (entry.actor_kind && entry.actor_kind !== "agent" ? t(`actor_${entry.actor_kind}`) : "") ||
+      (entry.actor_id ? `#${entry.actor_id}` : "");
+    const details = entry.details || {};
+    const extra = [];
+    if (details.to_tier || (action === "handoff" && details.tier)) {
+      extra.push(t("tier_to", { n: num(details.to_tier || details.tier) }));
+    }
+    if (details.to_email) extra.push(String(details.to_email));
+    if (details.reason) extra.push(String(details.reason));
+    if (details.resolution && details.resolution !== "resolved") extra.push(String(details.resolution));
+    const label = I18N.en[`action_${action}`] !== undefined ? t(`action_${action}`) : action;
+    return el(
+      "li",
+      { class: "audit-entry", dataset: { action } },
+      el("time", { datetime: entry.at || entry.created_at, text: when(entry.at || entry.created_at) }),
+      " ",
+      el("strong", { text: actorName }),
+      " ",
+      el("span", { text: label }),
+      extra.length ? el("span", { class: "muted", text: ` — ${extra.join(" · ")}` }) : null,
+    );
+  }
+
+  function buildTierChoices(current) {
+    const select = $("escalate-tier");
+    const floor = Math.max(1, (current || 0) + 1);
+    const previous = select.value;
+    select.textContent = "";
+    for (let tier = floor; tier <= 3; tier++) {
+      select.append(el("option", { value: String(tier), text: t("tier", { n: num(tier) }) }));
+    }
+    if ([...select.options].some((o) => o.value === previous)) select.value = previous;
+  }
+
+  // ---- actions -------------------------------------------------------------
+
+  async function act(path, body, done) {
+    const id = state.currentId;
+    if (!id) return;
+    try {
+      await api("POST", `/api/v1/threads/${encodeURIComponent(id)}/${path}`, body);
+      if (done) notify(t(done));
+      await openThread(id, true);
+      reloadQueueSoon();
+    } catch (error) {
+      failed(error);
+      if (error instanceof ApiError && error.status === 409) {
+        await openThread(id, true);
+        reloadQueueSoon();
+      }
+    }
+  }
+
+  async function sendReply(event) {
+    event.preventDefault();
+    const textarea = $("reply-text");
+    const text = textarea.value.trim();
+    if (!text || !state.currentId) return;
+    const internal = $("reply-internal").checked;
+    const body = { text, internal };
+    const identityId = $("reply-identity").value;
+    if (identityId && !internal) body.identity_id = Number(identityId);
+    $("reply-send").disabled = true;
+    try {
+      await api("POST", `/api/v1/threads/${encodeURIComponent(state.currentId)}/messages`, body);
+      textarea.value = "";
+      $("reply-internal").checked = false;
+      notify(t(internal ? "note_saved" : "sent"));
+      await openThread(state.currentId, true);
+    } catch (error) {
+      failed(error);
+    } finally {
+      $("reply-send").disabled = false;
+    }
+  }
+
+  // ---- canned responses and colleagues --------------------------------------
+
+  // With a thread, the server fills in {customer_name} and {agent_name} ("rendered").
+  async function loadCanned(threadId) {
+    const query = threadId ? `?thread_id=${encodeURIComponent(threadId)}` : "";
+    try {
+      const data = await api("GET", `/api/v1/canned${query}`);
+      if (threadId && threadId !== state.currentId) return;
+      state.canned = data.canned || [];
+    } catch (_) {
+      state.canned = [];
+    }
+    renderCanned();
+  }
+
+  function renderCanned() {
+    const select = $("canned");
+    if (!select) return;
+    select.textContent = "";
+    select.append(el("option", { value: "", text: t("canned") }));
+    const language = (state.current && state.current.thread.language) || state.lang;
+    const fitting = state.canned.filter((c) => !c.language || c.language === language);
+    const shown = fitting.length ? fitting : state.canned;
+    shown.forEach((canned) => {
+      select.append(
+        el("option", {
+          value: String(state.canned.indexOf(canned)),
+          text: canned.title || String(canned.text || "").slice(0, 40),
+        }),
+      );
+    });
+    select.value = "";
+  }
+
+  function insertCanned() {
+    const select = $("canned");
+    const canned = state.canned[Number(select.value)];
+    select.value = "";
+    if (!canned) return;
+    const customer = state.current ? customerName(state.current.customer, state.current.thread.customer_id) : "";
+    const text = String(canned.rendered || canned.text || "")
+      .split("{customer_name}")
+      .join(customer)
+      .split("{agent_name}")
+      .join(state.agent ? state.agent.name : "");
+    const textarea = $("reply-text");
+    textarea.value = textarea.value ? `${textarea.value}\n${text}` : text;
+    textarea.focus();
+  }
+
+  async function loadAgents() {
+    try {
+      const data = await api("GET", "/api/v1/agents");
+      const agents = Array.isArray(data) ? data : data.agents || [];
+      const list = $("agent-emails");
+      list.textContent = "";
+      for (const agent of agents) {
+        if (agent.id === state.agent.id) continue;
+        list.append(el("option", { value: agent.email, text: `${agent.name} (${t("tier", { n: num(agent.tier) })})` }));
+      }
+    } catch (_) {
+      /* no colleague list: the email is typed by hand */
+    }
+  }
+
+  // ---- wiring --------------------------------------------------------------
+
+  function wire() {
+    $("signin-form").addEventListener("submit", signIn);
+    $("signout").addEventListener("click", signOut);
+    for (const select of document.querySelectorAll(".lang-select")) {
+      select.addEventListener("change", () => applyLanguage(select.value));
+    }
+    $("presence-select").addEventListener("change", (event) => setPresence(event.target.value));
+    for (const tab of document.querySelectorAll(".tab")) {
+      tab.addEventListener("click", () => selectView(tab.dataset.view));
+    }
+    $("claim").addEventListener("click", () => act("claim", undefined, "claimed"));
+    $("release").addEventListener("click", () => act("release", undefined, "released"));
+    $("resolve").addEventListener("click", () => act("resolve", {}, "resolved"));
+    $("escalate-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const tier = Number($("escalate-tier").value);
+      const reason = $("escalate-reason").value.trim();
+      if (!tier) return;
+      act("escalate", { tier, reason }, "escalated").then(() => {
+        $("escalate-reason").value = "";
+      });
+    });
+    $("transfer-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const agent = $("transfer-agent").value.trim();
+      if (!agent) return;
+      act("transfer", { agent }, "transferred").then(() => {
+        $("transfer-agent").value = "";
+      });
+    });
+    $("reply-form").addEventListener("submit", sendReply);
+    $("reply-text").addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("reply-form").requestSubmit();
+    });
+    $("canned").addEventListener("change", insertCanned);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    let stored = null;
+    try {
+      stored = localStorage.getItem(LANG_KEY);
+    } catch (_) {
+      stored = null;
+    }
+    applyLanguage(stored || document.documentElement.lang || "fa");
+    wire();
+    loadSession().catch((error) => {
+      $("loading").textContent = t("failed", { message: error.message });
+    });
+  });
+})();

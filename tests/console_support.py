@@ -1,0 +1,87 @@
+"""Helpers for the agent console tests: agents, tokens and a signed-in client."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from router.context import AppContext
+from router.security import hash_password, new_token, token_hash
+from router.storage.models import Agent, ApiToken
+
+PASSWORD = "correct horse battery"
+
+
+async def add_agent(
+    context: AppContext,
+    email: str,
+    *,
+    name: str | None = None,
+    tier: int = 1,
+    admin: bool = False,
+    password: str = PASSWORD,
+    language: str = "en",
+) -> int:
+    """Create an agent (argon2 hash, as `pasokh agent add` does); return its id."""
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with context.sessions() as session, session.begin():
+        agent = Agent(
+            email=email,
+            name=name or email.split("@")[0].title(),
+            tier=tier,
+            is_admin=admin,
+            password_hash=password_hash,
+            language=language,
+        )
+        session.add(agent)
+        await session.flush()
+        return agent.id
+
+
+async def agent_token(context: AppContext, agent_id: int) -> str:
+    """A new agent API token (as `pasokh agent token` prints)."""
+    token = new_token("pk_agent")
+    async with context.sessions() as session, session.begin():
+        session.add(
+            ApiToken(
+                kind="agent",
+                name=f"agent {agent_id}",
+                agent_id=agent_id,
+                token_hash=token_hash(token),
+            )
+        )
+    return token
+
+
+async def integration_token(context: AppContext) -> str:
+    """A new integration token (for POST /api/v1/inbound/messages)."""
+    token = new_token("pk_int")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="integration", name="crm", token_hash=token_hash(token)))
+    return token
+
+
+async def login_csrf(client: TestClient[Any, Any]) -> str:
+    """The sign-in form's CSRF token (the client's jar gets the login cookie)."""
+    response = await client.get("/console/session")
+    assert response.status == 200
+    body = await response.json()
+    assert body["authenticated"] is False
+    return str(body["login_csrf"])
+
+
+async def sign_in(
+    client: TestClient[Any, Any], email: str, password: str = PASSWORD
+) -> dict[str, Any]:
+    """Sign the client in as a browser's fetch would; return the session JSON."""
+    csrf = await login_csrf(client)
+    response = await client.post(
+        "/console/login",
+        json={"email": email, "password": password},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status == 200, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
