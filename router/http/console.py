@@ -338,7 +338,7 @@ async def console_login(request: web.Request) -> web.StreamResponse:
     logger.info("console sign-in agent=%d", agent.id)
     response: web.StreamResponse
     if request.content_type in FORM_TYPES:
-        response = web.HTTPSeeOther("/console")
+        response = _see_console()
     else:
         identity = await identity_for_token(app, token)
         assert identity is not None
@@ -352,6 +352,11 @@ async def console_login(request: web.Request) -> web.StreamResponse:
     response.headers["Cache-Control"] = "no-store"
     _set_session_cookie(response, request, app, token)
     return response
+
+
+def _see_console() -> web.Response:
+    """303 back to the console page (the answer to a plain form post)."""
+    return web.Response(status=303, headers={"Location": "/console"})
 
 
 def _locked(remaining: timedelta) -> web.Response:
@@ -384,7 +389,7 @@ async def console_logout(request: web.Request) -> web.StreamResponse:
     for socket in list(request.app[CONSOLE_STATE].sockets.pop(identity.session_id, set())):
         await socket.close(code=4401, message=b"signed out")
     response: web.StreamResponse = (
-        web.HTTPSeeOther("/console") if is_form else web.json_response({"signed_out": True})
+        _see_console() if is_form else web.json_response({"signed_out": True})
     )
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
