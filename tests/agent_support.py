@@ -18,7 +18,7 @@ from router.storage.models import Agent, ApiToken, Thread
 
 
 @dataclass(frozen=True)
-class TestAgent:
+class AgentUser:
     id: int
     email: str
     name: str
@@ -43,7 +43,7 @@ async def make_agent(
     is_admin: bool = False,
     max_concurrent: int = 5,
     presence: str = "offline",
-) -> TestAgent:
+) -> AgentUser:
     """An agent with an API token, as `pasokh agent add` + `agent token` would make."""
     token = new_token("pk_agent")
     email = f"{name.lower()}@example.com"
@@ -62,7 +62,7 @@ async def make_agent(
         session.add(
             ApiToken(kind="agent", name=email, agent_id=agent.id, token_hash=token_hash(token))
         )
-    return TestAgent(agent.id, email, name, tier, is_admin, token)
+    return AgentUser(agent.id, email, name, tier, is_admin, token)
 
 
 async def get_thread(context: AppContext, thread_id: int) -> Thread:
@@ -88,7 +88,7 @@ async def api(
     client: TestClient[Any, Any],
     method: str,
     path: str,
-    agent: TestAgent | None = None,
+    agent: AgentUser | None = None,
     **kwargs: Any,
 ) -> tuple[int, Any]:
     """Call the API; (status, decoded JSON body or None)."""

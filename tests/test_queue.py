@@ -107,9 +107,10 @@ async def test_customer_is_told_who_is_with_them_in_their_language(
         ("en", "en-customer", "Sara from our support team is with you now."),
     ):
         result = await adapter.push("help", sender=sender, language=language)
+        before = len(adapter.sent)
         status, _ = await api(client, "POST", f"/api/v1/threads/{result.thread_id}/claim", sara)
         assert status == 200
-        sent = await adapter.wait_sent(len(adapter.sent) + 1)
+        sent = await adapter.wait_sent(before + 1)
         assert sent[-1].text == expected and sent[-1].address == sender
         assert sent[-1].author_name == "Sara"
 

@@ -1,0 +1,540 @@
+"""The agent JSON API: replies and notes, canned responses, errors, authentication,
+admin-only actions, and every response checked against the served OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select, update
+
+from config.settings import Settings
+from router.model import AuthorKind, utcnow
+from router.responder import QueueEveryThread
+from router.security import new_token, token_hash
+from router.storage.models import ApiToken, Identity, Message, OutboxItem
+from tests.agent_support import AgentUser, api, count_rows, make_agent
+from tests.support import FakeAdapter
+
+# --- a small JSON-schema validator: the subset the document uses ---------------------
+
+JSON_TYPES: dict[str, Any] = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "null": type(None),
+}
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, JSON_TYPES[kind])
+
+
+def schema_errors(
+    value: Any, schema: dict[str, Any], doc: dict[str, Any], at: str = "$"
+) -> list[str]:
+    """Where `value` breaks `schema` (empty when it conforms)."""
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/components/schemas/")
+        return schema_errors(value, doc["components"]["schemas"][name], doc, at)
+    if "anyOf" in schema:
+        options = [schema_errors(value, option, doc, at) for option in schema["anyOf"]]
+        return [] if any(not o for o in options) else [f"{at}: matches no anyOf option"]
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        if not any(_type_ok(value, k) for k in kinds):
+            return [f"{at}: {value!r} is not {kinds}"]
+    errors = []
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{at}: {value!r} not in {schema['enum']}")
+    if schema.get("format") == "date-time" and isinstance(value, str):
+        try:
+            if datetime.fromisoformat(value).tzinfo is None:
+                errors.append(f"{at}: {value!r} has no time zone")
+        except ValueError:
+            errors.append(f"{at}: {value!r} is not a date-time")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            errors.append(f"{at}: {value} < {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            errors.append(f"{at}: {value} > {schema['maximum']}")
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for name in schema.get("required", []):
+            if name not in value:
+                errors.append(f"{at}: missing {name}")
+        for name, item in value.items():
+            if name in properties:
+                errors += schema_errors(item, properties[name], doc, f"{at}.{name}")
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"{at}: undocumented field {name}")
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            errors += schema_errors(item, schema["items"], doc, f"{at}[{index}]")
+    return errors
+
+
+class CheckedApi:
+    """Calls the API and validates each response against the served document."""
+
+    def __init__(self, client: TestClient[Any, Any], doc: dict[str, Any]) -> None:
+        self.client = client
+        self.doc = doc
+        self.seen: set[tuple[str, str, int]] = set()
+
+    async def __call__(
+        self,
+        method: str,
+        template: str,
+        agent: AgentUser | None = None,
+        *,
+        expect: int,
+        **kwargs: Any,
+    ) -> Any:
+        params = kwargs.pop("path", {})
+        path = template.format(**params)
+        status, body = await api(self.client, method, path, agent, **kwargs)
+        assert status == expect, (method, path, status, body)
+        operation = self.doc["paths"][template][method.lower()]
+        response = operation["responses"].get(str(status))
+        assert response is not None, f"{method} {template} answers {status}, undocumented"
+        content = response.get("content")
+        if content is None:
+            assert body is None, f"{method} {template} {status} has an undocumented body"
+        else:
+            problems = schema_errors(body, content["application/json"]["schema"], self.doc)
+            assert not problems, (method, template, status, problems)
+        self.seen.add((method.lower(), template, status))
+        return body
+
+
+async def _document(client: TestClient[Any, Any]) -> dict[str, Any]:
+    response = await client.get("/api/v1/openapi.json")
+    assert response.status == 200
+    doc = await response.json()
+    assert isinstance(doc, dict)
+    return doc
+
+
+async def _start(settings: Settings, start_app, *adapters: FakeAdapter):  # type: ignore[no-untyped-def]
+    return await start_app(
+        settings, adapters=list(adapters) or [FakeAdapter()], responder=QueueEveryThread()
+    )
+
+
+# --- tests --------------------------------------------------------------------------
+
+
+async def test_openapi_document_matches_responses(settings: Settings, start_app) -> None:
+    web = FakeAdapter(name="web")
+    client, context = await _start(settings, start_app, web)
+    doc = await _document(client)
+    call = CheckedApi(client, doc)
+    sara = await make_agent(context, "Sara")
+    reza = await make_agent(context, "Reza", max_concurrent=1)
+    senior = await make_agent(context, "Senior", tier=2)
+    admin = await make_agent(context, "Boss", is_admin=True)
+    first = await web.push("سلام، کسی هست؟", sender="v1", sender_name="Maryam", language="fa")
+    thread = {"id": first.thread_id}
+
+    await call("GET", "/api/v1/threads", sara, expect=200, params={"status": "queued"})
+    await call("GET", "/api/v1/threads", sara, expect=403, params={"tier": "2"})
+    await call("GET", "/api/v1/threads", sara, expect=422, params={"status": "sleeping"})
+    await call("POST", "/api/v1/threads/{id}/claim", sara, path=thread, expect=200)
+    await call("POST", "/api/v1/threads/{id}/claim", reza, path=thread, expect=409)
+    await call("POST", "/api/v1/threads/{id}/claim", senior, path=thread, expect=403)
+    await call("POST", "/api/v1/threads/{id}/claim", sara, path={"id": 999999}, expect=404)
+    await call(
+        "POST", "/api/v1/threads/{id}/messages", sara, path=thread, json={"text": "Hi"}, expect=201
+    )
+    await call(
+        "POST",
+        "/api/v1/threads/{id}/messages",
+        sara,
+        path=thread,
+        json={"text": "VIP", "internal": True},
+        expect=201,
+    )
+    await call("POST", "/api/v1/threads/{id}/messages", sara, path=thread, json={}, expect=422)
+    await call(
+        "POST", "/api/v1/threads/{id}/messages", sara, path=thread, data=b"{not json", expect=400
+    )
+    await call("GET", "/api/v1/threads/{id}", sara, path=thread, expect=200)
+    await call("GET", "/api/v1/threads/{id}", senior, path=thread, expect=403)
+    await call("GET", "/api/v1/threads/{id}", sara, path={"id": "abc"}, expect=404)
+    await call("GET", "/api/v1/threads", sara, expect=200)
+    await call(
+        "POST",
+        "/api/v1/threads/{id}/transfer",
+        sara,
+        path=thread,
+        json={"agent": reza.email},
+        expect=200,
+    )
+    await call(
+        "POST",
+        "/api/v1/threads/{id}/transfer",
+        reza,
+        path=thread,
+        json={"agent": "x@y"},
+        expect=422,
+    )
+    await call("POST", "/api/v1/threads/{id}/release", reza, path=thread, expect=200)
+    await call("POST", "/api/v1/threads/{id}/release", reza, path=thread, expect=409)
+    await call(
+        "POST",
+        "/api/v1/threads/{id}/escalate",
+        sara,
+        path=thread,
+        json={"tier": 2, "reason": "warranty"},
+        expect=200,
+    )
+    await call(
+        "POST",
+        "/api/v1/threads/{id}/escalate",
+        senior,
+        path=thread,
+        json={"tier": 1, "reason": "back"},
+        expect=422,
+    )
+    await call("POST", "/api/v1/threads/{id}/resolve", senior, path=thread, expect=200)
+    await call("POST", "/api/v1/threads/{id}/resolve", senior, path=thread, expect=409)
+    # the customer returns within the window: the thread reopens, with its history
+    await web.push("Thanks, one more question", sender="v1", language="fa")
+    detail = await call("GET", "/api/v1/threads/{id}", senior, path=thread, expect=200)
+    assert [m["internal"] for m in detail["messages"]].count(True) == 1
+    customer = {"id": first.customer_id}
+    await call("GET", "/api/v1/customers/{id}", senior, path=customer, expect=200)
+    await call("GET", "/api/v1/customers/{id}", sara, path=customer, expect=403)
+    await call("GET", "/api/v1/customers/{id}", admin, path={"id": 424242}, expect=404)
+    await call("GET", "/api/v1/agents", sara, expect=200)
+    await call("GET", "/api/v1/agents/me", sara, expect=200)
+    await call("GET", "/api/v1/agents/me/presence", sara, expect=200)
+    await call("POST", "/api/v1/agents/me/presence", sara, json={"status": "away"}, expect=200)
+    await call("POST", "/api/v1/agents/me/presence", sara, json={"status": "asleep"}, expect=422)
+    await call("GET", "/api/v1/canned", sara, expect=200)
+    await call("GET", "/api/v1/canned", sara, params={"thread_id": first.thread_id}, expect=403)
+    await call("GET", "/api/v1/canned", senior, params={"thread_id": first.thread_id}, expect=200)
+    await call("GET", "/api/v1/canned", sara, params={"language": "de"}, expect=422)
+    canned = {"language": "en", "title": "Bye", "text": "Bye {customer_name}"}
+    await call("POST", "/api/v1/canned", sara, json=canned, expect=403)
+    created = await call("POST", "/api/v1/canned", admin, json=canned, expect=201)
+    await call("POST", "/api/v1/canned", admin, json=canned, expect=409)
+    await call("POST", "/api/v1/canned", admin, json={**canned, "language": "xx"}, expect=422)
+    await call("DELETE", "/api/v1/canned/{id}", sara, path=created["canned"], expect=403)
+    await call("DELETE", "/api/v1/canned/{id}", admin, path=created["canned"], expect=204)
+    await call("DELETE", "/api/v1/canned/{id}", admin, path=created["canned"], expect=404)
+    await call("GET", "/api/v1/queue/stats", sara, expect=200)
+    await call("GET", "/api/v1/threads", None, expect=401)
+
+    # the API channel is described by the same document
+    integration = new_token("pk_int")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="integration", name="shop", token_hash=token_hash(integration)))
+    bearer = {"Authorization": f"Bearer {integration}"}
+    message = {"id": "m1", "text": "hi", "customer": {"external_id": "42", "name": "Ali"}}
+    await call("POST", "/api/v1/inbound/messages", headers=bearer, json=message, expect=202)
+    await call("POST", "/api/v1/inbound/messages", headers=bearer, json=message, expect=200)
+    await call(
+        "GET",
+        "/api/v1/inbound/customers/{external_id}/messages",
+        headers=bearer,
+        path={"external_id": "42"},
+        expect=200,
+    )
+
+    # every documented operation was exercised with a documented success status
+    for template, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            if template == "/api/v1/openapi.json":
+                continue
+            ok = [code for code in operation["responses"] if code.startswith("2")]
+            assert any((method, template, int(code)) in call.seen for code in ok), (
+                method,
+                template,
+            )
+
+
+async def test_document_lists_exactly_the_served_routes(settings: Settings, start_app) -> None:
+    client, _ = await _start(settings, start_app)
+    doc = await _document(client)
+    served = set()
+    for route in client.server.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if path.startswith("/api/v1") and route.method != "HEAD":
+            served.add((route.method.lower(), path))
+    documented = {(method, template) for template, ops in doc["paths"].items() for method in ops}
+    assert served == documented
+
+
+async def test_reply_leaves_on_the_customers_channel(settings: Settings, start_app) -> None:
+    web, mail = FakeAdapter(name="web"), FakeAdapter(name="mail")
+    client, context = await _start(settings, start_app, web, mail)
+    sara = await make_agent(context, "Sara")
+    first = await web.push("my order?", sender="visitor-1", sender_name="Alice", language="en")
+    thread_path = f"/api/v1/threads/{first.thread_id}"
+    async with context.sessions() as session, session.begin():
+        verified = Identity(
+            customer_id=first.customer_id, channel="mail", address="alice@x.ir", verified=True
+        )
+        unverified = Identity(
+            customer_id=first.customer_id, channel="mail", address="maybe@x.ir", verified=False
+        )
+        session.add_all([verified, unverified])
+    await web.push("me too", sender="visitor-2")
+    strangers = await _identity_of(context, "visitor-2")
+    status, _ = await api(client, "POST", f"{thread_path}/messages", sara, json={"text": "hi"})
+    assert status == 409  # claim first
+    assert (await api(client, "POST", f"{thread_path}/claim", sara))[0] == 200
+    await web.wait_sent(1)  # "Sara ... is with you now"
+
+    status, body = await api(client, "POST", f"{thread_path}/messages", sara, json={"text": "A"})
+    assert status == 201 and body["message"]["channel"] == "web"
+    sent = await web.wait_sent(2)
+    assert (sent[-1].text, sent[-1].address, sent[-1].author) == (
+        "A",
+        "visitor-1",
+        AuthorKind.AGENT,
+    )
+    assert sent[-1].author_name == "Sara"
+
+    status, body = await api(
+        client,
+        "POST",
+        f"{thread_path}/messages",
+        sara,
+        json={"text": "B by mail", "identity_id": verified.id},
+    )
+    assert status == 201 and body["message"]["identity_id"] == verified.id
+    assert [(m.text, m.address) for m in await mail.wait_sent(1)] == [("B by mail", "alice@x.ir")]
+
+    for bad in (unverified.id, strangers, 999999):
+        status, body = await api(
+            client, "POST", f"{thread_path}/messages", sara, json={"text": "C", "identity_id": bad}
+        )
+        assert status == 422, body
+
+    # the customer now writes by email: replies follow them there
+    again = await mail.push("any news?", sender="alice@x.ir")
+    assert again.thread_id == first.thread_id
+    await api(client, "POST", f"{thread_path}/messages", sara, json={"text": "D"})
+    assert [m.text for m in await mail.wait_sent(2)] == ["B by mail", "D"]
+    assert len(web.sent) == 2
+
+    # an unreachable last channel is refused with a reason, not silently dropped
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(Identity)
+            .where(Identity.id == verified.id)
+            .values(unreachable_reason="mailbox does not exist")
+        )
+    status, body = await api(client, "POST", f"{thread_path}/messages", sara, json={"text": "E"})
+    assert status == 409 and "mailbox does not exist" in body["error"]["message"]
+    _, customer = await api(client, "GET", f"/api/v1/customers/{first.customer_id}", sara)
+    reasons = {i["address"]: i["unreachable_reason"] for i in customer["identities"]}
+    assert reasons["alice@x.ir"] == "mailbox does not exist"
+
+    _, detail = await api(client, "GET", thread_path, sara)
+    assert detail["thread"]["first_response_at"] is not None
+    assert detail["customer"]["name"] == "Alice"
+    delivered = next(m for m in detail["messages"] if m["text"] == "A")
+    assert delivered["delivery"]["status"] == "delivered"
+
+
+async def _identity_of(context, address: str) -> int:  # type: ignore[no-untyped-def]
+    async with context.sessions() as session:
+        found = await session.scalar(select(Identity.id).where(Identity.address == address))
+        assert found is not None
+        return int(found)
+
+
+async def test_notes_never_leave(settings: Settings, start_app) -> None:
+    web = FakeAdapter(name="web")
+    client, context = await _start(settings, start_app, web)
+    sara = await make_agent(context, "Sara")
+    tier2 = await make_agent(context, "Two", tier=2)
+    first = await web.push("hello", sender="v1")
+    path = f"/api/v1/threads/{first.thread_id}"
+    # a note needs no claim; any agent who can see the thread may write one
+    status, body = await api(
+        client, "POST", f"{path}/messages", sara, json={"text": "SECRET-NOTE", "internal": True}
+    )
+    assert status == 201 and body["message"]["internal"] is True
+    note_id = body["message"]["id"]
+    status, _ = await api(
+        client, "POST", f"{path}/messages", tier2, json={"text": "x", "internal": True}
+    )
+    assert status == 403
+    status, _ = await api(
+        client,
+        "POST",
+        f"{path}/messages",
+        sara,
+        json={"text": "x", "internal": True, "identity_id": 1},
+    )
+    assert status == 422
+    await api(client, "POST", f"{path}/claim", sara)
+    await api(client, "POST", f"{path}/messages", sara, json={"text": "public reply"})
+    sent = await web.wait_sent(2)
+    assert "public reply" in [m.text for m in sent]
+    assert all("SECRET-NOTE" not in m.text for m in sent)
+    assert await count_rows(context, OutboxItem, OutboxItem.message_id == note_id) == 0
+    async with context.sessions() as session:
+        note = await session.get(Message, note_id)
+        assert note is not None and note.internal
+    # the customer's own view of the conversation has no notes either
+    assert web.services is not None
+    history = await web.services.conversation.history("web", "v1")
+    assert "SECRET-NOTE" not in [m.text for m in history]
+    _, detail = await api(client, "GET", path, sara)
+    assert detail["thread"]["last_message"]["text"] == "public reply"
+
+
+async def test_canned_responses_fill_placeholders_per_language(
+    settings: Settings, start_app
+) -> None:
+    web = FakeAdapter(name="web")
+    client, context = await _start(settings, start_app, web)
+    sara = await make_agent(context, "Sara")
+    admin = await make_agent(context, "Boss", is_admin=True)
+    named = await web.push("hi", sender="v1", sender_name="Alice")
+    unnamed = await web.push("سلام", sender="v2")
+    status, body = await api(
+        client,
+        "POST",
+        "/api/v1/canned",
+        admin,
+        json={
+            "language": "fa",
+            "title": "قیمت",
+            "text": "{customer_name}، قیمت {price} است. {agent_name}",
+        },
+    )
+    assert status == 201
+    _, body = await api(
+        client, "GET", f"/api/v1/canned?language=en&thread_id={named.thread_id}", sara
+    )
+    rendered = {c["title"]: c["rendered"] for c in body["canned"]}
+    assert rendered["Greeting"] == "Hello Alice, I'm Sara. How can I help?"
+    assert {c["language"] for c in body["canned"]} == {"en"}
+    _, body = await api(
+        client, "GET", f"/api/v1/canned?language=fa&thread_id={unnamed.thread_id}", sara
+    )
+    rendered = {c["title"]: c["rendered"] for c in body["canned"]}
+    assert rendered["قیمت"] == "مشتری گرامی، قیمت {price} است. Sara"
+    _, body = await api(client, "GET", "/api/v1/canned?language=ar", sara)
+    assert body["canned"] and all(c["rendered"] is None for c in body["canned"])
+
+
+async def test_no_call_works_without_a_valid_agent_token(settings: Settings, start_app) -> None:
+    client, context = await _start(settings, start_app)
+    doc = await _document(client)
+    sara = await make_agent(context, "Sara")
+    revoked = await make_agent(context, "Gone")
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(ApiToken).where(ApiToken.agent_id == revoked.id).values(revoked_at=utcnow())
+        )
+    integration = new_token("pk_int")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="integration", name="shop", token_hash=token_hash(integration)))
+    bad_headers = [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic c2FyYTpzZWNyZXQ="},
+        {"Authorization": "Bearer pk_agent_not-a-real-token"},
+        {"Authorization": f"Bearer {integration}"},  # an integration is not an agent
+        revoked.headers,
+        {"Authorization": sara.token},  # no scheme
+    ]
+    checked = 0
+    for template, operations in doc["paths"].items():
+        if template == "/api/v1/openapi.json" or template.startswith("/api/v1/inbound"):
+            continue
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        for method in operations:
+            for headers in bad_headers:
+                response = await client.request(method, path, headers=headers, json={})
+                assert response.status == 401, (method, path, headers)
+                body = await response.json()
+                assert not schema_errors(body, {"$ref": "#/components/schemas/Error"}, doc)
+                checked += 1
+    assert checked >= 17 * len(bad_headers)  # every agent operation was tried
+    # and an agent token does not work on the integration channel
+    response = await client.post(
+        "/api/v1/inbound/messages",
+        headers=sara.headers,
+        json={"id": "1", "text": "x", "customer": {"external_id": "1"}},
+    )
+    assert response.status == 401
+
+
+async def test_agent_token_cannot_act_as_admin(settings: Settings, start_app) -> None:
+    web = FakeAdapter(name="web")
+    client, context = await _start(settings, start_app, web)
+    sara = await make_agent(context, "Sara", tier=1)
+    admin = await make_agent(context, "Boss", tier=1, is_admin=True)
+    high = await web.push("complicated", sender="v1")
+    assert (
+        await api(
+            client,
+            "POST",
+            f"/api/v1/threads/{high.thread_id}/escalate",
+            admin,
+            json={"tier": 3, "reason": "specialist"},
+        )
+    )[0] == 200
+    canned = {"language": "en", "title": "T", "text": "x"}
+    forbidden = [
+        ("POST", "/api/v1/canned", {"json": canned}),
+        ("DELETE", "/api/v1/canned/1", {}),
+        ("GET", "/api/v1/threads?tier=3", {}),
+        ("GET", f"/api/v1/threads/{high.thread_id}", {}),
+        ("POST", f"/api/v1/threads/{high.thread_id}/claim", {}),
+        ("POST", f"/api/v1/threads/{high.thread_id}/resolve", {}),
+        ("POST", f"/api/v1/threads/{high.thread_id}/release", {}),
+        ("GET", f"/api/v1/customers/{high.customer_id}", {}),
+    ]
+    for method, path, kwargs in forbidden:
+        status, body = await api(client, method, path, sara, **kwargs)
+        assert status == 403, (method, path, status, body)
+        assert body["error"]["status"] == 403 and body["error"]["message"]
+    # what the admin may do with the same requests
+    assert (await api(client, "POST", "/api/v1/canned", admin, json=canned))[0] == 201
+    assert (await api(client, "GET", "/api/v1/threads?tier=3", admin))[0] == 200
+    assert (await api(client, "POST", f"/api/v1/threads/{high.thread_id}/claim", admin))[0] == 200
+
+
+async def test_queue_stats_counts(settings: Settings, start_app) -> None:
+    web = FakeAdapter(name="web")
+    client, context = await _start(settings, start_app, web)
+    sara = await make_agent(context, "Sara", max_concurrent=3)
+    await api(client, "POST", "/api/v1/agents/me/presence", sara, json={"status": "online"})
+    first = await web.push("one", sender="v1")
+    await web.push("two", sender="v2")
+    await api(client, "POST", f"/api/v1/threads/{first.thread_id}/claim", sara)
+    await api(
+        client, "POST", f"/api/v1/threads/{first.thread_id}/messages", sara, json={"text": "hi"}
+    )
+    await api(client, "POST", f"/api/v1/threads/{first.thread_id}/resolve", sara)
+    status, stats = await api(client, "GET", "/api/v1/queue/stats", sara)
+    assert status == 200
+    tier1 = stats["tiers"][0]
+    assert (tier1["queued"], tier1["assigned"], tier1["agents_online"], tier1["free_capacity"]) == (
+        1,
+        0,
+        1,
+        3,
+    )
+    assert tier1["oldest_waiting_seconds"] >= 0
+    assert stats["last_24h"]["first_responses"] == 1
+    assert stats["last_24h"]["resolved"] == 1
+    assert stats["last_24h"]["median_first_response_seconds"] >= 0
