@@ -30,7 +30,8 @@ async def start(
     start_app: AppFactory, settings: Settings, **webchat: Any
 ) -> tuple[TestClient[Any, Any], AppContext]:
     """The whole server with the web chat enabled from settings and the sample-KB bot."""
-    settings = settings.replace("webchat", enabled=True, **webchat)
+    # Only the web chat: the email channel would bind its fixed SMTP port.
+    settings = settings.replace("webchat", enabled=True, **webchat).replace("email", enabled=False)
     client, context = await start_app(settings, responder=build_responder(faq_path=None))
     return client, context
 

@@ -1,0 +1,239 @@
+"""The widget in a real browser: Debian's Chromium driven by Playwright.
+
+Each test runs the whole server (real ingest, database, outbox, sample-KB bot) on a
+loopback port and opens the demo page. Screenshots of the widget in fa and en are
+written to `artifacts/` (gitignored) for people to look at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from bot import build_responder
+from config.settings import Settings
+from tests.conftest import AppFactory
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+PERSIAN_DIGIT = re.compile("[۰-۹]")
+
+# A host page that tries hard to break an embedded widget.
+HOSTILE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>hostile</title>
+<style>
+  * { all: unset !important; }
+  html { font-size: 3px !important; direction: rtl !important; filter: none; }
+  div, section, button, textarea, ol, li, form { display: none !important; }
+  pasokh-chat { display: none !important; opacity: 0 !important; }
+  button { color: transparent !important; background: red !important; }
+  body * { visibility: hidden !important; transform: scale(0.1) !important; }
+</style></head>
+<body><p>Host content</p>
+<script src="{server}/widget.js" data-lang="en" data-suggestions="How long does delivery take?">
+</script>
+</body></html>
+"""
+
+
+@pytest.fixture
+async def browser(server_url: str) -> AsyncIterator[Browser]:
+    """Chromium, closed before the server stops (its sockets would hold the shutdown)."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def server_url(start_app: AppFactory, settings: Settings) -> str:
+    """The whole server with the web chat and the sample-KB bot; its base URL."""
+    client, _ = await start_app(
+        settings.replace("webchat", enabled=True).replace("email", enabled=False),
+        responder=build_responder(faq_path=None),
+    )
+    return str(client.make_url("/")).rstrip("/")
+
+
+async def open_demo(browser: Browser, url: str) -> Page:
+    page = await browser.new_page(viewport={"width": 1100, "height": 800})
+    page.on("pageerror", lambda error: pytest.fail(f"page error: {error}"))
+    await page.goto(url)
+    return page
+
+
+async def open_chat(page: Page) -> None:
+    await page.locator("pasokh-chat .launcher").click()
+    await expect(page.locator("pasokh-chat .panel")).to_be_visible()
+
+
+async def ask(page: Page, text: str) -> None:
+    composer = page.locator("pasokh-chat textarea")
+    await composer.fill(text)
+    await composer.press("Enter")
+
+
+async def direction_of_widget(page: Page) -> Any:
+    return await page.evaluate(
+        "() => getComputedStyle(document.querySelector('pasokh-chat')"
+        ".shadowRoot.querySelector('.root')).direction"
+    )
+
+
+async def test_persian_question_answer_history_and_rtl(browser: Browser, server_url: str) -> None:
+    page = await open_demo(browser, f"{server_url}/?lang=fa")
+    assert await direction_of_widget(page) == "rtl"
+    await open_chat(page)
+    await ask(page, "ارسال چند روز طول می‌کشد؟")
+    customer = page.locator("pasokh-chat .msg.customer .bubble")
+    await expect(customer).to_have_text("ارسال چند روز طول می‌کشد؟")
+    answer = page.locator("pasokh-chat .msg.bot .bubble")
+    await expect(answer).to_contain_text("روز کاری", timeout=10_000)
+    # Acked: the customer's message carries its stored id and a Persian-digit time.
+    await expect(page.locator("pasokh-chat .msg.customer[data-id]")).to_have_count(1)
+    meta = await page.locator("pasokh-chat .msg.bot .meta").inner_text()
+    assert PERSIAN_DIGIT.search(meta), meta
+    # Bubbles of an RTL conversation: the customer's sits left of the bot's (mirrored).
+    customer_box = await customer.bounding_box()
+    answer_box = await answer.bounding_box()
+    assert customer_box is not None and answer_box is not None
+    assert customer_box["x"] < answer_box["x"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "widget-fa.png"))
+
+    await page.reload()
+    await expect(page.locator("pasokh-chat .panel")).to_be_visible()  # stays open
+    await expect(page.locator("pasokh-chat .msg.customer .bubble")).to_have_text(
+        "ارسال چند روز طول می‌کشد؟"
+    )
+    await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text("روز کاری")
+    await expect(page.locator("pasokh-chat .msg")).to_have_count(2)
+
+
+async def test_english_is_ltr_and_a_tapped_suggestion_is_sent(
+    browser: Browser, server_url: str
+) -> None:
+    page = await open_demo(browser, f"{server_url}/?lang=en")
+    assert await direction_of_widget(page) == "ltr"
+    await open_chat(page)
+    starter = page.locator("pasokh-chat .suggestions button", has_text="How long does delivery")
+    await starter.click()
+    await expect(page.locator("pasokh-chat .msg.customer .bubble")).to_have_text(
+        "How long does delivery take?"
+    )
+    await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text(
+        "business days", timeout=10_000
+    )
+    # The bot's own suggestion buttons (did this help?) send their text too.
+    offered = page.locator("pasokh-chat .suggestions button").first
+    await expect(offered).to_be_visible()
+    label = await offered.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "widget-en.png"))
+    await offered.click()
+    await expect(page.locator("pasokh-chat .msg.customer .bubble").last).to_have_text(label)
+    await expect(page.locator("pasokh-chat .msg.customer[data-id]")).to_have_count(2)
+
+
+async def test_arabic_is_rtl_with_arabic_strings(browser: Browser, server_url: str) -> None:
+    page = await open_demo(browser, f"{server_url}/?lang=ar")
+    assert await direction_of_widget(page) == "rtl"
+    launcher = page.locator("pasokh-chat .launcher")
+    await expect(launcher).to_have_attribute("aria-label", "تحدث مع الدعم")
+    await open_chat(page)
+    await ask(page, "كم يستغرق التوصيل؟")
+    await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text(
+        "يوم عمل", timeout=10_000
+    )
+
+
+async def test_keyboard_only_use(browser: Browser, server_url: str) -> None:
+    page = await open_demo(browser, f"{server_url}/?lang=en")
+    launcher = page.locator("pasokh-chat .launcher")
+    await expect(launcher).to_have_attribute("aria-expanded", "false")
+    await launcher.focus()
+    await page.keyboard.press("Enter")
+    await expect(launcher).to_have_attribute("aria-expanded", "true")
+    focused = "() => document.querySelector('pasokh-chat').shadowRoot.activeElement?.className"
+    assert await page.evaluate(focused) == ""  # the composer (a textarea without a class)
+    assert (
+        await page.evaluate(
+            "() => document.querySelector('pasokh-chat').shadowRoot.activeElement.id"
+        )
+        == "pasokh-input"
+    )
+    await page.keyboard.type("Where is my order?")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text(
+        "My orders", timeout=10_000
+    )
+    await page.keyboard.press("Escape")
+    await expect(page.locator("pasokh-chat .panel")).to_be_hidden()
+    assert "launcher" in (await page.evaluate(focused) or "")
+    labelled = await page.evaluate(
+        """() => [...document.querySelector('pasokh-chat').shadowRoot
+             .querySelectorAll('button:not([hidden]), textarea')]
+             .filter(e => !(e.getAttribute('aria-label') || e.labels?.length
+                            || e.textContent.trim()))
+             .length"""
+    )
+    assert labelled == 0
+
+
+async def test_hostile_host_css_does_not_break_the_widget(
+    browser: Browser, server_url: str
+) -> None:
+    # The hostile page lives on another origin (another loopback port), as a customer's
+    # site would: the widget is embedded cross-origin and talks back to its own server.
+    async def hostile(_: web.Request) -> web.Response:
+        return web.Response(
+            text=HOSTILE_PAGE.replace("{server}", server_url), content_type="text/html"
+        )
+
+    host_app = web.Application()
+    host_app.router.add_get("/", hostile)
+    async with TestServer(host_app, host="127.0.0.1") as host_site:
+        page = await browser.new_page(viewport={"width": 1100, "height": 800})
+        page.on("pageerror", lambda error: pytest.fail(f"page error: {error}"))
+        await page.goto(str(host_site.make_url("/")))
+        await check_widget_survives(page)
+
+
+async def check_widget_survives(page: Page) -> None:
+    launcher = page.locator("pasokh-chat .launcher")
+    await expect(launcher).to_be_visible()
+    box = await launcher.bounding_box()
+    assert box is not None and box["width"] >= 50 and box["height"] >= 50
+    await launcher.click()
+    panel = page.locator("pasokh-chat .panel")
+    await expect(panel).to_be_visible()
+    panel_box = await panel.bounding_box()
+    assert panel_box is not None and panel_box["width"] >= 300 and panel_box["height"] >= 300
+    assert await direction_of_widget(page) == "ltr"  # the widget's language, not the host's
+    font_size = await page.evaluate(
+        "() => getComputedStyle(document.querySelector('pasokh-chat').shadowRoot"
+        ".querySelector('textarea')).fontSize"
+    )
+    assert font_size == "14px"
+    await page.locator("pasokh-chat .suggestions button").first.click()
+    await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text(
+        "business days", timeout=10_000
+    )
