@@ -318,12 +318,15 @@
     return el("span", { class: `badge ${safeClass("status", status)}`, text: t(`status_${status}`) });
   }
 
-  function applyLanguage(lang) {
+  // `remember`: the agent picked it, so it wins over their profile's language next time.
+  function applyLanguage(lang, remember) {
     state.lang = I18N[lang] ? lang : "en";
-    try {
-      localStorage.setItem(LANG_KEY, state.lang);
-    } catch (_) {
-      /* storage may be disabled; the choice then lasts for this page only */
+    if (remember) {
+      try {
+        localStorage.setItem(LANG_KEY, state.lang);
+      } catch (_) {
+        /* storage may be disabled; the choice then lasts for this page only */
+      }
     }
     document.documentElement.lang = state.lang;
     document.documentElement.dir = RTL.has(state.lang) ? "rtl" : "ltr";
@@ -1001,7 +1004,7 @@
     $("signin-form").addEventListener("submit", signIn);
     $("signout").addEventListener("click", signOut);
     for (const select of document.querySelectorAll(".lang-select")) {
-      select.addEventListener("change", () => applyLanguage(select.value));
+      select.addEventListener("change", () => applyLanguage(select.value, true));
     }
     $("presence-select").addEventListener("change", (event) => setPresence(event.target.value));
     for (const tab of document.querySelectorAll(".tab")) {

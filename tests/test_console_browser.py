@@ -1,0 +1,239 @@
+"""The agent console in a real browser: Debian's Chromium driven by Playwright.
+
+The whole server runs on a loopback port (real ingest, database, outbox, the
+sample-KB bot and the web chat). A visitor in the widget asks for a person; agents
+in other browser contexts see the thread arrive without reloading, claim it, reply,
+escalate; customer text that looks like HTML stays text. Screenshots of the console
+in fa and en are written to `artifacts/` (gitignored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, BrowserContext, Dialog, Page, async_playwright, expect
+from sqlalchemy import select
+
+from bot import build_responder
+from config.settings import Settings
+from router.context import AppContext
+from router.storage.models import Message, OutboxItem
+from tests.conftest import AppFactory
+from tests.console_support import PASSWORD, add_agent, integration_token
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+XSS_TEXT = '<img src=x onerror="window.__pwned=1;alert(1)"><script>window.__pwned=2</script>'
+XSS_NAME = "<b>Bold</b><img src=x onerror=alert(2)>"
+
+
+class Watched:
+    """A page and everything it did that it must not: dialogs and script errors."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        page.on("dialog", self._dialog)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    async def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    async def assert_clean(self) -> None:
+        assert self.dialogs == [], f"a dialog fired: {self.dialogs}"
+        assert self.errors == [], f"script errors: {self.errors}"
+        assert await self.page.evaluate("() => window.__pwned") is None
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def server(start_app: AppFactory, settings: Settings) -> tuple[str, AppContext]:
+    """The whole server with the web chat and the sample-KB bot: (base URL, context)."""
+    client, context = await start_app(
+        settings.replace("webchat", enabled=True).replace("email", enabled=False),
+        responder=build_responder(faq_path=None),
+    )
+    return str(client.make_url("/")).rstrip("/"), context
+
+
+async def new_context(browser: Browser) -> BrowserContext:
+    return await browser.new_context(viewport={"width": 1280, "height": 860})
+
+
+async def sign_in_console(context: BrowserContext, url: str, email: str) -> Watched:
+    page = Watched(await context.new_page())
+    await page.page.goto(f"{url}/console")
+    await page.page.locator("#signin-email").fill(email)
+    await page.page.locator("#signin-password").fill(PASSWORD)
+    await page.page.locator("#signin-submit").click()
+    await expect(page.page.locator("#console")).to_be_visible()
+    await expect(page.page.locator("#live")).to_have_attribute("data-state", "on")
+    return page
+
+
+def thread_items(page: Page) -> Any:
+    return page.locator("#thread-list .thread-item")
+
+
+async def test_widget_visitor_to_agent_to_tier_two(
+    browser: Browser, server: tuple[str, AppContext]
+) -> None:
+    url, app = server
+    await add_agent(app, "sara@example.com", name="Sara", tier=1, language="en")
+    await add_agent(app, "reza@example.com", name="رضا", tier=2, language="fa")
+
+    agent_context = await new_context(browser)
+    senior_context = await new_context(browser)
+    visitor_context = await new_context(browser)
+    agent = await sign_in_console(agent_context, url, "sara@example.com")
+    senior = await sign_in_console(senior_context, url, "reza@example.com")
+    assert await agent.page.evaluate("() => document.documentElement.dir") == "ltr"
+    assert await senior.page.evaluate("() => document.documentElement.dir") == "rtl"
+    await expect(agent.page.locator("#thread-list-empty")).to_be_visible()
+
+    # The visitor asks for a person in the widget; the bot hands the thread to tier 1.
+    visitor = Watched(await visitor_context.new_page())
+    await visitor.page.goto(f"{url}/?lang=en")
+    await visitor.page.locator("pasokh-chat .launcher").click()
+    composer = visitor.page.locator("pasokh-chat textarea")
+    await composer.fill("Talk to a person")
+    await composer.press("Enter")
+    await expect(visitor.page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text(
+        "person", timeout=10_000
+    )
+
+    # The agent's queue shows it without a reload.
+    await expect(thread_items(agent.page)).to_have_count(1, timeout=10_000)
+    await expect(thread_items(agent.page).first).to_contain_text("webchat")
+    await thread_items(agent.page).first.click()
+    history = agent.page.locator("#history")
+    await expect(history.locator(".msg.author-customer .text")).to_have_text("Talk to a person")
+    await expect(history.locator(".msg.author-customer .badge.ch-webchat")).to_be_visible()
+
+    await agent.page.locator("#claim").click()
+    await expect(agent.page.locator("#thread-meta")).to_contain_text("Sara")
+    await expect(agent.page.locator('#audit-list [data-action="claim"]')).to_contain_text("Sara")
+    # The visitor is told who is with them.
+    await expect(visitor.page.locator("pasokh-chat .msg .bubble").last).to_contain_text(
+        "Sara from our support team", timeout=10_000
+    )
+
+    await agent.page.locator("#reply-text").fill("Hello, this is Sara. How can I help?")
+    await agent.page.locator("#reply-send").click()
+    reply = visitor.page.locator("pasokh-chat .msg.agent")
+    await expect(reply.locator(".bubble")).to_have_text(
+        "Hello, this is Sara. How can I help?", timeout=10_000
+    )
+    await expect(reply.locator(".meta")).to_contain_text("Sara")
+    async with app.sessions() as session:
+        sent = await session.scalar(
+            select(OutboxItem)
+            .join(Message, Message.id == OutboxItem.message_id)
+            .where(Message.author_kind == "agent")
+        )
+    assert sent is not None and sent.channel == "webchat" and sent.status == "delivered"
+
+    # An internal note stays in the console and never reaches the visitor.
+    await agent.page.locator("#reply-text").fill("Customer seems to need a refund")
+    await agent.page.locator("#reply-internal").check()
+    await agent.page.locator("#reply-send").click()
+    await expect(history.locator(".msg.internal .text")).to_have_text(
+        "Customer seems to need a refund"
+    )
+
+    # The visitor writes something that looks like HTML: the console shows it as text.
+    await composer.fill(XSS_TEXT)
+    await composer.press("Enter")
+    await expect(history.locator(".msg.author-customer .text").last).to_have_text(
+        XSS_TEXT, timeout=10_000
+    )
+    assert await history.locator("img, script:not([src])").count() == 0
+    await expect(visitor.page.locator("pasokh-chat .msg.agent")).to_have_count(1)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await agent.page.screenshot(path=str(ARTIFACTS / "console-en.png"), full_page=True)
+
+    # Escalate to tier 2: it leaves the tier-1 agent and appears for the senior.
+    await expect(senior.page.locator("#thread-list-empty")).to_be_visible()
+    await agent.page.locator("#escalate-tier").select_option("2")
+    await agent.page.locator("#escalate-reason").fill("refund over the first-line limit")
+    await agent.page.locator("#escalate").click()
+    await expect(thread_items(senior.page)).to_have_count(1, timeout=10_000)
+    await thread_items(senior.page).first.click()
+    senior_history = senior.page.locator("#history")
+    await expect(senior_history.locator(".msg.author-customer .text").first).to_have_text(
+        "Talk to a person"
+    )
+    await expect(senior_history.locator(".msg.author-customer .text").last).to_have_text(XSS_TEXT)
+    await expect(senior.page.locator('#audit-list [data-action="escalate"]')).to_contain_text(
+        "refund over the first-line limit"
+    )
+    await expect(senior.page.locator("#claim")).to_be_visible()
+    await expect(senior.page.locator("#claim")).to_have_text("برداشتن")
+    await senior.page.screenshot(path=str(ARTIFACTS / "console-fa.png"), full_page=True)
+
+    for page in (agent, senior, visitor):
+        await page.assert_clean()
+    for context in (agent_context, senior_context, visitor_context):
+        await context.close()
+
+
+async def test_html_in_names_and_messages_renders_inert(
+    browser: Browser, server: tuple[str, AppContext]
+) -> None:
+    url, app = server
+    await add_agent(app, "admin@example.com", name="Admin", tier=3, admin=True, language="ar")
+    token = await integration_token(app)
+    context = await new_context(browser)
+    admin = await sign_in_console(context, url, "admin@example.com")
+    assert await admin.page.evaluate("() => document.documentElement.dir") == "rtl"
+    await admin.page.locator('.tab[data-view="all"]').click()
+
+    # A customer from an integration, with HTML in their name and message.
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(
+            f"{url}/api/v1/inbound/messages",
+            json={
+                "id": "m-1",
+                "customer": {"external_id": "c-1", "name": XSS_NAME},
+                "text": XSS_TEXT,
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status == 202
+
+    item = thread_items(admin.page).first
+    await expect(item.locator(".name")).to_have_text(XSS_NAME, timeout=10_000)
+    await item.click()
+    await expect(admin.page.locator("#customer-name")).to_have_text(XSS_NAME)
+    await expect(admin.page.locator("#history .msg.author-customer .text").first).to_have_text(
+        XSS_TEXT
+    )
+    await expect(admin.page.locator("#history .badge.ch-api").first).to_be_visible()
+    assert await admin.page.locator("#console img, #console b").count() == 0
+    await admin.assert_clean()
+    await context.close()
