@@ -1,0 +1,158 @@
+"""Admin endpoints on customers: merge two by hand, export one, erase one.
+
+All three are admin-only (403 otherwise) and audited. A merge by hand is how an agent
+acts on an unproven hint ("I am the person with this email"); nothing merges by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from router.http.auth import Principal, agent_principal
+from router.http.errors import json_error, read_json_object
+from router.http.keys import CONTEXT
+from router.merge import MergeRefused, merge_customers
+from router.privacy import CustomerGone, delete_unreferenced_files, erase_customer, export_customer
+from router.storage.models import AuditEvent
+
+logger = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+
+async def _admin(request: web.Request) -> Principal | web.Response:
+    principal = await agent_principal(request)
+    if not principal.is_admin:
+        return json_error(403, "only an admin may do this")
+    return principal
+
+
+def _customer_id(request: web.Request) -> int | None:
+    raw = request.match_info["id"]
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+
+
+def _gone(exc: CustomerGone) -> web.Response:
+    if exc.into is not None:
+        return json_error(409, str(exc), merged_into=exc.into)
+    return json_error(404, str(exc))
+
+
+@routes.post("/api/v1/customers/{id}/merge")
+async def merge(request: web.Request) -> web.Response:
+    """`{"other": <id>}`: make the two customers one (the older survives)."""
+    principal = await _admin(request)
+    if isinstance(principal, web.Response):
+        return principal
+    context = request.app[CONTEXT]
+    customer_id = _customer_id(request)
+    body = await read_json_object(request, context.settings.server.max_request_bytes)
+    if isinstance(body, web.Response):
+        return body
+    other = body.get("other")
+    if isinstance(other, str) and other.isdigit():
+        other = int(other)
+    if customer_id is None or isinstance(other, bool) or not isinstance(other, int):
+        return json_error(422, "field other must be a customer id")
+    try:
+        async with context.writing(), context.sessions() as session, session.begin():
+            result = await merge_customers(
+                session,
+                customer_id,
+                other,
+                actor_kind="agent",
+                actor_id=principal.agent_id,
+                reason="merged by an agent",
+            )
+    except MergeRefused as exc:
+        return json_error(409 if "already" in str(exc) or "erased" in str(exc) else 404, str(exc))
+    for event in result.events:
+        context.events.publish(event)
+    logger.info(
+        "agent %s merged customer %d into %d",
+        principal.agent_id,
+        result.merged_id,
+        result.surviving_id,
+    )
+    return web.json_response(
+        {
+            "surviving_id": result.surviving_id,
+            "merged_id": result.merged_id,
+            "open_thread_id": result.open_thread_id,
+        }
+    )
+
+
+@routes.get("/api/v1/customers/{id}/export")
+async def export(request: web.Request) -> web.Response:
+    """Everything stored for the customer, as one JSON document."""
+    principal = await _admin(request)
+    if isinstance(principal, web.Response):
+        return principal
+    context = request.app[CONTEXT]
+    customer_id = _customer_id(request)
+    if customer_id is None:
+        return json_error(404, "not a customer id")
+    try:
+        async with context.sessions() as session:
+            data = await export_customer(session, context.attachment_store, customer_id)
+    except CustomerGone as exc:
+        return _gone(exc)
+    async with context.writing(), context.sessions() as session, session.begin():
+        session.add(
+            AuditEvent(
+                actor_kind="agent",
+                actor_id=principal.agent_id,
+                action="customer_exported",
+                customer_id=customer_id,
+                details={},
+            )
+        )
+    return web.json_response(
+        data,
+        headers={
+            "Content-Disposition": f'attachment; filename="customer-{customer_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@routes.delete("/api/v1/customers/{id}")
+async def erase(request: web.Request) -> web.Response:
+    """Erase the customer's messages, attachments and addresses; keep a tombstone."""
+    principal = await _admin(request)
+    if isinstance(principal, web.Response):
+        return principal
+    context = request.app[CONTEXT]
+    customer_id = _customer_id(request)
+    if customer_id is None:
+        return json_error(404, "not a customer id")
+    try:
+        async with context.writing(), context.sessions() as session, session.begin():
+            erasure = await erase_customer(session, customer_id, agent_id=principal.agent_id)
+    except CustomerGone as exc:
+        return _gone(exc)
+    async with context.sessions() as session:
+        removed = await delete_unreferenced_files(
+            session, context.attachment_store, erasure.candidate_files
+        )
+    logger.info(
+        "agent %s erased customer %d: %d messages, %d files",
+        principal.agent_id,
+        customer_id,
+        erasure.messages,
+        len(removed),
+    )
+    return web.json_response(
+        {
+            "customer_id": customer_id,
+            "erased": {
+                "identities": erasure.identities,
+                "threads": erasure.threads,
+                "messages": erasure.messages,
+                "attachment_files": len(removed),
+            },
+        }
+    )

@@ -1,0 +1,646 @@
+"""Linking a customer's identities on proof, never on a claim.
+
+Proofs accepted:
+- a six-digit code mailed (through the outbox) to an email address and typed back by
+  the web chat visitor or Telegram user who asked for it;
+- a continue-in-chat token from a mail we sent (the browser holding it read that mail);
+- a Telegram `/start <token>` from the widget's deep link (the Telegram user holds the
+  link the web chat visitor was given);
+- an email reply through a thread's keyed reply token, from the address that thread's
+  mail was sent to (marks that email identity verified);
+- a site's `user_hash` for its `user_id` (the site vouches for its signed-in user).
+
+A claim without proof (an address typed into a chat) links nothing and reveals
+nothing: the code goes to the address, and the answer is the same whether anybody
+owns it or not. When a proof joins two customers, `router.merge` makes them one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.context import AppContext
+from router.events import Event, MessageStored
+from router.identity_tokens import InvalidProofToken, ProofTokens, new_code
+from router.merge import MergeRefused, current_customer_id, merge_customers
+from router.model import AuthorKind, Direction, InboundMessage, utcnow
+from router.outbound import enqueue_outbound
+from router.storage.models import (
+    AuditEvent,
+    Customer,
+    Identity,
+    IdentityProof,
+    Message,
+    OutboxItem,
+    Thread,
+    ThreadStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+EMAIL_CHANNEL = "email"
+WEBCHAT_CHANNEL = "webchat"
+TELEGRAM_CHANNEL = "telegram"
+SITE_CHANNEL = "site"
+
+CODE_TTL = timedelta(minutes=10)
+CODE_ATTEMPTS = 5
+SEND_WINDOW = timedelta(hours=1)
+SENDS_PER_ADDRESS = 5  # codes mailed to one address per window
+SENDS_PER_REQUESTER = 10  # codes one visitor or chat may ask for per window
+CONTINUE_TTL = timedelta(days=7)
+TELEGRAM_LINK_TTL = timedelta(hours=1)
+
+KIND_CODE = "email_code"
+KIND_CONTINUE = "continue"
+KIND_TELEGRAM = "telegram_link"
+
+_EMAIL = re.compile(
+    r"^[^@\s<>\"',;]{1,64}@[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)+$"
+)
+_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
+_CODE = re.compile(r"^\d{6}$")
+_START = re.compile(r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{1,64})\s*$")
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "code_mail": {
+        "fa": "کد تأیید شما: {code}\n\nاین کد را در همان گفتگو وارد کنید. تا ۱۰ دقیقه معتبر است. "
+        "اگر شما آن را نخواسته‌اید، این نامه را نادیده بگیرید.",
+        "ar": "رمز التحقق الخاص بك: {code}\n\nأدخل هذا الرمز في المحادثة نفسها. "
+        "صالح لمدة 10 دقائق. إذا لم تطلبه فتجاهل هذه الرسالة.",
+        "en": "Your verification code: {code}\n\nType it into the same conversation. It is valid "
+        "for 10 minutes. If you did not ask for it, ignore this mail.",
+    },
+    "code_subject": {
+        "fa": "کد تأیید نشانی ایمیل",
+        "ar": "رمز التحقق من البريد الإلكتروني",
+        "en": "Your email verification code",
+    },
+    "code_sent": {
+        "fa": "کدی شش‌رقمی به {email} فرستادیم؛ آن را همین‌جا بنویسید.",
+        "ar": "أرسلنا رمزًا من ستة أرقام إلى {email}؛ اكتبه هنا.",
+        "en": "We sent a six-digit code to {email}; type it here.",
+    },
+    "verified": {
+        "fa": "ایمیل شما تأیید شد؛ گفتگوهای قبلی‌تان اینجا هستند.",
+        "ar": "تم التحقق من بريدك الإلكتروني؛ محادثاتك السابقة هنا.",
+        "en": "Your email is verified; your earlier conversations are here.",
+    },
+    "wrong_code": {
+        "fa": "کد درست نیست. {left} بار دیگر می‌توانید امتحان کنید.",
+        "ar": "الرمز غير صحيح. يمكنك المحاولة {left} مرات أخرى.",
+        "en": "That code is not right. {left} tries left.",
+    },
+    "locked": {
+        "fa": "تعداد تلاش‌ها تمام شد؛ کد تازه‌ای بخواهید.",
+        "ar": "انتهت المحاولات؛ اطلب رمزًا جديدًا.",
+        "en": "Too many wrong codes; ask for a new one.",
+    },
+    "linked": {
+        "fa": "این گفتگو به گفتگوی شما در سایت پیوست؛ همین‌جا ادامه دهید.",
+        "ar": "رُبطت هذه المحادثة بمحادثتك على الموقع؛ تابع هنا.",
+        "en": "This chat is now linked to your conversation on the website; continue here.",
+    },
+    "link_refused": {
+        "fa": "این پیوند معتبر نیست یا منقضی شده است.",
+        "ar": "هذا الرابط غير صالح أو منتهي الصلاحية.",
+        "en": "This link is not valid or has expired.",
+    },
+}
+
+
+class ProofRefused(ValueError):
+    """A proof was not accepted; `code` names why (safe to show the customer)."""
+
+    def __init__(self, code: str, message: str, *, remaining: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.remaining = remaining
+
+
+class RateLimited(ProofRefused):
+    """Too many codes asked for; try later."""
+
+
+@dataclass
+class LinkOutcome:
+    """What a proof changed: the customer the requester belongs to now, events to
+    publish after commit, and how many outbox rows were queued."""
+
+    customer_id: int
+    events: list[Event] = field(default_factory=list)
+    outbound: int = 0
+    merged: bool = False
+
+
+def text(key: str, language: str | None, **values: str) -> str:
+    """A proof dialogue text in `language` (fa, ar, en; English otherwise)."""
+    table = _TEXTS[key]
+    return table.get((language or "en")[:2], table["en"]).format(**values)
+
+
+def normalise_email(raw: str) -> str | None:
+    """The address as the email channel keys identities (lower case), or None if invalid."""
+    address = raw.strip().lower()
+    if len(address) > 254 or not _EMAIL.match(address):
+        return None
+    return address
+
+
+def normalise_code(raw: str) -> str:
+    """Persian/Arabic-Indic digits to ASCII, spaces and dashes dropped."""
+    return re.sub(r"[\s\-\u200c]", "", raw.translate(_DIGITS))
+
+
+def tokens_for(app: AppContext) -> ProofTokens:
+    """The proof token signer under this server's secret."""
+    return ProofTokens(app.settings.server.secret_key)
+
+
+# --- identities -------------------------------------------------------------------------
+
+
+async def get_identity(session: AsyncSession, channel: str, address: str) -> Identity | None:
+    """The identity (channel, address), if stored."""
+    return await session.scalar(
+        select(Identity).where(Identity.channel == channel, Identity.address == address)
+    )
+
+
+async def ensure_identity(
+    session: AsyncSession,
+    channel: str,
+    address: str,
+    *,
+    name: str | None = None,
+    verified: bool = False,
+    language: str | None = None,
+) -> Identity:
+    """The identity, created with a customer of its own when new."""
+    identity = await get_identity(session, channel, address)
+    if identity is not None:
+        return identity
+    now = utcnow()
+    customer = Customer(name=name, language=language, created_at=now)
+    session.add(customer)
+    await session.flush()
+    identity = Identity(
+        customer_id=customer.id,
+        channel=channel,
+        address=address,
+        display_name=name,
+        verified=verified,
+        created_at=now,
+    )
+    session.add(identity)
+    await session.flush()
+    return identity
+
+
+async def _join(
+    session: AsyncSession,
+    outcome: LinkOutcome,
+    identity: Identity,
+    proven: Identity,
+    *,
+    how: str,
+) -> None:
+    """`proven` was proven by whoever holds `identity`: make their customers one."""
+    proven.verified = True
+    first = await current_customer_id(session, identity.customer_id)
+    second = await current_customer_id(session, proven.customer_id)
+    session.add(
+        AuditEvent(
+            actor_kind="customer",
+            actor_id=first,
+            action="identity_proven",
+            customer_id=first,
+            details={
+                "how": how,
+                "by": {"channel": identity.channel, "identity_id": identity.id},
+                "proven": {"channel": proven.channel, "identity_id": proven.id},
+            },
+        )
+    )
+    if first != second:
+        try:
+            result = await merge_customers(
+                session, first, second, actor_kind="system", actor_id=None, reason=how
+            )
+        except MergeRefused as exc:
+            raise ProofRefused("cannot_link", str(exc)) from None
+        outcome.events.extend(result.events)
+        outcome.merged = True
+        outcome.customer_id = result.surviving_id
+    else:
+        outcome.customer_id = first
+    await session.flush()
+    await session.refresh(identity)
+    await session.refresh(proven)
+
+
+# --- email codes ------------------------------------------------------------------------
+
+
+def _code_salt(requester_channel: str, requester_address: str, email: str) -> str:
+    return f"{requester_channel}\x00{requester_address}\x00{email}"
+
+
+async def request_email_code(
+    app: AppContext,
+    session: AsyncSession,
+    requester: Identity,
+    raw_email: str,
+    *,
+    language: str | None,
+) -> tuple[str, LinkOutcome]:
+    """Mail a fresh code to `raw_email` for `requester` to type back; return the address.
+
+    The answer never says whether the address belongs to anybody.
+
+    Raises:
+        ProofRefused: not an email address.
+        RateLimited: too many codes for this address or this requester lately.
+    """
+    email = normalise_email(raw_email)
+    if email is None:
+        raise ProofRefused("invalid_email", "that is not an email address")
+    now = utcnow()
+    since = now - SEND_WINDOW
+    to_address = await session.scalar(
+        select(func.count()).where(
+            IdentityProof.kind == KIND_CODE,
+            IdentityProof.target_channel == EMAIL_CHANNEL,
+            IdentityProof.target_address == email,
+            IdentityProof.created_at >= since,
+        )
+    )
+    by_requester = await session.scalar(
+        select(func.count()).where(
+            IdentityProof.kind == KIND_CODE,
+            IdentityProof.requester_channel == requester.channel,
+            IdentityProof.requester_address == requester.address,
+            IdentityProof.created_at >= since,
+        )
+    )
+    if (to_address or 0) >= SENDS_PER_ADDRESS or (by_requester or 0) >= SENDS_PER_REQUESTER:
+        raise RateLimited("rate_limited", "too many codes asked for; try again later")
+
+    # Only the newest code of a requester counts.
+    await session.execute(
+        update(IdentityProof)
+        .where(
+            IdentityProof.kind == KIND_CODE,
+            IdentityProof.requester_channel == requester.channel,
+            IdentityProof.requester_address == requester.address,
+            IdentityProof.used_at.is_(None),
+            IdentityProof.expires_at > now,
+        )
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    # The address gets an identity of its own customer when nobody has it yet; an owned
+    # address stays where it is. Nothing is linked until the code comes back.
+    target = await ensure_identity(session, EMAIL_CHANNEL, email, language=language)
+    language = language or app.settings.faq.default_language
+    thread = Thread(
+        customer_id=target.customer_id,
+        status=ThreadStatus.RESOLVED,
+        resolution="verification",
+        resolved_at=now,
+        subject=text("code_subject", language),
+        language=language,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(thread)
+    await session.flush()
+    code = new_code()
+    message = await enqueue_outbound(
+        session,
+        thread=thread,
+        identity=target,
+        text=text("code_mail", language, code=code),
+        author=AuthorKind.SYSTEM,
+        language=language,
+    )
+    session.add(
+        IdentityProof(
+            kind=KIND_CODE,
+            secret_hash=tokens_for(app).code_hash(
+                _code_salt(requester.channel, requester.address, email), code
+            ),
+            requester_channel=requester.channel,
+            requester_address=requester.address,
+            target_channel=EMAIL_CHANNEL,
+            target_address=email,
+            message_id=message.id,
+            attempts=0,
+            created_at=now,
+            expires_at=now + CODE_TTL,
+        )
+    )
+    session.add(
+        AuditEvent(
+            actor_kind="customer",
+            actor_id=requester.customer_id,
+            action="email_code_sent",
+            customer_id=requester.customer_id,
+            details={"requester_identity_id": requester.id, "target_identity_id": target.id},
+        )
+    )
+    outcome = LinkOutcome(requester.customer_id, outbound=1)
+    outcome.events.append(
+        MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.SYSTEM)
+    )
+    return email, outcome
+
+
+async def pending_code(session: AsyncSession, requester: Identity) -> IdentityProof | None:
+    """The requester's newest unspent code, if any (expired ones included)."""
+    return await session.scalar(
+        select(IdentityProof)
+        .where(
+            IdentityProof.kind == KIND_CODE,
+            IdentityProof.requester_channel == requester.channel,
+            IdentityProof.requester_address == requester.address,
+            IdentityProof.used_at.is_(None),
+        )
+        .order_by(IdentityProof.id.desc())
+        .limit(1)
+    )
+
+
+async def verify_email_code(
+    app: AppContext, session: AsyncSession, requester: Identity, raw_code: str
+) -> LinkOutcome:
+    """Check a typed code; on success the address is proven and the customers merge.
+
+    A wrong code counts an attempt (the caller must commit even then); after
+    `CODE_ATTEMPTS` wrong ones the code is dead and a new one is needed.
+
+    Raises:
+        ProofRefused: code `no_code`, `expired`, `locked` or `wrong_code` (with `remaining`).
+    """
+    proof = await pending_code(session, requester)
+    now = utcnow()
+    if proof is None:
+        raise ProofRefused("no_code", "no code was asked for; ask for one first")
+    if proof.expires_at <= now:
+        raise ProofRefused("expired", "the code has expired; ask for a new one")
+    if proof.attempts >= CODE_ATTEMPTS:
+        raise ProofRefused("locked", "too many wrong codes; ask for a new one", remaining=0)
+    code = normalise_code(raw_code)
+    email = proof.target_address or ""
+    expected = tokens_for(app).code_hash(
+        _code_salt(requester.channel, requester.address, email), code
+    )
+    if not _CODE.match(code) or not hmac.compare_digest(expected, proof.secret_hash):
+        proof.attempts += 1
+        remaining = CODE_ATTEMPTS - proof.attempts
+        if remaining <= 0:
+            raise ProofRefused("locked", "too many wrong codes; ask for a new one", remaining=0)
+        raise ProofRefused("wrong_code", "that code is not right", remaining=remaining)
+    proof.used_at = now
+    if proof.message_id is not None:
+        # The code did its job; it need not stay readable anywhere.
+        mailed = await session.get(Message, proof.message_id)
+        if mailed is not None:
+            mailed.text = mailed.text.replace(code, "••••••")
+    target = await ensure_identity(session, EMAIL_CHANNEL, email)
+    outcome = LinkOutcome(requester.customer_id)
+    await _join(session, outcome, requester, target, how="email_code")
+    return outcome
+
+
+# --- continue in chat (from a mail) ----------------------------------------------------
+
+
+async def _spend_nonce(app: AppContext, session: AsyncSession, kind: str, nonce: str) -> None:
+    """Record a token's nonce as used; refuse one that was used before."""
+    digest = tokens_for(app).nonce_hash(kind, nonce)
+    used = await session.scalar(
+        select(IdentityProof.id).where(
+            IdentityProof.kind == kind, IdentityProof.secret_hash == digest
+        )
+    )
+    if used is not None:
+        raise ProofRefused("token_used", "this link was used already")
+    now = utcnow()
+    session.add(
+        IdentityProof(
+            kind=kind,
+            secret_hash=digest,
+            attempts=0,
+            created_at=now,
+            expires_at=now,
+            used_at=now,
+        )
+    )
+    await session.flush()
+
+
+async def consume_continue_token(
+    app: AppContext, session: AsyncSession, requester: Identity, token: str
+) -> LinkOutcome:
+    """The browser of `requester` opened a continue link from a mail: it reads that
+    mailbox, so the address is proven and the customers become one.
+
+    Raises:
+        ProofRefused: `invalid_token` (forged, altered, expired) or `token_used`.
+    """
+    try:
+        claim = tokens_for(app).open_continue(token)
+    except InvalidProofToken as exc:
+        raise ProofRefused("invalid_token", f"this link is not valid: {exc}") from None
+    sent = await session.scalar(
+        select(OutboxItem.id)
+        .where(
+            OutboxItem.channel == EMAIL_CHANNEL,
+            OutboxItem.address == claim.address,
+        )
+        .limit(1)
+    )
+    target = await get_identity(session, EMAIL_CHANNEL, claim.address)
+    if sent is None or target is None:
+        raise ProofRefused("invalid_token", "this link names nothing we sent")
+    await _spend_nonce(app, session, KIND_CONTINUE, claim.nonce)
+    outcome = LinkOutcome(requester.customer_id)
+    await _join(session, outcome, requester, target, how="continue_link")
+    return outcome
+
+
+def continue_token(app_secret: str, thread_id: int, address: str) -> str:
+    """The token of a mail's continue-in-chat link (used by the email channel)."""
+    return ProofTokens(app_secret).continue_token(thread_id, address, ttl=CONTINUE_TTL)
+
+
+# --- Telegram deep link -----------------------------------------------------------------
+
+
+def telegram_start_token(app: AppContext, webchat_identity: Identity) -> str:
+    """The `start` payload of the widget's "continue on Telegram" link."""
+    return tokens_for(app).telegram_token(webchat_identity.id, ttl=TELEGRAM_LINK_TTL)
+
+
+async def consume_telegram_start(
+    app: AppContext, session: AsyncSession, telegram: Identity, token: str
+) -> LinkOutcome:
+    """A Telegram user sent `/start <token>`: they hold the web chat visitor's link.
+
+    Raises:
+        ProofRefused: `invalid_token` or `token_used`.
+    """
+    try:
+        claim = tokens_for(app).open_telegram(token)
+    except InvalidProofToken as exc:
+        raise ProofRefused("invalid_token", f"this link is not valid: {exc}") from None
+    webchat = await session.get(Identity, claim.identity_id)
+    if webchat is None or webchat.channel != WEBCHAT_CHANNEL:
+        raise ProofRefused("invalid_token", "this link names nobody")
+    await _spend_nonce(app, session, KIND_TELEGRAM, claim.nonce)
+    outcome = LinkOutcome(telegram.customer_id)
+    # Both sides are proven: Telegram vouches for the sender, the token for the visitor.
+    await _join(session, outcome, telegram, webchat, how="telegram_start")
+    telegram.verified = True
+    return outcome
+
+
+# --- the site's signed-in user ---------------------------------------------------------
+
+
+async def link_site_user(
+    session: AsyncSession, visitor: Identity, user_identity: Identity, user_id: str
+) -> LinkOutcome:
+    """An anonymous visitor signed in (a valid `user_hash`): the same browser is both."""
+    site = await ensure_identity(session, SITE_CHANNEL, user_id, verified=True)
+    outcome = LinkOutcome(visitor.customer_id)
+    await _join(session, outcome, user_identity, site, how="site_user_hash")
+    await _join(session, outcome, user_identity, visitor, how="site_user_hash")
+    return outcome
+
+
+# --- proofs carried by inbound messages ------------------------------------------------
+
+
+@dataclass
+class InboundProof:
+    """What `apply_inbound_proofs` did: events to publish, and a reply that replaces
+    the responder's turn when the message was a proof step (a code, `/start`)."""
+
+    events: list[Event] = field(default_factory=list)
+    reply: str | None = None
+    outbound: int = 0
+
+
+async def apply_inbound_proofs(
+    app: AppContext, session: AsyncSession, msg: InboundMessage, identity: Identity
+) -> InboundProof:
+    """Act on the proofs an inbound message may carry, in the ingest transaction.
+
+    `identity` is refreshed when its customer changes (merged).
+    """
+    result = InboundProof()
+    language = msg.language or app.settings.faq.default_language
+    body = msg.text.strip()
+    if msg.channel == EMAIL_CHANNEL:
+        await _email_reply_proof(session, msg, identity)
+        return result
+    if msg.channel == TELEGRAM_CHANNEL and msg.sender_verified:
+        match = _START.match(body)
+        if match is not None:
+            try:
+                outcome = await consume_telegram_start(app, session, identity, match.group(1))
+            except ProofRefused:
+                result.reply = text("link_refused", language)
+            else:
+                result.events.extend(outcome.events)
+                result.reply = text("linked", language)
+            return result
+    if msg.automated:
+        return result
+    code = normalise_code(body)
+    pending = await pending_code(session, identity) if _CODE.match(code) else None
+    # A recent code only: an old forgotten one must not swallow order numbers forever.
+    if pending is not None and pending.created_at > utcnow() - 3 * CODE_TTL:
+        try:
+            outcome = await verify_email_code(app, session, identity, code)
+        except ProofRefused as refused:
+            result.reply = _refusal_text(refused, language)
+        else:
+            result.events.extend(outcome.events)
+            result.reply = text("verified", language)
+        return result
+    if normalise_email(body) is not None and not await _has_verified_email(session, identity):
+        try:
+            email, outcome = await request_email_code(
+                app, session, identity, body, language=msg.language
+            )
+        except ProofRefused as refused:
+            logger.info("email code not sent for %s: %s", identity.id, refused.code)
+            return result
+        result.events.extend(outcome.events)
+        result.outbound += outcome.outbound
+        result.reply = text("code_sent", language, email=email)
+    return result
+
+
+def _refusal_text(refused: ProofRefused, language: str) -> str:
+    if refused.code == "wrong_code":
+        return text("wrong_code", language, left=str(refused.remaining or 0))
+    if refused.code in ("locked", "expired", "no_code"):
+        return text("locked", language)
+    return text("link_refused", language)
+
+
+async def _has_verified_email(session: AsyncSession, identity: Identity) -> bool:
+    found = await session.scalar(
+        select(Identity.id).where(
+            Identity.customer_id == identity.customer_id,
+            Identity.channel == EMAIL_CHANNEL,
+            Identity.verified.is_(True),
+        )
+    )
+    return found is not None
+
+
+async def _email_reply_proof(
+    session: AsyncSession, msg: InboundMessage, identity: Identity
+) -> None:
+    """A reply through a thread's keyed token from the address that thread's mail went
+    to proves the address (a stranger's reply with the token proves nothing)."""
+    hint = msg.hint
+    if identity.verified or hint is None or hint.thread_id is None:
+        return
+    thread = await session.get(Thread, hint.thread_id)
+    if thread is None or thread.customer_id != identity.customer_id:
+        return
+    sent_here = await session.scalar(
+        select(OutboxItem.id)
+        .join(Message, Message.id == OutboxItem.message_id)
+        .where(
+            OutboxItem.thread_id == thread.id,
+            OutboxItem.identity_id == identity.id,
+            Message.direction == Direction.OUTBOUND,
+        )
+        .limit(1)
+    )
+    if sent_here is not None:
+        identity.verified = True
+        session.add(
+            AuditEvent(
+                actor_kind="customer",
+                actor_id=identity.customer_id,
+                action="identity_proven",
+                thread_id=thread.id,
+                customer_id=identity.customer_id,
+                details={"how": "email_reply_token", "proven": {"identity_id": identity.id}},
+            )
+        )

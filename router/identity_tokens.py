@@ -1,0 +1,170 @@
+"""Signed, expiring tokens that carry an identity proof from one channel to another.
+
+Two kinds, each under its own key derived from the server secret (a token of one
+kind never verifies as the other):
+
+- a *continue* token, written into every mail we send: "whoever opens this link can
+  read the mail sent to `address` on thread `thread_id`", so the browser that opens it
+  proves that email address;
+- a *Telegram start* token, offered by the widget as `t.me/<bot>?start=<token>`:
+  "the web chat identity `identity_id` asked to continue on Telegram". Telegram allows
+  64 characters of `[A-Za-z0-9_-]` there, so this one is packed binary.
+
+Both carry a random nonce; the router records the nonce's HMAC when a token is used,
+so a token works once. Nothing in a token is secret; it is only unforgeable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+import struct
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from router.model import utcnow
+
+_CONTINUE = b"pasokh/continue-token/v1"
+_TELEGRAM = b"pasokh/telegram-start/v1"
+_CODE = b"pasokh/email-code/v1"
+_NONCE = b"pasokh/token-nonce/v1"
+_TELEGRAM_LAYOUT = struct.Struct(">QI9s")  # identity id, expiry (unix s), nonce
+_MAC_BYTES = 15
+
+
+class InvalidProofToken(ValueError):
+    """Malformed, forged, of another kind, or expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContinueClaim:
+    """What a valid continue token says."""
+
+    thread_id: int
+    address: str
+    nonce: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramClaim:
+    """What a valid Telegram start token says."""
+
+    identity_id: int
+    nonce: str
+    expires_at: datetime
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidProofToken("bad base64") from None
+
+
+class ProofTokens:
+    """Makes and checks continue and Telegram start tokens, and hashes codes."""
+
+    __slots__ = ("_code_key", "_continue_key", "_nonce_key", "_telegram_key")
+
+    def __init__(self, secret: str) -> None:
+        if not secret:
+            raise ValueError("proof tokens need server.secret_key")
+        root = secret.encode()
+        self._continue_key = hmac.new(root, _CONTINUE, hashlib.sha256).digest()
+        self._telegram_key = hmac.new(root, _TELEGRAM, hashlib.sha256).digest()
+        self._code_key = hmac.new(root, _CODE, hashlib.sha256).digest()
+        self._nonce_key = hmac.new(root, _NONCE, hashlib.sha256).digest()
+
+    # -- continue in chat ------------------------------------------------------------
+
+    def continue_token(
+        self, thread_id: int, address: str, *, ttl: timedelta, now: datetime | None = None
+    ) -> str:
+        """A token proving whoever holds it read the mail sent to `address`."""
+        expires = int(((now or utcnow()) + ttl).timestamp())
+        payload = {
+            "t": thread_id,
+            "a": address.lower(),
+            "e": expires,
+            "n": _b64(secrets.token_bytes(12)),
+        }
+        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+        return f"{body}.{self._mac(self._continue_key, body)}"
+
+    def open_continue(self, token: str, *, now: datetime | None = None) -> ContinueClaim:
+        """The claim of a valid, unexpired continue token."""
+        if len(token) > 1024 or token.count(".") != 1:
+            raise InvalidProofToken("not a continue token")
+        body, mac = token.split(".")
+        if not hmac.compare_digest(mac, self._mac(self._continue_key, body)):
+            raise InvalidProofToken("bad signature")
+        try:
+            payload = json.loads(_unb64(body))
+            claim = ContinueClaim(
+                thread_id=int(payload["t"]),
+                address=str(payload["a"]),
+                nonce=str(payload["n"]),
+                expires_at=datetime.fromtimestamp(int(payload["e"]), UTC),
+            )
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise InvalidProofToken("bad payload") from None
+        if claim.expires_at <= (now or utcnow()):
+            raise InvalidProofToken("expired")
+        return claim
+
+    # -- Telegram deep link ----------------------------------------------------------
+
+    def telegram_token(
+        self, identity_id: int, *, ttl: timedelta, now: datetime | None = None
+    ) -> str:
+        """A `/start` payload (≤ 64 chars of `[A-Za-z0-9_-]`) naming a web chat identity."""
+        expires = int(((now or utcnow()) + ttl).timestamp())
+        body = _TELEGRAM_LAYOUT.pack(identity_id, expires, secrets.token_bytes(9))
+        mac = hmac.new(self._telegram_key, body, hashlib.sha256).digest()[:_MAC_BYTES]
+        return _b64(body + mac)
+
+    def open_telegram(self, token: str, *, now: datetime | None = None) -> TelegramClaim:
+        """The claim of a valid, unexpired Telegram start token."""
+        if len(token) > 64:
+            raise InvalidProofToken("too long")
+        raw = _unb64(token)
+        if len(raw) != _TELEGRAM_LAYOUT.size + _MAC_BYTES:
+            raise InvalidProofToken("wrong length")
+        body, mac = raw[: _TELEGRAM_LAYOUT.size], raw[_TELEGRAM_LAYOUT.size :]
+        expected = hmac.new(self._telegram_key, body, hashlib.sha256).digest()[:_MAC_BYTES]
+        if not hmac.compare_digest(mac, expected):
+            raise InvalidProofToken("bad signature")
+        identity_id, expires, nonce = _TELEGRAM_LAYOUT.unpack(body)
+        claim = TelegramClaim(identity_id, _b64(nonce), datetime.fromtimestamp(expires, UTC))
+        if claim.expires_at <= (now or utcnow()):
+            raise InvalidProofToken("expired")
+        return claim
+
+    # -- hashes ----------------------------------------------------------------------
+
+    def code_hash(self, proof_salt: str, code: str) -> str:
+        """What is stored for a mailed code: HMAC under the server secret (a copy of the
+        database alone cannot try the million codes)."""
+        return hmac.new(self._code_key, f"{proof_salt}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    def nonce_hash(self, kind: str, nonce: str) -> str:
+        """What is stored for a used token, to refuse it the second time."""
+        return hmac.new(self._nonce_key, f"{kind}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _mac(key: bytes, body: str) -> str:
+        return _b64(hmac.new(key, body.encode(), hashlib.sha256).digest()[: _MAC_BYTES * 2])
+
+
+def new_code() -> str:
+    """Six random decimal digits."""
+    return f"{secrets.randbelow(1_000_000):06d}"

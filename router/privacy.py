@@ -1,0 +1,282 @@
+"""Everything stored about one customer: export it, or erase it leaving a tombstone.
+
+A customer here includes every customer merged into it (they are the same person).
+Erasure deletes their identities, threads, messages (with outbox rows and delivery
+attempts, by cascade), knowledge-gap records quoting them and proofs naming their
+addresses; the customer row stays, emptied and marked `erased_at`, and an audit
+event records what was erased and by whom. Attachment files are removed from the
+store after commit unless a message of somebody else still references the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import String, cast, delete, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.agent_views import identity_json, iso, message_json
+from router.attachments import AttachmentStore
+from router.merge import current_customer_id
+from router.model import utcnow
+from router.storage.models import (
+    AuditEvent,
+    Customer,
+    Identity,
+    IdentityProof,
+    KnowledgeGapRecord,
+    Message,
+    OutboxItem,
+    Thread,
+)
+
+logger = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+
+class CustomerGone(LookupError):
+    """No such customer, or it was merged (`into` names the survivor) or erased."""
+
+    def __init__(self, message: str, *, into: int | None = None) -> None:
+        super().__init__(message)
+        self.into = into
+
+
+async def _people(session: AsyncSession, customer_id: int) -> tuple[Customer, list[int]]:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise CustomerGone(f"customer {customer_id} does not exist")
+    if customer.merged_into_id is not None:
+        survivor = await current_customer_id(session, customer_id)
+        raise CustomerGone(f"customer {customer_id} was merged into {survivor}", into=survivor)
+    merged = list(
+        await session.scalars(select(Customer.id).where(Customer.merged_into_id == customer_id))
+    )
+    return customer, [customer_id, *merged]
+
+
+async def _proofs_of(session: AsyncSession, identities: list[Identity]) -> list[IdentityProof]:
+    pairs = [(i.channel, i.address) for i in identities]
+    if not pairs:
+        return []
+    return list(
+        await session.scalars(
+            select(IdentityProof)
+            .where(
+                or_(
+                    tuple_(IdentityProof.requester_channel, IdentityProof.requester_address).in_(
+                        pairs
+                    ),
+                    tuple_(IdentityProof.target_channel, IdentityProof.target_address).in_(pairs),
+                )
+            )
+            .order_by(IdentityProof.id)
+        )
+    )
+
+
+async def export_customer(session: AsyncSession, store: AttachmentStore, customer_id: int) -> JSON:
+    """Every row about the customer (and customers merged into it), attachments inlined.
+
+    Raises:
+        CustomerGone: unknown, or merged into another (export that one).
+    """
+    customer, ids = await _people(session, customer_id)
+    customers = list(await session.scalars(select(Customer).where(Customer.id.in_(ids))))
+    identities = list(
+        await session.scalars(
+            select(Identity).where(Identity.customer_id.in_(ids)).order_by(Identity.id)
+        )
+    )
+    threads = list(
+        await session.scalars(select(Thread).where(Thread.customer_id.in_(ids)).order_by(Thread.id))
+    )
+    messages = list(
+        await session.scalars(
+            select(Message).where(Message.customer_id.in_(ids)).order_by(Message.id)
+        )
+    )
+    deliveries = {
+        o.message_id: o
+        for o in await session.scalars(
+            select(OutboxItem).where(OutboxItem.message_id.in_([m.id for m in messages]))
+        )
+    }
+    audit = list(
+        await session.scalars(
+            select(AuditEvent).where(AuditEvent.customer_id.in_(ids)).order_by(AuditEvent.id)
+        )
+    )
+    gaps = list(
+        await session.scalars(
+            select(KnowledgeGapRecord).where(
+                KnowledgeGapRecord.thread_id.in_([t.id for t in threads])
+            )
+        )
+    )
+    files: dict[str, JSON] = {}
+    for message in messages:
+        for ref in message.attachments or []:
+            sha = str(ref.get("sha256"))
+            if sha in files:
+                continue
+            entry: JSON = {
+                key: ref.get(key) for key in ("sha256", "filename", "content_type", "size")
+            }
+            try:
+                entry["content_base64"] = base64.b64encode(await store.read(sha)).decode("ascii")
+            except (FileNotFoundError, ValueError):
+                entry["content_base64"] = None
+            files[sha] = entry
+    return {
+        "customer": {
+            "id": customer.id,
+            "name": customer.name,
+            "language": customer.language,
+            "created_at": iso(customer.created_at),
+            "erased_at": iso(customer.erased_at),
+        },
+        "merged_customers": [
+            {"id": c.id, "name": c.name, "created_at": iso(c.created_at)}
+            for c in customers
+            if c.id != customer.id
+        ],
+        "identities": [identity_json(i) for i in identities],
+        "threads": [
+            {
+                "id": t.id,
+                "status": t.status,
+                "tier": t.tier,
+                "subject": t.subject,
+                "language": t.language,
+                "resolution": t.resolution,
+                "created_at": iso(t.created_at),
+                "resolved_at": iso(t.resolved_at),
+                "messages": [
+                    message_json(m, deliveries.get(m.id)) for m in messages if m.thread_id == t.id
+                ],
+            }
+            for t in threads
+        ],
+        "attachments": list(files.values()),
+        "identity_proofs": [
+            {
+                "kind": p.kind,
+                "requester": {"channel": p.requester_channel, "address": p.requester_address},
+                "target": {"channel": p.target_channel, "address": p.target_address},
+                "attempts": p.attempts,
+                "created_at": iso(p.created_at),
+                "expires_at": iso(p.expires_at),
+                "used_at": iso(p.used_at),
+            }
+            for p in await _proofs_of(session, identities)
+        ],
+        "knowledge_gaps": [
+            {"thread_id": g.thread_id, "text": g.text, "created_at": iso(g.created_at)}
+            for g in gaps
+        ],
+        "audit": [
+            {
+                "at": iso(e.at),
+                "actor_kind": e.actor_kind,
+                "actor_id": e.actor_id,
+                "action": e.action,
+                "thread_id": e.thread_id,
+                "details": dict(e.details or {}),
+            }
+            for e in audit
+        ],
+        "exported_at": iso(utcnow()),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What an erasure removed; `candidate_files` are checked against the store after
+    commit (see `delete_unreferenced_files`)."""
+
+    customer_id: int
+    identities: int
+    threads: int
+    messages: int
+    candidate_files: tuple[str, ...]
+
+
+async def erase_customer(
+    session: AsyncSession, customer_id: int, *, agent_id: int | None
+) -> Erasure:
+    """Erase the customer's data in the caller's transaction; keep a tombstone.
+
+    Raises:
+        CustomerGone: unknown, already erased, or merged into another.
+    """
+    customer, ids = await _people(session, customer_id)
+    if customer.erased_at is not None:
+        raise CustomerGone(f"customer {customer_id} was erased already")
+    identities = list(await session.scalars(select(Identity).where(Identity.customer_id.in_(ids))))
+    thread_ids = list(await session.scalars(select(Thread.id).where(Thread.customer_id.in_(ids))))
+    messages = list(
+        await session.scalars(
+            select(Message).where(
+                or_(Message.customer_id.in_(ids), Message.thread_id.in_(thread_ids))
+            )
+        )
+    )
+    shas = sorted({str(a.get("sha256")) for m in messages for a in m.attachments or []})
+    message_ids = [m.id for m in messages]
+
+    for proof in await _proofs_of(session, identities):
+        await session.delete(proof)
+    await session.execute(delete(IdentityProof).where(IdentityProof.message_id.in_(message_ids)))
+    await session.execute(
+        delete(KnowledgeGapRecord).where(KnowledgeGapRecord.thread_id.in_(thread_ids))
+    )
+    # Messages first (their outbox rows and delivery attempts go by cascade), then the
+    # threads and identities they pointed at.
+    await session.execute(delete(Message).where(Message.id.in_(message_ids)))
+    await session.execute(delete(Thread).where(Thread.id.in_(thread_ids)))
+    await session.execute(delete(Identity).where(Identity.id.in_([i.id for i in identities])))
+    now = utcnow()
+    for other in await session.scalars(select(Customer).where(Customer.id.in_(ids))):
+        other.name = None
+        other.language = None
+        other.erased_at = now
+    session.add(
+        AuditEvent(
+            actor_kind="agent",
+            actor_id=agent_id,
+            action="customer_erased",
+            customer_id=customer_id,
+            details={
+                "customers": ids,
+                "identities": len(identities),
+                "threads": len(thread_ids),
+                "messages": len(message_ids),
+                "attachments": len(shas),
+            },
+        )
+    )
+    await session.flush()
+    return Erasure(customer_id, len(identities), len(thread_ids), len(message_ids), tuple(shas))
+
+
+async def delete_unreferenced_files(
+    session: AsyncSession, store: AttachmentStore, shas: tuple[str, ...]
+) -> list[str]:
+    """Remove from the store each file no remaining message references; return those."""
+    removed = []
+    for sha in shas:
+        still = await session.scalar(
+            select(Message.id).where(cast(Message.attachments, String).like(f"%{sha}%")).limit(1)
+        )
+        if still is None:
+            try:
+                if await store.delete(sha):
+                    removed.append(sha)
+            except ValueError:
+                logger.warning("erasure: %r is not an attachment hash", sha)
+    return removed
