@@ -25,7 +25,7 @@ from router.adapters import build_adapters
 from router.assignment import assignment_ctx
 from router.context import AppContext
 from router.conversation import DatabaseConversationReader
-from router.http import agent_api, console, integration_api
+from router.http import agent_api, console, customer_api, identity_api, integration_api
 from router.http.keys import CONTEXT
 from router.ingest import ingest
 from router.model import InboundMessage, IngestResult
@@ -81,6 +81,7 @@ def build_app(
     app = web.Application(client_max_size=settings.server.max_request_bytes)
     app.router.add_routes(integration_api.routes)
     app.router.add_routes(agent_api.routes)
+    app.router.add_routes([*customer_api.routes, *identity_api.routes])  # issue 8
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

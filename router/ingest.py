@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
 from router.events import Event, MessageStored, ThreadChanged
+from router.identity_links import apply_inbound_proofs
 from router.model import AuthorKind, Direction, InboundMessage, IngestResult, utcnow
 from router.outbound import attachments_to_json, enqueue_outbound
 from router.responder import (
@@ -125,6 +126,7 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         )
 
     identity = await _resolve_identity(session, msg)
+    proof = await apply_inbound_proofs(app, session, msg, identity)  # may merge customers
     choice = await choose_thread(
         session,
         customer_id=identity.customer_id,
@@ -173,7 +175,8 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
     if msg.language and thread.language is None:
         thread.language = msg.language
     events: list[Event] = [
-        MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.CUSTOMER)
+        *proof.events,
+        MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.CUSTOMER),
     ]
     if choice.referred_thread_id is not None:
         session.add(
@@ -188,7 +191,20 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         )
 
     outcome = _Outcome(IngestResult(message.id, thread.id, identity.customer_id), events)
-    if thread.status == ThreadStatus.BOT and not msg.automated and edit_of_id is None:
+    outcome.outbound += proof.outbound
+    if proof.reply is not None:  # a proof step (a code, /start) is answered by the router
+        out = await enqueue_outbound(
+            session,
+            thread=thread,
+            identity=identity,
+            text=proof.reply,
+            author=AuthorKind.SYSTEM,
+            language=msg.language,
+        )
+        events.append(MessageStored(out.id, thread.id, thread.customer_id, AuthorKind.SYSTEM))
+        outcome.outbound += 1
+        outcome.decision = "proof"
+    elif thread.status == ThreadStatus.BOT and not msg.automated and edit_of_id is None:
         decision = await app.responder.respond(
             await _thread_context(app, session, thread, msg, choice.created), _view(message)
         )
