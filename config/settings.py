@@ -146,6 +146,7 @@ class TelegramSettings:
     chat_interval: float = 1.0  # seconds between two messages to one chat
     max_retry_wait: float = 10.0  # a 429 asking for a longer wait goes back to the outbox
     leader_retry_interval: float = 5.0  # how often a non-polling process asks for the poll lock
+    ingest_concurrency: int = 8  # chats of one getUpdates batch stored concurrently
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ PTB runs unpatched; the router is stood in for by a recording ingest function.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import logging
@@ -18,7 +19,14 @@ import pytest
 from channels.base import ChannelServices
 from channels.telegram import TelegramAdapter
 from router.attachments import AttachmentStore
-from router.model import AttachmentRef, AuthorKind, DeliveryStatus, OutboundMessage
+from router.model import (
+    AttachmentRef,
+    AuthorKind,
+    DeliveryStatus,
+    InboundMessage,
+    IngestResult,
+    OutboundMessage,
+)
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
 from tests.telegram_support import RecordingIngest, make_services, telegram_settings
 
@@ -464,3 +472,39 @@ async def test_the_token_never_reaches_the_logs(
     assert FAKE_TOKEN not in caplog.text
     assert "WRONG-secret-token" not in caplog.text
     assert "token was rejected" in caplog.text
+
+
+async def test_one_chats_failure_holds_back_only_what_must_be_fetched_again(
+    fake: FakeTelegram, ingest: RecordingIngest, tmp_path: Path
+) -> None:
+    failures = {"from A 2": 1}  # the second message of chat A fails once
+
+    async def flaky_ingest(message: InboundMessage) -> IngestResult:
+        if failures.get(message.text, 0) > 0:
+            failures[message.text] -= 1
+            raise RuntimeError("deadlock detected (test)")
+        return await ingest(message)
+
+    services = make_services(ingest, tmp_path / "attachments")
+    services = dataclasses.replace(services, ingest=flaky_ingest)
+    fake.add_message(CHAT, "from A 1")
+    fake.add_message(CHAT + 1, "from B 1")
+    fake.add_message(CHAT, "from A 2")
+    fake.add_message(CHAT, "from A 3")
+    last = fake.add_message(CHAT + 1, "from B 2")
+    adapter = await started(fake, services)
+    try:
+        await fake.wait_acknowledged(last)
+    finally:
+        await adapter.stop()
+
+    by_chat = {
+        chat: [m.text for m in ingest.stored if m.sender_address == str(chat)]
+        for chat in (CHAT, CHAT + 1)
+    }
+    assert by_chat == {
+        CHAT: ["from A 1", "from A 2", "from A 3"],  # in order, despite the failure
+        CHAT + 1: ["from B 1", "from B 2"],  # B's refetched update deduplicated
+    }
+    assert len(ingest.stored) == 5
+    assert [m.text for m in ingest.calls].count("from B 2") == 2  # it did come back

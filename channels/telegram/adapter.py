@@ -209,6 +209,7 @@ class TelegramAdapter:
             timeout=self._settings.poll_timeout,
             allowed_updates=ALLOWED_UPDATES,
             leader_retry_interval=self._settings.leader_retry_interval,
+            concurrency=self._settings.ingest_concurrency,
         )
         await poller.run(self._stopping)
 

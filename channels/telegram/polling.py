@@ -26,11 +26,12 @@ UpdateHandler = Callable[[Update], Awaitable[None]]
 
 
 class UpdatePoller:
-    """Fetches batches with `getUpdates` and hands each update to `handle`, in order.
+    """Fetches batches with `getUpdates` and hands each update to `handle`.
 
-    An update whose `handle` raised is not acknowledged: the poller waits (with
-    backoff) and fetches from that update again. Updates of the batch after it are
-    fetched again too; they are redeliveries the router deduplicates.
+    Updates of one chat are handled in order, chats concurrently. An update whose
+    `handle` raised is not acknowledged: the poller waits (with backoff) and fetches
+    from that update again; updates after it that were stored meanwhile come back too,
+    as redeliveries the router deduplicates.
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class UpdatePoller:
         timeout: int,
         allowed_updates: Sequence[str],
         leader_retry_interval: float = 5.0,
+        concurrency: int = 8,
     ) -> None:
         self._bot = bot
         self._handle = handle
@@ -49,6 +51,7 @@ class UpdatePoller:
         self._timeout = timeout
         self._allowed_updates = list(allowed_updates)
         self._leader_retry_interval = leader_retry_interval
+        self._concurrency = max(1, concurrency)
         self._offset: int | None = None
         self._leading = False
         self._backoff = Backoff()
@@ -116,17 +119,37 @@ class UpdatePoller:
         return updates
 
     async def _handle_batch(self, updates: Sequence[Update]) -> bool:
-        """Handle in order, moving the offset after each; False at the first failure."""
+        """Handle a batch; move the offset past all of it, or up to the first failure.
+
+        Chats are handled concurrently (a commit's latency would otherwise bound
+        throughput), one chat's updates in order; after a failure the chat's later
+        updates wait for the refetch. Updates of other chats stored after the failed
+        one come back with the refetch and are deduplicated by the router.
+        """
+        by_chat: dict[object, list[Update]] = {}
         for update in updates:
-            try:
-                await self._handle(update)
-            except Exception:
-                logger.exception(
-                    "telegram: update %s was not stored; it will be fetched again",
-                    update.update_id,
-                )
-                return False
-            self._offset = update.update_id + 1
+            by_chat.setdefault(chat_key(update), []).append(update)
+        slots = asyncio.Semaphore(self._concurrency)
+        failed: list[int] = []
+
+        async def handle_chat(chat_updates: list[Update]) -> None:
+            async with slots:
+                for update in chat_updates:
+                    try:
+                        await self._handle(update)
+                    except Exception:
+                        logger.exception(
+                            "telegram: update %s was not stored; it will be fetched again",
+                            update.update_id,
+                        )
+                        failed.append(update.update_id)
+                        return
+
+        await asyncio.gather(*(handle_chat(chat) for chat in by_chat.values()))
+        if failed:
+            self._offset = min(failed)
+            return False
+        self._offset = updates[-1].update_id + 1 if updates else self._offset
         self._backoff.reset()
         return True
 
@@ -140,3 +163,12 @@ class UpdatePoller:
             )
         except (TelegramError, TimeoutError) as exc:
             logger.debug("telegram: final acknowledgement failed: %s", exc)
+
+
+def chat_key(update: Update) -> object:
+    """What orders updates: the chat (or the tapping user); each update alone otherwise."""
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    if update.effective_user is not None:
+        return update.effective_user.id
+    return ("update", update.update_id)
