@@ -7,6 +7,7 @@ from channels.email.adapter import EmailAdapter
 from channels.telegram import TelegramAdapter
 from channels.webchat import WebchatAdapter
 from config.settings import Settings
+from router.identity_links import continue_link_maker
 
 
 def build_adapters(settings: Settings) -> list[ChannelAdapter]:
@@ -24,5 +25,11 @@ def build_adapters(settings: Settings) -> list[ChannelAdapter]:
     if telegram is not None:
         adapters.append(telegram)
     if settings.email.enabled:
-        adapters.append(EmailAdapter(settings.email, secret_key=settings.server.secret_key))
+        adapters.append(
+            EmailAdapter(
+                settings.email,
+                secret_key=settings.server.secret_key,
+                continue_link=continue_link_maker(settings),
+            )
+        )
     return adapters

@@ -20,17 +20,20 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config.settings import Settings
 from router.context import AppContext
 from router.events import Event, MessageStored
 from router.identity_tokens import InvalidProofToken, ProofTokens, new_code
 from router.merge import MergeRefused, current_customer_id, merge_customers
-from router.model import AuthorKind, Direction, InboundMessage, utcnow
+from router.model import AuthorKind, Direction, InboundMessage, OutboundMessage, utcnow
 from router.outbound import enqueue_outbound
 from router.storage.models import (
     AuditEvent,
@@ -477,9 +480,21 @@ async def consume_continue_token(
     return outcome
 
 
-def continue_token(app_secret: str, thread_id: int, address: str) -> str:
-    """The token of a mail's continue-in-chat link (used by the email channel)."""
-    return ProofTokens(app_secret).continue_token(thread_id, address, ttl=CONTINUE_TTL)
+def continue_link_maker(settings: Settings) -> Callable[[OutboundMessage], str | None] | None:
+    """What the email channel calls to print each mail's "continue in chat" link."""
+    if not settings.server.secret_key:
+        return None
+    server = settings.server
+    base = (server.public_url or f"http://{server.host}:{server.http_port}").rstrip("/")
+    signer = ProofTokens(server.secret_key)
+
+    def link(message: OutboundMessage) -> str | None:
+        token = signer.continue_token(message.thread_id, message.address, ttl=CONTINUE_TTL)
+        lang = (message.language or "")[:2]
+        query = {"token": token, **({"lang": lang} if lang in ("fa", "ar", "en") else {})}
+        return f"{base}/continue?{urlencode(query)}"
+
+    return link
 
 
 # --- Telegram deep link -----------------------------------------------------------------

@@ -136,8 +136,12 @@ class EmailAdapter:
         secret_key: str,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
+        continue_link: Callable[[OutboundMessage], str | None] | None = None,
     ) -> None:
         self.settings = settings
+        # The router's "continue in chat" link for a mail (a signed token for the thread
+        # and recipient); the channel only prints it.
+        self._continue_link = continue_link
         self._secret = secret_key
         self._tokens = ReplyTokens(secret_key)
         self._domains = tuple(d.strip().lower().rstrip(".") for d in settings.domains if d)
@@ -393,6 +397,7 @@ class EmailAdapter:
             reply_to=self._tokens.address(message.thread_id, self._address),
             message_id=message_id,
             files=files,
+            continue_url=self._continue_link(message) if self._continue_link else None,
         )
         result = await self._submit(mail, message.address)
         if result.status == DeliveryStatus.DELIVERED:

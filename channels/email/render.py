@@ -31,6 +31,11 @@ _DEFAULT_SUBJECT = {
     "ar": "رد على طلب الدعم الخاص بك",
     "en": "Your support request",
 }
+_CONTINUE_LABEL = {
+    "fa": "ادامهٔ گفتگو در چت",
+    "ar": "تابع المحادثة في الدردشة",
+    "en": "Continue in chat",
+}
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw|رد|پاسخ|ج)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 _ID_SAFE = re.compile(r"^[^<>\s\"\\]+@[^<>\s\"\\]+$")
 
@@ -78,6 +83,7 @@ def render_outbound(
     from_name: str | None = None,
     files: Sequence[tuple[AttachmentRef, bytes]] = (),
     date: datetime | None = None,
+    continue_url: str | None = None,
 ) -> EmailMessage:
     """The complete MIME message for `message`, ready for SMTP.
 
@@ -89,6 +95,7 @@ def render_outbound(
         from_name: display name; defaults to the message's author name.
         files: attachment references with their bytes.
         date: the Date header (now if omitted).
+        continue_url: a "continue in chat" link printed under the text, if given.
     """
     mail = EmailMessage()
     name = _one_line(from_name or message.author_name or "")
@@ -106,10 +113,14 @@ def render_outbound(
         mail["Auto-Submitted"] = "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"
     text = plain_body(message)
+    body_html = html_body(message)
+    if continue_url:
+        label = _CONTINUE_LABEL.get(_primary(message.language), _CONTINUE_LABEL["en"])
+        text += f"\n{label}: {continue_url}\n"
+        link = f'<p><a href="{html.escape(continue_url, quote=True)}">{html.escape(label)}</a></p>'
+        body_html = body_html.replace("\n</body>", f"\n{link}\n</body>", 1)
     mail.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    mail.add_alternative(
-        html_body(message), subtype="html", charset="utf-8", cte="quoted-printable"
-    )
+    mail.add_alternative(body_html, subtype="html", charset="utf-8", cte="quoted-printable")
     for index, (ref, data) in enumerate(files, start=1):
         maintype, _, subtype = ref.content_type.partition("/")
         if not maintype or not subtype:
