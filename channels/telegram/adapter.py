@@ -132,6 +132,13 @@ class TelegramAdapter:
         """ "polling" or "webhook", as resolved from the settings."""
         return self._mode
 
+    @property
+    def bot_username(self) -> str | None:
+        """The bot's @username once connected (for `t.me/<bot>` links), else None."""
+        if self._bot is None or not self._ready.is_set():
+            return None
+        return self._bot.username
+
     # ---- lifecycle ---------------------------------------------------------------
 
     async def start(self, services: ChannelServices) -> None:
