@@ -58,7 +58,8 @@ def build_kb(rows: Labelled, language: str) -> KnowledgeBase:
     for text, label in rows:
         grouped[label].append(text)
     entries = tuple(
-        FaqEntry(id=label, questions={language: tuple(texts)}, answers={language: label})
+        # The answer is a placeholder: an intent's name must not leak into matching.
+        FaqEntry(id=label, questions={language: tuple(texts)}, answers={language: "-"})
         for label, texts in grouped.items()
     )
     return KnowledgeBase(entries=entries, default_language=language)

@@ -1,0 +1,105 @@
+"""Fit the matcher's confidence (a logistic model over its top candidate's signals).
+
+    python bench/faq_calibrate.py [--data ../shared/data]
+
+Uses only tuning data: ../shared/data/faq/dev.jsonl, BANKING77 and ArBanking77
+training phrasings beyond the first ten per intent, and CLINC150's validation split
+(in-scope and out-of-scope). The label is "the top candidate is right" (always false
+for out-of-scope queries). Prints the weights to paste into `MatcherConfig`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from faq_accuracy import build_kb, first_shots, per_intent_sample, read_csv
+
+from faq.evaluate import HUMAN, load_queries
+from faq.kb import load_kb
+from faq.matcher import CONFIDENCE_FEATURES, Matcher, MatcherConfig
+from faq.triage import MessageKind, triage
+
+Rows = list[tuple[tuple[float, ...], float, float]]  # features, label, sample weight
+
+
+def collect(matcher: Matcher, queries: Sequence[tuple[str, str | None]], weight: float) -> Rows:
+    rows: Rows = []
+    for text, expected in queries:
+        result = matcher.match(text)
+        if result.best is None:
+            continue
+        rows.append((result.features, float(result.best.entry_id == expected), weight))
+    return rows
+
+
+def fit_logistic(rows: Rows, ridge: float = 1e-2, iterations: int = 50) -> np.ndarray:
+    """Weighted logistic regression by Newton's method; returns [bias, weights...]."""
+    x = np.array([[1.0, *f] for f, _, _ in rows])
+    y = np.array([label for _, label, _ in rows])
+    w = np.array([weight for _, _, weight in rows])
+    beta = np.zeros(x.shape[1])
+    penalty = ridge * np.eye(x.shape[1])
+    penalty[0, 0] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-x @ beta))
+        gradient = x.T @ (w * (p - y)) + penalty @ beta
+        hessian = (x * (w * p * (1 - p))[:, None]).T @ x + penalty
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return beta
+
+
+def gather(data: Path, config: MatcherConfig) -> Rows:
+    intents = data / "intents"
+    rows: Rows = []
+    kb = load_kb(data / "faq" / "kb.json")
+    dev = [
+        (q.text, q.expected)
+        for q in load_queries(data / "faq" / "dev.jsonl")
+        if q.expected != HUMAN and triage(q.text).kind is MessageKind.QUESTION
+    ]
+    rows += collect(Matcher(kb, config), dev, weight=10.0)
+
+    b_kb, b_rest = first_shots(
+        read_csv(intents / "banking77" / "train.csv", "text", "category"), 10
+    )
+    rows += collect(Matcher(build_kb(b_kb, "en"), config), per_intent_sample(b_rest, 5), 1.0)
+    a_train = read_csv(
+        intents / "arbanking77" / "Banking77_Arabized_MSA_PAL_train.csv", "text", "label"
+    )
+    a_kb, a_rest = first_shots(a_train, 10)
+    rows += collect(Matcher(build_kb(a_kb, "ar"), config), per_intent_sample(a_rest, 5), 1.0)
+
+    clinc = json.loads((intents / "clinc150" / "data_full.json").read_text(encoding="utf-8"))
+    c_kb, _ = first_shots([(t, i) for t, i in clinc["train"]], 10)
+    c_matcher = Matcher(build_kb(c_kb, "en"), config)
+    rows += collect(c_matcher, [(t, i) for t, i in clinc["val"]][::2], 1.0)
+    rows += collect(c_matcher, [(t, None) for t, _ in clinc["oos_val"]], 3.0)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    repo = Path(__file__).resolve().parents[1]
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=repo.parent / "shared" / "data")
+    args = parser.parse_args(argv)
+    rows = gather(args.data, MatcherConfig())
+    beta = fit_logistic(rows)
+    print(f"{len(rows)} queries; features: {', '.join(CONFIDENCE_FEATURES)}")
+    print(f"confidence_bias: float = {beta[0]:.3f}")
+    print(f"confidence_weights: tuple[float, ...] = ({', '.join(f'{b:.3f}' for b in beta[1:])})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
