@@ -30,6 +30,7 @@ from router.storage.models import (
 
 JSON = dict[str, Any]
 STATUS_FILTERS = ("bot", "queued", "assigned", "resolved", "open")
+THREAD_MESSAGES = 2000  # newest messages of the thread itself
 EARLIER_THREADS = 10  # earlier threads shown with a thread, newest first
 EARLIER_MESSAGES = 100  # newest messages of each earlier thread
 PREVIEW_CHARS = 200
@@ -342,7 +343,7 @@ async def thread_detail(session: AsyncSession, actor: Actor, thread_id: int) -> 
     summaries = await _summaries(session, [thread, *earlier])
     return {
         "thread": summaries[0],
-        "messages": await _messages(session, thread.id),
+        "messages": await _messages(session, thread.id, newest=THREAD_MESSAGES),
         "customer": customer_data,
         "earlier_threads": [
             {**summary, "messages": await _messages(session, t.id, newest=EARLIER_MESSAGES)}

@@ -335,6 +335,8 @@ async def claim(app: AppContext, actor: Actor, thread_id: int) -> Thread:
             Thread.assignee_id.is_(None),
         ]
         if not await _give(app, session, effects, thread, agent, where):
+            # Another claim committed between our read and our UPDATE (PostgreSQL).
+            logger.debug("claim of thread %d by agent %d lost the race", thread_id, agent.id)
             raise Conflict(f"thread {thread_id} is taken by {await _holder_name(session, thread)}")
         if agent.presence == "offline":
             # Taking work means being at work: an offline claimer would lose it to the sweep.

@@ -14,7 +14,7 @@ from router.model import AuthorKind, utcnow
 from router.queue import Conflict, Forbidden, Invalid
 from router.replies import post_message
 from router.responder import QueueEveryThread
-from router.storage.models import AuditEvent, Message, Thread, ThreadStatus
+from router.storage.models import Agent, AuditEvent, Message, Thread, ThreadStatus
 from tests.agent_support import api, count_rows, eventually, get_thread, make_agent
 from tests.support import FakeAdapter
 
@@ -385,3 +385,56 @@ async def test_actions_check_permissions(settings: Settings, start_app) -> None:
         await queue.set_presence(context, sara.id, "asleep")
     with pytest.raises(Conflict):
         await post_message(context, reza.actor, thread_id, text="hi")
+
+
+async def test_two_servers_on_one_database(settings: Settings, start_app) -> None:
+    """Two app instances (as two `pasokh serve` processes) share the database: claims
+    through both stay exclusive and both auto-assigners respect capacity."""
+    settings = settings.replace("threads", auto_assign=True, assignment_interval_seconds=0.05)
+    one, two = FakeAdapter(), FakeAdapter()
+    client_one, context = await start_app(settings, adapters=[one], responder=QueueEveryThread())
+    client_two, _ = await start_app(settings, adapters=[two], responder=QueueEveryThread())
+    sara = await make_agent(context, "Sara", max_concurrent=2)
+    reza = await make_agent(context, "Reza", max_concurrent=2)
+    for round_ in range(4):
+        thread_id = await _queued(one if round_ % 2 else two, f"claimed-{round_}")
+        statuses = sorted(
+            status
+            for status, _ in await asyncio.gather(
+                api(client_one, "POST", f"/api/v1/threads/{thread_id}/claim", sara),
+                api(client_two, "POST", f"/api/v1/threads/{thread_id}/claim", reza),
+            )
+        )
+        assert statuses == [200, 409]
+        # the claimers are online now (claiming means being at work); free them again
+        for agent in (sara, reza):
+            await queue.set_presence(context, agent.id, "away")
+        async with context.sessions() as session, session.begin():
+            await session.execute(
+                update(Thread).where(Thread.id == thread_id).values(status="resolved")
+            )
+
+    for name in ("A", "B", "C"):
+        await make_agent(context, name, tier=2, max_concurrent=1)
+    admin = await make_agent(context, "Boss", is_admin=True)
+    for i in range(8):
+        thread_id = await _queued(one if i % 2 else two, f"auto-{i}")
+        await queue.escalate(context, admin.actor, thread_id, 2, "tier 2 work")
+    async with context.sessions() as session:
+        tier2 = [a.id for a in await session.scalars(select(Agent).where(Agent.tier == 2))]
+    await asyncio.gather(*(queue.set_presence(context, agent_id, "online") for agent_id in tier2))
+
+    async def three_assigned() -> bool:
+        return (
+            await count_rows(
+                context, Thread, Thread.status == ThreadStatus.ASSIGNED, Thread.tier == 2
+            )
+            >= 3
+        )
+
+    await eventually(three_assigned)
+    await asyncio.sleep(0.3)  # both workers keep running passes meanwhile
+    async with context.sessions() as session:
+        load = await queue.open_counts(session, tier2)
+    assert load == dict.fromkeys(tier2, 1)
+    assert await count_rows(context, Thread, Thread.status == ThreadStatus.QUEUED) == 5
