@@ -313,7 +313,9 @@ def _error(description: str) -> JSON:
 
 ERRORS = {
     "401": _error("no valid bearer token (or console session)"),
-    "403": _error("not allowed: another tier's thread, or admin only"),
+    "403": _error(
+        "not allowed: another tier's thread, admin only, or a console change without its CSRF token"
+    ),
     "404": _error("no such thread, customer or canned response"),
     "409": _error("the thread's state does not allow it now"),
     "422": _error("impossible values in a well-formed body or query"),
@@ -478,7 +480,7 @@ def openapi_document() -> JSON:
                 "the grace period",
                 "200",
                 "Presence",
-                errors=("401", "422"),
+                errors=("401", "403", "422"),
                 body="PresenceRequest",
             ),
         },
@@ -562,12 +564,20 @@ def openapi_document() -> JSON:
                 "`pasokh integration add NAME`).",
             },
             "servers": [{"url": "/"}],
-            "security": [{"agentToken": []}],
+            "security": [{"agentToken": []}, {"consoleSession": []}],
             "paths": paths,
             "components": {
                 "schemas": SCHEMAS,
                 "securitySchemes": {
                     "agentToken": {"type": "http", "scheme": "bearer"},
+                    "consoleSession": {
+                        "type": "apiKey",
+                        "in": "cookie",
+                        "name": "pasokh_console",
+                        "description": "the signed-in console; requests other than "
+                        "GET/HEAD/OPTIONS must also send the session's X-CSRF-Token header "
+                        "(403 without it)",
+                    },
                     "integrationToken": {"type": "http", "scheme": "bearer"},
                 },
             },
