@@ -104,20 +104,37 @@ async def test_persian_text_is_ingested_with_language_then_acknowledged(
 
 
 @pytest.mark.parametrize(
-    ("language_code", "expected"),
-    [("fa", "fa"), ("ar", "ar"), ("en-US", "en"), ("de", None), (None, None)],
+    ("language_code", "language", "greeting"),
+    [
+        ("fa", "fa", "سلام"),
+        ("ar", "ar", "مرحبا"),
+        ("en-US", "en", "Hello"),
+        ("de", None, "Hello"),
+        (None, None, "Hello"),
+    ],
 )
-async def test_start_carries_the_users_language(
+async def test_start_is_a_greeting_in_the_users_language(
     fake: FakeTelegram,
     ingest: RecordingIngest,
     adapter: TelegramAdapter,
     language_code: str | None,
-    expected: str | None,
+    language: str | None,
+    greeting: str,
 ) -> None:
-    update_id = fake.add_message(CHAT, "/start", user=fake.user(CHAT, language_code=language_code))
+    user = fake.user(CHAT, language_code=language_code)
+    update_id = fake.add_message(CHAT, "/start promo-42", user=user)
     await fake.wait_acknowledged(update_id)
     [message] = ingest.stored
-    assert (message.text, message.language) == ("/start", expected)
+    assert (message.text, message.language) == (greeting, language)
+    assert message.full_text == "/start promo-42"  # what Telegram sent, for agents
+
+
+async def test_other_text_is_not_mistaken_for_start(
+    fake: FakeTelegram, ingest: RecordingIngest, adapter: TelegramAdapter
+) -> None:
+    update_id = fake.add_message(CHAT, "/startup question")
+    await fake.wait_acknowledged(update_id)
+    assert [(m.text, m.full_text) for m in ingest.stored] == [("/startup question", None)]
 
 
 async def test_group_messages_are_ignored_with_a_log_line_and_acknowledged(

@@ -104,6 +104,23 @@ async def test_a_persian_question_gets_the_bots_persian_answer_and_a_tap_resolve
     assert texts == ["سفارشمو چجوری پیگیری کنم؟", yes]
 
 
+@pytest.mark.parametrize(
+    ("language_code", "greeting_starts"), [("fa", "سلام"), ("ar", "مرحب"), ("en", "Hello")]
+)
+async def test_start_is_greeted_in_the_users_language(
+    settings: Settings,
+    fake: FakeTelegram,
+    start_app: Any,
+    language_code: str,
+    greeting_starts: str,
+) -> None:
+    await start(settings, fake, start_app)
+    fake.add_message(CHAT, "/start", user=fake.user(CHAT, language_code=language_code))
+    await fake.wait_for(lambda: replies_to(fake, CHAT))
+    [greeting] = replies_to(fake, CHAT)
+    assert greeting.params["text"].startswith(greeting_starts)
+
+
 async def _customer_thread(context: AppContext, chat: int) -> tuple[Thread, Identity]:
     async with context.sessions() as session:
         identity = await session.scalar(

@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 LANGUAGES = frozenset({"fa", "ar", "en"})
+# Telegram sends "/start" when a user opens the bot. The bot greets greetings, so the
+# command reaches it as a greeting in the user's app language; `full_text` keeps the
+# command (with any deep-link payload) for agents.
+_START_GREETINGS = {"fa": "سلام", "ar": "مرحبا", "en": "Hello"}
 
 
 def message_key(chat_id: int, message_id: int) -> str:
@@ -90,14 +94,19 @@ class UpdateReader:
             edited_at = int(message.edit_date.timestamp()) if message.edit_date else 0
             external_id = f"tg:edit:{message.chat.id}:{message.message_id}:{edited_at}"
             edit_of = key
+        language = language_of(user)
+        full_text = None
+        if _is_start_command(text):
+            full_text, text = text, _START_GREETINGS[language or "en"]
         return InboundMessage(
             channel=CHANNEL,
             external_id=external_id,
             sender_address=str(message.chat.id),
             sender_name=user.full_name,
             text=text,
+            full_text=full_text,
             attachments=tuple(attachments),
-            language=language_of(user),
+            language=language,
             received_at=message.edit_date if edit and message.edit_date else message.date,
             edit_of=edit_of,
             sender_verified=True,
@@ -155,6 +164,12 @@ def language_of(user: User) -> str | None:
     """The user's app language when Pasokh speaks it (fa, ar, en); a hint, not a fact."""
     code = (user.language_code or "").split("-", 1)[0].lower()
     return code if code in LANGUAGES else None
+
+
+def _is_start_command(text: str) -> bool:
+    """`/start`, `/start <payload>` or `/start@SomeBot`."""
+    command = text.split(maxsplit=1)[0] if text.strip() else ""
+    return command == "/start" or command.startswith("/start@")
 
 
 def _downloads_of(message: Message) -> list[_Download]:
