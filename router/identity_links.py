@@ -569,7 +569,9 @@ async def apply_inbound_proofs(
         await _email_reply_proof(session, msg, identity)
         return result
     if msg.channel == TELEGRAM_CHANNEL and msg.sender_verified:
-        match = _START.match(body)
+        # The channel may hand `/start <payload>` over as a greeting, keeping the command
+        # in `full_text`.
+        match = _START.match(body) or _START.match((msg.full_text or "").strip())
         if match is not None:
             try:
                 outcome = await consume_telegram_start(app, session, identity, match.group(1))
