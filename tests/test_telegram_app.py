@@ -224,3 +224,52 @@ async def test_only_one_process_polls_on_postgresql(
     finally:
         for leader in (first, second, other_bot):
             await leader.release()
+
+
+async def test_two_processes_on_postgresql_never_make_telegram_answer_409(
+    settings: Settings,
+    fake: FakeTelegram,
+    db_kind: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two adapters sharing a database: one polls, the other takes over when it stops."""
+    from channels.telegram import TelegramAdapter
+    from tests.telegram_support import RecordingIngest, make_services, telegram_settings
+
+    if db_kind == "sqlite":
+        # An embedded database has one process; there is no second poller to hold back.
+        assert isinstance(leadership_for(settings.database_url, FAKE_TOKEN), SoleLeader)
+        return
+    ingest = RecordingIngest()
+    services = make_services(ingest, tmp_path / "attachments")
+    adapters = [
+        TelegramAdapter(
+            settings=telegram_settings(fake),
+            leadership=leadership_for(settings.database_url, FAKE_TOKEN),
+        )
+        for _ in range(2)
+    ]
+    for adapter in adapters:
+        await adapter.start(services)
+    try:
+        first = fake.add_message(CHAT, "one")
+        await fake.wait_acknowledged(first)
+        await adapters[0].stop()  # whichever polled, one poller remains or takes over
+        second = fake.add_message(CHAT, "two")
+        await fake.wait_acknowledged(second)
+        await adapters[1].stop()
+        third = fake.add_message(CHAT, "three")
+        adapters[0] = TelegramAdapter(
+            settings=telegram_settings(fake),
+            leadership=leadership_for(settings.database_url, FAKE_TOKEN),
+        )
+        await adapters[0].start(services)
+        await fake.wait_acknowledged(third)
+    finally:
+        for adapter in adapters:
+            await adapter.stop()
+    assert ingest.texts == ["one", "two", "three"]
+    # No poller was ever answered 409. (The fake does record 409s for long polls a
+    # stopping adapter abandoned: Telegram ends those when the next poll arrives.)
+    assert "conflict" not in caplog.text.lower()

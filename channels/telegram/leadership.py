@@ -66,14 +66,16 @@ class PostgresAdvisoryLeader:
     async def _try_lock(self) -> bool:
         import asyncpg  # only PostgreSQL deployments need it
 
+        connection = None
         try:
             connection = await asyncpg.connect(self._dsn)
-        except (OSError, asyncpg.PostgresError) as exc:
+            got = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             logger.warning("telegram: cannot reach PostgreSQL for the poll lock: %s", exc)
-            return False
-        got = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
+            got = False
         if not got:
-            await connection.close()
+            if connection is not None:
+                connection.terminate()
             return False
         logger.info("telegram: this process holds the poll lock and polls")
         self._connection = connection
