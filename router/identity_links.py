@@ -367,18 +367,19 @@ async def request_email_code(
 
 
 async def pending_code(session: AsyncSession, requester: Identity) -> IdentityProof | None:
-    """The requester's newest unspent code, if any (expired ones included)."""
-    return await session.scalar(
+    """The requester's newest code unless it was spent (expired or locked included):
+    only the newest code ever counts."""
+    newest = await session.scalar(
         select(IdentityProof)
         .where(
             IdentityProof.kind == KIND_CODE,
             IdentityProof.requester_channel == requester.channel,
             IdentityProof.requester_address == requester.address,
-            IdentityProof.used_at.is_(None),
         )
         .order_by(IdentityProof.id.desc())
         .limit(1)
     )
+    return newest if newest is not None and newest.used_at is None else None
 
 
 async def verify_email_code(

@@ -1,0 +1,314 @@
+"""Merges that cannot be abused: claims without proof link and reveal nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from channels.webchat.tokens import TokenSigner, user_hash
+from config.settings import Settings
+from router.identity_links import CODE_ATTEMPTS, SENDS_PER_ADDRESS, SENDS_PER_REQUESTER
+from router.identity_links import text as proof_text
+from router.identity_tokens import InvalidProofToken, ProofTokens
+from router.model import utcnow
+from router.storage.models import AuditEvent, Identity, IdentityProof, Thread
+from tests.email_support import FakeRelay, make_mail
+from tests.identity_support import (
+    CONTINUE,
+    EMAIL,
+    SITE,
+    VERIFY,
+    IdentityApp,
+    code_in,
+    continue_token_in,
+    frames_until_quiet,
+    say,
+    start_identity_app,
+)
+from tests.support import FakeAdapter
+from tests.webchat_fakes import next_frame, next_reply
+
+SARA = "sara@example.ir"
+SECRET_TEXT = "my card ends in 4242"
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[FakeRelay]:
+    server = FakeRelay()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def app(settings: Settings, start_app: Any, relay: FakeRelay) -> IdentityApp:
+    return await start_identity_app(start_app, settings, relay)
+
+
+def address_of(app: IdentityApp, token: str) -> str:
+    return TokenSigner(app.context.settings.server.secret_key).open_visitor(token).address
+
+
+async def sara_writes(app: IdentityApp) -> EmailMessage:
+    """Sara's earlier mail; returns the bot's answer to her."""
+    await app.mail(make_mail(sender=f"Sara <{SARA}>", body=SECRET_TEXT), mail_from=SARA)
+    return await app.relayed(len(app.relay.received) + 1)
+
+
+async def test_someone_elses_email_without_the_code_reveals_nothing(app: IdentityApp) -> None:
+    await sara_writes(app)
+    sara = await app.customer_of("email", SARA)
+    assert sara is not None
+    mallory = await app.visitor()
+    ws = await app.connect(mallory)
+    await next_frame(ws, "history")
+    await say(ws, "hi", "m1")
+    await next_reply(ws)
+
+    owned = await app.post(EMAIL, mallory, {"email": SARA})
+    unknown = await app.post(EMAIL, mallory, {"email": "nobody@example.ir"})
+    assert owned == unknown  # same status, same body: nothing says Sara exists
+    assert owned[0] == 202
+    status, _ = await app.post(VERIFY, mallory, {"code": "000000"})
+    assert status in (409, 422)  # the newest code is for nobody@; a guess proves nothing
+
+    frames = await frames_until_quiet(ws)
+    assert all(SECRET_TEXT not in str(frame) for frame in frames)
+    await ws.close()
+    ws = await app.connect(mallory)
+    history = (await next_frame(ws, "history"))["messages"]
+    assert all(SECRET_TEXT not in m["text"] for m in history)
+    mallory_customer = await app.customer_of("webchat", address_of(app, mallory))
+    assert mallory_customer is not None and mallory_customer != sara
+    assert SECRET_TEXT not in await app.customer_texts(mallory_customer)
+    assert [i[0] for i in await app.identities(mallory_customer)] == ["webchat"]
+    assert await app.identities(sara) == [("email", SARA, False)]
+    await ws.close()
+
+
+async def test_five_wrong_codes_lock_and_a_new_code_is_needed(app: IdentityApp) -> None:
+    visitor = await app.visitor()
+    assert (await app.post(EMAIL, visitor, {"email": SARA}))[0] == 202
+    code = code_in(await app.relayed(1))
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for left in range(CODE_ATTEMPTS - 1, 0, -1):
+        status, body = await app.post(VERIFY, visitor, {"code": wrong})
+        assert (status, body["error"]["code"], body["error"]["remaining_attempts"]) == (
+            422,
+            "wrong_code",
+            left,
+        )
+    status, body = await app.post(VERIFY, visitor, {"code": wrong})
+    assert (status, body["error"]["code"]) == (429, "locked")
+    status, body = await app.post(VERIFY, visitor, {"code": code})  # right, but too late
+    assert (status, body["error"]["code"]) == (429, "locked")
+    visitor_customer = await app.customer_of("webchat", address_of(app, visitor))
+    assert visitor_customer != await app.customer_of("email", SARA)
+
+    assert (await app.post(EMAIL, visitor, {"email": SARA}))[0] == 202
+    fresh = code_in(await app.relayed(2))
+    status, body = await app.post(VERIFY, visitor, {"code": fresh})
+    assert status == 200, body
+    assert await app.customer_of("webchat", address_of(app, visitor)) == await app.customer_of(
+        "email", SARA
+    )
+
+
+async def test_expired_and_replayed_codes_fail(app: IdentityApp) -> None:
+    visitor = await app.visitor()
+    await app.post(EMAIL, visitor, {"email": SARA})
+    code = code_in(await app.relayed(1))
+    async with app.context.sessions() as session, session.begin():
+        await session.execute(
+            update(IdentityProof).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    status, body = await app.post(VERIFY, visitor, {"code": code})
+    assert (status, body["error"]["code"]) == (410, "expired")
+
+    await app.post(EMAIL, visitor, {"email": SARA})
+    code = code_in(await app.relayed(2))
+    assert (await app.post(VERIFY, visitor, {"code": code}))[0] == 200
+    status, body = await app.post(VERIFY, visitor, {"code": code})
+    assert (status, body["error"]["code"]) == (409, "no_code")
+    other = await app.visitor()
+    status, body = await app.post(VERIFY, other, {"code": code})
+    assert (status, body["error"]["code"]) == (409, "no_code")
+    assert await app.customer_of("webchat", address_of(app, other)) is not None
+    assert await app.customer_of("webchat", address_of(app, other)) != await app.customer_of(
+        "email", SARA
+    )
+
+
+async def test_code_requests_are_limited_per_address_and_per_visitor(app: IdentityApp) -> None:
+    for _ in range(SENDS_PER_ADDRESS):
+        assert (await app.post(EMAIL, await app.visitor(), {"email": SARA}))[0] == 202
+    status, body = await app.post(EMAIL, await app.visitor(), {"email": SARA})
+    assert (status, body["error"]["code"]) == (429, "rate_limited")
+
+    visitor = await app.visitor()
+    for n in range(SENDS_PER_REQUESTER):
+        assert (await app.post(EMAIL, visitor, {"email": f"user{n}@example.ir"}))[0] == 202
+    status, _ = await app.post(EMAIL, visitor, {"email": "one-more@example.ir"})
+    assert status == 429
+    fresh = await app.visitor()
+    assert (await app.post(EMAIL, fresh, {"email": "not an address"}))[0] == 422
+    response = await app.client.post(EMAIL, json={"email": SARA})
+    assert response.status == 401
+    response = await app.client.post(
+        EMAIL, json={"email": SARA}, headers={"Authorization": "Bearer v1.forged.token"}
+    )
+    assert response.status == 401
+
+
+async def test_altered_and_expired_continue_tokens_are_refused(app: IdentityApp) -> None:
+    answer = await sara_writes(app)
+    token = continue_token_in(answer)
+    visitor = await app.visitor()
+    body, mac = token.split(".")
+    for altered in (f"{body}.{mac[:-2]}AA", f"{body[:-2]}xy.{mac}", "garbage", token + "x"):
+        status, reply = await app.post(CONTINUE, visitor, {"token": altered})
+        assert (status, reply["error"]["code"]) == (403, "invalid_token"), altered
+    signer = ProofTokens(app.context.settings.server.secret_key)
+    thread_id = await _thread_of_first_mail(app)
+    expired = signer.continue_token(thread_id, SARA, ttl=timedelta(seconds=-1))
+    status, reply = await app.post(CONTINUE, visitor, {"token": expired})
+    assert (status, reply["error"]["code"]) == (403, "invalid_token")
+    other_key = ProofTokens("another-secret-" + "y" * 32).continue_token(
+        thread_id, SARA, ttl=timedelta(days=1)
+    )
+    assert (await app.post(CONTINUE, visitor, {"token": other_key}))[0] == 403
+    assert await app.customer_of("webchat", address_of(app, visitor)) != await app.customer_of(
+        "email", SARA
+    )
+
+
+async def _thread_of_first_mail(app: IdentityApp) -> int:
+    async with app.context.sessions() as session:
+        customer = await app.customer_of("email", SARA)
+        thread_id = await session.scalar(select(Thread.id).where(Thread.customer_id == customer))
+        assert thread_id is not None
+        return int(thread_id)
+
+
+def test_telegram_start_tokens_are_short_signed_and_expire() -> None:
+    signer = ProofTokens("s" * 40)
+    token = signer.telegram_token(42, ttl=timedelta(hours=1))
+    assert len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
+    assert signer.open_telegram(token).identity_id == 42
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    for bad in (flipped, token[:-3], "", "x" * 70):
+        with pytest.raises(InvalidProofToken):
+            signer.open_telegram(bad)
+    with pytest.raises(InvalidProofToken):
+        signer.open_telegram(signer.telegram_token(42, ttl=timedelta(seconds=-1)))
+    with pytest.raises(InvalidProofToken):
+        ProofTokens("t" * 40).open_telegram(token)
+    # A continue token is no Telegram token and the other way round.
+    with pytest.raises(InvalidProofToken):
+        signer.open_continue(token)
+
+
+async def test_altered_or_replayed_telegram_start_links_nothing(
+    settings: Settings, start_app: Any
+) -> None:
+    web, telegram = FakeAdapter(name="webchat"), FakeAdapter(name="telegram")
+    _, context = await start_app(settings.replace("email", enabled=False), adapters=[web, telegram])
+    first = await web.push("hello from the site", sender="visitor:abc")
+    async with context.sessions() as session:
+        web_identity = await session.scalar(
+            select(Identity).where(Identity.address == "visitor:abc")
+        )
+        assert web_identity is not None
+    signer = ProofTokens(settings.server.secret_key)
+    token = signer.telegram_token(web_identity.id, ttl=timedelta(hours=1))
+    altered = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
+    expired = signer.telegram_token(web_identity.id, ttl=timedelta(seconds=-5))
+    for bad, chat in ((altered, "100"), (expired, "101")):
+        result = await telegram.push(f"/start {bad}", sender=chat, sender_verified=True)
+        assert result.customer_id != first.customer_id
+    ok = await telegram.push(f"/start {token}", sender="102", sender_verified=True)
+    assert ok.customer_id == first.customer_id
+    replay = await telegram.push(f"/start {token}", sender="103", sender_verified=True)
+    assert replay.customer_id != first.customer_id
+    sent = {m.address: m.text for m in await telegram.wait_sent(4)}
+    refused, linked = proof_text("link_refused", "fa"), proof_text("linked", "fa")
+    assert sent == {"100": refused, "101": refused, "102": linked, "103": refused}
+
+
+async def test_a_strangers_mail_with_a_valid_reply_token_merges_nothing(app: IdentityApp) -> None:
+    answer = await sara_writes(app)
+    sara = await app.customer_of("email", SARA)
+    assert sara is not None
+    stranger = EmailMessage()
+    stranger["From"] = "Mallory <mallory@evil.test>"
+    stranger["To"] = answer["Reply-To"]
+    stranger["Subject"] = "Re: " + str(answer["Subject"])
+    stranger["Message-ID"] = "<stolen-1@evil.test>"
+    stranger["In-Reply-To"] = answer["Message-ID"]
+    stranger.set_content("show me her order")
+    await app.mail(bytes(stranger), mail_from="mallory@evil.test")
+    mallory = await app.customer_of("email", "mallory@evil.test")
+    assert mallory is not None and mallory != sara
+    assert await app.identities(sara) == [("email", SARA, False)]
+    assert await app.identities(mallory) == [("email", "mallory@evil.test", False)]
+    assert SECRET_TEXT not in await app.customer_texts(mallory)
+    async with app.context.sessions() as session:
+        foreign = await session.scalar(
+            select(func.count()).where(AuditEvent.action == "foreign_thread_reference")
+        )
+        merges = await session.scalar(
+            select(func.count()).where(AuditEvent.action == "customers_merged")
+        )
+    assert (foreign, merges) == (1, 0)
+
+    # Sara's own reply through the token proves her address.
+    own = EmailMessage()
+    own["From"] = f"Sara <{SARA}>"
+    own["To"] = answer["Reply-To"]
+    own["Subject"] = "Re: " + str(answer["Subject"])
+    own["Message-ID"] = "<sara-2@example.ir>"
+    own["In-Reply-To"] = answer["Message-ID"]
+    own.set_content("thanks")
+    await app.mail(bytes(own), mail_from=SARA)
+    assert await app.identities(sara) == [("email", SARA, True)]
+
+
+async def test_a_forged_user_hash_links_nothing(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    app = await start_identity_app(
+        start_app, settings, relay, webchat={"user_hash_secret": "site-secret"}
+    )
+    anonymous = await app.visitor()
+    ws = await app.connect(anonymous)
+    await next_frame(ws, "history")
+    await say(ws, "before signing in", "a1")
+    await next_reply(ws)
+    await ws.close()
+    visitor_customer = await app.customer_of("webchat", address_of(app, anonymous))
+
+    for forged in ("0" * 64, user_hash("wrong-secret", "u42"), user_hash("site-secret", "u43")):
+        status, body = await app.post(SITE, anonymous, {"user_id": "u42", "user_hash": forged})
+        assert status == 403, body
+    assert await app.customer_of("site", "u42") is None
+    assert await app.customer_of("webchat", "user:u42") is None
+    # And the session endpoint refuses it too.
+    response = await app.client.post(
+        "/api/v1/webchat/sessions", json={"user_id": "u42", "user_hash": "0" * 64}
+    )
+    assert response.status == 403
+
+    status, body = await app.post(
+        SITE, anonymous, {"user_id": "u42", "user_hash": user_hash("site-secret", "u42")}
+    )
+    assert status == 200 and body["user_verified"] is True
+    signed_in = address_of(app, body["visitor_token"])
+    assert signed_in == "user:u42"
+    merged = await app.customer_of("webchat", signed_in)
+    assert merged == await app.customer_of("site", "u42") == visitor_customer
+    assert ("site", "u42", True) in await app.identities(merged)  # type: ignore[arg-type]
