@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
-from faq.index import TfIdfIndex
+from faq.index import FloatArray, TfIdfIndex
 from faq.kb import KnowledgeBase
 from faq.normalise import normalise, tokenise
 
@@ -137,11 +138,6 @@ def _align_form(stem: str) -> str:
     return stem
 
 
-def word_features(tokens: Sequence[str]) -> Counter[str]:
-    """Word-level features: stemmed tokens."""
-    return Counter(_stem(t) for t in tokens)
-
-
 def char_features(tokens: Sequence[str], low: int, high: int) -> Counter[str]:
     """Character n-grams of each token padded with spaces (n in [low, high])."""
     feats: Counter[str] = Counter()
@@ -151,6 +147,14 @@ def char_features(tokens: Sequence[str], low: int, high: int) -> Counter[str]:
             for i in range(len(padded) - n + 1):
                 feats[padded[i : i + n]] += 1
     return feats
+
+
+@dataclass(frozen=True, slots=True)
+class _AlignSide:
+    """Tokens of a text for stage 2: form ids (-1: unknown to the KB) and IDF weights."""
+
+    ids: npt.NDArray[np.int64]
+    weights: npt.NDArray[np.float64]
 
 
 class Matcher:
@@ -181,30 +185,29 @@ class Matcher:
         self._texts = texts
         self._entry_of = np.array(entry_of, dtype=np.int64)
         self._n_entries = len(kb.entries)
-        self._stems = [[_stem(t) for t in tokens] for tokens in token_lists]
+        stems = [[_stem(t) for t in tokens] for tokens in token_lists]
         self._normalised = [" ".join(t) for t in token_lists]
         groups = entry_of if cfg.entry_idf else None
+        word_docs = [Counter(s) for s in stems]
+        char_docs = [self._char_features(t) for t in token_lists]
         self._words = TfIdfIndex(
-            [self._word_features(stems) for stems in self._stems],
-            STOPWORDS,
-            cfg.stopword_weight,
-            groups,
+            word_docs, damped=STOPWORDS, damping=cfg.stopword_weight, groups=groups
         )
-        self._chars = TfIdfIndex([self._char_features(t) for t in token_lists], groups=groups)
+        self._chars = TfIdfIndex(char_docs, groups=groups)
         centroid_words: list[Counter[str]] = [Counter() for _ in kb.entries]
         centroid_chars: list[Counter[str]] = [Counter() for _ in kb.entries]
-        for entry_no, tokens, stems in zip(entry_of, token_lists, self._stems, strict=True):
-            centroid_words[entry_no].update(self._word_features(stems))
-            centroid_chars[entry_no].update(self._char_features(tokens))
-        self._centroid_words = TfIdfIndex(centroid_words, STOPWORDS, cfg.stopword_weight)
-        self._centroid_chars = TfIdfIndex(centroid_chars)
-        self._bags = [sorted({t for t in c if " " not in t}) for c in centroid_words]
-        # Token alignment (stage 2) works on article-free forms with precomputed IDF weights.
-        self._phrasing_align = [self._align_side(stems) for stems in self._stems]
-        self._bag_align = [self._align_side(bag) for bag in self._bags]
-
-    def _word_features(self, stems: Sequence[str]) -> Counter[str]:
-        return Counter(stems)
+        for entry_no, words, chars in zip(entry_of, word_docs, char_docs, strict=True):
+            centroid_words[entry_no].update(words)
+            centroid_chars[entry_no].update(chars)
+        # Centroids share the phrasing indexes' vocabulary and IDF: one query serves both.
+        self._centroid_words = TfIdfIndex(centroid_words, weights_from=self._words)
+        self._centroid_chars = TfIdfIndex(centroid_chars, weights_from=self._chars)
+        # Stage 2 compares article-free forms, numbered once, with IDF weights
+        # precomputed per phrasing and per entry bag (all its words).
+        self._form_ids: dict[str, int] = {}
+        self._phrasing_align = [self._align_side(s, grow=True) for s in stems]
+        self._bag_align = [self._align_side(sorted(c), grow=True) for c in centroid_words]
+        self._forms = list(self._form_ids)
 
     def _char_features(self, tokens: Sequence[str]) -> Counter[str]:
         content = [t for t in tokens if t not in STOPWORDS] or list(tokens)
@@ -215,43 +218,50 @@ class Matcher:
         """How many phrasings the KB has (all languages)."""
         return len(self._texts)
 
-    def _entry_max(self, phrasing_scores: np.ndarray) -> np.ndarray:
+    def _entry_max(self, phrasing_scores: FloatArray) -> FloatArray:
         """Best phrasing score per entry (phrasings are stored grouped by entry)."""
         best = np.full(self._n_entries, -1.0, dtype=np.float32)
         best[self._entries_with_phrasings] = np.maximum.reduceat(phrasing_scores, self._starts)
         return best
 
-    def _best_phrasing(self, entry_no: int, phrasing_scores: np.ndarray) -> int:
-        start, end = self._spans[entry_no]
-        return start + int(np.argmax(phrasing_scores[start:end]))
+    def _align_side(self, stems: Sequence[str], *, grow: bool = False) -> _AlignSide:
+        ids = []
+        for stem in stems:
+            form = _align_form(stem)
+            form_id = self._form_ids.get(form)
+            if form_id is None and grow:
+                form_id = self._form_ids[form] = len(self._form_ids)
+            ids.append(-1 if form_id is None else form_id)
+        weights = np.array([self._words.idf(t) for t in stems], dtype=np.float64)
+        return _AlignSide(np.array(ids, dtype=np.int64), weights)
 
-    def _align_side(self, stems: Sequence[str]) -> tuple[list[str], np.ndarray]:
-        forms = [_align_form(t) for t in stems]
-        weights = np.array([self._words.idf(t) for t in stems], dtype=np.float32)
-        return forms, weights
-
-    def _coverage(
-        self, query: tuple[list[str], np.ndarray], other: tuple[list[str], np.ndarray]
-    ) -> tuple[float, float]:
-        """IDF-weighted share of the query found in `other` (fuzzy per token), and the
-        share of `other`'s own IDF mass that the query covers."""
-        q_forms, q_weights = query
-        o_forms, o_weights = other
+    def _coverages(
+        self, query_forms: Sequence[str], query: _AlignSide, sides: Sequence[_AlignSide]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """For each side: the IDF-weighted share of the query found in it (fuzzy per
+        token, rapidfuzz `ratio`), and the share of the side's own IDF mass the query
+        covers. One vectorised rapidfuzz call covers every side."""
+        all_ids = np.concatenate([s.ids for s in sides])
+        all_weights = np.concatenate([s.weights for s in sides])
+        bounds = np.cumsum([0] + [len(s.ids) for s in sides[:-1]])
+        columns, positions = np.unique(all_ids, return_inverse=True)
         sims = process.cdist(
-            q_forms,
-            o_forms,
+            query_forms,
+            [self._forms[c] for c in columns],
             scorer=fuzz.ratio,
             score_cutoff=self.config.token_cutoff,
             dtype=np.float32,
         )
-        # Short tokens must match exactly: "my" ~ "me" is not a match.
-        for i, q in enumerate(q_forms):
-            if len(q) < 4:
-                sims[i] = [100.0 if q == o else 0.0 for o in o_forms]
-        sims /= 100.0
-        q_cov = float((q_weights * sims.max(axis=1)).sum() / q_weights.sum())
-        o_cov = float((o_weights * sims.max(axis=0)).sum() / o_weights.sum())
-        return q_cov, o_cov
+        # Short tokens must match exactly: "car" ~ "card" is not a match.
+        short = np.array([len(f) < 4 for f in query_forms])
+        if short.any():
+            sims[short] = np.where(query.ids[short][:, None] == columns[None, :], 100.0, 0.0)
+        sub = sims[:, positions] / 100.0
+        per_side = np.maximum.reduceat(sub, bounds, axis=1)  # query token x side
+        query_cov = query.weights @ per_side / query.weights.sum()
+        covered = np.add.reduceat(sub.max(axis=0) * all_weights, bounds)
+        side_cov = covered / np.add.reduceat(all_weights, bounds)
+        return query_cov, side_cov
 
     def match(self, text: str, limit: int = 5) -> MatchResult:
         """Rank the KB's entries for `text`.
@@ -270,32 +280,42 @@ class Matcher:
         if not tokens or self.phrasing_count == 0:
             return MatchResult(norm, (), 0.0, (time.perf_counter() - started) * 1e6)
         stems = [_stem(t) for t in tokens]
-        words = self._word_features(stems)
-        chars = self._char_features(tokens)
-        phrasing = cfg.word_weight * self._words.scores(
-            words
-        ) + cfg.char_weight * self._chars.scores(chars)
+        words = self._words.prepare(Counter(stems))
+        chars = self._chars.prepare(self._char_features(tokens))
+
+        # Stage 1: TF-IDF cosines against every phrasing and every entry centroid.
+        n = self.phrasing_count
+        phrasing = cfg.word_weight * self._words.scores(words, n)
+        phrasing += cfg.char_weight * self._chars.scores(chars, n)
         best = self._entry_max(phrasing)
         if cfg.second_weight:
             runner_up = np.where(phrasing >= best[self._entry_of], -1.0, phrasing)
             second = np.maximum(self._entry_max(runner_up.astype(np.float32)), 0.0)
             second = np.where(second > 0, second, best)  # one-phrasing entries: no penalty
-            best = (1 - cfg.second_weight) * best + cfg.second_weight * second
-        centroid = cfg.word_weight * self._centroid_words.scores(
-            words
-        ) + cfg.char_weight * self._centroid_chars.scores(chars)
+            best = ((1 - cfg.second_weight) * best + cfg.second_weight * second).astype(np.float32)
+        m = self._n_entries
+        centroid = cfg.word_weight * self._centroid_words.scores(words, m)
+        centroid += cfg.char_weight * self._centroid_chars.scores(chars, m)
         entry_scores = (1 - cfg.centroid_weight) * best + cfg.centroid_weight * centroid
-        k = min(cfg.shortlist, self._n_entries)
-        top = np.argpartition(-entry_scores, k - 1)[:k] if k < self._n_entries else np.arange(k)
-        query_side = self._align_side(stems)
+        k = min(cfg.shortlist, m)
+        top = np.argpartition(-entry_scores, k - 1)[:k] if k < m else np.arange(k)
+        shortlist = [e for e in top.tolist() if e in self._spans]
+
+        # Stage 2: token alignment and rapidfuzz against the shortlisted entries.
+        closest = []
+        for entry_no in shortlist:
+            start, end = self._spans[entry_no]
+            closest.append(start + int(np.argmax(phrasing[start:end])))
+        query_cov, side_cov = self._coverages(
+            [_align_form(t) for t in stems],
+            self._align_side(stems),
+            [self._phrasing_align[p] for p in closest] + [self._bag_align[e] for e in shortlist],
+        )
         joined = " ".join(tokens)
+        k = len(shortlist)
         rescored: list[tuple[float, tuple[float, ...], int, int]] = []
-        for entry_no in top.tolist():
-            if entry_no not in self._spans:
-                continue
-            p = self._best_phrasing(entry_no, phrasing)
-            q_cov, p_cov = self._coverage(query_side, self._phrasing_align[p])
-            bag_cov, _ = self._coverage(query_side, self._bag_align[entry_no])
+        for i, (entry_no, p) in enumerate(zip(shortlist, closest, strict=True)):
+            q_cov, p_cov, bag_cov = float(query_cov[i]), float(side_cov[i]), float(query_cov[k + i])
             fz = fuzz.token_set_ratio(joined, self._normalised[p]) / 100.0
             stage1 = float(entry_scores[entry_no])
             final = (
@@ -312,8 +332,8 @@ class Matcher:
             for f, _, e, p in rescored[:limit]
         )
         top_score, top_signals = rescored[0][0], rescored[0][1]
-        second = rescored[1][0] if len(rescored) > 1 else 0.0
-        features = (top_score, top_score - second, second, *top_signals)
+        runner_up_score = rescored[1][0] if len(rescored) > 1 else 0.0
+        features = (top_score, top_score - runner_up_score, runner_up_score, *top_signals)
         z = cfg.confidence_bias + sum(
             w * x for w, x in zip(cfg.confidence_weights, features, strict=True)
         )
