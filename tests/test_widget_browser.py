@@ -7,6 +7,7 @@ written to `artifacts/` (gitignored) for people to look at.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,10 +16,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, async_playwright, expect
+from sqlalchemy import select
 
 from bot import build_responder
 from config.settings import Settings
+from router.context import AppContext
+from router.storage.models import Message
 from tests.conftest import AppFactory
 
 pytestmark = pytest.mark.browser
@@ -64,13 +68,18 @@ async def browser(server_url: str) -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def server_url(start_app: AppFactory, settings: Settings) -> str:
-    """The whole server with the web chat and the sample-KB bot; its base URL."""
-    client, _ = await start_app(
+async def served(start_app: AppFactory, settings: Settings) -> tuple[str, AppContext]:
+    """The whole server with the web chat and the sample-KB bot: base URL, context."""
+    client, context = await start_app(
         settings.replace("webchat", enabled=True).replace("email", enabled=False),
         responder=build_responder(faq_path=None),
     )
-    return str(client.make_url("/")).rstrip("/")
+    return str(client.make_url("/")).rstrip("/"), context
+
+
+@pytest.fixture
+def server_url(served: tuple[str, AppContext]) -> str:
+    return served[0]
 
 
 async def open_demo(browser: Browser, url: str) -> Page:
@@ -237,3 +246,59 @@ async def check_widget_survives(page: Page) -> None:
     await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text(
         "business days", timeout=10_000
     )
+
+
+async def test_no_message_is_lost_when_acks_or_sockets_drop(
+    browser: Browser, served: tuple[str, AppContext]
+) -> None:
+    url, context = served
+    page = await open_demo(browser, f"{url}/?lang=fa")
+    faults = {"drop_acks": True, "cut_on_message": False}
+
+    async def flaky_network(route: WebSocketRoute) -> None:
+        server = route.connect_to_server()
+
+        async def page_to_server(message: str | bytes) -> None:
+            if faults["cut_on_message"] and '"type":"message"' in str(message):
+                faults["cut_on_message"] = False
+                await route.close(code=4000, reason="network drop")  # the frame is lost
+                return
+            server.send(message)
+
+        def server_to_page(message: str | bytes) -> None:
+            if faults["drop_acks"] and json.loads(message)["type"] == "ack":
+                return
+            route.send(message)
+
+        route.on_message(page_to_server)
+        server.on_message(server_to_page)
+
+    await page.route_web_socket(re.compile(r".*/ws/webchat.*"), flaky_network)
+    await page.reload()
+    await open_chat(page)
+
+    # 1. Stored, but the ack is lost: the message waits in localStorage, and after a
+    # reload it is sent again and matched to the stored one (same id, one bubble).
+    await ask(page, "سفارشم کجاست؟")
+    await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text("سفارش‌های من")
+    waiting = await page.evaluate("() => JSON.stringify(localStorage)")
+    assert "سفارشم کجاست؟" in waiting
+    faults["drop_acks"] = False
+    await page.reload()
+    await expect(page.locator("pasokh-chat .msg.customer[data-id]")).to_have_count(1)
+    await expect(page.locator("pasokh-chat .msg.customer:not([data-client])")).to_have_count(1)
+    assert "سفارشم" not in await page.evaluate("() => JSON.stringify(localStorage)")
+
+    # 2. The socket drops with the message in flight: the widget reconnects and resends.
+    faults["cut_on_message"] = True
+    await ask(page, "چطور کالا را مرجوع کنم؟")
+    await expect(page.locator("pasokh-chat .msg.bot .bubble").last).to_contain_text(
+        "۷ روز", timeout=15_000
+    )
+    await expect(page.locator("pasokh-chat .msg.customer[data-id]")).to_have_count(2)
+
+    async with context.sessions() as session:
+        texts = list(
+            await session.scalars(select(Message.text).where(Message.author_kind == "customer"))
+        )
+    assert sorted(texts) == sorted(["سفارشم کجاست؟", "چطور کالا را مرجوع کنم؟"])

@@ -251,7 +251,14 @@
 
   function showMessage(m, live) {
     if (list.querySelector('.msg[data-id="' + m.id + '"]')) return;
-    place(render(m), m.id);
+    // Our own message may come back before its ack: it takes over its "sending" bubble.
+    var mine = m.author === "customer" && pending.filter(function (p) {
+      var item = pendingItem(p);
+      return p.text === m.text && item && !item.dataset.id;
+    })[0];
+    var item = render(m, mine ? pendingItem(mine) : null);
+    if (mine) item.remove();
+    place(item, m.id);
     lastId = Math.max(lastId, Number(m.id));
     if (m.author === "agent" && m.author_name && m.author_name !== agentName) {
       agentName = m.author_name;
@@ -333,7 +340,8 @@
     settle(frame.client_id, function (p) {
       var item = pendingItem(p);
       if (!item) return;
-      if (list.querySelector('.msg[data-id="' + frame.message_id + '"]')) item.remove();
+      if (item.dataset.id === frame.message_id) delete item.dataset.client;
+      else if (list.querySelector('.msg[data-id="' + frame.message_id + '"]')) item.remove();
       else {
         delete item.dataset.client;
         render({ id: frame.message_id, author: "customer", text: p.text, attachments: p.attachments }, item);
