@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +19,7 @@ from config.settings import EmailSettings
 from router.attachments import AttachmentStore
 from router.events import InProcessEventBus
 from router.model import (
+    AttachmentRef,
     AuthorKind,
     DeliveryStatus,
     InboundMessage,
@@ -305,3 +309,84 @@ async def test_auto_reply_cap_breaks_loops(rig: Rig) -> None:
     other = await rig.adapter.send(outbound(outbox_id=6, address="other@example.com"))
     assert other.status == DeliveryStatus.DELIVERED
     assert len(rig.relay.received) == 5
+
+
+def test_unparseable_mail_is_kept_raw_and_never_answered(tmp_path: Path) -> None:
+    adapter = EmailAdapter(email_settings(25), secret_key=SECRET)
+    raw_ref = AttachmentRef("ab" * 32, "message.eml", "message/rfc822", 10)
+    msg = adapter.unparseable_inbound(raw_ref, "<Sender@Example.com>")
+    assert msg.text.startswith("[This email could not be read.")
+    assert msg.attachments == (raw_ref,)
+    assert msg.automated
+    assert msg.sender_address == "sender@example.com"
+    assert msg.external_id == f"sha256:{'ab' * 32}"
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[str, str]:
+    """A throwaway self-signed certificate from the system's openssl."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=support.localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+async def test_starttls_and_auth_for_a_forwarding_server(
+    tmp_path: Path, certificate: tuple[str, str]
+) -> None:
+    cert, key = certificate
+    ingest = FakeIngest()
+    adapter = EmailAdapter(
+        email_settings(
+            25, tls_cert=cert, tls_key=key, auth_user="mx", auth_password="forward-secret"
+        ),
+        secret_key=SECRET,
+    )
+    await adapter.start(
+        ChannelServices(
+            ingest=ingest,
+            events=InProcessEventBus(),
+            attachments=AttachmentStore(tmp_path / "a"),
+            conversation=NoConversation(),
+        )
+    )
+    port = adapter.port
+
+    def deliver(password: str | None) -> None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.starttls(context=context)
+            if password is not None:
+                client.login("mx", password)  # PLAIN, then LOGIN if PLAIN is refused
+            client.sendmail("a@b.example", ["support@support.localhost"], make_mail())
+
+    try:
+        with pytest.raises(smtplib.SMTPSenderRefused) as no_auth:
+            await asyncio.to_thread(deliver, None)
+        assert no_auth.value.smtp_code == 530
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            await asyncio.to_thread(deliver, "wrong")
+        await asyncio.to_thread(deliver, "forward-secret")
+    finally:
+        await adapter.stop()
+    assert len(ingest.stored) == 1

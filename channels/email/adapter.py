@@ -234,11 +234,13 @@ class EmailAdapter:
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
+        # handled=False: aiosmtpd then answers 535 itself (its default, True, answers
+        # nothing and leaves the client waiting).
         if not isinstance(data, LoginPassword):
             return AuthResult(success=False, handled=False)
         user_ok = hmac.compare_digest(data.login, self.settings.auth_user.encode())
         password_ok = hmac.compare_digest(data.password, self.settings.auth_password.encode())
-        return AuthResult(success=user_ok and password_ok)
+        return AuthResult(success=user_ok and password_ok, handled=False)
 
     # --- inbound ------------------------------------------------------------------------
 
