@@ -9,6 +9,7 @@ in fa and en are written to `artifacts/` (gitignored).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,35 @@ async def sign_in_console(context: BrowserContext, url: str, email: str) -> Watc
     return page
 
 
+async def type_until_seen(composer: Any, indicator: Any) -> None:
+    """Type until the agent sees "typing" (the widget reports it at most every 3 s)."""
+    for _ in range(12):
+        await composer.press_sequentially("x")
+        try:
+            await expect(indicator).to_be_visible(timeout=500)
+            return
+        except AssertionError:
+            continue
+    await expect(indicator).to_be_visible()
+
+
+async def agent_reply_delivery(app: AppContext) -> tuple[str, str] | None:
+    """(channel, status) of the agent reply's outbox row, once the worker has sent it."""
+    found = None
+    for _ in range(100):
+        async with app.sessions() as session:
+            row = await session.scalar(
+                select(OutboxItem)
+                .join(Message, Message.id == OutboxItem.message_id)
+                .where(Message.author_kind == "agent")
+            )
+        found = (row.channel, row.status) if row is not None else None
+        if found is not None and found[1] != "pending":
+            break
+        await asyncio.sleep(0.05)
+    return found
+
+
 def thread_items(page: Page) -> Any:
     return page.locator("#thread-list .thread-item")
 
@@ -149,13 +179,7 @@ async def test_widget_visitor_to_agent_to_tier_two(
         "Hello, this is Sara. How can I help?", timeout=10_000
     )
     await expect(reply.locator(".meta")).to_contain_text("Sara")
-    async with app.sessions() as session:
-        sent = await session.scalar(
-            select(OutboxItem)
-            .join(Message, Message.id == OutboxItem.message_id)
-            .where(Message.author_kind == "agent")
-        )
-    assert sent is not None and sent.channel == "webchat" and sent.status == "delivered"
+    assert await agent_reply_delivery(app) == ("webchat", "delivered")
 
     # An internal note stays in the console and never reaches the visitor.
     await agent.page.locator("#reply-text").fill("Customer seems to need a refund")
@@ -165,7 +189,9 @@ async def test_widget_visitor_to_agent_to_tier_two(
         "Customer seems to need a refund"
     )
 
-    # The visitor writes something that looks like HTML: the console shows it as text.
+    # The visitor types (the agent sees it), then sends something that looks like HTML:
+    # the console shows it as text.
+    await type_until_seen(composer, agent.page.locator("#typing"))
     await composer.fill(XSS_TEXT)
     await composer.press("Enter")
     await expect(history.locator(".msg.author-customer .text").last).to_have_text(

@@ -58,6 +58,7 @@
       author_system: "System",
       internal: "note",
       verified: "verified",
+      customer_typing: "The customer is typing…",
       live_on: "live",
       live_off: "reconnecting…",
       wrong_credentials: "Wrong email or password.",
@@ -134,6 +135,7 @@
       author_system: "سامانه",
       internal: "یادداشت",
       verified: "تأییدشده",
+      customer_typing: "مشتری در حال نوشتن است…",
       live_on: "زنده",
       live_off: "در حال اتصال دوباره…",
       wrong_credentials: "ایمیل یا گذرواژه درست نیست.",
@@ -210,6 +212,7 @@
       author_system: "النظام",
       internal: "ملاحظة",
       verified: "موثّق",
+      customer_typing: "العميل يكتب…",
       live_on: "مباشر",
       live_off: "إعادة الاتصال…",
       wrong_credentials: "البريد أو كلمة المرور غير صحيحة.",
@@ -258,6 +261,7 @@
     socketRetry: 0,
     reloadQueueTimer: null,
     reloadThreadTimer: null,
+    typingTimer: null,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -561,6 +565,13 @@
       if (data.thread_id === state.currentId) reloadThreadSoon();
     } else if (data.type === "customers_merged" && state.current) {
       reloadThreadSoon();
+    } else if (data.type === "typing" && data.who === "customer" && data.thread_id === state.currentId) {
+      const typing = $("typing");
+      typing.hidden = false;
+      clearTimeout(state.typingTimer);
+      state.typingTimer = setTimeout(() => {
+        typing.hidden = true;
+      }, 4000);
     }
   }
 
@@ -678,6 +689,7 @@
     const switching = id !== state.currentId;
     state.currentId = id;
     if (switching) {
+      $("typing").hidden = true;
       for (const item of document.querySelectorAll(".thread-item")) {
         item.setAttribute("aria-current", String(item.dataset.threadId === String(id)));
       }
