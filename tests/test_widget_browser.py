@@ -302,3 +302,45 @@ async def test_no_message_is_lost_when_acks_or_sockets_drop(
             await session.scalars(select(Message.text).where(Message.author_kind == "customer"))
         )
     assert sorted(texts) == sorted(["سفارشم کجاست؟", "چطور کالا را مرجوع کنم؟"])
+
+
+async def test_agent_typing_name_and_unread_badge(browser: Browser, server_url: str) -> None:
+    page = await open_demo(browser, f"{server_url}/?lang=fa")
+    sockets: list[WebSocketRoute] = []
+
+    async def keep_route(route: WebSocketRoute) -> None:
+        route.connect_to_server()  # frames flow both ways; the test can add its own
+        sockets.append(route)
+
+    await page.route_web_socket(re.compile(r".*/ws/webchat.*"), keep_route)
+    await page.reload()
+    await expect(page.locator("pasokh-chat .status")).to_be_hidden()  # connected
+    # A person joins while the panel is closed (frames as the server would send them).
+    agent = {"type": "typing", "who": "agent", "name": "مریم"}
+    sockets[-1].send(json.dumps(agent, ensure_ascii=False))
+    message = {
+        "id": "900",
+        "author": "agent",
+        "author_name": "مریم",
+        "text": "سلام، من مریم هستم. چطور کمکتان کنم؟",
+        "created_at": "2026-11-23T10:05:00+00:00",
+        "suggestions": [],
+        "attachments": [],
+    }
+    sockets[-1].send(json.dumps({"type": "message", "message": message}, ensure_ascii=False))
+    badge = page.locator("pasokh-chat .badge")
+    await expect(badge).to_have_text("۱")
+    await open_chat(page)
+    await expect(badge).to_be_hidden()
+    await expect(page.locator("pasokh-chat .sub")).to_have_text("مریم")
+    await expect(page.locator("pasokh-chat .note", has_text="به گفتگو پیوست")).to_be_visible()
+    await expect(page.locator("pasokh-chat .msg.agent .meta")).to_contain_text("مریم")
+    await expect(page.locator("pasokh-chat .typing")).to_be_hidden()  # the message came
+
+    sockets[-1].send(json.dumps(agent, ensure_ascii=False))
+    await expect(page.locator("pasokh-chat .typing")).to_have_text("مریم در حال نوشتن…")
+    # Escaped, never rendered as HTML.
+    hostile = dict(message, id="901", text='<img src=x onerror="window.pwned=1">')
+    sockets[-1].send(json.dumps({"type": "message", "message": hostile}))
+    await expect(page.locator("pasokh-chat .msg.agent .bubble").last).to_have_text(hostile["text"])
+    assert await page.evaluate("() => window.pwned === undefined")
