@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from channels.email.adapter import EmailAdapter
+from channels.email.parse import parse_mail
 from channels.email.tokens import ReplyTokens
 from config.settings import Settings
 from router.context import AppContext
@@ -312,3 +313,27 @@ async def test_database_failure_451_then_stored_once(email_app: EmailApp, tmp_pa
     assert stored == 1
     await app.answer(1)
     assert len(app.relay.received) == 1
+
+
+async def test_every_fixture_mail_is_accepted_and_stored(email_app: EmailApp) -> None:
+    app = email_app
+    paths = sorted(FIXTURES.glob("*/*.eml"))
+    expected: set[str] = set()
+    for path in paths:
+        raw = path.read_bytes()
+        parsed = parse_mail(raw)
+        expected.add(parsed.message_id or f"sha256:{parsed.content_hash()}")
+        await app.send(raw, mail_from=parsed.sender or "")  # raises unless 250
+    async with app.context.sessions() as session:
+        rows = (
+            await session.execute(
+                select(Message.external_id, Message.attachments).where(
+                    Message.channel == "email", Message.direction == "in"
+                )
+            )
+        ).all()
+    stored = {external_id for external_id, _ in rows}
+    raw_kept = sum(1 for _, files in rows if files[0]["content_type"] == "message/rfc822")
+    # Mails sharing a Message-ID (several upstream fixtures do) are stored once.
+    assert stored == expected
+    assert raw_kept == len(expected)
