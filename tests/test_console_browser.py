@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,10 @@ from sqlalchemy import select
 from bot import build_responder
 from config.settings import Settings
 from router.context import AppContext
-from router.storage.models import Message, OutboxItem
+from router.model import utcnow
+from router.storage.models import Agent, Identity, Message, OutboxItem, Thread, ThreadStatus
 from tests.conftest import AppFactory
-from tests.console_support import PASSWORD, add_agent, integration_token
+from tests.console_support import PASSWORD, add_agent, agent_token, integration_token
 
 pytestmark = pytest.mark.browser
 
@@ -228,16 +230,70 @@ async def test_widget_visitor_to_agent_to_tier_two(
         await context.close()
 
 
-async def test_html_in_names_and_messages_renders_inert(
+async def seed_email_history(app: AppContext, customer_id: int) -> None:
+    """An earlier, resolved email conversation of the same customer (a proven address)."""
+    earlier = utcnow() - timedelta(days=30)
+    async with app.sessions() as session, session.begin():
+        session.add(
+            Identity(
+                customer_id=customer_id,
+                channel="email",
+                address="customer@example.org",
+                verified=True,
+                created_at=earlier,
+            )
+        )
+        thread = Thread(
+            customer_id=customer_id,
+            status=ThreadStatus.RESOLVED,
+            tier=1,
+            created_at=earlier,
+            updated_at=earlier,
+            resolved_at=earlier,
+            resolution="resolved",
+        )
+        session.add(thread)
+        await session.flush()
+        session.add(
+            Message(
+                thread_id=thread.id,
+                customer_id=customer_id,
+                direction="in",
+                author_kind="customer",
+                channel="email",
+                external_id="<seed-1@example.org>",
+                text="My parcel is late",
+                created_at=earlier,
+            )
+        )
+
+
+async def test_admin_console_in_arabic_history_canned_transfer_resolve_and_inert_html(
     browser: Browser, server: tuple[str, AppContext]
 ) -> None:
     url, app = server
-    await add_agent(app, "admin@example.com", name="Admin", tier=3, admin=True, language="ar")
+    admin_id = await add_agent(
+        app, "admin@example.com", name="Admin", tier=3, admin=True, language="ar"
+    )
+    await add_agent(app, "nima@example.com", name="Nima", tier=1)
     token = await integration_token(app)
+    async with aiohttp.ClientSession() as http:
+        admin_token = await agent_token(app, admin_id)
+        created = await http.post(
+            f"{url}/api/v1/canned",
+            json={
+                "language": "ar",
+                "title": "ترحيب",
+                "text": "مرحبًا {customer_name}، أنا {agent_name}.",
+            },
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+        assert created.status == 201
     context = await new_context(browser)
     admin = await sign_in_console(context, url, "admin@example.com")
-    assert await admin.page.evaluate("() => document.documentElement.dir") == "rtl"
-    await admin.page.locator('.tab[data-view="all"]').click()
+    page = admin.page
+    assert await page.evaluate("() => document.documentElement.dir") == "rtl"
+    await page.locator('.tab[data-view="all"]').click()
 
     # A customer from an integration, with HTML in their name and message.
     async with aiohttp.ClientSession() as http:
@@ -251,15 +307,53 @@ async def test_html_in_names_and_messages_renders_inert(
             headers={"Authorization": f"Bearer {token}"},
         )
         assert response.status == 202
+        customer_id = (await response.json())["customer_id"]
+    await seed_email_history(app, customer_id)
 
-    item = thread_items(admin.page).first
+    item = thread_items(page).first
     await expect(item.locator(".name")).to_have_text(XSS_NAME, timeout=10_000)
     await item.click()
-    await expect(admin.page.locator("#customer-name")).to_have_text(XSS_NAME)
-    await expect(admin.page.locator("#history .msg.author-customer .text").first).to_have_text(
-        XSS_TEXT
+    await expect(page.locator("#customer-name")).to_have_text(XSS_NAME)
+    history = page.locator("#history")
+    # The whole history, oldest first, each message with its channel's badge.
+    await expect(history.locator(".separator")).to_have_count(2)
+    await expect(history.locator(".msg .text").first).to_have_text("My parcel is late")
+    await expect(history.locator(".msg").first.locator(".badge.ch-email")).to_be_visible()
+    await expect(history.locator(".msg.author-customer .text").last).to_have_text(XSS_TEXT)
+    await expect(history.locator(".msg.author-customer").last.locator(".ch-api")).to_be_visible()
+    identities = page.locator("#identities li")
+    await expect(identities).to_have_count(2)
+    await expect(identities.filter(has=page.locator(".ch-email"))).to_contain_text("✓")
+
+    # A canned response, filled in by the server for this customer and agent.
+    await page.locator("#canned").select_option(label="ترحيب")
+    await expect(page.locator("#reply-text")).to_have_value(f"مرحبًا {XSS_NAME}، أنا Admin.")
+    await page.locator("#reply-send").click()
+    await expect(history.locator(".msg.author-agent .text")).to_have_text(
+        f"مرحبًا {XSS_NAME}، أنا Admin."
     )
-    await expect(admin.page.locator("#history .badge.ch-api").first).to_be_visible()
-    assert await admin.page.locator("#console img, #console b").count() == 0
+
+    await page.locator("#transfer-agent").fill("nima@example.com")
+    await page.locator("#transfer").click()
+    await expect(page.locator("#thread-meta")).to_contain_text("Nima")
+    await expect(page.locator('#audit-list [data-action="transfer"]')).to_contain_text(
+        "nima@example.com"
+    )
+    await page.locator("#resolve").click()
+    await expect(page.locator("#thread-meta .status-resolved")).to_be_visible()
+    await expect(page.locator('#audit-list [data-action="resolve"]')).to_be_visible()
+
+    await page.locator("#presence-select").select_option("away")
+    for _ in range(100):
+        async with app.sessions() as session:
+            presence = (await session.get(Agent, admin_id)).presence  # type: ignore[union-attr]
+        if presence == "away":
+            break
+        await asyncio.sleep(0.05)
+    assert presence == "away"
+
+    assert await page.locator("#console img, #console b, #console script:not([src])").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "console-ar.png"), full_page=True)
     await admin.assert_clean()
     await context.close()

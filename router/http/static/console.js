@@ -244,7 +244,8 @@
     },
   };
   const RTL = new Set(["fa", "ar"]);
-  const LOCALES = { fa: "fa-IR", ar: "ar", en: "en-GB" };
+  // Persian and Arabic-Indic digits (and the Solar Hijri calendar for fa, as Iran uses).
+  const LOCALES = { fa: "fa-IR", ar: "ar-u-nu-arab", en: "en-GB" };
   const LANG_KEY = "pasokh.console.lang";
 
   const state = {
