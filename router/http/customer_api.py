@@ -14,7 +14,13 @@ from router.http.auth import Principal, agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
 from router.merge import MergeRefused, merge_customers
-from router.privacy import CustomerGone, delete_unreferenced_files, erase_customer, export_customer
+from router.privacy import (
+    CustomerGone,
+    checkpoint_sqlite,
+    delete_unreferenced_files,
+    erase_customer,
+    export_customer,
+)
 from router.storage.models import AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -134,6 +140,7 @@ async def erase(request: web.Request) -> web.Response:
             erasure = await erase_customer(session, customer_id, agent_id=principal.agent_id)
     except CustomerGone as exc:
         return _gone(exc)
+    await checkpoint_sqlite(context.engine)
     async with context.sessions() as session:
         removed = await delete_unreferenced_files(
             session, context.attachment_store, erasure.candidate_files

@@ -1,0 +1,146 @@
+"""Merging two customers: one open thread, history kept, assignment from the more
+advanced thread, admin-only by hand, audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from config.settings import Settings
+from router.merge import MergeRefused, merge_customers
+from router.model import utcnow
+from router.responder import QueueEveryThread
+from router.storage.models import AuditEvent, Customer, Identity, Message, Thread, ThreadStatus
+from tests.agent_support import api, make_agent
+from tests.support import FakeAdapter
+
+
+async def test_admin_merge_joins_open_threads_and_keeps_history(
+    settings: Settings, start_app: Any
+) -> None:
+    web, mail = FakeAdapter(name="web"), FakeAdapter(name="mail")
+    client, context = await start_app(
+        settings.replace("email", enabled=False).replace("webchat", enabled=False),
+        adapters=[web, mail],
+        responder=QueueEveryThread(),
+    )
+    admin = await make_agent(context, "Boss", is_admin=True)
+    agent = await make_agent(context, "Sara", tier=2)
+
+    old = await web.push("an old question", sender="visitor-1", sender_name="Ali")
+    async with context.sessions() as session, session.begin():
+        thread = await session.get_one(Thread, old.thread_id)
+        thread.status = ThreadStatus.RESOLVED
+        thread.resolved_at = utcnow() - timedelta(days=30)
+    a1 = await web.push("my parcel is late", sender="visitor-1")
+    b1 = await mail.push("parcel 1234 late", sender="ali@example.ir")
+    a2 = await web.push("still waiting", sender="visitor-1")
+    assert a1.thread_id != old.thread_id and a1.customer_id != b1.customer_id
+    # The mail thread is further along: escalated to tier 2 and assigned.
+    async with context.sessions() as session, session.begin():
+        thread = await session.get_one(Thread, b1.thread_id)
+        thread.status, thread.tier, thread.assignee_id = ThreadStatus.ASSIGNED, 2, agent.id
+        thread.assigned_at = utcnow()
+
+    path = f"/api/v1/customers/{b1.customer_id}/merge"
+    status, body = await api(client, "POST", path, agent, json={"other": a1.customer_id})
+    assert status == 403, body
+    status, body = await api(client, "POST", path, admin, json={"other": a1.customer_id})
+    assert status == 200, body
+    survivor = min(a1.customer_id, b1.customer_id)
+    assert body == {
+        "surviving_id": survivor,
+        "merged_id": max(a1.customer_id, b1.customer_id),
+        "open_thread_id": b1.thread_id,
+    }
+
+    async with context.sessions() as session:
+        threads = {
+            t.id: t
+            for t in await session.scalars(select(Thread).where(Thread.customer_id == survivor))
+        }
+        assert set(threads) == {old.thread_id, a1.thread_id, b1.thread_id}
+        open_ = [t for t in threads.values() if t.status != ThreadStatus.RESOLVED]
+        assert [t.id for t in open_] == [b1.thread_id]
+        kept = open_[0]
+        assert (kept.status, kept.tier, kept.assignee_id) == ("assigned", 2, agent.id)
+        assert threads[a1.thread_id].resolution == "merged"
+        assert threads[old.thread_id].resolution != "merged"  # history stays as it was
+        rows = list(
+            await session.scalars(
+                select(Message).where(Message.thread_id == kept.id).order_by(Message.created_at)
+            )
+        )
+        inbound = [(m.text, m.channel) for m in rows if m.direction == "in"]
+        assert inbound == [
+            ("my parcel is late", "web"),
+            ("parcel 1234 late", "mail"),
+            ("still waiting", "web"),
+        ]
+        # Replies go where the customer wrote last.
+        last = await session.get_one(Identity, kept.last_identity_id)
+        assert (last.channel, last.address, kept.last_channel) == ("web", "visitor-1", "web")
+        identities = list(
+            await session.scalars(select(Identity).where(Identity.customer_id == survivor))
+        )
+        assert {i.address for i in identities} == {"visitor-1", "ali@example.ir"}
+        gone = await session.get_one(Customer, max(a1.customer_id, b1.customer_id))
+        assert gone.merged_into_id == survivor
+        audit = await session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "customers_merged")
+        )
+        assert audit is not None and (audit.actor_kind, audit.actor_id) == ("agent", admin.id)
+    assert a2.thread_id == a1.thread_id
+
+    # The agent's view: one customer, the merged thread holds both channels.
+    status, detail = await api(client, "GET", f"/api/v1/threads/{b1.thread_id}", agent)
+    assert status == 200
+    assert {m["channel"] for m in detail["messages"] if m["direction"] == "in"} == {"web", "mail"}
+
+    # The next message from either identity lands in the one open thread.
+    again = await mail.push("any news?", sender="ali@example.ir")
+    assert (again.customer_id, again.thread_id) == (survivor, b1.thread_id)
+
+    # Merging again, or with an unknown customer, is refused.
+    status, _ = await api(client, "POST", path, admin, json={"other": a1.customer_id})
+    assert status == 409
+    status, _ = await api(client, "POST", path, admin, json={"other": 999999})
+    assert status == 404
+    status, _ = await api(client, "POST", path, admin, json={"other": "x"})
+    assert status == 422
+
+
+async def test_merge_without_open_threads_and_with_one(settings: Settings, start_app: Any) -> None:
+    web = FakeAdapter(name="web")
+    _, context = await start_app(
+        settings.replace("email", enabled=False).replace("webchat", enabled=False),
+        adapters=[web],
+        responder=QueueEveryThread(),
+    )
+    a = await web.push("one", sender="a")
+    b = await web.push("two", sender="b")
+    async with context.sessions() as session, session.begin():
+        thread = await session.get_one(Thread, a.thread_id)
+        thread.status = ThreadStatus.RESOLVED
+        thread.resolved_at = utcnow()
+    async with context.sessions() as session, session.begin():
+        result = await merge_customers(
+            session, b.customer_id, a.customer_id, actor_kind="system", actor_id=None, reason="t"
+        )
+    assert result.open_thread_id == b.thread_id and result.surviving_id == a.customer_id
+    async with context.sessions() as session, session.begin():
+        try:
+            await merge_customers(
+                session,
+                a.customer_id,
+                b.customer_id,
+                actor_kind="system",
+                actor_id=None,
+                reason="t",
+            )
+        except MergeRefused as exc:
+            assert "already" in str(exc)
+        else:
+            raise AssertionError("merging one customer with itself must be refused")
