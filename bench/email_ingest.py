@@ -36,6 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from router.storage.engine import new_engine
+from router.storage.migrate import upgrade_to_head
 from tests.processes import ServeProcess
 from tests.support import free_port
 
@@ -157,7 +159,9 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--customers", type=int, default=200)
-    parser.add_argument("--database-url", help="default: SQLite in a temporary data dir")
+    parser.add_argument(
+        "--database-url", help="an empty database to migrate and use; default: temporary SQLite"
+    )
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
@@ -201,6 +205,9 @@ async def main() -> None:
         }
         if args.database_url:
             env["PASOKH_DATABASE__URL"] = args.database_url
+            engine = new_engine(args.database_url)  # serve migrates only SQLite by itself
+            await upgrade_to_head(engine)
+            await engine.dispose()
         server = ServeProcess(Path(tmp) / "data", free_port(), env)
         try:
             await asyncio.to_thread(wait_for_port, bare_port)
