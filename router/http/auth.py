@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiohttp import web
 from sqlalchemy import select
@@ -13,6 +14,8 @@ from router.http.keys import CONTEXT
 from router.model import utcnow
 from router.security import token_hash
 from router.storage.models import Agent, ApiToken
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,10 @@ async def principal_for_token(app: AppContext, token: str, kind: str) -> Princip
         row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
         if row is None or row.revoked_at is not None or row.kind != kind:
             return None
-        row.last_used_at = utcnow()
+        now = utcnow()
+        # Throttled: a write per request would take SQLite's write lock for every GET.
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+            row.last_used_at = now
         if kind == "agent" and row.agent_id is not None:
             agent = await session.get(Agent, row.agent_id)
             if agent is None:
