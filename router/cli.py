@@ -23,7 +23,6 @@ from config.settings import (
     secret_names,
 )
 from faq.cli import add_faq_commands
-from router.app import build_app, ensure_secret_key
 from router.logs import configure_logging
 from router.security import hash_password, new_token, token_hash
 from router.storage.engine import new_engine, new_sessionmaker
@@ -75,6 +74,9 @@ async def _with_db(settings: Settings, work: Callable[[Any], Awaitable[int]]) ->
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
+    # Imported here: the channels' SDKs take seconds to import, and only serve needs them.
+    from router.app import build_app, ensure_secret_key
+
     settings = ensure_secret_key(_settings(args))
     configure_logging(settings.server.log_format, settings.server.log_level)
     logger.info(
