@@ -112,3 +112,16 @@ def test_polling_mode_serves_no_webhook_route(fake: FakeTelegram) -> None:
     )
     assert adapter.mode == "polling"
     assert adapter.routes() == []
+
+
+def test_pasokh_serve_reports_webhook_mode_without_public_url_as_a_setting_error(
+    fake: FakeTelegram,
+) -> None:
+    from config.settings import SettingsError, load_settings
+
+    settings = load_settings(
+        env={"PASOKH_TELEGRAM__TOKEN": "1:x", "PASOKH_TELEGRAM__MODE": "webhook"}
+    )
+    with pytest.raises(SettingsError, match="public_url"):
+        TelegramAdapter.from_settings(settings)
+    assert TelegramAdapter.from_settings(load_settings(env={})) is None  # no token, no channel

@@ -39,11 +39,11 @@ from channels.telegram.pacing import ChatPacer
 from channels.telegram.polling import UpdatePoller
 from channels.telegram.redaction import TokenRedaction
 from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
+from config.settings import Settings, SettingsError, TelegramSettings
 from router.model import AttachmentRef, DeliveryResult, DeliveryStatus, OutboundMessage
 
 if TYPE_CHECKING:
     from channels.base import ChannelServices
-    from config.settings import Settings, TelegramSettings
 
 logger = logging.getLogger(__name__)
 
@@ -118,14 +118,21 @@ class TelegramAdapter:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TelegramAdapter | None:
-        """The adapter the configuration asks for; None when no token is set."""
+        """The adapter the configuration asks for; None when no token is set.
+
+        Raises:
+            SettingsError: webhook mode without `[server] public_url`.
+        """
         if not settings.telegram.token:
             return None
-        return cls(
-            settings=settings.telegram,
-            public_url=settings.server.public_url,
-            leadership=leadership_for(settings.database_url, settings.telegram.token),
-        )
+        try:
+            return cls(
+                settings=settings.telegram,
+                public_url=settings.server.public_url,
+                leadership=leadership_for(settings.database_url, settings.telegram.token),
+            )
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
 
     @property
     def mode(self) -> str:
