@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,18 @@ def test_content_hash_ignores_trace_headers() -> None:
         parse_mail(body).content_hash()
         != parse_mail(body.replace(b"x\r\n", b"y\r\n")).content_hash()
     )
+
+
+@pytest.mark.parametrize("path", ALL_MAILS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_mutated_fixtures_never_raise(path: Path) -> None:
+    """Random byte damage (seeded, so reproducible) must not make the parser raise."""
+    raw = bytearray(path.read_bytes())
+    rng = random.Random(path.name)
+    for _ in range(15):
+        damaged = bytearray(raw)
+        for _ in range(rng.randint(1, 12)):
+            position = rng.randrange(len(damaged))
+            damaged[position] = rng.choice(b'\x00\xff=?<>:;\r\n\t"\\-.')
+        mail = parse_mail(bytes(damaged))
+        split_reply(mail.body)
+        classify(mail)

@@ -407,9 +407,16 @@ def _codec(label: str | None) -> str | None:
     label = label.strip().strip('"').lower()
     label = _CHARSET_ALIASES.get(label, label)
     try:
-        return codecs.lookup(label).name
-    except LookupError:
+        name = codecs.lookup(label).name
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
+    try:
+        b"a".decode(name)  # refuses bytes-to-bytes codecs such as "hex" or "zlib"
+    except UnicodeDecodeError:
+        pass  # a text codec that cannot decode one lone byte (utf-16)
+    except Exception:
+        return None
+    return name
 
 
 def decode_bytes(data: bytes, charset: str | None, defects: _Defects) -> tuple[str, str]:
@@ -423,14 +430,17 @@ def decode_bytes(data: bytes, charset: str | None, defects: _Defects) -> tuple[s
     if declared is not None and declared != "ascii":
         try:
             return data.decode(declared), declared
-        except UnicodeDecodeError:
+        except UnicodeError:
             defects.add(f"bytes not valid in declared charset {declared}")
     try:
         return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
+    except UnicodeError:
         pass
-    if declared is not None and declared not in {"ascii"}:
-        return data.decode(declared, errors="replace"), declared
+    if declared is not None and declared != "ascii":
+        try:
+            return data.decode(declared, errors="replace"), declared
+        except UnicodeError:
+            pass
     # Undeclared 8-bit text from this region is windows-1256 far more often than not.
     return data.decode("cp1256", errors="replace"), "cp1256"
 
