@@ -1,11 +1,13 @@
 """Web chat round trips: Pasokh's visitor socket + tier-0 bot beside a bare aiohttp echo.
 
 One command: `python bench/webchat.py` (options: `--visitors` (500), `--messages`
-(5 per visitor), `--database-url`). In one run it starts
+(5 per visitor), `--postgres ADMIN_URL` for a fresh PostgreSQL database instead of
+SQLite). In one run it starts
 
 * a bare aiohttp WebSocket server (its own process) that echoes every text frame, and
-* a real `pasokh serve` process (its own process; SQLite in a temporary data dir
-  unless `--database-url` is given) with the web chat and the sample-KB bot,
+* a real `pasokh serve` process (its own process; SQLite in a temporary data dir, or
+  a new migrated database on the `--postgres` server) with the web chat and the
+  sample-KB bot,
 
 then opens N visitor sockets to each from this process, and has every visitor send M
 questions one after another, each only after the previous answer arrived. It prints
@@ -35,8 +37,10 @@ sys.path.insert(0, str(ROOT))
 import aiohttp
 from aiohttp import web
 
+from router.storage.engine import new_engine
+from router.storage.migrate import upgrade_to_head
 from tests.processes import ServeProcess
-from tests.support import free_port
+from tests.support import create_postgres_database, free_port
 
 # Questions the sample KB answers with confidence, so the thread stays with the bot.
 QUESTIONS = (
@@ -145,7 +149,11 @@ async def main() -> None:
     parser.add_argument("--visitors", type=int, default=500)
     parser.add_argument("--messages", type=int, default=5, help="per visitor")
     parser.add_argument("--reply-timeout", type=float, default=30.0)
-    parser.add_argument("--database-url", help="default: SQLite in a temporary data dir")
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres; default: SQLite",
+    )
     parser.add_argument("--echo-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:
@@ -159,7 +167,7 @@ async def main() -> None:
     print(
         f"{args.visitors} visitors x {args.messages} messages, each sent after the previous "
         f"answer; clients in this process; database: "
-        f"{'given URL' if args.database_url else 'SQLite'}\n"
+        f"{'PostgreSQL' if args.postgres else 'SQLite'}\n"
     )
     print(
         f"{'server':<34} {'msgs/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'timeouts':>9}"
@@ -190,8 +198,12 @@ async def main() -> None:
                 "PASOKH_EMAIL__ENABLED": "false",
                 "PASOKH_WEBCHAT__RATE_LIMIT_PER_MINUTE": "100000",
             }
-            if args.database_url:
-                env["PASOKH_DATABASE__URL"] = args.database_url
+            if args.postgres:
+                url = await create_postgres_database(args.postgres)
+                engine = new_engine(url)
+                await upgrade_to_head(engine)
+                await engine.dispose()
+                env["PASOKH_DATABASE__URL"] = url
             serve = ServeProcess(Path(tmp) / "data", free_port(), env)
             await serve.start()
             try:

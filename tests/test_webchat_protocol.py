@@ -122,6 +122,23 @@ async def test_the_bot_answer_reaches_a_new_visitor(harness: Harness) -> None:
     assert harness.router.inbound[0].language == "fa"
 
 
+async def test_a_message_every_socket_has_is_not_read_back(harness: Harness) -> None:
+    token = await harness.token()
+    ws = await harness.connect(token)
+    await send(ws, "سلام", client_id="c0")
+    await next_frame(ws, "ack")
+    await send(ws, "ارسال؟")
+    await next_frame(ws, "ack")
+    bot = (await next_frame(ws, "message"))["message"]
+    # The sender has its own messages through the acks: only the bot's answer is read.
+    assert harness.router.reads == [int(bot["id"])]
+    second_tab = await harness.connect(token)
+    await send(ws, "دوباره", client_id="c2")
+    ack = await next_frame(ws, "ack")
+    assert (await next_frame(second_tab, "message"))["message"]["text"] == "دوباره"
+    assert harness.router.reads[-1] == int(ack["message_id"])  # the other tab needed it
+
+
 async def test_history_on_connect_and_catch_up_after_last_id(harness: Harness) -> None:
     token = await harness.token()
     ws = await harness.connect(token)

@@ -37,16 +37,15 @@ class FakeRouter:
     customers: dict[tuple[str, str], int] = field(default_factory=dict)
     inbound: list[InboundMessage] = field(default_factory=list)
     fail_next: bool = False
+    reads: list[int] = field(default_factory=list)  # ids asked of `message()`
     _seen: dict[tuple[str, str], IngestResult] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _customer_of: dict[int, int] = field(default_factory=dict)  # thread -> customer
 
     def customer(self, channel: str, address: str) -> int:
         """The customer of an identity, created on first sight (one thread each)."""
         key = (channel, address)
         if key not in self.customers:
             self.customers[key] = len(self.customers) + 1
-            self._customer_of[self.customers[key]] = self.customers[key]
         return self.customers[key]
 
     def link(self, channel: str, address: str, customer_id: int) -> None:
@@ -141,6 +140,7 @@ class FakeRouter:
         return mine[-limit:]
 
     async def message(self, message_id: int) -> ConversationMessage | None:
+        self.reads.append(message_id)
         return next((m for m in self.messages if m.id == message_id), None)
 
 

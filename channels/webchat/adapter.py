@@ -92,9 +92,9 @@ class _Socket:
             del self._sent[next(iter(self._sent))]
         return True
 
-    @property
-    def last_sent_id(self) -> int | None:
-        return max(self._sent) if self._sent else None
+    def has(self, message_id: int) -> bool:
+        """Whether `message_id` was already sent (or acked) on this socket."""
+        return message_id in self._sent
 
     def finish(self) -> None:
         """Tell the writer to stop after what is queued."""
@@ -237,10 +237,18 @@ class WebchatAdapter:
 
     async def _deliver_stored(self, event: MessageStored, services: ChannelServices) -> None:
         async with self._reads:
+            # Most often every socket has it already (the sender's own message, a reply
+            # `send` pushed): then the database is not asked at all.
+            if not self._wanted(event):
+                return
             message = await services.conversation.message(event.message_id)
         sockets = self._by_customer.get(event.customer_id)
         if message is not None and sockets:
             self._push_message(sockets, message)
+
+    def _wanted(self, event: MessageStored) -> bool:
+        sockets = self._by_customer.get(event.customer_id, ())
+        return any(not socket.has(event.message_id) for socket in sockets)
 
     # -- socket registry -------------------------------------------------------------
 
