@@ -525,3 +525,20 @@ async def test_one_chats_failure_holds_back_only_what_must_be_fetched_again(
     }
     assert len(ingest.stored) == 5
     assert [m.text for m in ingest.calls].count("from B 2") == 2  # it did come back
+
+
+async def test_an_unreadable_update_is_logged_and_skipped_not_retried_forever(
+    fake: FakeTelegram,
+    ingest: RecordingIngest,
+    adapter: TelegramAdapter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A shape the reader does not expect (file_size should be a number).
+    weird = {**fake.add_file(b"x", path="documents/w"), "file_size": "big", "file_name": "w"}
+    broken = fake.add_message(CHAT, document=weird)
+    after = fake.add_message(CHAT, "the next message still arrives")
+
+    await fake.wait_acknowledged(after)
+
+    assert ingest.texts == ["the next message still arrives"]
+    assert f"cannot read update {broken}" in caplog.text

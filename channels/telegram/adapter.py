@@ -264,12 +264,22 @@ class TelegramAdapter:
     async def process_update(self, update: Update) -> None:
         """Store one update; returns only after the router committed it.
 
+        An update this adapter cannot read (a bug, or a shape it does not know) is
+        logged and acknowledged: redelivering it forever would hold up every chat.
+
         Raises:
-            Exception: anything from reading or storing it; the caller must not
-                acknowledge the update then.
+            TelegramError, OSError: downloading or storing its files failed.
+            Exception: anything from the router's ingest. In all these cases the
+                caller must not acknowledge the update.
         """
         assert self._reader is not None and self._services is not None
-        inbound = await self._reader.read(update)
+        try:
+            inbound = await self._reader.read(update)
+        except (TelegramError, OSError):
+            raise
+        except Exception:
+            logger.exception("telegram: cannot read update %s; skipped", update.update_id)
+            return
         if inbound is not None:
             await self._services.ingest(inbound)
         if update.callback_query is not None:
