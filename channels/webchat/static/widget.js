@@ -42,9 +42,29 @@
     }
   };
 
+  // Proving who you are (an email code, a Telegram link): see docs/identity.md.
+  var LINK_TEXT = {
+    fa: {
+      email: "پیوند ایمیل من", telegram: "ادامه در تلگرام", sendCode: "فرستادن کد", confirm: "تأیید",
+      codeSent: "کدی شش‌رقمی به ایمیلتان فرستادیم؛ آن را اینجا بنویسید.", verified: "ایمیل شما تأیید شد.",
+      wrong: "کد درست نیست؛ {n} بار دیگر.", failed: "انجام نشد؛ دوباره امتحان کنید.", refused: "این پیوند معتبر نیست یا منقضی شده است."
+    },
+    ar: {
+      email: "ربط بريدي الإلكتروني", telegram: "المتابعة في تيليجرام", sendCode: "إرسال الرمز", confirm: "تأكيد",
+      codeSent: "أرسلنا رمزًا من ستة أرقام إلى بريدك؛ اكتبه هنا.", verified: "تم التحقق من بريدك الإلكتروني.",
+      wrong: "الرمز غير صحيح؛ {n} محاولات متبقية.", failed: "لم يتم ذلك؛ حاول مرة أخرى.", refused: "هذا الرابط غير صالح أو منتهي الصلاحية."
+    },
+    en: {
+      email: "Link my email", telegram: "Continue on Telegram", sendCode: "Send code", confirm: "Confirm",
+      codeSent: "We sent a six-digit code to your email; type it here.", verified: "Your email is verified.",
+      wrong: "That code is not right; {n} tries left.", failed: "That did not work; please try again.", refused: "This link is not valid or has expired."
+    }
+  };
+
   var lang = (data.lang || document.documentElement.lang || "fa").slice(0, 2).toLowerCase();
   if (!TEXT[lang]) lang = "en";
   var T = TEXT[lang];
+  var L = LINK_TEXT[lang];
   var rtl = lang === "fa" || lang === "ar";
   var base = (data.server || new URL(script.src, location.href).origin).replace(/\/+$/, "");
   var color = /^#[0-9a-f]{3,8}$/i.test(data.color || "") ? data.color : "#0f766e";
@@ -117,7 +137,13 @@
     ".send{background:var(--accent)}.send svg{fill:#fff}",
     "[dir=rtl] .send svg{transform:scaleX(-1)}",
     "button:focus-visible,textarea:focus-visible,.messages:focus-visible,a:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}",
-    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}"
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
+    ".idbar{display:flex;gap:6px;padding:4px 12px;flex-wrap:wrap}",
+    ".idlink{border:0;background:none;color:var(--accent);text-decoration:underline;cursor:pointer;font-size:12px}",
+    ".idform{display:flex;gap:6px;padding:4px 12px}",
+    ".idform input{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:4px 8px;background:#fff}",
+    ".idform button{border:0;border-radius:8px;background:var(--accent);color:#fff;padding:4px 10px;cursor:pointer}",
+    ".idnote{font-size:12px;color:#374151;padding:0 12px}"
   ].join("");
 
   var ICON_CHAT = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
@@ -166,7 +192,17 @@
   var sendButton = el("button", { class: "icon send", type: "submit", "aria-label": T.send });
   sendButton.innerHTML = ICON_SEND;
   form.append(label, input, attach, file, sendButton);
-  panel.append(header, status, list, typing, suggestions, form);
+  var idBar = el("div", { class: "idbar" });
+  var emailButton = el("button", { class: "idlink", type: "button", "aria-expanded": "false" }, L.email);
+  var telegramButton = el("button", { class: "idlink", type: "button" }, L.telegram);
+  var telegramLink = el("a", { class: "idlink", target: "_blank", rel: "noopener noreferrer", hidden: "" }, L.telegram);
+  idBar.append(emailButton, telegramButton, telegramLink);
+  var idForm = el("form", { class: "idform", hidden: "" });
+  var idInput = el("input", { dir: "ltr", "aria-label": L.email });
+  var idSubmit = el("button", { type: "submit" }, L.sendCode);
+  idForm.append(idInput, idSubmit);
+  var idNote = el("p", { class: "idnote", role: "status", "aria-live": "polite" });
+  panel.append(header, status, list, typing, suggestions, idBar, idForm, idNote, form);
   root.append(launcher, panel);
   list.append(el("li", { class: "note greeting" }, T.greeting));
 
@@ -470,10 +506,85 @@
   attach.addEventListener("click", function () { file.click(); });
   file.addEventListener("change", function () { if (file.files[0]) upload(file.files[0]); file.value = ""; });
 
+  // --- proving who you are -----------------------------------------------------------
+  var idStep = "email";
+  function identityCall(path, body) {
+    return session().then(function (token) {
+      return fetch(base + "/api/v1/webchat/identity/" + path, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
+        body: JSON.stringify(body || {})
+      });
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (j) { return { ok: r.ok, body: j }; });
+    });
+  }
+  function reloadHistory() {
+    // A proof may have joined earlier conversations: read the whole history again.
+    lastId = 0;
+    if (ws) { var old = ws; ws = null; ready = false; old.onclose = null; old.close(); }
+    connect();
+  }
+  function askFor(step) {
+    idStep = step;
+    idInput.value = "";
+    idInput.type = step === "email" ? "email" : "text";
+    idInput.setAttribute("inputmode", step === "email" ? "email" : "numeric");
+    idInput.setAttribute("autocomplete", step === "email" ? "email" : "one-time-code");
+    idInput.placeholder = step === "email" ? "name@example.com" : "123456";
+    idSubmit.textContent = step === "email" ? L.sendCode : L.confirm;
+  }
+  emailButton.addEventListener("click", function () {
+    idForm.hidden = !idForm.hidden;
+    emailButton.setAttribute("aria-expanded", String(!idForm.hidden));
+    askFor("email");
+    if (!idForm.hidden) idInput.focus();
+  });
+  idForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var value = idInput.value.trim();
+    if (!value) return;
+    if (idStep === "email") {
+      identityCall("email", { email: value, lang: lang }).then(function (r) {
+        if (r.ok) { askFor("code"); idNote.textContent = L.codeSent; idInput.focus(); } else idNote.textContent = L.failed;
+      }).catch(function () { idNote.textContent = L.failed; });
+      return;
+    }
+    identityCall("email/verify", { code: value }).then(function (r) {
+      var error = (r.body && r.body.error) || {};
+      if (r.ok) {
+        idForm.hidden = true;
+        idNote.textContent = L.verified;
+        reloadHistory();
+      } else if (error.code === "wrong_code") {
+        idNote.textContent = fill(L.wrong, { n: digits(String(error.remaining_attempts)) });
+      } else {
+        idNote.textContent = L.failed;
+        askFor("email");
+      }
+    }).catch(function () { idNote.textContent = L.failed; });
+  });
+  telegramButton.addEventListener("click", function () {
+    identityCall("telegram", {}).then(function (r) {
+      if (!r.ok || !/^https:\/\/t\.me\//.test(r.body.url || "")) { telegramButton.hidden = true; return; }
+      telegramLink.href = r.body.url;
+      telegramLink.hidden = false;
+      telegramButton.hidden = true;
+      telegramLink.focus();
+    }).catch(function () { idNote.textContent = L.failed; });
+  });
+  function start() {
+    // Opened from a mail's "continue in chat" link: spend its token, then chat.
+    if (!data.continueToken) { connect(); return; }
+    identityCall("continue", { token: data.continueToken }).then(function (r) {
+      idNote.textContent = r.ok ? L.verified : L.refused;
+    }).catch(function () { idNote.textContent = L.failed; }).then(connect);
+  }
+
   pending.forEach(showPending);
   showSuggestions();
   (document.body || document.documentElement).append(host);
   window.PasokhChat = { open: function () { open(false); }, close: close, send: function (t) { sendText(t, []); } };
   if (store("open") || data.open === "true") open(true);
-  connect();
+  start();
 })();

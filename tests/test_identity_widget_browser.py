@@ -1,0 +1,103 @@
+"""The widget's identity steps in a real browser (Debian's Chromium via Playwright):
+link an email by the mailed code, and open the chat from a mail's continue link."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from config.settings import Settings
+from tests.email_support import FakeRelay, make_mail
+from tests.identity_support import IdentityApp, code_in, continue_token_in, start_identity_app
+from tests.test_widget_browser import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.browser
+
+SARA = "sara@example.ir"
+EARLIER = "Order 1234 never arrived"
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[FakeRelay]:
+    server = FakeRelay()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def app(settings: Settings, start_app: Any, relay: FakeRelay) -> IdentityApp:
+    app = await start_identity_app(start_app, settings, relay)
+    await app.mail(make_mail(sender=f"Sara <{SARA}>", body=EARLIER), mail_from=SARA)
+    await app.relayed(1)
+    return app
+
+
+@pytest.fixture
+async def browser(app: IdentityApp) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def new_page(browser: Browser, url: str) -> Page:
+    page = await browser.new_page(viewport={"width": 1100, "height": 800})
+    page.on("pageerror", lambda error: pytest.fail(f"page error: {error}"))
+    await page.goto(url)
+    return page
+
+
+def base_url(app: IdentityApp) -> str:
+    return str(app.client.make_url("/")).rstrip("/")
+
+
+async def test_link_an_email_in_the_widget(app: IdentityApp, browser: Browser) -> None:
+    page = await new_page(browser, f"{base_url(app)}/?lang=en")
+    await page.locator("pasokh-chat .launcher").click()
+    composer = page.locator("pasokh-chat textarea")
+    await composer.fill("Where is my parcel?")
+    await composer.press("Enter")
+    await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text("received:")
+    await expect(page.locator("pasokh-chat .messages")).not_to_contain_text(EARLIER)
+
+    await page.locator("pasokh-chat .idlink", has_text="Link my email").click()
+    field = page.locator("pasokh-chat .idform input")
+    await field.fill(SARA)
+    await page.locator("pasokh-chat .idform button").click()
+    await expect(page.locator("pasokh-chat .idnote")).to_contain_text("six-digit code")
+    code = code_in(await app.relayed(2))
+    await field.fill("000000" if code != "000000" else "111111")
+    await page.locator("pasokh-chat .idform button").click()
+    await expect(page.locator("pasokh-chat .idnote")).to_contain_text("4 tries left")
+    await expect(page.locator("pasokh-chat .messages")).not_to_contain_text(EARLIER)
+    await field.fill(code)
+    await page.locator("pasokh-chat .idform button").click()
+    await expect(page.locator("pasokh-chat .idnote")).to_contain_text("verified")
+    # The earlier mail conversation is now part of the visitor's own history.
+    await expect(page.locator("pasokh-chat .messages")).to_contain_text(EARLIER, timeout=10_000)
+    await page.close()
+
+
+async def test_continue_link_opens_the_chat_on_that_conversation(
+    app: IdentityApp, browser: Browser
+) -> None:
+    token = continue_token_in(await app.relayed(1))
+    page = await new_page(browser, f"{base_url(app)}/continue?lang=en&token={token}")
+    await expect(page.locator("pasokh-chat .panel")).to_be_visible()
+    await expect(page.locator("pasokh-chat .idnote")).to_contain_text("verified")
+    await expect(page.locator("pasokh-chat .messages")).to_contain_text(EARLIER, timeout=10_000)
+    await page.close()
+
+    # The same link in another browser: refused, nothing shown.
+    context = await browser.new_context()
+    other = await context.new_page()
+    await other.goto(f"{base_url(app)}/continue?lang=en&token={token}")
+    await expect(other.locator("pasokh-chat .idnote")).to_contain_text("not valid")
+    await expect(other.locator("pasokh-chat .messages")).not_to_contain_text(EARLIER)
+    await context.close()
