@@ -161,6 +161,9 @@ class ConsoleSettings:
     # the console WebSocket, e.g. "https://support.example.com" behind a proxy.
     allowed_origins: list[str] = field(default_factory=list)
     websocket_recheck_seconds: float = 30.0  # how often an open socket re-checks its session
+    # Presence follows the console: an agent whose last console socket (in this process)
+    # closed this long ago, and did not come back, is marked offline.
+    offline_after_seconds: float = 15.0
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
+from router import queue as agent_queue
 from router.context import AppContext
 from router.events import (
     AgentPresence,
@@ -107,6 +108,10 @@ class ConsoleState:
 
     limiter: SignInLimiter
     sockets: dict[int, set[web.WebSocketResponse]] = field(default_factory=dict)
+    # Open console sockets per agent, and the pending "mark offline" of agents with none.
+    agent_sockets: dict[int, int] = field(default_factory=dict)
+    offline_timers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    shutting_down: bool = False
     # An argon2 hash to verify against for unknown emails, so timing does not tell.
     dummy_hash: str | None = None
 
@@ -443,6 +448,7 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     sockets = state.sockets.setdefault(identity.session_id, set())
     sockets.add(ws)
+    await _console_opened(app, state, identity)
     try:
         async with app.events.subscription() as queue:
             await ws.send_json({"type": "hello", "agent_id": identity.agent_id})
@@ -461,7 +467,57 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
         sockets.discard(ws)
         if not sockets:
             state.sockets.pop(identity.session_id, None)
+        _console_closed(app, state, identity.agent_id)
     return ws
+
+
+async def _console_opened(app: AppContext, state: ConsoleState, identity: ConsoleIdentity) -> None:
+    """An agent opening the console is at work: offline becomes online (away stays away)."""
+    state.agent_sockets[identity.agent_id] = state.agent_sockets.get(identity.agent_id, 0) + 1
+    timer = state.offline_timers.pop(identity.agent_id, None)
+    if timer is not None:
+        timer.cancel()
+    try:
+        async with app.sessions() as session:
+            presence = await session.scalar(
+                select(Agent.presence).where(Agent.id == identity.agent_id)
+            )
+        if presence == "offline":
+            await agent_queue.set_presence(app, identity.agent_id, "online")
+    except Exception:
+        logger.exception("could not mark agent %d online", identity.agent_id)
+
+
+def _console_closed(app: AppContext, state: ConsoleState, agent_id: int) -> None:
+    """After the agent's last console socket here closed, mark them offline unless they
+    come back soon (a reload, a dropped connection). Not at server shutdown: a restart
+    must not send every agent offline."""
+    left = state.agent_sockets.get(agent_id, 1) - 1
+    if left > 0:
+        state.agent_sockets[agent_id] = left
+        return
+    state.agent_sockets.pop(agent_id, None)
+    if state.shutting_down or agent_id in state.offline_timers:
+        return
+    timer = asyncio.create_task(
+        _mark_offline_later(app, state, agent_id), name=f"console:offline:{agent_id}"
+    )
+    state.offline_timers[agent_id] = timer
+    timer.add_done_callback(lambda done: _forget_timer(state, agent_id, done))
+
+
+async def _mark_offline_later(app: AppContext, state: ConsoleState, agent_id: int) -> None:
+    await asyncio.sleep(app.settings.console.offline_after_seconds)
+    if state.agent_sockets.get(agent_id) or state.shutting_down:
+        return
+    await agent_queue.set_presence(app, agent_id, "offline")
+
+
+def _forget_timer(state: ConsoleState, agent_id: int, done: asyncio.Task[None]) -> None:
+    if state.offline_timers.get(agent_id) is done:
+        del state.offline_timers[agent_id]
+    if not done.cancelled() and done.exception() is not None:
+        logger.error("could not mark agent %d offline", agent_id, exc_info=done.exception())
 
 
 async def _forward_events(
@@ -486,6 +542,10 @@ async def _forward_events(
 
 
 async def _close_all_sockets(app: web.Application) -> None:
-    for sockets in list(app[CONSOLE_STATE].sockets.values()):
+    state = app[CONSOLE_STATE]
+    state.shutting_down = True
+    for timer in list(state.offline_timers.values()):
+        timer.cancel()
+    for sockets in list(state.sockets.values()):
         for socket in list(sockets):
             await socket.close(code=1001, message=b"server shutting down")

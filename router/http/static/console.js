@@ -483,7 +483,8 @@
     startSocket();
     loadCanned();
     loadAgents();
-    setPresence(state.agent.presence === "away" ? "away" : "online", true);
+    // Opening the console's socket marks an offline agent online (server side).
+    $("presence-select").value = state.agent.presence === "away" ? "away" : "online";
   }
 
   function renderMe() {
@@ -499,13 +500,13 @@
 
   // ---- presence ------------------------------------------------------------
 
-  async function setPresence(status, quiet) {
+  async function setPresence(status) {
     $("presence-select").value = status;
     try {
       await api("POST", "/api/v1/agents/me/presence", { status });
       if (state.agent) state.agent.presence = status;
     } catch (error) {
-      if (!quiet) failed(error);
+      failed(error);
     }
   }
 
@@ -564,6 +565,9 @@
     if (data.type === "thread" || data.type === "message") {
       reloadQueueSoon();
       if (data.thread_id === state.currentId) reloadThreadSoon();
+    } else if (data.type === "presence" && state.agent && data.agent_id === state.agent.id) {
+      state.agent.presence = data.status;
+      $("presence-select").value = data.status;
     } else if (data.type === "customers_merged" && state.current) {
       reloadThreadSoon();
     } else if (data.type === "typing" && data.who === "customer" && data.thread_id === state.currentId) {
