@@ -76,6 +76,9 @@ class InboundMessage:
     automated: bool = False  # auto-replies, bounces, lists: store, never answer
     edit_of: str | None = None  # external id of the message this one edits
     sender_verified: bool = False  # the channel vouches for the sender (Telegram user id)
+    # Other addresses the channel vouches belong to the sender, as (channel, address):
+    # ("phone", "+98912...") for a Telegram contact the user shared of themselves.
+    proven_addresses: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
