@@ -78,6 +78,9 @@ class UpdateReader:
             return None
         downloads = _downloads_of(message)
         text = message.text or message.caption or ""
+        proven = _own_phone(message, user)
+        if proven and not text:
+            text = f"📞 {proven[0][1]}"
         if not text and not downloads:
             logger.info(
                 "telegram: ignoring an unsupported message (%s) from chat %s",
@@ -110,6 +113,7 @@ class UpdateReader:
             received_at=message.edit_date if edit and message.edit_date else message.date,
             edit_of=edit_of,
             sender_verified=True,
+            proven_addresses=proven,
         )
 
     def _from_callback(self, query: CallbackQuery) -> InboundMessage | None:
@@ -170,6 +174,18 @@ def _is_start_command(text: str) -> bool:
     """`/start`, `/start <payload>` or `/start@SomeBot`."""
     command = text.split(maxsplit=1)[0] if text.strip() else ""
     return command == "/start" or command.startswith("/start@")
+
+
+def _own_phone(message: Message, user: User) -> tuple[tuple[str, str], ...]:
+    """("phone", "+<digits>") when the user shared their own contact: Telegram vouches
+    for a contact whose `user_id` is the sender's; anybody else's proves nothing."""
+    contact = message.contact
+    if contact is None or contact.user_id != user.id or not contact.phone_number:
+        return ()
+    digits = "".join(ch for ch in contact.phone_number if ch.isdigit())
+    if not 6 <= len(digits) <= 15:
+        return ()
+    return (("phone", f"+{digits}"),)
 
 
 def _downloads_of(message: Message) -> list[_Download]:
