@@ -111,6 +111,11 @@ _TEXTS: dict[str, dict[str, str]] = {
         "ar": "رُبطت هذه المحادثة بمحادثتك على الموقع؛ تابع هنا.",
         "en": "This chat is now linked to your conversation on the website; continue here.",
     },
+    "address_saved": {
+        "fa": "ممنون؛ شماره‌تان ثبت شد.",
+        "ar": "شكرًا؛ تم حفظ رقمك.",
+        "en": "Thank you; your number is saved.",
+    },
     "link_refused": {
         "fa": "این پیوند معتبر نیست یا منقضی شده است.",
         "ar": "هذا الرابط غير صالح أو منتهي الصلاحية.",
@@ -568,6 +573,14 @@ async def apply_inbound_proofs(
     body = msg.text.strip()
     if msg.channel == EMAIL_CHANNEL:
         await _email_reply_proof(session, msg, identity)
+        return result
+    if msg.sender_verified and msg.proven_addresses:
+        for channel, address in msg.proven_addresses:
+            proven = await ensure_identity(session, channel, address, verified=True)
+            outcome = LinkOutcome(identity.customer_id)
+            await _join(session, outcome, identity, proven, how=f"{msg.channel}_shared_{channel}")
+            result.events.extend(outcome.events)
+        result.reply = text("address_saved", language)
         return result
     if msg.channel == TELEGRAM_CHANNEL and msg.sender_verified:
         # The channel may hand `/start <payload>` over as a greeting, keeping the command

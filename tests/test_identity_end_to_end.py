@@ -251,3 +251,39 @@ async def test_an_email_typed_in_the_chat_asks_for_a_code_there(
         await app.customer_of("webchat", await _address(app, token))  # type: ignore[arg-type]
     )
     await ws.close()
+
+
+async def test_a_telegram_user_sharing_their_own_contact_proves_the_phone(
+    settings: Settings, start_app: Any, relay: FakeRelay, fake: FakeTelegram
+) -> None:
+    telegram = {
+        "token": FAKE_TOKEN,
+        "api_url": fake.api_url,
+        "poll_timeout": 1,
+        "chat_interval": 0.0,
+        "leader_retry_interval": 0.2,
+        "mode": "polling",
+    }
+    polls = fake.polls_started
+    app = await start_identity_app(start_app, settings, relay, telegram=telegram)
+    await fake.wait_for(lambda: fake.polls_started > polls)
+    chat, friend = 6660001, 6660002
+    user = fake.user(chat, first_name="Sara")
+    # Someone else's contact proves nothing about the sender.
+    fake.add_message(
+        chat,
+        user=user,
+        contact={"phone_number": "+98 912 000 0002", "first_name": "Reza", "user_id": friend},
+    )
+    fake.add_message(
+        chat,
+        user=user,
+        contact={"phone_number": "98 912 000 0001", "first_name": "Sara", "user_id": chat},
+    )
+    await fake.wait_for(lambda: [c for c in fake.sent() if c.chat_id == chat])
+    reply = next(c for c in fake.sent() if c.chat_id == chat)
+    assert reply.params["text"] == proof_text("address_saved", "fa")
+    customer = await app.customer_of("telegram", str(chat))
+    assert customer is not None
+    assert ("phone", "+989120000001", True) in await app.identities(customer)
+    assert await app.customer_of("phone", "+989120000002") is None
