@@ -5,6 +5,7 @@ PTB runs unpatched; the router is stood in for by a recording ingest function.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import itertools
@@ -542,3 +543,22 @@ async def test_an_unreadable_update_is_logged_and_skipped_not_retried_forever(
 
     assert ingest.texts == ["the next message still arrives"]
     assert f"cannot read update {broken}" in caplog.text
+
+
+async def test_the_bot_as_a_whole_stays_under_its_messages_per_second(
+    fake: FakeTelegram, services: ChannelServices
+) -> None:
+    adapter = await started(fake, services, messages_per_second=10.0)
+    try:
+        started_at = time.monotonic()
+        results = await asyncio.gather(
+            *(adapter.send(reply("hi", address=CHAT + n, outbox_id=n)) for n in range(20))
+        )
+        elapsed = time.monotonic() - started_at
+    finally:
+        await adapter.stop()
+    assert {result.status for result in results} == {DeliveryStatus.DELIVERED}
+    # 20 messages to 20 chats at 10/s: a first second's burst of 10, then 10 more.
+    assert elapsed >= 0.9
+    sent_at = sorted(call.at for call in fake.sent())
+    assert sent_at[-1] - sent_at[0] >= 0.9
