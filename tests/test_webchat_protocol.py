@@ -587,3 +587,38 @@ def test_frames_are_plain_json() -> None:
         "client_id": "c",
         "message_id": "5",
     }
+
+
+async def test_a_socket_too_slow_to_keep_up_is_closed_not_buffered_forever() -> None:
+    from channels.webchat.adapter import CLOSE_OVERLOADED, _Socket
+    from channels.webchat.tokens import Visitor
+
+    class StuckSocket:
+        """A peer that reads nothing until released."""
+
+        def __init__(self) -> None:
+            self.release = asyncio.Event()
+            self.sent: list[str] = []
+            self.closed_with: int | None = None
+
+        @property
+        def closed(self) -> bool:
+            return self.closed_with is not None
+
+        async def send_str(self, data: str) -> None:
+            await self.release.wait()
+            self.sent.append(data)
+
+        async def close(self, *, code: int, message: bytes = b"") -> None:
+            self.closed_with = code
+
+    peer = StuckSocket()
+    socket = _Socket(peer, Visitor("visitor:slow"), 1)  # type: ignore[arg-type]
+    writer = asyncio.create_task(socket.write_frames())
+    for n in range(600):
+        socket.push({"type": "pong", "n": n})
+    assert socket.overloaded
+    peer.release.set()
+    await asyncio.wait_for(writer, 2)
+    assert peer.closed_with == CLOSE_OVERLOADED
+    assert len(peer.sent) < 600

@@ -79,9 +79,9 @@ class _Socket:
         try:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
+            # The writer stops at its next frame and closes; the client reconnects and
+            # catches up from its last id, which costs far less than an unbounded queue.
             self.overloaded = True
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.put_nowait(None)
 
     def claim(self, message_id: int) -> bool:
         """Whether `message_id` is new to this socket (and mark it sent)."""
@@ -103,7 +103,7 @@ class _Socket:
 
     async def write_frames(self) -> None:
         """Send queued frames in order until told to stop or the socket fails."""
-        while True:
+        while not self.overloaded:
             frame = await self._queue.get()
             if frame is None:
                 break
