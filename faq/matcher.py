@@ -70,6 +70,8 @@ class MatcherConfig:
     char_ngram_max: int = 4
     word_weight: float = 0.55  # stage 1: word TF-IDF vs character n-gram TF-IDF
     char_weight: float = 0.45
+    # Questions in Arabic script lean more on character n-grams (richer morphology).
+    arabic_script_word_weight: float = 0.35
     centroid_weight: float = 0.5  # entry centroid vs its best phrasings
     second_weight: float = 0.3  # weight of an entry's second-best phrasing in its score
     entry_idf: bool = True  # document frequency counted over entries, not phrasings
@@ -84,8 +86,17 @@ class MatcherConfig:
     w_fuzz: float = 0.2
     token_cutoff: float = 75.0  # rapidfuzz ratio for two tokens to count as the same word
     # confidence = sigmoid(bias + weights . CONFIDENCE_FEATURES of the top candidate)
-    confidence_weights: tuple[float, ...] = (2.83, 5.345, -2.514, 1.97, -3.422, 0.36, 3.702, 1.991)
-    confidence_bias: float = -3.715
+    confidence_weights: tuple[float, ...] = (
+        2.819,
+        5.231,
+        -2.412,
+        2.09,
+        -3.175,
+        0.251,
+        3.346,
+        1.677,
+    )
+    confidence_bias: float = -3.432
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +296,12 @@ class Matcher:
 
         # Stage 1: TF-IDF cosines against every phrasing and every entry centroid.
         n = self.phrasing_count
-        phrasing = cfg.word_weight * self._words.scores(words, n)
-        phrasing += cfg.char_weight * self._chars.scores(chars, n)
+        word_weight, char_weight = cfg.word_weight, cfg.char_weight
+        if not norm.isascii():
+            word_weight = cfg.arabic_script_word_weight
+            char_weight = cfg.word_weight + cfg.char_weight - word_weight
+        phrasing = word_weight * self._words.scores(words, n)
+        phrasing += char_weight * self._chars.scores(chars, n)
         best = self._entry_max(phrasing)
         if cfg.second_weight:
             runner_up = np.where(phrasing >= best[self._entry_of], -1.0, phrasing)
@@ -294,8 +309,8 @@ class Matcher:
             second = np.where(second > 0, second, best)  # one-phrasing entries: no penalty
             best = ((1 - cfg.second_weight) * best + cfg.second_weight * second).astype(np.float32)
         m = self._n_entries
-        centroid = cfg.word_weight * self._centroid_words.scores(words, m)
-        centroid += cfg.char_weight * self._centroid_chars.scores(chars, m)
+        centroid = word_weight * self._centroid_words.scores(words, m)
+        centroid += char_weight * self._centroid_chars.scores(chars, m)
         entry_scores = (1 - cfg.centroid_weight) * best + cfg.centroid_weight * centroid
         k = min(cfg.shortlist, m)
         top = np.argpartition(-entry_scores, k - 1)[:k] if k < m else np.arange(k)
