@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
@@ -675,3 +675,58 @@ async def _email_reply_proof(
                 details={"how": "email_reply_token", "proven": {"identity_id": identity.id}},
             )
         )
+
+
+# --- hints for agents --------------------------------------------------------------------
+
+
+async def unproven_claims(session: AsyncSession, customer_id: int) -> list[dict[str, object]]:
+    """Addresses this customer claimed but never proved, and claims others made on this
+    customer's addresses: hints an agent may act on (an admin merge), never links."""
+    identities = list(
+        await session.scalars(select(Identity).where(Identity.customer_id == customer_id))
+    )
+    if not identities:
+        return []
+    pairs = [(i.channel, i.address) for i in identities]
+    rows = await session.scalars(
+        select(IdentityProof)
+        .where(
+            IdentityProof.kind == KIND_CODE,
+            IdentityProof.used_at.is_(None),
+            or_(
+                tuple_(IdentityProof.requester_channel, IdentityProof.requester_address).in_(pairs),
+                tuple_(IdentityProof.target_channel, IdentityProof.target_address).in_(pairs),
+            ),
+        )
+        .order_by(IdentityProof.id.desc())
+        .limit(50)
+    )
+    hints: list[dict[str, object]] = []
+    for proof in rows:
+        ours = (proof.requester_channel, proof.requester_address) in pairs
+        other = await get_identity(
+            session,
+            (proof.target_channel if ours else proof.requester_channel) or "",
+            (proof.target_address if ours else proof.requester_address) or "",
+        )
+        hints.append(
+            {
+                "kind": "claimed_address" if ours else "address_claimed_by_other",
+                "channel": proof.target_channel,
+                "address": proof.target_address,
+                "claimed_by": {
+                    "channel": proof.requester_channel,
+                    "address": proof.requester_address,
+                },
+                "other_customer_id": (
+                    other.customer_id
+                    if other is not None and other.customer_id != customer_id
+                    else None
+                ),
+                "claimed_at": proof.created_at.isoformat(),
+                "wrong_codes": proof.attempts,
+                "proven": False,
+            }
+        )
+    return hints

@@ -17,6 +17,7 @@ from router.identity_links import text as proof_text
 from router.identity_tokens import InvalidProofToken, ProofTokens
 from router.model import utcnow
 from router.storage.models import AuditEvent, Identity, IdentityProof, Thread
+from tests.agent_support import api, make_agent
 from tests.email_support import FakeRelay, make_mail
 from tests.identity_support import (
     CONTINUE,
@@ -89,6 +90,20 @@ async def test_someone_elses_email_without_the_code_reveals_nothing(app: Identit
     assert [i[0] for i in await app.identities(mallory_customer)] == ["webchat"]
     assert await app.identities(sara) == [("email", SARA, False)]
     await ws.close()
+
+    # Agents see the claim as a hint on both customers; nothing was merged.
+    agent = await make_agent(app.context, "Reza")
+    status, body = await api(
+        app.client, "GET", f"/api/v1/customers/{mallory_customer}/claims", agent
+    )
+    assert status == 200
+    claimed = {(c["kind"], c["address"], c["other_customer_id"]) for c in body["claims"]}
+    assert ("claimed_address", SARA, sara) in claimed
+    status, body = await api(app.client, "GET", f"/api/v1/customers/{sara}/claims", agent)
+    assert [(c["kind"], c["other_customer_id"]) for c in body["claims"]] == [
+        ("address_claimed_by_other", mallory_customer)
+    ]
+    assert (await app.client.get(f"/api/v1/customers/{sara}/claims")).status == 401
 
 
 async def test_five_wrong_codes_lock_and_a_new_code_is_needed(app: IdentityApp) -> None:

@@ -13,6 +13,7 @@ from aiohttp import web
 from router.http.auth import Principal, agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
+from router.identity_links import unproven_claims
 from router.merge import MergeRefused, merge_customers
 from router.privacy import (
     CustomerGone,
@@ -21,7 +22,7 @@ from router.privacy import (
     erase_customer,
     export_customer,
 )
-from router.storage.models import AuditEvent
+from router.storage.models import AuditEvent, Customer
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,21 @@ async def merge(request: web.Request) -> web.Response:
             "open_thread_id": result.open_thread_id,
         }
     )
+
+
+@routes.get("/api/v1/customers/{id}/claims")
+async def claims(request: web.Request) -> web.Response:
+    """Unproven claims on or by this customer: hints for an agent, never links."""
+    await agent_principal(request)
+    context = request.app[CONTEXT]
+    customer_id = _customer_id(request)
+    if customer_id is None:
+        return json_error(404, "not a customer id")
+    async with context.sessions() as session:
+        if await session.get(Customer, customer_id) is None:
+            return json_error(404, f"customer {customer_id} does not exist")
+        hints = await unproven_claims(session, customer_id)
+    return web.json_response({"customer_id": customer_id, "claims": hints})
 
 
 @routes.get("/api/v1/customers/{id}/export")
