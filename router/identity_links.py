@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
@@ -70,6 +70,7 @@ _EMAIL = re.compile(
 )
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _CODE = re.compile(r"^\d{6}$")
+_SIX_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")
 _START = re.compile(r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{1,64})\s*$")
 
 _TEXTS: dict[str, dict[str, str]] = {
@@ -301,19 +302,19 @@ async def request_email_code(
     if (to_address or 0) >= SENDS_PER_ADDRESS or (by_requester or 0) >= SENDS_PER_REQUESTER:
         raise RateLimited("rate_limited", "too many codes asked for; try again later")
 
-    # Only the newest code of a requester counts.
-    await session.execute(
-        update(IdentityProof)
-        .where(
+    # Only the newest code of a requester counts; earlier ones stop being readable.
+    superseded = await session.scalars(
+        select(IdentityProof).where(
             IdentityProof.kind == KIND_CODE,
             IdentityProof.requester_channel == requester.channel,
             IdentityProof.requester_address == requester.address,
             IdentityProof.used_at.is_(None),
-            IdentityProof.expires_at > now,
+            IdentityProof.expires_at > now - CODE_TTL,
         )
-        .values(expires_at=now)
-        .execution_options(synchronize_session=False)
     )
+    for old in superseded:
+        old.expires_at = min(old.expires_at, now)
+        await _redact(session, old)
     # The address gets an identity of its own customer when nobody has it yet; an owned
     # address stays where it is. Nothing is linked until the code comes back.
     target = await ensure_identity(session, EMAIL_CHANNEL, email, language=language)
@@ -371,6 +372,16 @@ async def request_email_code(
     return email, outcome
 
 
+async def _redact(session: AsyncSession, proof: IdentityProof) -> None:
+    """Blank the code in the mail that carried it: spent, locked, expired or superseded,
+    it need not stay readable in the database (only its HMAC is kept)."""
+    if proof.message_id is None:
+        return
+    mailed = await session.get(Message, proof.message_id)
+    if mailed is not None:
+        mailed.text = _SIX_DIGITS.sub("••••••", mailed.text)
+
+
 async def pending_code(session: AsyncSession, requester: Identity) -> IdentityProof | None:
     """The requester's newest code unless it was spent (expired or locked included):
     only the newest code ever counts."""
@@ -403,6 +414,7 @@ async def verify_email_code(
     if proof is None:
         raise ProofRefused("no_code", "no code was asked for; ask for one first")
     if proof.expires_at <= now:
+        await _redact(session, proof)
         raise ProofRefused("expired", "the code has expired; ask for a new one")
     if proof.attempts >= CODE_ATTEMPTS:
         raise ProofRefused("locked", "too many wrong codes; ask for a new one", remaining=0)
@@ -415,14 +427,11 @@ async def verify_email_code(
         proof.attempts += 1
         remaining = CODE_ATTEMPTS - proof.attempts
         if remaining <= 0:
+            await _redact(session, proof)
             raise ProofRefused("locked", "too many wrong codes; ask for a new one", remaining=0)
         raise ProofRefused("wrong_code", "that code is not right", remaining=remaining)
     proof.used_at = now
-    if proof.message_id is not None:
-        # The code did its job; it need not stay readable anywhere.
-        mailed = await session.get(Message, proof.message_id)
-        if mailed is not None:
-            mailed.text = mailed.text.replace(code, "••••••")
+    await _redact(session, proof)
     target = await ensure_identity(session, EMAIL_CHANNEL, email)
     outcome = LinkOutcome(requester.customer_id)
     await _join(session, outcome, requester, target, how="email_code")

@@ -16,7 +16,7 @@ from router.identity_links import CODE_ATTEMPTS, SENDS_PER_ADDRESS, SENDS_PER_RE
 from router.identity_links import text as proof_text
 from router.identity_tokens import InvalidProofToken, ProofTokens
 from router.model import utcnow
-from router.storage.models import AuditEvent, Identity, IdentityProof, Thread
+from router.storage.models import AuditEvent, Identity, IdentityProof, Message, Thread
 from tests.agent_support import api, make_agent
 from tests.email_support import FakeRelay, make_mail
 from tests.identity_support import (
@@ -122,6 +122,8 @@ async def test_five_wrong_codes_lock_and_a_new_code_is_needed(app: IdentityApp) 
     assert (status, body["error"]["code"]) == (429, "locked")
     status, body = await app.post(VERIFY, visitor, {"code": code})  # right, but too late
     assert (status, body["error"]["code"]) == (429, "locked")
+    async with app.context.sessions() as session:  # a dead code is not kept readable
+        assert not await session.scalar(select(func.count()).where(Message.text.contains(code)))
     visitor_customer = await app.customer_of("webchat", address_of(app, visitor))
     assert visitor_customer != await app.customer_of("email", SARA)
 
