@@ -10,8 +10,10 @@ every one gets a bot answer), and times
   past it, or webhook answered 200), which Pasokh only does after commit;
 - answered: until the bot's answer to every update reached sendMessage.
 
-Beside it, the ceiling of the fake server itself, measured in the same run: a bare
-echo bot (raw HTTP, no PTB, no database) doing the same round trips.
+Beside it, measured in the same run: the ceiling of the fake server itself (a bare
+echo bot: raw HTTP, no PTB, no database, doing the same round trips), and the
+Telegram adapter alone in the bench process (PTB, rate limiters, the polling loop or
+webhook route) with an in-memory ingest that answers each update at once.
 
 Pasokh's bot-wide send limit is raised for the run (`--send-rate`); against the real
 Telegram it stays at 30 messages/s, which then bounds "answered".
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import functools
 import os
 import platform
 import subprocess
@@ -36,13 +40,25 @@ import aiohttp
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, this file's folder comes first on sys.path and this very module
+# would shadow python-telegram-bot's `telegram` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
+from channels.telegram import TelegramAdapter
+from config.settings import TelegramSettings
+from router.model import AuthorKind, InboundMessage, IngestResult, OutboundMessage
 from router.storage.engine import new_engine
 from router.storage.migrate import upgrade_to_head
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
 from tests.processes import ServeProcess
 from tests.support import create_postgres_database, free_port
+from tests.telegram_support import (
+    RecordingIngest,
+    make_services,
+    telegram_settings,
+    webhook_host,
+)
 
 KB = ROOT / "tests" / "fixtures" / "faq" / "kb.json"
 QUESTION = "چطور سفارشم را پیگیری کنم؟"
@@ -195,6 +211,55 @@ async def _webhook_echo(
         await runner.cleanup()
 
 
+async def adapter_only(mode: str, workdir: Path, count: int, send_rate: float) -> Figures:
+    """The channel without the router: an in-memory ingest that answers at once."""
+    async with FakeTelegram() as fake:
+        tasks: set[asyncio.Task[Any]] = set()
+        holder: list[TelegramAdapter] = []
+
+        async def ingest(message: InboundMessage) -> IngestResult:
+            answer = OutboundMessage(
+                outbox_id=len(tasks) + 1,
+                message_id=1,
+                thread_id=1,
+                channel="telegram",
+                address=message.sender_address,
+                text="وضعیت سفارش در بخش «سفارش‌های من» است.",
+                author=AuthorKind.BOT,
+            )
+            task = asyncio.create_task(holder[0].send(answer))
+            tasks.add(task)
+            return IngestResult(1, 1, 1)
+
+        ingest_recorder = RecordingIngest()
+        services = make_services(ingest_recorder, workdir / f"attachments-{free_port()}")
+        services = dataclasses.replace(services, ingest=ingest)
+        settings = telegram_settings(
+            fake, poll_timeout=5, messages_per_second=send_rate, chat_interval=1.0
+        )
+        if mode == "webhook":
+            make = functools.partial(_webhook_adapter, settings)
+            async with webhook_host(make, services) as (adapter, _):
+                holder.append(adapter)
+                await fake.wait_for(lambda: fake.webhook_url is not None, within=30)
+                figures = await timed(fake, count, within=300)
+        else:
+            adapter = TelegramAdapter(settings=settings)
+            holder.append(adapter)
+            await adapter.start(services)
+            try:
+                await fake.wait_for(lambda: fake.polls_started > 0, within=30)
+                figures = await timed(fake, count, within=300)
+            finally:
+                await adapter.stop()
+        await asyncio.gather(*tasks)
+        return figures
+
+
+def _webhook_adapter(settings: TelegramSettings, public_url: str) -> TelegramAdapter:
+    return TelegramAdapter(settings=settings, public_url=public_url)
+
+
 def start_throwaway_postgres() -> tuple[str | None, Path | None]:
     script = ROOT / ".ci" / "start-postgres"
     if os.geteuid() != 0 or not script.exists():
@@ -218,11 +283,12 @@ async def main() -> None:
     )
     print(f"{args.updates} updates from {args.updates} users, send rate {args.send_rate}/s\n")
     print(f"{'database':<11}{'mode':<9}{'path':<18}{'ingested/s':>12}{'answered/s':>12}")
-    for mode in ("polling", "webhook"):
-        figures = await bare_echo_bot(mode, args.updates)
-        _row("-", mode, "fake server ceiling", figures)
     with tempfile.TemporaryDirectory(prefix="pasokh-bench-tg-") as tmp:
         workdir = Path(tmp)
+        for mode in ("polling", "webhook"):
+            _row("-", mode, "fake server", await bare_echo_bot(mode, args.updates))
+            figures = await adapter_only(mode, workdir, args.updates, args.send_rate)
+            _row("-", mode, "adapter, no DB", figures)
         pg_admin, pg_dir = args.postgres_url, None
         if pg_admin is None and not args.skip_postgres:
             pg_admin, pg_dir = start_throwaway_postgres()
