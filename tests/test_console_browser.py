@@ -58,6 +58,8 @@ class Watched:
         await dialog.dismiss()
 
     async def assert_clean(self) -> None:
+        if "/console" in self.page.url:
+            assert await self.page.evaluate("() => window.__notReloaded") is True
         assert self.dialogs == [], f"a dialog fired: {self.dialogs}"
         assert self.errors == [], f"script errors: {self.errors}"
         assert await self.page.evaluate("() => window.__pwned") is None
@@ -95,6 +97,8 @@ async def sign_in_console(context: BrowserContext, url: str, email: str) -> Watc
     await page.page.locator("#signin-submit").click()
     await expect(page.page.locator("#console")).to_be_visible()
     await expect(page.page.locator("#live")).to_have_attribute("data-state", "on")
+    # A mark that a reload would wipe: the tests check that updates came without one.
+    await page.page.evaluate("() => { window.__notReloaded = true; }")
     return page
 
 
