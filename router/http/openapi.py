@@ -553,6 +553,8 @@ def openapi_document() -> JSON:
     inbound = paths["/api/v1/inbound/messages"]["post"]["responses"]
     inbound["200"] = {"description": "a redelivery", "content": _content("InboundAccepted")}
     inbound["503"] = _error("could not store the message; retry later")
+    for template, operations in customer_admin_paths().items():  # issue 8
+        paths.setdefault(template, {}).update(operations)
     return copy.deepcopy(
         {
             "openapi": "3.1.0",
@@ -583,3 +585,101 @@ def openapi_document() -> JSON:
             },
         }
     )
+
+
+# --- customers across channels (issue 8): merge, claims, export, erasure ------------------
+
+SCHEMAS.update(
+    {
+        "MergeRequest": _object({"other": INT}, description="the customer to merge with"),
+        "MergeResult": _object(
+            {"surviving_id": INT, "merged_id": INT, "open_thread_id": N_INT},
+            description="the older customer survives; its one open thread holds both",
+        ),
+        "Claim": _object(
+            {
+                "kind": {"type": "string", "enum": ["claimed_address", "address_claimed_by_other"]},
+                "channel": N_STRING,
+                "address": N_STRING,
+                "claimed_by": _object({"channel": N_STRING, "address": N_STRING}),
+                "other_customer_id": N_INT,
+                "claimed_at": TIME,
+                "wrong_codes": INT,
+                "proven": {"type": "boolean"},
+            },
+            description="an address typed but never proven: a hint, never a link",
+        ),
+        "ClaimList": _object(
+            {"customer_id": INT, "claims": {"type": "array", "items": _ref("Claim")}}
+        ),
+        "CustomerExport": {
+            "type": "object",
+            "description": "every row stored for the customer and customers merged into it, "
+            "attachments inlined as base64",
+            "required": [
+                "customer",
+                "merged_customers",
+                "identities",
+                "threads",
+                "attachments",
+                "identity_proofs",
+                "knowledge_gaps",
+                "audit",
+                "exported_at",
+            ],
+        },
+        "Erasure": _object(
+            {
+                "customer_id": INT,
+                "erased": _object(
+                    {"identities": INT, "threads": INT, "messages": INT, "attachment_files": INT}
+                ),
+            }
+        ),
+    }
+)
+
+
+def customer_admin_paths() -> JSON:
+    """Paths of `router.http.customer_api`."""
+    return {
+        "/api/v1/customers/{id}/merge": {
+            "post": _op(
+                "Admin: make two customers one (identities, threads and messages move to the "
+                "older; the two open threads become one); audited",
+                "200",
+                "MergeResult",
+                errors=(*ACTION_ERRORS, "422"),
+                params=THREAD_ID,
+                body="MergeRequest",
+            )
+        },
+        "/api/v1/customers/{id}/claims": {
+            "get": _op(
+                "Unproven claims on or by this customer (hints for a merge by hand)",
+                "200",
+                "ClaimList",
+                errors=("401", "404"),
+                params=THREAD_ID,
+            )
+        },
+        "/api/v1/customers/{id}/export": {
+            "get": _op(
+                "Admin: everything stored for the customer (409 names the survivor of a merge)",
+                "200",
+                "CustomerExport",
+                errors=ACTION_ERRORS,
+                params=THREAD_ID,
+            )
+        },
+        "/api/v1/customers/{id}": {
+            "delete": _op(
+                "Admin: erase the customer's messages, attachments and addresses; an audit "
+                "tombstone stays",
+                "200",
+                "Erasure",
+                errors=ACTION_ERRORS,
+                params=THREAD_ID,
+            )
+        },
+    }
