@@ -237,6 +237,17 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     await call("GET", "/api/v1/queue/stats", sara, expect=200)
     await call("GET", "/api/v1/threads", None, expect=401)
 
+    # customers across channels (issue 8): hints, a merge by hand, export, erasure
+    second = await web.push("me again, from my phone", sender="v2")
+    customer, merge = {"id": first.customer_id}, {"other": second.customer_id}
+    await call("GET", "/api/v1/customers/{id}/claims", sara, path=customer, expect=200)
+    await call("POST", "/api/v1/customers/{id}/merge", sara, path=customer, json=merge, expect=403)
+    await call("POST", "/api/v1/customers/{id}/merge", admin, path=customer, json=merge, expect=200)
+    await call("POST", "/api/v1/customers/{id}/merge", admin, path=customer, json=merge, expect=409)
+    await call("GET", "/api/v1/customers/{id}/export", admin, path=customer, expect=200)
+    await call("DELETE", "/api/v1/customers/{id}", sara, path=customer, expect=403)
+    await call("DELETE", "/api/v1/customers/{id}", admin, path=customer, expect=200)
+
     # the API channel is described by the same document
     integration = new_token("pk_int")
     async with context.sessions() as session, session.begin():
