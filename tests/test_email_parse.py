@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,15 @@ def test_mutated_fixtures_never_raise(path: Path) -> None:
         mail = parse_mail(bytes(damaged))
         split_reply(mail.body)
         classify(mail)
+
+
+def test_hostile_headers_parse_in_linear_time() -> None:
+    started = time.perf_counter()
+    for header in (
+        b"References: " + b"a" * 30_000,
+        b"From: <" + b"a." * 100_000 + b"@b>",
+        b"To: " + b"x@" * 50_000,
+        b"Subject: " + b"=?utf-8?q?a?= " * 20_000,
+    ):
+        parse_mail(header + b"\r\n\r\nhi\r\n")
+    assert time.perf_counter() - started < 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,11 @@ def test_forward_keeps_forwarded_content() -> None:
 def test_only_a_quote_keeps_everything() -> None:
     text = "On Mon, Nov 23, 2026, Support wrote:\n> hello"
     assert strip_quotes(text) == text
+
+
+def test_long_quoted_history_is_linear() -> None:
+    # Quadratic scanning took minutes on this; linear takes well under a second.
+    text = ("> quoted line\n" * 20_000 + "reply in between\n") * 3
+    started = time.perf_counter()
+    assert strip_quotes(text).startswith("> quoted line")
+    assert time.perf_counter() - started < 10

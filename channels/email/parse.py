@@ -43,14 +43,16 @@ _CHARSET_ALIASES = {
 _ASCII = {"ascii", "us-ascii"}
 
 _MSGID = re.compile(r"<([^<>\s]{1,250})>")
-_BARE_MSGID = re.compile(r"[^<>\s,;]+@[^<>\s,;]+")
-_ADDR_SPEC = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.?[^@\s<>()\[\],;:\"]*$")
+_BARE_MSGID = re.compile(r"[^<>\s,;@]{1,200}@[^<>\s,;@]{1,200}")  # bounded: linear time
+# One character class on each side of "@": linear time on hostile input.
+_ADDR_SPEC = re.compile(r"^[^@\s<>()\[\],;:\"]{1,64}@[^@\s<>()\[\],;:\"]{1,255}$")
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>])")
 _BLANK_RUN = re.compile(r"\n{3,}")
 _MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
 
 MAX_REFERENCES = 50
 MAX_ID_LENGTH = 250
+MAX_HEADER_CHARS = 32_768  # longer header values are cut: no legitimate header needs more
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +220,11 @@ def _decoded_headers(msg: Message, defects: _Defects) -> list[tuple[str, str]]:
         defects.add("unreadable header block")
         return result
     for name, raw_value in raw_items:
-        result.append((str(name).strip().lower(), _decode_header_value(str(raw_value), defects)))
+        value = str(raw_value)
+        if len(value) > MAX_HEADER_CHARS:
+            defects.add("oversized header cut")
+            value = value[:MAX_HEADER_CHARS]
+        result.append((str(name).strip().lower()[:100], _decode_header_value(value, defects)))
     return result
 
 

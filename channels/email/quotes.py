@@ -103,6 +103,7 @@ def _plain(line: str) -> str:
 
 def _quote_start(lines: list[str]) -> int:
     """Index of the first line of quoted history, or len(lines)."""
+    quoted_tail = _quoted_tails(lines)
     for index, raw in enumerate(lines):
         line = _plain(raw)
         if not line:
@@ -115,9 +116,24 @@ def _quote_start(lines: list[str]) -> int:
             return index
         if _FROM_FIELD.match(line) and _has_header_block(lines, index):
             return _include_rule_above(lines, index)
-        if line.startswith(">") and _rest_is_quoted(lines, index):
+        if line.startswith(">") and quoted_tail[index]:
             return index
     return len(lines)
+
+
+def _quoted_tails(lines: list[str]) -> list[bool]:
+    """For each line: is every non-blank line from here on quoted (up to a signature)?
+
+    One pass from the end, so a long quoted history costs linear time.
+    """
+    tails = [True] * (len(lines) + 1)
+    for index in range(len(lines) - 1, -1, -1):
+        line = _plain(lines[index])
+        if not line or line.startswith(">"):
+            tails[index] = tails[index + 1]
+        else:
+            tails[index] = bool(_SIGNATURE_RULE.match(line))
+    return tails
 
 
 def _is_wrote_header(lines: list[str], index: int) -> bool:
@@ -153,16 +169,6 @@ def _include_rule_above(lines: list[str], index: int) -> int:
     if probe >= 0 and _RULE_LINE.match(_plain(lines[probe])):
         return probe
     return index
-
-
-def _rest_is_quoted(lines: list[str], index: int) -> bool:
-    """True when every non-blank line from `index` on is quoted or a signature."""
-    for position in range(index, len(lines)):
-        line = _plain(lines[position])
-        if not line or line.startswith(">"):
-            continue
-        return bool(_SIGNATURE_RULE.match(line) or line == "-- ")
-    return True
 
 
 def _strip_signature(lines: list[str]) -> tuple[list[str], list[str]]:
