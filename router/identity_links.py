@@ -52,6 +52,8 @@ EMAIL_CHANNEL = "email"
 WEBCHAT_CHANNEL = "webchat"
 TELEGRAM_CHANNEL = "telegram"
 SITE_CHANNEL = "site"
+# Where a customer may ask for and type a code in the conversation itself.
+DIALOGUE_CHANNELS = frozenset({WEBCHAT_CHANNEL, TELEGRAM_CHANNEL})
 
 CODE_TTL = timedelta(minutes=10)
 CODE_ATTEMPTS = 5
@@ -604,7 +606,7 @@ async def apply_inbound_proofs(
                 result.events.extend(outcome.events)
                 result.reply = text("linked", language)
             return result
-    if msg.automated:
+    if msg.automated or msg.channel not in DIALOGUE_CHANNELS:
         return result
     code = normalise_code(body)
     pending = await pending_code(session, identity) if _CODE.match(code) else None

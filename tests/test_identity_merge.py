@@ -3,6 +3,7 @@ advanced thread, admin-only by hand, audited."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -144,3 +145,31 @@ async def test_merge_without_open_threads_and_with_one(settings: Settings, start
             assert "already" in str(exc)
         else:
             raise AssertionError("merging one customer with itself must be refused")
+
+
+async def test_a_telegram_user_proves_an_email_by_typing_the_mailed_code(
+    settings: Settings, start_app: Any
+) -> None:
+    telegram, email = FakeAdapter(name="telegram"), FakeAdapter(name="email")
+    _, context = await start_app(
+        settings.replace("email", enabled=False).replace("webchat", enabled=False),
+        adapters=[telegram, email],
+        responder=QueueEveryThread(),
+    )
+    earlier = await email.push("where is order 77?", sender="sara@example.ir")
+    chat = await telegram.push("hi", sender="777", sender_verified=True, language="en")
+    assert chat.customer_id != earlier.customer_id
+    asked = await telegram.push("sara@example.ir", sender="777", sender_verified=True)
+    [code_mail] = await email.wait_sent(1)
+    assert code_mail.address == "sara@example.ir"
+    code = re.search(r"\d{6}", code_mail.text)
+    assert code is not None
+    assert asked.customer_id == chat.customer_id  # asking links nothing
+    done = await telegram.push(code.group(0), sender="777", sender_verified=True, language="en")
+    assert done.customer_id == min(chat.customer_id, earlier.customer_id)
+    replies = [m.text for m in await telegram.wait_sent(2)]
+    assert "sara@example.ir" in replies[0] and "verified" in replies[1]
+    async with context.sessions() as session:
+        email_identity = await session.scalar(select(Identity).where(Identity.channel == "email"))
+        assert email_identity is not None and email_identity.verified
+        assert email_identity.customer_id == done.customer_id
