@@ -48,6 +48,8 @@ UNKNOWN_SENDER = "mailer-daemon@invalid"  # RFC 6761: a name that can never be r
 MAX_RECIPIENTS = 100
 PARSE_IN_THREAD_BYTES = 262_144  # bigger mail is parsed off the event loop
 UNPARSEABLE_TEXT = "[This email could not be read. The original message is attached.]"
+MAX_TEXT_CHARS = 20_000  # the new text the bot and agents read first; the raw mail has all
+MAX_FULL_TEXT_CHARS = 1_000_000
 
 
 class _Counters:
@@ -328,7 +330,7 @@ class EmailAdapter:
     ) -> InboundMessage:
         """The channel-neutral message for one parsed mail."""
         split = split_reply(parsed.body)
-        text = split.new_text or parsed.subject
+        text = (split.new_text or parsed.subject)[:MAX_TEXT_CHARS]
         sender = parsed.sender or _plain_address(mail_from) or UNKNOWN_SENDER
         return InboundMessage(
             channel=CHANNEL,
@@ -336,7 +338,7 @@ class EmailAdapter:
             sender_address=sender,
             sender_name=parsed.sender_name,
             text=text,
-            full_text=parsed.body or None,
+            full_text=parsed.body[:MAX_FULL_TEXT_CHARS] or None,
             subject=parsed.subject or None,
             attachments=(raw_ref, *files),
             hint=self.thread_hint(parsed, rcpt_tos),

@@ -53,6 +53,7 @@ _MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
 MAX_REFERENCES = 50
 MAX_ID_LENGTH = 250
 MAX_HEADER_CHARS = 32_768  # longer header values are cut: no legitimate header needs more
+MAX_HTML_CHARS = 1_000_000  # HTML beyond this is not converted (seconds of CPU); raw is kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,6 +482,9 @@ def _body_text(parts: list[Message], defects: _Defects) -> tuple[str, bool]:
         charset = _safe_param(part, "charset")
         text, _ = decode_bytes(_payload_bytes(part, defects), charset, defects)
         if _safe_content_type(part) == "text/html":
+            if len(text) > MAX_HTML_CHARS:
+                defects.add("HTML body too long: only its start is shown as text")
+                text = text[:MAX_HTML_CHARS]
             text = html_to_text(text)
             from_html = True
         else:
