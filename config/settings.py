@@ -97,6 +97,9 @@ class WebchatSettings:
     rate_limit_per_minute: int = 30
     history_limit: int = 50
     max_sockets_per_visitor: int = 8  # open tabs of one visitor
+    # Messages ingested at once; the rest wait in their sockets. Keeps the database
+    # pool free for reading replies back (a burst of 500 otherwise starves it).
+    ingest_concurrency: int = 16
     demo_page: bool = True  # serve the demo shop page at `/`
     max_upload_bytes: int = 5_242_880
     upload_types: list[str] = field(
