@@ -390,3 +390,11 @@ async def test_starttls_and_auth_for_a_forwarding_server(
     finally:
         await adapter.stop()
     assert len(ingest.stored) == 1
+
+
+async def test_unreachable_and_own_addresses_are_never_mailed(rig: Rig) -> None:
+    nobody = await rig.adapter.send(outbound(address="mailer-daemon@invalid"))
+    assert nobody.status == DeliveryStatus.FAILED and nobody.identity_unreachable
+    loop = await rig.adapter.send(outbound(address="sales@support.localhost"))
+    assert loop.status == DeliveryStatus.FAILED
+    assert rig.relay.received == []

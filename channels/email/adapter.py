@@ -382,6 +382,15 @@ class EmailAdapter:
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         """Render and hand one message to the relay; never raises for SMTP trouble."""
+        domain = message.address.rpartition("@")[2].lower().rstrip(".")
+        if domain.endswith(".invalid") or domain == "invalid" or "@" not in message.address:
+            return DeliveryResult.failed(
+                f"{message.address} is not a mail address (the sender had none)",
+                identity_unreachable=True,
+            )
+        if domain in self._domains:
+            # Mailing our own support domain would come straight back in: a loop.
+            return DeliveryResult.failed(f"not sent to our own support domain ({domain})")
         if message.automated and not self._auto_reply_allowed(message.address):
             self._counters.sent.labels("capped").inc()
             return DeliveryResult.failed(
