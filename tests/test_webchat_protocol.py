@@ -622,3 +622,14 @@ async def test_a_socket_too_slow_to_keep_up_is_closed_not_buffered_forever() -> 
     await asyncio.wait_for(writer, 2)
     assert peer.closed_with == CLOSE_OVERLOADED
     assert len(peer.sent) < 600
+
+
+async def test_ingests_at_once_are_capped(make_harness: Callable[..., Awaitable[Harness]]) -> None:
+    harness = await make_harness(ingest_concurrency=2)
+    harness.router.ingest_delay = 0.05
+    sockets = [await harness.connect(await harness.token()) for _ in range(6)]
+    for n, ws in enumerate(sockets):
+        await send(ws, f"پیام {n}", client_id=f"burst{n}")
+    for ws in sockets:
+        await next_frame(ws, "ack")
+    assert harness.router.most_in_flight == 2

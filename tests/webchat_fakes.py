@@ -7,6 +7,7 @@ publishes `MessageStored` after "commit", and can answer like a bot in the same
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ class FakeRouter:
     inbound: list[InboundMessage] = field(default_factory=list)
     fail_next: bool = False
     reads: list[int] = field(default_factory=list)  # ids asked of `message()`
+    ingest_delay: float = 0.0  # seconds each ingest takes ("the database is slow")
+    in_flight: int = 0
+    most_in_flight: int = 0
     _seen: dict[tuple[str, str], IngestResult] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -95,6 +99,15 @@ class FakeRouter:
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("database unavailable")
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.ingest_delay)
+            return self._commit(inbound)
+        finally:
+            self.in_flight -= 1
+
+    def _commit(self, inbound: InboundMessage) -> IngestResult:
         key = (inbound.channel, inbound.external_id)
         if key in self._seen:
             first = self._seen[key]

@@ -132,6 +132,7 @@ class WebchatAdapter:
         self._by_customer: dict[int, set[_Socket]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._reads = asyncio.Semaphore(_READ_CONCURRENCY)
+        self._ingests = asyncio.Semaphore(max(settings.ingest_concurrency, 1))
         self._socket_count = 0
 
     # -- lifecycle ---------------------------------------------------------------
@@ -715,7 +716,8 @@ class WebchatAdapter:
             language=language,
         )
         try:
-            result = await services.ingest(inbound)
+            async with self._ingests:
+                result = await services.ingest(inbound)
         except Exception:
             logger.exception("web chat ingest failed (socket %s)", socket.number)
             raise protocol.ProtocolError(
