@@ -134,3 +134,18 @@ def test_long_quoted_history_is_linear() -> None:
     started = time.perf_counter()
     assert strip_quotes(text).startswith("> quoted line")
     assert time.perf_counter() - started < 10
+
+
+def test_shipping_route_is_not_an_outlook_header() -> None:
+    text = "از: تهران\nبه: شیراز\nبسته هنوز نرسیده، لطفاً پیگیری کنید."
+    assert strip_quotes(text) == text
+    text = "From: Tehran\nTo: Shiraz\nThe parcel is late."
+    assert strip_quotes(text) == text
+
+
+def test_outlook_block_without_addresses_needs_all_fields() -> None:
+    text = (
+        "Please cancel it.\n\nFrom: Shop Support\nSent: Monday, November 23, 2026 10:00\n"
+        "To: John Doe\nSubject: Your order\n\nold text\n"
+    )
+    assert strip_quotes(text) == "Please cancel it."

@@ -45,10 +45,18 @@ _FORWARDED = re.compile(
     re.IGNORECASE,
 )
 _FROM_FIELD = re.compile(r"^\s*[*]?\s*(from|از|من|de|von)\s*[*]?\s*:", re.IGNORECASE)
-_SENT_FIELD = re.compile(
-    r"^\s*[*]?\s*(sent|date|ارسال\s*شده|ارسال‌شده|تاریخ|تاريخ الإرسال|التاريخ|أرسل|أرسلت|"
-    r"to|به|إلى|subject|موضوع|الموضوع)\s*[*]?\s*:",
-    re.IGNORECASE,
+# The other fields of an Outlook header block, by kind.
+_HEADER_FIELDS = (
+    (
+        "sent",
+        re.compile(
+            r"^\s*[*]?\s*(sent|date|ارسال[\s\u200c]*شده|تاریخ|تاريخ الإرسال|التاريخ|أرسل|أرسلت)"
+            r"\s*[*]?\s*:",
+            re.IGNORECASE,
+        ),
+    ),
+    ("to", re.compile(r"^\s*[*]?\s*(to|cc|به|رونوشت|إلى|نسخة)\s*[*]?\s*:", re.IGNORECASE)),
+    ("subject", re.compile(r"^\s*[*]?\s*(subject|موضوع|الموضوع)\s*[*]?\s*:", re.IGNORECASE)),
 )
 _SIGNATURE_RULE = re.compile(r"^(--|—|__)\s*$")
 _DEVICE = (
@@ -153,12 +161,20 @@ def _is_wrote_header(lines: list[str], index: int) -> bool:
 
 
 def _has_header_block(lines: list[str], index: int) -> bool:
-    """A From: line followed within four lines by Sent:/Date:/To:/Subject: fields."""
-    seen = 0
+    """A From: line followed by the other fields of a mail header block.
+
+    With an address on the From line, one more field (Sent/Date, To, Subject) is
+    enough; without one it takes all three, so a customer writing "From: Tehran /
+    To: Shiraz / Date: ..." about a shipment is not mistaken for a quote.
+    """
+    kinds = set()
     for follow in lines[index + 1 : index + 6]:
-        if _SENT_FIELD.match(_plain(follow)):
-            seen += 1
-    return seen >= 1
+        line = _plain(follow)
+        for kind, pattern in _HEADER_FIELDS:
+            if pattern.match(line):
+                kinds.add(kind)
+    has_address = "@" in lines[index]
+    return len(kinds) >= 3 or (has_address and len(kinds) >= 1)
 
 
 def _include_rule_above(lines: list[str], index: int) -> int:
