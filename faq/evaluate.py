@@ -16,6 +16,7 @@ import numpy as np
 from faq.decide import Thresholds, VerdictKind, decide
 from faq.kb import KnowledgeBase
 from faq.matcher import Matcher
+from faq.rerank import EmbeddingReranker
 
 HUMAN = "human"
 
@@ -97,6 +98,7 @@ def evaluate_queries(
     kb: KnowledgeBase,
     queries: Sequence[LabelledQuery] | Iterable[LabelledQuery],
     thresholds: Thresholds | None = None,
+    reranker: EmbeddingReranker | None = None,
 ) -> EvalReport:
     """Run every query through the bot's stateless decision and count the outcomes."""
     thresholds = thresholds or Thresholds()
@@ -104,7 +106,7 @@ def evaluate_queries(
     report = EvalReport()
     timings = []
     for query in queries:
-        verdict = decide(query.text, matcher, thresholds)
+        verdict = decide(query.text, matcher, thresholds, reranker)
         if verdict.match is not None:
             timings.append(verdict.match.elapsed_us)
         answered = verdict.answer.entry_id if verdict.answer else None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from faq.kb import KbError, KnowledgeBase, kb_files, load_kb
 from faq.matcher import Matcher, MatcherConfig
+from faq.rerank import Embedder, EmbeddingReranker
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class LoadedKb:
     kb: KnowledgeBase
     matcher: Matcher
     snapshot: Snapshot
+    reranker: EmbeddingReranker | None = None
 
 
 def snapshot(path: Path) -> Snapshot:
@@ -39,7 +41,12 @@ def snapshot(path: Path) -> Snapshot:
         return ()
 
 
-def load(path: Path, default_language: str, config: MatcherConfig | None = None) -> LoadedKb:
+def load(
+    path: Path,
+    default_language: str,
+    config: MatcherConfig | None = None,
+    embedder: Embedder | None = None,
+) -> LoadedKb:
     """Load and index the KB at `path` (blocking: run it in a thread).
 
     Raises:
@@ -47,7 +54,8 @@ def load(path: Path, default_language: str, config: MatcherConfig | None = None)
     """
     before = snapshot(path)
     kb = load_kb(path, default_language)
-    return LoadedKb(kb, Matcher(kb, config), before)
+    reranker = EmbeddingReranker(kb, embedder) if embedder is not None else None
+    return LoadedKb(kb, Matcher(kb, config), before, reranker)
 
 
 class KbWatcher:
@@ -61,8 +69,10 @@ class KbWatcher:
         config: MatcherConfig | None = None,
         poll_seconds: float = 1.0,
         watch: bool = True,
+        embedder: Embedder | None = None,
     ) -> None:
         self.path = path
+        self._embedder = embedder
         self._default_language = default_language
         self._config = config
         self._poll_seconds = poll_seconds
@@ -90,7 +100,7 @@ class KbWatcher:
         async with self._load_lock:
             if self._current is None:
                 self._current = await asyncio.to_thread(
-                    load, self.path, self._default_language, self._config
+                    load, self.path, self._default_language, self._config, self._embedder
                 )
                 logger.info(
                     "FAQ loaded from %s: %d entries, %d phrasings",
@@ -128,7 +138,9 @@ class KbWatcher:
         if now == current.snapshot or now == self._failed_snapshot:
             return False
         try:
-            fresh = await asyncio.to_thread(load, self.path, self._default_language, self._config)
+            fresh = await asyncio.to_thread(
+                load, self.path, self._default_language, self._config, self._embedder
+            )
         except KbError as exc:
             self._failed_snapshot = now
             logger.error("FAQ reload failed, keeping the previous KB: %s", exc)
