@@ -7,8 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from channels.webchat.tokens import user_hash
 from config.settings import Settings
 from tests.email_support import FakeRelay, make_mail
 from tests.identity_support import IdentityApp, code_in, continue_token_in, start_identity_app
@@ -101,3 +104,49 @@ async def test_continue_link_opens_the_chat_on_that_conversation(
     await expect(other.locator("pasokh-chat .idnote")).to_contain_text("not valid")
     await expect(other.locator("pasokh-chat .messages")).not_to_contain_text(EARLIER)
     await context.close()
+
+
+SHOP_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>shop</title></head>
+<body><p>Shop</p><script src="{server}/widget.js" data-lang="en" {user}></script></body></html>
+"""
+
+
+async def test_signing_in_on_the_site_links_the_anonymous_chat(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    app = await start_identity_app(
+        start_app, settings, relay, webchat={"user_hash_secret": "site-secret"}
+    )
+    server = base_url(app)
+
+    async def shop(request: web.Request) -> web.Response:
+        user = request.query.get("user")
+        attrs = (
+            f'data-user-id="{user}" data-user-hash="{user_hash("site-secret", user)}"'
+            if user
+            else ""
+        )
+        page = SHOP_PAGE.replace("{server}", server).replace("{user}", attrs)
+        return web.Response(text=page, content_type="text/html")
+
+    host_app = web.Application()
+    host_app.router.add_get("/", shop)
+    async with TestServer(host_app, host="127.0.0.1") as host, async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        page = await chromium.new_page()
+        await page.goto(str(host.make_url("/")))
+        await page.locator("pasokh-chat .launcher").click()
+        composer = page.locator("pasokh-chat textarea")
+        await composer.fill("asked before signing in")
+        await composer.press("Enter")
+        await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text("received:")
+
+        await page.goto(str(host.make_url("/?user=u42")))
+        await page.locator("pasokh-chat .launcher").click()
+        await expect(page.locator("pasokh-chat .messages")).to_contain_text(
+            "asked before signing in", timeout=10_000
+        )
+        await chromium.close()
+    assert await app.customer_of("webchat", "user:u42") == await app.customer_of("site", "u42")

@@ -407,9 +407,28 @@
   }
 
   // --- connection -------------------------------------------------------------------
+  function anonymousToken() {
+    try { return JSON.parse(localStorage.getItem("pasokh:" + base + ":anon:token")); } catch (e) { return null; }
+  }
   function session() {
     var token = store("token");
     if (token) return Promise.resolve(token);
+    var anonymous = userId ? anonymousToken() : null;
+    if (anonymous) {
+      // Signed in after chatting anonymously: the site's user_hash links the two (once).
+      return fetch(base + "/api/v1/webchat/identity/site", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: "Bearer " + anonymous },
+        body: JSON.stringify({ user_id: userId, user_hash: data.userHash || "" })
+      }).then(function (r) {
+        if (!r.ok) throw new Error("site link " + r.status);
+        return r.json();
+      }).then(function (j) { store("token", j.visitor_token); return j.visitor_token; })
+        .catch(function () { return newSession(); });
+    }
+    return newSession();
+  }
+  function newSession() {
     var body = userId ? { user_id: userId, user_hash: data.userHash || "", name: data.userName || undefined } : {};
     return fetch(base + "/api/v1/webchat/sessions", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
