@@ -31,7 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.settings import Settings
 from router.context import AppContext
 from router.events import Event, MessageStored
-from router.identity_tokens import InvalidProofToken, ProofTokens, new_code
+from router.identity_tokens import (
+    TELEGRAM_TOKEN_LENGTH,
+    InvalidProofToken,
+    ProofTokens,
+    new_code,
+)
 from router.merge import MergeRefused, current_customer_id, merge_customers
 from router.model import AuthorKind, Direction, InboundMessage, OutboundMessage, utcnow
 from router.outbound import enqueue_outbound
@@ -73,7 +78,9 @@ _EMAIL = re.compile(
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _CODE = re.compile(r"^\d{6}$")
 _SIX_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")
-_START = re.compile(r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{1,64})\s*$")
+# Only a payload shaped like our token is a link attempt; other deep links (a
+# campaign's `?start=promo`) stay the greeting the bot answers.
+_START = re.compile(rf"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{{{TELEGRAM_TOKEN_LENGTH}}})\s*$")
 
 _TEXTS: dict[str, dict[str, str]] = {
     "code_mail": {

@@ -34,6 +34,8 @@ _CODE = b"pasokh/email-code/v1"
 _NONCE = b"pasokh/token-nonce/v1"
 _TELEGRAM_LAYOUT = struct.Struct(">QI9s")  # identity id, expiry (unix s), nonce
 _MAC_BYTES = 15
+# Base64url length of a Telegram start token: 36 bytes, no padding.
+TELEGRAM_TOKEN_LENGTH = 4 * -(-(_TELEGRAM_LAYOUT.size + _MAC_BYTES) // 3)
 
 
 class InvalidProofToken(ValueError):

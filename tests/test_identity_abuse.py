@@ -255,6 +255,10 @@ async def test_altered_or_replayed_telegram_start_links_nothing(
     sent = {m.address: m.text for m in await telegram.wait_sent(4)}
     refused, linked = proof_text("link_refused", "fa"), proof_text("linked", "fa")
     assert sent == {"100": refused, "101": refused, "102": linked, "103": refused}
+    # A campaign's deep link is no link attempt: the bot answers it as usual.
+    await telegram.push("/start spring_sale", sender="104", sender_verified=True)
+    answers = {m.address: m.text for m in await telegram.wait_sent(5)}
+    assert answers["104"] not in (refused, linked)
 
 
 async def test_a_strangers_mail_with_a_valid_reply_token_merges_nothing(app: IdentityApp) -> None:
