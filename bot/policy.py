@@ -87,6 +87,8 @@ class TierZeroBot:
 
         if last_bot is not None and self._asked_for_feedback(last_bot.text):
             feedback = self._feedback(new.text)
+            if feedback is not None and last_bot.language:
+                language = last_bot.language  # "ok" after a Persian answer: stay in Persian
             if feedback is True:
                 return Resolve("bot_deflected", self._texts.get("resolved", language), language)
             if feedback is False:

@@ -27,8 +27,10 @@ KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _view(n: int, author: AuthorKind, text: str) -> MessageView:
-    return MessageView(id=n, author=author, text=text, channel="api", created_at=NOW)
+def _view(n: int, author: AuthorKind, text: str, language: str | None = None) -> MessageView:
+    return MessageView(
+        id=n, author=author, text=text, channel="api", created_at=NOW, language=language
+    )
 
 
 class Conversation:
@@ -53,7 +55,8 @@ class Conversation:
         self.recent.append(new)
         reply = getattr(decision, "text", None)
         if reply:
-            self.recent.append(_view(len(self.recent) + 1, AuthorKind.BOT, reply))
+            language = getattr(decision, "language", None)
+            self.recent.append(_view(len(self.recent) + 1, AuthorKind.BOT, reply, language))
         return decision
 
 
@@ -105,6 +108,14 @@ async def test_persian_yes_resolves(bot: TierZeroBot, reply: str) -> None:
     assert isinstance(await chat.say("سفارشم کجاست"), Answer)
     decision = await chat.say(reply)
     assert isinstance(decision, Resolve) and decision.language == "fa"
+
+
+async def test_latin_ok_after_a_persian_answer_stays_in_persian(bot: TierZeroBot) -> None:
+    chat = Conversation(bot)
+    assert isinstance(await chat.say("سفارشم کجاست"), Answer)
+    decision = await chat.say("ok")
+    assert isinstance(decision, Resolve)
+    assert (decision.language, decision.text) == ("fa", DEFAULT_TEXTS["resolved"]["fa"])
 
 
 @pytest.mark.parametrize("reply", ["No, talk to a person", "no", "nope, it didn't help"])
