@@ -16,7 +16,6 @@ or a mapping `{"language": "fa", "entries": [...]}` naming the KB's default lang
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -219,9 +218,3 @@ def load_kb(path: Path, default_language: str = "fa") -> KnowledgeBase:
 def sample_kb_path() -> Path:
     """The folder of the sample shop KB shipped with the package."""
     return Path(str(resources.files(SAMPLE_KB_PACKAGE)))
-
-
-def kb_path_from_env() -> Path | None:
-    """`PASOKH_FAQ__PATH` as a path, if set (the config layer normally passes it in)."""
-    value = os.environ.get("PASOKH_FAQ__PATH", "").strip()
-    return Path(value) if value else None

@@ -1,14 +1,16 @@
 """The FAQ matcher: ranks KB entries for a question and says how sure it is.
 
-Signals, all computed against precomputed indexes built at load time:
-- word TF-IDF cosine (IDF makes "order" outweigh "my"),
+Stage 1 scores every entry from indexes built at load time:
+- word TF-IDF cosine (IDF makes "order" outweigh "my"; function words damped),
 - character n-gram TF-IDF cosine inside words (survives colloquial endings, typos,
   clitics: «سفارشمو» still shares most n-grams with «سفارشم»),
-- rapidfuzz `token_set_ratio` / `ratio` against the phrasings of the short-listed
-  entries, on normalised text.
-An entry's score is its best phrasing's score blended with the similarity to the
-entry's centroid (all its phrasings together). The confidence in [0, 1] is a logistic
-function of the best score and its margin over the runner-up entry.
+each against every phrasing (best and second-best per entry) and against the entry's
+centroid (all its phrasings together).
+Stage 2 re-scores the best few entries with rapidfuzz: IDF-weighted token coverage in
+both directions (each token matched by `ratio`, one vectorised `cdist` per question),
+coverage of the entry's whole vocabulary, and `token_set_ratio` with its closest
+phrasing. The confidence in [0, 1] is a logistic model over the top candidate's
+signals and its margin over the runner-up (`CONFIDENCE_FEATURES`).
 """
 
 from __future__ import annotations
@@ -127,12 +129,10 @@ class MatchResult:
 def _stem(token: str) -> str:
     """A light stem: English plural/verb endings. Persian and Arabic morphology is left to
     the character n-grams (stripping the Arabic article measured worse on ArBanking77)."""
-    if token.isascii():
-        if token.isalpha():
-            for suffix in _ENGLISH_SUFFIXES:
-                if token.endswith(suffix) and len(token) - len(suffix) >= 3:
-                    return token[: -len(suffix)]
-        return token
+    if token.isascii() and token.isalpha():
+        for suffix in _ENGLISH_SUFFIXES:
+            if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+                return token[: -len(suffix)]
     return token
 
 
