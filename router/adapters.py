@@ -8,9 +8,10 @@ from channels.telegram import TelegramAdapter
 from channels.webchat import WebchatAdapter
 from config.settings import Settings
 from router.identity_links import continue_link_maker
+from router.metrics import Metrics
 
 
-def build_adapters(settings: Settings) -> list[ChannelAdapter]:
+def build_adapters(settings: Settings, metrics: Metrics | None = None) -> list[ChannelAdapter]:
     """The adapters the settings enable (the API channel is part of the router itself)."""
     adapters: list[ChannelAdapter] = []
     if settings.webchat.enabled:
@@ -30,6 +31,7 @@ def build_adapters(settings: Settings) -> list[ChannelAdapter]:
                 settings.email,
                 secret_key=settings.server.secret_key,
                 continue_link=continue_link_maker(settings),
+                registry=metrics.registry if metrics is not None else None,
             )
         )
     return adapters

@@ -28,6 +28,7 @@ from router.conversation import DatabaseConversationReader
 from router.http import agent_api, console, customer_api, identity_api, integration_api
 from router.http.keys import CONTEXT
 from router.ingest import ingest
+from router.metrics import Metrics
 from router.model import InboundMessage, IngestResult
 from router.outbox import OutboxWorker, outbox_depth
 from router.responder import QueueEveryThread, Responder
@@ -84,9 +85,10 @@ def build_app(
     app.router.add_routes([*customer_api.routes, *identity_api.routes])  # issue 8
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", metrics_page)
 
-    chosen_adapters = list(adapters) if adapters is not None else build_adapters(settings)
+    metrics = Metrics()
+    chosen_adapters = list(adapters) if adapters is not None else build_adapters(settings, metrics)
     for adapter in chosen_adapters:
         app.router.add_routes(adapter.routes())
 
@@ -104,6 +106,7 @@ def build_app(
             engine=engine,
             sessions=new_sessionmaker(engine),
             responder=responder or default_responder(settings),
+            metrics=metrics,
         )
         context.adapters[integration_api.CHANNEL] = integration_api.IntegrationChannel()
         app[CONTEXT] = context
@@ -170,7 +173,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics_page(request: web.Request) -> web.Response:
     """Prometheus exposition of the app's own registry."""
     context = request.app[CONTEXT]
     try:

@@ -37,6 +37,8 @@ from router.storage.models import (
     Identity,
     KnowledgeGapRecord,
     Message,
+    OutboxItem,
+    OutboxStatus,
     Thread,
     ThreadStatus,
 )
@@ -190,6 +192,8 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
             )
         )
 
+    if msg.delivery_failure is not None and msg.delivery_failure.permanent:
+        await _record_delivery_failure(session, msg, thread)
     outcome = _Outcome(IngestResult(message.id, thread.id, identity.customer_id), events)
     outcome.outbound += proof.outbound
     if proof.reply is not None:  # a proof step (a code, /start) is answered by the router
@@ -221,6 +225,58 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
             )
         )
     return outcome
+
+
+async def _record_delivery_failure(
+    session: AsyncSession, msg: InboundMessage, report_thread: Thread
+) -> None:
+    """A bounce: mark the failed identities unreachable, the bounced delivery and any
+    pending ones to them failed (no more retries), and leave an audit record."""
+    failure = msg.delivery_failure
+    assert failure is not None
+    reason = f"bounced: {failure.reason or 'delivery failed'}"[:2000]
+    identities = list(
+        await session.scalars(
+            select(Identity).where(
+                Identity.channel == msg.channel, Identity.address.in_(failure.addresses)
+            )
+        )
+    )
+    for identity in identities:
+        identity.unreachable_reason = reason
+    identity_ids = [i.id for i in identities]
+    bounced: Message | None = None
+    if failure.external_id:
+        bounced = await session.scalar(
+            select(Message).where(
+                Message.channel == msg.channel,
+                Message.external_id == failure.external_id,
+                Message.direction == Direction.OUTBOUND,
+            )
+        )
+    rows = select(OutboxItem).where(
+        OutboxItem.channel == msg.channel,
+        (OutboxItem.message_id == (bounced.id if bounced else -1))
+        | (OutboxItem.identity_id.in_(identity_ids) & (OutboxItem.status == OutboxStatus.PENDING)),
+    )
+    for row in await session.scalars(rows):
+        row.status = OutboxStatus.DEAD
+        row.last_error = reason
+    for identity in identities:
+        session.add(
+            AuditEvent(
+                actor_kind="system",
+                action="delivery_failed",
+                thread_id=bounced.thread_id if bounced else report_thread.id,
+                customer_id=identity.customer_id,
+                details={
+                    "channel": msg.channel,
+                    "address": identity.address,
+                    "reason": failure.reason,
+                    "message_id": bounced.id if bounced else None,
+                },
+            )
+        )
 
 
 async def _resolve_identity(session: AsyncSession, msg: InboundMessage) -> Identity:

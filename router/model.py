@@ -55,6 +55,23 @@ class ThreadHint:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryFailure:
+    """A channel's report that something we sent did not arrive (an email bounce).
+
+    Args:
+        addresses: the recipients that failed, on the reporting channel.
+        external_id: the channel id of our message that failed (its Message-ID).
+        reason: the remote server's answer, shown to agents.
+        permanent: False for a delay report ("will keep trying").
+    """
+
+    addresses: tuple[str, ...]
+    external_id: str | None = None
+    reason: str | None = None
+    permanent: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage:
     """One message as a channel adapter normalised it.
 
@@ -76,6 +93,7 @@ class InboundMessage:
     automated: bool = False  # auto-replies, bounces, lists: store, never answer
     edit_of: str | None = None  # external id of the message this one edits
     sender_verified: bool = False  # the channel vouches for the sender (Telegram user id)
+    delivery_failure: DeliveryFailure | None = None  # this message reports a failed delivery
     # Other addresses the channel vouches belong to the sender, as (channel, address):
     # ("phone", "+98912...") for a Telegram contact the user shared of themselves.
     proven_addresses: tuple[tuple[str, str], ...] = ()

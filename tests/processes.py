@@ -18,7 +18,8 @@ class ServeProcess:
     def __init__(self, data_dir: Path, port: int, env: dict[str, str]) -> None:
         self.data_dir = data_dir
         self.port = port
-        self.env = {**os.environ, **env}
+        # Port 0: a crash test's email channel must not collide on the shared 2525.
+        self.env = {**os.environ, "PASOKH_EMAIL__SMTP_PORT": "0", **env}
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"serve-{port}.log"
 

@@ -337,3 +337,60 @@ async def test_every_fixture_mail_is_accepted_and_stored(email_app: EmailApp) ->
     # Mails sharing a Message-ID (several upstream fixtures do) are stored once.
     assert stored == expected
     assert raw_kept == len(expected)
+
+
+def bounce_for(answer: EmailMessage, recipient: str) -> bytes:
+    """A mailer-daemon's delivery-status notification (RFC 3464) for `answer`."""
+    ours = answer["Message-ID"]
+    return (
+        "From: Mail Delivery Subsystem <mailer-daemon@mx.example.ir>\r\n"
+        "To: support@support.localhost\r\n"
+        "Subject: Delivery Status Notification (Failure)\r\n"
+        "Message-ID: <dsn-1@mx.example.ir>\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
+        "\r\n--B\r\nContent-Type: text/plain\r\n\r\n"
+        f"Your message to {recipient} could not be delivered.\r\n"
+        "\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.ir\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\n"
+        "Action: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 mailbox does not exist\r\n"
+        "\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {ours}\r\nTo: {recipient}\r\n"
+        "\r\n--B--\r\n"
+    ).encode()
+
+
+async def test_bounce_marks_identity_and_delivery_failing(email_app: EmailApp) -> None:
+    from router.storage.models import Identity, OutboxItem, OutboxStatus
+
+    app = email_app
+    await app.send(make_mail(message_id="<b-1@example.ir>"), mail_from="sara@example.ir")
+    answer = await app.answer(1)
+    await app.send(bounce_for(answer, "sara@example.ir"), mail_from="")
+    async with app.context.sessions() as session:
+        identity = await session.scalar(
+            select(Identity).where(
+                Identity.channel == "email", Identity.address == "sara@example.ir"
+            )
+        )
+        rows = list(await session.scalars(select(OutboxItem)))
+        audit = await session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "delivery_failed")
+        )
+    assert identity is not None and identity.unreachable_reason is not None
+    assert "mailbox does not exist" in identity.unreachable_reason
+    assert [r.status for r in rows] == [OutboxStatus.DEAD]  # the bot's answer, bounced
+    assert audit is not None and audit.details["address"] == "sara@example.ir"
+    assert len(app.relay.received) == 1  # and nobody answered the bounce
+
+
+async def test_email_counters_on_the_apps_metrics(email_app: EmailApp, start_app: Any) -> None:
+    await email_app.send(make_mail(message_id="<m-1@example.ir>"), mail_from="sara@example.ir")
+    await email_app.answer(1)
+    from prometheus_client import generate_latest
+
+    text = generate_latest(email_app.context.metrics.registry).decode()
+    assert 'pasokh_email_received_total{kind="human"}' in text

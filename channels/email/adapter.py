@@ -30,6 +30,7 @@ from channels.email.tokens import ReplyTokens, token_candidates
 from config.settings import EmailSettings
 from router.model import (
     AttachmentRef,
+    DeliveryFailure,
     DeliveryResult,
     DeliveryStatus,
     InboundMessage,
@@ -343,6 +344,7 @@ class EmailAdapter:
             attachments=(raw_ref, *files),
             hint=self.thread_hint(parsed, rcpt_tos),
             automated=kind.automated,
+            delivery_failure=_delivery_failure(parsed),
         )
 
     def thread_hint(self, parsed: ParsedMail, rcpt_tos: tuple[str, ...] = ()) -> ThreadHint | None:
@@ -490,3 +492,16 @@ class EmailAdapter:
 def _plain_address(value: str) -> str | None:
     value = value.strip().strip("<>").lower()
     return value if "@" in value and " " not in value else None
+
+
+def _delivery_failure(parsed: ParsedMail) -> DeliveryFailure | None:
+    """What a bounce says failed, for the router to mark the identity and delivery."""
+    bounce = parsed.bounce
+    if bounce is None or not bounce.failed_recipients:
+        return None
+    return DeliveryFailure(
+        addresses=bounce.failed_recipients,
+        external_id=bounce.original_message_id,
+        reason=bounce.diagnostic,
+        permanent=bounce.permanent,
+    )
