@@ -487,8 +487,8 @@ async def test_the_token_never_reaches_the_logs(
     await wrong.stop()
 
     assert "HTTP Request" in caplog.text  # httpx did log the calls
-    assert FAKE_TOKEN not in caplog.text
-    assert "WRONG-secret-token" not in caplog.text
+    assert FAKE_TOKEN.lower() not in caplog.text.lower()
+    assert "wrong-secret-token" not in caplog.text.lower()
     assert "token was rejected" in caplog.text
 
 
@@ -562,3 +562,21 @@ async def test_the_bot_as_a_whole_stays_under_its_messages_per_second(
     assert elapsed >= 0.9
     sent_at = sorted(call.at for call in fake.sent())
     assert sent_at[-1] - sent_at[0] >= 0.9
+
+
+async def test_error_texts_with_the_token_are_masked_before_they_are_stored_or_logged(
+    fake: FakeTelegram, adapter: TelegramAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.fail("sendMessage", status=400, description=f"Bad Request: url /bot{FAKE_TOKEN}/x")
+    fake.fail("getUpdates", status=500, description=f"Internal error at /bot{FAKE_TOKEN}")
+
+    result = await adapter.send(reply("hello"))
+    await fake.wait_for(lambda: any(call.status == 500 for call in fake.calls))
+    await fake.wait_for(lambda: "getUpdates failed" in caplog.text)
+
+    assert result.status is DeliveryStatus.FAILED
+    # PTB capitalises error texts, lowering the token's letters: compare without case.
+    assert FAKE_TOKEN.lower() not in (result.error or "").lower()
+    assert "<telegram-token>" in (result.error or "")
+    assert FAKE_TOKEN.lower() not in caplog.text.lower()

@@ -367,17 +367,23 @@ class TelegramAdapter:
                     return DeliveryResult.retry("telegram: flood control", retry_after=wait)
                 logger.info("telegram: flood control, waiting %.1fs", wait)
             except Forbidden as exc:
-                return DeliveryResult.failed(f"telegram: {exc}", identity_unreachable=True)
+                return DeliveryResult.failed(self._error_text(exc), identity_unreachable=True)
             except BadRequest as exc:
                 unreachable = "chat not found" in str(exc).lower()
-                return DeliveryResult.failed(f"telegram: {exc}", identity_unreachable=unreachable)
+                return DeliveryResult.failed(
+                    self._error_text(exc), identity_unreachable=unreachable
+                )
             except InvalidToken:
                 return DeliveryResult.retry("telegram: the bot token was rejected")
             except FileNotFoundError:
                 return DeliveryResult.failed(f"telegram: attachment {_name(part)} is not stored")
             except (NetworkError, TelegramError) as exc:
-                return DeliveryResult.retry(f"telegram: {exc}")
+                return DeliveryResult.retry(self._error_text(exc))
         return DeliveryResult.retry("telegram: flood control persists")
+
+    def _error_text(self, exc: Exception) -> str:
+        """What goes into the outbox's error column: Telegram's words, never the token."""
+        return self._redaction.scrub(f"telegram: {exc}")
 
     async def _call(self, chat_id: int, part: _Part) -> Message:
         assert self._bot is not None and self._services is not None
