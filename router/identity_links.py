@@ -594,6 +594,25 @@ async def apply_inbound_proofs(
         return result
     if msg.sender_verified and msg.proven_addresses:
         for channel, address in msg.proven_addresses:
+            known = await get_identity(session, channel, address)
+            if known is not None and known.customer_id != identity.customer_id:
+                # The channel vouches the address is the sender's *now*; a number that
+                # somebody else had (phone numbers are recycled) must not hand over
+                # their history. Agents see the conflict and may merge by hand.
+                session.add(
+                    AuditEvent(
+                        actor_kind="customer",
+                        actor_id=identity.customer_id,
+                        action="proven_address_conflict",
+                        customer_id=identity.customer_id,
+                        details={
+                            "channel": channel,
+                            "identity_id": known.id,
+                            "other_customer_id": known.customer_id,
+                        },
+                    )
+                )
+                continue
             proven = await ensure_identity(session, channel, address, verified=True)
             outcome = LinkOutcome(identity.customer_id)
             await _join(session, outcome, identity, proven, how=f"{msg.channel}_shared_{channel}")

@@ -287,3 +287,20 @@ async def test_a_telegram_user_sharing_their_own_contact_proves_the_phone(
     assert customer is not None
     assert ("phone", "+989120000001", True) in await app.identities(customer)
     assert await app.customer_of("phone", "+989120000002") is None
+
+    # The number later belongs to another Telegram account: nothing is handed over.
+    newcomer = 6660003
+    fake.add_message(
+        newcomer,
+        user=fake.user(newcomer),
+        contact={"phone_number": "+989120000001", "first_name": "New", "user_id": newcomer},
+    )
+    await fake.wait_for(lambda: [c for c in fake.sent() if c.chat_id == newcomer])
+    other = await app.customer_of("telegram", str(newcomer))
+    assert other is not None and other != customer
+    assert await app.customer_of("phone", "+989120000001") == customer
+    async with app.context.sessions() as session:
+        conflict = await session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "proven_address_conflict")
+        )
+        assert conflict is not None and conflict.details["other_customer_id"] == customer
