@@ -2,10 +2,12 @@
 
     python bench/faq_calibrate.py [--data ../shared/data]
 
-Uses only tuning data: ../shared/data/faq/dev.jsonl, BANKING77 and ArBanking77
-training phrasings beyond the first ten per intent, and CLINC150's validation split
-(in-scope and out-of-scope). The label is "the top candidate is right" (always false
-for out-of-scope queries). Prints the weights to paste into `MatcherConfig`.
+Uses only training data and dev.jsonl: ../shared/data/faq/dev.jsonl, BANKING77,
+ArBanking77 and CLINC150 training phrasings beyond the first ten per intent, and
+CLINC150's out-of-scope training queries (its validation split stays free for
+choosing the benchmark's threshold). The label is "the top candidate is right"
+(always false for out-of-scope queries). Prints the weights to paste into
+`MatcherConfig`.
 """
 
 from __future__ import annotations
@@ -81,10 +83,10 @@ def gather(data: Path, config: MatcherConfig) -> Rows:
     rows += collect(Matcher(build_kb(a_kb, "ar"), config), per_intent_sample(a_rest, 5), 1.0)
 
     clinc = json.loads((intents / "clinc150" / "data_full.json").read_text(encoding="utf-8"))
-    c_kb, _ = first_shots([(t, i) for t, i in clinc["train"]], 10)
+    c_kb, c_rest = first_shots([(t, i) for t, i in clinc["train"]], 10)
     c_matcher = Matcher(build_kb(c_kb, "en"), config)
-    rows += collect(c_matcher, [(t, i) for t, i in clinc["val"]][::2], 1.0)
-    rows += collect(c_matcher, [(t, None) for t, _ in clinc["oos_val"]], 3.0)
+    rows += collect(c_matcher, per_intent_sample(c_rest, 5), 1.0)
+    rows += collect(c_matcher, [(t, None) for t, _ in clinc["oos_train"]], 3.0)
     return rows
 
 

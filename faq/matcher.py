@@ -89,16 +89,16 @@ class MatcherConfig:
     token_cutoff: float = 75.0  # rapidfuzz ratio for two tokens to count as the same word
     # confidence = sigmoid(bias + weights . CONFIDENCE_FEATURES of the top candidate)
     confidence_weights: tuple[float, ...] = (
-        2.819,
-        5.231,
-        -2.412,
-        2.09,
-        -3.175,
-        0.251,
-        3.346,
-        1.677,
+        3.245,
+        6.167,
+        -2.922,
+        2.288,
+        -3.065,
+        0.495,
+        4.048,
+        1.529,
     )
-    confidence_bias: float = -3.432
+    confidence_bias: float = -4.149
 
 
 @dataclass(frozen=True, slots=True)
