@@ -58,6 +58,11 @@
       author_system: "System",
       internal: "note",
       verified: "verified",
+      claim_ours: "Claims {address} (customer #{id}) — not proven",
+      claim_theirs: "Customer #{id} claims {address} — not proven",
+      claim_alone: "Claims {address} — not proven",
+      merge: "Merge",
+      merge_confirm: "Merge customer #{other} with this customer? Their addresses and threads become one customer.",
       customer_typing: "The customer is typing…",
       live_on: "live",
       live_off: "reconnecting…",
@@ -135,6 +140,11 @@
       author_system: "سامانه",
       internal: "یادداشت",
       verified: "تأییدشده",
+      claim_ours: "ادعای {address} (مشتری #{id}) — اثبات‌نشده",
+      claim_theirs: "مشتری #{id} ادعای {address} را دارد — اثبات‌نشده",
+      claim_alone: "ادعای {address} — اثبات‌نشده",
+      merge: "ادغام",
+      merge_confirm: "مشتری #{other} با این مشتری ادغام شود؟ نشانی‌ها و گفتگوهایشان یکی می‌شوند.",
       customer_typing: "مشتری در حال نوشتن است…",
       live_on: "زنده",
       live_off: "در حال اتصال دوباره…",
@@ -212,6 +222,11 @@
       author_system: "النظام",
       internal: "ملاحظة",
       verified: "موثّق",
+      claim_ours: "يدّعي {address} (العميل #{id}) — غير مُثبت",
+      claim_theirs: "العميل #{id} يدّعي {address} — غير مُثبت",
+      claim_alone: "يدّعي {address} — غير مُثبت",
+      merge: "دمج",
+      merge_confirm: "دمج العميل #{other} مع هذا العميل؟ تصبح عناوينهما ومحادثاتهما عميلًا واحدًا.",
       customer_typing: "العميل يكتب…",
       live_on: "مباشر",
       live_off: "إعادة الاتصال…",
@@ -689,6 +704,45 @@
 
   // ---- one thread ----------------------------------------------------------
 
+  // Unproven claims (an address typed, never proved): hints; an admin may merge by hand.
+  async function loadClaims(customerId, threadId) {
+    const list = $("claims");
+    let claims = [];
+    try {
+      claims = (await api("GET", `/api/v1/customers/${encodeURIComponent(customerId)}/claims`)).claims || [];
+    } catch (_) {
+      claims = [];
+    }
+    if (state.currentId !== threadId) return;
+    list.textContent = "";
+    for (const claim of claims) {
+      const other = claim.other_customer_id;
+      const key = !other ? "claim_alone" : claim.kind === "claimed_address" ? "claim_ours" : "claim_theirs";
+      const item = el("li", { class: "muted", text: t(key, { address: claim.address || "", id: num(other || 0) }) });
+      if (other && state.agent.is_admin) {
+        item.append(
+          " ",
+          el("button", {
+            type: "button",
+            class: "merge",
+            text: t("merge"),
+            onclick: async () => {
+              if (!window.confirm(t("merge_confirm", { other: num(other) }))) return;
+              try {
+                await api("POST", `/api/v1/customers/${encodeURIComponent(customerId)}/merge`, { other });
+              } catch (error) {
+                failed(error);
+              }
+              openThread(state.currentId, true);
+            },
+          }),
+        );
+      }
+      list.append(item);
+    }
+    list.hidden = !claims.length;
+  }
+
   async function openThread(id, quiet) {
     if (!id) return;
     const switching = id !== state.currentId;
@@ -708,6 +762,7 @@
       state.current = detail;
       renderThread(switching);
       if (switching) loadCanned(id);
+      loadClaims(detail.customer.id || detail.thread.customer_id, id);
     } catch (error) {
       if (error instanceof ApiError && (error.status === 404 || error.status === 403)) {
         state.current = null;
