@@ -410,22 +410,19 @@ async def test_server_errors_are_handed_back_for_a_later_retry(
 async def test_one_chat_gets_at_most_one_message_per_interval(
     fake: FakeTelegram, services: ChannelServices
 ) -> None:
-    adapter = await started(fake, services, chat_interval=0.4)
+    adapter = await started(fake, services, chat_interval=0.5)
     try:
-        for index in range(3):
-            assert (
-                await adapter.send(reply(f"to A {index}", outbox_id=index))
-            ).status == "delivered"
-        assert (await adapter.send(reply("to B", address=CHAT + 1, outbox_id=9))).status == (
-            "delivered"
-        )
+        sends = [adapter.send(reply(f"to A {n}", outbox_id=n)) for n in range(3)]
+        sends.append(adapter.send(reply("to B", address=CHAT + 1, outbox_id=9)))
+        results = await asyncio.gather(*sends)
     finally:
         await adapter.stop()
+    assert {result.status for result in results} == {DeliveryStatus.DELIVERED}
     to_a = [call.at for call in fake.sent() if call.chat_id == CHAT]
     gaps = [later - earlier for earlier, later in itertools.pairwise(to_a)]
-    assert all(gap >= 0.35 for gap in gaps), gaps
+    assert all(gap >= 0.4 for gap in gaps), gaps  # 0.5 s slots, less network jitter
     to_b = next(call.at for call in fake.sent() if call.chat_id == CHAT + 1)
-    assert to_b - to_a[-1] < 0.3  # another chat does not wait for A's slot
+    assert to_b < to_a[1]  # another chat does not queue behind A
 
 
 async def test_attachments_go_out_as_photo_and_document(
