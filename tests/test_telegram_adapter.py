@@ -394,6 +394,27 @@ async def test_blocked_user_marks_the_identity_unreachable_without_retrying(
     assert len(fake.calls_to("sendMessage")) == 1
 
 
+@pytest.mark.parametrize(
+    ("description", "unreachable"),
+    [
+        ("Bad Request: chat not found", True),  # the account is gone, or never wrote
+        ("Forbidden: user is deactivated", True),
+        ("Bad Request: message text is empty", False),  # our fault: dead-letter only
+    ],
+)
+async def test_permanent_errors_fail_and_say_whether_the_user_is_gone(
+    fake: FakeTelegram, adapter: TelegramAdapter, description: str, unreachable: bool
+) -> None:
+    status = 403 if description.startswith("Forbidden") else 400
+    fake.fail("sendMessage", status=status, description=description)
+
+    result = await adapter.send(reply("hello"))
+
+    assert result.status is DeliveryStatus.FAILED
+    assert result.identity_unreachable is unreachable
+    assert len(fake.calls_to("sendMessage")) == 1
+
+
 async def test_server_errors_are_handed_back_for_a_later_retry(
     fake: FakeTelegram, adapter: TelegramAdapter
 ) -> None:
