@@ -7,6 +7,7 @@ written to `artifacts/` (gitignored) for people to look at.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import AsyncIterator
@@ -344,3 +345,28 @@ async def test_agent_typing_name_and_unread_badge(browser: Browser, server_url: 
     sockets[-1].send(json.dumps({"type": "message", "message": hostile}))
     await expect(page.locator("pasokh-chat .msg.agent .bubble").last).to_have_text(hostile["text"])
     assert await page.evaluate("() => window.pwned === undefined")
+
+
+# A 1x1 PNG, so the browser can really decode what the server sends back.
+TINY_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+async def test_an_uploaded_image_is_sent_and_shown(
+    browser: Browser, served: tuple[str, AppContext]
+) -> None:
+    url, context = served
+    page = await open_demo(browser, f"{url}/?lang=fa")
+    await open_chat(page)
+    await page.locator("pasokh-chat input[type=file]").set_input_files(
+        files=[{"name": "رسید.png", "mimeType": "image/png", "buffer": TINY_PNG}]
+    )
+    image = page.locator("pasokh-chat .msg.customer[data-id] img")
+    await expect(image).to_have_attribute("alt", "رسید.png")
+    assert await image.evaluate("img => img.decode().then(() => img.naturalWidth)") == 1
+    async with context.sessions() as session:
+        stored = list(
+            await session.scalars(select(Message).where(Message.author_kind == "customer"))
+        )
+    assert [a["filename"] for a in stored[0].attachments] == ["رسید.png"]
