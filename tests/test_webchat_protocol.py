@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from channels.webchat import WebchatAdapter
 from channels.webchat.tokens import user_hash
-from router.events import InProcessEventBus, MessageStored, Typing
+from router.events import CustomersMerged, InProcessEventBus, MessageStored, Typing
 from router.model import AuthorKind, InboundMessage, OutboundMessage
 from tests.webchat_fakes import (
     FakeRouter,
@@ -633,3 +633,17 @@ async def test_ingests_at_once_are_capped(make_harness: Callable[..., Awaitable[
     for ws in sockets:
         await next_frame(ws, "ack")
     assert harness.router.most_in_flight == 2
+
+
+async def test_after_a_customer_merge_the_socket_follows_the_surviving_customer(
+    harness: Harness,
+) -> None:
+    ws = await harness.connect(await harness.token())
+    await send(ws, "سلام")
+    await next_frame(ws, "ack")
+    mine = harness.router.customers[("webchat", harness.router.inbound[0].sender_address)]
+    surviving = harness.router.customer("email", "sara@example.com")
+    harness.router.events.publish(CustomersMerged(surviving_id=surviving, merged_id=mine))
+    harness.router.store(surviving, AuthorKind.AGENT, "پرونده‌های شما یکی شد")
+    frame = await next_frame(ws, "message")
+    assert frame["message"]["text"] == "پرونده‌های شما یکی شد"
