@@ -115,7 +115,7 @@ class TierZeroBot:
         return self._decision(verdict, new.text, language, loaded)
 
     def _decision(self, verdict: Verdict, text: str, language: str, loaded: LoadedKb) -> Decision:
-        by_id = loaded.kb.by_id()
+        by_id = loaded.entries
         match verdict.kind:
             case VerdictKind.HUMAN:
                 return self._hand_off_on_request(language)
@@ -231,7 +231,7 @@ class TierZeroBot:
         verdict = await asyncio.to_thread(
             decide, question.text, loaded.matcher, self._thresholds, loaded.reranker
         )
-        by_id = loaded.kb.by_id()
+        by_id = loaded.entries
         offered = [by_id[c.entry_id] for c in verdict.suggestions if c.entry_id in by_id]
         typed = normalise(text)
         if typed.isdigit() and 1 <= int(typed) <= len(offered):

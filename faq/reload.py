@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from faq.kb import KbError, KnowledgeBase, kb_files, load_kb
+from faq.kb import FaqEntry, KbError, KnowledgeBase, kb_files, load_kb
 from faq.matcher import Matcher, MatcherConfig
 from faq.rerank import Embedder, EmbeddingReranker
 
@@ -30,6 +31,7 @@ class LoadedKb:
     matcher: Matcher
     snapshot: Snapshot
     reranker: EmbeddingReranker | None = None
+    entries: Mapping[str, FaqEntry] = field(default_factory=dict)  # by id
 
 
 def snapshot(path: Path) -> Snapshot:
@@ -55,7 +57,7 @@ def load(
     before = snapshot(path)
     kb = load_kb(path, default_language)
     reranker = EmbeddingReranker(kb, embedder) if embedder is not None else None
-    return LoadedKb(kb, Matcher(kb, config), before, reranker)
+    return LoadedKb(kb, Matcher(kb, config), before, reranker, kb.by_id())
 
 
 class KbWatcher:
