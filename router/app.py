@@ -60,6 +60,7 @@ def default_responder(settings: Settings) -> Responder:
         faq_path=Path(settings.faq.path) if settings.faq.path else None,
         text_overrides=settings.bot.texts,
         language_default=settings.faq.default_language,
+        embedding_reranker=settings.faq.reranker,
     )
 
 
