@@ -121,6 +121,14 @@ _TEXTS: dict[str, dict[str, str]] = {
         "ar": "رُبطت هذه المحادثة بمحادثتك على الموقع؛ تابع هنا.",
         "en": "This chat is now linked to your conversation on the website; continue here.",
     },
+    "ask_email": {
+        "fa": "اگر نشانی ایمیلتان را همین‌جا بنویسید، با یک کد تأیید گفتگوهای قبلی‌تان هم "
+        "به همین گفتگو می‌پیوندند و پاسخ را به ایمیل هم می‌توانیم بفرستیم.",
+        "ar": "إذا كتبت عنوان بريدك الإلكتروني هنا، فبرمز تحقق تنضم محادثاتك السابقة إلى هذه "
+        "المحادثة ويمكننا الرد عبر البريد أيضًا.",
+        "en": "If you type your email address here, a verification code joins your earlier "
+        "conversations to this one, and we can also answer by email.",
+    },
     "address_saved": {
         "fa": "ممنون؛ شماره‌تان ثبت شد.",
         "ar": "شكرًا؛ تم حفظ رقمك.",
@@ -658,6 +666,22 @@ async def apply_inbound_proofs(
         result.outbound += outcome.outbound
         result.reply = text("code_sent", language, email=email)
     return result
+
+
+async def email_prompt_after_handoff(
+    session: AsyncSession, msg: InboundMessage, identity: Identity, status: str
+) -> str | None:
+    """The router's question when the bot has just handed a chat to people and no
+    verified email is known: typing one starts the code dialogue."""
+    if (
+        status != ThreadStatus.QUEUED
+        or msg.channel not in DIALOGUE_CHANNELS
+        or msg.automated
+        or await _has_verified_email(session, identity)
+        or await pending_code(session, identity) is not None
+    ):
+        return None
+    return text("ask_email", msg.language or "fa")
 
 
 def _refusal_text(refused: ProofRefused, language: str) -> str:

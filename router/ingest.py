@@ -214,7 +214,7 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         )
         outcome.decision = type(decision).__name__.lower()
         app.metrics.bot_decisions.labels(outcome.decision).inc()
-        outcome.outbound = await _apply_decision(session, thread, identity, decision, events)
+        outcome.outbound += await _apply_decision(session, thread, identity, decision, events)
     elif msg.automated:
         outcome.decision = "automated"
 

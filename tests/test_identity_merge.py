@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import select
 
 from config.settings import Settings
+from router.identity_links import email_prompt_after_handoff, text
 from router.merge import MergeRefused, merge_customers
-from router.model import utcnow
+from router.model import InboundMessage, utcnow
 from router.responder import QueueEveryThread
 from router.storage.models import AuditEvent, Customer, Identity, Message, Thread, ThreadStatus
 from tests.agent_support import api, make_agent
@@ -173,3 +174,34 @@ async def test_a_telegram_user_proves_an_email_by_typing_the_mailed_code(
         email_identity = await session.scalar(select(Identity).where(Identity.channel == "email"))
         assert email_identity is not None and email_identity.verified
         assert email_identity.customer_id == done.customer_id
+
+
+async def test_the_email_question_after_a_handoff_is_asked_only_when_useful(
+    settings: Settings, start_app: Any
+) -> None:
+    web = FakeAdapter(name="webchat")
+    _, context = await start_app(
+        settings.replace("email", enabled=False).replace("webchat", enabled=False),
+        adapters=[web],
+        responder=QueueEveryThread(),
+    )
+    pushed = await web.push("a person please", sender="visitor:q", language="en")
+    message = InboundMessage(
+        channel="webchat", external_id="x", sender_address="visitor:q", text="t"
+    )
+    async with context.sessions() as session, session.begin():
+        identity = await session.scalar(select(Identity).where(Identity.address == "visitor:q"))
+        assert identity is not None and pushed.customer_id == identity.customer_id
+        asked = await email_prompt_after_handoff(session, message, identity, "queued")
+        assert asked == text("ask_email", "fa")
+        assert await email_prompt_after_handoff(session, message, identity, "bot") is None
+        session.add(
+            Identity(
+                customer_id=identity.customer_id,
+                channel="email",
+                address="q@example.ir",
+                verified=True,
+            )
+        )
+        await session.flush()
+        assert await email_prompt_after_handoff(session, message, identity, "queued") is None
