@@ -300,8 +300,14 @@ async def _resolve_identity(session: AsyncSession, msg: InboundMessage) -> Ident
         )
         session.add(identity)
         await session.flush()  # a concurrent first contact fails here, and retries
-    elif msg.sender_name and identity.display_name != msg.sender_name:
-        identity.display_name = msg.sender_name
+    else:
+        if msg.sender_name and identity.display_name != msg.sender_name:
+            identity.display_name = msg.sender_name
+        if identity.unreachable_reason and msg.delivery_failure is None and not msg.automated:
+            # They wrote to us from it: it works again (unblocked the bot, mailbox fixed).
+            identity.unreachable_reason = None
+    if msg.sender_username:
+        identity.username = msg.sender_username
     identity.last_seen_at = now
     return identity
 

@@ -94,6 +94,7 @@ class InboundMessage:
     edit_of: str | None = None  # external id of the message this one edits
     sender_verified: bool = False  # the channel vouches for the sender (Telegram user id)
     delivery_failure: DeliveryFailure | None = None  # this message reports a failed delivery
+    sender_username: str | None = None  # the sender's handle on the channel (Telegram @name)
     # Other addresses the channel vouches belong to the sender, as (channel, address):
     # ("phone", "+98912...") for a Telegram contact the user shared of themselves.
     proven_addresses: tuple[tuple[str, str], ...] = ()
@@ -134,6 +135,7 @@ class OutboundMessage:
     subject: str | None = None
     references: tuple[str, ...] = ()
     automated: bool = True  # written by the bot/system rather than a person
+    parts_done: int = 0  # parts of a split message delivered by an earlier attempt
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -151,14 +153,19 @@ class DeliveryResult:
     error: str | None = None
     retry_after: float | None = None  # seconds the channel asked us to wait
     identity_unreachable: bool = False  # the recipient cannot be reached on this identity
+    parts_done: int | None = None  # a split message: how many parts are out (for a retry)
 
     @classmethod
     def delivered(cls, external_id: str | None = None) -> DeliveryResult:
         return cls(DeliveryStatus.DELIVERED, external_id=external_id)
 
     @classmethod
-    def retry(cls, error: str, retry_after: float | None = None) -> DeliveryResult:
-        return cls(DeliveryStatus.RETRY, error=error, retry_after=retry_after)
+    def retry(
+        cls, error: str, retry_after: float | None = None, *, parts_done: int | None = None
+    ) -> DeliveryResult:
+        return cls(
+            DeliveryStatus.RETRY, error=error, retry_after=retry_after, parts_done=parts_done
+        )
 
     @classmethod
     def failed(cls, error: str, *, identity_unreachable: bool = False) -> DeliveryResult:

@@ -69,6 +69,13 @@ async def claim_due(app: AppContext, limit: int) -> list[_Claimed]:
         rows = list(await session.scalars(query))
         claimed = []
         for row in rows:
+            identity = await session.get(Identity, row.identity_id) if row.identity_id else None
+            if identity is not None and identity.unreachable_reason:
+                # Known not to arrive (blocked the bot, mailbox gone): do not try again.
+                row.status = OutboxStatus.DEAD
+                row.last_error = f"not sent: recipient unreachable ({identity.unreachable_reason})"
+                app.metrics.delivery_failures.labels(row.channel).inc()
+                continue
             row.leased_until = now + timedelta(seconds=settings.lease_seconds)
             claimed.append(_Claimed(row.id, row.attempts, await _render(session, row)))
         return claimed
@@ -102,6 +109,7 @@ async def _render(session: AsyncSession, row: OutboxItem) -> OutboundMessage:
         subject=thread.subject,
         references=tuple(r for r in references if r),
         automated=bool(message.automated),
+        parts_done=row.parts_done,
     )
 
 
@@ -129,6 +137,8 @@ async def record_result(app: AppContext, claimed: _Claimed, result: DeliveryResu
         row = await session.get_one(OutboxItem, claimed.outbox_id)
         row.attempts += 1
         row.leased_until = None
+        if result.parts_done is not None:
+            row.parts_done = result.parts_done
         session.add(
             DeliveryAttempt(
                 outbox_id=row.id, attempted_at=now, outcome=result.status, error=result.error

@@ -229,3 +229,14 @@ async def test_events_published_after_commit(settings: Settings, start_app) -> N
     assert [e.author for e in stored] == ["customer", "bot"]
     assert stored[0].message_id == result.message_id
     assert any(isinstance(e, ThreadChanged) and e.thread_id == result.thread_id for e in seen)
+
+
+async def test_sender_username_and_name_kept_on_identity(settings: Settings, start_app) -> None:
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    await adapter.push("salam", sender="42", sender_name="Sara", sender_username="sara_k")
+    await adapter.push("again", sender="42", sender_name="Sara K.", sender_username="sara_k2")
+    async with context.sessions() as session:
+        identity = await session.scalar(select(Identity).where(Identity.address == "42"))
+    assert identity is not None
+    assert (identity.display_name, identity.username) == ("Sara K.", "sara_k2")

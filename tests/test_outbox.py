@@ -161,3 +161,44 @@ async def test_two_workers_never_send_one_message_twice(settings: Settings, star
     assert len(ids) == 40 and len(set(ids)) == 40
     rows = await _outbox_rows(context)
     assert all(r.status == OutboxStatus.DELIVERED and r.attempts == 1 for r in rows)
+
+
+async def test_unreachable_identity_is_not_tried_until_it_writes_again(
+    settings: Settings, start_app
+) -> None:
+    adapter = FakeAdapter(
+        fail_next=[DeliveryResult.failed("blocked the bot", identity_unreachable=True)]
+    )
+    _, context = await start_app(settings, adapters=[adapter], responder=AnswerAll())
+    await adapter.push("first", sender="u1")
+    await _wait_status(context, OutboxStatus.DEAD)
+    # an agent's later message to the same identity is dead-lettered without a send
+    async with context.sessions() as session, session.begin():
+        first = (await _outbox_rows(context))[0]
+        session.add(
+            OutboxItem(
+                message_id=first.message_id,
+                thread_id=first.thread_id,
+                identity_id=first.identity_id,
+                channel="fake",
+                address="u1",
+            )
+        )
+    async with asyncio.timeout(10):
+        while any(r.status == OutboxStatus.PENDING for r in await _outbox_rows(context)):
+            await asyncio.sleep(0.02)
+    rows = await _outbox_rows(context)
+    assert rows[1].status == OutboxStatus.DEAD and "unreachable" in (rows[1].last_error or "")
+    assert rows[1].attempts == 0 and adapter.sent == []
+    # writing again proves the identity works: the answer goes out
+    await adapter.push("I unblocked you", sender="u1")
+    sent = await adapter.wait_sent(1)
+    assert sent[0].text == "re: I unblocked you"
+
+
+async def test_split_message_progress_survives_in_the_outbox(settings: Settings, start_app) -> None:
+    adapter = FakeAdapter(fail_next=[DeliveryResult.retry("flood", parts_done=2)])
+    await start_app(settings, adapters=[adapter], responder=AnswerAll())
+    await adapter.push("long one")
+    sent = await adapter.wait_sent(1)
+    assert sent[0].parts_done == 2  # the retry knows two parts were already out

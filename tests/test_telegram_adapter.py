@@ -381,6 +381,32 @@ async def test_long_flood_wait_goes_back_to_the_outbox_and_resumes_where_it_stop
     assert " ".join(texts) == text
 
 
+async def test_another_process_resumes_a_split_reply_from_the_outbox_progress(
+    fake: FakeTelegram, services: ChannelServices
+) -> None:
+    first_process = await started(fake, services, max_retry_wait=0.5)
+    text = ("جمله‌ای برای آزمون. " * 300).strip()  # two parts
+    try:
+        fake.fail("sendMessage", status=429, retry_after=1, after=1)
+        first = await first_process.send(reply(text, outbox_id=11))
+    finally:
+        await first_process.stop()
+    assert first.status is DeliveryStatus.RETRY and first.parts_done == 1
+
+    # A second process has none of the first one's memory, only the outbox row's count.
+    second_process = await started(fake, services, max_retry_wait=0.5)
+    try:
+        second = await second_process.send(
+            reply(text, outbox_id=11, parts_done=first.parts_done or 0)
+        )
+    finally:
+        await second_process.stop()
+    assert second.status is DeliveryStatus.DELIVERED
+    texts = [call.params["text"] for call in fake.sent()]
+    assert len(texts) == len(set(texts)) == 2
+    assert " ".join(texts) == text
+
+
 async def test_blocked_user_marks_the_identity_unreachable_without_retrying(
     fake: FakeTelegram, adapter: TelegramAdapter
 ) -> None:

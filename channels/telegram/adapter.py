@@ -10,6 +10,7 @@ parts of a long reply already delivered are never sent again by this process.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -333,14 +334,15 @@ class TelegramAdapter:
         if not parts:
             return DeliveryResult.failed("telegram: nothing to send")
         first_key: str | None = None
-        start = self._delivered_parts.get(message.outbox_id, 0)
+        # The outbox row remembers progress across processes; memory covers this one.
+        start = max(message.parts_done, self._delivered_parts.get(message.outbox_id, 0))
         for index in range(start, len(parts)):
             outcome = await self._send_part(chat_id, parts[index])
             if isinstance(outcome, DeliveryResult):
                 if outcome.status is DeliveryStatus.RETRY:
                     self._remember_progress(message.outbox_id, index)
-                else:
-                    self._delivered_parts.pop(message.outbox_id, None)
+                    return dataclasses.replace(outcome, parts_done=index)
+                self._delivered_parts.pop(message.outbox_id, None)
                 return outcome
             first_key = first_key or message_key(chat_id, outcome.message_id)
             self._remember_progress(message.outbox_id, index + 1)

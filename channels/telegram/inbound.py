@@ -106,6 +106,7 @@ class UpdateReader:
             external_id=external_id,
             sender_address=str(message.chat.id),
             sender_name=user.full_name,
+            sender_username=user.username,
             text=text,
             full_text=full_text,
             attachments=tuple(attachments),

@@ -242,6 +242,7 @@ class OutboxItem(Base):
     address: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    parts_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     leased_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
