@@ -280,10 +280,12 @@ async def _record_delivery_failure(
 
 
 async def _resolve_identity(session: AsyncSession, msg: InboundMessage) -> Identity:
+    # Locked now (it is updated below anyway): a customer merge locks identities too, so
+    # this waits for one in flight and then reads the identity's new customer.
     identity = await session.scalar(
-        select(Identity).where(
-            Identity.channel == msg.channel, Identity.address == msg.sender_address
-        )
+        select(Identity)
+        .where(Identity.channel == msg.channel, Identity.address == msg.sender_address)
+        .with_for_update(key_share=True)
     )
     now = utcnow()
     if identity is None:

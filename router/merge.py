@@ -88,16 +88,25 @@ async def merge_customers(
     if first_id == second_id:
         raise MergeRefused("these are already one customer")
     keep_id, gone_id = sorted((first_id, second_id))
-    # Lock both rows in id order, so two merges of the same pair never deadlock.
+    # Lock order (PostgreSQL; SQLite serialises writers anyway): both customers, then all
+    # their identities, each in id order. Ingest locks the sender's identity first and
+    # only key-shares the customer (foreign keys), so neither waits for the other in a
+    # cycle, and an ingest that waited here reads the identity's new customer.
     customers = {
         c.id: c
         for c in await session.scalars(
             select(Customer)
             .where(Customer.id.in_((keep_id, gone_id)))
             .order_by(Customer.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
     }
+    await session.execute(
+        select(Identity.id)
+        .where(Identity.customer_id.in_((keep_id, gone_id)))
+        .order_by(Identity.id)
+        .with_for_update(key_share=True)
+    )
     if len(customers) != 2:
         raise MergeRefused("no such customer")
     keep, gone = customers[keep_id], customers[gone_id]

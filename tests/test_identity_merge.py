@@ -3,16 +3,17 @@ advanced thread, admin-only by hand, audited."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from config.settings import Settings
 from router.identity_links import email_prompt_after_handoff, text
 from router.merge import MergeRefused, merge_customers
-from router.model import InboundMessage, utcnow
+from router.model import InboundMessage, IngestResult, utcnow
 from router.responder import QueueEveryThread
 from router.storage.models import AuditEvent, Customer, Identity, Message, Thread, ThreadStatus
 from tests.agent_support import api, make_agent
@@ -205,3 +206,54 @@ async def test_the_email_question_after_a_handoff_is_asked_only_when_useful(
         )
         await session.flush()
         assert await email_prompt_after_handoff(session, message, identity, "queued") is None
+
+
+async def test_a_merge_racing_with_ingest_leaves_no_message_behind(
+    settings: Settings, start_app: Any
+) -> None:
+    web = FakeAdapter(name="web")
+    _, context = await start_app(
+        settings.replace("email", enabled=False).replace("webchat", enabled=False),
+        adapters=[web],
+        responder=QueueEveryThread(),
+    )
+    for round_ in range(3):
+        a = await web.push("first", sender=f"a{round_}")
+        b = await web.push("first", sender=f"b{round_}")
+
+        async def write(sender: str) -> None:
+            for n in range(15):
+                await web.push(f"{sender} {n}", sender=sender)
+
+        async def merge(a: IngestResult = a, b: IngestResult = b) -> None:
+            await asyncio.sleep(0.01)
+            async with context.writing(), context.sessions() as session, session.begin():
+                await merge_customers(
+                    session,
+                    a.customer_id,
+                    b.customer_id,
+                    actor_kind="system",
+                    actor_id=None,
+                    reason="race",
+                )
+
+        await asyncio.gather(write(f"a{round_}"), write(f"b{round_}"), merge())
+        survivor = min(a.customer_id, b.customer_id)
+        async with context.sessions() as session:
+            rows = list(
+                await session.execute(
+                    select(Message.customer_id, Thread.customer_id, Thread.status)
+                    .join(Thread, Thread.id == Message.thread_id)
+                    .where(Message.customer_id.in_([a.customer_id, b.customer_id]))
+                )
+            )
+            assert rows and all(m == t == survivor for m, t, _ in rows), rows
+            stray = await session.scalar(
+                select(func.count()).where(Thread.customer_id == max(a.customer_id, b.customer_id))
+            )
+            open_ = await session.scalar(
+                select(func.count()).where(
+                    Thread.customer_id == survivor, Thread.status != ThreadStatus.RESOLVED
+                )
+            )
+        assert (stray, open_) == (0, 1)
