@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from faq.language import detect_language
 from faq.matcher import Candidate, Matcher, MatchResult
 from faq.rerank import EmbeddingReranker
 from faq.triage import MessageKind, triage
@@ -127,7 +128,8 @@ def decide(
     kind = triage(text)
     if kind.kind is not MessageKind.QUESTION:
         return Verdict(_SMALL_TALK[kind.kind])
-    result = matcher.match(kind.rest)
+    # kind.rest is normalised, which hides Arabic letters: detect on the text as typed
+    result = matcher.match(kind.rest, language=detect_language(text))
     opinion = None
     if reranker is not None and result.best is not None and result.confidence < thresholds.answer:
         picked = reranker.best(text)

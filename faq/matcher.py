@@ -25,11 +25,13 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
+from faq.colloquial import standardise
 from faq.index import FloatArray, TfIdfIndex
 from faq.kb import KnowledgeBase
+from faq.language import detect_language
+from faq.lexicon import LANGUAGES, Lexicon
+from faq.morphology import english_stem
 from faq.normalise import normalise, tokenise
-
-_ENGLISH_SUFFIXES = ("ing", "ed", "es", "s", "ly")
 
 # Function words in normalised form (en, fa, ar). In a small KB any word can be rare,
 # so IDF alone would let "whats" or «هل» decide a match; these get a fixed small weight.
@@ -87,6 +89,11 @@ class MatcherConfig:
     w_bag: float = 0.3
     w_fuzz: float = 0.2
     token_cutoff: float = 75.0  # rapidfuzz ratio for two tokens to count as the same word
+    # spoken Persian standardised (faq.colloquial) and concepts of faq/lexicon.yaml
+    # put in place of their words (faq.lexicon)
+    colloquial: bool = True
+    lexicon: bool = True
+    keep_concept_words: bool = False  # add concept tokens beside their words
     # confidence = sigmoid(bias + weights . CONFIDENCE_FEATURES of the top candidate)
     confidence_weights: tuple[float, ...] = (
         3.245,
@@ -127,13 +134,10 @@ class MatchResult:
 
 
 def _stem(token: str) -> str:
-    """A light stem: English plural/verb endings. Persian and Arabic morphology is left to
-    the character n-grams (stripping the Arabic article measured worse on ArBanking77)."""
-    if token.isascii() and token.isalpha():
-        for suffix in _ENGLISH_SUFFIXES:
-            if token.endswith(suffix) and len(token) - len(suffix) >= 3:
-                return token[: -len(suffix)]
-    return token
+    """A light stem: English irregular verbs and plural/verb endings. Persian and Arabic
+    morphology is left to the character n-grams and the lexicon's look-ups (stripping
+    the Arabic article from word features measured worse on ArBanking77)."""
+    return english_stem(token)
 
 
 # The Arabic article with its proclitics (و ف ب ک ل), after normalisation.
@@ -171,21 +175,38 @@ class _AlignSide:
 class Matcher:
     """Ranks the entries of one KB for a question. Build once per KB (it precomputes)."""
 
-    def __init__(self, kb: KnowledgeBase, config: MatcherConfig | None = None) -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        config: MatcherConfig | None = None,
+        lexicon: Lexicon | None = None,
+    ) -> None:
+        """Precompute the indexes of `kb`.
+
+        Args:
+            kb: the knowledge base.
+            config: weights; the defaults are tuned.
+            lexicon: the concept lexicon; the one shipped in `faq/lexicon.yaml` by
+                default (when `config.lexicon` is on).
+        """
         self.kb = kb
         self.config = cfg = config or MatcherConfig()
+        self._lexicon = (lexicon or Lexicon.default()) if cfg.lexicon else None
         entry_of: list[int] = []
         texts: list[str] = []
         token_lists: list[list[str]] = []
+        word_lists: list[list[str]] = []
         for entry_no, entry in enumerate(kb.entries):
-            for phrasings in entry.questions.values():
+            for lang, phrasings in entry.questions.items():
                 for phrasing in phrasings:
-                    tokens = tokenise(normalise(phrasing))
+                    language = lang if lang in LANGUAGES else detect_language(phrasing)
+                    tokens, words = self._analyse(normalise(phrasing), language)
                     if not tokens:
                         continue
                     entry_of.append(entry_no)
                     texts.append(phrasing)
                     token_lists.append(tokens)
+                    word_lists.append(words)
         # entry_of is non-decreasing: each entry's phrasings are one contiguous span.
         self._spans: dict[int, tuple[int, int]] = {}
         for i, entry_no in enumerate(entry_of):
@@ -196,8 +217,8 @@ class Matcher:
         self._texts = texts
         self._entry_of = np.array(entry_of, dtype=np.int64)
         self._n_entries = len(kb.entries)
-        stems = [[_stem(t) for t in tokens] for tokens in token_lists]
-        self._normalised = [" ".join(t) for t in token_lists]
+        stems = [[_stem(t) for t in words] for words in word_lists]
+        self._normalised = [" ".join(t) for t in word_lists]
         groups = entry_of if cfg.entry_idf else None
         word_docs = [Counter(s) for s in stems]
         char_docs = [self._char_features(t) for t in token_lists]
@@ -219,6 +240,17 @@ class Matcher:
         self._phrasing_align = [self._align_side(s, grow=True) for s in stems]
         self._bag_align = [self._align_side(sorted(c), grow=True) for c in centroid_words]
         self._forms = list(self._form_ids)
+
+    def _analyse(self, norm: str, language: str | None) -> tuple[list[str], list[str]]:
+        """Tokens for character n-grams (spoken Persian standardised) and words for the
+        word features (concepts in place of their words)."""
+        tokens = tokenise(norm)
+        if language == "fa" and self.config.colloquial:
+            tokens = standardise(tokens)
+        if self._lexicon is None:
+            return tokens, tokens
+        words = self._lexicon.canonical(tokens, language, keep_words=self.config.keep_concept_words)
+        return tokens, words
 
     def _char_features(self, tokens: Sequence[str]) -> Counter[str]:
         content = [t for t in tokens if t not in STOPWORDS] or list(tokens)
@@ -274,12 +306,14 @@ class Matcher:
         side_cov = covered / np.add.reduceat(all_weights, bounds)
         return query_cov, side_cov
 
-    def match(self, text: str, limit: int = 5) -> MatchResult:
+    def match(self, text: str, limit: int = 5, language: str | None = None) -> MatchResult:
         """Rank the KB's entries for `text`.
 
         Args:
             text: the customer's question, as typed.
             limit: how many candidates to return.
+            language: "fa", "ar" or "en" if known (detected from `text` otherwise; pass
+                it when `text` is already normalised, which hides Arabic letters).
 
         Returns:
             The candidates (best first, at most `limit`) and a confidence in [0, 1].
@@ -287,10 +321,10 @@ class Matcher:
         started = time.perf_counter()
         cfg = self.config
         norm = normalise(text)
-        tokens = tokenise(norm)
+        tokens, word_tokens = self._analyse(norm, language or detect_language(text))
         if not tokens or self.phrasing_count == 0:
             return MatchResult(norm, (), 0.0, (time.perf_counter() - started) * 1e6)
-        stems = [_stem(t) for t in tokens]
+        stems = [_stem(t) for t in word_tokens]
         words = self._words.prepare(Counter(stems))
         chars = self._chars.prepare(self._char_features(tokens))
 
@@ -326,7 +360,7 @@ class Matcher:
             self._align_side(stems),
             [self._phrasing_align[p] for p in closest] + [self._bag_align[e] for e in shortlist],
         )
-        joined = " ".join(tokens)
+        joined = " ".join(word_tokens)
         k = len(shortlist)
         rescored: list[tuple[float, tuple[float, ...], int, int]] = []
         for i, (entry_no, p) in enumerate(zip(shortlist, closest, strict=True)):

@@ -1,0 +1,165 @@
+"""Light, dictionary-free morphology for matching: English stems, Persian and Arabic clitics.
+
+- `english_stem`: irregular verb forms to their base («got» -> «get», «sent» -> «send»),
+  then the plural/verb endings -ing -ed -es -s -ly stripped when at least three letters
+  remain, then a final silent e ("receive", "received" -> "receiv"). Used for every
+  English word feature and for lexicon look-ups.
+- `persian_variants`: the word, then the word without up to two enclitic layers
+  (plural «ها/های», spoken plural «ا», ezafe or indefinite «ی», copula «ه»,
+  possessives «م ت ش مان تان شان مون تون شون ام ات اش», object «و»), longest first:
+  «امتیازهایم» -> «امتیازها», «امتیاز»; «فروشگاهتون» -> «فروشگاه».
+- `arabic_variants`: the word, then the word without the conjunctions و/ف, the
+  prepositions ب/ل/ک, the article ال (and لل), pronoun suffixes (ـه ـها ـهم ـکم ـنا ـی ـک)
+  and the tanween alif («مکسورا» -> «مکسور»): «متجرکم» -> «متجر», «للخارج» -> «خارج».
+
+Variants are only ever looked up in a closed word list (the concept lexicon), never
+used as free-standing features, so a wrong split of a word not in the list costs nothing.
+All forms are normalised (`faq.normalise`).
+"""
+
+from __future__ import annotations
+
+_ENGLISH_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+
+# Common irregular verbs of customer messages (past and participle -> base).
+ENGLISH_IRREGULAR = {
+    "got": "get",
+    "gotten": "get",
+    "gave": "give",
+    "given": "give",
+    "sent": "send",
+    "bought": "buy",
+    "paid": "pay",
+    "broke": "break",
+    "broken": "break",
+    "forgot": "forget",
+    "forgotten": "forget",
+    "took": "take",
+    "taken": "take",
+    "came": "come",
+    "went": "go",
+    "gone": "go",
+    "made": "make",
+    "said": "say",
+    "told": "tell",
+    "lost": "lose",
+    "sold": "sell",
+    "left": "leave",
+    "saw": "see",
+    "seen": "see",
+    "brought": "bring",
+    "thought": "think",
+    "found": "find",
+    "kept": "keep",
+    "spent": "spend",
+    "ran": "run",
+    "wrote": "write",
+    "written": "write",
+    "did": "do",
+    "done": "do",
+    "was": "be",
+    "were": "be",
+    "been": "be",
+    "had": "have",
+    "has": "have",
+}
+
+
+def english_stem(token: str) -> str:
+    """A light English stem: irregular verbs to their base, then common endings stripped.
+
+    Non-ASCII or non-alphabetic tokens are returned as they are.
+    """
+    if not (token.isascii() and token.isalpha()):
+        return token
+    token = ENGLISH_IRREGULAR.get(token, token)
+    for suffix in _ENGLISH_SUFFIXES:
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+            token = token[: -len(suffix)]
+            break
+    # a silent final e goes too, so "change", "changed" and "changing" meet at "chang"
+    if token.endswith("e") and len(token) > 3:
+        token = token[:-1]
+    return token
+
+
+_PERSIAN_SUFFIXES = (
+    "هایم",
+    "هایت",
+    "هایش",
+    "های",
+    "ها",
+    "مان",
+    "تان",
+    "شان",
+    "مون",
+    "تون",
+    "شون",
+    "ام",
+    "ات",
+    "اش",
+    "ای",
+    "ی",
+    "م",
+    "ت",
+    "ش",
+    "ه",
+    "ا",
+    "و",
+)
+_MIN_STEM = 2
+
+
+def _strip_layers(word: str, suffixes: tuple[str, ...], layers: int) -> list[str]:
+    out: list[str] = []
+    frontier = [word]
+    for _ in range(layers):
+        nxt = []
+        for w in frontier:
+            for s in suffixes:
+                if w.endswith(s) and len(w) - len(s) >= _MIN_STEM:
+                    stem = w[: -len(s)]
+                    if stem not in out:
+                        out.append(stem)
+                        nxt.append(stem)
+        frontier = nxt
+    return out
+
+
+def persian_variants(token: str) -> list[str]:
+    """The token, then its forms without up to two enclitic layers (longest first)."""
+    stems = _strip_layers(token, _PERSIAN_SUFFIXES, 2)
+    return [token, *sorted(stems, key=len, reverse=True)]
+
+
+_ARABIC_PREFIXES = (
+    "وال",
+    "فال",
+    "بال",
+    "کال",
+    "لل",
+    "ال",
+    "وب",
+    "ول",
+    "و",
+    "ف",
+    "ب",
+    "ل",
+    "ک",
+)
+_ARABIC_SUFFIXES = ("کم", "هم", "ها", "نا", "ه", "ی", "ک", "ا")
+
+
+def arabic_variants(token: str) -> list[str]:
+    """The token, then its forms without proclitics and/or one pronoun suffix (longest first)."""
+    bases = [token] + [
+        token[len(p) :]
+        for p in _ARABIC_PREFIXES
+        if token.startswith(p) and len(token) - len(p) >= _MIN_STEM
+    ]
+    out: list[str] = []
+    for base in bases:
+        for form in (base, *_strip_layers(base, _ARABIC_SUFFIXES, 1)):
+            if form not in out:
+                out.append(form)
+    return [token, *sorted((f for f in out if f != token), key=len, reverse=True)]

@@ -1,0 +1,270 @@
+"""faq.lexicon and faq.morphology: concepts of faq/lexicon.yaml and the look-ups behind them."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import pytest
+import yaml
+
+from faq.lexicon import CONCEPT_PREFIX, Lexicon, prepare
+from faq.morphology import arabic_variants, english_stem, persian_variants
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> Lexicon:
+    return Lexicon.default()
+
+
+def _data() -> dict[str, Any]:
+    text = resources.files("faq").joinpath("lexicon.yaml").read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def _every_form() -> list[tuple[str, str, str]]:
+    data = _data()
+    out = []
+    for section, prefix in (("function_words", ""), ("concepts", CONCEPT_PREFIX)):
+        for name, by_language in data[section].items():
+            for language, forms in by_language.items():
+                out += [(prefix + name, language, form) for form in forms]
+    return out
+
+
+def canon(lexicon: Lexicon, text: str, language: str) -> list[str]:
+    return lexicon.canonical(prepare(text, language), language)
+
+
+@pytest.mark.parametrize(("token", "language", "form"), _every_form())
+def test_every_listed_form_reads_as_its_own_concept(
+    lexicon: Lexicon, token: str, language: str, form: str
+) -> None:
+    # A form shadowed by another concept's longer or earlier phrase would never count.
+    assert canon(lexicon, form, language) == [token]
+
+
+# Inflected uses in context: (concept, language, message). Each concept of the file
+# appears at least once, in a form that is not literally listed where possible.
+EXAMPLES = [
+    ("~refund", "en", "when do i get my money back"),
+    ("~refund", "en", "I want a refund"),
+    ("~refund", "fa", "پولم کی بر میگرده"),
+    ("~refund", "ar", "متى أسترد أموالي"),
+    ("~refund", "ar", "متى يرجع المبلغ"),
+    ("~duration", "en", "how many days for delivery"),
+    ("~duration", "fa", "ارسال چند روز طول میکشه"),
+    ("~duration", "ar", "كم مدة الضمان"),
+    ("~forget", "en", "I forgot my password"),
+    ("~forget", "fa", "رمزمو یادم رفته"),
+    ("~forget", "ar", "نسيت كلمة السر"),
+    ("~password", "fa", "رمز عبورم رو فراموش کردم"),
+    ("~password", "ar", "نسيت الباسورد"),
+    ("~email", "en", "change my email address"),
+    ("~email", "fa", "ایمیل حسابمو عوض کنم"),
+    ("~email", "ar", "تغيير البريد الإلكتروني"),
+    ("~address", "fa", "آدرس رو اشتباه وارد کردم"),
+    ("~address", "ar", "عنوان المتجر"),
+    ("~store", "ar", "أين يقع متجركم"),
+    ("~store", "fa", "آدرس فروشگاهتون کجاست"),
+    ("~store", "en", "where are your shops"),
+    ("~product", "fa", "میخوام جنس رو پس بدم"),
+    ("~product", "ar", "وصلني المنتج مكسوراً"),
+    ("~product", "en", "two items"),
+    ("~wrong", "ar", "استلمت منتجاً خاطئاً"),
+    ("~wrong", "fa", "کالای اشتباهی فرستادین"),
+    ("~broken", "en", "the screen was damaged"),
+    ("~broken", "fa", "دستگاهم خراب شده"),
+    ("~broken", "ar", "المنتج وصل تالفاً"),
+    ("~cancel", "fa", "سفارشمو کنسل کنید"),
+    ("~cancel", "ar", "الغاء الطلب"),
+    ("~cancel", "en", "cancelling my order"),
+    ("~unsubscribe", "fa", "از خبرنامه لغو عضویت کنم"),
+    ("~unsubscribe", "en", "opt out of the emails"),
+    ("~installment", "fa", "قسطی میفروشین"),
+    ("~installment", "en", "can i pay monthly"),
+    ("~installment", "ar", "هل يمكن الشراء بالتقسيط"),
+    ("~cost", "en", "what does it cost"),
+    ("~cost", "fa", "هزینه ی ارسال چقدره"),
+    ("~cost", "ar", "كم تكلفة الشحن"),
+    ("~free", "fa", "ارسال رایگانه"),
+    ("~free", "ar", "هل التوصيل مجاني"),
+    ("~ship", "en", "is shipping free"),
+    ("~ship", "ar", "هل تشحنون للخارج"),
+    ("~receive", "en", "when will my package arrive"),
+    ("~receive", "en", "I received the wrong item"),
+    ("~receive", "fa", "کی سفارشم میرسه دستم"),
+    ("~receive", "ar", "وصلني منتج غلط"),
+    ("~track", "fa", "وضعیت تعمیر گوشیم"),
+    ("~track", "en", "tracking my parcel"),
+    ("~track", "ar", "كيف أتتبع طلبي"),
+    ("~change", "en", "changing the address"),
+    ("~change", "fa", "ایمیل را تغییر دهم"),
+    ("~change", "ar", "كيف أغير بريدي"),
+    ("~delete", "en", "remove my profile"),
+    ("~delete", "fa", "اکانتم پاک شود"),
+    ("~delete", "ar", "اريد حذف حسابي"),
+    ("~account", "fa", "حساب کاربریمو حذف کنید"),
+    ("~account", "ar", "اريد حذف حسابي"),
+    ("~pay", "ar", "هل يوجد دفع عند الاستلام"),
+    ("~pay", "fa", "روشهای پرداخت چیه"),
+    ("~method", "fa", "روشهای پرداخت چیه"),
+    ("~method", "ar", "ما طرق الدفع"),
+    ("~buy", "en", "do you sell spare parts"),
+    ("~buy", "fa", "از کجا بخرم"),
+    ("~deducted", "fa", "پول از کارتم کم شد"),
+    ("~deducted", "ar", "تم خصم المبلغ"),
+    ("~failed", "en", "payment failed"),
+    ("~failed", "fa", "پرداخت ناموفق بود"),
+    ("~invoice", "en", "where is my receipt"),
+    ("~invoice", "ar", "كيف احصل على الفاتورة"),
+    ("~repair", "en", "can you fix it"),
+    ("~repair", "ar", "ما حالة الصيانة"),
+    ("~technician", "fa", "تعمیرکار میاد خونه"),
+    ("~technician", "ar", "هل يأتي الفني"),
+    ("~home", "fa", "تعمیرکار میاد خونه"),
+    ("~home", "ar", "إلى المنزل"),
+    ("~warranty", "en", "how long is the guarantee"),
+    ("~warranty", "ar", "كيف أطالب بالضمان"),
+    ("~discount", "en", "promo code not working"),
+    ("~discount", "fa", "کد تخفیفم کار نمیکنه"),
+    ("~manual", "fa", "راهنمای فارسی دستگاه"),
+    ("~manual", "ar", "دليل المستخدم"),
+    ("~training", "fa", "کسی هست طرز کار دستگاه را یادم بدهد"),
+    ("~training", "en", "do you offer training"),
+    ("~gift", "fa", "بسته بندی کادویی"),
+    ("~gift", "en", "gift wrapping"),
+    ("~abroad", "fa", "به خارج از ایران ارسال دارید"),
+    ("~abroad", "ar", "هل ترسلون إلى الخارج"),
+    ("~complaint", "fa", "از برخورد پیک ناراضی هستم"),
+    ("~complaint", "ar", "لست راضياً عن الخدمة"),
+    ("~hours", "en", "what are your opening hours"),
+    ("~hours", "ar", "ما ساعات العمل"),
+    ("~available", "en", "back in stock when"),
+    ("~available", "ar", "متى يتوفر"),
+    ("~spare_parts", "en", "replacement parts"),
+    ("~spare_parts", "ar", "قطع غيار اصلية"),
+    ("~install", "en", "free installation"),
+    ("~install", "ar", "التركيب مجاني"),
+    ("~trial", "fa", "تست رایگان دارین"),
+    ("~trial", "en", "is there a free trial"),
+    ("~points", "fa", "امتیازامو چطور استفاده کنم"),
+    ("~points", "ar", "كيف أستخدم نقاط الولاء"),
+    ("when", "fa", "کی موجود میشه"),
+    ("when", "ar", "امتى يوصل"),
+    ("how", "fa", "چجوری پیگیری کنم"),
+    ("how", "ar", "كيفاش نخلص"),
+    ("where", "ar", "وين طلبي"),
+    ("what", "ar", "شو المشكلة"),
+    ("why", "ar", "ليش ما وصل"),
+    ("want", "ar", "بدي الغي الطلب"),
+]
+
+
+def test_examples_cover_every_concept() -> None:
+    assert {token for token, _, _ in _every_form()} <= {token for token, _, _ in EXAMPLES}
+
+
+@pytest.mark.parametrize(("token", "language", "text"), EXAMPLES)
+def test_concept_found_in_a_message(lexicon: Lexicon, token: str, language: str, text: str) -> None:
+    assert token in canon(lexicon, text, language)
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "absent"),
+    [
+        # Arabic «رمز» is "code", not "password" (Persian «رمز»)
+        ("ar", "رمز الخصم لا يعمل", "~password"),
+        ("fa", "رمز عبورم", "~discount"),
+        # Arabic «خصم» alone is both "discount" and "deduction": neither concept
+        ("ar", "كود الخصم", "~deducted"),
+        # «یادم» in "teach me" is not "I forgot"
+        ("fa", "یادم بدهید", "~forget"),
+        # Persian «عنوان» is "title", not "address"
+        ("fa", "عنوان کتاب", "~address"),
+        # a phrase's words must come in order, at most one word apart
+        ("en", "money was taken and sent back", "~refund"),
+    ],
+)
+def test_false_friends_and_distance(
+    lexicon: Lexicon, language: str, text: str, absent: str
+) -> None:
+    assert absent not in canon(lexicon, text, language)
+
+
+def test_phrase_words_are_replaced_others_kept(lexicon: Lexicon) -> None:
+    assert canon(lexicon, "when do i get my money back", "en") == [
+        "when",
+        "do",
+        "i",
+        "get",
+        "my",
+        "~refund",
+    ]
+    # a gap word stays, after the concept
+    assert canon(lexicon, "پولم کی برمی‌گردد", "fa") == ["~refund", "when"]
+
+
+def test_keep_words_adds_the_concept_after_its_words(lexicon: Lexicon) -> None:
+    tokens = prepare("free shipping", "en")
+    assert lexicon.canonical(tokens, "en", keep_words=True) == [
+        "free",
+        "~free",
+        "shipping",
+        "~ship",
+    ]
+
+
+def test_unknown_language_leaves_tokens_alone(lexicon: Lexicon) -> None:
+    assert lexicon.canonical(["refund"], None) == ["refund"]
+    assert lexicon.canonical(["refund"], "de") == ["refund"]
+
+
+def test_unknown_language_in_the_data_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown language"):
+        Lexicon({"concepts": {"refund": {"xx": ["refund"]}}})
+
+
+@pytest.mark.parametrize(
+    ("token", "stem"),
+    [
+        ("refunds", "refund"),
+        ("cancelled", "cancell"),
+        ("tracking", "track"),
+        ("change", "chang"),
+        ("changing", "chang"),
+        ("received", "receiv"),
+        ("fee", "fee"),
+        ("got", "get"),
+        ("sent", "send"),
+        ("forgot", "forget"),
+        ("bus", "bus"),  # too short to strip
+        ("کارت", "کارت"),
+        ("3.5", "3.5"),
+    ],
+)
+def test_english_stem(token: str, stem: str) -> None:
+    assert english_stem(token) == stem
+
+
+def test_persian_variants_strip_up_to_two_enclitic_layers() -> None:
+    assert persian_variants("فروشگاهتون")[0] == "فروشگاهتون"
+    assert "فروشگاه" in persian_variants("فروشگاهتون")
+    assert "امتیاز" in persian_variants("امتیازهایم")
+    assert "امتیاز" in persian_variants("امتیازام")  # spoken plural + possessive
+    assert "کالا" in persian_variants("کالای")  # ezafe
+    assert "اقساط" in persian_variants("اقساطی")
+    variants = persian_variants("حسابهایم")
+    assert variants[0] == "حسابهایم"
+    assert variants[1:] == sorted(variants[1:], key=len, reverse=True)
+
+
+def test_arabic_variants_strip_proclitics_article_and_suffixes() -> None:
+    assert "متجر" in arabic_variants("متجرکم")
+    assert "متجر" in arabic_variants("المتجر")
+    assert "خارج" in arabic_variants("للخارج")
+    assert "تقسیط" in arabic_variants("بالتقسیط")
+    assert "مکسور" in arabic_variants("مکسورا")  # tanween alif
+    assert "طلب" in arabic_variants("وطلبنا")
+    assert arabic_variants("دفع")[0] == "دفع"
