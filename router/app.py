@@ -140,7 +140,7 @@ def build_app(
             ingest=ingest_message,
             events=context.events,
             attachments=context.attachment_store,
-            conversation=DatabaseConversationReader(context.sessions),
+            conversation=DatabaseConversationReader(context.read_sessions or context.sessions),
         )
         started: list[ChannelAdapter] = []
         try:
@@ -157,6 +157,14 @@ def build_app(
                 except Exception:
                     logger.exception("channel %s failed to stop cleanly", adapter.name)
 
+    async def close_channel_sockets(app: web.Application) -> None:
+        # Open WebSockets would otherwise hold shutdown until aiohttp's own timeout.
+        for adapter in chosen_adapters:
+            close = getattr(adapter, "close_sockets", None)
+            if close is not None:
+                await close()
+
+    app.on_shutdown.append(close_channel_sockets)
     app.cleanup_ctx.extend([storage_ctx, responder_ctx, adapters_ctx, outbox_ctx])
     app.cleanup_ctx.append(assignment_ctx)  # after storage; stops first
     return app

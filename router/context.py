@@ -15,6 +15,7 @@ from router.attachments import AttachmentStore
 from router.events import InProcessEventBus
 from router.metrics import Metrics
 from router.responder import Responder
+from router.storage.engine import new_read_sessionmaker
 
 if TYPE_CHECKING:
     from channels.base import ChannelSender
@@ -28,6 +29,7 @@ class AppContext:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     responder: Responder
+    read_sessions: async_sessionmaker[AsyncSession] | None = None  # read-only work
     events: InProcessEventBus = field(default_factory=InProcessEventBus)
     metrics: Metrics = field(default_factory=Metrics)
     attachments: AttachmentStore | None = None
@@ -39,6 +41,8 @@ class AppContext:
     _sqlite_writes: asyncio.Lock | None = None
 
     def __post_init__(self) -> None:
+        if self.read_sessions is None:
+            self.read_sessions = new_read_sessionmaker(self.engine)
         if self.engine.dialect.name == "sqlite":
             self._sqlite_writes = asyncio.Lock()
 

@@ -122,7 +122,7 @@ async def get_customer_messages(request: web.Request) -> web.Response:
         after_id = int(after) if after else None
     except ValueError:
         return json_error(400, "after must be a message id")
-    reader = DatabaseConversationReader(app.sessions)
+    reader = DatabaseConversationReader(app.read_sessions or app.sessions)
     messages = await reader.history(
         CHANNEL,
         _address(principal, request.match_info["external_id"]),

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+READ_ONLY_OPTION = "pasokh_read_only"
+
 
 def is_sqlite(url: str) -> bool:
     """True for an SQLite URL."""
@@ -50,9 +52,23 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock at BEGIN: a read-then-write transaction can
         # then never fail half-way with SQLITE_BUSY when another writer got there first.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Sessions made by `new_read_sessionmaker` only read, so they need no lock (WAL).
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def new_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded attributes after commit (no implicit IO)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def new_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reading only: on SQLite they do not queue for the write lock.
+
+    Writing through one is a bug; SQLite may then answer "database is locked".
+    """
+    return async_sessionmaker(
+        engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+    )
