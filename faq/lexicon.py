@@ -56,12 +56,13 @@ class _Phrase:
 class Lexicon:
     """Concept phrases per language, indexed by their first word."""
 
-    __slots__ = ("_by_first", "concepts")
+    __slots__ = ("_by_first", "concepts", "function_words")
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         """Build from the parsed YAML (`function_words` and `concepts` sections)."""
         self._by_first: dict[str, dict[str, list[_Phrase]]] = {lang: {} for lang in LANGUAGES}
         concepts: set[str] = set()
+        function_words: set[str] = set()
         sections = (
             (data.get("function_words") or {}, ""),
             (data.get("concepts") or {}, CONCEPT_PREFIX),
@@ -69,7 +70,7 @@ class Lexicon:
         for groups, prefix in sections:
             for name, forms_by_lang in groups.items():
                 token = prefix + str(name)
-                concepts.add(token)
+                (concepts if prefix else function_words).add(token)
                 for lang, forms in (forms_by_lang or {}).items():
                     if lang not in self._by_first:
                         raise ValueError(f"lexicon: unknown language {lang!r} in {name!r}")
@@ -83,6 +84,7 @@ class Lexicon:
             for phrases in table.values():
                 phrases.sort(key=lambda p: len(p.keys), reverse=True)
         self.concepts = frozenset(concepts)
+        self.function_words = frozenset(function_words)  # to be damped like stopwords
 
     @classmethod
     def default(cls) -> Lexicon:

@@ -96,16 +96,16 @@ class MatcherConfig:
     keep_concept_words: bool = False  # add concept tokens beside their words
     # confidence = sigmoid(bias + weights . CONFIDENCE_FEATURES of the top candidate)
     confidence_weights: tuple[float, ...] = (
-        3.245,
-        6.167,
-        -2.922,
-        2.288,
-        -3.065,
-        0.495,
-        4.048,
-        1.529,
+        4.225,
+        6.899,
+        -2.674,
+        3.645,
+        -4.438,
+        -0.441,
+        3.552,
+        2.228,
     )
-    confidence_bias: float = -4.149
+    confidence_bias: float = -4.893
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +222,9 @@ class Matcher:
         groups = entry_of if cfg.entry_idf else None
         word_docs = [Counter(s) for s in stems]
         char_docs = [self._char_features(t) for t in token_lists]
+        damped = STOPWORDS | (self._lexicon.function_words if self._lexicon else frozenset())
         self._words = TfIdfIndex(
-            word_docs, damped=STOPWORDS, damping=cfg.stopword_weight, groups=groups
+            word_docs, damped=damped, damping=cfg.stopword_weight, groups=groups
         )
         self._chars = TfIdfIndex(char_docs, groups=groups)
         centroid_words: list[Counter[str]] = [Counter() for _ in kb.entries]

@@ -53,9 +53,9 @@ EXAMPLES = [
     ("~refund", "fa", "پولم کی بر میگرده"),
     ("~refund", "ar", "متى أسترد أموالي"),
     ("~refund", "ar", "متى يرجع المبلغ"),
-    ("~duration", "en", "how many days for delivery"),
-    ("~duration", "fa", "ارسال چند روز طول میکشه"),
-    ("~duration", "ar", "كم مدة الضمان"),
+    ("how_long", "en", "how many days for delivery"),
+    ("how_long", "fa", "ارسال چند روز طول میکشه"),
+    ("how_long", "ar", "كم يوم يستغرق التوصيل"),
     ("~forget", "en", "I forgot my password"),
     ("~forget", "fa", "رمزمو یادم رفته"),
     ("~forget", "ar", "نسيت كلمة السر"),
@@ -158,7 +158,6 @@ EXAMPLES = [
     ("where", "ar", "وين طلبي"),
     ("what", "ar", "شو المشكلة"),
     ("why", "ar", "ليش ما وصل"),
-    ("want", "ar", "بدي الغي الطلب"),
 ]
 
 
