@@ -30,7 +30,7 @@ from faq.index import FloatArray, TfIdfIndex
 from faq.kb import KnowledgeBase
 from faq.language import detect_language
 from faq.lexicon import LANGUAGES, Lexicon
-from faq.morphology import english_stem
+from faq.morphology import arabic_stem, english_stem
 from faq.normalise import normalise, tokenise
 
 # Function words in normalised form (en, fa, ar). In a small KB any word can be rare,
@@ -94,6 +94,7 @@ class MatcherConfig:
     colloquial: bool = True
     lexicon: bool = True
     keep_concept_words: bool = False  # add concept tokens beside their words
+    arabic_stems: bool = True  # Arabic words also count by their clitic-free stem
     # confidence = sigmoid(bias + weights . CONFIDENCE_FEATURES of the top candidate)
     confidence_weights: tuple[float, ...] = (
         4.225,
@@ -131,6 +132,9 @@ class MatchResult:
     def best(self) -> Candidate | None:
         """The top candidate, if any."""
         return self.candidates[0] if self.candidates else None
+
+
+_STEM_MARK = "="  # prefix of the Arabic stem features (never a token: "=" is punctuation)
 
 
 def _stem(token: str) -> str:
@@ -196,6 +200,7 @@ class Matcher:
         texts: list[str] = []
         token_lists: list[list[str]] = []
         word_lists: list[list[str]] = []
+        languages: list[str | None] = []
         for entry_no, entry in enumerate(kb.entries):
             for lang, phrasings in entry.questions.items():
                 for phrasing in phrasings:
@@ -207,6 +212,7 @@ class Matcher:
                     texts.append(phrasing)
                     token_lists.append(tokens)
                     word_lists.append(words)
+                    languages.append(language)
         # entry_of is non-decreasing: each entry's phrasings are one contiguous span.
         self._spans: dict[int, tuple[int, int]] = {}
         for i, entry_no in enumerate(entry_of):
@@ -220,7 +226,7 @@ class Matcher:
         stems = [[_stem(t) for t in words] for words in word_lists]
         self._normalised = [" ".join(t) for t in word_lists]
         groups = entry_of if cfg.entry_idf else None
-        word_docs = [Counter(s) for s in stems]
+        word_docs = [self._word_features(s, lang) for s, lang in zip(stems, languages, strict=True)]
         char_docs = [self._char_features(t) for t in token_lists]
         damped = STOPWORDS | (self._lexicon.function_words if self._lexicon else frozenset())
         self._words = TfIdfIndex(
@@ -229,8 +235,8 @@ class Matcher:
         self._chars = TfIdfIndex(char_docs, groups=groups)
         centroid_words: list[Counter[str]] = [Counter() for _ in kb.entries]
         centroid_chars: list[Counter[str]] = [Counter() for _ in kb.entries]
-        for entry_no, words, chars in zip(entry_of, word_docs, char_docs, strict=True):
-            centroid_words[entry_no].update(words)
+        for entry_no, counts, chars in zip(entry_of, word_docs, char_docs, strict=True):
+            centroid_words[entry_no].update(counts)
             centroid_chars[entry_no].update(chars)
         # Centroids share the phrasing indexes' vocabulary and IDF: one query serves both.
         self._centroid_words = TfIdfIndex(centroid_words, weights_from=self._words)
@@ -239,7 +245,10 @@ class Matcher:
         # precomputed per phrasing and per entry bag (all its words).
         self._form_ids: dict[str, int] = {}
         self._phrasing_align = [self._align_side(s, grow=True) for s in stems]
-        self._bag_align = [self._align_side(sorted(c), grow=True) for c in centroid_words]
+        self._bag_align = [
+            self._align_side(sorted(f for f in c if not f.startswith(_STEM_MARK)), grow=True)
+            for c in centroid_words
+        ]
         self._forms = list(self._form_ids)
 
     def _analyse(self, norm: str, language: str | None) -> tuple[list[str], list[str]]:
@@ -252,6 +261,16 @@ class Matcher:
             return tokens, tokens
         words = self._lexicon.canonical(tokens, language, keep_words=self.config.keep_concept_words)
         return tokens, words
+
+    def _word_features(self, stems: Sequence[str], language: str | None) -> Counter[str]:
+        """Word counts; Arabic words also by their stem without clitics («متجرکم» ->
+        «=متجر»), a feature of its own so that exact forms still count more."""
+        features = Counter(stems)
+        if language == "ar" and self.config.arabic_stems:
+            features.update(
+                _STEM_MARK + arabic_stem(t) for t in stems if t not in STOPWORDS and not t.isascii()
+            )
+        return features
 
     def _char_features(self, tokens: Sequence[str]) -> Counter[str]:
         content = [t for t in tokens if t not in STOPWORDS] or list(tokens)
@@ -322,11 +341,12 @@ class Matcher:
         started = time.perf_counter()
         cfg = self.config
         norm = normalise(text)
-        tokens, word_tokens = self._analyse(norm, language or detect_language(text))
+        language = language or detect_language(text)
+        tokens, word_tokens = self._analyse(norm, language)
         if not tokens or self.phrasing_count == 0:
             return MatchResult(norm, (), 0.0, (time.perf_counter() - started) * 1e6)
         stems = [_stem(t) for t in word_tokens]
-        words = self._words.prepare(Counter(stems))
+        words = self._words.prepare(self._word_features(stems, language))
         chars = self._chars.prepare(self._char_features(tokens))
 
         # Stage 1: TF-IDF cosines against every phrasing and every entry centroid.

@@ -163,3 +163,25 @@ def arabic_variants(token: str) -> list[str]:
             if form not in out:
                 out.append(form)
     return [token, *sorted((f for f in out if f != token), key=len, reverse=True)]
+
+
+_STEM_PREFIXES = ("وال", "فال", "بال", "کال", "لل", "ال")
+_STEM_SUFFIXES = ("کما", "هما", "کم", "هم", "ها", "نا", "ه", "ی", "ک")
+_MIN_ARABIC_STEM = 3
+
+
+def arabic_stem(token: str) -> str:
+    """One light stem for an Arabic word: the article (with و ف ب ک ل before it) or a
+    conjunction و/ف off the front, one pronoun suffix off the end, at least three
+    letters left: «والمتجر» -> «متجر», «حسابکم» -> «حساب»."""
+    for prefix in _STEM_PREFIXES:
+        if token.startswith(prefix) and len(token) - len(prefix) >= _MIN_ARABIC_STEM:
+            token = token[len(prefix) :]
+            break
+    else:
+        if token[:1] in ("و", "ف") and len(token) - 1 > _MIN_ARABIC_STEM:
+            token = token[1:]
+    for suffix in _STEM_SUFFIXES:
+        if token.endswith(suffix) and len(token) - len(suffix) >= _MIN_ARABIC_STEM:
+            return token[: -len(suffix)]
+    return token
