@@ -85,6 +85,9 @@ class FaqSettings:
 @dataclass(frozen=True)
 class BotSettings:
     enabled: bool = True
+    # After handing a web chat or Telegram conversation to people, ask for an email
+    # address (proven by a mailed code) when none is known.
+    ask_email_on_handoff: bool = True
     # Overrides of the bot's built-in texts, {key: {language: text}}, e.g.
     # [bot.texts.handoff_unsure] fa = "..."; keys: greeting, thanks, empty, did_this_help,
     # yes, no, resolved, did_you_mean, talk_to_person, handoff_unsure, handoff_requested,

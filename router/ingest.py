@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
 from router.events import Event, MessageStored, ThreadChanged
-from router.identity_links import apply_inbound_proofs
+from router.identity_links import apply_inbound_proofs, email_prompt_after_handoff
 from router.model import AuthorKind, Direction, InboundMessage, IngestResult, utcnow
 from router.outbound import attachments_to_json, enqueue_outbound
 from router.responder import (
@@ -215,6 +215,23 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         outcome.decision = type(decision).__name__.lower()
         app.metrics.bot_decisions.labels(outcome.decision).inc()
         outcome.outbound += await _apply_decision(session, thread, identity, decision, events)
+        if app.settings.bot.ask_email_on_handoff and thread.status == ThreadStatus.QUEUED:
+            # So that the agent's answer can also reach them by mail, and the histories
+            # join once the code is typed back.
+            question = await email_prompt_after_handoff(session, msg, identity, thread.status)
+            if question is not None:
+                out = await enqueue_outbound(
+                    session,
+                    thread=thread,
+                    identity=identity,
+                    text=question,
+                    author=AuthorKind.SYSTEM,
+                    language=msg.language,
+                )
+                events.append(
+                    MessageStored(out.id, thread.id, thread.customer_id, AuthorKind.SYSTEM)
+                )
+                outcome.outbound += 1
     elif msg.automated:
         outcome.decision = "automated"
 
