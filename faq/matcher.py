@@ -97,16 +97,16 @@ class MatcherConfig:
     arabic_stems: bool = True  # Arabic words also count by their clitic-free stem
     # confidence = sigmoid(bias + weights . CONFIDENCE_FEATURES of the top candidate)
     confidence_weights: tuple[float, ...] = (
-        4.225,
-        6.899,
-        -2.674,
-        3.645,
-        -4.438,
-        -0.441,
-        3.552,
-        2.228,
+        4.151,
+        6.854,
+        -2.703,
+        3.494,
+        -4.044,
+        -0.349,
+        3.3,
+        2.554,
     )
-    confidence_bias: float = -4.893
+    confidence_bias: float = -5.053
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,7 @@ EXAMPLES = [
     ("~repair", "ar", "ما حالة الصيانة"),
     ("~technician", "fa", "تعمیرکار میاد خونه"),
     ("~technician", "ar", "هل يأتي الفني"),
+    ("~technician", "ar", "هل ترسلون فنياً للتركيب"),
     ("~home", "fa", "تعمیرکار میاد خونه"),
     ("~home", "ar", "إلى المنزل"),
     ("~warranty", "en", "how long is the guarantee"),
