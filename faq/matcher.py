@@ -1,5 +1,11 @@
 """The FAQ matcher: ranks KB entries for a question and says how sure it is.
 
+Before scoring, each KB phrasing and each question goes through the language layers
+of its language (a phrasing's is its key in the KB, a question's is detected):
+spoken Persian to written forms (`faq.colloquial`), customer-service concepts and
+question words of `faq/lexicon.yaml` in place of their words (`faq.lexicon`), and
+for Arabic a second word feature per word without its clitics (`faq.morphology`).
+
 Stage 1 scores every entry from indexes built at load time:
 - word TF-IDF cosine (IDF makes "order" outweigh "my"; function words damped),
 - character n-gram TF-IDF cosine inside words (survives colloquial endings, typos,
@@ -261,6 +267,11 @@ class Matcher:
             return tokens, tokens
         words = self._lexicon.canonical(tokens, language, keep_words=self.config.keep_concept_words)
         return tokens, words
+
+    def words(self, text: str, language: str | None = None) -> list[str]:
+        """The words `text` is matched by, after the language layers (concept tokens such
+        as "~refund" in place of their words): what `faq ask` shows a KB author."""
+        return self._analyse(normalise(text), language or detect_language(text))[1]
 
     def _word_features(self, stems: Sequence[str], language: str | None) -> Counter[str]:
         """Word counts; Arabic words also by their stem without clitics («متجرکم» ->

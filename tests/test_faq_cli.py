@@ -93,6 +93,8 @@ def test_ask_shows_normalised_text_candidates_and_decision(
     report = json.loads(capsys.readouterr().out)
     assert report["normalised"] == "سفارشمو چجوری پیگیری کنم"
     assert report["language"] == "fa"
+    # spoken Persian standardised, concepts and question words in place of their words
+    assert report["words"] == ["سفارشم", "how", "~track", "کنم"]
     assert report["candidates"][0]["id"] == "order-tracking"
     assert report["decision"] == "answer"
     assert report["answer"].startswith("وضعیت سفارش")

@@ -51,6 +51,8 @@ EXAMPLES = [
     ("~refund", "en", "when do i get my money back"),
     ("~refund", "en", "I want a refund"),
     ("~refund", "fa", "پولم کی بر میگرده"),
+    ("~refund", "fa", "پولمو کی پس میدین"),
+    ("~refund", "fa", "میخوام پولم را پس بگیرم"),
     ("~refund", "ar", "متى أسترد أموالي"),
     ("~refund", "ar", "متى يرجع المبلغ"),
     ("how_long", "en", "how many days for delivery"),
