@@ -27,7 +27,7 @@ _MAX_GAP = 1  # other words allowed between two words of a phrase
 
 
 def _english_variants(token: str) -> list[str]:
-    return [english_stem(token)]
+    return [english_stem(token, drop_silent_e=True)]
 
 
 _VARIANTS: Mapping[str, Callable[[str], list[str]]] = {
@@ -44,7 +44,7 @@ def prepare(text: str, language: str) -> list[str]:
 
 
 def _key(token: str, language: str) -> str:
-    return english_stem(token) if language == "en" else token
+    return english_stem(token, drop_silent_e=True) if language == "en" else token
 
 
 @dataclass(frozen=True, slots=True)

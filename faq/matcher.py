@@ -103,16 +103,16 @@ class MatcherConfig:
     arabic_stems: bool = True  # Arabic words also count by their clitic-free stem
     # confidence = sigmoid(bias + weights . CONFIDENCE_FEATURES of the top candidate)
     confidence_weights: tuple[float, ...] = (
-        4.151,
-        6.854,
-        -2.703,
-        3.494,
-        -4.044,
-        -0.349,
-        3.3,
-        2.554,
+        4.142,
+        6.735,
+        -2.594,
+        3.464,
+        -3.909,
+        -0.499,
+        3.316,
+        2.574,
     )
-    confidence_bias: float = -5.053
+    confidence_bias: float = -5.095
 
 
 @dataclass(frozen=True, slots=True)
