@@ -140,13 +140,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     kind = triage(args.text)
     language = detect_language(args.text)
     result = verdict.match or matcher.match(kind.rest or args.text, language=language)
+    words = matcher.words(kind.rest or args.text, language)
     answer = None
     if verdict.answer is not None:
         answer = kb.by_id()[verdict.answer.entry_id].answer_in(language, kb.default_language)[1]
     report = {
         "normalised": normalise(args.text),
         "language": language,
-        "words": matcher.words(kind.rest or args.text, language),
+        "words": words,
         "message_kind": kind.kind.value,
         "confidence": round(result.confidence, 4),
         "candidates": [
@@ -161,7 +162,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return 0
     print(f"normalised: {report['normalised']}")
-    print(f"words:      {' '.join(report['words'])}")
+    print(f"words:      {' '.join(words)}")
     print(f"language:   {language}    message: {kind.kind.value}")
     for c in result.candidates:
         print(f"  {c.score:.3f}  {c.entry_id:<30} {c.question}")
