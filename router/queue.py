@@ -377,6 +377,15 @@ async def release(app: AppContext, actor: Actor, thread_id: int) -> Thread:
     return await run_in_transaction(app, work)
 
 
+async def _thread_to_act_on(session: AsyncSession, actor: Actor, thread_id: int) -> Thread:
+    """The thread, if `actor` may see it and act on it (Forbidden/NotFound otherwise)."""
+    thread = await _thread(session, thread_id)
+    _require_view(actor, thread)
+    if not can_act(actor, thread):
+        raise Forbidden(f"thread {thread_id} is {await _holder_name(session, thread)}'s")
+    return thread
+
+
 async def transfer(app: AppContext, actor: Actor, thread_id: int, email: str) -> Thread:
     """Give the thread to the agent with `email` (who must work its tier and have room)."""
 
@@ -386,10 +395,7 @@ async def transfer(app: AppContext, actor: Actor, thread_id: int, email: str) ->
         if found is None:
             raise Invalid(f"no agent has the email {email!r}")
         target = await _lock_agent(session, found)
-        thread = await _thread(session, thread_id)
-        _require_view(actor, thread)
-        if not can_act(actor, thread):
-            raise Forbidden(f"thread {thread_id} is {await _holder_name(session, thread)}'s")
+        thread = await _thread_to_act_on(session, actor, thread_id)
         if thread.status not in (ThreadStatus.QUEUED, ThreadStatus.ASSIGNED):
             raise Conflict(
                 f"only queued or assigned threads can be transferred (it is {thread.status})"
@@ -427,10 +433,7 @@ async def escalate(app: AppContext, actor: Actor, thread_id: int, tier: int, rea
         raise Invalid("the reason must be at most 1000 characters")
 
     async def work(session: AsyncSession, effects: Effects) -> Thread:
-        thread = await _thread(session, thread_id)
-        _require_view(actor, thread)
-        if not can_act(actor, thread):
-            raise Forbidden(f"thread {thread_id} is {await _holder_name(session, thread)}'s")
+        thread = await _thread_to_act_on(session, actor, thread_id)
         if thread.status not in OPEN_STATUSES:
             raise Conflict(f"thread {thread_id} is {thread.status}")
         if not thread.tier < tier <= MAX_TIER:
@@ -473,10 +476,7 @@ async def resolve(
         raise Invalid("resolution must be at most 64 characters")
 
     async def work(session: AsyncSession, effects: Effects) -> Thread:
-        thread = await _thread(session, thread_id)
-        _require_view(actor, thread)
-        if not can_act(actor, thread):
-            raise Forbidden(f"thread {thread_id} is {await _holder_name(session, thread)}'s")
+        thread = await _thread_to_act_on(session, actor, thread_id)
         if thread.status not in OPEN_STATUSES:
             raise Conflict(f"thread {thread_id} is already {thread.status}")
         now = utcnow()
