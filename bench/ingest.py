@@ -15,7 +15,6 @@ import asyncio
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from router.security import new_token, token_hash
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import ApiToken, Customer, Identity, Message, Thread
-from tests.processes import ServeProcess
+from tests.processes import ServeProcess, start_throwaway_postgres, stop_throwaway_postgres
 from tests.support import create_postgres_database, free_port
 
 
@@ -148,15 +147,6 @@ async def through_api(
     return count / elapsed, latencies
 
 
-def start_throwaway_postgres() -> tuple[str | None, Path | None]:
-    script = ROOT / ".ci" / "start-postgres"
-    if os.geteuid() != 0 or not script.exists():
-        return None, None
-    data = Path(tempfile.mkdtemp(prefix="pasokh-bench-pg-"))  # postgres must reach it
-    url = subprocess.run([str(script), str(data)], check=True, capture_output=True, text=True)
-    return url.stdout.strip(), data
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
@@ -207,9 +197,7 @@ async def main() -> None:
                 )
         finally:
             if pg_dir is not None:
-                subprocess.run(
-                    [str(ROOT / ".ci" / "start-postgres"), "stop", str(pg_dir)], check=False
-                )
+                stop_throwaway_postgres(pg_dir)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import dataclasses
 import functools
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +50,7 @@ from router.model import AuthorKind, InboundMessage, IngestResult, OutboundMessa
 from router.storage.engine import new_engine
 from router.storage.migrate import upgrade_to_head
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
-from tests.processes import ServeProcess
+from tests.processes import ServeProcess, start_throwaway_postgres, stop_throwaway_postgres
 from tests.support import create_postgres_database, free_port
 from tests.telegram_support import (
     RecordingIngest,
@@ -260,15 +259,6 @@ def _webhook_adapter(settings: TelegramSettings, public_url: str) -> TelegramAda
     return TelegramAdapter(settings=settings, public_url=public_url)
 
 
-def start_throwaway_postgres() -> tuple[str | None, Path | None]:
-    script = ROOT / ".ci" / "start-postgres"
-    if os.geteuid() != 0 or not script.exists():
-        return None, None
-    data = Path(tempfile.mkdtemp(prefix="pasokh-bench-pg-"))
-    url = subprocess.run([str(script), str(data)], check=True, capture_output=True, text=True)
-    return url.stdout.strip(), data
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--updates", type=int, default=1000)
@@ -300,9 +290,7 @@ async def main() -> None:
                     _row(kind, mode, "pasokh serve", figures)
         finally:
             if pg_dir is not None:
-                subprocess.run(
-                    [str(ROOT / ".ci" / "start-postgres"), "stop", str(pg_dir)], check=False
-                )
+                stop_throwaway_postgres(pg_dir)
 
 
 def _row(kind: str, mode: str, path: str, figures: Figures) -> None:

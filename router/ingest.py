@@ -197,16 +197,7 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
     outcome = _Outcome(IngestResult(message.id, thread.id, identity.customer_id), events)
     outcome.outbound += proof.outbound
     if proof.reply is not None:  # a proof step (a code, /start) is answered by the router
-        out = await enqueue_outbound(
-            session,
-            thread=thread,
-            identity=identity,
-            text=proof.reply,
-            author=AuthorKind.SYSTEM,
-            language=msg.language,
-        )
-        events.append(MessageStored(out.id, thread.id, thread.customer_id, AuthorKind.SYSTEM))
-        outcome.outbound += 1
+        await _say_as_system(session, thread, identity, proof.reply, msg.language, outcome)
         outcome.decision = "proof"
     elif thread.status == ThreadStatus.BOT and not msg.automated and edit_of_id is None:
         decision = await app.responder.respond(
@@ -220,18 +211,7 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
             # join once the code is typed back.
             question = await email_prompt_after_handoff(session, msg, identity, thread.status)
             if question is not None:
-                out = await enqueue_outbound(
-                    session,
-                    thread=thread,
-                    identity=identity,
-                    text=question,
-                    author=AuthorKind.SYSTEM,
-                    language=msg.language,
-                )
-                events.append(
-                    MessageStored(out.id, thread.id, thread.customer_id, AuthorKind.SYSTEM)
-                )
-                outcome.outbound += 1
+                await _say_as_system(session, thread, identity, question, msg.language, outcome)
     elif msg.automated:
         outcome.decision = "automated"
 
@@ -242,6 +222,27 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
             )
         )
     return outcome
+
+
+async def _say_as_system(
+    session: AsyncSession,
+    thread: Thread,
+    identity: Identity,
+    text: str,
+    language: str | None,
+    outcome: _Outcome,
+) -> None:
+    """Queue a message from the router itself (not the bot) to the sender."""
+    out = await enqueue_outbound(
+        session,
+        thread=thread,
+        identity=identity,
+        text=text,
+        author=AuthorKind.SYSTEM,
+        language=language,
+    )
+    outcome.events.append(MessageStored(out.id, thread.id, thread.customer_id, AuthorKind.SYSTEM))
+    outcome.outbound += 1
 
 
 async def _record_delivery_failure(

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import aiohttp
@@ -73,3 +74,20 @@ class ServeProcess:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+CI_POSTGRES = Path(__file__).resolve().parent.parent / ".ci" / "start-postgres"
+
+
+def start_throwaway_postgres() -> tuple[str | None, Path | None]:
+    """A throwaway PostgreSQL (needs root for `runuser`): its admin URL and data dir."""
+    if os.geteuid() != 0 or not CI_POSTGRES.exists():
+        return None, None
+    data = Path(tempfile.mkdtemp(prefix="pasokh-bench-pg-"))  # postgres must reach it
+    url = subprocess.run([str(CI_POSTGRES), str(data)], check=True, capture_output=True, text=True)
+    return url.stdout.strip(), data
+
+
+def stop_throwaway_postgres(data: Path) -> None:
+    """Stop a server from `start_throwaway_postgres` and remove its files."""
+    subprocess.run([str(CI_POSTGRES), "stop", str(data)], check=False)
