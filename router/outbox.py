@@ -53,14 +53,19 @@ async def claim_due(app: AppContext, limit: int) -> list[_Claimed]:
     """Lease up to `limit` due rows and build their outbound messages."""
     settings = app.settings.outbox
     now = utcnow()
+    due = (
+        OutboxItem.status == OutboxStatus.PENDING,
+        OutboxItem.next_attempt_at <= now,
+        or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until < now),
+    )
+    # Look before locking: an idle poll must not take SQLite's write lock (or row locks).
+    async with (app.read_sessions or app.sessions)() as session:
+        if await session.scalar(select(OutboxItem.id).where(*due).limit(1)) is None:
+            return []
     async with app.writing(), app.sessions() as session, session.begin():
         query = (
             select(OutboxItem)
-            .where(
-                OutboxItem.status == OutboxStatus.PENDING,
-                OutboxItem.next_attempt_at <= now,
-                or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until < now),
-            )
+            .where(*due)
             .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
             .limit(limit)
         )
