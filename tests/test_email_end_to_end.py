@@ -289,6 +289,11 @@ async def test_550_and_552_through_the_app(email_app: EmailApp) -> None:
     assert getattr(too_big.value, "smtp_code", None) == 552
     async with app.context.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Message)) == 0
+    # both refusals are counted on the app's /metrics
+    registry = app.context.metrics.registry
+    refused = "pasokh_email_refused_total"
+    assert registry.get_sample_value(refused, {"reason": "relay"}) == 1.0
+    assert registry.get_sample_value(refused, {"reason": "size"}) == 1.0
 
 
 async def test_database_failure_451_then_stored_once(email_app: EmailApp, tmp_path: Path) -> None:

@@ -103,6 +103,14 @@ class _SmtpServer(SMTP):
         self._adapter._connections.discard(self)
         super().connection_lost(error)
 
+    async def push(self, status: Any) -> None:
+        # aiosmtpd answers an oversized message itself (at MAIL FROM ... SIZE= or
+        # during DATA); seeing its reply here is the one place to log and count it.
+        text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
+        if text.startswith("552"):
+            self._adapter.refused_oversized(self.session.peer if self.session else None)
+        await super().push(status)
+
 
 class _Handler:
     """aiosmtpd hooks; all decisions live in the adapter."""
@@ -257,6 +265,15 @@ class EmailAdapter:
             return "452 4.5.3 Too many recipients"
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    def refused_oversized(self, peer: object) -> None:
+        """Log and count a message aiosmtpd refused with `552` (over `max_message_bytes`)."""
+        logger.warning(
+            "SMTP from %s refused with 552: message over %d bytes",
+            peer,
+            self.settings.max_message_bytes,
+        )
+        self._counters.refused.labels("size").inc()
 
     async def receive(self, raw: bytes, *, mail_from: str | None, rcpt_tos: tuple[str, ...]) -> str:
         """Store one received message; return the SMTP reply for its DATA command."""
