@@ -54,7 +54,10 @@ async def test_webhook_is_registered_with_the_public_url_and_secret(
 
 
 async def test_wrong_or_missing_secret_is_refused_with_403(
-    fake: FakeTelegram, ingest: RecordingIngest, services: ChannelServices
+    fake: FakeTelegram,
+    ingest: RecordingIngest,
+    services: ChannelServices,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     update = {"update_id": 1, "message": fake.message(CHAT, "forged")}
     async with (
@@ -69,6 +72,7 @@ async def test_wrong_or_missing_secret_is_refused_with_403(
         async with http.post(url, json=update, headers={SECRET_HEADER: SECRET}) as response:
             assert response.status == 200
     assert ingest.texts == ["forged"]  # only the request with the secret got through
+    assert caplog.text.count("without the secret; 403") == 3
 
 
 async def test_updates_pushed_by_telegram_are_stored_and_answered_200_after_commit(
@@ -85,7 +89,10 @@ async def test_updates_pushed_by_telegram_are_stored_and_answered_200_after_comm
 
 
 async def test_malformed_body_is_a_400_not_a_crash(
-    fake: FakeTelegram, ingest: RecordingIngest, services: ChannelServices
+    fake: FakeTelegram,
+    ingest: RecordingIngest,
+    services: ChannelServices,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with (
         webhook_host(lambda url: webhook_adapter(fake, url), services) as (_, base),
@@ -98,7 +105,14 @@ async def test_malformed_body_is_a_400_not_a_crash(
             headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
         ) as response:
             assert response.status == 400
+        async with http.post(
+            f"{base}/telegram/webhook",
+            data=b'{"update_id": 7, "message": "\xff\xfe"}',
+            headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
+        ) as response:
+            assert response.status == 400  # not UTF-8
     assert ingest.calls == []
+    assert caplog.text.count("is not an update") == 2
 
 
 def test_webhook_mode_without_public_url_is_a_configuration_error(fake: FakeTelegram) -> None:

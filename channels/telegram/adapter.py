@@ -297,6 +297,7 @@ class TelegramAdapter:
     async def _handle_webhook(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, self._secret.encode()):
+            logger.warning("telegram: webhook call from %s without the secret; 403", request.remote)
             return web.Response(status=403, text="forbidden")
         if self._bot is None or not self._ready.is_set():
             return web.Response(status=503, text="not ready")  # Telegram will redeliver
@@ -305,7 +306,10 @@ class TelegramAdapter:
             if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
                 raise ValueError("no update_id")
             update = Update.de_json(payload, self._bot)
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            logger.warning(
+                "telegram: webhook body from %s is not an update: %s", request.remote, exc
+            )
             return web.Response(status=400, text="not an update")
         try:
             await self.process_update(update)
