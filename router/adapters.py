@@ -20,6 +20,7 @@ def build_adapters(settings: Settings, metrics: Metrics | None = None) -> list[C
                 settings=settings.webchat,
                 secret_key=settings.server.secret_key,
                 public_url=settings.server.public_url,
+                registry=metrics.registry if metrics is not None else None,
             )
         )
     telegram = TelegramAdapter.from_settings(settings)  # None without a bot token

@@ -95,6 +95,38 @@ async def test_bad_input_gets_named_errors(settings: Settings, start_app) -> Non
     assert 'pasokh_rejected_input_total{channel="api",reason="bad_body"}' in metrics
 
 
+async def test_unstorable_characters_are_refused_and_logged(
+    settings: Settings, start_app, caplog
+) -> None:
+    """Valid UTF-8 JSON can still escape a NUL or a lone surrogate, which no column stores."""
+    client, context = await start_app(settings)
+    headers = {
+        "Authorization": f"Bearer {await _integration_token(context)}",
+        "Content-Type": "application/json",
+    }
+    url = "/api/v1/inbound/messages"
+    bodies = {
+        "body.text": b'{"id": "a", "customer": {"external_id": "c"}, "text": "x\\u0000y"}',
+        "body.customer.name": (
+            b'{"id": "b", "customer": {"external_id": "c", "name": "\\ud800"}, "text": "hi"}'
+        ),
+        "body.id": b'{"id": "\\udfff", "customer": {"external_id": "c"}, "text": "hi"}',
+    }
+    caplog.set_level("WARNING", logger="router.http.integration_api")
+    for field, raw in bodies.items():
+        response = await client.post(url, data=raw, headers=headers)
+        assert response.status == 400, field
+        message = (await response.json())["error"]["message"]
+        assert message.startswith(f"{field} holds a NUL character or a lone UTF-16 surrogate")
+    assert sum("reason=bad_body status=400" in r.getMessage() for r in caplog.records) == 3
+    async with context.sessions() as session:
+        stored = select(func.count()).select_from(Message).where(Message.direction == "in")
+        assert await session.scalar(stored) == 0
+    metrics = await (await client.get("/metrics")).text()
+    assert 'pasokh_rejected_input_total{channel="api",reason="bad_body"} 3.0' in metrics
+    assert (await client.post(url, json=_body(), headers=headers)).status == 202
+
+
 async def test_replies_readable_by_integration(settings: Settings, start_app) -> None:
     client, context = await start_app(settings)
     headers = {"Authorization": f"Bearer {await _integration_token(context)}"}

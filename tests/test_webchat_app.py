@@ -179,8 +179,11 @@ async def test_bot_replies_go_through_the_outbox_and_are_delivered(
     assert pending == 0
 
 
-async def test_limits_hold_in_the_real_app(start_app: AppFactory, settings: Settings) -> None:
-    client, _ = await start(
+async def test_limits_hold_in_the_real_app(
+    start_app: AppFactory, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="channels.webchat.adapter")
+    client, context = await start(
         start_app,
         settings,
         max_message_length=20,
@@ -202,6 +205,29 @@ async def test_limits_hold_in_the_real_app(start_app: AppFactory, settings: Sett
     await say(ws, "سلام دوباره", "r2")
     await ws.send_json({"type": "message", "client_id": "r3", "text": "سوم"})
     assert (await next_frame(ws, "error"))["code"] == "rate_limited"
+    # Text no column can store (JSON-escaped NUL, lone surrogate) is refused, not retried.
+    await ws.send_str('{"type": "message", "client_id": "n", "text": "a\\u0000"}')
+    assert (await next_frame(ws, "error"))["code"] == "invalid_text"
+    # A flood: every frame refused and counted, the log holds only the first few.
+    for n in range(40):
+        await ws.send_json({"type": "message", "client_id": f"f{n}", "text": "سلام"})
+    for _ in range(40):
+        assert (await next_frame(ws, "error"))["code"] == "rate_limited"
+    await ws.send_json({"type": "ping"})
+    assert (await next_frame(ws, "pong"))["type"] == "pong"
+    async with context.sessions() as session:
+        inbound = await session.scalars(
+            select(Message.text).where(Message.direction == "in").order_by(Message.id)
+        )
+        assert list(inbound) == ["سلام", "سلام دوباره"]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'pasokh_webchat_refused_total{code="origin_not_allowed"} 1.0' in metrics
+    assert 'pasokh_webchat_refused_total{code="invalid_text"} 1.0' in metrics
+    assert 'pasokh_webchat_refused_total{code="rate_limited"} 41.0' in metrics
+    logged = [r.getMessage() for r in caplog.records if "web chat refused" in r.getMessage()]
+    assert any("code=origin_not_allowed" in line for line in logged)
+    assert len(logged) <= 1 + 5  # the origin refusal, then at most 5 for the flooding socket
+    assert (await client.get("/healthz")).status == 200
 
 
 @pytest.mark.parametrize("lang", ["fa", "ar", "en"])

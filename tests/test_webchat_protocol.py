@@ -316,6 +316,9 @@ async def test_a_session_resumes_with_its_token(harness: Harness) -> None:
         ('{"type": "message", "client_id": "a b", "text": "x"}', "invalid_frame"),
         ('{"type": "message", "client_id": "e", "text": "   "}', "empty_message"),
         ('{"type": "message", "client_id": "t", "text": 5}', "invalid_frame"),
+        # valid UTF-8 whose JSON escapes decode to text no database column can store
+        ('{"type": "message", "client_id": "n", "text": "a\\u0000b"}', "invalid_text"),
+        ('{"type": "message", "client_id": "s", "text": "\\ud800 hi"}', "invalid_text"),
     ],
 )
 async def test_bad_frames_get_an_error_frame_and_the_socket_stays_open(

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import BodyPartReader, WSMsgType, web
+from prometheus_client import CollectorRegistry, Counter
 
 from channels.base import ChannelServices, ConversationMessage
 from channels.webchat import pages, protocol
@@ -58,6 +59,9 @@ _READ_CONCURRENCY = 32  # message reads in flight for the fan-out
 _MAX_CATCH_UP = 1000  # messages sent on reconnect at most; older ones stay in the thread
 
 
+_LOGGED_REFUSALS_PER_SOCKET = 5
+
+
 class _Socket:
     """One open visitor WebSocket: its visitor, its customer once known, its send queue."""
 
@@ -68,6 +72,7 @@ class _Socket:
         self.customer_id: int | None = None
         self.thread_id: int | None = None
         self.last_typing = 0.0
+        self.refusals = 0
         self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(512)
         self._sent: dict[int, None] = {}  # insertion-ordered set of message ids sent
         self.overloaded = False
@@ -120,8 +125,23 @@ class WebchatAdapter:
 
     name = CHANNEL
 
-    def __init__(self, *, settings: WebchatSettings, secret_key: str, public_url: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        settings: WebchatSettings,
+        secret_key: str,
+        public_url: str = "",
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self._settings = settings
+        # Refused input (bad frames, limits, origins, tokens) by error code, on the
+        # app's registry so /metrics shows floods and probes.
+        self._refused = Counter(
+            "pasokh_webchat_refused",
+            "Web chat frames and requests refused, by error code",
+            ["code"],
+            registry=registry or CollectorRegistry(),
+        )
         self._signer = TokenSigner(secret_key)
         self._own_origin = normalise_origin(public_url) if public_url else None
         self._message_limit = RateLimiter(settings.rate_limit_per_minute)
@@ -314,6 +334,7 @@ class WebchatAdapter:
     def _json_error(
         self, request: web.Request, status: int, code: str, message: str
     ) -> web.Response:
+        self._count_refusal(code, f"HTTP {request.method} {request.path} {status}")
         return web.json_response(
             {"error": code, "message": message}, status=status, headers=self._cors(request)
         )
@@ -581,8 +602,25 @@ class WebchatAdapter:
             await ws.close()
         return ws
 
-    @staticmethod
-    async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close: int) -> None:
+    def _count_refusal(self, code: str, where: str) -> None:
+        self._refused.labels(code).inc()
+        logger.warning("web chat refused: code=%s %s", code, where)
+
+    def _count_frame_refusal(self, socket: _Socket, code: str) -> None:
+        # A flooding socket is counted frame by frame but logged only a few times,
+        # so it cannot flood the log as well.
+        socket.refusals += 1
+        if socket.refusals <= _LOGGED_REFUSALS_PER_SOCKET:
+            self._count_refusal(code, f"socket={socket.number} visitor={socket.visitor.address}")
+            if socket.refusals == _LOGGED_REFUSALS_PER_SOCKET:
+                logger.warning(
+                    "web chat socket %s: further refusals are counted, not logged", socket.number
+                )
+        else:
+            self._refused.labels(code).inc()
+
+    async def _refuse(self, ws: web.WebSocketResponse, code: str, message: str, close: int) -> None:
+        self._count_refusal(code, "socket closed")
         with contextlib.suppress(ConnectionError, RuntimeError):
             await ws.send_json(protocol.error_frame(code, message))
         await ws.close(code=close, message=code.encode())
@@ -643,8 +681,10 @@ class WebchatAdapter:
                     )
                     await self._handle(socket, services, frame, language)
                 except protocol.ProtocolError as refused:
+                    self._count_frame_refusal(socket, refused.code)
                     socket.push(refused.frame())
             elif raw.type == WSMsgType.BINARY:
+                self._count_frame_refusal(socket, "binary_not_supported")
                 socket.push(protocol.error_frame("binary_not_supported", "send JSON text frames"))
             elif raw.type == WSMsgType.ERROR:
                 logger.info("web chat socket %s ended: %s", socket.number, socket.ws.exception())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -35,4 +36,32 @@ async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, An
         return json_error(400, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if not isinstance(data, dict):
         return json_error(400, "the body must be a JSON object")
+    where = unstorable_text_in(data)
+    if where is not None:
+        return json_error(400, f"{where} holds a NUL character or a lone UTF-16 surrogate")
     return data
+
+
+def unstorable_text_in(value: Any, path: str = "body") -> str | None:
+    """Where `value` holds text no database can store (NUL, lone surrogates), or None.
+
+    JSON escapes (`\\u0000`, `\\ud800`) decode to such characters although the bytes
+    were valid UTF-8; PostgreSQL refuses NUL in text and neither database can encode a
+    lone surrogate, so they are refused here instead of failing the transaction.
+    """
+    if isinstance(value, str):
+        return path if _UNSTORABLE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = unstorable_text_in(key, path) or unstorable_text_in(item, f"{path}.{key}")
+            if where is not None:
+                return where
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            where = unstorable_text_in(item, f"{path}[{index}]")
+            if where is not None:
+                return where
+    return None
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

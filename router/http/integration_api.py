@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from router.context import AppContext
 from router.conversation import DatabaseConversationReader
 from router.http.auth import Principal, bearer_token, principal_for_token, unauthorized
 from router.http.errors import json_error, read_json_object
@@ -67,6 +68,20 @@ def _field(data: dict[str, Any], path: str, *, required: bool = True) -> str | N
     return value
 
 
+def _refused(
+    app: AppContext, principal: Principal, reason: str, error: web.Response
+) -> web.Response:
+    """Count and log a refused request (never its body), then answer with `error`."""
+    app.metrics.rejected_input.labels(CHANNEL, reason).inc()
+    logger.warning(
+        "API message refused: integration=%s reason=%s status=%d",
+        principal.token_id,
+        reason,
+        error.status,
+    )
+    return error
+
+
 @routes.post("/api/v1/inbound/messages")
 async def post_inbound_message(request: web.Request) -> web.Response:
     """Store one customer message from an integration."""
@@ -74,8 +89,7 @@ async def post_inbound_message(request: web.Request) -> web.Response:
     principal = await _integration(request)
     body = await read_json_object(request, app.settings.server.max_request_bytes)
     if isinstance(body, web.Response):
-        app.metrics.rejected_input.labels(CHANNEL, "bad_body").inc()
-        return body
+        return _refused(app, principal, "bad_body", body)
     try:
         sender_id = _field(body, "id")
         external_id = _field(body, "customer.external_id")
@@ -83,13 +97,12 @@ async def post_inbound_message(request: web.Request) -> web.Response:
         name = _field(body, "customer.name", required=False)
         language = _field(body, "language", required=False)
     except ValueError as exc:
-        app.metrics.rejected_input.labels(CHANNEL, "bad_field").inc()
-        return json_error(400, str(exc))
+        return _refused(app, principal, "bad_field", json_error(400, str(exc)))
     assert sender_id is not None and external_id is not None and text is not None
     limit = app.settings.api.max_text_length
     if len(text) > limit:
-        app.metrics.rejected_input.labels(CHANNEL, "too_long").inc()
-        return json_error(413, f"text is longer than {limit} characters", limit=limit)
+        error = json_error(413, f"text is longer than {limit} characters", limit=limit)
+        return _refused(app, principal, "too_long", error)
     msg = InboundMessage(
         channel=CHANNEL,
         external_id=f"{principal.token_id}:{sender_id}",
