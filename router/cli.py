@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import logging
 import sys
@@ -88,15 +89,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ", ".join(secret_names(settings)) or "none",
     )
     app = build_app(settings)
-    web.run_app(
-        app,
-        host=settings.server.host,
-        port=settings.server.http_port,
-        print=None,
-        access_log=None,
-        handle_signals=True,
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.server.host,
+            port=settings.server.http_port,
+            print=None,
+            access_log=None,
+            handle_signals=True,
+        )
+    except OSError as exc:
+        # A port already taken (HTTP or SMTP) or not ours to bind: say so, no traceback.
+        if exc.errno not in _BIND_ERRORS:
+            raise
+        raise CommandError(
+            f"cannot start: {exc}; pick another port (--http-port, --smtp-port) "
+            "or stop what holds it"
+        ) from None
     return 0
+
+
+_BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
 
 async def _migrate(settings: Settings, args: argparse.Namespace) -> int:

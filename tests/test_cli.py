@@ -94,6 +94,26 @@ def test_configuration_error_exits_nonzero_naming_key(tmp_path: Path) -> None:
     assert "PASOKH_SERVER__HTTP_PORT" in result.stderr and "not-a-port" in result.stderr
 
 
+def test_serve_on_a_taken_port_says_so_without_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = pasokh(
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+            "--http-port",
+            str(port),
+            env={"PASOKH_EMAIL__ENABLED": "false"},
+        )
+    assert result.returncode == 1
+    assert "pasokh: cannot start: " in result.stderr and str(port) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_migrate_command(tmp_path: Path) -> None:
     result = pasokh("migrate", "--data-dir", str(tmp_path / "m"))
     assert result.returncode == 0 and (tmp_path / "m" / "pasokh.db").exists()
