@@ -58,6 +58,9 @@
       author_system: "System",
       internal: "note",
       verified: "verified",
+      not_delivered: "Not delivered: {reason}",
+      unreachable: "unreachable: {reason}",
+      attachment: "Attachment: {name} ({size} bytes)",
       claim_ours: "Claims {address} (customer #{id}) — not proven",
       claim_theirs: "Customer #{id} claims {address} — not proven",
       claim_alone: "Claims {address} — not proven",
@@ -140,6 +143,9 @@
       author_system: "سامانه",
       internal: "یادداشت",
       verified: "تأییدشده",
+      not_delivered: "نرسید: {reason}",
+      unreachable: "در دسترس نیست: {reason}",
+      attachment: "پیوست: {name} ({size} بایت)",
       claim_ours: "ادعای {address} (مشتری #{id}) — اثبات‌نشده",
       claim_theirs: "مشتری #{id} ادعای {address} را دارد — اثبات‌نشده",
       claim_alone: "ادعای {address} — اثبات‌نشده",
@@ -222,6 +228,9 @@
       author_system: "النظام",
       internal: "ملاحظة",
       verified: "موثّق",
+      not_delivered: "لم تُسلَّم: {reason}",
+      unreachable: "لا يمكن الوصول: {reason}",
+      attachment: "مرفق: {name} ({size} بايت)",
       claim_ours: "يدّعي {address} (العميل #{id}) — غير مُثبت",
       claim_theirs: "العميل #{id} يدّعي {address} — غير مُثبت",
       claim_alone: "يدّعي {address} — غير مُثبت",
@@ -833,6 +842,20 @@
         el("time", { datetime: message.created_at, text: when(message.created_at) }),
       ),
       el("p", { class: "text", text: message.text || "" }),
+      ...(message.attachments || []).map((file) =>
+        el("p", {
+          class: "attachment muted",
+          text: t("attachment", { name: file.filename || file.sha256, size: num(file.size || 0) }),
+        }),
+      ),
+      // A reply the channel refused for good (bounce, blocked bot, relay 5xx): the
+      // agent must see that the customer never got it, and the channel's own words.
+      message.delivery && message.delivery.status === "dead"
+        ? el("p", {
+            class: "delivery-failed",
+            text: t("not_delivered", { reason: message.delivery.last_error || "?" }),
+          })
+        : null,
     );
   }
 
@@ -856,6 +879,12 @@
           el("span", { class: "address", text: identity.display_name || identity.username || identity.address }),
           identity.display_name && identity.address ? el("span", { class: "muted", text: ` ${identity.address}` }) : null,
           identity.verified ? el("span", { class: "verified", title: t("verified"), text: " ✓" }) : null,
+          identity.unreachable_reason
+            ? el("span", {
+                class: "badge unreachable",
+                text: t("unreachable", { reason: identity.unreachable_reason }),
+              })
+            : null,
         ),
       );
     }

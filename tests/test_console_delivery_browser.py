@@ -1,0 +1,99 @@
+"""The console shows what the channels refused: a dead-lettered reply with the
+channel's own answer, an identity marked unreachable, and the customer's files."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from playwright.async_api import async_playwright, expect
+from sqlalchemy import select
+
+from config.settings import Settings
+from router.context import AppContext
+from router.model import DeliveryResult
+from router.responder import QueueEveryThread
+from router.storage.models import Message, OutboxItem, OutboxStatus
+from tests.conftest import AppFactory
+from tests.console_support import PASSWORD, add_agent, agent_token
+from tests.support import FakeAdapter
+from tests.test_console_browser import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.browser
+
+REFUSAL = "relay answered 550 5.1.1 <sara@example.ir>: no such user"
+
+
+async def dead_reply(context: AppContext) -> OutboxItem | None:
+    """The agent reply's outbox row once the worker gave up on it."""
+    for _ in range(200):
+        async with context.sessions() as session:
+            row = await session.scalar(
+                select(OutboxItem)
+                .join(Message, Message.id == OutboxItem.message_id)
+                .where(Message.author_kind == "agent", OutboxItem.status == OutboxStatus.DEAD)
+            )
+        if row is not None:
+            return row
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def test_refused_reply_unreachable_identity_and_files_show_in_the_console(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    adapter = FakeAdapter()
+    client, context = await start_app(settings, adapters=[adapter], responder=QueueEveryThread())
+    assert adapter.services is not None
+    receipt = await adapter.services.attachments.put(
+        b"%PDF-1.4 receipt", filename="receipt<b>.pdf", content_type="application/pdf"
+    )
+    result = await adapter.push(
+        "Here is my receipt", sender="sara@example.ir", attachments=(receipt,), language="en"
+    )
+    admin_id = await add_agent(context, "boss@example.com", name="Boss", admin=True)
+    token = await agent_token(context, admin_id)
+    headers = {"Authorization": f"Bearer {token}"}
+    claim = await client.post(f"/api/v1/threads/{result.thread_id}/claim", headers=headers)
+    assert claim.status == 200
+    # The claim's greeting goes out; the reply after it is refused for good.
+    await adapter.wait_sent(1)
+    adapter.fail_next = [DeliveryResult.failed(REFUSAL, identity_unreachable=True)]
+    reply = await client.post(
+        f"/api/v1/threads/{result.thread_id}/messages",
+        json={"text": "Your refund is on its way"},
+        headers=headers,
+    )
+    assert reply.status == 201
+    row = await dead_reply(context)
+    assert row is not None and row.last_error == REFUSAL
+
+    url = str(client.make_url("/")).rstrip("/")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        page = await chromium.new_page(viewport={"width": 1280, "height": 860})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{url}/console")
+        await page.locator("#signin-email").fill("boss@example.com")
+        await page.locator("#signin-password").fill(PASSWORD)
+        await page.locator("#signin-submit").click()
+        await expect(page.locator("#console")).to_be_visible()
+        await page.locator('.tab[data-view="all"]').click()
+        await page.locator("#thread-list .thread-item", has_text="refund").click()
+        history = page.locator("#history")
+        await expect(history).to_contain_text("Your refund is on its way")
+        failed = history.locator(".delivery-failed")
+        await expect(failed).to_have_count(1)
+        await expect(failed).to_have_text(f"Not delivered: {REFUSAL}")
+        await expect(history.locator(".attachment")).to_have_text(
+            "Attachment: receipt<b>.pdf (16 bytes)"
+        )
+        await expect(page.locator("#identities .badge.unreachable")).to_have_text(
+            f"unreachable: {REFUSAL}"
+        )
+        assert await history.locator(".attachment b").count() == 0  # a name stays text
+        assert errors == []
+        await chromium.close()
