@@ -16,7 +16,7 @@ from router.http import agent_api, integration_api
 from router.model import AuthorKind, utcnow
 from router.responder import QueueEveryThread
 from router.security import new_token, token_hash
-from router.storage.models import ApiToken, Identity, Message, OutboxItem
+from router.storage.models import ApiToken, Identity, Message, OutboxItem, Thread
 from tests.agent_support import AgentUser, api, count_rows, make_agent
 from tests.support import FakeAdapter
 
@@ -103,7 +103,12 @@ class CheckedApi:
     ) -> Any:
         params = kwargs.pop("path", {})
         path = template.format(**params)
-        status, body = await api(self.client, method, path, agent, **kwargs)
+        headers = dict(kwargs.pop("headers", {}))
+        if agent is not None:
+            headers.update(agent.headers)
+        response = await self.client.request(method, path, headers=headers, **kwargs)
+        status, served = response.status, response.content_type
+        body = await response.json() if served == "application/json" else None
         assert status == expect, (method, path, status, body)
         operation = self.doc["paths"][template][method.lower()]
         response = operation["responses"].get(str(status))
@@ -111,9 +116,15 @@ class CheckedApi:
         content = response.get("content")
         if content is None:
             assert body is None, f"{method} {template} {status} has an undocumented body"
-        else:
+        elif "application/json" in content:
             problems = schema_errors(body, content["application/json"]["schema"], self.doc)
             assert not problems, (method, template, status, problems)
+        else:  # a file: not JSON, of a documented media type
+            assert body is None, f"{method} {template} {status} answered JSON"
+            assert any(
+                served == kind or (kind.endswith("/*") and served.startswith(kind[:-1]))
+                for kind in content
+            ), (method, template, served, list(content))
         self.seen.add((method.lower(), template, status))
         return body
 
@@ -144,7 +155,17 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     reza = await make_agent(context, "Reza", max_concurrent=1)
     senior = await make_agent(context, "Senior", tier=2)
     admin = await make_agent(context, "Boss", is_admin=True)
-    first = await web.push("سلام، کسی هست؟", sender="v1", sender_name="Maryam", language="fa")
+    assert web.services is not None
+    photo = await web.services.attachments.put(
+        b"\x89PNG\r\n\x1a\n", filename="photo.png", content_type="image/png"
+    )
+    first = await web.push(
+        "سلام، کسی هست؟",
+        sender="v1",
+        sender_name="Maryam",
+        language="fa",
+        attachments=(photo,),
+    )
     thread = {"id": first.thread_id}
 
     await call("GET", "/api/v1/threads", sara, expect=200, params={"status": "queued"})
@@ -172,6 +193,10 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     await call("GET", "/api/v1/threads/{id}", sara, path=thread, expect=200)
     await call("GET", "/api/v1/threads/{id}", senior, path=thread, expect=403)
     await call("GET", "/api/v1/threads/{id}", sara, path={"id": "abc"}, expect=404)
+    file_path = "/api/v1/threads/{id}/attachments/{sha256}"
+    await call("GET", file_path, sara, path={**thread, "sha256": photo.sha256}, expect=200)
+    await call("GET", file_path, sara, path={**thread, "sha256": "0" * 64}, expect=404)
+    await call("GET", file_path, senior, path={**thread, "sha256": photo.sha256}, expect=403)
     await call("GET", "/api/v1/threads", sara, expect=200)
     await call(
         "POST",
@@ -560,3 +585,51 @@ async def test_queue_stats_counts(settings: Settings, start_app) -> None:
     assert stats["last_24h"]["first_responses"] == 1
     assert stats["last_24h"]["resolved"] == 1
     assert stats["last_24h"]["median_first_response_seconds"] >= 0
+
+
+async def test_a_threads_files_download_only_there_and_never_render(
+    settings: Settings, start_app
+) -> None:
+    web = FakeAdapter(name="web")
+    client, context = await _start(settings, start_app, web)
+    sara = await make_agent(context, "Sara")
+    assert web.services is not None
+    page = await web.services.attachments.put(
+        b"<script>alert(1)</script>", filename="invoice.html", content_type="text/html"
+    )
+    photo = await web.services.attachments.put(
+        b"\x89PNG\r\n\x1a\n", filename="photo.png", content_type="image/png"
+    )
+    other = await web.services.attachments.put(
+        b"someone else's", filename="theirs.txt", content_type="text/plain"
+    )
+    mine = await web.push("see attached", sender="c1", attachments=(page, photo))
+    theirs = await web.push("mine", sender="c2", attachments=(other,))
+    url = f"/api/v1/threads/{mine.thread_id}/attachments"
+
+    response = await client.get(f"{url}/{page.sha256}", headers=sara.headers)
+    assert response.status == 200
+    assert await response.read() == b"<script>alert(1)</script>"
+    assert response.content_type == "application/octet-stream"  # never text/html
+    assert response.headers["Content-Disposition"] == "attachment; filename*=UTF-8''invoice.html"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+    response = await client.get(f"{url}/{photo.sha256}", headers=sara.headers)
+    assert (response.status, response.content_type) == (200, "image/png")
+    assert response.headers["Content-Disposition"].startswith("inline;")
+
+    # another customer's file is not reachable through this thread; no token, no file
+    assert (await client.get(f"{url}/{other.sha256}", headers=sara.headers)).status == 404
+    assert (await client.get(f"{url}/{page.sha256}")).status == 401
+    theirs_url = f"/api/v1/threads/{theirs.thread_id}/attachments/{other.sha256}"
+    assert (await client.get(theirs_url, headers=sara.headers)).status == 200
+
+    # after resolution, a new thread of the same customer still reaches the earlier file
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(Thread).where(Thread.id == mine.thread_id).values(status="resolved")
+        )
+    again = await web.push("one more question", sender="c1")
+    assert again.thread_id != mine.thread_id
+    later = f"/api/v1/threads/{again.thread_id}/attachments/{photo.sha256}"
+    assert (await client.get(later, headers=sara.headers)).status == 200

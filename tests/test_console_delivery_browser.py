@@ -88,9 +88,12 @@ async def test_refused_reply_unreachable_identity_and_files_show_in_the_console(
         failed = history.locator(".delivery-failed")
         await expect(failed).to_have_count(1)
         await expect(failed).to_have_text(f"Not delivered: {REFUSAL}")
-        await expect(history.locator(".attachment")).to_have_text(
-            "Attachment: receipt<b>.pdf (16 bytes)"
-        )
+        link = history.locator(".attachment a")
+        await expect(link).to_have_text("Attachment: receipt<b>.pdf (16 bytes)")
+        href = await link.get_attribute("href")
+        assert href == f"/api/v1/threads/{result.thread_id}/attachments/{receipt.sha256}"
+        download = await page.request.get(f"{url}{href}")  # with the console's cookie
+        assert download.status == 200 and await download.body() == b"%PDF-1.4 receipt"
         await expect(page.locator("#identities .badge.unreachable")).to_have_text(
             f"unreachable: {REFUSAL}"
         )

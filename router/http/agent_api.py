@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -174,6 +175,54 @@ async def get_thread(request: web.Request) -> web.StreamResponse:
     async with request.app[CONTEXT].sessions() as session:
         detail = await agent_views.thread_detail(session, actor, thread_id)
     return web.json_response(detail)
+
+
+# Shown in the browser only as pictures; anything else (HTML, SVG, PDF) is a download.
+_INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+@routes.get("/api/v1/threads/{id}/attachments/{sha256}")
+@endpoint
+async def get_attachment(request: web.Request) -> web.StreamResponse:
+    """A file of a message the caller sees on this thread (its own or an earlier one's).
+
+    The raw copy of every received mail is one (`message.eml`), so an agent can read
+    mail the parser could not.
+    """
+    actor = await _actor(request)
+    thread_id = _path_id(request)
+    sha = request.match_info["sha256"]
+    context = request.app[CONTEXT]
+    async with context.sessions() as session:
+        detail = await agent_views.thread_detail(session, actor, thread_id)
+    messages = [
+        *detail["messages"],
+        *(m for earlier in detail["earlier_threads"] for m in earlier["messages"]),
+    ]
+    ref = next(
+        (a for m in messages for a in m["attachments"] or [] if a.get("sha256") == sha), None
+    )
+    if ref is None:
+        raise NotFound(f"thread {thread_id} has no file {sha[:64]!r}")
+    try:
+        data = await context.attachment_store.read(sha)
+    except (FileNotFoundError, ValueError):
+        raise NotFound(f"file {sha} is no longer stored") from None
+    kind = str(ref.get("content_type") or "")
+    inline = kind in _INLINE_TYPES
+    name = str(ref.get("filename") or sha)
+    return web.Response(
+        body=data,
+        content_type=kind if inline else "application/octet-stream",
+        headers={
+            "Content-Disposition": (
+                f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(name)}"
+            ),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 @routes.post("/api/v1/threads/{id}/claim")

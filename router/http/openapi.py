@@ -399,6 +399,24 @@ def openapi_document() -> JSON:
                 params=THREAD_ID,
             )
         },
+        "/api/v1/threads/{id}/attachments/{sha256}": {
+            "get": {
+                "summary": "A file of a message shown on this thread (its own or an earlier "
+                "thread's): pictures inline, anything else as a download; a received "
+                "mail's raw copy is one (message.eml)",
+                "parameters": [
+                    _path_id(),
+                    {"name": "sha256", "in": "path", "required": True, "schema": STRING},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the file",
+                        "content": {"application/octet-stream": {}, "image/*": {}},
+                    },
+                    **{code: ERRORS[code] for code in ("401", "403", "404")},
+                },
+            }
+        },
         "/api/v1/threads/{id}/claim": {
             "post": _op(
                 "Take a queued thread (atomic: of concurrent claims exactly one wins; the "

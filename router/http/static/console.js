@@ -843,10 +843,17 @@
       ),
       el("p", { class: "text", text: message.text || "" }),
       ...(message.attachments || []).map((file) =>
-        el("p", {
-          class: "attachment muted",
-          text: t("attachment", { name: file.filename || file.sha256, size: num(file.size || 0) }),
-        }),
+        el(
+          "p",
+          { class: "attachment muted" },
+          el("a", {
+            // Through the open thread: it also serves its customer's earlier threads' files.
+            href: `/api/v1/threads/${encodeURIComponent(state.current.thread.id)}/attachments/${encodeURIComponent(file.sha256)}`,
+            target: "_blank",
+            rel: "noopener noreferrer",
+            text: t("attachment", { name: file.filename || file.sha256, size: num(file.size || 0) }),
+          }),
+        ),
       ),
       // A reply the channel refused for good (bounce, blocked bot, relay 5xx): the
       // agent must see that the customer never got it, and the channel's own words.
