@@ -398,3 +398,48 @@ async def test_unreachable_and_own_addresses_are_never_mailed(rig: Rig) -> None:
     loop = await rig.adapter.send(outbound(address="sales@support.localhost"))
     assert loop.status == DeliveryStatus.FAILED
     assert rig.relay.received == []
+
+
+async def test_a_connection_flood_is_turned_away_with_421_and_counted(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    ingest = FakeIngest()
+    adapter = EmailAdapter(
+        email_settings(1), secret_key=SECRET, registry=registry, max_connections=2
+    )
+    await adapter.start(
+        ChannelServices(
+            ingest=ingest,
+            events=InProcessEventBus(),
+            attachments=AttachmentStore(tmp_path / "attachments"),
+            conversation=NoConversation(),
+        )
+    )
+
+    async def greeting() -> tuple[bytes, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", adapter.port)
+        return await asyncio.wait_for(reader.readline(), 5), writer
+
+    try:
+        held = [await greeting(), await greeting()]
+        assert all(line.startswith(b"220") for line, _ in held)
+        refused, writer = await greeting()
+        assert refused.startswith(b"421")
+        writer.close()
+        sample = registry.get_sample_value("pasokh_email_refused_total", {"reason": "connections"})
+        assert sample == 1.0
+        # a slot freed is a slot for the next sender, whose mail is stored
+        held[0][1].close()
+        await held[0][1].wait_closed()
+        for _ in range(100):
+            if len(adapter._connections) < 2:
+                break
+            await asyncio.sleep(0.02)
+        await smtp_send(
+            adapter.port, make_mail(), mail_from="a@b.example", to=["support@support.localhost"]
+        )
+        assert len(ingest.stored) == 1
+        held[1][1].close()
+    finally:
+        await adapter.stop()

@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 CHANNEL = "email"
 UNKNOWN_SENDER = "mailer-daemon@invalid"  # RFC 6761: a name that can never be reached
 MAX_RECIPIENTS = 100
+# Open SMTP sessions at once; more get `421` (a sender retries later) instead of
+# letting a connection flood use up the process's file descriptors.
+MAX_CONNECTIONS = 256
 PARSE_IN_THREAD_BYTES = 262_144  # bigger mail is parsed off the event loop
 UNPARSEABLE_TEXT = "[This email could not be read. The original message is attached.]"
 MAX_TEXT_CHARS = 20_000  # the new text the bot and agents read first; the raw mail has all
@@ -94,14 +97,31 @@ class _SmtpServer(SMTP):
         self.line_length_limit = line_limit
         super().__init__(handler, **kwargs)
         self._adapter = adapter
+        self._turned_away = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._adapter._connections.add(self)
+        adapter = self._adapter
+        # (A STARTTLS upgrade calls this again with `self.transport` set: not a new client.)
+        if self.transport is None and len(adapter._connections) >= adapter.max_connections:
+            self._turned_away = True
+            adapter.refused_busy(transport.get_extra_info("peername"))
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(b"421 4.7.0 Too many connections, try again later\r\n")
+            transport.close()
+            return
+        adapter._connections.add(self)
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._turned_away:
+            return
         self._adapter._connections.discard(self)
         super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        if self._turned_away:
+            return False
+        return super().eof_received()
 
     async def push(self, status: Any) -> None:
         # aiosmtpd answers an oversized message itself (at MAIL FROM ... SIZE= or
@@ -148,8 +168,10 @@ class EmailAdapter:
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
         continue_link: Callable[[OutboundMessage], str | None] | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.settings = settings
+        self.max_connections = max_connections
         # The router's "continue in chat" link for a mail (a signed token for the thread
         # and recipient); the channel only prints it.
         self._continue_link = continue_link
@@ -265,6 +287,15 @@ class EmailAdapter:
             return "452 4.5.3 Too many recipients"
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    def refused_busy(self, peer: object) -> None:
+        """Log and count a connection turned away with `421` (over `max_connections`)."""
+        logger.warning(
+            "SMTP connection from %s refused with 421: %d sessions open",
+            peer,
+            self.max_connections,
+        )
+        self._counters.refused.labels("connections").inc()
 
     def refused_oversized(self, peer: object) -> None:
         """Log and count a message aiosmtpd refused with `552` (over `max_message_bytes`)."""
