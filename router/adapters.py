@@ -23,7 +23,9 @@ def build_adapters(settings: Settings, metrics: Metrics | None = None) -> list[C
                 registry=metrics.registry if metrics is not None else None,
             )
         )
-    telegram = TelegramAdapter.from_settings(settings)  # None without a bot token
+    telegram = TelegramAdapter.from_settings(  # None without a bot token
+        settings, registry=metrics.registry if metrics is not None else None
+    )
     if telegram is not None:
         adapters.append(telegram)
     if settings.email.enabled:

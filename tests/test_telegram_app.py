@@ -214,6 +214,21 @@ async def test_redelivered_updates_are_stored_once(
     assert stored == 1
 
 
+async def test_an_unreadable_update_is_counted_on_the_apps_metrics(
+    settings: Settings, fake: FakeTelegram, start_app: Any
+) -> None:
+    context = await start(settings, fake, start_app)
+    # A shape the reader does not expect (file_size should be a number).
+    weird = {**fake.add_file(b"x", path="documents/w"), "file_size": "big", "file_name": "w"}
+    fake.add_message(CHAT, document=weird)
+    after = fake.add_message(CHAT, "the next message still arrives")
+    await fake.wait_acknowledged(after)
+    refused = context.metrics.registry.get_sample_value(
+        "pasokh_telegram_refused_total", {"reason": "unreadable"}
+    )
+    assert refused == 1.0
+
+
 async def test_only_one_process_polls_on_postgresql(
     settings: Settings, fake: FakeTelegram, db_kind: str
 ) -> None:

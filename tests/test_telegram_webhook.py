@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry
 
 from channels.base import ChannelServices
 from channels.telegram import TelegramAdapter
@@ -35,10 +36,16 @@ def services(ingest: RecordingIngest, tmp_path: Path) -> ChannelServices:
     return make_services(ingest, tmp_path / "attachments")
 
 
-def webhook_adapter(fake: FakeTelegram, public_url: str) -> TelegramAdapter:
+def webhook_adapter(
+    fake: FakeTelegram, public_url: str, registry: CollectorRegistry | None = None
+) -> TelegramAdapter:
     # A reverse proxy may publish the site under a path; the adapter's route is the same.
     settings = telegram_settings(fake, webhook_secret=SECRET, mode="auto")
-    return TelegramAdapter(settings=settings, public_url=public_url)
+    return TelegramAdapter(settings=settings, public_url=public_url, registry=registry)
+
+
+def refused(registry: CollectorRegistry, reason: str) -> float | None:
+    return registry.get_sample_value("pasokh_telegram_refused_total", {"reason": reason})
 
 
 async def test_webhook_is_registered_with_the_public_url_and_secret(
@@ -60,8 +67,9 @@ async def test_wrong_or_missing_secret_is_refused_with_403(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     update = {"update_id": 1, "message": fake.message(CHAT, "forged")}
+    registry = CollectorRegistry()
     async with (
-        webhook_host(lambda url: webhook_adapter(fake, url), services) as (_, base),
+        webhook_host(lambda url: webhook_adapter(fake, url, registry), services) as (_, base),
         aiohttp.ClientSession() as http,
     ):
         await fake.wait_for(lambda: fake.sent("setWebhook"))
@@ -73,6 +81,7 @@ async def test_wrong_or_missing_secret_is_refused_with_403(
             assert response.status == 200
     assert ingest.texts == ["forged"]  # only the request with the secret got through
     assert caplog.text.count("without the secret; 403") == 3
+    assert refused(registry, "secret") == 3.0
 
 
 async def test_updates_pushed_by_telegram_are_stored_and_answered_200_after_commit(
@@ -94,8 +103,9 @@ async def test_malformed_body_is_a_400_not_a_crash(
     services: ChannelServices,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    registry = CollectorRegistry()
     async with (
-        webhook_host(lambda url: webhook_adapter(fake, url), services) as (_, base),
+        webhook_host(lambda url: webhook_adapter(fake, url, registry), services) as (_, base),
         aiohttp.ClientSession() as http,
     ):
         await fake.wait_for(lambda: fake.sent("setWebhook"))
@@ -113,6 +123,7 @@ async def test_malformed_body_is_a_400_not_a_crash(
             assert response.status == 400  # not UTF-8
     assert ingest.calls == []
     assert caplog.text.count("is not an update") == 2
+    assert refused(registry, "not_update") == 2.0
 
 
 def test_webhook_mode_without_public_url_is_a_configuration_error(fake: FakeTelegram) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import (
     BadRequest,
@@ -83,6 +84,7 @@ class TelegramAdapter:
         settings: TelegramSettings,
         public_url: str = "",
         leadership: PollLeadership | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         """Build the adapter; nothing connects before `start`.
 
@@ -91,6 +93,7 @@ class TelegramAdapter:
             public_url: the site's public base URL; webhook mode registers
                 `<public_url>/telegram/webhook` with Telegram.
             leadership: who may poll (see `leadership_for`); one process by default.
+            registry: where to count refused input (the app's /metrics registry).
 
         Raises:
             ValueError: no token, or webhook mode without a public URL.
@@ -116,9 +119,17 @@ class TelegramAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._delivered_parts: OrderedDict[int, int] = OrderedDict()
         self._redaction = TokenRedaction(settings.token)
+        self._refused = Counter(
+            "pasokh_telegram_refused",
+            "Telegram input refused or skipped, by reason (secret, not_update, unreadable)",
+            ["reason"],
+            registry=registry or CollectorRegistry(),
+        )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TelegramAdapter | None:
+    def from_settings(
+        cls, settings: Settings, registry: CollectorRegistry | None = None
+    ) -> TelegramAdapter | None:
         """The adapter the configuration asks for; None when no token is set.
 
         Raises:
@@ -131,6 +142,7 @@ class TelegramAdapter:
                 settings=settings.telegram,
                 public_url=settings.server.public_url,
                 leadership=leadership_for(settings.database_url, settings.telegram.token),
+                registry=registry,
             )
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
@@ -280,6 +292,7 @@ class TelegramAdapter:
             raise
         except Exception:
             logger.exception("telegram: cannot read update %s; skipped", update.update_id)
+            self._refused.labels("unreadable").inc()
             return
         if inbound is not None:
             await self._services.ingest(inbound)
@@ -298,6 +311,7 @@ class TelegramAdapter:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, self._secret.encode()):
             logger.warning("telegram: webhook call from %s without the secret; 403", request.remote)
+            self._refused.labels("secret").inc()
             return web.Response(status=403, text="forbidden")
         if self._bot is None or not self._ready.is_set():
             return web.Response(status=503, text="not ready")  # Telegram will redeliver
@@ -310,6 +324,7 @@ class TelegramAdapter:
             logger.warning(
                 "telegram: webhook body from %s is not an update: %s", request.remote, exc
             )
+            self._refused.labels("not_update").inc()
             return web.Response(status=400, text="not an update")
         try:
             await self.process_update(update)
