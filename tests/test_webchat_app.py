@@ -215,19 +215,36 @@ async def test_limits_hold_in_the_real_app(
         assert (await next_frame(ws, "error"))["code"] == "rate_limited"
     await ws.send_json({"type": "ping"})
     assert (await next_frame(ws, "pong"))["type"] == "pong"
+    # Over the hard frame cap (4 × max_frame_bytes: 256 KiB) the socket is dropped.
+    huge = await connect(client, token)
+    await huge.send_str("x" * 270_000)
+    async with asyncio.timeout(10):
+        closing = await huge.receive()
+        while closing.type == WSMsgType.TEXT:  # the history frames come first
+            closing = await huge.receive()
+    assert closing.type == WSMsgType.CLOSE and closing.data == 1009
     async with context.sessions() as session:
         inbound = await session.scalars(
             select(Message.text).where(Message.direction == "in").order_by(Message.id)
         )
         assert list(inbound) == ["سلام", "سلام دوباره"]
-    metrics = await (await client.get("/metrics")).text()
+    async with asyncio.timeout(5):  # the server sees the dropped socket a moment later
+        while 'code="frame_too_large"} 1.0' not in (metrics := await metrics_text(client)):
+            await asyncio.sleep(0.02)
     assert 'pasokh_webchat_refused_total{code="origin_not_allowed"} 1.0' in metrics
     assert 'pasokh_webchat_refused_total{code="invalid_text"} 1.0' in metrics
     assert 'pasokh_webchat_refused_total{code="rate_limited"} 41.0' in metrics
+    assert 'pasokh_webchat_refused_total{code="frame_too_large"} 1.0' in metrics
     logged = [r.getMessage() for r in caplog.records if "web chat refused" in r.getMessage()]
     assert any("code=origin_not_allowed" in line for line in logged)
-    assert len(logged) <= 1 + 5  # the origin refusal, then at most 5 for the flooding socket
+    assert any("code=frame_too_large" in line for line in logged)
+    # the origin refusal, at most 5 for the flooding socket, the dropped one
+    assert len(logged) <= 1 + 5 + 1
     assert (await client.get("/healthz")).status == 200
+
+
+async def metrics_text(client: TestClient[Any, Any]) -> str:
+    return await (await client.get("/metrics")).text()
 
 
 @pytest.mark.parametrize("lang", ["fa", "ar", "en"])

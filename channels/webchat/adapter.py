@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp import BodyPartReader, WSCloseCode, WSMsgType, web
 from prometheus_client import CollectorRegistry, Counter
 
 from channels.base import ChannelServices, ConversationMessage
@@ -687,7 +687,12 @@ class WebchatAdapter:
                 self._count_frame_refusal(socket, "binary_not_supported")
                 socket.push(protocol.error_frame("binary_not_supported", "send JSON text frames"))
             elif raw.type == WSMsgType.ERROR:
-                logger.info("web chat socket %s ended: %s", socket.number, socket.ws.exception())
+                error = socket.ws.exception()
+                if getattr(error, "code", None) == WSCloseCode.MESSAGE_TOO_BIG:
+                    # Over the hard cap aiohttp drops the connection (close 1009).
+                    self._count_frame_refusal(socket, "frame_too_large")
+                else:
+                    logger.info("web chat socket %s ended: %s", socket.number, error)
                 break
 
     async def _handle(
