@@ -26,6 +26,7 @@ from router.assignment import assignment_ctx
 from router.context import AppContext
 from router.conversation import DatabaseConversationReader
 from router.http import agent_api, console, customer_api, identity_api, integration_api
+from router.http.errors import api_errors_as_json
 from router.http.keys import CONTEXT
 from router.ingest import ingest
 from router.metrics import Metrics
@@ -80,7 +81,9 @@ def build_app(
         migrate: run migrations at start; default: only for the embedded SQLite.
     """
     settings = ensure_secret_key(settings)
-    app = web.Application(client_max_size=settings.server.max_request_bytes)
+    app = web.Application(
+        client_max_size=settings.server.max_request_bytes, middlewares=[api_errors_as_json]
+    )
     app.router.add_routes(integration_api.routes)
     app.router.add_routes(agent_api.routes)
     app.router.add_routes([*customer_api.routes, *identity_api.routes])  # issue 8

@@ -633,3 +633,18 @@ async def test_a_threads_files_download_only_there_and_never_render(
     assert again.thread_id != mine.thread_id
     later = f"/api/v1/threads/{again.thread_id}/attachments/{photo.sha256}"
     assert (await client.get(later, headers=sara.headers)).status == 200
+
+
+async def test_errors_aiohttp_answers_itself_are_json_under_the_api(
+    settings: Settings, start_app
+) -> None:
+    client, context = await _start(settings, start_app)
+    sara = await make_agent(context, "Sara")
+    status, body = await api(client, "GET", "/api/v1/no-such-thing", sara)
+    assert status == 404 and body["error"]["status"] == 404 and body["error"]["message"]
+    response = await client.put("/api/v1/threads", headers=sara.headers)
+    assert response.status == 405 and response.headers["Allow"]
+    assert (await response.json())["error"]["message"] == "Method Not Allowed"
+    # outside the API, aiohttp's own answers stay as they were
+    response = await client.get("/no-such-page")
+    assert response.status == 404 and response.content_type == "text/plain"

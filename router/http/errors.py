@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +15,28 @@ def json_error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response(
         {"error": {"status": status, "message": message, **extra}}, status=status
     )
+
+
+@web.middleware
+async def api_errors_as_json(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Under `/api/`, the errors aiohttp answers itself (no such route, wrong method,
+    body over `client_max_size`) are JSON with a message too, like the API's own."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        if exc.content_type == "application/json":
+            raise
+        default = f"{exc.status}: {exc.reason}"
+        message = exc.text if exc.text and exc.text != default else exc.reason
+        response = json_error(exc.status, message)
+        for name, value in exc.headers.items():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response
 
 
 async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any] | web.Response:
