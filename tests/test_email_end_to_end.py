@@ -6,6 +6,7 @@ The app is built by `build_app` with the adapters `build_adapters` makes from se
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -294,6 +295,36 @@ async def test_550_and_552_through_the_app(email_app: EmailApp) -> None:
     refused = "pasokh_email_refused_total"
     assert registry.get_sample_value(refused, {"reason": "relay"}) == 1.0
     assert registry.get_sample_value(refused, {"reason": "size"}) == 1.0
+
+
+async def test_addresses_that_are_not_utf8_get_553_not_451_for_ever(email_app: EmailApp) -> None:
+    app = email_app
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.port)
+
+    async def say(line: bytes) -> bytes:
+        writer.write(line + b"\r\n")
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), 10)
+
+    try:
+        assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"220")
+        assert (await say(b"HELO client.example")).startswith(b"250")
+        assert (await say(b"MAIL FROM:<\xff\xfe@x.example>")).startswith(b"553")
+        assert (await say(b"MAIL FROM:<sara@example.ir>")).startswith(b"250")
+        assert (await say(b"RCPT TO:<\xff@support.localhost>")).startswith(b"553")
+        assert (await say(f"RCPT TO:<{SUPPORT}>".encode())).startswith(b"250")
+        assert (await say(b"DATA")).startswith(b"354")
+        writer.write(make_mail(message_id="<utf8-check@example.ir>") + b"\r\n.\r\n")
+        await writer.drain()
+        assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"250")
+        await say(b"QUIT")
+    finally:
+        writer.close()
+    assert (await app.inbound("utf8-check@example.ir")).text
+    refused = app.context.metrics.registry.get_sample_value(
+        "pasokh_email_refused_total", {"reason": "malformed"}
+    )
+    assert refused == 2.0
 
 
 async def test_database_failure_451_then_stored_once(email_app: EmailApp, tmp_path: Path) -> None:

@@ -138,6 +138,16 @@ class _Handler:
     def __init__(self, adapter: EmailAdapter) -> None:
         self._adapter = adapter
 
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        return self._adapter.accept_sender(envelope, address, mail_options)
+
     async def handle_RCPT(
         self,
         server: SMTP,
@@ -277,8 +287,25 @@ class EmailAdapter:
 
     # --- inbound ------------------------------------------------------------------------
 
+    def accept_sender(self, envelope: Envelope, address: str, options: list[str]) -> str:
+        """`250`, or `553` for an envelope sender that is not UTF-8 (aiosmtpd hands such
+        bytes on as lone surrogates, which no database stores: the mail would get `451`
+        on every retry, for ever)."""
+        if not _is_utf8(address):
+            return self._malformed("sender", "553 5.1.7 Sender address is not valid UTF-8")
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    def _malformed(self, what: str, reply: str) -> str:
+        logger.warning("SMTP %s address refused: not valid UTF-8", what)
+        self._counters.refused.labels("malformed").inc()
+        return reply
+
     def accept_recipient(self, envelope: Envelope, address: str) -> str:
         """`250` for an address on a support domain, `550` for anything else."""
+        if not _is_utf8(address):
+            return self._malformed("recipient", "553 5.1.3 Recipient address is not valid UTF-8")
         domain = address.strip().strip("<>").rpartition("@")[2].lower().rstrip(".")
         if domain not in self._domains:
             self._counters.refused.labels("relay").inc()
@@ -535,6 +562,14 @@ class EmailAdapter:
             del self._auto_sent[address.lower()]
             return True
         return len(sent) < cap
+
+
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _plain_address(value: str) -> str | None:
