@@ -127,8 +127,15 @@ def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
+        try:
+            password = getpass.getpass("Password: ")
+            again = getpass.getpass("Again: ")
+        except EOFError:
+            # No terminal and nothing on stdin (a script, a container): say what to do.
+            raise CommandError(
+                "no password given: type it at the prompt or use --password-stdin"
+            ) from None
+        if again != password:
             raise CommandError("the passwords differ")
     if len(password) < 8:
         raise CommandError("the password must have at least 8 characters")
@@ -229,6 +236,9 @@ async def _agent_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _integration_add(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.name.strip():
+        raise CommandError("the integration needs a name (whose system posts with this token)")
+
     async def work(sessions: Any) -> int:
         token = new_token("pk_int")
         async with sessions() as session, session.begin():

@@ -94,6 +94,15 @@ def test_configuration_error_exits_nonzero_naming_key(tmp_path: Path) -> None:
     assert "PASOKH_SERVER__HTTP_PORT" in result.stderr and "not-a-port" in result.stderr
 
 
+def test_agent_add_without_a_terminal_or_a_password_says_what_to_do(tmp_path: Path) -> None:
+    data = str(tmp_path / "inst")
+    result = pasokh("agent", "add", "a@example.com", "--name", "A", "--data-dir", data)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "--password-stdin" in result.stderr
+    empty = pasokh("integration", "add", " ", "--data-dir", data)
+    assert empty.returncode == 1 and "needs a name" in empty.stderr and not empty.stdout
+
+
 def test_serve_on_a_taken_port_says_so_without_a_traceback(tmp_path: Path) -> None:
     import socket
 
