@@ -8,10 +8,13 @@ the loser, which simply runs the transaction again and finds the winner's rows.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -49,6 +52,39 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 
 
+# NUL is refused in PostgreSQL text and a lone surrogate cannot be encoded by either
+# database: a message holding one would fail on every redelivery, for ever.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_CLEANED_FIELDS = (
+    "external_id",
+    "sender_address",
+    "text",
+    "sender_name",
+    "subject",
+    "full_text",
+    "sender_username",
+    "edit_of",
+    "language",
+)
+
+
+def _storable(msg: InboundMessage) -> InboundMessage:
+    """`msg` without NUL characters, lone surrogates shown as U+FFFD."""
+    changes: dict[str, Any] = {}
+    for name in _CLEANED_FIELDS:
+        value = getattr(msg, name)
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            changes[name] = re.sub("[\ud800-\udfff]", "\ufffd", value.replace("\x00", ""))
+    if not changes:
+        return msg
+    logger.warning(
+        "ingest channel=%s: removed NUL / lone surrogates from %s",
+        msg.channel,
+        ", ".join(sorted(changes)),
+    )
+    return dataclasses.replace(msg, **changes)
+
+
 class IngestFailed(RuntimeError):
     """The message could not be stored; the channel must not acknowledge it."""
 
@@ -71,6 +107,7 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
         IngestFailed: the database kept refusing; nothing was committed.
     """
     started = time.perf_counter()
+    msg = _storable(msg)
     last_error: Exception | None = None
     for attempt in range(MAX_ATTEMPTS):
         try:

@@ -240,3 +240,29 @@ async def test_sender_username_and_name_kept_on_identity(settings: Settings, sta
         identity = await session.scalar(select(Identity).where(Identity.address == "42"))
     assert identity is not None
     assert (identity.display_name, identity.username) == ("Sara K.", "sara_k2")
+
+
+async def test_text_no_column_can_store_is_cleaned_not_refused_forever(
+    settings: Settings, start_app
+) -> None:
+    """A NUL (PostgreSQL refuses it in text) or a lone surrogate (no database can encode
+    it) from a channel that cannot be told "no" (a mail body, a Telegram update) must
+    not fail the transaction on every redelivery: it is stored without them."""
+    adapter = FakeAdapter()
+    responder = ScriptedResponder()
+    _, context = await start_app(settings, adapters=[adapter], responder=responder)
+    result = await adapter.push(
+        "سلام\x00 order \ud800 ۱۲",
+        external_id="nul-1",
+        sender_name="Ali\x00",
+        subject="re\udfff",
+        full_text="quoted\x00",
+    )
+    again = await adapter.push("سلام\x00 order \ud800 ۱۲", external_id="nul-1")
+    assert again.duplicate and again.message_id == result.message_id
+    async with context.sessions() as session:
+        row = await session.get(Message, result.message_id)
+        identity = await session.scalar(select(Identity).where(Identity.address == "alice"))
+    assert row is not None and row.text == "سلام order \ufffd ۱۲"
+    assert identity is not None and identity.display_name == "Ali"
+    assert responder.seen[0][1].text == "سلام order \ufffd ۱۲"
