@@ -229,6 +229,25 @@ async def test_an_unreadable_update_is_counted_on_the_apps_metrics(
     assert refused == 1.0
 
 
+async def test_text_no_database_can_store_does_not_hold_up_the_chat(
+    settings: Settings, fake: FakeTelegram, start_app: Any
+) -> None:
+    context = await start(settings, fake, start_app)
+    user = fake.user(CHAT, first_name="Sa\ud800ra\x00")
+    fake.add_message(CHAT, "broken \ud800 text \x00 here", user=user)
+    after = fake.add_message(CHAT, "the next message still arrives", user=user)
+    await fake.wait_acknowledged(after)
+    async with context.sessions() as session:
+        texts = list(
+            await session.scalars(
+                select(Message.text).where(Message.direction == "in").order_by(Message.id)
+            )
+        )
+        names = set(await session.scalars(select(Identity.display_name)))
+    assert texts == ["broken \ufffd text \ufffd here", "the next message still arrives"]
+    assert "Sa\ufffdra\ufffd" in names
+
+
 async def test_only_one_process_polls_on_postgresql(
     settings: Settings, fake: FakeTelegram, db_kind: str
 ) -> None:

@@ -8,8 +8,9 @@ for an edit of it, `tg:cb:<callback query id>` for a button tap.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from telegram import Bot, CallbackQuery, Chat, Message, PhotoSize, Update, User
 from telegram.error import BadRequest
@@ -58,14 +59,16 @@ class UpdateReader:
 
     async def read(self, update: Update) -> InboundMessage | None:
         """The inbound message this update carries; None for anything Pasokh ignores."""
+        found: InboundMessage | None = None
         if update.message is not None:
-            return await self._from_message(update.message, edit=False)
-        if update.edited_message is not None:
-            return await self._from_message(update.edited_message, edit=True)
-        if update.callback_query is not None:
-            return self._from_callback(update.callback_query)
-        logger.debug("telegram: update %s has nothing for Pasokh", update.update_id)
-        return None
+            found = await self._from_message(update.message, edit=False)
+        elif update.edited_message is not None:
+            found = await self._from_message(update.edited_message, edit=True)
+        elif update.callback_query is not None:
+            found = self._from_callback(update.callback_query)
+        else:
+            logger.debug("telegram: update %s has nothing for Pasokh", update.update_id)
+        return _storable(found) if found is not None else None
 
     async def _from_message(self, message: Message, *, edit: bool) -> InboundMessage | None:
         user = message.from_user
@@ -187,6 +190,33 @@ def _own_phone(message: Message, user: User) -> tuple[tuple[str, str], ...]:
     if not 6 <= len(digits) <= 15:
         return ()
     return (("phone", f"+{digits}"),)
+
+
+# JSON may carry "\u0000" and lone "\ud800" escapes; no database stores them, so an
+# update holding one would fail its ingest on every redelivery and hold up its chat.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _clean(value: str) -> str:
+    return _UNSTORABLE.sub("\ufffd", value)
+
+
+def _storable(message: InboundMessage) -> InboundMessage:
+    """`message` with NUL and lone surrogates in its texts replaced by U+FFFD."""
+    texts = (message.text, message.full_text, message.sender_name, message.sender_username)
+    names = [ref.filename for ref in message.attachments]
+    if not any(_UNSTORABLE.search(t) for t in (*texts, *names) if t):
+        return message
+    return replace(
+        message,
+        text=_clean(message.text),
+        full_text=_clean(message.full_text) if message.full_text else message.full_text,
+        sender_name=_clean(message.sender_name) if message.sender_name else message.sender_name,
+        sender_username=(_clean(message.sender_username) if message.sender_username else None),
+        attachments=tuple(
+            replace(ref, filename=_clean(ref.filename)) for ref in message.attachments
+        ),
+    )
 
 
 def _downloads_of(message: Message) -> list[_Download]:
