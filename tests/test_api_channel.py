@@ -127,6 +127,33 @@ async def test_unstorable_characters_are_refused_and_logged(
     assert (await client.post(url, json=_body(), headers=headers)).status == 202
 
 
+async def test_over_long_ids_names_and_language_are_refused_by_field(
+    settings: Settings, start_app
+) -> None:
+    """The columns have limits PostgreSQL enforces; the API says so before the database."""
+    client, context = await start_app(settings)
+    headers = {"Authorization": f"Bearer {await _integration_token(context)}"}
+    url = "/api/v1/inbound/messages"
+    cases = {
+        "id": {**_body(msg_id="i" * 201)},
+        "customer.external_id": {**_body(), "customer": {"external_id": "e" * 201}},
+        "customer.name": {**_body(), "customer": {"external_id": "e", "name": "ن" * 201}},
+        "language": {**_body(), "language": "persian-please"},
+    }
+    for field, body in cases.items():
+        response = await client.post(url, json=body, headers=headers)
+        assert response.status == 400, field
+        message = (await response.json())["error"]["message"]
+        assert message.startswith(f"field {field} is longer than"), message
+    at_limit = {
+        "id": "i" * 200,
+        "customer": {"external_id": "e" * 200, "name": "ن" * 200},
+        "text": "سلام",
+        "language": "fa",
+    }
+    assert (await client.post(url, json=at_limit, headers=headers)).status == 202
+
+
 async def test_replies_readable_by_integration(settings: Settings, start_app) -> None:
     client, context = await start_app(settings)
     headers = {"Authorization": f"Bearer {await _integration_token(context)}"}

@@ -51,6 +51,11 @@ def _address(principal: Principal, external_id: str) -> str:
     return f"{principal.token_id}:{external_id}"
 
 
+# Column sizes (PostgreSQL enforces them): the integration's message and customer ids
+# are prefixed with the token id, a display name is 200, a language code 8.
+_MAX_LENGTHS = {"id": 200, "customer.external_id": 200, "customer.name": 200, "language": 8}
+
+
 def _field(data: dict[str, Any], path: str, *, required: bool = True) -> str | None:
     value: Any = data
     for part in path.split("."):
@@ -65,6 +70,9 @@ def _field(data: dict[str, Any], path: str, *, required: bool = True) -> str | N
         raise ValueError(f"field {path} must be a string")
     if required and not value.strip():
         raise ValueError(f"field {path} must not be empty")
+    limit = _MAX_LENGTHS.get(path)
+    if limit is not None and len(value) > limit:
+        raise ValueError(f"field {path} is longer than {limit} characters")
     return value
 
 
