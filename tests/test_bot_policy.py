@@ -293,3 +293,19 @@ async def test_sample_kb_is_used_without_a_path() -> None:
     responder = build_responder(faq_path=None)
     decision = await Conversation(responder).say("How do I choose my size?")
     assert isinstance(decision, Answer) and "size chart" in decision.text
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("كم يستغرق الشحن؟", "يوم عمل"),  # how long shipping takes: not what it costs
+        ("كم تكلفة الشحن؟", "الدفع"),
+        ("ارسال چند روز طول میکشه؟", "روز کاری"),
+        ("How long does shipping take?", "business days"),
+    ],
+)
+async def test_sample_kb_tells_shipping_time_from_shipping_cost(
+    question: str, expected: str
+) -> None:
+    decision = await Conversation(build_responder(faq_path=None)).say(question)
+    assert isinstance(decision, Answer) and expected in decision.text, decision
