@@ -265,7 +265,10 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     # customers across channels (issue 8): hints, a merge by hand, export, erasure
     second = await web.push("me again, from my phone", sender="v2")
     customer, merge = {"id": first.customer_id}, {"other": second.customer_id}
-    await call("GET", "/api/v1/customers/{id}/claims", sara, path=customer, expect=200)
+    await call("GET", "/api/v1/customers/{id}/claims", senior, path=customer, expect=200)
+    # the thread went to tier 2: a tier-1 agent sees neither the customer nor their claims
+    await call("GET", "/api/v1/customers/{id}", sara, path=customer, expect=403)
+    await call("GET", "/api/v1/customers/{id}/claims", sara, path=customer, expect=403)
     await call("POST", "/api/v1/customers/{id}/merge", sara, path=customer, json=merge, expect=403)
     await call("POST", "/api/v1/customers/{id}/merge", admin, path=customer, json=merge, expect=200)
     await call("POST", "/api/v1/customers/{id}/merge", admin, path=customer, json=merge, expect=409)

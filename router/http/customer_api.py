@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from sqlalchemy import select
 
 from router.http.auth import Principal, agent_principal
 from router.http.errors import json_error, read_json_object
@@ -22,7 +23,8 @@ from router.privacy import (
     erase_customer,
     export_customer,
 )
-from router.storage.models import AuditEvent, Customer
+from router.queue import Actor, can_view
+from router.storage.models import AuditEvent, Customer, Thread
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,9 @@ async def merge(request: web.Request) -> web.Response:
 @routes.get("/api/v1/customers/{id}/claims")
 async def claims(request: web.Request) -> web.Response:
     """Unproven claims on or by this customer: hints for an agent, never links."""
-    await agent_principal(request)
+    principal = await agent_principal(request)
+    assert principal.agent_id is not None  # agent_principal refuses tokens without one
+    actor = Actor(principal.agent_id, principal.name, principal.tier, principal.is_admin)
     context = request.app[CONTEXT]
     customer_id = _customer_id(request)
     if customer_id is None:
@@ -103,6 +107,10 @@ async def claims(request: web.Request) -> web.Response:
     async with context.sessions() as session:
         if await session.get(Customer, customer_id) is None:
             return json_error(404, f"customer {customer_id} does not exist")
+        # The same rule as GET /customers/{id}: the addresses are the customer's data.
+        threads = await session.scalars(select(Thread).where(Thread.customer_id == customer_id))
+        if not actor.is_admin and not any(can_view(actor, t) for t in threads):
+            return json_error(403, f"customer {customer_id} has no thread at your tier")
         hints = await unproven_claims(session, customer_id)
     return web.json_response({"customer_id": customer_id, "claims": hints})
 

@@ -674,10 +674,11 @@ def customer_admin_paths() -> JSON:
         },
         "/api/v1/customers/{id}/claims": {
             "get": _op(
-                "Unproven claims on or by this customer (hints for a merge by hand)",
+                "Unproven claims on or by this customer (hints for a merge by hand); "
+                "for agents who may see the customer",
                 "200",
                 "ClaimList",
-                errors=("401", "404"),
+                errors=("401", "403", "404"),
                 params=THREAD_ID,
             )
         },
