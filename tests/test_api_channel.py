@@ -52,6 +52,8 @@ async def test_requires_integration_token(settings: Settings, start_app) -> None
     wrong_kind = {"Authorization": f"Bearer {agent_token}"}
     response = await client.post("/api/v1/inbound/messages", json=_body(), headers=wrong_kind)
     assert response.status == 401
+    metrics = await (await client.get("/metrics")).text()
+    assert 'pasokh_rejected_input_total{channel="api",reason="unauthorized"} 3.0' in metrics
 
 
 async def test_bad_input_gets_named_errors(settings: Settings, start_app) -> None:

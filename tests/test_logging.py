@@ -69,6 +69,7 @@ async def test_json_log_lines_name_ids_and_never_bodies_or_secrets(
     )
     assert any(e["logger"] == "router.outbox" and "delivery" in e["message"] for e in entries)
     assert any("reason=bad_body" in e["message"] for e in entries)
+    assert any("unknown or revoked integration token" in e["message"] for e in entries)
     text = "\n".join(lines)
     for secret in (SECRET_KEY, token, "wrong-token-value"):
         assert secret not in text

@@ -37,11 +37,24 @@ class IntegrationChannel:
 
 
 async def _integration(request: web.Request) -> Principal:
+    app = request.app[CONTEXT]
     token = bearer_token(request)
-    if token is None:
-        raise unauthorized()
-    principal = await principal_for_token(request.app[CONTEXT], token, "integration")
+    principal = None
+    if token is not None:
+        principal = await principal_for_token(app, token, "integration")
     if principal is None:
+        # Counted and logged (never the token) so a probe or a misconfigured
+        # integration shows on /metrics and in the log.
+        app.metrics.rejected_input.labels(CHANNEL, "unauthorized").inc()
+        logger.warning(
+            "API request refused: %s %s from %s: %s",
+            request.method,
+            request.path,
+            request.remote,
+            "no bearer token" if token is None else "unknown or revoked integration token",
+        )
+        if token is None:
+            raise unauthorized()
         raise unauthorized("unknown or revoked integration token")
     return principal
 
