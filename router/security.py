@@ -40,4 +40,6 @@ def sign(secret: str, purpose: str, payload: str) -> str:
 
 def verify_signature(secret: str, purpose: str, payload: str, signature: str) -> bool:
     """Constant-time check of a `sign` result."""
+    if not signature.isascii():  # compare_digest raises TypeError on non-ASCII str
+        return False
     return hmac.compare_digest(sign(secret, purpose, payload), signature)

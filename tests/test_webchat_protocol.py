@@ -272,6 +272,10 @@ async def test_user_hash_is_required_and_checked_when_the_secret_is_set(
     assert missing.status == 403 and (await missing.json())["error"] == "user_hash_required"
     other = await post(url, json={"user_id": "43", "user_hash": user_hash("site-secret", "42")})
     assert other.status == 403
+    # Not hex at all (non-ASCII, a surrogate): refused like any wrong hash, not a 500.
+    for junk in ("۱۲۳ab", "\ud800", "é" * 64):
+        weird = await post(url, json={"user_id": "42", "user_hash": junk})
+        assert weird.status == 403 and (await weird.json())["error"] == "invalid_user_hash"
 
     good = await post(
         url, json={"user_id": "42", "user_hash": user_hash("site-secret", "42"), "name": "سارا"}
@@ -482,6 +486,9 @@ async def test_upload_becomes_an_attachment_only_its_visitor_can_send(harness: H
     assert download.headers["X-Content-Type-Options"] == "nosniff"
     tampered = attachment["url"].replace("t=image%2Fpng", "t=text%2Fhtml")
     assert (await harness.client.get(tampered)).status == 404
+    # A signature that is not even ASCII is just as wrong (not a 500).
+    base, _, _ = attachment["url"].partition("&s=")
+    assert (await harness.client.get(base + "&s=%C3%A9%C3%A9")).status == 404
 
 
 @pytest.mark.parametrize(

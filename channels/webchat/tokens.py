@@ -64,7 +64,10 @@ def user_hash(secret: str, user_id: str) -> str:
 
 def user_hash_matches(secret: str, user_id: str, given: str) -> bool:
     """Constant-time check of a site's `user_hash` (hex, any case)."""
-    return hmac.compare_digest(user_hash(secret, user_id), given.strip().lower())
+    given = given.strip().lower()
+    if not given.isascii():  # compare_digest raises TypeError on non-ASCII str
+        return False
+    return hmac.compare_digest(user_hash(secret, user_id), given)
 
 
 def valid_user_id(user_id: str) -> bool:
@@ -180,4 +183,6 @@ class TokenSigner:
         self, sha256: str, content_type: str, filename: str, signature: str
     ) -> bool:
         """Constant-time check of a file link's signature."""
+        if not signature.isascii():  # compare_digest raises TypeError on non-ASCII str
+            return False
         return hmac.compare_digest(self.file_signature(sha256, content_type, filename), signature)
