@@ -308,6 +308,8 @@ async def test_a_session_resumes_with_its_token(harness: Harness) -> None:
     token = await harness.token()
     assert await harness.token(visitor_token=token) == token
     assert await harness.token(visitor_token="v1.bogus.token") != token
+    # Not even ASCII (a JSON-escaped lone surrogate): a new visitor, not a 500.
+    assert await harness.token(visitor_token="v1.\ud800.\u00e9") != token
 
 
 @pytest.mark.parametrize(
@@ -470,6 +472,10 @@ async def test_upload_becomes_an_attachment_only_its_visitor_can_send(harness: H
 
     thief = await harness.connect(other)
     await send(thief, "", client_id="steal", attachments=[upload["upload"]])
+    assert (await next_frame(thief, "error"))["code"] == "invalid_attachment"
+    await thief.send_str(
+        '{"type": "message", "client_id": "junk", "text": "", "attachments": ["v1.\\ud800.x"]}'
+    )
     assert (await next_frame(thief, "error"))["code"] == "invalid_attachment"
 
     ws = await harness.connect(token)

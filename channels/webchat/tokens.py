@@ -101,6 +101,8 @@ class TokenSigner:
     def _open(key: bytes, token: str) -> dict[str, Any]:
         if len(token) > 2048:
             raise InvalidToken("token too long")
+        if not token.isascii():  # ours are base64url; a lone surrogate cannot even be encoded
+            raise InvalidToken("not a v1 token")
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != _VERSION:
             raise InvalidToken("not a v1 token")
