@@ -70,6 +70,9 @@ async def test_bad_input_gets_named_errors(settings: Settings, start_app) -> Non
     assert status == 400 and "UTF-8" in message
     status, message = await error_of(await client.post(url, json=[1, 2], headers=headers))
     assert status == 400 and "object" in message
+    deep = b"[" * 100_000 + b"]" * 100_000  # deeper than the parser goes: not a 500
+    status, message = await error_of(await client.post(url, data=deep, headers=headers))
+    assert (status, message) == (400, "invalid JSON: nested too deeply")
     body = _body()
     del body["text"]
     status, message = await error_of(await client.post(url, json=body, headers=headers))
@@ -114,18 +117,21 @@ async def test_unstorable_characters_are_refused_and_logged(
         ),
         "body.id": b'{"id": "\\udfff", "customer": {"external_id": "c"}, "text": "hi"}',
     }
+    # Nested nearly as deep as the parser allows, and still found.
+    deep = b'{"id": "d", "customer": {"external_id": "c"}, "text": "x", "extra": '
+    bodies["body.extra" + ".a" * 900] = deep + b'{"a": ' * 900 + b'"\\u0000"' + b"}" * 901
     caplog.set_level("WARNING", logger="router.http.integration_api")
     for field, raw in bodies.items():
         response = await client.post(url, data=raw, headers=headers)
         assert response.status == 400, field
         message = (await response.json())["error"]["message"]
         assert message.startswith(f"{field} holds a NUL character or a lone UTF-16 surrogate")
-    assert sum("reason=bad_body status=400" in r.getMessage() for r in caplog.records) == 3
+    assert sum("reason=bad_body status=400" in r.getMessage() for r in caplog.records) == 4
     async with context.sessions() as session:
         stored = select(func.count()).select_from(Message).where(Message.direction == "in")
         assert await session.scalar(stored) == 0
     metrics = await (await client.get("/metrics")).text()
-    assert 'pasokh_rejected_input_total{channel="api",reason="bad_body"} 3.0' in metrics
+    assert 'pasokh_rejected_input_total{channel="api",reason="bad_body"} 4.0' in metrics
     assert (await client.post(url, json=_body(), headers=headers)).status == 202
 
 

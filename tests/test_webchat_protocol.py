@@ -308,6 +308,8 @@ async def test_a_session_resumes_with_its_token(harness: Harness) -> None:
     token = await harness.token()
     assert await harness.token(visitor_token=token) == token
     assert await harness.token(visitor_token="v1.bogus.token") != token
+    deep = await harness.client.post("/api/v1/webchat/sessions", data=b"[" * 8000 + b"]" * 8000)
+    assert deep.status == 400 and (await deep.json())["error"] == "invalid_json"
     # Not even ASCII (a JSON-escaped lone surrogate): a new visitor, not a 500.
     assert await harness.token(visitor_token="v1.\ud800.\u00e9") != token
 

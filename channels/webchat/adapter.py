@@ -427,7 +427,7 @@ class WebchatAdapter:
             return {}
         try:
             body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return self._json_error(request, 400, "invalid_json", "the body is not valid JSON")
         if not isinstance(body, dict):
             return self._json_error(request, 400, "invalid_request", "send a JSON object")

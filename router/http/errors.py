@@ -57,6 +57,8 @@ async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, An
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return json_error(400, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    except RecursionError:
+        return json_error(400, "invalid JSON: nested too deeply")
     if not isinstance(data, dict):
         return json_error(400, "the body must be a JSON object")
     where = unstorable_text_in(data)
@@ -72,18 +74,20 @@ def unstorable_text_in(value: Any, path: str = "body") -> str | None:
     were valid UTF-8; PostgreSQL refuses NUL in text and neither database can encode a
     lone surrogate, so they are refused here instead of failing the transaction.
     """
-    if isinstance(value, str):
-        return path if _UNSTORABLE.search(value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = unstorable_text_in(key, path) or unstorable_text_in(item, f"{path}.{key}")
-            if where is not None:
+    # A loop, not recursion: JSON nested nearly as deep as the parser allows is valid.
+    pending: list[tuple[Any, str]] = [(value, path)]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
                 return where
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            where = unstorable_text_in(item, f"{path}[{index}]")
-            if where is not None:
-                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _UNSTORABLE.search(key):
+                    return where
+                pending.append((child, f"{where}.{key}"))
+        elif isinstance(item, list):
+            pending.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
     return None
 
 
