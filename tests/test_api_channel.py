@@ -170,6 +170,12 @@ async def test_replies_readable_by_integration(settings: Settings, start_app) ->
     assert response.status == 200
     messages = (await response.json())["messages"]
     assert messages[0]["text"] == "سلام" and messages[0]["author"] == "customer"
+    url = "/api/v1/inbound/customers/cust-9/messages"
+    for after in ("x", "-1", "9" * 30):  # 9…9 would overflow PostgreSQL's BIGINT
+        response = await client.get(url, params={"after": after}, headers=headers)
+        assert response.status == 400, after
+    response = await client.get(url, params={"after": messages[0]["id"]}, headers=headers)
+    assert messages[0]["id"] not in [m["id"] for m in (await response.json())["messages"]]
     other = {"Authorization": f"Bearer {await _integration_token(context)}"}
     response = await client.get("/api/v1/inbound/customers/cust-9/messages", headers=other)
     assert (await response.json())["messages"] == []  # another integration's namespace

@@ -156,6 +156,8 @@ async def get_customer_messages(request: web.Request) -> web.Response:
         after_id = int(after) if after else None
     except ValueError:
         return json_error(400, "after must be a message id")
+    if after_id is not None and not 0 <= after_id < 2**63:  # a BIGINT on PostgreSQL
+        return json_error(400, "after must be a message id")
     reader = DatabaseConversationReader(app.read_sessions or app.sessions)
     messages = await reader.history(
         CHANNEL,
