@@ -83,13 +83,23 @@ class EvalReport:
 
 
 def load_queries(path: Path) -> list[LabelledQuery]:
-    """Read a JSONL file of labelled queries (blank lines skipped)."""
+    """Read a JSONL file of labelled queries (blank lines skipped).
+
+    Raises:
+        ValueError: a line is not JSON or has no string `text`; the message names the line.
+    """
     out = []
     with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
                 raw = json.loads(line)
-                out.append(LabelledQuery(raw["text"], raw.get("expected"), raw.get("lang")))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"line {number}: not JSON ({exc.msg})") from None
+            if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
+                raise ValueError(f'line {number}: needs an object with a string "text"')
+            out.append(LabelledQuery(raw["text"], raw.get("expected"), raw.get("lang")))
     return out
 
 

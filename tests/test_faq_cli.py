@@ -79,6 +79,23 @@ def test_check_passes_on_the_fixture_and_flags_duplicates(
     assert "warning: d: questions but no answer in fa" in out
 
 
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ('{"text": "hi", "expected": null}\nnot json\n', "line 2: not JSON"),
+        ('\n{"q": "hi"}\n', 'line 2: needs an object with a string "text"'),
+        ("[1, 2]\n", 'line 1: needs an object with a string "text"'),
+    ],
+)
+def test_eval_names_the_bad_line_of_the_queries(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lines: str, message: str
+) -> None:
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(lines, encoding="utf-8")
+    assert main(["faq", "eval", str(KB), str(queries)]) == 1
+    assert f"error: {queries}: {message}" in capsys.readouterr().err
+
+
 def test_check_reports_a_broken_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "kb.yaml"
     path.write_text("- id: [unclosed", encoding="utf-8")
