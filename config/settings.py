@@ -255,7 +255,7 @@ def _coerce(value: Any, annotation: Any, name: str, from_env: bool) -> Any:
         raise bad
     if origin is list:
         if from_env and isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
+            value = _env_list(value, bad)
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return list(value)
         raise bad
@@ -266,6 +266,16 @@ def _coerce(value: Any, annotation: Any, name: str, from_env: bool) -> Any:
             return value
         raise bad
     raise bad
+
+
+def _env_list(value: str, bad: SettingsError) -> Any:
+    """`a, b` or a TOML/JSON array `["a", "b"]` (as the docs promise); never the raw text."""
+    if value.strip().startswith("["):
+        try:
+            return tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise bad from None
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _describe(annotation: Any) -> str:

@@ -27,6 +27,14 @@ def test_file_then_environment_override(tmp_path: Path) -> None:
     assert settings.email.domains == ["a.example", "b.example"]
     env_list = load_settings(config, env={"PASOKH_EMAIL__DOMAINS": "x.example, y.example"})
     assert env_list.email.domains == ["x.example", "y.example"]
+    # A TOML (or JSON) array works too, as docs/email.md says, not as one odd domain.
+    for array in ('["x.example", "y.example"]', "['x.example','y.example']"):
+        env_array = load_settings(config, env={"PASOKH_EMAIL__DOMAINS": array})
+        assert env_array.email.domains == ["x.example", "y.example"]
+    with pytest.raises(SettingsError, match="PASOKH_WEBCHAT__ALLOWED_ORIGINS"):
+        load_settings(config, env={"PASOKH_WEBCHAT__ALLOWED_ORIGINS": '["https://a.example"'})
+    with pytest.raises(SettingsError, match="PASOKH_WEBCHAT__ALLOWED_ORIGINS"):
+        load_settings(config, env={"PASOKH_WEBCHAT__ALLOWED_ORIGINS": "[1, 2]"})
 
 
 @pytest.mark.parametrize(
