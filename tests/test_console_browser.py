@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
 from sqlalchemy import select
 
 from bot import build_responder
@@ -25,20 +24,12 @@ from config.settings import Settings
 from router.context import AppContext
 from router.model import utcnow
 from router.storage.models import Agent, Identity, Message, OutboxItem, Thread, ThreadStatus
+from tests.browser_support import ARTIFACTS, running_chromium
 from tests.conftest import AppFactory
 from tests.console_support import PASSWORD, add_agent, agent_token, integration_token
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 XSS_TEXT = '<img src=x onerror="window.__pwned=1;alert(1)"><script>window.__pwned=2</script>'
 XSS_NAME = "<b>Bold</b><img src=x onerror=alert(2)>"
 
@@ -67,12 +58,8 @@ class Watched:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+    async with running_chromium() as chromium:
         yield chromium
-        await chromium.close()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 from sqlalchemy import select
 
 from config.settings import Settings
@@ -14,10 +14,10 @@ from router.context import AppContext
 from router.model import DeliveryResult
 from router.responder import QueueEveryThread
 from router.storage.models import Message, OutboxItem, OutboxStatus
+from tests.browser_support import running_chromium
 from tests.conftest import AppFactory
 from tests.console_support import PASSWORD, add_agent, agent_token
 from tests.support import FakeAdapter
-from tests.test_console_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -69,10 +69,7 @@ async def test_refused_reply_unreachable_identity_and_files_show_in_the_console(
     assert row is not None and row.last_error == REFUSAL
 
     url = str(client.make_url("/")).rstrip("/")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+    async with running_chromium() as chromium:
         page = await chromium.new_page(viewport={"width": 1280, "height": 860})
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -99,4 +96,3 @@ async def test_refused_reply_unreachable_identity_and_files_show_in_the_console(
         )
         assert await history.locator(".attachment b").count() == 0  # a name stays text
         assert errors == []
-        await chromium.close()

@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Dialog, async_playwright, expect
+from playwright.async_api import Dialog, expect
 
 from config.settings import Settings
+from tests.browser_support import running_chromium
 from tests.console_support import PASSWORD, add_agent
 from tests.email_support import FakeRelay, make_mail
 from tests.identity_support import EMAIL, say, start_identity_app
-from tests.test_widget_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.webchat_fakes import next_frame, next_reply
 
 pytestmark = pytest.mark.browser
@@ -45,10 +45,7 @@ async def test_admin_merges_a_claimed_customer_from_the_console(
     await add_agent(app.context, "boss@example.com", admin=True)
     url = str(app.client.make_url("/")).rstrip("/")
 
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+    async with running_chromium() as chromium:
         page = await chromium.new_page(viewport={"width": 1280, "height": 860})
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -76,7 +73,6 @@ async def test_admin_merges_a_claimed_customer_from_the_console(
         await expect(claims.locator("button.merge")).to_have_count(0)
         assert dialogs and "Merge customer" in dialogs[0]
         assert errors == []
-        await chromium.close()
     merged = await app.customer_of("email", SARA)
     assert merged == sara
     assert await app.customer_of("webchat", _address(app, token)) == sara

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from channels.webchat.tokens import user_hash
 from config.settings import Settings
+from tests.browser_support import running_chromium
 from tests.email_support import FakeRelay, make_mail
 from tests.identity_support import IdentityApp, code_in, continue_token_in, start_identity_app
-from tests.test_widget_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -41,12 +41,8 @@ async def app(settings: Settings, start_app: Any, relay: FakeRelay) -> IdentityA
 
 @pytest.fixture
 async def browser(app: IdentityApp) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+    async with running_chromium() as chromium:
         yield chromium
-        await chromium.close()
 
 
 async def new_page(browser: Browser, url: str) -> Page:
@@ -131,10 +127,7 @@ async def test_signing_in_on_the_site_links_the_anonymous_chat(
 
     host_app = web.Application()
     host_app.router.add_get("/", shop)
-    async with TestServer(host_app, host="127.0.0.1") as host, async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+    async with TestServer(host_app, host="127.0.0.1") as host, running_chromium() as chromium:
         page = await chromium.new_page()
         await page.goto(str(host.make_url("/")))
         await page.locator("pasokh-chat .launcher").click()
@@ -148,5 +141,4 @@ async def test_signing_in_on_the_site_links_the_anonymous_chat(
         await expect(page.locator("pasokh-chat .messages")).to_contain_text(
             "asked before signing in", timeout=10_000
         )
-        await chromium.close()
     assert await app.customer_of("webchat", "user:u42") == await app.customer_of("site", "u42")
