@@ -11,32 +11,23 @@ import base64
 import json
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, WebSocketRoute, async_playwright, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 from sqlalchemy import select
 
 from bot import build_responder
 from config.settings import Settings
 from router.context import AppContext
 from router.storage.models import Message
+from tests.browser_support import ARTIFACTS, running_chromium
 from tests.conftest import AppFactory
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 PERSIAN_DIGIT = re.compile("[۰-۹]")
 
 # A host page that tries hard to break an embedded widget.
@@ -60,12 +51,8 @@ HOSTILE_PAGE = """<!doctype html>
 @pytest.fixture
 async def browser(server_url: str) -> AsyncIterator[Browser]:
     """Chromium, closed before the server stops (its sockets would hold the shutdown)."""
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+    async with running_chromium() as chromium:
         yield chromium
-        await chromium.close()
 
 
 @pytest.fixture
