@@ -32,7 +32,14 @@ _STATUS_RANK = {ThreadStatus.BOT: 0, ThreadStatus.QUEUED: 1, ThreadStatus.ASSIGN
 
 
 class MergeRefused(ValueError):
-    """The two customers cannot be merged (same one, unknown, erased)."""
+    """The two customers cannot be merged (same one, unknown, erased).
+
+    `unknown` is true when a customer does not exist (as opposed to a conflict).
+    """
+
+    def __init__(self, message: str, *, unknown: bool = False) -> None:
+        super().__init__(message)
+        self.unknown = unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +115,7 @@ async def merge_customers(
         .with_for_update(key_share=True)
     )
     if len(customers) != 2:
-        raise MergeRefused("no such customer")
+        raise MergeRefused("no such customer", unknown=True)
     keep, gone = customers[keep_id], customers[gone_id]
     if keep.erased_at is not None or gone.erased_at is not None:
         raise MergeRefused("an erased customer cannot be merged")

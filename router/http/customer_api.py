@@ -38,6 +38,17 @@ async def _admin(request: web.Request) -> Principal | web.Response:
     return principal
 
 
+async def _admin_on_customer(request: web.Request) -> tuple[Principal, int] | web.Response:
+    """The admin acting and the customer id of the path, or the error to answer."""
+    principal = await _admin(request)
+    if isinstance(principal, web.Response):
+        return principal
+    customer_id = _customer_id(request)
+    if customer_id is None:
+        return json_error(404, "not a customer id")
+    return principal, customer_id
+
+
 def _customer_id(request: web.Request) -> int | None:
     raw = request.match_info["id"]
     return int(raw) if raw.isdigit() and len(raw) <= 18 else None
@@ -76,7 +87,7 @@ async def merge(request: web.Request) -> web.Response:
                 reason="merged by an agent",
             )
     except MergeRefused as exc:
-        return json_error(409 if "already" in str(exc) or "erased" in str(exc) else 404, str(exc))
+        return json_error(404 if exc.unknown else 409, str(exc))
     for event in result.events:
         context.events.publish(event)
     logger.info(
@@ -118,13 +129,11 @@ async def claims(request: web.Request) -> web.Response:
 @routes.get("/api/v1/customers/{id}/export")
 async def export(request: web.Request) -> web.Response:
     """Everything stored for the customer, as one JSON document."""
-    principal = await _admin(request)
-    if isinstance(principal, web.Response):
-        return principal
+    checked = await _admin_on_customer(request)
+    if isinstance(checked, web.Response):
+        return checked
+    principal, customer_id = checked
     context = request.app[CONTEXT]
-    customer_id = _customer_id(request)
-    if customer_id is None:
-        return json_error(404, "not a customer id")
     try:
         async with context.sessions() as session:
             data = await export_customer(session, context.attachment_store, customer_id)
@@ -152,13 +161,11 @@ async def export(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/customers/{id}")
 async def erase(request: web.Request) -> web.Response:
     """Erase the customer's messages, attachments and addresses; keep a tombstone."""
-    principal = await _admin(request)
-    if isinstance(principal, web.Response):
-        return principal
+    checked = await _admin_on_customer(request)
+    if isinstance(checked, web.Response):
+        return checked
+    principal, customer_id = checked
     context = request.app[CONTEXT]
-    customer_id = _customer_id(request)
-    if customer_id is None:
-        return json_error(404, "not a customer id")
     try:
         async with context.writing(), context.sessions() as session, session.begin():
             erasure = await erase_customer(session, customer_id, agent_id=principal.agent_id)
