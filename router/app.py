@@ -143,7 +143,7 @@ def build_app(
             ingest=ingest_message,
             events=context.events,
             attachments=context.attachment_store,
-            conversation=DatabaseConversationReader(context.read_sessions or context.sessions),
+            conversation=DatabaseConversationReader(context.read_sessions),
         )
         started: list[ChannelAdapter] = []
         try:

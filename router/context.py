@@ -29,10 +29,10 @@ class AppContext:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     responder: Responder
-    read_sessions: async_sessionmaker[AsyncSession] | None = None  # read-only work
+    read_sessions: async_sessionmaker[AsyncSession] = field(init=False)  # read-only work
     events: InProcessEventBus = field(default_factory=InProcessEventBus)
     metrics: Metrics = field(default_factory=Metrics)
-    attachments: AttachmentStore | None = None
+    attachment_store: AttachmentStore = field(init=False)
     adapters: dict[str, ChannelSender] = field(default_factory=dict)
     # Set when new outbox rows are committed, so the worker need not wait for its poll.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -41,8 +41,8 @@ class AppContext:
     _sqlite_writes: asyncio.Lock | None = None
 
     def __post_init__(self) -> None:
-        if self.read_sessions is None:
-            self.read_sessions = new_read_sessionmaker(self.engine)
+        self.read_sessions = new_read_sessionmaker(self.engine)
+        self.attachment_store = AttachmentStore(self.settings.data_dir / "attachments")
         if self.engine.dialect.name == "sqlite":
             self._sqlite_writes = asyncio.Lock()
 
@@ -54,9 +54,3 @@ class AppContext:
             return
         async with self._sqlite_writes:
             yield
-
-    @property
-    def attachment_store(self) -> AttachmentStore:
-        if self.attachments is None:
-            self.attachments = AttachmentStore(self.settings.data_dir / "attachments")
-        return self.attachments

@@ -59,7 +59,7 @@ async def claim_due(app: AppContext, limit: int) -> list[_Claimed]:
         or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until < now),
     )
     # Look before locking: an idle poll must not take SQLite's write lock (or row locks).
-    async with (app.read_sessions or app.sessions)() as session:
+    async with app.read_sessions() as session:
         if await session.scalar(select(OutboxItem.id).where(*due).limit(1)) is None:
             return []
     async with app.writing(), app.sessions() as session, session.begin():

@@ -158,7 +158,7 @@ async def get_customer_messages(request: web.Request) -> web.Response:
         return json_error(400, "after must be a message id")
     if after_id is not None and not 0 <= after_id < 2**63:  # a BIGINT on PostgreSQL
         return json_error(400, "after must be a message id")
-    reader = DatabaseConversationReader(app.read_sessions or app.sessions)
+    reader = DatabaseConversationReader(app.read_sessions)
     messages = await reader.history(
         CHANNEL,
         _address(principal, request.match_info["external_id"]),
