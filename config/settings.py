@@ -141,6 +141,14 @@ class EmailSettings:
     auto_reply_cap_per_hour: int = 5
     smtp_timeout: float = 300.0  # seconds an idle inbound SMTP connection is kept
     relay_timeout: float = 30.0  # seconds for each step of talking to the relay
+    # Whether a mail's From is believed: "check" runs SPF, DKIM and DMARC here;
+    # "trust_upstream" reads the Authentication-Results of the mail server that forwards
+    # to Pasokh (named by `upstream_authserv_id`); "off" checks nothing and marks no
+    # mail unauthenticated (only behind a mail server that rejects forged mail itself).
+    sender_auth: Literal["check", "trust_upstream", "off"] = "check"
+    upstream_authserv_id: str = ""
+    dns_resolver: str = ""  # "host" or "host:port" for the checks' DNS; empty: the system's
+    dns_timeout: float = 5.0  # seconds for each DNS look-up of the checks
 
 
 @dataclass(frozen=True)

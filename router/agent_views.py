@@ -123,6 +123,8 @@ def message_json(message: Message, delivery: OutboxItem | None = None) -> JSON:
         "subject": message.subject,
         "internal": message.internal,
         "automated": message.automated,
+        # False: an email whose From could not be authenticated (SPF/DKIM/DMARC).
+        "sender_authenticated": message.sender_authenticated,
         "language": message.language,
         "attachments": [
             {

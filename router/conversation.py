@@ -1,8 +1,10 @@
-"""`ConversationReader` for channels: a customer's own messages, never internal notes."""
+"""`ConversationReader` for channels: a customer's own messages, never internal notes,
+and never a message whose sender the channel could not authenticate (a forged email
+From must not appear as the customer's own words in their chat)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.base import ConversationLocation, ConversationMessage
@@ -60,7 +62,9 @@ class DatabaseConversationReader:
             if identity is None:
                 return []
             query = select(Message).where(
-                Message.customer_id == identity.customer_id, Message.internal.is_(False)
+                Message.customer_id == identity.customer_id,
+                Message.internal.is_(False),
+                _SHOWN_TO_CUSTOMER,
             )
             if after_id is not None:
                 query = query.where(Message.id > after_id)
@@ -72,9 +76,15 @@ class DatabaseConversationReader:
     async def message(self, message_id: int) -> ConversationMessage | None:
         async with self._sessions() as session:
             message = await session.get(Message, message_id)
-            if message is None or message.internal:
+            if message is None or message.internal or message.sender_authenticated is False:
                 return None
             return to_conversation_message(message)
+
+
+# NULL: the channel makes no such claim (web chat, Telegram); False: unauthenticated.
+_SHOWN_TO_CUSTOMER = or_(
+    Message.sender_authenticated.is_(None), Message.sender_authenticated.is_(True)
+)
 
 
 async def _identity(session: AsyncSession, channel: str, address: str) -> Identity | None:

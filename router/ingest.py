@@ -95,6 +95,7 @@ class _Outcome:
     events: list[Event] = field(default_factory=list)
     outbound: int = 0
     decision: str = "none"
+    delivery_report: str | None = None  # "verified" / "unverified": a bounce was judged
 
 
 async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
@@ -135,6 +136,8 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
     else:
         app.metrics.messages_ingested.labels(msg.channel).inc()
         app.metrics.ingest_latency.labels(msg.channel).observe(elapsed)
+    if outcome.delivery_report is not None:
+        app.metrics.delivery_reports.labels(msg.channel, outcome.delivery_report).inc()
     logger.info(
         "ingest channel=%s external_id=%s message=%d thread=%d customer=%d duplicate=%s "
         "decision=%s outbound=%d ms=%.1f",
@@ -152,11 +155,17 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
 
 
 async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessage) -> _Outcome:
+    # Keyed by the sender too: the sender chooses the id (an email Message-ID), so
+    # another sender reusing it must not get their message dropped as "already stored".
     existing = await session.scalar(
-        select(Message).where(
+        select(Message)
+        .join(Identity, Identity.id == Message.identity_id)
+        .where(
             Message.channel == msg.channel,
             Message.external_id == msg.external_id,
             Message.direction == Direction.INBOUND,
+            Identity.channel == msg.channel,
+            Identity.address == msg.sender_address,
         )
     )
     if existing is not None:
@@ -196,6 +205,7 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         full_text=msg.full_text,
         subject=msg.subject,
         automated=msg.automated,
+        sender_authenticated=msg.sender_authenticated,
         edit_of_id=edit_of_id,
         language=msg.language,
         attachments=attachments_to_json(msg.attachments),
@@ -229,9 +239,10 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
             )
         )
 
-    if msg.delivery_failure is not None and msg.delivery_failure.permanent:
-        await _record_delivery_failure(session, msg, thread)
     outcome = _Outcome(IngestResult(message.id, thread.id, identity.customer_id), events)
+    if msg.delivery_failure is not None and msg.delivery_failure.permanent:
+        verified = await _record_delivery_failure(session, msg, thread)
+        outcome.delivery_report = "verified" if verified else "unverified"
     outcome.outbound += proof.outbound
     if proof.reply is not None:  # a proof step (a code, /start) is answered by the router
         await _say_as_system(session, thread, identity, proof.reply, msg.language, outcome)
@@ -284,54 +295,67 @@ async def _say_as_system(
 
 async def _record_delivery_failure(
     session: AsyncSession, msg: InboundMessage, report_thread: Thread
-) -> None:
+) -> bool:
     """A bounce: mark the failed identities unreachable, the bounced delivery and any
-    pending ones to them failed (no more retries), and leave an audit record."""
+    pending ones to them failed (no more retries), and leave an audit record.
+
+    Anyone can mail us a report naming anybody, so it counts only for a recipient we
+    really sent the named message to: the outbox row the channel verified (a signed
+    bounce address) or the row that sent the returned channel id, and only when that
+    row went to an address the report names. Returns whether it counted.
+    """
     failure = msg.delivery_failure
     assert failure is not None
-    reason = f"bounced: {failure.reason or 'delivery failed'}"[:2000]
-    identities = list(
-        await session.scalars(
-            select(Identity).where(
-                Identity.channel == msg.channel, Identity.address.in_(failure.addresses)
-            )
+    named = {address.lower() for address in failure.addresses}
+    bounced_rows: list[OutboxItem] = []
+    if failure.outbox_id is not None or failure.external_id:
+        sent = select(OutboxItem).where(
+            OutboxItem.channel == msg.channel,
+            OutboxItem.id == failure.outbox_id
+            if failure.outbox_id is not None
+            else OutboxItem.external_id == failure.external_id,
         )
-    )
+        bounced_rows = [row for row in await session.scalars(sent) if row.address.lower() in named]
+    if not bounced_rows:
+        logger.warning(
+            "delivery report channel=%s external_id=%s ignored: it names no message we sent "
+            "to the addresses it reports",
+            msg.channel,
+            msg.external_id,
+        )
+        return False
+    reason = f"bounced: {failure.reason or 'delivery failed'}"[:2000]
+    identity_ids = {row.identity_id for row in bounced_rows if row.identity_id is not None}
+    identities = list(await session.scalars(select(Identity).where(Identity.id.in_(identity_ids))))
     for identity in identities:
         identity.unreachable_reason = reason
-    identity_ids = [i.id for i in identities]
-    bounced: Message | None = None
-    if failure.external_id:
-        bounced = await session.scalar(
-            select(Message).where(
-                Message.channel == msg.channel,
-                Message.external_id == failure.external_id,
-                Message.direction == Direction.OUTBOUND,
-            )
-        )
     rows = select(OutboxItem).where(
         OutboxItem.channel == msg.channel,
-        (OutboxItem.message_id == (bounced.id if bounced else -1))
+        OutboxItem.id.in_([row.id for row in bounced_rows])
         | (OutboxItem.identity_id.in_(identity_ids) & (OutboxItem.status == OutboxStatus.PENDING)),
     )
     for row in await session.scalars(rows):
         row.status = OutboxStatus.DEAD
         row.last_error = reason
+    by_identity = {row.identity_id: row for row in bounced_rows}
     for identity in identities:
+        bounced = by_identity[identity.id]
         session.add(
             AuditEvent(
                 actor_kind="system",
                 action="delivery_failed",
-                thread_id=bounced.thread_id if bounced else report_thread.id,
+                thread_id=bounced.thread_id,
                 customer_id=identity.customer_id,
                 details={
                     "channel": msg.channel,
                     "address": identity.address,
                     "reason": failure.reason,
-                    "message_id": bounced.id if bounced else None,
+                    "message_id": bounced.message_id,
+                    "report_thread_id": report_thread.id,
                 },
             )
         )
+    return True
 
 
 async def _resolve_identity(session: AsyncSession, msg: InboundMessage) -> Identity:
@@ -360,7 +384,12 @@ async def _resolve_identity(session: AsyncSession, msg: InboundMessage) -> Ident
     else:
         if msg.sender_name and identity.display_name != msg.sender_name:
             identity.display_name = msg.sender_name
-        if identity.unreachable_reason and msg.delivery_failure is None and not msg.automated:
+        if (
+            identity.unreachable_reason
+            and msg.delivery_failure is None
+            and not msg.automated
+            and msg.sender_authenticated is not False  # a forged From proves nothing
+        ):
             # They wrote to us from it: it works again (unblocked the bot, mailbox fixed).
             identity.unreachable_reason = None
     if msg.sender_username:

@@ -43,6 +43,13 @@ class Metrics:
         self.rejected_input = Counter(
             "pasokh_rejected_input", "Inbound input refused", ["channel", "reason"], registry=r
         )
+        self.delivery_reports = Counter(
+            "pasokh_delivery_reports",
+            "Reports of failed delivery (bounces): verified when they name a message we sent "
+            "to the failed address, unverified (ignored) otherwise",
+            ["channel", "verdict"],
+            registry=r,
+        )
         self.bot_decisions = Counter(
             "pasokh_bot_decisions", "Responder decisions", ["decision"], registry=r
         )

@@ -63,12 +63,18 @@ class DeliveryFailure:
         external_id: the channel id of our message that failed (its Message-ID).
         reason: the remote server's answer, shown to agents.
         permanent: False for a delay report ("will keep trying").
+        outbox_id: the outbox row the report names by a key only we can make (email:
+            the signed bounce address of that one mail), verified by the channel.
+
+    A report counts only for a recipient we really sent the named message to: anyone can
+    mail us a report naming anybody.
     """
 
     addresses: tuple[str, ...]
     external_id: str | None = None
     reason: str | None = None
     permanent: bool = True
+    outbox_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,10 @@ class InboundMessage:
     # Other addresses the channel vouches belong to the sender, as (channel, address):
     # ("phone", "+98912...") for a Telegram contact the user shared of themselves.
     proven_addresses: tuple[tuple[str, str], ...] = ()
+    # Whether the channel authenticated the sender's address for this message (email:
+    # SPF/DKIM/DMARC). None: the channel makes no such check. False: anyone may have
+    # written it, so it is never shown as the customer's own words in another channel.
+    sender_authenticated: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,15 +22,16 @@ import aiosmtplib
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from channels.base import ChannelServices
+from channels.email.bounces import BounceAddresses, delivery_failure
 from channels.email.loops import Classification, classify
 from channels.email.parse import ParsedMail, parse_mail
 from channels.email.quotes import split_reply
 from channels.email.render import outbound_message_id, render_outbound
+from channels.email.sender_auth import SenderAuth, SenderAuthResult, SmtpPeer
 from channels.email.tokens import ReplyTokens, token_candidates
 from config.settings import EmailSettings
 from router.model import (
     AttachmentRef,
-    DeliveryFailure,
     DeliveryResult,
     DeliveryStatus,
     InboundMessage,
@@ -82,6 +83,12 @@ class _Counters:
         )
         self.sent = Counter(
             "pasokh_email_sent", "Outbound mail by outcome", ["outcome"], registry=registry
+        )
+        self.sender_auth = Counter(
+            "pasokh_email_sender_auth",
+            "Inbound mail by sender authentication (SPF/DKIM/DMARC) result",
+            ["result"],
+            registry=registry,
         )
 
 
@@ -161,7 +168,10 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         return await self._adapter.receive(
-            raw, mail_from=envelope.mail_from, rcpt_tos=tuple(envelope.rcpt_tos)
+            raw,
+            mail_from=envelope.mail_from,
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            peer=_smtp_peer(session),
         )
 
 
@@ -187,6 +197,13 @@ class EmailAdapter:
         self._continue_link = continue_link
         self._secret = secret_key
         self._tokens = ReplyTokens(secret_key)
+        self._bounces = BounceAddresses(secret_key)
+        self._sender_auth = SenderAuth(
+            mode=settings.sender_auth,
+            upstream_authserv_id=settings.upstream_authserv_id,
+            resolver=settings.dns_resolver,
+            timeout=settings.dns_timeout,
+        )
         self._domains = tuple(d.strip().lower().rstrip(".") for d in settings.domains if d)
         support = settings.address.strip().lower()
         self._address = support
@@ -333,7 +350,14 @@ class EmailAdapter:
         )
         self._counters.refused.labels("size").inc()
 
-    async def receive(self, raw: bytes, *, mail_from: str | None, rcpt_tos: tuple[str, ...]) -> str:
+    async def receive(
+        self,
+        raw: bytes,
+        *,
+        mail_from: str | None,
+        rcpt_tos: tuple[str, ...],
+        peer: SmtpPeer | None = None,
+    ) -> str:
         """Store one received message; return the SMTP reply for its DATA command."""
         services = self._services
         if services is None:
@@ -341,7 +365,7 @@ class EmailAdapter:
         self._in_flight += 1
         self._idle.clear()
         try:
-            return await self._store(services, raw, mail_from or "", rcpt_tos)
+            return await self._store(services, raw, mail_from or "", rcpt_tos, peer or SmtpPeer())
         except Exception:
             # Never 5xx for our own trouble: the sending server must keep the message.
             logger.exception("could not store an inbound email; answered 451")
@@ -353,7 +377,12 @@ class EmailAdapter:
                 self._idle.set()
 
     async def _store(
-        self, services: ChannelServices, raw: bytes, mail_from: str, rcpt_tos: tuple[str, ...]
+        self,
+        services: ChannelServices,
+        raw: bytes,
+        mail_from: str,
+        rcpt_tos: tuple[str, ...],
+        peer: SmtpPeer,
     ) -> str:
         raw_ref = await services.attachments.put(
             raw, filename="message.eml", content_type="message/rfc822"
@@ -380,6 +409,8 @@ class EmailAdapter:
                         )
                     )
             kind = classify(parsed, envelope_sender=mail_from, own_addresses=self._own)
+            auth = await self._sender_auth.check(raw, parsed, peer=peer, mail_from=mail_from)
+            self._counters.sender_auth.labels(auth.value).inc()
             message = self.to_inbound(
                 parsed,
                 raw_ref=raw_ref,
@@ -387,6 +418,7 @@ class EmailAdapter:
                 kind=kind,
                 rcpt_tos=rcpt_tos,
                 mail_from=mail_from,
+                auth=auth,
             )
             self._counters.received.labels(kind.kind.value).inc()
         result = await services.ingest(message)
@@ -403,6 +435,7 @@ class EmailAdapter:
         kind: Classification,
         rcpt_tos: tuple[str, ...] = (),
         mail_from: str = "",
+        auth: SenderAuthResult = SenderAuthResult.OFF,
     ) -> InboundMessage:
         """The channel-neutral message for one parsed mail."""
         split = split_reply(parsed.body)
@@ -419,7 +452,10 @@ class EmailAdapter:
             attachments=(raw_ref, *files),
             hint=self.thread_hint(parsed, rcpt_tos),
             automated=kind.automated,
-            delivery_failure=_delivery_failure(parsed),
+            delivery_failure=delivery_failure(
+                parsed, rcpt_tos=rcpt_tos, addresses=self._bounces, domains=self._domains
+            ),
+            sender_authenticated=auth.authenticated,
         )
 
     def thread_hint(self, parsed: ParsedMail, rcpt_tos: tuple[str, ...] = ()) -> ThreadHint | None:
@@ -489,7 +525,9 @@ class EmailAdapter:
             files=files,
             continue_url=self._continue_link(message) if self._continue_link else None,
         )
-        result = await self._submit(mail, message.address)
+        # A signed envelope sender per mail: only a report sent there names it verifiably.
+        bounce_to = self._bounces.address(message.outbox_id, message.address, self._address)
+        result = await self._submit(mail, message.address, sender=bounce_to)
         if result.status == DeliveryStatus.DELIVERED:
             self._counters.sent.labels("delivered").inc()
             if message.automated:
@@ -510,12 +548,12 @@ class EmailAdapter:
         store = self._services.attachments
         return [(ref, await store.read(ref.sha256)) for ref in message.attachments]
 
-    async def _submit(self, mail: Any, recipient: str) -> DeliveryResult:
+    async def _submit(self, mail: Any, recipient: str, *, sender: str) -> DeliveryResult:
         relay = self.settings
         try:
             await aiosmtplib.send(
                 mail,
-                sender=self._address,
+                sender=sender,
                 recipients=[recipient],
                 hostname=relay.relay_host,
                 port=relay.relay_port,
@@ -577,14 +615,8 @@ def _plain_address(value: str) -> str | None:
     return value if "@" in value and " " not in value else None
 
 
-def _delivery_failure(parsed: ParsedMail) -> DeliveryFailure | None:
-    """What a bounce says failed, for the router to mark the identity and delivery."""
-    bounce = parsed.bounce
-    if bounce is None or not bounce.failed_recipients:
-        return None
-    return DeliveryFailure(
-        addresses=bounce.failed_recipients,
-        external_id=bounce.original_message_id,
-        reason=bounce.diagnostic,
-        permanent=bounce.permanent,
-    )
+def _smtp_peer(session: Session) -> SmtpPeer:
+    """The connecting IP (for SPF) and the HELO name of an SMTP session."""
+    peer = session.peer
+    ip = peer[0] if isinstance(peer, tuple) and peer else None
+    return SmtpPeer(ip=str(ip) if ip else None, helo=session.host_name or None)

@@ -36,7 +36,7 @@ class ReplyTokens:
         """The token for `thread_id`."""
         if thread_id < 0:
             raise ValueError("thread ids are not negative")
-        encoded = _base36(thread_id)
+        encoded = base36(thread_id)
         return f"{encoded}-{self._mac(encoded)}"
 
     def verify(self, token: str) -> int | None:
@@ -87,7 +87,7 @@ def token_candidates(
     return found
 
 
-def _base36(number: int) -> str:
+def base36(number: int) -> str:
     if number == 0:
         return "0"
     digits = []

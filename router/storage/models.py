@@ -166,6 +166,7 @@ class Message(Base):
             "uq_message_inbound_external",
             "channel",
             "external_id",
+            "identity_id",  # a channel id is the sender's choice: unique per sender
             unique=True,
             sqlite_where=text("direction = 'in'"),
             postgresql_where=text("direction = 'in'"),
@@ -192,6 +193,8 @@ class Message(Base):
     subject: Mapped[str | None] = mapped_column(String(500))
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
     automated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Inbound: did the channel authenticate the sender (see InboundMessage)? NULL: no check.
+    sender_authenticated: Mapped[bool | None] = mapped_column(Boolean)
     edit_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     language: Mapped[str | None] = mapped_column(String(8))
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

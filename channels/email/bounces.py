@@ -1,0 +1,101 @@
+"""Bounces we can believe: a signed envelope sender (VERP) on every mail we send.
+
+Each outbound mail leaves with `MAIL FROM:<local+b-<outbox id>-<mac>@domain>`, the
+MAC (HMAC-SHA256, keyed with the server secret, domain-separated) covering the outbox
+row *and* the recipient. A mail server that cannot deliver it sends its report to that
+address, so a report arriving there names, verifiably, one mail and the one address it
+went to — anyone else's report naming that address does not verify. The sub-address of
+the support mailbox is used (not a separate `bounces@`) because a mail server that
+forwards the support mailbox to Pasokh forwards its `+` addresses already (the reply
+tokens rely on it too).
+
+A report that does not verify here is passed on unverified; the router still accepts
+it when the Message-ID it returns is one we sent to the failed address, and otherwise
+marks nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+
+from channels.email.parse import ParsedMail
+from channels.email.tokens import base36, token_candidates
+from router.model import DeliveryFailure
+
+_CONTEXT = b"pasokh/email-bounce-address/v1:"
+_MAC_BYTES = 15  # 120 bits: 24 base32 characters
+_TOKEN = re.compile(r"^b-([0-9a-z]{1,13})-([a-z2-7]{24})$")
+
+
+class BounceAddresses:
+    """Makes and checks the signed envelope senders of outbound mail."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, secret: str | bytes) -> None:
+        if not secret:
+            raise ValueError("a bounce address secret is required")
+        raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+        self._key = hashlib.sha256(_CONTEXT + raw).digest()
+
+    def make(self, outbox_id: int, recipient: str) -> str:
+        """The sub-address token for the mail of outbox row `outbox_id` to `recipient`."""
+        if outbox_id < 0:
+            raise ValueError("outbox ids are not negative")
+        encoded = base36(outbox_id)
+        return f"b-{encoded}-{self._mac(encoded, recipient)}"
+
+    def address(self, outbox_id: int, recipient: str, support_address: str) -> str:
+        """`local+<token>@domain` for the support address `local@domain`."""
+        local, _, domain = support_address.partition("@")
+        return f"{local.split('+', 1)[0]}+{self.make(outbox_id, recipient)}@{domain}"
+
+    def verify(self, token: str, recipient: str) -> int | None:
+        """The outbox row `token` was made for, if it was made for `recipient`."""
+        match = _TOKEN.match(token.strip().lower())
+        if match is None:
+            return None
+        encoded, mac = match.groups()
+        if not hmac.compare_digest(mac, self._mac(encoded, recipient)):
+            return None
+        return int(encoded, 36)
+
+    def _mac(self, encoded: str, recipient: str) -> str:
+        message = f"{encoded}:{recipient.strip().lower()}".encode()
+        digest = hmac.new(self._key, message, hashlib.sha256).digest()
+        return base64.b32encode(digest[:_MAC_BYTES]).decode("ascii").lower()
+
+
+def delivery_failure(
+    parsed: ParsedMail,
+    *,
+    rcpt_tos: tuple[str, ...],
+    addresses: BounceAddresses,
+    domains: tuple[str, ...],
+) -> DeliveryFailure | None:
+    """What a bounce reports failed; `outbox_id` is set only when a signed bounce
+    address (in the envelope or the headers) verifies for a failed recipient, and
+    then that recipient is the only one reported."""
+    bounce = parsed.bounce
+    if bounce is None or not bounce.failed_recipients:
+        return None
+    failed = bounce.failed_recipients
+    outbox_id: int | None = None
+    for token in token_candidates((*rcpt_tos, *parsed.recipients), domains=domains):
+        for recipient in bounce.failed_recipients:
+            outbox_id = addresses.verify(token, recipient)
+            if outbox_id is not None:
+                failed = (recipient,)
+                break
+        if outbox_id is not None:
+            break
+    return DeliveryFailure(
+        addresses=failed,
+        external_id=bounce.original_message_id,
+        reason=bounce.diagnostic,
+        permanent=bounce.permanent,
+        outbox_id=outbox_id,
+    )

@@ -1,0 +1,435 @@
+"""Which inbound mail Pasokh believes: sender authentication (SPF, DKIM, DMARC against a
+real DNS server on loopback), bounces that refer to mail we really sent, and dedupe
+keyed by sender. Mail goes in through the real aiosmtpd server with smtplib; the
+relay is a second aiosmtpd server that captures what Pasokh sends."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
+
+from channels.email.adapter import EmailAdapter
+from config.settings import Settings
+from router.context import AppContext
+from router.storage.models import AuditEvent, Identity, Message, OutboxItem, OutboxStatus
+from tests.agent_support import api, make_agent
+from tests.dns_support import Zone, dns_server
+from tests.email_support import FakeRelay, RelayedMail, make_mail, smtp_send
+from tests.identity_support import (
+    AnswerThenQueue,
+    frames_until_quiet,
+    identity_settings,
+    say,
+)
+from tests.support import free_port
+from tests.webchat_fakes import next_frame, next_reply
+
+SUPPORT = "support@support.localhost"
+SARA = "sara@example.ir"
+
+
+@dataclass(frozen=True)
+class DkimKey:
+    private_pem: bytes
+    public_record: str
+
+
+@pytest.fixture(scope="module")
+def dkim_key() -> DkimKey:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public_der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return DkimKey(private_pem, "v=DKIM1; k=rsa; p=" + base64.b64encode(public_der).decode())
+
+
+def signed(raw: bytes, key: DkimKey, domain: str, selector: str = "s1") -> bytes:
+    signature = dkim.sign(
+        raw,
+        selector.encode(),
+        domain.encode(),
+        key.private_pem,
+        include_headers=[b"from", b"to", b"subject", b"message-id"],
+    )
+    return signature + raw
+
+
+@pytest.fixture
+def zone(dkim_key: DkimKey) -> Zone:
+    return Zone(
+        txt={
+            # example.ir: DKIM key published, SPF allows only another host, DMARC reject.
+            "s1._domainkey.example.ir": [dkim_key.public_record],
+            "example.ir": ["v=spf1 ip4:192.0.2.10 -all"],
+            "_dmarc.example.ir": ["v=DMARC1; p=reject"],
+            # spf-ok.example: this machine may send for it.
+            "spf-ok.example": ["v=spf1 ip4:127.0.0.1 -all"],
+            "_dmarc.spf-ok.example": ["v=DMARC1; p=none"],
+            "spf-bad.example": ["v=spf1 ip4:192.0.2.1 -all"],
+            "_dmarc.spf-bad.example": ["v=DMARC1; p=none"],
+            # other.example.net signs validly, but for someone else's From.
+            "s1._domainkey.other.example.net": [dkim_key.public_record],
+            "shop.example.com": ["v=spf1 -all"],
+            "_dmarc.shop.example.com": ["v=DMARC1; p=reject"],
+            # nodmarc.example.org publishes no DMARC: an aligned DKIM pass still counts.
+            "s1._domainkey.nodmarc.example.org": [dkim_key.public_record],
+        }
+    )
+
+
+@pytest.fixture
+def dns_port(zone: Zone) -> Iterator[int]:
+    with dns_server(zone) as port:
+        yield port
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[FakeRelay]:
+    relay = FakeRelay()
+    await relay.start()
+    yield relay
+    await relay.stop()
+
+
+@dataclass
+class TrustApp:
+    client: Any
+    context: AppContext
+    relay: FakeRelay
+    port: int
+
+    async def send(self, raw: bytes, *, mail_from: str, to: str = SUPPORT) -> None:
+        await smtp_send(self.port, raw, mail_from=mail_from, to=[to])
+
+    async def relayed(self, number: int) -> RelayedMail:
+        return (await self.relay.wait_for(number))[number - 1]
+
+    async def inbound(self, external_id: str) -> list[Message]:
+        async with self.context.sessions() as session:
+            rows = await session.scalars(
+                select(Message)
+                .where(Message.external_id == external_id, Message.direction == "in")
+                .order_by(Message.id)
+            )
+            return list(rows)
+
+    async def identity(self, address: str) -> Identity:
+        async with self.context.sessions() as session:
+            found = await session.scalar(
+                select(Identity).where(Identity.channel == "email", Identity.address == address)
+            )
+        assert found is not None, address
+        return found
+
+    async def outbox(self) -> list[OutboxItem]:
+        async with self.context.sessions() as session:
+            return list(await session.scalars(select(OutboxItem).order_by(OutboxItem.id)))
+
+    def counter(self, name: str, labels: dict[str, str]) -> float:
+        value = self.context.metrics.registry.get_sample_value(name, labels)
+        return value or 0.0
+
+
+async def _start(start_app: Any, settings: Settings, relay: FakeRelay, **email: Any) -> TrustApp:
+    client, context = await start_app(
+        identity_settings(settings, relay, email=email), responder=AnswerThenQueue()
+    )
+    adapter = context.adapters["email"]
+    assert isinstance(adapter, EmailAdapter)
+    return TrustApp(client, context, relay, adapter.port)
+
+
+@pytest.fixture
+async def checking(settings: Settings, start_app: Any, relay: FakeRelay, dns_port: int) -> TrustApp:
+    """The app checking senders against the loopback DNS server."""
+    return await _start(
+        start_app,
+        settings,
+        relay,
+        sender_auth="check",
+        dns_resolver=f"127.0.0.1:{dns_port}",
+        dns_timeout=2.0,
+    )
+
+
+# --- sender authentication ------------------------------------------------------------
+
+
+async def test_dkim_signed_mail_with_dmarc_is_authenticated(
+    checking: TrustApp, dkim_key: DkimKey, zone: Zone
+) -> None:
+    raw = make_mail(sender=f"Sara <{SARA}>", message_id="<dkim-1@example.ir>")
+    await checking.send(signed(raw, dkim_key, "example.ir"), mail_from=SARA)
+    [stored] = await checking.inbound("dkim-1@example.ir")
+    assert stored.sender_authenticated is True
+    assert ("s1._domainkey.example.ir", "TXT") in zone.queries  # really looked it up
+    assert ("_dmarc.example.ir", "TXT") in zone.queries
+
+
+async def test_spf_by_connecting_ip_passes_and_fails(checking: TrustApp) -> None:
+    ok = make_mail(sender="a@spf-ok.example", message_id="<spf-1@spf-ok.example>")
+    await checking.send(ok, mail_from="a@spf-ok.example")
+    bad = make_mail(sender="b@spf-bad.example", message_id="<spf-2@spf-bad.example>")
+    await checking.send(bad, mail_from="b@spf-bad.example")
+    [passed] = await checking.inbound("spf-1@spf-ok.example")
+    [failed] = await checking.inbound("spf-2@spf-bad.example")
+    assert passed.sender_authenticated is True
+    assert failed.sender_authenticated is False
+    assert checking.counter("pasokh_email_sender_auth_total", {"result": "pass"}) == 1
+    assert checking.counter("pasokh_email_sender_auth_total", {"result": "fail"}) == 1
+
+
+async def test_dmarc_needs_alignment(checking: TrustApp, dkim_key: DkimKey) -> None:
+    # A valid signature by other.example.net on mail "from" shop.example.com: not aligned.
+    raw = make_mail(sender="ceo@shop.example.com", message_id="<misaligned@shop.example.com>")
+    await checking.send(signed(raw, dkim_key, "other.example.net"), mail_from="x@other.example.net")
+    # No DMARC record at all: a DKIM pass for the From's own domain still counts.
+    own = make_mail(sender="a@nodmarc.example.org", message_id="<aligned@nodmarc.example.org>")
+    await checking.send(
+        signed(own, dkim_key, "nodmarc.example.org"), mail_from="a@nodmarc.example.org"
+    )
+    # A signature that no longer matches the body (altered on the way) proves nothing.
+    tampered = signed(
+        make_mail(sender=f"Sara <{SARA}>", message_id="<tampered@example.ir>"),
+        dkim_key,
+        "example.ir",
+    ).replace("سفارش".encode(), "پرداخت".encode())
+    await checking.send(tampered, mail_from=SARA)
+    assert (await checking.inbound("misaligned@shop.example.com"))[0].sender_authenticated is False
+    assert (await checking.inbound("aligned@nodmarc.example.org"))[0].sender_authenticated is True
+    assert (await checking.inbound("tampered@example.ir"))[0].sender_authenticated is False
+
+
+async def test_unreachable_dns_stores_the_mail_as_unauthenticated(
+    settings: Settings, start_app: Any, relay: FakeRelay, dkim_key: DkimKey
+) -> None:
+    app = await _start(
+        start_app,
+        settings,
+        relay,
+        sender_auth="check",
+        dns_resolver=f"127.0.0.1:{free_port()}",  # nobody answers there
+        dns_timeout=0.3,
+    )
+    raw = make_mail(sender=f"Sara <{SARA}>", message_id="<no-dns@example.ir>")
+    await app.send(signed(raw, dkim_key, "example.ir"), mail_from=SARA)  # 250 all the same
+    [stored] = await app.inbound("no-dns@example.ir")
+    assert stored.sender_authenticated is False
+    assert app.counter("pasokh_email_sender_auth_total", {"result": "temperror"}) == 1
+
+
+async def test_trusted_upstream_authentication_results(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    app = await _start(
+        start_app, settings, relay, sender_auth="trust_upstream", upstream_authserv_id="mx.shop"
+    )
+    good = "mx.shop; spf=fail smtp.mailfrom=example.ir; dkim=pass header.d=example.ir; dmarc=pass"
+    await app.send(
+        make_mail(message_id="<up-1@example.ir>", headers={"Authentication-Results": good}),
+        mail_from=SARA,
+    )
+    # The sender's own claim, under another server's name, counts for nothing.
+    forged = "mx.evil; dmarc=pass header.from=example.ir"
+    await app.send(
+        make_mail(message_id="<up-2@example.ir>", headers={"Authentication-Results": forged}),
+        mail_from=SARA,
+    )
+    failing = "mx.shop; dkim=fail header.d=example.ir; dmarc=fail header.from=example.ir"
+    await app.send(
+        make_mail(message_id="<up-3@example.ir>", headers={"Authentication-Results": failing}),
+        mail_from=SARA,
+    )
+    assert (await app.inbound("up-1@example.ir"))[0].sender_authenticated is True
+    assert (await app.inbound("up-2@example.ir"))[0].sender_authenticated is False
+    assert (await app.inbound("up-3@example.ir"))[0].sender_authenticated is False
+
+
+async def test_forged_from_of_a_proven_customer_is_unverified_and_not_in_their_chat(
+    checking: TrustApp, dkim_key: DkimKey
+) -> None:
+    app = checking
+    response = await app.client.post("/api/v1/webchat/sessions", json={})
+    token = (await response.json())["visitor_token"]
+    ws = await app.client.ws_connect("/ws/webchat", params={"token": token, "lang": "en"})
+    assert (await next_frame(ws))["type"] == "ready"
+    await next_frame(ws, "history")
+    await say(ws, "hello", "c1")
+    await next_reply(ws)
+    async with app.context.sessions() as session, session.begin():
+        visitor = await session.scalar(select(Identity).where(Identity.channel == "webchat"))
+        assert visitor is not None
+        # Sara proved her address earlier (what the code dialogue leaves behind).
+        session.add(
+            Identity(customer_id=visitor.customer_id, channel="email", address=SARA, verified=True)
+        )
+
+    forged = make_mail(
+        sender=f"Sara <{SARA}>",
+        body="Cancel my order and refund to IBAN IR00 EVIL",
+        message_id="<forged@evil.example>",
+    )
+    await app.send(forged, mail_from="mallory@evil.example")
+    genuine = make_mail(sender=f"Sara <{SARA}>", body="really me", message_id="<real@example.ir>")
+    await app.send(signed(genuine, dkim_key, "example.ir"), mail_from=SARA)
+
+    [fake] = await app.inbound("forged@evil.example")
+    [real] = await app.inbound("real@example.ir")
+    assert fake.customer_id == real.customer_id == visitor.customer_id  # agents see it
+    assert (fake.sender_authenticated, real.sender_authenticated) == (False, True)
+
+    pushed = await frames_until_quiet(ws)
+    texts = [f["message"]["text"] for f in pushed if f["type"] == "message"]
+    assert "really me" in texts and not any("IBAN" in t for t in texts)
+    await ws.close()
+    ws = await app.client.ws_connect("/ws/webchat", params={"token": token, "lang": "en"})
+    await next_frame(ws, "ready")
+    history = [m["text"] for m in (await next_frame(ws, "history"))["messages"]]
+    assert "really me" in history and not any("IBAN" in t for t in history)
+    await ws.close()
+
+    admin = await make_agent(app.context, "Boss", is_admin=True)
+    status, detail = await api(app.client, "GET", f"/api/v1/threads/{fake.thread_id}", admin)
+    assert status == 200, detail
+    flags = {m["text"]: m["sender_authenticated"] for m in detail["messages"]}
+    assert flags["Cancel my order and refund to IBAN IR00 EVIL"] is False
+    assert flags["really me"] is True
+    assert flags["hello"] is None  # web chat makes no such claim
+
+
+# --- bounces --------------------------------------------------------------------------
+
+
+def dsn(*, recipient: str, returned_id: str | None, to: str = SUPPORT) -> bytes:
+    """A mailer-daemon's delivery-status notification (RFC 3464)."""
+    returned = (
+        f"\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{returned_id}>\r\n"
+        if returned_id
+        else ""
+    )
+    return (
+        "From: Mail Delivery Subsystem <mailer-daemon@mx.example.ir>\r\n"
+        f"To: {to}\r\n"
+        "Subject: Delivery Status Notification (Failure)\r\n"
+        f"Message-ID: <dsn-{recipient}-{returned_id}@mx.example.ir>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
+        "\r\n--B\r\nContent-Type: text/plain\r\n\r\nNot delivered.\r\n"
+        "\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.ir\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\n"
+        "Action: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 ATTACKER TEXT\r\n"
+        f"{returned}\r\n--B--\r\n"
+    ).encode()
+
+
+@pytest.fixture
+async def bouncing(settings: Settings, start_app: Any, relay: FakeRelay) -> TrustApp:
+    return await _start(start_app, settings, relay)
+
+
+async def _answered(app: TrustApp, sender: str, message_id: str, number: int) -> RelayedMail:
+    await app.send(make_mail(sender=sender, message_id=f"<{message_id}>"), mail_from=sender)
+    return await app.relayed(number)
+
+
+async def _nothing_marked(app: TrustApp, address: str) -> None:
+    assert (await app.identity(address)).unreachable_reason is None
+    async with app.context.sessions() as session:
+        audit = await session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "delivery_failed")
+        )
+    assert audit is None
+    assert all(row.status != OutboxStatus.DEAD for row in await app.outbox())
+
+
+async def test_outbound_mail_has_a_signed_bounce_address(bouncing: TrustApp) -> None:
+    sent = await _answered(bouncing, f"Sara <{SARA}>", "m-1@example.ir", 1)
+    local, _, domain = sent.mail_from.partition("@")
+    assert domain == "support.localhost" and local.startswith("support+b")
+    assert sent.message["From"].addresses[0].addr_spec == SUPPORT  # what people see
+
+
+async def test_forged_bounces_mark_nothing(bouncing: TrustApp) -> None:
+    app = bouncing
+    await _answered(app, f"Sara <{SARA}>", "s-1@example.ir", 1)
+    to_mallory = await _answered(app, "mallory@evil.example", "e-1@evil.example", 2)
+    # X-Failed-Recipients from anyone.
+    await app.send(
+        make_mail(
+            sender="mallory@evil.example",
+            message_id="<xfr@evil.example>",
+            headers={"X-Failed-Recipients": SARA},
+        ),
+        mail_from="mallory@evil.example",
+    )
+    # A report for a Message-ID we never sent.
+    await app.send(dsn(recipient=SARA, returned_id="never-sent@support.localhost"), mail_from="")
+    # A report for a real Message-ID, but of the mail sent to Mallory.
+    mallory_id = str(to_mallory.message["Message-ID"]).strip("<>")
+    await app.send(dsn(recipient=SARA, returned_id=mallory_id), mail_from="")
+    # Mallory's own bounce address (a valid token), naming Sara.
+    await app.send(dsn(recipient=SARA, returned_id=None), mail_from="", to=to_mallory.mail_from)
+    await _nothing_marked(app, SARA)
+    assert (
+        app.counter("pasokh_delivery_reports_total", {"channel": "email", "verdict": "unverified"})
+        == 4
+    )
+
+
+async def test_genuine_bounces_still_mark(bouncing: TrustApp) -> None:
+    app = bouncing
+    first = await _answered(app, f"Sara <{SARA}>", "g-1@example.ir", 1)
+    # Exim-style, to the mail's own bounce address, naming only the recipient.
+    exim = make_mail(
+        sender="Mail Delivery System <mailer-daemon@mx.example.ir>",
+        to=first.mail_from,
+        message_id="<exim-1@mx.example.ir>",
+        headers={"X-Failed-Recipients": SARA},
+    )
+    await app.send(exim, mail_from="", to=first.mail_from)
+    identity = await app.identity(SARA)
+    assert identity.unreachable_reason is not None
+    [row] = await app.outbox()
+    assert row.status == OutboxStatus.DEAD
+
+    # A report sent to the support address itself, returning the Message-ID we sent Ali.
+    answer = await _answered(app, "ali@example.com", "g-2@example.com", 2)
+    ours = str(answer.message["Message-ID"]).strip("<>")
+    await app.send(dsn(recipient="ali@example.com", returned_id=ours), mail_from="")
+    ali = await app.identity("ali@example.com")
+    assert ali.unreachable_reason is not None and "ATTACKER TEXT" in ali.unreachable_reason
+    assert (
+        app.counter("pasokh_delivery_reports_total", {"channel": "email", "verdict": "verified"})
+        == 2
+    )
+
+
+# --- dedupe ---------------------------------------------------------------------------
+
+
+async def test_a_message_id_reused_by_another_sender_is_not_dropped(bouncing: TrustApp) -> None:
+    app = bouncing
+    await app.send(make_mail(sender=SARA, body="from sara", message_id="<same@x>"), mail_from=SARA)
+    await app.send(
+        make_mail(sender="ali@example.com", body="from ali", message_id="<same@x>"),
+        mail_from="ali@example.com",
+    )
+    # A real redelivery (same sender) is still stored once.
+    await app.send(make_mail(sender=SARA, body="from sara", message_id="<same@x>"), mail_from=SARA)
+    stored = await app.inbound("same@x")
+    assert sorted(m.text for m in stored) == ["from ali", "from sara"]
