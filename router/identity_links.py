@@ -711,6 +711,8 @@ async def _email_reply_proof(
     hint = msg.hint
     if identity.verified or hint is None or hint.thread_id is None:
         return
+    if msg.sender_authenticated is False:  # a forged From proves no address
+        return
     thread = await session.get(Thread, hint.thread_id)
     if thread is None or thread.customer_id != identity.customer_id:
         return

@@ -141,6 +141,11 @@ SCHEMAS: dict[str, JSON] = {
             "subject": N_STRING,
             "internal": {"type": "boolean", "description": "a note: never sent"},
             "automated": {"type": "boolean"},
+            "sender_authenticated": {
+                "type": ["boolean", "null"],
+                "description": "false: an email whose From failed SPF/DKIM/DMARC (anyone "
+                "may have written it); null: the channel makes no such check",
+            },
             "language": N_STRING,
             "attachments": {"type": "array", "items": _ref("Attachment")},
             "suggestions": {"type": "array", "items": STRING},

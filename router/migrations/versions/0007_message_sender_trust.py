@@ -43,7 +43,7 @@ def downgrade() -> None:
         batch_op.drop_index(
             "uq_message_inbound_external", sqlite_where=_INBOUND, postgresql_where=_INBOUND
         )
-        # Rows that now share (channel, external_id) would break the narrower index.
+        # Fails while two senders' messages share a channel id: delete one of them first.
         batch_op.create_index(
             "uq_message_inbound_external",
             ["channel", "external_id"],
