@@ -489,6 +489,8 @@ class EmailAdapter:
             text=UNPARSEABLE_TEXT,
             attachments=(raw_ref,),
             automated=True,
+            # Nothing could be checked: not the customer's words for their other channels.
+            sender_authenticated=None if self._sender_auth.mode == "off" else False,
         )
 
     # --- outbound -----------------------------------------------------------------------
