@@ -134,12 +134,15 @@ class _SmtpServer(SMTP):
         await super().smtp_DATA(arg)
 
     def _timeout_cb(self) -> None:
-        # aiosmtpd closes without a word; RFC 5321 (4.1.1.x, 4.5.3.2) wants a 421 first.
+        # Replaces aiosmtpd's, which closes without a word: RFC 5321 (3.8) has the
+        # server say 421 first. Closing runs connection_lost, which cleans up.
         transport = self.transport
+        if transport is None:
+            return
         if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
             self._adapter.timed_out(self.session.peer if self.session else None)
             transport.write(b"421 4.4.2 No command in time, closing connection\r\n")
-        super()._timeout_cb()
+        transport.close()
 
     def eof_received(self) -> bool | None:
         if self._turned_away:
