@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 import channels.email.adapter as adapter_module
 from channels.base import ChannelServices, ConversationLocation, ConversationMessage
-from channels.email.adapter import EmailAdapter
+from channels.email.adapter import EmailAdapter, client_key
 from channels.email.parse import ParsedMail
 from channels.email.tokens import ReplyTokens
 from config.settings import EmailSettings
@@ -688,3 +688,12 @@ async def test_smtp_commands_and_addresses_are_not_logged_at_info(rig: Rig) -> N
     assert len(rig.ingest.stored) == 1
     assert [r.getMessage() for r in seen if "sara.private" in r.getMessage()] == []
     assert not [r for r in seen if r.name == "mail.log" and r.levelno < logging.WARNING]
+
+
+def test_sessions_are_counted_per_ipv4_address_and_per_ipv6_64() -> None:
+    assert client_key(("203.0.113.5", 2525)) == "203.0.113.5"
+    assert client_key(("::ffff:203.0.113.5", 2525, 0, 0)) == "203.0.113.5"
+    one_host = [("2001:db8:1:2::5", 2525, 0, 0), ("2001:db8:1:2:ffff::9", 2525, 0, 0)]
+    assert {client_key(peer) for peer in one_host} == {"2001:db8:1:2::/64"}
+    assert client_key(("2001:db8:1:3::5", 2525, 0, 0)) == "2001:db8:1:3::/64"
+    assert client_key(None) == "None"

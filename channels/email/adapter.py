@@ -141,7 +141,7 @@ class _SmtpServer(SMTP):
             return
         if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
             self._adapter.timed_out(self.session.peer if self.session else None)
-            transport.write(b"421 4.4.2 No command in time, closing connection\r\n")
+            transport.write(b"421 4.4.2 Timed out waiting for the client, closing connection\r\n")
         transport.close()
 
     def eof_received(self) -> bool | None:
@@ -218,7 +218,7 @@ def _read_mail(raw: bytes, limits: MailLimits, mail_from: str, own: frozenset[st
     return _ReadMail(parsed, split_reply(parsed.body), kind)
 
 
-def _client_key(peer: object) -> str:
+def client_key(peer: object) -> str:
     """The address sessions are counted under: the IPv4 address, or the IPv6 /64 (one
     host usually has a whole /64 to pick addresses from)."""
     host = peer[0] if isinstance(peer, tuple) and peer else peer
@@ -403,7 +403,7 @@ class EmailAdapter:
     def admit(self, connection: _SmtpServer, peer: object) -> str | None:
         """Count a new session in; or the `421` reply when the server, or this client,
         has as many sessions open as it may."""
-        client = _client_key(peer)
+        client = client_key(peer)
         if len(self._connections) >= self.max_connections:
             logger.warning(
                 "SMTP connection from %s refused with 421: %d sessions open",
