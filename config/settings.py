@@ -139,7 +139,14 @@ class EmailSettings:
     tls_cert: str = ""
     tls_key: str = ""
     auto_reply_cap_per_hour: int = 5
-    smtp_timeout: float = 300.0  # seconds an idle inbound SMTP connection is kept
+    smtp_timeout: float = 300.0  # seconds to receive one message's DATA
+    # Seconds an inbound SMTP session may wait for its next command (greeting, EHLO,
+    # MAIL, RCPT, between messages); then `421` and closed, so idle sessions free slots.
+    smtp_command_timeout: float = 30.0
+    max_sessions_per_client: int = 20  # open SMTP sessions per client IP (IPv6: per /64)
+    max_parts: int = 100  # MIME parts in one mail (containers count); more gets `552`
+    max_decoded_bytes: int = 26_214_400  # all parts decoded together; more gets `552`
+    max_html_chars: int = 262_144  # HTML turned into text per mail; the rest stays in the raw
     relay_timeout: float = 30.0  # seconds for each step of talking to the relay
     # Whether a mail's From is believed: "check" runs SPF, DKIM and DMARC here;
     # "trust_upstream" reads the Authentication-Results of the mail server that forwards

@@ -35,3 +35,6 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     # aiohttp's access log and the SQL echo are noisy at INFO; they stay at WARNING.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # aiosmtpd logs every SMTP command, envelope addresses included, at INFO: personal
+    # data. Its warnings (bad commands, limits) still show.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)

@@ -125,6 +125,28 @@ def language_of(thread: Thread, customer: Customer | None, default: str) -> str:
     return "en"
 
 
+async def reply_language(app: AppContext, session: AsyncSession, thread: Thread) -> str:
+    """The language an agent's reply is sent in (its mail's `lang`, `dir`, footer): the
+    one our newest message in the thread carries (the bot picks it from what the
+    customer wrote; email does not say), else the thread's, the customer's, the default."""
+    spoken = await session.scalar(
+        select(Message.language)
+        .where(
+            Message.thread_id == thread.id,
+            Message.direction == Direction.OUTBOUND,
+            Message.internal.is_(False),
+            Message.language.is_not(None),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    known = spoken or thread.language
+    if known:
+        return known
+    customer = await session.get(Customer, thread.customer_id)
+    return (customer.language if customer else None) or app.settings.faq.default_language
+
+
 async def run_in_transaction(
     app: AppContext, work: Callable[[AsyncSession, Effects], Awaitable[T]]
 ) -> T:

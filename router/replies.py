@@ -22,6 +22,7 @@ from router.queue import (
     Invalid,
     NotFound,
     can_view,
+    reply_language,
     run_in_transaction,
 )
 from router.storage.models import Identity, Message, Thread, ThreadStatus
@@ -71,7 +72,7 @@ async def post_message(
             author=AuthorKind.AGENT,
             author_name=actor.name,
             agent_id=actor.agent_id,
-            language=thread.language,
+            language=await reply_language(app, session, thread),
             internal=internal,
         )
         if not internal and thread.first_response_at is None:

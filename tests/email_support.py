@@ -88,15 +88,21 @@ class FakeRelay:
 
 
 def _send_blocking(
-    port: int, mail_from: str, rcpt_tos: list[str], data: bytes
+    port: int, mail_from: str, rcpt_tos: list[str], data: bytes, source: str
 ) -> dict[str, tuple[int, bytes]]:
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30, source_address=(source, 0)) as client:
         return client.sendmail(mail_from, rcpt_tos, data)
 
 
-async def smtp_send(port: int, data: bytes, *, mail_from: str, to: list[str]) -> None:
-    """Send raw bytes with Python's smtplib (in a thread); smtplib errors propagate."""
-    await asyncio.to_thread(_send_blocking, port, mail_from, to, data)
+async def smtp_send(
+    port: int, data: bytes, *, mail_from: str, to: list[str], source: str = "127.0.0.1"
+) -> None:
+    """Send raw bytes with Python's smtplib (in a thread); smtplib errors propagate.
+
+    `source` is the client's own address: any of 127/8 works on Linux loopback, so a
+    test can play two different clients.
+    """
+    await asyncio.to_thread(_send_blocking, port, mail_from, to, data, source)
 
 
 def make_mail(

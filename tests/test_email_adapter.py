@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import smtplib
 import ssl
 import subprocess
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+import channels.email.adapter as adapter_module
 from channels.base import ChannelServices, ConversationLocation, ConversationMessage
-from channels.email.adapter import EmailAdapter
+from channels.email.adapter import EmailAdapter, client_key
+from channels.email.parse import ParsedMail
 from channels.email.tokens import ReplyTokens
 from config.settings import EmailSettings
 from router.attachments import AttachmentStore
 from router.events import InProcessEventBus
+from router.logs import configure_logging
 from router.model import (
     AttachmentRef,
     AuthorKind,
@@ -404,8 +414,6 @@ async def test_unreachable_and_own_addresses_are_never_mailed(rig: Rig) -> None:
 
 
 async def test_a_connection_flood_is_turned_away_with_421_and_counted(tmp_path: Path) -> None:
-    from prometheus_client import CollectorRegistry
-
     registry = CollectorRegistry()
     ingest = FakeIngest()
     adapter = EmailAdapter(
@@ -446,3 +454,249 @@ async def test_a_connection_flood_is_turned_away_with_421_and_counted(tmp_path: 
         held[1][1].close()
     finally:
         await adapter.stop()
+
+
+SUPPORT = "support@support.localhost"
+
+
+@contextlib.asynccontextmanager
+async def running(
+    tmp_path: Path, settings: EmailSettings, **kwargs: Any
+) -> AsyncIterator[tuple[EmailAdapter, FakeIngest, AttachmentStore]]:
+    """An adapter with its own settings on a real port, stopped afterwards."""
+    ingest = FakeIngest()
+    store = AttachmentStore(tmp_path / "attachments")
+    adapter = EmailAdapter(settings, secret_key=SECRET, **kwargs)
+    await adapter.start(
+        ChannelServices(
+            ingest=ingest,
+            events=InProcessEventBus(),
+            attachments=store,
+            conversation=NoConversation(),
+        )
+    )
+    try:
+        yield adapter, ingest, store
+    finally:
+        await adapter.stop()
+
+
+async def open_session(
+    port: int, source: str = "127.0.0.1"
+) -> tuple[bytes, asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw SMTP connection from `source`, and the server's first line."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    return await asyncio.wait_for(reader.readline(), 5), reader, writer
+
+
+async def command(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: bytes) -> bytes:
+    """Send one SMTP command; the last line of its (possibly multi-line) reply."""
+    writer.write(line + b"\r\n")
+    reply = await asyncio.wait_for(reader.readline(), 5)
+    while reply[3:4] == b"-":
+        reply = await asyncio.wait_for(reader.readline(), 5)
+    return reply
+
+
+def refusals(registry: CollectorRegistry, reason: str) -> float | None:
+    return registry.get_sample_value("pasokh_email_refused_total", {"reason": reason})
+
+
+async def test_one_client_holding_idle_sessions_does_not_shut_out_another(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    settings = email_settings(1, max_sessions_per_client=2)
+    async with running(tmp_path, settings, registry=registry, max_connections=4) as (
+        adapter,
+        ingest,
+        _,
+    ):
+        # One client tries to hold every slot the server has...
+        held = [await open_session(adapter.port) for _ in range(4)]
+        try:
+            assert [greeting[:3] for greeting, _, _ in held] == [b"220", b"220", b"421", b"421"]
+            assert refusals(registry, "client_sessions") == 2.0
+            # ... and another client (another loopback address) still gets its mail in.
+            await smtp_send(
+                adapter.port,
+                make_mail(),
+                mail_from="sara@example.ir",
+                to=[SUPPORT],
+                source="127.0.0.2",
+            )
+            assert [m.external_id for m in ingest.stored] == ["first-1@example.ir"]
+        finally:
+            for _, _, writer in held:
+                writer.close()
+
+
+async def test_an_idle_session_gets_421_and_is_closed_after_the_command_timeout(
+    tmp_path: Path,
+) -> None:
+    registry = CollectorRegistry()
+    settings = email_settings(1, smtp_command_timeout=0.3)
+    async with running(tmp_path, settings, registry=registry) as (adapter, _, _):
+        _, reader, writer = await open_session(adapter.port)
+        assert (await command(reader, writer, b"EHLO client.example")).startswith(b"250 ")
+        # Then nothing: the server gives up on its own and says why.
+        rest = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        assert rest.startswith(b"421 4.4.2")
+        assert refusals(registry, "timeout") == 1.0
+
+
+async def test_a_slow_message_body_is_not_cut_by_the_command_timeout(tmp_path: Path) -> None:
+    settings = email_settings(1, smtp_command_timeout=0.3)
+    async with running(tmp_path, settings) as (adapter, ingest, _):
+        _, reader, writer = await open_session(adapter.port)
+        assert (await command(reader, writer, b"EHLO client.example")).startswith(b"250")
+        assert (await command(reader, writer, b"MAIL FROM:<sara@example.ir>")).startswith(b"250")
+        assert (await command(reader, writer, b"RCPT TO:<" + SUPPORT.encode() + b">"))[:3] == b"250"
+        assert (await command(reader, writer, b"DATA")).startswith(b"354")
+        raw = make_mail()
+        writer.write(raw[: len(raw) // 2])
+        # A session opened now idles out: the command timeout has passed for it, and
+        # for the half-sent body too.
+        _, idle_reader, idle_writer = await open_session(adapter.port)
+        assert (await asyncio.wait_for(idle_reader.read(), 10)).startswith(b"421")
+        idle_writer.close()
+        writer.write(raw[len(raw) // 2 :] + b".\r\n")
+        assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"250")
+        writer.close()
+        assert len(ingest.stored) == 1
+
+
+def mail_with_files(count: int, size: int = 2) -> bytes:
+    mail = EmailMessage()
+    mail["From"] = "Sara <sara@example.ir>"
+    mail["To"] = SUPPORT
+    mail["Subject"] = "مدارک"
+    mail["Message-ID"] = f"<files-{count}-{size}@example.ir>"
+    mail.set_content("مدارک پیوست است.")
+    for index in range(count):
+        mail.add_attachment(
+            b"x" * size, maintype="application", subtype="pdf", filename=f"doc-{index}.pdf"
+        )
+    return mail.as_bytes(policy=policy.SMTP)
+
+
+async def test_a_mail_over_the_part_limits_gets_552_with_the_reason_and_nothing_is_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="channels.email.adapter")
+    registry = CollectorRegistry()
+    settings = email_settings(1, max_parts=10, max_decoded_bytes=5_000)
+    async with running(tmp_path, settings, registry=registry) as (adapter, ingest, store):
+        with pytest.raises(smtplib.SMTPDataError) as parts:
+            await smtp_send(
+                adapter.port, mail_with_files(20), mail_from="a@b.example", to=[SUPPORT]
+            )
+        assert parts.value.smtp_code == 552
+        assert b"too many MIME parts (at most 10 per message)" in parts.value.smtp_error
+        with pytest.raises(smtplib.SMTPDataError) as size:
+            await smtp_send(
+                adapter.port, mail_with_files(1, 8_000), mail_from="a@b.example", to=[SUPPORT]
+            )
+        assert size.value.smtp_code == 552
+        assert b"at most 5000 bytes decoded" in size.value.smtp_error
+        # Within the limits the same kind of mail is stored, attachments and all.
+        await smtp_send(adapter.port, mail_with_files(3), mail_from="a@b.example", to=[SUPPORT])
+    assert [len(m.attachments) for m in ingest.stored] == [4]  # the raw mail and 3 files
+    stored_files = [path for path in store.root.rglob("*") if path.is_file()]
+    assert len(stored_files) == 2  # the raw mail, and the 3 identical files stored once
+    assert refusals(registry, "parts") == 1.0
+    assert refusals(registry, "decoded_bytes") == 1.0
+    logged = [r.getMessage() for r in caplog.records if r.name == "channels.email.adapter"]
+    assert sum("refused with 552" in line for line in logged) == 2
+
+
+async def test_a_heavy_mail_is_parsed_off_the_event_loop(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_parse = adapter_module.parse_mail
+    parsing, release = threading.Event(), threading.Event()
+    released: list[bool] = []
+
+    def slow_parse(raw: bytes, *args: Any, **kwargs: Any) -> ParsedMail:
+        if b"heavy-mail" in raw:
+            parsing.set()
+            # On the event loop this would stall every other session until it gave up.
+            released.append(release.wait(10))
+        return real_parse(raw, *args, **kwargs)
+
+    monkeypatch.setattr(adapter_module, "parse_mail", slow_parse)
+    heavy = asyncio.create_task(
+        smtp_send(
+            rig.port,
+            make_mail(subject="heavy-mail", message_id="<heavy@example.ir>"),
+            mail_from="a@b.example",
+            to=[SUPPORT],
+        )
+    )
+    assert await asyncio.to_thread(parsing.wait, 10)
+    # While the heavy mail is being parsed, another client's mail is received and stored.
+    await smtp_send(
+        rig.port,
+        make_mail(message_id="<light@example.ir>"),
+        mail_from="c@d.example",
+        to=[SUPPORT],
+        source="127.0.0.2",
+    )
+    assert [m.external_id for m in rig.ingest.stored] == ["light@example.ir"]
+    release.set()
+    await heavy
+    assert released == [True]
+    assert [m.external_id for m in rig.ingest.stored] == ["light@example.ir", "heavy@example.ir"]
+
+
+async def test_auth_is_advertised_only_when_configured(rig: Rig) -> None:
+    def features() -> dict[str, str]:
+        with smtplib.SMTP("127.0.0.1", rig.port, timeout=30) as client:
+            client.ehlo("client.example")
+            return dict(client.esmtp_features)
+
+    offered = await asyncio.to_thread(features)
+    assert "auth" not in offered
+    assert "size" in offered and "smtputf8" in offered
+
+
+async def test_a_relay_refusal_is_logged_with_the_domain_only(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="channels.email.adapter")
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        await smtp_send(
+            rig.port, make_mail(), mail_from="a@b.example", to=["victim.person@gmail.com"]
+        )
+    logged = [r.getMessage() for r in caplog.records if r.name == "channels.email.adapter"]
+    assert any("550" in line and "@gmail.com" in line for line in logged), logged
+    assert not any("victim.person" in line for line in logged)
+
+
+async def test_smtp_commands_and_addresses_are_not_logged_at_info(rig: Rig) -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    try:
+        configure_logging("text", "INFO")
+        root.addHandler(Keep())
+        await smtp_send(rig.port, make_mail(), mail_from="sara.private@example.ir", to=[SUPPORT])
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    assert len(rig.ingest.stored) == 1
+    assert [r.getMessage() for r in seen if "sara.private" in r.getMessage()] == []
+    assert not [r for r in seen if r.name == "mail.log" and r.levelno < logging.WARNING]
+
+
+def test_sessions_are_counted_per_ipv4_address_and_per_ipv6_64() -> None:
+    assert client_key(("203.0.113.5", 2525)) == "203.0.113.5"
+    assert client_key(("::ffff:203.0.113.5", 2525, 0, 0)) == "203.0.113.5"
+    one_host = [("2001:db8:1:2::5", 2525, 0, 0), ("2001:db8:1:2:ffff::9", 2525, 0, 0)]
+    assert {client_key(peer) for peer in one_host} == {"2001:db8:1:2::/64"}
+    assert client_key(("2001:db8:1:3::5", 2525, 0, 0)) == "2001:db8:1:3::/64"
+    assert client_key(None) == "None"

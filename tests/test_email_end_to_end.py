@@ -24,9 +24,11 @@ from channels.email.tokens import ReplyTokens
 from config.settings import Settings
 from router.context import AppContext
 from router.model import utcnow
+from router.replies import post_message
 from router.responder import Answer, Decision, MessageView, ThreadContext
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.models import AuditEvent, Message, Thread, ThreadStatus
+from tests.agent_support import make_agent
 from tests.email_support import FakeRelay, RelayedMail, make_mail, smtp_send
 
 FIXTURES = Path(__file__).parent / "fixtures" / "email"
@@ -76,6 +78,14 @@ class EmailApp:
 async def email_app(settings: Settings, start_app: Any) -> AsyncIterator[EmailApp]:
     relay = FakeRelay()
     await relay.start()
+    yield await start_email_app(settings, start_app, relay, EchoBot())
+    await relay.stop()
+
+
+async def start_email_app(
+    settings: Settings, start_app: Any, relay: FakeRelay, responder: Any
+) -> EmailApp:
+    """The app with its email channel on a free port, sending through `relay`."""
     settings = settings.replace(
         "email",
         enabled=True,
@@ -86,11 +96,10 @@ async def email_app(settings: Settings, start_app: Any) -> AsyncIterator[EmailAp
         relay_port=relay.port,
         max_message_bytes=100_000,
     )
-    _, context = await start_app(settings, responder=EchoBot())
+    _, context = await start_app(settings, responder=responder)
     adapter = context.adapters["email"]
     assert isinstance(adapter, EmailAdapter)
-    yield EmailApp(context, relay, adapter.port, settings.server.secret_key)
-    await relay.stop()
+    return EmailApp(context, relay, adapter.port, settings.server.secret_key)
 
 
 def reply(
@@ -432,3 +441,39 @@ async def test_email_counters_on_the_apps_metrics(email_app: EmailApp, start_app
 
     text = generate_latest(email_app.context.metrics.registry).decode()
     assert 'pasokh_email_received_total{kind="human"}' in text
+
+
+class ArabicBot:
+    """Answers every human message in Arabic, as the tier-0 bot does for Arabic text."""
+
+    async def respond(self, ctx: ThreadContext, new: MessageView) -> Decision:
+        return Answer(text="شكرا لتواصلك معنا", language="ar")
+
+
+@pytest.mark.parametrize(
+    ("responder", "language", "label"),
+    [(EchoBot(), "fa", "ادامهٔ گفتگو در چت"), (ArabicBot(), "ar", "تابع المحادثة في الدردشة")],
+)
+async def test_an_agents_reply_mail_speaks_the_threads_language(
+    settings: Settings, start_app: Any, responder: Any, language: str, label: str
+) -> None:
+    relay = FakeRelay()
+    await relay.start()
+    try:
+        app = await start_email_app(settings, start_app, relay, responder)
+        await app.send(make_mail(body="سلام، طلبي لم يصل"), mail_from="sara@example.ir")
+        first = await app.inbound("first-1@example.ir")
+        bot_mail = await app.answer(1)
+        boss = await make_agent(app.context, "Boss", is_admin=True)
+        await post_message(app.context, boss.actor, first.thread_id, text="سلام، بررسی می‌کنم.")
+        agent_mail = await app.answer(2)
+    finally:
+        await relay.stop()
+    for mail in (bot_mail, agent_mail):
+        html = mail.get_body(("html",))
+        assert html is not None
+        content = html.get_content()
+        assert f'<html lang="{language}" dir="rtl">' in content
+        assert f">{label}</a>" in content
+        assert mail["Content-Language"] == language
+    assert agent_mail["Auto-Submitted"] is None  # a person wrote it

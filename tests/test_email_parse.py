@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 import time
 from pathlib import Path
@@ -9,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from channels.email.loops import classify
-from channels.email.parse import ParsedMail, html_to_text, parse_mail
+from channels.email.parse import (
+    MailLimits,
+    MailOverLimits,
+    ParsedMail,
+    html_to_text,
+    parse_mail,
+)
 from channels.email.quotes import split_reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "email"
@@ -261,3 +268,55 @@ def test_hostile_headers_parse_in_linear_time() -> None:
     ):
         parse_mail(header + b"\r\n\r\nhi\r\n")
     assert time.perf_counter() - started < 10
+
+
+def _multipart(parts: list[bytes]) -> bytes:
+    head = (
+        b"From: a@b.example\r\nTo: support@support.localhost\r\nSubject: parts\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    )
+    return head + b"".join(b"--b\r\n" + part + b"\r\n" for part in parts) + b"--b--\r\n"
+
+
+def _tiny_attachment(index: int) -> bytes:
+    return (
+        b"Content-Type: application/octet-stream\r\n"
+        b'Content-Disposition: attachment; filename="f%d.bin"\r\n\r\nx%d' % (index, index)
+    )
+
+
+def test_a_mail_with_more_parts_than_the_limit_is_refused_before_it_is_all_parsed() -> None:
+    raw = _multipart([_tiny_attachment(i) for i in range(20_000)])
+    with pytest.raises(MailOverLimits) as refused:
+        parse_mail(raw, MailLimits(max_parts=100))
+    assert refused.value.kind == "parts"
+    assert "100" in str(refused.value)
+    # At the limit it parses: the container and 99 attachments are 100 parts.
+    within = parse_mail(_multipart([_tiny_attachment(i) for i in range(99)]), MailLimits(100))
+    assert len(within.attachments) == 99
+
+
+def test_a_mail_whose_parts_decode_to_more_than_the_limit_is_refused() -> None:
+    blob = base64.encodebytes(bytes(range(256)) * 40)  # 10,240 bytes decoded
+    part = (
+        b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="a.pdf"\r\n\r\n' + blob
+    )
+    raw = _multipart([b"Content-Type: text/plain\r\n\r\nsee attached", part])
+    with pytest.raises(MailOverLimits) as refused:
+        parse_mail(raw, MailLimits(max_decoded_bytes=10_000))
+    assert refused.value.kind == "decoded_bytes"
+    assert len(parse_mail(raw, MailLimits(max_decoded_bytes=20_000)).attachments) == 1
+
+
+def test_html_is_converted_within_one_budget_for_the_whole_mail() -> None:
+    html = b"<p>hello <b>world</b> <a href='https://x.example/'>link</a></p>\r\n" * 16_000
+    raw = _multipart([b"Content-Type: text/html; charset=utf-8\r\n\r\n" + html] * 5)
+    started = time.process_time()
+    mail = parse_mail(raw, MailLimits(max_html_chars=100_000))
+    cpu = time.process_time() - started
+    assert mail.body_from_html and mail.body.startswith("hello world [link](https://x.example/)")
+    # Five parts of 1 MB each, but only 100,000 characters of HTML were converted.
+    assert len(mail.body) < 100_000
+    assert "HTML body too long: only its start is shown as text" in mail.defects
+    assert cpu < 5  # was 10 s of CPU before the budget covered the whole mail

@@ -107,9 +107,9 @@ def test_no_references_no_threading_headers_and_default_subject() -> None:
 
 
 def test_subject_prefix_and_header_injection() -> None:
-    assert reply_subject("Re: order", "en") == "Re: order"
-    assert reply_subject("RE: order", "en") == "RE: order"
-    assert reply_subject("order", "en") == "Re: order"
+    assert reply_subject("Re: order", "en", replying=True) == "Re: order"
+    assert reply_subject("RE: order", "en", replying=True) == "RE: order"
+    assert reply_subject("order", "en", replying=True) == "Re: order"
     mail = render(outbound(subject="hi\r\nBcc: victim@example.com", author_name="x\nBcc: y@z"))
     assert mail["Bcc"] is None
     assert mail["Subject"] == "Re: hi Bcc: victim@example.com"
@@ -144,3 +144,14 @@ def test_our_parser_reads_what_we_render() -> None:
     assert parsed.message_id == "m@support.localhost"
     assert parsed.in_reply_to == ("7.2.aa@support.localhost",)
     assert parsed.body == message.text
+
+
+def test_a_mail_that_answers_nothing_has_no_re_prefix() -> None:
+    # A verification code mail starts its own thread: "Re:" would claim a reply.
+    code_mail = render(outbound(references=(), subject="کد تأیید نشانی ایمیل"))
+    assert code_mail["Subject"] == "کد تأیید نشانی ایمیل"
+    # A mail only our own ids point at (no message of the customer's) is no reply either.
+    unusable = render(outbound(references=("sha256:" + "0" * 64,), subject="order"))
+    assert unusable["Subject"] == "order"
+    assert reply_subject("order", "en", replying=False) == "order"
+    assert reply_subject("order", "en", replying=True) == "Re: order"

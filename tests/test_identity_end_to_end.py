@@ -64,6 +64,7 @@ async def test_visitor_proves_email_by_code_and_agent_sees_one_customer(
     assert status == 202 and body["status"] == "code_sent"
     code_mail = await app.relayed(2)
     assert code_mail["To"].addresses[0].addr_spec == SARA
+    assert not str(code_mail["Subject"]).startswith("Re:")  # it answers no mail
     code = code_in(code_mail)
     seen = await frames_until_quiet(ws)
     assert all(code not in str(frame) for frame in seen)

@@ -1,8 +1,12 @@
 """The email channel: an aiosmtpd server in the app's event loop, and SMTP out.
 
 Inbound, `250` is answered only after `ingest` returned (the message is committed);
-any failure on the way answers `451` so the sending server retries. The raw message
-is put in the attachment store before it is parsed, so a parser bug loses nothing.
+any failure on the way answers `451` so the sending server retries. A mail is parsed
+in a small thread pool (hostile MIME costs seconds of CPU; the event loop keeps serving
+everyone else); over the part limits it gets `552`, and whatever the parser makes of
+it, the raw message is stored, so a parser bug loses nothing. Each client address
+holds at most `max_sessions_per_client` sessions, and a session that sends no command
+for `smtp_command_timeout` seconds gets `421` and is closed.
 Outbound goes through a relay with aiosmtplib: 4xx answers and network errors are
 retried by the outbox, 5xx answers dead-letter with the server's own words.
 """
@@ -12,10 +16,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import hmac
+import ipaddress
 import logging
 import ssl
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
@@ -24,8 +31,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from channels.base import ChannelServices
 from channels.email.bounces import BounceAddresses, delivery_failure
 from channels.email.loops import Classification, classify
-from channels.email.parse import ParsedMail, parse_mail
-from channels.email.quotes import split_reply
+from channels.email.parse import MailLimits, MailOverLimits, ParsedMail, parse_mail
+from channels.email.quotes import QuoteSplit, split_reply
 from channels.email.render import outbound_message_id, render_outbound
 from channels.email.sender_auth import SenderAuth, SenderAuthResult, SmtpPeer
 from channels.email.tokens import ReplyTokens, token_candidates
@@ -51,7 +58,9 @@ MAX_RECIPIENTS = 100
 # Open SMTP sessions at once; more get `421` (a sender retries later) instead of
 # letting a connection flood use up the process's file descriptors.
 MAX_CONNECTIONS = 256
-PARSE_IN_THREAD_BYTES = 262_144  # bigger mail is parsed off the event loop
+# Threads parsing mail: CPU-bound Python shares one core anyway; more would only let
+# many hostile mails slow each other (and everyone's) down at once.
+PARSE_THREADS = 2
 UNPARSEABLE_TEXT = "[This email could not be read. The original message is attached.]"
 MAX_TEXT_CHARS = 20_000  # the new text the bot and agents read first; the raw mail has all
 MAX_FULL_TEXT_CHARS = 1_000_000
@@ -105,25 +114,42 @@ class _SmtpServer(SMTP):
         super().__init__(handler, **kwargs)
         self._adapter = adapter
         self._turned_away = False
+        self.client = ""  # the client address this session is counted under
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        adapter = self._adapter
         # (A STARTTLS upgrade calls this again with `self.transport` set: not a new client.)
-        if self.transport is None and len(adapter._connections) >= adapter.max_connections:
-            self._turned_away = True
-            adapter.refused_busy(transport.get_extra_info("peername"))
-            assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(b"421 4.7.0 Too many connections, try again later\r\n")
-            transport.close()
-            return
-        adapter._connections.add(self)
+        if self.transport is None:
+            refusal = self._adapter.admit(self, transport.get_extra_info("peername"))
+            if refusal is not None:
+                self._turned_away = True
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(refusal.encode() + b"\r\n")
+                transport.close()
+                return
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._turned_away:
             return
-        self._adapter._connections.discard(self)
+        self._adapter.release(self)
         super().connection_lost(error)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        # The message body may take minutes to arrive; the short command timeout (set
+        # again by aiosmtpd at the next command) would cut off a slow sender.
+        self._reset_timeout(self._adapter.settings.smtp_timeout)
+        await super().smtp_DATA(arg)
+
+    def _timeout_cb(self) -> None:
+        # Replaces aiosmtpd's, which closes without a word: RFC 5321 (3.8) has the
+        # server say 421 first. Closing runs connection_lost, which cleans up.
+        transport = self.transport
+        if transport is None:
+            return
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            self._adapter.timed_out(self.session.peer if self.session else None)
+            transport.write(b"421 4.4.2 Timed out waiting for the client, closing connection\r\n")
+        transport.close()
 
     def eof_received(self) -> bool | None:
         if self._turned_away:
@@ -134,7 +160,7 @@ class _SmtpServer(SMTP):
         # aiosmtpd answers an oversized message itself (at MAIL FROM ... SIZE= or
         # during DATA); seeing its reply here is the one place to log and count it.
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
-        if text.startswith("552"):
+        if text.startswith("552 Error:"):  # aiosmtpd's own wording; ours is "552 5.3.4"
             self._adapter.refused_oversized(self.session.peer if self.session else None)
         await super().push(status)
 
@@ -144,6 +170,17 @@ class _Handler:
 
     def __init__(self, adapter: EmailAdapter) -> None:
         self._adapter = adapter
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        return self._adapter.ehlo_lines(responses)
 
     async def handle_MAIL(
         self,
@@ -163,7 +200,7 @@ class _Handler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        return self._adapter.accept_recipient(envelope, address)
+        return self._adapter.accept_recipient(envelope, address, peer=session.peer)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
@@ -173,6 +210,37 @@ class _Handler:
             rcpt_tos=tuple(envelope.rcpt_tos),
             peer=_smtp_peer(session),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadMail:
+    """One mail as the parser threads hand it back."""
+
+    parsed: ParsedMail
+    split: QuoteSplit
+    kind: Classification
+
+
+def _read_mail(raw: bytes, limits: MailLimits, mail_from: str, own: frozenset[str]) -> _ReadMail:
+    """Parse, split off quotes and classify: all the CPU one mail costs, in one call."""
+    parsed = parse_mail(raw, limits)
+    kind = classify(parsed, envelope_sender=mail_from, own_addresses=own)
+    return _ReadMail(parsed, split_reply(parsed.body), kind)
+
+
+def client_key(peer: object) -> str:
+    """The address sessions are counted under: the IPv4 address, or the IPv6 /64 (one
+    host usually has a whole /64 to pick addresses from)."""
+    host = peer[0] if isinstance(peer, tuple) and peer else peer
+    try:
+        address = ipaddress.ip_address(str(host))
+    except ValueError:
+        return str(host)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class EmailAdapter:
@@ -214,6 +282,13 @@ class EmailAdapter:
         self._services: ChannelServices | None = None
         self._server: asyncio.Server | None = None
         self._connections: set[_SmtpServer] = set()
+        self._sessions_per_client: collections.Counter[str] = collections.Counter()
+        self._limits = MailLimits(
+            max_parts=settings.max_parts,
+            max_decoded_bytes=settings.max_decoded_bytes,
+            max_html_chars=settings.max_html_chars,
+        )
+        self._parsers: ThreadPoolExecutor | None = None
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -233,6 +308,7 @@ class EmailAdapter:
         if self._server is not None:
             raise RuntimeError("the email adapter is already started")
         self._services = services
+        self._parsers = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="pasokh-email-parse")
         loop = asyncio.get_running_loop()
         tls_context = self._tls_context()
         handler = _Handler(self)
@@ -254,7 +330,7 @@ class EmailAdapter:
                 auth_required=auth_required,
                 auth_require_tls=tls_context is not None,
                 authenticator=self._authenticate if auth_required else None,
-                timeout=self.settings.smtp_timeout,
+                timeout=self.settings.smtp_command_timeout,
                 loop=loop,
             )
 
@@ -279,6 +355,9 @@ class EmailAdapter:
                 transport.close()
         await server.wait_closed()
         self._services = None
+        if self._parsers is not None:
+            self._parsers.shutdown(wait=False, cancel_futures=True)
+            self._parsers = None
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """Email has no HTTP routes."""
@@ -319,12 +398,18 @@ class EmailAdapter:
         self._counters.refused.labels("malformed").inc()
         return reply
 
-    def accept_recipient(self, envelope: Envelope, address: str) -> str:
+    def accept_recipient(self, envelope: Envelope, address: str, peer: object = None) -> str:
         """`250` for an address on a support domain, `550` for anything else."""
         if not _is_utf8(address):
             return self._malformed("recipient", "553 5.1.3 Recipient address is not valid UTF-8")
         domain = address.strip().strip("<>").rpartition("@")[2].lower().rstrip(".")
         if domain not in self._domains:
+            # The domain says what was tried; the mailbox is somebody's personal data.
+            logger.warning(
+                "SMTP recipient @%s from %s refused with 550: not a support domain",
+                "".join(ch if ch.isprintable() else "?" for ch in domain[:100]),
+                peer,
+            )
             self._counters.refused.labels("relay").inc()
             return "550 5.7.1 Relaying denied: not a support address of this server"
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
@@ -332,14 +417,52 @@ class EmailAdapter:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    def refused_busy(self, peer: object) -> None:
-        """Log and count a connection turned away with `421` (over `max_connections`)."""
-        logger.warning(
-            "SMTP connection from %s refused with 421: %d sessions open",
-            peer,
-            self.max_connections,
-        )
-        self._counters.refused.labels("connections").inc()
+    def admit(self, connection: _SmtpServer, peer: object) -> str | None:
+        """Count a new session in; or the `421` reply when the server, or this client,
+        has as many sessions open as it may."""
+        client = client_key(peer)
+        if len(self._connections) >= self.max_connections:
+            logger.warning(
+                "SMTP connection from %s refused with 421: %d sessions open",
+                peer,
+                self.max_connections,
+            )
+            self._counters.refused.labels("connections").inc()
+            return "421 4.7.0 Too many connections, try again later"
+        if self._sessions_per_client[client] >= self.settings.max_sessions_per_client:
+            logger.warning(
+                "SMTP connection from %s refused with 421: %d sessions open from %s",
+                peer,
+                self.settings.max_sessions_per_client,
+                client,
+            )
+            self._counters.refused.labels("client_sessions").inc()
+            return "421 4.7.0 Too many connections from your address, try again later"
+        connection.client = client
+        self._connections.add(connection)
+        self._sessions_per_client[client] += 1
+        return None
+
+    def release(self, connection: _SmtpServer) -> None:
+        """A session admitted by `admit` has ended."""
+        if connection not in self._connections:
+            return
+        self._connections.discard(connection)
+        self._sessions_per_client[connection.client] -= 1
+        if self._sessions_per_client[connection.client] <= 0:
+            del self._sessions_per_client[connection.client]
+
+    def timed_out(self, peer: object) -> None:
+        """Log and count a session closed with `421` for sending no command in time."""
+        logger.info("SMTP session from %s closed with 421: no command in time", peer)
+        self._counters.refused.labels("timeout").inc()
+
+    def ehlo_lines(self, lines: list[str]) -> list[str]:
+        """aiosmtpd's EHLO reply, without `AUTH` when no AUTH is configured: offering a
+        login nobody can pass only invites password guessing."""
+        if self.settings.auth_user:
+            return lines
+        return [line for line in lines if not line[4:].upper().startswith("AUTH")]
 
     def refused_oversized(self, peer: object) -> None:
         """Log and count a message aiosmtpd refused with `552` (over `max_message_bytes`)."""
@@ -384,19 +507,25 @@ class EmailAdapter:
         rcpt_tos: tuple[str, ...],
         peer: SmtpPeer,
     ) -> str:
+        read: _ReadMail | None = None
+        failure: Exception | None = None
+        try:
+            read = await self._read(raw, mail_from)
+        except MailOverLimits as over:
+            logger.warning("SMTP from %s refused with 552: %s", peer, over)
+            self._counters.refused.labels(over.kind).inc()
+            return f"552 5.3.4 Message refused: {over}"
+        except Exception as exc:
+            failure = exc
         raw_ref = await services.attachments.put(
             raw, filename="message.eml", content_type="message/rfc822"
         )
-        try:
-            if len(raw) > PARSE_IN_THREAD_BYTES:
-                parsed = await asyncio.to_thread(parse_mail, raw)
-            else:
-                parsed = parse_mail(raw)
-        except Exception:
-            logger.exception("unparseable email stored raw as %s", raw_ref.sha256)
+        if read is None:
+            logger.error("unparseable email stored raw as %s", raw_ref.sha256, exc_info=failure)
             self._counters.unparseable.inc()
             message = self.unparseable_inbound(raw_ref, mail_from)
         else:
+            parsed, kind = read.parsed, read.kind
             files = []
             for part in parsed.attachments:
                 if part.data:
@@ -408,7 +537,6 @@ class EmailAdapter:
                             max_bytes=self.settings.max_message_bytes,
                         )
                     )
-            kind = classify(parsed, envelope_sender=mail_from, own_addresses=self._own)
             auth = await self._sender_auth.check(raw, parsed, peer=peer, mail_from=mail_from)
             self._counters.sender_auth.labels(auth.value).inc()
             message = self.to_inbound(
@@ -419,12 +547,22 @@ class EmailAdapter:
                 rcpt_tos=rcpt_tos,
                 mail_from=mail_from,
                 auth=auth,
+                split=read.split,
             )
             self._counters.received.labels(kind.kind.value).inc()
         result = await services.ingest(message)
         if result.duplicate:
             return "250 2.0.0 OK: already stored"
         return f"250 2.0.0 OK: stored as message {result.message_id}"
+
+    async def _read(self, raw: bytes, mail_from: str) -> _ReadMail:
+        """`_read_mail` in the parser threads, so the event loop keeps serving."""
+        if self._parsers is None:
+            raise RuntimeError("the email adapter is not started")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._parsers, _read_mail, raw, self._limits, mail_from, self._own
+        )
 
     def to_inbound(
         self,
@@ -436,9 +574,11 @@ class EmailAdapter:
         rcpt_tos: tuple[str, ...] = (),
         mail_from: str = "",
         auth: SenderAuthResult = SenderAuthResult.OFF,
+        split: QuoteSplit | None = None,
     ) -> InboundMessage:
-        """The channel-neutral message for one parsed mail."""
-        split = split_reply(parsed.body)
+        """The channel-neutral message for one parsed mail (`split`: its body's
+        `split_reply`, when already made)."""
+        split = split or split_reply(parsed.body)
         text = (split.new_text or parsed.subject)[:MAX_TEXT_CHARS]
         sender = parsed.sender or _plain_address(mail_from) or UNKNOWN_SENDER
         return InboundMessage(

@@ -8,12 +8,19 @@ is read raw and decoded here, each step guarded with a fallback to the raw text;
 charsets fall back through utf-8 and windows-1256 (the common undeclared charset of
 Persian and Arabic mail); HTML-only mail is turned into text with html2text. Problems
 met on the way are listed in `ParsedMail.defects`.
+
+What one mail may cost is bounded by `MailLimits`: the number of MIME parts (counted
+while the structure is built, so a mail of 200,000 tiny parts stops at the limit), the
+decoded size of all parts, and how much HTML is converted to text (html2text costs
+about two seconds of CPU per megabyte). Over the first two, `MailOverLimits` is raised;
+HTML over the budget is cut before it is converted.
 """
 
 from __future__ import annotations
 
 import codecs
 import email
+import email.feedparser
 import email.header
 import email.utils
 import hashlib
@@ -25,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.message import Message
+from email.policy import Policy
 
 import html2text
 
@@ -53,7 +61,23 @@ _MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
 MAX_REFERENCES = 50
 MAX_ID_LENGTH = 250
 MAX_HEADER_CHARS = 32_768  # longer header values are cut: no legitimate header needs more
-MAX_HTML_CHARS = 1_000_000  # HTML beyond this is not converted (seconds of CPU); raw is kept
+
+
+@dataclass(frozen=True, slots=True)
+class MailLimits:
+    """What one mail may cost to read; the settings' values in production."""
+
+    max_parts: int = 100  # MIME entities, containers included
+    max_decoded_bytes: int = 26_214_400  # all parts' decoded bytes together
+    max_html_chars: int = 262_144  # HTML converted to text, over all HTML parts
+
+
+class MailOverLimits(Exception):
+    """The mail is over `MailLimits`; `kind` says which ("parts", "decoded_bytes")."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +167,36 @@ class _Defects:
             self.items.append(text)
 
 
-def parse_mail(raw: bytes) -> ParsedMail:
-    """Parse raw message bytes; never raises for malformed input."""
+class _CountingFactory:
+    """The parser's message factory: counts the parts it is asked for, stops over the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.made = 0
+
+    def __call__(self, policy: Policy = policy.compat32) -> Message:
+        self.made += 1
+        if self.made > self.limit:
+            raise MailOverLimits("parts", f"too many MIME parts (at most {self.limit} per message)")
+        return Message(policy)
+
+
+def _build(raw: bytes, max_parts: int) -> Message:
+    factory = _CountingFactory(max_parts)
+    parser = email.feedparser.BytesFeedParser(factory, policy=policy.compat32)
+    factory.made = 0  # the parser tried the factory once to learn its signature
+    parser.feed(raw)
+    return parser.close()
+
+
+def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> ParsedMail:
+    """Parse raw message bytes; never raises for malformed input.
+
+    Raises:
+        MailOverLimits: more parts, or more decoded bytes, than `limits` allow.
+    """
     defects = _Defects()
-    msg = email.message_from_bytes(raw, policy=policy.compat32)
+    msg = _build(raw, limits.max_parts)
     for defect in getattr(msg, "defects", []):
         defects.add(type(defect).__name__)
     headers = _decoded_headers(msg, defects)
@@ -172,9 +222,10 @@ def parse_mail(raw: bytes) -> ParsedMail:
                 if address not in recipients:
                     recipients.append(address)
 
+    budget = _Budget(limits)
     body_parts = _body_parts(msg)
-    body, from_html = _body_text(body_parts, defects)
-    attachments = tuple(_attachments(msg, body_parts, defects))
+    body, from_html = _body_text(body_parts, defects, budget)
+    attachments = tuple(_attachments(msg, body_parts, defects, budget))
     content_type = _safe_content_type(msg)
     report_type = None
     bounce = None
@@ -475,17 +526,42 @@ def _clean_block(text: str) -> str:
     return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip("\n")
 
 
-def _body_text(parts: list[Message], defects: _Defects) -> tuple[str, bool]:
+class _Budget:
+    """What is left of one mail's `MailLimits` while its parts are decoded."""
+
+    def __init__(self, limits: MailLimits) -> None:
+        self.limit = limits.max_decoded_bytes
+        self.decoded = 0
+        self.html_chars = limits.max_html_chars
+
+    def count(self, data: bytes) -> bytes:
+        self.decoded += len(data)
+        if self.decoded > self.limit:
+            raise MailOverLimits(
+                "decoded_bytes",
+                f"attachments too large (at most {self.limit} bytes decoded per message)",
+            )
+        return data
+
+    def html(self, text: str, defects: _Defects) -> str:
+        """The start of `text` that fits the HTML still to be converted."""
+        if len(text) > self.html_chars:
+            defects.add("HTML body too long: only its start is shown as text")
+            text = text[: self.html_chars]
+        self.html_chars -= len(text)
+        return text
+
+
+def _body_text(parts: list[Message], defects: _Defects, budget: _Budget) -> tuple[str, bool]:
     texts: list[str] = []
     from_html = False
     for part in parts:
         charset = _safe_param(part, "charset")
-        text, _ = decode_bytes(_payload_bytes(part, defects), charset, defects)
+        data = budget.count(_payload_bytes(part, defects))
+        text, _ = decode_bytes(data, charset, defects)
         if _safe_content_type(part) == "text/html":
-            if len(text) > MAX_HTML_CHARS:
-                defects.add("HTML body too long: only its start is shown as text")
-                text = text[:MAX_HTML_CHARS]
-            text = html_to_text(text)
+            text = budget.html(text, defects)
+            text = html_to_text(text) if text else ""
             from_html = True
         else:
             text = _clean_block(text)
@@ -540,7 +616,7 @@ def safe_filename(name: str | None, content_type: str, index: int) -> str:
 
 
 def _attachments(
-    msg: Message, body_parts: list[Message], defects: _Defects
+    msg: Message, body_parts: list[Message], defects: _Defects, budget: _Budget
 ) -> Iterator[MailAttachment]:
     body_ids = {id(part) for part in body_parts}
     index = 0
@@ -561,7 +637,7 @@ def _attachments(
         yield MailAttachment(
             filename=safe_filename(_filename(leaf), ctype, index),
             content_type=ctype,
-            data=_part_bytes(leaf, defects),
+            data=budget.count(_part_bytes(leaf, defects)),
             content_id=content_id,
             inline=_disposition(leaf) == "inline" or content_id is not None,
         )

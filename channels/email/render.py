@@ -1,11 +1,11 @@
 """Build outbound mail from a channel-neutral `OutboundMessage`.
 
 The result threads in every mail client (our own `Message-ID`, `In-Reply-To` and
-`References` from the thread's earlier messages), brings replies back to the right
-thread (`Reply-To: support+<token>@domain`), reads right-to-left in Persian and Arabic
-(`multipart/alternative` text + HTML with `dir="rtl"` and `lang`), and tells other
-robots not to answer it (`Auto-Submitted: auto-replied`, `X-Auto-Response-Suppress:
-All`) when a bot or the system wrote it.
+`References` from the thread's earlier messages, and `Re:` only then), brings replies
+back to the right thread (`Reply-To: support+<token>@domain`), reads right-to-left in
+Persian and Arabic (`multipart/alternative` text + HTML with `dir="rtl"` and `lang`),
+and tells other robots not to answer it (`Auto-Submitted: auto-replied`,
+`X-Auto-Response-Suppress: All`) when a bot or the system wrote it.
 """
 
 from __future__ import annotations
@@ -52,12 +52,13 @@ def outbound_message_id(message: OutboundMessage, *, secret: str | bytes, domain
     return f"{stem}.{mac.hexdigest()[:16]}@{domain.lower()}"
 
 
-def reply_subject(subject: str | None, language: str | None) -> str:
-    """`Re: <subject>` (never `Re: Re:`); a default in the reply's language if none."""
+def reply_subject(subject: str | None, language: str | None, *, replying: bool) -> str:
+    """`Re: <subject>` (never `Re: Re:`) for a reply, the subject itself for a mail
+    that answers none (a verification code); a default in the mail's language if none."""
     cleaned = " ".join((subject or "").split())
     if not cleaned:
         return _DEFAULT_SUBJECT.get(_primary(language), _DEFAULT_SUBJECT["en"])
-    if _REPLY_PREFIX.match(cleaned):
+    if not replying or _REPLY_PREFIX.match(cleaned):
         return cleaned
     return f"Re: {cleaned}"
 
@@ -102,10 +103,11 @@ def render_outbound(
     mail["From"] = _address(from_address, name)
     mail["To"] = _address(message.address, "")
     mail["Reply-To"] = _address(reply_to, name)
-    mail["Subject"] = _one_line(reply_subject(message.subject, message.language))
+    references = thread_references(message.references)
+    subject = reply_subject(message.subject, message.language, replying=bool(references))
+    mail["Subject"] = _one_line(subject)
     mail["Date"] = format_datetime(date or utcnow())
     mail["Message-ID"] = f"<{message_id}>"
-    references = thread_references(message.references)
     if references:
         mail["In-Reply-To"] = f"<{references[-1]}>"
         mail["References"] = " ".join(f"<{ref}>" for ref in references)
