@@ -191,6 +191,7 @@ async def test_a_locked_sqlite_database_answers_503(tmp_path: Path, start_app: A
 async def test_healthz_reports_a_full_disk(settings: Settings, start_app: AppFactory) -> None:
     import shutil
 
+    settings = settings.replace("email", enabled=False)  # two apps, one SMTP port
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     free_mb = shutil.disk_usage(settings.data_dir).free // 2**20
     client, _ = await start_app(settings.replace("server", min_free_disk_mb=free_mb + 1024))
