@@ -368,7 +368,24 @@ def load_settings(
     chosen_dir = data_dir or Path(
         env.get("PASOKH_DATA_DIR") or raw.get("data_dir") or "pasokh-data"
     )
-    return Settings(data_dir=chosen_dir, **built)
+    settings = Settings(data_dir=chosen_dir, **built)
+    _check_signing_keys(settings)
+    return settings
+
+
+MIN_KEY_BYTES = 32
+
+
+def _check_signing_keys(settings: Settings) -> None:
+    """A short signing key can be guessed offline from one signed token; refuse it."""
+    for section, key in (("server", "secret_key"), ("webchat", "user_hash_secret")):
+        value = getattr(getattr(settings, section), key)
+        if value and len(value.encode()) < MIN_KEY_BYTES:
+            raise SettingsError(
+                f"setting {ENV_PREFIX}{section.upper()}__{key.upper()} is "
+                f"{len(value.encode())} bytes; use at least {MIN_KEY_BYTES} random bytes, "
+                "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
 
 
 def secret_names(settings: Settings) -> list[str]:

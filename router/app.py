@@ -38,6 +38,7 @@ from router.model import InboundMessage, IngestResult
 from router.outbox import OutboxWorker, outbox_depth
 from router.responder import QueueEveryThread, Responder
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
+from router.startup import summary_ctx
 from router.storage.migrate import upgrade_to_head
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def ensure_secret_key(settings: Settings) -> Settings:
     if settings.server.secret_key:
         return settings
     path = settings.data_dir / "secret.key"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -103,7 +104,7 @@ def build_app(
         app.router.add_routes(adapter.routes())
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = new_engine(
             settings.database_url,
             pool_size=settings.database.pool_size,
@@ -197,6 +198,7 @@ def build_app(
     if settings.server.metrics_port:
         app.cleanup_ctx.append(metrics_listener_ctx)
     app.cleanup_ctx.append(assignment_ctx)  # after storage; stops first
+    app.cleanup_ctx.append(summary_ctx)
     return app
 
 
