@@ -37,8 +37,8 @@ from router.metrics import Metrics
 from router.model import InboundMessage, IngestResult
 from router.outbox import OutboxWorker, outbox_depth
 from router.responder import QueueEveryThread, Responder
-from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
 from router.startup import summary_ctx
+from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 
 logger = logging.getLogger(__name__)

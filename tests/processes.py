@@ -8,7 +8,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -139,7 +138,9 @@ class OwnPostgres:
 
     def stop(self) -> None:
         """A fast shutdown: connections are cut, new ones refused."""
-        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self._as_postgres(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"
+        )
 
     def pids(self) -> list[int]:
         """The postmaster and every backend (to freeze the whole server)."""
@@ -166,10 +167,19 @@ class OwnPostgres:
         with contextlib.suppress(Exception):
             self.thaw(self.pids())
         subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(self.bin / "pg_ctl"), "-D", str(self.data),
-             "-m", "immediate", "stop"],
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "immediate",
+                "stop",
+            ],
             check=False,
             capture_output=True,
         )
         shutil.rmtree(self.data, ignore_errors=True)
-

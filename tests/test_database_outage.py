@@ -30,7 +30,7 @@ from router.security import new_token, token_hash
 from router.storage.engine import is_database_unavailable
 from router.storage.models import ApiToken
 from tests.conftest import AppFactory
-from tests.email_support import make_mail, smtp_send
+from tests.email_support import make_mail
 from tests.processes import OwnPostgres
 from tests.support import create_postgres_database, make_settings
 from tests.webchat_fakes import next_frame
@@ -59,7 +59,12 @@ async def _tokens(context: AppContext) -> dict[str, dict[str, str]]:
         await session.flush()
         session.add(ApiToken(kind="integration", name="shop", token_hash=token_hash(integration)))
         session.add(
-            ApiToken(kind="agent", name=agent.email, agent_id=agent.id, token_hash=token_hash(agent_token))
+            ApiToken(
+                kind="agent",
+                name=agent.email,
+                agent_id=agent.id,
+                token_hash=token_hash(agent_token),
+            )
         )
     return {
         "integration": {"Authorization": f"Bearer {integration}"},
@@ -83,7 +88,9 @@ async def _say(ws: Any, text: str, client_id: str) -> dict[str, Any]:
 def _smtp_code(port: int, message_id: str) -> int:
     raw = make_mail(message_id=message_id)
     try:
-        smtplib.SMTP("127.0.0.1", port, timeout=30).sendmail("sara@example.ir", ["support@support.localhost"], raw)
+        smtplib.SMTP("127.0.0.1", port, timeout=30).sendmail(
+            "sara@example.ir", ["support@support.localhost"], raw
+        )
     except smtplib.SMTPDataError as exc:
         return exc.smtp_code
     return 250
@@ -97,7 +104,9 @@ async def test_postgresql_down_every_channel_answers_temporarily_then_recovers(
     client, context = await start_app(settings)
     headers = await _tokens(context)
     smtp_port = settings.email.smtp_port
-    visitor = (await (await client.post("/api/v1/webchat/sessions", json={})).json())["visitor_token"]
+    visitor = (await (await client.post("/api/v1/webchat/sessions", json={})).json())[
+        "visitor_token"
+    ]
     ws = await client.ws_connect("/ws/webchat", params={"token": visitor})
     assert (await next_frame(ws))["type"] == "ready"
     assert (await _post(client, headers["integration"], 0)).status == 202

@@ -53,11 +53,13 @@ async def test_serve_drops_slow_clients_and_keeps_its_files_private(tmp_path: Pa
         writer.close()
         assert held < 3.0, held
 
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"{server.url}/favicon.ico") as response:
-                assert response.status == 200
-                assert response.content_type in ("image/x-icon", "image/vnd.microsoft.icon")
-                assert (await response.read())[:4] == b"\x00\x00\x01\x00"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{server.url}/favicon.ico") as response,
+        ):
+            assert response.status == 200
+            assert response.content_type in ("image/x-icon", "image/vnd.microsoft.icon")
+            assert (await response.read())[:4] == b"\x00\x00\x01\x00"
 
         data = tmp_path / "data"
         assert _mode(data) == 0o700
@@ -82,8 +84,16 @@ def test_serve_on_a_read_only_data_dir_says_which_and_what_to_do(tmp_path: Path)
     subprocess.run(lock, check=True)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "router.cli", "serve", "--data-dir", str(data),
-             "--http-port", str(free_port())],
+            [
+                sys.executable,
+                "-m",
+                "router.cli",
+                "serve",
+                "--data-dir",
+                str(data),
+                "--http-port",
+                str(free_port()),
+            ],
             env={**os.environ, "PASOKH_EMAIL__SMTP_PORT": "0"},
             capture_output=True,
             text=True,
@@ -127,10 +137,12 @@ async def test_metrics_on_a_port_of_its_own(settings: Settings, start_app: AppFa
     port = free_port()
     client, _ = await start_app(settings.replace("server", metrics_port=port))
     assert (await client.get("/metrics")).status == 404
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
-            assert response.status == 200
-            assert "pasokh_outbox_depth" in await response.text()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        assert response.status == 200
+        assert "pasokh_outbox_depth" in await response.text()
 
 
 async def test_start_up_names_channels_and_what_is_missing(

@@ -59,9 +59,7 @@ def new_engine(
         # Server-side for a lock wait or a slow query; client-side (asyncpg's
         # command_timeout) for a server that does not answer at all.
         connect_args["command_timeout"] = statement_timeout
-        connect_args["server_settings"] = {
-            "statement_timeout": str(int(statement_timeout * 1000))
-        }
+        connect_args["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
         pool_options["pool_timeout"] = statement_timeout + (connect_timeout or 0)
     return create_async_engine(
         url,
@@ -171,12 +169,12 @@ def _is_unavailable_itself(item: BaseException) -> bool:
         return item.errno in _OS_UNAVAILABLE
     sqlstate = getattr(item, "sqlstate", None)
     if isinstance(sqlstate, str) and len(sqlstate) == 5:
-        return sqlstate[:2] in _POSTGRES_UNAVAILABLE_CLASSES or sqlstate in _POSTGRES_UNAVAILABLE_CODES
+        return (
+            sqlstate[:2] in _POSTGRES_UNAVAILABLE_CLASSES or sqlstate in _POSTGRES_UNAVAILABLE_CODES
+        )
     # asyncpg's client-side connection errors ("connection was closed in the middle of
     # operation") carry no SQLSTATE; matched by class so asyncpg stays optional.
     return type(item).__name__ in _ASYNCPG_CONNECTION_ERRORS
 
 
-_ASYNCPG_CONNECTION_ERRORS = frozenset(
-    {"ConnectionDoesNotExistError"}
-)
+_ASYNCPG_CONNECTION_ERRORS = frozenset({"ConnectionDoesNotExistError"})
