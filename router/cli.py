@@ -118,9 +118,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _private_files()
     settings = _settings(args)
+    configure_logging(settings.server.log_format, settings.server.log_level)
     check_data_dir(settings.data_dir)  # the database, attachments and key live there
     settings = ensure_secret_key(settings)
-    configure_logging(settings.server.log_format, settings.server.log_level)
     logger.info(
         "starting Pasokh on http://%s:%d data_dir=%s database=%s secrets set: %s",
         settings.server.host,

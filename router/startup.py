@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from config.settings import Settings
 from router.http.keys import CONTEXT
+from router.storage.engine import is_database_unavailable
 from router.storage.models import Agent
 
 logger = logging.getLogger(__name__)
@@ -47,9 +48,16 @@ async def summary_ctx(app: web.Application) -> AsyncIterator[None]:
     """Log the summary once the database is open (it counts the agents)."""
     context = app[CONTEXT]
     on, off, missing = channel_summary(context.settings)
-    async with context.read_sessions() as session:
-        agents = await session.scalar(select(func.count()).select_from(Agent))
-    if not agents:
+    try:
+        async with context.read_sessions() as session:
+            agents = await session.scalar(select(func.count()).select_from(Agent))
+    except Exception as exc:
+        # The server starts without its database (/healthz says 503 until it is back).
+        if not is_database_unavailable(exc):
+            raise
+        logger.warning("setup: could not count agents, the database is unavailable: %s", exc)
+        agents = None
+    if agents == 0:
         missing.append(
             "no agent yet: nobody can answer handed-off customers or sign in to /console; "
             "add one with: pasokh agent add EMAIL --name NAME --tier 1 --admin"
