@@ -38,6 +38,16 @@ class ServerSettings:
     # Signs visitor tokens, reply tokens and links; generated into the data dir if unset.
     secret_key: str = secret()
     max_request_bytes: int = 1_048_576
+    # Seconds a connection may go without a complete request: the headers of its first
+    # request, or the next one on a kept-alive connection (slow or idle clients).
+    idle_timeout: float = 15.0
+    health_timeout: float = 3.0  # /healthz answers 503 when its checks take longer
+    min_free_disk_mb: int = 100  # /healthz answers 503 when the data dir has less free
+    # /metrics: on its own listener when metrics_port is set (e.g. 127.0.0.1:9108),
+    # and/or only with `Authorization: Bearer <metrics_token>` when the token is set.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    metrics_token: str = secret()
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,10 @@ class DatabaseSettings:
     url: str = secret()
     pool_size: int = 10
     echo: bool = False
+    connect_timeout: float = 5.0  # seconds to open a connection (PostgreSQL)
+    # Seconds one statement may run, or wait for a lock (SQLite: for the write lock);
+    # 0: no limit. A frozen or locked database then fails fast with a 503.
+    statement_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -369,7 +383,24 @@ def load_settings(
     chosen_dir = data_dir or Path(
         env.get("PASOKH_DATA_DIR") or raw.get("data_dir") or "pasokh-data"
     )
-    return Settings(data_dir=chosen_dir, **built)
+    settings = Settings(data_dir=chosen_dir, **built)
+    _check_signing_keys(settings)
+    return settings
+
+
+MIN_KEY_BYTES = 32
+
+
+def _check_signing_keys(settings: Settings) -> None:
+    """A short signing key can be guessed offline from one signed token; refuse it."""
+    for section, key in (("server", "secret_key"), ("webchat", "user_hash_secret")):
+        value = getattr(getattr(settings, section), key)
+        if value and len(value.encode()) < MIN_KEY_BYTES:
+            raise SettingsError(
+                f"setting {ENV_PREFIX}{section.upper()}__{key.upper()} is "
+                f"{len(value.encode())} bytes; use at least {MIN_KEY_BYTES} random bytes, "
+                "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
 
 
 def secret_names(settings: Settings) -> list[str]:

@@ -7,9 +7,11 @@ in reverse and only for what started.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +28,8 @@ from router.assignment import assignment_ctx
 from router.context import AppContext
 from router.conversation import DatabaseConversationReader
 from router.http import agent_api, console, customer_api, identity_api, integration_api
+from router.http.auth import bearer_token
+from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
 from router.http.keys import CONTEXT
 from router.ingest import ingest
@@ -33,6 +37,7 @@ from router.metrics import Metrics
 from router.model import InboundMessage, IngestResult
 from router.outbox import OutboxWorker, outbox_depth
 from router.responder import QueueEveryThread, Responder
+from router.startup import summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 
@@ -44,7 +49,7 @@ def ensure_secret_key(settings: Settings) -> Settings:
     if settings.server.secret_key:
         return settings
     path = settings.data_dir / "secret.key"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -89,7 +94,9 @@ def build_app(
     app.router.add_routes([*customer_api.routes, *identity_api.routes])  # issue 8
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics_page)
+    app.router.add_get("/favicon.ico", favicon)
+    if not settings.server.metrics_port:
+        app.router.add_get("/metrics", metrics_page)
 
     metrics = Metrics()
     chosen_adapters = list(adapters) if adapters is not None else build_adapters(settings, metrics)
@@ -97,11 +104,13 @@ def build_app(
         app.router.add_routes(adapter.routes())
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = new_engine(
             settings.database_url,
             pool_size=settings.database.pool_size,
             echo=settings.database.echo,
+            connect_timeout=settings.database.connect_timeout or None,
+            statement_timeout=settings.database.statement_timeout or None,
         )
         if migrate if migrate is not None else is_sqlite(settings.database_url):
             await upgrade_to_head(engine)
@@ -167,27 +176,85 @@ def build_app(
             if close is not None:
                 await close()
 
+    async def metrics_listener_ctx(app: web.Application) -> AsyncIterator[None]:
+        # /metrics on a port of its own (e.g. reachable only from the monitoring host).
+        metrics_app = web.Application()
+        metrics_app[CONTEXT] = app[CONTEXT]
+        metrics_app.router.add_get("/metrics", metrics_page)
+        runner = web.AppRunner(metrics_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.server.metrics_host, settings.server.metrics_port)
+        await site.start()
+        logger.info(
+            "metrics on http://%s:%d/metrics",
+            settings.server.metrics_host,
+            settings.server.metrics_port,
+        )
+        yield
+        await runner.cleanup()
+
     app.on_shutdown.append(close_channel_sockets)
     app.cleanup_ctx.extend([storage_ctx, responder_ctx, adapters_ctx, outbox_ctx])
+    if settings.server.metrics_port:
+        app.cleanup_ctx.append(metrics_listener_ctx)
     app.cleanup_ctx.append(assignment_ctx)  # after storage; stops first
+    app.cleanup_ctx.append(summary_ctx)
     return app
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers, 503 otherwise."""
+    """200 when the database answers and the data dir has room; 503 otherwise.
+
+    Answers within `server.health_timeout` even when the database hangs.
+    """
     context = request.app[CONTEXT]
+    server = context.settings.server
+    database = "ok"
     try:
-        async with context.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        async with asyncio.timeout(server.health_timeout):
+            # A read session: on SQLite it does not queue for the write lock.
+            async with context.read_sessions() as session:
+                await session.execute(text("SELECT 1"))
+    except TimeoutError:
+        database = "timeout"
     except Exception as exc:
         logger.warning("health check: database unavailable: %s", exc)
-        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
-    return web.json_response({"status": "ok", "database": "ok"})
+        database = "down"
+    free_mb = await _free_disk_mb(context.settings.data_dir)
+    disk = "ok" if free_mb is None or free_mb >= server.min_free_disk_mb else "low"
+    body: dict[str, object] = {"database": database, "disk": disk, "disk_free_mb": free_mb}
+    if database != "ok" or disk != "ok":
+        logger.warning("health check: database %s, disk %s (%s MB free)", database, disk, free_mb)
+        context.metrics.database_unavailable.labels("health").inc()
+        return web.json_response({"status": "unavailable", **body}, status=503)
+    return web.json_response({"status": "ok", **body})
+
+
+async def _free_disk_mb(path: Path) -> int | None:
+    """Free space where the data dir is, in MB; None when it cannot be read."""
+    try:
+        usage = await asyncio.to_thread(shutil.disk_usage, path)
+    except OSError:
+        return None
+    return usage.free // 2**20
+
+
+FAVICON = Path(__file__).parent / "http" / "static" / "favicon.ico"
+
+
+async def favicon(_: web.Request) -> web.FileResponse:
+    """A small icon, so browsers asking for one do not fill the log with 404s."""
+    return web.FileResponse(FAVICON, headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def metrics_page(request: web.Request) -> web.Response:
-    """Prometheus exposition of the app's own registry."""
+    """Prometheus exposition of the app's own registry (behind `metrics_token` if set)."""
     context = request.app[CONTEXT]
+    token = context.settings.server.metrics_token
+    if token and not tokens_equal(bearer_token(request), token):
+        context.metrics.rejected_input.labels("metrics", "unauthorized").inc()
+        logger.warning("/metrics refused to %s: no or wrong bearer token", request.remote)
+        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": "Bearer"})
     try:
         context.metrics.outbox_depth.set(await outbox_depth(context))
     except Exception:

@@ -42,9 +42,11 @@ class AttachmentStore:
         target = self.path_for(digest)
         if target.exists():
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only whatever the umask: customers' files are nobody else's business.
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = target.with_name(f".{digest}.{os.getpid()}.{id(data)}.tmp")
-        with open(tmp, "wb") as handle:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

@@ -7,7 +7,9 @@ import asyncio
 import errno
 import getpass
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from config.settings import (
 from faq.cli import add_faq_commands
 from router.logs import configure_logging
 from router.security import hash_password, new_token, token_hash
-from router.storage.engine import new_engine, new_sessionmaker
+from router.storage.engine import is_database_unavailable, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import Agent, ApiToken, AuditEvent
 
@@ -57,6 +59,7 @@ def _run(
     coro_fn: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]],
 ) -> Callable[..., int]:
     def runner(args: argparse.Namespace) -> int:
+        _private_files()
         return asyncio.run(coro_fn(_settings(args), args))
 
     return runner
@@ -73,13 +76,51 @@ async def _with_db(settings: Settings, work: Callable[[Any], Awaitable[int]]) ->
         await engine.dispose()
 
 
+def _private_files() -> None:
+    """Files this process creates (database, its WAL, attachments, keys) are owner-only:
+    customer messages must not be readable by every account on the machine."""
+    os.umask(0o077)
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Refuse to start on a data dir this user cannot write, saying which and what to do.
+
+    A data dir others may enter is closed to its owner (older versions made it 0755).
+
+    Raises:
+        CommandError: the directory (or the database in it) is not writable.
+    """
+    where = data_dir.resolve()
+    fix = (
+        f"make it writable by this user (uid {os.getuid()}), e.g. chown/chmod it, "
+        "or choose another with --data-dir or PASOKH_DATA_DIR"
+    )
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        raise CommandError(
+            f"cannot write to the data directory {where}: {exc.strerror}; {fix}"
+        ) from None
+    database = data_dir / "pasokh.db"
+    if database.exists() and not os.access(database, os.R_OK | os.W_OK):
+        raise CommandError(f"cannot write to the database {database.resolve()}; {fix}")
+    if data_dir.stat().st_mode & 0o077:
+        data_dir.chmod(0o700)
+        logger.warning("data directory %s was open to other users; now 0700", where)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
     # Imported here: the channels' SDKs take seconds to import, and only serve needs them.
     from router.app import build_app, ensure_secret_key
 
-    settings = ensure_secret_key(_settings(args))
+    _private_files()
+    settings = _settings(args)
     configure_logging(settings.server.log_format, settings.server.log_level)
+    check_data_dir(settings.data_dir)  # the database, attachments and key live there
+    settings = ensure_secret_key(settings)
     logger.info(
         "starting Pasokh on http://%s:%d data_dir=%s database=%s secrets set: %s",
         settings.server.host,
@@ -97,6 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print=None,
             access_log=None,
             handle_signals=True,
+            keepalive_timeout=settings.server.idle_timeout,
         )
     except OSError as exc:
         # A port already taken (HTTP or SMTP) or not ours to bind: say so, no traceback.
@@ -105,6 +147,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(
             f"cannot start: {exc}; pick another port (--http-port, --smtp-port) "
             "or stop what holds it"
+        ) from None
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        raise CommandError(
+            f"cannot start: the database is unavailable ({type(exc).__name__}: {exc}); "
+            "check [database] url (PASOKH_DATABASE__URL) and that the server is up"
         ) from None
     return 0
 

@@ -34,6 +34,7 @@ from router.responder import (
     Silent,
     ThreadContext,
 )
+from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
     Customer,
@@ -115,7 +116,17 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
             async with app.writing(), app.sessions() as session, session.begin():
                 outcome = await _ingest_once(app, session, msg)
             break
-        except (IntegrityError, OperationalError) as exc:
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                # Down, frozen, locked or full: retrying at once only holds the channel
+                # longer; its temporary answer (503, 451, server_error) makes it retry.
+                app.metrics.database_unavailable.labels("ingest").inc()
+                app.metrics.ingest_errors.labels(msg.channel).inc()
+                raise IngestFailed(
+                    f"could not store {msg.channel} message: database unavailable: {exc}"
+                ) from exc
+            if not isinstance(exc, IntegrityError | OperationalError):
+                raise
             # IntegrityError: a concurrent ingest created the same identity, thread or
             # message first; OperationalError: SQLite busy / PostgreSQL serialisation.
             last_error = exc

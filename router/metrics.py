@@ -50,6 +50,12 @@ class Metrics:
             ["channel", "verdict"],
             registry=r,
         )
+        self.database_unavailable = Counter(
+            "pasokh_database_unavailable",
+            "Work refused because the database could not serve (down, frozen, locked, full)",
+            ["where"],
+            registry=r,
+        )
         self.bot_decisions = Counter(
             "pasokh_bot_decisions", "Responder decisions", ["decision"], registry=r
         )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import glob
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 import aiohttp
+
+from tests.support import free_port
 
 
 class ServeProcess:
@@ -91,3 +96,90 @@ def start_throwaway_postgres() -> tuple[str | None, Path | None]:
 def stop_throwaway_postgres(data: Path) -> None:
     """Stop a server from `start_throwaway_postgres` and remove its files."""
     subprocess.run([str(CI_POSTGRES), "stop", str(data)], check=False)
+
+
+class OwnPostgres:
+    """A PostgreSQL server of one test's own, to stop, freeze and restart at will.
+
+    Never the shared server named by PASOKH_TEST_DATABASE_URL: stopping that one
+    would break every other test. Needs root (the server runs as `postgres`).
+    """
+
+    def __init__(self) -> None:
+        self.bin = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
+        self.data = Path(tempfile.mkdtemp(prefix="pasokh-own-pg-"))
+        self.port = free_port()
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def init(self) -> None:
+        """initdb with a fixed port, so a restart comes back at the same URL."""
+        shutil.chown(self.data, "postgres", "postgres")
+        self._as_postgres(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust"
+        )
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write(
+                f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
+                f"unix_socket_directories = '{self.data}'\nfsync = off\n"
+            )
+        self.start()
+
+    def start(self) -> None:
+        log = str(self.data / "server.log")
+        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-l", log, "start")
+
+    def stop(self) -> None:
+        """A fast shutdown: connections are cut, new ones refused."""
+        self._as_postgres(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"
+        )
+
+    def pids(self) -> list[int]:
+        """The postmaster and every backend (to freeze the whole server)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        return [postmaster, *(int(pid) for pid in children)]
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the server: it accepts TCP connections (the kernel does) but answers nothing."""
+        frozen = self.pids()
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        return frozen
+
+    @staticmethod
+    def thaw(frozen: list[int]) -> None:
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    def remove(self) -> None:
+        with contextlib.suppress(Exception):
+            self.thaw(self.pids())
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(self.data, ignore_errors=True)

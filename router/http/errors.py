@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from router.http.keys import CONTEXT
+from router.storage.engine import is_database_unavailable
+
+logger = logging.getLogger(__name__)
+
+# What a client is told to wait when the database cannot serve: long enough for a
+# restart or fail-over, short enough that a retrying integration catches up quickly.
+RETRY_AFTER_SECONDS = 5
 
 
 def json_error(status: int, message: str, **extra: Any) -> web.Response:
@@ -22,7 +32,11 @@ async def api_errors_as_json(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Under `/api/`, the errors aiohttp answers itself (no such route, wrong method,
-    body over `client_max_size`) are JSON with a message too, like the API's own."""
+    body over `client_max_size`) are JSON with a message too, like the API's own.
+
+    On every path, a database that cannot serve (see `is_database_unavailable`) is a
+    503 with `Retry-After` (JSON under `/api/`), never a 500.
+    """
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -37,6 +51,30 @@ async def api_errors_as_json(
             if name.lower() not in ("content-type", "content-length"):
                 response.headers[name] = value
         return response
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        return _database_unavailable(request, exc)
+
+
+def _database_unavailable(request: web.Request, exc: Exception) -> web.Response:
+    logger.warning(
+        "%s %s answered 503: database unavailable: %s: %s",
+        request.method,
+        request.path,
+        type(exc).__name__,
+        exc,
+    )
+    context = request.app.get(CONTEXT)
+    if context is not None:
+        context.metrics.database_unavailable.labels("http").inc()
+    message = "the database is unavailable; retry later"
+    if request.path.startswith("/api/"):
+        response = json_error(503, message, retry_after=RETRY_AFTER_SECONDS)
+    else:
+        response = web.Response(status=503, text=message)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any] | web.Response:

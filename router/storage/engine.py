@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,20 +24,55 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def new_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """Create the engine; SQLite gets WAL, a busy timeout and writer-first transactions."""
+def new_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
+) -> AsyncEngine:
+    """Create the engine; SQLite gets WAL, a busy timeout and writer-first transactions.
+
+    Args:
+        connect_timeout: seconds to open a PostgreSQL connection (None: asyncpg's 60).
+        statement_timeout: seconds one statement may take, or wait for SQLite's write
+            lock (None: no limit on PostgreSQL, 30 s on SQLite). A frozen or locked
+            database then fails fast instead of holding every caller.
+    """
     if is_sqlite(url):
+        busy_seconds = statement_timeout if statement_timeout else 30.0
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=20
+            url,
+            echo=echo,
+            connect_args={"timeout": busy_seconds},
+            pool_size=pool_size,
+            max_overflow=20,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_ms=int(busy_seconds * 1000))
         return engine
+    connect_args: dict[str, Any] = {}
+    pool_options: dict[str, Any] = {}
+    if connect_timeout:
+        connect_args["timeout"] = connect_timeout
+    if statement_timeout:
+        # Server-side for a lock wait or a slow query; client-side (asyncpg's
+        # command_timeout) for a server that does not answer at all.
+        connect_args["command_timeout"] = statement_timeout
+        connect_args["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
+        pool_options["pool_timeout"] = statement_timeout + (connect_timeout or 0)
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+        **pool_options,
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, busy_ms: int) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -45,7 +83,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
@@ -72,3 +110,71 @@ def new_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSessio
     return async_sessionmaker(
         engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
     )
+
+
+# SQLite: another process holds the lock, or the file cannot be read or written.
+_SQLITE_UNAVAILABLE = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_PROTOCOL",
+)
+# PostgreSQL SQLSTATE classes: 08 connection exception, 53 insufficient resources (disk
+# full, too many connections), 57 operator intervention (shutdown, statement timeout).
+_POSTGRES_UNAVAILABLE_CLASSES = frozenset({"08", "53", "57"})
+_POSTGRES_UNAVAILABLE_CODES = frozenset({"55P03"})  # lock_not_available (lock_timeout)
+_OS_UNAVAILABLE = frozenset(
+    {errno.ENOSPC, errno.EIO, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN}
+)
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """True when `error` (or what caused it) means "the database cannot serve now".
+
+    Connection refused or reset, connect and statement timeouts, a server shutting
+    down or out of disk, SQLite's lock held elsewhere or its file unreadable: a
+    temporary condition, answered with each channel's "try again later". Integrity
+    and programming errors are not: retrying them later would fail the same way.
+    """
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if _is_unavailable_itself(item):
+            return True
+        pending.extend(
+            cause
+            for cause in (getattr(item, "orig", None), item.__cause__, item.__context__)
+            if isinstance(cause, BaseException)
+        )
+    return False
+
+
+def _is_unavailable_itself(item: BaseException) -> bool:
+    if isinstance(item, ConnectionError | TimeoutError | sa_exc.TimeoutError):
+        return True  # refused, reset, broken pipe; asyncio and pool timeouts
+    if isinstance(item, sa_exc.DBAPIError) and item.connection_invalidated:
+        return True
+    if isinstance(item, sa_exc.IntegrityError | sa_exc.ProgrammingError):
+        return False
+    if isinstance(item, sqlite3.Error):
+        return (getattr(item, "sqlite_errorname", None) or "").startswith(_SQLITE_UNAVAILABLE)
+    if isinstance(item, OSError):
+        return item.errno in _OS_UNAVAILABLE
+    sqlstate = getattr(item, "sqlstate", None)
+    if isinstance(sqlstate, str) and len(sqlstate) == 5:
+        return (
+            sqlstate[:2] in _POSTGRES_UNAVAILABLE_CLASSES or sqlstate in _POSTGRES_UNAVAILABLE_CODES
+        )
+    # asyncpg's client-side connection errors ("connection was closed in the middle of
+    # operation") carry no SQLSTATE; matched by class so asyncpg stays optional.
+    return type(item).__name__ in _ASYNCPG_CONNECTION_ERRORS
+
+
+_ASYNCPG_CONNECTION_ERRORS = frozenset({"ConnectionDoesNotExistError"})
