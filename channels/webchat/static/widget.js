@@ -569,7 +569,10 @@
     if (!value) return;
     if (idStep === "email") {
       identityCall("email", { email: value, lang: lang }).then(function (r) {
-        if (r.ok) { askFor("code"); idNote.textContent = L.codeSent; idInput.focus(); } else idNote.textContent = L.failed;
+        if (r.ok) { askFor("code"); idNote.textContent = L.codeSent; idInput.focus(); return; }
+        idNote.textContent = L.failed;
+        // This server sends no mail: stop offering what cannot work.
+        if (((r.body && r.body.error) || {}).code === "email_unavailable") { idForm.hidden = true; emailButton.hidden = true; }
       }).catch(function () { idNote.textContent = L.failed; });
       return;
     }
