@@ -167,3 +167,19 @@ async def test_signing_in_on_the_site_links_the_anonymous_chat(
             "asked before signing in", timeout=10_000
         )
     assert await app.customer_of("webchat", "user:u42") == await app.customer_of("site", "u42")
+
+
+async def test_without_a_mail_relay_the_widget_stops_offering_email_links(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    app = await start_identity_app(start_app, settings, relay, email={"relay_host": ""})
+    async with running_chromium() as chromium:
+        page = await new_page(chromium, f"{base_url(app)}/?lang=en")
+        await page.locator("pasokh-chat .launcher").click()
+        await page.locator("pasokh-chat .idlink", has_text="Link my email").click()
+        await page.locator("pasokh-chat .idform input").fill(SARA)
+        await page.locator("pasokh-chat .idform button").click()
+        await expect(page.locator("pasokh-chat .idnote")).to_contain_text("did not work")
+        await expect(page.locator("pasokh-chat .idlink", has_text="Link my email")).to_be_hidden()
+        await expect(page.locator("pasokh-chat .idform")).to_be_hidden()
+    assert relay.received == []
