@@ -140,17 +140,15 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Thank you; your number is saved.",
     },
     "link_confirm": {
-        "fa": "کسی پیوندی باز کرده که این گفتگوی تلگرام را به یک گفتگو در وب‌سایت ما "
-        "وصل می‌کند. اگر «بله» بگویید، پیام‌های اینجا و آنجا یک گفتگو می‌شوند و در هر دو "
-        "دیده می‌شوند. فقط اگر خودتان همین حالا در وب‌سایت این پیوند را خواسته‌اید، «بله» "
-        "بگویید.",
-        "ar": "فتح أحدهم رابطًا يربط محادثة تيليجرام هذه بمحادثة على موقعنا. إذا أجبت "
-        "«نعم» تصبح رسائلك هنا وهناك محادثة واحدة تظهر في الجهتين. أجب «نعم» فقط إذا "
-        "طلبت هذا الرابط بنفسك على الموقع الآن.",
-        "en": "Someone opened a link that joins this Telegram chat to a conversation on our "
+        "fa": "پیوندی را باز کردید که این گفتگوی تلگرام را به یک گفتگو در وب‌سایت ما وصل "
+        "می‌کند. اگر «بله» بگویید، پیام‌های اینجا و آنجا یک گفتگو می‌شوند و در هر دو دیده "
+        "می‌شوند. فقط اگر این پیوند را خودتان در وب‌سایت خواسته‌اید، «بله» بگویید.",
+        "ar": "فتحت رابطًا يربط محادثة تيليجرام هذه بمحادثة على موقعنا. إذا أجبت «نعم» "
+        "تصبح رسائلك هنا وهناك محادثة واحدة تظهر في الجهتين. أجب «نعم» فقط إذا طلبت هذا "
+        "الرابط بنفسك على الموقع.",
+        "en": "You opened a link that joins this Telegram chat to a conversation on our "
         "website. If you say yes, your messages here and there become one conversation, "
-        "visible in both. Only say yes if you asked for this link on the website yourself, "
-        "just now.",
+        "visible in both. Say yes only if you asked for this link on the website yourself.",
     },
     "link_yes": {
         "fa": "بله، وصل کن",
