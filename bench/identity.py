@@ -29,12 +29,21 @@ from router.identity_links import (
     verify_email_code,
 )
 from router.merge import merge_customers
-from router.model import AuthorKind, Direction, utcnow
+from router.model import AuthorKind, DeliveryResult, Direction, OutboundMessage, utcnow
 from router.responder import QueueEveryThread
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import IdentityProof, Message, Thread, ThreadStatus
 from tests.support import create_postgres_database
+
+
+class _UnusedMail:
+    """Stands in for the email channel: the bench queues mail, never delivers it."""
+
+    name = "email"
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        raise AssertionError("the bench delivers nothing")
 
 
 async def _customer_with_thread(app: AppContext, address: str, messages: int) -> int:
@@ -66,12 +75,15 @@ async def bench(url: str, messages: int, rounds: int) -> None:
     await upgrade_to_head(engine)
     settings = load_settings(env={}, data_dir=Path(tempfile.mkdtemp()))
     settings = settings.replace("server", secret_key="bench-" + "x" * 40)
+    # Codes are offered only when mail can leave; nothing is delivered here (no worker).
+    settings = settings.replace("email", relay_host="127.0.0.1")
     app = AppContext(
         settings=settings,
         engine=engine,
         sessions=new_sessionmaker(engine),
         responder=QueueEveryThread(),
     )
+    app.adapters["email"] = _UnusedMail()
     merges = []
     for n in range(rounds):
         a = await _customer_with_thread(app, f"visitor:a{n}", messages)

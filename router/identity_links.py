@@ -3,9 +3,11 @@
 Proofs accepted:
 - a six-digit code mailed (through the outbox) to an email address and typed back by
   the web chat visitor or Telegram user who asked for it;
-- a continue-in-chat token from a mail we sent (the browser holding it read that mail);
-- a Telegram `/start <token>` from the widget's deep link (the Telegram user holds the
-  link the web chat visitor was given);
+- a continue-in-chat token from a mail we sent, spent by a click on the page that says
+  which address will be joined (the browser holding it read that mail);
+- a Telegram `/start <token>` from the widget's deep link, confirmed by a "yes" from
+  that Telegram user to the question it asks (the link could have come from anybody;
+  only the person in the Telegram chat can say it is theirs);
 - an email reply through a thread's keyed reply token, from the address that thread's
   mail was sent to (marks that email identity verified);
 - a site's `user_hash` for its `user_id` (the site vouches for its signed-in user).
@@ -26,6 +28,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
@@ -67,6 +70,8 @@ SENDS_PER_ADDRESS = 5  # codes mailed to one address per window
 SENDS_PER_REQUESTER = 10  # codes one visitor or chat may ask for per window
 CONTINUE_TTL = timedelta(days=7)
 TELEGRAM_LINK_TTL = timedelta(hours=1)
+# How long the Telegram user has to answer "link this chat?" after `/start <token>`.
+TELEGRAM_CONFIRM_TTL = timedelta(minutes=10)
 
 KIND_CODE = "email_code"
 KIND_CONTINUE = "continue"
@@ -134,12 +139,48 @@ _TEXTS: dict[str, dict[str, str]] = {
         "ar": "شكرًا؛ تم حفظ رقمك.",
         "en": "Thank you; your number is saved.",
     },
+    "link_confirm": {
+        "fa": "پیوندی را باز کردید که این گفتگوی تلگرام را به یک گفتگو در وب‌سایت ما وصل "
+        "می‌کند. اگر «بله» بگویید، پیام‌های اینجا و آنجا یک گفتگو می‌شوند و در هر دو دیده "
+        "می‌شوند. فقط اگر این پیوند را خودتان در وب‌سایت خواسته‌اید، «بله» بگویید.",
+        "ar": "فتحت رابطًا يربط محادثة تيليجرام هذه بمحادثة على موقعنا. إذا أجبت «نعم» "
+        "تصبح رسائلك هنا وهناك محادثة واحدة تظهر في الجهتين. أجب «نعم» فقط إذا طلبت هذا "
+        "الرابط بنفسك على الموقع.",
+        "en": "You opened a link that joins this Telegram chat to a conversation on our "
+        "website. If you say yes, your messages here and there become one conversation, "
+        "visible in both. Say yes only if you asked for this link on the website yourself.",
+    },
+    "link_yes": {
+        "fa": "بله، وصل کن",
+        "ar": "نعم، اربطهما",
+        "en": "Yes, link them",
+    },
+    "link_no": {
+        "fa": "نه",
+        "ar": "لا",
+        "en": "No",
+    },
+    "link_declined": {
+        "fa": "چیزی وصل نشد؛ این گفتگو جدا می‌ماند.",
+        "ar": "لم يُربط شيء؛ تبقى هذه المحادثة منفصلة.",
+        "en": "Nothing was linked; this chat stays separate.",
+    },
     "link_refused": {
         "fa": "این پیوند معتبر نیست یا منقضی شده است.",
         "ar": "هذا الرابط غير صالح أو منتهي الصلاحية.",
         "en": "This link is not valid or has expired.",
     },
 }
+
+
+# Explicit answers to "link this chat?": the buttons' texts and the bare words.
+_YES = frozenset(
+    {_TEXTS["link_yes"][lang].casefold() for lang in ("fa", "ar", "en")}
+    | {"yes", "بله", "بلی", "آره", "نعم"}
+)
+_NO = frozenset(
+    {_TEXTS["link_no"][lang].casefold() for lang in ("fa", "ar", "en")} | {"no", "نه", "خیر"}
+)
 
 
 class ProofRefused(ValueError):
@@ -214,20 +255,38 @@ async def ensure_identity(
     if identity is not None:
         return identity
     now = utcnow()
-    customer = Customer(name=name, language=language, created_at=now)
-    session.add(customer)
-    await session.flush()
-    identity = Identity(
-        customer_id=customer.id,
-        channel=channel,
-        address=address,
-        display_name=name,
-        verified=verified,
-        created_at=now,
-    )
-    session.add(identity)
-    await session.flush()
+    try:
+        # In a savepoint: when a concurrent transaction created the same identity first,
+        # only this attempt is undone and the winner's row is used.
+        async with session.begin_nested():
+            customer = Customer(name=name, language=language, created_at=now)
+            session.add(customer)
+            await session.flush()
+            identity = Identity(
+                customer_id=customer.id,
+                channel=channel,
+                address=address,
+                display_name=name,
+                verified=verified,
+                created_at=now,
+            )
+            session.add(identity)
+            await session.flush()
+    except IntegrityError:
+        identity = await get_identity(session, channel, address)
+        if identity is None:
+            raise
     return identity
+
+
+async def _lock(session: AsyncSession, identity: Identity) -> None:
+    """Hold `identity`'s row until commit (PostgreSQL; SQLite writers are serialised).
+
+    The same lock strength as ingest and merge take, so the three queue behind each other.
+    """
+    await session.execute(
+        select(Identity.id).where(Identity.id == identity.id).with_for_update(key_share=True)
+    )
 
 
 async def _join(
@@ -292,12 +351,24 @@ async def request_email_code(
     The answer never says whether the address belongs to anybody.
 
     Raises:
-        ProofRefused: not an email address.
+        ProofRefused: `email_unavailable` (no way to send mail), not an email address.
         RateLimited: too many codes for this address or this requester lately.
     """
+    if not mail_can_be_sent(app):
+        raise ProofRefused(
+            "email_unavailable", "this server cannot send mail (no outbound relay configured)"
+        )
     email = normalise_email(raw_email)
     if email is None:
         raise ProofRefused("invalid_email", "that is not an email address")
+    # The address gets an identity of its own customer when nobody has it yet; an owned
+    # address stays where it is. Nothing is linked until the code comes back.
+    target = await ensure_identity(session, EMAIL_CHANNEL, email, language=language)
+    # Both limits are counted under the rows they are about: requests for one address, or
+    # by one requester, queue here, so each counts the codes the others committed.
+    # Always requester first, then address (different channels: no cycle).
+    await _lock(session, requester)
+    await _lock(session, target)
     now = utcnow()
     since = now - SEND_WINDOW
     to_address = await session.scalar(
@@ -332,9 +403,6 @@ async def request_email_code(
     for old in superseded:
         old.expires_at = min(old.expires_at, now)
         await _redact(session, old)
-    # The address gets an identity of its own customer when nobody has it yet; an owned
-    # address stays where it is. Nothing is linked until the code comes back.
-    target = await ensure_identity(session, EMAIL_CHANNEL, email, language=language)
     language = language or app.settings.faq.default_language
     thread = Thread(
         customer_id=target.customer_id,
@@ -399,10 +467,13 @@ async def _redact(session: AsyncSession, proof: IdentityProof) -> None:
         mailed.text = _SIX_DIGITS.sub("••••••", mailed.text)
 
 
-async def pending_code(session: AsyncSession, requester: Identity) -> IdentityProof | None:
+async def pending_code(
+    session: AsyncSession, requester: Identity, *, lock: bool = False
+) -> IdentityProof | None:
     """The requester's newest code unless it was spent (expired or locked included):
-    only the newest code ever counts."""
-    newest = await session.scalar(
+    only the newest code ever counts. With `lock`, its row is held until commit and read
+    as last committed, so concurrent guesses each see the attempts before them."""
+    query = (
         select(IdentityProof)
         .where(
             IdentityProof.kind == KIND_CODE,
@@ -412,6 +483,9 @@ async def pending_code(session: AsyncSession, requester: Identity) -> IdentityPr
         .order_by(IdentityProof.id.desc())
         .limit(1)
     )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    newest = await session.scalar(query)
     return newest if newest is not None and newest.used_at is None else None
 
 
@@ -426,7 +500,7 @@ async def verify_email_code(
     Raises:
         ProofRefused: code `no_code`, `expired`, `locked` or `wrong_code` (with `remaining`).
     """
-    proof = await pending_code(session, requester)
+    proof = await pending_code(session, requester, lock=True)
     now = utcnow()
     if proof is None:
         raise ProofRefused("no_code", "no code was asked for; ask for one first")
@@ -458,28 +532,55 @@ async def verify_email_code(
 # --- continue in chat (from a mail) ----------------------------------------------------
 
 
-async def _spend_nonce(app: AppContext, session: AsyncSession, kind: str, nonce: str) -> None:
-    """Record a token's nonce as used; refuse one that was used before."""
+async def _nonce_spent(app: AppContext, session: AsyncSession, kind: str, nonce: str) -> bool:
+    """Whether a token's nonce was recorded (read only)."""
     digest = tokens_for(app).nonce_hash(kind, nonce)
     used = await session.scalar(
         select(IdentityProof.id).where(
             IdentityProof.kind == kind, IdentityProof.secret_hash == digest
         )
     )
-    if used is not None:
+    return used is not None
+
+
+async def _spend_nonce(
+    app: AppContext,
+    session: AsyncSession,
+    kind: str,
+    nonce: str,
+    *,
+    requester: Identity | None = None,
+    target: Identity | None = None,
+    answer_within: timedelta | None = None,
+) -> IdentityProof:
+    """Record a token's nonce as used; refuse one that was used before.
+
+    The record is unique (a partial unique index), so of two requests spending one token
+    at the same moment exactly one succeeds. With `answer_within`, the record stays open
+    (`used_at` unset) as a question the requester must answer by then.
+    """
+    if await _nonce_spent(app, session, kind, nonce):
         raise ProofRefused("token_used", "this link was used already")
     now = utcnow()
-    session.add(
-        IdentityProof(
-            kind=kind,
-            secret_hash=digest,
-            attempts=0,
-            created_at=now,
-            expires_at=now,
-            used_at=now,
-        )
+    proof = IdentityProof(
+        kind=kind,
+        secret_hash=tokens_for(app).nonce_hash(kind, nonce),
+        requester_channel=requester.channel if requester else None,
+        requester_address=requester.address if requester else None,
+        target_channel=target.channel if target else None,
+        target_address=target.address if target else None,
+        attempts=0,
+        created_at=now,
+        expires_at=now + answer_within if answer_within else now,
+        used_at=None if answer_within else now,
     )
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(proof)
+            await session.flush()
+    except IntegrityError:
+        raise ProofRefused("token_used", "this link was used already") from None
+    return proof
 
 
 async def consume_continue_token(
@@ -512,6 +613,31 @@ async def consume_continue_token(
     return outcome
 
 
+@dataclass(frozen=True, slots=True)
+class ContinueLink:
+    """What the page a continue link opens may show before anything is joined."""
+
+    address: str
+    spent: bool
+
+
+async def peek_continue_token(app: AppContext, session: AsyncSession, token: str) -> ContinueLink:
+    """The address a continue token would join, and whether it was spent; spends nothing.
+
+    The address is no secret to whoever holds the link (it is in the token); showing it
+    lets the person who opened the link see that it is not theirs.
+
+    Raises:
+        ProofRefused: `invalid_token`.
+    """
+    try:
+        claim = tokens_for(app).open_continue(token)
+    except InvalidProofToken as exc:
+        raise ProofRefused("invalid_token", f"this link is not valid: {exc}") from None
+    spent = await _nonce_spent(app, session, KIND_CONTINUE, claim.nonce)
+    return ContinueLink(claim.address, spent)
+
+
 def continue_link_maker(settings: Settings) -> Callable[[OutboundMessage], str | None] | None:
     """What the email channel calls to print each mail's "continue in chat" link."""
     if not settings.server.secret_key:
@@ -539,8 +665,10 @@ def telegram_start_token(app: AppContext, webchat_identity: Identity) -> str:
 
 async def consume_telegram_start(
     app: AppContext, session: AsyncSession, telegram: Identity, token: str
-) -> LinkOutcome:
-    """A Telegram user sent `/start <token>`: they hold the web chat visitor's link.
+) -> None:
+    """A Telegram user sent `/start <token>`: spend the token and ask them whether to
+    link (the caller sends the question). Nothing is joined yet: the link may have been
+    handed to them by whoever asked for it on the website.
 
     Raises:
         ProofRefused: `invalid_token` or `token_used`.
@@ -552,12 +680,95 @@ async def consume_telegram_start(
     webchat = await session.get(Identity, claim.identity_id)
     if webchat is None or webchat.channel != WEBCHAT_CHANNEL:
         raise ProofRefused("invalid_token", "this link names nobody")
-    await _spend_nonce(app, session, KIND_TELEGRAM, claim.nonce)
+    earlier = await pending_telegram_link(session, telegram)
+    await _spend_nonce(
+        app,
+        session,
+        KIND_TELEGRAM,
+        claim.nonce,
+        requester=telegram,
+        target=webchat,
+        answer_within=TELEGRAM_CONFIRM_TTL,
+    )
+    if earlier is not None:  # only the newest question counts
+        earlier.used_at = utcnow()
+    _audit_link(session, telegram, webchat, "telegram_link_asked")
+
+
+async def pending_telegram_link(session: AsyncSession, telegram: Identity) -> IdentityProof | None:
+    """The unanswered "link this chat?" question of this Telegram user, if any (its row
+    held until commit, read as last committed)."""
+    return await session.scalar(
+        select(IdentityProof)
+        .where(
+            IdentityProof.kind == KIND_TELEGRAM,
+            IdentityProof.requester_channel == telegram.channel,
+            IdentityProof.requester_address == telegram.address,
+            IdentityProof.used_at.is_(None),
+        )
+        .order_by(IdentityProof.id.desc())
+        .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def is_yes(answer: str) -> bool:
+    """An explicit yes: the yes button in any language, or the word itself."""
+    word = answer.strip().casefold().rstrip(".!؟?")
+    return word in _YES
+
+
+def _is_no(answer: str) -> bool:
+    word = answer.strip().casefold().rstrip(".!؟?")
+    return word in _NO
+
+
+async def answer_telegram_link(
+    session: AsyncSession, telegram: Identity, question: IdentityProof, answer: str
+) -> tuple[str | None, LinkOutcome | None]:
+    """The Telegram user answered the "link this chat?" question (or wrote something
+    else): only an explicit yes in time joins the web chat; anything else declines. The
+    question is closed either way.
+
+    Returns:
+        The text key of the router's reply (None: the message is no answer and goes on
+        to the responder), and the link's outcome when it joined.
+    """
+    now = utcnow()
+    question.used_at = now
+    webchat = await get_identity(
+        session, question.target_channel or "", question.target_address or ""
+    )
+    if question.expires_at <= now or webchat is None:
+        _audit_link(session, telegram, webchat, "telegram_link_expired")
+        return ("link_refused" if is_yes(answer) or _is_no(answer) else None), None
+    if not is_yes(answer):
+        _audit_link(session, telegram, webchat, "telegram_link_declined")
+        return "link_declined", None
     outcome = LinkOutcome(telegram.customer_id)
-    # Both sides are proven: Telegram vouches for the sender, the token for the visitor.
+    # Both sides are proven: Telegram vouches for the sender, the token for the visitor,
+    # and the sender said the visitor is them.
     await _join(session, outcome, telegram, webchat, how="telegram_start")
     telegram.verified = True
-    return outcome
+    return "linked", outcome
+
+
+def _audit_link(
+    session: AsyncSession, telegram: Identity, webchat: Identity | None, action: str
+) -> None:
+    session.add(
+        AuditEvent(
+            actor_kind="customer",
+            actor_id=telegram.customer_id,
+            action=action,
+            customer_id=telegram.customer_id,
+            details={
+                "telegram_identity_id": telegram.id,
+                "webchat_identity_id": webchat.id if webchat is not None else None,
+            },
+        )
+    )
 
 
 # --- the site's signed-in user ---------------------------------------------------------
@@ -584,6 +795,7 @@ class InboundProof:
 
     events: list[Event] = field(default_factory=list)
     reply: str | None = None
+    suggestions: tuple[str, ...] = ()  # offered with `reply`
     outbound: int = 0
 
 
@@ -633,13 +845,21 @@ async def apply_inbound_proofs(
         match = _START.match(body) or _START.match((msg.full_text or "").strip())
         if match is not None:
             try:
-                outcome = await consume_telegram_start(app, session, identity, match.group(1))
+                await consume_telegram_start(app, session, identity, match.group(1))
             except ProofRefused:
                 result.reply = text("link_refused", language)
             else:
-                result.events.extend(outcome.events)
-                result.reply = text("linked", language)
+                result.reply = text("link_confirm", language)
+                result.suggestions = (text("link_yes", language), text("link_no", language))
             return result
+        question = await pending_telegram_link(session, identity)
+        if question is not None:
+            key, linked = await answer_telegram_link(session, identity, question, body)
+            if linked is not None:
+                result.events.extend(linked.events)
+            if key is not None:
+                result.reply = text(key, language)
+                return result
     if msg.automated or msg.channel not in DIALOGUE_CHANNELS:
         return result
     code = normalise_code(body)
@@ -668,13 +888,21 @@ async def apply_inbound_proofs(
     return result
 
 
+def mail_can_be_sent(app: AppContext) -> bool:
+    """Whether a mailed code can reach anybody: the email channel runs and has an
+    outbound relay. Without one, email linking is not offered at all."""
+    return EMAIL_CHANNEL in app.adapters and bool(app.settings.email.relay_host)
+
+
 async def email_prompt_after_handoff(
-    session: AsyncSession, msg: InboundMessage, identity: Identity, status: str
+    app: AppContext, session: AsyncSession, msg: InboundMessage, identity: Identity, status: str
 ) -> str | None:
     """The router's question when the bot has just handed a chat to people and no
-    verified email is known: typing one starts the code dialogue."""
+    verified email is known: typing one starts the code dialogue. Not asked when no
+    mail can be sent."""
     if (
-        status != ThreadStatus.QUEUED
+        not mail_can_be_sent(app)
+        or status != ThreadStatus.QUEUED
         or msg.channel not in DIALOGUE_CHANNELS
         or msg.automated
         or await _has_verified_email(session, identity)

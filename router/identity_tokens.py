@@ -104,7 +104,9 @@ class ProofTokens:
 
     def open_continue(self, token: str, *, now: datetime | None = None) -> ContinueClaim:
         """The claim of a valid, unexpired continue token."""
-        if len(token) > 1024 or token.count(".") != 1:
+        # ASCII only: a signature compared as text must be ASCII (compare_digest refuses
+        # anything else), and every token we make is base64url.
+        if len(token) > 1024 or token.count(".") != 1 or not token.isascii():
             raise InvalidProofToken("not a continue token")
         body, mac = token.split(".")
         if not hmac.compare_digest(mac, self._mac(self._continue_key, body)):

@@ -256,7 +256,9 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         outcome.delivery_report = "verified" if verified else "unverified"
     outcome.outbound += proof.outbound
     if proof.reply is not None:  # a proof step (a code, /start) is answered by the router
-        await _say_as_system(session, thread, identity, proof.reply, msg.language, outcome)
+        await _say_as_system(
+            session, thread, identity, proof.reply, msg.language, outcome, proof.suggestions
+        )
         outcome.decision = "proof"
     elif thread.status == ThreadStatus.BOT and not msg.automated and edit_of_id is None:
         decision = await app.responder.respond(
@@ -268,7 +270,7 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         if app.settings.bot.ask_email_on_handoff and thread.status == ThreadStatus.QUEUED:
             # So that the agent's answer can also reach them by mail, and the histories
             # join once the code is typed back.
-            question = await email_prompt_after_handoff(session, msg, identity, thread.status)
+            question = await email_prompt_after_handoff(app, session, msg, identity, thread.status)
             if question is not None:
                 await _say_as_system(session, thread, identity, question, msg.language, outcome)
     elif msg.automated:
@@ -290,6 +292,7 @@ async def _say_as_system(
     text: str,
     language: str | None,
     outcome: _Outcome,
+    suggestions: tuple[str, ...] = (),
 ) -> None:
     """Queue a message from the router itself (not the bot) to the sender."""
     out = await enqueue_outbound(
@@ -298,6 +301,7 @@ async def _say_as_system(
         identity=identity,
         text=text,
         author=AuthorKind.SYSTEM,
+        suggestions=suggestions,
         language=language,
     )
     outcome.events.append(MessageStored(out.id, thread.id, thread.customer_id, AuthorKind.SYSTEM))

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from channels.email.adapter import EmailAdapter
+from channels.webchat.tokens import TokenSigner
 from config.settings import Settings
 from router.context import AppContext
 from router.responder import Answer, Decision, MessageView, Silent, ThreadContext
@@ -70,6 +71,10 @@ class IdentityApp:
             path, json=body, headers={"Authorization": f"Bearer {token}"}
         )
         return response.status, await response.json()
+
+    def address_of(self, token: str) -> str:
+        """The web chat address a visitor token names."""
+        return TokenSigner(self.context.settings.server.secret_key).open_visitor(token).address
 
     async def customer_of(self, channel: str, address: str) -> int | None:
         async with self.context.sessions() as session:

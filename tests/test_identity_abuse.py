@@ -249,16 +249,22 @@ async def test_altered_or_replayed_telegram_start_links_nothing(
         result = await telegram.push(f"/start {bad}", sender=chat, sender_verified=True)
         assert result.customer_id != first.customer_id
     ok = await telegram.push(f"/start {token}", sender="102", sender_verified=True)
-    assert ok.customer_id == first.customer_id
+    assert ok.customer_id != first.customer_id  # asked, not yet linked
     replay = await telegram.push(f"/start {token}", sender="103", sender_verified=True)
     assert replay.customer_id != first.customer_id
     sent = {m.address: m.text for m in await telegram.wait_sent(4)}
-    refused, linked = proof_text("link_refused", "fa"), proof_text("linked", "fa")
-    assert sent == {"100": refused, "101": refused, "102": linked, "103": refused}
+    refused, asked = proof_text("link_refused", "fa"), proof_text("link_confirm", "fa")
+    assert sent == {"100": refused, "101": refused, "102": asked, "103": refused}
+    # The replayed link's holder saying yes confirms nothing: they were never asked.
+    late = await telegram.push("yes", sender="103", sender_verified=True)
+    assert late.customer_id != first.customer_id
+    yes = await telegram.push("yes", sender="102", sender_verified=True)
+    assert yes.customer_id == first.customer_id
     # A campaign's deep link is no link attempt: the bot answers it as usual.
     await telegram.push("/start spring_sale", sender="104", sender_verified=True)
-    answers = {m.address: m.text for m in await telegram.wait_sent(5)}
-    assert answers["104"] not in (refused, linked)
+    answers = {m.address: m.text for m in await telegram.wait_sent(7)}
+    assert answers["102"] == proof_text("linked", "fa")
+    assert answers["104"] not in (refused, asked)
 
 
 async def test_a_strangers_mail_with_a_valid_reply_token_merges_nothing(app: IdentityApp) -> None:

@@ -159,9 +159,9 @@ async def test_continue_link_from_a_mail_proves_the_address_once(
     address = await _address(app, visitor)
     assert await app.customer_of("webchat", address) == await app.customer_of("email", SARA)
 
-    # The page the link opens hands the token to the widget (and proves nothing itself).
+    # Spent: the page the link opens says so and offers no button.
     page = await app.client.get("/continue", params={"token": link_token})
-    assert page.status == 200 and "data-continue-token" in await page.text()
+    assert page.status == 409 and "data-continue-token" not in await page.text()
 
     # Replayed: refused, even by another browser.
     other = await app.visitor()
@@ -178,7 +178,7 @@ async def fake() -> AsyncIterator[FakeTelegram]:
         yield server
 
 
-async def test_telegram_deep_link_links_on_start(
+async def test_telegram_deep_link_links_on_start_and_yes(
     settings: Settings, start_app: Any, relay: FakeRelay, fake: FakeTelegram
 ) -> None:
     telegram = {
@@ -206,7 +206,11 @@ async def test_telegram_deep_link_links_on_start(
     chat = 5550001
     fake.add_message(chat, f"/start {link['start']}", user=fake.user(chat, first_name="Sara"))
     await fake.wait_for(lambda: [c for c in fake.sent() if c.chat_id == chat])
-    reply = next(c for c in fake.sent() if c.chat_id == chat)
+    question = next(c for c in fake.sent() if c.chat_id == chat)
+    assert question.params["text"] == proof_text("link_confirm", "fa")
+    fake.add_message(chat, "بله", user=fake.user(chat, first_name="Sara"))
+    await fake.wait_for(lambda: len([c for c in fake.sent() if c.chat_id == chat]) == 2)
+    reply = [c for c in fake.sent() if c.chat_id == chat][1]
     assert reply.params["text"] == proof_text("linked", "fa")
     web_address = await _address(app, token)
     customer = await app.customer_of("telegram", str(chat))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+
 from config.settings import Settings
 from router.identity_links import text
 from router.responder import HandOff, MessageView, ThreadContext
+from router.storage.models import IdentityProof, OutboxItem
+from tests.email_support import FakeRelay
+from tests.identity_support import EMAIL, frames_until_quiet, say, start_identity_app
 from tests.support import FakeAdapter
+from tests.webchat_fakes import next_frame, next_reply
 
 
 class HandEverythingOff:
@@ -19,7 +25,8 @@ async def test_handoff_asks_for_email_then_typed_address_gets_a_code(
     chat = FakeAdapter(name="webchat")
     mail = FakeAdapter(name="email")
     await start_app(
-        settings.replace("bot", ask_email_on_handoff=True),
+        # A relay is configured (the fake mail channel stands in for it).
+        settings.replace("bot", ask_email_on_handoff=True).replace("email", relay_host="127.0.0.1"),
         adapters=[chat, mail],
         responder=HandEverythingOff(),
     )
@@ -45,3 +52,40 @@ async def test_question_not_asked_when_turned_off(settings: Settings, start_app)
 
     await asyncio.sleep(0.3)
     assert len(chat.sent) == 1
+
+
+async def test_without_a_mail_relay_email_linking_is_not_offered(
+    settings: Settings, start_app
+) -> None:
+    # The default install: the email channel runs but nothing can leave by mail.
+    relay = FakeRelay()
+    await relay.start()
+    try:
+        app = await start_identity_app(
+            start_app,
+            settings,
+            relay,
+            email={"relay_host": ""},
+            bot={"ask_email_on_handoff": True},
+        )
+        token = await app.visitor()
+        ws = await app.connect(token)
+        await next_frame(ws, "history")
+        await say(ws, "my parcel is broken", "c1")
+        assert (await next_reply(ws))["text"].startswith("received:")
+        await say(ws, "sara@example.com", "c2")
+        frames = await frames_until_quiet(ws)
+        said = [
+            f["message"]["text"]
+            for f in frames
+            if f["type"] == "message" and f["message"]["author"] != "customer"
+        ]
+        assert said == [], said  # no question after the hand-off, no "we sent a code"
+        status, body = await app.post(EMAIL, token, {"email": "sara@example.com"})
+        assert (status, body["error"]["code"]) == (404, "email_unavailable"), body
+        async with app.context.sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(IdentityProof)) == 0
+            assert await session.scalar(select(func.count()).select_from(OutboxItem)) == 1
+        await ws.close()
+    finally:
+        await relay.stop()

@@ -154,7 +154,10 @@ async def test_a_telegram_user_proves_an_email_by_typing_the_mailed_code(
 ) -> None:
     telegram, email = FakeAdapter(name="telegram"), FakeAdapter(name="email")
     _, context = await start_app(
-        settings.replace("email", enabled=False).replace("webchat", enabled=False),
+        # The fake mail channel stands in for a configured relay.
+        settings.replace("email", enabled=False, relay_host="127.0.0.1").replace(
+            "webchat", enabled=False
+        ),
         adapters=[telegram, email],
         responder=QueueEveryThread(),
     )
@@ -180,10 +183,12 @@ async def test_a_telegram_user_proves_an_email_by_typing_the_mailed_code(
 async def test_the_email_question_after_a_handoff_is_asked_only_when_useful(
     settings: Settings, start_app: Any
 ) -> None:
-    web = FakeAdapter(name="webchat")
+    web, mail = FakeAdapter(name="webchat"), FakeAdapter(name="email")
     _, context = await start_app(
-        settings.replace("email", enabled=False).replace("webchat", enabled=False),
-        adapters=[web],
+        settings.replace("email", enabled=False, relay_host="127.0.0.1").replace(
+            "webchat", enabled=False
+        ),
+        adapters=[web, mail],
         responder=QueueEveryThread(),
     )
     pushed = await web.push("a person please", sender="visitor:q", language="en")
@@ -193,9 +198,9 @@ async def test_the_email_question_after_a_handoff_is_asked_only_when_useful(
     async with context.sessions() as session, session.begin():
         identity = await session.scalar(select(Identity).where(Identity.address == "visitor:q"))
         assert identity is not None and pushed.customer_id == identity.customer_id
-        asked = await email_prompt_after_handoff(session, message, identity, "queued")
+        asked = await email_prompt_after_handoff(context, session, message, identity, "queued")
         assert asked == text("ask_email", "fa")
-        assert await email_prompt_after_handoff(session, message, identity, "bot") is None
+        assert await email_prompt_after_handoff(context, session, message, identity, "bot") is None
         session.add(
             Identity(
                 customer_id=identity.customer_id,
@@ -205,7 +210,9 @@ async def test_the_email_question_after_a_handoff_is_asked_only_when_useful(
             )
         )
         await session.flush()
-        assert await email_prompt_after_handoff(session, message, identity, "queued") is None
+        assert (
+            await email_prompt_after_handoff(context, session, message, identity, "queued") is None
+        )
 
 
 async def test_a_merge_racing_with_ingest_leaves_no_message_behind(

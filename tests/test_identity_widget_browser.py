@@ -10,9 +10,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
+from sqlalchemy import select
 
 from channels.webchat.tokens import user_hash
 from config.settings import Settings
+from router.storage.models import Identity
 from tests.browser_support import running_chromium
 from tests.email_support import FakeRelay, make_mail
 from tests.identity_support import IdentityApp, code_in, continue_token_in, start_identity_app
@@ -89,17 +91,40 @@ async def test_continue_link_opens_the_chat_on_that_conversation(
     token = continue_token_in(await app.relayed(1))
     page = await new_page(browser, f"{base_url(app)}/continue?lang=en&token={token}")
     await expect(page.locator("pasokh-chat .panel")).to_be_visible()
+    # Loading the page (as a mail scanner would) says what would be joined, joins nothing.
+    await expect(page.locator("body > .continue-note")).to_contain_text(SARA)
+    await expect(page.locator("pasokh-chat .idnote")).to_contain_text(SARA)
+    await expect(page.locator("pasokh-chat .status")).to_be_hidden()  # chat connected
+    await page.locator("pasokh-chat textarea").fill("hello from the continue page")
+    await page.locator("pasokh-chat textarea").press("Enter")
+    await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text("received:")
+    await expect(page.locator("pasokh-chat .messages")).not_to_contain_text(EARLIER)
+    assert await app.customer_of("email", SARA) not in await _webchat_customers(app)
+
+    # The click spends the token and joins the mail conversation.
+    await page.locator("pasokh-chat .idconfirm", has_text="Continue here").click()
     await expect(page.locator("pasokh-chat .idnote")).to_contain_text("verified")
     await expect(page.locator("pasokh-chat .messages")).to_contain_text(EARLIER, timeout=10_000)
+    assert await app.customer_of("email", SARA) in await _webchat_customers(app)
     await page.close()
 
     # The same link in another browser: refused, nothing shown.
     context = await browser.new_context()
     other = await context.new_page()
     await other.goto(f"{base_url(app)}/continue?lang=en&token={token}")
-    await expect(other.locator("pasokh-chat .idnote")).to_contain_text("not valid")
+    await expect(other.locator("body > .continue-note")).to_contain_text("not valid")
+    await expect(other.locator("pasokh-chat .panel")).to_be_visible()
+    await expect(other.locator("pasokh-chat .idconfirm")).to_have_count(0)
     await expect(other.locator("pasokh-chat .messages")).not_to_contain_text(EARLIER)
     await context.close()
+
+
+async def _webchat_customers(app: IdentityApp) -> set[int]:
+    async with app.context.sessions() as session:
+        rows = await session.scalars(
+            select(Identity.customer_id).where(Identity.channel == "webchat")
+        )
+        return set(rows)
 
 
 SHOP_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>shop</title></head>
@@ -142,3 +167,19 @@ async def test_signing_in_on_the_site_links_the_anonymous_chat(
             "asked before signing in", timeout=10_000
         )
     assert await app.customer_of("webchat", "user:u42") == await app.customer_of("site", "u42")
+
+
+async def test_without_a_mail_relay_the_widget_stops_offering_email_links(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    app = await start_identity_app(start_app, settings, relay, email={"relay_host": ""})
+    async with running_chromium() as chromium:
+        page = await new_page(chromium, f"{base_url(app)}/?lang=en")
+        await page.locator("pasokh-chat .launcher").click()
+        await page.locator("pasokh-chat .idlink", has_text="Link my email").click()
+        await page.locator("pasokh-chat .idform input").fill(SARA)
+        await page.locator("pasokh-chat .idform button").click()
+        await expect(page.locator("pasokh-chat .idnote")).to_contain_text("did not work")
+        await expect(page.locator("pasokh-chat .idlink", has_text="Link my email")).to_be_hidden()
+        await expect(page.locator("pasokh-chat .idform")).to_be_hidden()
+    assert relay.received == []

@@ -45,6 +45,7 @@ _REFUSAL_STATUS = {
     "token_used": 409,
     "cannot_link": 409,
     "rate_limited": 429,
+    "email_unavailable": 404,
 }
 
 Action = Callable[[AppContext, AsyncSession, Identity, dict[str, Any]], Awaitable[web.Response]]
@@ -183,7 +184,8 @@ async def verify_code(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/webchat/identity/continue")
 async def continue_from_mail(request: web.Request) -> web.Response:
-    """The widget opened from a mail's continue link: the token proves the address."""
+    """The visitor clicked "continue here" on a mail's continue page: the token proves
+    the address. Only this POST spends it (never the page load)."""
 
     async def action(
         app: AppContext, session: AsyncSession, identity: Identity, body: dict[str, Any]
@@ -269,33 +271,66 @@ _CONTINUE_PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>{title}</title></head>
-<body><p>{title}</p>
-<script src="/widget.js" data-lang="{lang}" data-open="true" data-continue-token="{token}"></script>
+<body><h1>{title}</h1><p class="continue-note">{note}</p>
+<script src="/widget.js" data-lang="{lang}" data-open="true"{link}></script>
 </body></html>
 """
 
 _CONTINUE_TITLE = {"fa": "ادامهٔ گفتگو", "ar": "متابعة المحادثة", "en": "Continue the conversation"}
+_CONTINUE_ASK = {
+    "fa": "این پیوند گفتگوی ایمیلی {address} را به گفتگوی این مرورگر وصل می‌کند؛ پس از آن "
+    "پیام‌های هر دو یکجا دیده می‌شوند. فقط اگر این نامه برای خود شما فرستاده شده، در پنجرهٔ "
+    "گفتگو «ادامه در اینجا» را بزنید.",
+    "ar": "يربط هذا الرابط محادثة البريد الإلكتروني لـ {address} بالمحادثة في هذا المتصفح، "
+    "فتظهر رسائل الاثنتين معًا. اضغط «المتابعة هنا» في نافذة المحادثة فقط إذا أُرسلت هذه "
+    "الرسالة إليك أنت.",
+    "en": "This link joins the email conversation of {address} to the chat in this browser; "
+    "after that, the messages of both are shown together. Press \u201cContinue here\u201d "
+    "in the chat window only if this mail was sent to you.",
+}
 
 
 @routes.get("/continue")
 async def continue_page(request: web.Request) -> web.Response:
-    """The page a mail's "continue in chat" link opens: the widget, told the token.
+    """The page a mail's "continue in chat" link opens: it says which address would be
+    joined, and the widget offers a button whose POST spends the token.
 
-    Opening it proves nothing by itself (mail scanners follow links); the widget spends
-    the token with its visitor token, once.
+    Opening it spends nothing and joins nothing: mail scanners follow links and run
+    their scripts, and a link can come from somebody else (it proves only what the
+    person who opens it confirms). An invalid link answers 400, a spent one 409, each
+    with the plain chat.
     """
+    context = request.app[CONTEXT]
     token = request.query.get("token", "")
     lang = request.query.get("lang", "fa")
     lang = lang if lang in _CONTINUE_TITLE else "en"
     if not token or len(token) > 1024:
         raise web.HTTPNotFound()
+    status, link = 200, ""
+    try:
+        async with context.read_sessions() as session:
+            peek = await identity_links.peek_continue_token(context, session, token)
+    except ProofRefused as refused:
+        logger.info("continue page: %s", refused)
+        status, note = 400, identity_links.text("link_refused", lang)
+    else:
+        if peek.spent:
+            status, note = 409, identity_links.text("link_refused", lang)
+        else:
+            note = _CONTINUE_ASK[lang].format(address=peek.address)
+            link = (
+                f' data-continue-token="{html.escape(token, quote=True)}"'
+                f' data-continue-address="{html.escape(peek.address, quote=True)}"'
+            )
     page = _CONTINUE_PAGE.format(
         lang=lang,
         dir="rtl" if lang in ("fa", "ar") else "ltr",
         title=_CONTINUE_TITLE[lang],
-        token=html.escape(token, quote=True),
+        note=html.escape(note),
+        link=link,
     )
     return web.Response(
+        status=status,
         text=page,
         content_type="text/html",
         charset="utf-8",

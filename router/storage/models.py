@@ -291,6 +291,9 @@ class KnowledgeGapRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+SPENT_NONCE_KINDS = "kind IN ('continue', 'telegram_link')"
+
+
 class IdentityProof(Base):
     """A pending or spent proof of an identity: a mailed code, a continue-in-chat link,
     a Telegram deep link. Only an HMAC of the secret is kept; `used_at` makes it
@@ -301,6 +304,16 @@ class IdentityProof(Base):
     __table_args__ = (
         Index("ix_identity_proofs_requester", "requester_channel", "requester_address"),
         Index("ix_identity_proofs_target", "target_channel", "target_address"),
+        # A link's nonce is recorded once: two requests spending it at the same time
+        # cannot both succeed, on any database. (Code hashes may repeat: not included.)
+        Index(
+            "uq_identity_proofs_spent_nonce",
+            "kind",
+            "secret_hash",
+            unique=True,
+            sqlite_where=text(SPENT_NONCE_KINDS),
+            postgresql_where=text(SPENT_NONCE_KINDS),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

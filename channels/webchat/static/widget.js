@@ -47,17 +47,20 @@
     fa: {
       email: "پیوند ایمیل من", telegram: "ادامه در تلگرام", sendCode: "فرستادن کد", confirm: "تأیید",
       codeSent: "کدی شش‌رقمی به ایمیلتان فرستادیم؛ آن را اینجا بنویسید.", verified: "ایمیل شما تأیید شد.",
-      wrong: "کد درست نیست؛ {n} بار دیگر.", failed: "انجام نشد؛ دوباره امتحان کنید.", refused: "این پیوند معتبر نیست یا منقضی شده است."
+      wrong: "کد درست نیست؛ {n} بار دیگر.", failed: "انجام نشد؛ دوباره امتحان کنید.", refused: "این پیوند معتبر نیست یا منقضی شده است.",
+      continueAsk: "گفتگوی ایمیلی {address} به این گفتگو وصل شود؟ فقط اگر آن نامه برای شما بوده است.", continueYes: "ادامه در اینجا"
     },
     ar: {
       email: "ربط بريدي الإلكتروني", telegram: "المتابعة في تيليجرام", sendCode: "إرسال الرمز", confirm: "تأكيد",
       codeSent: "أرسلنا رمزًا من ستة أرقام إلى بريدك؛ اكتبه هنا.", verified: "تم التحقق من بريدك الإلكتروني.",
-      wrong: "الرمز غير صحيح؛ {n} محاولات متبقية.", failed: "لم يتم ذلك؛ حاول مرة أخرى.", refused: "هذا الرابط غير صالح أو منتهي الصلاحية."
+      wrong: "الرمز غير صحيح؛ {n} محاولات متبقية.", failed: "لم يتم ذلك؛ حاول مرة أخرى.", refused: "هذا الرابط غير صالح أو منتهي الصلاحية.",
+      continueAsk: "هل تُربط محادثة البريد لـ {address} بهذه المحادثة؟ فقط إذا كانت الرسالة لك.", continueYes: "المتابعة هنا"
     },
     en: {
       email: "Link my email", telegram: "Continue on Telegram", sendCode: "Send code", confirm: "Confirm",
       codeSent: "We sent a six-digit code to your email; type it here.", verified: "Your email is verified.",
-      wrong: "That code is not right; {n} tries left.", failed: "That did not work; please try again.", refused: "This link is not valid or has expired."
+      wrong: "That code is not right; {n} tries left.", failed: "That did not work; please try again.", refused: "This link is not valid or has expired.",
+      continueAsk: "Join the email conversation of {address} to this chat? Only if that mail was sent to you.", continueYes: "Continue here"
     }
   };
 
@@ -143,7 +146,8 @@
     ".idform{display:flex;gap:6px;padding:4px 12px}",
     ".idform input{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:4px 8px;background:#fff}",
     ".idform button{border:0;border-radius:8px;background:var(--accent);color:#fff;padding:4px 10px;cursor:pointer}",
-    ".idnote{font-size:12px;color:#374151;padding:0 12px}"
+    ".idnote{font-size:12px;color:#374151;padding:0 12px}",
+    ".idconfirm{margin:4px 12px;align-self:flex-start;border:0;border-radius:8px;background:var(--accent);color:#fff;padding:4px 10px;cursor:pointer}"
   ].join("");
 
   var ICON_CHAT = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
@@ -565,7 +569,10 @@
     if (!value) return;
     if (idStep === "email") {
       identityCall("email", { email: value, lang: lang }).then(function (r) {
-        if (r.ok) { askFor("code"); idNote.textContent = L.codeSent; idInput.focus(); } else idNote.textContent = L.failed;
+        if (r.ok) { askFor("code"); idNote.textContent = L.codeSent; idInput.focus(); return; }
+        idNote.textContent = L.failed;
+        // This server sends no mail: stop offering what cannot work.
+        if (((r.body && r.body.error) || {}).code === "email_unavailable") { idForm.hidden = true; emailButton.hidden = true; }
       }).catch(function () { idNote.textContent = L.failed; });
       return;
     }
@@ -593,11 +600,22 @@
     }).catch(function () { idNote.textContent = L.failed; });
   });
   function start() {
-    // Opened from a mail's "continue in chat" link: spend its token, then chat.
-    if (!data.continueToken) { connect(); return; }
-    identityCall("continue", { token: data.continueToken }).then(function (r) {
-      idNote.textContent = r.ok ? L.verified : L.refused;
-    }).catch(function () { idNote.textContent = L.failed; }).then(connect);
+    connect();
+    // Opened from a mail's "continue in chat" link: say what it would join and spend the
+    // token only on a click. A link can come from somebody else, and mail scanners open
+    // links and run their scripts.
+    if (!data.continueToken) return;
+    idNote.textContent = fill(L.continueAsk, { address: data.continueAddress || "" });
+    var confirm = el("button", { class: "idconfirm", type: "button" }, L.continueYes);
+    confirm.addEventListener("click", function () {
+      confirm.disabled = true;
+      identityCall("continue", { token: data.continueToken }).then(function (r) {
+        confirm.remove();
+        idNote.textContent = r.ok ? L.verified : L.refused;
+        if (r.ok) reloadHistory();
+      }).catch(function () { confirm.disabled = false; idNote.textContent = L.failed; });
+    });
+    idNote.after(confirm);
   }
 
   pending.forEach(showPending);

@@ -1,0 +1,279 @@
+"""A link can come from an attacker: it joins nothing until the person who opens it
+confirms, in the channel being linked, what will be joined.
+
+The attacker asks for a "continue on Telegram" link in their own web chat (or gets a
+"continue in chat" link in a mail sent to them) and sends it to a victim. The
+victim's history must never reach the attacker's chat unless the victim says yes.
+Telegram runs against the fake Bot API; the web chat over its real WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from config.settings import Settings
+from router.identity_links import KIND_CONTINUE, KIND_TELEGRAM
+from router.identity_links import text as proof_text
+from router.model import utcnow
+from router.storage.models import IdentityProof
+from tests.email_support import FakeRelay, make_mail
+from tests.fake_telegram import FAKE_TOKEN, ApiCall, FakeTelegram
+from tests.identity_support import (
+    CONTINUE,
+    TELEGRAM,
+    IdentityApp,
+    continue_token_in,
+    say,
+    start_identity_app,
+)
+from tests.webchat_fakes import next_frame, next_reply
+
+VICTIM_SECRET = "deliver to 12 Elm Street, order 998877"
+VICTIM_LATER = "and my phone is 0912 000 0000"
+ATTACKER = "evil@example.ir"
+ATTACKER_TEXT = "attacker says hi"
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[FakeRelay]:
+    server = FakeRelay()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, start_app: Any, relay: FakeRelay, fake: FakeTelegram
+) -> IdentityApp:
+    telegram = {
+        "token": FAKE_TOKEN,
+        "api_url": fake.api_url,
+        "poll_timeout": 1,
+        "chat_interval": 0.0,
+        "leader_retry_interval": 0.2,
+        "mode": "polling",
+    }
+    polls = fake.polls_started
+    app = await start_identity_app(start_app, settings, relay, telegram=telegram)
+    await fake.wait_for(lambda: fake.polls_started > polls)
+    return app
+
+
+def replies_to(fake: FakeTelegram, chat: int) -> list[ApiCall]:
+    return [call for call in fake.sent() if call.chat_id == chat]
+
+
+async def answer_to(fake: FakeTelegram, chat: int, text: str) -> ApiCall:
+    """Send `text` from `chat`; the router's next reply to it."""
+    seen = len(replies_to(fake, chat))
+    fake.add_message(chat, text, user=fake.user(chat))
+    await fake.wait_for(lambda: len(replies_to(fake, chat)) > seen)
+    return replies_to(fake, chat)[seen]
+
+
+async def tap(fake: FakeTelegram, chat: int, question: ApiCall, index: int) -> ApiCall:
+    """Tap button `index` under `question`; the router's next reply."""
+    seen = len(replies_to(fake, chat))
+    button = buttons_of(question)[index]
+    fake.add_callback(chat, button["callback_data"], on_message=question.result)
+    await fake.wait_for(lambda: len(replies_to(fake, chat)) > seen)
+    return replies_to(fake, chat)[seen]
+
+
+async def tell(app: IdentityApp, fake: FakeTelegram, chat: int, text: str) -> None:
+    """Send `text` from `chat` (nobody answers a queued thread); wait until it is stored."""
+    fake.add_message(chat, text, user=fake.user(chat))
+    customer = await app.customer_of("telegram", str(chat))
+    assert customer is not None
+    for _ in range(500):
+        if text in await app.customer_texts(customer):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{text!r} was never stored")
+
+
+def buttons_of(call: ApiCall) -> list[dict[str, Any]]:
+    markup = call.params.get("reply_markup") or {"inline_keyboard": []}
+    return [row[0] for row in markup["inline_keyboard"]]
+
+
+async def web_chat_with_link(app: IdentityApp) -> tuple[str, Any, str]:
+    """A web chat visitor who wrote once and asked for a Telegram link."""
+    token = await app.visitor()
+    ws = await app.connect(token)
+    await next_frame(ws, "history")
+    await say(ws, ATTACKER_TEXT, "a1")
+    await next_reply(ws)
+    status, link = await app.post(TELEGRAM, token, {})
+    assert status == 200, link
+    return token, ws, link["start"]
+
+
+async def web_history(app: IdentityApp, token: str) -> list[str]:
+    ws = await app.connect(token)
+    history = (await next_frame(ws, "history"))["messages"]
+    await ws.close()
+    return [m["text"] for m in history]
+
+
+async def victim_on_telegram(fake: FakeTelegram, chat: int) -> None:
+    """A Telegram user with a history of their own (the bot answered and queued it)."""
+    await answer_to(fake, chat, VICTIM_SECRET)
+
+
+async def test_an_attackers_telegram_link_joins_nothing_when_the_victim_says_no(
+    app: IdentityApp, fake: FakeTelegram
+) -> None:
+    token, ws, start = await web_chat_with_link(app)
+    victim = 7770001
+    await victim_on_telegram(fake, victim)
+
+    question = await answer_to(fake, victim, f"/start {start}")
+    assert question.params["text"] == proof_text("link_confirm", "fa")
+    yes, no = proof_text("link_yes", "fa"), proof_text("link_no", "fa")
+    assert [b["text"] for b in buttons_of(question)] == [yes, no]
+    # Asked, not linked: neither side sees the other.
+    assert await app.customer_of("telegram", str(victim)) != await app.customer_of(
+        "webchat", await _address(app, token)
+    )
+    assert VICTIM_SECRET not in await web_history(app, token)
+
+    declined = await tap(fake, victim, question, 1)
+    assert declined.params["text"] == proof_text("link_declined", "fa")
+
+    await tell(app, fake, victim, VICTIM_LATER)
+    history = await web_history(app, token)
+    assert VICTIM_SECRET not in history and VICTIM_LATER not in history
+    assert await app.customer_of("telegram", str(victim)) != await app.customer_of(
+        "webchat", await _address(app, token)
+    )
+
+    # The link is spent: tapping it again asks nothing and links nothing.
+    again = await answer_to(fake, victim, f"/start {start}")
+    assert again.params["text"] == proof_text("link_refused", "fa")
+    await ws.close()
+
+
+async def test_anything_but_yes_declines_and_a_late_yes_links_nothing(
+    app: IdentityApp, fake: FakeTelegram
+) -> None:
+    token, ws, start = await web_chat_with_link(app)
+    victim = 7770002
+    await victim_on_telegram(fake, victim)
+    await answer_to(fake, victim, f"/start {start}")
+    declined = await answer_to(fake, victim, "what is this?")
+    assert declined.params["text"] == proof_text("link_declined", "fa")
+    await tell(app, fake, victim, "yes")
+    assert VICTIM_SECRET not in await web_history(app, token)
+
+    # A fresh link, confirmed only after the question has expired.
+    token2, ws2, start2 = await web_chat_with_link(app)
+    await answer_to(fake, victim, f"/start {start2}")
+    async with app.context.sessions() as session, session.begin():
+        await session.execute(
+            update(IdentityProof)
+            .where(IdentityProof.kind == KIND_TELEGRAM, IdentityProof.used_at.is_(None))
+            .values(expires_at=utcnow())
+        )
+    late = await answer_to(fake, victim, proof_text("link_yes", "fa"))
+    assert late.params["text"] == proof_text("link_refused", "fa")
+    assert await app.customer_of("telegram", str(victim)) not in {
+        await app.customer_of("webchat", await _address(app, token)),
+        await app.customer_of("webchat", await _address(app, token2)),
+    }
+    assert VICTIM_SECRET not in await web_history(app, token2)
+    await ws.close()
+    await ws2.close()
+
+
+async def test_the_owner_who_says_yes_gets_one_conversation(
+    app: IdentityApp, fake: FakeTelegram
+) -> None:
+    token, ws, start = await web_chat_with_link(app)
+    owner = 7770003
+    await victim_on_telegram(fake, owner)
+    question = await answer_to(fake, owner, f"/start {start}")
+    # Somebody else saying yes confirms nothing of theirs.
+    stranger = 7770004
+    await answer_to(fake, stranger, "yes")
+    assert await app.customer_of("telegram", str(owner)) != await app.customer_of(
+        "webchat", await _address(app, token)
+    )
+
+    linked = await tap(fake, owner, question, 0)
+    assert linked.params["text"] == proof_text("linked", "fa")
+    assert await app.customer_of("telegram", str(owner)) == await app.customer_of(
+        "webchat", await _address(app, token)
+    )
+    assert VICTIM_SECRET in await web_history(app, token)
+    await ws.close()
+
+
+async def test_an_attackers_continue_link_is_spent_only_by_the_click(
+    app: IdentityApp,
+) -> None:
+    # The attacker mails us; our answer carries a continue link for their address.
+    await app.mail(make_mail(sender=f"Evil <{ATTACKER}>", body=ATTACKER_TEXT), mail_from=ATTACKER)
+    link = continue_token_in(await app.relayed(1))
+    # The victim chats on the site and opens the attacker's link (or a scanner does).
+    victim = await app.visitor()
+    ws = await app.connect(victim)
+    await next_frame(ws, "history")
+    await say(ws, VICTIM_SECRET, "v1")
+    await next_reply(ws)
+    await ws.close()
+    for _ in range(3):
+        page = await app.client.get("/continue", params={"token": link, "lang": "en"})
+        body = await page.text()
+        assert page.status == 200, body
+        assert ATTACKER in body  # what would be joined, before anything is
+        assert "data-continue-token" in body
+    async with app.context.sessions() as session:
+        spent = await session.scalar(
+            select(IdentityProof).where(IdentityProof.kind == KIND_CONTINUE)
+        )
+        assert spent is None
+    assert await app.customer_of("email", ATTACKER) != await app.customer_of(
+        "webchat", await _address(app, victim)
+    )
+    assert VICTIM_SECRET not in await app.customer_texts(
+        await app.customer_of("email", ATTACKER)  # type: ignore[arg-type]
+    )
+
+    # Only the POST the button makes spends it; then the page says so.
+    status, body = await app.post(CONTINUE, victim, {"token": link})
+    assert status == 200, body
+    page = await app.client.get("/continue", params={"token": link, "lang": "en"})
+    text = await page.text()
+    assert page.status == 409 and "data-continue-token" not in text
+    assert proof_text("link_refused", "en") in text
+
+
+async def test_a_continue_token_with_a_non_ascii_signature_is_invalid_not_a_crash(
+    app: IdentityApp,
+) -> None:
+    visitor = await app.visitor()
+    for bad in ("abc.مخدوش", "ée.é", "x" * 10 + ".\u200c"):
+        status, body = await app.post(CONTINUE, visitor, {"token": bad})
+        assert (status, body["error"]["code"]) == (403, "invalid_token"), bad
+        page = await app.client.get("/continue", params={"token": bad})
+        assert page.status == 400, bad
+        assert "data-continue-token" not in await page.text()
+
+
+async def _address(app: IdentityApp, token: str) -> str:
+    from channels.webchat.tokens import TokenSigner
+
+    return TokenSigner(app.context.settings.server.secret_key).open_visitor(token).address
