@@ -34,6 +34,7 @@ from channels.webchat.uploads import INLINE_TYPES, safe_filename, sniff
 from config.settings import WebchatSettings
 from router.attachments import AttachmentTooLarge
 from router.events import CustomersMerged, Event, MessageStored, ThreadChanged, Typing
+from router.ids import parse_id
 from router.model import (
     AttachmentRef,
     DeliveryResult,
@@ -593,7 +594,7 @@ class WebchatAdapter:
         self._register(socket)
         writer = self._spawn(socket.write_frames(), f"webchat:socket:{socket.number}:writer")
         try:
-            await self._greet(socket, services, _parse_id(request.query.get("after")))
+            await self._greet(socket, services, parse_id(request.query.get("after")))
             await self._read_frames(socket, services, language)
         finally:
             self._unregister(socket)
@@ -791,9 +792,3 @@ class WebchatAdapter:
         for message in messages:
             if socket.claim(message.id):
                 socket.push(protocol.message_frame(message, self._file_link))
-
-
-def _parse_id(raw: str | None) -> int | None:
-    if raw is None or not raw.isdigit() or len(raw) > 18:
-        return None
-    return int(raw)

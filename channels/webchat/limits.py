@@ -56,13 +56,23 @@ class RateLimiter:
 
 
 def normalise_origin(origin: str) -> str:
-    """`scheme://host[:port]` in lower case, default ports dropped."""
-    parts = urlsplit(origin.strip().lower())
+    """`scheme://host[:port]` in lower case, default ports dropped.
+
+    An origin that is not a URL (`http://a:99999`, `http://[::1`) comes back as written,
+    lower case: it then matches nothing but the same text, and never raises.
+    """
+    written = origin.strip().lower()
+    try:
+        parts = urlsplit(written)
+        port_number = parts.port  # raises for a port out of range or not a number
+    except ValueError:
+        return written.rstrip("/")
     if not parts.scheme or not parts.hostname:
-        return origin.strip().lower().rstrip("/")
+        return written.rstrip("/")
     default = {"http": 80, "https": 443}.get(parts.scheme)
-    port = f":{parts.port}" if parts.port and parts.port != default else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
+    port = f":{port_number}" if port_number and port_number != default else ""
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}{port}"
 
 
 def origin_allowed(origin: str | None, allowed: list[str], own_host: str | None) -> bool:
@@ -78,5 +88,8 @@ def origin_allowed(origin: str | None, allowed: list[str], own_host: str | None)
     if wanted in {normalise_origin(item) for item in allowed}:
         return True
     if own_host:
-        return urlsplit(wanted).netloc == own_host.lower()
+        try:
+            return urlsplit(wanted).netloc == own_host.lower()
+        except ValueError:
+            return False
     return False
