@@ -594,7 +594,7 @@ class WebchatAdapter:
         self._register(socket)
         writer = self._spawn(socket.write_frames(), f"webchat:socket:{socket.number}:writer")
         try:
-            await self._greet(socket, services, parse_id(request.query.get("after")))
+            await self._greet(socket, services, parse_id(request.query.get("after"), minimum=0))
             await self._read_frames(socket, services, language)
         finally:
             self._unregister(socket)
