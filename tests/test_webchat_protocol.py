@@ -631,7 +631,7 @@ async def test_a_socket_too_slow_to_keep_up_is_closed_not_buffered_forever() -> 
             self.closed_with = code
 
     peer = StuckSocket()
-    socket = _Socket(peer, Visitor("visitor:slow"), 1)  # type: ignore[arg-type]
+    socket = _Socket(peer, Visitor("visitor:slow"), 1, "127.0.0.1")  # type: ignore[arg-type]
     writer = asyncio.create_task(socket.write_frames())
     for n in range(600):
         socket.push({"type": "pong", "n": n})

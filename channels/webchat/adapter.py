@@ -66,9 +66,12 @@ _LOGGED_REFUSALS_PER_SOCKET = 5
 class _Socket:
     """One open visitor WebSocket: its visitor, its customer once known, its send queue."""
 
-    def __init__(self, ws: web.WebSocketResponse, visitor: Visitor, number: int) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, visitor: Visitor, number: int, client: str
+    ) -> None:
         self.ws = ws
         self.visitor = visitor
+        self.client = client  # the client address the socket came from
         self.number = number
         self.customer_id: int | None = None
         self.thread_id: int | None = None
@@ -121,6 +124,15 @@ class _Socket:
             await self.ws.close(code=CLOSE_OVERLOADED, message=b"too slow, reconnect")
 
 
+def client_address(request: web.Request) -> str:
+    """The address limits are counted by: the TCP peer.
+
+    Behind a reverse proxy that is the proxy, so all clients share its budget; no
+    forwarded header is trusted, since any client can send one (docs/widget.md).
+    """
+    return request.remote or "unknown"
+
+
 class WebchatAdapter:
     """The `webchat` channel adapter (see `docs/webchat-protocol.md`)."""
 
@@ -147,6 +159,9 @@ class WebchatAdapter:
         self._own_origin = normalise_origin(public_url) if public_url else None
         self._message_limit = RateLimiter(settings.rate_limit_per_minute)
         self._upload_limit = RateLimiter(settings.rate_limit_per_minute)
+        self._address_session_limit = RateLimiter(settings.sessions_per_address_per_minute)
+        self._address_upload_limit = RateLimiter(settings.uploads_per_address_per_minute)
+        self._address_handoff_limit = RateLimiter(settings.handoffs_per_address_per_minute)
         self._services: ChannelServices | None = None
         self._assets: pages.Assets | None = None
         self._by_address: dict[str, set[_Socket]] = {}
@@ -340,6 +355,11 @@ class WebchatAdapter:
             {"error": code, "message": message}, status=status, headers=self._cors(request)
         )
 
+    def _rate_limited(self, request: web.Request, wait: float, message: str) -> web.Response:
+        response = self._json_error(request, 429, "rate_limited", message)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+
     async def _preflight(self, request: web.Request) -> web.Response:
         if not self._origin_ok(request):
             return web.Response(status=403)
@@ -412,6 +432,9 @@ class WebchatAdapter:
                     {"visitor_token": current, "user_verified": visitor.verified},
                     headers=self._cors(request),
                 )
+        wait = self._address_session_limit.take(client_address(request))
+        if wait:
+            return self._rate_limited(request, wait, "too many new chats from this address")
         # Without a configured secret a user id proves nothing: it is ignored, never trusted.
         token, _ = self._signer.new_anonymous()
         return web.json_response(
@@ -476,11 +499,11 @@ class WebchatAdapter:
         visitor = self._visitor_from_header(request)
         if visitor is None:
             return self._json_error(request, 401, "invalid_token", "a visitor token is required")
-        wait = self._upload_limit.take(visitor.address)
+        wait = self._upload_limit.take(visitor.address) or self._address_upload_limit.take(
+            client_address(request)
+        )
         if wait:
-            response = self._json_error(request, 429, "rate_limited", "too many uploads")
-            response.headers["Retry-After"] = str(int(wait) + 1)
-            return response
+            return self._rate_limited(request, wait, "too many uploads")
         limit = self._settings.max_upload_bytes
         if request.content_length and request.content_length > limit + 65_536:
             return self._json_error(
@@ -588,7 +611,7 @@ class WebchatAdapter:
             )
             return ws
         self._socket_count += 1
-        socket = _Socket(ws, visitor, self._socket_count)
+        socket = _Socket(ws, visitor, self._socket_count, client_address(request))
         lang = request.query.get("lang")
         language = lang if lang in LANGUAGES else None
         self._register(socket)
@@ -761,9 +784,21 @@ class WebchatAdapter:
             attachments=attachments,
             language=language,
         )
+        # Whether a message hands the conversation to people is known only once the
+        # router has decided: a token is set aside first and given back if it did not.
+        wait = self._address_handoff_limit.take(socket.client)
+        if wait:
+            raise protocol.ProtocolError(
+                "rate_limited",
+                "too many conversations handed to people from this address; wait a little",
+                client_id=frame.client_id,
+                retry_after=wait,
+            )
+        handed_off = False
         try:
             async with self._ingests:
                 result = await services.ingest(inbound)
+            handed_off = result.queued
         except Exception:
             logger.exception("web chat ingest failed (socket %s)", socket.number)
             raise protocol.ProtocolError(
@@ -772,6 +807,9 @@ class WebchatAdapter:
                 client_id=frame.client_id,
                 retry_after=5.0,
             ) from None
+        finally:
+            if not handed_off:
+                self._address_handoff_limit.refund(socket.client)
         socket.claim(result.message_id)  # the sender has it; its ack carries the id
         socket.push(protocol.ack_frame(frame.client_id, result.message_id))
         for sibling in list(self._by_address.get(visitor.address, ())):

@@ -1,4 +1,9 @@
-"""Limits the web chat enforces per visitor: a message rate and the allowed origins."""
+"""Limits the web chat enforces: rates per visitor and per client address, origins.
+
+Rates are token buckets in memory, so each process counts on its own: behind a load
+balancer with N processes a client gets up to N times a limit. That is enough to stop
+one client from flooding the queue; it is not an exact quota.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ class _Bucket:
 class RateLimiter:
     """A token bucket per key: `per_minute` messages a minute, bursts up to that many.
 
-    Keys are visitor addresses, so a visitor's tabs share one budget.
+    Keys are visitor addresses (a visitor's tabs share one budget) or client addresses.
     """
 
     def __init__(
@@ -47,6 +52,12 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / self._rate
+
+    def refund(self, key: str) -> None:
+        """Give back a token `take` spent on something that turned out not to count."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens = min(self._capacity, bucket.tokens + 1.0)
 
     def _forget_full(self, now: float) -> None:
         # A bucket that has refilled carries no information: dropping it changes nothing.
