@@ -25,6 +25,7 @@ from router.adapters import build_adapters
 from router.assignment import assignment_ctx
 from router.context import AppContext
 from router.conversation import DatabaseConversationReader
+from router.file_collector import file_collector_ctx
 from router.http import agent_api, console, customer_api, identity_api, integration_api
 from router.http.errors import api_errors_as_json
 from router.http.keys import CONTEXT
@@ -170,6 +171,7 @@ def build_app(
     app.on_shutdown.append(close_channel_sockets)
     app.cleanup_ctx.extend([storage_ctx, responder_ctx, adapters_ctx, outbox_ctx])
     app.cleanup_ctx.append(assignment_ctx)  # after storage; stops first
+    app.cleanup_ctx.append(file_collector_ctx)
     return app
 
 

@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import BodyPartReader, WSCloseCode, WSMsgType, web
 from prometheus_client import CollectorRegistry, Counter
@@ -30,10 +31,11 @@ from channels.webchat.tokens import (
     user_hash_matches,
     valid_user_id,
 )
-from channels.webchat.uploads import INLINE_TYPES, safe_filename, sniff
+from channels.webchat.uploads import safe_filename, sniff
 from config.settings import WebchatSettings
 from router.attachments import AttachmentTooLarge
 from router.events import CustomersMerged, Event, MessageStored, ThreadChanged, Typing
+from router.http.files import file_response
 from router.ids import parse_id
 from router.model import (
     AttachmentRef,
@@ -145,6 +147,7 @@ class WebchatAdapter:
         secret_key: str,
         public_url: str = "",
         registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         # Refused input (bad frames, limits, origins, tokens) by error code, on the
@@ -155,7 +158,7 @@ class WebchatAdapter:
             ["code"],
             registry=registry or CollectorRegistry(),
         )
-        self._signer = TokenSigner(secret_key)
+        self._signer = TokenSigner(secret_key, clock=clock)
         self._own_origin = normalise_origin(public_url) if public_url else None
         self._message_limit = RateLimiter(settings.rate_limit_per_minute)
         self._upload_limit = RateLimiter(settings.rate_limit_per_minute)
@@ -237,10 +240,14 @@ class WebchatAdapter:
         return DeliveryResult.delivered()
 
     def _push_message(self, sockets: Iterable[_Socket], message: ConversationMessage) -> None:
-        frame = protocol.message_frame(message, self._file_link)
+        # File links are signed for each visitor, so each visitor gets its own frame.
+        frames: dict[str, dict[str, Any]] = {}
         for socket in list(sockets):
             if socket.claim(message.id):
-                socket.push(frame)
+                address = socket.visitor.address
+                if address not in frames:
+                    frames[address] = protocol.message_frame(message, self._file_links(address))
+                socket.push(frames[address])
 
     # -- event fan-out -------------------------------------------------------------
 
@@ -325,10 +332,11 @@ class WebchatAdapter:
         routes: list[web.AbstractRouteDef] = [
             web.get("/widget.js", self._widget_js),
             web.post("/api/v1/webchat/sessions", self._create_session),
-            web.options("/api/v1/webchat/sessions", self._preflight),
+            web.options("/api/v1/webchat/sessions", self._preflight_post),
             web.post("/api/v1/webchat/uploads", self._upload),
-            web.options("/api/v1/webchat/uploads", self._preflight),
+            web.options("/api/v1/webchat/uploads", self._preflight_post),
             web.get("/api/v1/webchat/files/{sha256}", self._download),
+            web.options("/api/v1/webchat/files/{sha256}", self._preflight_get),
             web.get("/ws/webchat", self._socket),
         ]
         if self._settings.demo_page:
@@ -360,11 +368,17 @@ class WebchatAdapter:
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
 
-    async def _preflight(self, request: web.Request) -> web.Response:
+    async def _preflight_post(self, request: web.Request) -> web.Response:
+        return self._preflight(request, "POST, OPTIONS")
+
+    async def _preflight_get(self, request: web.Request) -> web.Response:
+        return self._preflight(request, "GET, OPTIONS")
+
+    def _preflight(self, request: web.Request, methods: str) -> web.Response:
         if not self._origin_ok(request):
             return web.Response(status=403)
         headers = self._cors(request) | {
-            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Methods": methods,
             "Access-Control-Allow-Headers": "Content-Type, Authorization",
             "Access-Control-Max-Age": "600",
         }
@@ -544,44 +558,65 @@ class WebchatAdapter:
             )
         return web.json_response(
             {
-                "upload": self._signer.upload_token(visitor.address, ref),
+                "upload": self._signer.upload_token(
+                    visitor.address, ref, self._settings.upload_ttl_seconds
+                ),
                 "filename": ref.filename,
                 "content_type": ref.content_type,
                 "size": ref.size,
-                "url": self._file_link(ref),
+                "url": self._file_links(visitor.address)(ref),
             },
             headers=self._cors(request),
         )
 
-    def _file_link(self, ref: AttachmentRef) -> str:
-        signature = self._signer.file_signature(ref.sha256, ref.content_type, ref.filename)
-        query = urlencode({"t": ref.content_type, "n": ref.filename, "s": signature})
-        return f"/api/v1/webchat/files/{ref.sha256}?{query}"
+    def _file_links(self, address: str) -> protocol.FileLink:
+        """How files are linked for the visitor `address`: signed for them, expiring."""
+        expires = self._signer.expiry(self._settings.file_link_ttl_seconds)
+
+        def link(ref: AttachmentRef) -> str:
+            signature = self._signer.file_signature(
+                ref.sha256, ref.content_type, ref.filename, address, expires
+            )
+            query = urlencode(
+                {"t": ref.content_type, "n": ref.filename, "e": expires, "s": signature}
+            )
+            return f"/api/v1/webchat/files/{ref.sha256}?{query}"
+
+        return link
 
     async def _download(self, request: web.Request) -> web.Response:
-        """GET a file of the conversation through the signed link its message frame gave."""
+        """GET a file of the conversation: its signed link and its visitor's token.
+
+        The widget fetches files with `Authorization: Bearer <visitor token>`, so a link
+        copied out of the page, a log or a history opens nothing for anybody else.
+        """
         services = self._services
         if services is None:
-            raise web.HTTPServiceUnavailable()
+            return self._json_error(request, 503, "unavailable", "the web chat is starting")
+        if not self._origin_ok(request):
+            return self._json_error(request, 403, "origin_not_allowed", "origin not allowed")
+        visitor = self._visitor_from_header(request)
+        if visitor is None:
+            return self._json_error(request, 401, "invalid_token", "a visitor token is required")
         sha = request.match_info["sha256"]
         kind, name, signature = (request.query.get(k, "") for k in ("t", "n", "s"))
-        if not self._signer.file_signature_matches(sha, kind, name, signature):
-            raise web.HTTPNotFound()
+        expires = parse_id(request.query.get("e"), minimum=0)
+        if expires is None or not self._signer.file_signature_matches(
+            sha, kind, name, visitor.address, expires, signature
+        ):
+            return self._json_error(request, 404, "not_found", "no such file")
+        if self._signer.expired(expires):
+            return self._json_error(request, 410, "link_expired", "reconnect for a fresh link")
         try:
             data = await services.attachments.read(sha)
         except (FileNotFoundError, ValueError):
-            raise web.HTTPNotFound() from None
-        inline = kind in INLINE_TYPES
-        disposition = "inline" if inline else "attachment"
-        return web.Response(
-            body=data,
-            content_type=kind if inline else "application/octet-stream",
-            headers={
-                "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
-                "X-Content-Type-Options": "nosniff",
-                "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
-                "Cache-Control": "private, max-age=86400",
-            },
+            return self._json_error(request, 404, "not_found", "no such file")
+        return file_response(
+            data,
+            content_type=kind,
+            filename=name,
+            cache_control="private, max-age=3600",
+            headers=self._cors(request),
         )
 
     # -- the visitor socket ------------------------------------------------------------
@@ -670,7 +705,7 @@ class WebchatAdapter:
             self._attach(socket, location.customer_id, location.thread_id)
             await self._send_history(socket, services, after)
         else:
-            socket.push(protocol.history_frame([], self._file_link))
+            socket.push(protocol.history_frame([], self._file_links(socket.visitor.address)))
 
     async def _send_history(
         self, socket: _Socket, services: ChannelServices, after: int | None
@@ -689,7 +724,7 @@ class WebchatAdapter:
         # (clients dedupe by id), and nothing is pushed live after this that it holds.
         for message in messages:
             socket.claim(message.id)
-        socket.push(protocol.history_frame(messages, self._file_link))
+        socket.push(protocol.history_frame(messages, self._file_links(socket.visitor.address)))
 
     async def _read_frames(
         self, socket: _Socket, services: ChannelServices, language: str | None
@@ -827,6 +862,7 @@ class WebchatAdapter:
         self._push_message_list(socket, messages)
 
     def _push_message_list(self, socket: _Socket, messages: list[ConversationMessage]) -> None:
+        links = self._file_links(socket.visitor.address)
         for message in messages:
             if socket.claim(message.id):
-                socket.push(protocol.message_frame(message, self._file_link))
+                socket.push(protocol.message_frame(message, links))
