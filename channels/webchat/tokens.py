@@ -1,13 +1,13 @@
 """Signed tokens of the web chat: visitor identities, uploads and file links.
 
-Upload tokens and file links carry their expiry (Unix seconds) under the signature; a
-file link is also signed for one visitor's address, and a download must present that
-visitor's token, so a leaked link opens nothing.
-
 Every token is `payload.signature`, both base64url; the signature is HMAC-SHA256 under
 a key derived from the server secret for that one purpose, so a token of one kind can
 never be replayed as another. Payloads are small JSON objects; nothing in them is
 secret, they are only unforgeable.
+
+Upload tokens and file links carry their expiry (Unix seconds) under the signature; a
+file link is also signed for one visitor's address, and a download must present that
+visitor's token, so a leaked link opens nothing.
 """
 
 from __future__ import annotations
