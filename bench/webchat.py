@@ -197,6 +197,9 @@ async def main() -> None:
                 "PASOKH_SERVER__LOG_LEVEL": "WARNING",
                 "PASOKH_EMAIL__ENABLED": "false",
                 "PASOKH_WEBCHAT__RATE_LIMIT_PER_MINUTE": "100000",
+                # Every simulated visitor comes from 127.0.0.1.
+                "PASOKH_WEBCHAT__SESSIONS_PER_ADDRESS_PER_MINUTE": "100000",
+                "PASOKH_WEBCHAT__HANDOFFS_PER_ADDRESS_PER_MINUTE": "100000",
             }
             if args.postgres:
                 url = await create_postgres_database(args.postgres)

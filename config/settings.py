@@ -133,6 +133,14 @@ class WebchatSettings:
             "application/pdf",
         ]
     )
+    # Per client address (the TCP peer), per minute, counted in each process:
+    sessions_per_address_per_minute: int = 10  # new anonymous visitors
+    uploads_per_address_per_minute: int = 30
+    handoffs_per_address_per_minute: int = 10  # conversations handed to people
+    # An upload not sent within this is refused, and its file removed by the collector.
+    upload_ttl_seconds: int = 86_400
+    file_link_ttl_seconds: int = 86_400  # how long a file link in the chat works
+    file_collect_interval_seconds: float = 3600.0  # how often unsent uploads are removed
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from router.adapters import build_adapters
 from router.assignment import assignment_ctx
 from router.context import AppContext
 from router.conversation import DatabaseConversationReader
+from router.file_collector import file_collector_ctx
 from router.http import agent_api, console, customer_api, identity_api, integration_api
 from router.http.auth import bearer_token
 from router.http.console_sessions import tokens_equal
@@ -199,6 +200,7 @@ def build_app(
         app.cleanup_ctx.append(metrics_listener_ctx)
     app.cleanup_ctx.append(assignment_ctx)  # after storage; stops first
     app.cleanup_ctx.append(summary_ctx)
+    app.cleanup_ctx.append(file_collector_ctx)
     return app
 
 

@@ -40,8 +40,13 @@ class AttachmentStore:
 
     def _write(self, digest: str, data: bytes) -> None:
         target = self.path_for(digest)
-        if target.exists():
+        try:
+            # Stored already: its time becomes now, so the collector of unsent uploads
+            # (which goes by age) leaves it to this new upload's life.
+            os.utime(target)
             return
+        except FileNotFoundError:
+            pass
         # Owner-only whatever the umask: customers' files are nobody else's business.
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = target.with_name(f".{digest}.{os.getpid()}.{id(data)}.tmp")
@@ -56,15 +61,39 @@ class AttachmentStore:
         """The stored bytes; FileNotFoundError if absent."""
         return await asyncio.to_thread(self.path_for(sha256).read_bytes)
 
-    async def delete(self, sha256: str) -> bool:
-        """Remove a file (erasure); returns whether it existed."""
+    async def delete(self, sha256: str, *, stored_before: float | None = None) -> bool:
+        """Remove a file (erasure); returns whether it existed.
+
+        With `stored_before` (Unix seconds) a file stored or uploaded again since then
+        is kept.
+        """
         path = self.path_for(sha256)
 
         def _unlink() -> bool:
             try:
+                if stored_before is not None and path.stat().st_mtime >= stored_before:
+                    return False
                 path.unlink()
             except FileNotFoundError:
                 return False
             return True
 
         return await asyncio.to_thread(_unlink)
+
+    async def stored_before(self, cutoff: float) -> list[str]:
+        """The hashes of files last stored before `cutoff` (Unix seconds), sorted."""
+
+        def _scan() -> list[str]:
+            found = []
+            for path in self.root.glob("??/??/*"):
+                name = path.name
+                if len(name) != 64 or name.startswith("."):
+                    continue  # a temporary file of a write in progress
+                try:
+                    if path.stat().st_mtime < cutoff:
+                        found.append(name)
+                except FileNotFoundError:
+                    continue
+            return sorted(found)
+
+        return await asyncio.to_thread(_scan)

@@ -282,6 +282,11 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
                 thread.id, thread.customer_id, thread.status, thread.tier, thread.assignee_id
             )
         )
+    if thread.status == ThreadStatus.QUEUED and (
+        choice.created or status_before[0] != ThreadStatus.QUEUED
+    ):
+        # Channels limit hand-offs per client; they learn of one here.
+        outcome.result = dataclasses.replace(outcome.result, queued=True)
     return outcome
 
 

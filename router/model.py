@@ -118,6 +118,7 @@ class IngestResult:
     thread_id: int
     customer_id: int
     duplicate: bool = False
+    queued: bool = False  # this message put its thread in the agents' queue (a hand-off)
 
 
 IngestFn = Callable[[InboundMessage], Awaitable[IngestResult]]

@@ -300,9 +300,16 @@ async def checkpoint_sqlite(engine: AsyncEngine) -> None:
 
 
 async def delete_unreferenced_files(
-    session: AsyncSession, store: AttachmentStore, shas: tuple[str, ...]
+    session: AsyncSession,
+    store: AttachmentStore,
+    shas: tuple[str, ...],
+    *,
+    stored_before: float | None = None,
 ) -> list[str]:
-    """Remove from the store each file no remaining message references; return those."""
+    """Remove from the store each file no remaining message references; return those.
+
+    `stored_before` (Unix seconds) spares files stored again since then.
+    """
     removed = []
     for sha in shas:
         still = await session.scalar(
@@ -310,7 +317,7 @@ async def delete_unreferenced_files(
         )
         if still is None:
             try:
-                if await store.delete(sha):
+                if await store.delete(sha, stored_before=stored_before):
                     removed.append(sha)
             except ValueError:
                 logger.warning("erasure: %r is not an attachment hash", sha)

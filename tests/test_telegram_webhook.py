@@ -150,3 +150,34 @@ def test_pasokh_serve_reports_webhook_mode_without_public_url_as_a_setting_error
     with pytest.raises(SettingsError, match="public_url"):
         TelegramAdapter.from_settings(settings)
     assert TelegramAdapter.from_settings(load_settings(env={})) is None  # no token, no channel
+
+
+async def test_json_nested_too_deeply_is_a_400_not_a_500(
+    fake: FakeTelegram,
+    ingest: RecordingIngest,
+    services: ChannelServices,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = CollectorRegistry()
+    deep = '{"update_id": 8, "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    async with (
+        webhook_host(lambda url: webhook_adapter(fake, url, registry), services) as (_, base),
+        aiohttp.ClientSession() as http,
+    ):
+        await fake.wait_for(lambda: fake.sent("setWebhook"))
+        async with http.post(
+            f"{base}/telegram/webhook",
+            data=deep,
+            headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
+        ) as response:
+            assert response.status == 400
+            assert "nested too deeply" in await response.text()
+        # The server is still there and takes the next real update.
+        update = {"update_id": 9, "message": fake.message(CHAT, "بعدی")}
+        async with http.post(
+            f"{base}/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET}
+        ) as response:
+            assert response.status == 200
+    assert ingest.texts == ["بعدی"]
+    assert caplog.text.count("is not an update") == 1
+    assert refused(registry, "not_update") == 1.0

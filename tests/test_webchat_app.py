@@ -16,10 +16,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from bot import build_responder
-from channels.webchat.tokens import user_hash
+from channels.webchat.tokens import TokenSigner, user_hash
 from config.settings import Settings
 from router.context import AppContext
-from router.storage.models import Message, OutboxItem
+from router.responder import QueueEveryThread
+from router.storage.models import Message, OutboxItem, Thread
 from tests.conftest import AppFactory
 from tests.webchat_fakes import next_frame, next_reply
 
@@ -255,3 +256,37 @@ async def test_demo_page_and_widget_are_served(
     page = await client.get("/", params={"lang": lang})
     assert page.status == 200 and f'lang="{lang}"' in await page.text()
     assert (await client.get("/widget.js")).status == 200
+
+
+async def test_thirty_fresh_visitors_from_one_address_cannot_flood_the_queue(
+    start_app: AppFactory, settings: Settings
+) -> None:
+    # No bot: every new conversation goes straight to the agents' queue.
+    settings = settings.replace(
+        "webchat", enabled=True, sessions_per_address_per_minute=10
+    ).replace("email", enabled=False)
+    client, context = await start_app(settings, responder=QueueEveryThread())
+    answers = await asyncio.gather(*(client.post(SESSIONS, json={}) for _ in range(30)))
+    assert sorted(a.status for a in answers) == [200] * 10 + [429] * 20
+    tokens = [(await a.json())["visitor_token"] for a in answers if a.status == 200]
+    # Visitors who got their tokens earlier (or from another process) join in.
+    signer = TokenSigner(context.settings.server.secret_key)
+    tokens += [signer.new_anonymous()[0] for _ in range(20)]
+    sockets = [await connect(client, token) for token in tokens]
+    for n, ws in enumerate(sockets):
+        await ws.send_json({"type": "message", "client_id": f"p{n}", "text": f"کمک {n}"})
+    outcomes = [await next_ack_or_error(ws) for ws in sockets]
+    assert sum(1 for o in outcomes if o["type"] == "ack") == 10  # the default hand-off limit
+    assert {o["code"] for o in outcomes if o["type"] == "error"} == {"rate_limited"}
+    async with context.sessions() as session:
+        queued = await session.scalar(
+            select(func.count()).select_from(Thread).where(Thread.status == "queued")
+        )
+    assert queued == 10
+
+
+async def next_ack_or_error(ws: Any) -> dict[str, Any]:
+    while True:
+        frame = await next_frame(ws)
+        if frame["type"] in ("ack", "error"):
+            return frame

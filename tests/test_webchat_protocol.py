@@ -489,14 +489,15 @@ async def test_upload_becomes_an_attachment_only_its_visitor_can_send(harness: H
     again = await harness.connect(token)
     (shown,) = (await next_frame(again, "history"))["messages"]
     (attachment,) = shown["attachments"]
-    download = await harness.client.get(attachment["url"])
+    as_visitor = {"Authorization": f"Bearer {token}"}
+    download = await harness.client.get(attachment["url"], headers=as_visitor)
     assert download.status == 200 and await download.read() == PNG
     assert download.headers["X-Content-Type-Options"] == "nosniff"
     tampered = attachment["url"].replace("t=image%2Fpng", "t=text%2Fhtml")
-    assert (await harness.client.get(tampered)).status == 404
+    assert (await harness.client.get(tampered, headers=as_visitor)).status == 404
     # A signature that is not even ASCII is just as wrong (not a 500).
     base, _, _ = attachment["url"].partition("&s=")
-    assert (await harness.client.get(base + "&s=%C3%A9%C3%A9")).status == 404
+    assert (await harness.client.get(base + "&s=%C3%A9%C3%A9", headers=as_visitor)).status == 404
 
 
 @pytest.mark.parametrize(
@@ -631,7 +632,7 @@ async def test_a_socket_too_slow_to_keep_up_is_closed_not_buffered_forever() -> 
             self.closed_with = code
 
     peer = StuckSocket()
-    socket = _Socket(peer, Visitor("visitor:slow"), 1)  # type: ignore[arg-type]
+    socket = _Socket(peer, Visitor("visitor:slow"), 1, "127.0.0.1")  # type: ignore[arg-type]
     writer = asyncio.create_task(socket.write_frames())
     for n in range(600):
         socket.push({"type": "pong", "n": n})

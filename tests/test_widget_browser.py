@@ -22,7 +22,9 @@ from sqlalchemy import select
 from bot import build_responder
 from config.settings import Settings
 from router.context import AppContext
-from router.storage.models import Message
+from router.responder import QueueEveryThread
+from router.storage.models import Message, Thread
+from tests.agent_support import api, make_agent
 from tests.browser_support import ARTIFACTS, running_chromium
 from tests.conftest import AppFactory
 
@@ -321,7 +323,8 @@ async def test_agent_typing_name_and_unread_badge(browser: Browser, server_url: 
     await open_chat(page)
     await expect(badge).to_be_hidden()
     await expect(page.locator("pasokh-chat .sub")).to_have_text("مریم")
-    await expect(page.locator("pasokh-chat .note", has_text="به گفتگو پیوست")).to_be_visible()
+    # The widget invents no "joined" note of its own: the server's message says it.
+    await expect(page.locator("pasokh-chat .note:not(.greeting)")).to_have_count(0)
     await expect(page.locator("pasokh-chat .msg.agent .meta")).to_contain_text("مریم")
     await expect(page.locator("pasokh-chat .typing")).to_be_hidden()  # the message came
 
@@ -351,9 +354,58 @@ async def test_an_uploaded_image_is_sent_and_shown(
     )
     image = page.locator("pasokh-chat .msg.customer[data-id] img")
     await expect(image).to_have_attribute("alt", "رسید.png")
+    # Fetched with the visitor's token (the link alone opens nothing), shown from a blob.
+    await expect(image).to_have_attribute("src", re.compile(r"^blob:"))
     assert await image.evaluate("img => img.decode().then(() => img.naturalWidth)") == 1
     async with context.sessions() as session:
         stored = list(
             await session.scalars(select(Message).where(Message.author_kind == "customer"))
         )
     assert [a["filename"] for a in stored[0].attachments] == ["رسید.png"]
+
+
+async def test_an_agent_joining_is_announced_once(
+    browser: Browser, start_app: AppFactory, settings: Settings
+) -> None:
+    client, context = await start_app(
+        settings.replace("webchat", enabled=True).replace("email", enabled=False),
+        responder=QueueEveryThread(),
+    )
+    url = str(client.make_url("/")).rstrip("/")
+    page = await open_demo(browser, f"{url}/?lang=en")
+    await open_chat(page)
+    await ask(page, "I need a person please")
+    await expect(page.locator("pasokh-chat .msg.customer[data-id]")).to_have_count(1)
+    async with context.sessions() as session:
+        thread_id = await session.scalar(select(Thread.id))
+    sara = await make_agent(context, "Sara", presence="online")
+    status, _ = await api(client, "POST", f"/api/v1/threads/{thread_id}/claim", sara)
+    assert status == 200
+    status, _ = await api(
+        client, "POST", f"/api/v1/threads/{thread_id}/messages", sara, json={"text": "Hello!"}
+    )
+    assert status == 201
+    await expect(page.locator("pasokh-chat .msg.agent .bubble")).to_have_text("Hello!")
+    await expect(page.locator("pasokh-chat .sub")).to_have_text("Sara")
+    mentions = page.locator("pasokh-chat .messages > li", has_text="Sara")
+    # One announcement (the server's, in the visitor's language) and Sara's own message.
+    await expect(mentions).to_have_count(2)
+    await expect(mentions.first).to_contain_text("Sara from our support team is with you now")
+    await page.reload()  # the history tells it the same way
+    await expect(page.locator("pasokh-chat .msg.agent .bubble")).to_have_text("Hello!")
+    await expect(mentions).to_have_count(2)
+
+
+async def test_only_the_linking_options_the_server_offers_are_shown(
+    browser: Browser, served: tuple[str, AppContext]
+) -> None:
+    # No Telegram bot and no mail relay on this server: neither button may show.
+    url, _ = served
+    page = await browser.new_page(viewport={"width": 1100, "height": 800})
+    page.on("pageerror", lambda error: pytest.fail(f"page error: {error}"))
+    async with page.expect_response(lambda r: r.url.endswith("/identity/options")) as answer:
+        await page.goto(f"{url}/?lang=en")
+    assert await (await answer.value).json() == {"email": False, "telegram": False}
+    await open_chat(page)
+    await expect(page.locator("pasokh-chat .idbar button", has_text="Telegram")).to_be_hidden()
+    await expect(page.locator("pasokh-chat .idbar button", has_text="email")).to_be_hidden()

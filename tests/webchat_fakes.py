@@ -41,6 +41,7 @@ class FakeRouter:
     reads: list[int] = field(default_factory=list)  # ids asked of `message()`
     ingest_delay: float = 0.0  # seconds each ingest takes ("the database is slow")
     in_flight: int = 0
+    hands_off: bool = False  # a new customer's first message goes to the agents' queue
     most_in_flight: int = 0
     _seen: dict[tuple[str, str], IngestResult] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -113,6 +114,7 @@ class FakeRouter:
             first = self._seen[key]
             return IngestResult(first.message_id, first.thread_id, first.customer_id, True)
         self.inbound.append(inbound)
+        new_customer = (inbound.channel, inbound.sender_address) not in self.customers
         customer_id = self.customer(inbound.channel, inbound.sender_address)
         stored = [
             self.store(
@@ -133,7 +135,8 @@ class FakeRouter:
             )
         for message in stored:  # published after "commit", before ingest returns
             self.publish(message)
-        result = IngestResult(stored[0].id, customer_id, customer_id)
+        queued = self.hands_off and new_customer and reply is None
+        result = IngestResult(stored[0].id, customer_id, customer_id, queued=queued)
         self._seen[key] = result
         return result
 

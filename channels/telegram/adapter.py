@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine
@@ -42,6 +41,7 @@ from channels.telegram.polling import UpdatePoller
 from channels.telegram.redaction import TokenRedaction
 from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
 from config.settings import Settings, SettingsError, TelegramSettings
+from router.http.errors import read_json_object
 from router.model import AttachmentRef, DeliveryResult, DeliveryStatus, OutboundMessage
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ _PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 _MAX_PHOTO_BYTES = 10 * 1024 * 1024  # larger images go as documents
 _MAX_INLINE_RETRIES = 3  # RetryAfter waits inside one `send` before handing back
 _MAX_PROGRESS_ENTRIES = 10_000
+_MAX_UPDATE_BYTES = 1_048_576  # a Bot API update is a few KiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,9 +316,16 @@ class TelegramAdapter:
             return web.Response(status=403, text="forbidden")
         if self._bot is None or not self._ready.is_set():
             return web.Response(status=503, text="not ready")  # Telegram will redeliver
+        # The API's one reader: size cap, UTF-8, and JSON nested too deeply is a 400.
+        payload = await read_json_object(request, _MAX_UPDATE_BYTES)
+        if isinstance(payload, web.Response):
+            logger.warning(
+                "telegram: webhook body from %s is not an update: %s", request.remote, payload.text
+            )
+            self._refused.labels("not_update").inc()
+            return payload
         try:
-            payload = await request.json(loads=json.loads)
-            if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
+            if not isinstance(payload.get("update_id"), int):
                 raise ValueError("no update_id")
             update = Update.de_json(payload, self._bot)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

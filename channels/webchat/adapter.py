@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import BodyPartReader, WSCloseCode, WSMsgType, web
 from prometheus_client import CollectorRegistry, Counter
@@ -30,10 +31,12 @@ from channels.webchat.tokens import (
     user_hash_matches,
     valid_user_id,
 )
-from channels.webchat.uploads import INLINE_TYPES, safe_filename, sniff
+from channels.webchat.uploads import safe_filename, sniff
 from config.settings import WebchatSettings
 from router.attachments import AttachmentTooLarge
 from router.events import CustomersMerged, Event, MessageStored, ThreadChanged, Typing
+from router.http.files import file_response
+from router.ids import parse_id
 from router.model import (
     AttachmentRef,
     DeliveryResult,
@@ -65,9 +68,12 @@ _LOGGED_REFUSALS_PER_SOCKET = 5
 class _Socket:
     """One open visitor WebSocket: its visitor, its customer once known, its send queue."""
 
-    def __init__(self, ws: web.WebSocketResponse, visitor: Visitor, number: int) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, visitor: Visitor, number: int, client: str
+    ) -> None:
         self.ws = ws
         self.visitor = visitor
+        self.client = client  # the client address the socket came from
         self.number = number
         self.customer_id: int | None = None
         self.thread_id: int | None = None
@@ -120,6 +126,15 @@ class _Socket:
             await self.ws.close(code=CLOSE_OVERLOADED, message=b"too slow, reconnect")
 
 
+def client_address(request: web.Request) -> str:
+    """The address limits are counted by: the TCP peer.
+
+    Behind a reverse proxy that is the proxy, so all clients share its budget; no
+    forwarded header is trusted, since any client can send one (docs/webchat-protocol.md §4a).
+    """
+    return request.remote or "unknown"
+
+
 class WebchatAdapter:
     """The `webchat` channel adapter (see `docs/webchat-protocol.md`)."""
 
@@ -132,6 +147,7 @@ class WebchatAdapter:
         secret_key: str,
         public_url: str = "",
         registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         # Refused input (bad frames, limits, origins, tokens) by error code, on the
@@ -142,10 +158,13 @@ class WebchatAdapter:
             ["code"],
             registry=registry or CollectorRegistry(),
         )
-        self._signer = TokenSigner(secret_key)
+        self._signer = TokenSigner(secret_key, clock=clock)
         self._own_origin = normalise_origin(public_url) if public_url else None
         self._message_limit = RateLimiter(settings.rate_limit_per_minute)
         self._upload_limit = RateLimiter(settings.rate_limit_per_minute)
+        self._address_session_limit = RateLimiter(settings.sessions_per_address_per_minute)
+        self._address_upload_limit = RateLimiter(settings.uploads_per_address_per_minute)
+        self._address_handoff_limit = RateLimiter(settings.handoffs_per_address_per_minute)
         self._services: ChannelServices | None = None
         self._assets: pages.Assets | None = None
         self._by_address: dict[str, set[_Socket]] = {}
@@ -221,10 +240,14 @@ class WebchatAdapter:
         return DeliveryResult.delivered()
 
     def _push_message(self, sockets: Iterable[_Socket], message: ConversationMessage) -> None:
-        frame = protocol.message_frame(message, self._file_link)
+        # File links are signed for each visitor, so each visitor gets its own frame.
+        frames: dict[str, dict[str, Any]] = {}
         for socket in list(sockets):
             if socket.claim(message.id):
-                socket.push(frame)
+                address = socket.visitor.address
+                if address not in frames:
+                    frames[address] = protocol.message_frame(message, self._file_links(address))
+                socket.push(frames[address])
 
     # -- event fan-out -------------------------------------------------------------
 
@@ -309,10 +332,11 @@ class WebchatAdapter:
         routes: list[web.AbstractRouteDef] = [
             web.get("/widget.js", self._widget_js),
             web.post("/api/v1/webchat/sessions", self._create_session),
-            web.options("/api/v1/webchat/sessions", self._preflight),
+            web.options("/api/v1/webchat/sessions", self._preflight_post),
             web.post("/api/v1/webchat/uploads", self._upload),
-            web.options("/api/v1/webchat/uploads", self._preflight),
+            web.options("/api/v1/webchat/uploads", self._preflight_post),
             web.get("/api/v1/webchat/files/{sha256}", self._download),
+            web.options("/api/v1/webchat/files/{sha256}", self._preflight_get),
             web.get("/ws/webchat", self._socket),
         ]
         if self._settings.demo_page:
@@ -339,11 +363,22 @@ class WebchatAdapter:
             {"error": code, "message": message}, status=status, headers=self._cors(request)
         )
 
-    async def _preflight(self, request: web.Request) -> web.Response:
+    def _rate_limited(self, request: web.Request, wait: float, message: str) -> web.Response:
+        response = self._json_error(request, 429, "rate_limited", message)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+
+    async def _preflight_post(self, request: web.Request) -> web.Response:
+        return self._preflight(request, "POST, OPTIONS")
+
+    async def _preflight_get(self, request: web.Request) -> web.Response:
+        return self._preflight(request, "GET, OPTIONS")
+
+    def _preflight(self, request: web.Request, methods: str) -> web.Response:
         if not self._origin_ok(request):
             return web.Response(status=403)
         headers = self._cors(request) | {
-            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Methods": methods,
             "Access-Control-Allow-Headers": "Content-Type, Authorization",
             "Access-Control-Max-Age": "600",
         }
@@ -411,6 +446,9 @@ class WebchatAdapter:
                     {"visitor_token": current, "user_verified": visitor.verified},
                     headers=self._cors(request),
                 )
+        wait = self._address_session_limit.take(client_address(request))
+        if wait:
+            return self._rate_limited(request, wait, "too many new chats from this address")
         # Without a configured secret a user id proves nothing: it is ignored, never trusted.
         token, _ = self._signer.new_anonymous()
         return web.json_response(
@@ -475,11 +513,11 @@ class WebchatAdapter:
         visitor = self._visitor_from_header(request)
         if visitor is None:
             return self._json_error(request, 401, "invalid_token", "a visitor token is required")
-        wait = self._upload_limit.take(visitor.address)
+        wait = self._upload_limit.take(visitor.address) or self._address_upload_limit.take(
+            client_address(request)
+        )
         if wait:
-            response = self._json_error(request, 429, "rate_limited", "too many uploads")
-            response.headers["Retry-After"] = str(int(wait) + 1)
-            return response
+            return self._rate_limited(request, wait, "too many uploads")
         limit = self._settings.max_upload_bytes
         if request.content_length and request.content_length > limit + 65_536:
             return self._json_error(
@@ -520,44 +558,65 @@ class WebchatAdapter:
             )
         return web.json_response(
             {
-                "upload": self._signer.upload_token(visitor.address, ref),
+                "upload": self._signer.upload_token(
+                    visitor.address, ref, self._settings.upload_ttl_seconds
+                ),
                 "filename": ref.filename,
                 "content_type": ref.content_type,
                 "size": ref.size,
-                "url": self._file_link(ref),
+                "url": self._file_links(visitor.address)(ref),
             },
             headers=self._cors(request),
         )
 
-    def _file_link(self, ref: AttachmentRef) -> str:
-        signature = self._signer.file_signature(ref.sha256, ref.content_type, ref.filename)
-        query = urlencode({"t": ref.content_type, "n": ref.filename, "s": signature})
-        return f"/api/v1/webchat/files/{ref.sha256}?{query}"
+    def _file_links(self, address: str) -> protocol.FileLink:
+        """How files are linked for the visitor `address`: signed for them, expiring."""
+        expires = self._signer.expiry(self._settings.file_link_ttl_seconds)
+
+        def link(ref: AttachmentRef) -> str:
+            signature = self._signer.file_signature(
+                ref.sha256, ref.content_type, ref.filename, address, expires
+            )
+            query = urlencode(
+                {"t": ref.content_type, "n": ref.filename, "e": expires, "s": signature}
+            )
+            return f"/api/v1/webchat/files/{ref.sha256}?{query}"
+
+        return link
 
     async def _download(self, request: web.Request) -> web.Response:
-        """GET a file of the conversation through the signed link its message frame gave."""
+        """GET a file of the conversation: its signed link and its visitor's token.
+
+        The widget fetches files with `Authorization: Bearer <visitor token>`, so a link
+        copied out of the page, a log or a history opens nothing for anybody else.
+        """
         services = self._services
         if services is None:
-            raise web.HTTPServiceUnavailable()
+            return self._json_error(request, 503, "unavailable", "the web chat is starting")
+        if not self._origin_ok(request):
+            return self._json_error(request, 403, "origin_not_allowed", "origin not allowed")
+        visitor = self._visitor_from_header(request)
+        if visitor is None:
+            return self._json_error(request, 401, "invalid_token", "a visitor token is required")
         sha = request.match_info["sha256"]
         kind, name, signature = (request.query.get(k, "") for k in ("t", "n", "s"))
-        if not self._signer.file_signature_matches(sha, kind, name, signature):
-            raise web.HTTPNotFound()
+        expires = parse_id(request.query.get("e"), minimum=0)
+        if expires is None or not self._signer.file_signature_matches(
+            sha, kind, name, visitor.address, expires, signature
+        ):
+            return self._json_error(request, 404, "not_found", "no such file")
+        if self._signer.expired(expires):
+            return self._json_error(request, 410, "link_expired", "reconnect for a fresh link")
         try:
             data = await services.attachments.read(sha)
         except (FileNotFoundError, ValueError):
-            raise web.HTTPNotFound() from None
-        inline = kind in INLINE_TYPES
-        disposition = "inline" if inline else "attachment"
-        return web.Response(
-            body=data,
-            content_type=kind if inline else "application/octet-stream",
-            headers={
-                "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
-                "X-Content-Type-Options": "nosniff",
-                "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
-                "Cache-Control": "private, max-age=86400",
-            },
+            return self._json_error(request, 404, "not_found", "no such file")
+        return file_response(
+            data,
+            content_type=kind,
+            filename=name,
+            cache_control="private, max-age=3600",
+            headers=self._cors(request),
         )
 
     # -- the visitor socket ------------------------------------------------------------
@@ -587,13 +646,13 @@ class WebchatAdapter:
             )
             return ws
         self._socket_count += 1
-        socket = _Socket(ws, visitor, self._socket_count)
+        socket = _Socket(ws, visitor, self._socket_count, client_address(request))
         lang = request.query.get("lang")
         language = lang if lang in LANGUAGES else None
         self._register(socket)
         writer = self._spawn(socket.write_frames(), f"webchat:socket:{socket.number}:writer")
         try:
-            await self._greet(socket, services, _parse_id(request.query.get("after")))
+            await self._greet(socket, services, parse_id(request.query.get("after"), minimum=0))
             await self._read_frames(socket, services, language)
         finally:
             self._unregister(socket)
@@ -646,7 +705,7 @@ class WebchatAdapter:
             self._attach(socket, location.customer_id, location.thread_id)
             await self._send_history(socket, services, after)
         else:
-            socket.push(protocol.history_frame([], self._file_link))
+            socket.push(protocol.history_frame([], self._file_links(socket.visitor.address)))
 
     async def _send_history(
         self, socket: _Socket, services: ChannelServices, after: int | None
@@ -665,7 +724,7 @@ class WebchatAdapter:
         # (clients dedupe by id), and nothing is pushed live after this that it holds.
         for message in messages:
             socket.claim(message.id)
-        socket.push(protocol.history_frame(messages, self._file_link))
+        socket.push(protocol.history_frame(messages, self._file_links(socket.visitor.address)))
 
     async def _read_frames(
         self, socket: _Socket, services: ChannelServices, language: str | None
@@ -760,9 +819,21 @@ class WebchatAdapter:
             attachments=attachments,
             language=language,
         )
+        # Whether a message hands the conversation to people is known only once the
+        # router has decided: a token is set aside first and given back if it did not.
+        wait = self._address_handoff_limit.take(socket.client)
+        if wait:
+            raise protocol.ProtocolError(
+                "rate_limited",
+                "too many conversations handed to people from this address; wait a little",
+                client_id=frame.client_id,
+                retry_after=wait,
+            )
+        handed_off = False
         try:
             async with self._ingests:
                 result = await services.ingest(inbound)
+            handed_off = result.queued
         except Exception:
             logger.exception("web chat ingest failed (socket %s)", socket.number)
             raise protocol.ProtocolError(
@@ -771,6 +842,9 @@ class WebchatAdapter:
                 client_id=frame.client_id,
                 retry_after=5.0,
             ) from None
+        finally:
+            if not handed_off:
+                self._address_handoff_limit.refund(socket.client)
         socket.claim(result.message_id)  # the sender has it; its ack carries the id
         socket.push(protocol.ack_frame(frame.client_id, result.message_id))
         for sibling in list(self._by_address.get(visitor.address, ())):
@@ -788,12 +862,7 @@ class WebchatAdapter:
         self._push_message_list(socket, messages)
 
     def _push_message_list(self, socket: _Socket, messages: list[ConversationMessage]) -> None:
+        links = self._file_links(socket.visitor.address)
         for message in messages:
             if socket.claim(message.id):
-                socket.push(protocol.message_frame(message, self._file_link))
-
-
-def _parse_id(raw: str | None) -> int | None:
-    if raw is None or not raw.isdigit() or len(raw) > 18:
-        return None
-    return int(raw)
+                socket.push(protocol.message_frame(message, links))

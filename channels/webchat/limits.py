@@ -1,4 +1,9 @@
-"""Limits the web chat enforces per visitor: a message rate and the allowed origins."""
+"""Limits the web chat enforces: rates per visitor and per client address, origins.
+
+Rates are token buckets in memory, so each process counts on its own: behind a load
+balancer with N processes a client gets up to N times a limit. That is enough to stop
+one client from flooding the queue; it is not an exact quota.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ class _Bucket:
 class RateLimiter:
     """A token bucket per key: `per_minute` messages a minute, bursts up to that many.
 
-    Keys are visitor addresses, so a visitor's tabs share one budget.
+    Keys are visitor addresses (a visitor's tabs share one budget) or client addresses.
     """
 
     def __init__(
@@ -48,6 +53,12 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / self._rate
 
+    def refund(self, key: str) -> None:
+        """Give back a token `take` spent on something that turned out not to count."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens = min(self._capacity, bucket.tokens + 1.0)
+
     def _forget_full(self, now: float) -> None:
         # A bucket that has refilled carries no information: dropping it changes nothing.
         refill = self._capacity / self._rate
@@ -56,13 +67,23 @@ class RateLimiter:
 
 
 def normalise_origin(origin: str) -> str:
-    """`scheme://host[:port]` in lower case, default ports dropped."""
-    parts = urlsplit(origin.strip().lower())
+    """`scheme://host[:port]` in lower case, default ports dropped.
+
+    An origin that is not a URL (`http://a:99999`, `http://[::1`) comes back as written,
+    lower case: it then matches nothing but the same text, and never raises.
+    """
+    written = origin.strip().lower()
+    try:
+        parts = urlsplit(written)
+        port_number = parts.port  # raises for a port out of range or not a number
+    except ValueError:
+        return written.rstrip("/")
     if not parts.scheme or not parts.hostname:
-        return origin.strip().lower().rstrip("/")
+        return written.rstrip("/")
     default = {"http": 80, "https": 443}.get(parts.scheme)
-    port = f":{parts.port}" if parts.port and parts.port != default else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
+    port = f":{port_number}" if port_number and port_number != default else ""
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}{port}"
 
 
 def origin_allowed(origin: str | None, allowed: list[str], own_host: str | None) -> bool:
@@ -78,5 +99,8 @@ def origin_allowed(origin: str | None, allowed: list[str], own_host: str | None)
     if wanted in {normalise_origin(item) for item in allowed}:
         return True
     if own_host:
-        return urlsplit(wanted).netloc == own_host.lower()
+        try:
+            return urlsplit(wanted).netloc == own_host.lower()
+        except ValueError:
+            return False
     return False

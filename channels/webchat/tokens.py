@@ -4,6 +4,10 @@ Every token is `payload.signature`, both base64url; the signature is HMAC-SHA256
 a key derived from the server secret for that one purpose, so a token of one kind can
 never be replayed as another. Payloads are small JSON objects; nothing in them is
 secret, they are only unforgeable.
+
+Upload tokens and file links carry their expiry (Unix seconds) under the signature; a
+file link is also signed for one visitor's address, and a download must present that
+visitor's token, so a leaked link opens nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import hmac
 import json
 import re
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,9 +84,10 @@ def valid_user_id(user_id: str) -> bool:
 class TokenSigner:
     """Issues and verifies the web chat's tokens under keys derived from one secret."""
 
-    def __init__(self, secret_key: str) -> None:
+    def __init__(self, secret_key: str, *, clock: Callable[[], float] = time.time) -> None:
         if not secret_key:
             raise ValueError("the web chat needs server.secret_key to sign visitor tokens")
+        self._clock = clock  # wall-clock seconds: expiries are absolute times
         root = secret_key.encode()
         self._visitor_key = self._derive(root, b"webchat visitor token")
         self._upload_key = self._derive(root, b"webchat upload token")
@@ -142,8 +149,12 @@ class TokenSigner:
             raise InvalidToken("bad name")
         return Visitor(address=address, name=name, verified=payload.get("v") == 1)
 
-    def upload_token(self, address: str, ref: AttachmentRef) -> str:
-        """A token that lets `address` (only) attach the uploaded file to a message."""
+    def expiry(self, ttl_seconds: float) -> int:
+        """The absolute time (Unix seconds) at which something valid for `ttl_seconds` ends."""
+        return int(self._clock() + ttl_seconds)
+
+    def upload_token(self, address: str, ref: AttachmentRef, ttl_seconds: float) -> str:
+        """A token that lets `address` (only) attach the uploaded file, for a while."""
         return self._sign(
             self._upload_key,
             {
@@ -152,14 +163,19 @@ class TokenSigner:
                 "f": ref.filename,
                 "t": ref.content_type,
                 "z": ref.size,
+                "e": self.expiry(ttl_seconds),
             },
         )
 
     def open_upload(self, address: str, token: str) -> AttachmentRef:
-        """The attachment an upload token stands for; it must belong to `address`."""
+        """The attachment an upload token stands for; it must belong to `address` and
+        be unexpired (after that its file may be gone: unsent uploads are collected)."""
         payload = self._open(self._upload_key, token)
         if payload.get("a") != address:
             raise InvalidToken("upload of another visitor")
+        expires = payload.get("e")
+        if not isinstance(expires, int) or expires < self._clock():
+            raise InvalidToken("upload expired")
         sha, name, kind, size = (
             payload.get("s"),
             payload.get("f"),
@@ -176,15 +192,28 @@ class TokenSigner:
             raise InvalidToken("bad upload payload")
         return AttachmentRef(sha256=sha, filename=name, content_type=kind, size=size)
 
-    def file_signature(self, sha256: str, content_type: str, filename: str) -> str:
-        """The signature of a file link: knowing it is the permission to download."""
-        message = "\n".join((sha256, content_type, filename)).encode()
+    def file_signature(
+        self, sha256: str, content_type: str, filename: str, address: str, expires: int
+    ) -> str:
+        """The signature of a file link for one visitor until `expires` (Unix seconds)."""
+        message = "\n".join((sha256, content_type, filename, address, str(expires))).encode()
         return _b64(hmac.new(self._file_key, message, hashlib.sha256).digest()[:18])
 
     def file_signature_matches(
-        self, sha256: str, content_type: str, filename: str, signature: str
+        self,
+        sha256: str,
+        content_type: str,
+        filename: str,
+        address: str,
+        expires: int,
+        signature: str,
     ) -> bool:
-        """Constant-time check of a file link's signature."""
+        """Constant-time check of a file link's signature (its expiry is checked apart)."""
         if not signature.isascii():  # compare_digest raises TypeError on non-ASCII str
             return False
-        return hmac.compare_digest(self.file_signature(sha256, content_type, filename), signature)
+        expected = self.file_signature(sha256, content_type, filename, address, expires)
+        return hmac.compare_digest(expected, signature)
+
+    def expired(self, expires: int) -> bool:
+        """Whether the absolute time `expires` has passed."""
+        return expires < self._clock()

@@ -1,8 +1,8 @@
 """What an uploaded file really is, judged from its first bytes, not from its name.
 
 The browser's declared type is only a claim; a file is accepted when its magic
-number agrees with an allowed type. Files are served back with `nosniff` and, unless
-they are images or PDFs, as downloads, so an upload can never run as a page.
+number agrees with an allowed type. Files are served back by `router.http.files`:
+`nosniff`, and anything but a picture as a download, so an upload never runs as a page.
 """
 
 from __future__ import annotations
@@ -21,9 +21,6 @@ _MAGIC: tuple[tuple[str, bytes, int], ...] = (
 
 _DROPPED = frozenset({"Cc", "Cs", "Co", "Cn"})
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-
-# Types safe to show inline from our own origin; everything else downloads.
-INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
 
 
 def sniff(head: bytes) -> str | None:

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -22,6 +21,7 @@ from router import agent_views, canned, queue, replies
 from router.agent_views import ThreadFilter
 from router.http.auth import agent_principal
 from router.http.errors import json_error, read_json_object
+from router.http.files import file_response
 from router.http.keys import CONTEXT
 from router.http.openapi import openapi_document
 from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
@@ -177,10 +177,6 @@ async def get_thread(request: web.Request) -> web.StreamResponse:
     return web.json_response(detail)
 
 
-# Shown in the browser only as pictures; anything else (HTML, SVG, PDF) is a download.
-_INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-
-
 @routes.get("/api/v1/threads/{id}/attachments/{sha256}")
 @endpoint
 async def get_attachment(request: web.Request) -> web.StreamResponse:
@@ -208,20 +204,10 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
         data = await context.attachment_store.read(sha)
     except (FileNotFoundError, ValueError):
         raise NotFound(f"file {sha} is no longer stored") from None
-    kind = str(ref.get("content_type") or "")
-    inline = kind in _INLINE_TYPES
-    name = str(ref.get("filename") or sha)
-    return web.Response(
-        body=data,
-        content_type=kind if inline else "application/octet-stream",
-        headers={
-            "Content-Disposition": (
-                f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(name)}"
-            ),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
-            "Cache-Control": "private, no-store",
-        },
+    return file_response(
+        data,
+        content_type=str(ref.get("content_type") or ""),
+        filename=str(ref.get("filename") or sha),
     )
 
 

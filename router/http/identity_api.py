@@ -148,6 +148,8 @@ async def request_code(request: web.Request) -> web.Response:
     async def action(
         app: AppContext, session: AsyncSession, identity: Identity, body: dict[str, Any]
     ) -> web.Response:
+        if not identity_links.mail_can_be_sent(app):
+            return json_error(404, "email linking is not available on this server")
         language = body.get("lang") if body.get("lang") in ("fa", "ar", "en") else None
         _, outcome = await identity_links.request_email_code(
             app, session, identity, _string(body, "email", 320), language=language
@@ -205,7 +207,7 @@ async def telegram_link(request: web.Request) -> web.Response:
     async def action(
         app: AppContext, session: AsyncSession, identity: Identity, body: dict[str, Any]
     ) -> web.Response:
-        bot = getattr(app.adapters.get(identity_links.TELEGRAM_CHANNEL), "bot_username", None)
+        bot = _telegram_bot(app)
         if not bot:
             return json_error(404, "Telegram is not configured on this server")
         token = identity_links.telegram_start_token(app, identity)
@@ -251,6 +253,24 @@ async def sign_in(request: web.Request) -> web.Response:
         return web.json_response({"visitor_token": token, "user_verified": True})
 
     return await _run(request, action)
+
+
+def _telegram_bot(app: AppContext) -> str | None:
+    """The bot's @username when Telegram runs here (it is learnt when the bot starts)."""
+    bot = getattr(app.adapters.get(identity_links.TELEGRAM_CHANNEL), "bot_username", None)
+    return bot if isinstance(bot, str) and bot else None
+
+
+@routes.get("/api/v1/webchat/identity/options")
+async def linking_options(request: web.Request) -> web.Response:
+    """Which ways of proving who one is this server offers, so the widget shows only those."""
+    app = request.app[CONTEXT]
+    if request.headers.get("Origin") is not None and not _cors(request):
+        return json_error(403, "origin not allowed")
+    return web.json_response(
+        {"email": identity_links.mail_can_be_sent(app), "telegram": _telegram_bot(app) is not None},
+        headers=_cors(request) | {"Cache-Control": "no-store"},
+    )
 
 
 @routes.options("/api/v1/webchat/identity/{tail:.*}")

@@ -11,7 +11,7 @@
       title: "پشتیبانی", open: "گفتگو با پشتیبانی", close: "بستن گفتگو",
       greeting: "سلام! چطور می‌توانیم کمکتان کنیم؟", input: "متن پیام",
       placeholder: "پیامتان را بنویسید…", send: "ارسال", attach: "پیوست فایل",
-      typing: "در حال نوشتن…", joined: "{name} به گفتگو پیوست",
+      typing: "در حال نوشتن…",
       connecting: "در حال اتصال…", offline: "اتصال قطع شد؛ دوباره وصل می‌شویم…",
       sending: "در حال ارسال", failed: "ارسال نشد", you: "شما", bot: "دستیار",
       agent: "پشتیبان", messages: "پیام‌های گفتگو", suggestions: "پیشنهادها",
@@ -22,7 +22,7 @@
       title: "الدعم", open: "تحدث مع الدعم", close: "إغلاق المحادثة",
       greeting: "مرحبًا! كيف يمكننا مساعدتك؟", input: "نص الرسالة",
       placeholder: "اكتب رسالتك…", send: "إرسال", attach: "إرفاق ملف",
-      typing: "يكتب الآن…", joined: "انضم {name} إلى المحادثة",
+      typing: "يكتب الآن…",
       connecting: "جارٍ الاتصال…", offline: "انقطع الاتصال؛ نعيد المحاولة…",
       sending: "جارٍ الإرسال", failed: "لم تُرسل", you: "أنت", bot: "المساعد",
       agent: "موظف الدعم", messages: "رسائل المحادثة", suggestions: "اقتراحات",
@@ -33,7 +33,7 @@
       title: "Support", open: "Chat with support", close: "Close chat",
       greeting: "Hi! How can we help?", input: "Message",
       placeholder: "Type your message…", send: "Send", attach: "Attach a file",
-      typing: "typing…", joined: "{name} joined the conversation",
+      typing: "typing…",
       connecting: "Connecting…", offline: "Connection lost; reconnecting…",
       sending: "Sending", failed: "Not sent", you: "You", bot: "Assistant",
       agent: "Support agent", messages: "Conversation messages", suggestions: "Suggestions",
@@ -197,8 +197,9 @@
   sendButton.innerHTML = ICON_SEND;
   form.append(label, input, attach, file, sendButton);
   var idBar = el("div", { class: "idbar" });
-  var emailButton = el("button", { class: "idlink", type: "button", "aria-expanded": "false" }, L.email);
-  var telegramButton = el("button", { class: "idlink", type: "button" }, L.telegram);
+  // Hidden until the server says it offers them (no mail relay, no Telegram: no button).
+  var emailButton = el("button", { class: "idlink", type: "button", "aria-expanded": "false", hidden: "" }, L.email);
+  var telegramButton = el("button", { class: "idlink", type: "button", hidden: "" }, L.telegram);
   var telegramLink = el("a", { class: "idlink", target: "_blank", rel: "noopener noreferrer", hidden: "" }, L.telegram);
   idBar.append(emailButton, telegramButton, telegramLink);
   var idForm = el("form", { class: "idform", hidden: "" });
@@ -267,14 +268,39 @@
     linkify(bubble, m.text || "");
     (m.attachments || []).forEach(function (a) {
       var url = /^https?:/.test(a.url) ? a.url : base + a.url;
-      var link = el("a", { href: url, target: "_blank", rel: "noopener noreferrer" });
-      if (/^image\//.test(a.content_type)) link.append(el("img", { src: url, alt: a.filename, loading: "lazy" }));
-      else link.textContent = "📄 " + a.filename;
+      var link = el("a", { href: "#", target: "_blank", rel: "noopener noreferrer" });
+      if (/^image\//.test(a.content_type)) {
+        var image = el("img", { alt: a.filename });
+        link.append(image);
+        fileUrl(url).then(function (u) { image.src = u; link.href = u; }).catch(function () {});
+      } else {
+        link.textContent = "📄 " + a.filename;
+        link.addEventListener("click", function (e) {
+          e.preventDefault();
+          fileUrl(url).then(function (u) { el("a", { href: u, download: a.filename }).click(); })
+            .catch(function () { setStatus(T.upload); });
+        });
+      }
       bubble.append(link);
     });
     var meta = el("div", { class: "meta" }, who(m) + " · " + (m.state || timeOf(m.created_at)));
     item.append(bubble, meta);
     return item;
+  }
+
+  // File links work only with this visitor's token (and for a while): fetched, not linked.
+  var files = {};
+  function fileUrl(url) {
+    if (!files[url]) {
+      files[url] = session().then(function (token) {
+        return fetch(url, { headers: { Authorization: "Bearer " + token } });
+      }).then(function (r) {
+        if (!r.ok) throw new Error("file " + r.status);
+        return r.blob();
+      }).then(function (b) { return URL.createObjectURL(b); });
+      files[url].catch(function () { delete files[url]; });
+    }
+    return files[url];
   }
 
   function place(item, id) {
@@ -300,10 +326,10 @@
     if (mine) item.remove();
     place(item, m.id);
     lastId = Math.max(lastId, Number(m.id));
+    // The server's own message says who joined (once); the header just shows the name.
     if (m.author === "agent" && m.author_name && m.author_name !== agentName) {
       agentName = m.author_name;
       subtitle.textContent = agentName;
-      if (live) place(el("li", { class: "note" }, fill(T.joined, { name: agentName })), m.id);
     }
     if (live && m.author !== "customer") {
       typing.hidden = true;
@@ -599,7 +625,16 @@
       telegramLink.focus();
     }).catch(function () { idNote.textContent = L.failed; });
   });
+  function showLinkingOptions() {
+    fetch(base + "/api/v1/webchat/identity/options").then(function (r) {
+      return r.ok ? r.json() : {};
+    }).then(function (offered) {
+      emailButton.hidden = offered.email !== true;
+      telegramButton.hidden = offered.telegram !== true;
+    }).catch(function () {});
+  }
   function start() {
+    showLinkingOptions();
     connect();
     // Opened from a mail's "continue in chat" link: say what it would join and spend the
     // token only on a click. A link can come from somebody else, and mail scanners open
