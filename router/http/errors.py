@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from router.storable_text import UNSTORABLE
 
 
 def json_error(status: int, message: str, **extra: Any) -> web.Response:
@@ -79,16 +80,13 @@ def unstorable_text_in(value: Any, path: str = "body") -> str | None:
     while pending:
         item, where = pending.pop()
         if isinstance(item, str):
-            if _UNSTORABLE.search(item):
+            if UNSTORABLE.search(item):
                 return where
         elif isinstance(item, dict):
             for key, child in item.items():
-                if _UNSTORABLE.search(key):
+                if UNSTORABLE.search(key):
                     return where
                 pending.append((child, f"{where}.{key}"))
         elif isinstance(item, list):
             pending.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
     return None
-
-
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
