@@ -34,6 +34,7 @@ from router.responder import (
     Silent,
     ThreadContext,
 )
+from router.staffing import staffing_for
 from router.storable_text import BIDI_CONTROLS, fit, fit_key, plain_name, storable
 from router.storage.models import (
     AuditEvent,
@@ -363,14 +364,18 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
     if proof.reply is not None:  # a proof step (a code, /start) is answered by the router
         await _say_as_system(session, thread, identity, proof.reply, msg.language, outcome)
         outcome.decision = "proof"
-    elif thread.status == ThreadStatus.BOT and not msg.automated and edit_of_id is None:
+    elif _responds(app, thread) and not msg.automated and edit_of_id is None:
         decision = await app.responder.respond(
             await _thread_context(app, session, thread, msg, choice.created), _view(message)
         )
+        if thread.status == ThreadStatus.QUEUED and not _plain_answer(decision):
+            # Queued again would send the customer to the back of the queue.
+            decision = Silent("already waiting for a person")
         outcome.decision = type(decision).__name__.lower()
         app.metrics.bot_decisions.labels(outcome.decision).inc()
         outcome.outbound += await _apply_decision(session, thread, identity, decision, events)
-        if app.settings.bot.ask_email_on_handoff and thread.status == ThreadStatus.QUEUED:
+        handed_off = status_before[0] == ThreadStatus.BOT and thread.status == ThreadStatus.QUEUED
+        if app.settings.bot.ask_email_on_handoff and handed_off:
             # So that the agent's answer can also reach them by mail, and the histories
             # join once the code is typed back.
             question = await email_prompt_after_handoff(session, msg, identity, thread.status)
@@ -386,6 +391,20 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
             )
         )
     return outcome
+
+
+def _responds(app: AppContext, thread: Thread) -> bool:
+    """The bot's threads; queued ones too for a responder that tells a waiting customer
+    where they stand (`answers_queued_threads`; only a plain answer is carried out)."""
+    if thread.status == ThreadStatus.QUEUED:
+        return bool(getattr(app.responder, "answers_queued_threads", False))
+    return thread.status == ThreadStatus.BOT
+
+
+def _plain_answer(decision: Decision) -> bool:
+    return isinstance(decision, Silent) or (
+        isinstance(decision, Answer) and decision.handoff_tier is None
+    )
 
 
 async def _say_as_system(
@@ -530,6 +549,7 @@ async def _thread_context(
         customer_name=customer.name if customer else None,
         is_new_thread=created,
         automated=msg.automated,
+        staffing=await staffing_for(session, thread),
     )
 
 
