@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
 
 from bot.texts import BotTexts
 from faq.decide import Thresholds, Verdict, VerdictKind, decide
@@ -18,7 +20,7 @@ from faq.kb import FaqEntry
 from faq.language import detect_language
 from faq.normalise import normalise
 from faq.reload import KbWatcher, LoadedKb
-from faq.triage import yes_or_no
+from faq.triage import MessageKind, triage, yes_or_no
 from router.model import AuthorKind
 from router.responder import (
     Answer,
@@ -28,16 +30,30 @@ from router.responder import (
     MessageView,
     Resolve,
     Silent,
+    Staffing,
     ThreadContext,
 )
 
 logger = logging.getLogger(__name__)
 
 PARAGRAPH = "\n\n"
+# A queued customer who keeps asking for a person is told where they stand this often.
+QUEUE_REMINDER_INTERVAL = timedelta(minutes=30)
+_DIGITS = {"fa": "۰۱۲۳۴۵۶۷۸۹", "ar": "٠١٢٣٤٥٦٧٨٩"}
+
+
+def localised_number(value: int, language: str) -> str:
+    """`value` in the digits the language writes (Persian, Arabic-Indic or ASCII)."""
+    digits = _DIGITS.get(language)
+    text = str(value)
+    return text.translate(str.maketrans("0123456789", digits)) if digits else text
 
 
 class TierZeroBot:
     """The FAQ responder (implements `router.responder.Responder`)."""
+
+    # Tells a queued customer who asks for a person where they stand (see respond).
+    answers_queued_threads = True
 
     def __init__(
         self,
@@ -83,6 +99,13 @@ class TierZeroBot:
             return Silent("automated message")
         loaded = await self._watcher.ensure_loaded()
         language = self._language(ctx, new, loaded)
+        if ctx.status == "queued":
+            return self._while_queued(ctx, new, language)
+        return self._honest(await self._respond(ctx, new, language, loaded), ctx.staffing)
+
+    async def _respond(
+        self, ctx: ThreadContext, new: MessageView, language: str, loaded: LoadedKb
+    ) -> Decision:
         last_bot = _last_bot_message(ctx.recent)
 
         if last_bot is not None and self._asked_for_feedback(last_bot.text):
@@ -113,6 +136,44 @@ class TierZeroBot:
                 decide, new.text, loaded.matcher, self._thresholds, loaded.reranker
             )
         return self._decision(verdict, new.text, language, loaded)
+
+    def _honest(self, decision: Decision, staffing: Staffing | None) -> Decision:
+        """A hand-off promises a reply "soon" only when an agent is online to give it."""
+        if not isinstance(decision, HandOff) or staffing is None or staffing.online > 0:
+            return decision
+        language = decision.language
+        return replace(decision, text=self._texts.get("handoff_nobody_available", language))
+
+    def _while_queued(self, ctx: ThreadContext, new: MessageView, language: str) -> Decision:
+        """A queued customer asking for a person hears where they stand, at most once
+        per `QUEUE_REMINDER_INTERVAL`; anything else waits silently for the agent."""
+        staffing = ctx.staffing
+        if staffing is None or staffing.queue_position is None:
+            return Silent("queued")
+        asks = self._is_button(new.text, "talk_to_person") or self._is_button(new.text, "no")
+        if not asks:
+            asks = triage(new.text).kind is MessageKind.HUMAN
+        if not asks:
+            return Silent("queued: the agent will read it")
+        since = new.created_at - QUEUE_REMINDER_INTERVAL
+        if any(
+            m.author is AuthorKind.BOT and m.created_at > since and self._is_reminder(m.text)
+            for m in ctx.recent
+        ):
+            return Silent("queued: reminded recently")
+        key = "queued_reminder" if staffing.online else "queued_reminder_nobody_available"
+        position = localised_number(staffing.queue_position, language)
+        return Answer(
+            self._texts.get(key, language).replace("{position}", position), language=language
+        )
+
+    def _is_reminder(self, text: str) -> bool:
+        for key in ("queued_reminder", "queued_reminder_nobody_available"):
+            for template in self._texts.all_languages(key):
+                head, _, tail = template.partition("{position}")
+                if text.startswith(head) and text.endswith(tail):
+                    return True
+        return False
 
     def _decision(self, verdict: Verdict, text: str, language: str, loaded: LoadedKb) -> Decision:
         by_id = loaded.entries

@@ -74,6 +74,28 @@ DEFAULT_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "ar": "آسف لأن الإجابة لم تساعدك؛ سيرد عليك أحد زملائي قريباً.",
             "en": "Sorry that didn't help. A person will reply soon.",
         },
+        # Handing off with no agent online (or none at all): no promise of "soon".
+        "handoff_nobody_available": {
+            "fa": "پیامتان به تیم پشتیبانی رسید. الان همکاری در دسترس نیست؛"
+            " به‌محض اینکه کسی در دسترس باشد، همین‌جا پاسخ می‌دهیم.",
+            "ar": "وصلت رسالتك إلى فريق الدعم. لا يوجد موظف متاح الآن؛ سنرد عليك هنا فور توفر أحد.",
+            "en": "Your message has reached our team. Nobody is available right now;"
+            " a person will answer here as soon as someone is.",
+        },
+        # A queued customer asking for a person again; {position} is their place in line.
+        "queued_reminder": {
+            "fa": "در صف انتظار هستید (نفر {position})؛ یکی از همکارانم همین‌جا پاسخ می‌دهد.",
+            "ar": "أنت في قائمة الانتظار (رقم {position})؛ سيرد عليك أحد زملائي هنا.",
+            "en": "You're in the queue (number {position}); a person will answer here.",
+        },
+        "queued_reminder_nobody_available": {
+            "fa": "در صف انتظار هستید (نفر {position}). الان همکاری در دسترس نیست؛"
+            " به‌محض اینکه کسی در دسترس باشد، همین‌جا پاسخ می‌دهیم.",
+            "ar": "أنت في قائمة الانتظار (رقم {position}). لا يوجد موظف متاح الآن؛"
+            " سنرد عليك هنا فور توفر أحد.",
+            "en": "You're in the queue (number {position}). Nobody is available right now;"
+            " a person will answer here as soon as someone is.",
+        },
         "handoff_after_answer": {
             "fa": "یکی از همکارانم هم پیگیری می‌کند.",
             "ar": "وسيتابع معك أحد زملائي أيضاً.",

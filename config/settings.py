@@ -105,7 +105,8 @@ class BotSettings:
     # Overrides of the bot's built-in texts, {key: {language: text}}, e.g.
     # [bot.texts.handoff_unsure] fa = "..."; keys: greeting, thanks, empty, did_this_help,
     # yes, no, resolved, did_you_mean, talk_to_person, handoff_unsure, handoff_requested,
-    # handoff_not_helped, handoff_after_answer.
+    # handoff_not_helped, handoff_after_answer, handoff_nobody_available, queued_reminder,
+    # queued_reminder_nobody_available (docs/bot.md).
     texts: dict[str, dict[str, str]] = field(default_factory=dict)
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import String, select
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from router.context import AppContext
 from router.events import Event, MessageStored, ThreadChanged
@@ -34,6 +34,8 @@ from router.responder import (
     Silent,
     ThreadContext,
 )
+from router.staffing import staffing_for
+from router.storable_text import BIDI_CONTROLS, fit, fit_key, plain_name, storable
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -53,37 +55,146 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 
 
-# NUL is refused in PostgreSQL text and a lone surrogate cannot be encoded by either
-# database: a message holding one would fail on every redelivery, for ever.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_CLEANED_FIELDS = (
-    "external_id",
-    "sender_address",
-    "text",
+# Where each bounded inbound field is written; it is cut to the smallest of them, so a
+# long From name or Subject is stored (shortened) on PostgreSQL as on SQLite.
+_NAME_COLUMNS: dict[str, tuple[InstrumentedAttribute[Any], ...]] = {
+    "sender_name": (Customer.name, Identity.display_name, Message.author_name),
+    "sender_username": (Identity.username,),
+    "subject": (Message.subject, Thread.subject),
+}
+# Lookup keys: shortened with a hash of the whole value, so they stay distinct.
+_KEY_COLUMNS: dict[str, tuple[InstrumentedAttribute[Any], ...]] = {
+    "external_id": (Message.external_id,),
+    "edit_of": (Message.external_id,),
+    "sender_address": (Identity.address,),
+}
+_LANGUAGE_COLUMNS = (Message.language, Customer.language, Thread.language)
+_TEXT_FIELDS = ("text", "full_text")
+# What the reduced forms leave out (see `_reduced`).
+_DESCRIPTIVE_FIELDS = (
     "sender_name",
     "subject",
     "full_text",
     "sender_username",
-    "edit_of",
     "language",
+    "edit_of",
+    "hint",
 )
+UNSTORED_TEXT = "[Pasokh: the database refused this message's text; see the server log]"
 
 
-def _storable(msg: InboundMessage) -> InboundMessage:
-    """`msg` without NUL characters, lone surrogates shown as U+FFFD."""
+def _limit(columns: tuple[InstrumentedAttribute[Any], ...]) -> int:
+    lengths = [c.type.length for c in columns if isinstance(c.type, String) and c.type.length]
+    return min(lengths)
+
+
+def _storable(msg: InboundMessage) -> tuple[InboundMessage, set[str]]:
+    """`msg` as every database stores it, and why it changed (empty: it did not).
+
+    NUL dropped and lone surrogates shown as U+FFFD everywhere; bidi controls removed
+    from names (sender and file names, subject); bounded fields cut to their columns.
+    """
     changes: dict[str, Any] = {}
-    for name in _CLEANED_FIELDS:
+    why: dict[str, set[str]] = {}
+
+    def note(name: str, before: str, after: str, limit: int | None = None) -> None:
+        if after == before:
+            return
+        changes[name] = after
+        reasons = why.setdefault(name, set())
+        if storable(before) != before:
+            reasons.add("unstorable")
+        if BIDI_CONTROLS.search(storable(before)) and not BIDI_CONTROLS.search(after):
+            reasons.add("bidi_control")
+        if limit is not None and len(after) == limit and len(before) > limit:
+            reasons.add("too_long")
+
+    for name in _TEXT_FIELDS:
         value = getattr(msg, name)
-        if isinstance(value, str) and _UNSTORABLE.search(value):
-            changes[name] = re.sub("[\ud800-\udfff]", "\ufffd", value.replace("\x00", ""))
-    if not changes:
-        return msg
-    logger.warning(
-        "ingest channel=%s: removed NUL / lone surrogates from %s",
-        msg.channel,
-        ", ".join(sorted(changes)),
+        if value is not None:
+            note(name, value, storable(value))
+    for name, columns in _NAME_COLUMNS.items():
+        value = getattr(msg, name)
+        if value is not None:
+            limit = _limit(columns)
+            note(name, value, fit(plain_name(value), limit), limit)
+    for name, columns in _KEY_COLUMNS.items():
+        value = getattr(msg, name)
+        if value is not None:
+            limit = _limit(columns)
+            note(name, value, fit_key(storable(value), limit), limit)
+    if msg.language is not None:
+        language = storable(msg.language)
+        if len(language) > _limit(_LANGUAGE_COLUMNS):
+            language = ""
+            why.setdefault("language", set()).add("too_long")
+        if language != msg.language:
+            changes["language"] = language or None
+    files = tuple(
+        dataclasses.replace(ref, filename=plain_name(ref.filename)) for ref in msg.attachments
     )
-    return dataclasses.replace(msg, **changes)
+    if files != msg.attachments:
+        changes["attachments"] = files
+        why.setdefault("attachments", set()).add("file_name")
+    if msg.hint is not None:
+        hint = dataclasses.replace(
+            msg.hint,
+            reply_token=storable(msg.hint.reply_token) if msg.hint.reply_token else None,
+            references=tuple(storable(r) for r in msg.hint.references),
+        )
+        if hint != msg.hint:
+            changes["hint"] = hint
+            why.setdefault("hint", set()).add("unstorable")
+    failure = msg.delivery_failure
+    if failure is not None:
+        cleaned = dataclasses.replace(
+            failure,
+            addresses=tuple(storable(a) for a in failure.addresses),
+            external_id=storable(failure.external_id) if failure.external_id else None,
+            reason=plain_name(failure.reason) if failure.reason else failure.reason,
+        )
+        if cleaned != failure:
+            changes["delivery_failure"] = cleaned
+            why.setdefault("delivery_failure", set()).add("unstorable")
+    if not changes:
+        return msg, set()
+    logger.warning(
+        "ingest channel=%s external_id=%s: made storable: %s",
+        msg.channel,
+        changes.get("external_id", msg.external_id),
+        ", ".join(f"{name} ({'/'.join(sorted(r))})" for name, r in sorted(why.items())),
+    )
+    return dataclasses.replace(msg, **changes), set().union(*why.values())
+
+
+def _reduced(msg: InboundMessage) -> InboundMessage | None:
+    """A smaller form of `msg` to store when the database refused it as it was (a data
+    error no rule above foresaw), or None when it is already as small as it gets.
+
+    First without its descriptive fields (names, subject, quoted history, language),
+    then with a placeholder for its text too. Attachments stay: for a mail they hold
+    the raw message, so nothing is lost for good.
+    """
+    if any(getattr(msg, name) is not None for name in _DESCRIPTIVE_FIELDS):
+        return dataclasses.replace(
+            msg,
+            sender_name=None,
+            subject=None,
+            full_text=None,
+            sender_username=None,
+            language=None,
+            edit_of=None,
+            hint=None,
+        )
+    if msg.text != UNSTORED_TEXT:
+        return dataclasses.replace(msg, text=UNSTORED_TEXT)
+    return None
+
+
+def _is_data_error(exc: DBAPIError) -> bool:
+    """The database refused a value (too long, bad encoding): class 22 of SQLSTATE."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(exc, DataError) or (isinstance(sqlstate, str) and sqlstate.startswith("22"))
 
 
 class IngestFailed(RuntimeError):
@@ -109,7 +220,9 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
         IngestFailed: the database kept refusing; nothing was committed.
     """
     started = time.perf_counter()
-    msg = _storable(msg)
+    msg, altered = _storable(msg)
+    for reason in sorted(altered):
+        app.metrics.inbound_altered.labels(msg.channel, reason).inc()
     last_error: Exception | None = None
     for attempt in range(MAX_ATTEMPTS):
         try:
@@ -125,6 +238,22 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
                 raise IngestFailed(
                     f"could not store {msg.channel} message: database unavailable: {exc}"
                 ) from exc
+            if isinstance(exc, DBAPIError) and _is_data_error(exc):
+                # A data error is the same on every retry: a 451 / redelivery loop for
+                # ever. Store a reduced form instead; the sender is answered as usual.
+                reduced = _reduced(msg)
+                if reduced is None:
+                    raise
+                logger.error(
+                    "ingest channel=%s external_id=%s: the database refused the message"
+                    " (%s); storing it reduced",
+                    msg.channel,
+                    msg.external_id,
+                    str(exc.orig).splitlines()[0] if exc.orig else exc,
+                )
+                app.metrics.inbound_altered.labels(msg.channel, "data_error").inc()
+                msg, last_error = reduced, exc
+                continue
             if not isinstance(exc, IntegrityError | OperationalError):
                 raise
             # IntegrityError: a concurrent ingest created the same identity, thread or
@@ -260,14 +389,18 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
             session, thread, identity, proof.reply, msg.language, outcome, proof.suggestions
         )
         outcome.decision = "proof"
-    elif thread.status == ThreadStatus.BOT and not msg.automated and edit_of_id is None:
+    elif _responds(app, thread) and not msg.automated and edit_of_id is None:
         decision = await app.responder.respond(
             await _thread_context(app, session, thread, msg, choice.created), _view(message)
         )
+        if thread.status == ThreadStatus.QUEUED and not _plain_answer(decision):
+            # Queued again would send the customer to the back of the queue.
+            decision = Silent("already waiting for a person")
         outcome.decision = type(decision).__name__.lower()
         app.metrics.bot_decisions.labels(outcome.decision).inc()
         outcome.outbound += await _apply_decision(session, thread, identity, decision, events)
-        if app.settings.bot.ask_email_on_handoff and thread.status == ThreadStatus.QUEUED:
+        handed_off = status_before[0] == ThreadStatus.BOT and thread.status == ThreadStatus.QUEUED
+        if app.settings.bot.ask_email_on_handoff and handed_off:
             # So that the agent's answer can also reach them by mail, and the histories
             # join once the code is typed back.
             question = await email_prompt_after_handoff(app, session, msg, identity, thread.status)
@@ -288,6 +421,20 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         # Channels limit hand-offs per client; they learn of one here.
         outcome.result = dataclasses.replace(outcome.result, queued=True)
     return outcome
+
+
+def _responds(app: AppContext, thread: Thread) -> bool:
+    """The bot's threads; queued ones too for a responder that tells a waiting customer
+    where they stand (`answers_queued_threads`; only a plain answer is carried out)."""
+    if thread.status == ThreadStatus.QUEUED:
+        return bool(getattr(app.responder, "answers_queued_threads", False))
+    return thread.status == ThreadStatus.BOT
+
+
+def _plain_answer(decision: Decision) -> bool:
+    return isinstance(decision, Silent) or (
+        isinstance(decision, Answer) and decision.handoff_tier is None
+    )
 
 
 async def _say_as_system(
@@ -452,6 +599,7 @@ async def _thread_context(
         customer_name=customer.name if customer else None,
         is_new_thread=created,
         automated=msg.automated,
+        staffing=await staffing_for(session, thread),
     )
 
 

@@ -31,6 +31,13 @@ class Metrics:
         self.ingest_errors = Counter(
             "pasokh_ingest_errors", "Ingests that failed", ["channel"], registry=r
         )
+        self.inbound_altered = Counter(
+            "pasokh_inbound_altered",
+            "Inbound messages changed to be storable, by reason (unstorable, too_long,"
+            " bidi_control, file_name, data_error)",
+            ["channel", "reason"],
+            registry=r,
+        )
         self.outbox_depth = Gauge(
             "pasokh_outbox_depth", "Outbox rows waiting for delivery", registry=r
         )

@@ -27,6 +27,20 @@ class MessageView:
 
 
 @dataclass(frozen=True, slots=True)
+class Staffing:
+    """Who could answer the thread if it goes (or went) to people, at its tier.
+
+    `agents` may work the tier (its agents and admins), `online` of them are online
+    now; `queue_position` is the thread's place among the tier's waiting threads
+    (1: next), set only while it is queued.
+    """
+
+    agents: int
+    online: int
+    queue_position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadContext:
     """The thread the new message landed in, with its recent messages (oldest first)."""
 
@@ -40,6 +54,7 @@ class ThreadContext:
     customer_name: str | None = None
     is_new_thread: bool = False
     automated: bool = False  # the new message is an auto-reply/bounce/list mail
+    staffing: Staffing | None = None  # None: not known (then promise nothing new)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +110,12 @@ Decision = Answer | HandOff | Resolve | Silent
 
 
 class Responder(Protocol):
-    """Decides what happens after a customer's message lands in a bot-handled thread."""
+    """Decides what happens after a customer's message lands in a bot-handled thread.
+
+    A responder with a true `answers_queued_threads` attribute is also asked about
+    threads already queued for a person (`ctx.status` "queued"); there only a plain
+    `Answer` (no hand-off) is carried out, anything else counts as `Silent`.
+    """
 
     async def respond(self, ctx: ThreadContext, new: MessageView) -> Decision:
         """Return the decision for `new`, given the thread `ctx` (plain data only)."""

@@ -183,7 +183,8 @@ async def test_a_locked_sqlite_database_answers_503(tmp_path: Path, start_app: A
     )
     client, context = await start_app(settings)
     headers = await _tokens(context)
-    locker = sqlite3.connect(db, timeout=0)
+    # The app writes too (start-up work): wait for its lock, then hold ours.
+    locker = sqlite3.connect(db, timeout=30)
     locker.execute("BEGIN EXCLUSIVE")
     try:
         started = time.monotonic()

@@ -8,9 +8,8 @@ for an edit of it, `tg:cb:<callback query id>` for a button tap.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from telegram import Bot, CallbackQuery, Chat, Message, PhotoSize, Update, User
 from telegram.error import BadRequest
@@ -18,6 +17,7 @@ from telegram.error import BadRequest
 from channels.telegram.outbound import tapped_suggestion
 from router.attachments import AttachmentStore, AttachmentTooLarge
 from router.model import AttachmentRef, InboundMessage
+from router.storable_text import plain_name
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class UpdateReader:
             found = self._from_callback(update.callback_query)
         else:
             logger.debug("telegram: update %s has nothing for Pasokh", update.update_id)
-        return _storable(found) if found is not None else None
+        return found
 
     async def _from_message(self, message: Message, *, edit: bool) -> InboundMessage | None:
         user = message.from_user
@@ -192,33 +192,6 @@ def _own_phone(message: Message, user: User) -> tuple[tuple[str, str], ...]:
     return (("phone", f"+{digits}"),)
 
 
-# JSON may carry "\u0000" and lone "\ud800" escapes; no database stores them, so an
-# update holding one would fail its ingest on every redelivery and hold up its chat.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _clean(value: str) -> str:
-    return _UNSTORABLE.sub("\ufffd", value)
-
-
-def _storable(message: InboundMessage) -> InboundMessage:
-    """`message` with NUL and lone surrogates in its texts replaced by U+FFFD."""
-    texts = (message.text, message.full_text, message.sender_name, message.sender_username)
-    names = [ref.filename for ref in message.attachments]
-    if not any(_UNSTORABLE.search(t) for t in (*texts, *names) if t):
-        return message
-    return replace(
-        message,
-        text=_clean(message.text),
-        full_text=_clean(message.full_text) if message.full_text else message.full_text,
-        sender_name=_clean(message.sender_name) if message.sender_name else message.sender_name,
-        sender_username=(_clean(message.sender_username) if message.sender_username else None),
-        attachments=tuple(
-            replace(ref, filename=_clean(ref.filename)) for ref in message.attachments
-        ),
-    )
-
-
 def _downloads_of(message: Message) -> list[_Download]:
     found: list[_Download] = []
     if message.photo:
@@ -234,7 +207,8 @@ def _downloads_of(message: Message) -> list[_Download]:
             _Download(
                 doc.file_id,
                 doc.file_size,
-                doc.file_name or f"document_{doc.file_unique_id}",
+                # Named at the edge without bidi controls: the name is also in notes.
+                plain_name(doc.file_name or "") or f"document_{doc.file_unique_id}",
                 doc.mime_type or "application/octet-stream",
             )
         )

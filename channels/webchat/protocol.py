@@ -14,13 +14,11 @@ from typing import Any
 
 from channels.base import ConversationMessage
 from router.model import AttachmentRef, AuthorKind
+from router.storable_text import UNSTORABLE
 
 MAX_ATTACHMENTS = 5
 # Client ids are the dedupe key; UUIDs fit easily, anything printable up to 64 is taken.
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
-# A JSON escape can smuggle a NUL or a lone surrogate into valid UTF-8; PostgreSQL
-# cannot store NUL in text and no database can encode a lone surrogate.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class ProtocolError(ValueError):
@@ -104,7 +102,7 @@ def _parse_message(data: dict[str, Any], max_text_length: int) -> SendMessage:
     if not isinstance(text, str):
         raise ProtocolError("invalid_frame", "text must be a string", client_id=client_id)
     text = text.strip()
-    if _UNSTORABLE.search(text):
+    if UNSTORABLE.search(text):  # a JSON escape can smuggle one into valid UTF-8
         raise ProtocolError(
             "invalid_text",
             "text holds a NUL character or a lone UTF-16 surrogate",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from router.http.keys import CONTEXT
+from router.storable_text import UNSTORABLE
 from router.storage.engine import is_database_unavailable
 
 logger = logging.getLogger(__name__)
@@ -117,16 +117,13 @@ def unstorable_text_in(value: Any, path: str = "body") -> str | None:
     while pending:
         item, where = pending.pop()
         if isinstance(item, str):
-            if _UNSTORABLE.search(item):
+            if UNSTORABLE.search(item):
                 return where
         elif isinstance(item, dict):
             for key, child in item.items():
-                if _UNSTORABLE.search(key):
+                if UNSTORABLE.search(key):
                     return where
                 pending.append((child, f"{where}.{key}"))
         elif isinstance(item, list):
             pending.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
     return None
-
-
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

@@ -326,6 +326,33 @@
     return text;
   }
 
+  // Text a customer (or a remote server) wrote: names, addresses, file names, reasons.
+  // Each goes in its own bidi isolate, so neither a right-to-left name nor a stray
+  // U+202E inside it can reorder the words around it.
+  function isolated(value) {
+    return el("bdi", { class: "customer-supplied", text: value });
+  }
+
+  // The same for a string that cannot hold elements (an <option>): FSI ... PDI.
+  function isolatedText(value) {
+    return `\u2068${value}\u2069`;
+  }
+
+  // t() as nodes, each variable in its own isolate; for el()'s children.
+  function tIsolated(key, vars) {
+    const template = t(key);
+    const nodes = [];
+    let start = 0;
+    for (const match of template.matchAll(/\{(\w+)\}/g)) {
+      if (!(match[1] in vars)) continue;
+      if (match.index > start) nodes.push(template.slice(start, match.index));
+      nodes.push(isolated(String(vars[match[1]])));
+      start = match.index + match[0].length;
+    }
+    if (start < template.length) nodes.push(template.slice(start));
+    return nodes;
+  }
+
   function num(value) {
     return new Intl.NumberFormat(LOCALES[state.lang] || "en").format(value);
   }
@@ -733,7 +760,7 @@
     for (const claim of claims) {
       const other = claim.other_customer_id;
       const key = !other ? "claim_alone" : claim.kind === "claimed_address" ? "claim_ours" : "claim_theirs";
-      const item = el("li", { class: "muted", text: t(key, { address: claim.address || "", id: num(other || 0) }) });
+      const item = el("li", { class: "muted" }, ...tIsolated(key, { address: claim.address || "", id: num(other || 0) }));
       if (other && state.agent.is_admin) {
         item.append(
           " ",
@@ -859,22 +886,26 @@
         el(
           "p",
           { class: "attachment muted" },
-          el("a", {
-            // Through the open thread: it also serves its customer's earlier threads' files.
-            href: `/api/v1/threads/${encodeURIComponent(state.current.thread.id)}/attachments/${encodeURIComponent(file.sha256)}`,
-            target: "_blank",
-            rel: "noopener noreferrer",
-            text: t("attachment", { name: file.filename || file.sha256, size: num(file.size || 0) }),
-          }),
+          el(
+            "a",
+            {
+              // Through the open thread: it also serves its customer's earlier threads' files.
+              href: `/api/v1/threads/${encodeURIComponent(state.current.thread.id)}/attachments/${encodeURIComponent(file.sha256)}`,
+              target: "_blank",
+              rel: "noopener noreferrer",
+            },
+            ...tIsolated("attachment", { name: file.filename || file.sha256, size: num(file.size || 0) }),
+          ),
         ),
       ),
       // A reply the channel refused for good (bounce, blocked bot, relay 5xx): the
       // agent must see that the customer never got it, and the channel's own words.
       message.delivery && message.delivery.status === "dead"
-        ? el("p", {
-            class: "delivery-failed",
-            text: t("not_delivered", { reason: message.delivery.last_error || "?" }),
-          })
+        ? el(
+            "p",
+            { class: "delivery-failed" },
+            ...tIsolated("not_delivered", { reason: message.delivery.last_error || "?" }),
+          )
         : null,
     );
   }
@@ -897,13 +928,14 @@
           channelBadge(identity.channel),
           " ",
           el("span", { class: "address", text: identity.display_name || identity.username || identity.address }),
-          identity.display_name && identity.address ? el("span", { class: "muted", text: ` ${identity.address}` }) : null,
+          identity.display_name && identity.address ? el("span", { class: "muted" }, " ", isolated(identity.address)) : null,
           identity.verified ? el("span", { class: "verified", title: t("verified"), text: " ✓" }) : null,
           identity.unreachable_reason
-            ? el("span", {
-                class: "badge unreachable",
-                text: t("unreachable", { reason: identity.unreachable_reason }),
-              })
+            ? el(
+                "span",
+                { class: "badge unreachable" },
+                ...tIsolated("unreachable", { reason: identity.unreachable_reason }),
+              )
             : null,
         ),
       );
@@ -958,11 +990,14 @@
     );
     const last = detail.identities.find((identity) => identity.id === thread.last_identity_id);
     replyVia.append(
-      el("option", { value: "", text: last ? `${last.channel}: ${last.address}` : thread.last_channel || "—" }),
+      el("option", {
+        value: "",
+        text: last ? `${last.channel}: ${isolatedText(last.address)}` : thread.last_channel || "—",
+      }),
     );
     for (const identity of usable) {
       replyVia.append(
-        el("option", { value: String(identity.id), text: `${identity.channel}: ${identity.address}` }),
+        el("option", { value: String(identity.id), text: `${identity.channel}: ${isolatedText(identity.address)}` }),
       );
     }
     replyVia.value = previous && [...replyVia.options].some((o) => o.value === previous) ? previous : "";
@@ -985,8 +1020,8 @@
     if (details.to_tier || (action === "handoff" && details.tier)) {
       extra.push(t("tier_to", { n: num(details.to_tier || details.tier) }));
     }
-    if (details.to_email) extra.push(String(details.to_email));
-    if (details.reason) extra.push(String(details.reason));
+    if (details.to_email) extra.push(isolated(String(details.to_email)));
+    if (details.reason) extra.push(isolated(String(details.reason)));
     if (details.resolution && details.resolution !== "resolved") extra.push(String(details.resolution));
     const label = I18N.en[`action_${action}`] !== undefined ? t(`action_${action}`) : action;
     return el(
@@ -997,7 +1032,9 @@
       el("strong", { text: actorName }),
       " ",
       el("span", { text: label }),
-      extra.length ? el("span", { class: "muted", text: ` — ${extra.join(" · ")}` }) : null,
+      extra.length
+        ? el("span", { class: "muted" }, " — ", ...extra.flatMap((part, i) => (i ? [" · ", part] : [part])))
+        : null,
     );
   }
 
