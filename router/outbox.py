@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 # DeliveryAttempt.outcome of a send under way, and of one whose process died during it.
 SENDING = "sending"
 INTERRUPTED = "interrupted"
-_INTERRUPTED_ERROR = "the worker stopped during this send; sent again (may arrive twice)"
+_INTERRUPTED_ERROR = "no outcome: the worker stopped (or its lease ran out) mid-send; sent again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +127,13 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
             attempt = DeliveryAttempt(outbox_id=row.id, attempted_at=now, outcome=SENDING)
             session.add(attempt)
             await session.flush()
-            claimed.append(
-                _Claimed(row.id, attempt.id, row.attempts, await _render(session, row))
-            )
+            claimed.append(_Claimed(row.id, attempt.id, row.attempts, await _render(session, row)))
         return claimed
 
 
 async def _mark_interrupted(session: AsyncSession, outbox_id: int) -> None:
-    """The row's last claim never recorded an outcome: its worker died mid-send."""
+    """The row's last claim never recorded an outcome: its worker died mid-send (or
+    overran its lease), so the recipient may get this message twice."""
     await session.execute(
         update(DeliveryAttempt)
         .where(DeliveryAttempt.outbox_id == outbox_id, DeliveryAttempt.outcome == SENDING)

@@ -86,7 +86,9 @@ class PostgresPresence:
             await connection.close()
         except Exception:
             # Dropping the connection drops the lock with it.
-            logger.warning("outbox worker %d: could not unlock; dropping the connection", self.worker_id)
+            logger.warning(
+                "outbox worker %d: could not unlock; dropping the connection", self.worker_id
+            )
             await connection.invalidate()
 
     async def gone(self, session: AsyncSession, worker_ids: Iterable[int]) -> set[int]:

@@ -123,9 +123,7 @@ async def first_row_delivered(database_url: str) -> OutboxItem:
         async with asyncio.timeout(20):
             while True:
                 async with new_sessionmaker(engine)() as session:
-                    row = await session.scalar(
-                        select(OutboxItem).order_by(OutboxItem.id).limit(1)
-                    )
+                    row = await session.scalar(select(OutboxItem).order_by(OutboxItem.id).limit(1))
                 if row is not None and row.status == "delivered":
                     return row
                 await asyncio.sleep(0.05)
