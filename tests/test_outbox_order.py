@@ -273,3 +273,52 @@ async def test_a_later_row_waits_for_an_earlier_retrying_one_of_its_recipient_on
     adapter.refusing = ""
     sent = await adapter.wait_sent(8)
     assert numbers([m.text for m in sent if m.address == "stuck"]) == [1, 2, 3, 4]
+
+
+class SharedLine(FakeAdapter):
+    """One of several workers' adapters: notes sends in flight per recipient, shared."""
+
+    in_flight: set[str]
+    overlaps: list[str]
+    log: list[OutboundMessage]
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        if message.address in self.in_flight:
+            self.overlaps.append(message.address)
+        self.in_flight.add(message.address)
+        try:
+            await asyncio.sleep(0.005 * (message.outbox_id % 3))  # uneven send times
+            if message.outbox_id % 4 == 0 and message.parts_done == 0:
+                return DeliveryResult.retry("busy", retry_after=0.05, parts_done=1)
+            self.log.append(message)
+            return await super().send(message)
+        finally:
+            self.in_flight.discard(message.address)
+
+
+async def test_several_workers_keep_each_recipients_order_and_send_one_row_at_a_time(
+    settings: Settings, start_app: Any
+) -> None:
+    in_flight: set[str] = set()
+    overlaps: list[str] = []
+    log: list[OutboundMessage] = []
+    adapters = [SharedLine() for _ in range(3)]
+    for adapter in adapters:
+        adapter.in_flight, adapter.overlaps, adapter.log = in_flight, overlaps, log
+    contexts = [
+        (await start_app(settings, adapters=[adapter], responder=SayNothing()))[1]
+        for adapter in adapters
+    ]
+    recipients = [f"c{n}" for n in range(6)]
+    for address in recipients:
+        await adapters[0].push("hi", sender=address)
+    await write_replies(contexts[0], "fake", recipients, 6)
+
+    async with asyncio.timeout(30):
+        while len(log) < 36:
+            await asyncio.sleep(0.02)
+    assert overlaps == []
+    assert sum(1 for adapter in adapters if adapter.sent) >= 2  # the work was shared
+    for address in recipients:
+        assert numbers([m.text for m in log if m.address == address]) == list(range(1, 7))
+    await all_recorded(contexts[0])
