@@ -1,10 +1,20 @@
 """The outbox worker: delivers committed outbound messages through channel adapters.
 
-Rows are claimed with a lease (on PostgreSQL under `FOR UPDATE SKIP LOCKED`, so two
-workers never take one row), sent outside any transaction, and the outcome is
-recorded in a new transaction: delivered, retried later with exponential backoff and
-jitter, or dead-lettered. A crash between claim and record leaves the lease to expire,
-after which the row is sent again (at least once; channels dedupe where they can).
+Only the head of each recipient's queue is claimable: the row with the lowest id among
+that recipient's pending rows (leased, waiting to retry or due). A later reply
+therefore waits while an earlier one is retried, so a customer reads replies in the
+order they were written; other recipients are not held up. A dead-lettered row stops
+blocking: the rows after it go out (the dead letter is logged at WARNING).
+
+A claim is its own commit, made before the adapter is called: the row gets a lease
+naming this worker, its attempt is counted and a `sending` attempt is recorded. The
+send runs outside any transaction and its outcome is recorded in a new one:
+delivered, retried later with exponential backoff and jitter (or the channel's own
+`retry_after`), or dead-lettered. If the process dies mid-send, the next worker to
+start sees that the lease holder's lock is gone (`router.worker_presence`) and sends
+the row again at once; without a restart the lease runs out first. Delivery is at
+least once: a resend may duplicate a message the channel had in fact accepted (email
+keeps the same Message-ID, so receiving systems can drop the copy).
 """
 
 from __future__ import annotations
@@ -16,8 +26,9 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from router.context import AppContext
 from router.model import AuthorKind, DeliveryResult, DeliveryStatus, OutboundMessage, utcnow
@@ -31,14 +42,22 @@ from router.storage.models import (
     OutboxStatus,
     Thread,
 )
+from router.worker_presence import WorkerPresence, presence_for
 
 logger = logging.getLogger(__name__)
+
+
+# DeliveryAttempt.outcome of a send under way, and of one whose process died during it.
+SENDING = "sending"
+INTERRUPTED = "interrupted"
+_INTERRUPTED_ERROR = "no outcome: the worker stopped (or its lease ran out) mid-send; sent again"
 
 
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     outbox_id: int
-    attempts: int
+    attempt_id: int
+    attempts: int  # including this one
     message: OutboundMessage
 
 
@@ -49,14 +68,31 @@ def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-async def claim_due(app: AppContext, limit: int) -> list[_Claimed]:
-    """Lease up to `limit` due rows and build their outbound messages."""
+def _is_recipient_head() -> ColumnElement[bool]:
+    """No earlier row to the same recipient is still pending (leased, retrying or due).
+
+    Rows only ever leave `pending`, never come back, so a stale read can only see an
+    earlier row as still pending: it may hold a row back one poll, never send early.
+    """
+    earlier = aliased(OutboxItem)
+    return ~exists().where(
+        earlier.channel == OutboxItem.channel,
+        earlier.address == OutboxItem.address,
+        earlier.status == OutboxStatus.PENDING,
+        earlier.id < OutboxItem.id,
+    )
+
+
+async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claimed]:
+    """Lease up to `limit` due recipient-head rows to `worker_id`, counting the attempt
+    (committed before anything is sent), and build their outbound messages."""
     settings = app.settings.outbox
     now = utcnow()
     due = (
         OutboxItem.status == OutboxStatus.PENDING,
         OutboxItem.next_attempt_at <= now,
         or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until < now),
+        _is_recipient_head(),
     )
     # Look before locking: an idle poll must not take SQLite's write lock (or row locks).
     async with app.read_sessions() as session:
@@ -70,7 +106,9 @@ async def claim_due(app: AppContext, limit: int) -> list[_Claimed]:
             .limit(limit)
         )
         if not is_sqlite(app.settings.database_url):
-            query = query.with_for_update(skip_locked=True)
+            # Two workers may both see X1 as X's head; the row lock lets one have it,
+            # and the lease check is re-evaluated on the locked row's newest version.
+            query = query.with_for_update(skip_locked=True, of=OutboxItem)
         rows = list(await session.scalars(query))
         claimed = []
         for row in rows:
@@ -79,11 +117,71 @@ async def claim_due(app: AppContext, limit: int) -> list[_Claimed]:
                 # Known not to arrive (blocked the bot, mailbox gone): do not try again.
                 row.status = OutboxStatus.DEAD
                 row.last_error = f"not sent: recipient unreachable ({identity.unreachable_reason})"
-                app.metrics.delivery_failures.labels(row.channel).inc()
+                _count_dead_letter(app, row, attempt=row.attempts, error=row.last_error)
                 continue
+            if row.leased_by is not None:
+                await _mark_interrupted(session, row.id)
+            row.attempts += 1
+            row.leased_by = worker_id
             row.leased_until = now + timedelta(seconds=settings.lease_seconds)
-            claimed.append(_Claimed(row.id, row.attempts, await _render(session, row)))
+            attempt = DeliveryAttempt(outbox_id=row.id, attempted_at=now, outcome=SENDING)
+            session.add(attempt)
+            await session.flush()
+            claimed.append(_Claimed(row.id, attempt.id, row.attempts, await _render(session, row)))
         return claimed
+
+
+async def _mark_interrupted(session: AsyncSession, outbox_id: int) -> None:
+    """The row's last claim never recorded an outcome: its worker died mid-send (or
+    overran its lease), so the recipient may get this message twice."""
+    await session.execute(
+        update(DeliveryAttempt)
+        .where(DeliveryAttempt.outbox_id == outbox_id, DeliveryAttempt.outcome == SENDING)
+        .values(outcome=INTERRUPTED, error=_INTERRUPTED_ERROR)
+    )
+
+
+async def resume_interrupted(app: AppContext, presence: WorkerPresence) -> int:
+    """Make the rows whose lease holder died mid-send claimable now; return how many.
+
+    Run at a worker's start-up, so a restarted process resends what it was sending when
+    it died at once rather than after the lease. Only rows whose holder's lock is free
+    are touched: a living worker in another process keeps its rows.
+    """
+    now = utcnow()
+    leased = and_(
+        OutboxItem.status == OutboxStatus.PENDING,
+        OutboxItem.leased_until.is_not(None),
+        OutboxItem.leased_until >= now,
+        OutboxItem.leased_by.is_not(None),
+        OutboxItem.leased_by != presence.worker_id,
+    )
+    async with app.read_sessions() as session:
+        holders = set(await session.scalars(select(OutboxItem.leased_by).where(leased).distinct()))
+    if not holders:
+        return 0
+    async with app.writing(), app.sessions() as session, session.begin():
+        gone = await presence.gone(session, {h for h in holders if h is not None})
+        if not gone:
+            return 0
+        # One UPDATE with the holder in its WHERE: a row another worker re-claimed in
+        # the meantime has a new holder and is left alone (PostgreSQL re-checks the
+        # WHERE on the newest row version). `leased_by` stays: the next claim marks the
+        # cut-short attempt `interrupted`.
+        result = await session.execute(
+            update(OutboxItem)
+            .where(leased, OutboxItem.leased_by.in_(gone))
+            .values(leased_until=None, next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        resumed = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if resumed:
+        logger.warning(
+            "outbox: %d send(s) cut short by a stopped worker are sent again now "
+            "(a recipient may get one twice)",
+            resumed,
+        )
+    return resumed
 
 
 async def _render(session: AsyncSession, row: OutboxItem) -> OutboundMessage:
@@ -134,21 +232,19 @@ async def deliver_one(app: AppContext, claimed: _Claimed) -> DeliveryResult:
 
 
 async def record_result(app: AppContext, claimed: _Claimed, result: DeliveryResult) -> None:
-    """Write the attempt and the row's new state in one transaction."""
+    """Write the attempt's outcome and the row's new state in one transaction."""
     settings = app.settings.outbox
     now = utcnow()
     channel = claimed.message.channel
     async with app.writing(), app.sessions() as session, session.begin():
         row = await session.get_one(OutboxItem, claimed.outbox_id)
-        row.attempts += 1
         row.leased_until = None
+        row.leased_by = None
         if result.parts_done is not None:
             row.parts_done = result.parts_done
-        session.add(
-            DeliveryAttempt(
-                outbox_id=row.id, attempted_at=now, outcome=result.status, error=result.error
-            )
-        )
+        attempt = await session.get_one(DeliveryAttempt, claimed.attempt_id)
+        attempt.outcome = result.status
+        attempt.error = result.error
         if result.status == DeliveryStatus.DELIVERED:
             row.status = OutboxStatus.DELIVERED
             row.delivered_at = now
@@ -169,38 +265,53 @@ async def record_result(app: AppContext, claimed: _Claimed, result: DeliveryResu
         else:
             row.status = OutboxStatus.DEAD
             row.last_error = result.error
-            app.metrics.delivery_failures.labels(channel).inc()
         if result.identity_unreachable and row.identity_id is not None:
             identity = await session.get(Identity, row.identity_id)
             if identity is not None:
                 identity.unreachable_reason = result.error or "unreachable"
-    app.metrics.deliveries.labels(channel, result.status).inc()
+        final, last_error = row.status, row.last_error
+    if final == OutboxStatus.DEAD:
+        _count_dead_letter(app, claimed.message, attempt=claimed.attempts, error=last_error)
+        return
+    outcome = DeliveryStatus.DELIVERED if final == OutboxStatus.DELIVERED else result.status
+    app.metrics.deliveries.labels(channel, outcome).inc()
     logger.info(
         "delivery outbox=%d message=%d channel=%s outcome=%s attempt=%d error=%s",
         claimed.outbox_id,
         claimed.message.message_id,
         channel,
-        result.status,
-        claimed.attempts + 1,
+        outcome,
+        claimed.attempts,
         result.error,
     )
 
 
-async def run_once(app: AppContext) -> int:
+def _count_dead_letter(
+    app: AppContext, row: OutboxItem | OutboundMessage, *, attempt: int, error: str | None
+) -> None:
+    """A row given up on: its final state is counted and logged where people look."""
+    outbox_id = row.id if isinstance(row, OutboxItem) else row.outbox_id
+    app.metrics.deliveries.labels(row.channel, OutboxStatus.DEAD).inc()
+    app.metrics.delivery_failures.labels(row.channel).inc()
+    logger.warning(
+        "delivery outbox=%d message=%d channel=%s outcome=dead attempt=%d error=%s",
+        outbox_id,
+        row.message_id,
+        row.channel,
+        attempt,
+        error,
+    )
+
+
+async def run_once(app: AppContext, worker_id: int) -> int:
     """Deliver what is due now; return how many rows were attempted."""
-    claimed = await claim_due(app, app.settings.outbox.batch_size)
-    if not claimed:
-        return 0
-    # One recipient's messages go in order; different recipients go concurrently.
-    by_recipient: dict[tuple[str, str], list[_Claimed]] = {}
-    for item in claimed:
-        by_recipient.setdefault((item.message.channel, item.message.address), []).append(item)
+    claimed = await claim_due(app, worker_id, app.settings.outbox.batch_size)
 
-    async def deliver_in_order(items: list[_Claimed]) -> None:
-        for item in items:
-            await record_result(app, item, await deliver_one(app, item))
+    # One row per recipient (its queue's head), so every row can go concurrently.
+    async def deliver(item: _Claimed) -> None:
+        await record_result(app, item, await deliver_one(app, item))
 
-    await asyncio.gather(*(deliver_in_order(items) for items in by_recipient.values()))
+    await asyncio.gather(*(deliver(item) for item in claimed))
     return len(claimed)
 
 
@@ -214,10 +325,15 @@ async def outbox_depth(app: AppContext) -> int:
 
 
 class OutboxWorker:
-    """Runs `run_once` in a loop until stopped; wakes early when ingest queues mail."""
+    """Runs `run_once` in a loop until stopped; wakes early when ingest queues mail.
 
-    def __init__(self, app: AppContext) -> None:
+    It holds its presence lock for its whole life and, before its first claim, resumes
+    the sends that a stopped worker (this process's previous life, say) left half-done.
+    """
+
+    def __init__(self, app: AppContext, presence: WorkerPresence | None = None) -> None:
         self._app = app
+        self._presence = presence or presence_for(app.engine, app.settings.data_dir)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -225,6 +341,7 @@ class OutboxWorker:
         if self._task is not None:
             raise RuntimeError("outbox worker already started")
         self._stopping.clear()
+        await self._presence.hold()
         self._task = asyncio.create_task(self._loop(), name="outbox:worker")
 
     async def stop(self) -> None:
@@ -234,12 +351,18 @@ class OutboxWorker:
         self._app.outbox_wakeup.set()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+        await self._presence.release()
 
     async def _loop(self) -> None:
         app = self._app
+        worker_id = self._presence.worker_id
+        try:
+            await resume_interrupted(app, self._presence)
+        except Exception:
+            logger.exception("outbox: could not check for interrupted sends; leases will expire")
         while not self._stopping.is_set():
             try:
-                attempted = await run_once(app)
+                attempted = await run_once(app, worker_id)
             except Exception:
                 logger.exception("outbox iteration failed; retrying after the poll interval")
                 attempted = 0

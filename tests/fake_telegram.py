@@ -101,6 +101,7 @@ class FakeTelegram:
         self.polls_started = 0  # getUpdates requests received (recorded in `calls` on return)
         self._failures: dict[str, list[_Failure]] = {}
         self._blocked_chats: set[int] = set()
+        self._late_answers: dict[str, list[float]] = {}
         self._files: dict[str, _File] = {}
         self._message_ids: dict[int, Iterator[int]] = {}
         self._callback_ids = itertools.count(9_000_000)
@@ -263,6 +264,11 @@ class FakeTelegram:
             _Failure(status, text, retry_after, times, after)
         )
 
+    def answer_late(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Do the next `times` calls of `method` at once but answer only after `seconds`
+        (a slow Bot API: the message is out before the bot hears so)."""
+        self._late_answers.setdefault(method, []).extend([seconds] * times)
+
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: every send to this chat is 403 from now on."""
         self._blocked_chats.add(chat_id)
@@ -329,7 +335,11 @@ class FakeTelegram:
             result = await handler(params, files)
         except _ApiError as exc:
             return self._record(method, params, files, _error(exc.status, exc.description))
-        return self._record(method, params, files, _ok(result), result)
+        response = self._record(method, params, files, _ok(result), result)
+        late = self._late_answers.get(method)
+        if late:
+            await asyncio.sleep(late.pop(0))
+        return response
 
     def _record(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from sqlalchemy import select
 
@@ -31,6 +32,16 @@ async def _attempts(context, outbox_id: int) -> list[DeliveryAttempt]:  # type: 
                 select(DeliveryAttempt).where(DeliveryAttempt.outbox_id == outbox_id)
             )
         )
+
+
+async def _wait_recorded(context, timeout: float = 10) -> list[OutboxItem]:  # type: ignore[no-untyped-def]
+    """Wait until every row's last outcome is committed (none pending any more)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            rows = await _outbox_rows(context)
+            if all(r.status != OutboxStatus.PENDING for r in rows):
+                return rows
+            await asyncio.sleep(0.02)
 
 
 async def _wait_status(context, status: str, timeout: float = 10) -> OutboxItem:  # type: ignore[no-untyped-def]
@@ -85,6 +96,32 @@ async def test_gives_up_after_max_attempts(settings: Settings, start_app) -> Non
     assert row.attempts == 3 and row.last_error == "down"
 
 
+async def test_dead_letter_is_a_warning_and_counted_dead(
+    settings: Settings, start_app, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="router.outbox")
+    adapter = FakeAdapter(fail_next=[DeliveryResult.retry("relay down")] * 2)
+    _, context = await start_app(
+        settings.replace("outbox", max_attempts=2), adapters=[adapter], responder=AnswerAll()
+    )
+    await adapter.push("hello")
+    row = await _wait_status(context, OutboxStatus.DEAD)
+
+    def counted(outcome: str) -> float | None:
+        labels = {"channel": "fake", "outcome": outcome}
+        return context.metrics.registry.get_sample_value("pasokh_deliveries_total", labels)
+
+    async with asyncio.timeout(10):
+        while counted("dead") is None:  # counted just after the commit
+            await asyncio.sleep(0.02)
+    assert (counted("retry"), counted("dead")) == (1.0, 1.0)
+    lines = [r for r in caplog.records if f"outbox={row.id} " in r.getMessage()]
+    assert [r.levelno for r in lines] == [logging.INFO, logging.WARNING]
+    assert "outcome=dead attempt=2 error=relay down" in lines[-1].getMessage()
+    outcomes = [a.outcome for a in await _attempts(context, row.id)]
+    assert sorted(outcomes) == ["retry", "retry"]  # the adapter's word on each attempt
+
+
 async def test_adapter_exception_is_retried_not_lost(settings: Settings, start_app) -> None:
     class Exploding(FakeAdapter):
         calls = 0
@@ -119,9 +156,10 @@ async def test_pending_rows_delivered_after_restart(settings: Settings, start_ap
     _, context = await start_app(settings, adapters=[up], responder=AnswerAll())
     sent = await up.wait_sent(5)
     assert sorted(m.text for m in sent) == [f"re: message {i}" for i in range(5)]
-    await asyncio.sleep(0.2)
+    rows = await _wait_recorded(context)
+    assert all(r.status == OutboxStatus.DELIVERED for r in rows)
+    await asyncio.sleep(0.2)  # a few more worker polls: still sent exactly once
     assert len(up.sent) == 5
-    assert all(r.status == OutboxStatus.DELIVERED for r in await _outbox_rows(context))
 
 
 async def test_one_recipient_gets_messages_in_order(settings: Settings, start_app) -> None:
@@ -156,10 +194,10 @@ async def test_two_workers_never_send_one_message_twice(settings: Settings, star
     async with asyncio.timeout(20):
         while len(first.sent) + len(second.sent) < 40:
             await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)
+    rows = await _wait_recorded(context)
+    await asyncio.sleep(0.3)  # a few more polls of both workers: nothing sent again
     ids = [m.outbox_id for m in first.sent + second.sent]
     assert len(ids) == 40 and len(set(ids)) == 40
-    rows = await _outbox_rows(context)
     assert all(r.status == OutboxStatus.DELIVERED and r.attempts == 1 for r in rows)
 
 

@@ -29,6 +29,7 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
@@ -57,6 +58,10 @@ _MAX_PHOTO_BYTES = 10 * 1024 * 1024  # larger images go as documents
 _MAX_INLINE_RETRIES = 3  # RetryAfter waits inside one `send` before handing back
 _MAX_PROGRESS_ENTRIES = 10_000
 _MAX_UPDATE_BYTES = 1_048_576  # a Bot API update is a few KiB
+# Telegram has no idempotency key: a send whose answer comes after we stopped waiting
+# may have been delivered, and the outbox's retry then shows it twice. So wait well
+# past a slow answer (PTB's default is 5 s); the outbox lease (60 s) is longer still.
+_SEND_READ_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +182,9 @@ class TelegramAdapter:
             settings.token,
             base_url=api_url,
             base_file_url=settings.file_url or _file_url_for(api_url),
-            request=HTTPXRequest(connection_pool_size=64, pool_timeout=10.0),
+            request=HTTPXRequest(
+                connection_pool_size=64, pool_timeout=10.0, read_timeout=_SEND_READ_TIMEOUT
+            ),
             get_updates_request=HTTPXRequest(connection_pool_size=2),
             rate_limiter=AIORateLimiter(
                 overall_max_rate=settings.messages_per_second, max_retries=0
@@ -406,6 +413,9 @@ class TelegramAdapter:
                 return DeliveryResult.retry("telegram: the bot token was rejected")
             except FileNotFoundError:
                 return DeliveryResult.failed(f"telegram: attachment {_name(part)} is not stored")
+            except TimedOut as exc:
+                # Sent again later; if Telegram did deliver it, the customer sees it twice.
+                return DeliveryResult.retry(f"{self._error_text(exc)} (may have been delivered)")
             except (NetworkError, TelegramError) as exc:
                 return DeliveryResult.retry(self._error_text(exc))
         return DeliveryResult.retry("telegram: flood control persists")
