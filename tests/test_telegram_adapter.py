@@ -520,6 +520,8 @@ async def test_the_token_never_reaches_the_logs(
     fake: FakeTelegram, services: ChannelServices, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # `pasokh serve`'s logging quiets httpx; another test may have set that up already.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     adapter = await started(fake, services)
     fake.add_message(CHAT, "hi")
     await adapter.send(reply("hello"))

@@ -148,8 +148,6 @@ async def request_code(request: web.Request) -> web.Response:
     async def action(
         app: AppContext, session: AsyncSession, identity: Identity, body: dict[str, Any]
     ) -> web.Response:
-        if not identity_links.mail_can_be_sent(app):
-            return json_error(404, "email linking is not available on this server")
         language = body.get("lang") if body.get("lang") in ("fa", "ar", "en") else None
         _, outcome = await identity_links.request_email_code(
             app, session, identity, _string(body, "email", 320), language=language
