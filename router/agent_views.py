@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.ids import parse_id
 from router.model import utcnow
 from router.queue import MAX_TIER, Actor, Forbidden, Invalid, NotFound, can_view, open_counts
 from router.storage.models import (
@@ -251,8 +252,8 @@ async def list_threads(session: AsyncSession, actor: Actor, query: ThreadFilter)
             where.append(Thread.assignee_id == actor.agent_id)
         elif query.assignee == "none":
             where.append(Thread.assignee_id.is_(None))
-        elif query.assignee.isdigit():
-            where.append(Thread.assignee_id == int(query.assignee))
+        elif (agent_id := parse_id(query.assignee)) is not None:
+            where.append(Thread.assignee_id == agent_id)
         else:
             raise Invalid("assignee must be 'me', 'none' or an agent id")
     if query.status == ThreadStatus.QUEUED:

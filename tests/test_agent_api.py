@@ -651,3 +651,34 @@ async def test_errors_aiohttp_answers_itself_are_json_under_the_api(
     # outside the API, aiohttp's own answers stay as they were
     response = await client.get("/no-such-page")
     assert response.status == 404 and response.content_type == "text/plain"
+
+
+async def test_ids_clients_send_are_parsed_in_one_place(settings: Settings, start_app) -> None:
+    """Superscripts, other scripts' digits and ids beyond a BIGINT are refused (404 in a
+    path, 422 in a query or body), never a server error."""
+    client, context = await _start(settings, start_app)
+    admin = await make_agent(context, "Boss", is_admin=True)
+    long = "1" * 30
+    for path in ("/api/v1/threads/²", f"/api/v1/threads/{long}", "/api/v1/customers/²"):
+        status, body = await api(client, "GET", path, admin)
+        assert (status, body["error"]["status"]) == (404, 404), path
+    for query in ("tier=²", f"tier={long}", f"assignee={long}", "assignee=²", "limit=٥"):
+        status, body = await api(client, "GET", f"/api/v1/threads?{query}", admin)
+        assert (status, body["error"]["status"]) == (422, 422), query
+    status, _ = await api(client, "GET", f"/api/v1/canned?thread_id={long}", admin)
+    assert status == 422
+    for other in ("²", long, int(long)):
+        status, _ = await api(
+            client, "POST", "/api/v1/customers/1/merge", admin, json={"other": other}
+        )
+        assert status == 422, other
+    integration = new_token("pk_int")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="integration", name="shop", token_hash=token_hash(integration)))
+    for after in ("٥", " 5", long):
+        response = await client.get(
+            "/api/v1/inbound/customers/42/messages",
+            params={"after": after},
+            headers={"Authorization": f"Bearer {integration}"},
+        )
+        assert response.status == 400, after

@@ -24,6 +24,7 @@ from router.http.auth import agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
 from router.http.openapi import openapi_document
+from router.ids import BIGINT_MAX, parse_id
 from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
 from router.storage.models import Agent, Customer, Thread
 
@@ -33,6 +34,7 @@ routes = web.RouteTableDef()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+MAX_LIST_LIMIT = 500
 _STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, Invalid: 422}
 
 
@@ -57,9 +59,10 @@ async def _actor(request: web.Request) -> Actor:
 
 def _path_id(request: web.Request, name: str = "id") -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFound(f"{raw!r} is not an id")
-    return int(raw)
+    value = parse_id(raw)
+    if value is None:
+        raise NotFound(f"{raw[:40]!r} is not an id")
+    return value
 
 
 async def _json_body(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
@@ -109,13 +112,17 @@ def _flag(body: dict[str, Any], name: str) -> bool:
     return value
 
 
-def _query_int(request: web.Request, name: str) -> int | None:
+def _query_int(
+    request: web.Request, name: str, *, minimum: int = 1, maximum: int = BIGINT_MAX
+) -> int | None:
+    """The whole number of query parameter `name` (None when absent); 422 otherwise."""
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    if not raw.isdigit():
-        raise Invalid(f"query parameter {name} must be a number")
-    return int(raw)
+    value = parse_id(raw, minimum=minimum, maximum=maximum)
+    if value is None:
+        raise Invalid(f"query parameter {name} must be a whole number from {minimum} to {maximum}")
+    return value
 
 
 async def _thread_summary(request: web.Request, thread: Thread) -> dict[str, Any]:
@@ -154,12 +161,11 @@ def endpoint(handler: Handler) -> Handler:
 async def list_threads(request: web.Request) -> web.StreamResponse:
     """Threads the caller may see, filtered by status, tier and assignee."""
     actor = await _actor(request)
-    limit = _query_int(request, "limit") or 100
     query = ThreadFilter(
-        status=request.query.get("status") or None,
-        tier=_query_int(request, "tier"),
-        assignee=request.query.get("assignee") or None,
-        limit=max(1, min(limit, 500)),
+        status=request.query.get("status"),
+        tier=_query_int(request, "tier", minimum=0),
+        assignee=request.query.get("assignee"),
+        limit=_query_int(request, "limit", maximum=MAX_LIST_LIMIT) or 100,
     )
     async with request.app[CONTEXT].sessions() as session:
         threads = await agent_views.list_threads(session, actor, query)
@@ -380,7 +386,7 @@ async def set_presence(request: web.Request) -> web.StreamResponse:
 async def list_canned(request: web.Request) -> web.StreamResponse:
     """Canned responses (`?language=`), rendered for `?thread_id=` when given."""
     actor = await _actor(request)
-    language = request.query.get("language") or None
+    language = request.query.get("language")
     if language is not None and language not in canned.LANGUAGES:
         raise Invalid(f"language must be one of {', '.join(canned.LANGUAGES)}")
     thread_id = _query_int(request, "thread_id")

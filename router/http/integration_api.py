@@ -18,6 +18,7 @@ from router.conversation import DatabaseConversationReader
 from router.http.auth import Principal, bearer_token, principal_for_token, unauthorized
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
+from router.ids import parse_id
 from router.ingest import IngestFailed, ingest
 from router.model import DeliveryResult, InboundMessage, OutboundMessage
 
@@ -152,11 +153,8 @@ async def get_customer_messages(request: web.Request) -> web.Response:
     app = request.app[CONTEXT]
     principal = await _integration(request)
     after = request.query.get("after")
-    try:
-        after_id = int(after) if after else None
-    except ValueError:
-        return json_error(400, "after must be a message id")
-    if after_id is not None and not 0 <= after_id < 2**63:  # a BIGINT on PostgreSQL
+    after_id = parse_id(after, minimum=0) if after else None
+    if after and after_id is None:
         return json_error(400, "after must be a message id")
     reader = DatabaseConversationReader(app.read_sessions)
     messages = await reader.history(
