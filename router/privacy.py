@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import String, cast, delete, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from router.agent_views import identity_json, iso, message_json
+from router.agent_views import code_mail_ids, identity_json, iso, message_json
 from router.attachments import AttachmentStore
 from router.merge import current_customer_id
 from router.model import utcnow
@@ -103,6 +103,8 @@ async def export_customer(session: AsyncSession, store: AttachmentStore, custome
             select(Message).where(Message.customer_id.in_(ids)).order_by(Message.id)
         )
     )
+    # A live verification code is the mailbox owner's, not for whoever reads the export.
+    masked = await code_mail_ids(session, [m.id for m in messages])
     deliveries = {
         o.message_id: o
         for o in await session.scalars(
@@ -160,7 +162,9 @@ async def export_customer(session: AsyncSession, store: AttachmentStore, custome
                 "created_at": iso(t.created_at),
                 "resolved_at": iso(t.resolved_at),
                 "messages": [
-                    message_json(m, deliveries.get(m.id)) for m in messages if m.thread_id == t.id
+                    message_json(m, deliveries.get(m.id), masked=m.id in masked)
+                    for m in messages
+                    if m.thread_id == t.id
                 ],
             }
             for t in threads

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, true, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,8 +105,20 @@ class Effects:
 
 
 def can_view(actor: Actor, thread: Thread) -> bool:
-    """Admins see every thread; an agent sees their tier's threads and their own."""
+    """Admins see every thread; an agent sees their tier's threads and their own.
+
+    The one visibility rule: every path that shows a thread, its messages, notes or
+    files (detail, earlier threads, customer, attachments, lists) applies it, here or
+    as `visible_to` in SQL.
+    """
     return actor.is_admin or thread.tier == actor.tier or thread.assignee_id == actor.agent_id
+
+
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    """`can_view` as a condition on `Thread` rows, for queries."""
+    if actor.is_admin:
+        return true()
+    return or_(Thread.tier == actor.tier, Thread.assignee_id == actor.agent_id)
 
 
 def can_act(actor: Actor, thread: Thread) -> bool:
