@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.identity_links import KIND_CODE, mask_codes
 from router.ids import parse_id
 from router.model import utcnow
-from router.identity_links import KIND_CODE, mask_codes
 from router.queue import (
     MAX_TIER,
     Actor,

@@ -3,9 +3,10 @@
 A customer here includes every customer merged into it (they are the same person).
 Erasure deletes their identities, threads, messages (with outbox rows and delivery
 attempts, by cascade), knowledge-gap records quoting them and proofs naming their
-addresses, and blanks their addresses in audit details; the customer row stays, emptied and marked `erased_at`, and an audit
-event records what was erased and by whom. Attachment files are removed from the
-store after commit unless a message of somebody else still references the same bytes.
+addresses, and blanks their addresses in audit details; the customer row stays,
+emptied and marked `erased_at`, and an audit event records what was erased and by
+whom. Attachment files are removed from the store after commit unless a message of
+somebody else still references the same bytes.
 """
 
 from __future__ import annotations

@@ -23,14 +23,14 @@ VICTIM = "victim@example.org"
 async def _close(context: Any, thread_id: int) -> None:
     """Resolved long enough ago that the customer's next message opens a new thread."""
     async with context.sessions() as session, session.begin():
-        await session.execute(update(Thread).where(Thread.id == thread_id).values(status="resolved"))
+        await session.execute(
+            update(Thread).where(Thread.id == thread_id).values(status="resolved")
+        )
 
 
 async def _start(settings: Settings, start_app: Any) -> tuple[Any, Any, FakeAdapter, FakeAdapter]:
     mail, chat = FakeAdapter(name="email"), FakeAdapter(name="webchat")
-    client, context = await start_app(
-        settings, adapters=[mail, chat], responder=QueueEveryThread()
-    )
+    client, context = await start_app(settings, adapters=[mail, chat], responder=QueueEveryThread())
     return client, context, mail, chat
 
 
@@ -99,9 +99,7 @@ async def test_a_tier_1_agent_sees_no_tier_2_thread_through_any_path(
 _SIX_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")
 
 
-async def test_verification_codes_are_shown_to_no_agent(
-    settings: Settings, start_app: Any
-) -> None:
+async def test_verification_codes_are_shown_to_no_agent(settings: Settings, start_app: Any) -> None:
     client, context, mail, chat = await _start(settings, start_app)
     sara = await make_agent(context, "Sara")
     admin = await make_agent(context, "Boss", is_admin=True)
