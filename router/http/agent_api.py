@@ -24,6 +24,7 @@ from router.http.auth import agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
 from router.http.openapi import openapi_document
+from router.http.validation import body_problem
 from router.ids import BIGINT_MAX, parse_id
 from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
 from router.storage.models import Agent, Customer, Thread
@@ -65,13 +66,19 @@ def _path_id(request: web.Request, name: str = "id") -> int:
     return value
 
 
-async def _json_body(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
-    """The body as a JSON object; a malformed one answers 400 (413 if too large)."""
+async def _json_body(
+    request: web.Request, schema: str, *, optional: bool = False
+) -> dict[str, Any]:
+    """The body as a JSON object the document's `schema` allows: a malformed one answers
+    400 (413 if too large), one the schema refuses 422."""
     if optional and not request.body_exists:
         return {}
     body = await read_json_object(request, request.app[CONTEXT].settings.server.max_request_bytes)
     if isinstance(body, web.Response):
         raise _ResponseError(body)
+    problem = body_problem(body, schema)
+    if problem is not None:
+        raise Invalid(problem)
     return body
 
 
@@ -100,9 +107,10 @@ def _integer(body: dict[str, Any], name: str, *, required: bool = True) -> int |
         if required:
             raise Invalid(f"missing field: {name}")
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"field {name} must be an integer")
-    return value
+    number = parse_id(value, minimum=0)
+    if number is None:
+        raise Invalid(f"field {name} must be a whole number")
+    return number
 
 
 def _flag(body: dict[str, Any], name: str) -> bool:
@@ -255,7 +263,7 @@ async def transfer_thread(request: web.Request) -> web.StreamResponse:
     """Give the thread to a named agent: `{"agent": "<email>"}`."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    body = await _json_body(request)
+    body = await _json_body(request, "TransferRequest")
     email = _text(body, "agent")
     assert email is not None
     thread = await queue.transfer(request.app[CONTEXT], actor, thread_id, email)
@@ -268,7 +276,7 @@ async def escalate_thread(request: web.Request) -> web.StreamResponse:
     """Queue the thread at a higher tier: `{"tier": 2, "reason": "..."}`."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    body = await _json_body(request)
+    body = await _json_body(request, "EscalateRequest")
     tier = _integer(body, "tier")
     reason = _text(body, "reason")
     assert tier is not None and reason is not None
@@ -282,7 +290,7 @@ async def resolve_thread(request: web.Request) -> web.StreamResponse:
     """Close the thread; optional `{"resolution": "..."}`."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    body = await _json_body(request, optional=True)
+    body = await _json_body(request, "ResolveRequest", optional=True)
     resolution = _text(body, "resolution", required=False) or "resolved"
     thread = await queue.resolve(request.app[CONTEXT], actor, thread_id, resolution)
     return web.json_response({"thread": await _thread_summary(request, thread)})
@@ -294,7 +302,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     """A reply (`internal: false`, sent on the customer's channel) or an internal note."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    body = await _json_body(request)
+    body = await _json_body(request, "ReplyRequest")
     text = _text(body, "text")
     assert text is not None
     message = await replies.post_message(
@@ -371,7 +379,7 @@ async def get_presence(request: web.Request) -> web.StreamResponse:
 async def set_presence(request: web.Request) -> web.StreamResponse:
     """`{"status": "online" | "away" | "offline"}`."""
     actor = await _actor(request)
-    body = await _json_body(request)
+    body = await _json_body(request, "PresenceRequest")
     status = _text(body, "status")
     assert status is not None
     agent = await queue.set_presence(request.app[CONTEXT], actor.agent_id, status)
@@ -415,7 +423,7 @@ async def add_canned(request: web.Request) -> web.StreamResponse:
     actor = await _actor(request)
     if not actor.is_admin:
         raise Forbidden("only admins can add canned responses")
-    body = await _json_body(request)
+    body = await _json_body(request, "CannedRequest")
     view = await canned.add_canned(
         request.app[CONTEXT],
         actor,

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from router.http.auth import Principal, agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
+from router.http.validation import body_problem
 from router.identity_links import unproven_claims
 from router.ids import parse_id
 from router.merge import MergeRefused, merge_customers
@@ -71,6 +72,9 @@ async def merge(request: web.Request) -> web.Response:
     body = await read_json_object(request, context.settings.server.max_request_bytes)
     if isinstance(body, web.Response):
         return body
+    problem = body_problem(body, "MergeRequest")
+    if problem is not None:
+        return json_error(422, problem)
     other = parse_id(body.get("other"))
     if customer_id is None or other is None:
         return json_error(422, "field other must be a customer id")
