@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.identity_links import KIND_CODE, mask_codes
@@ -369,10 +369,16 @@ async def thread_detail(session: AsyncSession, actor: Actor, thread_id: int) -> 
             select(Thread)
             .where(
                 Thread.customer_id == thread.customer_id,
-                Thread.id < thread.id,  # earlier: ids grow with creation
+                Thread.id != thread.id,
+                # Earlier by when it began (a merge or an import brings older threads
+                # with newer ids); the id breaks a tie.
+                or_(
+                    Thread.created_at < thread.created_at,
+                    and_(Thread.created_at == thread.created_at, Thread.id < thread.id),
+                ),
                 visible_to(actor),
             )
-            .order_by(Thread.id.desc())
+            .order_by(Thread.created_at.desc(), Thread.id.desc())
             .limit(EARLIER_THREADS)
         )
     )
