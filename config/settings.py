@@ -203,8 +203,12 @@ class ConsoleSettings:
     session_hours: int = 12
     # auto: Secure when the request came over TLS or server.public_url is https.
     secure_cookies: Literal["auto", "always", "never"] = "auto"
-    max_failed_logins: int = 5  # in a row, per agent; then locked for lockout_minutes
+    # Sign-in attempts in a row per (email, client address) that go through; after that
+    # each attempt makes the next wait twice as long, from first_backoff_seconds up to
+    # lockout_minutes (429 + Retry-After). Accounts are never locked.
+    max_failed_logins: int = 5
     lockout_minutes: int = 15
+    first_backoff_seconds: float = 1.0
     sign_in_attempts_per_minute: int = 10  # per client address, right or wrong
     # Origins besides the server's own (and public_url's) allowed to sign in and open
     # the console WebSocket, e.g. "https://support.example.com" behind a proxy.

@@ -1,6 +1,8 @@
 """What agents read: the queue, a thread with the customer's whole history, customers,
 agents and queue figures, as JSON-ready dicts (the shapes `router/http/openapi.py`
-documents). Visibility follows `router.queue.can_view`: admins see every tier.
+documents). Visibility follows `router.queue.can_view` (`visible_to` in queries) on
+every path here: a thread, its earlier threads, a customer's threads and previews.
+Email verification codes are masked in every message an agent is shown.
 """
 
 from __future__ import annotations
@@ -11,17 +13,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.identity_links import KIND_CODE, mask_codes
+from router.ids import parse_id
 from router.model import utcnow
-from router.queue import MAX_TIER, Actor, Forbidden, Invalid, NotFound, can_view, open_counts
+from router.queue import (
+    MAX_TIER,
+    Actor,
+    Forbidden,
+    Invalid,
+    NotFound,
+    can_view,
+    open_counts,
+    visible_to,
+)
 from router.storage.models import (
     OPEN_STATUSES,
     Agent,
     AuditEvent,
     Customer,
     Identity,
+    IdentityProof,
     Message,
     OutboxItem,
     Thread,
@@ -64,6 +78,7 @@ def thread_json(
     customer_name: str | None,
     assignee: Agent | None,
     last_message: Message | None = None,
+    last_message_masked: bool = False,
 ) -> JSON:
     """A thread's summary (as listed, and at the top of its detail)."""
     waiting = (
@@ -98,7 +113,7 @@ def thread_json(
                 "id": last_message.id,
                 "author_kind": last_message.author_kind,
                 "channel": last_message.channel,
-                "text": last_message.text[:PREVIEW_CHARS],
+                "text": _shown_text(last_message.text, last_message_masked)[:PREVIEW_CHARS],
                 "created_at": iso(last_message.created_at),
             }
             if last_message is not None
@@ -107,8 +122,15 @@ def thread_json(
     }
 
 
-def message_json(message: Message, delivery: OutboxItem | None = None) -> JSON:
-    """A stored message, with its delivery state when it was queued to a channel."""
+def _shown_text(text: str, masked: bool) -> str:
+    return mask_codes(text) if masked else text
+
+
+def message_json(
+    message: Message, delivery: OutboxItem | None = None, *, masked: bool = False
+) -> JSON:
+    """A stored message, with its delivery state when it was queued to a channel;
+    `masked` (a mail that carried a verification code) blanks the code."""
     return {
         "id": message.id,
         "thread_id": message.thread_id,
@@ -118,8 +140,10 @@ def message_json(message: Message, delivery: OutboxItem | None = None) -> JSON:
         "agent_id": message.agent_id,
         "channel": message.channel,
         "identity_id": message.identity_id,
-        "text": message.text,
-        "full_text": message.full_text,
+        "text": _shown_text(message.text, masked),
+        "full_text": (
+            _shown_text(message.full_text, masked) if message.full_text is not None else None
+        ),
         "subject": message.subject,
         "internal": message.internal,
         "automated": message.automated,
@@ -191,6 +215,19 @@ async def _customer_names(session: AsyncSession, ids: Iterable[int]) -> dict[int
     return {int(i): n for i, n in rows}
 
 
+async def code_mail_ids(session: AsyncSession, message_ids: Sequence[int]) -> set[int]:
+    """Which of these messages carried an email verification code: while the code is
+    live its text holds it, and nobody but the mailbox's owner may read it."""
+    if not message_ids:
+        return set()
+    rows = await session.scalars(
+        select(IdentityProof.message_id).where(
+            IdentityProof.kind == KIND_CODE, IdentityProof.message_id.in_(message_ids)
+        )
+    )
+    return {int(i) for i in rows if i is not None}
+
+
 async def _last_messages(session: AsyncSession, thread_ids: Sequence[int]) -> dict[int, Message]:
     if not thread_ids:
         return {}
@@ -208,21 +245,17 @@ async def _summaries(session: AsyncSession, threads: Sequence[Thread]) -> list[J
     names = await _customer_names(session, (t.customer_id for t in threads))
     agents = await _agents_by_id(session, (t.assignee_id for t in threads))
     last = await _last_messages(session, [t.id for t in threads])
+    masked = await code_mail_ids(session, [m.id for m in last.values()])
     return [
         thread_json(
             t,
             customer_name=names.get(t.customer_id),
             assignee=agents.get(t.assignee_id) if t.assignee_id is not None else None,
             last_message=last.get(t.id),
+            last_message_masked=t.id in last and last[t.id].id in masked,
         )
         for t in threads
     ]
-
-
-def _visible(actor: Actor) -> ColumnElement[bool] | None:
-    if actor.is_admin:
-        return None
-    return or_(Thread.tier == actor.tier, Thread.assignee_id == actor.agent_id)
 
 
 async def list_threads(session: AsyncSession, actor: Actor, query: ThreadFilter) -> list[JSON]:
@@ -231,10 +264,7 @@ async def list_threads(session: AsyncSession, actor: Actor, query: ThreadFilter)
     Raises:
         Forbidden: a non-admin asked for another tier. Invalid: a bad filter value.
     """
-    where: list[ColumnElement[bool]] = []
-    visible = _visible(actor)
-    if visible is not None:
-        where.append(visible)
+    where: list[ColumnElement[bool]] = [visible_to(actor)]
     if query.status is not None:
         if query.status not in STATUS_FILTERS:
             raise Invalid(f"status must be one of {', '.join(STATUS_FILTERS)}")
@@ -253,8 +283,8 @@ async def list_threads(session: AsyncSession, actor: Actor, query: ThreadFilter)
             where.append(Thread.assignee_id == actor.agent_id)
         elif query.assignee == "none":
             where.append(Thread.assignee_id.is_(None))
-        elif query.assignee.isdigit():
-            where.append(Thread.assignee_id == int(query.assignee))
+        elif (agent_id := parse_id(query.assignee)) is not None:
+            where.append(Thread.assignee_id == agent_id)
         else:
             raise Invalid("assignee must be 'me', 'none' or an agent id")
     if query.status == ThreadStatus.QUEUED:
@@ -274,6 +304,7 @@ async def _messages(
     if newest is not None:
         query = query.limit(newest)
     messages = list(reversed(list(await session.scalars(query))))
+    masked = await code_mail_ids(session, [m.id for m in messages])
     outbox: dict[int, OutboxItem] = {}
     if messages:
         for item in await session.scalars(
@@ -282,7 +313,7 @@ async def _messages(
             .order_by(OutboxItem.id)
         ):
             outbox[item.message_id] = item
-    return [message_json(m, outbox.get(m.id)) for m in messages]
+    return [message_json(m, outbox.get(m.id), masked=m.id in masked) for m in messages]
 
 
 async def _audit(session: AsyncSession, thread_id: int) -> list[JSON]:
@@ -326,7 +357,8 @@ async def _customer(session: AsyncSession, customer_id: int) -> tuple[Customer, 
 
 async def thread_detail(session: AsyncSession, actor: Actor, thread_id: int) -> JSON:
     """The thread, all its messages (notes included), the customer with identities, the
-    customer's earlier threads with their newest messages, and the thread's audit trail.
+    customer's earlier threads the actor may see with their newest messages, and the
+    thread's audit trail.
     """
     thread = await session.get(Thread, thread_id)
     if thread is None:
@@ -337,8 +369,18 @@ async def thread_detail(session: AsyncSession, actor: Actor, thread_id: int) -> 
     earlier = list(
         await session.scalars(
             select(Thread)
-            .where(Thread.customer_id == thread.customer_id, Thread.id != thread.id)
-            .order_by(Thread.id.desc())
+            .where(
+                Thread.customer_id == thread.customer_id,
+                Thread.id != thread.id,
+                # Earlier by when it began (a merge or an import brings older threads
+                # with newer ids); the id breaks a tie.
+                or_(
+                    Thread.created_at < thread.created_at,
+                    and_(Thread.created_at == thread.created_at, Thread.id < thread.id),
+                ),
+                visible_to(actor),
+            )
+            .order_by(Thread.created_at.desc(), Thread.id.desc())
             .limit(EARLIER_THREADS)
         )
     )
@@ -356,14 +398,17 @@ async def thread_detail(session: AsyncSession, actor: Actor, thread_id: int) -> 
 
 
 async def customer_detail(session: AsyncSession, actor: Actor, customer_id: int) -> JSON:
-    """A customer, their identities and all their threads (for agents who may see one)."""
+    """A customer, their identities and the threads the actor may see (for agents who
+    may see one of them)."""
     _, data = await _customer(session, customer_id)
     threads = list(
         await session.scalars(
-            select(Thread).where(Thread.customer_id == customer_id).order_by(Thread.id.desc())
+            select(Thread)
+            .where(Thread.customer_id == customer_id, visible_to(actor))
+            .order_by(Thread.id.desc())
         )
     )
-    if not actor.is_admin and not any(can_view(actor, t) for t in threads):
+    if not actor.is_admin and not threads:
         raise Forbidden(f"customer {customer_id} has no thread at your tier")
     return {**data, "threads": await _summaries(session, threads)}
 

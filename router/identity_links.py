@@ -464,7 +464,12 @@ async def _redact(session: AsyncSession, proof: IdentityProof) -> None:
         return
     mailed = await session.get(Message, proof.message_id)
     if mailed is not None:
-        mailed.text = _SIX_DIGITS.sub("••••••", mailed.text)
+        mailed.text = mask_codes(mailed.text)
+
+
+def mask_codes(text: str) -> str:
+    """`text` with every six-digit run (what a code looks like) blanked."""
+    return _SIX_DIGITS.sub("••••••", text)
 
 
 async def pending_code(
@@ -797,6 +802,8 @@ class InboundProof:
     reply: str | None = None
     suggestions: tuple[str, ...] = ()  # offered with `reply`
     outbound: int = 0
+    # The message was a typed code: it is stored masked (its HMAC proved what it had to).
+    code_typed: bool = False
 
 
 async def apply_inbound_proofs(
@@ -866,6 +873,7 @@ async def apply_inbound_proofs(
     pending = await pending_code(session, identity) if _CODE.match(code) else None
     # A recent code only: an old forgotten one must not swallow order numbers forever.
     if pending is not None and pending.created_at > utcnow() - 3 * CODE_TTL:
+        result.code_typed = True
         try:
             outcome = await verify_email_code(app, session, identity, code)
         except ProofRefused as refused:

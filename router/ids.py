@@ -15,9 +15,14 @@ _ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 def parse_id(raw: object, *, minimum: int = 1, maximum: int = BIGINT_MAX) -> int | None:
-    """The id `raw` names (a string of ASCII digits or a JSON integer), or None."""
+    """The id `raw` names (a string of ASCII digits or a JSON integer), or None.
+
+    A JSON number with a zero fraction (`7.0`) is an integer to JSON Schema, so here too.
+    """
     if isinstance(raw, bool):
         return None
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
     if isinstance(raw, int):
         value = raw
     elif isinstance(raw, str) and _ASCII_DIGITS.fullmatch(raw):

@@ -22,7 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from router.context import AppContext
 from router.events import Event, MessageStored, ThreadChanged
-from router.identity_links import apply_inbound_proofs, email_prompt_after_handoff
+from router.identity_links import apply_inbound_proofs, email_prompt_after_handoff, mask_codes
 from router.model import AuthorKind, Direction, InboundMessage, IngestResult, utcnow
 from router.outbound import attachments_to_json, enqueue_outbound
 from router.responder import (
@@ -341,8 +341,9 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         channel=msg.channel,
         identity_id=identity.id,
         external_id=msg.external_id,
-        text=msg.text,
-        full_text=msg.full_text,
+        # A typed code proved what it had to (by its HMAC); it is not kept readable.
+        text=mask_codes(msg.text) if proof.code_typed else msg.text,
+        full_text=None if proof.code_typed else msg.full_text,
         subject=msg.subject,
         automated=msg.automated,
         sender_authenticated=msg.sender_authenticated,

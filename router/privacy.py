@@ -3,25 +3,28 @@
 A customer here includes every customer merged into it (they are the same person).
 Erasure deletes their identities, threads, messages (with outbox rows and delivery
 attempts, by cascade), knowledge-gap records quoting them and proofs naming their
-addresses; the customer row stays, emptied and marked `erased_at`, and an audit
-event records what was erased and by whom. Attachment files are removed from the
-store after commit unless a message of somebody else still references the same bytes.
+addresses, and blanks their addresses in audit details; the customer row stays,
+emptied and marked `erased_at`, and an audit event records what was erased and by
+whom. Attachment files are removed from the store after commit unless a message of
+somebody else still references the same bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast, delete, or_, select, text, tuple_
+from sqlalchemy import String, cast, delete, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from router.agent_views import identity_json, iso, message_json
+from router.agent_views import code_mail_ids, identity_json, iso, message_json
 from router.attachments import AttachmentStore
 from router.merge import current_customer_id
 from router.model import utcnow
@@ -103,6 +106,8 @@ async def export_customer(session: AsyncSession, store: AttachmentStore, custome
             select(Message).where(Message.customer_id.in_(ids)).order_by(Message.id)
         )
     )
+    # A live verification code is the mailbox owner's, not for whoever reads the export.
+    masked = await code_mail_ids(session, [m.id for m in messages])
     deliveries = {
         o.message_id: o
         for o in await session.scalars(
@@ -160,7 +165,9 @@ async def export_customer(session: AsyncSession, store: AttachmentStore, custome
                 "created_at": iso(t.created_at),
                 "resolved_at": iso(t.resolved_at),
                 "messages": [
-                    message_json(m, deliveries.get(m.id)) for m in messages if m.thread_id == t.id
+                    message_json(m, deliveries.get(m.id), masked=m.id in masked)
+                    for m in messages
+                    if m.thread_id == t.id
                 ],
             }
             for t in threads
@@ -235,6 +242,8 @@ async def erase_customer(
     if session.get_bind().dialect.name == "sqlite":
         # Freed pages are zeroed, not left readable in the file until they are reused.
         await session.execute(text("PRAGMA secure_delete=ON"))
+    # Before the threads go: deleting them unlinks their audit events.
+    await _scrub_audit_trail(session, ids, thread_ids, [i.address for i in identities])
     for proof in await _proofs_of(session, identities):
         await session.delete(proof)
     await session.execute(delete(IdentityProof).where(IdentityProof.message_id.in_(message_ids)))
@@ -268,6 +277,49 @@ async def erase_customer(
     )
     await session.flush()
     return Erasure(customer_id, len(identities), len(thread_ids), len(message_ids), tuple(shas))
+
+
+ERASED = "[erased]"
+
+
+async def _scrub_audit_trail(
+    session: AsyncSession, customer_ids: list[int], thread_ids: list[int], addresses: list[str]
+) -> None:
+    """Blank the erased addresses wherever audit details quote them: in events about the
+    customer or their threads, and in any other event naming one (a sign-in attempt
+    under their address). The events stay; who did what, when, is not theirs."""
+    if not addresses:
+        return
+    details_text = func.lower(cast(AuditEvent.details, String))
+    # Details are stored as JSON text with non-ASCII escaped; search for that form.
+    quoted = {json.dumps(a.lower())[1:-1] for a in addresses}
+    events = await session.scalars(
+        select(AuditEvent).where(
+            or_(
+                AuditEvent.customer_id.in_(customer_ids),
+                AuditEvent.thread_id.in_(thread_ids),
+                *(details_text.contains(q, autoescape=True) for q in quoted),
+            )
+        )
+    )
+    # Whole addresses only: a short visitor id must not blank part of another word.
+    alternatives = "|".join(re.escape(a) for a in sorted(addresses, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w.@+-])(?:{alternatives})(?![\w@-])", re.IGNORECASE)
+    for event in events:
+        scrubbed = _without(event.details or {}, pattern)
+        if scrubbed != event.details:
+            event.details = scrubbed
+
+
+def _without(value: Any, pattern: re.Pattern[str]) -> Any:
+    """`value` (JSON) with every match of `pattern` in its strings replaced."""
+    if isinstance(value, str):
+        return pattern.sub(ERASED, value)
+    if isinstance(value, dict):
+        return {key: _without(item, pattern) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without(item, pattern) for item in value]
+    return value
 
 
 async def checkpoint_sqlite(engine: AsyncEngine) -> None:

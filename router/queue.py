@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, true, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,8 +105,20 @@ class Effects:
 
 
 def can_view(actor: Actor, thread: Thread) -> bool:
-    """Admins see every thread; an agent sees their tier's threads and their own."""
+    """Admins see every thread; an agent sees their tier's threads and their own.
+
+    The one visibility rule: every path that shows a thread, its messages, notes or
+    files (detail, earlier threads, customer, attachments, lists) applies it, here or
+    as `visible_to` in SQL.
+    """
     return actor.is_admin or thread.tier == actor.tier or thread.assignee_id == actor.agent_id
+
+
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    """`can_view` as a condition on `Thread` rows, for queries."""
+    if actor.is_admin:
+        return true()
+    return or_(Thread.tier == actor.tier, Thread.assignee_id == actor.agent_id)
 
 
 def can_act(actor: Actor, thread: Thread) -> bool:
@@ -415,7 +427,7 @@ async def transfer(app: AppContext, actor: Actor, thread_id: int, email: str) ->
         address = email.strip().lower()
         found = await session.scalar(select(Agent.id).where(func.lower(Agent.email) == address))
         if found is None:
-            raise Invalid(f"no agent has the email {email!r}")
+            raise NotFound(f"no agent has the email {email[:320]!r}")
         target = await _lock_agent(session, found)
         thread = await _thread_to_act_on(session, actor, thread_id)
         if thread.status not in (ThreadStatus.QUEUED, ThreadStatus.ASSIGNED):
@@ -423,7 +435,7 @@ async def transfer(app: AppContext, actor: Actor, thread_id: int, email: str) ->
                 f"only queued or assigned threads can be transferred (it is {thread.status})"
             )
         if not (target.is_admin or target.tier == thread.tier):
-            raise Invalid(
+            raise Conflict(
                 f"{target.name} works tier {target.tier} and the thread is at tier "
                 f"{thread.tier}; escalate it instead"
             )
@@ -458,8 +470,12 @@ async def escalate(app: AppContext, actor: Actor, thread_id: int, tier: int, rea
         thread = await _thread_to_act_on(session, actor, thread_id)
         if thread.status not in OPEN_STATUSES:
             raise Conflict(f"thread {thread_id} is {thread.status}")
-        if not thread.tier < tier <= MAX_TIER:
-            raise Invalid(f"tier must be above {thread.tier} and at most {MAX_TIER}")
+        if not tier <= MAX_TIER:
+            raise Invalid(f"tier must be at most {MAX_TIER}")
+        if not thread.tier < tier:  # the thread's state, not the request, forbids it
+            raise Conflict(
+                f"thread {thread_id} is at tier {thread.tier} already; escalate above it"
+            )
         previous = (thread.tier, thread.assignee_id)
         now = utcnow()
         if not await _conditional_update(

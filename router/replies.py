@@ -40,9 +40,10 @@ async def post_message(
     """Store an agent's reply (queued to the customer) or internal note.
 
     Raises:
-        NotFound: no such thread. Forbidden: another tier's thread.
-        Conflict: replying to a thread that is not the agent's, or resolved, or whose
-            channel cannot be reached. Invalid: empty/too long text, a bad identity.
+        NotFound: no such thread, or an identity not the customer's. Forbidden:
+            another tier's thread. Conflict: replying to a thread that is not the
+            agent's, or resolved, or on an unverified or unreachable identity.
+            Invalid: empty/too long text, a note naming an identity.
     """
     limit = app.settings.api.max_text_length
     if not text.strip():
@@ -104,16 +105,16 @@ async def _reply_identity(
     if chosen is None:
         raise Conflict(f"thread {thread.id} has no channel to reply on")
     identity = await session.get(Identity, chosen)
+    # The identity's state, not the request's shape, decides: 404 and 409, never 422.
     if identity is None or identity.customer_id != thread.customer_id:
-        raise Invalid(f"identity {chosen} is not one of this customer's")
+        raise NotFound(f"identity {chosen} is not one of this customer's")
     if identity_id is not None and identity.id != thread.last_identity_id and not identity.verified:
-        raise Invalid(
+        raise Conflict(
             f"identity {chosen} ({identity.channel}) is not verified; "
             "reply where the customer last wrote or on a verified identity"
         )
     if identity.unreachable_reason:
-        problem = Invalid if identity_id is not None else Conflict
-        raise problem(
+        raise Conflict(
             f"the customer cannot be reached on {identity.channel} "
             f"({identity.unreachable_reason}); pick another verified identity"
         )

@@ -4,11 +4,13 @@ admin-only actions, and every response checked against the served OpenAPI docume
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from aiohttp.web import RouteDef
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 from sqlalchemy import select, update
 
 from config.settings import Settings
@@ -20,68 +22,22 @@ from router.storage.models import ApiToken, Identity, Message, OutboxItem, Threa
 from tests.agent_support import AgentUser, api, count_rows, make_agent
 from tests.support import FakeAdapter
 
-# --- a small JSON-schema validator: the subset the document uses ---------------------
-
-JSON_TYPES: dict[str, Any] = {
-    "object": dict,
-    "array": list,
-    "string": str,
-    "boolean": bool,
-    "null": type(None),
-}
+# --- responses checked against the served document, by jsonschema ----------------------
 
 
-def _type_ok(value: Any, kind: str) -> bool:
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, JSON_TYPES[kind])
-
-
-def schema_errors(
-    value: Any, schema: dict[str, Any], doc: dict[str, Any], at: str = "$"
-) -> list[str]:
-    """Where `value` breaks `schema` (empty when it conforms)."""
-    if "$ref" in schema:
-        name = schema["$ref"].removeprefix("#/components/schemas/")
-        return schema_errors(value, doc["components"]["schemas"][name], doc, at)
-    if "anyOf" in schema:
-        options = [schema_errors(value, option, doc, at) for option in schema["anyOf"]]
-        return [] if any(not o for o in options) else [f"{at}: matches no anyOf option"]
-    kinds = schema.get("type")
-    if kinds is not None:
-        kinds = [kinds] if isinstance(kinds, str) else kinds
-        if not any(_type_ok(value, k) for k in kinds):
-            return [f"{at}: {value!r} is not {kinds}"]
-    errors = []
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{at}: {value!r} not in {schema['enum']}")
-    if schema.get("format") == "date-time" and isinstance(value, str):
-        try:
-            if datetime.fromisoformat(value).tzinfo is None:
-                errors.append(f"{at}: {value!r} has no time zone")
-        except ValueError:
-            errors.append(f"{at}: {value!r} is not a date-time")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append(f"{at}: {value} < {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append(f"{at}: {value} > {schema['maximum']}")
-    if isinstance(value, dict):
-        properties = schema.get("properties", {})
-        for name in schema.get("required", []):
-            if name not in value:
-                errors.append(f"{at}: missing {name}")
-        for name, item in value.items():
-            if name in properties:
-                errors += schema_errors(item, properties[name], doc, f"{at}.{name}")
-            elif schema.get("additionalProperties") is False:
-                errors.append(f"{at}: undocumented field {name}")
-    if isinstance(value, list) and "items" in schema:
-        for index, item in enumerate(value):
-            errors += schema_errors(item, schema["items"], doc, f"{at}[{index}]")
-    return errors
+def schema_errors(value: Any, schema: dict[str, Any], doc: dict[str, Any]) -> list[str]:
+    """Where `value` breaks `schema` (whose $refs point into `doc`); empty when it conforms."""
+    registry: Registry[Any] = Registry().with_resource(
+        "urn:doc", Resource.from_contents(doc, default_specification=DRAFT202012)
+    )
+    checked = {**schema, "$ref": f"urn:doc{schema['$ref']}"} if "$ref" in schema else schema
+    validator = Draft202012Validator(
+        checked, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+    return [
+        f"${''.join(f'[{p!r}]' for p in error.absolute_path)}: {error.message}"
+        for error in validator.iter_errors(value)
+    ]
 
 
 class CheckedApi:
@@ -212,7 +168,7 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
         reza,
         path=thread,
         json={"agent": "x@y"},
-        expect=422,
+        expect=404,
     )
     await call("POST", "/api/v1/threads/{id}/release", reza, path=thread, expect=200)
     await call("POST", "/api/v1/threads/{id}/release", reza, path=thread, expect=409)
@@ -366,11 +322,12 @@ async def test_reply_leaves_on_the_customers_channel(settings: Settings, start_a
     assert status == 201 and body["message"]["identity_id"] == verified.id
     assert [(m.text, m.address) for m in await mail.wait_sent(1)] == [("B by mail", "alice@x.ir")]
 
-    for bad in (unverified.id, strangers, 999999):
+    # an unverified address of theirs is refused (409); somebody else's is not theirs (404)
+    for bad, refused in ((unverified.id, 409), (strangers, 404), (999999, 404)):
         status, body = await api(
             client, "POST", f"{thread_path}/messages", sara, json={"text": "C", "identity_id": bad}
         )
-        assert status == 422, body
+        assert status == refused, body
 
     # the customer now writes by email: replies follow them there
     again = await mail.push("any news?", sender="alice@x.ir")
@@ -651,3 +608,34 @@ async def test_errors_aiohttp_answers_itself_are_json_under_the_api(
     # outside the API, aiohttp's own answers stay as they were
     response = await client.get("/no-such-page")
     assert response.status == 404 and response.content_type == "text/plain"
+
+
+async def test_ids_clients_send_are_parsed_in_one_place(settings: Settings, start_app) -> None:
+    """Superscripts, other scripts' digits and ids beyond a BIGINT are refused (404 in a
+    path, 422 in a query or body), never a server error."""
+    client, context = await _start(settings, start_app)
+    admin = await make_agent(context, "Boss", is_admin=True)
+    long = "1" * 30
+    for path in ("/api/v1/threads/²", f"/api/v1/threads/{long}", "/api/v1/customers/²"):
+        status, body = await api(client, "GET", path, admin)
+        assert (status, body["error"]["status"]) == (404, 404), path
+    for query in ("tier=²", f"tier={long}", f"assignee={long}", "assignee=²", "limit=٥"):
+        status, body = await api(client, "GET", f"/api/v1/threads?{query}", admin)
+        assert (status, body["error"]["status"]) == (422, 422), query
+    status, _ = await api(client, "GET", f"/api/v1/canned?thread_id={long}", admin)
+    assert status == 422
+    for other in ("²", long, int(long)):
+        status, _ = await api(
+            client, "POST", "/api/v1/customers/1/merge", admin, json={"other": other}
+        )
+        assert status == 422, other
+    integration = new_token("pk_int")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="integration", name="shop", token_hash=token_hash(integration)))
+    for after in ("٥", " 5", long):
+        response = await client.get(
+            "/api/v1/inbound/customers/42/messages",
+            params={"after": after},
+            headers={"Authorization": f"Bearer {integration}"},
+        )
+        assert response.status == 400, after

@@ -18,7 +18,7 @@ from config.settings import Settings
 from router.http.console_sessions import LOGIN_COOKIE, SESSION_COOKIE
 from router.model import utcnow
 from router.responder import QueueEveryThread
-from router.storage.models import Agent, ApiToken, AuditEvent, ConsoleSession
+from router.storage.models import Agent, ApiToken, AuditEvent, ConsoleSession, SignInBackoff
 from tests.console_support import (
     PASSWORD,
     add_agent,
@@ -179,47 +179,87 @@ async def test_sign_in_without_csrf_token_is_refused(settings: Settings, start_a
     assert _cookie(response, SESSION_COOKIE) is not None
 
 
-async def test_lock_out_after_repeated_failures(settings: Settings, start_app: Any) -> None:
-    settings = settings.replace("console", max_failed_logins=3, lockout_minutes=15)
+async def _attempt(
+    client: TestClient[Any, Any], email: str, password: str, csrf: str
+) -> aiohttp.ClientResponse:
+    return await client.post(
+        "/console/login",
+        json={"email": email, "password": password},
+        headers={"X-CSRF-Token": csrf},
+    )
+
+
+async def _other_client(client: TestClient[Any, Any]) -> aiohttp.ClientSession:
+    """A browser on another address (127.0.0.2) with its own cookies."""
+    return aiohttp.ClientSession(
+        base_url=client.make_url("/"),
+        connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0)),
+        cookie_jar=aiohttp.CookieJar(unsafe=True),  # keep cookies of an IP-address host
+    )
+
+
+async def test_failures_back_off_per_address_and_client(settings: Settings, start_app: Any) -> None:
+    """Failures slow down that address from that client only (429, growing Retry-After);
+    an unknown address is answered the same; the agent signs in from elsewhere."""
+    settings = settings.replace(
+        "console", max_failed_logins=3, first_backoff_seconds=60, sign_in_attempts_per_minute=100
+    )
     client, context = await start_app(settings)
     agent_id = await add_agent(context, EMAIL)
     csrf = await login_csrf(client)
-    headers = {"X-CSRF-Token": csrf}
 
-    async def attempt(password: str) -> aiohttp.ClientResponse:
-        return await client.post(
-            "/console/login", json={"email": EMAIL, "password": password}, headers=headers
+    answers: dict[str, list[tuple[int, str, bool]]] = {}
+    for email in (EMAIL, "nobody@example.com"):
+        for password in ["wrong password"] * 3 + [PASSWORD]:
+            response = await _attempt(client, email, password, csrf)
+            answers.setdefault(email, []).append(
+                (
+                    response.status,
+                    re.sub(r"\d+", "N", (await response.json())["error"]["message"]),
+                    "Retry-After" in response.headers,
+                )
+            )
+            assert _cookie(response, SESSION_COOKIE) is None
+    assert answers[EMAIL] == answers["nobody@example.com"]  # nothing tells them apart
+    assert [status for status, _, _ in answers[EMAIL]] == [401, 401, 401, 429]
+    refused = await _attempt(client, "nobody@example.com", PASSWORD, csrf)
+    assert refused.status == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+    async with context.sessions() as session:
+        agent = await session.get(Agent, agent_id)
+    assert agent is not None and agent.locked_until is None  # the account is not locked
+
+    # the agent, from another client, signs in at once
+    async with await _other_client(client) as other:
+        page = await other.get("/console/session")
+        other_csrf = (await page.json())["login_csrf"]
+        response = await other.post(
+            "/console/login",
+            json={"email": EMAIL, "password": PASSWORD},
+            headers={"X-CSRF-Token": other_csrf},
         )
+        assert response.status == 200, await response.text()
 
+    # each further failure from the first client doubles the wait
+    async def wait_over() -> None:
+        async with context.sessions() as session, session.begin():
+            await session.execute(
+                update(SignInBackoff).values(blocked_until=utcnow() - timedelta(seconds=1))
+            )
+
+    waits = []
     for _ in range(3):
-        response = await attempt("wrong password")
-        assert response.status == 401
-        assert (await response.json())["error"]["message"] == "wrong email or password"
-    locked = await attempt(PASSWORD)
-    assert locked.status == 423
-    assert "locked" in (await locked.json())["error"]["message"]
-    assert int(locked.headers["Retry-After"]) > 14 * 60
-    assert _cookie(locked, SESSION_COOKIE) is None
-
-    async with context.sessions() as session:
-        agent = await session.get(Agent, agent_id)
-    assert agent is not None and agent.locked_until is not None
-    assert agent.locked_until > utcnow() + timedelta(minutes=14)
+        await wait_over()
+        assert (await _attempt(client, EMAIL, "wrong again", csrf)).status == 401
+        refused = await _attempt(client, EMAIL, PASSWORD, csrf)
+        assert refused.status == 429
+        waits.append(int(refused.headers["Retry-After"]))
+    assert 60 < waits[0] <= 120 < waits[1] <= 240 < waits[2] <= 480
+    # once the wait is over the right password works, and the count starts again
+    await wait_over()
+    assert (await _attempt(client, EMAIL, PASSWORD, csrf)).status == 200
+    assert (await _attempt(client, EMAIL, "one typo", csrf)).status == 401
     actions = await _audit_actions(context, agent_id)
-    assert actions.count("sign_in_failed") == 3 and actions.count("account_locked") == 1
-    assert "sign_in" not in actions
-
-    # When the lock has run out, the right password works and the count starts again.
-    async with context.sessions() as session, session.begin():
-        await session.execute(
-            update(Agent)
-            .where(Agent.id == agent_id)
-            .values(locked_until=utcnow() - timedelta(seconds=1))
-        )
-    assert (await attempt(PASSWORD)).status == 200
-    async with context.sessions() as session:
-        agent = await session.get(Agent, agent_id)
-    assert agent is not None and agent.failed_logins == 0 and agent.locked_until is None
+    assert "account_locked" not in actions and "sign_in" in actions
 
 
 async def test_unknown_email_fails_like_a_wrong_password(
@@ -415,31 +455,29 @@ async def test_cookie_session_changes_need_the_csrf_header(
     assert (await client.post(claim, headers={"X-CSRF-Token": body["csrf_token"]})).status == 200
 
 
-async def test_many_concurrent_sign_ins_never_exceed_the_lock_out(
+async def test_many_concurrent_sign_ins_never_exceed_the_back_off(
     settings: Settings, start_app: Any
 ) -> None:
-    settings = settings.replace("console", max_failed_logins=3, sign_in_attempts_per_minute=100)
+    """Concurrent guesses from one client get exactly `max_failed_logins` password
+    checks (an atomic count under a row lock), the rest 429."""
+    settings = settings.replace(
+        "console", max_failed_logins=3, first_backoff_seconds=60, sign_in_attempts_per_minute=100
+    )
     client, context = await start_app(settings)
-    agent_id = await add_agent(context, EMAIL)
-    headers = {"X-CSRF-Token": await login_csrf(client)}
+    await add_agent(context, EMAIL)
+    csrf = await login_csrf(client)
     responses = await asyncio.gather(
-        *(
-            client.post(
-                "/console/login",
-                json={"email": EMAIL, "password": f"guess {n}"},
-                headers=headers,
-            )
-            for n in range(8)
+        *(_attempt(client, EMAIL, f"guess {n}", csrf) for n in range(8))
+    )
+    assert sorted(r.status for r in responses) == [401] * 3 + [429] * 5
+    async with await _other_client(client) as other:
+        other_csrf = (await (await other.get("/console/session")).json())["login_csrf"]
+        response = await other.post(
+            "/console/login",
+            json={"email": EMAIL, "password": PASSWORD},
+            headers={"X-CSRF-Token": other_csrf},
         )
-    )
-    assert {r.status for r in responses} <= {401, 423}
-    async with context.sessions() as session:
-        agent = await session.get(Agent, agent_id)
-    assert agent is not None and agent.locked_until is not None
-    right = await client.post(
-        "/console/login", json={"email": EMAIL, "password": PASSWORD}, headers=headers
-    )
-    assert right.status == 423
+        assert response.status == 200
 
 
 async def test_an_agent_cannot_act_as_admin(settings: Settings, start_app: Any) -> None:

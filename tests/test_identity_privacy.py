@@ -51,6 +51,24 @@ async def test_export_then_erase(settings: Settings, start_app: Any) -> None:
             reason="test",
         )
         session.add(KnowledgeGapRecord(thread_id=first.thread_id, text=SECRET))
+        # what the audit trail holds about their addresses: a bounce on their thread,
+        # and a sign-in attempt under their address (no customer named)
+        session.add(
+            AuditEvent(
+                actor_kind="system",
+                action="delivery_failed",
+                thread_id=other.thread_id,
+                customer_id=other.customer_id,
+                details={"channel": "mail", "address": "ali@example.ir", "reason": "550"},
+            )
+        )
+        session.add(
+            AuditEvent(
+                actor_kind="system",
+                action="sign_in_failed",
+                details={"email": "ALI@example.ir", "reason": "unknown"},
+            )
+        )
     customer = min(first.customer_id, other.customer_id)
     bystander = await web.push("the size chart please", sender="visitor-zz", attachments=(shared,))
 
@@ -110,6 +128,14 @@ async def test_export_then_erase(settings: Settings, start_app: Any) -> None:
             select(AuditEvent).where(AuditEvent.action == "customer_erased")
         )
         assert audit is not None and audit.actor_id == admin.id and audit.customer_id == customer
+        # no audit event keeps their addresses
+        trail = " ".join(
+            str(details).lower() for details in await session.scalars(select(AuditEvent.details))
+        )
+        assert "ali@example.ir" not in trail and "visitor-ali" not in trail
+        assert "delivery_failed" in [
+            e.action for e in await session.scalars(select(AuditEvent))
+        ]  # the event stays, without the address
         # The bystander's message and the file they also sent are untouched.
         kept = await session.get_one(Message, bystander.message_id)
         assert kept.text == "the size chart please"

@@ -26,7 +26,9 @@ from router.ids import BIGINT_MAX, parse_id
         ("1" * 30, None),
         (str(BIGINT_MAX + 1), None),
         (True, None),
-        (3.0, None),
+        (3.0, 3),  # a JSON integer written with a zero fraction
+        (3.5, None),
+        (float("inf"), None),
         (None, None),
         (-1, None),
     ],

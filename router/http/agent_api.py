@@ -24,6 +24,8 @@ from router.http.errors import json_error, read_json_object
 from router.http.files import file_response
 from router.http.keys import CONTEXT
 from router.http.openapi import openapi_document
+from router.http.validation import body_problem
+from router.ids import BIGINT_MAX, parse_id
 from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
 from router.storage.models import Agent, Customer, Thread
 
@@ -33,6 +35,7 @@ routes = web.RouteTableDef()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+MAX_LIST_LIMIT = 500
 _STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, Invalid: 422}
 
 
@@ -57,18 +60,25 @@ async def _actor(request: web.Request) -> Actor:
 
 def _path_id(request: web.Request, name: str = "id") -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFound(f"{raw!r} is not an id")
-    return int(raw)
+    value = parse_id(raw)
+    if value is None:
+        raise NotFound(f"{raw[:40]!r} is not an id")
+    return value
 
 
-async def _json_body(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
-    """The body as a JSON object; a malformed one answers 400 (413 if too large)."""
+async def _json_body(
+    request: web.Request, schema: str, *, optional: bool = False
+) -> dict[str, Any]:
+    """The body as a JSON object the document's `schema` allows: a malformed one answers
+    400 (413 if too large), one the schema refuses 422."""
     if optional and not request.body_exists:
         return {}
     body = await read_json_object(request, request.app[CONTEXT].settings.server.max_request_bytes)
     if isinstance(body, web.Response):
         raise _ResponseError(body)
+    problem = body_problem(body, schema)
+    if problem is not None:
+        raise Invalid(problem)
     return body
 
 
@@ -97,9 +107,10 @@ def _integer(body: dict[str, Any], name: str, *, required: bool = True) -> int |
         if required:
             raise Invalid(f"missing field: {name}")
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"field {name} must be an integer")
-    return value
+    number = parse_id(value, minimum=0)
+    if number is None:
+        raise Invalid(f"field {name} must be a whole number")
+    return number
 
 
 def _flag(body: dict[str, Any], name: str) -> bool:
@@ -109,13 +120,17 @@ def _flag(body: dict[str, Any], name: str) -> bool:
     return value
 
 
-def _query_int(request: web.Request, name: str) -> int | None:
+def _query_int(
+    request: web.Request, name: str, *, minimum: int = 1, maximum: int = BIGINT_MAX
+) -> int | None:
+    """The whole number of query parameter `name` (None when absent); 422 otherwise."""
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    if not raw.isdigit():
-        raise Invalid(f"query parameter {name} must be a number")
-    return int(raw)
+    value = parse_id(raw, minimum=minimum, maximum=maximum)
+    if value is None:
+        raise Invalid(f"query parameter {name} must be a whole number from {minimum} to {maximum}")
+    return value
 
 
 async def _thread_summary(request: web.Request, thread: Thread) -> dict[str, Any]:
@@ -154,12 +169,11 @@ def endpoint(handler: Handler) -> Handler:
 async def list_threads(request: web.Request) -> web.StreamResponse:
     """Threads the caller may see, filtered by status, tier and assignee."""
     actor = await _actor(request)
-    limit = _query_int(request, "limit") or 100
     query = ThreadFilter(
-        status=request.query.get("status") or None,
-        tier=_query_int(request, "tier"),
-        assignee=request.query.get("assignee") or None,
-        limit=max(1, min(limit, 500)),
+        status=request.query.get("status"),
+        tier=_query_int(request, "tier", minimum=0),
+        assignee=request.query.get("assignee"),
+        limit=_query_int(request, "limit", maximum=MAX_LIST_LIMIT) or 100,
     )
     async with request.app[CONTEXT].sessions() as session:
         threads = await agent_views.list_threads(session, actor, query)
@@ -235,7 +249,7 @@ async def transfer_thread(request: web.Request) -> web.StreamResponse:
     """Give the thread to a named agent: `{"agent": "<email>"}`."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    body = await _json_body(request)
+    body = await _json_body(request, "TransferRequest")
     email = _text(body, "agent")
     assert email is not None
     thread = await queue.transfer(request.app[CONTEXT], actor, thread_id, email)
@@ -248,7 +262,7 @@ async def escalate_thread(request: web.Request) -> web.StreamResponse:
     """Queue the thread at a higher tier: `{"tier": 2, "reason": "..."}`."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    body = await _json_body(request)
+    body = await _json_body(request, "EscalateRequest")
     tier = _integer(body, "tier")
     reason = _text(body, "reason")
     assert tier is not None and reason is not None
@@ -262,7 +276,7 @@ async def resolve_thread(request: web.Request) -> web.StreamResponse:
     """Close the thread; optional `{"resolution": "..."}`."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    body = await _json_body(request, optional=True)
+    body = await _json_body(request, "ResolveRequest", optional=True)
     resolution = _text(body, "resolution", required=False) or "resolved"
     thread = await queue.resolve(request.app[CONTEXT], actor, thread_id, resolution)
     return web.json_response({"thread": await _thread_summary(request, thread)})
@@ -274,7 +288,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     """A reply (`internal: false`, sent on the customer's channel) or an internal note."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    body = await _json_body(request)
+    body = await _json_body(request, "ReplyRequest")
     text = _text(body, "text")
     assert text is not None
     message = await replies.post_message(
@@ -351,7 +365,7 @@ async def get_presence(request: web.Request) -> web.StreamResponse:
 async def set_presence(request: web.Request) -> web.StreamResponse:
     """`{"status": "online" | "away" | "offline"}`."""
     actor = await _actor(request)
-    body = await _json_body(request)
+    body = await _json_body(request, "PresenceRequest")
     status = _text(body, "status")
     assert status is not None
     agent = await queue.set_presence(request.app[CONTEXT], actor.agent_id, status)
@@ -366,7 +380,7 @@ async def set_presence(request: web.Request) -> web.StreamResponse:
 async def list_canned(request: web.Request) -> web.StreamResponse:
     """Canned responses (`?language=`), rendered for `?thread_id=` when given."""
     actor = await _actor(request)
-    language = request.query.get("language") or None
+    language = request.query.get("language")
     if language is not None and language not in canned.LANGUAGES:
         raise Invalid(f"language must be one of {', '.join(canned.LANGUAGES)}")
     thread_id = _query_int(request, "thread_id")
@@ -395,7 +409,7 @@ async def add_canned(request: web.Request) -> web.StreamResponse:
     actor = await _actor(request)
     if not actor.is_admin:
         raise Forbidden("only admins can add canned responses")
-    body = await _json_body(request)
+    body = await _json_body(request, "CannedRequest")
     view = await canned.add_canned(
         request.app[CONTEXT],
         actor,

@@ -50,6 +50,7 @@ from router.http.console_sessions import (
 )
 from router.http.errors import json_error
 from router.http.keys import CONTEXT
+from router.http.sign_in_backoff import BackoffPolicy, backoff_key, claim_attempt, forget
 from router.model import utcnow
 from router.security import hash_password, verify_password
 from router.storage.models import Agent, AuditEvent
@@ -276,7 +277,9 @@ async def console_login(request: web.Request) -> web.StreamResponse:
     """Sign in with email and password; sets the session cookie.
 
     Refused: a foreign Origin or a missing/wrong CSRF token (403), too many attempts
-    from one address (429), a locked account (423), wrong email or password (401).
+    from one client, or for one email from one client (429 with Retry-After; see
+    `sign_in_backoff`), wrong email or password (401). Unknown and known addresses
+    get the same answers after the same work.
     """
     app = request.app[CONTEXT]
     state = request.app[CONSOLE_STATE]
@@ -297,46 +300,34 @@ async def console_login(request: web.Request) -> web.StreamResponse:
         return json_error(403, "missing or wrong CSRF token; reload the console")
 
     settings = app.settings.console
+    remote = request.remote
+    key = backoff_key(app.settings.server.secret_key, email, remote or "unknown")
+    policy = BackoffPolicy(
+        free_attempts=settings.max_failed_logins,
+        first=timedelta(seconds=settings.first_backoff_seconds),
+        longest=timedelta(minutes=settings.lockout_minutes),
+    )
+    wait = await claim_attempt(app, key, utcnow(), policy)
+    if wait is not None:
+        return _too_many(wait)
     async with app.sessions() as session:
         agent = await session.scalar(select(Agent).where(Agent.email == email))
-    now = utcnow()
-    remote = request.remote
     if agent is None or not agent.password_hash:
+        # The same argon2 work as for a real account, so timing does not tell either.
         await asyncio.to_thread(verify_password, await _dummy_hash(state), password)
-        async with app.sessions() as session, session.begin():
+        async with app.writing(), app.sessions() as session, session.begin():
             session.add(
                 _audit("sign_in_failed", None, email=email, reason="unknown", remote=remote)
             )
         return json_error(401, "wrong email or password")
-    if agent.locked_until is not None and agent.locked_until > now:
-        return _locked(agent.locked_until - now)
-
     if not await asyncio.to_thread(verify_password, agent.password_hash, password):
-        async with app.sessions() as session, session.begin():
-            row = await session.get(Agent, agent.id, with_for_update=True)
-            if row is None:
-                return json_error(401, "wrong email or password")
-            row.failed_logins += 1
-            session.add(_audit("sign_in_failed", row.id, reason="password", remote=remote))
-            if row.failed_logins >= settings.max_failed_logins:
-                row.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-                row.failed_logins = 0
-                session.add(
-                    _audit(
-                        "account_locked", row.id, minutes=settings.lockout_minutes, remote=remote
-                    )
-                )
+        async with app.writing(), app.sessions() as session, session.begin():
+            session.add(_audit("sign_in_failed", agent.id, reason="password", remote=remote))
         return json_error(401, "wrong email or password")
 
-    async with app.sessions() as session, session.begin():
-        row = await session.get(Agent, agent.id, with_for_update=True)
-        if row is None:
-            return json_error(401, "wrong email or password")
-        if row.locked_until is not None and row.locked_until > now:
-            return _locked(row.locked_until - now)
-        row.failed_logins = 0
-        row.locked_until = None
-        session.add(_audit("sign_in", row.id, remote=remote))
+    await forget(app, key)
+    async with app.writing(), app.sessions() as session, session.begin():
+        session.add(_audit("sign_in", agent.id, remote=remote))
     token = await create_session(
         app, agent.id, user_agent=request.headers.get("User-Agent"), remote=remote
     )
@@ -364,12 +355,9 @@ def _see_console() -> web.Response:
     return web.Response(status=303, headers={"Location": "/console"})
 
 
-def _locked(remaining: timedelta) -> web.Response:
-    minutes = max(1, int(remaining.total_seconds() + 59) // 60)
-    response = json_error(
-        423, f"too many failed sign-ins; this account is locked for {minutes} more minutes"
-    )
-    response.headers["Retry-After"] = str(int(remaining.total_seconds()) + 1)
+def _too_many(seconds: int) -> web.Response:
+    response = json_error(429, f"too many sign-in attempts; try again in {seconds} seconds")
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 

@@ -14,7 +14,9 @@ from sqlalchemy import select
 from router.http.auth import Principal, agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
+from router.http.validation import body_problem
 from router.identity_links import unproven_claims
+from router.ids import parse_id
 from router.merge import MergeRefused, merge_customers
 from router.privacy import (
     CustomerGone,
@@ -50,8 +52,7 @@ async def _admin_on_customer(request: web.Request) -> tuple[Principal, int] | we
 
 
 def _customer_id(request: web.Request) -> int | None:
-    raw = request.match_info["id"]
-    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    return parse_id(request.match_info["id"])
 
 
 def _gone(exc: CustomerGone) -> web.Response:
@@ -71,10 +72,11 @@ async def merge(request: web.Request) -> web.Response:
     body = await read_json_object(request, context.settings.server.max_request_bytes)
     if isinstance(body, web.Response):
         return body
-    other = body.get("other")
-    if isinstance(other, str) and other.isdigit():
-        other = int(other)
-    if customer_id is None or isinstance(other, bool) or not isinstance(other, int):
+    problem = body_problem(body, "MergeRequest")
+    if problem is not None:
+        return json_error(422, problem)
+    other = parse_id(body.get("other"))
+    if customer_id is None or other is None:
         return json_error(422, "field other must be a customer id")
     try:
         async with context.writing(), context.sessions() as session, session.begin():

@@ -97,6 +97,8 @@ async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, An
         return json_error(400, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except RecursionError:
         return json_error(400, "invalid JSON: nested too deeply")
+    except ValueError:  # an integer of more digits than Python converts
+        return json_error(400, "invalid JSON: a number is too long")
     if not isinstance(data, dict):
         return json_error(400, "the body must be a JSON object")
     where = unstorable_text_in(data)

@@ -18,6 +18,8 @@ from router.conversation import DatabaseConversationReader
 from router.http.auth import Principal, bearer_token, principal_for_token, unauthorized
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
+from router.http.validation import body_problem
+from router.ids import parse_id
 from router.ingest import IngestFailed, ingest
 from router.model import DeliveryResult, InboundMessage, OutboundMessage
 
@@ -111,6 +113,9 @@ async def post_inbound_message(request: web.Request) -> web.Response:
     body = await read_json_object(request, app.settings.server.max_request_bytes)
     if isinstance(body, web.Response):
         return _refused(app, principal, "bad_body", body)
+    problem = body_problem(body, "InboundMessageRequest")
+    if problem is not None:
+        return _refused(app, principal, "bad_field", json_error(400, problem))
     try:
         sender_id = _field(body, "id")
         external_id = _field(body, "customer.external_id")
@@ -152,11 +157,8 @@ async def get_customer_messages(request: web.Request) -> web.Response:
     app = request.app[CONTEXT]
     principal = await _integration(request)
     after = request.query.get("after")
-    try:
-        after_id = int(after) if after else None
-    except ValueError:
-        return json_error(400, "after must be a message id")
-    if after_id is not None and not 0 <= after_id < 2**63:  # a BIGINT on PostgreSQL
+    after_id = parse_id(after, minimum=0) if after is not None else None
+    if after is not None and after_id is None:
         return json_error(400, "after must be a message id")
     reader = DatabaseConversationReader(app.read_sessions)
     messages = await reader.history(

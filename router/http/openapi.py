@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from router.ids import BIGINT_MAX
+
 JSON = dict[str, Any]
 
 TIME: JSON = {"type": "string", "format": "date-time"}
@@ -45,10 +47,28 @@ def _object(
 
 STRING: JSON = {"type": "string"}
 INT: JSON = {"type": "integer"}
+# What clients send: ids are positive BIGINTs; text is anything a database can store:
+# no NUL (a body holding one, or a lone UTF-16 surrogate, is refused with 400).
+ID: JSON = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
+TEXT: JSON = {"type": "string", "pattern": "^[^\\u0000]*$"}
+
+
+def _words(max_length: int) -> JSON:
+    """Text that is not blank, of at most `max_length` characters."""
+    return {
+        "type": "string",
+        "maxLength": max_length,
+        "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+    }
+
+
 N_STRING = _nullable(STRING)
 N_INT = _nullable(INT)
 N_TIME = _nullable(TIME)
 N_NUMBER: JSON = {"type": ["number", "null"]}
+
+# An integration's own ids may be numbers (kept as their decimal text).
+INTEGRATION_NUMBER: JSON = {"type": "integer", "minimum": -(10**18), "maximum": 10**18}
 
 AGENT_BRIEF: dict[str, JSON] = {"id": INT, "name": STRING, "email": STRING, "tier": INT}
 
@@ -247,39 +267,71 @@ SCHEMAS: dict[str, JSON] = {
             ),
         }
     ),
-    "ReplyRequest": _object(
-        {
-            "text": {"type": "string", "minLength": 1},
-            "internal": {"type": "boolean", "default": False},
-            "identity_id": {
-                "type": "integer",
-                "description": "another verified identity of the customer to reply on; "
-                "default: where the customer last wrote",
+    "ReplyRequest": {
+        **_object(
+            {
+                "text": {
+                    **_words(10_000),
+                    "description": "at most the server's api.max_text_length (10000)",
+                },
+                "internal": {"type": "boolean", "default": False},
+                "identity_id": {
+                    **_nullable(ID),
+                    "description": "another verified identity of the customer to reply on; "
+                    "default: where the customer last wrote",
+                },
             },
-        },
-        optional=("internal", "identity_id"),
-    ),
+            optional=("internal", "identity_id"),
+        ),
+        # A note is sent nowhere, so it names no identity to send on.
+        "if": {"properties": {"internal": {"const": True}}, "required": ["internal"]},
+        "then": {"properties": {"identity_id": {"type": "null"}}},
+    },
     "EscalateRequest": _object(
-        {"tier": {"type": "integer", "minimum": 2, "maximum": 3}, "reason": STRING}
+        {
+            "tier": {
+                "type": "integer",
+                "minimum": 2,
+                "maximum": 3,
+                "description": "above the thread's tier (409 otherwise)",
+            },
+            "reason": _words(1000),
+        }
     ),
-    "TransferRequest": _object({"agent": {"type": "string", "description": "the agent's email"}}),
-    "ResolveRequest": _object({"resolution": STRING}, optional=("resolution",)),
+    "TransferRequest": _object(
+        {"agent": {**_words(320), "description": "the agent's email (404: no such agent)"}}
+    ),
+    "ResolveRequest": _object(
+        {"resolution": {**_nullable(TEXT), "maxLength": 64}}, optional=("resolution",)
+    ),
     "PresenceRequest": _object(
         {"status": {"type": "string", "enum": ["online", "away", "offline"]}}
     ),
     "CannedRequest": _object(
         {
             "language": {"type": "string", "enum": ["fa", "ar", "en"]},
-            "title": STRING,
-            "text": STRING,
+            "title": _words(200),
+            "text": _words(10_000),
         }
     ),
     "InboundMessageRequest": _object(
         {
-            "id": {"type": "string", "description": "your id of this message (dedupe key)"},
-            "text": STRING,
-            "customer": _object({"external_id": STRING, "name": STRING}, optional=("name",)),
-            "language": STRING,
+            "id": {
+                "anyOf": [_words(200), INTEGRATION_NUMBER],
+                "description": "your id of this message (dedupe key)",
+            },
+            "text": {
+                **_words(10_000),
+                "description": "at most the server's api.max_text_length (10000; 413 beyond)",
+            },
+            "customer": _object(
+                {
+                    "external_id": {"anyOf": [_words(200), INTEGRATION_NUMBER]},
+                    "name": {**_nullable(TEXT), "maxLength": 200},
+                },
+                optional=("name",),
+            ),
+            "language": {**_nullable(TEXT), "maxLength": 8},
         },
         optional=("language",),
     ),
@@ -321,11 +373,14 @@ ERRORS = {
     "403": _error(
         "not allowed: another tier's thread, admin only, or a console change without its CSRF token"
     ),
-    "404": _error("no such thread, customer or canned response"),
+    "404": _error("no such thread, customer, agent, identity or canned response"),
     "409": _error("the thread's state does not allow it now"),
-    "422": _error("impossible values in a well-formed body or query"),
+    "422": _error("a body or query the schema refuses (unknown fields included)"),
 }
-BODY_ERRORS = {"400": _error("the body is not a JSON object"), "413": _error("body too large")}
+BODY_ERRORS = {
+    "400": _error("the body is not a JSON object, or holds a NUL or a lone surrogate"),
+    "413": _error("body too large"),
+}
 
 
 def _op(
@@ -356,7 +411,7 @@ def _op(
 
 
 def _path_id(name: str = "id") -> JSON:
-    return {"name": name, "in": "path", "required": True, "schema": INT}
+    return {"name": name, "in": "path", "required": True, "schema": ID}
 
 
 def _query(name: str, schema: JSON, description: str) -> JSON:
@@ -388,9 +443,19 @@ def openapi_document() -> JSON:
                         {"type": "string", "enum": [*STATUS_VALUES, "open"]},
                         "one status, or open (bot, queued and assigned)",
                     ),
-                    _query("tier", INT, "0-3; agents may only ask for their own tier"),
-                    _query("assignee", STRING, "me, none, or an agent id"),
-                    _query("limit", INT, "at most 500; default 100"),
+                    _query(
+                        "tier",
+                        {"type": "integer", "minimum": 0, "maximum": 3},
+                        "agents may only ask for their own tier (403)",
+                    ),
+                    _query(
+                        "assignee",
+                        {"type": "string", "pattern": "^(me|none|[1-9][0-9]{0,17})$"},
+                        "me, none, or an agent id",
+                    ),
+                    _query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 500}, "default 100"
+                    ),
                 ),
             )
         },
@@ -515,7 +580,7 @@ def openapi_document() -> JSON:
                 errors=("401", "403", "404", "422"),
                 params=(
                     _query("language", {"type": "string", "enum": ["fa", "ar", "en"]}, ""),
-                    _query("thread_id", INT, "fill in {customer_name} and {agent_name}"),
+                    _query("thread_id", ID, "fill in {customer_name} and {agent_name}"),
                 ),
             ),
             "post": _op(
@@ -560,7 +625,11 @@ def openapi_document() -> JSON:
                 "InboundConversation",
                 params=(
                     {"name": "external_id", "in": "path", "required": True, "schema": STRING},
-                    _query("after", INT, "only messages with a larger id"),
+                    _query(
+                        "after",
+                        {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX},
+                        "only messages with a larger id",
+                    ),
                 ),
                 security=[{"integrationToken": []}],
             )
@@ -576,6 +645,8 @@ def openapi_document() -> JSON:
     inbound = paths["/api/v1/inbound/messages"]["post"]["responses"]
     inbound["200"] = {"description": "a redelivery", "content": _content("InboundAccepted")}
     inbound["503"] = _error("could not store the message; retry later")
+    history = paths["/api/v1/inbound/customers/{external_id}/messages"]["get"]["responses"]
+    history["400"] = _error("after is not a message id")
     for template, operations in customer_admin_paths().items():  # issue 8
         paths.setdefault(template, {}).update(operations)
     return copy.deepcopy(
@@ -614,7 +685,7 @@ def openapi_document() -> JSON:
 
 SCHEMAS.update(
     {
-        "MergeRequest": _object({"other": INT}, description="the customer to merge with"),
+        "MergeRequest": _object({"other": ID}, description="the customer to merge with"),
         "MergeResult": _object(
             {"surviving_id": INT, "merged_id": INT, "open_thread_id": N_INT},
             description="the older customer survives; its one open thread holds both",

@@ -231,6 +231,18 @@ class ConsoleSession(Base):
     remote: Mapped[str | None] = mapped_column(String(64))
 
 
+class SignInBackoff(Base):
+    """Console sign-in attempts in a row per (address, client), right or wrong until one
+    succeeds. The key is an HMAC of the pair, so the table names neither."""
+
+    __tablename__ = "sign_in_backoff"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class OutboxItem(Base):
     __tablename__ = "outbox"
     __table_args__ = (

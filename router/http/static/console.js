@@ -72,8 +72,7 @@
       live_on: "live",
       live_off: "reconnecting…",
       wrong_credentials: "Wrong email or password.",
-      locked: "Too many failed attempts; the account is locked for a while.",
-      too_many: "Too many attempts; wait a minute.",
+      too_many: "Too many attempts; wait a little and try again.",
       csrf_reload: "The page is out of date; reload it.",
       taken: "Someone else has already taken this thread.",
       failed: "That did not work: {message}",
@@ -159,8 +158,7 @@
       live_on: "زنده",
       live_off: "در حال اتصال دوباره…",
       wrong_credentials: "ایمیل یا گذرواژه درست نیست.",
-      locked: "تلاش‌های ناموفق زیاد بود؛ حساب برای مدتی قفل شد.",
-      too_many: "تلاش‌ها زیاد است؛ یک دقیقه صبر کنید.",
+      too_many: "تلاش‌ها زیاد است؛ کمی صبر کنید و دوباره امتحان کنید.",
       csrf_reload: "صفحه قدیمی است؛ آن را دوباره بارگذاری کنید.",
       taken: "همکار دیگری این گفت‌وگو را برداشته است.",
       failed: "انجام نشد: {message}",
@@ -246,8 +244,7 @@
       live_on: "مباشر",
       live_off: "إعادة الاتصال…",
       wrong_credentials: "البريد أو كلمة المرور غير صحيحة.",
-      locked: "محاولات فاشلة كثيرة؛ الحساب مقفل لبعض الوقت.",
-      too_many: "محاولات كثيرة؛ انتظر دقيقة.",
+      too_many: "محاولات كثيرة؛ انتظر قليلًا ثم حاول مجددًا.",
       csrf_reload: "الصفحة قديمة؛ أعد تحميلها.",
       taken: "زميل آخر استلم هذه المحادثة.",
       failed: "لم ينجح ذلك: {message}",
@@ -499,7 +496,7 @@
         startConsole(data);
         return;
       }
-      const messages = { 401: "wrong_credentials", 423: "locked", 429: "too_many", 403: "csrf_reload" };
+      const messages = { 401: "wrong_credentials", 429: "too_many", 403: "csrf_reload" };
       error.textContent = messages[response.status]
         ? t(messages[response.status])
         : t("failed", { message: (data.error && data.error.message) || response.status });

@@ -1,0 +1,90 @@
+"""The OpenAPI document says what the server does: Schemathesis, a property-based API
+tester, drives the real app on loopback with an admin token and seeded data, with all
+its checks, a fixed seed and a bounded number of examples, and finds nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from config.settings import Settings
+from router.responder import QueueEveryThread
+from router.security import new_token, token_hash
+from router.storage.models import ApiToken
+from tests.agent_support import api, make_agent
+from tests.support import FakeAdapter
+
+SEED = 20261128
+EXAMPLES = 5  # per operation and phase: the whole test stays under a minute
+
+
+async def _seed(client: Any, context: Any, web: FakeAdapter) -> tuple[str, str]:
+    """An admin token, an integration token, and data to find: threads, a file, a note,
+    a canned response."""
+    admin = await make_agent(context, "Boss", tier=1, is_admin=True)
+    await make_agent(context, "Sara", tier=1)
+    assert web.services is not None
+    photo = await web.services.attachments.put(
+        b"\x89PNG\r\n\x1a\n", filename="photo.png", content_type="image/png"
+    )
+    first = await web.push("سلام، سفارشم کجاست؟", sender="v1", language="fa", attachments=(photo,))
+    await web.push("hello", sender="v2", language="en")
+    note = {"text": "VIP", "internal": True}
+    path = f"/api/v1/threads/{first.thread_id}/messages"
+    assert (await api(client, "POST", path, admin, json=note))[0] == 201
+    canned = {"language": "en", "title": "Hi", "text": "Hello {customer_name}"}
+    assert (await api(client, "POST", "/api/v1/canned", admin, json=canned))[0] == 201
+    integration = new_token("pk_int")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="integration", name="shop", token_hash=token_hash(integration)))
+    return admin.token, integration
+
+
+async def _schemathesis(url: str, token: str, operations: str, cwd: Path) -> tuple[int, str]:
+    """Run Schemathesis on the operations whose path matches `operations`."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        url,
+        f"--include-path-regex={operations}",
+        "--checks=all",
+        f"--seed={SEED}",
+        f"--max-examples={EXAMPLES}",
+        "--workers=1",
+        "--no-shrink",
+        "--suppress-health-check=all",
+        "--request-timeout=20",
+        f"--header=Authorization: Bearer {token}",
+        "--output-truncate=false",
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, output.decode(errors="replace")
+
+
+async def test_schemathesis_finds_no_difference_between_document_and_server(
+    settings: Settings, start_app: Any, tmp_path: Path
+) -> None:
+    web = FakeAdapter(name="web")
+    client, context = await start_app(settings, adapters=[web], responder=QueueEveryThread())
+    agent_token, integration_token = await _seed(client, context, web)
+    url = str(client.make_url("/api/v1/openapi.json"))
+    # the agent API (with an admin's token) and the integrations' channel (with theirs)
+    for token, operations in (
+        (agent_token, "^/api/v1/(?!inbound/)"),
+        (integration_token, "^/api/v1/inbound/"),
+    ):
+        code, report = await _schemathesis(url, token, operations, tmp_path)
+        assert code == 0, report[-20000:]
+        # every generated case passed every check (warnings, e.g. ids it never guessed, aside)
+        assert re.search(r"(\d+) generated, \1 passed", report), report[-5000:]
