@@ -18,6 +18,7 @@ from router.context import AppContext
 from router.http.keys import CONTEXT
 from router.storage.engine import new_engine
 from router.storage.migrate import upgrade_to_head
+from tests.email_support import FakeRelay
 from tests.support import create_postgres_database, make_settings, postgres_admin_url
 
 
@@ -85,3 +86,12 @@ async def start_app() -> AsyncIterator[AppFactory]:
     yield start
     for client in reversed(clients):
         await client.close()
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[FakeRelay]:
+    """A real SMTP server on loopback playing the outbound mail relay."""
+    server = FakeRelay()
+    await server.start()
+    yield server
+    await server.stop()

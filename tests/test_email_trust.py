@@ -6,7 +6,7 @@ relay is a second aiosmtpd server that captures what Pasokh sends."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,14 +94,6 @@ def zone(dkim_key: DkimKey) -> Zone:
 def dns_port(zone: Zone) -> Iterator[int]:
     with dns_server(zone) as port:
         yield port
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[FakeRelay]:
-    relay = FakeRelay()
-    await relay.start()
-    yield relay
-    await relay.stop()
 
 
 @dataclass

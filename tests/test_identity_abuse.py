@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -36,14 +35,6 @@ from tests.webchat_fakes import next_frame, next_reply
 
 SARA = "sara@example.ir"
 SECRET_TEXT = "my card ends in 4242"
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[FakeRelay]:
-    server = FakeRelay()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,14 +17,6 @@ from tests.webchat_fakes import next_frame, next_reply
 pytestmark = pytest.mark.browser
 
 SARA = "sara@example.ir"
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[FakeRelay]:
-    server = FakeRelay()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def test_admin_merges_a_claimed_customer_from_the_console(

@@ -30,14 +30,6 @@ from tests.webchat_fakes import next_frame, next_reply
 SARA = "sara@example.ir"
 
 
-@pytest.fixture
-async def relay() -> AsyncIterator[FakeRelay]:
-    server = FakeRelay()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def test_visitor_proves_email_by_code_and_agent_sees_one_customer(
     settings: Settings, start_app: Any, relay: FakeRelay
 ) -> None:

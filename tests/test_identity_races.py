@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -38,14 +37,6 @@ from tests.support import FakeAdapter
 
 SARA = "sara@example.ir"
 AT_ONCE = 60
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[FakeRelay]:
-    server = FakeRelay()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

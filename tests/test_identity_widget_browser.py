@@ -26,14 +26,6 @@ EARLIER = "Order 1234 never arrived"
 
 
 @pytest.fixture
-async def relay() -> AsyncIterator[FakeRelay]:
-    server = FakeRelay()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def app(settings: Settings, start_app: Any, relay: FakeRelay) -> IdentityApp:
     app = await start_identity_app(start_app, settings, relay)
     await app.mail(make_mail(sender=f"Sara <{SARA}>", body=EARLIER), mail_from=SARA)

@@ -503,8 +503,10 @@ class WebchatAdapter:
         except InvalidToken:
             return None
 
-    async def _upload(self, request: web.Request) -> web.Response:
-        """POST /api/v1/webchat/uploads: one file (multipart field `file`)."""
+    def _visitor_request(
+        self, request: web.Request
+    ) -> tuple[ChannelServices, Visitor] | web.Response:
+        """The services and the visitor of a visitor's HTTP call, or the refusal to send."""
         services = self._services
         if services is None:
             return self._json_error(request, 503, "unavailable", "the web chat is starting")
@@ -513,6 +515,14 @@ class WebchatAdapter:
         visitor = self._visitor_from_header(request)
         if visitor is None:
             return self._json_error(request, 401, "invalid_token", "a visitor token is required")
+        return services, visitor
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """POST /api/v1/webchat/uploads: one file (multipart field `file`)."""
+        checked = self._visitor_request(request)
+        if isinstance(checked, web.Response):
+            return checked
+        services, visitor = checked
         wait = self._upload_limit.take(visitor.address) or self._address_upload_limit.take(
             client_address(request)
         )
@@ -590,14 +600,10 @@ class WebchatAdapter:
         The widget fetches files with `Authorization: Bearer <visitor token>`, so a link
         copied out of the page, a log or a history opens nothing for anybody else.
         """
-        services = self._services
-        if services is None:
-            return self._json_error(request, 503, "unavailable", "the web chat is starting")
-        if not self._origin_ok(request):
-            return self._json_error(request, 403, "origin_not_allowed", "origin not allowed")
-        visitor = self._visitor_from_header(request)
-        if visitor is None:
-            return self._json_error(request, 401, "invalid_token", "a visitor token is required")
+        checked = self._visitor_request(request)
+        if isinstance(checked, web.Response):
+            return checked
+        services, visitor = checked
         sha = request.match_info["sha256"]
         kind, name, signature = (request.query.get(k, "") for k in ("t", "n", "s"))
         expires = parse_id(request.query.get("e"), minimum=0)
