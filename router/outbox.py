@@ -341,7 +341,10 @@ class OutboxWorker:
         if self._task is not None:
             raise RuntimeError("outbox worker already started")
         self._stopping.clear()
-        await self._presence.hold()
+        with contextlib.suppress(Exception):
+            # A database that is down at start-up must not stop the app from starting
+            # (its health check says so); the loop takes the lock once it can.
+            await self._presence.hold()
         self._task = asyncio.create_task(self._loop(), name="outbox:worker")
 
     async def stop(self) -> None:
@@ -353,9 +356,26 @@ class OutboxWorker:
         self._task = None
         await self._presence.release()
 
+    async def _hold_presence(self) -> bool:
+        """Take this worker's lock, retrying while the database is unavailable; False
+        when the worker was stopped first."""
+        while not self._stopping.is_set():
+            try:
+                await self._presence.hold()
+                return True
+            except Exception as exc:
+                logger.warning("outbox: cannot take the worker lock yet (%s); retrying", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._stopping.wait(), self._app.settings.outbox.poll_interval
+                    )
+        return False
+
     async def _loop(self) -> None:
         app = self._app
         worker_id = self._presence.worker_id
+        if not await self._hold_presence():
+            return
         try:
             await resume_interrupted(app, self._presence)
         except Exception:

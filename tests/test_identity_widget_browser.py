@@ -166,10 +166,11 @@ async def test_without_a_mail_relay_the_widget_stops_offering_email_links(
 ) -> None:
     app = await start_identity_app(start_app, settings, relay, email={"relay_host": ""})
     async with running_chromium() as chromium:
-        page = await new_page(chromium, f"{base_url(app)}/?lang=en")
+        page = await chromium.new_page(viewport={"width": 1100, "height": 800})
         async with page.expect_response(lambda r: r.url.endswith("/identity/options")) as asked:
-            await page.locator("pasokh-chat .launcher").click()
+            await page.goto(f"{base_url(app)}/?lang=en")
         assert await (await asked.value).json() == {"email": False, "telegram": False}
+        await page.locator("pasokh-chat .launcher").click()
         await expect(page.locator("pasokh-chat .idlink", has_text="Link my email")).to_be_hidden()
         await expect(page.locator("pasokh-chat .idform")).to_be_hidden()
     assert relay.received == []
