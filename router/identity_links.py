@@ -19,7 +19,6 @@ owns it or not. When a proof joins two customers, `router.merge` makes them one.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from router.identity_tokens import (
 from router.merge import MergeRefused, current_customer_id, merge_customers
 from router.model import AuthorKind, Direction, InboundMessage, OutboundMessage, utcnow
 from router.outbound import enqueue_outbound
+from router.security import digests_match
 from router.storage.models import (
     AuditEvent,
     Customer,
@@ -519,7 +519,7 @@ async def verify_email_code(
     expected = tokens_for(app).code_hash(
         _code_salt(requester.channel, requester.address, email), code
     )
-    if not _CODE.match(code) or not hmac.compare_digest(expected, proof.secret_hash):
+    if not _CODE.match(code) or not digests_match(expected, proof.secret_hash):
         proof.attempts += 1
         remaining = CODE_ATTEMPTS - proof.attempts
         if remaining <= 0:

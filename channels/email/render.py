@@ -10,8 +10,6 @@ and tells other robots not to answer it (`Auto-Submitted: auto-replied`,
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
 import re
 from collections.abc import Sequence
@@ -22,6 +20,7 @@ from email.utils import format_datetime
 
 from channels.email.parse import safe_filename
 from router.model import AttachmentRef, OutboundMessage, utcnow
+from router.security import PurposeKey
 
 RTL_LANGUAGES = {"fa", "ar", "ur", "ps", "ckb", "he", "yi", "dv", "sd", "ug"}
 MAX_REFERENCES = 20
@@ -46,10 +45,9 @@ def outbound_message_id(message: OutboundMessage, *, secret: str | bytes, domain
     A retry after a timeout that the relay had in fact accepted then arrives with the
     same Message-ID, which mail clients collapse into one message.
     """
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
     stem = f"{message.message_id}.{message.outbox_id}"
-    mac = hmac.new(key, b"pasokh/email-message-id/v1:" + stem.encode(), hashlib.sha256)
-    return f"{stem}.{mac.hexdigest()[:16]}@{domain.lower()}"
+    mac = PurposeKey(secret, "email-message-id").hexdigest(stem)
+    return f"{stem}.{mac[:16]}@{domain.lower()}"
 
 
 def reply_subject(subject: str | None, language: str | None, *, replying: bool) -> str:

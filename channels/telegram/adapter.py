@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import hmac
 import logging
 from collections import OrderedDict
@@ -44,6 +43,7 @@ from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
 from config.settings import Settings, SettingsError, TelegramSettings
 from router.http.errors import read_json_object
 from router.model import AttachmentRef, DeliveryResult, DeliveryStatus, OutboundMessage
+from router.security import purpose_key
 
 if TYPE_CHECKING:
     from channels.base import ChannelServices
@@ -459,7 +459,7 @@ def _name(part: _Part) -> str:
 
 def _derived_secret(token: str) -> str:
     """A webhook secret all processes derive alike; Telegram allows [A-Za-z0-9_-]{1,256}."""
-    return hmac.new(token.encode(), b"pasokh telegram webhook", hashlib.sha256).hexdigest()
+    return purpose_key(token, "telegram-webhook").hex()
 
 
 def _file_url_for(api_url: str) -> str:
