@@ -15,11 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from router.context import AppContext
+from router.languages import LANGUAGES
 from router.model import utcnow
 from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound
 from router.storage.models import AuditEvent, Base, BigId
-
-LANGUAGES = ("fa", "ar", "en")
 
 # How an unnamed customer is addressed, per language.
 UNNAMED_CUSTOMER = {"fa": "مشتری گرامی", "ar": "عميلنا العزيز", "en": "valued customer"}

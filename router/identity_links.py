@@ -39,6 +39,7 @@ from router.identity_tokens import (
     ProofTokens,
     new_code,
 )
+from router.languages import LANGUAGES
 from router.merge import MergeRefused, current_customer_id, merge_customers
 from router.model import AuthorKind, Direction, InboundMessage, OutboundMessage, utcnow
 from router.outbound import enqueue_outbound
@@ -175,12 +176,10 @@ _TEXTS: dict[str, dict[str, str]] = {
 
 # Explicit answers to "link this chat?": the buttons' texts and the bare words.
 _YES = frozenset(
-    {_TEXTS["link_yes"][lang].casefold() for lang in ("fa", "ar", "en")}
+    {_TEXTS["link_yes"][lang].casefold() for lang in LANGUAGES}
     | {"yes", "بله", "بلی", "آره", "نعم"}
 )
-_NO = frozenset(
-    {_TEXTS["link_no"][lang].casefold() for lang in ("fa", "ar", "en")} | {"no", "نه", "خیر"}
-)
+_NO = frozenset({_TEXTS["link_no"][lang].casefold() for lang in LANGUAGES} | {"no", "نه", "خیر"})
 
 
 class ProofRefused(ValueError):
@@ -654,7 +653,7 @@ def continue_link_maker(settings: Settings) -> Callable[[OutboundMessage], str |
     def link(message: OutboundMessage) -> str | None:
         token = signer.continue_token(message.thread_id, message.address, ttl=CONTINUE_TTL)
         lang = (message.language or "")[:2]
-        query = {"token": token, **({"lang": lang} if lang in ("fa", "ar", "en") else {})}
+        query = {"token": token, **({"lang": lang} if lang in LANGUAGES else {})}
         return f"{base}/continue?{urlencode(query)}"
 
     return link

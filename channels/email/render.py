@@ -19,10 +19,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from channels.email.parse import safe_filename
+from router.languages import text_direction
 from router.model import AttachmentRef, OutboundMessage, utcnow
 from router.security import PurposeKey
 
-RTL_LANGUAGES = {"fa", "ar", "ur", "ps", "ckb", "he", "yi", "dv", "sd", "ug"}
 MAX_REFERENCES = 20
 
 _DEFAULT_SUBJECT = {
@@ -150,7 +150,7 @@ def plain_body(message: OutboundMessage) -> str:
 def html_body(message: OutboundMessage) -> str:
     """The text/html part: escaped text in paragraphs, right-to-left for fa/ar."""
     language = _primary(message.language)
-    direction = "rtl" if language in RTL_LANGUAGES else "ltr"
+    direction = text_direction(language)
     align = "right" if direction == "rtl" else "left"
     paragraphs = [
         "<br>\n".join(html.escape(line) for line in block.split("\n"))

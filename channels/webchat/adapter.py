@@ -37,6 +37,7 @@ from router.attachments import AttachmentTooLarge
 from router.events import CustomersMerged, Event, MessageStored, ThreadChanged, Typing
 from router.http.files import file_response
 from router.ids import parse_id
+from router.languages import LANGUAGES
 from router.model import (
     AttachmentRef,
     DeliveryResult,
@@ -48,7 +49,6 @@ from router.model import (
 logger = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
-LANGUAGES = ("fa", "ar", "en")
 # Close codes (4000-4999 are the application's own); the widget reacts to each.
 CLOSE_INVALID_TOKEN = 4401
 CLOSE_ORIGIN = 4403

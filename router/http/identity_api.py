@@ -29,6 +29,7 @@ from router.context import AppContext
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
 from router.identity_links import LinkOutcome, ProofRefused
+from router.languages import supported_language, text_direction
 from router.storage.models import Identity
 
 logger = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ async def request_code(request: web.Request) -> web.Response:
     async def action(
         app: AppContext, session: AsyncSession, identity: Identity, body: dict[str, Any]
     ) -> web.Response:
-        language = body.get("lang") if body.get("lang") in ("fa", "ar", "en") else None
+        language = supported_language(body.get("lang"))
         _, outcome = await identity_links.request_email_code(
             app, session, identity, _string(body, "email", 320), language=language
         )
@@ -342,7 +343,7 @@ async def continue_page(request: web.Request) -> web.Response:
             )
     page = _CONTINUE_PAGE.format(
         lang=lang,
-        dir="rtl" if lang in ("fa", "ar") else "ltr",
+        dir=text_direction(lang),
         title=_CONTINUE_TITLE[lang],
         note=html.escape(note),
         link=link,
