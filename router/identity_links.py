@@ -233,11 +233,14 @@ def tokens_for(app: AppContext) -> ProofTokens:
 # --- identities -------------------------------------------------------------------------
 
 
-async def get_identity(session: AsyncSession, channel: str, address: str) -> Identity | None:
-    """The identity (channel, address), if stored."""
-    return await session.scalar(
-        select(Identity).where(Identity.channel == channel, Identity.address == address)
-    )
+async def get_identity(
+    session: AsyncSession, channel: str, address: str, *, lock: bool = False
+) -> Identity | None:
+    """The identity (channel, address), if stored; `lock` holds its row as `_lock` does."""
+    query = select(Identity).where(Identity.channel == channel, Identity.address == address)
+    if lock:
+        query = query.with_for_update(key_share=True)
+    return await session.scalar(query)
 
 
 async def ensure_identity(
@@ -248,9 +251,15 @@ async def ensure_identity(
     name: str | None = None,
     verified: bool = False,
     language: str | None = None,
+    lock: bool = False,
 ) -> Identity:
-    """The identity, created with a customer of its own when new."""
-    identity = await get_identity(session, channel, address)
+    """The identity, created with a customer of its own when new.
+
+    With `lock` an existing identity's row is held until commit (as `_lock` does): a
+    customer merge locks identities too, so this waits for one in flight and then
+    reads the identity's new customer.
+    """
+    identity = await get_identity(session, channel, address, lock=lock)
     if identity is not None:
         return identity
     now = utcnow()
@@ -272,7 +281,7 @@ async def ensure_identity(
             session.add(identity)
             await session.flush()
     except IntegrityError:
-        identity = await get_identity(session, channel, address)
+        identity = await get_identity(session, channel, address, lock=lock)
         if identity is None:
             raise
     return identity
