@@ -16,8 +16,6 @@ so a token works once. Nothing in a token is secret; it is only unforgeable.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import secrets
 import struct
@@ -25,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from router.model import utcnow
-from router.security import PayloadSigner, PurposeKey, digests_match
+from router.security import PayloadSigner, PurposeKey, b64_bytes, b64_text, digests_match
 
 _TELEGRAM_LAYOUT = struct.Struct(">QI9s")  # identity id, expiry (unix s), nonce
 _MAC_BYTES = 15
@@ -56,17 +54,6 @@ class TelegramClaim:
     expires_at: datetime
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidProofToken("bad base64") from None
-
-
 class ProofTokens:
     """Makes and checks continue and Telegram start tokens, and hashes codes."""
 
@@ -91,9 +78,9 @@ class ProofTokens:
             "t": thread_id,
             "a": address.lower(),
             "e": expires,
-            "n": _b64(secrets.token_bytes(12)),
+            "n": b64_text(secrets.token_bytes(12)),
         }
-        return self._continue.sign(_b64(json.dumps(payload, separators=(",", ":")).encode()))
+        return self._continue.sign(b64_text(json.dumps(payload, separators=(",", ":")).encode()))
 
     def open_continue(self, token: str, *, now: datetime | None = None) -> ContinueClaim:
         """The claim of a valid, unexpired continue token."""
@@ -103,7 +90,7 @@ class ProofTokens:
         if body is None:
             raise InvalidProofToken("bad signature")
         try:
-            payload = json.loads(_unb64(body))
+            payload = json.loads(b64_bytes(body))
             claim = ContinueClaim(
                 thread_id=int(payload["t"]),
                 address=str(payload["a"]),
@@ -124,20 +111,23 @@ class ProofTokens:
         """A `/start` payload (≤ 64 chars of `[A-Za-z0-9_-]`) naming a web chat identity."""
         expires = int(((now or utcnow()) + ttl).timestamp())
         body = _TELEGRAM_LAYOUT.pack(identity_id, expires, secrets.token_bytes(9))
-        return _b64(body + self._telegram.digest(body)[:_MAC_BYTES])
+        return b64_text(body + self._telegram.digest(body)[:_MAC_BYTES])
 
     def open_telegram(self, token: str, *, now: datetime | None = None) -> TelegramClaim:
         """The claim of a valid, unexpired Telegram start token."""
         if len(token) > 64:
             raise InvalidProofToken("too long")
-        raw = _unb64(token)
+        try:
+            raw = b64_bytes(token)
+        except ValueError:
+            raise InvalidProofToken("bad base64") from None
         if len(raw) != _TELEGRAM_LAYOUT.size + _MAC_BYTES:
             raise InvalidProofToken("wrong length")
         body, mac = raw[: _TELEGRAM_LAYOUT.size], raw[_TELEGRAM_LAYOUT.size :]
         if not digests_match(self._telegram.digest(body)[:_MAC_BYTES], mac):
             raise InvalidProofToken("bad signature")
         identity_id, expires, nonce = _TELEGRAM_LAYOUT.unpack(body)
-        claim = TelegramClaim(identity_id, _b64(nonce), datetime.fromtimestamp(expires, UTC))
+        claim = TelegramClaim(identity_id, b64_text(nonce), datetime.fromtimestamp(expires, UTC))
         if claim.expires_at <= (now or utcnow()):
             raise InvalidProofToken("expired")
         return claim

@@ -11,6 +11,7 @@ under that key; channels that need a compact format (an email local part, Telegr
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -41,6 +42,16 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return PasswordHasher().verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def b64_text(data: bytes) -> str:
+    """URL-safe base64 without padding, as every token of ours spells bytes."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64_bytes(text: str) -> bytes:
+    """The bytes of a `b64_text`; raises ValueError when it is not base64."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def purpose_key(secret: str | bytes, purpose: str) -> bytes:

@@ -32,8 +32,6 @@ class BounceAddresses:
     __slots__ = ("_key",)
 
     def __init__(self, secret: str | bytes) -> None:
-        if not secret:
-            raise ValueError("a bounce address secret is required")
         self._key = PurposeKey(secret, "email-bounce-address")
 
     def make(self, outbox_id: int, recipient: str) -> str:
