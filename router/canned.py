@@ -15,14 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from router.context import AppContext
+from router.languages import LANGUAGES
 from router.model import utcnow
 from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound
 from router.storage.models import AuditEvent, Base, BigId
-
-LANGUAGES = ("fa", "ar", "en")
-
-# How an unnamed customer is addressed, per language.
-UNNAMED_CUSTOMER = {"fa": "مشتری گرامی", "ar": "عميلنا العزيز", "en": "valued customer"}
+from router.texts import template
 
 
 class CannedResponse(Base):
@@ -50,7 +47,7 @@ class CannedView:
 
 def render(text: str, *, customer_name: str | None, agent_name: str, language: str) -> str:
     """Fill in the two placeholders; everything else stays as written."""
-    customer = customer_name or UNNAMED_CUSTOMER.get(language, UNNAMED_CUSTOMER["en"])
+    customer = customer_name or template("unnamed_customer", language)
     return text.replace("{customer_name}", customer).replace("{agent_name}", agent_name)
 
 

@@ -22,7 +22,12 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from router.context import AppContext
 from router.events import Event, MessageStored, ThreadChanged
-from router.identity_links import apply_inbound_proofs, email_prompt_after_handoff, mask_codes
+from router.identity_links import (
+    apply_inbound_proofs,
+    email_prompt_after_handoff,
+    ensure_identity,
+    mask_codes,
+)
 from router.model import AuthorKind, Direction, InboundMessage, IngestResult, utcnow
 from router.outbound import attachments_to_json, enqueue_outbound
 from router.responder import (
@@ -527,42 +532,29 @@ async def _record_delivery_failure(
 
 
 async def _resolve_identity(session: AsyncSession, msg: InboundMessage) -> Identity:
-    # Locked now (it is updated below anyway): a customer merge locks identities too, so
-    # this waits for one in flight and then reads the identity's new customer.
-    identity = await session.scalar(
-        select(Identity)
-        .where(Identity.channel == msg.channel, Identity.address == msg.sender_address)
-        .with_for_update(key_share=True)
+    # Locked now (it is updated below anyway).
+    identity = await ensure_identity(
+        session,
+        msg.channel,
+        msg.sender_address,
+        name=msg.sender_name,
+        verified=msg.sender_verified,
+        language=msg.language,
+        lock=True,
     )
-    now = utcnow()
-    if identity is None:
-        customer = Customer(name=msg.sender_name, language=msg.language, created_at=now)
-        session.add(customer)
-        await session.flush()
-        identity = Identity(
-            customer_id=customer.id,
-            channel=msg.channel,
-            address=msg.sender_address,
-            display_name=msg.sender_name,
-            verified=msg.sender_verified,
-            created_at=now,
-        )
-        session.add(identity)
-        await session.flush()  # a concurrent first contact fails here, and retries
-    else:
-        if msg.sender_name and identity.display_name != msg.sender_name:
-            identity.display_name = msg.sender_name
-        if (
-            identity.unreachable_reason
-            and msg.delivery_failure is None
-            and not msg.automated
-            and msg.sender_authenticated is not False  # a forged From proves nothing
-        ):
-            # They wrote to us from it: it works again (unblocked the bot, mailbox fixed).
-            identity.unreachable_reason = None
+    if msg.sender_name and identity.display_name != msg.sender_name:
+        identity.display_name = msg.sender_name
+    if (
+        identity.unreachable_reason
+        and msg.delivery_failure is None
+        and not msg.automated
+        and msg.sender_authenticated is not False  # a forged From proves nothing
+    ):
+        # They wrote to us from it: it works again (unblocked the bot, mailbox fixed).
+        identity.unreachable_reason = None
     if msg.sender_username:
         identity.username = msg.sender_username
-    identity.last_seen_at = now
+    identity.last_seen_at = utcnow()
     return identity
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
 from router.events import AgentPresence, Event, MessageStored, ThreadChanged
+from router.languages import supported_language
 from router.model import AuthorKind, Direction, utcnow
 from router.outbound import enqueue_outbound
 from router.storage.models import (
@@ -39,6 +40,7 @@ from router.storage.models import (
     Thread,
     ThreadStatus,
 )
+from router.texts import template
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +50,6 @@ MAX_TIER = 3
 PRESENCE_STATES = ("online", "away", "offline")
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 _ATTEMPTS = 4
-
-# What the customer is told when an agent takes their thread, by thread language.
-TAKEN_TEXTS = {
-    "fa": "{agent_name} از تیم پشتیبانی اکنون همراه شماست.",
-    "ar": "{agent_name} من فريق الدعم معك الآن.",
-    "en": "{agent_name} from our support team is with you now.",
-}
 
 
 class QueueError(Exception):
@@ -132,7 +127,7 @@ def language_of(thread: Thread, customer: Customer | None, default: str) -> str:
     """The language to speak to the customer in: fa, ar or en."""
     for candidate in (thread.language, customer.language if customer else None, default):
         short = (candidate or "").split("-")[0].split("_")[0].lower()
-        if short in TAKEN_TEXTS:
+        if supported_language(short):
             return short
     return "en"
 
@@ -290,7 +285,7 @@ async def _tell_customer_who(
         session,
         thread=thread,
         identity=identity,
-        text=TAKEN_TEXTS[language].replace("{agent_name}", agent.name),
+        text=template("agent_joined", language).replace("{agent_name}", agent.name),
         author=AuthorKind.SYSTEM,
         author_name=agent.name,
         language=language,

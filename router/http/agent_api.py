@@ -26,6 +26,7 @@ from router.http.keys import CONTEXT
 from router.http.openapi import openapi_document
 from router.http.validation import body_problem
 from router.ids import BIGINT_MAX, parse_id
+from router.languages import LANGUAGES
 from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
 from router.storage.models import Agent, Customer, Thread
 
@@ -381,8 +382,8 @@ async def list_canned(request: web.Request) -> web.StreamResponse:
     """Canned responses (`?language=`), rendered for `?thread_id=` when given."""
     actor = await _actor(request)
     language = request.query.get("language")
-    if language is not None and language not in canned.LANGUAGES:
-        raise Invalid(f"language must be one of {', '.join(canned.LANGUAGES)}")
+    if language is not None and language not in LANGUAGES:
+        raise Invalid(f"language must be one of {', '.join(LANGUAGES)}")
     thread_id = _query_int(request, "thread_id")
     async with request.app[CONTEXT].sessions() as session:
         customer_name = None

@@ -9,7 +9,6 @@ which a page on another site cannot read.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +19,7 @@ from sqlalchemy import select
 
 from router.context import AppContext
 from router.model import utcnow
-from router.security import new_token, sign, token_hash
+from router.security import digests_match, new_token, sign, token_hash
 from router.storage.models import Agent, ConsoleSession
 
 SESSION_COOKIE = "pasokh_console"
@@ -60,7 +59,7 @@ def login_csrf_for(secret_key: str, login_cookie: str) -> str:
 
 def tokens_equal(given: str | None, expected: str) -> bool:
     """Constant-time comparison; a missing token never matches."""
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    return given is not None and digests_match(expected, given)
 
 
 def new_login_cookie_value() -> str:

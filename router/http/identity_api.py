@@ -29,7 +29,9 @@ from router.context import AppContext
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
 from router.identity_links import LinkOutcome, ProofRefused
+from router.languages import supported_language, text_direction
 from router.storage.models import Identity
+from router.texts import text
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +150,7 @@ async def request_code(request: web.Request) -> web.Response:
     async def action(
         app: AppContext, session: AsyncSession, identity: Identity, body: dict[str, Any]
     ) -> web.Response:
-        language = body.get("lang") if body.get("lang") in ("fa", "ar", "en") else None
+        language = supported_language(body.get("lang"))
         _, outcome = await identity_links.request_email_code(
             app, session, identity, _string(body, "email", 320), language=language
         )
@@ -294,19 +296,6 @@ _CONTINUE_PAGE = """<!DOCTYPE html>
 </body></html>
 """
 
-_CONTINUE_TITLE = {"fa": "ادامهٔ گفتگو", "ar": "متابعة المحادثة", "en": "Continue the conversation"}
-_CONTINUE_ASK = {
-    "fa": "این پیوند گفتگوی ایمیلی {address} را به گفتگوی این مرورگر وصل می‌کند؛ پس از آن "
-    "پیام‌های هر دو یکجا دیده می‌شوند. فقط اگر این نامه برای خود شما فرستاده شده، در پنجرهٔ "
-    "گفتگو «ادامه در اینجا» را بزنید.",
-    "ar": "يربط هذا الرابط محادثة البريد الإلكتروني لـ {address} بالمحادثة في هذا المتصفح، "
-    "فتظهر رسائل الاثنتين معًا. اضغط «المتابعة هنا» في نافذة المحادثة فقط إذا أُرسلت هذه "
-    "الرسالة إليك أنت.",
-    "en": "This link joins the email conversation of {address} to the chat in this browser; "
-    "after that, the messages of both are shown together. Press \u201cContinue here\u201d "
-    "in the chat window only if this mail was sent to you.",
-}
-
 
 @routes.get("/continue")
 async def continue_page(request: web.Request) -> web.Response:
@@ -321,7 +310,7 @@ async def continue_page(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     token = request.query.get("token", "")
     lang = request.query.get("lang", "fa")
-    lang = lang if lang in _CONTINUE_TITLE else "en"
+    lang = supported_language(lang) or "en"
     if not token or len(token) > 1024:
         raise web.HTTPNotFound()
     status, link = 200, ""
@@ -330,20 +319,20 @@ async def continue_page(request: web.Request) -> web.Response:
             peek = await identity_links.peek_continue_token(context, session, token)
     except ProofRefused as refused:
         logger.info("continue page: %s", refused)
-        status, note = 400, identity_links.text("link_refused", lang)
+        status, note = 400, text("link_refused", lang)
     else:
         if peek.spent:
-            status, note = 409, identity_links.text("link_refused", lang)
+            status, note = 409, text("link_refused", lang)
         else:
-            note = _CONTINUE_ASK[lang].format(address=peek.address)
+            note = text("continue_ask", lang, address=peek.address)
             link = (
                 f' data-continue-token="{html.escape(token, quote=True)}"'
                 f' data-continue-address="{html.escape(peek.address, quote=True)}"'
             )
     page = _CONTINUE_PAGE.format(
         lang=lang,
-        dir="rtl" if lang in ("fa", "ar") else "ltr",
-        title=_CONTINUE_TITLE[lang],
+        dir=text_direction(lang),
+        title=text("continue_title", lang),
         note=html.escape(note),
         link=link,
     )
