@@ -183,9 +183,16 @@ async def test_a_locked_sqlite_database_answers_503(tmp_path: Path, start_app: A
     )
     client, context = await start_app(settings)
     headers = await _tokens(context)
-    # The app writes too (start-up work): wait for its lock, then hold ours.
-    locker = sqlite3.connect(db, timeout=30)
-    locker.execute("BEGIN EXCLUSIVE")
+    # The app writes too (start-up work), and this event loop must keep running for it
+    # to finish: try without blocking until the lock is ours.
+    locker = sqlite3.connect(db, timeout=0)
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                locker.execute("BEGIN EXCLUSIVE")
+                break
+            except sqlite3.OperationalError:
+                await asyncio.sleep(0.05)
     try:
         started = time.monotonic()
         response = await _post(client, headers["integration"], 1)
