@@ -17,6 +17,7 @@ from channels.base import ChannelServices
 from config.settings import Settings, load_settings
 from router.context import AppContext
 from router.model import DeliveryResult, InboundMessage, IngestResult, OutboundMessage
+from router.outbox import outbox_depth
 
 POSTGRES_ENV = "PASOKH_TEST_DATABASE_URL"
 
@@ -93,6 +94,13 @@ async def later_passes(
         while worker_passes(context, worker) < target:
             context.outbox_wakeup.set()  # an idle outbox worker need not wait its poll out
             await asyncio.sleep(0.01)
+
+
+async def outbox_drained(context: AppContext, timeout: float = 10.0) -> None:
+    """Wait until no outbox row waits for delivery: each went out or was given up on."""
+    async with asyncio.timeout(timeout):
+        while await outbox_depth(context):
+            await asyncio.sleep(0.02)
 
 
 @dataclass

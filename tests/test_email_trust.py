@@ -25,7 +25,7 @@ from tests.dns_support import Zone, dns_server
 from tests.email_support import FakeRelay, RelayedMail, make_mail, smtp_send
 from tests.identity_support import (
     AnswerThenQueue,
-    frames_until_quiet,
+    frames_until_witness,
     identity_settings,
     say,
 )
@@ -283,7 +283,7 @@ async def test_forged_from_of_a_proven_customer_is_unverified_and_not_in_their_c
     assert fake.customer_id == real.customer_id == visitor.customer_id  # agents see it
     assert (fake.sender_authenticated, real.sender_authenticated) == (False, True)
 
-    pushed = await frames_until_quiet(ws)
+    pushed = await frames_until_witness(app.context, ws, visitor.customer_id)
     texts = [f["message"]["text"] for f in pushed if f["type"] == "message"]
     assert "really me" in texts and not any("IBAN" in t for t in texts)
     await ws.close()

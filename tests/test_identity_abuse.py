@@ -27,7 +27,7 @@ from tests.identity_support import (
     IdentityApp,
     code_in,
     continue_token_in,
-    frames_until_quiet,
+    frames_until_witness,
     say,
     start_identity_app,
 )
@@ -70,7 +70,9 @@ async def test_someone_elses_email_without_the_code_reveals_nothing(app: Identit
     status, _ = await app.post(VERIFY, mallory, {"code": "000000"})
     assert status in (409, 422)  # the newest code is for nobody@; a guess proves nothing
 
-    frames = await frames_until_quiet(ws)
+    mallory_customer = await app.customer_of("webchat", address_of(app, mallory))
+    assert mallory_customer is not None
+    frames = await frames_until_witness(app.context, ws, mallory_customer)
     assert all(SECRET_TEXT not in str(frame) for frame in frames)
     await ws.close()
     ws = await app.connect(mallory)

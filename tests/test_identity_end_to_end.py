@@ -21,7 +21,7 @@ from tests.identity_support import (
     IdentityApp,
     code_in,
     continue_token_in,
-    frames_until_quiet,
+    frames_until_witness,
     say,
     start_identity_app,
 )
@@ -58,7 +58,7 @@ async def test_visitor_proves_email_by_code_and_agent_sees_one_customer(
     assert code_mail["To"].addresses[0].addr_spec == SARA
     assert not str(code_mail["Subject"]).startswith("Re:")  # it answers no mail
     code = code_in(code_mail)
-    seen = await frames_until_quiet(ws)
+    seen = await frames_until_witness(app.context, ws, visitor_customer)
     assert all(code not in str(frame) for frame in seen)
     assert all("۱۲۳۴" not in str(frame) for frame in seen)  # nothing of Sara's yet
     assert await app.identities(visitor_customer) == [
