@@ -16,11 +16,8 @@ from channels.email.adapter import EmailAdapter
 from channels.webchat.tokens import TokenSigner
 from config.settings import Settings
 from router.context import AppContext
-from router.events import MessageStored
-from router.model import AuthorKind
-from router.outbound import enqueue_outbound
 from router.responder import Answer, Decision, MessageView, Silent, ThreadContext
-from router.storage.models import Customer, Identity, Message, Thread
+from router.storage.models import Customer, Identity, Message
 from tests.email_support import FakeRelay, RelayedMail, smtp_send
 from tests.webchat_fakes import next_frame
 
@@ -160,32 +157,3 @@ async def say(ws: Any, text: str, client_id: str) -> dict[str, Any]:
         json.dumps({"type": "message", "client_id": client_id, "text": text}, ensure_ascii=False)
     )
     return await next_frame(ws, "ack")
-
-
-WITNESS = "(a marker stored by the test)"
-
-
-async def frames_until_witness(
-    context: AppContext, ws: Any, customer_id: int
-) -> list[dict[str, Any]]:
-    """Every frame pushed to `ws` before a marker message the test stores now.
-
-    The web chat pushes stored messages in the order their events were published, so a
-    message committed before the marker that has not arrived with it was never pushed:
-    a test proves "nothing else reached the visitor" without waiting for quiet.
-    """
-    async with context.sessions() as session, session.begin():
-        thread = await session.scalar(
-            select(Thread).where(Thread.customer_id == customer_id).order_by(Thread.id.desc())
-        )
-        assert thread is not None
-        marker = await enqueue_outbound(
-            session, thread=thread, identity=None, text=WITNESS, author=AuthorKind.SYSTEM
-        )
-    context.events.publish(MessageStored(marker.id, thread.id, customer_id, AuthorKind.SYSTEM))
-    frames = []
-    while True:
-        frame = await next_frame(ws)
-        if frame.get("type") == "message" and frame["message"]["text"] == WITNESS:
-            return frames
-        frames.append(frame)

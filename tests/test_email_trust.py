@@ -25,12 +25,11 @@ from tests.dns_support import Zone, dns_server
 from tests.email_support import FakeRelay, RelayedMail, make_mail, smtp_send
 from tests.identity_support import (
     AnswerThenQueue,
-    frames_until_witness,
     identity_settings,
     say,
 )
 from tests.support import free_port
-from tests.webchat_fakes import next_frame, next_reply
+from tests.webchat_fakes import frames_until_witness, next_frame, next_reply
 
 SUPPORT = "support@support.localhost"
 SARA = "sara@example.ir"

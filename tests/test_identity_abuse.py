@@ -27,12 +27,11 @@ from tests.identity_support import (
     IdentityApp,
     code_in,
     continue_token_in,
-    frames_until_witness,
     say,
     start_identity_app,
 )
 from tests.support import FakeAdapter
-from tests.webchat_fakes import next_frame, next_reply
+from tests.webchat_fakes import frames_until_witness, next_frame, next_reply
 
 SARA = "sara@example.ir"
 SECRET_TEXT = "my card ends in 4242"

@@ -9,9 +9,9 @@ from router.identity_links import text
 from router.responder import HandOff, MessageView, ThreadContext
 from router.storage.models import IdentityProof, OutboxItem
 from tests.email_support import FakeRelay
-from tests.identity_support import EMAIL, frames_until_witness, say, start_identity_app
+from tests.identity_support import EMAIL, say, start_identity_app
 from tests.support import FakeAdapter, outbox_drained
-from tests.webchat_fakes import next_frame, next_reply
+from tests.webchat_fakes import frames_until_witness, next_frame, next_reply
 
 
 class HandEverythingOff:
