@@ -19,6 +19,8 @@ from router.context import AppContext
 from router.responder import Answer, Decision, MessageView, Silent, ThreadContext
 from router.storage.models import Customer, Identity, Message
 from tests.email_support import FakeRelay, RelayedMail, smtp_send
+from tests.fake_telegram import FakeTelegram
+from tests.telegram_support import telegram_values
 from tests.webchat_fakes import next_frame
 
 SUPPORT = "support@support.localhost"
@@ -150,6 +152,19 @@ async def start_identity_app(
     adapter = context.adapters["email"]
     assert isinstance(adapter, EmailAdapter)
     return IdentityApp(client, context, relay, adapter.port)
+
+
+async def start_identity_app_with_telegram(
+    start_app: Any, settings: Settings, relay: FakeRelay, fake: FakeTelegram
+) -> IdentityApp:
+    """The identity app with Telegram too, polling the fake Bot API (the public URL here is
+    a name in links, not reachable for a webhook); returns once the first poll began."""
+    polls = fake.polls_started
+    app = await start_identity_app(
+        start_app, settings, relay, telegram=telegram_values(fake, mode="polling")
+    )
+    await fake.wait_for(lambda: fake.polls_started > polls)
+    return app
 
 
 async def say(ws: Any, text: str, client_id: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ builds it, and talks to the fake Bot API server over loopback.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,30 +21,19 @@ from router.context import AppContext
 from router.model import AuthorKind
 from router.outbound import enqueue_outbound
 from router.storage.models import Identity, Message, Thread
-from tests.fake_telegram import FAKE_TOKEN, ApiCall, FakeTelegram
+from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
 from tests.support import later_passes, make_settings, outbox_drained
+from tests.telegram_support import replies_to, telegram_values
 
 KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
 CHAT = 7770001
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
 
 
 def with_telegram(settings: Settings, fake: FakeTelegram) -> Settings:
     return make_settings(
         settings.data_dir,
         settings.database_url,
-        telegram={
-            "token": FAKE_TOKEN,
-            "api_url": fake.api_url,
-            "poll_timeout": 1,
-            "chat_interval": 0.0,
-            "leader_retry_interval": 0.2,
-        },
+        telegram=telegram_values(fake),
     )
 
 
@@ -56,10 +44,6 @@ async def start(settings: Settings, fake: FakeTelegram, start_app: Any) -> AppCo
     )
     await fake.wait_for(lambda: fake.polls_started > polls)
     return context
-
-
-def replies_to(fake: FakeTelegram, chat: int) -> list[ApiCall]:
-    return [call for call in fake.sent() if call.chat_id == chat]
 
 
 async def test_a_persian_question_gets_the_bots_persian_answer_and_a_tap_resolves(
