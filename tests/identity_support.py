@@ -18,12 +18,11 @@ from config.settings import Settings
 from router.context import AppContext
 from router.responder import Answer, Decision, MessageView, Silent, ThreadContext
 from router.storage.models import Customer, Identity, Message
-from tests.email_support import FakeRelay, RelayedMail, smtp_send
+from tests.email_support import SUPPORT, FakeRelay, RelayedMail, smtp_send, with_email
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import telegram_values
 from tests.webchat_fakes import next_frame
 
-SUPPORT = "support@support.localhost"
 PUBLIC_URL = "http://pasokh.test"
 SESSIONS = "/api/v1/webchat/sessions"
 EMAIL = "/api/v1/webchat/identity/email"
@@ -128,15 +127,7 @@ def continue_token_in(mail: EmailMessage) -> str:
 
 def identity_settings(settings: Settings, relay: FakeRelay, **sections: dict[str, Any]) -> Settings:
     """Web chat + email on loopback (relay captured), a public URL for links."""
-    settings = settings.replace(
-        "email",
-        enabled=True,
-        smtp_port=0,
-        domains=["support.localhost"],
-        address=SUPPORT,
-        relay_host="127.0.0.1",
-        relay_port=relay.port,
-    ).replace("webchat", enabled=True)
+    settings = with_email(settings, relay).replace("webchat", enabled=True)
     settings = settings.replace("server", public_url=PUBLIC_URL)
     for section, changes in sections.items():
         settings = settings.replace(section, **changes)

@@ -22,7 +22,7 @@ from router.context import AppContext
 from router.storage.models import AuditEvent, Identity, Message, OutboxItem, OutboxStatus
 from tests.agent_support import api, make_agent
 from tests.dns_support import Zone, dns_server
-from tests.email_support import FakeRelay, RelayedMail, make_mail, smtp_send
+from tests.email_support import SUPPORT, FakeRelay, RelayedMail, make_mail, smtp_send
 from tests.identity_support import (
     AnswerThenQueue,
     identity_settings,
@@ -31,7 +31,6 @@ from tests.identity_support import (
 from tests.support import free_port
 from tests.webchat_fakes import frames_until_witness, next_frame, next_reply
 
-SUPPORT = "support@support.localhost"
 SARA = "sara@example.ir"
 
 
