@@ -249,7 +249,7 @@ async def frames_until_witness(
             session, thread=thread, identity=None, text=WITNESS, author=AuthorKind.SYSTEM
         )
     context.events.publish(MessageStored(marker.id, thread.id, customer_id, AuthorKind.SYSTEM))
-    frames = []
+    frames: list[dict[str, Any]] = []
     while True:
         frame = await next_frame(ws)
         if frame.get("type") == "message" and frame["message"]["text"] == WITNESS:
