@@ -386,6 +386,7 @@ class OutboxWorker:
             except Exception:
                 logger.exception("outbox iteration failed; retrying after the poll interval")
                 attempted = 0
+            app.metrics.worker_passes.labels("outbox").inc()
             if attempted:
                 continue
             app.outbox_wakeup.clear()
