@@ -317,7 +317,7 @@ async def run_once(app: AppContext, worker_id: int) -> int:
 
 async def outbox_depth(app: AppContext) -> int:
     """Rows still waiting for delivery."""
-    async with app.sessions() as session:
+    async with app.read_sessions() as session:
         count = await session.scalar(
             select(func.count()).where(OutboxItem.status == OutboxStatus.PENDING)
         )
