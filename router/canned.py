@@ -20,6 +20,7 @@ from router.model import utcnow
 from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound
 from router.storage.models import AuditEvent, Base, BigId
 from router.texts import template
+from router.transaction import Effects, write
 
 
 class CannedResponse(Base):
@@ -98,21 +99,25 @@ async def add_canned(
     if not actor.is_admin:
         raise Forbidden("only admins can add canned responses")
     _check(language, title, text)
+
+    async def work(session: AsyncSession, _: Effects) -> CannedResponse:
+        row = CannedResponse(
+            language=language, title=title.strip(), text=text, created_by_id=actor.agent_id
+        )
+        session.add(row)
+        await session.flush()
+        session.add(
+            AuditEvent(
+                actor_kind="agent",
+                actor_id=actor.agent_id,
+                action="canned_add",
+                details={"canned_id": row.id, "language": language, "title": row.title},
+            )
+        )
+        return row
+
     try:
-        async with app.sessions() as session, session.begin():
-            row = CannedResponse(
-                language=language, title=title.strip(), text=text, created_by_id=actor.agent_id
-            )
-            session.add(row)
-            await session.flush()
-            session.add(
-                AuditEvent(
-                    actor_kind="agent",
-                    actor_id=actor.agent_id,
-                    action="canned_add",
-                    details={"canned_id": row.id, "language": language, "title": row.title},
-                )
-            )
+        row = await write(app, work)
     except IntegrityError:
         raise Conflict(f"a {language} canned response titled {title!r} exists") from None
     return CannedView(row.id, row.language, row.title, row.text)
@@ -122,7 +127,8 @@ async def delete_canned(app: AppContext, actor: Actor, canned_id: int) -> None:
     """Remove a canned response (admins only)."""
     if not actor.is_admin:
         raise Forbidden("only admins can delete canned responses")
-    async with app.sessions() as session, session.begin():
+
+    async def work(session: AsyncSession, _: Effects) -> None:
         row = await session.get(CannedResponse, canned_id)
         if row is None:
             raise NotFound(f"canned response {canned_id} does not exist")
@@ -135,3 +141,5 @@ async def delete_canned(app: AppContext, actor: Actor, canned_id: int) -> None:
                 details={"canned_id": canned_id, "title": row.title},
             )
         )
+
+    await write(app, work)

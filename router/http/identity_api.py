@@ -32,6 +32,7 @@ from router.identity_links import LinkOutcome, ProofRefused
 from router.languages import supported_language, text_direction
 from router.storage.models import Identity
 from router.texts import text
+from router.transaction import Effects, write
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _refused(request: web.Request, refused: ProofRefused) -> web.Response:
 
 
 async def _run(request: web.Request, action: Action) -> web.Response:
-    """Authorise the visitor, read the body, run `action` in one transaction, publish."""
+    """Authorise the visitor, read the body, run `action` in one write transaction."""
     context = request.app[CONTEXT]
     if request.headers.get("Origin") is not None and not _cors(request):
         return json_error(403, "origin not allowed")
@@ -104,9 +105,11 @@ async def _run(request: web.Request, action: Action) -> web.Response:
         if isinstance(read, web.Response):
             return read
         body = read
-    outcome_box: list[LinkOutcome] = []
     refused: ProofRefused | None = None
-    async with context.writing(), context.sessions() as session, session.begin():
+
+    async def work(session: AsyncSession, effects: Effects) -> web.Response:
+        nonlocal refused
+        refused = None
         identity = await identity_links.ensure_identity(
             session,
             identity_links.WEBCHAT_CHANNEL,
@@ -122,14 +125,13 @@ async def _run(request: web.Request, action: Action) -> web.Response:
             response = _refused(request, exc)
         outcome = session.info.pop("link_outcome", None)
         if isinstance(outcome, LinkOutcome):
-            outcome_box.append(outcome)
+            effects.events.extend(outcome.events)
+            effects.outbound = outcome.outbound > 0
+        return response
+
+    response = await write(context, work)
     if refused is not None:
         logger.info("identity proof refused for %s: %s", visitor.address[:16], refused.code)
-    for outcome in outcome_box:
-        for event in outcome.events:
-            context.events.publish(event)
-        if outcome.outbound:
-            context.outbox_wakeup.set()
     response.headers.update(_cors(request))
     return response
 
