@@ -69,6 +69,7 @@ class AssignmentWorker:
                     await self.run_once()
                 except Exception:
                     logger.exception("assignment pass failed; trying again later")
+                self._app.metrics.worker_passes.labels("assignment").inc()
                 await self._wait(queue, interval, self._app.settings.threads.auto_assign)
         finally:
             self._app.events.unsubscribe(queue)

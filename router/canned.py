@@ -15,14 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from router.context import AppContext
+from router.languages import LANGUAGES
 from router.model import utcnow
 from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound
 from router.storage.models import AuditEvent, Base, BigId
-
-LANGUAGES = ("fa", "ar", "en")
-
-# How an unnamed customer is addressed, per language.
-UNNAMED_CUSTOMER = {"fa": "مشتری گرامی", "ar": "عميلنا العزيز", "en": "valued customer"}
+from router.texts import template
+from router.transaction import Effects, write
 
 
 class CannedResponse(Base):
@@ -50,7 +48,7 @@ class CannedView:
 
 def render(text: str, *, customer_name: str | None, agent_name: str, language: str) -> str:
     """Fill in the two placeholders; everything else stays as written."""
-    customer = customer_name or UNNAMED_CUSTOMER.get(language, UNNAMED_CUSTOMER["en"])
+    customer = customer_name or template("unnamed_customer", language)
     return text.replace("{customer_name}", customer).replace("{agent_name}", agent_name)
 
 
@@ -101,21 +99,25 @@ async def add_canned(
     if not actor.is_admin:
         raise Forbidden("only admins can add canned responses")
     _check(language, title, text)
+
+    async def work(session: AsyncSession, _: Effects) -> CannedResponse:
+        row = CannedResponse(
+            language=language, title=title.strip(), text=text, created_by_id=actor.agent_id
+        )
+        session.add(row)
+        await session.flush()
+        session.add(
+            AuditEvent(
+                actor_kind="agent",
+                actor_id=actor.agent_id,
+                action="canned_add",
+                details={"canned_id": row.id, "language": language, "title": row.title},
+            )
+        )
+        return row
+
     try:
-        async with app.sessions() as session, session.begin():
-            row = CannedResponse(
-                language=language, title=title.strip(), text=text, created_by_id=actor.agent_id
-            )
-            session.add(row)
-            await session.flush()
-            session.add(
-                AuditEvent(
-                    actor_kind="agent",
-                    actor_id=actor.agent_id,
-                    action="canned_add",
-                    details={"canned_id": row.id, "language": language, "title": row.title},
-                )
-            )
+        row = await write(app, work)
     except IntegrityError:
         raise Conflict(f"a {language} canned response titled {title!r} exists") from None
     return CannedView(row.id, row.language, row.title, row.text)
@@ -125,7 +127,8 @@ async def delete_canned(app: AppContext, actor: Actor, canned_id: int) -> None:
     """Remove a canned response (admins only)."""
     if not actor.is_admin:
         raise Forbidden("only admins can delete canned responses")
-    async with app.sessions() as session, session.begin():
+
+    async def work(session: AsyncSession, _: Effects) -> None:
         row = await session.get(CannedResponse, canned_id)
         if row is None:
             raise NotFound(f"canned response {canned_id} does not exist")
@@ -138,3 +141,5 @@ async def delete_canned(app: AppContext, actor: Actor, canned_id: int) -> None:
                 details={"canned_id": canned_id, "title": row.title},
             )
         )
+
+    await write(app, work)

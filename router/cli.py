@@ -26,6 +26,7 @@ from config.settings import (
     secret_names,
 )
 from faq.cli import add_faq_commands
+from router.languages import LANGUAGES
 from router.logs import configure_logging
 from router.security import hash_password, new_token, token_hash
 from router.storage.engine import is_database_unavailable, new_engine, new_sessionmaker
@@ -329,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--tier", type=int, default=1)
     add.add_argument("--admin", action="store_true")
     add.add_argument("--max-concurrent", type=int, default=5)
-    add.add_argument("--language", default="fa", choices=["fa", "ar", "en"])
+    add.add_argument("--language", default="fa", choices=list(LANGUAGES))
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=_run(_agent_add))
     passwd = agent.add_parser("passwd", parents=[common], help="set an agent's password")

@@ -27,7 +27,7 @@ class AppContext:
 
     settings: Settings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: async_sessionmaker[AsyncSession]  # write work: through `router.transaction.write`
     responder: Responder
     read_sessions: async_sessionmaker[AsyncSession] = field(init=False)  # read-only work
     events: InProcessEventBus = field(default_factory=InProcessEventBus)
@@ -48,7 +48,10 @@ class AppContext:
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:
-        """Wrap a write transaction: serialised in-process on SQLite, free on PostgreSQL."""
+        """Wrap a write transaction: serialised in-process on SQLite, free on PostgreSQL.
+
+        `router.transaction.write` takes it; nothing else needs to.
+        """
         if self._sqlite_writes is None:
             yield
             return

@@ -41,7 +41,7 @@ async def collect_unsent_files(app: AppContext, *, now: datetime | None = None) 
     candidates = tuple(sha for sha in old if sha not in referenced)
     if not candidates:
         return []
-    async with app.sessions() as session:
+    async with app.read_sessions() as session:
         removed = await delete_unreferenced_files(
             session, store, candidates, stored_before=cutoff.timestamp()
         )

@@ -19,7 +19,6 @@ owns it or not. When a proof joins two customers, `router.merge` makes them one.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -40,9 +39,11 @@ from router.identity_tokens import (
     ProofTokens,
     new_code,
 )
+from router.languages import LANGUAGES
 from router.merge import MergeRefused, current_customer_id, merge_customers
 from router.model import AuthorKind, Direction, InboundMessage, OutboundMessage, utcnow
 from router.outbound import enqueue_outbound
+from router.security import digests_match
 from router.storage.models import (
     AuditEvent,
     Customer,
@@ -53,6 +54,7 @@ from router.storage.models import (
     Thread,
     ThreadStatus,
 )
+from router.texts import CUSTOMER_TEXTS, text
 
 logger = logging.getLogger(__name__)
 
@@ -87,99 +89,14 @@ _SIX_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")
 # campaign's `?start=promo`) stay the greeting the bot answers.
 _START = re.compile(rf"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{{{TELEGRAM_TOKEN_LENGTH}}})\s*$")
 
-_TEXTS: dict[str, dict[str, str]] = {
-    "code_mail": {
-        "fa": "کد تأیید شما: {code}\n\nاین کد را در همان گفتگو وارد کنید. تا ۱۰ دقیقه معتبر است. "
-        "اگر شما آن را نخواسته‌اید، این نامه را نادیده بگیرید.",
-        "ar": "رمز التحقق الخاص بك: {code}\n\nأدخل هذا الرمز في المحادثة نفسها. "
-        "صالح لمدة 10 دقائق. إذا لم تطلبه فتجاهل هذه الرسالة.",
-        "en": "Your verification code: {code}\n\nType it into the same conversation. It is valid "
-        "for 10 minutes. If you did not ask for it, ignore this mail.",
-    },
-    "code_subject": {
-        "fa": "کد تأیید نشانی ایمیل",
-        "ar": "رمز التحقق من البريد الإلكتروني",
-        "en": "Your email verification code",
-    },
-    "code_sent": {
-        "fa": "کدی شش‌رقمی به {email} فرستادیم؛ آن را همین‌جا بنویسید.",
-        "ar": "أرسلنا رمزًا من ستة أرقام إلى {email}؛ اكتبه هنا.",
-        "en": "We sent a six-digit code to {email}; type it here.",
-    },
-    "verified": {
-        "fa": "ایمیل شما تأیید شد؛ گفتگوهای قبلی‌تان اینجا هستند.",
-        "ar": "تم التحقق من بريدك الإلكتروني؛ محادثاتك السابقة هنا.",
-        "en": "Your email is verified; your earlier conversations are here.",
-    },
-    "wrong_code": {
-        "fa": "کد درست نیست. {left} بار دیگر می‌توانید امتحان کنید.",
-        "ar": "الرمز غير صحيح. يمكنك المحاولة {left} مرات أخرى.",
-        "en": "That code is not right. {left} tries left.",
-    },
-    "locked": {
-        "fa": "تعداد تلاش‌ها تمام شد؛ کد تازه‌ای بخواهید.",
-        "ar": "انتهت المحاولات؛ اطلب رمزًا جديدًا.",
-        "en": "Too many wrong codes; ask for a new one.",
-    },
-    "linked": {
-        "fa": "این گفتگو به گفتگوی شما در سایت پیوست؛ همین‌جا ادامه دهید.",
-        "ar": "رُبطت هذه المحادثة بمحادثتك على الموقع؛ تابع هنا.",
-        "en": "This chat is now linked to your conversation on the website; continue here.",
-    },
-    "ask_email": {
-        "fa": "اگر نشانی ایمیلتان را همین‌جا بنویسید، با یک کد تأیید گفتگوهای قبلی‌تان هم "
-        "به همین گفتگو می‌پیوندند و پاسخ را به ایمیل هم می‌توانیم بفرستیم.",
-        "ar": "إذا كتبت عنوان بريدك الإلكتروني هنا، فبرمز تحقق تنضم محادثاتك السابقة إلى هذه "
-        "المحادثة ويمكننا الرد عبر البريد أيضًا.",
-        "en": "If you type your email address here, a verification code joins your earlier "
-        "conversations to this one, and we can also answer by email.",
-    },
-    "address_saved": {
-        "fa": "ممنون؛ شماره‌تان ثبت شد.",
-        "ar": "شكرًا؛ تم حفظ رقمك.",
-        "en": "Thank you; your number is saved.",
-    },
-    "link_confirm": {
-        "fa": "پیوندی را باز کردید که این گفتگوی تلگرام را به یک گفتگو در وب‌سایت ما وصل "
-        "می‌کند. اگر «بله» بگویید، پیام‌های اینجا و آنجا یک گفتگو می‌شوند و در هر دو دیده "
-        "می‌شوند. فقط اگر این پیوند را خودتان در وب‌سایت خواسته‌اید، «بله» بگویید.",
-        "ar": "فتحت رابطًا يربط محادثة تيليجرام هذه بمحادثة على موقعنا. إذا أجبت «نعم» "
-        "تصبح رسائلك هنا وهناك محادثة واحدة تظهر في الجهتين. أجب «نعم» فقط إذا طلبت هذا "
-        "الرابط بنفسك على الموقع.",
-        "en": "You opened a link that joins this Telegram chat to a conversation on our "
-        "website. If you say yes, your messages here and there become one conversation, "
-        "visible in both. Say yes only if you asked for this link on the website yourself.",
-    },
-    "link_yes": {
-        "fa": "بله، وصل کن",
-        "ar": "نعم، اربطهما",
-        "en": "Yes, link them",
-    },
-    "link_no": {
-        "fa": "نه",
-        "ar": "لا",
-        "en": "No",
-    },
-    "link_declined": {
-        "fa": "چیزی وصل نشد؛ این گفتگو جدا می‌ماند.",
-        "ar": "لم يُربط شيء؛ تبقى هذه المحادثة منفصلة.",
-        "en": "Nothing was linked; this chat stays separate.",
-    },
-    "link_refused": {
-        "fa": "این پیوند معتبر نیست یا منقضی شده است.",
-        "ar": "هذا الرابط غير صالح أو منتهي الصلاحية.",
-        "en": "This link is not valid or has expired.",
-    },
-}
-
 
 # Explicit answers to "link this chat?": the buttons' texts and the bare words.
 _YES = frozenset(
-    {_TEXTS["link_yes"][lang].casefold() for lang in ("fa", "ar", "en")}
+    {CUSTOMER_TEXTS["link_yes"][lang].casefold() for lang in LANGUAGES}
     | {"yes", "بله", "بلی", "آره", "نعم"}
 )
 _NO = frozenset(
-    {_TEXTS["link_no"][lang].casefold() for lang in ("fa", "ar", "en")} | {"no", "نه", "خیر"}
+    {CUSTOMER_TEXTS["link_no"][lang].casefold() for lang in LANGUAGES} | {"no", "نه", "خیر"}
 )
 
 
@@ -207,12 +124,6 @@ class LinkOutcome:
     merged: bool = False
 
 
-def text(key: str, language: str | None, **values: str) -> str:
-    """A proof dialogue text in `language` (fa, ar, en; English otherwise)."""
-    table = _TEXTS[key]
-    return table.get((language or "en")[:2], table["en"]).format(**values)
-
-
 def normalise_email(raw: str) -> str | None:
     """The address as the email channel keys identities (lower case), or None if invalid."""
     address = raw.strip().lower()
@@ -234,11 +145,14 @@ def tokens_for(app: AppContext) -> ProofTokens:
 # --- identities -------------------------------------------------------------------------
 
 
-async def get_identity(session: AsyncSession, channel: str, address: str) -> Identity | None:
-    """The identity (channel, address), if stored."""
-    return await session.scalar(
-        select(Identity).where(Identity.channel == channel, Identity.address == address)
-    )
+async def get_identity(
+    session: AsyncSession, channel: str, address: str, *, lock: bool = False
+) -> Identity | None:
+    """The identity (channel, address), if stored; `lock` holds its row as `_lock` does."""
+    query = select(Identity).where(Identity.channel == channel, Identity.address == address)
+    if lock:
+        query = query.with_for_update(key_share=True)
+    return await session.scalar(query)
 
 
 async def ensure_identity(
@@ -249,9 +163,15 @@ async def ensure_identity(
     name: str | None = None,
     verified: bool = False,
     language: str | None = None,
+    lock: bool = False,
 ) -> Identity:
-    """The identity, created with a customer of its own when new."""
-    identity = await get_identity(session, channel, address)
+    """The identity, created with a customer of its own when new.
+
+    With `lock` an existing identity's row is held until commit (as `_lock` does): a
+    customer merge locks identities too, so this waits for one in flight and then
+    reads the identity's new customer.
+    """
+    identity = await get_identity(session, channel, address, lock=lock)
     if identity is not None:
         return identity
     now = utcnow()
@@ -273,7 +193,7 @@ async def ensure_identity(
             session.add(identity)
             await session.flush()
     except IntegrityError:
-        identity = await get_identity(session, channel, address)
+        identity = await get_identity(session, channel, address, lock=lock)
         if identity is None:
             raise
     return identity
@@ -519,7 +439,7 @@ async def verify_email_code(
     expected = tokens_for(app).code_hash(
         _code_salt(requester.channel, requester.address, email), code
     )
-    if not _CODE.match(code) or not hmac.compare_digest(expected, proof.secret_hash):
+    if not _CODE.match(code) or not digests_match(expected, proof.secret_hash):
         proof.attempts += 1
         remaining = CODE_ATTEMPTS - proof.attempts
         if remaining <= 0:
@@ -654,7 +574,7 @@ def continue_link_maker(settings: Settings) -> Callable[[OutboundMessage], str |
     def link(message: OutboundMessage) -> str | None:
         token = signer.continue_token(message.thread_id, message.address, ttl=CONTINUE_TTL)
         lang = (message.language or "")[:2]
-        query = {"token": token, **({"lang": lang} if lang in ("fa", "ar", "en") else {})}
+        query = {"token": token, **({"lang": lang} if lang in LANGUAGES else {})}
         return f"{base}/continue?{urlencode(query)}"
 
     return link

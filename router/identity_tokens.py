@@ -1,7 +1,7 @@
 """Signed, expiring tokens that carry an identity proof from one channel to another.
 
-Two kinds, each under its own key derived from the server secret (a token of one
-kind never verifies as the other):
+Two kinds, each under its own key derived from the server secret (`router.security`;
+a token of one kind never verifies as the other):
 
 - a *continue* token, written into every mail we send: "whoever opens this link can
   read the mail sent to `address` on thread `thread_id`", so the browser that opens it
@@ -16,10 +16,6 @@ so a token works once. Nothing in a token is secret; it is only unforgeable.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 import secrets
 import struct
@@ -27,11 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from router.model import utcnow
+from router.security import PayloadSigner, PurposeKey, b64_bytes, b64_text, digests_match
 
-_CONTINUE = b"pasokh/continue-token/v1"
-_TELEGRAM = b"pasokh/telegram-start/v1"
-_CODE = b"pasokh/email-code/v1"
-_NONCE = b"pasokh/token-nonce/v1"
 _TELEGRAM_LAYOUT = struct.Struct(">QI9s")  # identity id, expiry (unix s), nonce
 _MAC_BYTES = 15
 # Base64url length of a Telegram start token: 36 bytes, no padding.
@@ -61,30 +54,18 @@ class TelegramClaim:
     expires_at: datetime
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidProofToken("bad base64") from None
-
-
 class ProofTokens:
     """Makes and checks continue and Telegram start tokens, and hashes codes."""
 
-    __slots__ = ("_code_key", "_continue_key", "_nonce_key", "_telegram_key")
+    __slots__ = ("_code", "_continue", "_nonce", "_telegram")
 
     def __init__(self, secret: str) -> None:
         if not secret:
             raise ValueError("proof tokens need server.secret_key")
-        root = secret.encode()
-        self._continue_key = hmac.new(root, _CONTINUE, hashlib.sha256).digest()
-        self._telegram_key = hmac.new(root, _TELEGRAM, hashlib.sha256).digest()
-        self._code_key = hmac.new(root, _CODE, hashlib.sha256).digest()
-        self._nonce_key = hmac.new(root, _NONCE, hashlib.sha256).digest()
+        self._continue = PayloadSigner(secret, "continue-token")
+        self._telegram = PurposeKey(secret, "telegram-start")
+        self._code = PurposeKey(secret, "email-code")
+        self._nonce = PurposeKey(secret, "token-nonce")
 
     # -- continue in chat ------------------------------------------------------------
 
@@ -97,22 +78,19 @@ class ProofTokens:
             "t": thread_id,
             "a": address.lower(),
             "e": expires,
-            "n": _b64(secrets.token_bytes(12)),
+            "n": b64_text(secrets.token_bytes(12)),
         }
-        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
-        return f"{body}.{self._mac(self._continue_key, body)}"
+        return self._continue.sign(b64_text(json.dumps(payload, separators=(",", ":")).encode()))
 
     def open_continue(self, token: str, *, now: datetime | None = None) -> ContinueClaim:
         """The claim of a valid, unexpired continue token."""
-        # ASCII only: a signature compared as text must be ASCII (compare_digest refuses
-        # anything else), and every token we make is base64url.
-        if len(token) > 1024 or token.count(".") != 1 or not token.isascii():
+        if len(token) > 1024 or token.count(".") != 1:
             raise InvalidProofToken("not a continue token")
-        body, mac = token.split(".")
-        if not hmac.compare_digest(mac, self._mac(self._continue_key, body)):
+        body = self._continue.unsign(token)
+        if body is None:
             raise InvalidProofToken("bad signature")
         try:
-            payload = json.loads(_unb64(body))
+            payload = json.loads(b64_bytes(body))
             claim = ContinueClaim(
                 thread_id=int(payload["t"]),
                 address=str(payload["a"]),
@@ -133,22 +111,23 @@ class ProofTokens:
         """A `/start` payload (≤ 64 chars of `[A-Za-z0-9_-]`) naming a web chat identity."""
         expires = int(((now or utcnow()) + ttl).timestamp())
         body = _TELEGRAM_LAYOUT.pack(identity_id, expires, secrets.token_bytes(9))
-        mac = hmac.new(self._telegram_key, body, hashlib.sha256).digest()[:_MAC_BYTES]
-        return _b64(body + mac)
+        return b64_text(body + self._telegram.digest(body)[:_MAC_BYTES])
 
     def open_telegram(self, token: str, *, now: datetime | None = None) -> TelegramClaim:
         """The claim of a valid, unexpired Telegram start token."""
         if len(token) > 64:
             raise InvalidProofToken("too long")
-        raw = _unb64(token)
+        try:
+            raw = b64_bytes(token)
+        except ValueError:
+            raise InvalidProofToken("bad base64") from None
         if len(raw) != _TELEGRAM_LAYOUT.size + _MAC_BYTES:
             raise InvalidProofToken("wrong length")
         body, mac = raw[: _TELEGRAM_LAYOUT.size], raw[_TELEGRAM_LAYOUT.size :]
-        expected = hmac.new(self._telegram_key, body, hashlib.sha256).digest()[:_MAC_BYTES]
-        if not hmac.compare_digest(mac, expected):
+        if not digests_match(self._telegram.digest(body)[:_MAC_BYTES], mac):
             raise InvalidProofToken("bad signature")
         identity_id, expires, nonce = _TELEGRAM_LAYOUT.unpack(body)
-        claim = TelegramClaim(identity_id, _b64(nonce), datetime.fromtimestamp(expires, UTC))
+        claim = TelegramClaim(identity_id, b64_text(nonce), datetime.fromtimestamp(expires, UTC))
         if claim.expires_at <= (now or utcnow()):
             raise InvalidProofToken("expired")
         return claim
@@ -158,15 +137,11 @@ class ProofTokens:
     def code_hash(self, proof_salt: str, code: str) -> str:
         """What is stored for a mailed code: HMAC under the server secret (a copy of the
         database alone cannot try the million codes)."""
-        return hmac.new(self._code_key, f"{proof_salt}:{code}".encode(), hashlib.sha256).hexdigest()
+        return self._code.hexdigest(f"{proof_salt}:{code}")
 
     def nonce_hash(self, kind: str, nonce: str) -> str:
         """What is stored for a used token, to refuse it the second time."""
-        return hmac.new(self._nonce_key, f"{kind}:{nonce}".encode(), hashlib.sha256).hexdigest()
-
-    @staticmethod
-    def _mac(key: bytes, body: str) -> str:
-        return _b64(hmac.new(key, body.encode(), hashlib.sha256).digest()[: _MAC_BYTES * 2])
+        return self._nonce.hexdigest(f"{kind}:{nonce}")
 
 
 def new_code() -> str:

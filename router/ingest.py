@@ -16,13 +16,18 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import String, select
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from router.context import AppContext
 from router.events import Event, MessageStored, ThreadChanged
-from router.identity_links import apply_inbound_proofs, email_prompt_after_handoff, mask_codes
+from router.identity_links import (
+    apply_inbound_proofs,
+    email_prompt_after_handoff,
+    ensure_identity,
+    mask_codes,
+)
 from router.model import AuthorKind, Direction, InboundMessage, IngestResult, utcnow
 from router.outbound import attachments_to_json, enqueue_outbound
 from router.responder import (
@@ -49,6 +54,7 @@ from router.storage.models import (
     ThreadStatus,
 )
 from router.threads import choose_thread, hand_off, resolve
+from router.transaction import Effects, Work, is_data_error, is_race, write
 
 logger = logging.getLogger(__name__)
 
@@ -191,12 +197,6 @@ def _reduced(msg: InboundMessage) -> InboundMessage | None:
     return None
 
 
-def _is_data_error(exc: DBAPIError) -> bool:
-    """The database refused a value (too long, bad encoding): class 22 of SQLSTATE."""
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    return isinstance(exc, DataError) or (isinstance(sqlstate, str) and sqlstate.startswith("22"))
-
-
 class IngestFailed(RuntimeError):
     """The message could not be stored; the channel must not acknowledge it."""
 
@@ -223,11 +223,11 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
     msg, altered = _storable(msg)
     for reason in sorted(altered):
         app.metrics.inbound_altered.labels(msg.channel, reason).inc()
-    last_error: Exception | None = None
-    for attempt in range(MAX_ATTEMPTS):
+    while True:
         try:
-            async with app.writing(), app.sessions() as session, session.begin():
-                outcome = await _ingest_once(app, session, msg)
+            outcome = await write(
+                app, _storing(app, msg), attempts=MAX_ATTEMPTS, retry_duplicates=True
+            )
             break
         except Exception as exc:
             if is_database_unavailable(exc):
@@ -238,7 +238,7 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
                 raise IngestFailed(
                     f"could not store {msg.channel} message: database unavailable: {exc}"
                 ) from exc
-            if isinstance(exc, DBAPIError) and _is_data_error(exc):
+            if isinstance(exc, DBAPIError) and is_data_error(exc):
                 # A data error is the same on every retry: a 451 / redelivery loop for
                 # ever. Store a reduced form instead; the sender is answered as usual.
                 reduced = _reduced(msg)
@@ -252,23 +252,14 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
                     str(exc.orig).splitlines()[0] if exc.orig else exc,
                 )
                 app.metrics.inbound_altered.labels(msg.channel, "data_error").inc()
-                msg, last_error = reduced, exc
+                msg = reduced
                 continue
-            if not isinstance(exc, IntegrityError | OperationalError):
+            if not is_race(exc, duplicates=True):
                 raise
-            # IntegrityError: a concurrent ingest created the same identity, thread or
-            # message first; OperationalError: SQLite busy / PostgreSQL serialisation.
-            last_error = exc
-            logger.debug(
-                "ingest retry %d for %s:%s: %s", attempt, msg.channel, msg.external_id, exc
-            )
-    else:
-        app.metrics.ingest_errors.labels(msg.channel).inc()
-        raise IngestFailed(f"could not store {msg.channel} message: {last_error}") from last_error
-    for event in outcome.events:
-        app.events.publish(event)
-    if outcome.outbound:
-        app.outbox_wakeup.set()
+            # Still racing after every attempt: concurrent ingests creating the same
+            # identity, thread or message, or SQLite busy / PostgreSQL serialisation.
+            app.metrics.ingest_errors.labels(msg.channel).inc()
+            raise IngestFailed(f"could not store {msg.channel} message: {exc}") from exc
     elapsed = time.perf_counter() - started
     result = outcome.result
     if result.duplicate:
@@ -292,6 +283,19 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
         elapsed * 1000,
     )
     return result
+
+
+def _storing(app: AppContext, msg: InboundMessage) -> Work[_Outcome]:
+    """The transaction's work for `msg`: store it and act on it, then hand its events
+    and whether it queued deliveries to `write`, to make known after commit."""
+
+    async def work(session: AsyncSession, effects: Effects) -> _Outcome:
+        outcome = await _ingest_once(app, session, msg)
+        effects.events.extend(outcome.events)
+        effects.outbound = outcome.outbound > 0
+        return outcome
+
+    return work
 
 
 async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessage) -> _Outcome:
@@ -527,42 +531,29 @@ async def _record_delivery_failure(
 
 
 async def _resolve_identity(session: AsyncSession, msg: InboundMessage) -> Identity:
-    # Locked now (it is updated below anyway): a customer merge locks identities too, so
-    # this waits for one in flight and then reads the identity's new customer.
-    identity = await session.scalar(
-        select(Identity)
-        .where(Identity.channel == msg.channel, Identity.address == msg.sender_address)
-        .with_for_update(key_share=True)
+    # Locked now (it is updated below anyway).
+    identity = await ensure_identity(
+        session,
+        msg.channel,
+        msg.sender_address,
+        name=msg.sender_name,
+        verified=msg.sender_verified,
+        language=msg.language,
+        lock=True,
     )
-    now = utcnow()
-    if identity is None:
-        customer = Customer(name=msg.sender_name, language=msg.language, created_at=now)
-        session.add(customer)
-        await session.flush()
-        identity = Identity(
-            customer_id=customer.id,
-            channel=msg.channel,
-            address=msg.sender_address,
-            display_name=msg.sender_name,
-            verified=msg.sender_verified,
-            created_at=now,
-        )
-        session.add(identity)
-        await session.flush()  # a concurrent first contact fails here, and retries
-    else:
-        if msg.sender_name and identity.display_name != msg.sender_name:
-            identity.display_name = msg.sender_name
-        if (
-            identity.unreachable_reason
-            and msg.delivery_failure is None
-            and not msg.automated
-            and msg.sender_authenticated is not False  # a forged From proves nothing
-        ):
-            # They wrote to us from it: it works again (unblocked the bot, mailbox fixed).
-            identity.unreachable_reason = None
+    if msg.sender_name and identity.display_name != msg.sender_name:
+        identity.display_name = msg.sender_name
+    if (
+        identity.unreachable_reason
+        and msg.delivery_failure is None
+        and not msg.automated
+        and msg.sender_authenticated is not False  # a forged From proves nothing
+    ):
+        # They wrote to us from it: it works again (unblocked the bot, mailbox fixed).
+        identity.unreachable_reason = None
     if msg.sender_username:
         identity.username = msg.sender_username
-    identity.last_seen_at = now
+    identity.last_seen_at = utcnow()
     return identity
 
 

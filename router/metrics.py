@@ -66,3 +66,10 @@ class Metrics:
         self.bot_decisions = Counter(
             "pasokh_bot_decisions", "Responder decisions", ["decision"], registry=r
         )
+        # A pass counted whether or not it found work: a flat line means a stuck worker.
+        self.worker_passes = Counter(
+            "pasokh_worker_passes",
+            "Passes finished by the background workers (outbox, assignment)",
+            ["worker"],
+            registry=r,
+        )

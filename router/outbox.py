@@ -42,6 +42,7 @@ from router.storage.models import (
     OutboxStatus,
     Thread,
 )
+from router.transaction import Effects, write
 from router.worker_presence import WorkerPresence, presence_for
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
     async with app.read_sessions() as session:
         if await session.scalar(select(OutboxItem.id).where(*due).limit(1)) is None:
             return []
-    async with app.writing(), app.sessions() as session, session.begin():
+
+    async def work(session: AsyncSession, _: Effects) -> tuple[list[_Claimed], list[OutboxItem]]:
         query = (
             select(OutboxItem)
             .where(*due)
@@ -110,14 +112,15 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
             # and the lease check is re-evaluated on the locked row's newest version.
             query = query.with_for_update(skip_locked=True, of=OutboxItem)
         rows = list(await session.scalars(query))
-        claimed = []
+        claimed: list[_Claimed] = []
+        dead: list[OutboxItem] = []
         for row in rows:
             identity = await session.get(Identity, row.identity_id) if row.identity_id else None
             if identity is not None and identity.unreachable_reason:
                 # Known not to arrive (blocked the bot, mailbox gone): do not try again.
                 row.status = OutboxStatus.DEAD
                 row.last_error = f"not sent: recipient unreachable ({identity.unreachable_reason})"
-                _count_dead_letter(app, row, attempt=row.attempts, error=row.last_error)
+                dead.append(row)
                 continue
             if row.leased_by is not None:
                 await _mark_interrupted(session, row.id)
@@ -128,7 +131,12 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
             session.add(attempt)
             await session.flush()
             claimed.append(_Claimed(row.id, attempt.id, row.attempts, await _render(session, row)))
-        return claimed
+        return claimed, dead
+
+    claimed, dead = await write(app, work)
+    for row in dead:  # counted once committed
+        _count_dead_letter(app, row, attempt=row.attempts, error=row.last_error)
+    return claimed
 
 
 async def _mark_interrupted(session: AsyncSession, outbox_id: int) -> None:
@@ -160,7 +168,8 @@ async def resume_interrupted(app: AppContext, presence: WorkerPresence) -> int:
         holders = set(await session.scalars(select(OutboxItem.leased_by).where(leased).distinct()))
     if not holders:
         return 0
-    async with app.writing(), app.sessions() as session, session.begin():
+
+    async def work(session: AsyncSession, _: Effects) -> int:
         gone = await presence.gone(session, {h for h in holders if h is not None})
         if not gone:
             return 0
@@ -174,7 +183,9 @@ async def resume_interrupted(app: AppContext, presence: WorkerPresence) -> int:
             .values(leased_until=None, next_attempt_at=now)
             .execution_options(synchronize_session=False)
         )
-        resumed = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    resumed = await write(app, work)
     if resumed:
         logger.warning(
             "outbox: %d send(s) cut short by a stopped worker are sent again now "
@@ -236,7 +247,8 @@ async def record_result(app: AppContext, claimed: _Claimed, result: DeliveryResu
     settings = app.settings.outbox
     now = utcnow()
     channel = claimed.message.channel
-    async with app.writing(), app.sessions() as session, session.begin():
+
+    async def work(session: AsyncSession, _: Effects) -> tuple[str, str | None]:
         row = await session.get_one(OutboxItem, claimed.outbox_id)
         row.leased_until = None
         row.leased_by = None
@@ -269,7 +281,9 @@ async def record_result(app: AppContext, claimed: _Claimed, result: DeliveryResu
             identity = await session.get(Identity, row.identity_id)
             if identity is not None:
                 identity.unreachable_reason = result.error or "unreachable"
-        final, last_error = row.status, row.last_error
+        return row.status, row.last_error
+
+    final, last_error = await write(app, work)
     if final == OutboxStatus.DEAD:
         _count_dead_letter(app, claimed.message, attempt=claimed.attempts, error=last_error)
         return
@@ -317,7 +331,7 @@ async def run_once(app: AppContext, worker_id: int) -> int:
 
 async def outbox_depth(app: AppContext) -> int:
     """Rows still waiting for delivery."""
-    async with app.sessions() as session:
+    async with app.read_sessions() as session:
         count = await session.scalar(
             select(func.count()).where(OutboxItem.status == OutboxStatus.PENDING)
         )
@@ -386,6 +400,7 @@ class OutboxWorker:
             except Exception:
                 logger.exception("outbox iteration failed; retrying after the poll interval")
                 attempted = 0
+            app.metrics.worker_passes.labels("outbox").inc()
             if attempted:
                 continue
             app.outbox_wakeup.clear()

@@ -16,17 +16,17 @@ takes a thread, tells the customer who is with them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, true, update
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
-from router.events import AgentPresence, Event, MessageStored, ThreadChanged
+from router.events import AgentPresence, MessageStored, ThreadChanged
+from router.languages import supported_language
 from router.model import AuthorKind, Direction, utcnow
 from router.outbound import enqueue_outbound
 from router.storage.models import (
@@ -39,22 +39,13 @@ from router.storage.models import (
     Thread,
     ThreadStatus,
 )
+from router.texts import template
+from router.transaction import Effects, write
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 MAX_TIER = 3
 PRESENCE_STATES = ("online", "away", "offline")
-_RETRY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
-_ATTEMPTS = 4
-
-# What the customer is told when an agent takes their thread, by thread language.
-TAKEN_TEXTS = {
-    "fa": "{agent_name} از تیم پشتیبانی اکنون همراه شماست.",
-    "ar": "{agent_name} من فريق الدعم معك الآن.",
-    "en": "{agent_name} from our support team is with you now.",
-}
 
 
 class QueueError(Exception):
@@ -96,14 +87,6 @@ class Assignment:
     tier: int
 
 
-@dataclass
-class Effects:
-    """What a transaction must publish after it commits."""
-
-    events: list[Event] = field(default_factory=list)
-    outbound: bool = False
-
-
 def can_view(actor: Actor, thread: Thread) -> bool:
     """Admins see every thread; an agent sees their tier's threads and their own.
 
@@ -132,7 +115,7 @@ def language_of(thread: Thread, customer: Customer | None, default: str) -> str:
     """The language to speak to the customer in: fa, ar or en."""
     for candidate in (thread.language, customer.language if customer else None, default):
         short = (candidate or "").split("-")[0].split("_")[0].lower()
-        if short in TAKEN_TEXTS:
+        if supported_language(short):
             return short
     return "en"
 
@@ -157,31 +140,6 @@ async def reply_language(app: AppContext, session: AsyncSession, thread: Thread)
         return known
     customer = await session.get(Customer, thread.customer_id)
     return (customer.language if customer else None) or app.settings.faq.default_language
-
-
-async def run_in_transaction(
-    app: AppContext, work: Callable[[AsyncSession, Effects], Awaitable[T]]
-) -> T:
-    """Run `work` in one transaction (again on a deadlock or serialization failure),
-    then publish its events and wake the outbox worker if it queued anything."""
-    for attempt in range(_ATTEMPTS):
-        effects = Effects()
-        try:
-            async with app.sessions() as session, session.begin():
-                result = await work(session, effects)
-            break
-        except DBAPIError as exc:
-            retryable = isinstance(exc, OperationalError) or (
-                getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
-            )
-            if not retryable or attempt == _ATTEMPTS - 1:
-                raise
-            logger.debug("queue transaction retry %d: %s", attempt, exc)
-    for event in effects.events:
-        app.events.publish(event)
-    if effects.outbound:
-        app.outbox_wakeup.set()
-    return result
 
 
 # --- reading under lock -------------------------------------------------------------
@@ -290,7 +248,7 @@ async def _tell_customer_who(
         session,
         thread=thread,
         identity=identity,
-        text=TAKEN_TEXTS[language].replace("{agent_name}", agent.name),
+        text=template("agent_joined", language).replace("{agent_name}", agent.name),
         author=AuthorKind.SYSTEM,
         author_name=agent.name,
         language=language,
@@ -380,7 +338,7 @@ async def claim(app: AppContext, actor: Actor, thread_id: int) -> Thread:
         _audit(session, thread, "claim", actor=actor, tier=thread.tier)
         return thread
 
-    return await run_in_transaction(app, work)
+    return await write(app, work)
 
 
 async def release(app: AppContext, actor: Actor, thread_id: int) -> Thread:
@@ -408,7 +366,7 @@ async def release(app: AppContext, actor: Actor, thread_id: int) -> Thread:
         _changed(effects, thread)
         return thread
 
-    return await run_in_transaction(app, work)
+    return await write(app, work)
 
 
 async def _thread_to_act_on(session: AsyncSession, actor: Actor, thread_id: int) -> Thread:
@@ -455,7 +413,7 @@ async def transfer(app: AppContext, actor: Actor, thread_id: int, email: str) ->
         )
         return thread
 
-    return await run_in_transaction(app, work)
+    return await write(app, work)
 
 
 async def escalate(app: AppContext, actor: Actor, thread_id: int, tier: int, reason: str) -> Thread:
@@ -502,7 +460,7 @@ async def escalate(app: AppContext, actor: Actor, thread_id: int, tier: int, rea
         _changed(effects, thread)
         return thread
 
-    return await run_in_transaction(app, work)
+    return await write(app, work)
 
 
 async def resolve(
@@ -532,7 +490,7 @@ async def resolve(
         _changed(effects, thread)
         return thread
 
-    return await run_in_transaction(app, work)
+    return await write(app, work)
 
 
 def _require_view(actor: Actor, thread: Thread) -> None:
@@ -556,7 +514,7 @@ async def set_presence(app: AppContext, agent_id: int, status: str) -> Agent:
             effects.events.append(AgentPresence(agent.id, status))
         return agent
 
-    return await run_in_transaction(app, work)
+    return await write(app, work)
 
 
 async def requeue_from_offline_agents(app: AppContext, *, now: datetime | None = None) -> list[int]:
@@ -629,7 +587,7 @@ async def requeue_from_offline_agents(app: AppContext, *, now: datetime | None =
                 requeued.append(thread.id)
         return requeued
 
-    requeued = await run_in_transaction(app, work)
+    requeued = await write(app, work)
     if requeued:
         logger.info("returned %d threads of offline agents to the queue", len(requeued))
     return requeued
@@ -653,7 +611,7 @@ async def auto_assign(
             async def work(session: AsyncSession, effects: Effects, tier: int = tier) -> object:
                 return await _assign_next(app, session, effects, tier)
 
-            outcome = await run_in_transaction(app, work)
+            outcome = await write(app, work)
             if outcome is None:
                 break
             if isinstance(outcome, Assignment):

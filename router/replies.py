@@ -17,15 +17,14 @@ from router.outbound import enqueue_outbound
 from router.queue import (
     Actor,
     Conflict,
-    Effects,
     Forbidden,
     Invalid,
     NotFound,
     can_view,
     reply_language,
-    run_in_transaction,
 )
 from router.storage.models import Identity, Message, Thread, ThreadStatus
+from router.transaction import Effects, write
 
 
 async def post_message(
@@ -84,7 +83,7 @@ async def post_message(
         effects.outbound = not internal
         return message
 
-    return await run_in_transaction(app, work)
+    return await write(app, work)
 
 
 def _check_may_reply(actor: Actor, thread: Thread) -> None:

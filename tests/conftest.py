@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from channels.base import ChannelServices
 from config.settings import Settings
 from router.app import build_app
 from router.context import AppContext
@@ -19,7 +20,9 @@ from router.http.keys import CONTEXT
 from router.storage.engine import new_engine
 from router.storage.migrate import upgrade_to_head
 from tests.email_support import FakeRelay
+from tests.fake_telegram import FakeTelegram
 from tests.support import create_postgres_database, make_settings, postgres_admin_url
+from tests.telegram_support import RecordingIngest, make_services
 
 
 @pytest.fixture(scope="session")
@@ -95,3 +98,22 @@ async def relay() -> AsyncIterator[FakeRelay]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    """The fake Telegram Bot API on loopback (`tests/fake_telegram.py`)."""
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+def ingest() -> RecordingIngest:
+    """An ingest that records what a channel adapter hands the core (no database)."""
+    return RecordingIngest()
+
+
+@pytest.fixture
+def services(ingest: RecordingIngest, tmp_path: Path) -> ChannelServices:
+    """Channel services around the recording `ingest`, for an adapter under test alone."""
+    return make_services(ingest, tmp_path / "attachments")

@@ -12,6 +12,11 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from config.settings import Settings
+
+# The address the app receives at in tests; its domain carries the reply tokens.
+SUPPORT = "support@support.localhost"
+
 
 @dataclass(frozen=True)
 class RelayedMail:
@@ -125,3 +130,19 @@ def make_mail(
         mail[name] = value
     mail.set_content(body)
     return mail.as_bytes(policy=policy.SMTP)
+
+
+def with_email(settings: Settings, relay: FakeRelay, **changes: Any) -> Settings:
+    """The email channel on a free loopback port, sending through `relay`."""
+    return settings.replace(
+        "email",
+        **{
+            "enabled": True,
+            "smtp_port": 0,
+            "domains": ["support.localhost"],
+            "address": SUPPORT,
+            "relay_host": "127.0.0.1",
+            "relay_port": relay.port,
+        }
+        | changes,
+    )

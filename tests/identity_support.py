@@ -18,10 +18,11 @@ from config.settings import Settings
 from router.context import AppContext
 from router.responder import Answer, Decision, MessageView, Silent, ThreadContext
 from router.storage.models import Customer, Identity, Message
-from tests.email_support import FakeRelay, RelayedMail, smtp_send
+from tests.email_support import SUPPORT, FakeRelay, RelayedMail, smtp_send, with_email
+from tests.fake_telegram import FakeTelegram
+from tests.telegram_support import telegram_values
 from tests.webchat_fakes import next_frame
 
-SUPPORT = "support@support.localhost"
 PUBLIC_URL = "http://pasokh.test"
 SESSIONS = "/api/v1/webchat/sessions"
 EMAIL = "/api/v1/webchat/identity/email"
@@ -126,15 +127,7 @@ def continue_token_in(mail: EmailMessage) -> str:
 
 def identity_settings(settings: Settings, relay: FakeRelay, **sections: dict[str, Any]) -> Settings:
     """Web chat + email on loopback (relay captured), a public URL for links."""
-    settings = settings.replace(
-        "email",
-        enabled=True,
-        smtp_port=0,
-        domains=["support.localhost"],
-        address=SUPPORT,
-        relay_host="127.0.0.1",
-        relay_port=relay.port,
-    ).replace("webchat", enabled=True)
+    settings = with_email(settings, relay).replace("webchat", enabled=True)
     settings = settings.replace("server", public_url=PUBLIC_URL)
     for section, changes in sections.items():
         settings = settings.replace(section, **changes)
@@ -152,18 +145,21 @@ async def start_identity_app(
     return IdentityApp(client, context, relay, adapter.port)
 
 
+async def start_identity_app_with_telegram(
+    start_app: Any, settings: Settings, relay: FakeRelay, fake: FakeTelegram
+) -> IdentityApp:
+    """The identity app with Telegram too, polling the fake Bot API (the public URL here is
+    a name in links, not reachable for a webhook); returns once the first poll began."""
+    polls = fake.polls_started
+    app = await start_identity_app(
+        start_app, settings, relay, telegram=telegram_values(fake, mode="polling")
+    )
+    await fake.wait_for(lambda: fake.polls_started > polls)
+    return app
+
+
 async def say(ws: Any, text: str, client_id: str) -> dict[str, Any]:
     await ws.send_str(
         json.dumps({"type": "message", "client_id": client_id, "text": text}, ensure_ascii=False)
     )
     return await next_frame(ws, "ack")
-
-
-async def frames_until_quiet(ws: Any, wait: float = 0.5) -> list[dict[str, Any]]:
-    """Every frame that arrives until none has for `wait` seconds."""
-    frames = []
-    while True:
-        try:
-            frames.append(await ws.receive_json(timeout=wait))
-        except TimeoutError:
-            return frames

@@ -15,7 +15,9 @@ from sqlalchemy.engine import make_url
 
 from channels.base import ChannelServices
 from config.settings import Settings, load_settings
+from router.context import AppContext
 from router.model import DeliveryResult, InboundMessage, IngestResult, OutboundMessage
+from router.outbox import outbox_depth
 
 POSTGRES_ENV = "PASOKH_TEST_DATABASE_URL"
 
@@ -68,6 +70,37 @@ def make_settings(data_dir: Path, database_url: str, **sections: dict[str, Any])
     for section, changes in sections.items():
         settings = settings.replace(section, **changes)
     return settings
+
+
+def worker_passes(context: AppContext, worker: str) -> float:
+    """How many passes `worker` ("outbox", "assignment") of this app has finished."""
+    labels = {"worker": worker}
+    value = context.metrics.registry.get_sample_value("pasokh_worker_passes_total", labels)
+    return value or 0.0
+
+
+async def later_passes(
+    context: AppContext, worker: str = "outbox", count: int = 2, timeout: float = 10.0
+) -> None:
+    """Wait until `worker` has finished `count` whole passes begun after this call.
+
+    What the worker would do next (retry a row, send it again, assign one more thread)
+    it has then had `count` chances to do: a test proves an absence this way, not by
+    sleeping. The pass under way at the call may have looked before it, so it does not
+    count.
+    """
+    target = worker_passes(context, worker) + count + 1
+    async with asyncio.timeout(timeout):
+        while worker_passes(context, worker) < target:
+            context.outbox_wakeup.set()  # an idle outbox worker need not wait its poll out
+            await asyncio.sleep(0.01)
+
+
+async def outbox_drained(context: AppContext, timeout: float = 10.0) -> None:
+    """Wait until no outbox row waits for delivery: each went out or was given up on."""
+    async with asyncio.timeout(timeout):
+        while await outbox_depth(context):
+            await asyncio.sleep(0.02)
 
 
 @dataclass

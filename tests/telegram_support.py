@@ -17,7 +17,7 @@ from config.settings import TelegramSettings
 from router.attachments import AttachmentStore
 from router.events import InProcessEventBus
 from router.model import InboundMessage, IngestResult
-from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
+from tests.fake_telegram import FAKE_TOKEN, ApiCall, FakeTelegram
 
 
 @dataclass
@@ -76,18 +76,27 @@ def make_services(ingest: RecordingIngest, attachments_root: Path) -> ChannelSer
     )
 
 
-def telegram_settings(fake: FakeTelegram, **changes: Any) -> TelegramSettings:
-    """Settings pointing at the fake server, with short waits for tests."""
+def telegram_values(fake: FakeTelegram, **changes: Any) -> dict[str, Any]:
+    """The `[telegram]` section pointing at the fake server, with short waits for tests."""
     values: dict[str, Any] = {
         "token": FAKE_TOKEN,
         "api_url": fake.api_url,
         "poll_timeout": 1,
         "chat_interval": 0.0,
-        "max_retry_wait": 5.0,
         "leader_retry_interval": 0.2,
     }
     values.update(changes)
-    return TelegramSettings(**values)
+    return values
+
+
+def telegram_settings(fake: FakeTelegram, **changes: Any) -> TelegramSettings:
+    """Settings for an adapter tested alone, pointing at the fake server."""
+    return TelegramSettings(**telegram_values(fake, **({"max_retry_wait": 5.0} | changes)))
+
+
+def replies_to(fake: FakeTelegram, chat: int) -> list[ApiCall]:
+    """What the bot sent `chat` so far."""
+    return [call for call in fake.sent() if call.chat_id == chat]
 
 
 def bound_socket() -> socket.socket:

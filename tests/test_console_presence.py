@@ -61,16 +61,24 @@ async def test_console_socket_drives_presence(settings: Settings, start_app: Any
     await first.close()
     await second.close()
     reopened = await _open(client)
-    await asyncio.sleep(0.6)
+    # A witness: another agent's console opens and closes after the reload. Their delay
+    # started later than any of Sara's could have, so once they are offline, Sara's
+    # would have run out too.
+    witness = await add_agent(context, "witness@example.com")
+    client.session.cookie_jar.clear()  # Sara's open sockets keep their session
+    await sign_in(client, "witness@example.com")
+    await (await _open(client)).close()
+    await _wait_presence(context, witness, "offline")
     assert await _presence(context, agent_id) == "online"
+    client.session.cookie_jar.clear()
+    await sign_in(client, EMAIL)
 
     # An agent who chose "away" stays away when a console opens.
     async with context.sessions() as session, session.begin():
         row = await session.get(Agent, agent_id)
         assert row is not None
         row.presence = "away"
-    extra = await _open(client)
-    await asyncio.sleep(0.1)
+    extra = await _open(client)  # the console settles presence before its hello
     assert await _presence(context, agent_id) == "away"
 
     # The last console closes and nobody comes back: offline.

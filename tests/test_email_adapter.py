@@ -36,7 +36,7 @@ from router.model import (
     IngestResult,
     OutboundMessage,
 )
-from tests.email_support import FakeRelay, make_mail, smtp_send
+from tests.email_support import SUPPORT, FakeRelay, make_mail, smtp_send
 
 SECRET = "adapter-test-secret"
 FIXTURES = Path(__file__).parent / "fixtures" / "email"
@@ -454,9 +454,6 @@ async def test_a_connection_flood_is_turned_away_with_421_and_counted(tmp_path: 
         held[1][1].close()
     finally:
         await adapter.stop()
-
-
-SUPPORT = "support@support.localhost"
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -29,10 +28,9 @@ from router.responder import Answer, Decision, MessageView, ThreadContext
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.models import AuditEvent, Message, Thread, ThreadStatus
 from tests.agent_support import make_agent
-from tests.email_support import FakeRelay, RelayedMail, make_mail, smtp_send
+from tests.email_support import SUPPORT, FakeRelay, RelayedMail, make_mail, smtp_send, with_email
 
 FIXTURES = Path(__file__).parent / "fixtures" / "email"
-SUPPORT = "support@support.localhost"
 
 
 class EchoBot:
@@ -75,27 +73,15 @@ class EmailApp:
 
 
 @pytest.fixture
-async def email_app(settings: Settings, start_app: Any) -> AsyncIterator[EmailApp]:
-    relay = FakeRelay()
-    await relay.start()
-    yield await start_email_app(settings, start_app, relay, EchoBot())
-    await relay.stop()
+async def email_app(settings: Settings, start_app: Any, relay: FakeRelay) -> EmailApp:
+    return await start_email_app(settings, start_app, relay, EchoBot())
 
 
 async def start_email_app(
     settings: Settings, start_app: Any, relay: FakeRelay, responder: Any
 ) -> EmailApp:
     """The app with its email channel on a free port, sending through `relay`."""
-    settings = settings.replace(
-        "email",
-        enabled=True,
-        smtp_port=0,
-        domains=["support.localhost"],
-        address=SUPPORT,
-        relay_host="127.0.0.1",
-        relay_port=relay.port,
-        max_message_bytes=100_000,
-    )
+    settings = with_email(settings, relay, max_message_bytes=100_000)
     _, context = await start_app(settings, responder=responder)
     adapter = context.adapters["email"]
     assert isinstance(adapter, EmailAdapter)

@@ -22,17 +22,15 @@ from router.context import AppContext
 from router.storage.models import AuditEvent, Identity, Message, OutboxItem, OutboxStatus
 from tests.agent_support import api, make_agent
 from tests.dns_support import Zone, dns_server
-from tests.email_support import FakeRelay, RelayedMail, make_mail, smtp_send
+from tests.email_support import SUPPORT, FakeRelay, RelayedMail, make_mail, smtp_send
 from tests.identity_support import (
     AnswerThenQueue,
-    frames_until_quiet,
     identity_settings,
     say,
 )
 from tests.support import free_port
-from tests.webchat_fakes import next_frame, next_reply
+from tests.webchat_fakes import frames_until_witness, next_frame, next_reply
 
-SUPPORT = "support@support.localhost"
 SARA = "sara@example.ir"
 
 
@@ -283,7 +281,7 @@ async def test_forged_from_of_a_proven_customer_is_unverified_and_not_in_their_c
     assert fake.customer_id == real.customer_id == visitor.customer_id  # agents see it
     assert (fake.sender_authenticated, real.sender_authenticated) == (False, True)
 
-    pushed = await frames_until_quiet(ws)
+    pushed = await frames_until_witness(app.context, ws, visitor.customer_id)
     texts = [f["message"]["text"] for f in pushed if f["type"] == "message"]
     assert "really me" in texts and not any("IBAN" in t for t in texts)
     await ws.close()

@@ -22,16 +22,16 @@ from tests.identity_support import (
     CONTINUE,
     EMAIL,
     SITE,
+    TELEGRAM,
     VERIFY,
     IdentityApp,
     code_in,
     continue_token_in,
-    frames_until_quiet,
     say,
     start_identity_app,
 )
 from tests.support import FakeAdapter
-from tests.webchat_fakes import next_frame, next_reply
+from tests.webchat_fakes import frames_until_witness, next_frame, next_reply
 
 SARA = "sara@example.ir"
 SECRET_TEXT = "my card ends in 4242"
@@ -69,7 +69,9 @@ async def test_someone_elses_email_without_the_code_reveals_nothing(app: Identit
     status, _ = await app.post(VERIFY, mallory, {"code": "000000"})
     assert status in (409, 422)  # the newest code is for nobody@; a guess proves nothing
 
-    frames = await frames_until_quiet(ws)
+    mallory_customer = await app.customer_of("webchat", address_of(app, mallory))
+    assert mallory_customer is not None
+    frames = await frames_until_witness(app.context, ws, mallory_customer)
     assert all(SECRET_TEXT not in str(frame) for frame in frames)
     await ws.close()
     ws = await app.connect(mallory)
@@ -330,3 +332,64 @@ async def test_a_forged_user_hash_links_nothing(
     merged = await app.customer_of("webchat", signed_in)
     assert merged == await app.customer_of("site", "u42") == visitor_customer
     assert ("site", "u42", True) in await app.identities(merged)  # type: ignore[arg-type]
+
+
+async def test_a_foreign_site_cannot_drive_the_identity_endpoints(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    # A page on another site holding a stolen visitor token could otherwise mail codes and
+    # link addresses in the visitor's name: the browser would only hide the answer from it.
+    app = await start_identity_app(
+        start_app, settings, relay, webchat={"allowed_origins": ["https://shop.example"]}
+    )
+    visitor = await app.visitor()
+    bearer = {"Authorization": f"Bearer {visitor}"}
+    evil = {"Origin": "https://evil.example"}
+    for path in (EMAIL, VERIFY, SITE, CONTINUE, TELEGRAM):
+        refused = await app.client.post(path, json={"email": SARA}, headers=bearer | evil)
+        assert refused.status == 403, path
+        assert (await refused.json())["error"]["message"] == "origin not allowed"
+        assert "Access-Control-Allow-Origin" not in refused.headers
+    options = await app.client.get("/api/v1/webchat/identity/options", headers=evil)
+    assert options.status == 403
+    preflight = await app.client.options(
+        EMAIL, headers=evil | {"Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status == 403
+    async with app.context.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(IdentityProof)) == 0
+    assert await app.customer_of("webchat", address_of(app, visitor)) is None
+
+    # The same request from the shop's own page is served, with CORS headers for it.
+    shop = {"Origin": "https://shop.example"}
+    served = await app.client.post(EMAIL, json={"email": SARA}, headers=bearer | shop)
+    assert served.status == 202, await served.text()
+    assert served.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert code_in(await app.relayed(1))
+
+
+async def test_a_reply_token_proves_only_an_address_the_thread_mailed(app: IdentityApp) -> None:
+    # Sara's customer also holds an address nobody has proved (an agent's merge, a claim).
+    # A reply from it carries Sara's thread token and reaches Sara's thread, but no mail of
+    # that thread went to it: owning the token proves the address that got the mail only.
+    answer = await sara_writes(app)
+    sara = await app.customer_of("email", SARA)
+    assert sara is not None
+    other = "sara.work@example.ir"
+    async with app.context.sessions() as session, session.begin():
+        session.add(Identity(customer_id=sara, channel="email", address=other, verified=False))
+    reply = EmailMessage()
+    reply["From"] = f"Sara <{other}>"
+    reply["To"] = answer["Reply-To"]
+    reply["Subject"] = "Re: " + str(answer["Subject"])
+    reply["Message-ID"] = "<sara-work-1@example.ir>"
+    reply["In-Reply-To"] = answer["Message-ID"]
+    reply.set_content("from my work address")
+    await app.mail(bytes(reply), mail_from=other)
+    assert "from my work address" in await app.customer_texts(sara)
+    assert await app.identities(sara) == [("email", SARA, False), ("email", other, False)]
+    async with app.context.sessions() as session:
+        proven = await session.scalar(
+            select(func.count()).where(AuditEvent.action == "identity_proven")
+        )
+    assert proven == 0

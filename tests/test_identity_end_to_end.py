@@ -3,10 +3,8 @@ widget's WebSocket, the agent API, and Telegram against the fake Bot API server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
@@ -14,18 +12,18 @@ from router.identity_links import text as proof_text
 from router.storage.models import AuditEvent, Thread
 from tests.agent_support import api, make_agent
 from tests.email_support import FakeRelay, make_mail
-from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
+from tests.fake_telegram import FakeTelegram
 from tests.identity_support import (
     EMAIL,
     TELEGRAM,
     IdentityApp,
     code_in,
     continue_token_in,
-    frames_until_quiet,
     say,
     start_identity_app,
+    start_identity_app_with_telegram,
 )
-from tests.webchat_fakes import next_frame, next_reply
+from tests.webchat_fakes import frames_until_witness, next_frame, next_reply
 
 SARA = "sara@example.ir"
 
@@ -58,7 +56,7 @@ async def test_visitor_proves_email_by_code_and_agent_sees_one_customer(
     assert code_mail["To"].addresses[0].addr_spec == SARA
     assert not str(code_mail["Subject"]).startswith("Re:")  # it answers no mail
     code = code_in(code_mail)
-    seen = await frames_until_quiet(ws)
+    seen = await frames_until_witness(app.context, ws, visitor_customer)
     assert all(code not in str(frame) for frame in seen)
     assert all("۱۲۳۴" not in str(frame) for frame in seen)  # nothing of Sara's yet
     assert await app.identities(visitor_customer) == [
@@ -164,26 +162,10 @@ async def test_continue_link_from_a_mail_proves_the_address_once(
     )
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
 async def test_telegram_deep_link_links_on_start_and_yes(
     settings: Settings, start_app: Any, relay: FakeRelay, fake: FakeTelegram
 ) -> None:
-    telegram = {
-        "token": FAKE_TOKEN,
-        "api_url": fake.api_url,
-        "poll_timeout": 1,
-        "chat_interval": 0.0,
-        "leader_retry_interval": 0.2,
-        "mode": "polling",  # the public URL here is a name in links, not reachable
-    }
-    polls = fake.polls_started
-    app = await start_identity_app(start_app, settings, relay, telegram=telegram)
-    await fake.wait_for(lambda: fake.polls_started > polls)
+    app = await start_identity_app_with_telegram(start_app, settings, relay, fake)
 
     token = await app.visitor()
     ws = await app.connect(token)
@@ -253,17 +235,7 @@ async def test_an_email_typed_in_the_chat_asks_for_a_code_there(
 async def test_a_telegram_user_sharing_their_own_contact_proves_the_phone(
     settings: Settings, start_app: Any, relay: FakeRelay, fake: FakeTelegram
 ) -> None:
-    telegram = {
-        "token": FAKE_TOKEN,
-        "api_url": fake.api_url,
-        "poll_timeout": 1,
-        "chat_interval": 0.0,
-        "leader_retry_interval": 0.2,
-        "mode": "polling",
-    }
-    polls = fake.polls_started
-    app = await start_identity_app(start_app, settings, relay, telegram=telegram)
-    await fake.wait_for(lambda: fake.polls_started > polls)
+    app = await start_identity_app_with_telegram(start_app, settings, relay, fake)
     chat, friend = 6660001, 6660002
     user = fake.user(chat, first_name="Sara")
     # Someone else's contact proves nothing about the sender.

@@ -9,9 +9,9 @@ from router.identity_links import text
 from router.responder import HandOff, MessageView, ThreadContext
 from router.storage.models import IdentityProof, OutboxItem
 from tests.email_support import FakeRelay
-from tests.identity_support import EMAIL, frames_until_quiet, say, start_identity_app
-from tests.support import FakeAdapter
-from tests.webchat_fakes import next_frame, next_reply
+from tests.identity_support import EMAIL, say, start_identity_app
+from tests.support import FakeAdapter, outbox_drained
+from tests.webchat_fakes import frames_until_witness, next_frame, next_reply
 
 
 class HandEverythingOff:
@@ -44,13 +44,11 @@ async def test_handoff_asks_for_email_then_typed_address_gets_a_code(
 
 async def test_question_not_asked_when_turned_off(settings: Settings, start_app) -> None:
     chat = FakeAdapter(name="webchat")
-    await start_app(settings, adapters=[chat], responder=HandEverythingOff())
+    _, context = await start_app(settings, adapters=[chat], responder=HandEverythingOff())
     await chat.push("help", sender="visitor:2", language="en")
     assert [m.text for m in await chat.wait_sent(1)] == ["I'll get a person"]
     await chat.push("anyone?", sender="visitor:2", language="en")
-    import asyncio
-
-    await asyncio.sleep(0.3)
+    await outbox_drained(context)  # whatever that message queued has been sent
     assert len(chat.sent) == 1
 
 
@@ -74,7 +72,9 @@ async def test_without_a_mail_relay_email_linking_is_not_offered(
         await say(ws, "my parcel is broken", "c1")
         assert (await next_reply(ws))["text"].startswith("received:")
         await say(ws, "sara@example.com", "c2")
-        frames = await frames_until_quiet(ws)
+        customer = await app.customer_of("webchat", app.address_of(token))
+        assert customer is not None
+        frames = await frames_until_witness(app.context, ws, customer)
         said = [
             f["message"]["text"]
             for f in frames

@@ -10,7 +10,6 @@ Telegram runs against the fake Bot API; the web chat over its real WebSocket.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,15 +21,16 @@ from router.identity_links import text as proof_text
 from router.model import utcnow
 from router.storage.models import IdentityProof
 from tests.email_support import FakeRelay, make_mail
-from tests.fake_telegram import FAKE_TOKEN, ApiCall, FakeTelegram
+from tests.fake_telegram import ApiCall, FakeTelegram
 from tests.identity_support import (
     CONTINUE,
     TELEGRAM,
     IdentityApp,
     continue_token_in,
     say,
-    start_identity_app,
+    start_identity_app_with_telegram,
 )
+from tests.telegram_support import replies_to
 from tests.webchat_fakes import next_frame, next_reply
 
 VICTIM_SECRET = "deliver to 12 Elm Street, order 998877"
@@ -40,31 +40,10 @@ ATTACKER_TEXT = "attacker says hi"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
 async def app(
     settings: Settings, start_app: Any, relay: FakeRelay, fake: FakeTelegram
 ) -> IdentityApp:
-    telegram = {
-        "token": FAKE_TOKEN,
-        "api_url": fake.api_url,
-        "poll_timeout": 1,
-        "chat_interval": 0.0,
-        "leader_retry_interval": 0.2,
-        "mode": "polling",
-    }
-    polls = fake.polls_started
-    app = await start_identity_app(start_app, settings, relay, telegram=telegram)
-    await fake.wait_for(lambda: fake.polls_started > polls)
-    return app
-
-
-def replies_to(fake: FakeTelegram, chat: int) -> list[ApiCall]:
-    return [call for call in fake.sent() if call.chat_id == chat]
+    return await start_identity_app_with_telegram(start_app, settings, relay, fake)
 
 
 async def answer_to(fake: FakeTelegram, chat: int, text: str) -> ApiCall:

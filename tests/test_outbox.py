@@ -12,7 +12,7 @@ from router.model import DeliveryResult
 from router.outbox import backoff_delay
 from router.responder import Answer, MessageView, ThreadContext
 from router.storage.models import DeliveryAttempt, Identity, OutboxItem, OutboxStatus
-from tests.support import FakeAdapter
+from tests.support import FakeAdapter, later_passes
 
 
 class AnswerAll:
@@ -66,7 +66,7 @@ async def test_fails_twice_then_delivered_once_with_three_attempts(
     assert row.attempts == 3 and row.external_id == f"fake-{row.id}"
     outcomes = [a.outcome for a in await _attempts(context, row.id)]
     assert outcomes == ["retry", "retry", "delivered"]
-    await asyncio.sleep(0.3)  # a few more worker polls: still sent exactly once
+    await later_passes(context)  # more worker passes: still sent exactly once
     assert len(adapter.sent) == 1
 
 
@@ -148,7 +148,9 @@ async def test_pending_rows_delivered_after_restart(settings: Settings, start_ap
     )
     for i in range(5):
         await down.push(f"message {i}", sender=f"customer-{i}")
-    await asyncio.sleep(0.2)
+    async with asyncio.timeout(10):  # every reply tried and failed more than once
+        while len(rows := await _outbox_rows(context)) < 5 or min(r.attempts for r in rows) < 2:
+            await asyncio.sleep(0.02)
     assert down.sent == []
     await client.close()  # the process goes away with five undelivered replies
 
@@ -158,7 +160,7 @@ async def test_pending_rows_delivered_after_restart(settings: Settings, start_ap
     assert sorted(m.text for m in sent) == [f"re: message {i}" for i in range(5)]
     rows = await _wait_recorded(context)
     assert all(r.status == OutboxStatus.DELIVERED for r in rows)
-    await asyncio.sleep(0.2)  # a few more worker polls: still sent exactly once
+    await later_passes(context)  # more worker passes: still sent exactly once
     assert len(up.sent) == 5
 
 
@@ -189,13 +191,14 @@ async def test_two_workers_never_send_one_message_twice(settings: Settings, star
     first = FakeAdapter()
     second = FakeAdapter()
     _, context = await start_app(settings, adapters=[first], responder=AnswerAll())
-    await start_app(settings, adapters=[second], responder=AnswerAll())
+    _, second_context = await start_app(settings, adapters=[second], responder=AnswerAll())
     await asyncio.gather(*(first.push(f"q{i}", sender=f"c{i}") for i in range(40)))
     async with asyncio.timeout(20):
         while len(first.sent) + len(second.sent) < 40:
             await asyncio.sleep(0.05)
     rows = await _wait_recorded(context)
-    await asyncio.sleep(0.3)  # a few more polls of both workers: nothing sent again
+    # more passes of both workers: nothing sent again
+    await asyncio.gather(later_passes(context), later_passes(second_context))
     ids = [m.outbox_id for m in first.sent + second.sent]
     assert len(ids) == 40 and len(set(ids)) == 40
     assert all(r.status == OutboxStatus.DELIVERED and r.attempts == 1 for r in rows)

@@ -25,11 +25,10 @@ from router.model import AuthorKind, DeliveryResult, InboundMessage, OutboundMes
 from router.outbound import enqueue_outbound
 from router.responder import MessageView, Silent, ThreadContext
 from router.storage.models import Identity, OutboxItem, OutboxStatus, Thread
-from tests.email_support import FakeRelay, RelayedMail
+from tests.email_support import FakeRelay, RelayedMail, with_email
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
 from tests.support import FakeAdapter
 
-SUPPORT = "support@support.localhost"
 REPLY = re.compile(r"\br(\d+)-")
 
 
@@ -139,15 +138,7 @@ async def relay() -> AsyncIterator[DeferringRelay]:
 
 
 async def start_email(settings: Settings, relay: FakeRelay, start_app: Any) -> AppContext:
-    settings = settings.replace(
-        "email",
-        enabled=True,
-        smtp_port=0,
-        domains=["support.localhost"],
-        address=SUPPORT,
-        relay_host="127.0.0.1",
-        relay_port=relay.port,
-    )
+    settings = with_email(settings, relay)
     settings = settings.replace(
         "outbox", backoff_base=0.05, backoff_max=0.3, max_attempts=10_000, batch_size=20
     )

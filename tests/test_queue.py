@@ -16,7 +16,7 @@ from router.replies import post_message
 from router.responder import QueueEveryThread
 from router.storage.models import Agent, AuditEvent, Message, Thread, ThreadStatus
 from tests.agent_support import api, count_rows, eventually, get_thread, make_agent
-from tests.support import FakeAdapter
+from tests.support import FakeAdapter, later_passes
 
 
 async def _queued(adapter: FakeAdapter, sender: str, text: str = "I need a person") -> int:
@@ -393,7 +393,9 @@ async def test_two_servers_on_one_database(settings: Settings, start_app) -> Non
     settings = settings.replace("threads", auto_assign=True, assignment_interval_seconds=0.05)
     one, two = FakeAdapter(), FakeAdapter()
     client_one, context = await start_app(settings, adapters=[one], responder=QueueEveryThread())
-    client_two, _ = await start_app(settings, adapters=[two], responder=QueueEveryThread())
+    client_two, context_two = await start_app(
+        settings, adapters=[two], responder=QueueEveryThread()
+    )
     sara = await make_agent(context, "Sara", max_concurrent=2)
     reza = await make_agent(context, "Reza", max_concurrent=2)
     for round_ in range(4):
@@ -433,7 +435,10 @@ async def test_two_servers_on_one_database(settings: Settings, start_app) -> Non
         )
 
     await eventually(three_assigned)
-    await asyncio.sleep(0.3)  # both workers keep running passes meanwhile
+    # more passes of both assigners: none gives out a thread beyond capacity
+    await asyncio.gather(
+        later_passes(context, "assignment"), later_passes(context_two, "assignment")
+    )
     async with context.sessions() as session:
         load = await queue.open_counts(session, tier2)
     assert load == dict.fromkeys(tier2, 1)

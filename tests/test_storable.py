@@ -24,9 +24,9 @@ from router.storage.models import Customer, Identity, Message, Thread
 from tests.fake_telegram import FakeTelegram
 from tests.support import FakeAdapter
 from tests.test_email_end_to_end import EmailApp, email_app
-from tests.test_telegram_app import CHAT, fake, start
+from tests.test_telegram_app import CHAT, start
 
-__all__ = ["email_app", "fake"]  # fixtures used here
+__all__ = ["email_app"]  # fixtures used here
 
 RLO, PDF, LRI, PDI, RLM, ZWNJ = "\u202e", "\u202c", "\u2066", "\u2069", "\u200f", "\u200c"
 

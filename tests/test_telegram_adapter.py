@@ -35,22 +35,6 @@ CHAT = 5550001
 PERSIAN_QUESTION = "سلام، سفارشم کی می‌رسد؟"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-def ingest() -> RecordingIngest:
-    return RecordingIngest()
-
-
-@pytest.fixture
-def services(ingest: RecordingIngest, tmp_path: Path) -> ChannelServices:
-    return make_services(ingest, tmp_path / "attachments")
-
-
 async def started(
     fake: FakeTelegram, services: ChannelServices, **settings: Any
 ) -> TelegramAdapter:

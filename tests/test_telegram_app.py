@@ -7,7 +7,6 @@ builds it, and talks to the fake Bot API server over loopback.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,30 +21,19 @@ from router.context import AppContext
 from router.model import AuthorKind
 from router.outbound import enqueue_outbound
 from router.storage.models import Identity, Message, Thread
-from tests.fake_telegram import FAKE_TOKEN, ApiCall, FakeTelegram
-from tests.support import make_settings
+from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
+from tests.support import later_passes, make_settings, outbox_drained
+from tests.telegram_support import replies_to, telegram_values
 
 KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
 CHAT = 7770001
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
 
 
 def with_telegram(settings: Settings, fake: FakeTelegram) -> Settings:
     return make_settings(
         settings.data_dir,
         settings.database_url,
-        telegram={
-            "token": FAKE_TOKEN,
-            "api_url": fake.api_url,
-            "poll_timeout": 1,
-            "chat_interval": 0.0,
-            "leader_retry_interval": 0.2,
-        },
+        telegram=telegram_values(fake),
     )
 
 
@@ -56,10 +44,6 @@ async def start(settings: Settings, fake: FakeTelegram, start_app: Any) -> AppCo
     )
     await fake.wait_for(lambda: fake.polls_started > polls)
     return context
-
-
-def replies_to(fake: FakeTelegram, chat: int) -> list[ApiCall]:
-    return [call for call in fake.sent() if call.chat_id == chat]
 
 
 async def test_a_persian_question_gets_the_bots_persian_answer_and_a_tap_resolves(
@@ -152,14 +136,11 @@ async def agent_says(context: AppContext, chat: int, text: str) -> None:
         )
 
 
-async def settled(fake: FakeTelegram, chat: int, *, quiet: float = 0.5) -> None:
-    """Wait until the app has sent `chat` something and then nothing for `quiet` seconds
-    (the hand-off notice and whatever else the router says after it)."""
+async def settled(context: AppContext, fake: FakeTelegram, chat: int) -> None:
+    """Wait until the app has answered `chat` and sent all it had to say (the hand-off
+    notice and whatever else the router queued with it)."""
     await fake.wait_for(lambda: replies_to(fake, chat))
-    seen = -1
-    while seen != len(fake.calls_to("sendMessage")):
-        seen = len(fake.calls_to("sendMessage"))
-        await asyncio.sleep(quiet)
+    await outbox_drained(context)
 
 
 async def test_an_agents_reply_reaches_send_message(
@@ -167,7 +148,7 @@ async def test_an_agents_reply_reaches_send_message(
 ) -> None:
     context = await start(settings, fake, start_app)
     fake.add_message(CHAT, "talk to a human", user=fake.user(CHAT, language_code="en"))
-    await settled(fake, CHAT)
+    await settled(context, fake, CHAT)
     reply = "سلام، من رضا هستم. سفارش شما فردا می‌رسد."
 
     await agent_says(context, CHAT, reply)
@@ -180,7 +161,7 @@ async def test_a_user_who_blocked_the_bot_is_marked_unreachable_and_not_retried(
 ) -> None:
     context = await start(settings, fake, start_app)
     fake.add_message(CHAT, "talk to a human", user=fake.user(CHAT, language_code="en"))
-    await settled(fake, CHAT)
+    await settled(context, fake, CHAT)
     fake.block(CHAT)
 
     await agent_says(context, CHAT, "are you still there?")
@@ -194,7 +175,8 @@ async def test_a_user_who_blocked_the_bot_is_marked_unreachable_and_not_retried(
             break
         await asyncio.sleep(0.05)
     assert "blocked" in (await reason() or "")
-    await asyncio.sleep(0.5)  # the outbox would have retried by now (test backoff is 50 ms)
+    await outbox_drained(context)  # the refused row is given up on, not waiting to retry
+    await later_passes(context)  # and later passes of the worker leave it alone
     refused = [call for call in fake.calls_to("sendMessage") if call.status == 403]
     assert [call.params["text"] for call in refused] == ["are you still there?"]
 

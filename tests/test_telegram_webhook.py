@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -14,26 +12,10 @@ from channels.base import ChannelServices
 from channels.telegram import TelegramAdapter
 from channels.telegram.adapter import SECRET_HEADER
 from tests.fake_telegram import FakeTelegram
-from tests.telegram_support import RecordingIngest, make_services, telegram_settings, webhook_host
+from tests.telegram_support import RecordingIngest, telegram_settings, webhook_host
 
 CHAT = 5550002
 SECRET = "s3cret-Webhook_token"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-def ingest() -> RecordingIngest:
-    return RecordingIngest()
-
-
-@pytest.fixture
-def services(ingest: RecordingIngest, tmp_path: Path) -> ChannelServices:
-    return make_services(ingest, tmp_path / "attachments")
 
 
 def webhook_adapter(

@@ -15,13 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse, web
+from sqlalchemy import select
 
 from channels.base import ChannelServices, ConversationLocation, ConversationMessage
 from channels.webchat import WebchatAdapter
 from config.settings import WebchatSettings
 from router.attachments import AttachmentStore
+from router.context import AppContext
 from router.events import InProcessEventBus, MessageStored
 from router.model import AttachmentRef, AuthorKind, InboundMessage, IngestResult, utcnow
+from router.outbound import enqueue_outbound
+from router.storage.models import Thread
 
 SECRET = "test-secret-key-not-for-production"
 
@@ -208,3 +212,46 @@ async def next_reply(ws: ClientWebSocketResponse, wait: float = 5.0) -> dict[str
         message: dict[str, Any] = frame["message"]
         if message["author"] != "customer":
             return message
+
+
+async def messages_before(ws: ClientWebSocketResponse, marker: str) -> list[dict[str, Any]]:
+    """The messages pushed to `ws` before the one reading `marker`.
+
+    The test stores the marker last: the web chat pushes messages in the order they were
+    stored, so what has not come before the marker was never pushed.
+    """
+    seen: list[dict[str, Any]] = []
+    while True:
+        message: dict[str, Any] = (await next_frame(ws, "message"))["message"]
+        if message["text"] == marker:
+            return seen
+        seen.append(message)
+
+
+WITNESS = "(a marker stored by the test)"
+
+
+async def frames_until_witness(
+    context: AppContext, ws: ClientWebSocketResponse, customer_id: int
+) -> list[dict[str, Any]]:
+    """Every frame pushed to `ws` before a marker message the test stores now.
+
+    The web chat pushes stored messages in the order their events were published, so a
+    message committed before the marker that has not arrived with it was never pushed:
+    a test proves "nothing else reached the visitor" without waiting for quiet.
+    """
+    async with context.sessions() as session, session.begin():
+        thread = await session.scalar(
+            select(Thread).where(Thread.customer_id == customer_id).order_by(Thread.id.desc())
+        )
+        assert thread is not None
+        marker = await enqueue_outbound(
+            session, thread=thread, identity=None, text=WITNESS, author=AuthorKind.SYSTEM
+        )
+    context.events.publish(MessageStored(marker.id, thread.id, customer_id, AuthorKind.SYSTEM))
+    frames: list[dict[str, Any]] = []
+    while True:
+        frame = await next_frame(ws)
+        if frame.get("type") == "message" and frame["message"]["text"] == WITNESS:
+            return frames
+        frames.append(frame)

@@ -16,17 +16,13 @@ marks nothing.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 
 from channels.email.parse import ParsedMail
-from channels.email.tokens import base36, token_candidates
+from channels.email.tokens import base36, compact_mac, token_candidates
 from router.model import DeliveryFailure
+from router.security import PurposeKey, digests_match
 
-_CONTEXT = b"pasokh/email-bounce-address/v1:"
-_MAC_BYTES = 15  # 120 bits: 24 base32 characters
 _TOKEN = re.compile(r"^b-([0-9a-z]{1,13})-([a-z2-7]{24})$")
 
 
@@ -36,10 +32,7 @@ class BounceAddresses:
     __slots__ = ("_key",)
 
     def __init__(self, secret: str | bytes) -> None:
-        if not secret:
-            raise ValueError("a bounce address secret is required")
-        raw = secret.encode("utf-8") if isinstance(secret, str) else secret
-        self._key = hashlib.sha256(_CONTEXT + raw).digest()
+        self._key = PurposeKey(secret, "email-bounce-address")
 
     def make(self, outbox_id: int, recipient: str) -> str:
         """The sub-address token for the mail of outbox row `outbox_id` to `recipient`."""
@@ -59,14 +52,12 @@ class BounceAddresses:
         if match is None:
             return None
         encoded, mac = match.groups()
-        if not hmac.compare_digest(mac, self._mac(encoded, recipient)):
+        if not digests_match(self._mac(encoded, recipient), mac):
             return None
         return int(encoded, 36)
 
     def _mac(self, encoded: str, recipient: str) -> str:
-        message = f"{encoded}:{recipient.strip().lower()}".encode()
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()
-        return base64.b32encode(digest[:_MAC_BYTES]).decode("ascii").lower()
+        return compact_mac(self._key, f"{encoded}:{recipient.strip().lower()}")
 
 
 def delivery_failure(

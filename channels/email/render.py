@@ -10,8 +10,6 @@ and tells other robots not to answer it (`Auto-Submitted: auto-replied`,
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
 import re
 from collections.abc import Sequence
@@ -21,9 +19,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from channels.email.parse import safe_filename
+from router.languages import text_direction
 from router.model import AttachmentRef, OutboundMessage, utcnow
+from router.security import PurposeKey
 
-RTL_LANGUAGES = {"fa", "ar", "ur", "ps", "ckb", "he", "yi", "dv", "sd", "ug"}
 MAX_REFERENCES = 20
 
 _DEFAULT_SUBJECT = {
@@ -46,10 +45,9 @@ def outbound_message_id(message: OutboundMessage, *, secret: str | bytes, domain
     A retry after a timeout that the relay had in fact accepted then arrives with the
     same Message-ID, which mail clients collapse into one message.
     """
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
     stem = f"{message.message_id}.{message.outbox_id}"
-    mac = hmac.new(key, b"pasokh/email-message-id/v1:" + stem.encode(), hashlib.sha256)
-    return f"{stem}.{mac.hexdigest()[:16]}@{domain.lower()}"
+    mac = PurposeKey(secret, "email-message-id").hexdigest(stem)
+    return f"{stem}.{mac[:16]}@{domain.lower()}"
 
 
 def reply_subject(subject: str | None, language: str | None, *, replying: bool) -> str:
@@ -152,7 +150,7 @@ def plain_body(message: OutboundMessage) -> str:
 def html_body(message: OutboundMessage) -> str:
     """The text/html part: escaped text in paragraphs, right-to-left for fa/ar."""
     language = _primary(message.language)
-    direction = "rtl" if language in RTL_LANGUAGES else "ltr"
+    direction = text_direction(language)
     align = "right" if direction == "rtl" else "left"
     paragraphs = [
         "<br>\n".join(html.escape(line) for line in block.split("\n"))

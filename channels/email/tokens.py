@@ -1,21 +1,21 @@
 """Keyed reply tokens: `support+<token>@domain` names a thread and cannot be forged.
 
-A token is the thread id in base 36 and a truncated HMAC-SHA256 over it, keyed with
-the server secret (domain-separated, so the same secret signing other things never
-yields a valid token). Everything is lower-case letters and digits because mail
-systems are free to change the case of a local part. A valid token proves only that
-*we* wrote that address into some mail; whether its sender may join the thread is the
-router's decision (the sender must be a known identity of the thread's customer).
+A token is the thread id in base 36 and a truncated HMAC-SHA256 over it, under the
+key of its own purpose derived from the server secret (`router.security`), so the
+same secret signing other things never yields a valid token. Everything is lower-case
+letters and digits because mail systems are free to change the case of a local part.
+A valid token proves only that *we* wrote that address into some mail; whether its
+sender may join the thread is the router's decision (the sender must be a known
+identity of the thread's customer).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import re
 
-_CONTEXT = b"pasokh/email-reply-token/v1:"
+from router.security import PurposeKey, digests_match
+
 _MAC_BYTES = 15  # 120 bits: 24 base32 characters
 _TOKEN = re.compile(r"^([0-9a-z]{1,13})-([a-z2-7]{24})$")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -27,10 +27,7 @@ class ReplyTokens:
     __slots__ = ("_key",)
 
     def __init__(self, secret: str | bytes) -> None:
-        if not secret:
-            raise ValueError("a reply token secret is required")
-        raw = secret.encode("utf-8") if isinstance(secret, str) else secret
-        self._key = hashlib.sha256(_CONTEXT + raw).digest()
+        self._key = PurposeKey(secret, "email-reply-token")
 
     def make(self, thread_id: int) -> str:
         """The token for `thread_id`."""
@@ -45,7 +42,7 @@ class ReplyTokens:
         if match is None:
             return None
         encoded, mac = match.groups()
-        if not hmac.compare_digest(mac, self._mac(encoded)):
+        if not digests_match(self._mac(encoded), mac):
             return None
         return int(encoded, 36)
 
@@ -70,8 +67,7 @@ class ReplyTokens:
         return None
 
     def _mac(self, encoded: str) -> str:
-        digest = hmac.new(self._key, encoded.encode("ascii"), hashlib.sha256).digest()
-        return base64.b32encode(digest[:_MAC_BYTES]).decode("ascii").lower()
+        return compact_mac(self._key, encoded)
 
 
 def token_candidates(
@@ -85,6 +81,12 @@ def token_candidates(
         if domain in allowed and "+" in local:
             found.append(local.split("+", 1)[1])
     return found
+
+
+def compact_mac(key: PurposeKey, message: str) -> str:
+    """A truncated MAC a local part can carry: 120 bits as 24 lower-case base32 letters."""
+    digest = key.digest(message)[:_MAC_BYTES]
+    return base64.b32encode(digest).decode("ascii").lower()
 
 
 def base36(number: int) -> str:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import hmac
 import logging
 from collections import OrderedDict
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
@@ -44,6 +42,8 @@ from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
 from config.settings import Settings, SettingsError, TelegramSettings
 from router.http.errors import read_json_object
 from router.model import AttachmentRef, DeliveryResult, DeliveryStatus, OutboundMessage
+from router.security import purpose_key
+from router.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
     from channels.base import ChannelServices
@@ -122,7 +122,7 @@ class TelegramAdapter:
         self._pacer: ChatPacer | None = None
         self._ready = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(logger)
         self._delivered_parts: OrderedDict[int, int] = OrderedDict()
         self._redaction = TokenRedaction(settings.token)
         self._refused = Counter(
@@ -198,15 +198,14 @@ class TelegramAdapter:
         )
         self._pacer = ChatPacer(settings.chat_interval)
         self._stopping.clear()
-        self._spawn(self._run(), name=f"telegram:{self._mode}")
+        self._tasks.spawn(self._run(), name=f"telegram:{self._mode}")
 
     async def stop(self) -> None:
         """Stop receiving, let a batch being stored finish, close connections."""
         if self._bot is None:
             return
         self._stopping.set()
-        tasks = list(self._tasks)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.wait()
         bot, self._bot = self._bot, None
         self._ready.clear()
         try:
@@ -219,16 +218,6 @@ class TelegramAdapter:
         if self._mode != "webhook":
             return []
         return [web.post(WEBHOOK_PATH, self._handle_webhook)]
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("telegram: task %s failed", task.get_name(), exc_info=task.exception())
 
     async def _run(self) -> None:
         """Connect (with backoff), then poll until stopped or register the webhook."""
@@ -459,7 +448,7 @@ def _name(part: _Part) -> str:
 
 def _derived_secret(token: str) -> str:
     """A webhook secret all processes derive alike; Telegram allows [A-Za-z0-9_-]{1,256}."""
-    return hmac.new(token.encode(), b"pasokh telegram webhook", hashlib.sha256).hexdigest()
+    return purpose_key(token, "telegram-webhook").hex()
 
 
 def _file_url_for(api_url: str) -> str:

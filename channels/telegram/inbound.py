@@ -16,13 +16,13 @@ from telegram.error import BadRequest
 
 from channels.telegram.outbound import tapped_suggestion
 from router.attachments import AttachmentStore, AttachmentTooLarge
+from router.languages import LANGUAGES
 from router.model import AttachmentRef, InboundMessage
 from router.storable_text import plain_name
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
-LANGUAGES = frozenset({"fa", "ar", "en"})
 # Telegram sends "/start" when a user opens the bot. The bot greets greetings, so the
 # command reaches it as a greeting in the user's app language; `full_text` keeps the
 # command (with any deep-link payload) for agents.

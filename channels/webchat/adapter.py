@@ -37,6 +37,7 @@ from router.attachments import AttachmentTooLarge
 from router.events import CustomersMerged, Event, MessageStored, ThreadChanged, Typing
 from router.http.files import file_response
 from router.ids import parse_id
+from router.languages import LANGUAGES
 from router.model import (
     AttachmentRef,
     DeliveryResult,
@@ -44,11 +45,11 @@ from router.model import (
     OutboundMessage,
     utcnow,
 )
+from router.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
-LANGUAGES = ("fa", "ar", "en")
 # Close codes (4000-4999 are the application's own); the widget reacts to each.
 CLOSE_INVALID_TOKEN = 4401
 CLOSE_ORIGIN = 4403
@@ -169,7 +170,7 @@ class WebchatAdapter:
         self._assets: pages.Assets | None = None
         self._by_address: dict[str, set[_Socket]] = {}
         self._by_customer: dict[int, set[_Socket]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(logger)
         self._reads = asyncio.Semaphore(_READ_CONCURRENCY)
         self._ingests = asyncio.Semaphore(max(settings.ingest_concurrency, 1))
         self._socket_count = 0
@@ -182,7 +183,7 @@ class WebchatAdapter:
             raise RuntimeError("the web chat adapter is already started")
         self._assets = await asyncio.to_thread(pages.load_assets)
         self._services = services
-        self._spawn(self._follow_events(services), "webchat:events")
+        self._tasks.spawn(self._follow_events(services), "webchat:events")
 
     async def stop(self) -> None:
         """Close every visitor socket and stop following events; no-op when stopped."""
@@ -190,10 +191,7 @@ class WebchatAdapter:
             return
         await self.close_sockets()
         self._services = None
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
 
     async def close_sockets(self) -> None:
         """Close all open visitor sockets (1001): for the app's `on_shutdown`."""
@@ -202,17 +200,6 @@ class WebchatAdapter:
             *(s.ws.close(code=CLOSE_GOING_AWAY, message=b"server restarting") for s in sockets),
             return_exceptions=True,
         )
-
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("task %s failed", task.get_name(), exc_info=task.exception())
 
     # -- outbound ----------------------------------------------------------------
 
@@ -266,7 +253,7 @@ class WebchatAdapter:
     def _on_event(self, event: Event, services: ChannelServices) -> None:
         if isinstance(event, MessageStored):
             if not event.internal and event.customer_id in self._by_customer:
-                self._spawn(self._deliver_stored(event, services), "webchat:deliver")
+                self._tasks.spawn(self._deliver_stored(event, services), "webchat:deliver")
         elif isinstance(event, Typing):
             if event.who == "agent":
                 frame = protocol.typing_frame("agent", event.name)
@@ -656,7 +643,7 @@ class WebchatAdapter:
         lang = request.query.get("lang")
         language = lang if lang in LANGUAGES else None
         self._register(socket)
-        writer = self._spawn(socket.write_frames(), f"webchat:socket:{socket.number}:writer")
+        writer = self._tasks.spawn(socket.write_frames(), f"webchat:socket:{socket.number}:writer")
         try:
             await self._greet(socket, services, parse_id(request.query.get("after"), minimum=0))
             await self._read_frames(socket, services, language)
@@ -857,7 +844,7 @@ class WebchatAdapter:
             if self._attach(sibling, result.customer_id, result.thread_id):
                 # A first message: what the router committed alongside it (a bot answer
                 # published before we knew the customer) is read back now.
-                self._spawn(
+                self._tasks.spawn(
                     self._send_missed(sibling, services), f"webchat:socket:{sibling.number}:catchup"
                 )
 

@@ -1,9 +1,9 @@
 """Signed tokens of the web chat: visitor identities, uploads and file links.
 
-Every token is `payload.signature`, both base64url; the signature is HMAC-SHA256 under
-a key derived from the server secret for that one purpose, so a token of one kind can
-never be replayed as another. Payloads are small JSON objects; nothing in them is
-secret, they are only unforgeable.
+Every token is `v1.payload.signature`, both base64url, signed by `itsdangerous` under
+a key derived from the server secret for that one purpose (`router.security`), so a
+token of one kind can never be replayed as another. Payloads are small JSON objects;
+nothing in them is secret, they are only unforgeable.
 
 Upload tokens and file links carry their expiry (Unix seconds) under the signature; a
 file link is also signed for one visitor's address, and a download must present that
@@ -12,8 +12,6 @@ visitor's token, so a leaked link opens nothing.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -25,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.model import AttachmentRef
+from router.security import PayloadSigner, PurposeKey, b64_bytes, b64_text, digests_match
 
 _VERSION = "v1"
 # A site's user ids: printable, no spaces, short enough to sit in an address column.
@@ -52,17 +51,6 @@ class Visitor:
     verified: bool = False
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidToken("bad base64") from None
-
-
 def user_hash(secret: str, user_id: str) -> str:
     """The `user_hash` a site computes for its logged-in user: hex HMAC-SHA256(secret, id)."""
     return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
@@ -70,10 +58,7 @@ def user_hash(secret: str, user_id: str) -> str:
 
 def user_hash_matches(secret: str, user_id: str, given: str) -> bool:
     """Constant-time check of a site's `user_hash` (hex, any case)."""
-    given = given.strip().lower()
-    if not given.isascii():  # compare_digest raises TypeError on non-ASCII str
-        return False
-    return hmac.compare_digest(user_hash(secret, user_id), given)
+    return digests_match(user_hash(secret, user_id), given.strip().lower())
 
 
 def valid_user_id(user_id: str) -> bool:
@@ -88,37 +73,27 @@ class TokenSigner:
         if not secret_key:
             raise ValueError("the web chat needs server.secret_key to sign visitor tokens")
         self._clock = clock  # wall-clock seconds: expiries are absolute times
-        root = secret_key.encode()
-        self._visitor_key = self._derive(root, b"webchat visitor token")
-        self._upload_key = self._derive(root, b"webchat upload token")
-        self._file_key = self._derive(root, b"webchat file link")
+        self._visitor = PayloadSigner(secret_key, "webchat-visitor-token")
+        self._upload = PayloadSigner(secret_key, "webchat-upload-token")
+        self._file_link = PurposeKey(secret_key, "webchat-file-link")
 
     @staticmethod
-    def _derive(root: bytes, purpose: bytes) -> bytes:
-        return hmac.new(root, b"pasokh:" + purpose, hashlib.sha256).digest()
+    def _sign(signer: PayloadSigner, payload: dict[str, Any]) -> str:
+        body = b64_text(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+        return signer.sign(f"{_VERSION}.{body}")
 
     @staticmethod
-    def _sign(key: bytes, payload: dict[str, Any]) -> str:
-        body = _b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
-        signed = f"{_VERSION}.{body}"
-        mac = hmac.new(key, signed.encode(), hashlib.sha256).digest()
-        return f"{signed}.{_b64(mac)}"
-
-    @staticmethod
-    def _open(key: bytes, token: str) -> dict[str, Any]:
+    def _open(signer: PayloadSigner, token: str) -> dict[str, Any]:
         if len(token) > 2048:
             raise InvalidToken("token too long")
-        if not token.isascii():  # ours are base64url; a lone surrogate cannot even be encoded
+        if not token.startswith(f"{_VERSION}.") or token.count(".") != 2:
             raise InvalidToken("not a v1 token")
-        parts = token.split(".")
-        if len(parts) != 3 or parts[0] != _VERSION:
-            raise InvalidToken("not a v1 token")
-        expected = hmac.new(key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
-        if not hmac.compare_digest(expected, _unb64(parts[2])):
+        signed = signer.unsign(token)
+        if signed is None:
             raise InvalidToken("bad signature")
         try:
-            payload = json.loads(_unb64(parts[1]))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            payload = json.loads(b64_bytes(signed.split(".")[1]))
+        except ValueError:  # not base64, not UTF-8 or not JSON
             raise InvalidToken("bad payload") from None
         if not isinstance(payload, dict):
             raise InvalidToken("bad payload")
@@ -136,11 +111,11 @@ class TokenSigner:
             payload["n"] = visitor.name
         if visitor.verified:
             payload["v"] = 1
-        return self._sign(self._visitor_key, payload)
+        return self._sign(self._visitor, payload)
 
     def open_visitor(self, token: str) -> Visitor:
         """The visitor a token names; raises InvalidToken when forged or malformed."""
-        payload = self._open(self._visitor_key, token)
+        payload = self._open(self._visitor, token)
         address = payload.get("a")
         name = payload.get("n")
         if not isinstance(address, str) or not address.startswith(("visitor:", "user:")):
@@ -156,7 +131,7 @@ class TokenSigner:
     def upload_token(self, address: str, ref: AttachmentRef, ttl_seconds: float) -> str:
         """A token that lets `address` (only) attach the uploaded file, for a while."""
         return self._sign(
-            self._upload_key,
+            self._upload,
             {
                 "a": address,
                 "s": ref.sha256,
@@ -170,7 +145,7 @@ class TokenSigner:
     def open_upload(self, address: str, token: str) -> AttachmentRef:
         """The attachment an upload token stands for; it must belong to `address` and
         be unexpired (after that its file may be gone: unsent uploads are collected)."""
-        payload = self._open(self._upload_key, token)
+        payload = self._open(self._upload, token)
         if payload.get("a") != address:
             raise InvalidToken("upload of another visitor")
         expires = payload.get("e")
@@ -197,7 +172,7 @@ class TokenSigner:
     ) -> str:
         """The signature of a file link for one visitor until `expires` (Unix seconds)."""
         message = "\n".join((sha256, content_type, filename, address, str(expires))).encode()
-        return _b64(hmac.new(self._file_key, message, hashlib.sha256).digest()[:18])
+        return b64_text(self._file_link.digest(message)[:18])
 
     def file_signature_matches(
         self,
@@ -209,10 +184,8 @@ class TokenSigner:
         signature: str,
     ) -> bool:
         """Constant-time check of a file link's signature (its expiry is checked apart)."""
-        if not signature.isascii():  # compare_digest raises TypeError on non-ASCII str
-            return False
         expected = self.file_signature(sha256, content_type, filename, address, expires)
-        return hmac.compare_digest(expected, signature)
+        return digests_match(expected, signature)
 
     def expired(self, expires: int) -> bool:
         """Whether the absolute time `expires` has passed."""

@@ -26,6 +26,7 @@ from router.http.keys import CONTEXT
 from router.http.openapi import openapi_document
 from router.http.validation import body_problem
 from router.ids import BIGINT_MAX, parse_id
+from router.languages import LANGUAGES
 from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
 from router.storage.models import Agent, Customer, Thread
 
@@ -135,7 +136,7 @@ def _query_int(
 
 async def _thread_summary(request: web.Request, thread: Thread) -> dict[str, Any]:
     app = request.app[CONTEXT]
-    async with app.sessions() as session:
+    async with app.read_sessions() as session:
         customer = await session.get(Customer, thread.customer_id)
         assignee = (
             await session.get(Agent, thread.assignee_id) if thread.assignee_id is not None else None
@@ -175,7 +176,7 @@ async def list_threads(request: web.Request) -> web.StreamResponse:
         assignee=request.query.get("assignee"),
         limit=_query_int(request, "limit", maximum=MAX_LIST_LIMIT) or 100,
     )
-    async with request.app[CONTEXT].sessions() as session:
+    async with request.app[CONTEXT].read_sessions() as session:
         threads = await agent_views.list_threads(session, actor, query)
     return web.json_response({"threads": threads})
 
@@ -186,7 +187,7 @@ async def get_thread(request: web.Request) -> web.StreamResponse:
     """A thread with its messages, customer, earlier threads and audit trail."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    async with request.app[CONTEXT].sessions() as session:
+    async with request.app[CONTEXT].read_sessions() as session:
         detail = await agent_views.thread_detail(session, actor, thread_id)
     return web.json_response(detail)
 
@@ -203,7 +204,7 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
     thread_id = _path_id(request)
     sha = request.match_info["sha256"]
     context = request.app[CONTEXT]
-    async with context.sessions() as session:
+    async with context.read_sessions() as session:
         detail = await agent_views.thread_detail(session, actor, thread_id)
     messages = [
         *detail["messages"],
@@ -311,7 +312,7 @@ async def get_customer(request: web.Request) -> web.StreamResponse:
     """A customer with identities (and why one is unreachable) and all their threads."""
     actor = await _actor(request)
     customer_id = _path_id(request)
-    async with request.app[CONTEXT].sessions() as session:
+    async with request.app[CONTEXT].read_sessions() as session:
         detail = await agent_views.customer_detail(session, actor, customer_id)
     return web.json_response(detail)
 
@@ -321,7 +322,7 @@ async def get_customer(request: web.Request) -> web.StreamResponse:
 async def list_agents(request: web.Request) -> web.StreamResponse:
     """Every agent with tier, presence and load."""
     await _actor(request)
-    async with request.app[CONTEXT].sessions() as session:
+    async with request.app[CONTEXT].read_sessions() as session:
         agents = await agent_views.list_agents(session)
     return web.json_response({"agents": agents})
 
@@ -331,7 +332,7 @@ async def list_agents(request: web.Request) -> web.StreamResponse:
 async def get_me(request: web.Request) -> web.StreamResponse:
     """The calling agent."""
     actor = await _actor(request)
-    async with request.app[CONTEXT].sessions() as session:
+    async with request.app[CONTEXT].read_sessions() as session:
         agent = await session.get(Agent, actor.agent_id)
         if agent is None:
             raise NotFound("your agent no longer exists")
@@ -353,7 +354,7 @@ async def get_me(request: web.Request) -> web.StreamResponse:
 async def get_presence(request: web.Request) -> web.StreamResponse:
     """The calling agent's presence."""
     actor = await _actor(request)
-    async with request.app[CONTEXT].sessions() as session:
+    async with request.app[CONTEXT].read_sessions() as session:
         agent = await session.get(Agent, actor.agent_id)
         if agent is None:
             raise NotFound("your agent no longer exists")
@@ -381,10 +382,10 @@ async def list_canned(request: web.Request) -> web.StreamResponse:
     """Canned responses (`?language=`), rendered for `?thread_id=` when given."""
     actor = await _actor(request)
     language = request.query.get("language")
-    if language is not None and language not in canned.LANGUAGES:
-        raise Invalid(f"language must be one of {', '.join(canned.LANGUAGES)}")
+    if language is not None and language not in LANGUAGES:
+        raise Invalid(f"language must be one of {', '.join(LANGUAGES)}")
     thread_id = _query_int(request, "thread_id")
-    async with request.app[CONTEXT].sessions() as session:
+    async with request.app[CONTEXT].read_sessions() as session:
         customer_name = None
         agent_name = None
         if thread_id is not None:
@@ -434,7 +435,7 @@ async def delete_canned(request: web.Request) -> web.StreamResponse:
 async def get_queue_stats(request: web.Request) -> web.StreamResponse:
     """Waiting and assigned counts per tier, online capacity, response times."""
     await _actor(request)
-    async with request.app[CONTEXT].sessions() as session:
+    async with request.app[CONTEXT].read_sessions() as session:
         stats = await agent_views.queue_stats(session)
     return web.json_response(stats)
 

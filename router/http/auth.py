@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
 from router.http import console_sessions
@@ -14,6 +15,7 @@ from router.http.keys import CONTEXT
 from router.model import utcnow
 from router.security import token_hash
 from router.storage.models import Agent, ApiToken
+from router.transaction import Effects, write
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -41,20 +43,31 @@ def bearer_token(request: web.Request) -> str | None:
 
 async def principal_for_token(app: AppContext, token: str, kind: str) -> Principal | None:
     """Look up a live token of `kind`; None when unknown, revoked or of another kind."""
-    async with app.sessions() as session, session.begin():
+    async with app.read_sessions() as session:
         row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
         if row is None or row.revoked_at is not None or row.kind != kind:
             return None
-        now = utcnow()
-        # Throttled: a write per request would take SQLite's write lock for every GET.
-        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-            row.last_used_at = now
+        agent = None
         if kind == "agent" and row.agent_id is not None:
             agent = await session.get(Agent, row.agent_id)
             if agent is None:
                 return None
-            return Principal(kind, row.id, agent.name, agent.id, agent.tier, agent.is_admin)
-        return Principal(kind, row.id, row.name)
+    now = utcnow()
+    # Throttled: a write per request would take SQLite's write lock for every GET.
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        await _record_use(app, row.id, now)
+    if agent is not None:
+        return Principal(kind, row.id, agent.name, agent.id, agent.tier, agent.is_admin)
+    return Principal(kind, row.id, row.name)
+
+
+async def _record_use(app: AppContext, token_id: int, now: datetime) -> None:
+    async def work(session: AsyncSession, _: Effects) -> None:
+        await session.execute(
+            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+        )
+
+    await write(app, work)
 
 
 async def agent_principal(request: web.Request) -> Principal:

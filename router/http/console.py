@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from router import queue as agent_queue
 from router.context import AppContext
@@ -54,6 +55,7 @@ from router.http.sign_in_backoff import BackoffPolicy, backoff_key, claim_attemp
 from router.model import utcnow
 from router.security import hash_password, verify_password
 from router.storage.models import Agent, AuditEvent
+from router.transaction import Effects, write
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +268,15 @@ def _audit(action: str, agent_id: int | None, **details: Any) -> AuditEvent:
     )
 
 
+async def _write_audit(app: AppContext, action: str, agent_id: int | None, **details: Any) -> None:
+    """Audit a sign-in or sign-out in its own transaction."""
+
+    async def work(session: AsyncSession, _: Effects) -> None:
+        session.add(_audit(action, agent_id, **details))
+
+    await write(app, work)
+
+
 async def _dummy_hash(state: ConsoleState) -> str:
     if state.dummy_hash is None:
         state.dummy_hash = await asyncio.to_thread(hash_password, "not a real password")
@@ -310,24 +321,21 @@ async def console_login(request: web.Request) -> web.StreamResponse:
     wait = await claim_attempt(app, key, utcnow(), policy)
     if wait is not None:
         return _too_many(wait)
-    async with app.sessions() as session:
+    async with app.read_sessions() as session:
         agent = await session.scalar(select(Agent).where(Agent.email == email))
     if agent is None or not agent.password_hash:
         # The same argon2 work as for a real account, so timing does not tell either.
         await asyncio.to_thread(verify_password, await _dummy_hash(state), password)
-        async with app.writing(), app.sessions() as session, session.begin():
-            session.add(
-                _audit("sign_in_failed", None, email=email, reason="unknown", remote=remote)
-            )
+        await _write_audit(
+            app, "sign_in_failed", None, email=email, reason="unknown", remote=remote
+        )
         return json_error(401, "wrong email or password")
     if not await asyncio.to_thread(verify_password, agent.password_hash, password):
-        async with app.writing(), app.sessions() as session, session.begin():
-            session.add(_audit("sign_in_failed", agent.id, reason="password", remote=remote))
+        await _write_audit(app, "sign_in_failed", agent.id, reason="password", remote=remote)
         return json_error(401, "wrong email or password")
 
     await forget(app, key)
-    async with app.writing(), app.sessions() as session, session.begin():
-        session.add(_audit("sign_in", agent.id, remote=remote))
+    await _write_audit(app, "sign_in", agent.id, remote=remote)
     token = await create_session(
         app, agent.id, user_agent=request.headers.get("User-Agent"), remote=remote
     )
@@ -377,8 +385,7 @@ async def console_logout(request: web.Request) -> web.StreamResponse:
     if not tokens_equal(given, csrf_token_for(app.settings.server.secret_key, token)):
         return json_error(403, "missing or wrong CSRF token")
     await revoke_session(app, token)
-    async with app.sessions() as session, session.begin():
-        session.add(_audit("sign_out", identity.agent_id, remote=request.remote))
+    await _write_audit(app, "sign_out", identity.agent_id, remote=request.remote)
     for socket in list(request.app[CONSOLE_STATE].sockets.pop(identity.session_id, set())):
         await socket.close(code=4401, message=b"signed out")
     response: web.StreamResponse = (
@@ -466,7 +473,7 @@ async def _console_opened(app: AppContext, state: ConsoleState, identity: Consol
     if timer is not None:
         timer.cancel()
     try:
-        async with app.sessions() as session:
+        async with app.read_sessions() as session:
             presence = await session.scalar(
                 select(Agent.presence).where(Agent.id == identity.agent_id)
             )

@@ -9,19 +9,20 @@ which a page on another site cannot read.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
 from router.model import utcnow
-from router.security import new_token, sign, token_hash
+from router.security import digests_match, new_token, sign, token_hash
 from router.storage.models import Agent, ConsoleSession
+from router.transaction import Effects, write
 
 SESSION_COOKIE = "pasokh_console"
 # A random value set before sign-in; the sign-in form must echo its HMAC (login CSRF).
@@ -60,7 +61,7 @@ def login_csrf_for(secret_key: str, login_cookie: str) -> str:
 
 def tokens_equal(given: str | None, expected: str) -> bool:
     """Constant-time comparison; a missing token never matches."""
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    return given is not None and digests_match(expected, given)
 
 
 def new_login_cookie_value() -> str:
@@ -103,7 +104,8 @@ async def create_session(
     """Store a new session for `agent_id` and return its token (for the cookie)."""
     token = new_token("pc")
     now = utcnow()
-    async with app.sessions() as session, session.begin():
+
+    async def work(session: AsyncSession, _: Effects) -> None:
         session.add(
             ConsoleSession(
                 token_hash=token_hash(token),
@@ -115,13 +117,15 @@ async def create_session(
                 remote=(remote or "")[:64] or None,
             )
         )
+
+    await write(app, work)
     return token
 
 
 async def identity_for_token(app: AppContext, token: str) -> ConsoleIdentity | None:
     """The agent of a live (unexpired, unrevoked) session; None otherwise."""
     now = utcnow()
-    async with app.sessions() as session:
+    async with app.read_sessions() as session:
         row = await session.execute(
             select(ConsoleSession, Agent)
             .join(Agent, Agent.id == ConsoleSession.agent_id)
@@ -138,10 +142,7 @@ async def identity_for_token(app: AppContext, token: str) -> ConsoleIdentity | N
             or now - console_session.last_seen_at > LAST_SEEN_EVERY
         )
     if stale:
-        async with app.sessions() as session, session.begin():
-            fresh = await session.get(ConsoleSession, console_session.id)
-            if fresh is not None:
-                fresh.last_seen_at = now
+        await _record_seen(app, console_session.id, now)
     return ConsoleIdentity(
         session_id=console_session.id,
         agent_id=agent.id,
@@ -155,6 +156,15 @@ async def identity_for_token(app: AppContext, token: str) -> ConsoleIdentity | N
     )
 
 
+async def _record_seen(app: AppContext, session_id: int, now: datetime) -> None:
+    async def work(session: AsyncSession, _: Effects) -> None:
+        fresh = await session.get(ConsoleSession, session_id)
+        if fresh is not None:
+            fresh.last_seen_at = now
+
+    await write(app, work)
+
+
 async def identity_for_request(request: web.Request, app: AppContext) -> ConsoleIdentity | None:
     """The console identity of the request's session cookie, if it names a live session."""
     token = request.cookies.get(SESSION_COOKIE)
@@ -165,7 +175,8 @@ async def identity_for_request(request: web.Request, app: AppContext) -> Console
 
 async def revoke_session(app: AppContext, token: str) -> int | None:
     """Revoke the session of `token`; its id, or None when there was none live."""
-    async with app.sessions() as session, session.begin():
+
+    async def work(session: AsyncSession, _: Effects) -> int | None:
         row = await session.scalar(
             select(ConsoleSession).where(ConsoleSession.token_hash == token_hash(token))
         )
@@ -173,6 +184,8 @@ async def revoke_session(app: AppContext, token: str) -> int | None:
             return None
         row.revoked_at = utcnow()
         return row.id
+
+    return await write(app, work)
 
 
 def csrf_header_valid(request: web.Request, identity: ConsoleIdentity) -> bool:

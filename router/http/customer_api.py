@@ -10,6 +10,7 @@ import logging
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.http.auth import Principal, agent_principal
 from router.http.errors import json_error, read_json_object
@@ -17,9 +18,10 @@ from router.http.keys import CONTEXT
 from router.http.validation import body_problem
 from router.identity_links import unproven_claims
 from router.ids import parse_id
-from router.merge import MergeRefused, merge_customers
+from router.merge import MergeRefused, MergeResult, merge_customers
 from router.privacy import (
     CustomerGone,
+    Erasure,
     checkpoint_sqlite,
     delete_unreferenced_files,
     erase_customer,
@@ -27,6 +29,7 @@ from router.privacy import (
 )
 from router.queue import Actor, can_view
 from router.storage.models import AuditEvent, Customer, Thread
+from router.transaction import Effects, write
 
 logger = logging.getLogger(__name__)
 
@@ -78,20 +81,23 @@ async def merge(request: web.Request) -> web.Response:
     other = parse_id(body.get("other"))
     if customer_id is None or other is None:
         return json_error(422, "field other must be a customer id")
+
+    async def work(session: AsyncSession, effects: Effects) -> MergeResult:
+        merged = await merge_customers(
+            session,
+            customer_id,
+            other,
+            actor_kind="agent",
+            actor_id=principal.agent_id,
+            reason="merged by an agent",
+        )
+        effects.events.extend(merged.events)
+        return merged
+
     try:
-        async with context.writing(), context.sessions() as session, session.begin():
-            result = await merge_customers(
-                session,
-                customer_id,
-                other,
-                actor_kind="agent",
-                actor_id=principal.agent_id,
-                reason="merged by an agent",
-            )
+        result = await write(context, work)
     except MergeRefused as exc:
         return json_error(404 if exc.unknown else 409, str(exc))
-    for event in result.events:
-        context.events.publish(event)
     logger.info(
         "agent %s merged customer %d into %d",
         principal.agent_id,
@@ -117,7 +123,7 @@ async def claims(request: web.Request) -> web.Response:
     customer_id = _customer_id(request)
     if customer_id is None:
         return json_error(404, "not a customer id")
-    async with context.sessions() as session:
+    async with context.read_sessions() as session:
         if await session.get(Customer, customer_id) is None:
             return json_error(404, f"customer {customer_id} does not exist")
         # The same rule as GET /customers/{id}: the addresses are the customer's data.
@@ -137,11 +143,12 @@ async def export(request: web.Request) -> web.Response:
     principal, customer_id = checked
     context = request.app[CONTEXT]
     try:
-        async with context.sessions() as session:
+        async with context.read_sessions() as session:
             data = await export_customer(session, context.attachment_store, customer_id)
     except CustomerGone as exc:
         return _gone(exc)
-    async with context.writing(), context.sessions() as session, session.begin():
+
+    async def audit(session: AsyncSession, _: Effects) -> None:
         session.add(
             AuditEvent(
                 actor_kind="agent",
@@ -151,6 +158,8 @@ async def export(request: web.Request) -> web.Response:
                 details={},
             )
         )
+
+    await write(context, audit)
     return web.json_response(
         data,
         headers={
@@ -168,13 +177,16 @@ async def erase(request: web.Request) -> web.Response:
         return checked
     principal, customer_id = checked
     context = request.app[CONTEXT]
+
+    async def work(session: AsyncSession, _: Effects) -> Erasure:
+        return await erase_customer(session, customer_id, agent_id=principal.agent_id)
+
     try:
-        async with context.writing(), context.sessions() as session, session.begin():
-            erasure = await erase_customer(session, customer_id, agent_id=principal.agent_id)
+        erasure = await write(context, work)
     except CustomerGone as exc:
         return _gone(exc)
     await checkpoint_sqlite(context.engine)
-    async with context.sessions() as session:
+    async with context.read_sessions() as session:
         removed = await delete_unreferenced_files(
             session, context.attachment_store, erasure.candidate_files
         )

@@ -29,7 +29,10 @@ from router.context import AppContext
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
 from router.identity_links import LinkOutcome, ProofRefused
+from router.languages import supported_language, text_direction
 from router.storage.models import Identity
+from router.texts import text
+from router.transaction import Effects, write
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +90,7 @@ def _refused(request: web.Request, refused: ProofRefused) -> web.Response:
 
 
 async def _run(request: web.Request, action: Action) -> web.Response:
-    """Authorise the visitor, read the body, run `action` in one transaction, publish."""
+    """Authorise the visitor, read the body, run `action` in one write transaction."""
     context = request.app[CONTEXT]
     if request.headers.get("Origin") is not None and not _cors(request):
         return json_error(403, "origin not allowed")
@@ -102,9 +105,11 @@ async def _run(request: web.Request, action: Action) -> web.Response:
         if isinstance(read, web.Response):
             return read
         body = read
-    outcome_box: list[LinkOutcome] = []
     refused: ProofRefused | None = None
-    async with context.writing(), context.sessions() as session, session.begin():
+
+    async def work(session: AsyncSession, effects: Effects) -> web.Response:
+        nonlocal refused
+        refused = None
         identity = await identity_links.ensure_identity(
             session,
             identity_links.WEBCHAT_CHANNEL,
@@ -120,14 +125,13 @@ async def _run(request: web.Request, action: Action) -> web.Response:
             response = _refused(request, exc)
         outcome = session.info.pop("link_outcome", None)
         if isinstance(outcome, LinkOutcome):
-            outcome_box.append(outcome)
+            effects.events.extend(outcome.events)
+            effects.outbound = outcome.outbound > 0
+        return response
+
+    response = await write(context, work)
     if refused is not None:
         logger.info("identity proof refused for %s: %s", visitor.address[:16], refused.code)
-    for outcome in outcome_box:
-        for event in outcome.events:
-            context.events.publish(event)
-        if outcome.outbound:
-            context.outbox_wakeup.set()
     response.headers.update(_cors(request))
     return response
 
@@ -148,7 +152,7 @@ async def request_code(request: web.Request) -> web.Response:
     async def action(
         app: AppContext, session: AsyncSession, identity: Identity, body: dict[str, Any]
     ) -> web.Response:
-        language = body.get("lang") if body.get("lang") in ("fa", "ar", "en") else None
+        language = supported_language(body.get("lang"))
         _, outcome = await identity_links.request_email_code(
             app, session, identity, _string(body, "email", 320), language=language
         )
@@ -294,19 +298,6 @@ _CONTINUE_PAGE = """<!DOCTYPE html>
 </body></html>
 """
 
-_CONTINUE_TITLE = {"fa": "ادامهٔ گفتگو", "ar": "متابعة المحادثة", "en": "Continue the conversation"}
-_CONTINUE_ASK = {
-    "fa": "این پیوند گفتگوی ایمیلی {address} را به گفتگوی این مرورگر وصل می‌کند؛ پس از آن "
-    "پیام‌های هر دو یکجا دیده می‌شوند. فقط اگر این نامه برای خود شما فرستاده شده، در پنجرهٔ "
-    "گفتگو «ادامه در اینجا» را بزنید.",
-    "ar": "يربط هذا الرابط محادثة البريد الإلكتروني لـ {address} بالمحادثة في هذا المتصفح، "
-    "فتظهر رسائل الاثنتين معًا. اضغط «المتابعة هنا» في نافذة المحادثة فقط إذا أُرسلت هذه "
-    "الرسالة إليك أنت.",
-    "en": "This link joins the email conversation of {address} to the chat in this browser; "
-    "after that, the messages of both are shown together. Press \u201cContinue here\u201d "
-    "in the chat window only if this mail was sent to you.",
-}
-
 
 @routes.get("/continue")
 async def continue_page(request: web.Request) -> web.Response:
@@ -321,7 +312,7 @@ async def continue_page(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     token = request.query.get("token", "")
     lang = request.query.get("lang", "fa")
-    lang = lang if lang in _CONTINUE_TITLE else "en"
+    lang = supported_language(lang) or "en"
     if not token or len(token) > 1024:
         raise web.HTTPNotFound()
     status, link = 200, ""
@@ -330,20 +321,20 @@ async def continue_page(request: web.Request) -> web.Response:
             peek = await identity_links.peek_continue_token(context, session, token)
     except ProofRefused as refused:
         logger.info("continue page: %s", refused)
-        status, note = 400, identity_links.text("link_refused", lang)
+        status, note = 400, text("link_refused", lang)
     else:
         if peek.spent:
-            status, note = 409, identity_links.text("link_refused", lang)
+            status, note = 409, text("link_refused", lang)
         else:
-            note = _CONTINUE_ASK[lang].format(address=peek.address)
+            note = text("continue_ask", lang, address=peek.address)
             link = (
                 f' data-continue-token="{html.escape(token, quote=True)}"'
                 f' data-continue-address="{html.escape(peek.address, quote=True)}"'
             )
     page = _CONTINUE_PAGE.format(
         lang=lang,
-        dir="rtl" if lang in ("fa", "ar") else "ltr",
-        title=_CONTINUE_TITLE[lang],
+        dir=text_direction(lang),
+        title=text("continue_title", lang),
         note=html.escape(note),
         link=link,
     )

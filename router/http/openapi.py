@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 from router.ids import BIGINT_MAX
+from router.languages import LANGUAGES
 
 JSON = dict[str, Any]
 
@@ -230,7 +231,7 @@ SCHEMAS: dict[str, JSON] = {
     "Canned": _object(
         {
             "id": INT,
-            "language": {"type": "string", "enum": ["fa", "ar", "en"]},
+            "language": {"type": "string", "enum": list(LANGUAGES)},
             "title": STRING,
             "text": STRING,
             "rendered": {
@@ -309,7 +310,7 @@ SCHEMAS: dict[str, JSON] = {
     ),
     "CannedRequest": _object(
         {
-            "language": {"type": "string", "enum": ["fa", "ar", "en"]},
+            "language": {"type": "string", "enum": list(LANGUAGES)},
             "title": _words(200),
             "text": _words(10_000),
         }
@@ -579,7 +580,7 @@ def openapi_document() -> JSON:
                 "CannedList",
                 errors=("401", "403", "404", "422"),
                 params=(
-                    _query("language", {"type": "string", "enum": ["fa", "ar", "en"]}, ""),
+                    _query("language", {"type": "string", "enum": list(LANGUAGES)}, ""),
                     _query("thread_id", ID, "fill in {customer_name} and {agent_name}"),
                 ),
             ),

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.context import AppContext
 from router.security import sign
 from router.storage.models import SignInBackoff
+from router.transaction import Effects, write
 
 # A pair quiet this long starts again from zero.
 FORGET_AFTER = timedelta(days=1)
@@ -68,7 +69,8 @@ async def claim_attempt(
     policy: BackoffPolicy,
 ) -> int | None:
     """Count one attempt for `key`; None when it may go ahead, else seconds to wait."""
-    async with app.writing(), app.sessions() as session, session.begin():
+
+    async def work(session: AsyncSession, _: Effects) -> int | None:
         await session.execute(
             delete(SignInBackoff).where(SignInBackoff.updated_at < now - FORGET_AFTER)
         )
@@ -81,10 +83,15 @@ async def claim_attempt(
         row.updated_at = now
         wait = policy.wait_after(row.attempts)
         row.blocked_until = now + wait if wait is not None else None
-    return None
+        return None
+
+    return await write(app, work)
 
 
 async def forget(app: AppContext, key: str) -> None:
     """A successful sign-in: the pair starts again from zero."""
-    async with app.writing(), app.sessions() as session, session.begin():
+
+    async def work(session: AsyncSession, _: Effects) -> None:
         await session.execute(delete(SignInBackoff).where(SignInBackoff.key == key))
+
+    await write(app, work)

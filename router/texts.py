@@ -1,0 +1,134 @@
+"""Everything the router itself says to customers, in Persian, Arabic and English.
+
+The bot's answers are in `bot/texts.py`; these are the router's own: the identity
+dialogue (codes, links), the line a customer sees when an agent takes their thread,
+how canned responses address an unnamed customer, and the continue-in-chat page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "code_mail": {
+            "fa": "کد تأیید شما: {code}\n\nاین کد را در همان گفتگو وارد کنید. تا ۱۰ دقیقه "
+            "معتبر است. اگر شما آن را نخواسته‌اید، این نامه را نادیده بگیرید.",
+            "ar": "رمز التحقق الخاص بك: {code}\n\nأدخل هذا الرمز في المحادثة نفسها. "
+            "صالح لمدة 10 دقائق. إذا لم تطلبه فتجاهل هذه الرسالة.",
+            "en": "Your verification code: {code}\n\nType it into the same conversation. It is "
+            "valid for 10 minutes. If you did not ask for it, ignore this mail.",
+        },
+        "code_subject": {
+            "fa": "کد تأیید نشانی ایمیل",
+            "ar": "رمز التحقق من البريد الإلكتروني",
+            "en": "Your email verification code",
+        },
+        "code_sent": {
+            "fa": "کدی شش‌رقمی به {email} فرستادیم؛ آن را همین‌جا بنویسید.",
+            "ar": "أرسلنا رمزًا من ستة أرقام إلى {email}؛ اكتبه هنا.",
+            "en": "We sent a six-digit code to {email}; type it here.",
+        },
+        "verified": {
+            "fa": "ایمیل شما تأیید شد؛ گفتگوهای قبلی‌تان اینجا هستند.",
+            "ar": "تم التحقق من بريدك الإلكتروني؛ محادثاتك السابقة هنا.",
+            "en": "Your email is verified; your earlier conversations are here.",
+        },
+        "wrong_code": {
+            "fa": "کد درست نیست. {left} بار دیگر می‌توانید امتحان کنید.",
+            "ar": "الرمز غير صحيح. يمكنك المحاولة {left} مرات أخرى.",
+            "en": "That code is not right. {left} tries left.",
+        },
+        "locked": {
+            "fa": "تعداد تلاش‌ها تمام شد؛ کد تازه‌ای بخواهید.",
+            "ar": "انتهت المحاولات؛ اطلب رمزًا جديدًا.",
+            "en": "Too many wrong codes; ask for a new one.",
+        },
+        "linked": {
+            "fa": "این گفتگو به گفتگوی شما در سایت پیوست؛ همین‌جا ادامه دهید.",
+            "ar": "رُبطت هذه المحادثة بمحادثتك على الموقع؛ تابع هنا.",
+            "en": "This chat is now linked to your conversation on the website; continue here.",
+        },
+        "ask_email": {
+            "fa": "اگر نشانی ایمیلتان را همین‌جا بنویسید، با یک کد تأیید گفتگوهای قبلی‌تان هم "
+            "به همین گفتگو می‌پیوندند و پاسخ را به ایمیل هم می‌توانیم بفرستیم.",
+            "ar": "إذا كتبت عنوان بريدك الإلكتروني هنا، فبرمز تحقق تنضم محادثاتك السابقة إلى هذه "
+            "المحادثة ويمكننا الرد عبر البريد أيضًا.",
+            "en": "If you type your email address here, a verification code joins your earlier "
+            "conversations to this one, and we can also answer by email.",
+        },
+        "address_saved": {
+            "fa": "ممنون؛ شماره‌تان ثبت شد.",
+            "ar": "شكرًا؛ تم حفظ رقمك.",
+            "en": "Thank you; your number is saved.",
+        },
+        "link_confirm": {
+            "fa": "پیوندی را باز کردید که این گفتگوی تلگرام را به یک گفتگو در وب‌سایت ما وصل "
+            "می‌کند. اگر «بله» بگویید، پیام‌های اینجا و آنجا یک گفتگو می‌شوند و در هر دو دیده "
+            "می‌شوند. فقط اگر این پیوند را خودتان در وب‌سایت خواسته‌اید، «بله» بگویید.",
+            "ar": "فتحت رابطًا يربط محادثة تيليجرام هذه بمحادثة على موقعنا. إذا أجبت «نعم» "
+            "تصبح رسائلك هنا وهناك محادثة واحدة تظهر في الجهتين. أجب «نعم» فقط إذا طلبت هذا "
+            "الرابط بنفسك على الموقع.",
+            "en": "You opened a link that joins this Telegram chat to a conversation on our "
+            "website. If you say yes, your messages here and there become one conversation, "
+            "visible in both. Say yes only if you asked for this link on the website yourself.",
+        },
+        "link_yes": {
+            "fa": "بله، وصل کن",
+            "ar": "نعم، اربطهما",
+            "en": "Yes, link them",
+        },
+        "link_no": {
+            "fa": "نه",
+            "ar": "لا",
+            "en": "No",
+        },
+        "link_declined": {
+            "fa": "چیزی وصل نشد؛ این گفتگو جدا می‌ماند.",
+            "ar": "لم يُربط شيء؛ تبقى هذه المحادثة منفصلة.",
+            "en": "Nothing was linked; this chat stays separate.",
+        },
+        "link_refused": {
+            "fa": "این پیوند معتبر نیست یا منقضی شده است.",
+            "ar": "هذا الرابط غير صالح أو منتهي الصلاحية.",
+            "en": "This link is not valid or has expired.",
+        },
+        # What the customer is told when an agent takes their thread ({agent_name}).
+        "agent_joined": {
+            "fa": "{agent_name} از تیم پشتیبانی اکنون همراه شماست.",
+            "ar": "{agent_name} من فريق الدعم معك الآن.",
+            "en": "{agent_name} from our support team is with you now.",
+        },
+        # How a canned response addresses a customer whose name is unknown.
+        "unnamed_customer": {"fa": "مشتری گرامی", "ar": "عميلنا العزيز", "en": "valued customer"},
+        # The continue-in-chat page a mail's link opens.
+        "continue_title": {
+            "fa": "ادامهٔ گفتگو",
+            "ar": "متابعة المحادثة",
+            "en": "Continue the conversation",
+        },
+        "continue_ask": {
+            "fa": "این پیوند گفتگوی ایمیلی {address} را به گفتگوی این مرورگر وصل می‌کند؛ پس از آن "
+            "پیام‌های هر دو یکجا دیده می‌شوند. فقط اگر این نامه برای خود شما فرستاده شده، در پنجرهٔ "
+            "گفتگو «ادامه در اینجا» را بزنید.",
+            "ar": "يربط هذا الرابط محادثة البريد الإلكتروني لـ {address} بالمحادثة في هذا المتصفح، "
+            "فتظهر رسائل الاثنتين معًا. اضغط «المتابعة هنا» في نافذة المحادثة فقط إذا أُرسلت هذه "
+            "الرسالة إليك أنت.",
+            "en": "This link joins the email conversation of {address} to the chat in this "
+            "browser; after that, the messages of both are shown together. Press "
+            "\u201cContinue here\u201d in the chat window only if this mail was sent to you.",
+        },
+    }
+)
+
+
+def template(key: str, language: str | None) -> str:
+    """The text `key` in `language` (its first two letters), English otherwise, unfilled."""
+    table = CUSTOMER_TEXTS[key]
+    return table.get((language or "en")[:2], table["en"])
+
+
+def text(key: str, language: str | None, **values: str) -> str:
+    """The text `key` in `language` with `{placeholders}` filled from `values`."""
+    return template(key, language).format(**values)

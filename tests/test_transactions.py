@@ -1,0 +1,136 @@
+"""Transactions: reads never queue for SQLite's write lock, every write path takes it.
+
+A console poll answers while another process holds the database's write lock (on
+SQLite a write session would begin IMMEDIATE and wait for it); the queue's claim and an
+agent's reply open their write sessions inside `AppContext.writing()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.settings import Settings
+from router import queue
+from router.context import AppContext
+from router.replies import post_message
+from router.responder import QueueEveryThread
+from tests.agent_support import api, make_agent
+from tests.console_support import add_agent, sign_in
+from tests.support import FakeAdapter, make_settings
+
+# The endpoints the console calls while it is open (its polls and reloads), and the
+# agent API reads an integration polls.
+POLLS = (
+    "/console/session",
+    "/api/v1/threads",
+    "/api/v1/threads?status=queued&tier=1",
+    "/api/v1/threads/{thread}",
+    "/api/v1/customers/{customer}",
+    "/api/v1/customers/{customer}/claims",
+    "/api/v1/agents",
+    "/api/v1/agents/me",
+    "/api/v1/agents/me/presence",
+    "/api/v1/canned",
+    "/api/v1/queue/stats",
+    "/healthz",
+)
+
+
+@asynccontextmanager
+async def _another_writer(context: AppContext) -> AsyncIterator[None]:
+    """Hold the database's write lock from another connection, as a second process's
+    writer would (SQLite: BEGIN IMMEDIATE; PostgreSQL: the tables locked for writes)."""
+    url = make_url(context.settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        connection = sqlite3.connect(
+            str(url.database), timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+        await asyncio.to_thread(connection.execute, "BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+            connection.close()
+        return
+    async with context.engine.connect() as connection:
+        await connection.execute(
+            text("LOCK TABLE threads, agents, api_tokens, console_sessions IN EXCLUSIVE MODE")
+        )
+        yield
+        await connection.rollback()
+
+
+async def test_console_polls_answer_while_another_writer_holds_the_lock(
+    tmp_path: Any, database_url: str, start_app: Any
+) -> None:
+    # A write session would wait this long for the lock, then fail the request.
+    settings: Settings = make_settings(
+        tmp_path / "data", database_url, database={"statement_timeout": 2.0}
+    )
+    adapter = FakeAdapter()
+    client, context = await start_app(settings, adapters=[adapter], responder=QueueEveryThread())
+    result = await adapter.push("I need a person", sender="customer-1", language="en")
+    sara = await make_agent(context, "Sara")
+    await add_agent(context, "reza@example.com")
+    await sign_in(client, "reza@example.com")
+    paths = [p.format(thread=result.thread_id, customer=result.customer_id) for p in POLLS]
+    # First use of the token records its use (a write, at most once a minute).
+    assert (await api(client, "GET", "/api/v1/agents/me", sara))[0] == 200
+
+    async with _another_writer(context):
+        for path in paths:
+            by_token, _ = await api(client, "GET", path, sara)
+            by_cookie = await client.get(path)  # the console's session cookie
+            assert (path, by_token, by_cookie.status) == (path, 200, 200)
+
+
+@contextmanager
+def _write_sessions(context: AppContext) -> Iterator[list[bool]]:
+    """For each write session this task opens: was it inside `context.writing()`?"""
+    task = asyncio.current_task()
+    writing, sessions = context.writing, context.sessions
+    inside: set[asyncio.Task[Any] | None] = set()
+    opened: list[bool] = []
+
+    @asynccontextmanager
+    async def recorded_writing() -> AsyncIterator[None]:
+        async with writing():
+            inside.add(asyncio.current_task())
+            try:
+                yield
+            finally:
+                inside.discard(asyncio.current_task())
+
+    def recorded_sessions() -> AsyncSession:
+        if asyncio.current_task() is task:
+            opened.append(task in inside)
+        return sessions()
+
+    context.writing = recorded_writing  # type: ignore[method-assign]
+    context.sessions = recorded_sessions  # type: ignore[assignment]
+    try:
+        yield opened
+    finally:
+        context.writing, context.sessions = writing, sessions  # type: ignore[method-assign]
+
+
+async def test_claim_and_reply_take_the_write_lock(settings: Settings, start_app: Any) -> None:
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=QueueEveryThread())
+    result = await adapter.push("I need a person", sender="customer-1", language="en")
+    sara = await make_agent(context, "Sara")
+
+    with _write_sessions(context) as opened:
+        await queue.claim(context, sara.actor, result.thread_id)
+        await post_message(context, sara.actor, result.thread_id, text="Hello, I am Sara.")
+        await queue.resolve(context, sara.actor, result.thread_id)
+
+    assert len(opened) == 3
+    assert all(opened), opened
