@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.console_support import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 # As root Chromium needs --no-sandbox; the network flags stop it calling home on a
@@ -32,3 +34,12 @@ async def running_chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def sign_in_to_console(page: Page, base_url: str, email: str) -> None:
+    """Open the console at `base_url` and sign in as `email` (password `PASSWORD`)."""
+    await page.goto(f"{base_url}/console")
+    await page.locator("#signin-email").fill(email)
+    await page.locator("#signin-password").fill(PASSWORD)
+    await page.locator("#signin-submit").click()
+    await expect(page.locator("#console")).to_be_visible()

@@ -19,9 +19,9 @@ from router.model import AuthorKind, DeliveryResult, Direction
 from router.outbound import attachments_to_json
 from router.responder import QueueEveryThread
 from router.storage.models import Message
-from tests.browser_support import running_chromium
+from tests.browser_support import running_chromium, sign_in_to_console
 from tests.conftest import AppFactory
-from tests.console_support import PASSWORD, add_agent, agent_token
+from tests.console_support import add_agent, agent_token
 from tests.support import FakeAdapter
 from tests.test_console_delivery_browser import dead_reply
 
@@ -86,11 +86,7 @@ async def test_bidi_overrides_from_customers_do_not_reverse_the_console(
         page = await chromium.new_page(viewport={"width": 1280, "height": 860})
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        await page.goto(f"{url}/console")
-        await page.locator("#signin-email").fill("boss@example.com")
-        await page.locator("#signin-password").fill(PASSWORD)
-        await page.locator("#signin-submit").click()
-        await expect(page.locator("#console")).to_be_visible()
+        await sign_in_to_console(page, url, "boss@example.com")
         await page.locator('.tab[data-view="all"]').click()
         await page.locator("#thread-list .thread-item").first.click()
         history = page.locator("#history")

@@ -8,8 +8,8 @@ import pytest
 from playwright.async_api import Dialog, expect
 
 from config.settings import Settings
-from tests.browser_support import running_chromium
-from tests.console_support import PASSWORD, add_agent
+from tests.browser_support import running_chromium, sign_in_to_console
+from tests.console_support import add_agent
 from tests.email_support import FakeRelay, make_mail
 from tests.identity_support import EMAIL, say, start_identity_app
 from tests.webchat_fakes import next_frame, next_reply
@@ -47,11 +47,7 @@ async def test_admin_merges_a_claimed_customer_from_the_console(
             await dialog.accept()
 
         page.on("dialog", accept)
-        await page.goto(f"{url}/console")
-        await page.locator("#signin-email").fill("boss@example.com")
-        await page.locator("#signin-password").fill(PASSWORD)
-        await page.locator("#signin-submit").click()
-        await expect(page.locator("#console")).to_be_visible()
+        await sign_in_to_console(page, url, "boss@example.com")
         await page.locator("#thread-list .thread-item", has_text="I am Sara").click()
         claims = page.locator("#claims")
         await expect(claims).to_contain_text(f"Claims {SARA}")
