@@ -32,7 +32,14 @@ from router.core.messages import InboundMessage, IngestResult
 from router.core.outbox_worker import OutboxWorker, outbox_depth
 from router.core.responder import QueueEveryThread, Responder
 from router.enabled_channels import build_adapters
-from router.http import agent_api, console, customer_api, identity_api, integration_api
+from router.http import (
+    agent_api,
+    console,
+    customer_api,
+    identity_api,
+    integration_api,
+    reports_api,
+)
 from router.http.auth import bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
@@ -92,6 +99,7 @@ def build_app(
     )
     app.router.add_routes(integration_api.routes)
     app.router.add_routes(agent_api.routes)
+    app.router.add_routes(reports_api.routes)
     app.router.add_routes([*customer_api.routes, *identity_api.routes])  # issue 8
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)

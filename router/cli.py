@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import errno
 import getpass
+import json
 import logging
 import os
 import sys
@@ -26,9 +27,12 @@ from config.settings import (
     secret_names,
 )
 from faq.cli import add_faq_commands
+from router.agents.queue import MAX_TIER, Actor
 from router.core.languages import LANGUAGES
 from router.core.security import hash_password, new_token, token_hash
 from router.logs import configure_logging
+from router.reports.csv import summary_csv
+from router.reports.summary import GROUP_BY, ReportError, as_json, parse_window, summary
 from router.storage.engine import is_database_unavailable, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import Agent, ApiToken, AuditEvent
@@ -299,6 +303,31 @@ async def _integration_add(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_db(settings, work)
 
 
+async def _report(settings: Settings, args: argparse.Namespace) -> int:
+    """The KPI summary of `pasokh report`, with every figure (as an admin sees it)."""
+    try:
+        start, end = parse_window(args.start, args.end)
+    except ReportError as exc:
+        raise CommandError(str(exc)) from exc
+    operator = Actor(agent_id=0, name="pasokh report", tier=MAX_TIER, is_admin=True)
+
+    async def work(sessions: Any) -> int:
+        async with sessions() as session:
+            try:
+                report = await summary(
+                    session, operator, start=start, end=end, group_by=args.group_by
+                )
+            except ReportError as exc:
+                raise CommandError(str(exc)) from exc
+        if args.format == "csv":
+            sys.stdout.write(summary_csv(report))
+        else:
+            print(json.dumps(as_json(report), ensure_ascii=False, indent=2))
+        return 0
+
+    return await _with_db(settings, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `pasokh` argument parser; each command sets `func(args) -> exit code`."""
     common = argparse.ArgumentParser(add_help=False)
@@ -357,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_parser("defaults", help="print every setting with its default").set_defaults(
         func=lambda args: print(render_defaults(), end="") or 0
     )
+    report = commands.add_parser("report", parents=[common], help="KPI summary (docs/reports.md)")
+    report.add_argument("--from", dest="start", help="ISO date or date-time (default: 7 days ago)")
+    report.add_argument("--to", dest="end", help="ISO date or date-time, exclusive (default: now)")
+    report.add_argument("--group-by", choices=GROUP_BY)
+    report.add_argument("--format", choices=["json", "csv"], default="json")
+    report.set_defaults(func=_run(_report))
     add_faq_commands(commands)
     return parser
 

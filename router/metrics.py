@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# Seconds a customer waits for a person: half a minute to a week.
+HUMAN_WAIT_BUCKETS = (30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800)
+
 
 @dataclass
 class Metrics:
@@ -65,6 +68,20 @@ class Metrics:
         )
         self.bot_decisions = Counter(
             "pasokh_bot_decisions", "Responder decisions", ["decision"], registry=r
+        )
+        # Observed when the event commits; wall-clock seconds (docs/reports.md).
+        self.first_response_seconds = Histogram(
+            "pasokh_first_response_seconds",
+            "From a thread's hand-off to its first agent reply to the customer",
+            ["channel", "tier"],
+            buckets=HUMAN_WAIT_BUCKETS,
+            registry=r,
+        )
+        self.resolution_seconds = Histogram(
+            "pasokh_resolution_seconds",
+            "From a thread's creation to its resolution (bot or agent)",
+            buckets=HUMAN_WAIT_BUCKETS,
+            registry=r,
         )
         # A pass counted whether or not it found work: a flat line means a stuck worker.
         self.worker_passes = Counter(

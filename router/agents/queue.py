@@ -31,6 +31,7 @@ from router.core.messages import AuthorKind, Direction, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.texts import template
 from router.core.transaction import Effects, write
+from router.reports.events import record_audited, record_resolution
 from router.storage.models import (
     OPEN_STATUSES,
     Agent,
@@ -223,6 +224,7 @@ def _audit(
             details=details,
         )
     )
+    record_audited(session, thread, action, actor.agent_id if actor is not None else None)
 
 
 def _changed(effects: Effects, thread: Thread) -> None:
@@ -487,6 +489,9 @@ async def resolve(
         ):
             raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
         _audit(session, thread, "resolve", actor=actor, resolution=resolution)
+        await record_resolution(
+            app.metrics, session, thread, actor_kind="agent", agent_id=actor.agent_id
+        )
         _changed(effects, thread)
         return thread
 

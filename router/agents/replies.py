@@ -24,6 +24,7 @@ from router.core.events import MessageStored
 from router.core.messages import AuthorKind, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.transaction import Effects, write
+from router.reports.events import record_response
 from router.storage.models import Identity, Message, Thread, ThreadStatus
 
 
@@ -75,6 +76,8 @@ async def post_message(
             language=await reply_language(app, session, thread),
             internal=internal,
         )
+        if not internal:
+            await record_response(app.metrics, session, thread, message)
         if not internal and thread.first_response_at is None:
             thread.first_response_at = utcnow()
         effects.events.append(

@@ -43,6 +43,7 @@ from router.identity.links import (
     ensure_identity,
     mask_codes,
 )
+from router.reports.events import record_ingest
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -414,6 +415,15 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
     elif msg.automated:
         outcome.decision = "automated"
 
+    await record_ingest(
+        app.metrics,
+        session,
+        thread,
+        before=(status_before[0], status_before[1]),
+        channel=msg.channel,
+        created=choice.created,
+        reopened=choice.reopened,
+    )
     if (thread.status, thread.tier, thread.assignee_id) != status_before or choice.created:
         events.append(
             ThreadChanged(

@@ -650,6 +650,7 @@ def openapi_document() -> JSON:
     history["400"] = _error("after is not a message id")
     for template, operations in customer_admin_paths().items():  # issue 8
         paths.setdefault(template, {}).update(operations)
+    paths.update(report_paths())
     return copy.deepcopy(
         {
             "openapi": "3.1.0",
@@ -779,3 +780,105 @@ def customer_admin_paths() -> JSON:
             )
         },
     }
+
+
+# --- KPI reports (docs/reports.md) -------------------------------------------------------
+
+_RATE: JSON = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_PCT: JSON = {"type": ["number", "null"], "minimum": 0, "maximum": 100}
+_FIGURES: dict[str, JSON] = {
+    "threads_created": INT,
+    "threads_resolved": INT,
+    "first_response_seconds": _ref("Durations"),
+    "next_response_seconds": _ref("Durations"),
+    "resolution_seconds": _ref("Durations"),
+    "fcr_rate": _RATE,
+    "reopen_rate": _RATE,
+    "bot_containment_rate": _RATE,
+    "handoff_rate": _RATE,
+    "csat": _object(
+        {"responses": INT, "satisfied_pct": _PCT, "mean": {"type": ["number", "null"]}}
+    ),
+    "nps": _object(
+        {"responses": INT, "score": {"type": ["number", "null"], "minimum": -100, "maximum": 100}}
+    ),
+    "sla": _object(
+        {"first_response_met_pct": _PCT, "resolution_met_pct": _PCT, "breaches": INT},
+        description="null until threads have service-level deadlines",
+    ),
+}
+SCHEMAS.update(
+    {
+        "Durations": _object(
+            {
+                "count": INT,
+                "median": {"type": ["number", "null"]},
+                "p90": {"type": ["number", "null"]},
+                "mean": {"type": ["number", "null"]},
+            },
+            description="seconds, wall clock; null when count is 0",
+        ),
+        "ReportFigures": _object(_FIGURES),
+        "ReportGroup": _object(
+            {
+                "key": {"type": ["integer", "string", "null"]},
+                "label": {"type": ["string", "null"]},
+                **_FIGURES,
+            },
+            description="agent id, tier, channel, language, day (YYYY-MM-DD, UTC) or week "
+            "(its Monday); null: none (e.g. events of no agent)",
+        ),
+        "ReportSummary": _object(
+            {
+                "from": TIME,
+                "to": TIME,
+                "group_by": {
+                    "type": ["string", "null"],
+                    "enum": ["agent", "tier", "channel", "language", "day", "week", None],
+                },
+                "generated_at": TIME,
+                "total": _ref("ReportFigures"),
+                "groups": {"type": "array", "items": _ref("ReportGroup")},
+                "backlog": _object(
+                    {
+                        "open": INT,
+                        "bot": INT,
+                        "queued": INT,
+                        "assigned": INT,
+                        "oldest_age_seconds": {"type": ["number", "null"]},
+                    },
+                    description="open threads now the caller may see, not in the window",
+                ),
+            }
+        ),
+    }
+)
+
+
+def report_paths() -> JSON:
+    """Paths of `router.http.reports_api`."""
+    operation = _op(
+        "KPIs of a time window [from, to), in total and per group: all figures for an "
+        "admin, the caller's own for an agent (docs/reports.md)",
+        "200",
+        "ReportSummary",
+        errors=("401", "422"),
+        params=(
+            _query(
+                "from",
+                STRING,
+                "ISO 8601 date or date-time (UTC if no offset); default: seven days before `to`",
+            ),
+            _query("to", STRING, "ISO 8601 date or date-time, exclusive; default: now"),
+            _query(
+                "group_by",
+                {"type": "string", "enum": ["agent", "tier", "channel", "language", "day", "week"]},
+                "one row per agent, tier, channel, language, UTC day or ISO week",
+            ),
+            _query("format", {"type": "string", "enum": ["json", "csv"]}, "default json"),
+        ),
+    )
+    operation["responses"]["200"]["content"]["text/csv"] = {
+        "schema": {"type": "string"},
+    }
+    return {"/api/v1/reports/summary": {"get": operation}}

@@ -346,3 +346,63 @@ class IdentityProof(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class ThreadEvent(Base):
+    """One state change of a thread, with its time: the source of the KPI reports.
+
+    `kind`: created, handoff, assigned, released, escalated, response (an agent's reply
+    to the customer), resolved, reopened. The attribution columns (agent, tier,
+    channel, language) are the thread's at that moment, so a report groups by them
+    without joins. `first` marks a thread's first hand-off, response and resolution;
+    `seconds` is what the event measures (response: the customer's wait; resolved:
+    since creation); `replies` is the number of agent replies at a resolution.
+    """
+
+    __tablename__ = "thread_events"
+    __table_args__ = (
+        Index("ix_thread_events_kind_at", "kind", "at"),
+        Index("ix_thread_events_thread_kind", "thread_id", "kind", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor_kind: Mapped[str] = mapped_column(String(16))  # customer | bot | agent | system
+    agent_id: Mapped[int | None] = mapped_column(BigInteger)
+    tier: Mapped[int] = mapped_column(Integer, default=0)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str | None] = mapped_column(String(8))
+    first: Mapped[bool] = mapped_column(Boolean, default=False)
+    seconds: Mapped[float | None]
+    replies: Mapped[int | None] = mapped_column(Integer)
+
+
+class SurveyAnswer(Base):
+    """A satisfaction survey sent to a customer (CSAT 1-5, NPS 0-10) and its answer.
+
+    The token is the customer's credential (only its hash is kept); `score` is NULL
+    until answered. Attribution columns as in `ThreadEvent`, taken when it is sent.
+    """
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (
+        Index("ix_survey_answers_kind_answered", "kind", "answered_at"),
+        Index("ix_survey_answers_customer", "customer_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # csat | nps
+    score: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    agent_id: Mapped[int | None] = mapped_column(BigInteger)
+    tier: Mapped[int] = mapped_column(Integer, default=0)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]

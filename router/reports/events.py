@@ -1,0 +1,239 @@
+"""Recording every state change of a thread, with its time, in the transaction that
+makes it (the callers run inside `router.core.transaction.write`).
+
+Each recorder adds one `ThreadEvent` row and computes what the event measures then, so
+a report only aggregates rows (see docs/reports.md for each definition). Prometheus
+histograms are observed only once the transaction commits: a rolled-back or retried
+attempt observes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from router.core.messages import AuthorKind, Direction, utcnow
+from router.metrics import Metrics
+from router.storage.models import Message, Thread, ThreadEvent, ThreadStatus
+
+CREATED = "created"
+HANDOFF = "handoff"
+ASSIGNED = "assigned"
+RELEASED = "released"
+ESCALATED = "escalated"
+RESPONSE = "response"
+RESOLVED = "resolved"
+REOPENED = "reopened"
+
+# The queue's audit actions, as the state change each one is.
+_AUDITED = {
+    "claim": ASSIGNED,
+    "auto_assign": ASSIGNED,
+    "transfer": ASSIGNED,
+    "release": RELEASED,
+    "requeue": RELEASED,
+    "escalate": ESCALATED,
+}
+_PENDING = "pasokh_reports_after_commit"
+
+
+def _add(
+    session: AsyncSession,
+    thread: Thread,
+    kind: str,
+    *,
+    actor_kind: str,
+    agent_id: int | None = None,
+    at: datetime | None = None,
+    channel: str | None = None,
+    tier: int | None = None,
+    first: bool = False,
+    seconds: float | None = None,
+    replies: int | None = None,
+) -> ThreadEvent:
+    row = ThreadEvent(
+        thread_id=thread.id,
+        at=at or utcnow(),
+        kind=kind,
+        actor_kind=actor_kind,
+        agent_id=agent_id,
+        tier=thread.tier if tier is None else tier,
+        channel=channel or thread.last_channel,
+        language=thread.language,
+        first=first,
+        seconds=seconds,
+        replies=replies,
+    )
+    session.add(row)
+    return row
+
+
+def _after_commit(session: AsyncSession, observe: Callable[[], None]) -> None:
+    """Run `observe` once this session's transaction commits (never on rollback)."""
+    sync = session.sync_session
+    pending: list[Callable[[], None]] | None = sync.info.get(_PENDING)
+    if pending is None:
+        pending = sync.info[_PENDING] = []
+
+        def committed(_: Session) -> None:
+            for done in sync.info.pop(_PENDING, []):
+                done()
+
+        def rolled_back(_: Session) -> None:
+            sync.info.pop(_PENDING, None)
+
+        event.listen(sync, "after_commit", committed, once=True)
+        event.listen(sync, "after_soft_rollback", rolled_back, once=True)
+    pending.append(observe)
+
+
+async def _first_of(session: AsyncSession, thread: Thread, kind: str) -> datetime | None:
+    at: datetime | None = await session.scalar(
+        select(func.min(ThreadEvent.at)).where(
+            ThreadEvent.thread_id == thread.id, ThreadEvent.kind == kind
+        )
+    )
+    return at
+
+
+async def _count(session: AsyncSession, thread: Thread, kind: str) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).where(ThreadEvent.thread_id == thread.id, ThreadEvent.kind == kind)
+        )
+        or 0
+    )
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds())
+
+
+async def record_ingest(
+    metrics: Metrics,
+    session: AsyncSession,
+    thread: Thread,
+    *,
+    before: tuple[str, int],
+    channel: str,
+    created: bool,
+    reopened: bool,
+) -> None:
+    """What a customer's message and the bot's decision on it did to `thread`:
+    created or reopened it, handed it off (to the queue, or a higher tier), resolved it.
+
+    `before` is the thread's (status, tier) after it was chosen, before the decision.
+    """
+    status, tier = before
+    # Creation and hand-off count for the tier the thread was at (the bot's, 0), so a
+    # report by tier shows the bot's hand-off rate among the threads it started with.
+    if created:
+        _add(
+            session,
+            thread,
+            CREATED,
+            actor_kind="customer",
+            at=thread.created_at,
+            channel=channel,
+            tier=tier,
+        )
+    if reopened:
+        _add(session, thread, REOPENED, actor_kind="customer", channel=channel)
+    if thread.status == ThreadStatus.QUEUED and (status == ThreadStatus.BOT or thread.tier > tier):
+        first = await _first_of(session, thread, HANDOFF) is None
+        _add(session, thread, HANDOFF, actor_kind="bot", channel=channel, tier=tier, first=first)
+    if thread.status == ThreadStatus.RESOLVED and status != ThreadStatus.RESOLVED:
+        await record_resolution(metrics, session, thread, actor_kind="bot", agent_id=None)
+
+
+def record_audited(
+    session: AsyncSession, thread: Thread, action: str, actor_id: int | None
+) -> None:
+    """The queue's assignment changes (claim, auto-assign, transfer, release, requeue,
+    escalate), named by their audit action; other actions are not state changes."""
+    kind = _AUDITED.get(action)
+    if kind is None:
+        return
+    _add(
+        session,
+        thread,
+        kind,
+        actor_kind="agent" if actor_id is not None else "system",
+        agent_id=thread.assignee_id if kind == ASSIGNED else actor_id,
+    )
+
+
+async def record_response(
+    metrics: Metrics, session: AsyncSession, thread: Thread, message: Message
+) -> None:
+    """An agent's reply to the customer (never a note): the first response measures
+    from the first hand-off (or the thread's creation); a later one from the oldest
+    customer message since the previous reply (none waiting: no wait to measure)."""
+    at = message.created_at
+    previous = await session.scalar(
+        select(func.max(ThreadEvent.at)).where(
+            ThreadEvent.thread_id == thread.id, ThreadEvent.kind == RESPONSE
+        )
+    )
+    start: datetime | None
+    if previous is None:
+        start = await _first_of(session, thread, HANDOFF) or thread.created_at
+    else:
+        start = await session.scalar(
+            select(func.min(Message.created_at)).where(
+                Message.thread_id == thread.id,
+                Message.direction == Direction.INBOUND,
+                Message.author_kind == AuthorKind.CUSTOMER,
+                Message.created_at > previous,
+            )
+        )
+    seconds = _seconds(start, at) if start is not None else None
+    first = previous is None
+    row = _add(
+        session,
+        thread,
+        RESPONSE,
+        actor_kind="agent",
+        agent_id=message.agent_id,
+        at=at,
+        channel=message.channel,
+        first=first,
+        seconds=seconds,
+    )
+    if first and seconds is not None:
+        labels: dict[str, Any] = {"channel": row.channel or "none", "tier": str(row.tier)}
+        _after_commit(
+            session,
+            lambda: metrics.first_response_seconds.labels(**labels).observe(seconds),
+        )
+
+
+async def record_resolution(
+    metrics: Metrics,
+    session: AsyncSession,
+    thread: Thread,
+    *,
+    actor_kind: str,
+    agent_id: int | None,
+) -> None:
+    """A resolution, by the bot or an agent: how long since the thread was created,
+    how many agent replies it took, whether it is the thread's first."""
+    at = thread.resolved_at or utcnow()
+    seconds = _seconds(thread.created_at, at)
+    _add(
+        session,
+        thread,
+        RESOLVED,
+        actor_kind=actor_kind,
+        agent_id=thread.assignee_id if thread.assignee_id is not None else agent_id,
+        at=at,
+        first=await _count(session, thread, RESOLVED) == 0,
+        seconds=seconds,
+        replies=await _count(session, thread, RESPONSE),
+    )
+    _after_commit(session, lambda: metrics.resolution_seconds.observe(seconds))

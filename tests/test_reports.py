@@ -1,0 +1,378 @@
+"""KPI reports: each definition on a hand-built timeline (injected clock) through the
+real ingest, queue and reply paths; the summary API (JSON, CSV, grouping, who sees
+what), the CLI and the Prometheus histograms."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config.settings import Settings
+from router.agents import queue, replies
+from router.context import AppContext
+from router.core.responder import (
+    Answer,
+    Decision,
+    HandOff,
+    MessageView,
+    Resolve,
+    ThreadContext,
+)
+from router.storage.models import SurveyAnswer
+from tests.agent_support import AgentUser, api, make_agent
+from tests.report_support import MONDAY_9AM, Clock, install_clock
+from tests.support import FakeAdapter, postgres_admin_url
+from tests.test_agent_api import CheckedApi, schema_errors
+from tests.test_cli import pasokh
+
+
+class ScriptedBot:
+    """ "person" hands off, "thanks" resolves (the customer said the answer helped),
+    anything else is answered."""
+
+    async def respond(self, ctx: ThreadContext, new: MessageView) -> Decision:
+        if new.text == "person":
+            return HandOff(reason="asked for a person", tier=1, text="one moment")
+        if new.text == "thanks":
+            return Resolve("bot_deflected", "glad it helped")
+        return Answer("the FAQ says so")
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return install_clock(monkeypatch, MONDAY_9AM)
+
+
+class Day:
+    """One scripted day: customers write on `web`, agents act through the queue."""
+
+    def __init__(self, context: AppContext, web: FakeAdapter, clock: Clock) -> None:
+        self.context, self.web, self.clock = context, web, clock
+
+    async def say(self, seconds: float, customer: str, text: str) -> int:
+        at = self.clock.at(seconds)
+        result = await self.web.push(text, sender=customer, received_at=at, language="fa")
+        return result.thread_id
+
+    async def claim(self, seconds: float, agent: AgentUser, thread_id: int) -> None:
+        self.clock.at(seconds)
+        await queue.claim(self.context, agent.actor, thread_id)
+
+    async def reply(
+        self, seconds: float, agent: AgentUser, thread_id: int, *, note: bool = False
+    ) -> None:
+        self.clock.at(seconds)
+        await replies.post_message(
+            self.context, agent.actor, thread_id, text="on it", internal=note
+        )
+
+    async def resolve(self, seconds: float, agent: AgentUser, thread_id: int) -> None:
+        self.clock.at(seconds)
+        await queue.resolve(self.context, agent.actor, thread_id)
+
+
+async def _scripted_day(
+    settings: Settings, start_app: Any, clock: Clock
+) -> tuple[Any, AppContext, dict[str, AgentUser], dict[str, int]]:
+    """The timeline every summary test measures (times in seconds after 09:00)."""
+    web = FakeAdapter(name="web")
+    client, context = await start_app(settings, adapters=[web], responder=ScriptedBot())
+    # "away": neither auto-assigned work nor requeued for being offline
+    sara = await make_agent(context, "Sara", presence="away")
+    reza = await make_agent(context, "Reza", presence="away")
+    boss = await make_agent(context, "Boss", is_admin=True, presence="away")
+    day = Day(context, web, clock)
+    # A: bot answer, hand-off at 60; a note at 180 is no response; first reply at 300
+    # (wait 240); the customer writes at 400 and 500, the reply at 700 waited 300;
+    # resolved at 800 after two replies: not first-contact.
+    a = await day.say(0, "a", "where is my order?")
+    await day.say(60, "a", "person")
+    await day.claim(120, sara, a)
+    await day.reply(180, sara, a, note=True)
+    await day.reply(300, sara, a)
+    await day.say(400, "a", "still broken")
+    await day.say(500, "a", "hello?")
+    await day.reply(700, sara, a)
+    await day.resolve(800, sara, a)
+    # B: handed off at once (1000), reply at 1300 (wait 300), resolved at 1400 with one
+    # reply, but reopened at 1500 (within the window): not first-contact; the reply at
+    # 1600 waited 100; resolved again at 1700.
+    b = await day.say(1000, "b", "person")
+    await day.claim(1100, sara, b)
+    await day.reply(1300, sara, b)
+    await day.resolve(1400, sara, b)
+    assert await day.say(1500, "b", "it broke again") == b
+    await day.reply(1600, sara, b)
+    await day.resolve(1700, sara, b)
+    # C: Reza's, one reply (wait 200), resolved, never reopened: first-contact.
+    c = await day.say(2000, "c", "person")
+    await day.claim(2100, reza, c)
+    await day.reply(2200, reza, c)
+    await day.resolve(2300, reza, c)
+    # D: the bot answers, the customer says thanks: the bot closed it (contained).
+    d = await day.say(3000, "d", "how do I pay?")
+    await day.say(3030, "d", "thanks")
+    # E: still with the bot at the end of the day (backlog).
+    e = await day.say(4000, "e", "hours?")
+    async with context.sessions() as session, session.begin():
+        for thread, agent, kind, score in [
+            (a, sara, "csat", 5),
+            (b, sara, "csat", 2),
+            (c, reza, "csat", 4),
+            (a, sara, "nps", 10),
+            (b, sara, "nps", 9),
+            (c, reza, "nps", 7),
+            (d, None, "nps", 3),
+        ]:
+            session.add(
+                SurveyAnswer(
+                    token_hash=f"{thread}-{kind}-{score}",
+                    thread_id=thread,
+                    customer_id=(await _customer_of(context, thread)),
+                    kind=kind,
+                    score=score,
+                    agent_id=agent.id if agent else None,
+                    tier=1,
+                    channel="web",
+                    language="fa",
+                    created_at=clock.at(5000),
+                    answered_at=clock.now,
+                    expires_at=clock.now + timedelta(days=7),
+                )
+            )
+    clock.at(6000)
+    return client, context, {"sara": sara, "reza": reza, "boss": boss}, {"e": e}
+
+
+async def _customer_of(context: AppContext, thread_id: int) -> int:
+    from router.storage.models import Thread
+
+    async with context.sessions() as session:
+        thread = await session.get(Thread, thread_id)
+        assert thread is not None
+        return thread.customer_id
+
+
+WINDOW = {"from": "2030-01-07", "to": "2030-01-08"}
+
+
+async def test_every_kpi_of_a_scripted_day(
+    settings: Settings, start_app: Any, clock: Clock
+) -> None:
+    client, _, agents, _ = await _scripted_day(settings, start_app, clock)
+    status, body = await api(
+        client, "GET", "/api/v1/reports/summary", agents["boss"], params=WINDOW
+    )
+    assert status == 200, body
+    total = body["total"]
+    assert total["threads_created"] == 5
+    assert total["threads_resolved"] == 4  # A, B (twice: one thread), C, D
+    # the agent replies only: 240 (A, not the bot's answer nor the note), 300, 200
+    assert total["first_response_seconds"] == {
+        "count": 3,
+        "median": 240.0,
+        "p90": 288.0,
+        "mean": 246.7,
+    }
+    # A's second reply waited since 400 (not 500); B's since the reopening message
+    assert total["next_response_seconds"] == {
+        "count": 2,
+        "median": 200.0,
+        "p90": 280.0,
+        "mean": 200.0,
+    }
+    # A 800, B 400 and 700 (both from creation), C 300, D 30
+    assert total["resolution_seconds"] == {"count": 5, "median": 400.0, "p90": 760.0, "mean": 446.0}
+    assert total["fcr_rate"] == round(1 / 3, 4)  # C of A, B, C
+    assert total["reopen_rate"] == 0.25  # B of A, B, C, D
+    assert total["bot_containment_rate"] == 0.25  # D of A, B, C, D
+    assert total["handoff_rate"] == 0.6  # A, B, C of five
+    assert total["csat"] == {"responses": 3, "satisfied_pct": 66.7, "mean": 3.67}
+    assert total["nps"] == {"responses": 4, "score": 25.0}  # (2 promoters - 1 detractor) / 4
+    assert total["sla"] == {
+        "first_response_met_pct": None,
+        "resolution_met_pct": None,
+        "breaches": 0,
+    }
+    assert body["backlog"] == {
+        "open": 1,
+        "bot": 1,
+        "queued": 0,
+        "assigned": 0,
+        "oldest_age_seconds": 2000.0,
+    }
+
+
+async def test_a_reopen_after_the_window_is_a_new_thread_and_fcr_holds(
+    settings: Settings, start_app: Any, clock: Clock
+) -> None:
+    web = FakeAdapter(name="web")
+    client, context = await start_app(settings, adapters=[web], responder=ScriptedBot())
+    sara = await make_agent(context, "Sara", presence="away")
+    day = Day(context, web, clock)
+    first = await day.say(0, "a", "person")
+    await day.claim(10, sara, first)
+    await day.reply(20, sara, first)
+    await day.resolve(30, sara, first)
+    window = settings.threads.reopen_window_minutes * 60
+    assert await day.say(30 + window + 1, "a", "person") != first
+    status, body = await api(
+        client,
+        "GET",
+        "/api/v1/reports/summary",
+        sara,
+        params={"from": "2030-01-01", "to": "2030-03-01"},
+    )
+    assert status == 200
+    assert body["total"]["fcr_rate"] == 1.0 and body["total"]["reopen_rate"] == 0.0
+    assert body["total"]["threads_created"] == 0  # creation belongs to no agent
+
+
+async def test_groups_by_agent_day_and_week(
+    settings: Settings, start_app: Any, clock: Clock
+) -> None:
+    client, _, agents, _ = await _scripted_day(settings, start_app, clock)
+    boss = agents["boss"]
+    _, by_agent = await api(
+        client, "GET", "/api/v1/reports/summary", boss, params={**WINDOW, "group_by": "agent"}
+    )
+    groups = {group["key"]: group for group in by_agent["groups"]}
+    assert set(groups) == {agents["sara"].id, agents["reza"].id, None}
+    sara = groups[agents["sara"].id]
+    assert sara["label"] == "Sara"
+    assert sara["first_response_seconds"]["count"] == 2
+    assert sara["fcr_rate"] == 0.0 and sara["reopen_rate"] == 0.5
+    assert sara["csat"] == {"responses": 2, "satisfied_pct": 50.0, "mean": 3.5}
+    assert groups[agents["reza"].id]["fcr_rate"] == 1.0
+    nobody = groups[None]  # creations and the bot's resolution
+    assert nobody["threads_created"] == 5 and nobody["bot_containment_rate"] == 1.0
+    for group_by, key in (("day", "2030-01-07"), ("week", "2030-01-07"), ("channel", "web")):
+        _, body = await api(
+            client, "GET", "/api/v1/reports/summary", boss, params={**WINDOW, "group_by": group_by}
+        )
+        assert [g["key"] for g in body["groups"]] == [key], group_by
+        assert body["groups"][0]["threads_created"] == 5
+    _, by_tier = await api(
+        client, "GET", "/api/v1/reports/summary", boss, params={**WINDOW, "group_by": "tier"}
+    )
+    assert [g["key"] for g in by_tier["groups"]] == [0, 1]
+    _, by_language = await api(
+        client, "GET", "/api/v1/reports/summary", boss, params={**WINDOW, "group_by": "language"}
+    )
+    assert [g["key"] for g in by_language["groups"]] == ["fa"]
+
+
+async def test_an_agent_sees_only_their_own_figures(
+    settings: Settings, start_app: Any, clock: Clock
+) -> None:
+    client, _, agents, _ = await _scripted_day(settings, start_app, clock)
+    _, own = await api(client, "GET", "/api/v1/reports/summary", agents["reza"], params=WINDOW)
+    assert own["total"]["first_response_seconds"]["count"] == 1
+    assert own["total"]["threads_resolved"] == 1
+    assert own["total"]["csat"]["responses"] == 1
+    _, grouped = await api(
+        client,
+        "GET",
+        "/api/v1/reports/summary",
+        agents["reza"],
+        params={**WINDOW, "group_by": "agent"},
+    )
+    assert [g["key"] for g in grouped["groups"]] == [agents["reza"].id]
+    _, everything = await api(
+        client, "GET", "/api/v1/reports/summary", agents["boss"], params=WINDOW
+    )
+    assert everything["total"]["first_response_seconds"]["count"] == 3
+
+
+async def test_summary_json_and_csv_follow_the_document(
+    settings: Settings, start_app: Any, clock: Clock
+) -> None:
+    client, _, agents, _ = await _scripted_day(settings, start_app, clock)
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    call = CheckedApi(client, doc)
+    boss = agents["boss"]
+    for group_by in ("agent", "tier", "channel", "language", "day", "week"):
+        await call(
+            "GET",
+            "/api/v1/reports/summary",
+            boss,
+            expect=200,
+            params={**WINDOW, "group_by": group_by},
+        )
+    await call("GET", "/api/v1/reports/summary", boss, expect=200)  # default window
+    for bad in (
+        {"group_by": "mood"},
+        {"from": "yesterday"},
+        {"format": "xls"},
+        {"from": "2030-01-08", "to": "2030-01-07"},
+    ):
+        await call("GET", "/api/v1/reports/summary", boss, expect=422, params=bad)
+    await call("GET", "/api/v1/reports/summary", expect=401)
+
+    response = await client.get(
+        "/api/v1/reports/summary",
+        headers=boss.headers,
+        params={**WINDOW, "group_by": "agent", "format": "csv"},
+    )
+    assert response.status == 200 and response.content_type == "text/csv"
+    raw = await response.read()
+    assert raw.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert [row["key"] for row in rows] == [
+        "total",
+        str(agents["sara"].id),
+        str(agents["reza"].id),
+        "",
+    ]
+    assert rows[0]["first_response_seconds_median"] == "240.0"
+    assert rows[0]["csat_satisfied_pct"] == "66.7"
+    assert rows[0]["sla_first_response_met_pct"] == ""
+    assert not schema_errors(json.loads(json.dumps({"x": 1})), {"type": "object"}, doc)
+
+
+async def test_histograms_are_observed_when_the_events_commit(
+    settings: Settings, start_app: Any, clock: Clock
+) -> None:
+    _, context, _, _ = await _scripted_day(settings, start_app, clock)
+    registry = context.metrics.registry
+    labels = {"channel": "web", "tier": "1"}
+    assert registry.get_sample_value("pasokh_first_response_seconds_count", labels) == 3
+    assert registry.get_sample_value("pasokh_first_response_seconds_sum", labels) == 740
+    assert registry.get_sample_value("pasokh_resolution_seconds_count") == 5
+    assert registry.get_sample_value("pasokh_resolution_seconds_sum") == 2230
+
+
+async def test_report_command(
+    settings: Settings, start_app: Any, clock: Clock, database_url: str
+) -> None:
+    await _scripted_day(settings, start_app, clock)
+    env = {"PASOKH_DATABASE__URL": database_url}
+    data = ["--data-dir", str(settings.data_dir)]
+    shown = pasokh(
+        "report",
+        "--from",
+        "2030-01-07",
+        "--to",
+        "2030-01-08",
+        "--group-by",
+        "agent",
+        *data,
+        env=env,
+    )
+    assert shown.returncode == 0, shown.stderr
+    body = json.loads(shown.stdout)
+    assert body["total"]["first_response_seconds"]["median"] == 240.0
+    assert len(body["groups"]) == 3
+    as_csv = pasokh(
+        "report", "--from", "2030-01-07", "--to", "2030-01-08", "--format", "csv", *data, env=env
+    )
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert as_csv.stdout.startswith("\ufeffkey,label,threads_created")
+    wrong = pasokh("report", "--from", "last week", *data, env=env)
+    assert wrong.returncode != 0 and "ISO 8601" in wrong.stderr
