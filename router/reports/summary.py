@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy import Integer as SqlInteger
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import Null
 
 from router.agents.queue import Actor, visible_to
 from router.core.messages import utcnow
@@ -93,6 +94,11 @@ def _key(table: Any, at: Any, group_by: str | None, dialect: str) -> ColumnEleme
     return func.date(at, "weekday 0", "-6 days")
 
 
+def _grouping(key: ColumnElement[Any]) -> tuple[ColumnElement[Any], ...]:
+    """GROUP BY the key, or nothing for the total (PostgreSQL refuses GROUP BY NULL)."""
+    return () if isinstance(key, Null) else (key,)
+
+
 def _is(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -119,7 +125,7 @@ async def _counts(
             _is(and_(first_resolution, reopened)),
         )
         .where(window, event.kind.in_((CREATED, RESOLVED, HANDOFF)))
-        .group_by(key)
+        .group_by(*_grouping(key))
     )
     return {row[0]: kpis.Counts(*(int(n) for n in row[1:])) for row in rows}
 
@@ -149,7 +155,7 @@ async def _durations(
                 func.avg(event.seconds),
             )
             .where(*where)
-            .group_by(key, measure)
+            .group_by(*_grouping(key), measure)
         )
         for group, name, count, median, p90, mean in rows:
             found[group][name] = kpis.Durations(
@@ -182,7 +188,7 @@ async def _surveys(
             _is(score <= kpis.DETRACTOR_MAX),
         )
         .where(window, answer.score.is_not(None), answer.kind.in_(("csat", "nps")))
-        .group_by(key, answer.kind)
+        .group_by(*_grouping(key), answer.kind)
     )
     found: dict[Key, tuple[kpis.Csat, kpis.Nps]] = defaultdict(lambda: (kpis.Csat(), kpis.Nps()))
     for group, kind, count, satisfied, total, promoters, detractors in rows:
