@@ -8,7 +8,6 @@ import csv
 import io
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +26,7 @@ from router.core.responder import (
 from router.storage.models import SurveyAnswer
 from tests.agent_support import AgentUser, api, make_agent
 from tests.report_support import MONDAY_9AM, Clock, install_clock
-from tests.support import FakeAdapter, postgres_admin_url
+from tests.support import FakeAdapter
 from tests.test_agent_api import CheckedApi, schema_errors
 from tests.test_cli import pasokh
 
