@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text
 
 from router.agents.queue import Actor
-from router.reports.summary import GROUP_BY, summary
+from router.service.reports.summary import GROUP_BY, summary
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from tests.support import create_postgres_database

@@ -31,8 +31,8 @@ from router.agents.queue import MAX_TIER, Actor
 from router.core.languages import LANGUAGES
 from router.core.security import hash_password, new_token, token_hash
 from router.logs import configure_logging
-from router.reports.csv import summary_csv
-from router.reports.summary import GROUP_BY, ReportError, as_json, parse_window, summary
+from router.service.reports.csv import summary_csv
+from router.service.reports.summary import GROUP_BY, ReportError, as_json, parse_window, summary
 from router.storage.engine import is_database_unavailable, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import Agent, ApiToken, AuditEvent

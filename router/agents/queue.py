@@ -31,7 +31,7 @@ from router.core.messages import AuthorKind, Direction, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.texts import template
 from router.core.transaction import Effects, write
-from router.reports.events import record_audited, record_resolution
+from router.service.reports.events import record_audited, record_resolution
 from router.storage.models import (
     OPEN_STATUSES,
     Agent,

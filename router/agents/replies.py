@@ -24,7 +24,7 @@ from router.core.events import MessageStored
 from router.core.messages import AuthorKind, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.transaction import Effects, write
-from router.reports.events import record_response
+from router.service.reports.events import record_response
 from router.storage.models import Identity, Message, Thread, ThreadStatus
 
 

@@ -43,7 +43,7 @@ from router.identity.links import (
     ensure_identity,
     mask_codes,
 )
-from router.reports.events import record_ingest
+from router.service.reports.events import record_ingest
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,

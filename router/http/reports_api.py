@@ -12,8 +12,8 @@ from router.http.agent_api import endpoint
 from router.http.auth import agent_principal
 from router.http.errors import json_error
 from router.http.keys import CONTEXT
-from router.reports.csv import summary_csv
-from router.reports.summary import ReportError, as_json, parse_window, summary
+from router.service.reports.csv import summary_csv
+from router.service.reports.summary import ReportError, as_json, parse_window, summary
 
 routes = web.RouteTableDef()
 

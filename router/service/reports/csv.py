@@ -12,8 +12,8 @@ import dataclasses
 import io
 from typing import Any
 
-from router.reports.kpis import Figures
-from router.reports.summary import Summary
+from router.service.reports.kpis import Figures
+from router.service.reports.summary import Summary
 
 BOM = "\ufeff"
 

@@ -35,8 +35,8 @@ from sqlalchemy.sql.elements import Null
 
 from router.agents.queue import Actor, visible_to
 from router.core.messages import utcnow
-from router.reports import kpis
-from router.reports.events import CREATED, HANDOFF, REOPENED, RESOLVED, RESPONSE
+from router.service.reports import kpis
+from router.service.reports.events import CREATED, HANDOFF, REOPENED, RESOLVED, RESPONSE
 from router.storage.models import OPEN_STATUSES, Agent, SurveyAnswer, Thread, ThreadEvent
 
 GROUP_BY = ("agent", "tier", "channel", "language", "day", "week")

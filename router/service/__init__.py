@@ -1,0 +1,1 @@
+"""Service levels, surveys, KPI reports and outreach: what a team measures and promises."""
