@@ -53,7 +53,8 @@ SEED = [
     " FROM generate_series(1, :n) t, generate_series(0, 9) m",
 ]
 EVENT_COLUMNS = (
-    "(thread_id, at, kind, actor_kind, agent_id, tier, channel, language, first, seconds, replies)"
+    "(thread_id, at, kind, actor_kind, agent_id, tier, channel, language, first, seconds,"
+    " replies, reopened)"
 )
 EVENT_ROWS = [
     ("created", "'customer'", "NULL", "0", "true", "NULL", "NULL", "0", "true"),
@@ -106,11 +107,13 @@ def _events(
     _: str,
     where: str,
 ) -> str:
+    # the resolutions of the threads that reopen carry the flag the reopening writes
+    reopened = "t % 20 = 0" if kind == "resolved" else "false"
     return (
         f"INSERT INTO thread_events {EVENT_COLUMNS} SELECT t, TIMESTAMPTZ '{START}' + t * "
         f"interval '25 seconds' + {offset} * interval '1 second', '{kind}', {actor}, {agent},"
         f" 1 + t % 3, (ARRAY['webchat','email','telegram'])[1 + t % 3],"
-        f" (ARRAY['fa','ar','en'])[1 + t % 3], {first}, {seconds}, {replies}"
+        f" (ARRAY['fa','ar','en'])[1 + t % 3], {first}, {seconds}, {replies}, {reopened}"
         f" FROM generate_series(1, :n) t WHERE {where}"
     )
 
@@ -147,7 +150,7 @@ async def main() -> None:
             table: (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar()
             for table in ("threads", "messages", "thread_events", "survey_answers")
         }
-    print(f"seeded in {time.perf_counter() - seeded:.1f} s: {counts}")
+    print(f"seeded {url.rsplit('/', 1)[-1]} in {time.perf_counter() - seeded:.1f} s: {counts}")
 
     async def timed(work: object) -> float:
         times = []

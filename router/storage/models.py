@@ -356,13 +356,16 @@ class ThreadEvent(Base):
     channel, language) are the thread's at that moment, so a report groups by them
     without joins. `first` marks a thread's first hand-off, response and resolution;
     `seconds` is what the event measures (response: the customer's wait; resolved:
-    since creation); `replies` is the number of agent replies at a resolution.
+    since creation); `replies` is the number of agent replies at a resolution;
+    `reopened` is set on a resolution when its thread reopens, so a report reads it
+    from the row instead of searching the thread's later events.
     """
 
     __tablename__ = "thread_events"
     __table_args__ = (
         Index("ix_thread_events_kind_at", "kind", "at"),
         Index("ix_thread_events_thread_kind", "thread_id", "kind", "at"),
+        Index("ix_thread_events_agent_at", "agent_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -377,6 +380,7 @@ class ThreadEvent(Base):
     first: Mapped[bool] = mapped_column(Boolean, default=False)
     seconds: Mapped[float | None]
     replies: Mapped[int | None] = mapped_column(Integer)
+    reopened: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SurveyAnswer(Base):

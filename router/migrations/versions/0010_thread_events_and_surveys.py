@@ -36,11 +36,13 @@ def upgrade() -> None:
         sa.Column("first", sa.Boolean(), nullable=False),
         sa.Column("seconds", sa.Float(), nullable=True),
         sa.Column("replies", sa.Integer(), nullable=True),
+        sa.Column("reopened", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.ForeignKeyConstraint(["thread_id"], ["threads.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_thread_events_kind_at", "thread_events", ["kind", "at"])
     op.create_index("ix_thread_events_thread_kind", "thread_events", ["thread_id", "kind", "at"])
+    op.create_index("ix_thread_events_agent_at", "thread_events", ["agent_id", "at"])
     op.create_table(
         "survey_answers",
         sa.Column("id", _ID, nullable=False),

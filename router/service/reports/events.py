@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -144,11 +144,27 @@ async def record_ingest(
         )
     if reopened:
         _add(session, thread, REOPENED, actor_kind="customer", channel=channel)
+        await _flag_reopened(session, thread)
     if thread.status == ThreadStatus.QUEUED and (status == ThreadStatus.BOT or thread.tier > tier):
         first = await _first_of(session, thread, HANDOFF) is None
         _add(session, thread, HANDOFF, actor_kind="bot", channel=channel, tier=tier, first=first)
     if thread.status == ThreadStatus.RESOLVED and status != ThreadStatus.RESOLVED:
         await record_resolution(metrics, session, thread, actor_kind="bot", agent_id=None)
+
+
+async def _flag_reopened(session: AsyncSession, thread: Thread) -> None:
+    """Mark the thread's resolutions as reopened, on their rows: the reopen and FCR
+    rates then count flags instead of searching each resolution's later events."""
+    await session.execute(
+        update(ThreadEvent)
+        .where(
+            ThreadEvent.thread_id == thread.id,
+            ThreadEvent.kind == RESOLVED,
+            ThreadEvent.reopened.is_(False),
+        )
+        .values(reopened=True)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def record_audited(

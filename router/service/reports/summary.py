@@ -1,9 +1,12 @@
 """The report summary: the KPIs of a time window, in total and per group, counted in
 SQL from `thread_events` and `survey_answers` (docs/reports.md).
 
-A few grouped queries, each answered from the `(kind, at)` indexes; medians and 90th
-percentiles are PostgreSQL's `percentile_cont` there, the same interpolation in Python
-on SQLite (`kpis.percentile`).
+Each fact a KPI needs is on the event row (written when it happened, e.g. a
+resolution's `reopened` flag), so the summary is one pass over the window's events:
+on PostgreSQL one GROUPING SETS query for total and groups with `percentile_cont`
+medians and 90th percentiles; on SQLite two counting queries and the same
+interpolation in Python (`kpis.percentile`). Survey counts are additive: the total is
+the sum of the groups.
 """
 
 from __future__ import annotations
@@ -21,22 +24,20 @@ from sqlalchemy import (
     case,
     cast,
     distinct,
-    exists,
     func,
     literal,
-    null,
+    literal_column,
     select,
     true,
+    tuple_,
 )
 from sqlalchemy import Integer as SqlInteger
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import Null
 
 from router.agents.queue import Actor, visible_to
 from router.core.messages import utcnow
 from router.service.reports import kpis
-from router.service.reports.events import CREATED, HANDOFF, REOPENED, RESOLVED, RESPONSE
+from router.service.reports.events import CREATED, HANDOFF, RESOLVED, RESPONSE
 from router.storage.models import OPEN_STATUSES, Agent, SurveyAnswer, Thread, ThreadEvent
 
 GROUP_BY = ("agent", "tier", "channel", "language", "day", "week")
@@ -76,10 +77,8 @@ class Summary:
     generated_at: datetime
 
 
-def _key(table: Any, at: Any, group_by: str | None, dialect: str) -> ColumnElement[Any]:
+def _key(table: Any, at: Any, group_by: str, dialect: str) -> ColumnElement[Any]:
     """The grouping key of a row of `table` (whose time column is `at`)."""
-    if group_by is None:
-        return null()
     if group_by == "agent":
         return table.agent_id  # type: ignore[no-any-return]
     if group_by in ("tier", "channel", "language"):
@@ -94,111 +93,196 @@ def _key(table: Any, at: Any, group_by: str | None, dialect: str) -> ColumnEleme
     return func.date(at, "weekday 0", "-6 days")
 
 
-def _grouping(key: ColumnElement[Any]) -> tuple[ColumnElement[Any], ...]:
-    """GROUP BY the key, or nothing for the total (PostgreSQL refuses GROUP BY NULL)."""
-    return () if isinstance(key, Null) else (key,)
-
-
 def _is(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-async def _counts(
-    session: AsyncSession, window: ColumnElement[bool], key: ColumnElement[Any]
-) -> dict[Key, kpis.Counts]:
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What one group's event figures are computed from."""
+
+    counts: kpis.Counts = dataclasses.field(default_factory=kpis.Counts)
+    durations: Mapping[str, kpis.Durations] = dataclasses.field(default_factory=dict)
+
+
+_MEASURED_KINDS = (CREATED, HANDOFF, RESPONSE, RESOLVED)
+
+
+def _measures(e: Any) -> dict[str, ColumnElement[bool]]:
+    """Which rows each duration figure is measured from."""
+    measured = e.seconds.is_not(None)
+    return {
+        "first_response": and_(e.kind == RESPONSE, e.first.is_(True), measured),
+        "next_response": and_(e.kind == RESPONSE, e.first.is_(False), measured),
+        "resolution": and_(e.kind == RESOLVED, measured),
+    }
+
+
+def _count_columns(e: Any) -> list[ColumnElement[int]]:
+    """The facts of `kpis.Counts`, in its order, each a flag or value on the row."""
+    first_resolution = and_(e.kind == RESOLVED, e.first.is_(True))
+    return [
+        _is(e.kind == CREATED),
+        func.count(distinct(case((e.kind == RESOLVED, e.thread_id)))),
+        _is(first_resolution),
+        _is(and_(first_resolution, e.actor_kind == "bot")),
+        _is(and_(e.kind == HANDOFF, e.first.is_(True))),
+        _is(and_(first_resolution, e.replies >= 1)),
+        _is(and_(first_resolution, e.replies == 1, e.reopened.is_(False))),
+        _is(and_(first_resolution, e.reopened.is_(True))),
+    ]
+
+
+async def _event_facts(
+    session: AsyncSession,
+    window: ColumnElement[bool],
+    key: ColumnElement[Any] | None,
+    dialect: str,
+) -> tuple[_Facts, dict[Key, _Facts]]:
+    """The window's event facts in total and per `key` (none: the total only).
+
+    PostgreSQL reads the rows once for both (GROUPING SETS) and computes the
+    percentiles itself; SQLite has neither, so it counts twice and the percentiles of
+    the measured rows are interpolated the same way in Python.
+    """
     event = ThreadEvent
-    later = aliased(ThreadEvent)
-    reopened = exists().where(
-        later.thread_id == event.thread_id, later.kind == REOPENED, later.id > event.id
-    )
-    first_resolution = and_(event.kind == RESOLVED, event.first.is_(True))
-    rows = await session.execute(
+    rows = (
         select(
-            key.label("key"),
-            _is(event.kind == CREATED),
-            func.count(distinct(case((event.kind == RESOLVED, event.thread_id)))),
-            _is(first_resolution),
-            _is(and_(first_resolution, event.actor_kind == "bot")),
-            _is(and_(event.kind == HANDOFF, event.first.is_(True))),
-            _is(and_(first_resolution, event.replies >= 1)),
-            _is(and_(first_resolution, event.replies == 1, ~reopened)),
-            _is(and_(first_resolution, reopened)),
+            (key if key is not None else literal(None)).label("key"),
+            event.thread_id,
+            event.kind,
+            event.actor_kind,
+            event.first,
+            event.replies,
+            event.reopened,
+            event.seconds,
         )
-        .where(window, event.kind.in_((CREATED, RESOLVED, HANDOFF)))
-        .group_by(*_grouping(key))
+        .where(window, event.kind.in_(_MEASURED_KINDS))
+        .subquery("e")
     )
-    return {row[0]: kpis.Counts(*(int(n) for n in row[1:])) for row in rows}
-
-
-_MEASURES = ("first_response", "next_response", "resolution")
-
-
-async def _durations(
-    session: AsyncSession, window: ColumnElement[bool], key: ColumnElement[Any], dialect: str
-) -> dict[Key, dict[str, kpis.Durations]]:
-    event = ThreadEvent
-    measure = case(
-        (and_(event.kind == RESPONSE, event.first.is_(True)), literal("first_response")),
-        (event.kind == RESPONSE, literal("next_response")),
-        else_=literal("resolution"),
-    ).label("measure")
-    where = (window, event.kind.in_((RESPONSE, RESOLVED)), event.seconds.is_not(None))
-    found: dict[Key, dict[str, kpis.Durations]] = defaultdict(dict)
+    e = rows.c
+    measures = _measures(e)
     if dialect == "postgresql":
-        rows = await session.execute(
-            select(
-                key.label("key"),
-                measure,
-                func.count(),
-                func.percentile_cont(0.5).within_group(event.seconds),
-                func.percentile_cont(0.9).within_group(event.seconds),
-                func.avg(event.seconds),
-            )
-            .where(*where)
-            .group_by(*_grouping(key), measure)
-        )
-        for group, name, count, median, p90, mean in rows:
-            found[group][name] = kpis.Durations(
-                int(count), round(median, 1), round(p90, 1), round(float(mean), 1)
-            )
-        return found
-    values: dict[tuple[Key, str], list[float]] = defaultdict(list)
+        return await _postgres_event_facts(session, e, measures, grouped=key is not None)
+    counted = select(*_count_columns(e))
+    total_row = (await session.execute(counted)).one()
+    total = kpis.Counts(*(int(n) for n in total_row))
+    by_key: dict[Key, kpis.Counts] = {}
+    if key is not None:
+        for group, *numbers in await session.execute(
+            select(e.key, *_count_columns(e)).group_by(e.key)
+        ):
+            by_key[group] = kpis.Counts(*(int(n) for n in numbers))
+    measure = case(*((cond, literal(name)) for name, cond in measures.items()))
+    values: dict[str, list[float]] = defaultdict(list)
+    grouped_values: dict[tuple[Key, str], list[float]] = defaultdict(list)
     for group, name, seconds in await session.execute(
-        select(key.label("key"), measure, event.seconds).where(*where)
+        select(e.key, measure, e.seconds).where(measure.is_not(None))
     ):
-        values[(group, name)].append(seconds)
-    for (group, name), seconds_list in values.items():
-        found[group][name] = kpis.durations(seconds_list)
-    return found
+        values[name].append(seconds)
+        grouped_values[(group, name)].append(seconds)
+    per_group: dict[Key, dict[str, kpis.Durations]] = defaultdict(dict)
+    if key is not None:
+        for (group, name), measured in grouped_values.items():
+            per_group[group][name] = kpis.durations(measured)
+    groups = {
+        group: _Facts(by_key.get(group, kpis.Counts()), per_group.get(group, {}))
+        for group in set(by_key) | set(per_group)
+    }
+    whole = {name: kpis.durations(measured) for name, measured in values.items()}
+    return _Facts(total, whole), groups
+
+
+async def _postgres_event_facts(
+    session: AsyncSession, e: Any, measures: Mapping[str, ColumnElement[bool]], *, grouped: bool
+) -> tuple[_Facts, dict[Key, _Facts]]:
+    # One sort per measure for both percentiles: percentile_cont over an array.
+    fractions: ColumnElement[Any] = literal_column("ARRAY[0.5, 0.9]::float8[]")
+    measured: list[ColumnElement[Any]] = []
+    for condition in measures.values():
+        measured += [
+            func.count().filter(condition),
+            func.percentile_cont(fractions).within_group(e.seconds).filter(condition),
+            func.avg(e.seconds).filter(condition),
+        ]
+    is_total, group = (func.grouping(e.key), e.key) if grouped else (literal(1), literal(None))
+    query = select(is_total, group, *_count_columns(e), *measured)
+    if grouped:
+        query = query.group_by(func.grouping_sets(tuple_(), tuple_(e.key)))
+    total = _Facts()
+    groups: dict[Key, _Facts] = {}
+    width = len(dataclasses.fields(kpis.Counts))
+    for row in await session.execute(query):
+        counts = kpis.Counts(*(int(n) for n in row[2 : 2 + width]))
+        durations: dict[str, kpis.Durations] = {}
+        for index, name in enumerate(measures):
+            count, percentiles, mean = row[2 + width + 3 * index : 5 + width + 3 * index]
+            if count:
+                median, p90 = percentiles
+                durations[name] = kpis.Durations(
+                    int(count), round(median, 1), round(p90, 1), round(float(mean), 1)
+                )
+        if row[0]:
+            total = _Facts(counts, durations)
+        else:
+            groups[row[1]] = _Facts(counts, durations)
+    return total, groups
+
+
+@dataclass(frozen=True, slots=True)
+class _Answers:
+    """Counted survey answers: additive, so the total is the sum of the groups."""
+
+    csat: int = 0
+    satisfied: int = 0
+    csat_points: int = 0
+    nps: int = 0
+    promoters: int = 0
+    detractors: int = 0
+
+    def __add__(self, other: _Answers) -> _Answers:
+        return _Answers(*(a + b for a, b in zip(self.numbers(), other.numbers(), strict=True)))
+
+    def numbers(self) -> tuple[int, ...]:
+        return (
+            self.csat,
+            self.satisfied,
+            self.csat_points,
+            self.nps,
+            self.promoters,
+            self.detractors,
+        )
+
+    def kpis(self) -> tuple[kpis.Csat, kpis.Nps]:
+        return (
+            kpis.csat(self.csat, self.satisfied, self.csat_points),
+            kpis.nps(self.nps, self.promoters, self.detractors),
+        )
 
 
 async def _surveys(
-    session: AsyncSession, window: ColumnElement[bool], key: ColumnElement[Any]
-) -> dict[Key, tuple[kpis.Csat, kpis.Nps]]:
+    session: AsyncSession, window: ColumnElement[bool], key: ColumnElement[Any] | None
+) -> dict[Key, _Answers]:
     answer = SurveyAnswer
     score = answer.score
-    rows = await session.execute(
-        select(
-            key.label("key"),
-            answer.kind,
-            func.count(),
-            _is(score >= kpis.SATISFIED_MIN),
-            func.coalesce(func.sum(cast(score, SqlInteger)), 0),
-            _is(score >= kpis.PROMOTER_MIN),
-            _is(score <= kpis.DETRACTOR_MAX),
-        )
-        .where(window, answer.score.is_not(None), answer.kind.in_(("csat", "nps")))
-        .group_by(*_grouping(key), answer.kind)
-    )
-    found: dict[Key, tuple[kpis.Csat, kpis.Nps]] = defaultdict(lambda: (kpis.Csat(), kpis.Nps()))
-    for group, kind, count, satisfied, total, promoters, detractors in rows:
-        csat, nps = found[group]
-        if kind == "csat":
-            csat = kpis.csat(int(count), int(satisfied), int(total))
-        else:
-            nps = kpis.nps(int(count), int(promoters), int(detractors))
-        found[group] = (csat, nps)
-    return found
+    is_csat = answer.kind == "csat"
+    is_nps = answer.kind == "nps"
+    group = key if key is not None else literal(None)
+    query = select(
+        group.label("key"),
+        _is(is_csat),
+        _is(and_(is_csat, score >= kpis.SATISFIED_MIN)),
+        func.coalesce(func.sum(case((is_csat, cast(score, SqlInteger)), else_=0)), 0),
+        _is(is_nps),
+        _is(and_(is_nps, score >= kpis.PROMOTER_MIN)),
+        _is(and_(is_nps, score <= kpis.DETRACTOR_MAX)),
+    ).where(window, answer.score.is_not(None), answer.kind.in_(("csat", "nps")))
+    if key is not None:
+        query = query.group_by(key)
+    return {
+        found: _Answers(*(int(n) for n in numbers))
+        for found, *numbers in await session.execute(query)
+    }
 
 
 async def _figures(
@@ -207,36 +291,42 @@ async def _figures(
     end: datetime,
     group_by: str | None,
     actor: Actor,
-) -> dict[Key, kpis.Figures]:
+) -> tuple[kpis.Figures, dict[Key, kpis.Figures]]:
+    """The window's figures in total and per group (none: the total only)."""
     dialect = session.get_bind().dialect.name
     own_events = true() if actor.is_admin else ThreadEvent.agent_id == actor.agent_id
     own_answers = true() if actor.is_admin else SurveyAnswer.agent_id == actor.agent_id
     events = and_(ThreadEvent.at >= start, ThreadEvent.at < end, own_events)
     answers = and_(SurveyAnswer.answered_at >= start, SurveyAnswer.answered_at < end, own_answers)
-    event_key = _key(ThreadEvent, ThreadEvent.at, group_by, dialect)
-    counts = await _counts(session, events, event_key)
-    measured = await _durations(session, events, event_key, dialect)
-    surveyed = await _surveys(
-        session, answers, _key(SurveyAnswer, SurveyAnswer.answered_at, group_by, dialect)
-    )
-    keys = set(counts) | set(measured) | set(surveyed)
+    event_key = answer_key = None
+    if group_by is not None:
+        event_key = _key(ThreadEvent, ThreadEvent.at, group_by, dialect)
+        answer_key = _key(SurveyAnswer, SurveyAnswer.answered_at, group_by, dialect)
+    total_facts, grouped_facts = await _event_facts(session, events, event_key, dialect)
+    surveyed = await _surveys(session, answers, answer_key)
+    all_answers = sum(surveyed.values(), _Answers())
+    total = _assemble(total_facts, all_answers)
     if group_by is None:
-        keys.add(None)
+        return total, {}
+    keys = set(grouped_facts) | set(surveyed)
+    return total, {
+        group: _assemble(grouped_facts.get(group, _Facts()), surveyed.get(group, _Answers()))
+        for group in keys
+    }
+
+
+def _assemble(facts: _Facts, answers: _Answers) -> kpis.Figures:
     empty = kpis.Durations()
-    result = {}
-    for group in keys:
-        times = measured.get(group, {})
-        csat, nps = surveyed.get(group, (kpis.Csat(), kpis.Nps()))
-        result[group] = kpis.figures(
-            counts.get(group, kpis.Counts()),
-            first_response=times.get("first_response", empty),
-            next_response=times.get("next_response", empty),
-            resolution=times.get("resolution", empty),
-            csat=csat,
-            nps=nps,
-            sla=_sla(),
-        )
-    return result
+    csat, nps = answers.kpis()
+    return kpis.figures(
+        facts.counts,
+        first_response=facts.durations.get("first_response", empty),
+        next_response=facts.durations.get("next_response", empty),
+        resolution=facts.durations.get("resolution", empty),
+        csat=csat,
+        nps=nps,
+        sla=_sla(),
+    )
 
 
 def _sla() -> kpis.Sla:
@@ -291,10 +381,9 @@ async def summary(
         raise ReportError(f"group_by must be one of {', '.join(GROUP_BY)}")
     if end <= start:
         raise ReportError("to must be after from")
-    total = (await _figures(session, start, end, None, actor))[None]
+    total, grouped = await _figures(session, start, end, group_by, actor)
     groups: list[Group] = []
     if group_by is not None:
-        grouped = await _figures(session, start, end, group_by, actor)
         names = await _agent_names(session, grouped) if group_by == "agent" else {}
         for key in sorted(grouped, key=_sort_key):
             label = names.get(key) if group_by == "agent" else (None if key is None else str(key))
