@@ -63,6 +63,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {
     "console.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
+    # Chart.js 4 (MIT, its licence beside it), for the Reports page's charts
+    "vendor/chart.umd.min.js": "text/javascript; charset=utf-8",
+    "vendor/chart.js.LICENSE.md": "text/plain; charset=utf-8",
 }
 # The page loads only its own script and style; nothing inline can run.
 PAGE_HEADERS = {
@@ -189,7 +192,7 @@ async def console_page(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.get("/console/static/{name}")
+@routes.get(r"/console/static/{name:(vendor/)?[\w.-]+}")
 async def console_static(request: web.Request) -> web.StreamResponse:
     """The console's script and stylesheet (a fixed list; nothing else is served)."""
     name = request.match_info["name"]

@@ -1,4 +1,5 @@
-// Pasokh agent console: plain JavaScript, no build step, no library.
+// Pasokh agent console: plain JavaScript, no build step; the one library is Chart.js
+// (router/http/static/vendor/, loaded before this file) for the Reports page's charts.
 //
 // Reads and changes threads through the JSON API (/api/v1) with the session cookie
 // and the session's CSRF token; /ws/console tells it what changed so the queue and
@@ -96,6 +97,46 @@
       actor_bot: "bot",
       actor_system: "system",
       actor_customer: "customer",
+      page_threads: "Threads",
+      page_reports: "Reports",
+      report_from: "From",
+      report_to: "To",
+      report_group_by: "Group by",
+      group_none: "nothing (total)",
+      group_day: "day",
+      group_week: "week",
+      group_agent: "agent",
+      group_tier: "tier",
+      group_channel: "channel",
+      group_language: "language",
+      report_show: "Show",
+      report_csv: "Download CSV",
+      report_period: "{from} – {to} (UTC days)",
+      report_scope_own: "Your own figures.",
+      report_scope_all: "The whole team's figures.",
+      report_total: "Total",
+      report_nobody: "No agent (bot, new threads)",
+      report_week_of: "Week of {date}",
+      chart_volume: "Threads",
+      chart_times: "Median times (minutes)",
+      chart_quality: "Quality (%)",
+      kpi_group: "Group",
+      kpi_threads_created: "Threads created",
+      kpi_threads_resolved: "Threads resolved",
+      kpi_first_response: "First response (median)",
+      kpi_first_response_p90: "First response (90th percentile)",
+      kpi_next_response: "Next response (median)",
+      kpi_resolution: "Resolution (median)",
+      kpi_fcr: "First-contact resolution",
+      kpi_reopen: "Reopened",
+      kpi_containment: "Bot containment",
+      kpi_handoff: "Hand-off rate",
+      kpi_csat: "CSAT (satisfied)",
+      kpi_csat_responses: "CSAT answers",
+      kpi_nps: "NPS",
+      kpi_backlog: "Open now",
+      kpi_oldest: "Oldest open",
+      no_data: "—",
     },
     fa: {
       app_title: "پاسخ — میز کار پشتیبان",
@@ -182,6 +223,46 @@
       actor_bot: "ربات",
       actor_system: "سامانه",
       actor_customer: "مشتری",
+      page_threads: "گفت‌وگوها",
+      page_reports: "گزارش‌ها",
+      report_from: "از",
+      report_to: "تا",
+      report_group_by: "دسته‌بندی بر پایهٔ",
+      group_none: "هیچ (جمع کل)",
+      group_day: "روز",
+      group_week: "هفته",
+      group_agent: "پشتیبان",
+      group_tier: "سطح",
+      group_channel: "کانال",
+      group_language: "زبان",
+      report_show: "نمایش",
+      report_csv: "دریافت CSV",
+      report_period: "{from} تا {to} (روزهای UTC)",
+      report_scope_own: "آمار خود شما.",
+      report_scope_all: "آمار همهٔ تیم.",
+      report_total: "جمع کل",
+      report_nobody: "بی‌پشتیبان (ربات، گفت‌وگوهای تازه)",
+      report_week_of: "هفتهٔ {date}",
+      chart_volume: "گفت‌وگوها",
+      chart_times: "زمان‌های میانه (دقیقه)",
+      chart_quality: "کیفیت (٪)",
+      kpi_group: "دسته",
+      kpi_threads_created: "گفت‌وگوهای تازه",
+      kpi_threads_resolved: "گفت‌وگوهای بسته‌شده",
+      kpi_first_response: "نخستین پاسخ (میانه)",
+      kpi_first_response_p90: "نخستین پاسخ (صدک ۹۰)",
+      kpi_next_response: "پاسخ بعدی (میانه)",
+      kpi_resolution: "زمان حل (میانه)",
+      kpi_fcr: "حل در نخستین تماس",
+      kpi_reopen: "بازگشایی‌شده",
+      kpi_containment: "حل‌شده به دست ربات",
+      kpi_handoff: "نرخ ارجاع به پشتیبان",
+      kpi_csat: "رضایت مشتری (راضی)",
+      kpi_csat_responses: "پاسخ‌های نظرسنجی رضایت",
+      kpi_nps: "NPS",
+      kpi_backlog: "باز در این لحظه",
+      kpi_oldest: "قدیمی‌ترین باز",
+      no_data: "—",
     },
     ar: {
       app_title: "پاسخ — لوحة موظفي الدعم",
@@ -268,11 +349,51 @@
       actor_bot: "الروبوت",
       actor_system: "النظام",
       actor_customer: "العميل",
+      page_threads: "المحادثات",
+      page_reports: "التقارير",
+      report_from: "من",
+      report_to: "إلى",
+      report_group_by: "التجميع حسب",
+      group_none: "لا شيء (المجموع)",
+      group_day: "اليوم",
+      group_week: "الأسبوع",
+      group_agent: "الموظف",
+      group_tier: "المستوى",
+      group_channel: "القناة",
+      group_language: "اللغة",
+      report_show: "عرض",
+      report_csv: "تنزيل CSV",
+      report_period: "{from} – {to} (أيام UTC)",
+      report_scope_own: "أرقامك أنت.",
+      report_scope_all: "أرقام الفريق كله.",
+      report_total: "المجموع",
+      report_nobody: "بلا موظف (الروبوت، المحادثات الجديدة)",
+      report_week_of: "أسبوع {date}",
+      chart_volume: "المحادثات",
+      chart_times: "الأزمنة الوسيطة (بالدقائق)",
+      chart_quality: "الجودة (٪)",
+      kpi_group: "المجموعة",
+      kpi_threads_created: "محادثات جديدة",
+      kpi_threads_resolved: "محادثات محلولة",
+      kpi_first_response: "أول رد (الوسيط)",
+      kpi_first_response_p90: "أول رد (المئين 90)",
+      kpi_next_response: "الرد التالي (الوسيط)",
+      kpi_resolution: "زمن الحل (الوسيط)",
+      kpi_fcr: "الحل من أول تواصل",
+      kpi_reopen: "أعيد فتحها",
+      kpi_containment: "حلها الروبوت",
+      kpi_handoff: "نسبة التحويل إلى موظف",
+      kpi_csat: "رضا العملاء (راضون)",
+      kpi_csat_responses: "إجابات استبيان الرضا",
+      kpi_nps: "NPS",
+      kpi_backlog: "مفتوحة الآن",
+      kpi_oldest: "أقدم مفتوحة",
+      no_data: "—",
     },
   };
   const RTL = new Set(["fa", "ar"]);
   // Persian and Arabic-Indic digits (and the Solar Hijri calendar for fa, as Iran uses).
-  const LOCALES = { fa: "fa-IR", ar: "ar-u-nu-arab", en: "en-GB" };
+  const LOCALES = { fa: "fa-IR-u-ca-persian", ar: "ar-u-nu-arab", en: "en-GB" };
   const LANG_KEY = "pasokh.console.lang";
 
   const state = {
@@ -280,6 +401,9 @@
     agent: null,
     csrf: null,
     view: "queue",
+    page: "threads",
+    report: null, // the last summary shown on the Reports page
+    charts: {},
     threads: [],
     knownQueued: new Set(),
     current: null, // the open thread's detail
@@ -400,6 +524,7 @@
     renderQueue();
     if (state.current) renderThread();
     renderCanned();
+    renderReport();
   }
 
   let noticeTimer = null;
@@ -534,6 +659,7 @@
     document.querySelector('.tab[data-view="all"]').hidden = !state.agent.is_admin;
     buildTierChoices();
     selectView(state.view);
+    selectPage(state.page);
     startSocket();
     loadCanned();
     loadAgents();
@@ -1153,6 +1279,206 @@
     }
   }
 
+  // ---- reports -------------------------------------------------------------
+  //
+  // GET /api/v1/reports/summary for the chosen window and grouping (admins get the
+  // team's figures, an agent their own: the server decides). Numbers and dates go
+  // through Intl in the console's language: Persian digits and the Solar Hijri
+  // calendar in fa, Arabic-Indic digits in ar. Report days are UTC days, so dates are
+  // formatted in UTC. Charts are Chart.js (vendored, drawn on <canvas>).
+
+  const DAY_MS = 86400000;
+
+  function selectPage(page) {
+    state.page = page === "reports" ? "reports" : "threads";
+    for (const tab of document.querySelectorAll(".page-tab")) {
+      tab.setAttribute("aria-selected", String(tab.dataset.page === state.page));
+    }
+    document.querySelector("main.panes").hidden = state.page !== "threads";
+    $("reports").hidden = state.page !== "reports";
+    if (state.page === "reports") {
+      if (!$("report-from").value) {
+        const today = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS);
+        $("report-to").value = isoDay(new Date(today.getTime() + DAY_MS));
+        $("report-from").value = isoDay(new Date(today.getTime() - 6 * DAY_MS));
+      }
+      loadReport();
+    }
+  }
+
+  function isoDay(date) {
+    return date.toISOString().slice(0, 10);
+  }
+
+  function reportQuery(format) {
+    const params = new URLSearchParams({ from: $("report-from").value, to: $("report-to").value });
+    const groupBy = $("report-group-by").value;
+    if (groupBy) params.set("group_by", groupBy);
+    if (format) params.set("format", format);
+    return `/api/v1/reports/summary?${params}`;
+  }
+
+  async function loadReport() {
+    if (!$("report-from").value || !$("report-to").value) return;
+    $("report-csv").href = reportQuery("csv");
+    try {
+      state.report = await api("GET", reportQuery());
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    renderReport();
+  }
+
+  function locale() {
+    return LOCALES[state.lang] || "en";
+  }
+
+  function reportNumber(value, options) {
+    if (value === null || value === undefined) return t("no_data");
+    return new Intl.NumberFormat(locale(), options).format(value);
+  }
+
+  // Seconds as minutes (or hours past two hours), in the language's units and digits.
+  function reportDuration(seconds) {
+    if (seconds === null || seconds === undefined) return t("no_data");
+    const hours = seconds >= 7200;
+    return reportNumber(hours ? seconds / 3600 : seconds / 60, {
+      style: "unit",
+      unit: hours ? "hour" : "minute",
+      unitDisplay: "short",
+      maximumFractionDigits: 1,
+    });
+  }
+
+  function reportRate(fraction) {
+    return reportNumber(fraction, { style: "percent", maximumFractionDigits: 1 });
+  }
+
+  function reportPct(percent) {
+    return reportRate(percent === null || percent === undefined ? null : percent / 100);
+  }
+
+  function reportDate(iso) {
+    const date = new Date(iso.length === 10 ? `${iso}T00:00:00Z` : iso);
+    return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeZone: "UTC" }).format(date);
+  }
+
+  function groupLabel(report, group) {
+    if (group.key === null) return report.group_by === "agent" ? t("report_nobody") : t("no_data");
+    if (report.group_by === "agent") return group.label || String(group.key);
+    if (report.group_by === "tier") return t("tier", { n: num(group.key) });
+    if (report.group_by === "day") return reportDate(group.key);
+    if (report.group_by === "week") return t("report_week_of", { date: reportDate(group.key) });
+    return String(group.key);
+  }
+
+  // [label key, how to show it, the figure] for the cards and the table.
+  const REPORT_FIGURES = [
+    ["kpi_threads_created", (f) => reportNumber(f.threads_created)],
+    ["kpi_threads_resolved", (f) => reportNumber(f.threads_resolved)],
+    ["kpi_first_response", (f) => reportDuration(f.first_response_seconds.median)],
+    ["kpi_first_response_p90", (f) => reportDuration(f.first_response_seconds.p90)],
+    ["kpi_next_response", (f) => reportDuration(f.next_response_seconds.median)],
+    ["kpi_resolution", (f) => reportDuration(f.resolution_seconds.median)],
+    ["kpi_fcr", (f) => reportRate(f.fcr_rate)],
+    ["kpi_reopen", (f) => reportRate(f.reopen_rate)],
+    ["kpi_containment", (f) => reportRate(f.bot_containment_rate)],
+    ["kpi_handoff", (f) => reportRate(f.handoff_rate)],
+    ["kpi_csat", (f) => reportPct(f.csat.satisfied_pct)],
+    ["kpi_csat_responses", (f) => reportNumber(f.csat.responses)],
+    ["kpi_nps", (f) => reportNumber(f.nps.score, { signDisplay: "exceptZero", maximumFractionDigits: 1 })],
+  ];
+
+  function renderReport() {
+    const report = state.report;
+    if (!report || !$("report-cards")) return;
+    const end = new Date(new Date(report.to).getTime() - 1).toISOString();
+    $("report-period").textContent = t("report_period", {
+      from: reportDate(report.from),
+      to: reportDate(end),
+    });
+    $("report-scope").textContent = t(state.agent && state.agent.is_admin ? "report_scope_all" : "report_scope_own");
+    const cards = $("report-cards");
+    cards.textContent = "";
+    const card = (key, value) =>
+      el("div", { class: "kpi", dataset: { kpi: key } }, el("span", { class: "kpi-label", text: t(key) }), el("strong", { class: "kpi-value", text: value }));
+    for (const [key, show] of REPORT_FIGURES) cards.append(card(key, show(report.total)));
+    cards.append(card("kpi_backlog", reportNumber(report.backlog.open)));
+    cards.append(card("kpi_oldest", reportDuration(report.backlog.oldest_age_seconds)));
+
+    const rows = report.group_by ? report.groups : [{ key: null, ...report.total }];
+    const labels = report.group_by ? rows.map((group) => groupLabel(report, group)) : [t("report_total")];
+    const head = $("report-head");
+    head.textContent = "";
+    head.append(el("th", { text: t("kpi_group") }), ...REPORT_FIGURES.map(([key]) => el("th", { text: t(key) })));
+    const body = $("report-rows");
+    body.textContent = "";
+    rows.forEach((group, index) => {
+      body.append(
+        el(
+          "tr",
+          { dataset: { key: group.key === null ? "" : String(group.key) } },
+          el("th", { scope: "row" }, isolated(labels[index])),
+          ...REPORT_FIGURES.map(([key, show]) => el("td", { dataset: { kpi: key }, text: show(group) })),
+        ),
+      );
+    });
+    const minutes = (seconds) => (seconds === null || seconds === undefined ? null : seconds / 60);
+    const percent = (fraction) => (fraction === null || fraction === undefined ? null : fraction * 100);
+    drawChart(
+      "chart-volume",
+      labels,
+      [
+        [t("kpi_threads_created"), rows.map((g) => g.threads_created)],
+        [t("kpi_threads_resolved"), rows.map((g) => g.threads_resolved)],
+      ],
+      true,
+    );
+    drawChart("chart-times", labels, [
+      [t("kpi_first_response"), rows.map((g) => minutes(g.first_response_seconds.median))],
+      [t("kpi_resolution"), rows.map((g) => minutes(g.resolution_seconds.median))],
+    ]);
+    drawChart("chart-quality", labels, [
+      [t("kpi_fcr"), rows.map((g) => percent(g.fcr_rate))],
+      [t("kpi_csat"), rows.map((g) => g.csat.satisfied_pct)],
+      [t("kpi_containment"), rows.map((g) => percent(g.bot_containment_rate))],
+    ]);
+  }
+
+  const CHART_COLOURS = ["#2f6fb3", "#e08a2e", "#3c9a5f"];
+
+  // `counts`: whole numbers only on the value axis (threads, not 2.5 of them).
+  function drawChart(id, labels, series, counts) {
+    if (typeof window.Chart !== "function") return; // the library did not load: table only
+    const rtl = RTL.has(state.lang);
+    const data = {
+      labels,
+      datasets: series.map(([label, values], index) => ({
+        label,
+        data: values,
+        backgroundColor: CHART_COLOURS[index % CHART_COLOURS.length],
+      })),
+    };
+    const options = {
+      animation: false,
+      maintainAspectRatio: false,
+      locale: locale(),
+      scales: {
+        x: { reverse: rtl },
+        y: { beginAtZero: true, position: rtl ? "right" : "left", ticks: counts ? { precision: 0 } : {} },
+      },
+      plugins: {
+        legend: { rtl, textDirection: rtl ? "rtl" : "ltr" },
+        tooltip: { rtl, textDirection: rtl ? "rtl" : "ltr" },
+      },
+    };
+    const existing = state.charts[id];
+    if (existing) existing.destroy();
+    state.charts[id] = new window.Chart($(id), { type: "bar", data, options });
+  }
+
+
   // ---- wiring --------------------------------------------------------------
 
   function wire() {
@@ -1190,6 +1516,14 @@
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("reply-form").requestSubmit();
     });
     $("canned").addEventListener("change", insertCanned);
+    for (const tab of document.querySelectorAll(".page-tab")) {
+      tab.addEventListener("click", () => selectPage(tab.dataset.page));
+    }
+    $("report-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      loadReport();
+    });
+    $("report-group-by").addEventListener("change", loadReport);
   }
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -1,0 +1,99 @@
+"""The console's Reports page in a real browser (Debian's Chromium through Playwright).
+
+The scripted day of tests/test_reports.py (through the real ingest, queue and reply
+paths, on an injected clock) is what the page shows: an admin opens Reports, reads the
+day's figures, groups them by agent and by day, and switches to Persian (right to
+left, Persian digits, the Solar Hijri date). Screenshots in en and fa go to
+`artifacts/`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.async_api import ConsoleMessage, Page, expect
+
+from config.settings import Settings
+from router.http.console import PAGE_HEADERS
+from tests.browser_support import ARTIFACTS, running_chromium, sign_in_to_console
+from tests.console_support import add_agent
+from tests.report_support import MONDAY_9AM, install_clock
+from tests.test_reports import _scripted_day
+
+pytestmark = pytest.mark.browser
+
+
+def kpi(page: Page, name: str) -> Any:
+    return page.locator(f'#report-cards [data-kpi="{name}"] .kpi-value')
+
+
+async def chart_labels(page: Page, canvas: str) -> Any:
+    return await page.evaluate(f"() => Chart.getChart('{canvas}').data.labels")
+
+
+async def test_an_admin_reads_the_day_in_english_and_persian(
+    settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = install_clock(monkeypatch, MONDAY_9AM)
+    client, context, _, _ = await _scripted_day(settings, start_app, clock)
+    await add_agent(context, "lead@example.com", name="Lead", admin=True, language="en")
+    url = str(client.make_url("/")).rstrip("/")
+    console = await client.get("/console")
+    assert console.headers["Content-Security-Policy"] == PAGE_HEADERS["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in console.headers["Content-Security-Policy"]
+    chart_library = await client.get("/console/static/vendor/chart.umd.min.js")
+    assert chart_library.status == 200 and "Chart.js" in (await chart_library.text())[:200]
+
+    async with running_chromium() as browser:
+        page = await (
+            await browser.new_context(viewport={"width": 1280, "height": 1400})
+        ).new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+
+        def console_error(message: ConsoleMessage) -> None:
+            if message.type == "error":  # a CSP refusal is reported here
+                problems.append(message.text)
+
+        page.on("console", console_error)
+        await sign_in_to_console(page, url, "lead@example.com")
+        await page.locator('.page-tab[data-page="reports"]').click()
+        await expect(page.locator("#reports")).to_be_visible()
+        await expect(page.locator("main.panes")).to_be_hidden()
+        await page.locator("#report-from").fill("2030-01-07")
+        await page.locator("#report-to").fill("2030-01-08")
+        await page.locator("#report-show").click()
+
+        await expect(kpi(page, "kpi_threads_created")).to_have_text("5")
+        await expect(kpi(page, "kpi_threads_resolved")).to_have_text("4")
+        await expect(kpi(page, "kpi_first_response")).to_have_text("4 mins")  # 240 s
+        await expect(kpi(page, "kpi_csat")).to_have_text("66.7%")
+        await expect(kpi(page, "kpi_nps")).to_have_text("+25")
+        await expect(kpi(page, "kpi_backlog")).to_have_text("1")
+        await expect(page.locator("#report-scope")).to_have_text("The whole team's figures.")
+
+        await page.locator("#report-group-by").select_option("agent")
+        rows = page.locator("#report-rows tr")
+        names = ["Sara", "Reza", "No agent (bot, new threads)"]
+        await expect(rows.locator("th")).to_have_text(names)
+        await expect(rows.locator('[data-kpi="kpi_fcr"]')).to_have_text(["0%", "100%", "—"])
+        assert await chart_labels(page, "chart-volume") == names
+        created = await page.evaluate("() => Chart.getChart('chart-volume').data.datasets[0].data")
+        assert created == [0, 0, 5]
+        assert await page.evaluate("() => document.documentElement.dir") == "ltr"
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "console-reports-en.png"), full_page=True)
+
+        # Persian: right to left, Persian digits, the day named in the Solar Hijri calendar
+        await page.locator("#console .lang-select").select_option("fa")
+        assert await page.evaluate("() => document.documentElement.dir") == "rtl"
+        await expect(kpi(page, "kpi_threads_created")).to_have_text("۵")
+        await expect(kpi(page, "kpi_first_response")).to_have_text("۴ دقیقه")
+        await page.locator("#report-group-by").select_option("day")
+        await expect(rows.locator("th")).to_have_text(["۱۸ دی ۱۴۰۸"])  # 7 January 2030
+        await expect(page.locator("#report-period")).to_contain_text("۱۸ دی ۱۴۰۸")
+        assert await chart_labels(page, "chart-volume") == ["۱۸ دی ۱۴۰۸"]
+        assert await page.evaluate("() => Chart.getChart('chart-volume').options.scales.x.reverse")
+        await page.screenshot(path=str(ARTIFACTS / "console-reports-fa.png"), full_page=True)
+        assert problems == []
