@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    text,
     true,
     tuple_,
 )
@@ -40,6 +41,7 @@ from router.service.reports import kpis
 from router.service.reports.events import CREATED, HANDOFF, RESOLVED, RESPONSE
 from router.storage.models import OPEN_STATUSES, Agent, SurveyAnswer, Thread, ThreadEvent
 
+SORT_MEMORY = "64MB"
 GROUP_BY = ("agent", "tier", "channel", "language", "day", "week")
 Key = int | str | None
 
@@ -78,23 +80,37 @@ class Summary:
 
 
 def _key(table: Any, at: Any, group_by: str, dialect: str) -> ColumnElement[Any]:
-    """The grouping key of a row of `table` (whose time column is `at`)."""
+    """The grouping key of a row of `table` (whose time column is `at`).
+
+    PostgreSQL sorts rows by it (percentiles need sorted groups), so there keys are
+    cheap to compare: text by bytes (COLLATE "C"; the order shown is made in Python),
+    days and weeks as timestamps, named by `_key_value`.
+    """
     if group_by == "agent":
         return table.agent_id  # type: ignore[no-any-return]
     if group_by in ("tier", "channel", "language"):
-        return getattr(table, group_by)  # type: ignore[no-any-return]
+        column = getattr(table, group_by)
+        if dialect == "postgresql" and group_by != "tier":
+            return column.collate("C")  # type: ignore[no-any-return]
+        return column  # type: ignore[no-any-return]
     # Days and weeks in UTC; a week is named by its Monday (ISO 8601).
     if dialect == "postgresql":
-        utc = func.timezone("UTC", at)
-        start = utc if group_by == "day" else func.date_trunc("week", utc)
-        return func.to_char(start, "YYYY-MM-DD")
+        return func.date_trunc(group_by, func.timezone("UTC", at))
     if group_by == "day":
         return func.strftime("%Y-%m-%d", at)
     return func.date(at, "weekday 0", "-6 days")
 
 
+def _key_value(key: Any) -> Key:
+    """A key as the report names it: a day or week by its date, 2030-01-07."""
+    if isinstance(key, datetime):
+        return key.date().isoformat()
+    return key  # type: ignore[no-any-return]
+
+
 def _is(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    """How many rows meet `condition` (a FILTER: rows that do not are not aggregated)."""
+    return func.count().filter(condition)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +188,7 @@ async def _event_facts(
         for group, *numbers in await session.execute(
             select(e.key, *_count_columns(e)).group_by(e.key)
         ):
-            by_key[group] = kpis.Counts(*(int(n) for n in numbers))
+            by_key[_key_value(group)] = kpis.Counts(*(int(n) for n in numbers))
     measure = case(*((cond, literal(name)) for name, cond in measures.items()))
     values: dict[str, list[float]] = defaultdict(list)
     grouped_values: dict[tuple[Key, str], list[float]] = defaultdict(list)
@@ -180,7 +196,7 @@ async def _event_facts(
         select(e.key, measure, e.seconds).where(measure.is_not(None))
     ):
         values[name].append(seconds)
-        grouped_values[(group, name)].append(seconds)
+        grouped_values[(_key_value(group), name)].append(seconds)
     per_group: dict[Key, dict[str, kpis.Durations]] = defaultdict(dict)
     if key is not None:
         for (group, name), measured in grouped_values.items():
@@ -225,7 +241,7 @@ async def _postgres_event_facts(
         if row[0]:
             total = _Facts(counts, durations)
         else:
-            groups[row[1]] = _Facts(counts, durations)
+            groups[_key_value(row[1])] = _Facts(counts, durations)
     return total, groups
 
 
@@ -280,7 +296,7 @@ async def _surveys(
     if key is not None:
         query = query.group_by(key)
     return {
-        found: _Answers(*(int(n) for n in numbers))
+        _key_value(found): _Answers(*(int(n) for n in numbers))
         for found, *numbers in await session.execute(query)
     }
 
@@ -294,6 +310,10 @@ async def _figures(
 ) -> tuple[kpis.Figures, dict[Key, kpis.Figures]]:
     """The window's figures in total and per group (none: the total only)."""
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # A window's events (hundreds of thousands of rows) are sorted by group and
+        # each measure's values for its percentiles: in memory, not in temp files.
+        await session.execute(text(f"SET LOCAL work_mem = '{SORT_MEMORY}'"))
     own_events = true() if actor.is_admin else ThreadEvent.agent_id == actor.agent_id
     own_answers = true() if actor.is_admin else SurveyAnswer.agent_id == actor.agent_id
     events = and_(ThreadEvent.at >= start, ThreadEvent.at < end, own_events)
