@@ -6,13 +6,17 @@ bulk INSERT ... SELECT over generate_series and a fixed seed: N threads, 10 mess
 each, their thread events (creation, hand-off for 60%, first and next responses,
 resolution for 90%, reopening for 5%) and a survey answer for 30%. Then times the
 summary over the whole window, in total and per group_by, against a baseline measured
-in the same run: a plain count(*) over thread_events and messages.
+in the same run: a plain count(*) over thread_events and messages. Besides the wall
+clock it reports the CPU time the PostgreSQL backend spent (read from /proc, so only
+for a server on this machine): on a machine other processes load, that is the figure
+an idle machine would answer in. `--reuse URL` times an already seeded database.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -23,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.agents.queue import Actor
 from router.service.reports.summary import GROUP_BY, summary
@@ -129,20 +134,32 @@ SURVEYS = (
 )
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process `pid` has used (0 when /proc cannot tell)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--postgres-url", required=True, help="a server's admin URL")
     parser.add_argument("--threads", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--reuse", help="the URL of a database this script seeded before")
     args = parser.parse_args()
-    url = await create_postgres_database(args.postgres_url)
+    url = args.reuse or await create_postgres_database(args.postgres_url)
     engine = new_engine(url)
-    await upgrade_to_head(engine)
     sessions = new_sessionmaker(engine)
     seeded = time.perf_counter()
-    async with engine.begin() as connection:
-        for statement in [*SEED, *(_events(*row) for row in EVENT_ROWS), SURVEYS]:
-            await connection.execute(text(statement), {"n": args.threads})
+    if not args.reuse:
+        await upgrade_to_head(engine)
+        async with engine.begin() as connection:
+            for statement in [*SEED, *(_events(*row) for row in EVENT_ROWS), SURVEYS]:
+                await connection.execute(text(statement), {"n": args.threads})
     async with engine.connect() as connection:
         await connection.execute(text("COMMIT"))
         await connection.execute(text("VACUUM ANALYZE"))
@@ -150,35 +167,42 @@ async def main() -> None:
             table: (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar()
             for table in ("threads", "messages", "thread_events", "survey_answers")
         }
-    print(f"seeded {url.rsplit('/', 1)[-1]} in {time.perf_counter() - seeded:.1f} s: {counts}")
+    done = "reused" if args.reuse else f"seeded in {time.perf_counter() - seeded:.1f} s:"
+    print(f"{url.rsplit('/', 1)[-1]} {done} {counts}")
 
-    async def timed(work: object) -> float:
-        times = []
+    async def timed(work: object) -> tuple[float, float]:
+        """Median wall clock and backend CPU seconds of `work(session)`."""
+        times, cpu = [], []
         for _ in range(args.repeat):
-            started = time.perf_counter()
-            await work()  # type: ignore[operator]
-            times.append(time.perf_counter() - started)
-        return statistics.median(times)
+            async with sessions() as session:
+                backend = await session.scalar(text("SELECT pg_backend_pid()"))
+                used = _cpu_seconds(backend)
+                started = time.perf_counter()
+                await work(session)  # type: ignore[operator]
+                times.append(time.perf_counter() - started)
+                cpu.append(_cpu_seconds(backend) - used)
+        return statistics.median(times), statistics.median(cpu)
 
-    async def baseline() -> None:
-        async with sessions() as session:
-            await session.execute(text("SELECT count(*) FROM thread_events"))
-            await session.execute(text("SELECT count(*) FROM messages"))
+    async def baseline(session: AsyncSession) -> None:
+        await session.execute(text("SELECT count(*) FROM thread_events"))
+        await session.execute(text("SELECT count(*) FROM messages"))
 
-    base = await timed(baseline)
-    print(f"baseline count(*) over thread_events and messages: {base * 1000:.0f} ms")
+    base, base_cpu = await timed(baseline)
+    print(
+        f"baseline count(*) over thread_events and messages: {base * 1000:.0f} ms"
+        f" (backend CPU {base_cpu * 1000:.0f} ms)"
+    )
     admin = Actor(0, "bench", 3, is_admin=True)
     start, end = datetime(2030, 1, 1, tzinfo=UTC), datetime(2030, 3, 1, tzinfo=UTC)
     for group_by in (None, *GROUP_BY):
 
-        async def report(group_by: str | None = group_by) -> None:
-            async with sessions() as session:
-                await summary(session, admin, start=start, end=end, group_by=group_by)
+        async def report(session: AsyncSession, group_by: str | None = group_by) -> None:
+            await summary(session, admin, start=start, end=end, group_by=group_by)
 
-        took = await timed(report)
+        took, cpu = await timed(report)
         print(
             f"summary group_by={group_by or '-':8} {took * 1000:6.0f} ms"
-            f"  ({took / base:.1f} x baseline)"
+            f"  ({took / base:.1f} x baseline), backend CPU {cpu * 1000:5.0f} ms"
         )
     await engine.dispose()
 
