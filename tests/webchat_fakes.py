@@ -184,8 +184,8 @@ def build_test_app(adapter: WebchatAdapter, services: ChannelServices) -> web.Ap
 
 def make_services(router: FakeRouter, tmp_path: Path) -> ChannelServices:
     return ChannelServices(
-        ingest=router.core.ingest,
-        events=router.core.events,
+        ingest=router.ingest,
+        events=router.events,
         attachments=AttachmentStore(tmp_path / "attachments"),
         conversation=router,
     )
