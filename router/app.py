@@ -21,7 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from bot import build_responder
+from bot.texts import DEFAULT_TEXTS as BOT_TEXTS
 from channels.base import ChannelAdapter, ChannelServices
+from channels.email.render import EMAIL_TEXTS
 from config.settings import Settings
 from router.agents.assignment import assignment_ctx
 from router.context import AppContext
@@ -31,6 +33,13 @@ from router.core.ingest import ingest
 from router.core.messages import InboundMessage, IngestResult
 from router.core.outbox_worker import OutboxWorker, outbox_depth
 from router.core.responder import QueueEveryThread, Responder
+from router.core.texts import (
+    ROUTER_TEXTS,
+    TextOverrideError,
+    TextTable,
+    check_overrides,
+    read_overrides,
+)
 from router.enabled_channels import build_adapters
 from router.http import agent_api, console, customer_api, identity_api, integration_api
 from router.http.auth import bearer_token
@@ -59,13 +68,46 @@ def ensure_secret_key(settings: Settings) -> Settings:
     return replace(settings, server=replace(settings.server, secret_key=key))
 
 
-def default_responder(settings: Settings) -> Responder:
+def install_text_overrides(settings: Settings) -> TextTable:
+    """Install the `[texts] overrides` file into the router's and the channels' catalogues;
+    the bot's share, with `[bot.texts]` on top, is returned for the bot.
+
+    Raises:
+        TextOverrideError: the file or `[bot.texts]` names an unknown language or key, or
+            changes a text's placeholders.
+    """
+    catalogues: dict[str, TextTable] = {
+        "router": ROUTER_TEXTS.defaults,
+        "email": EMAIL_TEXTS.defaults,
+        "bot": BOT_TEXTS,
+    }
+    split = (
+        read_overrides(settings.texts.overrides, catalogues)
+        if settings.texts.overrides
+        else {owner: {} for owner in catalogues}
+    )
+    ROUTER_TEXTS.install(split["router"])
+    EMAIL_TEXTS.install(split["email"])
+    inline: dict[str, dict[str, object]] = {}
+    for key, by_lang in settings.bot.texts.items():
+        if not isinstance(by_lang, dict):
+            raise TextOverrideError(f"[bot.texts] {key}: must be a table of language = text")
+        for language, value in by_lang.items():
+            inline.setdefault(language, {})[key] = value
+    bot_inline = check_overrides(inline, {"bot": BOT_TEXTS}, where="[bot.texts]")["bot"]
+    bot: dict[str, dict[str, str]] = {key: dict(texts) for key, texts in split["bot"].items()}
+    for key, texts in bot_inline.items():
+        bot.setdefault(key, {}).update(texts)
+    return bot
+
+
+def default_responder(settings: Settings, bot_texts: TextTable | None = None) -> Responder:
     """The tier-0 bot when enabled; otherwise every thread goes to the queue."""
     if not settings.bot.enabled:
         return QueueEveryThread()
     return build_responder(
         faq_path=Path(settings.faq.path) if settings.faq.path else None,
-        text_overrides=settings.bot.texts,
+        text_overrides=settings.bot.texts if bot_texts is None else bot_texts,
         language_default=settings.faq.default_language,
         embedding_reranker=settings.faq.reranker,
     )
@@ -87,6 +129,7 @@ def build_app(
         migrate: run migrations at start; default: only for the embedded SQLite.
     """
     settings = ensure_secret_key(settings)
+    bot_texts = install_text_overrides(settings)
     app = web.Application(
         client_max_size=settings.server.max_request_bytes, middlewares=[api_errors_as_json]
     )
@@ -119,7 +162,7 @@ def build_app(
             settings=settings,
             engine=engine,
             sessions=new_sessionmaker(engine),
-            responder=responder or default_responder(settings),
+            responder=responder or default_responder(settings, bot_texts),
             metrics=metrics,
         )
         context.adapters[integration_api.CHANNEL] = integration_api.IntegrationChannel()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import String, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -43,6 +43,7 @@ from router.identity.links import (
     ensure_identity,
     mask_codes,
 )
+from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -64,7 +65,7 @@ MAX_ATTEMPTS = 8
 # Where each bounded inbound field is written; it is cut to the smallest of them, so a
 # long From name or Subject is stored (shortened) on PostgreSQL as on SQLite.
 _NAME_COLUMNS: dict[str, tuple[InstrumentedAttribute[Any], ...]] = {
-    "sender_name": (Customer.name, Identity.display_name, Message.author_name),
+    "sender_name": SENDER_NAME_COLUMNS,
     "sender_username": (Identity.username,),
     "subject": (Message.subject, Thread.subject),
 }
@@ -74,7 +75,7 @@ _KEY_COLUMNS: dict[str, tuple[InstrumentedAttribute[Any], ...]] = {
     "edit_of": (Message.external_id,),
     "sender_address": (Identity.address,),
 }
-_LANGUAGE_COLUMNS = (Message.language, Customer.language, Thread.language)
+_LANGUAGE_COLUMNS = LANGUAGE_COLUMNS
 _TEXT_FIELDS = ("text", "full_text")
 # What the reduced forms leave out (see `_reduced`).
 _DESCRIPTIVE_FIELDS = (
@@ -87,11 +88,6 @@ _DESCRIPTIVE_FIELDS = (
     "hint",
 )
 UNSTORED_TEXT = "[Pasokh: the database refused this message's text; see the server log]"
-
-
-def _limit(columns: tuple[InstrumentedAttribute[Any], ...]) -> int:
-    lengths = [c.type.length for c in columns if isinstance(c.type, String) and c.type.length]
-    return min(lengths)
 
 
 def _storable(msg: InboundMessage) -> tuple[InboundMessage, set[str]]:
@@ -122,16 +118,16 @@ def _storable(msg: InboundMessage) -> tuple[InboundMessage, set[str]]:
     for name, columns in _NAME_COLUMNS.items():
         value = getattr(msg, name)
         if value is not None:
-            limit = _limit(columns)
+            limit = column_limit(*columns)
             note(name, value, fit(plain_name(value), limit), limit)
     for name, columns in _KEY_COLUMNS.items():
         value = getattr(msg, name)
         if value is not None:
-            limit = _limit(columns)
+            limit = column_limit(*columns)
             note(name, value, fit_key(storable(value), limit), limit)
     if msg.language is not None:
         language = storable(msg.language)
-        if len(language) > _limit(_LANGUAGE_COLUMNS):
+        if len(language) > column_limit(*_LANGUAGE_COLUMNS):
             language = ""
             why.setdefault("language", set()).add("too_long")
         if language != msg.language:

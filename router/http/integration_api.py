@@ -22,6 +22,12 @@ from router.http.auth import Principal, bearer_token, principal_for_token, unaut
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
 from router.http.validation import body_problem
+from router.storage.column_sizes import (
+    INTEGRATION_ID_MAX_LENGTH,
+    LANGUAGE_COLUMNS,
+    SENDER_NAME_COLUMNS,
+    column_limit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +73,13 @@ def _address(principal: Principal, external_id: str) -> str:
 
 
 # Column sizes (PostgreSQL enforces them): the integration's message and customer ids
-# are prefixed with the token id, a display name is 200, a language code 8.
-_MAX_LENGTHS = {"id": 200, "customer.external_id": 200, "customer.name": 200, "language": 8}
+# are stored behind the token id, a display name and a language code as they are.
+_MAX_LENGTHS = {
+    "id": INTEGRATION_ID_MAX_LENGTH,
+    "customer.external_id": INTEGRATION_ID_MAX_LENGTH,
+    "customer.name": column_limit(*SENDER_NAME_COLUMNS),
+    "language": column_limit(*LANGUAGE_COLUMNS),
+}
 
 
 def _field(data: dict[str, Any], path: str, *, required: bool = True) -> str | None:

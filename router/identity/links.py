@@ -37,7 +37,7 @@ from router.core.languages import LANGUAGES
 from router.core.messages import AuthorKind, Direction, InboundMessage, OutboundMessage, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.security import digests_match
-from router.core.texts import CUSTOMER_TEXTS, text
+from router.core.texts import CUSTOMER_TEXTS, ROUTER_TEXTS, text
 from router.identity.merge import MergeRefused, current_customer_id, merge_customers
 from router.identity.tokens import (
     TELEGRAM_TOKEN_LENGTH,
@@ -641,12 +641,16 @@ async def pending_telegram_link(session: AsyncSession, telegram: Identity) -> Id
 def is_yes(answer: str) -> bool:
     """An explicit yes: the yes button in any language, or the word itself."""
     word = answer.strip().casefold().rstrip(".!؟?")
-    return word in _YES
+    return word in _YES or word in _casefolded(ROUTER_TEXTS.every_language("link_yes"))
 
 
 def _is_no(answer: str) -> bool:
     word = answer.strip().casefold().rstrip(".!؟?")
-    return word in _NO
+    return word in _NO or word in _casefolded(ROUTER_TEXTS.every_language("link_no"))
+
+
+def _casefolded(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(word.casefold().rstrip(".!؟?") for word in words)
 
 
 async def answer_telegram_link(
