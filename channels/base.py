@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from router.core.messages import (
-    AttachmentRef,
-    AuthorKind,
-    DeliveryResult,
+    ChannelSender,
+    ConversationLocation,
+    ConversationMessage,
     IngestFn,
-    OutboundMessage,
 )
 
 if TYPE_CHECKING:
@@ -23,30 +21,6 @@ if TYPE_CHECKING:
 
 class ChannelUnavailable(Exception):
     """The channel cannot take work right now (network down, relay refusing)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationMessage:
-    """A message of a customer's conversation as a channel may show it back to them."""
-
-    id: int
-    thread_id: int
-    author: AuthorKind
-    text: str
-    channel: str
-    created_at: datetime
-    author_name: str | None = None
-    suggestions: tuple[str, ...] = ()
-    attachments: tuple[AttachmentRef, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationLocation:
-    """Which customer and open (or latest) thread an identity belongs to."""
-
-    customer_id: int
-    thread_id: int | None
-    identity_id: int
 
 
 class ConversationReader(Protocol):
@@ -75,16 +49,6 @@ class ChannelServices:
     events: EventBus
     attachments: AttachmentStore
     conversation: ConversationReader
-
-
-class ChannelSender(Protocol):
-    """The outbound half of a channel: all the outbox worker needs."""
-
-    name: str
-
-    async def send(self, message: OutboundMessage) -> DeliveryResult:
-        """Deliver one outbound message; never raise for channel errors."""
-        ...
 
 
 class ChannelAdapter(ChannelSender, Protocol):

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from aiohttp import BodyPartReader, WSCloseCode, WSMsgType, web
 from prometheus_client import CollectorRegistry, Counter
 
-from channels.base import ChannelServices, ConversationMessage
+from channels.base import ChannelServices
 from channels.webchat import pages, protocol
 from channels.webchat.limits import RateLimiter, normalise_origin, origin_allowed
 from channels.webchat.tokens import (
@@ -39,6 +39,7 @@ from router.core.ids import parse_id
 from router.core.languages import LANGUAGES
 from router.core.messages import (
     AttachmentRef,
+    ConversationMessage,
     DeliveryResult,
     InboundMessage,
     OutboundMessage,
