@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from router.core.messages import (
@@ -10,6 +10,14 @@ from router.core.messages import (
     ConversationLocation,
     ConversationMessage,
     IngestFn,
+)
+from router.core.proofs import (
+    Claimant,
+    CodeSent,
+    ContinuePreview,
+    ProofOptions,
+    ProofRefusal,
+    StartLink,
 )
 
 if TYPE_CHECKING:
@@ -41,14 +49,122 @@ class ConversationReader(Protocol):
         ...
 
 
+class IdentityProofs(Protocol):
+    """Proofs that join a channel identity to an email address, a Telegram chat or a
+    site user. Each call is one transaction; a refusal is committed too (a wrong code
+    counts)."""
+
+    def options(self) -> ProofOptions:
+        """The proofs this server can take now."""
+        ...
+
+    async def request_email_code(
+        self, claimant: Claimant, email: str, *, language: str | None
+    ) -> CodeSent | ProofRefusal:
+        """Mail a code to `email`; the answer never says whether anybody owns it."""
+        ...
+
+    async def verify_email_code(self, claimant: Claimant, code: str) -> ProofRefusal | None:
+        """Check a typed code; None when the address joined the claimant's customer."""
+        ...
+
+    async def continue_from_mail(self, claimant: Claimant, token: str) -> ProofRefusal | None:
+        """Spend a mail's continue token; None when its address joined the claimant."""
+        ...
+
+    async def telegram_link(self, claimant: Claimant) -> StartLink | None:
+        """A Telegram deep link for the claimant; None when Telegram does not run here."""
+        ...
+
+    async def link_site_user(self, claimant: Claimant, user: Claimant, user_id: str) -> str | None:
+        """Join the claimant to the signed-in site user `user_id` (its hash checked) and
+        to that user's identity `user` (its name is ignored) on the claimant's channel;
+        returns the claimant's display name, which the signed-in identity takes."""
+        ...
+
+    async def preview_continue(self, token: str) -> ContinuePreview:
+        """What a continue token would join; spends nothing."""
+        ...
+
+
+class PollLeadership(Protocol):
+    """Whether this process is the one that does a job only one process may do."""
+
+    async def acquire(self) -> bool:
+        """True while this process holds (or has just taken) the right."""
+        ...
+
+    async def release(self) -> None:
+        """Give the right up (a no-op when not held)."""
+        ...
+
+
+class Leadership(Protocol):
+    """Named process-wide locks, so several processes sharing a database elect one."""
+
+    def lock(self, name: str) -> PollLeadership:
+        """The lock called `name` (the same name means the same lock in every process)."""
+        ...
+
+
+class SoleLeader:
+    """One process, nothing to coordinate: always the leader."""
+
+    async def acquire(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
+class SoleProcess:
+    """Leadership for a process that runs alone (and for an adapter under test)."""
+
+    def lock(self, name: str) -> PollLeadership:
+        return SoleLeader()
+
+
+class NoProofs:
+    """Identity proofs for an adapter run without the router: none offered."""
+
+    def options(self) -> ProofOptions:
+        return ProofOptions(email=False, telegram=False)
+
+    async def request_email_code(
+        self, claimant: Claimant, email: str, *, language: str | None
+    ) -> CodeSent | ProofRefusal:
+        return ProofRefusal("email_unavailable", "email is not available")
+
+    async def verify_email_code(self, claimant: Claimant, code: str) -> ProofRefusal | None:
+        return ProofRefusal("no_code", "no code was sent")
+
+    async def continue_from_mail(self, claimant: Claimant, token: str) -> ProofRefusal | None:
+        return ProofRefusal("invalid_token", "this link is not valid")
+
+    async def telegram_link(self, claimant: Claimant) -> StartLink | None:
+        return None
+
+    async def link_site_user(self, claimant: Claimant, user: Claimant, user_id: str) -> str | None:
+        return claimant.name
+
+    async def preview_continue(self, token: str) -> ContinuePreview:
+        return ContinuePreview(address=None)
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelServices:
-    """What the router lends an adapter at start: the only doors into the core."""
+    """What the router lends an adapter at start: the only doors into the core.
+
+    `identity` and `leadership` default to "no proofs" and "the only process", which
+    is what an adapter run alone (in a test) needs; the app always passes its own.
+    """
 
     ingest: IngestFn
     events: EventBus
     attachments: AttachmentStore
     conversation: ConversationReader
+    identity: IdentityProofs = field(default_factory=NoProofs)
+    leadership: Leadership = field(default_factory=SoleProcess)
 
 
 class ChannelAdapter(ChannelSender, Protocol):
@@ -64,4 +180,9 @@ class ChannelAdapter(ChannelSender, Protocol):
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """HTTP routes this channel serves (webhooks, sockets); may be empty."""
+        ...
+
+    async def close_connections(self) -> None:
+        """Close long-lived client connections (sockets) so shutdown need not wait for
+        them; called when the server begins to shut down, before `stop`."""
         ...

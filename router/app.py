@@ -31,12 +31,13 @@ from router.core.ingest import ingest
 from router.core.messages import InboundMessage, IngestResult
 from router.core.outbox_worker import OutboxWorker, outbox_depth
 from router.core.responder import QueueEveryThread, Responder
-from router.enabled_channels import build_adapters
-from router.http import agent_api, console, customer_api, identity_api, integration_api
+from router.enabled_channels import build_adapters, telegram_bot_username
+from router.http import agent_api, console, customer_api, integration_api
 from router.http.auth import bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
 from router.http.keys import CONTEXT
+from router.identity.service import IdentityProofService
 from router.metrics import Metrics
 from router.startup import summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
@@ -92,7 +93,7 @@ def build_app(
     )
     app.router.add_routes(integration_api.routes)
     app.router.add_routes(agent_api.routes)
-    app.router.add_routes([*customer_api.routes, *identity_api.routes])  # issue 8
+    app.router.add_routes(customer_api.routes)
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)
@@ -154,6 +155,7 @@ def build_app(
             events=context.events,
             attachments=context.attachment_store,
             conversation=DatabaseConversationReader(context.read_sessions),
+            identity=IdentityProofService(context, telegram_bot_username(chosen_adapters)),
         )
         started: list[ChannelAdapter] = []
         try:
@@ -170,12 +172,10 @@ def build_app(
                 except Exception:
                     logger.exception("channel %s failed to stop cleanly", adapter.name)
 
-    async def close_channel_sockets(app: web.Application) -> None:
+    async def close_channel_connections(app: web.Application) -> None:
         # Open WebSockets would otherwise hold shutdown until aiohttp's own timeout.
         for adapter in chosen_adapters:
-            close = getattr(adapter, "close_sockets", None)
-            if close is not None:
-                await close()
+            await adapter.close_connections()
 
     async def metrics_listener_ctx(app: web.Application) -> AsyncIterator[None]:
         # /metrics on a port of its own (e.g. reachable only from the monitoring host).
@@ -194,7 +194,7 @@ def build_app(
         yield
         await runner.cleanup()
 
-    app.on_shutdown.append(close_channel_sockets)
+    app.on_shutdown.append(close_channel_connections)
     app.cleanup_ctx.extend([storage_ctx, responder_ctx, adapters_ctx, outbox_ctx])
     if settings.server.metrics_port:
         app.cleanup_ctx.append(metrics_listener_ctx)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from channels.base import ChannelAdapter
 from channels.email.adapter import EmailAdapter
 from channels.telegram import TelegramAdapter
@@ -38,3 +40,12 @@ def build_adapters(settings: Settings, metrics: Metrics | None = None) -> list[C
             )
         )
     return adapters
+
+
+def telegram_bot_username(adapters: Sequence[ChannelAdapter]) -> Callable[[], str | None]:
+    """The Telegram bot's @username once connected (for the widget's `t.me` link), or
+    None: what the identity proofs need from Telegram, without knowing the adapter."""
+    telegram = next((a for a in adapters if isinstance(a, TelegramAdapter)), None)
+    if telegram is None:
+        return lambda: None
+    return lambda: telegram.bot_username

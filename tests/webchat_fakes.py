@@ -183,7 +183,7 @@ def build_test_app(adapter: WebchatAdapter, services: ChannelServices) -> web.Ap
         await adapter.stop()
 
     async def close_sockets(_: web.Application) -> None:
-        await adapter.close_sockets()
+        await adapter.close_connections()
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(close_sockets)

@@ -213,6 +213,9 @@ class TelegramAdapter:
         finally:
             self._redaction.remove()
 
+    async def close_connections(self) -> None:
+        """Nothing long-lived to close: this channel holds no client connections."""
+
     def routes(self) -> list[web.AbstractRouteDef]:
         """The webhook route in webhook mode; nothing in polling mode."""
         if self._mode != "webhook":
