@@ -28,6 +28,7 @@ from router.context import AppContext
 from router.core.conversation import DatabaseConversationReader
 from router.core.file_collector import file_collector_ctx
 from router.core.ingest import ingest
+from router.core.leadership import DatabaseLeadership
 from router.core.messages import InboundMessage, IngestResult
 from router.core.outbox_worker import OutboxWorker, outbox_depth
 from router.core.responder import QueueEveryThread, Responder
@@ -156,6 +157,7 @@ def build_app(
             attachments=context.attachment_store,
             conversation=DatabaseConversationReader(context.read_sessions),
             identity=IdentityProofService(context, telegram_bot_username(chosen_adapters)),
+            leadership=DatabaseLeadership(context.engine),
         )
         started: list[ChannelAdapter] = []
         try:
