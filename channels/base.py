@@ -124,6 +124,21 @@ class SoleProcess:
         return SoleLeader()
 
 
+class IntegrationTokens(Protocol):
+    """The router's integration API tokens (they live beside the agents' tokens)."""
+
+    async def token_id(self, token: str) -> int | None:
+        """The id of a live integration token; None when unknown, revoked or another kind."""
+        ...
+
+
+class NoIntegrations:
+    """For an adapter run without the router: no token is valid."""
+
+    async def token_id(self, token: str) -> int | None:
+        return None
+
+
 class NoProofs:
     """Identity proofs for an adapter run without the router: none offered."""
 
@@ -155,7 +170,8 @@ class NoProofs:
 class ChannelServices:
     """What the router lends an adapter at start: the only doors into the core.
 
-    `identity` and `leadership` default to "no proofs" and "the only process", which
+    `identity`, `leadership` and `integrations` default to "no proofs", "the only
+    process" and "no valid token", which
     is what an adapter run alone (in a test) needs; the app always passes its own.
     """
 
@@ -165,6 +181,7 @@ class ChannelServices:
     conversation: ConversationReader
     identity: IdentityProofs = field(default_factory=NoProofs)
     leadership: Leadership = field(default_factory=SoleProcess)
+    integrations: IntegrationTokens = field(default_factory=NoIntegrations)
 
 
 class ChannelAdapter(ChannelSender, Protocol):

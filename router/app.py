@@ -32,9 +32,9 @@ from router.core.leadership import DatabaseLeadership
 from router.core.messages import InboundMessage, IngestResult
 from router.core.outbox_worker import OutboxWorker, outbox_depth
 from router.core.responder import QueueEveryThread, Responder
-from router.enabled_channels import build_adapters, telegram_bot_username
-from router.http import agent_api, console, customer_api, integration_api
-from router.http.auth import bearer_token
+from router.enabled_channels import api_adapter, build_adapters, telegram_bot_username
+from router.http import agent_api, console, customer_api
+from router.http.auth import IntegrationTokenCheck, bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
 from router.http.keys import CONTEXT
@@ -92,7 +92,6 @@ def build_app(
     app = web.Application(
         client_max_size=settings.server.max_request_bytes, middlewares=[api_errors_as_json]
     )
-    app.router.add_routes(integration_api.routes)
     app.router.add_routes(agent_api.routes)
     app.router.add_routes(customer_api.routes)
     console.setup(app, settings.console.sign_in_attempts_per_minute)
@@ -103,6 +102,9 @@ def build_app(
 
     metrics = Metrics()
     chosen_adapters = list(adapters) if adapters is not None else build_adapters(settings, metrics)
+    if not any(adapter.name == "api" for adapter in chosen_adapters):
+        # Every server takes integrations' messages, whichever other channels run.
+        chosen_adapters.insert(0, api_adapter(settings, metrics))
     for adapter in chosen_adapters:
         app.router.add_routes(adapter.routes())
 
@@ -124,7 +126,6 @@ def build_app(
             responder=responder or default_responder(settings),
             metrics=metrics,
         )
-        context.adapters[integration_api.CHANNEL] = integration_api.IntegrationChannel()
         app[CONTEXT] = context
         yield
         await engine.dispose()
@@ -158,6 +159,7 @@ def build_app(
             conversation=DatabaseConversationReader(context.read_sessions),
             identity=IdentityProofService(context, telegram_bot_username(chosen_adapters)),
             leadership=DatabaseLeadership(context.engine),
+            integrations=IntegrationTokenCheck(context),
         )
         started: list[ChannelAdapter] = []
         try:

@@ -122,6 +122,11 @@ class IngestResult:
     queued: bool = False  # this message put its thread in the agents' queue (a hand-off)
 
 
+class IngestFailed(RuntimeError):
+    """The message could not be stored; the channel must not acknowledge it."""
+
+
+# Raises IngestFailed when the database kept refusing (nothing was committed).
 IngestFn = Callable[[InboundMessage], Awaitable[IngestResult]]
 
 
