@@ -30,6 +30,7 @@ from router.context import AppContext
 from router.core.conversation import DatabaseConversationReader
 from router.core.file_collector import file_collector_ctx
 from router.core.ingest import ingest
+from router.core.leadership import DatabaseLeadership
 from router.core.messages import InboundMessage, IngestResult
 from router.core.outbox_worker import OutboxWorker, outbox_depth
 from router.core.responder import QueueEveryThread, Responder
@@ -40,12 +41,13 @@ from router.core.texts import (
     check_overrides,
     read_overrides,
 )
-from router.enabled_channels import build_adapters
-from router.http import agent_api, console, customer_api, identity_api, integration_api
-from router.http.auth import bearer_token
+from router.enabled_channels import api_adapter, build_adapters, telegram_bot_username
+from router.http import agent_api, console, customer_api
+from router.http.auth import IntegrationTokenCheck, bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
 from router.http.keys import CONTEXT
+from router.identity.service import IdentityProofService
 from router.metrics import Metrics
 from router.startup import summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
@@ -133,9 +135,8 @@ def build_app(
     app = web.Application(
         client_max_size=settings.server.max_request_bytes, middlewares=[api_errors_as_json]
     )
-    app.router.add_routes(integration_api.routes)
     app.router.add_routes(agent_api.routes)
-    app.router.add_routes([*customer_api.routes, *identity_api.routes])  # issue 8
+    app.router.add_routes(customer_api.routes)
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)
@@ -144,6 +145,9 @@ def build_app(
 
     metrics = Metrics()
     chosen_adapters = list(adapters) if adapters is not None else build_adapters(settings, metrics)
+    if not any(adapter.name == "api" for adapter in chosen_adapters):
+        # Every server takes integrations' messages, whichever other channels run.
+        chosen_adapters.insert(0, api_adapter(settings, metrics))
     for adapter in chosen_adapters:
         app.router.add_routes(adapter.routes())
 
@@ -165,7 +169,6 @@ def build_app(
             responder=responder or default_responder(settings, bot_texts),
             metrics=metrics,
         )
-        context.adapters[integration_api.CHANNEL] = integration_api.IntegrationChannel()
         app[CONTEXT] = context
         yield
         await engine.dispose()
@@ -197,6 +200,9 @@ def build_app(
             events=context.events,
             attachments=context.attachment_store,
             conversation=DatabaseConversationReader(context.read_sessions),
+            identity=IdentityProofService(context, telegram_bot_username(chosen_adapters)),
+            leadership=DatabaseLeadership(context.engine),
+            integrations=IntegrationTokenCheck(context),
         )
         started: list[ChannelAdapter] = []
         try:
@@ -213,12 +219,10 @@ def build_app(
                 except Exception:
                     logger.exception("channel %s failed to stop cleanly", adapter.name)
 
-    async def close_channel_sockets(app: web.Application) -> None:
+    async def close_channel_connections(app: web.Application) -> None:
         # Open WebSockets would otherwise hold shutdown until aiohttp's own timeout.
         for adapter in chosen_adapters:
-            close = getattr(adapter, "close_sockets", None)
-            if close is not None:
-                await close()
+            await adapter.close_connections()
 
     async def metrics_listener_ctx(app: web.Application) -> AsyncIterator[None]:
         # /metrics on a port of its own (e.g. reachable only from the monitoring host).
@@ -237,7 +241,7 @@ def build_app(
         yield
         await runner.cleanup()
 
-    app.on_shutdown.append(close_channel_sockets)
+    app.on_shutdown.append(close_channel_connections)
     app.cleanup_ctx.extend([storage_ctx, responder_ctx, adapters_ctx, outbox_ctx])
     if settings.server.metrics_port:
         app.cleanup_ctx.append(metrics_listener_ctx)

@@ -131,6 +131,9 @@ class FakeAdapter:
         self.sent_event.set()
         return DeliveryResult.delivered(external_id=f"fake-{message.outbox_id}")
 
+    async def close_connections(self) -> None:
+        """Nothing long-lived to close: this channel holds no client connections."""
+
     def routes(self) -> list[web.AbstractRouteDef]:
         return []
 

@@ -359,6 +359,9 @@ class EmailAdapter:
             self._parsers.shutdown(wait=False, cancel_futures=True)
             self._parsers = None
 
+    async def close_connections(self) -> None:
+        """Nothing long-lived to close: this channel holds no client connections."""
+
     def routes(self) -> list[web.AbstractRouteDef]:
         """Email has no HTTP routes."""
         return []

@@ -23,7 +23,14 @@ from sqlalchemy.orm import InstrumentedAttribute
 from router.agents.staffing import staffing_for
 from router.context import AppContext
 from router.core.events import Event, MessageStored, ThreadChanged
-from router.core.messages import AuthorKind, Direction, InboundMessage, IngestResult, utcnow
+from router.core.messages import (
+    AuthorKind,
+    Direction,
+    InboundMessage,
+    IngestFailed,
+    IngestResult,
+    utcnow,
+)
 from router.core.outbound_messages import attachments_to_json, enqueue_outbound
 from router.core.responder import (
     Answer,
@@ -191,10 +198,6 @@ def _reduced(msg: InboundMessage) -> InboundMessage | None:
     if msg.text != UNSTORED_TEXT:
         return dataclasses.replace(msg, text=UNSTORED_TEXT)
     return None
-
-
-class IngestFailed(RuntimeError):
-    """The message could not be stored; the channel must not acknowledge it."""
 
 
 @dataclass

@@ -10,6 +10,7 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 
 class Direction(enum.StrEnum):
@@ -121,6 +122,11 @@ class IngestResult:
     queued: bool = False  # this message put its thread in the agents' queue (a hand-off)
 
 
+class IngestFailed(RuntimeError):
+    """The message could not be stored; the channel must not acknowledge it."""
+
+
+# Raises IngestFailed when the database kept refusing (nothing was committed).
 IngestFn = Callable[[InboundMessage], Awaitable[IngestResult]]
 
 
@@ -181,3 +187,37 @@ class DeliveryResult:
     @classmethod
     def failed(cls, error: str, *, identity_unreachable: bool = False) -> DeliveryResult:
         return cls(DeliveryStatus.FAILED, error=error, identity_unreachable=identity_unreachable)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMessage:
+    """A message of a customer's conversation as a channel may show it back to them."""
+
+    id: int
+    thread_id: int
+    author: AuthorKind
+    text: str
+    channel: str
+    created_at: datetime
+    author_name: str | None = None
+    suggestions: tuple[str, ...] = ()
+    attachments: tuple[AttachmentRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationLocation:
+    """Which customer and open (or latest) thread an identity belongs to."""
+
+    customer_id: int
+    thread_id: int | None
+    identity_id: int
+
+
+class ChannelSender(Protocol):
+    """The outbound half of a channel: all the outbox worker needs."""
+
+    name: str
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        """Deliver one outbound message; never raise for channel errors."""
+        ...
