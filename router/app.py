@@ -37,6 +37,7 @@ from router.http.auth import bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
 from router.http.keys import CONTEXT
+from router.identity.dialogue import IdentityDialogue
 from router.metrics import Metrics
 from router.startup import summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
@@ -119,7 +120,8 @@ def build_app(
             settings=settings,
             engine=engine,
             sessions=new_sessionmaker(engine),
-            responder=responder or default_responder(settings),
+            # The identity dialogue speaks for the router around whichever bot answers.
+            responder=IdentityDialogue.around(responder or default_responder(settings), settings),
             metrics=metrics,
         )
         context.adapters[integration_api.CHANNEL] = integration_api.IntegrationChannel()
