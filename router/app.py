@@ -47,6 +47,7 @@ from router.http.auth import IntegrationTokenCheck, bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
 from router.http.keys import CONTEXT
+from router.identity.dialogue import IdentityDialogue
 from router.identity.service import IdentityProofService
 from router.metrics import Metrics
 from router.startup import summary_ctx
@@ -166,7 +167,10 @@ def build_app(
             settings=settings,
             engine=engine,
             sessions=new_sessionmaker(engine),
-            responder=responder or default_responder(settings, bot_texts),
+            # The identity dialogue speaks for the router around whichever bot answers.
+            responder=IdentityDialogue.around(
+                responder or default_responder(settings, bot_texts), settings
+            ),
             metrics=metrics,
         )
         app[CONTEXT] = context

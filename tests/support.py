@@ -142,6 +142,8 @@ class FakeAdapter:
     ) -> IngestResult:
         """Deliver an inbound message through the real ingest path."""
         assert self.services is not None, "adapter not started"
+        # A chat as the real web chat and Telegram channels mark theirs.
+        fields.setdefault("conversational", self.name in ("webchat", "telegram"))
         return await self.services.ingest(
             InboundMessage(
                 channel=self.name,

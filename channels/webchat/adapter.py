@@ -799,6 +799,7 @@ class WebchatAdapter:
             text=frame.text,
             attachments=attachments,
             language=language,
+            conversational=True,
         )
         # Whether a message hands the conversation to people is known only once the
         # router has decided: a token is set aside first and given back if it did not.

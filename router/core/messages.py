@@ -78,6 +78,33 @@ class DeliveryFailure:
     outbox_id: int | None = None
 
 
+class ProofKind(enum.StrEnum):
+    # A token from a link the router made (the widget's Telegram deep link, `/start
+    # <token>`): whoever sends it may be the identity the token names; asked, not joined.
+    LINK_TOKEN = "link_token"
+    # A reply through the keyed reply token of a thread whose mail went to the sender's
+    # address: proves the address once the router finds it really mailed it there.
+    MAIL_REPLY = "mail_reply"
+
+
+@dataclass(frozen=True, slots=True)
+class ProofClaim:
+    """A proof the channel found in a message, in its own syntax, made channel-neutral.
+
+    The channel parses; the router judges (`router.identity.proofs`): a claim is never
+    trusted as it stands.
+
+    Args:
+        kind: what is claimed.
+        token: `LINK_TOKEN`: the token as sent.
+        thread_id: `MAIL_REPLY`: the thread the (verified) reply token names.
+    """
+
+    kind: ProofKind
+    token: str | None = None
+    thread_id: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
     """One message as a channel adapter normalised it.
@@ -109,6 +136,10 @@ class InboundMessage:
     # SPF/DKIM/DMARC). None: the channel makes no such check. False: anyone may have
     # written it, so it is never shown as the customer's own words in another channel.
     sender_authenticated: bool | None = None
+    proof: ProofClaim | None = None  # a proof the channel found in the message
+    # The sender reads and answers in this conversation as it happens (a chat, not a
+    # mail): the router may put a question to them here and take a typed code back.
+    conversational: bool = False
 
 
 @dataclass(frozen=True, slots=True)
