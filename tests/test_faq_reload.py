@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -42,7 +43,9 @@ def _write(path: Path, entries: list[dict[str, object]], mtime_ns: int) -> None:
 
 async def test_the_event_loop_keeps_answering_while_a_big_kb_reloads(tmp_path: Path) -> None:
     path = tmp_path / "kb.json"
-    small = [{"id": "hours", "questions": {"en": ["opening hours"]}, "answers": {"en": "9-5"}}]
+    small: list[dict[str, object]] = [
+        {"id": "hours", "questions": {"en": ["opening hours"]}, "answers": {"en": "9-5"}}
+    ]
     _write(path, small, 1_000_000_000)
     watcher = KbWatcher(path, watch=False, cache_dir=tmp_path / "cache")
     await watcher.start()
@@ -75,7 +78,7 @@ async def test_the_event_loop_keeps_answering_while_a_big_kb_reloads(tmp_path: P
     # This process only read the index the indexing process wrote.
     assert fresh.matcher.index_source == "cache"
     during = [b for b in beats if b >= started]
-    gaps = [b - a for a, b in zip(during, during[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
     assert answered_during_reload >= 5, (answered_during_reload, elapsed)
     assert len(during) >= 20 and max(gaps) < 0.5, (len(during), max(gaps), elapsed)
 
