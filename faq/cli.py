@@ -80,6 +80,7 @@ def _similar_pairs(
             scorer=fuzz.ratio,
             score_cutoff=NEAR_DUPLICATE_RATIO,
             dtype=np.float32,
+            workers=-1,  # all cores
         )
         blocks += 1
         scored += len(rows) * (stop - start)

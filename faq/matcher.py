@@ -284,6 +284,7 @@ class Matcher:
         centroid_chars = TfIdfIndex(
             merge_documents(char_docs, entries, n_entries), weights_from=chars
         )
+        del char_docs  # the largest arrays of the build: free them before stage 2
         # Stage 2 compares article-free forms, numbered once, with IDF weights
         # precomputed per phrasing and per entry bag (all its words).
         form_ids: dict[str, int] = {}
