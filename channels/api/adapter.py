@@ -34,7 +34,6 @@ def _address(token_id: int, external_id: str) -> str:
     return f"{token_id}:{external_id}"
 
 
-
 def _field(data: dict[str, Any], path: str, *, required: bool = True) -> str | None:
     value: Any = data
     for part in path.split("."):
