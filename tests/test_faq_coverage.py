@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from faq.cli import main
 from faq.coverage import assess
 from faq.decide import Thresholds, VerdictKind, decide, decide_match
 from faq.evaluate import evaluate_queries, load_queries
@@ -177,3 +178,13 @@ def test_dev_set_stays_answered(matcher: Matcher) -> None:
     report = evaluate_queries(matcher, matcher.kb, load_queries(FIXTURES / "dev.jsonl"))
     assert report.answered_right >= 0.95 * report.in_scope
     assert report.answered_wrong <= 1
+
+
+def test_faq_ask_shows_what_the_entry_leaves_unexplained(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["faq", "ask", str(KB), "ساعت کاری بانک ملت تا کیه؟", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["candidates"][0]["id"] == "store-hours"
+    assert report["decision"] != "answer" and report["answer"] is None
+    assert report["unexplained"] == ["بانک", "ملت"] and report["not"] is None
