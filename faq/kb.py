@@ -9,6 +9,8 @@ or a mapping `{"language": "fa", "entries": [...]}` naming the KB's default lang
       tags: [orders]            # optional
       handoff: false            # optional: answer, then queue the thread for a person
       suggestions: {en: [...]}  # optional quick replies, per language (or one list for all)
+      not: {en: ["bank card PIN"]}  # optional: questions that look like this entry but that
+                                    # it does not answer (per language, or one list for all)
 
 `../shared/data/faq/kb.json` is in this format and loads as it is.
 """
@@ -43,6 +45,8 @@ class FaqEntry:
     handoff: bool = False
     suggestions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = ""
+    # `not:` in the file: phrasings the entry must not answer, per language ("*": any)
+    negatives: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def answer_in(self, language: str | None, fallback: str) -> tuple[str, str]:
         """Return `(language, answer)`: in `language` if the entry has it, else `fallback`,
@@ -125,6 +129,14 @@ def _parse_entry(raw: object, where: str) -> FaqEntry:
     handoff = raw.get("handoff", False)
     if not isinstance(handoff, bool):
         raise KbError(f"{where}: 'handoff' must be true or false")
+    negatives = _per_language_lists(raw.get("not"), f"{where} not")
+    if "not" in raw and not any(negatives.values()):
+        raise KbError(f"{where}: 'not' must list at least one phrasing")
+    shared = {q.strip().casefold() for qs in parsed_questions.values() for q in qs} & {
+        n.strip().casefold() for ns in negatives.values() for n in ns
+    }
+    if shared:
+        raise KbError(f"{where}: {sorted(shared)[0]!r} is both a question and under 'not'")
     return FaqEntry(
         id=str(entry_id),
         questions=parsed_questions,
@@ -133,6 +145,7 @@ def _parse_entry(raw: object, where: str) -> FaqEntry:
         handoff=handoff,
         suggestions=_per_language_lists(raw.get("suggestions"), f"{where} suggestions"),
         source=where,
+        negatives=negatives,
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from faq.coverage import prepare as prepare_coverage
 from faq.kb import FaqEntry, KbError, KnowledgeBase, kb_files, load_kb
 from faq.matcher import Matcher, MatcherConfig
 from faq.rerank import Embedder, EmbeddingReranker
@@ -57,7 +58,9 @@ def load(
     before = snapshot(path)
     kb = load_kb(path, default_language)
     reranker = EmbeddingReranker(kb, embedder) if embedder is not None else None
-    return LoadedKb(kb, Matcher(kb, config), before, reranker, kb.by_id())
+    matcher = Matcher(kb, config)
+    prepare_coverage(matcher)  # analysed here, in the loading thread, not on the event loop
+    return LoadedKb(kb, matcher, before, reranker, kb.by_id())
 
 
 class KbWatcher:
