@@ -11,6 +11,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from faq.finglish import persian_script
 from faq.normalise import normalise, tokenise
 
 
@@ -229,9 +230,9 @@ def triage(text: str) -> Triage:
 
     Returns:
         The kind (empty, greeting, thanks, human request, question) and the
-        normalised text left for the matcher.
+        normalised text left for the matcher (Finglish in Persian script).
     """
-    tokens = tokenise(normalise(text))
+    tokens = tokenise(normalise(persian_script(text)))
     if not tokens:
         return Triage(MessageKind.EMPTY, "")
     if is_human_request(tokens):
@@ -250,7 +251,7 @@ def triage(text: str) -> Triage:
 
 def yes_or_no(text: str) -> bool | None:
     """True for "yes"/"it helped"/"thanks", False for "no", None for anything else."""
-    tokens = [t for t in tokenise(normalise(text)) if t not in _FILLER]
+    tokens = [t for t in tokenise(normalise(persian_script(text))) if t not in _FILLER]
     if not tokens:
         return None
     rest, no = _strip_phrases(tokens, (_NO, _THANKS))
