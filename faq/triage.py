@@ -27,13 +27,16 @@ def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
     return frozenset(tuple(tokenise(normalise(t))) for t in texts)
 
 
-# Words that on their own name a person to talk to.
+# Words that on their own name a person to talk to (Egyptian/Levantine «حد»/«حدا» is
+# "someone"; Persian possessive forms are listed, not stripped: «شخصی» is "personal").
 _HUMAN_WORDS = frozenset(
     tokenise(
         normalise(
-            "human humans person operator representative rep agent agents staff somebody someone "
-            "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس پشتیبان شخص "
-            "موظف بشری بشر انسان شخص مندوب ممثل عامل"
+            "human humans person people operator representative rep agent agents staff somebody "
+            "someone supervisor manager colleague colleagues employee "
+            "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
+            "همکار همکارتون همکاراتون همکارانتون همکاران همکارا مدیر مدیرتون مسئول مسئولش نفر "
+            "موظف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول حد حدا"
         )
     )
 )
@@ -41,21 +44,70 @@ _HUMAN_WORDS = frozenset(
 _CONTACT_WORDS = frozenset(
     tokenise(
         normalise(
-            "talk speak chat connect transfer call contact reach "
-            "حرف صحبت وصل وصلم تماس "
-            "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی"
+            "talk speak chat connect transfer call callback contact reach phone ring "
+            "حرف صحبت وصل وصلم تماس زنگ "
+            "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی تحولنی حولني احکی یحکی احچی "
+            "اتواصل تواصل یتصل اتصل تتصل یکلمنی یرد ترد"
         )
     )
 )
+# Contact phrases: "take over", «با کارشناس کار دارم» ("I need a word with").
+_CONTACT_PHRASES = _phrases("take over", "call me", "call back", "get back to me", "کار دارم")
+# Naming a service, not a person: a request only with a contact word or phrase.
 _HUMAN_PHRASES = _phrases(
     "real person",
     "live agent",
     "customer service",
     "customer support",
+    "support team",
     "پشتیبان انسانی",
+    "پشتیبانی",
     "خدمة العملاء",
     "خدمه عملاء",
+    "الدعم",
+    "الدعم الفني",
 )
+# The bot itself: refusing it («نه ربات», "not a bot") or naming it beside a person
+# ("stop the bot, I need a person") is a request for a person.
+_BOT_WORDS = frozenset(
+    tokenise(normalise("bot bots robot chatbot machine ربات روبات بات روبوت بوت الروبوت البوت"))
+)
+_NEGATIONS = frozenset(
+    tokenise(
+        normalise(
+            "no not dont stop enough نه نمیخوام نمیخواهم نمیزنم بسه دیگه "
+            "لا مش مو ما مابدي بلاش كفاية"
+        )
+    )
+)
+# Saying a person is not needed ("I don't need a person, just tell me the hours").
+_NO_PERSON_NEEDED = _phrases(
+    "dont need",
+    "do not need",
+    "no need",
+    "dont want",
+    "do not want",
+    "without",
+    "لازم نیست",
+    "نیازی نیست",
+    "نیاز نیست",
+    "نیازی ندارم",
+    "نمیخوام",
+    "نمیخواهم",
+    "مش عايز",
+    "مش محتاج",
+    "مش لازم",
+    "مو لازم",
+    "ما بدي",
+    "مابدي",
+    "ما ابغى",
+    "ما ابي",
+    "لا اريد",
+    "لا احتاج",
+    "بدون",
+)
+# Arabic proclitics before a person-word: «بموظف», «المدير», «للمشرف».
+_ARABIC_PROCLITICS = ("بال", "لل", "ال", "ب", "ل", "و")
 
 _GREETINGS = _phrases(
     "hi",
@@ -155,7 +207,30 @@ _NO = _phrases(
     "خیر",
     "نخیر",
     "کمک نکرد",
+    "کمکی نکرد",
     "مفید نبود",
+    "فایده نداشت",
+    "فایده نداره",
+    "به دردم نخورد",
+    "بدردم نخورد",
+    "به درد نخورد",
+    "جواب سوالم نبود",
+    "جوابمو نداد",
+    "اصلا",
+    "didnt work",
+    "that didnt help",
+    "not what i asked",
+    "wrong answer",
+    "useless",
+    "no it didnt",
+    "ما ساعدنی",
+    "ماساعدنی",
+    "ما فادنی",
+    "ما نفعنی",
+    "ما نفع",
+    "مش مفید",
+    "مو مفید",
+    "لم یفد",
     "لا",
     "کلا",
     "لم یساعد",
@@ -170,9 +245,10 @@ _FILLER = frozenset(
 _REQUEST_FILLER = _FILLER | frozenset(
     tokenise(
         normalise(
-            "i a an to the with me can could please real live some want need "
-            "با یه یک یک به من لطفا میخوام میخواهم میشه "
-            "ارید ابغی ابی مع الی لو سمحت من فضلک"
+            "i a an to the with me can could please real live some want need get let give "
+            "find actual any there one of your from "
+            "با یه یک یک به من لطفا میخوام میخواهم میشه رو را واقعی "
+            "ارید ابغی ابی مع الی لو سمحت من فضلک حقیقی"
         )
     )
 )
@@ -206,17 +282,34 @@ class Triage:
     rest: str  # normalised text without leading small talk, for the matcher
 
 
+def _is_person_word(token: str) -> bool:
+    if token in _HUMAN_WORDS:
+        return True
+    return any(
+        token.startswith(p) and token[len(p) :] in _HUMAN_WORDS for p in _ARABIC_PROCLITICS
+    )
+
+
 def is_human_request(tokens: Sequence[str]) -> bool:
     """Whether the customer asks for a person ("talk to a human", «اپراتور», «اريد موظف»).
 
-    A person-word («اپراتور», "agent", «موظف») counts in a short message, or in a longer
-    one with a contact verb ("talk", «حرف», «التحدث»). "customer service" alone is not
-    a request (it may be a question about its hours) unless a person-word or verb joins it.
+    A person-word («اپراتور», "agent", «موظف», "supervisor», «همکار») counts in a short
+    message, or in a longer one with a contact verb ("talk", «حرف», «التحدث»). Naming a
+    service ("customer service", «پشتیبانی», «الدعم») is not a request (it may be a
+    question about its hours) unless a person-word or contact verb joins it. Refusing
+    the bot («نه ربات», «مو روبوت») is a request; saying a person is not needed
+    ("no need for a human, just tell me ...") is not.
     """
     rest, has_phrase = _strip_phrases(tokens, (_HUMAN_PHRASES,))
-    has_contact = any(t in _CONTACT_WORDS for t in tokens)
-    has_word = any(t in _HUMAN_WORDS for t in rest)
+    rest, has_contact_phrase = _strip_phrases(rest, (_CONTACT_PHRASES,))
+    has_contact = has_contact_phrase or any(t in _CONTACT_WORDS for t in tokens)
+    has_word = any(_is_person_word(t) for t in rest)
+    has_bot = any(t in _BOT_WORDS for t in tokens)
+    if has_bot and (has_word or any(t in _NEGATIONS for t in tokens)):
+        return True
     if not has_word and not (has_phrase and has_contact):
+        return False
+    if _strip_phrases(tokens, (_NO_PERSON_NEEDED,))[1]:
         return False
     content = [t for t in rest if t not in _REQUEST_FILLER]
     return len(content) <= 2 or has_contact
