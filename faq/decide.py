@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from faq.language import detect_language
 from faq.matcher import Candidate, Matcher, MatchResult
 from faq.rerank import EmbeddingReranker
-from faq.triage import MessageKind, triage
+from faq.triage import MessageKind, asking_clause, triage
 
 
 class VerdictKind(enum.StrEnum):
@@ -104,6 +104,10 @@ def decide_match(
     return Verdict(VerdictKind.HANDOFF, result)
 
 
+def _sure(result: MatchResult) -> float:
+    return result.confidence
+
+
 def decide(
     text: str,
     matcher: Matcher,
@@ -130,6 +134,9 @@ def decide(
         return Verdict(_SMALL_TALK[kind.kind])
     # kind.rest is normalised, which hides Arabic letters: detect on the text as typed
     result = matcher.match(kind.rest, language=detect_language(text))
+    clause = asking_clause(text)  # a long story: its question may match better alone
+    if clause is not None:
+        result = max(result, matcher.match(clause, language=detect_language(text)), key=_sure)
     opinion = None
     if reranker is not None and result.best is not None and result.confidence < thresholds.answer:
         picked = reranker.best(text)

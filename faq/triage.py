@@ -8,6 +8,7 @@ token sequences, never substrings, so «سلامت» is not a greeting.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -358,3 +359,37 @@ def yes_or_no(text: str) -> bool | None:
     if yes and not [t for t in rest if t not in _FILLER]:
         return True
     return None
+
+
+# A long message's clauses end at these marks (Latin and Arabic punctuation, new lines).
+_CLAUSE_END = re.compile(r"[.!?؟؛;\n]+|[,،](?=\s)")
+_LONG_MESSAGE = 12  # words; shorter messages are matched whole
+_QUESTION_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "how what when where why which can could is are do does will who whats wheres "
+            "چطور چطوری چجوری چگونه چه چی چیه کی کجا کجاست چرا چند چقدر آیا میشه میشود "
+            "دارید دارین "
+            "هل كيف كيفاش ازاي شلون متى امتى ايمتى اين وين فين ماذا شو ايش ليش ليه كم قديش "
+            "ممكن"
+        )
+    )
+)
+
+
+def asking_clause(text: str) -> str | None:
+    """In a long message, the clause that asks (the last one with a question mark, else
+    the last with a question word), or None for a short message or one that asks
+    nothing. Stories around a question dilute it; the bot scores this clause too."""
+    text = persian_script(text)
+    if len(text.split()) < _LONG_MESSAGE:
+        return None
+    pieces = [p.strip() for p in _CLAUSE_END.split(text)]
+    marks = _CLAUSE_END.findall(text) + [""]
+    clauses = [(p, m) for p, m in zip(pieces, marks, strict=False) if p]
+    if len(clauses) < 2:
+        return None
+    asked = [p for p, m in clauses if "?" in m or "؟" in m]
+    if not asked:
+        asked = [p for p, _ in clauses if _QUESTION_WORDS & set(tokenise(normalise(p)))]
+    return asked[-1] if asked else None
