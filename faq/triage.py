@@ -36,7 +36,7 @@ _HUMAN_WORDS = frozenset(
             "human humans person people operator representative rep agent agents staff somebody "
             "someone supervisor manager colleague colleagues employee "
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
-            "همکار همکارتون همکاراتون همکارانتون همکاران همکارا مدیر مدیرتون مسئول مسئولش نفر "
+            "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون همکارهای مدیر مدیرتون مسئول مسئولش نفر "
             "موظف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول حد حدا"
         )
     )
@@ -221,6 +221,7 @@ _NO = _phrases(
     "didnt work",
     "that didnt help",
     "not what i asked",
+    "thats not what i asked",
     "wrong answer",
     "useless",
     "no it didnt",
@@ -367,7 +368,7 @@ _LONG_MESSAGE = 12  # words; shorter messages are matched whole
 _QUESTION_WORDS = frozenset(
     tokenise(
         normalise(
-            "how what when where why which can could is are do does will who whats wheres "
+            "how what when where why which who whats wheres "
             "چطور چطوری چجوری چگونه چه چی چیه کی کجا کجاست چرا چند چقدر آیا میشه میشود "
             "دارید دارین "
             "هل كيف كيفاش ازاي شلون متى امتى ايمتى اين وين فين ماذا شو ايش ليش ليه كم قديش "
@@ -375,6 +376,13 @@ _QUESTION_WORDS = frozenset(
         )
     )
 )
+# English auxiliaries ask only at the start of a clause ("Can I ...", not "it can").
+_ASKING_STARTS = frozenset("can could is are do does did will would should may".split())
+
+
+def _asks(clause: str) -> bool:
+    tokens = tokenise(normalise(clause))
+    return bool(tokens) and (tokens[0] in _ASKING_STARTS or bool(_QUESTION_WORDS & set(tokens)))
 
 
 def asking_clause(text: str) -> str | None:
@@ -391,5 +399,5 @@ def asking_clause(text: str) -> str | None:
         return None
     asked = [p for p, m in clauses if "?" in m or "؟" in m]
     if not asked:
-        asked = [p for p, _ in clauses if _QUESTION_WORDS & set(tokenise(normalise(p)))]
+        asked = [p for p, _ in clauses if _asks(p)]
     return asked[-1] if asked else None
