@@ -278,7 +278,9 @@ def _groups(data: Mapping[str, Any], section: str) -> list[tuple[str, dict[str, 
 def _merge(base: Mapping[str, Any], extra: Any) -> dict[str, Any]:
     """`base` with the groups of `extra` added (forms of a group already in `base` join it)."""
     if not isinstance(extra, Mapping):
-        raise LexiconError("the file must be a mapping with 'concepts', 'function_words' or 'words'")
+        raise LexiconError(
+            "the file must be a mapping with 'concepts', 'function_words' or 'words'"
+        )
     unknown = set(extra) - set(_SECTIONS)
     if unknown:
         raise LexiconError(f"unknown sections {sorted(unknown)} (known: {', '.join(_SECTIONS)})")

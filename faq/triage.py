@@ -36,7 +36,8 @@ _HUMAN_WORDS = frozenset(
             "human humans person people operator representative rep agent agents staff somebody "
             "someone supervisor manager colleague colleagues employee "
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
-            "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون همکارهای مدیر مدیرتون مسئول مسئولش نفر "
+            "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
+            "همکارهای مدیر مدیرتون مسئول مسئولش نفر "
             "موظف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول حد حدا"
         )
     )
@@ -287,9 +288,7 @@ class Triage:
 def _is_person_word(token: str) -> bool:
     if token in _HUMAN_WORDS:
         return True
-    return any(
-        token.startswith(p) and token[len(p) :] in _HUMAN_WORDS for p in _ARABIC_PROCLITICS
-    )
+    return any(token.startswith(p) and token[len(p) :] in _HUMAN_WORDS for p in _ARABIC_PROCLITICS)
 
 
 def is_human_request(tokens: Sequence[str]) -> bool:
@@ -377,7 +376,9 @@ _QUESTION_WORDS = frozenset(
     )
 )
 # English auxiliaries ask only at the start of a clause ("Can I ...", not "it can").
-_ASKING_STARTS = frozenset("can could is are do does did will would should may".split())
+_ASKING_STARTS = frozenset(
+    ["can", "could", "is", "are", "do", "does", "did", "will", "would", "should", "may"]
+)
 
 
 def _asks(clause: str) -> bool:
@@ -393,7 +394,7 @@ def asking_clause(text: str) -> str | None:
     if len(text.split()) < _LONG_MESSAGE:
         return None
     pieces = [p.strip() for p in _CLAUSE_END.split(text)]
-    marks = _CLAUSE_END.findall(text) + [""]
+    marks = [*_CLAUSE_END.findall(text), ""]
     clauses = [(p, m) for p, m in zip(pieces, marks, strict=False) if p]
     if len(clauses) < 2:
         return None

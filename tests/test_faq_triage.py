@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from faq.evaluate import LabelledQuery, evaluate_queries
-from faq.kb import load_kb
+from faq.kb import KbError, load_kb
 from faq.matcher import Matcher
 from faq.reload import load
-from faq.kb import KbError
 from faq.triage import MessageKind, asking_clause, triage, yes_or_no
 
 FIXTURES = Path(__file__).parent / "fixtures" / "faq"
@@ -110,9 +109,7 @@ def test_a_lexicon_file_is_used_by_the_kb_loader_and_a_bad_one_fails_the_load(
 def _colloquial(split: str) -> list[LabelledQuery]:
     lines = (FIXTURES / "colloquial.jsonl").read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
-    return [
-        LabelledQuery(r["text"], r["expected"], r["lang"]) for r in rows if r["split"] == split
-    ]
+    return [LabelledQuery(r["text"], r["expected"], r["lang"]) for r in rows if r["split"] == split]
 
 
 def _is_latin(text: str) -> bool:
@@ -132,7 +129,9 @@ def test_colloquial_held_half_meets_the_targets() -> None:
     finglish = [
         o
         for o in report.outcomes
-        if o.query.lang == "fa" and _is_latin(o.query.text) and o.query.expected not in (None, "human")
+        if o.query.lang == "fa"
+        and _is_latin(o.query.text)
+        and o.query.expected not in (None, "human")
     ]
     assert len(finglish) >= 10
     right = sum(o.answered == o.query.expected for o in finglish)
