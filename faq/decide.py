@@ -21,7 +21,7 @@ from faq.coverage import Coverage, assess
 from faq.language import detect_language
 from faq.matcher import Candidate, Matcher, MatchResult
 from faq.rerank import EmbeddingReranker
-from faq.triage import MessageKind, triage
+from faq.triage import MessageKind, asking_clause, triage
 
 
 class VerdictKind(enum.StrEnum):
@@ -126,6 +126,10 @@ def decide_match(
     return Verdict(VerdictKind.HANDOFF, result, coverage=coverage)
 
 
+def _sure(result: MatchResult) -> float:
+    return result.confidence
+
+
 def decide(
     text: str,
     matcher: Matcher,
@@ -152,6 +156,9 @@ def decide(
         return Verdict(_SMALL_TALK[kind.kind])
     # kind.rest is normalised, which hides Arabic letters: detect on the text as typed
     result = matcher.match(kind.rest, language=detect_language(text))
+    clause = asking_clause(text)  # a long story: its question may match better alone
+    if clause is not None:
+        result = max(result, matcher.match(clause, language=detect_language(text)), key=_sure)
     opinion = None
     if reranker is not None and result.best is not None and result.confidence >= thresholds.suggest:
         picked = reranker.best(text)

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
 from faq.colloquial import standardise
+from faq.finglish import is_finglish, to_persian
 from faq.index import FloatArray, TfIdfIndex
 from faq.kb import KnowledgeBase
 from faq.language import detect_language
@@ -385,8 +386,10 @@ class Matcher:
         """
         started = time.perf_counter()
         cfg = self.config
-        norm = normalise(text)
         language = language or detect_language(text)
+        if language == "fa" and is_finglish(text):
+            text = to_persian(text)  # Persian typed in Latin letters
+        norm = normalise(text)
         tokens, word_tokens = self._analyse(norm, language)
         if not tokens or self.phrasing_count == 0:
             return MatchResult(norm, (), 0.0, (time.perf_counter() - started) * 1e6)

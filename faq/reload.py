@@ -16,6 +16,7 @@ from pathlib import Path
 
 from faq.coverage import prepare as prepare_coverage
 from faq.kb import FaqEntry, KbError, KnowledgeBase, kb_files, load_kb
+from faq.lexicon import Lexicon, LexiconError
 from faq.matcher import Matcher, MatcherConfig
 from faq.rerank import Embedder, EmbeddingReranker
 
@@ -49,16 +50,22 @@ def load(
     default_language: str,
     config: MatcherConfig | None = None,
     embedder: Embedder | None = None,
+    lexicon_path: Path | None = None,
 ) -> LoadedKb:
-    """Load and index the KB at `path` (blocking: run it in a thread).
+    """Load and index the KB at `path` (blocking: run it in a thread), with the KB
+    owner's lexicon file `lexicon_path` added to the shipped lexicon if given.
 
     Raises:
-        KbError: the KB cannot be loaded.
+        KbError: the KB or the lexicon file cannot be loaded.
     """
     before = snapshot(path)
     kb = load_kb(path, default_language)
+    try:
+        lexicon = Lexicon.load(lexicon_path) if lexicon_path is not None else None
+    except LexiconError as exc:
+        raise KbError(str(exc)) from None
     reranker = EmbeddingReranker(kb, embedder) if embedder is not None else None
-    matcher = Matcher(kb, config)
+    matcher = Matcher(kb, config, lexicon)
     prepare_coverage(matcher)  # analysed here, in the loading thread, not on the event loop
     return LoadedKb(kb, matcher, before, reranker, kb.by_id())
 
@@ -75,8 +82,10 @@ class KbWatcher:
         poll_seconds: float = 1.0,
         watch: bool = True,
         embedder: Embedder | None = None,
+        lexicon_path: Path | None = None,
     ) -> None:
         self.path = path
+        self._lexicon_path = lexicon_path
         self._embedder = embedder
         self._default_language = default_language
         self._config = config
@@ -105,7 +114,12 @@ class KbWatcher:
         async with self._load_lock:
             if self._current is None:
                 self._current = await asyncio.to_thread(
-                    load, self.path, self._default_language, self._config, self._embedder
+                    load,
+                    self.path,
+                    self._default_language,
+                    self._config,
+                    self._embedder,
+                    self._lexicon_path,
                 )
                 logger.info(
                     "FAQ loaded from %s: %d entries, %d phrasings",
@@ -144,7 +158,12 @@ class KbWatcher:
             return False
         try:
             fresh = await asyncio.to_thread(
-                load, self.path, self._default_language, self._config, self._embedder
+                load,
+                self.path,
+                self._default_language,
+                self._config,
+                self._embedder,
+                self._lexicon_path,
             )
         except KbError as exc:
             self._failed_snapshot = now

@@ -68,6 +68,7 @@ def default_responder(settings: Settings) -> Responder:
         text_overrides=settings.bot.texts,
         language_default=settings.faq.default_language,
         embedding_reranker=settings.faq.reranker,
+        lexicon_path=Path(settings.faq.lexicon) if settings.faq.lexicon else None,
     )
 
 

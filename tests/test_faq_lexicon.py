@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from faq.lexicon import CONCEPT_PREFIX, Lexicon, prepare
+from faq.lexicon import CONCEPT_PREFIX, Lexicon, LexiconError, prepare
 from faq.morphology import arabic_variants, english_stem, persian_variants
 
 
@@ -276,3 +277,67 @@ def test_arabic_variants_strip_proclitics_article_and_suffixes() -> None:
     assert "مکسور" in arabic_variants("مکسورا")  # tanween alif
     assert "طلب" in arabic_variants("وطلبنا")
     assert arabic_variants("دفع")[0] == "دفع"
+
+
+# Dialect words, glued compounds and Latin words inside Persian or Arabic.
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        ("فين الاوردر بتاعي", "ar", ["where", "طلب"]),  # Egyptian اوردر -> طلب
+        ("قديش بياخد التوصيل", "ar", ["how_long", "~ship"]),  # Levantine قديش -> كم
+        ("بكام التوصيل", "ar", ["~cost", "~ship"]),
+        ("الفلوس اتخصمت والطلب ما اتعملش", "ar", ["~deducted", "~failed"]),
+        ("الجهاز خرب", "ar", ["~broken"]),
+        ("ابغى الغي الطلب", "ar", ["~cancel"]),
+        ("كود الخصم مش شغال", "ar", ["~discount"]),
+        ("رمزعبورمو یادم رفته", "fa", ["~password", "~forget"]),  # compound split
+        ("هزینه‌ارسال چقد میشه", "fa", ["~cost", "~ship"]),
+        ("پولمو کی برمیگردونین", "fa", ["~refund", "when"]),  # spoken causative
+        ("refund من کی واریز میشه", "fa", ["~refund", "when"]),  # Latin word: English
+        ("ابغى اعمل cancel للطلب", "ar", ["~cancel"]),
+    ],
+)
+def test_dialect_compound_and_latin_words(
+    lexicon: Lexicon, text: str, language: str, expected: list[str]
+) -> None:
+    words = canon(lexicon, text, language)
+    assert all(token in words for token in expected), words
+
+
+def test_a_word_that_is_in_the_lexicon_is_not_split(lexicon: Lexicon) -> None:
+    assert canon(lexicon, "سفارشمو", "fa") == prepare("سفارشمو", "fa")
+    assert canon(lexicon, "امتیازامو", "fa") == ["~points"]
+
+
+def test_a_kb_owners_lexicon_file_adds_synonyms(tmp_path: Path) -> None:
+    path = tmp_path / "ours.yaml"
+    path.write_text(
+        "concepts:\n  warranty:\n    fa: [وارانتی]\nwords:\n  گوشی:\n    fa: [موبایل]\n",
+        encoding="utf-8",
+    )
+    ours = Lexicon.load(path)
+    assert ours.canonical(prepare("وارانتی موبایل", "fa"), "fa") == ["~warranty", "گوشی"]
+    assert ours.canonical(prepare("گارانتی", "fa"), "fa") == ["~warranty"]  # shipped kept
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("concepts: [a, b]\n", "'concepts' must be a mapping"),
+        ("concepts:\n  x:\n    de: [y]\n", "unknown language 'de'"),
+        ("synonyms:\n  x:\n    fa: [y]\n", "unknown sections"),
+        ("concepts:\n  x:\n    fa: y\n", "must be a list of strings"),
+        ("concepts: {x: [\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_lexicon_file_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(LexiconError, match=message) as info:
+        Lexicon.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_missing_lexicon_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LexiconError, match="cannot read"):
+        Lexicon.load(tmp_path / "missing.yaml")
