@@ -30,8 +30,10 @@ from faq.morphology import arabic_stem, english_stem, persian_variants
 from faq.normalise import normalise, tokenise
 
 # Words that carry no topic of their own in a customer's question: politeness, "I
-# want / I have / is there", generic verbs and fillers (fa, ar with dialect forms, en).
-# A question is not "about" them, so they never count against an entry.
+# want / I have / is there", generic verbs and fillers, in fa, ar and en with spoken
+# Persian and Egyptian, Levantine and Gulf forms (possessives like «بتاع», "still"
+# «لسه», "it's been" «صرلي», "must" «لازم»). A question is not "about" them, so they
+# never count against an entry.
 _LIGHT_TEXT = (
     "hi hello hey please thanks thank sorry sir madam guys ok okay yes no want wanna need "
     "would like know tell help ask asking question something anything thing things way "
@@ -40,9 +42,11 @@ _LIGHT_TEXT = (
     "سلام ببخشید لطفا مرسی ممنون خواهش سوال سوالی یه یک دارم داری داره دارید دارین داریم "
     "کنم کنی کنید کنین کنیم کردم کردی کرده کردید کن بکنم شد شده شود میشود بشود باشد است "
     "هست بود میخواهم میخواستم خواستم بدانم بدونم بگویید بگید بپرسم کمک چیزی چیز الان هنوز "
-    "اینکه ولی اما خیلی لطفا حتما دیگر چیست "
+    "اینکه ولی اما خیلی لطفا حتما دیگر دیگه چیست باید چیکار چکار آخه واقعا "
     "مرحبا السلام علیکم شکرا لو سمحت فضلک ارید اريد ابغی ابی عایز عاوز بدی عندی لدی یوجد "
-    "هناک تم یتم لم ولم لن کان یکون اعرف معرفه ممکن یمکن اقدر شی شیء حاجه الان"
+    "هناک تم یتم لم ولم لن کان یکون اعرف معرفه ممکن یمکن اقدر شی شیء حاجه الان "
+    "بتاع بتاعت اللی لسه لسا ولا لازم اعمل نعمل اسوی نسوی یعنی بس طیب عشان علشان کده هیک "
+    "دلوقتی هلق هلا صرلی صارلی لا مش مو مب ال"
 )
 
 
@@ -95,22 +99,55 @@ class Coverage:
 
 @dataclass(frozen=True, slots=True)
 class _EntryExtras:
-    """Per entry: word forms of its answers and tags, and its analysed `not:` phrasings."""
+    """Per entry: word forms of its answers and tags, and its analysed `not:` phrasings;
+    for the whole KB, the forms of its words and the forms a function word takes."""
 
     answer_forms: tuple[tuple[str, ...], ...]
     # per entry: (content stems, phrasing as written) of each `not:` phrasing
     negatives: tuple[tuple[tuple[tuple[str, ...], str], ...], ...]
     kb_forms: frozenset[str]  # every word form of the KB: phrasings, answers, tags
     kb_form_list: tuple[str, ...]
+    # function and light words as the matcher's language layers write them
+    function_forms: frozenset[str]
 
 
 _EXTRAS: weakref.WeakKeyDictionary[Matcher, _EntryExtras] = weakref.WeakKeyDictionary()
 
 
-def _content(stems: Sequence[str], function_words: frozenset[str]) -> list[str]:
-    return [
-        s for s in stems if s not in STOPWORDS and s not in function_words and s not in LIGHT_WORDS
-    ]
+def _function_forms(matcher: Matcher) -> frozenset[str]:
+    """Every form a function or light word takes after the matcher's language layers.
+
+    The question's words are compared after spoken Persian is standardised, dialect
+    words are replaced by their standard word and question words by their group's name
+    («چنده» -> «چند» «است» -> "how_much", Levantine «قديش» -> «كم» -> "how_much",
+    «مش» -> «لا»): the light words are put through the same layers, word by word in
+    each language, so that a spoken or dialect form is as light as its standard one.
+    """
+    forms = set(STOPWORDS | LIGHT_WORDS | matcher.function_words)
+    for word in sorted(STOPWORDS | LIGHT_WORDS):
+        for language in LANGUAGES:
+            forms.update(
+                english_stem(w)
+                for w in matcher.words(word, language)
+                if not w.startswith(CONCEPT_PREFIX)
+            )
+    return frozenset(forms)
+
+
+def _is_function(word: str, function_forms: frozenset[str]) -> bool:
+    """Whether `word` is a function or light word, also with its clitics («عندکم» is
+    «عند» "at" with "your"; «بتاعکم» is «بتاع» with "your")."""
+    if word in function_forms:
+        return True
+    if word.isascii() or word.startswith(CONCEPT_PREFIX):
+        return False
+    # Only the Arabic clitics: Persian enclitic stripping is too loose here («بسته»,
+    # "parcel", would read as «بس», "just").
+    return arabic_stem(word) in function_forms
+
+
+def _content(stems: Sequence[str], function_forms: frozenset[str]) -> list[str]:
+    return [s for s in stems if not _is_function(s, function_forms)]
 
 
 def _stems(matcher: Matcher, text: str, language: str | None) -> list[str]:
@@ -123,7 +160,7 @@ def _extras(matcher: Matcher) -> _EntryExtras:
     cached = _EXTRAS.get(matcher)
     if cached is not None:
         return cached
-    function_words = matcher.function_words
+    function_forms = _function_forms(matcher)
     answer_forms = []
     negatives = []
     for entry in matcher.kb.entries:
@@ -138,7 +175,7 @@ def _extras(matcher: Matcher) -> _EntryExtras:
                 (
                     tuple(
                         _content(
-                            _stems(matcher, p, lang if lang in LANGUAGES else None), function_words
+                            _stems(matcher, p, lang if lang in LANGUAGES else None), function_forms
                         )
                     ),
                     p,
@@ -148,7 +185,13 @@ def _extras(matcher: Matcher) -> _EntryExtras:
             )
         )
     kb_forms = frozenset(matcher.word_forms).union(*answer_forms)
-    extras = _EntryExtras(tuple(answer_forms), tuple(negatives), kb_forms, tuple(sorted(kb_forms)))
+    extras = _EntryExtras(
+        tuple(answer_forms),
+        tuple(negatives),
+        kb_forms,
+        tuple(sorted(kb_forms)),
+        function_forms,
+    )
     _EXTRAS[matcher] = extras
     return extras
 
@@ -208,7 +251,7 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
     extras = _extras(matcher)
     cutoff = matcher.config.token_cutoff
     answer_forms = extras.answer_forms[entry_no]
-    content = [w for w in result.explained if w.word in _content([w.word], matcher.function_words)]
+    content = [w for w in result.explained if not _is_function(w.word, extras.function_forms)]
     total = sum(w.idf for w in content)
     explained = 0.0
     unexplained = []

@@ -72,7 +72,14 @@ class _Phrase:
 class Lexicon:
     """Concept phrases per language, indexed by their first word."""
 
-    __slots__ = ("_by_first", "_compound_parts", "_standard", "concepts", "function_words")
+    __slots__ = (
+        "_by_first",
+        "_compound_parts",
+        "_listed",
+        "_standard",
+        "concepts",
+        "function_words",
+    )
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         """Build from the parsed YAML (`function_words`, `concepts` and `words` sections)."""
@@ -88,6 +95,19 @@ class Lexicon:
                         self._standard[lang][_key(key, lang)] = standard
         self._compound_parts: frozenset[str] = frozenset()  # none while reading the forms
         sections = (("function_words", ""), ("concepts", CONCEPT_PREFIX))
+        # One-word forms of a concept or question word, as written: a dialect word found
+        # inside one of them by stripping its clitics does not replace it (Egyptian
+        # «بكام», "for how much", is a price; «كام» alone is only «كم», "how much").
+        self._listed: dict[str, frozenset[str]] = {
+            lang: frozenset(
+                words[0]
+                for section, _ in sections
+                for _, forms_by_lang in _groups(data, section)
+                for form in forms_by_lang.get(lang, ())
+                if len(words := prepare(str(form), lang)) == 1
+            )
+            for lang in LANGUAGES
+        }
         for section, prefix in sections:
             for name, forms_by_lang in _groups(data, section):
                 token = prefix + str(name)
@@ -151,7 +171,9 @@ class Lexicon:
             if token.isascii():
                 out.append(token)
                 continue
-            found = next((standard[v] for v in variants(token) if v in standard), None)
+            found = standard.get(token)
+            if found is None and token not in self._listed[language]:
+                found = next((standard[v] for v in variants(token) if v in standard), None)
             if found is not None:
                 out.extend(found)
             elif language == "fa":

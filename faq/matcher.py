@@ -32,7 +32,7 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
 from faq.colloquial import standardise
-from faq.finglish import is_finglish, to_persian
+from faq.finglish import persian_script
 from faq.index import FloatArray, TfIdfIndex
 from faq.kb import KnowledgeBase
 from faq.language import detect_language
@@ -176,6 +176,11 @@ def _align_form(stem: str) -> str:
     return stem
 
 
+def _in_script(text: str, language: str | None) -> str:
+    """Persian typed in Latin letters (Finglish) in Persian script; other text as it is."""
+    return persian_script(text) if language == "fa" else text
+
+
 def char_features(tokens: Sequence[str], low: int, high: int) -> Counter[str]:
     """Character n-grams of each token padded with spaces (n in [low, high])."""
     feats: Counter[str] = Counter()
@@ -285,7 +290,8 @@ class Matcher:
     def words(self, text: str, language: str | None = None) -> list[str]:
         """The words `text` is matched by, after the language layers (concept tokens such
         as "~refund" in place of their words): what `faq ask` shows a KB author."""
-        return self._analyse(normalise(text), language or detect_language(text))[1]
+        language = language or detect_language(text)
+        return self._analyse(normalise(_in_script(text, language)), language)[1]
 
     def _word_features(self, stems: Sequence[str], language: str | None) -> Counter[str]:
         """Word counts; Arabic words also by their stem without clitics («متجرکم» ->
@@ -387,9 +393,7 @@ class Matcher:
         started = time.perf_counter()
         cfg = self.config
         language = language or detect_language(text)
-        if language == "fa" and is_finglish(text):
-            text = to_persian(text)  # Persian typed in Latin letters
-        norm = normalise(text)
+        norm = normalise(_in_script(text, language))
         tokens, word_tokens = self._analyse(norm, language)
         if not tokens or self.phrasing_count == 0:
             return MatchResult(norm, (), 0.0, (time.perf_counter() - started) * 1e6)

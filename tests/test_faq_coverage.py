@@ -62,6 +62,33 @@ def test_an_entry_that_explains_the_whole_question_answers(matcher: Matcher, que
     assert verdict.coverage is not None and verdict.coverage.unexplained == ()
 
 
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        ("هزینه ارسال چنده؟", "shipping-cost"),  # spoken «چنده»: "how much is"
+        ("hazine ersal chande?", "shipping-cost"),  # the same in Finglish
+        ("قديش الضمان؟", "warranty-period"),  # Levantine "how much"
+        ("فين المحل بتاعكم؟", "store-location"),  # Egyptian possessive «بتاع»
+        ("عندكم ضمان على الجهاز؟", "warranty-claim"),  # «عند» with a clitic
+        ("كود الخصم مش شغال", "discount-code"),  # «مش» -> «لا»
+        ("الجهاز اللي في التصليح جاهز ولا لسه؟", "repair-status"),  # "or not yet"
+    ],
+)
+def test_spoken_dialect_and_finglish_function_words_are_not_content(
+    matcher: Matcher, question: str, entry: str
+) -> None:
+    # the coverage rule sees the words as the language layers leave them: question
+    # words, spoken and dialect function words are never "unexplained"
+    result = matcher.match(question)
+    coverage = assess(matcher, result)
+    assert coverage is not None and coverage.entry_id == entry, result.candidates
+    assert coverage.unexplained == (), coverage
+
+
+def test_faq_ask_shows_the_words_of_finglish_in_persian_script(matcher: Matcher) -> None:
+    assert matcher.words("hazine ersal chande?") == matcher.words("هزینه ارسال چنده؟")
+
+
 def test_light_words_and_words_in_the_answer_do_not_count_against_an_entry(
     matcher: Matcher,
 ) -> None:

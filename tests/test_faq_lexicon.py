@@ -162,6 +162,9 @@ EXAMPLES = [
     ("where", "ar", "وين طلبي"),
     ("what", "ar", "شو المشكلة"),
     ("why", "ar", "ليش ما وصل"),
+    ("how_much", "fa", "گارانتی چنده"),
+    ("how_much", "en", "how much is it"),
+    ("how_much", "ar", "كم مدة الضمان"),
 ]
 
 
@@ -302,6 +305,27 @@ def test_dialect_compound_and_latin_words(
 ) -> None:
     words = canon(lexicon, text, language)
     assert all(token in words for token in expected), words
+
+
+# "How much / how many" asks a price only with a price word beside it; alone it is a
+# question word. Only the fused "for how much" (Egyptian «بكام», MSA «بكم») is a price.
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        ("كم مدة الضمان", "ar", ["how_much", "مده", "~warranty"]),
+        ("قديش الضمان", "ar", ["how_much", "~warranty"]),  # Levantine قديش -> كم
+        ("كام يوم الضمان", "ar", ["how_long", "~warranty"]),  # Egyptian كام -> كم
+        ("بكام الضمان", "ar", ["~cost", "~warranty"]),
+        ("بكم الضمان", "ar", ["~cost", "~warranty"]),
+        ("هزینه ارسال چنده", "fa", ["~cost", "~ship", "how_much", "است"]),
+        ("گارانتی چند ماهه", "fa", ["~warranty", "how_long"]),
+        ("how much is shipping", "en", ["how_much", "is", "~ship"]),
+    ],
+)
+def test_how_much_is_a_question_word_not_a_price(
+    lexicon: Lexicon, text: str, language: str, expected: list[str]
+) -> None:
+    assert canon(lexicon, text, language) == expected
 
 
 def test_a_word_that_is_in_the_lexicon_is_not_split(lexicon: Lexicon) -> None:
