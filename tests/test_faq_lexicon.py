@@ -298,6 +298,10 @@ def test_arabic_variants_strip_proclitics_article_and_suffixes() -> None:
         ("پولمو کی برمیگردونین", "fa", ["~refund", "when"]),  # spoken causative
         ("refund من کی واریز میشه", "fa", ["~refund", "when"]),  # Latin word: English
         ("ابغى اعمل cancel للطلب", "ar", ["~cancel"]),
+        ("فلوسي هترجع امتى", "ar", ["~refund", "when"]),  # Egyptian future هـ
+        ("فلوسي حترجع امتى", "ar", ["~refund", "when"]),  # Levantine future حـ
+        ("بعتولي منتج غلط", "ar", ["ارسل", "~wrong"]),  # Egyptian بعت -> أرسل
+        ("الجهاز اللي بعته للتصليح", "ar", ["ارسل", "~repair"]),
     ],
 )
 def test_dialect_compound_and_latin_words(
