@@ -1,6 +1,7 @@
 """FAQ matcher accuracy and latency on public intent sets, beside a naive rapidfuzz baseline.
 
     python bench/faq_accuracy.py [--data ../shared/data] [--json]
+    python bench/faq_accuracy.py --scale   # synthetic KBs of 1,000 and 30,000 phrasings
 
 KB: the first ten training phrasings of each intent. Reports top-1 accuracy on
 BANKING77 (test), ArBanking77 (MSA and Saudi test splits, one MSA KB), CLINC150
@@ -12,6 +13,8 @@ dev.jsonl, and each half ("split": tune / held) of the repository's
 tests/fixtures/faq/near_miss.jsonl and, when present, colloquial.jsonl. The baseline is
 `rapidfuzz.process.cdist` with `utils.default_process` (token_set_ratio; WRatio too
 on BANKING77), computed in the same run. Test splits are only ever evaluated.
+`--scale` runs `bench/faq_scale.py` instead (index build, cached load, memory and
+whole-decision latency on synthetic KBs; see its --help).
 """
 
 from __future__ import annotations
@@ -299,7 +302,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rerank", action="store_true", help="also run dev.jsonl with the embedding re-ranker"
     )
+    parser.add_argument(
+        "--scale", action="store_true", help="run bench/faq_scale.py (its defaults) instead"
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        from faq_scale import main as scale_main  # bench/ is on sys.path when run as a script
+
+        return scale_main(["--json"] if args.json else [])
     results = run(args.data, MatcherConfig(), rerank=args.rerank)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))

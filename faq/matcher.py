@@ -21,19 +21,23 @@ signals and its margin over the runner-up (`CONFIDENCE_FEATURES`).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
+from faq import index_cache
 from faq.colloquial import standardise
 from faq.finglish import persian_script
-from faq.index import FloatArray, TfIdfIndex
+from faq.index import AlignPack, FeatureCountsBuilder, FloatArray, TfIdfIndex, merge_documents
+from faq.index import AlignSide as _AlignSide
 from faq.kb import KnowledgeBase
 from faq.language import detect_language
 from faq.lexicon import LANGUAGES, Lexicon
@@ -181,23 +185,44 @@ def _in_script(text: str, language: str | None) -> str:
     return persian_script(text) if language == "fa" else text
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _token_ngrams(token: str, low: int, high: int) -> tuple[str, ...]:
+    padded = f" {token} "
+    return tuple(
+        padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)
+    )
+
+
 def char_features(tokens: Sequence[str], low: int, high: int) -> Counter[str]:
     """Character n-grams of each token padded with spaces (n in [low, high])."""
     feats: Counter[str] = Counter()
     for token in tokens:
-        padded = f" {token} "
-        for n in range(low, high + 1):
-            for i in range(len(padded) - n + 1):
-                feats[padded[i : i + n]] += 1
+        feats.update(_token_ngrams(token, low, high))  # memoised: KBs repeat their words
     return feats
 
 
-@dataclass(frozen=True, slots=True)
-class _AlignSide:
-    """Tokens of a text for stage 2: form ids (-1: unknown to the KB) and IDF weights."""
-
-    ids: npt.NDArray[np.int64]
-    weights: npt.NDArray[np.float64]
+def _pack_align(
+    stem_lists: Sequence[Sequence[str]], form_ids: dict[str, int], words: TfIdfIndex
+) -> AlignPack:
+    """Stage-2 sides of many texts: article-free forms numbered in `form_ids` (new forms
+    are added) and each stem's word IDF."""
+    forms: dict[str, str] = {}  # stem -> its form, computed once per distinct stem
+    ids: list[int] = []
+    weights: list[float] = []
+    bounds = [0]
+    for stems in stem_lists:
+        for stem in stems:
+            form = forms.get(stem)
+            if form is None:
+                form = forms[stem] = _align_form(stem)
+            ids.append(form_ids.setdefault(form, len(form_ids)))
+        weights.extend(words.idf(stem) for stem in stems)
+        bounds.append(len(ids))
+    return AlignPack(
+        np.array(ids, dtype=np.int64),
+        np.array(weights, dtype=np.float64),
+        np.array(bounds, dtype=np.int64),
+    )
 
 
 class Matcher:
@@ -208,24 +233,48 @@ class Matcher:
         kb: KnowledgeBase,
         config: MatcherConfig | None = None,
         lexicon: Lexicon | None = None,
+        *,
+        cache_dir: Path | None = None,
     ) -> None:
-        """Precompute the indexes of `kb`.
+        """Precompute the indexes of `kb`, or read them from `cache_dir`.
 
         Args:
             kb: the knowledge base.
             config: weights; the defaults are tuned.
             lexicon: the concept lexicon; the one shipped in `faq/lexicon.yaml` by
                 default (when `config.lexicon` is on).
+            cache_dir: keep the built indexes here, keyed by a hash of the KB's
+                phrasings, the configuration, the lexicon and the matcher's code
+                (`faq.index_cache`); a missing, stale or damaged cache is rebuilt.
         """
         self.kb = kb
         self.config = cfg = config or MatcherConfig()
         self._entry_numbers: dict[str, int] | None = None
         self._lexicon = (lexicon or Lexicon.default()) if cfg.lexicon else None
+        key = None
+        arrays = None
+        if cache_dir is not None:
+            key = index_cache.cache_key(kb, cfg, self._lexicon)
+            if key is not None:
+                arrays = index_cache.load(cache_dir, key, len(kb.entries))
+        # "cache" when the indexes were read from `cache_dir`, else "built"
+        self.index_source = "cache" if arrays is not None else "built"
+        if arrays is None:
+            arrays = self._build(kb)
+            if cache_dir is not None and key is not None:
+                index_cache.save(cache_dir, key, arrays)
+        self._adopt(arrays)
+
+    def _build(self, kb: KnowledgeBase) -> index_cache.MatcherArrays:
+        """Analyse every phrasing and build the indexes (each document's features are
+        streamed into flat arrays, so no per-phrasing Counter outlives its phrasing)."""
+        cfg = self.config
         entry_of: list[int] = []
         texts: list[str] = []
-        token_lists: list[list[str]] = []
-        word_lists: list[list[str]] = []
-        languages: list[str | None] = []
+        normalised: list[str] = []
+        all_stems: list[list[str]] = []
+        word_counts = FeatureCountsBuilder()
+        char_counts = FeatureCountsBuilder()
         for entry_no, entry in enumerate(kb.entries):
             for lang, phrasings in entry.questions.items():
                 for phrasing in phrasings:
@@ -235,46 +284,77 @@ class Matcher:
                         continue
                     entry_of.append(entry_no)
                     texts.append(phrasing)
-                    token_lists.append(tokens)
-                    word_lists.append(words)
-                    languages.append(language)
-        # entry_of is non-decreasing: each entry's phrasings are one contiguous span.
-        self._spans: dict[int, tuple[int, int]] = {}
-        for i, entry_no in enumerate(entry_of):
-            start, _ = self._spans.get(entry_no, (i, i))
-            self._spans[entry_no] = (start, i + 1)
-        self._entries_with_phrasings = np.array(sorted(self._spans), dtype=np.int64)
-        self._starts = np.array([self._spans[e][0] for e in sorted(self._spans)], dtype=np.int64)
-        self._texts = texts
-        self._entry_of = np.array(entry_of, dtype=np.int64)
-        self._n_entries = len(kb.entries)
-        stems = [[_stem(t) for t in words] for words in word_lists]
-        self._normalised = [" ".join(t) for t in word_lists]
+                    normalised.append(" ".join(words))
+                    stems = [_stem(t) for t in words]
+                    all_stems.append(stems)
+                    word_counts.add(self._word_features(stems, language))
+                    char_counts.add(self._char_features(tokens))
+        entries = np.array(entry_of, dtype=np.int64)
+        word_docs, char_docs = word_counts.build(), char_counts.build()
         groups = entry_of if cfg.entry_idf else None
-        word_docs = [self._word_features(s, lang) for s, lang in zip(stems, languages, strict=True)]
-        char_docs = [self._char_features(t) for t in token_lists]
         damped = STOPWORDS | (self._lexicon.function_words if self._lexicon else frozenset())
-        self._words = TfIdfIndex(
+        word_index = TfIdfIndex(
             word_docs, damped=damped, damping=cfg.stopword_weight, groups=groups
         )
-        self._chars = TfIdfIndex(char_docs, groups=groups)
-        centroid_words: list[Counter[str]] = [Counter() for _ in kb.entries]
-        centroid_chars: list[Counter[str]] = [Counter() for _ in kb.entries]
-        for entry_no, counts, chars in zip(entry_of, word_docs, char_docs, strict=True):
-            centroid_words[entry_no].update(counts)
-            centroid_chars[entry_no].update(chars)
+        chars = TfIdfIndex(char_docs, groups=groups)
+        n_entries = len(kb.entries)
+        centroid_words = merge_documents(word_docs, entries, n_entries)
         # Centroids share the phrasing indexes' vocabulary and IDF: one query serves both.
-        self._centroid_words = TfIdfIndex(centroid_words, weights_from=self._words)
-        self._centroid_chars = TfIdfIndex(centroid_chars, weights_from=self._chars)
+        centroid_chars = TfIdfIndex(
+            merge_documents(char_docs, entries, n_entries), weights_from=chars
+        )
+        del char_docs  # the largest arrays of the build: free them before stage 2
         # Stage 2 compares article-free forms, numbered once, with IDF weights
         # precomputed per phrasing and per entry bag (all its words).
-        self._form_ids: dict[str, int] = {}
-        self._phrasing_align = [self._align_side(s, grow=True) for s in stems]
-        self._bag_align = [
-            self._align_side(sorted(f for f in c if not f.startswith(_STEM_MARK)), grow=True)
-            for c in centroid_words
-        ]
-        self._forms = list(self._form_ids)
+        form_ids: dict[str, int] = {}
+        bags: list[list[str]] = [[] for _ in range(n_entries)]
+        for entry_no, fid in zip(
+            centroid_words.docs.tolist(), centroid_words.features.tolist(), strict=True
+        ):
+            name = centroid_words.names[fid]
+            if not name.startswith(_STEM_MARK):
+                bags[entry_no].append(name)
+        phrasing_align = _pack_align(all_stems, form_ids, word_index)
+        bag_align = _pack_align([sorted(b) for b in bags], form_ids, word_index)
+        return index_cache.MatcherArrays(
+            texts=texts,
+            normalised=normalised,
+            entry_of=entries,
+            words=word_index,
+            chars=chars,
+            centroid_words=TfIdfIndex(centroid_words, weights_from=word_index),
+            centroid_chars=centroid_chars,
+            forms=list(form_ids),
+            phrasing_align=phrasing_align,
+            bag_align=bag_align,
+        )
+
+    def _adopt(self, arrays: index_cache.MatcherArrays) -> None:
+        """Take the built (or cached) indexes into use."""
+        entry_of = arrays.entry_of
+        # entry_of is non-decreasing: each entry's phrasings are one contiguous span.
+        self._spans: dict[int, tuple[int, int]] = {}
+        if len(entry_of):
+            starts = np.flatnonzero(np.diff(entry_of, prepend=-1))
+            ends = np.append(starts[1:], len(entry_of))
+            for entry_no, start, end in zip(
+                entry_of[starts].tolist(), starts.tolist(), ends.tolist(), strict=True
+            ):
+                self._spans[entry_no] = (start, end)
+        self._entries_with_phrasings = np.array(sorted(self._spans), dtype=np.int64)
+        self._starts = np.array([self._spans[e][0] for e in sorted(self._spans)], dtype=np.int64)
+        self._texts = arrays.texts
+        self._entry_of = entry_of
+        self._n_entries = len(self.kb.entries)
+        self._normalised = arrays.normalised
+        self._words = arrays.words
+        self._chars = arrays.chars
+        self._centroid_words = arrays.centroid_words
+        self._centroid_chars = arrays.centroid_chars
+        self._phrasing_align = arrays.phrasing_align.sides()
+        self._bag_align = arrays.bag_align.sides()
+        self._form_ids = {form: i for i, form in enumerate(arrays.forms)}
+        self._forms = arrays.forms
 
     def _analyse(self, norm: str, language: str | None) -> tuple[list[str], list[str]]:
         """Tokens for character n-grams (spoken Persian standardised) and words for the
@@ -338,14 +418,8 @@ class Matcher:
         best[self._entries_with_phrasings] = np.maximum.reduceat(phrasing_scores, self._starts)
         return best
 
-    def _align_side(self, stems: Sequence[str], *, grow: bool = False) -> _AlignSide:
-        ids = []
-        for stem in stems:
-            form = _align_form(stem)
-            form_id = self._form_ids.get(form)
-            if form_id is None and grow:
-                form_id = self._form_ids[form] = len(self._form_ids)
-            ids.append(-1 if form_id is None else form_id)
+    def _align_side(self, stems: Sequence[str]) -> _AlignSide:
+        ids = [self._form_ids.get(_align_form(stem), -1) for stem in stems]
         weights = np.array([self._words.idf(t) for t in stems], dtype=np.float64)
         return _AlignSide(np.array(ids, dtype=np.int64), weights)
 

@@ -1,8 +1,13 @@
 """Keep a KB (and its matcher) current: poll the files' mtimes and reload on change.
 
-Polling once a second needs no extra dependency and works on every filesystem. Reading
-and indexing run in a worker thread. A file that fails to load leaves the previous KB
-in place; the reason is logged once per change.
+Polling once a second needs no extra dependency and works on every filesystem. A file
+that fails to load leaves the previous KB in place; the reason is logged once per change.
+
+Indexing a large KB is seconds of CPU-bound Python, which in a thread would still
+compete with the event loop for the GIL. With a cache folder, a changed KB is indexed
+in a separate process that writes the index cache (`faq.index_cache`); this process
+then only reads the cache, in a worker thread. The first load, and every load without a
+cache folder, runs in a thread.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +58,7 @@ def load(
     config: MatcherConfig | None = None,
     embedder: Embedder | None = None,
     lexicon_path: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> LoadedKb:
     """Load and index the KB at `path` (blocking: run it in a thread), with the KB
     owner's lexicon file `lexicon_path` added to the shipped lexicon if given.
@@ -60,14 +68,61 @@ def load(
     """
     before = snapshot(path)
     kb = load_kb(path, default_language)
-    try:
-        lexicon = Lexicon.load(lexicon_path) if lexicon_path is not None else None
-    except LexiconError as exc:
-        raise KbError(str(exc)) from None
+    lexicon = _owner_lexicon(lexicon_path)
     reranker = EmbeddingReranker(kb, embedder) if embedder is not None else None
-    matcher = Matcher(kb, config, lexicon)
+    matcher = Matcher(kb, config, lexicon, cache_dir=cache_dir)
     prepare_coverage(matcher)  # analysed here, in the loading thread, not on the event loop
     return LoadedKb(kb, matcher, before, reranker, kb.by_id())
+
+
+def _owner_lexicon(lexicon_path: Path | None) -> Lexicon | None:
+    """The shipped lexicon with the KB owner's file added, or None for the shipped one.
+
+    Raises:
+        KbError: the lexicon file cannot be loaded.
+    """
+    try:
+        return Lexicon.load(lexicon_path) if lexicon_path is not None else None
+    except LexiconError as exc:
+        raise KbError(str(exc)) from None
+
+
+def build_index_cache(
+    path: Path,
+    default_language: str,
+    config: MatcherConfig | None,
+    cache_dir: Path,
+    lexicon_path: Path | None = None,
+) -> str:
+    """Load the KB at `path` and write its index cache (run in a separate process).
+
+    Returns:
+        Where the indexes came from: "built", or "cache" if they were already cached.
+
+    Raises:
+        KbError: the KB or the lexicon file cannot be loaded.
+    """
+    kb = load_kb(path, default_language)
+    return Matcher(kb, config, _owner_lexicon(lexicon_path), cache_dir=cache_dir).index_source
+
+
+async def _index_in_a_process(
+    path: Path,
+    default_language: str,
+    config: MatcherConfig | None,
+    cache_dir: Path,
+    lexicon_path: Path | None,
+) -> None:
+    """Index the KB at `path` into `cache_dir` in a fresh process (spawned, not forked:
+    this process has threads), so the event loop never waits for the GIL meanwhile."""
+    loop = asyncio.get_running_loop()
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        await loop.run_in_executor(
+            pool, build_index_cache, path, default_language, config, cache_dir, lexicon_path
+        )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # joining would block the loop
 
 
 class KbWatcher:
@@ -83,9 +138,11 @@ class KbWatcher:
         watch: bool = True,
         embedder: Embedder | None = None,
         lexicon_path: Path | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.path = path
         self._lexicon_path = lexicon_path
+        self._cache_dir = cache_dir
         self._embedder = embedder
         self._default_language = default_language
         self._config = config
@@ -113,14 +170,7 @@ class KbWatcher:
             return self._current
         async with self._load_lock:
             if self._current is None:
-                self._current = await asyncio.to_thread(
-                    load,
-                    self.path,
-                    self._default_language,
-                    self._config,
-                    self._embedder,
-                    self._lexicon_path,
-                )
+                self._current = await self._load()
                 logger.info(
                     "FAQ loaded from %s: %d entries, %d phrasings",
                     self.path,
@@ -128,6 +178,37 @@ class KbWatcher:
                     self._current.matcher.phrasing_count,
                 )
             return self._current
+
+    async def _load(self, *, reload: bool = False) -> LoadedKb:
+        """Load the KB off the event loop. A reload with a cache folder indexes in a
+        separate process (the first load, before the bot serves, and a restart that
+        finds its cache need none).
+
+        Raises:
+            KbError: the KB cannot be loaded.
+        """
+        if reload and self._cache_dir is not None:
+            try:
+                await _index_in_a_process(
+                    self.path,
+                    self._default_language,
+                    self._config,
+                    self._cache_dir,
+                    self._lexicon_path,
+                )
+            except KbError:
+                raise
+            except Exception:  # e.g. no process could be started: index in a thread
+                logger.exception("FAQ indexing process failed; indexing in a thread")
+        return await asyncio.to_thread(
+            load,
+            self.path,
+            self._default_language,
+            self._config,
+            self._embedder,
+            self._lexicon_path,
+            self._cache_dir,
+        )
 
     async def start(self) -> None:
         """Load the KB and start polling for changes.
@@ -157,14 +238,7 @@ class KbWatcher:
         if now == current.snapshot or now == self._failed_snapshot:
             return False
         try:
-            fresh = await asyncio.to_thread(
-                load,
-                self.path,
-                self._default_language,
-                self._config,
-                self._embedder,
-                self._lexicon_path,
-            )
+            fresh = await self._load(reload=True)
         except KbError as exc:
             self._failed_snapshot = now
             logger.error("FAQ reload failed, keeping the previous KB: %s", exc)

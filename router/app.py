@@ -21,22 +21,34 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from bot import build_responder
+from bot.texts import DEFAULT_TEXTS as BOT_TEXTS
 from channels.base import ChannelAdapter, ChannelServices
+from channels.email.render import EMAIL_TEXTS
 from config.settings import Settings
 from router.agents.assignment import assignment_ctx
 from router.context import AppContext
 from router.core.conversation import DatabaseConversationReader
 from router.core.file_collector import file_collector_ctx
 from router.core.ingest import ingest
+from router.core.leadership import DatabaseLeadership
 from router.core.messages import InboundMessage, IngestResult
 from router.core.outbox_worker import OutboxWorker, outbox_depth
 from router.core.responder import QueueEveryThread, Responder
-from router.enabled_channels import build_adapters
-from router.http import agent_api, console, customer_api, identity_api, integration_api
-from router.http.auth import bearer_token
+from router.core.texts import (
+    ROUTER_TEXTS,
+    TextOverrideError,
+    TextTable,
+    check_overrides,
+    read_overrides,
+)
+from router.enabled_channels import api_adapter, build_adapters, telegram_bot_username
+from router.http import agent_api, console, customer_api
+from router.http.auth import IntegrationTokenCheck, bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
 from router.http.keys import CONTEXT
+from router.identity.dialogue import IdentityDialogue
+from router.identity.service import IdentityProofService
 from router.metrics import Metrics
 from router.startup import summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
@@ -59,16 +71,50 @@ def ensure_secret_key(settings: Settings) -> Settings:
     return replace(settings, server=replace(settings.server, secret_key=key))
 
 
-def default_responder(settings: Settings) -> Responder:
+def install_text_overrides(settings: Settings) -> TextTable:
+    """Install the `[texts] overrides` file into the router's and the channels' catalogues;
+    the bot's share, with `[bot.texts]` on top, is returned for the bot.
+
+    Raises:
+        TextOverrideError: the file or `[bot.texts]` names an unknown language or key, or
+            changes a text's placeholders.
+    """
+    catalogues: dict[str, TextTable] = {
+        "router": ROUTER_TEXTS.defaults,
+        "email": EMAIL_TEXTS.defaults,
+        "bot": BOT_TEXTS,
+    }
+    split = (
+        read_overrides(settings.texts.overrides, catalogues)
+        if settings.texts.overrides
+        else {owner: {} for owner in catalogues}
+    )
+    ROUTER_TEXTS.install(split["router"])
+    EMAIL_TEXTS.install(split["email"])
+    inline: dict[str, dict[str, object]] = {}
+    for key, by_lang in settings.bot.texts.items():
+        if not isinstance(by_lang, dict):
+            raise TextOverrideError(f"[bot.texts] {key}: must be a table of language = text")
+        for language, value in by_lang.items():
+            inline.setdefault(language, {})[key] = value
+    bot_inline = check_overrides(inline, {"bot": BOT_TEXTS}, where="[bot.texts]")["bot"]
+    bot: dict[str, dict[str, str]] = {key: dict(texts) for key, texts in split["bot"].items()}
+    for key, texts in bot_inline.items():
+        bot.setdefault(key, {}).update(texts)
+    return bot
+
+
+def default_responder(settings: Settings, bot_texts: TextTable | None = None) -> Responder:
     """The tier-0 bot when enabled; otherwise every thread goes to the queue."""
     if not settings.bot.enabled:
         return QueueEveryThread()
     return build_responder(
         faq_path=Path(settings.faq.path) if settings.faq.path else None,
-        text_overrides=settings.bot.texts,
+        text_overrides=settings.bot.texts if bot_texts is None else bot_texts,
         language_default=settings.faq.default_language,
         embedding_reranker=settings.faq.reranker,
         lexicon_path=Path(settings.faq.lexicon) if settings.faq.lexicon else None,
+        cache_dir=settings.data_dir / "faq-cache",
     )
 
 
@@ -88,12 +134,12 @@ def build_app(
         migrate: run migrations at start; default: only for the embedded SQLite.
     """
     settings = ensure_secret_key(settings)
+    bot_texts = install_text_overrides(settings)
     app = web.Application(
         client_max_size=settings.server.max_request_bytes, middlewares=[api_errors_as_json]
     )
-    app.router.add_routes(integration_api.routes)
     app.router.add_routes(agent_api.routes)
-    app.router.add_routes([*customer_api.routes, *identity_api.routes])  # issue 8
+    app.router.add_routes(customer_api.routes)
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)
@@ -102,6 +148,9 @@ def build_app(
 
     metrics = Metrics()
     chosen_adapters = list(adapters) if adapters is not None else build_adapters(settings, metrics)
+    if not any(adapter.name == "api" for adapter in chosen_adapters):
+        # Every server takes integrations' messages, whichever other channels run.
+        chosen_adapters.insert(0, api_adapter(settings, metrics))
     for adapter in chosen_adapters:
         app.router.add_routes(adapter.routes())
 
@@ -120,10 +169,12 @@ def build_app(
             settings=settings,
             engine=engine,
             sessions=new_sessionmaker(engine),
-            responder=responder or default_responder(settings),
+            # The identity dialogue speaks for the router around whichever bot answers.
+            responder=IdentityDialogue.around(
+                responder or default_responder(settings, bot_texts), settings
+            ),
             metrics=metrics,
         )
-        context.adapters[integration_api.CHANNEL] = integration_api.IntegrationChannel()
         app[CONTEXT] = context
         yield
         await engine.dispose()
@@ -155,6 +206,9 @@ def build_app(
             events=context.events,
             attachments=context.attachment_store,
             conversation=DatabaseConversationReader(context.read_sessions),
+            identity=IdentityProofService(context, telegram_bot_username(chosen_adapters)),
+            leadership=DatabaseLeadership(context.engine),
+            integrations=IntegrationTokenCheck(context),
         )
         started: list[ChannelAdapter] = []
         try:
@@ -171,12 +225,10 @@ def build_app(
                 except Exception:
                     logger.exception("channel %s failed to stop cleanly", adapter.name)
 
-    async def close_channel_sockets(app: web.Application) -> None:
+    async def close_channel_connections(app: web.Application) -> None:
         # Open WebSockets would otherwise hold shutdown until aiohttp's own timeout.
         for adapter in chosen_adapters:
-            close = getattr(adapter, "close_sockets", None)
-            if close is not None:
-                await close()
+            await adapter.close_connections()
 
     async def metrics_listener_ctx(app: web.Application) -> AsyncIterator[None]:
         # /metrics on a port of its own (e.g. reachable only from the monitoring host).
@@ -195,7 +247,7 @@ def build_app(
         yield
         await runner.cleanup()
 
-    app.on_shutdown.append(close_channel_sockets)
+    app.on_shutdown.append(close_channel_connections)
     app.cleanup_ctx.extend([storage_ctx, responder_ctx, adapters_ctx, outbox_ctx])
     if settings.server.metrics_port:
         app.cleanup_ctx.append(metrics_listener_ctx)

@@ -6,19 +6,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from config.settings import Settings
 from router.core.attachments import AttachmentStore
 from router.core.events import InProcessEventBus
+from router.core.messages import ChannelSender
 from router.core.responder import Responder
 from router.metrics import Metrics
 from router.storage.engine import new_read_sessionmaker
-
-if TYPE_CHECKING:
-    from channels.base import ChannelSender
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+from channels.api import ApiAdapter
 from channels.base import ChannelAdapter
 from channels.email.adapter import EmailAdapter
 from channels.telegram import TelegramAdapter
@@ -11,8 +14,17 @@ from router.identity.links import continue_link_maker
 from router.metrics import Metrics
 
 
+def api_adapter(settings: Settings, metrics: Metrics) -> ApiAdapter:
+    """The API channel: every server runs it (`build_app` adds it to any adapter list)."""
+    return ApiAdapter(
+        settings=settings.api,
+        max_request_bytes=settings.server.max_request_bytes,
+        rejected_input=metrics.rejected_input,
+    )
+
+
 def build_adapters(settings: Settings, metrics: Metrics | None = None) -> list[ChannelAdapter]:
-    """The adapters the settings enable (the API channel is part of the router itself)."""
+    """The adapters the settings enable (`build_app` adds the API channel to them)."""
     adapters: list[ChannelAdapter] = []
     if settings.webchat.enabled:
         adapters.append(
@@ -38,3 +50,12 @@ def build_adapters(settings: Settings, metrics: Metrics | None = None) -> list[C
             )
         )
     return adapters
+
+
+def telegram_bot_username(adapters: Sequence[ChannelAdapter]) -> Callable[[], str | None]:
+    """The Telegram bot's @username once connected (for the widget's `t.me` link), or
+    None: what the identity proofs need from Telegram, without knowing the adapter."""
+    telegram = next((a for a in adapters if isinstance(a, TelegramAdapter)), None)
+    if telegram is None:
+        return lambda: None
+    return lambda: telegram.bot_username

@@ -131,6 +131,9 @@ class FakeAdapter:
         self.sent_event.set()
         return DeliveryResult.delivered(external_id=f"fake-{message.outbox_id}")
 
+    async def close_connections(self) -> None:
+        """Nothing long-lived to close: this channel holds no client connections."""
+
     def routes(self) -> list[web.AbstractRouteDef]:
         return []
 
@@ -139,6 +142,8 @@ class FakeAdapter:
     ) -> IngestResult:
         """Deliver an inbound message through the real ingest path."""
         assert self.services is not None, "adapter not started"
+        # A chat as the real web chat and Telegram channels mark theirs.
+        fields.setdefault("conversational", self.name in ("webchat", "telegram"))
         return await self.services.ingest(
             InboundMessage(
                 channel=self.name,

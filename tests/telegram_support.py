@@ -11,12 +11,17 @@ from typing import Any
 
 from aiohttp import web
 
-from channels.base import ChannelServices, ConversationLocation, ConversationMessage
+from channels.base import ChannelServices
 from channels.telegram import TelegramAdapter
 from config.settings import TelegramSettings
 from router.core.attachments import AttachmentStore
 from router.core.events import InProcessEventBus
-from router.core.messages import InboundMessage, IngestResult
+from router.core.messages import (
+    ConversationLocation,
+    ConversationMessage,
+    InboundMessage,
+    IngestResult,
+)
 from tests.fake_telegram import FAKE_TOKEN, ApiCall, FakeTelegram
 
 

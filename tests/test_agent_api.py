@@ -13,11 +13,12 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import select, update
 
+from channels.api import ApiAdapter
 from config.settings import Settings
 from router.core.messages import AuthorKind, utcnow
 from router.core.responder import QueueEveryThread
 from router.core.security import new_token, token_hash
-from router.http import agent_api, integration_api
+from router.http import agent_api
 from router.storage.models import ApiToken, Identity, Message, OutboxItem, Thread
 from tests.agent_support import AgentUser, api, count_rows, make_agent
 from tests.support import FakeAdapter
@@ -263,7 +264,10 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
 async def test_document_describes_the_served_routes(settings: Settings, start_app) -> None:
     """Every documented operation is served; every agent and API-channel route is
     documented (other /api/v1 route tables add themselves to the document later)."""
-    client, _ = await _start(settings, start_app)
+    client, context = await _start(settings, start_app)
+    api_channel = context.adapters["api"]
+    assert isinstance(api_channel, ApiAdapter)
+    api_channel_routes = api_channel.routes()
     doc = await _document(client)
     served = {
         (route.method.lower(), route.resource.canonical)
@@ -274,7 +278,7 @@ async def test_document_describes_the_served_routes(settings: Settings, start_ap
     assert documented <= served
     ours = {
         (route.method.lower(), route.path)
-        for table in (agent_api.routes, integration_api.routes)
+        for table in (agent_api.routes, api_channel_routes)
         for route in table
         if isinstance(route, RouteDef)
     }

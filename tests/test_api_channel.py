@@ -120,7 +120,7 @@ async def test_unstorable_characters_are_refused_and_logged(
     # Nested nearly as deep as the parser allows, and still found.
     deep = b'{"id": "d", "customer": {"external_id": "c"}, "text": "x", "extra": '
     bodies["body.extra" + ".a" * 900] = deep + b'{"a": ' * 900 + b'"\\u0000"' + b"}" * 901
-    caplog.set_level("WARNING", logger="router.http.integration_api")
+    caplog.set_level("WARNING", logger="channels.api.adapter")
     for field, raw in bodies.items():
         response = await client.post(url, data=raw, headers=headers)
         assert response.status == 400, field

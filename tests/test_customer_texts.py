@@ -1,34 +1,77 @@
-"""The router's customer-facing texts live in one table, each in fa, ar and en."""
+"""Every customer-facing text lives in one catalogue per owner, each in fa, ar and en
+with the same placeholders, and an installation overrides any of them with one file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from bot.texts import DEFAULT_TEXTS as BOT_TEXTS
+from channels.email.render import EMAIL_TEXTS, reply_subject
+from config.settings import Settings
+from router.app import build_app
 from router.core.languages import LANGUAGES
-from router.core.texts import CUSTOMER_TEXTS, template, text
+from router.core.texts import (
+    CUSTOMER_TEXTS,
+    ROUTER_TEXTS,
+    TextOverrideError,
+    placeholders,
+    template,
+    text,
+)
+from router.identity.links import is_yes
+from tests.conftest import AppFactory
+from tests.console_support import integration_token
+from tests.test_cli import pasokh
+from tests.test_queue_honesty import ASK_EN, ApiCustomers
 
-ROUTER = Path(__file__).resolve().parent.parent / "router"
+REPO = Path(__file__).resolve().parent.parent
+CATALOGUES = {"router": CUSTOMER_TEXTS, "bot": BOT_TEXTS, "email": EMAIL_TEXTS.defaults}
+# Python files that may hold a {"en": "..."} table although no customer reads it.
+NOT_CUSTOMER_TEXTS = {
+    "channels/telegram/inbound.py",  # what /start reaches the bot as, not what it says
+    "channels/webchat/pages.py",  # the fictional demo shop and the languages' own names
+}
 
 
-def test_every_text_exists_in_every_language() -> None:
-    missing = [
-        (key, lang)
-        for key, by_lang in CUSTOMER_TEXTS.items()
-        for lang in LANGUAGES
-        if not by_lang.get(lang)
-    ]
-    assert missing == []
+def test_every_text_exists_in_every_language_with_the_same_placeholders() -> None:
+    missing, differing = [], []
+    for owner, table in CATALOGUES.items():
+        for key, by_lang in table.items():
+            missing += [(owner, key, lang) for lang in LANGUAGES if not by_lang.get(lang)]
+            shapes = {lang: placeholders(by_lang[lang]) for lang in LANGUAGES if lang in by_lang}
+            if len(set(shapes.values())) > 1:
+                differing.append((owner, key, shapes))
+    assert missing == [] and differing == []
 
 
-def test_no_other_router_module_keeps_a_table_of_texts() -> None:
+def test_keys_are_unique_across_catalogues_so_one_file_overrides_them_all() -> None:
+    seen: dict[str, str] = {}
+    clashes = []
+    for owner, table in CATALOGUES.items():
+        clashes += [(key, seen[key], owner) for key in table if key in seen]
+        seen.update({key: owner for key in table})
+    assert clashes == []
+
+
+def test_no_module_outside_the_catalogues_keeps_a_table_of_texts() -> None:
+    catalogues = {"router/core/texts.py", "bot/texts.py", "channels/email/render.py"}
     found = [
-        str(path.relative_to(ROUTER))
-        for path in sorted(ROUTER.rglob("*.py"))
-        if path.name != "texts.py"
-        and "migrations" not in path.parts
+        str(path.relative_to(REPO))
+        for top in ("router", "bot", "channels")
+        for path in sorted((REPO / top).rglob("*.py"))
+        if "migrations" not in path.parts
+        and str(path.relative_to(REPO)) not in catalogues | NOT_CUSTOMER_TEXTS
         and '"en": "' in path.read_text(encoding="utf-8")
     ]
     assert found == []
+
+
+def test_every_key_is_documented() -> None:
+    page = (REPO / "docs" / "texts.md").read_text(encoding="utf-8")
+    undocumented = [key for table in CATALOGUES.values() for key in table if f"`{key}`" not in page]
+    assert undocumented == []
 
 
 def test_lookup_falls_back_to_english_and_fills_placeholders() -> None:
@@ -37,3 +80,102 @@ def test_lookup_falls_back_to_english_and_fills_placeholders() -> None:
     assert text("code_sent", None, email="sara@example.com") == (
         "We sent a six-digit code to sara@example.com; type it here."
     )
+
+
+OVERRIDES = """
+[en]
+handoff_nobody_available = "Thanks! Our team answers on weekdays from 9 to 5."
+agent_joined = "{agent_name} is here to help."
+link_yes = "Join them"
+email_default_subject = "Naranj support"
+
+[fa]
+queued_reminder = "نفر {position} صف هستید."
+"""
+
+
+async def test_an_override_file_changes_what_a_customer_receives(
+    settings: Settings, start_app: AppFactory, tmp_path: Path
+) -> None:
+    overrides = tmp_path / "texts.toml"
+    overrides.write_text(OVERRIDES, encoding="utf-8")
+    client, context = await start_app(settings.replace("texts", overrides=str(overrides)))
+    token = await integration_token(context)
+    customers = ApiCustomers(str(client.make_url("/")).rstrip("/"), token, context)
+    try:
+        thread = await customers.say("c-1", ASK_EN, "en")
+        # The bot's text, through the API channel and the real default responder.
+        assert await customers.bot_texts(thread) == [
+            "Thanks! Our team answers on weekdays from 9 to 5."
+        ]
+        # The router's and the email channel's texts, and the overridden button still
+        # counts as a yes.
+        assert text("agent_joined", "en", agent_name="Sara") == "Sara is here to help."
+        assert text("agent_joined", "fa", agent_name="Sara") == CUSTOMER_TEXTS["agent_joined"][
+            "fa"
+        ].replace("{agent_name}", "Sara")
+        assert is_yes("Join them") and is_yes(CUSTOMER_TEXTS["link_yes"]["en"])
+        assert reply_subject("", "en", replying=False) == "Naranj support"
+    finally:
+        # The catalogues are per process: put the defaults back for the next test.
+        build_app(settings)
+    assert (
+        text("agent_joined", "en", agent_name="Sara")
+        == "Sara from our support team is with you now."
+    )
+    assert reply_subject("", "en", replying=False) == "Your support request"
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "named"),
+    [
+        ('[en]\nhandoff_queud = "x"\n', ".toml", "en.handoff_queud: unknown text key"),
+        ('[de]\ngreeting = "Hallo"\n', ".toml", "unknown language 'de'"),
+        ('[fa]\nqueued_reminder = "نفر {n}"\n', ".toml", "fa.queued_reminder: placeholders {n}"),
+        ('[ar]\nagent_joined = "مرحبا"\n', ".toml", "ar.agent_joined: placeholders (none)"),
+        ('[en]\ncode_sent = "sent to {email"\n', ".toml", "en.code_sent: not a valid text"),
+        ('[en]\ngreeting = ""\n', ".toml", "en.greeting: must be a non-empty string"),
+        ("en:\n  thanks: [1, 2]\n", ".yaml", "en.thanks: must be a non-empty string"),
+        ("[en\n", ".toml", "cannot read it"),
+    ],
+)
+def test_a_bad_override_file_is_refused_naming_the_key(
+    settings: Settings, tmp_path: Path, content: str, suffix: str, named: str
+) -> None:
+    path = tmp_path / f"texts{suffix}"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(TextOverrideError) as refused:
+        build_app(settings.replace("texts", overrides=str(path)))
+    assert named in str(refused.value) and str(path) in str(refused.value)
+    assert ROUTER_TEXTS.template("agent_joined", "en") == CUSTOMER_TEXTS["agent_joined"]["en"]
+
+
+def test_a_yaml_override_file_works(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "texts.yaml"
+    path.write_text('fa:\n  unnamed_customer: "دوست گرامی"\n', encoding="utf-8")
+    try:
+        build_app(settings.replace("texts", overrides=str(path)))
+        assert template("unnamed_customer", "fa") == "دوست گرامی"
+    finally:
+        build_app(settings)
+    assert template("unnamed_customer", "fa") == "مشتری گرامی"
+
+
+def test_inline_bot_texts_follow_the_same_rules(settings: Settings) -> None:
+    bad = settings.replace("bot", texts={"queued_reminder": {"en": "You are number {pos}"}})
+    with pytest.raises(TextOverrideError, match=r"\[bot.texts\]: en.queued_reminder"):
+        build_app(bad)
+
+
+def test_serve_refuses_a_bad_override_file_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "texts.toml"
+    path.write_text('[fa]\nhandoff_requested = "حتماً {name}"\n', encoding="utf-8")
+    result = pasokh(
+        "serve",
+        "--data-dir",
+        str(tmp_path / "data"),
+        env={"PASOKH_TEXTS__OVERRIDES": str(path)},
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "configuration error" in result.stderr
+    assert "fa.handoff_requested: placeholders {name} differ" in result.stderr

@@ -20,7 +20,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import channels.email.adapter as adapter_module
-from channels.base import ChannelServices, ConversationLocation, ConversationMessage
+from channels.base import ChannelServices
 from channels.email.adapter import EmailAdapter, client_key
 from channels.email.parse import ParsedMail
 from channels.email.tokens import ReplyTokens
@@ -30,6 +30,8 @@ from router.core.events import InProcessEventBus
 from router.core.messages import (
     AttachmentRef,
     AuthorKind,
+    ConversationLocation,
+    ConversationMessage,
     DeliveryStatus,
     InboundMessage,
     IngestResult,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from channels.telegram.inbound import start_link_claim
 from channels.webchat.tokens import TokenSigner, user_hash
 from config.settings import Settings
 from router.core.messages import utcnow
@@ -239,11 +240,18 @@ async def test_altered_or_replayed_telegram_start_links_nothing(
     altered = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
     expired = signer.telegram_token(web_identity.id, ttl=timedelta(seconds=-5))
     for bad, chat in ((altered, "100"), (expired, "101")):
-        result = await telegram.push(f"/start {bad}", sender=chat, sender_verified=True)
+        result = await telegram.push(
+            f"/start {bad}",
+            sender=chat,
+            sender_verified=True,
+            proof=start_link_claim(f"/start {bad}"),
+        )
         assert result.customer_id != first.customer_id
-    ok = await telegram.push(f"/start {token}", sender="102", sender_verified=True)
+    # What the Telegram channel hands over for the deep link's `/start <token>`.
+    link = start_link_claim(f"/start {token}")
+    ok = await telegram.push(f"/start {token}", sender="102", sender_verified=True, proof=link)
     assert ok.customer_id != first.customer_id  # asked, not yet linked
-    replay = await telegram.push(f"/start {token}", sender="103", sender_verified=True)
+    replay = await telegram.push(f"/start {token}", sender="103", sender_verified=True, proof=link)
     assert replay.customer_id != first.customer_id
     sent = {m.address: m.text for m in await telegram.wait_sent(4)}
     refused, asked = proof_text("link_refused", "fa"), proof_text("link_confirm", "fa")
@@ -254,7 +262,9 @@ async def test_altered_or_replayed_telegram_start_links_nothing(
     yes = await telegram.push("yes", sender="102", sender_verified=True)
     assert yes.customer_id == first.customer_id
     # A campaign's deep link is no link attempt: the bot answers it as usual.
-    await telegram.push("/start spring_sale", sender="104", sender_verified=True)
+    campaign = start_link_claim("/start spring_sale")
+    assert campaign is None
+    await telegram.push("/start spring_sale", sender="104", sender_verified=True, proof=campaign)
     answers = {m.address: m.text for m in await telegram.wait_sent(7)}
     assert answers["102"] == proof_text("linked", "fa")
     assert answers["104"] not in (refused, asked)

@@ -4,6 +4,7 @@ advanced thread, admin-only by hand, audited."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from config.settings import Settings
 from router.core.messages import InboundMessage, IngestResult, utcnow
 from router.core.responder import QueueEveryThread
-from router.identity.links import email_prompt_after_handoff, text
+from router.identity.links import may_ask_for_email
 from router.identity.merge import MergeRefused, merge_customers
 from router.storage.models import AuditEvent, Customer, Identity, Message, Thread, ThreadStatus
 from tests.agent_support import api, make_agent
@@ -185,22 +186,27 @@ async def test_the_email_question_after_a_handoff_is_asked_only_when_useful(
 ) -> None:
     web, mail = FakeAdapter(name="webchat"), FakeAdapter(name="email")
     _, context = await start_app(
-        settings.replace("email", enabled=False, relay_host="127.0.0.1").replace(
-            "webchat", enabled=False
-        ),
+        settings.replace("email", enabled=False, relay_host="127.0.0.1")
+        .replace("webchat", enabled=False)
+        .replace("bot", ask_email_on_handoff=True),
         adapters=[web, mail],
         responder=QueueEveryThread(),
     )
     pushed = await web.push("a person please", sender="visitor:q", language="en")
     message = InboundMessage(
-        channel="webchat", external_id="x", sender_address="visitor:q", text="t"
+        channel="webchat",
+        external_id="x",
+        sender_address="visitor:q",
+        text="t",
+        conversational=True,
     )
     async with context.sessions() as session, session.begin():
         identity = await session.scalar(select(Identity).where(Identity.address == "visitor:q"))
         assert identity is not None and pushed.customer_id == identity.customer_id
-        asked = await email_prompt_after_handoff(context, session, message, identity, "queued")
-        assert asked == text("ask_email", "fa")
-        assert await email_prompt_after_handoff(context, session, message, identity, "bot") is None
+        assert await may_ask_for_email(context, session, message, identity)
+        # Not in a conversation (a mail): nobody to put the question to.
+        mail = dataclasses.replace(message, conversational=False)
+        assert not await may_ask_for_email(context, session, mail, identity)
         session.add(
             Identity(
                 customer_id=identity.customer_id,
@@ -210,9 +216,7 @@ async def test_the_email_question_after_a_handoff_is_asked_only_when_useful(
             )
         )
         await session.flush()
-        assert (
-            await email_prompt_after_handoff(context, session, message, identity, "queued") is None
-        )
+        assert not await may_ask_for_email(context, session, message, identity)
 
 
 async def test_a_merge_racing_with_ingest_leaves_no_message_behind(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from channels.telegram.inbound import start_link_claim
 from config.settings import Settings
 from router.identity.links import (
     CODE_ATTEMPTS,
@@ -140,7 +141,15 @@ async def test_a_telegram_start_link_sent_at_once_by_many_asks_one_of_them(
     )
     chats = [str(900 + n) for n in range(20)]
     await asyncio.gather(
-        *(telegram.push(f"/start {start}", sender=chat, sender_verified=True) for chat in chats)
+        *(
+            telegram.push(
+                f"/start {start}",
+                sender=chat,
+                sender_verified=True,
+                proof=start_link_claim(f"/start {start}"),
+            )
+            for chat in chats
+        )
     )
     replies = Counter(m.text for m in await telegram.wait_sent(len(chats)))
     assert replies == {

@@ -15,11 +15,13 @@ from sqlalchemy import func, select
 
 from bot import build_responder
 from bot.texts import DEFAULT_TEXTS
-from channels.telegram.leadership import PostgresAdvisoryLeader, SoleLeader, leadership_for
+from channels.telegram.adapter import poll_lock_name
 from config.settings import Settings
 from router.context import AppContext
+from router.core.leadership import AdvisoryLock, AlwaysLeader, DatabaseLeadership
 from router.core.messages import AuthorKind
 from router.core.outbound_messages import enqueue_outbound
+from router.storage.engine import new_engine
 from router.storage.models import Identity, Message, Thread
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
 from tests.support import later_passes, make_settings, outbox_drained
@@ -234,23 +236,30 @@ async def test_text_no_database_can_store_does_not_hold_up_the_chat(
 async def test_only_one_process_polls_on_postgresql(
     settings: Settings, fake: FakeTelegram, db_kind: str
 ) -> None:
-    first = leadership_for(settings.database_url, FAKE_TOKEN)
-    second = leadership_for(settings.database_url, FAKE_TOKEN)
-    other_bot = leadership_for(settings.database_url, "777:another-bot")
-    if db_kind == "sqlite":
-        # One process owns an embedded database: it simply polls.
-        assert isinstance(first, SoleLeader) and await first.acquire()
-        return
-    assert isinstance(first, PostgresAdvisoryLeader)
+    # Two engines stand for two processes sharing the database.
+    engines = [new_engine(settings.database_url) for _ in range(2)]
+    lock = poll_lock_name(FAKE_TOKEN)
+    first = DatabaseLeadership(engines[0]).lock(lock)
+    second = DatabaseLeadership(engines[1]).lock(lock)
+    other_bot = DatabaseLeadership(engines[1]).lock(poll_lock_name("777:another-bot"))
     try:
-        assert await first.acquire()
-        assert not await second.acquire()
-        assert await other_bot.acquire()  # another bot in the same database polls too
-        await first.release()
-        assert await second.acquire()  # the lock moves on when its holder goes away
+        if db_kind == "sqlite":
+            # One process owns an embedded database: it simply polls.
+            assert isinstance(first, AlwaysLeader) and await first.acquire()
+            return
+        assert isinstance(first, AdvisoryLock)
+        try:
+            assert await first.acquire()
+            assert not await second.acquire()
+            assert await other_bot.acquire()  # another bot in the same database polls too
+            await first.release()
+            assert await second.acquire()  # the lock moves on when its holder goes away
+        finally:
+            for leader in (first, second, other_bot):
+                await leader.release()
     finally:
-        for leader in (first, second, other_bot):
-            await leader.release()
+        for engine in engines:
+            await engine.dispose()
 
 
 async def test_two_processes_on_postgresql_never_make_telegram_answer_409(
@@ -264,18 +273,21 @@ async def test_two_processes_on_postgresql_never_make_telegram_answer_409(
     from channels.telegram import TelegramAdapter
     from tests.telegram_support import RecordingIngest, make_services, telegram_settings
 
+    engines = [new_engine(settings.database_url) for _ in range(3)]
     if db_kind == "sqlite":
         # An embedded database has one process; there is no second poller to hold back.
-        assert isinstance(leadership_for(settings.database_url, FAKE_TOKEN), SoleLeader)
+        assert isinstance(DatabaseLeadership(engines[0]).lock("any"), AlwaysLeader)
+        for engine in engines:
+            await engine.dispose()
         return
     ingest = RecordingIngest()
     services = make_services(ingest, tmp_path / "attachments")
     adapters = [
         TelegramAdapter(
             settings=telegram_settings(fake),
-            leadership=leadership_for(settings.database_url, FAKE_TOKEN),
+            leadership=DatabaseLeadership(engine).lock(poll_lock_name(FAKE_TOKEN)),
         )
-        for _ in range(2)
+        for engine in engines[:2]
     ]
     for adapter in adapters:
         await adapter.start(services)
@@ -289,13 +301,15 @@ async def test_two_processes_on_postgresql_never_make_telegram_answer_409(
         third = fake.add_message(CHAT, "three")
         adapters[0] = TelegramAdapter(
             settings=telegram_settings(fake),
-            leadership=leadership_for(settings.database_url, FAKE_TOKEN),
+            leadership=DatabaseLeadership(engines[2]).lock(poll_lock_name(FAKE_TOKEN)),
         )
         await adapters[0].start(services)
         await fake.wait_acknowledged(third)
     finally:
         for adapter in adapters:
             await adapter.stop()
+        for engine in engines:
+            await engine.dispose()
     assert ingest.texts == ["one", "two", "three"]
     # No poller was ever answered 409. (The fake does record 409s for long polls a
     # stopping adapter abandoned: Telegram ends those when the next poll arrives.)

@@ -17,13 +17,21 @@ from typing import Any
 from aiohttp import ClientWebSocketResponse, web
 from sqlalchemy import select
 
-from channels.base import ChannelServices, ConversationLocation, ConversationMessage
+from channels.base import ChannelServices
 from channels.webchat import WebchatAdapter
 from config.settings import WebchatSettings
 from router.context import AppContext
 from router.core.attachments import AttachmentStore
 from router.core.events import InProcessEventBus, MessageStored
-from router.core.messages import AttachmentRef, AuthorKind, InboundMessage, IngestResult, utcnow
+from router.core.messages import (
+    AttachmentRef,
+    AuthorKind,
+    ConversationLocation,
+    ConversationMessage,
+    InboundMessage,
+    IngestResult,
+    utcnow,
+)
 from router.core.outbound_messages import enqueue_outbound
 from router.storage.models import Thread
 
@@ -175,7 +183,7 @@ def build_test_app(adapter: WebchatAdapter, services: ChannelServices) -> web.Ap
         await adapter.stop()
 
     async def close_sockets(_: web.Application) -> None:
-        await adapter.close_sockets()
+        await adapter.close_connections()
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(close_sockets)

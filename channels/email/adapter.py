@@ -43,6 +43,8 @@ from router.core.messages import (
     DeliveryStatus,
     InboundMessage,
     OutboundMessage,
+    ProofClaim,
+    ProofKind,
     ThreadHint,
 )
 
@@ -359,6 +361,9 @@ class EmailAdapter:
             self._parsers.shutdown(wait=False, cancel_futures=True)
             self._parsers = None
 
+    async def close_connections(self) -> None:
+        """Nothing long-lived to close: this channel holds no client connections."""
+
     def routes(self) -> list[web.AbstractRouteDef]:
         """Email has no HTTP routes."""
         return []
@@ -581,6 +586,14 @@ class EmailAdapter:
         split = split or split_reply(parsed.body)
         text = (split.new_text or parsed.subject)[:MAX_TEXT_CHARS]
         sender = parsed.sender or _plain_address(mail_from) or UNKNOWN_SENDER
+        hint = self.thread_hint(parsed, rcpt_tos)
+        # A reply through a thread's verified token may prove the sender's address: the
+        # router checks that it mailed that thread to this very address.
+        proof = (
+            ProofClaim(ProofKind.MAIL_REPLY, thread_id=hint.thread_id)
+            if hint is not None and hint.thread_id is not None
+            else None
+        )
         return InboundMessage(
             channel=CHANNEL,
             external_id=parsed.message_id or f"sha256:{parsed.content_hash()}",
@@ -590,7 +603,8 @@ class EmailAdapter:
             full_text=parsed.body[:MAX_FULL_TEXT_CHARS] or None,
             subject=parsed.subject or None,
             attachments=(raw_ref, *files),
-            hint=self.thread_hint(parsed, rcpt_tos),
+            hint=hint,
+            proof=proof,
             automated=kind.automated,
             delivery_failure=delivery_failure(
                 parsed, rcpt_tos=rcpt_tos, addresses=self._bounces, domains=self._domains

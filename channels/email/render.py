@@ -22,19 +22,26 @@ from channels.email.parse import safe_filename
 from router.core.languages import text_direction
 from router.core.messages import AttachmentRef, OutboundMessage, utcnow
 from router.core.security import PurposeKey
+from router.core.texts import TextCatalogue
 
 MAX_REFERENCES = 20
 
-_DEFAULT_SUBJECT = {
-    "fa": "پاسخ به درخواست پشتیبانی شما",
-    "ar": "رد على طلب الدعم الخاص بك",
-    "en": "Your support request",
-}
-_CONTINUE_LABEL = {
-    "fa": "ادامهٔ گفتگو در چت",
-    "ar": "تابع المحادثة في الدردشة",
-    "en": "Continue in chat",
-}
+# The email channel's own chrome a customer reads, overridable like every customer text.
+EMAIL_TEXTS = TextCatalogue(
+    "email",
+    {
+        "email_default_subject": {
+            "fa": "پاسخ به درخواست پشتیبانی شما",
+            "ar": "رد على طلب الدعم الخاص بك",
+            "en": "Your support request",
+        },
+        "email_continue_label": {
+            "fa": "ادامهٔ گفتگو در چت",
+            "ar": "تابع المحادثة في الدردشة",
+            "en": "Continue in chat",
+        },
+    },
+)
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw|رد|پاسخ|ج)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 _ID_SAFE = re.compile(r"^[^<>\s\"\\]+@[^<>\s\"\\]+$")
 
@@ -55,7 +62,7 @@ def reply_subject(subject: str | None, language: str | None, *, replying: bool) 
     that answers none (a verification code); a default in the mail's language if none."""
     cleaned = " ".join((subject or "").split())
     if not cleaned:
-        return _DEFAULT_SUBJECT.get(_primary(language), _DEFAULT_SUBJECT["en"])
+        return EMAIL_TEXTS.template("email_default_subject", _primary(language))
     if not replying or _REPLY_PREFIX.match(cleaned):
         return cleaned
     return f"Re: {cleaned}"
@@ -115,7 +122,7 @@ def render_outbound(
     text = plain_body(message)
     body_html = html_body(message)
     if continue_url:
-        label = _CONTINUE_LABEL.get(_primary(message.language), _CONTINUE_LABEL["en"])
+        label = EMAIL_TEXTS.template("email_continue_label", _primary(message.language))
         text += f"\n{label}: {continue_url}\n"
         link = f'<p><a href="{html.escape(continue_url, quote=True)}">{html.escape(label)}</a></p>'
         body_html = body_html.replace("\n</body>", f"\n{link}\n</body>", 1)

@@ -33,7 +33,6 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from channels.telegram.inbound import CHANNEL, UpdateReader, message_key
-from channels.telegram.leadership import PollLeadership, SoleLeader, leadership_for
 from channels.telegram.outbound import split_text, suggestion_keyboard
 from channels.telegram.pacing import ChatPacer
 from channels.telegram.polling import UpdatePoller
@@ -46,7 +45,7 @@ from router.core.tasks import BackgroundTasks
 from router.http.errors import read_json_object
 
 if TYPE_CHECKING:
-    from channels.base import ChannelServices
+    from channels.base import ChannelServices, PollLeadership
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +97,8 @@ class TelegramAdapter:
             settings: the `[telegram]` section; `token` must be set.
             public_url: the site's public base URL; webhook mode registers
                 `<public_url>/telegram/webhook` with Telegram.
-            leadership: who may poll (see `leadership_for`); one process by default.
+            leadership: who may poll; by default the lock `poll_lock_name` of the
+                router's `ChannelServices.leadership`.
             registry: where to count refused input (the app's /metrics registry).
 
         Raises:
@@ -115,7 +115,7 @@ class TelegramAdapter:
         self._mode = mode
         self._webhook_url = public_url.rstrip("/") + WEBHOOK_PATH if public_url else ""
         self._secret = settings.webhook_secret or _derived_secret(settings.token)
-        self._leadership = leadership or SoleLeader()
+        self._leadership = leadership
         self._bot: ExtBot[int] | None = None
         self._reader: UpdateReader | None = None
         self._services: ChannelServices | None = None
@@ -147,7 +147,6 @@ class TelegramAdapter:
             return cls(
                 settings=settings.telegram,
                 public_url=settings.server.public_url,
-                leadership=leadership_for(settings.database_url, settings.telegram.token),
                 registry=registry,
             )
         except ValueError as exc:
@@ -191,6 +190,8 @@ class TelegramAdapter:
             ),
         )
         self._services = services
+        if self._leadership is None:
+            self._leadership = services.leadership.lock(poll_lock_name(settings.token))
         self._reader = UpdateReader(
             bot=self._bot,
             attachments=services.attachments,
@@ -213,6 +214,9 @@ class TelegramAdapter:
         finally:
             self._redaction.remove()
 
+    async def close_connections(self) -> None:
+        """Nothing long-lived to close: this channel holds no client connections."""
+
     def routes(self) -> list[web.AbstractRouteDef]:
         """The webhook route in webhook mode; nothing in polling mode."""
         if self._mode != "webhook":
@@ -225,7 +229,7 @@ class TelegramAdapter:
             return
         if self._mode == "webhook":
             return
-        assert self._bot is not None
+        assert self._bot is not None and self._leadership is not None
         poller = UpdatePoller(
             bot=self._bot,
             handle=self.process_update,
@@ -265,7 +269,7 @@ class TelegramAdapter:
                 secret_token=self._secret,
                 allowed_updates=list(ALLOWED_UPDATES),
             )
-        elif await self._leadership.acquire():
+        elif self._leadership is not None and await self._leadership.acquire():
             # Only the poller may drop a webhook; others would fight over getUpdates anyway.
             await self._bot.delete_webhook(drop_pending_updates=False)
 
@@ -444,6 +448,12 @@ def _render(message: OutboundMessage) -> list[_Part]:
 
 def _name(part: _Part) -> str:
     return part.ref.filename if isinstance(part, _FilePart) else "text"
+
+
+def poll_lock_name(bot_token: str) -> str:
+    """The lock only the polling process holds, named by the bot's id (the token's
+    part before the colon), so two bots sharing one database each get a poller."""
+    return f"telegram:poller:{bot_token.split(':', 1)[0]}"
 
 
 def _derived_secret(token: str) -> str:

@@ -8,6 +8,7 @@ for an edit of it, `tg:cb:<callback query id>` for a button tap.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,8 +18,9 @@ from telegram.error import BadRequest
 from channels.telegram.outbound import tapped_suggestion
 from router.core.attachments import AttachmentStore, AttachmentTooLarge
 from router.core.languages import LANGUAGES
-from router.core.messages import AttachmentRef, InboundMessage
+from router.core.messages import AttachmentRef, InboundMessage, ProofClaim, ProofKind
 from router.core.storable_text import plain_name
+from router.identity.tokens import TELEGRAM_TOKEN_LENGTH
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,9 @@ CHANNEL = "telegram"
 # command reaches it as a greeting in the user's app language; `full_text` keeps the
 # command (with any deep-link payload) for agents.
 _START_GREETINGS = {"fa": "سلام", "ar": "مرحبا", "en": "Hello"}
+# Only a payload shaped like the router's link token is a link attempt; other deep
+# links (a campaign's `?start=promo`) stay the greeting the bot answers.
+_START_LINK = re.compile(rf"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{{{TELEGRAM_TOKEN_LENGTH}}})\s*$")
 
 
 def message_key(chat_id: int, message_id: int) -> str:
@@ -102,6 +107,7 @@ class UpdateReader:
             edit_of = key
         language = language_of(user)
         full_text = None
+        proof = start_link_claim(text)
         if _is_start_command(text):
             full_text, text = text, _START_GREETINGS[language or "en"]
         return InboundMessage(
@@ -118,6 +124,8 @@ class UpdateReader:
             edit_of=edit_of,
             sender_verified=True,
             proven_addresses=proven,
+            proof=proof,
+            conversational=True,
         )
 
     def _from_callback(self, query: CallbackQuery) -> InboundMessage | None:
@@ -137,6 +145,7 @@ class UpdateReader:
             text=text,
             language=language_of(query.from_user),
             sender_verified=True,
+            conversational=True,
         )
 
     async def _fetch(self, downloads: Sequence[_Download]) -> tuple[list[AttachmentRef], list[str]]:
@@ -172,6 +181,13 @@ def language_of(user: User) -> str | None:
     """The user's app language when Pasokh speaks it (fa, ar, en); a hint, not a fact."""
     code = (user.language_code or "").split("-", 1)[0].lower()
     return code if code in LANGUAGES else None
+
+
+def start_link_claim(text: str) -> ProofClaim | None:
+    """The link token of `/start <token>` (the widget's "continue on Telegram" deep
+    link), as a claim for the router to judge; None for any other text."""
+    match = _START_LINK.match(text.strip())
+    return ProofClaim(ProofKind.LINK_TOKEN, token=match.group(1)) if match else None
 
 
 def _is_start_command(text: str) -> bool:

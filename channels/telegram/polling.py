@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 
-from channels.telegram.leadership import PollLeadership
+from channels.base import PollLeadership
 from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
 
 logger = logging.getLogger(__name__)

@@ -21,13 +21,15 @@ from urllib.parse import urlencode
 from aiohttp import BodyPartReader, WSCloseCode, WSMsgType, web
 from prometheus_client import CollectorRegistry, Counter
 
-from channels.base import ChannelServices, ConversationMessage
+from channels.base import ChannelServices
 from channels.webchat import pages, protocol
-from channels.webchat.limits import RateLimiter, normalise_origin, origin_allowed
+from channels.webchat.http import IdentityEndpoints
+from channels.webchat.limits import OriginPolicy, RateLimiter
 from channels.webchat.tokens import (
     InvalidToken,
     TokenSigner,
     Visitor,
+    bearer_visitor,
     user_hash_matches,
     valid_user_id,
 )
@@ -39,6 +41,7 @@ from router.core.ids import parse_id
 from router.core.languages import LANGUAGES
 from router.core.messages import (
     AttachmentRef,
+    ConversationMessage,
     DeliveryResult,
     InboundMessage,
     OutboundMessage,
@@ -160,7 +163,13 @@ class WebchatAdapter:
             registry=registry or CollectorRegistry(),
         )
         self._signer = TokenSigner(secret_key, clock=clock)
-        self._own_origin = normalise_origin(public_url) if public_url else None
+        self._origins = OriginPolicy(settings.allowed_origins, public_url)
+        self._identity = IdentityEndpoints(
+            settings=settings,
+            signer=self._signer,
+            origins=self._origins,
+            services=lambda: self._services,
+        )
         self._message_limit = RateLimiter(settings.rate_limit_per_minute)
         self._upload_limit = RateLimiter(settings.rate_limit_per_minute)
         self._address_session_limit = RateLimiter(settings.sessions_per_address_per_minute)
@@ -189,11 +198,11 @@ class WebchatAdapter:
         """Close every visitor socket and stop following events; no-op when stopped."""
         if self._services is None:
             return
-        await self.close_sockets()
+        await self.close_connections()
         self._services = None
         await self._tasks.cancel()
 
-    async def close_sockets(self) -> None:
+    async def close_connections(self) -> None:
         """Close all open visitor sockets (1001): for the app's `on_shutdown`."""
         sockets = [s for group in self._by_address.values() for s in group]
         await asyncio.gather(
@@ -315,7 +324,8 @@ class WebchatAdapter:
     # -- HTTP routes -------------------------------------------------------------------
 
     def routes(self) -> list[web.AbstractRouteDef]:
-        """The widget, the demo page, sessions, uploads, file links and the socket."""
+        """The widget, the demo page, sessions, uploads, file links, the socket, the
+        identity endpoints and the `/continue` page (`http.py`)."""
         routes: list[web.AbstractRouteDef] = [
             web.get("/widget.js", self._widget_js),
             web.post("/api/v1/webchat/sessions", self._create_session),
@@ -325,22 +335,17 @@ class WebchatAdapter:
             web.get("/api/v1/webchat/files/{sha256}", self._download),
             web.options("/api/v1/webchat/files/{sha256}", self._preflight_get),
             web.get("/ws/webchat", self._socket),
+            *self._identity.routes(),
         ]
         if self._settings.demo_page:
             routes.append(web.get("/", self._demo_page))
         return routes
 
     def _origin_ok(self, request: web.Request) -> bool:
-        origin = request.headers.get("Origin")
-        if self._own_origin is not None and origin and normalise_origin(origin) == self._own_origin:
-            return True
-        return origin_allowed(origin, self._settings.allowed_origins, request.host)
+        return self._origins.allows(request)
 
     def _cors(self, request: web.Request) -> dict[str, str]:
-        origin = request.headers.get("Origin")
-        if origin is None or not self._origin_ok(request):
-            return {}
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return self._origins.cors(request)
 
     def _json_error(
         self, request: web.Request, status: int, code: str, message: str
@@ -362,14 +367,7 @@ class WebchatAdapter:
         return self._preflight(request, "GET, OPTIONS")
 
     def _preflight(self, request: web.Request, methods: str) -> web.Response:
-        if not self._origin_ok(request):
-            return web.Response(status=403)
-        headers = self._cors(request) | {
-            "Access-Control-Allow-Methods": methods,
-            "Access-Control-Allow-Headers": "Content-Type, Authorization",
-            "Access-Control-Max-Age": "600",
-        }
-        return web.Response(status=204, headers=headers)
+        return self._origins.preflight(request, methods)
 
     async def _widget_js(self, request: web.Request) -> web.StreamResponse:
         if self._assets is None:
@@ -480,16 +478,6 @@ class WebchatAdapter:
             headers=self._cors(request),
         )
 
-    def _visitor_from_header(self, request: web.Request) -> Visitor | None:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return None
-        try:
-            return self._signer.open_visitor(token.strip())
-        except InvalidToken:
-            return None
-
     def _visitor_request(
         self, request: web.Request
     ) -> tuple[ChannelServices, Visitor] | web.Response:
@@ -499,7 +487,7 @@ class WebchatAdapter:
             return self._json_error(request, 503, "unavailable", "the web chat is starting")
         if not self._origin_ok(request):
             return self._json_error(request, 403, "origin_not_allowed", "origin not allowed")
-        visitor = self._visitor_from_header(request)
+        visitor = bearer_visitor(self._signer, request.headers.get("Authorization", ""))
         if visitor is None:
             return self._json_error(request, 401, "invalid_token", "a visitor token is required")
         return services, visitor
@@ -811,6 +799,7 @@ class WebchatAdapter:
             text=frame.text,
             attachments=attachments,
             language=language,
+            conversational=True,
         )
         # Whether a message hands the conversation to people is known only once the
         # router has decided: a token is set aside first and given back if it did not.

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from aiohttp import web
+
 
 @dataclass(slots=True)
 class _Bucket:
@@ -64,6 +66,40 @@ class RateLimiter:
         refill = self._capacity / self._rate
         for key in [k for k, b in self._buckets.items() if now - b.updated >= refill]:
             del self._buckets[key]
+
+
+class OriginPolicy:
+    """The one origin rule of every web chat endpoint: the server's own public origin,
+    or what `origin_allowed` lets in; and the CORS headers that go with it."""
+
+    def __init__(self, allowed: list[str], public_url: str = "") -> None:
+        self._allowed = allowed
+        self._own_origin = normalise_origin(public_url) if public_url else None
+
+    def allows(self, request: web.Request) -> bool:
+        """Whether the request's browser origin may use the web chat (no Origin: yes)."""
+        origin = request.headers.get("Origin")
+        if self._own_origin is not None and origin and normalise_origin(origin) == self._own_origin:
+            return True
+        return origin_allowed(origin, self._allowed, request.host)
+
+    def cors(self, request: web.Request) -> dict[str, str]:
+        """CORS headers for an allowed browser origin; none otherwise."""
+        origin = request.headers.get("Origin")
+        if origin is None or not self.allows(request):
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+    def preflight(self, request: web.Request, methods: str) -> web.Response:
+        """The answer to an OPTIONS preflight: 204 with the CORS headers, or 403."""
+        if not self.allows(request):
+            return web.Response(status=403)
+        headers = self.cors(request) | {
+            "Access-Control-Allow-Methods": methods,
+            "Access-Control-Allow-Headers": "Content-Type, Authorization",
+            "Access-Control-Max-Age": "600",
+        }
+        return web.Response(status=204, headers=headers)
 
 
 def normalise_origin(origin: str) -> str:

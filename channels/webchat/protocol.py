@@ -12,8 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from channels.base import ConversationMessage
-from router.core.messages import AttachmentRef, AuthorKind
+from router.core.messages import AttachmentRef, AuthorKind, ConversationMessage
 from router.core.storable_text import UNSTORABLE
 
 MAX_ATTACHMENTS = 5

@@ -190,3 +190,14 @@ class TokenSigner:
     def expired(self, expires: int) -> bool:
         """Whether the absolute time `expires` has passed."""
         return expires < self._clock()
+
+
+def bearer_visitor(signer: TokenSigner, authorization: str) -> Visitor | None:
+    """The visitor an `Authorization: Bearer <visitor token>` header names, else None."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        return signer.open_visitor(token.strip())
+    except InvalidToken:
+        return None

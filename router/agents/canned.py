@@ -20,6 +20,7 @@ from router.core.languages import LANGUAGES
 from router.core.messages import utcnow
 from router.core.texts import template
 from router.core.transaction import Effects, write
+from router.storage.column_sizes import column_limit
 from router.storage.models import AuditEvent, Base, BigId
 
 
@@ -82,8 +83,8 @@ async def list_canned(
 def _check(language: str, title: str, text: str) -> None:
     if language not in LANGUAGES:
         raise Invalid(f"language must be one of {', '.join(LANGUAGES)}")
-    if not title.strip() or len(title) > 200:
-        raise Invalid("title must be 1 to 200 characters")
+    if not title.strip() or len(title) > column_limit(CannedResponse.title):
+        raise Invalid(f"title must be 1 to {column_limit(CannedResponse.title)} characters")
     if not text.strip() or len(text) > 10_000:
         raise Invalid("text must be 1 to 10000 characters")
 

@@ -31,6 +31,7 @@ from router.core.messages import AuthorKind, Direction, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.texts import template
 from router.core.transaction import Effects, write
+from router.storage.column_sizes import column_limit
 from router.storage.models import (
     OPEN_STATUSES,
     Agent,
@@ -468,8 +469,8 @@ async def resolve(
 ) -> Thread:
     """Close an open thread; a customer writing within the reopen window reopens it."""
     resolution = resolution.strip() or "resolved"
-    if len(resolution) > 64:
-        raise Invalid("resolution must be at most 64 characters")
+    if len(resolution) > column_limit(Thread.resolution):
+        raise Invalid(f"resolution must be at most {column_limit(Thread.resolution)} characters")
 
     async def work(session: AsyncSession, effects: Effects) -> Thread:
         thread = await _thread_to_act_on(session, actor, thread_id)

@@ -7,8 +7,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import ConversationLocation, ConversationMessage
-from router.core.messages import AuthorKind
+from router.core.messages import AuthorKind, ConversationLocation, ConversationMessage
 from router.core.outbound_messages import ref_from_json
 from router.core.threads import open_thread_of
 from router.storage.models import Identity, Message, Thread

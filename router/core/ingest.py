@@ -1,9 +1,11 @@
 """`ingest`: the one path from "a channel received a message" to "committed".
 
-One transaction: dedupe → identity → customer → thread → message → routing decision
-→ outbox. Adapters acknowledge only after `ingest` returns. Races between concurrent
-ingests (a new customer writing twice at once) end in a unique-index violation for
-the loser, which simply runs the transaction again and finds the winner's rows.
+One transaction, one pipeline (`_ingest_once`): dedupe → identity (the sender's, and
+the proofs the message carries) → thread → store → decide (one call to the responder:
+the identity dialogue around the bot) → outbound. Adapters acknowledge only after
+`ingest` returns. Races between concurrent ingests (a new customer writing twice at
+once) end in a unique-index violation for the loser, which simply runs the transaction
+again and finds the winner's rows.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import String, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -23,26 +25,37 @@ from sqlalchemy.orm import InstrumentedAttribute
 from router.agents.staffing import staffing_for
 from router.context import AppContext
 from router.core.events import Event, MessageStored, ThreadChanged
-from router.core.messages import AuthorKind, Direction, InboundMessage, IngestResult, utcnow
+from router.core.messages import (
+    AuthorKind,
+    Direction,
+    InboundMessage,
+    IngestFailed,
+    IngestResult,
+    utcnow,
+)
 from router.core.outbound_messages import attachments_to_json, enqueue_outbound
 from router.core.responder import (
     Answer,
     Decision,
     HandOff,
     MessageView,
+    ProofStep,
     Resolve,
     Silent,
+    SystemReply,
     ThreadContext,
 )
 from router.core.storable_text import BIDI_CONTROLS, fit, fit_key, plain_name, storable
-from router.core.threads import choose_thread, hand_off, resolve
+from router.core.threads import ThreadChoice, choose_thread, hand_off, resolve
 from router.core.transaction import Effects, Work, is_data_error, is_race, write
-from router.identity.links import (
+from router.identity.identities import ensure_identity
+from router.identity.proofs import (
+    InboundProof,
     apply_inbound_proofs,
-    email_prompt_after_handoff,
-    ensure_identity,
     mask_codes,
+    may_ask_for_email,
 )
+from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -64,7 +77,7 @@ MAX_ATTEMPTS = 8
 # Where each bounded inbound field is written; it is cut to the smallest of them, so a
 # long From name or Subject is stored (shortened) on PostgreSQL as on SQLite.
 _NAME_COLUMNS: dict[str, tuple[InstrumentedAttribute[Any], ...]] = {
-    "sender_name": (Customer.name, Identity.display_name, Message.author_name),
+    "sender_name": SENDER_NAME_COLUMNS,
     "sender_username": (Identity.username,),
     "subject": (Message.subject, Thread.subject),
 }
@@ -74,7 +87,7 @@ _KEY_COLUMNS: dict[str, tuple[InstrumentedAttribute[Any], ...]] = {
     "edit_of": (Message.external_id,),
     "sender_address": (Identity.address,),
 }
-_LANGUAGE_COLUMNS = (Message.language, Customer.language, Thread.language)
+_LANGUAGE_COLUMNS = LANGUAGE_COLUMNS
 _TEXT_FIELDS = ("text", "full_text")
 # What the reduced forms leave out (see `_reduced`).
 _DESCRIPTIVE_FIELDS = (
@@ -85,13 +98,9 @@ _DESCRIPTIVE_FIELDS = (
     "language",
     "edit_of",
     "hint",
+    "proof",
 )
 UNSTORED_TEXT = "[Pasokh: the database refused this message's text; see the server log]"
-
-
-def _limit(columns: tuple[InstrumentedAttribute[Any], ...]) -> int:
-    lengths = [c.type.length for c in columns if isinstance(c.type, String) and c.type.length]
-    return min(lengths)
 
 
 def _storable(msg: InboundMessage) -> tuple[InboundMessage, set[str]]:
@@ -122,16 +131,16 @@ def _storable(msg: InboundMessage) -> tuple[InboundMessage, set[str]]:
     for name, columns in _NAME_COLUMNS.items():
         value = getattr(msg, name)
         if value is not None:
-            limit = _limit(columns)
+            limit = column_limit(*columns)
             note(name, value, fit(plain_name(value), limit), limit)
     for name, columns in _KEY_COLUMNS.items():
         value = getattr(msg, name)
         if value is not None:
-            limit = _limit(columns)
+            limit = column_limit(*columns)
             note(name, value, fit_key(storable(value), limit), limit)
     if msg.language is not None:
         language = storable(msg.language)
-        if len(language) > _limit(_LANGUAGE_COLUMNS):
+        if len(language) > column_limit(*_LANGUAGE_COLUMNS):
             language = ""
             why.setdefault("language", set()).add("too_long")
         if language != msg.language:
@@ -191,14 +200,11 @@ def _reduced(msg: InboundMessage) -> InboundMessage | None:
             language=None,
             edit_of=None,
             hint=None,
+            proof=None,
         )
     if msg.text != UNSTORED_TEXT:
         return dataclasses.replace(msg, text=UNSTORED_TEXT)
     return None
-
-
-class IngestFailed(RuntimeError):
-    """The message could not be stored; the channel must not acknowledge it."""
 
 
 @dataclass
@@ -299,6 +305,45 @@ def _storing(app: AppContext, msg: InboundMessage) -> Work[_Outcome]:
 
 
 async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessage) -> _Outcome:
+    """The pipeline, each step once: dedupe → identity → thread → store → decide →
+    outbound."""
+    duplicate = await _dedupe(session, msg)
+    if duplicate is not None:
+        return duplicate
+    turn = await _identify(app, session, msg)
+    await _thread(app, session, turn)
+    await _store(session, turn)
+    decision = await _decide(app, session, turn)
+    await _outbound(app, session, turn, decision)
+    return turn.stored[1]
+
+
+@dataclass
+class _Turn:
+    """One message on its way through the pipeline: what each step found so far."""
+
+    msg: InboundMessage
+    identity: Identity
+    proof: InboundProof
+    choice: ThreadChoice | None = None
+    status_before: tuple[str, int, int | None] | None = None
+    message: Message | None = None
+    edit_of_id: int | None = None
+    outcome: _Outcome | None = None  # set once stored
+
+    @property
+    def thread(self) -> Thread:
+        assert self.choice is not None, "the thread step has not run"
+        return self.choice.thread
+
+    @property
+    def stored(self) -> tuple[Message, _Outcome]:
+        assert self.message is not None and self.outcome is not None, "not stored yet"
+        return self.message, self.outcome
+
+
+async def _dedupe(session: AsyncSession, msg: InboundMessage) -> _Outcome | None:
+    """The first delivery's ids when `msg` was stored before; None for a new message."""
     # Keyed by the sender too: the sender chooses the id (an email Message-ID), so
     # another sender reusing it must not get their message dropped as "already stored".
     existing = await session.scalar(
@@ -312,26 +357,40 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
             Identity.address == msg.sender_address,
         )
     )
-    if existing is not None:
-        return _Outcome(
-            IngestResult(existing.id, existing.thread_id, existing.customer_id, duplicate=True)
-        )
+    if existing is None:
+        return None
+    return _Outcome(
+        IngestResult(existing.id, existing.thread_id, existing.customer_id, duplicate=True)
+    )
 
+
+async def _identify(app: AppContext, session: AsyncSession, msg: InboundMessage) -> _Turn:
+    """The sender's identity, and what the proofs the message carries did (they may
+    merge customers, so they run before the thread is chosen)."""
     identity = await _resolve_identity(session, msg)
-    proof = await apply_inbound_proofs(app, session, msg, identity)  # may merge customers
-    choice = await choose_thread(
+    proof = await apply_inbound_proofs(app, session, msg, identity)
+    return _Turn(msg, identity, proof)
+
+
+async def _thread(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
+    """The thread the message lands in: open, reopened or new."""
+    turn.choice = await choose_thread(
         session,
-        customer_id=identity.customer_id,
-        msg=msg,
+        customer_id=turn.identity.customer_id,
+        msg=turn.msg,
         reopen_window=timedelta(minutes=app.settings.threads.reopen_window_minutes),
     )
-    thread = choice.thread
     await session.flush()  # a racing second "first thread" fails here, and retries
-    status_before = (thread.status, thread.tier, thread.assignee_id)
+    thread = turn.choice.thread
+    turn.status_before = (thread.status, thread.tier, thread.assignee_id)
 
-    edit_of_id = None
+
+async def _store(session: AsyncSession, turn: _Turn) -> None:
+    """The message row, the thread's bookkeeping, and what the message reports (a
+    reference to another customer's thread, a failed delivery)."""
+    msg, identity, thread, proof = turn.msg, turn.identity, turn.thread, turn.proof
     if msg.edit_of is not None:
-        edit_of_id = await session.scalar(
+        turn.edit_of_id = await session.scalar(
             select(Message.id).where(
                 Message.channel == msg.channel, Message.external_id == msg.edit_of
             )
@@ -351,13 +410,14 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         subject=msg.subject,
         automated=msg.automated,
         sender_authenticated=msg.sender_authenticated,
-        edit_of_id=edit_of_id,
+        edit_of_id=turn.edit_of_id,
         language=msg.language,
         attachments=attachments_to_json(msg.attachments),
         created_at=msg.received_at,
     )
     session.add(message)
     await session.flush()
+    turn.message = message
 
     now = utcnow()
     thread.last_channel = msg.channel
@@ -372,7 +432,8 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         *proof.events,
         MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.CUSTOMER),
     ]
-    if choice.referred_thread_id is not None:
+    assert turn.choice is not None
+    if turn.choice.referred_thread_id is not None:
         session.add(
             AuditEvent(
                 actor_kind="customer",
@@ -380,52 +441,89 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
                 action="foreign_thread_reference",
                 thread_id=thread.id,
                 customer_id=identity.customer_id,
-                details={"referred_thread_id": choice.referred_thread_id, "channel": msg.channel},
+                details={
+                    "referred_thread_id": turn.choice.referred_thread_id,
+                    "channel": msg.channel,
+                },
             )
         )
-
     outcome = _Outcome(IngestResult(message.id, thread.id, identity.customer_id), events)
     if msg.delivery_failure is not None and msg.delivery_failure.permanent:
         verified = await _record_delivery_failure(session, msg, thread)
         outcome.delivery_report = "verified" if verified else "unverified"
     outcome.outbound += proof.outbound
-    if proof.reply is not None:  # a proof step (a code, /start) is answered by the router
-        await _say_as_system(
-            session, thread, identity, proof.reply, msg.language, outcome, proof.suggestions
-        )
-        outcome.decision = "proof"
-    elif _responds(app, thread) and not msg.automated and edit_of_id is None:
-        decision = await app.responder.respond(
-            await _thread_context(app, session, thread, msg, choice.created), _view(message)
-        )
-        if thread.status == ThreadStatus.QUEUED and not _plain_answer(decision):
-            # Queued again would send the customer to the back of the queue.
-            decision = Silent("already waiting for a person")
-        outcome.decision = type(decision).__name__.lower()
-        app.metrics.bot_decisions.labels(outcome.decision).inc()
-        outcome.outbound += await _apply_decision(session, thread, identity, decision, events)
-        handed_off = status_before[0] == ThreadStatus.BOT and thread.status == ThreadStatus.QUEUED
-        if app.settings.bot.ask_email_on_handoff and handed_off:
-            # So that the agent's answer can also reach them by mail, and the histories
-            # join once the code is typed back.
-            question = await email_prompt_after_handoff(app, session, msg, identity, thread.status)
-            if question is not None:
-                await _say_as_system(session, thread, identity, question, msg.language, outcome)
-    elif msg.automated:
-        outcome.decision = "automated"
+    turn.outcome = outcome
 
-    if (thread.status, thread.tier, thread.assignee_id) != status_before or choice.created:
-        events.append(
+
+async def _decide(app: AppContext, session: AsyncSession, turn: _Turn) -> Decision | None:
+    """One call to the responder (the identity dialogue around the bot), when there is
+    something to decide: a proof step to answer, or a turn of the bot's thread."""
+    msg, thread, step = turn.msg, turn.thread, turn.proof.step
+    message, outcome = turn.stored
+    bots_turn = _responds(app, thread) and not msg.automated and turn.edit_of_id is None
+    if step is None and not bots_turn:
+        if msg.automated:
+            outcome.decision = "automated"
+        return None
+    # Only a thread still with the bot can be handed to people now.
+    may_ask_email = (
+        step is None
+        and thread.status == ThreadStatus.BOT
+        and await may_ask_for_email(app, session, msg, turn.identity)
+    )
+    assert turn.choice is not None
+    ctx = await _thread_context(app, session, thread, msg, turn.choice.created, step, may_ask_email)
+    decision = await app.responder.respond(ctx, _view(message))
+    if thread.status == ThreadStatus.QUEUED and not _plain_answer(decision):
+        # Queued again would send the customer to the back of the queue.
+        decision = Silent("already waiting for a person")
+    if isinstance(decision, SystemReply) and decision.after is None:
+        outcome.decision = "proof"  # the router answered a proof step (a code, a link)
+    else:
+        bots = decision.after if isinstance(decision, SystemReply) else decision
+        outcome.decision = type(bots).__name__.lower()
+        app.metrics.bot_decisions.labels(outcome.decision).inc()
+    return decision
+
+
+async def _outbound(
+    app: AppContext, session: AsyncSession, turn: _Turn, decision: Decision | None
+) -> None:
+    """Carry out the decision (queue its messages, move the thread) and tell who needs
+    to know: the thread's change, and the channel that a hand-off happened."""
+    thread, identity = turn.thread, turn.identity
+    _, outcome = turn.stored
+    if isinstance(decision, SystemReply):
+        if decision.after is not None:
+            outcome.outbound += await _apply_decision(
+                session, thread, identity, decision.after, outcome.events
+            )
+        await _say_as_system(
+            session,
+            thread,
+            identity,
+            decision.text,
+            decision.language,
+            outcome,
+            decision.suggestions,
+        )
+    elif decision is not None:
+        outcome.outbound += await _apply_decision(
+            session, thread, identity, decision, outcome.events
+        )
+    assert turn.choice is not None and turn.status_before is not None
+    created, status_before = turn.choice.created, turn.status_before
+    if (thread.status, thread.tier, thread.assignee_id) != status_before or created:
+        outcome.events.append(
             ThreadChanged(
                 thread.id, thread.customer_id, thread.status, thread.tier, thread.assignee_id
             )
         )
     if thread.status == ThreadStatus.QUEUED and (
-        choice.created or status_before[0] != ThreadStatus.QUEUED
+        created or status_before[0] != ThreadStatus.QUEUED
     ):
         # Channels limit hand-offs per client; they learn of one here.
         outcome.result = dataclasses.replace(outcome.result, queued=True)
-    return outcome
 
 
 def _responds(app: AppContext, thread: Thread) -> bool:
@@ -437,6 +535,8 @@ def _responds(app: AppContext, thread: Thread) -> bool:
 
 
 def _plain_answer(decision: Decision) -> bool:
+    if isinstance(decision, SystemReply):
+        return decision.after is None or _plain_answer(decision.after)
     return isinstance(decision, Silent) or (
         isinstance(decision, Answer) and decision.handoff_tier is None
     )
@@ -570,7 +670,13 @@ def _view(message: Message) -> MessageView:
 
 
 async def _thread_context(
-    app: AppContext, session: AsyncSession, thread: Thread, msg: InboundMessage, created: bool
+    app: AppContext,
+    session: AsyncSession,
+    thread: Thread,
+    msg: InboundMessage,
+    created: bool,
+    proof_step: ProofStep | None,
+    may_ask_email: bool,
 ) -> ThreadContext:
     rows = await session.scalars(
         select(Message)
@@ -592,6 +698,8 @@ async def _thread_context(
         is_new_thread=created,
         automated=msg.automated,
         staffing=await staffing_for(session, thread),
+        proof_step=proof_step,
+        may_ask_email=may_ask_email,
     )
 
 

@@ -10,6 +10,7 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 
 class Direction(enum.StrEnum):
@@ -77,6 +78,33 @@ class DeliveryFailure:
     outbox_id: int | None = None
 
 
+class ProofKind(enum.StrEnum):
+    # A token from a link the router made (the widget's Telegram deep link, `/start
+    # <token>`): whoever sends it may be the identity the token names; asked, not joined.
+    LINK_TOKEN = "link_token"
+    # A reply through the keyed reply token of a thread whose mail went to the sender's
+    # address: proves the address once the router finds it really mailed it there.
+    MAIL_REPLY = "mail_reply"
+
+
+@dataclass(frozen=True, slots=True)
+class ProofClaim:
+    """A proof the channel found in a message, in its own syntax, made channel-neutral.
+
+    The channel parses; the router judges (`router.identity.proofs`): a claim is never
+    trusted as it stands.
+
+    Args:
+        kind: what is claimed.
+        token: `LINK_TOKEN`: the token as sent.
+        thread_id: `MAIL_REPLY`: the thread the (verified) reply token names.
+    """
+
+    kind: ProofKind
+    token: str | None = None
+    thread_id: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
     """One message as a channel adapter normalised it.
@@ -108,6 +136,10 @@ class InboundMessage:
     # SPF/DKIM/DMARC). None: the channel makes no such check. False: anyone may have
     # written it, so it is never shown as the customer's own words in another channel.
     sender_authenticated: bool | None = None
+    proof: ProofClaim | None = None  # a proof the channel found in the message
+    # The sender reads and answers in this conversation as it happens (a chat, not a
+    # mail): the router may put a question to them here and take a typed code back.
+    conversational: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +153,11 @@ class IngestResult:
     queued: bool = False  # this message put its thread in the agents' queue (a hand-off)
 
 
+class IngestFailed(RuntimeError):
+    """The message could not be stored; the channel must not acknowledge it."""
+
+
+# Raises IngestFailed when the database kept refusing (nothing was committed).
 IngestFn = Callable[[InboundMessage], Awaitable[IngestResult]]
 
 
@@ -181,3 +218,37 @@ class DeliveryResult:
     @classmethod
     def failed(cls, error: str, *, identity_unreachable: bool = False) -> DeliveryResult:
         return cls(DeliveryStatus.FAILED, error=error, identity_unreachable=identity_unreachable)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMessage:
+    """A message of a customer's conversation as a channel may show it back to them."""
+
+    id: int
+    thread_id: int
+    author: AuthorKind
+    text: str
+    channel: str
+    created_at: datetime
+    author_name: str | None = None
+    suggestions: tuple[str, ...] = ()
+    attachments: tuple[AttachmentRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationLocation:
+    """Which customer and open (or latest) thread an identity belongs to."""
+
+    customer_id: int
+    thread_id: int | None
+    identity_id: int
+
+
+class ChannelSender(Protocol):
+    """The outbound half of a channel: all the outbox worker needs."""
+
+    name: str
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        """Deliver one outbound message; never raise for channel errors."""
+        ...

@@ -41,6 +41,21 @@ class Staffing:
 
 
 @dataclass(frozen=True, slots=True)
+class ProofStep:
+    """What the identity step did with a proof in the new message, for the identity
+    dialogue to answer in place of the bot.
+
+    `outcome` is one of: address_saved, link_confirm, link_refused, linked,
+    link_declined, verified, wrong_code (with `remaining` tries), locked, code_sent
+    (with `email`).
+    """
+
+    outcome: str
+    email: str | None = None
+    remaining: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadContext:
     """The thread the new message landed in, with its recent messages (oldest first)."""
 
@@ -55,6 +70,11 @@ class ThreadContext:
     is_new_thread: bool = False
     automated: bool = False  # the new message is an auto-reply/bounce/list mail
     staffing: Staffing | None = None  # None: not known (then promise nothing new)
+    # Set by the identity step, answered by the identity dialogue around the bot: the
+    # message was a proof step (a bot never sees a context with one), and whether the
+    # router may ask for an email address should the thread go to people now.
+    proof_step: ProofStep | None = None
+    may_ask_email: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +126,18 @@ class Silent:
     reason: str = ""
 
 
-Decision = Answer | HandOff | Resolve | Silent
+@dataclass(frozen=True, slots=True)
+class SystemReply:
+    """The router's own words (author "system", not the bot): the answer to a proof
+    step, or a question after `after`, the decision carried out first."""
+
+    text: str
+    suggestions: tuple[str, ...] = ()
+    language: str | None = None
+    after: Answer | HandOff | Resolve | Silent | None = None
+
+
+Decision = Answer | HandOff | Resolve | Silent | SystemReply
 
 
 class Responder(Protocol):

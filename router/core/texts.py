@@ -1,14 +1,33 @@
-"""Everything the router itself says to customers, in Persian, Arabic and English.
+"""Everything the router itself says to customers, in Persian, Arabic and English,
+and how an installation overrides any customer-facing text.
 
-The bot's answers are in `bot/texts.py`; these are the router's own: the identity
-dialogue (codes, links), the line a customer sees when an agent takes their thread,
-how canned responses address an unnamed customer, and the continue-in-chat page.
+The bot's answers are in `bot/texts.py` and the email channel's chrome in
+`channels/email/render.py`; these are the router's own: the identity dialogue (codes,
+links), the line a customer sees when an agent takes their thread, how canned responses
+address an unnamed customer, and the continue-in-chat page.
+
+An installation overrides any of these catalogues with one file (`[texts] overrides`,
+TOML or YAML, `{language: {key: text}}`), checked at start by `read_overrides`: an
+unknown language or key, or a text whose `{placeholders}` differ from the original's,
+refuses to start with a `TextOverrideError` naming it (docs/texts.md).
 """
 
 from __future__ import annotations
 
+import string
+import tomllib
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from config.settings import SettingsError
+from router.core.languages import LANGUAGES
+
+# {key: {language: text}}
+TextTable = Mapping[str, Mapping[str, str]]
 
 CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
@@ -123,12 +142,128 @@ CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
 )
 
 
+class TextOverrideError(SettingsError):
+    """The override file cannot be used; the message names the file, language and key."""
+
+
+class TextCatalogue:
+    """One owner's customer-facing texts: the defaults, with the installation's
+    overrides once `install` ran at start.
+
+    A module-level object per owner (the texts are read in many places, all in one
+    process that serves one installation); `install` replaces the whole table at once.
+    """
+
+    def __init__(self, owner: str, defaults: TextTable) -> None:
+        self.owner = owner
+        self.defaults = defaults
+        self._current: TextTable = defaults
+
+    def install(self, overrides: TextTable) -> None:
+        """Use the defaults with `overrides` ({key: {language: text}}, checked) merged in."""
+        merged = {key: dict(by_lang) for key, by_lang in self.defaults.items()}
+        for key, by_lang in overrides.items():
+            merged[key].update(by_lang)
+        self._current = MappingProxyType(
+            {key: MappingProxyType(by_lang) for key, by_lang in merged.items()}
+        )
+
+    def template(self, key: str, language: str | None) -> str:
+        """The text `key` in `language` (its first two letters), English otherwise, unfilled."""
+        table = self._current[key]
+        return table.get((language or "en")[:2], table["en"])
+
+    def text(self, key: str, language: str | None, **values: str) -> str:
+        """The text `key` in `language` with `{placeholders}` filled from `values`."""
+        return self.template(key, language).format(**values)
+
+    def every_language(self, key: str) -> frozenset[str]:
+        """`key` in every language, default and overridden (to recognise a tapped button)."""
+        return frozenset(self.defaults[key].values()) | frozenset(self._current[key].values())
+
+
+ROUTER_TEXTS = TextCatalogue("router", CUSTOMER_TEXTS)
+
+
 def template(key: str, language: str | None) -> str:
-    """The text `key` in `language` (its first two letters), English otherwise, unfilled."""
-    table = CUSTOMER_TEXTS[key]
-    return table.get((language or "en")[:2], table["en"])
+    """The router's text `key` in `language` (its first two letters), English otherwise."""
+    return ROUTER_TEXTS.template(key, language)
 
 
 def text(key: str, language: str | None, **values: str) -> str:
-    """The text `key` in `language` with `{placeholders}` filled from `values`."""
-    return template(key, language).format(**values)
+    """The router's text `key` in `language` with `{placeholders}` filled from `values`."""
+    return ROUTER_TEXTS.text(key, language, **values)
+
+
+def placeholders(template_text: str) -> frozenset[str]:
+    """The `{names}` a text is filled with.
+
+    Raises:
+        ValueError: the text is not a valid format string (a lone `{` or `}`).
+    """
+    return frozenset(
+        field for _, field, _, _ in string.Formatter().parse(template_text) if field is not None
+    )
+
+
+def read_overrides(path: str | Path, catalogues: Mapping[str, TextTable]) -> dict[str, TextTable]:
+    """The override file at `path`, checked against `catalogues` ({owner: defaults}),
+    split per owner as {owner: {key: {language: text}}} (every owner present).
+
+    Raises:
+        TextOverrideError: unreadable file, unknown language or key, a text that is not
+            a non-empty string, or placeholders that differ from the original's.
+    """
+    where = f"[texts] overrides {path}"
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+        data: Any = (
+            yaml.safe_load(raw) if Path(path).suffix in {".yaml", ".yml"} else tomllib.loads(raw)
+        )
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise TextOverrideError(f"{where}: cannot read it ({exc})") from None
+    return check_overrides(data if data is not None else {}, catalogues, where=where)
+
+
+def check_overrides(
+    by_language: Any, catalogues: Mapping[str, TextTable], *, where: str
+) -> dict[str, TextTable]:
+    """`by_language` ({language: {key: text}}) checked and split per owner (see above)."""
+    owner_of = {key: owner for owner, table in catalogues.items() for key in table}
+    split: dict[str, dict[str, dict[str, str]]] = {owner: {} for owner in catalogues}
+    if not isinstance(by_language, dict):
+        raise TextOverrideError(f"{where}: expected tables named by language ({_known()})")
+    for language, texts in by_language.items():
+        if language not in LANGUAGES:
+            raise TextOverrideError(f"{where}: unknown language {language!r} ({_known()})")
+        if not isinstance(texts, dict):
+            raise TextOverrideError(f"{where}: [{language}] must be a table of key = text")
+        for key, value in texts.items():
+            name = f"{where}: {language}.{key}"
+            if key not in owner_of:
+                known = ", ".join(sorted(owner_of))
+                raise TextOverrideError(f"{name}: unknown text key; known keys: {known}")
+            if not isinstance(value, str) or not value.strip():
+                raise TextOverrideError(f"{name}: must be a non-empty string")
+            original = catalogues[owner_of[key]][key]["en"]
+            try:
+                given = placeholders(value)
+            except ValueError as exc:
+                raise TextOverrideError(
+                    f"{name}: not a valid text ({exc}); write {{{{ and }}}} for literal braces"
+                ) from None
+            if given != placeholders(original):
+                raise TextOverrideError(
+                    f"{name}: placeholders {_names(given)} differ from the original's "
+                    f"{_names(placeholders(original))}"
+                )
+            split[owner_of[key]].setdefault(key, {})[language] = value
+    return dict(split)
+
+
+def _known() -> str:
+    return "known: " + ", ".join(LANGUAGES)
+
+
+def _names(fields: frozenset[str]) -> str:
+    return "{" + ", ".join(sorted(fields)) + "}" if fields else "(none)"

@@ -61,6 +61,18 @@ async def principal_for_token(app: AppContext, token: str, kind: str) -> Princip
     return Principal(kind, row.id, row.name)
 
 
+class IntegrationTokenCheck:
+    """What the API channel asks of the router (`ChannelServices.integrations`): the
+    tokens are the router's, stored and revoked with the agents' tokens."""
+
+    def __init__(self, app: AppContext) -> None:
+        self._app = app
+
+    async def token_id(self, token: str) -> int | None:
+        principal = await principal_for_token(self._app, token, "integration")
+        return principal.token_id if principal is not None else None
+
+
 async def _record_use(app: AppContext, token_id: int, now: datetime) -> None:
     async def work(session: AsyncSession, _: Effects) -> None:
         await session.execute(

@@ -9,8 +9,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from router.agents.canned import CannedResponse
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
+from router.storage.column_sizes import (
+    INTEGRATION_ID_MAX_LENGTH,
+    LANGUAGE_COLUMNS,
+    SENDER_NAME_COLUMNS,
+    column_limit,
+)
+from router.storage.models import Agent, Thread
 
 JSON = dict[str, Any]
 
@@ -300,10 +308,16 @@ SCHEMAS: dict[str, JSON] = {
         }
     ),
     "TransferRequest": _object(
-        {"agent": {**_words(320), "description": "the agent's email (404: no such agent)"}}
+        {
+            "agent": {
+                **_words(column_limit(Agent.email)),
+                "description": "the agent's email (404: no such agent)",
+            }
+        }
     ),
     "ResolveRequest": _object(
-        {"resolution": {**_nullable(TEXT), "maxLength": 64}}, optional=("resolution",)
+        {"resolution": {**_nullable(TEXT), "maxLength": column_limit(Thread.resolution)}},
+        optional=("resolution",),
     ),
     "PresenceRequest": _object(
         {"status": {"type": "string", "enum": ["online", "away", "offline"]}}
@@ -311,14 +325,14 @@ SCHEMAS: dict[str, JSON] = {
     "CannedRequest": _object(
         {
             "language": {"type": "string", "enum": list(LANGUAGES)},
-            "title": _words(200),
+            "title": _words(column_limit(CannedResponse.title)),
             "text": _words(10_000),
         }
     ),
     "InboundMessageRequest": _object(
         {
             "id": {
-                "anyOf": [_words(200), INTEGRATION_NUMBER],
+                "anyOf": [_words(INTEGRATION_ID_MAX_LENGTH), INTEGRATION_NUMBER],
                 "description": "your id of this message (dedupe key)",
             },
             "text": {
@@ -327,12 +341,14 @@ SCHEMAS: dict[str, JSON] = {
             },
             "customer": _object(
                 {
-                    "external_id": {"anyOf": [_words(200), INTEGRATION_NUMBER]},
-                    "name": {**_nullable(TEXT), "maxLength": 200},
+                    "external_id": {
+                        "anyOf": [_words(INTEGRATION_ID_MAX_LENGTH), INTEGRATION_NUMBER]
+                    },
+                    "name": {**_nullable(TEXT), "maxLength": column_limit(*SENDER_NAME_COLUMNS)},
                 },
                 optional=("name",),
             ),
-            "language": {**_nullable(TEXT), "maxLength": 8},
+            "language": {**_nullable(TEXT), "maxLength": column_limit(*LANGUAGE_COLUMNS)},
         },
         optional=("language",),
     ),

@@ -1,0 +1,64 @@
+"""Identity proofs as a channel sees them: who asks, and the plain answers.
+
+The router produces these (`router.identity.service`); channels receive them through
+`channels.base.IdentityProofs` and never see a row, a session or a router exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Claimant:
+    """Who a proof is made for: the asking person's identity on a channel."""
+
+    channel: str
+    address: str
+    name: str | None = None
+    verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProofRefusal:
+    """A proof step was refused; `code` names why (safe to show the customer)."""
+
+    code: str
+    message: str
+    remaining_attempts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSent:
+    """A code was mailed (or, to say nothing about the address, seemed to be)."""
+
+    expires_in: int  # seconds
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartLink:
+    """A deep link that opens Telegram and links the chat there on `/start`."""
+
+    url: str
+    start: str
+    expires_in: int  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ContinuePreview:
+    """What a mail's continue link would join, before anything is joined.
+
+    `address` is None for a link that is invalid or expired; `spent` for one used already.
+    """
+
+    address: str | None
+    spent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProofOptions:
+    """Which ways of proving who one is this server offers."""
+
+    email: bool
+    telegram: bool

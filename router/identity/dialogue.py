@@ -1,0 +1,112 @@
+"""The identity dialogue: a responder around the bot that speaks for the router about
+identity in a conversation.
+
+The identity step of `ingest` (`router.identity.proofs`) records what a message proved
+and hands it over as `ThreadContext.proof_step`; this responder puts it in words (the
+code was sent, that code was wrong, "link this chat?"). It also asks for an email
+address when the bot has just handed a chat to people and none is known
+(`ThreadContext.may_ask_email`), so that the agent's answer can reach them by mail and
+the histories join once the code is typed back. Everything else is the bot's turn.
+"""
+
+from __future__ import annotations
+
+from config.settings import Settings
+from router.core.languages import LANGUAGES
+from router.core.responder import (
+    Answer,
+    Decision,
+    HandOff,
+    MessageView,
+    ProofStep,
+    Responder,
+    SystemReply,
+    ThreadContext,
+)
+from router.core.texts import CUSTOMER_TEXTS, ROUTER_TEXTS, text
+from router.storage.models import ThreadStatus
+
+# Explicit answers to "link this chat?": the buttons' texts and the bare words.
+_YES = frozenset(
+    {CUSTOMER_TEXTS["link_yes"][lang].casefold() for lang in LANGUAGES}
+    | {"yes", "بله", "بلی", "آره", "نعم"}
+)
+_NO = frozenset(
+    {CUSTOMER_TEXTS["link_no"][lang].casefold() for lang in LANGUAGES} | {"no", "نه", "خیر"}
+)
+
+
+def is_yes(answer: str) -> bool:
+    """An explicit yes: the yes button in any language (as overridden), or the word itself."""
+    word = _answer_word(answer)
+    return word in _YES or word in _answer_words(ROUTER_TEXTS.every_language("link_yes"))
+
+
+def is_no(answer: str) -> bool:
+    """An explicit no: the no button in any language (as overridden), or the word itself."""
+    word = _answer_word(answer)
+    return word in _NO or word in _answer_words(ROUTER_TEXTS.every_language("link_no"))
+
+
+def _answer_word(answer: str) -> str:
+    return answer.strip().casefold().rstrip(".!؟?")
+
+
+def _answer_words(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(_answer_word(word) for word in words)
+
+
+class IdentityDialogue:
+    """Wraps the bot (`inner`): answers proof steps itself, asks for an email address
+    after a hand-off, and leaves every other turn to `inner`."""
+
+    def __init__(self, inner: Responder, *, default_language: str) -> None:
+        self.inner = inner
+        self._default_language = default_language
+
+    @classmethod
+    def around(cls, inner: Responder, settings: Settings) -> IdentityDialogue:
+        return cls(inner, default_language=settings.faq.default_language)
+
+    @property
+    def answers_queued_threads(self) -> bool:
+        return bool(getattr(self.inner, "answers_queued_threads", False))
+
+    async def start(self) -> None:
+        start = getattr(self.inner, "start", None)
+        if start is not None:
+            await start()
+
+    async def stop(self) -> None:
+        stop = getattr(self.inner, "stop", None)
+        if stop is not None:
+            await stop()
+
+    async def respond(self, ctx: ThreadContext, new: MessageView) -> Decision:
+        if ctx.proof_step is not None:
+            return self._answer(ctx.proof_step, new.language)
+        decision = await self.inner.respond(ctx, new)
+        if ctx.may_ask_email and ctx.status == ThreadStatus.BOT and _hands_off(decision):
+            assert not isinstance(decision, SystemReply)
+            return SystemReply(
+                text("ask_email", new.language or "fa"), language=new.language, after=decision
+            )
+        return decision
+
+    def _answer(self, step: ProofStep, asked_in: str | None) -> SystemReply:
+        language = asked_in or self._default_language
+        values: dict[str, str] = {}
+        suggestions: tuple[str, ...] = ()
+        if step.outcome == "wrong_code":
+            values["left"] = str(step.remaining or 0)
+        elif step.outcome == "code_sent":
+            values["email"] = step.email or ""
+        elif step.outcome == "link_confirm":
+            suggestions = (text("link_yes", language), text("link_no", language))
+        return SystemReply(text(step.outcome, language, **values), suggestions, asked_in)
+
+
+def _hands_off(decision: Decision) -> bool:
+    return isinstance(decision, HandOff) or (
+        isinstance(decision, Answer) and decision.handoff_tier is not None
+    )

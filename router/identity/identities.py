@@ -1,0 +1,201 @@
+"""Identities and joining them: the identity of (channel, address), created with a
+customer of its own; `join` makes two customers one once a proof says one person holds
+both identities (see `router.identity.proofs` for the proofs, `router.identity.merge`
+for the merge).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.context import AppContext
+from router.core.events import Event
+from router.core.messages import utcnow
+from router.identity.merge import MergeRefused, current_customer_id, merge_customers
+from router.identity.tokens import ProofTokens
+from router.storage.models import AuditEvent, Customer, Identity
+
+EMAIL_CHANNEL = "email"
+WEBCHAT_CHANNEL = "webchat"
+SITE_CHANNEL = "site"
+
+_EMAIL = re.compile(
+    r"^[^@\s<>\"',;]{1,64}@[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)+$"
+)
+
+
+class ProofRefused(ValueError):
+    """A proof was not accepted; `code` names why (safe to show the customer)."""
+
+    def __init__(self, code: str, message: str, *, remaining: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.remaining = remaining
+
+
+class RateLimited(ProofRefused):
+    """Too many codes asked for; try later."""
+
+
+@dataclass
+class LinkOutcome:
+    """What a proof changed: the customer the requester belongs to now, events to
+    publish after commit, and how many outbox rows were queued."""
+
+    customer_id: int
+    events: list[Event] = field(default_factory=list)
+    outbound: int = 0
+    merged: bool = False
+
+
+def normalise_email(raw: str) -> str | None:
+    """The address as the email channel keys identities (lower case), or None if invalid."""
+    address = raw.strip().lower()
+    if len(address) > 254 or not _EMAIL.match(address):
+        return None
+    return address
+
+
+def tokens_for(app: AppContext) -> ProofTokens:
+    """The proof token signer under this server's secret."""
+    return ProofTokens(app.settings.server.secret_key)
+
+
+async def get_identity(
+    session: AsyncSession, channel: str, address: str, *, lock: bool = False
+) -> Identity | None:
+    """The identity (channel, address), if stored; `lock` holds its row as `lock_identity` does."""
+    query = select(Identity).where(Identity.channel == channel, Identity.address == address)
+    if lock:
+        query = query.with_for_update(key_share=True)
+    return await session.scalar(query)
+
+
+async def ensure_identity(
+    session: AsyncSession,
+    channel: str,
+    address: str,
+    *,
+    name: str | None = None,
+    verified: bool = False,
+    language: str | None = None,
+    lock: bool = False,
+) -> Identity:
+    """The identity, created with a customer of its own when new.
+
+    With `lock` an existing identity's row is held until commit (as `lock_identity` does): a
+    customer merge locks identities too, so this waits for one in flight and then
+    reads the identity's new customer.
+    """
+    identity = await get_identity(session, channel, address, lock=lock)
+    if identity is not None:
+        return identity
+    now = utcnow()
+    try:
+        # In a savepoint: when a concurrent transaction created the same identity first,
+        # only this attempt is undone and the winner's row is used.
+        async with session.begin_nested():
+            customer = Customer(name=name, language=language, created_at=now)
+            session.add(customer)
+            await session.flush()
+            identity = Identity(
+                customer_id=customer.id,
+                channel=channel,
+                address=address,
+                display_name=name,
+                verified=verified,
+                created_at=now,
+            )
+            session.add(identity)
+            await session.flush()
+    except IntegrityError:
+        identity = await get_identity(session, channel, address, lock=lock)
+        if identity is None:
+            raise
+    return identity
+
+
+async def lock_identity(session: AsyncSession, identity: Identity) -> None:
+    """Hold `identity`'s row until commit (PostgreSQL; SQLite writers are serialised).
+
+    The same lock strength as ingest and merge take, so the three queue behind each other.
+    """
+    await session.execute(
+        select(Identity.id).where(Identity.id == identity.id).with_for_update(key_share=True)
+    )
+
+
+async def join(
+    session: AsyncSession,
+    outcome: LinkOutcome,
+    identity: Identity,
+    proven: Identity,
+    *,
+    how: str,
+) -> None:
+    """`proven` was proven by whoever holds `identity`: make their customers one."""
+    proven.verified = True
+    first = await current_customer_id(session, identity.customer_id)
+    second = await current_customer_id(session, proven.customer_id)
+    session.add(
+        AuditEvent(
+            actor_kind="customer",
+            actor_id=first,
+            action="identity_proven",
+            customer_id=first,
+            details={
+                "how": how,
+                "by": {"channel": identity.channel, "identity_id": identity.id},
+                "proven": {"channel": proven.channel, "identity_id": proven.id},
+            },
+        )
+    )
+    if first != second:
+        try:
+            result = await merge_customers(
+                session, first, second, actor_kind="system", actor_id=None, reason=how
+            )
+        except MergeRefused as exc:
+            raise ProofRefused("cannot_link", str(exc)) from None
+        outcome.events.extend(result.events)
+        outcome.merged = True
+        outcome.customer_id = result.surviving_id
+    else:
+        outcome.customer_id = first
+    await session.flush()
+    await session.refresh(identity)
+    await session.refresh(proven)
+
+
+async def link_site_user(
+    session: AsyncSession, visitor: Identity, user_identity: Identity, user_id: str
+) -> LinkOutcome:
+    """An anonymous visitor signed in (a valid `user_hash`): the same browser is both."""
+    site = await ensure_identity(session, SITE_CHANNEL, user_id, verified=True)
+    outcome = LinkOutcome(visitor.customer_id)
+    await join(session, outcome, user_identity, site, how="site_user_hash")
+    await join(session, outcome, user_identity, visitor, how="site_user_hash")
+    return outcome
+
+
+def mail_can_be_sent(app: AppContext) -> bool:
+    """Whether a mailed code can reach anybody: the email channel runs and has an
+    outbound relay. Without one, email linking is not offered at all."""
+    return EMAIL_CHANNEL in app.adapters and bool(app.settings.email.relay_host)
+
+
+async def has_verified_email(session: AsyncSession, identity: Identity) -> bool:
+    """Whether the identity's customer has an email address proven theirs."""
+    found = await session.scalar(
+        select(Identity.id).where(
+            Identity.customer_id == identity.customer_id,
+            Identity.channel == EMAIL_CHANNEL,
+            Identity.verified.is_(True),
+        )
+    )
+    return found is not None

@@ -1,0 +1,96 @@
+"""A hot reload of a large KB indexes it off the event loop (in a separate process)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+from faq.kb import load_kb, sample_kb_path
+from faq.reload import KbWatcher
+
+
+def _synthetic_entries(count: int, seed: int) -> list[dict[str, object]]:
+    """Entries of random phrasings over the sample KB's words (two per language)."""
+    words: dict[str, set[str]] = {}
+    for entry in load_kb(sample_kb_path()).entries:
+        for lang, phrasings in entry.questions.items():
+            for phrasing in phrasings:
+                words.setdefault(lang, set()).update(phrasing.split())
+    vocab = {lang: sorted(ws) for lang, ws in words.items()}
+    rng = random.Random(seed)
+    return [
+        {
+            "id": f"entry-{i}",
+            "questions": {
+                lang: [" ".join(rng.choices(ws, k=rng.randint(3, 8))) for _ in range(2)]
+                for lang, ws in vocab.items()
+            },
+            "answers": {"en": f"answer {i}"},
+        }
+        for i in range(count)
+    ]
+
+
+def _write(path: Path, entries: list[dict[str, object]], mtime_ns: int) -> None:
+    path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+async def test_the_event_loop_keeps_answering_while_a_big_kb_reloads(tmp_path: Path) -> None:
+    path = tmp_path / "kb.json"
+    small: list[dict[str, object]] = [
+        {"id": "hours", "questions": {"en": ["opening hours"]}, "answers": {"en": "9-5"}}
+    ]
+    _write(path, small, 1_000_000_000)
+    watcher = KbWatcher(path, watch=False, cache_dir=tmp_path / "cache")
+    await watcher.start()
+    old = watcher.current
+    assert old is not None
+    _write(path, _synthetic_entries(1_500, seed=7), 2_000_000_000)  # 9,000 phrasings
+
+    beats: list[float] = []
+    answered_during_reload = 0
+
+    async def heartbeat() -> None:
+        while True:
+            beats.append(time.perf_counter())
+            await asyncio.sleep(0.005)
+
+    beating = asyncio.create_task(heartbeat())
+    reload = asyncio.create_task(watcher.check_now())
+    started = time.perf_counter()
+    while not reload.done():
+        # The bot keeps answering from the KB in use while the new one is indexed.
+        best = old.matcher.match("what are your opening hours").best
+        answered_during_reload += best is not None and best.entry_id == "hours"
+        await asyncio.sleep(0.01)
+    assert await reload is True
+    elapsed = time.perf_counter() - started
+    beating.cancel()
+
+    fresh = watcher.current
+    assert fresh is not None and fresh.matcher.phrasing_count == 9_000
+    # This process only read the index the indexing process wrote.
+    assert fresh.matcher.index_source == "cache"
+    during = [b for b in beats if b >= started]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
+    assert answered_during_reload >= 5, (answered_during_reload, elapsed)
+    assert len(during) >= 20 and max(gaps) < 1.0, (len(during), max(gaps), elapsed)
+
+
+async def test_a_broken_kb_fails_in_the_indexing_process_and_keeps_the_old_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "kb.json"
+    _write(path, _synthetic_entries(3, seed=1), 1_000_000_000)
+    watcher = KbWatcher(path, watch=False, cache_dir=tmp_path / "cache")
+    await watcher.start()
+    path.write_text('[{"id": 1}]', encoding="utf-8")
+    os.utime(path, ns=(2_000_000_000, 2_000_000_000))
+    assert await watcher.check_now() is False
+    assert watcher.current is not None and len(watcher.current.kb.entries) == 3
