@@ -165,6 +165,10 @@ EXAMPLES = [
     ("how_much", "fa", "گارانتی چنده"),
     ("how_much", "en", "how much is it"),
     ("how_much", "ar", "كم مدة الضمان"),
+    ("~product", "fa", "یخچالم خراب شده"),
+    ("~product", "en", "my laptops screen is cracked"),
+    ("~product", "ar", "الثلاجة وصلت مكسورة"),
+    ("particle", "ar", "وين الطلب تبعي"),
 ]
 
 
@@ -191,6 +195,9 @@ def test_concept_found_in_a_message(lexicon: Lexicon, token: str, language: str,
         ("fa", "عنوان کتاب", "~address"),
         # a phrase's words must come in order, at most one word apart
         ("en", "money was taken and sent back", "~refund"),
+        # «ساعت» is "hour" and «تلفن» also "a call": not products
+        ("fa", "ساعت کاری", "~product"),
+        ("fa", "تلفن بزنید", "~product"),
     ],
 )
 def test_false_friends_and_distance(
@@ -340,11 +347,11 @@ def test_a_word_that_is_in_the_lexicon_is_not_split(lexicon: Lexicon) -> None:
 def test_a_kb_owners_lexicon_file_adds_synonyms(tmp_path: Path) -> None:
     path = tmp_path / "ours.yaml"
     path.write_text(
-        "concepts:\n  warranty:\n    fa: [وارانتی]\nwords:\n  گوشی:\n    fa: [موبایل]\n",
+        "concepts:\n  warranty:\n    fa: [وارانتی]\nwords:\n  جعبه:\n    fa: [کارتن]\n",
         encoding="utf-8",
     )
     ours = Lexicon.load(path)
-    assert ours.canonical(prepare("وارانتی موبایل", "fa"), "fa") == ["~warranty", "گوشی"]
+    assert ours.canonical(prepare("وارانتی کارتن", "fa"), "fa") == ["~warranty", "جعبه"]
     assert ours.canonical(prepare("گارانتی", "fa"), "fa") == ["~warranty"]  # shipped kept
 
 
