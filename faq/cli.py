@@ -254,6 +254,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         "decision": verdict.kind.value,
         "answer": answer,
         "suggestions": [c.entry_id for c in verdict.suggestions],
+        # what keeps the top entry from answering: words it does not explain, its `not:`
+        "unexplained": list(verdict.coverage.unexplained) if verdict.coverage else [],
+        "not": verdict.coverage.negative if verdict.coverage else None,
         "elapsed_us": round(result.elapsed_us),
     }
     if args.json:

@@ -11,13 +11,16 @@ of a Persian message (already through `faq.normalise.tokenise`) by these rules:
    - the shortened spoken stems of common verbs get their written stem back:
      خوا->خواه (want), تون->توان (can), ش->شو (become), ر->رو (go), گ->گوی (say),
      د->ده (give), ا/یا->آی (come), دون->دان (know), ذار->گذار (put),
-     خون->خوان (read): «میخوام» -> «میخواهم», «میشه» -> «میشود», «میاد» -> «میاید».
+     خون->خوان (read): «میخوام» -> «میخواهم», «میشه» -> «میشود», «میاد» -> «میاید»;
+   - the spoken causative «ـون» of longer stems is written «ـان»:
+     «برمیگردونین» -> «برمیگردانید», «میرسونید» -> «میرسانید».
 3. A few spoken subjunctives: «بدم» -> «بدهم», «بشه» -> «بشود», «بتونم» -> «بتوانم», ...
 4. Past-tense 2nd plural «ـدین»/«ـتین» -> «ـدید»/«ـتید» («فرستادین» -> «فرستادید»)
    and «دارین»/«هستین»-style 2nd plurals of the common non-«می» verbs.
 5. The object marker: «رو» -> «را», and its clitic form after a possessive
    («رمزمو» -> «رمزم»، «حسابتو» -> «حسابت»), only on words of five letters or more
-   so that short words ending in «و» (مو, پتو, عمو) are left alone.
+   so that short words ending in «و» (مو, پتو, عمو) are left alone; «رو» glued
+   after a final «ا» is split off («کالارو» -> «کالا را»).
 6. Spoken function words and pronoun forms: «چجوری»/«چطوری»/«چگونه» -> «چطور»,
    «چیه» -> «چیست», «چقدره» -> «چقدر است», «کجاس» -> «کجاست», «یه» -> «یک»,
    «اون» -> «آن», «خونه» -> «خانه», «برام» -> «برایم», «بهم» -> «به من», «ازم» -> «از من», ...
@@ -99,6 +102,9 @@ _PLURAL_VERBS = {
 # Rule 5: possessive endings after which a final «و» is the object marker «را».
 _POSSESSIVES_BEFORE_OBJECT = ("مو", "تو", "شو", "مونو", "تونو", "شونو")
 _MIN_OBJECT_CLITIC_WORD = 5
+_GLUED_OBJECT = "ارو"
+_CAUSATIVE = ("ون", "ان")  # spoken, written
+_MIN_CAUSATIVE_STEM = 4
 
 # Rule 6: spoken function words and pronoun forms (a value may be two words).
 _WORDS = {
@@ -149,7 +155,10 @@ def _verb(token: str) -> str:
     for spoken, written in _ENDINGS:
         if rest.endswith(spoken) and len(rest) > len(spoken):
             stem = rest[: -len(spoken)]
-            return prefix + _SPOKEN_STEMS.get(stem, stem) + written
+            stem = _SPOKEN_STEMS.get(stem, stem)
+            if len(stem) >= _MIN_CAUSATIVE_STEM and stem.endswith(_CAUSATIVE[0]):
+                stem = stem[: -len(_CAUSATIVE[0])] + _CAUSATIVE[1]
+            return prefix + stem + written
     # no ending («میخوا»…) or a stem-only form: leave it
     return token
 
@@ -193,6 +202,9 @@ def standardise(tokens: Sequence[str]) -> list[str]:
             continue
         if token in _PLURAL_VERBS:
             out.append(_PLURAL_VERBS[token])
+            continue
+        if len(token) >= _MIN_OBJECT_CLITIC_WORD and token.endswith(_GLUED_OBJECT):
+            out.extend((token[:-2], "را"))
             continue
         rewritten = _verb(token)
         if rewritten == token:

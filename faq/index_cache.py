@@ -48,6 +48,8 @@ _SOURCES = (
     "colloquial.py",
     "lexicon.py",
     "lexicon.yaml",
+    "finglish.py",
+    "finglish.yaml",
     "morphology.py",
     "language.py",
 )

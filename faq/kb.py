@@ -9,6 +9,8 @@ or a mapping `{"language": "fa", "entries": [...]}` naming the KB's default lang
       tags: [orders]            # optional
       handoff: false            # optional: answer, then queue the thread for a person
       suggestions: {en: [...]}  # optional quick replies, per language (or one list for all)
+      not: {en: ["bank card PIN"]}  # optional: questions that look like this entry but that
+                                    # it does not answer (per language, or one list for all)
 
 `../shared/data/faq/kb.json` is in this format and loads as it is.
 """
@@ -26,7 +28,7 @@ from typing import Any
 import yaml
 
 KB_SUFFIXES = (".json", ".yaml", ".yml")
-ENTRY_KEYS = frozenset({"id", "questions", "answers", "tags", "handoff", "suggestions"})
+ENTRY_KEYS = frozenset({"id", "questions", "answers", "tags", "handoff", "suggestions", "not"})
 DOCUMENT_KEYS = frozenset({"language", "entries"})
 # A language key looks like an ISO 639 code, optionally with a region: fa, ar, en, pt-br.
 _LANGUAGE_KEY = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*")
@@ -48,6 +50,8 @@ class FaqEntry:
     handoff: bool = False
     suggestions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = ""
+    # `not:` in the file: phrasings the entry must not answer, per language ("*": any)
+    negatives: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def answer_in(self, language: str | None, fallback: str) -> tuple[str, str]:
         """Return `(language, answer)`: in `language` if the entry has it, else `fallback`,
@@ -140,6 +144,7 @@ def _parse_entry(raw: object, where: str, warnings: list[str] | None = None) -> 
         _check_language_keys(raw.get("questions"), "questions", where, warnings)
         _check_language_keys(raw.get("answers"), "answers", where, warnings)
         _check_language_keys(raw.get("suggestions"), "suggestions", where, warnings, any_ok=True)
+        _check_language_keys(raw.get("not"), "not", where, warnings)
     questions = raw.get("questions")
     if not isinstance(questions, Mapping) or not questions:
         raise KbError(f"{where}: 'questions' must map a language to a list of phrasings")
@@ -156,6 +161,14 @@ def _parse_entry(raw: object, where: str, warnings: list[str] | None = None) -> 
     handoff = raw.get("handoff", False)
     if not isinstance(handoff, bool):
         raise KbError(f"{where}: 'handoff' must be true or false")
+    negatives = _per_language_lists(raw.get("not"), f"{where} not")
+    if "not" in raw and not any(negatives.values()):
+        raise KbError(f"{where}: 'not' must list at least one phrasing")
+    shared = {q.strip().casefold() for qs in parsed_questions.values() for q in qs} & {
+        n.strip().casefold() for ns in negatives.values() for n in ns
+    }
+    if shared:
+        raise KbError(f"{where}: {sorted(shared)[0]!r} is both a question and under 'not'")
     return FaqEntry(
         id=str(entry_id),
         questions=parsed_questions,
@@ -164,6 +177,7 @@ def _parse_entry(raw: object, where: str, warnings: list[str] | None = None) -> 
         handoff=handoff,
         suggestions=_per_language_lists(raw.get("suggestions"), f"{where} suggestions"),
         source=where,
+        negatives=negatives,
     )
 
 

@@ -2,13 +2,15 @@
 
 Persian written on an Arabic keyboard (ي, ك) is still Persian when it has پ چ ژ گ or
 Persian function words; Arabic is recognised by ة, أ/إ, the article «ال» and its own
-function words. Anything mostly in Latin letters is English.
+function words. Text mostly in Latin letters is English, unless its words make it
+Persian typed in Latin letters (Finglish, `faq.finglish`): that is Persian.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
+from faq.finglish import is_finglish
 from faq.normalise import normalise, tokenise
 
 _PERSIAN_ONLY = frozenset("پچژگ")  # letters Arabic does not have
@@ -53,7 +55,7 @@ def detect_language(text: str) -> str | None:
     if arabic_script == 0 and latin == 0:
         return None
     if latin > arabic_script:
-        return "en"
+        return "fa" if is_finglish(text) else "en"
     tokens = tokenise(normalise(text))
     for token in tokens:
         if token in _PERSIAN_WORDS:

@@ -6,6 +6,15 @@ its concept token ("~refund") or, for question words and dialect forms, its grou
 function word ("when"). Phrases match their words in order with at most one other
 word between two of them; longer phrases win. Words are compared through light
 morphology (`faq.morphology`): English stems, Persian enclitics, Arabic clitics.
+
+Before that, dialect words of the `words` section become their standard word
+(Egyptian «اوردر» -> «طلب», Levantine «قديش» -> «كم»); Persian words glued together
+are split where both halves are lexicon words («رمزعبورمو» -> «رمز» «عبورمو»); and
+words in Latin letters inside a Persian or Arabic message are looked up in the English
+lexicon («refund من کی واریز میشه» reads "~refund").
+
+`Lexicon.load` adds a KB owner's own file (`[faq] lexicon`, same format) to the
+shipped one.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -24,6 +34,12 @@ from faq.normalise import normalise, tokenise
 LANGUAGES = ("en", "fa", "ar")
 CONCEPT_PREFIX = "~"
 _MAX_GAP = 1  # other words allowed between two words of a phrase
+_MIN_COMPOUND_PART = 2  # letters in each half of a split Persian compound
+_SECTIONS = ("function_words", "concepts", "words")
+
+
+class LexiconError(ValueError):
+    """A lexicon file that cannot be used; the message names the file and the problem."""
 
 
 def _english_variants(token: str) -> list[str]:
@@ -56,26 +72,50 @@ class _Phrase:
 class Lexicon:
     """Concept phrases per language, indexed by their first word."""
 
-    __slots__ = ("_by_first", "concepts", "function_words")
+    __slots__ = (
+        "_by_first",
+        "_compound_parts",
+        "_listed",
+        "_standard",
+        "concepts",
+        "function_words",
+    )
 
     def __init__(self, data: Mapping[str, Any]) -> None:
-        """Build from the parsed YAML (`function_words` and `concepts` sections)."""
+        """Build from the parsed YAML (`function_words`, `concepts` and `words` sections)."""
         self._by_first: dict[str, dict[str, list[_Phrase]]] = {lang: {} for lang in LANGUAGES}
+        self._standard: dict[str, dict[str, list[str]]] = {lang: {} for lang in LANGUAGES}
         concepts: set[str] = set()
         function_words: set[str] = set()
-        sections = (
-            (data.get("function_words") or {}, ""),
-            (data.get("concepts") or {}, CONCEPT_PREFIX),
-        )
-        for groups, prefix in sections:
-            for name, forms_by_lang in groups.items():
+        for name, forms_by_lang in _groups(data, "words"):
+            standard = tokenise(normalise(name))
+            for lang, forms in forms_by_lang.items():
+                for form in forms:
+                    for key in prepare(str(form), lang)[:1]:
+                        self._standard[lang][_key(key, lang)] = standard
+        self._compound_parts: frozenset[str] = frozenset()  # none while reading the forms
+        sections = (("function_words", ""), ("concepts", CONCEPT_PREFIX))
+        # One-word forms of a concept or question word, as written: a dialect word found
+        # inside one of them by stripping its clitics does not replace it (Egyptian
+        # «بكام», "for how much", is a price; «كام» alone is only «كم», "how much").
+        self._listed: dict[str, frozenset[str]] = {
+            lang: frozenset(
+                words[0]
+                for section, _ in sections
+                for _, forms_by_lang in _groups(data, section)
+                for form in forms_by_lang.get(lang, ())
+                if len(words := prepare(str(form), lang)) == 1
+            )
+            for lang in LANGUAGES
+        }
+        for section, prefix in sections:
+            for name, forms_by_lang in _groups(data, section):
                 token = prefix + str(name)
                 (concepts if prefix else function_words).add(token)
-                for lang, forms in (forms_by_lang or {}).items():
-                    if lang not in self._by_first:
-                        raise ValueError(f"lexicon: unknown language {lang!r} in {name!r}")
+                for lang, forms in forms_by_lang.items():
                     for form in forms:
-                        keys = tuple(_key(t, lang) for t in prepare(str(form), lang))
+                        words = self._expand(prepare(str(form), lang), lang)
+                        keys = tuple(_key(t, lang) for t in words)
                         if keys:
                             self._by_first[lang].setdefault(keys[0], []).append(
                                 _Phrase(keys, token)
@@ -83,14 +123,76 @@ class Lexicon:
         for table in self._by_first.values():
             for phrases in table.values():
                 phrases.sort(key=lambda p: len(p.keys), reverse=True)
+        # Persian words of the lexicon's phrases: the halves a glued compound may split into.
+        self._compound_parts = frozenset(
+            key
+            for phrases in self._by_first["fa"].values()
+            for phrase in phrases
+            for key in phrase.keys
+            if len(key) >= _MIN_COMPOUND_PART
+        )
         self.concepts = frozenset(concepts)
         self.function_words = frozenset(function_words)  # to be damped like stopwords
 
     @classmethod
     def default(cls) -> Lexicon:
         """The lexicon shipped with Pasokh (`faq/lexicon.yaml`)."""
-        text = resources.files("faq").joinpath("lexicon.yaml").read_text(encoding="utf-8")
-        return cls(yaml.safe_load(text))
+        return cls(_shipped())
+
+    @classmethod
+    def load(cls, path: Path | None) -> Lexicon:
+        """The shipped lexicon plus a KB owner's file of the same format (if `path`).
+
+        The file's groups add forms to the shipped groups of the same name, or new groups.
+
+        Raises:
+            LexiconError: the file cannot be read, is not YAML, or has the wrong shape.
+        """
+        data = _shipped()
+        if path is None:
+            return cls(data)
+        try:
+            extra = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LexiconError(f"lexicon {path}: cannot read it ({exc})") from None
+        except yaml.YAMLError as exc:
+            raise LexiconError(f"lexicon {path}: not valid YAML ({exc})") from None
+        try:
+            return cls(_merge(data, extra))
+        except (LexiconError, ValueError, TypeError, AttributeError) as exc:
+            raise LexiconError(f"lexicon {path}: {exc}") from None
+
+    def _expand(self, tokens: Sequence[str], language: str) -> list[str]:
+        """Dialect words to their standard word; glued Persian compounds split."""
+        standard = self._standard[language]
+        variants = _VARIANTS[language]
+        out: list[str] = []
+        for token in tokens:
+            if token.isascii():
+                out.append(token)
+                continue
+            found = standard.get(token)
+            if found is None and token not in self._listed[language]:
+                found = next((standard[v] for v in variants(token) if v in standard), None)
+            if found is not None:
+                out.extend(found)
+            elif language == "fa":
+                out.extend(self._split_compound(token))
+            else:
+                out.append(token)
+        return out
+
+    def _split_compound(self, token: str) -> list[str]:
+        """«رمزعبورمو» -> «رمز» «عبورمو» when the word is no lexicon word itself and both
+        halves are (the second with its enclitics)."""
+        parts = self._compound_parts
+        if any(v in parts for v in persian_variants(token)):
+            return [token]
+        for cut in range(len(token) - _MIN_COMPOUND_PART, _MIN_COMPOUND_PART - 1, -1):
+            head, tail = token[:cut], token[cut:]
+            if head in parts and any(v in parts for v in persian_variants(tail)):
+                return [head, tail]
+        return [token]
 
     def canonical(
         self, tokens: Sequence[str], language: str | None, *, keep_words: bool = False
@@ -107,16 +209,22 @@ class Lexicon:
             The tokens with concepts in place of the words that express them.
         """
         table = self._by_first.get(language or "")
-        if not table:
+        if not table or language is None:
             return list(tokens)
-        variants = _VARIANTS[language or ""]
-        keys = [variants(t) for t in tokens]
+        tokens = self._expand(tokens, language)
+        variants = _VARIANTS[language]
+        # Latin words in a Persian or Arabic message are English ("refund من ...").
+        keys = [
+            _english_variants(t) if language != "en" and _is_latin_word(t) else variants(t)
+            for t in tokens
+        ]
         out: list[str] = []
         used: set[int] = set()
         for i in range(len(tokens)):
             if i in used:
                 continue
-            match = self._match_at(i, keys, table, used)
+            latin = language != "en" and _is_latin_word(tokens[i])
+            match = self._match_at(i, keys, self._by_first["en"] if latin else table, used)
             if match is None:
                 out.append(tokens[i])
                 continue
@@ -158,3 +266,51 @@ class Lexicon:
             if best is not None:
                 break  # the longest variant of the first word that starts a phrase wins
         return best
+
+
+def _is_latin_word(token: str) -> bool:
+    return token.isascii() and token.isalpha()
+
+
+def _shipped() -> dict[str, Any]:
+    text = resources.files("faq").joinpath("lexicon.yaml").read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def _groups(data: Mapping[str, Any], section: str) -> list[tuple[str, dict[str, list[str]]]]:
+    """The groups of one section as (name, {language: forms}), checked."""
+    groups = data.get(section) or {}
+    if not isinstance(groups, Mapping):
+        raise LexiconError(f"{section!r} must be a mapping of group names")
+    out = []
+    for name, forms_by_lang in groups.items():
+        forms_by_lang = forms_by_lang or {}
+        if not isinstance(forms_by_lang, Mapping):
+            raise LexiconError(f"{section}.{name} must map languages to lists of forms")
+        for lang, forms in forms_by_lang.items():
+            if lang not in LANGUAGES:
+                raise LexiconError(f"lexicon: unknown language {lang!r} in {name!r}")
+            if not isinstance(forms, list) or not all(isinstance(f, str) for f in forms):
+                raise LexiconError(f"{section}.{name}.{lang} must be a list of strings")
+        out.append((str(name), {str(k): list(v) for k, v in forms_by_lang.items()}))
+    return out
+
+
+def _merge(base: Mapping[str, Any], extra: Any) -> dict[str, Any]:
+    """`base` with the groups of `extra` added (forms of a group already in `base` join it)."""
+    if not isinstance(extra, Mapping):
+        raise LexiconError(
+            "the file must be a mapping with 'concepts', 'function_words' or 'words'"
+        )
+    unknown = set(extra) - set(_SECTIONS)
+    if unknown:
+        raise LexiconError(f"unknown sections {sorted(unknown)} (known: {', '.join(_SECTIONS)})")
+    merged: dict[str, Any] = {section: dict(base.get(section) or {}) for section in _SECTIONS}
+    for section in _SECTIONS:
+        for name, forms_by_lang in _groups(extra, section):
+            current = {k: list(v) for k, v in (merged[section].get(name) or {}).items()}
+            for lang, forms in forms_by_lang.items():
+                current.setdefault(lang, []).extend(forms)
+            merged[section][name] = current
+    return merged

@@ -35,6 +35,7 @@ from rapidfuzz import fuzz, process
 
 from faq import index_cache
 from faq.colloquial import standardise
+from faq.finglish import persian_script
 from faq.index import AlignPack, FeatureCountsBuilder, FloatArray, TfIdfIndex, merge_documents
 from faq.index import AlignSide as _AlignSide
 from faq.kb import KnowledgeBase
@@ -129,6 +130,16 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class WordCoverage:
+    """One word of the question (after the language layers) and the best match for it
+    anywhere in an entry's phrasings: 1.0 the same form, 0 nothing close enough."""
+
+    word: str
+    idf: float
+    matched: float
+
+
+@dataclass(frozen=True, slots=True)
 class MatchResult:
     """Ranked candidates (best first) and the confidence that the first one is right."""
 
@@ -137,6 +148,8 @@ class MatchResult:
     confidence: float
     elapsed_us: float
     features: tuple[float, ...] = ()  # CONFIDENCE_FEATURES of the top candidate
+    # the question's words and how well the top candidate's entry explains each one
+    explained: tuple[WordCoverage, ...] = ()
 
     @property
     def best(self) -> Candidate | None:
@@ -165,6 +178,11 @@ def _align_form(stem: str) -> str:
             if stem.startswith(article) and len(stem) - len(article) >= 3:
                 return stem[len(article) :]
     return stem
+
+
+def _in_script(text: str, language: str | None) -> str:
+    """Persian typed in Latin letters (Finglish) in Persian script; other text as it is."""
+    return persian_script(text) if language == "fa" else text
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -231,6 +249,7 @@ class Matcher:
         """
         self.kb = kb
         self.config = cfg = config or MatcherConfig()
+        self._entry_numbers: dict[str, int] | None = None
         self._lexicon = (lexicon or Lexicon.default()) if cfg.lexicon else None
         key = None
         arrays = None
@@ -351,7 +370,8 @@ class Matcher:
     def words(self, text: str, language: str | None = None) -> list[str]:
         """The words `text` is matched by, after the language layers (concept tokens such
         as "~refund" in place of their words): what `faq ask` shows a KB author."""
-        return self._analyse(normalise(text), language or detect_language(text))[1]
+        language = language or detect_language(text)
+        return self._analyse(normalise(_in_script(text, language)), language)[1]
 
     def _word_features(self, stems: Sequence[str], language: str | None) -> Counter[str]:
         """Word counts; Arabic words also by their stem without clitics («متجرکم» ->
@@ -366,6 +386,26 @@ class Matcher:
     def _char_features(self, tokens: Sequence[str]) -> Counter[str]:
         content = [t for t in tokens if t not in STOPWORDS] or list(tokens)
         return char_features(content, self.config.char_ngram_min, self.config.char_ngram_max)
+
+    @property
+    def word_forms(self) -> tuple[str, ...]:
+        """Every word form of the KB's phrasings, as the per-word coverage compares them."""
+        return tuple(self._forms)
+
+    @property
+    def function_words(self) -> frozenset[str]:
+        """The lexicon's question words (damped like stopwords), empty without a lexicon."""
+        return self._lexicon.function_words if self._lexicon else frozenset()
+
+    def entry_number(self, entry_id: str) -> int:
+        """The position of the entry `entry_id` in the KB.
+
+        Raises:
+            KeyError: the KB has no such entry.
+        """
+        if self._entry_numbers is None:
+            self._entry_numbers = {e.id: i for i, e in enumerate(self.kb.entries)}
+        return self._entry_numbers[entry_id]
 
     @property
     def phrasing_count(self) -> int:
@@ -385,10 +425,11 @@ class Matcher:
 
     def _coverages(
         self, query_forms: Sequence[str], query: _AlignSide, sides: Sequence[_AlignSide]
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float32]]:
         """For each side: the IDF-weighted share of the query found in it (fuzzy per
-        token, rapidfuzz `ratio`), and the share of the side's own IDF mass the query
-        covers. One vectorised rapidfuzz call covers every side."""
+        token, rapidfuzz `ratio`), the share of the side's own IDF mass the query
+        covers, and each query token's best match in it (query token x side). One
+        vectorised rapidfuzz call covers every side."""
         all_ids = np.concatenate([s.ids for s in sides])
         all_weights = np.concatenate([s.weights for s in sides])
         bounds = np.cumsum([0] + [len(s.ids) for s in sides[:-1]])
@@ -409,7 +450,7 @@ class Matcher:
         query_cov = query.weights @ per_side / query.weights.sum()
         covered = np.add.reduceat(sub.max(axis=0) * all_weights, bounds)
         side_cov = covered / np.add.reduceat(all_weights, bounds)
-        return query_cov, side_cov
+        return query_cov, side_cov, per_side
 
     def match(self, text: str, limit: int = 5, language: str | None = None) -> MatchResult:
         """Rank the KB's entries for `text`.
@@ -425,8 +466,8 @@ class Matcher:
         """
         started = time.perf_counter()
         cfg = self.config
-        norm = normalise(text)
         language = language or detect_language(text)
+        norm = normalise(_in_script(text, language))
         tokens, word_tokens = self._analyse(norm, language)
         if not tokens or self.phrasing_count == 0:
             return MatchResult(norm, (), 0.0, (time.perf_counter() - started) * 1e6)
@@ -461,14 +502,15 @@ class Matcher:
         for entry_no in shortlist:
             start, end = self._spans[entry_no]
             closest.append(start + int(np.argmax(phrasing[start:end])))
-        query_cov, side_cov = self._coverages(
+        query_side = self._align_side(stems)
+        query_cov, side_cov, per_token = self._coverages(
             [_align_form(t) for t in stems],
-            self._align_side(stems),
+            query_side,
             [self._phrasing_align[p] for p in closest] + [self._bag_align[e] for e in shortlist],
         )
         joined = " ".join(word_tokens)
         k = len(shortlist)
-        rescored: list[tuple[float, tuple[float, ...], int, int]] = []
+        rescored: list[tuple[float, tuple[float, ...], int, int, int]] = []
         for i, (entry_no, p) in enumerate(zip(shortlist, closest, strict=True)):
             q_cov, p_cov, bag_cov = float(query_cov[i]), float(side_cov[i]), float(query_cov[k + i])
             fz = fuzz.token_set_ratio(joined, self._normalised[p]) / 100.0
@@ -480,11 +522,16 @@ class Matcher:
                 + cfg.w_bag * bag_cov
                 + cfg.w_fuzz * fz
             )
-            rescored.append((final, (stage1, q_cov, p_cov, bag_cov, fz), entry_no, p))
+            rescored.append((final, (stage1, q_cov, p_cov, bag_cov, fz), entry_no, p, i))
         rescored.sort(key=lambda r: r[0], reverse=True)
         candidates = tuple(
             Candidate(self.kb.entries[e].id, round(f, 4), self._texts[p])
-            for f, _, e, p in rescored[:limit]
+            for f, _, e, p, _ in rescored[:limit]
+        )
+        bag_column = per_token[:, k + rescored[0][4]]
+        explained = tuple(
+            WordCoverage(word, round(float(idf), 4), round(float(hit), 4))
+            for word, idf, hit in zip(stems, query_side.weights, bag_column, strict=True)
         )
         top_score, top_signals = rescored[0][0], rescored[0][1]
         runner_up_score = rescored[1][0] if len(rescored) > 1 else 0.0
@@ -494,5 +541,5 @@ class Matcher:
         )
         confidence = 1.0 / (1.0 + math.exp(-z))
         return MatchResult(
-            norm, candidates, confidence, (time.perf_counter() - started) * 1e6, features
+            norm, candidates, confidence, (time.perf_counter() - started) * 1e6, features, explained
         )

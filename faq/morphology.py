@@ -156,13 +156,27 @@ _ARABIC_PREFIXES = (
 _ARABIC_SUFFIXES = ("کم", "هم", "ها", "نا", "ه", "ی", "ک", "ا")
 
 
+# Spoken aspect prefixes before a present-tense verb: Egyptian future ه, Levantine
+# future ح, present ب («هترجع», «حترجع», «بترجع» are forms of «ترجع»).
+_ASPECT_PREFIXES = ("ه", "ح", "ب")
+_IMPERFECT_LETTERS = ("ت", "ی", "ن", "ا")
+_MIN_ASPECT_VERB = 4  # letters left: «ترجع»; shorter words are nouns too often
+
+
 def arabic_variants(token: str) -> list[str]:
-    """The token, then its forms without proclitics and/or one pronoun suffix (longest first)."""
+    """The token, then its forms without proclitics, a spoken aspect prefix and/or one
+    pronoun suffix (longest first)."""
     bases = [token] + [
         token[len(p) :]
         for p in _ARABIC_PREFIXES
         if token.startswith(p) and len(token) - len(p) >= _MIN_STEM
     ]
+    if (
+        token[:1] in _ASPECT_PREFIXES
+        and token[1:2] in _IMPERFECT_LETTERS
+        and len(token) - 1 >= _MIN_ASPECT_VERB
+    ):
+        bases.append(token[1:])
     out: list[str] = []
     for base in bases:
         for form in (base, *_strip_layers(base, _ARABIC_SUFFIXES, 1)):

@@ -21,7 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from faq.coverage import prepare as prepare_coverage
 from faq.kb import FaqEntry, KbError, KnowledgeBase, kb_files, load_kb
+from faq.lexicon import Lexicon, LexiconError
 from faq.matcher import Matcher, MatcherConfig
 from faq.rerank import Embedder, EmbeddingReranker
 
@@ -55,21 +57,42 @@ def load(
     default_language: str,
     config: MatcherConfig | None = None,
     embedder: Embedder | None = None,
+    lexicon_path: Path | None = None,
     cache_dir: Path | None = None,
 ) -> LoadedKb:
-    """Load and index the KB at `path` (blocking: run it in a thread).
+    """Load and index the KB at `path` (blocking: run it in a thread), with the KB
+    owner's lexicon file `lexicon_path` added to the shipped lexicon if given.
 
     Raises:
-        KbError: the KB cannot be loaded.
+        KbError: the KB or the lexicon file cannot be loaded.
     """
     before = snapshot(path)
     kb = load_kb(path, default_language)
+    lexicon = _owner_lexicon(lexicon_path)
     reranker = EmbeddingReranker(kb, embedder) if embedder is not None else None
-    return LoadedKb(kb, Matcher(kb, config, cache_dir=cache_dir), before, reranker, kb.by_id())
+    matcher = Matcher(kb, config, lexicon, cache_dir=cache_dir)
+    prepare_coverage(matcher)  # analysed here, in the loading thread, not on the event loop
+    return LoadedKb(kb, matcher, before, reranker, kb.by_id())
+
+
+def _owner_lexicon(lexicon_path: Path | None) -> Lexicon | None:
+    """The shipped lexicon with the KB owner's file added, or None for the shipped one.
+
+    Raises:
+        KbError: the lexicon file cannot be loaded.
+    """
+    try:
+        return Lexicon.load(lexicon_path) if lexicon_path is not None else None
+    except LexiconError as exc:
+        raise KbError(str(exc)) from None
 
 
 def build_index_cache(
-    path: Path, default_language: str, config: MatcherConfig | None, cache_dir: Path
+    path: Path,
+    default_language: str,
+    config: MatcherConfig | None,
+    cache_dir: Path,
+    lexicon_path: Path | None = None,
 ) -> str:
     """Load the KB at `path` and write its index cache (run in a separate process).
 
@@ -77,14 +100,18 @@ def build_index_cache(
         Where the indexes came from: "built", or "cache" if they were already cached.
 
     Raises:
-        KbError: the KB cannot be loaded.
+        KbError: the KB or the lexicon file cannot be loaded.
     """
     kb = load_kb(path, default_language)
-    return Matcher(kb, config, cache_dir=cache_dir).index_source
+    return Matcher(kb, config, _owner_lexicon(lexicon_path), cache_dir=cache_dir).index_source
 
 
 async def _index_in_a_process(
-    path: Path, default_language: str, config: MatcherConfig | None, cache_dir: Path
+    path: Path,
+    default_language: str,
+    config: MatcherConfig | None,
+    cache_dir: Path,
+    lexicon_path: Path | None,
 ) -> None:
     """Index the KB at `path` into `cache_dir` in a fresh process (spawned, not forked:
     this process has threads), so the event loop never waits for the GIL meanwhile."""
@@ -92,7 +119,7 @@ async def _index_in_a_process(
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     try:
         await loop.run_in_executor(
-            pool, build_index_cache, path, default_language, config, cache_dir
+            pool, build_index_cache, path, default_language, config, cache_dir, lexicon_path
         )
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # joining would block the loop
@@ -110,9 +137,11 @@ class KbWatcher:
         poll_seconds: float = 1.0,
         watch: bool = True,
         embedder: Embedder | None = None,
+        lexicon_path: Path | None = None,
         cache_dir: Path | None = None,
     ) -> None:
         self.path = path
+        self._lexicon_path = lexicon_path
         self._cache_dir = cache_dir
         self._embedder = embedder
         self._default_language = default_language
@@ -161,14 +190,24 @@ class KbWatcher:
         if reload and self._cache_dir is not None:
             try:
                 await _index_in_a_process(
-                    self.path, self._default_language, self._config, self._cache_dir
+                    self.path,
+                    self._default_language,
+                    self._config,
+                    self._cache_dir,
+                    self._lexicon_path,
                 )
             except KbError:
                 raise
             except Exception:  # e.g. no process could be started: index in a thread
                 logger.exception("FAQ indexing process failed; indexing in a thread")
         return await asyncio.to_thread(
-            load, self.path, self._default_language, self._config, self._embedder, self._cache_dir
+            load,
+            self.path,
+            self._default_language,
+            self._config,
+            self._embedder,
+            self._lexicon_path,
+            self._cache_dir,
         )
 
     async def start(self) -> None:

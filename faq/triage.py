@@ -8,9 +8,11 @@ token sequences, never substrings, so «سلامت» is not a greeting.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from faq.finglish import persian_script
 from faq.normalise import normalise, tokenise
 
 
@@ -26,13 +28,17 @@ def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
     return frozenset(tuple(tokenise(normalise(t))) for t in texts)
 
 
-# Words that on their own name a person to talk to.
+# Words that on their own name a person to talk to (Egyptian/Levantine «حد»/«حدا» is
+# "someone"; Persian possessive forms are listed, not stripped: «شخصی» is "personal").
 _HUMAN_WORDS = frozenset(
     tokenise(
         normalise(
-            "human humans person operator representative rep agent agents staff somebody someone "
-            "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس پشتیبان شخص "
-            "موظف بشری بشر انسان شخص مندوب ممثل عامل"
+            "human humans person people operator representative rep agent agents staff somebody "
+            "someone supervisor manager colleague colleagues employee "
+            "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
+            "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
+            "همکارهای مدیر مدیرتون مسئول مسئولش نفر "
+            "موظف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول حد حدا"
         )
     )
 )
@@ -40,21 +46,70 @@ _HUMAN_WORDS = frozenset(
 _CONTACT_WORDS = frozenset(
     tokenise(
         normalise(
-            "talk speak chat connect transfer call contact reach "
-            "حرف صحبت وصل وصلم تماس "
-            "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی"
+            "talk speak chat connect transfer call callback contact reach phone ring "
+            "حرف صحبت وصل وصلم تماس زنگ "
+            "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی تحولنی حولني احکی یحکی احچی "
+            "اتواصل تواصل یتصل اتصل تتصل یکلمنی یرد ترد"
         )
     )
 )
+# Contact phrases: "take over", «با کارشناس کار دارم» ("I need a word with").
+_CONTACT_PHRASES = _phrases("take over", "call me", "call back", "get back to me", "کار دارم")
+# Naming a service, not a person: a request only with a contact word or phrase.
 _HUMAN_PHRASES = _phrases(
     "real person",
     "live agent",
     "customer service",
     "customer support",
+    "support team",
     "پشتیبان انسانی",
+    "پشتیبانی",
     "خدمة العملاء",
     "خدمه عملاء",
+    "الدعم",
+    "الدعم الفني",
 )
+# The bot itself: refusing it («نه ربات», "not a bot") or naming it beside a person
+# ("stop the bot, I need a person") is a request for a person.
+_BOT_WORDS = frozenset(
+    tokenise(normalise("bot bots robot chatbot machine ربات روبات بات روبوت بوت الروبوت البوت"))
+)
+_NEGATIONS = frozenset(
+    tokenise(
+        normalise(
+            "no not dont stop enough نه نمیخوام نمیخواهم نمیزنم بسه دیگه "
+            "لا مش مو ما مابدي بلاش كفاية"
+        )
+    )
+)
+# Saying a person is not needed ("I don't need a person, just tell me the hours").
+_NO_PERSON_NEEDED = _phrases(
+    "dont need",
+    "do not need",
+    "no need",
+    "dont want",
+    "do not want",
+    "without",
+    "لازم نیست",
+    "نیازی نیست",
+    "نیاز نیست",
+    "نیازی ندارم",
+    "نمیخوام",
+    "نمیخواهم",
+    "مش عايز",
+    "مش محتاج",
+    "مش لازم",
+    "مو لازم",
+    "ما بدي",
+    "مابدي",
+    "ما ابغى",
+    "ما ابي",
+    "لا اريد",
+    "لا احتاج",
+    "بدون",
+)
+# Arabic proclitics before a person-word: «بموظف», «المدير», «للمشرف».
+_ARABIC_PROCLITICS = ("بال", "لل", "ال", "ب", "ل", "و")
 
 _GREETINGS = _phrases(
     "hi",
@@ -154,7 +209,31 @@ _NO = _phrases(
     "خیر",
     "نخیر",
     "کمک نکرد",
+    "کمکی نکرد",
     "مفید نبود",
+    "فایده نداشت",
+    "فایده نداره",
+    "به دردم نخورد",
+    "بدردم نخورد",
+    "به درد نخورد",
+    "جواب سوالم نبود",
+    "جوابمو نداد",
+    "اصلا",
+    "didnt work",
+    "that didnt help",
+    "not what i asked",
+    "thats not what i asked",
+    "wrong answer",
+    "useless",
+    "no it didnt",
+    "ما ساعدنی",
+    "ماساعدنی",
+    "ما فادنی",
+    "ما نفعنی",
+    "ما نفع",
+    "مش مفید",
+    "مو مفید",
+    "لم یفد",
     "لا",
     "کلا",
     "لم یساعد",
@@ -169,9 +248,10 @@ _FILLER = frozenset(
 _REQUEST_FILLER = _FILLER | frozenset(
     tokenise(
         normalise(
-            "i a an to the with me can could please real live some want need "
-            "با یه یک یک به من لطفا میخوام میخواهم میشه "
-            "ارید ابغی ابی مع الی لو سمحت من فضلک"
+            "i a an to the with me can could please real live some want need get let give "
+            "find actual any there one of your from "
+            "با یه یک یک به من لطفا میخوام میخواهم میشه رو را واقعی "
+            "ارید ابغی ابی مع الی لو سمحت من فضلک حقیقی"
         )
     )
 )
@@ -205,17 +285,32 @@ class Triage:
     rest: str  # normalised text without leading small talk, for the matcher
 
 
+def _is_person_word(token: str) -> bool:
+    if token in _HUMAN_WORDS:
+        return True
+    return any(token.startswith(p) and token[len(p) :] in _HUMAN_WORDS for p in _ARABIC_PROCLITICS)
+
+
 def is_human_request(tokens: Sequence[str]) -> bool:
     """Whether the customer asks for a person ("talk to a human", «اپراتور», «اريد موظف»).
 
-    A person-word («اپراتور», "agent", «موظف») counts in a short message, or in a longer
-    one with a contact verb ("talk", «حرف», «التحدث»). "customer service" alone is not
-    a request (it may be a question about its hours) unless a person-word or verb joins it.
+    A person-word («اپراتور», "agent", «موظف», "supervisor», «همکار») counts in a short
+    message, or in a longer one with a contact verb ("talk", «حرف», «التحدث»). Naming a
+    service ("customer service", «پشتیبانی», «الدعم») is not a request (it may be a
+    question about its hours) unless a person-word or contact verb joins it. Refusing
+    the bot («نه ربات», «مو روبوت») is a request; saying a person is not needed
+    ("no need for a human, just tell me ...") is not.
     """
     rest, has_phrase = _strip_phrases(tokens, (_HUMAN_PHRASES,))
-    has_contact = any(t in _CONTACT_WORDS for t in tokens)
-    has_word = any(t in _HUMAN_WORDS for t in rest)
+    rest, has_contact_phrase = _strip_phrases(rest, (_CONTACT_PHRASES,))
+    has_contact = has_contact_phrase or any(t in _CONTACT_WORDS for t in tokens)
+    has_word = any(_is_person_word(t) for t in rest)
+    has_bot = any(t in _BOT_WORDS for t in tokens)
+    if has_bot and (has_word or any(t in _NEGATIONS for t in tokens)):
+        return True
     if not has_word and not (has_phrase and has_contact):
+        return False
+    if _strip_phrases(tokens, (_NO_PERSON_NEEDED,))[1]:
         return False
     content = [t for t in rest if t not in _REQUEST_FILLER]
     return len(content) <= 2 or has_contact
@@ -229,9 +324,9 @@ def triage(text: str) -> Triage:
 
     Returns:
         The kind (empty, greeting, thanks, human request, question) and the
-        normalised text left for the matcher.
+        normalised text left for the matcher (Finglish in Persian script).
     """
-    tokens = tokenise(normalise(text))
+    tokens = tokenise(normalise(persian_script(text)))
     if not tokens:
         return Triage(MessageKind.EMPTY, "")
     if is_human_request(tokens):
@@ -250,7 +345,7 @@ def triage(text: str) -> Triage:
 
 def yes_or_no(text: str) -> bool | None:
     """True for "yes"/"it helped"/"thanks", False for "no", None for anything else."""
-    tokens = [t for t in tokenise(normalise(text)) if t not in _FILLER]
+    tokens = [t for t in tokenise(normalise(persian_script(text))) if t not in _FILLER]
     if not tokens:
         return None
     rest, no = _strip_phrases(tokens, (_NO, _THANKS))
@@ -264,3 +359,46 @@ def yes_or_no(text: str) -> bool | None:
     if yes and not [t for t in rest if t not in _FILLER]:
         return True
     return None
+
+
+# A long message's clauses end at these marks (Latin and Arabic punctuation, new lines).
+_CLAUSE_END = re.compile(r"[.!?؟؛;\n]+|[,،](?=\s)")
+_LONG_MESSAGE = 12  # words; shorter messages are matched whole
+_QUESTION_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "how what when where why which who whats wheres "
+            "چطور چطوری چجوری چگونه چه چی چیه کی کجا کجاست چرا چند چقدر آیا میشه میشود "
+            "دارید دارین "
+            "هل كيف كيفاش ازاي شلون متى امتى ايمتى اين وين فين ماذا شو ايش ليش ليه كم قديش "
+            "ممكن"
+        )
+    )
+)
+# English auxiliaries ask only at the start of a clause ("Can I ...", not "it can").
+_ASKING_STARTS = frozenset(
+    ["can", "could", "is", "are", "do", "does", "did", "will", "would", "should", "may"]
+)
+
+
+def _asks(clause: str) -> bool:
+    tokens = tokenise(normalise(clause))
+    return bool(tokens) and (tokens[0] in _ASKING_STARTS or bool(_QUESTION_WORDS & set(tokens)))
+
+
+def asking_clause(text: str) -> str | None:
+    """In a long message, the clause that asks (the last one with a question mark, else
+    the last with a question word), or None for a short message or one that asks
+    nothing. Stories around a question dilute it; the bot scores this clause too."""
+    text = persian_script(text)
+    if len(text.split()) < _LONG_MESSAGE:
+        return None
+    pieces = [p.strip() for p in _CLAUSE_END.split(text)]
+    marks = [*_CLAUSE_END.findall(text), ""]
+    clauses = [(p, m) for p, m in zip(pieces, marks, strict=False) if p]
+    if len(clauses) < 2:
+        return None
+    asked = [p for p, m in clauses if "?" in m or "؟" in m]
+    if not asked:
+        asked = [p for p, _ in clauses if _asks(p)]
+    return asked[-1] if asked else None

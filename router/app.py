@@ -113,6 +113,7 @@ def default_responder(settings: Settings, bot_texts: TextTable | None = None) ->
         text_overrides=settings.bot.texts if bot_texts is None else bot_texts,
         language_default=settings.faq.default_language,
         embedding_reranker=settings.faq.reranker,
+        lexicon_path=Path(settings.faq.lexicon) if settings.faq.lexicon else None,
         cache_dir=settings.data_dir / "faq-cache",
     )
 

@@ -169,7 +169,8 @@ async def test_explicit_request_for_a_person_hands_off_at_once(
         ("سلام", "greeting", "fa"),
         ("مرحبا", "greeting", "ar"),
         ("Hello!", "greeting", "en"),
-        ("merci", None, None),  # not small talk: goes to the KB (and is handed off)
+        ("merci", "thanks", "fa"),  # Finglish «مرسی»
+        ("zzz qqq", None, None),  # not small talk: goes to the KB (and is handed off)
         ("ممنون", "thanks", "fa"),
         ("thank you", "thanks", "en"),
         ("   ", "empty", None),

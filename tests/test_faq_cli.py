@@ -283,3 +283,17 @@ def test_ask_reads_the_index_from_the_cache_the_second_time(
     assert main(args) == 0
     second = json.loads(capsys.readouterr().out)
     assert first["candidates"] == second["candidates"] and first["decision"] == "answer"
+
+
+def test_check_knows_the_not_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    entry = {
+        "id": "hours",
+        "questions": {"en": ["opening hours"]},
+        "answers": {"en": "9-5"},
+        "not": {"en": ["bank opening hours"]},
+    }
+    path = tmp_path / "kb.json"
+    path.write_text(json.dumps([entry]), encoding="utf-8")
+    assert main(["faq", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "unknown key" not in out and "0 errors, 0 warnings" in out

@@ -85,3 +85,11 @@ def test_rule6_spoken_function_words() -> None:
 
 def test_rule7_ezafe_written_apart_is_dropped() -> None:
     assert spoken("هزینه ی ارسال") == written("هزینه ارسال")
+
+
+def test_spoken_causative_and_glued_object_marker() -> None:
+    assert spoken("برمیگردونین") == written("برمی‌گردانید")
+    assert spoken("میرسونید") == written("می‌رسانید")
+    assert spoken("میتونم") == written("می‌توانم")  # a listed stem still wins
+    assert spoken("کالارو") == written("کالا را")
+    assert spoken("بارو") == written("بارو")  # too short to be «… را»

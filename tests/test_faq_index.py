@@ -17,6 +17,7 @@ import pytest
 from faq import index_cache
 from faq.index import TfIdfIndex, feature_counts, merge_documents
 from faq.kb import FaqEntry, KnowledgeBase, load_kb
+from faq.lexicon import Lexicon
 from faq.matcher import STOPWORDS, Matcher, MatchResult
 
 FIXTURES = Path(__file__).parent / "fixtures" / "faq"
@@ -269,3 +270,26 @@ def test_cache_key_covers_kb_config_and_lexicon() -> None:
     assert key != index_cache.cache_key(kb, matcher.config, None)
     reordered = KnowledgeBase(tuple(reversed(kb.entries)), kb.default_language)
     assert key != index_cache.cache_key(reordered, matcher.config, matcher._lexicon)
+
+
+@pytest.mark.parametrize(
+    "owner_file",
+    [
+        "words:\n  طلب:\n    ar: [طلبيتي]\n",  # a dialect word for a standard word
+        "function_words:\n  how_much:\n    fa: [چن تا]\n",  # a question word
+        "concepts:\n  refund:\n    en: [money back please]\n",
+    ],
+)
+def test_cache_key_covers_every_part_of_the_lexicon(tmp_path: Path, owner_file: str) -> None:
+    kb = load_kb(KB)
+    matcher = Matcher(kb)
+    path = tmp_path / "lexicon.yaml"
+    path.write_text(owner_file, encoding="utf-8")
+    shipped = index_cache.cache_key(kb, matcher.config, Lexicon.default())
+    assert shipped is not None
+    assert shipped == index_cache.cache_key(kb, matcher.config, Lexicon.load(None))
+    assert shipped != index_cache.cache_key(kb, matcher.config, Lexicon.load(path))
+
+
+def test_cache_key_covers_the_finglish_layer() -> None:
+    assert {"finglish.py", "finglish.yaml"} <= set(index_cache._SOURCES)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from faq.lexicon import CONCEPT_PREFIX, Lexicon, prepare
+from faq.lexicon import CONCEPT_PREFIX, Lexicon, LexiconError, prepare
 from faq.morphology import arabic_variants, english_stem, persian_variants
 
 
@@ -161,6 +162,13 @@ EXAMPLES = [
     ("where", "ar", "وين طلبي"),
     ("what", "ar", "شو المشكلة"),
     ("why", "ar", "ليش ما وصل"),
+    ("how_much", "fa", "گارانتی چنده"),
+    ("how_much", "en", "how much is it"),
+    ("how_much", "ar", "كم مدة الضمان"),
+    ("~product", "fa", "یخچالم خراب شده"),
+    ("~product", "en", "my laptops screen is cracked"),
+    ("~product", "ar", "الثلاجة وصلت مكسورة"),
+    ("particle", "ar", "وين الطلب تبعي"),
 ]
 
 
@@ -187,6 +195,9 @@ def test_concept_found_in_a_message(lexicon: Lexicon, token: str, language: str,
         ("fa", "عنوان کتاب", "~address"),
         # a phrase's words must come in order, at most one word apart
         ("en", "money was taken and sent back", "~refund"),
+        # «ساعت» is "hour" and «تلفن» also "a call": not products
+        ("fa", "ساعت کاری", "~product"),
+        ("fa", "تلفن بزنید", "~product"),
     ],
 )
 def test_false_friends_and_distance(
@@ -276,3 +287,92 @@ def test_arabic_variants_strip_proclitics_article_and_suffixes() -> None:
     assert "مکسور" in arabic_variants("مکسورا")  # tanween alif
     assert "طلب" in arabic_variants("وطلبنا")
     assert arabic_variants("دفع")[0] == "دفع"
+
+
+# Dialect words, glued compounds and Latin words inside Persian or Arabic.
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        ("فين الاوردر بتاعي", "ar", ["where", "طلب"]),  # Egyptian اوردر -> طلب
+        ("قديش بياخد التوصيل", "ar", ["how_long", "~ship"]),  # Levantine قديش -> كم
+        ("بكام التوصيل", "ar", ["~cost", "~ship"]),
+        ("الفلوس اتخصمت والطلب ما اتعملش", "ar", ["~deducted", "~failed"]),
+        ("الجهاز خرب", "ar", ["~broken"]),
+        ("ابغى الغي الطلب", "ar", ["~cancel"]),
+        ("كود الخصم مش شغال", "ar", ["~discount"]),
+        ("رمزعبورمو یادم رفته", "fa", ["~password", "~forget"]),  # compound split
+        ("هزینه‌ارسال چقد میشه", "fa", ["~cost", "~ship"]),
+        ("پولمو کی برمیگردونین", "fa", ["~refund", "when"]),  # spoken causative
+        ("refund من کی واریز میشه", "fa", ["~refund", "when"]),  # Latin word: English
+        ("ابغى اعمل cancel للطلب", "ar", ["~cancel"]),
+        ("فلوسي هترجع امتى", "ar", ["~refund", "when"]),  # Egyptian future هـ
+        ("فلوسي حترجع امتى", "ar", ["~refund", "when"]),  # Levantine future حـ
+        ("بعتولي منتج غلط", "ar", ["ارسل", "~wrong"]),  # Egyptian بعت -> أرسل
+        ("الجهاز اللي بعته للتصليح", "ar", ["ارسل", "~repair"]),
+    ],
+)
+def test_dialect_compound_and_latin_words(
+    lexicon: Lexicon, text: str, language: str, expected: list[str]
+) -> None:
+    words = canon(lexicon, text, language)
+    assert all(token in words for token in expected), words
+
+
+# "How much / how many" asks a price only with a price word beside it; alone it is a
+# question word. Only the fused "for how much" (Egyptian «بكام», MSA «بكم») is a price.
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        ("كم مدة الضمان", "ar", ["how_much", "مده", "~warranty"]),
+        ("قديش الضمان", "ar", ["how_much", "~warranty"]),  # Levantine قديش -> كم
+        ("كام يوم الضمان", "ar", ["how_long", "~warranty"]),  # Egyptian كام -> كم
+        ("بكام الضمان", "ar", ["~cost", "~warranty"]),
+        ("بكم الضمان", "ar", ["~cost", "~warranty"]),
+        ("هزینه ارسال چنده", "fa", ["~cost", "~ship", "how_much", "است"]),
+        ("گارانتی چند ماهه", "fa", ["~warranty", "how_long"]),
+        ("how much is shipping", "en", ["how_much", "is", "~ship"]),
+    ],
+)
+def test_how_much_is_a_question_word_not_a_price(
+    lexicon: Lexicon, text: str, language: str, expected: list[str]
+) -> None:
+    assert canon(lexicon, text, language) == expected
+
+
+def test_a_word_that_is_in_the_lexicon_is_not_split(lexicon: Lexicon) -> None:
+    assert canon(lexicon, "سفارشمو", "fa") == prepare("سفارشمو", "fa")
+    assert canon(lexicon, "امتیازامو", "fa") == ["~points"]
+
+
+def test_a_kb_owners_lexicon_file_adds_synonyms(tmp_path: Path) -> None:
+    path = tmp_path / "ours.yaml"
+    path.write_text(
+        "concepts:\n  warranty:\n    fa: [وارانتی]\nwords:\n  جعبه:\n    fa: [کارتن]\n",
+        encoding="utf-8",
+    )
+    ours = Lexicon.load(path)
+    assert ours.canonical(prepare("وارانتی کارتن", "fa"), "fa") == ["~warranty", "جعبه"]
+    assert ours.canonical(prepare("گارانتی", "fa"), "fa") == ["~warranty"]  # shipped kept
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("concepts: [a, b]\n", "'concepts' must be a mapping"),
+        ("concepts:\n  x:\n    de: [y]\n", "unknown language 'de'"),
+        ("synonyms:\n  x:\n    fa: [y]\n", "unknown sections"),
+        ("concepts:\n  x:\n    fa: y\n", "must be a list of strings"),
+        ("concepts: {x: [\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_lexicon_file_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(LexiconError, match=message) as info:
+        Lexicon.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_missing_lexicon_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LexiconError, match="cannot read"):
+        Lexicon.load(tmp_path / "missing.yaml")

@@ -94,3 +94,19 @@ async def test_a_broken_kb_fails_in_the_indexing_process_and_keeps_the_old_one(
     os.utime(path, ns=(2_000_000_000, 2_000_000_000))
     assert await watcher.check_now() is False
     assert watcher.current is not None and len(watcher.current.kb.entries) == 3
+
+
+async def test_the_indexing_process_uses_the_kb_owners_lexicon(tmp_path: Path) -> None:
+    path = tmp_path / "kb.json"
+    lexicon = tmp_path / "lexicon.yaml"
+    lexicon.write_text("concepts:\n  warranty:\n    en: [assurance plan]\n", encoding="utf-8")
+    _write(path, _synthetic_entries(3, seed=1), 1_000_000_000)
+    watcher = KbWatcher(path, watch=False, cache_dir=tmp_path / "cache", lexicon_path=lexicon)
+    await watcher.start()
+    _write(path, _synthetic_entries(4, seed=2), 2_000_000_000)
+    assert await watcher.check_now() is True
+    fresh = watcher.current
+    assert fresh is not None and len(fresh.kb.entries) == 4
+    # the process indexed with the same lexicon, so its cache is the one this process reads
+    assert fresh.matcher.index_source == "cache"
+    assert "~warranty" in fresh.matcher.words("how long is the assurance plan", "en")

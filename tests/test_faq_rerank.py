@@ -51,16 +51,21 @@ def test_reranker_picks_the_entry_with_the_closest_phrasing() -> None:
     assert entry_id == "invoice" and similarity == pytest.approx(1.0) and lead > 0
 
 
-def test_agreement_answers_below_the_answer_threshold(matcher: Matcher) -> None:
+def test_agreement_never_answers_below_the_answer_threshold(matcher: Matcher) -> None:
     result = matcher.match(QUESTION)
     assert result.best is not None
-    strict = Thresholds(answer=1.01, suggest=0.0, agree=0.0)
-    assert decide_match(result, strict).kind is VerdictKind.SUGGEST
-    agreeing = SecondOpinion(result.best.entry_id, 0.9, 0.1)
-    assert decide_match(result, strict, agreeing).kind is VerdictKind.ANSWER
-    # Agreement still needs the lexical confidence to reach `agree`.
-    picky = Thresholds(answer=1.01, suggest=0.0, agree=result.confidence + 1e-6)
-    assert decide_match(result, picky, agreeing).kind is VerdictKind.SUGGEST
+    strict = Thresholds(answer=1.01, suggest=0.0)
+    agreeing = SecondOpinion(result.best.entry_id, 0.99, 0.5)
+    assert decide_match(result, strict, agreeing).kind is VerdictKind.SUGGEST
+
+
+def test_a_disagreeing_pick_vetoes_a_confident_answer(matcher: Matcher) -> None:
+    result = matcher.match("How do I track my order?")
+    assert result.best is not None and result.best.entry_id == "order-tracking"
+    assert decide_match(result, Thresholds()).kind is VerdictKind.ANSWER
+    verdict = decide_match(result, Thresholds(), SecondOpinion("gift-wrap", 0.9, 0.1))
+    assert verdict.kind is VerdictKind.SUGGEST
+    assert [c.entry_id for c in verdict.suggestions][:2] == ["order-tracking", "gift-wrap"]
 
 
 def test_a_disagreeing_pick_joins_the_suggestions(matcher: Matcher) -> None:
@@ -73,7 +78,7 @@ def test_a_disagreeing_pick_joins_the_suggestions(matcher: Matcher) -> None:
     assert result.best is not None and offered[0] == result.best.entry_id
 
 
-def test_decide_consults_the_reranker_only_when_unsure(matcher: Matcher) -> None:
+def test_decide_consults_the_reranker_only_with_a_candidate_to_offer(matcher: Matcher) -> None:
     calls: list[str] = []
 
     def counting(texts: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -82,10 +87,12 @@ def test_decide_consults_the_reranker_only_when_unsure(matcher: Matcher) -> None
 
     reranker = EmbeddingReranker(load_kb(KB), counting)
     calls.clear()
+    # the stand-in embedder picks the same entry: the answer stands
     sure = decide("How do I track my order?", matcher, Thresholds(), reranker)
-    assert sure.kind is VerdictKind.ANSWER and calls == []
-    decide(QUESTION, matcher, Thresholds(answer=1.01), reranker)
-    assert calls == [QUESTION]
+    assert sure.kind is VerdictKind.ANSWER and calls == ["How do I track my order?"]
+    calls.clear()
+    decide("xqzv", matcher, Thresholds(), reranker)
+    assert calls == []
 
 
 async def test_bot_answers_through_the_reranker_off_the_event_loop() -> None:
@@ -93,7 +100,7 @@ async def test_bot_answers_through_the_reranker_off_the_event_loop() -> None:
     bot = TierZeroBot(
         watcher=watcher,
         texts=BotTexts.with_overrides(None),
-        thresholds=Thresholds(answer=1.01, suggest=0.0, agree=0.0),
+        thresholds=Thresholds(),
     )
     await bot.start()
     new = MessageView(1, AuthorKind.CUSTOMER, "How do I get an invoice?", "api", datetime.now(UTC))

@@ -1,0 +1,274 @@
+"""How much of a question an FAQ entry explains, and the entry's own "not this" list.
+
+A high match score says the best entry leads the others; it does not say the entry
+answers the question. «ساعت کاری بانک ملت تا کیه؟» shares "working hours" with the
+shop's opening hours and nothing else: "Bank Mellat" is explained by nothing in that
+entry. This module looks at the question's content words (after the matcher's
+language layers; function words and the light words below left out) and finds, for
+each, the best match anywhere in the entry — its phrasings in every language (the
+matcher's per-word coverage), its answers and its tags. Words nothing matches are
+*unexplained*; the decision (`faq.decide`) refuses to answer with an entry that
+leaves too much of the question unexplained.
+
+An entry may also list negative phrasings (`not:` in the KB, `FaqEntry.negatives`):
+questions that look like it but that it does not answer ("bank card PIN" for a
+password reset). A question that contains one of them is not answered with that entry.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from faq.colloquial import standardise
+from faq.lexicon import CONCEPT_PREFIX, LANGUAGES
+from faq.matcher import STOPWORDS, Matcher, MatchResult, WordCoverage
+from faq.morphology import arabic_stem, english_stem, persian_variants
+from faq.normalise import normalise, tokenise
+
+# Words that carry no topic of their own in a customer's question: politeness, "I
+# want / I have / is there", generic verbs and fillers, in fa, ar and en with spoken
+# Persian and Egyptian, Levantine and Gulf forms (possessives like «بتاع», "still"
+# «لسه», "it's been" «صرلي», "must" «لازم»). A question is not "about" them, so they
+# never count against an entry.
+_LIGHT_TEXT = (
+    "hi hello hey please thanks thank sorry sir madam guys ok okay yes no want wanna need "
+    "would like know tell help ask asking question something anything thing things way "
+    "possible able make do done have get still yet already now really very much many one "
+    "also just again there here "
+    "سلام ببخشید لطفا مرسی ممنون خواهش سوال سوالی یه یک دارم داری داره دارید دارین داریم "
+    "کنم کنی کنید کنین کنیم کردم کردی کرده کردید کن بکنم شد شده شود میشود بشود باشد است "
+    "هست بود میخواهم میخواستم خواستم بدانم بدونم بگویید بگید بپرسم کمک چیزی چیز الان هنوز "
+    "اینکه ولی اما خیلی لطفا حتما دیگر دیگه چیست باید چیکار چکار آخه واقعا "
+    "مرحبا السلام علیکم شکرا لو سمحت فضلک ارید اريد ابغی ابی عایز عاوز بدی عندی لدی یوجد "
+    "هناک تم یتم لم ولم لن کان یکون اعرف معرفه ممکن یمکن اقدر شی شیء حاجه الان "
+    "بتاع بتاعت اللی لسه لسا ولا لازم اعمل نعمل اسوی نسوی یعنی بس طیب عشان علشان کده هیک "
+    "دلوقتی هلق هلا صرلی صارلی لا مش مو مب ال"
+)
+
+
+def _light_forms(text: str) -> frozenset[str]:
+    forms: set[str] = set()
+    for token in tokenise(normalise(text)):
+        forms.add(token)
+        forms.add(english_stem(token))
+        forms.update(standardise([token]))
+    return frozenset(forms)
+
+
+LIGHT_WORDS = _light_forms(_LIGHT_TEXT)
+
+# Two word forms are the same word at this rapidfuzz `ratio` (the matcher's own cut-off);
+# forms shorter than this many characters must be equal ("car" is not "card").
+_MIN_FUZZY_LENGTH = 4
+# A negative phrasing vetoes an entry when this IDF share of its content words is in
+# the question.
+NEGATIVE_SHARE = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How much of a question the top entry explains.
+
+    `explained_share` is the IDF-weighted share of the question's content words the
+    entry matches (1.0 when the question has none); `unexplained` lists the content
+    words nothing in the entry matches; `negative` is the entry's `not:` phrasing the
+    question contains, if any.
+    """
+
+    entry_id: str
+    explained_share: float
+    unexplained: tuple[str, ...]
+    negative: str | None = None
+    # the unexplained words nothing in the whole KB matches either (a bank, an egg)
+    foreign: tuple[str, ...] = ()
+
+    def explains(self, max_unexplained: int, max_foreign: int) -> bool:
+        """Whether the entry explains enough of the question to answer it: at most
+        `max_unexplained` content words unexplained, of them at most `max_foreign`
+        unknown to the whole KB, and no `not:` phrasing of the entry in the question."""
+        return (
+            self.negative is None
+            and len(self.unexplained) <= max_unexplained
+            and len(self.foreign) <= max_foreign
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _EntryExtras:
+    """Per entry: word forms of its answers and tags, and its analysed `not:` phrasings;
+    for the whole KB, the forms of its words and the forms a function word takes."""
+
+    answer_forms: tuple[tuple[str, ...], ...]
+    # per entry: (content stems, phrasing as written) of each `not:` phrasing
+    negatives: tuple[tuple[tuple[tuple[str, ...], str], ...], ...]
+    kb_forms: frozenset[str]  # every word form of the KB: phrasings, answers, tags
+    kb_form_list: tuple[str, ...]
+    # function and light words as the matcher's language layers write them
+    function_forms: frozenset[str]
+
+
+_EXTRAS: weakref.WeakKeyDictionary[Matcher, _EntryExtras] = weakref.WeakKeyDictionary()
+
+
+def _function_forms(matcher: Matcher) -> frozenset[str]:
+    """Every form a function or light word takes after the matcher's language layers.
+
+    The question's words are compared after spoken Persian is standardised, dialect
+    words are replaced by their standard word and question words by their group's name
+    («چنده» -> «چند» «است» -> "how_much", Levantine «قديش» -> «كم» -> "how_much",
+    «مش» -> «لا»): the light words are put through the same layers, word by word in
+    each language, so that a spoken or dialect form is as light as its standard one.
+    """
+    forms = set(STOPWORDS | LIGHT_WORDS | matcher.function_words)
+    for word in sorted(STOPWORDS | LIGHT_WORDS):
+        for language in LANGUAGES:
+            forms.update(
+                english_stem(w)
+                for w in matcher.words(word, language)
+                if not w.startswith(CONCEPT_PREFIX)
+            )
+    return frozenset(forms)
+
+
+def _is_function(word: str, function_forms: frozenset[str]) -> bool:
+    """Whether `word` is a function or light word, also with its clitics («عندکم» is
+    «عند» "at" with "your"; «بتاعکم» is «بتاع» with "your")."""
+    if word in function_forms:
+        return True
+    if word.isascii() or word.startswith(CONCEPT_PREFIX):
+        return False
+    # Only the Arabic clitics: Persian enclitic stripping is too loose here («بسته»,
+    # "parcel", would read as «بس», "just").
+    return arabic_stem(word) in function_forms
+
+
+def _content(stems: Sequence[str], function_forms: frozenset[str]) -> list[str]:
+    return [s for s in stems if not _is_function(s, function_forms)]
+
+
+def _stems(matcher: Matcher, text: str, language: str | None) -> list[str]:
+    return [english_stem(w) for w in matcher.words(text, language)]
+
+
+def _extras(matcher: Matcher) -> _EntryExtras:
+    """Analyse the KB's answers, tags and negative phrasings once per matcher (a KB
+    reload builds a new matcher, so the cache never goes stale)."""
+    cached = _EXTRAS.get(matcher)
+    if cached is not None:
+        return cached
+    function_forms = _function_forms(matcher)
+    answer_forms = []
+    negatives = []
+    for entry in matcher.kb.entries:
+        forms: set[str] = set()
+        for lang, answer in entry.answers.items():
+            forms.update(_stems(matcher, answer, lang if lang in LANGUAGES else None))
+        for tag in entry.tags:
+            forms.update(_stems(matcher, tag.replace("-", " "), None))
+        answer_forms.append(tuple(sorted(forms)))
+        negatives.append(
+            tuple(
+                (
+                    tuple(
+                        _content(
+                            _stems(matcher, p, lang if lang in LANGUAGES else None), function_forms
+                        )
+                    ),
+                    p,
+                )
+                for lang, phrasings in entry.negatives.items()
+                for p in phrasings
+            )
+        )
+    kb_forms = frozenset(matcher.word_forms).union(*answer_forms)
+    extras = _EntryExtras(
+        tuple(answer_forms),
+        tuple(negatives),
+        kb_forms,
+        tuple(sorted(kb_forms)),
+        function_forms,
+    )
+    _EXTRAS[matcher] = extras
+    return extras
+
+
+def prepare(matcher: Matcher) -> None:
+    """Analyse the KB's answers, tags and `not:` phrasings now rather than at the first
+    question (blocking: call it where the matcher is built, off the event loop)."""
+    _extras(matcher)
+
+
+def _variants(word: str) -> list[str]:
+    """The word, and for Persian/Arabic script its forms without clitics («للخارج» ->
+    «خارج») and with the adjective ی («اصل» ~ «اصلی»): what the character n-grams
+    forgive in matching, forgiven here too."""
+    if word.isascii() or word.startswith(CONCEPT_PREFIX):
+        return [word]
+    return list(dict.fromkeys([word, arabic_stem(word), *persian_variants(word), word + "ی"]))
+
+
+def _found(word: str, forms: Sequence[str], cutoff: float) -> bool:
+    if not forms:
+        return False
+    for variant in _variants(word):
+        if variant in forms:
+            return True
+        fuzzy = len(variant) >= _MIN_FUZZY_LENGTH and not variant.startswith(CONCEPT_PREFIX)
+        if fuzzy and process.extractOne(variant, forms, scorer=fuzz.ratio, score_cutoff=cutoff):
+            return True
+    return False
+
+
+def _negative_in(
+    question: Sequence[WordCoverage],
+    negatives: Sequence[tuple[tuple[str, ...], str]],
+    cutoff: float,
+) -> str | None:
+    words = [w.word for w in question]
+    for content, phrasing in negatives:
+        if (
+            content
+            and sum(_found(c, words, cutoff) for c in content) / len(content) >= NEGATIVE_SHARE
+        ):
+            return phrasing
+    return None
+
+
+def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
+    """How much of the question `result` was matched for its top entry explains.
+
+    Returns:
+        None when there is no top candidate.
+    """
+    best = result.best
+    if best is None:
+        return None
+    entry_no = matcher.entry_number(best.entry_id)
+    extras = _extras(matcher)
+    cutoff = matcher.config.token_cutoff
+    answer_forms = extras.answer_forms[entry_no]
+    content = [w for w in result.explained if not _is_function(w.word, extras.function_forms)]
+    total = sum(w.idf for w in content)
+    explained = 0.0
+    unexplained = []
+    for w in content:
+        hit = w.matched if w.matched > 0 else float(_found(w.word, answer_forms, cutoff))
+        explained += w.idf * hit
+        if hit == 0:
+            unexplained.append(w.word)
+    foreign = tuple(
+        w
+        for w in unexplained
+        if w not in extras.kb_forms and not _found(w, extras.kb_form_list, cutoff)
+    )
+    return Coverage(
+        best.entry_id,
+        round(explained / total, 4) if total else 1.0,
+        tuple(unexplained),
+        _negative_in(result.explained, extras.negatives[entry_no], cutoff),
+        foreign,
+    )

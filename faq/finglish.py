@@ -1,0 +1,332 @@
+"""Finglish: Persian typed in Latin letters ("garanti chand mahe?"), read as Persian.
+
+Chat users in Iran often type Persian with a Latin keyboard. `is_finglish` tells such
+a message from English by its words: Persian function words and verbs in their chat
+spellings (`markers` of `faq/finglish.yaml`: mikham, chejoori, kojast, darid, ro,
+mishe, ...) and the Persian shop vocabulary of its `words`, counted against English
+function words. English loanwords customers type as such (password, email, cancel)
+are transliterated but are no evidence either way.
+
+`to_persian` rewrites each word in Persian script:
+1. a listed word («sefaresh» -> «سفارش»);
+2. a listed word with a chat suffix: possessive and object endings, plural, copula
+   («ramzamo» -> «رمزمو», «raygane» -> «رایگانه», «mahsoolatoon» -> «محصولاتون»);
+3. otherwise by spelling rules: digraphs (kh sh ch gh zh oo ee) first, then letters;
+   a short vowel (e, o) inside a word is not written, a final e is «ه».
+The result then goes through the same layers as Persian typed in Persian script
+(spoken forms, lexicon, matcher), and the bot answers in Persian.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+from faq.normalise import normalise
+
+# English words that decide against Finglish (and loanwords that decide nothing).
+_ENGLISH = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "am",
+        "i",
+        "im",
+        "me",
+        "my",
+        "mine",
+        "you",
+        "your",
+        "we",
+        "our",
+        "us",
+        "it",
+        "its",
+        "to",
+        "of",
+        "in",
+        "on",
+        "for",
+        "at",
+        "by",
+        "with",
+        "from",
+        "and",
+        "or",
+        "not",
+        "no",
+        "yes",
+        "this",
+        "that",
+        "these",
+        "those",
+        "what",
+        "whats",
+        "how",
+        "when",
+        "where",
+        "why",
+        "which",
+        "who",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "do",
+        "does",
+        "did",
+        "dont",
+        "cant",
+        "have",
+        "has",
+        "had",
+        "there",
+        "any",
+        "get",
+        "got",
+        "please",
+        "just",
+        "so",
+        "if",
+        "ok",
+        "okay",
+        "hi",
+        "hello",
+        "hey",
+        "thanks",
+        "thank",
+        "help",
+        "want",
+        "need",
+        "order",
+        "man",
+        "pas",
+        "ham",
+        "bad",
+    ]
+)
+# Listed words that are English too: transliterated, but no evidence either way.
+_LOANWORDS = frozenset(
+    [
+        "password",
+        "email",
+        "account",
+        "address",
+        "code",
+        "download",
+        "test",
+        "technician",
+        "profile",
+        "operator",
+        "robot",
+        "bot",
+        "factor",
+        "cancel",
+        "kar",
+        "dar",
+    ]
+)
+
+# Chat suffixes after a listed word (Latin -> Persian), longest first.
+_SUFFIXES = (
+    ("hamoon", "هامون"),
+    ("hamo", "هامو"),
+    ("haye", "های"),
+    ("hay", "های"),
+    ("ha", "ها"),
+    ("amoon", "مون"),
+    ("emoon", "مون"),
+    ("atoon", "تون"),
+    ("etoon", "تون"),
+    ("eshoon", "شون"),
+    ("moon", "مون"),
+    ("toon", "تون"),
+    ("shoon", "شون"),
+    ("oon", "ون"),
+    ("amo", "مو"),
+    ("emo", "مو"),
+    ("esho", "شو"),
+    ("eto", "تو"),
+    ("esh", "ش"),
+    ("ash", "ش"),
+    ("am", "م"),
+    ("em", "م"),
+    ("et", "ت"),
+    ("ro", "رو"),
+    ("ye", "ی"),
+    ("yi", "یی"),
+    ("sh", "ش"),
+    ("m", "م"),
+    ("t", "ت"),
+    ("o", "و"),
+    ("e", "ه"),
+    ("i", "ی"),
+)
+_MIN_STEM = 2
+
+# Spelling rules: digraphs before single letters.
+_DIGRAPHS = (
+    ("kh", "خ"),
+    ("sh", "ش"),
+    ("ch", "چ"),
+    ("gh", "ق"),
+    ("zh", "ژ"),
+    ("oo", "و"),
+    ("ou", "و"),
+    ("ee", "ی"),
+    ("ei", "ی"),
+    ("ey", "ی"),
+    ("aa", "ا"),
+)
+_LETTERS = {
+    "b": "ب",
+    "p": "پ",
+    "t": "ت",
+    "j": "ج",
+    "d": "د",
+    "r": "ر",
+    "z": "ز",
+    "s": "س",
+    "f": "ف",
+    "q": "ق",
+    "k": "ک",
+    "c": "ک",
+    "g": "گ",
+    "l": "ل",
+    "m": "م",
+    "n": "ن",
+    "v": "و",
+    "w": "و",
+    "h": "ه",
+    "y": "ی",
+    "x": "خس",
+    "a": "ا",
+    "i": "ی",
+    "u": "و",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    words: Mapping[str, str]
+    markers: frozenset[str]
+
+
+@cache
+def _table() -> _Table:
+    text = resources.files("faq").joinpath("finglish.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    words = {str(k).casefold(): normalise(str(v)) for k, v in data["words"].items()}
+    return _Table(words, frozenset(str(m).casefold() for m in data["markers"]))
+
+
+def _latin_share(text: str) -> float:
+    latin = other = 0
+    for ch in text:
+        if ch.isalpha():
+            if unicodedata.name(ch, "").startswith("LATIN"):
+                latin += 1
+            else:
+                other += 1
+    return latin / (latin + other) if latin + other else 0.0
+
+
+def _listed(word: str) -> str | None:
+    """The Persian of a listed word, or of a listed word with a chat suffix."""
+    words = _table().words
+    if word in words:
+        return words[word]
+    for latin, persian in _SUFFIXES:
+        stem = word[: -len(latin)]
+        if word.endswith(latin) and len(stem) >= _MIN_STEM and stem in words:
+            return words[stem] + persian
+    return None
+
+
+def _spell(word: str) -> str:
+    """Spelling rules for a word that is not listed."""
+    out: list[str] = []
+    i = 0
+    while i < len(word):
+        pair = word[i : i + 2]
+        digraph = next((p for d, p in _DIGRAPHS if d == pair), None)
+        if digraph is not None:
+            out.append(("ا" if i == 0 and pair[0] in "aeo" else "") + digraph)
+            i += 2
+            continue
+        ch = word[i]
+        last = i == len(word) - 1
+        if ch in "eo":
+            if i == 0:
+                out.append("ا")
+            elif last:
+                out.append("ه" if ch == "e" else "و")
+        elif ch in "ai" and i == 0:
+            out.append("آ" if ch == "a" else "ای")
+        else:
+            out.append(_LETTERS.get(ch, ch))
+        i += 1
+    return "".join(out)
+
+
+def _evidence(words: list[str]) -> tuple[int, int]:
+    """(Persian evidence, English evidence) among the words."""
+    table = _table()
+    persian = english = 0
+    for word in words:
+        if word in _ENGLISH:
+            english += 1
+        elif word in _LOANWORDS:
+            continue
+        elif word in table.markers or _listed(word) is not None:
+            persian += 1
+    return persian, english
+
+
+def is_finglish(text: str) -> bool:
+    """Whether `text` is Persian typed in Latin letters (not English).
+
+    Args:
+        text: a message as typed.
+    """
+    if _latin_share(text) < 0.5:
+        return False
+    words = [w for w in normalise(text).split() if w.isascii() and w.isalpha()]
+    persian, english = _evidence(words)
+    return persian >= 1 and persian > english
+
+
+def to_persian(text: str) -> str:
+    """`text` (Finglish) in Persian script, word by word; digits and other words kept.
+
+    Args:
+        text: a message for which `is_finglish` holds.
+
+    Returns:
+        Normalised Persian text.
+    """
+    out = []
+    for word in normalise(text).split():
+        if not (word.isascii() and word.isalpha()):
+            out.append(word)
+            continue
+        out.append(_listed(word) or _spell(word))
+    return normalise(" ".join(out))
+
+
+def persian_script(text: str) -> str:
+    """`text` in Persian script if it is Finglish, else `text` unchanged."""
+    return to_persian(text) if is_finglish(text) else text

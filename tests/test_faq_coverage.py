@@ -1,0 +1,226 @@
+"""Knowing when the KB does not answer: the coverage rule, `not:` phrasings, and the
+near-miss questions of tests/fixtures/faq/near_miss.jsonl."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from faq.cli import main
+from faq.coverage import assess
+from faq.decide import Thresholds, VerdictKind, decide, decide_match
+from faq.evaluate import evaluate_queries, load_queries
+from faq.kb import KbError, load_kb, load_kb_texts
+from faq.matcher import Matcher
+from faq.triage import triage
+
+FIXTURES = Path(__file__).parent / "fixtures" / "faq"
+KB = FIXTURES / "kb.json"
+NEAR_MISS = FIXTURES / "near_miss.jsonl"
+# The issue's target for near-miss questions answered, on the held half.
+NEAR_MISS_LIMIT = 0.03
+# Coverage limits wide enough to let any entry answer: isolates the `not:` veto.
+LENIENT = Thresholds(max_unexplained=99, max_foreign=99)
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(load_kb(KB))
+
+
+@pytest.mark.parametrize(
+    ("question", "entry", "unexplained"),
+    [
+        ("ساعت کاری بانک ملت تا کیه؟", "store-hours", "ملت"),
+        ("how do I cancel my Netflix subscription", "cancel-order", "netflix"),
+        ("how long does it take to boil an egg", "shipping-time", "egg"),
+    ],
+)
+def test_an_entry_that_explains_only_part_of_the_question_is_refused(
+    matcher: Matcher, question: str, entry: str, unexplained: str
+) -> None:
+    verdict = decide(question, matcher, Thresholds())
+    assert verdict.match is not None and verdict.match.best is not None
+    # the lexical match alone is confident: only the coverage rule holds it back
+    assert verdict.match.best.entry_id == entry
+    assert verdict.match.confidence >= Thresholds().answer
+    assert verdict.kind is not VerdictKind.ANSWER
+    assert verdict.coverage is not None and unexplained in verdict.coverage.unexplained
+    assert decide_match(verdict.match, Thresholds()).kind is VerdictKind.ANSWER
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "چطور سفارشم را لغو کنم؟",
+        "How do I cancel my order?",
+        "كم مدة الضمان",
+        # a kind of product the KB never names is a product its entries explain
+        "my laptop broke, how does the warranty work?",
+        "یخچالم خراب شده، گارانتی چطور کار میکنه؟",
+        "الثلاجة تعطلت، كيف أطالب بالضمان؟",
+    ],
+)
+def test_an_entry_that_explains_the_whole_question_answers(matcher: Matcher, question: str) -> None:
+    verdict = decide(question, matcher, Thresholds())
+    assert verdict.kind is VerdictKind.ANSWER
+    assert verdict.coverage is not None and verdict.coverage.unexplained == ()
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        ("هزینه ارسال چنده؟", "shipping-cost"),  # spoken «چنده»: "how much is"
+        ("hazine ersal chande?", "shipping-cost"),  # the same in Finglish
+        ("قديش الضمان؟", "warranty-period"),  # Levantine "how much"
+        ("فين المحل بتاعكم؟", "store-location"),  # Egyptian possessive «بتاع»
+        ("عندكم ضمان على الجهاز؟", "warranty-period"),  # «عند» with a clitic; the
+        # devices' warranty («كم شهر الضمان على الأجهزة»), now that a device is a product
+        ("كود الخصم مش شغال", "discount-code"),  # «مش» -> «لا»
+        ("الجهاز اللي في التصليح جاهز ولا لسه؟", "repair-status"),  # "or not yet"
+    ],
+)
+def test_spoken_dialect_and_finglish_function_words_are_not_content(
+    matcher: Matcher, question: str, entry: str
+) -> None:
+    # the coverage rule sees the words as the language layers leave them: question
+    # words, spoken and dialect function words are never "unexplained"
+    result = matcher.match(question)
+    coverage = assess(matcher, result)
+    assert coverage is not None and coverage.entry_id == entry, result.candidates
+    assert coverage.unexplained == (), coverage
+
+
+def test_faq_ask_shows_the_words_of_finglish_in_persian_script(matcher: Matcher) -> None:
+    assert matcher.words("hazine ersal chande?") == matcher.words("هزینه ارسال چنده؟")
+
+
+def test_light_words_and_words_in_the_answer_do_not_count_against_an_entry(
+    matcher: Matcher,
+) -> None:
+    # "please", "I want" carry no topic; "pdf" is explained by the answer text
+    verdict = decide("please, I want the user manual pdf", matcher, Thresholds())
+    assert verdict.kind is VerdictKind.ANSWER and verdict.answer is not None
+    assert verdict.answer.entry_id == "user-manual"
+    assert verdict.coverage is not None and verdict.coverage.explained_share == 1.0
+
+
+NEGATIVE_KB = """
+- id: password-reset
+  questions:
+    en: ["I forgot my password", "How do I reset my password?"]
+    fa: ["رمز عبورم را فراموش کرده‌ام"]
+  answers: {en: "Use 'Forgot password' on the sign-in page.", fa: "از «فراموشی رمز» استفاده کنید."}
+  not:
+    en: ["password of my bank card"]
+    fa: ["رمز کارت بانکی"]
+- id: order-tracking
+  questions: {en: ["Where is my order?"]}
+  answers: {en: "See 'My orders'."}
+"""
+
+
+def test_a_not_phrasing_vetoes_its_entry() -> None:
+    without = load_kb_texts([("kb.yaml", NEGATIVE_KB.replace("  not:", "  x_not:"))])
+    with_not = load_kb_texts([("kb.yaml", NEGATIVE_KB)])
+    for question in ("I forgot the password of my bank card", "رمز کارت بانکیمو فراموش کردم"):
+        plain = Matcher(without)
+        assert decide(question, plain, LENIENT).kind is VerdictKind.ANSWER
+        matcher = Matcher(with_not)
+        verdict = decide(question, matcher, LENIENT)
+        assert verdict.kind is not VerdictKind.ANSWER
+        assert verdict.coverage is not None and verdict.coverage.negative is not None
+        assert all(c.entry_id != "password-reset" for c in verdict.suggestions)
+    # the entry's own questions still answer
+    verdict = decide("I forgot my password", Matcher(with_not), Thresholds())
+    assert verdict.answer is not None and verdict.answer.entry_id == "password-reset"
+
+
+def test_not_phrasings_are_parsed_per_language_or_for_all() -> None:
+    kb = load_kb_texts([("kb.yaml", NEGATIVE_KB)])
+    assert kb.by_id()["password-reset"].negatives == {
+        "en": ("password of my bank card",),
+        "fa": ("رمز کارت بانکی",),
+    }
+    assert kb.by_id()["order-tracking"].negatives == {}
+    flat = NEGATIVE_KB.replace(
+        '    en: ["password of my bank card"]\n    fa: ["رمز کارت بانکی"]', '    - "wifi password"'
+    )
+    assert load_kb_texts([("kb.yaml", flat)]).by_id()["password-reset"].negatives == {
+        "*": ("wifi password",)
+    }
+
+
+@pytest.mark.parametrize(
+    ("not_value", "message"),
+    [
+        ("42", "not: expected a list of strings"),
+        ("[]", "'not' must list at least one phrasing"),
+        ('["I forgot my password"]', "is both a question and under 'not'"),
+        ("{en: [1, 2]}", "not.en: expected a list of strings"),
+    ],
+)
+def test_bad_not_phrasings_are_clear_errors(not_value: str, message: str) -> None:
+    text = f"""
+- id: password-reset
+  questions: {{en: ["I forgot my password"]}}
+  answers: {{en: "Use 'Forgot password'."}}
+  not: {not_value}
+"""
+    with pytest.raises(KbError, match="id password-reset") as caught:
+        load_kb_texts([("kb.yaml", text)])
+    assert message in str(caught.value)
+
+
+def test_assess_without_a_candidate_is_none(matcher: Matcher) -> None:
+    assert assess(matcher, matcher.match("")) is None
+
+
+def _near_miss_split(split: str) -> list[object]:
+    rows = [json.loads(line) for line in NEAR_MISS.read_text(encoding="utf-8").splitlines()]
+    queries = load_queries(NEAR_MISS)
+    return [q for q, row in zip(queries, rows, strict=True) if row["split"] == split]
+
+
+def test_near_miss_fixture_is_split_in_halves_by_hash() -> None:
+    rows = [json.loads(line) for line in NEAR_MISS.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 120 and all(r["expected"] is None for r in rows)
+    assert {r["lang"] for r in rows} == {"fa", "ar", "en"}
+    ranked = sorted(rows, key=lambda r: hashlib.sha256(r["text"].encode()).hexdigest())
+    half = (len(rows) + 1) // 2
+    assert [r["split"] for r in ranked] == ["tune"] * half + ["held"] * (len(rows) - half)
+    # they are questions, not small talk the triage would catch
+    assert all(triage(r["text"]).kind == "question" for r in rows)
+
+
+def test_near_miss_held_half_is_almost_never_answered(matcher: Matcher) -> None:
+    held = _near_miss_split("held")
+    report = evaluate_queries(matcher, matcher.kb, held)  # type: ignore[arg-type]
+    assert report.out_of_scope == len(held)
+    assert report.answered_wrong <= NEAR_MISS_LIMIT * len(held)
+    # the gate is real: the matcher's confidence alone answers many of them
+    alone = sum(
+        decide_match(v.match, Thresholds()).kind is VerdictKind.ANSWER
+        for v in (decide(q.text, matcher, Thresholds()) for q in held)  # type: ignore[attr-defined]
+        if v.match is not None
+    )
+    assert alone > 5 * NEAR_MISS_LIMIT * len(held)
+
+
+def test_dev_set_stays_answered(matcher: Matcher) -> None:
+    report = evaluate_queries(matcher, matcher.kb, load_queries(FIXTURES / "dev.jsonl"))
+    assert report.answered_right >= 0.95 * report.in_scope
+    assert report.answered_wrong <= 1
+
+
+def test_faq_ask_shows_what_the_entry_leaves_unexplained(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["faq", "ask", str(KB), "ساعت کاری بانک ملت تا کیه؟", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["candidates"][0]["id"] == "store-hours"
+    assert report["decision"] != "answer" and report["answer"] is None
+    assert report["unexplained"] == ["بانک", "ملت"] and report["not"] is None

@@ -1,0 +1,107 @@
+"""faq.finglish: Persian typed in Latin letters is told from English and read as Persian."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from faq.decide import Thresholds, VerdictKind, decide
+from faq.finglish import is_finglish, persian_script, to_persian
+from faq.kb import load_kb
+from faq.language import detect_language
+from faq.matcher import Matcher
+from faq.normalise import normalise
+
+KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(load_kb(KB, "fa"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "garanti chand mahe?",
+        "ramzamo yadam rafte chikar konam",
+        "operator mikham",
+        "sefaresham kojast",
+        "mishe ghesti kharid?",
+        "ersal raygane?",
+        "password ro faramoosh kardam",  # a loanword beside Persian words
+        "na komak nakard",
+    ],
+)
+def test_finglish_is_detected_as_persian(text: str) -> None:
+    assert is_finglish(text)
+    assert detect_language(text) == "fa"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I want to cancel my order",
+        "how long is the warranty",
+        "Where is my order?",
+        "is shipping free",
+        "can I talk to a supervisor",
+        "I forgot my password",
+        "email",  # a loanword alone decides nothing
+        "the code is in my account",
+        "Do you sell robot vacuums?",
+    ],
+)
+def test_english_is_not_taken_for_finglish(text: str) -> None:
+    assert not is_finglish(text)
+    assert detect_language(text) == "en"
+
+
+@pytest.mark.parametrize(
+    ("latin", "persian"),
+    [
+        ("garanti chand mahe", "گارانتی چند ماهه"),  # listed word + copula
+        ("ramzamo yadam rafte", "رمزمو یادم رفته"),  # possessive + object suffix
+        ("hesabam", "حسابم"),
+        ("sefareshamo", "سفارشمو"),
+        ("kalaro", "کالارو"),
+        ("mikham", "میخوام"),
+        ("ta'mir", "تعمیر"),  # apostrophes are dropped by normalise
+    ],
+)
+def test_transliteration_of_listed_words_and_suffixes(latin: str, persian: str) -> None:
+    assert to_persian(latin) == normalise(persian)
+
+
+def test_unlisted_words_go_through_spelling_rules() -> None:
+    # digraphs, a dropped inner short vowel, a final e as «ه»
+    assert to_persian("khoshgel") == "خشگل"
+    assert to_persian("shirine") == "شیرینه"
+    assert to_persian("123 kood") == "123 کود"  # digits kept
+
+
+def test_persian_script_leaves_english_and_persian_alone() -> None:
+    assert persian_script("where is my order") == "where is my order"
+    assert persian_script("سفارشم کجاست") == "سفارشم کجاست"
+    assert persian_script("sefaresham kojast") == "سفارشم کجاست"
+
+
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [
+        ("garanti mahsoolatoon chand mahe?", "warranty-period"),
+        ("ramzamo yadam rafte chikar konam", "password-reset"),
+        ("hazine ersal chande?", "shipping-cost"),
+        ("mikham sefaresh ro cancel konam", "cancel-order"),
+    ],
+)
+def test_finglish_questions_are_answered(matcher: Matcher, text: str, entry: str) -> None:
+    verdict = decide(text, matcher, Thresholds())
+    assert verdict.kind is VerdictKind.ANSWER
+    assert verdict.answer is not None and verdict.answer.entry_id == entry
+
+
+def test_finglish_request_for_a_person_is_a_hand_off(matcher: Matcher) -> None:
+    assert decide("operator mikham", matcher, Thresholds()).kind is VerdictKind.HUMAN
+    assert decide("ba karshenas kar daram", matcher, Thresholds()).kind is VerdictKind.HUMAN
