@@ -25,6 +25,7 @@ from config.settings import load_settings
 from router.context import AppContext
 from router.core.messages import AuthorKind, DeliveryResult, Direction, OutboundMessage, utcnow
 from router.core.responder import QueueEveryThread
+from router.enabled_channels import channel_roles
 from router.identity.links import (
     ensure_identity,
     request_email_code,
@@ -82,6 +83,7 @@ async def bench(url: str, messages: int, rounds: int) -> None:
         engine=engine,
         sessions=new_sessionmaker(engine),
         responder=QueueEveryThread(),
+        roles=channel_roles(settings),
     )
     app.adapters["email"] = _UnusedMail()
     merges = []

@@ -72,8 +72,8 @@ class IdentityProofs(Protocol):
         """Spend a mail's continue token; None when its address joined the claimant."""
         ...
 
-    async def telegram_link(self, claimant: Claimant) -> StartLink | None:
-        """A Telegram deep link for the claimant; None when Telegram does not run here."""
+    async def chat_link(self, claimant: Claimant) -> StartLink | None:
+        """A chat app's deep link for the claimant; None when no chat app runs here."""
         ...
 
     async def link_site_user(self, claimant: Claimant, user: Claimant, user_id: str) -> str | None:
@@ -143,7 +143,7 @@ class NoProofs:
     """Identity proofs for an adapter run without the router: none offered."""
 
     def options(self) -> ProofOptions:
-        return ProofOptions(email=False, telegram=False)
+        return ProofOptions(email=False, chat_link=False)
 
     async def request_email_code(
         self, claimant: Claimant, email: str, *, language: str | None
@@ -156,7 +156,7 @@ class NoProofs:
     async def continue_from_mail(self, claimant: Claimant, token: str) -> ProofRefusal | None:
         return ProofRefusal("invalid_token", "this link is not valid")
 
-    async def telegram_link(self, claimant: Claimant) -> StartLink | None:
+    async def chat_link(self, claimant: Claimant) -> StartLink | None:
         return None
 
     async def link_site_user(self, claimant: Claimant, user: Claimant, user_id: str) -> str | None:
@@ -184,6 +184,14 @@ class ChannelServices:
     integrations: IntegrationTokens = field(default_factory=NoIntegrations)
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelSummary:
+    """What `pasokh serve` says about a running channel when it starts."""
+
+    line: str  # the channel and where it is reached, e.g. "webchat (widget /widget.js, ...)"
+    missing: tuple[str, ...] = ()  # setup an operator still has to do for it to work fully
+
+
 class ChannelAdapter(ChannelSender, Protocol):
     """One channel: receives into `ingest`, sends what the outbox hands it."""
 
@@ -197,6 +205,10 @@ class ChannelAdapter(ChannelSender, Protocol):
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """HTTP routes this channel serves (webhooks, sockets); may be empty."""
+        ...
+
+    def describe(self) -> ChannelSummary:
+        """The channel's line in the start-up summary, and what its setup still lacks."""
         ...
 
     async def close_connections(self) -> None:

@@ -41,7 +41,13 @@ from router.core.texts import (
     check_overrides,
     read_overrides,
 )
-from router.enabled_channels import api_adapter, build_adapters, telegram_bot_username
+from router.enabled_channels import (
+    api_adapter,
+    build_adapters,
+    channel_roles,
+    channels_off,
+    chat_links,
+)
 from router.http import agent_api, console, customer_api, reports_api
 from router.http.auth import IntegrationTokenCheck, bearer_token
 from router.http.console_sessions import tokens_equal
@@ -50,7 +56,7 @@ from router.http.keys import CONTEXT
 from router.identity.dialogue import IdentityDialogue
 from router.identity.service import IdentityProofService
 from router.metrics import Metrics
-from router.startup import summary_ctx
+from router.startup import StartupSummary, summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 
@@ -175,6 +181,7 @@ def build_app(
                 responder or default_responder(settings, bot_texts), settings
             ),
             metrics=metrics,
+            roles=channel_roles(settings),
         )
         app[CONTEXT] = context
         yield
@@ -207,7 +214,7 @@ def build_app(
             events=context.events,
             attachments=context.attachment_store,
             conversation=DatabaseConversationReader(context.read_sessions),
-            identity=IdentityProofService(context, telegram_bot_username(chosen_adapters)),
+            identity=IdentityProofService(context, chat_links(chosen_adapters)),
             leadership=DatabaseLeadership(context.engine),
             integrations=IntegrationTokenCheck(context),
         )
@@ -253,7 +260,13 @@ def build_app(
     if settings.server.metrics_port:
         app.cleanup_ctx.append(metrics_listener_ctx)
     app.cleanup_ctx.append(assignment_ctx)  # after storage; stops first
-    app.cleanup_ctx.append(summary_ctx)
+    descriptions = [adapter.describe() for adapter in chosen_adapters]
+    summary = StartupSummary(
+        on=tuple(d.line for d in descriptions),
+        off=tuple(channels_off(settings, chosen_adapters)),
+        missing=tuple(line for d in descriptions for line in d.missing),
+    )
+    app.cleanup_ctx.append(summary_ctx(summary))
     app.cleanup_ctx.append(file_collector_ctx)
     return app
 

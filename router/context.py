@@ -18,6 +18,23 @@ from router.metrics import Metrics
 from router.storage.engine import new_read_sessionmaker
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelRoles:
+    """Which channel plays each part the core's identity rules need.
+
+    The core never names a channel: the composition root (`router.enabled_channels`)
+    says which one does what. None means no channel plays that part here.
+    """
+
+    # The channel whose addresses are mail addresses: verification codes are mailed
+    # there, a continue link names one of its addresses, a verified one is "an email".
+    mail: str | None = None
+    # Whether that channel can send (an outbound relay): without it no code is offered.
+    mail_can_send: bool = False
+    # The channel whose identities are browser visitors: a chat-link token names one.
+    visitors: str | None = None
+
+
 @dataclass
 class AppContext:
     """Shared by the HTTP handlers, the ingest path, the outbox worker and the adapters."""
@@ -31,6 +48,7 @@ class AppContext:
     read_sessions: async_sessionmaker[AsyncSession] = field(init=False)  # read-only work
     events: InProcessEventBus = field(default_factory=InProcessEventBus)
     metrics: Metrics = field(default_factory=Metrics)
+    roles: ChannelRoles = field(default_factory=ChannelRoles)
     attachment_store: AttachmentStore = field(init=False)
     adapters: dict[str, ChannelSender] = field(default_factory=dict)
     # Set when new outbox rows are committed, so the worker need not wait for its poll.

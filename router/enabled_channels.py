@@ -1,8 +1,10 @@
-"""Which channel adapters run, built from settings. Each channel adds its own line."""
+"""Which channel adapters run, built from settings, and which part each plays for the
+core (`ChannelRoles`). With `router.app`, the only module under `router/` that names a
+channel. Each channel adds its own line."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from channels.api import ApiAdapter
 from channels.base import ChannelAdapter
@@ -10,6 +12,8 @@ from channels.email.adapter import EmailAdapter
 from channels.telegram import TelegramAdapter
 from channels.webchat import WebchatAdapter
 from config.settings import Settings
+from router.context import ChannelRoles
+from router.core.proofs import ChatLinks, NoChatLinks
 from router.identity.links import continue_link_maker
 from router.metrics import Metrics
 
@@ -52,10 +56,25 @@ def build_adapters(settings: Settings, metrics: Metrics | None = None) -> list[C
     return adapters
 
 
-def telegram_bot_username(adapters: Sequence[ChannelAdapter]) -> Callable[[], str | None]:
-    """The Telegram bot's @username once connected (for the widget's `t.me` link), or
-    None: what the identity proofs need from Telegram, without knowing the adapter."""
+def channel_roles(settings: Settings) -> ChannelRoles:
+    """Which channel carries mail and which holds the browser's visitors."""
+    return ChannelRoles(
+        mail="email", mail_can_send=bool(settings.email.relay_host), visitors="webchat"
+    )
+
+
+def chat_links(adapters: Sequence[ChannelAdapter]) -> ChatLinks:
+    """The chat app whose deep links the widget offers (Telegram's `t.me` links), if it runs."""
     telegram = next((a for a in adapters if isinstance(a, TelegramAdapter)), None)
-    if telegram is None:
-        return lambda: None
-    return lambda: telegram.bot_username
+    return telegram if telegram is not None else NoChatLinks()
+
+
+def channels_off(settings: Settings, running: Sequence[ChannelAdapter]) -> list[str]:
+    """The start-up summary's channels that do not run, each with how to turn it on."""
+    names = {adapter.name for adapter in running}
+    off = {
+        "webchat": "webchat (set PASOKH_WEBCHAT__ENABLED=true)",
+        "email": "email (set PASOKH_EMAIL__ENABLED=true)",
+        "telegram": "telegram (set PASOKH_TELEGRAM__TOKEN to the token from @BotFather)",
+    }
+    return [line for name, line in off.items() if name not in names]

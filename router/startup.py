@@ -4,12 +4,12 @@ why, and what an operator still has to do (no agent yet, no outbound mail relay)
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from sqlalchemy import func, select
 
-from config.settings import Settings
 from router.http.keys import CONTEXT
 from router.storage.engine import is_database_unavailable
 from router.storage.models import Agent
@@ -17,37 +17,32 @@ from router.storage.models import Agent
 logger = logging.getLogger(__name__)
 
 
-def channel_summary(settings: Settings) -> tuple[list[str], list[str], list[str]]:
-    """(channels on, channels off with how to turn them on, missing settings)."""
-    on = ["api (POST /api/v1/inbound/messages; tokens: pasokh integration add NAME)"]
-    off: list[str] = []
-    missing: list[str] = []
-    if settings.webchat.enabled:
-        on.append("webchat (widget /widget.js, WebSocket /ws/webchat)")
-    else:
-        off.append("webchat (set PASOKH_WEBCHAT__ENABLED=true)")
-    email = settings.email
-    if email.enabled:
-        on.append(f"email (SMTP in on {email.smtp_host}:{email.smtp_port} for {email.address})")
-        if not email.relay_host:
-            missing.append(
-                "no outbound mail relay: replies to email customers and emailed codes "
-                "cannot be sent; set [email] relay_host (PASOKH_EMAIL__RELAY_HOST), "
-                "relay_port, relay_tls and relay_user / PASOKH_EMAIL__RELAY_PASSWORD"
-            )
-    else:
-        off.append("email (set PASOKH_EMAIL__ENABLED=true)")
-    if settings.telegram.token:
-        on.append(f"telegram ({settings.telegram.mode} mode)")
-    else:
-        off.append("telegram (set PASOKH_TELEGRAM__TOKEN to the token from @BotFather)")
-    return on, off, missing
+@dataclass(frozen=True, slots=True)
+class StartupSummary:
+    """What the channels said about themselves (each running adapter's `describe`) and
+    the ones the composition root found off, with how to turn each on."""
+
+    on: tuple[str, ...]
+    off: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # setup an operator still has to do
 
 
-async def summary_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Log the summary once the database is open (it counts the agents)."""
+def summary_ctx(
+    summary: StartupSummary,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The cleanup context that logs `summary` once the database is open (it counts the
+    agents too)."""
+
+    async def log_summary(app: web.Application) -> AsyncIterator[None]:
+        await _log_summary(app, summary)
+        yield
+
+    return log_summary
+
+
+async def _log_summary(app: web.Application, summary: StartupSummary) -> None:
     context = app[CONTEXT]
-    on, off, missing = channel_summary(context.settings)
+    missing = list(summary.missing)
     try:
         async with context.read_sessions() as session:
             agents = await session.scalar(select(func.count()).select_from(Agent))
@@ -62,9 +57,8 @@ async def summary_ctx(app: web.Application) -> AsyncIterator[None]:
             "no agent yet: nobody can answer handed-off customers or sign in to /console; "
             "add one with: pasokh agent add EMAIL --name NAME --tier 1 --admin"
         )
-    logger.info("channels on: %s", "; ".join(on))
-    if off:
-        logger.info("channels off: %s", "; ".join(off))
+    logger.info("channels on: %s", "; ".join(summary.on))
+    if summary.off:
+        logger.info("channels off: %s", "; ".join(summary.off))
     for line in missing:
         logger.warning("setup: %s", line)
-    yield

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
-from channels.base import ChannelServices
+from channels.base import ChannelServices, ChannelSummary
 from config.settings import Settings, load_settings
 from router.context import AppContext
 from router.core.messages import DeliveryResult, InboundMessage, IngestResult, OutboundMessage
@@ -136,6 +136,9 @@ class FakeAdapter:
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return []
+
+    def describe(self) -> ChannelSummary:
+        return ChannelSummary(f"{self.name} (a test double)")
 
     async def push(
         self, text: str, *, sender: str = "alice", external_id: str | None = None, **fields: Any

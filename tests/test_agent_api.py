@@ -219,7 +219,7 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     await call("GET", "/api/v1/queue/stats", sara, expect=200)
     await call("GET", "/api/v1/threads", None, expect=401)
 
-    # customers across channels (issue 8): hints, a merge by hand, export, erasure
+    # customers across channels: hints, a merge by hand, export, erasure
     second = await web.push("me again, from my phone", sender="v2")
     customer, merge = {"id": first.customer_id}, {"other": second.customer_id}
     await call("GET", "/api/v1/customers/{id}/claims", senior, path=customer, expect=200)

@@ -206,19 +206,19 @@ async def _thread_of_first_mail(app: IdentityApp) -> int:
         return int(thread_id)
 
 
-def test_telegram_start_tokens_are_short_signed_and_expire() -> None:
+def test_chat_link_tokens_are_short_signed_and_expire() -> None:
     signer = ProofTokens("s" * 40)
-    token = signer.telegram_token(42, ttl=timedelta(hours=1))
+    token = signer.chat_link_token(42, ttl=timedelta(hours=1))
     assert len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
-    assert signer.open_telegram(token).identity_id == 42
+    assert signer.open_chat_link(token).identity_id == 42
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     for bad in (flipped, token[:-3], "", "x" * 70):
         with pytest.raises(InvalidProofToken):
-            signer.open_telegram(bad)
+            signer.open_chat_link(bad)
     with pytest.raises(InvalidProofToken):
-        signer.open_telegram(signer.telegram_token(42, ttl=timedelta(seconds=-1)))
+        signer.open_chat_link(signer.chat_link_token(42, ttl=timedelta(seconds=-1)))
     with pytest.raises(InvalidProofToken):
-        ProofTokens("t" * 40).open_telegram(token)
+        ProofTokens("t" * 40).open_chat_link(token)
     # A continue token is no Telegram token and the other way round.
     with pytest.raises(InvalidProofToken):
         signer.open_continue(token)
@@ -236,9 +236,9 @@ async def test_altered_or_replayed_telegram_start_links_nothing(
         )
         assert web_identity is not None
     signer = ProofTokens(settings.server.secret_key)
-    token = signer.telegram_token(web_identity.id, ttl=timedelta(hours=1))
+    token = signer.chat_link_token(web_identity.id, ttl=timedelta(hours=1))
     altered = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
-    expired = signer.telegram_token(web_identity.id, ttl=timedelta(seconds=-5))
+    expired = signer.chat_link_token(web_identity.id, ttl=timedelta(seconds=-5))
     for bad, chat in ((altered, "100"), (expired, "101")):
         result = await telegram.push(
             f"/start {bad}",

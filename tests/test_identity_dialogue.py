@@ -10,7 +10,7 @@ from config.settings import Settings
 from router.core.messages import ProofKind
 from router.core.responder import Answer, MessageView, ThreadContext
 from router.identity.links import text
-from router.identity.tokens import TELEGRAM_TOKEN_LENGTH
+from router.identity.tokens import CHAT_LINK_TOKEN_LENGTH
 from tests.support import FakeAdapter, outbox_drained
 
 
@@ -57,7 +57,7 @@ async def test_a_message_that_is_no_conversation_is_the_bots_turn(
 
 
 def test_the_telegram_channel_claims_only_token_shaped_start_payloads() -> None:
-    token = "A" * TELEGRAM_TOKEN_LENGTH
+    token = "A" * CHAT_LINK_TOKEN_LENGTH
     for command in (f"/start {token}", f"/start@PasokhBot {token}", f" /start {token} "):
         claim = start_link_claim(command)
         assert claim is not None and (claim.kind, claim.token) == (ProofKind.LINK_TOKEN, token)

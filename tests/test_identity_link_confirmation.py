@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from config.settings import Settings
 from router.core.messages import utcnow
-from router.identity.links import KIND_CONTINUE, KIND_TELEGRAM
+from router.identity.links import KIND_CHAT_LINK, KIND_CONTINUE
 from router.identity.links import text as proof_text
 from router.storage.models import IdentityProof
 from tests.email_support import FakeRelay, make_mail
@@ -155,7 +155,7 @@ async def test_anything_but_yes_declines_and_a_late_yes_links_nothing(
     async with app.context.sessions() as session, session.begin():
         await session.execute(
             update(IdentityProof)
-            .where(IdentityProof.kind == KIND_TELEGRAM, IdentityProof.used_at.is_(None))
+            .where(IdentityProof.kind == KIND_CHAT_LINK, IdentityProof.used_at.is_(None))
             .values(expires_at=utcnow())
         )
     late = await answer_to(fake, victim, proof_text("link_yes", "fa"))

@@ -136,7 +136,7 @@ async def test_a_telegram_start_link_sent_at_once_by_many_asks_one_of_them(
             select(Identity).where(Identity.address == "visitor:race")
         )
         assert web_identity is not None
-    start = ProofTokens(settings.server.secret_key).telegram_token(
+    start = ProofTokens(settings.server.secret_key).chat_link_token(
         web_identity.id, ttl=timedelta(hours=1)
     )
     chats = [str(900 + n) for n in range(20)]

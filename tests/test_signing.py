@@ -48,7 +48,7 @@ def test_every_signer_derives_its_key_from_the_one_place() -> None:
     proofs = ProofTokens(SECRET)
     continue_token = proofs.continue_token(7, "sara@example.com", ttl=timedelta(days=1))
     assert PayloadSigner(SECRET, "continue-token").unsign(continue_token) is not None
-    start = base64.urlsafe_b64decode(proofs.telegram_token(9, ttl=timedelta(hours=1)) + "=" * 4)
+    start = base64.urlsafe_b64decode(proofs.chat_link_token(9, ttl=timedelta(hours=1)) + "=" * 4)
     assert start[-15:] == PurposeKey(SECRET, "telegram-start").digest(start[:-15])[:15]
     assert proofs.code_hash("salt", "123456") == PurposeKey(SECRET, "email-code").hexdigest(
         "salt:123456"

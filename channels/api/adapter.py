@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import Counter
 
-from channels.base import ChannelServices
+from channels.base import ChannelServices, ChannelSummary
 from config.settings import ApiSettings
 from router.core.ids import parse_id
 from router.core.messages import DeliveryResult, InboundMessage, IngestFailed, OutboundMessage
@@ -83,6 +83,11 @@ class ApiAdapter:
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         """Replies stay in the thread for the integration to read: nothing to push."""
         return DeliveryResult.delivered()
+
+    def describe(self) -> ChannelSummary:
+        return ChannelSummary(
+            "api (POST /api/v1/inbound/messages; tokens: pasokh integration add NAME)"
+        )
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from channels.base import ChannelServices
+from channels.base import ChannelServices, ChannelSummary
 from channels.email.bounces import BounceAddresses, delivery_failure
 from channels.email.loops import Classification, classify
 from channels.email.parse import MailLimits, MailOverLimits, ParsedMail, parse_mail
@@ -363,6 +363,22 @@ class EmailAdapter:
 
     async def close_connections(self) -> None:
         """Nothing long-lived to close: this channel holds no client connections."""
+
+    def describe(self) -> ChannelSummary:
+        settings = self.settings
+        line = (
+            f"email (SMTP in on {settings.smtp_host}:{settings.smtp_port} for {settings.address})"
+        )
+        if settings.relay_host:
+            return ChannelSummary(line)
+        return ChannelSummary(
+            line,
+            missing=(
+                "no outbound mail relay: replies to email customers and emailed codes "
+                "cannot be sent; set [email] relay_host (PASOKH_EMAIL__RELAY_HOST), "
+                "relay_port, relay_tls and relay_user / PASOKH_EMAIL__RELAY_PASSWORD",
+            ),
+        )
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """Email has no HTTP routes."""

@@ -32,6 +32,7 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
+from channels.base import ChannelSummary
 from channels.telegram.inbound import CHANNEL, UpdateReader, message_key
 from channels.telegram.outbound import split_text, suggestion_keyboard
 from channels.telegram.pacing import ChatPacer
@@ -164,6 +165,11 @@ class TelegramAdapter:
             return None
         return self._bot.username
 
+    def deep_link(self, payload: str) -> str | None:
+        """The `t.me` link that opens this bot with `/start <payload>`; None until connected."""
+        username = self.bot_username
+        return f"https://t.me/{username}?start={payload}" if username else None
+
     # ---- lifecycle ---------------------------------------------------------------
 
     async def start(self, services: ChannelServices) -> None:
@@ -216,6 +222,9 @@ class TelegramAdapter:
 
     async def close_connections(self) -> None:
         """Nothing long-lived to close: this channel holds no client connections."""
+
+    def describe(self) -> ChannelSummary:
+        return ChannelSummary(f"telegram ({self.mode} mode)")
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """The webhook route in webhook mode; nothing in polling mode."""

@@ -20,7 +20,7 @@ from router.core.attachments import AttachmentStore, AttachmentTooLarge
 from router.core.languages import LANGUAGES
 from router.core.messages import AttachmentRef, InboundMessage, ProofClaim, ProofKind
 from router.core.storable_text import plain_name
-from router.identity.tokens import TELEGRAM_TOKEN_LENGTH
+from router.identity.tokens import CHAT_LINK_TOKEN_LENGTH
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ CHANNEL = "telegram"
 _START_GREETINGS = {"fa": "سلام", "ar": "مرحبا", "en": "Hello"}
 # Only a payload shaped like the router's link token is a link attempt; other deep
 # links (a campaign's `?start=promo`) stay the greeting the bot answers.
-_START_LINK = re.compile(rf"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{{{TELEGRAM_TOKEN_LENGTH}}})\s*$")
+_START_LINK = re.compile(rf"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{{{CHAT_LINK_TOKEN_LENGTH}}})\s*$")
 
 
 def message_key(chat_id: int, message_id: int) -> str:

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from aiohttp import BodyPartReader, WSCloseCode, WSMsgType, web
 from prometheus_client import CollectorRegistry, Counter
 
-from channels.base import ChannelServices
+from channels.base import ChannelServices, ChannelSummary
 from channels.webchat import pages, protocol
 from channels.webchat.http import IdentityEndpoints
 from channels.webchat.limits import OriginPolicy, RateLimiter
@@ -322,6 +322,9 @@ class WebchatAdapter:
                 del index[key]
 
     # -- HTTP routes -------------------------------------------------------------------
+
+    def describe(self) -> ChannelSummary:
+        return ChannelSummary("webchat (widget /widget.js, WebSocket /ws/webchat)")
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """The widget, the demo page, sessions, uploads, file links, the socket, the

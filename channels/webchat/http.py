@@ -193,7 +193,7 @@ class IdentityEndpoints:
         async def action(
             services: ChannelServices, visitor: Visitor, body: dict[str, Any]
         ) -> web.Response:
-            link = await services.identity.telegram_link(_claimant(visitor))
+            link = await services.identity.chat_link(_claimant(visitor))
             if link is None:
                 return json_error(404, "Telegram is not configured on this server")
             return web.json_response(
@@ -239,7 +239,7 @@ class IdentityEndpoints:
         return web.json_response(
             {
                 "email": options is not None and options.email,
-                "telegram": options is not None and options.telegram,
+                "telegram": options is not None and options.chat_link,
             },
             headers=self._origins.cors(request) | {"Cache-Control": "no-store"},
         )

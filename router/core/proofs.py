@@ -7,6 +7,7 @@ The router produces these (`router.identity.service`); channels receive them thr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class CodeSent:
 
 @dataclass(frozen=True, slots=True)
 class StartLink:
-    """A deep link that opens Telegram and links the chat there on `/start`."""
+    """A deep link that opens a chat app and links the chat there when it is opened."""
 
     url: str
     start: str
@@ -61,4 +62,20 @@ class ProofOptions:
     """Which ways of proving who one is this server offers."""
 
     email: bool
-    telegram: bool
+    chat_link: bool
+
+
+class ChatLinks(Protocol):
+    """A chat app's deep links carrying a payload (Telegram: `t.me/<bot>?start=<payload>`);
+    the composition root hands the core the channel that makes them."""
+
+    def deep_link(self, payload: str) -> str | None:
+        """The link that opens the chat with `payload`; None while the app is unreachable."""
+        ...
+
+
+class NoChatLinks:
+    """No chat app runs here: the widget offers no deep link."""
+
+    def deep_link(self, payload: str) -> str | None:
+        return None

@@ -664,7 +664,8 @@ def openapi_document() -> JSON:
     inbound["503"] = _error("could not store the message; retry later")
     history = paths["/api/v1/inbound/customers/{external_id}/messages"]["get"]["responses"]
     history["400"] = _error("after is not a message id")
-    for template, operations in customer_admin_paths().items():  # issue 8
+    # The customer administration paths (merge, claims, export, erasure) are defined below.
+    for template, operations in customer_admin_paths().items():
         paths.setdefault(template, {}).update(operations)
     paths.update(report_paths())
     return copy.deepcopy(
@@ -699,7 +700,7 @@ def openapi_document() -> JSON:
     )
 
 
-# --- customers across channels (issue 8): merge, claims, export, erasure ------------------
+# --- customers across channels: merge, claims, export, erasure ---------------------------
 
 SCHEMAS.update(
     {

@@ -100,7 +100,7 @@ class IdentityDialogue:
         if step.outcome == "wrong_code":
             values["left"] = str(step.remaining or 0)
         elif step.outcome == "code_sent":
-            values["email"] = step.email or ""
+            values = {"email": step.email or ""}
         elif step.outcome == "link_confirm":
             suggestions = (text("link_yes", language), text("link_no", language))
         return SystemReply(text(step.outcome, language, **values), suggestions, asked_in)

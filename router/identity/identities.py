@@ -20,9 +20,9 @@ from router.identity.merge import MergeRefused, current_customer_id, merge_custo
 from router.identity.tokens import ProofTokens
 from router.storage.models import AuditEvent, Customer, Identity
 
-EMAIL_CHANNEL = "email"
-WEBCHAT_CHANNEL = "webchat"
-SITE_CHANNEL = "site"
+# The namespace of an installation's own signed-in users (a `user_id` the site vouches
+# for with its `user_hash`): identities like a channel's, but no channel carries them.
+SITE_USERS = "site"
 
 _EMAIL = re.compile(
     r"^[^@\s<>\"',;]{1,64}@[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)+$"
@@ -176,7 +176,7 @@ async def link_site_user(
     session: AsyncSession, visitor: Identity, user_identity: Identity, user_id: str
 ) -> LinkOutcome:
     """An anonymous visitor signed in (a valid `user_hash`): the same browser is both."""
-    site = await ensure_identity(session, SITE_CHANNEL, user_id, verified=True)
+    site = await ensure_identity(session, SITE_USERS, user_id, verified=True)
     outcome = LinkOutcome(visitor.customer_id)
     await join(session, outcome, user_identity, site, how="site_user_hash")
     await join(session, outcome, user_identity, visitor, how="site_user_hash")
@@ -184,17 +184,20 @@ async def link_site_user(
 
 
 def mail_can_be_sent(app: AppContext) -> bool:
-    """Whether a mailed code can reach anybody: the email channel runs and has an
-    outbound relay. Without one, email linking is not offered at all."""
-    return EMAIL_CHANNEL in app.adapters and bool(app.settings.email.relay_host)
+    """Whether a mailed code can reach anybody: the mail channel runs and can send (an
+    outbound relay). Without that, email linking is not offered at all."""
+    mail = app.roles.mail
+    return mail is not None and mail in app.adapters and app.roles.mail_can_send
 
 
-async def has_verified_email(session: AsyncSession, identity: Identity) -> bool:
+async def has_verified_email(app: AppContext, session: AsyncSession, identity: Identity) -> bool:
     """Whether the identity's customer has an email address proven theirs."""
+    if app.roles.mail is None:
+        return False
     found = await session.scalar(
         select(Identity.id).where(
             Identity.customer_id == identity.customer_id,
-            Identity.channel == EMAIL_CHANNEL,
+            Identity.channel == app.roles.mail,
             Identity.verified.is_(True),
         )
     )

@@ -4,8 +4,12 @@
 Where each part lives:
 - `router.identity.identities`: identities of (channel, address), joining two customers
   once a proof says one person holds both, the site's signed-in user;
-- `router.identity.proofs`: email codes, continue-in-chat tokens, Telegram link tokens,
-  spending nonces, and the proofs an inbound message carries;
+
+Which channel carries mail and which holds browser visitors is the composition root's
+to say (`AppContext.roles`); nothing here names a channel.
+- `router.identity.proofs`: email codes, continue-in-chat tokens, chat link tokens (the
+  widget's deep link into a chat app), spending nonces, and the proofs an inbound
+  message carries;
 - `router.identity.dialogue`: the responder around the bot that speaks about them.
 
 A claim without proof (an address typed into a chat) links nothing and reveals
@@ -18,9 +22,7 @@ from __future__ import annotations
 from router.core.texts import text
 from router.identity.dialogue import IdentityDialogue, is_no, is_yes
 from router.identity.identities import (
-    EMAIL_CHANNEL,
-    SITE_CHANNEL,
-    WEBCHAT_CHANNEL,
+    SITE_USERS,
     LinkOutcome,
     ProofRefused,
     RateLimited,
@@ -35,67 +37,61 @@ from router.identity.identities import (
     tokens_for,
 )
 from router.identity.proofs import (
+    CHAT_LINK_CONFIRM_TTL,
+    CHAT_LINK_TTL,
     CODE_ATTEMPTS,
     CODE_TTL,
     CONTINUE_TTL,
+    KIND_CHAT_LINK,
     KIND_CODE,
     KIND_CONTINUE,
-    KIND_TELEGRAM,
     SEND_WINDOW,
     SENDS_PER_ADDRESS,
     SENDS_PER_REQUESTER,
-    TELEGRAM_CONFIRM_TTL,
-    TELEGRAM_LINK_TTL,
     ContinueLink,
     InboundProof,
-    answer_telegram_link,
+    answer_chat_link,
     apply_inbound_proofs,
+    chat_link_token,
+    consume_chat_link,
     consume_continue_token,
-    consume_telegram_start,
     continue_link_maker,
     mask_codes,
     may_ask_for_email,
     normalise_code,
     peek_continue_token,
+    pending_chat_link,
     pending_code,
-    pending_telegram_link,
     request_email_code,
     spend_nonce,
-    telegram_start_token,
     unproven_claims,
     verify_email_code,
 )
 
-# The name `router.http.identity_api` looks the Telegram adapter up by, until the web
-# chat's HTTP surface asks the adapter itself.
-TELEGRAM_CHANNEL = "telegram"
-
 __all__ = [
+    "CHAT_LINK_CONFIRM_TTL",
+    "CHAT_LINK_TTL",
     "CODE_ATTEMPTS",
     "CODE_TTL",
     "CONTINUE_TTL",
-    "EMAIL_CHANNEL",
+    "KIND_CHAT_LINK",
     "KIND_CODE",
     "KIND_CONTINUE",
-    "KIND_TELEGRAM",
     "SENDS_PER_ADDRESS",
     "SENDS_PER_REQUESTER",
     "SEND_WINDOW",
-    "SITE_CHANNEL",
-    "TELEGRAM_CHANNEL",
-    "TELEGRAM_CONFIRM_TTL",
-    "TELEGRAM_LINK_TTL",
-    "WEBCHAT_CHANNEL",
+    "SITE_USERS",
     "ContinueLink",
     "IdentityDialogue",
     "InboundProof",
     "LinkOutcome",
     "ProofRefused",
     "RateLimited",
-    "answer_telegram_link",
+    "answer_chat_link",
     "apply_inbound_proofs",
+    "chat_link_token",
+    "consume_chat_link",
     "consume_continue_token",
-    "consume_telegram_start",
     "continue_link_maker",
     "ensure_identity",
     "get_identity",
@@ -111,11 +107,10 @@ __all__ = [
     "normalise_code",
     "normalise_email",
     "peek_continue_token",
+    "pending_chat_link",
     "pending_code",
-    "pending_telegram_link",
     "request_email_code",
     "spend_nonce",
-    "telegram_start_token",
     "text",
     "tokens_for",
     "unproven_claims",

@@ -5,10 +5,10 @@ Proofs accepted:
   the chat visitor or Telegram user who asked for it;
 - a continue-in-chat token from a mail we sent, spent by a click on the page that says
   which address will be joined (the browser holding it read that mail);
-- a link token from the widget's Telegram deep link (the Telegram channel hands it over
-  as a `ProofClaim`), confirmed by a "yes" from that Telegram user to the question it
-  asks (the link could have come from anybody; only the person in the Telegram chat can
-  say it is theirs);
+- a chat link token from the widget's deep link into a chat app (the Telegram channel
+  hands it over as a `ProofClaim`), confirmed by a "yes" from that chat's user to the
+  question it asks (the link could have come from anybody; only the person in the chat
+  can say it is theirs);
 - a reply to a mail we sent, through that thread's keyed reply token, from the address
   the mail went to (marks that email identity verified);
 - addresses a channel vouches belong to the sender (a Telegram contact of their own).
@@ -48,8 +48,6 @@ from router.core.security import digests_match
 from router.core.texts import text
 from router.identity.dialogue import is_no, is_yes
 from router.identity.identities import (
-    EMAIL_CHANNEL,
-    WEBCHAT_CHANNEL,
     LinkOutcome,
     ProofRefused,
     RateLimited,
@@ -81,13 +79,13 @@ SEND_WINDOW = timedelta(hours=1)
 SENDS_PER_ADDRESS = 5  # codes mailed to one address per window
 SENDS_PER_REQUESTER = 10  # codes one visitor or chat may ask for per window
 CONTINUE_TTL = timedelta(days=7)
-TELEGRAM_LINK_TTL = timedelta(hours=1)
-# How long the Telegram user has to answer "link this chat?" after `/start <token>`.
-TELEGRAM_CONFIRM_TTL = timedelta(minutes=10)
+CHAT_LINK_TTL = timedelta(hours=1)
+# How long the chat app user has to answer "link this chat?" after opening the link.
+CHAT_LINK_CONFIRM_TTL = timedelta(minutes=10)
 
 KIND_CODE = "email_code"
 KIND_CONTINUE = "continue"
-KIND_TELEGRAM = "telegram_link"
+KIND_CHAT_LINK = "telegram_link"  # the stored kind (a check constraint lists it)
 
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _CODE = re.compile(r"^\d{6}$")
@@ -100,6 +98,17 @@ def normalise_code(raw: str) -> str:
 
 
 # --- email codes ------------------------------------------------------------------------
+
+
+def _mail_channel(app: AppContext) -> str:
+    """The channel whose addresses mailed codes go to (`ChannelRoles.mail`).
+
+    Raises:
+        ProofRefused: `email_unavailable`, when no channel carries mail here.
+    """
+    if app.roles.mail is None:
+        raise ProofRefused("email_unavailable", "this server has no mail channel")
+    return app.roles.mail
 
 
 def _code_salt(requester_channel: str, requester_address: str, email: str) -> str:
@@ -126,12 +135,13 @@ async def request_email_code(
         raise ProofRefused(
             "email_unavailable", "this server cannot send mail (no outbound relay configured)"
         )
+    mail = _mail_channel(app)
     email = normalise_email(raw_email)
     if email is None:
         raise ProofRefused("invalid_email", "that is not an email address")
     # The address gets an identity of its own customer when nobody has it yet; an owned
     # address stays where it is. Nothing is linked until the code comes back.
-    target = await ensure_identity(session, EMAIL_CHANNEL, email, language=language)
+    target = await ensure_identity(session, mail, email, language=language)
     # Both limits are counted under the rows they are about: requests for one address, or
     # by one requester, queue here, so each counts the codes the others committed.
     # Always requester first, then address (different channels: no cycle).
@@ -142,7 +152,7 @@ async def request_email_code(
     to_address = await session.scalar(
         select(func.count()).where(
             IdentityProof.kind == KIND_CODE,
-            IdentityProof.target_channel == EMAIL_CHANNEL,
+            IdentityProof.target_channel == mail,
             IdentityProof.target_address == email,
             IdentityProof.created_at >= since,
         )
@@ -201,7 +211,7 @@ async def request_email_code(
             ),
             requester_channel=requester.channel,
             requester_address=requester.address,
-            target_channel=EMAIL_CHANNEL,
+            target_channel=mail,
             target_address=email,
             message_id=message.id,
             attempts=0,
@@ -296,7 +306,8 @@ async def verify_email_code(
         raise ProofRefused("wrong_code", "that code is not right", remaining=remaining)
     proof.used_at = now
     await _redact(session, proof)
-    target = await ensure_identity(session, EMAIL_CHANNEL, email)
+    # The code went to an address of the mail channel, and the proof row says which.
+    target = await ensure_identity(session, proof.target_channel or _mail_channel(app), email)
     outcome = LinkOutcome(requester.customer_id)
     await join(session, outcome, requester, target, how="email_code")
     return outcome
@@ -369,15 +380,18 @@ async def consume_continue_token(
         claim = tokens_for(app).open_continue(token)
     except InvalidProofToken as exc:
         raise ProofRefused("invalid_token", f"this link is not valid: {exc}") from None
+    mail = app.roles.mail
+    if mail is None:
+        raise ProofRefused("invalid_token", "this link names nothing we sent")
     sent = await session.scalar(
         select(OutboxItem.id)
         .where(
-            OutboxItem.channel == EMAIL_CHANNEL,
+            OutboxItem.channel == mail,
             OutboxItem.address == claim.address,
         )
         .limit(1)
     )
-    target = await get_identity(session, EMAIL_CHANNEL, claim.address)
+    target = await get_identity(session, mail, claim.address)
     if sent is None or target is None:
         raise ProofRefused("invalid_token", "this link names nothing we sent")
     await spend_nonce(app, session, KIND_CONTINUE, claim.nonce)
@@ -428,55 +442,55 @@ def continue_link_maker(settings: Settings) -> Callable[[OutboundMessage], str |
     return link
 
 
-# --- Telegram deep link -----------------------------------------------------------------
+# --- chat link: a visitor's deep link into a chat app ----------------------------------
 
 
-def telegram_start_token(app: AppContext, webchat_identity: Identity) -> str:
-    """The `start` payload of the widget's "continue on Telegram" link."""
-    return tokens_for(app).telegram_token(webchat_identity.id, ttl=TELEGRAM_LINK_TTL)
+def chat_link_token(app: AppContext, visitor: Identity) -> str:
+    """The payload of the widget's "continue in the chat app" link (Telegram's `start`)."""
+    return tokens_for(app).chat_link_token(visitor.id, ttl=CHAT_LINK_TTL)
 
 
-async def consume_telegram_start(
-    app: AppContext, session: AsyncSession, telegram: Identity, token: str
+async def consume_chat_link(
+    app: AppContext, session: AsyncSession, chat: Identity, token: str
 ) -> None:
-    """A Telegram user sent `/start <token>`: spend the token and ask them whether to
-    link (the caller sends the question). Nothing is joined yet: the link may have been
-    handed to them by whoever asked for it on the website.
+    """A chat app's user opened a visitor's chat link (Telegram: `/start <token>`): spend
+    the token and ask them whether to link (the caller sends the question). Nothing is
+    joined yet: the link may have been handed to them by whoever asked for it on the website.
 
     Raises:
         ProofRefused: `invalid_token` or `token_used`.
     """
     try:
-        claim = tokens_for(app).open_telegram(token)
+        claim = tokens_for(app).open_chat_link(token)
     except InvalidProofToken as exc:
         raise ProofRefused("invalid_token", f"this link is not valid: {exc}") from None
-    webchat = await session.get(Identity, claim.identity_id)
-    if webchat is None or webchat.channel != WEBCHAT_CHANNEL:
+    visitor = await session.get(Identity, claim.identity_id)
+    if visitor is None or app.roles.visitors is None or visitor.channel != app.roles.visitors:
         raise ProofRefused("invalid_token", "this link names nobody")
-    earlier = await pending_telegram_link(session, telegram)
+    earlier = await pending_chat_link(session, chat)
     await spend_nonce(
         app,
         session,
-        KIND_TELEGRAM,
+        KIND_CHAT_LINK,
         claim.nonce,
-        requester=telegram,
-        target=webchat,
-        answer_within=TELEGRAM_CONFIRM_TTL,
+        requester=chat,
+        target=visitor,
+        answer_within=CHAT_LINK_CONFIRM_TTL,
     )
     if earlier is not None:  # only the newest question counts
         earlier.used_at = utcnow()
-    _audit_link(session, telegram, webchat, "telegram_link_asked")
+    _audit_link(session, chat, visitor, "telegram_link_asked")
 
 
-async def pending_telegram_link(session: AsyncSession, telegram: Identity) -> IdentityProof | None:
-    """The unanswered "link this chat?" question of this Telegram user, if any (its row
+async def pending_chat_link(session: AsyncSession, chat: Identity) -> IdentityProof | None:
+    """The unanswered "link this chat?" question of this chat app user, if any (its row
     held until commit, read as last committed)."""
     return await session.scalar(
         select(IdentityProof)
         .where(
-            IdentityProof.kind == KIND_TELEGRAM,
-            IdentityProof.requester_channel == telegram.channel,
-            IdentityProof.requester_address == telegram.address,
+            IdentityProof.kind == KIND_CHAT_LINK,
+            IdentityProof.requester_channel == chat.channel,
+            IdentityProof.requester_address == chat.address,
             IdentityProof.used_at.is_(None),
         )
         .order_by(IdentityProof.id.desc())
@@ -486,11 +500,11 @@ async def pending_telegram_link(session: AsyncSession, telegram: Identity) -> Id
     )
 
 
-async def answer_telegram_link(
-    session: AsyncSession, telegram: Identity, question: IdentityProof, answer: str
+async def answer_chat_link(
+    session: AsyncSession, chat: Identity, question: IdentityProof, answer: str
 ) -> tuple[str | None, LinkOutcome | None]:
-    """The Telegram user answered the "link this chat?" question (or wrote something
-    else): only an explicit yes in time joins the web chat; anything else declines. The
+    """The chat app user answered the "link this chat?" question (or wrote something
+    else): only an explicit yes in time joins the visitor; anything else declines. The
     question is closed either way.
 
     Returns:
@@ -499,35 +513,37 @@ async def answer_telegram_link(
     """
     now = utcnow()
     question.used_at = now
-    webchat = await get_identity(
+    visitor = await get_identity(
         session, question.target_channel or "", question.target_address or ""
     )
-    if question.expires_at <= now or webchat is None:
-        _audit_link(session, telegram, webchat, "telegram_link_expired")
+    if question.expires_at <= now or visitor is None:
+        _audit_link(session, chat, visitor, "telegram_link_expired")
         return ("link_refused" if is_yes(answer) or is_no(answer) else None), None
     if not is_yes(answer):
-        _audit_link(session, telegram, webchat, "telegram_link_declined")
+        _audit_link(session, chat, visitor, "telegram_link_declined")
         return "link_declined", None
-    outcome = LinkOutcome(telegram.customer_id)
-    # Both sides are proven: Telegram vouches for the sender, the token for the visitor,
-    # and the sender said the visitor is them.
-    await join(session, outcome, telegram, webchat, how="telegram_start")
-    telegram.verified = True
+    outcome = LinkOutcome(chat.customer_id)
+    # Both sides are proven: the chat app vouches for the sender, the token for the
+    # visitor, and the sender said the visitor is them.
+    await join(session, outcome, chat, visitor, how="telegram_start")
+    chat.verified = True
     return "linked", outcome
 
 
 def _audit_link(
-    session: AsyncSession, telegram: Identity, webchat: Identity | None, action: str
+    session: AsyncSession, chat: Identity, visitor: Identity | None, action: str
 ) -> None:
+    # The action names and detail keys are kept as the audit log has always stored them
+    # (readers of the log search for them), though the core no longer names channels.
     session.add(
         AuditEvent(
             actor_kind="customer",
-            actor_id=telegram.customer_id,
+            actor_id=chat.customer_id,
             action=action,
-            customer_id=telegram.customer_id,
+            customer_id=chat.customer_id,
             details={
-                "telegram_identity_id": telegram.id,
-                "webchat_identity_id": webchat.id if webchat is not None else None,
+                "telegram_identity_id": chat.id,
+                "webchat_identity_id": visitor.id if visitor is not None else None,
             },
         )
     )
@@ -591,16 +607,16 @@ async def apply_inbound_proofs(
         return result
     if msg.sender_verified and claim is not None and claim.kind == ProofKind.LINK_TOKEN:
         try:
-            await consume_telegram_start(app, session, identity, claim.token or "")
+            await consume_chat_link(app, session, identity, claim.token or "")
         except ProofRefused:
             result.step = ProofStep("link_refused")
         else:
             result.step = ProofStep("link_confirm")
         return result
     if msg.sender_verified and msg.conversational:
-        question = await pending_telegram_link(session, identity)
+        question = await pending_chat_link(session, identity)
         if question is not None:
-            key, linked = await answer_telegram_link(session, identity, question, msg.text)
+            key, linked = await answer_chat_link(session, identity, question, msg.text)
             if linked is not None:
                 result.events.extend(linked.events)
             if key is not None:
@@ -622,7 +638,7 @@ async def apply_inbound_proofs(
             result.events.extend(outcome.events)
             result.step = ProofStep("verified")
         return result
-    if normalise_email(body) is not None and not await has_verified_email(session, identity):
+    if normalise_email(body) is not None and not await has_verified_email(app, session, identity):
         try:
             email, outcome = await request_email_code(
                 app, session, identity, body, language=msg.language
@@ -658,7 +674,7 @@ async def may_ask_for_email(
     ):
         return False
     return (
-        not await has_verified_email(session, identity)
+        not await has_verified_email(app, session, identity)
         and await pending_code(session, identity) is None
     )
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
 from router.core.proofs import (
+    ChatLinks,
     Claimant,
     CodeSent,
     ContinuePreview,
@@ -40,20 +41,20 @@ class IdentityProofService:
 
     Args:
         app: the app context (database, settings, running channels).
-        telegram_bot: the Telegram bot's username once it is connected, else None;
-            the composition root wires it to the Telegram adapter.
+        chat_links: the chat app's deep links the widget offers; the composition root
+            wires the channel that makes them.
     """
 
-    def __init__(self, app: AppContext, telegram_bot: Callable[[], str | None]) -> None:
+    def __init__(self, app: AppContext, chat_links: ChatLinks) -> None:
         self._app = app
-        self._telegram_bot = telegram_bot
-
-    def _bot(self) -> str | None:
-        bot = self._telegram_bot()
-        return bot or None
+        self._chat_links = chat_links
 
     def options(self) -> ProofOptions:
-        return ProofOptions(email=links.mail_can_be_sent(self._app), telegram=bool(self._bot()))
+        return ProofOptions(
+            email=links.mail_can_be_sent(self._app),
+            # Whether a link can be made now (the chat app is reachable), payload aside.
+            chat_link=self._chat_links.deep_link("") is not None,
+        )
 
     async def _run(self, claimant: Claimant, step: Step[T]) -> T | ProofRefusal:
         """Ensure the claimant's identity and run `step` in one write transaction."""
@@ -111,16 +112,16 @@ class IdentityProofService:
 
         return await self._run(claimant, step)
 
-    async def telegram_link(self, claimant: Claimant) -> StartLink | None:
+    async def chat_link(self, claimant: Claimant) -> StartLink | None:
         async def step(session: AsyncSession, identity: Identity) -> tuple[StartLink | None, None]:
-            bot = self._bot()
-            if bot is None:
+            token = links.chat_link_token(self._app, identity)
+            url = self._chat_links.deep_link(token)
+            if url is None:  # no chat app reachable: the token was only signed, never stored
                 return None, None
-            token = links.telegram_start_token(self._app, identity)
             link = StartLink(
-                url=f"https://t.me/{bot}?start={token}",
+                url=url,
                 start=token,
-                expires_in=int(links.TELEGRAM_LINK_TTL.total_seconds()),
+                expires_in=int(links.CHAT_LINK_TTL.total_seconds()),
             )
             return link, None
 

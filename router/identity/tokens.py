@@ -6,9 +6,10 @@ a token of one kind never verifies as the other):
 - a *continue* token, written into every mail we send: "whoever opens this link can
   read the mail sent to `address` on thread `thread_id`", so the browser that opens it
   proves that email address;
-- a *Telegram start* token, offered by the widget as `t.me/<bot>?start=<token>`:
-  "the web chat identity `identity_id` asked to continue on Telegram". Telegram allows
-  64 characters of `[A-Za-z0-9_-]` there, so this one is packed binary.
+- a *chat link* token, offered by the widget in a chat app's deep link (Telegram's
+  `t.me/<bot>?start=<token>`): "the visitor identity `identity_id` asked to continue
+  in the chat app". Telegram allows 64 characters of `[A-Za-z0-9_-]` there, so this one
+  is packed binary.
 
 Both carry a random nonce; the router records the nonce's HMAC when a token is used,
 so a token works once. Nothing in a token is secret; it is only unforgeable.
@@ -25,10 +26,10 @@ from datetime import UTC, datetime, timedelta
 from router.core.messages import utcnow
 from router.core.security import PayloadSigner, PurposeKey, b64_bytes, b64_text, digests_match
 
-_TELEGRAM_LAYOUT = struct.Struct(">QI9s")  # identity id, expiry (unix s), nonce
+_CHAT_LINK_LAYOUT = struct.Struct(">QI9s")  # identity id, expiry (unix s), nonce
 _MAC_BYTES = 15
-# Base64url length of a Telegram start token: 36 bytes, no padding.
-TELEGRAM_TOKEN_LENGTH = 4 * -(-(_TELEGRAM_LAYOUT.size + _MAC_BYTES) // 3)
+# Base64url length of a chat link token: 36 bytes, no padding.
+CHAT_LINK_TOKEN_LENGTH = 4 * -(-(_CHAT_LINK_LAYOUT.size + _MAC_BYTES) // 3)
 
 
 class InvalidProofToken(ValueError):
@@ -46,8 +47,8 @@ class ContinueClaim:
 
 
 @dataclass(frozen=True, slots=True)
-class TelegramClaim:
-    """What a valid Telegram start token says."""
+class ChatLinkClaim:
+    """What a valid chat link token says."""
 
     identity_id: int
     nonce: str
@@ -55,15 +56,16 @@ class TelegramClaim:
 
 
 class ProofTokens:
-    """Makes and checks continue and Telegram start tokens, and hashes codes."""
+    """Makes and checks continue and chat link tokens, and hashes codes."""
 
-    __slots__ = ("_code", "_continue", "_nonce", "_telegram")
+    __slots__ = ("_chat_link", "_code", "_continue", "_nonce")
 
     def __init__(self, secret: str) -> None:
         if not secret:
             raise ValueError("proof tokens need server.secret_key")
         self._continue = PayloadSigner(secret, "continue-token")
-        self._telegram = PurposeKey(secret, "telegram-start")
+        # The purpose keeps its first name, so links handed out before the rename still open.
+        self._chat_link = PurposeKey(secret, "telegram-start")
         self._code = PurposeKey(secret, "email-code")
         self._nonce = PurposeKey(secret, "token-nonce")
 
@@ -103,31 +105,31 @@ class ProofTokens:
             raise InvalidProofToken("expired")
         return claim
 
-    # -- Telegram deep link ----------------------------------------------------------
+    # -- chat link (a deep link into a chat app) --------------------------------------
 
-    def telegram_token(
+    def chat_link_token(
         self, identity_id: int, *, ttl: timedelta, now: datetime | None = None
     ) -> str:
-        """A `/start` payload (≤ 64 chars of `[A-Za-z0-9_-]`) naming a web chat identity."""
+        """A `/start` payload (≤ 64 chars of `[A-Za-z0-9_-]`) naming a visitor identity."""
         expires = int(((now or utcnow()) + ttl).timestamp())
-        body = _TELEGRAM_LAYOUT.pack(identity_id, expires, secrets.token_bytes(9))
-        return b64_text(body + self._telegram.digest(body)[:_MAC_BYTES])
+        body = _CHAT_LINK_LAYOUT.pack(identity_id, expires, secrets.token_bytes(9))
+        return b64_text(body + self._chat_link.digest(body)[:_MAC_BYTES])
 
-    def open_telegram(self, token: str, *, now: datetime | None = None) -> TelegramClaim:
-        """The claim of a valid, unexpired Telegram start token."""
+    def open_chat_link(self, token: str, *, now: datetime | None = None) -> ChatLinkClaim:
+        """The claim of a valid, unexpired chat link token."""
         if len(token) > 64:
             raise InvalidProofToken("too long")
         try:
             raw = b64_bytes(token)
         except ValueError:
             raise InvalidProofToken("bad base64") from None
-        if len(raw) != _TELEGRAM_LAYOUT.size + _MAC_BYTES:
+        if len(raw) != _CHAT_LINK_LAYOUT.size + _MAC_BYTES:
             raise InvalidProofToken("wrong length")
-        body, mac = raw[: _TELEGRAM_LAYOUT.size], raw[_TELEGRAM_LAYOUT.size :]
-        if not digests_match(self._telegram.digest(body)[:_MAC_BYTES], mac):
+        body, mac = raw[: _CHAT_LINK_LAYOUT.size], raw[_CHAT_LINK_LAYOUT.size :]
+        if not digests_match(self._chat_link.digest(body)[:_MAC_BYTES], mac):
             raise InvalidProofToken("bad signature")
-        identity_id, expires, nonce = _TELEGRAM_LAYOUT.unpack(body)
-        claim = TelegramClaim(identity_id, b64_text(nonce), datetime.fromtimestamp(expires, UTC))
+        identity_id, expires, nonce = _CHAT_LINK_LAYOUT.unpack(body)
+        claim = ChatLinkClaim(identity_id, b64_text(nonce), datetime.fromtimestamp(expires, UTC))
         if claim.expires_at <= (now or utcnow()):
             raise InvalidProofToken("expired")
         return claim
