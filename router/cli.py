@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import errno
 import getpass
+import json
 import logging
 import os
 import sys
@@ -26,8 +27,10 @@ from config.settings import (
     secret_names,
 )
 from faq.cli import add_faq_commands
+from faq.gaps import report_json, report_text
 from router.core.languages import LANGUAGES
 from router.core.security import hash_password, new_token, token_hash
+from router.knowledge_gaps import read_gap_report
 from router.logs import configure_logging
 from router.storage.engine import is_database_unavailable, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
@@ -299,6 +302,22 @@ async def _integration_add(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_db(settings, work)
 
 
+async def _faq_gaps(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(sessions: Any) -> int:
+        async with sessions() as session:
+            try:
+                report = await read_gap_report(session, args.since)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+        if args.json:
+            print(json.dumps(report_json(report), ensure_ascii=False, indent=2))
+        else:
+            print(report_text(report))
+        return 0
+
+    return await _with_db(settings, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `pasokh` argument parser; each command sets `func(args) -> exit code`."""
     common = argparse.ArgumentParser(add_help=False)
@@ -357,7 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_parser("defaults", help="print every setting with its default").set_defaults(
         func=lambda args: print(render_defaults(), end="") or 0
     )
-    add_faq_commands(commands)
+    faq = add_faq_commands(commands)
+    gaps = faq.add_parser(
+        "gaps", parents=[common], help="questions the bot could not serve, grouped into topics"
+    )
+    gaps.add_argument("--since", help="ISO date or date-time, or a span: 7d (default), 24h")
+    gaps.add_argument("--json", action="store_true", help="print one JSON object")
+    gaps.set_defaults(func=_run(_faq_gaps))
     return parser
 
 
