@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -17,35 +18,41 @@ from router.storage.models import KnowledgeGapRecord
 DEFAULT_PERIOD = timedelta(days=7)
 # The newest records read per period: enough for a report, bounded for memory.
 MAX_RECORDS = 20_000
-_RELATIVE = re.compile(r"(\d{1,5})([dh])")
+# What `since` may be (the API's document says the same): a span in days or hours, or
+# an ISO date or date-time of the years 1900-2199 (UTC without an offset).
+SINCE_PATTERN = (
+    r"^([0-9]{1,5}[dh]|(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+    r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?)?)$"
+)
+_SINCE = re.compile(SINCE_PATTERN)
 
 
 def parse_since(value: str | None, now: datetime) -> datetime:
     """The start of the report: "7d", "24h", an ISO date or date-time (UTC if no
-    offset), or None for the last seven days.
+    offset), or None for the last seven days. A start after `now` is `now` (an empty
+    report); a day past the month's end is its last day.
 
     Raises:
-        ValueError: not one of those, or not before `now`.
+        ValueError: not one of those.
     """
-    if value is None or not value.strip():
+    if value is None:
         return now - DEFAULT_PERIOD
-    text = value.strip()
-    relative = _RELATIVE.fullmatch(text)
-    if relative is not None:
-        amount, unit = int(relative.group(1)), relative.group(2)
-        since = now - (timedelta(days=amount) if unit == "d" else timedelta(hours=amount))
+    if _SINCE.fullmatch(value) is None:
+        raise ValueError(
+            f"since {value!r}: give an ISO date or date-time, or a span such as 7d or 24h"
+        )
+    if value[-1] in "dh":
+        amount = int(value[:-1])
+        since = now - (timedelta(days=amount) if value[-1] == "d" else timedelta(hours=amount))
     else:
-        try:
-            since = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(
-                f"since {value!r}: give an ISO date or date-time, or a span such as 7d or 24h"
-            ) from None
+        year, month, day = int(value[:4]), int(value[5:7]), int(value[8:10])
+        last = calendar.monthrange(year, month)[1]
+        text = value if day <= last else f"{value[:8]}{last:02d}{value[10:]}"
+        since = datetime.fromisoformat(text)
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-    if since >= now:
-        raise ValueError(f"since {value!r} is not in the past")
-    return since
+    return min(since, now)
 
 
 async def _questions(session: AsyncSession, start: datetime, end: datetime) -> list[GapQuestion]:

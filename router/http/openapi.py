@@ -12,6 +12,7 @@ from typing import Any
 from router.agents.canned import CannedResponse
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
+from router.knowledge_gaps import SINCE_PATTERN
 from router.storage.column_sizes import (
     INTEGRATION_ID_MAX_LENGTH,
     LANGUAGE_COLUMNS,
@@ -860,9 +861,9 @@ def knowledge_paths() -> JSON:
                 params=(
                     _query(
                         "since",
-                        {"type": "string", "maxLength": 64},
-                        "ISO date or date-time (UTC if no offset), or a span such as 7d or "
-                        "24h; default 7d",
+                        {"type": "string", "pattern": SINCE_PATTERN},
+                        "ISO date or date-time (UTC if no offset; a start in the future "
+                        "gives an empty report), or a span such as 7d or 24h; default 7d",
                     ),
                 ),
             )
