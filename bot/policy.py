@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.texts import BotTexts
@@ -25,6 +25,7 @@ from router.core.messages import AuthorKind
 from router.core.responder import (
     Answer,
     Decision,
+    GapKind,
     HandOff,
     KnowledgeGap,
     MessageView,
@@ -120,15 +121,22 @@ class TierZeroBot:
                     tier=1,
                     text=self._texts.get("handoff_not_helped", language),
                     language=language,
+                    previous_gap=await self._didnt_help(ctx.recent, last_bot, loaded),
                 )
-        if self._is_button(new.text, "talk_to_person") or self._is_button(new.text, "no"):
-            return self._hand_off_on_request(language)
-
         if last_bot is not None and self._offered_choices(last_bot.text):
-            chosen = await self._chosen_suggestion(ctx.recent, new.text, loaded, language)
+            offer = await self._offer(ctx.recent, loaded)
+            chosen = self._chosen_suggestion(offer, new.text, loaded, language)
             if chosen is not None:
                 return self._answer(chosen, language, loaded)
+            decision = await self._new_question(new, language, loaded)
+            return replace(decision, previous_gap=self._not_taken(offer, last_bot))
+        return await self._new_question(new, language, loaded)
 
+    async def _new_question(
+        self, new: MessageView, language: str, loaded: LoadedKb
+    ) -> Answer | HandOff:
+        if self._is_button(new.text, "talk_to_person") or self._is_button(new.text, "no"):
+            return self._hand_off_on_request(language)
         if loaded.reranker is None:
             verdict = decide(new.text, loaded.matcher, self._thresholds)
         else:  # an embedding takes milliseconds: keep it off the event loop
@@ -175,7 +183,9 @@ class TierZeroBot:
                     return True
         return False
 
-    def _decision(self, verdict: Verdict, text: str, language: str, loaded: LoadedKb) -> Decision:
+    def _decision(
+        self, verdict: Verdict, text: str, language: str, loaded: LoadedKb
+    ) -> Answer | HandOff:
         by_id = loaded.entries
         match verdict.kind:
             case VerdictKind.HUMAN:
@@ -194,11 +204,11 @@ class TierZeroBot:
                 questions = tuple(
                     by_id[c.entry_id].question_in(language, fallback) for c in verdict.suggestions
                 )
+                # A gap only if none is taken: recorded with the customer's next turn.
                 return Answer(
                     self._texts.get("did_you_mean", language),
                     suggestions=(*questions, self._texts.get("talk_to_person", language)),
                     language=language,
-                    gap=self._gap(verdict, text, language),
                 )
         return HandOff(
             reason="no confident answer",
@@ -238,7 +248,7 @@ class TierZeroBot:
         )
 
     @staticmethod
-    def _gap(verdict: Verdict, text: str, language: str) -> KnowledgeGap:
+    def _gap(verdict: Verdict, text: str, language: str | None) -> KnowledgeGap:
         best = verdict.match.best if verdict.match else None
         return KnowledgeGap(
             text=text,
@@ -278,14 +288,9 @@ class TierZeroBot:
             return False
         return yes_or_no(text)
 
-    async def _chosen_suggestion(
-        self, recent: Sequence[MessageView], text: str, loaded: LoadedKb, language: str
-    ) -> FaqEntry | None:
-        """The entry the customer picked from the choices offered after their last question.
-
-        The choices are recomputed from that question (the matcher is deterministic for
-        a given KB), so a tapped suggestion or its number ("2", «۲») selects it.
-        """
+    async def _offer(self, recent: Sequence[MessageView], loaded: LoadedKb) -> _Offer | None:
+        """The choices offered after the customer's last question, recomputed from it
+        (the matcher is deterministic for a given KB); None without a question."""
         question = _last_customer_message(recent)
         if question is None:
             return None
@@ -293,7 +298,17 @@ class TierZeroBot:
             decide, question.text, loaded.matcher, self._thresholds, loaded.reranker
         )
         by_id = loaded.entries
-        offered = [by_id[c.entry_id] for c in verdict.suggestions if c.entry_id in by_id]
+        offered = tuple(by_id[c.entry_id] for c in verdict.suggestions if c.entry_id in by_id)
+        return _Offer(question, verdict, offered)
+
+    def _chosen_suggestion(
+        self, offer: _Offer | None, text: str, loaded: LoadedKb, language: str
+    ) -> FaqEntry | None:
+        """The entry the customer picked from `offer`: a tapped suggestion or its
+        number ("2", «۲»)."""
+        if offer is None:
+            return None
+        offered = offer.entries
         typed = normalise(text)
         if typed.isdigit() and 1 <= int(typed) <= len(offered):
             return offered[int(typed) - 1]
@@ -304,6 +319,35 @@ class TierZeroBot:
                 return entry
         return None
 
+    def _not_taken(self, offer: _Offer | None, offered_in: MessageView) -> KnowledgeGap | None:
+        """The question whose choices the customer passed over, as a gap."""
+        if offer is None:
+            return None
+        gap = self._gap(offer.verdict, offer.question.text, offered_in.language)
+        first = offer.entries[0].id if offer.entries else None
+        return replace(gap, kind=GapKind.SUGGESTION_NOT_TAKEN, entry_given=first)
+
+    async def _didnt_help(
+        self, recent: Sequence[MessageView], answer: MessageView, loaded: LoadedKb
+    ) -> KnowledgeGap | None:
+        """The question `answer` answered, with the entry it gave, as a gap."""
+        question = _answered_question(recent, self._offered_choices)
+        if question is None:
+            return None
+        verdict = await asyncio.to_thread(
+            decide, question.text, loaded.matcher, self._thresholds, loaded.reranker
+        )
+        given = next(
+            (
+                entry.id
+                for entry in loaded.kb.entries
+                if any(answer.text.startswith(text + PARAGRAPH) for text in entry.answers.values())
+            ),
+            None,
+        )
+        gap = self._gap(verdict, question.text, answer.language)
+        return replace(gap, kind=GapKind.DIDNT_HELP, entry_given=given)
+
 
 def _last_bot_message(recent: Sequence[MessageView]) -> MessageView | None:
     for message in reversed(recent):
@@ -311,6 +355,34 @@ def _last_bot_message(recent: Sequence[MessageView]) -> MessageView | None:
             return message
         if message.author is AuthorKind.AGENT:
             return None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    """The choices the bot offered for `question`."""
+
+    question: MessageView
+    verdict: Verdict
+    entries: tuple[FaqEntry, ...]
+
+
+def _answered_question(
+    recent: Sequence[MessageView], offered_choices: Callable[[str], bool]
+) -> MessageView | None:
+    """The customer's question behind the bot's last message: the message before it,
+    or, when that was a pick from offered choices, the question the choices were for."""
+    last = len(recent) - 1
+    while last >= 0 and recent[last].author is not AuthorKind.BOT:
+        last -= 1
+    earlier = list(recent[:last])
+    for i in range(len(earlier) - 1, -1, -1):
+        if earlier[i].author is not AuthorKind.CUSTOMER:
+            continue
+        before = earlier[i - 1] if i > 0 else None
+        if before is not None and before.author is AuthorKind.BOT and offered_choices(before.text):
+            return _last_customer_message(earlier[: i - 1]) or earlier[i]
+        return earlier[i]
     return None
 
 

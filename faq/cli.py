@@ -324,8 +324,11 @@ def _add_cache_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="index the KB afresh, keep nothing")
 
 
-def add_faq_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add `faq check|ask|eval` to a CLI; each subparser sets `func(args) -> exit code`."""
+def add_faq_commands(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """Add `faq check|ask|eval` to a CLI; each subparser sets `func(args) -> exit code`.
+    Returns the `faq` subcommands, for the router's own (`faq gaps` reads the database)."""
     faq = subparsers.add_parser("faq", help="check, try and evaluate an FAQ knowledge base")
     commands = faq.add_subparsers(dest="faq_command", required=True)
 
@@ -349,6 +352,8 @@ def add_faq_commands(subparsers: argparse._SubParsersAction) -> None:  # type: i
     evaluate.add_argument("--rerank", action="store_true", help=RERANK_HELP)
     _add_cache_options(evaluate)
     evaluate.set_defaults(func=cmd_eval)
+    faq_commands: argparse._SubParsersAction = commands  # type: ignore[type-arg]
+    return faq_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:

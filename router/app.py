@@ -48,7 +48,7 @@ from router.enabled_channels import (
     channels_off,
     chat_links,
 )
-from router.http import agent_api, console, customer_api, reports_api
+from router.http import agent_api, console, customer_api, knowledge_api, reports_api
 from router.http.auth import IntegrationTokenCheck, bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
@@ -147,6 +147,7 @@ def build_app(
     app.router.add_routes(agent_api.routes)
     app.router.add_routes(reports_api.routes)
     app.router.add_routes(customer_api.routes)
+    app.router.add_routes(knowledge_api.routes)
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)

@@ -27,9 +27,11 @@ from config.settings import (
     secret_names,
 )
 from faq.cli import add_faq_commands
+from faq.gaps import report_json, report_text
 from router.agents.queue import MAX_TIER, Actor
 from router.core.languages import LANGUAGES
 from router.core.security import hash_password, new_token, token_hash
+from router.knowledge_gaps import read_gap_report
 from router.logs import configure_logging
 from router.service.reports.csv import summary_csv
 from router.service.reports.summary import GROUP_BY, ReportError, as_json, parse_window, summary
@@ -328,6 +330,22 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_db(settings, work)
 
 
+async def _faq_gaps(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(sessions: Any) -> int:
+        async with sessions() as session:
+            try:
+                report = await read_gap_report(session, args.since)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+        if args.json:
+            print(json.dumps(report_json(report), ensure_ascii=False, indent=2))
+        else:
+            print(report_text(report))
+        return 0
+
+    return await _with_db(settings, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `pasokh` argument parser; each command sets `func(args) -> exit code`."""
     common = argparse.ArgumentParser(add_help=False)
@@ -392,7 +410,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--group-by", choices=GROUP_BY)
     report.add_argument("--format", choices=["json", "csv"], default="json")
     report.set_defaults(func=_run(_report))
-    add_faq_commands(commands)
+    faq = add_faq_commands(commands)
+    gaps = faq.add_parser(
+        "gaps", parents=[common], help="questions the bot could not serve, grouped into topics"
+    )
+    gaps.add_argument("--since", help="ISO date or date-time, or a span: 7d (default), 24h")
+    gaps.add_argument("--json", action="store_true", help="print one JSON object")
+    gaps.set_defaults(func=_run(_faq_gaps))
     return parser
 
 

@@ -754,18 +754,26 @@ async def _apply_decision(
             resolve(thread, decision.resolution)
         case Silent():
             pass
-    gap = getattr(decision, "gap", None)
-    if gap is not None:
-        session.add(
-            KnowledgeGapRecord(
-                thread_id=thread.id,
-                text=gap.text,
-                language=gap.language,
-                best_candidate=gap.best_candidate,
-                score=gap.score,
-            )
-        )
+    _record_gaps(session, thread, decision)
     return queued
+
+
+def _record_gaps(session: AsyncSession, thread: Thread, decision: Decision) -> None:
+    """What the decision showed the KB lacks: this question, and the bot's previous
+    turn (a suggestion not taken, an answer that did not help)."""
+    for gap in (getattr(decision, "previous_gap", None), getattr(decision, "gap", None)):
+        if gap is not None:
+            session.add(
+                KnowledgeGapRecord(
+                    thread_id=thread.id,
+                    text=gap.text,
+                    language=gap.language,
+                    best_candidate=gap.best_candidate,
+                    score=gap.score,
+                    kind=gap.kind.value,
+                    entry_given=gap.entry_given,
+                )
+            )
 
 
 def _audit_handoff(session: AsyncSession, thread: Thread, reason: str) -> None:

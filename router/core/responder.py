@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from router.core.messages import AuthorKind
@@ -77,14 +78,28 @@ class ThreadContext:
     may_ask_email: bool = False
 
 
+class GapKind(StrEnum):
+    """Why a question counts as a gap in the KB."""
+
+    LOW_CONFIDENCE = "low_confidence"  # handed off: no entry was close enough
+    SUGGESTION_NOT_TAKEN = "suggestion_not_taken"  # offered choices, none was picked
+    DIDNT_HELP = "didnt_help"  # answered, and the customer said it did not help
+
+
 @dataclass(frozen=True, slots=True)
 class KnowledgeGap:
-    """A question the bot could not answer, kept so a team can see what its KB lacks."""
+    """A question the bot could not answer, kept so a team can see what its KB lacks.
+
+    `entry_given` is the entry the customer was shown (the answer that did not help,
+    the first choice offered); `best_candidate` the matcher's best guess.
+    """
 
     text: str
     language: str | None
     best_candidate: str | None
     score: float
+    kind: GapKind = GapKind.LOW_CONFIDENCE
+    entry_given: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +112,8 @@ class Answer:
     handoff_tier: int | None = None
     handoff_reason: str | None = None
     gap: KnowledgeGap | None = None
+    # what this message showed about the bot's previous turn (a suggestion not taken)
+    previous_gap: KnowledgeGap | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +125,8 @@ class HandOff:
     text: str | None = None
     language: str | None = None
     gap: KnowledgeGap | None = None
+    # what this message showed about the bot's previous turn ("it didn't help")
+    previous_gap: KnowledgeGap | None = None
 
 
 @dataclass(frozen=True, slots=True)

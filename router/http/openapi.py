@@ -12,6 +12,7 @@ from typing import Any
 from router.agents.canned import CannedResponse
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
+from router.knowledge_gaps import SINCE_PATTERN
 from router.storage.column_sizes import (
     INTEGRATION_ID_MAX_LENGTH,
     LANGUAGE_COLUMNS,
@@ -668,6 +669,7 @@ def openapi_document() -> JSON:
     for template, operations in customer_admin_paths().items():
         paths.setdefault(template, {}).update(operations)
     paths.update(report_paths())
+    paths.update(knowledge_paths())
     return copy.deepcopy(
         {
             "openapi": "3.1.0",
@@ -899,3 +901,75 @@ def report_paths() -> JSON:
         "schema": {"type": "string"},
     }
     return {"/api/v1/reports/summary": {"get": operation}}
+
+
+# --- the knowledge loop: the gap report ------------------------------------------------
+
+GAP_KINDS = ["low_confidence", "suggestion_not_taken", "didnt_help"]
+_COUNTS: JSON = {"type": "object", "additionalProperties": INT}
+
+SCHEMAS.update(
+    {
+        "GapExample": _object(
+            {
+                "text": STRING,
+                "language": N_STRING,
+                "kind": {"type": "string", "enum": GAP_KINDS},
+                "entry": N_STRING,
+                "at": TIME,
+            },
+            description="one question; `entry`: the entry shown, else the best guess",
+        ),
+        "GapTopic": _object(
+            {
+                "key": {"type": "array", "items": STRING},
+                "count": INT,
+                "previous_count": INT,
+                "trend": {"type": "string", "enum": ["new", "up", "down", "same"]},
+                "kinds": _COUNTS,
+                "languages": _COUNTS,
+                "top_entry": N_STRING,
+                "top_entry_count": INT,
+                "examples": {"type": "array", "items": _ref("GapExample"), "maxItems": 5},
+            },
+            description="questions the matcher reads alike (concept tokens shared across "
+            "languages, else content words); examples newest first",
+        ),
+        "GapReport": _object(
+            {
+                "since": TIME,
+                "until": TIME,
+                "previous_since": TIME,
+                "total": INT,
+                "previous_total": INT,
+                "kinds": _COUNTS,
+                "topics": {"type": "array", "items": _ref("GapTopic")},
+            },
+            description="gap topics of [since, until), most frequent first, each with its "
+            "count in the period as long before it",
+        ),
+    }
+)
+
+
+def knowledge_paths() -> JSON:
+    """Paths of `router.http.knowledge_api`."""
+    return {
+        "/api/v1/knowledge/gaps": {
+            "get": _op(
+                "Admin: questions the bot could not serve (low-confidence hand-offs, "
+                "suggestions not taken, answers that did not help), grouped into topics",
+                "200",
+                "GapReport",
+                errors=("401", "403", "422"),
+                params=(
+                    _query(
+                        "since",
+                        {"type": "string", "pattern": SINCE_PATTERN},
+                        "ISO date or date-time (UTC if no offset; a start in the future "
+                        "gives an empty report), or a span such as 7d or 24h; default 7d",
+                    ),
+                ),
+            )
+        }
+    }

@@ -306,7 +306,12 @@ class KnowledgeGapRecord(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     best_candidate: Mapped[str | None] = mapped_column(String(200))
     score: Mapped[float] = mapped_column(default=0.0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # low_confidence | suggestion_not_taken | didnt_help (router.core.responder.GapKind)
+    kind: Mapped[str] = mapped_column(
+        String(24), default="low_confidence", server_default="low_confidence"
+    )
+    entry_given: Mapped[str | None] = mapped_column(String(200))
 
 
 SPENT_NONCE_KINDS = "kind IN ('continue', 'telegram_link')"
