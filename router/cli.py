@@ -31,8 +31,8 @@ from faq.gaps import report_json, report_text
 from router.agents.queue import MAX_TIER, Actor
 from router.core.languages import LANGUAGES
 from router.core.security import hash_password, new_token, token_hash
-from router.knowledge_gaps import read_gap_report
 from router.logs import configure_logging
+from router.service.knowledge_gaps import read_gap_report
 from router.service.reports.csv import summary_csv
 from router.service.reports.summary import GROUP_BY, ReportError, as_json, parse_window, summary
 from router.storage.engine import is_database_unavailable, new_engine, new_sessionmaker

@@ -20,7 +20,7 @@ from bot.texts import DEFAULT_TEXTS
 from config.settings import Settings
 from faq.gaps import GapQuestion, gap_report, topic_key
 from router.core.security import new_token, token_hash
-from router.knowledge_gaps import parse_since
+from router.service.knowledge_gaps import parse_since
 from router.storage.models import ApiToken, KnowledgeGapRecord
 from tests.agent_support import make_agent
 from tests.test_agent_api import CheckedApi, _document

@@ -8,7 +8,7 @@ from faq.gaps import report_json
 from router.http.auth import agent_principal
 from router.http.errors import json_error
 from router.http.keys import CONTEXT
-from router.knowledge_gaps import read_gap_report
+from router.service.knowledge_gaps import read_gap_report
 
 routes = web.RouteTableDef()
 

@@ -12,7 +12,7 @@ from typing import Any
 from router.agents.canned import CannedResponse
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
-from router.knowledge_gaps import SINCE_PATTERN
+from router.service.knowledge_gaps import SINCE_PATTERN
 from router.storage.column_sizes import (
     INTEGRATION_ID_MAX_LENGTH,
     LANGUAGE_COLUMNS,
