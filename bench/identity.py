@@ -23,14 +23,14 @@ from sqlalchemy import select
 
 from config.settings import load_settings
 from router.context import AppContext
-from router.identity_links import (
+from router.core.messages import AuthorKind, DeliveryResult, Direction, OutboundMessage, utcnow
+from router.core.responder import QueueEveryThread
+from router.identity.links import (
     ensure_identity,
     request_email_code,
     verify_email_code,
 )
-from router.merge import merge_customers
-from router.model import AuthorKind, DeliveryResult, Direction, OutboundMessage, utcnow
-from router.responder import QueueEveryThread
+from router.identity.merge import merge_customers
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import IdentityProof, Message, Thread, ThreadStatus

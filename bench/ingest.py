@@ -25,8 +25,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from router.model import utcnow
-from router.security import new_token, token_hash
+from router.core.messages import utcnow
+from router.core.security import new_token, token_hash
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import ApiToken, Customer, Identity, Message, Thread

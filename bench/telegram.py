@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from channels.telegram import TelegramAdapter
 from config.settings import TelegramSettings
-from router.model import AuthorKind, InboundMessage, IngestResult, OutboundMessage
+from router.core.messages import AuthorKind, InboundMessage, IngestResult, OutboundMessage
 from router.storage.engine import new_engine
 from router.storage.migrate import upgrade_to_head
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram

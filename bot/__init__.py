@@ -1,7 +1,7 @@
 """The tier-0 conversation policy: answer from the FAQ, clarify, hand off.
 
 `build_responder` is what the composition root calls; the result implements
-`router.responder.Responder` and has `start()`/`stop()` for the KB watcher.
+`router.core.responder.Responder` and has `start()`/`stop()` for the KB watcher.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from faq.language import detect_language
 from faq.normalise import normalise
 from faq.reload import KbWatcher, LoadedKb
 from faq.triage import MessageKind, triage, yes_or_no
-from router.model import AuthorKind
-from router.responder import (
+from router.core.messages import AuthorKind
+from router.core.responder import (
     Answer,
     Decision,
     HandOff,
@@ -50,7 +50,7 @@ def localised_number(value: int, language: str) -> str:
 
 
 class TierZeroBot:
-    """The FAQ responder (implements `router.responder.Responder`)."""
+    """The FAQ responder (implements `router.core.responder.Responder`)."""
 
     # Tells a queued customer who asks for a person where they stand (see respond).
     answers_queued_threads = True

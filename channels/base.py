@@ -6,13 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from router.model import AttachmentRef, AuthorKind, DeliveryResult, IngestFn, OutboundMessage
+from router.core.messages import (
+    AttachmentRef,
+    AuthorKind,
+    DeliveryResult,
+    IngestFn,
+    OutboundMessage,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from router.attachments import AttachmentStore
-    from router.events import EventBus
+    from router.core.attachments import AttachmentStore
+    from router.core.events import EventBus
 
 
 class ChannelUnavailable(Exception):

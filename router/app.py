@@ -23,21 +23,21 @@ from sqlalchemy import text
 from bot import build_responder
 from channels.base import ChannelAdapter, ChannelServices
 from config.settings import Settings
-from router.adapters import build_adapters
-from router.assignment import assignment_ctx
+from router.agents.assignment import assignment_ctx
 from router.context import AppContext
-from router.conversation import DatabaseConversationReader
-from router.file_collector import file_collector_ctx
+from router.core.conversation import DatabaseConversationReader
+from router.core.file_collector import file_collector_ctx
+from router.core.ingest import ingest
+from router.core.messages import InboundMessage, IngestResult
+from router.core.outbox_worker import OutboxWorker, outbox_depth
+from router.core.responder import QueueEveryThread, Responder
+from router.enabled_channels import build_adapters
 from router.http import agent_api, console, customer_api, identity_api, integration_api
 from router.http.auth import bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
 from router.http.keys import CONTEXT
-from router.ingest import ingest
 from router.metrics import Metrics
-from router.model import InboundMessage, IngestResult
-from router.outbox import OutboxWorker, outbox_depth
-from router.responder import QueueEveryThread, Responder
 from router.startup import summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head

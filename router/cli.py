@@ -26,9 +26,9 @@ from config.settings import (
     secret_names,
 )
 from faq.cli import add_faq_commands
-from router.languages import LANGUAGES
+from router.core.languages import LANGUAGES
+from router.core.security import hash_password, new_token, token_hash
 from router.logs import configure_logging
-from router.security import hash_password, new_token, token_hash
 from router.storage.engine import is_database_unavailable, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import Agent, ApiToken, AuditEvent

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from config.settings import Settings
-from router.attachments import AttachmentStore
-from router.events import InProcessEventBus
+from router.core.attachments import AttachmentStore
+from router.core.events import InProcessEventBus
+from router.core.responder import Responder
 from router.metrics import Metrics
-from router.responder import Responder
 from router.storage.engine import new_read_sessionmaker
 
 if TYPE_CHECKING:
@@ -27,7 +27,9 @@ class AppContext:
 
     settings: Settings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]  # write work: through `router.transaction.write`
+    sessions: async_sessionmaker[
+        AsyncSession
+    ]  # write work: through `router.core.transaction.write`
     responder: Responder
     read_sessions: async_sessionmaker[AsyncSession] = field(init=False)  # read-only work
     events: InProcessEventBus = field(default_factory=InProcessEventBus)
@@ -50,7 +52,7 @@ class AppContext:
     async def writing(self) -> AsyncIterator[None]:
         """Wrap a write transaction: serialised in-process on SQLite, free on PostgreSQL.
 
-        `router.transaction.write` takes it; nothing else needs to.
+        `router.core.transaction.write` takes it; nothing else needs to.
         """
         if self._sqlite_writes is None:
             yield

@@ -10,10 +10,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from router.agents.queue import Actor
 from router.context import AppContext
-from router.model import utcnow
-from router.queue import Actor
-from router.security import new_token, token_hash
+from router.core.messages import utcnow
+from router.core.security import new_token, token_hash
 from router.storage.models import Agent, ApiToken, Thread
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from router.context import AppContext
-from router.security import hash_password, new_token, token_hash
+from router.core.security import hash_password, new_token, token_hash
 from router.storage.models import Agent, ApiToken
 
 PASSWORD = "correct horse battery"

@@ -16,7 +16,7 @@ from channels.email.adapter import EmailAdapter
 from channels.webchat.tokens import TokenSigner
 from config.settings import Settings
 from router.context import AppContext
-from router.responder import Answer, Decision, MessageView, Silent, ThreadContext
+from router.core.responder import Answer, Decision, MessageView, Silent, ThreadContext
 from router.storage.models import Customer, Identity, Message
 from tests.email_support import SUPPORT, FakeRelay, RelayedMail, smtp_send, with_email
 from tests.fake_telegram import FakeTelegram

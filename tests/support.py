@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 from channels.base import ChannelServices
 from config.settings import Settings, load_settings
 from router.context import AppContext
-from router.model import DeliveryResult, InboundMessage, IngestResult, OutboundMessage
-from router.outbox import outbox_depth
+from router.core.messages import DeliveryResult, InboundMessage, IngestResult, OutboundMessage
+from router.core.outbox_worker import outbox_depth
 
 POSTGRES_ENV = "PASOKH_TEST_DATABASE_URL"
 

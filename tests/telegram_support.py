@@ -14,15 +14,15 @@ from aiohttp import web
 from channels.base import ChannelServices, ConversationLocation, ConversationMessage
 from channels.telegram import TelegramAdapter
 from config.settings import TelegramSettings
-from router.attachments import AttachmentStore
-from router.events import InProcessEventBus
-from router.model import InboundMessage, IngestResult
+from router.core.attachments import AttachmentStore
+from router.core.events import InProcessEventBus
+from router.core.messages import InboundMessage, IngestResult
 from tests.fake_telegram import FAKE_TOKEN, ApiCall, FakeTelegram
 
 
 @dataclass
 class RecordingIngest:
-    """Stands in for `router.ingest`: keeps what it got, dedupes like the router does.
+    """Stands in for `router.core.ingest`: keeps what it got, dedupes like the router does.
 
     `fail_next` makes that many calls raise (as if the transaction did not commit);
     `observe()`, if set, is called on every call and its value kept in `observed`.

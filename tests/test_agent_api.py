@@ -14,10 +14,10 @@ from referencing.jsonschema import DRAFT202012
 from sqlalchemy import select, update
 
 from config.settings import Settings
+from router.core.messages import AuthorKind, utcnow
+from router.core.responder import QueueEveryThread
+from router.core.security import new_token, token_hash
 from router.http import agent_api, integration_api
-from router.model import AuthorKind, utcnow
-from router.responder import QueueEveryThread
-from router.security import new_token, token_hash
 from router.storage.models import ApiToken, Identity, Message, OutboxItem, Thread
 from tests.agent_support import AgentUser, api, count_rows, make_agent
 from tests.support import FakeAdapter

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from config.settings import Settings
-from router.identity_links import KIND_CODE
-from router.responder import QueueEveryThread
+from router.core.responder import QueueEveryThread
+from router.identity.links import KIND_CODE
 from router.storage.models import IdentityProof, Message, Thread
 from tests.agent_support import api, make_agent
 from tests.support import FakeAdapter

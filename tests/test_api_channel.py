@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from config.settings import Settings
-from router.security import new_token, token_hash
+from router.core.security import new_token, token_hash
 from router.storage.models import ApiToken, Message
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot import build_responder
 from bot.texts import DEFAULT_TEXTS
 from config.settings import Settings
-from router.security import new_token, token_hash
+from router.core.security import new_token, token_hash
 from router.storage.models import ApiToken, KnowledgeGapRecord, Thread
 
 KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"

@@ -12,8 +12,8 @@ from bot import build_responder
 from bot.policy import TierZeroBot
 from bot.texts import DEFAULT_TEXTS
 from faq.decide import Thresholds
-from router.model import AuthorKind
-from router.responder import (
+from router.core.messages import AuthorKind
+from router.core.responder import (
     Answer,
     Decision,
     HandOff,

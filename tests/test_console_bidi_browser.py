@@ -15,9 +15,9 @@ import pytest
 from playwright.async_api import Page, expect
 
 from config.settings import Settings
-from router.model import AuthorKind, DeliveryResult, Direction
-from router.outbound import attachments_to_json
-from router.responder import QueueEveryThread
+from router.core.messages import AuthorKind, DeliveryResult, Direction
+from router.core.outbound_messages import attachments_to_json
+from router.core.responder import QueueEveryThread
 from router.storage.models import Message
 from tests.browser_support import running_chromium, sign_in_to_console
 from tests.conftest import AppFactory

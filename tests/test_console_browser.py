@@ -22,7 +22,7 @@ from sqlalchemy import select
 from bot import build_responder
 from config.settings import Settings
 from router.context import AppContext
-from router.model import utcnow
+from router.core.messages import utcnow
 from router.storage.models import Agent, Identity, Message, OutboxItem, Thread, ThreadStatus
 from tests.browser_support import ARTIFACTS, running_chromium
 from tests.conftest import AppFactory

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from config.settings import Settings
 from router.context import AppContext
-from router.model import DeliveryResult
-from router.responder import QueueEveryThread
+from router.core.messages import DeliveryResult
+from router.core.responder import QueueEveryThread
 from router.storage.models import Message, OutboxItem, OutboxStatus
 from tests.browser_support import running_chromium, sign_in_to_console
 from tests.conftest import AppFactory

@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from config.settings import Settings
+from router.core.messages import utcnow
+from router.core.responder import QueueEveryThread
 from router.http.console_sessions import LOGIN_COOKIE, SESSION_COOKIE
-from router.model import utcnow
-from router.responder import QueueEveryThread
 from router.storage.models import Agent, ApiToken, AuditEvent, ConsoleSession, SignInBackoff
 from tests.console_support import (
     PASSWORD,

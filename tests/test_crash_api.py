@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from router.security import new_token, token_hash
+from router.core.security import new_token, token_hash
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.models import ApiToken, Message
 from tests.processes import ServeProcess

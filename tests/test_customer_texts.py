@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from router.languages import LANGUAGES
-from router.texts import CUSTOMER_TEXTS, template, text
+from router.core.languages import LANGUAGES
+from router.core.texts import CUSTOMER_TEXTS, template, text
 
 ROUTER = Path(__file__).resolve().parent.parent / "router"
 

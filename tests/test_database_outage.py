@@ -24,9 +24,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from config.settings import Settings
 from router.context import AppContext
-from router.ingest import IngestFailed, ingest
-from router.model import InboundMessage
-from router.security import new_token, token_hash
+from router.core.ingest import IngestFailed, ingest
+from router.core.messages import InboundMessage
+from router.core.security import new_token, token_hash
 from router.storage.engine import is_database_unavailable
 from router.storage.models import ApiToken
 from tests.conftest import AppFactory

@@ -25,10 +25,9 @@ from channels.email.adapter import EmailAdapter, client_key
 from channels.email.parse import ParsedMail
 from channels.email.tokens import ReplyTokens
 from config.settings import EmailSettings
-from router.attachments import AttachmentStore
-from router.events import InProcessEventBus
-from router.logs import configure_logging
-from router.model import (
+from router.core.attachments import AttachmentStore
+from router.core.events import InProcessEventBus
+from router.core.messages import (
     AttachmentRef,
     AuthorKind,
     DeliveryStatus,
@@ -36,6 +35,7 @@ from router.model import (
     IngestResult,
     OutboundMessage,
 )
+from router.logs import configure_logging
 from tests.email_support import SUPPORT, FakeRelay, make_mail, smtp_send
 
 SECRET = "adapter-test-secret"

@@ -21,10 +21,10 @@ from channels.email.adapter import EmailAdapter
 from channels.email.parse import parse_mail
 from channels.email.tokens import ReplyTokens
 from config.settings import Settings
+from router.agents.replies import post_message
 from router.context import AppContext
-from router.model import utcnow
-from router.replies import post_message
-from router.responder import Answer, Decision, MessageView, ThreadContext
+from router.core.messages import utcnow
+from router.core.responder import Answer, Decision, MessageView, ThreadContext
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.models import AuditEvent, Message, Thread, ThreadStatus
 from tests.agent_support import make_agent

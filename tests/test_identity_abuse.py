@@ -11,10 +11,10 @@ from sqlalchemy import func, select, update
 
 from channels.webchat.tokens import TokenSigner, user_hash
 from config.settings import Settings
-from router.identity_links import CODE_ATTEMPTS, SENDS_PER_ADDRESS, SENDS_PER_REQUESTER
-from router.identity_links import text as proof_text
-from router.identity_tokens import InvalidProofToken, ProofTokens
-from router.model import utcnow
+from router.core.messages import utcnow
+from router.identity.links import CODE_ATTEMPTS, SENDS_PER_ADDRESS, SENDS_PER_REQUESTER
+from router.identity.links import text as proof_text
+from router.identity.tokens import InvalidProofToken, ProofTokens
 from router.storage.models import AuditEvent, Identity, IdentityProof, Message, Thread
 from tests.agent_support import api, make_agent
 from tests.email_support import FakeRelay, make_mail

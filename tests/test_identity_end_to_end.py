@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from config.settings import Settings
-from router.identity_links import text as proof_text
+from router.identity.links import text as proof_text
 from router.storage.models import AuditEvent, Thread
 from tests.agent_support import api, make_agent
 from tests.email_support import FakeRelay, make_mail

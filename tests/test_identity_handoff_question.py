@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from config.settings import Settings
-from router.identity_links import text
-from router.responder import HandOff, MessageView, ThreadContext
+from router.core.responder import HandOff, MessageView, ThreadContext
+from router.identity.links import text
 from router.storage.models import IdentityProof, OutboxItem
 from tests.email_support import FakeRelay
 from tests.identity_support import EMAIL, say, start_identity_app

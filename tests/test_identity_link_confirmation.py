@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import select, update
 
 from config.settings import Settings
-from router.identity_links import KIND_CONTINUE, KIND_TELEGRAM
-from router.identity_links import text as proof_text
-from router.model import utcnow
+from router.core.messages import utcnow
+from router.identity.links import KIND_CONTINUE, KIND_TELEGRAM
+from router.identity.links import text as proof_text
 from router.storage.models import IdentityProof
 from tests.email_support import FakeRelay, make_mail
 from tests.fake_telegram import ApiCall, FakeTelegram

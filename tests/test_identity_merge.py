@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from config.settings import Settings
-from router.identity_links import email_prompt_after_handoff, text
-from router.merge import MergeRefused, merge_customers
-from router.model import InboundMessage, IngestResult, utcnow
-from router.responder import QueueEveryThread
+from router.core.messages import InboundMessage, IngestResult, utcnow
+from router.core.responder import QueueEveryThread
+from router.identity.links import email_prompt_after_handoff, text
+from router.identity.merge import MergeRefused, merge_customers
 from router.storage.models import AuditEvent, Customer, Identity, Message, Thread, ThreadStatus
 from tests.agent_support import api, make_agent
 from tests.support import FakeAdapter

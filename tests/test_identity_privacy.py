@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, or_, select
 
 from config.settings import Settings
-from router.merge import merge_customers
+from router.identity.merge import merge_customers
 from router.storage.models import (
     AuditEvent,
     Customer,

@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import func, select
 
 from config.settings import Settings
-from router.identity_links import (
+from router.identity.links import (
     CODE_ATTEMPTS,
     KIND_CODE,
     KIND_CONTINUE,
     SENDS_PER_ADDRESS,
     SENDS_PER_REQUESTER,
 )
-from router.identity_links import text as proof_text
-from router.identity_tokens import ProofTokens
+from router.identity.links import text as proof_text
+from router.identity.tokens import ProofTokens
 from router.storage.models import Identity, IdentityProof
 from tests.email_support import FakeRelay, make_mail
 from tests.identity_support import (

@@ -7,15 +7,15 @@ import inspect
 
 from sqlalchemy import func, select
 
-import router.ingest
+import router.core.ingest
 from config.settings import Settings
-from router.identity_links import ensure_identity
+from router.identity.links import ensure_identity
 from router.storage.models import Customer, Identity
 from tests.support import FakeAdapter
 
 
 def test_ingest_creates_no_identity_of_its_own() -> None:
-    source = inspect.getsource(router.ingest)
+    source = inspect.getsource(router.core.ingest)
     assert "Identity(" not in source and "ensure_identity(" in source
 
 

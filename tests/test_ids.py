@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.ids import BIGINT_MAX, parse_id
+from router.core.ids import BIGINT_MAX, parse_id
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from config.settings import Settings
-from router.model import InboundMessage, ThreadHint, utcnow
-from router.responder import Answer, HandOff, MessageView, Resolve, ThreadContext
+from router.core.messages import InboundMessage, ThreadHint, utcnow
+from router.core.responder import Answer, HandOff, MessageView, Resolve, ThreadContext
 from router.storage.models import (
     Customer,
     Identity,
@@ -123,7 +123,7 @@ async def test_handoff_queues_thread_and_bot_stays_quiet_after(
 
 
 async def test_knowledge_gap_recorded(settings: Settings, start_app) -> None:
-    from router.responder import KnowledgeGap
+    from router.core.responder import KnowledgeGap
 
     adapter = FakeAdapter()
     responder = ScriptedResponder()
@@ -211,7 +211,7 @@ def test_inbound_message_is_frozen() -> None:
 
 
 async def test_events_published_after_commit(settings: Settings, start_app) -> None:
-    from router.events import MessageStored, ThreadChanged
+    from router.core.events import MessageStored, ThreadChanged
 
     adapter = FakeAdapter()
     _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())

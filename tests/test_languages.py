@@ -1,11 +1,11 @@
-"""One language list: every module takes the served languages from `router.languages`."""
+"""One language list: every module takes the served languages from `router.core.languages`."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from router.languages import LANGUAGES, supported_language, text_direction
+from router.core.languages import LANGUAGES, supported_language, text_direction
 
 ROOT = Path(__file__).resolve().parent.parent
 # A literal list or set of the served languages, in any order and quoting.

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from router.security import new_token, token_hash
+from router.core.security import new_token, token_hash
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.models import ApiToken
 from tests.processes import ServeProcess
@@ -52,7 +52,7 @@ async def test_json_log_lines_name_ids_and_never_bodies_or_secrets(
                 assert r.status == 400
             # The bot's answer goes through the outbox; wait for its delivery line.
             for _ in range(100):
-                if '"router.outbox"' in server.log_path.read_text("utf-8"):
+                if '"router.core.outbox_worker"' in server.log_path.read_text("utf-8"):
                     break
                 await asyncio.sleep(0.05)
     finally:
@@ -61,13 +61,15 @@ async def test_json_log_lines_name_ids_and_never_bodies_or_secrets(
     lines = [line for line in server.log_path.read_text("utf-8").splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
     assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
-    ingest = [e["message"] for e in entries if e["logger"] == "router.ingest"]
+    ingest = [e["message"] for e in entries if e["logger"] == "router.core.ingest"]
     assert any(
         f"message={ids['message_id']} thread={ids['thread_id']} customer={ids['customer_id']}"
         in line
         for line in ingest
     )
-    assert any(e["logger"] == "router.outbox" and "delivery" in e["message"] for e in entries)
+    assert any(
+        e["logger"] == "router.core.outbox_worker" and "delivery" in e["message"] for e in entries
+    )
     assert any("reason=bad_body" in e["message"] for e in entries)
     assert any("unknown or revoked integration token" in e["message"] for e in entries)
     text = "\n".join(lines)

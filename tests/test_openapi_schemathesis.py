@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
-from router.responder import QueueEveryThread
-from router.security import new_token, token_hash
+from router.core.responder import QueueEveryThread
+from router.core.security import new_token, token_hash
 from router.storage.models import ApiToken
 from tests.agent_support import api, make_agent
 from tests.support import FakeAdapter

@@ -8,9 +8,9 @@ import logging
 from sqlalchemy import select
 
 from config.settings import Settings
-from router.model import DeliveryResult
-from router.outbox import backoff_delay
-from router.responder import Answer, MessageView, ThreadContext
+from router.core.messages import DeliveryResult
+from router.core.outbox_worker import backoff_delay
+from router.core.responder import Answer, MessageView, ThreadContext
 from router.storage.models import DeliveryAttempt, Identity, OutboxItem, OutboxStatus
 from tests.support import FakeAdapter, later_passes
 
@@ -99,7 +99,7 @@ async def test_gives_up_after_max_attempts(settings: Settings, start_app) -> Non
 async def test_dead_letter_is_a_warning_and_counted_dead(
     settings: Settings, start_app, caplog
 ) -> None:
-    caplog.set_level(logging.INFO, logger="router.outbox")
+    caplog.set_level(logging.INFO, logger="router.core.outbox_worker")
     adapter = FakeAdapter(fail_next=[DeliveryResult.retry("relay down")] * 2)
     _, context = await start_app(
         settings.replace("outbox", max_attempts=2), adapters=[adapter], responder=AnswerAll()

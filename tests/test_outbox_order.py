@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from config.settings import Settings
 from router.context import AppContext
-from router.ingest import ingest
-from router.model import AuthorKind, DeliveryResult, InboundMessage, OutboundMessage
-from router.outbound import enqueue_outbound
-from router.responder import MessageView, Silent, ThreadContext
+from router.core.ingest import ingest
+from router.core.messages import AuthorKind, DeliveryResult, InboundMessage, OutboundMessage
+from router.core.outbound_messages import enqueue_outbound
+from router.core.responder import MessageView, Silent, ThreadContext
 from router.storage.models import Identity, OutboxItem, OutboxStatus, Thread
 from tests.email_support import FakeRelay, RelayedMail, with_email
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select, update
 
 from config.settings import Settings
-from router import queue
-from router.model import AuthorKind, utcnow
-from router.queue import Conflict, Forbidden, Invalid
-from router.replies import post_message
-from router.responder import QueueEveryThread
+from router.agents import queue
+from router.agents.queue import Conflict, Forbidden, Invalid
+from router.agents.replies import post_message
+from router.core.messages import AuthorKind, utcnow
+from router.core.responder import QueueEveryThread
 from router.storage.models import Agent, AuditEvent, Message, Thread, ThreadStatus
 from tests.agent_support import api, count_rows, eventually, get_thread, make_agent
 from tests.support import FakeAdapter, later_passes

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from bot import build_responder
 from bot.texts import DEFAULT_TEXTS
 from config.settings import Settings
+from router.agents.queue import set_presence
 from router.context import AppContext
-from router.queue import set_presence
 from router.storage.models import Message, Thread, ThreadStatus
 from tests.conftest import AppFactory
 from tests.console_support import add_agent, integration_token

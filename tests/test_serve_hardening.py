@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from config.settings import Settings, SettingsError, load_settings
-from router.attachments import AttachmentStore
+from router.core.attachments import AttachmentStore
 from tests.conftest import AppFactory
 from tests.processes import ServeProcess
 from tests.support import free_port

@@ -12,10 +12,10 @@ import pytest
 from channels.email.bounces import BounceAddresses
 from channels.email.tokens import ReplyTokens
 from channels.webchat.tokens import TokenSigner, Visitor
+from router.core.security import PayloadSigner, PurposeKey, purpose_key
 from router.http.console_sessions import csrf_token_for, login_csrf_for
 from router.http.sign_in_backoff import backoff_key
-from router.identity_tokens import ProofTokens
-from router.security import PayloadSigner, PurposeKey, purpose_key
+from router.identity.tokens import ProofTokens
 
 SECRET = "signing-test-secret-" + "z" * 32
 

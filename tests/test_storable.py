@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
-from router import ingest as ingest_module
 from router.context import AppContext
-from router.model import DeliveryFailure
-from router.responder import QueueEveryThread
-from router.storable_text import ELLIPSIS, fit, fit_key, plain_name, storable
+from router.core import ingest as ingest_module
+from router.core.messages import DeliveryFailure
+from router.core.responder import QueueEveryThread
+from router.core.storable_text import ELLIPSIS, fit, fit_key, plain_name, storable
 from router.storage.models import Customer, Identity, Message, Thread
 from tests.fake_telegram import FakeTelegram
 from tests.support import FakeAdapter

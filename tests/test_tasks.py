@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from router.tasks import BackgroundTasks
+from router.core.tasks import BackgroundTasks
 
 logger = logging.getLogger("tests.tasks")
 

@@ -19,8 +19,8 @@ import pytest
 
 from channels.base import ChannelServices
 from channels.telegram import TelegramAdapter
-from router.attachments import AttachmentStore
-from router.model import (
+from router.core.attachments import AttachmentStore
+from router.core.messages import (
     AttachmentRef,
     AuthorKind,
     DeliveryStatus,

@@ -1,6 +1,6 @@
 """Telegram through the real app: ingest, the tier-0 bot, the outbox, an agent's reply.
 
-The adapter is built from settings by `router.adapters` exactly as `pasokh serve`
+The adapter is built from settings by `router.enabled_channels` exactly as `pasokh serve`
 builds it, and talks to the fake Bot API server over loopback.
 """
 
@@ -18,8 +18,8 @@ from bot.texts import DEFAULT_TEXTS
 from channels.telegram.leadership import PostgresAdvisoryLeader, SoleLeader, leadership_for
 from config.settings import Settings
 from router.context import AppContext
-from router.model import AuthorKind
-from router.outbound import enqueue_outbound
+from router.core.messages import AuthorKind
+from router.core.outbound_messages import enqueue_outbound
 from router.storage.models import Identity, Message, Thread
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
 from tests.support import later_passes, make_settings, outbox_drained
@@ -226,7 +226,7 @@ async def test_text_no_database_can_store_does_not_hold_up_the_chat(
             )
         )
         names = set(await session.scalars(select(Identity.display_name)))
-    # One rule for every channel (router.storable_text): NUL dropped, surrogates U+FFFD.
+    # One rule for every channel (router.core.storable_text): NUL dropped, surrogates U+FFFD.
     assert texts == ["broken \ufffd text  here", "the next message still arrives"]
     assert "Sa\ufffdra" in names
 

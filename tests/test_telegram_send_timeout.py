@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from channels.telegram import TelegramAdapter
-from router.model import AuthorKind, DeliveryStatus, OutboundMessage
+from router.core.messages import AuthorKind, DeliveryStatus, OutboundMessage
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_support import RecordingIngest, make_services, telegram_settings
 

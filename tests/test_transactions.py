@@ -17,10 +17,10 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
-from router import queue
+from router.agents import queue
+from router.agents.replies import post_message
 from router.context import AppContext
-from router.replies import post_message
-from router.responder import QueueEveryThread
+from router.core.responder import QueueEveryThread
 from tests.agent_support import api, make_agent
 from tests.console_support import add_agent, sign_in
 from tests.support import FakeAdapter, make_settings

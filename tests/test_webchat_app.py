@@ -19,7 +19,7 @@ from bot import build_responder
 from channels.webchat.tokens import TokenSigner, user_hash
 from config.settings import Settings
 from router.context import AppContext
-from router.responder import QueueEveryThread
+from router.core.responder import QueueEveryThread
 from router.storage.models import Message, OutboxItem, Thread
 from tests.conftest import AppFactory
 from tests.webchat_fakes import frames_until_witness, next_frame, next_reply

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from channels.webchat import WebchatAdapter
 from config.settings import Settings, WebchatSettings
-from router.events import InProcessEventBus
-from router.file_collector import collect_unsent_files
+from router.core.events import InProcessEventBus
+from router.core.file_collector import collect_unsent_files
 from router.storage.models import Message
 from tests.conftest import AppFactory
 from tests.webchat_fakes import SECRET, FakeRouter, build_test_app, make_services, next_frame

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from channels.webchat import WebchatAdapter
 from config.settings import WebchatSettings
-from router.events import InProcessEventBus
+from router.core.events import InProcessEventBus
 from tests.webchat_fakes import SECRET, FakeRouter, build_test_app, make_services, next_frame
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient
 
 from channels.webchat import WebchatAdapter
 from channels.webchat.tokens import user_hash
-from router.events import CustomersMerged, InProcessEventBus, MessageStored, Typing
-from router.model import AuthorKind, InboundMessage, OutboundMessage
+from router.core.events import CustomersMerged, InProcessEventBus, MessageStored, Typing
+from router.core.messages import AuthorKind, InboundMessage, OutboundMessage
 from tests.webchat_fakes import (
     FakeRouter,
     build_test_app,
@@ -214,7 +214,7 @@ async def test_internal_notes_and_other_customers_never_reach_the_socket(
     other = harness.router.customer("webchat", "visitor:someone-else")
     harness.router.store(other, AuthorKind.AGENT, "پیام مشتری دیگر")
     mine = harness.router.customers[("webchat", harness.router.inbound[0].sender_address)]
-    harness.router.events.publish(
+    harness.router.core.events.publish(
         MessageStored(
             message_id=999, thread_id=mine, customer_id=mine, author="agent", internal=True
         )
@@ -446,7 +446,7 @@ async def test_typing_both_ways(harness: Harness) -> None:
     ws = await harness.connect(await harness.token())
     await send(ws, "سلام")
     await next_frame(ws, "ack")
-    events = harness.router.events.subscribe()
+    events = harness.router.core.events.subscribe()
     await ws.send_json({"type": "typing"})
     await ws.send_json({"type": "typing"})  # throttled: one event per couple of seconds
     await send(ws, "و بعد", client_id="c2")  # frames are handled in order
@@ -454,7 +454,7 @@ async def test_typing_both_ways(harness: Harness) -> None:
     assert isinstance(event, Typing) and event.who == "customer"
     after = await asyncio.wait_for(events.get(), 2)  # the message's, not a second typing
     assert isinstance(after, MessageStored), after
-    harness.router.events.publish(
+    harness.router.core.events.publish(
         Typing(thread_id=event.thread_id, customer_id=event.customer_id, who="agent", name="مریم")
     )
     frame = await next_frame(ws, "typing")
@@ -666,7 +666,7 @@ async def test_after_a_customer_merge_the_socket_follows_the_surviving_customer(
     await next_frame(ws, "ack")
     mine = harness.router.customers[("webchat", harness.router.inbound[0].sender_address)]
     surviving = harness.router.customer("email", "sara@example.com")
-    harness.router.events.publish(CustomersMerged(surviving_id=surviving, merged_id=mine))
+    harness.router.core.events.publish(CustomersMerged(surviving_id=surviving, merged_id=mine))
     harness.router.store(surviving, AuthorKind.AGENT, "پرونده‌های شما یکی شد")
     frame = await next_frame(ws, "message")
     assert frame["message"]["text"] == "پرونده‌های شما یکی شد"

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from bot import build_responder
 from config.settings import Settings
 from router.context import AppContext
-from router.responder import QueueEveryThread
+from router.core.responder import QueueEveryThread
 from router.storage.models import Message, Thread
 from tests.agent_support import api, make_agent
 from tests.browser_support import ARTIFACTS, running_chromium

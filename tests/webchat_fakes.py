@@ -20,11 +20,11 @@ from sqlalchemy import select
 from channels.base import ChannelServices, ConversationLocation, ConversationMessage
 from channels.webchat import WebchatAdapter
 from config.settings import WebchatSettings
-from router.attachments import AttachmentStore
 from router.context import AppContext
-from router.events import InProcessEventBus, MessageStored
-from router.model import AttachmentRef, AuthorKind, InboundMessage, IngestResult, utcnow
-from router.outbound import enqueue_outbound
+from router.core.attachments import AttachmentStore
+from router.core.events import InProcessEventBus, MessageStored
+from router.core.messages import AttachmentRef, AuthorKind, InboundMessage, IngestResult, utcnow
+from router.core.outbound_messages import enqueue_outbound
 from router.storage.models import Thread
 
 SECRET = "test-secret-key-not-for-production"
@@ -184,8 +184,8 @@ def build_test_app(adapter: WebchatAdapter, services: ChannelServices) -> web.Ap
 
 def make_services(router: FakeRouter, tmp_path: Path) -> ChannelServices:
     return ChannelServices(
-        ingest=router.ingest,
-        events=router.events,
+        ingest=router.core.ingest,
+        events=router.core.events,
         attachments=AttachmentStore(tmp_path / "attachments"),
         conversation=router,
     )

@@ -37,7 +37,7 @@ from channels.email.render import outbound_message_id, render_outbound
 from channels.email.sender_auth import SenderAuth, SenderAuthResult, SmtpPeer
 from channels.email.tokens import ReplyTokens, token_candidates
 from config.settings import EmailSettings
-from router.model import (
+from router.core.messages import (
     AttachmentRef,
     DeliveryResult,
     DeliveryStatus,

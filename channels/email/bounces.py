@@ -20,8 +20,8 @@ import re
 
 from channels.email.parse import ParsedMail
 from channels.email.tokens import base36, compact_mac, token_candidates
-from router.model import DeliveryFailure
-from router.security import PurposeKey, digests_match
+from router.core.messages import DeliveryFailure
+from router.core.security import PurposeKey, digests_match
 
 _TOKEN = re.compile(r"^b-([0-9a-z]{1,13})-([a-z2-7]{24})$")
 

@@ -19,9 +19,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from channels.email.parse import safe_filename
-from router.languages import text_direction
-from router.model import AttachmentRef, OutboundMessage, utcnow
-from router.security import PurposeKey
+from router.core.languages import text_direction
+from router.core.messages import AttachmentRef, OutboundMessage, utcnow
+from router.core.security import PurposeKey
 
 MAX_REFERENCES = 20
 

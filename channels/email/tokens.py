@@ -1,7 +1,7 @@
 """Keyed reply tokens: `support+<token>@domain` names a thread and cannot be forged.
 
 A token is the thread id in base 36 and a truncated HMAC-SHA256 over it, under the
-key of its own purpose derived from the server secret (`router.security`), so the
+key of its own purpose derived from the server secret (`router.core.security`), so the
 same secret signing other things never yields a valid token. Everything is lower-case
 letters and digits because mail systems are free to change the case of a local part.
 A valid token proves only that *we* wrote that address into some mail; whether its
@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import re
 
-from router.security import PurposeKey, digests_match
+from router.core.security import PurposeKey, digests_match
 
 _MAC_BYTES = 15  # 120 bits: 24 base32 characters
 _TOKEN = re.compile(r"^([0-9a-z]{1,13})-([a-z2-7]{24})$")

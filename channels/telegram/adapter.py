@@ -40,10 +40,10 @@ from channels.telegram.polling import UpdatePoller
 from channels.telegram.redaction import TokenRedaction
 from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
 from config.settings import Settings, SettingsError, TelegramSettings
+from router.core.messages import AttachmentRef, DeliveryResult, DeliveryStatus, OutboundMessage
+from router.core.security import purpose_key
+from router.core.tasks import BackgroundTasks
 from router.http.errors import read_json_object
-from router.model import AttachmentRef, DeliveryResult, DeliveryStatus, OutboundMessage
-from router.security import purpose_key
-from router.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
     from channels.base import ChannelServices

@@ -15,10 +15,10 @@ from telegram import Bot, CallbackQuery, Chat, Message, PhotoSize, Update, User
 from telegram.error import BadRequest
 
 from channels.telegram.outbound import tapped_suggestion
-from router.attachments import AttachmentStore, AttachmentTooLarge
-from router.languages import LANGUAGES
-from router.model import AttachmentRef, InboundMessage
-from router.storable_text import plain_name
+from router.core.attachments import AttachmentStore, AttachmentTooLarge
+from router.core.languages import LANGUAGES
+from router.core.messages import AttachmentRef, InboundMessage
+from router.core.storable_text import plain_name
 
 logger = logging.getLogger(__name__)
 

@@ -33,19 +33,19 @@ from channels.webchat.tokens import (
 )
 from channels.webchat.uploads import safe_filename, sniff
 from config.settings import WebchatSettings
-from router.attachments import AttachmentTooLarge
-from router.events import CustomersMerged, Event, MessageStored, ThreadChanged, Typing
-from router.http.files import file_response
-from router.ids import parse_id
-from router.languages import LANGUAGES
-from router.model import (
+from router.core.attachments import AttachmentTooLarge
+from router.core.events import CustomersMerged, Event, MessageStored, ThreadChanged, Typing
+from router.core.ids import parse_id
+from router.core.languages import LANGUAGES
+from router.core.messages import (
     AttachmentRef,
     DeliveryResult,
     InboundMessage,
     OutboundMessage,
     utcnow,
 )
-from router.tasks import BackgroundTasks
+from router.core.tasks import BackgroundTasks
+from router.http.files import file_response
 
 logger = logging.getLogger(__name__)
 

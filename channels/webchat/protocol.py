@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.base import ConversationMessage
-from router.model import AttachmentRef, AuthorKind
-from router.storable_text import UNSTORABLE
+from router.core.messages import AttachmentRef, AuthorKind
+from router.core.storable_text import UNSTORABLE
 
 MAX_ATTACHMENTS = 5
 # Client ids are the dedupe key; UUIDs fit easily, anything printable up to 64 is taken.

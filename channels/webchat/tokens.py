@@ -1,7 +1,7 @@
 """Signed tokens of the web chat: visitor identities, uploads and file links.
 
 Every token is `v1.payload.signature`, both base64url, signed by `itsdangerous` under
-a key derived from the server secret for that one purpose (`router.security`), so a
+a key derived from the server secret for that one purpose (`router.core.security`), so a
 token of one kind can never be replayed as another. Payloads are small JSON objects;
 nothing in them is secret, they are only unforgeable.
 
@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from router.model import AttachmentRef
-from router.security import PayloadSigner, PurposeKey, b64_bytes, b64_text, digests_match
+from router.core.messages import AttachmentRef
+from router.core.security import PayloadSigner, PurposeKey, b64_bytes, b64_text, digests_match
 
 _VERSION = "v1"
 # A site's user ids: printable, no spaces, short enough to sit in an address column.

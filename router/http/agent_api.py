@@ -17,17 +17,18 @@ from typing import Any
 
 from aiohttp import web
 
-from router import agent_views, canned, queue, replies
-from router.agent_views import ThreadFilter
+from router.agents import canned, queue, replies
+from router.agents import views as agent_views
+from router.agents.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
+from router.agents.views import ThreadFilter
+from router.core.ids import BIGINT_MAX, parse_id
+from router.core.languages import LANGUAGES
 from router.http.auth import agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.files import file_response
 from router.http.keys import CONTEXT
 from router.http.openapi import openapi_document
 from router.http.validation import body_problem
-from router.ids import BIGINT_MAX, parse_id
-from router.languages import LANGUAGES
-from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
 from router.storage.models import Agent, Customer, Thread
 
 logger = logging.getLogger(__name__)

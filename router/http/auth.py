@@ -10,12 +10,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
+from router.core.messages import utcnow
+from router.core.security import token_hash
+from router.core.transaction import Effects, write
 from router.http import console_sessions
 from router.http.keys import CONTEXT
-from router.model import utcnow
-from router.security import token_hash
 from router.storage.models import Agent, ApiToken
-from router.transaction import Effects, write
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 

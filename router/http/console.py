@@ -22,9 +22,9 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router import queue as agent_queue
+from router.agents import queue as agent_queue
 from router.context import AppContext
-from router.events import (
+from router.core.events import (
     AgentPresence,
     CustomersMerged,
     Event,
@@ -32,6 +32,9 @@ from router.events import (
     ThreadChanged,
     Typing,
 )
+from router.core.messages import utcnow
+from router.core.security import hash_password, verify_password
+from router.core.transaction import Effects, write
 from router.http.console_sessions import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -52,10 +55,7 @@ from router.http.console_sessions import (
 from router.http.errors import json_error
 from router.http.keys import CONTEXT
 from router.http.sign_in_backoff import BackoffPolicy, backoff_key, claim_attempt, forget
-from router.model import utcnow
-from router.security import hash_password, verify_password
 from router.storage.models import Agent, AuditEvent
-from router.transaction import Effects, write
 
 logger = logging.getLogger(__name__)
 

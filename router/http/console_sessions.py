@@ -19,10 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
-from router.model import utcnow
-from router.security import digests_match, new_token, sign, token_hash
+from router.core.messages import utcnow
+from router.core.security import digests_match, new_token, sign, token_hash
+from router.core.transaction import Effects, write
 from router.storage.models import Agent, ConsoleSession
-from router.transaction import Effects, write
 
 SESSION_COOKIE = "pasokh_console"
 # A random value set before sign-in; the sign-in form must echo its HMAC (login CSRF).

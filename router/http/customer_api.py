@@ -12,14 +12,16 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.agents.queue import Actor, can_view
+from router.core.ids import parse_id
+from router.core.transaction import Effects, write
 from router.http.auth import Principal, agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
 from router.http.validation import body_problem
-from router.identity_links import unproven_claims
-from router.ids import parse_id
-from router.merge import MergeRefused, MergeResult, merge_customers
-from router.privacy import (
+from router.identity.links import unproven_claims
+from router.identity.merge import MergeRefused, MergeResult, merge_customers
+from router.identity.privacy import (
     CustomerGone,
     Erasure,
     checkpoint_sqlite,
@@ -27,9 +29,7 @@ from router.privacy import (
     erase_customer,
     export_customer,
 )
-from router.queue import Actor, can_view
 from router.storage.models import AuditEvent, Customer, Thread
-from router.transaction import Effects, write
 
 logger = logging.getLogger(__name__)
 

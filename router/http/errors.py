@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from router.core.storable_text import UNSTORABLE
 from router.http.keys import CONTEXT
-from router.storable_text import UNSTORABLE
 from router.storage.engine import is_database_unavailable
 
 logger = logging.getLogger(__name__)

@@ -24,15 +24,15 @@ from channels.webchat.tokens import (
     user_hash_matches,
     valid_user_id,
 )
-from router import identity_links
 from router.context import AppContext
+from router.core.languages import supported_language, text_direction
+from router.core.texts import text
+from router.core.transaction import Effects, write
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
-from router.identity_links import LinkOutcome, ProofRefused
-from router.languages import supported_language, text_direction
+from router.identity import links as identity_links
+from router.identity.links import LinkOutcome, ProofRefused
 from router.storage.models import Identity
-from router.texts import text
-from router.transaction import Effects, write
 
 logger = logging.getLogger(__name__)
 

@@ -14,14 +14,14 @@ from typing import Any
 from aiohttp import web
 
 from router.context import AppContext
-from router.conversation import DatabaseConversationReader
+from router.core.conversation import DatabaseConversationReader
+from router.core.ids import parse_id
+from router.core.ingest import IngestFailed, ingest
+from router.core.messages import DeliveryResult, InboundMessage, OutboundMessage
 from router.http.auth import Principal, bearer_token, principal_for_token, unauthorized
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
 from router.http.validation import body_problem
-from router.ids import parse_id
-from router.ingest import IngestFailed, ingest
-from router.model import DeliveryResult, InboundMessage, OutboundMessage
 
 logger = logging.getLogger(__name__)
 

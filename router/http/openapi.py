@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from router.ids import BIGINT_MAX
-from router.languages import LANGUAGES
+from router.core.ids import BIGINT_MAX
+from router.core.languages import LANGUAGES
 
 JSON = dict[str, Any]
 

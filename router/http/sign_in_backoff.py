@@ -23,9 +23,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
-from router.security import sign
+from router.core.security import sign
+from router.core.transaction import Effects, write
 from router.storage.models import SignInBackoff
-from router.transaction import Effects, write
 
 # A pair quiet this long starts again from zero.
 FORGET_AFTER = timedelta(days=1)

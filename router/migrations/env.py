@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-import router.canned  # noqa: F401  (its table lives outside models.py)
+import router.agents.canned  # noqa: F401  (its table lives outside models.py)
 from router.storage.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.model import InboundMessage, utcnow
+from router.core.messages import InboundMessage, utcnow
 from router.storage.models import OPEN_STATUSES, Message, Thread, ThreadStatus
 
 

@@ -24,10 +24,10 @@ from typing import Any
 from sqlalchemy import String, cast, delete, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from router.agent_views import code_mail_ids, identity_json, iso, message_json
-from router.attachments import AttachmentStore
-from router.merge import current_customer_id
-from router.model import utcnow
+from router.agents.views import code_mail_ids, identity_json, iso, message_json
+from router.core.attachments import AttachmentStore
+from router.core.messages import utcnow
+from router.identity.merge import current_customer_id
 from router.storage.models import (
     AuditEvent,
     Customer,

@@ -20,17 +20,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from router.agents.staffing import staffing_for
 from router.context import AppContext
-from router.events import Event, MessageStored, ThreadChanged
-from router.identity_links import (
-    apply_inbound_proofs,
-    email_prompt_after_handoff,
-    ensure_identity,
-    mask_codes,
-)
-from router.model import AuthorKind, Direction, InboundMessage, IngestResult, utcnow
-from router.outbound import attachments_to_json, enqueue_outbound
-from router.responder import (
+from router.core.events import Event, MessageStored, ThreadChanged
+from router.core.messages import AuthorKind, Direction, InboundMessage, IngestResult, utcnow
+from router.core.outbound_messages import attachments_to_json, enqueue_outbound
+from router.core.responder import (
     Answer,
     Decision,
     HandOff,
@@ -39,8 +34,15 @@ from router.responder import (
     Silent,
     ThreadContext,
 )
-from router.staffing import staffing_for
-from router.storable_text import BIDI_CONTROLS, fit, fit_key, plain_name, storable
+from router.core.storable_text import BIDI_CONTROLS, fit, fit_key, plain_name, storable
+from router.core.threads import choose_thread, hand_off, resolve
+from router.core.transaction import Effects, Work, is_data_error, is_race, write
+from router.identity.links import (
+    apply_inbound_proofs,
+    email_prompt_after_handoff,
+    ensure_identity,
+    mask_codes,
+)
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -53,8 +55,6 @@ from router.storage.models import (
     Thread,
     ThreadStatus,
 )
-from router.threads import choose_thread, hand_off, resolve
-from router.transaction import Effects, Work, is_data_error, is_race, write
 
 logger = logging.getLogger(__name__)
 

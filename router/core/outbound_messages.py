@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.model import AttachmentRef, AuthorKind, Direction, utcnow
+from router.core.messages import AttachmentRef, AuthorKind, Direction, utcnow
 from router.storage.models import Identity, Message, OutboxItem, Thread
 
 

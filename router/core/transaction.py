@@ -20,7 +20,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
-from router.events import Event
+from router.core.events import Event
 from router.storage.engine import is_database_unavailable
 
 logger = logging.getLogger(__name__)

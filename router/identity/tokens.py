@@ -1,6 +1,6 @@
 """Signed, expiring tokens that carry an identity proof from one channel to another.
 
-Two kinds, each under its own key derived from the server secret (`router.security`;
+Two kinds, each under its own key derived from the server secret (`router.core.security`;
 a token of one kind never verifies as the other):
 
 - a *continue* token, written into every mail we send: "whoever opens this link can
@@ -22,8 +22,8 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from router.model import utcnow
-from router.security import PayloadSigner, PurposeKey, b64_bytes, b64_text, digests_match
+from router.core.messages import utcnow
+from router.core.security import PayloadSigner, PurposeKey, b64_bytes, b64_text, digests_match
 
 _TELEGRAM_LAYOUT = struct.Struct(">QI9s")  # identity id, expiry (unix s), nonce
 _MAC_BYTES = 15

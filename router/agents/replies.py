@@ -10,11 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.context import AppContext
-from router.events import MessageStored
-from router.model import AuthorKind, utcnow
-from router.outbound import enqueue_outbound
-from router.queue import (
+from router.agents.queue import (
     Actor,
     Conflict,
     Forbidden,
@@ -23,8 +19,12 @@ from router.queue import (
     can_view,
     reply_language,
 )
+from router.context import AppContext
+from router.core.events import MessageStored
+from router.core.messages import AuthorKind, utcnow
+from router.core.outbound_messages import enqueue_outbound
+from router.core.transaction import Effects, write
 from router.storage.models import Identity, Message, Thread, ThreadStatus
-from router.transaction import Effects, write
 
 
 async def post_message(

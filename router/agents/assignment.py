@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from router.agents.queue import auto_assign, requeue_from_offline_agents
 from router.context import AppContext
-from router.events import AgentPresence, Event, ThreadChanged
+from router.core.events import AgentPresence, Event, ThreadChanged
 from router.http.keys import CONTEXT
-from router.queue import auto_assign, requeue_from_offline_agents
 from router.storage.models import ThreadStatus
 
 logger = logging.getLogger(__name__)

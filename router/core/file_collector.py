@@ -20,9 +20,9 @@ from aiohttp import web
 from sqlalchemy import String, cast, select
 
 from router.context import AppContext
+from router.core.messages import utcnow
 from router.http.keys import CONTEXT
-from router.model import utcnow
-from router.privacy import delete_unreferenced_files
+from router.identity.privacy import delete_unreferenced_files
 from router.storage.models import Message
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from router.model import AuthorKind
+from router.core.messages import AuthorKind
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from router.agents.queue import Actor, Conflict, Forbidden, Invalid, NotFound
 from router.context import AppContext
-from router.languages import LANGUAGES
-from router.model import utcnow
-from router.queue import Actor, Conflict, Forbidden, Invalid, NotFound
+from router.core.languages import LANGUAGES
+from router.core.messages import utcnow
+from router.core.texts import template
+from router.core.transaction import Effects, write
 from router.storage.models import AuditEvent, Base, BigId
-from router.texts import template
-from router.transaction import Effects, write
 
 
 class CannedResponse(Base):

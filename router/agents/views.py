@@ -1,6 +1,6 @@
 """What agents read: the queue, a thread with the customer's whole history, customers,
 agents and queue figures, as JSON-ready dicts (the shapes `router/http/openapi.py`
-documents). Visibility follows `router.queue.can_view` (`visible_to` in queries) on
+documents). Visibility follows `router.agents.queue.can_view` (`visible_to` in queries) on
 every path here: a thread, its earlier threads, a customer's threads and previews.
 Email verification codes are masked in every message an agent is shown.
 """
@@ -16,10 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.identity_links import KIND_CODE, mask_codes
-from router.ids import parse_id
-from router.model import utcnow
-from router.queue import (
+from router.agents.queue import (
     MAX_TIER,
     Actor,
     Forbidden,
@@ -29,6 +26,9 @@ from router.queue import (
     open_counts,
     visible_to,
 )
+from router.core.ids import parse_id
+from router.core.messages import utcnow
+from router.identity.links import KIND_CODE, mask_codes
 from router.storage.models import (
     OPEN_STATUSES,
     Agent,
@@ -190,7 +190,7 @@ def identity_json(identity: Identity) -> JSON:
 
 
 def canned_json(view: Any) -> JSON:
-    """A `router.canned.CannedView`."""
+    """A `router.agents.canned.CannedView`."""
     return {
         "id": view.id,
         "language": view.language,

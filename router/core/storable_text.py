@@ -1,7 +1,7 @@
 """Text a database can store and an agent can read: one rule for every channel.
 
 Pure functions on `str`; no database or channel knowledge. The router applies them to
-every inbound message in `router.ingest`; channels and the HTTP layer use the same
+every inbound message in `router.core.ingest`; channels and the HTTP layer use the same
 pattern when they refuse such text instead.
 """
 

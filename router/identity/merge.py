@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.events import CustomersMerged, Event, ThreadChanged
-from router.model import Direction, utcnow
+from router.core.events import CustomersMerged, Event, ThreadChanged
+from router.core.messages import Direction, utcnow
+from router.core.threads import open_thread_of
 from router.storage.models import (
     AuditEvent,
     Customer,
@@ -26,7 +27,6 @@ from router.storage.models import (
     Thread,
     ThreadStatus,
 )
-from router.threads import open_thread_of
 
 _STATUS_RANK = {ThreadStatus.BOT: 0, ThreadStatus.QUEUED: 1, ThreadStatus.ASSIGNED: 2}
 

@@ -11,7 +11,7 @@ naming this worker, its attempt is counted and a `sending` attempt is recorded. 
 send runs outside any transaction and its outcome is recorded in a new one:
 delivered, retried later with exponential backoff and jitter (or the channel's own
 `retry_after`), or dead-lettered. If the process dies mid-send, the next worker to
-start sees that the lease holder's lock is gone (`router.worker_presence`) and sends
+start sees that the lease holder's lock is gone (`router.core.worker_presence`) and sends
 the row again at once; without a restart the lease runs out first. Delivery is at
 least once: a resend may duplicate a message the channel had in fact accepted (email
 keeps the same Message-ID, so receiving systems can drop the copy).
@@ -31,8 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from router.context import AppContext
-from router.model import AuthorKind, DeliveryResult, DeliveryStatus, OutboundMessage, utcnow
-from router.outbound import ref_from_json
+from router.core.messages import AuthorKind, DeliveryResult, DeliveryStatus, OutboundMessage, utcnow
+from router.core.outbound_messages import ref_from_json
+from router.core.transaction import Effects, write
+from router.core.worker_presence import WorkerPresence, presence_for
 from router.storage.engine import is_sqlite
 from router.storage.models import (
     DeliveryAttempt,
@@ -42,8 +44,6 @@ from router.storage.models import (
     OutboxStatus,
     Thread,
 )
-from router.transaction import Effects, write
-from router.worker_presence import WorkerPresence, presence_for
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The channel-neutral message model: what adapters hand to the router and get back.
 
-Adapters import only this module (and `router.events` for pushes); they never see
+Adapters import only this module (and `router.core.events` for pushes); they never see
 threads, agents or the database.
 """
 
@@ -31,7 +31,7 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class AttachmentRef:
-    """A file in the content-addressed attachment store (see `router.attachments`)."""
+    """A file in the content-addressed attachment store (see `router.core.attachments`)."""
 
     sha256: str
     filename: str

@@ -8,10 +8,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.base import ConversationLocation, ConversationMessage
-from router.model import AuthorKind
-from router.outbound import ref_from_json
+from router.core.messages import AuthorKind
+from router.core.outbound_messages import ref_from_json
+from router.core.threads import open_thread_of
 from router.storage.models import Identity, Message, Thread
-from router.threads import open_thread_of
 
 
 def to_conversation_message(message: Message) -> ConversationMessage:

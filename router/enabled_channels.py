@@ -7,7 +7,7 @@ from channels.email.adapter import EmailAdapter
 from channels.telegram import TelegramAdapter
 from channels.webchat import WebchatAdapter
 from config.settings import Settings
-from router.identity_links import continue_link_maker
+from router.identity.links import continue_link_maker
 from router.metrics import Metrics
 
 

@@ -14,7 +14,7 @@ Proofs accepted:
 
 A claim without proof (an address typed into a chat) links nothing and reveals
 nothing: the code goes to the address, and the answer is the same whether anybody
-owns it or not. When a proof joins two customers, `router.merge` makes them one.
+owns it or not. When a proof joins two customers, `router.identity.merge` makes them one.
 """
 
 from __future__ import annotations
@@ -32,18 +32,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
 from router.context import AppContext
-from router.events import Event, MessageStored
-from router.identity_tokens import (
+from router.core.events import Event, MessageStored
+from router.core.languages import LANGUAGES
+from router.core.messages import AuthorKind, Direction, InboundMessage, OutboundMessage, utcnow
+from router.core.outbound_messages import enqueue_outbound
+from router.core.security import digests_match
+from router.core.texts import CUSTOMER_TEXTS, text
+from router.identity.merge import MergeRefused, current_customer_id, merge_customers
+from router.identity.tokens import (
     TELEGRAM_TOKEN_LENGTH,
     InvalidProofToken,
     ProofTokens,
     new_code,
 )
-from router.languages import LANGUAGES
-from router.merge import MergeRefused, current_customer_id, merge_customers
-from router.model import AuthorKind, Direction, InboundMessage, OutboundMessage, utcnow
-from router.outbound import enqueue_outbound
-from router.security import digests_match
 from router.storage.models import (
     AuditEvent,
     Customer,
@@ -54,7 +55,6 @@ from router.storage.models import (
     Thread,
     ThreadStatus,
 )
-from router.texts import CUSTOMER_TEXTS, text
 
 logger = logging.getLogger(__name__)
 

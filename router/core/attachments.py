@@ -7,7 +7,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from router.model import AttachmentRef
+from router.core.messages import AttachmentRef
 
 
 class AttachmentTooLarge(ValueError):

@@ -25,10 +25,12 @@ from sqlalchemy import ColumnElement, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
-from router.events import AgentPresence, MessageStored, ThreadChanged
-from router.languages import supported_language
-from router.model import AuthorKind, Direction, utcnow
-from router.outbound import enqueue_outbound
+from router.core.events import AgentPresence, MessageStored, ThreadChanged
+from router.core.languages import supported_language
+from router.core.messages import AuthorKind, Direction, utcnow
+from router.core.outbound_messages import enqueue_outbound
+from router.core.texts import template
+from router.core.transaction import Effects, write
 from router.storage.models import (
     OPEN_STATUSES,
     Agent,
@@ -39,8 +41,6 @@ from router.storage.models import (
     Thread,
     ThreadStatus,
 )
-from router.texts import template
-from router.transaction import Effects, write
 
 logger = logging.getLogger(__name__)
 

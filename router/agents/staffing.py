@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.responder import Staffing
+from router.core.responder import Staffing
 from router.storage.models import Agent, Thread, ThreadStatus
 
 

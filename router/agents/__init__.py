@@ -1,0 +1,1 @@
+"""What people do with threads: the queue, assignment, replies, canned texts, what agents read."""

@@ -1,0 +1,1 @@
+"""The message path: the channel-neutral model, ingest, threads, the outbox, shared rules."""
