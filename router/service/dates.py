@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 import jdatetime
 from hijridate import Gregorian
 
-from bot.policy import localised_number
-from router.languages import LANGUAGES
+from router.core.languages import LANGUAGES, localised_number
 
 ArabicCalendar = Literal["gregorian", "umm_al_qura"]
 ARABIC_CALENDARS: tuple[ArabicCalendar, ...] = ("gregorian", "umm_al_qura")

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.service_levels import calendars
-from router.service_levels.calendars import (
+from router.service import calendars
+from router.service.calendars import (
     WEEKDAY_KEYS,
     BusinessCalendar,
     CalendarError,
@@ -29,7 +29,7 @@ from router.service_levels.calendars import (
     next_opening,
     public_holidays,
 )
-from router.service_levels.dates import render_instant
+from router.service.dates import render_instant
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 RIYADH = ZoneInfo("Asia/Riyadh")
