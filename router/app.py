@@ -38,6 +38,7 @@ from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
 from router.http.keys import CONTEXT
 from router.metrics import Metrics
+from router.service.breaches import sla_scheduler_ctx
 from router.startup import summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
@@ -199,6 +200,7 @@ def build_app(
     if settings.server.metrics_port:
         app.cleanup_ctx.append(metrics_listener_ctx)
     app.cleanup_ctx.append(assignment_ctx)  # after storage; stops first
+    app.cleanup_ctx.append(sla_scheduler_ctx)
     app.cleanup_ctx.append(summary_ctx)
     app.cleanup_ctx.append(file_collector_ctx)
     return app

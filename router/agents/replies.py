@@ -21,9 +21,10 @@ from router.agents.queue import (
 )
 from router.context import AppContext
 from router.core.events import MessageStored
-from router.core.messages import AuthorKind, utcnow
+from router.core.messages import AuthorKind
 from router.core.outbound_messages import enqueue_outbound
 from router.core.transaction import Effects, write
+from router.service import sla_threads
 from router.storage.models import Identity, Message, Thread, ThreadStatus
 
 
@@ -75,8 +76,8 @@ async def post_message(
             language=await reply_language(app, session, thread),
             internal=internal,
         )
-        if not internal and thread.first_response_at is None:
-            thread.first_response_at = utcnow()
+        if not internal:  # also records the first response
+            await sla_threads.agent_replied(app, session, thread)
         effects.events.append(
             MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.AGENT, internal)
         )

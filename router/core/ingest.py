@@ -43,6 +43,7 @@ from router.identity.links import (
     ensure_identity,
     mask_codes,
 )
+from router.service import sla_threads
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -414,6 +415,7 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
     elif msg.automated:
         outcome.decision = "automated"
 
+    await sla_threads.customer_wrote(app, session, thread, message)
     if (thread.status, thread.tier, thread.assignee_id) != status_before or choice.created:
         events.append(
             ThreadChanged(
