@@ -184,7 +184,7 @@ async def test_api_calendar_in_the_future_sets_the_due_time(settings: Settings, 
 
 async def test_priority_pending_and_sorting_by_due(settings: Settings, start_app) -> None:
     now = datetime(2027, 3, 27, 6, 0, tzinfo=UTC)  # Saturday 09:30 Tehran
-    adapter, client, context, admin, clock = await _app(settings, start_app, now)
+    adapter, client, _, admin, clock = await _app(settings, start_app, now)
     for name, minutes in (("urgent", 15), ("normal", 120)):
         policy = {"priority": name, "business_hours": False, "first_response_minutes": minutes}
         assert (await api(client, "PUT", f"/api/v1/sla-policies/{name}", admin, json=policy))[
@@ -251,7 +251,7 @@ async def test_a_breach_fires_once_with_two_schedulers(settings: Settings, start
         thread = await get_thread(context, thread_id)
         assert thread.tier == 2  # escalated with a reason; the first-response clock kept
         assert thread.first_response_due == now + timedelta(minutes=10)
-    status, body = await api(client, "GET", "/api/v1/threads?breached=true", admin)
+    _, body = await api(client, "GET", "/api/v1/threads?breached=true", admin)
     assert sorted(t["id"] for t in body["threads"]) == sorted(threads)
     kinds = [b["kind"] for b in body["threads"][0]["sla"]["breaches"]]
     assert sorted(kinds) == ["breach", "warning"]
