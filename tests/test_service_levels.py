@@ -261,3 +261,18 @@ async def test_a_breach_fires_once_with_two_schedulers(settings: Settings, start
     async with context.read_sessions() as session:
         unfired = list(await session.scalars(select(SlaAlarm).where(SlaAlarm.fired_at.is_(None))))
     assert {a.target for a in unfired} == {"resolution"}
+
+
+def test_when_a_person_answers() -> None:
+    calendar = iranian_week()
+    thursday_night = tehran(25, 23)
+    expect = sla.when_a_person_answers(calendar, agents=2, online=0, now=thursday_night)
+    assert expect == sla.Expectation("at", tehran(27, 9))
+    # Open, but nobody online: the next period, not "soon".
+    expect = sla.when_a_person_answers(calendar, agents=2, online=0, now=tehran(27, 10))
+    assert expect == sla.Expectation("at", tehran(28, 9))
+    assert sla.when_a_person_answers(calendar, agents=2, online=1, now=tehran(27, 10)).kind == "now"
+    assert (
+        sla.when_a_person_answers(calendar, agents=0, online=0, now=tehran(27, 10)).kind
+        == "unknown"
+    )

@@ -28,6 +28,9 @@ from router.service.calendars import (
     NoOpeningFound,
     add_business_minutes,
     business_minutes_between,
+    is_open,
+    next_opening,
+    open_periods,
 )
 
 Priority = Literal["urgent", "high", "normal", "low"]
@@ -327,3 +330,41 @@ def agent_replied(state: ClockState, at: datetime) -> ClockState:
         first_response_at=state.first_response_at or at,
         next_response_started_at=None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """When a person will answer: `now` (someone is at work), `at` the next opening
+    (nobody works now), or `unknown` (no agent exists, or the calendar never opens
+    again): then nothing may be promised."""
+
+    kind: Literal["now", "at", "unknown"]
+    at: datetime | None = None
+
+
+def when_a_person_answers(
+    calendar: BusinessCalendar | None, *, agents: int, online: int, now: datetime
+) -> Expectation:
+    """What the customer may honestly be told, from the thread's calendar (None: the team
+    keeps no hours) and the staffing of its tier (`router.agents.staffing`)."""
+    if agents == 0:
+        return Expectation("unknown")
+    if calendar is None:
+        return Expectation("now") if online > 0 else Expectation("unknown")
+    if is_open(calendar, now) and online > 0:
+        return Expectation("now")
+    try:
+        opening = next_opening(
+            calendar, now if not is_open(calendar, now) else _after_close(calendar, now)
+        )
+    except NoOpeningFound:
+        return Expectation("unknown")
+    return Expectation("at", opening)
+
+
+def _after_close(calendar: BusinessCalendar, now: datetime) -> datetime:
+    """The end of the open period `now` is in (nobody is online: the next one counts)."""
+    for start, end in open_periods(calendar, now.astimezone(calendar.zone).date()):
+        if start <= now < end:
+            return end
+    return now
