@@ -4,16 +4,25 @@ API, and breaches that fire once however many schedulers run (both databases).""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
 from router.core.responder import QueueEveryThread
+from router.http.openapi import openapi_document
 from router.service import sla
 from router.service.breaches import fire_due_alarms
-from router.service.calendars import calendar_from_json, iranian_week
+from router.service.calendars import (
+    NoOpeningFound,
+    add_business_minutes,
+    calendar_from_json,
+    iranian_week,
+)
+from router.service.sla_threads import recompute_stale_threads
 from router.storage.models import AuditEvent, SlaAlarm
 from tests.agent_support import api, count_rows, get_thread, make_agent
 from tests.support import FakeAdapter
@@ -105,6 +114,37 @@ def test_resolve_stops_next_response_and_reopen_restarts_it() -> None:
     assert dues.first_response is None  # answered already
 
 
+def test_a_deadline_more_than_two_years_away_is_not_set() -> None:
+    # The longest target on a 37-hour week lies four years on: no deadline, no alarm,
+    # and the walk stops at two years (a sparse calendar costs no more than that).
+    year = sla.MAX_TARGET_MINUTES
+    assert year == 525_600
+    longest = dataclasses.replace(HIGH, first_response_minutes=year, resolution_minutes=year)
+    m = measure()
+    assert sla.deadlines_and_alarms(started(tehran(25, 16, 30)), longest, m, 80) == (
+        sla.Deadlines(),
+        [],
+    )
+    assert m.calendar is not None
+    with pytest.raises(NoOpeningFound, match="more than 731 days"):
+        add_business_minutes(m.calendar, tehran(25, 16, 30), year)
+    sparse = measure(week={"sat": [["00:00", "00:01"]]})
+    assert sla.deadlines(started(tehran(25, 16, 30)), longest, sparse) == sla.Deadlines()
+
+
+def test_targets_are_at_most_a_year_of_minutes() -> None:
+    body = {"priority": "low", "business_hours": False, "resolution_minutes": 525_600}
+    assert sla.policy_from_json("low", body).resolution_minutes == 525_600
+    with pytest.raises(sla.PolicyError, match="1 to 525600"):
+        sla.policy_from_json("low", {**body, "resolution_minutes": 525_601})
+    # business_hours left out follows the calendar: none named counts wall-clock minutes.
+    assert not sla.policy_from_json("low", {"priority": "low"}).business_hours
+    assert sla.policy_from_json("low", {"priority": "low", "calendar": "tehran"}).business_hours
+    schema = openapi_document()["components"]["schemas"]["SlaPolicy"]["properties"]
+    for target in sla.TARGETS:
+        assert schema[f"{target}_minutes"]["maximum"] == sla.MAX_TARGET_MINUTES
+
+
 def test_wall_clock_policy_and_policy_choice() -> None:
     wall = sla.policy_from_json(
         "urgent-email",
@@ -168,11 +208,16 @@ async def test_api_calendar_in_the_future_sets_the_due_time(settings: Settings, 
     assert due == tehran(27, 10, 30)
     assert body["thread"]["sla"]["resolution_due"] is None
     assert body["thread"]["priority"] == "normal"
-    # Closing that day moves it to the next opening plus the target.
+    # Closing that day moves it to the next opening plus the target: the PUT marks the
+    # thread, the scheduler's next pass recomputes it.
     calendar["closed"], calendar["open"] = ["2027-03-27"], ["2027-03-28"]
     assert (await api(client, "PUT", "/api/v1/calendars/future", admin, json=calendar))[0] == 200
     thread = await get_thread(context, result.thread_id)
-    assert thread.first_response_due == tehran(28, 10, 30)
+    assert thread.sla_stale and thread.first_response_due == tehran(27, 10, 30)
+    assert await recompute_stale_threads(context) == 1
+    assert await recompute_stale_threads(context) == 0
+    thread = await get_thread(context, result.thread_id)
+    assert thread.first_response_due == tehran(28, 10, 30) and not thread.sla_stale
     # Only admins manage calendars; a bad body names its problem.
     sara = await make_agent(context, "Sara", tier=1)
     assert (await api(client, "GET", "/api/v1/calendars/future", sara))[0] == 403

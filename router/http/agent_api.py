@@ -391,7 +391,8 @@ async def get_service_definition(request: web.Request) -> web.StreamResponse:
 @routes.put("/api/v1/sla-policies/{name}")
 @endpoint
 async def put_service_definition(request: web.Request) -> web.StreamResponse:
-    """Store a calendar or SLA policy; the deadlines of running clocks are recomputed."""
+    """Store a calendar or SLA policy; the SLA scheduler recomputes the deadlines of
+    running clocks (the threads are marked here, in one statement)."""
     actor = await _actor(request)
     if not actor.is_admin:
         raise Forbidden("only admins manage calendars and SLA policies")
@@ -411,8 +412,8 @@ async def put_service_definition(request: web.Request) -> web.StreamResponse:
     async def work(session: AsyncSession, effects: Effects) -> int:
         return await sla_threads.store_definition(app, session, kind, name, body)
 
-    recomputed = await write(app, work)
-    logger.info("%s %s stored; %d threads recomputed", kind.__tablename__, name, recomputed)
+    marked = await write(app, work)
+    logger.info("%s %s stored; %d threads to recompute", kind.__tablename__, name, marked)
     return web.json_response(body)
 
 

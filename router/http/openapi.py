@@ -64,6 +64,9 @@ def _words(max_length: int) -> JSON:
 
 
 N_STRING = _nullable(STRING)
+SLA_NAME: JSON = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+# The longest SLA target: a year of minutes (router.service.sla.MAX_TARGET_MINUTES).
+SLA_MINUTES: JSON = {"type": ["integer", "null"], "minimum": 1, "maximum": 525_600}
 N_INT = _nullable(INT)
 N_TIME = _nullable(TIME)
 N_NUMBER: JSON = {"type": ["number", "null"]}
@@ -334,13 +337,22 @@ SCHEMAS: dict[str, JSON] = {
     "PendingRequest": _object({"pending": {"type": "boolean"}}, optional=("pending",)),
     "Calendar": _object(
         {
-            "timezone": {**STRING, "description": "an IANA zone, e.g. Asia/Tehran"},
+            "timezone": {
+                "type": "string",
+                "pattern": "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$",
+                "maxLength": 64,
+                "description": "an IANA zone, e.g. Asia/Tehran",
+            },
             "week": {
                 "type": "object",
                 "propertyNames": {"enum": ["sat", "sun", "mon", "tue", "wed", "thu", "fri"]},
                 "additionalProperties": {"type": "array", "items": _ref("OpenInterval")},
             },
-            "holidays": {**N_STRING, "description": "a country code, e.g. IR, SA, AE"},
+            "holidays": {
+                "type": ["string", "null"],
+                "pattern": "^[A-Z]{2,3}$",
+                "description": "a country code, e.g. IR, SA, AE",
+            },
             "closed": {"type": "array", "items": {"type": "string", "format": "date"}},
             "open": {"type": "array", "items": {"type": "string", "format": "date"}},
             "open_date_hours": {"type": "array", "items": _ref("OpenInterval")},
@@ -351,20 +363,24 @@ SCHEMAS: dict[str, JSON] = {
     ),
     "OpenInterval": {
         "type": "array",
-        "items": {"type": "string", "pattern": "^[0-9]{1,2}:[0-9]{2}$"},
+        "items": {"type": "string", "pattern": "^(([01]?[0-9]|2[0-3]):[0-5][0-9]|24:00)$"},
         "minItems": 2,
         "maxItems": 2,
     },
     "SlaPolicy": _object(
         {
             "priority": {"type": "string", "enum": ["urgent", "high", "normal", "low"]},
-            "calendar": {**N_STRING, "description": "required when business_hours is true"},
+            "calendar": {
+                **SLA_NAME,
+                "type": ["string", "null"],
+                "description": "required when business_hours is true",
+            },
             "business_hours": {"type": "boolean"},
-            "first_response_minutes": N_INT,
-            "next_response_minutes": N_INT,
-            "resolution_minutes": N_INT,
-            "tier": N_INT,
-            "channel": N_STRING,
+            "first_response_minutes": SLA_MINUTES,
+            "next_response_minutes": SLA_MINUTES,
+            "resolution_minutes": SLA_MINUTES,
+            "tier": {"type": ["integer", "null"], "minimum": 1, "maximum": 3},
+            "channel": {**SLA_NAME, "type": ["string", "null"]},
         },
         optional=(
             "calendar",

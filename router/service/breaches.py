@@ -25,6 +25,7 @@ from router.context import AppContext
 from router.core.events import SlaAlarmFired, ThreadChanged
 from router.core.transaction import Effects, write
 from router.http.keys import CONTEXT
+from router.service.sla_threads import STALE_BATCH, recompute_stale_threads
 from router.storage.models import OPEN_STATUSES, AuditEvent, SlaAlarm, Thread, ThreadStatus
 
 logger = logging.getLogger(__name__)
@@ -168,6 +169,9 @@ class SlaScheduler:
         interval = max(self._app.settings.service.scheduler_interval_seconds, 0.01)
         while True:
             try:
+                # Deadlines a calendar or policy change moved, before firing by them.
+                while await recompute_stale_threads(self._app) == STALE_BATCH:
+                    pass
                 while len(await fire_due_alarms(self._app)) == BATCH:
                     pass  # a backlog: keep going before sleeping
             except Exception:

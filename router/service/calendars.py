@@ -43,8 +43,10 @@ _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Satur
 # A search for the next open minute gives up after this many closed days in a row, so a
 # calendar that never opens again raises instead of looping.
 SEARCH_LIMIT_DAYS = 731
-# Adding business minutes never walks further than this from the starting day.
-WALK_LIMIT_DAYS = 20 * 366
+# Adding business minutes never walks further than this from the starting day: a
+# deadline further away promises nothing useful, and the walk stays cheap (a few hundred
+# days of lookups) however sparse the calendar or large the target.
+WALK_LIMIT_DAYS = SEARCH_LIMIT_DAYS
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CLOCK = re.compile(r"([01]?[0-9]|2[0-4]):([0-5][0-9])")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

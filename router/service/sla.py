@@ -52,8 +52,8 @@ _POLICY_KEYS = frozenset(
         "channel",
     }
 )
-# A target longer than a year is a typo, and would walk calendars for decades.
-MAX_TARGET_MINUTES = 366 * 24 * 60
+# A target longer than a year of minutes is a typo (the OpenAPI document says the same).
+MAX_TARGET_MINUTES = 365 * 24 * 60
 
 
 class PolicyError(ValueError):
@@ -118,10 +118,11 @@ def policy_from_json(name: str, body: object) -> SlaPolicy:
     priority = body.get("priority")
     if priority not in PRIORITIES:
         problems.append(f"priority: must be one of {', '.join(PRIORITIES)}")
-    business_hours = body.get("business_hours", True)
+    calendar = body.get("calendar")
+    # Left out, it follows the calendar: business minutes of one, else wall-clock minutes.
+    business_hours = body.get("business_hours", calendar is not None)
     if not isinstance(business_hours, bool):
         problems.append("business_hours: must be true or false")
-    calendar = body.get("calendar")
     if calendar is not None and not (isinstance(calendar, str) and _NAME.fullmatch(calendar)):
         problems.append("calendar: a calendar name (1-64 letters, digits, '-' or '_')")
     if business_hours is True and calendar is None:
@@ -198,6 +199,13 @@ class Measure:
         # Business time is kept to the whole minute (a measured pause may be a fraction).
         return add_business_minutes(self.calendar, instant, round(minutes))
 
+    def add_more(self, start: datetime, reached: datetime, done: float, total: float) -> datetime:
+        """`add(start, total)`, knowing `reached == add(start, done)` (done <= total)."""
+        if self.calendar is None:
+            return start + timedelta(minutes=total)
+        rest = round(total) - round(done)
+        return add_business_minutes(self.calendar, reached, rest)
+
     def between(self, start: datetime, end: datetime) -> float:
         if self.calendar is None:
             return max(0.0, (end - start) / timedelta(minutes=1))
@@ -242,27 +250,7 @@ def clock_start(state: ClockState, target: Target) -> datetime | None:
 
 def deadlines(state: ClockState, policy: SlaPolicy | None, measure: Measure) -> Deadlines:
     """The deadlines of the running clocks (None for a clock not running or without target)."""
-    if policy is None:
-        return Deadlines()
-    dues: dict[str, datetime | None] = {}
-    for target in TARGETS:
-        dues[target] = _due(state, policy, measure, target, 1.0)
-    return Deadlines(dues["first_response"], dues["next_response"], dues["resolution"])
-
-
-def _due(
-    state: ClockState, policy: SlaPolicy, measure: Measure, target: Target, share: float
-) -> datetime | None:
-    start, minutes = clock_start(state, target), policy.minutes(target)
-    if start is None or minutes is None:
-        return None
-    # The next-response clock starts after any pause ended: no pause lies inside it.
-    paused = 0.0 if target == "next_response" else state.paused_minutes
-    try:
-        return measure.add(start, minutes * share + paused)
-    except NoOpeningFound:
-        # A calendar that never opens again promises nothing: no deadline, no alarm.
-        return None
+    return deadlines_and_alarms(state, policy, measure, 0)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,19 +269,40 @@ def alarms(
 ) -> list[Alarm]:
     """The warning (at `warning_percent` of the target; none when 0) and the breach of
     every running clock."""
+    return deadlines_and_alarms(state, policy, measure, warning_percent)[1]
+
+
+def deadlines_and_alarms(
+    state: ClockState, policy: SlaPolicy | None, measure: Measure, warning_percent: int
+) -> tuple[Deadlines, list[Alarm]]:
+    """`deadlines` and `alarms` at once: each clock's calendar is walked once, to the
+    warning and on from there to the deadline (adding in two steps equals adding at once)."""
     if policy is None:
-        return []
-    found = []
+        return Deadlines(), []
+    dues: dict[str, datetime | None] = dict.fromkeys(TARGETS)
+    found: list[Alarm] = []
     for target in TARGETS:
-        start, due = clock_start(state, target), _due(state, policy, measure, target, 1.0)
-        if start is None or due is None:
+        start, minutes = clock_start(state, target), policy.minutes(target)
+        if start is None or minutes is None:
             continue
-        if 0 < warning_percent < 100:
-            warn = _due(state, policy, measure, target, warning_percent / 100)
-            if warn is not None:
+        # The next-response clock starts after any pause ended: no pause lies inside it.
+        paused = 0.0 if target == "next_response" else state.paused_minutes
+        total, warn_at = minutes + paused, minutes * warning_percent / 100 + paused
+        try:
+            if 0 < warning_percent < 100:
+                warn = measure.add(start, warn_at)
+                due = measure.add_more(start, warn, warn_at, total)
                 found.append(Alarm(target, "warning", start, due, warn))
+            else:
+                due = measure.add(start, total)
+        except NoOpeningFound:
+            # A calendar that never opens again (or not within the walk limit) promises
+            # nothing: no deadline, no alarm.
+            continue
+        dues[target] = due
         found.append(Alarm(target, "breach", start, due, due))
-    return found
+    deadlines = Deadlines(dues["first_response"], dues["next_response"], dues["resolution"])
+    return deadlines, found
 
 
 def paused(state: ClockState, now: datetime) -> ClockState:

@@ -3,7 +3,9 @@
 The write paths call one function each: `customer_wrote` (ingest), `agent_replied`
 (replies), `status_changed` (escalate, resolve, pending), `recompute` (priority). Each
 reads the thread's clock state, moves it on with `router.service.sla`, stores the
-deadlines on the thread and replaces its unfired alarms.
+deadlines on the thread and replaces its unfired alarms. A calendar or policy change
+only marks the threads it may move (`sla_stale`); the SLA scheduler recomputes them in
+batches (`recompute_stale_threads`), so an admin's PUT costs one statement.
 
 Calendars and policies come from the TOML settings (`[service.calendars.NAME]`,
 `[service.policies.NAME]`) and from the tables the admin API writes; a stored one wins
@@ -17,10 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
+from router.core.transaction import Effects, write
 from router.service import sla
 from router.service.calendars import BusinessCalendar, CalendarError, calendar_from_json
 from router.storage.models import (
@@ -36,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 # Statuses in which people owe the customer something: the clocks may run.
 _HUMAN_STATUSES = (ThreadStatus.QUEUED, ThreadStatus.ASSIGNED)
+# Threads recomputed per transaction after a calendar or policy change.
+STALE_BATCH = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +103,13 @@ async def recompute(
     session: AsyncSession,
     thread: Thread,
     state: sla.ClockState | None = None,
+    levels: ServiceLevels | None = None,
 ) -> None:
     """Store `state` (default: the thread's own) and the deadlines and alarms it gives."""
     state = state or clock_state(thread)
-    policy, measure = await _policy(app, session, thread)
-    dues = sla.deadlines(state, policy, measure)
+    policy, measure = await _policy(app, session, thread, levels)
+    warning_percent = app.settings.service.warning_percent
+    dues, alarms = sla.deadlines_and_alarms(state, policy, measure, warning_percent)
     thread.sla_started_at = state.started_at
     thread.sla_paused_minutes = state.paused_minutes
     thread.paused_since = state.paused_since
@@ -115,8 +122,7 @@ async def recompute(
     await session.execute(
         delete(SlaAlarm).where(SlaAlarm.thread_id == thread.id, SlaAlarm.fired_at.is_(None))
     )
-    warning_percent = app.settings.service.warning_percent
-    for alarm in sla.alarms(state, policy, measure, warning_percent):
+    for alarm in alarms:
         already = await session.scalar(
             select(
                 exists().where(
@@ -208,10 +214,10 @@ async def set_pending(
 
 
 async def _policy(
-    app: AppContext, session: AsyncSession, thread: Thread
+    app: AppContext, session: AsyncSession, thread: Thread, levels: ServiceLevels | None = None
 ) -> tuple[sla.SlaPolicy | None, sla.Measure]:
     """The policy in force for `thread` and how it counts minutes."""
-    levels = await service_levels(app, session)
+    levels = levels or await service_levels(app, session)
     policy = sla.choose_policy(
         levels.policies,
         priority=sla.priority_name(thread.priority),
@@ -246,22 +252,48 @@ async def store_definition(
     name: str,
     body: dict[str, Any],
 ) -> int:
-    """Store a (checked) calendar or policy body and recompute the deadlines of every
-    thread whose clocks run; return how many threads were recomputed."""
+    """Store a (checked) calendar or policy body and mark every thread whose clocks run
+    for a recompute (`recompute_stale_threads`, run by the SLA scheduler in batches):
+    one statement here however many threads there are; return how many were marked."""
     row: SlaCalendar | SlaPolicy | None = await session.get(kind, name, with_for_update=True)
     if row is None:
         session.add(kind(name=name, body=body, updated_at=app.clock()))
     else:
         row.body, row.updated_at = body, app.clock()
     await session.flush()
-    threads = list(
-        await session.scalars(
-            select(Thread)
-            .where(Thread.sla_started_at.is_not(None), Thread.status.in_(_HUMAN_STATUSES))
-            .order_by(Thread.id)
-            .with_for_update()
-        )
+    marked = await session.execute(
+        update(Thread)
+        .where(Thread.sla_started_at.is_not(None), Thread.status.in_(_HUMAN_STATUSES))
+        .values(sla_stale=True)
+        .execution_options(synchronize_session=False)
     )
-    for thread in threads:
-        await recompute(app, session, thread)
-    return len(threads)
+    return int(getattr(marked, "rowcount", 0) or 0)
+
+
+async def recompute_stale_threads(app: AppContext, *, limit: int = STALE_BATCH) -> int:
+    """Recompute up to `limit` threads a calendar or policy change marked, in one short
+    transaction (rows claimed with `FOR UPDATE SKIP LOCKED`, so several schedulers share
+    the work); return how many. The flag is cleared in the same transaction, so a change
+    stored meanwhile marks the thread again and it is recomputed once more."""
+
+    async def work(session: AsyncSession, effects: Effects) -> int:
+        threads = list(
+            await session.scalars(
+                select(Thread)
+                .where(Thread.sla_stale.is_(True))
+                .order_by(Thread.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not threads:
+            return 0
+        levels = await service_levels(app, session)  # read once for the whole batch
+        for thread in threads:
+            thread.sla_stale = False
+            if thread.sla_started_at is not None and thread.status in _HUMAN_STATUSES:
+                await recompute(app, session, thread, levels=levels)
+        await session.flush()
+        return len(threads)
+
+    return await write(app, work)

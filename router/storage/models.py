@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -169,6 +170,8 @@ class Thread(Base):
     first_response_due: Mapped[datetime | None] = mapped_column(index=True)
     next_response_due: Mapped[datetime | None] = mapped_column(index=True)
     resolution_due: Mapped[datetime | None] = mapped_column(index=True)
+    # A calendar or policy changed: the SLA scheduler recomputes the deadlines.
+    sla_stale: Mapped[bool] = mapped_column(default=False, server_default=false(), index=True)
 
 
 class Message(Base):

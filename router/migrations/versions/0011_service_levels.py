@@ -34,6 +34,10 @@ def upgrade() -> None:
         for due in _DUES:
             batch_op.add_column(sa.Column(due, sa.DateTime(timezone=True), nullable=True))
             batch_op.create_index(batch_op.f(f"ix_threads_{due}"), [due], unique=False)
+        batch_op.add_column(
+            sa.Column("sla_stale", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch_op.create_index(batch_op.f("ix_threads_sla_stale"), ["sla_stale"], unique=False)
     for table in ("sla_calendars", "sla_policies"):
         op.create_table(
             table,
@@ -68,6 +72,8 @@ def downgrade() -> None:
     op.drop_table("sla_policies")
     op.drop_table("sla_calendars")
     with op.batch_alter_table("threads", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_threads_sla_stale"))
+        batch_op.drop_column("sla_stale")
         for due in _DUES:
             batch_op.drop_index(batch_op.f(f"ix_threads_{due}"))
             batch_op.drop_column(due)
