@@ -272,10 +272,6 @@ def test_presets_and_a_full_body_round_trip() -> None:
             ],
         ),
         (
-            {"timezone": "Asia/Tehran", "week": {}},
-            ["week: the calendar has no open hours at all"],
-        ),
-        (
             {"timezone": "Mars/Olympus", "week": {"sat": [["09:00", "17:00"]]}, "holiday": "IR"},
             ["holiday: unknown field", "timezone: 'Mars/Olympus' is not a known IANA time zone"],
         ),
@@ -516,3 +512,13 @@ def test_a_round_the_clock_calendar_counts_real_minutes(
     # In UTC: adding to a zoned datetime moves its wall clock, not real time.
     real = start.astimezone(UTC) + timedelta(minutes=minutes)
     assert add_business_minutes(always, start, minutes) == real
+
+
+def test_a_calendar_without_hours_never_opens_and_empty_intervals_open_nothing() -> None:
+    # Accepted (a team with no hours yet): it promises nothing rather than being refused.
+    never = calendar(timezone="Asia/Tehran", week={"sat": [["00:00", "00:00"]]})
+    assert never.week == ((),) * 7
+    assert calendar_to_json(never)["week"] == {}
+    assert not is_open(never, tehran(2027, 1, 2, 0))
+    with pytest.raises(NoOpeningFound):
+        next_opening(never, tehran(2027, 1, 1))

@@ -137,6 +137,12 @@ def test_targets_are_at_most_a_year_of_minutes() -> None:
     assert sla.policy_from_json("low", body).resolution_minutes == 525_600
     with pytest.raises(sla.PolicyError, match="1 to 525600"):
         sla.policy_from_json("low", {**body, "resolution_minutes": 525_601})
+    # A JSON number with a zero fraction is an integer to JSON Schema; true is not one.
+    assert sla.policy_from_json("low", {**body, "resolution_minutes": 60.0, "tier": 2.0}) == (
+        sla.policy_from_json("low", {**body, "resolution_minutes": 60, "tier": 2})
+    )
+    with pytest.raises(sla.PolicyError, match=r"resolution_minutes.*tier"):
+        sla.policy_from_json("low", {**body, "resolution_minutes": True, "tier": True})
     # business_hours left out follows the calendar: none named counts wall-clock minutes.
     assert not sla.policy_from_json("low", {"priority": "low"}).business_hours
     assert sla.policy_from_json("low", {"priority": "low", "calendar": "tehran"}).business_hours

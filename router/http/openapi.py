@@ -393,7 +393,12 @@ SCHEMAS: dict[str, JSON] = {
         ),
         description="Targets in minutes for threads of one priority (optionally one tier "
         "and/or channel); the most specific matching policy applies.",
-    ),
+    )
+    | {
+        # Business hours are a calendar's: `business_hours: true` names one.
+        "if": {"properties": {"business_hours": {"const": True}}, "required": ["business_hours"]},
+        "then": {"properties": {"calendar": SLA_NAME}, "required": ["calendar"]},
+    },
     "PresenceRequest": _object(
         {"status": {"type": "string", "enum": ["online", "away", "offline"]}}
     ),

@@ -39,7 +39,6 @@ MINUTES_PER_DAY = 24 * 60
 WEEKDAY_KEYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # The order the JSON body lists them in: the Iranian and Gulf weeks start on Saturday.
 _JSON_WEEK_ORDER: tuple[str, ...] = ("sat", "sun", "mon", "tue", "wed", "thu", "fri")
-_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 # A search for the next open minute gives up after this many closed days in a row, so a
 # calendar that never opens again raises instead of looping.
 SEARCH_LIMIT_DAYS = 731
@@ -50,7 +49,7 @@ WALK_LIMIT_DAYS = SEARCH_LIMIT_DAYS
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CLOCK = re.compile(r"([01]?[0-9]|2[0-4]):([0-5][0-9])")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_NO_HOURS = "week: the calendar has no open hours at all"
+_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _BODY_KEYS = frozenset({"timezone", "week", "holidays", "closed", "open", "open_date_hours"})
 
 
@@ -147,8 +146,6 @@ def _calendar_problems(calendar: BusinessCalendar) -> list[str]:
                     f"open: {day.isoformat()} is a {_WEEKDAY_NAMES[day.weekday()]}, which has "
                     "no hours in week; give open_date_hours for such dates"
                 )
-    if not any(calendar.week) and not calendar.open_dates:
-        problems.append(_NO_HOURS)
     return problems
 
 
@@ -267,8 +264,7 @@ def calendar_from_json(name: str, body: object) -> BusinessCalendar:
         problems.extend(
             problem
             for problem in error.problems
-            if (week is not None or not problem.startswith(("week", "open:")))
-            and not (problems and problem == _NO_HOURS)
+            if week is not None or not problem.startswith(("week", "open:"))
         )
     if problems:
         raise CalendarError(problems)
@@ -337,6 +333,8 @@ def _parse_day(path: str, raw: object, problems: list[str]) -> DayHours:
         if start > MINUTES_PER_DAY or end > MINUTES_PER_DAY:
             problems.append(f"{path}[{index}]: {pair[0]}-{pair[1]} is outside 00:00-24:00")
             continue
+        if start == end:
+            continue  # an empty interval opens nothing
         intervals.append(OpeningInterval(start, end))
     # Order is not the admin's job; overlaps and inversions are reported by the calendar.
     return tuple(sorted(intervals, key=lambda interval: (interval.start, interval.end)))

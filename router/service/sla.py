@@ -130,13 +130,13 @@ def policy_from_json(name: str, body: object) -> SlaPolicy:
     targets: dict[str, int | None] = {}
     for target in TARGETS:
         key = f"{target}_minutes"
-        value = body.get(key)
-        ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
-        if not ok or (isinstance(value, int) and value > MAX_TARGET_MINUTES):
+        value = _json_integer(body.get(key))
+        if value is not None and not (isinstance(value, int) and 0 < value <= MAX_TARGET_MINUTES):
             problems.append(f"{key}: a whole number of minutes, 1 to {MAX_TARGET_MINUTES}, or null")
-        targets[key] = value if ok else None
-    tier = body.get("tier")
-    if (tier is not None and tier not in (1, 2, 3)) or isinstance(tier, bool):
+            value = None
+        targets[key] = value
+    tier = _json_integer(body.get("tier"))
+    if tier is not None and tier not in (1, 2, 3):
         problems.append("tier: 1, 2, 3 or null")
     channel = body.get("channel")
     if channel is not None and not (isinstance(channel, str) and _NAME.fullmatch(channel)):
@@ -151,9 +151,19 @@ def policy_from_json(name: str, body: object) -> SlaPolicy:
         first_response_minutes=targets["first_response_minutes"],
         next_response_minutes=targets["next_response_minutes"],
         resolution_minutes=targets["resolution_minutes"],
-        tier=tier,
+        tier=tier if isinstance(tier, int) else None,  # checked above: 1, 2, 3 or None
         channel=channel,
     )
+
+
+def _json_integer(value: object) -> object:
+    """`value`, with a JSON number of zero fraction (`60.0`) read as the integer it is to
+    JSON Schema, and a boolean (never a number) kept apart as its text."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def policy_to_json(policy: SlaPolicy) -> dict[str, object]:
