@@ -21,6 +21,7 @@ from faq.language import detect_language
 from faq.normalise import normalise
 from faq.reload import KbWatcher, LoadedKb
 from faq.triage import MessageKind, triage, yes_or_no
+from router.core.languages import localised_number
 from router.core.messages import AuthorKind
 from router.core.responder import (
     Answer,
@@ -40,14 +41,6 @@ logger = logging.getLogger(__name__)
 PARAGRAPH = "\n\n"
 # A queued customer who keeps asking for a person is told where they stand this often.
 QUEUE_REMINDER_INTERVAL = timedelta(minutes=30)
-_DIGITS = {"fa": "۰۱۲۳۴۵۶۷۸۹", "ar": "٠١٢٣٤٥٦٧٨٩"}
-
-
-def localised_number(value: int, language: str) -> str:
-    """`value` in the digits the language writes (Persian, Arabic-Indic or ASCII)."""
-    digits = _DIGITS.get(language)
-    text = str(value)
-    return text.translate(str.maketrans("0123456789", digits)) if digits else text
 
 
 class TierZeroBot:

@@ -231,6 +231,25 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    # Priority of a new thread: per channel (e.g. email = "low"), else `default_priority`.
+    default_priority: Literal["urgent", "high", "normal", "low"] = "normal"
+    channel_priorities: dict[str, str] = field(default_factory=dict)
+    # A warning fires when this share of a target has elapsed (0 turns warnings off).
+    warning_percent: int = 80
+    # How often the scheduler looks for warnings and breaches that came due.
+    scheduler_interval_seconds: float = 30.0
+    # A breached first-response or next-response target moves the thread, unassigned,
+    # to the next tier's queue (never above tier 3).
+    escalate_on_breach: bool = False
+    # Calendars and SLA policies for installs without an admin, by name, in the bodies
+    # of PUT /api/v1/calendars/{name} and /api/v1/sla-policies/{name} (docs/service-levels.md);
+    # one stored through the API under the same name wins.
+    calendars: dict[str, dict[str, Any]] = field(default_factory=dict)
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("pasokh-data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -245,6 +264,7 @@ class Settings:
     email: EmailSettings = field(default_factory=EmailSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
 
     @property
     def database_url(self) -> str:

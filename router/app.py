@@ -56,6 +56,7 @@ from router.http.keys import CONTEXT
 from router.identity.dialogue import IdentityDialogue
 from router.identity.service import IdentityProofService
 from router.metrics import Metrics
+from router.service.breaches import sla_scheduler_ctx
 from router.startup import StartupSummary, summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
@@ -268,6 +269,7 @@ def build_app(
         missing=tuple(line for d in descriptions for line in d.missing),
     )
     app.cleanup_ctx.append(summary_ctx(summary))
+    app.cleanup_ctx.append(sla_scheduler_ctx)
     app.cleanup_ctx.append(file_collector_ctx)
     return app
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from config.settings import Settings
 from router.core.attachments import AttachmentStore
 from router.core.events import InProcessEventBus
-from router.core.messages import ChannelSender
+from router.core.messages import ChannelSender, utcnow
 from router.core.responder import Responder
 from router.metrics import Metrics
 from router.storage.engine import new_read_sessionmaker
@@ -53,6 +54,8 @@ class AppContext:
     adapters: dict[str, ChannelSender] = field(default_factory=dict)
     # Set when new outbox rows are committed, so the worker need not wait for its poll.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # "Now" for the service-level clocks and their scheduler; tests set a fixed one.
+    clock: Callable[[], datetime] = utcnow
     # SQLite has one writer: queueing our own writers here is fairer and faster than
     # letting them spin in SQLite's busy handler (which sleeps up to 100 ms a turn).
     _sqlite_writes: asyncio.Lock | None = None

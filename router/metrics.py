@@ -83,6 +83,18 @@ class Metrics:
             buckets=HUMAN_WAIT_BUCKETS,
             registry=r,
         )
+        self.sla_breaches = Counter(
+            "pasokh_sla_breaches",
+            "Service-level targets breached, by target and the thread's priority",
+            ["target", "priority"],
+            registry=r,
+        )
+        self.sla_warnings = Counter(
+            "pasokh_sla_warnings",
+            "Service-level targets nearly breached (warning_percent elapsed)",
+            ["target", "priority"],
+            registry=r,
+        )
         # A pass counted whether or not it found work: a flat line means a stuck worker.
         self.worker_passes = Counter(
             "pasokh_worker_passes",

@@ -173,6 +173,23 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     )
     await call("POST", "/api/v1/threads/{id}/release", reza, path=thread, expect=200)
     await call("POST", "/api/v1/threads/{id}/release", reza, path=thread, expect=409)
+    calendar = {"timezone": "Asia/Tehran", "week": {"sat": [["09:00", "17:00"]]}}
+    policy = {"priority": "high", "calendar": "tehran", "first_response_minutes": 60}
+    for template, body in (
+        ("/api/v1/calendars/{name}", calendar),
+        ("/api/v1/sla-policies/{name}", policy),
+    ):
+        await call("PUT", template, admin, path={"name": "tehran"}, json=body, expect=200)
+        await call("GET", template, admin, path={"name": "tehran"}, expect=200)
+        await call("GET", template, admin, path={"name": "none"}, expect=404)
+        await call("GET", template, sara, path={"name": "tehran"}, expect=403)
+    priority = {"priority": "high"}
+    await call(
+        "POST", "/api/v1/threads/{id}/priority", reza, path=thread, json=priority, expect=200
+    )
+    await call("POST", "/api/v1/threads/{id}/pending", reza, path=thread, expect=200)
+    pending = {"pending": False}
+    await call("POST", "/api/v1/threads/{id}/pending", reza, path=thread, json=pending, expect=200)
     await call(
         "POST",
         "/api/v1/threads/{id}/escalate",

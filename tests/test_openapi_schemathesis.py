@@ -44,8 +44,11 @@ async def _seed(client: Any, context: Any, web: FakeAdapter) -> tuple[str, str]:
     return admin.token, integration
 
 
-async def _schemathesis(url: str, token: str, operations: str, cwd: Path) -> tuple[int, str]:
-    """Run Schemathesis on the operations whose path matches `operations`."""
+async def _schemathesis(
+    url: str, token: str, operations: str, cwd: Path, skip: tuple[str, ...] = ()
+) -> tuple[int, str]:
+    """Run Schemathesis on the operations whose path matches `operations`, with every
+    check but those in `skip`."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -54,6 +57,7 @@ async def _schemathesis(url: str, token: str, operations: str, cwd: Path) -> tup
         url,
         f"--include-path-regex={operations}",
         "--checks=all",
+        *([f"--exclude-checks={','.join(skip)}"] if skip else []),
         f"--seed={SEED}",
         f"--max-examples={EXAMPLES}",
         "--workers=1",
@@ -79,12 +83,18 @@ async def test_schemathesis_finds_no_difference_between_document_and_server(
     client, context = await start_app(settings, adapters=[web], responder=QueueEveryThread())
     agent_token, integration_token = await _seed(client, context, web)
     url = str(client.make_url("/api/v1/openapi.json"))
-    # the agent API (with an admin's token) and the integrations' channel (with theirs)
-    for token, operations in (
-        (agent_token, "^/api/v1/(?!inbound/)"),
-        (integration_token, "^/api/v1/inbound/"),
+    # The agent API (with an admin's token) and the integrations' channel (with theirs).
+    # Calendars and SLA policies have rules JSON Schema cannot state (an IANA zone name,
+    # a holiday country, intervals that neither overlap nor run backwards), so a body the
+    # schema allows may rightly get 422 there: every check but "schema-valid bodies are
+    # accepted" runs on them.
+    service_levels = "^/api/v1/(calendars|sla-policies)/"
+    for token, operations, skip in (
+        (agent_token, "^/api/v1/(?!inbound/|calendars/|sla-policies/)", ()),
+        (agent_token, service_levels, ("positive_data_acceptance",)),
+        (integration_token, "^/api/v1/inbound/", ()),
     ):
-        code, report = await _schemathesis(url, token, operations, tmp_path)
+        code, report = await _schemathesis(url, token, operations, tmp_path, skip)
         assert code == 0, report[-20000:]
         # every generated case passed every check (warnings, e.g. ids it never guessed, aside)
         assert re.search(r"(\d+) generated, \1 passed", report), report[-5000:]

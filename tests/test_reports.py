@@ -4,6 +4,7 @@ what), the CLI and the Prometheus histograms."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -353,7 +354,10 @@ async def test_report_command(
     await _scripted_day(settings, start_app, clock)
     env = {"PASOKH_DATABASE__URL": database_url}
     data = ["--data-dir", str(settings.data_dir)]
-    shown = pasokh(
+    # In a thread: the app under test shares this event loop and must keep running (its
+    # SLA scheduler may hold SQLite's write lock for a moment while the command starts).
+    shown = await asyncio.to_thread(
+        pasokh,
         "report",
         "--from",
         "2030-01-07",
@@ -368,10 +372,19 @@ async def test_report_command(
     body = json.loads(shown.stdout)
     assert body["total"]["first_response_seconds"]["median"] == 240.0
     assert len(body["groups"]) == 3
-    as_csv = pasokh(
-        "report", "--from", "2030-01-07", "--to", "2030-01-08", "--format", "csv", *data, env=env
+    as_csv = await asyncio.to_thread(
+        pasokh,
+        "report",
+        "--from",
+        "2030-01-07",
+        "--to",
+        "2030-01-08",
+        "--format",
+        "csv",
+        *data,
+        env=env,
     )
     assert as_csv.returncode == 0, as_csv.stderr
     assert as_csv.stdout.startswith("\ufeffkey,label,threads_created")
-    wrong = pasokh("report", "--from", "last week", *data, env=env)
+    wrong = await asyncio.to_thread(pasokh, "report", "--from", "last week", *data, env=env)
     assert wrong.returncode != 0 and "ISO 8601" in wrong.stderr

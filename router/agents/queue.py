@@ -31,6 +31,7 @@ from router.core.messages import AuthorKind, Direction, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.texts import template
 from router.core.transaction import Effects, write
+from router.service import sla, sla_threads
 from router.service.reports.events import record_audited, record_resolution
 from router.storage.column_sizes import column_limit
 from router.storage.models import (
@@ -460,6 +461,7 @@ async def escalate(app: AppContext, actor: Actor, thread_id: int, tier: int, rea
             from_agent_id=previous[1],
             reason=reason,
         )
+        await sla_threads.status_changed(app, session, thread)  # a tier's policy may differ
         _changed(effects, thread)
         return thread
 
@@ -493,6 +495,47 @@ async def resolve(
         await record_resolution(
             app.metrics, session, thread, actor_kind="agent", agent_id=actor.agent_id
         )
+        await sla_threads.status_changed(app, session, thread)
+        _changed(effects, thread)
+        return thread
+
+    return await write(app, work)
+
+
+async def set_priority(app: AppContext, actor: Actor, thread_id: int, priority: str) -> Thread:
+    """Set the thread's priority (urgent, high, normal, low); its deadlines follow."""
+    if priority not in sla.PRIORITIES:
+        raise Invalid(f"priority must be one of {', '.join(sla.PRIORITIES)}")
+
+    async def work(session: AsyncSession, effects: Effects) -> Thread:
+        thread = await _thread_to_act_on(session, actor, thread_id)
+        before = sla.priority_name(thread.priority)
+        if before == priority:
+            return thread
+        thread.priority = sla.priority_rank(priority)
+        thread.updated_at = utcnow()
+        await sla_threads.recompute(app, session, thread)
+        _audit(session, thread, "priority", actor=actor, before=before, after=priority)
+        _changed(effects, thread)
+        return thread
+
+    return await write(app, work)
+
+
+async def set_pending(app: AppContext, actor: Actor, thread_id: int, pending: bool) -> Thread:
+    """Mark the thread as waiting on the customer (its clocks pause), or not any more."""
+
+    async def work(session: AsyncSession, effects: Effects) -> Thread:
+        thread = await _thread_to_act_on(session, actor, thread_id)
+        if thread.status not in (ThreadStatus.QUEUED, ThreadStatus.ASSIGNED):
+            raise Conflict(
+                f"only threads with people can wait on the customer (it is {thread.status})"
+            )
+        if sla_threads.is_pending(thread) == pending:
+            return thread
+        thread.updated_at = utcnow()
+        await sla_threads.set_pending(app, session, thread, pending)
+        _audit(session, thread, "pending" if pending else "pending_end", actor=actor)
         _changed(effects, thread)
         return thread
 

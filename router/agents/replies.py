@@ -21,9 +21,10 @@ from router.agents.queue import (
 )
 from router.context import AppContext
 from router.core.events import MessageStored
-from router.core.messages import AuthorKind, utcnow
+from router.core.messages import AuthorKind
 from router.core.outbound_messages import enqueue_outbound
 from router.core.transaction import Effects, write
+from router.service import sla_threads
 from router.service.reports.events import record_response
 from router.storage.models import Identity, Message, Thread, ThreadStatus
 
@@ -78,8 +79,7 @@ async def post_message(
         )
         if not internal:
             await record_response(app.metrics, session, thread, message)
-        if not internal and thread.first_response_at is None:
-            thread.first_response_at = utcnow()
+            await sla_threads.agent_replied(app, session, thread)  # records the first response
         effects.events.append(
             MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.AGENT, internal)
         )

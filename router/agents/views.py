@@ -10,10 +10,10 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.agents.queue import (
@@ -29,6 +29,8 @@ from router.agents.queue import (
 from router.core.ids import parse_id
 from router.core.messages import utcnow
 from router.identity.links import KIND_CODE, mask_codes
+from router.service.sla import priority_name
+from router.service.sla_threads import is_pending
 from router.storage.models import (
     OPEN_STATUSES,
     Agent,
@@ -38,12 +40,14 @@ from router.storage.models import (
     IdentityProof,
     Message,
     OutboxItem,
+    SlaAlarm,
     Thread,
     ThreadStatus,
 )
 
 JSON = dict[str, Any]
 STATUS_FILTERS = ("bot", "queued", "assigned", "resolved", "open")
+SORTS = ("due",)
 THREAD_MESSAGES = 2000  # newest messages of the thread itself
 EARLIER_THREADS = 10  # earlier threads shown with a thread, newest first
 EARLIER_MESSAGES = 100  # newest messages of each earlier thread
@@ -58,6 +62,12 @@ class ThreadFilter:
     tier: int | None = None
     assignee: str | None = None
     limit: int = 100
+    # "due": soonest deadline first (threads without one last); None: the default order.
+    sort: str | None = None
+    # True: only threads with a fired breach; False: only without.
+    breached: bool | None = None
+    # Only threads with a deadline at or before this instant.
+    due_before: datetime | None = None
 
 
 def iso(value: datetime | None) -> str | None:
@@ -79,6 +89,7 @@ def thread_json(
     assignee: Agent | None,
     last_message: Message | None = None,
     last_message_masked: bool = False,
+    breaches: Sequence[SlaAlarm] = (),
 ) -> JSON:
     """A thread's summary (as listed, and at the top of its detail)."""
     waiting = (
@@ -92,7 +103,22 @@ def thread_json(
         "customer_name": customer_name,
         "status": thread.status,
         "tier": thread.tier,
-        "priority": thread.priority,
+        "priority": priority_name(thread.priority),
+        "pending": is_pending(thread),
+        "sla": {
+            "first_response_due": iso(thread.first_response_due),
+            "next_response_due": iso(thread.next_response_due),
+            "resolution_due": iso(thread.resolution_due),
+            "breaches": [
+                {
+                    "target": b.target,
+                    "kind": b.kind,
+                    "due_at": iso(b.due_at),
+                    "fired_at": iso(b.fired_at),
+                }
+                for b in breaches
+            ],
+        },
         "assignee": agent_brief(assignee),
         "subject": thread.subject,
         "language": thread.language,
@@ -241,11 +267,27 @@ async def _last_messages(session: AsyncSession, thread_ids: Sequence[int]) -> di
     }
 
 
+async def fired_alarms(
+    session: AsyncSession, thread_ids: Sequence[int]
+) -> dict[int, list[SlaAlarm]]:
+    """The warnings and breaches fired on each thread, oldest first."""
+    found: dict[int, list[SlaAlarm]] = {}
+    if thread_ids:
+        for alarm in await session.scalars(
+            select(SlaAlarm)
+            .where(SlaAlarm.thread_id.in_(thread_ids), SlaAlarm.fired_at.is_not(None))
+            .order_by(SlaAlarm.fired_at, SlaAlarm.id)
+        ):
+            found.setdefault(alarm.thread_id, []).append(alarm)
+    return found
+
+
 async def _summaries(session: AsyncSession, threads: Sequence[Thread]) -> list[JSON]:
     names = await _customer_names(session, (t.customer_id for t in threads))
     agents = await _agents_by_id(session, (t.assignee_id for t in threads))
     last = await _last_messages(session, [t.id for t in threads])
     masked = await code_mail_ids(session, [m.id for m in last.values()])
+    fired = await fired_alarms(session, [t.id for t in threads])
     return [
         thread_json(
             t,
@@ -253,6 +295,7 @@ async def _summaries(session: AsyncSession, threads: Sequence[Thread]) -> list[J
             assignee=agents.get(t.assignee_id) if t.assignee_id is not None else None,
             last_message=last.get(t.id),
             last_message_masked=t.id in last and last[t.id].id in masked,
+            breaches=fired.get(t.id, ()),
         )
         for t in threads
     ]
@@ -287,14 +330,45 @@ async def list_threads(session: AsyncSession, actor: Actor, query: ThreadFilter)
             where.append(Thread.assignee_id == agent_id)
         else:
             raise Invalid("assignee must be 'me', 'none' or an agent id")
-    if query.status == ThreadStatus.QUEUED:
+    soonest = _soonest_due()
+    if query.due_before is not None:
+        where.append(soonest <= query.due_before)
+    if query.breached is not None:
+        fired_breach = (
+            select(SlaAlarm.id)
+            .where(
+                SlaAlarm.thread_id == Thread.id,
+                SlaAlarm.kind == "breach",
+                SlaAlarm.fired_at.is_not(None),
+            )
+            .exists()
+        )
+        where.append(fired_breach if query.breached else ~fired_breach)
+    if query.sort is not None and query.sort not in SORTS:
+        raise Invalid(f"sort must be one of {', '.join(SORTS)}")
+    order: tuple[Any, ...]
+    if query.sort == "due":
+        order = (soonest.is_(None), soonest, Thread.id)
+    elif query.status == ThreadStatus.QUEUED:
         order = (Thread.priority.desc(), Thread.queued_at, Thread.id)
     else:
-        order = (Thread.updated_at.desc(), Thread.id.desc())  # type: ignore[assignment]
+        order = (Thread.updated_at.desc(), Thread.id.desc())
     threads = list(
         await session.scalars(select(Thread).where(*where).order_by(*order).limit(query.limit))
     )
     return await _summaries(session, threads)
+
+
+def _soonest_due() -> ColumnElement[datetime | None]:
+    """The earliest of a thread's three deadlines (NULL when it has none), in SQL."""
+    dues = (Thread.first_response_due, Thread.next_response_due, Thread.resolution_due)
+    far = datetime(9999, 1, 1, tzinfo=UTC)
+    filled = [func.coalesce(due, far) for due in dues]
+    # LEAST on PostgreSQL is a many-argument MIN on SQLite: write it portably.
+    earliest: ColumnElement[datetime] = filled[0]
+    for other in filled[1:]:
+        earliest = case((earliest <= other, earliest), else_=other)
+    return case((and_(*(due.is_(None) for due in dues)), None), else_=earliest)
 
 
 async def _messages(

@@ -64,7 +64,18 @@ class CustomersMerged:
     merged_id: int
 
 
-Event = MessageStored | ThreadChanged | Typing | AgentPresence | CustomersMerged
+@dataclass(frozen=True, slots=True)
+class SlaAlarmFired:
+    """A service-level target of a thread is nearly due (`warning`) or overdue (`breach`)."""
+
+    thread_id: int
+    customer_id: int
+    target: str
+    kind: str
+    priority: str
+
+
+Event = MessageStored | ThreadChanged | Typing | AgentPresence | CustomersMerged | SlaAlarmFired
 
 
 class Subscription(Protocol):

@@ -55,6 +55,7 @@ from router.identity.proofs import (
     mask_codes,
     may_ask_for_email,
 )
+from router.service import sla_threads
 from router.service.reports.events import record_ingest
 from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
 from router.storage.engine import is_database_unavailable
@@ -523,6 +524,7 @@ async def _outbound(
         created=created,
         reopened=turn.choice.reopened,
     )
+    await sla_threads.customer_wrote(app, session, thread, turn.stored[0])
     if (thread.status, thread.tier, thread.assignee_id) != status_before or created:
         outcome.events.append(
             ThreadChanged(

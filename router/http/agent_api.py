@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.agents import canned, queue, replies
 from router.agents import views as agent_views
@@ -23,13 +25,16 @@ from router.agents.queue import Actor, Conflict, Forbidden, Invalid, NotFound, Q
 from router.agents.views import ThreadFilter
 from router.core.ids import BIGINT_MAX, parse_id
 from router.core.languages import LANGUAGES
+from router.core.transaction import Effects, write
 from router.http.auth import agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.files import file_response
 from router.http.keys import CONTEXT
 from router.http.openapi import openapi_document
 from router.http.validation import body_problem
-from router.storage.models import Agent, Customer, Thread
+from router.service import sla, sla_threads
+from router.service.calendars import CalendarError, calendar_from_json, calendar_to_json
+from router.storage.models import Agent, Customer, SlaCalendar, SlaPolicy, Thread
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +140,28 @@ def _query_int(
     return value
 
 
+def _query_flag(request: web.Request, name: str) -> bool | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise Invalid(f"query parameter {name} must be true or false")
+    return raw == "true"
+
+
+def _query_instant(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise Invalid(f"query parameter {name} must be an ISO 8601 instant with an offset")
+    return value
+
+
 async def _thread_summary(request: web.Request, thread: Thread) -> dict[str, Any]:
     app = request.app[CONTEXT]
     async with app.read_sessions() as session:
@@ -142,8 +169,12 @@ async def _thread_summary(request: web.Request, thread: Thread) -> dict[str, Any
         assignee = (
             await session.get(Agent, thread.assignee_id) if thread.assignee_id is not None else None
         )
+        fired = await agent_views.fired_alarms(session, [thread.id])
     return agent_views.thread_json(
-        thread, customer_name=customer.name if customer else None, assignee=assignee
+        thread,
+        customer_name=customer.name if customer else None,
+        assignee=assignee,
+        breaches=fired.get(thread.id, ()),
     )
 
 
@@ -176,6 +207,9 @@ async def list_threads(request: web.Request) -> web.StreamResponse:
         tier=_query_int(request, "tier", minimum=0),
         assignee=request.query.get("assignee"),
         limit=_query_int(request, "limit", maximum=MAX_LIST_LIMIT) or 100,
+        sort=request.query.get("sort"),
+        breached=_query_flag(request, "breached"),
+        due_before=_query_instant(request, "due_before"),
     )
     async with request.app[CONTEXT].read_sessions() as session:
         threads = await agent_views.list_threads(session, actor, query)
@@ -284,6 +318,31 @@ async def resolve_thread(request: web.Request) -> web.StreamResponse:
     return web.json_response({"thread": await _thread_summary(request, thread)})
 
 
+@routes.post("/api/v1/threads/{id}/priority")
+@endpoint
+async def set_thread_priority(request: web.Request) -> web.StreamResponse:
+    """Set the priority: `{"priority": "urgent"}`; the deadlines are recomputed."""
+    actor = await _actor(request)
+    thread_id = _path_id(request)
+    body = await _json_body(request, "PriorityRequest")
+    priority = _text(body, "priority")
+    assert priority is not None
+    thread = await queue.set_priority(request.app[CONTEXT], actor, thread_id, priority)
+    return web.json_response({"thread": await _thread_summary(request, thread)})
+
+
+@routes.post("/api/v1/threads/{id}/pending")
+@endpoint
+async def set_thread_pending(request: web.Request) -> web.StreamResponse:
+    """Waiting on the customer (clocks pause); `{"pending": false}` resumes them."""
+    actor = await _actor(request)
+    thread_id = _path_id(request)
+    body = await _json_body(request, "PendingRequest", optional=True)
+    pending = body.get("pending", True)
+    thread = await queue.set_pending(request.app[CONTEXT], actor, thread_id, pending is True)
+    return web.json_response({"thread": await _thread_summary(request, thread)})
+
+
 @routes.post("/api/v1/threads/{id}/messages")
 @endpoint
 async def post_message(request: web.Request) -> web.StreamResponse:
@@ -302,6 +361,60 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         identity_id=_integer(body, "identity_id", required=False),
     )
     return web.json_response({"message": agent_views.message_json(message)}, status=201)
+
+
+# --- service levels (admins) --------------------------------------------------------
+
+
+def _definition_kind(request: web.Request) -> type[SlaCalendar] | type[SlaPolicy]:
+    return SlaCalendar if request.path.startswith("/api/v1/calendars/") else SlaPolicy
+
+
+@routes.get("/api/v1/calendars/{name}")
+@routes.get("/api/v1/sla-policies/{name}")
+@endpoint
+async def get_service_definition(request: web.Request) -> web.StreamResponse:
+    """A calendar or SLA policy body: the one stored through the API, else the configured one."""
+    actor = await _actor(request)
+    if not actor.is_admin:
+        raise Forbidden("only admins manage calendars and SLA policies")
+    kind, name = _definition_kind(request), request.match_info["name"]
+    async with request.app[CONTEXT].read_sessions() as session:
+        body = await sla_threads.stored_definition(request.app[CONTEXT], session, kind, name)
+    if body is None:
+        what = "calendar" if kind is SlaCalendar else "SLA policy"
+        raise NotFound(f"no {what} named {name[:64]!r}")
+    return web.json_response(body)
+
+
+@routes.put("/api/v1/calendars/{name}")
+@routes.put("/api/v1/sla-policies/{name}")
+@endpoint
+async def put_service_definition(request: web.Request) -> web.StreamResponse:
+    """Store a calendar or SLA policy; the SLA scheduler recomputes the deadlines of
+    running clocks (the threads are marked here, in one statement)."""
+    actor = await _actor(request)
+    if not actor.is_admin:
+        raise Forbidden("only admins manage calendars and SLA policies")
+    kind, name = _definition_kind(request), request.match_info["name"]
+    raw = await read_json_object(request, request.app[CONTEXT].settings.server.max_request_bytes)
+    if isinstance(raw, web.Response):
+        return raw
+    try:
+        if kind is SlaCalendar:
+            body: dict[str, Any] = calendar_to_json(calendar_from_json(name, raw))
+        else:
+            body = sla.policy_to_json(sla.policy_from_json(name, raw))
+    except (CalendarError, sla.PolicyError) as exc:
+        raise Invalid(str(exc)) from None
+    app = request.app[CONTEXT]
+
+    async def work(session: AsyncSession, effects: Effects) -> int:
+        return await sla_threads.store_definition(app, session, kind, name, body)
+
+    marked = await write(app, work)
+    logger.info("%s %s stored; %d threads to recompute", kind.__tablename__, name, marked)
+    return web.json_response(body)
 
 
 # --- customers, agents, presence ----------------------------------------------------

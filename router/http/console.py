@@ -29,6 +29,7 @@ from router.core.events import (
     CustomersMerged,
     Event,
     MessageStored,
+    SlaAlarmFired,
     ThreadChanged,
     Typing,
 )
@@ -428,6 +429,15 @@ def event_payload(event: Event) -> dict[str, Any]:
                 "type": "customers_merged",
                 "surviving_id": event.surviving_id,
                 "merged_id": event.merged_id,
+            }
+        case SlaAlarmFired():
+            return {
+                "type": "sla",
+                "thread_id": event.thread_id,
+                "customer_id": event.customer_id,
+                "target": event.target,
+                "kind": event.kind,
+                "priority": event.priority,
             }
 
 

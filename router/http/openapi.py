@@ -73,6 +73,9 @@ def _words(max_length: int) -> JSON:
 
 
 N_STRING = _nullable(STRING)
+SLA_NAME: JSON = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+# The longest SLA target: a year of minutes (router.service.sla.MAX_TARGET_MINUTES).
+SLA_MINUTES: JSON = {"type": ["integer", "null"], "minimum": 1, "maximum": 525_600}
 N_INT = _nullable(INT)
 N_TIME = _nullable(TIME)
 N_NUMBER: JSON = {"type": ["number", "null"]}
@@ -88,7 +91,9 @@ THREAD_FIELDS: dict[str, JSON] = {
     "customer_name": N_STRING,
     "status": {"type": "string", "enum": STATUS_VALUES},
     "tier": {"type": "integer", "minimum": 0, "maximum": 3},
-    "priority": INT,
+    "priority": {"type": "string", "enum": ["urgent", "high", "normal", "low"]},
+    "pending": {"type": "boolean", "description": "waiting on the customer: clocks paused"},
+    "sla": _ref("ThreadSla"),
     "assignee": _nullable(_ref("AgentBrief")),
     "subject": N_STRING,
     "language": N_STRING,
@@ -320,6 +325,95 @@ SCHEMAS: dict[str, JSON] = {
         {"resolution": {**_nullable(TEXT), "maxLength": column_limit(Thread.resolution)}},
         optional=("resolution",),
     ),
+    "ThreadSla": _object(
+        {
+            "first_response_due": N_TIME,
+            "next_response_due": N_TIME,
+            "resolution_due": N_TIME,
+            "breaches": {"type": "array", "items": _ref("SlaAlarm")},
+        },
+        description="Deadlines of the running clocks (null: not running or no target), and "
+        "the warnings and breaches fired, oldest first (docs/service-levels.md).",
+    ),
+    "SlaAlarm": _object(
+        {
+            "target": {
+                "type": "string",
+                "enum": ["first_response", "next_response", "resolution"],
+            },
+            "kind": {"type": "string", "enum": ["warning", "breach"]},
+            "due_at": TIME,
+            "fired_at": TIME,
+        }
+    ),
+    "PriorityRequest": _object(
+        {"priority": {"type": "string", "enum": ["urgent", "high", "normal", "low"]}}
+    ),
+    "PendingRequest": _object({"pending": {"type": "boolean"}}, optional=("pending",)),
+    "Calendar": _object(
+        {
+            "timezone": {
+                "type": "string",
+                "pattern": "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$",
+                "maxLength": 64,
+                "description": "an IANA zone, e.g. Asia/Tehran",
+            },
+            "week": {
+                "type": "object",
+                "propertyNames": {"enum": ["sat", "sun", "mon", "tue", "wed", "thu", "fri"]},
+                "additionalProperties": {"type": "array", "items": _ref("OpenInterval")},
+            },
+            "holidays": {
+                "type": ["string", "null"],
+                "pattern": "^[A-Z]{2,3}$",
+                "description": "a country code, e.g. IR, SA, AE",
+            },
+            "closed": {"type": "array", "items": {"type": "string", "format": "date"}},
+            "open": {"type": "array", "items": {"type": "string", "format": "date"}},
+            "open_date_hours": {"type": "array", "items": _ref("OpenInterval")},
+        },
+        optional=("holidays", "closed", "open", "open_date_hours"),
+        description="A business-hour calendar (docs/service-levels.md); a body the "
+        "calendar rules refuse is answered 422 naming every problem.",
+    ),
+    "OpenInterval": {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^(([01]?[0-9]|2[0-3]):[0-5][0-9]|24:00)$"},
+        "minItems": 2,
+        "maxItems": 2,
+    },
+    "SlaPolicy": _object(
+        {
+            "priority": {"type": "string", "enum": ["urgent", "high", "normal", "low"]},
+            "calendar": {
+                **SLA_NAME,
+                "type": ["string", "null"],
+                "description": "required when business_hours is true",
+            },
+            "business_hours": {"type": "boolean"},
+            "first_response_minutes": SLA_MINUTES,
+            "next_response_minutes": SLA_MINUTES,
+            "resolution_minutes": SLA_MINUTES,
+            "tier": {"type": ["integer", "null"], "minimum": 1, "maximum": 3},
+            "channel": {**SLA_NAME, "type": ["string", "null"]},
+        },
+        optional=(
+            "calendar",
+            "business_hours",
+            "first_response_minutes",
+            "next_response_minutes",
+            "resolution_minutes",
+            "tier",
+            "channel",
+        ),
+        description="Targets in minutes for threads of one priority (optionally one tier "
+        "and/or channel); the most specific matching policy applies.",
+    )
+    | {
+        # Business hours are a calendar's: `business_hours: true` names one.
+        "if": {"properties": {"business_hours": {"const": True}}, "required": ["business_hours"]},
+        "then": {"properties": {"calendar": SLA_NAME}, "required": ["calendar"]},
+    },
     "PresenceRequest": _object(
         {"status": {"type": "string", "enum": ["online", "away", "offline"]}}
     ),
@@ -443,6 +537,12 @@ def _query(name: str, schema: JSON, description: str) -> JSON:
 
 
 THREAD_ID = (_path_id(),)
+NAME: JSON = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+}
 ACTION_ERRORS = ("401", "403", "404", "409")
 
 
@@ -473,6 +573,21 @@ def openapi_document() -> JSON:
                     ),
                     _query(
                         "limit", {"type": "integer", "minimum": 1, "maximum": 500}, "default 100"
+                    ),
+                    _query(
+                        "sort",
+                        {"type": "string", "enum": ["due"]},
+                        "due: soonest deadline first, threads without one last",
+                    ),
+                    _query(
+                        "breached",
+                        {"type": "string", "enum": ["true", "false"]},
+                        "only threads with (true) or without (false) a fired breach",
+                    ),
+                    _query(
+                        "due_before",
+                        {"type": "string", "format": "date-time"},
+                        "only threads with a deadline at or before this instant (with offset)",
                     ),
                 ),
             )
@@ -554,6 +669,62 @@ def openapi_document() -> JSON:
                 body="ResolveRequest",
                 body_required=False,
             )
+        },
+        "/api/v1/threads/{id}/priority": {
+            "post": _op(
+                "Set the thread's priority; its deadlines are recomputed",
+                "200",
+                "ThreadEnvelope",
+                errors=(*ACTION_ERRORS, "422"),
+                params=THREAD_ID,
+                body="PriorityRequest",
+            )
+        },
+        "/api/v1/threads/{id}/pending": {
+            "post": _op(
+                "Mark the thread as waiting on the customer (its clocks pause; the "
+                'customer\'s next message resumes them), or not: {"pending": false}',
+                "200",
+                "ThreadEnvelope",
+                errors=(*ACTION_ERRORS, "422"),
+                params=THREAD_ID,
+                body="PendingRequest",
+                body_required=False,
+            )
+        },
+        "/api/v1/calendars/{name}": {
+            "get": _op(
+                "A business-hour calendar (stored through the API, else configured)",
+                "200",
+                "Calendar",
+                errors=("401", "403", "404"),
+                params=(NAME,),
+            ),
+            "put": _op(
+                "Store a calendar (admins); deadlines of running clocks are recomputed",
+                "200",
+                "Calendar",
+                errors=("401", "403", "422"),
+                params=(NAME,),
+                body="Calendar",
+            ),
+        },
+        "/api/v1/sla-policies/{name}": {
+            "get": _op(
+                "An SLA policy (stored through the API, else configured)",
+                "200",
+                "SlaPolicy",
+                errors=("401", "403", "404"),
+                params=(NAME,),
+            ),
+            "put": _op(
+                "Store an SLA policy (admins); deadlines of running clocks are recomputed",
+                "200",
+                "SlaPolicy",
+                errors=("401", "403", "422"),
+                params=(NAME,),
+                body="SlaPolicy",
+            ),
         },
         "/api/v1/threads/{id}/messages": {
             "post": _op(

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -159,6 +160,18 @@ class Thread(Base):
     first_response_at: Mapped[datetime | None]
     last_customer_message_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    # Service-level clocks (router/service/sla.py): when the first-response and
+    # resolution clocks started, the minutes they were paused, the pause under way
+    # (pending or resolved), the unanswered customer message's time, and the deadlines.
+    sla_started_at: Mapped[datetime | None]
+    sla_paused_minutes: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    paused_since: Mapped[datetime | None]
+    next_response_started_at: Mapped[datetime | None]
+    first_response_due: Mapped[datetime | None] = mapped_column(index=True)
+    next_response_due: Mapped[datetime | None] = mapped_column(index=True)
+    resolution_due: Mapped[datetime | None] = mapped_column(index=True)
+    # A calendar or policy changed: the SLA scheduler recomputes the deadlines.
+    sla_stale: Mapped[bool] = mapped_column(default=False, server_default=false(), index=True)
 
 
 class Message(Base):
@@ -295,6 +308,48 @@ class AuditEvent(Base):
     )
     customer_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SlaCalendar(Base):
+    """A business-hour calendar edited through the API (its JSON body, as PUT)."""
+
+    __tablename__ = "sla_calendars"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlaPolicy(Base):
+    """An SLA policy edited through the API (its JSON body, as PUT)."""
+
+    __tablename__ = "sla_policies"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlaAlarm(Base):
+    """A warning or breach due for one run of one clock of a thread. Unfired rows are
+    replaced whenever the deadlines change; a fired row stays as the thread's record,
+    and the unique key keeps a clock run from firing the same alarm twice."""
+
+    __tablename__ = "sla_alarms"
+    __table_args__ = (
+        UniqueConstraint("thread_id", "target", "kind", "clock_started_at", name="uq_sla_alarm"),
+        Index("ix_sla_alarms_due", "fired_at", "fire_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(16))  # first_response | next_response | resolution
+    kind: Mapped[str] = mapped_column(String(8))  # warning | breach
+    priority: Mapped[str] = mapped_column(String(8))
+    clock_started_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    fire_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
 
 
 class KnowledgeGapRecord(Base):

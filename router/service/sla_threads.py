@@ -1,0 +1,299 @@
+"""The SLA clocks applied to thread rows, inside the caller's write transaction.
+
+The write paths call one function each: `customer_wrote` (ingest), `agent_replied`
+(replies), `status_changed` (escalate, resolve, pending), `recompute` (priority). Each
+reads the thread's clock state, moves it on with `router.service.sla`, stores the
+deadlines on the thread and replaces its unfired alarms. A calendar or policy change
+only marks the threads it may move (`sla_stale`); the SLA scheduler recomputes them in
+batches (`recompute_stale_threads`), so an admin's PUT costs one statement.
+
+Calendars and policies come from the TOML settings (`[service.calendars.NAME]`,
+`[service.policies.NAME]`) and from the tables the admin API writes; a stored one wins
+over a configured one of the same name.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.context import AppContext
+from router.core.transaction import Effects, write
+from router.service import sla
+from router.service.calendars import BusinessCalendar, CalendarError, calendar_from_json
+from router.storage.models import (
+    Message,
+    SlaAlarm,
+    SlaCalendar,
+    SlaPolicy,
+    Thread,
+    ThreadStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+# Statuses in which people owe the customer something: the clocks may run.
+_HUMAN_STATUSES = (ThreadStatus.QUEUED, ThreadStatus.ASSIGNED)
+# Threads recomputed per transaction after a calendar or policy change.
+STALE_BATCH = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLevels:
+    """Every calendar and policy in force (configured, overridden by stored ones)."""
+
+    calendars: dict[str, BusinessCalendar]
+    policies: tuple[sla.SlaPolicy, ...]
+
+    def measure(self, policy: sla.SlaPolicy | None) -> sla.Measure:
+        if policy is None or not policy.business_hours or policy.calendar is None:
+            return sla.Measure(None)
+        calendar = self.calendars.get(policy.calendar)
+        if calendar is None:
+            # A policy naming a missing calendar counts wall-clock time rather than none.
+            logger.warning("SLA policy %s names unknown calendar %s", policy.name, policy.calendar)
+        return sla.Measure(calendar)
+
+
+async def service_levels(app: AppContext, session: AsyncSession) -> ServiceLevels:
+    """The configured calendars and policies, with the stored ones over them."""
+    calendar_bodies: dict[str, Any] = dict(app.settings.service.calendars)
+    policy_bodies: dict[str, Any] = dict(app.settings.service.policies)
+    for name, body in await session.execute(select(SlaCalendar.name, SlaCalendar.body)):
+        calendar_bodies[name] = body
+    for name, body in await session.execute(select(SlaPolicy.name, SlaPolicy.body)):
+        policy_bodies[name] = body
+    calendars = {}
+    for name, body in calendar_bodies.items():
+        try:
+            calendars[name] = calendar_from_json(name, body)
+        except CalendarError as exc:
+            logger.error("calendar %s is unusable and ignored: %s", name, exc)
+    policies = []
+    for name, body in sorted(policy_bodies.items()):
+        try:
+            policies.append(sla.policy_from_json(name, body))
+        except sla.PolicyError as exc:
+            logger.error("SLA policy %s is unusable and ignored: %s", name, exc)
+    return ServiceLevels(calendars, tuple(policies))
+
+
+def clock_state(thread: Thread) -> sla.ClockState:
+    return sla.ClockState(
+        started_at=thread.sla_started_at,
+        paused_minutes=thread.sla_paused_minutes or 0.0,
+        paused_since=thread.paused_since,
+        first_response_at=thread.first_response_at,
+        next_response_started_at=thread.next_response_started_at,
+    )
+
+
+def is_pending(thread: Thread) -> bool:
+    """Waiting on the customer: paused while open."""
+    return thread.paused_since is not None and thread.status != ThreadStatus.RESOLVED
+
+
+async def recompute(
+    app: AppContext,
+    session: AsyncSession,
+    thread: Thread,
+    state: sla.ClockState | None = None,
+    levels: ServiceLevels | None = None,
+) -> None:
+    """Store `state` (default: the thread's own) and the deadlines and alarms it gives."""
+    state = state or clock_state(thread)
+    policy, measure = await _policy(app, session, thread, levels)
+    warning_percent = app.settings.service.warning_percent
+    dues, alarms = sla.deadlines_and_alarms(state, policy, measure, warning_percent)
+    thread.sla_started_at = state.started_at
+    thread.sla_paused_minutes = state.paused_minutes
+    thread.paused_since = state.paused_since
+    thread.first_response_at = state.first_response_at
+    thread.next_response_started_at = state.next_response_started_at
+    thread.first_response_due = dues.first_response
+    thread.next_response_due = dues.next_response
+    thread.resolution_due = dues.resolution
+    await session.flush()
+    await session.execute(
+        delete(SlaAlarm).where(SlaAlarm.thread_id == thread.id, SlaAlarm.fired_at.is_(None))
+    )
+    for alarm in alarms:
+        already = await session.scalar(
+            select(
+                exists().where(
+                    SlaAlarm.thread_id == thread.id,
+                    SlaAlarm.target == alarm.target,
+                    SlaAlarm.kind == alarm.kind,
+                    SlaAlarm.clock_started_at == alarm.clock_started_at,
+                )
+            )
+        )
+        if already:  # this run of the clock fired it before: once is enough
+            continue
+        session.add(
+            SlaAlarm(
+                thread_id=thread.id,
+                target=alarm.target,
+                kind=alarm.kind,
+                priority=sla.priority_name(thread.priority),
+                clock_started_at=alarm.clock_started_at,
+                due_at=alarm.due_at,
+                fire_at=alarm.fire_at,
+            )
+        )
+    await session.flush()
+
+
+def _settled(thread: Thread, state: sla.ClockState, now: datetime) -> sla.ClockState:
+    """The state the thread's status asks for: clocks start when people are owed an
+    answer, and pause while it is resolved."""
+    if thread.status == ThreadStatus.RESOLVED:
+        return sla.paused(state, now)
+    if thread.status in _HUMAN_STATUSES and state.started_at is None:
+        return sla.ClockState(
+            started_at=now,
+            paused_minutes=0.0,
+            paused_since=None,
+            first_response_at=None,
+            next_response_started_at=None,
+        )
+    return state
+
+
+async def status_changed(app: AppContext, session: AsyncSession, thread: Thread) -> None:
+    """After a status, tier or priority change: start, pause or re-target the clocks."""
+    await recompute(app, session, thread, _settled(thread, clock_state(thread), app.clock()))
+
+
+async def customer_wrote(
+    app: AppContext, session: AsyncSession, thread: Thread, message: Message
+) -> None:
+    """After ingest stored a customer message in `thread` and the responder acted: a new
+    thread gets its channel's priority; the clocks start (hand-off), resume (a pending
+    or reopened thread) or restart next-response (a message nobody answered yet)."""
+    now = app.clock()
+    earlier = await session.scalar(
+        select(exists().where(Message.thread_id == thread.id, Message.id < message.id))
+    )
+    if not earlier:
+        service = app.settings.service
+        name = service.channel_priorities.get(message.channel, service.default_priority)
+        if name in sla.PRIORITIES:
+            thread.priority = sla.priority_rank(name)
+    before = clock_state(thread)
+    state = before
+    if state.paused_since is not None and thread.status != ThreadStatus.RESOLVED:
+        state = sla.resumed(state, await _measure(app, session, thread), now)
+    state = _settled(thread, state, now)
+    if thread.status in _HUMAN_STATUSES:
+        state = sla.customer_wrote(state, now)
+    if state != before:  # a bot conversation touches no clock
+        await recompute(app, session, thread, state)
+
+
+async def agent_replied(app: AppContext, session: AsyncSession, thread: Thread) -> None:
+    """After an agent's reply to the customer: the response clocks stop."""
+    await recompute(app, session, thread, sla.agent_replied(clock_state(thread), app.clock()))
+
+
+async def set_pending(
+    app: AppContext, session: AsyncSession, thread: Thread, pending: bool
+) -> None:
+    """Pause (pending) or resume the thread's clocks."""
+    state, now = clock_state(thread), app.clock()
+    if pending:
+        state = sla.paused(state, now)
+    else:
+        state = sla.resumed(state, await _measure(app, session, thread), now)
+    await recompute(app, session, thread, state)
+
+
+async def _policy(
+    app: AppContext, session: AsyncSession, thread: Thread, levels: ServiceLevels | None = None
+) -> tuple[sla.SlaPolicy | None, sla.Measure]:
+    """The policy in force for `thread` and how it counts minutes."""
+    levels = levels or await service_levels(app, session)
+    policy = sla.choose_policy(
+        levels.policies,
+        priority=sla.priority_name(thread.priority),
+        tier=thread.tier,
+        channel=thread.last_channel,
+    )
+    return policy, levels.measure(policy)
+
+
+async def _measure(app: AppContext, session: AsyncSession, thread: Thread) -> sla.Measure:
+    return (await _policy(app, session, thread))[1]
+
+
+async def stored_definition(
+    app: AppContext, session: AsyncSession, kind: type[SlaCalendar] | type[SlaPolicy], name: str
+) -> dict[str, Any] | None:
+    """The body of a calendar or policy: the stored one, else the configured one."""
+    row: SlaCalendar | SlaPolicy | None = await session.get(kind, name)
+    if row is not None:
+        return dict(row.body)
+    configured = (
+        app.settings.service.calendars if kind is SlaCalendar else app.settings.service.policies
+    )
+    body = configured.get(name)
+    return dict(body) if body is not None else None
+
+
+async def store_definition(
+    app: AppContext,
+    session: AsyncSession,
+    kind: type[SlaCalendar] | type[SlaPolicy],
+    name: str,
+    body: dict[str, Any],
+) -> int:
+    """Store a (checked) calendar or policy body and mark every thread whose clocks run
+    for a recompute (`recompute_stale_threads`, run by the SLA scheduler in batches):
+    one statement here however many threads there are; return how many were marked."""
+    row: SlaCalendar | SlaPolicy | None = await session.get(kind, name, with_for_update=True)
+    if row is None:
+        session.add(kind(name=name, body=body, updated_at=app.clock()))
+    else:
+        row.body, row.updated_at = body, app.clock()
+    await session.flush()
+    marked = await session.execute(
+        update(Thread)
+        .where(Thread.sla_started_at.is_not(None), Thread.status.in_(_HUMAN_STATUSES))
+        .values(sla_stale=True)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(marked, "rowcount", 0) or 0)
+
+
+async def recompute_stale_threads(app: AppContext, *, limit: int = STALE_BATCH) -> int:
+    """Recompute up to `limit` threads a calendar or policy change marked, in one short
+    transaction (rows claimed with `FOR UPDATE SKIP LOCKED`, so several schedulers share
+    the work); return how many. The flag is cleared in the same transaction, so a change
+    stored meanwhile marks the thread again and it is recomputed once more."""
+
+    async def work(session: AsyncSession, effects: Effects) -> int:
+        threads = list(
+            await session.scalars(
+                select(Thread)
+                .where(Thread.sla_stale.is_(True))
+                .order_by(Thread.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not threads:
+            return 0
+        levels = await service_levels(app, session)  # read once for the whole batch
+        for thread in threads:
+            thread.sla_stale = False
+            if thread.sla_started_at is not None and thread.status in _HUMAN_STATUSES:
+                await recompute(app, session, thread, levels=levels)
+        await session.flush()
+        return len(threads)
+
+    return await write(app, work)

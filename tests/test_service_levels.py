@@ -1,0 +1,329 @@
+"""SLA clocks and deadlines: business-hour targets, pauses, resolve and reopen, the admin
+API, and breaches that fire once however many schedulers run (both databases)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from config.settings import Settings
+from router.core.responder import QueueEveryThread
+from router.http.openapi import openapi_document
+from router.service import sla
+from router.service.breaches import fire_due_alarms
+from router.service.calendars import (
+    NoOpeningFound,
+    add_business_minutes,
+    calendar_from_json,
+    iranian_week,
+)
+from router.service.sla_threads import recompute_stale_threads
+from router.storage.models import AuditEvent, SlaAlarm
+from tests.agent_support import api, count_rows, get_thread, make_agent
+from tests.support import FakeAdapter
+
+TEHRAN = ZoneInfo("Asia/Tehran")
+HIGH = sla.SlaPolicy(
+    name="high",
+    priority="high",
+    calendar="tehran",
+    business_hours=True,
+    first_response_minutes=60,
+    next_response_minutes=120,
+    resolution_minutes=1440,
+)
+WEEK = {
+    "sat": [["09:00", "17:00"]],
+    "sun": [["09:00", "17:00"]],
+    "mon": [["09:00", "17:00"]],
+    "tue": [["09:00", "17:00"]],
+    "wed": [["09:00", "17:00"]],
+    "thu": [["09:00", "13:00"]],
+}
+
+
+def tehran(day: int, hour: int, minute: int = 0) -> datetime:
+    """An instant in March 2027 in Tehran (the 25th is a Thursday)."""
+    return datetime(2027, 3, day, hour, minute, tzinfo=TEHRAN)
+
+
+def started(at: datetime) -> sla.ClockState:
+    return sla.ClockState(
+        started_at=at,
+        paused_minutes=0.0,
+        paused_since=None,
+        first_response_at=None,
+        next_response_started_at=None,
+    )
+
+
+def measure(**changes: object) -> sla.Measure:
+    body: dict[str, object] = {"timezone": "Asia/Tehran", "week": WEEK, "holidays": None}
+    body.update(changes)
+    return sla.Measure(calendar_from_json("tehran", body))
+
+
+def test_thursday_afternoon_is_due_saturday_morning() -> None:
+    # Thursday closes at 13:00: the 60 minutes run Saturday 09:00-10:00.
+    dues = sla.deadlines(started(tehran(25, 16, 30)), HIGH, measure())
+    assert dues.first_response == tehran(27, 10)
+    # The preset (with Iran's holidays: 27 March 2027 is no holiday) agrees.
+    preset = sla.Measure(iranian_week())
+    assert sla.deadlines(started(tehran(25, 16, 30)), HIGH, preset).first_response == tehran(27, 10)
+
+
+def test_a_holiday_saturday_moves_it_to_sunday() -> None:
+    dues = sla.deadlines(started(tehran(25, 16, 30)), HIGH, measure(closed=["2027-03-27"]))
+    assert dues.first_response == tehran(28, 10)
+
+
+def test_a_lunch_break_is_skipped() -> None:
+    week = {**WEEK, "sat": [["09:00", "12:00"], ["13:00", "17:00"]]}
+    dues = sla.deadlines(started(tehran(27, 11, 30)), HIGH, measure(week=week))
+    assert dues.first_response == tehran(27, 13, 30)
+
+
+def test_a_pending_period_pauses_first_response_and_resolution() -> None:
+    m = measure()
+    state = sla.paused(started(tehran(27, 9)), tehran(27, 9, 30))
+    assert sla.deadlines(state, HIGH, m) == sla.Deadlines()  # no deadline while pending
+    state = sla.resumed(state, m, tehran(27, 10, 30))
+    dues = sla.deadlines(state, HIGH, m)
+    assert dues.first_response == tehran(27, 11)  # 10:00 + the hour it waited
+    # 1440 business minutes = three 8-hour days, plus the paused hour.
+    assert dues.resolution == tehran(30, 10)
+
+
+def test_resolve_stops_next_response_and_reopen_restarts_it() -> None:
+    m = measure()
+    state = sla.agent_replied(started(tehran(27, 9)), tehran(27, 9, 10))
+    state = sla.customer_wrote(state, tehran(27, 10))
+    assert sla.deadlines(state, HIGH, m).next_response == tehran(27, 12)
+    state = sla.paused(state, tehran(27, 10, 30))  # resolved
+    assert sla.deadlines(state, HIGH, m) == sla.Deadlines()
+    assert state.next_response_started_at is None
+    assert sla.alarms(state, HIGH, m, 80) == []  # nothing can fire on a resolved thread
+    state = sla.customer_wrote(sla.resumed(state, m, tehran(28, 9)), tehran(28, 9))  # reopened
+    dues = sla.deadlines(state, HIGH, m)
+    assert dues.next_response == tehran(28, 11)
+    assert dues.first_response is None  # answered already
+
+
+def test_a_deadline_more_than_two_years_away_is_not_set() -> None:
+    # The longest target on a 37-hour week lies four years on: no deadline, no alarm,
+    # and the walk stops at two years (a sparse calendar costs no more than that).
+    year = sla.MAX_TARGET_MINUTES
+    assert year == 525_600
+    longest = dataclasses.replace(HIGH, first_response_minutes=year, resolution_minutes=year)
+    m = measure()
+    assert sla.deadlines_and_alarms(started(tehran(25, 16, 30)), longest, m, 80) == (
+        sla.Deadlines(),
+        [],
+    )
+    assert m.calendar is not None
+    with pytest.raises(NoOpeningFound, match="more than 731 days"):
+        add_business_minutes(m.calendar, tehran(25, 16, 30), year)
+    sparse = measure(week={"sat": [["00:00", "00:01"]]})
+    assert sla.deadlines(started(tehran(25, 16, 30)), longest, sparse) == sla.Deadlines()
+
+
+def test_targets_are_at_most_a_year_of_minutes() -> None:
+    body = {"priority": "low", "business_hours": False, "resolution_minutes": 525_600}
+    assert sla.policy_from_json("low", body).resolution_minutes == 525_600
+    with pytest.raises(sla.PolicyError, match="1 to 525600"):
+        sla.policy_from_json("low", {**body, "resolution_minutes": 525_601})
+    # A JSON number with a zero fraction is an integer to JSON Schema; true is not one.
+    assert sla.policy_from_json("low", {**body, "resolution_minutes": 60.0, "tier": 2.0}) == (
+        sla.policy_from_json("low", {**body, "resolution_minutes": 60, "tier": 2})
+    )
+    with pytest.raises(sla.PolicyError, match=r"resolution_minutes.*tier"):
+        sla.policy_from_json("low", {**body, "resolution_minutes": True, "tier": True})
+    # business_hours left out follows the calendar: none named counts wall-clock minutes.
+    assert not sla.policy_from_json("low", {"priority": "low"}).business_hours
+    assert sla.policy_from_json("low", {"priority": "low", "calendar": "tehran"}).business_hours
+    schema = openapi_document()["components"]["schemas"]["SlaPolicy"]["properties"]
+    for target in sla.TARGETS:
+        assert schema[f"{target}_minutes"]["maximum"] == sla.MAX_TARGET_MINUTES
+
+
+def test_wall_clock_policy_and_policy_choice() -> None:
+    wall = sla.policy_from_json(
+        "urgent-email",
+        {
+            "priority": "urgent",
+            "business_hours": False,
+            "first_response_minutes": 15,
+            "channel": "email",
+        },
+    )
+    general = sla.policy_from_json(
+        "urgent", {"priority": "urgent", "business_hours": False, "first_response_minutes": 30}
+    )
+    chosen = sla.choose_policy([general, wall], priority="urgent", tier=1, channel="email")
+    assert chosen == wall
+    assert sla.choose_policy([general, wall], priority="urgent", tier=1, channel="web") == general
+    dues = sla.deadlines(started(tehran(25, 23)), wall, sla.Measure(None))
+    assert dues.first_response == tehran(25, 23, 15)
+
+
+async def _app(settings: Settings, start_app, now: datetime):  # type: ignore[no-untyped-def]
+    adapter = FakeAdapter()
+    client, context = await start_app(settings, adapters=[adapter], responder=QueueEveryThread())
+    clock = {"now": now}
+    context.clock = lambda: clock["now"]
+    admin = await make_agent(context, "Boss", tier=1, is_admin=True)
+    return adapter, client, context, admin, clock
+
+
+async def test_api_calendar_in_the_future_sets_the_due_time(settings: Settings, start_app) -> None:
+    now = datetime(2027, 3, 24, 6, 0, tzinfo=UTC)  # Wednesday 09:30 Tehran
+    adapter, client, context, admin, _ = await _app(settings, start_app, now)
+    # Open only on Saturday 27 March (an extra open date; no weekly hours).
+    calendar = {
+        "timezone": "Asia/Tehran",
+        "week": {},
+        "holidays": None,
+        "closed": [],
+        "open": ["2027-03-27", "2027-03-28"],
+        "open_date_hours": [["10:00", "12:00"]],
+    }
+    status, body = await api(client, "PUT", "/api/v1/calendars/future", admin, json=calendar)
+    assert status == 200, body
+    policy = {
+        "priority": "normal",
+        "calendar": "future",
+        "business_hours": True,
+        "first_response_minutes": 30,
+        "next_response_minutes": 60,
+        "resolution_minutes": 6000,  # more than the calendar will ever open: no deadline
+    }
+    status, body = await api(client, "PUT", "/api/v1/sla-policies/normal", admin, json=policy)
+    assert status == 200, body
+    assert (await api(client, "GET", "/api/v1/sla-policies/normal", admin))[1][
+        "first_response_minutes"
+    ] == 30
+    result = await adapter.push("I need a person", sender="c1", language="en")
+    status, body = await api(client, "GET", f"/api/v1/threads/{result.thread_id}", admin)
+    assert status == 200, body
+    due = datetime.fromisoformat(body["thread"]["sla"]["first_response_due"])
+    assert due == tehran(27, 10, 30)
+    assert body["thread"]["sla"]["resolution_due"] is None
+    assert body["thread"]["priority"] == "normal"
+    # Closing that day moves it to the next opening plus the target: the PUT marks the
+    # thread, the scheduler's next pass recomputes it.
+    calendar["closed"], calendar["open"] = ["2027-03-27"], ["2027-03-28"]
+    assert (await api(client, "PUT", "/api/v1/calendars/future", admin, json=calendar))[0] == 200
+    thread = await get_thread(context, result.thread_id)
+    assert thread.sla_stale and thread.first_response_due == tehran(27, 10, 30)
+    assert await recompute_stale_threads(context) == 1
+    assert await recompute_stale_threads(context) == 0
+    thread = await get_thread(context, result.thread_id)
+    assert thread.first_response_due == tehran(28, 10, 30) and not thread.sla_stale
+    # Only admins manage calendars; a bad body names its problem.
+    sara = await make_agent(context, "Sara", tier=1)
+    assert (await api(client, "GET", "/api/v1/calendars/future", sara))[0] == 403
+    status, body = await api(
+        client, "PUT", "/api/v1/calendars/bad", admin, json={**calendar, "timezone": "Mars/Base"}
+    )
+    assert status == 422 and "Mars/Base" in body["error"]["message"]
+
+
+async def test_priority_pending_and_sorting_by_due(settings: Settings, start_app) -> None:
+    now = datetime(2027, 3, 27, 6, 0, tzinfo=UTC)  # Saturday 09:30 Tehran
+    adapter, client, _, admin, clock = await _app(settings, start_app, now)
+    for name, minutes in (("urgent", 15), ("normal", 120)):
+        policy = {"priority": name, "business_hours": False, "first_response_minutes": minutes}
+        assert (await api(client, "PUT", f"/api/v1/sla-policies/{name}", admin, json=policy))[
+            0
+        ] == 200
+    first = (await adapter.push("help", sender="a", language="en")).thread_id
+    second = (await adapter.push("help", sender="b", language="en")).thread_id
+    path = f"/api/v1/threads/{second}/priority"
+    status, body = await api(client, "POST", path, admin, json={"priority": "urgent"})
+    assert status == 200, body
+    assert body["thread"]["priority"] == "urgent"
+    assert datetime.fromisoformat(body["thread"]["sla"]["first_response_due"]) == now + timedelta(
+        minutes=15
+    )
+    status, body = await api(client, "GET", "/api/v1/threads?status=open&sort=due", admin)
+    assert [t["id"] for t in body["threads"]][:2] == [second, first]
+    # Pending pauses: no deadline; resuming an hour later adds the hour.
+    status, body = await api(client, "POST", f"/api/v1/threads/{second}/pending", admin)
+    assert status == 200 and body["thread"]["pending"] is True
+    assert body["thread"]["sla"]["first_response_due"] is None
+    clock["now"] = now + timedelta(hours=1)
+    status, body = await api(
+        client, "POST", f"/api/v1/threads/{second}/pending", admin, json={"pending": False}
+    )
+    assert datetime.fromisoformat(body["thread"]["sla"]["first_response_due"]) == now + timedelta(
+        minutes=75
+    )
+    assert (await api(client, "POST", path, admin, json={"priority": "soon"}))[0] == 422
+
+
+async def test_a_breach_fires_once_with_two_schedulers(settings: Settings, start_app) -> None:
+    now = datetime(2027, 3, 27, 6, 0, tzinfo=UTC)
+    adapter, client, context, admin, clock = await _app(
+        settings.replace("service", escalate_on_breach=True), start_app, now
+    )
+    policy = {
+        "priority": "normal",
+        "business_hours": False,
+        "first_response_minutes": 10,
+        "resolution_minutes": 100,
+    }
+    assert (await api(client, "PUT", "/api/v1/sla-policies/normal", admin, json=policy))[0] == 200
+    threads = [
+        (await adapter.push("help", sender=f"s{i}", language="en")).thread_id for i in range(6)
+    ]
+    clock["now"] = now + timedelta(minutes=11)
+    # Two schedulers at once, each on its own connection (concurrent on PostgreSQL).
+    fired = await asyncio.gather(*(fire_due_alarms(context) for _ in range(4)))
+    everything = [alarm for batch in fired for alarm in batch]
+    # each thread: the first-response warning and breach, the resolution warning (at 80)
+    assert len(everything) == 6 * 2
+    assert len({(a.thread_id, a.target, a.kind) for a in everything}) == len(everything)
+    assert await fire_due_alarms(context) == []
+    for thread_id in threads:
+        assert (
+            await count_rows(
+                context,
+                AuditEvent,
+                AuditEvent.thread_id == thread_id,
+                AuditEvent.action == "sla_breach",
+            )
+            == 1
+        )
+        thread = await get_thread(context, thread_id)
+        assert thread.tier == 2  # escalated with a reason; the first-response clock kept
+        assert thread.first_response_due == now + timedelta(minutes=10)
+    _, body = await api(client, "GET", "/api/v1/threads?breached=true", admin)
+    assert sorted(t["id"] for t in body["threads"]) == sorted(threads)
+    kinds = [b["kind"] for b in body["threads"][0]["sla"]["breaches"]]
+    assert sorted(kinds) == ["breach", "warning"]
+    metrics = await client.get("/metrics")
+    text = await metrics.text()
+    assert 'pasokh_sla_breaches_total{priority="normal",target="first_response"} 6.0' in text
+    async with context.read_sessions() as session:
+        unfired = list(await session.scalars(select(SlaAlarm).where(SlaAlarm.fired_at.is_(None))))
+    assert {a.target for a in unfired} == {"resolution"}
+
+
+def test_when_a_person_answers() -> None:
+    calendar = iranian_week()
+    thursday_night = tehran(25, 23)
+    expect = sla.when_a_person_answers(calendar, agents=2, online=0, now=thursday_night)
+    assert expect == sla.Expectation("at", tehran(27, 9))
+    # Open, but nobody online: the next period, not "soon".
+    expect = sla.when_a_person_answers(calendar, agents=2, online=0, now=tehran(27, 10))
+    assert expect == sla.Expectation("at", tehran(28, 9))
+    assert sla.when_a_person_answers(calendar, agents=2, online=1, now=tehran(27, 10)).kind == "now"
+    assert (
+        sla.when_a_person_answers(calendar, agents=0, online=0, now=tehran(27, 10)).kind
+        == "unknown"
+    )
