@@ -19,6 +19,7 @@ from router.core.proofs import (
     ProofRefusal,
     StartLink,
 )
+from router.core.texts import ROUTER_TEXTS, TextCatalogue
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -182,6 +183,9 @@ class ChannelServices:
     identity: IdentityProofs = field(default_factory=NoProofs)
     leadership: Leadership = field(default_factory=SoleProcess)
     integrations: IntegrationTokens = field(default_factory=NoIntegrations)
+    # The installation's router texts, for what a channel shows in the router's words
+    # (the web chat's /continue page); the shipped ones by default.
+    texts: TextCatalogue = ROUTER_TEXTS
 
 
 @dataclass(frozen=True, slots=True)

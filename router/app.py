@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
@@ -36,6 +36,7 @@ from router.core.outbox_worker import OutboxWorker, outbox_depth
 from router.core.responder import QueueEveryThread, Responder
 from router.core.texts import (
     ROUTER_TEXTS,
+    TextCatalogue,
     TextOverrideError,
     TextTable,
     check_overrides,
@@ -78,9 +79,18 @@ def ensure_secret_key(settings: Settings) -> Settings:
     return replace(settings, server=replace(settings.server, secret_key=key))
 
 
-def install_text_overrides(settings: Settings) -> TextTable:
-    """Install the `[texts] overrides` file into the router's and the channels' catalogues;
-    the bot's share, with `[bot.texts]` on top, is returned for the bot.
+@dataclass(frozen=True)
+class InstalledTexts:
+    """The installation's customer texts: each owner's catalogue with its overrides."""
+
+    router: TextCatalogue
+    email: TextCatalogue
+    bot: TextTable  # the bot's overrides; the bot merges them into its own table
+
+
+def installed_texts(settings: Settings) -> InstalledTexts:
+    """The `[texts] overrides` file applied to each owner's catalogue, and the bot's
+    share with `[bot.texts]` on top. Built per app: nothing global changes.
 
     Raises:
         TextOverrideError: the file or `[bot.texts]` names an unknown language or key, or
@@ -96,8 +106,6 @@ def install_text_overrides(settings: Settings) -> TextTable:
         if settings.texts.overrides
         else {owner: {} for owner in catalogues}
     )
-    ROUTER_TEXTS.install(split["router"])
-    EMAIL_TEXTS.install(split["email"])
     inline: dict[str, dict[str, object]] = {}
     for key, by_lang in settings.bot.texts.items():
         if not isinstance(by_lang, dict):
@@ -108,7 +116,11 @@ def install_text_overrides(settings: Settings) -> TextTable:
     bot: dict[str, dict[str, str]] = {key: dict(texts) for key, texts in split["bot"].items()}
     for key, texts in bot_inline.items():
         bot.setdefault(key, {}).update(texts)
-    return bot
+    return InstalledTexts(
+        router=ROUTER_TEXTS.with_overrides(split["router"]),
+        email=EMAIL_TEXTS.with_overrides(split["email"]),
+        bot=bot,
+    )
 
 
 def default_responder(settings: Settings, bot_texts: TextTable | None = None) -> Responder:
@@ -141,7 +153,7 @@ def build_app(
         migrate: run migrations at start; default: only for the embedded SQLite.
     """
     settings = ensure_secret_key(settings)
-    bot_texts = install_text_overrides(settings)
+    texts = installed_texts(settings)
     app = web.Application(
         client_max_size=settings.server.max_request_bytes, middlewares=[api_errors_as_json]
     )
@@ -156,7 +168,9 @@ def build_app(
         app.router.add_get("/metrics", metrics_page)
 
     metrics = Metrics()
-    chosen_adapters = list(adapters) if adapters is not None else build_adapters(settings, metrics)
+    chosen_adapters = (
+        list(adapters) if adapters is not None else build_adapters(settings, metrics, texts.email)
+    )
     if not any(adapter.name == "api" for adapter in chosen_adapters):
         # Every server takes integrations' messages, whichever other channels run.
         chosen_adapters.insert(0, api_adapter(settings, metrics))
@@ -180,10 +194,11 @@ def build_app(
             sessions=new_sessionmaker(engine),
             # The identity dialogue speaks for the router around whichever bot answers.
             responder=IdentityDialogue.around(
-                responder or default_responder(settings, bot_texts), settings
+                responder or default_responder(settings, texts.bot), settings, texts.router
             ),
             metrics=metrics,
             roles=channel_roles(settings),
+            texts=texts.router,
         )
         app[CONTEXT] = context
         yield
@@ -219,6 +234,7 @@ def build_app(
             identity=IdentityProofService(context, chat_links(chosen_adapters)),
             leadership=DatabaseLeadership(context.engine),
             integrations=IntegrationTokenCheck(context),
+            texts=context.texts,
         )
         started: list[ChannelAdapter] = []
         try:

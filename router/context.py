@@ -15,6 +15,7 @@ from router.core.attachments import AttachmentStore
 from router.core.events import InProcessEventBus
 from router.core.messages import ChannelSender, utcnow
 from router.core.responder import Responder
+from router.core.texts import ROUTER_TEXTS, TextCatalogue
 from router.metrics import Metrics
 from router.storage.engine import new_read_sessionmaker
 
@@ -50,6 +51,8 @@ class AppContext:
     events: InProcessEventBus = field(default_factory=InProcessEventBus)
     metrics: Metrics = field(default_factory=Metrics)
     roles: ChannelRoles = field(default_factory=ChannelRoles)
+    # The installation's router texts (the shipped ones with its overrides).
+    texts: TextCatalogue = ROUTER_TEXTS
     attachment_store: AttachmentStore = field(init=False)
     adapters: dict[str, ChannelSender] = field(default_factory=dict)
     # Set when new outbox rows are committed, so the worker need not wait for its poll.

@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from channels.api import ApiAdapter
 from channels.base import ChannelAdapter
 from channels.email.adapter import EmailAdapter
+from channels.email.render import EMAIL_TEXTS
 from channels.telegram import TelegramAdapter
 from channels.webchat import WebchatAdapter
 from config.settings import Settings
 from router.context import ChannelRoles
 from router.core.proofs import ChatLinks, NoChatLinks
+from router.core.texts import TextCatalogue
 from router.identity.links import continue_link_maker
 from router.metrics import Metrics
 
@@ -27,8 +29,11 @@ def api_adapter(settings: Settings, metrics: Metrics) -> ApiAdapter:
     )
 
 
-def build_adapters(settings: Settings, metrics: Metrics | None = None) -> list[ChannelAdapter]:
-    """The adapters the settings enable (`build_app` adds the API channel to them)."""
+def build_adapters(
+    settings: Settings, metrics: Metrics | None = None, email_texts: TextCatalogue = EMAIL_TEXTS
+) -> list[ChannelAdapter]:
+    """The adapters the settings enable (`build_app` adds the API channel to them);
+    `email_texts`: the installation's copy of the email channel's texts."""
     adapters: list[ChannelAdapter] = []
     if settings.webchat.enabled:
         adapters.append(
@@ -51,6 +56,7 @@ def build_adapters(settings: Settings, metrics: Metrics | None = None) -> list[C
                 secret_key=settings.server.secret_key,
                 continue_link=continue_link_maker(settings),
                 registry=metrics.registry if metrics is not None else None,
+                texts=email_texts,
             )
         )
     return adapters

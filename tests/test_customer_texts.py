@@ -10,15 +10,13 @@ import pytest
 from bot.texts import DEFAULT_TEXTS as BOT_TEXTS
 from channels.email.render import EMAIL_TEXTS, reply_subject
 from config.settings import Settings
-from router.app import build_app
+from router.app import build_app, installed_texts
 from router.core.languages import LANGUAGES
 from router.core.texts import (
     CUSTOMER_TEXTS,
     ROUTER_TEXTS,
     TextOverrideError,
     placeholders,
-    template,
-    text,
 )
 from router.identity.links import is_yes
 from tests.conftest import AppFactory
@@ -75,9 +73,9 @@ def test_every_key_is_documented() -> None:
 
 
 def test_lookup_falls_back_to_english_and_fills_placeholders() -> None:
-    assert template("agent_joined", "fa-IR") == CUSTOMER_TEXTS["agent_joined"]["fa"]
-    assert template("unnamed_customer", "de") == "valued customer"
-    assert text("code_sent", None, email="sara@example.com") == (
+    assert ROUTER_TEXTS.template("agent_joined", "fa-IR") == CUSTOMER_TEXTS["agent_joined"]["fa"]
+    assert ROUTER_TEXTS.template("unnamed_customer", "de") == "valued customer"
+    assert ROUTER_TEXTS.text("code_sent", None, email="sara@example.com") == (
         "We sent a six-digit code to sara@example.com; type it here."
     )
 
@@ -99,31 +97,46 @@ async def test_an_override_file_changes_what_a_customer_receives(
 ) -> None:
     overrides = tmp_path / "texts.toml"
     overrides.write_text(OVERRIDES, encoding="utf-8")
-    client, context = await start_app(settings.replace("texts", overrides=str(overrides)))
+    overridden = settings.replace("texts", overrides=str(overrides))
+    client, context = await start_app(overridden)
     token = await integration_token(context)
     customers = ApiCustomers(str(client.make_url("/")).rstrip("/"), token, context)
-    try:
-        thread = await customers.say("c-1", ASK_EN, "en")
-        # The bot's text, through the API channel and the real default responder.
-        assert await customers.bot_texts(thread) == [
-            "Thanks! Our team answers on weekdays from 9 to 5."
-        ]
-        # The router's and the email channel's texts, and the overridden button still
-        # counts as a yes.
-        assert text("agent_joined", "en", agent_name="Sara") == "Sara is here to help."
-        assert text("agent_joined", "fa", agent_name="Sara") == CUSTOMER_TEXTS["agent_joined"][
-            "fa"
-        ].replace("{agent_name}", "Sara")
-        assert is_yes("Join them") and is_yes(CUSTOMER_TEXTS["link_yes"]["en"])
-        assert reply_subject("", "en", replying=False) == "Naranj support"
-    finally:
-        # The catalogues are per process: put the defaults back for the next test.
-        build_app(settings)
+    thread = await customers.say("c-1", ASK_EN, "en")
+    # The bot's text, through the API channel and the real default responder.
+    assert await customers.bot_texts(thread) == [
+        "Thanks! Our team answers on weekdays from 9 to 5."
+    ]
+    # The router's and the email channel's texts, and the overridden button still
+    # counts as a yes.
+    texts = context.texts
+    assert texts.text("agent_joined", "en", agent_name="Sara") == "Sara is here to help."
+    assert texts.text("agent_joined", "fa", agent_name="Sara") == CUSTOMER_TEXTS["agent_joined"][
+        "fa"
+    ].replace("{agent_name}", "Sara")
+    assert is_yes("Join them", texts) and is_yes(CUSTOMER_TEXTS["link_yes"]["en"], texts)
+    assert not is_yes("Join them")  # the shipped texts do not know this button
+    email = installed_texts(overridden).email
+    assert reply_subject("", "en", replying=False, texts=email) == "Naranj support"
+    # Nothing global changed: the shipped texts are as they were.
     assert (
-        text("agent_joined", "en", agent_name="Sara")
+        ROUTER_TEXTS.text("agent_joined", "en", agent_name="Sara")
         == "Sara from our support team is with you now."
     )
     assert reply_subject("", "en", replying=False) == "Your support request"
+
+
+async def test_two_apps_in_one_process_keep_their_own_texts(
+    settings: Settings, start_app: AppFactory, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first.toml", tmp_path / "second.toml"
+    first.write_text('[en]\nagent_joined = "{agent_name} (first) is here."\n', encoding="utf-8")
+    second.write_text('[en]\nagent_joined = "{agent_name} (second) is here."\n', encoding="utf-8")
+    _, context = await start_app(settings.replace("texts", overrides=str(first)))
+    # Another app with other overrides, built later in the same process.
+    build_app(settings.replace("texts", overrides=str(second)))
+    other = installed_texts(settings.replace("texts", overrides=str(second)))
+    assert context.texts.text("agent_joined", "en", agent_name="S") == "S (first) is here."
+    assert other.router.text("agent_joined", "en", agent_name="S") == "S (second) is here."
 
 
 @pytest.mark.parametrize(
@@ -153,12 +166,9 @@ def test_a_bad_override_file_is_refused_naming_the_key(
 def test_a_yaml_override_file_works(settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "texts.yaml"
     path.write_text('fa:\n  unnamed_customer: "دوست گرامی"\n', encoding="utf-8")
-    try:
-        build_app(settings.replace("texts", overrides=str(path)))
-        assert template("unnamed_customer", "fa") == "دوست گرامی"
-    finally:
-        build_app(settings)
-    assert template("unnamed_customer", "fa") == "مشتری گرامی"
+    installed = installed_texts(settings.replace("texts", overrides=str(path)))
+    assert installed.router.template("unnamed_customer", "fa") == "دوست گرامی"
+    assert ROUTER_TEXTS.template("unnamed_customer", "fa") == "مشتری گرامی"
 
 
 def test_inline_bot_texts_follow_the_same_rules(settings: Settings) -> None:

@@ -13,8 +13,8 @@ from channels.telegram.inbound import start_link_claim
 from channels.webchat.tokens import TokenSigner, user_hash
 from config.settings import Settings
 from router.core.messages import utcnow
+from router.core.texts import ROUTER_TEXTS
 from router.identity.links import CODE_ATTEMPTS, SENDS_PER_ADDRESS, SENDS_PER_REQUESTER
-from router.identity.links import text as proof_text
 from router.identity.tokens import InvalidProofToken, ProofTokens
 from router.storage.models import AuditEvent, Identity, IdentityProof, Message, Thread
 from tests.agent_support import api, make_agent
@@ -254,7 +254,10 @@ async def test_altered_or_replayed_telegram_start_links_nothing(
     replay = await telegram.push(f"/start {token}", sender="103", sender_verified=True, proof=link)
     assert replay.customer_id != first.customer_id
     sent = {m.address: m.text for m in await telegram.wait_sent(4)}
-    refused, asked = proof_text("link_refused", "fa"), proof_text("link_confirm", "fa")
+    refused, asked = (
+        ROUTER_TEXTS.text("link_refused", "fa"),
+        ROUTER_TEXTS.text("link_confirm", "fa"),
+    )
     assert sent == {"100": refused, "101": refused, "102": asked, "103": refused}
     # The replayed link's holder saying yes confirms nothing: they were never asked.
     late = await telegram.push("yes", sender="103", sender_verified=True)
@@ -266,7 +269,7 @@ async def test_altered_or_replayed_telegram_start_links_nothing(
     assert campaign is None
     await telegram.push("/start spring_sale", sender="104", sender_verified=True, proof=campaign)
     answers = {m.address: m.text for m in await telegram.wait_sent(7)}
-    assert answers["102"] == proof_text("linked", "fa")
+    assert answers["102"] == ROUTER_TEXTS.text("linked", "fa")
     assert answers["104"] not in (refused, asked)
 
 

@@ -9,7 +9,7 @@ from channels.telegram.inbound import start_link_claim
 from config.settings import Settings
 from router.core.messages import ProofKind
 from router.core.responder import Answer, MessageView, ThreadContext
-from router.identity.links import text
+from router.core.texts import ROUTER_TEXTS
 from router.identity.tokens import CHAT_LINK_TOKEN_LENGTH
 from tests.support import FakeAdapter, outbox_drained
 
@@ -38,7 +38,7 @@ async def test_a_conversation_on_any_channel_takes_a_typed_address(
     await chat.push("sara@example.com", sender="s1", language="en", conversational=True)
     assert (await mail.wait_sent(1))[0].address == "sara@example.com"
     reply = (await chat.wait_sent(1))[0]
-    assert reply.text == text("code_sent", "en", email="sara@example.com")
+    assert reply.text == ROUTER_TEXTS.text("code_sent", "en", email="sara@example.com")
     assert bot.turns == []  # a proof step is not the bot's turn
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from config.settings import Settings
-from router.identity.links import text as proof_text
+from router.core.texts import ROUTER_TEXTS
 from router.storage.models import AuditEvent, Thread
 from tests.agent_support import api, make_agent
 from tests.email_support import FakeRelay, make_mail
@@ -181,11 +181,11 @@ async def test_telegram_deep_link_links_on_start_and_yes(
     fake.add_message(chat, f"/start {link['start']}", user=fake.user(chat, first_name="Sara"))
     await fake.wait_for(lambda: [c for c in fake.sent() if c.chat_id == chat])
     question = next(c for c in fake.sent() if c.chat_id == chat)
-    assert question.params["text"] == proof_text("link_confirm", "fa")
+    assert question.params["text"] == ROUTER_TEXTS.text("link_confirm", "fa")
     fake.add_message(chat, "بله", user=fake.user(chat, first_name="Sara"))
     await fake.wait_for(lambda: len([c for c in fake.sent() if c.chat_id == chat]) == 2)
     reply = [c for c in fake.sent() if c.chat_id == chat][1]
-    assert reply.params["text"] == proof_text("linked", "fa")
+    assert reply.params["text"] == ROUTER_TEXTS.text("linked", "fa")
     web_address = await _address(app, token)
     customer = await app.customer_of("telegram", str(chat))
     assert customer is not None and customer == await app.customer_of("webchat", web_address)
@@ -206,7 +206,7 @@ async def test_telegram_deep_link_links_on_start_and_yes(
     fake.add_message(stranger, f"/start {link['start']}", user=fake.user(stranger))
     await fake.wait_for(lambda: [c for c in fake.sent() if c.chat_id == stranger])
     refused = next(c for c in fake.sent() if c.chat_id == stranger)
-    assert refused.params["text"] == proof_text("link_refused", "fa")
+    assert refused.params["text"] == ROUTER_TEXTS.text("link_refused", "fa")
     assert await app.customer_of("telegram", str(stranger)) != customer
     await ws.close()
 
@@ -251,7 +251,7 @@ async def test_a_telegram_user_sharing_their_own_contact_proves_the_phone(
     )
     await fake.wait_for(lambda: [c for c in fake.sent() if c.chat_id == chat])
     reply = next(c for c in fake.sent() if c.chat_id == chat)
-    assert reply.params["text"] == proof_text("address_saved", "fa")
+    assert reply.params["text"] == ROUTER_TEXTS.text("address_saved", "fa")
     customer = await app.customer_of("telegram", str(chat))
     assert customer is not None
     assert ("phone", "+989120000001", True) in await app.identities(customer)

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from config.settings import Settings
 from router.core.responder import HandOff, MessageView, ThreadContext
-from router.identity.links import text
+from router.core.texts import ROUTER_TEXTS
 from router.storage.models import IdentityProof, OutboxItem
 from tests.email_support import FakeRelay
 from tests.identity_support import EMAIL, say, start_identity_app
@@ -32,7 +32,7 @@ async def test_handoff_asks_for_email_then_typed_address_gets_a_code(
     )
     await chat.push("my parcel is broken", sender="visitor:1", language="en")
     sent = await chat.wait_sent(2)
-    assert [m.text for m in sent] == ["I'll get a person", text("ask_email", "en")]
+    assert [m.text for m in sent] == ["I'll get a person", ROUTER_TEXTS.text("ask_email", "en")]
 
     await chat.push("sara@example.com", sender="visitor:1", language="en")
     code_mail = (await mail.wait_sent(1))[0]

@@ -17,8 +17,8 @@ from sqlalchemy import select, update
 
 from config.settings import Settings
 from router.core.messages import utcnow
+from router.core.texts import ROUTER_TEXTS
 from router.identity.links import KIND_CHAT_LINK, KIND_CONTINUE
-from router.identity.links import text as proof_text
 from router.storage.models import IdentityProof
 from tests.email_support import FakeRelay, make_mail
 from tests.fake_telegram import ApiCall, FakeTelegram
@@ -112,8 +112,8 @@ async def test_an_attackers_telegram_link_joins_nothing_when_the_victim_says_no(
     await victim_on_telegram(fake, victim)
 
     question = await answer_to(fake, victim, f"/start {start}")
-    assert question.params["text"] == proof_text("link_confirm", "fa")
-    yes, no = proof_text("link_yes", "fa"), proof_text("link_no", "fa")
+    assert question.params["text"] == ROUTER_TEXTS.text("link_confirm", "fa")
+    yes, no = ROUTER_TEXTS.text("link_yes", "fa"), ROUTER_TEXTS.text("link_no", "fa")
     assert [b["text"] for b in buttons_of(question)] == [yes, no]
     # Asked, not linked: neither side sees the other.
     assert await app.customer_of("telegram", str(victim)) != await app.customer_of(
@@ -122,7 +122,7 @@ async def test_an_attackers_telegram_link_joins_nothing_when_the_victim_says_no(
     assert VICTIM_SECRET not in await web_history(app, token)
 
     declined = await tap(fake, victim, question, 1)
-    assert declined.params["text"] == proof_text("link_declined", "fa")
+    assert declined.params["text"] == ROUTER_TEXTS.text("link_declined", "fa")
 
     await tell(app, fake, victim, VICTIM_LATER)
     history = await web_history(app, token)
@@ -133,7 +133,7 @@ async def test_an_attackers_telegram_link_joins_nothing_when_the_victim_says_no(
 
     # The link is spent: tapping it again asks nothing and links nothing.
     again = await answer_to(fake, victim, f"/start {start}")
-    assert again.params["text"] == proof_text("link_refused", "fa")
+    assert again.params["text"] == ROUTER_TEXTS.text("link_refused", "fa")
     await ws.close()
 
 
@@ -145,7 +145,7 @@ async def test_anything_but_yes_declines_and_a_late_yes_links_nothing(
     await victim_on_telegram(fake, victim)
     await answer_to(fake, victim, f"/start {start}")
     declined = await answer_to(fake, victim, "what is this?")
-    assert declined.params["text"] == proof_text("link_declined", "fa")
+    assert declined.params["text"] == ROUTER_TEXTS.text("link_declined", "fa")
     await tell(app, fake, victim, "yes")
     assert VICTIM_SECRET not in await web_history(app, token)
 
@@ -158,8 +158,8 @@ async def test_anything_but_yes_declines_and_a_late_yes_links_nothing(
             .where(IdentityProof.kind == KIND_CHAT_LINK, IdentityProof.used_at.is_(None))
             .values(expires_at=utcnow())
         )
-    late = await answer_to(fake, victim, proof_text("link_yes", "fa"))
-    assert late.params["text"] == proof_text("link_refused", "fa")
+    late = await answer_to(fake, victim, ROUTER_TEXTS.text("link_yes", "fa"))
+    assert late.params["text"] == ROUTER_TEXTS.text("link_refused", "fa")
     assert await app.customer_of("telegram", str(victim)) not in {
         await app.customer_of("webchat", await _address(app, token)),
         await app.customer_of("webchat", await _address(app, token2)),
@@ -184,7 +184,7 @@ async def test_the_owner_who_says_yes_gets_one_conversation(
     )
 
     linked = await tap(fake, owner, question, 0)
-    assert linked.params["text"] == proof_text("linked", "fa")
+    assert linked.params["text"] == ROUTER_TEXTS.text("linked", "fa")
     assert await app.customer_of("telegram", str(owner)) == await app.customer_of(
         "webchat", await _address(app, token)
     )
@@ -229,7 +229,7 @@ async def test_an_attackers_continue_link_is_spent_only_by_the_click(
     page = await app.client.get("/continue", params={"token": link, "lang": "en"})
     text = await page.text()
     assert page.status == 409 and "data-continue-token" not in text
-    assert proof_text("link_refused", "en") in text
+    assert ROUTER_TEXTS.text("link_refused", "en") in text
 
 
 async def test_a_continue_token_with_a_non_ascii_signature_is_invalid_not_a_crash(

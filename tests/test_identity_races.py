@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from channels.telegram.inbound import start_link_claim
 from config.settings import Settings
+from router.core.texts import ROUTER_TEXTS
 from router.identity.links import (
     CODE_ATTEMPTS,
     KIND_CODE,
@@ -21,7 +22,6 @@ from router.identity.links import (
     SENDS_PER_ADDRESS,
     SENDS_PER_REQUESTER,
 )
-from router.identity.links import text as proof_text
 from router.identity.tokens import ProofTokens
 from router.storage.models import Identity, IdentityProof
 from tests.email_support import FakeRelay, make_mail
@@ -153,6 +153,6 @@ async def test_a_telegram_start_link_sent_at_once_by_many_asks_one_of_them(
     )
     replies = Counter(m.text for m in await telegram.wait_sent(len(chats)))
     assert replies == {
-        proof_text("link_confirm", "fa"): 1,
-        proof_text("link_refused", "fa"): len(chats) - 1,
+        ROUTER_TEXTS.text("link_confirm", "fa"): 1,
+        ROUTER_TEXTS.text("link_refused", "fa"): len(chats) - 1,
     }, replies

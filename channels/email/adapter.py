@@ -33,7 +33,7 @@ from channels.email.bounces import BounceAddresses, delivery_failure
 from channels.email.loops import Classification, classify
 from channels.email.parse import MailLimits, MailOverLimits, ParsedMail, parse_mail
 from channels.email.quotes import QuoteSplit, split_reply
-from channels.email.render import outbound_message_id, render_outbound
+from channels.email.render import EMAIL_TEXTS, outbound_message_id, render_outbound
 from channels.email.sender_auth import SenderAuth, SenderAuthResult, SmtpPeer
 from channels.email.tokens import ReplyTokens, token_candidates
 from config.settings import EmailSettings
@@ -47,6 +47,7 @@ from router.core.messages import (
     ProofKind,
     ThreadHint,
 )
+from router.core.texts import TextCatalogue
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -259,8 +260,10 @@ class EmailAdapter:
         clock: Callable[[], float] = time.monotonic,
         continue_link: Callable[[OutboundMessage], str | None] | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        texts: TextCatalogue = EMAIL_TEXTS,
     ) -> None:
         self.settings = settings
+        self._texts = texts  # the installation's copy of the channel's own texts
         self.max_connections = max_connections
         # The router's "continue in chat" link for a mail (a signed token for the thread
         # and recipient); the channel only prints it.
@@ -696,6 +699,7 @@ class EmailAdapter:
             message_id=message_id,
             files=files,
             continue_url=self._continue_link(message) if self._continue_link else None,
+            texts=self._texts,
         )
         # A signed envelope sender per mail: only a report sent there names it verifiably.
         bounce_to = self._bounces.address(message.outbox_id, message.address, self._address)

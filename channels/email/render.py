@@ -26,7 +26,8 @@ from router.core.texts import TextCatalogue
 
 MAX_REFERENCES = 20
 
-# The email channel's own chrome a customer reads, overridable like every customer text.
+# The email channel's own chrome a customer reads as shipped; the adapter holds the
+# installation's copy with its overrides (`EmailAdapter(texts=...)`).
 EMAIL_TEXTS = TextCatalogue(
     "email",
     {
@@ -57,12 +58,18 @@ def outbound_message_id(message: OutboundMessage, *, secret: str | bytes, domain
     return f"{stem}.{mac[:16]}@{domain.lower()}"
 
 
-def reply_subject(subject: str | None, language: str | None, *, replying: bool) -> str:
+def reply_subject(
+    subject: str | None,
+    language: str | None,
+    *,
+    replying: bool,
+    texts: TextCatalogue = EMAIL_TEXTS,
+) -> str:
     """`Re: <subject>` (never `Re: Re:`) for a reply, the subject itself for a mail
     that answers none (a verification code); a default in the mail's language if none."""
     cleaned = " ".join((subject or "").split())
     if not cleaned:
-        return EMAIL_TEXTS.template("email_default_subject", _primary(language))
+        return texts.template("email_default_subject", _primary(language))
     if not replying or _REPLY_PREFIX.match(cleaned):
         return cleaned
     return f"Re: {cleaned}"
@@ -90,6 +97,7 @@ def render_outbound(
     files: Sequence[tuple[AttachmentRef, bytes]] = (),
     date: datetime | None = None,
     continue_url: str | None = None,
+    texts: TextCatalogue = EMAIL_TEXTS,
 ) -> EmailMessage:
     """The complete MIME message for `message`, ready for SMTP.
 
@@ -102,6 +110,7 @@ def render_outbound(
         files: attachment references with their bytes.
         date: the Date header (now if omitted).
         continue_url: a "continue in chat" link printed under the text, if given.
+        texts: the installation's copy of the channel's texts (subject, link label).
     """
     mail = EmailMessage()
     name = _one_line(from_name or message.author_name or "")
@@ -109,7 +118,9 @@ def render_outbound(
     mail["To"] = _address(message.address, "")
     mail["Reply-To"] = _address(reply_to, name)
     references = thread_references(message.references)
-    subject = reply_subject(message.subject, message.language, replying=bool(references))
+    subject = reply_subject(
+        message.subject, message.language, replying=bool(references), texts=texts
+    )
     mail["Subject"] = _one_line(subject)
     mail["Date"] = format_datetime(date or utcnow())
     mail["Message-ID"] = f"<{message_id}>"
@@ -122,7 +133,7 @@ def render_outbound(
     text = plain_body(message)
     body_html = html_body(message)
     if continue_url:
-        label = EMAIL_TEXTS.template("email_continue_label", _primary(message.language))
+        label = texts.template("email_continue_label", _primary(message.language))
         text += f"\n{label}: {continue_url}\n"
         link = f'<p><a href="{html.escape(continue_url, quote=True)}">{html.escape(label)}</a></p>'
         body_html = body_html.replace("\n</body>", f"\n{link}\n</body>", 1)

@@ -30,7 +30,6 @@ from channels.webchat.tokens import (
 from config.settings import WebchatSettings
 from router.core.languages import supported_language, text_direction
 from router.core.proofs import Claimant, ProofRefusal
-from router.core.texts import text
 from router.http.errors import json_error, read_json_object
 
 logger = logging.getLogger(__name__)
@@ -266,9 +265,12 @@ class IdentityEndpoints:
         status, link = 200, ""
         preview = await services.identity.preview_continue(token)
         if preview.address is None or preview.spent:
-            status, note = (409 if preview.spent else 400), text("link_refused", lang)
+            status, note = (
+                (409 if preview.spent else 400),
+                services.texts.text("link_refused", lang),
+            )
         else:
-            note = text("continue_ask", lang, address=preview.address)
+            note = services.texts.text("continue_ask", lang, address=preview.address)
             link = (
                 f' data-continue-token="{html.escape(token, quote=True)}"'
                 f' data-continue-address="{html.escape(preview.address, quote=True)}"'
@@ -276,7 +278,7 @@ class IdentityEndpoints:
         page = _CONTINUE_PAGE.format(
             lang=lang,
             dir=text_direction(lang),
-            title=text("continue_title", lang),
+            title=services.texts.text("continue_title", lang),
             note=html.escape(note),
             link=link,
         )

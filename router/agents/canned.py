@@ -18,7 +18,7 @@ from router.agents.queue import Actor, Conflict, Forbidden, Invalid, NotFound
 from router.context import AppContext
 from router.core.languages import LANGUAGES
 from router.core.messages import utcnow
-from router.core.texts import template
+from router.core.texts import ROUTER_TEXTS, TextCatalogue
 from router.core.transaction import Effects, write
 from router.storage.column_sizes import column_limit
 from router.storage.models import AuditEvent, Base, BigId
@@ -47,9 +47,16 @@ class CannedView:
     rendered: str | None = None
 
 
-def render(text: str, *, customer_name: str | None, agent_name: str, language: str) -> str:
+def render(
+    text: str,
+    *,
+    customer_name: str | None,
+    agent_name: str,
+    language: str,
+    texts: TextCatalogue = ROUTER_TEXTS,
+) -> str:
     """Fill in the two placeholders; everything else stays as written."""
-    customer = customer_name or template("unnamed_customer", language)
+    customer = customer_name or texts.template("unnamed_customer", language)
     return text.replace("{customer_name}", customer).replace("{agent_name}", agent_name)
 
 
@@ -59,6 +66,7 @@ async def list_canned(
     language: str | None = None,
     customer_name: str | None = None,
     agent_name: str | None = None,
+    texts: TextCatalogue = ROUTER_TEXTS,
 ) -> list[CannedView]:
     """All canned responses (of one language if given), rendered when an agent is given."""
     query = select(CannedResponse).order_by(CannedResponse.language, CannedResponse.title)
@@ -71,7 +79,11 @@ async def list_canned(
             row.title,
             row.text,
             render(
-                row.text, customer_name=customer_name, agent_name=agent_name, language=row.language
+                row.text,
+                customer_name=customer_name,
+                agent_name=agent_name,
+                language=row.language,
+                texts=texts,
             )
             if agent_name is not None
             else None,

@@ -29,7 +29,6 @@ from router.core.events import AgentPresence, MessageStored, ThreadChanged
 from router.core.languages import supported_language
 from router.core.messages import AuthorKind, Direction, utcnow
 from router.core.outbound_messages import enqueue_outbound
-from router.core.texts import template
 from router.core.transaction import Effects, write
 from router.service import sla, sla_threads
 from router.service.reports.events import record_audited, record_resolution
@@ -252,7 +251,7 @@ async def _tell_customer_who(
         session,
         thread=thread,
         identity=identity,
-        text=template("agent_joined", language).replace("{agent_name}", agent.name),
+        text=app.texts.template("agent_joined", language).replace("{agent_name}", agent.name),
         author=AuthorKind.SYSTEM,
         author_name=agent.name,
         language=language,

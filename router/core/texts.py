@@ -147,26 +147,25 @@ class TextOverrideError(SettingsError):
 
 
 class TextCatalogue:
-    """One owner's customer-facing texts: the defaults, with the installation's
-    overrides once `install` ran at start.
+    """One owner's customer-facing texts: the defaults, with an installation's overrides.
 
-    A module-level object per owner (the texts are read in many places, all in one
-    process that serves one installation); `install` replaces the whole table at once.
+    Immutable: `with_overrides` makes the installation's copy, which the app holds (on
+    its context, in the bot, in each channel), so two apps in one process keep their own.
     """
 
-    def __init__(self, owner: str, defaults: TextTable) -> None:
+    def __init__(self, owner: str, defaults: TextTable, overrides: TextTable | None = None) -> None:
         self.owner = owner
         self.defaults = defaults
-        self._current: TextTable = defaults
-
-    def install(self, overrides: TextTable) -> None:
-        """Use the defaults with `overrides` ({key: {language: text}}, checked) merged in."""
-        merged = {key: dict(by_lang) for key, by_lang in self.defaults.items()}
-        for key, by_lang in overrides.items():
+        merged = {key: dict(by_lang) for key, by_lang in defaults.items()}
+        for key, by_lang in (overrides or {}).items():
             merged[key].update(by_lang)
-        self._current = MappingProxyType(
+        self._current: TextTable = MappingProxyType(
             {key: MappingProxyType(by_lang) for key, by_lang in merged.items()}
         )
+
+    def with_overrides(self, overrides: TextTable) -> TextCatalogue:
+        """The defaults with `overrides` ({key: {language: text}}, checked) merged in."""
+        return TextCatalogue(self.owner, self.defaults, overrides)
 
     def template(self, key: str, language: str | None) -> str:
         """The text `key` in `language` (its first two letters), English otherwise, unfilled."""
@@ -182,17 +181,8 @@ class TextCatalogue:
         return frozenset(self.defaults[key].values()) | frozenset(self._current[key].values())
 
 
+# The router's texts as shipped; an app holds its installation's copy (`AppContext.texts`).
 ROUTER_TEXTS = TextCatalogue("router", CUSTOMER_TEXTS)
-
-
-def template(key: str, language: str | None) -> str:
-    """The router's text `key` in `language` (its first two letters), English otherwise."""
-    return ROUTER_TEXTS.template(key, language)
-
-
-def text(key: str, language: str | None, **values: str) -> str:
-    """The router's text `key` in `language` with `{placeholders}` filled from `values`."""
-    return ROUTER_TEXTS.text(key, language, **values)
 
 
 def placeholders(template_text: str) -> frozenset[str]:

@@ -512,7 +512,11 @@ async def list_canned(request: web.Request) -> web.StreamResponse:
             customer_name = customer.name if customer else None
             agent_name = actor.name
         views = await canned.list_canned(
-            session, language=language, customer_name=customer_name, agent_name=agent_name
+            session,
+            language=language,
+            customer_name=customer_name,
+            agent_name=agent_name,
+            texts=request.app[CONTEXT].texts,
         )
     return web.json_response({"canned": [agent_views.canned_json(v) for v in views]})
 

@@ -23,7 +23,7 @@ from router.core.responder import (
     SystemReply,
     ThreadContext,
 )
-from router.core.texts import CUSTOMER_TEXTS, ROUTER_TEXTS, text
+from router.core.texts import CUSTOMER_TEXTS, ROUTER_TEXTS, TextCatalogue
 from router.storage.models import ThreadStatus
 
 # Explicit answers to "link this chat?": the buttons' texts and the bare words.
@@ -36,16 +36,16 @@ _NO = frozenset(
 )
 
 
-def is_yes(answer: str) -> bool:
-    """An explicit yes: the yes button in any language (as overridden), or the word itself."""
+def is_yes(answer: str, texts: TextCatalogue = ROUTER_TEXTS) -> bool:
+    """An explicit yes: the yes button in any language (as `texts` word it), or the word."""
     word = _answer_word(answer)
-    return word in _YES or word in _answer_words(ROUTER_TEXTS.every_language("link_yes"))
+    return word in _YES or word in _answer_words(texts.every_language("link_yes"))
 
 
-def is_no(answer: str) -> bool:
-    """An explicit no: the no button in any language (as overridden), or the word itself."""
+def is_no(answer: str, texts: TextCatalogue = ROUTER_TEXTS) -> bool:
+    """An explicit no: the no button in any language (as `texts` word it), or the word."""
     word = _answer_word(answer)
-    return word in _NO or word in _answer_words(ROUTER_TEXTS.every_language("link_no"))
+    return word in _NO or word in _answer_words(texts.every_language("link_no"))
 
 
 def _answer_word(answer: str) -> str:
@@ -60,13 +60,18 @@ class IdentityDialogue:
     """Wraps the bot (`inner`): answers proof steps itself, asks for an email address
     after a hand-off, and leaves every other turn to `inner`."""
 
-    def __init__(self, inner: Responder, *, default_language: str) -> None:
+    def __init__(
+        self, inner: Responder, *, default_language: str, texts: TextCatalogue = ROUTER_TEXTS
+    ) -> None:
         self.inner = inner
         self._default_language = default_language
+        self._texts = texts
 
     @classmethod
-    def around(cls, inner: Responder, settings: Settings) -> IdentityDialogue:
-        return cls(inner, default_language=settings.faq.default_language)
+    def around(
+        cls, inner: Responder, settings: Settings, texts: TextCatalogue = ROUTER_TEXTS
+    ) -> IdentityDialogue:
+        return cls(inner, default_language=settings.faq.default_language, texts=texts)
 
     @property
     def answers_queued_threads(self) -> bool:
@@ -89,7 +94,9 @@ class IdentityDialogue:
         if ctx.may_ask_email and ctx.status == ThreadStatus.BOT and _hands_off(decision):
             assert not isinstance(decision, SystemReply)
             return SystemReply(
-                text("ask_email", new.language or "fa"), language=new.language, after=decision
+                self._texts.text("ask_email", new.language or "fa"),
+                language=new.language,
+                after=decision,
             )
         return decision
 
@@ -102,8 +109,13 @@ class IdentityDialogue:
         elif step.outcome == "code_sent":
             values = {"email": step.email or ""}
         elif step.outcome == "link_confirm":
-            suggestions = (text("link_yes", language), text("link_no", language))
-        return SystemReply(text(step.outcome, language, **values), suggestions, asked_in)
+            suggestions = (
+                self._texts.text("link_yes", language),
+                self._texts.text("link_no", language),
+            )
+        return SystemReply(
+            self._texts.text(step.outcome, language, **values), suggestions, asked_in
+        )
 
 
 def _hands_off(decision: Decision) -> bool:

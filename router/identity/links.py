@@ -19,7 +19,6 @@ owns it or not. When a proof joins two customers, `router.identity.merge` makes 
 
 from __future__ import annotations
 
-from router.core.texts import text
 from router.identity.dialogue import IdentityDialogue, is_no, is_yes
 from router.identity.identities import (
     SITE_USERS,
@@ -111,7 +110,6 @@ __all__ = [
     "pending_code",
     "request_email_code",
     "spend_nonce",
-    "text",
     "tokens_for",
     "unproven_claims",
     "verify_email_code",

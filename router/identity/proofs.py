@@ -45,7 +45,7 @@ from router.core.messages import (
 from router.core.outbound_messages import enqueue_outbound
 from router.core.responder import ProofStep
 from router.core.security import digests_match
-from router.core.texts import text
+from router.core.texts import ROUTER_TEXTS, TextCatalogue
 from router.identity.dialogue import is_no, is_yes
 from router.identity.identities import (
     LinkOutcome,
@@ -187,7 +187,7 @@ async def request_email_code(
         status=ThreadStatus.RESOLVED,
         resolution="verification",
         resolved_at=now,
-        subject=text("code_subject", language),
+        subject=app.texts.text("code_subject", language),
         language=language,
         created_at=now,
         updated_at=now,
@@ -199,7 +199,7 @@ async def request_email_code(
         session,
         thread=thread,
         identity=target,
-        text=text("code_mail", language, code=code),
+        text=app.texts.text("code_mail", language, code=code),
         author=AuthorKind.SYSTEM,
         language=language,
     )
@@ -501,7 +501,11 @@ async def pending_chat_link(session: AsyncSession, chat: Identity) -> IdentityPr
 
 
 async def answer_chat_link(
-    session: AsyncSession, chat: Identity, question: IdentityProof, answer: str
+    session: AsyncSession,
+    chat: Identity,
+    question: IdentityProof,
+    answer: str,
+    texts: TextCatalogue = ROUTER_TEXTS,
 ) -> tuple[str | None, LinkOutcome | None]:
     """The chat app user answered the "link this chat?" question (or wrote something
     else): only an explicit yes in time joins the visitor; anything else declines. The
@@ -518,8 +522,9 @@ async def answer_chat_link(
     )
     if question.expires_at <= now or visitor is None:
         _audit_link(session, chat, visitor, "telegram_link_expired")
-        return ("link_refused" if is_yes(answer) or is_no(answer) else None), None
-    if not is_yes(answer):
+        refused = is_yes(answer, texts) or is_no(answer, texts)
+        return ("link_refused" if refused else None), None
+    if not is_yes(answer, texts):
         _audit_link(session, chat, visitor, "telegram_link_declined")
         return "link_declined", None
     outcome = LinkOutcome(chat.customer_id)
@@ -616,7 +621,7 @@ async def apply_inbound_proofs(
     if msg.sender_verified and msg.conversational:
         question = await pending_chat_link(session, identity)
         if question is not None:
-            key, linked = await answer_chat_link(session, identity, question, msg.text)
+            key, linked = await answer_chat_link(session, identity, question, msg.text, app.texts)
             if linked is not None:
                 result.events.extend(linked.events)
             if key is not None:
