@@ -247,6 +247,11 @@ class ServiceSettings:
     # one stored through the API under the same name wins.
     calendars: dict[str, dict[str, Any]] = field(default_factory=dict)
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The hours of a thread whose SLA policy names no calendar (a name from `calendars`
+    # or the API; "" for none): a hand-off outside them names the next opening.
+    default_calendar: str = ""
+    # How Arabic-speaking customers read that date: "gregorian" or "umm_al_qura".
+    arabic_calendar: Literal["gregorian", "umm_al_qura"] = "gregorian"
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from router.identity.dialogue import IdentityDialogue
 from router.identity.service import IdentityProofService
 from router.metrics import Metrics
 from router.service.breaches import sla_scheduler_ctx
+from router.service.expectations import ServiceHours
 from router.startup import StartupSummary, summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
@@ -193,8 +194,16 @@ def build_app(
             engine=engine,
             sessions=new_sessionmaker(engine),
             # The identity dialogue speaks for the router around whichever bot answers.
+            # Then the service hours: a hand-off nobody can answer now says when one will.
             responder=IdentityDialogue.around(
-                responder or default_responder(settings, texts.bot), settings, texts.router
+                ServiceHours.around(
+                    responder or default_responder(settings, texts.bot),
+                    settings,
+                    clock=lambda: app[CONTEXT].clock(),
+                    texts=texts.router,
+                ),
+                settings,
+                texts.router,
             ),
             metrics=metrics,
             roles=channel_roles(settings),

@@ -712,6 +712,7 @@ async def _thread_context(
         staffing=await staffing_for(session, thread),
         proof_step=proof_step,
         may_ask_email=may_ask_email,
+        calendar=await sla_threads.answering_calendar(app, session, thread, msg.channel, created),
     )
 
 

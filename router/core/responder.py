@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from router.core.messages import AuthorKind
+from router.service.calendars import BusinessCalendar
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,9 @@ class ThreadContext:
     # router may ask for an email address should the thread go to people now.
     proof_step: ProofStep | None = None
     may_ask_email: bool = False
+    # The hours of the team that answers the thread (its SLA policy's calendar, else the
+    # default one); None: no hours kept, so "when will a person answer" follows staffing.
+    calendar: BusinessCalendar | None = None
 
 
 class GapKind(StrEnum):

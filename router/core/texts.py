@@ -77,6 +77,24 @@ CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "en": "If you type your email address here, a verification code joins your earlier "
             "conversations to this one, and we can also answer by email.",
         },
+        # A hand-off nobody can answer now (closed, or nobody online): when a person will,
+        # `{when}` written the customer's way (router/service/dates.py).
+        "handoff_opening": {
+            "fa": "پیامتان به تیم پشتیبانی رسید. الان همکاری در دسترس نیست؛"
+            " از {when} همین‌جا پاسخ می‌دهیم.",
+            "ar": "وصلت رسالتك إلى فريق الدعم. لا يوجد موظف متاح الآن؛"
+            " سنرد عليك هنا ابتداءً من {when}.",
+            "en": "Your message has reached our team. Nobody is available right now;"
+            " a person will answer here from {when}.",
+        },
+        # The same when no time can honestly be named (no agent, or the hours never open).
+        "handoff_no_opening": {
+            "fa": "پیامتان به تیم پشتیبانی رسید؛"
+            " به‌محض اینکه کسی در دسترس باشد، همین‌جا پاسخ می‌دهیم.",
+            "ar": "وصلت رسالتك إلى فريق الدعم؛ سنرد عليك هنا فور توفر أحد.",
+            "en": "Your message has reached our team; a person will answer here as soon as"
+            " someone is available.",
+        },
         "address_saved": {
             "fa": "ممنون؛ شماره‌تان ثبت شد.",
             "ar": "شكرًا؛ تم حفظ رقمك.",

@@ -83,6 +83,31 @@ async def service_levels(app: AppContext, session: AsyncSession) -> ServiceLevel
     return ServiceLevels(calendars, tuple(policies))
 
 
+async def answering_calendar(
+    app: AppContext, session: AsyncSession, thread: Thread, channel: str, created: bool
+) -> BusinessCalendar | None:
+    """The hours of the people `thread` goes to (its tier, tier 1 for a bot thread): its
+    SLA policy's calendar, else `[service] default_calendar`, else None (no hours kept).
+    A thread created by this message is judged at the priority its channel gives it."""
+    levels = await service_levels(app, session)
+    priority = _channel_priority(app, channel) if created else None
+    policy = sla.choose_policy(
+        levels.policies,
+        priority=priority or sla.priority_name(thread.priority),
+        tier=max(thread.tier, 1),
+        channel=channel,
+    )
+    name = policy.calendar if policy is not None and policy.calendar else None
+    return levels.calendars.get(name or app.settings.service.default_calendar)
+
+
+def _channel_priority(app: AppContext, channel: str) -> str | None:
+    """The priority a new thread of `channel` starts with (None: not a known one)."""
+    service = app.settings.service
+    name = service.channel_priorities.get(channel, service.default_priority)
+    return name if name in sla.PRIORITIES else None
+
+
 def clock_state(thread: Thread) -> sla.ClockState:
     return sla.ClockState(
         started_at=thread.sla_started_at,
@@ -181,9 +206,8 @@ async def customer_wrote(
         select(exists().where(Message.thread_id == thread.id, Message.id < message.id))
     )
     if not earlier:
-        service = app.settings.service
-        name = service.channel_priorities.get(message.channel, service.default_priority)
-        if name in sla.PRIORITIES:
+        name = _channel_priority(app, message.channel)
+        if name is not None:
             thread.priority = sla.priority_rank(name)
     before = clock_state(thread)
     state = before

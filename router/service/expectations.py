@@ -1,0 +1,108 @@
+"""Honest expectations: a responder around the bot that, when a thread goes to people
+nobody can answer now, says when a person will.
+
+The bot already promises "soon" only while an agent is online (docs/bot.md). With a
+calendar (`ThreadContext.calendar`: the thread's SLA policy's, else `[service]
+default_calendar`), "when" becomes a time: outside the hours, or with nobody of the tier
+online, the hand-off text names the next opening written the customer's way
+(`router.service.dates.render_instant`); where no time can be kept (no agent exists,
+or the hours never open again) it names none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+
+from config.settings import Settings
+from router.core.languages import LANGUAGES
+from router.core.messages import utcnow
+from router.core.responder import Decision, HandOff, MessageView, Responder, ThreadContext
+from router.core.texts import ROUTER_TEXTS, TextCatalogue
+from router.service.dates import ArabicCalendar, render_instant
+from router.service.sla import when_a_person_answers
+
+
+class ServiceHours:
+    """Wraps the bot (`inner`): replaces the text of a hand-off that nobody can answer
+    now with when a person will; leaves every other decision as `inner` made it."""
+
+    def __init__(
+        self,
+        inner: Responder,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        arabic_calendar: ArabicCalendar = "gregorian",
+        default_language: str = "fa",
+        texts: TextCatalogue = ROUTER_TEXTS,
+    ) -> None:
+        self.inner = inner
+        self._texts = texts
+        self._clock = clock
+        self._arabic_calendar = arabic_calendar
+        self._default_language = default_language
+
+    @classmethod
+    def around(
+        cls,
+        inner: Responder,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        texts: TextCatalogue = ROUTER_TEXTS,
+    ) -> ServiceHours:
+        return cls(
+            inner,
+            clock=clock,
+            texts=texts,
+            arabic_calendar=settings.service.arabic_calendar,
+            default_language=settings.faq.default_language,
+        )
+
+    @property
+    def answers_queued_threads(self) -> bool:
+        return bool(getattr(self.inner, "answers_queued_threads", False))
+
+    async def start(self) -> None:
+        start = getattr(self.inner, "start", None)
+        if start is not None:
+            await start()
+
+    async def stop(self) -> None:
+        stop = getattr(self.inner, "stop", None)
+        if stop is not None:
+            await stop()
+
+    async def respond(self, ctx: ThreadContext, new: MessageView) -> Decision:
+        decision = await self.inner.respond(ctx, new)
+        calendar, staffing = ctx.calendar, ctx.staffing
+        # A hand-off without words stays without; unknown staffing promises nothing new.
+        if not isinstance(decision, HandOff) or decision.text is None:
+            return decision
+        if calendar is None or staffing is None:
+            return decision
+        expected = when_a_person_answers(
+            calendar, agents=staffing.agents, online=staffing.online, now=self._clock()
+        )
+        if expected.kind == "now":
+            return decision
+        language = self._language(decision.language or new.language or ctx.language)
+        if expected.kind == "unknown" or expected.at is None:
+            return dataclasses.replace(
+                decision, text=self._texts.text("handoff_no_opening", language)
+            )
+        when = render_instant(
+            expected.at,
+            language=language,
+            zone=calendar.zone,
+            arabic_calendar=self._arabic_calendar,
+        )
+        return dataclasses.replace(
+            decision, text=self._texts.text("handoff_opening", language, when=when)
+        )
+
+    def _language(self, language: str | None) -> str:
+        """The language the texts are written in: a served one (English otherwise, as
+        the router's texts fall back), the default when none is known."""
+        chosen = (language or self._default_language)[:2]
+        return chosen if chosen in LANGUAGES else "en"

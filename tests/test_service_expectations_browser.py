@@ -1,0 +1,66 @@
+"""The widget in Chromium: a Persian customer who asks for a person outside business
+hours is told when a person will answer, with the Solar Hijri date in Persian digits."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from bot import build_responder
+from config.settings import ServiceSettings, Settings
+from router.agents.queue import set_presence
+from router.context import AppContext
+from router.core.texts import ROUTER_TEXTS
+from router.service.calendars import calendar_to_json, iranian_week
+from tests.browser_support import ARTIFACTS, running_chromium
+from tests.conftest import AppFactory
+from tests.console_support import add_agent
+from tests.test_service_expectations import (
+    SATURDAY_IN_PERSIAN,
+    THURSDAY_AFTERNOON,
+)
+from tests.test_widget_browser import ask, open_chat, open_demo
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+async def served(start_app: AppFactory, settings: Settings) -> tuple[str, AppContext]:
+    """The server with the web chat, the sample-KB bot, the Iranian week as the default
+    calendar, an agent online, and the clock at Thursday 14:00 Tehran (closed)."""
+    service = ServiceSettings(
+        calendars={"tehran": calendar_to_json(iranian_week())}, default_calendar="tehran"
+    )
+    configured = dataclasses.replace(
+        settings.replace("webchat", enabled=True).replace("email", enabled=False),
+        service=service,
+    )
+    client, context = await start_app(configured, responder=build_responder(faq_path=None))
+    context.clock = lambda: THURSDAY_AFTERNOON.astimezone(UTC)
+    agent = await add_agent(context, "sara@example.com", tier=1)
+    await set_presence(context, agent, "online")
+    return str(client.make_url("/")).rstrip("/"), context
+
+
+@pytest.fixture
+async def browser(served: tuple[str, AppContext]) -> AsyncIterator[Browser]:
+    async with running_chromium() as chromium:
+        yield chromium
+
+
+async def test_the_hand_off_outside_hours_names_saturday_in_solar_hijri(
+    browser: Browser, served: tuple[str, AppContext]
+) -> None:
+    page = await open_demo(browser, f"{served[0]}/?lang=fa")
+    await open_chat(page)
+    await ask(page, "میخوام با یک آدم صحبت کنم")
+    promise = page.locator("pasokh-chat .msg.bot .bubble", has_text="شنبه")
+    await expect(promise).to_have_text(
+        ROUTER_TEXTS.text("handoff_opening", "fa", when=SATURDAY_IN_PERSIAN), timeout=10_000
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "widget-fa-outside-hours.png"))
