@@ -140,6 +140,9 @@ async def test_breach_badge_due_sort_and_priority_from_the_header(
     assert thread["priority"] == "low"
     assert datetime.fromisoformat(thread["sla"]["first_response_due"]) == after
     await expect(row(page, urgent).locator(".badge.priority")).to_have_text("پایین")
+    await expect(page.locator('#audit-list [data-action="priority"]').last).to_contain_text(
+        "از فوری به پایین"
+    )
 
     # "Waiting on the customer": the clocks pause, the deadline goes.
     await page.locator("#pending-toggle").check()

@@ -94,6 +94,15 @@
       action_reopen: "reopened",
       action_assign: "assigned",
       action_sign_in: "signed in",
+      action_priority: "changed the priority",
+      action_pending: "set waiting on the customer",
+      action_pending_end: "ended waiting on the customer",
+      action_sla_warning: "target nearly due",
+      action_sla_breach: "target breached",
+      target_first_response: "first response",
+      target_next_response: "next response",
+      target_resolution: "resolution",
+      priority_from_to: "from {from} to {to}",
       actor_bot: "bot",
       actor_system: "system",
       actor_customer: "customer",
@@ -238,6 +247,15 @@
       action_reopen: "دوباره باز شد",
       action_assign: "واگذار شد",
       action_sign_in: "وارد شد",
+      action_priority: "اولویت را تغییر داد",
+      action_pending: "در انتظار مشتری گذاشت",
+      action_pending_end: "انتظار مشتری را پایان داد",
+      action_sla_warning: "نزدیک به مهلت",
+      action_sla_breach: "مهلت گذشت",
+      target_first_response: "نخستین پاسخ",
+      target_next_response: "پاسخ بعدی",
+      target_resolution: "حل",
+      priority_from_to: "از {from} به {to}",
       actor_bot: "ربات",
       actor_system: "سامانه",
       actor_customer: "مشتری",
@@ -382,6 +400,15 @@
       action_reopen: "أُعيد فتحها",
       action_assign: "أُسندت",
       action_sign_in: "سجّل الدخول",
+      action_priority: "غيّر الأولوية",
+      action_pending: "جعلها بانتظار العميل",
+      action_pending_end: "أنهى انتظار العميل",
+      action_sla_warning: "اقتربت المهلة",
+      action_sla_breach: "تجاوزت المهلة",
+      target_first_response: "أول رد",
+      target_next_response: "الرد التالي",
+      target_resolution: "الحل",
+      priority_from_to: "من {from} إلى {to}",
       actor_bot: "الروبوت",
       actor_system: "النظام",
       actor_customer: "العميل",
@@ -1289,6 +1316,15 @@
     if (details.to_tier || (action === "handoff" && details.tier)) {
       extra.push(t("tier_to", { n: num(details.to_tier || details.tier) }));
     }
+    if (action === "priority" && PRIORITIES.includes(details.after)) {
+      const after = t(`priority_${details.after}`);
+      extra.push(
+        PRIORITIES.includes(details.before)
+          ? t("priority_from_to", { from: t(`priority_${details.before}`), to: after })
+          : after,
+      );
+    }
+    if (SLA_TARGETS.includes(details.target)) extra.push(t(`target_${details.target}`));
     if (details.to_email) extra.push(isolated(String(details.to_email)));
     if (details.reason) extra.push(isolated(String(details.reason)));
     if (details.resolution && details.resolution !== "resolved") extra.push(String(details.resolution));
