@@ -15,7 +15,6 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, ConsoleMessage, Page, expect
 
 from config.settings import Settings
-from router.context import AppContext
 from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
 from router.service.breaches import fire_due_alarms
