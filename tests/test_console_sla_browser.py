@@ -107,6 +107,14 @@ async def test_breach_badge_due_sort_and_priority_from_the_header(
     assert set(await due_time.inner_text()) & PERSIAN_DIGITS
     await expect(page.locator(".sla-badge")).to_have_count(0)
 
+    # Nine minutes on (80% of ten elapsed) the warning fires: amber, live.
+    clock["now"] = started + timedelta(minutes=9)
+    fired = await fire_due_alarms(context)
+    assert {(alarm.kind, alarm.thread_id) for alarm in fired} == {("warning", normal)}
+    await expect(row(page, normal).locator('.sla-badge[data-sla="warning"]')).to_have_text(
+        "نزدیک به مهلت"
+    )
+
     # Eleven minutes on the scheduler fires the normal thread's breach; the console hears
     # it on its socket and shows the red badge without a reload.
     clock["now"] = started + timedelta(minutes=11)
@@ -115,6 +123,7 @@ async def test_breach_badge_due_sort_and_priority_from_the_header(
     await expect(row(page, normal).locator('.sla-badge[data-sla="breached"]')).to_have_text(
         "از مهلت گذشته"
     )
+    await expect(row(page, normal).locator(".sla-badge")).to_have_count(1)  # red replaces amber
     await expect(row(page, urgent).locator(".sla-badge")).to_have_count(0)
 
     # "Due soonest" puts the breached thread first.
