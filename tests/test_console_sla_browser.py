@@ -26,6 +26,7 @@ from tests.support import FakeAdapter
 pytestmark = pytest.mark.browser
 
 PERSIAN_DIGITS = set("۰۱۲۳۴۵۶۷۸۹")
+ARABIC_DIGITS = set("٠١٢٣٤٥٦٧٨٩")
 # First-response targets in wall-clock minutes, one policy per priority.
 TARGETS = {"urgent": 120, "normal": 10, "low": 600}
 
@@ -164,4 +165,18 @@ async def test_breach_badge_due_sort_and_priority_from_the_header(
 
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "console-sla-fa.png"), full_page=True)
+
+    # The same in Arabic (Arabic-Indic digits, right to left) and English.
+    language = page.locator("#console .lang-select")
+    breached = row(page, normal).locator(".sla-badge")
+    await language.select_option("ar")
+    await expect(breached).to_have_text("تجاوز المهلة")
+    assert await page.evaluate("() => document.documentElement.dir") == "rtl"
+    assert set(await row(page, normal).locator(".due time").inner_text()) & ARABIC_DIGITS
+    await page.screenshot(path=str(ARTIFACTS / "console-sla-ar.png"), full_page=True)
+    await language.select_option("en")
+    await expect(breached).to_have_text("breached")
+    await expect(page.locator("#priority-select")).to_contain_text("urgent")
+    assert await page.evaluate("() => document.documentElement.dir") == "ltr"
+    await page.screenshot(path=str(ARTIFACTS / "console-sla-en.png"), full_page=True)
     assert problems == []
