@@ -94,6 +94,15 @@
       action_reopen: "reopened",
       action_assign: "assigned",
       action_sign_in: "signed in",
+      action_priority: "changed the priority",
+      action_pending: "set waiting on the customer",
+      action_pending_end: "ended waiting on the customer",
+      action_sla_warning: "target nearly due",
+      action_sla_breach: "target breached",
+      target_first_response: "first response",
+      target_next_response: "next response",
+      target_resolution: "resolution",
+      priority_from_to: "from {from} to {to}",
       actor_bot: "bot",
       actor_system: "system",
       actor_customer: "customer",
@@ -137,6 +146,24 @@
       kpi_backlog: "Open now",
       kpi_oldest: "Oldest open",
       no_data: "—",
+      priority: "Priority",
+      priority_urgent: "urgent",
+      priority_high: "high",
+      priority_normal: "normal",
+      priority_low: "low",
+      pending: "Waiting on the customer",
+      pending_badge: "waiting on customer",
+      due_first_response: "first reply due {time}",
+      due_next_response: "reply due {time}",
+      due_resolution: "resolution due {time}",
+      sla_breached: "breached",
+      sla_warning: "nearly due",
+      sort: "Sort",
+      sort_default: "priority, then waiting",
+      sort_due: "due soonest",
+      priority_changed: "Priority changed.",
+      pending_set: "Waiting on the customer: the clocks are paused.",
+      pending_cleared: "The clocks run again.",
     },
     fa: {
       app_title: "پاسخ — میز کار پشتیبان",
@@ -220,6 +247,15 @@
       action_reopen: "دوباره باز شد",
       action_assign: "واگذار شد",
       action_sign_in: "وارد شد",
+      action_priority: "اولویت را تغییر داد",
+      action_pending: "در انتظار مشتری گذاشت",
+      action_pending_end: "انتظار مشتری را پایان داد",
+      action_sla_warning: "نزدیک به مهلت",
+      action_sla_breach: "مهلت گذشت",
+      target_first_response: "نخستین پاسخ",
+      target_next_response: "پاسخ بعدی",
+      target_resolution: "حل",
+      priority_from_to: "از {from} به {to}",
       actor_bot: "ربات",
       actor_system: "سامانه",
       actor_customer: "مشتری",
@@ -263,6 +299,24 @@
       kpi_backlog: "باز در این لحظه",
       kpi_oldest: "قدیمی‌ترین باز",
       no_data: "—",
+      priority: "اولویت",
+      priority_urgent: "فوری",
+      priority_high: "بالا",
+      priority_normal: "عادی",
+      priority_low: "پایین",
+      pending: "در انتظار مشتری",
+      pending_badge: "در انتظار مشتری",
+      due_first_response: "مهلت نخستین پاسخ {time}",
+      due_next_response: "مهلت پاسخ {time}",
+      due_resolution: "مهلت حل {time}",
+      sla_breached: "از مهلت گذشته",
+      sla_warning: "نزدیک به مهلت",
+      sort: "ترتیب",
+      sort_default: "اولویت، سپس زمان انتظار",
+      sort_due: "نزدیک‌ترین مهلت",
+      priority_changed: "اولویت تغییر کرد.",
+      pending_set: "در انتظار مشتری: زمان‌سنج‌ها متوقف شدند.",
+      pending_cleared: "زمان‌سنج‌ها دوباره به کار افتادند.",
     },
     ar: {
       app_title: "پاسخ — لوحة موظفي الدعم",
@@ -346,6 +400,15 @@
       action_reopen: "أُعيد فتحها",
       action_assign: "أُسندت",
       action_sign_in: "سجّل الدخول",
+      action_priority: "غيّر الأولوية",
+      action_pending: "جعلها بانتظار العميل",
+      action_pending_end: "أنهى انتظار العميل",
+      action_sla_warning: "اقتربت المهلة",
+      action_sla_breach: "تجاوزت المهلة",
+      target_first_response: "أول رد",
+      target_next_response: "الرد التالي",
+      target_resolution: "الحل",
+      priority_from_to: "من {from} إلى {to}",
       actor_bot: "الروبوت",
       actor_system: "النظام",
       actor_customer: "العميل",
@@ -389,6 +452,24 @@
       kpi_backlog: "مفتوحة الآن",
       kpi_oldest: "أقدم مفتوحة",
       no_data: "—",
+      priority: "الأولوية",
+      priority_urgent: "عاجلة",
+      priority_high: "عالية",
+      priority_normal: "عادية",
+      priority_low: "منخفضة",
+      pending: "بانتظار العميل",
+      pending_badge: "بانتظار العميل",
+      due_first_response: "موعد أول رد {time}",
+      due_next_response: "موعد الرد {time}",
+      due_resolution: "موعد الحل {time}",
+      sla_breached: "تجاوز المهلة",
+      sla_warning: "اقتربت المهلة",
+      sort: "الترتيب",
+      sort_default: "الأولوية ثم مدة الانتظار",
+      sort_due: "الأقرب موعدًا",
+      priority_changed: "تغيّرت الأولوية.",
+      pending_set: "بانتظار العميل: توقفت المؤقتات.",
+      pending_cleared: "عادت المؤقتات إلى العمل.",
     },
   };
   const RTL = new Set(["fa", "ar"]);
@@ -401,6 +482,7 @@
     agent: null,
     csrf: null,
     view: "queue",
+    sort: "", // "" the server's order (priority, then waiting); "due": soonest deadline first
     page: "threads",
     report: null, // the last summary shown on the Reports page
     charts: {},
@@ -499,6 +581,78 @@
 
   function statusBadge(status) {
     return el("span", { class: `badge ${safeClass("status", status)}`, text: t(`status_${status}`) });
+  }
+
+  // ---- service levels ------------------------------------------------------
+
+  const PRIORITIES = ["urgent", "high", "normal", "low"];
+  const SLA_TARGETS = ["first_response", "next_response", "resolution"];
+
+  function priorityBadge(priority) {
+    const known = PRIORITIES.includes(priority) ? priority : "normal";
+    return el("span", {
+      class: `badge priority ${safeClass("priority", known)}`,
+      dataset: { priority: known },
+      text: t(`priority_${known}`),
+    });
+  }
+
+  // The running clock whose deadline comes first: {target, due} or null (none running,
+  // or the thread waits on the customer, when the server shows no deadlines).
+  function nearestDue(thread) {
+    const sla = thread.sla || {};
+    let nearest = null;
+    for (const target of SLA_TARGETS) {
+      const due = sla[`${target}_due`];
+      if (!due) continue;
+      const at = new Date(due).getTime();
+      if (Number.isNaN(at)) continue;
+      if (!nearest || at < nearest.at) nearest = { target, due, at };
+    }
+    return nearest;
+  }
+
+  // The server's word, not the browser's clock: "breached" once the scheduler fired a
+  // breach on the thread (as GET /api/v1/threads?breached=true counts it); "warning"
+  // when it fired a warning for a target whose clock still runs.
+  function slaState(thread) {
+    const sla = thread.sla || {};
+    const fired = sla.breaches || [];
+    if (fired.some((alarm) => alarm.kind === "breach")) return "breached";
+    const warned = fired.some((alarm) => alarm.kind === "warning" && sla[`${alarm.target}_due`]);
+    return warned ? "warning" : null;
+  }
+
+  // Priority, the nearest deadline, the breach badge and "waiting on customer".
+  function slaParts(thread) {
+    const parts = [priorityBadge(thread.priority)];
+    const alarm = slaState(thread);
+    if (alarm) {
+      parts.push(
+        el("span", {
+          class: `badge sla-badge sla-${alarm}`,
+          dataset: { sla: alarm },
+          text: t(alarm === "breached" ? "sla_breached" : "sla_warning"),
+        }),
+      );
+    }
+    if (thread.pending) parts.push(el("span", { class: "badge pending-badge", text: t("pending_badge") }));
+    const nearest = nearestDue(thread);
+    if (nearest) {
+      parts.push(
+        el(
+          "span",
+          { class: "due", dataset: { target: nearest.target } },
+          ...t(`due_${nearest.target}`)
+            .split(/(\{time\})/)
+            .filter((piece) => piece)
+            .map((piece) =>
+              piece === "{time}" ? el("time", { datetime: nearest.due, text: when(nearest.due) }) : piece,
+            ),
+        ),
+      );
+    }
+    return parts;
   }
 
   // `remember`: the agent picked it, so it wins over their profile's language next time.
@@ -748,6 +902,10 @@
     } else if (data.type === "presence" && state.agent && data.agent_id === state.agent.id) {
       state.agent.presence = data.status;
       $("presence-select").value = data.status;
+    } else if (data.type === "sla") {
+      // A warning or breach fired: the badges and the due order change.
+      reloadQueueSoon();
+      if (data.thread_id === state.currentId) reloadThreadSoon();
     } else if (data.type === "customers_merged" && state.current) {
       reloadThreadSoon();
     } else if (data.type === "typing" && data.who === "customer" && data.thread_id === state.currentId) {
@@ -783,9 +941,16 @@
   }
 
   function queuePath() {
-    if (state.view === "mine") return "/api/v1/threads?status=assigned&assignee=me";
-    if (state.view === "all") return "/api/v1/threads?status=open";
-    return "/api/v1/threads?status=queued";
+    const sort = state.sort === "due" ? "&sort=due" : "";
+    if (state.view === "mine") return `/api/v1/threads?status=assigned&assignee=me${sort}`;
+    if (state.view === "all") return `/api/v1/threads?status=open${sort}`;
+    return `/api/v1/threads?status=queued${sort}`;
+  }
+
+  function selectSort(sort) {
+    state.sort = sort === "due" ? "due" : "";
+    $("queue-sort").value = state.sort;
+    loadQueue();
   }
 
   async function loadQueue() {
@@ -853,6 +1018,7 @@
           statusBadge(thread.status),
           el("span", { class: "badge", text: t("tier", { n: num(thread.tier) }) }),
         ),
+        el("div", { class: "row sla" }, ...slaParts(thread)),
         last && last.text ? el("div", { class: "preview", text: last.text }) : null,
         el(
           "div",
@@ -1075,6 +1241,11 @@
       el("span", { class: "badge", text: t("tier", { n: num(thread.tier) }) }),
       assignee ? ` ${t("assigned_to", { name: assignee })}` : "",
     );
+    const due = $("thread-sla");
+    due.textContent = "";
+    due.append(...slaParts(thread).flatMap((part, i) => (i ? [" ", part] : [part])));
+    $("priority-select").value = PRIORITIES.includes(thread.priority) ? thread.priority : "normal";
+    $("pending-toggle").checked = thread.pending === true;
 
     const mine = thread.assignee_id === state.agent.id || (thread.assignee && thread.assignee.id === state.agent.id);
     const open = thread.status !== "resolved";
@@ -1083,6 +1254,8 @@
     $("resolve").disabled = !open;
     $("escalate").disabled = !open || thread.tier >= 3;
     $("transfer").disabled = !open;
+    $("priority-select").disabled = !open;
+    $("pending-toggle").disabled = !open;
     buildTierChoices(thread.tier);
 
     const history = $("history");
@@ -1143,6 +1316,15 @@
     if (details.to_tier || (action === "handoff" && details.tier)) {
       extra.push(t("tier_to", { n: num(details.to_tier || details.tier) }));
     }
+    if (action === "priority" && PRIORITIES.includes(details.after)) {
+      const after = t(`priority_${details.after}`);
+      extra.push(
+        PRIORITIES.includes(details.before)
+          ? t("priority_from_to", { from: t(`priority_${details.before}`), to: after })
+          : after,
+      );
+    }
+    if (SLA_TARGETS.includes(details.target)) extra.push(t(`target_${details.target}`));
     if (details.to_email) extra.push(isolated(String(details.to_email)));
     if (details.reason) extra.push(isolated(String(details.reason)));
     if (details.resolution && details.resolution !== "resolved") extra.push(String(details.resolution));
@@ -1516,6 +1698,14 @@
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("reply-form").requestSubmit();
     });
     $("canned").addEventListener("change", insertCanned);
+    $("queue-sort").addEventListener("change", (event) => selectSort(event.target.value));
+    $("priority-select").addEventListener("change", (event) => {
+      act("priority", { priority: event.target.value }, "priority_changed");
+    });
+    $("pending-toggle").addEventListener("change", (event) => {
+      const pending = event.target.checked;
+      act("pending", { pending }, pending ? "pending_set" : "pending_cleared");
+    });
     for (const tab of document.querySelectorAll(".page-tab")) {
       tab.addEventListener("click", () => selectPage(tab.dataset.page));
     }
