@@ -54,6 +54,14 @@ class ServeProcess:
             stderr=log,
         )
         log.close()
+        try:
+            await self._until_healthy(timeout)
+        except BaseException:
+            self.kill()  # a server that never came up must not outlive the test
+            raise
+
+    async def _until_healthy(self, timeout: float) -> None:
+        assert self.process is not None
         async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
             while True:
                 if self.process.poll() is not None:
