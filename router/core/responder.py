@@ -176,6 +176,28 @@ class Responder(Protocol):
         ...
 
 
+class RuleAround:
+    """A rule wrapped around another responder (the design's "rules wrap the bot"):
+    passes the inner responder's start, stop and `answers_queued_threads` through, so a
+    subclass only writes `respond`."""
+
+    inner: Responder
+
+    @property
+    def answers_queued_threads(self) -> bool:
+        return bool(getattr(self.inner, "answers_queued_threads", False))
+
+    async def start(self) -> None:
+        start = getattr(self.inner, "start", None)
+        if start is not None:
+            await start()
+
+    async def stop(self) -> None:
+        stop = getattr(self.inner, "stop", None)
+        if stop is not None:
+            await stop()
+
+
 class QueueEveryThread:
     """The responder used when no bot is configured: every thread goes to tier 1."""
 

@@ -20,6 +20,7 @@ from router.core.responder import (
     MessageView,
     ProofStep,
     Responder,
+    RuleAround,
     SystemReply,
     ThreadContext,
 )
@@ -56,7 +57,7 @@ def _answer_words(words: frozenset[str]) -> frozenset[str]:
     return frozenset(_answer_word(word) for word in words)
 
 
-class IdentityDialogue:
+class IdentityDialogue(RuleAround):
     """Wraps the bot (`inner`): answers proof steps itself, asks for an email address
     after a hand-off, and leaves every other turn to `inner`."""
 
@@ -72,20 +73,6 @@ class IdentityDialogue:
         cls, inner: Responder, settings: Settings, texts: TextCatalogue = ROUTER_TEXTS
     ) -> IdentityDialogue:
         return cls(inner, default_language=settings.faq.default_language, texts=texts)
-
-    @property
-    def answers_queued_threads(self) -> bool:
-        return bool(getattr(self.inner, "answers_queued_threads", False))
-
-    async def start(self) -> None:
-        start = getattr(self.inner, "start", None)
-        if start is not None:
-            await start()
-
-    async def stop(self) -> None:
-        stop = getattr(self.inner, "stop", None)
-        if stop is not None:
-            await stop()
 
     async def respond(self, ctx: ThreadContext, new: MessageView) -> Decision:
         if ctx.proof_step is not None:

@@ -18,13 +18,20 @@ from datetime import datetime
 from config.settings import Settings
 from router.core.languages import LANGUAGES
 from router.core.messages import utcnow
-from router.core.responder import Decision, HandOff, MessageView, Responder, ThreadContext
+from router.core.responder import (
+    Decision,
+    HandOff,
+    MessageView,
+    Responder,
+    RuleAround,
+    ThreadContext,
+)
 from router.core.texts import ROUTER_TEXTS, TextCatalogue
 from router.service.dates import ArabicCalendar, render_instant
 from router.service.sla import when_a_person_answers
 
 
-class ServiceHours:
+class ServiceHours(RuleAround):
     """Wraps the bot (`inner`): replaces the text of a hand-off that nobody can answer
     now with when a person will; leaves every other decision as `inner` made it."""
 
@@ -58,20 +65,6 @@ class ServiceHours:
             arabic_calendar=settings.service.arabic_calendar,
             default_language=settings.faq.default_language,
         )
-
-    @property
-    def answers_queued_threads(self) -> bool:
-        return bool(getattr(self.inner, "answers_queued_threads", False))
-
-    async def start(self) -> None:
-        start = getattr(self.inner, "start", None)
-        if start is not None:
-            await start()
-
-    async def stop(self) -> None:
-        stop = getattr(self.inner, "stop", None)
-        if stop is not None:
-            await stop()
 
     async def respond(self, ctx: ThreadContext, new: MessageView) -> Decision:
         decision = await self.inner.respond(ctx, new)
