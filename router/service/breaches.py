@@ -11,7 +11,6 @@ console, and a breached response target optionally escalates the thread one tier
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
 from router.core.events import SlaAlarmFired, ThreadChanged
+from router.core.tasks import BackgroundTasks
 from router.core.transaction import Effects, write
 from router.http.keys import CONTEXT
 from router.service.sla_threads import STALE_BATCH, recompute_stale_threads
@@ -145,44 +145,25 @@ async def _record(
     )
 
 
-class SlaScheduler:
-    """One background task firing due alarms every `scheduler_interval_seconds`."""
-
-    def __init__(self, app: AppContext) -> None:
-        self._app = app
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        if self._task is not None:
-            raise RuntimeError("SLA scheduler already started")
-        self._task = asyncio.create_task(self._run(), name="pasokh:sla")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def _run(self) -> None:
-        interval = max(self._app.settings.service.scheduler_interval_seconds, 0.01)
-        while True:
-            try:
-                # Deadlines a calendar or policy change moved, before firing by them.
-                while await recompute_stale_threads(self._app) == STALE_BATCH:
-                    pass
-                while len(await fire_due_alarms(self._app)) == BATCH:
-                    pass  # a backlog: keep going before sleeping
-            except Exception:
-                logger.exception("SLA scheduler pass failed; trying again later")
-            self._app.metrics.worker_passes.labels("sla").inc()
-            await asyncio.sleep(interval)
+async def _run_scheduler(app: AppContext) -> None:
+    """Fire due alarms every `scheduler_interval_seconds` until cancelled."""
+    interval = max(app.settings.service.scheduler_interval_seconds, 0.01)
+    while True:
+        try:
+            # Deadlines a calendar or policy change moved, before firing by them.
+            while await recompute_stale_threads(app) == STALE_BATCH:
+                pass
+            while len(await fire_due_alarms(app)) == BATCH:
+                pass  # a backlog: keep going before sleeping
+        except Exception:
+            logger.exception("SLA scheduler pass failed; trying again later")
+        app.metrics.worker_passes.labels("sla").inc()
+        await asyncio.sleep(interval)
 
 
 async def sla_scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     """`cleanup_ctx` entry: runs the SLA scheduler while the app runs."""
-    scheduler = SlaScheduler(app[CONTEXT])
-    await scheduler.start()
+    tasks = BackgroundTasks(logger)
+    tasks.spawn(_run_scheduler(app[CONTEXT]), "pasokh:sla")
     yield
-    await scheduler.stop()
+    await tasks.cancel()
