@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from config.settings import Settings
 from router.core.responder import QueueEveryThread
 from router.core.security import new_token, token_hash
@@ -76,6 +78,9 @@ async def _schemathesis(
     return process.returncode, output.decode(errors="replace")
 
 
+# Schemathesis runs every operation of a growing document three times over; the suite's
+# 120 s default is for ordinary tests.
+@pytest.mark.timeout(360)
 async def test_schemathesis_finds_no_difference_between_document_and_server(
     settings: Settings, start_app: Any, tmp_path: Path
 ) -> None:
