@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     text,
     true,
@@ -38,7 +39,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.agents.queue import Actor, visible_to
 from router.core.messages import utcnow
 from router.service.reports import kpis
-from router.service.reports.events import CREATED, HANDOFF, RESOLVED, RESPONSE
+from router.service.reports.events import (
+    BREACHED,
+    CREATED,
+    HANDOFF,
+    HELPED,
+    NOT_HELPED,
+    RESOLVED,
+    RESPONSE,
+)
 from router.storage.models import OPEN_STATUSES, Agent, SurveyAnswer, Thread, ThreadEvent
 
 SORT_MEMORY = "64MB"
@@ -121,17 +130,31 @@ class _Facts:
     durations: Mapping[str, kpis.Durations] = dataclasses.field(default_factory=dict)
 
 
-_MEASURED_KINDS = (CREATED, HANDOFF, RESPONSE, RESOLVED)
+_MEASURED_KINDS = (CREATED, HANDOFF, RESPONSE, RESOLVED, BREACHED, HELPED, NOT_HELPED)
 
 
-def _measures(e: Any) -> dict[str, ColumnElement[bool]]:
-    """Which rows each duration figure is measured from."""
-    measured = e.seconds.is_not(None)
-    return {
-        "first_response": and_(e.kind == RESPONSE, e.first.is_(True), measured),
-        "next_response": and_(e.kind == RESPONSE, e.first.is_(False), measured),
-        "resolution": and_(e.kind == RESOLVED, measured),
+@dataclass(frozen=True, slots=True)
+class _Measure:
+    """A duration figure: the rows it is measured from, and the column it measures."""
+
+    rows: ColumnElement[bool]
+    value: ColumnElement[Any]
+
+
+def _measures(e: Any) -> dict[str, _Measure]:
+    """Each duration figure by name (`kpis.figures` reads them), wall clock and business
+    seconds of the same rows."""
+    kinds = {
+        "first_response": and_(e.kind == RESPONSE, e.first.is_(True)),
+        "next_response": and_(e.kind == RESPONSE, e.first.is_(False)),
+        "resolution": e.kind == RESOLVED,
     }
+    measures: dict[str, _Measure] = {}
+    for name, rows in kinds.items():
+        measures[name] = _Measure(and_(rows, e.seconds.is_not(None)), e.seconds)
+        business = e.business_seconds
+        measures[f"{name}_business"] = _Measure(and_(rows, business.is_not(None)), business)
+    return measures
 
 
 def _count_columns(e: Any) -> list[ColumnElement[int]]:
@@ -146,7 +169,18 @@ def _count_columns(e: Any) -> list[ColumnElement[int]]:
         _is(and_(first_resolution, e.replies >= 1)),
         _is(and_(first_resolution, e.replies == 1, e.reopened.is_(False))),
         _is(and_(first_resolution, e.reopened.is_(True))),
+        _is(e.kind == HELPED),
+        _is(e.kind == NOT_HELPED),
+        *_deadline_columns(and_(e.kind == RESPONSE, e.first.is_(True)), e.sla_met),
+        *_deadline_columns(and_(e.kind == RESPONSE, e.first.is_(False)), e.sla_met),
+        *_deadline_columns(e.kind == RESOLVED, e.sla_met),
+        _is(e.kind == BREACHED),
     ]
+
+
+def _deadline_columns(rows: ColumnElement[bool], met: Any) -> list[ColumnElement[int]]:
+    """Of `rows`, those made under a deadline, and those that met it."""
+    return [_is(and_(rows, met.is_not(None))), _is(and_(rows, met.is_(True)))]
 
 
 async def _event_facts(
@@ -172,6 +206,8 @@ async def _event_facts(
             event.replies,
             event.reopened,
             event.seconds,
+            event.business_seconds,
+            event.sla_met,
         )
         .where(window, event.kind.in_(_MEASURED_KINDS))
         .subquery("e")
@@ -189,14 +225,17 @@ async def _event_facts(
             select(e.key, *_count_columns(e)).group_by(e.key)
         ):
             by_key[_key_value(group)] = kpis.Counts(*(int(n) for n in numbers))
-    measure = case(*((cond, literal(name)) for name, cond in measures.items()))
     values: dict[str, list[float]] = defaultdict(list)
     grouped_values: dict[tuple[Key, str], list[float]] = defaultdict(list)
-    for group, name, seconds in await session.execute(
-        select(e.key, measure, e.seconds).where(measure.is_not(None))
+    measured_rows = or_(*(measure.rows for measure in measures.values()))
+    for group, *row in await session.execute(
+        select(e.key, *(case((m.rows, m.value)) for m in measures.values())).where(measured_rows)
     ):
-        values[name].append(seconds)
-        grouped_values[(_key_value(group), name)].append(seconds)
+        for name, seconds in zip(measures, row, strict=True):
+            if seconds is not None:
+                values[name].append(seconds)
+                grouped_values[(_key_value(group), name)].append(seconds)
+
     per_group: dict[Key, dict[str, kpis.Durations]] = defaultdict(dict)
     if key is not None:
         for (group, name), measured in grouped_values.items():
@@ -210,16 +249,16 @@ async def _event_facts(
 
 
 async def _postgres_event_facts(
-    session: AsyncSession, e: Any, measures: Mapping[str, ColumnElement[bool]], *, grouped: bool
+    session: AsyncSession, e: Any, measures: Mapping[str, _Measure], *, grouped: bool
 ) -> tuple[_Facts, dict[Key, _Facts]]:
     # One sort per measure for both percentiles: percentile_cont over an array.
     fractions: ColumnElement[Any] = literal_column("ARRAY[0.5, 0.9]::float8[]")
     measured: list[ColumnElement[Any]] = []
-    for condition in measures.values():
+    for measure in measures.values():
         measured += [
-            func.count().filter(condition),
-            func.percentile_cont(fractions).within_group(e.seconds).filter(condition),
-            func.avg(e.seconds).filter(condition),
+            func.count().filter(measure.rows),
+            func.percentile_cont(fractions).within_group(measure.value).filter(measure.rows),
+            func.avg(measure.value).filter(measure.rows),
         ]
     is_total, group = (func.grouping(e.key), e.key) if grouped else (literal(1), literal(None))
     query = select(is_total, group, *_count_columns(e), *measured)
@@ -336,23 +375,8 @@ async def _figures(
 
 
 def _assemble(facts: _Facts, answers: _Answers) -> kpis.Figures:
-    empty = kpis.Durations()
     csat, nps = answers.kpis()
-    return kpis.figures(
-        facts.counts,
-        first_response=facts.durations.get("first_response", empty),
-        next_response=facts.durations.get("next_response", empty),
-        resolution=facts.durations.get("resolution", empty),
-        csat=csat,
-        nps=nps,
-        sla=_sla(),
-    )
-
-
-def _sla() -> kpis.Sla:
-    """The seam for service-level attainment: when threads get deadlines (the
-    service-level calendars), count met / breached deadlines of the window here."""
-    return kpis.Sla()
+    return kpis.figures(facts.counts, facts.durations, csat=csat, nps=nps)
 
 
 async def _backlog(session: AsyncSession, actor: Actor, now: datetime) -> Backlog:
