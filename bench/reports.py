@@ -186,6 +186,9 @@ async def main() -> None:
         times, cpu = [], []
         for _ in range(args.repeat):
             async with sessions() as session:
+                # No parallel workers: their CPU is not the backend's, and /proc of the
+                # backend is what this counts.
+                await session.execute(text("SET max_parallel_workers_per_gather = 0"))
                 backend = await session.scalar(text("SELECT pg_backend_pid()"))
                 used = _cpu_seconds(backend)
                 started = time.perf_counter()
