@@ -369,6 +369,40 @@ async def test_business_hours_sla_attainment_and_bot_feedback(
     assert rows[0]["bot_helped_rate"] == "0.5"
 
 
+async def test_business_time_follows_the_default_calendar_without_a_policy(
+    settings: Settings, start_app: Any, clock: Clock
+) -> None:
+    settings = settings.replace(
+        "service", calendars={"office": OFFICE}, default_calendar="office", policies={}
+    )
+    web = FakeAdapter(name="web")
+    client, context = await start_app(settings, adapters=[web], responder=ScriptedBot())
+    context.clock = clock
+    sara = await make_agent(context, "Sara", presence="away")
+    day = Day(context, web, clock)
+    # handed off at 10000 (11:46:40), answered at 14600 (13:03:20): 4600 s of wall
+    # clock, 800 before lunch and 200 after it of business time; no policy, no deadline
+    thread = await day.say(10000, "a", "person")
+    await day.claim(14000, sara, thread)
+    await day.reply(14600, sara, thread)
+    _, body = await api(
+        client,
+        "GET",
+        "/api/v1/reports/summary",
+        sara,
+        params={"from": "2030-01-07", "to": "2030-01-08"},
+    )
+    total = body["total"]
+    assert total["first_response_seconds"]["median"] == 4600.0
+    assert total["first_response_business_seconds"] == {
+        "count": 1,
+        "median": 1000.0,
+        "p90": 1000.0,
+        "mean": 1000.0,
+    }
+    assert total["sla"]["first_response_met_pct"] is None
+
+
 async def test_a_reopen_after_the_window_is_a_new_thread_and_fcr_holds(
     settings: Settings, start_app: Any, clock: Clock
 ) -> None:
