@@ -4,8 +4,9 @@
 Seeds a fresh database (a new PostgreSQL database on the given server, migrated) with
 bulk INSERT ... SELECT over generate_series and a fixed seed: N threads, 10 messages
 each, their thread events (creation, hand-off for 60%, first and next responses,
-resolution for 90%, reopening for 5%) and a survey answer for 30%. Then times the
-summary over the whole window, in total and per group_by, against a baseline measured
+resolution for 90%, reopening for 5%, "did this help?" answers, SLA breaches; business
+seconds and deadline met on each response and resolution) and a survey answer for 30%.
+Then times the summary over the whole window, in total and per group_by, against a baseline measured
 in the same run: a plain count(*) over thread_events and messages. Besides the wall
 clock it reports the CPU time the PostgreSQL backend spent (read from /proc, so only
 for a server on this machine): on a machine other processes load, that is the figure
@@ -59,7 +60,7 @@ SEED = [
 ]
 EVENT_COLUMNS = (
     "(thread_id, at, kind, actor_kind, agent_id, tier, channel, language, first, seconds,"
-    " replies, reopened)"
+    " replies, reopened, business_seconds, sla_met)"
 )
 EVENT_ROWS = [
     ("created", "'customer'", "NULL", "0", "true", "NULL", "NULL", "0", "true"),
@@ -98,6 +99,11 @@ EVENT_ROWS = [
         "t % 10 < 9",
     ),
     ("reopened", "'customer'", "NULL", "1800", "false", "NULL", "NULL", "1800", "t % 20 = 0"),
+    # the bot's "did this help?": yes for the threads it closes, no for a third of hand-offs
+    ("helped", "'customer'", "NULL", "1190", "false", "NULL", "NULL", "1190", "t % 10 >= 6"),
+    ("not_helped", "'customer'", "NULL", "50", "false", "NULL", "NULL", "50", "t % 10 < 2"),
+    # one deadline in twenty is missed
+    ("breached", "'system'", "1 + t % 20", "3600", "false", "NULL", "NULL", "3600", "t % 20 = 1"),
 ]
 
 
@@ -114,11 +120,16 @@ def _events(
 ) -> str:
     # the resolutions of the threads that reopen carry the flag the reopening writes
     reopened = "t % 20 = 0" if kind == "resolved" else "false"
+    # business time: most waits overlap the hours in part; 90% of deadlines are met
+    measured = kind in ("response", "resolved")
+    business = f"({seconds}) * random()" if measured else "NULL"
+    sla_met = "random() < 0.9" if measured else "NULL"
     return (
         f"INSERT INTO thread_events {EVENT_COLUMNS} SELECT t, TIMESTAMPTZ '{START}' + t * "
         f"interval '25 seconds' + {offset} * interval '1 second', '{kind}', {actor}, {agent},"
         f" 1 + t % 3, (ARRAY['webchat','email','telegram'])[1 + t % 3],"
-        f" (ARRAY['fa','ar','en'])[1 + t % 3], {first}, {seconds}, {replies}, {reopened}"
+        f" (ARRAY['fa','ar','en'])[1 + t % 3], {first}, {seconds}, {replies}, {reopened},"
+        f" {business}, {sla_met}"
         f" FROM generate_series(1, :n) t WHERE {where}"
     )
 
@@ -175,6 +186,9 @@ async def main() -> None:
         times, cpu = [], []
         for _ in range(args.repeat):
             async with sessions() as session:
+                # No parallel workers: their CPU is not the backend's, and /proc of the
+                # backend is what this counts.
+                await session.execute(text("SET max_parallel_workers_per_gather = 0"))
                 backend = await session.scalar(text("SELECT pg_backend_pid()"))
                 used = _cpu_seconds(backend)
                 started = time.perf_counter()

@@ -24,6 +24,7 @@ from faq.triage import MessageKind, triage, yes_or_no
 from router.core.languages import localised_number
 from router.core.messages import AuthorKind
 from router.core.responder import (
+    HELPED_RESOLUTION,
     Answer,
     Decision,
     GapKind,
@@ -107,7 +108,7 @@ class TierZeroBot:
             if feedback is not None and last_bot.language:
                 language = last_bot.language  # "ok" after a Persian answer: stay in Persian
             if feedback is True:
-                return Resolve("bot_deflected", self._texts.get("resolved", language), language)
+                return Resolve(HELPED_RESOLUTION, self._texts.get("resolved", language), language)
             if feedback is False:
                 return HandOff(
                     reason="the bot's answer did not help",

@@ -21,6 +21,7 @@ from router.core.responder import (
     Resolve,
     Silent,
     ThreadContext,
+    helped_answer,
 )
 
 KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
@@ -90,6 +91,7 @@ async def test_confident_answer_in_the_customers_language_with_did_this_help(
     assert decision.text.endswith(DEFAULT_TEXTS["did_this_help"][language])
     assert decision.suggestions == (DEFAULT_TEXTS["yes"][language], DEFAULT_TEXTS["no"][language])
     assert decision.handoff_tier is None and decision.gap is None
+    assert helped_answer(decision) is None  # an answer is no answer to "did this help?"
 
 
 @pytest.mark.parametrize("reply", ["Yes, thanks", "yes", "thanks!", "ok"])
@@ -100,6 +102,7 @@ async def test_yes_after_an_answer_resolves_as_deflected(bot: TierZeroBot, reply
     assert isinstance(decision, Resolve)
     assert decision.resolution == "bot_deflected"
     assert decision.text == DEFAULT_TEXTS["resolved"]["en"]
+    assert helped_answer(decision) is True  # the reports count a "yes"
 
 
 @pytest.mark.parametrize("reply", ["بله، ممنون", "آره", "ممنون"])
@@ -108,6 +111,7 @@ async def test_persian_yes_resolves(bot: TierZeroBot, reply: str) -> None:
     assert isinstance(await chat.say("سفارشم کجاست"), Answer)
     decision = await chat.say(reply)
     assert isinstance(decision, Resolve) and decision.language == "fa"
+    assert helped_answer(decision) is True
 
 
 async def test_latin_ok_after_a_persian_answer_stays_in_persian(bot: TierZeroBot) -> None:
@@ -126,6 +130,7 @@ async def test_no_after_an_answer_hands_off_to_tier_1(bot: TierZeroBot, reply: s
     assert isinstance(decision, HandOff)
     assert decision.tier == 1
     assert decision.text == DEFAULT_TEXTS["handoff_not_helped"]["en"]
+    assert helped_answer(decision) is False  # the reports count a "no"
 
 
 async def test_arabic_no_button_hands_off(bot: TierZeroBot) -> None:

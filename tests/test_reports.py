@@ -17,13 +17,17 @@ from config.settings import Settings
 from router.agents import queue, replies
 from router.context import AppContext
 from router.core.responder import (
+    HELPED_RESOLUTION,
     Answer,
     Decision,
+    GapKind,
     HandOff,
+    KnowledgeGap,
     MessageView,
     Resolve,
     ThreadContext,
 )
+from router.service.breaches import fire_due_alarms
 from router.storage.models import SurveyAnswer
 from tests.agent_support import AgentUser, api, make_agent
 from tests.report_support import MONDAY_9AM, Clock, install_clock
@@ -34,13 +38,16 @@ from tests.test_cli import pasokh
 
 class ScriptedBot:
     """ "person" hands off, "thanks" resolves (the customer said the answer helped),
-    anything else is answered."""
+    "no" hands off (it did not help), anything else is answered."""
 
     async def respond(self, ctx: ThreadContext, new: MessageView) -> Decision:
         if new.text == "person":
             return HandOff(reason="asked for a person", tier=1, text="one moment")
         if new.text == "thanks":
-            return Resolve("bot_deflected", "glad it helped")
+            return Resolve(HELPED_RESOLUTION, "glad it helped")
+        if new.text == "no":
+            gap = KnowledgeGap("where is my order?", "en", None, 0.9, GapKind.DIDNT_HELP)
+            return HandOff(reason="did not help", tier=1, previous_gap=gap)
         return Answer("the FAQ says so")
 
 
@@ -195,11 +202,21 @@ async def test_every_kpi_of_a_scripted_day(
     assert total["handoff_rate"] == 0.6  # A, B, C of five
     assert total["csat"] == {"responses": 3, "satisfied_pct": 66.7, "mean": 3.67}
     assert total["nps"] == {"responses": 4, "score": 25.0}  # (2 promoters - 1 detractor) / 4
+    # no calendar and no SLA policy: no business time, no deadlines to meet
+    for name in ("first_response", "next_response", "resolution"):
+        assert total[f"{name}_business_seconds"] == {
+            "count": 0,
+            "median": None,
+            "p90": None,
+            "mean": None,
+        }
     assert total["sla"] == {
         "first_response_met_pct": None,
+        "next_response_met_pct": None,
         "resolution_met_pct": None,
         "breaches": 0,
     }
+    assert total["bot_helped_rate"] == 1.0  # D said "thanks"; nobody said no
     assert body["backlog"] == {
         "open": 1,
         "bot": 1,
@@ -207,6 +224,183 @@ async def test_every_kpi_of_a_scripted_day(
         "assigned": 0,
         "oldest_age_seconds": 2000.0,
     }
+
+
+# Open 09:00-12:00 and 13:00-17:00 UTC on Monday and Tuesday; the scripted days start
+# Monday 09:00, so lunch is 10800-14400 s and Tuesday opens at 86400 s.
+OFFICE_HOURS = [["09:00", "12:00"], ["13:00", "17:00"]]
+OFFICE = {"timezone": "UTC", "week": {"mon": OFFICE_HOURS, "tue": OFFICE_HOURS}}
+# Business minutes of the office: 10 to the first response, 60 to the next, 240 to resolve.
+POLICY = {
+    "priority": "normal",
+    "calendar": "office",
+    "first_response_minutes": 10,
+    "next_response_minutes": 60,
+    "resolution_minutes": 240,
+}
+
+
+async def test_business_hours_sla_attainment_and_bot_feedback(
+    settings: Settings, start_app: Any, clock: Clock
+) -> None:
+    settings = settings.replace(
+        "service",
+        calendars={"office": OFFICE},
+        policies={"normal": POLICY},
+        escalate_on_breach=False,
+    )
+    web = FakeAdapter(name="web")
+    client, context = await start_app(settings, adapters=[web], responder=ScriptedBot())
+    context.clock = clock  # the SLA clocks and their scheduler run on the test's time
+    sara = await make_agent(context, "Sara", presence="away")
+    reza = await make_agent(context, "Reza", presence="away")
+    boss = await make_agent(context, "Boss", is_admin=True, presence="away")
+    day = Day(context, web, clock)
+    # F: created 10000 (11:46:40); "did this help?" no at 10500: handed off, the clocks
+    # start. First response due after 10 business minutes: 5 before lunch, 5 after it,
+    # 14700. The reply at 14600 meets it: 4100 s of wall clock, 300 + 200 of business.
+    f = await day.say(10000, "f", "where is my order?")
+    await day.say(10500, "f", "no")
+    await day.claim(14000, sara, f)
+    await day.reply(14600, sara, f)
+    # G: handed off at 20000, first response due at 20600; the scheduler fires the
+    # breach at 20700; the reply at 21000 is late (1000 s, all business time). Resolved
+    # at 21100 (1100 s since creation), well before its resolution deadline.
+    g = await day.say(20000, "g", "person")
+    clock.at(20700)
+    fired = await fire_due_alarms(context)
+    assert [(a.thread_id, a.target) for a in fired if a.kind == "breach"] == [(g, "first_response")]
+    await day.claim(21000, reza, g)
+    await day.reply(21000, reza, g)
+    await day.resolve(21100, reza, g)
+    # H: "did this help?" yes: the bot closes it in 30 s (business too), no deadline.
+    await day.say(22000, "h", "how do I pay?")
+    await day.say(22030, "h", "thanks")
+    # F again at 27000 (16:30): next response due 30 business minutes that day and 30
+    # on Tuesday, 88200. F's resolution was due 240 business minutes after 10500: 5
+    # before lunch and 235 after it, 16:55 (28500); the scheduler fires it at 28600.
+    await day.say(27000, "f", "still waiting")
+    clock.at(28600)
+    fired = await fire_due_alarms(context)
+    assert [(a.thread_id, a.target) for a in fired if a.kind == "breach"] == [(f, "resolution")]
+    # Tuesday 09:10: the reply meets the next-response deadline; 60000 s of wall clock,
+    # 1800 + 600 of business. Resolved at 09:20: late; since creation 77600 s of wall
+    # clock, 800 + 14400 + 1200 = 16400 of business.
+    await day.reply(87000, sara, f)
+    await day.resolve(87600, sara, f)
+    clock.at(90000)
+
+    window = {"from": "2030-01-07", "to": "2030-01-09"}
+    status, body = await api(client, "GET", "/api/v1/reports/summary", boss, params=window)
+    assert status == 200, body
+    total = body["total"]
+    assert total["first_response_seconds"] == {
+        "count": 2,
+        "median": 2550.0,
+        "p90": 3790.0,  # 1000 + 0.9 * (4100 - 1000)
+        "mean": 2550.0,
+    }
+    assert total["first_response_business_seconds"] == {
+        "count": 2,
+        "median": 750.0,
+        "p90": 950.0,
+        "mean": 750.0,
+    }
+    assert total["next_response_seconds"] == {
+        "count": 1,
+        "median": 60000.0,
+        "p90": 60000.0,
+        "mean": 60000.0,
+    }
+    assert total["next_response_business_seconds"] == {
+        "count": 1,
+        "median": 2400.0,
+        "p90": 2400.0,
+        "mean": 2400.0,
+    }
+    # H 30, G 1100, F 77600 (wall) / 16400 (business)
+    assert total["resolution_seconds"] == {
+        "count": 3,
+        "median": 1100.0,
+        "p90": 62300.0,  # 1100 + 0.8 * (77600 - 1100)
+        "mean": 26243.3,
+    }
+    assert total["resolution_business_seconds"] == {
+        "count": 3,
+        "median": 1100.0,
+        "p90": 13340.0,  # 1100 + 0.8 * (16400 - 1100)
+        "mean": 5843.3,
+    }
+    assert total["sla"] == {
+        "first_response_met_pct": 50.0,  # F met, G missed
+        "next_response_met_pct": 100.0,  # F
+        "resolution_met_pct": 50.0,  # G met, F missed; H (the bot's) had no deadline
+        "breaches": 2,  # G's first response, F's resolution
+    }
+    assert total["bot_helped_rate"] == 0.5  # H yes, F no
+
+    _, by_agent = await api(
+        client, "GET", "/api/v1/reports/summary", boss, params={**window, "group_by": "agent"}
+    )
+    groups = {group["key"]: group for group in by_agent["groups"]}
+    assert groups[sara.id]["sla"] == {
+        "first_response_met_pct": 100.0,
+        "next_response_met_pct": 100.0,
+        "resolution_met_pct": 0.0,
+        "breaches": 1,
+    }
+    assert groups[sara.id]["first_response_business_seconds"]["median"] == 500.0
+    assert groups[reza.id]["sla"] == {
+        "first_response_met_pct": 0.0,
+        "next_response_met_pct": None,
+        "resolution_met_pct": 100.0,
+        "breaches": 0,  # G's breach fired while nobody had claimed it
+    }
+    assert groups[None]["sla"]["breaches"] == 1
+    assert groups[None]["bot_helped_rate"] == 0.5
+
+    response = await client.get(
+        "/api/v1/reports/summary", headers=boss.headers, params={**window, "format": "csv"}
+    )
+    rows = list(csv.DictReader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    assert rows[0]["first_response_business_seconds_median"] == "750.0"
+    assert rows[0]["sla_next_response_met_pct"] == "100.0"
+    assert rows[0]["sla_breaches"] == "2"
+    assert rows[0]["bot_helped_rate"] == "0.5"
+
+
+async def test_business_time_follows_the_default_calendar_without_a_policy(
+    settings: Settings, start_app: Any, clock: Clock
+) -> None:
+    settings = settings.replace(
+        "service", calendars={"office": OFFICE}, default_calendar="office", policies={}
+    )
+    web = FakeAdapter(name="web")
+    client, context = await start_app(settings, adapters=[web], responder=ScriptedBot())
+    context.clock = clock
+    sara = await make_agent(context, "Sara", presence="away")
+    day = Day(context, web, clock)
+    # handed off at 10000 (11:46:40), answered at 14600 (13:03:20): 4600 s of wall
+    # clock, 800 before lunch and 200 after it of business time; no policy, no deadline
+    thread = await day.say(10000, "a", "person")
+    await day.claim(14000, sara, thread)
+    await day.reply(14600, sara, thread)
+    _, body = await api(
+        client,
+        "GET",
+        "/api/v1/reports/summary",
+        sara,
+        params={"from": "2030-01-07", "to": "2030-01-08"},
+    )
+    total = body["total"]
+    assert total["first_response_seconds"]["median"] == 4600.0
+    assert total["first_response_business_seconds"] == {
+        "count": 1,
+        "median": 1000.0,
+        "p90": 1000.0,
+        "mean": 1000.0,
+    }
+    assert total["sla"]["first_response_met_pct"] is None
 
 
 async def test_a_reopen_after_the_window_is_a_new_thread_and_fcr_holds(
@@ -371,6 +565,9 @@ async def test_report_command(
     assert shown.returncode == 0, shown.stderr
     body = json.loads(shown.stdout)
     assert body["total"]["first_response_seconds"]["median"] == 240.0
+    assert body["total"]["first_response_business_seconds"]["count"] == 0  # no calendar
+    assert body["total"]["bot_helped_rate"] == 1.0
+    assert body["total"]["sla"]["next_response_met_pct"] is None
     assert len(body["groups"]) == 3
     as_csv = await asyncio.to_thread(
         pasokh,
@@ -386,5 +583,17 @@ async def test_report_command(
     )
     assert as_csv.returncode == 0, as_csv.stderr
     assert as_csv.stdout.startswith("\ufeffkey,label,threads_created")
+    header = as_csv.stdout.splitlines()[0].split(",")
+    for column in (
+        "first_response_business_seconds_median",
+        "next_response_business_seconds_p90",
+        "resolution_business_seconds_mean",
+        "bot_helped_rate",
+        "sla_first_response_met_pct",
+        "sla_next_response_met_pct",
+        "sla_resolution_met_pct",
+        "sla_breaches",
+    ):
+        assert column in header, column
     wrong = await asyncio.to_thread(pasokh, "report", "--from", "last week", *data, env=env)
     assert wrong.returncode != 0 and "ISO 8601" in wrong.stderr

@@ -23,7 +23,7 @@ from router.service.calendars import (
     iranian_week,
 )
 from router.service.sla_threads import recompute_stale_threads
-from router.storage.models import AuditEvent, SlaAlarm
+from router.storage.models import AuditEvent, SlaAlarm, ThreadEvent
 from tests.agent_support import api, count_rows, get_thread, make_agent
 from tests.support import FakeAdapter
 
@@ -301,6 +301,17 @@ async def test_a_breach_fires_once_with_two_schedulers(settings: Settings, start
         )
         thread = await get_thread(context, thread_id)
         assert thread.tier == 2  # escalated with a reason; the first-response clock kept
+        # the reports see the breach and the escalation as the thread's state changes
+        for kind in ("breached", "escalated"):
+            assert (
+                await count_rows(
+                    context,
+                    ThreadEvent,
+                    ThreadEvent.thread_id == thread_id,
+                    ThreadEvent.kind == kind,
+                )
+                == 1
+            ), kind
         assert thread.first_response_due == now + timedelta(minutes=10)
     _, body = await api(client, "GET", "/api/v1/threads?breached=true", admin)
     assert sorted(t["id"] for t in body["threads"]) == sorted(threads)

@@ -491,9 +491,7 @@ async def resolve(
         ):
             raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
         _audit(session, thread, "resolve", actor=actor, resolution=resolution)
-        await record_resolution(
-            app.metrics, session, thread, actor_kind="agent", agent_id=actor.agent_id
-        )
+        await record_resolution(app, session, thread, actor_kind="agent", agent_id=actor.agent_id)
         await sla_threads.status_changed(app, session, thread)
         _changed(effects, thread)
         return thread

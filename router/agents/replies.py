@@ -78,7 +78,7 @@ async def post_message(
             internal=internal,
         )
         if not internal:
-            await record_response(app.metrics, session, thread, message)
+            await record_response(app, session, thread, message)
             await sla_threads.agent_replied(app, session, thread)  # records the first response
         effects.events.append(
             MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.AGENT, internal)

@@ -44,6 +44,7 @@ from router.core.responder import (
     Silent,
     SystemReply,
     ThreadContext,
+    helped_answer,
 )
 from router.core.storable_text import BIDI_CONTROLS, fit, fit_key, plain_name, storable
 from router.core.threads import ThreadChoice, choose_thread, hand_off, resolve
@@ -516,13 +517,14 @@ async def _outbound(
     assert turn.choice is not None and turn.status_before is not None
     created, status_before = turn.choice.created, turn.status_before
     await record_ingest(
-        app.metrics,
+        app,
         session,
         thread,
         before=(status_before[0], status_before[1]),
         channel=turn.msg.channel,
         created=created,
         reopened=turn.choice.reopened,
+        helped=helped_answer(decision),
     )
     await sla_threads.customer_wrote(app, session, thread, turn.stored[0])
     if (thread.status, thread.tier, thread.assignee_id) != status_before or created:

@@ -133,6 +133,10 @@ class HandOff:
     previous_gap: KnowledgeGap | None = None
 
 
+# The resolution of a thread the bot closes because the customer said its answer helped.
+HELPED_RESOLUTION = "bot_deflected"
+
+
 @dataclass(frozen=True, slots=True)
 class Resolve:
     """Close the thread (e.g. the customer said the bot's answer helped)."""
@@ -161,6 +165,19 @@ class SystemReply:
 
 
 Decision = Answer | HandOff | Resolve | Silent | SystemReply
+
+
+def helped_answer(decision: Decision | None) -> bool | None:
+    """The customer's answer to the bot's "did this help?" that `decision` acts on: yes
+    (the bot resolves with `HELPED_RESOLUTION`), no (a hand-off because it did not
+    help), or None (the message answered no such question)."""
+    if isinstance(decision, SystemReply):
+        return helped_answer(decision.after)
+    if isinstance(decision, Resolve):
+        return True if decision.resolution == HELPED_RESOLUTION else None
+    if isinstance(decision, HandOff) and decision.previous_gap is not None:
+        return False if decision.previous_gap.kind == GapKind.DIDNT_HELP else None
+    return None
 
 
 class Responder(Protocol):

@@ -980,11 +980,15 @@ _FIGURES: dict[str, JSON] = {
     "threads_created": INT,
     "threads_resolved": INT,
     "first_response_seconds": _ref("Durations"),
+    "first_response_business_seconds": _ref("Durations"),
     "next_response_seconds": _ref("Durations"),
+    "next_response_business_seconds": _ref("Durations"),
     "resolution_seconds": _ref("Durations"),
+    "resolution_business_seconds": _ref("Durations"),
     "fcr_rate": _RATE,
     "reopen_rate": _RATE,
     "bot_containment_rate": _RATE,
+    "bot_helped_rate": _RATE,
     "handoff_rate": _RATE,
     "csat": _object(
         {"responses": INT, "satisfied_pct": _PCT, "mean": {"type": ["number", "null"]}}
@@ -993,8 +997,14 @@ _FIGURES: dict[str, JSON] = {
         {"responses": INT, "score": {"type": ["number", "null"], "minimum": -100, "maximum": 100}}
     ),
     "sla": _object(
-        {"first_response_met_pct": _PCT, "resolution_met_pct": _PCT, "breaches": INT},
-        description="null until threads have service-level deadlines",
+        {
+            "first_response_met_pct": _PCT,
+            "next_response_met_pct": _PCT,
+            "resolution_met_pct": _PCT,
+            "breaches": INT,
+        },
+        description="% of responses and resolutions made under a deadline that met it "
+        "(null: none was); breaches: deadlines that passed unmet",
     ),
 }
 SCHEMAS.update(
@@ -1006,7 +1016,8 @@ SCHEMAS.update(
                 "p90": {"type": ["number", "null"]},
                 "mean": {"type": ["number", "null"]},
             },
-            description="seconds, wall clock; null when count is 0",
+            description="seconds (wall clock, or business seconds of the thread's calendar "
+            "for the _business_ figures); null when count is 0",
         ),
         "ReportFigures": _object(_FIGURES),
         "ReportGroup": _object(

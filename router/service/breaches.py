@@ -25,6 +25,7 @@ from router.core.events import SlaAlarmFired, ThreadChanged
 from router.core.tasks import BackgroundTasks
 from router.core.transaction import Effects, write
 from router.http.keys import CONTEXT
+from router.service.reports.events import record_audited, record_breach
 from router.service.sla_threads import STALE_BATCH, recompute_stale_threads
 from router.storage.models import OPEN_STATUSES, AuditEvent, SlaAlarm, Thread, ThreadStatus
 
@@ -111,6 +112,8 @@ async def _record(
     effects.events.append(
         SlaAlarmFired(thread.id, thread.customer_id, alarm.target, alarm.kind, alarm.priority)
     )
+    if alarm.kind == "breach":
+        record_breach(session, thread, now)
     escalates = (
         alarm.kind == "breach"
         and alarm.target in ("first_response", "next_response")
@@ -125,6 +128,7 @@ async def _record(
     thread.status, thread.tier, thread.assignee_id = ThreadStatus.QUEUED, from_tier + 1, None
     thread.queued_at = thread.updated_at = now
     reason = f"{alarm.target.replace('_', ' ')} target breached"
+    record_audited(session, thread, "escalate", None)
     session.add(
         AuditEvent(
             at=now,

@@ -412,13 +412,16 @@ class ThreadEvent(Base):
     """One state change of a thread, with its time: the source of the KPI reports.
 
     `kind`: created, handoff, assigned, released, escalated, response (an agent's reply
-    to the customer), resolved, reopened. The attribution columns (agent, tier,
-    channel, language) are the thread's at that moment, so a report groups by them
-    without joins. `first` marks a thread's first hand-off, response and resolution;
-    `seconds` is what the event measures (response: the customer's wait; resolved:
-    since creation); `replies` is the number of agent replies at a resolution;
-    `reopened` is set on a resolution when its thread reopens, so a report reads it
-    from the row instead of searching the thread's later events.
+    to the customer), resolved, reopened, breached (an SLA deadline passed), helped and
+    not_helped (the customer's answer to the bot's "did this help?"). The attribution
+    columns (agent, tier, channel, language) are the thread's at that moment, so a
+    report groups by them without joins. `first` marks a thread's first hand-off,
+    response and resolution; `seconds` is what the event measures (response: the
+    customer's wait; resolved: since creation), `business_seconds` the same in the
+    thread's business hours; `sla_met` whether the deadline in force was met; `replies`
+    is the number of agent replies at a resolution; `reopened` is set on a resolution
+    when its thread reopens, so a report reads it from the row instead of searching
+    the thread's later events.
     """
 
     __tablename__ = "thread_events"
@@ -441,6 +444,10 @@ class ThreadEvent(Base):
     seconds: Mapped[float | None]
     replies: Mapped[int | None] = mapped_column(Integer)
     reopened: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The wait in business seconds of the thread's calendar (none kept: NULL), and
+    # whether the deadline in force then was met (no deadline: NULL).
+    business_seconds: Mapped[float | None]
+    sla_met: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class SurveyAnswer(Base):

@@ -17,8 +17,10 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from router.context import AppContext
 from router.core.messages import AuthorKind, Direction, utcnow
-from router.metrics import Metrics
+from router.service.calendars import business_minutes_between
+from router.service.sla_threads import answering_calendar
 from router.storage.models import Message, Thread, ThreadEvent, ThreadStatus
 
 CREATED = "created"
@@ -29,6 +31,9 @@ ESCALATED = "escalated"
 RESPONSE = "response"
 RESOLVED = "resolved"
 REOPENED = "reopened"
+BREACHED = "breached"
+HELPED = "helped"
+NOT_HELPED = "not_helped"
 
 # The queue's audit actions, as the state change each one is.
 _AUDITED = {
@@ -55,6 +60,8 @@ def _add(
     first: bool = False,
     seconds: float | None = None,
     replies: int | None = None,
+    business_seconds: float | None = None,
+    sla_met: bool | None = None,
 ) -> ThreadEvent:
     row = ThreadEvent(
         thread_id=thread.id,
@@ -68,6 +75,8 @@ def _add(
         first=first,
         seconds=seconds,
         replies=replies,
+        business_seconds=business_seconds,
+        sla_met=sla_met,
     )
     session.add(row)
     return row
@@ -114,8 +123,26 @@ def _seconds(start: datetime, end: datetime) -> float:
     return max(0.0, (end - start).total_seconds())
 
 
+async def _business_seconds(
+    app: AppContext, session: AsyncSession, thread: Thread, start: datetime, end: datetime
+) -> float | None:
+    """The seconds of [start, end) inside the hours of the thread's calendar (its SLA
+    policy's, else the default one); None when the team keeps no hours."""
+    calendar = await answering_calendar(
+        app, session, thread, thread.last_channel or "", created=False
+    )
+    if calendar is None:
+        return None
+    return round(business_minutes_between(calendar, start, end) * 60, 1)
+
+
+def _met(at: datetime, due: datetime | None) -> bool | None:
+    """Whether `at` met the deadline in force (None: there was none)."""
+    return None if due is None else at <= due
+
+
 async def record_ingest(
-    metrics: Metrics,
+    app: AppContext,
     session: AsyncSession,
     thread: Thread,
     *,
@@ -123,9 +150,11 @@ async def record_ingest(
     channel: str,
     created: bool,
     reopened: bool,
+    helped: bool | None = None,
 ) -> None:
     """What a customer's message and the bot's decision on it did to `thread`:
-    created or reopened it, handed it off (to the queue, or a higher tier), resolved it.
+    created or reopened it, answered the bot's "did this help?" (`helped`: yes, no, or
+    None for no answer), handed it off (to the queue, or a higher tier), resolved it.
 
     `before` is the thread's (status, tier) after it was chosen, before the decision.
     """
@@ -145,11 +174,14 @@ async def record_ingest(
     if reopened:
         _add(session, thread, REOPENED, actor_kind="customer", channel=channel)
         await _flag_reopened(session, thread)
+    if helped is not None:
+        kind = HELPED if helped else NOT_HELPED
+        _add(session, thread, kind, actor_kind="customer", channel=channel, tier=tier)
     if thread.status == ThreadStatus.QUEUED and (status == ThreadStatus.BOT or thread.tier > tier):
         first = await _first_of(session, thread, HANDOFF) is None
         _add(session, thread, HANDOFF, actor_kind="bot", channel=channel, tier=tier, first=first)
     if thread.status == ThreadStatus.RESOLVED and status != ThreadStatus.RESOLVED:
-        await record_resolution(metrics, session, thread, actor_kind="bot", agent_id=None)
+        await record_resolution(app, session, thread, actor_kind="bot", agent_id=None)
 
 
 async def _flag_reopened(session: AsyncSession, thread: Thread) -> None:
@@ -185,11 +217,12 @@ def record_audited(
 
 
 async def record_response(
-    metrics: Metrics, session: AsyncSession, thread: Thread, message: Message
+    app: AppContext, session: AsyncSession, thread: Thread, message: Message
 ) -> None:
     """An agent's reply to the customer (never a note): the first response measures
     from the first hand-off (or the thread's creation); a later one from the oldest
-    customer message since the previous reply (none waiting: no wait to measure)."""
+    customer message since the previous reply (none waiting: no wait to measure).
+    Call it before the SLA clocks stop: it reads the deadline the reply answers."""
     at = message.created_at
     previous = await session.scalar(
         select(func.max(ThreadEvent.at)).where(
@@ -208,8 +241,12 @@ async def record_response(
                 Message.created_at > previous,
             )
         )
-    seconds = _seconds(start, at) if start is not None else None
+    seconds = business = None
+    if start is not None:
+        seconds = _seconds(start, at)
+        business = await _business_seconds(app, session, thread, start, at)
     first = previous is None
+    due = thread.first_response_due if first else thread.next_response_due
     row = _add(
         session,
         thread,
@@ -220,17 +257,19 @@ async def record_response(
         channel=message.channel,
         first=first,
         seconds=seconds,
+        business_seconds=business,
+        sla_met=_met(at, due),
     )
     if first and seconds is not None:
         labels: dict[str, Any] = {"channel": row.channel or "none", "tier": str(row.tier)}
         _after_commit(
             session,
-            lambda: metrics.first_response_seconds.labels(**labels).observe(seconds),
+            lambda: app.metrics.first_response_seconds.labels(**labels).observe(seconds),
         )
 
 
 async def record_resolution(
-    metrics: Metrics,
+    app: AppContext,
     session: AsyncSession,
     thread: Thread,
     *,
@@ -238,9 +277,11 @@ async def record_resolution(
     agent_id: int | None,
 ) -> None:
     """A resolution, by the bot or an agent: how long since the thread was created,
-    how many agent replies it took, whether it is the thread's first."""
+    how many agent replies it took, whether it is the thread's first. Call it before
+    the SLA clocks pause: it reads the resolution deadline in force."""
     at = thread.resolved_at or utcnow()
     seconds = _seconds(thread.created_at, at)
+    business = await _business_seconds(app, session, thread, thread.created_at, at)
     _add(
         session,
         thread,
@@ -251,5 +292,12 @@ async def record_resolution(
         first=await _count(session, thread, RESOLVED) == 0,
         seconds=seconds,
         replies=await _count(session, thread, RESPONSE),
+        business_seconds=business,
+        sla_met=_met(at, thread.resolution_due),
     )
-    _after_commit(session, lambda: metrics.resolution_seconds.observe(seconds))
+    _after_commit(session, lambda: app.metrics.resolution_seconds.observe(seconds))
+
+
+def record_breach(session: AsyncSession, thread: Thread, at: datetime) -> None:
+    """An SLA deadline of `thread` passed unmet (fired once per clock run)."""
+    _add(session, thread, BREACHED, actor_kind="system", agent_id=thread.assignee_id, at=at)

@@ -8,7 +8,7 @@ nothing to measure is None (null), never 0, so "no data" is not read as "all bad
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 SATISFIED_MIN = 4  # CSAT: 4 and 5 of 5 are satisfied
@@ -92,10 +92,11 @@ def nps(responses: int, promoters: int, detractors: int) -> Nps:
 
 @dataclass(frozen=True, slots=True)
 class Sla:
-    """Attainment of service-level deadlines. Until the service-level calendars give
-    threads deadlines there is nothing to attain: null percentages, no breaches."""
+    """Attainment of service-level deadlines: % of the responses and resolutions made
+    under a deadline that met it, and how many deadlines passed unmet (breaches)."""
 
     first_response_met_pct: float | None = None
+    next_response_met_pct: float | None = None
     resolution_met_pct: float | None = None
     breaches: int = 0
 
@@ -112,6 +113,15 @@ class Counts:
     agent_handled: int = 0  # first resolutions after at least one agent reply
     one_touch: int = 0  # ... after exactly one, not reopened
     reopened: int = 0  # first resolutions reopened since
+    helped: int = 0  # "did this help?" answered yes
+    not_helped: int = 0  # ... answered no
+    first_response_due: int = 0  # first responses made under a deadline
+    first_response_met: int = 0  # ... by it
+    next_response_due: int = 0
+    next_response_met: int = 0
+    resolution_due: int = 0  # resolutions made under a deadline
+    resolution_met: int = 0
+    breaches: int = 0  # deadlines that passed unmet
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,39 +131,60 @@ class Figures:
     threads_created: int = 0
     threads_resolved: int = 0
     first_response_seconds: Durations = field(default_factory=Durations)
+    first_response_business_seconds: Durations = field(default_factory=Durations)
     next_response_seconds: Durations = field(default_factory=Durations)
+    next_response_business_seconds: Durations = field(default_factory=Durations)
     resolution_seconds: Durations = field(default_factory=Durations)
+    resolution_business_seconds: Durations = field(default_factory=Durations)
     fcr_rate: float | None = None
     reopen_rate: float | None = None
     bot_containment_rate: float | None = None
+    bot_helped_rate: float | None = None
     handoff_rate: float | None = None
     csat: Csat = field(default_factory=Csat)
     nps: Nps = field(default_factory=Nps)
     sla: Sla = field(default_factory=Sla)
 
 
+def sla(counts: Counts) -> Sla:
+    """Met % of each kind of deadline, and the breaches, from counted facts."""
+    return Sla(
+        first_response_met_pct=pct(counts.first_response_met, counts.first_response_due),
+        next_response_met_pct=pct(counts.next_response_met, counts.next_response_due),
+        resolution_met_pct=pct(counts.resolution_met, counts.resolution_due),
+        breaches=counts.breaches,
+    )
+
+
 def figures(
     counts: Counts,
+    durations: Mapping[str, Durations],
     *,
-    first_response: Durations,
-    next_response: Durations,
-    resolution: Durations,
     csat: Csat,
     nps: Nps,
-    sla: Sla,
 ) -> Figures:
-    """Every KPI of one group, from its counted facts."""
+    """Every KPI of one group, from its counted facts and its measured `durations`
+    (by measure name: `first_response`, `first_response_business`, ...; a measure
+    without values is left out)."""
+
+    def measured(name: str) -> Durations:
+        return durations.get(name, Durations())
+
     return Figures(
         threads_created=counts.created,
         threads_resolved=counts.resolved_threads,
-        first_response_seconds=first_response,
-        next_response_seconds=next_response,
-        resolution_seconds=resolution,
+        first_response_seconds=measured("first_response"),
+        first_response_business_seconds=measured("first_response_business"),
+        next_response_seconds=measured("next_response"),
+        next_response_business_seconds=measured("next_response_business"),
+        resolution_seconds=measured("resolution"),
+        resolution_business_seconds=measured("resolution_business"),
         fcr_rate=rate(counts.one_touch, counts.agent_handled),
         reopen_rate=rate(counts.reopened, counts.first_resolutions),
         bot_containment_rate=rate(counts.bot_resolutions, counts.first_resolutions),
+        bot_helped_rate=rate(counts.helped, counts.helped + counts.not_helped),
         handoff_rate=rate(counts.first_handoffs, counts.created),
         csat=csat,
         nps=nps,
-        sla=sla,
+        sla=sla(counts),
     )

@@ -2,11 +2,14 @@
 SQL from `thread_events` and `survey_answers` (docs/reports.md).
 
 Each fact a KPI needs is on the event row (written when it happened, e.g. a
-resolution's `reopened` flag), so the summary is one pass over the window's events:
-on PostgreSQL one GROUPING SETS query for total and groups with `percentile_cont`
-medians and 90th percentiles; on SQLite two counting queries and the same
-interpolation in Python (`kpis.percentile`). Survey counts are additive: the total is
-the sum of the groups.
+resolution's `reopened` flag, a response's business seconds and whether it met its
+deadline), so the summary only aggregates the window's rows: one hash aggregate counts
+them per group and "shape" (kind, first, by the bot, replies, reopened, deadline met),
+which `_tally` turns into counts; the durations' medians and 90th percentiles are
+computed by PostgreSQL (`percentile_cont`, one GROUPING SETS query per event kind for
+total and groups) or, on SQLite, interpolated the same way in Python
+(`kpis.percentile`). Counts and survey answers are additive: the total is the sum of
+the groups (distinct resolved threads are counted apart).
 """
 
 from __future__ import annotations
@@ -38,10 +41,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.agents.queue import Actor, visible_to
 from router.core.messages import utcnow
 from router.service.reports import kpis
-from router.service.reports.events import CREATED, HANDOFF, RESOLVED, RESPONSE
+from router.service.reports.events import (
+    BREACHED,
+    CREATED,
+    HANDOFF,
+    HELPED,
+    NOT_HELPED,
+    RESOLVED,
+    RESPONSE,
+)
 from router.storage.models import OPEN_STATUSES, Agent, SurveyAnswer, Thread, ThreadEvent
 
 SORT_MEMORY = "64MB"
+_MONDAY_ORIGIN = "TIMESTAMPTZ '2000-01-03 00:00:00+00'"
 GROUP_BY = ("agent", "tier", "channel", "language", "day", "week")
 Key = int | str | None
 
@@ -93,9 +105,14 @@ def _key(table: Any, at: Any, group_by: str, dialect: str) -> ColumnElement[Any]
         if dialect == "postgresql" and group_by != "tier":
             return column.collate("C")  # type: ignore[no-any-return]
         return column  # type: ignore[no-any-return]
-    # Days and weeks in UTC; a week is named by its Monday (ISO 8601).
+    # Days and weeks in UTC; a week is named by its Monday (ISO 8601). date_bin counts
+    # whole days or weeks of absolute time from a Monday midnight UTC: UTC days and ISO
+    # weeks, at a fraction of the cost of a time zone conversion per row.
     if dialect == "postgresql":
-        return func.date_trunc(group_by, func.timezone("UTC", at))
+        width: ColumnElement[Any] = literal_column(
+            f"interval '{7 if group_by == 'week' else 1} days'"
+        )
+        return func.date_bin(width, at, literal_column(_MONDAY_ORIGIN))
     if group_by == "day":
         return func.strftime("%Y-%m-%d", at)
     return func.date(at, "weekday 0", "-6 days")
@@ -121,32 +138,109 @@ class _Facts:
     durations: Mapping[str, kpis.Durations] = dataclasses.field(default_factory=dict)
 
 
-_MEASURED_KINDS = (CREATED, HANDOFF, RESPONSE, RESOLVED)
+_COUNTED_KINDS = (CREATED, HANDOFF, RESPONSE, RESOLVED, BREACHED, HELPED, NOT_HELPED)
 
 
-def _measures(e: Any) -> dict[str, ColumnElement[bool]]:
-    """Which rows each duration figure is measured from."""
-    measured = e.seconds.is_not(None)
-    return {
-        "first_response": and_(e.kind == RESPONSE, e.first.is_(True), measured),
-        "next_response": and_(e.kind == RESPONSE, e.first.is_(False), measured),
-        "resolution": and_(e.kind == RESOLVED, measured),
-    }
+@dataclass(frozen=True, slots=True)
+class _Measure:
+    """A duration figure: the events it is measured from (their kind, and whether the
+    thread's first of it; None: any) and the column it measures."""
+
+    kind: str
+    first: bool | None
+    column: str
+
+    def rows(self, e: Any) -> ColumnElement[bool]:
+        value = getattr(e, self.column)
+        chosen = [e.kind == self.kind, value.is_not(None)]
+        if self.first is not None:
+            chosen.append(e.first.is_(self.first))
+        return and_(*chosen)
 
 
-def _count_columns(e: Any) -> list[ColumnElement[int]]:
-    """The facts of `kpis.Counts`, in its order, each a flag or value on the row."""
-    first_resolution = and_(e.kind == RESOLVED, e.first.is_(True))
-    return [
-        _is(e.kind == CREATED),
-        func.count(distinct(case((e.kind == RESOLVED, e.thread_id)))),
-        _is(first_resolution),
-        _is(and_(first_resolution, e.actor_kind == "bot")),
-        _is(and_(e.kind == HANDOFF, e.first.is_(True))),
-        _is(and_(first_resolution, e.replies >= 1)),
-        _is(and_(first_resolution, e.replies == 1, e.reopened.is_(False))),
-        _is(and_(first_resolution, e.reopened.is_(True))),
-    ]
+# By name (`kpis.figures` reads them): wall clock and business seconds of the same rows.
+_MEASURES = {
+    "first_response": _Measure(RESPONSE, True, "seconds"),
+    "first_response_business": _Measure(RESPONSE, True, "business_seconds"),
+    "next_response": _Measure(RESPONSE, False, "seconds"),
+    "next_response_business": _Measure(RESPONSE, False, "business_seconds"),
+    "resolution": _Measure(RESOLVED, None, "seconds"),
+    "resolution_business": _Measure(RESOLVED, None, "business_seconds"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """The facts of one kind of event row that decide what it counts towards; the
+    window's rows are counted per shape (a hash aggregate of a few hundred rows), and
+    `_tally` turns shapes into `kpis.Counts`."""
+
+    kind: str
+    first: bool
+    by_bot: bool
+    replies: int | None  # 0, 1, or 2 for "two or more"
+    reopened: bool
+    sla_met: bool | None
+
+
+def _tally(shapes: list[tuple[_Shape, int]], resolved_threads: int) -> kpis.Counts:
+    """The counts of `kpis.Counts` from counted row shapes (each rule written once)."""
+    counted: dict[str, int] = defaultdict(int)
+    for shape, n in shapes:
+        kind, first = shape.kind, shape.first
+        first_resolution = kind == RESOLVED and first
+        facts = {
+            "created": kind == CREATED,
+            "first_resolutions": first_resolution,
+            "bot_resolutions": first_resolution and shape.by_bot,
+            "first_handoffs": kind == HANDOFF and first,
+            "agent_handled": first_resolution and (shape.replies or 0) >= 1,
+            "one_touch": first_resolution and shape.replies == 1 and not shape.reopened,
+            "reopened": first_resolution and shape.reopened,
+            "helped": kind == HELPED,
+            "not_helped": kind == NOT_HELPED,
+            "breaches": kind == BREACHED,
+        }
+        deadlines = {
+            "first_response": kind == RESPONSE and first,
+            "next_response": kind == RESPONSE and not first,
+            "resolution": kind == RESOLVED,
+        }
+        for target, applies in deadlines.items():
+            facts[f"{target}_due"] = applies and shape.sla_met is not None
+            facts[f"{target}_met"] = applies and shape.sla_met is True
+        for name, holds in facts.items():
+            if holds:
+                counted[name] += n
+    return kpis.Counts(resolved_threads=resolved_threads, **counted)
+
+
+async def _shapes(
+    session: AsyncSession, window: ColumnElement[bool], key: ColumnElement[Any] | None
+) -> dict[Key, list[tuple[_Shape, int]]]:
+    """The window's event rows counted per group and shape (additive: the total is the
+    sum of the groups)."""
+    event = ThreadEvent
+    replies = case((event.replies >= 2, 2), else_=event.replies)
+    columns = (
+        event.kind,
+        event.first,
+        event.actor_kind == "bot",
+        replies,
+        event.reopened,
+        event.sla_met,
+    )
+    group = key if key is not None else literal(None)
+    query = (
+        select(group, *columns, func.count())
+        .where(window, event.kind.in_(_COUNTED_KINDS))
+        .group_by(group, *columns)
+    )
+    found: dict[Key, list[tuple[_Shape, int]]] = defaultdict(list)
+    for found_key, kind, first, by_bot, capped, reopened, met, n in await session.execute(query):
+        shape = _Shape(kind, bool(first), bool(by_bot), capped, bool(reopened), met)
+        found[_key_value(found_key)].append((shape, int(n)))
+    return found
 
 
 async def _event_facts(
@@ -157,92 +251,116 @@ async def _event_facts(
 ) -> tuple[_Facts, dict[Key, _Facts]]:
     """The window's event facts in total and per `key` (none: the total only).
 
-    PostgreSQL reads the rows once for both (GROUPING SETS) and computes the
-    percentiles itself; SQLite has neither, so it counts twice and the percentiles of
-    the measured rows are interpolated the same way in Python.
+    Counts come from counted row shapes (both dialects). Durations: PostgreSQL computes
+    the percentiles itself, one query per event kind (GROUPING SETS for total and
+    groups); SQLite has neither, so the measured values are read and interpolated the
+    same way in Python. Distinct resolved threads are not additive: counted apart.
     """
+    shapes = await _shapes(session, window, key)
+    if dialect == "postgresql":
+        durations, resolved = await _postgres_durations(session, window, key)
+    else:
+        durations, resolved = await _sqlite_durations(session, window, key)
+    total_shapes = [counted for group in shapes.values() for counted in group]
+    total = _Facts(_tally(total_shapes, resolved.get(_TOTAL, 0)), durations.get(_TOTAL, {}))
+    if key is None:
+        return total, {}
+    groups = (set(shapes) | set(durations) | set(resolved)) - {_TOTAL}
+    return total, {
+        group: _Facts(
+            _tally(shapes.get(group, []), resolved.get(group, 0)), durations.get(group, {})
+        )
+        for group in groups
+    }
+
+
+class _Total:
+    """The key of the total among group keys (no group key is this object)."""
+
+
+_TOTAL: Any = _Total()
+_Durations = dict[Key, dict[str, kpis.Durations]]
+
+
+def _measured_rows(
+    window: ColumnElement[bool], key: ColumnElement[Any] | None, kinds: tuple[str, ...]
+) -> Any:
     event = ThreadEvent
-    rows = (
+    return (
         select(
             (key if key is not None else literal(None)).label("key"),
             event.thread_id,
             event.kind,
-            event.actor_kind,
             event.first,
-            event.replies,
-            event.reopened,
             event.seconds,
+            event.business_seconds,
         )
-        .where(window, event.kind.in_(_MEASURED_KINDS))
+        .where(window, event.kind.in_(kinds))
         .subquery("e")
     )
-    e = rows.c
-    measures = _measures(e)
-    if dialect == "postgresql":
-        return await _postgres_event_facts(session, e, measures, grouped=key is not None)
-    counted = select(*_count_columns(e))
-    total_row = (await session.execute(counted)).one()
-    total = kpis.Counts(*(int(n) for n in total_row))
-    by_key: dict[Key, kpis.Counts] = {}
-    if key is not None:
-        for group, *numbers in await session.execute(
-            select(e.key, *_count_columns(e)).group_by(e.key)
-        ):
-            by_key[_key_value(group)] = kpis.Counts(*(int(n) for n in numbers))
-    measure = case(*((cond, literal(name)) for name, cond in measures.items()))
-    values: dict[str, list[float]] = defaultdict(list)
-    grouped_values: dict[tuple[Key, str], list[float]] = defaultdict(list)
-    for group, name, seconds in await session.execute(
-        select(e.key, measure, e.seconds).where(measure.is_not(None))
-    ):
-        values[name].append(seconds)
-        grouped_values[(_key_value(group), name)].append(seconds)
-    per_group: dict[Key, dict[str, kpis.Durations]] = defaultdict(dict)
-    if key is not None:
-        for (group, name), measured in grouped_values.items():
-            per_group[group][name] = kpis.durations(measured)
-    groups = {
-        group: _Facts(by_key.get(group, kpis.Counts()), per_group.get(group, {}))
-        for group in set(by_key) | set(per_group)
-    }
-    whole = {name: kpis.durations(measured) for name, measured in values.items()}
-    return _Facts(total, whole), groups
 
 
-async def _postgres_event_facts(
-    session: AsyncSession, e: Any, measures: Mapping[str, ColumnElement[bool]], *, grouped: bool
-) -> tuple[_Facts, dict[Key, _Facts]]:
+async def _postgres_durations(
+    session: AsyncSession, window: ColumnElement[bool], key: ColumnElement[Any] | None
+) -> tuple[_Durations, dict[Key, int]]:
     # One sort per measure for both percentiles: percentile_cont over an array.
     fractions: ColumnElement[Any] = literal_column("ARRAY[0.5, 0.9]::float8[]")
-    measured: list[ColumnElement[Any]] = []
-    for condition in measures.values():
-        measured += [
-            func.count().filter(condition),
-            func.percentile_cont(fractions).within_group(e.seconds).filter(condition),
-            func.avg(e.seconds).filter(condition),
-        ]
-    is_total, group = (func.grouping(e.key), e.key) if grouped else (literal(1), literal(None))
-    query = select(is_total, group, *_count_columns(e), *measured)
-    if grouped:
-        query = query.group_by(func.grouping_sets(tuple_(), tuple_(e.key)))
-    total = _Facts()
-    groups: dict[Key, _Facts] = {}
-    width = len(dataclasses.fields(kpis.Counts))
-    for row in await session.execute(query):
-        counts = kpis.Counts(*(int(n) for n in row[2 : 2 + width]))
-        durations: dict[str, kpis.Durations] = {}
-        for index, name in enumerate(measures):
-            count, percentiles, mean = row[2 + width + 3 * index : 5 + width + 3 * index]
-            if count:
-                median, p90 = percentiles
-                durations[name] = kpis.Durations(
-                    int(count), round(median, 1), round(p90, 1), round(float(mean), 1)
-                )
-        if row[0]:
-            total = _Facts(counts, durations)
-        else:
-            groups[_key_value(row[1])] = _Facts(counts, durations)
-    return total, groups
+    durations: _Durations = defaultdict(dict)
+    resolved: dict[Key, int] = {}
+    for kind in (RESPONSE, RESOLVED):
+        e = _measured_rows(window, key, (kind,)).c
+        names = [name for name, measure in _MEASURES.items() if measure.kind == kind]
+        measured: list[ColumnElement[Any]] = []
+        for name in names:
+            rows, value = _MEASURES[name].rows(e), getattr(e, _MEASURES[name].column)
+            measured += [
+                func.count().filter(rows),
+                func.percentile_cont(fractions).within_group(value).filter(rows),
+                func.avg(value).filter(rows),
+            ]
+        if kind == RESOLVED:
+            measured.append(func.count(distinct(e.thread_id)))
+        grouped = key is not None
+        is_total, group = (func.grouping(e.key), e.key) if grouped else (literal(1), literal(None))
+        query = select(is_total, group, *measured)
+        if grouped:
+            query = query.group_by(func.grouping_sets(tuple_(), tuple_(e.key)))
+        for row in await session.execute(query):
+            found = _TOTAL if row[0] else _key_value(row[1])
+            for index, name in enumerate(names):
+                count, percentiles, mean = row[2 + 3 * index : 5 + 3 * index]
+                if count:
+                    median, p90 = percentiles
+                    durations[found][name] = kpis.Durations(
+                        int(count), round(median, 1), round(p90, 1), round(float(mean), 1)
+                    )
+            if kind == RESOLVED:
+                resolved[found] = int(row[-1])
+    return durations, resolved
+
+
+async def _sqlite_durations(
+    session: AsyncSession, window: ColumnElement[bool], key: ColumnElement[Any] | None
+) -> tuple[_Durations, dict[Key, int]]:
+    e = _measured_rows(window, key, (RESPONSE, RESOLVED)).c
+    values: dict[Key, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    chosen = [case((m.rows(e), getattr(e, m.column))) for m in _MEASURES.values()]
+    for found, *measured in await session.execute(select(e.key, *chosen)):
+        for name, seconds in zip(_MEASURES, measured, strict=True):
+            if seconds is not None:
+                values[_TOTAL][name].append(seconds)
+                if key is not None:
+                    values[_key_value(found)][name].append(seconds)
+    durations: _Durations = {
+        group: {name: kpis.durations(measured) for name, measured in by_name.items()}
+        for group, by_name in values.items()
+    }
+    threads = func.count(distinct(e.thread_id)).filter(e.kind == RESOLVED)
+    resolved = {_TOTAL: int(await session.scalar(select(threads)) or 0)}
+    if key is not None:
+        for found, n in await session.execute(select(e.key, threads).group_by(e.key)):
+            resolved[_key_value(found)] = int(n)
+    return durations, resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +431,12 @@ async def _figures(
     if dialect == "postgresql":
         # A window's events (hundreds of thousands of rows) are sorted by group and
         # each measure's values for its percentiles: in memory, not in temp files.
-        await session.execute(text(f"SET LOCAL work_mem = '{SORT_MEMORY}'"))
+        # Compiling these few aggregates to machine code costs more than it saves (JIT
+        # took ~230 ms). Both for this transaction only, in one round trip.
+        await session.execute(
+            text("SELECT set_config('work_mem', :memory, true), set_config('jit', 'off', true)"),
+            {"memory": SORT_MEMORY},
+        )
     own_events = true() if actor.is_admin else ThreadEvent.agent_id == actor.agent_id
     own_answers = true() if actor.is_admin else SurveyAnswer.agent_id == actor.agent_id
     events = and_(ThreadEvent.at >= start, ThreadEvent.at < end, own_events)
@@ -336,23 +459,8 @@ async def _figures(
 
 
 def _assemble(facts: _Facts, answers: _Answers) -> kpis.Figures:
-    empty = kpis.Durations()
     csat, nps = answers.kpis()
-    return kpis.figures(
-        facts.counts,
-        first_response=facts.durations.get("first_response", empty),
-        next_response=facts.durations.get("next_response", empty),
-        resolution=facts.durations.get("resolution", empty),
-        csat=csat,
-        nps=nps,
-        sla=_sla(),
-    )
-
-
-def _sla() -> kpis.Sla:
-    """The seam for service-level attainment: when threads get deadlines (the
-    service-level calendars), count met / breached deadlines of the window here."""
-    return kpis.Sla()
+    return kpis.figures(facts.counts, facts.durations, csat=csat, nps=nps)
 
 
 async def _backlog(session: AsyncSession, actor: Actor, now: datetime) -> Backlog:
