@@ -127,6 +127,10 @@ def render_outbound(
     if references:
         mail["In-Reply-To"] = f"<{references[-1]}>"
         mail["References"] = " ".join(f"<{ref}>" for ref in references)
+    if message.unsubscribe_url:
+        # RFC 2369 and RFC 8058: mail clients offer a one-click unsubscribe.
+        mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if message.automated:
         mail["Auto-Submitted"] = "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"
