@@ -118,9 +118,9 @@ def render_outbound(
     mail["To"] = _address(message.address, "")
     mail["Reply-To"] = _address(reply_to, name)
     references = thread_references(message.references)
-    subject = reply_subject(
-        message.subject, message.language, replying=bool(references), texts=texts
-    )
+    # A proactive message (it carries an unsubscribe link) answers nothing: its own subject.
+    replying = bool(references) and message.unsubscribe_url is None
+    subject = reply_subject(message.subject, message.language, replying=replying, texts=texts)
     mail["Subject"] = _one_line(subject)
     mail["Date"] = format_datetime(date or utcnow())
     mail["Message-ID"] = f"<{message_id}>"
