@@ -256,11 +256,10 @@ async def campaign_counts(session: AsyncSession, template: str | None) -> list[d
     for row in await session.scalars(query):
         key = (row.template, row.sent_channel or row.channel or "none")
         counts = groups.setdefault(key, {})
-        status = await status_of(session, row)
+        status, reason = await status_of(session, row)
         counts[status] = counts.get(status, 0) + 1
-        if row.status == OutreachStatus.SKIPPED and row.reason:
-            reason = f"skipped:{row.reason}"
-            counts[reason] = counts.get(reason, 0) + 1
+        if status == OutreachStatus.SKIPPED and reason:
+            counts[f"skipped:{reason}"] = counts.get(f"skipped:{reason}", 0) + 1
         if row.message_id is not None and await _replied(session, row):
             counts["replied"] = counts.get("replied", 0) + 1
     return [

@@ -26,6 +26,7 @@ from router.outreach.templates import Template, TemplateError, missing_parameter
 from router.outreach.templates import template_from_json as _template_from_json
 from router.storage.models import (
     Customer,
+    Identity,
     OutboxItem,
     OutboxStatus,
     OutreachMessage,
@@ -140,25 +141,36 @@ async def _by_key(session: AsyncSession, key: str) -> OutreachMessage | None:
     )
 
 
-async def status_of(session: AsyncSession, row: OutreachMessage) -> str:
-    """The status shown: a sent message is `delivered` or `failed` once the outbox knows."""
+async def status_of(session: AsyncSession, row: OutreachMessage) -> tuple[str, str | None]:
+    """The status and reason shown: a sent message is `delivered` or `failed` once the
+    outbox knows, and `skipped: unreachable` when the channel said the customer cannot
+    be reached there (blocked the bot, a mailbox gone)."""
     if row.status != OutreachStatus.SENT or row.message_id is None:
-        return row.status
-    outbox = await session.scalar(
-        select(OutboxItem.status).where(OutboxItem.message_id == row.message_id).limit(1)
-    )
+        return row.status, row.reason
+    found = (
+        await session.execute(
+            select(OutboxItem.status, Identity.unreachable_reason)
+            .outerjoin(Identity, Identity.id == OutboxItem.identity_id)
+            .where(OutboxItem.message_id == row.message_id)
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        return row.status, row.reason
+    outbox, unreachable = found
     if outbox == OutboxStatus.DELIVERED:
-        return "delivered"
+        return "delivered", None
     if outbox == OutboxStatus.DEAD:
-        return "failed"
-    return row.status
+        return ("skipped", "unreachable") if unreachable else ("failed", None)
+    return row.status, row.reason
 
 
 async def message_json(session: AsyncSession, row: OutreachMessage) -> dict[str, Any]:
+    status, reason = await status_of(session, row)
     return {
         "id": row.id,
-        "status": await status_of(session, row),
-        "reason": row.reason,
+        "status": status,
+        "reason": reason,
         "customer_id": row.customer_id,
         "template": row.template,
         "language": row.language,
