@@ -349,7 +349,7 @@ async def unsubscribe(request: web.Request) -> web.StreamResponse:
         return await opt_out(session, customer_id, via="unsubscribe_link")
 
     if await write(app, work, retry_duplicates=True):
-        app.metrics.outreach_messages.labels("", "email", "opted_out").inc()
+        app.metrics.outreach_messages.labels("", "unsubscribe_link", "opted_out").inc()
         logger.info("customer %d unsubscribed from outreach by link", customer_id)
     language = _page_language(request)
     return web.Response(

@@ -28,7 +28,8 @@ from router.identity.merge import current_customer_id
 from router.storage.models import Customer, OutreachMessage, OutreachStatus, Purchase
 
 CSV_COLUMNS = ("order_id", "customer", "product", "purchased_on", "warranty_months")
-CUSTOMER_KINDS = ("id", "email", "phone")
+# How a purchase names its customer: the API field, and the kind of address it holds.
+CUSTOMER_FIELDS = {"id": "id", "email": "mail", "phone": "phone"}
 PHONE_CHANNEL = "phone"  # the identities of shared phone numbers (InboundMessage.proven_addresses)
 REMINDER_HOUR = time(10, 0)
 MAX_ORDER_ID = 200
@@ -45,7 +46,7 @@ class PurchaseError(ValueError):
 @dataclass(frozen=True, slots=True)
 class PurchaseRecord:
     order_id: str
-    customer: tuple[str, str]  # (kind, value): ("email", "sara@example.com")
+    customer: tuple[str, str]  # (kind, value): ("mail", "sara@example.com")
     product: str
     purchased_on: date
     warranty_months: int
@@ -60,10 +61,10 @@ def purchase_from_json(body: Mapping[str, Any]) -> PurchaseRecord:
     customer = body.get("customer")
     if not isinstance(customer, Mapping) or len(customer) != 1:
         raise PurchaseError('customer: one of {"id": N}, {"email": ...}, {"phone": ...}')
-    kind, value = next(iter(customer.items()))
+    field, value = next(iter(customer.items()))
     return _record(
         body.get("order_id"),
-        (str(kind), str(value) if isinstance(value, str | int) else ""),
+        (CUSTOMER_FIELDS.get(field, ""), str(value) if isinstance(value, str | int) else ""),
         body.get("product"),
         body.get("purchased_on"),
         body.get("warranty_months"),
@@ -80,8 +81,8 @@ def _record(
     if not isinstance(order_id, str) or not 0 < len(order_id.strip()) <= MAX_ORDER_ID:
         raise PurchaseError(f"order_id: a text of 1-{MAX_ORDER_ID} characters is required")
     kind, value = customer
-    if kind not in CUSTOMER_KINDS or not value.strip():
-        raise PurchaseError(f"customer: give the customer's {', '.join(CUSTOMER_KINDS)}")
+    if kind not in CUSTOMER_FIELDS.values() or not value.strip():
+        raise PurchaseError(f"customer: give the customer's {', '.join(CUSTOMER_FIELDS)}")
     if not isinstance(product, str) or not 0 < len(product.strip()) <= MAX_PRODUCT:
         raise PurchaseError(f"product: a text of 1-{MAX_PRODUCT} characters is required")
     try:
@@ -148,7 +149,7 @@ def _customer_cell(cell: str) -> tuple[str, str]:
     if cell.startswith("id:"):
         return ("id", cell[3:])
     if "@" in cell:
-        return ("email", cell)
+        return ("mail", cell)
     return ("phone", cell)
 
 
@@ -180,7 +181,7 @@ async def _customer_id(
         if found is None or await session.get(Customer, found) is None:
             return None
         return await current_customer_id(session, found)
-    if kind == "email":
+    if kind == "mail":
         channel, address = app.roles.mail, normalise_email(value)
     else:
         channel, address = PHONE_CHANNEL, value.replace(" ", "")
