@@ -24,7 +24,9 @@ from tests.outreach_support import WARRANTY
 from tests.processes import ServeProcess
 from tests.support import free_port
 
-pytestmark = pytest.mark.slow
+# Each test starts pasokh serve two or three times: on a loaded machine that alone can
+# take longer than the suite's two minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 SUPPORT = "support@support.localhost"
 
