@@ -29,13 +29,9 @@ from config.settings import (
 from faq.cli import add_faq_commands
 from faq.gaps import report_json, report_text
 from router.agents.queue import MAX_TIER, Actor
-from router.context import AppContext
 from router.core.languages import LANGUAGES
-from router.core.responder import QueueEveryThread
 from router.core.security import hash_password, new_token, token_hash
-from router.enabled_channels import channel_roles
 from router.logs import configure_logging
-from router.outreach.purchases import PurchaseError, import_csv
 from router.service.knowledge_gaps import read_gap_report
 from router.service.reports.csv import summary_csv
 from router.service.reports.summary import GROUP_BY, ReportError, as_json, parse_window, summary
@@ -356,7 +352,12 @@ async def _import_purchases(settings: Settings, args: argparse.Namespace) -> int
         text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CommandError(f"cannot read {args.file}: {exc}") from None
+    # Imported here, as in serve: the channels' SDKs take seconds to import.
     from router.app import ensure_secret_key
+    from router.context import AppContext
+    from router.core.responder import QueueEveryThread
+    from router.enabled_channels import channel_roles
+    from router.outreach.purchases import PurchaseError, import_csv
 
     settings = ensure_secret_key(settings)
     engine = new_engine(settings.database_url)
