@@ -171,8 +171,20 @@ async def test_stop_opts_out_of_outreach_only_and_says_so(
     )
     row = await until_finished(context, body["id"])
     assert (row.status, row.reason, row.message_id) == ("skipped", "opted_out", None)
-    _status, shown = await api(client, "GET", f"/api/v1/outbound/messages/{body['id']}", admin)
+    _, shown = await api(client, "GET", f"/api/v1/outbound/messages/{body['id']}", admin)
     assert shown["status"] == "skipped" and shown["reason"] == "opted_out"
+    assert context.metrics.registry.get_sample_value(
+        "pasokh_outreach_messages_total", {"template": "", "channel": "web", "outcome": "opted_out"}
+    )
+    # Support replies still reach them: the opt-out is of outreach only.
+    path = f"/api/v1/threads/{first.thread_id}"
+    assert (await api(client, "POST", f"{path}/claim", admin))[0] == 200
+    reply = {"text": "پاسخ پشتیبانی"}
+    assert (await api(client, "POST", f"{path}/messages", admin, json=reply))[0] == 201
+    count = len(web.sent)
+    while not any(m.text == "پاسخ پشتیبانی" for m in web.sent):
+        count += 1
+        await web.wait_sent(count)
 
 
 def test_opt_out_words_match_whole_messages_in_every_script() -> None:

@@ -65,6 +65,8 @@ async def opt_out_answer(
     if not is_opt_out(text, app.settings.outreach.opt_out_keywords):
         return None
     if await opt_out(session, customer_id, via=channel):
+        # Counted before the commit: a retried ingest may count one twice (rarely).
+        app.metrics.outreach_messages.labels("", channel, "opted_out").inc()
         logger.info("customer %d opted out of outreach on %s", customer_id, channel)
     served = supported_language(language) or detect_language(text) or "en"
     return SystemReply(app.texts.template("outreach_opted_out", served), language=served)
