@@ -165,5 +165,6 @@ def test_a_proactive_message_offers_one_click_unsubscribe_under_its_own_subject(
     assert mail["List-Unsubscribe"].strip() == f"<{link}>"  # long: folded onto its own line
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert mail["Subject"] == "پایان گارانتی"
+    assert mail["Auto-Submitted"] == "auto-generated"
     plain = render(outbound(references=("a@example.ir",)))
     assert plain["List-Unsubscribe"] is None and plain["List-Unsubscribe-Post"] is None

@@ -132,7 +132,8 @@ def render_outbound(
         mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
         mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if message.automated:
-        mail["Auto-Submitted"] = "auto-replied"
+        # RFC 3834: a proactive message answers nothing; it is generated, not a reply.
+        mail["Auto-Submitted"] = "auto-generated" if message.unsubscribe_url else "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"
     text = plain_body(message)
     body_html = html_body(message)
