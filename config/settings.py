@@ -255,6 +255,29 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class OutreachSettings:
+    # A customer's message that is one of these words opts them out of proactive
+    # messages (not of support replies); compared after normalising letters and case.
+    opt_out_keywords: list[str] = field(
+        default_factory=lambda: ["لغو", "توقف", "stop", "إلغاء", "unsubscribe"]
+    )
+    # Warranty reminders go this many days before the warranty ends, with this template.
+    reminder_days_before: int = 30
+    reminder_template: str = "warranty_reminder"
+    # When outreach may go out: a calendar's name (docs/service-levels.md), else the
+    # `quiet_hours` fallback "HH:MM-HH:MM" in `timezone` ("" for any time).
+    calendar: str = ""
+    quiet_hours: str = "21:00-09:00"
+    timezone: str = "Asia/Tehran"
+    # At most this many outreach messages per customer in any 24 hours (0: no cap).
+    daily_cap_per_customer: int = 2
+    # A message found this many hours after its send_at is skipped as stale.
+    stale_after_hours: float = 24.0
+    # How often the scheduler looks for due messages.
+    scheduler_interval_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("pasokh-data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -270,6 +293,7 @@ class Settings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    outreach: OutreachSettings = field(default_factory=OutreachSettings)
 
     @property
     def database_url(self) -> str:

@@ -49,7 +49,14 @@ from router.enabled_channels import (
     channels_off,
     chat_links,
 )
-from router.http import agent_api, console, customer_api, knowledge_api, reports_api
+from router.http import (
+    agent_api,
+    console,
+    customer_api,
+    knowledge_api,
+    outreach_api,
+    reports_api,
+)
 from router.http.auth import IntegrationTokenCheck, bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
@@ -57,6 +64,7 @@ from router.http.keys import CONTEXT
 from router.identity.dialogue import IdentityDialogue
 from router.identity.service import IdentityProofService
 from router.metrics import Metrics
+from router.outreach.scheduler import outreach_scheduler_ctx
 from router.service.breaches import sla_scheduler_ctx
 from router.service.expectations import ServiceHours
 from router.startup import StartupSummary, summary_ctx
@@ -162,6 +170,7 @@ def build_app(
     app.router.add_routes(reports_api.routes)
     app.router.add_routes(customer_api.routes)
     app.router.add_routes(knowledge_api.routes)
+    app.router.add_routes(outreach_api.routes)
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)
@@ -295,6 +304,7 @@ def build_app(
     )
     app.cleanup_ctx.append(summary_ctx(summary))
     app.cleanup_ctx.append(sla_scheduler_ctx)
+    app.cleanup_ctx.append(outreach_scheduler_ctx)
     app.cleanup_ctx.append(file_collector_ctx)
     return app
 

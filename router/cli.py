@@ -35,7 +35,7 @@ from router.logs import configure_logging
 from router.service.knowledge_gaps import read_gap_report
 from router.service.reports.csv import summary_csv
 from router.service.reports.summary import GROUP_BY, ReportError, as_json, parse_window, summary
-from router.storage.engine import is_database_unavailable, new_engine, new_sessionmaker
+from router.storage.engine import is_database_unavailable, is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import Agent, ApiToken, AuditEvent
 
@@ -346,6 +346,47 @@ async def _faq_gaps(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_db(settings, work)
 
 
+async def _import_purchases(settings: Settings, args: argparse.Namespace) -> int:
+    """Store the good rows of a purchases CSV; name each bad one by line (exit 1 if any)."""
+    try:
+        text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read {args.file}: {exc}") from None
+    # Imported here, as in serve: the channels' SDKs take seconds to import.
+    from router.app import ensure_secret_key
+    from router.context import AppContext
+    from router.core.responder import QueueEveryThread
+    from router.enabled_channels import channel_roles
+    from router.outreach.purchases import PurchaseError, import_csv
+
+    settings = ensure_secret_key(settings)
+    engine = new_engine(settings.database_url)
+    try:
+        if is_sqlite(settings.database_url):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            await upgrade_to_head(engine)
+        context = AppContext(
+            settings=settings,
+            engine=engine,
+            sessions=new_sessionmaker(engine),
+            responder=QueueEveryThread(),
+            roles=channel_roles(settings),
+        )
+        try:
+            report = await import_csv(context, text)
+        except PurchaseError as exc:
+            raise CommandError(f"{args.file}: {exc}") from None
+        for line, why in report.errors:
+            print(f"{args.file}:{line}: {why}", file=sys.stderr)
+        print(
+            f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{len(report.errors)} refused"
+        )
+        return 1 if report.errors else 0
+    finally:
+        await engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `pasokh` argument parser; each command sets `func(args) -> exit code`."""
     common = argparse.ArgumentParser(add_help=False)
@@ -410,6 +451,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--group-by", choices=GROUP_BY)
     report.add_argument("--format", choices=["json", "csv"], default="json")
     report.set_defaults(func=_run(_report))
+    importing = commands.add_parser("import", help="import data").add_subparsers(
+        dest="import_command", required=True
+    )
+    purchases = importing.add_parser(
+        "purchases", parents=[common], help="purchases CSV (docs/outreach.md)"
+    )
+    purchases.add_argument("file", type=Path)
+    purchases.set_defaults(func=_run(_import_purchases))
     faq = add_faq_commands(commands)
     gaps = faq.add_parser(
         "gaps", parents=[common], help="questions the bot could not serve, grouped into topics"

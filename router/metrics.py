@@ -96,6 +96,13 @@ class Metrics:
             registry=r,
         )
         # A pass counted whether or not it found work: a flat line means a stuck worker.
+        self.outreach_messages = Counter(
+            "pasokh_outreach_messages",
+            "Outreach messages scheduled, sent and skipped, by template, channel and "
+            "outcome (scheduled, sent, skipped:<reason>, opted_out)",
+            ["template", "channel", "outcome"],
+            registry=r,
+        )
         self.worker_passes = Counter(
             "pasokh_worker_passes",
             "Passes finished by the background workers (outbox, assignment)",

@@ -155,3 +155,16 @@ def test_a_mail_that_answers_nothing_has_no_re_prefix() -> None:
     assert unusable["Subject"] == "order"
     assert reply_subject("order", "en", replying=False) == "order"
     assert reply_subject("order", "en", replying=True) == "Re: order"
+
+
+def test_a_proactive_message_offers_one_click_unsubscribe_under_its_own_subject() -> None:
+    link = "https://support.example.com/outreach/unsubscribe?t=1.abc&lang=fa"
+    mail = render(
+        outbound(unsubscribe_url=link, subject="پایان گارانتی", references=("a@example.ir",))
+    )
+    assert mail["List-Unsubscribe"].strip() == f"<{link}>"  # long: folded onto its own line
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail["Subject"] == "پایان گارانتی"
+    assert mail["Auto-Submitted"] == "auto-generated"
+    plain = render(outbound(references=("a@example.ir",)))
+    assert plain["List-Unsubscribe"] is None and plain["List-Unsubscribe-Post"] is None

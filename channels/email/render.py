@@ -118,17 +118,22 @@ def render_outbound(
     mail["To"] = _address(message.address, "")
     mail["Reply-To"] = _address(reply_to, name)
     references = thread_references(message.references)
-    subject = reply_subject(
-        message.subject, message.language, replying=bool(references), texts=texts
-    )
+    # A proactive message (it carries an unsubscribe link) answers nothing: its own subject.
+    replying = bool(references) and message.unsubscribe_url is None
+    subject = reply_subject(message.subject, message.language, replying=replying, texts=texts)
     mail["Subject"] = _one_line(subject)
     mail["Date"] = format_datetime(date or utcnow())
     mail["Message-ID"] = f"<{message_id}>"
     if references:
         mail["In-Reply-To"] = f"<{references[-1]}>"
         mail["References"] = " ".join(f"<{ref}>" for ref in references)
+    if message.unsubscribe_url:
+        # RFC 2369 and RFC 8058: mail clients offer a one-click unsubscribe.
+        mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if message.automated:
-        mail["Auto-Submitted"] = "auto-replied"
+        # RFC 3834: a proactive message answers nothing; it is generated, not a reply.
+        mail["Auto-Submitted"] = "auto-generated" if message.unsubscribe_url else "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"
     text = plain_body(message)
     body_html = html_body(message)

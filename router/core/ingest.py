@@ -56,6 +56,7 @@ from router.identity.proofs import (
     mask_codes,
     may_ask_for_email,
 )
+from router.outreach.consent import opt_out_answer
 from router.service import sla_threads
 from router.service.reports.events import record_ingest
 from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
@@ -463,6 +464,14 @@ async def _decide(app: AppContext, session: AsyncSession, turn: _Turn) -> Decisi
     something to decide: a proof step to answer, or a turn of the bot's thread."""
     msg, thread, step = turn.msg, turn.thread, turn.proof.step
     message, outcome = turn.stored
+    if step is None and not msg.automated and turn.edit_of_id is None:
+        language = msg.language or thread.language
+        stop = await opt_out_answer(
+            app, session, thread.customer_id, msg.text, msg.channel, language
+        )
+        if stop is not None:
+            outcome.decision = "opt_out"  # whatever the thread's state: the router answers
+            return stop
     bots_turn = _responds(app, thread) and not msg.automated and turn.edit_of_id is None
     if step is None and not bots_turn:
         if msg.automated:

@@ -184,6 +184,8 @@ class OutboundMessage:
     references: tuple[str, ...] = ()
     automated: bool = True  # written by the bot/system rather than a person
     parts_done: int = 0  # parts of a split message delivered by an earlier attempt
+    # A proactive message: the one-click link that opts its reader out (RFC 8058).
+    unsubscribe_url: str | None = None
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -35,6 +35,7 @@ from router.core.messages import AuthorKind, DeliveryResult, DeliveryStatus, Out
 from router.core.outbound_messages import ref_from_json
 from router.core.transaction import Effects, write
 from router.core.worker_presence import WorkerPresence, presence_for
+from router.outreach.consent import outreach_unsubscribe_url
 from router.storage.engine import is_sqlite
 from router.storage.models import (
     DeliveryAttempt,
@@ -130,7 +131,8 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
             attempt = DeliveryAttempt(outbox_id=row.id, attempted_at=now, outcome=SENDING)
             session.add(attempt)
             await session.flush()
-            claimed.append(_Claimed(row.id, attempt.id, row.attempts, await _render(session, row)))
+            message = await _render(app, session, row)
+            claimed.append(_Claimed(row.id, attempt.id, row.attempts, message))
         return claimed, dead
 
     claimed, dead = await write(app, work)
@@ -195,7 +197,7 @@ async def resume_interrupted(app: AppContext, presence: WorkerPresence) -> int:
     return resumed
 
 
-async def _render(session: AsyncSession, row: OutboxItem) -> OutboundMessage:
+async def _render(app: AppContext, session: AsyncSession, row: OutboxItem) -> OutboundMessage:
     message = await session.get_one(Message, row.message_id)
     thread = await session.get_one(Thread, row.thread_id)
     references = await session.scalars(
@@ -220,10 +222,11 @@ async def _render(session: AsyncSession, row: OutboxItem) -> OutboundMessage:
         suggestions=tuple(message.suggestions or ()),
         attachments=tuple(ref_from_json(a) for a in message.attachments or ()),
         language=message.language or thread.language,
-        subject=thread.subject,
+        subject=message.subject or thread.subject,
         references=tuple(r for r in references if r),
         automated=bool(message.automated),
         parts_done=row.parts_done,
+        unsubscribe_url=await outreach_unsubscribe_url(app.settings, session, message),
     )
 
 

@@ -39,6 +39,24 @@ CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "en": "Your verification code: {code}\n\nType it into the same conversation. It is "
             "valid for 10 minutes. If you did not ask for it, ignore this mail.",
         },
+        "outreach_opted_out": {
+            "fa": "دیگر پیام یادآوری و اطلاع‌رسانی برایتان نمی‌فرستیم. اگر سؤالی داشتید، "
+            "همین‌جا بنویسید؛ پاسخ می‌دهیم.",
+            "ar": "لن نرسل إليك رسائل تذكير أو إشعارات بعد الآن. إذا كان لديك سؤال فاكتبه "
+            "هنا وسنجيبك.",
+            "en": "You will get no more reminders or announcements from us. If you have a "
+            "question, write it here and we will answer.",
+        },
+        "outreach_unsubscribed_page": {
+            "fa": "اشتراک شما لغو شد: دیگر پیام یادآوری و اطلاع‌رسانی برایتان نمی‌فرستیم.",
+            "ar": "تم إلغاء اشتراكك: لن نرسل إليك رسائل تذكير أو إشعارات بعد الآن.",
+            "en": "You are unsubscribed: you will get no more reminders or announcements.",
+        },
+        "outreach_unsubscribe_button": {
+            "fa": "لغو اشتراک",
+            "ar": "إلغاء الاشتراك",
+            "en": "Unsubscribe",
+        },
         "code_subject": {
             "fa": "کد تأیید نشانی ایمیل",
             "ar": "رمز التحقق من البريد الإلكتروني",

@@ -92,6 +92,25 @@ def render_instant(
     )
 
 
+def render_date(day: date, language: str, arabic_calendar: ArabicCalendar = "gregorian") -> str:
+    """`day` with its weekday, written for `language` as `render_instant` writes dates.
+
+    Raises:
+        ValueError: a language not served.
+    """
+    if language == "fa":
+        return _persian_date(day)
+    if language == "ar":
+        written = _umm_al_qura_date(day) if arabic_calendar == "umm_al_qura" else None
+        return written or _arabic_gregorian_date(day)
+    if language == "en":
+        return (
+            f"{_ENGLISH_WEEKDAYS[day.weekday()]} {day.day} {_ENGLISH_MONTHS[day.month - 1]} "
+            f"{day.year}"
+        )
+    raise ValueError(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+
+
 def _persian_date(day: date) -> str:
     solar = jdatetime.date.fromgregorian(date=day)
     # jdatetime counts weekdays from Saturday and names them and the months in Persian.

@@ -6,13 +6,14 @@ identities, and at most one open thread per customer (a partial unique index).
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -477,3 +478,82 @@ class SurveyAnswer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[datetime | None]
     expires_at: Mapped[datetime]
+
+
+class OutreachTemplate(Base):
+    """A proactive message's texts per language (`router.outreach.templates`)."""
+
+    __tablename__ = "outreach_templates"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutreachStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    SENT = "sent"  # written to the thread and queued in the outbox
+    SKIPPED = "skipped"  # not sent: `reason` says why
+    CANCELLED = "cancelled"  # its purchase was deleted
+
+
+class OutreachMessage(Base):
+    """One proactive message to a customer: scheduled, then sent once or skipped.
+
+    The unique idempotency key makes a repeated request find the first one, on any
+    database and under concurrency."""
+
+    __tablename__ = "outreach_messages"
+    __table_args__ = (Index("ix_outreach_messages_due", "status", "send_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str | None] = mapped_column(String(32))  # as asked; None: the best one
+    template: Mapped[str] = mapped_column(String(64), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    language: Mapped[str | None] = mapped_column(String(8))
+    send_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default=OutreachStatus.SCHEDULED)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    sent_channel: Mapped[str | None] = mapped_column(String(32))
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), index=True
+    )
+    thread_id: Mapped[int | None] = mapped_column(ForeignKey("threads.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class OutreachOptOut(Base):
+    """A customer who asked for no more proactive messages (support replies still go)."""
+
+    __tablename__ = "outreach_opt_outs"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    via: Mapped[str] = mapped_column(String(32))  # a channel name, or "unsubscribe_link"
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Purchase(Base):
+    """A product a customer bought; its warranty reminder is an `OutreachMessage`."""
+
+    __tablename__ = "purchases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    product: Mapped[str] = mapped_column(String(200))
+    purchased_on: Mapped[date] = mapped_column(Date)
+    warranty_months: Mapped[int] = mapped_column(Integer)
+    reminder_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outreach_messages.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

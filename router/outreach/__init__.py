@@ -1,0 +1,1 @@
+"""Proactive outreach: templates, scheduled messages, consent, purchases, the scheduler."""

@@ -1,0 +1,193 @@
+"""Scheduling one outreach message: checked, stored once per idempotency key.
+
+`schedule` inserts the row; the unique idempotency key decides, on any database and
+under concurrency, which request made it: a repeat (or the loser of a race) finds the
+first row and answers with it, sending nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.context import AppContext
+from router.core.languages import supported_language
+from router.core.messages import utcnow
+from router.core.transaction import Effects, write
+from router.identity.identities import get_identity, normalise_email
+from router.identity.merge import current_customer_id
+from router.outreach.templates import Template, TemplateError, missing_parameters
+from router.outreach.templates import template_from_json as _template_from_json
+from router.storage.models import (
+    Customer,
+    Identity,
+    OutboxItem,
+    OutboxStatus,
+    OutreachMessage,
+    OutreachStatus,
+    OutreachTemplate,
+)
+
+
+class OutreachError(ValueError):
+    """A request that cannot be scheduled; `status` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class OutreachRequest:
+    """What `POST /api/v1/outbound/messages` asks for, checked for form."""
+
+    template: str
+    idempotency_key: str
+    params: Mapping[str, Any]
+    customer_id: int | None = None
+    identity: tuple[str, str] | None = None  # (channel, address)
+    language: str | None = None
+    channel: str | None = None
+    send_at: datetime | None = None
+
+
+async def load_template(session: AsyncSession, name: str) -> Template | None:
+    row = await session.get(OutreachTemplate, name)
+    if row is None:
+        return None
+    try:
+        return _template_from_json(name, {"texts": row.texts})
+    except TemplateError:
+        return None  # stored through the same check; only a hand edit gets here
+
+
+async def resolve_customer(
+    session: AsyncSession, *, customer_id: int | None, identity: tuple[str, str] | None
+) -> int | None:
+    """The customer (after merges) a request names by id or by a channel address."""
+    if customer_id is not None:
+        if await session.get(Customer, customer_id) is None:
+            return None
+        return await current_customer_id(session, customer_id)
+    if identity is None:
+        return None
+    channel, address = identity
+    found = await get_identity(session, channel, address)
+    if found is None and "@" in address:
+        email = normalise_email(address)
+        found = await get_identity(session, channel, email) if email else None
+    return await current_customer_id(session, found.customer_id) if found is not None else None
+
+
+async def schedule(app: AppContext, request: OutreachRequest) -> tuple[OutreachMessage, bool]:
+    """Store the message to send at `send_at` (now if not given); (row, created).
+
+    Raises:
+        OutreachError: an unknown template, customer, language or missing parameter.
+    """
+
+    async def work(session: AsyncSession, _: Effects) -> tuple[OutreachMessage, bool]:
+        existing = await _by_key(session, request.idempotency_key)
+        if existing is not None:
+            return existing, False
+        template = await load_template(session, request.template)
+        if template is None:
+            raise OutreachError(f"no template named {request.template[:64]!r}", 404)
+        customer_id = await resolve_customer(
+            session, customer_id=request.customer_id, identity=request.identity
+        )
+        if customer_id is None:
+            raise OutreachError("no customer with that id or identity", 404)
+        if request.language is not None and request.language not in template.texts:
+            raise OutreachError(f"template {template.name} has no {request.language} text")
+        missing = missing_parameters(template, request.params)
+        if missing:
+            raise OutreachError(f"params: missing {', '.join(missing)}")
+        row = OutreachMessage(
+            idempotency_key=request.idempotency_key,
+            customer_id=customer_id,
+            channel=request.channel,
+            template=template.name,
+            params=dict(request.params),
+            language=request.language,
+            send_at=request.send_at or utcnow(),
+            status=OutreachStatus.SCHEDULED,
+            created_at=utcnow(),
+        )
+        session.add(row)
+        await session.flush()
+        return row, True
+
+    try:
+        return await write(app, work)
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer with its row.
+        async with app.read_sessions() as session:
+            first = await _by_key(session, request.idempotency_key)
+        if first is None:
+            raise
+        return first, False
+
+
+async def _by_key(session: AsyncSession, key: str) -> OutreachMessage | None:
+    return await session.scalar(
+        select(OutreachMessage).where(OutreachMessage.idempotency_key == key)
+    )
+
+
+async def status_of(session: AsyncSession, row: OutreachMessage) -> tuple[str, str | None]:
+    """The status and reason shown: a sent message is `delivered` or `failed` once the
+    outbox knows, and `skipped: unreachable` when the channel said the customer cannot
+    be reached there (blocked the bot, a mailbox gone)."""
+    if row.status != OutreachStatus.SENT or row.message_id is None:
+        return row.status, row.reason
+    found = (
+        await session.execute(
+            select(OutboxItem.status, Identity.unreachable_reason)
+            .outerjoin(Identity, Identity.id == OutboxItem.identity_id)
+            .where(OutboxItem.message_id == row.message_id)
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        return row.status, row.reason
+    outbox, unreachable = found
+    if outbox == OutboxStatus.DELIVERED:
+        return "delivered", None
+    if outbox == OutboxStatus.DEAD:
+        return ("skipped", "unreachable") if unreachable else ("failed", None)
+    return row.status, row.reason
+
+
+async def message_json(session: AsyncSession, row: OutreachMessage) -> dict[str, Any]:
+    status, reason = await status_of(session, row)
+    return {
+        "id": row.id,
+        "status": status,
+        "reason": reason,
+        "customer_id": row.customer_id,
+        "template": row.template,
+        "language": row.language,
+        "channel": row.sent_channel or row.channel,
+        "send_at": row.send_at.isoformat(),
+        "idempotency_key": row.idempotency_key,
+        "thread_id": row.thread_id,
+        "message_id": row.message_id,
+        "created_at": row.created_at.isoformat(),
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+    }
+
+
+def parse_language(value: object) -> str | None:
+    if value is None:
+        return None
+    language = supported_language(value)
+    if language is None:
+        raise OutreachError(f"language: one of fa, ar, en (got {str(value)[:16]!r})")
+    return language

@@ -1,0 +1,142 @@
+"""Purchases: the API and `pasokh import purchases FILE.csv` schedule one warranty
+reminder per order; an update moves it, a delete cancels it, a re-import adds nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from config.settings import Settings
+from router.core.responder import QueueEveryThread
+from router.outreach.purchases import warranty_ends
+from router.storage.models import OutreachMessage, Purchase
+from tests.agent_support import api, count_rows, make_agent
+from tests.conftest import AppFactory
+from tests.support import FakeAdapter
+
+QUIET = {"quiet_hours": "", "scheduler_interval_seconds": 60, "reminder_days_before": 30}
+
+
+async def started(start_app: AppFactory, settings: Settings) -> Any:
+    email, web = FakeAdapter(name="email"), FakeAdapter(name="web")
+    client, context = await start_app(
+        settings.replace("outreach", **QUIET), adapters=[email, web], responder=QueueEveryThread()
+    )
+    admin = await make_agent(context, "Boss", is_admin=True)
+    return client, context, email, admin
+
+
+def in_days(days: int) -> str:
+    return (date.today() + timedelta(days=days)).isoformat()
+
+
+def test_a_warranty_ends_the_same_day_months_later() -> None:
+    assert warranty_ends(date(2026, 1, 31), 1) == date(2026, 2, 28)
+    assert warranty_ends(date(2026, 3, 15), 12) == date(2027, 3, 15)
+    assert warranty_ends(date(2026, 11, 30), 3) == date(2027, 2, 28)
+
+
+async def test_a_purchase_schedules_moves_and_cancels_its_reminder(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    client, context, email, admin = await started(start_app, settings)
+    await email.push("hi", sender="sara@example.ir", language="fa")
+    purchase = {
+        "order_id": "A-100",
+        "customer": {"email": "Sara@Example.ir"},
+        "product": "Galaxy S24",
+        "purchased_on": "2026-06-01",
+        "warranty_months": 12,
+    }
+    status, body = await api(client, "POST", "/api/v1/purchases", admin, json=purchase)
+    assert status == 201 and body["warranty_ends"] == "2027-06-01", body
+    reminder = await _reminder(context, "A-100")
+    assert reminder.status == "scheduled" and reminder.template == "warranty_reminder"
+    assert reminder.send_at == datetime(2027, 5, 2, 6, 30, tzinfo=UTC)  # 10:00 in Tehran
+    assert reminder.params["expires_on"] == "2027-06-01"
+
+    status, body = await api(client, "POST", "/api/v1/purchases", admin, json=purchase)
+    assert status == 200 and body["changed"] is False
+    longer = purchase | {"warranty_months": 24}
+    status, body = await api(client, "POST", "/api/v1/purchases", admin, json=longer)
+    assert status == 200 and body["changed"] is True
+    moved = await _reminder(context, "A-100")
+    assert moved.id == reminder.id and moved.params["expires_on"] == "2028-06-01"
+    assert await count_rows(context, OutreachMessage) == 1
+
+    unknown = purchase | {"order_id": "A-101", "customer": {"email": "nobody@example.com"}}
+    status, body = await api(client, "POST", "/api/v1/purchases", admin, json=unknown)
+    assert status == 404 and "unknown" in body["error"]["message"]
+    bad = purchase | {"purchased_on": "1405-01-01x"}
+    assert (await api(client, "POST", "/api/v1/purchases", admin, json=bad))[0] == 422
+
+    response = await client.delete("/api/v1/purchases/A-100", headers=admin.headers)
+    assert response.status == 204
+    async with context.read_sessions() as session:
+        row = await session.get(OutreachMessage, reminder.id)
+        assert row is not None and (row.status, row.reason) == ("cancelled", "purchase_deleted")
+    assert await count_rows(context, Purchase) == 0
+
+
+async def _reminder(context: Any, order_id: str) -> OutreachMessage:
+    async with context.read_sessions() as session:
+        purchase = await session.scalar(select(Purchase).where(Purchase.order_id == order_id))
+        assert purchase is not None and purchase.reminder_id is not None
+        row = await session.get(OutreachMessage, purchase.reminder_id)
+        assert row is not None
+        return row
+
+
+async def _import(
+    path: Path, data_dir: Path, database_url: str
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in its own process; this loop keeps serving (the app may hold SQLite's lock)."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "router.cli", "import", "purchases", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "PASOKH_DATABASE__URL": database_url,
+            "PASOKH_DATA_DIR": str(data_dir),
+            "PASOKH_SERVER__SECRET_KEY": "k" * 40,
+        },
+    )
+
+
+async def test_csv_import_keeps_good_rows_names_bad_ones_and_adds_nothing_twice(
+    settings: Settings, start_app: AppFactory, tmp_path: Path
+) -> None:
+    _, context, email, _ = await started(start_app, settings)
+    await email.push("hi", sender="sara@example.ir", language="fa")
+    await email.push("hi", sender="ali@example.ir", language="fa")
+    csv_path = tmp_path / "purchases.csv"
+    csv_path.write_text(
+        "order_id,customer,product,purchased_on,warranty_months\n"
+        f"B-1,sara@example.ir,گوشی گلکسی,{in_days(-300)},12\n"
+        f"B-2,ali@example.ir,Laptop,{in_days(-10)},24\n"
+        "B-3,sara@example.ir,Tablet,2026-13-40,12\n"
+        f"B-4,stranger@example.com,Phone,{in_days(-5)},12\n",
+        encoding="utf-8",
+    )
+    first = await _import(csv_path, tmp_path / "cli", context.settings.database_url)
+    assert first.returncode == 1, first.stderr
+    assert f"{csv_path}:4: purchased_on" in first.stderr
+    assert f"{csv_path}:5: customer 'stranger@example.com' is unknown" in first.stderr
+    assert "2 created, 0 updated, 0 unchanged, 2 refused" in first.stdout
+    assert await count_rows(context, Purchase) == 2
+    assert await count_rows(context, OutreachMessage) == 2
+
+    again = await _import(csv_path, tmp_path / "cli", context.settings.database_url)
+    assert "0 created, 0 updated, 2 unchanged, 2 refused" in again.stdout, again.stdout
+    assert await count_rows(context, Purchase) == 2
+    assert await count_rows(context, OutreachMessage) == 2
