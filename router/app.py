@@ -49,7 +49,7 @@ from router.enabled_channels import (
     channels_off,
     chat_links,
 )
-from router.http import agent_api, console, customer_api, knowledge_api, reports_api
+from router.http import agent_api, console, customer_api, knowledge_api, reports_api, surveys_api
 from router.http.auth import IntegrationTokenCheck, bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
@@ -59,6 +59,7 @@ from router.identity.service import IdentityProofService
 from router.metrics import Metrics
 from router.service.breaches import sla_scheduler_ctx
 from router.service.expectations import ServiceHours
+from router.service.surveys import SurveyDoor
 from router.startup import StartupSummary, summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
@@ -162,6 +163,7 @@ def build_app(
     app.router.add_routes(reports_api.routes)
     app.router.add_routes(customer_api.routes)
     app.router.add_routes(knowledge_api.routes)
+    app.router.add_routes(surveys_api.routes)
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)
@@ -244,6 +246,7 @@ def build_app(
             leadership=DatabaseLeadership(context.engine),
             integrations=IntegrationTokenCheck(context),
             texts=context.texts,
+            surveys=SurveyDoor(context),
         )
         started: list[ChannelAdapter] = []
         try:

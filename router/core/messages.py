@@ -41,6 +41,28 @@ class AttachmentRef:
 
 
 @dataclass(frozen=True, slots=True)
+class SurveyOffer:
+    """A satisfaction survey a message asks; the channel renders its scale.
+
+    Args:
+        token: the answer's credential, for `POST /api/v1/surveys/{token}`.
+        kind: "csat" (scores 1 to `scale`) or "nps" (0 to `scale`).
+        scale: the highest score.
+        url: the rating page of this survey (`?score=N` answers with N), for channels
+            that can only link (email).
+    """
+
+    token: str
+    kind: str
+    scale: int
+    url: str
+
+    def scores(self) -> range:
+        """The scores a customer may give, lowest first."""
+        return range(0 if self.kind == "nps" else 1, self.scale + 1)
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadHint:
     """What a channel found that may name an existing thread; the router decides.
 
@@ -184,6 +206,7 @@ class OutboundMessage:
     references: tuple[str, ...] = ()
     automated: bool = True  # written by the bot/system rather than a person
     parts_done: int = 0  # parts of a split message delivered by an earlier attempt
+    survey: SurveyOffer | None = None  # the message asks the customer to rate the service
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -233,6 +256,7 @@ class ConversationMessage:
     author_name: str | None = None
     suggestions: tuple[str, ...] = ()
     attachments: tuple[AttachmentRef, ...] = ()
+    survey: SurveyOffer | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import aliased
 
 from router.context import AppContext
 from router.core.messages import AuthorKind, DeliveryResult, DeliveryStatus, OutboundMessage, utcnow
-from router.core.outbound_messages import ref_from_json
+from router.core.outbound_messages import ref_from_json, survey_from_json
 from router.core.transaction import Effects, write
 from router.core.worker_presence import WorkerPresence, presence_for
 from router.storage.engine import is_sqlite
@@ -224,6 +224,7 @@ async def _render(session: AsyncSession, row: OutboxItem) -> OutboundMessage:
         references=tuple(r for r in references if r),
         automated=bool(message.automated),
         parts_done=row.parts_done,
+        survey=survey_from_json(message.survey),
     )
 
 

@@ -253,3 +253,10 @@ async def record_resolution(
         replies=await _count(session, thread, RESPONSE),
     )
     _after_commit(session, lambda: metrics.resolution_seconds.observe(seconds))
+
+
+async def record_reopened(session: AsyncSession, thread: Thread, *, actor_kind: str) -> None:
+    """A resolved thread reopened by something other than a customer's message (a low
+    survey answer sending it back to its agent)."""
+    _add(session, thread, REOPENED, actor_kind=actor_kind, agent_id=thread.assignee_id)
+    await _flag_reopened(session, thread)
