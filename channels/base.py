@@ -143,17 +143,22 @@ class NoIntegrations:
 class SurveyAnswers(Protocol):
     """Where a channel hands a customer's survey answer (a tapped score, a comment)."""
 
-    async def answer(self, token: str, score: int | None, comment: str | None = None) -> bool:
-        """Record it (score None: keep the score, add the comment); False when refused
-        (forged, expired, out of scale: the router logs and counts why)."""
+    async def answer(
+        self, token: str, score: int | None, comment: str | None = None
+    ) -> str | None:
+        """Record it (score None: keep the score, add the comment); None when taken,
+        else why not: "invalid", "expired", "score", "comment", "no_score" (the router
+        logs and counts each refusal)."""
         ...
 
 
 class NoSurveys:
     """For an adapter run without the router: no survey exists."""
 
-    async def answer(self, token: str, score: int | None, comment: str | None = None) -> bool:
-        return False
+    async def answer(
+        self, token: str, score: int | None, comment: str | None = None
+    ) -> str | None:
+        return "invalid"
 
 
 class NoProofs:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from router.core.languages import LANGUAGES, text_direction
+from router.core.languages import LANGUAGES, localised_number, text_direction
 from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
 from router.http.validation import body_problem
@@ -141,13 +141,13 @@ def _page(request: web.Request, token: str, receipt: SurveyReceipt, language: st
     ask_key = "survey_nps_ask" if receipt.kind == surveys.NPS else "survey_csat_ask"
     parts = [f"<p>{html.escape(texts.text(ask_key, language))}</p>"]
     if receipt.score is not None:
-        saved = texts.text("survey_saved", language, score=_digits(str(receipt.score), language))
+        saved = texts.text("survey_saved", language, score=localised_number(receipt.score, language))
         parts.append(f'<p class="saved" role="status">{html.escape(saved)}</p>')
     action = html.escape(f"/surveys/{token}?lang={language}", quote=True)
     choices = "".join(
         f'<label><input type="radio" name="score" value="{n}"'
         f"{' checked' if n == receipt.score else ''} required>"
-        f"<span>{_digits(str(n), language)}</span></label>"
+        f"<span>{localised_number(n, language)}</span></label>"
         for n in receipt.offer_scores()
     )
     comment = html.escape(receipt.comment or "")
@@ -160,14 +160,6 @@ def _page(request: web.Request, token: str, receipt: SurveyReceipt, language: st
         f'<button type="submit">{send}</button></form>'
     )
     return _document(texts.text("survey_page_title", language), language, "".join(parts), 200)
-
-
-def _digits(value: str, language: str) -> str:
-    if language == "fa":
-        return value.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
-    if language == "ar":
-        return value.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
-    return value
 
 
 _STYLE = (

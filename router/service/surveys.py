@@ -422,10 +422,13 @@ class SurveyDoor:
     def __init__(self, app: AppContext) -> None:
         self._app = app
 
-    async def answer(self, token: str, score: int | None, comment: str | None = None) -> bool:
-        """True when the answer was taken; a refusal is logged and counted by `answer`."""
+    async def answer(
+        self, token: str, score: int | None, comment: str | None = None
+    ) -> str | None:
+        """None when the answer was taken, else the refusal's reason (logged and
+        counted by `answer`)."""
         try:
             await answer(self._app, token, score, comment)
-        except SurveyRefused:
-            return False
-        return True
+        except SurveyRefused as exc:
+            return exc.reason
+        return None
