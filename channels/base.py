@@ -143,9 +143,7 @@ class NoIntegrations:
 class SurveyAnswers(Protocol):
     """Where a channel hands a customer's survey answer (a tapped score, a comment)."""
 
-    async def answer(
-        self, token: str, score: int | None, comment: str | None = None
-    ) -> str | None:
+    async def answer(self, token: str, score: int | None, comment: str | None = None) -> str | None:
         """Record it (score None: keep the score, add the comment); None when taken,
         else why not: "invalid", "expired", "score", "comment", "no_score" (the router
         logs and counts each refusal)."""
@@ -155,9 +153,7 @@ class SurveyAnswers(Protocol):
 class NoSurveys:
     """For an adapter run without the router: no survey exists."""
 
-    async def answer(
-        self, token: str, score: int | None, comment: str | None = None
-    ) -> str | None:
+    async def answer(self, token: str, score: int | None, comment: str | None = None) -> str | None:
         return "invalid"
 
 

@@ -275,7 +275,6 @@ class SurveySettings:
     nps_low_max: int = 6
     # A low answer also reopens the resolved thread to its agent.
     reopen_on_low_score: bool = False
-    max_comment_chars: int = 2000
 
 
 @dataclass(frozen=True)

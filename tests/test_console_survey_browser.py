@@ -31,9 +31,7 @@ async def test_a_low_rating_badge_and_the_low_ratings_tab(
 ) -> None:
     chat = FakeAdapter(name="webchat")
     client, context = await start_app(
-        settings.replace("threads", reopen_window_minutes=0).replace(
-            "surveys", min_days_between=0
-        ),
+        settings.replace("threads", reopen_window_minutes=0).replace("surveys", min_days_between=0),
         adapters=[chat],
         responder=QueueEveryThread(),
     )

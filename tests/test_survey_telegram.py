@@ -89,9 +89,7 @@ async def test_a_tap_answers_the_survey_and_a_reply_to_it_adds_a_comment(
     )
     assert await _answer(context) == (4, "خیلی سریع بود")
     async with context.sessions() as session:
-        inbound = list(
-            await session.scalars(select(Message.text).where(Message.direction == "in"))
-        )
+        inbound = list(await session.scalars(select(Message.text).where(Message.direction == "in")))
         thread = await session.get(Thread, thread_id)
     assert inbound == ["سفارشم نرسیده"]  # neither the tap nor the comment reopened it
     assert thread is not None and thread.status == "resolved"

@@ -6,6 +6,7 @@ Persian (RTL, Persian digits) and English (LTR)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+
 import pytest
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select

@@ -69,7 +69,9 @@ async def _served(
 async def _surveys_sent(context: AppContext, thread_id: int) -> list[dict[str, Any]]:
     async with context.sessions() as session:
         rows = await session.scalars(
-            select(Message.survey).where(Message.thread_id == thread_id, Message.survey.is_not(None))
+            select(Message.survey).where(
+                Message.thread_id == thread_id, Message.survey.is_not(None)
+            )
         )
         return [dict(row) for row in rows if row]
 

@@ -72,7 +72,9 @@ async def _agent_token(database_url: str) -> str:
         session.add(agent)
         await session.flush()
         session.add(
-            ApiToken(kind="agent", name=agent.email, agent_id=agent.id, token_hash=token_hash(token))
+            ApiToken(
+                kind="agent", name=agent.email, agent_id=agent.id, token_hash=token_hash(token)
+            )
         )
     await engine.dispose()
     return token

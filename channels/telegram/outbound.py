@@ -135,7 +135,9 @@ def survey_keyboard(survey: SurveyOffer, language: str | None) -> InlineKeyboard
             return None
         label = localised_number(score, (language or "en")[:2])
         buttons.append(
-            InlineKeyboardButton(f"{label} ⭐" if survey.kind == "csat" else label, callback_data=data)
+            InlineKeyboardButton(
+                f"{label} ⭐" if survey.kind == "csat" else label, callback_data=data
+            )
         )
     rows = [buttons] if len(buttons) <= 5 else [buttons[:6], buttons[6:]]
     return InlineKeyboardMarkup(rows)

@@ -316,9 +316,7 @@ async def resolve_thread(request: web.Request) -> web.StreamResponse:
     body = await _json_body(request, "ResolveRequest", optional=True)
     resolution = _text(body, "resolution", required=False) or "resolved"
     survey = _flag(body, "survey") if body.get("survey") is not None else None
-    thread = await queue.resolve(
-        request.app[CONTEXT], actor, thread_id, resolution, survey=survey
-    )
+    thread = await queue.resolve(request.app[CONTEXT], actor, thread_id, resolution, survey=survey)
     return web.json_response({"thread": await _thread_summary(request, thread)})
 
 

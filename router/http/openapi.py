@@ -13,6 +13,7 @@ from router.agents.canned import CannedResponse
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
 from router.service.knowledge_gaps import SINCE_PATTERN
+from router.service.surveys import COMMENT_MAX_CHARS
 from router.storage.column_sizes import (
     INTEGRATION_ID_MAX_LENGTH,
     LANGUAGE_COLUMNS,
@@ -155,9 +156,7 @@ SCHEMAS: dict[str, JSON] = {
         description="The newest non-internal message, its text cut to 200 characters.",
     ),
     "ThreadSummary": _object(THREAD_FIELDS),
-    "SurveyAsked": _object(
-        {"kind": {"type": "string", "enum": ["csat", "nps"]}, "scale": INT}
-    ),
+    "SurveyAsked": _object({"kind": {"type": "string", "enum": ["csat", "nps"]}, "scale": INT}),
     "SurveyOffer": _object(
         {
             "token": STRING,
@@ -171,7 +170,7 @@ SCHEMAS: dict[str, JSON] = {
     "SurveyAnswerRequest": _object(
         {
             "score": {"type": "integer", "minimum": 0, "maximum": 10},
-            "comment": {**_nullable(TEXT), "maxLength": 2000},
+            "comment": {**_nullable(TEXT), "maxLength": COMMENT_MAX_CHARS},
         },
         optional=("comment",),
     ),
@@ -884,9 +883,7 @@ def openapi_document() -> JSON:
                 "200",
                 "SurveyEnvelope",
                 errors=("404", "422"),
-                params=(
-                    {"name": "token", "in": "path", "required": True, "schema": STRING},
-                ),
+                params=({"name": "token", "in": "path", "required": True, "schema": STRING},),
                 body="SurveyAnswerRequest",
                 security=[],
             )
@@ -907,7 +904,9 @@ def openapi_document() -> JSON:
     survey_answer = paths["/api/v1/surveys/{token}"]["post"]["responses"]
     survey_answer["404"] = _error("not a survey token: forged, altered or unknown")
     survey_answer["410"] = _error("the survey has expired")
-    survey_answer["422"] = _error("a score outside the survey's scale, or a body the schema refuses")
+    survey_answer["422"] = _error(
+        "a score outside the survey's scale, or a body the schema refuses"
+    )
     # The customer administration paths (merge, claims, export, erasure) are defined below.
     for template, operations in customer_admin_paths().items():
         paths.setdefault(template, {}).update(operations)

@@ -141,7 +141,9 @@ def _page(request: web.Request, token: str, receipt: SurveyReceipt, language: st
     ask_key = "survey_nps_ask" if receipt.kind == surveys.NPS else "survey_csat_ask"
     parts = [f"<p>{html.escape(texts.text(ask_key, language))}</p>"]
     if receipt.score is not None:
-        saved = texts.text("survey_saved", language, score=localised_number(receipt.score, language))
+        saved = texts.text(
+            "survey_saved", language, score=localised_number(receipt.score, language)
+        )
         parts.append(f'<p class="saved" role="status">{html.escape(saved)}</p>')
     action = html.escape(f"/surveys/{token}?lang={language}", quote=True)
     choices = "".join(

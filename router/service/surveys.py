@@ -50,9 +50,12 @@ CSAT = "csat"
 NPS = "nps"
 SCALES = {CSAT: 5, NPS: 10}
 _ASK_TEXT = {CSAT: "survey_csat_ask", NPS: "survey_nps_ask"}
+COMMENT_MAX_CHARS = 2000
 _PURPOSE = "survey"
 _MAC_CHARS = 22  # 132 bits of HMAC-SHA256: short enough for Telegram's 64-byte callbacks
-_TOKEN = re.compile(rf"^([1-9][0-9]{{0,17}})\.([1-9][0-9]{{0,17}})\.([A-Za-z0-9_-]{{{_MAC_CHARS}}})$")
+_TOKEN = re.compile(
+    rf"^([1-9][0-9]{{0,17}})\.([1-9][0-9]{{0,17}})\.([A-Za-z0-9_-]{{{_MAC_CHARS}}})$"
+)
 
 
 class SurveyRefused(Exception):
@@ -300,7 +303,7 @@ async def _answer(
         raise SurveyRefused("score", f"score must be {lowest} to {scale} for {survey.kind}")
     if score is None and survey.score is None:
         raise SurveyRefused("no_score", "give a score first")
-    limit = app.settings.surveys.max_comment_chars
+    limit = COMMENT_MAX_CHARS
     if comment is not None:
         comment = storable(comment).strip() or None
         if comment is not None and len(comment) > limit:
@@ -422,9 +425,7 @@ class SurveyDoor:
     def __init__(self, app: AppContext) -> None:
         self._app = app
 
-    async def answer(
-        self, token: str, score: int | None, comment: str | None = None
-    ) -> str | None:
+    async def answer(self, token: str, score: int | None, comment: str | None = None) -> str | None:
         """None when the answer was taken, else the refusal's reason (logged and
         counted by `answer`)."""
         try:
