@@ -15,8 +15,9 @@ from router.context import AppContext
 from router.core.events import SurveyAnswered
 from router.core.messages import OutboundMessage, SurveyOffer, utcnow
 from router.core.responder import QueueEveryThread
+from router.core.security import new_token, token_hash
 from router.service.surveys import read_token, survey_token
-from router.storage.models import Message, SurveyAnswer, Thread
+from router.storage.models import ApiToken, Message, SurveyAnswer, Thread
 from tests.agent_support import AgentUser, api, get_thread, make_agent
 from tests.support import FakeAdapter
 
@@ -327,3 +328,31 @@ async def test_concurrent_answers_make_one_answer_counted_once(
     counted = sum(_counted(context, "csat", score) for score in range(1, 6))
     assert counted == 1
     assert thread is not None
+
+
+async def test_the_api_channel_carries_the_survey_in_its_message_json(
+    settings: Settings, start_app: Any
+) -> None:
+    client, context, _, agent = await _start(settings, start_app)
+    integration = new_token("pk_int")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="integration", name="shop", token_hash=token_hash(integration)))
+    bearer = {"Authorization": f"Bearer {integration}"}
+    message = {"id": "m1", "text": "where is my order?", "customer": {"external_id": "42"}}
+    posted = await client.post("/api/v1/inbound/messages", json=message, headers=bearer)
+    assert posted.status == 202, await posted.text()
+    thread_id = (await posted.json())["thread_id"]
+    for path, body in (("claim", None), ("messages", {"text": "on its way"}), ("resolve", {})):
+        status, answer = await api(
+            client, "POST", f"/api/v1/threads/{thread_id}/{path}", agent, json=body
+        )
+        assert status in (200, 201), answer
+    listing = await client.get("/api/v1/inbound/customers/42/messages", headers=bearer)
+    assert listing.status == 200
+    surveys = [m["survey"] for m in (await listing.json())["messages"] if m["survey"]]
+    assert [(s["kind"], s["scale"]) for s in surveys] == [("csat", 5)]
+    assert surveys[0]["url"].endswith(f"/surveys/{surveys[0]['token']}")
+    status, body = await api(
+        client, "POST", f"/api/v1/surveys/{surveys[0]['token']}", json={"score": 3}
+    )
+    assert status == 200, body
