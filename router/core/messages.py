@@ -59,7 +59,12 @@ class SurveyOffer:
 
     def scores(self) -> range:
         """The scores a customer may give, lowest first."""
-        return range(0 if self.kind == "nps" else 1, self.scale + 1)
+        return survey_scores(self.kind, self.scale)
+
+
+def survey_scores(kind: str, scale: int) -> range:
+    """The scores of a survey, lowest first: NPS from 0, CSAT from 1, up to `scale`."""
+    return range(0 if kind == "nps" else 1, scale + 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.settings import Settings
 from router.context import AppContext
 from router.core.events import MessageStored, SurveyAnswered, ThreadChanged
-from router.core.messages import AuthorKind, SurveyOffer, utcnow
+from router.core.messages import AuthorKind, SurveyOffer, survey_scores, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.security import PurposeKey, b64_text, digests_match, token_hash
 from router.core.storable_text import storable
@@ -86,7 +86,7 @@ class SurveyReceipt:
 
     def offer_scores(self) -> range:
         """The scores a customer may give, lowest first."""
-        return range(0 if self.kind == NPS else 1, self.scale + 1)
+        return survey_scores(self.kind, self.scale)
 
 
 # --- tokens -----------------------------------------------------------------------
@@ -297,10 +297,9 @@ async def _answer(
     comment: str | None,
 ) -> tuple[SurveyReceipt, bool]:
     survey = await _survey_of(app, session, token, lock=True)
-    scale = SCALES[survey.kind]
-    lowest = 0 if survey.kind == NPS else 1
-    if score is not None and not lowest <= score <= scale:
-        raise SurveyRefused("score", f"score must be {lowest} to {scale} for {survey.kind}")
+    scores = survey_scores(survey.kind, SCALES[survey.kind])
+    if score is not None and score not in scores:
+        raise SurveyRefused("score", f"score must be {scores[0]} to {scores[-1]} for {survey.kind}")
     if score is None and survey.score is None:
         raise SurveyRefused("no_score", "give a score first")
     limit = COMMENT_MAX_CHARS
