@@ -140,6 +140,23 @@ class NoIntegrations:
         return None
 
 
+class SurveyAnswers(Protocol):
+    """Where a channel hands a customer's survey answer (a tapped score, a comment)."""
+
+    async def answer(self, token: str, score: int | None, comment: str | None = None) -> str | None:
+        """Record it (score None: keep the score, add the comment); None when taken,
+        else why not: "invalid", "expired", "score", "comment", "no_score" (the router
+        logs and counts each refusal)."""
+        ...
+
+
+class NoSurveys:
+    """For an adapter run without the router: no survey exists."""
+
+    async def answer(self, token: str, score: int | None, comment: str | None = None) -> str | None:
+        return "invalid"
+
+
 class NoProofs:
     """Identity proofs for an adapter run without the router: none offered."""
 
@@ -183,6 +200,7 @@ class ChannelServices:
     identity: IdentityProofs = field(default_factory=NoProofs)
     leadership: Leadership = field(default_factory=SoleProcess)
     integrations: IntegrationTokens = field(default_factory=NoIntegrations)
+    surveys: SurveyAnswers = field(default_factory=NoSurveys)
     # The installation's router texts, for what a channel shows in the router's words
     # (the web chat's /continue page); the shipped ones by default.
     texts: TextCatalogue = ROUTER_TEXTS

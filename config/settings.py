@@ -278,6 +278,29 @@ class OutreachSettings:
 
 
 @dataclass(frozen=True)
+class SurveySettings:
+    # A customer is asked how it went when an agent resolves their thread, unless the
+    # resolve says {"survey": false}; false: only when it says {"survey": true}.
+    send_by_default: bool = True
+    # The channels a survey is sent on (the channel the customer last wrote on).
+    channels: list[str] = field(default_factory=lambda: ["webchat", "telegram", "email", "api"])
+    # No survey after a thread no agent replied in (the bot's own, or resolved unanswered).
+    skip_bot_only: bool = True
+    # At most one survey (CSAT or NPS) per customer within this many days (0: no limit).
+    min_days_between: float = 7.0
+    # NPS instead of CSAT once a customer surveyed before has had no NPS for this many
+    # days (0: never ask NPS).
+    nps_every_days: float = 90.0
+    # How long an answer may be given or changed.
+    expiry_hours: float = 72.0
+    # An answer at or below these flags the thread for the team lead.
+    csat_low_max: int = 2
+    nps_low_max: int = 6
+    # A low answer also reopens the resolved thread to its agent.
+    reopen_on_low_score: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("pasokh-data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -294,6 +317,7 @@ class Settings:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     outreach: OutreachSettings = field(default_factory=OutreachSettings)
+    surveys: SurveySettings = field(default_factory=SurveySettings)
 
     @property
     def database_url(self) -> str:

@@ -56,6 +56,7 @@ from router.http import (
     knowledge_api,
     outreach_api,
     reports_api,
+    surveys_api,
 )
 from router.http.auth import IntegrationTokenCheck, bearer_token
 from router.http.console_sessions import tokens_equal
@@ -67,6 +68,7 @@ from router.metrics import Metrics
 from router.outreach.scheduler import outreach_scheduler_ctx
 from router.service.breaches import sla_scheduler_ctx
 from router.service.expectations import ServiceHours
+from router.service.surveys import SurveyDoor
 from router.startup import StartupSummary, summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
@@ -171,6 +173,7 @@ def build_app(
     app.router.add_routes(customer_api.routes)
     app.router.add_routes(knowledge_api.routes)
     app.router.add_routes(outreach_api.routes)
+    app.router.add_routes(surveys_api.routes)
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)
@@ -253,6 +256,7 @@ def build_app(
             leadership=DatabaseLeadership(context.engine),
             integrations=IntegrationTokenCheck(context),
             texts=context.texts,
+            surveys=SurveyDoor(context),
         )
         started: list[ChannelAdapter] = []
         try:

@@ -83,6 +83,13 @@ class Metrics:
             buckets=HUMAN_WAIT_BUCKETS,
             registry=r,
         )
+        # A survey's first answer, once; a changed answer is not counted again.
+        self.survey_answers = Counter(
+            "pasokh_survey_answers",
+            "Survey answers by kind (csat, nps) and score",
+            ["kind", "score"],
+            registry=r,
+        )
         self.sla_breaches = Counter(
             "pasokh_sla_breaches",
             "Service-level targets breached, by target and the thread's priority",

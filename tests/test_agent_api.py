@@ -4,6 +4,7 @@ admin-only actions, and every response checked against the served OpenAPI docume
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -19,7 +20,8 @@ from router.core.messages import AuthorKind, utcnow
 from router.core.responder import QueueEveryThread
 from router.core.security import new_token, token_hash
 from router.http import agent_api
-from router.storage.models import ApiToken, Identity, Message, OutboxItem, Thread
+from router.service.surveys import survey_token
+from router.storage.models import ApiToken, Identity, Message, OutboxItem, SurveyAnswer, Thread
 from tests.agent_support import AgentUser, api, count_rows, make_agent
 from tests.support import FakeAdapter
 
@@ -212,6 +214,25 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     await web.push("Thanks, one more question", sender="v1", language="fa")
     detail = await call("GET", "/api/v1/threads/{id}", senior, path=thread, expect=200)
     assert [m["internal"] for m in detail["messages"]].count(True) == 1
+    # a survey is answered by its token alone (no login); a forged token is refused
+    async with context.sessions() as session, session.begin():
+        survey = SurveyAnswer(
+            token_hash="-",
+            thread_id=first.thread_id,
+            customer_id=first.customer_id,
+            kind="csat",
+            expires_at=utcnow() + timedelta(days=1),
+        )
+        session.add(survey)
+        await session.flush()
+        token = survey_token(context.settings.server.secret_key, survey.id, first.thread_id)
+        survey.token_hash = token_hash(token)
+    answer_path = "/api/v1/surveys/{token}"
+    score = {"score": 4, "comment": "ok"}
+    await call("POST", answer_path, None, path={"token": token}, json=score, expect=200)
+    await call("POST", answer_path, None, path={"token": token}, json={"score": 9}, expect=422)
+    forged = {"token": token[:-2] + "AA"}
+    await call("POST", answer_path, None, path=forged, json=score, expect=404)
     customer = {"id": first.customer_id}
     await call("GET", "/api/v1/customers/{id}", senior, path=customer, expect=200)
     await call("GET", "/api/v1/customers/{id}", sara, path=customer, expect=403)
@@ -492,7 +513,9 @@ async def test_no_call_works_without_a_valid_agent_token(settings: Settings, sta
         if template == "/api/v1/openapi.json" or template.startswith("/api/v1/inbound"):
             continue
         path = re.sub(r"\{[^}]+\}", "1", template)
-        for method in operations:
+        for method, operation in operations.items():
+            if operation.get("security") == []:  # public: a survey's token is its credential
+                continue
             for headers in bad_headers:
                 response = await client.request(method, path, headers=headers, json={})
                 assert response.status == 401, (method, path, headers)

@@ -396,10 +396,12 @@ def _agent_api_routes(client: TestClient[Any, Any]) -> list[tuple[str, str]]:
         path = info.get("path") or info.get("formatter") or ""
         if not path.startswith("/api/v1/") or route.method == "HEAD":
             continue
-        if path.startswith(("/api/v1/inbound/", "/api/v1/webchat/")) or path.endswith(
-            "openapi.json"
-        ):
-            continue  # the integration and visitor channels, the public API description
+        if path.startswith(
+            ("/api/v1/inbound/", "/api/v1/webchat/", "/api/v1/surveys/")
+        ) or path.endswith("openapi.json"):
+            # the integration and visitor channels, survey answers (the token is the
+            # credential), the public API description
+            continue
         found.append((route.method, re.sub(r"\{[^}]+\}", "1", path)))
     return found
 

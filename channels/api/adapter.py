@@ -203,6 +203,16 @@ class ApiAdapter:
                         "channel": m.channel,
                         "text": m.text,
                         "suggestions": list(m.suggestions),
+                        "survey": (
+                            {
+                                "token": m.survey.token,
+                                "kind": m.survey.kind,
+                                "scale": m.survey.scale,
+                                "url": m.survey.url,
+                            }
+                            if m.survey is not None
+                            else None
+                        ),
                         "created_at": m.created_at.isoformat(),
                     }
                     for m in messages

@@ -19,8 +19,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from channels.email.parse import safe_filename
-from router.core.languages import text_direction
-from router.core.messages import AttachmentRef, OutboundMessage, utcnow
+from router.core.languages import LANGUAGES, localised_number, text_direction
+from router.core.messages import AttachmentRef, OutboundMessage, SurveyOffer, utcnow
 from router.core.security import PurposeKey
 from router.core.texts import TextCatalogue
 
@@ -137,6 +137,9 @@ def render_outbound(
         mail["X-Auto-Response-Suppress"] = "All"
     text = plain_body(message)
     body_html = html_body(message)
+    language_of_mail = _primary(message.language)
+    if message.survey is not None:
+        text, body_html = _with_survey_links(message.survey, language_of_mail, text, body_html)
     if continue_url:
         label = texts.template("email_continue_label", _primary(message.language))
         text += f"\n{label}: {continue_url}\n"
@@ -159,6 +162,33 @@ def render_outbound(
         # Last: making the message multipart moves Content-* headers into the first part.
         mail["Content-Language"] = language
     return mail
+
+
+def survey_links(survey: SurveyOffer, language: str) -> list[tuple[str, str]]:
+    """(label, link) per score: each link opens the rating page with that score given."""
+    query = f"&lang={language}" if language in LANGUAGES else ""
+    return [
+        (
+            localised_number(score, language) + (" ★" if survey.kind == "csat" else ""),
+            f"{survey.url}?score={score}{query}",
+        )
+        for score in survey.scores()
+    ]
+
+
+def _with_survey_links(
+    survey: SurveyOffer, language: str, text: str, body_html: str
+) -> tuple[str, str]:
+    links = survey_links(survey, language)
+    text += "\n" + "\n".join(f"{label}: {link}" for label, link in links) + "\n"
+    anchors = " ".join(
+        f'<a href="{html.escape(link, quote=True)}" style="display:inline-block;padding:4px 10px;'
+        f'margin:2px;border:1px solid #2563eb;border-radius:6px;text-decoration:none">'
+        f"{html.escape(label)}</a>"
+        for label, link in links
+    )
+    body_html = body_html.replace("\n</body>", f'\n<p class="survey">{anchors}</p>\n</body>', 1)
+    return text, body_html
 
 
 def plain_body(message: OutboundMessage) -> str:

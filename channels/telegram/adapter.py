@@ -33,8 +33,14 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from channels.base import ChannelSummary
-from channels.telegram.inbound import CHANNEL, UpdateReader, message_key
-from channels.telegram.outbound import split_text, suggestion_keyboard
+from channels.telegram.inbound import CHANNEL, UpdateReader, language_of, message_key
+from channels.telegram.outbound import (
+    split_text,
+    suggestion_keyboard,
+    survey_keyboard,
+    survey_replied_to,
+    tapped_score,
+)
 from channels.telegram.pacing import ChatPacer
 from channels.telegram.polling import UpdatePoller
 from channels.telegram.redaction import TokenRedaction
@@ -296,6 +302,8 @@ class TelegramAdapter:
                 caller must not acknowledge the update.
         """
         assert self._reader is not None and self._services is not None
+        if await self._survey_answer(update):
+            return
         try:
             inbound = await self._reader.read(update)
         except (TelegramError, OSError):
@@ -309,13 +317,43 @@ class TelegramAdapter:
         if update.callback_query is not None:
             await self._answer_callback(update.callback_query.id)
 
-    async def _answer_callback(self, query_id: str) -> None:
+    async def _answer_callback(self, query_id: str, text: str | None = None) -> None:
         """Stop the button's spinner; a redelivered tap is too old to answer, and fine."""
         assert self._bot is not None
         try:
-            await self._bot.answer_callback_query(query_id)
+            await self._bot.answer_callback_query(query_id, text=text)
         except TelegramError as exc:
             logger.debug("telegram: answerCallbackQuery %s: %s", query_id, exc)
+
+    async def _survey_answer(self, update: Update) -> bool:
+        """A tapped score or a comment replying to a survey question: handed to the
+        router's surveys (not ingested: it is no message to the team). True if it was."""
+        assert self._bot is not None and self._services is not None
+        texts = self._services.texts
+        query = update.callback_query
+        if query is not None and (tap := tapped_score(query)) is not None:
+            language = language_of(query.from_user)
+            refusal = await self._services.surveys.answer(*tap)
+            key = "survey_comment_hint" if refusal is None else _SURVEY_REFUSALS.get(refusal)
+            await self._answer_callback(query.id, texts.text(key or "survey_invalid", language))
+            return True
+        message = update.message
+        token = survey_replied_to(message) if message is not None else None
+        if message is None or token is None or not message.text:
+            return False
+        user = message.from_user
+        language = language_of(user) if user is not None else None
+        refusal = await self._services.surveys.answer(token, None, message.text)
+        key = "survey_comment_saved" if refusal is None else _SURVEY_REFUSALS.get(refusal)
+        try:
+            await self._bot.send_message(
+                message.chat.id,
+                texts.text(key or "survey_invalid", language),
+                reply_to_message_id=message.message_id,
+            )
+        except TelegramError as exc:  # a courtesy: the comment is stored either way
+            logger.info("telegram: could not confirm a survey comment: %s", exc)
+        return True
 
     async def _handle_webhook(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -445,7 +483,11 @@ def _render(message: OutboundMessage) -> list[_Part]:
     """Text pieces then files; the suggestion keyboard rides on the last part."""
     pieces = split_text(message.text)
     count = len(pieces) + len(message.attachments)
-    keyboard = suggestion_keyboard(message.suggestions)
+    keyboard = (
+        survey_keyboard(message.survey, message.language)
+        if message.survey is not None
+        else suggestion_keyboard(message.suggestions)
+    )
     parts: list[_Part] = []
     for index, piece in enumerate(pieces):
         parts.append(_TextPart(piece, keyboard if index == count - 1 else None))
@@ -453,6 +495,10 @@ def _render(message: OutboundMessage) -> list[_Part]:
         last = len(pieces) + offset == count - 1
         parts.append(_FilePart(ref, keyboard if last else None))
     return parts
+
+
+# What a customer is told when a tap or comment is refused (router texts).
+_SURVEY_REFUSALS = {"expired": "survey_expired"}
 
 
 def _name(part: _Part) -> str:

@@ -15,10 +15,14 @@ from collections.abc import Sequence
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from router.core.languages import localised_number
+from router.core.messages import SurveyOffer
+
 MAX_MESSAGE_UNITS = 4096
 MAX_CALLBACK_BYTES = 64
 _TEXT_PREFIX = "s:"  # callback_data carries the suggestion itself
 _INDEX_PREFIX = "i:"  # callback_data carries the button's index; the text is on the keyboard
+_SURVEY_PREFIX = "sv:"  # callback_data is "sv:<score>:<survey token>"
 
 # Ends of sentences in the scripts Pasokh serves: Latin . ! ? …, Arabic/Persian ؟ ۔ ؛
 # and the Arabic full stop; followed by whitespace, so "3.5" or "e.g.x" are never cut.
@@ -118,4 +122,51 @@ def tapped_suggestion(query: CallbackQuery) -> str | None:
         for button in row:
             if button.callback_data == data:
                 return button.text
+    return None
+
+
+def survey_keyboard(survey: SurveyOffer, language: str | None) -> InlineKeyboardMarkup | None:
+    """The survey's scores as buttons: one row of five stars for a CSAT, two rows
+    (0-5, 6-10) for an NPS; None if a token would not fit Telegram's 64 bytes."""
+    buttons = []
+    for score in survey.scores():
+        data = f"{_SURVEY_PREFIX}{score}:{survey.token}"
+        if len(data.encode("utf-8")) > MAX_CALLBACK_BYTES:
+            return None
+        label = localised_number(score, (language or "en")[:2])
+        buttons.append(
+            InlineKeyboardButton(
+                f"{label} ⭐" if survey.kind == "csat" else label, callback_data=data
+            )
+        )
+    rows = [buttons] if len(buttons) <= 5 else [buttons[:6], buttons[6:]]
+    return InlineKeyboardMarkup(rows)
+
+
+def tapped_score(query: CallbackQuery) -> tuple[str, int] | None:
+    """(survey token, score) of a tap on a survey button; None for any other tap."""
+    data = query.data or ""
+    if not data.startswith(_SURVEY_PREFIX):
+        return None
+    score, _, token = data[len(_SURVEY_PREFIX) :].partition(":")
+    if not score.isascii() or not score.isdigit() or not token:
+        return None
+    return token, int(score)
+
+
+def survey_replied_to(message: Message) -> str | None:
+    """The survey token of the question `message` replies to (its comment), if any.
+
+    Telegram sends the replied-to message along, with its keyboard: the token is read
+    from there, so no state is kept between the tap and the comment.
+    """
+    replied = message.reply_to_message
+    markup = replied.reply_markup if replied is not None else None
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for button in row:
+            data = button.callback_data
+            if isinstance(data, str) and data.startswith(_SURVEY_PREFIX):
+                return data[len(_SURVEY_PREFIX) :].partition(":")[2] or None
     return None

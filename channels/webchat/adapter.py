@@ -231,6 +231,7 @@ class WebchatAdapter:
                 author_name=message.author_name,
                 suggestions=message.suggestions,
                 attachments=message.attachments,
+                survey=message.survey,
             )
             self._push_message(sockets, shown)
         return DeliveryResult.delivered()

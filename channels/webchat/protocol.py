@@ -160,7 +160,7 @@ def message_payload(message: ConversationMessage, file_link: FileLink) -> dict[s
     author = message.author.value
     if message.author == AuthorKind.SYSTEM:
         author = AuthorKind.BOT.value
-    return {
+    payload: dict[str, Any] = {
         "id": str(message.id),
         "author": author,
         "author_name": message.author_name,
@@ -177,6 +177,11 @@ def message_payload(message: ConversationMessage, file_link: FileLink) -> dict[s
             for ref in message.attachments
         ],
     }
+    if message.survey is not None:
+        # The widget renders the scale and answers at POST /api/v1/surveys/{token}.
+        survey = message.survey
+        payload["survey"] = {"token": survey.token, "kind": survey.kind, "scale": survey.scale}
+    return payload
 
 
 def message_frame(message: ConversationMessage, file_link: FileLink) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from router.core.languages import supported_language
 from router.core.messages import AuthorKind, Direction, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.transaction import Effects, write
-from router.service import sla, sla_threads
+from router.service import sla, sla_threads, surveys
 from router.service.reports.events import record_audited, record_resolution
 from router.storage.column_sizes import column_limit
 from router.storage.models import (
@@ -468,9 +468,17 @@ async def escalate(app: AppContext, actor: Actor, thread_id: int, tier: int, rea
 
 
 async def resolve(
-    app: AppContext, actor: Actor, thread_id: int, resolution: str = "resolved"
+    app: AppContext,
+    actor: Actor,
+    thread_id: int,
+    resolution: str = "resolved",
+    *,
+    survey: bool | None = None,
 ) -> Thread:
-    """Close an open thread; a customer writing within the reopen window reopens it."""
+    """Close an open thread; a customer writing within the reopen window reopens it.
+
+    `survey`: ask the customer how it went (None: as configured; the rules of
+    `router.service.surveys` decide whether one is sent)."""
     resolution = resolution.strip() or "resolved"
     if len(resolution) > column_limit(Thread.resolution):
         raise Invalid(f"resolution must be at most {column_limit(Thread.resolution)} characters")
@@ -493,6 +501,14 @@ async def resolve(
         _audit(session, thread, "resolve", actor=actor, resolution=resolution)
         await record_resolution(app, session, thread, actor_kind="agent", agent_id=actor.agent_id)
         await sla_threads.status_changed(app, session, thread)
+        await surveys.offer_after_resolution(
+            app,
+            session,
+            effects,
+            thread,
+            wanted=survey,
+            language=await reply_language(app, session, thread),
+        )
         _changed(effects, thread)
         return thread
 

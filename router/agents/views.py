@@ -68,6 +68,8 @@ class ThreadFilter:
     breached: bool | None = None
     # Only threads with a deadline at or before this instant.
     due_before: datetime | None = None
+    # True: only threads a low survey answer flagged; False: only unflagged ones.
+    low_rating: bool | None = None
 
 
 def iso(value: datetime | None) -> str | None:
@@ -133,6 +135,8 @@ def thread_json(
         "first_response_at": iso(thread.first_response_at),
         "last_customer_message_at": iso(thread.last_customer_message_at),
         "resolved_at": iso(thread.resolved_at),
+        # A survey answer at or below the low threshold flagged it for the team lead.
+        "low_rating_at": iso(thread.low_rating_at),
         "waiting_seconds": waiting,
         "last_message": (
             {
@@ -186,6 +190,12 @@ def message_json(
             for a in message.attachments or []
         ],
         "suggestions": list(message.suggestions or []),
+        # The survey the message asked; never its token (that is the customer's to use).
+        "survey": (
+            {"kind": message.survey.get("kind"), "scale": message.survey.get("scale")}
+            if message.survey
+            else None
+        ),
         "created_at": iso(message.created_at),
         "delivery": (
             {
@@ -344,6 +354,9 @@ async def list_threads(session: AsyncSession, actor: Actor, query: ThreadFilter)
             .exists()
         )
         where.append(fired_breach if query.breached else ~fired_breach)
+    if query.low_rating is not None:
+        flagged = Thread.low_rating_at.is_not(None)
+        where.append(flagged if query.low_rating else Thread.low_rating_at.is_(None))
     if query.sort is not None and query.sort not in SORTS:
         raise Invalid(f"sort must be one of {', '.join(SORTS)}")
     order: tuple[Any, ...]

@@ -8,7 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.core.messages import AuthorKind, ConversationLocation, ConversationMessage
-from router.core.outbound_messages import ref_from_json
+from router.core.outbound_messages import ref_from_json, survey_from_json
 from router.core.threads import open_thread_of
 from router.storage.models import Identity, Message, Thread
 
@@ -25,6 +25,7 @@ def to_conversation_message(message: Message) -> ConversationMessage:
         author_name=message.author_name,
         suggestions=tuple(message.suggestions or ()),
         attachments=tuple(ref_from_json(a) for a in message.attachments or ()),
+        survey=survey_from_json(message.survey),
     )
 
 

@@ -75,7 +75,31 @@ class SlaAlarmFired:
     priority: str
 
 
-Event = MessageStored | ThreadChanged | Typing | AgentPresence | CustomersMerged | SlaAlarmFired
+@dataclass(frozen=True, slots=True)
+class SurveyAnswered:
+    """A customer answered (or changed their answer to) a survey of a thread.
+
+    `low`: the score is at or below the team's threshold (the thread is flagged).
+    """
+
+    thread_id: int
+    customer_id: int
+    survey_id: int
+    kind: str
+    score: int
+    low: bool
+    agent_id: int | None = None
+
+
+Event = (
+    MessageStored
+    | ThreadChanged
+    | Typing
+    | AgentPresence
+    | CustomersMerged
+    | SlaAlarmFired
+    | SurveyAnswered
+)
 
 
 class Subscription(Protocol):

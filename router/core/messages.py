@@ -41,6 +41,33 @@ class AttachmentRef:
 
 
 @dataclass(frozen=True, slots=True)
+class SurveyOffer:
+    """A satisfaction survey a message asks; the channel renders its scale.
+
+    Args:
+        token: the answer's credential, for `POST /api/v1/surveys/{token}`.
+        kind: "csat" (scores 1 to `scale`) or "nps" (0 to `scale`).
+        scale: the highest score.
+        url: the rating page of this survey (`?score=N` answers with N), for channels
+            that can only link (email).
+    """
+
+    token: str
+    kind: str
+    scale: int
+    url: str
+
+    def scores(self) -> range:
+        """The scores a customer may give, lowest first."""
+        return survey_scores(self.kind, self.scale)
+
+
+def survey_scores(kind: str, scale: int) -> range:
+    """The scores of a survey, lowest first: NPS from 0, CSAT from 1, up to `scale`."""
+    return range(0 if kind == "nps" else 1, scale + 1)
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadHint:
     """What a channel found that may name an existing thread; the router decides.
 
@@ -186,6 +213,7 @@ class OutboundMessage:
     parts_done: int = 0  # parts of a split message delivered by an earlier attempt
     # A proactive message: the one-click link that opts its reader out (RFC 8058).
     unsubscribe_url: str | None = None
+    survey: SurveyOffer | None = None  # the message asks the customer to rate the service
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -235,6 +263,7 @@ class ConversationMessage:
     author_name: str | None = None
     suggestions: tuple[str, ...] = ()
     attachments: tuple[AttachmentRef, ...] = ()
+    survey: SurveyOffer | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.core.messages import AttachmentRef, AuthorKind, Direction, utcnow
+from router.core.messages import AttachmentRef, AuthorKind, Direction, SurveyOffer, utcnow
 from router.storage.models import Identity, Message, OutboxItem, Thread
 
 
@@ -21,6 +21,7 @@ async def enqueue_outbound(
     attachments: tuple[AttachmentRef, ...] = (),
     language: str | None = None,
     internal: bool = False,
+    survey: SurveyOffer | None = None,
 ) -> Message:
     """Store an outbound message in `thread`; unless internal, queue it to `identity`.
 
@@ -43,6 +44,7 @@ async def enqueue_outbound(
         language=language,
         suggestions=list(suggestions),
         attachments=[_ref_to_json(ref) for ref in attachments],
+        survey=survey_to_json(survey) if survey is not None else None,
         created_at=now,
     )
     session.add(message)
@@ -85,3 +87,20 @@ def ref_from_json(data: dict[str, object]) -> AttachmentRef:
 def attachments_to_json(refs: tuple[AttachmentRef, ...]) -> list[dict[str, object]]:
     """JSON for `Message.attachments`."""
     return [_ref_to_json(ref) for ref in refs]
+
+
+def survey_to_json(survey: SurveyOffer) -> dict[str, object]:
+    """JSON for `Message.survey`."""
+    return {"token": survey.token, "kind": survey.kind, "scale": survey.scale, "url": survey.url}
+
+
+def survey_from_json(data: dict[str, object] | None) -> SurveyOffer | None:
+    """The inverse of `survey_to_json` (None for a message that asks no survey)."""
+    if not data:
+        return None
+    return SurveyOffer(
+        token=str(data["token"]),
+        kind=str(data["kind"]),
+        scale=int(str(data["scale"])),
+        url=str(data.get("url") or ""),
+    )

@@ -32,7 +32,7 @@ from sqlalchemy.orm import aliased
 
 from router.context import AppContext
 from router.core.messages import AuthorKind, DeliveryResult, DeliveryStatus, OutboundMessage, utcnow
-from router.core.outbound_messages import ref_from_json
+from router.core.outbound_messages import ref_from_json, survey_from_json
 from router.core.transaction import Effects, write
 from router.core.worker_presence import WorkerPresence, presence_for
 from router.outreach.consent import outreach_unsubscribe_url
@@ -227,6 +227,7 @@ async def _render(app: AppContext, session: AsyncSession, row: OutboxItem) -> Ou
         automated=bool(message.automated),
         parts_done=row.parts_done,
         unsubscribe_url=await outreach_unsubscribe_url(app.settings, session, message),
+        survey=survey_from_json(message.survey),
     )
 
 

@@ -155,6 +155,62 @@ CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "ar": "{agent_name} من فريق الدعم معك الآن.",
             "en": "{agent_name} from our support team is with you now.",
         },
+        # Satisfaction surveys after a resolution (router/service/surveys.py).
+        "survey_csat_ask": {
+            "fa": "گفتگوی ما چطور بود؟ لطفاً از ۱ تا ۵ امتیاز دهید.",
+            "ar": "كيف كانت خدمتنا؟ قيّمها من 1 إلى 5 من فضلك.",
+            "en": "How did we do? Please rate this conversation from 1 to 5.",
+        },
+        "survey_nps_ask": {
+            "fa": "چقدر احتمال دارد ما را به دوست یا همکارتان پیشنهاد کنید؟"
+            " از ۰ (اصلاً) تا ۱۰ (حتماً).",
+            "ar": "ما مدى احتمال أن توصي بنا لصديق أو زميل؟ من 0 (مستبعد تمامًا) إلى 10 (بالتأكيد).",
+            "en": "How likely are you to recommend us to a friend or colleague?"
+            " From 0 (not at all) to 10 (certainly).",
+        },
+        "survey_thanks": {
+            "fa": "ممنون از نظرتان!",
+            "ar": "شكرًا على تقييمك!",
+            "en": "Thank you for your rating!",
+        },
+        "survey_comment_hint": {
+            "fa": "ممنون! اگر توضیحی دارید، به همان پیام پرسش پاسخ (Reply) دهید.",
+            "ar": "شكرًا! لإضافة تعليق، رُدّ (Reply) على رسالة السؤال.",
+            "en": "Thank you! To add a comment, reply to the question message.",
+        },
+        "survey_comment_saved": {
+            "fa": "توضیح شما ثبت شد؛ ممنون.",
+            "ar": "تم حفظ تعليقك؛ شكرًا.",
+            "en": "Your comment is saved; thank you.",
+        },
+        "survey_page_title": {
+            "fa": "نظرسنجی پشتیبانی",
+            "ar": "استطلاع رأي الدعم",
+            "en": "Rate our support",
+        },
+        "survey_comment_label": {
+            "fa": "توضیحی دارید؟ (اختیاری)",
+            "ar": "هل لديك تعليق؟ (اختياري)",
+            "en": "Anything to add? (optional)",
+        },
+        "survey_send": {"fa": "ثبت", "ar": "إرسال", "en": "Send"},
+        "survey_saved": {
+            "fa": "ممنون! امتیاز شما ({score}) ثبت شد؛ تا پایان اعتبار پیوند می‌توانید آن را"
+            " تغییر دهید.",
+            "ar": "شكرًا! تم حفظ تقييمك ({score})؛ يمكنك تغييره حتى تنتهي صلاحية الرابط.",
+            "en": "Thank you! Your rating ({score}) is saved; you can change it until the link"
+            " expires.",
+        },
+        "survey_invalid": {
+            "fa": "این پیوند نظرسنجی معتبر نیست.",
+            "ar": "رابط الاستطلاع هذا غير صالح.",
+            "en": "This survey link is not valid.",
+        },
+        "survey_expired": {
+            "fa": "مهلت این نظرسنجی تمام شده است.",
+            "ar": "انتهت مهلة هذا الاستطلاع.",
+            "en": "This survey has expired.",
+        },
         # How a canned response addresses a customer whose name is unknown.
         "unnamed_customer": {"fa": "مشتری گرامی", "ar": "عميلنا العزيز", "en": "valued customer"},
         # The continue-in-chat page a mail's link opens.

@@ -210,6 +210,7 @@ async def list_threads(request: web.Request) -> web.StreamResponse:
         sort=request.query.get("sort"),
         breached=_query_flag(request, "breached"),
         due_before=_query_instant(request, "due_before"),
+        low_rating=_query_flag(request, "low_rating"),
     )
     async with request.app[CONTEXT].read_sessions() as session:
         threads = await agent_views.list_threads(session, actor, query)
@@ -309,12 +310,13 @@ async def escalate_thread(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/v1/threads/{id}/resolve")
 @endpoint
 async def resolve_thread(request: web.Request) -> web.StreamResponse:
-    """Close the thread; optional `{"resolution": "..."}`."""
+    """Close the thread; optional `{"resolution": "...", "survey": false}`."""
     actor = await _actor(request)
     thread_id = _path_id(request)
     body = await _json_body(request, "ResolveRequest", optional=True)
     resolution = _text(body, "resolution", required=False) or "resolved"
-    thread = await queue.resolve(request.app[CONTEXT], actor, thread_id, resolution)
+    survey = _flag(body, "survey") if body.get("survey") is not None else None
+    thread = await queue.resolve(request.app[CONTEXT], actor, thread_id, resolution, survey=survey)
     return web.json_response({"thread": await _thread_summary(request, thread)})
 
 

@@ -30,6 +30,7 @@ from router.core.events import (
     Event,
     MessageStored,
     SlaAlarmFired,
+    SurveyAnswered,
     ThreadChanged,
     Typing,
 )
@@ -439,6 +440,15 @@ def event_payload(event: Event) -> dict[str, Any]:
                 "target": event.target,
                 "kind": event.kind,
                 "priority": event.priority,
+            }
+        case SurveyAnswered():
+            return {
+                "type": "survey",
+                "thread_id": event.thread_id,
+                "customer_id": event.customer_id,
+                "kind": event.kind,
+                "score": event.score,
+                "low": event.low,
             }
 
 

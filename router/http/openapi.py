@@ -13,6 +13,7 @@ from router.agents.canned import CannedResponse
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
 from router.service.knowledge_gaps import SINCE_PATTERN
+from router.service.surveys import COMMENT_MAX_CHARS
 from router.storage.column_sizes import (
     INTEGRATION_ID_MAX_LENGTH,
     LANGUAGE_COLUMNS,
@@ -108,6 +109,11 @@ THREAD_FIELDS: dict[str, JSON] = {
     "first_response_at": N_TIME,
     "last_customer_message_at": N_TIME,
     "resolved_at": N_TIME,
+    "low_rating_at": {
+        **N_TIME,
+        "description": "when a survey answer at or below [surveys] csat_low_max / nps_low_max "
+        "flagged the thread for the team lead (null: not flagged)",
+    },
     "waiting_seconds": N_NUMBER,
     "last_message": _nullable(_ref("MessagePreview")),
 }
@@ -150,6 +156,35 @@ SCHEMAS: dict[str, JSON] = {
         description="The newest non-internal message, its text cut to 200 characters.",
     ),
     "ThreadSummary": _object(THREAD_FIELDS),
+    "SurveyAsked": _object({"kind": {"type": "string", "enum": ["csat", "nps"]}, "scale": INT}),
+    "SurveyOffer": _object(
+        {
+            "token": STRING,
+            "kind": {"type": "string", "enum": ["csat", "nps"]},
+            "scale": INT,
+            "url": STRING,
+        },
+        description="A survey a message asks: answer with POST /api/v1/surveys/{token}; "
+        "scores 1..scale for csat, 0..scale for nps; url is its rating page.",
+    ),
+    "SurveyAnswerRequest": _object(
+        {
+            "score": {"type": "integer", "minimum": 0, "maximum": 10},
+            "comment": {**_nullable(TEXT), "maxLength": COMMENT_MAX_CHARS},
+        },
+        optional=("comment",),
+    ),
+    "Survey": _object(
+        {
+            "kind": {"type": "string", "enum": ["csat", "nps"]},
+            "scale": INT,
+            "score": N_INT,
+            "comment": N_STRING,
+            "answered_at": N_TIME,
+            "expires_at": TIME,
+        }
+    ),
+    "SurveyEnvelope": _object({"survey": _ref("Survey")}),
     "Attachment": _object(
         {"sha256": STRING, "filename": STRING, "content_type": STRING, "size": INT}
     ),
@@ -184,6 +219,11 @@ SCHEMAS: dict[str, JSON] = {
             "language": N_STRING,
             "attachments": {"type": "array", "items": _ref("Attachment")},
             "suggestions": {"type": "array", "items": STRING},
+            "survey": {
+                **_nullable(_ref("SurveyAsked")),
+                "description": "the survey this message asked the customer (its token is "
+                "the customer's, never shown here)",
+            },
             "created_at": TIME,
             "delivery": _nullable(_ref("Delivery")),
         }
@@ -322,8 +362,15 @@ SCHEMAS: dict[str, JSON] = {
         }
     ),
     "ResolveRequest": _object(
-        {"resolution": {**_nullable(TEXT), "maxLength": column_limit(Thread.resolution)}},
-        optional=("resolution",),
+        {
+            "resolution": {**_nullable(TEXT), "maxLength": column_limit(Thread.resolution)},
+            "survey": {
+                "type": ["boolean", "null"],
+                "description": "Ask the customer how it went (null or absent: as configured"
+                " in [surveys] send_by_default; the survey rules still apply).",
+            },
+        },
+        optional=("resolution", "survey"),
     ),
     "ThreadSla": _object(
         {
@@ -463,6 +510,7 @@ SCHEMAS: dict[str, JSON] = {
                         "channel": STRING,
                         "text": STRING,
                         "suggestions": {"type": "array", "items": STRING},
+                        "survey": _nullable(_ref("SurveyOffer")),
                         "created_at": TIME,
                     }
                 ),
@@ -583,6 +631,11 @@ def openapi_document() -> JSON:
                         "breached",
                         {"type": "string", "enum": ["true", "false"]},
                         "only threads with (true) or without (false) a fired breach",
+                    ),
+                    _query(
+                        "low_rating",
+                        {"type": "string", "enum": ["true", "false"]},
+                        "only threads a low survey answer flagged (true) or not (false)",
                     ),
                     _query(
                         "due_before",
@@ -823,6 +876,18 @@ def openapi_document() -> JSON:
                 security=[{"integrationToken": []}],
             )
         },
+        "/api/v1/surveys/{token}": {
+            "post": _op(
+                "Answer a survey (no login: the token from the message's survey field is "
+                "the credential); may be changed until it expires",
+                "200",
+                "SurveyEnvelope",
+                errors=("404", "422"),
+                params=({"name": "token", "in": "path", "required": True, "schema": STRING},),
+                body="SurveyAnswerRequest",
+                security=[],
+            )
+        },
         "/api/v1/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -836,6 +901,12 @@ def openapi_document() -> JSON:
     inbound["503"] = _error("could not store the message; retry later")
     history = paths["/api/v1/inbound/customers/{external_id}/messages"]["get"]["responses"]
     history["400"] = _error("after is not a message id")
+    survey_answer = paths["/api/v1/surveys/{token}"]["post"]["responses"]
+    survey_answer["404"] = _error("not a survey token: forged, altered or unknown")
+    survey_answer["410"] = _error("the survey has expired")
+    survey_answer["422"] = _error(
+        "a score outside the survey's scale, or a body the schema refuses"
+    )
     # The customer administration paths (merge, claims, export, erasure) are defined below.
     for template, operations in customer_admin_paths().items():
         paths.setdefault(template, {}).update(operations)

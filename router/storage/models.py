@@ -173,6 +173,8 @@ class Thread(Base):
     resolution_due: Mapped[datetime | None] = mapped_column(index=True)
     # A calendar or policy changed: the SLA scheduler recomputes the deadlines.
     sla_stale: Mapped[bool] = mapped_column(default=False, server_default=false(), index=True)
+    # When a survey answer at or below the low threshold flagged it for the team lead.
+    low_rating_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Message(Base):
@@ -215,6 +217,8 @@ class Message(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     suggestions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A survey this message asks: {"token", "kind", "scale", "url"} (router.service.surveys).
+    survey: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -462,11 +466,13 @@ class SurveyAnswer(Base):
     __table_args__ = (
         Index("ix_survey_answers_kind_answered", "kind", "answered_at"),
         Index("ix_survey_answers_customer", "customer_id", "kind"),
+        # One survey of a kind per thread: counted once, however often it is answered.
+        Index("uq_survey_answers_thread_kind", "thread_id", "kind", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(8))  # csat | nps
     score: Mapped[int | None] = mapped_column(Integer)

@@ -64,10 +64,27 @@
     }
   };
 
+  // The rating prompt of a message that carries a survey (docs/webchat-protocol.md).
+  var RATE_TEXT = {
+    fa: {
+      score: "امتیاز {n} از {of}", rating: "امتیاز شما", thanks: "ممنون از نظرتان!", comment: "توضیحی دارید؟ (اختیاری)",
+      send: "ثبت توضیح", saved: "توضیح شما ثبت شد؛ ممنون.", failed: "ثبت نشد؛ دوباره امتحان کنید.", expired: "مهلت این نظرسنجی تمام شده است."
+    },
+    ar: {
+      score: "التقييم {n} من {of}", rating: "تقييمك", thanks: "شكرًا على تقييمك!", comment: "هل لديك تعليق؟ (اختياري)",
+      send: "إرسال التعليق", saved: "تم حفظ تعليقك؛ شكرًا.", failed: "لم يُحفظ؛ حاول مرة أخرى.", expired: "انتهت مهلة هذا الاستطلاع."
+    },
+    en: {
+      score: "{n} out of {of}", rating: "Your rating", thanks: "Thank you for your rating!", comment: "Anything to add? (optional)",
+      send: "Send comment", saved: "Your comment is saved; thank you.", failed: "Not saved; please try again.", expired: "This survey has expired."
+    }
+  };
+
   var lang = (data.lang || document.documentElement.lang || "fa").slice(0, 2).toLowerCase();
   if (!TEXT[lang]) lang = "en";
   var T = TEXT[lang];
   var L = LINK_TEXT[lang];
+  var R = RATE_TEXT[lang];
   var rtl = lang === "fa" || lang === "ar";
   var base = (data.server || new URL(script.src, location.href).origin).replace(/\/+$/, "");
   var color = /^#[0-9a-f]{3,8}$/i.test(data.color || "") ? data.color : "#0f766e";
@@ -147,7 +164,16 @@
     ".idform input{flex:1;border:1px solid #d1d5db;border-radius:8px;padding:4px 8px;background:#fff}",
     ".idform button{border:0;border-radius:8px;background:var(--accent);color:#fff;padding:4px 10px;cursor:pointer}",
     ".idnote{font-size:12px;color:#374151;padding:0 12px}",
-    ".idconfirm{margin:4px 12px;align-self:flex-start;border:0;border-radius:8px;background:var(--accent);color:#fff;padding:4px 10px;cursor:pointer}"
+    ".idconfirm{margin:4px 12px;align-self:flex-start;border:0;border-radius:8px;background:var(--accent);color:#fff;padding:4px 10px;cursor:pointer}",
+    ".rating{display:flex;flex-direction:column;gap:6px;margin-top:6px}",
+    ".scores{display:flex;flex-wrap:wrap;gap:4px}",
+    ".scores button{min-width:34px;height:34px;border:1px solid var(--accent);border-radius:8px;background:#fff;color:var(--accent);cursor:pointer;font-size:16px}",
+    ".scores.csat button{border:0;font-size:24px;color:#d1d5db;background:none;min-width:30px}",
+    ".scores.csat button.on{color:#f59e0b}",
+    ".scores.nps button.on{background:var(--accent);color:#fff}",
+    ".rating textarea{min-height:48px}",
+    ".rating .commit{align-self:flex-start;border:0;border-radius:8px;background:var(--accent);color:#fff;padding:4px 10px;cursor:pointer}",
+    ".rating .said{font-size:12px;color:#166534}"
   ].join("");
 
   var ICON_CHAT = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
@@ -283,9 +309,57 @@
       }
       bubble.append(link);
     });
+    if (m.survey && m.survey.token) bubble.append(ratingPrompt(m.survey));
     var meta = el("div", { class: "meta" }, who(m) + " · " + (m.state || timeOf(m.created_at)));
     item.append(bubble, meta);
     return item;
+  }
+
+  // Stars for a CSAT (1-5), 0-10 buttons for an NPS; a tap answers at once, a comment
+  // may follow; every answer goes to POST /api/v1/surveys/{token} (the token is the key).
+  function ratingPrompt(survey) {
+    var box = el("div", { class: "rating", dir: rtl ? "rtl" : "ltr" });
+    var scores = el("div", { class: "scores " + survey.kind, role: "group", "aria-label": R.rating });
+    var said = el("p", { class: "said", role: "status", "aria-live": "polite" });
+    var comment = el("textarea", { dir: "auto", rows: "2", placeholder: R.comment, "aria-label": R.comment, hidden: "" });
+    var commit = el("button", { class: "commit", type: "button", hidden: "" }, R.send);
+    var chosen = null, buttons = [];
+    for (var n = survey.kind === "nps" ? 0 : 1; n <= survey.scale; n++) {
+      var label = fill(R.score, { n: digits(String(n)), of: digits(String(survey.scale)) });
+      var b = el("button", { type: "button", "aria-label": label, "aria-pressed": "false", "data-score": String(n) },
+        survey.kind === "csat" ? "★" : digits(String(n)));
+      b.addEventListener("click", pick.bind(null, n));
+      buttons.push(b);
+      scores.append(b);
+    }
+    function pick(n) {
+      chosen = n;
+      buttons.forEach(function (b) {
+        var score = Number(b.dataset.score);
+        var on = survey.kind === "csat" ? score <= n : score === n;
+        b.classList.toggle("on", on);
+        b.setAttribute("aria-pressed", String(score === n));
+      });
+      post({ score: n }, R.thanks);
+    }
+    function post(body, done) {
+      said.textContent = "";
+      fetch(base + "/api/v1/surveys/" + encodeURIComponent(survey.token), {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+      }).then(function (r) {
+        if (r.status === 410) { said.textContent = R.expired; return; }
+        if (!r.ok) throw new Error("survey " + r.status);
+        said.textContent = done;
+        comment.hidden = false;
+        commit.hidden = false;
+      }).catch(function () { said.textContent = R.failed; });
+    }
+    commit.addEventListener("click", function () {
+      if (chosen === null || !comment.value.trim()) return;
+      post({ score: chosen, comment: comment.value.trim() }, R.saved);
+    });
+    box.append(scores, said, comment, commit);
+    return box;
   }
 
   // File links work only with this visitor's token (and for a while): fetched, not linked.

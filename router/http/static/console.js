@@ -27,6 +27,8 @@
       tab_queue: "Queue",
       tab_mine: "Mine",
       tab_all: "All open",
+      tab_low_rating: "Low ratings",
+      low_rating_badge: "low rating",
       queue_empty: "Nothing here right now.",
       pick_thread: "Pick a thread from the list.",
       claim: "Claim",
@@ -180,6 +182,8 @@
       tab_queue: "صف",
       tab_mine: "گفت‌وگوهای من",
       tab_all: "همهٔ باز",
+      tab_low_rating: "امتیاز پایین",
+      low_rating_badge: "امتیاز پایین",
       queue_empty: "فعلاً چیزی اینجا نیست.",
       pick_thread: "یک گفت‌وگو را از فهرست انتخاب کنید.",
       claim: "برداشتن",
@@ -333,6 +337,8 @@
       tab_queue: "قائمة الانتظار",
       tab_mine: "محادثاتي",
       tab_all: "كل المفتوحة",
+      tab_low_rating: "تقييمات منخفضة",
+      low_rating_badge: "تقييم منخفض",
       queue_empty: "لا شيء هنا الآن.",
       pick_thread: "اختر محادثة من القائمة.",
       claim: "استلام",
@@ -637,6 +643,7 @@
       );
     }
     if (thread.pending) parts.push(el("span", { class: "badge pending-badge", text: t("pending_badge") }));
+    if (thread.low_rating_at) parts.push(el("span", { class: "badge low-rating-badge", text: t("low_rating_badge") }));
     const nearest = nearestDue(thread);
     if (nearest) {
       parts.push(
@@ -902,8 +909,8 @@
     } else if (data.type === "presence" && state.agent && data.agent_id === state.agent.id) {
       state.agent.presence = data.status;
       $("presence-select").value = data.status;
-    } else if (data.type === "sla") {
-      // A warning or breach fired: the badges and the due order change.
+    } else if (data.type === "sla" || data.type === "survey") {
+      // A warning or breach fired, or a survey was answered: the badges change.
       reloadQueueSoon();
       if (data.thread_id === state.currentId) reloadThreadSoon();
     } else if (data.type === "customers_merged" && state.current) {
@@ -944,6 +951,8 @@
     const sort = state.sort === "due" ? "&sort=due" : "";
     if (state.view === "mine") return `/api/v1/threads?status=assigned&assignee=me${sort}`;
     if (state.view === "all") return `/api/v1/threads?status=open${sort}`;
+    // Threads a low survey answer flagged for the team lead, whatever their status.
+    if (state.view === "low") return `/api/v1/threads?low_rating=true${sort}`;
     return `/api/v1/threads?status=queued${sort}`;
   }
 

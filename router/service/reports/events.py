@@ -301,3 +301,10 @@ async def record_resolution(
 def record_breach(session: AsyncSession, thread: Thread, at: datetime) -> None:
     """An SLA deadline of `thread` passed unmet (fired once per clock run)."""
     _add(session, thread, BREACHED, actor_kind="system", agent_id=thread.assignee_id, at=at)
+
+
+async def record_reopened(session: AsyncSession, thread: Thread, *, actor_kind: str) -> None:
+    """A resolved thread reopened by something other than a customer's message (a low
+    survey answer sending it back to its agent)."""
+    _add(session, thread, REOPENED, actor_kind=actor_kind, agent_id=thread.assignee_id)
+    await _flag_reopened(session, thread)

@@ -1,0 +1,98 @@
+"""The survey by email, through the real app: smtplib in, a real aiosmtpd relay out. The
+mail carries one signed, expiring link per score; a link opens the rating page in the
+customer's language and direction and records that score; its form adds a comment."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import select, update
+
+from config.settings import Settings
+from router.core.messages import utcnow
+from router.core.responder import QueueEveryThread
+from router.core.texts import ROUTER_TEXTS
+from router.storage.models import SurveyAnswer, Thread
+from tests.agent_support import api, eventually, make_agent
+from tests.email_support import SUPPORT, FakeRelay, make_mail, smtp_send, with_email
+
+LINK = re.compile(r"^(\S+ ★): (http://\S+/surveys/(\S+)\?score=(\d+)&lang=fa)$", re.MULTILINE)
+
+
+def _plain(mail: EmailMessage) -> str:
+    part = mail.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content()).replace("\r\n", "\n")
+
+
+async def test_five_one_click_links_to_a_persian_rtl_rating_page(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    client, context = await start_app(with_email(settings, relay), responder=QueueEveryThread())
+    port = context.adapters["email"].port  # type: ignore[attr-defined]
+    await smtp_send(port, make_mail(), mail_from="sara@example.ir", to=[SUPPORT])
+
+    async def thread_stored() -> bool:
+        async with context.sessions() as session:
+            return await session.scalar(select(Thread.id)) is not None
+
+    await eventually(thread_stored)
+    async with context.sessions() as session:
+        thread_id = await session.scalar(select(Thread.id))
+    sara = await make_agent(context, "Sara", presence="online")
+    for path, body in (("claim", None), ("messages", {"text": "ارسال شد"}), ("resolve", {})):
+        status, answer = await api(
+            client, "POST", f"/api/v1/threads/{thread_id}/{path}", sara, json=body
+        )
+        assert status in (200, 201), answer
+
+    async def survey_mailed() -> bool:
+        return any(LINK.search(_plain(m.message)) for m in relay.received)
+
+    await eventually(survey_mailed)
+    mail = next(m.message for m in relay.received if LINK.search(_plain(m.message)))
+    links = LINK.findall(_plain(mail))
+    assert [label for label, *_ in links] == ["۱ ★", "۲ ★", "۳ ★", "۴ ★", "۵ ★"]
+    assert [int(score) for *_, score in links] == [1, 2, 3, 4, 5]
+    html_part = mail.get_body(preferencelist=("html",))
+    assert html_part is not None
+    html_body = str(html_part.get_content())
+    assert 'dir="rtl"' in html_body and html_body.count("/surveys/") == 5
+    token = links[0][2]
+
+    # One click: the link records its score and shows the page, Persian and RTL.
+    page = await client.get("/surveys/" + links[1][1].split("/surveys/", 1)[1])
+    assert page.status == 200
+    text = await page.text()
+    assert '<html lang="fa" dir="rtl">' in text
+    assert ROUTER_TEXTS.text("survey_saved", "fa", score="۲") in text
+    async with context.sessions() as session:
+        survey = await session.scalar(select(SurveyAnswer))
+        assert survey is not None and (survey.score, survey.channel) == (2, "email")
+
+    # The page's form changes the score and adds a comment.
+    form = await client.post(
+        f"/surveys/{token}?lang=fa", data={"score": "5", "comment": "ممنون از پیگیری"}
+    )
+    assert form.status == 200
+    assert ROUTER_TEXTS.text("survey_saved", "fa", score="۵") in await form.text()
+    async with context.sessions() as session:
+        survey = await session.scalar(select(SurveyAnswer))
+        assert survey is not None and (survey.score, survey.comment) == (5, "ممنون از پیگیری")
+
+    forged = await client.get(f"/surveys/{token[:-3]}AAA?score=1&lang=fa")
+    assert forged.status == 404
+    assert ROUTER_TEXTS.text("survey_invalid", "fa") in await forged.text()
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(SurveyAnswer).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    expired = await client.get(f"/surveys/{token}?score=1&lang=fa")
+    assert expired.status == 410
+    assert ROUTER_TEXTS.text("survey_expired", "fa") in await expired.text()
+    async with context.sessions() as session:
+        survey = await session.scalar(select(SurveyAnswer))
+        assert survey is not None and survey.score == 5
