@@ -49,7 +49,7 @@ from router.enabled_channels import (
     channels_off,
     chat_links,
 )
-from router.http import agent_api, console, customer_api, knowledge_api, reports_api
+from router.http import admin_api, agent_api, console, customer_api, knowledge_api, reports_api
 from router.http.auth import IntegrationTokenCheck, bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
@@ -162,6 +162,7 @@ def build_app(
     app.router.add_routes(reports_api.routes)
     app.router.add_routes(customer_api.routes)
     app.router.add_routes(knowledge_api.routes)
+    app.router.add_routes(admin_api.routes)
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)

@@ -498,6 +498,7 @@ async def list_agents(session: AsyncSession) -> list[JSON]:
             "presence": a.presence,
             "open_threads": counts.get(a.id, 0),
             "max_concurrent": a.max_concurrent,
+            "active": a.deactivated_at is None,
         }
         for a in agents
     ]

@@ -327,7 +327,7 @@ async def console_login(request: web.Request) -> web.StreamResponse:
         return _too_many(wait)
     async with app.read_sessions() as session:
         agent = await session.scalar(select(Agent).where(Agent.email == email))
-    if agent is None or not agent.password_hash:
+    if agent is None or not agent.password_hash or agent.deactivated_at is not None:
         # The same argon2 work as for a real account, so timing does not tell either.
         await asyncio.to_thread(verify_password, await _dummy_hash(state), password)
         await _write_audit(
