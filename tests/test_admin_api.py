@@ -150,7 +150,7 @@ async def test_deactivating_an_agent_requeues_their_threads_and_ends_their_sessi
     status, _ = await api(
         client, "PATCH", f"/api/v1/agents/{boss.id}", boss, json={"active": False}
     )
-    assert status == 422  # not oneself
+    assert status == 409  # not oneself
     status, body = await api(
         client, "PATCH", f"/api/v1/agents/{sara.id}", boss, json={"active": False}
     )
@@ -308,7 +308,9 @@ async def test_the_email_channel_says_whether_its_relay_answers(relay: FakeRelay
     assert facts["domains"] == ("support.localhost", "help.example")
     assert facts["relay"] == f"127.0.0.1:{relay.port}"
     assert dict(await answering.probe()) == {"relay_answers": True}
-    silent = EmailAdapter(_email_settings(free_port()), secret_key="s", registry=CollectorRegistry())
+    silent = EmailAdapter(
+        _email_settings(free_port()), secret_key="s", registry=CollectorRegistry()
+    )
     probed = dict(await silent.probe())
     assert probed["relay_answers"] is False and "relay_error" in probed
 

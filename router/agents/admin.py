@@ -29,6 +29,7 @@ from router.core.events import AgentPresence
 from router.core.messages import utcnow
 from router.core.security import PayloadSigner, hash_password
 from router.core.transaction import Effects, write
+from router.identity.display import EMAIL_PATTERN
 from router.storage.column_sizes import column_limit
 from router.storage.models import (
     Agent,
@@ -45,7 +46,8 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 MAX_CAPACITY = 100
 # Enough to refuse what is plainly not an address; the invitation or sign-in proves it.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The OpenAPI document's AgentCreateRequest states it too.
+_EMAIL = re.compile(EMAIL_PATTERN)
 
 
 def _require_admin(actor: Actor) -> None:
@@ -163,7 +165,7 @@ async def update_agent(app: AppContext, actor: Actor, agent_id: int, change: Age
     if change.max_concurrent is not None and not 1 <= change.max_concurrent <= MAX_CAPACITY:
         raise Invalid(f"max_concurrent must be 1 to {MAX_CAPACITY}")
     if agent_id == actor.agent_id and (change.active is False or change.admin is False):
-        raise Invalid("you cannot deactivate yourself or take away your own admin flag")
+        raise Conflict("you cannot deactivate yourself or take away your own admin flag")
 
     async def work(session: AsyncSession, effects: Effects) -> Agent:
         agents = list(

@@ -82,7 +82,7 @@ async def add_agent(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.patch("/api/v1/agents/{id}")
+@routes.patch(r"/api/v1/agents/{id:\d+}")
 @endpoint
 async def patch_agent(request: web.Request) -> web.StreamResponse:
     """Tier, capacity, admin flag; `active: false` deactivates (threads back to queue)."""
@@ -134,7 +134,7 @@ async def add_tag(request: web.Request) -> web.StreamResponse:
     return web.json_response({"tag": _tag_json(view)}, status=201)
 
 
-@routes.patch("/api/v1/tags/{id}")
+@routes.patch(r"/api/v1/tags/{id:\d+}")
 @endpoint
 async def rename_tag(request: web.Request) -> web.StreamResponse:
     actor = await _admin(request)
@@ -144,7 +144,7 @@ async def rename_tag(request: web.Request) -> web.StreamResponse:
     return web.json_response({"tag": _tag_json(view)})
 
 
-@routes.delete("/api/v1/tags/{id}")
+@routes.delete(r"/api/v1/tags/{id:\d+}")
 @endpoint
 async def delete_tag(request: web.Request) -> web.StreamResponse:
     actor = await _admin(request)
@@ -208,7 +208,7 @@ async def channel_status(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.post("/api/v1/outbox/{id}/retry")
+@routes.post(r"/api/v1/outbox/{id:\d+}/retry")
 @endpoint
 async def retry_outbox(request: web.Request) -> web.StreamResponse:
     """Send a dead letter again: it goes back in line with its attempts reset."""

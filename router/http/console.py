@@ -64,6 +64,10 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {
     "console.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
+    "console-notify.js": "text/javascript; charset=utf-8",
+    "console-admin.js": "text/javascript; charset=utf-8",
+    # the notification chime (a generated 0.18 s tone; see docs/console.md)
+    "notify.wav": "audio/wav",
     # Chart.js 4 (MIT, its licence beside it), for the Reports page's charts
     "vendor/chart.umd.min.js": "text/javascript; charset=utf-8",
     "vendor/chart.js.LICENSE.md": "text/plain; charset=utf-8",
@@ -72,7 +76,8 @@ STATIC_FILES = {
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",

@@ -12,6 +12,7 @@ from typing import Any
 from router.agents.canned import CannedResponse
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
+from router.identity.display import EMAIL_PATTERN
 from router.service.knowledge_gaps import SINCE_PATTERN
 from router.storage.column_sizes import (
     INTEGRATION_ID_MAX_LENGTH,
@@ -115,6 +116,11 @@ THREAD_FIELDS: dict[str, JSON] = {
 CUSTOMER_FIELDS: dict[str, JSON] = {
     "id": INT,
     "name": N_STRING,
+    "display_name": {
+        **N_STRING,
+        "description": "what to call the customer: the name, else a channel's name for "
+        "them, an email address, @username or phone number (null: nothing known)",
+    },
     "language": N_STRING,
     "created_at": TIME,
     "identities": {"type": "array", "items": _ref("Identity")},
@@ -1158,7 +1164,11 @@ SCHEMAS.update(
     {
         "AgentCreateRequest": _object(
             {
-                "email": {"type": "string", "maxLength": column_limit(Agent.email)},
+                "email": {
+                    "type": "string",
+                    "maxLength": column_limit(Agent.email),
+                    "pattern": EMAIL_PATTERN,
+                },
                 "name": _words(column_limit(Agent.name)),
                 "tier": {"type": "integer", "minimum": 1, "maximum": 3},
                 "admin": {"type": "boolean"},
