@@ -54,9 +54,8 @@ async def seed(app: AppContext) -> Actor:
     actor = Actor(boss.agent.id, "Admin", 3, True)
     await add_agent(app, actor, NewAgent("sara@example.com", "سارا", 1, False, PASSWORD))
     await add_agent(app, actor, NewAgent("nima@example.com", "Nima", 2, False))
-    await add_canned(
-        app, actor, language="fa", title="خوشامد", text="سلام {customer_name}، من {agent_name} هستم."
-    )
+    welcome = "سلام {customer_name}، من {agent_name} هستم."
+    await add_canned(app, actor, language="fa", title="خوشامد", text=welcome)
     await add_canned(
         app, actor, language="en", title="Welcome", text="Hi {customer_name}, {agent_name} here."
     )
@@ -122,7 +121,6 @@ async def shoot(page: Page, path: Path) -> None:
 
 
 async def run(out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(env={}, data_dir=Path(tmp))
         settings = settings.replace("database", url=f"sqlite+aiosqlite:///{tmp}/pasokh.db")
@@ -156,7 +154,8 @@ async def run(out: Path) -> None:
                             continue
                         for name in ("agents", "canned", "tags", "channels"):
                             await page.locator(f'.page-tab[data-page="{name}"]').click()
-                            await expect(page.locator("#admin-page .admin-card").first).to_be_visible()
+                            card = page.locator("#admin-page .admin-card").first
+                            await expect(card).to_be_visible()
                             await shoot(page, out / f"console-{name}-{lang}.png")
                         await context.close()
         finally:
@@ -167,7 +166,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args()
-    asyncio.run(run(args.out.resolve()))
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run(out))
 
 
 if __name__ == "__main__":
