@@ -11,7 +11,6 @@ from typing import Any
 
 from aiohttp import web
 
-from channels.base import ChannelSummary
 from router.agents import admin, tags
 from router.agents.queue import Actor, Forbidden, Invalid
 from router.agents.views import iso, list_agents
@@ -55,21 +54,11 @@ async def add_agent(request: web.Request) -> web.StreamResponse:
     """Add an agent; without a password the answer carries the invitation link."""
     actor = await _admin(request)
     body = await _json_body(request, "AgentCreateRequest")
-    language = body.get("language", "fa")
-    if language not in LANGUAGES:
+    # The document's AgentCreateRequest names exactly NewAgent's fields (and no others).
+    new = admin.NewAgent(**body)
+    if new.language not in LANGUAGES:
         raise Invalid(f"language must be one of {', '.join(LANGUAGES)}")
-    added = await admin.add_agent(
-        request.app[CONTEXT],
-        actor,
-        admin.NewAgent(
-            email=body["email"],
-            name=body["name"],
-            tier=body["tier"],
-            admin=body.get("admin", False),
-            password=body.get("password"),
-            language=language,
-        ),
-    )
+    added = await admin.add_agent(request.app[CONTEXT], actor, new)
     logger.info("agent %d added by admin %d", added.agent.id, actor.agent_id)
     return web.json_response(
         {
@@ -157,11 +146,13 @@ async def delete_tag(request: web.Request) -> web.StreamResponse:
 
 async def _channel_json(name: str, adapter: object) -> dict[str, Any]:
     """What the adapter says of itself; plus its live check when it has one."""
+    # The adapter's own `describe()` (a `channels.base.ChannelSummary`), read by its
+    # fields: the core imports no channel module.
     describe = getattr(adapter, "describe", None)
     summary = describe() if callable(describe) else None
-    if not isinstance(summary, ChannelSummary):
-        summary = ChannelSummary(name)
-    facts: dict[str, Any] = {key: value for key, value in summary.facts}
+    line = str(getattr(summary, "line", name))
+    missing = [str(item) for item in getattr(summary, "missing", ())]
+    facts: dict[str, Any] = dict(getattr(summary, "facts", ()))
     probe = getattr(adapter, "probe", None)
     if callable(probe):
         try:
@@ -171,8 +162,8 @@ async def _channel_json(name: str, adapter: object) -> dict[str, Any]:
             facts["probe_failed"] = True
     return {
         "name": name,
-        "summary": summary.line,
-        "missing": list(summary.missing),
+        "summary": line,
+        "missing": missing,
         "facts": {k: list(v) if isinstance(v, tuple) else v for k, v in facts.items()},
     }
 
