@@ -285,6 +285,8 @@ async def test_a_new_queued_thread_raises_a_notification_and_counts_in_the_title
     await context.grant_permissions(["notifications"], origin=url)
     await context.add_init_script(NOTIFICATION_HOOK)
     page = await context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
     await page.goto(f"{url}/console")
     await page.locator("#signin-email").fill("sara@example.com")
     await page.locator("#signin-password").fill(PASSWORD)
@@ -313,4 +315,29 @@ async def test_a_new_queued_thread_raises_a_notification_and_counts_in_the_title
     # Opening the thread reads it: the count goes.
     await page.locator(".thread-item").click()
     await expect(page).not_to_have_title(re.compile(re.escape(one)))
+
+    # Sara takes it, then reads another customer's thread; Reza writes again.
+    await page.locator("#claim").click()
+    await expect(page.locator("#release")).to_be_visible()
+    async with aiohttp.ClientSession() as http:
+        for message_id, customer, name in (("n-2", "c-10", "Leila"), ("n-3", "c-9", "Reza")):
+            if message_id == "n-3":
+                await page.locator('.tab[data-view="queue"]').click()
+                await page.locator(".thread-item", has_text="Leila").click()
+                await expect(page.locator("#customer-name")).to_have_text("Leila")
+            response = await http.post(
+                f"{url}/api/v1/inbound/messages",
+                json={
+                    "id": message_id,
+                    "customer": {"external_id": customer, "name": name},
+                    "text": "Are you there?",
+                },
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status in (200, 202)
+    replied = "مشتری پاسخ داد" if lang == "fa" else "The customer replied"
+    await page.wait_for_function(
+        "(title) => window.__notifications.some((n) => n.title === title)", arg=replied
+    )
+    assert page_errors == []
     await context.close()

@@ -13,6 +13,14 @@
   const SOUND_URL = "/console/static/notify.wav";
   const unread = new Set();
   const threadsById = new Map();
+  // Threads this agent holds, as the lists and the socket's thread events last said.
+  const held = new Set();
+
+  function noteHolder(threadId, assigneeId) {
+    const me = C.state.agent;
+    if (me && assigneeId === me.id) held.add(threadId);
+    else held.delete(threadId);
+  }
 
   C.addStrings({
     en: {
@@ -68,15 +76,16 @@
     document.title = unread.size ? `(${C.num(unread.size)}) ${base}` : base;
   }
 
-  function markUnread(threadId) {
-    if (threadId === C.state.currentId && document.visibilityState === "visible") return;
-    unread.add(threadId);
-    renderTitle();
+  // The agent is reading this very thread now: nothing to tell them.
+  function watching(threadId) {
+    return threadId === C.state.currentId && document.visibilityState === "visible" && document.hasFocus();
   }
 
   // `key`: the reason in the agent's language; opening the notification opens the thread.
   function raise(key, threadId) {
-    markUnread(threadId);
+    if (watching(threadId)) return;
+    unread.add(threadId);
+    renderTitle();
     if (soundOn()) {
       const audio = new Audio(SOUND_URL);
       audio.play().catch(() => {});
@@ -103,18 +112,20 @@
   }
 
   C.on("queue", ({ threads, fresh }) => {
-    for (const thread of threads) threadsById.set(thread.id, thread);
+    for (const thread of threads) {
+      threadsById.set(thread.id, thread);
+      noteHolder(thread.id, thread.assignee ? thread.assignee.id : null);
+    }
     for (const thread of fresh) raise("notify_new_thread", thread.id);
   });
 
   C.on("event", (data) => {
     const me = C.state.agent;
     if (!me) return;
-    if (data.type === "message" && data.author === "customer" && !data.internal) {
-      const thread = threadsById.get(data.thread_id);
-      const current = C.state.current && C.state.current.thread.id === data.thread_id ? C.state.current.thread : null;
-      const holder = (current && current.assignee) || (thread && thread.assignee);
-      if (holder && holder.id === me.id) raise("notify_customer_reply", data.thread_id);
+    if (data.type === "thread") {
+      noteHolder(data.thread_id, data.assignee_id);
+    } else if (data.type === "message" && data.author === "customer" && !data.internal) {
+      if (held.has(data.thread_id)) raise("notify_customer_reply", data.thread_id);
     } else if (data.type === "sla") {
       raise(data.kind === "breach" ? "notify_sla_breach" : "notify_sla_warning", data.thread_id);
     }
