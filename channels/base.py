@@ -212,6 +212,9 @@ class ChannelSummary:
 
     line: str  # the channel and where it is reached, e.g. "webchat (widget /widget.js, ...)"
     missing: tuple[str, ...] = ()  # setup an operator still has to do for it to work fully
+    # Plain facts for the console's channel status page, e.g. ("mode", "webhook"),
+    # ("connected", True), ("origins", ("https://shop.example",)); values are JSON-able.
+    facts: tuple[tuple[str, str | int | bool | tuple[str, ...]], ...] = ()
 
 
 class ChannelAdapter(ChannelSender, Protocol):

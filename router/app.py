@@ -50,6 +50,7 @@ from router.enabled_channels import (
     chat_links,
 )
 from router.http import (
+    admin_api,
     agent_api,
     console,
     customer_api,
@@ -174,6 +175,7 @@ def build_app(
     app.router.add_routes(knowledge_api.routes)
     app.router.add_routes(outreach_api.routes)
     app.router.add_routes(surveys_api.routes)
+    app.router.add_routes(admin_api.routes)
     console.setup(app, settings.console.sign_in_attempts_per_minute)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/favicon.ico", favicon)

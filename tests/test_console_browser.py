@@ -151,7 +151,8 @@ async def test_widget_visitor_to_agent_to_tier_two(
 
     # The agent's queue shows it without a reload.
     await expect(thread_items(agent.page)).to_have_count(1, timeout=10_000)
-    await expect(thread_items(agent.page).first).to_contain_text("webchat")
+    # The channel's name, in the agent's language.
+    await expect(thread_items(agent.page).first).to_contain_text("web chat")
     await thread_items(agent.page).first.click()
     history = agent.page.locator("#history")
     await expect(history.locator(".msg.author-customer .text")).to_have_text("Talk to a person")

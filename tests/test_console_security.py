@@ -398,9 +398,9 @@ def _agent_api_routes(client: TestClient[Any, Any]) -> list[tuple[str, str]]:
             continue
         if path.startswith(
             ("/api/v1/inbound/", "/api/v1/webchat/", "/api/v1/surveys/")
-        ) or path.endswith("openapi.json"):
-            # the integration and visitor channels, survey answers (the token is the
-            # credential), the public API description
+        ) or path.endswith(("openapi.json", "/invitations/accept")):
+            # the integration and visitor channels, survey answers and accepting an
+            # invitation (their signed token is the credential), the public API description
             continue
         found.append((route.method, re.sub(r"\{[^}]+\}", "1", path)))
     return found

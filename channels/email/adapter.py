@@ -372,16 +372,47 @@ class EmailAdapter:
         line = (
             f"email (SMTP in on {settings.smtp_host}:{settings.smtp_port} for {settings.address})"
         )
+        facts: tuple[tuple[str, str | int | bool | tuple[str, ...]], ...] = (
+            ("address", settings.address),
+            ("domains", tuple(settings.domains)),
+            (
+                "relay",
+                f"{settings.relay_host}:{settings.relay_port}" if settings.relay_host else "",
+            ),
+        )
         if settings.relay_host:
-            return ChannelSummary(line)
+            return ChannelSummary(line, facts=facts)
         return ChannelSummary(
             line,
+            facts=facts,
             missing=(
                 "no outbound mail relay: replies to email customers and emailed codes "
                 "cannot be sent; set [email] relay_host (PASOKH_EMAIL__RELAY_HOST), "
                 "relay_port, relay_tls and relay_user / PASOKH_EMAIL__RELAY_PASSWORD",
             ),
         )
+
+    async def probe(self) -> tuple[tuple[str, str | int | bool | tuple[str, ...]], ...]:
+        """Whether the relay answers now: connect, EHLO (STARTTLS/TLS as configured), QUIT.
+        Nothing is sent and no password is used; the relay's refusal is reported as is."""
+        relay = self.settings
+        if not relay.relay_host:
+            return (("relay_answers", False), ("relay_error", "no relay configured"))
+        client = aiosmtplib.SMTP(
+            hostname=relay.relay_host,
+            port=relay.relay_port,
+            use_tls=relay.relay_tls == "tls",
+            start_tls=relay.relay_tls == "starttls",
+            timeout=min(relay.relay_timeout, 5.0),
+            local_hostname=self._hostname,
+        )
+        try:
+            await client.connect()
+            await client.ehlo()
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return (("relay_answers", False), ("relay_error", f"{type(exc).__name__}: {exc}"))
+        return (("relay_answers", True),)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """Email has no HTTP routes."""

@@ -230,7 +230,14 @@ class TelegramAdapter:
         """Nothing long-lived to close: this channel holds no client connections."""
 
     def describe(self) -> ChannelSummary:
-        return ChannelSummary(f"telegram ({self.mode} mode)")
+        return ChannelSummary(
+            f"telegram ({self.mode} mode)",
+            facts=(
+                ("mode", self.mode),
+                ("connected", self.bot_username is not None),
+                ("bot", self.bot_username or ""),
+            ),
+        )
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """The webhook route in webhook mode; nothing in polling mode."""

@@ -325,7 +325,10 @@ class WebchatAdapter:
     # -- HTTP routes -------------------------------------------------------------------
 
     def describe(self) -> ChannelSummary:
-        return ChannelSummary("webchat (widget /widget.js, WebSocket /ws/webchat)")
+        return ChannelSummary(
+            "webchat (widget /widget.js, WebSocket /ws/webchat)",
+            facts=(("origins", tuple(self._settings.allowed_origins)),),
+        )
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """The widget, the demo page, sessions, uploads, file links, the socket, the

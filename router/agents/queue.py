@@ -271,6 +271,8 @@ async def _give(
     where: list[Any],
 ) -> bool:
     """Assign `thread` to the locked `agent` if `where` still holds and they have room."""
+    if agent.deactivated_at is not None:
+        raise Conflict(f"{agent.name} is deactivated")
     counts = await open_counts(session, [agent.id])
     if counts.get(agent.id, 0) >= agent.max_concurrent:
         raise Conflict(f"{agent.name} is at capacity ({agent.max_concurrent} open threads)")
@@ -655,6 +657,34 @@ async def requeue_from_offline_agents(app: AppContext, *, now: datetime | None =
     return requeued
 
 
+async def requeue_agent_threads(
+    session: AsyncSession, effects: Effects, agent_id: int, *, actor: Actor, reason: str
+) -> list[int]:
+    """Return every thread `agent_id` holds to its tier's queue, keeping its place
+    (an agent leaving the team: nobody else would ever answer those customers)."""
+    threads = list(
+        await session.scalars(
+            select(Thread).where(
+                Thread.status == ThreadStatus.ASSIGNED, Thread.assignee_id == agent_id
+            )
+        )
+    )
+    requeued = []
+    for thread in threads:
+        if await _conditional_update(
+            session,
+            thread,
+            _guard(thread),
+            status=ThreadStatus.QUEUED,
+            assignee_id=None,
+            queued_at=thread.queued_at or utcnow(),
+        ):
+            _audit(session, thread, "requeue", actor=actor, reason=reason, from_agent_id=agent_id)
+            _changed(effects, thread)
+            requeued.append(thread.id)
+    return requeued
+
+
 # --- auto-assignment ----------------------------------------------------------------
 
 
@@ -687,7 +717,9 @@ _LOST_RACE = object()
 async def _assign_next(
     app: AppContext, session: AsyncSession, effects: Effects, tier: int
 ) -> Assignment | object | None:
-    agents = await _lock_agents(session, Agent.tier == tier, Agent.presence == "online")
+    agents = await _lock_agents(
+        session, Agent.tier == tier, Agent.presence == "online", Agent.deactivated_at.is_(None)
+    )
     if not agents:
         return None
     counts = await open_counts(session, [a.id for a in agents])

@@ -28,6 +28,7 @@ from router.agents.queue import (
 )
 from router.core.ids import parse_id
 from router.core.messages import utcnow
+from router.identity.display import customer_display_name
 from router.identity.links import KIND_CODE, mask_codes
 from router.service.sla import priority_name
 from router.service.sla_threads import is_pending
@@ -243,12 +244,17 @@ async def _agents_by_id(session: AsyncSession, ids: Iterable[int | None]) -> dic
     return {a.id: a for a in await session.scalars(select(Agent).where(Agent.id.in_(wanted)))}
 
 
-async def _customer_names(session: AsyncSession, ids: Iterable[int]) -> dict[int, str | None]:
+async def customer_names(session: AsyncSession, ids: Iterable[int]) -> dict[int, str | None]:
+    """Each customer's display name (`router.identity.display`), by customer id."""
     wanted = set(ids)
     if not wanted:
         return {}
     rows = await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(wanted)))
-    return {int(i): n for i, n in rows}
+    names = {int(i): n for i, n in rows}
+    identities: dict[int, list[Identity]] = {}
+    for identity in await session.scalars(select(Identity).where(Identity.customer_id.in_(wanted))):
+        identities.setdefault(identity.customer_id, []).append(identity)
+    return {i: customer_display_name(n, identities.get(i, ())) for i, n in names.items()}
 
 
 async def code_mail_ids(session: AsyncSession, message_ids: Sequence[int]) -> set[int]:
@@ -293,7 +299,7 @@ async def fired_alarms(
 
 
 async def _summaries(session: AsyncSession, threads: Sequence[Thread]) -> list[JSON]:
-    names = await _customer_names(session, (t.customer_id for t in threads))
+    names = await customer_names(session, (t.customer_id for t in threads))
     agents = await _agents_by_id(session, (t.assignee_id for t in threads))
     last = await _last_messages(session, [t.id for t in threads])
     masked = await code_mail_ids(session, [m.id for m in last.values()])
@@ -433,12 +439,14 @@ async def _customer(session: AsyncSession, customer_id: int) -> tuple[Customer, 
     identities = await session.scalars(
         select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.id)
     )
+    identity_rows = list(identities)
     return customer, {
         "id": customer.id,
         "name": customer.name,
+        "display_name": customer_display_name(customer.name, identity_rows),
         "language": customer.language,
         "created_at": iso(customer.created_at),
-        "identities": [identity_json(i) for i in identities],
+        "identities": [identity_json(i) for i in identity_rows],
     }
 
 
@@ -511,6 +519,7 @@ async def list_agents(session: AsyncSession) -> list[JSON]:
             "presence": a.presence,
             "open_threads": counts.get(a.id, 0),
             "max_concurrent": a.max_concurrent,
+            "active": a.deactivated_at is None,
         }
         for a in agents
     ]

@@ -165,14 +165,14 @@ def _query_instant(request: web.Request, name: str) -> datetime | None:
 async def _thread_summary(request: web.Request, thread: Thread) -> dict[str, Any]:
     app = request.app[CONTEXT]
     async with app.read_sessions() as session:
-        customer = await session.get(Customer, thread.customer_id)
+        names = await agent_views.customer_names(session, [thread.customer_id])
         assignee = (
             await session.get(Agent, thread.assignee_id) if thread.assignee_id is not None else None
         )
         fired = await agent_views.fired_alarms(session, [thread.id])
     return agent_views.thread_json(
         thread,
-        customer_name=customer.name if customer else None,
+        customer_name=names.get(thread.customer_id),
         assignee=assignee,
         breaches=fired.get(thread.id, ()),
     )

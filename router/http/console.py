@@ -66,6 +66,10 @@ STATIC_FILES = {
     "console.js": "text/javascript; charset=utf-8",
     "console-outreach.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
+    "console-notify.js": "text/javascript; charset=utf-8",
+    "console-admin.js": "text/javascript; charset=utf-8",
+    # the notification chime (a generated 0.18 s tone; see docs/console.md)
+    "notify.wav": "audio/wav",
     # Chart.js 4 (MIT, its licence beside it), for the Reports page's charts
     "vendor/chart.umd.min.js": "text/javascript; charset=utf-8",
     "vendor/chart.js.LICENSE.md": "text/plain; charset=utf-8",
@@ -74,7 +78,8 @@ STATIC_FILES = {
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -329,7 +334,7 @@ async def console_login(request: web.Request) -> web.StreamResponse:
         return _too_many(wait)
     async with app.read_sessions() as session:
         agent = await session.scalar(select(Agent).where(Agent.email == email))
-    if agent is None or not agent.password_hash:
+    if agent is None or not agent.password_hash or agent.deactivated_at is not None:
         # The same argon2 work as for a real account, so timing does not tell either.
         await asyncio.to_thread(verify_password, await _dummy_hash(state), password)
         await _write_audit(

@@ -12,6 +12,7 @@ from typing import Any
 from router.agents.canned import CannedResponse
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
+from router.identity.display import EMAIL_PATTERN
 from router.service.knowledge_gaps import SINCE_PATTERN
 from router.service.surveys import COMMENT_MAX_CHARS
 from router.storage.column_sizes import (
@@ -121,6 +122,11 @@ THREAD_FIELDS: dict[str, JSON] = {
 CUSTOMER_FIELDS: dict[str, JSON] = {
     "id": INT,
     "name": N_STRING,
+    "display_name": {
+        **N_STRING,
+        "description": "what to call the customer: the name, else a channel's name for "
+        "them, an email address, @username or phone number (null: nothing known)",
+    },
     "language": N_STRING,
     "created_at": TIME,
     "identities": {"type": "array", "items": _ref("Identity")},
@@ -272,7 +278,7 @@ SCHEMAS: dict[str, JSON] = {
     "ThreadList": _object({"threads": {"type": "array", "items": _ref("ThreadSummary")}}),
     "ThreadEnvelope": _object({"thread": _ref("ThreadSummary")}),
     "MessageEnvelope": _object({"message": _ref("Message")}),
-    "AgentInfo": _object({**AGENT_BRIEF, **AGENT_LOAD}),
+    "AgentInfo": _object({**AGENT_BRIEF, **AGENT_LOAD, "active": {"type": "boolean"}}),
     "AgentList": _object({"agents": {"type": "array", "items": _ref("AgentInfo")}}),
     "Me": _object({**AGENT_BRIEF, **AGENT_LOAD, "language": STRING}),
     "Presence": _object(
@@ -912,6 +918,8 @@ def openapi_document() -> JSON:
         paths.setdefault(template, {}).update(operations)
     paths.update(report_paths())
     paths.update(knowledge_paths())
+    for template, operations in admin_paths().items():
+        paths.setdefault(template, {}).update(operations)
     return copy.deepcopy(
         {
             "openapi": "3.1.0",
@@ -1225,4 +1233,172 @@ def knowledge_paths() -> JSON:
                 ),
             )
         }
+    }
+
+
+# --- administration: agents, invitations, tags, channels, dead letters ------------------
+
+_FACT: JSON = {
+    "anyOf": [STRING, INT, {"type": "boolean"}, {"type": "array", "items": STRING}],
+}
+
+SCHEMAS.update(
+    {
+        "AgentCreateRequest": _object(
+            {
+                "email": {
+                    "type": "string",
+                    "maxLength": column_limit(Agent.email),
+                    "pattern": EMAIL_PATTERN,
+                },
+                "name": _words(column_limit(Agent.name)),
+                "tier": {"type": "integer", "minimum": 1, "maximum": 3},
+                "admin": {"type": "boolean"},
+                "password": {**TEXT, "minLength": 8, "maxLength": 1024},
+                "language": {"type": "string", "enum": list(LANGUAGES)},
+            },
+            optional=("admin", "password", "language"),
+            description="without a password the answer holds an invitation link the agent "
+            "opens to choose one (valid 7 days, single use)",
+        ),
+        "AgentCreated": _object(
+            {"agent": _ref("AgentInfo"), "invitation_url": N_STRING},
+        ),
+        "AgentPatchRequest": _object(
+            {
+                "tier": {"type": "integer", "minimum": 1, "maximum": 3},
+                "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 100},
+                "admin": {"type": "boolean"},
+                "active": {"type": "boolean"},
+            },
+            optional=("tier", "max_concurrent", "admin", "active"),
+            description="active=false deactivates: sessions and tokens end, open threads "
+            "return to the queue",
+        ),
+        "AgentEnvelope": _object(
+            {"agent": _ref("AgentInfo"), "requeued": {"type": "array", "items": INT}},
+            optional=("requeued",),
+        ),
+        "InvitationRequest": _object(
+            {"token": {**TEXT, "maxLength": 400}, "password": {**TEXT, "maxLength": 1024}}
+        ),
+        "InvitationAccepted": _object({"email": STRING, "name": STRING}),
+        "Tag": _object({"id": INT, "name": STRING, "created_at": TIME}),
+        "TagList": _object({"tags": {"type": "array", "items": _ref("Tag")}}),
+        "TagRequest": _object({"name": _words(64)}),
+        "TagEnvelope": _object({"tag": _ref("Tag")}),
+        "ChannelStatus": _object(
+            {
+                "name": STRING,
+                "summary": STRING,
+                "missing": {"type": "array", "items": STRING},
+                "facts": {"type": "object", "additionalProperties": _FACT},
+            },
+            description="what the channel's adapter says of itself (`describe`), and its "
+            "live check where it has one (email: whether the relay answers)",
+        ),
+        "DeadLetter": _object(
+            {
+                "id": INT,
+                "thread_id": INT,
+                "message_id": INT,
+                "channel": STRING,
+                "address": STRING,
+                "attempts": INT,
+                "last_error": N_STRING,
+                "created_at": TIME,
+            }
+        ),
+        "ChannelStatusReport": _object(
+            {
+                "channels": {"type": "array", "items": _ref("ChannelStatus")},
+                "outbox": _object(
+                    {"pending": INT, "delivered": INT, "dead": INT},
+                    description="rows per delivery state",
+                ),
+                "dead_letters": {"type": "array", "items": _ref("DeadLetter")},
+            }
+        ),
+        "OutboxRetried": _object({"id": INT, "status": STRING}),
+    }
+)
+
+
+def admin_paths() -> JSON:
+    """Paths of `router.http.admin_api` (admins only, except accepting an invitation)."""
+    admin_errors = ("401", "403", "404", "409", "422")
+    return {
+        "/api/v1/agents": {
+            "post": _op(
+                "Admin: add an agent, with an initial password or an invitation link",
+                "201",
+                "AgentCreated",
+                errors=("401", "403", "409", "422"),
+                body="AgentCreateRequest",
+            )
+        },
+        "/api/v1/agents/{id}": {
+            "patch": _op(
+                "Admin: change tier, capacity, admin flag; deactivate or reactivate",
+                "200",
+                "AgentEnvelope",
+                errors=admin_errors,
+                body="AgentPatchRequest",
+                params=THREAD_ID,
+            )
+        },
+        "/api/v1/invitations/accept": {
+            "post": _op(
+                "The invited agent chooses a password (no credentials: the token is one)",
+                "200",
+                "InvitationAccepted",
+                errors=("404", "409", "422"),
+                body="InvitationRequest",
+                security=[],
+            )
+        },
+        "/api/v1/tags": {
+            "get": _op("Every tag", "200", "TagList"),
+            "post": _op(
+                "Admin: add a tag",
+                "201",
+                "TagEnvelope",
+                errors=("401", "403", "409", "422"),
+                body="TagRequest",
+            ),
+        },
+        "/api/v1/tags/{id}": {
+            "patch": _op(
+                "Admin: rename a tag",
+                "200",
+                "TagEnvelope",
+                errors=admin_errors,
+                body="TagRequest",
+                params=THREAD_ID,
+            ),
+            "delete": _op(
+                "Admin: remove a tag",
+                "204",
+                None,
+                errors=("401", "403", "404"),
+                params=THREAD_ID,
+            ),
+        },
+        "/api/v1/channels/status": {
+            "get": _op(
+                "Admin: each channel's state, the outbox depth and the newest dead letters",
+                "200",
+                "ChannelStatusReport",
+                errors=("401", "403"),
+            )
+        },
+        "/api/v1/outbox/{id}/retry": {
+            "post": _op(
+                "Admin: deliver a dead letter again (attempts start over)",
+                "200",
+                "OutboxRetried",
+                errors=("401", "403", "404", "409"),
+                params=THREAD_ID,
+            )
+        },
     }

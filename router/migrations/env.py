@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import router.agents.canned  # noqa: F401  (its table lives outside models.py)
+import router.agents.canned  # (its table lives outside models.py)
+import router.agents.tags  # noqa: F401  (so does this one)
 from router.storage.models import Base
 
 connection = context.config.attributes.get("connection")

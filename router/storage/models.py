@@ -121,6 +121,8 @@ class Agent(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when an admin deactivates the agent: no sign-in, no sessions, no threads.
+    deactivated_at: Mapped[datetime | None]
 
 
 class Thread(Base):

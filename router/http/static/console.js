@@ -166,6 +166,32 @@
       priority_changed: "Priority changed.",
       pending_set: "Waiting on the customer: the clocks are paused.",
       pending_cleared: "The clocks run again.",
+      back: "Back",
+      customer_details: "Customer",
+      at_time: "{date}, {time}",
+      channel_webchat: "web chat",
+      channel_email: "email",
+      channel_telegram: "Telegram",
+      channel_api: "API",
+      channel_phone: "phone",
+      show_original: "Show the original mail",
+      hide_original: "Hide the original mail",
+      subject: "Subject: {subject}",
+      reason_agent_offline: "the agent went offline",
+      reason_agent_deactivated: "the agent was deactivated",
+      reason_merged: "merged by an agent",
+      reason_no_bot: "no bot is configured",
+      reason_bot_did_not_help: "the bot's answer did not help",
+      reason_no_confident_answer: "the bot had no confident answer",
+      reason_asked_for_person: "the customer asked for a person",
+      reason_faq_hands_off: "the FAQ entry hands off to a person",
+      action_requeue: "returned to the queue",
+      invite_title: "Choose your password",
+      invite_submit: "Save and sign in",
+      invite_done: "Your password is set; sign in with it.",
+      invite_used: "This invitation has been used already; sign in or ask an admin for a new one.",
+      invite_invalid: "This invitation is not valid or has expired; ask an admin for a new one.",
+      password_short: "The password needs at least 8 characters.",
     },
     fa: {
       app_title: "پاسخ — میز کار پشتیبان",
@@ -321,6 +347,32 @@
       priority_changed: "اولویت تغییر کرد.",
       pending_set: "در انتظار مشتری: زمان‌سنج‌ها متوقف شدند.",
       pending_cleared: "زمان‌سنج‌ها دوباره به کار افتادند.",
+      back: "بازگشت",
+      customer_details: "مشتری",
+      at_time: "{date}، {time}",
+      channel_webchat: "گفت‌وگوی وب",
+      channel_email: "ایمیل",
+      channel_telegram: "تلگرام",
+      channel_api: "API",
+      channel_phone: "تلفن",
+      show_original: "نمایش ایمیل اصلی",
+      hide_original: "پنهان کردن ایمیل اصلی",
+      subject: "موضوع: {subject}",
+      reason_agent_offline: "پشتیبان آفلاین شد",
+      reason_agent_deactivated: "حساب پشتیبان غیرفعال شد",
+      reason_merged: "به دست پشتیبان ادغام شد",
+      reason_no_bot: "رباتی پیکربندی نشده است",
+      reason_bot_did_not_help: "پاسخ ربات کمکی نکرد",
+      reason_no_confident_answer: "ربات پاسخ مطمئنی نداشت",
+      reason_asked_for_person: "مشتری گفت‌وگو با پشتیبان را خواست",
+      reason_faq_hands_off: "این پرسش باید به پشتیبان سپرده شود",
+      action_requeue: "به صف برگشت",
+      invite_title: "گذرواژهٔ خود را برگزینید",
+      invite_submit: "ذخیره و ورود",
+      invite_done: "گذرواژه ثبت شد؛ با آن وارد شوید.",
+      invite_used: "این دعوت‌نامه پیش‌تر به کار رفته است؛ وارد شوید یا از مدیر دعوت‌نامهٔ تازه بخواهید.",
+      invite_invalid: "این دعوت‌نامه معتبر نیست یا منقضی شده است؛ از مدیر دعوت‌نامهٔ تازه بخواهید.",
+      password_short: "گذرواژه دست‌کم ۸ نویسه لازم دارد.",
     },
     ar: {
       app_title: "پاسخ — لوحة موظفي الدعم",
@@ -476,6 +528,32 @@
       priority_changed: "تغيّرت الأولوية.",
       pending_set: "بانتظار العميل: توقفت المؤقتات.",
       pending_cleared: "عادت المؤقتات إلى العمل.",
+      back: "رجوع",
+      customer_details: "العميل",
+      at_time: "{date}، {time}",
+      channel_webchat: "الدردشة",
+      channel_email: "البريد",
+      channel_telegram: "تيليجرام",
+      channel_api: "API",
+      channel_phone: "الهاتف",
+      show_original: "عرض الرسالة الأصلية",
+      hide_original: "إخفاء الرسالة الأصلية",
+      subject: "الموضوع: {subject}",
+      reason_agent_offline: "أصبح الموظف غير متصل",
+      reason_agent_deactivated: "عُطّل حساب الموظف",
+      reason_merged: "دمجه موظف",
+      reason_no_bot: "لا يوجد روبوت مُعدّ",
+      reason_bot_did_not_help: "لم يُفد رد الروبوت",
+      reason_no_confident_answer: "لم يجد الروبوت ردًا واثقًا",
+      reason_asked_for_person: "طلب العميل التحدث إلى موظف",
+      reason_faq_hands_off: "هذا السؤال يُحال إلى موظف",
+      action_requeue: "أُعيدت إلى القائمة",
+      invite_title: "اختر كلمة المرور",
+      invite_submit: "حفظ وتسجيل الدخول",
+      invite_done: "تم حفظ كلمة المرور؛ سجّل الدخول بها.",
+      invite_used: "استُخدمت هذه الدعوة من قبل؛ سجّل الدخول أو اطلب دعوة جديدة من المدير.",
+      invite_invalid: "هذه الدعوة غير صالحة أو منتهية؛ اطلب دعوة جديدة من المدير.",
+      password_short: "تحتاج كلمة المرور إلى ٨ أحرف على الأقل.",
     },
   };
   const RTL = new Set(["fa", "ar"]);
@@ -494,6 +572,7 @@
     charts: {},
     threads: [],
     knownQueued: new Set(),
+    queuePrimed: false, // the queue was read once: threads queued after that are new
     current: null, // the open thread's detail
     currentId: null,
     canned: [],
@@ -505,6 +584,22 @@
   };
 
   const $ = (id) => document.getElementById(id);
+
+  // Pages other files add (console-admin.js): name -> {allowed(), show(container), render()}.
+  const EXTRA_PAGES = {};
+  // What other files listen to (console-notify.js): "event" (a socket event), "queue"
+  // (the queue list was read: {threads, fresh}), "thread" (a thread was opened: its id),
+  // "started" (signed in), "language" (the language changed).
+  const LISTENERS = {};
+  function emit(name, detail) {
+    for (const listener of LISTENERS[name] || []) {
+      try {
+        listener(detail);
+      } catch (error) {
+        console.error(error);
+      }
+    }
+  }
 
   // The one way this file makes elements: attributes by property, text by textContent.
   function el(tag, props, ...children) {
@@ -570,10 +665,13 @@
     if (!iso) return "";
     const date = new Date(iso);
     if (Number.isNaN(date.getTime())) return "";
-    return new Intl.DateTimeFormat(LOCALES[state.lang] || "en", {
-      dateStyle: "short",
-      timeStyle: "short",
-    }).format(date);
+    // Date and time apart, joined by the language's own pattern: Intl puts a Latin
+    // comma between them even in Persian («۱۴۰۵/۹/۷, ۲۲:۲۲»).
+    const locale = LOCALES[state.lang] || "en";
+    return t("at_time", {
+      date: new Intl.DateTimeFormat(locale, { dateStyle: "short" }).format(date),
+      time: new Intl.DateTimeFormat(locale, { timeStyle: "short" }).format(date),
+    });
   }
 
   // Channel names come from the server; only a safe subset goes into a class name.
@@ -582,7 +680,17 @@
   }
 
   function channelBadge(channel) {
-    return el("span", { class: `badge ${safeClass("ch", channel)}`, text: channel || "?" });
+    return el("span", {
+      class: `badge ${safeClass("ch", channel)}`,
+      dataset: { channel: String(channel || "") },
+      text: channelName(channel),
+    });
+  }
+
+  // A channel's name in the console's language; a channel we have no words for, as named.
+  function channelName(channel) {
+    const key = `channel_${channel}`;
+    return I18N.en[key] !== undefined ? t(key) : String(channel || "?");
   }
 
   function statusBadge(status) {
@@ -686,6 +794,9 @@
     if (state.current) renderThread();
     renderCanned();
     renderReport();
+    const page = EXTRA_PAGES[state.page];
+    if (page && page.render) page.render();
+    emit("language", state.lang);
   }
 
   let noticeTimer = null;
@@ -818,12 +929,14 @@
     $("signin").hidden = true;
     $("console").hidden = false;
     document.querySelector('.tab[data-view="all"]').hidden = !state.agent.is_admin;
+    for (const tab of document.querySelectorAll(".page-tab.admin-only")) tab.hidden = !state.agent.is_admin;
     buildTierChoices();
     selectView(state.view);
     selectPage(state.page);
     startSocket();
     loadCanned();
     loadAgents();
+    emit("started", state.agent);
     // Opening the console's socket marks an offline agent online (server side).
     $("presence-select").value = state.agent.presence === "away" ? "away" : "online";
   }
@@ -903,6 +1016,7 @@
   }
 
   function onEvent(data) {
+    emit("event", data);
     if (data.type === "thread" || data.type === "message") {
       reloadQueueSoon();
       if (data.thread_id === state.currentId) reloadThreadSoon();
@@ -972,7 +1086,11 @@
       const fresh = threads.filter(
         (thread) => thread.status === "queued" && !state.knownQueued.has(thread.id),
       );
-      if (fresh.length && state.knownQueued.size) notify(t("new_in_queue"));
+      // New since the first read: an empty queue at sign-in makes the next thread new too.
+      const primed = state.queuePrimed;
+      state.queuePrimed = true;
+      if (fresh.length && primed) notify(t("new_in_queue"));
+      emit("queue", { threads, fresh: primed ? fresh : [] });
       for (const thread of threads) if (thread.status === "queued") state.knownQueued.add(thread.id);
       state.threads = threads;
       renderQueue();
@@ -981,7 +1099,10 @@
     }
   }
 
+  // The server picks the best known identity (router/identity/display.py); "Customer #n"
+  // only when nothing at all is known.
   function customerName(customer, fallbackId) {
+    if (customer && customer.display_name) return customer.display_name;
     if (customer && customer.name) return customer.name;
     const identities = (customer && customer.identities) || [];
     const named = identities.find((identity) => identity.display_name);
@@ -1100,7 +1221,10 @@
       detail.earlier = await loadEarlier(detail);
       if (state.currentId !== id) return;
       state.current = detail;
+      // The pane first: a hidden (phone) pane cannot be scrolled to the newest message.
+      if (switching) showPane("thread");
       renderThread(switching);
+      if (switching) emit("thread", id);
       if (switching) loadCanned(id);
       loadClaims(detail.customer.id || detail.thread.customer_id, id);
     } catch (error) {
@@ -1108,6 +1232,7 @@
         state.current = null;
         state.currentId = null;
         $("thread-view").hidden = true;
+        $("customer-pane").hidden = true;
         $("thread-empty").hidden = false;
       }
       if (!quiet) failed(error);
@@ -1180,7 +1305,7 @@
         el("time", { datetime: message.created_at, text: when(message.created_at) }),
       ),
       el("p", { class: "text", text: message.text || "" }),
-      ...(message.attachments || []).map((file) =>
+      ...(message.attachments || []).filter((file) => !isOriginalMail(file)).map((file) =>
         el(
           "p",
           { class: "attachment muted" },
@@ -1196,6 +1321,7 @@
           ),
         ),
       ),
+      ...(message.attachments || []).filter(isOriginalMail).map(originalMail),
       // A reply the channel refused for good (bounce, blocked bot, relay 5xx): the
       // agent must see that the customer never got it, and the channel's own words.
       message.delivery && message.delivery.status === "dead"
@@ -1208,13 +1334,59 @@
     );
   }
 
+  // The copy of the whole mail as received, which the email channel keeps with every
+  // mail: read as text on demand, never rendered as HTML.
+  function isOriginalMail(file) {
+    return file.content_type === "message/rfc822" && file.filename === "message.eml";
+  }
+
+  function attachmentUrl(file) {
+    // Through the open thread: it also serves its customer's earlier threads' files.
+    return `/api/v1/threads/${encodeURIComponent(state.current.thread.id)}/attachments/${encodeURIComponent(file.sha256)}`;
+  }
+
+  function originalMail(file) {
+    const pre = el("pre", { class: "original-text", hidden: true });
+    const toggle = el("button", {
+      type: "button",
+      class: "link show-original",
+      text: t("show_original"),
+      onclick: async () => {
+        if (!pre.hidden) {
+          pre.hidden = true;
+          toggle.textContent = t("show_original");
+          return;
+        }
+        if (!pre.textContent) {
+          try {
+            const response = await fetch(toggle.dataset.url, { credentials: "same-origin" });
+            if (!response.ok) throw new Error(response.statusText);
+            pre.textContent = await response.text();
+          } catch (error) {
+            failed(error);
+            return;
+          }
+        }
+        pre.hidden = false;
+        toggle.textContent = t("hide_original");
+      },
+    });
+    toggle.dataset.url = attachmentUrl(file);
+    return el("div", { class: "original" }, toggle, pre);
+  }
+
   function renderThread(switching) {
     const detail = state.current;
     if (!detail) return;
     const { thread, customer } = detail;
     $("thread-empty").hidden = true;
     $("thread-view").hidden = false;
+    $("customer-pane").hidden = false;
     $("customer-name").textContent = customerName(customer, thread.customer_id);
+    const subject = $("thread-subject");
+    subject.textContent = "";
+    if (thread.subject) subject.append(...tIsolated("subject", { subject: thread.subject }));
+    subject.hidden = !thread.subject;
 
     const identities = $("identities");
     identities.textContent = "";
@@ -1268,7 +1440,8 @@
     buildTierChoices(thread.tier);
 
     const history = $("history");
-    const nearBottom = history.scrollHeight - history.scrollTop - history.clientHeight < 40;
+    const pane = $("thread-scroll");
+    const nearBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 40;
     history.textContent = "";
     for (const earlier of detail.earlier) {
       history.append(
@@ -1283,7 +1456,6 @@
       history.append(el("li", { class: "separator", text: t("thread", { id: num(thread.id) }) }));
     }
     for (const message of detail.messages) history.append(renderMessage(message));
-    if (switching || nearBottom) history.lastElementChild && history.lastElementChild.scrollIntoView({ block: "nearest" });
 
     const replyVia = $("reply-identity");
     const previous = replyVia.value;
@@ -1297,12 +1469,19 @@
     replyVia.append(
       el("option", {
         value: "",
-        text: last ? `${last.channel}: ${isolatedText(last.address)}` : thread.last_channel || "—",
+        text: last
+          ? `${channelName(last.channel)}: ${isolatedText(last.address)}`
+          : thread.last_channel
+            ? channelName(thread.last_channel)
+            : "—",
       }),
     );
     for (const identity of usable) {
       replyVia.append(
-        el("option", { value: String(identity.id), text: `${identity.channel}: ${isolatedText(identity.address)}` }),
+        el("option", {
+          value: String(identity.id),
+          text: `${channelName(identity.channel)}: ${isolatedText(identity.address)}`,
+        }),
       );
     }
     replyVia.value = previous && [...replyVia.options].some((o) => o.value === previous) ? previous : "";
@@ -1311,6 +1490,15 @@
     audit.textContent = "";
     for (const entry of detail.audit || []) audit.append(renderAudit(entry));
     renderCanned();
+    // The pane's own scrollTop: scrollIntoView would scroll every scrollable ancestor,
+    // the window included, and push the top bar and the queue out of sight. Last, and
+    // again after layout, as the reply box's height moves the pane's bottom.
+    if (switching || nearBottom) {
+      pane.scrollTop = pane.scrollHeight;
+      requestAnimationFrame(() => {
+        pane.scrollTop = pane.scrollHeight;
+      });
+    }
   }
 
   function renderAudit(entry) {
@@ -1335,7 +1523,7 @@
     }
     if (SLA_TARGETS.includes(details.target)) extra.push(t(`target_${details.target}`));
     if (details.to_email) extra.push(isolated(String(details.to_email)));
-    if (details.reason) extra.push(isolated(String(details.reason)));
+    if (details.reason) extra.push(reasonText(String(details.reason)));
     if (details.resolution && details.resolution !== "resolved") extra.push(String(details.resolution));
     const label = I18N.en[`action_${action}`] !== undefined ? t(`action_${action}`) : action;
     return el(
@@ -1350,6 +1538,24 @@
         ? el("span", { class: "muted" }, " — ", ...extra.flatMap((part, i) => (i ? [" · ", part] : [part])))
         : null,
     );
+  }
+
+  // The reasons the server and the bot record, in the console's language; a reason an
+  // agent typed (escalating) is shown as written.
+  const KNOWN_REASONS = [
+    [/^agent offline$/, "reason_agent_offline"],
+    [/^agent deactivated$/, "reason_agent_deactivated"],
+    [/^merged by an agent$/, "reason_merged"],
+    [/^no bot configured$/, "reason_no_bot"],
+    [/^the bot's answer did not help$/, "reason_bot_did_not_help"],
+    [/^no confident answer$/, "reason_no_confident_answer"],
+    [/^customer asked for a person$/, "reason_asked_for_person"],
+    [/^FAQ entry .* hands off to a person$/, "reason_faq_hands_off"],
+  ];
+
+  function reasonText(reason) {
+    const known = KNOWN_REASONS.find(([pattern]) => pattern.test(reason));
+    return known ? t(known[1]) : isolated(reason);
   }
 
   function buildTierChoices(current) {
@@ -1481,12 +1687,20 @@
   const DAY_MS = 86400000;
 
   function selectPage(page) {
-    state.page = page === "reports" ? "reports" : "threads";
+    const extra = EXTRA_PAGES[page];
+    state.page = page === "reports" || (extra && extra.allowed()) ? page : "threads";
     for (const tab of document.querySelectorAll(".page-tab")) {
       tab.setAttribute("aria-selected", String(tab.dataset.page === state.page));
     }
     document.querySelector("main.panes").hidden = state.page !== "threads";
     $("reports").hidden = state.page !== "reports";
+    const admin = $("admin-page");
+    admin.hidden = !EXTRA_PAGES[state.page];
+    admin.dataset.page = EXTRA_PAGES[state.page] ? state.page : "";
+    if (EXTRA_PAGES[state.page]) {
+      admin.textContent = "";
+      EXTRA_PAGES[state.page].show(admin);
+    }
     if (state.page === "reports") {
       if (!$("report-from").value) {
         const today = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS);
@@ -1703,6 +1917,10 @@
       });
     });
     $("reply-form").addEventListener("submit", sendReply);
+    $("invite-form").addEventListener("submit", acceptInvite);
+    $("back-to-queue").addEventListener("click", () => showPane("queue"));
+    $("show-customer").addEventListener("click", () => showPane("customer"));
+    $("back-to-thread").addEventListener("click", () => showPane("thread"));
     $("reply-text").addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("reply-form").requestSubmit();
     });
@@ -1725,6 +1943,79 @@
     $("report-group-by").addEventListener("change", loadReport);
   }
 
+  // The few things the console's other files use; one copy of each, here.
+  window.PasokhConsole = {
+    api,
+    el,
+    t,
+    num,
+    when,
+    notify,
+    failed,
+    isolated,
+    channelName,
+    customerName,
+    state,
+    ApiError,
+    openThread,
+    addStrings(tables) {
+      for (const [lang, table] of Object.entries(tables)) Object.assign(I18N[lang], table);
+    },
+    addPage(name, page) {
+      EXTRA_PAGES[name] = page;
+    },
+    on(name, listener) {
+      (LISTENERS[name] = LISTENERS[name] || []).push(listener);
+    },
+  };
+
+  // Opened from an invitation link (/console#invite=<token>): choose a password first.
+  // The token is in the fragment, so it never reaches a server log or a Referer.
+  function inviteToken() {
+    const match = /^#invite=([A-Za-z0-9._-]+)$/.exec(location.hash);
+    return match ? match[1] : null;
+  }
+
+  function showInvite() {
+    $("loading").hidden = true;
+    $("signin").hidden = true;
+    $("console").hidden = true;
+    $("invite").hidden = false;
+    $("invite-password").focus();
+  }
+
+  async function acceptInvite(event) {
+    event.preventDefault();
+    const error = $("invite-error");
+    const password = $("invite-password").value;
+    error.textContent = "";
+    if (password.length < 8) {
+      error.textContent = t("password_short");
+      return;
+    }
+    $("invite-submit").disabled = true;
+    try {
+      const data = await api("POST", "/api/v1/invitations/accept", { token: inviteToken(), password });
+      history.replaceState(null, "", location.pathname);
+      $("invite").hidden = true;
+      await loadSession();
+      $("signin-email").value = data.email;
+      $("signin-error").textContent = t("invite_done");
+      $("signin-password").focus();
+    } catch (err) {
+      const status = err instanceof ApiError ? err.status : 0;
+      error.textContent =
+        status === 409 ? t("invite_used") : status === 404 ? t("invite_invalid") : t("failed", { message: err.message });
+    } finally {
+      $("invite-submit").disabled = false;
+    }
+  }
+
+  // One pane at a time on a phone (and the customer pane on demand when narrow).
+  function showPane(pane) {
+    document.querySelector("main.panes").dataset.pane = pane;
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     let stored = null;
     try {
@@ -1734,6 +2025,10 @@
     }
     applyLanguage(stored || document.documentElement.lang || "fa");
     wire();
+    if (inviteToken()) {
+      showInvite();
+      return;
+    }
     loadSession().catch((error) => {
       $("loading").textContent = t("failed", { message: error.message });
     });

@@ -1,0 +1,175 @@
+"""Screenshots of the agent console's pages for `docs/console.md`, in fa and en.
+
+One command: `python bench/console_screenshots.py` (option `--out DIR`, default
+`docs/screenshots/`). It starts the whole server in this process (SQLite in a temporary
+data dir, every new thread queued), seeds an admin, agents, canned responses, tags, a
+long email thread and a dead letter, then drives Debian's Chromium (Playwright) and
+writes one PNG per page and language: the thread view (1200×760 and a 375×812 phone),
+agents, canned responses, tags and channels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The repository, not bench/ (whose telegram.py would shadow python-telegram-bot).
+sys.path[0] = str(ROOT)
+
+from aiohttp import web
+from playwright.async_api import Page, expect
+
+from config.settings import load_settings
+from router.agents.admin import NewAgent, add_agent
+from router.agents.canned import add_canned
+from router.agents.queue import Actor
+from router.agents.tags import add_tag
+from router.app import build_app
+from router.context import AppContext
+from router.core.messages import utcnow
+from router.core.responder import QueueEveryThread
+from router.http.keys import CONTEXT
+from router.storage.models import Customer, Identity, Message, OutboxItem, Thread, ThreadStatus
+from tests.browser_support import running_chromium
+from tests.support import free_port
+
+PASSWORD = "screenshot password"
+DESKTOP = {"width": 1200, "height": 760}
+PHONE = {"width": 375, "height": 812}
+TEXTS = {
+    "fa": ["سلام، سفارش ۱۲۳۴ من هنوز نرسیده.", "سلام مریم جان، بررسی می‌کنم.", "ممنون، منتظرم."],
+    "en": ["Hello, my order 1234 has not arrived.", "Hi Maryam, let me check.", "Thanks!"],
+}
+
+
+async def seed(app: AppContext) -> Actor:
+    boss = await add_agent(
+        app, Actor(0, "setup", 3, True), NewAgent("admin@example.com", "Admin", 3, True, PASSWORD)
+    )
+    actor = Actor(boss.agent.id, "Admin", 3, True)
+    await add_agent(app, actor, NewAgent("sara@example.com", "سارا", 1, False, PASSWORD))
+    await add_agent(app, actor, NewAgent("nima@example.com", "Nima", 2, False))
+    welcome = "سلام {customer_name}، من {agent_name} هستم."
+    await add_canned(app, actor, language="fa", title="خوشامد", text=welcome)
+    await add_canned(
+        app, actor, language="en", title="Welcome", text="Hi {customer_name}, {agent_name} here."
+    )
+    for name in ("VIP", "بازپرداخت", "shipping"):
+        await add_tag(app, actor, name)
+    start = utcnow() - timedelta(hours=3)
+    async with app.sessions() as session, session.begin():
+        customer = Customer(name=None)
+        session.add(customer)
+        await session.flush()
+        identity = Identity(
+            customer_id=customer.id, channel="email", address="maryam@example.org", verified=True
+        )
+        session.add(identity)
+        await session.flush()
+        thread = Thread(
+            customer_id=customer.id,
+            status=ThreadStatus.QUEUED,
+            tier=1,
+            subject="Order 1234",
+            last_channel="email",
+            last_identity_id=identity.id,
+            created_at=start,
+            updated_at=start,
+            queued_at=start,
+        )
+        session.add(thread)
+        await session.flush()
+        last = None
+        for n in range(14):
+            inbound = n % 2 == 0
+            last = Message(
+                thread_id=thread.id,
+                customer_id=customer.id,
+                direction="in" if inbound else "out",
+                author_kind="customer" if inbound else "agent",
+                channel="email",
+                identity_id=identity.id,
+                text=TEXTS["fa" if n < 7 else "en"][n % 3],
+                created_at=start + timedelta(minutes=5 * n),
+            )
+            session.add(last)
+        await session.flush()
+        assert last is not None
+        session.add(
+            OutboxItem(
+                message_id=last.id,
+                thread_id=thread.id,
+                channel="email",
+                address="maryam@example.org",
+                status="dead",
+                attempts=8,
+                last_error="550 5.1.1 mailbox unavailable",
+            )
+        )
+    return actor
+
+
+async def shoot(page: Page, path: Path) -> None:
+    await page.wait_for_timeout(200)  # the last repaint after the data arrived
+    await page.screenshot(path=str(path))
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+async def run(out: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(env={}, data_dir=Path(tmp))
+        settings = settings.replace("database", url=f"sqlite+aiosqlite:///{tmp}/pasokh.db")
+        settings = settings.replace("email", enabled=False).replace("webchat", enabled=False)
+        app = build_app(settings, responder=QueueEveryThread())
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await seed(app[CONTEXT])
+            async with running_chromium() as browser:
+                for lang in ("fa", "en"):
+                    for viewport, suffix in ((DESKTOP, ""), (PHONE, "-phone")):
+                        context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+                        await context.add_init_script(
+                            f"localStorage.setItem('pasokh.console.lang', '{lang}')"
+                        )
+                        page = await context.new_page()
+                        await page.goto(f"{url}/console")
+                        await page.locator("#signin-email").fill("admin@example.com")
+                        await page.locator("#signin-password").fill(PASSWORD)
+                        await page.locator("#signin-submit").click()
+                        await expect(page.locator("#live")).to_have_attribute("data-state", "on")
+                        await page.locator(".thread-item").first.click()
+                        await expect(page.locator("#history .msg")).to_have_count(14)
+                        await shoot(page, out / f"console-thread-{lang}{suffix}.png")
+                        if suffix:
+                            await context.close()
+                            continue
+                        for name in ("agents", "canned", "tags", "channels"):
+                            await page.locator(f'.page-tab[data-page="{name}"]').click()
+                            card = page.locator("#admin-page .admin-card").first
+                            await expect(card).to_be_visible()
+                            await shoot(page, out / f"console-{name}-{lang}.png")
+                        await context.close()
+        finally:
+            await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run(out))
+
+
+if __name__ == "__main__":
+    main()

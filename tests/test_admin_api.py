@@ -1,0 +1,338 @@
+"""The admin API: adding agents (password or invitation), changing and deactivating them,
+tags, the channel status page's data and retrying dead letters. Real server on loopback,
+the real ingest and outbox worker; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from prometheus_client import CollectorRegistry
+from sqlalchemy import select
+
+from channels.email.adapter import EmailAdapter
+from config.settings import EmailSettings, Settings
+from router.agents.admin import invitation_token
+from router.core.messages import DeliveryResult, utcnow
+from router.core.responder import QueueEveryThread
+from router.core.security import hash_password
+from router.storage.models import Agent, AuditEvent, OutboxItem, Thread, ThreadStatus
+from tests.agent_support import AgentUser, api, eventually, get_thread, make_agent
+from tests.console_support import PASSWORD, login_csrf, sign_in
+from tests.email_support import FakeRelay
+from tests.support import FakeAdapter, free_port
+
+
+async def _start(settings: Settings, start_app: Any, *adapters: FakeAdapter) -> Any:
+    return await start_app(
+        settings, adapters=list(adapters) or [FakeAdapter()], responder=QueueEveryThread()
+    )
+
+
+async def _sign_in_status(client: TestClient[Any, Any], email: str, password: str) -> int:
+    csrf = await login_csrf(client)
+    response = await client.post(
+        "/console/login",
+        json={"email": email, "password": password},
+        headers={"X-CSRF-Token": csrf},
+    )
+    status = response.status
+    if status == 200:
+        await client.post(
+            "/console/logout",
+            headers={"X-CSRF-Token": (await response.json())["csrf_token"]},
+        )
+    client.session.cookie_jar.clear()
+    return status
+
+
+async def test_admin_adds_an_agent_who_can_then_sign_in(settings: Settings, start_app) -> None:
+    client, context = await _start(settings, start_app)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    sara = await make_agent(context, "Sara")
+    new = {"email": "Nima@Example.com", "name": "نیما", "tier": 2, "password": PASSWORD}
+
+    status, _ = await api(client, "POST", "/api/v1/agents", sara, json=new)
+    assert status == 403
+    status, body = await api(client, "POST", "/api/v1/agents", boss, json=new)
+    assert status == 201, body
+    assert body["agent"]["email"] == "nima@example.com"
+    assert body["agent"]["tier"] == 2 and body["agent"]["active"] is True
+    assert body["invitation_url"] is None
+    assert await _sign_in_status(client, "nima@example.com", PASSWORD) == 200
+
+    status, _ = await api(client, "POST", "/api/v1/agents", boss, json=new)
+    assert status == 409
+    status, _ = await api(client, "POST", "/api/v1/agents", boss, json={**new, "tier": 7})
+    assert status == 422
+    status, _ = await api(
+        client, "POST", "/api/v1/agents", boss, json={**new, "email": "x@y.z", "password": "short"}
+    )
+    assert status == 422
+    async with context.read_sessions() as session:
+        audit = await session.scalar(select(AuditEvent).where(AuditEvent.action == "agent_added"))
+    assert audit is not None and audit.actor_id == boss.id
+
+
+async def test_an_invitation_sets_the_password_once_even_when_used_twice_at_once(
+    settings: Settings, start_app
+) -> None:
+    client, context = await _start(settings, start_app)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    status, body = await api(
+        client,
+        "POST",
+        "/api/v1/agents",
+        boss,
+        json={"email": "leila@example.com", "name": "Leila", "tier": 1},
+    )
+    assert status == 201
+    url = body["invitation_url"]
+    assert "/console#invite=" in url
+    token = url.split("#invite=", 1)[1]
+    # No password yet: nobody can sign in as the new agent.
+    assert await _sign_in_status(client, "leila@example.com", PASSWORD) == 401
+
+    passwords = ["first password 1", "second password 2"]
+    answers = await asyncio.gather(
+        *(
+            api(client, "POST", "/api/v1/invitations/accept", json={"token": token, "password": p})
+            for p in passwords
+        )
+    )
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200, 409], answers
+    winner = passwords[[s for s, _ in answers].index(200)]
+    loser = passwords[[s for s, _ in answers].index(409)]
+    assert await _sign_in_status(client, "leila@example.com", winner) == 200
+    assert await _sign_in_status(client, "leila@example.com", loser) == 401
+
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    status, _ = await api(
+        client, "POST", "/api/v1/invitations/accept", json={"token": forged, "password": "x" * 9}
+    )
+    assert status == 404
+    expired = invitation_token(context, 123, now=utcnow() - timedelta(days=30))
+    status, _ = await api(
+        client, "POST", "/api/v1/invitations/accept", json={"token": expired, "password": "x" * 9}
+    )
+    assert status == 404
+
+
+async def test_deactivating_an_agent_requeues_their_threads_and_ends_their_sessions(
+    settings: Settings, start_app
+) -> None:
+    web = FakeAdapter(name="web")
+    client, context = await _start(settings, start_app, web)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    sara = await make_agent(context, "Sara")
+    status, _ = await api(
+        client,
+        "PATCH",
+        f"/api/v1/agents/{sara.id}",
+        boss,
+        json={"max_concurrent": 3},
+    )
+    assert status == 200
+    first = await web.push("سلام", sender="v1")
+    second = await web.push("hello", sender="v2")
+    for result in (first, second):
+        status, _ = await api(client, "POST", f"/api/v1/threads/{result.thread_id}/claim", sara)
+        assert status == 200
+    # Sara also has a console session.
+    await _set_password(context, sara)
+    await sign_in(client, sara.email)
+    status, _ = await api(client, "GET", "/api/v1/agents/me")
+    assert status == 200
+
+    status, _ = await api(
+        client, "PATCH", f"/api/v1/agents/{boss.id}", boss, json={"active": False}
+    )
+    assert status == 409  # not oneself
+    status, body = await api(
+        client, "PATCH", f"/api/v1/agents/{sara.id}", boss, json={"active": False}
+    )
+    assert status == 200, body
+    assert body["agent"]["active"] is False
+    for result in (first, second):
+        thread = await get_thread(context, result.thread_id)
+        assert thread.status == ThreadStatus.QUEUED and thread.assignee_id is None
+    # The cookie session and the API token both ended; signing in is refused.
+    status, _ = await api(client, "GET", "/api/v1/agents/me")
+    assert status == 401
+    status, _ = await api(client, "GET", "/api/v1/agents/me", sara)
+    assert status == 401
+    client.session.cookie_jar.clear()
+    assert await _sign_in_status(client, sara.email, PASSWORD) == 401
+    async with context.read_sessions() as session:
+        requeued = list(
+            await session.scalars(select(AuditEvent).where(AuditEvent.action == "requeue"))
+        )
+    assert {e.thread_id for e in requeued} == {first.thread_id, second.thread_id}
+    # A transfer to the deactivated agent is refused.
+    status, _ = await api(
+        client,
+        "POST",
+        f"/api/v1/threads/{first.thread_id}/transfer",
+        boss,
+        json={"agent": sara.email},
+    )
+    assert status == 409
+
+
+async def _set_password(context: Any, agent: AgentUser) -> None:
+    hashed = await asyncio.to_thread(hash_password, PASSWORD)
+    async with context.sessions() as session, session.begin():
+        row = await session.get(Agent, agent.id)
+        assert row is not None
+        row.password_hash = hashed
+
+
+async def test_patch_changes_tier_capacity_and_admin_flag(settings: Settings, start_app) -> None:
+    client, context = await _start(settings, start_app)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    sara = await make_agent(context, "Sara")
+    status, body = await api(
+        client,
+        "PATCH",
+        f"/api/v1/agents/{sara.id}",
+        boss,
+        json={"tier": 3, "max_concurrent": 9, "admin": True},
+    )
+    assert status == 200
+    assert (body["agent"]["tier"], body["agent"]["max_concurrent"]) == (3, 9)
+    assert body["agent"]["is_admin"] is True
+    status, _ = await api(client, "PATCH", f"/api/v1/agents/{sara.id}", boss, json={"tier": 0})
+    assert status == 422
+    status, _ = await api(client, "PATCH", "/api/v1/agents/999999", boss, json={"tier": 1})
+    assert status == 404
+    reza = await make_agent(context, "Reza")
+    status, _ = await api(client, "PATCH", f"/api/v1/agents/{boss.id}", reza, json={"tier": 2})
+    assert status == 403
+    status, _ = await api(client, "PATCH", f"/api/v1/agents/{sara.id}", boss, json={"nope": 1})
+    assert status == 422
+
+
+async def test_a_dead_letter_is_retried_once_and_then_delivered(
+    settings: Settings, start_app
+) -> None:
+    web = FakeAdapter(name="web", fail_next=[DeliveryResult.failed("550 mailbox gone")])
+    client, context = await _start(settings, start_app, web)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    sara = await make_agent(context, "Sara")
+    result = await web.push("hi", sender="v1")
+    await api(client, "POST", f"/api/v1/threads/{result.thread_id}/claim", sara)
+    status, _ = await api(
+        client, "POST", f"/api/v1/threads/{result.thread_id}/messages", sara, json={"text": "Hi!"}
+    )
+    assert status == 201
+
+    async def dead_row() -> OutboxItem | None:
+        async with context.read_sessions() as session:
+            return await session.scalar(select(OutboxItem).where(OutboxItem.status == "dead"))
+
+    async def has_dead() -> bool:
+        return await dead_row() is not None
+
+    await eventually(has_dead)
+    row = await dead_row()
+    assert row is not None
+    status, report = await api(client, "GET", "/api/v1/channels/status", boss)
+    assert status == 200
+    assert report["outbox"]["dead"] == 1
+    assert [d["id"] for d in report["dead_letters"]] == [row.id]
+    assert report["dead_letters"][0]["last_error"] == "550 mailbox gone"
+
+    status, _ = await api(client, "POST", f"/api/v1/outbox/{row.id}/retry", sara)
+    assert status == 403
+    answers = await asyncio.gather(
+        *(api(client, "POST", f"/api/v1/outbox/{row.id}/retry", boss) for _ in range(3))
+    )
+    assert sorted(s for s, _ in answers) == [200, 409, 409], answers
+    # The claim's "Sara is with you" notice died; retried, it goes out, and so does the reply.
+    sent = await web.wait_sent(2)
+    assert row.message_id in {m.message_id for m in sent}
+    assert "Hi!" in [m.text for m in sent]
+
+    async def retried_row_delivered() -> bool:
+        async with context.read_sessions() as session:
+            again = await session.get(OutboxItem, row.id)
+        return again is not None and again.status == "delivered"
+
+    await eventually(retried_row_delivered)
+    status, _ = await api(client, "POST", "/api/v1/outbox/999999/retry", boss)
+    assert status == 404
+    async with context.read_sessions() as session:
+        audit = await session.scalar(select(AuditEvent).where(AuditEvent.action == "outbox_retry"))
+        thread = await session.get(Thread, result.thread_id)
+    assert audit is not None and audit.thread_id == result.thread_id
+    assert thread is not None
+
+
+async def test_channel_status_lists_each_adapter_and_its_facts(
+    settings: Settings, start_app
+) -> None:
+    client, context = await _start(settings, start_app, FakeAdapter(name="web"))
+    boss = await make_agent(context, "Boss", is_admin=True)
+    sara = await make_agent(context, "Sara")
+    status, _ = await api(client, "GET", "/api/v1/channels/status", sara)
+    assert status == 403
+    status, report = await api(client, "GET", "/api/v1/channels/status", boss)
+    assert status == 200
+    names = [c["name"] for c in report["channels"]]
+    assert names == sorted(names) and "web" in names and "api" in names
+    web = next(c for c in report["channels"] if c["name"] == "web")
+    assert web["summary"] == "web (a test double)"
+    assert report["outbox"] == {"pending": 0, "delivered": 0, "dead": 0}
+
+
+def _email_settings(relay_port: int) -> EmailSettings:
+    return EmailSettings(
+        smtp_host="127.0.0.1",
+        smtp_port=0,
+        domains=["support.localhost", "help.example"],
+        address="support@support.localhost",
+        relay_host="127.0.0.1",
+        relay_port=relay_port,
+        relay_timeout=5.0,
+    )
+
+
+async def test_the_email_channel_says_whether_its_relay_answers(relay: FakeRelay) -> None:
+    answering = EmailAdapter(
+        _email_settings(relay.port), secret_key="s", registry=CollectorRegistry()
+    )
+    facts = dict(answering.describe().facts)
+    assert facts["domains"] == ("support.localhost", "help.example")
+    assert facts["relay"] == f"127.0.0.1:{relay.port}"
+    assert dict(await answering.probe()) == {"relay_answers": True}
+    silent = EmailAdapter(
+        _email_settings(free_port()), secret_key="s", registry=CollectorRegistry()
+    )
+    probed = dict(await silent.probe())
+    assert probed["relay_answers"] is False and "relay_error" in probed
+
+
+async def test_tags_are_listed_added_renamed_and_removed_by_admins(
+    settings: Settings, start_app
+) -> None:
+    client, context = await _start(settings, start_app)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    sara = await make_agent(context, "Sara")
+    status, _ = await api(client, "POST", "/api/v1/tags", sara, json={"name": "vip"})
+    assert status == 403
+    status, body = await api(client, "POST", "/api/v1/tags", boss, json={"name": "  ویژه  "})
+    assert status == 201 and body["tag"]["name"] == "ویژه"
+    tag_id = body["tag"]["id"]
+    status, _ = await api(client, "POST", "/api/v1/tags", boss, json={"name": "ویژه"})
+    assert status == 409
+    status, body = await api(client, "PATCH", f"/api/v1/tags/{tag_id}", boss, json={"name": "vip"})
+    assert status == 200 and body["tag"]["name"] == "vip"
+    status, body = await api(client, "GET", "/api/v1/tags", sara)
+    assert status == 200 and [t["name"] for t in body["tags"]] == ["vip"]
+    status, _ = await api(client, "DELETE", f"/api/v1/tags/{tag_id}", boss)
+    assert status == 204
+    status, _ = await api(client, "DELETE", f"/api/v1/tags/{tag_id}", boss)
+    assert status == 404

@@ -1,0 +1,343 @@
+"""The console's shell, admin pages and notifications in Debian's Chromium (Playwright),
+in fa and en, on a 1400×900 desktop and a 375×812 phone.
+
+The whole server runs on loopback (real ingest, database, outbox, console socket); a
+queue-everything responder makes every new customer thread wait for an agent.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from config.settings import Settings
+from router.context import AppContext
+from router.core.messages import utcnow
+from router.core.responder import QueueEveryThread
+from router.storage.models import Customer, Identity, Message, Thread, ThreadStatus
+from tests.browser_support import running_chromium
+from tests.conftest import AppFactory
+from tests.console_support import PASSWORD, add_agent, integration_token
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = {"width": 1400, "height": 900}
+PHONE = {"width": 375, "height": 812}
+RAW_MAIL = (
+    b"From: Maryam <maryam@example.org>\r\nSubject: Order 1234 is late\r\n\r\nWhere is it?\r\n"
+)
+
+# Records every notification the page raises; the real one is kept for its permission.
+NOTIFICATION_HOOK = """
+(() => {
+  const Real = window.Notification;
+  window.__notifications = [];
+  class Recorded {
+    constructor(title, options) {
+      window.__notifications.push({ title, body: (options && options.body) || "" });
+    }
+    static get permission() { return Real ? Real.permission : "denied"; }
+    static requestPermission() { return Real.requestPermission(); }
+    close() {}
+  }
+  window.Notification = Recorded;
+})();
+"""
+
+
+@pytest.fixture
+async def browser() -> Any:
+    async with running_chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+async def server(start_app: AppFactory, settings: Settings) -> tuple[str, AppContext]:
+    client, context = await start_app(
+        settings.replace("webchat", enabled=False).replace("email", enabled=False),
+        responder=QueueEveryThread(),
+    )
+    return str(client.make_url("/")).rstrip("/"), context
+
+
+async def signed_in(
+    browser: Browser, url: str, email: str, viewport: dict[str, int], password: str = PASSWORD
+) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors  # type: ignore[attr-defined]
+    await page.goto(f"{url}/console")
+    await page.locator("#signin-email").fill(email)
+    await page.locator("#signin-password").fill(password)
+    await page.locator("#signin-submit").click()
+    await expect(page.locator("#console")).to_be_visible()
+    await expect(page.locator("#live")).to_have_attribute("data-state", "on")
+    return context, page
+
+
+async def long_email_thread(app: AppContext, messages: int = 14) -> int:
+    """A queued thread of an email customer with no name: a subject, `messages`
+    messages, the first with the raw mail the email channel keeps."""
+    raw = await app.attachment_store.put(
+        RAW_MAIL, filename="message.eml", content_type="message/rfc822"
+    )
+    start = utcnow() - timedelta(hours=2)
+    async with app.sessions() as session, session.begin():
+        customer = Customer(name=None)
+        session.add(customer)
+        await session.flush()
+        identity = Identity(
+            customer_id=customer.id, channel="email", address="maryam@example.org", verified=True
+        )
+        session.add(identity)
+        await session.flush()
+        thread = Thread(
+            customer_id=customer.id,
+            status=ThreadStatus.QUEUED,
+            tier=1,
+            subject="Order 1234 is late",
+            last_channel="email",
+            last_identity_id=identity.id,
+            created_at=start,
+            updated_at=start,
+            queued_at=start,
+        )
+        session.add(thread)
+        await session.flush()
+        for n in range(messages):
+            inbound = n % 2 == 0
+            session.add(
+                Message(
+                    thread_id=thread.id,
+                    customer_id=customer.id,
+                    direction="in" if inbound else "out",
+                    author_kind="customer" if inbound else "agent",
+                    channel="email",
+                    identity_id=identity.id,
+                    external_id=f"<m{n}@example.org>" if inbound else None,
+                    text=f"Message {n + 1}: " + "a fairly long line of text. " * 6,
+                    attachments=(
+                        [
+                            {
+                                "sha256": raw.sha256,
+                                "filename": raw.filename,
+                                "content_type": raw.content_type,
+                                "size": raw.size,
+                            }
+                        ]
+                        if n == 0
+                        else []
+                    ),
+                    created_at=start + timedelta(minutes=n),
+                )
+            )
+        return thread.id
+
+
+async def window_scroll(page: Page) -> int:
+    return int(await page.evaluate("() => window.scrollY"))
+
+
+async def in_viewport(page: Page, selector: str) -> bool:
+    box = await page.locator(selector).bounding_box()
+    size = page.viewport_size
+    assert box is not None and size is not None
+    return (
+        box["y"] >= 0
+        and box["y"] + box["height"] <= size["height"]
+        and box["x"] >= 0
+        and box["x"] + box["width"] <= size["width"]
+    )
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1400x900", "375x812"])
+@pytest.mark.parametrize("lang", ["fa", "en"])
+async def test_a_long_thread_scrolls_its_own_pane_and_keeps_the_reply_box_in_view(
+    browser: Browser, server: tuple[str, AppContext], lang: str, viewport: dict[str, int]
+) -> None:
+    url, app = server
+    await add_agent(app, "sara@example.com", name="Sara", language=lang)
+    thread_id = await long_email_thread(app)
+    context, page = await signed_in(browser, url, "sara@example.com", viewport)
+    item = page.locator(f'.thread-item[data-thread-id="{thread_id}"]')
+    # The customer is named by their best identity, not «Customer #1».
+    await expect(item.locator(".name")).to_have_text("maryam@example.org")
+    await item.click()
+    await expect(page.locator("#history .msg")).to_have_count(14)
+
+    assert await window_scroll(page) == 0
+    assert await page.evaluate(
+        "() => document.scrollingElement.scrollHeight <= window.innerHeight + 1"
+    ), "the page itself must not be taller than the window"
+    assert await in_viewport(page, "#reply-text")
+    assert await in_viewport(page, "#reply-send")
+    # The thread pane scrolled to its newest message, on its own.
+    scroll = await page.evaluate(
+        "() => { const p = document.getElementById('thread-scroll');"
+        " return [p.scrollTop, p.scrollHeight, p.clientHeight]; }"
+    )
+    assert scroll[1] > scroll[2], "14 messages should overflow the pane"
+    assert scroll[0] + scroll[2] >= scroll[1] - 2
+    assert await in_viewport(page, "#history .msg:last-child")
+
+    # Subject, channel name and dates in the agent's language; raw mail behind a control.
+    await expect(page.locator("#thread-subject")).to_contain_text("Order 1234 is late")
+    badge = page.locator("#history .msg .badge[data-channel='email']").first
+    await expect(badge).to_have_text("ایمیل" if lang == "fa" else "email")
+    stamp = await page.locator("#history .msg time").first.text_content()
+    assert stamp
+    if lang == "fa":
+        assert "," not in stamp and re.search("[۰-۹]", stamp), stamp
+        assert re.search("۱۴۰[۰-۹]", stamp), f"Solar Hijri year expected: {stamp}"
+    await expect(page.locator("#history .attachment")).to_have_count(0)
+    await page.locator("#history .show-original").scroll_into_view_if_needed()
+    await page.locator("#history .show-original").click()
+    await expect(page.locator("#history .original-text")).to_contain_text("Subject: Order 1234")
+    assert await window_scroll(page) == 0
+
+    if viewport is PHONE:
+        # One pane at a time: the queue is hidden behind the thread, with a way back.
+        await expect(page.locator(".queue-pane")).to_be_hidden()
+        await page.locator("#show-customer").click()
+        await expect(page.locator("#identities")).to_contain_text("maryam@example.org")
+        await page.locator("#back-to-thread").click()
+        await page.locator("#back-to-queue").click()
+        await expect(page.locator(".queue-pane")).to_be_visible()
+        await expect(page.locator("#thread-view")).to_be_hidden()
+    else:
+        await expect(page.locator(".queue-pane")).to_be_visible()
+        await expect(page.locator(".topbar")).to_be_in_viewport()
+    assert await window_scroll(page) == 0
+    assert page.errors == []  # type: ignore[attr-defined]
+    await context.close()
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+async def test_an_admin_adds_an_agent_who_can_then_sign_in(
+    browser: Browser, server: tuple[str, AppContext], lang: str
+) -> None:
+    url, app = server
+    await add_agent(app, "boss@example.com", name="Boss", admin=True, language=lang)
+    await add_agent(app, "sara@example.com", name="Sara", language=lang)
+    context, page = await signed_in(browser, url, "boss@example.com", DESKTOP)
+    await page.locator('.page-tab[data-page="agents"]').click()
+    await expect(page.locator("#admin-page tr[data-agent-id]")).to_have_count(2)
+    form = page.locator("#add-agent-form")
+    await form.locator('input[name="email"]').fill("nima@example.com")
+    await form.locator('input[name="name"]').fill("نیما")
+    await form.locator("select").select_option("2")
+    if lang == "fa":
+        # An initial password.
+        await form.locator('input[name="password"]').fill("nima's password")
+        await form.locator('button[type="submit"]').click()
+        await expect(page.locator("#admin-page tr[data-agent-id]")).to_have_count(3)
+        new_password = "nima's password"
+    else:
+        # No password: an invitation link the new agent opens to choose one.
+        await form.locator('button[type="submit"]').click()
+        link = page.locator("#invitation-url")
+        await expect(link).to_be_visible()
+        invitation = await link.input_value()
+        assert "/console#invite=" in invitation
+        invited = await browser.new_context(viewport=PHONE)
+        invite_page = await invited.new_page()
+        await invite_page.goto(invitation)
+        await expect(invite_page.locator("#invite")).to_be_visible()
+        await invite_page.locator("#invite-password").fill("nima's password")
+        await invite_page.locator("#invite-submit").click()
+        await expect(invite_page.locator("#signin")).to_be_visible()
+        await expect(invite_page.locator("#signin-email")).to_have_value("nima@example.com")
+        await invited.close()
+        new_password = "nima's password"
+    row = page.locator("#admin-page tr[data-agent-id]", has_text="nima@example.com")
+    await expect(row.locator("select")).to_have_value("2")
+    nima_context, nima = await signed_in(
+        browser, url, "nima@example.com", DESKTOP, password=new_password
+    )
+    await expect(nima.locator("#me")).to_contain_text("نیما")
+    # Admin pages are for admins only.
+    await expect(nima.locator('.page-tab[data-page="agents"]')).to_be_hidden()
+    await nima_context.close()
+
+    # Deactivating Sara from the page: she is marked so at once.
+    page.on("dialog", lambda dialog: dialog.accept())
+    sara_row = page.locator("#admin-page tr[data-agent-id]", has_text="sara@example.com")
+    await sara_row.locator("button.deactivate").click()
+    await expect(sara_row.locator("button.reactivate")).to_be_visible()
+    assert page.errors == []  # type: ignore[attr-defined]
+    await context.close()
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+async def test_a_new_queued_thread_raises_a_notification_and_counts_in_the_title(
+    browser: Browser, server: tuple[str, AppContext], lang: str
+) -> None:
+    url, app = server
+    await add_agent(app, "sara@example.com", name="Sara", language=lang)
+    context = await browser.new_context(viewport=DESKTOP)
+    await context.grant_permissions(["notifications"], origin=url)
+    await context.add_init_script(NOTIFICATION_HOOK)
+    page = await context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    await page.goto(f"{url}/console")
+    await page.locator("#signin-email").fill("sara@example.com")
+    await page.locator("#signin-password").fill(PASSWORD)
+    await page.locator("#signin-submit").click()
+    await expect(page.locator("#live")).to_have_attribute("data-state", "on")
+    await expect(page.locator("#thread-list-empty")).to_be_visible()
+    # Permission granted already: no button asking for it.
+    await expect(page.locator("#notify-enable")).to_be_hidden()
+
+    token = await integration_token(app)
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(
+            f"{url}/api/v1/inbound/messages",
+            json={"id": "n-1", "customer": {"external_id": "c-9", "name": "Reza"}, "text": "Help"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status == 202
+    await expect(page.locator(".thread-item")).to_have_count(1)
+    await page.wait_for_function("() => window.__notifications.length > 0")
+    raised = await page.evaluate("() => window.__notifications")
+    expected = "گفت‌وگوی تازه در صف" if lang == "fa" else "New thread in the queue"
+    assert raised[0]["title"] == expected
+    assert raised[0]["body"] == "Reza"
+    one = "(۱)" if lang == "fa" else "(1)"
+    await expect(page).to_have_title(re.compile(re.escape(one)))
+    # Opening the thread reads it: the count goes.
+    await page.locator(".thread-item").click()
+    await expect(page).not_to_have_title(re.compile(re.escape(one)))
+
+    # Sara takes it, then reads another customer's thread; Reza writes again.
+    await page.locator("#claim").click()
+    await expect(page.locator("#release")).to_be_visible()
+    async with aiohttp.ClientSession() as http:
+        for message_id, customer, name in (("n-2", "c-10", "Leila"), ("n-3", "c-9", "Reza")):
+            if message_id == "n-3":
+                await page.locator('.tab[data-view="queue"]').click()
+                await page.locator(".thread-item", has_text="Leila").click()
+                await expect(page.locator("#customer-name")).to_have_text("Leila")
+            response = await http.post(
+                f"{url}/api/v1/inbound/messages",
+                json={
+                    "id": message_id,
+                    "customer": {"external_id": customer, "name": name},
+                    "text": "Are you there?",
+                },
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status in (200, 202)
+    replied = "مشتری پاسخ داد" if lang == "fa" else "The customer replied"
+    await page.wait_for_function(
+        "(title) => window.__notifications.some((n) => n.title === title)", arg=replied
+    )
+    assert page_errors == []
+    await context.close()
