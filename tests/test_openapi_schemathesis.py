@@ -80,7 +80,7 @@ async def _schemathesis(
 
 # Schemathesis runs every operation of a growing document three times over; the suite's
 # 120 s default is for ordinary tests.
-@pytest.mark.timeout(360)
+@pytest.mark.timeout(900)
 async def test_schemathesis_finds_no_difference_between_document_and_server(
     settings: Settings, start_app: Any, tmp_path: Path
 ) -> None:
