@@ -58,7 +58,7 @@ from router.identity.dialogue import IdentityDialogue
 from router.identity.service import IdentityProofService
 from router.metrics import Metrics
 from router.service.breaches import sla_scheduler_ctx
-from router.service.expectations import ServiceHours
+from router.service.expectations import ServiceHours, TeamStatusService
 from router.startup import StartupSummary, summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
@@ -244,6 +244,7 @@ def build_app(
             leadership=DatabaseLeadership(context.engine),
             integrations=IntegrationTokenCheck(context),
             texts=context.texts,
+            team=TeamStatusService(context),
         )
         started: list[ChannelAdapter] = []
         try:

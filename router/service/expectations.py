@@ -15,8 +15,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from config.settings import Settings
+from router.agents.staffing import tier_staffing
 from router.core.languages import LANGUAGES
 from router.core.messages import utcnow
 from router.core.responder import (
@@ -28,9 +30,14 @@ from router.core.responder import (
     RuleAround,
     ThreadContext,
 )
+from router.core.team_status import TeamStatus
 from router.core.texts import ROUTER_TEXTS, TextCatalogue
 from router.service.dates import ArabicCalendar, render_instant
 from router.service.sla import Expectation, when_a_person_answers
+from router.service.sla_threads import channel_calendar
+
+if TYPE_CHECKING:
+    from router.context import AppContext
 
 
 class ServiceHours(RuleAround):
@@ -129,3 +136,40 @@ class ServiceHours(RuleAround):
         the router's texts fall back), the default when none is known."""
         chosen = (language or self._default_language)[:2]
         return chosen if chosen in LANGUAGES else "en"
+
+
+class TeamStatusService:
+    """`ChannelServices.team`: whether the team answers a channel now, from the hours of
+    the people a new thread of the channel goes to (`sla_threads.channel_calendar`) and
+    tier 1's presence, by the same rule (`when_a_person_answers`) and the same written
+    date (`render_instant`) as a hand-off's promise."""
+
+    def __init__(self, app: AppContext) -> None:
+        self._app = app
+
+    async def team_status(self, channel: str, language: str) -> TeamStatus | None:
+        app = self._app
+        async with app.read_sessions() as session:
+            calendar = await channel_calendar(app, session, channel)
+            agents, online = await tier_staffing(session, 1)
+        expected = when_a_person_answers(calendar, agents=agents, online=online, now=app.clock())
+        texts = app.texts
+        if expected.kind == "now":
+            return TeamStatus(
+                online=True, next_opening=None, text=texts.text("team_online", language)
+            )
+        if expected.at is None or calendar is None:
+            return TeamStatus(
+                online=False, next_opening=None, text=texts.text("team_away", language)
+            )
+        when = render_instant(
+            expected.at,
+            language=language,
+            zone=calendar.zone,
+            arabic_calendar=app.settings.service.arabic_calendar,
+        )
+        return TeamStatus(
+            online=False,
+            next_opening=expected.at.astimezone(calendar.zone),
+            text=texts.text("team_away_until", language, when=when),
+        )

@@ -89,14 +89,30 @@ async def answering_calendar(
     """The hours of the people `thread` goes to (its tier, tier 1 for a bot thread): its
     SLA policy's calendar, else `[service] default_calendar`, else None (no hours kept).
     A thread created by this message is judged at the priority its channel gives it."""
-    levels = await service_levels(app, session)
     priority = _channel_priority(app, channel) if created else None
-    policy = sla.choose_policy(
-        levels.policies,
+    return await _calendar_of(
+        app,
+        session,
         priority=priority or sla.priority_name(thread.priority),
         tier=max(thread.tier, 1),
         channel=channel,
     )
+
+
+async def channel_calendar(
+    app: AppContext, session: AsyncSession, channel: str
+) -> BusinessCalendar | None:
+    """The hours of the people a new thread of `channel` would go to: tier 1, at the
+    priority the channel gives it (as `answering_calendar` judges a new thread)."""
+    priority = _channel_priority(app, channel) or app.settings.service.default_priority
+    return await _calendar_of(app, session, priority=priority, tier=1, channel=channel)
+
+
+async def _calendar_of(
+    app: AppContext, session: AsyncSession, *, priority: str, tier: int, channel: str
+) -> BusinessCalendar | None:
+    levels = await service_levels(app, session)
+    policy = sla.choose_policy(levels.policies, priority=priority, tier=tier, channel=channel)
     name = policy.calendar if policy is not None and policy.calendar else None
     return levels.calendars.get(name or app.settings.service.default_calendar)
 
