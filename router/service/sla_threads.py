@@ -25,8 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.context import AppContext
 from router.core.transaction import Effects, write
 from router.service import sla
-from router.service.calendars import BusinessCalendar, CalendarError, calendar_from_json
+from router.service.calendars import (
+    BusinessCalendar,
+    CalendarError,
+    calendar_from_json,
+    calendar_to_json,
+)
 from router.storage.models import (
+    AuditEvent,
     Message,
     SlaAlarm,
     SlaCalendar,
@@ -285,17 +291,53 @@ async def stored_definition(
     return dict(body) if body is not None else None
 
 
+async def all_definitions(
+    app: AppContext, session: AsyncSession, kind: type[SlaCalendar] | type[SlaPolicy]
+) -> list[tuple[str, dict[str, Any], bool]]:
+    """Every calendar or policy by name: (name, body in force, stored through the API)."""
+    configured = (
+        app.settings.service.calendars if kind is SlaCalendar else app.settings.service.policies
+    )
+    found: dict[str, tuple[dict[str, Any], bool]] = {
+        name: (dict(body), False) for name, body in configured.items()
+    }
+    for name, body in await session.execute(select(kind.name, kind.body)):
+        found[name] = (dict(body), True)
+    listed = []
+    for name, (body, stored) in sorted(found.items()):
+        try:  # written the way a PUT stores it; an unusable configured one is left out
+            if kind is SlaCalendar:
+                body = calendar_to_json(calendar_from_json(name, body))
+            else:
+                body = sla.policy_to_json(sla.policy_from_json(name, body))
+        except (CalendarError, sla.PolicyError):
+            continue
+        listed.append((name, body, stored))
+    return listed
+
+
 async def store_definition(
     app: AppContext,
     session: AsyncSession,
     kind: type[SlaCalendar] | type[SlaPolicy],
     name: str,
     body: dict[str, Any],
+    *,
+    actor_id: int | None = None,
 ) -> int:
-    """Store a (checked) calendar or policy body and mark every thread whose clocks run
-    for a recompute (`recompute_stale_threads`, run by the SLA scheduler in batches):
-    one statement here however many threads there are; return how many were marked."""
+    """Store a (checked) calendar or policy body, audited as the admin `actor_id`'s, and
+    mark every thread whose clocks run for a recompute (`recompute_stale_threads`, run by
+    the SLA scheduler in batches): one statement here however many threads there are;
+    return how many were marked."""
     row: SlaCalendar | SlaPolicy | None = await session.get(kind, name, with_for_update=True)
+    session.add(
+        AuditEvent(
+            actor_kind="agent" if actor_id is not None else "system",
+            actor_id=actor_id,
+            action="calendar_stored" if kind is SlaCalendar else "sla_policy_stored",
+            details={"name": name},
+        )
+    )
     if row is None:
         session.add(kind(name=name, body=body, updated_at=app.clock()))
     else:
