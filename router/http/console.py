@@ -64,6 +64,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {
     "console.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
+    # The "Service hours" admin page: calendars and SLA policies
+    "console-admin-sla.js": "text/javascript; charset=utf-8",
+    "console-admin-sla.css": "text/css; charset=utf-8",
     # Chart.js 4 (MIT, its licence beside it), for the Reports page's charts
     "vendor/chart.umd.min.js": "text/javascript; charset=utf-8",
     "vendor/chart.js.LICENSE.md": "text/plain; charset=utf-8",

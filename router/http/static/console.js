@@ -679,6 +679,7 @@
     if (state.current) renderThread();
     renderCanned();
     renderReport();
+    document.dispatchEvent(new CustomEvent("pasokh:language", { detail: state.lang }));
   }
 
   let noticeTimer = null;
@@ -727,6 +728,17 @@
     if (error instanceof ApiError && error.status === 409) notify(t("taken"));
     else notify(t("failed", { message: error.message || String(error) }));
   }
+
+  // Pages kept in their own files (console-admin-sla.js) reach the console through this,
+  // and follow it by the "pasokh:page" and "pasokh:language" events.
+  window.PasokhConsole = {
+    api,
+    el,
+    notify,
+    agent: () => state.agent,
+    lang: () => state.lang,
+    locale: () => LOCALES[state.lang] || "en",
+  };
 
   // ---- sign-in -------------------------------------------------------------
 
@@ -1472,12 +1484,13 @@
   const DAY_MS = 86400000;
 
   function selectPage(page) {
-    state.page = page === "reports" ? "reports" : "threads";
+    state.page = document.querySelector(`.page-tab[data-page="${page}"]`) ? page : "threads";
     for (const tab of document.querySelectorAll(".page-tab")) {
       tab.setAttribute("aria-selected", String(tab.dataset.page === state.page));
     }
     document.querySelector("main.panes").hidden = state.page !== "threads";
     $("reports").hidden = state.page !== "reports";
+    document.dispatchEvent(new CustomEvent("pasokh:page", { detail: state.page }));
     if (state.page === "reports") {
       if (!$("report-from").value) {
         const today = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS);
