@@ -115,7 +115,7 @@
     "header{background:var(--accent);color:#fff;padding:12px 16px;display:flex;align-items:center;gap:8px}",
     "header div{flex:1}",
     "h2{font-size:16px;font-weight:bold;color:#fff}",
-    ".sub{font-size:12px;color:#fff;opacity:.9}",
+    ".sub,.team{font-size:12px;color:#fff;opacity:.9}",
     ".team.online::before{content:\"\";display:inline-block;width:8px;height:8px;border-radius:50%;background:#4ade80;margin-inline-end:6px}",
     ".close{background:none;border:0;color:#fff;font-size:22px;line-height:1;width:32px;height:32px;border-radius:6px;cursor:pointer}",
     ".status{background:#fef3c7;color:#92400e;font-size:12px;padding:6px 16px}",
@@ -182,7 +182,7 @@
   var title = el("h2", null, data.title || T.title);
   var subtitle = el("p", { class: "sub", "aria-live": "polite" });
   // The team's status, in the server's words (docs/widget.md): "online" / "away until …".
-  var teamStatus = el("p", { class: "sub team", hidden: "" });
+  var teamStatus = el("p", { class: "team", hidden: "" });
   heading.append(title, subtitle, teamStatus);
   var closeButton = el("button", { class: "close", type: "button", "aria-label": T.close }, "×");
   header.append(heading, closeButton);
@@ -643,7 +643,7 @@
     }).then(function (team) {
       teamStatus.textContent = typeof team.text === "string" ? team.text : "";
       teamStatus.hidden = !teamStatus.textContent;
-      teamStatus.className = "sub team " + (team.online ? "online" : "away");
+      teamStatus.className = "team " + (team.online ? "online" : "away");
     }).catch(function () {});
   }
   function start() {
