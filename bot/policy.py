@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -42,6 +43,9 @@ logger = logging.getLogger(__name__)
 PARAGRAPH = "\n\n"
 # A queued customer who keeps asking for a person is told where they stand this often.
 QUEUE_REMINDER_INTERVAL = timedelta(minutes=30)
+_REMINDER_KEYS = ("queued_reminder", "queued_reminder_nobody_available", "queued_reminder_opening")
+# A placeholder as `re.escape` leaves it: `\{position\}`.
+_PLACEHOLDER = re.compile(r"\\\{\w+\\\}")
 
 
 class TierZeroBot:
@@ -62,6 +66,12 @@ class TierZeroBot:
         self._texts = texts
         self._language_default = language_default
         self._thresholds = thresholds or Thresholds()
+        # Its own reminders, in every language, with placeholders matching any words.
+        self._reminders = tuple(
+            re.compile(_PLACEHOLDER.sub(".+?", re.escape(template)), re.DOTALL)
+            for key in _REMINDER_KEYS
+            for template in texts.all_languages(key)
+        )
 
     async def start(self) -> None:
         """Load the KB and start watching it for changes.
@@ -165,17 +175,15 @@ class TierZeroBot:
             return Silent("queued: reminded recently")
         key = "queued_reminder" if staffing.online else "queued_reminder_nobody_available"
         position = localised_number(staffing.queue_position, language)
+        at_opening = self._texts.get("queued_reminder_opening", language)
         return Answer(
-            self._texts.get(key, language).replace("{position}", position), language=language
+            self._texts.get(key, language).replace("{position}", position),
+            language=language,
+            text_at_opening=at_opening.replace("{position}", position),
         )
 
     def _is_reminder(self, text: str) -> bool:
-        for key in ("queued_reminder", "queued_reminder_nobody_available"):
-            for template in self._texts.all_languages(key):
-                head, _, tail = template.partition("{position}")
-                if text.startswith(head) and text.endswith(tail):
-                    return True
-        return False
+        return any(pattern.fullmatch(text) for pattern in self._reminders)
 
     def _decision(
         self, verdict: Verdict, text: str, language: str, loaded: LoadedKb

@@ -96,6 +96,17 @@ DEFAULT_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "en": "You're in the queue (number {position}). Nobody is available right now;"
             " a person will answer here as soon as someone is.",
         },
+        # The same when a time can be named (closed, or nobody of the tier online): the
+        # router's service-hours rule fills {when} with the next opening, written the
+        # customer's way (router/service/dates.py).
+        "queued_reminder_opening": {
+            "fa": "در صف انتظار هستید (نفر {position}). الان همکاری در دسترس نیست؛"
+            " از {when} همین‌جا پاسخ می‌دهیم.",
+            "ar": "أنت في قائمة الانتظار (رقم {position}). لا يوجد موظف متاح الآن؛"
+            " سنرد عليك هنا ابتداءً من {when}.",
+            "en": "You're in the queue (number {position}). Nobody is available right now;"
+            " a person will answer here from {when}.",
+        },
         "handoff_after_answer": {
             "fa": "یکی از همکارانم هم پیگیری می‌کند.",
             "ar": "وسيتابع معك أحد زملائي أيضاً.",

@@ -19,6 +19,7 @@ from router.core.proofs import (
     ProofRefusal,
     StartLink,
 )
+from router.core.team_status import TeamStatus
 from router.core.texts import ROUTER_TEXTS, TextCatalogue
 
 if TYPE_CHECKING:
@@ -184,12 +185,27 @@ class NoProofs:
         return ContinuePreview(address=None)
 
 
+class TeamStatusSource(Protocol):
+    """Whether the team answers a channel's customers now, for a channel to show."""
+
+    async def team_status(self, channel: str, language: str) -> TeamStatus | None:
+        """The status in `language` (a served one); None when it is not known."""
+        ...
+
+
+class NoTeamStatus:
+    """For an adapter run without the router: the status is not known."""
+
+    async def team_status(self, channel: str, language: str) -> TeamStatus | None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelServices:
     """What the router lends an adapter at start: the only doors into the core.
 
-    `identity`, `leadership` and `integrations` default to "no proofs", "the only
-    process" and "no valid token", which
+    `identity`, `leadership`, `integrations` and `team` default to "no proofs", "the
+    only process", "no valid token" and "status not known", which
     is what an adapter run alone (in a test) needs; the app always passes its own.
     """
 
@@ -201,6 +217,7 @@ class ChannelServices:
     leadership: Leadership = field(default_factory=SoleProcess)
     integrations: IntegrationTokens = field(default_factory=NoIntegrations)
     surveys: SurveyAnswers = field(default_factory=NoSurveys)
+    team: TeamStatusSource = field(default_factory=NoTeamStatus)
     # The installation's router texts, for what a channel shows in the router's words
     # (the web chat's /continue page); the shipped ones by default.
     texts: TextCatalogue = ROUTER_TEXTS

@@ -109,8 +109,8 @@ class BotSettings:
     # [bot.texts.handoff_unsure] fa = "..."; keys: greeting, thanks, empty, did_this_help,
     # yes, no, resolved, did_you_mean, talk_to_person, handoff_unsure, handoff_requested,
     # handoff_not_helped, handoff_after_answer, handoff_nobody_available, queued_reminder,
-    # queued_reminder_nobody_available (docs/texts.md); [texts] overrides does the same from
-    # a file for every customer text, and these win over it.
+    # queued_reminder_nobody_available, queued_reminder_opening (docs/texts.md); [texts]
+    # overrides does the same from a file for every customer text, and these win over it.
     texts: dict[str, dict[str, str]] = field(default_factory=dict)
 
 

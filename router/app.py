@@ -68,7 +68,7 @@ from router.identity.service import IdentityProofService
 from router.metrics import Metrics
 from router.outreach.scheduler import outreach_scheduler_ctx
 from router.service.breaches import sla_scheduler_ctx
-from router.service.expectations import ServiceHours
+from router.service.expectations import ServiceHours, TeamStatusService
 from router.service.surveys import SurveyDoor
 from router.startup import StartupSummary, summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
@@ -259,6 +259,7 @@ def build_app(
             integrations=IntegrationTokenCheck(context),
             texts=context.texts,
             surveys=SurveyDoor(context),
+            team=TeamStatusService(context),
         )
         started: list[ChannelAdapter] = []
         try:

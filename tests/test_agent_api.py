@@ -185,6 +185,9 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
         await call("GET", template, admin, path={"name": "tehran"}, expect=200)
         await call("GET", template, admin, path={"name": "none"}, expect=404)
         await call("GET", template, sara, path={"name": "tehran"}, expect=403)
+    for listing in ("/api/v1/calendars", "/api/v1/sla-policies"):
+        await call("GET", listing, admin, expect=200)
+        await call("GET", listing, sara, expect=403)
     priority = {"priority": "high"}
     await call(
         "POST", "/api/v1/threads/{id}/priority", reza, path=thread, json=priority, expect=200

@@ -8,6 +8,7 @@ import dataclasses
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from bot.texts import DEFAULT_TEXTS
 from config.settings import ServiceSettings, Settings
 from router.agents.queue import set_presence
 from router.core.messages import AuthorKind
@@ -25,7 +26,7 @@ from router.service.dates import render_instant
 from router.service.expectations import ServiceHours
 from tests.conftest import AppFactory
 from tests.console_support import add_agent
-from tests.test_queue_honesty import ASK_FA, customers
+from tests.test_queue_honesty import ASK_EN, ASK_FA, customers
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 # Thursday 2027-01-07 14:00 in Tehran: the Iranian week's short Thursday has closed.
@@ -150,4 +151,63 @@ async def test_through_the_api_a_configured_default_calendar_names_saturday_in_p
     thread = await app.say("c-1", ASK_FA, "fa")
     assert await app.bot_texts(thread) == [
         ROUTER_TEXTS.text("handoff_opening", "fa", when=SATURDAY_IN_PERSIAN)
+    ]
+
+
+def reminder_at_opening(language: str, position: str, when: str) -> str:
+    return DEFAULT_TEXTS["queued_reminder_opening"][language].format(position=position, when=when)
+
+
+async def test_a_queued_reminder_names_the_opening_in_each_language_once_per_interval(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    service = ServiceSettings(
+        calendars={"tehran": calendar_to_json(iranian_week())}, default_calendar="tehran"
+    )
+    app = await customers(dataclasses.replace(settings, service=service), start_app)
+    now = [THURSDAY_AFTERNOON.astimezone(UTC)]
+    app.context.clock = lambda: now[0]
+    agent = await add_agent(app.context, "sara@example.com", tier=1)
+    await set_presence(app.context, agent, "online")  # online, but the week has closed
+    persian = await app.say("c-fa", ASK_FA, "fa")
+    await app.say("c-fa", ASK_FA, "fa")
+    expected_fa = reminder_at_opening("fa", "۱", SATURDAY_IN_PERSIAN)
+    assert (await app.bot_texts(persian))[1:] == [expected_fa]
+    # Asking again within the interval: the reminder naming the opening is recognised.
+    await app.say("c-fa", ASK_FA, "fa")
+    assert (await app.bot_texts(persian))[1:] == [expected_fa]
+
+    english = await app.say("c-en", ASK_EN, "en")
+    await app.say("c-en", ASK_EN, "en")
+    assert (await app.bot_texts(english))[1:] == [
+        reminder_at_opening("en", "2", "Saturday 9 January 2027 at 09:00")
+    ]
+    arabic = await app.say("c-ar", "أريد التحدث مع موظف", "ar")
+    await app.say("c-ar", "أريد التحدث مع موظف", "ar")
+    when_ar = render_instant(SATURDAY_OPENING, language="ar", zone=TEHRAN)
+    assert (await app.bot_texts(arabic))[1:] == [reminder_at_opening("ar", "٣", when_ar)]
+
+
+async def test_a_queued_reminder_promises_no_time_without_an_agent_and_none_while_open(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    service = ServiceSettings(
+        calendars={"tehran": calendar_to_json(iranian_week())}, default_calendar="tehran"
+    )
+    app = await customers(dataclasses.replace(settings, service=service), start_app)
+    now = [THURSDAY_AFTERNOON.astimezone(UTC)]
+    app.context.clock = lambda: now[0]
+    nobody = await app.say("c-0", ASK_EN, "en")
+    await app.say("c-0", ASK_EN, "en")
+    assert (await app.bot_texts(nobody))[1:] == [
+        DEFAULT_TEXTS["queued_reminder_nobody_available"]["en"].format(position=1)
+    ]
+    # Sunday morning, open, an agent online: the plain reminder, no date.
+    now[0] = datetime(2027, 1, 10, 10, 0, tzinfo=TEHRAN).astimezone(UTC)
+    agent = await add_agent(app.context, "sara@example.com", tier=1)
+    await set_presence(app.context, agent, "online")
+    open_now = await app.say("c-1", ASK_EN, "en")
+    await app.say("c-1", ASK_EN, "en")
+    assert (await app.bot_texts(open_now))[1:] == [
+        DEFAULT_TEXTS["queued_reminder"]["en"].format(position=2)
     ]

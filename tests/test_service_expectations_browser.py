@@ -1,5 +1,6 @@
 """The widget in Chromium: a Persian customer who asks for a person outside business
-hours is told when a person will answer, with the Solar Hijri date in Persian digits."""
+hours is told when a person will answer, with the Solar Hijri date in Persian digits;
+the header shows the team's status (away until the opening, or online) in fa and en."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.test_service_expectations import (
     SATURDAY_IN_PERSIAN,
     THURSDAY_AFTERNOON,
 )
+from tests.test_webchat_team_status import SUNDAY_MORNING
 from tests.test_widget_browser import ask, open_chat, open_demo
 
 pytestmark = pytest.mark.browser
@@ -64,3 +66,32 @@ async def test_the_hand_off_outside_hours_names_saturday_in_solar_hijri(
     )
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "widget-fa-outside-hours.png"))
+
+
+async def test_the_header_shows_the_team_away_until_saturday_then_online_in_fa_and_en(
+    browser: Browser, served: tuple[str, AppContext]
+) -> None:
+    url, context = served
+    persian = await open_demo(browser, f"{url}/?lang=fa")
+    await open_chat(persian)
+    team = persian.locator("pasokh-chat header .team")
+    await expect(team).to_have_text(
+        ROUTER_TEXTS.text("team_away_until", "fa", when=SATURDAY_IN_PERSIAN), timeout=10_000
+    )
+    assert await team.evaluate("node => getComputedStyle(node).direction") == "rtl"
+    ARTIFACTS.mkdir(exist_ok=True)
+    await persian.screenshot(path=str(ARTIFACTS / "widget-fa-team-away.png"))
+
+    english = await open_demo(browser, f"{url}/?lang=en")
+    await open_chat(english)
+    await expect(english.locator("pasokh-chat header .team")).to_have_text(
+        ROUTER_TEXTS.text("team_away_until", "en", when="Saturday 9 January 2027 at 09:00"),
+        timeout=10_000,
+    )
+    # Sunday 10:00, open and the agent online: reopening the chat shows the team online.
+    context.clock = lambda: SUNDAY_MORNING.astimezone(UTC)
+    await english.locator("pasokh-chat .close").click()
+    await open_chat(english)
+    await expect(english.locator("pasokh-chat header .team.online")).to_have_text(
+        ROUTER_TEXTS.text("team_online", "en"), timeout=10_000
+    )

@@ -338,3 +338,47 @@ def test_when_a_person_answers() -> None:
         sla.when_a_person_answers(calendar, agents=0, online=0, now=tehran(27, 10)).kind
         == "unknown"
     )
+
+
+async def test_admins_list_calendars_and_policies_and_every_put_is_audited(
+    settings: Settings, start_app
+) -> None:
+    configured = dataclasses.replace(
+        settings,
+        service=dataclasses.replace(
+            settings.service, calendars={"gulf": {"timezone": "Asia/Riyadh", "week": WEEK}}
+        ),
+    )
+    _, client, context, admin, _ = await _app(configured, start_app, datetime.now(UTC))
+    calendar = {"timezone": "Asia/Tehran", "week": WEEK, "holidays": "IR"}
+    assert (await api(client, "PUT", "/api/v1/calendars/tehran", admin, json=calendar))[0] == 200
+    policy = {"priority": "high", "calendar": "tehran", "first_response_minutes": 60}
+    assert (await api(client, "PUT", "/api/v1/sla-policies/high", admin, json=policy))[0] == 200
+    status, body = await api(client, "GET", "/api/v1/calendars", admin)
+    assert status == 200, body
+    names = {item["name"]: item for item in body["calendars"]}
+    assert set(names) == {"gulf", "tehran"}
+    assert names["tehran"]["calendar"]["holidays"] == "IR" and names["tehran"]["stored"]
+    assert names["gulf"]["calendar"]["timezone"] == "Asia/Riyadh" and not names["gulf"]["stored"]
+    status, body = await api(client, "GET", "/api/v1/sla-policies", admin)
+    assert status == 200, body
+    assert [(p["name"], p["policy"]["first_response_minutes"]) for p in body["policies"]] == [
+        ("high", 60)
+    ]
+    async with context.sessions() as session:
+        audited = [
+            (row.action, row.actor_id, row.details)
+            for row in await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action.in_(("calendar_stored", "sla_policy_stored")))
+                .order_by(AuditEvent.id)
+            )
+        ]
+    assert audited == [
+        ("calendar_stored", admin.id, {"name": "tehran"}),
+        ("sla_policy_stored", admin.id, {"name": "high"}),
+    ]
+    sara = await make_agent(context, "Sara", tier=1)
+    assert (await api(client, "GET", "/api/v1/calendars", sara))[0] == 403
+    assert (await api(client, "GET", "/api/v1/sla-policies", sara))[0] == 403
+    assert (await api(client, "PUT", "/api/v1/calendars/tehran", sara, json=calendar))[0] == 403

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from channels.base import ChannelServices, ChannelSummary
 from channels.webchat import pages, protocol
-from channels.webchat.http import IdentityEndpoints
+from channels.webchat.http import IdentityEndpoints, TeamStatusEndpoint
 from channels.webchat.limits import OriginPolicy, RateLimiter
 from channels.webchat.tokens import (
     InvalidToken,
@@ -168,6 +168,13 @@ class WebchatAdapter:
             settings=settings,
             signer=self._signer,
             origins=self._origins,
+            services=lambda: self._services,
+        )
+        self._team_status = TeamStatusEndpoint(
+            origins=self._origins,
+            limiter=RateLimiter(settings.rate_limit_per_minute),
+            address=client_address,
+            refuse=self._json_error,
             services=lambda: self._services,
         )
         self._message_limit = RateLimiter(settings.rate_limit_per_minute)
@@ -343,6 +350,7 @@ class WebchatAdapter:
             web.options("/api/v1/webchat/files/{sha256}", self._preflight_get),
             web.get("/ws/webchat", self._socket),
             *self._identity.routes(),
+            *self._team_status.routes(),
         ]
         if self._settings.demo_page:
             routes.append(web.get("/", self._demo_page))

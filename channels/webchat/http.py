@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from channels.base import ChannelServices
-from channels.webchat.limits import OriginPolicy
+from channels.webchat.limits import OriginPolicy, RateLimiter
 from channels.webchat.tokens import (
     TokenSigner,
     Visitor,
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
 IDENTITY = "/api/v1/webchat/identity"
+TEAM_STATUS = "/api/v1/webchat/team-status"
 _BODY_LIMIT = 16_384
 
 _REFUSAL_STATUS = {
@@ -297,6 +298,62 @@ class IdentityEndpoints:
                 "Cache-Control": "no-store",
             },
         )
+
+
+class TeamStatusEndpoint:
+    """`GET /api/v1/webchat/team-status?lang=fa`: whether the team answers now, for the
+    widget's header. Public (the widget shows it before any chat exists), but only to
+    allowed origins and at most `rate_limit_per_minute` times a minute per client
+    address; the router decides it (`ChannelServices.team`)."""
+
+    def __init__(
+        self,
+        *,
+        origins: OriginPolicy,
+        limiter: RateLimiter,
+        address: Callable[[web.Request], str],
+        refuse: Callable[[web.Request, int, str, str], web.Response],
+        services: Callable[[], ChannelServices | None],
+    ) -> None:
+        self._origins = origins
+        self._limiter = limiter
+        self._address = address
+        self._refuse = refuse
+        self._services = services
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [
+            web.get(TEAM_STATUS, self.team_status),
+            web.options(TEAM_STATUS, self.preflight),
+        ]
+
+    async def team_status(self, request: web.Request) -> web.Response:
+        if not self._origins.allows(request):
+            return self._refuse(request, 403, "origin_not_allowed", "origin not allowed")
+        wait = self._limiter.take(self._address(request))
+        if wait:
+            response = self._refuse(request, 429, "rate_limited", "too many status requests")
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        services = self._services()
+        if services is None:
+            return self._refuse(request, 503, "unavailable", "the web chat is starting")
+        language = supported_language(request.query.get("lang")) or "en"
+        status = await services.team.team_status(CHANNEL, language)
+        body: dict[str, Any] = {"online": None, "next_opening": None, "text": None}
+        if status is not None:
+            opening = status.next_opening
+            body = {
+                "online": status.online,
+                "next_opening": opening.isoformat() if opening is not None else None,
+                "text": status.text,
+            }
+        return web.json_response(
+            body, headers=self._origins.cors(request) | {"Cache-Control": "no-store"}
+        )
+
+    async def preflight(self, request: web.Request) -> web.Response:
+        return self._origins.preflight(request, "GET, OPTIONS")
 
 
 _CONTINUE_PAGE = """<!DOCTYPE html>

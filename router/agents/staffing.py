@@ -9,11 +9,8 @@ from router.core.responder import Staffing
 from router.storage.models import Agent, Thread, ThreadStatus
 
 
-async def staffing_for(session: AsyncSession, thread: Thread) -> Staffing:
-    """Agents who may work `thread`'s tier (tier 1 for a bot thread), how many are
-    online, and its place in that tier's queue while it waits (the order auto-assignment
-    takes: priority, then time queued)."""
-    tier = max(thread.tier, 1)
+async def tier_staffing(session: AsyncSession, tier: int) -> tuple[int, int]:
+    """(agents who may work `tier`: its agents and the admins, how many are online)."""
     counted = await session.execute(
         select(
             func.count(),
@@ -21,6 +18,14 @@ async def staffing_for(session: AsyncSession, thread: Thread) -> Staffing:
         ).where(or_(Agent.tier == tier, Agent.is_admin.is_(True)))
     )
     agents, online = counted.one()
+    return int(agents), int(online)
+
+
+async def staffing_for(session: AsyncSession, thread: Thread) -> Staffing:
+    """Agents who may work `thread`'s tier (tier 1 for a bot thread), how many are
+    online, and its place in that tier's queue while it waits (the order auto-assignment
+    takes: priority, then time queued)."""
+    agents, online = await tier_staffing(session, max(thread.tier, 1))
     position = None
     if thread.status == ThreadStatus.QUEUED and thread.queued_at is not None:
         ahead = await session.scalar(

@@ -118,6 +118,9 @@ class Answer:
     gap: KnowledgeGap | None = None
     # what this message showed about the bot's previous turn (a suggestion not taken)
     previous_gap: KnowledgeGap | None = None
+    # The same answer naming when a person will answer, "{when}" left for a rule that
+    # knows the team's hours to fill (the bot's queued reminder); None: no such form.
+    text_at_opening: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,24 @@ CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "en": "Your message has reached our team; a person will answer here as soon as"
             " someone is available.",
         },
+        # The team's status in the widget's header: a person answers now; nobody does,
+        # until {when} (the next opening, written the customer's way); nobody does and no
+        # time can be named (no agent, no hours).
+        "team_online": {
+            "fa": "پشتیبانی آنلاین است",
+            "ar": "فريق الدعم متصل الآن",
+            "en": "We're online",
+        },
+        "team_away_until": {
+            "fa": "تا {when} در دسترس نیستیم",
+            "ar": "غير متاحين حتى {when}",
+            "en": "Away until {when}",
+        },
+        "team_away": {
+            "fa": "الان در دسترس نیستیم؛ پیامتان را بگذارید",
+            "ar": "لسنا متاحين الآن؛ اترك رسالتك",
+            "en": "Away right now; leave us a message",
+        },
         "address_saved": {
             "fa": "ممنون؛ شماره‌تان ثبت شد.",
             "ar": "شكرًا؛ تم حفظ رقمك.",

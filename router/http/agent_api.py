@@ -372,6 +372,24 @@ def _definition_kind(request: web.Request) -> type[SlaCalendar] | type[SlaPolicy
     return SlaCalendar if request.path.startswith("/api/v1/calendars/") else SlaPolicy
 
 
+@routes.get("/api/v1/calendars")
+@routes.get("/api/v1/sla-policies")
+@endpoint
+async def list_service_definitions(request: web.Request) -> web.StreamResponse:
+    """Every calendar or SLA policy in force, by name, and whether the API stored it."""
+    actor = await _actor(request)
+    if not actor.is_admin:
+        raise Forbidden("only admins manage calendars and SLA policies")
+    calendars = request.path.startswith("/api/v1/calendars")
+    kind = SlaCalendar if calendars else SlaPolicy
+    async with request.app[CONTEXT].read_sessions() as session:
+        found = await sla_threads.all_definitions(request.app[CONTEXT], session, kind)
+    field, key = ("calendars", "calendar") if calendars else ("policies", "policy")
+    return web.json_response(
+        {field: [{"name": name, key: body, "stored": stored} for name, body, stored in found]}
+    )
+
+
 @routes.get("/api/v1/calendars/{name}")
 @routes.get("/api/v1/sla-policies/{name}")
 @endpoint
@@ -412,7 +430,9 @@ async def put_service_definition(request: web.Request) -> web.StreamResponse:
     app = request.app[CONTEXT]
 
     async def work(session: AsyncSession, effects: Effects) -> int:
-        return await sla_threads.store_definition(app, session, kind, name, body)
+        return await sla_threads.store_definition(
+            app, session, kind, name, body, actor_id=actor.agent_id
+        )
 
     marked = await write(app, work)
     logger.info("%s %s stored; %d threads to recompute", kind.__tablename__, name, marked)

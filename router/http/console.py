@@ -70,6 +70,9 @@ STATIC_FILES = {
     "console-admin.js": "text/javascript; charset=utf-8",
     # the notification chime (a generated 0.18 s tone; see docs/console.md)
     "notify.wav": "audio/wav",
+    # The "Service hours" admin page: calendars and SLA policies
+    "console-admin-sla.js": "text/javascript; charset=utf-8",
+    "console-admin-sla.css": "text/css; charset=utf-8",
     # Chart.js 4 (MIT, its licence beside it), for the Reports page's charts
     "vendor/chart.umd.min.js": "text/javascript; charset=utf-8",
     "vendor/chart.js.LICENSE.md": "text/plain; charset=utf-8",

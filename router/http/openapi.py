@@ -429,6 +429,26 @@ SCHEMAS: dict[str, JSON] = {
         description="A business-hour calendar (docs/service-levels.md); a body the "
         "calendar rules refuse is answered 422 naming every problem.",
     ),
+    "CalendarList": _object(
+        {
+            "calendars": {
+                "type": "array",
+                "items": _object(
+                    {"name": SLA_NAME, "calendar": _ref("Calendar"), "stored": {"type": "boolean"}}
+                ),
+            }
+        }
+    ),
+    "SlaPolicyList": _object(
+        {
+            "policies": {
+                "type": "array",
+                "items": _object(
+                    {"name": SLA_NAME, "policy": _ref("SlaPolicy"), "stored": {"type": "boolean"}}
+                ),
+            }
+        }
+    ),
     "OpenInterval": {
         "type": "array",
         "items": {"type": "string", "pattern": "^(([01]?[0-9]|2[0-3]):[0-5][0-9]|24:00)$"},
@@ -749,6 +769,22 @@ def openapi_document() -> JSON:
                 params=THREAD_ID,
                 body="PendingRequest",
                 body_required=False,
+            )
+        },
+        "/api/v1/calendars": {
+            "get": _op(
+                "Every calendar in force (admins): stored through the API, else configured",
+                "200",
+                "CalendarList",
+                errors=("401", "403"),
+            )
+        },
+        "/api/v1/sla-policies": {
+            "get": _op(
+                "Every SLA policy in force (admins): stored through the API, else configured",
+                "200",
+                "SlaPolicyList",
+                errors=("401", "403"),
             )
         },
         "/api/v1/calendars/{name}": {

@@ -25,8 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.context import AppContext
 from router.core.transaction import Effects, write
 from router.service import sla
-from router.service.calendars import BusinessCalendar, CalendarError, calendar_from_json
+from router.service.calendars import (
+    BusinessCalendar,
+    CalendarError,
+    calendar_from_json,
+    calendar_to_json,
+)
 from router.storage.models import (
+    AuditEvent,
     Message,
     SlaAlarm,
     SlaCalendar,
@@ -89,14 +95,30 @@ async def answering_calendar(
     """The hours of the people `thread` goes to (its tier, tier 1 for a bot thread): its
     SLA policy's calendar, else `[service] default_calendar`, else None (no hours kept).
     A thread created by this message is judged at the priority its channel gives it."""
-    levels = await service_levels(app, session)
     priority = _channel_priority(app, channel) if created else None
-    policy = sla.choose_policy(
-        levels.policies,
+    return await _calendar_of(
+        app,
+        session,
         priority=priority or sla.priority_name(thread.priority),
         tier=max(thread.tier, 1),
         channel=channel,
     )
+
+
+async def channel_calendar(
+    app: AppContext, session: AsyncSession, channel: str
+) -> BusinessCalendar | None:
+    """The hours of the people a new thread of `channel` would go to: tier 1, at the
+    priority the channel gives it (as `answering_calendar` judges a new thread)."""
+    priority = _channel_priority(app, channel) or app.settings.service.default_priority
+    return await _calendar_of(app, session, priority=priority, tier=1, channel=channel)
+
+
+async def _calendar_of(
+    app: AppContext, session: AsyncSession, *, priority: str, tier: int, channel: str
+) -> BusinessCalendar | None:
+    levels = await service_levels(app, session)
+    policy = sla.choose_policy(levels.policies, priority=priority, tier=tier, channel=channel)
     name = policy.calendar if policy is not None and policy.calendar else None
     return levels.calendars.get(name or app.settings.service.default_calendar)
 
@@ -269,17 +291,53 @@ async def stored_definition(
     return dict(body) if body is not None else None
 
 
+async def all_definitions(
+    app: AppContext, session: AsyncSession, kind: type[SlaCalendar] | type[SlaPolicy]
+) -> list[tuple[str, dict[str, Any], bool]]:
+    """Every calendar or policy by name: (name, body in force, stored through the API)."""
+    configured = (
+        app.settings.service.calendars if kind is SlaCalendar else app.settings.service.policies
+    )
+    found: dict[str, tuple[dict[str, Any], bool]] = {
+        name: (dict(body), False) for name, body in configured.items()
+    }
+    for name, body in await session.execute(select(kind.name, kind.body)):
+        found[name] = (dict(body), True)
+    listed = []
+    for name, (body, stored) in sorted(found.items()):
+        try:  # written the way a PUT stores it; an unusable configured one is left out
+            if kind is SlaCalendar:
+                body = calendar_to_json(calendar_from_json(name, body))
+            else:
+                body = sla.policy_to_json(sla.policy_from_json(name, body))
+        except (CalendarError, sla.PolicyError):
+            continue
+        listed.append((name, body, stored))
+    return listed
+
+
 async def store_definition(
     app: AppContext,
     session: AsyncSession,
     kind: type[SlaCalendar] | type[SlaPolicy],
     name: str,
     body: dict[str, Any],
+    *,
+    actor_id: int | None = None,
 ) -> int:
-    """Store a (checked) calendar or policy body and mark every thread whose clocks run
-    for a recompute (`recompute_stale_threads`, run by the SLA scheduler in batches):
-    one statement here however many threads there are; return how many were marked."""
+    """Store a (checked) calendar or policy body, audited as the admin `actor_id`'s, and
+    mark every thread whose clocks run for a recompute (`recompute_stale_threads`, run by
+    the SLA scheduler in batches): one statement here however many threads there are;
+    return how many were marked."""
     row: SlaCalendar | SlaPolicy | None = await session.get(kind, name, with_for_update=True)
+    session.add(
+        AuditEvent(
+            actor_kind="agent" if actor_id is not None else "system",
+            actor_id=actor_id,
+            action="calendar_stored" if kind is SlaCalendar else "sla_policy_stored",
+            details={"name": name},
+        )
+    )
     if row is None:
         session.add(kind(name=name, body=body, updated_at=app.clock()))
     else:

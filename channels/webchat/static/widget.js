@@ -132,7 +132,8 @@
     "header{background:var(--accent);color:#fff;padding:12px 16px;display:flex;align-items:center;gap:8px}",
     "header div{flex:1}",
     "h2{font-size:16px;font-weight:bold;color:#fff}",
-    ".sub{font-size:12px;color:#fff;opacity:.9}",
+    ".sub,.team{font-size:12px;color:#fff;opacity:.9}",
+    ".team.online::before{content:\"\";display:inline-block;width:8px;height:8px;border-radius:50%;background:#4ade80;margin-inline-end:6px}",
     ".close{background:none;border:0;color:#fff;font-size:22px;line-height:1;width:32px;height:32px;border-radius:6px;cursor:pointer}",
     ".status{background:#fef3c7;color:#92400e;font-size:12px;padding:6px 16px}",
     ".messages{flex:1;overflow-y:auto;list-style:none;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f8fafc}",
@@ -206,7 +207,9 @@
   var heading = el("div");
   var title = el("h2", null, data.title || T.title);
   var subtitle = el("p", { class: "sub", "aria-live": "polite" });
-  heading.append(title, subtitle);
+  // The team's status, in the server's words (docs/widget.md): "online" / "away until …".
+  var teamStatus = el("p", { class: "team", hidden: "" });
+  heading.append(title, subtitle, teamStatus);
   var closeButton = el("button", { class: "close", type: "button", "aria-label": T.close }, "×");
   header.append(heading, closeButton);
   var status = el("div", { class: "status", role: "status", hidden: "" });
@@ -241,7 +244,7 @@
   var ws = null, ready = false, attempt = 0, timer = null, lastId = 0, agentName = "";
   var limits = { max_message_length: 4000, max_upload_bytes: 5242880 };
   var pending = store("pending") || [];
-  var unread = 0, typingTimer = null, lastTypingSent = 0;
+  var unread = 0, typingTimer = null, lastTypingSent = 0, started = false;
 
   function setStatus(text) {
     status.textContent = text || "";
@@ -250,6 +253,7 @@
 
   function isOpen() { return !panel.hidden; }
   function open(quiet) {
+    if (panel.hidden && started) showTeamStatus();
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
     unread = 0;
@@ -707,8 +711,19 @@
       telegramButton.hidden = offered.telegram !== true;
     }).catch(function () {});
   }
+  function showTeamStatus() {
+    fetch(base + "/api/v1/webchat/team-status?lang=" + lang).then(function (r) {
+      return r.ok ? r.json() : {};
+    }).then(function (team) {
+      teamStatus.textContent = typeof team.text === "string" ? team.text : "";
+      teamStatus.hidden = !teamStatus.textContent;
+      teamStatus.className = "team " + (team.online ? "online" : "away");
+    }).catch(function () {});
+  }
   function start() {
     showLinkingOptions();
+    showTeamStatus();
+    started = true;
     connect();
     // Opened from a mail's "continue in chat" link: say what it would join and spend the
     // token only on a click. A link can come from somebody else, and mail scanners open

@@ -797,6 +797,7 @@
     const page = EXTRA_PAGES[state.page];
     if (page && page.render) page.render();
     emit("language", state.lang);
+    document.dispatchEvent(new CustomEvent("pasokh:language", { detail: state.lang }));
   }
 
   let noticeTimer = null;
@@ -845,6 +846,7 @@
     if (error instanceof ApiError && error.status === 409) notify(t("taken"));
     else notify(t("failed", { message: error.message || String(error) }));
   }
+
 
   // ---- sign-in -------------------------------------------------------------
 
@@ -1688,7 +1690,8 @@
 
   function selectPage(page) {
     const extra = EXTRA_PAGES[page];
-    state.page = page === "reports" || (extra && extra.allowed()) ? page : "threads";
+    const known = extra ? extra.allowed() : Boolean(document.querySelector(`.page-tab[data-page="${page}"]`));
+    state.page = page === "reports" || known ? page : "threads";
     for (const tab of document.querySelectorAll(".page-tab")) {
       tab.setAttribute("aria-selected", String(tab.dataset.page === state.page));
     }
@@ -1701,6 +1704,7 @@
       admin.textContent = "";
       EXTRA_PAGES[state.page].show(admin);
     }
+    document.dispatchEvent(new CustomEvent("pasokh:page", { detail: state.page }));
     if (state.page === "reports") {
       if (!$("report-from").value) {
         const today = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS);
@@ -1943,8 +1947,12 @@
     $("report-group-by").addEventListener("change", loadReport);
   }
 
-  // The few things the console's other files use; one copy of each, here.
+  // The few things the console's other files use; one copy of each, here. Pages kept in
+  // their own files also follow the "pasokh:page" and "pasokh:language" document events.
   window.PasokhConsole = {
+    agent: () => state.agent,
+    lang: () => state.lang,
+    locale: () => LOCALES[state.lang] || "en",
     api,
     el,
     t,

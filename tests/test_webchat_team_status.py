@@ -1,0 +1,121 @@
+"""The team's status the widget shows ("online" / "away until ..."): the core's
+`team_status` from the web chat's calendar and agent presence, served by the public,
+origin-checked, rate-limited `GET /api/v1/webchat/team-status`."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from config.settings import ServiceSettings, Settings
+from router.agents.queue import set_presence
+from router.context import AppContext
+from router.core.texts import ROUTER_TEXTS
+from router.service.calendars import calendar_to_json, iranian_week
+from router.service.dates import render_instant
+from tests.conftest import AppFactory
+from tests.console_support import add_agent
+from tests.test_service_expectations import (
+    SATURDAY_IN_PERSIAN,
+    SATURDAY_OPENING,
+    TEHRAN,
+    THURSDAY_AFTERNOON,
+)
+
+STATUS = "/api/v1/webchat/team-status"
+SUNDAY_MORNING = datetime(2027, 1, 10, 10, 0, tzinfo=TEHRAN)
+
+
+async def served(
+    settings: Settings, start_app: AppFactory, *, calendar: bool = True, per_minute: int = 30
+) -> tuple[TestClient[Any, Any], AppContext]:
+    service = ServiceSettings(
+        calendars={"tehran": calendar_to_json(iranian_week())},
+        default_calendar="tehran" if calendar else "",
+    )
+    configured = dataclasses.replace(
+        settings.replace("webchat", enabled=True, rate_limit_per_minute=per_minute).replace(
+            "email", enabled=False
+        ),
+        service=service,
+    )
+    client, context = await start_app(configured)
+    context.clock = lambda: THURSDAY_AFTERNOON.astimezone(UTC)
+    return client, context
+
+
+async def status_of(client: TestClient[Any, Any], lang: str, **headers: str) -> dict[str, Any]:
+    response = await client.get(STATUS, params={"lang": lang}, headers=headers)
+    assert response.status == 200, await response.text()
+    assert response.headers["Cache-Control"] == "no-store"
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def test_closed_the_team_is_away_until_the_opening_written_the_visitors_way(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    client, context = await served(settings, start_app)
+    agent = await add_agent(context, "sara@example.com", tier=1)
+    await set_presence(context, agent, "online")  # online, but the week has closed
+    persian = await status_of(client, "fa")
+    assert persian == {
+        "online": False,
+        "next_opening": SATURDAY_OPENING.isoformat(),
+        "text": ROUTER_TEXTS.text("team_away_until", "fa", when=SATURDAY_IN_PERSIAN),
+    }
+    english = await status_of(client, "en")
+    assert english["text"] == ROUTER_TEXTS.text(
+        "team_away_until", "en", when="Saturday 9 January 2027 at 09:00"
+    )
+    # A language the widget does not speak gets English, not a refusal.
+    assert (await status_of(client, "xx"))["text"] == english["text"]
+    arabic = await status_of(client, "ar")
+    when_ar = render_instant(SATURDAY_OPENING, language="ar", zone=TEHRAN)
+    assert arabic["text"] == ROUTER_TEXTS.text("team_away_until", "ar", when=when_ar)
+
+    # Open, with the agent online: online, no date.
+    context.clock = lambda: SUNDAY_MORNING.astimezone(UTC)
+    assert await status_of(client, "fa") == {
+        "online": True,
+        "next_opening": None,
+        "text": ROUTER_TEXTS.text("team_online", "fa"),
+    }
+
+
+async def test_no_agent_or_no_calendar_and_nobody_online_promises_no_time(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    client, _ = await served(settings, start_app)
+    assert await status_of(client, "en") == {
+        "online": False,
+        "next_opening": None,
+        "text": ROUTER_TEXTS.text("team_away", "en"),
+    }
+    without_hours, other = await served(settings, start_app, calendar=False)
+    await add_agent(other, "sara@example.com", tier=1)  # offline
+    assert (await status_of(without_hours, "fa"))["text"] == ROUTER_TEXTS.text("team_away", "fa")
+
+
+async def test_a_foreign_origin_is_refused_and_floods_are_limited(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    client, _ = await served(
+        dataclasses.replace(
+            settings,
+            webchat=dataclasses.replace(settings.webchat, allowed_origins=["https://shop.example"]),
+        ),
+        start_app,
+        per_minute=2,
+    )
+    refused = await client.get(STATUS, headers={"Origin": "https://evil.example"})
+    assert refused.status == 403
+    allowed = await status_of(client, "en", Origin="https://shop.example")
+    assert allowed["online"] is False
+    response = await client.get(STATUS, headers={"Origin": "https://shop.example"})
+    assert response.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    limited = await client.get(STATUS, headers={"Origin": "https://shop.example"})
+    assert limited.status == 429 and "Retry-After" in limited.headers
