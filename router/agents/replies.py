@@ -17,7 +17,9 @@ from router.agents.queue import (
     Invalid,
     NotFound,
     can_view,
+    lock_agent,
     reply_language,
+    take,
 )
 from router.context import AppContext
 from router.core.events import MessageStored
@@ -55,6 +57,9 @@ async def post_message(
         raise Invalid("a note is not sent anywhere; leave out identity_id")
 
     async def work(session: AsyncSession, effects: Effects) -> Message:
+        # A reply may take the thread over from the bot: the agent's row is locked first,
+        # as every path that gives an agent a thread does.
+        agent = None if internal else await lock_agent(session, actor.agent_id)
         thread = await session.get(Thread, thread_id)
         if thread is None:
             raise NotFound(f"thread {thread_id} does not exist")
@@ -63,7 +68,11 @@ async def post_message(
                 f"thread {thread_id} is at tier {thread.tier}; you work tier {actor.tier}"
             )
         identity = None
-        if not internal:
+        if agent is not None:
+            if thread.status == ThreadStatus.BOT:
+                # Whoever answers in the bot's place holds the thread from now on, so
+                # the customer's next message reaches them and not the bot.
+                await take(app, session, effects, actor, agent, thread)
             _check_may_reply(actor, thread)
             identity = await _reply_identity(session, thread, identity_id)
         message = await enqueue_outbound(

@@ -282,13 +282,20 @@ async def release_thread(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/v1/threads/{id}/transfer")
 @endpoint
 async def transfer_thread(request: web.Request) -> web.StreamResponse:
-    """Give the thread to a named agent: `{"agent": "<email>"}`."""
+    """Give the thread to a named agent (`{"agent": "<email>"}`) or queue it at another
+    tier (`{"tier": 1, "reason": "..."}`)."""
     actor = await _actor(request)
     thread_id = _path_id(request)
     body = await _json_body(request, "TransferRequest")
-    email = _text(body, "agent")
-    assert email is not None
-    thread = await queue.transfer(request.app[CONTEXT], actor, thread_id, email)
+    email = _text(body, "agent", required=False)
+    context = request.app[CONTEXT]
+    if email is not None:
+        thread = await queue.transfer(context, actor, thread_id, email)
+    else:
+        tier = _integer(body, "tier")
+        assert tier is not None
+        reason = _text(body, "reason", required=False)
+        thread = await queue.transfer_to_tier(context, actor, thread_id, tier, reason)
     return web.json_response({"thread": await _thread_summary(request, thread)})
 
 

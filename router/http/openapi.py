@@ -313,14 +313,27 @@ SCHEMAS: dict[str, JSON] = {
             "reason": _words(1000),
         }
     ),
-    "TransferRequest": _object(
-        {
-            "agent": {
-                **_words(column_limit(Agent.email)),
-                "description": "the agent's email (404: no such agent)",
-            }
-        }
-    ),
+    "TransferRequest": {
+        **_object(
+            {
+                "agent": {
+                    **_words(column_limit(Agent.email)),
+                    "description": "the agent's email (404: no such agent); an agent of "
+                    "another tier takes the thread to their tier",
+                },
+                "tier": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 3,
+                    "description": "queue the thread, unassigned, at this tier (up or down)",
+                },
+                "reason": _words(1000),
+            },
+            optional=("agent", "tier", "reason"),
+            description="exactly one of `agent` and `tier`",
+        ),
+        "oneOf": [{"required": ["agent"]}, {"required": ["tier"]}],
+    },
     "ResolveRequest": _object(
         {"resolution": {**_nullable(TEXT), "maxLength": column_limit(Thread.resolution)}},
         optional=("resolution",),
@@ -622,8 +635,10 @@ def openapi_document() -> JSON:
         },
         "/api/v1/threads/{id}/claim": {
             "post": _op(
-                "Take a queued thread (atomic: of concurrent claims exactly one wins; the "
-                "others get 409); the customer is told who is with them",
+                "Take a queued thread, or take over one the bot is handling (the bot stays "
+                "silent on it until it is released or resolved); atomic: of concurrent "
+                "claims exactly one wins, the others get 409; the customer is told who is "
+                "with them",
                 "200",
                 "ThreadEnvelope",
                 errors=ACTION_ERRORS,
@@ -632,7 +647,8 @@ def openapi_document() -> JSON:
         },
         "/api/v1/threads/{id}/release": {
             "post": _op(
-                "Give an assigned thread back to its tier's queue",
+                "Give an assigned thread back to its tier's queue (a thread taken over "
+                "from the bot goes back to the bot)",
                 "200",
                 "ThreadEnvelope",
                 errors=ACTION_ERRORS,
@@ -641,7 +657,8 @@ def openapi_document() -> JSON:
         },
         "/api/v1/threads/{id}/transfer": {
             "post": _op(
-                "Give the thread to another agent of its tier (who must have free capacity)",
+                "Give the thread to a named agent of any tier (who must have free capacity), "
+                "or queue it at another tier, higher or lower; the SLA clocks run on",
                 "200",
                 "ThreadEnvelope",
                 errors=(*ACTION_ERRORS, "422"),

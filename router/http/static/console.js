@@ -30,6 +30,8 @@
       queue_empty: "Nothing here right now.",
       pick_thread: "Pick a thread from the list.",
       claim: "Claim",
+      take_over: "Take over",
+      transfer_to_tier: "…or to tier",
       release: "Release",
       resolve: "Resolve",
       escalate: "Escalate",
@@ -88,6 +90,7 @@
       action_claim: "claimed",
       action_release: "released",
       action_transfer: "transferred",
+      action_transfer_tier: "moved to another tier",
       action_escalate: "escalated",
       action_resolve: "resolved",
       action_handoff: "handed to the queue",
@@ -183,6 +186,8 @@
       queue_empty: "فعلاً چیزی اینجا نیست.",
       pick_thread: "یک گفت‌وگو را از فهرست انتخاب کنید.",
       claim: "برداشتن",
+      take_over: "گرفتن از ربات",
+      transfer_to_tier: "…یا به سطح",
       release: "بازگرداندن به صف",
       resolve: "بستن",
       escalate: "ارجاع به سطح بالاتر",
@@ -241,6 +246,7 @@
       action_claim: "برداشت",
       action_release: "به صف برگرداند",
       action_transfer: "واگذار کرد",
+      action_transfer_tier: "به سطح دیگری برد",
       action_escalate: "ارجاع داد",
       action_resolve: "بست",
       action_handoff: "به صف سپرده شد",
@@ -336,6 +342,8 @@
       queue_empty: "لا شيء هنا الآن.",
       pick_thread: "اختر محادثة من القائمة.",
       claim: "استلام",
+      take_over: "استلام من الروبوت",
+      transfer_to_tier: "…أو إلى المستوى",
       release: "إعادة إلى القائمة",
       resolve: "إغلاق",
       escalate: "تصعيد",
@@ -394,6 +402,7 @@
       action_claim: "استلم",
       action_release: "أعاد إلى القائمة",
       action_transfer: "حوّل",
+      action_transfer_tier: "نقل إلى مستوى آخر",
       action_escalate: "صعّد",
       action_resolve: "أغلق",
       action_handoff: "أُحيلت إلى القائمة",
@@ -810,7 +819,8 @@
     $("loading").hidden = true;
     $("signin").hidden = true;
     $("console").hidden = false;
-    document.querySelector('.tab[data-view="all"]').hidden = !state.agent.is_admin;
+    // Tier 1 watches the bot's threads too (to take one over).
+    document.querySelector('.tab[data-view="all"]').hidden = !(state.agent.is_admin || state.agent.tier === 1);
     buildTierChoices();
     selectView(state.view);
     selectPage(state.page);
@@ -1249,7 +1259,9 @@
 
     const mine = thread.assignee_id === state.agent.id || (thread.assignee && thread.assignee.id === state.agent.id);
     const open = thread.status !== "resolved";
-    $("claim").hidden = !(open && thread.status === "queued");
+    // A bot thread can be taken over: the bot stays silent on it until it is released.
+    $("claim").hidden = !(open && (thread.status === "queued" || thread.status === "bot"));
+    $("claim").textContent = t(thread.status === "bot" ? "take_over" : "claim");
     $("release").hidden = !(open && mine);
     $("resolve").disabled = !open;
     $("escalate").disabled = !open || thread.tier >= 3;
@@ -1257,6 +1269,7 @@
     $("priority-select").disabled = !open;
     $("pending-toggle").disabled = !open;
     buildTierChoices(thread.tier);
+    buildTransferTiers(thread.tier);
 
     const history = $("history");
     const nearBottom = history.scrollHeight - history.scrollTop - history.clientHeight < 40;
@@ -1352,6 +1365,16 @@
       select.append(el("option", { value: String(tier), text: t("tier", { n: num(tier) }) }));
     }
     if ([...select.options].some((o) => o.value === previous)) select.value = previous;
+  }
+
+  // Transfer to a tier, up or down: every tier but the thread's own.
+  function buildTransferTiers(current) {
+    const select = $("transfer-tier");
+    select.textContent = "";
+    select.append(el("option", { value: "", text: t("transfer_to_tier") }));
+    for (let tier = 1; tier <= 3; tier++) {
+      if (tier !== current) select.append(el("option", { value: String(tier), text: t("tier", { n: num(tier) }) }));
+    }
   }
 
   // ---- actions -------------------------------------------------------------
@@ -1688,9 +1711,11 @@
     $("transfer-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const agent = $("transfer-agent").value.trim();
-      if (!agent) return;
-      act("transfer", { agent }, "transferred").then(() => {
+      const tier = Number($("transfer-tier").value);
+      if (!agent && !tier) return;
+      act("transfer", agent ? { agent } : { tier }, "transferred").then(() => {
         $("transfer-agent").value = "";
+        $("transfer-tier").value = "";
       });
     });
     $("reply-form").addEventListener("submit", sendReply);
