@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from aiohttp.web import RouteDef
 from jsonschema import Draft202012Validator
@@ -146,6 +147,16 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     await call("POST", "/api/v1/threads/{id}/messages", sara, path=thread, json={}, expect=422)
     await call(
         "POST", "/api/v1/threads/{id}/messages", sara, path=thread, data=b"{not json", expect=400
+    )
+    png = FormData()
+    png.add_field("file", b"\x89PNG\r\n\x1a\n", filename="p.png", content_type="image/png")
+    uploaded = await call("POST", "/api/v1/uploads", sara, data=png, expect=201)
+    script = FormData()
+    script.add_field("file", b"<script>", filename="p.png", content_type="image/png")
+    await call("POST", "/api/v1/uploads", sara, data=script, expect=415)
+    with_file = {"text": "photo", "attachments": [uploaded["upload"]]}
+    await call(
+        "POST", "/api/v1/threads/{id}/messages", sara, path=thread, json=with_file, expect=201
     )
     await call("GET", "/api/v1/threads/{id}", sara, path=thread, expect=200)
     await call("GET", "/api/v1/threads/{id}", senior, path=thread, expect=403)

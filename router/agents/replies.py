@@ -23,7 +23,7 @@ from router.agents.queue import (
 )
 from router.context import AppContext
 from router.core.events import MessageStored
-from router.core.messages import AuthorKind
+from router.core.messages import AttachmentRef, AuthorKind
 from router.core.outbound_messages import enqueue_outbound
 from router.core.transaction import Effects, write
 from router.service import sla_threads
@@ -39,8 +39,10 @@ async def post_message(
     text: str,
     internal: bool = False,
     identity_id: int | None = None,
+    attachments: tuple[AttachmentRef, ...] = (),
 ) -> Message:
-    """Store an agent's reply (queued to the customer) or internal note.
+    """Store an agent's reply (queued to the customer) or internal note, with the
+    files in `attachments` (already stored and checked: `router.core.uploads`).
 
     Raises:
         NotFound: no such thread, or an identity not the customer's. Forbidden:
@@ -85,6 +87,7 @@ async def post_message(
             agent_id=actor.agent_id,
             language=await reply_language(app, session, thread),
             internal=internal,
+            attachments=attachments,
         )
         if not internal:
             await record_response(app.metrics, session, thread, message)

@@ -16,16 +16,19 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.agents import canned, queue, replies
 from router.agents import views as agent_views
 from router.agents.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
+from router.agents.uploads import UploadIds
 from router.agents.views import ThreadFilter
 from router.core.ids import BIGINT_MAX, parse_id
 from router.core.languages import LANGUAGES
+from router.core.messages import AttachmentRef
 from router.core.transaction import Effects, write
+from router.core.uploads import UploadRefused, store_upload
 from router.http.auth import agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.files import file_response
@@ -353,10 +356,16 @@ async def set_thread_pending(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/v1/threads/{id}/messages")
 @endpoint
 async def post_message(request: web.Request) -> web.StreamResponse:
-    """A reply (`internal: false`, sent on the customer's channel) or an internal note."""
+    """A reply (`internal: false`, sent on the customer's channel) or an internal note;
+    JSON with `attachments` (upload ids of `POST /api/v1/uploads`), or multipart/form-data
+    with the same fields and the files themselves (`file`, repeated)."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    body = await _json_body(request, "ReplyRequest")
+    if request.content_type == "multipart/form-data":
+        body, files = await _multipart_reply(request)
+    else:
+        body = await _json_body(request, "ReplyRequest")
+        files = _uploaded_files(request, actor, body.get("attachments") or [])
     text = _text(body, "text")
     assert text is not None
     message = await replies.post_message(
@@ -366,8 +375,106 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         text=text,
         internal=_flag(body, "internal"),
         identity_id=_integer(body, "identity_id", required=False),
+        attachments=files,
     )
     return web.json_response({"message": agent_views.message_json(message)}, status=201)
+
+
+MAX_REPLY_FILES = 10
+
+
+def _upload_ids(request: web.Request) -> UploadIds:
+    settings = request.app[CONTEXT].settings
+    return UploadIds(settings.server.secret_key, settings.webchat.upload_ttl_seconds)
+
+
+def _uploaded_files(
+    request: web.Request, actor: Actor, upload_ids: list[str]
+) -> tuple[AttachmentRef, ...]:
+    ids = _upload_ids(request)
+    files = []
+    for index, upload_id in enumerate(upload_ids):
+        ref = ids.open(actor.agent_id, upload_id)
+        if ref is None:
+            raise Invalid(f"attachments[{index}] is not an upload of yours, or it expired")
+        files.append(ref)
+    return tuple(files)
+
+
+async def _store_part(request: web.Request, part: BodyPartReader) -> AttachmentRef:
+    """One uploaded file, checked and stored by the web chat's rules (one copy)."""
+    context = request.app[CONTEXT]
+    try:
+        return await store_upload(
+            part,
+            context.attachment_store,
+            max_bytes=context.settings.webchat.max_upload_bytes,
+            allowed_types=context.settings.webchat.upload_types,
+        )
+    except UploadRefused as refused:
+        logger.info("agent upload refused: %s", refused.message)
+        raise _ResponseError(json_error(refused.status, refused.message)) from None
+
+
+async def _multipart_reply(
+    request: web.Request,
+) -> tuple[dict[str, Any], tuple[AttachmentRef, ...]]:
+    """The fields (`text`, `internal`, `identity_id`) and files (`file`) of a multipart reply."""
+    settings = request.app[CONTEXT].settings
+    limit = settings.webchat.max_upload_bytes * MAX_REPLY_FILES + settings.server.max_request_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _ResponseError(json_error(413, f"a reply is limited to {limit} bytes"))
+    body: dict[str, Any] = {}
+    files: list[AttachmentRef] = []
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise Invalid("nested multipart bodies are not accepted")
+            if part.name == "file":
+                if len(files) >= MAX_REPLY_FILES:
+                    raise Invalid(f"at most {MAX_REPLY_FILES} files per reply")
+                files.append(await _store_part(request, part))
+            elif part.name in ("text", "internal", "identity_id"):
+                value = await part.text()
+                if len(value) > settings.api.max_text_length * 4:
+                    raise Invalid(f"field {part.name} is too long")
+                body[part.name] = value
+            else:
+                raise Invalid(f"unknown field {str(part.name)[:40]!r}")
+    except (ValueError, AssertionError):
+        raise _ResponseError(json_error(400, "malformed multipart/form-data body")) from None
+    internal = body.pop("internal", "false")
+    if internal not in ("true", "false"):
+        raise Invalid("field internal must be true or false")
+    body["internal"] = internal == "true"
+    return body, tuple(files)
+
+
+@routes.post("/api/v1/uploads")
+@endpoint
+async def post_upload(request: web.Request) -> web.StreamResponse:
+    """Store one file (multipart field `file`) for a reply; answers its upload id."""
+    actor = await _actor(request)
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+        while part is not None and getattr(part, "name", None) != "file":
+            part = await reader.next()
+    except (ValueError, AssertionError):
+        return json_error(400, "send multipart/form-data with a `file` field")
+    if not isinstance(part, BodyPartReader):
+        return json_error(400, "send multipart/form-data with a `file` field")
+    ref = await _store_part(request, part)
+    return web.json_response(
+        {
+            "upload": _upload_ids(request).make(actor.agent_id, ref),
+            "filename": ref.filename,
+            "content_type": ref.content_type,
+            "size": ref.size,
+        },
+        status=201,
+    )
 
 
 # --- service levels (admins) --------------------------------------------------------

@@ -295,8 +295,15 @@ SCHEMAS: dict[str, JSON] = {
                     "description": "another verified identity of the customer to reply on; "
                     "default: where the customer last wrote",
                 },
+                "attachments": {
+                    "type": "array",
+                    "maxItems": 10,
+                    "items": {"type": "string", "maxLength": 2000},
+                    "description": "upload ids from POST /api/v1/uploads (the caller's own, "
+                    "unexpired; 422 otherwise)",
+                },
             },
-            optional=("internal", "identity_id"),
+            optional=("internal", "identity_id", "attachments"),
         ),
         # A note is sent nowhere, so it names no identity to send on.
         "if": {"properties": {"internal": {"const": True}}, "required": ["internal"]},
@@ -311,6 +318,14 @@ SCHEMAS: dict[str, JSON] = {
                 "description": "above the thread's tier (409 otherwise)",
             },
             "reason": _words(1000),
+        }
+    ),
+    "Upload": _object(
+        {
+            "upload": STRING,
+            "filename": STRING,
+            "content_type": STRING,
+            "size": INT,
         }
     ),
     "TransferRequest": {
@@ -535,6 +550,24 @@ def _op(
     return operation
 
 
+FILE_PART: JSON = {"type": "string", "format": "binary"}
+UPLOAD_ERRORS = {
+    "400": _error("not a multipart/form-data body with a `file` field"),
+    "413": _error("a file over webchat.max_upload_bytes"),
+    "415": _error("a file type not in webchat.upload_types (judged from its bytes)"),
+}
+
+
+def _with_multipart(operation: JSON, properties: JSON, required: list[str]) -> JSON:
+    """`operation` also taking multipart/form-data with `properties` (files included)."""
+    body = operation.setdefault("requestBody", {"required": True, "content": {}})
+    body["content"]["multipart/form-data"] = {
+        "schema": {"type": "object", "properties": properties, "required": required}
+    }
+    operation["responses"].update(UPLOAD_ERRORS)
+    return operation
+
+
 def _path_id(name: str = "id") -> JSON:
     return {"name": name, "in": "path", "required": True, "schema": ID}
 
@@ -744,14 +777,37 @@ def openapi_document() -> JSON:
             ),
         },
         "/api/v1/threads/{id}/messages": {
-            "post": _op(
-                "Reply on the customer's channel (through the outbox), or add an internal "
-                "note (internal: true; never sent)",
-                "201",
-                "MessageEnvelope",
-                errors=(*ACTION_ERRORS, "422"),
-                params=THREAD_ID,
-                body="ReplyRequest",
+            "post": _with_multipart(
+                _op(
+                    "Reply on the customer's channel (through the outbox), or add an internal "
+                    "note (internal: true; never sent)",
+                    "201",
+                    "MessageEnvelope",
+                    errors=(*ACTION_ERRORS, "422"),
+                    params=THREAD_ID,
+                    body="ReplyRequest",
+                ),
+                {
+                    "text": STRING,
+                    "internal": {"type": "string", "enum": ["true", "false"]},
+                    "identity_id": STRING,
+                    "file": {"type": "array", "items": FILE_PART, "maxItems": 10},
+                },
+                ["text"],
+            )
+        },
+        "/api/v1/uploads": {
+            "post": _with_multipart(
+                _op(
+                    "Store a file for a reply (multipart field `file`; the web chat's size "
+                    "limit and types, judged from the bytes): its upload id, for the caller "
+                    "only",
+                    "201",
+                    "Upload",
+                    errors=("401",),
+                ),
+                {"file": FILE_PART},
+                ["file"],
             )
         },
         "/api/v1/customers/{id}": {

@@ -31,6 +31,7 @@
       pick_thread: "Pick a thread from the list.",
       claim: "Claim",
       take_over: "Take over",
+      attach: "Attach files",
       transfer_to_tier: "…or to tier",
       release: "Release",
       resolve: "Resolve",
@@ -187,6 +188,7 @@
       pick_thread: "یک گفت‌وگو را از فهرست انتخاب کنید.",
       claim: "برداشتن",
       take_over: "گرفتن از ربات",
+      attach: "پیوست فایل",
       transfer_to_tier: "…یا به سطح",
       release: "بازگرداندن به صف",
       resolve: "بستن",
@@ -343,6 +345,7 @@
       pick_thread: "اختر محادثة من القائمة.",
       claim: "استلام",
       take_over: "استلام من الروبوت",
+      attach: "إرفاق ملفات",
       transfer_to_tier: "…أو إلى المستوى",
       release: "إعادة إلى القائمة",
       resolve: "إغلاق",
@@ -1405,9 +1408,12 @@
     const body = { text, internal };
     const identityId = $("reply-identity").value;
     if (identityId && !internal) body.identity_id = Number(identityId);
+    const files = [...$("reply-files").files];
     $("reply-send").disabled = true;
     try {
+      if (files.length) body.attachments = await Promise.all(files.map(uploadFile));
       await api("POST", `/api/v1/threads/${encodeURIComponent(state.currentId)}/messages`, body);
+      $("reply-files").value = "";
       textarea.value = "";
       $("reply-internal").checked = false;
       notify(t(internal ? "note_saved" : "sent"));
@@ -1417,6 +1423,24 @@
     } finally {
       $("reply-send").disabled = false;
     }
+  }
+
+  // One file to POST /api/v1/uploads (the server sniffs its type and checks its size);
+  // its upload id goes with the reply.
+  async function uploadFile(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const response = await fetch("/api/v1/uploads", {
+      method: "POST",
+      headers: { Accept: "application/json", "X-CSRF-Token": state.csrf || "" },
+      credentials: "same-origin",
+      body: form,
+    });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      throw new ApiError(response.status, (data && data.error && data.error.message) || response.statusText);
+    }
+    return data.upload;
   }
 
   // ---- canned responses and colleagues --------------------------------------
