@@ -226,6 +226,24 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     customer = {"id": first.customer_id}
     await call("GET", "/api/v1/customers/{id}", senior, path=customer, expect=200)
     await call("GET", "/api/v1/customers/{id}", sara, path=customer, expect=403)
+    note = {"text": "prefers email"}
+    await call("POST", "/api/v1/customers/{id}/notes", senior, path=customer, json=note, expect=201)
+    await call("POST", "/api/v1/customers/{id}/notes", sara, path=customer, json=note, expect=403)
+    await call(
+        "POST",
+        "/api/v1/customers/{id}/tags",
+        senior,
+        path=customer,
+        json={"tag": "VIP"},
+        expect=200,
+    )
+    tag_path = "/api/v1/customers/{id}/tags/{tag}"
+    await call("DELETE", tag_path, senior, path={**customer, "tag": "vip"}, expect=204)
+    await call("DELETE", tag_path, senior, path={**customer, "tag": "vip"}, expect=404)
+    await call("GET", "/api/v1/customers", senior, expect=200, params={"limit": "1"})
+    await call("GET", "/api/v1/customers", senior, expect=422, params={"cursor": "x"})
+    await call("GET", "/api/v1/search", senior, expect=200, params={"q": "سلام"})
+    await call("GET", "/api/v1/search", senior, expect=422, params={"q": "!!"})
     await call("GET", "/api/v1/customers/{id}", admin, path={"id": 424242}, expect=404)
     await call("GET", "/api/v1/agents", sara, expect=200)
     await call("GET", "/api/v1/agents/me", sara, expect=200)

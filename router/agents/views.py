@@ -282,7 +282,7 @@ async def fired_alarms(
     return found
 
 
-async def _summaries(session: AsyncSession, threads: Sequence[Thread]) -> list[JSON]:
+async def thread_summaries(session: AsyncSession, threads: Sequence[Thread]) -> list[JSON]:
     names = await _customer_names(session, (t.customer_id for t in threads))
     agents = await _agents_by_id(session, (t.assignee_id for t in threads))
     last = await _last_messages(session, [t.id for t in threads])
@@ -356,7 +356,7 @@ async def list_threads(session: AsyncSession, actor: Actor, query: ThreadFilter)
     threads = list(
         await session.scalars(select(Thread).where(*where).order_by(*order).limit(query.limit))
     )
-    return await _summaries(session, threads)
+    return await thread_summaries(session, threads)
 
 
 def _soonest_due() -> ColumnElement[datetime | None]:
@@ -458,7 +458,7 @@ async def thread_detail(session: AsyncSession, actor: Actor, thread_id: int) -> 
             .limit(EARLIER_THREADS)
         )
     )
-    summaries = await _summaries(session, [thread, *earlier])
+    summaries = await thread_summaries(session, [thread, *earlier])
     return {
         "thread": summaries[0],
         "messages": await _messages(session, thread.id, newest=THREAD_MESSAGES),
@@ -484,7 +484,7 @@ async def customer_detail(session: AsyncSession, actor: Actor, customer_id: int)
     )
     if not actor.is_admin and not threads:
         raise Forbidden(f"customer {customer_id} has no thread at your tier")
-    return {**data, "threads": await _summaries(session, threads)}
+    return {**data, "threads": await thread_summaries(session, threads)}
 
 
 async def list_agents(session: AsyncSession) -> list[JSON]:

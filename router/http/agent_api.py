@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.agents import canned, queue, replies
+from router.agents import canned, customers, queue, replies
 from router.agents import views as agent_views
 from router.agents.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
 from router.agents.uploads import UploadIds
@@ -542,7 +542,83 @@ async def get_customer(request: web.Request) -> web.StreamResponse:
     customer_id = _path_id(request)
     async with request.app[CONTEXT].read_sessions() as session:
         detail = await agent_views.customer_detail(session, actor, customer_id)
+        detail.update(await customers.profile_extras(session, customer_id))
     return web.json_response(detail)
+
+
+def _page_limit(request: web.Request) -> int:
+    return _query_int(request, "limit", maximum=customers.MAX_LIMIT) or 20
+
+
+@routes.get("/api/v1/customers")
+@endpoint
+async def list_customers(request: web.Request) -> web.StreamResponse:
+    """Customers the caller may see, newest first; `?tag=`, `?cursor=` from `next`."""
+    actor = await _actor(request)
+    async with request.app[CONTEXT].read_sessions() as session:
+        page = await customers.list_customers(
+            session,
+            actor,
+            cursor=request.query.get("cursor"),
+            limit=_page_limit(request),
+            tag=request.query.get("tag"),
+        )
+    return web.json_response(page)
+
+
+@routes.get("/api/v1/search")
+@endpoint
+async def search(request: web.Request) -> web.StreamResponse:
+    """Customers, threads and messages matching `q` (normalised like the FAQ's)."""
+    actor = await _actor(request)
+    query = request.query.get("q", "")
+    if len(query) > 200:
+        raise Invalid("q must be at most 200 characters")
+    async with request.app[CONTEXT].read_sessions() as session:
+        found = await customers.search(
+            session,
+            actor,
+            query,
+            cursor=request.query.get("cursor"),
+            limit=_page_limit(request),
+        )
+    return web.json_response(found)
+
+
+@routes.post("/api/v1/customers/{id}/notes")
+@endpoint
+async def add_customer_note(request: web.Request) -> web.StreamResponse:
+    """Write down something about the customer: `{"text": "..."}`."""
+    actor = await _actor(request)
+    customer_id = _path_id(request)
+    body = await _json_body(request, "CustomerNoteRequest")
+    note = await customers.add_note(
+        request.app[CONTEXT], actor, customer_id, _text(body, "text") or ""
+    )
+    return web.json_response({"note": note}, status=201)
+
+
+@routes.post("/api/v1/customers/{id}/tags")
+@endpoint
+async def add_customer_tag(request: web.Request) -> web.StreamResponse:
+    """Tag the customer: `{"tag": "vip"}` (idempotent); answers all their tags."""
+    actor = await _actor(request)
+    customer_id = _path_id(request)
+    body = await _json_body(request, "CustomerTagRequest")
+    tags = await customers.add_tag(
+        request.app[CONTEXT], actor, customer_id, _text(body, "tag") or ""
+    )
+    return web.json_response({"tags": tags})
+
+
+@routes.delete("/api/v1/customers/{id}/tags/{tag}")
+@endpoint
+async def remove_customer_tag(request: web.Request) -> web.StreamResponse:
+    """Take a tag off the customer."""
+    actor = await _actor(request)
+    customer_id = _path_id(request)
+    await customers.remove_tag(request.app[CONTEXT], actor, customer_id, request.match_info["tag"])
+    return web.Response(status=204)
 
 
 @routes.get("/api/v1/agents")

@@ -203,8 +203,45 @@ SCHEMAS: dict[str, JSON] = {
     ),
     "Customer": _object(CUSTOMER_FIELDS),
     "CustomerDetail": _object(
-        {**CUSTOMER_FIELDS, "threads": {"type": "array", "items": _ref("ThreadSummary")}}
+        {
+            **CUSTOMER_FIELDS,
+            "threads": {"type": "array", "items": _ref("ThreadSummary")},
+            "tags": {"type": "array", "items": STRING},
+            "notes": {"type": "array", "items": _ref("CustomerNote")},
+            "ratings": {"type": "array", "items": _ref("Rating")},
+        }
     ),
+    "CustomerNote": _object(
+        {"id": INT, "text": STRING, "agent_id": N_INT, "agent_name": N_STRING, "created_at": TIME}
+    ),
+    "Rating": _object(
+        {
+            "thread_id": INT,
+            "kind": {"type": "string", "enum": ["csat", "nps"]},
+            "score": INT,
+            "comment": N_STRING,
+            "answered_at": N_TIME,
+        }
+    ),
+    "CustomerListed": _object({**CUSTOMER_FIELDS, "tags": {"type": "array", "items": STRING}}),
+    "CustomerPage": _object(
+        {
+            "customers": {"type": "array", "items": _ref("CustomerListed")},
+            "next": {**N_STRING, "description": "the next page's `cursor`; null: no more"},
+        }
+    ),
+    "SearchResult": _object(
+        {
+            "customers": {"type": "array", "items": _ref("CustomerListed")},
+            "threads": {"type": "array", "items": _ref("ThreadSummary")},
+            "messages": {"type": "array", "items": _ref("Message")},
+            "next": {**N_STRING, "description": "the next page's `cursor`; null: no more"},
+        }
+    ),
+    "CustomerNoteRequest": _object({"text": _words(10_000)}),
+    "CustomerTagRequest": _object({"tag": _words(64)}),
+    "NoteEnvelope": _object({"note": _ref("CustomerNote")}),
+    "TagList": _object({"tags": {"type": "array", "items": STRING}}),
     "EarlierThread": _object(
         {**THREAD_FIELDS, "messages": {"type": "array", "items": _ref("Message")}},
         description="An earlier thread of the customer with its newest 100 messages.",
@@ -590,6 +627,10 @@ NAME: JSON = {
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
 }
 ACTION_ERRORS = ("401", "403", "404", "409")
+PAGE_PARAMS = (
+    _query("cursor", STRING, "the `next` of the previous page"),
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "page size (20)"),
+)
 
 
 def openapi_document() -> JSON:
@@ -812,11 +853,77 @@ def openapi_document() -> JSON:
         },
         "/api/v1/customers/{id}": {
             "get": _op(
-                "A customer, their identities and all their threads",
+                "A customer's profile: identities, the threads the caller may see, tags, "
+                "notes about the customer, survey ratings",
                 "200",
                 "CustomerDetail",
                 errors=("401", "403", "404"),
                 params=THREAD_ID,
+            )
+        },
+        "/api/v1/customers": {
+            "get": _op(
+                "Customers the caller may see (one of their threads), newest first",
+                "200",
+                "CustomerPage",
+                errors=("401", "422"),
+                params=(*PAGE_PARAMS, _query("tag", STRING, "only customers with this tag")),
+            )
+        },
+        "/api/v1/search": {
+            "get": _op(
+                "Customers (name, email, phone, Telegram username), threads (by id) and "
+                "messages matching `q`, normalised as the FAQ normalises (Arabic and "
+                "Persian letters, digits, ZWNJ folded); newest first",
+                "200",
+                "SearchResult",
+                errors=("401", "422"),
+                params=(
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    },
+                    *PAGE_PARAMS,
+                ),
+            )
+        },
+        "/api/v1/customers/{id}/notes": {
+            "post": _op(
+                "Write a note about the customer (shown on their profile)",
+                "201",
+                "NoteEnvelope",
+                errors=("401", "403", "404", "422"),
+                params=THREAD_ID,
+                body="CustomerNoteRequest",
+            )
+        },
+        "/api/v1/customers/{id}/tags": {
+            "post": _op(
+                "Tag the customer (idempotent; tags are folded to lower case)",
+                "200",
+                "TagList",
+                errors=("401", "403", "404", "422"),
+                params=THREAD_ID,
+                body="CustomerTagRequest",
+            )
+        },
+        "/api/v1/customers/{id}/tags/{tag}": {
+            "delete": _op(
+                "Take a tag off the customer",
+                "204",
+                None,
+                errors=("401", "403", "404", "422"),
+                params=(
+                    _path_id(),
+                    {
+                        "name": "tag",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                    },
+                ),
             )
         },
         "/api/v1/agents": {

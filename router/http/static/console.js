@@ -685,6 +685,7 @@
     }
     for (const select of document.querySelectorAll(".lang-select")) select.value = state.lang;
     document.title = t("app_title");
+    document.dispatchEvent(new CustomEvent("pasokh:language", { detail: state.lang }));
     renderMe();
     renderLive();
     renderQueue();
@@ -1519,12 +1520,14 @@
   const DAY_MS = 86400000;
 
   function selectPage(page) {
-    state.page = page === "reports" ? "reports" : "threads";
+    state.page = ["reports", "customers"].includes(page) ? page : "threads";
     for (const tab of document.querySelectorAll(".page-tab")) {
       tab.setAttribute("aria-selected", String(tab.dataset.page === state.page));
     }
     document.querySelector("main.panes").hidden = state.page !== "threads";
     $("reports").hidden = state.page !== "reports";
+    $("customers-page").hidden = state.page !== "customers";
+    document.dispatchEvent(new CustomEvent("pasokh:page", { detail: state.page }));
     if (state.page === "reports") {
       if (!$("report-from").value) {
         const today = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS);
@@ -1764,6 +1767,20 @@
     });
     $("report-group-by").addEventListener("change", loadReport);
   }
+
+  // What console-customers.js (loaded after this file) borrows.
+  window.PasokhConsole = {
+    api,
+    el,
+    when,
+    num,
+    failed: (error) => failed(error),
+    lang: () => state.lang,
+    openThreadPage: (id) => {
+      selectPage("threads");
+      openThread(id);
+    },
+  };
 
   document.addEventListener("DOMContentLoaded", () => {
     let stored = null;
