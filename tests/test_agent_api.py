@@ -160,6 +160,8 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     )
     await call("GET", "/api/v1/threads/{id}", sara, path=thread, expect=200)
     await call("GET", "/api/v1/threads/{id}", senior, path=thread, expect=403)
+    await call("GET", "/api/v1/threads/{id}/suggestions", sara, path=thread, expect=200)
+    await call("GET", "/api/v1/threads/{id}/suggestions", senior, path=thread, expect=403)
     await call("GET", "/api/v1/threads/{id}", sara, path={"id": "abc"}, expect=404)
     file_path = "/api/v1/threads/{id}/attachments/{sha256}"
     await call("GET", file_path, sara, path={**thread, "sha256": photo.sha256}, expect=200)

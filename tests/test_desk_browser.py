@@ -7,6 +7,7 @@ chat socket; the agent works the real console."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -154,3 +155,43 @@ async def test_search_finds_a_persian_customer_by_an_arabic_spelling(
     await found.first.locator("button").click()
     await expect(page.locator("#customer-profile h2")).to_have_text("علی کریمی")
     await page.screenshot(path=str(tmp_path / f"customers-{lang}.png"))
+
+
+ASKED = {
+    "fa": ("سفارشم کجاست؟", "وضعیت سفارش و کد رهگیری"),
+    "en": ("How do I track my order?", "You can see your order status"),
+}
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+async def test_a_knowledge_base_suggestion_is_inserted_edited_and_sent(
+    browser: Browser, server: tuple[str, AppContext], lang: str
+) -> None:
+    url, app = server
+    await add_agent(app, "sara@example.com", name="Sara", tier=1, language=lang)
+    question, answer_start = ASKED[lang]
+    async with aiohttp.ClientSession() as http:
+        visitor = Visitor(http, url)
+        await visitor.connect()
+        await visitor.say(question)
+        async with app.sessions() as session:
+            thread_id = await session.scalar(select(Thread.id))
+        page = await _console(browser, url, "sara@example.com", lang)
+        await page.locator('.tab[data-view="all"]').click()
+        await page.locator(f'.thread-item[data-thread-id="{thread_id}"]').click()
+        await page.locator("#claim").click()
+        await expect(page.locator("#release")).to_be_visible()
+        suggestion = page.locator("#kb-suggestions .kb-suggestion").first
+        await expect(suggestion.locator(".kb-answer")).to_contain_text(answer_start)
+        await suggestion.locator(".kb-insert").click()
+        reply = page.locator("#reply-text")
+        await expect(reply).to_have_value(re.compile("^" + re.escape(answer_start)))
+        await reply.press("End")
+        await reply.press_sequentially(" :)")
+        await page.locator("#reply-send").click()
+        while True:
+            message = (await next_frame(visitor.ws, "message", wait=10))["message"]
+            if message["author"] == "agent":
+                break
+        assert message["text"].startswith(answer_start) and message["text"].endswith(" :)")
+        await visitor.ws.close()

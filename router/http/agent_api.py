@@ -17,6 +17,7 @@ from functools import wraps
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.agents import canned, customers, queue, replies
@@ -26,7 +27,8 @@ from router.agents.uploads import UploadIds
 from router.agents.views import ThreadFilter
 from router.core.ids import BIGINT_MAX, parse_id
 from router.core.languages import LANGUAGES
-from router.core.messages import AttachmentRef
+from router.core.messages import AttachmentRef, AuthorKind
+from router.core.responder import suggestions_of
 from router.core.transaction import Effects, write
 from router.core.uploads import UploadRefused, store_upload
 from router.http.auth import agent_principal
@@ -37,7 +39,7 @@ from router.http.openapi import openapi_document
 from router.http.validation import body_problem
 from router.service import sla, sla_threads
 from router.service.calendars import CalendarError, calendar_from_json, calendar_to_json
-from router.storage.models import Agent, Customer, SlaCalendar, SlaPolicy, Thread
+from router.storage.models import Agent, Customer, Message, SlaCalendar, SlaPolicy, Thread
 
 logger = logging.getLogger(__name__)
 
@@ -213,10 +215,11 @@ async def list_threads(request: web.Request) -> web.StreamResponse:
         sort=request.query.get("sort"),
         breached=_query_flag(request, "breached"),
         due_before=_query_instant(request, "due_before"),
+        cursor=request.query.get("cursor"),
     )
     async with request.app[CONTEXT].read_sessions() as session:
-        threads = await agent_views.list_threads(session, actor, query)
-    return web.json_response({"threads": threads})
+        threads, next_cursor = await agent_views.list_threads(session, actor, query)
+    return web.json_response({"threads": threads, "next": next_cursor})
 
 
 @routes.get("/api/v1/threads/{id}")
@@ -261,6 +264,53 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
         data,
         content_type=str(ref.get("content_type") or ""),
         filename=str(ref.get("filename") or sha),
+    )
+
+
+@routes.get("/api/v1/threads/{id}/suggestions")
+@endpoint
+async def get_suggestions(request: web.Request) -> web.StreamResponse:
+    """The knowledge base's best answers to the customer's latest message, in their
+    language, from the bot's own matcher (`?limit=`, default 3)."""
+    actor = await _actor(request)
+    thread_id = _path_id(request)
+    limit = _query_int(request, "limit", maximum=10) or 3
+    context = request.app[CONTEXT]
+    async with context.read_sessions() as session:
+        thread = await session.get(Thread, thread_id)
+        if thread is None:
+            raise NotFound(f"thread {thread_id} does not exist")
+        if not queue.can_view(actor, thread):
+            raise Forbidden(f"thread {thread_id} is not at your tier")
+        latest = await session.scalar(
+            select(Message)
+            .where(
+                Message.thread_id == thread_id,
+                Message.author_kind == AuthorKind.CUSTOMER,
+                Message.internal.is_(False),
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+    if latest is None or not latest.text.strip():
+        return web.json_response({"message_id": None, "suggestions": []})
+    found = await suggestions_of(
+        context.responder, latest.text, latest.language or thread.language, limit
+    )
+    return web.json_response(
+        {
+            "message_id": latest.id,
+            "suggestions": [
+                {
+                    "entry_id": s.entry_id,
+                    "question": s.question,
+                    "answer": s.answer,
+                    "language": s.language,
+                    "score": s.score,
+                }
+                for s in found
+            ],
+        }
     )
 
 

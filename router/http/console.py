@@ -64,6 +64,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {
     "console.js": "text/javascript; charset=utf-8",
     "console-customers.js": "text/javascript; charset=utf-8",
+    "console-assist.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
     # Chart.js 4 (MIT, its licence beside it), for the Reports page's charts
     "vendor/chart.umd.min.js": "text/javascript; charset=utf-8",

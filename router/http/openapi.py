@@ -266,7 +266,12 @@ SCHEMAS: dict[str, JSON] = {
             "audit": {"type": "array", "items": _ref("AuditEvent")},
         }
     ),
-    "ThreadList": _object({"threads": {"type": "array", "items": _ref("ThreadSummary")}}),
+    "ThreadList": _object(
+        {
+            "threads": {"type": "array", "items": _ref("ThreadSummary")},
+            "next": {**N_STRING, "description": "the next page's `cursor`; null: no more"},
+        }
+    ),
     "ThreadEnvelope": _object({"thread": _ref("ThreadSummary")}),
     "MessageEnvelope": _object({"message": _ref("Message")}),
     "AgentInfo": _object({**AGENT_BRIEF, **AGENT_LOAD}),
@@ -363,6 +368,23 @@ SCHEMAS: dict[str, JSON] = {
             "filename": STRING,
             "content_type": STRING,
             "size": INT,
+        }
+    ),
+    "SuggestionList": _object(
+        {
+            "message_id": {**N_INT, "description": "the customer message answered"},
+            "suggestions": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "entry_id": STRING,
+                        "question": STRING,
+                        "answer": STRING,
+                        "language": STRING,
+                        "score": {"type": "number"},
+                    }
+                ),
+            },
         }
     ),
     "TransferRequest": {
@@ -659,8 +681,11 @@ def openapi_document() -> JSON:
                         "me, none, or an agent id",
                     ),
                     _query(
-                        "limit", {"type": "integer", "minimum": 1, "maximum": 500}, "default 100"
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 500},
+                        "page size, default 100",
                     ),
+                    _query("cursor", STRING, "the `next` of the previous page (same filters)"),
                     _query(
                         "sort",
                         {"type": "string", "enum": ["due"]},
@@ -706,6 +731,19 @@ def openapi_document() -> JSON:
                     **{code: ERRORS[code] for code in ("401", "403", "404")},
                 },
             }
+        },
+        "/api/v1/threads/{id}/suggestions": {
+            "get": _op(
+                "Agent assist: the knowledge base's best answers to the customer's latest "
+                "message, in the customer's language (the bot's own matcher)",
+                "200",
+                "SuggestionList",
+                errors=("401", "403", "404", "422"),
+                params=(
+                    _path_id(),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 10}, "3"),
+                ),
+            )
         },
         "/api/v1/threads/{id}/claim": {
             "post": _op(

@@ -1106,6 +1106,8 @@
       if (state.currentId !== id) return;
       state.current = detail;
       renderThread(switching);
+      // console-assist.js offers knowledge-base answers for the thread.
+      document.dispatchEvent(new CustomEvent("pasokh:thread", { detail: id }));
       if (switching) loadCanned(id);
       loadClaims(detail.customer.id || detail.thread.customer_id, id);
     } catch (error) {
