@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from config.settings import Settings
 from router.core.responder import QueueEveryThread
 from router.core.security import new_token, token_hash
@@ -76,6 +78,7 @@ async def _schemathesis(
     return process.returncode, output.decode(errors="replace")
 
 
+@pytest.mark.timeout(300)  # four Schemathesis runs on a shared 2-core machine
 async def test_schemathesis_finds_no_difference_between_document_and_server(
     settings: Settings, start_app: Any, tmp_path: Path
 ) -> None:
@@ -89,9 +92,20 @@ async def test_schemathesis_finds_no_difference_between_document_and_server(
     # schema allows may rightly get 422 there: every check but "schema-valid bodies are
     # accepted" runs on them.
     service_levels = "^/api/v1/(calendars|sla-policies)/"
+    # Likewise a page cursor is opaque (one the server did not give out is rightly 422),
+    # a search needs a letter or digit after normalisation, and a multipart reply's
+    # fields have rules across fields (a note names no identity) and headers that
+    # aiohttp's multipart reader refuses though a schema cannot say so.
+    unstated = "^/api/v1/(search|customers$|threads$|uploads|threads/[{]id[}]/messages)"
     for token, operations, skip in (
-        (agent_token, "^/api/v1/(?!inbound/|calendars/|sla-policies/)", ()),
+        (
+            agent_token,
+            "^/api/v1/(?!inbound/|calendars/|sla-policies/|search|customers$|threads$"
+            "|uploads|threads/[{]id[}]/messages)",
+            (),
+        ),
         (agent_token, service_levels, ("positive_data_acceptance",)),
+        (agent_token, unstated, ("positive_data_acceptance",)),
         (integration_token, "^/api/v1/inbound/", ()),
     ):
         code, report = await _schemathesis(url, token, operations, tmp_path, skip)

@@ -17,6 +17,7 @@ from functools import wraps
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -215,7 +216,7 @@ async def list_threads(request: web.Request) -> web.StreamResponse:
         sort=request.query.get("sort"),
         breached=_query_flag(request, "breached"),
         due_before=_query_instant(request, "due_before"),
-        cursor=request.query.get("cursor"),
+        cursor=request.query.get("cursor") or None,
     )
     async with request.app[CONTEXT].read_sessions() as session:
         threads, next_cursor = await agent_views.list_threads(session, actor, query)
@@ -431,6 +432,9 @@ async def post_message(request: web.Request) -> web.StreamResponse:
 
 
 MAX_REPLY_FILES = 10
+# What a malformed multipart body raises while it is read (a part without headers,
+# a header that is not one, a broken boundary).
+MULTIPART_ERRORS = (ValueError, AssertionError, KeyError, HttpProcessingError)
 
 
 def _upload_ids(request: web.Request) -> UploadIds:
@@ -492,7 +496,7 @@ async def _multipart_reply(
                 body[part.name] = value
             else:
                 raise Invalid(f"unknown field {str(part.name)[:40]!r}")
-    except (ValueError, AssertionError):
+    except MULTIPART_ERRORS:
         raise _ResponseError(json_error(400, "malformed multipart/form-data body")) from None
     internal = body.pop("internal", "false")
     if internal not in ("true", "false"):
@@ -511,11 +515,14 @@ async def post_upload(request: web.Request) -> web.StreamResponse:
         part = await reader.next()
         while part is not None and getattr(part, "name", None) != "file":
             part = await reader.next()
-    except (ValueError, AssertionError):
+    except MULTIPART_ERRORS:
         return json_error(400, "send multipart/form-data with a `file` field")
     if not isinstance(part, BodyPartReader):
         return json_error(400, "send multipart/form-data with a `file` field")
-    ref = await _store_part(request, part)
+    try:
+        ref = await _store_part(request, part)
+    except MULTIPART_ERRORS:
+        return json_error(400, "malformed multipart/form-data body")
     return web.json_response(
         {
             "upload": _upload_ids(request).make(actor.agent_id, ref),
@@ -609,7 +616,7 @@ async def list_customers(request: web.Request) -> web.StreamResponse:
         page = await customers.list_customers(
             session,
             actor,
-            cursor=request.query.get("cursor"),
+            cursor=request.query.get("cursor") or None,
             limit=_page_limit(request),
             tag=request.query.get("tag"),
         )
@@ -629,7 +636,7 @@ async def search(request: web.Request) -> web.StreamResponse:
             session,
             actor,
             query,
-            cursor=request.query.get("cursor"),
+            cursor=request.query.get("cursor") or None,
             limit=_page_limit(request),
         )
     return web.json_response(found)

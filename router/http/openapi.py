@@ -867,9 +867,9 @@ def openapi_document() -> JSON:
                     body="ReplyRequest",
                 ),
                 {
-                    "text": STRING,
+                    "text": _words(10_000),
                     "internal": {"type": "string", "enum": ["true", "false"]},
-                    "identity_id": STRING,
+                    "identity_id": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"},
                     "file": {"type": "array", "items": FILE_PART, "maxItems": 10},
                 },
                 ["text"],
