@@ -30,6 +30,7 @@ from router.core.responder import (
     Decision,
     GapKind,
     HandOff,
+    KbSuggestion,
     KnowledgeGap,
     MessageView,
     Resolve,
@@ -84,6 +85,32 @@ class TierZeroBot:
     async def stop(self) -> None:
         """Stop watching the KB."""
         await self._watcher.stop()
+
+    async def suggest(
+        self, text: str, language: str | None, limit: int
+    ) -> tuple[KbSuggestion, ...]:
+        """The KB entries the matcher ranks highest for `text` (the bot's own matcher,
+        no second one), with their answers in the customer's language: the one `text`
+        is written in, else `language`, else the KB's default."""
+        loaded = await self._watcher.ensure_loaded()
+        result = await asyncio.to_thread(loaded.matcher.match, text, limit)
+        wanted = detect_language(text) or language or loaded.kb.default_language
+        found = []
+        for candidate in result.candidates:
+            entry = loaded.entries.get(candidate.entry_id)
+            if entry is None or candidate.score <= 0:
+                continue
+            answer_language, answer = entry.answer_in(wanted, loaded.kb.default_language)
+            found.append(
+                KbSuggestion(
+                    entry_id=entry.id,
+                    question=entry.question_in(answer_language, loaded.kb.default_language),
+                    answer=answer,
+                    language=answer_language,
+                    score=round(float(candidate.score), 3),
+                )
+            )
+        return tuple(found)
 
     @property
     def watcher(self) -> KbWatcher:

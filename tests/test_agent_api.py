@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from aiohttp.web import RouteDef
 from jsonschema import Draft202012Validator
@@ -149,8 +150,20 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     await call(
         "POST", "/api/v1/threads/{id}/messages", sara, path=thread, data=b"{not json", expect=400
     )
+    png = FormData()
+    png.add_field("file", b"\x89PNG\r\n\x1a\n", filename="p.png", content_type="image/png")
+    uploaded = await call("POST", "/api/v1/uploads", sara, data=png, expect=201)
+    script = FormData()
+    script.add_field("file", b"<script>", filename="p.png", content_type="image/png")
+    await call("POST", "/api/v1/uploads", sara, data=script, expect=415)
+    with_file = {"text": "photo", "attachments": [uploaded["upload"]]}
+    await call(
+        "POST", "/api/v1/threads/{id}/messages", sara, path=thread, json=with_file, expect=201
+    )
     await call("GET", "/api/v1/threads/{id}", sara, path=thread, expect=200)
     await call("GET", "/api/v1/threads/{id}", senior, path=thread, expect=403)
+    await call("GET", "/api/v1/threads/{id}/suggestions", sara, path=thread, expect=200)
+    await call("GET", "/api/v1/threads/{id}/suggestions", senior, path=thread, expect=403)
     await call("GET", "/api/v1/threads/{id}", sara, path={"id": "abc"}, expect=404)
     file_path = "/api/v1/threads/{id}/attachments/{sha256}"
     await call("GET", file_path, sara, path={**thread, "sha256": photo.sha256}, expect=200)
@@ -239,6 +252,24 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     customer = {"id": first.customer_id}
     await call("GET", "/api/v1/customers/{id}", senior, path=customer, expect=200)
     await call("GET", "/api/v1/customers/{id}", sara, path=customer, expect=403)
+    note = {"text": "prefers email"}
+    await call("POST", "/api/v1/customers/{id}/notes", senior, path=customer, json=note, expect=201)
+    await call("POST", "/api/v1/customers/{id}/notes", sara, path=customer, json=note, expect=403)
+    await call(
+        "POST",
+        "/api/v1/customers/{id}/tags",
+        senior,
+        path=customer,
+        json={"tag": "VIP"},
+        expect=200,
+    )
+    tag_path = "/api/v1/customers/{id}/tags/{tag}"
+    await call("DELETE", tag_path, senior, path={**customer, "tag": "vip"}, expect=204)
+    await call("DELETE", tag_path, senior, path={**customer, "tag": "vip"}, expect=404)
+    await call("GET", "/api/v1/customers", senior, expect=200, params={"limit": "1"})
+    await call("GET", "/api/v1/customers", senior, expect=422, params={"cursor": "x"})
+    await call("GET", "/api/v1/search", senior, expect=200, params={"q": "سلام"})
+    await call("GET", "/api/v1/search", senior, expect=422, params={"q": "!!"})
     await call("GET", "/api/v1/customers/{id}", admin, path={"id": 424242}, expect=404)
     await call("GET", "/api/v1/agents", sara, expect=200)
     await call("GET", "/api/v1/agents/me", sara, expect=200)

@@ -94,9 +94,20 @@ async def test_schemathesis_finds_no_difference_between_document_and_server(
     # schema allows may rightly get 422 there: every check but "schema-valid bodies are
     # accepted" runs on them.
     service_levels = "^/api/v1/(calendars|sla-policies)/"
+    # Likewise a page cursor is opaque (one the server did not give out is rightly 422),
+    # a search needs a letter or digit after normalisation, and a multipart reply's
+    # fields have rules across fields (a note names no identity) and headers that
+    # aiohttp's multipart reader refuses though a schema cannot say so.
+    unstated = "^/api/v1/(search|customers$|threads$|uploads|threads/[{]id[}]/messages)"
     for token, operations, skip in (
-        (agent_token, "^/api/v1/(?!inbound/|calendars/|sla-policies/)", ()),
+        (
+            agent_token,
+            "^/api/v1/(?!inbound/|calendars/|sla-policies/|search|customers$|threads$"
+            "|uploads|threads/[{]id[}]/messages)",
+            (),
+        ),
         (agent_token, service_levels, ("positive_data_acceptance",)),
+        (agent_token, unstated, ("positive_data_acceptance",)),
         (integration_token, "^/api/v1/inbound/", ()),
     ):
         code, report = await _schemathesis(url, token, operations, tmp_path, skip)

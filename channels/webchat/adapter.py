@@ -33,9 +33,7 @@ from channels.webchat.tokens import (
     user_hash_matches,
     valid_user_id,
 )
-from channels.webchat.uploads import safe_filename, sniff
 from config.settings import WebchatSettings
-from router.core.attachments import AttachmentTooLarge
 from router.core.events import CustomersMerged, Event, MessageStored, ThreadChanged, Typing
 from router.core.ids import parse_id
 from router.core.languages import LANGUAGES
@@ -48,6 +46,7 @@ from router.core.messages import (
     utcnow,
 )
 from router.core.tasks import BackgroundTasks
+from router.core.uploads import UploadRefused, store_upload
 from router.http.files import file_response
 
 logger = logging.getLogger(__name__)
@@ -532,30 +531,15 @@ class WebchatAdapter:
             part = await reader.next()
         if not isinstance(part, BodyPartReader):
             return self._json_error(request, 400, "invalid_request", "no `file` field")
-        data = bytearray()
-        while chunk := await part.read_chunk(65_536):
-            data += chunk
-            if len(data) > limit:
-                return self._json_error(
-                    request, 413, "too_large", f"files are limited to {limit} bytes"
-                )
-        kind = sniff(bytes(data[:16]))
-        if kind is None or kind not in self._settings.upload_types:
-            return self._json_error(
-                request,
-                415,
-                "unsupported_type",
-                "allowed: " + ", ".join(self._settings.upload_types),
-            )
-        filename = safe_filename(part.filename, fallback="upload")
         try:
-            ref = await services.attachments.put(
-                bytes(data), filename=filename, content_type=kind, max_bytes=limit
+            ref = await store_upload(
+                part,
+                services.attachments,
+                max_bytes=limit,
+                allowed_types=self._settings.upload_types,
             )
-        except AttachmentTooLarge:
-            return self._json_error(
-                request, 413, "too_large", f"files are limited to {limit} bytes"
-            )
+        except UploadRefused as refused:
+            return self._json_error(request, refused.status, refused.code, refused.message)
         return web.json_response(
             {
                 "upload": self._signer.upload_token(

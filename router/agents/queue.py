@@ -89,28 +89,38 @@ class Assignment:
     tier: int
 
 
+def agent_tier(thread: Thread) -> int:
+    """The tier whose agents work the thread: the bot's threads (tier 0) are the first
+    tier's to watch and take over."""
+    return max(thread.tier, 1)
+
+
 def can_view(actor: Actor, thread: Thread) -> bool:
-    """Admins see every thread; an agent sees their tier's threads and their own.
+    """Admins see every thread; an agent sees their tier's threads (tier 1 also the
+    bot's, see `agent_tier`) and their own.
 
     The one visibility rule: every path that shows a thread, its messages, notes or
     files (detail, earlier threads, customer, attachments, lists) applies it, here or
     as `visible_to` in SQL.
     """
-    return actor.is_admin or thread.tier == actor.tier or thread.assignee_id == actor.agent_id
+    return (
+        actor.is_admin or agent_tier(thread) == actor.tier or thread.assignee_id == actor.agent_id
+    )
 
 
 def visible_to(actor: Actor) -> ColumnElement[bool]:
     """`can_view` as a condition on `Thread` rows, for queries."""
     if actor.is_admin:
         return true()
-    return or_(Thread.tier == actor.tier, Thread.assignee_id == actor.agent_id)
+    tiers = (0, 1) if actor.tier == 1 else (actor.tier,)
+    return or_(Thread.tier.in_(tiers), Thread.assignee_id == actor.agent_id)
 
 
 def can_act(actor: Actor, thread: Thread) -> bool:
     """Who may change a thread: admins, its assignee, or its tier's agents while unassigned."""
     if actor.is_admin or thread.assignee_id == actor.agent_id:
         return True
-    return thread.assignee_id is None and thread.tier == actor.tier
+    return thread.assignee_id is None and agent_tier(thread) == actor.tier
 
 
 def language_of(thread: Thread, customer: Customer | None, default: str) -> str:
@@ -160,7 +170,7 @@ async def _lock_agents(session: AsyncSession, *where: Any) -> list[Agent]:
     return list(rows)
 
 
-async def _lock_agent(session: AsyncSession, agent_id: int) -> Agent:
+async def lock_agent(session: AsyncSession, agent_id: int) -> Agent:
     agents = await _lock_agents(session, Agent.id == agent_id)
     if not agents:
         raise NotFound(f"agent {agent_id} does not exist")
@@ -269,8 +279,10 @@ async def _give(
     thread: Thread,
     agent: Agent,
     where: list[Any],
+    **values: Any,
 ) -> bool:
-    """Assign `thread` to the locked `agent` if `where` still holds and they have room."""
+    """Assign `thread` to the locked `agent` if `where` still holds and they have room
+    (`values`: other columns set in the same UPDATE)."""
     if agent.deactivated_at is not None:
         raise Conflict(f"{agent.name} is deactivated")
     counts = await open_counts(session, [agent.id])
@@ -285,6 +297,7 @@ async def _give(
         assignee_id=agent.id,
         assigned_at=now,
         updated_at=now,
+        **values,
     )
     if taken:
         await _tell_customer_who(app, session, effects, thread, agent)
@@ -302,52 +315,70 @@ async def _holder_name(session: AsyncSession, thread: Thread) -> str:
 # --- agent actions ------------------------------------------------------------------
 
 
-async def claim(app: AppContext, actor: Actor, thread_id: int) -> Thread:
-    """Take a queued thread. Claiming one's own thread again is a no-op.
+async def take(
+    app: AppContext,
+    session: AsyncSession,
+    effects: Effects,
+    actor: Actor,
+    agent: Agent,
+    thread: Thread,
+) -> None:
+    """Give `thread` to the acting, locked `agent`: a queued thread (a claim) or one the
+    bot is handling (a take-over: the bot stays silent on it while it is assigned).
+    Taking one's own thread again is a no-op.
 
     Raises:
-        NotFound, Forbidden (another tier), Conflict (taken, not queued, at capacity).
+        Forbidden (another tier), Conflict (taken, not waiting, at capacity).
+    """
+    if not (actor.is_admin or agent_tier(thread) == actor.tier):
+        raise Forbidden(
+            f"thread {thread.id} is at tier {agent_tier(thread)}; you work tier {actor.tier}"
+        )
+    if thread.status == ThreadStatus.ASSIGNED and thread.assignee_id == actor.agent_id:
+        return
+    if thread.status not in (ThreadStatus.QUEUED, ThreadStatus.BOT):
+        if thread.status == ThreadStatus.ASSIGNED:
+            raise Conflict(f"thread {thread.id} is taken by {await _holder_name(session, thread)}")
+        raise Conflict(f"thread {thread.id} is not waiting in the queue (it is {thread.status})")
+    from_status = thread.status
+    where = [
+        Thread.id == thread.id,
+        Thread.status == from_status,
+        Thread.assignee_id.is_(None),
+    ]
+    if not await _give(app, session, effects, thread, agent, where):
+        # Another claim committed between our read and our UPDATE (PostgreSQL).
+        logger.debug("claim of thread %d by agent %d lost the race", thread.id, agent.id)
+        raise Conflict(f"thread {thread.id} is taken by {await _holder_name(session, thread)}")
+    if agent.presence == "offline":
+        # Taking work means being at work: an offline claimer would lose it to the sweep.
+        agent.presence = "online"
+        agent.presence_changed_at = utcnow()
+        effects.events.append(AgentPresence(agent.id, "online"))
+    _audit(session, thread, "claim", actor=actor, tier=thread.tier, from_status=from_status)
+    if from_status == ThreadStatus.BOT:
+        await sla_threads.status_changed(app, session, thread)  # people owe an answer now
+
+
+async def claim(app: AppContext, actor: Actor, thread_id: int) -> Thread:
+    """Take a queued thread, or one the bot is handling (see `take`).
+
+    Raises:
+        NotFound, Forbidden (another tier), Conflict (taken, not waiting, at capacity).
     """
 
     async def work(session: AsyncSession, effects: Effects) -> Thread:
-        agent = await _lock_agent(session, actor.agent_id)
+        agent = await lock_agent(session, actor.agent_id)
         thread = await _thread(session, thread_id)
-        if not (actor.is_admin or thread.tier == actor.tier):
-            raise Forbidden(
-                f"thread {thread_id} is at tier {thread.tier}; you work tier {actor.tier}"
-            )
-        if thread.status == ThreadStatus.ASSIGNED and thread.assignee_id == actor.agent_id:
-            return thread
-        if thread.status != ThreadStatus.QUEUED:
-            if thread.status == ThreadStatus.ASSIGNED:
-                raise Conflict(
-                    f"thread {thread_id} is taken by {await _holder_name(session, thread)}"
-                )
-            raise Conflict(
-                f"thread {thread_id} is not waiting in the queue (it is {thread.status})"
-            )
-        where = [
-            Thread.id == thread.id,
-            Thread.status == ThreadStatus.QUEUED,
-            Thread.assignee_id.is_(None),
-        ]
-        if not await _give(app, session, effects, thread, agent, where):
-            # Another claim committed between our read and our UPDATE (PostgreSQL).
-            logger.debug("claim of thread %d by agent %d lost the race", thread_id, agent.id)
-            raise Conflict(f"thread {thread_id} is taken by {await _holder_name(session, thread)}")
-        if agent.presence == "offline":
-            # Taking work means being at work: an offline claimer would lose it to the sweep.
-            agent.presence = "online"
-            agent.presence_changed_at = utcnow()
-            effects.events.append(AgentPresence(agent.id, "online"))
-        _audit(session, thread, "claim", actor=actor, tier=thread.tier)
+        await take(app, session, effects, actor, agent, thread)
         return thread
 
     return await write(app, work)
 
 
 async def release(app: AppContext, actor: Actor, thread_id: int) -> Thread:
-    """Give an assigned thread back to its tier's queue (its assignee or an admin)."""
+    """Give an assigned thread back (its assignee or an admin): to its tier's queue, or
+    to the bot when it was the bot's thread taken over (tier 0)."""
 
     async def work(session: AsyncSession, effects: Effects) -> Thread:
         thread = await _thread(session, thread_id)
@@ -357,17 +388,20 @@ async def release(app: AppContext, actor: Actor, thread_id: int) -> Thread:
         if thread.assignee_id != actor.agent_id and not actor.is_admin:
             raise Forbidden(f"thread {thread_id} is {await _holder_name(session, thread)}'s")
         previous = thread.assignee_id
+        to_bot = thread.tier == 0
         if not await _conditional_update(
             session,
             thread,
             _guard(thread),
-            status=ThreadStatus.QUEUED,
+            status=ThreadStatus.BOT if to_bot else ThreadStatus.QUEUED,
             assignee_id=None,
             # Keep its place: the customer has been waiting since it first queued.
-            queued_at=thread.queued_at or utcnow(),
+            queued_at=None if to_bot else thread.queued_at or utcnow(),
         ):
             raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
-        _audit(session, thread, "release", actor=actor, from_agent_id=previous)
+        _audit(session, thread, "release", actor=actor, from_agent_id=previous, to_bot=to_bot)
+        if to_bot:
+            await sla_threads.status_changed(app, session, thread)
         _changed(effects, thread)
         return thread
 
@@ -384,38 +418,89 @@ async def _thread_to_act_on(session: AsyncSession, actor: Actor, thread_id: int)
 
 
 async def transfer(app: AppContext, actor: Actor, thread_id: int, email: str) -> Thread:
-    """Give the thread to the agent with `email` (who must work its tier and have room)."""
+    """Give the thread to the agent with `email` (who must have room). An agent of
+    another tier takes the thread to their tier; the SLA clocks run on (they belong to
+    the customer's wait, not to who holds it)."""
 
     async def work(session: AsyncSession, effects: Effects) -> Thread:
         address = email.strip().lower()
         found = await session.scalar(select(Agent.id).where(func.lower(Agent.email) == address))
         if found is None:
             raise NotFound(f"no agent has the email {email[:320]!r}")
-        target = await _lock_agent(session, found)
+        target = await lock_agent(session, found)
         thread = await _thread_to_act_on(session, actor, thread_id)
         if thread.status not in (ThreadStatus.QUEUED, ThreadStatus.ASSIGNED):
             raise Conflict(
                 f"only queued or assigned threads can be transferred (it is {thread.status})"
             )
-        if not (target.is_admin or target.tier == thread.tier):
-            raise Conflict(
-                f"{target.name} works tier {target.tier} and the thread is at tier "
-                f"{thread.tier}; escalate it instead"
-            )
         if thread.assignee_id == target.id:
             return thread
-        previous = thread.assignee_id
-        if not await _give(app, session, effects, thread, target, _guard(thread)):
+        previous = (thread.tier, thread.assignee_id)
+        guard = _guard(thread)
+        tier = thread.tier if target.is_admin else target.tier
+        if not await _give(app, session, effects, thread, target, guard, tier=tier):
             raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
         _audit(
             session,
             thread,
             "transfer",
             actor=actor,
-            from_agent_id=previous,
+            from_agent_id=previous[1],
             to_agent_id=target.id,
             to_email=target.email,
+            from_tier=previous[0],
+            to_tier=tier,
         )
+        if tier != previous[0]:
+            await sla_threads.status_changed(app, session, thread)  # a tier's policy may differ
+        return thread
+
+    return await write(app, work)
+
+
+async def transfer_to_tier(
+    app: AppContext, actor: Actor, thread_id: int, tier: int, reason: str | None = None
+) -> Thread:
+    """Queue the thread, unassigned, at another tier, higher or lower; the customer keeps
+    their place (`queued_at`) and the SLA clocks run on. Up is an escalation (audited as
+    one); down or sideways a transfer."""
+    if not 1 <= tier <= MAX_TIER:
+        raise Invalid(f"tier must be 1 to {MAX_TIER}")
+    reason = (reason or "").strip()
+    if len(reason) > 1000:
+        raise Invalid("the reason must be at most 1000 characters")
+
+    async def work(session: AsyncSession, effects: Effects) -> Thread:
+        thread = await _thread_to_act_on(session, actor, thread_id)
+        if thread.status not in (ThreadStatus.QUEUED, ThreadStatus.ASSIGNED):
+            raise Conflict(
+                f"only queued or assigned threads can be transferred (it is {thread.status})"
+            )
+        if thread.tier == tier and thread.status == ThreadStatus.QUEUED:
+            return thread
+        previous = (thread.tier, thread.assignee_id)
+        if not await _conditional_update(
+            session,
+            thread,
+            _guard(thread),
+            status=ThreadStatus.QUEUED,
+            tier=tier,
+            assignee_id=None,
+            queued_at=thread.queued_at or utcnow(),
+        ):
+            raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
+        _audit(
+            session,
+            thread,
+            "escalate" if tier > previous[0] else "transfer_tier",
+            actor=actor,
+            from_tier=previous[0],
+            to_tier=tier,
+            from_agent_id=previous[1],
+            reason=reason,
+        )
+        await sla_threads.status_changed(app, session, thread)  # a tier's policy may differ
+        _changed(effects, thread)
         return thread
 
     return await write(app, work)
@@ -571,7 +656,7 @@ async def set_presence(app: AppContext, agent_id: int, status: str) -> Agent:
         raise Invalid(f"presence must be one of {', '.join(PRESENCE_STATES)}")
 
     async def work(session: AsyncSession, effects: Effects) -> Agent:
-        agent = await _lock_agent(session, agent_id)
+        agent = await lock_agent(session, agent_id)
         if agent.presence != status:
             agent.presence = status
             agent.presence_changed_at = utcnow()

@@ -17,11 +17,13 @@ from router.agents.queue import (
     Invalid,
     NotFound,
     can_view,
+    lock_agent,
     reply_language,
+    take,
 )
 from router.context import AppContext
 from router.core.events import MessageStored
-from router.core.messages import AuthorKind
+from router.core.messages import AttachmentRef, AuthorKind
 from router.core.outbound_messages import enqueue_outbound
 from router.core.transaction import Effects, write
 from router.service import sla_threads
@@ -37,8 +39,10 @@ async def post_message(
     text: str,
     internal: bool = False,
     identity_id: int | None = None,
+    attachments: tuple[AttachmentRef, ...] = (),
 ) -> Message:
-    """Store an agent's reply (queued to the customer) or internal note.
+    """Store an agent's reply (queued to the customer) or internal note, with the
+    files in `attachments` (already stored and checked: `router.core.uploads`).
 
     Raises:
         NotFound: no such thread, or an identity not the customer's. Forbidden:
@@ -55,6 +59,9 @@ async def post_message(
         raise Invalid("a note is not sent anywhere; leave out identity_id")
 
     async def work(session: AsyncSession, effects: Effects) -> Message:
+        # A reply may take the thread over from the bot: the agent's row is locked first,
+        # as every path that gives an agent a thread does.
+        agent = None if internal else await lock_agent(session, actor.agent_id)
         thread = await session.get(Thread, thread_id)
         if thread is None:
             raise NotFound(f"thread {thread_id} does not exist")
@@ -63,7 +70,11 @@ async def post_message(
                 f"thread {thread_id} is at tier {thread.tier}; you work tier {actor.tier}"
             )
         identity = None
-        if not internal:
+        if agent is not None:
+            if thread.status == ThreadStatus.BOT:
+                # Whoever answers in the bot's place holds the thread from now on, so
+                # the customer's next message reaches them and not the bot.
+                await take(app, session, effects, actor, agent, thread)
             _check_may_reply(actor, thread)
             identity = await _reply_identity(session, thread, identity_id)
         message = await enqueue_outbound(
@@ -76,6 +87,7 @@ async def post_message(
             agent_id=actor.agent_id,
             language=await reply_language(app, session, thread),
             internal=internal,
+            attachments=attachments,
         )
         if not internal:
             await record_response(app, session, thread, message)

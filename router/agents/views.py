@@ -7,6 +7,7 @@ Email verification codes are masked in every message an agent is shown.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from router.agents.queue import (
 )
 from router.core.ids import parse_id
 from router.core.messages import utcnow
+from router.core.security import b64_bytes, b64_text
 from router.identity.display import customer_display_name
 from router.identity.links import KIND_CODE, mask_codes
 from router.service.sla import priority_name
@@ -71,6 +73,8 @@ class ThreadFilter:
     due_before: datetime | None = None
     # True: only threads a low survey answer flagged; False: only unflagged ones.
     low_rating: bool | None = None
+    # The `next` of the previous page (keyset: see `thread_order`).
+    cursor: str | None = None
 
 
 def iso(value: datetime | None) -> str | None:
@@ -298,7 +302,7 @@ async def fired_alarms(
     return found
 
 
-async def _summaries(session: AsyncSession, threads: Sequence[Thread]) -> list[JSON]:
+async def thread_summaries(session: AsyncSession, threads: Sequence[Thread]) -> list[JSON]:
     names = await customer_names(session, (t.customer_id for t in threads))
     agents = await _agents_by_id(session, (t.assignee_id for t in threads))
     last = await _last_messages(session, [t.id for t in threads])
@@ -317,8 +321,11 @@ async def _summaries(session: AsyncSession, threads: Sequence[Thread]) -> list[J
     ]
 
 
-async def list_threads(session: AsyncSession, actor: Actor, query: ThreadFilter) -> list[JSON]:
-    """Threads the actor may see; queued ones by priority, then longest waiting first.
+async def list_threads(
+    session: AsyncSession, actor: Actor, query: ThreadFilter
+) -> tuple[list[JSON], str | None]:
+    """One page of the threads the actor may see (queued ones by priority, then longest
+    waiting first) and the cursor of the next page (None: no more).
 
     Raises:
         Forbidden: a non-admin asked for another tier. Invalid: a bad filter value.
@@ -365,21 +372,88 @@ async def list_threads(session: AsyncSession, actor: Actor, query: ThreadFilter)
         where.append(flagged if query.low_rating else Thread.low_rating_at.is_(None))
     if query.sort is not None and query.sort not in SORTS:
         raise Invalid(f"sort must be one of {', '.join(SORTS)}")
-    order: tuple[Any, ...]
-    if query.sort == "due":
-        order = (soonest.is_(None), soonest, Thread.id)
-    elif query.status == ThreadStatus.QUEUED:
-        order = (Thread.priority.desc(), Thread.queued_at, Thread.id)
-    else:
-        order = (Thread.updated_at.desc(), Thread.id.desc())
+    kind, keys = thread_order(query)
+    if query.cursor is not None:
+        where.append(keyset_after(keys, decode_thread_cursor(query.cursor, kind, keys)))
+    order = [expr.desc() if descending else expr for expr, descending in keys]
     threads = list(
         await session.scalars(select(Thread).where(*where).order_by(*order).limit(query.limit))
     )
-    return await _summaries(session, threads)
+    next_cursor = None
+    if len(threads) == query.limit:
+        next_cursor = encode_thread_cursor(kind, _key_values(kind, threads[-1]))
+    return await thread_summaries(session, threads), next_cursor
 
 
-def _soonest_due() -> ColumnElement[datetime | None]:
-    """The earliest of a thread's three deadlines (NULL when it has none), in SQL."""
+SortKeys = tuple[tuple[Any, bool], ...]  # (column or SQL expression, descending)
+_FAR = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def thread_order(query: ThreadFilter) -> tuple[str, SortKeys]:
+    """The list's order as keyset keys, the thread id last so every key is unique:
+    by deadline (none: last), queued by priority then wait, else most recently changed."""
+    if query.sort == "due":
+        return "due", ((_soonest_due(missing=_FAR), False), (Thread.id, False))
+    if query.status == ThreadStatus.QUEUED:
+        return "queue", (
+            (Thread.priority, True),
+            (Thread.queued_at, False),
+            (Thread.id, False),
+        )
+    return "recent", ((Thread.updated_at, True), (Thread.id, True))
+
+
+def _key_values(kind: str, thread: Thread) -> list[Any]:
+    if kind == "due":
+        dues = [thread.first_response_due, thread.next_response_due, thread.resolution_due]
+        return [min((d for d in dues if d is not None), default=_FAR), thread.id]
+    if kind == "queue":
+        return [thread.priority, thread.queued_at or _FAR, thread.id]
+    return [thread.updated_at, thread.id]
+
+
+def keyset_after(keys: SortKeys, values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows after the one with `values` in the order of `keys` (lexicographic)."""
+    clauses = []
+    for index, ((expr, descending), value) in enumerate(zip(keys, values, strict=True)):
+        same = [k == v for (k, _), v in zip(keys[:index], values[:index], strict=True)]
+        clauses.append(and_(*same, expr < value if descending else expr > value))
+    return or_(*clauses)
+
+
+def encode_thread_cursor(kind: str, values: Sequence[Any]) -> str:
+    raw = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    return b64_text(json.dumps({"k": kind, "v": raw}, separators=(",", ":")).encode("ascii"))
+
+
+def decode_thread_cursor(cursor: str, kind: str, keys: SortKeys) -> list[Any]:
+    """The key values a cursor of this order names; Invalid for any other cursor."""
+    try:
+        data = json.loads(b64_bytes(cursor).decode("ascii"))
+        if not isinstance(data, dict) or data.get("k") != kind:
+            raise ValueError(cursor)
+        raw = data["v"]
+        if not isinstance(raw, list) or len(raw) != len(keys):
+            raise ValueError(cursor)
+        values: list[Any] = []
+        for value in raw:
+            if isinstance(value, str):
+                instant = datetime.fromisoformat(value)
+                if instant.tzinfo is None:
+                    raise ValueError(value)
+                values.append(instant)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                values.append(value)
+            else:
+                raise ValueError(value)
+    except (ValueError, UnicodeError, KeyError):
+        raise Invalid("cursor is not one this list gave out (with these filters)") from None
+    return values
+
+
+def _soonest_due(missing: datetime | None = None) -> ColumnElement[datetime | None]:
+    """The earliest of a thread's three deadlines (`missing`, NULL by default, when it
+    has none), in SQL."""
     dues = (Thread.first_response_due, Thread.next_response_due, Thread.resolution_due)
     far = datetime(9999, 1, 1, tzinfo=UTC)
     filled = [func.coalesce(due, far) for due in dues]
@@ -387,7 +461,7 @@ def _soonest_due() -> ColumnElement[datetime | None]:
     earliest: ColumnElement[datetime] = filled[0]
     for other in filled[1:]:
         earliest = case((earliest <= other, earliest), else_=other)
-    return case((and_(*(due.is_(None) for due in dues)), None), else_=earliest)
+    return case((and_(*(due.is_(None) for due in dues)), missing), else_=earliest)
 
 
 async def _messages(
@@ -479,7 +553,7 @@ async def thread_detail(session: AsyncSession, actor: Actor, thread_id: int) -> 
             .limit(EARLIER_THREADS)
         )
     )
-    summaries = await _summaries(session, [thread, *earlier])
+    summaries = await thread_summaries(session, [thread, *earlier])
     return {
         "thread": summaries[0],
         "messages": await _messages(session, thread.id, newest=THREAD_MESSAGES),
@@ -505,7 +579,7 @@ async def customer_detail(session: AsyncSession, actor: Actor, customer_id: int)
     )
     if not actor.is_admin and not threads:
         raise Forbidden(f"customer {customer_id} has no thread at your tier")
-    return {**data, "threads": await _summaries(session, threads)}
+    return {**data, "threads": await thread_summaries(session, threads)}
 
 
 async def list_agents(session: AsyncSession) -> list[JSON]:

@@ -183,6 +183,18 @@ def helped_answer(decision: Decision | None) -> bool | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class KbSuggestion:
+    """A knowledge-base answer offered to an agent for a customer's message (agent
+    assist): the entry, its closest phrasing, its answer in `language`, the score."""
+
+    entry_id: str
+    question: str
+    answer: str
+    language: str
+    score: float
+
+
 class Responder(Protocol):
     """Decides what happens after a customer's message lands in a bot-handled thread.
 
@@ -216,6 +228,23 @@ class RuleAround:
         stop = getattr(self.inner, "stop", None)
         if stop is not None:
             await stop()
+
+    async def suggest(
+        self, text: str, language: str | None, limit: int
+    ) -> tuple[KbSuggestion, ...]:
+        return await suggestions_of(self.inner, text, language, limit)
+
+
+async def suggestions_of(
+    responder: object, text: str, language: str | None, limit: int
+) -> tuple[KbSuggestion, ...]:
+    """The knowledge-base answers `responder` (a bot, or a rule around one) offers for
+    `text`, best first; none when no responder in the chain knows a KB."""
+    suggest = getattr(responder, "suggest", None)
+    if suggest is None:
+        return ()
+    found: tuple[KbSuggestion, ...] = await suggest(text, language, limit)
+    return found
 
 
 class QueueEveryThread:

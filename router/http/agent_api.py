@@ -16,16 +16,22 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.agents import canned, queue, replies
+from router.agents import canned, customers, queue, replies
 from router.agents import views as agent_views
 from router.agents.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
+from router.agents.uploads import UploadIds
 from router.agents.views import ThreadFilter
 from router.core.ids import BIGINT_MAX, parse_id
 from router.core.languages import LANGUAGES
+from router.core.messages import AttachmentRef, AuthorKind
+from router.core.responder import suggestions_of
 from router.core.transaction import Effects, write
+from router.core.uploads import UploadRefused, store_upload
 from router.http.auth import agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.files import file_response
@@ -34,7 +40,7 @@ from router.http.openapi import openapi_document
 from router.http.validation import body_problem
 from router.service import sla, sla_threads
 from router.service.calendars import CalendarError, calendar_from_json, calendar_to_json
-from router.storage.models import Agent, Customer, SlaCalendar, SlaPolicy, Thread
+from router.storage.models import Agent, Customer, Message, SlaCalendar, SlaPolicy, Thread
 
 logger = logging.getLogger(__name__)
 
@@ -211,10 +217,11 @@ async def list_threads(request: web.Request) -> web.StreamResponse:
         breached=_query_flag(request, "breached"),
         due_before=_query_instant(request, "due_before"),
         low_rating=_query_flag(request, "low_rating"),
+        cursor=request.query.get("cursor") or None,
     )
     async with request.app[CONTEXT].read_sessions() as session:
-        threads = await agent_views.list_threads(session, actor, query)
-    return web.json_response({"threads": threads})
+        threads, next_cursor = await agent_views.list_threads(session, actor, query)
+    return web.json_response({"threads": threads, "next": next_cursor})
 
 
 @routes.get("/api/v1/threads/{id}")
@@ -262,6 +269,53 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
     )
 
 
+@routes.get("/api/v1/threads/{id}/suggestions")
+@endpoint
+async def get_suggestions(request: web.Request) -> web.StreamResponse:
+    """The knowledge base's best answers to the customer's latest message, in their
+    language, from the bot's own matcher (`?limit=`, default 3)."""
+    actor = await _actor(request)
+    thread_id = _path_id(request)
+    limit = _query_int(request, "limit", maximum=10) or 3
+    context = request.app[CONTEXT]
+    async with context.read_sessions() as session:
+        thread = await session.get(Thread, thread_id)
+        if thread is None:
+            raise NotFound(f"thread {thread_id} does not exist")
+        if not queue.can_view(actor, thread):
+            raise Forbidden(f"thread {thread_id} is not at your tier")
+        latest = await session.scalar(
+            select(Message)
+            .where(
+                Message.thread_id == thread_id,
+                Message.author_kind == AuthorKind.CUSTOMER,
+                Message.internal.is_(False),
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+    if latest is None or not latest.text.strip():
+        return web.json_response({"message_id": None, "suggestions": []})
+    found = await suggestions_of(
+        context.responder, latest.text, latest.language or thread.language, limit
+    )
+    return web.json_response(
+        {
+            "message_id": latest.id,
+            "suggestions": [
+                {
+                    "entry_id": s.entry_id,
+                    "question": s.question,
+                    "answer": s.answer,
+                    "language": s.language,
+                    "score": s.score,
+                }
+                for s in found
+            ],
+        }
+    )
+
+
 @routes.post("/api/v1/threads/{id}/claim")
 @endpoint
 async def claim_thread(request: web.Request) -> web.StreamResponse:
@@ -283,13 +337,20 @@ async def release_thread(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/v1/threads/{id}/transfer")
 @endpoint
 async def transfer_thread(request: web.Request) -> web.StreamResponse:
-    """Give the thread to a named agent: `{"agent": "<email>"}`."""
+    """Give the thread to a named agent (`{"agent": "<email>"}`) or queue it at another
+    tier (`{"tier": 1, "reason": "..."}`)."""
     actor = await _actor(request)
     thread_id = _path_id(request)
     body = await _json_body(request, "TransferRequest")
-    email = _text(body, "agent")
-    assert email is not None
-    thread = await queue.transfer(request.app[CONTEXT], actor, thread_id, email)
+    email = _text(body, "agent", required=False)
+    context = request.app[CONTEXT]
+    if email is not None:
+        thread = await queue.transfer(context, actor, thread_id, email)
+    else:
+        tier = _integer(body, "tier")
+        assert tier is not None
+        reason = _text(body, "reason", required=False)
+        thread = await queue.transfer_to_tier(context, actor, thread_id, tier, reason)
     return web.json_response({"thread": await _thread_summary(request, thread)})
 
 
@@ -348,10 +409,16 @@ async def set_thread_pending(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/v1/threads/{id}/messages")
 @endpoint
 async def post_message(request: web.Request) -> web.StreamResponse:
-    """A reply (`internal: false`, sent on the customer's channel) or an internal note."""
+    """A reply (`internal: false`, sent on the customer's channel) or an internal note;
+    JSON with `attachments` (upload ids of `POST /api/v1/uploads`), or multipart/form-data
+    with the same fields and the files themselves (`file`, repeated)."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    body = await _json_body(request, "ReplyRequest")
+    if request.content_type == "multipart/form-data":
+        body, files = await _multipart_reply(request)
+    else:
+        body = await _json_body(request, "ReplyRequest")
+        files = _uploaded_files(request, actor, body.get("attachments") or [])
     text = _text(body, "text")
     assert text is not None
     message = await replies.post_message(
@@ -361,8 +428,112 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         text=text,
         internal=_flag(body, "internal"),
         identity_id=_integer(body, "identity_id", required=False),
+        attachments=files,
     )
     return web.json_response({"message": agent_views.message_json(message)}, status=201)
+
+
+MAX_REPLY_FILES = 10
+# What a malformed multipart body raises while it is read (a part without headers,
+# a header that is not one, a broken boundary).
+MULTIPART_ERRORS = (ValueError, AssertionError, KeyError, HttpProcessingError)
+
+
+def _upload_ids(request: web.Request) -> UploadIds:
+    settings = request.app[CONTEXT].settings
+    return UploadIds(settings.server.secret_key, settings.webchat.upload_ttl_seconds)
+
+
+def _uploaded_files(
+    request: web.Request, actor: Actor, upload_ids: list[str]
+) -> tuple[AttachmentRef, ...]:
+    ids = _upload_ids(request)
+    files = []
+    for index, upload_id in enumerate(upload_ids):
+        ref = ids.open(actor.agent_id, upload_id)
+        if ref is None:
+            raise Invalid(f"attachments[{index}] is not an upload of yours, or it expired")
+        files.append(ref)
+    return tuple(files)
+
+
+async def _store_part(request: web.Request, part: BodyPartReader) -> AttachmentRef:
+    """One uploaded file, checked and stored by the web chat's rules (one copy)."""
+    context = request.app[CONTEXT]
+    try:
+        return await store_upload(
+            part,
+            context.attachment_store,
+            max_bytes=context.settings.webchat.max_upload_bytes,
+            allowed_types=context.settings.webchat.upload_types,
+        )
+    except UploadRefused as refused:
+        logger.info("agent upload refused: %s", refused.message)
+        raise _ResponseError(json_error(refused.status, refused.message)) from None
+
+
+async def _multipart_reply(
+    request: web.Request,
+) -> tuple[dict[str, Any], tuple[AttachmentRef, ...]]:
+    """The fields (`text`, `internal`, `identity_id`) and files (`file`) of a multipart reply."""
+    settings = request.app[CONTEXT].settings
+    limit = settings.webchat.max_upload_bytes * MAX_REPLY_FILES + settings.server.max_request_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _ResponseError(json_error(413, f"a reply is limited to {limit} bytes"))
+    body: dict[str, Any] = {}
+    files: list[AttachmentRef] = []
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise Invalid("nested multipart bodies are not accepted")
+            if part.name == "file":
+                if len(files) >= MAX_REPLY_FILES:
+                    raise Invalid(f"at most {MAX_REPLY_FILES} files per reply")
+                files.append(await _store_part(request, part))
+            elif part.name in ("text", "internal", "identity_id"):
+                value = await part.text()
+                if len(value) > settings.api.max_text_length * 4:
+                    raise Invalid(f"field {part.name} is too long")
+                body[part.name] = value
+            else:
+                raise Invalid(f"unknown field {str(part.name)[:40]!r}")
+    except MULTIPART_ERRORS:
+        raise _ResponseError(json_error(400, "malformed multipart/form-data body")) from None
+    internal = body.pop("internal", "false")
+    if internal not in ("true", "false"):
+        raise Invalid("field internal must be true or false")
+    body["internal"] = internal == "true"
+    return body, tuple(files)
+
+
+@routes.post("/api/v1/uploads")
+@endpoint
+async def post_upload(request: web.Request) -> web.StreamResponse:
+    """Store one file (multipart field `file`) for a reply; answers its upload id."""
+    actor = await _actor(request)
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+        while part is not None and getattr(part, "name", None) != "file":
+            part = await reader.next()
+    except MULTIPART_ERRORS:
+        return json_error(400, "send multipart/form-data with a `file` field")
+    if not isinstance(part, BodyPartReader):
+        return json_error(400, "send multipart/form-data with a `file` field")
+    try:
+        ref = await _store_part(request, part)
+    except MULTIPART_ERRORS:
+        return json_error(400, "malformed multipart/form-data body")
+    return web.json_response(
+        {
+            "upload": _upload_ids(request).make(actor.agent_id, ref),
+            "filename": ref.filename,
+            "content_type": ref.content_type,
+            "size": ref.size,
+        },
+        status=201,
+    )
 
 
 # --- service levels (admins) --------------------------------------------------------
@@ -450,7 +621,83 @@ async def get_customer(request: web.Request) -> web.StreamResponse:
     customer_id = _path_id(request)
     async with request.app[CONTEXT].read_sessions() as session:
         detail = await agent_views.customer_detail(session, actor, customer_id)
+        detail.update(await customers.profile_extras(session, customer_id))
     return web.json_response(detail)
+
+
+def _page_limit(request: web.Request) -> int:
+    return _query_int(request, "limit", maximum=customers.MAX_LIMIT) or 20
+
+
+@routes.get("/api/v1/customers")
+@endpoint
+async def list_customers(request: web.Request) -> web.StreamResponse:
+    """Customers the caller may see, newest first; `?tag=`, `?cursor=` from `next`."""
+    actor = await _actor(request)
+    async with request.app[CONTEXT].read_sessions() as session:
+        page = await customers.list_customers(
+            session,
+            actor,
+            cursor=request.query.get("cursor") or None,
+            limit=_page_limit(request),
+            tag=request.query.get("tag"),
+        )
+    return web.json_response(page)
+
+
+@routes.get("/api/v1/search")
+@endpoint
+async def search(request: web.Request) -> web.StreamResponse:
+    """Customers, threads and messages matching `q` (normalised like the FAQ's)."""
+    actor = await _actor(request)
+    query = request.query.get("q", "")
+    if len(query) > 200:
+        raise Invalid("q must be at most 200 characters")
+    async with request.app[CONTEXT].read_sessions() as session:
+        found = await customers.search(
+            session,
+            actor,
+            query,
+            cursor=request.query.get("cursor") or None,
+            limit=_page_limit(request),
+        )
+    return web.json_response(found)
+
+
+@routes.post("/api/v1/customers/{id}/notes")
+@endpoint
+async def add_customer_note(request: web.Request) -> web.StreamResponse:
+    """Write down something about the customer: `{"text": "..."}`."""
+    actor = await _actor(request)
+    customer_id = _path_id(request)
+    body = await _json_body(request, "CustomerNoteRequest")
+    note = await customers.add_note(
+        request.app[CONTEXT], actor, customer_id, _text(body, "text") or ""
+    )
+    return web.json_response({"note": note}, status=201)
+
+
+@routes.post("/api/v1/customers/{id}/tags")
+@endpoint
+async def add_customer_tag(request: web.Request) -> web.StreamResponse:
+    """Tag the customer: `{"tag": "vip"}` (idempotent); answers all their tags."""
+    actor = await _actor(request)
+    customer_id = _path_id(request)
+    body = await _json_body(request, "CustomerTagRequest")
+    tags = await customers.add_tag(
+        request.app[CONTEXT], actor, customer_id, _text(body, "tag") or ""
+    )
+    return web.json_response({"tags": tags})
+
+
+@routes.delete("/api/v1/customers/{id}/tags/{tag}")
+@endpoint
+async def remove_customer_tag(request: web.Request) -> web.StreamResponse:
+    """Take a tag off the customer."""
+    actor = await _actor(request)
+    customer_id = _path_id(request)
+    await customers.remove_tag(request.app[CONTEXT], actor, customer_id, request.match_info["tag"])
+    return web.Response(status=204)
 
 
 @routes.get("/api/v1/agents")

@@ -249,8 +249,45 @@ SCHEMAS: dict[str, JSON] = {
     ),
     "Customer": _object(CUSTOMER_FIELDS),
     "CustomerDetail": _object(
-        {**CUSTOMER_FIELDS, "threads": {"type": "array", "items": _ref("ThreadSummary")}}
+        {
+            **CUSTOMER_FIELDS,
+            "threads": {"type": "array", "items": _ref("ThreadSummary")},
+            "tags": {"type": "array", "items": STRING},
+            "notes": {"type": "array", "items": _ref("CustomerNote")},
+            "ratings": {"type": "array", "items": _ref("Rating")},
+        }
     ),
+    "CustomerNote": _object(
+        {"id": INT, "text": STRING, "agent_id": N_INT, "agent_name": N_STRING, "created_at": TIME}
+    ),
+    "Rating": _object(
+        {
+            "thread_id": INT,
+            "kind": {"type": "string", "enum": ["csat", "nps"]},
+            "score": INT,
+            "comment": N_STRING,
+            "answered_at": N_TIME,
+        }
+    ),
+    "CustomerListed": _object({**CUSTOMER_FIELDS, "tags": {"type": "array", "items": STRING}}),
+    "CustomerPage": _object(
+        {
+            "customers": {"type": "array", "items": _ref("CustomerListed")},
+            "next": {**N_STRING, "description": "the next page's `cursor`; null: no more"},
+        }
+    ),
+    "SearchResult": _object(
+        {
+            "customers": {"type": "array", "items": _ref("CustomerListed")},
+            "threads": {"type": "array", "items": _ref("ThreadSummary")},
+            "messages": {"type": "array", "items": _ref("Message")},
+            "next": {**N_STRING, "description": "the next page's `cursor`; null: no more"},
+        }
+    ),
+    "CustomerNoteRequest": _object({"text": _words(10_000)}),
+    "CustomerTagRequest": _object({"tag": _words(64)}),
+    "NoteEnvelope": _object({"note": _ref("CustomerNote")}),
+    "TagList": _object({"tags": {"type": "array", "items": STRING}}),
     "EarlierThread": _object(
         {**THREAD_FIELDS, "messages": {"type": "array", "items": _ref("Message")}},
         description="An earlier thread of the customer with its newest 100 messages.",
@@ -275,7 +312,12 @@ SCHEMAS: dict[str, JSON] = {
             "audit": {"type": "array", "items": _ref("AuditEvent")},
         }
     ),
-    "ThreadList": _object({"threads": {"type": "array", "items": _ref("ThreadSummary")}}),
+    "ThreadList": _object(
+        {
+            "threads": {"type": "array", "items": _ref("ThreadSummary")},
+            "next": {**N_STRING, "description": "the next page's `cursor`; null: no more"},
+        }
+    ),
     "ThreadEnvelope": _object({"thread": _ref("ThreadSummary")}),
     "MessageEnvelope": _object({"message": _ref("Message")}),
     "AgentInfo": _object({**AGENT_BRIEF, **AGENT_LOAD, "active": {"type": "boolean"}}),
@@ -341,8 +383,15 @@ SCHEMAS: dict[str, JSON] = {
                     "description": "another verified identity of the customer to reply on; "
                     "default: where the customer last wrote",
                 },
+                "attachments": {
+                    "type": "array",
+                    "maxItems": 10,
+                    "items": {"type": "string", "maxLength": 2000},
+                    "description": "upload ids from POST /api/v1/uploads (the caller's own, "
+                    "unexpired; 422 otherwise)",
+                },
             },
-            optional=("internal", "identity_id"),
+            optional=("internal", "identity_id", "attachments"),
         ),
         # A note is sent nowhere, so it names no identity to send on.
         "if": {"properties": {"internal": {"const": True}}, "required": ["internal"]},
@@ -359,14 +408,52 @@ SCHEMAS: dict[str, JSON] = {
             "reason": _words(1000),
         }
     ),
-    "TransferRequest": _object(
+    "Upload": _object(
         {
-            "agent": {
-                **_words(column_limit(Agent.email)),
-                "description": "the agent's email (404: no such agent)",
-            }
+            "upload": STRING,
+            "filename": STRING,
+            "content_type": STRING,
+            "size": INT,
         }
     ),
+    "SuggestionList": _object(
+        {
+            "message_id": {**N_INT, "description": "the customer message answered"},
+            "suggestions": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "entry_id": STRING,
+                        "question": STRING,
+                        "answer": STRING,
+                        "language": STRING,
+                        "score": {"type": "number"},
+                    }
+                ),
+            },
+        }
+    ),
+    "TransferRequest": {
+        **_object(
+            {
+                "agent": {
+                    **_words(column_limit(Agent.email)),
+                    "description": "the agent's email (404: no such agent); an agent of "
+                    "another tier takes the thread to their tier",
+                },
+                "tier": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 3,
+                    "description": "queue the thread, unassigned, at this tier (up or down)",
+                },
+                "reason": _words(1000),
+            },
+            optional=("agent", "tier", "reason"),
+            description="exactly one of `agent` and `tier`",
+        ),
+        "oneOf": [{"required": ["agent"]}, {"required": ["tier"]}],
+    },
     "ResolveRequest": _object(
         {
             "resolution": {**_nullable(TEXT), "maxLength": column_limit(Thread.resolution)},
@@ -596,6 +683,24 @@ def _op(
     return operation
 
 
+FILE_PART: JSON = {"type": "string", "format": "binary"}
+UPLOAD_ERRORS = {
+    "400": _error("not a multipart/form-data body with a `file` field"),
+    "413": _error("a file over webchat.max_upload_bytes"),
+    "415": _error("a file type not in webchat.upload_types (judged from its bytes)"),
+}
+
+
+def _with_multipart(operation: JSON, properties: JSON, required: list[str]) -> JSON:
+    """`operation` also taking multipart/form-data with `properties` (files included)."""
+    body = operation.setdefault("requestBody", {"required": True, "content": {}})
+    body["content"]["multipart/form-data"] = {
+        "schema": {"type": "object", "properties": properties, "required": required}
+    }
+    operation["responses"].update(UPLOAD_ERRORS)
+    return operation
+
+
 def _path_id(name: str = "id") -> JSON:
     return {"name": name, "in": "path", "required": True, "schema": ID}
 
@@ -618,6 +723,10 @@ NAME: JSON = {
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
 }
 ACTION_ERRORS = ("401", "403", "404", "409")
+PAGE_PARAMS = (
+    _query("cursor", STRING, "the `next` of the previous page"),
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "page size (20)"),
+)
 
 
 def openapi_document() -> JSON:
@@ -646,8 +755,11 @@ def openapi_document() -> JSON:
                         "me, none, or an agent id",
                     ),
                     _query(
-                        "limit", {"type": "integer", "minimum": 1, "maximum": 500}, "default 100"
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 500},
+                        "page size, default 100",
                     ),
+                    _query("cursor", STRING, "the `next` of the previous page (same filters)"),
                     _query(
                         "sort",
                         {"type": "string", "enum": ["due"]},
@@ -699,10 +811,25 @@ def openapi_document() -> JSON:
                 },
             }
         },
+        "/api/v1/threads/{id}/suggestions": {
+            "get": _op(
+                "Agent assist: the knowledge base's best answers to the customer's latest "
+                "message, in the customer's language (the bot's own matcher)",
+                "200",
+                "SuggestionList",
+                errors=("401", "403", "404", "422"),
+                params=(
+                    _path_id(),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 10}, "3"),
+                ),
+            )
+        },
         "/api/v1/threads/{id}/claim": {
             "post": _op(
-                "Take a queued thread (atomic: of concurrent claims exactly one wins; the "
-                "others get 409); the customer is told who is with them",
+                "Take a queued thread, or take over one the bot is handling (the bot stays "
+                "silent on it until it is released or resolved); atomic: of concurrent "
+                "claims exactly one wins, the others get 409; the customer is told who is "
+                "with them",
                 "200",
                 "ThreadEnvelope",
                 errors=ACTION_ERRORS,
@@ -711,7 +838,8 @@ def openapi_document() -> JSON:
         },
         "/api/v1/threads/{id}/release": {
             "post": _op(
-                "Give an assigned thread back to its tier's queue",
+                "Give an assigned thread back to its tier's queue (a thread taken over "
+                "from the bot goes back to the bot)",
                 "200",
                 "ThreadEnvelope",
                 errors=ACTION_ERRORS,
@@ -720,7 +848,8 @@ def openapi_document() -> JSON:
         },
         "/api/v1/threads/{id}/transfer": {
             "post": _op(
-                "Give the thread to another agent of its tier (who must have free capacity)",
+                "Give the thread to a named agent of any tier (who must have free capacity), "
+                "or queue it at another tier, higher or lower; the SLA clocks run on",
                 "200",
                 "ThreadEnvelope",
                 errors=(*ACTION_ERRORS, "422"),
@@ -822,23 +951,112 @@ def openapi_document() -> JSON:
             ),
         },
         "/api/v1/threads/{id}/messages": {
-            "post": _op(
-                "Reply on the customer's channel (through the outbox), or add an internal "
-                "note (internal: true; never sent)",
-                "201",
-                "MessageEnvelope",
-                errors=(*ACTION_ERRORS, "422"),
-                params=THREAD_ID,
-                body="ReplyRequest",
+            "post": _with_multipart(
+                _op(
+                    "Reply on the customer's channel (through the outbox), or add an internal "
+                    "note (internal: true; never sent)",
+                    "201",
+                    "MessageEnvelope",
+                    errors=(*ACTION_ERRORS, "422"),
+                    params=THREAD_ID,
+                    body="ReplyRequest",
+                ),
+                {
+                    "text": _words(10_000),
+                    "internal": {"type": "string", "enum": ["true", "false"]},
+                    "identity_id": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"},
+                    "file": {"type": "array", "items": FILE_PART, "maxItems": 10},
+                },
+                ["text"],
+            )
+        },
+        "/api/v1/uploads": {
+            "post": _with_multipart(
+                _op(
+                    "Store a file for a reply (multipart field `file`; the web chat's size "
+                    "limit and types, judged from the bytes): its upload id, for the caller "
+                    "only",
+                    "201",
+                    "Upload",
+                    errors=("401",),
+                ),
+                {"file": FILE_PART},
+                ["file"],
             )
         },
         "/api/v1/customers/{id}": {
             "get": _op(
-                "A customer, their identities and all their threads",
+                "A customer's profile: identities, the threads the caller may see, tags, "
+                "notes about the customer, survey ratings",
                 "200",
                 "CustomerDetail",
                 errors=("401", "403", "404"),
                 params=THREAD_ID,
+            )
+        },
+        "/api/v1/customers": {
+            "get": _op(
+                "Customers the caller may see (one of their threads), newest first",
+                "200",
+                "CustomerPage",
+                errors=("401", "422"),
+                params=(*PAGE_PARAMS, _query("tag", STRING, "only customers with this tag")),
+            )
+        },
+        "/api/v1/search": {
+            "get": _op(
+                "Customers (name, email, phone, Telegram username), threads (by id) and "
+                "messages matching `q`, normalised as the FAQ normalises (Arabic and "
+                "Persian letters, digits, ZWNJ folded); newest first",
+                "200",
+                "SearchResult",
+                errors=("401", "422"),
+                params=(
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    },
+                    *PAGE_PARAMS,
+                ),
+            )
+        },
+        "/api/v1/customers/{id}/notes": {
+            "post": _op(
+                "Write a note about the customer (shown on their profile)",
+                "201",
+                "NoteEnvelope",
+                errors=("401", "403", "404", "422"),
+                params=THREAD_ID,
+                body="CustomerNoteRequest",
+            )
+        },
+        "/api/v1/customers/{id}/tags": {
+            "post": _op(
+                "Tag the customer (idempotent; tags are folded to lower case)",
+                "200",
+                "TagList",
+                errors=("401", "403", "404", "422"),
+                params=THREAD_ID,
+                body="CustomerTagRequest",
+            )
+        },
+        "/api/v1/customers/{id}/tags/{tag}": {
+            "delete": _op(
+                "Take a tag off the customer",
+                "204",
+                None,
+                errors=("401", "403", "404", "422"),
+                params=(
+                    _path_id(),
+                    {
+                        "name": "tag",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                    },
+                ),
             )
         },
         "/api/v1/agents": {

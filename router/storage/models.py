@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     false,
     text,
 )
@@ -85,6 +86,7 @@ class Customer(Base):
     )
     erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    search_text: Mapped[str | None] = mapped_column(Text)  # see `searchable` below
 
 
 class Identity(Base):
@@ -103,6 +105,7 @@ class Identity(Base):
     unreachable_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None]
+    search_text: Mapped[str | None] = mapped_column(Text)  # see `searchable` below
 
 
 class Agent(Base):
@@ -222,6 +225,7 @@ class Message(Base):
     # A survey this message asks: {"token", "kind", "scale", "url"} (router.service.surveys).
     survey: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    search_text: Mapped[str | None] = mapped_column(Text)  # see `searchable` below
 
 
 class ApiToken(Base):
@@ -565,3 +569,67 @@ class Purchase(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomerNote(Base):
+    """What an agent wrote down about a customer (not about one thread)."""
+
+    __tablename__ = "customer_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomerTag(Base):
+    """A label on a customer ("vip", "wholesale"); one row per customer and tag."""
+
+    __tablename__ = "customer_tags"
+    __table_args__ = (UniqueConstraint("customer_id", "tag", name="uq_customer_tag"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def searchable(*parts: str | None) -> str:
+    """The search column's value: the parts normalised as the FAQ normalises questions
+    (one copy: `faq.normalise`), so «علي» finds «علی» and «۱۲۳» finds «123». Emails and
+    usernames keep their letters (only case and punctuation fold)."""
+    from faq.normalise import normalise  # the FAQ package stays out of model imports
+
+    return " ".join(normalise(p) for p in parts if p)
+
+
+@event.listens_for(Message, "before_insert")
+@event.listens_for(Message, "before_update")
+def _message_search_text(mapper: Any, connection: Any, message: Message) -> None:
+    message.search_text = searchable(message.subject, message.text)
+
+
+@event.listens_for(Customer, "before_insert")
+@event.listens_for(Customer, "before_update")
+def _customer_search_text(mapper: Any, connection: Any, customer: Customer) -> None:
+    customer.search_text = searchable(customer.name)
+
+
+def identity_searchable(address: str, display_name: str | None, username: str | None) -> str:
+    """An identity's search column: its address, names, and a phone number's digits
+    however it was spaced."""
+    digits = "".join(c for c in searchable(address) if c.isdigit())
+    return searchable(address, display_name, username, digits if len(digits) >= 5 else None)
+
+
+@event.listens_for(Identity, "before_insert")
+@event.listens_for(Identity, "before_update")
+def _identity_search_text(mapper: Any, connection: Any, identity: Identity) -> None:
+    identity.search_text = identity_searchable(
+        identity.address, identity.display_name, identity.username
+    )

@@ -32,6 +32,9 @@
       queue_empty: "Nothing here right now.",
       pick_thread: "Pick a thread from the list.",
       claim: "Claim",
+      take_over: "Take over",
+      attach: "Attach files",
+      transfer_to_tier: "…or to tier",
       release: "Release",
       resolve: "Resolve",
       escalate: "Escalate",
@@ -90,6 +93,7 @@
       action_claim: "claimed",
       action_release: "released",
       action_transfer: "transferred",
+      action_transfer_tier: "moved to another tier",
       action_escalate: "escalated",
       action_resolve: "resolved",
       action_handoff: "handed to the queue",
@@ -213,6 +217,9 @@
       queue_empty: "فعلاً چیزی اینجا نیست.",
       pick_thread: "یک گفت‌وگو را از فهرست انتخاب کنید.",
       claim: "برداشتن",
+      take_over: "گرفتن از ربات",
+      attach: "پیوست فایل",
+      transfer_to_tier: "…یا به سطح",
       release: "بازگرداندن به صف",
       resolve: "بستن",
       escalate: "ارجاع به سطح بالاتر",
@@ -271,6 +278,7 @@
       action_claim: "برداشت",
       action_release: "به صف برگرداند",
       action_transfer: "واگذار کرد",
+      action_transfer_tier: "به سطح دیگری برد",
       action_escalate: "ارجاع داد",
       action_resolve: "بست",
       action_handoff: "به صف سپرده شد",
@@ -394,6 +402,9 @@
       queue_empty: "لا شيء هنا الآن.",
       pick_thread: "اختر محادثة من القائمة.",
       claim: "استلام",
+      take_over: "استلام من الروبوت",
+      attach: "إرفاق ملفات",
+      transfer_to_tier: "…أو إلى المستوى",
       release: "إعادة إلى القائمة",
       resolve: "إغلاق",
       escalate: "تصعيد",
@@ -452,6 +463,7 @@
       action_claim: "استلم",
       action_release: "أعاد إلى القائمة",
       action_transfer: "حوّل",
+      action_transfer_tier: "نقل إلى مستوى آخر",
       action_escalate: "صعّد",
       action_resolve: "أغلق",
       action_handoff: "أُحيلت إلى القائمة",
@@ -788,6 +800,7 @@
     }
     for (const select of document.querySelectorAll(".lang-select")) select.value = state.lang;
     document.title = t("app_title");
+    document.dispatchEvent(new CustomEvent("pasokh:language", { detail: state.lang }));
     renderMe();
     renderLive();
     renderQueue();
@@ -930,7 +943,8 @@
     $("loading").hidden = true;
     $("signin").hidden = true;
     $("console").hidden = false;
-    document.querySelector('.tab[data-view="all"]').hidden = !state.agent.is_admin;
+    // Tier 1 watches the bot's threads too (to take one over).
+    document.querySelector('.tab[data-view="all"]').hidden = !(state.agent.is_admin || state.agent.tier === 1);
     for (const tab of document.querySelectorAll(".page-tab.admin-only")) tab.hidden = !state.agent.is_admin;
     buildTierChoices();
     selectView(state.view);
@@ -1227,6 +1241,8 @@
       if (switching) showPane("thread");
       renderThread(switching);
       if (switching) emit("thread", id);
+      // console-assist.js offers knowledge-base answers for the thread.
+      document.dispatchEvent(new CustomEvent("pasokh:thread", { detail: id }));
       if (switching) loadCanned(id);
       loadClaims(detail.customer.id || detail.thread.customer_id, id);
     } catch (error) {
@@ -1432,7 +1448,9 @@
 
     const mine = thread.assignee_id === state.agent.id || (thread.assignee && thread.assignee.id === state.agent.id);
     const open = thread.status !== "resolved";
-    $("claim").hidden = !(open && thread.status === "queued");
+    // A bot thread can be taken over: the bot stays silent on it until it is released.
+    $("claim").hidden = !(open && (thread.status === "queued" || thread.status === "bot"));
+    $("claim").textContent = t(thread.status === "bot" ? "take_over" : "claim");
     $("release").hidden = !(open && mine);
     $("resolve").disabled = !open;
     $("escalate").disabled = !open || thread.tier >= 3;
@@ -1440,6 +1458,7 @@
     $("priority-select").disabled = !open;
     $("pending-toggle").disabled = !open;
     buildTierChoices(thread.tier);
+    buildTransferTiers(thread.tier);
 
     const history = $("history");
     const pane = $("thread-scroll");
@@ -1571,6 +1590,16 @@
     if ([...select.options].some((o) => o.value === previous)) select.value = previous;
   }
 
+  // Transfer to a tier, up or down: every tier but the thread's own.
+  function buildTransferTiers(current) {
+    const select = $("transfer-tier");
+    select.textContent = "";
+    select.append(el("option", { value: "", text: t("transfer_to_tier") }));
+    for (let tier = 1; tier <= 3; tier++) {
+      if (tier !== current) select.append(el("option", { value: String(tier), text: t("tier", { n: num(tier) }) }));
+    }
+  }
+
   // ---- actions -------------------------------------------------------------
 
   async function act(path, body, done) {
@@ -1599,9 +1628,12 @@
     const body = { text, internal };
     const identityId = $("reply-identity").value;
     if (identityId && !internal) body.identity_id = Number(identityId);
+    const files = [...$("reply-files").files];
     $("reply-send").disabled = true;
     try {
+      if (files.length) body.attachments = await Promise.all(files.map(uploadFile));
       await api("POST", `/api/v1/threads/${encodeURIComponent(state.currentId)}/messages`, body);
+      $("reply-files").value = "";
       textarea.value = "";
       $("reply-internal").checked = false;
       notify(t(internal ? "note_saved" : "sent"));
@@ -1611,6 +1643,24 @@
     } finally {
       $("reply-send").disabled = false;
     }
+  }
+
+  // One file to POST /api/v1/uploads (the server sniffs its type and checks its size);
+  // its upload id goes with the reply.
+  async function uploadFile(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const response = await fetch("/api/v1/uploads", {
+      method: "POST",
+      headers: { Accept: "application/json", "X-CSRF-Token": state.csrf || "" },
+      credentials: "same-origin",
+      body: form,
+    });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      throw new ApiError(response.status, (data && data.error && data.error.message) || response.statusText);
+    }
+    return data.upload;
   }
 
   // ---- canned responses and colleagues --------------------------------------
@@ -1704,6 +1754,7 @@
       admin.textContent = "";
       EXTRA_PAGES[state.page].show(admin);
     }
+    $("customers-page").hidden = state.page !== "customers";
     document.dispatchEvent(new CustomEvent("pasokh:page", { detail: state.page }));
     if (state.page === "reports") {
       if (!$("report-from").value) {
@@ -1915,9 +1966,11 @@
     $("transfer-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const agent = $("transfer-agent").value.trim();
-      if (!agent) return;
-      act("transfer", { agent }, "transferred").then(() => {
+      const tier = Number($("transfer-tier").value);
+      if (!agent && !tier) return;
+      act("transfer", agent ? { agent } : { tier }, "transferred").then(() => {
         $("transfer-agent").value = "";
+        $("transfer-tier").value = "";
       });
     });
     $("reply-form").addEventListener("submit", sendReply);
@@ -1966,6 +2019,10 @@
     state,
     ApiError,
     openThread,
+    openThreadPage: (id) => {
+      selectPage("threads");
+      openThread(id);
+    },
     addStrings(tables) {
       for (const [lang, table] of Object.entries(tables)) Object.assign(I18N[lang], table);
     },

@@ -43,6 +43,7 @@ _AUDITED = {
     "release": RELEASED,
     "requeue": RELEASED,
     "escalate": ESCALATED,
+    "transfer_tier": RELEASED,  # down or sideways: back to a queue, not an escalation
 }
 _PENDING = "pasokh_reports_after_commit"
 

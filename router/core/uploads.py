@@ -3,13 +3,21 @@
 The browser's declared type is only a claim; a file is accepted when its magic
 number agrees with an allowed type. Files are served back by `router.http.files`:
 `nosniff`, and anything but a picture as a download, so an upload never runs as a page.
+The one rule for every upload: the web chat visitor's and the agent's (the same
+`webchat.max_upload_bytes` and `webchat.upload_types`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from urllib.parse import unquote
+
+from aiohttp import BodyPartReader
+
+from router.core.attachments import AttachmentStore, AttachmentTooLarge
+from router.core.messages import AttachmentRef
 
 _MAGIC: tuple[tuple[str, bytes, int], ...] = (
     ("image/png", b"\x89PNG\r\n\x1a\n", 0),
@@ -47,3 +55,41 @@ def safe_filename(name: str | None, fallback: str = "file") -> str:
     )
     name = re.sub(r"[\"<>;]", "_", name).strip(" .")
     return name[:100] or fallback
+
+
+class UploadRefused(Exception):
+    """A file that is not accepted: `status` 413 (too large) or 415 (a type not allowed)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+async def store_upload(
+    part: BodyPartReader,
+    store: AttachmentStore,
+    *,
+    max_bytes: int,
+    allowed_types: Sequence[str],
+    fallback_name: str = "upload",
+) -> AttachmentRef:
+    """Read one multipart file part (never more than `max_bytes`), check its sniffed
+    type, and store it. Raises UploadRefused."""
+    too_large = UploadRefused(413, "too_large", f"files are limited to {max_bytes} bytes")
+    data = bytearray()
+    while chunk := await part.read_chunk(65_536):
+        data += chunk
+        if len(data) > max_bytes:
+            raise too_large
+    kind = sniff(bytes(data[:16]))
+    if kind is None or kind not in allowed_types:
+        raise UploadRefused(415, "unsupported_type", "allowed: " + ", ".join(allowed_types))
+    filename = safe_filename(part.filename, fallback=fallback_name)
+    try:
+        return await store.put(
+            bytes(data), filename=filename, content_type=kind, max_bytes=max_bytes
+        )
+    except AttachmentTooLarge:
+        raise too_large from None
