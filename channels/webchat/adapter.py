@@ -36,7 +36,14 @@ from channels.webchat.tokens import (
 from channels.webchat.uploads import safe_filename, sniff
 from config.settings import WebchatSettings
 from router.core.attachments import AttachmentTooLarge
-from router.core.events import CustomersMerged, Event, MessageStored, ThreadChanged, Typing
+from router.core.events import (
+    CustomersMerged,
+    Event,
+    EventsResumed,
+    MessageStored,
+    ThreadChanged,
+    Typing,
+)
 from router.core.ids import parse_id
 from router.core.languages import LANGUAGES
 from router.core.messages import (
@@ -67,6 +74,10 @@ _MAX_CATCH_UP = 1000  # messages sent on reconnect at most; older ones stay in t
 
 
 _LOGGED_REFUSALS_PER_SOCKET = 5
+
+# What `WebchatAdapter.send` did with an outbound message (its delivery `external_id`).
+PUSHED = "webchat:pushed"  # sent on an open socket of this process
+STORED = "webchat:stored"  # no socket here: in the conversation (and on the bus)
 
 
 class _Socket:
@@ -162,6 +173,13 @@ class WebchatAdapter:
             ["code"],
             registry=registry or CollectorRegistry(),
         )
+        self._outbound = Counter(
+            "pasokh_webchat_outbound",
+            "Outbound web chat messages: pushed on a socket of this process, or stored"
+            " (no socket here; another process or the history shows it)",
+            ["result"],
+            registry=registry or CollectorRegistry(),
+        )
         self._signer = TokenSigner(secret_key, clock=clock)
         self._origins = OriginPolicy(settings.allowed_origins, public_url)
         self._identity = IdentityEndpoints(
@@ -213,27 +231,35 @@ class WebchatAdapter:
     # -- outbound ----------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
-        """Push to the visitor's open sockets now; the message is in the thread anyway.
+        """Push to the visitor's open sockets in this process; the message is in the
+        conversation anyway.
 
-        Messages reach sockets through the event bus; pushing here too means a dropped
-        event cannot hold a reply back. Each socket sends a message id once. A visitor
-        with no open socket gets it in the history on reconnect.
+        Messages reach sockets through the event bus (on PostgreSQL, in every process);
+        pushing here too means a dropped event cannot hold a reply back. Each socket
+        sends a message id once. The result says which happened (`external_id`):
+        `PUSHED` when a socket of this process got it, `STORED` when none here did —
+        then a socket in another process gets it from the bus, or the visitor sees it
+        in the history on reconnect. It is `delivered` either way: the conversation is
+        the web chat's mailbox, and retrying would not reach a socket elsewhere.
         """
         sockets = self._by_address.get(message.address)
-        if sockets:
-            shown = ConversationMessage(
-                id=message.message_id,
-                thread_id=message.thread_id,
-                author=message.author,
-                text=message.text,
-                channel=CHANNEL,
-                created_at=utcnow(),
-                author_name=message.author_name,
-                suggestions=message.suggestions,
-                attachments=message.attachments,
-            )
-            self._push_message(sockets, shown)
-        return DeliveryResult.delivered()
+        if not sockets:
+            self._outbound.labels(STORED).inc()
+            return DeliveryResult.delivered(STORED)
+        shown = ConversationMessage(
+            id=message.message_id,
+            thread_id=message.thread_id,
+            author=message.author,
+            text=message.text,
+            channel=CHANNEL,
+            created_at=utcnow(),
+            author_name=message.author_name,
+            suggestions=message.suggestions,
+            attachments=message.attachments,
+        )
+        self._push_message(sockets, shown)
+        self._outbound.labels(PUSHED).inc()
+        return DeliveryResult.delivered(PUSHED)
 
     def _push_message(self, sockets: Iterable[_Socket], message: ConversationMessage) -> None:
         # File links are signed for each visitor, so each visitor gets its own frame.
@@ -274,6 +300,14 @@ class WebchatAdapter:
         elif isinstance(event, CustomersMerged):
             for socket in list(self._by_customer.get(event.merged_id, ())):
                 self._attach(socket, event.surviving_id, socket.thread_id)
+        elif isinstance(event, EventsResumed):
+            # Messages written by other processes while the bus was cut: read back.
+            for sockets in list(self._by_customer.values()):
+                for socket in list(sockets):
+                    self._tasks.spawn(
+                        self._send_missed(socket, services),
+                        f"webchat:socket:{socket.number}:resync",
+                    )
 
     async def _deliver_stored(self, event: MessageStored, services: ChannelServices) -> None:
         async with self._reads:

@@ -28,6 +28,7 @@ from router.core.events import (
     AgentPresence,
     CustomersMerged,
     Event,
+    EventsResumed,
     MessageStored,
     SlaAlarmFired,
     ThreadChanged,
@@ -430,6 +431,9 @@ def event_payload(event: Event) -> dict[str, Any]:
                 "surviving_id": event.surviving_id,
                 "merged_id": event.merged_id,
             }
+        case EventsResumed():
+            # Events of other processes may have been missed: reload what is shown.
+            return {"type": "resync"}
         case SlaAlarmFired():
             return {
                 "type": "sla",
