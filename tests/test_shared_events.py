@@ -61,7 +61,9 @@ async def test_agent_reply_through_b_reaches_the_visitor_and_console_on_a(
     await next_frame(ws, "history")
     async with context_a.events.subscription() as console_a:
         ack = await say(ws, "سلام، با یک نفر کار دارم", "c1")
-        customer_message = await next_event(console_a, MessageStored, message_id=int(ack["message_id"]))
+        customer_message = await next_event(
+            console_a, MessageStored, message_id=int(ack["message_id"])
+        )
         thread_id = customer_message.thread_id
         # Written through process B: its events must reach process A.
         status, _ = await api(client_b, "POST", f"/api/v1/threads/{thread_id}/claim", agent)
