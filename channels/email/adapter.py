@@ -261,9 +261,11 @@ class EmailAdapter:
         continue_link: Callable[[OutboundMessage], str | None] | None = None,
         max_connections: int = MAX_CONNECTIONS,
         texts: TextCatalogue = EMAIL_TEXTS,
+        reuse_port: bool = False,
     ) -> None:
         self.settings = settings
         self._texts = texts  # the installation's copy of the channel's own texts
+        self._reuse_port = reuse_port  # `serve --workers N`: each process listens too
         self.max_connections = max_connections
         # The router's "continue in chat" link for a mail (a signed token for the thread
         # and recipient); the channel only prints it.
@@ -340,7 +342,10 @@ class EmailAdapter:
             )
 
         self._server = await loop.create_server(
-            protocol, host=self.settings.smtp_host, port=self.settings.smtp_port
+            protocol,
+            host=self.settings.smtp_host,
+            port=self.settings.smtp_port,
+            reuse_port=self._reuse_port or None,
         )
         logger.info("SMTP listening on %s:%d", self.settings.smtp_host, self.port)
 
