@@ -157,8 +157,8 @@ async def resume_interrupted(app: AppContext, presence: WorkerPresence) -> int:
     """Make the rows whose lease holder died mid-send claimable now; return how many.
 
     Run at a worker's start-up and every few seconds after, so what a dead process
-    was sending goes out again at once rather than after the lease. Only rows whose holder's lock is free
-    are touched: a living worker in another process keeps its rows.
+    was sending goes out again at once rather than after the lease. Only rows whose
+    holder's lock is free are touched: a living worker in another process keeps its rows.
     """
     now = utcnow()
     leased = and_(
