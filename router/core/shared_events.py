@@ -22,9 +22,8 @@ import logging
 import secrets
 from collections import deque
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from prometheus_client import Counter
 from sqlalchemy.engine import URL
 
@@ -40,6 +39,9 @@ from router.core.events import (
     Typing,
 )
 from router.core.tasks import BackgroundTasks
+
+if TYPE_CHECKING:
+    import asyncpg
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +163,9 @@ class PostgresEventBus:
     # -- the connection --------------------------------------------------------------
 
     async def _run(self) -> None:
+        # Imported here: asyncpg is the `postgres` extra; SQLite installs go without.
+        import asyncpg
+
         delay = 0.1
         first = True
         while True:
