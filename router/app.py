@@ -34,6 +34,7 @@ from router.core.ingest import ingest
 from router.core.leadership import DatabaseLeadership
 from router.core.messages import InboundMessage, IngestResult
 from router.core.outbox_worker import OutboxWorker, outbox_depth
+from router.core.rate_limits import rate_limits_for
 from router.core.responder import QueueEveryThread, Responder
 from router.core.shared_events import PostgresEventBus, listen_dsn
 from router.core.texts import (
@@ -253,6 +254,7 @@ def build_app(
             leadership=DatabaseLeadership(context.engine),
             integrations=IntegrationTokenCheck(context),
             texts=context.texts,
+            limits=rate_limits_for(context.engine),
         )
         started: list[ChannelAdapter] = []
         try:

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter
 from channels.base import ChannelServices, ChannelSummary
 from channels.webchat import pages, protocol
 from channels.webchat.http import IdentityEndpoints
-from channels.webchat.limits import OriginPolicy, RateLimiter
+from channels.webchat.limits import OriginPolicy
 from channels.webchat.tokens import (
     InvalidToken,
     TokenSigner,
@@ -74,6 +74,7 @@ _MAX_CATCH_UP = 1000  # messages sent on reconnect at most; older ones stay in t
 
 
 _LOGGED_REFUSALS_PER_SOCKET = 5
+_LIMIT = "webchat:"  # the names of this channel's rate buckets
 
 # What `WebchatAdapter.send` did with an outbound message (its delivery `external_id`).
 PUSHED = "webchat:pushed"  # sent on an open socket of this process
@@ -188,11 +189,6 @@ class WebchatAdapter:
             origins=self._origins,
             services=lambda: self._services,
         )
-        self._message_limit = RateLimiter(settings.rate_limit_per_minute)
-        self._upload_limit = RateLimiter(settings.rate_limit_per_minute)
-        self._address_session_limit = RateLimiter(settings.sessions_per_address_per_minute)
-        self._address_upload_limit = RateLimiter(settings.uploads_per_address_per_minute)
-        self._address_handoff_limit = RateLimiter(settings.handoffs_per_address_per_minute)
         self._services: ChannelServices | None = None
         self._assets: pages.Assets | None = None
         self._by_address: dict[str, set[_Socket]] = {}
@@ -468,7 +464,9 @@ class WebchatAdapter:
                     {"visitor_token": current, "user_verified": visitor.verified},
                     headers=self._cors(request),
                 )
-        wait = self._address_session_limit.take(client_address(request))
+        wait = await self._take(
+            "sessions", client_address(request), self._settings.sessions_per_address_per_minute
+        )
         if wait:
             return self._rate_limited(request, wait, "too many new chats from this address")
         # Without a configured secret a user id proves nothing: it is ignored, never trusted.
@@ -535,8 +533,11 @@ class WebchatAdapter:
         if isinstance(checked, web.Response):
             return checked
         services, visitor = checked
-        wait = self._upload_limit.take(visitor.address) or self._address_upload_limit.take(
-            client_address(request)
+        settings = self._settings
+        wait = await self._take(
+            "uploads", visitor.address, settings.rate_limit_per_minute
+        ) or await self._take(
+            "address-uploads", client_address(request), settings.uploads_per_address_per_minute
         )
         if wait:
             return self._rate_limited(request, wait, "too many uploads")
@@ -679,6 +680,14 @@ class WebchatAdapter:
             await ws.close()
         return ws
 
+    async def _take(self, name: str, key: str, per_minute: int) -> float:
+        """Spend one of `key`'s `per_minute` (shared by every process on PostgreSQL);
+        0.0 when allowed, else seconds to wait."""
+        services = self._services
+        if services is None:
+            return 0.0  # not started: the handler answers "unavailable" anyway
+        return await services.limits.take(_LIMIT + name, key, per_minute, 60.0)
+
     def _count_refusal(self, code: str, where: str) -> None:
         self._refused.labels(code).inc()
         logger.warning("web chat refused: code=%s %s", code, where)
@@ -810,7 +819,7 @@ class WebchatAdapter:
         language: str | None,
     ) -> None:
         visitor = socket.visitor
-        wait = self._message_limit.take(visitor.address)
+        wait = await self._take("messages", visitor.address, self._settings.rate_limit_per_minute)
         if wait:
             raise protocol.ProtocolError(
                 "rate_limited",
@@ -840,7 +849,8 @@ class WebchatAdapter:
         )
         # Whether a message hands the conversation to people is known only once the
         # router has decided: a token is set aside first and given back if it did not.
-        wait = self._address_handoff_limit.take(socket.client)
+        handoffs = self._settings.handoffs_per_address_per_minute
+        wait = await self._take("handoffs", socket.client, handoffs)
         if wait:
             raise protocol.ProtocolError(
                 "rate_limited",
@@ -863,7 +873,7 @@ class WebchatAdapter:
             ) from None
         finally:
             if not handed_off:
-                self._address_handoff_limit.refund(socket.client)
+                await services.limits.refund(_LIMIT + "handoffs", socket.client, handoffs, 60.0)
         socket.claim(result.message_id)  # the sender has it; its ack carries the id
         socket.push(protocol.ack_frame(frame.client_id, result.message_id))
         for sibling in list(self._by_address.get(visitor.address, ())):
