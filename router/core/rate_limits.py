@@ -104,6 +104,8 @@ def bucket_key(name: str, key: str) -> str:
     return f"{name[:30]}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
+# The database's clock (one for every process); now() is fixed for the statement.
+_NOW = "CAST(extract(epoch FROM now()) AS double precision)"
 _TAKE = """
 INSERT INTO rate_buckets (key, tokens, updated, granted)
 VALUES (:key, :capacity - 1, :now, true)
@@ -117,16 +119,16 @@ ON CONFLICT (key) DO UPDATE SET
         least(:capacity, rate_buckets.tokens + (:now - rate_buckets.updated) * :rate) >= 1,
     updated = :now
 RETURNING tokens, granted
-"""
+""".replace(":now", _NOW)
 _REFUND = "UPDATE rate_buckets SET tokens = least(:capacity, tokens + 1) WHERE key = :key"
-_FORGET = "DELETE FROM rate_buckets WHERE updated < :before"
+_FORGET = f"DELETE FROM rate_buckets WHERE updated < {_NOW} - :age"
 
 
 class DatabaseRateLimits:
     """`channels.base.RateLimits` in PostgreSQL: one budget for every process.
 
-    Autocommit statements on the router's engine, outside any ingest transaction; the
-    clock is the database's, so processes with drifting clocks still agree.
+    One short transaction per take, outside any ingest transaction; the clock is the
+    database's, so processes with drifting clocks still agree.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -137,23 +139,19 @@ class DatabaseRateLimits:
         capacity = max(capacity, 1)
         rate = capacity / per_seconds
         async with self._engine.connect() as connection:
-            now = float(
-                await connection.scalar(text("SELECT extract(epoch FROM clock_timestamp())"))
-            )
             row = (
                 await connection.execute(
                     text(_TAKE),
                     {
                         "key": bucket_key(name, key),
                         "capacity": float(capacity),
-                        "now": now,
                         "rate": rate,
                     },
                 )
             ).one()
             if time.monotonic() - self._swept_at > _SWEEP_EVERY:
                 self._swept_at = time.monotonic()
-                await connection.execute(text(_FORGET), {"before": now - _FORGET_AFTER})
+                await connection.execute(text(_FORGET), {"age": _FORGET_AFTER})
             await connection.commit()
         tokens, granted = float(row[0]), bool(row[1])
         return 0.0 if granted else (1.0 - tokens) / rate
