@@ -106,7 +106,7 @@ async def test_after_a_reconnect_listeners_are_told_to_resync(
                 cut = await connection.scalar(
                     text(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                        " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+                        " WHERE application_name = 'pasokh events'"
                         " AND datname = current_database()"
                     )
                 )

@@ -15,7 +15,7 @@ from tests.test_cli import pasokh
 
 LISTENERS = (
     "SELECT count(*) FROM pg_stat_activity"
-    " WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+    " WHERE application_name = 'pasokh events' AND datname = current_database()"
 )
 
 

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHANNEL = "pasokh_events"
+APPLICATION_NAME = "pasokh events"
 MAX_PAYLOAD_BYTES = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 _SHARED: dict[str, type[Event]] = {
     cls.__name__: cls
@@ -170,7 +171,12 @@ class PostgresEventBus:
         first = True
         while True:
             try:
-                connection = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+                connection = await asyncpg.connect(
+                    self._dsn,
+                    timeout=self._connect_timeout,
+                    # Named, so an administrator sees each process's bus in pg_stat_activity.
+                    server_settings={"application_name": APPLICATION_NAME},
+                )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 logger.warning("event bus: cannot connect (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
