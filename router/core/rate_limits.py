@@ -136,6 +136,16 @@ class DatabaseRateLimits:
         self._swept_at = 0.0
 
     async def take(self, name: str, key: str, capacity: int, per_seconds: float) -> float:
+        """As `MemoryRateLimits.take`. A database that cannot answer allows (logged): the
+        work the limit guards needs the database too and is refused there, with the
+        error its caller expects, instead of a limit failing in its place."""
+        try:
+            return await self._take(name, key, capacity, per_seconds)
+        except Exception as exc:
+            logger.warning("rate limit %s unavailable, allowing: %s", name, exc)
+            return 0.0
+
+    async def _take(self, name: str, key: str, capacity: int, per_seconds: float) -> float:
         capacity = max(capacity, 1)
         rate = capacity / per_seconds
         async with self._engine.connect() as connection:
@@ -157,11 +167,15 @@ class DatabaseRateLimits:
         return 0.0 if granted else (1.0 - tokens) / rate
 
     async def refund(self, name: str, key: str, capacity: int, per_seconds: float) -> None:
-        async with self._engine.connect() as connection:
-            await connection.execute(
-                text(_REFUND), {"key": bucket_key(name, key), "capacity": float(max(capacity, 1))}
-            )
-            await connection.commit()
+        try:
+            async with self._engine.connect() as connection:
+                await connection.execute(
+                    text(_REFUND),
+                    {"key": bucket_key(name, key), "capacity": float(max(capacity, 1))},
+                )
+                await connection.commit()
+        except Exception as exc:
+            logger.warning("rate limit %s: could not give a token back: %s", name, exc)
 
 
 def rate_limits_for(engine: AsyncEngine) -> MemoryRateLimits | DatabaseRateLimits:
