@@ -19,6 +19,7 @@ from router.core.proofs import (
     ProofRefusal,
     StartLink,
 )
+from router.core.rate_limits import MemoryRateLimits
 from router.core.team_status import TeamStatus
 from router.core.texts import ROUTER_TEXTS, TextCatalogue
 
@@ -200,6 +201,18 @@ class NoTeamStatus:
         return None
 
 
+class RateLimits(Protocol):
+    """Token buckets: `capacity` tokens per `per_seconds`, bursts up to `capacity`."""
+
+    async def take(self, name: str, key: str, capacity: int, per_seconds: float) -> float:
+        """Spend one token of bucket (`name`, `key`): 0.0 when allowed, else seconds to wait."""
+        ...
+
+    async def refund(self, name: str, key: str, capacity: int, per_seconds: float) -> None:
+        """Give back a token spent on something that turned out not to count."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelServices:
     """What the router lends an adapter at start: the only doors into the core.
@@ -221,6 +234,9 @@ class ChannelServices:
     # The installation's router texts, for what a channel shows in the router's words
     # (the web chat's /continue page); the shipped ones by default.
     texts: TextCatalogue = ROUTER_TEXTS
+    # Rate buckets per visitor or recipient: this process's memory by default; the app
+    # passes the database's on PostgreSQL, so every process spends from one budget.
+    limits: RateLimits = field(default_factory=MemoryRateLimits)
 
 
 @dataclass(frozen=True, slots=True)

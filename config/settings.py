@@ -48,6 +48,9 @@ class ServerSettings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
     metrics_token: str = secret()
+    # Server processes sharing the HTTP (and SMTP) port with SO_REUSEPORT, under one
+    # supervisor (`pasokh serve --workers N`). More than 1 needs PostgreSQL.
+    workers: int = 1
 
 
 @dataclass(frozen=True)

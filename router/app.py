@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import build_responder
 from bot.texts import DEFAULT_TEXTS as BOT_TEXTS
@@ -33,7 +34,9 @@ from router.core.ingest import ingest
 from router.core.leadership import DatabaseLeadership
 from router.core.messages import InboundMessage, IngestResult
 from router.core.outbox_worker import OutboxWorker, outbox_depth
+from router.core.rate_limits import rate_limits_for
 from router.core.responder import QueueEveryThread, Responder
+from router.core.shared_events import PostgresEventBus, listen_dsn
 from router.core.texts import (
     ROUTER_TEXTS,
     TextCatalogue,
@@ -203,6 +206,9 @@ def build_app(
         )
         if migrate if migrate is not None else is_sqlite(settings.database_url):
             await upgrade_to_head(engine)
+        shared_bus = shared_event_bus(engine, settings, metrics)
+        if shared_bus is not None:
+            await shared_bus.start()
         context = AppContext(
             settings=settings,
             engine=engine,
@@ -223,8 +229,12 @@ def build_app(
             roles=channel_roles(settings),
             texts=texts.router,
         )
+        if shared_bus is not None:
+            context.events = shared_bus
         app[CONTEXT] = context
         yield
+        if shared_bus is not None:
+            await shared_bus.stop()
         await engine.dispose()
 
     async def responder_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -260,6 +270,7 @@ def build_app(
             texts=context.texts,
             surveys=SurveyDoor(context),
             team=TeamStatusService(context),
+            limits=rate_limits_for(context.engine),
         )
         started: list[ChannelAdapter] = []
         try:
@@ -314,6 +325,20 @@ def build_app(
     app.cleanup_ctx.append(outreach_scheduler_ctx)
     app.cleanup_ctx.append(file_collector_ctx)
     return app
+
+
+def shared_event_bus(
+    engine: AsyncEngine, settings: Settings, metrics: Metrics
+) -> PostgresEventBus | None:
+    """On PostgreSQL the bus reaches every process sharing the database; on the
+    embedded SQLite (one process) the in-process bus is all there is."""
+    if engine.dialect.name != "postgresql":
+        return None
+    return PostgresEventBus(
+        listen_dsn(engine.url),
+        metrics.shared_events,
+        connect_timeout=settings.database.connect_timeout or 5.0,
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

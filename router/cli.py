@@ -38,6 +38,7 @@ from router.service.reports.summary import GROUP_BY, ReportError, as_json, parse
 from router.storage.engine import is_database_unavailable, is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import Agent, ApiToken, AuditEvent
+from router.workers import WorkersRefused, check_workers, supervise
 
 logger = logging.getLogger("pasokh")
 
@@ -55,6 +56,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         ("server", "http_port", "http_port"),
         ("email", "smtp_port", "smtp_port"),
         ("server", "log_format", "log_format"),
+        ("server", "workers", "workers"),
     ):
         value = getattr(args, attr, None)
         if value is not None:
@@ -127,7 +129,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.server.log_format, settings.server.log_level)
     check_data_dir(settings.data_dir)  # the database, attachments and key live there
+    workers = settings.server.workers
+    try:
+        check_workers(workers, settings.database_url)
+    except WorkersRefused as exc:
+        raise CommandError(str(exc)) from None
+    # Made before any worker starts, so every worker signs with the same key.
     settings = ensure_secret_key(settings)
+    if workers > 1 and not args.as_worker:
+        logger.info("starting %d Pasokh workers on port %d", workers, settings.server.http_port)
+        return supervise(args.argv, workers)
     logger.info(
         "starting Pasokh on http://%s:%d data_dir=%s database=%s secrets set: %s",
         settings.server.host,
@@ -146,6 +157,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=None,
             handle_signals=True,
             keepalive_timeout=settings.server.idle_timeout,
+            reuse_port=workers > 1 or None,
         )
     except OSError as exc:
         # A port already taken (HTTP or SMTP) or not ours to bind: say so, no traceback.
@@ -404,6 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int)
     serve.add_argument("--smtp-port", type=int)
     serve.add_argument("--log-format", choices=["text", "json"])
+    serve.add_argument(
+        "--workers", type=int, help="server processes sharing the port (PostgreSQL only)"
+    )
+    serve.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     migrate = commands.add_parser("migrate", parents=[common], help="upgrade the database")
@@ -472,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `pasokh` console script."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `serve --workers` repeats it
     try:
         code = args.func(args)
     except SettingsError as exc:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from config.settings import Settings
 from router.core.attachments import AttachmentStore
-from router.core.events import InProcessEventBus
+from router.core.events import EventBus, InProcessEventBus
 from router.core.messages import ChannelSender, utcnow
 from router.core.responder import Responder
 from router.core.texts import ROUTER_TEXTS, TextCatalogue
@@ -48,7 +48,7 @@ class AppContext:
     ]  # write work: through `router.core.transaction.write`
     responder: Responder
     read_sessions: async_sessionmaker[AsyncSession] = field(init=False)  # read-only work
-    events: InProcessEventBus = field(default_factory=InProcessEventBus)
+    events: EventBus = field(default_factory=InProcessEventBus)
     metrics: Metrics = field(default_factory=Metrics)
     roles: ChannelRoles = field(default_factory=ChannelRoles)
     # The installation's router texts (the shipped ones with its overrides).

@@ -57,6 +57,8 @@ def build_adapters(
                 continue_link=continue_link_maker(settings),
                 registry=metrics.registry if metrics is not None else None,
                 texts=email_texts,
+                # Several `--workers` share the SMTP port as they share the HTTP one.
+                reuse_port=settings.server.workers > 1,
             )
         )
     return adapters

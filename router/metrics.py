@@ -116,3 +116,11 @@ class Metrics:
             ["worker"],
             registry=r,
         )
+        # The PostgreSQL event bus between processes (docs/deploy.md).
+        self.shared_events = Counter(
+            "pasokh_shared_events",
+            "Events on the bus between processes: sent, received, too_large, undecodable,"
+            " dropped (the outgoing queue was full), reconnects",
+            ["outcome"],
+            registry=r,
+        )

@@ -21,9 +21,12 @@ from tests.support import free_port
 class ServeProcess:
     """`python -m router.cli serve` on a loopback port, killable with SIGKILL."""
 
-    def __init__(self, data_dir: Path, port: int, env: dict[str, str]) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, env: dict[str, str], args: tuple[str, ...] = ()
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
+        self.args = args  # more `serve` options, e.g. ("--workers", "2")
         # Port 0: a crash test's email channel must not collide on the shared 2525.
         self.env = {**os.environ, "PASOKH_EMAIL__SMTP_PORT": "0", **env}
         self.process: subprocess.Popen[bytes] | None = None
@@ -48,6 +51,7 @@ class ServeProcess:
                 str(self.port),
                 "--host",
                 "127.0.0.1",
+                *self.args,
             ],
             env=self.env,
             stdout=log,

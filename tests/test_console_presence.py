@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from config.settings import Settings
+from router.agents.console_sockets import socket_locks_for
 from router.context import AppContext
 from router.storage.models import Agent
 from tests.console_support import add_agent, sign_in
@@ -86,3 +87,30 @@ async def test_console_socket_drives_presence(settings: Settings, start_app: Any
     await reopened.close()
     await _wait_presence(context, agent_id, "offline")
     assert await _presence(context, never_console) == "online"
+
+
+async def test_a_console_open_in_another_process_keeps_the_agent_online(
+    settings: Settings, start_app: Any, db_kind: str
+) -> None:
+    settings = settings.replace("console", offline_after_seconds=0.3)
+    settings = settings.replace("email", enabled=False)  # one SMTP port for two processes
+    (client_a, context_a), (client_b, _) = [await start_app(settings) for _ in range(2)]
+    if db_kind == "sqlite":
+        # One process owns an embedded database: its own count is the whole truth.
+        assert socket_locks_for(context_a.engine) is None
+        return
+    agent_id = await add_agent(context_a, EMAIL)
+    witness = await add_agent(context_a, "witness@example.com")
+    await sign_in(client_a, EMAIL)
+    await sign_in(client_b, EMAIL)
+    on_a = await _open(client_a)
+    await (await _open(client_b)).close()  # a tab through the other process closes
+    # The witness's delay on B started later than Sara's: once they are offline,
+    # Sara's has run out too.
+    client_b.session.cookie_jar.clear()
+    await sign_in(client_b, "witness@example.com")
+    await (await _open(client_b)).close()
+    await _wait_presence(context_a, witness, "offline")
+    assert await _presence(context_a, agent_id) == "online"
+    await on_a.close()
+    await _wait_presence(context_a, agent_id, "offline")

@@ -17,8 +17,15 @@ from aiohttp import FormData, WSMsgType
 from aiohttp.test_utils import TestClient
 
 from channels.webchat import WebchatAdapter
+from channels.webchat.adapter import PUSHED, STORED
 from channels.webchat.tokens import user_hash
-from router.core.events import CustomersMerged, InProcessEventBus, MessageStored, Typing
+from router.core.events import (
+    CustomersMerged,
+    EventsResumed,
+    InProcessEventBus,
+    MessageStored,
+    Typing,
+)
 from router.core.messages import AuthorKind, InboundMessage, OutboundMessage
 from tests.webchat_fakes import (
     FakeRouter,
@@ -556,7 +563,7 @@ async def test_send_pushes_once_to_open_sockets(harness: Harness) -> None:
         suggestions=("بله", "نه"),
     )
     result = await harness.adapter.send(outbound)
-    assert result.status == "delivered"
+    assert (result.status, result.external_id) == ("delivered", PUSHED)
     frame = await next_frame(ws, "message")
     assert (frame["message"]["text"], frame["message"]["suggestions"]) == ("پاسخ", ["بله", "نه"])
     harness.router.publish(stored)  # the event arrives too: no second frame
@@ -565,7 +572,21 @@ async def test_send_pushes_once_to_open_sockets(harness: Harness) -> None:
     offline = await harness.adapter.send(
         OutboundMessage(1, 99, 9, "webchat", "visitor:nobody", "x", AuthorKind.BOT)
     )
-    assert offline.status == "delivered"  # it is in the thread; shown on reconnect
+    # It is in the thread (shown on reconnect, or by another process holding a socket);
+    # the result says no socket of this process got it.
+    assert (offline.status, offline.external_id) == ("delivered", STORED)
+
+
+async def test_a_resumed_bus_sends_what_the_socket_missed(harness: Harness) -> None:
+    ws = await harness.connect(await harness.token())
+    await send(ws, "سلام")
+    await next_frame(ws, "ack")
+    customer = harness.router.customers[("webchat", harness.router.inbound[0].sender_address)]
+    # Written by another process while this one's bus connection was down: no event.
+    harness.router.store(customer, AuthorKind.AGENT, "پاسخ از فرآیند دیگر", publish=False)
+    harness.router.events.publish(EventsResumed())
+    frame = await next_frame(ws, "message")
+    assert frame["message"]["text"] == "پاسخ از فرآیند دیگر"
 
 
 async def test_widget_and_demo_pages(harness: Harness) -> None:

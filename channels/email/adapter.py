@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_AUTO_REPLIES = "email:auto-replies"  # the rate bucket of the auto-reply cap
+
 CHANNEL = "email"
 UNKNOWN_SENDER = "mailer-daemon@invalid"  # RFC 6761: a name that can never be reached
 MAX_RECIPIENTS = 100
@@ -261,9 +263,11 @@ class EmailAdapter:
         continue_link: Callable[[OutboundMessage], str | None] | None = None,
         max_connections: int = MAX_CONNECTIONS,
         texts: TextCatalogue = EMAIL_TEXTS,
+        reuse_port: bool = False,
     ) -> None:
         self.settings = settings
         self._texts = texts  # the installation's copy of the channel's own texts
+        self._reuse_port = reuse_port  # `serve --workers N`: each process listens too
         self.max_connections = max_connections
         # The router's "continue in chat" link for a mail (a signed token for the thread
         # and recipient); the channel only prints it.
@@ -297,7 +301,6 @@ class EmailAdapter:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._auto_sent: dict[str, collections.deque[float]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -340,7 +343,10 @@ class EmailAdapter:
             )
 
         self._server = await loop.create_server(
-            protocol, host=self.settings.smtp_host, port=self.settings.smtp_port
+            protocol,
+            host=self.settings.smtp_host,
+            port=self.settings.smtp_port,
+            reuse_port=self._reuse_port or None,
         )
         logger.info("SMTP listening on %s:%d", self.settings.smtp_host, self.port)
 
@@ -710,12 +716,6 @@ class EmailAdapter:
         if domain in self._domains:
             # Mailing our own support domain would come straight back in: a loop.
             return DeliveryResult.failed(f"not sent to our own support domain ({domain})")
-        if message.automated and not self._auto_reply_allowed(message.address):
-            self._counters.sent.labels("capped").inc()
-            return DeliveryResult.failed(
-                f"not sent: more than {self.settings.auto_reply_cap_per_hour} automatic "
-                f"replies to {message.address} within an hour (mail loop protection)"
-            )
         if not self.settings.relay_host:
             return DeliveryResult.retry("no SMTP relay configured (PASOKH_EMAIL__RELAY_HOST)")
         message_id = outbound_message_id(message, secret=self._secret, domain=self._hostname)
@@ -734,14 +734,18 @@ class EmailAdapter:
         )
         # A signed envelope sender per mail: only a report sent there names it verifiably.
         bounce_to = self._bounces.address(message.outbox_id, message.address, self._address)
+        if message.automated and not await self._take_auto_reply(message.address):
+            self._counters.sent.labels("capped").inc()
+            return DeliveryResult.failed(
+                f"not sent: more than {self.settings.auto_reply_cap_per_hour} automatic "
+                f"replies to {message.address} within an hour (mail loop protection)"
+            )
         result = await self._submit(mail, message.address, sender=bounce_to)
         if result.status == DeliveryStatus.DELIVERED:
             self._counters.sent.labels("delivered").inc()
-            if message.automated:
-                self._auto_sent.setdefault(message.address.lower(), collections.deque()).append(
-                    self._clock()
-                )
             return DeliveryResult.delivered(message_id)
+        if message.automated:
+            await self._refund_auto_reply(message.address)  # not sent: it does not count
         self._counters.sent.labels(result.status).inc()
         return result
 
@@ -792,21 +796,19 @@ class EmailAdapter:
             return DeliveryResult.retry(f"relay unreachable: {type(exc).__name__}: {exc}")
         return DeliveryResult.delivered()
 
-    def _auto_reply_allowed(self, address: str) -> bool:
-        """Fewer than `auto_reply_cap_per_hour` automatic mails to `address` this hour."""
+    async def _take_auto_reply(self, address: str) -> bool:
+        """Whether one more automatic mail to `address` fits `auto_reply_cap_per_hour`
+        (counted for every process sharing the database: ChannelServices.limits)."""
         cap = self.settings.auto_reply_cap_per_hour
-        if cap <= 0:
+        if cap <= 0 or self._services is None:
             return True
-        now = self._clock()
-        sent = self._auto_sent.get(address.lower())
-        if sent is None:
-            return True
-        while sent and now - sent[0] > 3600:
-            sent.popleft()
-        if not sent:
-            del self._auto_sent[address.lower()]
-            return True
-        return len(sent) < cap
+        wait = await self._services.limits.take(_AUTO_REPLIES, address.lower(), cap, 3600.0)
+        return wait == 0.0
+
+    async def _refund_auto_reply(self, address: str) -> None:
+        cap = self.settings.auto_reply_cap_per_hour
+        if cap > 0 and self._services is not None:
+            await self._services.limits.refund(_AUTO_REPLIES, address.lower(), cap, 3600.0)
 
 
 def _is_utf8(value: str) -> bool:

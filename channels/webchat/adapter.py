@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter
 from channels.base import ChannelServices, ChannelSummary
 from channels.webchat import pages, protocol
 from channels.webchat.http import IdentityEndpoints, TeamStatusEndpoint
-from channels.webchat.limits import OriginPolicy, RateLimiter
+from channels.webchat.limits import OriginPolicy
 from channels.webchat.tokens import (
     InvalidToken,
     TokenSigner,
@@ -34,7 +34,14 @@ from channels.webchat.tokens import (
     valid_user_id,
 )
 from config.settings import WebchatSettings
-from router.core.events import CustomersMerged, Event, MessageStored, ThreadChanged, Typing
+from router.core.events import (
+    CustomersMerged,
+    Event,
+    EventsResumed,
+    MessageStored,
+    ThreadChanged,
+    Typing,
+)
 from router.core.ids import parse_id
 from router.core.languages import LANGUAGES
 from router.core.messages import (
@@ -66,6 +73,11 @@ _MAX_CATCH_UP = 1000  # messages sent on reconnect at most; older ones stay in t
 
 
 _LOGGED_REFUSALS_PER_SOCKET = 5
+_LIMIT = "webchat:"  # the names of this channel's rate buckets
+
+# What `WebchatAdapter.send` did with an outbound message (its delivery `external_id`).
+PUSHED = "webchat:pushed"  # sent on an open socket of this process
+STORED = "webchat:stored"  # no socket here: in the conversation (and on the bus)
 
 
 class _Socket:
@@ -161,6 +173,13 @@ class WebchatAdapter:
             ["code"],
             registry=registry or CollectorRegistry(),
         )
+        self._outbound = Counter(
+            "pasokh_webchat_outbound",
+            "Outbound web chat messages: pushed on a socket of this process, or stored"
+            " (no socket here; another process or the history shows it)",
+            ["result"],
+            registry=registry or CollectorRegistry(),
+        )
         self._signer = TokenSigner(secret_key, clock=clock)
         self._origins = OriginPolicy(settings.allowed_origins, public_url)
         self._identity = IdentityEndpoints(
@@ -171,16 +190,13 @@ class WebchatAdapter:
         )
         self._team_status = TeamStatusEndpoint(
             origins=self._origins,
-            limiter=RateLimiter(settings.rate_limit_per_minute),
+            limit=lambda address: self._take(
+                "team_status", address, settings.rate_limit_per_minute
+            ),
             address=client_address,
             refuse=self._json_error,
             services=lambda: self._services,
         )
-        self._message_limit = RateLimiter(settings.rate_limit_per_minute)
-        self._upload_limit = RateLimiter(settings.rate_limit_per_minute)
-        self._address_session_limit = RateLimiter(settings.sessions_per_address_per_minute)
-        self._address_upload_limit = RateLimiter(settings.uploads_per_address_per_minute)
-        self._address_handoff_limit = RateLimiter(settings.handoffs_per_address_per_minute)
         self._services: ChannelServices | None = None
         self._assets: pages.Assets | None = None
         self._by_address: dict[str, set[_Socket]] = {}
@@ -219,28 +235,36 @@ class WebchatAdapter:
     # -- outbound ----------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
-        """Push to the visitor's open sockets now; the message is in the thread anyway.
+        """Push to the visitor's open sockets in this process; the message is in the
+        conversation anyway.
 
-        Messages reach sockets through the event bus; pushing here too means a dropped
-        event cannot hold a reply back. Each socket sends a message id once. A visitor
-        with no open socket gets it in the history on reconnect.
+        Messages reach sockets through the event bus (on PostgreSQL, in every process);
+        pushing here too means a dropped event cannot hold a reply back. Each socket
+        sends a message id once. The result says which happened (`external_id`):
+        `PUSHED` when a socket of this process got it, `STORED` when none here did —
+        then a socket in another process gets it from the bus, or the visitor sees it
+        in the history on reconnect. It is `delivered` either way: the conversation is
+        the web chat's mailbox, and retrying would not reach a socket elsewhere.
         """
         sockets = self._by_address.get(message.address)
-        if sockets:
-            shown = ConversationMessage(
-                id=message.message_id,
-                thread_id=message.thread_id,
-                author=message.author,
-                text=message.text,
-                channel=CHANNEL,
-                created_at=utcnow(),
-                author_name=message.author_name,
-                suggestions=message.suggestions,
-                attachments=message.attachments,
-                survey=message.survey,
-            )
-            self._push_message(sockets, shown)
-        return DeliveryResult.delivered()
+        if not sockets:
+            self._outbound.labels(STORED).inc()
+            return DeliveryResult.delivered(STORED)
+        shown = ConversationMessage(
+            id=message.message_id,
+            thread_id=message.thread_id,
+            author=message.author,
+            text=message.text,
+            channel=CHANNEL,
+            created_at=utcnow(),
+            author_name=message.author_name,
+            suggestions=message.suggestions,
+            attachments=message.attachments,
+            survey=message.survey,
+        )
+        self._push_message(sockets, shown)
+        self._outbound.labels(PUSHED).inc()
+        return DeliveryResult.delivered(PUSHED)
 
     def _push_message(self, sockets: Iterable[_Socket], message: ConversationMessage) -> None:
         # File links are signed for each visitor, so each visitor gets its own frame.
@@ -281,6 +305,14 @@ class WebchatAdapter:
         elif isinstance(event, CustomersMerged):
             for socket in list(self._by_customer.get(event.merged_id, ())):
                 self._attach(socket, event.surviving_id, socket.thread_id)
+        elif isinstance(event, EventsResumed):
+            # Messages written by other processes while the bus was cut: read back.
+            for sockets in list(self._by_customer.values()):
+                for socket in list(sockets):
+                    self._tasks.spawn(
+                        self._send_missed(socket, services),
+                        f"webchat:socket:{socket.number}:resync",
+                    )
 
     async def _deliver_stored(self, event: MessageStored, services: ChannelServices) -> None:
         async with self._reads:
@@ -445,7 +477,9 @@ class WebchatAdapter:
                     {"visitor_token": current, "user_verified": visitor.verified},
                     headers=self._cors(request),
                 )
-        wait = self._address_session_limit.take(client_address(request))
+        wait = await self._take(
+            "sessions", client_address(request), self._settings.sessions_per_address_per_minute
+        )
         if wait:
             return self._rate_limited(request, wait, "too many new chats from this address")
         # Without a configured secret a user id proves nothing: it is ignored, never trusted.
@@ -512,8 +546,11 @@ class WebchatAdapter:
         if isinstance(checked, web.Response):
             return checked
         services, visitor = checked
-        wait = self._upload_limit.take(visitor.address) or self._address_upload_limit.take(
-            client_address(request)
+        settings = self._settings
+        wait = await self._take(
+            "uploads", visitor.address, settings.rate_limit_per_minute
+        ) or await self._take(
+            "address-uploads", client_address(request), settings.uploads_per_address_per_minute
         )
         if wait:
             return self._rate_limited(request, wait, "too many uploads")
@@ -640,6 +677,14 @@ class WebchatAdapter:
             await asyncio.gather(writer, return_exceptions=True)
             await ws.close()
         return ws
+
+    async def _take(self, name: str, key: str, per_minute: int) -> float:
+        """Spend one of `key`'s `per_minute` (shared by every process on PostgreSQL);
+        0.0 when allowed, else seconds to wait."""
+        services = self._services
+        if services is None:
+            return 0.0  # not started: the handler answers "unavailable" anyway
+        return await services.limits.take(_LIMIT + name, key, per_minute, 60.0)
 
     def _count_refusal(self, code: str, where: str) -> None:
         self._refused.labels(code).inc()
@@ -772,7 +817,7 @@ class WebchatAdapter:
         language: str | None,
     ) -> None:
         visitor = socket.visitor
-        wait = self._message_limit.take(visitor.address)
+        wait = await self._take("messages", visitor.address, self._settings.rate_limit_per_minute)
         if wait:
             raise protocol.ProtocolError(
                 "rate_limited",
@@ -802,7 +847,8 @@ class WebchatAdapter:
         )
         # Whether a message hands the conversation to people is known only once the
         # router has decided: a token is set aside first and given back if it did not.
-        wait = self._address_handoff_limit.take(socket.client)
+        handoffs = self._settings.handoffs_per_address_per_minute
+        wait = await self._take("handoffs", socket.client, handoffs)
         if wait:
             raise protocol.ProtocolError(
                 "rate_limited",
@@ -825,7 +871,7 @@ class WebchatAdapter:
             ) from None
         finally:
             if not handed_off:
-                self._address_handoff_limit.refund(socket.client)
+                await services.limits.refund(_LIMIT + "handoffs", socket.client, handoffs, 60.0)
         socket.claim(result.message_id)  # the sender has it; its ack carries the id
         socket.push(protocol.ack_frame(frame.client_id, result.message_id))
         for sibling in list(self._by_address.get(visitor.address, ())):

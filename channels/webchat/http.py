@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from channels.base import ChannelServices
-from channels.webchat.limits import OriginPolicy, RateLimiter
+from channels.webchat.limits import OriginPolicy
 from channels.webchat.tokens import (
     TokenSigner,
     Visitor,
@@ -310,13 +310,13 @@ class TeamStatusEndpoint:
         self,
         *,
         origins: OriginPolicy,
-        limiter: RateLimiter,
+        limit: Callable[[str], Awaitable[float]],
         address: Callable[[web.Request], str],
         refuse: Callable[[web.Request, int, str, str], web.Response],
         services: Callable[[], ChannelServices | None],
     ) -> None:
         self._origins = origins
-        self._limiter = limiter
+        self._limit = limit
         self._address = address
         self._refuse = refuse
         self._services = services
@@ -330,7 +330,7 @@ class TeamStatusEndpoint:
     async def team_status(self, request: web.Request) -> web.Response:
         if not self._origins.allows(request):
             return self._refuse(request, 403, "origin_not_allowed", "origin not allowed")
-        wait = self._limiter.take(self._address(request))
+        wait = await self._limit(self._address(request))
         if wait:
             response = self._refuse(request, 429, "rate_limited", "too many status requests")
             response.headers["Retry-After"] = str(int(wait) + 1)

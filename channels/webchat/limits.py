@@ -1,71 +1,19 @@
 """Limits the web chat enforces: rates per visitor and per client address, origins.
 
-Rates are token buckets in memory, so each process counts on its own: behind a load
-balancer with N processes a client gets up to N times a limit. That is enough to stop
-one client from flooding the queue; it is not an exact quota.
+Rates are token buckets (`router.core.rate_limits`, through `ChannelServices.limits`):
+in memory on the embedded SQLite, in the database on PostgreSQL so that every process
+spends from one budget.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from router.core.rate_limits import RateLimiter
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-class RateLimiter:
-    """A token bucket per key: `per_minute` messages a minute, bursts up to that many.
-
-    Keys are visitor addresses (a visitor's tabs share one budget) or client addresses.
-    """
-
-    def __init__(
-        self,
-        per_minute: int,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 50_000,
-    ) -> None:
-        self._capacity = float(max(per_minute, 1))
-        self._rate = self._capacity / 60.0
-        self._clock = clock
-        self._max_keys = max_keys
-        self._buckets: dict[str, _Bucket] = {}
-
-    def take(self, key: str) -> float:
-        """Spend one token for `key`; returns 0.0 when allowed, else seconds to wait."""
-        now = self._clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= self._max_keys:
-                self._forget_full(now)
-            bucket = self._buckets[key] = _Bucket(self._capacity, now)
-        bucket.tokens = min(self._capacity, bucket.tokens + (now - bucket.updated) * self._rate)
-        bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / self._rate
-
-    def refund(self, key: str) -> None:
-        """Give back a token `take` spent on something that turned out not to count."""
-        bucket = self._buckets.get(key)
-        if bucket is not None:
-            bucket.tokens = min(self._capacity, bucket.tokens + 1.0)
-
-    def _forget_full(self, now: float) -> None:
-        # A bucket that has refilled carries no information: dropping it changes nothing.
-        refill = self._capacity / self._rate
-        for key in [k for k, b in self._buckets.items() if now - b.updated >= refill]:
-            del self._buckets[key]
+__all__ = ["OriginPolicy", "RateLimiter", "normalise_origin"]
 
 
 class OriginPolicy:

@@ -1,7 +1,8 @@
 """Domain events and the bus that carries them to WebSockets and other listeners.
 
-Events are published after commit. `InProcessEventBus` serves one process; a
-PostgreSQL LISTEN/NOTIFY bus can implement the same `EventBus` protocol later.
+Events are published after commit. `InProcessEventBus` serves one process; on
+PostgreSQL `router.core.shared_events.PostgresEventBus` carries the same events to
+every process sharing the database (LISTEN/NOTIFY).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -91,6 +92,12 @@ class SurveyAnswered:
     agent_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class EventsResumed:
+    """The bus between processes was cut and is back: events of other processes may
+    have been missed meanwhile, so listeners re-read what they show."""
+
+
 Event = (
     MessageStored
     | ThreadChanged
@@ -99,6 +106,7 @@ Event = (
     | CustomersMerged
     | SlaAlarmFired
     | SurveyAnswered
+    | EventsResumed
 )
 
 
@@ -114,6 +122,8 @@ class EventBus(Protocol):
     def subscribe(self) -> asyncio.Queue[Event]: ...
 
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None: ...
+
+    def subscription(self) -> AbstractAsyncContextManager[asyncio.Queue[Event]]: ...
 
 
 class InProcessEventBus:

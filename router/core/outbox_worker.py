@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -48,6 +49,9 @@ from router.storage.models import (
 
 logger = logging.getLogger(__name__)
 
+
+# Seconds between two looks for sends cut short by a worker that died.
+_RESUME_EVERY = 3.0
 
 # DeliveryAttempt.outcome of a send under way, and of one whose process died during it.
 SENDING = "sending"
@@ -154,9 +158,9 @@ async def _mark_interrupted(session: AsyncSession, outbox_id: int) -> None:
 async def resume_interrupted(app: AppContext, presence: WorkerPresence) -> int:
     """Make the rows whose lease holder died mid-send claimable now; return how many.
 
-    Run at a worker's start-up, so a restarted process resends what it was sending when
-    it died at once rather than after the lease. Only rows whose holder's lock is free
-    are touched: a living worker in another process keeps its rows.
+    Run at a worker's start-up and every few seconds after, so what a dead process
+    was sending goes out again at once rather than after the lease. Only rows whose
+    holder's lock is free are touched: a living worker in another process keeps its rows.
     """
     now = utcnow()
     leased = and_(
@@ -394,11 +398,17 @@ class OutboxWorker:
         worker_id = self._presence.worker_id
         if not await self._hold_presence():
             return
-        try:
-            await resume_interrupted(app, self._presence)
-        except Exception:
-            logger.exception("outbox: could not check for interrupted sends; leases will expire")
+        resumed_at = -_RESUME_EVERY
         while not self._stopping.is_set():
+            if time.monotonic() - resumed_at >= _RESUME_EVERY:
+                # At start, and now and then after: a worker of another process that
+                # died mid-send (SIGKILL, a lost machine) leaves leases this one takes
+                # over within seconds rather than when they run out.
+                resumed_at = time.monotonic()
+                try:
+                    await resume_interrupted(app, self._presence)
+                except Exception:
+                    logger.exception("outbox: could not check for interrupted sends")
             try:
                 attempted = await run_once(app, worker_id)
             except Exception:

@@ -23,11 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.agents import queue as agent_queue
+from router.agents.console_sockets import ConsoleSocketLocks, socket_locks_for
 from router.context import AppContext
 from router.core.events import (
     AgentPresence,
     CustomersMerged,
     Event,
+    EventsResumed,
     MessageStored,
     SlaAlarmFired,
     SurveyAnswered,
@@ -131,6 +133,9 @@ class ConsoleState:
     agent_sockets: dict[int, int] = field(default_factory=dict)
     offline_timers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     shutting_down: bool = False
+    # Consoles open in other processes (PostgreSQL); made on first use, None on SQLite.
+    socket_locks: ConsoleSocketLocks | None = None
+    socket_locks_made: bool = False
     # An argon2 hash to verify against for unknown emails, so timing does not tell.
     dummy_hash: str | None = None
 
@@ -442,6 +447,9 @@ def event_payload(event: Event) -> dict[str, Any]:
                 "surviving_id": event.surviving_id,
                 "merged_id": event.merged_id,
             }
+        case EventsResumed():
+            # Events of other processes may have been missed: reload what is shown.
+            return {"type": "resync"}
         case SlaAlarmFired():
             return {
                 "type": "sla",
@@ -500,12 +508,31 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+def _socket_locks(app: AppContext, state: ConsoleState) -> ConsoleSocketLocks | None:
+    if not state.socket_locks_made:
+        state.socket_locks = socket_locks_for(app.engine)
+        state.socket_locks_made = True
+    return state.socket_locks
+
+
+async def _sync_socket_lock(app: AppContext, state: ConsoleState, agent_id: int) -> None:
+    """Tell other processes whether this one has a console of the agent open."""
+    locks = _socket_locks(app, state)
+    if locks is None:
+        return
+    try:
+        await locks.sync(agent_id, lambda: state.agent_sockets.get(agent_id, 0) > 0)
+    except Exception:
+        logger.exception("could not share that agent %d's console is open", agent_id)
+
+
 async def _console_opened(app: AppContext, state: ConsoleState, identity: ConsoleIdentity) -> None:
     """An agent opening the console is at work: offline becomes online (away stays away)."""
     state.agent_sockets[identity.agent_id] = state.agent_sockets.get(identity.agent_id, 0) + 1
     timer = state.offline_timers.pop(identity.agent_id, None)
     if timer is not None:
         timer.cancel()
+    await _sync_socket_lock(app, state, identity.agent_id)
     try:
         async with app.read_sessions() as session:
             presence = await session.scalar(
@@ -536,9 +563,13 @@ def _console_closed(app: AppContext, state: ConsoleState, agent_id: int) -> None
 
 
 async def _mark_offline_later(app: AppContext, state: ConsoleState, agent_id: int) -> None:
+    await _sync_socket_lock(app, state, agent_id)
     await asyncio.sleep(app.settings.console.offline_after_seconds)
     if state.agent_sockets.get(agent_id) or state.shutting_down:
         return
+    locks = _socket_locks(app, state)
+    if locks is not None and await locks.open_elsewhere(agent_id):
+        return  # a console of theirs is open in another process: still at work
     await agent_queue.set_presence(app, agent_id, "offline")
 
 
@@ -578,3 +609,5 @@ async def _close_all_sockets(app: web.Application) -> None:
     for sockets in list(state.sockets.values()):
         for socket in list(sockets):
             await socket.close(code=1001, message=b"server shutting down")
+    if state.socket_locks is not None:
+        await state.socket_locks.close()

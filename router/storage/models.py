@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -267,6 +268,18 @@ class SignInBackoff(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     blocked_until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class RateBucket(Base):
+    """A token bucket of a limit every process spends from (router.core.rate_limits).
+    The key is the limit's name and a hash of what it counts (an address)."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float, index=True)  # epoch seconds
+    granted: Mapped[bool] = mapped_column(Boolean)  # whether the last take was allowed
 
 
 class OutboxItem(Base):

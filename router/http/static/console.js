@@ -1033,7 +1033,7 @@
 
   function onEvent(data) {
     emit("event", data);
-    if (data.type === "thread" || data.type === "message") {
+    if (data.type === "thread" || data.type === "message" || data.type === "resync") {
       reloadQueueSoon();
       if (data.thread_id === state.currentId) reloadThreadSoon();
     } else if (data.type === "presence" && state.agent && data.agent_id === state.agent.id) {

@@ -1,0 +1,121 @@
+"""The deployment files we ship: the nginx configurations pass `nginx -t`, and the
+image and compose file carry no secrets and check /healthz.
+
+Docker is not on the test machines, so the image is not built here; nginx is.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+
+
+def nginx_binary() -> str:
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert Path(binary).exists(), "install Debian's nginx (.ci/install-system-deps)"
+    return binary
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "support.example.com")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def nginx_test(tmp_path: Path, site: str) -> subprocess.CompletedProcess[str]:
+    """`nginx -t` of `site` (an http-block file) inside a minimal main configuration."""
+    (tmp_path / "site.conf").write_text(site)
+    main = f"""
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/error.log;
+events {{}}
+http {{
+  client_body_temp_path {tmp_path}/body;
+  proxy_temp_path {tmp_path}/proxy;
+  include {tmp_path}/site.conf;
+}}
+"""
+    (tmp_path / "nginx.conf").write_text(main)
+    return subprocess.run(
+        [nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_the_production_nginx_configuration_is_valid(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    site = (DEPLOY / "nginx" / "pasokh.conf").read_text()
+    site = re.sub(r"/etc/letsencrypt/\S+/fullchain\.pem", str(cert), site)
+    site = re.sub(r"/etc/letsencrypt/\S+/privkey\.pem", str(key), site)
+    site = site.replace("/var/log/nginx/", f"{tmp_path}/")
+    result = nginx_test(tmp_path, site)
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
+    # WebSocket upgrade, and the web chat's query-string token out of the access log.
+    assert "proxy_set_header Upgrade $http_upgrade" in site
+    log_format = site.split("log_format", 1)[1].split(";", 1)[0]
+    assert "$uri" in log_format and "$request " not in log_format and "$args" not in log_format
+    assert "access_log" in site and "pasokh_no_query" in site.split("access_log", 1)[1]
+
+
+def test_the_compose_nginx_configuration_is_valid(tmp_path: Path) -> None:
+    site = (DEPLOY / "nginx" / "compose.conf").read_text()
+    # Compose resolves the service names; here they stand for loopback.
+    site = site.replace("pasokh1:", "127.0.0.1:").replace("pasokh2:", "127.0.0.2:")
+    site = site.replace("/var/log/nginx/", f"{tmp_path}/")
+    result = nginx_test(tmp_path, site)
+    assert result.returncode == 0, result.stderr
+
+
+def test_image_and_compose_carry_no_secrets_and_check_health() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install '.[postgres]'" in dockerfile  # built from the package
+    assert "/healthz" in dockerfile.split("HEALTHCHECK", 1)[1]
+    for line in dockerfile.splitlines():
+        if line.strip().startswith(("ENV", "ARG")) or line.startswith("    PASOKH"):
+            assert not re.search(r"SECRET|PASSWORD|TOKEN", line), line
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"postgres", "pasokh1", "pasokh2", "nginx"} <= set(services)
+    for name in ("pasokh1", "pasokh2"):
+        service = services[name]
+        assert service["build"] == "."
+        for key, value in service["environment"].items():
+            if re.search(r"SECRET|PASSWORD|DATABASE__URL", key):
+                assert "${" in value and ":?" in value, f"{name} {key} must come from .env"
+    assert "/healthz" in " ".join(services["nginx"]["healthcheck"]["test"])
+    assert ".env" in (ROOT / ".dockerignore").read_text()

@@ -1,0 +1,133 @@
+"""The event bus between processes on one PostgreSQL (router.core.shared_events).
+
+Two apps on one database stand for two processes: what one writes, the other's
+subscribers (the web chat's sockets, the console's live queue) see. On the embedded
+SQLite there is one process and the in-process bus is all there is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+
+from config.settings import Settings
+from router.context import AppContext
+from router.core.events import (
+    Event,
+    EventsResumed,
+    InProcessEventBus,
+    MessageStored,
+    ThreadChanged,
+    Typing,
+)
+from router.core.responder import QueueEveryThread
+from router.core.shared_events import MAX_PAYLOAD_BYTES, PostgresEventBus, decode, encode
+from router.metrics import Metrics
+from tests.agent_support import api, make_agent
+from tests.conftest import AppFactory
+from tests.test_webchat_app import connect, new_token, say
+from tests.webchat_fakes import next_frame, next_reply
+
+
+async def two_processes(
+    start_app: AppFactory, settings: Settings
+) -> list[tuple[TestClient[Any, Any], AppContext]]:
+    settings = settings.replace("webchat", enabled=True).replace("email", enabled=False)
+    return [await start_app(settings, responder=QueueEveryThread()) for _ in range(2)]
+
+
+async def next_event(queue: asyncio.Queue[Event], kind: type[Any], **fields: Any) -> Any:
+    async with asyncio.timeout(10):
+        while True:
+            event = await queue.get()
+            if isinstance(event, kind) and all(getattr(event, k) == v for k, v in fields.items()):
+                return event
+
+
+async def test_agent_reply_through_b_reaches_the_visitor_and_console_on_a(
+    start_app: AppFactory, settings: Settings, db_kind: str
+) -> None:
+    (client_a, context_a), (client_b, context_b) = await two_processes(start_app, settings)
+    if db_kind == "sqlite":
+        # One process owns an embedded database: no bus between processes.
+        assert isinstance(context_a.events, InProcessEventBus)
+        return
+    assert isinstance(context_a.events, PostgresEventBus)
+    agent = await make_agent(context_b, "Sara", presence="online")
+    ws = await connect(client_a, await new_token(client_a, name="Mina"))
+    await next_frame(ws, "history")
+    async with context_a.events.subscription() as console_a:
+        ack = await say(ws, "سلام، با یک نفر کار دارم", "c1")
+        customer_message = await next_event(
+            console_a, MessageStored, message_id=int(ack["message_id"])
+        )
+        thread_id = customer_message.thread_id
+        # Written through process B: its events must reach process A.
+        status, _ = await api(client_b, "POST", f"/api/v1/threads/{thread_id}/claim", agent)
+        assert status == 200
+        await next_event(console_a, ThreadChanged, thread_id=thread_id, assignee_id=agent.id)
+        context_b.events.publish(Typing(thread_id, customer_message.customer_id, "agent", "Sara"))
+        assert (await next_frame(ws, "typing"))["who"] == "agent"
+        status, body = await api(
+            client_b,
+            "POST",
+            f"/api/v1/threads/{thread_id}/messages",
+            agent,
+            json={"text": "سلام مینا، در خدمتم"},
+        )
+        assert status == 201, body
+        reply_id = int(body["message"]["id"])
+        await next_event(console_a, MessageStored, message_id=reply_id)
+    reply = await next_reply(ws)
+    assert (int(reply["id"]), reply["text"]) == (reply_id, "سلام مینا، در خدمتم")
+
+
+async def test_after_a_reconnect_listeners_are_told_to_resync(
+    settings: Settings, db_kind: str
+) -> None:
+    if db_kind == "sqlite":
+        return  # no bus connection to lose
+    from router.core.shared_events import listen_dsn
+    from router.storage.engine import new_engine
+
+    engine = new_engine(settings.database_url)
+    metrics = Metrics()
+    bus = PostgresEventBus(listen_dsn(engine.url), metrics.shared_events, check_every=0.2)
+    other = PostgresEventBus(listen_dsn(engine.url), metrics.shared_events)
+    await bus.start()
+    await other.start()
+    try:
+        async with bus.subscription() as queue:
+            # The administrator (or a failover) cuts the bus connection.
+            async with engine.connect() as connection:
+                cut = await connection.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE application_name = 'pasokh events'"
+                        " AND datname = current_database()"
+                    )
+                )
+            assert cut == 2
+            await next_event(queue, EventsResumed)
+            # Connected again: events flow both ways.
+            other.publish(ThreadChanged(7, 8, "open", 1, None))
+            assert await next_event(queue, ThreadChanged, thread_id=7)
+        assert metrics.shared_events.labels("reconnects")._value.get() >= 1
+    finally:
+        await bus.stop()
+        await other.stop()
+        await engine.dispose()
+
+
+def test_events_travel_as_small_plain_data() -> None:
+    event = MessageStored(message_id=5, thread_id=6, customer_id=7, author="agent")
+    payload = encode(event, "origin", 1)
+    assert payload is not None and "text" not in payload
+    assert decode(payload) == ("origin", event)
+    # A long visitor name still fits PostgreSQL's limit (the web chat caps names).
+    long_name = encode(Typing(1, 2, "customer", "ن" * 200), "origin", 2)
+    assert long_name is not None and len(long_name.encode()) < MAX_PAYLOAD_BYTES
+    assert encode(EventsResumed(), "origin", 3) is None  # each process's own
