@@ -85,6 +85,19 @@ async def test_tagging_raises_open_threads_and_new_threads_start_at_the_rule(
     assert second != first
     thread = await _thread(client, admin, second)
     assert thread["priority"] == "urgent" and _due(thread) == NOW + timedelta(minutes=15)
+    status, body = await api(client, "GET", f"/api/v1/threads/{second}", admin)
+    assert [
+        (e["actor_kind"], e["details"]) for e in body["audit"] if e["action"] == "priority"
+    ] == [
+        (
+            "system",
+            {
+                "before": "normal",
+                "after": "urgent",
+                "reason": "rule: customer_tag = vip, priority = urgent",
+            },
+        )
+    ]
     # Another customer's thread is untouched.
     other = await _thread(
         client, admin, (await adapter.push("hi", sender="c2", language="en")).thread_id
@@ -125,6 +138,7 @@ async def test_a_channel_rule_sets_a_new_threads_priority(settings: Settings, st
         ('{ priority = "high" }', "customer_tag or channel"),
         ('{ customer_tag = "vip", priority = "high", colour = "red" }', "colour"),
         ('"vip"', "table"),
+        ('{ customer_tag = "vip" }', "priority"),
     ],
 )
 def test_a_bad_rule_is_refused_at_start_up(tmp_path: Path, rule: str, problem: str) -> None:

@@ -251,7 +251,11 @@ async def customer_wrote(
                     action="priority",
                     thread_id=thread.id,
                     customer_id=thread.customer_id,
-                    details={"after": match.priority, "reason": match.reason},
+                    details={
+                        "before": _channel_priority(app, message.channel),
+                        "after": match.priority,
+                        "reason": match.reason,
+                    },
                 )
             )
     before = clock_state(thread)
