@@ -233,11 +233,42 @@ class ConsoleSettings:
     offline_after_seconds: float = 15.0
 
 
+def normalised_tag(raw: str) -> str:
+    """A customer tag as stored: inner spaces collapsed, case folded."""
+    return " ".join(raw.split()).casefold()
+
+
+@dataclass(frozen=True)
+class PriorityRule:
+    """Threads matching every condition given (a customer tag, a channel) get `priority`;
+    at least one condition is required (docs/service-levels.md)."""
+
+    priority: Literal["urgent", "high", "normal", "low"]
+    customer_tag: str = ""
+    channel: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "customer_tag", normalised_tag(self.customer_tag))
+        object.__setattr__(self, "channel", self.channel.strip())
+        if not self.customer_tag and not self.channel:
+            raise ValueError("a rule needs a customer_tag or channel to match")
+
+    def describe(self) -> str:
+        """The rule as written in the TOML file (audit reasons name it so)."""
+        parts = [f"customer_tag = {self.customer_tag}"] if self.customer_tag else []
+        parts += [f"channel = {self.channel}"] if self.channel else []
+        return ", ".join([*parts, f"priority = {self.priority}"])
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     # Priority of a new thread: per channel (e.g. email = "low"), else `default_priority`.
     default_priority: Literal["urgent", "high", "normal", "low"] = "normal"
     channel_priorities: dict[str, str] = field(default_factory=dict)
+    # `[[service.priority_rules]]`: e.g. customer_tag = "vip", priority = "urgent". The
+    # highest priority among matching rules is given to a new thread and, when the tag is
+    # added, raised on the customer's open threads; never over a priority set by hand.
+    priority_rules: tuple[PriorityRule, ...] = ()
     # A warning fires when this share of a target has elapsed (0 turns warnings off).
     warning_percent: int = 80
     # How often the scheduler looks for warnings and breaches that came due.
@@ -389,6 +420,14 @@ def _coerce(value: Any, annotation: Any, name: str, from_env: bool) -> Any:
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return list(value)
         raise bad
+    if origin is tuple and args and dataclasses.is_dataclass(args[0]):
+        if from_env and isinstance(value, str):
+            raise SettingsError(f"setting {name}: set nested tables in the TOML file")
+        if isinstance(value, list):
+            return tuple(
+                _build_table(item, args[0], f"{name}[{i}]") for i, item in enumerate(value)
+            )
+        raise bad
     if origin is dict:
         if from_env and isinstance(value, str):
             raise SettingsError(f"setting {name}: set nested tables in the TOML file")
@@ -396,6 +435,22 @@ def _coerce(value: Any, annotation: Any, name: str, from_env: bool) -> Any:
             return value
         raise bad
     raise bad
+
+
+def _build_table(value: Any, cls: Any, name: str) -> Any:
+    """One table of an array of tables (`[[section.key]]`) as the dataclass `cls`."""
+    if not isinstance(value, dict):
+        raise SettingsError(f"setting {name}: must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in value:
+        if key not in known:
+            raise SettingsError(f"setting {name}: unknown key {key}")
+    values = {key: _coerce(item, hints[key], f"{name}.{key}", False) for key, item in value.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {name}: {exc}") from None
 
 
 def _env_list(value: str, bad: SettingsError) -> Any:
@@ -522,7 +577,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str | Path):
         return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return (

@@ -19,7 +19,15 @@ from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.agents.queue import Actor, Forbidden, Invalid, NotFound, visible_to
+from config.settings import normalised_tag
+from router.agents.queue import (
+    Actor,
+    Forbidden,
+    Invalid,
+    NotFound,
+    apply_priority_rules,
+    visible_to,
+)
 from router.agents.views import (
     code_mail_ids,
     identity_json,
@@ -282,7 +290,7 @@ async def add_note(app: AppContext, actor: Actor, customer_id: int, text: str) -
 
 
 def _tag(raw: str) -> str:
-    tag = " ".join(raw.split()).casefold()
+    tag = normalised_tag(raw)
     if not tag:
         raise Invalid("tag must not be empty")
     if len(tag) > MAX_TAG:
@@ -306,6 +314,7 @@ async def add_tag(app: AppContext, actor: Actor, customer_id: int, raw: str) -> 
                     session.add(CustomerTag(customer_id=customer_id, tag=tag))
             except IntegrityError:
                 pass  # the same tag added at the same moment: it is there either way
+        await apply_priority_rules(app, session, effects, customer_id)
         return list(
             await session.scalars(
                 select(CustomerTag.tag)

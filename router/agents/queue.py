@@ -30,7 +30,7 @@ from router.core.languages import supported_language
 from router.core.messages import AuthorKind, Direction, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.transaction import Effects, write
-from router.service import sla, sla_threads, surveys
+from router.service import priority_rules, sla, sla_threads, surveys
 from router.service.reports.events import record_audited, record_resolution
 from router.storage.column_sizes import column_limit
 from router.storage.models import (
@@ -609,17 +609,59 @@ async def set_priority(app: AppContext, actor: Actor, thread_id: int, priority: 
 
     async def work(session: AsyncSession, effects: Effects) -> Thread:
         thread = await _thread_to_act_on(session, actor, thread_id)
-        before = sla.priority_name(thread.priority)
-        if before == priority:
-            return thread
-        thread.priority = sla.priority_rank(priority)
-        thread.updated_at = utcnow()
-        await sla_threads.recompute(app, session, thread)
-        _audit(session, thread, "priority", actor=actor, before=before, after=priority)
-        _changed(effects, thread)
+        await _change_priority(app, session, effects, thread, priority, actor=actor)
         return thread
 
     return await write(app, work)
+
+
+async def apply_priority_rules(
+    app: AppContext, session: AsyncSession, effects: Effects, customer_id: int
+) -> None:
+    """After the customer's tags changed: raise each open thread to the strongest matching
+    priority rule's priority, unless an agent set its priority by hand (a rule never
+    lowers a priority, and a manual choice sticks)."""
+    rules = app.settings.service.priority_rules
+    if not rules:
+        return
+    threads = await session.scalars(
+        select(Thread)
+        .where(Thread.customer_id == customer_id, Thread.status.in_(OPEN_STATUSES))
+        .order_by(Thread.id)
+        .with_for_update()
+    )
+    for thread in list(threads):
+        match = await priority_rules.rule_for(rules, session, thread, thread.last_channel)
+        if match is None or sla.priority_rank(match.priority) <= thread.priority:
+            continue
+        if await priority_rules.set_by_hand(session, thread.id):
+            continue
+        await _change_priority(
+            app, session, effects, thread, match.priority, actor=None, reason=match.reason
+        )
+
+
+async def _change_priority(
+    app: AppContext,
+    session: AsyncSession,
+    effects: Effects,
+    thread: Thread,
+    priority: str,
+    *,
+    actor: Actor | None,
+    reason: str | None = None,
+) -> None:
+    """The one priority change: store it, recompute the deadlines, audit who or which
+    rule changed it."""
+    before = sla.priority_name(thread.priority)
+    if before == priority:
+        return
+    thread.priority = sla.priority_rank(priority)
+    thread.updated_at = utcnow()
+    await sla_threads.recompute(app, session, thread)
+    because = {"reason": reason} if reason is not None else {}
+    _audit(session, thread, "priority", actor=actor, before=before, after=priority, **because)
+    _changed(effects, thread)
 
 
 async def set_pending(app: AppContext, actor: Actor, thread_id: int, pending: bool) -> Thread:

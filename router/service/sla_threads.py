@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
 from router.core.transaction import Effects, write
-from router.service import sla
+from router.service import priority_rules, sla
 from router.service.calendars import (
     BusinessCalendar,
     CalendarError,
@@ -94,8 +94,8 @@ async def answering_calendar(
 ) -> BusinessCalendar | None:
     """The hours of the people `thread` goes to (its tier, tier 1 for a bot thread): its
     SLA policy's calendar, else `[service] default_calendar`, else None (no hours kept).
-    A thread created by this message is judged at the priority its channel gives it."""
-    priority = _channel_priority(app, channel) if created else None
+    A thread created by this message is judged at the priority it starts with."""
+    priority = (await starting_priority(app, session, thread, channel))[0] if created else None
     return await _calendar_of(
         app,
         session,
@@ -128,6 +128,19 @@ def _channel_priority(app: AppContext, channel: str) -> str | None:
     service = app.settings.service
     name = service.channel_priorities.get(channel, service.default_priority)
     return name if name in sla.PRIORITIES else None
+
+
+async def starting_priority(
+    app: AppContext, session: AsyncSession, thread: Thread, channel: str
+) -> tuple[str | None, priority_rules.RuleMatch | None]:
+    """The priority a new thread starts with: the strongest matching priority rule's,
+    else its channel's (None: neither names a known one), and that rule."""
+    match = await priority_rules.rule_for(
+        app.settings.service.priority_rules, session, thread, channel
+    )
+    if match is not None:
+        return match.priority, match
+    return _channel_priority(app, channel), None
 
 
 def clock_state(thread: Thread) -> sla.ClockState:
@@ -228,9 +241,23 @@ async def customer_wrote(
         select(exists().where(Message.thread_id == thread.id, Message.id < message.id))
     )
     if not earlier:
-        name = _channel_priority(app, message.channel)
+        name, match = await starting_priority(app, session, thread, message.channel)
         if name is not None:
             thread.priority = sla.priority_rank(name)
+        if match is not None:
+            session.add(
+                AuditEvent(
+                    actor_kind="system",
+                    action="priority",
+                    thread_id=thread.id,
+                    customer_id=thread.customer_id,
+                    details={
+                        "before": _channel_priority(app, message.channel),
+                        "after": match.priority,
+                        "reason": match.reason,
+                    },
+                )
+            )
     before = clock_state(thread)
     state = before
     if state.paused_since is not None and thread.status != ThreadStatus.RESOLVED:
