@@ -287,7 +287,7 @@ SCHEMAS: dict[str, JSON] = {
     "CustomerNoteRequest": _object({"text": _words(10_000)}),
     "CustomerTagRequest": _object({"tag": _words(64)}),
     "NoteEnvelope": _object({"note": _ref("CustomerNote")}),
-    "TagList": _object({"tags": {"type": "array", "items": STRING}}),
+    "CustomerTags": _object({"tags": {"type": "array", "items": STRING}}),
     "EarlierThread": _object(
         {**THREAD_FIELDS, "messages": {"type": "array", "items": _ref("Message")}},
         description="An earlier thread of the customer with its newest 100 messages.",
@@ -1036,7 +1036,7 @@ def openapi_document() -> JSON:
             "post": _op(
                 "Tag the customer (idempotent; tags are folded to lower case)",
                 "200",
-                "TagList",
+                "CustomerTags",
                 errors=("401", "403", "404", "422"),
                 params=THREAD_ID,
                 body="CustomerTagRequest",
