@@ -37,6 +37,7 @@
       transfer_to_tier: "…or to tier",
       release: "Release",
       resolve: "Resolve",
+      resolve_survey: "ask how it went",
       escalate: "Escalate",
       transfer: "Transfer",
       reason: "Reason",
@@ -232,6 +233,7 @@
       transfer_to_tier: "…یا به سطح",
       release: "بازگرداندن به صف",
       resolve: "بستن",
+      resolve_survey: "نظر مشتری را بپرس",
       escalate: "ارجاع به سطح بالاتر",
       transfer: "واگذاری",
       reason: "دلیل",
@@ -427,6 +429,7 @@
       transfer_to_tier: "…أو إلى المستوى",
       release: "إعادة إلى القائمة",
       resolve: "إغلاق",
+      resolve_survey: "اسأل العميل عن رأيه",
       escalate: "تصعيد",
       transfer: "تحويل",
       reason: "السبب",
@@ -611,6 +614,7 @@
     sort: "", // "" the server's order (priority, then waiting); "due": soonest deadline first
     page: "threads",
     report: null, // the last summary shown on the Reports page
+    surveyOnResolve: true, // the Resolve box's default (the server's surveys.send_by_default)
     charts: {},
     threads: [],
     knownQueued: new Set(),
@@ -963,6 +967,8 @@
   function startConsole(data) {
     state.agent = data.agent;
     state.csrf = data.csrf_token;
+    state.surveyOnResolve = data.survey_on_resolve !== false;
+    $("resolve-survey").checked = state.surveyOnResolve;
     let stored = null;
     try {
       stored = localStorage.getItem(LANG_KEY);
@@ -1649,6 +1655,13 @@
     }
   }
 
+  // Resolve, asking the customer how it went or not ({"survey": false}); the box goes
+  // back to the server's default afterwards, so skipping a survey is never sticky.
+  async function resolveThread() {
+    await act("resolve", { survey: $("resolve-survey").checked }, "resolved");
+    $("resolve-survey").checked = state.surveyOnResolve;
+  }
+
   async function sendReply(event) {
     event.preventDefault();
     const textarea = $("reply-text");
@@ -1996,7 +2009,7 @@
     }
     $("claim").addEventListener("click", () => act("claim", undefined, "claimed"));
     $("release").addEventListener("click", () => act("release", undefined, "released"));
-    $("resolve").addEventListener("click", () => act("resolve", {}, "resolved"));
+    $("resolve").addEventListener("click", resolveThread);
     $("escalate-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const tier = Number($("escalate-tier").value);
