@@ -127,6 +127,8 @@ async def _scripted_day(
     await day.say(3030, "d", "thanks")
     # E: still with the bot at the end of the day (backlog).
     e = await day.say(4000, "e", "hours?")
+    # The answers as rows, so CSAT and NPS split by agent here; the same figures from
+    # real resolves answered on each channel: tests/test_reports_channels.py.
     async with context.sessions() as session, session.begin():
         for thread, agent, kind, score in [
             (a, sara, "csat", 5),
