@@ -19,7 +19,7 @@ from router.http.console import PAGE_HEADERS
 from tests.browser_support import ARTIFACTS, running_chromium, sign_in_to_console
 from tests.console_support import add_agent
 from tests.report_support import MONDAY_9AM, install_clock
-from tests.test_reports import _scripted_day
+from tests.test_reports import OFFICE_WINDOW, _office_day, _scripted_day
 
 pytestmark = pytest.mark.browser
 
@@ -96,4 +96,64 @@ async def test_an_admin_reads_the_day_in_english_and_persian(
         assert await chart_labels(page, "chart-volume") == ["۱۸ دی ۱۴۰۸"]
         assert await page.evaluate("() => Chart.getChart('chart-volume').options.scales.x.reverse")
         await page.screenshot(path=str(ARTIFACTS / "console-reports-fa.png"), full_page=True)
+        assert problems == []
+
+
+async def test_business_hours_sla_and_bot_feedback_in_english_persian_and_arabic(
+    settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The office-hours days of tests/test_reports.py: the figures the page adds to the
+    wall-clock ones (business-hours times, SLA attainment, CSAT mean, bot helped)."""
+    clock = install_clock(monkeypatch, MONDAY_9AM)
+    client, context, _ = await _office_day(settings, start_app, clock)
+    await add_agent(context, "lead@example.com", name="Lead", admin=True, language="en")
+    url = str(client.make_url("/")).rstrip("/")
+    async with running_chromium() as browser:
+        page = await (
+            await browser.new_context(viewport={"width": 1280, "height": 1400})
+        ).new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        await sign_in_to_console(page, url, "lead@example.com")
+        await page.locator('.page-tab[data-page="reports"]').click()
+        await page.locator("#report-from").fill(OFFICE_WINDOW["from"])
+        await page.locator("#report-to").fill(OFFICE_WINDOW["to"])
+        await page.locator("#report-show").click()
+
+        # first responses 500 and 1000 business seconds: median 750 s
+        await expect(kpi(page, "kpi_first_response_business")).to_have_text("12.5 mins")
+        await expect(kpi(page, "kpi_next_response_business")).to_have_text("40 mins")  # 2400 s
+        await expect(kpi(page, "kpi_resolution_business")).to_have_text("18.3 mins")  # 1100 s
+        await expect(kpi(page, "kpi_sla_first_response")).to_have_text("50%")
+        await expect(kpi(page, "kpi_sla_next_response")).to_have_text("100%")
+        await expect(kpi(page, "kpi_sla_resolution")).to_have_text("50%")
+        await expect(kpi(page, "kpi_sla_breaches")).to_have_text("2")
+        await expect(kpi(page, "kpi_bot_helped")).to_have_text("50%")
+        await expect(kpi(page, "kpi_csat_mean")).to_have_text("—")  # nobody was asked
+        await expect(
+            page.locator('#report-cards [data-kpi="kpi_sla_breaches"] .kpi-label')
+        ).to_have_text("SLA breaches")
+        await page.locator("#report-group-by").select_option("agent")
+        rows = page.locator("#report-rows tr")
+        await expect(rows.locator('[data-kpi="kpi_sla_first_response"]')).to_have_text(
+            ["100%", "0%", "—"]  # Sara, Reza, nobody
+        )
+        legend = await page.evaluate(
+            "() => Chart.getChart('chart-quality').data.datasets.map((d) => d.label)"
+        )
+        assert "SLA met: first response" in legend and "Bot answer helped" in legend
+
+        await page.locator("#console .lang-select").select_option("fa")
+        await expect(kpi(page, "kpi_sla_first_response")).to_have_text("۵۰٪")
+        await expect(kpi(page, "kpi_sla_breaches")).to_have_text("۲")
+        await expect(kpi(page, "kpi_first_response_business")).to_have_text("۱۲٫۵ دقیقه")
+        await expect(
+            page.locator('#report-cards [data-kpi="kpi_bot_helped"] .kpi-label')
+        ).to_have_text("پاسخ ربات کمک کرد")
+        await page.locator("#console .lang-select").select_option("ar")
+        assert await page.evaluate("() => document.documentElement.dir") == "rtl"
+        await expect(kpi(page, "kpi_sla_breaches")).to_have_text("٢")
+        await expect(
+            page.locator('#report-cards [data-kpi="kpi_sla_resolution"] .kpi-label')
+        ).to_have_text("الالتزام باتفاقية الخدمة: الحل")
         assert problems == []

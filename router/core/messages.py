@@ -148,7 +148,9 @@ class InboundMessage:
     attachments: tuple[AttachmentRef, ...] = ()
     hint: ThreadHint | None = None
     language: str | None = None
-    received_at: datetime = field(default_factory=utcnow)
+    # utcnow looked up when a message arrives, not bound here: a clock injected into this
+    # module (the report tests' scripted days) then stamps mail as it does everything else
+    received_at: datetime = field(default_factory=lambda: utcnow())
     subject: str | None = None
     full_text: str | None = None  # e.g. an email with its quoted history, for agents
     automated: bool = False  # auto-replies, bounces, lists: store, never answer

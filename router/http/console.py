@@ -239,6 +239,7 @@ async def console_session(request: web.Request) -> web.Response:
                 "authenticated": True,
                 "agent": _agent_json(identity),
                 "csrf_token": identity.csrf_token,
+                "survey_on_resolve": app.settings.surveys.send_by_default,
             },
             headers=headers,
         )
@@ -372,6 +373,7 @@ async def console_login(request: web.Request) -> web.StreamResponse:
                 "authenticated": True,
                 "agent": _agent_json(identity),
                 "csrf_token": identity.csrf_token,
+                "survey_on_resolve": app.settings.surveys.send_by_default,
             }
         )
     response.headers["Cache-Control"] = "no-store"

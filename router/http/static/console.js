@@ -37,6 +37,7 @@
       transfer_to_tier: "…or to tier",
       release: "Release",
       resolve: "Resolve",
+      resolve_survey: "ask how it went",
       escalate: "Escalate",
       transfer: "Transfer",
       reason: "Reason",
@@ -149,6 +150,16 @@
       kpi_csat: "CSAT (satisfied)",
       kpi_csat_responses: "CSAT answers",
       kpi_nps: "NPS",
+      kpi_csat_mean: "CSAT (mean of 5)",
+      kpi_nps_responses: "NPS answers",
+      kpi_first_response_business: "First response, business hours (median)",
+      kpi_next_response_business: "Next response, business hours (median)",
+      kpi_resolution_business: "Resolution, business hours (median)",
+      kpi_sla_first_response: "SLA met: first response",
+      kpi_sla_next_response: "SLA met: next response",
+      kpi_sla_resolution: "SLA met: resolution",
+      kpi_sla_breaches: "SLA breaches",
+      kpi_bot_helped: "Bot answer helped",
       kpi_backlog: "Open now",
       kpi_oldest: "Oldest open",
       no_data: "—",
@@ -222,6 +233,7 @@
       transfer_to_tier: "…یا به سطح",
       release: "بازگرداندن به صف",
       resolve: "بستن",
+      resolve_survey: "نظر مشتری را بپرس",
       escalate: "ارجاع به سطح بالاتر",
       transfer: "واگذاری",
       reason: "دلیل",
@@ -334,6 +346,16 @@
       kpi_csat: "رضایت مشتری (راضی)",
       kpi_csat_responses: "پاسخ‌های نظرسنجی رضایت",
       kpi_nps: "NPS",
+      kpi_csat_mean: "رضایت (میانگین از ۵)",
+      kpi_nps_responses: "پاسخ‌های NPS",
+      kpi_first_response_business: "نخستین پاسخ در ساعت کاری (میانه)",
+      kpi_next_response_business: "پاسخ بعدی در ساعت کاری (میانه)",
+      kpi_resolution_business: "حل شدن در ساعت کاری (میانه)",
+      kpi_sla_first_response: "رعایت SLA: نخستین پاسخ",
+      kpi_sla_next_response: "رعایت SLA: پاسخ بعدی",
+      kpi_sla_resolution: "رعایت SLA: حل شدن",
+      kpi_sla_breaches: "نقض‌های SLA",
+      kpi_bot_helped: "پاسخ ربات کمک کرد",
       kpi_backlog: "باز در این لحظه",
       kpi_oldest: "قدیمی‌ترین باز",
       no_data: "—",
@@ -407,6 +429,7 @@
       transfer_to_tier: "…أو إلى المستوى",
       release: "إعادة إلى القائمة",
       resolve: "إغلاق",
+      resolve_survey: "اسأل العميل عن رأيه",
       escalate: "تصعيد",
       transfer: "تحويل",
       reason: "السبب",
@@ -519,6 +542,16 @@
       kpi_csat: "رضا العملاء (راضون)",
       kpi_csat_responses: "إجابات استبيان الرضا",
       kpi_nps: "NPS",
+      kpi_csat_mean: "الرضا (المتوسط من ٥)",
+      kpi_nps_responses: "إجابات NPS",
+      kpi_first_response_business: "الرد الأول في ساعات العمل (الوسيط)",
+      kpi_next_response_business: "الرد التالي في ساعات العمل (الوسيط)",
+      kpi_resolution_business: "الحل في ساعات العمل (الوسيط)",
+      kpi_sla_first_response: "الالتزام باتفاقية الخدمة: الرد الأول",
+      kpi_sla_next_response: "الالتزام باتفاقية الخدمة: الرد التالي",
+      kpi_sla_resolution: "الالتزام باتفاقية الخدمة: الحل",
+      kpi_sla_breaches: "خروقات اتفاقية الخدمة",
+      kpi_bot_helped: "أفادت إجابة الروبوت",
       kpi_backlog: "مفتوحة الآن",
       kpi_oldest: "أقدم مفتوحة",
       no_data: "—",
@@ -581,6 +614,7 @@
     sort: "", // "" the server's order (priority, then waiting); "due": soonest deadline first
     page: "threads",
     report: null, // the last summary shown on the Reports page
+    surveyOnResolve: true, // the Resolve box's default (the server's surveys.send_by_default)
     charts: {},
     threads: [],
     knownQueued: new Set(),
@@ -933,6 +967,8 @@
   function startConsole(data) {
     state.agent = data.agent;
     state.csrf = data.csrf_token;
+    state.surveyOnResolve = data.survey_on_resolve !== false;
+    $("resolve-survey").checked = state.surveyOnResolve;
     let stored = null;
     try {
       stored = localStorage.getItem(LANG_KEY);
@@ -1619,6 +1655,13 @@
     }
   }
 
+  // Resolve, asking the customer how it went or not ({"survey": false}); the box goes
+  // back to the server's default afterwards, so skipping a survey is never sticky.
+  async function resolveThread() {
+    await act("resolve", { survey: $("resolve-survey").checked }, "resolved");
+    $("resolve-survey").checked = state.surveyOnResolve;
+  }
+
   async function sendReply(event) {
     event.preventDefault();
     const textarea = $("reply-text");
@@ -1848,6 +1891,16 @@
     ["kpi_csat", (f) => reportPct(f.csat.satisfied_pct)],
     ["kpi_csat_responses", (f) => reportNumber(f.csat.responses)],
     ["kpi_nps", (f) => reportNumber(f.nps.score, { signDisplay: "exceptZero", maximumFractionDigits: 1 })],
+    ["kpi_csat_mean", (f) => reportNumber(f.csat.mean, { maximumFractionDigits: 2 })],
+    ["kpi_nps_responses", (f) => reportNumber(f.nps.responses)],
+    ["kpi_bot_helped", (f) => reportRate(f.bot_helped_rate)],
+    ["kpi_first_response_business", (f) => reportDuration(f.first_response_business_seconds.median)],
+    ["kpi_next_response_business", (f) => reportDuration(f.next_response_business_seconds.median)],
+    ["kpi_resolution_business", (f) => reportDuration(f.resolution_business_seconds.median)],
+    ["kpi_sla_first_response", (f) => reportPct(f.sla.first_response_met_pct)],
+    ["kpi_sla_next_response", (f) => reportPct(f.sla.next_response_met_pct)],
+    ["kpi_sla_resolution", (f) => reportPct(f.sla.resolution_met_pct)],
+    ["kpi_sla_breaches", (f) => reportNumber(f.sla.breaches)],
   ];
 
   function renderReport() {
@@ -1903,10 +1956,13 @@
       [t("kpi_fcr"), rows.map((g) => percent(g.fcr_rate))],
       [t("kpi_csat"), rows.map((g) => g.csat.satisfied_pct)],
       [t("kpi_containment"), rows.map((g) => percent(g.bot_containment_rate))],
+      [t("kpi_bot_helped"), rows.map((g) => percent(g.bot_helped_rate))],
+      [t("kpi_sla_first_response"), rows.map((g) => g.sla.first_response_met_pct)],
+      [t("kpi_sla_resolution"), rows.map((g) => g.sla.resolution_met_pct)],
     ]);
   }
 
-  const CHART_COLOURS = ["#2f6fb3", "#e08a2e", "#3c9a5f"];
+  const CHART_COLOURS = ["#2f6fb3", "#e08a2e", "#3c9a5f", "#8e5bb5", "#c0504d", "#4a9fa8"];
 
   // `counts`: whole numbers only on the value axis (threads, not 2.5 of them).
   function drawChart(id, labels, series, counts) {
@@ -1953,7 +2009,7 @@
     }
     $("claim").addEventListener("click", () => act("claim", undefined, "claimed"));
     $("release").addEventListener("click", () => act("release", undefined, "released"));
-    $("resolve").addEventListener("click", () => act("resolve", {}, "resolved"));
+    $("resolve").addEventListener("click", resolveThread);
     $("escalate-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const tier = Number($("escalate-tier").value);
