@@ -17,7 +17,6 @@ from functools import wraps
 from typing import Any
 
 from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +30,7 @@ from router.core.languages import LANGUAGES
 from router.core.messages import AttachmentRef, AuthorKind
 from router.core.responder import suggestions_of
 from router.core.transaction import Effects, write
-from router.core.uploads import UploadRefused, store_upload
+from router.core.uploads import MULTIPART_ERRORS, UploadRefused, store_upload
 from router.http.auth import agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.files import file_response
@@ -434,9 +433,6 @@ async def post_message(request: web.Request) -> web.StreamResponse:
 
 
 MAX_REPLY_FILES = 10
-# What a malformed multipart body raises while it is read (a part without headers,
-# a header that is not one, a broken boundary).
-MULTIPART_ERRORS = (ValueError, AssertionError, KeyError, HttpProcessingError)
 
 
 def _upload_ids(request: web.Request) -> UploadIds:
