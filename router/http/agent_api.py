@@ -211,7 +211,7 @@ async def list_threads(request: web.Request) -> web.StreamResponse:
         status=request.query.get("status"),
         tier=_query_int(request, "tier", minimum=0),
         assignee=request.query.get("assignee"),
-        limit=_query_int(request, "limit", maximum=MAX_LIST_LIMIT) or 100,
+        limit=_list_limit(request),
         sort=request.query.get("sort"),
         breached=_query_flag(request, "breached"),
         due_before=_query_instant(request, "due_before"),
@@ -621,6 +621,11 @@ async def get_customer(request: web.Request) -> web.StreamResponse:
     return web.json_response(detail)
 
 
+def _list_limit(request: web.Request) -> int:
+    """`?limit=` of a keyset list: 1 to MAX_LIST_LIMIT rows a page, 100 by default."""
+    return _query_int(request, "limit", maximum=MAX_LIST_LIMIT) or 100
+
+
 def _page_limit(request: web.Request) -> int:
     return _query_int(request, "limit", maximum=customers.MAX_LIMIT) or 20
 
@@ -699,11 +704,13 @@ async def remove_customer_tag(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/v1/agents")
 @endpoint
 async def list_agents(request: web.Request) -> web.StreamResponse:
-    """Every agent with tier, presence and load."""
+    """Agents with tier, presence and load, by tier then name; `?cursor=` from `next`."""
     await _actor(request)
     async with request.app[CONTEXT].read_sessions() as session:
-        agents = await agent_views.list_agents(session)
-    return web.json_response({"agents": agents})
+        agents, next_cursor = await agent_views.list_agents(
+            session, limit=_list_limit(request), cursor=request.query.get("cursor") or None
+        )
+    return web.json_response({"agents": agents, "next": next_cursor})
 
 
 @routes.get("/api/v1/agents/me")
@@ -776,14 +783,18 @@ async def list_canned(request: web.Request) -> web.StreamResponse:
             customer = await session.get(Customer, thread.customer_id)
             customer_name = customer.name if customer else None
             agent_name = actor.name
-        views = await canned.list_canned(
+        views, next_cursor = await canned.list_canned(
             session,
+            limit=_list_limit(request),
+            cursor=request.query.get("cursor") or None,
             language=language,
             customer_name=customer_name,
             agent_name=agent_name,
             texts=request.app[CONTEXT].texts,
         )
-    return web.json_response({"canned": [agent_views.canned_json(v) for v in views]})
+    return web.json_response(
+        {"canned": [agent_views.canned_json(v) for v in views], "next": next_cursor}
+    )
 
 
 @routes.post("/api/v1/canned")
