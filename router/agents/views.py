@@ -455,7 +455,7 @@ def decode_keyset_cursor(cursor: str, kind: str, keys: SortKeys) -> list[Any]:
 
 async def keyset_page(
     session: AsyncSession,
-    query: Select[tuple[T]],
+    query: Select[T],
     *,
     kind: str,
     keys: SortKeys,
