@@ -21,6 +21,7 @@ from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
 from router.service.breaches import fire_due_alarms
 from router.storage.models import Customer, Identity, Message, Thread, ThreadStatus
+from tests.agent_support import make_agent
 from tests.browser_support import running_chromium
 from tests.conftest import AppFactory
 from tests.console_support import PASSWORD, add_agent, agent_token, integration_token
@@ -434,5 +435,21 @@ async def test_at_1024_wide_the_three_panes_fit_and_the_reply_box_stays_in_view(
     await expect(page.locator("#customer-pane")).to_be_hidden()
     assert await in_viewport(page, "#reply-text")
     assert await window_scroll(page) == 0
+    assert page.errors == []  # type: ignore[attr-defined]
+    await context.close()
+
+
+async def test_the_agents_page_and_transfer_picker_follow_every_page_of_agents(
+    browser: Browser, server: tuple[str, AppContext]
+) -> None:
+    url, app = server
+    await add_agent(app, "boss@example.com", name="Boss", admin=True, language="en")
+    # More agents than one page of GET /api/v1/agents holds (100 by default).
+    for n in range(120):
+        await make_agent(app, f"Agent{n:03d}", tier=1 + n % 3)
+    context, page = await signed_in(browser, url, "boss@example.com", DESKTOP)
+    await expect(page.locator("#agent-emails option")).to_have_count(120)
+    await page.locator('.page-tab[data-page="agents"]').click()
+    await expect(page.locator("#admin-page tr[data-agent-id]")).to_have_count(121)
     assert page.errors == []  # type: ignore[attr-defined]
     await context.close()
