@@ -5,7 +5,8 @@ One command: `python bench/console_screenshots.py` (option `--out DIR`, default
 data dir, every new thread queued), seeds an admin, agents, canned responses, tags, a
 long email thread and a dead letter, then drives Debian's Chromium (Playwright) and
 writes one PNG per page and language: the thread view (1200×760 and a 375×812 phone),
-agents, canned responses, tags and channels.
+agents, canned responses, tags, channels, customers (list and a profile), search
+results, service hours and outreach.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ from tests.support import free_port
 PASSWORD = "screenshot password"
 DESKTOP = {"width": 1200, "height": 760}
 PHONE = {"width": 375, "height": 812}
+CUSTOMERS = (
+    ("علی کریمی", "webchat", "visitor-ali"),
+    ("Reza Ahmadi", "telegram", "123456789"),
+    ("مریم رضایی", "email", "maryam.rezaei@example.org"),
+)
 TEXTS = {
     "fa": ["سلام، سفارش ۱۲۳۴ من هنوز نرسیده.", "سلام مریم جان، بررسی می‌کنم.", "ممنون، منتظرم."],
     "en": ["Hello, my order 1234 has not arrived.", "Hi Maryam, let me check.", "Thanks!"],
@@ -111,6 +117,40 @@ async def seed(app: AppContext) -> Actor:
                 last_error="550 5.1.1 mailbox unavailable",
             )
         )
+    # Customers with names in both scripts on other channels, for the Customers page.
+    async with app.sessions() as session, session.begin():
+        for name, channel, address in CUSTOMERS:
+            customer = Customer(name=name)
+            session.add(customer)
+            await session.flush()
+            identity = Identity(
+                customer_id=customer.id, channel=channel, address=address, verified=True
+            )
+            session.add(identity)
+            await session.flush()
+            thread = Thread(
+                customer_id=customer.id,
+                status=ThreadStatus.RESOLVED,
+                tier=1,
+                last_channel=channel,
+                last_identity_id=identity.id,
+                created_at=start,
+                updated_at=start,
+            )
+            session.add(thread)
+            await session.flush()
+            session.add(
+                Message(
+                    thread_id=thread.id,
+                    customer_id=customer.id,
+                    direction="in",
+                    author_kind="customer",
+                    channel=channel,
+                    identity_id=identity.id,
+                    text=TEXTS["fa"][0] if channel == "webchat" else TEXTS["en"][0],
+                    created_at=start,
+                )
+            )
     return actor
 
 
@@ -157,9 +197,31 @@ async def run(out: Path) -> None:
                             card = page.locator("#admin-page .admin-card").first
                             await expect(card).to_be_visible()
                             await shoot(page, out / f"console-{name}-{lang}.png")
+                        await shoot_desk_pages(page, out, lang)
                         await context.close()
         finally:
             await runner.cleanup()
+
+
+async def shoot_desk_pages(page: Page, out: Path, lang: str) -> None:
+    """Customers (list, a profile), search results, service hours and outreach."""
+    await page.locator('.page-tab[data-page="customers"]').click()
+    await expect(page.locator("#customer-list .customer-item")).to_have_count(4)
+    await shoot(page, out / f"console-customers-{lang}.png")
+    await page.locator("#customer-list .customer-item", has_text="علی").locator("button").click()
+    await expect(page.locator("#customer-profile h2")).to_have_text("علی کریمی")
+    await shoot(page, out / f"console-customer-profile-{lang}.png")
+    # Arabic letters find the Persian spelling, as the FAQ's normalisation does.
+    await page.locator("#search-input").fill("علي" if lang == "fa" else "order")
+    await page.locator("#search-form button[type=submit]").click()
+    await expect(page.locator("#search-results li").first).to_be_visible()
+    await shoot(page, out / f"console-search-{lang}.png")
+    await page.locator('.page-tab[data-page="service"]').click()
+    await expect(page.locator("#service-admin")).to_be_visible()
+    await shoot(page, out / f"console-service-{lang}.png")
+    await page.locator('.page-tab[data-page="outreach"]').click()
+    await expect(page.locator("#outreach")).to_be_visible()
+    await shoot(page, out / f"console-outreach-{lang}.png")
 
 
 def main() -> None:

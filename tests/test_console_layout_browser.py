@@ -1,5 +1,5 @@
 """The console's shell, admin pages and notifications in Debian's Chromium (Playwright),
-in fa and en, on a 1400×900 desktop and a 375×812 phone.
+in fa and en, on 1400×900 and 1024×768 desktops and a 375×812 phone.
 
 The whole server runs on loopback (real ingest, database, outbox, console socket); a
 queue-everything responder makes every new customer thread wait for an agent.
@@ -19,14 +19,17 @@ from config.settings import Settings
 from router.context import AppContext
 from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
+from router.service.breaches import fire_due_alarms
 from router.storage.models import Customer, Identity, Message, Thread, ThreadStatus
+from tests.agent_support import make_agent
 from tests.browser_support import running_chromium
 from tests.conftest import AppFactory
-from tests.console_support import PASSWORD, add_agent, integration_token
+from tests.console_support import PASSWORD, add_agent, agent_token, integration_token
 
 pytestmark = pytest.mark.browser
 
 DESKTOP = {"width": 1400, "height": 900}
+NARROW_DESKTOP = {"width": 1024, "height": 768}
 PHONE = {"width": 375, "height": 812}
 RAW_MAIL = (
     b"From: Maryam <maryam@example.org>\r\nSubject: Order 1234 is late\r\n\r\nWhere is it?\r\n"
@@ -340,4 +343,113 @@ async def test_a_new_queued_thread_raises_a_notification_and_counts_in_the_title
         "(title) => window.__notifications.some((n) => n.title === title)", arg=replied
     )
     assert page_errors == []
+    await context.close()
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+async def test_a_service_level_warning_raises_a_notification(
+    browser: Browser, server: tuple[str, AppContext], lang: str
+) -> None:
+    url, app = server
+    started = utcnow().replace(microsecond=0)
+    clock = {"now": started}
+    app.clock = lambda: clock["now"]
+    boss = await add_agent(app, "boss@example.com", name="Boss", admin=True, language=lang)
+    bearer = {"Authorization": f"Bearer {await agent_token(app, boss)}"}
+    policy = {"priority": "normal", "business_hours": False, "first_response_minutes": 10}
+    async with aiohttp.ClientSession() as http:
+        response = await http.put(f"{url}/api/v1/sla-policies/normal", json=policy, headers=bearer)
+        assert response.status == 200, await response.text()
+        response = await http.post(
+            f"{url}/api/v1/inbound/messages",
+            json={"id": "w-1", "customer": {"external_id": "c-1", "name": "Reza"}, "text": "Hi"},
+            headers={"Authorization": f"Bearer {await integration_token(app)}"},
+        )
+        assert response.status == 202, await response.text()
+    context = await browser.new_context(viewport=DESKTOP)
+    await context.grant_permissions(["notifications"], origin=url)
+    await context.add_init_script(NOTIFICATION_HOOK)
+    page = await context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    await page.goto(f"{url}/console")
+    await page.locator("#signin-email").fill("boss@example.com")
+    await page.locator("#signin-password").fill(PASSWORD)
+    await page.locator("#signin-submit").click()
+    await expect(page.locator("#live")).to_have_attribute("data-state", "on")
+    await expect(page.locator(".thread-item")).to_have_count(1)
+
+    # Nine minutes on (80% of ten) the scheduler fires the warning; the console hears it.
+    clock["now"] = started + timedelta(minutes=9)
+    fired = await fire_due_alarms(app)
+    assert [alarm.kind for alarm in fired] == ["warning"]
+    warning = "مهلت نزدیک است" if lang == "fa" else "A target is nearly due"
+    await page.wait_for_function(
+        "(title) => window.__notifications.some((n) => n.title === title)", arg=warning
+    )
+    raised = await page.evaluate("() => window.__notifications")
+    assert [n["body"] for n in raised if n["title"] == warning] == ["Reza"]
+    assert page_errors == []
+    await context.close()
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+async def test_at_1024_wide_the_three_panes_fit_and_the_reply_box_stays_in_view(
+    browser: Browser, server: tuple[str, AppContext], lang: str
+) -> None:
+    url, app = server
+    await add_agent(app, "sara@example.com", name="Sara", language=lang)
+    thread_id = await long_email_thread(app)
+    context, page = await signed_in(browser, url, "sara@example.com", NARROW_DESKTOP)
+    await page.locator(f'.thread-item[data-thread-id="{thread_id}"]').click()
+    await expect(page.locator("#history .msg")).to_have_count(14)
+
+    assert await window_scroll(page) == 0
+    assert await page.evaluate(
+        "() => document.scrollingElement.scrollHeight <= window.innerHeight + 1"
+        " && document.scrollingElement.scrollWidth <= window.innerWidth"
+    ), "the page itself must fit the window, across and down"
+    assert await in_viewport(page, "#reply-text")
+    assert await in_viewport(page, "#reply-send")
+    assert await in_viewport(page, "#history .msg:last-child")
+    await expect(page.locator(".topbar")).to_be_in_viewport()
+    # Below three columns' width the design keeps two: queue and thread side by side,
+    # the thread the wider, and the customer opens in the thread's place on demand.
+    queue = await page.locator(".queue-pane").bounding_box()
+    thread = await page.locator("#thread-view").bounding_box()
+    assert queue is not None and thread is not None
+    for box in (queue, thread):
+        assert box["x"] >= 0 and box["x"] + box["width"] <= NARROW_DESKTOP["width"] + 1
+    assert thread["width"] > queue["width"] > 150, (queue, thread)
+    if lang == "fa":  # right to left: the queue is the rightmost pane
+        assert queue["x"] >= thread["x"] + thread["width"] - 1, (queue, thread)
+    else:
+        assert thread["x"] >= queue["x"] + queue["width"] - 1, (queue, thread)
+    await expect(page.locator("#customer-pane")).to_be_hidden()
+    await page.locator("#show-customer").click()
+    await expect(page.locator("#identities")).to_contain_text("maryam@example.org")
+    customer = await page.locator("#customer-pane").bounding_box()
+    assert customer is not None and abs(customer["x"] - thread["x"]) <= 1, (customer, thread)
+    await expect(page.locator(".queue-pane")).to_be_visible()
+    await page.locator("#back-to-thread").click()
+    await expect(page.locator("#customer-pane")).to_be_hidden()
+    assert await in_viewport(page, "#reply-text")
+    assert await window_scroll(page) == 0
+    assert page.errors == []  # type: ignore[attr-defined]
+    await context.close()
+
+
+async def test_the_agents_page_and_transfer_picker_follow_every_page_of_agents(
+    browser: Browser, server: tuple[str, AppContext]
+) -> None:
+    url, app = server
+    await add_agent(app, "boss@example.com", name="Boss", admin=True, language="en")
+    # More agents than one page of GET /api/v1/agents holds (100 by default).
+    for n in range(120):
+        await make_agent(app, f"Agent{n:03d}", tier=1 + n % 3)
+    context, page = await signed_in(browser, url, "boss@example.com", DESKTOP)
+    await expect(page.locator("#agent-emails option")).to_have_count(120)
+    await page.locator('.page-tab[data-page="agents"]').click()
+    await expect(page.locator("#admin-page tr[data-agent-id]")).to_have_count(121)
+    assert page.errors == []  # type: ignore[attr-defined]
     await context.close()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
+from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from channels.webchat import WebchatAdapter
@@ -209,3 +210,34 @@ async def test_the_collector_removes_old_uploads_nobody_sent(
     assert (await client.post(UPLOADS, data=form, headers=bearer(token))).status == 200
     assert await collect_unsent_files(context) == []
     assert paths[fresh_sha].exists()
+
+
+# Multipart bodies a broken or hostile client sends, each of which ended in a 500: a
+# header line without a colon, a second part behind a boundary that is not the body's,
+# a nested part whose own boundary is empty.
+BROKEN_MULTIPART = (
+    b"--b\r\nnot a header line\r\n\r\nx\r\n--b--\r\n",
+    b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\nx\r\n--c\r\n\r\n',
+    b'--b\r\nContent-Type: multipart/mixed; boundary=""\r\n\r\n--\r\n--b--\r\n',
+)
+
+
+@pytest.mark.parametrize("body", BROKEN_MULTIPART)
+async def test_a_broken_multipart_upload_is_a_counted_400_not_a_500(
+    aiohttp_client: ClientFactory, tmp_path: Path, body: bytes
+) -> None:
+    registry = CollectorRegistry()
+    adapter = WebchatAdapter(settings=WebchatSettings(), secret_key=SECRET, registry=registry)
+    router = FakeRouter(InProcessEventBus())
+    client = await aiohttp_client(build_test_app(adapter, make_services(router, tmp_path)))
+    token = (await (await client.post(SESSIONS, json={})).json())["visitor_token"]
+    headers = {**bearer(token), "Content-Type": "multipart/form-data; boundary=b"}
+
+    response = await client.post(UPLOADS, data=body, headers=headers)
+
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"] == "invalid_request"
+    refused = registry.get_sample_value("pasokh_webchat_refused_total", {"code": "invalid_request"})
+    assert refused == 1
+    # The chat still works for this visitor afterwards.
+    assert (await client.post(SESSIONS, json={})).status == 200

@@ -53,7 +53,7 @@ from router.core.messages import (
     utcnow,
 )
 from router.core.tasks import BackgroundTasks
-from router.core.uploads import UploadRefused, store_upload
+from router.core.uploads import MULTIPART_ERRORS, UploadRefused, store_upload
 from router.http.files import file_response
 
 logger = logging.getLogger(__name__)
@@ -559,13 +559,14 @@ class WebchatAdapter:
             return self._json_error(
                 request, 413, "too_large", f"files are limited to {limit} bytes"
             )
+        malformed = "send multipart/form-data with a `file` field"
         try:
             reader = await request.multipart()
             part = await reader.next()
-        except (ValueError, AssertionError):
-            return self._json_error(request, 400, "invalid_request", "send multipart/form-data")
-        while part is not None and getattr(part, "name", None) != "file":
-            part = await reader.next()
+            while part is not None and getattr(part, "name", None) != "file":
+                part = await reader.next()
+        except MULTIPART_ERRORS:
+            return self._json_error(request, 400, "invalid_request", malformed)
         if not isinstance(part, BodyPartReader):
             return self._json_error(request, 400, "invalid_request", "no `file` field")
         try:
@@ -577,6 +578,8 @@ class WebchatAdapter:
             )
         except UploadRefused as refused:
             return self._json_error(request, refused.status, refused.code, refused.message)
+        except MULTIPART_ERRORS:
+            return self._json_error(request, 400, "invalid_request", malformed)
         return web.json_response(
             {
                 "upload": self._signer.upload_token(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from router.agents.queue import Actor, Conflict, Forbidden, Invalid, NotFound
+from router.agents.views import keyset_page
 from router.context import AppContext
 from router.core.languages import LANGUAGES
 from router.core.messages import utcnow
@@ -60,19 +61,34 @@ def render(
     return text.replace("{customer_name}", customer).replace("{agent_name}", agent_name)
 
 
+CANNED_ORDER = ((CannedResponse.language, False), (CannedResponse.title, False))
+
+
 async def list_canned(
     session: AsyncSession,
     *,
+    limit: int,
+    cursor: str | None = None,
     language: str | None = None,
     customer_name: str | None = None,
     agent_name: str | None = None,
     texts: TextCatalogue = ROUTER_TEXTS,
-) -> list[CannedView]:
-    """All canned responses (of one language if given), rendered when an agent is given."""
-    query = select(CannedResponse).order_by(CannedResponse.language, CannedResponse.title)
+) -> tuple[list[CannedView], str | None]:
+    """One page of the canned responses (of one language if given) by language and title
+    (unique together), rendered when an agent is given, and the next page's cursor."""
+    query = select(CannedResponse)
     if language is not None:
         query = query.where(CannedResponse.language == language)
-    return [
+    rows, next_cursor = await keyset_page(
+        session,
+        query,
+        kind=f"canned:{language or ''}",
+        keys=CANNED_ORDER,
+        key_values=lambda row: (row.language, row.title),
+        limit=limit,
+        cursor=cursor,
+    )
+    views = [
         CannedView(
             row.id,
             row.language,
@@ -88,8 +104,9 @@ async def list_canned(
             if agent_name is not None
             else None,
         )
-        for row in await session.scalars(query)
+        for row in rows
     ]
+    return views, next_cursor
 
 
 def _check(language: str, title: str, text: str) -> None:

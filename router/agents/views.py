@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.agents.queue import (
@@ -373,18 +373,19 @@ async def list_threads(
     if query.sort is not None and query.sort not in SORTS:
         raise Invalid(f"sort must be one of {', '.join(SORTS)}")
     kind, keys = thread_order(query)
-    if query.cursor is not None:
-        where.append(keyset_after(keys, decode_thread_cursor(query.cursor, kind, keys)))
-    order = [expr.desc() if descending else expr for expr, descending in keys]
-    threads = list(
-        await session.scalars(select(Thread).where(*where).order_by(*order).limit(query.limit))
+    threads, next_cursor = await keyset_page(
+        session,
+        select(Thread).where(*where),
+        kind=kind,
+        keys=keys,
+        key_values=lambda thread: _key_values(kind, thread),
+        limit=query.limit,
+        cursor=query.cursor,
     )
-    next_cursor = None
-    if len(threads) == query.limit:
-        next_cursor = encode_thread_cursor(kind, _key_values(kind, threads[-1]))
     return await thread_summaries(session, threads), next_cursor
 
 
+T = TypeVar("T")
 SortKeys = tuple[tuple[Any, bool], ...]  # (column or SQL expression, descending)
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
 
@@ -421,13 +422,14 @@ def keyset_after(keys: SortKeys, values: Sequence[Any]) -> ColumnElement[bool]:
     return or_(*clauses)
 
 
-def encode_thread_cursor(kind: str, values: Sequence[Any]) -> str:
-    raw = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+def encode_keyset_cursor(kind: str, values: Sequence[Any]) -> str:
+    """The opaque `next` of a keyset page: the list's kind and its last row's keys."""
+    raw = [{"t": v.isoformat()} if isinstance(v, datetime) else v for v in values]
     return b64_text(json.dumps({"k": kind, "v": raw}, separators=(",", ":")).encode("ascii"))
 
 
-def decode_thread_cursor(cursor: str, kind: str, keys: SortKeys) -> list[Any]:
-    """The key values a cursor of this order names; Invalid for any other cursor."""
+def decode_keyset_cursor(cursor: str, kind: str, keys: SortKeys) -> list[Any]:
+    """The key values a cursor of this list and order names; Invalid for any other."""
     try:
         data = json.loads(b64_bytes(cursor).decode("ascii"))
         if not isinstance(data, dict) or data.get("k") != kind:
@@ -437,18 +439,40 @@ def decode_thread_cursor(cursor: str, kind: str, keys: SortKeys) -> list[Any]:
             raise ValueError(cursor)
         values: list[Any] = []
         for value in raw:
-            if isinstance(value, str):
-                instant = datetime.fromisoformat(value)
+            if isinstance(value, dict) and isinstance(value.get("t"), str):
+                instant = datetime.fromisoformat(value["t"])
                 if instant.tzinfo is None:
                     raise ValueError(value)
                 values.append(instant)
-            elif isinstance(value, int) and not isinstance(value, bool):
+            elif isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
                 values.append(value)
             else:
                 raise ValueError(value)
     except (ValueError, UnicodeError, KeyError):
         raise Invalid("cursor is not one this list gave out (with these filters)") from None
     return values
+
+
+async def keyset_page(
+    session: AsyncSession,
+    query: Select[T],
+    *,
+    kind: str,
+    keys: SortKeys,
+    key_values: Callable[[T], Sequence[Any]],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[T], str | None]:
+    """One page of `query` in the order of `keys` after `cursor`, and the next cursor
+    (None: no more). Rows inserted meanwhile never repeat or shift a row shown."""
+    if cursor is not None:
+        query = query.where(keyset_after(keys, decode_keyset_cursor(cursor, kind, keys)))
+    order = [expr.desc() if descending else expr for expr, descending in keys]
+    rows = list(await session.scalars(query.order_by(*order).limit(limit)))
+    next_cursor = None
+    if len(rows) == limit:
+        next_cursor = encode_keyset_cursor(kind, key_values(rows[-1]))
+    return rows, next_cursor
 
 
 def _soonest_due(missing: datetime | None = None) -> ColumnElement[datetime | None]:
@@ -582,9 +606,28 @@ async def customer_detail(session: AsyncSession, actor: Actor, customer_id: int)
     return {**data, "threads": await thread_summaries(session, threads)}
 
 
-async def list_agents(session: AsyncSession) -> list[JSON]:
-    """Every agent with presence and load (for transfer pickers)."""
-    agents = list(await session.scalars(select(Agent).order_by(Agent.tier, Agent.name)))
+AGENT_ORDER: SortKeys = ((Agent.tier, False), (Agent.name, False), (Agent.id, False))
+
+
+async def list_agents(
+    session: AsyncSession, *, limit: int, cursor: str | None = None
+) -> tuple[list[JSON], str | None]:
+    """One page of the agents, by tier then name, with presence and load (for transfer
+    pickers), and the next page's cursor."""
+    agents, next_cursor = await keyset_page(
+        session,
+        select(Agent),
+        kind="agents",
+        keys=AGENT_ORDER,
+        key_values=lambda agent: (agent.tier, agent.name, agent.id),
+        limit=limit,
+        cursor=cursor,
+    )
+    return await agents_json(session, agents), next_cursor
+
+
+async def agents_json(session: AsyncSession, agents: list[Agent]) -> list[JSON]:
+    """Agents as the agent list shows them: tier, presence, load, admin, active."""
     counts = await open_counts(session, (a.id for a in agents))
     return [
         {

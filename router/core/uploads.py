@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader
+from aiohttp.http_exceptions import HttpProcessingError
 
 from router.core.attachments import AttachmentStore, AttachmentTooLarge
 from router.core.messages import AttachmentRef
@@ -55,6 +56,11 @@ def safe_filename(name: str | None, fallback: str = "file") -> str:
     )
     name = re.sub(r"[\"<>;]", "_", name).strip(" .")
     return name[:100] or fallback
+
+
+# What a malformed multipart body raises while it is read (a part without headers,
+# a header that is not one, a broken boundary, a body cut short).
+MULTIPART_ERRORS = (ValueError, AssertionError, KeyError, HttpProcessingError)
 
 
 class UploadRefused(Exception):

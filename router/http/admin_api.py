@@ -12,11 +12,12 @@ from typing import Any
 from aiohttp import web
 
 from router.agents import admin, tags
-from router.agents.queue import Actor, Forbidden, Invalid
-from router.agents.views import iso, list_agents
+from router.agents.queue import Actor, Forbidden, Invalid, NotFound
+from router.agents.views import agents_json, iso
 from router.core.languages import LANGUAGES
 from router.http.agent_api import _actor, _json_body, _path_id, endpoint
 from router.http.keys import CONTEXT
+from router.storage.models import Agent
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,10 @@ async def _admin(request: web.Request) -> Actor:
 
 async def _agent_json(request: web.Request, agent_id: int) -> dict[str, Any]:
     async with request.app[CONTEXT].read_sessions() as session:
-        agents = await list_agents(session)
-    return next(a for a in agents if a["id"] == agent_id)
+        agent = await session.get(Agent, agent_id)
+        if agent is None:
+            raise NotFound(f"agent {agent_id} does not exist")
+        return (await agents_json(session, [agent]))[0]
 
 
 def _invitation_url(request: web.Request, token: str) -> str:

@@ -17,7 +17,6 @@ from functools import wraps
 from typing import Any
 
 from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +30,7 @@ from router.core.languages import LANGUAGES
 from router.core.messages import AttachmentRef, AuthorKind
 from router.core.responder import suggestions_of
 from router.core.transaction import Effects, write
-from router.core.uploads import UploadRefused, store_upload
+from router.core.uploads import MULTIPART_ERRORS, UploadRefused, store_upload
 from router.http.auth import agent_principal
 from router.http.errors import json_error, read_json_object
 from router.http.files import file_response
@@ -212,7 +211,7 @@ async def list_threads(request: web.Request) -> web.StreamResponse:
         status=request.query.get("status"),
         tier=_query_int(request, "tier", minimum=0),
         assignee=request.query.get("assignee"),
-        limit=_query_int(request, "limit", maximum=MAX_LIST_LIMIT) or 100,
+        limit=_list_limit(request),
         sort=request.query.get("sort"),
         breached=_query_flag(request, "breached"),
         due_before=_query_instant(request, "due_before"),
@@ -434,9 +433,6 @@ async def post_message(request: web.Request) -> web.StreamResponse:
 
 
 MAX_REPLY_FILES = 10
-# What a malformed multipart body raises while it is read (a part without headers,
-# a header that is not one, a broken boundary).
-MULTIPART_ERRORS = (ValueError, AssertionError, KeyError, HttpProcessingError)
 
 
 def _upload_ids(request: web.Request) -> UploadIds:
@@ -625,6 +621,11 @@ async def get_customer(request: web.Request) -> web.StreamResponse:
     return web.json_response(detail)
 
 
+def _list_limit(request: web.Request) -> int:
+    """`?limit=` of a keyset list: 1 to MAX_LIST_LIMIT rows a page, 100 by default."""
+    return _query_int(request, "limit", maximum=MAX_LIST_LIMIT) or 100
+
+
 def _page_limit(request: web.Request) -> int:
     return _query_int(request, "limit", maximum=customers.MAX_LIMIT) or 20
 
@@ -703,11 +704,13 @@ async def remove_customer_tag(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/v1/agents")
 @endpoint
 async def list_agents(request: web.Request) -> web.StreamResponse:
-    """Every agent with tier, presence and load."""
+    """Agents with tier, presence and load, by tier then name; `?cursor=` from `next`."""
     await _actor(request)
     async with request.app[CONTEXT].read_sessions() as session:
-        agents = await agent_views.list_agents(session)
-    return web.json_response({"agents": agents})
+        agents, next_cursor = await agent_views.list_agents(
+            session, limit=_list_limit(request), cursor=request.query.get("cursor") or None
+        )
+    return web.json_response({"agents": agents, "next": next_cursor})
 
 
 @routes.get("/api/v1/agents/me")
@@ -780,14 +783,18 @@ async def list_canned(request: web.Request) -> web.StreamResponse:
             customer = await session.get(Customer, thread.customer_id)
             customer_name = customer.name if customer else None
             agent_name = actor.name
-        views = await canned.list_canned(
+        views, next_cursor = await canned.list_canned(
             session,
+            limit=_list_limit(request),
+            cursor=request.query.get("cursor") or None,
             language=language,
             customer_name=customer_name,
             agent_name=agent_name,
             texts=request.app[CONTEXT].texts,
         )
-    return web.json_response({"canned": [agent_views.canned_json(v) for v in views]})
+    return web.json_response(
+        {"canned": [agent_views.canned_json(v) for v in views], "next": next_cursor}
+    )
 
 
 @routes.post("/api/v1/canned")

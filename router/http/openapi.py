@@ -321,7 +321,12 @@ SCHEMAS: dict[str, JSON] = {
     "ThreadEnvelope": _object({"thread": _ref("ThreadSummary")}),
     "MessageEnvelope": _object({"message": _ref("Message")}),
     "AgentInfo": _object({**AGENT_BRIEF, **AGENT_LOAD, "active": {"type": "boolean"}}),
-    "AgentList": _object({"agents": {"type": "array", "items": _ref("AgentInfo")}}),
+    "AgentList": _object(
+        {
+            "agents": {"type": "array", "items": _ref("AgentInfo")},
+            "next": {**N_STRING, "description": "the next page's `cursor`; null: no more"},
+        }
+    ),
     "Me": _object({**AGENT_BRIEF, **AGENT_LOAD, "language": STRING}),
     "Presence": _object(
         {
@@ -343,7 +348,12 @@ SCHEMAS: dict[str, JSON] = {
             },
         }
     ),
-    "CannedList": _object({"canned": {"type": "array", "items": _ref("Canned")}}),
+    "CannedList": _object(
+        {
+            "canned": {"type": "array", "items": _ref("Canned")},
+            "next": {**N_STRING, "description": "the next page's `cursor`; null: no more"},
+        }
+    ),
     "CannedEnvelope": _object({"canned": _ref("Canned")}),
     "TierStats": _object(
         {
@@ -723,6 +733,11 @@ NAME: JSON = {
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
 }
 ACTION_ERRORS = ("401", "403", "404", "409")
+# The keyset lists of agents and canned responses (up to 500 rows a page, 100 by default).
+LIST_PAGE_PARAMS = (
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size, default 100"),
+    _query("cursor", STRING, "the `next` of the previous page (same filters)"),
+)
 PAGE_PARAMS = (
     _query("cursor", STRING, "the `next` of the previous page"),
     _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "page size (20)"),
@@ -1060,7 +1075,13 @@ def openapi_document() -> JSON:
             )
         },
         "/api/v1/agents": {
-            "get": _op("Every agent with tier, presence and load", "200", "AgentList")
+            "get": _op(
+                "Agents with tier, presence and load, by tier then name, one page",
+                "200",
+                "AgentList",
+                errors=("401", "403", "422"),
+                params=LIST_PAGE_PARAMS,
+            )
         },
         "/api/v1/agents/me": {"get": _op("The calling agent", "200", "Me")},
         "/api/v1/agents/me/presence": {
@@ -1076,13 +1097,15 @@ def openapi_document() -> JSON:
         },
         "/api/v1/canned": {
             "get": _op(
-                "Canned responses, rendered for a thread when thread_id is given",
+                "Canned responses by language and title, one page; rendered for a thread "
+                "when thread_id is given",
                 "200",
                 "CannedList",
                 errors=("401", "403", "404", "422"),
                 params=(
                     _query("language", {"type": "string", "enum": list(LANGUAGES)}, ""),
                     _query("thread_id", ID, "fill in {customer_name} and {agent_name}"),
+                    *LIST_PAGE_PARAMS,
                 ),
             ),
             "post": _op(

@@ -7,7 +7,7 @@
 (function () {
   const C = window.PasokhConsole;
   if (!C) return;
-  const { api, el, t, num, when, notify, failed, isolated } = C;
+  const { api, apiAll, el, t, num, when, notify, failed, isolated } = C;
   const LANGS = ["fa", "ar", "en"];
   const LANGUAGE_NAMES = { fa: "فارسی", ar: "العربية", en: "English" };
 
@@ -348,7 +348,7 @@
   C.addPage(
     "agents",
     page(
-      async () => (await api("GET", "/api/v1/agents")).agents || [],
+      () => apiAll("/api/v1/agents", "agents"),
       (node, agents, reload) => {
         const rows = agents.map((agent) => agentRow(agent, reload));
         node.append(
@@ -381,7 +381,7 @@
   C.addPage(
     "canned",
     page(
-      async () => (await api("GET", "/api/v1/canned")).canned || [],
+      () => apiAll("/api/v1/canned", "canned"),
       (node, canned, reload) => {
         const rows = canned.map((item) =>
           el(

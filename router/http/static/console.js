@@ -889,6 +889,20 @@
     return data;
   }
 
+  // Every row of a paged list (`{<key>: [...], next}`): follows `next` to the end, so a
+  // picker or an admin table shows everything however long the list grows.
+  async function apiAll(path, key) {
+    const rows = [];
+    let cursor = null;
+    do {
+      const separator = path.includes("?") ? "&" : "?";
+      const page = await api("GET", cursor ? `${path}${separator}cursor=${encodeURIComponent(cursor)}` : path);
+      rows.push(...(page[key] || []));
+      cursor = page.next || null;
+    } while (cursor);
+    return rows;
+  }
+
   function failed(error) {
     if (error instanceof ApiError && error.status === 409) notify(t("taken"));
     else notify(t("failed", { message: error.message || String(error) }));
@@ -1712,9 +1726,9 @@
   async function loadCanned(threadId) {
     const query = threadId ? `?thread_id=${encodeURIComponent(threadId)}` : "";
     try {
-      const data = await api("GET", `/api/v1/canned${query}`);
+      const canned = await apiAll(`/api/v1/canned${query}`, "canned");
       if (threadId && threadId !== state.currentId) return;
-      state.canned = data.canned || [];
+      state.canned = canned;
     } catch (_) {
       state.canned = [];
     }
@@ -1758,8 +1772,7 @@
 
   async function loadAgents() {
     try {
-      const data = await api("GET", "/api/v1/agents");
-      const agents = Array.isArray(data) ? data : data.agents || [];
+      const agents = await apiAll("/api/v1/agents", "agents");
       const list = $("agent-emails");
       list.textContent = "";
       for (const agent of agents) {
@@ -2063,6 +2076,7 @@
     lang: () => state.lang,
     locale: () => LOCALES[state.lang] || "en",
     api,
+    apiAll,
     el,
     t,
     num,
