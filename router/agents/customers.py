@@ -39,6 +39,7 @@ from router.context import AppContext
 from router.core.ids import parse_id
 from router.core.security import b64_bytes, b64_text
 from router.core.transaction import Effects, write
+from router.identity.display import customer_display_name
 from router.storage.models import (
     Agent,
     Customer,
@@ -95,12 +96,14 @@ def _customer_visible(actor: Actor) -> ColumnElement[bool]:
 async def _customer_rows(session: AsyncSession, customers: list[Customer]) -> list[JSON]:
     ids = [c.id for c in customers]
     identities: dict[int, list[JSON]] = {}
+    rows: dict[int, list[Identity]] = {}
     tags: dict[int, list[str]] = {}
     if ids:
         for identity in await session.scalars(
             select(Identity).where(Identity.customer_id.in_(ids)).order_by(Identity.id)
         ):
             identities.setdefault(identity.customer_id, []).append(identity_json(identity))
+            rows.setdefault(identity.customer_id, []).append(identity)
         for tag in await session.scalars(
             select(CustomerTag).where(CustomerTag.customer_id.in_(ids)).order_by(CustomerTag.tag)
         ):
@@ -109,6 +112,7 @@ async def _customer_rows(session: AsyncSession, customers: list[Customer]) -> li
         {
             "id": c.id,
             "name": c.name,
+            "display_name": customer_display_name(c.name, rows.get(c.id, ())),
             "language": c.language,
             "created_at": iso(c.created_at),
             "identities": identities.get(c.id, []),
