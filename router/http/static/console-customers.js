@@ -86,7 +86,7 @@
   }
 
   function customerItem(customer) {
-    const name = customer.name || tr("unnamed", { id: customer.id });
+    const name = customer.display_name || customer.name || tr("unnamed", { id: C.num(customer.id) });
     const addresses = (customer.identities || []).map((i) => (i.username ? `@${i.username}` : i.address));
     return C.el(
       "li",
@@ -183,20 +183,20 @@
     view.hidden = false;
     view.textContent = "";
     view.append(
-      C.el("h2", {}, isolated(data.name || tr("unnamed", { id: data.id }))),
+      C.el("h2", {}, isolated(data.display_name || data.name || tr("unnamed", { id: C.num(data.id) }))),
       C.el("h3", { text: tr("identities") }),
       C.el(
         "ul",
         {},
         ...data.identities.map((i) =>
-          C.el("li", {}, C.el("span", { class: "badge", text: i.channel }), " ", isolated(i.username ? `@${i.username}` : i.address)),
+          C.el("li", {}, C.el("span", { class: "badge", text: C.channelName(i.channel) }), " ", isolated(i.username ? `@${i.username}` : i.address)),
         ),
       ),
       C.el("h3", { text: tr("threads") }),
       C.el(
         "ul",
         {},
-        ...data.threads.map((th) => C.el("li", {}, threadLink(th.id), " ", C.el("span", { class: "muted", text: th.status }))),
+        ...data.threads.map((th) => C.el("li", {}, threadLink(th.id), " ", C.el("span", { class: "muted", text: C.t(`status_${th.status}`) }))),
       ),
       C.el("h3", { text: tr("tags") }),
       C.el("p", { class: "profile-tags" }, ...data.tags.map((tag) => C.el("span", { class: "badge tag" }, isolated(tag), " "))),
