@@ -21,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
+from router.core.ids import parse_id
+from router.core.integrations import API_CHANNEL, integration_address
 from router.core.messages import utcnow
 from router.core.transaction import Effects, write
 from router.identity.identities import get_identity, normalise_email
@@ -30,6 +32,8 @@ from router.storage.models import Customer, OutreachMessage, OutreachStatus, Pur
 CSV_COLUMNS = ("order_id", "customer", "product", "purchased_on", "warranty_months")
 # How a purchase names its customer: the API field, and the kind of address it holds.
 CUSTOMER_FIELDS = {"id": "id", "email": "mail", "phone": "phone"}
+# An integration's customer: the api channel address, namespaced by integration.
+EXTERNAL = "external"
 PHONE_CHANNEL = "phone"  # the identities of shared phone numbers (InboundMessage.proven_addresses)
 REMINDER_HOUR = time(10, 0)
 MAX_ORDER_ID = 200
@@ -52,23 +56,48 @@ class PurchaseRecord:
     warranty_months: int
 
 
-def purchase_from_json(body: Mapping[str, Any]) -> PurchaseRecord:
-    """A purchase from `{"order_id", "customer": {"email"|"phone"|"id": ...}, "product",
-    "purchased_on": "YYYY-MM-DD", "warranty_months"}`."""
+def purchase_from_json(
+    body: Mapping[str, Any], integration_id: int | None = None
+) -> PurchaseRecord:
+    """A purchase from `{"order_id", "customer": {"id"|"email"|"phone"|"external_id": ...},
+    "product", "purchased_on": "YYYY-MM-DD", "warranty_months"}`. An `external_id` is the
+    calling integration's (`integration_id`) own id of the customer.
+    """
     unknown = sorted(set(body) - set(CSV_COLUMNS))
     if unknown:
         raise PurchaseError(f"unknown field: {unknown[0][:40]}")
     customer = body.get("customer")
     if not isinstance(customer, Mapping) or len(customer) != 1:
-        raise PurchaseError('customer: one of {"id": N}, {"email": ...}, {"phone": ...}')
+        raise PurchaseError(
+            'customer: one of {"id": N}, {"email": ...}, {"phone": ...}, {"external_id": ...}'
+        )
     field, value = next(iter(customer.items()))
+    months = body.get("warranty_months")
+    if isinstance(months, str):
+        raise PurchaseError(f"warranty_months: a whole number from 1 to {MAX_WARRANTY_MONTHS}")
     return _record(
         body.get("order_id"),
-        (CUSTOMER_FIELDS.get(field, ""), str(value) if isinstance(value, str | int) else ""),
+        _customer_field(field, value, integration_id),
         body.get("product"),
         body.get("purchased_on"),
-        body.get("warranty_months"),
+        months,
     )
+
+
+def _customer_field(field: str, value: object, integration_id: int | None) -> tuple[str, str]:
+    """(kind, value) of the JSON `customer` field; ("", "") when it cannot name one."""
+    if field == "id":
+        found = parse_id(value) if not isinstance(value, str) else None
+        return ("id", str(found)) if found is not None else ("", "")
+    if not isinstance(value, str):
+        return ("", "")
+    if field == "external_id":
+        if integration_id is None:
+            raise PurchaseError("customer.external_id: only with an integration token")
+        if not value.strip():
+            return ("", "")
+        return (EXTERNAL, integration_address(integration_id, value))
+    return (CUSTOMER_FIELDS.get(field, ""), value)
 
 
 def _record(
@@ -81,8 +110,10 @@ def _record(
     if not isinstance(order_id, str) or not 0 < len(order_id.strip()) <= MAX_ORDER_ID:
         raise PurchaseError(f"order_id: a text of 1-{MAX_ORDER_ID} characters is required")
     kind, value = customer
-    if kind not in CUSTOMER_FIELDS.values() or not value.strip():
-        raise PurchaseError(f"customer: give the customer's {', '.join(CUSTOMER_FIELDS)}")
+    if kind not in (*CUSTOMER_FIELDS.values(), EXTERNAL) or not value.strip():
+        raise PurchaseError(
+            f"customer: give the customer's {', '.join(CUSTOMER_FIELDS)} or external_id"
+        )
     if not isinstance(product, str) or not 0 < len(product.strip()) <= MAX_PRODUCT:
         raise PurchaseError(f"product: a text of 1-{MAX_PRODUCT} characters is required")
     try:
@@ -181,7 +212,11 @@ async def _customer_id(
         if found is None or await session.get(Customer, found) is None:
             return None
         return await current_customer_id(session, found)
-    if kind == "mail":
+    channel: str | None
+    address: str | None
+    if kind == EXTERNAL:
+        channel, address = API_CHANNEL, value
+    elif kind == "mail":
         channel, address = app.roles.mail, normalise_email(value)
     else:
         channel, address = PHONE_CHANNEL, value.replace(" ", "")
