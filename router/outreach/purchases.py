@@ -30,6 +30,7 @@ from router.identity.merge import current_customer_id
 from router.storage.models import Customer, OutreachMessage, OutreachStatus, Purchase
 
 CSV_COLUMNS = ("order_id", "customer", "product", "purchased_on", "warranty_months")
+CSV_EXTERNAL_ID = "external_id"  # optional, instead of customer: needs an integration
 # How a purchase names its customer: the API field, and the kind of address it holds.
 CUSTOMER_FIELDS = {"id": "id", "email": "mail", "phone": "phone"}
 # An integration's customer: the api channel address, namespaced by integration.
@@ -145,16 +146,23 @@ class CsvRow:
     error: str | None = None
 
 
-def read_csv(text: str) -> list[CsvRow]:
+def read_csv(text: str, integration_id: int | None = None) -> list[CsvRow]:
     """The purchases of a UTF-8 CSV with a header naming `CSV_COLUMNS` (any order; the
-    `customer` column holds an email address, a phone number or `id:N`). A row that
-    cannot be read is returned with its line number and why.
+    `customer` column holds an email address, a phone number or `id:N`). An optional
+    `external_id` column names the customer by integration `integration_id`'s own id
+    instead (a row fills one of the two). A row that cannot be read is returned with
+    its line number and why.
 
     Raises:
         PurchaseError: the header lacks a column.
     """
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    header = reader.fieldnames or []
+    missing = [
+        c
+        for c in CSV_COLUMNS
+        if c not in header and not (c == "customer" and CSV_EXTERNAL_ID in header)
+    ]
     if missing:
         raise PurchaseError(f"line 1: the header lacks {', '.join(missing)}")
     rows: list[CsvRow] = []
@@ -163,7 +171,7 @@ def read_csv(text: str) -> list[CsvRow]:
         try:
             record = _record(
                 fields.get("order_id"),
-                _customer_cell(fields.get("customer") or ""),
+                _csv_customer(fields, integration_id),
                 fields.get("product"),
                 (fields.get("purchased_on") or "").strip(),
                 fields.get("warranty_months"),
@@ -173,6 +181,18 @@ def read_csv(text: str) -> list[CsvRow]:
             continue
         rows.append(CsvRow(line, record))
     return rows
+
+
+def _csv_customer(fields: Mapping[str, str | None], integration_id: int | None) -> tuple[str, str]:
+    external = (fields.get(CSV_EXTERNAL_ID) or "").strip()
+    cell = (fields.get("customer") or "").strip()
+    if external and cell:
+        raise PurchaseError("customer: give customer or external_id, not both")
+    if not external:
+        return _customer_cell(cell)
+    if integration_id is None:
+        raise PurchaseError("external_id: import with --integration NAME (whose ids they are)")
+    return (EXTERNAL, integration_address(integration_id, external))
 
 
 def _customer_cell(cell: str) -> tuple[str, str]:
@@ -355,11 +375,12 @@ class ImportReport:
     errors: tuple[tuple[int, str], ...]  # (line, why)
 
 
-async def import_csv(app: AppContext, text: str) -> ImportReport:
-    """Store every good row of a purchases CSV; name each bad one by its line."""
+async def import_csv(app: AppContext, text: str, integration_id: int | None = None) -> ImportReport:
+    """Store every good row of a purchases CSV; name each bad one by its line.
+    `external_id` cells are integration `integration_id`'s customer ids."""
     created = updated = unchanged = 0
     errors: list[tuple[int, str]] = []
-    for row in read_csv(text):
+    for row in read_csv(text, integration_id):
         if row.record is None:
             errors.append((row.line, row.error or "unreadable"))
             continue
