@@ -85,7 +85,7 @@ async def _schemathesis(
 
 # Schemathesis runs every operation of a growing document three times over; the suite's
 # 120 s default is for ordinary tests.
-@pytest.mark.timeout(360)
+@pytest.mark.timeout(720)
 async def test_schemathesis_finds_no_difference_between_document_and_server(
     settings: Settings, start_app: Any, tmp_path: Path
 ) -> None:
@@ -113,7 +113,6 @@ async def test_schemathesis_finds_no_difference_between_document_and_server(
         ),
         (agent_token, service_levels, ("positive_data_acceptance",)),
         (agent_token, outreach, ("positive_data_acceptance",)),
-        (integration_token, outreach, ("positive_data_acceptance",)),
         (integration_token, "^/api/v1/inbound/", ()),
     ):
         code, report = await _schemathesis(url, token, operations, tmp_path, skip)
