@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy import select
@@ -39,6 +39,9 @@ from router.storage.engine import is_database_unavailable, is_sqlite, new_engine
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import Agent, ApiToken, AuditEvent
 from router.workers import WorkersRefused, check_workers, supervise
+
+if TYPE_CHECKING:
+    from router.context import AppContext
 
 logger = logging.getLogger("pasokh")
 
@@ -384,8 +387,11 @@ async def _import_purchases(settings: Settings, args: argparse.Namespace) -> int
             responder=QueueEveryThread(),
             roles=channel_roles(settings),
         )
+        integration_id = (
+            await _integration_id(context, args.integration) if args.integration else None
+        )
         try:
-            report = await import_csv(context, text)
+            report = await import_csv(context, text, integration_id)
         except PurchaseError as exc:
             raise CommandError(f"{args.file}: {exc}") from None
         for line, why in report.errors:
@@ -397,6 +403,26 @@ async def _import_purchases(settings: Settings, args: argparse.Namespace) -> int
         return 1 if report.errors else 0
     finally:
         await engine.dispose()
+
+
+async def _integration_id(context: AppContext, name: str) -> int:
+    """The token of the integration `name` (whose customer ids a CSV holds)."""
+    async with context.read_sessions() as session:
+        found = list(
+            await session.scalars(
+                select(ApiToken.id).where(
+                    ApiToken.kind == "integration",
+                    ApiToken.name == name,
+                    ApiToken.revoked_at.is_(None),
+                )
+            )
+        )
+    if len(found) != 1:
+        raise CommandError(
+            f"--integration {name}: "
+            + ("no such integration" if not found else "several tokens have that name")
+        )
+    return found[0]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -474,6 +500,11 @@ def build_parser() -> argparse.ArgumentParser:
         "purchases", parents=[common], help="purchases CSV (docs/outreach.md)"
     )
     purchases.add_argument("file", type=Path)
+    purchases.add_argument(
+        "--integration",
+        metavar="NAME",
+        help="the integration whose customer ids the external_id column holds",
+    )
     purchases.set_defaults(func=_run(_import_purchases))
     faq = add_faq_commands(commands)
     gaps = faq.add_parser(

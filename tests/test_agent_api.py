@@ -20,10 +20,12 @@ from config.settings import Settings
 from router.core.messages import AuthorKind, utcnow
 from router.core.responder import QueueEveryThread
 from router.core.security import new_token, token_hash
-from router.http import agent_api
+from router.http import agent_api, outreach_api
+from router.outreach.consent import unsubscribe_token
 from router.service.surveys import survey_token
 from router.storage.models import ApiToken, Identity, Message, OutboxItem, SurveyAnswer, Thread
 from tests.agent_support import AgentUser, api, count_rows, make_agent
+from tests.outreach_support import WARRANTY
 from tests.support import FakeAdapter
 
 # --- responses checked against the served document, by jsonschema ----------------------
@@ -367,6 +369,34 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
         session.add(dead)
     await call("POST", "/api/v1/outbox/{id}/retry", admin, path={"id": dead.id}, expect=200)
     await call("POST", "/api/v1/outbox/{id}/retry", admin, path={"id": dead.id}, expect=409)
+    # Outreach: a template, a message, a purchase, the unsubscribe link.
+    name = {"name": "warranty_reminder"}
+    await call("PUT", "/api/v1/templates/{name}", admin, path=name, json=WARRANTY, expect=200)
+    await call("GET", "/api/v1/templates/{name}", admin, path=name, expect=200)
+    await call("GET", "/api/v1/templates", headers=bearer, expect=200)
+    outbound = {
+        "customer_id": first.customer_id,
+        "template": "warranty_reminder",
+        "params": {"product": "Galaxy", "expires_on": "2027-03-21"},
+        "idempotency_key": "k-1",
+    }
+    sent = await call("POST", "/api/v1/outbound/messages", admin, json=outbound, expect=202)
+    await call("GET", "/api/v1/outbound/messages/{id}", admin, path={"id": sent["id"]}, expect=200)
+    await call("GET", "/api/v1/outbound/messages", admin, params={"status": "sent"}, expect=200)
+    purchase = {
+        "order_id": "A-1",
+        "customer": {"external_id": "42"},
+        "product": "Galaxy",
+        "purchased_on": "2026-06-01",
+        "warranty_months": 12,
+    }
+    await call("POST", "/api/v1/purchases", headers=bearer, json=purchase, expect=201)
+    await call("POST", "/api/v1/purchases", headers=bearer, json=purchase, expect=200)
+    order = {"order_id": "A-1"}
+    await call("DELETE", "/api/v1/purchases/{order_id}", admin, path=order, expect=204)
+    link = {"t": unsubscribe_token(context.settings.server.secret_key, first.customer_id)}
+    await call("GET", "/outreach/unsubscribe", params=link, expect=200)
+    await call("POST", "/outreach/unsubscribe", params=link, expect=200)
     # every documented operation was exercised with a documented success status
     for template, operations in doc["paths"].items():
         for method, operation in operations.items():
@@ -396,7 +426,7 @@ async def test_document_describes_the_served_routes(settings: Settings, start_ap
     assert documented <= served
     ours = {
         (route.method.lower(), route.path)
-        for table in (agent_api.routes, api_channel_routes)
+        for table in (agent_api.routes, outreach_api.routes, api_channel_routes)
         for route in table
         if isinstance(route, RouteDef)
     }
@@ -590,9 +620,16 @@ async def test_no_call_works_without_a_valid_agent_token(settings: Settings, sta
             continue
         path = re.sub(r"\{[^}]+\}", "1", template)
         for method, operation in operations.items():
-            if operation.get("security") == []:
-                continue  # open by design: a survey's or an invitation's token is its credential
+            security = operation.get("security", doc["security"])
+            if not security:
+                # open by design: a survey's, an invitation's or an unsubscribe link's
+                # token is its credential
+                continue
             for headers in bad_headers:
+                if headers.get("Authorization") == f"Bearer {integration}" and (
+                    {"integrationToken": []} in security
+                ):
+                    continue  # integrations may manage outreach
                 response = await client.request(method, path, headers=headers, json={})
                 assert response.status == 401, (method, path, headers)
                 body = await response.json()

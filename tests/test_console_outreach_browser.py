@@ -49,6 +49,7 @@ async def test_an_admin_reads_the_campaign_in_english_and_persian(
     for row_id in ids:
         await until_finished(context, row_id)
     await outbox_drained(context)
+    await web.push("لغو", sender="sara", language="fa")  # after her reminder: counted
     await add_agent(context, "lead@example.com", name="Lead", admin=True, language="en")
     url = str(client.make_url("/")).rstrip("/")
 
@@ -70,6 +71,7 @@ async def test_an_admin_reads_the_campaign_in_english_and_persian(
             '#outreach-counts tr[data-template="warranty_reminder"][data-channel="web"]'
         )
         await expect(group.locator('[data-count="delivered"]')).to_have_text("1")
+        await expect(group.locator('[data-count="opted_out"]')).to_have_text("1")
         # Skipped before a channel was chosen: counted under no channel, with the reason.
         unsent = page.locator('#outreach-counts tr[data-channel="none"]')
         await expect(unsent.locator('[data-count="skipped"]')).to_have_text("1")

@@ -8,15 +8,26 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from config.settings import Settings
+from router.core import ingest as ingest_module
 from router.core.messages import AuthorKind, utcnow
 from router.core.responder import QueueEveryThread
 from router.outreach import scheduler
-from router.outreach.consent import is_opt_out
+from router.outreach.consent import is_opt_out, unsubscribe_url
 from router.outreach.templates import render, template_from_json
-from router.storage.models import Identity, Message, OutreachMessage, OutreachOptOut
+from router.storage.models import (
+    Identity,
+    Message,
+    OutreachMessage,
+    OutreachOptOut,
+    Thread,
+    ThreadEvent,
+    ThreadStatus,
+)
 from tests.agent_support import api, count_rows, make_agent
 from tests.conftest import AppFactory
 from tests.outreach_support import WARRANTY, put_warranty_template, until_finished
@@ -341,3 +352,144 @@ async def test_the_one_click_unsubscribe_opts_out(
     )
     assert done.status == 200
     assert await count_rows(context, OutreachOptOut) == 1
+
+
+async def test_a_thread_opened_by_outreach_is_counted_as_created(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    client, context, web, admin = await started(start_app, settings)
+    first = await web.push("hello", sender="v1", language="en")
+    async with context.sessions() as session, session.begin():
+        thread = await session.get(Thread, first.thread_id)
+        assert thread is not None
+        thread.status = ThreadStatus.RESOLVED
+    _, body = await api(
+        client, "POST", "/api/v1/outbound/messages", admin, json=reminder(first.customer_id)
+    )
+    row = await until_finished(context, body["id"])
+    assert row.status == "sent" and row.thread_id not in (None, first.thread_id)
+    async with context.read_sessions() as session:
+        created = list(
+            await session.scalars(
+                select(ThreadEvent).where(
+                    ThreadEvent.thread_id == row.thread_id, ThreadEvent.kind == "created"
+                )
+            )
+        )
+    assert [(e.actor_kind, e.channel, e.tier) for e in created] == [("system", "web", 0)]
+
+
+async def test_an_opt_out_is_counted_once_when_its_transaction_runs_again(
+    settings: Settings, start_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _client, context, web, _admin = await started(start_app, settings)
+    await web.push("hello", sender="v1", language="en")
+    real = ingest_module.enqueue_outbound
+    raced: list[bool] = []
+
+    async def racing_once(*args: Any, **kwargs: Any) -> Any:
+        # The reply of the first attempt meets a concurrent transaction: it runs again.
+        if not raced:
+            raced.append(True)
+            raise OperationalError("INSERT", {}, Exception("deadlock detected"))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "enqueue_outbound", racing_once)
+    await web.push("stop", sender="v1", language="en")
+    assert raced and await count_rows(context, OutreachOptOut) == 1
+    assert (
+        context.metrics.registry.get_sample_value(
+            "pasokh_outreach_messages_total",
+            {"template": "", "channel": "web", "outcome": "opted_out"},
+        )
+        == 1
+    )
+
+
+async def test_the_named_calendar_sets_the_sending_hours(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    # Quiet hours are also set: the named calendar wins over them.
+    client, context, web, admin = await started(
+        start_app, settings, calendar="office", quiet_hours="21:00-09:00", timezone="Asia/Tehran"
+    )
+    hours = [["10:00", "12:00"]]
+    office = {
+        "timezone": "Asia/Tehran",
+        "week": {day: hours for day in ("sat", "sun", "mon", "tue", "wed", "thu", "fri")},
+    }
+    status, answer = await api(client, "PUT", "/api/v1/calendars/office", admin, json=office)
+    assert status == 200, answer
+    first = await web.push("hello", sender="v1", language="en")
+    afternoon = datetime(2027, 3, 10, 10, 30, tzinfo=UTC)  # 14:00 in Tehran: quiet hours allow
+    context.clock = lambda: afternoon
+    body = reminder(first.customer_id, send_at=afternoon.isoformat())
+    _, made = await api(client, "POST", "/api/v1/outbound/messages", admin, json=body)
+    await later_passes(context, "outreach")
+    async with context.read_sessions() as session:
+        row = await session.get(OutreachMessage, made["id"])
+    assert row is not None and row.status == "scheduled"
+    assert row.send_at == datetime(2027, 3, 11, 6, 30, tzinfo=UTC)  # 10:00 next day in Tehran
+    context.clock = lambda: datetime(2027, 3, 11, 6, 31, tzinfo=UTC)
+    assert (await until_finished(context, made["id"])).status == "sent"
+
+
+async def test_concurrent_passes_on_two_processes_keep_the_daily_cap(
+    settings: Settings, start_app: AppFactory, tmp_path: Any
+) -> None:
+    slow = {"scheduler_interval_seconds": 600, "daily_cap_per_customer": 2}
+    client, context, web, admin = await started(start_app, settings, **slow)
+    other_settings = outreach_settings(
+        make_settings(tmp_path / "other", settings.database_url), **slow
+    )
+    _, other = await start_app(
+        other_settings, adapters=[FakeAdapter(name="web")], responder=QueueEveryThread()
+    )
+    first = await web.push("hi", sender="v1", language="en")
+    for key in "abcdef":
+        body = reminder(first.customer_id, key)
+        assert (await api(client, "POST", "/api/v1/outbound/messages", admin, json=body))[0] == 202
+    # Six passes at once, one message each, all for the same customer.
+    await asyncio.gather(*(scheduler.send_due(app, limit=1) for app in (context, other) * 3))
+    async with context.read_sessions() as session:
+        statuses = list(await session.scalars(select(OutreachMessage.status)))
+    assert sorted(statuses) == ["scheduled"] * 4 + ["sent"] * 2
+
+
+def test_the_unsubscribe_link_starts_with_the_public_address(settings: Settings) -> None:
+    from router.core.urls import public_base_url  # one rule for every link we print
+
+    public = settings.replace("server", public_url="https://help.example.ir/")
+    assert public_base_url(public) == "https://help.example.ir"
+    link = unsubscribe_url(public, 7, "fa")
+    assert link.startswith("https://help.example.ir/outreach/unsubscribe?t=")
+    local = settings.replace("server", public_url="", host="127.0.0.1", http_port=8080)
+    assert unsubscribe_url(local, 7, None).startswith("http://127.0.0.1:8080/outreach/")
+
+
+async def test_campaign_counts_customers_who_opted_out_after_a_message(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    client, context, web, admin = await started(start_app, settings)
+    sara = await web.push("hello", sender="v1", language="en")
+    ali = await web.push("hello", sender="v2", language="en")
+    await web.push("stop", sender="v2", language="en")  # before any message: not counted
+    ids = []
+    for customer, key in (
+        (sara.customer_id, "s1"),
+        (sara.customer_id, "s2"),
+        (ali.customer_id, "a"),
+    ):
+        _, body = await api(
+            client, "POST", "/api/v1/outbound/messages", admin, json=reminder(customer, key)
+        )
+        ids.append(body["id"])
+    for row_id in ids:
+        await until_finished(context, row_id)
+    await web.push("stop", sender="v1", language="en")  # after two messages: counted once
+    status, listed = await api(client, "GET", "/api/v1/outbound/messages", admin)
+    assert status == 200
+    [web_counts] = [c for c in listed["counts"] if c["channel"] == "web"]
+    assert web_counts["template"] == "warranty_reminder"
+    assert web_counts["counts"]["opted_out"] == 1
+    assert sum(web_counts["counts"].get(s, 0) for s in ("sent", "delivered")) == 2

@@ -19,6 +19,7 @@ from router.outreach.purchases import warranty_ends
 from router.storage.models import OutreachMessage, Purchase
 from tests.agent_support import api, count_rows, make_agent
 from tests.conftest import AppFactory
+from tests.console_support import integration_token
 from tests.support import FakeAdapter
 
 QUIET = {"quiet_hours": "", "scheduler_interval_seconds": 60, "reminder_days_before": 30}
@@ -95,12 +96,12 @@ async def _reminder(context: Any, order_id: str) -> OutreachMessage:
 
 
 async def _import(
-    path: Path, data_dir: Path, database_url: str
+    path: Path, data_dir: Path, database_url: str, *options: str
 ) -> subprocess.CompletedProcess[str]:
     """The CLI in its own process; this loop keeps serving (the app may hold SQLite's lock)."""
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "router.cli", "import", "purchases", str(path)],
+        [sys.executable, "-m", "router.cli", "import", "purchases", str(path), *options],
         capture_output=True,
         text=True,
         timeout=120,
@@ -140,3 +141,85 @@ async def test_csv_import_keeps_good_rows_names_bad_ones_and_adds_nothing_twice(
     assert "0 created, 0 updated, 2 unchanged, 2 refused" in again.stdout, again.stdout
     assert await count_rows(context, Purchase) == 2
     assert await count_rows(context, OutreachMessage) == 2
+
+
+async def test_an_integration_names_the_customer_by_its_own_external_id(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    client, context = await start_app(
+        settings.replace("outreach", **QUIET), responder=QueueEveryThread()
+    )
+    shop, other = await integration_token(context), await integration_token(context)
+    message = {"id": "m-1", "customer": {"external_id": "cust-9"}, "text": "سلام"}
+    posted = await client.post(
+        "/api/v1/inbound/messages", json=message, headers={"Authorization": f"Bearer {shop}"}
+    )
+    assert posted.status == 202
+    customer_id = (await posted.json())["customer_id"]
+    purchase = {
+        "order_id": "E-1",
+        "customer": {"external_id": "cust-9"},
+        "product": "Galaxy S24",
+        "purchased_on": in_days(-10),
+        "warranty_months": 12,
+    }
+    status, body = await api(
+        client,
+        "POST",
+        "/api/v1/purchases",
+        json=purchase,
+        headers={"Authorization": f"Bearer {shop}"},
+    )
+    assert status == 201 and body["customer_id"] == customer_id, body
+    # Another integration's "cust-9" is another customer (here: none).
+    status, body = await api(
+        client,
+        "POST",
+        "/api/v1/purchases",
+        json=purchase,
+        headers={"Authorization": f"Bearer {other}"},
+    )
+    assert status == 404, body
+    # An admin has no namespace of external ids.
+    admin = await make_agent(context, "Boss", is_admin=True)
+    status, body = await api(client, "POST", "/api/v1/purchases", admin, json=purchase)
+    assert status == 422 and "external_id" in body["error"]["message"]
+
+
+async def test_csv_import_names_customers_by_an_integrations_external_ids(
+    settings: Settings, start_app: AppFactory, tmp_path: Path
+) -> None:
+    client, context = await start_app(
+        settings.replace("outreach", **QUIET), responder=QueueEveryThread()
+    )
+    crm = await integration_token(context)  # the integration named "crm"
+    message = {"id": "m-1", "customer": {"external_id": "cust-9"}, "text": "سلام"}
+    posted = await client.post(
+        "/api/v1/inbound/messages", json=message, headers={"Authorization": f"Bearer {crm}"}
+    )
+    assert posted.status == 202
+    customer_id = (await posted.json())["customer_id"]
+    csv_path = tmp_path / "purchases.csv"
+    csv_path.write_text(
+        "order_id,external_id,product,purchased_on,warranty_months\n"
+        f"C-1,cust-9,گوشی گلکسی,{in_days(-10)},12\n"
+        f"C-2,cust-404,Laptop,{in_days(-10)},12\n",
+        encoding="utf-8",
+    )
+    without = await _import(csv_path, tmp_path / "cli", context.settings.database_url)
+    assert f"{csv_path}:2: external_id: import with --integration NAME" in without.stderr
+    assert await count_rows(context, Purchase) == 0
+
+    done = await _import(
+        csv_path, tmp_path / "cli", context.settings.database_url, "--integration", "crm"
+    )
+    assert "1 created, 0 updated, 0 unchanged, 1 refused" in done.stdout, done.stderr
+    assert f"{csv_path}:3: customer" in done.stderr
+    async with context.read_sessions() as session:
+        purchase = await session.scalar(select(Purchase).where(Purchase.order_id == "C-1"))
+    assert purchase is not None and purchase.customer_id == customer_id
+
+    unknown = await _import(
+        csv_path, tmp_path / "cli", context.settings.database_url, "--integration", "shop"
+    )
+    assert unknown.returncode != 0 and "--integration shop: no such integration" in unknown.stderr

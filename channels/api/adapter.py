@@ -19,6 +19,7 @@ from prometheus_client import Counter
 from channels.base import ChannelServices, ChannelSummary
 from config.settings import ApiSettings
 from router.core.ids import parse_id
+from router.core.integrations import API_CHANNEL, integration_address
 from router.core.messages import DeliveryResult, InboundMessage, IngestFailed, OutboundMessage
 from router.http.auth import bearer_token, unauthorized
 from router.http.errors import json_error, read_json_object
@@ -26,12 +27,7 @@ from router.http.validation import body_problem
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "api"
-
-
-def _address(token_id: int, external_id: str) -> str:
-    # Two integrations may both have a customer "42": the token names the namespace.
-    return f"{token_id}:{external_id}"
+CHANNEL = API_CHANNEL
 
 
 def _field(data: dict[str, Any], path: str, *, required: bool = True) -> str | None:
@@ -160,7 +156,7 @@ class ApiAdapter:
         msg = InboundMessage(
             channel=CHANNEL,
             external_id=f"{token_id}:{sender_id}",
-            sender_address=_address(token_id, external_id),
+            sender_address=integration_address(token_id, external_id),
             sender_name=name,
             text=text,
             language=language,
@@ -188,7 +184,7 @@ class ApiAdapter:
             return json_error(400, "after must be a message id")
         messages = await services.conversation.history(
             CHANNEL,
-            _address(token_id, request.match_info["external_id"]),
+            integration_address(token_id, request.match_info["external_id"]),
             after_id=after_id,
             limit=200,
         )

@@ -56,7 +56,7 @@ from router.identity.proofs import (
     mask_codes,
     may_ask_for_email,
 )
-from router.outreach.consent import opt_out_answer
+from router.outreach.consent import count_opt_out, opt_out_answer
 from router.service import sla_threads
 from router.service.reports.events import record_ingest
 from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
@@ -218,6 +218,7 @@ class _Outcome:
     outbound: int = 0
     decision: str = "none"
     delivery_report: str | None = None  # "verified" / "unverified": a bounce was judged
+    opted_out: bool = False  # the message opted its customer out of outreach just now
 
 
 async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
@@ -279,6 +280,8 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
         app.metrics.ingest_latency.labels(msg.channel).observe(elapsed)
     if outcome.delivery_report is not None:
         app.metrics.delivery_reports.labels(msg.channel, outcome.delivery_report).inc()
+    if outcome.opted_out:
+        count_opt_out(app, result.customer_id, msg.channel)
     logger.info(
         "ingest channel=%s external_id=%s message=%d thread=%d customer=%d duplicate=%s "
         "decision=%s outbound=%d ms=%.1f",
@@ -471,7 +474,8 @@ async def _decide(app: AppContext, session: AsyncSession, turn: _Turn) -> Decisi
         )
         if stop is not None:
             outcome.decision = "opt_out"  # whatever the thread's state: the router answers
-            return stop
+            outcome.opted_out = stop.recorded
+            return stop.reply
     bots_turn = _responds(app, thread) and not msg.automated and turn.edit_of_id is None
     if step is None and not bots_turn:
         if msg.automated:

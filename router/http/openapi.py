@@ -1197,6 +1197,7 @@ def openapi_document() -> JSON:
     paths.update(knowledge_paths())
     for template, operations in admin_paths().items():
         paths.setdefault(template, {}).update(operations)
+    paths.update(outreach_paths())
     return copy.deepcopy(
         {
             "openapi": "3.1.0",
@@ -1679,3 +1680,239 @@ def admin_paths() -> JSON:
             )
         },
     }
+
+
+# --- outreach: templates, outbound messages, purchases, unsubscribe ----------------------
+
+TEMPLATE_NAME: JSON = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+OUTREACH_STATUSES = ["scheduled", "sent", "delivered", "failed", "skipped", "cancelled"]
+# Admins (agent token or console session) and integrations manage outreach.
+OUTREACH_SECURITY: list[JSON] = [
+    {"agentToken": []},
+    {"consoleSession": []},
+    {"integrationToken": []},
+]
+TEMPLATE_TEXTS: JSON = {
+    "type": "object",
+    "properties": {language: _ref("TemplateText") for language in ("fa", "ar", "en")},
+    "minProperties": 1,
+    "additionalProperties": False,
+}
+
+SCHEMAS.update(
+    {
+        "TemplateText": _object(
+            {
+                "body": {**_words(4000), "minLength": 1},
+                "subject": _nullable({**TEXT, "maxLength": 200}),
+                "suggestions": {
+                    "type": "array",
+                    "maxItems": 5,
+                    "items": {**TEXT, "minLength": 1, "maxLength": 64},
+                },
+            },
+            optional=("subject", "suggestions"),
+            description="{name} is a parameter; {{ and }} are braces; an ISO date "
+            "parameter is written in the reader's calendar and digits",
+        ),
+        "TemplateRequest": _object({"texts": TEMPLATE_TEXTS}),
+        "Template": _object({"name": TEMPLATE_NAME, "texts": TEMPLATE_TEXTS}),
+        "TemplateList": _object({"templates": {"type": "array", "items": _ref("Template")}}),
+        "OutboundMessageRequest": {
+            **_object(
+                {
+                    "customer_id": ID,
+                    "identity": _object(
+                        {
+                            "channel": {**TEXT, "minLength": 1, "maxLength": 320},
+                            "address": {**TEXT, "minLength": 1, "maxLength": 320},
+                        }
+                    ),
+                    "template": TEMPLATE_NAME,
+                    "params": {
+                        "type": "object",
+                        "additionalProperties": {"anyOf": [TEXT, {"type": "number"}]},
+                    },
+                    "language": {"type": ["string", "null"], "enum": ["fa", "ar", "en", None]},
+                    "channel": _nullable({**TEXT, "minLength": 1, "maxLength": 32}),
+                    "send_at": N_TIME,
+                    "idempotency_key": {**TEXT, "minLength": 1, "maxLength": 200},
+                },
+                optional=("customer_id", "identity", "params", "language", "channel", "send_at"),
+                description="exactly one of customer_id and identity; the same "
+                "idempotency_key again answers with the first message",
+            ),
+            "oneOf": [{"required": ["customer_id"]}, {"required": ["identity"]}],
+        },
+        "OutboundMessage": _object(
+            {
+                "id": INT,
+                "status": {"type": "string", "enum": OUTREACH_STATUSES},
+                "reason": N_STRING,
+                "customer_id": INT,
+                "template": STRING,
+                "language": N_STRING,
+                "channel": N_STRING,
+                "send_at": TIME,
+                "idempotency_key": STRING,
+                "thread_id": N_INT,
+                "message_id": N_INT,
+                "created_at": TIME,
+                "finished_at": N_TIME,
+            }
+        ),
+        "OutboundMessageList": _object(
+            {
+                "messages": {"type": "array", "items": _ref("OutboundMessage")},
+                "counts": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "template": STRING,
+                            "channel": STRING,
+                            "counts": {"type": "object", "additionalProperties": INT},
+                        }
+                    ),
+                },
+            }
+        ),
+        "PurchaseRequest": _object(
+            {
+                "order_id": {**_words(200), "minLength": 1},
+                "customer": {
+                    "oneOf": [
+                        _object({"id": ID}),
+                        _object({"email": {**TEXT, "minLength": 1}}),
+                        _object({"phone": {**TEXT, "minLength": 1}}),
+                        _object({"external_id": {**TEXT, "minLength": 1}}),
+                    ],
+                    "description": "external_id: the integration's own customer id (as in "
+                    "/api/v1/inbound/messages); only with an integration token",
+                },
+                "product": {**_words(200), "minLength": 1},
+                "purchased_on": {"type": "string", "format": "date"},
+                "warranty_months": {"type": "integer", "minimum": 1, "maximum": 240},
+            }
+        ),
+        "Purchase": _object(
+            {
+                "order_id": STRING,
+                "customer_id": INT,
+                "created": {"type": "boolean"},
+                "changed": {"type": "boolean"},
+                "reminder_id": N_INT,
+                "warranty_ends": {"type": "string", "format": "date"},
+            }
+        ),
+    }
+)
+
+
+def outreach_paths() -> JSON:
+    """Paths of `router.http.outreach_api` (docs/outreach.md)."""
+    outreach_errors = ("401", "403", "404", "422")
+    paths: JSON = {
+        "/api/v1/templates": {
+            "get": _op(
+                "Outreach templates (admins, integrations)",
+                "200",
+                "TemplateList",
+                errors=("401", "403"),
+                security=OUTREACH_SECURITY,
+            )
+        },
+        "/api/v1/templates/{name}": {
+            "get": _op(
+                "One outreach template",
+                "200",
+                "Template",
+                errors=("401", "403", "404"),
+                params=(NAME,),
+                security=OUTREACH_SECURITY,
+            ),
+            "put": _op(
+                "Store an outreach template (replacing one of the same name); 422 lists "
+                "every problem",
+                "200",
+                "Template",
+                errors=("401", "403", "422"),
+                params=(NAME,),
+                body="TemplateRequest",
+                security=OUTREACH_SECURITY,
+            ),
+        },
+        "/api/v1/outbound/messages": {
+            "get": _op(
+                "Outreach messages, newest first (up to 500), with counts per template and channel",
+                "200",
+                "OutboundMessageList",
+                errors=("401", "403"),
+                params=(
+                    _query("status", STRING, "a status, or a skip reason"),
+                    _query("template", STRING, "a template name"),
+                ),
+                security=OUTREACH_SECURITY,
+            ),
+            "post": _op(
+                "Schedule one outreach message (202); the same idempotency_key again "
+                "answers with the first",
+                "202",
+                "OutboundMessage",
+                errors=outreach_errors,
+                body="OutboundMessageRequest",
+                security=OUTREACH_SECURITY,
+            ),
+        },
+        "/api/v1/outbound/messages/{id}": {
+            "get": _op(
+                "One outreach message and its status",
+                "200",
+                "OutboundMessage",
+                errors=("401", "403", "404"),
+                params=(_path_id(),),
+                security=OUTREACH_SECURITY,
+            )
+        },
+        "/api/v1/purchases": {
+            "post": _op(
+                "Record a purchase by order_id (201 new, 200 known); its warranty reminder "
+                "is scheduled or moved",
+                "201",
+                "Purchase",
+                errors=outreach_errors,
+                body="PurchaseRequest",
+                security=OUTREACH_SECURITY,
+            )
+        },
+        "/api/v1/purchases/{order_id}": {
+            "delete": _op(
+                "Forget a purchase; its reminder, not yet sent, is cancelled",
+                "204",
+                None,
+                errors=("401", "403", "404"),
+                params=({"name": "order_id", "in": "path", "required": True, "schema": STRING},),
+                security=OUTREACH_SECURITY,
+            )
+        },
+    }
+    known = paths["/api/v1/purchases"]["post"]["responses"]
+    known["200"] = {"description": "a purchase already known", "content": _content("Purchase")}
+    token = _query("t", STRING, "the signed token of the mail's link")
+    token["required"] = True
+    page = {"text/html": {"schema": STRING}}
+    unknown = {"description": "a token this server did not make", "content": {"text/plain": {}}}
+    paths["/outreach/unsubscribe"] = {
+        "get": {
+            "summary": "The unsubscribe page: one button (a GET changes nothing)",
+            "security": [],
+            "parameters": [token, _query("lang", STRING, "fa, ar or en")],
+            "responses": {"200": {"description": "the page", "content": page}, "404": unknown},
+        },
+        "post": {
+            "summary": "One-click unsubscribe (RFC 8058): the customer is opted out of outreach",
+            "security": [],
+            "parameters": [token, _query("lang", STRING, "fa, ar or en")],
+            "responses": {"200": {"description": "done", "content": page}, "404": unknown},
+        },
+    }
+    return paths

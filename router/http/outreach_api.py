@@ -40,7 +40,13 @@ from router.outreach.templates import (
     template_from_json,
     template_to_json,
 )
-from router.storage.models import Message, OutreachMessage, OutreachStatus, OutreachTemplate
+from router.storage.models import (
+    Message,
+    OutreachMessage,
+    OutreachOptOut,
+    OutreachStatus,
+    OutreachTemplate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +68,14 @@ _REQUEST_KEYS = frozenset(
 )
 
 
-async def _admin_or_integration(request: web.Request) -> None:
-    """Let an admin agent or an integration through; 401/403 otherwise."""
+async def _admin_or_integration(request: web.Request) -> int | None:
+    """Let an admin agent or an integration through; 401/403 otherwise. The
+    integration's token id, None for an admin."""
     token = bearer_token(request)
     if token is not None:
         integration = await principal_for_token(request.app[CONTEXT], token, "integration")
         if integration is not None:
-            return
+            return integration.token_id
     principal = await agent_principal(request)
     if not principal.is_admin:
         raise web.HTTPForbidden(
@@ -82,6 +89,7 @@ async def _admin_or_integration(request: web.Request) -> None:
             ),
             content_type="application/json",
         )
+    return None
 
 
 async def _body(request: web.Request) -> dict[str, Any] | web.Response:
@@ -161,7 +169,8 @@ def _outreach_request(body: dict[str, Any]) -> OutreachRequest:
     customer_id, identity = body.get("customer_id"), body.get("identity")
     if (customer_id is None) == (identity is None):
         raise OutreachError("give exactly one of customer_id and identity")
-    parsed_id = parse_id(customer_id) if customer_id is not None else None
+    # A JSON number only: "42" is not one (the document says integer).
+    parsed_id = parse_id(customer_id) if not isinstance(customer_id, str | None) else None
     if customer_id is not None and parsed_id is None:
         raise OutreachError("customer_id: a customer id is required")
     pair: tuple[str, str] | None = None
@@ -248,11 +257,21 @@ async def list_messages(request: web.Request) -> web.StreamResponse:
 
 async def campaign_counts(session: AsyncSession, template: str | None) -> list[dict[str, Any]]:
     """Per template and channel: how many are in each status, skipped by reason,
-    replied to (the customer wrote in the thread after it) and opted out since."""
+    replied to (the customer wrote in the thread after it), and `opted_out`: the
+    customers who opted out of outreach after receiving one."""
     query = select(OutreachMessage)
     if template:
         query = query.where(OutreachMessage.template == template)
     groups: dict[tuple[str, str], dict[str, int]] = {}
+    opted_out_at = {
+        customer_id: at
+        for customer_id, at in await session.execute(
+            select(OutreachOptOut.customer_id, OutreachOptOut.at)
+        )
+    }
+    # A customer counts once per template and channel however many of its messages
+    # came before their opt-out.
+    opted_out: dict[tuple[str, str], set[int]] = {}
     for row in await session.scalars(query):
         key = (row.template, row.sent_channel or row.channel or "none")
         counts = groups.setdefault(key, {})
@@ -262,6 +281,11 @@ async def campaign_counts(session: AsyncSession, template: str | None) -> list[d
             counts[f"skipped:{reason}"] = counts.get(f"skipped:{reason}", 0) + 1
         if row.message_id is not None and await _replied(session, row):
             counts["replied"] = counts.get("replied", 0) + 1
+        since = opted_out_at.get(row.customer_id)
+        if row.message_id is not None and row.finished_at and since and since >= row.finished_at:
+            opted_out.setdefault(key, set()).add(row.customer_id)
+    for key, customers in opted_out.items():
+        groups[key]["opted_out"] = len(customers)
     return [
         {"template": name, "channel": channel, "counts": counts}
         for (name, channel), counts in sorted(groups.items())
@@ -285,13 +309,13 @@ async def _replied(session: AsyncSession, row: OutreachMessage) -> bool:
 @routes.post("/api/v1/purchases")
 async def post_purchase(request: web.Request) -> web.StreamResponse:
     """Record (or update) a purchase by its order id; its reminder is (re)scheduled."""
-    await _admin_or_integration(request)
+    integration_id = await _admin_or_integration(request)
     app = request.app[CONTEXT]
     body = await _body(request)
     if isinstance(body, web.Response):
         return body
     try:
-        record = purchase_rules.purchase_from_json(body)
+        record = purchase_rules.purchase_from_json(body, integration_id)
         result = await purchase_rules.store_purchase(app, record)
     except purchase_rules.PurchaseError as exc:
         return _refused(request, exc.status, str(exc))

@@ -46,6 +46,7 @@ from router.core.outbound_messages import enqueue_outbound
 from router.core.responder import ProofStep
 from router.core.security import digests_match
 from router.core.texts import ROUTER_TEXTS, TextCatalogue
+from router.core.urls import public_base_url
 from router.identity.dialogue import is_no, is_yes
 from router.identity.identities import (
     LinkOutcome,
@@ -429,9 +430,8 @@ def continue_link_maker(settings: Settings) -> Callable[[OutboundMessage], str |
     """What the email channel calls to print each mail's "continue in chat" link."""
     if not settings.server.secret_key:
         return None
-    server = settings.server
-    base = (server.public_url or f"http://{server.host}:{server.http_port}").rstrip("/")
-    signer = ProofTokens(server.secret_key)
+    base = public_base_url(settings)
+    signer = ProofTokens(settings.server.secret_key)
 
     def link(message: OutboundMessage) -> str | None:
         token = signer.continue_token(message.thread_id, message.address, ttl=CONTINUE_TTL)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,7 @@ from router.core.languages import supported_language
 from router.core.messages import utcnow
 from router.core.responder import SystemReply
 from router.core.security import PayloadSigner
+from router.core.urls import public_base_url
 from router.storage.models import Message, OutreachMessage, OutreachOptOut
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,15 @@ async def opted_out(session: AsyncSession, customer_id: int) -> bool:
     return found is not None
 
 
+@dataclass(frozen=True, slots=True)
+class OptOutAnswer:
+    """The router's reply to an opt-out message; `recorded` when it opted the customer
+    out now (not already), to count once the transaction has committed."""
+
+    reply: SystemReply
+    recorded: bool
+
+
 async def opt_out_answer(
     app: AppContext,
     session: AsyncSession,
@@ -59,17 +70,22 @@ async def opt_out_answer(
     text: str,
     channel: str,
     language: str | None,
-) -> SystemReply | None:
+) -> OptOutAnswer | None:
     """When a customer's message asks to stop outreach: record it, and the router's
     reply saying so in their language; None for any other message."""
     if not is_opt_out(text, app.settings.outreach.opt_out_keywords):
         return None
-    if await opt_out(session, customer_id, via=channel):
-        # Counted before the commit: a retried ingest may count one twice (rarely).
-        app.metrics.outreach_messages.labels("", channel, "opted_out").inc()
-        logger.info("customer %d opted out of outreach on %s", customer_id, channel)
+    recorded = await opt_out(session, customer_id, via=channel)
     served = supported_language(language) or detect_language(text) or "en"
-    return SystemReply(app.texts.template("outreach_opted_out", served), language=served)
+    reply = SystemReply(app.texts.template("outreach_opted_out", served), language=served)
+    return OptOutAnswer(reply, recorded)
+
+
+def count_opt_out(app: AppContext, customer_id: int, channel: str) -> None:
+    """Count and log an opt-out; called after the commit that recorded it, so a
+    transaction run again (a race) counts it once."""
+    app.metrics.outreach_messages.labels("", channel, "opted_out").inc()
+    logger.info("customer %d opted out of outreach on %s", customer_id, channel)
 
 
 def unsubscribe_token(secret: str, customer_id: int) -> str:
@@ -85,10 +101,8 @@ def unsubscribe_customer(secret: str, token: str) -> int | None:
 
 def unsubscribe_url(settings: Settings, customer_id: int, language: str | None) -> str:
     """The one-click link of a proactive message to `customer_id`."""
-    server = settings.server
-    base = (server.public_url or f"http://{server.host}:{server.http_port}").rstrip("/")
-    token = unsubscribe_token(server.secret_key, customer_id)
-    return f"{base}{UNSUBSCRIBE_PATH}?t={token}&lang={language or 'en'}"
+    token = unsubscribe_token(settings.server.secret_key, customer_id)
+    return f"{public_base_url(settings)}{UNSUBSCRIBE_PATH}?t={token}&lang={language or 'en'}"
 
 
 async def outreach_unsubscribe_url(

@@ -21,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
+from router.core.ids import parse_id
+from router.core.integrations import API_CHANNEL, integration_address
 from router.core.messages import utcnow
 from router.core.transaction import Effects, write
 from router.identity.identities import get_identity, normalise_email
@@ -28,8 +30,11 @@ from router.identity.merge import current_customer_id
 from router.storage.models import Customer, OutreachMessage, OutreachStatus, Purchase
 
 CSV_COLUMNS = ("order_id", "customer", "product", "purchased_on", "warranty_months")
+CSV_EXTERNAL_ID = "external_id"  # optional, instead of customer: needs an integration
 # How a purchase names its customer: the API field, and the kind of address it holds.
 CUSTOMER_FIELDS = {"id": "id", "email": "mail", "phone": "phone"}
+# An integration's customer: the api channel address, namespaced by integration.
+EXTERNAL = "external"
 PHONE_CHANNEL = "phone"  # the identities of shared phone numbers (InboundMessage.proven_addresses)
 REMINDER_HOUR = time(10, 0)
 MAX_ORDER_ID = 200
@@ -52,23 +57,48 @@ class PurchaseRecord:
     warranty_months: int
 
 
-def purchase_from_json(body: Mapping[str, Any]) -> PurchaseRecord:
-    """A purchase from `{"order_id", "customer": {"email"|"phone"|"id": ...}, "product",
-    "purchased_on": "YYYY-MM-DD", "warranty_months"}`."""
+def purchase_from_json(
+    body: Mapping[str, Any], integration_id: int | None = None
+) -> PurchaseRecord:
+    """A purchase from `{"order_id", "customer": {"id"|"email"|"phone"|"external_id": ...},
+    "product", "purchased_on": "YYYY-MM-DD", "warranty_months"}`. An `external_id` is the
+    calling integration's (`integration_id`) own id of the customer.
+    """
     unknown = sorted(set(body) - set(CSV_COLUMNS))
     if unknown:
         raise PurchaseError(f"unknown field: {unknown[0][:40]}")
     customer = body.get("customer")
     if not isinstance(customer, Mapping) or len(customer) != 1:
-        raise PurchaseError('customer: one of {"id": N}, {"email": ...}, {"phone": ...}')
+        raise PurchaseError(
+            'customer: one of {"id": N}, {"email": ...}, {"phone": ...}, {"external_id": ...}'
+        )
     field, value = next(iter(customer.items()))
+    months = body.get("warranty_months")
+    if isinstance(months, str):
+        raise PurchaseError(f"warranty_months: a whole number from 1 to {MAX_WARRANTY_MONTHS}")
     return _record(
         body.get("order_id"),
-        (CUSTOMER_FIELDS.get(field, ""), str(value) if isinstance(value, str | int) else ""),
+        _customer_field(field, value, integration_id),
         body.get("product"),
         body.get("purchased_on"),
-        body.get("warranty_months"),
+        months,
     )
+
+
+def _customer_field(field: str, value: object, integration_id: int | None) -> tuple[str, str]:
+    """(kind, value) of the JSON `customer` field; ("", "") when it cannot name one."""
+    if field == "id":
+        found = parse_id(value) if not isinstance(value, str) else None
+        return ("id", str(found)) if found is not None else ("", "")
+    if not isinstance(value, str):
+        return ("", "")
+    if field == "external_id":
+        if integration_id is None:
+            raise PurchaseError("customer.external_id: only with an integration token")
+        if not value.strip():
+            return ("", "")
+        return (EXTERNAL, integration_address(integration_id, value))
+    return (CUSTOMER_FIELDS.get(field, ""), value)
 
 
 def _record(
@@ -81,8 +111,10 @@ def _record(
     if not isinstance(order_id, str) or not 0 < len(order_id.strip()) <= MAX_ORDER_ID:
         raise PurchaseError(f"order_id: a text of 1-{MAX_ORDER_ID} characters is required")
     kind, value = customer
-    if kind not in CUSTOMER_FIELDS.values() or not value.strip():
-        raise PurchaseError(f"customer: give the customer's {', '.join(CUSTOMER_FIELDS)}")
+    if kind not in (*CUSTOMER_FIELDS.values(), EXTERNAL) or not value.strip():
+        raise PurchaseError(
+            f"customer: give the customer's {', '.join(CUSTOMER_FIELDS)} or external_id"
+        )
     if not isinstance(product, str) or not 0 < len(product.strip()) <= MAX_PRODUCT:
         raise PurchaseError(f"product: a text of 1-{MAX_PRODUCT} characters is required")
     try:
@@ -114,16 +146,23 @@ class CsvRow:
     error: str | None = None
 
 
-def read_csv(text: str) -> list[CsvRow]:
+def read_csv(text: str, integration_id: int | None = None) -> list[CsvRow]:
     """The purchases of a UTF-8 CSV with a header naming `CSV_COLUMNS` (any order; the
-    `customer` column holds an email address, a phone number or `id:N`). A row that
-    cannot be read is returned with its line number and why.
+    `customer` column holds an email address, a phone number or `id:N`). An optional
+    `external_id` column names the customer by integration `integration_id`'s own id
+    instead (a row fills one of the two). A row that cannot be read is returned with
+    its line number and why.
 
     Raises:
         PurchaseError: the header lacks a column.
     """
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    header = reader.fieldnames or []
+    missing = [
+        c
+        for c in CSV_COLUMNS
+        if c not in header and not (c == "customer" and CSV_EXTERNAL_ID in header)
+    ]
     if missing:
         raise PurchaseError(f"line 1: the header lacks {', '.join(missing)}")
     rows: list[CsvRow] = []
@@ -132,7 +171,7 @@ def read_csv(text: str) -> list[CsvRow]:
         try:
             record = _record(
                 fields.get("order_id"),
-                _customer_cell(fields.get("customer") or ""),
+                _csv_customer(fields, integration_id),
                 fields.get("product"),
                 (fields.get("purchased_on") or "").strip(),
                 fields.get("warranty_months"),
@@ -142,6 +181,18 @@ def read_csv(text: str) -> list[CsvRow]:
             continue
         rows.append(CsvRow(line, record))
     return rows
+
+
+def _csv_customer(fields: Mapping[str, str | None], integration_id: int | None) -> tuple[str, str]:
+    external = (fields.get(CSV_EXTERNAL_ID) or "").strip()
+    cell = (fields.get("customer") or "").strip()
+    if external and cell:
+        raise PurchaseError("customer: give customer or external_id, not both")
+    if not external:
+        return _customer_cell(cell)
+    if integration_id is None:
+        raise PurchaseError("external_id: import with --integration NAME (whose ids they are)")
+    return (EXTERNAL, integration_address(integration_id, external))
 
 
 def _customer_cell(cell: str) -> tuple[str, str]:
@@ -181,7 +232,11 @@ async def _customer_id(
         if found is None or await session.get(Customer, found) is None:
             return None
         return await current_customer_id(session, found)
-    if kind == "mail":
+    channel: str | None
+    address: str | None
+    if kind == EXTERNAL:
+        channel, address = API_CHANNEL, value
+    elif kind == "mail":
         channel, address = app.roles.mail, normalise_email(value)
     else:
         channel, address = PHONE_CHANNEL, value.replace(" ", "")
@@ -320,11 +375,12 @@ class ImportReport:
     errors: tuple[tuple[int, str], ...]  # (line, why)
 
 
-async def import_csv(app: AppContext, text: str) -> ImportReport:
-    """Store every good row of a purchases CSV; name each bad one by its line."""
+async def import_csv(app: AppContext, text: str, integration_id: int | None = None) -> ImportReport:
+    """Store every good row of a purchases CSV; name each bad one by its line.
+    `external_id` cells are integration `integration_id`'s customer ids."""
     created = updated = unchanged = 0
     errors: list[tuple[int, str]] = []
-    for row in read_csv(text):
+    for row in read_csv(text, integration_id):
         if row.record is None:
             errors.append((row.line, row.error or "unreadable"))
             continue

@@ -44,6 +44,7 @@ from router.service.calendars import (
     is_open,
     next_opening,
 )
+from router.service.reports.events import record_created_by_us
 from router.service.sla_threads import service_levels
 from router.storage.engine import is_sqlite
 from router.storage.models import (
@@ -304,6 +305,7 @@ async def _thread_for(
     )
     session.add(thread)
     await session.flush()
+    record_created_by_us(session, thread, channel=identity.channel)
     return thread
 
 

@@ -5,7 +5,7 @@
 "use strict";
 
 (() => {
-  const STATUSES = ["scheduled", "sent", "delivered", "failed", "skipped", "cancelled", "replied"];
+  const STATUSES = ["scheduled", "sent", "delivered", "failed", "skipped", "cancelled", "replied", "opted_out"];
   const I18N = {
     en: {
       page: "Outreach",
@@ -30,6 +30,7 @@
       skipped: "skipped",
       cancelled: "cancelled",
       replied: "replied",
+      opted_out: "opted out since",
     },
     fa: {
       page: "اطلاع‌رسانی",
@@ -54,6 +55,7 @@
       skipped: "فرستاده‌نشده",
       cancelled: "لغوشده",
       replied: "پاسخ‌داده",
+      opted_out: "انصراف پس از آن",
     },
     ar: {
       page: "التواصل الاستباقي",
@@ -78,6 +80,7 @@
       skipped: "لم تُرسل",
       cancelled: "أُلغيت",
       replied: "رُدّ عليها",
+      opted_out: "ألغوا الاشتراك بعدها",
     },
   };
 

@@ -142,6 +142,14 @@ def _met(at: datetime, due: datetime | None) -> bool | None:
     return None if due is None else at <= due
 
 
+def record_created_by_us(session: AsyncSession, thread: Thread, *, channel: str) -> None:
+    """A thread the service opened itself (a proactive message), so reports count it
+    among the threads created, as they count those a customer opened."""
+    _add(
+        session, thread, CREATED, actor_kind="system", at=thread.created_at, channel=channel, tier=0
+    )
+
+
 async def record_ingest(
     app: AppContext,
     session: AsyncSession,
