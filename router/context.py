@@ -35,6 +35,9 @@ class ChannelRoles:
     mail_can_send: bool = False
     # The channel whose identities are browser visitors: a chat-link token names one.
     visitors: str | None = None
+    # The channel whose identities are integrations' customers, named by the
+    # integration's own ids (`router.core.integrations.integration_address`).
+    integrations: str | None = None
 
 
 @dataclass

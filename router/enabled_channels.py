@@ -65,9 +65,13 @@ def build_adapters(
 
 
 def channel_roles(settings: Settings) -> ChannelRoles:
-    """Which channel carries mail and which holds the browser's visitors."""
+    """Which channel carries mail, which holds the browser's visitors and which the
+    integrations' customers."""
     return ChannelRoles(
-        mail="email", mail_can_send=bool(settings.email.relay_host), visitors="webchat"
+        mail="email",
+        mail_can_send=bool(settings.email.relay_host),
+        visitors="webchat",
+        integrations="api",
     )
 
 

@@ -19,7 +19,7 @@ from prometheus_client import Counter
 from channels.base import ChannelServices, ChannelSummary
 from config.settings import ApiSettings
 from router.core.ids import parse_id
-from router.core.integrations import API_CHANNEL, integration_address
+from router.core.integrations import integration_address
 from router.core.messages import DeliveryResult, InboundMessage, IngestFailed, OutboundMessage
 from router.http.auth import bearer_token, unauthorized
 from router.http.errors import json_error, read_json_object
@@ -27,7 +27,7 @@ from router.http.validation import body_problem
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = API_CHANNEL
+CHANNEL = "api"
 
 
 def _field(data: dict[str, Any], path: str, *, required: bool = True) -> str | None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
 from router.core.ids import parse_id
-from router.core.integrations import API_CHANNEL, integration_address
+from router.core.integrations import integration_address
 from router.core.messages import utcnow
 from router.core.transaction import Effects, write
 from router.identity.identities import get_identity, normalise_email
@@ -235,7 +235,7 @@ async def _customer_id(
     channel: str | None
     address: str | None
     if kind == EXTERNAL:
-        channel, address = API_CHANNEL, value
+        channel, address = app.roles.integrations, value
     elif kind == "mail":
         channel, address = app.roles.mail, normalise_email(value)
     else:
