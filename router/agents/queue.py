@@ -279,10 +279,13 @@ async def _give(
     thread: Thread,
     agent: Agent,
     where: list[Any],
+    *,
+    announce: bool = True,
     **values: Any,
 ) -> bool:
     """Assign `thread` to the locked `agent` if `where` still holds and they have room
-    (`values`: other columns set in the same UPDATE)."""
+    (`values`: other columns set in the same UPDATE); `announce`: tell the customer who
+    answers now."""
     if agent.deactivated_at is not None:
         raise Conflict(f"{agent.name} is deactivated")
     counts = await open_counts(session, [agent.id])
@@ -300,7 +303,8 @@ async def _give(
         **values,
     )
     if taken:
-        await _tell_customer_who(app, session, effects, thread, agent)
+        if announce:
+            await _tell_customer_who(app, session, effects, thread, agent)
         _changed(effects, thread)
     return taken
 
@@ -322,10 +326,13 @@ async def take(
     actor: Actor,
     agent: Agent,
     thread: Thread,
+    *,
+    announce: bool = True,
 ) -> None:
     """Give `thread` to the acting, locked `agent`: a queued thread (a claim) or one the
     bot is handling (a take-over: the bot stays silent on it while it is assigned).
-    Taking one's own thread again is a no-op.
+    Taking one's own thread again is a no-op. `announce`: tell the customer who answers
+    now (not when the agent's own reply follows at once and says so).
 
     Raises:
         Forbidden (another tier), Conflict (taken, not waiting, at capacity).
@@ -346,7 +353,7 @@ async def take(
         Thread.status == from_status,
         Thread.assignee_id.is_(None),
     ]
-    if not await _give(app, session, effects, thread, agent, where):
+    if not await _give(app, session, effects, thread, agent, where, announce=announce):
         # Another claim committed between our read and our UPDATE (PostgreSQL).
         logger.debug("claim of thread %d by agent %d lost the race", thread.id, agent.id)
         raise Conflict(f"thread {thread.id} is taken by {await _holder_name(session, thread)}")

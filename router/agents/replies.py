@@ -74,7 +74,8 @@ async def post_message(
             if thread.status == ThreadStatus.BOT:
                 # Whoever answers in the bot's place holds the thread from now on, so
                 # the customer's next message reaches them and not the bot.
-                await take(app, session, effects, actor, agent, thread)
+                # No "<agent> is with you now" first: the reply, signed by the agent, says it.
+                await take(app, session, effects, actor, agent, thread, announce=False)
             _check_may_reply(actor, thread)
             identity = await _reply_identity(session, thread, identity_id)
         message = await enqueue_outbound(
