@@ -1694,7 +1694,7 @@ OUTREACH_SECURITY: list[JSON] = [
 ]
 TEMPLATE_TEXTS: JSON = {
     "type": "object",
-    "properties": {language: _ref("TemplateText") for language in ("fa", "ar", "en")},
+    "properties": {language: _ref("TemplateText") for language in LANGUAGES},
     "minProperties": 1,
     "additionalProperties": False,
 }
@@ -1733,7 +1733,7 @@ SCHEMAS.update(
                         "type": "object",
                         "additionalProperties": {"anyOf": [TEXT, {"type": "number"}]},
                     },
-                    "language": {"type": ["string", "null"], "enum": ["fa", "ar", "en", None]},
+                    "language": {"type": ["string", "null"], "enum": [*LANGUAGES, None]},
                     "channel": _nullable({**TEXT, "minLength": 1, "maxLength": 32}),
                     "send_at": N_TIME,
                     "idempotency_key": {**TEXT, "minLength": 1, "maxLength": 200},
