@@ -17,7 +17,7 @@ from router.storage.models import Identity
 
 # An address with a local part, an @ and a dotted domain (the agent API checks new
 # agents' addresses with the same pattern).
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL_PATTERN = r"^[^@\s\u0000]+@[^@\s\u0000]+\.[^@\s\u0000]+$"  # no NUL: refused as 400 first
 _EMAIL = re.compile(EMAIL_PATTERN)
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,20}$")
 
