@@ -465,6 +465,45 @@ async def transfer(app: AppContext, actor: Actor, thread_id: int, email: str) ->
     return await write(app, work)
 
 
+async def _queue_at_tier(
+    app: AppContext,
+    session: AsyncSession,
+    effects: Effects,
+    actor: Actor,
+    thread: Thread,
+    tier: int,
+    reason: str,
+    action: str,
+    **values: Any,
+) -> Thread:
+    """Queue `thread`, unassigned, at `tier` (`values`: the other columns set), audited as
+    `action`; the SLA deadlines follow the tier's policy."""
+    previous = (thread.tier, thread.assignee_id)
+    if not await _conditional_update(
+        session,
+        thread,
+        _guard(thread),
+        status=ThreadStatus.QUEUED,
+        tier=tier,
+        assignee_id=None,
+        **values,
+    ):
+        raise Conflict(f"thread {thread.id} changed meanwhile; reload it")
+    _audit(
+        session,
+        thread,
+        action,
+        actor=actor,
+        from_tier=previous[0],
+        to_tier=tier,
+        from_agent_id=previous[1],
+        reason=reason,
+    )
+    await sla_threads.status_changed(app, session, thread)  # a tier's policy may differ
+    _changed(effects, thread)
+    return thread
+
+
 async def transfer_to_tier(
     app: AppContext, actor: Actor, thread_id: int, tier: int, reason: str | None = None
 ) -> Thread:
@@ -485,30 +524,11 @@ async def transfer_to_tier(
             )
         if thread.tier == tier and thread.status == ThreadStatus.QUEUED:
             return thread
-        previous = (thread.tier, thread.assignee_id)
-        if not await _conditional_update(
-            session,
-            thread,
-            _guard(thread),
-            status=ThreadStatus.QUEUED,
-            tier=tier,
-            assignee_id=None,
-            queued_at=thread.queued_at or utcnow(),
-        ):
-            raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
-        _audit(
-            session,
-            thread,
-            "escalate" if tier > previous[0] else "transfer_tier",
-            actor=actor,
-            from_tier=previous[0],
-            to_tier=tier,
-            from_agent_id=previous[1],
-            reason=reason,
+        action = "escalate" if tier > thread.tier else "transfer_tier"
+        queued_at = thread.queued_at or utcnow()
+        return await _queue_at_tier(
+            app, session, effects, actor, thread, tier, reason, action, queued_at=queued_at
         )
-        await sla_threads.status_changed(app, session, thread)  # a tier's policy may differ
-        _changed(effects, thread)
-        return thread
 
     return await write(app, work)
 
@@ -531,32 +551,19 @@ async def escalate(app: AppContext, actor: Actor, thread_id: int, tier: int, rea
             raise Conflict(
                 f"thread {thread_id} is at tier {thread.tier} already; escalate above it"
             )
-        previous = (thread.tier, thread.assignee_id)
         now = utcnow()
-        if not await _conditional_update(
+        return await _queue_at_tier(
+            app,
             session,
+            effects,
+            actor,
             thread,
-            _guard(thread),
-            status=ThreadStatus.QUEUED,
-            tier=tier,
-            assignee_id=None,
+            tier,
+            reason,
+            "escalate",
             queued_at=now,
             updated_at=now,
-        ):
-            raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
-        _audit(
-            session,
-            thread,
-            "escalate",
-            actor=actor,
-            from_tier=previous[0],
-            to_tier=tier,
-            from_agent_id=previous[1],
-            reason=reason,
         )
-        await sla_threads.status_changed(app, session, thread)  # a tier's policy may differ
-        _changed(effects, thread)
-        return thread
 
     return await write(app, work)
 
