@@ -393,6 +393,35 @@ async def test_a_service_level_warning_raises_a_notification(
     await context.close()
 
 
+async def test_a_click_that_lands_while_the_queue_is_re_read_still_opens_the_thread(
+    browser: Browser, server: tuple[str, AppContext]
+) -> None:
+    """The queue re-reads itself on every event; an item whose content did not change
+    keeps its element, so the press and the release of one click meet the same item."""
+    url, app = server
+    await add_agent(app, "sara@example.com", name="Sara", language="en")
+    thread_id = await long_email_thread(app)
+    context, page = await signed_in(browser, url, "sara@example.com", DESKTOP)
+    item = page.locator(f'.thread-item[data-thread-id="{thread_id}"]')
+    await expect(item).to_have_count(1)
+    box = await item.bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.mouse.down()
+    # Another customer writes between press and release: the queue is read again.
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(
+            f"{url}/api/v1/inbound/messages",
+            json={"id": "q-1", "customer": {"external_id": "c-1", "name": "Reza"}, "text": "Hi"},
+            headers={"Authorization": f"Bearer {await integration_token(app)}"},
+        )
+        assert response.status == 202
+    await expect(page.locator(".thread-item")).to_have_count(2)
+    await page.mouse.up()
+    await expect(page.locator("#history .msg")).to_have_count(14)
+    await context.close()
+
+
 @pytest.mark.parametrize("lang", ["fa", "en"])
 async def test_at_1024_wide_the_three_panes_fit_and_the_reply_box_stays_in_view(
     browser: Browser, server: tuple[str, AppContext], lang: str

@@ -1186,47 +1186,67 @@
     return thread.assignee_name || null;
   }
 
+  const queueSignature = new WeakMap(); // queue item -> the markup it was built with
+
+  // The queue re-renders on every event; an item whose content did not change keeps its
+  // element, so a click that lands while the list is re-read is not lost.
   function renderQueue() {
     const list = $("thread-list");
     if (!list) return;
-    list.textContent = "";
-    for (const thread of state.threads) {
-      const customer = threadCustomer(thread);
-      const assignee = assigneeName(thread);
-      const last = thread.last_message || null;
-      const item = el(
-        "li",
-        {
-          class: "thread-item",
-          tabindex: "0",
-          dataset: { threadId: String(thread.id) },
-          "aria-current": thread.id === state.currentId ? "true" : null,
-          onclick: () => openThread(thread.id),
-          onkeydown: (event) => {
-            if (event.key === "Enter") openThread(thread.id);
-          },
-        },
-        el(
-          "div",
-          { class: "row" },
-          el("span", { class: "name", text: customerName(customer, thread.customer_id) }),
-          channelBadge(thread.last_channel || thread.channel),
-          statusBadge(thread.status),
-          el("span", { class: "badge", text: t("tier", { n: num(thread.tier) }) }),
-        ),
-        el("div", { class: "row sla" }, ...slaParts(thread)),
-        last && last.text ? el("div", { class: "preview", text: last.text }) : null,
-        el(
-          "div",
-          { class: "muted" },
-          assignee
-            ? t("assigned_to", { name: assignee })
-            : t("waiting", { time: when(thread.queued_at || thread.updated_at || thread.created_at) }),
-        ),
-      );
-      list.append(item);
-    }
+    const kept = new Map();
+    for (const item of list.querySelectorAll(":scope > .thread-item")) kept.set(queueSignature.get(item), item);
+    const items = state.threads.map((thread) => {
+      const fresh = queueItem(thread);
+      const signature = fresh.outerHTML;
+      const same = kept.get(signature);
+      if (same) {
+        kept.delete(signature);
+        return same;
+      }
+      queueSignature.set(fresh, signature);
+      return fresh;
+    });
+    for (const stale of kept.values()) stale.remove();
+    items.forEach((item, index) => {
+      if (list.children[index] !== item) list.insertBefore(item, list.children[index] || null);
+      item.setAttribute("aria-current", String(item.dataset.threadId === String(state.currentId)));
+    });
     $("thread-list-empty").hidden = state.threads.length > 0;
+  }
+
+  function queueItem(thread) {
+    const customer = threadCustomer(thread);
+    const assignee = assigneeName(thread);
+    const last = thread.last_message || null;
+    return el(
+      "li",
+      {
+        class: "thread-item",
+        tabindex: "0",
+        dataset: { threadId: String(thread.id) },
+        onclick: () => openThread(thread.id),
+        onkeydown: (event) => {
+          if (event.key === "Enter") openThread(thread.id);
+        },
+      },
+      el(
+        "div",
+        { class: "row" },
+        el("span", { class: "name", text: customerName(customer, thread.customer_id) }),
+        channelBadge(thread.last_channel || thread.channel),
+        statusBadge(thread.status),
+        el("span", { class: "badge", text: t("tier", { n: num(thread.tier) }) }),
+      ),
+      el("div", { class: "row sla" }, ...slaParts(thread)),
+      last && last.text ? el("div", { class: "preview", text: last.text }) : null,
+      el(
+        "div",
+        { class: "muted" },
+        assignee
+          ? t("assigned_to", { name: assignee })
+          : t("waiting", { time: when(thread.queued_at || thread.updated_at || thread.created_at) }),
+      ),
+    );
   }
 
   // ---- one thread ----------------------------------------------------------
