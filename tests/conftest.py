@@ -4,12 +4,13 @@ PASOKH_TEST_DATABASE_URL names a server), settings, and a running app."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import web, web_app
 from aiohttp.test_utils import TestClient, TestServer
 
 from channels.base import ChannelServices
@@ -23,6 +24,24 @@ from tests.email_support import FakeRelay
 from tests.fake_telegram import FakeTelegram
 from tests.support import create_postgres_database, make_settings, postgres_admin_url
 from tests.telegram_support import RecordingIngest, make_services
+
+# aiohttp memoises the middleware chain per (handler, apps) pair, up to 1,024 pairs; each
+# pair keeps a finished test's whole app alive. A heap grown by a hundred dead apps makes
+# each full collection stall the running test's event loop for seconds.
+_MIDDLEWARE_CACHE = getattr(web_app, "_cached_build_middleware", None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the run imported lives to its end: keep it out of every full collection."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+def release_finished_apps() -> Iterator[None]:
+    yield
+    if _MIDDLEWARE_CACHE is not None:
+        _MIDDLEWARE_CACHE.cache_clear()
 
 
 @pytest.fixture(scope="session")
