@@ -169,6 +169,9 @@ class Desk:
         self.clock.at(seconds)
         page = await self.client.get(f"/surveys/{links[score]}?score={score}")
         assert page.status == 200, await page.text()
+        # The link only chooses the score; the page's form records it.
+        form = await self.client.post(f"/surveys/{links[score]}", data={"score": str(score)})
+        assert form.status == 200, await form.text()
 
 
 async def test_every_kpi_of_a_scripted_day_with_surveys_on_every_channel(

@@ -330,6 +330,28 @@ async def test_concurrent_answers_make_one_answer_counted_once(
     assert thread is not None
 
 
+async def test_the_rating_pages_link_records_nothing_and_concurrent_forms_one_answer(
+    settings: Settings, start_app: Any
+) -> None:
+    client, context, web, agent = await _start(settings, start_app)
+    thread_id = await _served(client, web, agent, "mail-scanner")
+    offer = await _offer_sent(web, thread_id)
+    for score in range(1, 6):  # a scanner fetching every score's link
+        page = await client.get(f"/surveys/{offer.token}?score={score}")
+        assert page.status == 200
+    async with context.sessions() as session:
+        rows = list(await session.scalars(select(SurveyAnswer)))
+    assert [(row.score, row.answered_at) for row in rows] == [(None, None)]
+    results = await asyncio.gather(
+        *(client.post(f"/surveys/{offer.token}", data={"score": str(1 + n % 5)}) for n in range(10))
+    )
+    assert [response.status for response in results] == [200] * 10
+    async with context.sessions() as session:
+        rows = list(await session.scalars(select(SurveyAnswer)))
+    assert len(rows) == 1 and rows[0].score is not None
+    assert sum(_counted(context, "csat", score) for score in range(1, 6)) == 1
+
+
 async def test_the_api_channel_carries_the_survey_in_its_message_json(
     settings: Settings, start_app: Any
 ) -> None:
