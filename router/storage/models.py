@@ -485,8 +485,8 @@ class SurveyAnswer(Base):
     __table_args__ = (
         Index("ix_survey_answers_kind_answered", "kind", "answered_at"),
         Index("ix_survey_answers_customer", "customer_id", "kind"),
-        # One survey of a kind per thread: counted once, however often it is answered.
-        Index("uq_survey_answers_thread_kind", "thread_id", "kind", unique=True),
+        # One survey per resolution of a thread: counted once, however often answered.
+        Index("uq_survey_answers_thread_resolution", "thread_id", "resolution", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -494,6 +494,8 @@ class SurveyAnswer(Base):
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(8))  # csat | nps
+    # Which of the thread's resolutions it asks about (1: the first).
+    resolution: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     score: Mapped[int | None] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     agent_id: Mapped[int | None] = mapped_column(BigInteger)

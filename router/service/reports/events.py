@@ -120,6 +120,11 @@ async def _count(session: AsyncSession, thread: Thread, kind: str) -> int:
     )
 
 
+async def resolutions(session: AsyncSession, thread: Thread) -> int:
+    """How many times `thread` has been resolved (this transaction's resolution too)."""
+    return await _count(session, thread, RESOLVED)
+
+
 def _seconds(start: datetime, end: datetime) -> float:
     return max(0.0, (end - start).total_seconds())
 
