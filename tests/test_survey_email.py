@@ -1,6 +1,7 @@
 """The survey by email, through the real app: smtplib in, a real aiosmtpd relay out. The
 mail carries one signed, expiring link per score; a link opens the rating page in the
-customer's language and direction and records that score; its form adds a comment."""
+customer's language and direction with that score chosen, and records nothing (a mail
+scanner fetching every link must not vote): only the page's form (a POST) records."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from config.settings import Settings
+from router.core.languages import localised_number
 from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
 from router.core.texts import ROUTER_TEXTS
@@ -28,7 +30,7 @@ def _plain(mail: EmailMessage) -> str:
     return str(part.get_content()).replace("\r\n", "\n")
 
 
-async def test_five_one_click_links_to_a_persian_rtl_rating_page(
+async def test_five_links_to_a_persian_rtl_rating_page_that_records_only_on_confirm(
     settings: Settings, start_app: Any, relay: FakeRelay
 ) -> None:
     client, context = await start_app(with_email(settings, relay), responder=QueueEveryThread())
@@ -63,17 +65,35 @@ async def test_five_one_click_links_to_a_persian_rtl_rating_page(
     assert 'dir="rtl"' in html_body and html_body.count("/surveys/") == 5
     token = links[0][2]
 
-    # One click: the link records its score and shows the page, Persian and RTL.
+    # The link (what a link-prefetching mail scanner fetches too) records nothing: it
+    # shows the page with its score chosen and a button to confirm, without a script.
     page = await client.get("/surveys/" + links[1][1].split("/surveys/", 1)[1])
     assert page.status == 200
     text = await page.text()
     assert '<html lang="fa" dir="rtl">' in text
-    assert ROUTER_TEXTS.text("survey_saved", "fa", score="۲") in text
+    assert '<input type="radio" name="score" value="2" checked' in text
+    assert ROUTER_TEXTS.text("survey_confirm", "fa", score="۲") in text
+    assert ROUTER_TEXTS.text("survey_saved", "fa", score="۲") not in text
+    assert "<script" not in text and 'method="post"' in text
+    for link in links:  # every link fetched, as a scanner would
+        assert (await client.get("/surveys/" + link[1].split("/surveys/", 1)[1])).status == 200
+    async with context.sessions() as session:
+        survey = await session.scalar(select(SurveyAnswer))
+        assert survey is not None and (survey.score, survey.answered_at) == (None, None)
+    assert (
+        context.metrics.registry.get_sample_value(
+            "pasokh_survey_answers_total", {"kind": "csat", "score": "2"}
+        )
+        is None
+    )
+
+    # The page's form records the score, once, and adds a comment.
+    form = await client.post(f"/surveys/{token}?lang=fa", data={"score": "2"})
+    assert form.status == 200
+    assert ROUTER_TEXTS.text("survey_saved", "fa", score="۲") in await form.text()
     async with context.sessions() as session:
         survey = await session.scalar(select(SurveyAnswer))
         assert survey is not None and (survey.score, survey.channel) == (2, "email")
-
-    # The page's form changes the score and adds a comment.
     form = await client.post(
         f"/surveys/{token}?lang=fa", data={"score": "5", "comment": "ممنون از پیگیری"}
     )
@@ -83,6 +103,16 @@ async def test_five_one_click_links_to_a_persian_rtl_rating_page(
         survey = await session.scalar(select(SurveyAnswer))
         assert survey is not None and (survey.score, survey.comment) == (5, "ممنون از پیگیری")
 
+    # English, left to right, the same confirm step.
+    english = await client.get(f"/surveys/{token}?score=3&lang=en")
+    english_text = await english.text()
+    assert '<html lang="en" dir="ltr">' in english_text
+    assert '<input type="radio" name="score" value="3" checked' in english_text
+    assert ROUTER_TEXTS.text("survey_confirm", "en", score="3") in english_text
+    arabic = await (await client.get(f"/surveys/{token}?score=4&lang=ar")).text()
+    assert '<html lang="ar" dir="rtl">' in arabic
+    assert ROUTER_TEXTS.text("survey_confirm", "ar", score=localised_number(4, "ar")) in arabic
+
     forged = await client.get(f"/surveys/{token[:-3]}AAA?score=1&lang=fa")
     assert forged.status == 404
     assert ROUTER_TEXTS.text("survey_invalid", "fa") in await forged.text()
@@ -90,7 +120,7 @@ async def test_five_one_click_links_to_a_persian_rtl_rating_page(
         await session.execute(
             update(SurveyAnswer).values(expires_at=utcnow() - timedelta(seconds=1))
         )
-    expired = await client.get(f"/surveys/{token}?score=1&lang=fa")
+    expired = await client.post(f"/surveys/{token}?lang=fa", data={"score": "1"})
     assert expired.status == 410
     assert ROUTER_TEXTS.text("survey_expired", "fa") in await expired.text()
     async with context.sessions() as session:

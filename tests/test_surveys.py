@@ -169,6 +169,63 @@ async def test_surveys_are_not_sent_after_bot_only_threads_nor_twice_within_the_
     assert await _surveys_sent(context, second) == []
 
 
+async def _resolve_again(client: Any, agent: AgentUser, thread_id: int) -> None:
+    """The agent answers the reopened thread and resolves it again."""
+    path = f"/api/v1/threads/{thread_id}"
+    status, body = await api(client, "POST", f"{path}/messages", agent, json={"text": "درست شد"})
+    assert status == 201, body
+    status, body = await api(client, "POST", f"{path}/resolve", agent, json={})
+    assert status == 200, body
+
+
+async def test_a_reopened_thread_resolved_again_is_asked_again_once_the_gap_allows(
+    settings: Settings, start_app: Any
+) -> None:
+    # A survey per resolution (a new service), as peers do; the customer's minimum gap
+    # between surveys still decides.
+    client, context, web, agent = await _start(
+        settings, start_app, reopen_on_low_score=True, min_days_between=0, nps_every_days=0
+    )
+    thread_id = await _served(client, web, agent, "came-back")
+    first = await _offer_sent(web, thread_id)
+    status, _ = await api(client, "POST", f"/api/v1/surveys/{first.token}", json={"score": 1})
+    assert status == 200
+    assert (await get_thread(context, thread_id)).status == "assigned"  # reopened
+    web.sent.clear()
+    await _resolve_again(client, agent, thread_id)
+    second = await _offer_sent(web, thread_id)
+    assert second.token != first.token and second.kind == "csat"
+    status, _ = await api(client, "POST", f"/api/v1/surveys/{second.token}", json={"score": 5})
+    assert status == 200
+    # Each answer stays with its resolution: both counted, the earlier one unchanged.
+    async with context.sessions() as session:
+        rows = list(await session.scalars(select(SurveyAnswer).order_by(SurveyAnswer.id)))
+    assert [(row.thread_id, row.score) for row in rows] == [(thread_id, 1), (thread_id, 5)]
+    today = utcnow().date()
+    status, report = await api(
+        client,
+        "GET",
+        "/api/v1/reports/summary",
+        agent,
+        params={"from": str(today), "to": str(today + timedelta(days=1))},
+    )
+    assert status == 200, report
+    assert report["total"]["csat"] == {"responses": 2, "satisfied_pct": 50.0, "mean": 3.0}
+
+
+async def test_a_reopened_thread_resolved_again_within_the_gap_is_not_asked_again(
+    settings: Settings, start_app: Any
+) -> None:
+    client, context, web, agent = await _start(settings, start_app, reopen_on_low_score=True)
+    thread_id = await _served(client, web, agent, "came-back-soon")
+    first = await _offer_sent(web, thread_id)
+    status, _ = await api(client, "POST", f"/api/v1/surveys/{first.token}", json={"score": 2})
+    assert status == 200
+    await _resolve_again(client, agent, thread_id)
+    assert (await get_thread(context, thread_id)).status == "resolved"
+    assert len(await _surveys_sent(context, thread_id)) == 1  # within min_days_between
+
+
 async def test_surveys_only_on_the_configured_channels(settings: Settings, start_app: Any) -> None:
     client, context, web, agent = await _start(settings, start_app, channels=["email"])
     thread_id = await _served(client, web, agent, "chat-only")
@@ -328,6 +385,28 @@ async def test_concurrent_answers_make_one_answer_counted_once(
     counted = sum(_counted(context, "csat", score) for score in range(1, 6))
     assert counted == 1
     assert thread is not None
+
+
+async def test_the_rating_pages_link_records_nothing_and_concurrent_forms_one_answer(
+    settings: Settings, start_app: Any
+) -> None:
+    client, context, web, agent = await _start(settings, start_app)
+    thread_id = await _served(client, web, agent, "mail-scanner")
+    offer = await _offer_sent(web, thread_id)
+    for score in range(1, 6):  # a scanner fetching every score's link
+        page = await client.get(f"/surveys/{offer.token}?score={score}")
+        assert page.status == 200
+    async with context.sessions() as session:
+        rows = list(await session.scalars(select(SurveyAnswer)))
+    assert [(row.score, row.answered_at) for row in rows] == [(None, None)]
+    results = await asyncio.gather(
+        *(client.post(f"/surveys/{offer.token}", data={"score": str(1 + n % 5)}) for n in range(10))
+    )
+    assert [response.status for response in results] == [200] * 10
+    async with context.sessions() as session:
+        rows = list(await session.scalars(select(SurveyAnswer)))
+    assert len(rows) == 1 and rows[0].score is not None
+    assert sum(_counted(context, "csat", score) for score in range(1, 6)) == 1
 
 
 async def test_the_api_channel_carries_the_survey_in_its_message_json(

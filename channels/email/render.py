@@ -165,7 +165,8 @@ def render_outbound(
 
 
 def survey_links(survey: SurveyOffer, language: str) -> list[tuple[str, str]]:
-    """(label, link) per score: each link opens the rating page with that score given."""
+    """(label, link) per score: each link opens the rating page with that score chosen
+    (the page records it only when the customer confirms)."""
     query = f"&lang={language}" if language in LANGUAGES else ""
     return [
         (

@@ -212,6 +212,12 @@ CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "en": "Anything to add? (optional)",
         },
         "survey_send": {"fa": "ثبت", "ar": "إرسال", "en": "Send"},
+        # The rating page a mail's score link opens: nothing is recorded until confirmed.
+        "survey_confirm": {
+            "fa": "امتیاز {score} را انتخاب کرده‌اید؛ برای ثبت آن، دکمهٔ «ثبت» را بزنید.",
+            "ar": "اخترت التقييم {score}؛ اضغط «إرسال» لحفظه.",
+            "en": "You chose {score}; press Send to save it.",
+        },
         "survey_saved": {
             "fa": "ممنون! امتیاز شما ({score}) ثبت شد؛ تا پایان اعتبار پیوند می‌توانید آن را"
             " تغییر دهید.",

@@ -4,8 +4,10 @@ page the email channel links to.
 `POST /api/v1/surveys/{token}` `{"score": 4, "comment": "..."}` takes no login: the
 token is the credential. The widget calls it from the customer's site, so it answers
 any origin (no cookies are involved). `GET /surveys/{token}` is the page a mail's
-score link opens (`?score=N` records N, as one click should); its form adds a comment.
-Both speak through `router.service.surveys.answer`.
+score link opens: `?score=N` only chooses N on the page, because mail scanners fetch
+every link of a message and a GET must not vote; its form (a POST, no script needed)
+records the score and an optional comment. Both speak through
+`router.service.surveys.answer`.
 """
 
 from __future__ import annotations
@@ -81,20 +83,18 @@ def _with_cors(response: web.Response) -> web.Response:
 
 @routes.get("/surveys/{token}")
 async def rating_page(request: web.Request) -> web.StreamResponse:
-    """The survey in the customer's language; `?score=N` records N first."""
+    """The survey in the customer's language, `?score=N` chosen; records nothing."""
     context = request.app[CONTEXT]
     token = request.match_info["token"]
-    score = _score_of(request.query.get("score"))
+    chosen = _score_of(request.query.get("score"))
     try:
-        if request.query.get("score") is not None and score is None:
-            raise SurveyRefused("score", "not a score")
-        if score is not None:
-            receipt = await surveys.answer(context, token, score)
-        else:
-            receipt = await surveys.look_up(context, token)
+        receipt = await surveys.look_up(context, token)
     except SurveyRefused as exc:
         return _refusal_page(request, exc)
-    return _page(request, token, receipt, _language(request, receipt.language))
+    if chosen not in receipt.offer_scores():
+        chosen = None
+    language = _language(request, receipt.language)
+    return _page(request, token, receipt, language, chosen=chosen)
 
 
 @routes.post("/surveys/{token}")
@@ -136,7 +136,16 @@ def _refusal_page(request: web.Request, exc: SurveyRefused) -> web.Response:
     return _document(texts.text("survey_page_title", language), language, body, status)
 
 
-def _page(request: web.Request, token: str, receipt: SurveyReceipt, language: str) -> web.Response:
+def _page(
+    request: web.Request,
+    token: str,
+    receipt: SurveyReceipt,
+    language: str,
+    *,
+    chosen: int | None = None,
+) -> web.Response:
+    """The question, what is saved, and the form; `chosen` (a link's score, not yet
+    recorded) is preselected and the customer asked to confirm it."""
     texts = request.app[CONTEXT].texts
     ask_key = "survey_nps_ask" if receipt.kind == surveys.NPS else "survey_csat_ask"
     parts = [f"<p>{html.escape(texts.text(ask_key, language))}</p>"]
@@ -145,10 +154,14 @@ def _page(request: web.Request, token: str, receipt: SurveyReceipt, language: st
             "survey_saved", language, score=localised_number(receipt.score, language)
         )
         parts.append(f'<p class="saved" role="status">{html.escape(saved)}</p>')
+    if chosen is not None:
+        confirm = texts.text("survey_confirm", language, score=localised_number(chosen, language))
+        parts.append(f'<p class="confirm">{html.escape(confirm)}</p>')
+    checked = chosen if chosen is not None else receipt.score
     action = html.escape(f"/surveys/{token}?lang={language}", quote=True)
     choices = "".join(
         f'<label><input type="radio" name="score" value="{n}"'
-        f"{' checked' if n == receipt.score else ''} required>"
+        f"{' checked' if n == checked else ''} required>"
         f"<span>{localised_number(n, language)}</span></label>"
         for n in receipt.offer_scores()
     )
@@ -169,6 +182,7 @@ _STYLE = (
     "padding:0 1em;color:#1f2937}.scores{display:flex;flex-wrap:wrap;gap:.4em;margin:1em 0}"
     ".scores label{border:1px solid #2563eb;border-radius:.5em;padding:.2em .7em}"
     "textarea{display:block;width:100%;margin:.4em 0 1em}.saved{color:#166534}"
+    ".confirm{font-weight:bold}"
 )
 
 

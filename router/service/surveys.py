@@ -10,7 +10,7 @@ Every answer, from any channel, goes through `answer`: the token is the credenti
 a forged or altered token is refused before the database is asked, and one naming
 another survey's thread finds no row. The row is locked while it is answered: of two
 answers at once the second sees the first, so a survey is counted once (one row per
-thread and kind) and its first answer once in the metrics, on PostgreSQL too.
+resolution of a thread) and its first answer once in the metrics, on PostgreSQL too.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from router.core.storable_text import storable
 from router.core.threads import reopen
 from router.core.transaction import Effects, write
 from router.service import sla_threads
-from router.service.reports.events import record_reopened
+from router.service.reports.events import record_reopened, resolutions
 from router.storage.models import (
     OPEN_STATUSES,
     Identity,
@@ -150,7 +150,9 @@ async def offer_after_resolution(
         if thread.last_identity_id is not None
         else None
     )
-    skip = await _reason_to_skip(app, session, thread, identity)
+    # A survey per resolution: a reopened thread resolved again is a new service.
+    resolution = max(1, await resolutions(session, thread))
+    skip = await _reason_to_skip(app, session, thread, identity, resolution)
     if skip is not None:
         logger.debug("no survey for thread %s: %s", thread.id, skip)
         return None
@@ -165,6 +167,7 @@ async def offer_after_resolution(
         thread_id=thread.id,
         customer_id=thread.customer_id,
         kind=kind,
+        resolution=resolution,
         agent_id=thread.assignee_id,
         tier=thread.tier,
         channel=identity.channel,
@@ -196,7 +199,11 @@ async def offer_after_resolution(
 
 
 async def _reason_to_skip(
-    app: AppContext, session: AsyncSession, thread: Thread, identity: Identity | None
+    app: AppContext,
+    session: AsyncSession,
+    thread: Thread,
+    identity: Identity | None,
+    resolution: int,
 ) -> str | None:
     cfg = app.settings.surveys
     if not app.settings.server.secret_key:
@@ -207,9 +214,13 @@ async def _reason_to_skip(
         return f"surveys are not sent on {identity.channel}"
     if cfg.skip_bot_only and not await _agent_replied(session, thread):
         return "no agent replied in it"
-    asked = await session.scalar(select(SurveyAnswer.id).where(SurveyAnswer.thread_id == thread.id))
+    asked = await session.scalar(
+        select(SurveyAnswer.id).where(
+            SurveyAnswer.thread_id == thread.id, SurveyAnswer.resolution == resolution
+        )
+    )
     if asked is not None:
-        return "it was surveyed before (a thread is surveyed once)"
+        return "this resolution was surveyed already"
     return None
 
 

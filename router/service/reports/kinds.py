@@ -1,0 +1,13 @@
+"""The kinds of thread event (`ThreadEvent.kind`), one state change each."""
+
+CREATED = "created"
+HANDOFF = "handoff"
+ASSIGNED = "assigned"
+RELEASED = "released"
+ESCALATED = "escalated"
+RESPONSE = "response"
+RESOLVED = "resolved"
+REOPENED = "reopened"
+BREACHED = "breached"
+HELPED = "helped"
+NOT_HELPED = "not_helped"
