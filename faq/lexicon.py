@@ -19,6 +19,7 @@ shipped one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -42,6 +43,7 @@ class LexiconError(ValueError):
     """A lexicon file that cannot be used; the message names the file and the problem."""
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _english_variants(token: str) -> tuple[str, ...]:
     return (english_stem(token, drop_silent_e=True),)
 
