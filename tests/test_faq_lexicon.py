@@ -170,6 +170,7 @@ EXAMPLES = [
     ("~product", "ar", "الثلاجة وصلت مكسورة"),
     ("particle", "ar", "وين الطلب تبعي"),
     ("which", "ar", "الدوام لأي ساعة"),
+    ("particle", "ar", "للحين ما وصلتني البطاقة"),  # Gulf "still"
     ("which", "fa", "کدوم کارت رو قبول میکنید"),
     ("which", "en", "which cards do you take"),
 ]
@@ -306,6 +307,7 @@ def test_arabic_variants_strip_proclitics_article_and_suffixes() -> None:
         ("الفلوس اتخصمت والطلب ما اتعملش", "ar", ["~deducted", "~failed"]),
         ("الجهاز خرب", "ar", ["~broken"]),
         ("ابغى الغي الطلب", "ar", ["~cancel"]),
+        ("يبغى يلغي الطلب", "ar", ["ارید", "~cancel"]),  # Gulf يبغى -> أريد
         ("كود الخصم مش شغال", "ar", ["~discount"]),
         ("رمزعبورمو یادم رفته", "fa", ["~password", "~forget"]),  # compound split
         ("هزینه‌ارسال چقد میشه", "fa", ["~cost", "~ship"]),
