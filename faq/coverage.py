@@ -17,10 +17,13 @@ password reset). A question that contains one of them is not answered with that 
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from faq.colloquial import standardise
@@ -106,9 +109,11 @@ class _EntryExtras:
     # per entry: (content stems, phrasing as written) of each `not:` phrasing
     negatives: tuple[tuple[tuple[tuple[str, ...], str], ...], ...]
     kb_forms: frozenset[str]  # every word form of the KB: phrasings, answers, tags
-    kb_form_list: tuple[str, ...]
+    kb_form_list: tuple[str, ...]  # the forms compared fuzzily: all but numbers
     # function and light words as the matcher's language layers write them
     function_forms: frozenset[str]
+    # question word -> whether the KB knows it (filled as questions come)
+    known_words: dict[str, bool] = field(default_factory=dict)
 
 
 _EXTRAS: weakref.WeakKeyDictionary[Matcher, _EntryExtras] = weakref.WeakKeyDictionary()
@@ -189,7 +194,8 @@ def _extras(matcher: Matcher) -> _EntryExtras:
         tuple(answer_forms),
         tuple(negatives),
         kb_forms,
-        tuple(sorted(kb_forms)),
+        # numbers compare exactly (an order number is not "close" to another one)
+        tuple(sorted(f for f in kb_forms if not f.isdigit())),
         function_forms,
     )
     _EXTRAS[matcher] = extras
@@ -202,25 +208,54 @@ def prepare(matcher: Matcher) -> None:
     _extras(matcher)
 
 
-def _variants(word: str) -> list[str]:
+@functools.lru_cache(maxsize=1 << 14)
+def _variants(word: str) -> tuple[str, ...]:
     """The word, and for Persian/Arabic script its forms without clitics («للخارج» ->
     «خارج») and with the adjective ی («اصل» ~ «اصلی»): what the character n-grams
     forgive in matching, forgiven here too."""
     if word.isascii() or word.startswith(CONCEPT_PREFIX):
-        return [word]
-    return list(dict.fromkeys([word, arabic_stem(word), *persian_variants(word), word + "ی"]))
+        return (word,)
+    return tuple(dict.fromkeys([word, arabic_stem(word), *persian_variants(word), word + "ی"]))
 
 
-def _found(word: str, forms: Sequence[str], cutoff: float) -> bool:
+def _found(
+    word: str, forms: Sequence[str], cutoff: float, exact: AbstractSet[str] | None = None
+) -> bool:
+    """Whether a form of `word` is in `forms`, the same or close enough by rapidfuzz
+    `ratio`; `exact` is `forms` as a set, for a large `forms`."""
     if not forms:
         return False
-    for variant in _variants(word):
-        if variant in forms:
-            return True
-        fuzzy = len(variant) >= _MIN_FUZZY_LENGTH and not variant.startswith(CONCEPT_PREFIX)
-        if fuzzy and process.extractOne(variant, forms, scorer=fuzz.ratio, score_cutoff=cutoff):
-            return True
-    return False
+    variants = _variants(word)
+    if any(v in (forms if exact is None else exact) for v in variants):
+        return True
+    fuzzy = [
+        v
+        for v in variants
+        if len(v) >= _MIN_FUZZY_LENGTH and not v.startswith(CONCEPT_PREFIX) and not v.isdigit()
+    ]
+    if not fuzzy:
+        return False
+    # one batched call (rapidfuzz scores many short strings at once with SIMD)
+    scores = process.cdist(fuzzy, forms, scorer=fuzz.ratio, score_cutoff=cutoff, dtype=np.uint8)
+    return bool(scores.any())
+
+
+# Words whose KB-wide look-up is remembered per matcher; customers repeat their words.
+_KNOWN_CACHE_SIZE = 1 << 14
+
+
+def _known_to_kb(word: str, extras: _EntryExtras, cutoff: float) -> bool:
+    """Whether anything in the whole KB matches `word` (a fuzzy scan of every KB word
+    form, remembered: the answer depends on the KB only)."""
+    known = extras.known_words.get(word)
+    if known is None:
+        known = word in extras.kb_forms or _found(
+            word, extras.kb_form_list, cutoff, extras.kb_forms
+        )
+        if len(extras.known_words) >= _KNOWN_CACHE_SIZE:
+            extras.known_words.clear()
+        extras.known_words[word] = known
+    return known
 
 
 def _negative_in(
@@ -260,11 +295,7 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
         explained += w.idf * hit
         if hit == 0:
             unexplained.append(w.word)
-    foreign = tuple(
-        w
-        for w in unexplained
-        if w not in extras.kb_forms and not _found(w, extras.kb_form_list, cutoff)
-    )
+    foreign = tuple(w for w in unexplained if not _known_to_kb(w, extras, cutoff))
     return Coverage(
         best.entry_id,
         round(explained / total, 4) if total else 1.0,

@@ -19,6 +19,7 @@ shipped one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -42,11 +43,12 @@ class LexiconError(ValueError):
     """A lexicon file that cannot be used; the message names the file and the problem."""
 
 
-def _english_variants(token: str) -> list[str]:
-    return [english_stem(token, drop_silent_e=True)]
+@functools.lru_cache(maxsize=1 << 14)
+def _english_variants(token: str) -> tuple[str, ...]:
+    return (english_stem(token, drop_silent_e=True),)
 
 
-_VARIANTS: Mapping[str, Callable[[str], list[str]]] = {
+_VARIANTS: Mapping[str, Callable[[str], Sequence[str]]] = {
     "en": _english_variants,
     "fa": persian_variants,
     "ar": arabic_variants,

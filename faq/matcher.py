@@ -441,8 +441,9 @@ class Matcher:
             score_cutoff=self.config.token_cutoff,
             dtype=np.float32,
         )
-        # Short tokens must match exactly: "car" ~ "card" is not a match.
-        short = np.array([len(f) < 4 for f in query_forms])
+        # Short tokens and numbers must match exactly: "car" ~ "card" is not a match,
+        # nor is order 458218 order 458219.
+        short = np.array([len(f) < 4 or f.isdigit() for f in query_forms])
         if short.any():
             sims[short] = np.where(query.ids[short][:, None] == columns[None, :], 100.0, 0.0)
         sub = sims[:, positions] / 100.0

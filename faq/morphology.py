@@ -19,6 +19,8 @@ All forms are normalised (`faq.normalise`).
 
 from __future__ import annotations
 
+import functools
+
 _ENGLISH_SUFFIXES = ("ing", "ed", "es", "s", "ly")
 
 # Common irregular verbs of customer messages (past and participle -> base).
@@ -132,10 +134,22 @@ def _strip_layers(word: str, suffixes: tuple[str, ...], layers: int) -> list[str
     return out
 
 
-def persian_variants(token: str) -> list[str]:
-    """The token, then its forms without up to two enclitic layers (longest first)."""
+# Pronoun enclitics that spoken writing glues to a word ending in a silent ه after
+# dropping the ه: «مغازتون» is «مغازه» + «تون», «خونمون» is «خونه» + «مون».
+_ELIDED_H_ENCLITICS = ("مان", "تان", "شان", "مون", "تون", "شون")
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def persian_variants(token: str) -> tuple[str, ...]:
+    """The token, then its forms without up to two enclitic layers (longest first), and
+    the stem with its silent ه back where a plural enclitic followed it."""
     stems = _strip_layers(token, _PERSIAN_SUFFIXES, 2)
-    return [token, *sorted(stems, key=len, reverse=True)]
+    restored = [
+        token[: -len(s)] + "ه"
+        for s in _ELIDED_H_ENCLITICS
+        if token.endswith(s) and len(token) - len(s) >= _MIN_STEM + 1 and token[-len(s) - 1] != "ه"
+    ]
+    return (token, *sorted(stems, key=len, reverse=True), *restored)
 
 
 _ARABIC_PREFIXES = (
@@ -163,7 +177,8 @@ _IMPERFECT_LETTERS = ("ت", "ی", "ن", "ا")
 _MIN_ASPECT_VERB = 4  # letters left: «ترجع»; shorter words are nouns too often
 
 
-def arabic_variants(token: str) -> list[str]:
+@functools.lru_cache(maxsize=1 << 14)
+def arabic_variants(token: str) -> tuple[str, ...]:
     """The token, then its forms without proclitics, a spoken aspect prefix and/or one
     pronoun suffix (longest first)."""
     bases = [token] + [
@@ -182,7 +197,7 @@ def arabic_variants(token: str) -> list[str]:
         for form in (base, *_strip_layers(base, _ARABIC_SUFFIXES, 1)):
             if form not in out:
                 out.append(form)
-    return [token, *sorted((f for f in out if f != token), key=len, reverse=True)]
+    return (token, *sorted((f for f in out if f != token), key=len, reverse=True))
 
 
 _STEM_PREFIXES = ("وال", "فال", "بال", "کال", "لل", "ال")

@@ -8,8 +8,9 @@ token sequences, never substrings, so «سلامت» is not a greeting.
 from __future__ import annotations
 
 import enum
+import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from faq.finglish import persian_script
@@ -257,20 +258,41 @@ _REQUEST_FILLER = _FILLER | frozenset(
 )
 
 
+PhraseGroup = frozenset[tuple[str, ...]]
+
+
+@functools.cache
+def _by_first_word(
+    groups: tuple[PhraseGroup, ...],
+) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """The phrases of `groups` by their first word, longest first (built once per set
+    of groups: the phrase lists are constants)."""
+    table: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in (p for group in groups for p in group if p):
+        table.setdefault(phrase[0], []).append(phrase)
+    return {w: tuple(sorted(ps, key=len, reverse=True)) for w, ps in table.items()}
+
+
+def _phrase_at(tokens: Sequence[str], i: int, *groups: PhraseGroup) -> int:
+    """The length of the longest phrase of `groups` starting at `tokens[i]`, or 0."""
+    for phrase in _by_first_word(groups).get(tokens[i], ()):
+        if tuple(tokens[i : i + len(phrase)]) == phrase:
+            return len(phrase)
+    return 0
+
+
 def _strip_phrases(
-    tokens: Sequence[str], phrases: Iterable[frozenset[tuple[str, ...]]]
+    tokens: Sequence[str], phrases: tuple[PhraseGroup, ...]
 ) -> tuple[list[str], bool]:
     """Remove every occurrence of the phrases (longest first); report whether any was found."""
-    table = sorted((p for group in phrases for p in group), key=len, reverse=True)
     out: list[str] = []
     found = False
     i = 0
     while i < len(tokens):
-        for phrase in table:
-            if tuple(tokens[i : i + len(phrase)]) == phrase:
-                i += len(phrase)
-                found = True
-                break
+        length = _phrase_at(tokens, i, *phrases)
+        if length:
+            i += length
+            found = True
         else:
             out.append(tokens[i])
             i += 1
@@ -316,6 +338,36 @@ def is_human_request(tokens: Sequence[str]) -> bool:
     return len(content) <= 2 or has_contact
 
 
+# How many words may stand between "no need for" and the person it refuses.
+_REFUSAL_REACH = 3
+
+
+def _without_refused_person(tokens: Sequence[str]) -> list[str]:
+    """The tokens without "no need for a human"-style refusals of a person: they say
+    what the customer does not want, not what the question is about."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        refusal = _phrase_at(tokens, i, _NO_PERSON_NEEDED)
+        if refusal:
+            # the person after the refusal ("no need for a human", «مش عايز موظف») ...
+            ahead = tokens[i + refusal : i + refusal + _REFUSAL_REACH]
+            person = next((j for j, t in enumerate(ahead) if _is_person_word(t)), None)
+            if person is not None:
+                i += refusal + person + 1
+                continue
+            # ... or before it («اپراتور لازم نیست»)
+            start = max(0, len(out) - _REFUSAL_REACH)
+            before = [j for j in range(start, len(out)) if _is_person_word(out[j])]
+            if before:
+                del out[before[0] :]
+                i += refusal
+                continue
+        out.append(tokens[i])
+        i += 1
+    return out
+
+
 def triage(text: str) -> Triage:
     """Classify a customer message before any KB lookup.
 
@@ -331,7 +383,7 @@ def triage(text: str) -> Triage:
         return Triage(MessageKind.EMPTY, "")
     if is_human_request(tokens):
         return Triage(MessageKind.HUMAN, " ".join(tokens))
-    rest, greeted = _strip_phrases(tokens, (_GREETINGS,))
+    rest, greeted = _strip_phrases(_without_refused_person(tokens), (_GREETINGS,))
     rest, thanked = _strip_phrases(rest, (_THANKS,))
     content = [t for t in rest if t not in _FILLER]
     if not content:

@@ -179,6 +179,47 @@ def test_assess_without_a_candidate_is_none(matcher: Matcher) -> None:
     assert assess(matcher, matcher.match("")) is None
 
 
+NUMBERED_KB = """
+- id: order-status
+  questions: {en: ["Where is order 458219?", "status of my order"]}
+  answers: {en: "Order 458219 left the warehouse."}
+"""
+
+
+def test_numbers_are_known_to_the_kb_only_as_written() -> None:
+    matcher = Matcher(load_kb_texts([("kb.yaml", NUMBERED_KB)]))
+    # an order number one digit away from the KB's is not "close" to it
+    near = assess(matcher, matcher.match("status of order 458218 and gift wrapping"))
+    assert near is not None and "458218" in near.foreign
+    same = assess(matcher, matcher.match("status of order 458219 and gift wrapping"))
+    assert same is not None and "458219" not in same.foreign
+
+
+def test_the_kb_wide_word_look_up_is_done_once_per_word(
+    matcher: Matcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the fuzzy scan of every KB word for a word the entry leaves unexplained is the
+    # costly part of the rule on a large KB: a repeated word is not scanned again
+    import faq.coverage
+
+    calls = []
+    real = faq.coverage.process.cdist
+    kb_words = faq.coverage._extras(matcher).kb_form_list
+
+    def counting(*args: object, **kwargs: object) -> object:
+        if args[1] is kb_words:  # the matcher's own calls are not counted
+            calls.append(args[0])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(faq.coverage.process, "cdist", counting)
+    question = "how long does it take to boil a quail egg"
+    first = assess(matcher, matcher.match(question))
+    assert first is not None and "quail" in first.foreign and calls
+    calls.clear()
+    again = assess(matcher, matcher.match(question))
+    assert again == first and calls == []
+
+
 def _near_miss_split(split: str) -> list[object]:
     rows = [json.loads(line) for line in NEAR_MISS.read_text(encoding="utf-8").splitlines()]
     queries = load_queries(NEAR_MISS)

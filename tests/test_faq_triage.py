@@ -11,6 +11,7 @@ import pytest
 from faq.evaluate import LabelledQuery, evaluate_queries
 from faq.kb import KbError, load_kb
 from faq.matcher import Matcher
+from faq.normalise import normalise, tokenise
 from faq.reload import load
 from faq.triage import MessageKind, asking_clause, triage, yes_or_no
 
@@ -58,6 +59,19 @@ def test_requests_for_a_person(text: str) -> None:
 )
 def test_person_words_that_are_not_a_request(text: str) -> None:
     assert triage(text).kind is MessageKind.QUESTION
+
+
+def test_a_refused_person_is_not_part_of_the_question() -> None:
+    # "no need for a human" says what the customer does not want: the question that
+    # reaches the matcher is the rest, so the person-word cannot count against an entry
+    for text, rest in [
+        ("no need for a human, just tell me when you open", "just tell me when you open"),
+        ("اپراتور لازم نیست، ساعت کاری رو بگید", "ساعت کاری رو بگید"),
+        ("مش عايز موظف، بس قولي مواعيد العمل", "بس قولی مواعید العمل"),
+    ]:
+        assert triage(text).rest == " ".join(tokenise(normalise(rest)))
+    # a refusal with no person after it is kept: "no need to pay for shipping?"
+    assert "need" in triage("no need to pay for shipping?").rest
 
 
 @pytest.mark.parametrize(
@@ -117,10 +131,9 @@ def _is_latin(text: str) -> bool:
     return sum(c.isascii() for c in letters) > len(letters) / 2
 
 
-# The target for answered-right on the held half is 0.80 of in-scope; measured 60/76 (0.79)
-# when this gate was set, so it holds the level reached (docs/bot.md says the target is
-# missed by one question) and hand-offs at their target.
-HELD_ANSWERED_RIGHT_FLOOR = 0.78
+# The target for answered-right on the held half is 0.80 of in-scope; measured 61/76
+# (0.803) when this gate was set: the gate is the target, and hand-offs at theirs.
+HELD_ANSWERED_RIGHT_FLOOR = 0.80
 
 
 def test_colloquial_held_half_holds_its_level() -> None:
