@@ -10,6 +10,7 @@ from sqlalchemy import delete, event, select, text
 
 from config.settings import Settings
 from router.core.responder import QueueEveryThread
+from router.storage import fulltext
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import Identity, Message
 from tests.agent_support import api, make_agent
@@ -82,3 +83,18 @@ async def test_an_index_whose_triggers_a_table_rebuild_dropped_is_repaired_on_mi
     assert await _found(client, boss, "tabriz") == [missed.message_id]
     later = await web.push("another parcel from Tabriz", sender="v2")
     assert await _found(client, boss, "tabriz") == [later.message_id, missed.message_id]
+
+
+async def test_without_the_fts5_tables_search_scans_and_finds_the_same(
+    settings: Settings, start_app: Any
+) -> None:
+    web = FakeAdapter(name="web")
+    client, context = await start_app(settings, adapters=[web], responder=QueueEveryThread())
+    boss = await make_agent(context, "Boss", is_admin=True)
+    found = await web.push("کتاب «جنگ و صلح» رسید؟", sender="v1", sender_name="علی")
+    async with context.engine.begin() as connection:
+        await connection.run_sync(fulltext.uninstall)  # an SQLite built without FTS5
+    assert await _found(client, boss, "صلح") == [found.message_id]
+    assert await _found(client, boss, "علي", "customers") == [found.customer_id]
+    later = await web.push("صلح بعدی", sender="v2")  # writes work with no triggers left
+    assert await _found(client, boss, "صلح") == [later.message_id, found.message_id]
