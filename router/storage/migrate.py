@@ -9,6 +9,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from router.storage import fulltext
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -26,6 +28,8 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        # A table a batch migration rebuilt has lost its FTS triggers: put them back.
+        fulltext.install(connection)
 
     async with engine.connect() as connection:
         await connection.run_sync(_upgrade)

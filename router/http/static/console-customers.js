@@ -24,6 +24,7 @@
       identities: "Identities",
       thread: "Thread #{id}",
       unnamed: "Customer #{id}",
+      pick_customer: "Pick a customer to see their profile.",
     },
     fa: {
       page_customers: "مشتریان",
@@ -43,6 +44,7 @@
       identities: "نشانی‌ها",
       thread: "گفت‌وگوی #{id}",
       unnamed: "مشتری #{id}",
+      pick_customer: "مشتری‌ای را برای دیدن نمایه‌اش انتخاب کنید.",
     },
     ar: {
       page_customers: "العملاء",
@@ -62,6 +64,7 @@
       identities: "العناوين",
       thread: "المحادثة #{id}",
       unnamed: "العميل #{id}",
+      pick_customer: "اختر عميلًا لعرض ملفه.",
     },
   };
 
@@ -102,7 +105,11 @@
   }
 
   function threadLink(id) {
-    return C.el("button", { type: "button", class: "link", onclick: () => C.openThreadPage(id) }, tr("thread", { id }));
+    return C.el(
+      "button",
+      { type: "button", class: "link", onclick: () => C.openThreadPage(id) },
+      tr("thread", { id: C.num(id) }),
+    );
   }
 
   function section(key, items) {
@@ -182,6 +189,8 @@
     const view = $("customer-profile");
     view.hidden = false;
     view.textContent = "";
+    $("customer-profile-empty").hidden = true;
+    showPane("profile");
     view.append(
       C.el("h2", {}, isolated(data.display_name || data.name || tr("unnamed", { id: C.num(data.id) }))),
       C.el("h3", { text: tr("identities") }),
@@ -195,7 +204,7 @@
       C.el("h3", { text: tr("threads") }),
       C.el(
         "ul",
-        {},
+        { class: "profile-threads" },
         ...data.threads.map((th) => C.el("li", {}, threadLink(th.id), " ", C.el("span", { class: "muted", text: C.t(`status_${th.status}`) }))),
       ),
       C.el("h3", { text: tr("tags") }),
@@ -222,7 +231,7 @@
       C.el("h3", { text: tr("notes") }),
       C.el(
         "ul",
-        {},
+        { class: "profile-notes" },
         ...data.notes.map((n) =>
           C.el("li", {}, C.el("strong", {}, isolated(n.agent_name || "")), " ", C.el("time", { text: C.when(n.created_at) }), C.el("p", {}, isolated(n.text))),
         ),
@@ -251,6 +260,12 @@
     );
   }
 
+  // A phone shows one pane at a time (console.css): the list, or the profile with Back.
+  function showPane(name) {
+    $("customers-page").dataset.pane = name;
+    if (name === "profile") document.querySelector(".customers-profile-pane").scrollTop = 0;
+  }
+
   function wire() {
     C = window.PasokhConsole;
     if (!C) return;
@@ -270,6 +285,7 @@
     });
     $("search-more").addEventListener("click", () => runSearch(true));
     $("customers-more").addEventListener("click", () => loadCustomers(true));
+    $("customers-back").addEventListener("click", () => showPane("list"));
   }
 
   document.addEventListener("DOMContentLoaded", wire);

@@ -30,6 +30,7 @@
       tab_low_rating: "Low ratings",
       low_rating_badge: "low rating",
       queue_empty: "Nothing here right now.",
+      queue_more: "More threads",
       pick_thread: "Pick a thread from the list.",
       claim: "Claim",
       take_over: "Take over",
@@ -226,6 +227,7 @@
       tab_low_rating: "امتیاز پایین",
       low_rating_badge: "امتیاز پایین",
       queue_empty: "فعلاً چیزی اینجا نیست.",
+      queue_more: "گفت‌وگوهای بیشتر",
       pick_thread: "یک گفت‌وگو را از فهرست انتخاب کنید.",
       claim: "برداشتن",
       take_over: "گرفتن از ربات",
@@ -422,6 +424,7 @@
       tab_low_rating: "تقييمات منخفضة",
       low_rating_badge: "تقييم منخفض",
       queue_empty: "لا شيء هنا الآن.",
+      queue_more: "محادثات أخرى",
       pick_thread: "اختر محادثة من القائمة.",
       claim: "استلام",
       take_over: "استلام من الروبوت",
@@ -606,6 +609,8 @@
   const LOCALES = { fa: "fa-IR-u-ca-persian", ar: "ar-u-nu-arab", en: "en-GB" };
   const LANG_KEY = "pasokh.console.lang";
 
+  const QUEUE_PAGE = 50; // threads per page of the queue list
+
   const state = {
     lang: "fa",
     agent: null,
@@ -617,6 +622,10 @@
     surveyOnResolve: true, // the Resolve box's default (the server's surveys.send_by_default)
     charts: {},
     threads: [],
+    queueNext: null, // the cursor after the last page of the queue list shown
+    queuePages: 1, // pages of the queue list shown: a reload reads as many again
+    queueRead: 0, // bumped by each (re)load: a page read for an older list is dropped
+    queueLoadingMore: false,
     knownQueued: new Set(),
     queuePrimed: false, // the queue was read once: threads queued after that are new
     current: null, // the open thread's detail
@@ -1123,6 +1132,7 @@
       tab.setAttribute("aria-selected", String(tab.dataset.view === view));
     }
     state.threads = [];
+    state.queuePages = 1;
     renderQueue();
     loadQueue();
   }
@@ -1139,16 +1149,40 @@
   function selectSort(sort) {
     state.sort = sort === "due" ? "due" : "";
     $("queue-sort").value = state.sort;
+    state.queuePages = 1;
     loadQueue();
   }
 
+  // One page of the queue list after `cursor` (null: the first).
+  function queuePage(cursor) {
+    const path = `${queuePath()}&limit=${QUEUE_PAGE}`;
+    return api("GET", cursor ? `${path}&cursor=${encodeURIComponent(cursor)}` : path);
+  }
+
+  // Rows of `more` not in `threads` already: a thread that moved up the list (a new
+  // message, a priority) between two page reads is shown once, where it was first read.
+  function withoutRepeats(threads, more) {
+    const seen = new Set(threads.map((thread) => thread.id));
+    return threads.concat(more.filter((thread) => !seen.has(thread.id)));
+  }
+
+  // (Re)reads the queue list: as many pages as the agent has scrolled through, from the
+  // top, so a reload on an event keeps the rows below the first page.
   async function loadQueue() {
     if (!state.agent) return;
     const view = state.view;
+    const read = ++state.queueRead;
     try {
-      const data = await api("GET", queuePath());
-      if (view !== state.view) return;
-      const threads = Array.isArray(data) ? data : data.threads || data.items || [];
+      let threads = [];
+      let cursor = null;
+      for (let pages = 0; pages < state.queuePages; pages++) {
+        const data = await queuePage(cursor);
+        if (read !== state.queueRead || view !== state.view) return;
+        threads = withoutRepeats(threads, data.threads || []);
+        cursor = data.next || null;
+        if (!cursor) break;
+      }
+      state.queueNext = cursor;
       const fresh = threads.filter(
         (thread) => thread.status === "queued" && !state.knownQueued.has(thread.id),
       );
@@ -1162,6 +1196,26 @@
       renderQueue();
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 401)) failed(error);
+    }
+  }
+
+  // The next page of the queue list (the "more" button, or scrolling to it).
+  async function loadMoreQueue() {
+    if (!state.agent || !state.queueNext || state.queueLoadingMore) return;
+    const read = state.queueRead;
+    state.queueLoadingMore = true;
+    try {
+      const data = await queuePage(state.queueNext);
+      if (read !== state.queueRead) return; // the list was read again meanwhile
+      state.threads = withoutRepeats(state.threads, data.threads || []);
+      state.queueNext = data.next || null;
+      state.queuePages += 1;
+      for (const thread of state.threads) if (thread.status === "queued") state.knownQueued.add(thread.id);
+      renderQueue();
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) failed(error);
+    } finally {
+      state.queueLoadingMore = false;
     }
   }
 
@@ -1212,6 +1266,7 @@
       item.setAttribute("aria-current", String(item.dataset.threadId === String(state.currentId)));
     });
     $("thread-list-empty").hidden = state.threads.length > 0;
+    $("queue-more").hidden = !state.queueNext;
   }
 
   function queueItem(thread) {
@@ -2072,6 +2127,11 @@
     });
     $("canned").addEventListener("change", insertCanned);
     $("queue-sort").addEventListener("change", (event) => selectSort(event.target.value));
+    $("queue-more").addEventListener("click", loadMoreQueue);
+    // Scrolling the queue pane down to the "more" button reads the next page.
+    new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) loadMoreQueue();
+    }).observe($("queue-more"));
     $("priority-select").addEventListener("change", (event) => {
       act("priority", { priority: event.target.value }, "priority_changed");
     });
