@@ -30,6 +30,7 @@ from router.core.events import (
     CustomersMerged,
     Event,
     EventsResumed,
+    KnowledgeBaseChanged,
     MessageStored,
     SlaAlarmFired,
     SurveyAnswered,
@@ -461,6 +462,8 @@ def event_payload(event: Event) -> dict[str, Any]:
                 "kind": event.kind,
                 "priority": event.priority,
             }
+        case KnowledgeBaseChanged():
+            return {"type": "knowledge", "revision": event.revision}
         case SurveyAnswered():
             return {
                 "type": "survey",
