@@ -73,6 +73,7 @@ STATIC_FILES = {
     "console.css": "text/css; charset=utf-8",
     "console-notify.js": "text/javascript; charset=utf-8",
     "console-admin.js": "text/javascript; charset=utf-8",
+    "console-knowledge.js": "text/javascript; charset=utf-8",
     # the notification chime (a generated 0.18 s tone; see docs/console.md)
     "notify.wav": "audio/wav",
     # The "Service hours" admin page: calendars and SLA policies
