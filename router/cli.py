@@ -364,13 +364,12 @@ async def _faq_gaps(settings: Settings, args: argparse.Namespace) -> int:
 async def _with_knowledge_base(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
     """Run `work(context)` on an app context over the database, the KB seeded (from the
     configured file) if the database holds none yet."""
+    # Not router.app: the channels' SDKs it imports take seconds, and no channel runs here.
     from faq.kb import KbError
-    from router.app import ensure_secret_key
     from router.context import AppContext
     from router.core.responder import QueueEveryThread
     from router.service.knowledge_base import ensure_seeded
 
-    settings = ensure_secret_key(settings)
     engine = new_engine(settings.database_url)
     try:
         if is_sqlite(settings.database_url):
