@@ -575,7 +575,7 @@ async def import_text(
 # --- seeding ------------------------------------------------------------------------
 
 
-def _read_seed(path: Path) -> tuple[list[dict[str, Any]], str | None]:
+def read_seed(path: Path) -> tuple[list[dict[str, Any]], str | None]:
     """The entries of the configured KB (a file, or a folder of files read as one)."""
     texts = []
     for file in kb_files(path):
@@ -601,7 +601,7 @@ async def ensure_seeded(app: AppContext, seed: Path | None = None) -> bool:
             return False
     path = seed or configured_kb_path(app)
     try:
-        entries, language = await asyncio.to_thread(_read_seed, path)
+        entries, language = await asyncio.to_thread(read_seed, path)
     except KbInvalid as exc:
         raise KbError(f"{path}: {exc}") from None
     except OSError as exc:

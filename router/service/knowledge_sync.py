@@ -19,10 +19,20 @@ import secrets
 import shutil
 from pathlib import Path
 
+from faq.kb import KbError
 from router.context import AppContext
 from router.core.events import Event, EventsResumed, KnowledgeBaseChanged
 from router.core.tasks import BackgroundTasks
-from router.service.knowledge_base import ensure_seeded, export_document, export_text, revision
+from router.service.knowledge_base import (
+    KbInvalid,
+    configured_kb_path,
+    ensure_seeded,
+    export_document,
+    export_text,
+    read_seed,
+    revision,
+)
+from router.storage.engine import is_database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -64,19 +74,44 @@ class LiveKbFile:
         if self._app is not None:
             raise RuntimeError("the live KB file is already kept")
         self._app = app
-        await ensure_seeded(app)
         events = app.events.subscribe()  # before the first write: no change slips between
         try:
-            await self.refresh()
-        except BaseException:
-            app.events.unsubscribe(events)
-            raise
+            await self._sync()
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                app.events.unsubscribe(events)
+                raise
+            # The server starts without its database (health says so): the bot answers
+            # from the configured file until the database's KB can be read.
+            logger.warning("KB not read: database unavailable (%s); serving the file", exc)
+            await self._write_seed(app)
         self._tasks.spawn(self._follow(app, events), "faq:live-kb")
 
     async def stop(self) -> None:
         """Stop following changes and remove the file. Stopping twice does nothing."""
         await self._tasks.cancel()
         await asyncio.to_thread(shutil.rmtree, self.folder, True)
+
+    async def _sync(self) -> bool:
+        app = self._app
+        assert app is not None
+        if self.revision is None:
+            await ensure_seeded(app)
+        return await self.refresh()
+
+    async def _write_seed(self, app: AppContext) -> None:
+        """Write the configured KB file as the copy (checked by the same rules).
+
+        Raises:
+            KbError: the configured file is invalid.
+        """
+        path = configured_kb_path(app)
+        try:
+            entries, language = await asyncio.to_thread(read_seed, path)
+        except (KbInvalid, OSError) as exc:
+            raise KbError(f"{path}: {exc}") from None
+        document = {"language": language, "entries": entries} if language else {"entries": entries}
+        await asyncio.to_thread(_write_atomically, self.path, export_text(document))
 
     async def refresh(self) -> bool:
         """Rewrite the file if the database's KB is newer; True if it did."""
@@ -109,8 +144,11 @@ class LiveKbFile:
                 if isinstance(event, KnowledgeBaseChanged) and event.revision == self.revision:
                     continue
                 try:
-                    await self.refresh()
-                except Exception:  # the next change or reconnection tries again
-                    logger.exception("could not refresh this process's copy of the KB")
+                    await self._sync()
+                except Exception as exc:  # the next change or check tries again
+                    if not is_database_unavailable(exc):
+                        logger.exception("could not refresh this process's copy of the KB")
+                    else:
+                        logger.warning("KB revision not checked: database unavailable: %s", exc)
         finally:
             app.events.unsubscribe(events)
