@@ -1525,10 +1525,16 @@ KB_ENTRY_FIELDS: JSON = {
     "answers": {"type": "object", "additionalProperties": TEXT, "minProperties": 1},
     "tags": _PHRASINGS,
     "handoff": {"type": "boolean"},
-    "suggestions": {"anyOf": [_PER_LANGUAGE, {"type": "array", "items": TEXT}]},
-    "not": {"anyOf": [_PER_LANGUAGE, {"type": "array", "items": TEXT}]},
+    # per language, or one list (or one phrasing) for every language
+    "suggestions": {"anyOf": [_PER_LANGUAGE, *_PHRASINGS["anyOf"]]},
+    "not": {"anyOf": [_PER_LANGUAGE, *_PHRASINGS["anyOf"]]},
 }
 KB_OPTIONAL = ("tags", "handoff", "suggestions", "not")
+# In a request an optional field may be null: the same as leaving it out.
+KB_REQUEST_FIELDS: JSON = {
+    name: {"anyOf": [schema, {"type": "null"}]} if name in KB_OPTIONAL else schema
+    for name, schema in KB_ENTRY_FIELDS.items()
+}
 KB_ENTRY_ID: JSON = {
     "type": "string",
     "maxLength": ENTRY_ID_MAX_LENGTH,
@@ -1553,12 +1559,12 @@ KB_ERRORS = {
 SCHEMAS.update(
     {
         "KbEntryCreate": _object(
-            {"id": KB_ENTRY_ID, **KB_ENTRY_FIELDS},
+            {"id": KB_ENTRY_ID, **KB_REQUEST_FIELDS},
             optional=KB_OPTIONAL,
             description="An entry as the KB file holds it (docs/bot.md).",
         ),
         "KbEntryUpdate": _object(
-            {"version": KB_VERSION, "id": KB_ENTRY_ID, **KB_ENTRY_FIELDS},
+            {"version": KB_VERSION, "id": KB_ENTRY_ID, **KB_REQUEST_FIELDS},
             optional=("id", *KB_OPTIONAL),
             description="The whole entry; `version`: the version it was edited from.",
         ),
@@ -1652,7 +1658,7 @@ def knowledge_base_paths() -> JSON:
                 "200",
                 "KbEntryList",
                 errors=(),
-                params=(_query("q", TEXT, "words to look for in ids, questions and answers"),),
+                params=(_query("q", STRING, "words to look for in ids, questions and answers"),),
             ),
             "post": _kb_op(
                 "Admin: add an entry (version 1, or the next after a deleted one's); every "
