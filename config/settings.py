@@ -93,7 +93,9 @@ class ThreadSettings:
 
 @dataclass(frozen=True)
 class FaqSettings:
-    path: str = ""  # a file or a folder of files; empty: the sample shop KB
+    # A file or a folder of files; empty: the sample shop KB. It seeds the KB held in
+    # the database once, while that is empty (docs/bot.md); later edits: `faq import`.
+    path: str = ""
     default_language: str = "fa"
     # Re-rank the lexical candidates with multilingual-e5-small (`pip install pasokh[rerank]`).
     reranker: bool = False

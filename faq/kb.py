@@ -36,7 +36,12 @@ SAMPLE_KB_PACKAGE = "faq.sample_kb"
 
 
 class KbError(ValueError):
-    """A KB file cannot be read or does not follow the format; the message says where."""
+    """A KB file cannot be read or does not follow the format; the message says where,
+    and `field` names the entry key at fault when there is one (for the KB editor)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,20 +102,22 @@ class KnowledgeBase:
         return frozenset(lang for e in self.entries for lang in e.questions)
 
 
-def _str_tuple(value: object, where: str) -> tuple[str, ...]:
+def _str_tuple(value: object, where: str, field: str | None = None) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
-        raise KbError(f"{where}: expected a list of strings")
+        raise KbError(f"{where}: expected a list of strings", field)
     return tuple(v for v in value if v.strip())
 
 
-def _per_language_lists(value: object, where: str) -> dict[str, tuple[str, ...]]:
+def _per_language_lists(
+    value: object, where: str, field: str | None = None
+) -> dict[str, tuple[str, ...]]:
     if value is None:
         return {}
     if isinstance(value, Mapping):
-        return {str(k): _str_tuple(v, f"{where}.{k}") for k, v in value.items()}
-    return {"*": _str_tuple(value, where)}
+        return {str(k): _str_tuple(v, f"{where}.{k}", field) for k, v in value.items()}
+    return {"*": _str_tuple(value, where, field)}
 
 
 def is_language_key(key: object) -> bool:
@@ -135,7 +142,7 @@ def _parse_entry(raw: object, where: str, warnings: list[str] | None = None) -> 
         raise KbError(f"{where}: an entry must be a mapping")
     entry_id = raw.get("id")
     if not isinstance(entry_id, str | int) or not str(entry_id).strip():
-        raise KbError(f"{where}: entry without an id")
+        raise KbError(f"{where}: entry without an id", "id")
     where = f"{where} (id {entry_id})"
     if warnings is not None:
         for key in raw:
@@ -147,35 +154,39 @@ def _parse_entry(raw: object, where: str, warnings: list[str] | None = None) -> 
         _check_language_keys(raw.get("not"), "not", where, warnings)
     questions = raw.get("questions")
     if not isinstance(questions, Mapping) or not questions:
-        raise KbError(f"{where}: 'questions' must map a language to a list of phrasings")
+        raise KbError(
+            f"{where}: 'questions' must map a language to a list of phrasings", "questions"
+        )
     parsed_questions = {
-        str(k): _str_tuple(v, f"{where} questions.{k}") for k, v in questions.items()
+        str(k): _str_tuple(v, f"{where} questions.{k}", "questions") for k, v in questions.items()
     }
     if not any(parsed_questions.values()):
-        raise KbError(f"{where}: no phrasings")
+        raise KbError(f"{where}: no phrasings", "questions")
     answers = raw.get("answers")
     if not isinstance(answers, Mapping) or not answers:
-        raise KbError(f"{where}: 'answers' must map a language to a text")
+        raise KbError(f"{where}: 'answers' must map a language to a text", "answers")
     if not all(isinstance(v, str) and v.strip() for v in answers.values()):
-        raise KbError(f"{where}: every answer must be a non-empty text")
+        raise KbError(f"{where}: every answer must be a non-empty text", "answers")
     handoff = raw.get("handoff", False)
     if not isinstance(handoff, bool):
-        raise KbError(f"{where}: 'handoff' must be true or false")
-    negatives = _per_language_lists(raw.get("not"), f"{where} not")
+        raise KbError(f"{where}: 'handoff' must be true or false", "handoff")
+    negatives = _per_language_lists(raw.get("not"), f"{where} not", "not")
     if "not" in raw and not any(negatives.values()):
-        raise KbError(f"{where}: 'not' must list at least one phrasing")
+        raise KbError(f"{where}: 'not' must list at least one phrasing", "not")
     shared = {q.strip().casefold() for qs in parsed_questions.values() for q in qs} & {
         n.strip().casefold() for ns in negatives.values() for n in ns
     }
     if shared:
-        raise KbError(f"{where}: {sorted(shared)[0]!r} is both a question and under 'not'")
+        raise KbError(f"{where}: {sorted(shared)[0]!r} is both a question and under 'not'", "not")
     return FaqEntry(
         id=str(entry_id),
         questions=parsed_questions,
         answers={str(k): str(v) for k, v in answers.items()},
-        tags=_str_tuple(raw.get("tags", ()), f"{where} tags"),
+        tags=_str_tuple(raw.get("tags", ()), f"{where} tags", "tags"),
         handoff=handoff,
-        suggestions=_per_language_lists(raw.get("suggestions"), f"{where} suggestions"),
+        suggestions=_per_language_lists(
+            raw.get("suggestions"), f"{where} suggestions", "suggestions"
+        ),
         source=where,
         negatives=negatives,
     )
@@ -219,6 +230,23 @@ def _decode(text: str, source: str) -> Any:
         raise KbError(
             f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}"
         ) from exc
+
+
+def kb_document_entries(
+    text: str, source: str
+) -> tuple[list[dict[str, Any]], str | None, KnowledgeBase]:
+    """One KB file's entries as the mappings it holds (ids as text), its language, and
+    the KB they load as: validated exactly as `load_kb_texts` validates a file.
+
+    Raises:
+        KbError: the text is not a valid KB file, or two entries share an id.
+    """
+    kb = load_kb_texts([(source, text)])
+    data = _decode(text, source)
+    language = data.get("language") if isinstance(data, Mapping) else None
+    raw: list[Any] = data["entries"] if isinstance(data, Mapping) else data
+    entries = [{**entry, "id": str(entry["id"])} for entry in raw]
+    return entries, language, kb
 
 
 def kb_files(path: Path) -> list[Path]:

@@ -72,6 +72,7 @@ from router.metrics import Metrics
 from router.outreach.scheduler import outreach_scheduler_ctx
 from router.service.breaches import sla_scheduler_ctx
 from router.service.expectations import ServiceHours, TeamStatusService
+from router.service.knowledge_sync import LiveKbFile
 from router.service.surveys import SurveyDoor
 from router.startup import StartupSummary, summary_ctx
 from router.storage.engine import is_sqlite, new_engine, new_sessionmaker
@@ -138,12 +139,20 @@ def installed_texts(settings: Settings) -> InstalledTexts:
     )
 
 
-def default_responder(settings: Settings, bot_texts: TextTable | None = None) -> Responder:
-    """The tier-0 bot when enabled; otherwise every thread goes to the queue."""
+def default_responder(
+    settings: Settings, bot_texts: TextTable | None = None, faq_path: Path | None = None
+) -> Responder:
+    """The tier-0 bot when enabled; otherwise every thread goes to the queue.
+
+    `faq_path`: the KB file the bot loads (the database's KB, kept by `LiveKbFile`);
+    default `[faq] path`.
+    """
     if not settings.bot.enabled:
         return QueueEveryThread()
+    if faq_path is None and settings.faq.path:
+        faq_path = Path(settings.faq.path)
     return build_responder(
-        faq_path=Path(settings.faq.path) if settings.faq.path else None,
+        faq_path=faq_path,
         text_overrides=settings.bot.texts if bot_texts is None else bot_texts,
         language_default=settings.faq.default_language,
         embedding_reranker=settings.faq.reranker,
@@ -194,6 +203,8 @@ def build_app(
         chosen_adapters.insert(0, api_adapter(settings, metrics))
     for adapter in chosen_adapters:
         app.router.add_routes(adapter.routes())
+    # The bot answers from the database's KB (seeded once from `[faq] path`).
+    live_kb = LiveKbFile(settings.data_dir) if responder is None and settings.bot.enabled else None
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -217,7 +228,8 @@ def build_app(
             # Then the service hours: a hand-off nobody can answer now says when one will.
             responder=IdentityDialogue.around(
                 ServiceHours.around(
-                    responder or default_responder(settings, texts.bot),
+                    responder
+                    or default_responder(settings, texts.bot, live_kb.path if live_kb else None),
                     settings,
                     clock=lambda: app[CONTEXT].clock(),
                     texts=texts.router,
@@ -236,6 +248,13 @@ def build_app(
         if shared_bus is not None:
             await shared_bus.stop()
         await engine.dispose()
+
+    async def live_kb_ctx(app: web.Application) -> AsyncIterator[None]:
+        if live_kb is not None:
+            await live_kb.start(app[CONTEXT])
+        yield
+        if live_kb is not None:
+            await live_kb.stop()
 
     async def responder_ctx(app: web.Application) -> AsyncIterator[None]:
         chosen = app[CONTEXT].responder
@@ -310,7 +329,7 @@ def build_app(
         await runner.cleanup()
 
     app.on_shutdown.append(close_channel_connections)
-    app.cleanup_ctx.extend([storage_ctx, responder_ctx, adapters_ctx, outbox_ctx])
+    app.cleanup_ctx.extend([storage_ctx, live_kb_ctx, responder_ctx, adapters_ctx, outbox_ctx])
     if settings.server.metrics_port:
         app.cleanup_ctx.append(metrics_listener_ctx)
     app.cleanup_ctx.append(assignment_ctx)  # after storage; stops first

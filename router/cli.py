@@ -361,6 +361,77 @@ async def _faq_gaps(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_db(settings, work)
 
 
+async def _with_knowledge_base(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+    """Run `work(context)` on an app context over the database, the KB seeded (from the
+    configured file) if the database holds none yet."""
+    # Not router.app: the channels' SDKs it imports take seconds, and no channel runs here.
+    from faq.kb import KbError
+    from router.context import AppContext
+    from router.core.responder import QueueEveryThread
+    from router.service.knowledge_base import ensure_seeded
+
+    engine = new_engine(settings.database_url)
+    try:
+        if is_sqlite(settings.database_url):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            await upgrade_to_head(engine)
+        context = AppContext(
+            settings=settings,
+            engine=engine,
+            sessions=new_sessionmaker(engine),
+            responder=QueueEveryThread(),
+        )
+        try:
+            await ensure_seeded(context)
+        except KbError as exc:
+            raise CommandError(f"the knowledge base cannot be seeded: {exc}") from None
+        return await work(context)
+    finally:
+        await engine.dispose()
+
+
+async def _faq_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the database's KB to a KB file (JSON), or to stdout for `-`."""
+    from router.service.knowledge_base import export_document, export_text
+
+    async def work(context: Any) -> int:
+        async with context.read_sessions() as session:
+            text = export_text(await export_document(session))
+        if args.file == "-":
+            sys.stdout.write(text)
+            return 0
+        try:
+            await asyncio.to_thread(Path(args.file).write_text, text, encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.file}: {exc}") from None
+        return 0
+
+    return await _with_knowledge_base(settings, work)
+
+
+async def _faq_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Replace the database's KB with a KB file (all or nothing)."""
+    from router.service.knowledge_base import KbInvalid, import_text
+
+    try:
+        text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read {args.file}: {exc}") from None
+
+    async def work(context: Any) -> int:
+        try:
+            summary = await import_text(context, None, text, Path(args.file).name)
+        except KbInvalid as exc:
+            raise CommandError(f"{args.file}: {exc}") from None
+        print(
+            f"{summary.created} new, {summary.updated} changed, {summary.deleted} deleted, "
+            f"{summary.unchanged} unchanged (revision {summary.revision})"
+        )
+        return 0
+
+    return await _with_knowledge_base(settings, work)
+
+
 async def _import_purchases(settings: Settings, args: argparse.Namespace) -> int:
     """Store the good rows of a purchases CSV; name each bad one by line (exit 1 if any)."""
     try:
@@ -513,6 +584,18 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("--since", help="ISO date or date-time, or a span: 7d (default), 24h")
     gaps.add_argument("--json", action="store_true", help="print one JSON object")
     gaps.set_defaults(func=_run(_faq_gaps))
+    export = faq.add_parser(
+        "export", parents=[common], help="write the knowledge base in the database to a KB file"
+    )
+    export.add_argument("file", help="the JSON file to write, or - for stdout")
+    export.set_defaults(func=_run(_faq_export))
+    importing_kb = faq.add_parser(
+        "import",
+        parents=[common],
+        help="replace the knowledge base in the database with a KB file (JSON or YAML)",
+    )
+    importing_kb.add_argument("file", type=Path)
+    importing_kb.set_defaults(func=_run(_faq_import))
     return parser
 
 

@@ -93,6 +93,13 @@ class SurveyAnswered:
 
 
 @dataclass(frozen=True, slots=True)
+class KnowledgeBaseChanged:
+    """The knowledge base in the database changed; it is now at `revision`."""
+
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
 class EventsResumed:
     """The bus between processes was cut and is back: events of other processes may
     have been missed meanwhile, so listeners re-read what they show."""
@@ -106,6 +113,7 @@ Event = (
     | CustomersMerged
     | SlaAlarmFired
     | SurveyAnswered
+    | KnowledgeBaseChanged
     | EventsResumed
 )
 

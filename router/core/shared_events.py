@@ -33,6 +33,7 @@ from router.core.events import (
     Event,
     EventsResumed,
     InProcessEventBus,
+    KnowledgeBaseChanged,
     MessageStored,
     SlaAlarmFired,
     ThreadChanged,
@@ -50,7 +51,15 @@ APPLICATION_NAME = "pasokh events"
 MAX_PAYLOAD_BYTES = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 _SHARED: dict[str, type[Event]] = {
     cls.__name__: cls
-    for cls in (MessageStored, ThreadChanged, Typing, AgentPresence, CustomersMerged, SlaAlarmFired)
+    for cls in (
+        MessageStored,
+        ThreadChanged,
+        Typing,
+        AgentPresence,
+        CustomersMerged,
+        SlaAlarmFired,
+        KnowledgeBaseChanged,
+    )
 }
 _SEND_BATCH = 200
 _OUTGOING_LIMIT = 10_000

@@ -30,6 +30,7 @@ from router.core.events import (
     CustomersMerged,
     Event,
     EventsResumed,
+    KnowledgeBaseChanged,
     MessageStored,
     SlaAlarmFired,
     SurveyAnswered,
@@ -72,6 +73,7 @@ STATIC_FILES = {
     "console.css": "text/css; charset=utf-8",
     "console-notify.js": "text/javascript; charset=utf-8",
     "console-admin.js": "text/javascript; charset=utf-8",
+    "console-knowledge.js": "text/javascript; charset=utf-8",
     # the notification chime (a generated 0.18 s tone; see docs/console.md)
     "notify.wav": "audio/wav",
     # The "Service hours" admin page: calendars and SLA policies
@@ -461,6 +463,8 @@ def event_payload(event: Event) -> dict[str, Any]:
                 "kind": event.kind,
                 "priority": event.priority,
             }
+        case KnowledgeBaseChanged():
+            return {"type": "knowledge", "revision": event.revision}
         case SurveyAnswered():
             return {
                 "type": "survey",

@@ -13,6 +13,7 @@ from router.agents.canned import CannedResponse
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
 from router.identity.display import EMAIL_PATTERN
+from router.service.knowledge_base import ENTRY_ID_MAX_LENGTH, ENTRY_ID_PATTERN
 from router.service.knowledge_gaps import SINCE_PATTERN
 from router.service.surveys import COMMENT_MAX_CHARS
 from router.storage.column_sizes import (
@@ -1195,6 +1196,7 @@ def openapi_document() -> JSON:
         paths.setdefault(template, {}).update(operations)
     paths.update(report_paths())
     paths.update(knowledge_paths())
+    paths.update(knowledge_base_paths())
     for template, operations in admin_paths().items():
         paths.setdefault(template, {}).update(operations)
     paths.update(outreach_paths())
@@ -1511,6 +1513,217 @@ def knowledge_paths() -> JSON:
                 ),
             )
         }
+    }
+
+
+# --- the knowledge loop: the knowledge base editor ---------------------------------------
+
+_PHRASINGS: JSON = {"anyOf": [TEXT, {"type": "array", "items": TEXT}]}
+_PER_LANGUAGE: JSON = {"type": "object", "additionalProperties": _PHRASINGS}
+KB_ENTRY_FIELDS: JSON = {
+    "questions": {**_PER_LANGUAGE, "minProperties": 1},
+    "answers": {"type": "object", "additionalProperties": TEXT, "minProperties": 1},
+    "tags": _PHRASINGS,
+    "handoff": {"type": "boolean"},
+    # per language, or one list (or one phrasing) for every language
+    "suggestions": {"anyOf": [_PER_LANGUAGE, *_PHRASINGS["anyOf"]]},
+    "not": {"anyOf": [_PER_LANGUAGE, *_PHRASINGS["anyOf"]]},
+}
+KB_OPTIONAL = ("tags", "handoff", "suggestions", "not")
+# In a request an optional field may be null: the same as leaving it out.
+KB_REQUEST_FIELDS: JSON = {
+    name: {"anyOf": [schema, {"type": "null"}]} if name in KB_OPTIONAL else schema
+    for name, schema in KB_ENTRY_FIELDS.items()
+}
+KB_ENTRY_ID: JSON = {
+    "type": "string",
+    "maxLength": ENTRY_ID_MAX_LENGTH,
+    "pattern": ENTRY_ID_PATTERN,
+}
+KB_VERSION: JSON = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+KB_ENTRY_PATH = "/api/v1/knowledge/entries/{entry_id}"
+KB_ENTRY_PARAM: JSON = {"name": "entry_id", "in": "path", "required": True, "schema": KB_ENTRY_ID}
+KB_ERRORS = {
+    "400": _error(
+        "the entry breaks the KB file format's rules (`error.field` names the field), or "
+        "the body is not a JSON object"
+    ),
+    "404": _error("no such entry, or no such version of it"),
+    "409": _error(
+        "the entry changed since the version the edit was made from (reload it), an entry "
+        "with this id exists, or the edit would leave the KB without entries"
+    ),
+    "503": _error("the database holds no KB and the configured KB file is invalid"),
+}
+
+SCHEMAS.update(
+    {
+        "KbEntryCreate": _object(
+            {"id": KB_ENTRY_ID, **KB_REQUEST_FIELDS},
+            optional=KB_OPTIONAL,
+            description="An entry as the KB file holds it (docs/bot.md).",
+        ),
+        "KbEntryUpdate": _object(
+            {"version": KB_VERSION, "id": KB_ENTRY_ID, **KB_REQUEST_FIELDS},
+            optional=("id", *KB_OPTIONAL),
+            description="The whole entry; `version`: the version it was edited from.",
+        ),
+        "KbEntry": _object(
+            {
+                "id": STRING,
+                "version": INT,
+                **KB_ENTRY_FIELDS,
+                "updated_at": TIME,
+                "updated_by": N_STRING,
+            },
+            optional=KB_OPTIONAL,
+        ),
+        "KbEntryEnvelope": _object({"entry": _ref("KbEntry")}),
+        "KbEntryList": _object(
+            {"entries": {"type": "array", "items": _ref("KbEntry")}, "revision": _nullable(INT)}
+        ),
+        "KbHistory": _object(
+            {
+                "versions": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "version": INT,
+                            "change": STRING,
+                            "agent": N_STRING,
+                            "at": TIME,
+                            "entry": {"type": ["object", "null"]},
+                        }
+                    ),
+                }
+            }
+        ),
+        "KbRestoreRequest": _object(
+            {"restore": KB_VERSION, "version": _nullable(KB_VERSION)}, optional=("version",)
+        ),
+        "KbDocument": {
+            "type": "object",
+            "properties": {
+                "language": STRING,
+                "entries": {"type": "array", "items": {"type": "object"}},
+            },
+            "required": ["entries"],
+            "description": "A KB file (docs/bot.md), as `[faq] path` loads it.",
+        },
+        "KbImportResult": _object(
+            {
+                "created": INT,
+                "updated": INT,
+                "deleted": INT,
+                "unchanged": INT,
+                "revision": INT,
+            }
+        ),
+    }
+)
+
+
+def _kb_op(
+    summary: str, ok: str, schema: str | None, *, errors: tuple[str, ...], **kw: Any
+) -> JSON:
+    operation = _op(summary, ok, schema, errors=("401", "403", "422"), **kw)
+    operation["responses"].update({code: KB_ERRORS[code] for code in errors})
+    operation["responses"]["503"] = KB_ERRORS["503"]
+    return operation
+
+
+def knowledge_base_paths() -> JSON:
+    """The knowledge base editor's paths (`router.http.knowledge_api`), admins only."""
+    entry_params = (KB_ENTRY_PARAM,)
+    import_operation = _kb_op(
+        "Admin: replace the knowledge base with a KB file (JSON, or YAML as "
+        "application/yaml): all or nothing; entries it lacks are deleted",
+        "200",
+        "KbImportResult",
+        errors=("400",),
+    )
+    import_operation["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _ref("KbDocument")},
+            "application/yaml": {"schema": STRING},
+        },
+    }
+    import_operation["responses"]["413"] = BODY_ERRORS["413"]
+    return {
+        "/api/v1/knowledge/entries": {
+            "get": _kb_op(
+                "Admin: the knowledge base's entries in file order (`q`: those holding "
+                "each of its words)",
+                "200",
+                "KbEntryList",
+                errors=(),
+                params=(_query("q", STRING, "words to look for in ids, questions and answers"),),
+            ),
+            "post": _kb_op(
+                "Admin: add an entry (version 1, or the next after a deleted one's); every "
+                "process's bot answers from it within seconds",
+                "201",
+                "KbEntryEnvelope",
+                errors=("400", "409"),
+                body="KbEntryCreate",
+            ),
+        },
+        KB_ENTRY_PATH: {
+            "get": _kb_op(
+                "Admin: one entry", "200", "KbEntryEnvelope", errors=("404",), params=entry_params
+            ),
+            "put": _kb_op(
+                "Admin: save a new version of an entry; `version` is the one it was edited "
+                "from (409 when another save came first)",
+                "200",
+                "KbEntryEnvelope",
+                errors=("400", "404", "409"),
+                body="KbEntryUpdate",
+                params=entry_params,
+            ),
+            "delete": _kb_op(
+                "Admin: delete an entry at `version` (its history stays, to restore it)",
+                "204",
+                None,
+                errors=("400", "404", "409"),
+                params=(
+                    KB_ENTRY_PARAM,
+                    {"name": "version", "in": "query", "required": True, "schema": KB_VERSION},
+                ),
+            ),
+        },
+        KB_ENTRY_PATH + "/history": {
+            "get": _kb_op(
+                "Admin: every saved version of an entry, newest first: who, when, what "
+                "changed, and its content",
+                "200",
+                "KbHistory",
+                errors=("404",),
+                params=entry_params,
+            )
+        },
+        KB_ENTRY_PATH + "/restore": {
+            "post": _kb_op(
+                "Admin: make an old version current again, as a new version (`version`: "
+                "the current one, or null for an entry deleted since)",
+                "200",
+                "KbEntryEnvelope",
+                errors=("400", "404", "409"),
+                body="KbRestoreRequest",
+                params=entry_params,
+            )
+        },
+        "/api/v1/knowledge/export": {
+            "get": _kb_op(
+                "Admin: the knowledge base as a KB file (JSON); importing it gives the "
+                "same knowledge base",
+                "200",
+                "KbDocument",
+                errors=(),
+            )
+        },
+        "/api/v1/knowledge/import": {"post": import_operation},
     }
 
 

@@ -682,3 +682,45 @@ def _identity_search_text(mapper: Any, connection: Any, identity: Identity) -> N
     identity.search_text = identity_searchable(
         identity.address, identity.display_name, identity.username
     )
+
+
+class KbState(Base):
+    """The knowledge base held in the database: one row once it has been seeded (from
+    the configured file, or an import). `revision` grows with every change, so a
+    process knows whether the KB it serves is current."""
+
+    __tablename__ = "kb_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    language: Mapped[str | None] = mapped_column(String(16))  # the file's `language:`
+    seeded_from: Mapped[str] = mapped_column(String(1000), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KbEntry(Base):
+    """One FAQ entry as the KB file would hold it (`body`: its mapping without the id)."""
+
+    __tablename__ = "kb_entries"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)  # the order of the exported file
+    version: Mapped[int] = mapped_column(Integer)  # optimistic concurrency: +1 per save
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+
+
+class KbEntryVersion(Base):
+    """Every saved version of an entry (`body` None: it was deleted), for its history."""
+
+    __tablename__ = "kb_entry_versions"
+    __table_args__ = (UniqueConstraint("entry_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    change: Mapped[str] = mapped_column(String(500))  # created | deleted | what changed
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

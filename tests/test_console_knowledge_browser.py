@@ -1,0 +1,89 @@
+"""The console's "Gaps" and "Knowledge base" pages in headless Chromium: an admin
+working in Persian sees a question the bot could not answer as a gap topic, adds it as a
+phrasing of an entry from there (the editor opens prefilled, right-to-left), saves, and
+the bot then answers that question; the entry's history shows the change and restores
+the version before it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from config.settings import Settings
+from router.core.security import new_token, token_hash
+from router.storage.models import ApiToken
+from tests.agent_support import eventually
+from tests.browser_support import running_chromium, sign_in_to_console
+from tests.conftest import AppFactory
+from tests.console_support import add_agent
+from tests.test_bot_end_to_end import ApiCustomer
+from tests.test_console_sla_browser import csp_watch
+
+pytestmark = pytest.mark.browser
+
+QUESTION = "با ارز دیجیتال هم می‌شود حساب کرد؟"  # "can I settle in crypto too?"
+PAYMENT_ANSWER = "شتاب"  # a word of the payment-methods entry's Persian answer
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with running_chromium() as chromium:
+        yield chromium
+
+
+@pytest.mark.timeout(300)
+async def test_an_admin_turns_a_gap_into_phrasings_and_the_bot_answers_it(
+    browser: Browser, start_app: AppFactory, settings: Settings
+) -> None:
+    client, context = await start_app(settings)  # the default bot, answering from the DB's KB
+    await add_agent(context, "boss@example.com", admin=True)
+    token = new_token("pk_int")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="integration", name="shop", token_hash=token_hash(token)))
+    before = await ApiCustomer(client, token, "c1").say(QUESTION)
+    assert PAYMENT_ANSWER not in before["text"], before
+
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.add_init_script("localStorage.setItem('pasokh.console.lang', 'fa')")
+    problems = csp_watch(page)
+    await sign_in_to_console(page, str(client.make_url("/")).rstrip("/"), "boss@example.com")
+    assert await page.evaluate("document.documentElement.dir") == "rtl"
+
+    gaps_tab = page.locator('.page-tab[data-page="gaps"]')
+    await expect(gaps_tab).to_have_text("پرسش‌های بی‌پاسخ")
+    await gaps_tab.click()
+    topic = page.locator(".gap-topic").filter(has_text=QUESTION)
+    await expect(topic).to_be_visible()
+    await topic.locator(".gaps-entry").select_option("payment-methods")
+    await topic.locator(".gaps-add").click()
+
+    editor = page.locator("#kb-editor")
+    await expect(editor).to_be_visible()
+    persian = editor.locator('textarea[data-kb-questions="fa"]')
+    assert await persian.get_attribute("dir") == "rtl"
+    assert await editor.locator('textarea[data-kb-questions="en"]').get_attribute("dir") == "ltr"
+    before_edit = "چه روش‌های پرداختی دارید؟\nپرداخت در محل دارید؟"
+    await expect(persian).to_have_value(before_edit + "\n" + QUESTION)
+    await page.locator("#kb-save").click()
+    history = page.locator("#kb-history")
+    await expect(history.locator("tbody tr").first).to_contain_text("questions.fa")
+
+    asked = 1
+
+    async def bot_answers() -> bool:
+        nonlocal asked
+        asked += 1
+        reply = await ApiCustomer(client, token, f"c{asked}").say(QUESTION)
+        return PAYMENT_ANSWER in reply["text"]
+
+    await eventually(bot_answers, timeout=90)
+
+    # The version before the change comes back from the history.
+    await history.locator("tbody tr").nth(1).locator(".kb-restore").click()
+    await expect(history.locator("tbody tr").first).to_contain_text("restored version")
+    await expect(page.locator('#kb-editor textarea[data-kb-questions="fa"]')).to_have_value(
+        before_edit
+    )
+    assert problems == []
