@@ -266,3 +266,17 @@ async def test_text_no_column_can_store_is_cleaned_not_refused_forever(
     assert row is not None and row.text == "سلام order \ufffd ۱۲"
     assert identity is not None and identity.display_name == "Ali"
     assert responder.seen[0][1].text == "سلام order \ufffd ۱۲"
+
+
+async def test_redelivery_is_found_whatever_the_ids_of_its_rows(
+    settings: Settings, start_app
+) -> None:
+    # Several senders, so the redelivered message's id differs from its sender's.
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    for n in range(3):
+        await adapter.push(f"hello {n}", sender="first", external_id=f"f-{n}")
+    first = await adapter.push("from the second", sender="second", external_id="s-1")
+    again = await adapter.push("from the second", sender="second", external_id="s-1")
+    assert again.duplicate and again.message_id == first.message_id
+    assert await count(context, Message, Message.direction == "in") == 4

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, literal_column, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -314,10 +314,11 @@ def _storing(app: AppContext, msg: InboundMessage) -> Work[_Outcome]:
 async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessage) -> _Outcome:
     """The pipeline, each step once: dedupe → identity → thread → store → decide →
     outbound."""
-    duplicate = await _dedupe(session, msg)
+    sender = await _known_sender(session, msg)
+    duplicate = await _dedupe(session, sender)
     if duplicate is not None:
         return duplicate
-    turn = await _identify(app, session, msg)
+    turn = await _identify(app, session, msg, sender)
     await _thread(app, session, turn)
     await _store(session, turn)
     decision = await _decide(app, session, turn)
@@ -349,32 +350,59 @@ class _Turn:
         return self.message, self.outcome
 
 
-async def _dedupe(session: AsyncSession, msg: InboundMessage) -> _Outcome | None:
-    """The first delivery's ids when `msg` was stored before; None for a new message."""
+@dataclass(frozen=True, slots=True)
+class _KnownSender:
+    identity: Identity  # seen now, its row held until commit
+    first_delivery_id: int | None  # the message's id when it was stored before
+
+
+async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSender | None:
+    """The sender's identity, when stored, and whether `msg` is a redelivery: one
+    statement that also marks the sender seen and holds their row (a customer merge
+    in flight is waited for, and its new customer read)."""
     # Keyed by the sender too: the sender chooses the id (an email Message-ID), so
     # another sender reusing it must not get their message dropped as "already stored".
-    existing = await session.scalar(
-        select(Message)
-        .join(Identity, Identity.id == Message.identity_id)
+    # Named in full: SQLite's RETURNING is rendered with bare column names, and a bare
+    # `id` inside the subquery would be the message's own.
+    identity_id = literal_column(f"{Identity.__tablename__}.{Identity.id.key}", BigInteger)
+    first_delivery = (
+        select(Message.id)
         .where(
+            Message.identity_id == identity_id,
             Message.channel == msg.channel,
             Message.external_id == msg.external_id,
             Message.direction == Direction.INBOUND,
-            Identity.channel == msg.channel,
-            Identity.address == msg.sender_address,
         )
+        .limit(1)
+        .scalar_subquery()
     )
-    if existing is None:
+    seen = (
+        update(Identity)
+        .where(Identity.channel == msg.channel, Identity.address == msg.sender_address)
+        .values(last_seen_at=utcnow())
+        .returning(Identity, first_delivery)
+        .execution_options(synchronize_session=False)
+    )
+    row = (await session.execute(seen)).first()
+    return None if row is None else _KnownSender(row[0], row[1])
+
+
+async def _dedupe(session: AsyncSession, sender: _KnownSender | None) -> _Outcome | None:
+    """The first delivery's ids when the message was stored before; None for a new one."""
+    if sender is None or sender.first_delivery_id is None:
         return None
+    existing = await session.get_one(Message, sender.first_delivery_id)
     return _Outcome(
         IngestResult(existing.id, existing.thread_id, existing.customer_id, duplicate=True)
     )
 
 
-async def _identify(app: AppContext, session: AsyncSession, msg: InboundMessage) -> _Turn:
+async def _identify(
+    app: AppContext, session: AsyncSession, msg: InboundMessage, sender: _KnownSender | None
+) -> _Turn:
     """The sender's identity, and what the proofs the message carries did (they may
     merge customers, so they run before the thread is chosen)."""
-    identity = await _resolve_identity(session, msg)
+    identity = await _resolve_identity(session, msg, sender)
     proof = await apply_inbound_proofs(app, session, msg, identity)
     return _Turn(msg, identity, proof)
 
@@ -465,6 +493,13 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
 async def _decide(app: AppContext, session: AsyncSession, turn: _Turn) -> Decision | None:
     """One call to the responder (the identity dialogue around the bot), when there is
     something to decide: a proof step to answer, or a turn of the bot's thread."""
+    # Its reads need none of the thread's pending bookkeeping: that is written once,
+    # with the answer, instead of once before the reads and again with the answer.
+    with session.no_autoflush:
+        return await _deciding(app, session, turn)
+
+
+async def _deciding(app: AppContext, session: AsyncSession, turn: _Turn) -> Decision | None:
     msg, thread, step = turn.msg, turn.thread, turn.proof.step
     message, outcome = turn.stored
     if step is None and not msg.automated and turn.edit_of_id is None:
@@ -657,17 +692,23 @@ async def _record_delivery_failure(
     return True
 
 
-async def _resolve_identity(session: AsyncSession, msg: InboundMessage) -> Identity:
-    # Locked now (it is updated below anyway).
-    identity = await ensure_identity(
-        session,
-        msg.channel,
-        msg.sender_address,
-        name=msg.sender_name,
-        verified=msg.sender_verified,
-        language=msg.language,
-        lock=True,
-    )
+async def _resolve_identity(
+    session: AsyncSession, msg: InboundMessage, sender: _KnownSender | None
+) -> Identity:
+    if sender is not None:
+        identity = sender.identity
+    else:
+        # New (or created by a concurrent ingest since): locked now, as a known one is.
+        identity = await ensure_identity(
+            session,
+            msg.channel,
+            msg.sender_address,
+            name=msg.sender_name,
+            verified=msg.sender_verified,
+            language=msg.language,
+            lock=True,
+        )
+        identity.last_seen_at = utcnow()
     if msg.sender_name and identity.display_name != msg.sender_name:
         identity.display_name = msg.sender_name
     if (
@@ -678,9 +719,8 @@ async def _resolve_identity(session: AsyncSession, msg: InboundMessage) -> Ident
     ):
         # They wrote to us from it: it works again (unblocked the bot, mailbox fixed).
         identity.unreachable_reason = None
-    if msg.sender_username:
+    if msg.sender_username and identity.username != msg.sender_username:
         identity.username = msg.sender_username
-    identity.last_seen_at = utcnow()
     return identity
 
 

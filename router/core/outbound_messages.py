@@ -48,6 +48,8 @@ async def enqueue_outbound(
         created_at=now,
     )
     session.add(message)
+    # Before the flush, so the thread's pending changes go out in the same UPDATE.
+    thread.updated_at = now
     await session.flush()
     if not internal and identity is not None:
         session.add(
@@ -61,7 +63,6 @@ async def enqueue_outbound(
                 created_at=now,
             )
         )
-    thread.updated_at = now
     return message
 
 

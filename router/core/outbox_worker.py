@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -36,7 +36,7 @@ from router.core.messages import AuthorKind, DeliveryResult, DeliveryStatus, Out
 from router.core.outbound_messages import ref_from_json, survey_from_json
 from router.core.transaction import Effects, write
 from router.core.worker_presence import WorkerPresence, presence_for
-from router.outreach.consent import outreach_unsubscribe_url
+from router.outreach.consent import unsubscribe_url
 from router.storage.engine import is_sqlite
 from router.storage.models import (
     DeliveryAttempt,
@@ -44,6 +44,7 @@ from router.storage.models import (
     Message,
     OutboxItem,
     OutboxStatus,
+    OutreachMessage,
     Thread,
 )
 
@@ -65,6 +66,7 @@ class _Claimed:
     attempt_id: int
     attempts: int  # including this one
     message: OutboundMessage
+    identity_id: int | None  # the recipient's identity, when the row names one
 
 
 def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
@@ -91,7 +93,12 @@ def _is_recipient_head() -> ColumnElement[bool]:
 
 async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claimed]:
     """Lease up to `limit` due recipient-head rows to `worker_id`, counting the attempt
-    (committed before anything is sent), and build their outbound messages."""
+    (committed before anything is sent), and build their outbound messages.
+
+    A batch costs the same few statements as one row: the rows come with their message,
+    thread, recipient and outreach in one locking query; the leases are one UPDATE, the
+    attempts one INSERT, the earlier channel ids of their threads one SELECT.
+    """
     settings = app.settings.outbox
     now = utcnow()
     due = (
@@ -106,8 +113,17 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
             return []
 
     async def work(session: AsyncSession, _: Effects) -> tuple[list[_Claimed], list[OutboxItem]]:
+        outreach_customer = (
+            select(OutreachMessage.customer_id)
+            .where(OutreachMessage.message_id == OutboxItem.message_id)
+            .limit(1)
+            .scalar_subquery()
+        )
         query = (
-            select(OutboxItem)
+            select(OutboxItem, Message, Thread, Identity.unreachable_reason, outreach_customer)
+            .join(Message, Message.id == OutboxItem.message_id)
+            .join(Thread, Thread.id == OutboxItem.thread_id)
+            .outerjoin(Identity, Identity.id == OutboxItem.identity_id)
             .where(*due)
             .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
             .limit(limit)
@@ -116,27 +132,47 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
             # Two workers may both see X1 as X's head; the row lock lets one have it,
             # and the lease check is re-evaluated on the locked row's newest version.
             query = query.with_for_update(skip_locked=True, of=OutboxItem)
-        rows = list(await session.scalars(query))
-        claimed: list[_Claimed] = []
+        rows = (await session.execute(query)).all()
         dead: list[OutboxItem] = []
-        for row in rows:
-            identity = await session.get(Identity, row.identity_id) if row.identity_id else None
-            if identity is not None and identity.unreachable_reason:
+        sending: list[tuple[OutboxItem, Message, Thread, int | None]] = []
+        for row, message, thread, unreachable, outreach_customer_id in rows:
+            if unreachable:
                 # Known not to arrive (blocked the bot, mailbox gone): do not try again.
                 row.status = OutboxStatus.DEAD
-                row.last_error = f"not sent: recipient unreachable ({identity.unreachable_reason})"
+                row.last_error = f"not sent: recipient unreachable ({unreachable})"
                 dead.append(row)
                 continue
             if row.leased_by is not None:
                 await _mark_interrupted(session, row.id)
-            row.attempts += 1
-            row.leased_by = worker_id
-            row.leased_until = now + timedelta(seconds=settings.lease_seconds)
-            attempt = DeliveryAttempt(outbox_id=row.id, attempted_at=now, outcome=SENDING)
-            session.add(attempt)
-            await session.flush()
-            message = await _render(app, session, row)
-            claimed.append(_Claimed(row.id, attempt.id, row.attempts, message))
+            sending.append((row, message, thread, outreach_customer_id))
+        if not sending:
+            return [], dead
+        leased_until = now + timedelta(seconds=settings.lease_seconds)
+        await session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id.in_([row.id for row, *_ in sending]))
+            .values(
+                attempts=OutboxItem.attempts + 1, leased_by=worker_id, leased_until=leased_until
+            )
+            .execution_options(synchronize_session=False)
+        )
+        attempt_ids = await session.scalars(
+            insert(DeliveryAttempt).returning(DeliveryAttempt.id, sort_by_parameter_order=True),
+            [{"outbox_id": row.id, "attempted_at": now, "outcome": SENDING} for row, *_ in sending],
+        )
+        references = await _earlier_channel_ids(session, [row for row, *_ in sending])
+        claimed = [
+            _Claimed(
+                row.id,
+                attempt_id,
+                row.attempts + 1,
+                _render(app, row, message, thread, references, outreach_customer_id),
+                row.identity_id,
+            )
+            for (row, message, thread, outreach_customer_id), attempt_id in zip(
+                sending, attempt_ids, strict=True
+            )
+        ]
         return claimed, dead
 
     claimed, dead = await write(app, work)
@@ -201,19 +237,36 @@ async def resume_interrupted(app: AppContext, presence: WorkerPresence) -> int:
     return resumed
 
 
-async def _render(app: AppContext, session: AsyncSession, row: OutboxItem) -> OutboundMessage:
-    message = await session.get_one(Message, row.message_id)
-    thread = await session.get_one(Thread, row.thread_id)
-    references = await session.scalars(
-        select(Message.external_id)
+async def _earlier_channel_ids(
+    session: AsyncSession, rows: list[OutboxItem]
+) -> dict[tuple[int, str], list[tuple[int, str]]]:
+    """For each (thread, channel) of `rows`: the channel ids its messages have, in order
+    of message id (a mail's References)."""
+    found = await session.execute(
+        select(Message.thread_id, Message.channel, Message.id, Message.external_id)
         .where(
-            Message.thread_id == row.thread_id,
-            Message.channel == row.channel,
+            Message.thread_id.in_({row.thread_id for row in rows}),
+            Message.channel.in_({row.channel for row in rows}),
             Message.external_id.is_not(None),
-            Message.id < message.id,
         )
         .order_by(Message.id)
     )
+    by_thread: dict[tuple[int, str], list[tuple[int, str]]] = {}
+    for thread_id, channel, message_id, external_id in found:
+        if external_id:
+            by_thread.setdefault((thread_id, channel), []).append((message_id, external_id))
+    return by_thread
+
+
+def _render(
+    app: AppContext,
+    row: OutboxItem,
+    message: Message,
+    thread: Thread,
+    references: dict[tuple[int, str], list[tuple[int, str]]],
+    outreach_customer_id: int | None,
+) -> OutboundMessage:
+    earlier = references.get((row.thread_id, row.channel), [])
     return OutboundMessage(
         outbox_id=row.id,
         message_id=message.id,
@@ -227,10 +280,15 @@ async def _render(app: AppContext, session: AsyncSession, row: OutboxItem) -> Ou
         attachments=tuple(ref_from_json(a) for a in message.attachments or ()),
         language=message.language or thread.language,
         subject=message.subject or thread.subject,
-        references=tuple(r for r in references if r),
+        references=tuple(ref for message_id, ref in earlier if message_id < message.id),
         automated=bool(message.automated),
         parts_done=row.parts_done,
-        unsubscribe_url=await outreach_unsubscribe_url(app.settings, session, message),
+        # A proactive message carries its one-click unsubscribe link.
+        unsubscribe_url=(
+            unsubscribe_url(app.settings, outreach_customer_id, message.language)
+            if outreach_customer_id is not None
+            else None
+        ),
         survey=survey_from_json(message.survey),
     )
 
@@ -251,56 +309,79 @@ async def deliver_one(app: AppContext, claimed: _Claimed) -> DeliveryResult:
 
 
 async def record_result(app: AppContext, claimed: _Claimed, result: DeliveryResult) -> None:
-    """Write the attempt's outcome and the row's new state in one transaction."""
+    """Write the attempt's outcome and the row's new state in one transaction.
+
+    Written blind (UPDATE by id, nothing read back): the claim knows all it needs.
+    """
     settings = app.settings.outbox
     now = utcnow()
-    channel = claimed.message.channel
+    message = claimed.message
+    channel = message.channel
+    row_values: dict[str, object] = {"leased_until": None, "leased_by": None}
+    if result.parts_done is not None:
+        row_values["parts_done"] = result.parts_done
+    final: str = OutboxStatus.PENDING
+    last_error = result.error
+    if result.status == DeliveryStatus.DELIVERED:
+        final, last_error = OutboxStatus.DELIVERED, None
+        row_values.update(
+            status=final, delivered_at=now, external_id=result.external_id, last_error=None
+        )
+    elif result.status == DeliveryStatus.RETRY and claimed.attempts < settings.max_attempts:
+        delay = result.retry_after or backoff_delay(
+            claimed.attempts, base=settings.backoff_base, cap=settings.backoff_max
+        )
+        row_values.update(last_error=result.error, next_attempt_at=now + timedelta(seconds=delay))
+    else:
+        final = OutboxStatus.DEAD
+        row_values.update(status=final, last_error=result.error)
 
-    async def work(session: AsyncSession, _: Effects) -> tuple[str, str | None]:
-        row = await session.get_one(OutboxItem, claimed.outbox_id)
-        row.leased_until = None
-        row.leased_by = None
-        if result.parts_done is not None:
-            row.parts_done = result.parts_done
-        attempt = await session.get_one(DeliveryAttempt, claimed.attempt_id)
-        attempt.outcome = result.status
-        attempt.error = result.error
-        if result.status == DeliveryStatus.DELIVERED:
-            row.status = OutboxStatus.DELIVERED
-            row.delivered_at = now
-            row.external_id = result.external_id
-            row.last_error = None
-            message = await session.get_one(Message, row.message_id)
-            if result.external_id and message.external_id is None:
-                message.external_id = result.external_id
-            thread = await session.get_one(Thread, row.thread_id)
-            if message.author_kind == AuthorKind.AGENT and thread.first_response_at is None:
-                thread.first_response_at = now
-        elif result.status == DeliveryStatus.RETRY and row.attempts < settings.max_attempts:
-            row.last_error = result.error
-            delay = result.retry_after or backoff_delay(
-                row.attempts, base=settings.backoff_base, cap=settings.backoff_max
+    async def work(session: AsyncSession, _: Effects) -> None:
+        await session.execute(
+            update(DeliveryAttempt)
+            .where(DeliveryAttempt.id == claimed.attempt_id)
+            .values(outcome=result.status, error=result.error)
+            .execution_options(synchronize_session=False)
+        )
+        await session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id == claimed.outbox_id)
+            .values(**row_values)
+            .execution_options(synchronize_session=False)
+        )
+        delivered = result.status == DeliveryStatus.DELIVERED
+        if delivered and result.external_id:
+            await session.execute(
+                update(Message)
+                .where(Message.id == message.message_id, Message.external_id.is_(None))
+                .values(external_id=result.external_id)
+                .execution_options(synchronize_session=False)
             )
-            row.next_attempt_at = now + timedelta(seconds=delay)
-        else:
-            row.status = OutboxStatus.DEAD
-            row.last_error = result.error
-        if result.identity_unreachable and row.identity_id is not None:
-            identity = await session.get(Identity, row.identity_id)
-            if identity is not None:
-                identity.unreachable_reason = result.error or "unreachable"
-        return row.status, row.last_error
+        if delivered and message.author == AuthorKind.AGENT:
+            await session.execute(
+                update(Thread)
+                .where(Thread.id == message.thread_id, Thread.first_response_at.is_(None))
+                .values(first_response_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        if result.identity_unreachable and claimed.identity_id is not None:
+            await session.execute(
+                update(Identity)
+                .where(Identity.id == claimed.identity_id)
+                .values(unreachable_reason=result.error or "unreachable")
+                .execution_options(synchronize_session=False)
+            )
 
-    final, last_error = await write(app, work)
+    await write(app, work)
     if final == OutboxStatus.DEAD:
-        _count_dead_letter(app, claimed.message, attempt=claimed.attempts, error=last_error)
+        _count_dead_letter(app, message, attempt=claimed.attempts, error=last_error)
         return
     outcome = DeliveryStatus.DELIVERED if final == OutboxStatus.DELIVERED else result.status
     app.metrics.deliveries.labels(channel, outcome).inc()
     logger.info(
         "delivery outbox=%d message=%d channel=%s outcome=%s attempt=%d error=%s",
         claimed.outbox_id,
-        claimed.message.message_id,
+        message.message_id,
         channel,
         outcome,
         claimed.attempts,

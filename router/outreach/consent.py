@@ -24,7 +24,7 @@ from router.core.messages import utcnow
 from router.core.responder import SystemReply
 from router.core.security import PayloadSigner
 from router.core.urls import public_base_url
-from router.storage.models import Message, OutreachMessage, OutreachOptOut
+from router.storage.models import OutreachOptOut
 
 logger = logging.getLogger(__name__)
 
@@ -103,15 +103,3 @@ def unsubscribe_url(settings: Settings, customer_id: int, language: str | None) 
     """The one-click link of a proactive message to `customer_id`."""
     token = unsubscribe_token(settings.server.secret_key, customer_id)
     return f"{public_base_url(settings)}{UNSUBSCRIBE_PATH}?t={token}&lang={language or 'en'}"
-
-
-async def outreach_unsubscribe_url(
-    settings: Settings, session: AsyncSession, message: Message
-) -> str | None:
-    """The unsubscribe link when `message` is a proactive one; None for any other."""
-    customer_id = await session.scalar(
-        select(OutreachMessage.customer_id).where(OutreachMessage.message_id == message.id)
-    )
-    if customer_id is None:
-        return None
-    return unsubscribe_url(settings, customer_id, message.language)
