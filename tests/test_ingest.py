@@ -280,3 +280,36 @@ async def test_redelivery_is_found_whatever_the_ids_of_its_rows(
     again = await adapter.push("from the second", sender="second", external_id="s-1")
     assert again.duplicate and again.message_id == first.message_id
     assert await count(context, Message, Message.direction == "in") == 4
+
+
+async def test_a_transaction_run_again_counts_its_bot_decision_once(
+    settings: Settings, start_app
+) -> None:
+    """A race makes the ingest run again; the decision is counted for what committed."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session
+
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    raced: list[bool] = []
+
+    def race_once(session: Session, _flush: object) -> None:
+        bot_reply = any(
+            isinstance(row, Message) and row.author_kind == "bot" for row in session.new
+        )
+        if bot_reply and not raced:
+            raced.append(True)
+            raise IntegrityError("INSERT", {}, Exception("a concurrent writer got there first"))
+
+    event.listen(Session, "after_flush", race_once)
+    try:
+        result = await adapter.push("hello")
+    finally:
+        event.remove(Session, "after_flush", race_once)
+    assert raced == [True]
+    assert await count(context, Message, Message.thread_id == result.thread_id) == 2
+    counted = context.metrics.registry.get_sample_value(
+        "pasokh_bot_decisions_total", {"decision": "answer"}
+    )
+    assert counted == 1.0

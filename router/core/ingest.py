@@ -217,6 +217,7 @@ class _Outcome:
     events: list[Event] = field(default_factory=list)
     outbound: int = 0
     decision: str = "none"
+    bot_decision: str | None = None  # counted once the transaction commits
     delivery_report: str | None = None  # "verified" / "unverified": a bounce was judged
     opted_out: bool = False  # the message opted its customer out of outreach just now
 
@@ -278,6 +279,8 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
     else:
         app.metrics.messages_ingested.labels(msg.channel).inc()
         app.metrics.ingest_latency.labels(msg.channel).observe(elapsed)
+    if outcome.bot_decision is not None:
+        app.metrics.bot_decisions.labels(outcome.bot_decision).inc()
     if outcome.delivery_report is not None:
         app.metrics.delivery_reports.labels(msg.channel, outcome.delivery_report).inc()
     if outcome.opted_out:
@@ -532,8 +535,7 @@ async def _deciding(app: AppContext, session: AsyncSession, turn: _Turn) -> Deci
         outcome.decision = "proof"  # the router answered a proof step (a code, a link)
     else:
         bots = decision.after if isinstance(decision, SystemReply) else decision
-        outcome.decision = type(bots).__name__.lower()
-        app.metrics.bot_decisions.labels(outcome.decision).inc()
+        outcome.decision = outcome.bot_decision = type(bots).__name__.lower()
     return decision
 
 
