@@ -6,7 +6,6 @@ admin's and an agent's report."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -127,37 +126,3 @@ async def test_the_rollup_gives_the_figures_of_every_event_row(
             session, admin, start=START, end=START + timedelta(days=5), rolled_up=False
         )
     assert fast.total.threads_created == slow.total.threads_created + 1000
-
-
-async def test_concurrent_events_of_one_shape_are_all_counted(
-    settings: Settings, start_app: Any
-) -> None:
-    # On PostgreSQL the writers run at once: each adds to the same rollup row.
-    _, context = await start_app(settings)
-    async with context.sessions() as session, session.begin():
-        customer = Customer()
-        session.add(customer)
-        await session.flush()
-        thread = Thread(customer_id=customer.id)
-        session.add(thread)
-        await session.flush()
-        thread_id = thread.id
-
-    async def created() -> None:
-        async with context.sessions() as session, session.begin():
-            session.add(
-                ThreadEvent(
-                    thread_id=thread_id,
-                    at=START,
-                    kind="created",
-                    actor_kind="customer",
-                    tier=0,
-                    channel="webchat",
-                    language="fa",
-                )
-            )
-
-    await asyncio.gather(*(created() for _ in range(10)))
-    async with context.sessions() as session:
-        rows = list(await session.scalars(select(ThreadEventDay.n)))
-    assert rows == [10]
