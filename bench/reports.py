@@ -31,7 +31,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.agents.queue import Actor
-from router.service.reports import rollup
 from router.service.reports.summary import GROUP_BY, summary
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
@@ -162,34 +161,22 @@ async def main() -> None:
     parser.add_argument("--threads", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--reuse", help="the URL of a database this script seeded before")
-    parser.add_argument(
-        "--raw", action="store_true", help="count every event row, not the daily rollup"
-    )
     args = parser.parse_args()
     url = args.reuse or await create_postgres_database(args.postgres_url)
     engine = new_engine(url)
     sessions = new_sessionmaker(engine)
     seeded = time.perf_counter()
-    await upgrade_to_head(engine)  # a reused database may predate the daily rollup
     if not args.reuse:
+        await upgrade_to_head(engine)
         async with engine.begin() as connection:
             for statement in [*SEED, *(_events(*row) for row in EVENT_ROWS), SURVEYS]:
                 await connection.execute(text(statement), {"n": args.threads})
-        # The events went in without the ORM, so the rollup is counted from them.
-        async with sessions() as session, session.begin():
-            await rollup.rebuild(session)
     async with engine.connect() as connection:
         await connection.execute(text("COMMIT"))
         await connection.execute(text("VACUUM ANALYZE"))
         counts = {
             table: (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar()
-            for table in (
-                "threads",
-                "messages",
-                "thread_events",
-                "thread_event_days",
-                "survey_answers",
-            )
+            for table in ("threads", "messages", "thread_events", "survey_answers")
         }
     done = "reused" if args.reuse else f"seeded in {time.perf_counter() - seeded:.1f} s:"
     print(f"{url.rsplit('/', 1)[-1]} {done} {counts}")
@@ -224,9 +211,7 @@ async def main() -> None:
     for group_by in (None, *GROUP_BY):
 
         async def report(session: AsyncSession, group_by: str | None = group_by) -> None:
-            await summary(
-                session, admin, start=start, end=end, group_by=group_by, rolled_up=not args.raw
-            )
+            await summary(session, admin, start=start, end=end, group_by=group_by)
 
         took, cpu = await timed(report)
         print(

@@ -28,7 +28,6 @@ from router.agents.views import code_mail_ids, identity_json, iso, message_json
 from router.core.attachments import AttachmentStore
 from router.core.messages import utcnow
 from router.identity.merge import current_customer_id
-from router.service.reports import rollup
 from router.storage.models import (
     AuditEvent,
     Customer,
@@ -254,8 +253,6 @@ async def erase_customer(
     # Messages first (their outbox rows and delivery attempts go by cascade), then the
     # threads and identities they pointed at.
     await session.execute(delete(Message).where(Message.id.in_(message_ids)))
-    # Their events go with them (by cascade): so do their counts in the report rollup.
-    await rollup.forget_threads(session, thread_ids)
     await session.execute(delete(Thread).where(Thread.id.in_(thread_ids)))
     await session.execute(delete(Identity).where(Identity.id.in_([i.id for i in identities])))
     now = utcnow()

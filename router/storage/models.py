@@ -476,31 +476,6 @@ class ThreadEvent(Base):
     sla_met: Mapped[bool | None] = mapped_column(Boolean)
 
 
-class ThreadEventDay(Base):
-    """How many counted thread events of one shape one UTC day had, per attribution:
-    the additive counts of a report, kept in the transactions that add or change
-    events (`router.service.reports.rollup`), so a report reads whole days here.
-
-    A missing attribution is a sentinel, not NULL, so the key is a primary key on
-    both databases: agent 0, channel and language "", replies and sla_met -1.
-    """
-
-    __tablename__ = "thread_event_days"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    agent_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    tier: Mapped[int] = mapped_column(Integer, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
-    language: Mapped[str] = mapped_column(String(8), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    first: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    by_bot: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    replies: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0, 1, 2 (or more)
-    reopened: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    sla_met: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0, 1
-    n: Mapped[int] = mapped_column(BigInteger)
-
-
 class SurveyAnswer(Base):
     """A satisfaction survey sent to a customer (CSAT 1-5, NPS 0-10) and its answer.
 
@@ -512,15 +487,8 @@ class SurveyAnswer(Base):
     __table_args__ = (
         Index("ix_survey_answers_kind_answered", "kind", "answered_at"),
         Index("ix_survey_answers_customer", "customer_id", "kind"),
-        # One survey of a kind per resolution of a thread: counted once, however often
-        # it is answered (surveys.py sends one per resolution).
-        Index(
-            "uq_survey_answers_thread_kind_resolution",
-            "thread_id",
-            "kind",
-            "resolution",
-            unique=True,
-        ),
+        # One survey per resolution of a thread: counted once, however often answered.
+        Index("uq_survey_answers_thread_resolution", "thread_id", "resolution", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

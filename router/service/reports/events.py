@@ -13,44 +13,27 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from router.context import AppContext
 from router.core.messages import AuthorKind, Direction, utcnow
 from router.service.calendars import business_minutes_between
-from router.service.reports import rollup
-from router.service.reports.kinds import (
-    ASSIGNED,
-    BREACHED,
-    CREATED,
-    ESCALATED,
-    HANDOFF,
-    HELPED,
-    NOT_HELPED,
-    RELEASED,
-    REOPENED,
-    RESOLVED,
-    RESPONSE,
-)
 from router.service.sla_threads import answering_calendar
 from router.storage.models import Message, Thread, ThreadEvent, ThreadStatus
 
-__all__ = [
-    "ASSIGNED",
-    "BREACHED",
-    "CREATED",
-    "ESCALATED",
-    "HANDOFF",
-    "HELPED",
-    "NOT_HELPED",
-    "RELEASED",
-    "REOPENED",
-    "RESOLVED",
-    "RESPONSE",
-]
-
+CREATED = "created"
+HANDOFF = "handoff"
+ASSIGNED = "assigned"
+RELEASED = "released"
+ESCALATED = "escalated"
+RESPONSE = "response"
+RESOLVED = "resolved"
+REOPENED = "reopened"
+BREACHED = "breached"
+HELPED = "helped"
+NOT_HELPED = "not_helped"
 
 # The queue's audit actions, as the state change each one is.
 _AUDITED = {
@@ -216,10 +199,18 @@ async def record_ingest(
 
 
 async def _flag_reopened(session: AsyncSession, thread: Thread) -> None:
-    """Mark the thread's resolutions as reopened, on their rows (and in the daily
-    rollup): the reopen and FCR rates then count flags instead of searching each
-    resolution's later events."""
-    await rollup.flag_reopened(session, thread.id)
+    """Mark the thread's resolutions as reopened, on their rows: the reopen and FCR
+    rates then count flags instead of searching each resolution's later events."""
+    await session.execute(
+        update(ThreadEvent)
+        .where(
+            ThreadEvent.thread_id == thread.id,
+            ThreadEvent.kind == RESOLVED,
+            ThreadEvent.reopened.is_(False),
+        )
+        .values(reopened=True)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def record_audited(

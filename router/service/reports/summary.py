@@ -30,7 +30,6 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
-    or_,
     select,
     text,
     true,
@@ -41,8 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.agents.queue import Actor, visible_to
 from router.core.messages import utcnow
-from router.service.reports import kpis, rollup
-from router.service.reports.kinds import (
+from router.service.reports import kpis
+from router.service.reports.events import (
     BREACHED,
     CREATED,
     HANDOFF,
@@ -51,14 +50,7 @@ from router.service.reports.kinds import (
     RESOLVED,
     RESPONSE,
 )
-from router.storage.models import (
-    OPEN_STATUSES,
-    Agent,
-    SurveyAnswer,
-    Thread,
-    ThreadEvent,
-    ThreadEventDay,
-)
+from router.storage.models import OPEN_STATUSES, Agent, SurveyAnswer, Thread, ThreadEvent
 
 SORT_MEMORY = "64MB"
 _MONDAY_ORIGIN = "TIMESTAMPTZ '2000-01-03 00:00:00+00'"
@@ -146,7 +138,7 @@ class _Facts:
     durations: Mapping[str, kpis.Durations] = dataclasses.field(default_factory=dict)
 
 
-_COUNTED_KINDS = rollup.COUNTED_KINDS
+_COUNTED_KINDS = (CREATED, HANDOFF, RESPONSE, RESOLVED, BREACHED, HELPED, NOT_HELPED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,109 +243,9 @@ async def _shapes(
     return found
 
 
-def _whole_days(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
-    """The whole UTC days inside [start, end), as [first midnight, last midnight); None
-    when the window holds no whole day."""
-    first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if first < start:
-        first += timedelta(days=1)
-    last = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (first, last) if first < last else None
-
-
-def _rolled_up_key(group_by: str | None) -> ColumnElement[Any] | None:
-    """The grouping key of a rollup row (days and weeks are made from `day` in Python)."""
-    if group_by is None:
-        return None
-    if group_by in ("day", "week"):
-        return ThreadEventDay.day  # type: ignore[return-value]
-    return getattr(ThreadEventDay, "agent_id" if group_by == "agent" else group_by)  # type: ignore[no-any-return]
-
-
-def _rolled_up_value(value: Any, group_by: str | None) -> Key:
-    """A rollup row's key as the events' query names it (sentinels back to None)."""
-    if group_by in ("day", "week"):
-        day = rollup.as_date(value)
-        return (day - timedelta(days=day.weekday()) if group_by == "week" else day).isoformat()
-    if value in (rollup.NONE_AGENT, rollup.NONE_TEXT) and group_by != "tier":
-        return None
-    return value  # type: ignore[no-any-return]
-
-
-async def _rolled_up_shapes(
-    session: AsyncSession,
-    days: tuple[datetime, datetime],
-    own: ColumnElement[bool],
-    group_by: str | None,
-) -> dict[Key, list[tuple[_Shape, int]]]:
-    """`_shapes` of whole UTC days, read from the daily rollup."""
-    day = ThreadEventDay
-    key = _rolled_up_key(group_by)
-    group = key if key is not None else literal(None)
-    columns = (day.kind, day.first, day.by_bot, day.replies, day.reopened, day.sla_met)
-    query = (
-        select(group, *columns, func.sum(day.n))
-        .where(day.day >= days[0].date(), day.day < days[1].date(), own)
-        .group_by(group, *columns)
-    )
-    found: dict[Key, list[tuple[_Shape, int]]] = defaultdict(list)
-    for found_key, kind, first, by_bot, replies, reopened, met, n in await session.execute(query):
-        if not n:
-            continue
-        shape = _Shape(
-            kind,
-            bool(first),
-            bool(by_bot),
-            None if replies == rollup.NONE_NUMBER else replies,
-            bool(reopened),
-            None if met == rollup.NONE_NUMBER else bool(met),
-        )
-        found[_rolled_up_value(found_key, group_by)].append((shape, int(n)))
-    return found
-
-
-async def _counted_shapes(
-    session: AsyncSession,
-    window: _Window,
-    key: ColumnElement[Any] | None,
-) -> dict[Key, list[tuple[_Shape, int]]]:
-    """The window's counted shapes: whole UTC days from the rollup, the partial days at
-    its edges (or the whole window, without the rollup) from the events."""
-    days = _whole_days(window.start, window.end) if window.rolled_up else None
-    if days is None:
-        return await _shapes(session, window.events, key)
-    at = ThreadEvent.at
-    edges = and_(
-        window.own_events,
-        or_(
-            and_(at >= window.start, at < days[0]),
-            and_(at >= days[1], at < window.end),
-        ),
-    )
-    found = await _shapes(session, edges, key)
-    rolled = await _rolled_up_shapes(session, days, window.own_days, window.group_by)
-    for group, counted in rolled.items():
-        found[group] = [*found.get(group, []), *counted]
-    return found
-
-
-@dataclass(frozen=True, slots=True)
-class _Window:
-    """What a summary reads: [start, end), its events' condition (time and whose), and
-    whether whole days may be read from the rollup."""
-
-    start: datetime
-    end: datetime
-    group_by: str | None
-    events: ColumnElement[bool]
-    own_events: ColumnElement[bool]
-    own_days: ColumnElement[bool]
-    rolled_up: bool
-
-
 async def _event_facts(
     session: AsyncSession,
-    window: _Window,
+    window: ColumnElement[bool],
     key: ColumnElement[Any] | None,
     dialect: str,
 ) -> tuple[_Facts, dict[Key, _Facts]]:
@@ -364,11 +256,11 @@ async def _event_facts(
     groups); SQLite has neither, so the measured values are read and interpolated the
     same way in Python. Distinct resolved threads are not additive: counted apart.
     """
-    shapes = await _counted_shapes(session, window, key)
+    shapes = await _shapes(session, window, key)
     if dialect == "postgresql":
-        durations, resolved = await _postgres_durations(session, window.events, key)
+        durations, resolved = await _postgres_durations(session, window, key)
     else:
-        durations, resolved = await _sqlite_durations(session, window.events, key)
+        durations, resolved = await _sqlite_durations(session, window, key)
     total_shapes = [counted for group in shapes.values() for counted in group]
     total = _Facts(_tally(total_shapes, resolved.get(_TOTAL, 0)), durations.get(_TOTAL, {}))
     if key is None:
@@ -533,7 +425,6 @@ async def _figures(
     end: datetime,
     group_by: str | None,
     actor: Actor,
-    rolled_up: bool,
 ) -> tuple[kpis.Figures, dict[Key, kpis.Figures]]:
     """The window's figures in total and per group (none: the total only)."""
     dialect = session.get_bind().dialect.name
@@ -548,15 +439,13 @@ async def _figures(
         )
     own_events = true() if actor.is_admin else ThreadEvent.agent_id == actor.agent_id
     own_answers = true() if actor.is_admin else SurveyAnswer.agent_id == actor.agent_id
-    own_days = true() if actor.is_admin else ThreadEventDay.agent_id == actor.agent_id
     events = and_(ThreadEvent.at >= start, ThreadEvent.at < end, own_events)
-    window = _Window(start, end, group_by, events, own_events, own_days, rolled_up)
     answers = and_(SurveyAnswer.answered_at >= start, SurveyAnswer.answered_at < end, own_answers)
     event_key = answer_key = None
     if group_by is not None:
         event_key = _key(ThreadEvent, ThreadEvent.at, group_by, dialect)
         answer_key = _key(SurveyAnswer, SurveyAnswer.answered_at, group_by, dialect)
-    total_facts, grouped_facts = await _event_facts(session, window, event_key, dialect)
+    total_facts, grouped_facts = await _event_facts(session, events, event_key, dialect)
     surveyed = await _surveys(session, answers, answer_key)
     all_answers = sum(surveyed.values(), _Answers())
     total = _assemble(total_facts, all_answers)
@@ -610,11 +499,8 @@ async def summary(
     start: datetime,
     end: datetime,
     group_by: str | None = None,
-    rolled_up: bool = True,
 ) -> Summary:
     """The figures of [start, end): all of them for an admin, an agent's own otherwise.
-    `rolled_up` False counts every event row instead of reading whole days from the
-    daily rollup (the same figures, slower: what the rollup is checked against).
 
     Raises:
         ReportError: an unknown `group_by`, or `end` not after `start`.
@@ -623,7 +509,7 @@ async def summary(
         raise ReportError(f"group_by must be one of {', '.join(GROUP_BY)}")
     if end <= start:
         raise ReportError("to must be after from")
-    total, grouped = await _figures(session, start, end, group_by, actor, rolled_up)
+    total, grouped = await _figures(session, start, end, group_by, actor)
     groups: list[Group] = []
     if group_by is not None:
         names = await _agent_names(session, grouped) if group_by == "agent" else {}
