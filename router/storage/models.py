@@ -488,7 +488,13 @@ class SurveyAnswer(Base):
         Index("ix_survey_answers_kind_answered", "kind", "answered_at"),
         Index("ix_survey_answers_customer", "customer_id", "kind"),
         # One survey per resolution of a thread: counted once, however often answered.
-        Index("uq_survey_answers_thread_resolution", "thread_id", "resolution", unique=True),
+        Index(
+            "uq_survey_answers_thread_kind_resolution",
+            "thread_id",
+            "kind",
+            "resolution",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

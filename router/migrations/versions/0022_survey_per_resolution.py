@@ -7,7 +7,7 @@ Create Date: 2026-11-29 09:10:00
 A reopened thread resolved again is a new service, so it may be asked again (the
 customer's minimum gap between surveys still applies): a survey is one per resolution
 of a thread (`resolution`, the thread's resolution number it asks about), no longer one
-per thread and kind. Surveys sent before asked about their thread's first resolution.
+per thread and kind (a CSAT and an NPS answer may share a resolution). Surveys sent before asked about their thread's first resolution.
 """
 
 from collections.abc import Sequence
@@ -28,7 +28,9 @@ def upgrade() -> None:
         )
         batch_op.drop_index("uq_survey_answers_thread_kind")
         batch_op.create_index(
-            "uq_survey_answers_thread_resolution", ["thread_id", "resolution"], unique=True
+            "uq_survey_answers_thread_kind_resolution",
+            ["thread_id", "kind", "resolution"],
+            unique=True,
         )
 
 
@@ -39,6 +41,6 @@ def downgrade() -> None:
         " GROUP BY thread_id, kind)"
     )
     with op.batch_alter_table("survey_answers", schema=None) as batch_op:
-        batch_op.drop_index("uq_survey_answers_thread_resolution")
+        batch_op.drop_index("uq_survey_answers_thread_kind_resolution")
         batch_op.create_index("uq_survey_answers_thread_kind", ["thread_id", "kind"], unique=True)
         batch_op.drop_column("resolution")
