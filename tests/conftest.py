@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web, web_app
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import expect
 
 from channels.base import ChannelServices
 from config.settings import Settings
@@ -29,6 +30,11 @@ from tests.telegram_support import RecordingIngest, make_services
 # pair keeps a finished test's whole app alive. A heap grown by a hundred dead apps makes
 # each full collection stall the running test's event loop for seconds.
 _MIDDLEWARE_CACHE = getattr(web_app, "_cached_build_middleware", None)
+
+
+# Playwright's 5 s for a page to show what a test expects is short on two loaded cores
+# where a sign-in verifies an argon2 hash: a failing expectation waits longer, nothing else.
+expect.set_options(timeout=15_000)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
