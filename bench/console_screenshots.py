@@ -35,8 +35,9 @@ from router.context import AppContext
 from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
 from router.http.keys import CONTEXT
-from router.storage.models import Customer, Identity, Message, OutboxItem, Thread, ThreadStatus
+from router.storage.models import KnowledgeGapRecord, OutboxItem, ThreadStatus
 from tests.browser_support import running_chromium
+from tests.console_support import seed_thread
 from tests.support import free_port
 
 PASSWORD = "screenshot password"
@@ -46,6 +47,13 @@ CUSTOMERS = (
     ("علی کریمی", "webchat", "visitor-ali"),
     ("Reza Ahmadi", "telegram", "123456789"),
     ("مریم رضایی", "email", "maryam.rezaei@example.org"),
+)
+GAP_QUESTIONS = (
+    ("با ارز دیجیتال هم می‌شود حساب کرد؟", "fa"),
+    ("پرداخت با ارز دیجیتال دارید؟", "fa"),
+    ("هل تقبلون الدفع بالعملات الرقمية؟", "ar"),
+    ("Can I pay with crypto?", "en"),
+    ("Do you ship to Herat?", "en"),
 )
 TEXTS = {
     "fa": ["سلام، سفارش ۱۲۳۴ من هنوز نرسیده.", "سلام مریم جان، بررسی می‌کنم.", "ممنون، منتظرم."],
@@ -68,48 +76,21 @@ async def seed(app: AppContext) -> Actor:
     for name in ("VIP", "بازپرداخت", "shipping"):
         await add_tag(app, actor, name)
     start = utcnow() - timedelta(hours=3)
+    texts = [TEXTS["fa" if n < 7 else "en"][n % 3] for n in range(14)]
+    thread = await seed_thread(
+        app,
+        channel="email",
+        address="maryam@example.org",
+        texts=texts,
+        start=start,
+        subject="Order 1234",
+        spacing=timedelta(minutes=5),
+    )
     async with app.sessions() as session, session.begin():
-        customer = Customer(name=None)
-        session.add(customer)
-        await session.flush()
-        identity = Identity(
-            customer_id=customer.id, channel="email", address="maryam@example.org", verified=True
-        )
-        session.add(identity)
-        await session.flush()
-        thread = Thread(
-            customer_id=customer.id,
-            status=ThreadStatus.QUEUED,
-            tier=1,
-            subject="Order 1234",
-            last_channel="email",
-            last_identity_id=identity.id,
-            created_at=start,
-            updated_at=start,
-            queued_at=start,
-        )
-        session.add(thread)
-        await session.flush()
-        last = None
-        for n in range(14):
-            inbound = n % 2 == 0
-            last = Message(
-                thread_id=thread.id,
-                customer_id=customer.id,
-                direction="in" if inbound else "out",
-                author_kind="customer" if inbound else "agent",
-                channel="email",
-                identity_id=identity.id,
-                text=TEXTS["fa" if n < 7 else "en"][n % 3],
-                created_at=start + timedelta(minutes=5 * n),
-            )
-            session.add(last)
-        await session.flush()
-        assert last is not None
         session.add(
             OutboxItem(
-                message_id=last.id,
-                thread_id=thread.id,
+                message_id=thread.last_message_id,
+                thread_id=thread.thread_id,
                 channel="email",
                 address="maryam@example.org",
                 status="dead",
@@ -117,40 +98,21 @@ async def seed(app: AppContext) -> Actor:
                 last_error="550 5.1.1 mailbox unavailable",
             )
         )
-    # Customers with names in both scripts on other channels, for the Customers page.
+    # Questions the bot could not answer, for the Gaps page.
     async with app.sessions() as session, session.begin():
-        for name, channel, address in CUSTOMERS:
-            customer = Customer(name=name)
-            session.add(customer)
-            await session.flush()
-            identity = Identity(
-                customer_id=customer.id, channel=channel, address=address, verified=True
-            )
-            session.add(identity)
-            await session.flush()
-            thread = Thread(
-                customer_id=customer.id,
-                status=ThreadStatus.RESOLVED,
-                tier=1,
-                last_channel=channel,
-                last_identity_id=identity.id,
-                created_at=start,
-                updated_at=start,
-            )
-            session.add(thread)
-            await session.flush()
-            session.add(
-                Message(
-                    thread_id=thread.id,
-                    customer_id=customer.id,
-                    direction="in",
-                    author_kind="customer",
-                    channel=channel,
-                    identity_id=identity.id,
-                    text=TEXTS["fa"][0] if channel == "webchat" else TEXTS["en"][0],
-                    created_at=start,
-                )
-            )
+        for text, language in GAP_QUESTIONS:
+            session.add(KnowledgeGapRecord(text=text, language=language, created_at=start))
+    # Customers with names in both scripts on other channels, for the Customers page.
+    for name, channel, address in CUSTOMERS:
+        await seed_thread(
+            app,
+            channel=channel,
+            address=address,
+            texts=[TEXTS["fa"][0] if channel == "webchat" else TEXTS["en"][0]],
+            start=start,
+            status=ThreadStatus.RESOLVED,
+            customer_name=name,
+        )
     return actor
 
 
@@ -222,6 +184,15 @@ async def shoot_desk_pages(page: Page, out: Path, lang: str) -> None:
     await page.locator('.page-tab[data-page="outreach"]').click()
     await expect(page.locator("#outreach")).to_be_visible()
     await shoot(page, out / f"console-outreach-{lang}.png")
+    await page.locator('.page-tab[data-page="knowledge"]').click()
+    await expect(page.locator("#kb-list tbody tr").first).to_be_visible()
+    await shoot(page, out / f"console-knowledge-{lang}.png")
+    await page.locator("#kb-list tbody tr button").first.click()
+    await expect(page.locator("#kb-editor")).to_be_visible()
+    await shoot(page, out / f"console-knowledge-entry-{lang}.png")
+    await page.locator('.page-tab[data-page="gaps"]').click()
+    await expect(page.locator(".gap-topic").first).to_be_visible()
+    await shoot(page, out / f"console-gaps-{lang}.png")
 
 
 def main() -> None:

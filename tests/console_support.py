@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from router.context import AppContext
 from router.core.security import hash_password, new_token, token_hash
-from router.storage.models import Agent, ApiToken
+from router.storage.models import (
+    Agent,
+    ApiToken,
+    Customer,
+    Identity,
+    Message,
+    Thread,
+    ThreadStatus,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -85,3 +96,70 @@ async def sign_in(
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
     return body
+
+
+@dataclass(frozen=True)
+class SeededThread:
+    thread_id: int
+    customer_id: int
+    identity_id: int
+    last_message_id: int
+
+
+async def seed_thread(
+    context: AppContext,
+    *,
+    channel: str,
+    address: str,
+    texts: Sequence[str],
+    start: datetime,
+    status: ThreadStatus = ThreadStatus.QUEUED,
+    customer_name: str | None = None,
+    subject: str | None = None,
+    spacing: timedelta = timedelta(minutes=1),
+    first_attachments: Sequence[dict[str, Any]] = (),
+) -> SeededThread:
+    """A customer with one verified identity and one thread of `texts`, the customer's
+    and an agent's in turn (the customer first), `spacing` apart from `start`."""
+    async with context.sessions() as session, session.begin():
+        customer = Customer(name=customer_name)
+        session.add(customer)
+        await session.flush()
+        identity = Identity(
+            customer_id=customer.id, channel=channel, address=address, verified=True
+        )
+        session.add(identity)
+        await session.flush()
+        thread = Thread(
+            customer_id=customer.id,
+            status=status,
+            tier=1,
+            subject=subject,
+            last_channel=channel,
+            last_identity_id=identity.id,
+            created_at=start,
+            updated_at=start,
+            queued_at=start if status == ThreadStatus.QUEUED else None,
+        )
+        session.add(thread)
+        await session.flush()
+        messages = []
+        for n, text in enumerate(texts):
+            inbound = n % 2 == 0
+            messages.append(
+                Message(
+                    thread_id=thread.id,
+                    customer_id=customer.id,
+                    direction="in" if inbound else "out",
+                    author_kind="customer" if inbound else "agent",
+                    channel=channel,
+                    identity_id=identity.id,
+                    external_id=f"<m{n}@example.org>" if inbound and channel == "email" else None,
+                    text=text,
+                    attachments=list(first_attachments) if n == 0 else [],
+                    created_at=start + spacing * n,
+                )
+            )
+        session.add_all(messages)
+        await session.flush()
+        return SeededThread(thread.id, customer.id, identity.id, messages[-1].id)

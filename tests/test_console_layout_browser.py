@@ -20,11 +20,16 @@ from router.context import AppContext
 from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
 from router.service.breaches import fire_due_alarms
-from router.storage.models import Customer, Identity, Message, Thread, ThreadStatus
 from tests.agent_support import make_agent
 from tests.browser_support import running_chromium
 from tests.conftest import AppFactory
-from tests.console_support import PASSWORD, add_agent, agent_token, integration_token
+from tests.console_support import (
+    PASSWORD,
+    add_agent,
+    agent_token,
+    integration_token,
+    seed_thread,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -91,57 +96,22 @@ async def long_email_thread(app: AppContext, messages: int = 14) -> int:
     raw = await app.attachment_store.put(
         RAW_MAIL, filename="message.eml", content_type="message/rfc822"
     )
-    start = utcnow() - timedelta(hours=2)
-    async with app.sessions() as session, session.begin():
-        customer = Customer(name=None)
-        session.add(customer)
-        await session.flush()
-        identity = Identity(
-            customer_id=customer.id, channel="email", address="maryam@example.org", verified=True
-        )
-        session.add(identity)
-        await session.flush()
-        thread = Thread(
-            customer_id=customer.id,
-            status=ThreadStatus.QUEUED,
-            tier=1,
-            subject="Order 1234 is late",
-            last_channel="email",
-            last_identity_id=identity.id,
-            created_at=start,
-            updated_at=start,
-            queued_at=start,
-        )
-        session.add(thread)
-        await session.flush()
-        for n in range(messages):
-            inbound = n % 2 == 0
-            session.add(
-                Message(
-                    thread_id=thread.id,
-                    customer_id=customer.id,
-                    direction="in" if inbound else "out",
-                    author_kind="customer" if inbound else "agent",
-                    channel="email",
-                    identity_id=identity.id,
-                    external_id=f"<m{n}@example.org>" if inbound else None,
-                    text=f"Message {n + 1}: " + "a fairly long line of text. " * 6,
-                    attachments=(
-                        [
-                            {
-                                "sha256": raw.sha256,
-                                "filename": raw.filename,
-                                "content_type": raw.content_type,
-                                "size": raw.size,
-                            }
-                        ]
-                        if n == 0
-                        else []
-                    ),
-                    created_at=start + timedelta(minutes=n),
-                )
-            )
-        return thread.id
+    attachment = {
+        "sha256": raw.sha256,
+        "filename": raw.filename,
+        "content_type": raw.content_type,
+        "size": raw.size,
+    }
+    seeded = await seed_thread(
+        app,
+        channel="email",
+        address="maryam@example.org",
+        texts=[f"Message {n + 1}: " + "a fairly long line of text. " * 6 for n in range(messages)],
+        start=utcnow() - timedelta(hours=2),
+        subject="Order 1234 is late",
+        first_attachments=[attachment],
+    )
+    return seeded.thread_id
 
 
 async def window_scroll(page: Page) -> int:
