@@ -96,8 +96,17 @@ async def baseline(url: str, count: int, concurrency: int) -> tuple[float, list[
 
 
 async def through_api(
-    url: str, workdir: Path, count: int, concurrency: int, customers: int
+    url: str,
+    workdir: Path,
+    count: int,
+    concurrency: int,
+    customers: int,
+    args: tuple[str, ...] = (),
+    unavailable: list[int] | None = None,
 ) -> tuple[float, list[float]]:
+    """`count` messages posted to a `pasokh serve` (more options in `args`); a 503 is
+    retried with the same id, as a client is told to, and noted in `unavailable`."""
+    unavailable = [] if unavailable is None else unavailable
     engine = new_engine(url)
     token = new_token("pk_int")
     async with new_sessionmaker(engine)() as session, session.begin():
@@ -111,6 +120,7 @@ async def through_api(
             "PASOKH_SERVER__SECRET_KEY": "b" * 40,
             "PASOKH_SERVER__LOG_LEVEL": "WARNING",
         },
+        args=args,
     )
     await server.start()
     latencies: list[float] = []
@@ -132,11 +142,15 @@ async def through_api(
                         "text": f"message {n}",
                     }
                     started = time.perf_counter()
-                    async with session.post(
-                        f"{server.url}/api/v1/inbound/messages", json=body, headers=headers
-                    ) as response:
-                        assert response.status == 202, await response.text()
-                        await response.read()
+                    while True:
+                        async with session.post(
+                            f"{server.url}/api/v1/inbound/messages", json=body, headers=headers
+                        ) as response:
+                            await response.read()
+                        if response.status != 503:
+                            break
+                        unavailable.append(n)  # "retry later": the same id again
+                    assert response.status == 202, await response.text()
                     latencies.append(time.perf_counter() - started)
 
             started = time.perf_counter()

@@ -540,3 +540,27 @@ async def test_an_agent_cannot_act_as_admin(settings: Settings, start_app: Any) 
             listed = await caller.get(client.make_url("/api/v1/threads"), headers=headers)
             ids = {t["id"] for t in (await listed.json())["threads"]}
             assert tier_one.thread_id in ids and tier_three.thread_id not in ids
+
+
+async def test_sign_in_rate_is_one_budget_across_processes(
+    settings: Settings, start_app: Any, db_kind: str
+) -> None:
+    """Concurrent attempts from one address spread over every process: exactly
+    `sign_in_attempts_per_minute` reach the password check, whichever process they hit
+    (one app on the embedded SQLite, which is one process; two on PostgreSQL)."""
+    settings = settings.replace(
+        "console", sign_in_attempts_per_minute=4, max_failed_logins=50
+    ).replace("email", enabled=False)
+    apps = [await start_app(settings) for _ in range(1 if db_kind == "sqlite" else 2)]
+    await add_agent(apps[0][1], EMAIL)
+    csrfs = [await login_csrf(client) for client, _ in apps]
+    responses = await asyncio.gather(
+        *(
+            _attempt(apps[n % len(apps)][0], EMAIL, f"guess {n}", csrfs[n % len(apps)])
+            for n in range(10)
+        )
+    )
+    assert sorted(r.status for r in responses) == [401] * 4 + [429] * 6
+    for response in responses:
+        if response.status == 429:
+            assert 1 <= int(response.headers["Retry-After"]) <= 60

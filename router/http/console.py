@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +38,7 @@ from router.core.events import (
     Typing,
 )
 from router.core.messages import utcnow
+from router.core.rate_limits import DatabaseRateLimits, MemoryRateLimits, rate_limits_for
 from router.core.security import hash_password, verify_password
 from router.core.transaction import Effects, write
 from router.http.console_sessions import (
@@ -101,35 +102,17 @@ MAX_FIELD_LENGTH = 1024
 routes = web.RouteTableDef()
 
 
-class SignInLimiter:
-    """At most `per_minute` sign-in attempts per client address in any 60 seconds."""
-
-    def __init__(self, per_minute: int) -> None:
-        self._per_minute = per_minute
-        self._attempts: dict[str, deque[float]] = {}
-
-    def allow(self, client: str, now: float) -> float | None:
-        """Record an attempt; None when allowed, else seconds until one is."""
-        window = self._attempts.setdefault(client, deque())
-        while window and now - window[0] >= 60.0:
-            window.popleft()
-        if len(window) >= self._per_minute:
-            return 60.0 - (now - window[0])
-        window.append(now)
-        if len(self._attempts) > 10_000:
-            self._forget_idle(now)
-        return None
-
-    def _forget_idle(self, now: float) -> None:
-        for client in [c for c, w in self._attempts.items() if not w or now - w[-1] >= 60.0]:
-            del self._attempts[client]
+SIGN_IN_LIMIT = "console:sign-in"  # the limits bucket of sign-in attempts per address
 
 
 @dataclass
 class ConsoleState:
-    """What the console keeps per app: the sign-in limiter and the open sockets."""
+    """What the console keeps per app: the sign-in rate and the open sockets."""
 
-    limiter: SignInLimiter
+    attempts_per_minute: int
+    # Sign-in attempts per client address, counted where every process sees them (on
+    # PostgreSQL); made on first use, when the engine exists.
+    limits: MemoryRateLimits | DatabaseRateLimits | None = None
     sockets: dict[int, set[web.WebSocketResponse]] = field(default_factory=dict)
     # Open console sockets per agent, and the pending "mark offline" of agents with none.
     agent_sockets: dict[int, int] = field(default_factory=dict)
@@ -147,7 +130,7 @@ CONSOLE_STATE = web.AppKey("pasokh_console_state", ConsoleState)
 
 def setup(app: web.Application, sign_in_attempts_per_minute: int) -> None:
     """Add the console's routes and state to `app`."""
-    app[CONSOLE_STATE] = ConsoleState(SignInLimiter(sign_in_attempts_per_minute))
+    app[CONSOLE_STATE] = ConsoleState(sign_in_attempts_per_minute)
     app.router.add_routes(routes)
     app.on_shutdown.append(_close_all_sockets)
 
@@ -320,10 +303,14 @@ async def console_login(request: web.Request) -> web.StreamResponse:
     state = request.app[CONSOLE_STATE]
     if not origin_allowed(request, app, required=False):
         return json_error(403, "sign-in from another site is refused")
-    wait = state.limiter.allow(request.remote or "unknown", time.monotonic())
-    if wait is not None:
+    if state.limits is None:
+        state.limits = rate_limits_for(app.engine)
+    rate_wait = await state.limits.take(
+        SIGN_IN_LIMIT, request.remote or "unknown", state.attempts_per_minute, 60.0
+    )
+    if rate_wait > 0:
         limited = json_error(429, "too many sign-in attempts; wait a minute")
-        limited.headers["Retry-After"] = str(max(1, round(wait)))
+        limited.headers["Retry-After"] = str(max(1, math.ceil(rate_wait)))
         return limited
     credentials = await _read_credentials(request)
     if credentials is None:
