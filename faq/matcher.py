@@ -92,6 +92,9 @@ class MatcherConfig:
     entry_idf: bool = True  # document frequency counted over entries, not phrasings
     stopword_weight: float = 0.4  # IDF multiplier for function words
     shortlist: int = 10  # entries re-scored in stage 2
+    # Stage 1 skips query features (n-grams, words) found in more documents than this:
+    # they weigh least and cost most; a KB this small or smaller is scored exactly.
+    max_postings: int = 1000
     # stage 2: final = stage1 + qcov*query coverage + pcov*phrasing coverage
     #                  + bag*entry coverage + fuzz*token_set_ratio
     w_stage1: float = 1.0
@@ -482,8 +485,9 @@ class Matcher:
         if not norm.isascii():
             word_weight = cfg.arabic_script_word_weight
             char_weight = cfg.word_weight + cfg.char_weight - word_weight
-        phrasing = word_weight * self._words.scores(words, n)
-        phrasing += char_weight * self._chars.scores(chars, n)
+        cap = cfg.max_postings
+        phrasing = word_weight * self._words.scores(words, n, cap)
+        phrasing += char_weight * self._chars.scores(chars, n, cap)
         best = self._entry_max(phrasing)
         if cfg.second_weight:
             runner_up = np.where(phrasing >= best[self._entry_of], -1.0, phrasing)
@@ -491,8 +495,8 @@ class Matcher:
             second = np.where(second > 0, second, best)  # one-phrasing entries: no penalty
             best = ((1 - cfg.second_weight) * best + cfg.second_weight * second).astype(np.float32)
         m = self._n_entries
-        centroid = word_weight * self._centroid_words.scores(words, m)
-        centroid += char_weight * self._centroid_chars.scores(chars, m)
+        centroid = word_weight * self._centroid_words.scores(words, m, cap)
+        centroid += char_weight * self._centroid_chars.scores(chars, m, cap)
         entry_scores = (1 - cfg.centroid_weight) * best + cfg.centroid_weight * centroid
         k = min(cfg.shortlist, m)
         top = np.argpartition(-entry_scores, k - 1)[:k] if k < m else np.arange(k)

@@ -18,7 +18,7 @@ from faq import index_cache
 from faq.index import TfIdfIndex, feature_counts, merge_documents
 from faq.kb import FaqEntry, KnowledgeBase, load_kb
 from faq.lexicon import Lexicon
-from faq.matcher import STOPWORDS, Matcher, MatchResult
+from faq.matcher import STOPWORDS, Matcher, MatcherConfig, MatchResult
 
 FIXTURES = Path(__file__).parent / "fixtures" / "faq"
 KB = FIXTURES / "kb.json"
@@ -111,6 +111,45 @@ def test_merged_documents_sum_counts_in_first_seen_order() -> None:
     summed = TfIdfIndex([docs[0] + docs[1], docs[2], Counter()], weights_from=base)
     query = base.prepare(Counter({"a": 1, "c": 2}))
     np.testing.assert_array_equal(centroid.scores(query, 3), summed.scores(query, 3))
+
+
+def test_features_past_the_postings_cap_are_skipped_but_keep_their_norm() -> None:
+    docs = [Counter({"common": 1, "rare": 1}), Counter({"common": 1}), Counter({"common": 2})]
+    index = TfIdfIndex(docs)
+    query = index.prepare(Counter({"common": 1, "rare": 1}))
+    full = index.scores(query, 3)
+    capped = index.scores(query, 3, max_postings=2)  # "common" has 3 postings
+    assert full[1] > 0 and capped[1] == 0.0 and capped[2] == 0.0
+    # What is left is the rare feature's share over the whole query's norm.
+    rare_only = index.scores(index.prepare(Counter({"rare": 1})), 3)
+    rare_weight = index.idf("rare")
+    np.testing.assert_allclose(capped[0], rare_only[0] * rare_weight / query.norm, rtol=1e-6)
+    np.testing.assert_array_equal(index.scores(query, 3, max_postings=3), full)
+
+
+def test_a_kb_within_the_postings_cap_matches_exactly() -> None:
+    kb = load_kb(KB)
+    assert Matcher(kb).phrasing_count <= MatcherConfig().max_postings
+    exact = _results(Matcher(kb, MatcherConfig(max_postings=10**9)))
+    _same(_results(Matcher(kb)), exact)
+
+
+def _top_one_accuracy(matcher: Matcher, rows: Sequence[dict[str, str]]) -> float:
+    hits = 0
+    for row in rows:
+        candidates = matcher.match(row["text"], limit=1).candidates
+        hits += bool(candidates) and candidates[0].entry_id == row["expected"]
+    return hits / len(rows)
+
+
+def test_a_postings_cap_below_the_kb_size_keeps_the_dev_answers() -> None:
+    # A cap far below this KB's size stands in for a KB far above the default cap.
+    kb = load_kb(KB)
+    rows = [json.loads(line) for line in (FIXTURES / "dev.jsonl").open(encoding="utf-8")]
+    answered = [r for r in rows if r.get("expected")]
+    exact = _top_one_accuracy(Matcher(kb, MatcherConfig(max_postings=10**9)), answered)
+    capped = _top_one_accuracy(Matcher(kb, MatcherConfig(max_postings=20)), answered)
+    assert capped >= exact - 0.02
 
 
 def _results(matcher: Matcher) -> list[MatchResult]:
