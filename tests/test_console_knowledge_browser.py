@@ -87,3 +87,37 @@ async def test_an_admin_turns_a_gap_into_phrasings_and_the_bot_answers_it(
         before_edit
     )
     assert problems == []
+
+
+async def test_many_gap_topics_each_show_their_examples_and_actions_unclipped(
+    browser: Browser, start_app: AppFactory, settings: Settings
+) -> None:
+    """More topics than the window holds: the page scrolls, no card is squeezed."""
+    from router.core.messages import utcnow
+    from router.storage.models import KnowledgeGapRecord
+
+    client, context = await start_app(settings)
+    await add_agent(context, "boss@example.com", admin=True)
+    questions = (
+        "با ارز دیجیتال هم می‌شود حساب کرد؟",
+        "Do you ship to Herat?",
+        "هل عندكم فرع في جدة؟",
+        "Can I rent a laptop for a week?",
+        "گارانتی باتری چند ماه است؟",
+        "Is there a student discount?",
+    )
+    async with context.sessions() as session, session.begin():
+        for text in questions:
+            session.add(KnowledgeGapRecord(text=text, language=None, created_at=utcnow()))
+    page = await browser.new_page(viewport={"width": 1200, "height": 760})
+    await sign_in_to_console(page, str(client.make_url("/")).rstrip("/"), "boss@example.com")
+    await page.locator('.page-tab[data-page="gaps"]').click()
+    topics = page.locator(".gap-topic")
+    await expect(topics.first).to_be_visible()
+    assert await topics.count() >= 4
+    squeezed = await page.evaluate(
+        """() => [...document.querySelectorAll('.gap-topic')]
+            .filter((card) => card.scrollHeight > card.clientHeight + 1)
+            .map((card) => card.dataset.topic)"""
+    )
+    assert squeezed == []
