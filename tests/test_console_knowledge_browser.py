@@ -121,3 +121,7 @@ async def test_many_gap_topics_each_show_their_examples_and_actions_unclipped(
             .map((card) => card.dataset.topic)"""
     )
     assert squeezed == []
+    # Each topic is named by a question it holds, not by the matcher's features.
+    titles = await topics.locator("h3").all_inner_texts()
+    assert titles and set(titles) <= set(questions), titles
+    await expect(page.locator("#gaps-since option:checked")).to_have_text("Last 7 days")

@@ -47,6 +47,8 @@
       kb_none: "No entries match.",
       kb_back: "All entries",
       gaps_since: "Since",
+      gaps_span_hours: "Last {n} hours",
+      gaps_span_days: "Last {n} days",
       gaps_total: "{count} questions the bot could not serve (previous period: {previous})",
       gaps_topic: "Topic",
       gaps_count: "Count",
@@ -95,6 +97,8 @@
       kb_none: "مدخلی پیدا نشد.",
       kb_back: "همهٔ مدخل‌ها",
       gaps_since: "از",
+      gaps_span_hours: "{n} ساعت گذشته",
+      gaps_span_days: "{n} روز گذشته",
       gaps_total: "{count} پرسش که ربات نتوانست پاسخ دهد (دورهٔ پیش: {previous})",
       gaps_topic: "موضوع",
       gaps_count: "تعداد",
@@ -143,6 +147,8 @@
       kb_none: "لا مداخل مطابقة.",
       kb_back: "كل المداخل",
       gaps_since: "منذ",
+      gaps_span_hours: "آخر {n} ساعة",
+      gaps_span_days: "آخر {n} يومًا",
       gaps_total: "{count} سؤالًا لم يجب عنها البوت (الفترة السابقة: {previous})",
       gaps_topic: "الموضوع",
       gaps_count: "العدد",
@@ -465,6 +471,14 @@
     return byLanguage;
   }
 
+  // A topic is named by one of its questions, in the agent's language when it has one;
+  // its key is the matcher's normalised features, which read as code.
+  function topicTitle(topic) {
+    const own = topic.examples.find((example) => example.language === C.state.lang);
+    const example = own || topic.examples[0];
+    return example ? example.text : topic.key.join(" ");
+  }
+
   function topicCard(topic, entries) {
     const pick = el("select", { class: "gaps-entry", "aria-label": t("gaps_pick") });
     for (const entry of entries) {
@@ -476,7 +490,7 @@
     return el(
       "section",
       { class: "admin-card gap-topic", dataset: { topic: topic.key.join(" ") } },
-      el("h3", { dir: "ltr", text: topic.key.join(" ") }),
+      el("h3", { dir: "auto", text: topicTitle(topic) }),
       el(
         "dl",
         { class: "facts" },
@@ -530,7 +544,8 @@
     }
     const since = el("select", { id: "gaps-since", "aria-label": t("gaps_since") });
     for (const span of ["24h", "7d", "30d", "90d"]) {
-      const option = el("option", { value: span, text: span });
+      const n = num(parseInt(span, 10));
+      const option = el("option", { value: span, text: t(span.endsWith("h") ? "gaps_span_hours" : "gaps_span_days", { n }) });
       if (span === GAPS.since) option.selected = true;
       since.append(option);
     }
