@@ -11,7 +11,9 @@ lower the pin when a change removes some.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,16 +35,26 @@ from tests.webchat_fakes import next_reply
 QUESTION = "ارسال چند روز طول می‌کشد؟"
 
 # Statements of the write transactions for one answered follow-up message, by database.
-# The web chat records the channel's id of the answer it pushed (one more), and on
-# PostgreSQL takes the visitor's rate-limit tokens from the database (three more).
+# The web chat records the channel's id of the answer it pushed (one more). On PostgreSQL
+# it also takes the visitor's rate-limit tokens from the database, in a transaction of
+# their own that touches no message and is not counted here.
 API_STATEMENTS = {"sqlite": 18, "postgresql": 18}
-WEBCHAT_STATEMENTS = {"sqlite": 19, "postgresql": 22}
+WEBCHAT_STATEMENTS = {"sqlite": 19, "postgresql": 19}
+
+
+# A transaction of the message's path writes a message, an outbox row or a delivery
+# attempt; the periodic sweeps that may run meanwhile (offline agents, SLA timers) do not.
+MESSAGE_PATH = re.compile(r"\b(messages|outbox|delivery_attempts)\b")
 
 
 @contextmanager
-def written_statements(context: AppContext) -> Iterator[list[str]]:
-    """The statements write transactions run on `context`'s engine while inside."""
+def written_statements(context: AppContext, *, this_task: bool = False) -> Iterator[list[str]]:
+    """The statements of the message path's write transactions on `context`'s engine
+    while inside; with `this_task`, those of every write transaction of the calling task.
+    """
     seen: list[str] = []
+    caller = asyncio.current_task() if this_task else None
+    running: dict[int, list[str]] = {}
 
     def record(
         conn: Connection,
@@ -54,16 +66,27 @@ def written_statements(context: AppContext) -> Iterator[list[str]]:
     ) -> None:
         if conn.get_execution_options().get(READ_ONLY_OPTION):
             return
+        if caller is not None and asyncio.current_task() is not caller:
+            return
         if statement.split(None, 1)[0].upper() in {"BEGIN", "COMMIT", "ROLLBACK"}:
             return
-        seen.append(" ".join(statement.split())[:120])
+        running.setdefault(id(conn), []).append(" ".join(statement.split())[:120])
+
+    def ended(conn: Connection) -> None:
+        statements = running.pop(id(conn), [])
+        if caller is not None or any(MESSAGE_PATH.search(text) for text in statements):
+            seen.extend(statements)
 
     engine = context.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "commit", ended)
+    event.listen(engine, "rollback", ended)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "commit", ended)
+        event.remove(engine, "rollback", ended)
 
 
 def _explain(statements: list[str]) -> str:
@@ -108,3 +131,16 @@ async def test_an_answered_webchat_message_costs_the_pinned_statements(
     with written_statements(context) as statements:
         await ask("second")
     assert len(statements) == WEBCHAT_STATEMENTS[db_kind], _explain(statements)
+
+
+async def test_an_idle_offline_sweep_takes_no_write_transaction(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    """The sweep runs every few seconds; with nobody to requeue it must not write (on
+    SQLite a write transaction holds the one write lock every ingest waits for)."""
+    from router.agents.queue import requeue_from_offline_agents
+
+    _, context = await start_app(settings)
+    with written_statements(context, this_task=True) as statements:
+        assert await requeue_from_offline_agents(context) == []
+    assert statements == []

@@ -792,6 +792,21 @@ async def requeue_from_offline_agents(app: AppContext, *, now: datetime | None =
                 requeued.append(thread.id)
         return requeued
 
+    # Nearly always there is nothing to do: find that out without the write lock.
+    async with app.read_sessions() as session:
+        anything = await session.scalar(
+            select(Thread.id)
+            .join(Agent, Agent.id == Thread.assignee_id)
+            .where(
+                Thread.status == ThreadStatus.ASSIGNED,
+                Agent.presence == "offline",
+                Agent.presence_changed_at.is_not(None),
+                Agent.presence_changed_at <= cutoff,
+            )
+            .limit(1)
+        )
+    if anything is None:
+        return []
     requeued = await write(app, work)
     if requeued:
         logger.info("returned %d threads of offline agents to the queue", len(requeued))
