@@ -203,8 +203,13 @@ def make_adapter(**changes: Any) -> WebchatAdapter:
     return WebchatAdapter(settings=WebchatSettings(**changes), secret_key=SECRET)
 
 
+# A frame that comes arrives at once; the wait only bounds a failing test. 5 s was short
+# for a bot answer on PostgreSQL with three test workers on two cores.
+FRAME_WAIT = 15.0
+
+
 async def next_frame(
-    ws: ClientWebSocketResponse, kind: str | None = None, wait: float = 5.0
+    ws: ClientWebSocketResponse, kind: str | None = None, wait: float = FRAME_WAIT
 ) -> dict[str, Any]:
     """The next frame (of `kind`, skipping others) within `wait` seconds."""
     while True:
@@ -213,7 +218,7 @@ async def next_frame(
             return frame
 
 
-async def next_reply(ws: ClientWebSocketResponse, wait: float = 5.0) -> dict[str, Any]:
+async def next_reply(ws: ClientWebSocketResponse, wait: float = FRAME_WAIT) -> dict[str, Any]:
     """The next message not written by the customer (the sender may see its own first)."""
     while True:
         frame = await next_frame(ws, "message", wait=wait)
