@@ -409,14 +409,19 @@ async def _faq_export(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_knowledge_base(settings, work)
 
 
+async def _read_text_file(path: str) -> str:
+    """A UTF-8 file's text, read off the event loop; a clear error if it cannot be."""
+    try:
+        return await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read {path}: {exc}") from None
+
+
 async def _faq_import(settings: Settings, args: argparse.Namespace) -> int:
     """Replace the database's KB with a KB file (all or nothing)."""
     from router.service.knowledge_base import KbInvalid, import_text
 
-    try:
-        text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"cannot read {args.file}: {exc}") from None
+    text = await _read_text_file(args.file)
 
     async def work(context: Any) -> int:
         try:
@@ -434,10 +439,7 @@ async def _faq_import(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _import_purchases(settings: Settings, args: argparse.Namespace) -> int:
     """Store the good rows of a purchases CSV; name each bad one by line (exit 1 if any)."""
-    try:
-        text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"cannot read {args.file}: {exc}") from None
+    text = await _read_text_file(args.file)
     # Imported here, as in serve: the channels' SDKs take seconds to import.
     from router.app import ensure_secret_key
     from router.context import AppContext
