@@ -6,13 +6,14 @@ the console runs in Persian (Solar Hijri dates, Persian digits, right to left)."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, ConsoleMessage, Page, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, Route, expect
 
 from config.settings import Settings
 from router.core.messages import utcnow
@@ -180,3 +181,54 @@ async def test_breach_badge_due_sort_and_priority_from_the_header(
     assert await page.evaluate("() => document.documentElement.dir") == "ltr"
     await page.screenshot(path=str(ARTIFACTS / "console-sla-en.png"), full_page=True)
     assert problems == []
+
+
+async def test_a_read_begun_before_an_action_does_not_undo_it(
+    browser: Browser, start_app: AppFactory, settings: Settings
+) -> None:
+    """A colleague's change makes the console re-read the open thread; the agent unticks
+    "waiting on customer" while that read is still on its way. The read's answer (still
+    pending) arrives after the action's own and must not tick the box again."""
+    adapter = FakeAdapter()
+    client, context = await start_app(settings, adapters=[adapter], responder=QueueEveryThread())
+    boss = await add_agent(context, "boss@example.com", name="Boss", admin=True, language="en")
+    api = Api(client, await agent_token(context, boss))
+    thread_id = (await adapter.push("help", sender="u")).thread_id
+    await api.call("POST", f"/api/v1/threads/{thread_id}/pending", {"pending": True})
+
+    page = await browser.new_page(viewport={"width": 1280, "height": 860})
+    await sign_in_to_console(page, str(client.make_url("/")).rstrip("/"), "boss@example.com")
+    await expect(page.locator("#live")).to_have_attribute("data-state", "on")
+    await row(page, thread_id).click()
+    toggle = page.locator("#pending-toggle")
+    await expect(toggle).to_be_checked()
+    view = page.locator("#thread-view")
+    await expect(view).to_have_attribute("aria-busy", "false")
+
+    # The next read of the thread is answered now (pending) but delivered only later.
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_first_read(route: Route) -> None:
+        if route.request.method != "GET" or held.is_set():
+            await route.continue_()
+            return
+        answer = await route.fetch()
+        held.set()
+        await release.wait()
+        await route.fulfill(response=answer)
+
+    await page.route(f"**/api/v1/threads/{thread_id}", hold_first_read)
+    await api.call("POST", f"/api/v1/threads/{thread_id}/priority", {"priority": "high"})
+    await asyncio.wait_for(held.wait(), 15)
+    await expect(view).to_have_attribute("aria-busy", "true")
+
+    await toggle.uncheck()
+    # The action's own read shows the colleague's change and no "waiting" badge.
+    await expect(page.locator("#thread-sla .badge.priority")).to_have_text("high")
+    await expect(page.locator("#thread-sla .pending-badge")).to_have_count(0)
+    assert (await api.thread(thread_id))["pending"] is False
+
+    release.set()
+    await expect(view).to_have_attribute("aria-busy", "false")
+    await expect(toggle).not_to_be_checked()
+    await expect(page.locator("#thread-sla .pending-badge")).to_have_count(0)

@@ -630,6 +630,9 @@
     queuePrimed: false, // the queue was read once: threads queued after that are new
     current: null, // the open thread's detail
     currentId: null,
+    threadRead: 0, // bumped by each read of the open thread and each action on it
+    threadReadsOpen: 0, // reads in flight: the thread view is aria-busy meanwhile
+    actionsOpen: 0, // actions in flight: a read not made by one of them is dropped
     canned: [],
     socket: null,
     socketRetry: 0,
@@ -1345,7 +1348,7 @@
     list.hidden = !claims.length;
   }
 
-  async function openThread(id, quiet) {
+  async function openThread(id, quiet, byAction) {
     if (!id) return;
     const switching = id !== state.currentId;
     state.currentId = id;
@@ -1355,12 +1358,18 @@
         item.setAttribute("aria-current", String(item.dataset.threadId === String(id)));
       }
     }
+    // Only the newest read is shown, and none that began before an action on the thread
+    // or while one is in flight: an older answer would undo what the agent just did (a
+    // box just unticked ticks itself again).
+    const read = ++state.threadRead;
+    const stale = () => state.currentId !== id || read !== state.threadRead || (state.actionsOpen && !byAction);
+    threadReading(+1);
     try {
       const data = await api("GET", `/api/v1/threads/${encodeURIComponent(id)}`);
-      if (state.currentId !== id) return;
+      if (stale()) return;
       const detail = normaliseThread(data);
       detail.earlier = await loadEarlier(detail);
-      if (state.currentId !== id) return;
+      if (stale()) return;
       state.current = detail;
       // The pane first: a hidden (phone) pane cannot be scrolled to the newest message.
       if (switching) showPane("thread");
@@ -1379,7 +1388,14 @@
         $("thread-empty").hidden = false;
       }
       if (!quiet) failed(error);
+    } finally {
+      threadReading(-1);
     }
+  }
+
+  function threadReading(change) {
+    state.threadReadsOpen += change;
+    $("thread-view").setAttribute("aria-busy", String(state.threadReadsOpen > 0));
   }
 
   function normaliseThread(data) {
@@ -1730,18 +1746,20 @@
   async function act(path, body, done) {
     const id = state.currentId;
     if (!id) return;
+    state.threadRead += 1;
+    state.actionsOpen += 1;
     try {
       await api("POST", `/api/v1/threads/${encodeURIComponent(id)}/${path}`, body);
       if (done) notify(t(done));
-      await openThread(id, true);
-      reloadQueueSoon();
     } catch (error) {
       failed(error);
-      if (error instanceof ApiError && error.status === 409) {
-        await openThread(id, true);
-        reloadQueueSoon();
-      }
+      // A conflict means the thread changed under the agent: show it as it is now.
+      if (!(error instanceof ApiError && error.status === 409)) return;
+    } finally {
+      state.actionsOpen -= 1;
     }
+    await openThread(id, true, true);
+    reloadQueueSoon();
   }
 
   // Resolve, asking the customer how it went or not ({"survey": false}); the box goes
