@@ -7,6 +7,7 @@ behaviour against the real app is in test_webchat_app.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,7 +28,9 @@ from router.core.events import (
     Typing,
 )
 from router.core.messages import AuthorKind, InboundMessage, OutboundMessage
+from router.core.rate_limits import MemoryRateLimits
 from tests.webchat_fakes import (
+    FRAME_WAIT,
     FakeRouter,
     build_test_app,
     make_adapter,
@@ -89,6 +92,38 @@ async def send(ws: Any, text: str, client_id: str = "c1", **extra: Any) -> None:
     # Like a browser's JSON.stringify: non-ASCII letters are not escaped.
     frame = {"type": "message", "client_id": client_id, "text": text, **extra}
     await ws.send_str(json.dumps(frame, ensure_ascii=False))
+
+
+class HeldRefunds(MemoryRateLimits):
+    """Rate limits whose refunds wait until the test lets them go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refunding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def refund(self, name: str, key: str, capacity: int, per_seconds: float) -> None:
+        self.refunding.set()
+        await self.release.wait()
+        await super().refund(name, key, capacity, per_seconds)
+
+
+async def test_the_ack_does_not_wait_for_the_hand_off_token_to_be_given_back(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A message the bot answers gives its hand-off token back (on PostgreSQL a round
+    trip); the visitor's ack is sent before that, not after."""
+    router = FakeRouter(InProcessEventBus(), bot=persian_bot)
+    limits = HeldRefunds()
+    services = dataclasses.replace(make_services(router, tmp_path), limits=limits)
+    adapter = make_adapter()
+    harness = Harness(await aiohttp_client(build_test_app(adapter, services)), router, adapter)
+    ws = await harness.connect(await harness.token())
+    await send(ws, "هزینهٔ ارسال چقدر است؟")
+    await asyncio.wait_for(limits.refunding.wait(), FRAME_WAIT)
+    ack = await next_frame(ws, "ack")
+    assert ack["client_id"] == "c1" and not limits.release.is_set()
+    limits.release.set()
 
 
 async def test_ack_comes_after_the_message_is_committed(harness: Harness) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import weakref
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,14 +210,29 @@ def make_adapter(**changes: Any) -> WebchatAdapter:
 FRAME_WAIT = 15.0
 
 
+# Message frames passed over while waiting for another kind, per socket, oldest first.
+# The server may push the bot's answer before the ack of the message it answers (the
+# answer leaves through the outbox as soon as the message is committed); waiting for the
+# ack must not throw the answer away.
+_PASSED_MESSAGES: weakref.WeakKeyDictionary[ClientWebSocketResponse, deque[dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def next_frame(
     ws: ClientWebSocketResponse, kind: str | None = None, wait: float = FRAME_WAIT
 ) -> dict[str, Any]:
-    """The next frame (of `kind`, skipping others) within `wait` seconds."""
+    """The next frame (of `kind`, skipping others) within `wait` seconds. Message frames
+    skipped on the way are kept for the next call that wants one."""
+    passed = _PASSED_MESSAGES.setdefault(ws, deque())
+    if passed and kind in (None, "message"):
+        return passed.popleft()
     while True:
         frame: dict[str, Any] = await ws.receive_json(timeout=wait)
         if kind is None or frame["type"] == kind:
             return frame
+        if frame["type"] == "message":
+            passed.append(frame)
 
 
 async def next_reply(ws: ClientWebSocketResponse, wait: float = FRAME_WAIT) -> dict[str, Any]:

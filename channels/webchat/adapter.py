@@ -859,24 +859,24 @@ class WebchatAdapter:
                 client_id=frame.client_id,
                 retry_after=wait,
             )
-        handed_off = False
         try:
             async with self._ingests:
                 result = await services.ingest(inbound)
-            handed_off = result.queued
         except Exception:
             logger.exception("web chat ingest failed (socket %s)", socket.number)
+            await services.limits.refund(_LIMIT + "handoffs", socket.client, handoffs, 60.0)
             raise protocol.ProtocolError(
                 "server_error",
                 "the message was not saved; it will be sent again",
                 client_id=frame.client_id,
                 retry_after=5.0,
             ) from None
-        finally:
-            if not handed_off:
-                await services.limits.refund(_LIMIT + "handoffs", socket.client, handoffs, 60.0)
+        # The ack goes first: the refund is a round trip to the database on PostgreSQL,
+        # and the answer may already be on its way out through the outbox.
         socket.claim(result.message_id)  # the sender has it; its ack carries the id
         socket.push(protocol.ack_frame(frame.client_id, result.message_id))
+        if not result.queued:
+            await services.limits.refund(_LIMIT + "handoffs", socket.client, handoffs, 60.0)
         for sibling in list(self._by_address.get(visitor.address, ())):
             if self._attach(sibling, result.customer_id, result.thread_id):
                 # A first message: what the router committed alongside it (a bot answer
