@@ -31,6 +31,7 @@ def build_responder(
     embedding_reranker: bool = False,
     lexicon_path: Path | None = None,
     cache_dir: Path | None = None,
+    match_in_thread_from_phrasings: int = 5000,
 ) -> TierZeroBot:
     """The tier-0 bot for the KB at `faq_path` (a file or folder; None: the sample shop KB).
 
@@ -51,6 +52,8 @@ def build_responder(
             lexicon at each (re)load; a bad file fails the load like a bad KB.
         cache_dir: where to keep the KB's index (`faq.index_cache`); with it, a changed
             KB is indexed in a separate process. None: index in a thread, no cache.
+        match_in_thread_from_phrasings: a KB with this many phrasings or more is
+            matched in a worker thread instead of on the event loop.
 
     Raises:
         ValueError: `text_overrides` names an unknown text key.
@@ -72,4 +75,5 @@ def build_responder(
         texts=BotTexts.with_overrides(text_overrides, language_default),
         language_default=language_default,
         thresholds=thresholds,
+        match_in_thread_from_phrasings=match_in_thread_from_phrasings,
     )

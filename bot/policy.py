@@ -62,8 +62,10 @@ class TierZeroBot:
         texts: BotTexts,
         language_default: str = "fa",
         thresholds: Thresholds | None = None,
+        match_in_thread_from_phrasings: int = 5000,
     ) -> None:
         self._watcher = watcher
+        self._match_in_thread_from = match_in_thread_from_phrasings
         self._texts = texts
         self._language_default = language_default
         self._thresholds = thresholds or Thresholds()
@@ -168,12 +170,16 @@ class TierZeroBot:
     ) -> Answer | HandOff:
         if self._is_button(new.text, "talk_to_person") or self._is_button(new.text, "no"):
             return self._hand_off_on_request(language)
-        if loaded.reranker is None:
-            verdict = decide(new.text, loaded.matcher, self._thresholds)
-        else:  # an embedding takes milliseconds: keep it off the event loop
+        # An embedding, or a match over a large KB, takes milliseconds: keep it off the
+        # event loop. A small KB's match is quicker than handing it to a thread.
+        if loaded.reranker is not None or (
+            loaded.matcher.phrasing_count >= self._match_in_thread_from
+        ):
             verdict = await asyncio.to_thread(
                 decide, new.text, loaded.matcher, self._thresholds, loaded.reranker
             )
+        else:
+            verdict = decide(new.text, loaded.matcher, self._thresholds)
         return self._decision(verdict, new.text, language, loaded)
 
     def _honest(self, decision: Decision, staffing: Staffing | None) -> Decision:

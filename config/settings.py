@@ -117,6 +117,10 @@ class BotSettings:
     # queued_reminder_nobody_available, queued_reminder_opening (docs/texts.md); [texts]
     # overrides does the same from a file for every customer text, and these win over it.
     texts: dict[str, dict[str, str]] = field(default_factory=dict)
+    # A KB with at least this many phrasings is matched in a worker thread, so a slow
+    # match (several milliseconds at tens of thousands) does not hold up every other
+    # socket and request; below it the match is faster than the hand-over (docs/bot.md).
+    match_in_thread_from_phrasings: int = 5000
 
 
 @dataclass(frozen=True)

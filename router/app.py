@@ -158,6 +158,7 @@ def default_responder(
         embedding_reranker=settings.faq.reranker,
         lexicon_path=Path(settings.faq.lexicon) if settings.faq.lexicon else None,
         cache_dir=settings.data_dir / "faq-cache",
+        match_in_thread_from_phrasings=settings.bot.match_in_thread_from_phrasings,
     )
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import bot.policy as bot_policy
 from bot import build_responder
 from bot.policy import TierZeroBot
 from bot.texts import DEFAULT_TEXTS
@@ -315,3 +318,32 @@ async def test_sample_kb_tells_shipping_time_from_shipping_cost(
 ) -> None:
     decision = await Conversation(build_responder(faq_path=None)).say(question)
     assert isinstance(decision, Answer) and expected in decision.text, decision
+
+
+async def test_a_large_kb_is_matched_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The match runs in a worker thread from `match_in_thread_from_phrasings` phrasings
+    on, and on the event loop's own thread below that."""
+    threads: list[int] = []
+    real_decide = bot_policy.decide
+
+    def recording_decide(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real_decide(*args)
+
+    monkeypatch.setattr(bot_policy, "decide", recording_decide)
+    probe = build_responder(faq_path=KB)
+    await probe.start()
+    phrasings = (await probe.watcher.ensure_loaded()).matcher.phrasing_count
+    await probe.stop()
+    assert phrasings > 1
+    loop_thread = threading.get_ident()
+    for threshold, off_loop in ((phrasings, True), (phrasings + 1, False)):
+        bot = build_responder(faq_path=KB, match_in_thread_from_phrasings=threshold)
+        await bot.start()
+        try:
+            decision = await Conversation(bot).say("How do I track my order?")
+        finally:
+            await bot.stop()
+        assert isinstance(decision, Answer)
+        assert (threads.pop() != loop_thread) is off_loop, threshold
+    assert threads == []
