@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web, web_app
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import expect
+from playwright.async_api import Browser, expect
 
 from channels.base import ChannelServices
 from config.settings import Settings
@@ -21,6 +21,7 @@ from router.context import AppContext
 from router.http.keys import CONTEXT
 from router.storage.engine import new_engine
 from router.storage.migrate import upgrade_to_head
+from tests.browser_support import running_chromium
 from tests.email_support import FakeRelay
 from tests.fake_telegram import FakeTelegram
 from tests.support import create_postgres_database, make_settings, postgres_admin_url
@@ -142,3 +143,10 @@ def ingest() -> RecordingIngest:
 def services(ingest: RecordingIngest, tmp_path: Path) -> ChannelServices:
     """Channel services around the recording `ingest`, for an adapter under test alone."""
     return make_services(ingest, tmp_path / "attachments")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A headless Chromium for one test (Debian's, as CI installs it)."""
+    async with running_chromium() as chromium:
+        yield chromium

@@ -5,7 +5,6 @@ sees no such page and is refused by the API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from sqlalchemy import select
 from config.settings import Settings
 from router.core.responder import QueueEveryThread
 from router.storage.models import AuditEvent
-from tests.browser_support import ARTIFACTS, running_chromium, sign_in_to_console
+from tests.browser_support import ARTIFACTS, sign_in_to_console
 from tests.conftest import AppFactory
 from tests.console_support import add_agent, agent_token
 from tests.test_console_sla_browser import csp_watch
@@ -26,12 +25,6 @@ pytestmark = pytest.mark.browser
 WEEK = {day: [["09:00", "17:00"]] for day in ("sat", "sun", "mon", "tue", "wed")} | {
     "thu": [["09:00", "13:00"]]
 }
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with running_chromium() as chromium:
-        yield chromium
 
 
 async def call(

@@ -10,7 +10,6 @@ in fa and en are written to `artifacts/` (gitignored).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from config.settings import Settings
 from router.context import AppContext
 from router.core.messages import utcnow
 from router.storage.models import Agent, Identity, Message, OutboxItem, Thread, ThreadStatus
-from tests.browser_support import ARTIFACTS, running_chromium
+from tests.browser_support import ARTIFACTS
 from tests.conftest import AppFactory
 from tests.console_support import PASSWORD, add_agent, agent_token, integration_token
 
@@ -54,12 +53,6 @@ class Watched:
         assert self.dialogs == [], f"a dialog fired: {self.dialogs}"
         assert self.errors == [], f"script errors: {self.errors}"
         assert await self.page.evaluate("() => window.__pwned") is None
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with running_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture

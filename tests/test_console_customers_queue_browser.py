@@ -8,7 +8,6 @@ queue-everything responder makes every new customer thread wait for an agent.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import aiohttp
 import pytest
@@ -19,7 +18,7 @@ from router.context import AppContext
 from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
 from router.storage.models import Customer, CustomerNote, Identity, Thread, ThreadStatus
-from tests.browser_support import running_chromium, sign_in_to_console
+from tests.browser_support import sign_in_to_console
 from tests.conftest import AppFactory
 from tests.console_support import add_agent, integration_token
 
@@ -29,12 +28,6 @@ DESKTOP = {"width": 1400, "height": 900}
 PHONE = {"width": 375, "height": 812}
 QUEUE_PAGE = 50  # rows the console asks for per page of the queue
 NAMES = ["مریم احمدی", "رضا کریمی", "زهرا حسینی", "علی موسوی", "سارا تهرانی"]
-
-
-@pytest.fixture
-async def browser() -> Any:
-    async with running_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture

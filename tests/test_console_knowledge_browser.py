@@ -6,8 +6,6 @@ the version before it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -15,7 +13,7 @@ from config.settings import Settings
 from router.core.security import new_token, token_hash
 from router.storage.models import ApiToken
 from tests.agent_support import eventually
-from tests.browser_support import running_chromium, sign_in_to_console
+from tests.browser_support import sign_in_to_console
 from tests.conftest import AppFactory
 from tests.console_support import add_agent
 from tests.test_bot_end_to_end import ApiCustomer
@@ -25,12 +23,6 @@ pytestmark = pytest.mark.browser
 
 QUESTION = "با ارز دیجیتال هم می‌شود حساب کرد؟"  # "can I settle in crypto too?"
 PAYMENT_ANSWER = "شتاب"  # a word of the payment-methods entry's Persian answer
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with running_chromium() as chromium:
-        yield chromium
 
 
 @pytest.mark.timeout(300)

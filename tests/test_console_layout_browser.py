@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
 
 import aiohttp
 import pytest
@@ -21,7 +20,6 @@ from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
 from router.service.breaches import fire_due_alarms
 from tests.agent_support import make_agent
-from tests.browser_support import running_chromium
 from tests.conftest import AppFactory
 from tests.console_support import (
     PASSWORD,
@@ -56,12 +54,6 @@ NOTIFICATION_HOOK = """
   window.Notification = Recorded;
 })();
 """
-
-
-@pytest.fixture
-async def browser() -> Any:
-    async with running_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ the console runs in Persian (Solar Hijri dates, Persian digits, right to left)."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,7 @@ from config.settings import Settings
 from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
 from router.service.breaches import fire_due_alarms
-from tests.browser_support import ARTIFACTS, running_chromium, sign_in_to_console
+from tests.browser_support import ARTIFACTS, sign_in_to_console
 from tests.conftest import AppFactory
 from tests.console_support import add_agent, agent_token
 from tests.support import FakeAdapter
@@ -30,12 +29,6 @@ PERSIAN_DIGITS = set("۰۱۲۳۴۵۶۷۸۹")
 ARABIC_DIGITS = set("٠١٢٣٤٥٦٧٨٩")
 # First-response targets in wall-clock minutes, one policy per priority.
 TARGETS = {"urgent": 120, "normal": 10, "low": 600}
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with running_chromium() as chromium:
-        yield chromium
 
 
 class Api:

@@ -4,26 +4,18 @@ flagged threads only (GET /api/v1/threads?low_rating=true)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from playwright.async_api import Browser, expect
 
 from config.settings import Settings
 from router.core.responder import QueueEveryThread
-from tests.browser_support import running_chromium, sign_in_to_console
+from tests.browser_support import sign_in_to_console
 from tests.conftest import AppFactory
 from tests.console_support import add_agent, agent_token
 from tests.support import FakeAdapter
 from tests.test_console_sla_browser import Api, csp_watch, row
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with running_chromium() as chromium:
-        yield chromium
 
 
 async def test_a_low_rating_badge_and_the_low_ratings_tab(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from router.context import AppContext
 from router.core.ingest import ingest
 from router.core.messages import AuthorKind, InboundMessage
 from router.storage.models import Message, Thread
-from tests.browser_support import running_chromium, sign_in_to_console
+from tests.browser_support import sign_in_to_console
 from tests.conftest import AppFactory
 from tests.console_support import add_agent
 from tests.webchat_fakes import next_frame
@@ -33,12 +32,6 @@ pytestmark = pytest.mark.browser
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 QUESTION = "سفارشم کجاست؟"  # the sample KB answers it
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with running_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture
