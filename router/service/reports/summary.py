@@ -3,13 +3,13 @@ SQL from `thread_events` and `survey_answers` (docs/reports.md).
 
 Each fact a KPI needs is on the event row (written when it happened, e.g. a
 resolution's `reopened` flag, a response's business seconds and whether it met its
-deadline), so the summary only aggregates the window's rows, each read once: one
-query per kind of event counts its facts (`_COUNTS`, each rule written once) with
-FILTERed counts and, on PostgreSQL, computes in the same pass the medians and 90th
-percentiles of the durations it measures (`percentile_cont`, GROUPING SETS for total
-and groups); SQLite reads the measured values and interpolates the same way in Python
-(`kpis.percentile`). Counts and survey answers are additive: the total is the sum of
-the groups (distinct resolved threads are counted apart).
+deadline), so the summary only aggregates the window's rows (on PostgreSQL, each row
+once): one query per kind of event counts its facts (`_COUNTS`, each rule written
+once) with FILTERed counts and, on PostgreSQL, computes in the same pass the medians
+and 90th percentiles of the durations it measures (`percentile_cont`, GROUPING SETS
+for total and groups); SQLite reads the measured values and interpolates the same way
+in Python (`kpis.percentile`). Counts and survey answers are additive: the total is
+the sum of the groups (distinct resolved threads are counted apart).
 """
 
 from __future__ import annotations
