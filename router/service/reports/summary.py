@@ -3,20 +3,20 @@ SQL from `thread_events` and `survey_answers` (docs/reports.md).
 
 Each fact a KPI needs is on the event row (written when it happened, e.g. a
 resolution's `reopened` flag, a response's business seconds and whether it met its
-deadline), so the summary only aggregates the window's rows: one hash aggregate counts
-them per group and "shape" (kind, first, by the bot, replies, reopened, deadline met),
-which `_tally` turns into counts; the durations' medians and 90th percentiles are
-computed by PostgreSQL (`percentile_cont`, one GROUPING SETS query per event kind for
-total and groups) or, on SQLite, interpolated the same way in Python
-(`kpis.percentile`). Counts and survey answers are additive: the total is the sum of
-the groups (distinct resolved threads are counted apart).
+deadline), so the summary only aggregates the window's rows (on PostgreSQL, each row
+once): one query per kind of event counts its facts (`_COUNTS`, each rule written
+once) with FILTERed counts and, on PostgreSQL, computes in the same pass the medians
+and 90th percentiles of the durations it measures (`percentile_cont`, GROUPING SETS
+for total and groups); SQLite reads the measured values and interpolates the same way
+in Python (`kpis.percentile`). Counts and survey answers are additive: the total is
+the sum of the groups (distinct resolved threads are counted apart).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,7 +138,62 @@ class _Facts:
     durations: Mapping[str, kpis.Durations] = dataclasses.field(default_factory=dict)
 
 
-_COUNTED_KINDS = (CREATED, HANDOFF, RESPONSE, RESOLVED, BREACHED, HELPED, NOT_HELPED)
+Condition = Callable[[Any], ColumnElement[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Count:
+    """A fact of `kpis.Counts`: the window's events of one kind that meet `condition`
+    (None: every one of them)."""
+
+    kind: str
+    condition: Condition | None = None
+
+
+def _first(e: Any) -> ColumnElement[bool]:
+    return e.first.is_(True)  # type: ignore[no-any-return]
+
+
+def _first_resolution(also: Condition) -> Condition:
+    return lambda e: and_(_first(e), also(e))
+
+
+def _deadline(first: bool | None, met: bool) -> Condition:
+    """Rows made under a deadline (`met`: and meeting it); `first`: the thread's first
+    of its kind, or a later one (None: any)."""
+
+    def condition(e: Any) -> ColumnElement[bool]:
+        chosen = [e.sla_met.is_(True) if met else e.sla_met.is_not(None)]
+        if first is not None:
+            chosen.append(e.first.is_(first))
+        return and_(*chosen)
+
+    return condition
+
+
+# Each count's rule, written once (the definitions are in docs/reports.md).
+_COUNTS = {
+    "created": _Count(CREATED),
+    "first_handoffs": _Count(HANDOFF, _first),
+    "helped": _Count(HELPED),
+    "not_helped": _Count(NOT_HELPED),
+    "breaches": _Count(BREACHED),
+    "first_resolutions": _Count(RESOLVED, _first),
+    "bot_resolutions": _Count(RESOLVED, _first_resolution(lambda e: e.actor_kind == "bot")),
+    "agent_handled": _Count(RESOLVED, _first_resolution(lambda e: e.replies >= 1)),
+    "one_touch": _Count(
+        RESOLVED, _first_resolution(lambda e: and_(e.replies == 1, e.reopened.is_(False)))
+    ),
+    "reopened": _Count(RESOLVED, _first_resolution(lambda e: e.reopened.is_(True))),
+    "first_response_due": _Count(RESPONSE, _deadline(True, met=False)),
+    "first_response_met": _Count(RESPONSE, _deadline(True, met=True)),
+    "next_response_due": _Count(RESPONSE, _deadline(False, met=False)),
+    "next_response_met": _Count(RESPONSE, _deadline(False, met=True)),
+    "resolution_due": _Count(RESOLVED, _deadline(None, met=False)),
+    "resolution_met": _Count(RESOLVED, _deadline(None, met=True)),
+}
+# The kinds counted, each read by its own query (the (kind, at) index finds its rows).
+_COUNTED_KINDS = tuple(dict.fromkeys(count.kind for count in _COUNTS.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +205,16 @@ class _Measure:
     first: bool | None
     column: str
 
+    def among_kind(self, e: Any) -> ColumnElement[bool] | None:
+        """Which of the kind's rows it measures (None: all; a null value never counts)."""
+        return None if self.first is None else e.first.is_(self.first)
+
     def rows(self, e: Any) -> ColumnElement[bool]:
         value = getattr(e, self.column)
         chosen = [e.kind == self.kind, value.is_not(None)]
-        if self.first is not None:
-            chosen.append(e.first.is_(self.first))
+        among = self.among_kind(e)
+        if among is not None:
+            chosen.append(among)
         return and_(*chosen)
 
 
@@ -169,78 +229,89 @@ _MEASURES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    """The facts of one kind of event row that decide what it counts towards; the
-    window's rows are counted per shape (a hash aggregate of a few hundred rows), and
-    `_tally` turns shapes into `kpis.Counts`."""
-
-    kind: str
-    first: bool
-    by_bot: bool
-    replies: int | None  # 0, 1, or 2 for "two or more"
-    reopened: bool
-    sla_met: bool | None
+class _Total:
+    """The key of the total among group keys (no group key is this object)."""
 
 
-def _tally(shapes: list[tuple[_Shape, int]], resolved_threads: int) -> kpis.Counts:
-    """The counts of `kpis.Counts` from counted row shapes (each rule written once)."""
-    counted: dict[str, int] = defaultdict(int)
-    for shape, n in shapes:
-        kind, first = shape.kind, shape.first
-        first_resolution = kind == RESOLVED and first
-        facts = {
-            "created": kind == CREATED,
-            "first_resolutions": first_resolution,
-            "bot_resolutions": first_resolution and shape.by_bot,
-            "first_handoffs": kind == HANDOFF and first,
-            "agent_handled": first_resolution and (shape.replies or 0) >= 1,
-            "one_touch": first_resolution and shape.replies == 1 and not shape.reopened,
-            "reopened": first_resolution and shape.reopened,
-            "helped": kind == HELPED,
-            "not_helped": kind == NOT_HELPED,
-            "breaches": kind == BREACHED,
-        }
-        deadlines = {
-            "first_response": kind == RESPONSE and first,
-            "next_response": kind == RESPONSE and not first,
-            "resolution": kind == RESOLVED,
-        }
-        for target, applies in deadlines.items():
-            facts[f"{target}_due"] = applies and shape.sla_met is not None
-            facts[f"{target}_met"] = applies and shape.sla_met is True
-        for name, holds in facts.items():
-            if holds:
-                counted[name] += n
-    return kpis.Counts(resolved_threads=resolved_threads, **counted)
+_TOTAL: Any = _Total()
+_Durations = dict[Key, dict[str, kpis.Durations]]
 
 
-async def _shapes(
-    session: AsyncSession, window: ColumnElement[bool], key: ColumnElement[Any] | None
-) -> dict[Key, list[tuple[_Shape, int]]]:
-    """The window's event rows counted per group and shape (additive: the total is the
-    sum of the groups)."""
-    event = ThreadEvent
-    replies = case((event.replies >= 2, 2), else_=event.replies)
-    columns = (
-        event.kind,
-        event.first,
-        event.actor_kind == "bot",
-        replies,
-        event.reopened,
-        event.sla_met,
-    )
-    group = key if key is not None else literal(None)
-    query = (
-        select(group, *columns, func.count())
-        .where(window, event.kind.in_(_COUNTED_KINDS))
-        .group_by(group, *columns)
-    )
-    found: dict[Key, list[tuple[_Shape, int]]] = defaultdict(list)
-    for found_key, kind, first, by_bot, capped, reopened, met, n in await session.execute(query):
-        shape = _Shape(kind, bool(first), bool(by_bot), capped, bool(reopened), met)
-        found[_key_value(found_key)].append((shape, int(n)))
-    return found
+@dataclass
+class _Found:
+    """What the per-kind queries found, by group (and `_TOTAL`)."""
+
+    counts: dict[Key, dict[str, int]] = dataclasses.field(default_factory=lambda: defaultdict(dict))
+    durations: _Durations = dataclasses.field(default_factory=lambda: defaultdict(dict))
+    resolved: dict[Key, int] = dataclasses.field(default_factory=dict)
+
+
+def _filtered(aggregate: Any, condition: ColumnElement[bool] | None) -> ColumnElement[Any]:
+    chosen: ColumnElement[Any] = aggregate if condition is None else aggregate.filter(condition)
+    return chosen
+
+
+async def _kind_facts(
+    session: AsyncSession,
+    window: ColumnElement[bool],
+    key: ColumnElement[Any] | None,
+    kind: str,
+    found: _Found,
+    *,
+    measured: bool,
+) -> None:
+    """Count (and, when `measured`, measure) the window's events of `kind` into `found`:
+    one pass over that kind's rows. Counts are additive (the total is the sum of the
+    groups); percentiles and distinct threads are not, so a query with them computes the
+    total too (GROUPING SETS)."""
+    e = ThreadEvent
+    counts = [name for name, count in _COUNTS.items() if count.kind == kind]
+    columns: list[ColumnElement[Any]] = [
+        _filtered(func.count(), condition(e) if (condition := _COUNTS[name].condition) else None)
+        for name in counts
+    ]
+    measures = [name for name, m in _MEASURES.items() if m.kind == kind] if measured else []
+    # One sort per measure for both percentiles: percentile_cont over an array. Nulls
+    # are ignored by count(value), percentile_cont and avg alike.
+    fractions: ColumnElement[Any] = literal_column("ARRAY[0.5, 0.9]::float8[]")
+    for name in measures:
+        value, among = getattr(e, _MEASURES[name].column), _MEASURES[name].among_kind(e)
+        columns += [
+            _filtered(func.count(value), among),
+            _filtered(func.percentile_cont(fractions).within_group(value), among),
+            _filtered(func.avg(value), among),
+        ]
+    threads = measured and kind == RESOLVED
+    if threads:
+        columns.append(func.count(distinct(e.thread_id)))
+    additive = not measures and not threads
+    query = select(*columns).where(window, e.kind == kind)
+    if key is None:
+        query = query.add_columns(literal(1), literal(None))
+    elif additive:
+        query = query.add_columns(literal(0), key).group_by(key)
+    else:
+        query = query.add_columns(func.grouping(key), key).group_by(
+            func.grouping_sets(tuple_(), tuple_(key))
+        )
+    for *row, is_total, found_key in await session.execute(query):
+        groups = [_TOTAL] if is_total else [_key_value(found_key)]
+        if key is not None and additive:
+            groups.append(_TOTAL)
+        for group in groups:
+            counted = found.counts[group]
+            for name, n in zip(counts, row[: len(counts)], strict=True):
+                counted[name] = counted.get(name, 0) + int(n)
+        group = groups[0]
+        for index, name in enumerate(measures):
+            count, percentiles, mean = row[len(counts) + 3 * index : len(counts) + 3 * index + 3]
+            if count:
+                median, p90 = percentiles
+                found.durations[group][name] = kpis.Durations(
+                    int(count), round(median, 1), round(p90, 1), round(float(mean), 1)
+                )
+        if threads:
+            found.resolved[group] = int(row[-1])
 
 
 async def _event_facts(
@@ -251,35 +322,29 @@ async def _event_facts(
 ) -> tuple[_Facts, dict[Key, _Facts]]:
     """The window's event facts in total and per `key` (none: the total only).
 
-    Counts come from counted row shapes (both dialects). Durations: PostgreSQL computes
-    the percentiles itself, one query per event kind (GROUPING SETS for total and
-    groups); SQLite has neither, so the measured values are read and interpolated the
-    same way in Python. Distinct resolved threads are not additive: counted apart.
+    One query per counted kind. PostgreSQL computes the durations' percentiles in the
+    same pass as the counts of their kind; SQLite has no percentile_cont, so there the
+    measured values are read and interpolated the same way in Python.
     """
-    shapes = await _shapes(session, window, key)
-    if dialect == "postgresql":
-        durations, resolved = await _postgres_durations(session, window, key)
-    else:
-        durations, resolved = await _sqlite_durations(session, window, key)
-    total_shapes = [counted for group in shapes.values() for counted in group]
-    total = _Facts(_tally(total_shapes, resolved.get(_TOTAL, 0)), durations.get(_TOTAL, {}))
+    found = _Found()
+    postgres = dialect == "postgresql"
+    for kind in _COUNTED_KINDS:
+        await _kind_facts(session, window, key, kind, found, measured=postgres)
+    if not postgres:
+        durations, found.resolved = await _sqlite_durations(session, window, key)
+        found.durations.update(durations)
+
+    def facts(group: Key) -> _Facts:
+        counts = kpis.Counts(
+            resolved_threads=found.resolved.get(group, 0), **found.counts.get(group, {})
+        )
+        return _Facts(counts, found.durations.get(group, {}))
+
+    total = facts(_TOTAL)
     if key is None:
         return total, {}
-    groups = (set(shapes) | set(durations) | set(resolved)) - {_TOTAL}
-    return total, {
-        group: _Facts(
-            _tally(shapes.get(group, []), resolved.get(group, 0)), durations.get(group, {})
-        )
-        for group in groups
-    }
-
-
-class _Total:
-    """The key of the total among group keys (no group key is this object)."""
-
-
-_TOTAL: Any = _Total()
-_Durations = dict[Key, dict[str, kpis.Durations]]
+    groups = (set(found.counts) | set(found.durations) | set(found.resolved)) - {_TOTAL}
+    return total, {group: facts(group) for group in groups}
 
 
 def _measured_rows(
@@ -298,45 +363,6 @@ def _measured_rows(
         .where(window, event.kind.in_(kinds))
         .subquery("e")
     )
-
-
-async def _postgres_durations(
-    session: AsyncSession, window: ColumnElement[bool], key: ColumnElement[Any] | None
-) -> tuple[_Durations, dict[Key, int]]:
-    # One sort per measure for both percentiles: percentile_cont over an array.
-    fractions: ColumnElement[Any] = literal_column("ARRAY[0.5, 0.9]::float8[]")
-    durations: _Durations = defaultdict(dict)
-    resolved: dict[Key, int] = {}
-    for kind in (RESPONSE, RESOLVED):
-        e = _measured_rows(window, key, (kind,)).c
-        names = [name for name, measure in _MEASURES.items() if measure.kind == kind]
-        measured: list[ColumnElement[Any]] = []
-        for name in names:
-            rows, value = _MEASURES[name].rows(e), getattr(e, _MEASURES[name].column)
-            measured += [
-                func.count().filter(rows),
-                func.percentile_cont(fractions).within_group(value).filter(rows),
-                func.avg(value).filter(rows),
-            ]
-        if kind == RESOLVED:
-            measured.append(func.count(distinct(e.thread_id)))
-        grouped = key is not None
-        is_total, group = (func.grouping(e.key), e.key) if grouped else (literal(1), literal(None))
-        query = select(is_total, group, *measured)
-        if grouped:
-            query = query.group_by(func.grouping_sets(tuple_(), tuple_(e.key)))
-        for row in await session.execute(query):
-            found = _TOTAL if row[0] else _key_value(row[1])
-            for index, name in enumerate(names):
-                count, percentiles, mean = row[2 + 3 * index : 5 + 3 * index]
-                if count:
-                    median, p90 = percentiles
-                    durations[found][name] = kpis.Durations(
-                        int(count), round(median, 1), round(p90, 1), round(float(mean), 1)
-                    )
-            if kind == RESOLVED:
-                resolved[found] = int(row[-1])
-    return durations, resolved
 
 
 async def _sqlite_durations(
