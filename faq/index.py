@@ -248,11 +248,15 @@ class TfIdfIndex:
         KB has never seen lower every score."""
         vocab = self._vocab
         count = len(features)
-        ids = np.fromiter((vocab.get(f, -1) for f in features), dtype=np.int64, count=count)
+        id_list = [vocab.get(f, -1) for f in features]
+        ids = np.array(id_list, dtype=np.int64)
         tf = 1.0 + np.log(np.fromiter(features.values(), dtype=np.float64, count=count))
         known = ids >= 0
+        # Python floats, not numpy scalars: the same arithmetic at a fraction of the cost.
         unknown_mass = sum(
-            (t * self.idf(f)) ** 2 for f, t, k in zip(features, tf, known, strict=True) if not k
+            (t * self.idf(f)) ** 2
+            for f, fid, t in zip(features, id_list, tf.tolist(), strict=True)
+            if fid < 0
         )
         ids = ids[known]
         weights = tf[known] * self._idf[ids]
