@@ -236,13 +236,13 @@ def _unique_with_inverse(
     overhead (a fifth of the per-word coverage's time on a small KB)."""
     if values.size == 0:
         return values, np.zeros(0, dtype=np.intp)
-    order = np.argsort(values, kind="stable")
+    order = values.argsort(kind="stable")
     ordered = values[order]
     first = np.empty(ordered.size, dtype=bool)
     first[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
     inverse = np.empty(ordered.size, dtype=np.intp)
-    inverse[order] = np.cumsum(first) - 1
+    inverse[order] = first.cumsum() - 1
     return ordered[first], inverse
 
 
@@ -522,14 +522,14 @@ class Matcher:
         centroid += char_weight * self._centroid_chars.scores(chars, m, cap)
         entry_scores = (1 - cfg.centroid_weight) * best + cfg.centroid_weight * centroid
         k = min(cfg.shortlist, m)
-        top = np.argpartition(-entry_scores, k - 1)[:k] if k < m else np.arange(k)
+        top = (-entry_scores).argpartition(k - 1)[:k] if k < m else np.arange(k)
         shortlist = [e for e in top.tolist() if e in self._spans]
 
         # Stage 2: token alignment and rapidfuzz against the shortlisted entries.
         closest = []
         for entry_no in shortlist:
             start, end = self._spans[entry_no]
-            closest.append(start + int(np.argmax(phrasing[start:end])))
+            closest.append(start + int(phrasing[start:end].argmax()))
         query_side = self._align_side(stems)
         query_cov, side_cov, per_token = self._coverages(
             [_align_form(t) for t in stems],
