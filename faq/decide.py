@@ -155,10 +155,11 @@ def decide(
     if kind.kind is not MessageKind.QUESTION:
         return Verdict(_SMALL_TALK[kind.kind])
     # kind.rest is normalised, which hides Arabic letters: detect on the text as typed
-    result = matcher.match(kind.rest, language=detect_language(text))
+    language = detect_language(text)
+    result = matcher.match(kind.rest, language=language)
     clause = asking_clause(text)  # a long story: its question may match better alone
     if clause is not None:
-        result = max(result, matcher.match(clause, language=detect_language(text)), key=_sure)
+        result = max(result, matcher.match(clause, language=language), key=_sure)
     opinion = None
     if reranker is not None and result.best is not None and result.confidence >= thresholds.suggest:
         picked = reranker.best(text)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import yaml
@@ -233,11 +233,17 @@ def _table() -> _Table:
     return _Table(words, frozenset(str(m).casefold() for m in data["markers"]))
 
 
+@lru_cache(maxsize=4096)  # per character: a bounded table
+def is_latin_letter(ch: str) -> bool:
+    """Whether the letter `ch` is a Latin one (any accent, any Unicode block)."""
+    return unicodedata.name(ch, "").startswith("LATIN")
+
+
 def _latin_share(text: str) -> float:
     latin = other = 0
     for ch in text:
         if ch.isalpha():
-            if unicodedata.name(ch, "").startswith("LATIN"):
+            if is_latin_letter(ch):
                 latin += 1
             else:
                 other += 1
@@ -296,6 +302,9 @@ def _evidence(words: list[str]) -> tuple[int, int]:
     return persian, english
 
 
+# One decision asks both of the same message several times (triage, the asking clause,
+# language detection, the matcher): the last few answers are kept.
+@lru_cache(maxsize=64)
 def is_finglish(text: str) -> bool:
     """Whether `text` is Persian typed in Latin letters (not English).
 
@@ -327,6 +336,7 @@ def to_persian(text: str) -> str:
     return normalise(" ".join(out))
 
 
+@lru_cache(maxsize=64)
 def persian_script(text: str) -> str:
     """`text` in Persian script if it is Finglish, else `text` unchanged."""
     return to_persian(text) if is_finglish(text) else text

@@ -248,11 +248,15 @@ class TfIdfIndex:
         KB has never seen lower every score."""
         vocab = self._vocab
         count = len(features)
-        ids = np.fromiter((vocab.get(f, -1) for f in features), dtype=np.int64, count=count)
+        id_list = list(map(vocab.get, features, itertools.repeat(-1, count)))
+        ids = np.array(id_list, dtype=np.int64)
         tf = 1.0 + np.log(np.fromiter(features.values(), dtype=np.float64, count=count))
         known = ids >= 0
+        # Python floats, not numpy scalars: the same arithmetic at a fraction of the cost.
         unknown_mass = sum(
-            (t * self.idf(f)) ** 2 for f, t, k in zip(features, tf, known, strict=True) if not k
+            (t * self.idf(f)) ** 2
+            for f, fid, t in zip(features, id_list, tf.tolist(), strict=True)
+            if fid < 0
         )
         ids = ids[known]
         weights = tf[known] * self._idf[ids]
@@ -279,9 +283,10 @@ class TfIdfIndex:
             if not kept.all():
                 starts, lengths, weights = starts[kept], lengths[kept], weights[kept]
         # Gather all postings of the kept features in one vectorised step.
-        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        # Array methods rather than np.* functions: no dispatch wrapper per call.
+        offsets = (starts - lengths.cumsum() + lengths).repeat(lengths)
         positions = offsets + np.arange(int(lengths.sum()))
-        weights = self._weights[positions] * np.repeat(weights, lengths)
+        weights = self._weights[positions] * weights.repeat(lengths)
         out = np.bincount(self._doc_ids[positions], weights=weights, minlength=size)
         return (out / query.norm).astype(np.float32)
 

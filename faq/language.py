@@ -8,9 +8,7 @@ Persian typed in Latin letters (Finglish, `faq.finglish`): that is Persian.
 
 from __future__ import annotations
 
-import unicodedata
-
-from faq.finglish import is_finglish
+from faq.finglish import is_finglish, is_latin_letter
 from faq.normalise import normalise, tokenise
 
 _PERSIAN_ONLY = frozenset("پچژگ")  # letters Arabic does not have
@@ -50,7 +48,7 @@ def detect_language(text: str) -> str | None:
             continue  # digits and punctuation say nothing about the language
         if "\u0600" <= ch <= "\u06ff" or "\ufb50" <= ch <= "\ufeff":
             arabic_script += 1
-        elif unicodedata.name(ch, "").startswith("LATIN"):
+        elif is_latin_letter(ch):
             latin += 1
     if arabic_script == 0 and latin == 0:
         return None

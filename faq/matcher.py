@@ -22,6 +22,7 @@ signals and its margin over the runner-up (`CONFIDENCE_FEATURES`).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import time
 from collections import Counter
@@ -226,6 +227,23 @@ def _pack_align(
         np.array(weights, dtype=np.float64),
         np.array(bounds, dtype=np.int64),
     )
+
+
+def _unique_with_inverse(
+    values: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """`np.unique(values, return_inverse=True)` for a 1-D array, without its general-case
+    overhead (a fifth of the per-word coverage's time on a small KB)."""
+    if values.size == 0:
+        return values, np.zeros(0, dtype=np.intp)
+    order = values.argsort(kind="stable")
+    ordered = values[order]
+    first = np.empty(ordered.size, dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(ordered.size, dtype=np.intp)
+    inverse[order] = first.cumsum() - 1
+    return ordered[first], inverse
 
 
 class Matcher:
@@ -435,11 +453,16 @@ class Matcher:
         vectorised rapidfuzz call covers every side."""
         all_ids = np.concatenate([s.ids for s in sides])
         all_weights = np.concatenate([s.weights for s in sides])
-        bounds = np.cumsum([0] + [len(s.ids) for s in sides[:-1]])
-        columns, positions = np.unique(all_ids, return_inverse=True)
+        bounds = np.fromiter(
+            itertools.accumulate((len(s.ids) for s in sides[:-1]), initial=0),
+            dtype=np.int64,
+            count=len(sides),
+        )
+        columns, positions = _unique_with_inverse(all_ids)
+        forms = self._forms
         sims = process.cdist(
             query_forms,
-            [self._forms[c] for c in columns],
+            [forms[c] for c in columns.tolist()],
             scorer=fuzz.ratio,
             score_cutoff=self.config.token_cutoff,
             dtype=np.float32,
@@ -499,14 +522,14 @@ class Matcher:
         centroid += char_weight * self._centroid_chars.scores(chars, m, cap)
         entry_scores = (1 - cfg.centroid_weight) * best + cfg.centroid_weight * centroid
         k = min(cfg.shortlist, m)
-        top = np.argpartition(-entry_scores, k - 1)[:k] if k < m else np.arange(k)
+        top = (-entry_scores).argpartition(k - 1)[:k] if k < m else np.arange(k)
         shortlist = [e for e in top.tolist() if e in self._spans]
 
         # Stage 2: token alignment and rapidfuzz against the shortlisted entries.
         closest = []
         for entry_no in shortlist:
             start, end = self._spans[entry_no]
-            closest.append(start + int(np.argmax(phrasing[start:end])))
+            closest.append(start + int(phrasing[start:end].argmax()))
         query_side = self._align_side(stems)
         query_cov, side_cov, per_token = self._coverages(
             [_align_form(t) for t in stems],
@@ -515,11 +538,14 @@ class Matcher:
         )
         joined = " ".join(word_tokens)
         k = len(shortlist)
+        # Python floats read once: indexing numpy arrays one scalar at a time is slow.
+        query_covs, side_covs = query_cov.tolist(), side_cov.tolist()
+        stage1s = entry_scores[shortlist].tolist()
         rescored: list[tuple[float, tuple[float, ...], int, int, int]] = []
         for i, (entry_no, p) in enumerate(zip(shortlist, closest, strict=True)):
-            q_cov, p_cov, bag_cov = float(query_cov[i]), float(side_cov[i]), float(query_cov[k + i])
+            q_cov, p_cov, bag_cov = query_covs[i], side_covs[i], query_covs[k + i]
             fz = fuzz.token_set_ratio(joined, self._normalised[p]) / 100.0
-            stage1 = float(entry_scores[entry_no])
+            stage1 = stage1s[i]
             final = (
                 cfg.w_stage1 * stage1
                 + cfg.w_qcov * q_cov
@@ -535,8 +561,10 @@ class Matcher:
         )
         bag_column = per_token[:, k + rescored[0][4]]
         explained = tuple(
-            WordCoverage(word, round(float(idf), 4), round(float(hit), 4))
-            for word, idf, hit in zip(stems, query_side.weights, bag_column, strict=True)
+            WordCoverage(word, round(idf, 4), round(hit, 4))
+            for word, idf, hit in zip(
+                stems, query_side.weights.tolist(), bag_column.tolist(), strict=True
+            )
         )
         top_score, top_signals = rescored[0][0], rescored[0][1]
         runner_up_score = rescored[1][0] if len(rescored) > 1 else 0.0

@@ -25,6 +25,7 @@ or spaced ZWNJ gives the same tokens as a correct one.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 # Rule 2: format characters that carry no letters. ZWNJ is deliberately dropped (joins).
@@ -78,11 +79,17 @@ _JOIN_NEXT = frozenset({"می", "نمی"})
 _JOIN_PREVIOUS = frozenset({"ها", "های", "هایی", "هام", "تر", "ترین"})
 
 
+# Per character (a bounded table: messages use few distinct characters); looking the
+# category up for every character of every message was a tenth of a decision.
+@functools.lru_cache(maxsize=4096)
 def _is_separator(ch: str) -> bool:
     category = unicodedata.category(ch)
     return category[0] in "PSZC" and ch != " "
 
 
+# One decision normalises the same message several times (triage, language detection,
+# Finglish detection): the last few results are kept.
+@functools.lru_cache(maxsize=64)
 def normalise(text: str) -> str:
     """Return `text` normalised for matching (rules 1-8 of this module's docstring).
 

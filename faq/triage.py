@@ -275,7 +275,13 @@ def _by_first_word(
 
 def _phrase_at(tokens: Sequence[str], i: int, *groups: PhraseGroup) -> int:
     """The length of the longest phrase of `groups` starting at `tokens[i]`, or 0."""
-    for phrase in _by_first_word(groups).get(tokens[i], ()):
+    return _longest_at(tokens, i, _by_first_word(groups))
+
+
+def _longest_at(
+    tokens: Sequence[str], i: int, table: dict[str, tuple[tuple[str, ...], ...]]
+) -> int:
+    for phrase in table.get(tokens[i], ()):
         if tuple(tokens[i : i + len(phrase)]) == phrase:
             return len(phrase)
     return 0
@@ -287,9 +293,10 @@ def _strip_phrases(
     """Remove every occurrence of the phrases (longest first); report whether any was found."""
     out: list[str] = []
     found = False
+    table = _by_first_word(phrases)  # looked up once, not per token
     i = 0
     while i < len(tokens):
-        length = _phrase_at(tokens, i, *phrases)
+        length = _longest_at(tokens, i, table)
         if length:
             i += length
             found = True

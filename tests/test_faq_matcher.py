@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from faq.kb import FaqEntry, KnowledgeBase, load_kb
 from faq.language import detect_language
-from faq.matcher import Matcher
+from faq.matcher import Matcher, _unique_with_inverse
 from faq.triage import MessageKind, triage, yes_or_no
 
 KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
@@ -129,3 +130,15 @@ def test_greeting_with_a_question_keeps_the_question() -> None:
 )
 def test_yes_or_no(text: str, answer: bool | None) -> None:
     assert yes_or_no(text) is answer
+
+
+def test_the_fast_unique_gives_what_numpy_unique_gives() -> None:
+    """The per-word coverage's own `unique` (numpy's costs a fifth of it): same columns,
+    same inverse, on repeats, negatives (unknown forms) and nothing."""
+    rng = np.random.default_rng(7)
+    samples = [rng.integers(-1, 50, size=n) for n in (1, 2, 17, 350)]
+    for values in [*samples, np.array([3, 3, 3]), np.zeros(0, dtype=np.int64)]:
+        columns, inverse = _unique_with_inverse(values.astype(np.int64))
+        expected_columns, expected_inverse = np.unique(values, return_inverse=True)
+        assert columns.tolist() == expected_columns.tolist()
+        assert inverse.tolist() == expected_inverse.tolist()

@@ -8,15 +8,22 @@ in the data directory and rewrites it whenever `KnowledgeBaseChanged` arrives on
 event bus (from this process, or over LISTEN/NOTIFY from another sharing the
 PostgreSQL), or when the revision it reads every few seconds has moved (a change by
 `pasokh faq import`); the watcher then picks the file up like any edited KB file.
+
+A clean stop removes the folder; a process killed outright cannot. Its owner holds an
+exclusive `flock` on the folder's lock file for as long as it lives (the kernel drops
+it however the process dies, and a pid can be reused where a lock cannot be faked), so
+a starting process removes exactly the folders whose lock it can take.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 from faq.kb import KbError
@@ -40,6 +47,10 @@ LIVE_FOLDER = "faq-live"
 # Without an event (a change made by `pasokh faq import`, or a NOTIFY lost while the
 # bus reconnected) the revision is read this often: one small read.
 CHECK_SECONDS = 5.0
+OWNER_LOCK = "owner.lock"
+# A folder without a lock file is being created, or was left by a version that made
+# none: removed only once untouched this long.
+UNCLAIMED_GRACE_SECONDS = 3600.0
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -48,6 +59,58 @@ def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_suffix(".partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
+
+
+def _hold_owner_lock(folder: Path) -> int:
+    """Create `folder` with its lock file already locked; the open descriptor holds it.
+
+    The lock file is locked under a temporary name and then renamed, so a sweep never
+    finds the lock file of a live process unlocked.
+    """
+    folder.mkdir(mode=0o700, parents=True)
+    partial = folder / f"{OWNER_LOCK}.partial"
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.replace(partial, folder / OWNER_LOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _remove_if_abandoned(folder: Path, now: float) -> bool:
+    """Remove `folder` if no live process owns it; True if it was removed."""
+    try:
+        fd = os.open(folder / OWNER_LOCK, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        try:
+            untouched = now - folder.stat().st_mtime
+        except FileNotFoundError:
+            return False  # another sweep removed it
+        if untouched <= UNCLAIMED_GRACE_SECONDS:
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # its owner is alive
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+    finally:
+        os.close(fd)
+
+
+def remove_abandoned_folders(root: Path) -> list[Path]:
+    """Remove the folders under `root` that no live process owns; the ones removed."""
+    now = time.time()
+    try:
+        folders = [path for path in root.iterdir() if path.is_dir()]
+    except FileNotFoundError:
+        return []
+    return [folder for folder in folders if _remove_if_abandoned(folder, now)]
 
 
 class LiveKbFile:
@@ -62,6 +125,14 @@ class LiveKbFile:
         self._check_seconds = check_seconds
         self._lock = asyncio.Lock()
         self._tasks = BackgroundTasks(logger)
+        self._owner_lock: int | None = None  # the descriptor holding the folder's lock
+
+    def claim_folder(self) -> None:
+        """Remove the folders of processes that are gone, then create and lock this
+        one's (blocking: file system work)."""
+        for folder in remove_abandoned_folders(self.folder.parent):
+            logger.info("removed %s: the process that kept it is gone", folder)
+        self._owner_lock = _hold_owner_lock(self.folder)
 
     async def start(self, app: AppContext) -> None:
         """Seed the database from the configured file if it holds no KB, write the
@@ -74,6 +145,7 @@ class LiveKbFile:
         if self._app is not None:
             raise RuntimeError("the live KB file is already kept")
         self._app = app
+        await asyncio.to_thread(self.claim_folder)
         events = app.events.subscribe()  # before the first write: no change slips between
         try:
             await self._sync()
@@ -91,6 +163,9 @@ class LiveKbFile:
         """Stop following changes and remove the file. Stopping twice does nothing."""
         await self._tasks.cancel()
         await asyncio.to_thread(shutil.rmtree, self.folder, True)
+        if self._owner_lock is not None:
+            os.close(self._owner_lock)
+            self._owner_lock = None
 
     async def _sync(self) -> bool:
         app = self._app
