@@ -9,6 +9,7 @@ import getpass
 import json
 import logging
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
@@ -150,8 +151,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "sqlite" if settings.database_url.startswith("sqlite") else "postgresql",
         ", ".join(secret_names(settings)) or "none",
     )
-    app = build_app(settings)
     try:
+        # A taken port is found before anything starts: a start-up cut short would
+        # cancel the background jobs mid-query.
+        _check_port_free(settings.server.host, settings.server.http_port, workers > 1)
+        app = build_app(settings)
         web.run_app(
             app,
             host=settings.server.host,
@@ -181,6 +185,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 _BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+
+def _check_port_free(host: str, port: int, reuse_port: bool) -> None:
+    """Bind and release `port` on each address `host` names, as the server will.
+
+    Raises:
+        OSError: one of them cannot be bound (the server's own bind would fail too).
+    """
+    addresses = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    for family, _, _, _, address in addresses:
+        with socket.create_server(address[:2], family=family, reuse_port=reuse_port):
+            pass
 
 
 async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
