@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import socket
 import uuid
@@ -27,11 +28,29 @@ def postgres_admin_url() -> str | None:
     return os.environ.get(POSTGRES_ENV) or None
 
 
+# Ports handed out by free_port: a block per test worker, below Linux's ephemeral range
+# (32768-60999), which the kernel uses for port-0 binds and outgoing connections. A port
+# picked from the ephemeral range could be taken by any of those, in any process, before
+# the test binds it (an SMTP listener's port was, in CI).
+_FIRST_PORT = 20_000
+_PORTS_PER_WORKER = 1_500
+_port_turns = itertools.count()
+
+
 def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on loopback right now, from this test worker's own block: no
+    other worker hands it out, and the kernel gives it to no port-0 bind or connection."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = _FIRST_PORT + (int(worker) % 8 if worker.isdigit() else 0) * _PORTS_PER_WORKER
+    for _ in range(_PORTS_PER_WORKER):
+        port = first + next(_port_turns) % _PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use, or still in TIME_WAIT
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + _PORTS_PER_WORKER - 1}")
 
 
 async def create_postgres_database(admin_url: str, template: str | None = None) -> str:
