@@ -18,17 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import enum
+import functools
+import importlib.resources
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import authheaders
+import authheaders.dmarc_lookup
 import authres
 import dkim
 import dns.exception
 import dns.resolver
 import spf
-from authheaders.dmarc_lookup import get_org_domain
 
 from channels.email.parse import ParsedMail
 
@@ -143,6 +145,28 @@ def _spf_lookup(name: str, qtype: str, *args: Any) -> Any:
 spf.DNSLookup = _spf_lookup
 
 
+@functools.cache
+def public_suffix_list() -> Any:
+    """The public suffix list authheaders ships, parsed once per process.
+
+    Parsing it takes about 0.1 s of CPU, and authheaders parses it again on every
+    organisational-domain look-up (several per mail); the parsed list is only read.
+    """
+    ref = importlib.resources.files("authheaders") / "public_suffix_list.txt"
+    with importlib.resources.as_file(ref) as path, open(path, encoding="utf-8") as listing:
+        return authheaders.dmarc_lookup.PublicSuffixList(listing)
+
+
+def org_domain(domain: str) -> str:
+    """The registrable domain as the public suffix list has it (e.g. example.co.uk)."""
+    return str(public_suffix_list().get_public_suffix(domain))
+
+
+# authheaders looks organisational domains up through these module-level names.
+authheaders.dmarc_lookup.get_org_domain = org_domain
+authheaders.get_org_domain = org_domain
+
+
 def aligned(domain: str, other: str | None) -> bool:
     """Relaxed DMARC alignment: the same organisational domain."""
     if not other:
@@ -154,7 +178,7 @@ def aligned(domain: str, other: str | None) -> bool:
 def _org_domain(domain: str) -> str:
     """The registrable domain: one label below the public suffix."""
     try:
-        org = str(get_org_domain(domain))
+        org = org_domain(domain)
     except Exception:
         org = ""
     if "." not in org:
