@@ -50,7 +50,7 @@ async def agent_with_token(url: str) -> str:
         agent = Agent(
             email="bench@example.com",
             name="Bench",
-            tier=3,
+            tier=1,  # tier 1 may take a thread over from the bot
             is_admin=False,
             password_hash=await asyncio.to_thread(hash_password, "bench password"),
             language="en",
@@ -100,6 +100,9 @@ async def push_latency(url: str, workdir: Path, replies: int) -> list[float]:
                     thread_id = await thread_of(url, int(frame["message_id"]))
                     break
             headers = {"Authorization": f"Bearer {token}"}
+            claim = f"{b.url}/api/v1/threads/{thread_id}/claim"
+            async with http.post(claim, headers=headers) as response:
+                assert response.status == 200, await response.text()
             for n in range(replies):
                 text = f"reply {n} {uuid.uuid4().hex}"
                 sent = time.perf_counter()

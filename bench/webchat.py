@@ -154,8 +154,16 @@ async def main() -> None:
         metavar="ADMIN_URL",
         help="e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres; default: SQLite",
     )
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="process counts to compare, e.g. 1,2 (more than 1 needs --postgres)",
+    )
     parser.add_argument("--echo-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    worker_counts = [int(n) for n in args.workers.split(",")]
+    if max(worker_counts) > 1 and not args.postgres:
+        parser.error("--workers above 1 needs --postgres (SQLite is one process)")
     if args.echo_server:
         await serve_echo(args.echo_server)
         return
@@ -191,44 +199,54 @@ async def main() -> None:
             echo.terminate()
             echo.wait()
 
-        with tempfile.TemporaryDirectory(prefix="pasokh-bench-webchat-") as tmp:
-            env = {
-                "PASOKH_SERVER__SECRET_KEY": "w" * 40,
-                "PASOKH_SERVER__LOG_LEVEL": "WARNING",
-                "PASOKH_EMAIL__ENABLED": "false",
-                "PASOKH_WEBCHAT__RATE_LIMIT_PER_MINUTE": "100000",
-                # Every simulated visitor comes from 127.0.0.1.
-                "PASOKH_WEBCHAT__SESSIONS_PER_ADDRESS_PER_MINUTE": "100000",
-                "PASOKH_WEBCHAT__HANDOFFS_PER_ADDRESS_PER_MINUTE": "100000",
-            }
-            if args.postgres:
-                url = await create_postgres_database(args.postgres)
-                engine = new_engine(url)
-                await upgrade_to_head(engine)
-                await engine.dispose()
-                env["PASOKH_DATABASE__URL"] = url
-            serve = ServeProcess(Path(tmp) / "data", free_port(), env)
-            await serve.start()
-            try:
+        first_rate = 0.0
+        for workers in worker_counts:
+            result = await pasokh_run(http, args, workers)
+            label = "pasokh web chat + tier-0 bot"
+            report(label if workers == 1 else f"{label}, {workers} proc", result)
+            rate = len(result.latencies) / result.elapsed if result.elapsed else 0.0
+            first_rate = first_rate or rate
+            if len(worker_counts) > 1:
+                print(f"  {workers} process(es): x {rate / first_rate:.2f} of the first")
 
-                async def connect_pasokh(_: int) -> aiohttp.ClientWebSocketResponse:
-                    async with http.post(f"{serve.url}/api/v1/webchat/sessions", json={}) as r:
-                        token = (await r.json())["visitor_token"]
-                    ws = await http.ws_connect(
-                        f"{serve.url}/ws/webchat", params={"token": token, "lang": "fa"}
-                    )
-                    for _ in range(2):  # ready, history
-                        await ws.receive()
-                    return ws
 
-                report(
-                    "pasokh web chat + tier-0 bot",
-                    await run_visitors(
-                        connect_pasokh, args.visitors, args.messages, args.reply_timeout
-                    ),
+async def pasokh_run(http: aiohttp.ClientSession, args: argparse.Namespace, workers: int) -> Result:
+    """One `pasokh serve --workers N` on a fresh database, and the visitors against it."""
+    with tempfile.TemporaryDirectory(prefix="pasokh-bench-webchat-") as tmp:
+        env = {
+            "PASOKH_SERVER__SECRET_KEY": "w" * 40,
+            "PASOKH_SERVER__LOG_LEVEL": "WARNING",
+            "PASOKH_EMAIL__ENABLED": "false",
+            "PASOKH_WEBCHAT__RATE_LIMIT_PER_MINUTE": "100000",
+            # Every simulated visitor comes from 127.0.0.1.
+            "PASOKH_WEBCHAT__SESSIONS_PER_ADDRESS_PER_MINUTE": "100000",
+            "PASOKH_WEBCHAT__HANDOFFS_PER_ADDRESS_PER_MINUTE": "100000",
+        }
+        if args.postgres:
+            url = await create_postgres_database(args.postgres)
+            engine = new_engine(url)
+            await upgrade_to_head(engine)
+            await engine.dispose()
+            env["PASOKH_DATABASE__URL"] = url
+        serve = ServeProcess(Path(tmp) / "data", free_port(), env, args=("--workers", str(workers)))
+        await serve.start()
+        try:
+
+            async def connect_pasokh(_: int) -> aiohttp.ClientWebSocketResponse:
+                async with http.post(f"{serve.url}/api/v1/webchat/sessions", json={}) as r:
+                    token = (await r.json())["visitor_token"]
+                ws = await http.ws_connect(
+                    f"{serve.url}/ws/webchat", params={"token": token, "lang": "fa"}
                 )
-            finally:
-                serve.terminate()
+                for _ in range(2):  # ready, history
+                    await ws.receive()
+                return ws
+
+            return await run_visitors(
+                connect_pasokh, args.visitors, args.messages, args.reply_timeout
+            )
+        finally:
+            serve.terminate()
 
 
 async def wait_for_http(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import random
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ def postgres_admin_url() -> str | None:
 # the test binds it (an SMTP listener's port was, in CI).
 _FIRST_PORT = 20_000
 _PORTS_PER_WORKER = 1_500
-_port_turns = itertools.count()
+# A random start: two runs on one machine (a bench beside a test run, two engineers'
+# test runs) seldom walk the same ports at the same time.
+_port_turns = itertools.count(random.randrange(_PORTS_PER_WORKER))
 
 
 def free_port() -> int:
