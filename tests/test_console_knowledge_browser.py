@@ -117,3 +117,98 @@ async def test_many_gap_topics_each_show_their_examples_and_actions_unclipped(
     titles = await topics.locator("h3").all_inner_texts()
     assert titles and set(titles) <= set(questions), titles
     await expect(page.locator("#gaps-since option:checked")).to_have_text("Last 7 days")
+
+
+@pytest.mark.timeout(300)
+async def test_another_admins_save_shows_live_and_never_replaces_unsaved_text(
+    browser: Browser, start_app: AppFactory, settings: Settings
+) -> None:
+    """A second admin saves through the API while the first has the pages open: the list
+    and the gaps page's entry picker re-read themselves; an entry open in the editor with
+    typed text gets a notice instead, and the typed text stays until the admin chooses."""
+    from tests.agent_support import api, make_agent
+
+    client, context = await start_app(settings)
+    await add_agent(context, "boss@example.com", admin=True)
+    other = await make_agent(context, "Other", is_admin=True)
+    entries = "/api/v1/knowledge/entries"
+
+    async def save_elsewhere(entry_id: str, **change: object) -> int:
+        status, body = await api(client, "GET", f"{entries}/{entry_id}", other)
+        assert status == 200, body
+        edit = {
+            k: v for k, v in body["entry"].items() if k not in ("updated_at", "updated_by")
+        } | change
+        status, body = await api(client, "PUT", f"{entries}/{entry_id}", other, json=edit)
+        assert status == 200, body
+        return int(body["entry"]["version"])
+
+    async def add_elsewhere(entry_id: str) -> None:
+        new = {"id": entry_id, "questions": {"en": ["do you rent bikes?"]}, "answers": {"en": "no"}}
+        status, body = await api(client, "POST", entries, other, json=new)
+        assert status in (200, 201), body
+
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = csp_watch(page)
+    await sign_in_to_console(page, str(client.make_url("/")).rstrip("/"), "boss@example.com")
+    await expect(page.locator('#live[data-state="on"]')).to_be_visible()
+
+    # The gaps page: the entry picker learns an entry added elsewhere.
+    async with context.sessions() as session, session.begin():
+        from router.core.messages import utcnow
+        from router.storage.models import KnowledgeGapRecord
+
+        gap = KnowledgeGapRecord(text="do you rent bikes?", language="en", created_at=utcnow())
+        session.add(gap)
+    await page.locator('.page-tab[data-page="gaps"]').click()
+    picker = page.locator(".gap-topic .gaps-entry").first
+    await expect(picker).to_be_visible()
+    await add_elsewhere("bike-rental")
+    await expect(picker.locator('option[value="bike-rental"]')).to_have_count(1)
+
+    # The list: another admin's save shows without navigation.
+    await page.locator('.page-tab[data-page="knowledge"]').click()
+    returns_row = page.locator('#kb-list tr[data-entry="returns"]')
+    await expect(returns_row).to_be_visible()
+    await save_elsewhere("returns", tags=["changed-elsewhere"])
+    await expect(returns_row).to_contain_text("changed-elsewhere")
+
+    # The editor, untouched: it simply shows the newer version.
+    await returns_row.locator("button").click()
+    answer = page.locator('#kb-editor textarea[data-kb-answer="en"]')
+    await expect(answer).to_be_visible()
+    await save_elsewhere("returns", tags=["second-change"])
+    await expect(page.locator("#kb-tags")).to_have_value("second-change")
+    await expect(page.locator("#kb-conflict")).to_be_hidden()
+
+    # The editor with typed text: a notice, and the text stays.
+    typed = (await answer.input_value()) + " Typed by the first admin."
+    await answer.fill(typed)
+    version = await save_elsewhere("returns", tags=["third-change"])
+    notice = page.locator("#kb-conflict")
+    await expect(notice).to_be_visible()
+    await expect(notice).to_contain_text("Someone else changed this entry")
+    await expect(notice).to_contain_text(str(version))
+    await expect(answer).to_have_value(typed)
+    await expect(page.locator("#kb-tags")).to_have_value("second-change")
+
+    # Keep editing: saving then replaces their version with what the admin sees.
+    await page.locator("#kb-conflict-keep").click()
+    await expect(notice).to_be_hidden()
+    await page.locator("#kb-save").click()
+    # The saved version's own row (a time in another row's date column can hold the digit).
+    saved_row = page.locator(f'#kb-history tbody tr[data-version="{version + 1}"]')
+    await expect(saved_row).to_have_count(1)
+    _, body = await api(client, "GET", f"{entries}/returns", other)
+    assert body["entry"]["answers"]["en"] == typed.strip()
+    assert body["entry"]["version"] == version + 1
+
+    # Reload: their change replaces the typed text.
+    await answer.fill("Typed again.")
+    await save_elsewhere("returns", answers={**body["entry"]["answers"], "en": "Their answer."})
+    await expect(notice).to_be_visible()
+    await page.locator("#kb-conflict-reload").click()
+    await expect(page.locator('#kb-editor textarea[data-kb-answer="en"]')).to_have_value(
+        "Their answer."
+    )
+    assert problems == []

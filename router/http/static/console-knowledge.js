@@ -36,7 +36,11 @@
       kb_delete: "Delete",
       kb_delete_confirm: "Delete the entry «{id}»? Its history stays.",
       kb_deleted: "Deleted.",
-      kb_stale: "Someone saved this entry meanwhile: it is reloaded, make your change again.",
+      kb_changed:
+        "Someone else changed this entry (now version {version}). Reload to see their change (your unsaved text is dropped), or keep editing: saving then replaces their version.",
+      kb_changed_gone: "Someone else deleted this entry. Reload to go back to the list, or keep editing to copy your text.",
+      kb_reload: "Reload",
+      kb_keep: "Keep editing",
       kb_invalid: "Not saved: {message}",
       kb_history: "History",
       kb_change: "Change",
@@ -86,7 +90,11 @@
       kb_delete: "حذف",
       kb_delete_confirm: "مدخل «{id}» حذف شود؟ تاریخچه‌اش می‌ماند.",
       kb_deleted: "حذف شد.",
-      kb_stale: "کس دیگری در این فاصله این مدخل را ذخیره کرد: دوباره بارگذاری شد، تغییرتان را دوباره بدهید.",
+      kb_changed:
+        "کس دیگری این مدخل را تغییر داد (اکنون نسخهٔ {version}). با بارگذاری دوباره تغییر او را می‌بینید (متن ذخیره‌نشدهٔ شما کنار گذاشته می‌شود)، یا به ویرایش ادامه دهید: ذخیره کردن نسخهٔ او را جایگزین می‌کند.",
+      kb_changed_gone: "کس دیگری این مدخل را حذف کرد. با بارگذاری دوباره به فهرست برمی‌گردید، یا به ویرایش ادامه دهید تا متنتان را بردارید.",
+      kb_reload: "بارگذاری دوباره",
+      kb_keep: "ادامهٔ ویرایش",
       kb_invalid: "ذخیره نشد: {message}",
       kb_history: "تاریخچه",
       kb_change: "تغییر",
@@ -136,7 +144,11 @@
       kb_delete: "حذف",
       kb_delete_confirm: "حذف المدخل «{id}»؟ يبقى سجلّه.",
       kb_deleted: "تم الحذف.",
-      kb_stale: "حفظ شخص آخر هذا المدخل في الأثناء: أُعيد تحميله، أعد تعديلك.",
+      kb_changed:
+        "غيّر شخص آخر هذا المدخل (الإصدار الآن {version}). أعد التحميل لترى تغييره (يُتجاهل نصك غير المحفوظ)، أو تابع التعديل: الحفظ عندها يستبدل إصداره.",
+      kb_changed_gone: "حذف شخص آخر هذا المدخل. أعد التحميل للعودة إلى القائمة، أو تابع التعديل لتنسخ نصك.",
+      kb_reload: "إعادة التحميل",
+      kb_keep: "متابعة التعديل",
       kb_invalid: "لم يُحفظ: {message}",
       kb_history: "السجل",
       kb_change: "التغيير",
@@ -180,7 +192,8 @@
 
   // What the gaps page hands to the editor: an entry to open (with questions to add),
   // or a new entry's questions.
-  const KB = { view: { kind: "list" }, container: null, search: "" };
+  // `editor`: the entry editor on screen, told when the KB changes (see drawEditor).
+  const KB = { view: { kind: "list" }, container: null, search: "", editor: null };
 
   function openEditor(view) {
     KB.view = view;
@@ -288,12 +301,14 @@
       versions = (await api("GET", `${entryPath(view.id)}/history`)).versions;
     }
     const adding = view.questions || {};
+    let addedQuestions = 0;
     const id = el("input", { id: "kb-entry-id", dir: "ltr", value: entry.id || view.id || "", required: true });
     if (view.kind === "edit") id.readOnly = true;
     const fields = {};
     const languageBlocks = LANGS.map((lang) => {
       const present = asList((entry.questions || {})[lang]);
       const added = asList(adding[lang]).filter((q) => !present.includes(q));
+      addedQuestions += added.length;
       const questions = el("textarea", { dir: dirOf(lang), lang, rows: 4, dataset: { kbQuestions: lang } });
       questions.value = [...present, ...added].join("\n");
       const answer = el("textarea", { dir: dirOf(lang), lang, rows: 3, dataset: { kbAnswer: lang } });
@@ -311,6 +326,55 @@
     const handoff = el("input", { type: "checkbox", id: "kb-handoff" });
     handoff.checked = Boolean(entry.handoff);
     const error = el("p", { class: "error", id: "kb-error", role: "alert" });
+    const conflict = el("div", { class: "kb-conflict", id: "kb-conflict", role: "alert" });
+    conflict.hidden = true;
+    const snapshot = () =>
+      JSON.stringify([id.value, tags.value, handoff.checked, ...LANGS.map((lang) => [fields[lang].questions.value, fields[lang].answer.value])]);
+    const drawn = snapshot();
+    const unsaved = () => addedQuestions > 0 || snapshot() !== drawn;
+
+    // Someone else saved or deleted the entry (`latest`: its newest version, or null).
+    // The agent's text is never replaced without asking: they reload (their text goes)
+    // or keep editing on top of the newest version (a save then replaces it).
+    function showConflict(latest) {
+      const reload = () => showView(latest ? { kind: "edit", id: view.id } : { kind: "list" });
+      const keep = () => {
+        if (latest) entry = latest;
+        conflict.hidden = true;
+      };
+      conflict.replaceChildren(
+        el("p", { text: latest ? t("kb_changed", { version: num(latest.version) }) : t("kb_changed_gone") }),
+        el(
+          "div",
+          { class: "kb-actions" },
+          el("button", { type: "button", id: "kb-conflict-reload", text: t("kb_reload"), onclick: reload }),
+          el("button", { type: "button", id: "kb-conflict-keep", text: t("kb_keep"), onclick: keep }),
+        ),
+      );
+      conflict.hidden = false;
+    }
+
+    async function newest() {
+      try {
+        return (await api("GET", entryPath(view.id))).entry;
+      } catch (err) {
+        if (err.status === 404) return null;
+        throw err;
+      }
+    }
+
+    const editor = {
+      saving: false,
+      // The KB changed somewhere: show the newer version, or ask when text is typed.
+      async changed() {
+        const latest = await newest();
+        if (KB.editor !== editor || KB.view !== view || editor.saving) return;
+        if (latest && latest.version === entry.version) return;
+        if (unsaved() || !conflict.hidden) showConflict(latest);
+        else showView(latest ? { kind: "edit", id: view.id } : { kind: "list" });
+      },
+    };
+    if (view.kind === "edit") KB.editor = editor;
 
     async function save(event) {
       event.preventDefault();
@@ -332,19 +396,18 @@
         .map((tag) => tag.trim())
         .filter(Boolean);
       body.handoff = handoff.checked;
+      editor.saving = true;
       try {
         let saved;
         if (view.kind === "edit") saved = await api("PUT", entryPath(view.id), { ...body, version: entry.version });
         else saved = await api("POST", ENTRIES, { id: id.value.trim(), ...body });
+        KB.editor = null; // the change event of this very save is not someone else's
         notify(t("kb_saved", { version: num(saved.entry.version) }));
         showView({ kind: "edit", id: saved.entry.id });
       } catch (err) {
-        if (err.status === 409 && view.kind === "edit") {
-          notify(t("kb_stale"));
-          showView({ kind: "edit", id: view.id });
-        } else {
-          error.textContent = t("kb_invalid", { message: err.message });
-        }
+        editor.saving = false;
+        if (err.status === 409 && view.kind === "edit") showConflict(await newest().catch(() => entry));
+        else error.textContent = t("kb_invalid", { message: err.message });
       }
     }
 
@@ -372,6 +435,7 @@
     const form = el(
       "form",
       { id: "kb-editor", class: "kb-editor", onsubmit: save },
+      conflict,
       el("label", { class: "admin-field" }, el("span", { text: t("kb_id") }), id),
       ...languageBlocks,
       el("label", { class: "admin-field" }, el("span", { text: t("kb_tags") }), tags),
@@ -438,6 +502,7 @@
     const node = KB.container;
     if (!node) return;
     const view = KB.view;
+    KB.editor = null;
     const fresh = el("div", { class: "kb-page" });
     try {
       if (view.kind === "list") await drawList(fresh);
@@ -479,11 +544,11 @@
     return example ? example.text : topic.key.join(" ");
   }
 
-  function topicCard(topic, entries) {
+  function topicCard(topic, entries, picked) {
     const pick = el("select", { class: "gaps-entry", "aria-label": t("gaps_pick") });
     for (const entry of entries) {
       const option = el("option", { value: entry.id, text: entry.id });
-      if (entry.id === topic.top_entry) option.selected = true;
+      if (entry.id === (picked || topic.top_entry)) option.selected = true;
       pick.append(option);
     }
     const trend = `${t(`trend_${topic.trend}`)} (${num(topic.previous_count)} → ${num(topic.count)})`;
@@ -542,6 +607,8 @@
       failed(error);
       return;
     }
+    // A re-read (the KB changed) keeps the entries the admin picked.
+    const picked = new Map([...node.querySelectorAll(".gap-topic")].map((card) => [card.dataset.topic, card.querySelector(".gaps-entry").value]));
     const since = el("select", { id: "gaps-since", "aria-label": t("gaps_since") });
     for (const span of ["24h", "7d", "30d", "90d"]) {
       const n = num(parseInt(span, 10));
@@ -562,7 +629,7 @@
         el("p", { text: t("gaps_total", { count: num(report.total), previous: num(report.previous_total) }) }),
       ),
       ...(report.topics.length
-        ? report.topics.map((topic) => topicCard(topic, entries.entries))
+        ? report.topics.map((topic) => topicCard(topic, entries.entries, picked.get(topic.key.join(" "))))
         : [el("p", { class: "muted", text: t("gaps_none") })]),
     );
   }
@@ -574,5 +641,20 @@
       drawGaps();
     },
     render: () => drawGaps(),
+  });
+
+  // Another admin's save or an import (the "knowledge" socket event), or events missed
+  // while the socket was away ("resync"): the page on screen reads the KB again.
+  let changeTimer = null;
+  function knowledgeChanged() {
+    if (C.state.page === "gaps") drawGaps();
+    else if (C.state.page !== "knowledge") return;
+    else if (KB.view.kind === "list") draw();
+    else if (KB.editor) KB.editor.changed().catch(failed);
+  }
+  C.on("event", (data) => {
+    if (data.type !== "knowledge" && data.type !== "resync") return;
+    clearTimeout(changeTimer); // an import's burst of changes is read once
+    changeTimer = setTimeout(knowledgeChanged, 150);
   });
 })();
