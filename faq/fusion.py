@@ -40,11 +40,11 @@ class FusionConfig:
     tuning data: training phrasings beyond the KB's, CLINC150 validation, half A of
     dev.jsonl and the tune halves of the shop's colloquial and near-miss sets)."""
 
-    embedding_weight: float = 6.0  # fused = lexical score + weight * similarity
-    second_weight: float = 0.3  # similarity = (1 - w) * best cosine + w * second best
+    embedding_weight: float = 12.0  # fused = lexical score + weight * similarity
+    second_weight: float = 0.5  # similarity = (1 - w) * best cosine + w * second best
     pool: int = 10  # entries closest in embedding space added to the lexical shortlist
-    confidence_weights: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 1.0)
-    confidence_bias: float = 0.0
+    confidence_weights: tuple[float, ...] = (0.592, 2.894, 4.517, 3.801, 1.931)
+    confidence_bias: float = -11.776
 
 
 def fuse(
@@ -125,8 +125,9 @@ def _first(matcher: Matcher, entry_no: int, language: str | None) -> str:
     """An entry's first phrasing in `language` (else in any), shown for a candidate only
     the embedding proposed."""
     questions = matcher.kb.entries[entry_no].questions
-    if language in questions and questions[language]:
-        return questions[language][0]
+    own = questions.get(language or "")
+    if own:
+        return own[0]
     return next((q for phrasings in questions.values() for q in phrasings), "")
 
 

@@ -154,9 +154,7 @@ def test_fusion_ranks_by_lexical_score_plus_weighted_similarity(matcher: Matcher
     best[target] = 1.0
     weak = fuse(matcher, result, best, best, FusionConfig(embedding_weight=0.0))
     assert weak.best is not None and weak.best.entry_id == "order-tracking"
-    strong = fuse(
-        matcher, result, best, best, FusionConfig(embedding_weight=100.0), language="en"
-    )
+    strong = fuse(matcher, result, best, best, FusionConfig(embedding_weight=100.0), language="en")
     assert strong.best is not None and strong.best.entry_id == "gift-wrap"
     assert strong.best.question == "Do you offer gift wrapping?"
     # the coverage the decision judges is the fused top entry's
