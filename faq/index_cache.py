@@ -188,15 +188,21 @@ def save(cache_dir: Path, key: str, arrays: MatcherArrays) -> None:
                 os.unlink(tmp)
 
 
-def _prune(cache_dir: Path) -> None:
-    """Keep the newest `KEEP_FILES` cache files."""
+def _prune(cache_dir: Path, pattern: str = f"{PREFIX}*.npz") -> None:
+    """Keep the newest `KEEP_FILES` cache files (files named by `pattern`)."""
     files = []
-    for path in cache_dir.glob(f"{PREFIX}*.npz"):
+    for path in cache_dir.glob(pattern):
         with contextlib.suppress(OSError):
             files.append((path.stat().st_mtime_ns, path))
     for _, path in sorted(files, reverse=True)[KEEP_FILES:]:
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+def prune(cache_dir: Path, pattern: str) -> None:
+    """Keep the newest `KEEP_FILES` files named by `pattern` in `cache_dir` (for caches
+    kept beside the index, such as the KB's embeddings)."""
+    _prune(cache_dir, pattern)
 
 
 def _strings(value: object, what: str) -> list[str]:

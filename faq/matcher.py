@@ -479,6 +479,29 @@ class Matcher:
         side_cov = covered / np.add.reduceat(all_weights, bounds)
         return query_cov, side_cov, per_side
 
+    def explain(
+        self, text: str, entry_id: str, language: str | None = None
+    ) -> tuple[WordCoverage, ...]:
+        """The words of `text` and how well the entry `entry_id` explains each (what
+        `match` reports for its top candidate), for an entry another ranking chose."""
+        language = language or detect_language(text)
+        _, word_tokens = self._analyse(normalise(_in_script(text, language)), language)
+        stems = [_stem(t) for t in word_tokens]
+        if not stems:
+            return ()
+        query_side = self._align_side(stems)
+        _, _, per_token = self._coverages(
+            [_align_form(t) for t in stems],
+            query_side,
+            [self._bag_align[self.entry_number(entry_id)]],
+        )
+        return tuple(
+            WordCoverage(word, round(idf, 4), round(hit, 4))
+            for word, idf, hit in zip(
+                stems, query_side.weights.tolist(), per_token[:, 0].tolist(), strict=True
+            )
+        )
+
     def match(self, text: str, limit: int = 5, language: str | None = None) -> MatchResult:
         """Rank the KB's entries for `text`.
 

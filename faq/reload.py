@@ -69,7 +69,9 @@ def load(
     before = snapshot(path)
     kb = load_kb(path, default_language)
     lexicon = _owner_lexicon(lexicon_path)
-    reranker = EmbeddingReranker(kb, embedder) if embedder is not None else None
+    reranker = (
+        EmbeddingReranker(kb, embedder, cache_dir=cache_dir) if embedder is not None else None
+    )
     matcher = Matcher(kb, config, lexicon, cache_dir=cache_dir)
     prepare_coverage(matcher)  # analysed here, in the loading thread, not on the event loop
     return LoadedKb(kb, matcher, before, reranker, kb.by_id())
