@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
-from router.core.responder import QueueEveryThread
+from router.core.responder import Decision, MessageView, QueueEveryThread, Silent, ThreadContext
 from router.http.openapi import openapi_document
 from router.service import sla
 from router.service.breaches import fire_due_alarms
@@ -22,10 +22,11 @@ from router.service.calendars import (
     calendar_from_json,
     iranian_week,
 )
-from router.service.sla_threads import recompute_stale_threads
-from router.storage.models import AuditEvent, SlaAlarm, ThreadEvent
+from router.service.sla_threads import recompute_stale_threads, service_levels, store_definition
+from router.storage.models import AuditEvent, SlaAlarm, SlaCalendar, ThreadEvent
 from tests.agent_support import api, count_rows, get_thread, make_agent
 from tests.support import FakeAdapter
+from tests.test_api_channel import _integration_token
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 HIGH = sla.SlaPolicy(
@@ -382,3 +383,71 @@ async def test_admins_list_calendars_and_policies_and_every_put_is_audited(
     assert (await api(client, "GET", "/api/v1/calendars", sara))[0] == 403
     assert (await api(client, "GET", "/api/v1/sla-policies", sara))[0] == 403
     assert (await api(client, "PUT", "/api/v1/calendars/tehran", sara, json=calendar))[0] == 403
+
+
+class _CalendarSeen:
+    """A responder that notes the calendar each turn was told the team keeps."""
+
+    def __init__(self) -> None:
+        self.zones: list[str | None] = []
+
+    async def respond(self, ctx: ThreadContext, new: MessageView) -> Decision:
+        self.zones.append(ctx.calendar.zone.key if ctx.calendar is not None else None)
+        return Silent("noting the calendar")
+
+
+async def test_a_calendar_stored_through_another_app_is_in_force_for_the_next_message(
+    settings: Settings, start_app
+) -> None:
+    """Two apps on one database (two processes in production): what an admin stores on
+    B is what A's very next message is judged by, with no wait (nothing outlives A's
+    transaction)."""
+    seen = _CalendarSeen()
+    settings = settings.replace("email", enabled=False)  # one SMTP port for both apps
+    client_a, context_a = await start_app(settings, responder=seen)
+    client_b, context_b = await start_app(settings, responder=QueueEveryThread())
+    admin = await make_agent(context_b, "Boss", tier=1, is_admin=True)
+    token = await _integration_token(context_a)
+
+    async def message_on_a(n: int) -> None:
+        body = {"id": f"m{n}", "customer": {"external_id": "c-1"}, "text": f"سلام {n}"}
+        response = await client_a.post(
+            "/api/v1/inbound/messages", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status == 202, await response.text()
+
+    async def store_on_b(zone: str) -> None:
+        calendar = {"timezone": zone, "week": WEEK, "holidays": None}
+        assert (await api(client_b, "PUT", "/api/v1/calendars/team", admin, json=calendar))[
+            0
+        ] == 200
+
+    await message_on_a(1)
+    policy = {"priority": "normal", "calendar": "team", "first_response_minutes": 60}
+    await store_on_b("Asia/Tehran")
+    assert (await api(client_b, "PUT", "/api/v1/sla-policies/normal", admin, json=policy))[0] == 200
+    await message_on_a(2)
+    await store_on_b("Asia/Riyadh")
+    await message_on_a(3)
+    assert seen.zones == [None, "Asia/Tehran", "Asia/Riyadh"]
+
+
+async def test_service_levels_read_in_a_transaction_give_way_to_a_definition_it_stores(
+    settings: Settings, start_app
+) -> None:
+    """Read once per transaction: a store in that transaction reads them again, and so
+    does the session's next transaction (another session stored a change meanwhile)."""
+    _, context = await start_app(settings, responder=QueueEveryThread())
+    calendar = {"timezone": "Asia/Tehran", "week": WEEK, "holidays": None}
+    async with context.sessions() as session:
+        async with session.begin():
+            assert "team" not in (await service_levels(context, session)).calendars
+            await store_definition(context, session, SlaCalendar, "team", calendar)
+            assert "team" in (await service_levels(context, session)).calendars
+        async with context.sessions() as other, other.begin():
+            await store_definition(
+                context, other, SlaCalendar, "team", {**calendar, "timezone": "Asia/Riyadh"}
+            )
+        async with session.begin():
+            levels = await service_levels(context, session)
+    assert levels.calendars["team"].zone.key == "Asia/Riyadh"

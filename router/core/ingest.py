@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import BigInteger, literal_column, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from router.agents.staffing import staffing_for
 from router.context import AppContext
@@ -336,6 +336,7 @@ class _Turn:
     msg: InboundMessage
     identity: Identity
     proof: InboundProof
+    sender: _KnownSender | None
     choice: ThreadChoice | None = None
     status_before: tuple[str, int, int | None] | None = None
     message: Message | None = None
@@ -357,6 +358,8 @@ class _Turn:
 class _KnownSender:
     identity: Identity  # seen now, its row held until commit
     first_delivery_id: int | None  # the message's id when it was stored before
+    customer_id: int  # their customer, as the statement found it, and its name
+    customer_name: str | None
 
 
 async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSender | None:
@@ -368,6 +371,9 @@ async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSen
     # Named in full: SQLite's RETURNING is rendered with bare column names, and a bare
     # `id` inside the subquery would be the message's own.
     identity_id = literal_column(f"{Identity.__tablename__}.{Identity.id.key}", BigInteger)
+    customer_id = literal_column(f"{Identity.__tablename__}.{Identity.customer_id.key}", BigInteger)
+    # The bot's context names the customer: read here rather than in a statement of its own.
+    customer_name = select(Customer.name).where(Customer.id == customer_id).scalar_subquery()
     first_delivery = (
         select(Message.id)
         .where(
@@ -383,11 +389,11 @@ async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSen
         update(Identity)
         .where(Identity.channel == msg.channel, Identity.address == msg.sender_address)
         .values(last_seen_at=utcnow())
-        .returning(Identity, first_delivery)
+        .returning(Identity, first_delivery, customer_name)
         .execution_options(synchronize_session=False)
     )
     row = (await session.execute(seen)).first()
-    return None if row is None else _KnownSender(row[0], row[1])
+    return None if row is None else _KnownSender(row[0], row[1], row[0].customer_id, row[2])
 
 
 async def _dedupe(session: AsyncSession, sender: _KnownSender | None) -> _Outcome | None:
@@ -407,7 +413,7 @@ async def _identify(
     merge customers, so they run before the thread is chosen)."""
     identity = await _resolve_identity(session, msg, sender)
     proof = await apply_inbound_proofs(app, session, msg, identity)
-    return _Turn(msg, identity, proof)
+    return _Turn(msg, identity, proof, sender)
 
 
 async def _thread(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
@@ -526,7 +532,7 @@ async def _deciding(app: AppContext, session: AsyncSession, turn: _Turn) -> Deci
         and await may_ask_for_email(app, session, msg, turn.identity)
     )
     assert turn.choice is not None
-    ctx = await _thread_context(app, session, thread, msg, turn.choice.created, step, may_ask_email)
+    ctx = await _thread_context(app, session, turn, step, may_ask_email)
     decision = await app.responder.respond(ctx, _view(message))
     if thread.status == ThreadStatus.QUEUED and not _plain_answer(decision):
         # Queued again would send the customer to the back of the queue.
@@ -576,7 +582,7 @@ async def _outbound(
         reopened=turn.choice.reopened,
         helped=helped_answer(decision),
     )
-    await sla_threads.customer_wrote(app, session, thread, turn.stored[0])
+    await sla_threads.customer_wrote(app, session, thread, turn.stored[0], first=created)
     if (thread.status, thread.tier, thread.assignee_id) != status_before or created:
         outcome.events.append(
             ThreadChanged(
@@ -741,12 +747,12 @@ def _view(message: Message) -> MessageView:
 async def _thread_context(
     app: AppContext,
     session: AsyncSession,
-    thread: Thread,
-    msg: InboundMessage,
-    created: bool,
+    turn: _Turn,
     proof_step: ProofStep | None,
     may_ask_email: bool,
 ) -> ThreadContext:
+    assert turn.choice is not None
+    thread, msg, created = turn.thread, turn.msg, turn.choice.created
     rows = await session.scalars(
         select(Message)
         .where(Message.thread_id == thread.id, Message.internal.is_(False))
@@ -754,7 +760,6 @@ async def _thread_context(
         .limit(app.settings.threads.history_limit + 1)
     )
     recent = tuple(_view(m) for m in reversed(list(rows)))[:-1]
-    customer = await session.get(Customer, thread.customer_id)
     return ThreadContext(
         thread_id=thread.id,
         customer_id=thread.customer_id,
@@ -763,7 +768,7 @@ async def _thread_context(
         channel=msg.channel,
         recent=recent,
         language=msg.language or thread.language,
-        customer_name=customer.name if customer else None,
+        customer_name=await _customer_name(session, thread.customer_id, turn.sender),
         is_new_thread=created,
         automated=msg.automated,
         staffing=await staffing_for(session, thread),
@@ -771,6 +776,19 @@ async def _thread_context(
         may_ask_email=may_ask_email,
         calendar=await sla_threads.answering_calendar(app, session, thread, msg.channel, created),
     )
+
+
+async def _customer_name(
+    session: AsyncSession, customer_id: int, sender: _KnownSender | None
+) -> str | None:
+    """The name of `customer_id`: as the sender's statement read it, unless this
+    transaction loaded that customer since (a merge may have renamed it) or the sender's
+    customer is another one now (merged away)."""
+    loaded = session.sync_session.identity_map.get(Session.identity_key(Customer, customer_id))
+    if sender is not None and sender.customer_id == customer_id and loaded is None:
+        return sender.customer_name
+    customer = await session.get(Customer, customer_id)
+    return customer.name if customer else None
 
 
 async def _apply_decision(

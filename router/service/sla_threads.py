@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
@@ -66,14 +66,28 @@ class ServiceLevels:
         return sla.Measure(calendar)
 
 
+# Where `service_levels` keeps what it read, with the transaction it read it in.
+_LEVELS_KEY = "pasokh_service_levels"
+
+
 async def service_levels(app: AppContext, session: AsyncSession) -> ServiceLevels:
-    """The configured calendars and policies, with the stored ones over them."""
+    """The configured calendars and policies, with the stored ones over them.
+
+    Read with one statement, once per transaction: an ingest asks for them up to three
+    times (the bot's calendar, the clocks, a hand-off's report). Nothing is kept longer,
+    so a definition stored by any process is in force from the next transaction on.
+    """
+    read = session.info.get(_LEVELS_KEY)
+    if read is not None and read[0] is session.sync_session.get_transaction():
+        return cast(ServiceLevels, read[1])
     calendar_bodies: dict[str, Any] = dict(app.settings.service.calendars)
     policy_bodies: dict[str, Any] = dict(app.settings.service.policies)
-    for name, body in await session.execute(select(SlaCalendar.name, SlaCalendar.body)):
-        calendar_bodies[name] = body
-    for name, body in await session.execute(select(SlaPolicy.name, SlaPolicy.body)):
-        policy_bodies[name] = body
+    stored = union_all(
+        select(literal("calendar").label("kind"), SlaCalendar.name, SlaCalendar.body),
+        select(literal("policy").label("kind"), SlaPolicy.name, SlaPolicy.body),
+    )
+    for kind, name, body in await session.execute(select(stored.subquery())):
+        (calendar_bodies if kind == "calendar" else policy_bodies)[name] = body
     calendars = {}
     for name, body in calendar_bodies.items():
         try:
@@ -86,7 +100,9 @@ async def service_levels(app: AppContext, session: AsyncSession) -> ServiceLevel
             policies.append(sla.policy_from_json(name, body))
         except sla.PolicyError as exc:
             logger.error("SLA policy %s is unusable and ignored: %s", name, exc)
-    return ServiceLevels(calendars, tuple(policies))
+    levels = ServiceLevels(calendars, tuple(policies))
+    session.info[_LEVELS_KEY] = (session.sync_session.get_transaction(), levels)
+    return levels
 
 
 async def answering_calendar(
@@ -231,16 +247,14 @@ async def status_changed(app: AppContext, session: AsyncSession, thread: Thread)
 
 
 async def customer_wrote(
-    app: AppContext, session: AsyncSession, thread: Thread, message: Message
+    app: AppContext, session: AsyncSession, thread: Thread, message: Message, *, first: bool
 ) -> None:
     """After ingest stored a customer message in `thread` and the responder acted: a new
-    thread gets its channel's priority; the clocks start (hand-off), resume (a pending
-    or reopened thread) or restart next-response (a message nobody answered yet)."""
+    thread (`first`: this message created it) gets its channel's priority; the clocks
+    start (hand-off), resume (a pending or reopened thread) or restart next-response (a
+    message nobody answered yet)."""
     now = app.clock()
-    earlier = await session.scalar(
-        select(exists().where(Message.thread_id == thread.id, Message.id < message.id))
-    )
-    if not earlier:
+    if first:
         name, match = await starting_priority(app, session, thread, message.channel)
         if name is not None:
             thread.priority = sla.priority_rank(name)
@@ -357,6 +371,7 @@ async def store_definition(
     the SLA scheduler in batches): one statement here however many threads there are;
     return how many were marked."""
     row: SlaCalendar | SlaPolicy | None = await session.get(kind, name, with_for_update=True)
+    session.info.pop(_LEVELS_KEY, None)  # read before this change: read them again
     session.add(
         AuditEvent(
             actor_kind="agent" if actor_id is not None else "system",
