@@ -97,17 +97,22 @@ def tune_half(path: Path) -> list[tuple[str, str | None]]:
     ]
 
 
-def gather(data: Path, config: MatcherConfig) -> Rows:
-    intents = data / "intents"
-    rows: Rows = []
-    kb = load_kb(data / "faq" / "kb.json")
-    # Half A of dev.jsonl only, so that half B stays a fair check of the whole bot.
+def dev_tuning_questions(data: Path) -> list[tuple[str, str | None]]:
+    """The questions of half A of dev.jsonl, with their expected entries: half A only, so
+    that half B stays a fair check of the whole bot."""
     half_a, _ = split_dev(load_queries(data / "faq" / "dev.jsonl"))
-    dev = [
+    return [
         (q.text, q.expected)
         for q in half_a
         if q.expected != HUMAN and triage(q.text).kind is MessageKind.QUESTION
     ]
+
+
+def gather(data: Path, config: MatcherConfig) -> Rows:
+    intents = data / "intents"
+    rows: Rows = []
+    kb = load_kb(data / "faq" / "kb.json")
+    dev = dev_tuning_questions(data)
     kb_matcher = Matcher(kb, config)
     rows += collect(kb_matcher, dev, weight=10.0)
     # The near-miss negatives and the colloquial questions of the same KB: tune halves.

