@@ -590,8 +590,11 @@ async def test_the_bot_as_a_whole_stays_under_its_messages_per_second(
     assert {result.status for result in results} == {DeliveryStatus.DELIVERED}
     # 20 messages to 20 chats at 10/s: a first second's burst of 10, then 10 more.
     assert elapsed >= 0.9
-    sent_at = sorted(call.at for call in fake.sent())
-    assert sent_at[-1] - sent_at[0] >= 0.9
+    # Held back before sending, not only before answering: the last request reached the
+    # server a second after the start. (Measured from the start, not from the first
+    # arrival, which a loaded machine can delay while the later ones come on time.)
+    last_arrival = max(call.at for call in fake.sent())
+    assert last_arrival - started_at >= 0.9
 
 
 async def test_error_texts_with_the_token_are_masked_before_they_are_stored_or_logged(
