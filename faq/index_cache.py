@@ -23,7 +23,7 @@ import os
 import sys
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,19 @@ class CacheInvalid(ValueError):
 
 
 @functools.cache
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file renamed into place: readers see a whole file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
 def _code_fingerprint() -> str:
     """Hash of the feature-building code, read once per process (the code it runs)."""
     folder = Path(__file__).parent
@@ -171,21 +184,14 @@ def save(cache_dir: Path, key: str, arrays: MatcherArrays) -> None:
         pack: AlignPack = getattr(arrays, name)
         data[f"{name}.ids"], data[f"{name}.weights"] = pack.ids, pack.weights
         data[f"{name}.bounds"] = pack.bounds
-    tmp = None
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{PREFIX}", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **data)  # type: ignore[arg-type]
-        os.replace(tmp, cache_path(cache_dir, key))
-        tmp = None
+        write_atomically(
+            cache_path(cache_dir, key),
+            lambda tmp: np.savez(tmp, **data),  # type: ignore[arg-type]
+        )
         _prune(cache_dir)
     except OSError as exc:
         logger.warning("FAQ index cache not written to %s: %s", cache_dir, exc)
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def _prune(cache_dir: Path, pattern: str = f"{PREFIX}*.npz") -> None:

@@ -13,12 +13,9 @@ of questions on disk for benchmark re-runs.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -66,19 +63,6 @@ def _text_key(model: str, texts: Sequence[str]) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file renamed into place: readers see a whole file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
 def _embed_phrasings(
     texts: Sequence[str], embed: Embedder, cache_dir: Path | None, model: str
 ) -> FloatRows:
@@ -99,7 +83,7 @@ def _embed_phrasings(
     matrix = np.asarray(embed(texts), dtype=np.float32)
     if path is not None:
         try:
-            _write_atomically(path, lambda tmp: np.save(tmp, matrix, allow_pickle=False))
+            index_cache.write_atomically(path, lambda tmp: np.save(tmp, matrix, allow_pickle=False))
             index_cache.prune(path.parent, f"{EMBEDDING_PREFIX}*.npy")
         except OSError as exc:
             logger.warning("FAQ embedding cache %s not written: %s", path, exc)
@@ -223,5 +207,5 @@ class QueryEmbeddingCache:
             return
         keys = np.array(list(self._rows), dtype="U64")
         rows = np.stack(list(self._rows.values()))
-        _write_atomically(self.path, lambda tmp: np.savez(tmp, keys=keys, rows=rows))
+        index_cache.write_atomically(self.path, lambda tmp: np.savez(tmp, keys=keys, rows=rows))
         self._dirty = False
