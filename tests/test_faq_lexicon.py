@@ -327,6 +327,39 @@ def test_dialect_compound_and_latin_words(
     assert all(token in words for token in expected), words
 
 
+# Gulf (Saudi) forms: dialect words become the MSA word a KB is written in, and the
+# dialect's particles are damped like question words.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ابي الغي التحويل حقي", ["ارید", "~cancel", "particle"]),  # أبي "I want"
+        ("وشلون اقدر اشحن الكرت", ["how", "استطیع", "بطاقه"]),
+        ("تقدر تساعدني", ["تستطیع"]),
+        ("البنك يقدر يرجع فلوسي", ["یستطیع"]),
+        ("ما قدرت اسوي التحويل", ["استطعت", "افعل"]),
+        ("سويت تحويل غلط", ["فعلت", "~wrong"]),
+        ("البنك يسوي تحويل", ["یفعل"]),
+        ("الفلوس اللي رسلتها ما وصلت", ["الذی", "ارسلت"]),
+        ("لازم ادفع رسوم", ["یجب", "~cost"]),
+        ("ابغى اسحب كاش", ["نقدا"]),
+        ("حطيت فلوس في حسابي", ["وضعت"]),
+        ("وين احط الرقم السري", ["where", "اضع", "~password"]),
+        ("ضيعت بطاقتي", ["فقدت"]),
+        ("بطاقتي انسرقت امس", ["سرقت"]),
+        ("ما وصل لين الحين", ["حتی", "particle"]),
+        ("ابغى شوي فلوس", ["قلیلا"]),
+        ("شريت اغراض", ["اشتریت"]),
+        ("كيف اعبي رصيدي", ["how", "تعبیه"]),  # as «تعبئة» reads
+        ("ماني قادر ادخل", ["لا"]),
+        ("عشان اشحن حسابي تكفى", ["particle", "~account"]),
+        ("هلا بس البطاقة حقتي ما وصلت", ["particle", "البطاقه"]),
+    ],
+)
+def test_gulf_dialect_words(lexicon: Lexicon, text: str, expected: list[str]) -> None:
+    words = canon(lexicon, text, "ar")
+    assert all(token in words for token in expected), words
+
+
 # "How much / how many" asks a price only with a price word beside it; alone it is a
 # question word. Only the fused "for how much" (Egyptian «بكام», MSA «بكم») is a price.
 @pytest.mark.parametrize(
