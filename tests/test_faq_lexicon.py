@@ -353,6 +353,7 @@ def test_dialect_compound_and_latin_words(
         ("ماني قادر ادخل", ["لا"]),
         ("عشان اشحن حسابي تكفى", ["particle", "~account"]),
         ("هلا بس البطاقة حقتي ما وصلت", ["particle", "البطاقه"]),
+        ("البطاقة ما تشتغل", ["تعمل"]),
     ],
 )
 def test_gulf_dialect_words(lexicon: Lexicon, text: str, expected: list[str]) -> None:
