@@ -97,7 +97,8 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
 
     A batch costs the same few statements as one row: the rows come with their message,
     thread, recipient and outreach in one locking query; the leases are one UPDATE, the
-    attempts one INSERT, the earlier channel ids of their threads one SELECT.
+    attempts one INSERT, the earlier channel ids of their threads one SELECT (only for
+    rows of a channel that uses them, see `ChannelAdapter`).
     """
     settings = app.settings.outbox
     now = utcnow()
@@ -160,7 +161,10 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
             insert(DeliveryAttempt).returning(DeliveryAttempt.id, sort_by_parameter_order=True),
             [{"outbox_id": row.id, "attempted_at": now, "outcome": SENDING} for row, *_ in sending],
         )
-        references = await _earlier_channel_ids(session, [row for row, *_ in sending])
+        # Only a channel that threads replies by earlier channel ids (email's
+        # References) needs them: the others' sends cost no statement for it.
+        threading = [row for row, *_ in sending if _threads_by_reference(app, row.channel)]
+        references = await _earlier_channel_ids(session, threading) if threading else {}
         claimed = [
             _Claimed(
                 row.id,
@@ -235,6 +239,10 @@ async def resume_interrupted(app: AppContext, presence: WorkerPresence) -> int:
             resumed,
         )
     return resumed
+
+
+def _threads_by_reference(app: AppContext, channel: str) -> bool:
+    return bool(getattr(app.adapters.get(channel), "threads_by_reference", False))
 
 
 async def _earlier_channel_ids(
