@@ -34,6 +34,13 @@ from tests.processes import ServeProcess, start_throwaway_postgres, stop_throwaw
 from tests.support import create_postgres_database, free_port
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc): the robust figure on
+    a shared machine, where wall-clock rates move with everyone else's load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -103,9 +110,11 @@ async def through_api(
     customers: int,
     args: tuple[str, ...] = (),
     unavailable: list[int] | None = None,
+    server_cpu: list[float] | None = None,
 ) -> tuple[float, list[float]]:
     """`count` messages posted to a `pasokh serve` (more options in `args`); a 503 is
-    retried with the same id, as a client is told to, and noted in `unavailable`."""
+    retried with the same id, as a client is told to, and noted in `unavailable`; the
+    server process's CPU seconds for the run are appended to `server_cpu`."""
     unavailable = [] if unavailable is None else unavailable
     engine = new_engine(url)
     token = new_token("pk_int")
@@ -153,9 +162,13 @@ async def through_api(
                     assert response.status == 202, await response.text()
                     latencies.append(time.perf_counter() - started)
 
+            assert server.process is not None
+            cpu_before = cpu_seconds(server.process.pid)
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             elapsed = time.perf_counter() - started
+            if server_cpu is not None:
+                server_cpu.append(cpu_seconds(server.process.pid) - cpu_before)
     finally:
         server.terminate()
     return count / elapsed, latencies
@@ -190,12 +203,14 @@ async def main() -> None:
                 base_rate, base_lat = await baseline(
                     await fresh_database(kind, workdir, pg_admin), args.messages, args.concurrency
                 )
+                server_cpu: list[float] = []
                 api_rate, api_lat = await through_api(
                     await fresh_database(kind, workdir, pg_admin),
                     workdir,
                     args.messages,
                     args.concurrency,
                     args.customers,
+                    server_cpu=server_cpu,
                 )
                 for label, rate, lat in (
                     ("plain inserts", base_rate, base_lat),
@@ -207,7 +222,11 @@ async def main() -> None:
                     )
                 print(
                     f"{kind:<11}{'ratio API/baseline':<22}{api_rate / base_rate:>9.2f}"
-                    f"{statistics.median(api_lat) / statistics.median(base_lat):>9.2f}x\n"
+                    f"{statistics.median(api_lat) / statistics.median(base_lat):>9.2f}x"
+                )
+                print(
+                    f"{kind:<11}{'server CPU-s/1000 msg':<22}"
+                    f"{server_cpu[0] * 1000 / args.messages:>9.2f}\n"
                 )
         finally:
             if pg_dir is not None:

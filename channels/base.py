@@ -251,7 +251,12 @@ class ChannelSummary:
 
 
 class ChannelAdapter(ChannelSender, Protocol):
-    """One channel: receives into `ingest`, sends what the outbox hands it."""
+    """One channel: receives into `ingest`, sends what the outbox hands it.
+
+    An adapter with a true `threads_by_reference` attribute gets each outbound
+    message's `references` (the thread's earlier channel ids); the others get none,
+    and the outbox spares the query for them.
+    """
 
     async def start(self, services: ChannelServices) -> None:
         """Start receiving; raise RuntimeError if already started."""

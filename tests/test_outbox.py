@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Connection
 
 from config.settings import Settings
-from router.core.messages import DeliveryResult
+from router.core.messages import DeliveryResult, OutboundMessage
 from router.core.outbox_worker import backoff_delay
 from router.core.responder import Answer, MessageView, ThreadContext
 from router.storage.models import DeliveryAttempt, Identity, OutboxItem, OutboxStatus
@@ -243,3 +245,58 @@ async def test_split_message_progress_survives_in_the_outbox(settings: Settings,
     await adapter.push("long one")
     sent = await adapter.wait_sent(1)
     assert sent[0].parts_done == 2  # the retry knows two parts were already out
+
+
+class HeldFirstSend(FakeAdapter):
+    """Holds its first send until `release` is set, so what is queued meanwhile is
+    claimed by the worker's next pass as one batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        if not self.holding.is_set():
+            self.holding.set()
+            await self.release.wait()
+        return await super().send(message)
+
+
+async def test_a_batch_of_deliveries_is_recorded_in_few_transactions(
+    settings: Settings, start_app
+) -> None:
+    """Outcomes that finish while another is being written share its next transaction:
+    a batch of N sends costs a couple of record transactions, not N."""
+    adapter = HeldFirstSend()
+    _, context = await start_app(settings, adapters=[adapter], responder=AnswerAll())
+    await adapter.push("first", sender="c-first")
+    await asyncio.wait_for(adapter.holding.wait(), 10)
+    batch = 9
+    await asyncio.gather(*(adapter.push(f"q{i}", sender=f"c{i}") for i in range(batch)))
+
+    records: list[int] = []  # per record transaction: the outcomes it wrote
+    running: dict[int, int] = {}
+
+    def statement(conn: Connection, _c: Any, sql: str, *_: Any) -> None:
+        if sql.startswith("UPDATE delivery_attempts SET outcome"):
+            running[id(conn)] = running.get(id(conn), 0) + 1
+
+    def committed(conn: Connection) -> None:
+        if id(conn) in running:
+            records.append(running.pop(id(conn)))
+
+    engine = context.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", committed)
+    try:
+        adapter.release.set()
+        rows = await _wait_recorded(context, timeout=30)
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", committed)
+    assert len(rows) == batch + 1
+    assert all(r.status == OutboxStatus.DELIVERED and r.attempts == 1 for r in rows)
+    assert sum(records) == batch + 1
+    # The held one alone; the batch's first outcome at once, the rest together after it.
+    assert len(records) <= 3, records

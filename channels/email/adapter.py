@@ -252,6 +252,8 @@ class EmailAdapter:
     """Receives mail for the support domains over SMTP; sends replies through a relay."""
 
     name = CHANNEL
+    # Replies carry In-Reply-To/References: the outbox reads the thread's earlier ids.
+    threads_by_reference = True
 
     def __init__(
         self,

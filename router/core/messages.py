@@ -195,7 +195,8 @@ class OutboundMessage:
     """A message to deliver on one channel, rendered by that channel's adapter.
 
     `references` lists the channel message ids of the thread's earlier messages on this
-    channel (oldest first) so that email can build `In-Reply-To`/`References`.
+    channel (oldest first) so that email can build `In-Reply-To`/`References`; it is
+    filled only for a channel whose adapter has `threads_by_reference` set.
     """
 
     outbox_id: int

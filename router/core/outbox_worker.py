@@ -25,7 +25,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,7 +97,8 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
 
     A batch costs the same few statements as one row: the rows come with their message,
     thread, recipient and outreach in one locking query; the leases are one UPDATE, the
-    attempts one INSERT, the earlier channel ids of their threads one SELECT.
+    attempts one INSERT, the earlier channel ids of their threads one SELECT (only for
+    rows of a channel that uses them, see `ChannelAdapter`).
     """
     settings = app.settings.outbox
     now = utcnow()
@@ -160,7 +161,10 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
             insert(DeliveryAttempt).returning(DeliveryAttempt.id, sort_by_parameter_order=True),
             [{"outbox_id": row.id, "attempted_at": now, "outcome": SENDING} for row, *_ in sending],
         )
-        references = await _earlier_channel_ids(session, [row for row, *_ in sending])
+        # Only a channel that threads replies by earlier channel ids (email's
+        # References) needs them: the others' sends cost no statement for it.
+        threading = [row for row, *_ in sending if _threads_by_reference(app, row.channel)]
+        references = await _earlier_channel_ids(session, threading) if threading else {}
         claimed = [
             _Claimed(
                 row.id,
@@ -237,6 +241,10 @@ async def resume_interrupted(app: AppContext, presence: WorkerPresence) -> int:
     return resumed
 
 
+def _threads_by_reference(app: AppContext, channel: str) -> bool:
+    return bool(getattr(app.adapters.get(channel), "threads_by_reference", False))
+
+
 async def _earlier_channel_ids(
     session: AsyncSession, rows: list[OutboxItem]
 ) -> dict[tuple[int, str], list[tuple[int, str]]]:
@@ -308,15 +316,21 @@ async def deliver_one(app: AppContext, claimed: _Claimed) -> DeliveryResult:
         return DeliveryResult.retry(f"{type(exc).__name__}: {exc}")
 
 
-async def record_result(app: AppContext, claimed: _Claimed, result: DeliveryResult) -> None:
-    """Write the attempt's outcome and the row's new state in one transaction.
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """One attempt's outcome as it is written: the row's new values and final state."""
 
-    Written blind (UPDATE by id, nothing read back): the claim knows all it needs.
-    """
+    claimed: _Claimed
+    result: DeliveryResult
+    row_values: dict[str, object]
+    final: str
+    last_error: str | None
+
+
+def _record_of(
+    app: AppContext, claimed: _Claimed, result: DeliveryResult, now: datetime
+) -> _Record:
     settings = app.settings.outbox
-    now = utcnow()
-    message = claimed.message
-    channel = message.channel
     row_values: dict[str, object] = {"leased_until": None, "leased_by": None}
     if result.parts_done is not None:
         row_values["parts_done"] = result.parts_done
@@ -335,58 +349,145 @@ async def record_result(app: AppContext, claimed: _Claimed, result: DeliveryResu
     else:
         final = OutboxStatus.DEAD
         row_values.update(status=final, last_error=result.error)
+    return _Record(claimed, result, row_values, final, last_error)
+
+
+async def _write_record(session: AsyncSession, record: _Record, now: datetime) -> None:
+    """Written blind (UPDATE by id, nothing read back): the claim knows all it needs."""
+    claimed, result, message = record.claimed, record.result, record.claimed.message
+    await session.execute(
+        update(DeliveryAttempt)
+        .where(DeliveryAttempt.id == claimed.attempt_id)
+        .values(outcome=result.status, error=result.error)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == claimed.outbox_id)
+        .values(**record.row_values)
+        .execution_options(synchronize_session=False)
+    )
+    delivered = result.status == DeliveryStatus.DELIVERED
+    if delivered and result.external_id:
+        await session.execute(
+            update(Message)
+            .where(Message.id == message.message_id, Message.external_id.is_(None))
+            .values(external_id=result.external_id)
+            .execution_options(synchronize_session=False)
+        )
+    if delivered and message.author == AuthorKind.AGENT:
+        await session.execute(
+            update(Thread)
+            .where(Thread.id == message.thread_id, Thread.first_response_at.is_(None))
+            .values(first_response_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    if result.identity_unreachable and claimed.identity_id is not None:
+        await session.execute(
+            update(Identity)
+            .where(Identity.id == claimed.identity_id)
+            .values(unreachable_reason=result.error or "unreachable")
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def record_results(app: AppContext, outcomes: list[tuple[_Claimed, DeliveryResult]]) -> None:
+    """Write the attempts' outcomes and their rows' new states in one transaction."""
+    now = utcnow()
+    records = [_record_of(app, claimed, result, now) for claimed, result in outcomes]
 
     async def work(session: AsyncSession, _: Effects) -> None:
-        await session.execute(
-            update(DeliveryAttempt)
-            .where(DeliveryAttempt.id == claimed.attempt_id)
-            .values(outcome=result.status, error=result.error)
-            .execution_options(synchronize_session=False)
-        )
-        await session.execute(
-            update(OutboxItem)
-            .where(OutboxItem.id == claimed.outbox_id)
-            .values(**row_values)
-            .execution_options(synchronize_session=False)
-        )
-        delivered = result.status == DeliveryStatus.DELIVERED
-        if delivered and result.external_id:
-            await session.execute(
-                update(Message)
-                .where(Message.id == message.message_id, Message.external_id.is_(None))
-                .values(external_id=result.external_id)
-                .execution_options(synchronize_session=False)
-            )
-        if delivered and message.author == AuthorKind.AGENT:
-            await session.execute(
-                update(Thread)
-                .where(Thread.id == message.thread_id, Thread.first_response_at.is_(None))
-                .values(first_response_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        if result.identity_unreachable and claimed.identity_id is not None:
-            await session.execute(
-                update(Identity)
-                .where(Identity.id == claimed.identity_id)
-                .values(unreachable_reason=result.error or "unreachable")
-                .execution_options(synchronize_session=False)
-            )
+        for record in records:
+            await _write_record(session, record, now)
 
     await write(app, work)
-    if final == OutboxStatus.DEAD:
-        _count_dead_letter(app, message, attempt=claimed.attempts, error=last_error)
+    for record in records:
+        _count_recorded(app, record)
+
+
+async def record_result(app: AppContext, claimed: _Claimed, result: DeliveryResult) -> None:
+    """Write one attempt's outcome and its row's new state in one transaction."""
+    await record_results(app, [(claimed, result)])
+
+
+def _count_recorded(app: AppContext, record: _Record) -> None:
+    message, claimed = record.claimed.message, record.claimed
+    if record.final == OutboxStatus.DEAD:
+        _count_dead_letter(app, message, attempt=claimed.attempts, error=record.last_error)
         return
-    outcome = DeliveryStatus.DELIVERED if final == OutboxStatus.DELIVERED else result.status
-    app.metrics.deliveries.labels(channel, outcome).inc()
+    outcome = (
+        DeliveryStatus.DELIVERED if record.final == OutboxStatus.DELIVERED else record.result.status
+    )
+    app.metrics.deliveries.labels(message.channel, outcome).inc()
     logger.info(
         "delivery outbox=%d message=%d channel=%s outcome=%s attempt=%d error=%s",
         claimed.outbox_id,
         message.message_id,
-        channel,
+        message.channel,
         outcome,
         claimed.attempts,
-        result.error,
+        record.result.error,
     )
+
+
+class _Recorder:
+    """Records outcomes as their sends finish, several in one transaction when they
+    finish while an earlier record is being written (a busy batch costs one write
+    transaction per wave, not one per row; a lone send is recorded at once)."""
+
+    def __init__(self, app: AppContext) -> None:
+        self._app = app
+        self._waiting: list[tuple[_Claimed, DeliveryResult, asyncio.Future[None]]] = []
+        self._writing = False
+
+    async def record(self, claimed: _Claimed, result: DeliveryResult) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((claimed, result, done))
+        if not self._writing:
+            self._writing = True
+            wave: list[tuple[_Claimed, DeliveryResult, asyncio.Future[None]]] = []
+            try:
+                while self._waiting:
+                    wave, self._waiting = self._waiting, []
+                    await self._write(wave)
+            except BaseException as exc:
+                # Cancelled or failed: nobody else will write what is waiting; its
+                # rows stay leased and are sent again when the lease runs out.
+                for *_, waiting in [*wave, *self._waiting]:
+                    if waiting.done():
+                        continue
+                    if isinstance(exc, Exception):
+                        waiting.set_exception(exc)
+                    else:
+                        waiting.cancel()
+                self._waiting = []
+                if done.done() and not done.cancelled():
+                    done.exception()  # raised here; not "never retrieved"
+                raise
+            finally:
+                self._writing = False
+        await done
+
+    async def _write(
+        self, wave: list[tuple[_Claimed, DeliveryResult, asyncio.Future[None]]]
+    ) -> None:
+        try:
+            await record_results(self._app, [(claimed, result) for claimed, result, _ in wave])
+        except Exception:
+            if len(wave) == 1:
+                raise
+            # One row's outcome the database refuses must not lose the others': each
+            # alone, so only that one is left to its lease.
+            for claimed, result, done in wave:
+                try:
+                    await record_results(self._app, [(claimed, result)])
+                except Exception as exc:
+                    done.set_exception(exc)
+                else:
+                    done.set_result(None)
+            return
+        for *_, done in wave:
+            done.set_result(None)
 
 
 def _count_dead_letter(
@@ -409,10 +510,11 @@ def _count_dead_letter(
 async def run_once(app: AppContext, worker_id: int) -> int:
     """Deliver what is due now; return how many rows were attempted."""
     claimed = await claim_due(app, worker_id, app.settings.outbox.batch_size)
+    recorder = _Recorder(app)
 
     # One row per recipient (its queue's head), so every row can go concurrently.
     async def deliver(item: _Claimed) -> None:
-        await record_result(app, item, await deliver_one(app, item))
+        await recorder.record(item, await deliver_one(app, item))
 
     await asyncio.gather(*(deliver(item) for item in claimed))
     return len(claimed)

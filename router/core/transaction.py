@@ -85,7 +85,8 @@ async def write(
     """Run `work(session, effects)` in one write transaction and return its result.
 
     Runs it again (with fresh `effects`) after a race, up to `attempts` times in all;
-    `retry_duplicates` counts a unique violation as a race (see `is_race`). After the
+    `retry_duplicates` counts a unique violation as a race (see `is_race`). Runs it
+    again once, too, when its connection was lost before the commit. After the
     commit, publishes `effects.events` and wakes the outbox worker if
     `effects.outbound`.
 
@@ -94,12 +95,24 @@ async def write(
         error when it is unavailable (at once) or the last race's error.
     """
     attempt = 1
+    reconnected = False
     while True:
         effects = Effects()
+        cut = False
         try:
             async with app.writing(), app.sessions() as session, session.begin():
-                result = await work(session, effects)
+                try:
+                    result = await work(session, effects)
+                except DBAPIError as exc:
+                    # Its connection was gone before COMMIT was sent: nothing was
+                    # written, so the work may run again (once) on a fresh connection.
+                    cut = exc.connection_invalidated
+                    raise
         except DBAPIError as exc:
+            if cut and not reconnected:
+                reconnected = True
+                logger.warning("transaction %s: connection lost, running it again", _name(work))
+                continue
             if attempt >= attempts or not is_race(exc, duplicates=retry_duplicates):
                 raise
             logger.debug("transaction retry %d of %s: %s", attempt, _name(work), exc)

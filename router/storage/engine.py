@@ -61,15 +61,28 @@ def new_engine(
         connect_args["command_timeout"] = statement_timeout
         connect_args["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
         pool_options["pool_timeout"] = statement_timeout + (connect_timeout or 0)
-    return create_async_engine(
+    # No `pool_pre_ping`: a round trip for every connection handed out, several per
+    # message. A connection the server closed (restart, failover, pg_terminate_backend)
+    # is known to asyncpg without one and is replaced at checkout; one cut while in use
+    # fails its statement, and `router.core.transaction.write` runs that work again.
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=20,
-        pool_pre_ping=True,
         connect_args=connect_args,
         **pool_options,
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """At checkout: a connection whose server side is gone is swapped for a new one."""
+    driver_connection = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver_connection, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise sa_exc.DisconnectionError("the server closed this connection")
 
 
 def _configure_sqlite(engine: AsyncEngine, *, busy_ms: int) -> None:

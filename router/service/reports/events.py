@@ -192,7 +192,8 @@ async def record_ingest(
         kind = HELPED if helped else NOT_HELPED
         _add(session, thread, kind, actor_kind="customer", channel=channel, tier=tier)
     if thread.status == ThreadStatus.QUEUED and (status == ThreadStatus.BOT or thread.tier > tier):
-        first = await _first_of(session, thread, HANDOFF) is None
+        # A thread created in this transaction has no earlier hand-off to look for.
+        first = created or await _first_of(session, thread, HANDOFF) is None
         _add(session, thread, HANDOFF, actor_kind="bot", channel=channel, tier=tier, first=first)
     if thread.status == ThreadStatus.RESOLVED and status != ThreadStatus.RESOLVED:
         await record_resolution(app, session, thread, actor_kind="bot", agent_id=None)
