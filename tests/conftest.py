@@ -39,6 +39,22 @@ _MIDDLEWARE_CACHE = getattr(web_app, "_cached_build_middleware", None)
 expect.set_options(timeout=15_000)
 
 
+def _start_rank(item: pytest.Item) -> tuple[float, int]:
+    """Longest first: a test given more than the default timeout, then one that starts
+    pasokh processes, then one that drives a browser, then the rest."""
+    timeout = item.get_closest_marker("timeout")
+    allowed = float(timeout.args[0]) if timeout is not None and timeout.args else 0.0
+    kind = 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("browser") else 2
+    return (-allowed, kind)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the long tests first: the workers share them out at the beginning of a run
+    instead of one worker finishing a two-minute test while the others idle. (A stable
+    sort: tests of one rank keep their order, every worker collects the same list.)"""
+    items.sort(key=_start_rank)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """What the run imported lives to its end: keep it out of every full collection."""
     gc.collect()

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
@@ -114,6 +115,7 @@ async def _import(
     )
 
 
+@pytest.mark.slow
 async def test_csv_import_keeps_good_rows_names_bad_ones_and_adds_nothing_twice(
     settings: Settings, start_app: AppFactory, tmp_path: Path
 ) -> None:
@@ -186,6 +188,7 @@ async def test_an_integration_names_the_customer_by_its_own_external_id(
     assert status == 422 and "external_id" in body["error"]["message"]
 
 
+@pytest.mark.slow
 async def test_csv_import_names_customers_by_an_integrations_external_ids(
     settings: Settings, start_app: AppFactory, tmp_path: Path
 ) -> None:
