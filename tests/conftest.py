@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,22 @@ _MIDDLEWARE_CACHE = getattr(web_app, "_cached_build_middleware", None)
 expect.set_options(timeout=15_000)
 
 
+def _start_rank(item: pytest.Item) -> tuple[float, int]:
+    """Longest first: a test given more than the default timeout, then one that starts
+    pasokh processes, then one that drives a browser, then the rest."""
+    timeout = item.get_closest_marker("timeout")
+    allowed = float(timeout.args[0]) if timeout is not None and timeout.args else 0.0
+    kind = 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("browser") else 2
+    return (-allowed, kind)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the long tests first: the workers share them out at the beginning of a run
+    instead of one worker finishing a two-minute test while the others idle. (A stable
+    sort: tests of one rank keep their order, every worker collects the same list.)"""
+    items.sort(key=_start_rank)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """What the run imported lives to its end: keep it out of every full collection."""
     gc.collect()
@@ -69,6 +86,26 @@ def postgres_template() -> Iterator[str | None]:
     yield asyncio.run(prepare())
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """A migrated SQLite file, copied for each test: migrating one costs most of a second,
+    copying it a millisecond. None on a PostgreSQL run."""
+    if postgres_admin_url() is not None:
+        return None
+    path = tmp_path_factory.mktemp("template") / "pasokh.db"
+
+    async def prepare() -> None:
+        engine = new_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade_to_head(engine)
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    # The last connection closed checkpoints the write-ahead log into the file itself:
+    # the one file is the whole database.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
 @pytest.fixture
 def db_kind() -> str:
     """ "postgresql" or "sqlite": the database this run tests."""
@@ -76,15 +113,16 @@ def db_kind() -> str:
 
 
 @pytest.fixture
-async def database_url(tmp_path: Path, postgres_template: str | None) -> str:
-    """A fresh, migrated database for this test."""
+async def database_url(
+    tmp_path: Path, postgres_template: str | None, sqlite_template: Path | None
+) -> str:
+    """A fresh, migrated database for this test: a copy of the worker's template."""
     admin = postgres_admin_url()
     if admin is None:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'pasokh.db'}"
-        engine = new_engine(url)
-        await upgrade_to_head(engine)
-        await engine.dispose()
-        return url
+        assert sqlite_template is not None
+        path = tmp_path / "pasokh.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
     return await create_postgres_database(admin, template=postgres_template)
 
 

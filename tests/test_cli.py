@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import postgres_admin_url
+
+pytestmark = pytest.mark.slow  # each test starts `pasokh` processes
 
 
 def pasokh(

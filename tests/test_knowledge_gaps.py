@@ -188,6 +188,7 @@ def test_since_refuses_what_is_not_a_start(value: str) -> None:
         parse_since(value, datetime(2026, 11, 29, 12, tzinfo=UTC))
 
 
+@pytest.mark.slow
 async def test_cli_prints_the_report(
     tmp_path: Path, settings: Settings, start_app: Any, database_url: str
 ) -> None:

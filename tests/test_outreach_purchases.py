@@ -4,16 +4,19 @@ reminder per order; an update moves it, a delete cancels it, a re-import adds no
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
-import subprocess
-import sys
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from sqlalchemy import select
 
 from config.settings import Settings
+from router.cli import main
 from router.core.responder import QueueEveryThread
 from router.outreach.purchases import warranty_ends
 from router.storage.models import OutreachMessage, Purchase
@@ -95,23 +98,48 @@ async def _reminder(context: Any, order_id: str) -> OutreachMessage:
         return row
 
 
-async def _import(
-    path: Path, data_dir: Path, database_url: str, *options: str
-) -> subprocess.CompletedProcess[str]:
-    """The CLI in its own process; this loop keeps serving (the app may hold SQLite's lock)."""
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "router.cli", "import", "purchases", str(path), *options],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={
-            **os.environ,
-            "PASOKH_DATABASE__URL": database_url,
-            "PASOKH_DATA_DIR": str(data_dir),
-            "PASOKH_SERVER__SECRET_KEY": "k" * 40,
-        },
-    )
+@dataclass(frozen=True)
+class CliRun:
+    """What `pasokh` ended with and wrote."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _pasokh_in_this_process(argv: list[str], env: dict[str, str]) -> CliRun:
+    """`pasokh ARGV` through `router.cli.main`, as its console script runs it, without the
+    seconds a new interpreter takes to import it. The environment variables `env` and the
+    umask the command sets last as long as the call."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    try:
+        with (
+            mock.patch.dict(os.environ, env),
+            contextlib.redirect_stdout(stdout),
+            contextlib.redirect_stderr(stderr),
+        ):
+            try:
+                main(argv)
+                code = 0
+            except SystemExit as exit:
+                code = exit.code if isinstance(exit.code, int) else 1
+    finally:
+        os.umask(umask)
+    return CliRun(code, stdout.getvalue(), stderr.getvalue())
+
+
+async def _import(path: Path, data_dir: Path, database_url: str, *options: str) -> CliRun:
+    """`pasokh import purchases` on a thread: this loop keeps serving (the app may hold
+    SQLite's lock)."""
+    env = {
+        "PASOKH_DATABASE__URL": database_url,
+        "PASOKH_DATA_DIR": str(data_dir),
+        "PASOKH_SERVER__SECRET_KEY": "k" * 40,
+    }
+    argv = ["import", "purchases", str(path), *options]
+    return await asyncio.to_thread(_pasokh_in_this_process, argv, env)
 
 
 async def test_csv_import_keeps_good_rows_names_bad_ones_and_adds_nothing_twice(

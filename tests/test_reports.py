@@ -555,6 +555,7 @@ async def test_histograms_are_observed_when_the_events_commit(
     assert registry.get_sample_value("pasokh_resolution_seconds_sum") == 2230
 
 
+@pytest.mark.slow
 async def test_report_command(
     settings: Settings, start_app: Any, clock: Clock, database_url: str
 ) -> None:
