@@ -405,11 +405,6 @@ async def record_results(app: AppContext, outcomes: list[tuple[_Claimed, Deliver
         _count_recorded(app, record)
 
 
-async def record_result(app: AppContext, claimed: _Claimed, result: DeliveryResult) -> None:
-    """Write one attempt's outcome and its row's new state in one transaction."""
-    await record_results(app, [(claimed, result)])
-
-
 def _count_recorded(app: AppContext, record: _Record) -> None:
     message, claimed = record.claimed.message, record.claimed
     if record.final == OutboxStatus.DEAD:
