@@ -48,10 +48,19 @@ def _start_rank(item: pytest.Item) -> tuple[float, int]:
     return (-allowed, kind)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Start the long tests first: the workers share them out at the beginning of a run
-    instead of one worker finishing a two-minute test while the others idle. (A stable
-    sort: tests of one rank keep their order, every worker collects the same list.)"""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the tests of what only a database server has (row locks, cut
+    connections) on a SQLite run: CI runs them in its PostgreSQL run.
+
+    Then start the long tests first: the workers share them out at the beginning of a
+    run instead of one worker finishing a two-minute test while the others idle. (A
+    stable sort: tests of one rank keep their order, every worker collects the same
+    list.)"""
+    if postgres_admin_url() is None:
+        server_only = [item for item in items if item.get_closest_marker("postgresql")]
+        if server_only:
+            config.hook.pytest_deselected(items=server_only)
+            items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
     items.sort(key=_start_rank)
 
 

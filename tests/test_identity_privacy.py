@@ -7,8 +7,10 @@ import base64
 from typing import Any
 
 from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
+from router.core.transaction import Effects, write
 from router.identity.merge import merge_customers
 from router.storage.models import (
     AuditEvent,
@@ -41,7 +43,8 @@ async def test_export_then_erase(settings: Settings, start_app: Any) -> None:
 
     first = await web.push(SECRET, sender="visitor-ali", sender_name="Ali", attachments=(private,))
     other = await mail.push("ali by mail", sender="ali@example.ir", attachments=(shared,))
-    async with context.sessions() as session, session.begin():
+
+    async def merge_and_record(session: AsyncSession, _: Effects) -> None:
         await merge_customers(
             session,
             first.customer_id,
@@ -69,6 +72,10 @@ async def test_export_then_erase(settings: Settings, start_app: Any) -> None:
                 details={"email": "ALI@example.ir", "reason": "unknown"},
             )
         )
+
+    # The outbox worker is delivering the bot's replies meanwhile: the merge runs as
+    # every write does, through `write`.
+    await write(context, merge_and_record)
     customer = min(first.customer_id, other.customer_id)
     bystander = await web.push("the size chart please", sender="visitor-zz", attachments=(shared,))
 

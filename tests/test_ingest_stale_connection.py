@@ -6,6 +6,7 @@ once on a fresh one, and a connection the server already closed is never handed 
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,8 @@ from router.storage.models import Customer, Message
 from tests.conftest import AppFactory
 from tests.support import outbox_drained
 from tests.test_api_channel import _integration_token
+
+pytestmark = pytest.mark.postgresql  # no server to cut a connection on SQLite
 
 CUT_OTHERS = (
     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -34,10 +37,8 @@ async def _cut_every_connection(database_url: str) -> int:
 
 
 async def test_messages_after_the_server_cut_every_connection_land_once(
-    settings: Settings, start_app: AppFactory, db_kind: str
+    settings: Settings, start_app: AppFactory
 ) -> None:
-    if db_kind == "sqlite":
-        return  # no server to cut a connection
     client, context = await start_app(settings.replace("email", enabled=False))
     headers = {"Authorization": f"Bearer {await _integration_token(context)}"}
     for n in range(4):
@@ -54,10 +55,8 @@ async def test_messages_after_the_server_cut_every_connection_land_once(
 
 
 async def test_a_write_whose_connection_is_cut_runs_again_once(
-    settings: Settings, start_app: AppFactory, db_kind: str
+    settings: Settings, start_app: AppFactory
 ) -> None:
-    if db_kind == "sqlite":
-        return  # no server to cut a connection
     _, context = await start_app(settings.replace("email", enabled=False))
     runs = 0
 

@@ -352,41 +352,64 @@ def _record_of(
     return _Record(claimed, result, row_values, final, last_error)
 
 
-async def _write_record(session: AsyncSession, record: _Record, now: datetime) -> None:
-    """Written blind (UPDATE by id, nothing read back): the claim knows all it needs."""
-    claimed, result, message = record.claimed, record.result, record.claimed.message
-    await session.execute(
-        update(DeliveryAttempt)
-        .where(DeliveryAttempt.id == claimed.attempt_id)
-        .values(outcome=result.status, error=result.error)
-        .execution_options(synchronize_session=False)
+async def _write_records(session: AsyncSession, records: list[_Record], now: datetime) -> None:
+    """Written blind (UPDATE by id, nothing read back): the claims know all they need.
+
+    Table by table, each in id order, in the order a customer merge locks rows
+    (identities, threads, messages, outbox rows): a wave recorded beside a merge of
+    the same thread waits for it instead of holding a row it wants and deadlocking.
+    """
+    unreachable = sorted(
+        (r.claimed.identity_id, r.result.error or "unreachable")
+        for r in records
+        if r.result.identity_unreachable and r.claimed.identity_id is not None
     )
-    await session.execute(
-        update(OutboxItem)
-        .where(OutboxItem.id == claimed.outbox_id)
-        .values(**record.row_values)
-        .execution_options(synchronize_session=False)
-    )
-    delivered = result.status == DeliveryStatus.DELIVERED
-    if delivered and result.external_id:
+    for identity_id, reason in unreachable:
         await session.execute(
-            update(Message)
-            .where(Message.id == message.message_id, Message.external_id.is_(None))
-            .values(external_id=result.external_id)
+            update(Identity)
+            .where(Identity.id == identity_id)
+            .values(unreachable_reason=reason)
             .execution_options(synchronize_session=False)
         )
-    if delivered and message.author == AuthorKind.AGENT:
+    delivered = [r for r in records if r.result.status == DeliveryStatus.DELIVERED]
+    answered = sorted(
+        {
+            r.claimed.message.thread_id
+            for r in delivered
+            if r.claimed.message.author == AuthorKind.AGENT
+        }
+    )
+    for thread_id in answered:
         await session.execute(
             update(Thread)
-            .where(Thread.id == message.thread_id, Thread.first_response_at.is_(None))
+            .where(Thread.id == thread_id, Thread.first_response_at.is_(None))
             .values(first_response_at=now)
             .execution_options(synchronize_session=False)
         )
-    if result.identity_unreachable and claimed.identity_id is not None:
+    channel_ids = sorted(
+        (r.claimed.message.message_id, r.result.external_id)
+        for r in delivered
+        if r.result.external_id
+    )
+    for message_id, external_id in channel_ids:
         await session.execute(
-            update(Identity)
-            .where(Identity.id == claimed.identity_id)
-            .values(unreachable_reason=result.error or "unreachable")
+            update(Message)
+            .where(Message.id == message_id, Message.external_id.is_(None))
+            .values(external_id=external_id)
+            .execution_options(synchronize_session=False)
+        )
+    for record in sorted(records, key=lambda r: r.claimed.outbox_id):
+        await session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id == record.claimed.outbox_id)
+            .values(**record.row_values)
+            .execution_options(synchronize_session=False)
+        )
+    for record in sorted(records, key=lambda r: r.claimed.attempt_id):
+        await session.execute(
+            update(DeliveryAttempt)
+            .where(DeliveryAttempt.id == record.claimed.attempt_id)
+            .values(outcome=record.result.status, error=record.result.error)
             .execution_options(synchronize_session=False)
         )
 
@@ -397,8 +420,7 @@ async def record_results(app: AppContext, outcomes: list[tuple[_Claimed, Deliver
     records = [_record_of(app, claimed, result, now) for claimed, result in outcomes]
 
     async def work(session: AsyncSession, _: Effects) -> None:
-        for record in records:
-            await _write_record(session, record, now)
+        await _write_records(session, records, now)
 
     await write(app, work)
     for record in records:

@@ -96,9 +96,11 @@ async def merge_customers(
         raise MergeRefused("these are already one customer")
     keep_id, gone_id = sorted((first_id, second_id))
     # Lock order (PostgreSQL; SQLite serialises writers anyway): both customers, then all
-    # their identities, each in id order. Ingest locks the sender's identity first and
-    # only key-shares the customer (foreign keys), so neither waits for the other in a
-    # cycle, and an ingest that waited here reads the identity's new customer.
+    # their identities, then all their threads, each in id order; messages and outbox
+    # rows after. Ingest locks the sender's identity first and only key-shares the
+    # customer (foreign keys), so neither waits for the other in a cycle, and an ingest
+    # that waited here reads the identity's new customer. The outbox worker records a
+    # delivery in the same order (identity, thread, message, outbox row).
     customers = {
         c.id: c
         for c in await session.scalars(
@@ -112,6 +114,12 @@ async def merge_customers(
         select(Identity.id)
         .where(Identity.customer_id.in_((keep_id, gone_id)))
         .order_by(Identity.id)
+        .with_for_update(key_share=True)
+    )
+    await session.execute(
+        select(Thread.id)
+        .where(Thread.customer_id.in_((keep_id, gone_id)))
+        .order_by(Thread.id)
         .with_for_update(key_share=True)
     )
     if len(customers) != 2:
