@@ -228,13 +228,10 @@ async def metric(http: aiohttp.ClientSession, url: str, line_start: str) -> floa
     return 0.0
 
 
+@pytest.mark.postgresql  # several processes need PostgreSQL (test_workers.py pins the refusal)
 async def test_two_processes_behind_nginx_survive_a_sigkill(
-    tmp_path: Path, database_url: str, db_kind: str
+    tmp_path: Path, database_url: str
 ) -> None:
-    if db_kind == "sqlite":
-        # Several processes need PostgreSQL (test_workers.py pins the refusal).
-        assert database_url.startswith("sqlite")
-        return
     engine = new_engine(database_url)
     sessions = new_sessionmaker(engine)
     agent_token, integration_token = new_token("pk_agent"), new_token("pk_int")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
@@ -89,11 +90,8 @@ async def test_agent_reply_through_b_reaches_the_visitor_and_console_on_a(
     assert len(replies) <= 2 and all(r["author_name"] == "Sara" for r in replies)
 
 
-async def test_after_a_reconnect_listeners_are_told_to_resync(
-    settings: Settings, db_kind: str
-) -> None:
-    if db_kind == "sqlite":
-        return  # no bus connection to lose
+@pytest.mark.postgresql  # no bus connection to lose on SQLite
+async def test_after_a_reconnect_listeners_are_told_to_resync(settings: Settings) -> None:
     from router.core.shared_events import listen_dsn
     from router.storage.engine import new_engine
 

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlalchemy import text
 
 from router.storage.engine import new_engine
@@ -35,11 +36,10 @@ def test_workers_on_sqlite_are_refused_with_what_to_do(tmp_path: Path) -> None:
     assert "PASOKH_DATABASE__URL" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.postgresql  # refused on SQLite: test_workers_on_sqlite_are_refused_with_what_to_do
 async def test_two_workers_share_the_port_and_stop_together(
-    tmp_path: Path, database_url: str, db_kind: str
+    tmp_path: Path, database_url: str
 ) -> None:
-    if db_kind == "sqlite":
-        return  # refused: test_workers_on_sqlite_are_refused_with_what_to_do
     server = ServeProcess(
         tmp_path / "data",
         free_port(),
