@@ -130,7 +130,7 @@ async def _add_gaps(database_url: str, texts: Iterable[tuple[str, str]]) -> None
         await engine.dispose()
 
 
-def _tiny_kb(tmp_path: Path) -> Path:
+def tiny_kb(tmp_path: Path) -> Path:
     """A two-entry KB: the semantic bot loads in a second."""
     entries = [
         {
@@ -152,7 +152,7 @@ def _tiny_kb(tmp_path: Path) -> Path:
 async def test_api_groups_by_the_bots_own_model_when_the_extra_is_on(
     settings: Settings, start_app: Any, database_url: str, tmp_path: Path
 ) -> None:
-    bot = build_responder(faq_path=_tiny_kb(tmp_path), embedding_reranker=True)
+    bot = build_responder(faq_path=tiny_kb(tmp_path), embedding_reranker=True)
     client, context = await start_app(settings, responder=bot)
     assert context.gap_embeddings is not None
     await _add_gaps(database_url, [*HIRING, EGG])
