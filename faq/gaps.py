@@ -199,8 +199,14 @@ def embedding_groups(
 
     if len(vectors) < 2:
         return [0] * len(vectors)
-    keys = [key if key and key[0].startswith(CONCEPT_PREFIX) else None for key in concept_keys]
-    same = np.array([[a is not None and a == b for b in keys] for a in keys])
+    ids: dict[tuple[str, ...], int] = {}
+    key_ids = np.array(
+        [
+            ids.setdefault(key, len(ids)) if key and key[0].startswith(CONCEPT_PREFIX) else -1
+            for key in concept_keys
+        ]
+    )
+    same = (key_ids[:, None] == key_ids[None, :]) & (key_ids[:, None] >= 0)
     distances = np.clip(1.0 - vectors @ vectors.T - CONCEPT_KEY_BONUS * same, 0.0, None)
     np.fill_diagonal(distances, 0.0)
     tree = linkage(squareform(distances, checks=False), "average")
