@@ -180,6 +180,7 @@ async def test_api_groups_by_words_without_the_extra(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # two `pasokh` processes, each loading the model
 async def test_cli_groups_by_meaning_when_the_extra_is_configured(
     settings: Settings, database_url: str
 ) -> None:
@@ -201,15 +202,3 @@ async def test_cli_groups_by_meaning_when_the_extra_is_configured(
     report = json.loads(as_json.stdout)
     assert report["grouping"] == "embeddings"
     assert _topics(report) == {_texts(HIRING), _texts([EGG])}
-
-    without = await asyncio.to_thread(
-        pasokh,
-        "faq",
-        "gaps",
-        "--json",
-        "--data-dir",
-        data,
-        env={**env, "PASOKH_FAQ__RERANKER": "false"},
-    )
-    assert json.loads(without.stdout)["grouping"] == "features"
-    assert len(json.loads(without.stdout)["topics"]) == 4
