@@ -265,8 +265,8 @@ def topic_groups(
     merge_at: float = EMBEDDING_MERGE_AT,
 ) -> tuple[list[Hashable], dict[Hashable, tuple[str, ...]]]:
     """Each question's topic (newest questions first) and each topic's label (its
-    feature key): by features, or by meaning with `embeddings` (a question joins a
-    topic at a cosine of `merge_at` with its centroid)."""
+    feature key): by features, or by meaning with `embeddings` (groups of questions
+    merge while their mean cosine is at least `merge_at`)."""
     read = words or matcher_words()
     keys = [topic_key(read(q.text, q.language)) for q in questions]
     if embeddings is None:
