@@ -236,8 +236,9 @@ async def test_gap_topics_grouped_by_meaning_when_the_semantic_extra_is_on(
     problems = csp_watch(page)
     await sign_in_to_console(page, str(client.make_url("/")).rstrip("/"), "boss@example.com")
     await page.locator('.page-tab[data-page="gaps"]').click()
+    # The first report embeds its questions (seconds on a loaded core).
     await expect(page.locator("#gaps-grouping")).to_have_text(
-        "الأسئلة مجمّعة حسب المعنى عبر اللغات (النموذج الدلالي)."
+        "الأسئلة مجمّعة حسب المعنى عبر اللغات (النموذج الدلالي).", timeout=120_000
     )
     cards = page.locator(".gap-topic")
     await expect(cards).to_have_count(2)
