@@ -158,6 +158,11 @@ class KbWatcher:
         self.reloaded = asyncio.Event()  # set after each successful reload; clear to wait again
 
     @property
+    def embedder(self) -> Embedder | None:
+        """The semantic extra's model, when it is on (shared with the gap report)."""
+        return self._embedder
+
+    @property
     def current(self) -> LoadedKb | None:
         """The KB in use, or None before the first load."""
         return self._current

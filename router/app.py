@@ -21,11 +21,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import build_responder
+from bot import TierZeroBot, build_responder
 from bot.texts import DEFAULT_TEXTS as BOT_TEXTS
 from channels.base import ChannelAdapter, ChannelServices
 from channels.email.render import EMAIL_TEXTS
 from config.settings import Settings
+from faq.gaps import GapEmbeddings
 from router.agents.assignment import assignment_ctx
 from router.context import AppContext
 from router.core.conversation import DatabaseConversationReader
@@ -162,6 +163,12 @@ def default_responder(
     )
 
 
+def gap_embeddings(bot: Responder) -> GapEmbeddings | None:
+    """The gap report's embeddings: the bot's own model when the semantic extra is on."""
+    embedder = bot.watcher.embedder if isinstance(bot, TierZeroBot) else None
+    return GapEmbeddings(embedder) if embedder is not None else None
+
+
 def build_app(
     settings: Settings,
     *,
@@ -221,6 +228,7 @@ def build_app(
         shared_bus = shared_event_bus(engine, settings, metrics)
         if shared_bus is not None:
             await shared_bus.start()
+        bot = responder or default_responder(settings, texts.bot, live_kb.path if live_kb else None)
         context = AppContext(
             settings=settings,
             engine=engine,
@@ -229,8 +237,7 @@ def build_app(
             # Then the service hours: a hand-off nobody can answer now says when one will.
             responder=IdentityDialogue.around(
                 ServiceHours.around(
-                    responder
-                    or default_responder(settings, texts.bot, live_kb.path if live_kb else None),
+                    bot,
                     settings,
                     clock=lambda: app[CONTEXT].clock(),
                     texts=texts.router,
@@ -241,6 +248,7 @@ def build_app(
             metrics=metrics,
             roles=channel_roles(settings),
             texts=texts.router,
+            gap_embeddings=gap_embeddings(bot),
         )
         if shared_bus is not None:
             context.events = shared_bus

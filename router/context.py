@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -18,6 +19,9 @@ from router.core.responder import Responder
 from router.core.texts import ROUTER_TEXTS, TextCatalogue
 from router.metrics import Metrics
 from router.storage.engine import new_read_sessionmaker
+
+if TYPE_CHECKING:
+    from faq.gaps import GapEmbeddings
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,9 @@ class AppContext:
     adapters: dict[str, ChannelSender] = field(default_factory=dict)
     # Set when new outbox rows are committed, so the worker need not wait for its poll.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # The gap report groups by meaning with these when the semantic extra is on (the
+    # bot's own embedding model; None: by the matcher's features).
+    gap_embeddings: GapEmbeddings | None = None
     # "Now" for the service-level clocks and their scheduler; tests set a fixed one.
     clock: Callable[[], datetime] = utcnow
     # SQLite has one writer: queueing our own writers here is fairer and faster than

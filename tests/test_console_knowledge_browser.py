@@ -6,18 +6,23 @@ the version before it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.async_api import Browser, expect
 
+from bot import build_responder
 from config.settings import Settings
+from router.core.messages import utcnow
 from router.core.security import new_token, token_hash
-from router.storage.models import ApiToken
+from router.storage.models import ApiToken, KnowledgeGapRecord
 from tests.agent_support import eventually
 from tests.browser_support import sign_in_to_console
 from tests.conftest import AppFactory
 from tests.console_support import add_agent
 from tests.test_bot_end_to_end import ApiCustomer
 from tests.test_console_sla_browser import csp_watch
+from tests.test_knowledge_gaps_semantic import EGG, HIRING, tiny_kb
 
 pytestmark = pytest.mark.browser
 
@@ -211,4 +216,37 @@ async def test_another_admins_save_shows_live_and_never_replaces_unsaved_text(
     await expect(page.locator('#kb-editor textarea[data-kb-answer="en"]')).to_have_value(
         "Their answer."
     )
+    assert problems == []
+
+
+@pytest.mark.timeout(300)
+async def test_gap_topics_grouped_by_meaning_when_the_semantic_extra_is_on(
+    browser: Browser, start_app: AppFactory, settings: Settings, tmp_path: Path
+) -> None:
+    """With the extra on, a question asked in Persian, Arabic and English is one card
+    (the matcher's words read it as three) and an unrelated one is another."""
+    bot = build_responder(faq_path=tiny_kb(tmp_path), embedding_reranker=True)
+    client, context = await start_app(settings, responder=bot)
+    await add_agent(context, "boss@example.com", admin=True)
+    async with context.sessions() as session, session.begin():
+        for text, language in (*HIRING, EGG):
+            session.add(KnowledgeGapRecord(text=text, language=language, created_at=utcnow()))
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.add_init_script("localStorage.setItem('pasokh.console.lang', 'ar')")
+    problems = csp_watch(page)
+    await sign_in_to_console(page, str(client.make_url("/")).rstrip("/"), "boss@example.com")
+    await page.locator('.page-tab[data-page="gaps"]').click()
+    # The first report embeds its questions (seconds on a loaded core).
+    await expect(page.locator("#gaps-grouping")).to_have_text(
+        "الأسئلة مجمّعة حسب المعنى عبر اللغات (النموذج الدلالي).", timeout=120_000
+    )
+    cards = page.locator(".gap-topic")
+    await expect(cards).to_have_count(2)
+    hiring = cards.filter(has_text=HIRING[0][0])
+    await expect(hiring.locator(".gap-examples li")).to_have_text(
+        [text for text, _ in reversed(HIRING)],  # newest first
+        use_inner_text=True,
+    )
+    await expect(hiring.locator("h3")).to_have_text(HIRING[2][0])  # the admin's language
+    await expect(cards.filter(has_text=EGG[0]).locator(".gap-examples li")).to_have_count(1)
     assert problems == []

@@ -110,7 +110,9 @@ async def gaps(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     async with context.read_sessions() as session:
         try:
-            report = await read_gap_report(session, request.query.get("since"))
+            report = await read_gap_report(
+                session, request.query.get("since"), embeddings=context.gap_embeddings
+            )
         except ValueError as exc:
             return json_error(422, str(exc))
     return web.json_response(report_json(report))

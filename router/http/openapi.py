@@ -1474,7 +1474,8 @@ SCHEMAS.update(
                 "examples": {"type": "array", "items": _ref("GapExample"), "maxItems": 5},
             },
             description="questions the matcher reads alike (concept tokens shared across "
-            "languages, else content words); examples newest first",
+            "languages, else content words), or close in meaning with the semantic extra "
+            "(key: the commonest of its questions' keys); examples newest first",
         ),
         "GapReport": _object(
             {
@@ -1484,6 +1485,12 @@ SCHEMAS.update(
                 "total": INT,
                 "previous_total": INT,
                 "kinds": _COUNTS,
+                "grouping": {
+                    "type": "string",
+                    "enum": ["features", "embeddings"],
+                    "description": "how questions were grouped: the matcher's words, or "
+                    "meaning (the semantic extra's embeddings, when it is on)",
+                },
                 "topics": {"type": "array", "items": _ref("GapTopic")},
             },
             description="gap topics of [since, until), most frequent first, each with its "

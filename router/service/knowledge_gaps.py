@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from faq.gaps import GapQuestion, GapReport, gap_report
+from faq.gaps import GapEmbeddings, GapQuestion, GapReport, gap_report
 from router.core.messages import utcnow
 from router.storage.models import KnowledgeGapRecord
 
@@ -82,10 +82,14 @@ async def _questions(session: AsyncSession, start: datetime, end: datetime) -> l
 
 
 async def read_gap_report(
-    session: AsyncSession, since: str | None, now: datetime | None = None
+    session: AsyncSession,
+    since: str | None,
+    now: datetime | None = None,
+    embeddings: GapEmbeddings | None = None,
 ) -> GapReport:
     """The gap topics from `since` (see `parse_since`) until now, with their trend
-    against the period as long before it; grouped off the event loop.
+    against the period as long before it; grouped off the event loop, by meaning when
+    `embeddings` (the semantic extra) is given.
 
     Raises:
         ValueError: `since` is not a valid start.
@@ -105,4 +109,5 @@ async def read_gap_report(
         since=start,
         until=until,
         previous_since=previous_since,
+        embeddings=embeddings,
     )

@@ -64,6 +64,7 @@
       gaps_open: "Open in the editor",
       gaps_draft: "Draft new entry",
       gaps_none: "No gaps in this period.",
+      gaps_by_meaning: "Questions are grouped by meaning, across languages (the semantic model).",
       trend_new: "new",
       trend_up: "up",
       trend_down: "down",
@@ -118,6 +119,7 @@
       gaps_open: "باز کردن در ویرایشگر",
       gaps_draft: "پیش‌نویس مدخل تازه",
       gaps_none: "در این دوره پرسش بی‌پاسخی نبود.",
+      gaps_by_meaning: "پرسش‌ها بر پایهٔ معنا و در همهٔ زبان‌ها دسته‌بندی شده‌اند (مدل معنایی).",
       trend_new: "تازه",
       trend_up: "رو به افزایش",
       trend_down: "رو به کاهش",
@@ -172,6 +174,7 @@
       gaps_open: "فتح في المحرر",
       gaps_draft: "مسودة مدخل جديد",
       gaps_none: "لا أسئلة بلا جواب في هذه الفترة.",
+      gaps_by_meaning: "الأسئلة مجمّعة حسب المعنى عبر اللغات (النموذج الدلالي).",
       trend_new: "جديد",
       trend_up: "في ازدياد",
       trend_down: "في تراجع",
@@ -627,6 +630,7 @@
         el("h2", { text: t("page_gaps") }),
         el("label", { class: "admin-field" }, el("span", { text: t("gaps_since") }), since),
         el("p", { text: t("gaps_total", { count: num(report.total), previous: num(report.previous_total) }) }),
+        ...(report.grouping === "embeddings" ? [el("p", { class: "muted", id: "gaps-grouping", text: t("gaps_by_meaning") })] : []),
       ),
       ...(report.topics.length
         ? report.topics.map((topic) => topicCard(topic, entries.entries, picked.get(topic.key.join(" "))))
