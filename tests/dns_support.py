@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from dnslib import QTYPE, RCODE, RR, TXT, A, DNSRecord
+from dnslib import QTYPE, RCODE, RR, SOA, TXT, A, DNSRecord
 from dnslib.server import DNSHandler, DNSLogger, DNSServer
 
 
@@ -23,11 +23,13 @@ class Zone:
     """Records by (lower-case name without trailing dot, type); a dnslib resolver.
 
     `queries` lists every name asked, so a test can see the checks really looked.
+    Answers (and, through an SOA, "no such name") may be cached for `ttl` seconds.
     """
 
     txt: dict[str, list[str]] = field(default_factory=dict)
     a: dict[str, list[str]] = field(default_factory=dict)
     queries: list[tuple[str, str]] = field(default_factory=list)
+    ttl: int = 300
 
     def resolve(self, request: DNSRecord, handler: DNSHandler) -> DNSRecord:
         reply = request.reply()
@@ -36,13 +38,16 @@ class Zone:
         self.queries.append((name, qtype))
         if qtype == "TXT":
             for value in self.txt.get(name, []):
-                reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT(_txt_chunks(value))))
+                reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT(_txt_chunks(value)), ttl=self.ttl))
         elif qtype == "A":
             for address in self.a.get(name, []):
-                reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(address)))
+                reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(address), ttl=self.ttl))
         known = {n for n in (*self.txt, *self.a)}
         if not reply.rr and name not in known:
             reply.header.rcode = RCODE.NXDOMAIN
+            # A resolver caches "no such name" for the SOA's minimum (RFC 2308).
+            soa = SOA("ns.test", "admin.test", (1, 3600, 600, 86400, self.ttl))
+            reply.add_auth(RR("test", QTYPE.SOA, rdata=soa, ttl=self.ttl))
         return reply
 
 

@@ -182,6 +182,33 @@ async def test_spf_by_connecting_ip_passes_and_fails(checking: TrustApp) -> None
     assert checking.counter("pasokh_email_sender_auth_total", {"result": "fail"}) == 1
 
 
+async def test_a_domains_records_are_looked_up_once_while_their_ttl_lasts(
+    checking: TrustApp, zone: Zone
+) -> None:
+    """DNS answers, "no such name" included, are cached by their TTL: a flood of mail
+    from one domain (every customer of a big provider) costs one set of look-ups, and a
+    resolver that drops one query in a hundred does not hold every hundredth mail for
+    the whole DNS timeout."""
+    for n in range(3):
+        sender = f"customer{n}@spf-ok.example"
+        await checking.send(
+            make_mail(sender=sender, message_id=f"<ttl-{n}@spf-ok.example>"), mail_from=sender
+        )
+        [stored] = await checking.inbound(f"ttl-{n}@spf-ok.example")
+        assert stored.sender_authenticated is True
+        if n == 0:
+            first = list(zone.queries)
+    assert ("spf-ok.example", "TXT") in first
+    assert zone.queries == first, "the second and third mail asked DNS again"
+    # A name that does not exist is remembered too (the SOA's minimum TTL).
+    for n in range(2):
+        sender = f"c{n}@nodmarc.example.org"
+        await checking.send(
+            make_mail(sender=sender, message_id=f"<nx-{n}@nodmarc.example.org>"), mail_from=sender
+        )
+    assert zone.queries.count(("_dmarc.nodmarc.example.org", "TXT")) == 1, zone.queries
+
+
 async def test_dmarc_needs_alignment(checking: TrustApp, dkim_key: DkimKey) -> None:
     # A valid signature by other.example.net on mail "from" shop.example.com: not aligned.
     raw = make_mail(sender="ceo@shop.example.com", message_id="<misaligned@shop.example.com>")

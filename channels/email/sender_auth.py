@@ -6,7 +6,9 @@ publishes no DMARC policy, a valid DKIM signature of that domain (or SPF of an
 envelope sender in it) does. The checks are done by well-kept libraries — pyspf,
 dkimpy and authheaders (DMARC policy and organisational domains) — with every DNS
 look-up going through one dnspython resolver that has a timeout and can be pointed
-at a given server. Or, behind a mail server that checks already, its
+at a given server, and that caches answers ("no such name" too) for their TTL: mail
+from one domain comes in floods, and a look-up that times out holds its mail's `250`
+for the whole timeout. Or, behind a mail server that checks already, its
 `Authentication-Results` header is read (only the one carrying its authserv-id).
 
 The work is blocking (DNS, RSA), so it runs in a worker thread with a bounded time. A
@@ -21,6 +23,7 @@ import enum
 import functools
 import importlib.resources
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,6 +42,7 @@ logger = logging.getLogger(__name__)
 Mode = Literal["check", "trust_upstream", "off"]
 MAX_SIGNATURES = 3  # DKIM signatures verified per mail; more is a resource attack
 SPF_LOOKUP_BUDGET = 4  # the whole SPF evaluation gets this many look-up timeouts
+DNS_CACHE_ENTRIES = 10_000  # (name, type) answers kept by the checks' resolver
 
 
 class SenderAuthResult(enum.StrEnum):
@@ -212,6 +216,10 @@ class SenderAuth:
         self._authserv_id = upstream_authserv_id.strip().lower()
         self._resolver_address = resolver.strip()
         self._timeout = timeout
+        # One resolver for every check, so its cache is shared; made on first use (the
+        # system's configuration is read then) by whichever worker thread gets there.
+        self._resolver: dns.resolver.Resolver | None = None
+        self._resolver_made = threading.Lock()
 
     async def check(
         self, raw: bytes, parsed: ParsedMail, *, peer: SmtpPeer, mail_from: str
@@ -239,6 +247,14 @@ class SenderAuth:
 
     # --- check ------------------------------------------------------------------------
 
+    def resolver(self) -> dns.resolver.Resolver:
+        """The checks' shared, caching resolver (dnspython's resolver and its cache are
+        safe to use from several threads at once)."""
+        with self._resolver_made:
+            if self._resolver is None:
+                self._resolver = self._new_resolver()
+            return self._resolver
+
     def _new_resolver(self) -> dns.resolver.Resolver:
         if not self._resolver_address:
             resolver = dns.resolver.Resolver()
@@ -251,13 +267,13 @@ class SenderAuth:
             resolver.port = int(port)
         resolver.timeout = self._timeout
         resolver.lifetime = self._timeout
-        resolver.cache = None
+        resolver.cache = dns.resolver.LRUCache(DNS_CACHE_ENTRIES)
         return resolver
 
     def _check_blocking(
         self, raw: bytes, sender_domain: str, peer: SmtpPeer, mail_from: str
     ) -> SenderAuthResult:
-        lookups = _Lookups(self._new_resolver())
+        lookups = _Lookups(self.resolver())
         spf_result = self._spf(lookups, peer, mail_from)
         dkim_result = self._dkim(lookups, raw, sender_domain)
         try:
