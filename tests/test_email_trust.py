@@ -202,11 +202,26 @@ async def test_a_domains_records_are_looked_up_once_while_their_ttl_lasts(
     assert zone.queries == first, "the second and third mail asked DNS again"
     # A name that does not exist is remembered too (the SOA's minimum TTL).
     for n in range(2):
-        sender = f"c{n}@nodmarc.example.org"
+        sender = f"c{n}@nowhere.example"
         await checking.send(
-            make_mail(sender=sender, message_id=f"<nx-{n}@nodmarc.example.org>"), mail_from=sender
+            make_mail(sender=sender, message_id=f"<nx-{n}@nowhere.example>"), mail_from=sender
         )
-    assert zone.queries.count(("_dmarc.nodmarc.example.org", "TXT")) == 1, zone.queries
+        [stored] = await checking.inbound(f"nx-{n}@nowhere.example")
+        assert stored.sender_authenticated is False
+    assert zone.queries.count(("nowhere.example", "TXT")) == 1, zone.queries
+
+
+async def test_a_mail_nothing_vouches_for_is_not_looked_up_for_dmarc(
+    checking: TrustApp, zone: Zone
+) -> None:
+    """DMARC passes only on an aligned SPF or DKIM pass (RFC 7489 4.2): when neither
+    passed, the domain's policy cannot change the verdict and is not asked for."""
+    raw = make_mail(sender=f"Sara <{SARA}>", message_id="<unsigned@example.ir>")
+    await checking.send(raw, mail_from=SARA)  # SPF fails (only 192.0.2.10), no DKIM
+    [stored] = await checking.inbound("unsigned@example.ir")
+    assert stored.sender_authenticated is False
+    assert ("example.ir", "TXT") in zone.queries  # SPF was checked
+    assert ("_dmarc.example.ir", "TXT") not in zone.queries, zone.queries
 
 
 async def test_dmarc_needs_alignment(checking: TrustApp, dkim_key: DkimKey) -> None:

@@ -276,6 +276,10 @@ class SenderAuth:
         lookups = _Lookups(self.resolver())
         spf_result = self._spf(lookups, peer, mail_from)
         dkim_result = self._dkim(lookups, raw, sender_domain)
+        if spf_result.result != "pass" and dkim_result.result != "pass":
+            # DMARC passes only on an aligned SPF or DKIM pass (RFC 7489 4.2): with
+            # neither, no policy can make this mail authenticated; spare its look-ups.
+            return SenderAuthResult.TEMPERROR if lookups.timed_out else SenderAuthResult.FAIL
         try:
             dmarc = authheaders.check_dmarc(
                 raw, spf_result=spf_result, dkim_result=dkim_result, dnsfunc=lookups.for_dmarc
