@@ -485,3 +485,29 @@ def test_dmarc_reads_the_public_suffix_list_parsed_once() -> None:
     lookups = public_suffix_list.cache_info()
     assert lookups.misses == 1, lookups
     assert lookups.hits >= 3 + 4, lookups  # authheaders' own look-ups come here too
+
+
+async def test_the_public_suffix_list_is_parsed_before_the_first_mail(
+    settings: Settings, start_app: Any, relay: FakeRelay, dns_port: int
+) -> None:
+    """Parsed at start, off the event loop: the first mails of a busy server, checked in
+    several threads at once, would each parse it (the cache has no lock)."""
+    import asyncio
+
+    from channels.email.sender_auth import public_suffix_list
+
+    public_suffix_list.cache_clear()
+    app = await _start(
+        start_app, settings, relay, sender_auth="check", dns_resolver=f"127.0.0.1:{dns_port}"
+    )
+    assert public_suffix_list.cache_info().misses == 1
+    senders = [f"c{n}@spf-ok.example" for n in range(4)]
+    await asyncio.gather(
+        *(
+            app.send(make_mail(sender=s, message_id=f"<psl-{n}@spf-ok.example>"), mail_from=s)
+            for n, s in enumerate(senders)
+        )
+    )
+    for n in range(4):
+        assert (await app.inbound(f"psl-{n}@spf-ok.example"))[0].sender_authenticated is True
+    assert public_suffix_list.cache_info().misses == 1

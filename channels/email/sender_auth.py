@@ -221,6 +221,16 @@ class SenderAuth:
         self._resolver: dns.resolver.Resolver | None = None
         self._resolver_made = threading.Lock()
 
+    async def prepare(self) -> None:
+        """Parse the public suffix list now, in a worker thread: the first mails of a
+        busy server, checked in several threads at once, would each parse it."""
+        if self.mode == "off":
+            return
+        try:
+            await asyncio.to_thread(public_suffix_list)
+        except Exception:  # the checks treat an unknown suffix as the top label
+            logger.exception("could not read the public suffix list")
+
     async def check(
         self, raw: bytes, parsed: ParsedMail, *, peer: SmtpPeer, mail_from: str
     ) -> SenderAuthResult:
