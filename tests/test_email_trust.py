@@ -211,6 +211,30 @@ async def test_a_domains_records_are_looked_up_once_while_their_ttl_lasts(
     assert zone.queries.count(("nowhere.example", "TXT")) == 1, zone.queries
 
 
+async def test_a_lost_dns_query_is_sent_again_within_the_timeout(
+    settings: Settings, start_app: Any, relay: FakeRelay, zone: Zone
+) -> None:
+    """A resolver that drops a UDP query now and then must not cost the mail its
+    verdict, nor hold its `250` for the whole `dns_timeout`: the query is sent again."""
+    zone.lose_first.add(("spf-ok.example", "TXT"))
+    with dns_server(zone) as port:
+        app = await _start(
+            start_app,
+            settings,
+            relay,
+            sender_auth="check",
+            dns_resolver=f"127.0.0.1:{port}",
+            dns_timeout=3.0,
+        )
+        sender = "a@spf-ok.example"
+        await app.send(
+            make_mail(sender=sender, message_id="<lost@spf-ok.example>"), mail_from=sender
+        )
+        [stored] = await app.inbound("lost@spf-ok.example")
+    assert stored.sender_authenticated is True
+    assert zone.queries.count(("spf-ok.example", "TXT")) == 2, zone.queries
+
+
 async def test_a_mail_nothing_vouches_for_is_not_looked_up_for_dmarc(
     checking: TrustApp, zone: Zone
 ) -> None:

@@ -43,6 +43,9 @@ Mode = Literal["check", "trust_upstream", "off"]
 MAX_SIGNATURES = 3  # DKIM signatures verified per mail; more is a resource attack
 SPF_LOOKUP_BUDGET = 4  # the whole SPF evaluation gets this many look-up timeouts
 DNS_CACHE_ENTRIES = 10_000  # (name, type) answers kept by the checks' resolver
+# A query unanswered this long is sent again (a lost UDP packet), until the look-up's
+# timeout is spent.
+DNS_RETRANSMIT_SECONDS = 1.0
 
 
 class SenderAuthResult(enum.StrEnum):
@@ -275,7 +278,7 @@ class SenderAuth:
             resolver = dns.resolver.Resolver(configure=False)
             resolver.nameservers = [host.strip("[]")]
             resolver.port = int(port)
-        resolver.timeout = self._timeout
+        resolver.timeout = min(self._timeout, DNS_RETRANSMIT_SECONDS)
         resolver.lifetime = self._timeout
         resolver.cache = dns.resolver.LRUCache(DNS_CACHE_ENTRIES)
         return resolver
