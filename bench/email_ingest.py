@@ -11,6 +11,9 @@ One command: `python bench/email_ingest.py` (options: `--messages`, `--clients`,
 then sends the same messages to each from C parallel `smtplib` clients (threads, one
 connection each, reused) and prints throughput and p50/p99 of the per-message SMTP
 transaction (MAIL FROM to the final `250`, which Pasokh only sends after the commit).
+It also prints the Pasokh server's CPU-seconds per 1,000 mails (utime + stime from
+/proc, so what the clients cost is not counted); `--server-cpu N` pins the server
+to CPU N (run the bench itself with `taskset -c M` on another one).
 """
 
 from __future__ import annotations
@@ -144,6 +147,12 @@ def run_clients(
     return len(latencies) / elapsed, latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of process `pid`, in seconds (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -162,6 +171,7 @@ async def main() -> None:
     parser.add_argument(
         "--database-url", help="an empty database to migrate and use; default: temporary SQLite"
     )
+    parser.add_argument("--server-cpu", type=int, metavar="N", help="pin the server to CPU N")
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
@@ -190,6 +200,7 @@ async def main() -> None:
     bare_port = free_port()
     bare = subprocess.Popen([sys.executable, __file__, "--bare-server", str(bare_port)])
     results = []
+    server_cpu = 0.0
     with tempfile.TemporaryDirectory(prefix="pasokh-bench-email-") as tmp:
         smtp_port = free_port()
         env = {
@@ -218,13 +229,19 @@ async def main() -> None:
                 )
             )
             await server.start()
+            assert server.process is not None
+            pid = server.process.pid
+            if args.server_cpu is not None:
+                os.sched_setaffinity(pid, {args.server_cpu})
             await asyncio.to_thread(wait_for_port, smtp_port)
+            cpu_before = cpu_seconds(pid)
             results.append(
                 (
                     "pasokh email channel",
                     *await asyncio.to_thread(run_clients, smtp_port, messages, args.clients),
                 )
             )
+            server_cpu = cpu_seconds(pid) - cpu_before
             # Let the outbox drain a little so the answers are counted (not timed).
             await asyncio.sleep(2)
         finally:
@@ -245,6 +262,11 @@ async def main() -> None:
             f"{'ratio pasokh/bare':<28}{app_rate / bare_rate:>9.2f}"
             f"{percentile(app_lat, 0.5) / percentile(bare_lat, 0.5):>8.1f}x"
             f"{percentile(app_lat, 0.99) / percentile(bare_lat, 0.99):>8.1f}x"
+        )
+    if len(results) == 2:
+        print(
+            f"pasokh server CPU: {server_cpu:.1f} s, "
+            f"{server_cpu * 1000 / args.messages:.1f} CPU-s per 1,000 mails"
         )
     print(f"\nbot answers delivered to the relay while measuring: {sink.count}")
 

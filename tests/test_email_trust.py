@@ -182,6 +182,72 @@ async def test_spf_by_connecting_ip_passes_and_fails(checking: TrustApp) -> None
     assert checking.counter("pasokh_email_sender_auth_total", {"result": "fail"}) == 1
 
 
+async def test_a_domains_records_are_looked_up_once_while_their_ttl_lasts(
+    checking: TrustApp, zone: Zone
+) -> None:
+    """DNS answers, "no such name" included, are cached by their TTL: a flood of mail
+    from one domain (every customer of a big provider) costs one set of look-ups, and a
+    resolver that drops one query in a hundred does not hold every hundredth mail for
+    the whole DNS timeout."""
+    for n in range(3):
+        sender = f"customer{n}@spf-ok.example"
+        await checking.send(
+            make_mail(sender=sender, message_id=f"<ttl-{n}@spf-ok.example>"), mail_from=sender
+        )
+        [stored] = await checking.inbound(f"ttl-{n}@spf-ok.example")
+        assert stored.sender_authenticated is True
+        if n == 0:
+            first = list(zone.queries)
+    assert ("spf-ok.example", "TXT") in first
+    assert zone.queries == first, "the second and third mail asked DNS again"
+    # A name that does not exist is remembered too (the SOA's minimum TTL).
+    for n in range(2):
+        sender = f"c{n}@nowhere.example"
+        await checking.send(
+            make_mail(sender=sender, message_id=f"<nx-{n}@nowhere.example>"), mail_from=sender
+        )
+        [stored] = await checking.inbound(f"nx-{n}@nowhere.example")
+        assert stored.sender_authenticated is False
+    assert zone.queries.count(("nowhere.example", "TXT")) == 1, zone.queries
+
+
+async def test_a_lost_dns_query_is_sent_again_within_the_timeout(
+    settings: Settings, start_app: Any, relay: FakeRelay, zone: Zone
+) -> None:
+    """A resolver that drops a UDP query now and then must not cost the mail its
+    verdict, nor hold its `250` for the whole `dns_timeout`: the query is sent again."""
+    zone.lose_first.add(("spf-ok.example", "TXT"))
+    with dns_server(zone) as port:
+        app = await _start(
+            start_app,
+            settings,
+            relay,
+            sender_auth="check",
+            dns_resolver=f"127.0.0.1:{port}",
+            dns_timeout=3.0,
+        )
+        sender = "a@spf-ok.example"
+        await app.send(
+            make_mail(sender=sender, message_id="<lost@spf-ok.example>"), mail_from=sender
+        )
+        [stored] = await app.inbound("lost@spf-ok.example")
+    assert stored.sender_authenticated is True
+    assert zone.queries.count(("spf-ok.example", "TXT")) == 2, zone.queries
+
+
+async def test_a_mail_nothing_vouches_for_is_not_looked_up_for_dmarc(
+    checking: TrustApp, zone: Zone
+) -> None:
+    """DMARC passes only on an aligned SPF or DKIM pass (RFC 7489 4.2): when neither
+    passed, the domain's policy cannot change the verdict and is not asked for."""
+    raw = make_mail(sender=f"Sara <{SARA}>", message_id="<unsigned@example.ir>")
+    await checking.send(raw, mail_from=SARA)  # SPF fails (only 192.0.2.10), no DKIM
+    [stored] = await checking.inbound("unsigned@example.ir")
+    assert stored.sender_authenticated is False
+    assert ("example.ir", "TXT") in zone.queries  # SPF was checked
+    assert ("_dmarc.example.ir", "TXT") not in zone.queries, zone.queries
+
+
 async def test_dmarc_needs_alignment(checking: TrustApp, dkim_key: DkimKey) -> None:
     # A valid signature by other.example.net on mail "from" shop.example.com: not aligned.
     raw = make_mail(sender="ceo@shop.example.com", message_id="<misaligned@shop.example.com>")
@@ -443,3 +509,29 @@ def test_dmarc_reads_the_public_suffix_list_parsed_once() -> None:
     lookups = public_suffix_list.cache_info()
     assert lookups.misses == 1, lookups
     assert lookups.hits >= 3 + 4, lookups  # authheaders' own look-ups come here too
+
+
+async def test_the_public_suffix_list_is_parsed_before_the_first_mail(
+    settings: Settings, start_app: Any, relay: FakeRelay, dns_port: int
+) -> None:
+    """Parsed at start, off the event loop: the first mails of a busy server, checked in
+    several threads at once, would each parse it (the cache has no lock)."""
+    import asyncio
+
+    from channels.email.sender_auth import public_suffix_list
+
+    public_suffix_list.cache_clear()
+    app = await _start(
+        start_app, settings, relay, sender_auth="check", dns_resolver=f"127.0.0.1:{dns_port}"
+    )
+    assert public_suffix_list.cache_info().misses == 1
+    senders = [f"c{n}@spf-ok.example" for n in range(4)]
+    await asyncio.gather(
+        *(
+            app.send(make_mail(sender=s, message_id=f"<psl-{n}@spf-ok.example>"), mail_from=s)
+            for n, s in enumerate(senders)
+        )
+    )
+    for n in range(4):
+        assert (await app.inbound(f"psl-{n}@spf-ok.example"))[0].sender_authenticated is True
+    assert public_suffix_list.cache_info().misses == 1

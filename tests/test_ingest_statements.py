@@ -22,10 +22,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from bot import build_responder
+from channels.email.adapter import EmailAdapter
 from config.settings import Settings
 from router.context import AppContext
 from router.storage.engine import READ_ONLY_OPTION
 from tests.conftest import AppFactory
+from tests.email_support import FakeRelay, make_mail, smtp_send, with_email
 from tests.support import outbox_drained
 from tests.test_api_channel import _integration_token
 from tests.test_webchat_app import connect, new_token
@@ -44,6 +46,9 @@ WEBCHAT_STATEMENTS = {"sqlite": 15, "postgresql": 15}
 # `bench/ingest.py`'s first messages are): ingest, outbox claim and record. PostgreSQL
 # writes the thread's two report events in one INSERT.
 HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 29, "postgresql": 28}
+# An answered follow-up mail (what most of `bench/email_ingest.py`'s mails are): the raw
+# message is the inbound message's attachment, a row of its own.
+EMAIL_STATEMENTS = {"sqlite": 16, "postgresql": 16}
 
 
 # A transaction of the message's path writes a message, an outbox row or a delivery
@@ -149,6 +154,28 @@ async def test_an_answered_webchat_message_costs_the_pinned_statements(
     with written_statements(context) as statements:
         await ask("second")
     assert len(statements) == WEBCHAT_STATEMENTS[db_kind], _explain(statements)
+
+
+async def test_an_answered_email_costs_the_pinned_statements(
+    settings: Settings, start_app: AppFactory, relay: FakeRelay, db_kind: str
+) -> None:
+    _, context = await start_app(with_email(settings, relay))
+    adapter = context.adapters["email"]
+    assert isinstance(adapter, EmailAdapter)
+    sender = "sara@example.ir"
+
+    async def mail(number: int) -> None:
+        raw = make_mail(
+            sender=sender, body=QUESTION, message_id=f"<statements-{number}@example.ir>"
+        )
+        await smtp_send(adapter.port, raw, mail_from=sender, to=["support@support.localhost"])
+        await relay.wait_for(number, seconds=30)  # the bot's answer went out
+        await outbox_drained(context, timeout=30)
+
+    await mail(1)
+    with written_statements(context) as statements:
+        await mail(2)
+    assert len(statements) == EMAIL_STATEMENTS[db_kind], _explain(statements)
 
 
 async def test_an_idle_offline_sweep_takes_no_write_transaction(

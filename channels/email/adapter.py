@@ -319,6 +319,7 @@ class EmailAdapter:
             raise RuntimeError("the email adapter is already started")
         self._services = services
         self._parsers = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="pasokh-email-parse")
+        await self._sender_auth.prepare()
         loop = asyncio.get_running_loop()
         tls_context = self._tls_context()
         handler = _Handler(self)

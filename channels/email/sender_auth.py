@@ -6,7 +6,9 @@ publishes no DMARC policy, a valid DKIM signature of that domain (or SPF of an
 envelope sender in it) does. The checks are done by well-kept libraries — pyspf,
 dkimpy and authheaders (DMARC policy and organisational domains) — with every DNS
 look-up going through one dnspython resolver that has a timeout and can be pointed
-at a given server. Or, behind a mail server that checks already, its
+at a given server, and that caches answers ("no such name" too) for their TTL: mail
+from one domain comes in floods, and a look-up that times out holds its mail's `250`
+for the whole timeout. Or, behind a mail server that checks already, its
 `Authentication-Results` header is read (only the one carrying its authserv-id).
 
 The work is blocking (DNS, RSA), so it runs in a worker thread with a bounded time. A
@@ -21,6 +23,7 @@ import enum
 import functools
 import importlib.resources
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,6 +42,10 @@ logger = logging.getLogger(__name__)
 Mode = Literal["check", "trust_upstream", "off"]
 MAX_SIGNATURES = 3  # DKIM signatures verified per mail; more is a resource attack
 SPF_LOOKUP_BUDGET = 4  # the whole SPF evaluation gets this many look-up timeouts
+DNS_CACHE_ENTRIES = 10_000  # (name, type) answers kept by the checks' resolver
+# A query unanswered this long is sent again (a lost UDP packet), until the look-up's
+# timeout is spent.
+DNS_RETRANSMIT_SECONDS = 1.0
 
 
 class SenderAuthResult(enum.StrEnum):
@@ -212,6 +219,20 @@ class SenderAuth:
         self._authserv_id = upstream_authserv_id.strip().lower()
         self._resolver_address = resolver.strip()
         self._timeout = timeout
+        # One resolver for every check, so its cache is shared; made on first use (the
+        # system's configuration is read then) by whichever worker thread gets there.
+        self._resolver: dns.resolver.Resolver | None = None
+        self._resolver_made = threading.Lock()
+
+    async def prepare(self) -> None:
+        """Parse the public suffix list now, in a worker thread: the first mails of a
+        busy server, checked in several threads at once, would each parse it."""
+        if self.mode == "off":
+            return
+        try:
+            await asyncio.to_thread(public_suffix_list)
+        except Exception:  # the checks treat an unknown suffix as the top label
+            logger.exception("could not read the public suffix list")
 
     async def check(
         self, raw: bytes, parsed: ParsedMail, *, peer: SmtpPeer, mail_from: str
@@ -239,6 +260,14 @@ class SenderAuth:
 
     # --- check ------------------------------------------------------------------------
 
+    def resolver(self) -> dns.resolver.Resolver:
+        """The checks' shared, caching resolver (dnspython's resolver and its cache are
+        safe to use from several threads at once)."""
+        with self._resolver_made:
+            if self._resolver is None:
+                self._resolver = self._new_resolver()
+            return self._resolver
+
     def _new_resolver(self) -> dns.resolver.Resolver:
         if not self._resolver_address:
             resolver = dns.resolver.Resolver()
@@ -249,17 +278,21 @@ class SenderAuth:
             resolver = dns.resolver.Resolver(configure=False)
             resolver.nameservers = [host.strip("[]")]
             resolver.port = int(port)
-        resolver.timeout = self._timeout
+        resolver.timeout = min(self._timeout, DNS_RETRANSMIT_SECONDS)
         resolver.lifetime = self._timeout
-        resolver.cache = None
+        resolver.cache = dns.resolver.LRUCache(DNS_CACHE_ENTRIES)
         return resolver
 
     def _check_blocking(
         self, raw: bytes, sender_domain: str, peer: SmtpPeer, mail_from: str
     ) -> SenderAuthResult:
-        lookups = _Lookups(self._new_resolver())
+        lookups = _Lookups(self.resolver())
         spf_result = self._spf(lookups, peer, mail_from)
         dkim_result = self._dkim(lookups, raw, sender_domain)
+        if spf_result.result != "pass" and dkim_result.result != "pass":
+            # DMARC passes only on an aligned SPF or DKIM pass (RFC 7489 4.2): with
+            # neither, no policy can make this mail authenticated; spare its look-ups.
+            return SenderAuthResult.TEMPERROR if lookups.timed_out else SenderAuthResult.FAIL
         try:
             dmarc = authheaders.check_dmarc(
                 raw, spf_result=spf_result, dkim_result=dkim_result, dnsfunc=lookups.for_dmarc
