@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -95,28 +96,50 @@ async def ensure_identity(
     identity = await get_identity(session, channel, address, lock=lock)
     if identity is not None:
         return identity
-    now = utcnow()
     try:
         # In a savepoint: when a concurrent transaction created the same identity first,
         # only this attempt is undone and the winner's row is used.
         async with session.begin_nested():
-            customer = Customer(name=name, language=language, created_at=now)
-            session.add(customer)
-            await session.flush()
-            identity = Identity(
-                customer_id=customer.id,
-                channel=channel,
-                address=address,
-                display_name=name,
-                verified=verified,
-                created_at=now,
+            identity = await create_identity(
+                session, channel, address, name=name, verified=verified, language=language
             )
-            session.add(identity)
-            await session.flush()
     except IntegrityError:
         identity = await get_identity(session, channel, address, lock=lock)
         if identity is None:
             raise
+    return identity
+
+
+async def create_identity(
+    session: AsyncSession,
+    channel: str,
+    address: str,
+    *,
+    name: str | None = None,
+    verified: bool = False,
+    language: str | None = None,
+    seen_at: datetime | None = None,
+) -> Identity:
+    """A new identity (channel, address) with a customer of its own, both flushed.
+
+    Raises IntegrityError when a concurrent transaction stored the identity first: run
+    it in a savepoint (as `ensure_identity` does), or run the whole transaction again.
+    """
+    now = utcnow()
+    customer = Customer(name=name, language=language, created_at=now)
+    session.add(customer)
+    await session.flush()
+    identity = Identity(
+        customer_id=customer.id,
+        channel=channel,
+        address=address,
+        display_name=name,
+        verified=verified,
+        created_at=now,
+        last_seen_at=seen_at,
+    )
+    session.add(identity)
+    await session.flush()
     return identity
 
 
