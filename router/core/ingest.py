@@ -767,6 +767,30 @@ def _view(message: Message) -> MessageView:
     )
 
 
+_VIEW_COLUMNS = (
+    Message.id,
+    Message.author_kind,
+    Message.text,
+    Message.channel,
+    Message.created_at,
+    Message.language,
+    Message.author_name,
+)
+
+
+def _view_of_row(row: Any) -> MessageView:
+    """`_view` of a row of `_VIEW_COLUMNS`."""
+    return MessageView(
+        id=row.id,
+        author=AuthorKind(row.author_kind),
+        text=row.text,
+        channel=row.channel,
+        created_at=row.created_at,
+        language=row.language,
+        author_name=row.author_name,
+    )
+
+
 async def _thread_context(
     app: AppContext,
     session: AsyncSession,
@@ -778,13 +802,15 @@ async def _thread_context(
     thread, msg, created = turn.thread, turn.msg, turn.choice.created
     recent: tuple[MessageView, ...] = ()
     if not created:  # a new thread holds only this message
-        rows = await session.scalars(
-            select(Message)
+        # Plain rows of the columns the view shows: no ORM objects to build, identify
+        # and track for a read that only becomes data.
+        rows = await session.execute(
+            select(*_VIEW_COLUMNS)
             .where(Message.thread_id == thread.id, Message.internal.is_(False))
             .order_by(Message.id.desc())
             .limit(app.settings.threads.history_limit + 1)
         )
-        recent = tuple(_view(m) for m in reversed(list(rows)))[:-1]
+        recent = tuple(_view_of_row(row) for row in reversed(rows.all()))[:-1]
     return ThreadContext(
         thread_id=thread.id,
         customer_id=thread.customer_id,
