@@ -49,7 +49,7 @@ from router.core.responder import (
 from router.core.storable_text import BIDI_CONTROLS, fit, fit_key, plain_name, storable
 from router.core.threads import ThreadChoice, choose_thread, hand_off, resolve
 from router.core.transaction import Effects, Work, is_data_error, is_race, write
-from router.identity.identities import create_identity
+from router.identity.identities import create_identity, get_identity
 from router.identity.proofs import (
     InboundProof,
     apply_inbound_proofs,
@@ -415,13 +415,13 @@ async def _identify(
 ) -> _Turn:
     """The sender's identity, and what the proofs the message carries did (they may
     merge customers, so they run before the thread is chosen)."""
-    identity = await _resolve_identity(session, msg, sender)
+    identity, created = await _resolve_identity(session, msg, sender)
     customer_id = identity.customer_id
     proof = await apply_inbound_proofs(app, session, msg, identity)
     turn = _Turn(msg, identity, proof, sender)
     if sender is not None:
         turn.customer_named = (sender.customer_id, sender.customer_name)
-    else:
+    elif created:
         turn.customer_named = (customer_id, msg.sender_name)  # as it was just created
         # Nothing else can refer to a customer this transaction created, unless the
         # message's proofs joined it with another one.
@@ -725,13 +725,15 @@ async def _record_delivery_failure(
 
 async def _resolve_identity(
     session: AsyncSession, msg: InboundMessage, sender: _KnownSender | None
-) -> Identity:
+) -> tuple[Identity, bool]:
+    """The sender's identity, and whether this transaction created it."""
+    created: Identity | None = None
     if sender is not None:
         identity = sender.identity
     else:
-        # New, its row this transaction's own. When a concurrent ingest stored it first,
-        # the unique index refuses this one and `ingest` runs again, finding theirs.
-        identity = await create_identity(
+        # New, its row this transaction's own; unless a concurrent ingest stored it
+        # first (this one waited for it to commit): theirs, locked as a known one is.
+        created = await create_identity(
             session,
             msg.channel,
             msg.sender_address,
@@ -740,6 +742,14 @@ async def _resolve_identity(
             language=msg.language,
             seen_at=utcnow(),
         )
+        if created is not None:
+            identity = created
+        else:
+            found = await get_identity(session, msg.channel, msg.sender_address, lock=True)
+            if found is None:
+                raise LookupError(f"identity {msg.channel} sender neither created nor found")
+            identity = found
+            identity.last_seen_at = utcnow()
     if msg.sender_name and identity.display_name != msg.sender_name:
         identity.display_name = msg.sender_name
     if (
@@ -752,7 +762,7 @@ async def _resolve_identity(
         identity.unreachable_reason = None
     if msg.sender_username and identity.username != msg.sender_username:
         identity.username = msg.sender_username
-    return identity
+    return identity, created is not None
 
 
 def _view(message: Message) -> MessageView:
