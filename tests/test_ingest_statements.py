@@ -43,9 +43,16 @@ QUESTION = "ارسال چند روز طول می‌کشد؟"
 API_STATEMENTS = {"sqlite": 14, "postgresql": 14}
 WEBCHAT_STATEMENTS = {"sqlite": 15, "postgresql": 15}
 # A new customer's first message that the bot hands to people at once (what most of
-# `bench/ingest.py`'s first messages are): ingest, outbox claim and record. PostgreSQL
+# `bench/ingest.py`'s first messages are): ingest, outbox claim and record. A customer
+# the transaction creates has no thread to look for and no earlier messages to read,
+# and its identity and thread are written with what they hold at the end. PostgreSQL
 # writes the thread's two report events in one INSERT.
-HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 29, "postgresql": 28}
+HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 21, "postgresql": 20}
+# A follow-up from a customer waiting in the queue, which the bot leaves to the agent
+# (most of `bench/ingest.py`'s messages): nothing is sent, so only the ingest counts.
+# The bot's context reads the thread's recent messages, its staffing and queue place
+# (one statement) and its hours.
+QUEUED_FOLLOW_UP_STATEMENTS = {"sqlite": 7, "postgresql": 7}
 # An answered follow-up mail (what most of `bench/email_ingest.py`'s mails are): the raw
 # message is the inbound message's attachment, a row of its own.
 EMAIL_STATEMENTS = {"sqlite": 16, "postgresql": 16}
@@ -133,6 +140,25 @@ async def test_a_new_customers_handed_off_message_costs_the_pinned_statements(
         assert response.status == 202, await response.text()
         await outbox_drained(context, timeout=30)
     assert len(statements) == HANDED_OFF_FIRST_STATEMENTS[db_kind], _explain(statements)
+
+
+async def test_a_queued_customers_follow_up_costs_the_pinned_statements(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    client, context = await start_app(settings.replace("email", enabled=False))
+    headers = {"Authorization": f"Bearer {await _integration_token(context)}"}
+    url = "/api/v1/inbound/messages"
+
+    async def post(message_id: str) -> None:
+        body = {"id": message_id, "customer": {"external_id": "c-1"}, "text": message_id}
+        response = await client.post(url, json=body, headers=headers)
+        assert response.status == 202, await response.text()
+        await outbox_drained(context, timeout=30)
+
+    await post("message 1")  # no confident answer: handed to people at once
+    with written_statements(context) as statements:
+        await post("message 2")
+    assert len(statements) == QUEUED_FOLLOW_UP_STATEMENTS[db_kind], _explain(statements)
 
 
 async def test_an_answered_webchat_message_costs_the_pinned_statements(

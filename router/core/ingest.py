@@ -49,7 +49,7 @@ from router.core.responder import (
 from router.core.storable_text import BIDI_CONTROLS, fit, fit_key, plain_name, storable
 from router.core.threads import ThreadChoice, choose_thread, hand_off, resolve
 from router.core.transaction import Effects, Work, is_data_error, is_race, write
-from router.identity.identities import ensure_identity
+from router.identity.identities import create_identity, get_identity
 from router.identity.proofs import (
     InboundProof,
     apply_inbound_proofs,
@@ -337,6 +337,10 @@ class _Turn:
     identity: Identity
     proof: InboundProof
     sender: _KnownSender | None
+    # A customer's id and name as this transaction read or wrote them (the bot's context
+    # names the customer), and whether it created that customer (so it has no threads).
+    customer_named: tuple[int, str | None] | None = None
+    customer_is_new: bool = False
     choice: ThreadChoice | None = None
     status_before: tuple[str, int, int | None] | None = None
     message: Message | None = None
@@ -411,9 +415,18 @@ async def _identify(
 ) -> _Turn:
     """The sender's identity, and what the proofs the message carries did (they may
     merge customers, so they run before the thread is chosen)."""
-    identity = await _resolve_identity(session, msg, sender)
+    identity, created = await _resolve_identity(session, msg, sender)
+    customer_id = identity.customer_id
     proof = await apply_inbound_proofs(app, session, msg, identity)
-    return _Turn(msg, identity, proof, sender)
+    turn = _Turn(msg, identity, proof, sender)
+    if sender is not None:
+        turn.customer_named = (sender.customer_id, sender.customer_name)
+    elif created:
+        turn.customer_named = (customer_id, msg.sender_name)  # as it was just created
+        # Nothing else can refer to a customer this transaction created, unless the
+        # message's proofs joined it with another one.
+        turn.customer_is_new = msg.proof is None and proof == InboundProof()
+    return turn
 
 
 async def _thread(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
@@ -423,7 +436,11 @@ async def _thread(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
         customer_id=turn.identity.customer_id,
         msg=turn.msg,
         reopen_window=timedelta(minutes=app.settings.threads.reopen_window_minutes),
+        customer_is_new=turn.customer_is_new,
     )
+    if turn.choice.created:
+        # Written with the new row rather than in an UPDATE of it right after.
+        _customer_wrote(turn.choice.thread, turn.msg, turn.identity)
     await session.flush()  # a racing second "first thread" fails here, and retries
     thread = turn.choice.thread
     turn.status_before = (thread.status, thread.tier, thread.assignee_id)
@@ -463,20 +480,13 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
     await session.flush()
     turn.message = message
 
-    now = utcnow()
-    thread.last_channel = msg.channel
-    thread.last_identity_id = identity.id
-    thread.last_customer_message_at = now
-    thread.updated_at = now
-    if thread.subject is None and msg.subject:
-        thread.subject = msg.subject[:500]
-    if msg.language and thread.language is None:
-        thread.language = msg.language
+    assert turn.choice is not None
+    if not turn.choice.created:
+        _customer_wrote(thread, msg, identity)
     events: list[Event] = [
         *proof.events,
         MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.CUSTOMER),
     ]
-    assert turn.choice is not None
     if turn.choice.referred_thread_id is not None:
         session.add(
             AuditEvent(
@@ -497,6 +507,19 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
         outcome.delivery_report = "verified" if verified else "unverified"
     outcome.outbound += proof.outbound
     turn.outcome = outcome
+
+
+def _customer_wrote(thread: Thread, msg: InboundMessage, identity: Identity) -> None:
+    """The thread's bookkeeping for a message from its customer."""
+    now = utcnow()
+    thread.last_channel = msg.channel
+    thread.last_identity_id = identity.id
+    thread.last_customer_message_at = now
+    thread.updated_at = now
+    if thread.subject is None and msg.subject:
+        thread.subject = msg.subject[:500]
+    if msg.language and thread.language is None:
+        thread.language = msg.language
 
 
 async def _decide(app: AppContext, session: AsyncSession, turn: _Turn) -> Decision | None:
@@ -702,21 +725,31 @@ async def _record_delivery_failure(
 
 async def _resolve_identity(
     session: AsyncSession, msg: InboundMessage, sender: _KnownSender | None
-) -> Identity:
+) -> tuple[Identity, bool]:
+    """The sender's identity, and whether this transaction created it."""
+    created: Identity | None = None
     if sender is not None:
         identity = sender.identity
     else:
-        # New (or created by a concurrent ingest since): locked now, as a known one is.
-        identity = await ensure_identity(
+        # New, its row this transaction's own; unless a concurrent ingest stored it
+        # first (this one waited for it to commit): theirs, locked as a known one is.
+        created = await create_identity(
             session,
             msg.channel,
             msg.sender_address,
             name=msg.sender_name,
             verified=msg.sender_verified,
             language=msg.language,
-            lock=True,
+            seen_at=utcnow(),
         )
-        identity.last_seen_at = utcnow()
+        if created is not None:
+            identity = created
+        else:
+            found = await get_identity(session, msg.channel, msg.sender_address, lock=True)
+            if found is None:
+                raise LookupError(f"identity {msg.channel} sender neither created nor found")
+            identity = found
+            identity.last_seen_at = utcnow()
     if msg.sender_name and identity.display_name != msg.sender_name:
         identity.display_name = msg.sender_name
     if (
@@ -729,7 +762,7 @@ async def _resolve_identity(
         identity.unreachable_reason = None
     if msg.sender_username and identity.username != msg.sender_username:
         identity.username = msg.sender_username
-    return identity
+    return identity, created is not None
 
 
 def _view(message: Message) -> MessageView:
@@ -744,6 +777,30 @@ def _view(message: Message) -> MessageView:
     )
 
 
+_VIEW_COLUMNS = (
+    Message.id,
+    Message.author_kind,
+    Message.text,
+    Message.channel,
+    Message.created_at,
+    Message.language,
+    Message.author_name,
+)
+
+
+def _view_of_row(row: Any) -> MessageView:
+    """`_view` of a row of `_VIEW_COLUMNS`."""
+    return MessageView(
+        id=row.id,
+        author=AuthorKind(row.author_kind),
+        text=row.text,
+        channel=row.channel,
+        created_at=row.created_at,
+        language=row.language,
+        author_name=row.author_name,
+    )
+
+
 async def _thread_context(
     app: AppContext,
     session: AsyncSession,
@@ -753,13 +810,17 @@ async def _thread_context(
 ) -> ThreadContext:
     assert turn.choice is not None
     thread, msg, created = turn.thread, turn.msg, turn.choice.created
-    rows = await session.scalars(
-        select(Message)
-        .where(Message.thread_id == thread.id, Message.internal.is_(False))
-        .order_by(Message.id.desc())
-        .limit(app.settings.threads.history_limit + 1)
-    )
-    recent = tuple(_view(m) for m in reversed(list(rows)))[:-1]
+    recent: tuple[MessageView, ...] = ()
+    if not created:  # a new thread holds only this message
+        # Plain rows of the columns the view shows: no ORM objects to build, identify
+        # and track for a read that only becomes data.
+        rows = await session.execute(
+            select(*_VIEW_COLUMNS)
+            .where(Message.thread_id == thread.id, Message.internal.is_(False))
+            .order_by(Message.id.desc())
+            .limit(app.settings.threads.history_limit + 1)
+        )
+        recent = tuple(_view_of_row(row) for row in reversed(rows.all()))[:-1]
     return ThreadContext(
         thread_id=thread.id,
         customer_id=thread.customer_id,
@@ -768,7 +829,7 @@ async def _thread_context(
         channel=msg.channel,
         recent=recent,
         language=msg.language or thread.language,
-        customer_name=await _customer_name(session, thread.customer_id, turn.sender),
+        customer_name=await _customer_name(session, thread.customer_id, turn.customer_named),
         is_new_thread=created,
         automated=msg.automated,
         staffing=await staffing_for(session, thread),
@@ -779,14 +840,14 @@ async def _thread_context(
 
 
 async def _customer_name(
-    session: AsyncSession, customer_id: int, sender: _KnownSender | None
+    session: AsyncSession, customer_id: int, named: tuple[int, str | None] | None
 ) -> str | None:
-    """The name of `customer_id`: as the sender's statement read it, unless this
-    transaction loaded that customer since (a merge may have renamed it) or the sender's
-    customer is another one now (merged away)."""
+    """The name of `customer_id`: as this transaction read or wrote it (`named`: the
+    sender's customer and its name), unless it loaded that customer since (a merge may
+    have renamed it) or the sender's customer is another one now (merged away)."""
     loaded = session.sync_session.identity_map.get(Session.identity_key(Customer, customer_id))
-    if sender is not None and sender.customer_id == customer_id and loaded is None:
-        return sender.customer_name
+    if named is not None and named[0] == customer_id and loaded is None:
+        return named[1]
     customer = await session.get(Customer, customer_id)
     return customer.name if customer else None
 

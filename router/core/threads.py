@@ -56,22 +56,30 @@ async def choose_thread(
     customer_id: int,
     msg: InboundMessage,
     reopen_window: timedelta,
+    customer_is_new: bool = False,
 ) -> ThreadChoice:
     """Pick (or create, unflushed-safe) the thread for `msg` from `customer_id`.
 
     A hinted thread is used only if it is this customer's; a resolved thread is
     reopened within `reopen_window`, otherwise a new thread links back to it.
+    `customer_is_new`: the caller's transaction created the customer, which therefore
+    has no thread to look for.
     """
     referred: int | None = None
     hinted = await _hinted_thread(session, msg)
     if hinted is not None and hinted.customer_id != customer_id:
         referred, hinted = hinted.id, None
-    current = await open_thread_of(session, customer_id)
-    if current is not None:
-        return ThreadChoice(current, created=False, referred_thread_id=referred)
-    previous = hinted or await session.scalar(
-        select(Thread).where(Thread.customer_id == customer_id).order_by(Thread.id.desc()).limit(1)
-    )
+    previous: Thread | None = None
+    if not customer_is_new:
+        current = await open_thread_of(session, customer_id)
+        if current is not None:
+            return ThreadChoice(current, created=False, referred_thread_id=referred)
+        previous = hinted or await session.scalar(
+            select(Thread)
+            .where(Thread.customer_id == customer_id)
+            .order_by(Thread.id.desc())
+            .limit(1)
+        )
     now = utcnow()
     if (
         previous is not None

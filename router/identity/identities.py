@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
@@ -18,7 +19,7 @@ from router.core.events import Event
 from router.core.messages import utcnow
 from router.identity.merge import MergeRefused, current_customer_id, merge_customers
 from router.identity.tokens import ProofTokens
-from router.storage.models import AuditEvent, Customer, Identity
+from router.storage.models import AuditEvent, Customer, Identity, identity_searchable
 
 # The namespace of an installation's own signed-in users (a `user_id` the site vouches
 # for with its `user_hash`): identities like a channel's, but no channel carries them.
@@ -95,29 +96,58 @@ async def ensure_identity(
     identity = await get_identity(session, channel, address, lock=lock)
     if identity is not None:
         return identity
-    now = utcnow()
-    try:
-        # In a savepoint: when a concurrent transaction created the same identity first,
-        # only this attempt is undone and the winner's row is used.
-        async with session.begin_nested():
-            customer = Customer(name=name, language=language, created_at=now)
-            session.add(customer)
-            await session.flush()
-            identity = Identity(
-                customer_id=customer.id,
-                channel=channel,
-                address=address,
-                display_name=name,
-                verified=verified,
-                created_at=now,
-            )
-            session.add(identity)
-            await session.flush()
-    except IntegrityError:
+    identity = await create_identity(
+        session, channel, address, name=name, verified=verified, language=language
+    )
+    if identity is None:  # a concurrent transaction created it first: theirs is used
         identity = await get_identity(session, channel, address, lock=lock)
         if identity is None:
-            raise
+            raise LookupError(f"identity {channel}:{address} neither created nor found")
     return identity
+
+
+async def create_identity(
+    session: AsyncSession,
+    channel: str,
+    address: str,
+    *,
+    name: str | None = None,
+    verified: bool = False,
+    language: str | None = None,
+    seen_at: datetime | None = None,
+) -> Identity | None:
+    """A new identity (channel, address) with a customer of its own, both written; None
+    when the identity is stored already (by a concurrent transaction: this one waited
+    for it to commit), and then nothing is left behind.
+
+    `INSERT ... ON CONFLICT DO NOTHING`: no savepoint, and the transaction goes on, so
+    a burst of first messages from one new sender does not run again from the start.
+    """
+    now = utcnow()
+    customer = Customer(name=name, language=language, created_at=now)
+    session.add(customer)
+    await session.flush()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    created = await session.scalar(
+        insert(Identity)
+        .values(
+            customer_id=customer.id,
+            channel=channel,
+            address=address,
+            display_name=name,
+            verified=verified,
+            created_at=now,
+            last_seen_at=seen_at,
+            # What the models' insert hook writes; a Core INSERT does not run it.
+            search_text=identity_searchable(address, name, None),
+        )
+        .on_conflict_do_nothing(index_elements=[Identity.channel, Identity.address])
+        .returning(Identity)
+    )
+    if created is None:
+        await session.delete(customer)
+        await session.flush()
+    return created
 
 
 async def lock_identity(session: AsyncSession, identity: Identity) -> None:
