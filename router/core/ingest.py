@@ -765,18 +765,6 @@ async def _resolve_identity(
     return identity, created is not None
 
 
-def _view(message: Message) -> MessageView:
-    return MessageView(
-        id=message.id,
-        author=AuthorKind(message.author_kind),
-        text=message.text,
-        channel=message.channel,
-        created_at=message.created_at,
-        language=message.language,
-        author_name=message.author_name,
-    )
-
-
 _VIEW_COLUMNS = (
     Message.id,
     Message.author_kind,
@@ -788,16 +776,16 @@ _VIEW_COLUMNS = (
 )
 
 
-def _view_of_row(row: Any) -> MessageView:
-    """`_view` of a row of `_VIEW_COLUMNS`."""
+def _view(message: Any) -> MessageView:
+    """The bot's view of a `Message`, or of a row of `_VIEW_COLUMNS` (the same names)."""
     return MessageView(
-        id=row.id,
-        author=AuthorKind(row.author_kind),
-        text=row.text,
-        channel=row.channel,
-        created_at=row.created_at,
-        language=row.language,
-        author_name=row.author_name,
+        id=message.id,
+        author=AuthorKind(message.author_kind),
+        text=message.text,
+        channel=message.channel,
+        created_at=message.created_at,
+        language=message.language,
+        author_name=message.author_name,
     )
 
 
@@ -820,7 +808,7 @@ async def _thread_context(
             .order_by(Message.id.desc())
             .limit(app.settings.threads.history_limit + 1)
         )
-        recent = tuple(_view_of_row(row) for row in reversed(rows.all()))[:-1]
+        recent = tuple(_view(row) for row in reversed(rows.all()))[:-1]
     return ThreadContext(
         thread_id=thread.id,
         customer_id=thread.customer_id,
