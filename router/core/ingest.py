@@ -49,7 +49,7 @@ from router.core.responder import (
 from router.core.storable_text import BIDI_CONTROLS, fit, fit_key, plain_name, storable
 from router.core.threads import ThreadChoice, choose_thread, hand_off, resolve
 from router.core.transaction import Effects, Work, is_data_error, is_race, write
-from router.identity.identities import create_identity, get_identity
+from router.identity.identities import create_identity
 from router.identity.proofs import (
     InboundProof,
     apply_inbound_proofs,
@@ -727,13 +727,13 @@ async def _resolve_identity(
     session: AsyncSession, msg: InboundMessage, sender: _KnownSender | None
 ) -> tuple[Identity, bool]:
     """The sender's identity, and whether this transaction created it."""
-    created: Identity | None = None
+    created = False
     if sender is not None:
         identity = sender.identity
     else:
         # New, its row this transaction's own; unless a concurrent ingest stored it
         # first (this one waited for it to commit): theirs, locked as a known one is.
-        created = await create_identity(
+        identity, created = await create_identity(
             session,
             msg.channel,
             msg.sender_address,
@@ -741,14 +741,9 @@ async def _resolve_identity(
             verified=msg.sender_verified,
             language=msg.language,
             seen_at=utcnow(),
+            lock=True,
         )
-        if created is not None:
-            identity = created
-        else:
-            found = await get_identity(session, msg.channel, msg.sender_address, lock=True)
-            if found is None:
-                raise LookupError(f"identity {msg.channel} sender neither created nor found")
-            identity = found
+        if not created:
             identity.last_seen_at = utcnow()
     if msg.sender_name and identity.display_name != msg.sender_name:
         identity.display_name = msg.sender_name
@@ -762,7 +757,7 @@ async def _resolve_identity(
         identity.unreachable_reason = None
     if msg.sender_username and identity.username != msg.sender_username:
         identity.username = msg.sender_username
-    return identity, created is not None
+    return identity, created
 
 
 _VIEW_COLUMNS = (

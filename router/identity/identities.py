@@ -96,17 +96,37 @@ async def ensure_identity(
     identity = await get_identity(session, channel, address, lock=lock)
     if identity is not None:
         return identity
-    identity = await create_identity(
-        session, channel, address, name=name, verified=verified, language=language
+    identity, _ = await create_identity(
+        session, channel, address, name=name, verified=verified, language=language, lock=lock
     )
-    if identity is None:  # a concurrent transaction created it first: theirs is used
-        identity = await get_identity(session, channel, address, lock=lock)
-        if identity is None:
-            raise LookupError(f"identity {channel}:{address} neither created nor found")
     return identity
 
 
 async def create_identity(
+    session: AsyncSession,
+    channel: str,
+    address: str,
+    *,
+    name: str | None = None,
+    verified: bool = False,
+    language: str | None = None,
+    seen_at: datetime | None = None,
+    lock: bool = False,
+) -> tuple[Identity, bool]:
+    """An identity not found a moment ago: created (True), or the one a concurrent
+    transaction created first (False), read with `lock` as `get_identity` reads it."""
+    created = await _insert_identity(
+        session, channel, address, name=name, verified=verified, language=language, seen_at=seen_at
+    )
+    if created is not None:
+        return created, True
+    identity = await get_identity(session, channel, address, lock=lock)
+    if identity is None:
+        raise LookupError(f"identity {channel}:{address} neither created nor found")
+    return identity, False
+
+
+async def _insert_identity(
     session: AsyncSession,
     channel: str,
     address: str,
