@@ -8,6 +8,7 @@ environment (or a `<KEY>_FILE` path in the environment) and are never printed.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import typing
@@ -51,6 +52,10 @@ class ServerSettings:
     # Server processes sharing the HTTP (and SMTP) port with SO_REUSEPORT, under one
     # supervisor (`pasokh serve --workers N`). More than 1 needs PostgreSQL.
     workers: int = 1
+    # Reverse proxies (addresses or networks, e.g. "127.0.0.1", "10.0.0.0/8") whose
+    # X-Forwarded-For and X-Forwarded-Proto name the client; from anyone else those
+    # headers are ignored. Empty: the TCP peer is the client (docs/deploy.md).
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -548,10 +553,27 @@ def load_settings(
     )
     settings = Settings(data_dir=chosen_dir, **built)
     _check_signing_keys(settings)
+    try:
+        parse_networks(settings.server.trusted_proxies)
+    except ValueError as exc:
+        raise SettingsError(f"setting {ENV_PREFIX}SERVER__TRUSTED_PROXIES: {exc}") from None
     return settings
 
 
 MIN_KEY_BYTES = 32
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(entries: list[str]) -> tuple[IpNetwork, ...]:
+    """`["127.0.0.1", "10.0.0.0/8", "::1"]` as networks; ValueError names a bad entry."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or network") from None
+    return tuple(networks)
 
 
 def _check_signing_keys(settings: Settings) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -66,6 +67,7 @@ from router.http import (
 from router.http.auth import IntegrationTokenCheck, bearer_token
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
+from router.http.forwarded import TrustedProxies, forwarded_client_middleware
 from router.http.keys import CONTEXT
 from router.identity.dialogue import IdentityDialogue
 from router.identity.service import IdentityProofService
@@ -186,8 +188,12 @@ def build_app(
     """
     settings = ensure_secret_key(settings)
     texts = installed_texts(settings)
+    middlewares: list[Middleware] = [api_errors_as_json]
+    if settings.server.trusted_proxies:
+        proxies = TrustedProxies.of(settings.server.trusted_proxies)
+        middlewares.insert(0, forwarded_client_middleware(proxies))
     app = web.Application(
-        client_max_size=settings.server.max_request_bytes, middlewares=[api_errors_as_json]
+        client_max_size=settings.server.max_request_bytes, middlewares=middlewares
     )
     app.router.add_routes(agent_api.routes)
     app.router.add_routes(reports_api.routes)

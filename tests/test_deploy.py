@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from config.settings import load_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 
@@ -119,3 +121,16 @@ def test_image_and_compose_carry_no_secrets_and_check_health() -> None:
                 assert "${" in value and ":?" in value, f"{name} {key} must come from .env"
     assert "/healthz" in " ".join(services["nginx"]["healthcheck"]["test"])
     assert ".env" in (ROOT / ".dockerignore").read_text()
+
+
+def test_compose_trusts_forwarded_headers_only_from_its_own_network() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    subnets = [pool["subnet"] for pool in compose["networks"]["default"]["ipam"]["config"]]
+    for name in ("pasokh1", "pasokh2"):
+        trusted = compose["services"][name]["environment"]["PASOKH_SERVER__TRUSTED_PROXIES"]
+        settings = load_settings(env={"PASOKH_SERVER__TRUSTED_PROXIES": trusted})
+        assert settings.server.trusted_proxies == subnets
+    assert (
+        "X-Forwarded-For $proxy_add_x_forwarded_for"
+        in (DEPLOY / "nginx" / "compose.conf").read_text()
+    )

@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from router.core.security import new_token, token_hash
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.models import Agent, ApiToken, Message, OutboxItem
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
+from tests.nginx_support import Nginx
 from tests.processes import ServeProcess
 from tests.support import free_port
 
@@ -43,79 +42,6 @@ CHAOS_VISITORS = 6  # keep asking the bot while a process dies
 QUESTIONS_EACH = 6
 API_MESSAGES = 60
 TAKEOVER_SECONDS = 15.0
-
-
-def nginx_config(prefix: Path, port: int, upstreams: list[int]) -> str:
-    """A throwaway nginx in front of the processes, as docs/deploy.md describes it."""
-    servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=3s;" for p in upstreams)
-    temp = "\n".join(
-        f"  {kind}_temp_path {prefix}/{kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    return f"""
-daemon off;
-user root;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-{temp}
-  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-  # $uri, not $request: the web chat's ?token= never reaches the log.
-  log_format pasokh '$remote_addr [$time_local] "$request_method $uri" $status '
-                    '$request_time $upstream_addr';
-  access_log {prefix}/access.log pasokh;
-  upstream pasokh {{
-{servers}
-  }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://pasokh;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
-      proxy_read_timeout 1h;
-    }}
-  }}
-}}
-"""
-
-
-class Nginx:
-    def __init__(self, prefix: Path, port: int, upstreams: list[int]) -> None:
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        assert Path(binary).exists(), "install Debian's nginx (.ci/install-system-deps)"
-        self.binary = binary
-        self.prefix = prefix
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        prefix.mkdir(parents=True, exist_ok=True)
-        self.config = prefix / "nginx.conf"
-        self.config.write_text(nginx_config(prefix, port, upstreams))
-        self.process: subprocess.Popen[bytes] | None = None
-
-    async def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "-p", str(self.prefix), "-c", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        async with asyncio.timeout(20), aiohttp.ClientSession() as session:
-            while True:
-                assert self.process.poll() is None, (self.prefix / "error.log").read_text()
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(f"{self.url}/healthz") as response:
-                        if response.status == 200:
-                            return
-                await asyncio.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 @dataclass

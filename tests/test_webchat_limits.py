@@ -2,7 +2,8 @@
 
 Per client address: new visitor sessions, uploads and hand-offs to people are rate
 limited; odd Origin headers and ids are refused or ignored, never a 500 or a dropped
-socket. The client address is the TCP peer (`request.remote`), see docs/widget.md.
+socket. The client address is `request.remote`: the TCP peer, or the client a trusted
+proxy forwarded (tests/test_forwarded.py).
 """
 
 from __future__ import annotations

@@ -142,10 +142,8 @@ class _Socket:
 
 
 def client_address(request: web.Request) -> str:
-    """The address limits are counted by: the TCP peer.
-
-    Behind a reverse proxy that is the proxy, so all clients share its budget; no
-    forwarded header is trusted, since any client can send one (docs/webchat-protocol.md §4a).
+    """The address limits are counted by: the TCP peer, or the client a proxy in
+    `[server] trusted_proxies` forwarded (`router.http.forwarded`; docs/webchat-protocol.md §4a).
     """
     return request.remote or "unknown"
 
