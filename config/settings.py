@@ -42,6 +42,11 @@ class ServerSettings:
     # Seconds a connection may go without a complete request: the headers of its first
     # request, or the next one on a kept-alive connection (slow or idle clients).
     idle_timeout: float = 15.0
+    # Seconds a request may take to send its body once its headers are in, plus one
+    # second per body_min_rate bytes received (a big upload on a slow link still goes
+    # through); a body overdue gets 408. 0: no limit.
+    body_timeout: float = 20.0
+    body_min_rate: float = 500.0
     health_timeout: float = 3.0  # /healthz answers 503 when its checks take longer
     min_free_disk_mb: int = 100  # /healthz answers 503 when the data dir has less free
     # /metrics: on its own listener when metrics_port is set (e.g. 127.0.0.1:9108),
@@ -553,6 +558,8 @@ def load_settings(
     )
     settings = Settings(data_dir=chosen_dir, **built)
     _check_signing_keys(settings)
+    if settings.server.body_min_rate <= 0:
+        raise SettingsError(f"setting {ENV_PREFIX}SERVER__BODY_MIN_RATE: must be over 0")
     try:
         parse_networks(settings.server.trusted_proxies)
     except ValueError as exc:

@@ -69,6 +69,7 @@ from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
 from router.http.forwarded import TrustedProxies, forwarded_client_middleware
 from router.http.keys import CONTEXT
+from router.http.slow_bodies import slow_body_middleware
 from router.identity.dialogue import IdentityDialogue
 from router.identity.service import IdentityProofService
 from router.metrics import Metrics
@@ -188,7 +189,17 @@ def build_app(
     """
     settings = ensure_secret_key(settings)
     texts = installed_texts(settings)
+    metrics = Metrics()
     middlewares: list[Middleware] = [api_errors_as_json]
+    if settings.server.body_timeout:
+        middlewares.insert(
+            0,
+            slow_body_middleware(
+                settings.server.body_timeout,
+                settings.server.body_min_rate,
+                metrics.rejected_input,
+            ),
+        )
     if settings.server.trusted_proxies:
         proxies = TrustedProxies.of(settings.server.trusted_proxies)
         middlewares.insert(0, forwarded_client_middleware(proxies))
@@ -208,7 +219,6 @@ def build_app(
     if not settings.server.metrics_port:
         app.router.add_get("/metrics", metrics_page)
 
-    metrics = Metrics()
     chosen_adapters = (
         list(adapters) if adapters is not None else build_adapters(settings, metrics, texts.email)
     )

@@ -54,6 +54,7 @@ from router.core.messages import (
 )
 from router.core.tasks import BackgroundTasks
 from router.core.uploads import MULTIPART_ERRORS, UploadRefused, store_upload
+from router.http.errors import read_body
 from router.http.files import file_response
 
 logger = logging.getLogger(__name__)
@@ -489,8 +490,8 @@ class WebchatAdapter:
     async def _session_body(self, request: web.Request) -> dict[str, Any] | web.Response:
         if request.content_length and request.content_length > _SESSION_BODY_LIMIT:
             return self._json_error(request, 413, "too_large", "request body too large")
-        raw = await request.content.read(_SESSION_BODY_LIMIT + 1)
-        if len(raw) > _SESSION_BODY_LIMIT:
+        raw = await read_body(request, _SESSION_BODY_LIMIT)
+        if raw is None:
             return self._json_error(request, 413, "too_large", "request body too large")
         if not raw.strip():
             return {}

@@ -77,15 +77,32 @@ def _database_unavailable(request: web.Request, exc: Exception) -> web.Response:
     return response
 
 
+async def read_body(request: web.Request, max_bytes: int) -> bytes | None:
+    """The whole request body, or None once it is over `max_bytes` (read no further).
+
+    One `content.read(n)` returns what has arrived so far, which for a body in more
+    than one TCP segment (a slow client, a proxy) is only its start.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = await request.content.read(max_bytes + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    return None
+
+
 async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any] | web.Response:
     """The request body as a JSON object, or the error response to send instead."""
     if request.content_length is not None and request.content_length > max_bytes:
         return json_error(413, f"body is larger than {max_bytes} bytes")
     try:
-        raw = await request.content.read(max_bytes + 1)
+        raw = await read_body(request, max_bytes)
     except ValueError:
-        return json_error(413, f"body is larger than {max_bytes} bytes")
-    if len(raw) > max_bytes:
+        raw = None
+    if raw is None:
         return json_error(413, f"body is larger than {max_bytes} bytes")
     try:
         text = raw.decode("utf-8")
