@@ -8,6 +8,7 @@ in reverse and only for what started.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import secrets
@@ -362,13 +363,35 @@ def build_app(
     summary = StartupSummary(
         on=tuple(d.line for d in descriptions),
         off=tuple(channels_off(settings, chosen_adapters)),
-        missing=tuple(line for d in descriptions for line in d.missing),
+        missing=(*(line for d in descriptions for line in d.missing), *_open_metrics(settings)),
     )
     app.cleanup_ctx.append(summary_ctx(summary))
     app.cleanup_ctx.append(sla_scheduler_ctx)
     app.cleanup_ctx.append(outreach_scheduler_ctx)
     app.cleanup_ctx.append(file_collector_ctx)
     return app
+
+
+def _open_metrics(settings: Settings) -> tuple[str, ...]:
+    """The warning for a `/metrics` on the main port, with no token, that other machines
+    can reach (counts of messages, agents and deliveries are the business's own)."""
+    server = settings.server
+    if server.metrics_port or server.metrics_token or _is_loopback(server.host):
+        return ()
+    return (
+        f"/metrics on port {server.http_port} answers anyone who reaches it: set [server] "
+        "metrics_token (PASOKH_SERVER__METRICS_TOKEN) or metrics_port, and keep it out of "
+        "the reverse proxy (deploy/nginx/pasokh.conf does)",
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # "" or "0.0.0.0" listen everywhere; a name may be anything
+        return False
 
 
 def shared_event_bus(

@@ -56,22 +56,55 @@ http {{
 """
 
 
-class Nginx:
-    """Debian's nginx on loopback, round robin over `upstreams` (ports on 127.0.0.1)."""
+def nginx_binary() -> str:
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert Path(binary).exists(), "install Debian's nginx (.ci/install-system-deps)"
+    return binary
 
-    def __init__(
-        self, prefix: Path, port: int, upstreams: list[int], *, bind: str | None = None
-    ) -> None:
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        assert Path(binary).exists(), "install Debian's nginx (.ci/install-system-deps)"
-        self.binary = binary
+
+def main_config(prefix: Path, site: Path) -> str:
+    """A minimal main configuration around `site`, a file for the `http` block such as
+    the ones under deploy/nginx/, with every path under `prefix`."""
+    return f"""
+daemon off;
+user root;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{}}
+http {{
+  client_body_temp_path {prefix}/body;
+  proxy_temp_path {prefix}/proxy;
+  include {site};
+}}
+"""
+
+
+class Nginx:
+    """Debian's nginx on loopback, running `config` (a main configuration); `url` is
+    where it answers `/healthz` once it is up."""
+
+    def __init__(self, prefix: Path, config: str, url: str) -> None:
+        self.binary = nginx_binary()
         self.prefix = prefix
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = url
         prefix.mkdir(parents=True, exist_ok=True)
         self.config = prefix / "nginx.conf"
-        self.config.write_text(nginx_config(prefix, port, upstreams, bind))
+        self.config.write_text(config)
         self.process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def in_front(
+        cls, prefix: Path, port: int, upstreams: list[int], *, bind: str | None = None
+    ) -> Nginx:
+        """Round robin over `upstreams` (ports on 127.0.0.1), listening on `port`."""
+        return cls(prefix, nginx_config(prefix, port, upstreams, bind), f"http://127.0.0.1:{port}")
+
+    @classmethod
+    def for_site(cls, prefix: Path, site: str, url: str) -> Nginx:
+        """One of the shipped site files (already pointed at loopback ports)."""
+        prefix.mkdir(parents=True, exist_ok=True)
+        (prefix / "site.conf").write_text(site)
+        return cls(prefix, main_config(prefix, prefix / "site.conf"), url)
 
     async def start(self) -> None:
         self.process = subprocess.Popen(
@@ -83,7 +116,7 @@ class Nginx:
             while True:
                 assert self.process.poll() is None, (self.prefix / "error.log").read_text()
                 with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(f"{self.url}/healthz") as response:
+                    async with session.get(f"{self.url}/healthz", ssl=False) as response:
                         if response.status == 200:
                             return
                 await asyncio.sleep(0.05)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
+import aiohttp
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,15 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from config.settings import load_settings
+from router.core.responder import QueueEveryThread
+from tests.conftest import AppFactory
+from tests.nginx_support import Nginx, main_config, nginx_binary
+from tests.support import free_port, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
-
-
-def nginx_binary() -> str:
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    assert Path(binary).exists(), "install Debian's nginx (.ci/install-system-deps)"
-    return binary
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -59,17 +57,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 def nginx_test(tmp_path: Path, site: str) -> subprocess.CompletedProcess[str]:
     """`nginx -t` of `site` (an http-block file) inside a minimal main configuration."""
     (tmp_path / "site.conf").write_text(site)
-    main = f"""
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/error.log;
-events {{}}
-http {{
-  client_body_temp_path {tmp_path}/body;
-  proxy_temp_path {tmp_path}/proxy;
-  include {tmp_path}/site.conf;
-}}
-"""
-    (tmp_path / "nginx.conf").write_text(main)
+    (tmp_path / "nginx.conf").write_text(main_config(tmp_path, tmp_path / "site.conf"))
     return subprocess.run(
         [nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
         capture_output=True,
@@ -78,12 +66,17 @@ http {{
     )
 
 
-def test_the_production_nginx_configuration_is_valid(tmp_path: Path) -> None:
+def production_site(tmp_path: Path) -> str:
+    """deploy/nginx/pasokh.conf with a self-signed certificate and logs under `tmp_path`."""
     cert, key = self_signed(tmp_path)
     site = (DEPLOY / "nginx" / "pasokh.conf").read_text()
     site = re.sub(r"/etc/letsencrypt/\S+/fullchain\.pem", str(cert), site)
     site = re.sub(r"/etc/letsencrypt/\S+/privkey\.pem", str(key), site)
-    site = site.replace("/var/log/nginx/", f"{tmp_path}/")
+    return site.replace("/var/log/nginx/", f"{tmp_path}/")
+
+
+def test_the_production_nginx_configuration_is_valid(tmp_path: Path) -> None:
+    site = production_site(tmp_path)
     result = nginx_test(tmp_path, site)
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
@@ -134,3 +127,42 @@ def test_compose_trusts_forwarded_headers_only_from_its_own_network() -> None:
         "X-Forwarded-For $proxy_add_x_forwarded_for"
         in (DEPLOY / "nginx" / "compose.conf").read_text()
     )
+
+
+async def test_the_production_nginx_configuration_proxies_and_keeps_metrics_in(
+    tmp_path: Path, database_url: str, start_app: AppFactory
+) -> None:
+    """deploy/nginx/pasokh.conf run for real in front of a server: HTTP goes to HTTPS,
+    requests reach Pasokh, and /metrics (open on Pasokh's own port by default) does not
+    leave through the proxy however its path is spelled."""
+    client, _ = await start_app(
+        make_settings(tmp_path / "data", database_url), responder=QueueEveryThread()
+    )
+    http_port, https_port = free_port(), free_port()
+    site = production_site(tmp_path)
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+    site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
+    site = re.sub(r"\n\s*listen \[::\]:\d+[^;]*;", "", site)
+    site = re.sub(r"server 10\.0\.0\.11:8080", f"server 127.0.0.1:{client.port}", site)
+    site = re.sub(r"\n\s*server 10\.0\.0\.12:8080[^;]*;", "", site)
+    nginx = Nginx.for_site(tmp_path / "nginx", site, f"https://127.0.0.1:{https_port}")
+    await nginx.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            plain = f"http://127.0.0.1:{http_port}/healthz"
+            async with http.get(plain, allow_redirects=False) as answer:
+                assert answer.status == 301
+                assert answer.headers["Location"].startswith("https://")
+            async with http.get(f"{nginx.url}/healthz", ssl=False) as answer:
+                assert (
+                    answer.status == 200
+                    and "max-age" in answer.headers["Strict-Transport-Security"]
+                )
+            for path in ("/metrics", "//metrics", "/%6Detrics", "/metrics?format=text"):
+                async with http.get(f"{nginx.url}{path}", ssl=False) as answer:
+                    assert answer.status == 404, path
+                    assert "pasokh_" not in await answer.text()
+        # Pasokh's own port does answer it: the proxy is what keeps it in.
+        assert (await client.get("/metrics")).status == 200
+    finally:
+        nginx.stop()

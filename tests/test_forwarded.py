@@ -97,7 +97,7 @@ async def test_behind_nginx_each_visitor_has_their_own_budget_and_forging_change
     )
     client, _ = await start_app(settings, responder=QueueEveryThread())
     assert client.port is not None
-    nginx = Nginx(tmp_path / "nginx", free_port(), [client.port], bind=NGINX_ADDRESS)
+    nginx = Nginx.in_front(tmp_path / "nginx", free_port(), [client.port], bind=NGINX_ADDRESS)
     await nginx.start()
     try:
         url = nginx.url + SESSIONS

@@ -193,7 +193,7 @@ async def test_two_processes_behind_nginx_survive_a_sigkill(
         }
         a = ServeProcess(tmp_path / "a", free_port(), env)
         b = ServeProcess(tmp_path / "b", free_port(), env)
-        nginx = Nginx(tmp_path / "nginx", free_port(), [a.port, b.port])
+        nginx = Nginx.in_front(tmp_path / "nginx", free_port(), [a.port, b.port])
         try:
             await a.start()
             # A polls Telegram (it is alone); B starts once A holds the lock.

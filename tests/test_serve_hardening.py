@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -155,3 +156,29 @@ async def test_start_up_names_channels_and_what_is_missing(
     assert "telegram (set PASOKH_TELEGRAM__TOKEN" in text
     assert "no agent yet" in text
     assert "no outbound mail relay" not in text  # a relay is configured
+
+
+@pytest.mark.parametrize(
+    ("server", "warned"),
+    [
+        ({"host": "0.0.0.0"}, True),
+        ({"host": ""}, True),
+        ({"host": "10.0.0.11"}, True),
+        ({"host": "127.0.0.1"}, False),
+        ({"host": "::1"}, False),
+        ({"host": "0.0.0.0", "metrics_token": "m" * 40}, False),
+        ({"host": "0.0.0.0", "metrics_port": 9108}, False),
+    ],
+)
+async def test_start_up_warns_of_a_metrics_page_anyone_can_reach(
+    settings: Settings,
+    start_app: AppFactory,
+    caplog: pytest.LogCaptureFixture,
+    server: dict[str, Any],
+    warned: bool,
+) -> None:
+    caplog.set_level(logging.INFO, logger="router.startup")
+    if "metrics_port" in server:
+        server = {**server, "metrics_port": free_port()}
+    await start_app(settings.replace("server", **server))
+    assert ("/metrics on port" in caplog.text) is warned
