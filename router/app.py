@@ -207,6 +207,7 @@ def build_app(
     app = web.Application(
         client_max_size=settings.server.max_request_bytes, middlewares=middlewares
     )
+    app.on_response_prepare.append(_server_header)
     app.router.add_routes(agent_api.routes)
     app.router.add_routes(reports_api.routes)
     app.router.add_routes(customer_api.routes)
@@ -370,6 +371,11 @@ def build_app(
     app.cleanup_ctx.append(outreach_scheduler_ctx)
     app.cleanup_ctx.append(file_collector_ctx)
     return app
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Name the product, not the Python and aiohttp versions a scanner would look up."""
+    response.headers["Server"] = "Pasokh"
 
 
 def _open_metrics(settings: Settings) -> tuple[str, ...]:

@@ -182,3 +182,12 @@ async def test_start_up_warns_of_a_metrics_page_anyone_can_reach(
         server = {**server, "metrics_port": free_port()}
     await start_app(settings.replace("server", **server))
     assert ("/metrics on port" in caplog.text) is warned
+
+
+async def test_responses_do_not_name_the_python_and_aiohttp_versions(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    client, _ = await start_app(settings)
+    for path in ("/healthz", "/console", "/api/v1/threads", "/no-such-page"):
+        response = await client.get(path)
+        assert response.headers["Server"] == "Pasokh", path
