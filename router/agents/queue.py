@@ -92,7 +92,12 @@ class Assignment:
 def agent_tier(thread: Thread) -> int:
     """The tier whose agents work the thread: the bot's threads (tier 0) are the first
     tier's to watch and take over."""
-    return max(thread.tier, 1)
+    return working_tier(thread.tier)
+
+
+def working_tier(tier: int) -> int:
+    """`agent_tier` of a thread at `tier`."""
+    return max(tier, 1)
 
 
 def can_view(actor: Actor, thread: Thread) -> bool:
@@ -103,9 +108,12 @@ def can_view(actor: Actor, thread: Thread) -> bool:
     files (detail, earlier threads, customer, attachments, lists) applies it, here or
     as `visible_to` in SQL.
     """
-    return (
-        actor.is_admin or agent_tier(thread) == actor.tier or thread.assignee_id == actor.agent_id
-    )
+    return sees_thread(actor, thread.tier, thread.assignee_id)
+
+
+def sees_thread(actor: Actor, tier: int, assignee_id: int | None) -> bool:
+    """`can_view` on a thread's tier and assignee alone (what its events carry)."""
+    return actor.is_admin or working_tier(tier) == actor.tier or assignee_id == actor.agent_id
 
 
 def visible_to(actor: Actor) -> ColumnElement[bool]:

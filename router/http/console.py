@@ -26,21 +26,13 @@ from router.agents import queue as agent_queue
 from router.agents.console_sockets import ConsoleSocketLocks, socket_locks_for
 from router.context import AppContext
 from router.core.events import (
-    AgentPresence,
-    CustomersMerged,
     Event,
-    EventsResumed,
-    KnowledgeBaseChanged,
-    MessageStored,
-    SlaAlarmFired,
-    SurveyAnswered,
-    ThreadChanged,
-    Typing,
 )
 from router.core.messages import utcnow
 from router.core.rate_limits import DatabaseRateLimits, MemoryRateLimits, rate_limits_for
 from router.core.security import hash_password, verify_password
 from router.core.transaction import Effects, write
+from router.http.console_events import ThreadSight, payload_for
 from router.http.console_sessions import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -407,62 +399,6 @@ async def console_logout(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def event_payload(event: Event) -> dict[str, Any]:
-    """What a console socket is told about an event: ids and states, never text."""
-    match event:
-        case MessageStored():
-            return {
-                "type": "message",
-                "message_id": event.message_id,
-                "thread_id": event.thread_id,
-                "customer_id": event.customer_id,
-                "author": event.author,
-                "internal": event.internal,
-            }
-        case ThreadChanged():
-            return {
-                "type": "thread",
-                "thread_id": event.thread_id,
-                "customer_id": event.customer_id,
-                "status": event.status,
-                "tier": event.tier,
-                "assignee_id": event.assignee_id,
-            }
-        case Typing():
-            return {"type": "typing", "thread_id": event.thread_id, "who": event.who}
-        case AgentPresence():
-            return {"type": "presence", "agent_id": event.agent_id, "status": event.status}
-        case CustomersMerged():
-            return {
-                "type": "customers_merged",
-                "surviving_id": event.surviving_id,
-                "merged_id": event.merged_id,
-            }
-        case EventsResumed():
-            # Events of other processes may have been missed: reload what is shown.
-            return {"type": "resync"}
-        case SlaAlarmFired():
-            return {
-                "type": "sla",
-                "thread_id": event.thread_id,
-                "customer_id": event.customer_id,
-                "target": event.target,
-                "kind": event.kind,
-                "priority": event.priority,
-            }
-        case KnowledgeBaseChanged():
-            return {"type": "knowledge", "revision": event.revision}
-        case SurveyAnswered():
-            return {
-                "type": "survey",
-                "thread_id": event.thread_id,
-                "customer_id": event.customer_id,
-                "kind": event.kind,
-                "score": event.score,
-                "low": event.low,
-            }
-
-
 @routes.get("/ws/console")
 async def console_socket(request: web.Request) -> web.StreamResponse:
     """Live events for a signed-in console; same-origin pages only."""
@@ -483,7 +419,7 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
         async with app.events.subscription() as queue:
             await ws.send_json({"type": "hello", "agent_id": identity.agent_id})
             forward = asyncio.create_task(
-                _forward_events(ws, queue, app, token),
+                _forward_events(ws, queue, app, token, ThreadSight(app, _actor(identity))),
                 name=f"console-ws:{identity.session_id}:forward",
             )
             try:
@@ -573,10 +509,19 @@ def _forget_timer(state: ConsoleState, agent_id: int, done: asyncio.Task[None]) 
         logger.error("could not mark agent %d offline", agent_id, exc_info=done.exception())
 
 
+def _actor(identity: ConsoleIdentity) -> agent_queue.Actor:
+    return agent_queue.Actor(identity.agent_id, identity.name, identity.tier, identity.is_admin)
+
+
 async def _forward_events(
-    ws: web.WebSocketResponse, queue: asyncio.Queue[Event], app: AppContext, token: str
+    ws: web.WebSocketResponse,
+    queue: asyncio.Queue[Event],
+    app: AppContext,
+    token: str,
+    sight: ThreadSight,
 ) -> None:
-    """Send each bus event to `ws`; close it once its session has ended."""
+    """Send each bus event the agent may know of to `ws` (`payload_for`); close it once
+    its session has ended."""
     recheck = app.settings.console.websocket_recheck_seconds
     checked = time.monotonic()
     while not ws.closed:
@@ -587,11 +532,17 @@ async def _forward_events(
             event = None
         if time.monotonic() - checked >= recheck:
             checked = time.monotonic()
-            if await identity_for_token(app, token) is None:
+            identity = await identity_for_token(app, token)
+            if identity is None:
                 await ws.close(code=4401, message=b"session ended")
                 return
-        if event is not None and not ws.closed:
-            await ws.send_json(event_payload(event))
+            if _actor(identity) != sight.actor:  # an admin changed the agent's tier
+                sight.forget(_actor(identity))
+        if event is None or ws.closed:
+            continue
+        payload = await payload_for(event, sight)
+        if payload is not None:
+            await ws.send_json(payload)
 
 
 async def _close_all_sockets(app: web.Application) -> None:

@@ -1098,6 +1098,10 @@
     if (data.type === "thread" || data.type === "message" || data.type === "resync") {
       reloadQueueSoon();
       if (data.thread_id === state.currentId) reloadThreadSoon();
+    } else if (data.type === "queue") {
+      // A thread left this agent's sight (escalated, given to someone else): no id is
+      // sent, the list is read again.
+      reloadQueueSoon();
     } else if (data.type === "presence" && state.agent && data.agent_id === state.agent.id) {
       state.agent.presence = data.status;
       $("presence-select").value = data.status;
