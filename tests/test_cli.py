@@ -85,7 +85,7 @@ def test_agents_and_integrations_on_one_installation(tmp_path: Path, database_ur
         stdin="short\n",
         env=env,
     )
-    assert short.returncode == 1 and "8 characters" in short.stderr
+    assert short.returncode == 1 and "8 to 1024 characters" in short.stderr
     missing = pasokh("agent", "token", "nobody@example.com", "--data-dir", data, env=env)
     assert missing.returncode == 1 and "no agent" in missing.stderr
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from router.agents.admin import MAX_PASSWORD, MIN_PASSWORD
 from router.agents.canned import CannedResponse
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
@@ -1752,7 +1753,7 @@ SCHEMAS.update(
                 "name": _words(column_limit(Agent.name)),
                 "tier": {"type": "integer", "minimum": 1, "maximum": 3},
                 "admin": {"type": "boolean"},
-                "password": {**TEXT, "minLength": 8, "maxLength": 1024},
+                "password": {**TEXT, "minLength": MIN_PASSWORD, "maxLength": MAX_PASSWORD},
                 "language": {"type": "string", "enum": list(LANGUAGES)},
             },
             optional=("admin", "password", "language"),
@@ -1778,7 +1779,7 @@ SCHEMAS.update(
             optional=("requeued",),
         ),
         "InvitationRequest": _object(
-            {"token": {**TEXT, "maxLength": 400}, "password": {**TEXT, "maxLength": 1024}}
+            {"token": {**TEXT, "maxLength": 400}, "password": {**TEXT, "maxLength": MAX_PASSWORD}}
         ),
         "InvitationAccepted": _object({"email": STRING, "name": STRING}),
         "Tag": _object({"id": INT, "name": STRING, "created_at": TIME}),
