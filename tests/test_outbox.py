@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from sqlalchemy import event, select
@@ -12,8 +13,9 @@ from sqlalchemy.engine import Connection
 from config.settings import Settings
 from router.core.messages import DeliveryResult, OutboundMessage
 from router.core.outbox_worker import backoff_delay
-from router.core.responder import Answer, MessageView, ThreadContext
+from router.core.responder import Answer, MessageView, QueueEveryThread, ThreadContext
 from router.storage.models import DeliveryAttempt, Identity, OutboxItem, OutboxStatus
+from tests.conftest import AppFactory
 from tests.support import FakeAdapter, later_passes
 
 
@@ -300,3 +302,18 @@ async def test_a_batch_of_deliveries_is_recorded_in_few_transactions(
     assert sum(records) == batch + 1
     # The held one alone; the batch's first outcome at once, the rest together after it.
     assert len(records) <= 3, records
+
+
+async def test_a_worker_stopped_during_a_pass_stops_at_once(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    """`stop` wakes the worker; a pass in progress used to drop that wake-up and wait out
+    the poll interval (shutdown, and every app closed soon after starting)."""
+    slow_poll = settings.replace("outbox", poll_interval=30.0)
+    for _ in range(3):
+        client, _ = await start_app(
+            slow_poll, adapters=[FakeAdapter(name="web")], responder=QueueEveryThread()
+        )
+        started = time.monotonic()
+        await client.close()  # the worker's first pass is still running
+        assert time.monotonic() - started < 10.0

@@ -600,6 +600,10 @@ class OutboxWorker:
             return
         resumed_at = -_RESUME_EVERY
         while not self._stopping.is_set():
+            # Cleared before the pass, not after: a row queued (or `stop` called) while
+            # the pass runs sets it again, and the wait below returns at once instead of
+            # leaving that row for the next poll.
+            app.outbox_wakeup.clear()
             if time.monotonic() - resumed_at >= _RESUME_EVERY:
                 # At start, and now and then after: a worker of another process that
                 # died mid-send (SIGKILL, a lost machine) leaves leases this one takes
@@ -617,6 +621,5 @@ class OutboxWorker:
             app.metrics.worker_passes.labels("outbox").inc()
             if attempted:
                 continue
-            app.outbox_wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(app.outbox_wakeup.wait(), app.settings.outbox.poll_interval)
