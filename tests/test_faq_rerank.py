@@ -51,6 +51,20 @@ def test_reranker_picks_the_entry_with_the_closest_phrasing() -> None:
     assert entry_id == "invoice" and similarity == pytest.approx(1.0) and lead > 0
 
 
+def test_the_centroid_cosine_is_the_mean_direction_of_an_entrys_phrasings() -> None:
+    kb = load_kb(KB)
+    reranker = EmbeddingReranker(kb, hashed_bag_of_words)
+    question = "How do I get an invoice?"
+    sims = reranker.similarities(question)
+    q = hashed_bag_of_words([question])[0]
+    for entry_no, entry in enumerate(kb.entries):
+        rows = hashed_bag_of_words([p for ps in entry.questions.values() for p in ps])
+        mean = rows.mean(axis=0)
+        expected = float(mean @ q / np.linalg.norm(mean))
+        assert sims.centroid[entry_no] == pytest.approx(expected, abs=1e-5), entry.id
+        assert sims.best[entry_no] == pytest.approx(float((rows @ q).max()), abs=1e-5)
+
+
 def test_agreement_never_answers_below_the_answer_threshold(matcher: Matcher) -> None:
     result = matcher.match(QUESTION)
     assert result.best is not None
