@@ -45,7 +45,7 @@ Read = list[tuple[str | None, tuple[float, ...] | None, str | None]]
 def read(matcher: Matcher, prepared: Sequence[Prepared], config: FusionConfig) -> Read:
     out: Read = []
     for q in prepared:
-        fused = fuse(matcher, q.result, q.best, q.second, config)
+        fused = fuse(matcher, q.result, q.similarities, config)
         best = fused.best
         out.append((best.entry_id if best else None, fused.features if best else None, q.expected))
     return out

