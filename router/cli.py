@@ -34,6 +34,7 @@ from router.agents.admin import check_password
 from router.agents.queue import MAX_TIER, Actor, Invalid
 from router.core.languages import LANGUAGES
 from router.core.security import hash_password, new_token, token_hash
+from router.heap import frozen_startup_heap
 from router.logs import configure_logging
 from router.service.knowledge_gaps import read_gap_report
 from router.service.reports.csv import summary_csv
@@ -158,6 +159,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # cancel the background jobs mid-query.
         _check_port_free(settings.server.host, settings.server.http_port, workers > 1)
         app = build_app(settings)
+        # Last, so that it freezes what every other start-up step built.
+        app.cleanup_ctx.append(frozen_startup_heap)
         web.run_app(
             app,
             host=settings.server.host,

@@ -70,6 +70,7 @@ async def test_serve_drops_slow_clients_and_keeps_its_files_private(tmp_path: Pa
         server.terminate()
     log = server.log_path.read_text()
     assert "channels on: api" in log and "webchat" in log
+    assert "start-up heap frozen" in log
     assert "channels off:" in log and "PASOKH_TELEGRAM__TOKEN" in log
     assert "no agent yet" in log and "pasokh agent add" in log
     assert "no outbound mail relay" in log and "PASOKH_EMAIL__RELAY_HOST" in log
