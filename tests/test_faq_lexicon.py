@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from faq.kb import FaqEntry, KnowledgeBase
 from faq.lexicon import CONCEPT_PREFIX, Lexicon, LexiconError, prepare
+from faq.matcher import Matcher
 from faq.morphology import arabic_variants, english_stem, persian_variants
 
 
@@ -419,3 +421,50 @@ def test_a_bad_lexicon_file_is_a_clear_error(tmp_path: Path, content: str, messa
 def test_a_missing_lexicon_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LexiconError, match="cannot read"):
         Lexicon.load(tmp_path / "missing.yaml")
+
+
+# The example KB owner's lexicon shipped with the benchmark: a bank's Gulf words for the
+# ArBanking77 KB, written in MSA (bench/lexicons/arbanking_gulf.yaml).
+BANK_LEXICON = Path(__file__).resolve().parents[1] / "bench" / "lexicons" / "arbanking_gulf.yaml"
+
+
+def test_the_bank_example_lexicon_loads_and_every_form_is_rewritten() -> None:
+    bank = Lexicon.load(BANK_LEXICON)
+    data = yaml.safe_load(BANK_LEXICON.read_text(encoding="utf-8"))
+    for standard, by_language in data["words"].items():
+        for form in by_language["ar"]:
+            # one word each, and read as the KB's word (not swallowed by a shipped form)
+            assert len(prepare(form, "ar")) == 1, form
+            assert canon(bank, form, "ar") == canon(bank, standard, "ar"), form
+
+
+def test_the_bank_example_lexicon_joins_gulf_questions_to_the_kbs_words() -> None:
+    bank, shipped = Lexicon.load(BANK_LEXICON), Lexicon.default()
+    gulf, msa = "ابي بطاقة وهمية", "أريد بطاقة افتراضية"
+    assert canon(bank, gulf, "ar") == canon(bank, msa, "ar")
+    assert canon(shipped, gulf, "ar") != canon(shipped, msa, "ar")
+    # a card's PIN as customers say it and as the KB writes it
+    assert canon(bank, "الرقم السري", "ar") == canon(bank, "رقم التعريف الشخصي", "ar")
+
+
+def test_the_bank_example_lexicon_changes_which_entry_a_gulf_question_matches() -> None:
+    kb = KnowledgeBase(
+        entries=(
+            FaqEntry(
+                id="virtual",
+                questions={"ar": ("كيف أحصل على بطاقة افتراضية؟",)},
+                answers={"ar": "-"},
+            ),
+            FaqEntry(
+                id="physical",
+                questions={"ar": ("كيف أحصل على بطاقة فعلية؟",)},
+                answers={"ar": "-"},
+            ),
+        ),
+        default_language="ar",
+    )
+    question = "وشلون أحصل على بطاقة وهمية؟"
+    shipped = Matcher(kb).match(question, limit=1).best
+    bank = Matcher(kb, lexicon=Lexicon.load(BANK_LEXICON)).match(question, limit=1).best
+    assert shipped is not None and shipped.entry_id == "physical"
+    assert bank is not None and bank.entry_id == "virtual"
