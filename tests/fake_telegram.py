@@ -102,6 +102,7 @@ class FakeTelegram:
         self._failures: dict[str, list[_Failure]] = {}
         self._blocked_chats: set[int] = set()
         self._late_answers: dict[str, list[float]] = {}
+        self._late_arrivals: dict[str, list[float]] = {}
         self._files: dict[str, _File] = {}
         self._message_ids: dict[int, Iterator[int]] = {}
         self._callback_ids = itertools.count(9_000_000)
@@ -269,6 +270,11 @@ class FakeTelegram:
         (a slow Bot API: the message is out before the bot hears so)."""
         self._late_answers.setdefault(method, []).extend([seconds] * times)
 
+    def arrive_late(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Let the next `times` calls of `method` reach Telegram only `seconds` after they
+        were sent (a slow network or connection set-up): recorded, done and answered then."""
+        self._late_arrivals.setdefault(method, []).extend([seconds] * times)
+
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: every send to this chat is 403 from now on."""
         self._blocked_chats.add(chat_id)
@@ -319,6 +325,9 @@ class FakeTelegram:
     async def _handle_method(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params, files = await _read_params(request)
+        arrival = self._late_arrivals.get(method)
+        if arrival:
+            await asyncio.sleep(arrival.pop(0))
         if request.match_info["token"] != self.token:
             return self._record(method, params, files, _error(401, "Unauthorized"))
         handler = getattr(self, f"_api_{method}", None)

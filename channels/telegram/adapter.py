@@ -440,9 +440,9 @@ class TelegramAdapter:
         """One API call, flood waits included; a DeliveryResult when it did not go out."""
         assert self._pacer is not None
         for _attempt in range(_MAX_INLINE_RETRIES + 1):
-            await self._pacer.wait_turn(str(chat_id))
             try:
-                return await self._call(chat_id, part)
+                async with self._pacer.turn(str(chat_id)):
+                    return await self._call(chat_id, part)
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
                 self._pacer.pause(wait)

@@ -8,14 +8,27 @@ It also holds every send back while Telegram's last `RetryAfter` runs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import math
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Chat:
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    answered_at: float = -math.inf  # when Telegram answered this chat's last send
 
 
 class ChatPacer:
-    """Hands out send slots at least `interval` seconds apart per chat.
+    """One send at a time per chat, each `interval` seconds after the one before it was
+    answered.
 
-    Each call reserves the next free slot of its chat before it sleeps, so concurrent
-    senders to one chat queue up in call order without a lock.
+    Telegram counts the interval between the messages it *receives*. Spacing only the
+    moments the sends start is not enough: a first request slowed by its connection's
+    set-up arrived 0.21 s before the next one. The next send starts once the one before
+    has been answered, so Telegram has had it for at least `interval` by then. The lock
+    is FIFO, so concurrent senders to one chat go out in call order.
     """
 
     def __init__(
@@ -23,25 +36,34 @@ class ChatPacer:
     ) -> None:
         self._interval = interval
         self._clock = clock or asyncio.get_running_loop().time
-        self._next_slot: dict[str, float] = {}
+        self._chats: dict[str, _Chat] = {}
         self._paused_until = 0.0
         self._max_chats = max_chats
 
-    async def wait_turn(self, chat: str) -> None:
-        """Sleep until this chat may get its next message (and any global pause is over)."""
-        now = self._clock()
-        slot = max(now, self._next_slot.get(chat, 0.0), self._paused_until)
-        self._next_slot[chat] = slot + self._interval
-        if len(self._next_slot) > self._max_chats:
-            self._forget_idle(now)
-        if slot > now:
-            await asyncio.sleep(slot - now)
+    @contextlib.asynccontextmanager
+    async def turn(self, chat: str) -> AsyncIterator[None]:
+        """This chat's next send: waits for the sends before it, the interval after the
+        last answer, and any global pause; the block is the send itself."""
+        state = self._chats.get(chat)
+        if state is None:
+            state = self._chats[chat] = _Chat()
+            if len(self._chats) > self._max_chats:
+                self._forget_idle()
+        async with state.turn:
+            wait = max(state.answered_at + self._interval, self._paused_until) - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                yield
+            finally:
+                state.answered_at = self._clock()
 
     def pause(self, seconds: float) -> None:
         """Telegram said "retry after": no chat gets a slot before then."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
-    def _forget_idle(self, now: float) -> None:
-        for chat, slot in list(self._next_slot.items()):
-            if slot <= now:
-                del self._next_slot[chat]
+    def _forget_idle(self) -> None:
+        now = self._clock()
+        for chat, state in list(self._chats.items()):
+            if not state.turn.locked() and state.answered_at + self._interval <= now:
+                del self._chats[chat]
