@@ -1,7 +1,8 @@
 """PostgreSQL connections the server cut (a restart, a failover, an administrator's
 `pg_terminate_backend`) cost no message: the pool does not ping every connection it
 hands out (a round trip each), so a write that finds its connection gone runs again
-once on a fresh one, and a connection the server already closed is never handed out.
+once on a fresh one, and a connection the server already closed is not handed out (one
+handed out in the instant before asyncpg sees the socket close counts as a disconnect).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
 from router.core.transaction import Effects, write
-from router.storage.engine import new_engine
+from router.storage.engine import _cut_connection_is_a_disconnect, new_engine
 from router.storage.models import Customer, Message
 from tests.conftest import AppFactory
 from tests.support import outbox_drained
@@ -47,11 +48,38 @@ async def test_messages_after_the_server_cut_every_connection_land_once(
         assert response.status == 202, await response.text()
         await outbox_drained(context, timeout=30)
         assert await _cut_every_connection(settings.database_url) >= 1
-    async with context.read_sessions() as session:
-        stored = await session.scalar(
-            select(func.count()).select_from(Message).where(Message.direction == "in")
-        )
+    # Counted on a connection of its own: the app's pooled ones were just cut.
+    engine = new_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            stored = await connection.scalar(
+                select(func.count()).select_from(Message).where(Message.direction == "in")
+            )
+    finally:
+        await engine.dispose()
     assert stored == 4
+
+
+def test_a_statement_on_a_connection_cut_an_instant_ago_counts_as_a_disconnect() -> None:
+    """What asyncpg raises when the server's "terminating connection" has been read but
+    the socket is not closed yet: the pool must drop that connection, not keep it."""
+
+    class InternalClientError(Exception):
+        pass
+
+    class Context:
+        original_exception: Exception = InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        )
+        is_disconnect = False
+
+    context = Context()
+    _cut_connection_is_a_disconnect(context)
+    assert context.is_disconnect
+    other = Context()
+    other.original_exception = ValueError("another operation")
+    _cut_connection_is_a_disconnect(other)
+    assert not other.is_disconnect
 
 
 async def test_a_write_whose_connection_is_cut_runs_again_once(

@@ -74,7 +74,20 @@ def new_engine(
         **pool_options,
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    event.listen(engine.sync_engine, "handle_error", _cut_connection_is_a_disconnect)
     return engine
+
+
+def _cut_connection_is_a_disconnect(context: Any) -> None:
+    """A connection the server has just cut can still be handed out in the instant
+    between asyncpg reading the server's "terminating connection" and the socket's
+    close (`is_closed()` says no until then); its first statement fails with asyncpg's
+    "another operation is in progress". That is the cut, not a bug: marked a
+    disconnect, the pool drops the connection, a write runs again
+    (`router.core.transaction.write`) and a read answers "try again later"."""
+    original = context.original_exception
+    if type(original).__name__ == "InternalClientError" and "another operation" in str(original):
+        context.is_disconnect = True
 
 
 def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
