@@ -113,35 +113,13 @@ async def create_identity(
     seen_at: datetime | None = None,
     lock: bool = False,
 ) -> tuple[Identity, bool]:
-    """An identity not found a moment ago: created (True), or the one a concurrent
-    transaction created first (False), read with `lock` as `get_identity` reads it."""
-    created = await _insert_identity(
-        session, channel, address, name=name, verified=verified, language=language, seen_at=seen_at
-    )
-    if created is not None:
-        return created, True
-    identity = await get_identity(session, channel, address, lock=lock)
-    if identity is None:
-        raise LookupError(f"identity {channel}:{address} neither created nor found")
-    return identity, False
-
-
-async def _insert_identity(
-    session: AsyncSession,
-    channel: str,
-    address: str,
-    *,
-    name: str | None = None,
-    verified: bool = False,
-    language: str | None = None,
-    seen_at: datetime | None = None,
-) -> Identity | None:
-    """A new identity (channel, address) with a customer of its own, both written; None
-    when the identity is stored already (by a concurrent transaction: this one waited
-    for it to commit), and then nothing is left behind.
+    """An identity not found a moment ago: created with a customer of its own (True), or
+    the one a concurrent transaction created first (False), read with `lock` as
+    `get_identity` reads it.
 
     `INSERT ... ON CONFLICT DO NOTHING`: no savepoint, and the transaction goes on, so
     a burst of first messages from one new sender does not run again from the start.
+    The loser waits for the winner's commit, then drops the customer it made.
     """
     now = utcnow()
     customer = Customer(name=name, language=language, created_at=now)
@@ -164,10 +142,14 @@ async def _insert_identity(
         .on_conflict_do_nothing(index_elements=[Identity.channel, Identity.address])
         .returning(Identity)
     )
-    if created is None:
-        await session.delete(customer)
-        await session.flush()
-    return created
+    if created is not None:
+        return created, True
+    await session.delete(customer)
+    await session.flush()
+    identity = await get_identity(session, channel, address, lock=lock)
+    if identity is None:
+        raise LookupError(f"identity {channel}:{address} neither created nor found")
+    return identity, False
 
 
 async def lock_identity(session: AsyncSession, identity: Identity) -> None:
