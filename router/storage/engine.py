@@ -16,12 +16,21 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from router.storage import sqlite_driver
+
 READ_ONLY_OPTION = "pasokh_read_only"
 
 
 def is_sqlite(url: str) -> bool:
     """True for an SQLite URL."""
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_path(url: str) -> str:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise ValueError(f"an SQLite database needs a file path: {url}")
+    return database
 
 
 def new_engine(
@@ -45,7 +54,11 @@ def new_engine(
         engine = create_async_engine(
             url,
             echo=echo,
-            connect_args={"timeout": busy_seconds},
+            async_creator=sqlite_driver.connector(
+                _sqlite_path(url),
+                busy_seconds=busy_seconds,
+                locks=sqlite_driver.WriteLocks(timeout=busy_seconds),
+            ),
             pool_size=pool_size,
             max_overflow=20,
         )

@@ -1,0 +1,314 @@
+"""SQLite connections for asyncio: a write transaction's statements on the loop.
+
+aiosqlite runs every call on the connection's own thread, and SQLAlchemy makes four
+of them per statement (open the cursor, execute, fetch, close). Measured through
+SQLAlchemy on this project's 2-core VM, CPU per one-row statement: ~460 µs that way,
+~230 µs with one hop per statement, ~50-100 µs with none. An answered message runs
+~25 statements, so the hops were most of the server's CPU.
+
+* A write transaction (``BEGIN IMMEDIATE``, see `router.storage.engine`) first takes
+  the database's in-process write lock, an `asyncio.Lock`: this process's writers
+  queue in order and start the moment the previous one commits, where SQLite's busy
+  handler would have them poll with sleeps of up to 100 ms. ``BEGIN IMMEDIATE``
+  (which can wait for another process's lock) and ``COMMIT``/``ROLLBACK`` (which can
+  checkpoint the WAL to disk) run on the connection's thread.
+* The statements between them run on the event loop. The transaction holds SQLite's
+  write lock, so none of them waits for a lock; they are reads and writes of a few
+  rows by key. A transaction that runs many (an import) hands one statement to the
+  thread whenever it has kept the loop for `LOOP_TURN` seconds, so other work runs.
+* Everything else (read transactions, which can scan: reports, search, exports; and
+  the PRAGMAs at connect) runs on the thread, one hop per statement, its first rows
+  fetched in the same hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+# Rows fetched in the hop that executes a statement; a larger result (a streamed
+# read) is fetched in further hops of this size, so memory stays bounded.
+_FIRST_ROWS = 500
+
+# How long a write transaction may run statements on the loop without a hop to the
+# thread, which lets the loop serve others.
+LOOP_TURN = 0.002
+
+
+class WriteLocks:
+    """The database's in-process write lock, one `asyncio.Lock` per event loop.
+
+    One engine can serve several loops over its life (a test's, then another's);
+    an `asyncio.Lock` belongs to the loop that first waited on it.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def for_running_loop(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+
+class _ImmediateQueue:
+    """What SQLAlchemy's aiosqlite adapter uses to set `isolation_level`: aiosqlite's
+    request queue. The setting is a plain attribute write, so it runs at once."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            future.set_result(function())
+        except Exception as error:  # handed to the awaiting caller, as aiosqlite does
+            future.set_exception(error)
+
+
+class LoopSqliteConnection:
+    """An aiosqlite-shaped connection (what SQLAlchemy's aiosqlite dialect drives)."""
+
+    def __init__(
+        self, connection: sqlite3.Connection, thread: ThreadPoolExecutor, locks: WriteLocks
+    ) -> None:
+        self._conn = connection
+        self._connection: sqlite3.Connection | None = connection
+        self._thread = thread
+        self._locks = locks
+        self._tx = _ImmediateQueue()
+        self._held_lock: asyncio.Lock | None = None
+        self._loop_turn_began = 0.0
+        self._last_submitted: Future[Any] | None = None
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._conn.isolation_level
+
+    def cursor(self) -> LoopSqliteCursor:
+        return LoopSqliteCursor(self)
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._conn.create_function(*args, **kwargs)
+
+    async def on_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+        submitted = self._thread.submit(function, *args)
+        self._last_submitted = submitted
+        try:
+            return await asyncio.wrap_future(submitted)
+        finally:
+            self._loop_turn_began = time.perf_counter()
+
+    def settled(self) -> bool:
+        """No call is still running on the thread. A caller cancelled during a hop
+        does not wait for it (a BEGIN can wait 30 s for another process); whatever
+        comes next on this connection runs after it, on the same thread."""
+        return self._last_submitted is None or self._last_submitted.done()
+
+    async def run(self, function: Callable[..., _T], *args: Any) -> _T:
+        """On the loop inside a write transaction (for a turn), on the thread otherwise."""
+        if (
+            self._held_lock is not None
+            and time.perf_counter() - self._loop_turn_began < LOOP_TURN
+            and self.settled()
+        ):
+            return function(*args)
+        return await self.on_thread(function, *args)
+
+    async def begin_writing(self, cursor: sqlite3.Cursor, sql: str) -> None:
+        lock = self._locks.for_running_loop()
+        try:
+            # Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancel that
+            # arrives as the lock is handed over, and a stopped worker runs on.
+            async with asyncio.timeout(self._locks.timeout):
+                await lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        try:
+            await self.on_thread(cursor.execute, sql)
+        except BaseException:
+            if self.settled() and not self._conn.in_transaction:
+                lock.release()
+            else:
+                # Cancelled while the BEGIN runs on: held until the ROLLBACK that
+                # clean-up sends, which the thread runs after the BEGIN.
+                self._held_lock = lock
+            raise
+        self._held_lock = lock
+
+    def _end_writing(self) -> None:
+        lock, self._held_lock = self._held_lock, None
+        if lock is not None:
+            lock.release()
+
+    async def commit(self) -> None:
+        try:
+            if not self.settled() or self._conn.in_transaction:
+                await self.on_thread(self._conn.commit)
+        finally:
+            self._end_writing()
+
+    async def rollback(self) -> None:
+        try:
+            if not self.settled():
+                self.after_running(self._conn.rollback)
+            elif self._conn.in_transaction:
+                # (The pool rolls back every connection handed back to it, most of
+                # them with no transaction open: those need no hop.)
+                await self.on_thread(self._conn.rollback)
+        finally:
+            self._end_writing()
+
+    def after_running(self, function: Callable[[], Any]) -> None:
+        """Queue clean-up behind a call still running on the thread, unawaited.
+
+        A caller cancelled during a hop does not wait for it (a BEGIN can wait for
+        another process's lock for the busy timeout): the ROLLBACK or close that
+        clean-up sends runs after it, on the same thread. Its caller lets the
+        in-process write lock go at once; the next writer's BEGIN then waits in
+        SQLite, on its own thread.
+        """
+        self._last_submitted = self._thread.submit(function)
+
+    async def close(self) -> None:
+        if self._connection is None:
+            return
+        self._connection = None
+        try:
+            if self.settled():
+                await self.on_thread(self._conn.close)
+            else:
+                self.after_running(self._conn.close)
+        finally:
+            self._end_writing()
+            self._thread.shutdown(wait=False)
+
+    def stop(self) -> None:
+        """Terminate (SQLAlchemy's hard close): no await, the thread closes it later."""
+        if self._connection is None:
+            return
+        self._connection = None
+        self.after_running(self._conn.close)
+        self._end_writing()
+        self._thread.shutdown(wait=False)
+
+
+class LoopSqliteCursor:
+    """An aiosqlite-shaped cursor: execute fetches the first rows in the same hop."""
+
+    def __init__(self, connection: LoopSqliteConnection) -> None:
+        self._connection = connection
+        self._cursor = connection._conn.cursor()
+        self._rows: list[Any] = []
+        self._more = False
+
+    async def __aenter__(self) -> LoopSqliteCursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> LoopSqliteCursor:
+        if sql.strip().upper() == "BEGIN IMMEDIATE":
+            await self._connection.begin_writing(self._cursor, sql)
+            self._rows, self._more = [], False
+            return self
+        await self._connection.run(self._execute_and_fetch, sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> LoopSqliteCursor:
+        await self._connection.run(self._cursor.executemany, sql, rows)
+        self._rows, self._more = [], False
+        return self
+
+    def _execute_and_fetch(self, sql: str, parameters: Sequence[Any]) -> None:
+        self._cursor.execute(sql, parameters)
+        self._take_rows()
+
+    def _take_rows(self) -> None:
+        if self._cursor.description is None:
+            self._rows, self._more = [], False
+            return
+        self._rows = self._cursor.fetchmany(_FIRST_ROWS)
+        self._more = len(self._rows) == _FIRST_ROWS
+
+    async def _refill(self) -> None:
+        if not self._rows and self._more:
+            await self._connection.run(self._take_rows)
+
+    async def fetchone(self) -> Any:
+        await self._refill()
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        await self._refill()
+        count = size or self._cursor.arraysize
+        taken, self._rows = self._rows[:count], self._rows[count:]
+        return taken
+
+    async def fetchall(self) -> list[Any]:
+        rows = self._rows
+        if self._more:
+            rest = await self._connection.run(self._cursor.fetchall)
+            rows = rows + rest
+        self._rows, self._more = [], False
+        return rows
+
+    async def close(self) -> None:
+        self._rows, self._more = [], False
+        if self._connection.settled():
+            self._cursor.close()
+        else:
+            self._connection.after_running(self._cursor.close)
+
+
+def connector(path: str, *, busy_seconds: float, locks: WriteLocks) -> Callable[[], Any]:
+    """SQLAlchemy's `async_creator` for the file at `path`."""
+
+    async def connect() -> LoopSqliteConnection:
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pasokh-sqlite")
+        try:
+            connection = await asyncio.get_running_loop().run_in_executor(
+                thread, _open, path, busy_seconds
+            )
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+        return LoopSqliteConnection(connection, thread, locks)
+
+    return connect
+
+
+def _open(path: str, busy_seconds: float) -> sqlite3.Connection:
+    # The connection moves between its thread and the loop, never used by both at
+    # once: SQLAlchemy runs one statement at a time on a connection.
+    return sqlite3.connect(path, timeout=busy_seconds, check_same_thread=False)

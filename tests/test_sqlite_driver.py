@@ -1,0 +1,288 @@
+"""The SQLite connections (`router.storage.sqlite_driver`), through a real engine on a file.
+
+What they promise: writers of one process queue on an `asyncio.Lock` in order; the
+event loop never waits for another process's lock; a write transaction that runs
+many statements still gives the loop a turn; reads see committed rows while a write
+is open (WAL); a large result streams whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from router.storage import sqlite_driver
+from router.storage.engine import READ_ONLY_OPTION, new_engine
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = new_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", statement_timeout=5)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT)"))
+    yield engine
+    await engine.dispose()
+
+
+class LoopTicks:
+    """Counts turns of the event loop and the longest gap between two of them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.longest_gap = 0.0
+        self._stopped = asyncio.Event()
+
+    async def run(self) -> None:
+        last = time.perf_counter()
+        while not self._stopped.is_set():
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            self.longest_gap = max(self.longest_gap, now - last)
+            last = now
+            self.count += 1
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+async def test_writers_queue_in_order_and_every_one_commits(engine: AsyncEngine) -> None:
+    writers_count = 10  # the pool's size: each writer finds its connection ready
+    hold = asyncio.Event()
+
+    async def open_one() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+            await hold.wait()
+
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, AsyncAdaptedQueuePool)
+    opening = [asyncio.create_task(open_one()) for _ in range(writers_count)]
+    while pool.checkedout() < writers_count:
+        await asyncio.sleep(0.001)
+    hold.set()
+    await asyncio.gather(*opening)
+
+    started: list[int] = []
+
+    async def write(n: int) -> None:
+        async with engine.begin() as connection:
+            started.append(n)
+            await connection.execute(sa.text("INSERT INTO note (body) VALUES (:b)"), {"b": f"w{n}"})
+            await asyncio.sleep(0.002)  # hold the lock across an await, as an ingest does
+
+    writers = []
+    for n in range(writers_count):
+        writers.append(asyncio.create_task(write(n)))
+        await asyncio.sleep(0)  # each reaches the lock before the next is made
+    await asyncio.gather(*writers)
+
+    assert started == list(range(writers_count))
+    async with engine.connect() as connection:
+        bodies = (await connection.execute(sa.text("SELECT body FROM note ORDER BY id"))).scalars()
+        assert list(bodies) == [f"w{n}" for n in range(writers_count)]
+
+
+async def test_another_process_holding_the_lock_is_waited_for_off_the_loop(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO note (body) VALUES ('other process')")
+
+    async def write() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("INSERT INTO note (body) VALUES ('ours')"))
+
+    ticks = LoopTicks()
+    ticking = asyncio.create_task(ticks.run())
+    writing = asyncio.create_task(write())
+    while ticks.count < 200:  # the loop turns while our BEGIN waits in SQLite
+        await asyncio.sleep(0.001)
+    assert not writing.done()
+    other.execute("COMMIT")
+    other.close()
+    await writing
+    ticks.stop()
+    await ticking
+
+    async with engine.connect() as connection:
+        bodies = (await connection.execute(sa.text("SELECT body FROM note ORDER BY id"))).scalars()
+        assert list(bodies) == ["other process", "ours"]
+
+
+async def test_a_long_write_transaction_gives_the_loop_turns(engine: AsyncEngine) -> None:
+    ticks = LoopTicks()
+    ticking = asyncio.create_task(ticks.run())
+    await asyncio.sleep(0)
+    began = time.perf_counter()
+    async with engine.begin() as connection:
+        for n in range(3000):
+            await connection.execute(sa.text("INSERT INTO note (body) VALUES (:b)"), {"b": str(n)})
+    took = time.perf_counter() - began
+    ticks.stop()
+    await ticking
+
+    # Statements on the loop for at most LOOP_TURN, then one on the thread: the loop
+    # is never held for long, however many statements the transaction runs.
+    assert took > 20 * sqlite_driver.LOOP_TURN
+    assert ticks.longest_gap < took / 5, (ticks.longest_gap, took)
+
+
+async def test_a_read_sees_committed_rows_while_a_write_is_open(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("INSERT INTO note (body) VALUES ('committed')"))
+
+    reader = engine.execution_options(**{READ_ONLY_OPTION: True})
+    async with engine.begin() as writing:
+        await writing.execute(sa.text("INSERT INTO note (body) VALUES ('not yet')"))
+        async with reader.connect() as reading:
+            seen = (await reading.execute(sa.text("SELECT body FROM note"))).scalars()
+            assert list(seen) == ["committed"]
+
+
+async def test_a_streamed_result_larger_than_one_fetch_arrives_whole(engine: AsyncEngine) -> None:
+    count = 3 * 500 + 7  # several of the driver's fetches
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.text("INSERT INTO note (body) VALUES (:b)"), [{"b": str(n)} for n in range(count)]
+        )
+
+    async with engine.connect() as connection:
+        streamed = await connection.stream(
+            sa.text("SELECT body FROM note ORDER BY id").execution_options(yield_per=100)
+        )
+        bodies = [row.body async for row in streamed]
+        whole = (await connection.execute(sa.text("SELECT body FROM note ORDER BY id"))).all()
+
+    assert bodies == [str(n) for n in range(count)]
+    assert [row.body for row in whole] == bodies
+
+
+async def test_a_writer_that_cannot_get_the_lock_in_time_fails_and_frees_nothing_it_never_held(
+    tmp_path: Path,
+) -> None:
+    engine = new_engine(f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}", statement_timeout=0.2)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("CREATE TABLE note (id INTEGER PRIMARY KEY)"))
+        holder_has_lock = asyncio.Event()
+        release = asyncio.Event()
+
+        async def hold() -> None:
+            async with engine.begin() as connection:
+                await connection.execute(sa.text("INSERT INTO note DEFAULT VALUES"))
+                holder_has_lock.set()
+                await release.wait()
+
+        holding = asyncio.create_task(hold())
+        await holder_has_lock.wait()
+        with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+            async with engine.begin() as connection:
+                await connection.execute(sa.text("INSERT INTO note DEFAULT VALUES"))
+        release.set()
+        await holding
+
+        # The lock is free again: the holder's commit released it, the loser never had it.
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("INSERT INTO note DEFAULT VALUES"))
+        async with engine.connect() as connection:
+            assert (await connection.execute(sa.text("SELECT count(*) FROM note"))).scalar() == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_a_write_transaction_runs_its_statements_on_the_loop_and_reads_on_a_thread(
+    engine: AsyncEngine,
+) -> None:
+    def register(connection: sa.Connection) -> None:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        raw.create_function("running_thread", 0, threading.get_ident)
+
+    loop_thread = threading.get_ident()
+    async with engine.connect() as connection:
+        await connection.run_sync(register)
+        await connection.execution_options(**{READ_ONLY_OPTION: True})
+        reading = (await connection.execute(sa.text("SELECT running_thread()"))).scalar()
+        await connection.commit()
+        await connection.execution_options(**{READ_ONLY_OPTION: False})
+        async with connection.begin():
+            await connection.execute(sa.text("INSERT INTO note (body) VALUES ('w')"))
+            writing = (await connection.execute(sa.text("SELECT running_thread()"))).scalar()
+
+    assert writing == loop_thread
+    assert reading != loop_thread
+
+
+async def test_a_writer_cancelled_while_another_process_holds_the_lock_lets_go_at_once(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    checked_out: list[sqlite_driver.LoopSqliteConnection] = []
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        checked_out.append(dbapi_connection.driver_connection)
+
+    sa.event.listen(engine.sync_engine, "checkout", on_checkout)
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def write(body: str) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("INSERT INTO note (body) VALUES (:b)"), {"b": body})
+
+    writing = asyncio.create_task(write("cancelled"))
+    while not checked_out or checked_out[-1].settled():  # its BEGIN waits in SQLite
+        await asyncio.sleep(0.001)
+    began = time.perf_counter()
+    writing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    assert time.perf_counter() - began < 1.0  # not the 5 s busy timeout
+
+    other.execute("COMMIT")
+    other.close()
+    # The cancelled BEGIN, which went on to succeed, was rolled back after it, and
+    # the write lock is free: the next writer goes through.
+    await asyncio.wait_for(write("after"), 5)
+    async with engine.connect() as connection:
+        bodies = (await connection.execute(sa.text("SELECT body FROM note"))).scalars()
+        assert list(bodies) == ["after"]
+
+
+async def test_a_writer_cancelled_as_the_lock_is_handed_to_it_stays_cancelled(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A stopped worker must stop: the cancel may not be lost to a lock hand-over."""
+    locks = sqlite_driver.WriteLocks(timeout=5)
+    connect = sqlite_driver.connector(str(tmp_path / "driver.db"), busy_seconds=5, locks=locks)
+    holder, waiter = await connect(), await connect()
+    try:
+        await holder.cursor().execute("BEGIN IMMEDIATE")
+        waiting = asyncio.create_task(waiter.cursor().execute("BEGIN IMMEDIATE"))
+        while not locks.for_running_loop().locked() or not waiting_on_lock(locks):
+            await asyncio.sleep(0)
+        await holder.commit()  # hands the lock to the waiter, which has not run yet
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+        assert not locks.for_running_loop().locked()
+        await holder.cursor().execute("BEGIN IMMEDIATE")  # and the lock is free
+        await holder.rollback()
+    finally:
+        await holder.close()
+        await waiter.close()
+
+
+def waiting_on_lock(locks: sqlite_driver.WriteLocks) -> bool:
+    return bool(getattr(locks.for_running_loop(), "_waiters", None))
