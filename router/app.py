@@ -73,6 +73,7 @@ from router.http.keys import CONTEXT
 from router.http.slow_bodies import slow_body_middleware
 from router.identity.dialogue import IdentityDialogue
 from router.identity.service import IdentityProofService
+from router.loop_lag import loop_lag_ctx
 from router.metrics import Metrics
 from router.outreach.scheduler import outreach_scheduler_ctx
 from router.service.breaches import sla_scheduler_ctx
@@ -370,6 +371,7 @@ def build_app(
     app.cleanup_ctx.append(sla_scheduler_ctx)
     app.cleanup_ctx.append(outreach_scheduler_ctx)
     app.cleanup_ctx.append(file_collector_ctx)
+    app.cleanup_ctx.append(loop_lag_ctx)
     return app
 
 

@@ -116,6 +116,12 @@ class Metrics:
             ["worker"],
             registry=r,
         )
+        self.event_loop_lag = Histogram(
+            "pasokh_event_loop_lag_seconds",
+            "How much later than asked the event loop woke a timer (router/loop_lag.py)",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
         # The PostgreSQL event bus between processes (docs/deploy.md).
         self.shared_events = Counter(
             "pasokh_shared_events",
