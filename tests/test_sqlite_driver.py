@@ -263,7 +263,7 @@ async def test_a_writer_cancelled_as_the_lock_is_handed_to_it_stays_cancelled(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     """A stopped worker must stop: the cancel may not be lost to a lock hand-over."""
-    locks = sqlite_driver.WriteLocks(timeout=5)
+    locks = sqlite_driver.WriteLocks()
     connect = sqlite_driver.connector(str(tmp_path / "driver.db"), busy_seconds=5, locks=locks)
     holder, waiter = await connect(), await connect()
     try:

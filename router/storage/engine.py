@@ -57,7 +57,7 @@ def new_engine(
             async_creator=sqlite_driver.connector(
                 _sqlite_path(url),
                 busy_seconds=busy_seconds,
-                locks=sqlite_driver.WriteLocks(timeout=busy_seconds),
+                locks=sqlite_driver.WriteLocks(),
             ),
             pool_size=pool_size,
             max_overflow=20,
@@ -133,7 +133,7 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_ms: int) -> None:
         if connection.get_execution_options().get(READ_ONLY_OPTION):
             connection.exec_driver_sql("BEGIN")
         else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql(sqlite_driver.BEGIN_WRITING)
 
 
 def new_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -37,6 +37,10 @@ _T = TypeVar("_T")
 # read) is fetched in further hops of this size, so memory stays bounded.
 _FIRST_ROWS = 500
 
+# How a write transaction begins (`router.storage.engine` issues it): it takes
+# SQLite's write lock at once. Compared as issued, not normalised, on every statement.
+BEGIN_WRITING = "BEGIN IMMEDIATE"
+
 # How long a write transaction may run statements on the loop without a hop to the
 # thread, which lets the loop serve others.
 LOOP_TURN = 0.002
@@ -49,8 +53,7 @@ class WriteLocks:
     an `asyncio.Lock` belongs to the loop that first waited on it.
     """
 
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
+    def __init__(self) -> None:
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -79,12 +82,18 @@ class LoopSqliteConnection:
     """An aiosqlite-shaped connection (what SQLAlchemy's aiosqlite dialect drives)."""
 
     def __init__(
-        self, connection: sqlite3.Connection, thread: ThreadPoolExecutor, locks: WriteLocks
+        self,
+        connection: sqlite3.Connection,
+        thread: ThreadPoolExecutor,
+        locks: WriteLocks,
+        busy_seconds: float,
     ) -> None:
         self._conn = connection
+        # What SQLAlchemy's adapter checks for "still open" (None once closed).
         self._connection: sqlite3.Connection | None = connection
         self._thread = thread
         self._locks = locks
+        self._busy_seconds = busy_seconds
         self._tx = _ImmediateQueue()
         self._held_lock: asyncio.Lock | None = None
         self._loop_turn_began = 0.0
@@ -129,21 +138,19 @@ class LoopSqliteConnection:
         try:
             # Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancel that
             # arrives as the lock is handed over, and a stopped worker runs on.
-            async with asyncio.timeout(self._locks.timeout):
+            async with asyncio.timeout(self._busy_seconds):
                 await lock.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         try:
             await self.on_thread(cursor.execute, sql)
-        except BaseException:
+        finally:
             if self.settled() and not self._conn.in_transaction:
-                lock.release()
+                lock.release()  # the BEGIN failed: nothing is held
             else:
-                # Cancelled while the BEGIN runs on: held until the ROLLBACK that
-                # clean-up sends, which the thread runs after the BEGIN.
+                # Begun, or cancelled while the BEGIN runs on: held until the COMMIT
+                # or ROLLBACK, which the thread runs after the BEGIN.
                 self._held_lock = lock
-            raise
-        self._held_lock = lock
 
     def _end_writing(self) -> None:
         lock, self._held_lock = self._held_lock, None
@@ -238,7 +245,7 @@ class LoopSqliteCursor:
         self._cursor.arraysize = value
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> LoopSqliteCursor:
-        if sql.strip().upper() == "BEGIN IMMEDIATE":
+        if sql == BEGIN_WRITING:
             await self._connection.begin_writing(self._cursor, sql)
             self._rows, self._more = [], False
             return self
@@ -303,7 +310,7 @@ def connector(path: str, *, busy_seconds: float, locks: WriteLocks) -> Callable[
         except BaseException:
             thread.shutdown(wait=False)
             raise
-        return LoopSqliteConnection(connection, thread, locks)
+        return LoopSqliteConnection(connection, thread, locks, busy_seconds)
 
     return connect
 
