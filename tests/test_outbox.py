@@ -280,9 +280,12 @@ async def test_a_batch_of_deliveries_is_recorded_in_few_transactions(
     records: list[int] = []  # per record transaction: the outcomes it wrote
     running: dict[int, int] = {}
 
-    def statement(conn: Connection, _c: Any, sql: str, *_: Any) -> None:
+    def statement(
+        conn: Connection, _c: Any, sql: str, parameters: Any, _x: Any, executemany: bool
+    ) -> None:
         if sql.startswith("UPDATE delivery_attempts SET outcome"):
-            running[id(conn)] = running.get(id(conn), 0) + 1
+            outcomes = len(parameters) if executemany else 1
+            running[id(conn)] = running.get(id(conn), 0) + outcomes
 
     def committed(conn: Connection) -> None:
         if id(conn) in running:

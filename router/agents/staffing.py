@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.core.responder import Staffing
 from router.storage.models import Agent, Thread, ThreadStatus
 
 
-def _tier_agents(tier: int) -> Any:
-    """Agents who may work `tier`: its agents and the admins."""
+def _tier_agents(tier: Any) -> Any:
+    """Agents who may work `tier` (a number or a bound parameter): its agents and the
+    admins."""
     return or_(Agent.tier == tier, Agent.is_admin.is_(True))
 
 
@@ -27,12 +28,11 @@ async def tier_staffing(session: AsyncSession, tier: int) -> tuple[int, int]:
     return int(agents), int(online)
 
 
-async def staffing_for(session: AsyncSession, thread: Thread) -> Staffing:
-    """Agents who may work `thread`'s tier (tier 1 for a bot thread), how many are
-    online, and its place in that tier's queue while it waits (the order auto-assignment
-    takes: priority, then time queued). One statement: it runs in the ingest's write
-    transaction, for every message to a thread the bot or the queue holds."""
-    staff = select(Agent.id, Agent.presence).where(_tier_agents(max(thread.tier, 1))).subquery()
+def _staffing_statement(*, queued: bool) -> Select[Any]:
+    """Agents who may work the tier, how many are online and, with `queued`, how many
+    queued threads go before the thread's place in the queue (the order auto-assignment
+    takes: priority, then time queued)."""
+    staff = select(Agent.id, Agent.presence).where(_tier_agents(bindparam("staff_tier"))).subquery()
     columns: list[Any] = [
         select(func.count()).select_from(staff).scalar_subquery(),
         select(func.count())
@@ -40,31 +40,56 @@ async def staffing_for(session: AsyncSession, thread: Thread) -> Staffing:
         .where(staff.c.presence == "online")
         .scalar_subquery(),
     ]
-    queued = thread.status == ThreadStatus.QUEUED and thread.queued_at is not None
     if queued:
+        priority, queued_at, thread_id = (
+            bindparam("priority", type_=Thread.priority.type),
+            bindparam("queued_at", type_=Thread.queued_at.type),
+            bindparam("thread_id", type_=Thread.id.type),
+        )
         columns.append(
             select(func.count())
             .where(
                 Thread.status == ThreadStatus.QUEUED,
-                Thread.tier == thread.tier,
+                Thread.tier == bindparam("tier"),
                 Thread.assignee_id.is_(None),
-                Thread.id != thread.id,
+                Thread.id != thread_id,
                 or_(
-                    Thread.priority > thread.priority,
+                    Thread.priority > priority,
                     and_(
-                        Thread.priority == thread.priority,
+                        Thread.priority == priority,
                         or_(
-                            Thread.queued_at < thread.queued_at,
-                            and_(Thread.queued_at == thread.queued_at, Thread.id < thread.id),
+                            Thread.queued_at < queued_at,
+                            and_(Thread.queued_at == queued_at, Thread.id < thread_id),
                         ),
                     ),
                 ),
             )
             .scalar_subquery()
         )
-    row = (await session.execute(select(*columns))).one()
-    return Staffing(
-        agents=int(row[0]),
-        online=int(row[1]),
-        queue_position=int(row[2] or 0) + 1 if queued else None,
-    )
+    return select(*columns)
+
+
+# Built once: building them cost more CPU than running them, for every message to a
+# thread the bot or the queue holds.
+_STAFFING = _staffing_statement(queued=False)
+_STAFFING_AND_PLACE = _staffing_statement(queued=True)
+
+
+async def staffing_for(session: AsyncSession, thread: Thread) -> Staffing:
+    """Agents who may work `thread`'s tier (tier 1 for a bot thread), how many are
+    online, and its place in that tier's queue while it waits. One statement: it runs
+    in the ingest's write transaction, for every message to a thread the bot or the
+    queue holds."""
+    staff_tier = max(thread.tier, 1)
+    if thread.status == ThreadStatus.QUEUED and thread.queued_at is not None:
+        place = {
+            "staff_tier": staff_tier,
+            "tier": thread.tier,
+            "priority": thread.priority,
+            "queued_at": thread.queued_at,
+            "thread_id": thread.id,
+        }
+        agents, online, ahead = (await session.execute(_STAFFING_AND_PLACE, place)).one()
+        return Staffing(agents=int(agents), online=int(online), queue_position=int(ahead or 0) + 1)
+    agents, online = (await session.execute(_STAFFING, {"staff_tier": staff_tier})).one()
+    return Staffing(agents=int(agents), online=int(online), queue_position=None)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, literal_column, select, update
+from sqlalchemy import BigInteger, bindparam, literal_column, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from router.agents.staffing import staffing_for
 from router.context import AppContext
@@ -78,20 +78,21 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 
 
-# Where each bounded inbound field is written; it is cut to the smallest of them, so a
-# long From name or Subject is stored (shortened) on PostgreSQL as on SQLite.
-_NAME_COLUMNS: dict[str, tuple[InstrumentedAttribute[Any], ...]] = {
-    "sender_name": SENDER_NAME_COLUMNS,
-    "sender_username": (Identity.username,),
-    "subject": (Message.subject, Thread.subject),
+# How long each bounded inbound field may be: the smallest of the columns it is written
+# to, so a long From name or Subject is stored (shortened) on PostgreSQL as on SQLite.
+# Read once: asking a column for its type costs more than the rest of the check.
+_NAME_LIMITS: dict[str, int] = {
+    "sender_name": column_limit(*SENDER_NAME_COLUMNS),
+    "sender_username": column_limit(Identity.username),
+    "subject": column_limit(Message.subject, Thread.subject),
 }
 # Lookup keys: shortened with a hash of the whole value, so they stay distinct.
-_KEY_COLUMNS: dict[str, tuple[InstrumentedAttribute[Any], ...]] = {
-    "external_id": (Message.external_id,),
-    "edit_of": (Message.external_id,),
-    "sender_address": (Identity.address,),
+_KEY_LIMITS: dict[str, int] = {
+    "external_id": column_limit(Message.external_id),
+    "edit_of": column_limit(Message.external_id),
+    "sender_address": column_limit(Identity.address),
 }
-_LANGUAGE_COLUMNS = LANGUAGE_COLUMNS
+_LANGUAGE_LIMIT = column_limit(*LANGUAGE_COLUMNS)
 _TEXT_FIELDS = ("text", "full_text")
 # What the reduced forms leave out (see `_reduced`).
 _DESCRIPTIVE_FIELDS = (
@@ -132,19 +133,17 @@ def _storable(msg: InboundMessage) -> tuple[InboundMessage, set[str]]:
         value = getattr(msg, name)
         if value is not None:
             note(name, value, storable(value))
-    for name, columns in _NAME_COLUMNS.items():
+    for name, limit in _NAME_LIMITS.items():
         value = getattr(msg, name)
         if value is not None:
-            limit = column_limit(*columns)
             note(name, value, fit(plain_name(value), limit), limit)
-    for name, columns in _KEY_COLUMNS.items():
+    for name, limit in _KEY_LIMITS.items():
         value = getattr(msg, name)
         if value is not None:
-            limit = column_limit(*columns)
             note(name, value, fit_key(storable(value), limit), limit)
     if msg.language is not None:
         language = storable(msg.language)
-        if len(language) > column_limit(*_LANGUAGE_COLUMNS):
+        if len(language) > _LANGUAGE_LIMIT:
             language = ""
             why.setdefault("language", set()).add("too_long")
         if language != msg.language:
@@ -366,10 +365,9 @@ class _KnownSender:
     customer_name: str | None
 
 
-async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSender | None:
-    """The sender's identity, when stored, and whether `msg` is a redelivery: one
-    statement that also marks the sender seen and holds their row (a customer merge
-    in flight is waited for, and its new customer read)."""
+def _sender_seen_statement() -> Any:
+    """The sender's identity marked seen, with the first delivery of the message's id
+    from them (a redelivery) and their customer's name."""
     # Keyed by the sender too: the sender chooses the id (an email Message-ID), so
     # another sender reusing it must not get their message dropped as "already stored".
     # Named in full: SQLite's RETURNING is rendered with bare column names, and a bare
@@ -382,21 +380,40 @@ async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSen
         select(Message.id)
         .where(
             Message.identity_id == identity_id,
-            Message.channel == msg.channel,
-            Message.external_id == msg.external_id,
+            Message.channel == bindparam("sender_channel"),
+            Message.external_id == bindparam("message_id"),
             Message.direction == Direction.INBOUND,
         )
         .limit(1)
         .scalar_subquery()
     )
-    seen = (
+    return (
         update(Identity)
-        .where(Identity.channel == msg.channel, Identity.address == msg.sender_address)
-        .values(last_seen_at=utcnow())
+        .where(
+            Identity.channel == bindparam("sender_channel"),
+            Identity.address == bindparam("sender_address"),
+        )
+        .values(last_seen_at=bindparam("seen_at"))
         .returning(Identity, first_delivery, customer_name)
         .execution_options(synchronize_session=False)
     )
-    row = (await session.execute(seen)).first()
+
+
+# Built once: it runs for every message, and building it cost more CPU than running it.
+_SENDER_SEEN = _sender_seen_statement()
+
+
+async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSender | None:
+    """The sender's identity, when stored, and whether `msg` is a redelivery: one
+    statement that also marks the sender seen and holds their row (a customer merge
+    in flight is waited for, and its new customer read)."""
+    values = {
+        "sender_channel": msg.channel,
+        "sender_address": msg.sender_address,
+        "message_id": msg.external_id,
+        "seen_at": utcnow(),
+    }
+    row = (await session.execute(_SENDER_SEEN, values)).first()
     return None if row is None else _KnownSender(row[0], row[1], row[0].customer_id, row[2])
 
 
@@ -771,6 +788,16 @@ _VIEW_COLUMNS = (
 )
 
 
+# The thread's newest messages, newest first; built once, as it runs for every message
+# the bot answers.
+_RECENT_MESSAGES = (
+    select(*_VIEW_COLUMNS)
+    .where(Message.thread_id == bindparam("thread_id"), Message.internal.is_(False))
+    .order_by(Message.id.desc())
+    .limit(bindparam("how_many"))
+)
+
+
 def _view(message: Any) -> MessageView:
     """The bot's view of a `Message`, or of a row of `_VIEW_COLUMNS` (the same names)."""
     return MessageView(
@@ -798,10 +825,8 @@ async def _thread_context(
         # Plain rows of the columns the view shows: no ORM objects to build, identify
         # and track for a read that only becomes data.
         rows = await session.execute(
-            select(*_VIEW_COLUMNS)
-            .where(Message.thread_id == thread.id, Message.internal.is_(False))
-            .order_by(Message.id.desc())
-            .limit(app.settings.threads.history_limit + 1)
+            _RECENT_MESSAGES,
+            {"thread_id": thread.id, "how_many": app.settings.threads.history_limit + 1},
         )
         recent = tuple(_view(row) for row in reversed(rows.all()))[:-1]
     return ThreadContext(

@@ -26,8 +26,20 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -96,6 +108,54 @@ def _recipient_head() -> ColumnElement[bool]:
 _IS_RECIPIENT_HEAD = _recipient_head()
 
 
+def _claim_statements() -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """(is any row due at `now`; the due rows with their message, thread, recipient's
+    unreachable reason and outreach customer, oldest first, at most `how_many`; the
+    same with the rows locked, skipping those another worker holds)."""
+    now = bindparam("now", type_=OutboxItem.next_attempt_at.type)
+    due = (
+        OutboxItem.status == OutboxStatus.PENDING,
+        OutboxItem.next_attempt_at <= now,
+        or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until < now),
+        _IS_RECIPIENT_HEAD,
+    )
+    outreach_customer = (
+        select(OutreachMessage.customer_id)
+        .where(OutreachMessage.message_id == OutboxItem.message_id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = (
+        select(OutboxItem, Message, Thread, Identity.unreachable_reason, outreach_customer)
+        .join(Message, Message.id == OutboxItem.message_id)
+        .join(Thread, Thread.id == OutboxItem.thread_id)
+        .outerjoin(Identity, Identity.id == OutboxItem.identity_id)
+        .where(*due)
+        .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+        .limit(bindparam("how_many"))
+    )
+    # Two workers may both see X1 as X's head; the row lock lets one have it, and the
+    # lease check is re-evaluated on the locked row's newest version (PostgreSQL).
+    locked = rows.with_for_update(skip_locked=True, of=OutboxItem)
+    return select(OutboxItem.id).where(*due).limit(1), rows, locked
+
+
+# Built once, like the statements that record outcomes: a claim and its record run for
+# every message sent, and building their statements cost more than running them.
+_ANY_DUE, _DUE_ROWS, _DUE_ROWS_LOCKED = _claim_statements()
+_LEASE = (
+    update(OutboxItem)
+    .where(OutboxItem.id.in_(bindparam("outbox_ids", expanding=True)))
+    .values(
+        attempts=OutboxItem.attempts + 1,
+        leased_by=bindparam("lease_holder"),
+        leased_until=bindparam("lease_end"),
+    )
+    .execution_options(synchronize_session=False)
+)
+_NEW_ATTEMPTS = insert(DeliveryAttempt).returning(DeliveryAttempt.id, sort_by_parameter_order=True)
+
+
 async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claimed]:
     """Lease up to `limit` due recipient-head rows to `worker_id`, counting the attempt
     (committed before anything is sent), and build their outbound messages.
@@ -107,38 +167,14 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
     """
     settings = app.settings.outbox
     now = utcnow()
-    due = (
-        OutboxItem.status == OutboxStatus.PENDING,
-        OutboxItem.next_attempt_at <= now,
-        or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until < now),
-        _IS_RECIPIENT_HEAD,
-    )
     # Look before locking: an idle poll must not take SQLite's write lock (or row locks).
     async with app.read_sessions() as session:
-        if await session.scalar(select(OutboxItem.id).where(*due).limit(1)) is None:
+        if await session.scalar(_ANY_DUE, {"now": now}) is None:
             return []
+    due_rows = _DUE_ROWS if is_sqlite(app.settings.database_url) else _DUE_ROWS_LOCKED
 
     async def work(session: AsyncSession, _: Effects) -> tuple[list[_Claimed], list[OutboxItem]]:
-        outreach_customer = (
-            select(OutreachMessage.customer_id)
-            .where(OutreachMessage.message_id == OutboxItem.message_id)
-            .limit(1)
-            .scalar_subquery()
-        )
-        query = (
-            select(OutboxItem, Message, Thread, Identity.unreachable_reason, outreach_customer)
-            .join(Message, Message.id == OutboxItem.message_id)
-            .join(Thread, Thread.id == OutboxItem.thread_id)
-            .outerjoin(Identity, Identity.id == OutboxItem.identity_id)
-            .where(*due)
-            .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-            .limit(limit)
-        )
-        if not is_sqlite(app.settings.database_url):
-            # Two workers may both see X1 as X's head; the row lock lets one have it,
-            # and the lease check is re-evaluated on the locked row's newest version.
-            query = query.with_for_update(skip_locked=True, of=OutboxItem)
-        rows = (await session.execute(query)).all()
+        rows = (await session.execute(due_rows, {"now": now, "how_many": limit})).all()
         dead: list[OutboxItem] = []
         sending: list[tuple[OutboxItem, Message, Thread, int | None]] = []
         for row, message, thread, unreachable, outreach_customer_id in rows:
@@ -153,17 +189,14 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
             sending.append((row, message, thread, outreach_customer_id))
         if not sending:
             return [], dead
-        leased_until = now + timedelta(seconds=settings.lease_seconds)
-        await session.execute(
-            update(OutboxItem)
-            .where(OutboxItem.id.in_([row.id for row, *_ in sending]))
-            .values(
-                attempts=OutboxItem.attempts + 1, leased_by=worker_id, leased_until=leased_until
-            )
-            .execution_options(synchronize_session=False)
-        )
+        lease = {
+            "outbox_ids": [row.id for row, *_ in sending],
+            "lease_holder": worker_id,
+            "lease_end": now + timedelta(seconds=settings.lease_seconds),
+        }
+        await session.execute(_LEASE, lease)
         attempt_ids = await session.scalars(
-            insert(DeliveryAttempt).returning(DeliveryAttempt.id, sort_by_parameter_order=True),
+            _NEW_ATTEMPTS,
             [{"outbox_id": row.id, "attempted_at": now, "outcome": SENDING} for row, *_ in sending],
         )
         # Only a channel that threads replies by earlier channel ids (email's
@@ -357,6 +390,33 @@ def _record_of(
     return _Record(claimed, result, row_values, final, last_error)
 
 
+def _by_row_id(model: Any, *where: ColumnElement[bool]) -> Any:
+    """An UPDATE of `model`'s table by `row_id`, whose SET clause is the columns each
+    parameter set names: run for many rows at once (executemany)."""
+    table = model.__table__
+    return update(table).where(table.c.id == bindparam("row_id"), *where)
+
+
+_SET_IDENTITY = _by_row_id(Identity)
+_SET_FIRST_RESPONSE = _by_row_id(Thread, Thread.__table__.c.first_response_at.is_(None))
+_SET_CHANNEL_ID = _by_row_id(Message, Message.__table__.c.external_id.is_(None))
+_SET_OUTBOX_ROW = _by_row_id(OutboxItem)
+_SET_ATTEMPT = _by_row_id(DeliveryAttempt)
+
+
+async def _update_rows(session: AsyncSession, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """Run `statement` for `rows` in their order: one executemany for each run of rows
+    that set the same columns (an executemany's rows must all name the same ones)."""
+    connection = await session.connection()
+    start = 0
+    while start < len(rows):
+        end = start + 1
+        while end < len(rows) and rows[end].keys() == rows[start].keys():
+            end += 1
+        await connection.execute(statement, rows[start:end])
+        start = end
+
+
 async def _write_records(session: AsyncSession, records: list[_Record], now: datetime) -> None:
     """Written blind (UPDATE by id, nothing read back): the claims know all they need.
 
@@ -369,13 +429,6 @@ async def _write_records(session: AsyncSession, records: list[_Record], now: dat
         for r in records
         if r.result.identity_unreachable and r.claimed.identity_id is not None
     )
-    for identity_id, reason in unreachable:
-        await session.execute(
-            update(Identity)
-            .where(Identity.id == identity_id)
-            .values(unreachable_reason=reason)
-            .execution_options(synchronize_session=False)
-        )
     delivered = [r for r in records if r.result.status == DeliveryStatus.DELIVERED]
     answered = sorted(
         {
@@ -384,39 +437,28 @@ async def _write_records(session: AsyncSession, records: list[_Record], now: dat
             if r.claimed.message.author == AuthorKind.AGENT
         }
     )
-    for thread_id in answered:
-        await session.execute(
-            update(Thread)
-            .where(Thread.id == thread_id, Thread.first_response_at.is_(None))
-            .values(first_response_at=now)
-            .execution_options(synchronize_session=False)
-        )
     channel_ids = sorted(
         (r.claimed.message.message_id, r.result.external_id)
         for r in delivered
         if r.result.external_id
     )
-    for message_id, external_id in channel_ids:
-        await session.execute(
-            update(Message)
-            .where(Message.id == message_id, Message.external_id.is_(None))
-            .values(external_id=external_id)
-            .execution_options(synchronize_session=False)
-        )
-    for record in sorted(records, key=lambda r: r.claimed.outbox_id):
-        await session.execute(
-            update(OutboxItem)
-            .where(OutboxItem.id == record.claimed.outbox_id)
-            .values(**record.row_values)
-            .execution_options(synchronize_session=False)
-        )
-    for record in sorted(records, key=lambda r: r.claimed.attempt_id):
-        await session.execute(
-            update(DeliveryAttempt)
-            .where(DeliveryAttempt.id == record.claimed.attempt_id)
-            .values(outcome=record.result.status, error=record.result.error)
-            .execution_options(synchronize_session=False)
-        )
+    outbox_rows = [
+        {"row_id": r.claimed.outbox_id, **r.row_values}
+        for r in sorted(records, key=lambda r: r.claimed.outbox_id)
+    ]
+    attempts = [
+        {"row_id": r.claimed.attempt_id, "outcome": r.result.status, "error": r.result.error}
+        for r in sorted(records, key=lambda r: r.claimed.attempt_id)
+    ]
+    updates: list[tuple[Any, list[dict[str, Any]]]] = [
+        (_SET_IDENTITY, [{"row_id": i, "unreachable_reason": why} for i, why in unreachable]),
+        (_SET_FIRST_RESPONSE, [{"row_id": i, "first_response_at": now} for i in answered]),
+        (_SET_CHANNEL_ID, [{"row_id": i, "external_id": e} for i, e in channel_ids]),
+        (_SET_OUTBOX_ROW, outbox_rows),
+        (_SET_ATTEMPT, attempts),
+    ]
+    for statement, rows in updates:
+        await _update_rows(session, statement, rows)
 
 
 async def record_results(app: AppContext, outcomes: list[tuple[_Claimed, DeliveryResult]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.core.messages import InboundMessage, utcnow
@@ -23,11 +23,21 @@ class ThreadChoice:
     referred_thread_id: int | None = None
 
 
+# Built once: they run for every message, and building one cost more than running it.
+_OPEN_THREAD = select(Thread).where(
+    Thread.customer_id == bindparam("customer_id"), Thread.status.in_(OPEN_STATUSES)
+)
+_LATEST_THREAD = (
+    select(Thread)
+    .where(Thread.customer_id == bindparam("customer_id"))
+    .order_by(Thread.id.desc())
+    .limit(1)
+)
+
+
 async def open_thread_of(session: AsyncSession, customer_id: int) -> Thread | None:
     """The customer's open thread, if any (the database allows at most one)."""
-    return await session.scalar(
-        select(Thread).where(Thread.customer_id == customer_id, Thread.status.in_(OPEN_STATUSES))
-    )
+    return await session.scalar(_OPEN_THREAD, {"customer_id": customer_id})
 
 
 async def _hinted_thread(session: AsyncSession, msg: InboundMessage) -> Thread | None:
@@ -74,12 +84,7 @@ async def choose_thread(
         current = await open_thread_of(session, customer_id)
         if current is not None:
             return ThreadChoice(current, created=False, referred_thread_id=referred)
-        previous = hinted or await session.scalar(
-            select(Thread)
-            .where(Thread.customer_id == customer_id)
-            .order_by(Thread.id.desc())
-            .limit(1)
-        )
+        previous = hinted or await session.scalar(_LATEST_THREAD, {"customer_id": customer_id})
     now = utcnow()
     if (
         previous is not None

@@ -68,6 +68,13 @@ class ServiceLevels:
 
 # Where `service_levels` keeps what it read, with the transaction it read it in.
 _LEVELS_KEY = "pasokh_service_levels"
+# Every stored calendar and policy; built once, as it runs in every ingest.
+_STORED_LEVELS = select(
+    union_all(
+        select(literal("calendar").label("kind"), SlaCalendar.name, SlaCalendar.body),
+        select(literal("policy").label("kind"), SlaPolicy.name, SlaPolicy.body),
+    ).subquery()
+)
 
 
 async def service_levels(app: AppContext, session: AsyncSession) -> ServiceLevels:
@@ -82,11 +89,7 @@ async def service_levels(app: AppContext, session: AsyncSession) -> ServiceLevel
         return cast(ServiceLevels, read[1])
     calendar_bodies: dict[str, Any] = dict(app.settings.service.calendars)
     policy_bodies: dict[str, Any] = dict(app.settings.service.policies)
-    stored = union_all(
-        select(literal("calendar").label("kind"), SlaCalendar.name, SlaCalendar.body),
-        select(literal("policy").label("kind"), SlaPolicy.name, SlaPolicy.body),
-    )
-    for kind, name, body in await session.execute(select(stored.subquery())):
+    for kind, name, body in await session.execute(_STORED_LEVELS):
         (calendar_bodies if kind == "calendar" else policy_bodies)[name] = body
     calendars = {}
     for name, body in calendar_bodies.items():
