@@ -567,6 +567,9 @@ async def test_notes_never_leave(settings: Settings, start_app) -> None:
     assert web.services is not None
     history = await web.services.conversation.history("web", "v1")
     assert "SECRET-NOTE" not in [m.text for m in history]
+    assert await web.services.conversation.message(note_id) is None
+    shown = await web.services.conversation.message(first.message_id)
+    assert shown is not None and shown.text == "hello"
     _, detail = await api(client, "GET", path, sara)
     assert detail["thread"]["last_message"]["text"] == "public reply"
 

@@ -4,7 +4,9 @@ From must not appear as the customer's own words in their chat)."""
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from typing import Any
+
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.core.messages import AuthorKind, ConversationLocation, ConversationMessage
@@ -13,8 +15,9 @@ from router.core.threads import open_thread_of
 from router.storage.models import Identity, Message, Thread
 
 
-def to_conversation_message(message: Message) -> ConversationMessage:
-    """The channel-facing view of a stored message."""
+def to_conversation_message(message: Any) -> ConversationMessage:
+    """The channel-facing view of a stored message: a `Message`, or a row of
+    `_CONVERSATION_COLUMNS` (the same names)."""
     return ConversationMessage(
         id=message.id,
         thread_id=message.thread_id,
@@ -75,10 +78,8 @@ class DatabaseConversationReader:
 
     async def message(self, message_id: int) -> ConversationMessage | None:
         async with self._sessions() as session:
-            message = await session.get(Message, message_id)
-            if message is None or message.internal or message.sender_authenticated is False:
-                return None
-            return to_conversation_message(message)
+            row = (await session.execute(_SHOWN_MESSAGE, {"message_id": message_id})).first()
+            return None if row is None else to_conversation_message(row)
 
 
 # NULL: the channel makes no such claim (web chat, Telegram); False: unauthenticated.
@@ -87,7 +88,29 @@ _SHOWN_TO_CUSTOMER = or_(
 )
 
 
+_CONVERSATION_COLUMNS = (
+    Message.id,
+    Message.thread_id,
+    Message.author_kind,
+    Message.text,
+    Message.channel,
+    Message.created_at,
+    Message.author_name,
+    Message.suggestions,
+    Message.attachments,
+    Message.survey,
+)
+# One message as its customer sees it, unless it is not theirs to see; built once, as
+# the web chat reads every message it pushes that a socket does not have yet.
+_SHOWN_MESSAGE = select(*_CONVERSATION_COLUMNS).where(
+    Message.id == bindparam("message_id"), Message.internal.is_(False), _SHOWN_TO_CUSTOMER
+)
+
+
+_IDENTITY = select(Identity).where(
+    Identity.channel == bindparam("channel"), Identity.address == bindparam("address")
+)
+
+
 async def _identity(session: AsyncSession, channel: str, address: str) -> Identity | None:
-    return await session.scalar(
-        select(Identity).where(Identity.channel == channel, Identity.address == address)
-    )
+    return await session.scalar(_IDENTITY, {"channel": channel, "address": address})
