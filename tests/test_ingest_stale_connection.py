@@ -21,8 +21,10 @@ from tests.test_api_channel import _integration_token
 
 pytestmark = pytest.mark.postgresql  # no server to cut a connection on SQLite
 
+# Each backend is waited for (up to 5 s) until it has exited, as after a restart: a
+# backend still exiting could take the next statement before its socket closes.
 CUT_OTHERS = (
-    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+    "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
     " WHERE datname = current_database() AND pid <> pg_backend_pid()"
     " AND backend_type = 'client backend'"
 )

@@ -60,6 +60,7 @@ from router.outreach.consent import count_opt_out, opt_out_answer
 from router.service import sla_threads
 from router.service.reports.events import record_ingest
 from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
+from router.storage.core_rows import columns_of, loaded
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -394,12 +395,16 @@ def _sender_seen_statement() -> Any:
             Identity.address == bindparam("sender_address"),
         )
         .values(last_seen_at=bindparam("seen_at"))
-        .returning(Identity, first_delivery, customer_name)
-        .execution_options(synchronize_session=False)
+        .returning(
+            *columns_of(Identity),
+            first_delivery.label("first_delivery_id"),
+            customer_name.label("customer_name"),
+        )
     )
 
 
-# Built once: it runs for every message, and building it cost more CPU than running it.
+# Built once and run on the connection: it runs for every message, and building it, or
+# the ORM's copy of it for each execution, cost more CPU than running it.
 _SENDER_SEEN = _sender_seen_statement()
 
 
@@ -413,8 +418,13 @@ async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSen
         "message_id": msg.external_id,
         "seen_at": utcnow(),
     }
-    row = (await session.execute(_SENDER_SEEN, values)).first()
-    return None if row is None else _KnownSender(row[0], row[1], row[0].customer_id, row[2])
+    row = (await (await session.connection()).execute(_SENDER_SEEN, values)).mappings().first()
+    if row is None:
+        return None
+    identity = loaded(session, Identity, row)
+    return _KnownSender(
+        identity, row["first_delivery_id"], identity.customer_id, row["customer_name"]
+    )
 
 
 async def _dedupe(session: AsyncSession, sender: _KnownSender | None) -> _Outcome | None:

@@ -1,0 +1,80 @@
+"""A row read with Core becomes an ORM object as if the session had loaded it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, inspect, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from router.storage.core_rows import columns_of, loaded
+from router.storage.engine import new_engine, new_sessionmaker
+from router.storage.models import Customer, Identity
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = new_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+async def _identity_id(engine: AsyncEngine) -> int:
+    async with new_sessionmaker(engine)() as session, session.begin():
+        customer = Customer(name="Sara")
+        session.add(customer)
+        await session.flush()
+        identity = Identity(customer_id=customer.id, channel="webchat", address="v-1")
+        session.add(identity)
+        await session.flush()
+        return identity.id
+
+
+def _statements(engine: AsyncEngine) -> list[str]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
+async def test_a_core_row_is_a_loaded_persistent_object_whose_changes_are_flushed(
+    engine: AsyncEngine,
+) -> None:
+    identity_id = await _identity_id(engine)
+    by_id = select(*columns_of(Identity)).where(Identity.id == identity_id)
+    statements = _statements(engine)
+    async with new_sessionmaker(engine)() as session, session.begin():
+        row = (await (await session.connection()).execute(by_id)).mappings().one()
+        identity = loaded(session, Identity, row)
+        state = inspect(identity)
+        assert state.persistent and not state.expired_attributes
+        # Every column is there without SQL (an expired one would need IO, and fail).
+        assert (identity.channel, identity.address, identity.username) == ("webchat", "v-1", None)
+        assert statements.count("SELECT") == 1
+        identity.username = "sara_k"
+    assert "UPDATE" in statements
+    async with new_sessionmaker(engine)() as session:
+        stored = await session.get(Identity, identity_id)
+        assert stored is not None and stored.username == "sara_k"
+
+
+async def test_an_object_the_session_holds_is_refreshed_not_duplicated(
+    engine: AsyncEngine,
+) -> None:
+    identity_id = await _identity_id(engine)
+    by_id = select(*columns_of(Identity)).where(Identity.id == identity_id)
+    async with new_sessionmaker(engine)() as session, session.begin():
+        held = await session.get(Identity, identity_id)
+        assert held is not None and held.display_name is None
+        row = (await (await session.connection()).execute(by_id)).mappings().one()
+        # As another transaction's change would come back in the row.
+        newer = {column: row[column] for column in columns_of(Identity)}
+        newer[Identity.__table__.c.display_name] = "Sara K."
+        assert loaded(session, Identity, newer) is held
+        assert held.display_name == "Sara K."
+        assert not inspect(held).modified  # as loaded, so nothing to write back
