@@ -41,7 +41,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from router.storage.engine import new_engine
 from router.storage.migrate import upgrade_to_head
-from tests.processes import ServeProcess
+from tests.processes import ServeProcess, cpu_seconds
 from tests.support import free_port
 
 SUPPORT = "support@support.localhost"
@@ -145,12 +145,6 @@ def run_clients(
     if errors:
         raise RuntimeError(f"{len(errors)} clients failed, first: {errors[0]!r}")
     return len(latencies) / elapsed, latencies
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of process `pid`, in seconds (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> None:

@@ -30,15 +30,13 @@ from router.core.security import new_token, token_hash
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import ApiToken, Customer, Identity, Message, Thread
-from tests.processes import ServeProcess, start_throwaway_postgres, stop_throwaway_postgres
+from tests.processes import (
+    ServeProcess,
+    cpu_seconds,
+    start_throwaway_postgres,
+    stop_throwaway_postgres,
+)
 from tests.support import create_postgres_database, free_port
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` so far (Linux /proc): the robust figure on
-    a shared machine, where wall-clock rates move with everyone else's load."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:

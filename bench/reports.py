@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -34,6 +33,7 @@ from router.agents.queue import Actor
 from router.service.reports.summary import GROUP_BY, summary
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
+from tests.processes import cpu_seconds
 from tests.support import create_postgres_database
 
 START = "2030-01-01 00:00:00+00"
@@ -145,16 +145,6 @@ SURVEYS = (
 )
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds process `pid` has used (0 when /proc cannot tell)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--postgres-url", required=True, help="a server's admin URL")
@@ -190,11 +180,11 @@ async def main() -> None:
                 # backend is what this counts.
                 await session.execute(text("SET max_parallel_workers_per_gather = 0"))
                 backend = await session.scalar(text("SELECT pg_backend_pid()"))
-                used = _cpu_seconds(backend)
+                used = cpu_seconds(backend)
                 started = time.perf_counter()
                 await work(session)  # type: ignore[operator]
                 times.append(time.perf_counter() - started)
-                cpu.append(_cpu_seconds(backend) - used)
+                cpu.append(cpu_seconds(backend) - used)
         return statistics.median(times), statistics.median(cpu)
 
     async def baseline(session: AsyncSession) -> None:

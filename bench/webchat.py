@@ -39,7 +39,7 @@ from aiohttp import web
 
 from router.storage.engine import new_engine
 from router.storage.migrate import upgrade_to_head
-from tests.processes import ServeProcess
+from tests.processes import ServeProcess, cpu_seconds
 from tests.support import create_postgres_database, free_port
 
 # Questions the sample KB answers with confidence, so the thread stays with the bot.
@@ -81,6 +81,7 @@ class Result:
     timeouts: int = 0
     connect_seconds: float = 0.0
     elapsed: float = 0.0
+    server_cpu: float | None = None  # CPU seconds the server used while they talked
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -89,9 +90,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run_visitors(
-    connect: object, visitors: int, messages: int, reply_timeout: float
+    connect: object,
+    visitors: int,
+    messages: int,
+    reply_timeout: float,
+    server_pid: int | None = None,
 ) -> Result:
-    """Connect every visitor, then let them all talk at once; collect round trips."""
+    """Connect every visitor, then let them all talk at once; collect round trips (and
+    the CPU `server_pid` used meanwhile)."""
     result = Result()
     started = time.perf_counter()
     gate = asyncio.Semaphore(50)  # connection set-up in waves, like real arrivals
@@ -126,8 +132,11 @@ async def run_visitors(
             result.latencies.append(time.perf_counter() - sent)
 
     begun = time.perf_counter()
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
     await asyncio.gather(*(talk(n, ws) for n, ws in enumerate(sockets)))
     result.elapsed = time.perf_counter() - begun
+    if server_pid:
+        result.server_cpu = cpu_seconds(server_pid) - cpu_before
     await asyncio.gather(*(ws.close() for ws in sockets))
     return result
 
@@ -142,6 +151,9 @@ def report(name: str, result: Result) -> None:
     if result.acks:
         p50, p99 = (percentile(result.acks, q) * 1000 for q in (0.5, 0.99))
         print(f"{'  of which: sent -> ack (commit)':<34} {'':>9} {p50:>9.1f} {p99:>9.1f}")
+    if result.server_cpu is not None and done:
+        per_message = result.server_cpu / done * 1000
+        print(f"  server CPU: {result.server_cpu:.1f} s, {per_message:.1f} ms per answered message")
 
 
 async def main() -> None:
@@ -242,8 +254,13 @@ async def pasokh_run(http: aiohttp.ClientSession, args: argparse.Namespace, work
                     await ws.receive()
                 return ws
 
+            assert serve.process is not None
             return await run_visitors(
-                connect_pasokh, args.visitors, args.messages, args.reply_timeout
+                connect_pasokh,
+                args.visitors,
+                args.messages,
+                args.reply_timeout,
+                server_pid=serve.process.pid,
             )
         finally:
             serve.terminate()

@@ -18,6 +18,23 @@ import aiohttp
 from tests.support import free_port
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process `pid` and its children (`serve --workers N`)
+    have used so far (Linux /proc; 0 for a process gone): on a shared machine a steadier
+    figure than a rate, which moves with everyone else's load."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # a kernel without CONFIG_PROC_CHILDREN
+        children = []
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
+
+
 class ServeProcess:
     """`python -m router.cli serve` on a loopback port, killable with SIGKILL."""
 
