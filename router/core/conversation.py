@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.core.messages import AuthorKind, ConversationLocation, ConversationMessage
 from router.core.outbound_messages import ref_from_json, survey_from_json
-from router.core.threads import open_thread_of
-from router.storage.models import Identity, Message, Thread
+from router.core.threads import latest_thread_of, open_thread_of
+from router.storage.models import Identity, Message
 
 
 def to_conversation_message(message: Any) -> ConversationMessage:
@@ -45,12 +45,7 @@ class DatabaseConversationReader:
                 return None
             thread = await open_thread_of(session, identity.customer_id)
             if thread is None:
-                thread = await session.scalar(
-                    select(Thread)
-                    .where(Thread.customer_id == identity.customer_id)
-                    .order_by(Thread.id.desc())
-                    .limit(1)
-                )
+                thread = await latest_thread_of(session, identity.customer_id)
             return ConversationLocation(
                 customer_id=identity.customer_id,
                 thread_id=thread.id if thread is not None else None,

@@ -40,6 +40,11 @@ async def open_thread_of(session: AsyncSession, customer_id: int) -> Thread | No
     return await session.scalar(_OPEN_THREAD, {"customer_id": customer_id})
 
 
+async def latest_thread_of(session: AsyncSession, customer_id: int) -> Thread | None:
+    """The customer's newest thread, open or not, if any."""
+    return await session.scalar(_LATEST_THREAD, {"customer_id": customer_id})
+
+
 async def _hinted_thread(session: AsyncSession, msg: InboundMessage) -> Thread | None:
     hint = msg.hint
     if hint is None:
@@ -84,7 +89,7 @@ async def choose_thread(
         current = await open_thread_of(session, customer_id)
         if current is not None:
             return ThreadChoice(current, created=False, referred_thread_id=referred)
-        previous = hinted or await session.scalar(_LATEST_THREAD, {"customer_id": customer_id})
+        previous = hinted or await latest_thread_of(session, customer_id)
     now = utcnow()
     if (
         previous is not None

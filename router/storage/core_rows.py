@@ -33,9 +33,7 @@ def loaded(session: AsyncSession, model: type[M], row: Mapping[Any, Any]) -> M:
     refreshed from `row` and returned instead."""
     mapper = inspect(model)
     values = {attribute.key: row[attribute.columns[0]] for attribute in mapper.column_attrs}
-    key = mapper.identity_key_from_primary_key(
-        tuple(values[mapper.get_property_by_column(c).key] for c in mapper.primary_key)
-    )
+    key = mapper.identity_key_from_primary_key(tuple(row[c] for c in mapper.primary_key))
     held = session.sync_session.identity_map.get(key)
     if isinstance(held, model):
         for name, value in values.items():
