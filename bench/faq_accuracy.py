@@ -11,8 +11,8 @@ non-test out-of-scope queries (`OOS_RECALL_TARGET`), and per-query latency of th
 whole decision at 1,000 and 10,000 KB phrasings. Every set also reports what the
 bot's whole decision (`faq.decide`: confidence, coverage rule) does: answered right
 and answered wrong. On the sample shop KB (`faq/kb.json`): dev.jsonl, and each
-half ("split": tune / held) of the repository's tests/fixtures/faq/near_miss.jsonl
-and, when present, colloquial.jsonl. The baseline is
+half ("split": tune / held) of the repository's tests/fixtures/faq/near_miss.jsonl,
+colloquial.jsonl and fresh.jsonl (questions written by someone who saw only the KB). The baseline is
 `rapidfuzz.process.cdist` with `utils.default_process` (token_set_ratio; WRatio too
 on BANKING77), computed in the same run. Test splits are only ever evaluated.
 The ArBanking77 KB is matched with its owner's lexicon, `bench/lexicons/arbanking_gulf.yaml`
@@ -226,7 +226,7 @@ def decision_figures(
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faq"
-SPLIT_SETS = ("near_miss", "colloquial")  # the first is ours, the second may come later
+SPLIT_SETS = ("near_miss", "colloquial", "fresh")
 
 
 def split_sets(

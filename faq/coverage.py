@@ -22,8 +22,10 @@ import weakref
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from importlib import resources
 
 import numpy as np
+import yaml
 from rapidfuzz import fuzz, process
 
 from faq.colloquial import standardise
@@ -32,37 +34,24 @@ from faq.matcher import STOPWORDS, Matcher, MatchResult, WordCoverage
 from faq.morphology import arabic_stem, english_stem, persian_variants
 from faq.normalise import normalise, tokenise
 
-# Words that carry no topic of their own in a customer's question: politeness, "I
-# want / I have / is there", generic verbs and fillers, in fa, ar and en with spoken
-# Persian and Egyptian, Levantine and Gulf forms (possessives like «بتاع», "still"
-# «لسه», "it's been" «صرلي», "must" «لازم»). A question is not "about" them, so they
-# never count against an entry.
-_LIGHT_TEXT = (
-    "hi hello hey please thanks thank sorry sir madam guys ok okay yes no want wanna need "
-    "would like know tell help ask asking question something anything thing things way "
-    "possible able make do done have get still yet already now really very much many one "
-    "also just again there here "
-    "سلام ببخشید لطفا مرسی ممنون خواهش سوال سوالی یه یک دارم داری داره دارید دارین داریم "
-    "کنم کنی کنید کنین کنیم کردم کردی کرده کردید کن بکنم شد شده شود میشود بشود باشد است "
-    "هست بود میخواهم میخواستم خواستم بدانم بدونم بگویید بگید بپرسم کمک چیزی چیز الان هنوز "
-    "اینکه ولی اما خیلی لطفا حتما دیگر دیگه چیست باید چیکار چکار آخه واقعا "
-    "مرحبا السلام علیکم شکرا لو سمحت فضلک ارید اريد ابغی ابی عایز عاوز بدی عندی لدی یوجد "
-    "هناک تم یتم لم ولم لن کان یکون اعرف معرفه ممکن یمکن اقدر شی شیء حاجه الان "
-    "بتاع بتاعت اللی لسه لسا ولا لازم اعمل نعمل اسوی نسوی یعنی بس طیب عشان علشان کده هیک "
-    "دلوقتی هلق هلا صرلی صارلی لا مش مو مب ال"
-)
 
-
-def _light_forms(text: str) -> frozenset[str]:
+def _light_forms() -> frozenset[str]:
+    """The words of `faq/light_words.yaml` (what carries no topic in a question: its
+    header says what may go in), as typed and in the forms the layers below make."""
+    groups = yaml.safe_load(
+        resources.files("faq").joinpath("light_words.yaml").read_text(encoding="utf-8")
+    )
     forms: set[str] = set()
-    for token in tokenise(normalise(text)):
-        forms.add(token)
-        forms.add(english_stem(token))
-        forms.update(standardise([token]))
+    for by_language in groups.values():
+        for text in by_language.values():
+            for token in tokenise(normalise(text)):
+                forms.add(token)
+                forms.add(english_stem(token))
+                forms.update(standardise([token]))
     return frozenset(forms)
 
 
-LIGHT_WORDS = _light_forms(_LIGHT_TEXT)
+LIGHT_WORDS = _light_forms()
 
 # Two word forms are the same word at this rapidfuzz `ratio` (the matcher's own cut-off);
 # forms shorter than this many characters must be equal ("car" is not "card").

@@ -35,11 +35,13 @@ _HUMAN_WORDS = frozenset(
     tokenise(
         normalise(
             "human humans person people operator representative rep agent agents staff somebody "
-            "someone supervisor manager colleague colleagues employee "
+            "someone supervisor manager colleague colleagues employee specialist advisor "
+            "adviser associate admin "
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
             "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
-            "همکارهای مدیر مدیرتون مسئول مسئولش نفر "
-            "موظف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول حد حدا"
+            "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون "
+            "ادمین "
+            "موظف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول حد حدا مختص ادمن"
         )
     )
 )
@@ -54,6 +56,9 @@ _CONTACT_WORDS = frozenset(
         )
     )
 )
+# "Answer me": a request with a person-word ("is there a person who can answer?"), not
+# with a service («پشتیبانی تا چه ساعتی جواب میده؟» asks for its hours).
+_ANSWER_WORDS = frozenset(tokenise(normalise("answer respond reply جواب پاسخ")))
 # Contact phrases: "take over", «با کارشناس کار دارم» ("I need a word with").
 _CONTACT_PHRASES = _phrases("take over", "call me", "call back", "get back to me", "کار دارم")
 # Naming a service, not a person: a request only with a contact word or phrase.
@@ -330,19 +335,23 @@ def is_human_request(tokens: Sequence[str]) -> bool:
     the bot («نه ربات», «مو روبوت») is a request; saying a person is not needed
     ("no need for a human, just tell me ...") is not.
     """
-    rest, has_phrase = _strip_phrases(tokens, (_HUMAN_PHRASES,))
+    # A person refused ("no need for a human") is not asked for; a refusal of something
+    # else ("I don't want canned answers, connect me to a supervisor") leaves the request.
+    wanted = _without_refused_person(tokens)
+    refused = len(wanted) < len(tokens)
+    rest, has_phrase = _strip_phrases(wanted, (_HUMAN_PHRASES,))
     rest, has_contact_phrase = _strip_phrases(rest, (_CONTACT_PHRASES,))
-    has_contact = has_contact_phrase or any(t in _CONTACT_WORDS for t in tokens)
+    has_contact = has_contact_phrase or any(t in _CONTACT_WORDS for t in wanted)
     has_word = any(_is_person_word(t) for t in rest)
     has_bot = any(t in _BOT_WORDS for t in tokens)
     if has_bot and (has_word or any(t in _NEGATIONS for t in tokens)):
         return True
     if not has_word and not (has_phrase and has_contact):
         return False
-    if _strip_phrases(tokens, (_NO_PERSON_NEEDED,))[1]:
+    if refused and not has_contact:
         return False
     content = [t for t in rest if t not in _REQUEST_FILLER]
-    return len(content) <= 2 or has_contact
+    return len(content) <= 2 or has_contact or any(t in _ANSWER_WORDS for t in wanted)
 
 
 # How many words may stand between "no need for" and the person it refuses.

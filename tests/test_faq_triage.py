@@ -38,6 +38,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "faq"
         "بدي احكي مع موظف",  # Levantine
         "ابي اكلم شخص حقيقي مو روبوت",  # Gulf
         "حولني على المشرف",
+        # a refusal of something else leaves the request ("I don't want canned answers")
+        "I don't want canned answers, just connect me to a supervisor",
+        "سفارشم سه بار عقب افتاده، جوابای کلیشه ای هم نمیخوام. فقط وصلم کنید به سرپرست",
+        "ye adam vaghei hast javab bede?",  # "is there a real person to answer?"
+        "کارمندتون باهام تماس بگیره",
     ],
 )
 def test_requests_for_a_person(text: str) -> None:
@@ -55,6 +60,8 @@ def test_requests_for_a_person(text: str) -> None:
         "پشتیبانی تا چه ساعتی جواب میده؟",
         "Can someone show me how to use the device?",
         "Do you sell robot vacuums?",
+        "I don't want a person to call me, just email the invoice",
+        "Can a supervisor approve a refund over the limit?",
     ],
 )
 def test_person_words_that_are_not_a_request(text: str) -> None:
