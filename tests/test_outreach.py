@@ -18,7 +18,13 @@ from router.core.messages import AuthorKind, utcnow
 from router.core.responder import QueueEveryThread
 from router.outreach import scheduler
 from router.outreach.consent import is_opt_out, unsubscribe_url
-from router.outreach.templates import render, template_from_json
+from router.outreach.templates import (
+    Template,
+    TemplateError,
+    TemplateText,
+    render,
+    template_from_json,
+)
 from router.storage.models import (
     Identity,
     Message,
@@ -69,6 +75,19 @@ def test_persian_text_has_a_solar_hijri_date_in_persian_digits() -> None:
     ar = render(template, "ar", params)
     assert "٢١ مارس ٢٠٢٧" in ar.body
     assert render(template, "en", params).subject == "Your Galaxy warranty ends soon"
+
+
+@pytest.mark.parametrize("placeholder", ["{product:>20000000}", "{product!r}", "{product:{x}}"])
+def test_a_placeholder_is_a_name_only(placeholder: str) -> None:
+    # a format spec would let the template's author choose how large the filled text
+    # is (20 million spaces) or make every filling fail
+    body = {"texts": {"en": {"body": f"Hi {placeholder}"}}}
+    with pytest.raises(TemplateError, match="a placeholder is a name only"):
+        template_from_json("padded", body)
+    # one stored before the rule: refused when filled, not filled
+    stored = Template("padded", {"en": TemplateText(f"Hi {placeholder}")})
+    with pytest.raises(TemplateError, match="a name only"):
+        render(stored, "en", {"product": "TV", "x": "5"})
 
 
 async def test_template_is_stored_checked_and_read_back(

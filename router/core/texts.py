@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -290,7 +290,7 @@ class TextCatalogue:
 
     def text(self, key: str, language: str | None, **values: str) -> str:
         """The text `key` in `language` with `{placeholders}` filled from `values`."""
-        return self.template(key, language).format(**values)
+        return fill(self.template(key, language), values)
 
     def every_language(self, key: str) -> frozenset[str]:
         """`key` in every language, default and overridden (to recognise a tapped button)."""
@@ -301,15 +301,43 @@ class TextCatalogue:
 ROUTER_TEXTS = TextCatalogue("router", CUSTOMER_TEXTS)
 
 
+def _fields(template_text: str) -> Iterator[tuple[str, str | None]]:
+    """The text's literal parts, each with the `{name}` after it (None after the last).
+
+    Raises:
+        ValueError: the text is not a valid format string (a lone `{` or `}`), or a
+            placeholder is more than a name: a conversion or a format spec (`{name!r}`,
+            `{name:>99999999}`) would let a text's author choose what filling it
+            costs, so neither is allowed.
+    """
+    for literal, field, spec, conversion in string.Formatter().parse(template_text):
+        if field is not None and (spec or conversion is not None):
+            raise ValueError(f"{{{field}}}: a placeholder is a name only, with no ':' or '!'")
+        yield literal, field
+
+
 def placeholders(template_text: str) -> frozenset[str]:
     """The `{names}` a text is filled with.
 
     Raises:
-        ValueError: the text is not a valid format string (a lone `{` or `}`).
+        ValueError: not a valid text (see `_fields`).
     """
-    return frozenset(
-        field for _, field, _, _ in string.Formatter().parse(template_text) if field is not None
-    )
+    return frozenset(field for _, field in _fields(template_text) if field is not None)
+
+
+def fill(template_text: str, values: Mapping[str, str]) -> str:
+    """`template_text` with each `{name}` replaced by `values[name]`.
+
+    Raises:
+        ValueError: not a valid text (see `_fields`).
+        KeyError: a name that `values` lacks.
+    """
+    parts: list[str] = []
+    for literal, field in _fields(template_text):
+        parts.append(literal)
+        if field is not None:
+            parts.append(values[field])
+    return "".join(parts)
 
 
 def read_overrides(path: str | Path, catalogues: Mapping[str, TextTable]) -> dict[str, TextTable]:

@@ -106,7 +106,10 @@ async def schedule(app: AppContext, request: OutreachRequest) -> tuple[OutreachM
             raise OutreachError("no customer with that id or identity", 404)
         if request.language is not None and request.language not in template.texts:
             raise OutreachError(f"template {template.name} has no {request.language} text")
-        missing = missing_parameters(template, request.params)
+        try:
+            missing = missing_parameters(template, request.params)
+        except TemplateError as exc:
+            raise OutreachError("; ".join(exc.problems)) from None
         if missing:
             raise OutreachError(f"params: missing {', '.join(missing)}")
         row = OutreachMessage(

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from router.core.languages import LANGUAGES
-from router.core.texts import placeholders
+from router.core.texts import fill, placeholders
 from router.service.dates import ArabicCalendar, render_date
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -160,8 +160,16 @@ BUILT_IN_PARAMETERS = frozenset({"customer_name"})
 
 
 def missing_parameters(template: Template, params: Mapping[str, object]) -> list[str]:
-    """The template's parameters `params` does not give (built-in ones aside), sorted."""
-    return sorted(template.parameters() - set(params) - BUILT_IN_PARAMETERS)
+    """The template's parameters `params` does not give (built-in ones aside), sorted.
+
+    Raises:
+        TemplateError: a text of the template is not valid (stored before
+            placeholders were limited to names).
+    """
+    try:
+        return sorted(template.parameters() - set(params) - BUILT_IN_PARAMETERS)
+    except ValueError as exc:
+        raise TemplateError([f"template {template.name}: {exc}"]) from None
 
 
 def render(
@@ -183,12 +191,15 @@ def render(
     if missing:
         raise TemplateError([f"missing parameter {name}" for name in missing])
     values = {name: _written(value, language, arabic_calendar) for name, value in params.items()}
-    return RenderedText(
-        language=language,
-        body=text.body.format_map(values),
-        subject=text.subject.format_map(values) if text.subject else None,
-        suggestions=tuple(s.format_map(values) for s in text.suggestions),
-    )
+    try:
+        return RenderedText(
+            language=language,
+            body=fill(text.body, values),
+            subject=fill(text.subject, values) if text.subject else None,
+            suggestions=tuple(fill(s, values) for s in text.suggestions),
+        )
+    except ValueError as exc:  # stored before placeholders were limited to names
+        raise TemplateError([f"template {template.name}: {exc}"]) from None
 
 
 def _written(value: object, language: str, arabic_calendar: ArabicCalendar) -> str:
