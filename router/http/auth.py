@@ -42,7 +42,8 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 async def principal_for_token(app: AppContext, token: str, kind: str) -> Principal | None:
-    """Look up a live token of `kind`; None when unknown, revoked or of another kind."""
+    """Look up a live token of `kind`; None when unknown, revoked, of another kind, or
+    an agent's token of a deactivated agent."""
     async with app.read_sessions() as session:
         row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
         if row is None or row.revoked_at is not None or row.kind != kind:
@@ -50,7 +51,7 @@ async def principal_for_token(app: AppContext, token: str, kind: str) -> Princip
         agent = None
         if kind == "agent" and row.agent_id is not None:
             agent = await session.get(Agent, row.agent_id)
-            if agent is None:
+            if agent is None or agent.deactivated_at is not None:
                 return None
     now = utcnow()
     # Throttled: a write per request would take SQLite's write lock for every GET.

@@ -342,6 +342,9 @@ async def console_login(request: web.Request) -> web.StreamResponse:
     token = await create_session(
         app, agent.id, user_agent=request.headers.get("User-Agent"), remote=remote
     )
+    if token is None:  # deactivated while the password was checked
+        await _write_audit(app, "sign_in_failed", agent.id, reason="deactivated", remote=remote)
+        return json_error(401, "wrong email or password")
     logger.info("console sign-in agent=%d", agent.id)
     response: web.StreamResponse
     if request.content_type in FORM_TYPES:

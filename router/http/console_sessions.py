@@ -100,12 +100,22 @@ def origin_allowed(request: web.Request, app: AppContext, *, required: bool) -> 
 
 async def create_session(
     app: AppContext, agent_id: int, *, user_agent: str | None, remote: str | None
-) -> str:
-    """Store a new session for `agent_id` and return its token (for the cookie)."""
+) -> str | None:
+    """Store a new session for `agent_id` and return its token (for the cookie); None
+    when the agent was deactivated meanwhile (during the password check)."""
     token = new_token("pc")
     now = utcnow()
 
-    async def work(session: AsyncSession, _: Effects) -> None:
+    async def work(session: AsyncSession, _: Effects) -> bool:
+        # The agent's row held until commit: a deactivation running now either comes
+        # first (seen here) or waits, then revokes this session with the others.
+        active = await session.scalar(
+            select(Agent.id)
+            .where(Agent.id == agent_id, Agent.deactivated_at.is_(None))
+            .with_for_update()
+        )
+        if active is None:
+            return False
         session.add(
             ConsoleSession(
                 token_hash=token_hash(token),
@@ -117,19 +127,22 @@ async def create_session(
                 remote=(remote or "")[:64] or None,
             )
         )
+        return True
 
-    await write(app, work)
-    return token
+    return token if await write(app, work) else None
 
 
 async def identity_for_token(app: AppContext, token: str) -> ConsoleIdentity | None:
-    """The agent of a live (unexpired, unrevoked) session; None otherwise."""
+    """The agent of a live (unexpired, unrevoked) session of an active agent; None
+    otherwise."""
     now = utcnow()
     async with app.read_sessions() as session:
         row = await session.execute(
             select(ConsoleSession, Agent)
             .join(Agent, Agent.id == ConsoleSession.agent_id)
-            .where(ConsoleSession.token_hash == token_hash(token))
+            .where(
+                ConsoleSession.token_hash == token_hash(token), Agent.deactivated_at.is_(None)
+            )
         )
         found = row.first()
         if found is None:
