@@ -116,6 +116,65 @@ async def test_admin_merge_joins_open_threads_and_keeps_history(
     assert status == 422
 
 
+async def test_a_merged_thread_keeps_the_higher_tier_and_its_notes_stay_with_that_tier(
+    settings: Settings, start_app: Any
+) -> None:
+    web, mail = FakeAdapter(name="web"), FakeAdapter(name="mail")
+    client, context = await start_app(
+        settings.replace("email", enabled=False).replace("webchat", enabled=False),
+        adapters=[web, mail],
+        responder=QueueEveryThread(),
+    )
+    admin = await make_agent(context, "Boss", is_admin=True)
+    first_line = await make_agent(context, "Sara", tier=1)
+    second_line = await make_agent(context, "Reza", tier=2)
+    chat = await web.push("my card was charged twice", sender="visitor-1")
+    status, _ = await api(
+        client,
+        "POST",
+        f"/api/v1/threads/{chat.thread_id}/escalate",
+        admin,
+        json={"tier": 2, "reason": "billing"},
+    )
+    assert status == 200
+    status, _ = await api(
+        client,
+        "POST",
+        f"/api/v1/threads/{chat.thread_id}/messages",
+        second_line,
+        json={"text": "TIER-2 NOTE: refund approved by finance", "internal": True},
+    )
+    assert status in (200, 201)
+    mail_in = await mail.push("any news on my refund?", sender="ali@example.ir")
+    status, _ = await api(client, "POST", f"/api/v1/threads/{mail_in.thread_id}/claim", first_line)
+    assert status == 200
+    status, _ = await api(client, "GET", f"/api/v1/threads/{chat.thread_id}", first_line)
+    assert status == 403
+
+    status, body = await api(
+        client,
+        "POST",
+        f"/api/v1/customers/{chat.customer_id}/merge",
+        admin,
+        json={"other": mail_in.customer_id},
+    )
+    assert status == 200, body
+    kept = await _thread(context, body["open_thread_id"])
+    # One thread, at tier 2, waiting for a tier-2 agent: the tier-1 agent neither holds
+    # it nor reads the tier-2 thread's note through it.
+    assert (kept.tier, kept.status, kept.assignee_id) == (2, ThreadStatus.QUEUED, None)
+    status, _ = await api(client, "GET", f"/api/v1/threads/{kept.id}", first_line)
+    assert status == 403
+    status, detail = await api(client, "GET", f"/api/v1/threads/{kept.id}", second_line)
+    assert status == 200
+    assert any("TIER-2 NOTE" in (m.get("text") or "") for m in detail["messages"])
+
+
+async def _thread(context: Any, thread_id: int) -> Thread:
+    async with context.sessions() as session:
+        return await session.get_one(Thread, thread_id)
+
+
 async def test_merge_without_open_threads_and_with_one(settings: Settings, start_app: Any) -> None:
     web = FakeAdapter(name="web")
     _, context = await start_app(

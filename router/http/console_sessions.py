@@ -140,9 +140,7 @@ async def identity_for_token(app: AppContext, token: str) -> ConsoleIdentity | N
         row = await session.execute(
             select(ConsoleSession, Agent)
             .join(Agent, Agent.id == ConsoleSession.agent_id)
-            .where(
-                ConsoleSession.token_hash == token_hash(token), Agent.deactivated_at.is_(None)
-            )
+            .where(ConsoleSession.token_hash == token_hash(token), Agent.deactivated_at.is_(None))
         )
         found = row.first()
         if found is None:

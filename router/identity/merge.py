@@ -11,6 +11,7 @@ keeping its channel. The merged customer stays as a row pointing at the survivor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,7 @@ from router.core.events import CustomersMerged, Event, ThreadChanged
 from router.core.messages import Direction, utcnow
 from router.core.threads import open_thread_of
 from router.storage.models import (
+    Agent,
     AuditEvent,
     Customer,
     Identity,
@@ -74,6 +76,23 @@ def _advanced(thread: Thread) -> tuple[int, int, int, int]:
         1 if thread.assignee_id is not None else 0,
         -thread.id,
     )
+
+
+async def _to_higher_tier(
+    session: AsyncSession, thread: Thread, merged: Thread, now: datetime
+) -> None:
+    """`thread` now holds `merged`'s messages and notes, written for agents of its higher
+    tier: it moves to that tier, as an escalation would, and an assignee who does not
+    work that tier (and is no admin) leaves it, queued, rather than read what their tier
+    may not."""
+    thread.tier = merged.tier
+    if thread.assignee_id is None:
+        return
+    assignee = await session.get(Agent, thread.assignee_id)
+    if assignee is None or not (assignee.is_admin or assignee.tier == merged.tier):
+        thread.status = ThreadStatus.QUEUED
+        thread.assignee_id = None
+        thread.queued_at = merged.queued_at or now
 
 
 async def merge_customers(
@@ -163,6 +182,8 @@ async def merge_customers(
             )
         )
         events.append(ThreadChanged(loser.id, keep_id, loser.status, loser.tier, None))
+        if loser.tier > survivor_thread.tier:
+            await _to_higher_tier(session, survivor_thread, loser, now)
         survivor_thread.updated_at = now
         if survivor_thread.subject is None:
             survivor_thread.subject = loser.subject
