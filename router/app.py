@@ -66,10 +66,12 @@ from router.http import (
     surveys_api,
 )
 from router.http.auth import IntegrationTokenCheck, bearer_token
+from router.http.compressed_bodies import SERVER_OPTIONS, compressed_body_middleware
 from router.http.console_sessions import tokens_equal
 from router.http.errors import api_errors_as_json
 from router.http.forwarded import TrustedProxies, forwarded_client_middleware
 from router.http.keys import CONTEXT
+from router.http.malformed_requests import malformed_request_log_ctx
 from router.http.slow_bodies import slow_body_middleware
 from router.identity.dialogue import IdentityDialogue
 from router.identity.service import IdentityProofService
@@ -192,7 +194,10 @@ def build_app(
     settings = ensure_secret_key(settings)
     texts = installed_texts(settings)
     metrics = Metrics()
-    middlewares: list[Middleware] = [api_errors_as_json]
+    middlewares: list[Middleware] = [
+        compressed_body_middleware(metrics.rejected_input),
+        api_errors_as_json,
+    ]
     if settings.server.body_timeout:
         middlewares.insert(
             0,
@@ -344,7 +349,7 @@ def build_app(
         metrics_app = web.Application()
         metrics_app[CONTEXT] = app[CONTEXT]
         metrics_app.router.add_get("/metrics", metrics_page)
-        runner = web.AppRunner(metrics_app, access_log=None)
+        runner = web.AppRunner(metrics_app, access_log=None, **SERVER_OPTIONS)
         await runner.setup()
         site = web.TCPSite(runner, settings.server.metrics_host, settings.server.metrics_port)
         await site.start()
@@ -357,6 +362,7 @@ def build_app(
         await runner.cleanup()
 
     app.on_shutdown.append(close_channel_connections)
+    app.cleanup_ctx.append(malformed_request_log_ctx(metrics.rejected_input))
     app.cleanup_ctx.extend([storage_ctx, live_kb_ctx, responder_ctx, adapters_ctx, outbox_ctx])
     if settings.server.metrics_port:
         app.cleanup_ctx.append(metrics_listener_ctx)

@@ -132,6 +132,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
     # Imported here: the channels' SDKs take seconds to import, and only serve needs them.
     from router.app import build_app, ensure_secret_key
+    from router.http.compressed_bodies import SERVER_OPTIONS
 
     _private_files()
     settings = _settings(args)
@@ -171,6 +172,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             handle_signals=True,
             keepalive_timeout=settings.server.idle_timeout,
             reuse_port=workers > 1 or None,
+            **SERVER_OPTIONS,
         )
     except OSError as exc:
         # A port already taken (HTTP or SMTP) or not ours to bind: say so, no traceback.

@@ -19,6 +19,7 @@ from channels.base import ChannelServices
 from config.settings import Settings
 from router.app import build_app
 from router.context import AppContext
+from router.http.compressed_bodies import SERVER_OPTIONS
 from router.http.keys import CONTEXT
 from router.storage.engine import new_engine
 from router.storage.migrate import upgrade_to_head
@@ -154,7 +155,9 @@ async def start_app() -> AsyncIterator[AppFactory]:
 
     async def start(settings: Settings, **kwargs: Any) -> tuple[TestClient[Any, Any], AppContext]:
         app: web.Application = build_app(settings, migrate=True, **kwargs)
-        client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
+        client: TestClient[Any, Any] = TestClient(
+            TestServer(app, host="127.0.0.1", **SERVER_OPTIONS)
+        )
         await client.start_server()
         clients.append(client)
         return client, app[CONTEXT]

@@ -6,7 +6,9 @@ still goes through (router/http/slow_bodies.py)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,7 @@ def refused_slow_bodies(context: Any) -> float:
 
 
 async def test_a_trickled_body_gets_408_and_the_connection_closes(
-    tmp_path: Path, database_url: str, start_app: AppFactory
+    tmp_path: Path, database_url: str, start_app: AppFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     client, context = await start(tmp_path, database_url, start_app)
     reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
@@ -61,6 +63,9 @@ async def test_a_trickled_body_gets_408_and_the_connection_closes(
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b"not sent in time" in reply
     assert refused_slow_bodies(context) == 1
+    # one warning line for the refusal, no traceback from aiohttp reading the rest
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
 
 
 async def test_a_trickled_upload_gets_408(
@@ -131,3 +136,54 @@ async def test_a_json_body_in_two_segments_is_read_whole(
         status = await reader.readline()
     writer.close()
     assert status.startswith(b"HTTP/1.1 201"), status
+
+
+# (Brotli, "br", never reaches the application: aiohttp's parser answers 400 itself
+# when the Brotli package is not installed, as here.)
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_compressed_body_is_refused_unread_and_counted(
+    tmp_path: Path, database_url: str, start_app: AppFactory, encoding: str
+) -> None:
+    client, context = await start(tmp_path, database_url, start_app)
+    # A bomb: 300 KB on the wire that would inflate to 300 MB on the event loop.
+    bomb = gzip.compress(b" " * 300_000_000, compresslevel=9)
+    before = refused(context, "compressed_body")
+    response = await client.post(
+        SESSIONS,
+        data=bomb,
+        headers={"Content-Encoding": encoding, "Content-Type": "application/json"},
+    )
+    assert response.status == 415, await response.text()
+    assert "compressed" in (await response.json())["error"]["message"]
+    assert refused(context, "compressed_body") == before + 1
+    # an uncompressed body is read as before
+    plain = await client.post(SESSIONS, json={})
+    assert plain.status in (200, 201), await plain.text()
+
+
+def refused(context: Any, reason: str) -> float:
+    labels = {"channel": "http", "reason": reason}
+    value = context.metrics.registry.get_sample_value("pasokh_rejected_input_total", labels)
+    return value or 0.0
+
+
+async def test_a_malformed_request_is_one_warning_line_not_a_traceback(
+    tmp_path: Path, database_url: str, start_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, context = await start(tmp_path, database_url, start_app)
+    before = refused(context, "malformed_request")
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(
+        f"POST {SESSIONS} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "zz\x1b[2J\r\n{}\r\n0\r\n\r\n".encode()
+    )
+    await writer.drain()
+    reply = await answer(reader)
+    writer.close()
+    assert reply.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request"), reply[:200]
+    assert refused(context, "malformed_request") == before + 1
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.levelno for r in records] == [logging.WARNING], records
+    [record] = records
+    assert record.exc_info is None and "malformed HTTP request" in record.getMessage()
+    assert "\x1b" not in record.getMessage()

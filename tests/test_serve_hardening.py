@@ -54,6 +54,19 @@ async def test_serve_drops_slow_clients_and_keeps_its_files_private(tmp_path: Pa
         writer.close()
         assert held < 3.0, held
 
+        # A compressed body is refused unread: not inflated (a gzip bomb costs nothing),
+        # and one that would not even inflate is no 500.
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{server.url}/api/v1/webchat/sessions",
+                data=b"\x1f\x8b\x08\x00 not gzip at all",
+                headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+            ) as response,
+        ):
+            assert response.status == 415, await response.text()
+            assert "compressed" in (await response.json())["error"]["message"]
+
         async with (
             aiohttp.ClientSession() as session,
             session.get(f"{server.url}/favicon.ico") as response,
@@ -74,6 +87,7 @@ async def test_serve_drops_slow_clients_and_keeps_its_files_private(tmp_path: Pa
     assert "channels off:" in log and "PASOKH_TELEGRAM__TOKEN" in log
     assert "no agent yet" in log and "pasokh agent add" in log
     assert "no outbound mail relay" in log and "PASOKH_EMAIL__RELAY_HOST" in log
+    assert "Unhandled exception" not in log and "Traceback" not in log
 
 
 def test_serve_on_a_read_only_data_dir_says_which_and_what_to_do(tmp_path: Path) -> None:

@@ -103,9 +103,24 @@ async def test_malformed_body_is_a_400_not_a_crash(
             headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
         ) as response:
             assert response.status == 400  # not UTF-8
+        out_of_range = {
+            "update_id": 8,
+            "message": {
+                "message_id": 1,
+                "date": 10**20,  # after any calendar's last year: an OverflowError
+                "chat": {"id": 5, "type": "private"},
+                "text": "hi",
+            },
+        }
+        async with http.post(
+            f"{base}/telegram/webhook",
+            json=out_of_range,
+            headers={SECRET_HEADER: SECRET},
+        ) as response:
+            assert response.status == 400  # not a 500 that Telegram would redeliver
     assert ingest.calls == []
-    assert caplog.text.count("is not an update") == 2
-    assert refused(registry, "not_update") == 2.0
+    assert caplog.text.count("is not an update") == 3
+    assert refused(registry, "not_update") == 3.0
 
 
 def test_webhook_mode_without_public_url_is_a_configuration_error(fake: FakeTelegram) -> None:

@@ -355,6 +355,10 @@ async def test_a_session_resumes_with_its_token(harness: Harness) -> None:
     assert await harness.token(visitor_token="v1.bogus.token") != token
     deep = await harness.client.post("/api/v1/webchat/sessions", data=b"[" * 8000 + b"]" * 8000)
     assert deep.status == 400 and (await deep.json())["error"] == "invalid_json"
+    long = await harness.client.post(
+        "/api/v1/webchat/sessions", data=b'{"n": ' + b"9" * 5000 + b"}"
+    )
+    assert long.status == 400 and (await long.json())["error"] == "invalid_json"
     # Not even ASCII (a JSON-escaped lone surrogate): a new visitor, not a 500.
     assert await harness.token(visitor_token="v1.\ud800.\u00e9") != token
 
@@ -372,6 +376,11 @@ async def test_a_session_resumes_with_its_token(harness: Harness) -> None:
         # valid UTF-8 whose JSON escapes decode to text no database column can store
         ('{"type": "message", "client_id": "n", "text": "a\\u0000b"}', "invalid_text"),
         ('{"type": "message", "client_id": "s", "text": "\\ud800 hi"}', "invalid_text"),
+        # a number of more digits than Python converts: its own ValueError, not JSON's
+        (
+            '{"type": "message", "client_id": "d", "text": "x", "n": ' + "9" * 5000 + "}",
+            "invalid_json",
+        ),
     ],
 )
 async def test_bad_frames_get_an_error_frame_and_the_socket_stays_open(

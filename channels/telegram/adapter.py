@@ -382,7 +382,8 @@ class TelegramAdapter:
             if not isinstance(payload.get("update_id"), int):
                 raise ValueError("no update_id")
             update = Update.de_json(payload, self._bot)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # OverflowError: a date out of any calendar's range (`"date": 10**20`)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             logger.warning(
                 "telegram: webhook body from %s is not an update: %s", request.remote, exc
             )

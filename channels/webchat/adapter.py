@@ -54,7 +54,7 @@ from router.core.messages import (
 )
 from router.core.tasks import BackgroundTasks
 from router.core.uploads import MULTIPART_ERRORS, UploadRefused, store_upload
-from router.http.errors import read_body
+from router.http.errors import InvalidJson, parse_json, read_body
 from router.http.files import file_response
 
 logger = logging.getLogger(__name__)
@@ -496,8 +496,8 @@ class WebchatAdapter:
         if not raw.strip():
             return {}
         try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            body = parse_json(raw)
+        except InvalidJson:
             return self._json_error(request, 400, "invalid_json", "the body is not valid JSON")
         if not isinstance(body, dict):
             return self._json_error(request, 400, "invalid_request", "send a JSON object")

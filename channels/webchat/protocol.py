@@ -6,7 +6,6 @@ reference for every frame and error code here.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 
 from router.core.messages import AttachmentRef, AuthorKind, ConversationMessage
 from router.core.storable_text import UNSTORABLE
+from router.http.errors import InvalidJson, parse_json
 
 MAX_ATTACHMENTS = 5
 # Client ids are the dedupe key; UUIDs fit easily, anything printable up to 64 is taken.
@@ -75,8 +75,8 @@ def parse_client_frame(raw: str, *, max_frame_bytes: int, max_text_length: int) 
     if len(raw.encode("utf-8", "surrogatepass")) > max_frame_bytes:
         raise ProtocolError("frame_too_large", f"frames are limited to {max_frame_bytes} bytes")
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
+        data = parse_json(raw)
+    except InvalidJson:
         raise ProtocolError("invalid_json", "the frame is not valid JSON") from None
     if not isinstance(data, dict):
         raise ProtocolError("invalid_frame", "a frame must be a JSON object")

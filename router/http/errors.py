@@ -94,6 +94,33 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes | None:
     return None
 
 
+class InvalidJson(ValueError):
+    """A text that is not JSON; the message says what is wrong, for the client."""
+
+
+def parse_json(raw: str | bytes) -> Any:
+    """`raw` (UTF-8 if bytes) as JSON.
+
+    Raises:
+        InvalidJson: not UTF-8, not JSON, nested too deeply, or a number with more
+            digits than Python converts (a ValueError of its own, not a JSON error).
+    """
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise InvalidJson(f"body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidJson(
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise InvalidJson("invalid JSON: nested too deeply") from None
+    except ValueError:
+        raise InvalidJson("invalid JSON: a number is too long") from None
+
+
 async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any] | web.Response:
     """The request body as a JSON object, or the error response to send instead."""
     if request.content_length is not None and request.content_length > max_bytes:
@@ -105,17 +132,9 @@ async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, An
     if raw is None:
         return json_error(413, f"body is larger than {max_bytes} bytes")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return json_error(400, f"body is not valid UTF-8 (byte {exc.start})")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return json_error(400, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-    except RecursionError:
-        return json_error(400, "invalid JSON: nested too deeply")
-    except ValueError:  # an integer of more digits than Python converts
-        return json_error(400, "invalid JSON: a number is too long")
+        data = parse_json(raw)
+    except InvalidJson as exc:
+        return json_error(400, str(exc))
     if not isinstance(data, dict):
         return json_error(400, "the body must be a JSON object")
     where = unstorable_text_in(data)

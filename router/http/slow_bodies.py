@@ -66,6 +66,10 @@ def slow_body_middleware(timeout: float, min_rate: float, refused: Counter) -> M
         try:
             return await handler(request)
         except BodyTooSlow:
+            # After the answer aiohttp reads what is left of the body; a timeout there
+            # ends the connection quietly, where this exception would be logged as an
+            # unhandled one, with its traceback, once per slow client.
+            request.content.set_exception(TimeoutError())
             refused.labels("http", "slow_body").inc()
             logger.warning(
                 "%s %s: request body not received in time from %s; 408",
