@@ -198,6 +198,14 @@ class EmailSettings:
     # MAIL, RCPT, between messages); then `421` and closed, so idle sessions free slots.
     smtp_command_timeout: float = 30.0
     max_sessions_per_client: int = 20  # open SMTP sessions per client IP (IPv6: per /64)
+    # Commands in a session that move no mail on (NOOP, RSET, HELP, VRFY, EXPN, a repeated
+    # HELO/EHLO, anything refused); one more gets `421` and is closed, so NOOPs cannot
+    # hold a session for ever. A delivered message starts the count again (Postfix:
+    # smtpd_junk_command_limit). Busy (3/4 of the sessions open): 1 such command.
+    smtp_junk_command_limit: int = 100
+    # While busy, a session with no mail transaction waits at most this long for its
+    # next command, so idle sessions free their slots sooner (Postfix: stress mode).
+    smtp_busy_command_timeout: float = 5.0
     max_parts: int = 100  # MIME parts in one mail (containers count); more gets `552`
     max_decoded_bytes: int = 26_214_400  # all parts decoded together; more gets `552`
     max_html_chars: int = 262_144  # HTML turned into text per mail; the rest stays in the raw

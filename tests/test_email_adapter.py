@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 import channels.email.adapter as adapter_module
 from channels.base import ChannelServices
 from channels.email.adapter import EmailAdapter, client_key
+from channels.email.log_escape import ControlEscape
 from channels.email.parse import ParsedMail
 from channels.email.tokens import ReplyTokens
 from config.settings import EmailSettings
@@ -699,3 +700,156 @@ def test_sessions_are_counted_per_ipv4_address_and_per_ipv6_64() -> None:
     assert {client_key(peer) for peer in one_host} == {"2001:db8:1:2::/64"}
     assert client_key(("2001:db8:1:3::5", 2525, 0, 0)) == "2001:db8:1:3::/64"
     assert client_key(None) == "None"
+
+
+async def noop_until_closed(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> list[bytes]:
+    """NOOP after NOOP, as a client keeping a session alive does, until the server
+    answers something else; then the server must close the connection."""
+    replies: list[bytes] = []
+    for _ in range(200):
+        writer.write(b"NOOP\r\n")
+        replies.append(await asyncio.wait_for(reader.readline(), 5))
+        if not replies[-1].startswith(b"250"):
+            break
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
+    return replies
+
+
+async def test_commands_that_move_no_mail_past_the_junk_limit_get_421_and_close_the_session(
+    tmp_path: Path,
+) -> None:
+    registry = CollectorRegistry()
+    settings = email_settings(1, smtp_junk_command_limit=4)
+    async with running(tmp_path, settings, registry=registry) as (adapter, _, _):
+        _, reader, writer = await open_session(adapter.port)
+        assert (await command(reader, writer, b"EHLO client.example")).startswith(b"250")
+        # A second greeting and a refused command count as much as a NOOP does.
+        junk = (b"NOOP", b"RSET", b"EHLO again.example", b"XYZZY")
+        assert [(await command(reader, writer, line))[:3] for line in junk] == [
+            b"250",
+            b"250",
+            b"250",
+            b"500",
+        ]
+        assert await noop_until_closed(reader, writer) == [
+            b"421 4.7.0 Too many commands without mail, closing connection\r\n"
+        ]
+        writer.close()
+        assert refusals(registry, "junk_commands") == 1.0
+
+
+async def test_a_delivered_message_starts_the_junk_count_again(tmp_path: Path) -> None:
+    settings = email_settings(1, smtp_junk_command_limit=2)
+    async with running(tmp_path, settings) as (adapter, ingest, _):
+        _, reader, writer = await open_session(adapter.port)
+        assert (await command(reader, writer, b"EHLO client.example")).startswith(b"250")
+        assert (await command(reader, writer, b"NOOP")).startswith(b"250")
+        assert (await command(reader, writer, b"NOOP")).startswith(b"250")
+        assert (await command(reader, writer, b"MAIL FROM:<sara@example.ir>")).startswith(b"250")
+        assert (await command(reader, writer, b"RCPT TO:<" + SUPPORT.encode() + b">"))[:3] == b"250"
+        assert (await command(reader, writer, b"DATA")).startswith(b"354")
+        assert (await command(reader, writer, make_mail() + b".")).startswith(b"250")
+        assert len(ingest.stored) == 1
+        replies = await noop_until_closed(reader, writer)
+        writer.close()
+        assert [reply[:3] for reply in replies] == [b"250", b"250", b"421"]
+
+
+async def test_sessions_held_with_noops_are_closed_and_a_sender_gets_in(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    settings = email_settings(1, max_sessions_per_client=2, smtp_junk_command_limit=3)
+    async with running(tmp_path, settings, registry=registry, max_connections=4) as (
+        adapter,
+        ingest,
+        _,
+    ):
+        # One client, from two addresses, holds every session the server has.
+        sources = ("127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3")
+        held = [await open_session(adapter.port, source) for source in sources]
+        try:
+            assert [greeting[:3] for greeting, _, _ in held] == [b"220"] * 4
+            with pytest.raises(smtplib.SMTPConnectError):
+                await smtp_send(
+                    adapter.port,
+                    make_mail(),
+                    mail_from="sara@example.ir",
+                    to=[SUPPORT],
+                    source="127.0.0.4",
+                )
+            # The server is busy: a session may send one command that moves no mail...
+            first = await noop_until_closed(*held[0][1:])
+            assert [reply[:3] for reply in first] == [b"250", b"421"]
+            # ... and the slot it gave back is the sender's.
+            await smtp_send(
+                adapter.port,
+                make_mail(),
+                mail_from="sara@example.ir",
+                to=[SUPPORT],
+                source="127.0.0.4",
+            )
+            assert [m.external_id for m in ingest.stored] == ["first-1@example.ir"]
+            # Not busy any more, the other sessions still lose out at the junk limit.
+            for _, reader, writer in held[1:]:
+                replies = await noop_until_closed(reader, writer)
+                assert len(replies) <= 4 and replies[-1].startswith(b"421 4.7.0")
+            assert refusals(registry, "junk_commands") == 4.0
+        finally:
+            for _, _, writer in held:
+                writer.close()
+
+
+async def test_when_busy_a_session_without_mail_on_the_way_gets_the_short_idle_timeout(
+    tmp_path: Path,
+) -> None:
+    registry = CollectorRegistry()
+    settings = email_settings(1, smtp_busy_command_timeout=1.0)  # the command timeout is 30 s
+    async with running(tmp_path, settings, registry=registry, max_connections=4) as (
+        adapter,
+        _,
+        _,
+    ):
+        # 3 of 4 sessions open: busy.
+        (_, mail_reader, mail_writer), idle, silent = [
+            await open_session(adapter.port) for _ in range(3)
+        ]
+        assert (await command(mail_reader, mail_writer, b"EHLO a.example")).startswith(b"250")
+        assert (await command(mail_reader, mail_writer, b"MAIL FROM:<a@a.example>"))[:3] == b"250"
+        assert (await command(idle[1], idle[2], b"EHLO b.example")).startswith(b"250")
+        # The sessions with no mail on the way are told long before the command timeout...
+        for _, reader, writer in (idle, silent):
+            assert (await asyncio.wait_for(reader.read(), 10)).startswith(b"421 4.4.2")
+            writer.close()
+        assert refusals(registry, "timeout") == 2.0
+        # ... while the one with a mail on the way, idle as long, is still served.
+        rcpt = b"RCPT TO:<" + SUPPORT.encode() + b">"
+        assert (await command(mail_reader, mail_writer, rcpt)).startswith(b"250")
+        mail_writer.close()
+
+
+async def test_control_characters_a_client_sends_are_escaped_in_the_log(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="mail.log")
+    _, reader, writer = await open_session(rig.port)
+    reply = await command(reader, writer, b"\x1b[2J\x1b]0;PWNED\x07FOO\x00\x7f")
+    writer.close()
+    assert reply.startswith(b"500")  # logged before it answered
+    logged = [r.getMessage() for r in caplog.records if r.name == "mail.log"]
+    assert any("\\x1b[2J\\x1b]0;PWNED\\x07FOO\\x00\\x7f" in line for line in logged), logged
+    assert not [line for line in logged if any(ch in line for ch in "\x1b\x07\x00\x7f")]
+
+
+def test_the_log_filter_escapes_c1_and_bidi_controls_too() -> None:
+    record = logging.LogRecord(
+        "mail.log",
+        logging.WARNING,
+        __file__,
+        1,
+        "%r unrecognised: %s",
+        (("192.0.2.1", 25), "a\x9bb\u202ec\u2066d\u2028e"),
+        None,
+    )
+    assert ControlEscape().filter(record)
+    assert record.getMessage() == "('192.0.2.1', 25) unrecognised: a\\x9bb\\u202ec\\u2066d\\u2028e"

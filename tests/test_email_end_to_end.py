@@ -7,6 +7,7 @@ The app is built by `build_app` with the adapters `build_adapters` makes from se
 from __future__ import annotations
 
 import asyncio
+import logging
 import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -427,6 +428,26 @@ async def test_email_counters_on_the_apps_metrics(email_app: EmailApp, start_app
 
     text = generate_latest(email_app.context.metrics.registry).decode()
     assert 'pasokh_email_received_total{kind="human"}' in text
+
+
+async def test_a_nul_in_body_and_subject_is_dropped_logged_and_counted_by_ingest(
+    email_app: EmailApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="router.core.ingest")
+    registry = email_app.context.metrics.registry
+    altered = {"channel": "email", "reason": "unstorable"}
+    before = registry.get_sample_value("pasokh_inbound_altered_total", altered) or 0.0
+    raw = (
+        b"From: Sara <sara@example.ir>\r\nTo: support@support.localhost\r\n"
+        b"Subject: a\x00b\r\nMessage-ID: <nul-1@example.ir>\r\n\r\nhello\x00world\r\n"
+    )
+    await email_app.send(raw, mail_from="sara@example.ir")
+    stored = await email_app.inbound("nul-1@example.ir")
+    assert (stored.text, stored.subject) == ("helloworld", "ab")
+    assert registry.get_sample_value("pasokh_inbound_altered_total", altered) == before + 1
+    logged = [r.getMessage() for r in caplog.records if r.name == "router.core.ingest"]
+    changed = "made storable: full_text (unstorable), subject (unstorable), text (unstorable)"
+    assert any("nul-1@example.ir" in line and changed in line for line in logged), logged
 
 
 class ArabicBot:

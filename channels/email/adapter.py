@@ -6,7 +6,11 @@ in a small thread pool (hostile MIME costs seconds of CPU; the event loop keeps 
 everyone else); over the part limits it gets `552`, and whatever the parser makes of
 it, the raw message is stored, so a parser bug loses nothing. Each client address
 holds at most `max_sessions_per_client` sessions, and a session that sends no command
-for `smtp_command_timeout` seconds gets `421` and is closed.
+for `smtp_command_timeout` seconds gets `421` and is closed; so does one that sends more
+than `smtp_junk_command_limit` commands that move no mail on (NOOPs would otherwise keep
+it open for ever). When 3/4 of the sessions are open the server is busy, as Postfix
+under stress: a session with no mail transaction waits at most
+`smtp_busy_command_timeout` for its next command and may send one such command.
 Outbound goes through a relay with aiosmtplib: 4xx answers and network errors are
 retried by the outbox, 5xx answers dead-letter with the server's own words.
 """
@@ -15,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import hmac
 import ipaddress
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,6 +34,7 @@ import aiosmtplib
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from channels.base import ChannelServices, ChannelSummary
+from channels.email import log_escape
 from channels.email.bounces import BounceAddresses, delivery_failure
 from channels.email.loops import Classification, classify
 from channels.email.parse import MailLimits, MailOverLimits, ParsedMail, parse_mail
@@ -63,6 +69,14 @@ MAX_RECIPIENTS = 100
 # Open SMTP sessions at once; more get `421` (a sender retries later) instead of
 # letting a connection flood use up the process's file descriptors.
 MAX_CONNECTIONS = 256
+# From this share of MAX_CONNECTIONS open the server is busy: sessions without a mail
+# transaction get `smtp_busy_command_timeout` and this many junk commands, so clients
+# that only hold sessions give their slots back to senders (Postfix's stress mode: 1).
+BUSY_SHARE = 0.75
+BUSY_JUNK_COMMAND_LIMIT = 1
+# Commands that move no mail on; a repeated HELO/EHLO and any refused command count too.
+_JUNK_COMMANDS = frozenset({"NOOP", "RSET", "HELP", "VRFY", "EXPN"})
+_GREETINGS = frozenset({"HELO", "EHLO"})
 # Threads parsing mail: CPU-bound Python shares one core anyway; more would only let
 # many hostile mails slow each other (and everyone's) down at once.
 PARSE_THREADS = 2
@@ -116,10 +130,63 @@ class _SmtpServer(SMTP):
         # whole message as one "line"; refusing it with a 5xx would lose their mail.
         # aiosmtpd documents raising this before the SMTP class is instantiated.
         self.line_length_limit = line_limit
-        super().__init__(handler, **kwargs)
         self._adapter = adapter
+        super().__init__(handler, **kwargs)
         self._turned_away = False
         self.client = ""  # the client address this session is counted under
+        self._junk_commands = 0  # since the session began or last delivered a message
+        self._smtp_methods = {
+            name: self._watched(name, method) for name, method in self._smtp_methods.items()
+        }
+
+    def _watched(
+        self, name: str, method: Callable[[str], Awaitable[None]]
+    ) -> Callable[[str], Awaitable[None]]:
+        """`method` (aiosmtpd's `smtp_<name>`) counted when it moves no mail on, and
+        followed by the idle timer for the state it leaves the session in."""
+
+        @functools.wraps(method)  # keeps aiosmtpd's HELP syntax attributes
+        async def command(arg: str) -> None:
+            if self._moves_no_mail(name) and self._over_junk_limit():
+                await self._close_for_junk()
+                return
+            await method(arg)
+            # aiosmtpd set the timer before the command: MAIL starts a transaction (the
+            # long timeout), a finished DATA ends one.
+            if self.transport is not None and not self.transport.is_closing():
+                self._reset_timeout()
+
+        return command
+
+    def _moves_no_mail(self, name: str) -> bool:
+        if name in _JUNK_COMMANDS:
+            return True
+        # A second greeting in one session only restarts it (STARTTLS begins a new one).
+        return name in _GREETINGS and self.session is not None and bool(self.session.host_name)
+
+    def _over_junk_limit(self) -> bool:
+        self._junk_commands += 1
+        return self._junk_commands > self._adapter.junk_command_limit()
+
+    async def _close_for_junk(self) -> None:
+        self._adapter.junk_limit_reached(
+            self.session.peer if self.session else None, self._junk_commands
+        )
+        await super().push("421 4.7.0 Too many commands without mail, closing connection")
+        if self.transport is not None:
+            self.transport.close()
+
+    def mail_delivered(self) -> None:
+        """A message got `250`: a session delivering mail is not idling."""
+        self._junk_commands = 0
+
+    def _in_transaction(self) -> bool:
+        return self.envelope is not None and self.envelope.mail_from is not None
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        # aiosmtpd calls this with no duration at the greeting and before each command.
+        idle = self._adapter.idle_timeout(in_transaction=self._in_transaction())
+        super()._reset_timeout(duration or idle)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # (A STARTTLS upgrade calls this again with `self.transport` set: not a new client.)
@@ -167,6 +234,9 @@ class _SmtpServer(SMTP):
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
         if text.startswith("552 Error:"):  # aiosmtpd's own wording; ours is "552 5.3.4"
             self._adapter.refused_oversized(self.session.peer if self.session else None)
+        if _is_refusal(text) and self._over_junk_limit():
+            await self._close_for_junk()  # instead of the refusal: it was one too many
+            return
         await super().push(status)
 
 
@@ -209,12 +279,15 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        return await self._adapter.receive(
+        reply = await self._adapter.receive(
             raw,
             mail_from=envelope.mail_from,
             rcpt_tos=tuple(envelope.rcpt_tos),
             peer=_smtp_peer(session),
         )
+        if reply.startswith("250") and isinstance(server, _SmtpServer):
+            server.mail_delivered()
+        return reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +304,13 @@ def _read_mail(raw: bytes, limits: MailLimits, mail_from: str, own: frozenset[st
     parsed = parse_mail(raw, limits)
     kind = classify(parsed, envelope_sender=mail_from, own_addresses=own)
     return _ReadMail(parsed, split_reply(parsed.body), kind)
+
+
+def _is_refusal(reply: str) -> bool:
+    """Whether a reply refuses the client's command: any 5xx, and `452` (too many
+    recipients, which a client could ask for again and again). `421` closes anyway and
+    `451` is the server's own trouble."""
+    return reply[:1] == "5" or reply[:3] == "452"
 
 
 def client_key(peer: object) -> str:
@@ -318,6 +398,7 @@ class EmailAdapter:
         if self._server is not None:
             raise RuntimeError("the email adapter is already started")
         self._services = services
+        log_escape.install()
         self._parsers = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="pasokh-email-parse")
         await self._sender_auth.prepare()
         loop = asyncio.get_running_loop()
@@ -515,6 +596,31 @@ class EmailAdapter:
         self._sessions_per_client[connection.client] -= 1
         if self._sessions_per_client[connection.client] <= 0:
             del self._sessions_per_client[connection.client]
+
+    def busy(self) -> bool:
+        """Whether `BUSY_SHARE` of the sessions the server allows are open."""
+        return len(self._connections) >= self.max_connections * BUSY_SHARE
+
+    def idle_timeout(self, *, in_transaction: bool) -> float:
+        """Seconds a session may wait for its next command: shorter when the server
+        is busy and the session has no mail on the way."""
+        settings = self.settings
+        if self.busy() and not in_transaction:
+            return min(settings.smtp_busy_command_timeout, settings.smtp_command_timeout)
+        return settings.smtp_command_timeout
+
+    def junk_command_limit(self) -> int:
+        """Commands moving no mail on that a session may send (`BUSY_JUNK_COMMAND_LIMIT`
+        while busy)."""
+        limit = self.settings.smtp_junk_command_limit
+        return min(limit, BUSY_JUNK_COMMAND_LIMIT) if self.busy() else limit
+
+    def junk_limit_reached(self, peer: object, commands: int) -> None:
+        """Log and count a session closed with `421` for commands that moved no mail."""
+        logger.info(
+            "SMTP session from %s closed with 421: %d commands without mail", peer, commands
+        )
+        self._counters.refused.labels("junk_commands").inc()
 
     def timed_out(self, peer: object) -> None:
         """Log and count a session closed with `421` for sending no command in time."""

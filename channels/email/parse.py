@@ -300,8 +300,15 @@ def _decode_header_value(raw: str, defects: _Defects) -> str:
 
 
 def _clean_line(value: str) -> str:
-    """One line of printable text (control characters and newlines become spaces)."""
-    cleaned = "".join(" " if unicodedata.category(ch) in {"Cc", "Zl", "Zp"} else ch for ch in value)
+    """One line of printable text (control characters and newlines become spaces).
+
+    NUL is left in: the router's ingest drops it from every channel's text, and logs
+    and counts that it did (`router/core/storable_text.py`).
+    """
+    cleaned = "".join(
+        " " if unicodedata.category(ch) in {"Cc", "Zl", "Zp"} and ch != "\x00" else ch
+        for ch in value
+    )
     return " ".join(cleaned.split())
 
 
@@ -521,7 +528,8 @@ def html_to_text(html: str) -> str:
 
 
 def _clean_block(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    # NUL stays, as in `_clean_line`: ingest drops it, logs and counts it.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [line.rstrip() for line in text.split("\n")]
     return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip("\n")
 
