@@ -35,11 +35,11 @@ _HUMAN_WORDS = frozenset(
     tokenise(
         normalise(
             "human humans person people operator representative rep agent agents staff somebody "
-            "someone supervisor manager colleague colleagues employee specialist advisor "
-            "adviser associate admin "
+            "someone anyone anybody supervisor manager boss colleague colleagues employee "
+            "specialist advisor adviser associate admin "
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
             "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
-            "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون "
+            "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
             "ادمین "
             "موظف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول حد حدا مختص ادمن"
         )
@@ -49,7 +49,7 @@ _HUMAN_WORDS = frozenset(
 _CONTACT_WORDS = frozenset(
     tokenise(
         normalise(
-            "talk speak chat connect transfer call callback contact reach phone ring "
+            "talk speak chat connect transfer call callback contact reach phone ring escalate "
             "حرف صحبت وصل وصلم تماس زنگ "
             "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی تحولنی حولني احکی یحکی احچی "
             "اتواصل تواصل یتصل اتصل تتصل یکلمنی یرد ترد"
@@ -60,7 +60,9 @@ _CONTACT_WORDS = frozenset(
 # with a service («پشتیبانی تا چه ساعتی جواب میده؟» asks for its hours).
 _ANSWER_WORDS = frozenset(tokenise(normalise("answer respond reply جواب پاسخ")))
 # Contact phrases: "take over", «با کارشناس کار دارم» ("I need a word with").
-_CONTACT_PHRASES = _phrases("take over", "call me", "call back", "get back to me", "کار دارم")
+_CONTACT_PHRASES = _phrases(
+    "take over", "call me", "call back", "get back to me", "put me through", "کار دارم"
+)
 # Naming a service, not a person: a request only with a contact word or phrase.
 _HUMAN_PHRASES = _phrases(
     "real person",
@@ -72,7 +74,11 @@ _HUMAN_PHRASES = _phrases(
     "پشتیبانی",
     "خدمة العملاء",
     "خدمه عملاء",
+    "لخدمة العملاء",
+    "بخدمة العملاء",
     "الدعم",
+    "للدعم",
+    "بالدعم",
     "الدعم الفني",
 )
 # The bot itself: refusing it («نه ربات», "not a bot") or naming it beside a person
@@ -83,7 +89,7 @@ _BOT_WORDS = frozenset(
 _NEGATIONS = frozenset(
     tokenise(
         normalise(
-            "no not dont stop enough نه نمیخوام نمیخواهم نمیزنم بسه دیگه "
+            "no not dont isnt arent aint stop enough نه نمیخوام نمیخواهم نمیزنم بسه دیگه "
             "لا مش مو ما مابدي بلاش كفاية"
         )
     )
@@ -255,7 +261,8 @@ _REQUEST_FILLER = _FILLER | frozenset(
     tokenise(
         normalise(
             "i a an to the with me can could please real live some want need get let give "
-            "find actual any there one of your from "
+            "find actual actually any there one of your from now right away asap immediately "
+            "who who's member "
             "با یه یک یک به من لطفا میخوام میخواهم میشه رو را واقعی "
             "ارید ابغی ابی مع الی لو سمحت من فضلک حقیقی"
         )

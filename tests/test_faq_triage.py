@@ -43,6 +43,13 @@ FIXTURES = Path(__file__).parent / "fixtures" / "faq"
         "سفارشم سه بار عقب افتاده، جوابای کلیشه ای هم نمیخوام. فقط وصلم کنید به سرپرست",
         "ye adam vaghei hast javab bede?",  # "is there a real person to answer?"
         "کارمندتون باهام تماس بگیره",
+        "can you put me through to a real human please",
+        "is there anyone there who isn't a bot",
+        "let me talk to your boss",
+        "i want a human agent right now",
+        "escalate this to a manager",
+        "کسی هست جواب بده؟",  # "is anyone there to answer?"
+        "ممكن تحولني للدعم",  # «للدعم»: "to support", with its proclitic
     ],
 )
 def test_requests_for_a_person(text: str) -> None:
@@ -62,6 +69,9 @@ def test_requests_for_a_person(text: str) -> None:
         "Do you sell robot vacuums?",
         "I don't want a person to call me, just email the invoice",
         "Can a supervisor approve a refund over the limit?",
+        "can someone explain the warranty",
+        "پشتیبانی تلفنی دارید؟",
+        "رقم خدمة العملاء كم",
     ],
 )
 def test_person_words_that_are_not_a_request(text: str) -> None:
