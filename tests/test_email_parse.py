@@ -128,6 +128,36 @@ def test_broken_from_falls_back_and_is_flagged() -> None:
     assert "unusable address header" in mail.defects
 
 
+@pytest.mark.parametrize(
+    ("from_header", "sender", "name"),
+    [
+        # a display name that spells another address, as a provider lets a user write it
+        (
+            "=?utf-8?q?=C3=A9_=3Cvictim=40gmail=2Etest=3E?= <attacker@gmail.test>",
+            "attacker@gmail.test",
+            "é <victim@gmail.test>",
+        ),
+        # a display name that spells a new header line
+        (
+            "=?utf-8?q?Eve=0D=0ABcc=3A_bcc1=40evil=2Etest?= <eve1@cust.test>",
+            "eve1@cust.test",
+            "Eve Bcc: bcc1@evil.test",
+        ),
+        ("=?utf-8?b?2LPYp9ix2Kc=?= <sara@example.ir>", "sara@example.ir", "سارا"),
+    ],
+)
+def test_the_sender_is_the_address_not_what_the_encoded_display_name_says(
+    from_header: str, sender: str, name: str
+) -> None:
+    raw = (
+        f"From: {from_header}\r\nTo: support@shop.test\r\nSubject: hi\r\n"
+        "Message-ID: <m1@gmail.test>\r\n\r\nhello\r\n"
+    ).encode()
+    mail = parse_mail(raw)
+    assert (mail.sender, mail.sender_name) == (sender, name)
+    assert mail.recipients == ("support@shop.test",)
+
+
 def test_html_only_mail_becomes_text() -> None:
     assert load("chatwoot/only_html.eml").body == "This is html only mail"
     notification = load("chatwoot/notification.eml")

@@ -199,25 +199,36 @@ def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> ParsedMail:
     msg = _build(raw, limits.max_parts)
     for defect in getattr(msg, "defects", []):
         defects.add(type(defect).__name__)
-    headers = _decoded_headers(msg, defects)
+    raw_headers = _raw_headers(msg, defects)
+    headers = [(name, _decode_header_value(value, defects)) for name, value in raw_headers]
     header_map: dict[str, list[str]] = {}
     for key, value in headers:
         header_map.setdefault(key, []).append(value)
+    # Addresses are read before encoded words are decoded (RFC 2047 forbids them in an
+    # addr-spec): decoded first, a display name «=?utf-8?q?=3Cvictim=40example=2Ecom=3E?=»
+    # would read as the sender's address, and providers let users choose their name.
+    address_map: dict[str, list[str]] = {}
+    for key, value in raw_headers:
+        address_map.setdefault(key, []).append(_eight_bit_decoded(value, defects))
 
     def first(name: str) -> str | None:
         values = header_map.get(name)
         return values[0] if values else None
 
-    sender_name, sender = _first_mailbox(first("from"), defects)
+    def first_address(name: str) -> str | None:
+        values = address_map.get(name)
+        return values[0] if values else None
+
+    sender_name, sender = _first_mailbox(first_address("from"), defects)
     if sender is None:
         # A broken From: the Sender header, then Return-Path, name the mailbox.
         for fallback in ("sender", "return-path"):
-            _, sender = _first_mailbox(first(fallback), defects)
+            _, sender = _first_mailbox(first_address(fallback), defects)
             if sender is not None:
                 break
     recipients: list[str] = []
     for name in ("to", "cc", "delivered-to", "x-original-to", "envelope-to"):
-        for value in header_map.get(name, []):
+        for value in address_map.get(name, []):
             for address in _mailboxes(value):
                 if address not in recipients:
                     recipients.append(address)
@@ -232,10 +243,10 @@ def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> ParsedMail:
     if content_type == "multipart/report":
         report_type = (_safe_param(msg, "report-type") or "").lower() or None
         if report_type == "delivery-status":
-            bounce = _bounce_report(msg, first("x-failed-recipients"), defects)
-    elif first("x-failed-recipients"):
+            bounce = _bounce_report(msg, first_address("x-failed-recipients"), defects)
+    elif first_address("x-failed-recipients"):
         bounce = BounceReport(
-            failed_recipients=tuple(_mailboxes(first("x-failed-recipients") or "")),
+            failed_recipients=tuple(_mailboxes(first_address("x-failed-recipients") or "")),
             diagnostic=None,
         )
 
@@ -247,7 +258,7 @@ def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> ParsedMail:
         body=body,
         body_from_html=from_html,
         date=_safe_date(first("date")),
-        reply_to=tuple(_mailboxes(first("reply-to") or "")),
+        reply_to=tuple(_mailboxes(first_address("reply-to") or "")),
         recipients=tuple(recipients),
         in_reply_to=message_ids(" ".join(header_map.get("in-reply-to", []))),
         references=message_ids(" ".join(header_map.get("references", [])))[-MAX_REFERENCES:],
@@ -263,8 +274,9 @@ def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> ParsedMail:
 # --- headers ---------------------------------------------------------------------------
 
 
-def _decoded_headers(msg: Message, defects: _Defects) -> list[tuple[str, str]]:
-    """(lower-case name, decoded value) pairs, in order; a bad header never raises."""
+def _raw_headers(msg: Message, defects: _Defects) -> list[tuple[str, str]]:
+    """(lower-case name, unfolded value as sent: encoded words still encoded, 8-bit
+    bytes still surrogate-escaped) pairs, in order; a bad header never raises."""
     result: list[tuple[str, str]] = []
     try:
         raw_items = list(msg.raw_items())
@@ -276,27 +288,31 @@ def _decoded_headers(msg: Message, defects: _Defects) -> list[tuple[str, str]]:
         if len(value) > MAX_HEADER_CHARS:
             defects.add("oversized header cut")
             value = value[:MAX_HEADER_CHARS]
-        result.append((str(name).strip().lower()[:100], _decode_header_value(value, defects)))
+        unfolded = re.sub(r"\r?\n[ \t]", " ", value).strip()
+        result.append((str(name).strip().lower()[:100], unfolded))
     return result
 
 
+def _eight_bit_decoded(text: str, defects: _Defects) -> str:
+    """`text` with raw 8-bit header bytes (they arrive surrogate-escaped) decoded."""
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        data = text.encode("utf-8", "surrogateescape")
+        text = decode_bytes(data, None, defects)[0]
+    return text
+
+
 def _decode_header_value(raw: str, defects: _Defects) -> str:
-    """RFC 2047 decoding that survives bad charsets and raw 8-bit bytes."""
-    unfolded = re.sub(r"\r?\n[ \t]", " ", raw).strip()
+    """RFC 2047 decoding of an unfolded value that survives bad charsets."""
     try:
-        parts = email.header.decode_header(unfolded)
+        parts = email.header.decode_header(raw)
         text = "".join(
             decode_bytes(chunk, charset, defects)[0] if isinstance(chunk, bytes) else chunk
             for chunk, charset in parts
         )
     except Exception:
         defects.add("malformed encoded-word")
-        text = unfolded
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
-        # Raw 8-bit header bytes arrive surrogate-escaped: decode them for real.
-        data = text.encode("utf-8", "surrogateescape")
-        text = decode_bytes(data, None, defects)[0]
-    return text
+        text = raw
+    return _eight_bit_decoded(text, defects)
 
 
 def _clean_line(value: str) -> str:
@@ -338,10 +354,11 @@ def _first_mailbox(value: str | None, defects: _Defects) -> tuple[str | None, st
         pairs = []
     name: str | None = None
     for display, address in pairs:
-        name = name or (_clean_line(display) or None)
+        shown = _clean_line(_decode_header_value(display, defects)) or None
+        name = name or shown
         address = address.strip().strip("<>").lower()
         if _ADDR_SPEC.match(address):
-            return _clean_line(display) or None, address
+            return shown, address
     defects.add("unusable address header")
     return name, None
 
