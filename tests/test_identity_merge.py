@@ -16,7 +16,17 @@ from router.core.messages import InboundMessage, IngestResult, utcnow
 from router.core.responder import QueueEveryThread
 from router.identity.links import may_ask_for_email
 from router.identity.merge import MergeRefused, merge_customers
-from router.storage.models import AuditEvent, Customer, Identity, Message, Thread, ThreadStatus
+from router.storage.models import (
+    AuditEvent,
+    Customer,
+    CustomerNote,
+    CustomerTag,
+    Identity,
+    Message,
+    OutreachOptOut,
+    Thread,
+    ThreadStatus,
+)
 from tests.agent_support import api, make_agent
 from tests.support import FakeAdapter
 
@@ -168,6 +178,37 @@ async def test_a_merged_thread_keeps_the_higher_tier_and_its_notes_stay_with_tha
     status, detail = await api(client, "GET", f"/api/v1/threads/{kept.id}", second_line)
     assert status == 200
     assert any("TIER-2 NOTE" in (m.get("text") or "") for m in detail["messages"])
+
+
+async def test_notes_tags_and_an_opt_out_follow_the_customer_into_the_survivor(
+    settings: Settings, start_app: Any
+) -> None:
+    web = FakeAdapter(name="web")
+    _, context = await start_app(
+        settings.replace("email", enabled=False).replace("webchat", enabled=False),
+        adapters=[web],
+        responder=QueueEveryThread(),
+    )
+    a = await web.push("one", sender="a")
+    b = await web.push("two", sender="b")
+    keep, gone = sorted((a.customer_id, b.customer_id))
+    async with context.sessions() as session, session.begin():
+        for customer_id, tag in ((keep, "vip"), (gone, "vip"), (gone, "wholesale")):
+            session.add(CustomerTag(customer_id=customer_id, tag=tag))
+        session.add(CustomerNote(customer_id=gone, text="prefers email"))
+        session.add(OutreachOptOut(customer_id=gone, via="web"))
+    async with context.sessions() as session, session.begin():
+        await merge_customers(session, keep, gone, actor_kind="system", actor_id=None, reason="t")
+    async with context.sessions() as session:
+        tags = await session.scalars(
+            select(CustomerTag.tag).where(CustomerTag.customer_id == keep).order_by(CustomerTag.tag)
+        )
+        assert list(tags) == ["vip", "wholesale"]
+        notes = await session.scalars(
+            select(CustomerNote.text).where(CustomerNote.customer_id == keep)
+        )
+        assert list(notes) == ["prefers email"]
+        assert await session.get(OutreachOptOut, keep) is not None
 
 
 async def _thread(context: Any, thread_id: int) -> Thread:

@@ -10,15 +10,21 @@ from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
+from router.core.messages import utcnow
 from router.core.transaction import Effects, write
 from router.identity.merge import merge_customers
 from router.storage.models import (
     AuditEvent,
     Customer,
+    CustomerNote,
+    CustomerTag,
     Identity,
     KnowledgeGapRecord,
     Message,
     OutboxItem,
+    OutreachMessage,
+    OutreachOptOut,
+    Purchase,
     Thread,
 )
 from tests.agent_support import api, make_agent
@@ -54,6 +60,30 @@ async def test_export_then_erase(settings: Settings, start_app: Any) -> None:
             reason="test",
         )
         session.add(KnowledgeGapRecord(thread_id=first.thread_id, text=SECRET))
+        # what agents and integrations keep about them, on the customer row itself
+        for customer_id in (first.customer_id, other.customer_id):
+            session.add(CustomerNote(customer_id=customer_id, text=f"note: {SECRET}"))
+            session.add(CustomerTag(customer_id=customer_id, tag="vip"))
+        reminder = OutreachMessage(
+            idempotency_key="ord-6037",
+            customer_id=first.customer_id,
+            template="warranty_reminder",
+            params={"product": "Galaxy", "order": "6037"},
+            send_at=utcnow(),
+        )
+        session.add(reminder)
+        await session.flush()
+        session.add(
+            Purchase(
+                order_id="ord-6037",
+                customer_id=other.customer_id,
+                product="Galaxy S24",
+                purchased_on=utcnow().date(),
+                warranty_months=12,
+                reminder_id=reminder.id,
+            )
+        )
+        session.add(OutreachOptOut(customer_id=other.customer_id, via="web"))
         # what the audit trail holds about their addresses: a bounce on their thread,
         # and a sign-in attempt under their address (no customer named)
         session.add(
@@ -94,6 +124,13 @@ async def test_export_then_erase(settings: Settings, start_app: Any) -> None:
     assert base64.b64decode(files[private.sha256]["content_base64"]) == PRIVATE_FILE
     assert base64.b64decode(files[shared.sha256]["content_base64"]) == SHARED_FILE
     assert SECRET in [g["text"] for g in export["knowledge_gaps"]]
+    assert [n["text"] for n in export["customer_notes"]] == [f"note: {SECRET}"] * 2
+    assert [t["tag"] for t in export["customer_tags"]] == ["vip", "vip"]
+    assert [p["order_id"] for p in export["purchases"]] == ["ord-6037"]
+    assert [o["params"] for o in export["outreach_messages"]] == [
+        {"product": "Galaxy", "order": "6037"}
+    ]
+    assert [o["via"] for o in export["outreach_opt_outs"]] == ["web"]
     assert "customers_merged" in [e["action"] for e in export["audit"]]
     assert [c["id"] for c in export["merged_customers"]] == [
         max(first.customer_id, other.customer_id)
@@ -118,6 +155,8 @@ async def test_export_then_erase(settings: Settings, start_app: Any) -> None:
         )
         assert leftovers == 0
         assert await session.scalar(select(func.count()).select_from(KnowledgeGapRecord)) == 0
+        for model in (CustomerNote, CustomerTag, Purchase, OutreachMessage, OutreachOptOut):
+            assert await session.scalar(select(func.count()).select_from(model)) == 0, model
         assert (
             await session.scalar(
                 select(func.count()).where(Identity.customer_id.in_([customer, gone]))

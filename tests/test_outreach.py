@@ -217,6 +217,21 @@ async def test_stop_opts_out_of_outreach_only_and_says_so(
         await web.wait_sent(count)
 
 
+async def test_a_stop_from_a_sender_who_failed_authentication_opts_nobody_out(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    _, context, web, _ = await started(start_app, settings)
+    first = await web.push("hello", sender="v1", language="en")
+    forged = await web.push("STOP", sender="v1", language="en", sender_authenticated=False)
+    assert forged.customer_id == first.customer_id
+    async with context.read_sessions() as session:
+        assert await session.get(OutreachOptOut, first.customer_id) is None
+    # the same word from the customer themselves still does
+    await web.push("STOP", sender="v1", language="en", external_id="again")
+    async with context.read_sessions() as session:
+        assert await session.get(OutreachOptOut, first.customer_id) is not None
+
+
 def test_opt_out_words_match_whole_messages_in_every_script() -> None:
     keywords = ["لغو", "توقف", "stop", "إلغاء"]
     for said in ("لغو", " STOP. ", "Stop", "إلغاء", "توقف"):

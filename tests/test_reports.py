@@ -16,6 +16,7 @@ import pytest
 from config.settings import Settings
 from router.agents import queue, replies
 from router.context import AppContext
+from router.core.messages import utcnow
 from router.core.responder import (
     HELPED_RESOLUTION,
     Answer,
@@ -28,6 +29,9 @@ from router.core.responder import (
     ThreadContext,
 )
 from router.service.breaches import fire_due_alarms
+from router.service.reports.csv import summary_csv
+from router.service.reports.kpis import Figures
+from router.service.reports.summary import Backlog, Group, Summary
 from router.storage.models import SurveyAnswer
 from tests.agent_support import AgentUser, api, make_agent
 from tests.report_support import MONDAY_9AM, Clock, install_clock
@@ -541,6 +545,28 @@ async def test_summary_json_and_csv_follow_the_document(
     assert rows[0]["csat_satisfied_pct"] == "66.7"
     assert rows[0]["sla_first_response_met_pct"] == ""
     assert not schema_errors(json.loads(json.dumps({"x": 1})), {"type": "object"}, doc)
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_written_as_text() -> None:
+    # a language an integration sent, a label an admin wrote
+    groups = tuple(
+        Group(key, label, Figures(threads_created=1))
+        for key, label in (
+            ("=1+1", '=HYPERLINK("http://evil.test","x")'),
+            ("@SUM(1)", "+cmd|' /C calc'!A0"),
+            ("fa", "-2+3"),
+        )
+    )
+    now = utcnow()
+    report = Summary(now, now, "language", Figures(threads_created=3), groups, Backlog(), now)
+    rows = list(csv.DictReader(io.StringIO(summary_csv(report).lstrip("\ufeff"))))
+    cells = [(row["key"], row["label"]) for row in rows[1:]]
+    assert cells == [
+        ("'=1+1", '\'=HYPERLINK("http://evil.test","x")'),
+        ("'@SUM(1)", "'+cmd|' /C calc'!A0"),
+        ("fa", "'-2+3"),
+    ]
+    assert rows[0]["threads_created"] == "3"  # figures stay numbers
 
 
 async def test_histograms_are_observed_when_the_events_commit(

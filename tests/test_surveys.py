@@ -15,7 +15,7 @@ from router.context import AppContext
 from router.core.events import SurveyAnswered
 from router.core.messages import OutboundMessage, SurveyOffer, utcnow
 from router.core.responder import QueueEveryThread
-from router.core.security import new_token, token_hash
+from router.core.security import PurposeKey, b64_text, new_token, token_hash
 from router.service.surveys import read_token, survey_token
 from router.storage.models import ApiToken, Message, SurveyAnswer, Thread
 from tests.agent_support import AgentUser, api, get_thread, make_agent
@@ -285,6 +285,9 @@ async def test_forged_altered_expired_and_another_threads_tokens_are_refused(
         "signed by another key": survey_token("another-secret-" + "y" * 32, survey_one, one),
         # A validly signed pair whose survey belongs to another thread: no such row.
         "another thread's survey": survey_token(SECRET, survey_two, one),
+        # The same ids signed again, as for a survey that got them after an erasure
+        # (SQLite gives a deleted row's id again): not this survey's token.
+        "the same ids, another token": survey_token(SECRET, survey_one, thread_one),
         "garbage": "not-a-token",
         "non-ascii": "۱.۲.۳",
     }
@@ -312,6 +315,25 @@ async def test_forged_altered_expired_and_another_threads_tokens_are_refused(
             select(SurveyAnswer.id).where(SurveyAnswer.score.is_not(None))
         )
     assert answered is None
+
+
+async def test_a_link_sent_before_tokens_had_a_nonce_still_opens_its_survey(
+    settings: Settings, start_app: Any
+) -> None:
+    client, context, web, agent = await _start(settings, start_app, min_days_between=0)
+    thread_id = await _served(client, web, agent, "one")
+    survey_id, _ = read_token(SECRET, (await _offer_sent(web, thread_id)).token) or (0, 0)
+    # as `survey_token` made them before: the ids and their MAC alone
+    digest = PurposeKey(SECRET, "survey").digest(f"{survey_id}.{thread_id}")
+    legacy = f"{survey_id}.{thread_id}.{b64_text(digest)[:22]}"
+    async with context.sessions() as session, session.begin():
+        await session.execute(
+            update(SurveyAnswer)
+            .where(SurveyAnswer.id == survey_id)
+            .values(token_hash=token_hash(legacy))
+        )
+    status, body = await api(client, "POST", f"/api/v1/surveys/{legacy}", json={"score": 4})
+    assert status == 200, body
 
 
 async def test_a_low_score_flags_the_thread_publishes_an_event_and_reopens_it_to_its_agent(

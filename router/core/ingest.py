@@ -561,7 +561,14 @@ async def _decide(app: AppContext, session: AsyncSession, turn: _Turn) -> Decisi
 async def _deciding(app: AppContext, session: AsyncSession, turn: _Turn) -> Decision | None:
     msg, thread, step = turn.msg, turn.thread, turn.proof.step
     message, outcome = turn.stored
-    if step is None and not msg.automated and turn.edit_of_id is None:
+    # An opt-out changes what the customer is sent: a message anyone may have written
+    # (an email whose sender failed authentication) cannot make it.
+    if (
+        step is None
+        and not msg.automated
+        and turn.edit_of_id is None
+        and msg.sender_authenticated is not False
+    ):
         language = msg.language or thread.language
         stop = await opt_out_answer(
             app, session, thread.customer_id, msg.text, msg.channel, language

@@ -13,19 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.core.events import CustomersMerged, Event, ThreadChanged
 from router.core.messages import Direction, utcnow
 from router.core.threads import open_thread_of
 from router.storage.models import (
+    CUSTOMER_ROWS,
     Agent,
     AuditEvent,
     Customer,
+    CustomerTag,
     Identity,
     Message,
     OutboxItem,
+    OutreachOptOut,
     Thread,
     ThreadStatus,
 )
@@ -76,6 +79,20 @@ def _advanced(thread: Thread) -> tuple[int, int, int, int]:
         1 if thread.assignee_id is not None else 0,
         -thread.id,
     )
+
+
+async def _drop_what_the_survivor_has(session: AsyncSession, keep_id: int, gone_id: int) -> None:
+    """Before `gone_id`'s rows move to `keep_id`: its tags the survivor has too (one row
+    per customer and tag), and its opt-out if the survivor has one (one per customer; a
+    person who opted out under either name has opted out)."""
+    await session.execute(
+        delete(CustomerTag).where(
+            CustomerTag.customer_id == gone_id,
+            CustomerTag.tag.in_(select(CustomerTag.tag).where(CustomerTag.customer_id == keep_id)),
+        )
+    )
+    if await session.get(OutreachOptOut, keep_id) is not None:
+        await session.execute(delete(OutreachOptOut).where(OutreachOptOut.customer_id == gone_id))
 
 
 async def _to_higher_tier(
@@ -188,7 +205,8 @@ async def merge_customers(
         if survivor_thread.subject is None:
             survivor_thread.subject = loser.subject
 
-    for model in (Thread, Message, Identity):
+    await _drop_what_the_survivor_has(session, keep_id, gone_id)
+    for model in (Thread, Message, Identity, *CUSTOMER_ROWS):
         await session.execute(
             update(model)
             .where(model.customer_id == gone_id)

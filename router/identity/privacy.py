@@ -2,8 +2,10 @@
 
 A customer here includes every customer merged into it (they are the same person).
 Erasure deletes their identities, threads, messages (with outbox rows and delivery
-attempts, by cascade), knowledge-gap records quoting them and proofs naming their
-addresses, and blanks their addresses in audit details; the customer row stays,
+attempts, by cascade), knowledge-gap records quoting them, proofs naming their
+addresses, what agents wrote about them (notes, tags), their purchases, proactive
+messages (with their parameters), opt-out and surveys, and blanks their addresses in
+audit details; the customer row stays,
 emptied and marked `erased_at`, and an audit event records what was erased and by
 whom. Attachment files are removed from the store after commit unless a message of
 somebody else still references the same bytes.
@@ -19,6 +21,7 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import String, cast, delete, func, or_, select, text, tuple_
@@ -29,6 +32,7 @@ from router.core.attachments import AttachmentStore
 from router.core.messages import utcnow
 from router.identity.merge import current_customer_id
 from router.storage.models import (
+    CUSTOMER_ROWS,
     AuditEvent,
     Customer,
     Identity,
@@ -189,6 +193,7 @@ async def export_customer(session: AsyncSession, store: AttachmentStore, custome
             {"thread_id": g.thread_id, "text": g.text, "created_at": iso(g.created_at)}
             for g in gaps
         ],
+        **await _customer_rows_json(session, ids),
         "audit": [
             {
                 "at": iso(e.at),
@@ -202,6 +207,30 @@ async def export_customer(session: AsyncSession, store: AttachmentStore, custome
         ],
         "exported_at": iso(utcnow()),
     }
+
+
+async def _customer_rows_json(session: AsyncSession, ids: list[int]) -> JSON:
+    """The rows of `CUSTOMER_ROWS` about the customers `ids`, by table, every column."""
+    out: JSON = {}
+    for model in CUSTOMER_ROWS:
+        rows = await session.scalars(
+            select(model).where(model.customer_id.in_(ids)).order_by(*model.__mapper__.primary_key)
+        )
+        columns = [c.key for c in model.__mapper__.column_attrs]
+        out[model.__tablename__] = [
+            {name: _plain(getattr(row, name)) for name in columns if name != "token_hash"}
+            for row in rows
+        ]
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A column's value as JSON: dates as ISO text."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +279,8 @@ async def erase_customer(
     await session.execute(
         delete(KnowledgeGapRecord).where(KnowledgeGapRecord.thread_id.in_(thread_ids))
     )
+    for model in CUSTOMER_ROWS:
+        await session.execute(delete(model).where(model.customer_id.in_(ids)))
     # Messages first (their outbox rows and delivery attempts go by cascade), then the
     # threads and identities they pointed at.
     await session.execute(delete(Message).where(Message.id.in_(message_ids)))

@@ -52,7 +52,11 @@ SCALES = {CSAT: 5, NPS: 10}
 _ASK_TEXT = {CSAT: "survey_csat_ask", NPS: "survey_nps_ask"}
 COMMENT_MAX_CHARS = 2000
 _PURPOSE = "survey"
-_MAC_CHARS = 22  # 132 bits of HMAC-SHA256: short enough for Telegram's 64-byte callbacks
+# The token's last part: a nonce and an HMAC-SHA256 (96 bits), 22 characters in all,
+# short enough for Telegram's 64-byte callbacks.
+_MAC_CHARS = 22
+_NONCE_BYTES = 4
+_NONCE_CHARS = 6  # base64 of _NONCE_BYTES
 _TOKEN = re.compile(
     rf"^([1-9][0-9]{{0,17}})\.([1-9][0-9]{{0,17}})\.([A-Za-z0-9_-]{{{_MAC_CHARS}}})$"
 )
@@ -92,25 +96,35 @@ class SurveyReceipt:
 # --- tokens -----------------------------------------------------------------------
 
 
-def _mac(secret: str, survey_id: int, thread_id: int) -> str:
-    digest = PurposeKey(secret, _PURPOSE).digest(f"{survey_id}.{thread_id}")
-    return b64_text(digest)[:_MAC_CHARS]
+def _mac(secret: str, signed: str, chars: int) -> str:
+    return b64_text(PurposeKey(secret, _PURPOSE).digest(signed))[:chars]
 
 
 def survey_token(secret: str, survey_id: int, thread_id: int) -> str:
-    """The credential of one survey: `<survey id>.<thread id>.<mac>` (at most 60 chars)."""
-    return f"{survey_id}.{thread_id}.{_mac(secret, survey_id, thread_id)}"
+    """The credential of one survey: `<survey id>.<thread id>.<nonce><mac>` (at most 60
+    chars). The random nonce makes every survey's token its own: on SQLite an erased
+    customer's ids are given again, and a token of ids alone would then open the new
+    customer's survey."""
+    nonce = b64_text(secrets.token_bytes(_NONCE_BYTES))
+    mac = _mac(secret, f"{survey_id}.{thread_id}.{nonce}", _MAC_CHARS - len(nonce))
+    return f"{survey_id}.{thread_id}.{nonce}{mac}"
 
 
 def read_token(secret: str, token: str) -> tuple[int, int] | None:
-    """(survey id, thread id) of a token this server made; None when forged or altered."""
+    """(survey id, thread id) of a token this server made; None when forged or altered.
+    (A token made before the nonce, a MAC of the ids alone, is read too: the survey's
+    stored hash still decides whether it opens that survey.)"""
     found = _TOKEN.match(token) if token.isascii() else None
     if found is None:
         return None
-    survey_id, thread_id = int(found[1]), int(found[2])
-    if not digests_match(_mac(secret, survey_id, thread_id), found[3]):
-        return None
-    return survey_id, thread_id
+    survey_id, thread_id, tail = int(found[1]), int(found[2]), found[3]
+    nonce, mac = tail[:_NONCE_CHARS], tail[_NONCE_CHARS:]
+    ids = f"{survey_id}.{thread_id}"
+    if digests_match(_mac(secret, f"{ids}.{nonce}", len(mac)), mac) or digests_match(
+        _mac(secret, ids, _MAC_CHARS), tail
+    ):
+        return survey_id, thread_id
+    return None
 
 
 def page_base(settings: Settings) -> str:

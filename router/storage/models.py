@@ -622,6 +622,19 @@ class CustomerTag(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# Rows about a customer beside their identities, threads and messages, on the customer
+# row itself: a merge moves them to the surviving customer, an erasure deletes them (the
+# customer row stays as a tombstone, so no cascade does), an export lists them.
+CUSTOMER_ROWS: tuple[Any, ...] = (  # each has `customer_id`
+    CustomerNote,
+    CustomerTag,
+    Purchase,
+    OutreachMessage,
+    OutreachOptOut,
+    SurveyAnswer,
+)
+
+
 def searchable(*parts: str | None) -> str:
     """The search column's value: the parts normalised as the FAQ normalises questions
     (one copy: `faq.normalise`), so «علي» finds «علی» and «۱۲۳» finds «123». Emails and

@@ -27,10 +27,21 @@ def _flat(prefix: str, value: Any) -> dict[str, Any]:
     return {prefix: "" if value is None else value}
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google
+# Sheets («=HYPERLINK(...)»); keys and labels come from customers (a language an
+# integration sent) and agents, so such a cell is written as text, after a quote (the
+# OWASP rule).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def _row(key: Any, label: str | None, figures: Figures) -> dict[str, Any]:
     return {
-        "key": "" if key is None else key,
-        "label": label or "",
+        "key": "" if key is None else (_text_cell(key) if isinstance(key, str) else key),
+        "label": _text_cell(label or ""),
         **_flat("", dataclasses.asdict(figures)),
     }
 
