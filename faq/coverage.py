@@ -22,36 +22,14 @@ import weakref
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from importlib import resources
 
 import numpy as np
-import yaml
 from rapidfuzz import fuzz, process
 
-from faq.colloquial import standardise
 from faq.lexicon import CONCEPT_PREFIX, LANGUAGES
+from faq.light_words import LIGHT_WORDS
 from faq.matcher import STOPWORDS, Matcher, MatchResult, WordCoverage
 from faq.morphology import arabic_stem, english_stem, persian_variants
-from faq.normalise import normalise, tokenise
-
-
-def _light_forms() -> frozenset[str]:
-    """The words of `faq/light_words.yaml` (what carries no topic in a question: its
-    header says what may go in), as typed and in the forms the layers below make."""
-    groups = yaml.safe_load(
-        resources.files("faq").joinpath("light_words.yaml").read_text(encoding="utf-8")
-    )
-    forms: set[str] = set()
-    for by_language in groups.values():
-        for text in by_language.values():
-            for token in tokenise(normalise(text)):
-                forms.add(token)
-                forms.add(english_stem(token))
-                forms.update(standardise([token]))
-    return frozenset(forms)
-
-
-LIGHT_WORDS = _light_forms()
 
 # Two word forms are the same word at this rapidfuzz `ratio` (the matcher's own cut-off);
 # forms shorter than this many characters must be equal ("car" is not "card").

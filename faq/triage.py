@@ -13,7 +13,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rapidfuzz.distance import Levenshtein
+
 from faq.finglish import persian_script
+from faq.light_words import LIGHT_WORDS
+from faq.morphology import arabic_variants, english_stem, persian_variants
 from faq.normalise import normalise, tokenise
 
 
@@ -36,12 +40,15 @@ _HUMAN_WORDS = frozenset(
         normalise(
             "human humans person people operator representative rep agent agents staff somebody "
             "someone anyone anybody supervisor manager boss colleague colleagues employee "
-            "specialist advisor adviser associate admin "
+            "specialist advisor adviser associate admin expert "
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
             "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
             "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
             "ادمین "
-            "موظف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول حد حدا مختص ادمن"
+            "موظف موظفی موضف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول مختص ادمن "
+            "وکیل "
+            # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
+            "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir insan "
         )
     )
 )
@@ -49,10 +56,13 @@ _HUMAN_WORDS = frozenset(
 _CONTACT_WORDS = frozenset(
     tokenise(
         normalise(
-            "talk speak chat connect transfer call callback contact reach phone ring escalate "
-            "حرف صحبت وصل وصلم تماس زنگ "
+            "talk speak chat connect transfer call callback contact reach escalate touch "
+            "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط "
             "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی تحولنی حولني احکی یحکی احچی "
-            "اتواصل تواصل یتصل اتصل تتصل یکلمنی یرد ترد"
+            "اتواصل تواصل یتصل اتصل تتصل یکلمنی یرد ترد مکالمه اتصال محادثه التکلم اکلمه "
+            "حولونی وصلونی توصلنی شات "
+            "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki tahadoth "
+            "atahadath atwasal wasalni wassalni 7awelni 7awwelni"
         )
     )
 )
@@ -61,7 +71,30 @@ _CONTACT_WORDS = frozenset(
 _ANSWER_WORDS = frozenset(tokenise(normalise("answer respond reply جواب پاسخ")))
 # Contact phrases: "take over", «با کارشناس کار دارم» ("I need a word with").
 _CONTACT_PHRASES = _phrases(
-    "take over", "call me", "call back", "get back to me", "put me through", "کار دارم"
+    "take over",
+    "call me",
+    "call back",
+    "get back to me",
+    "put me through",
+    "get me",
+    "phone me",
+    "ring me",
+    "give me a call",
+    "کار دارم",
+)
+# "Someone" that is also "one" («یکی», Arabic «احد»): a person only beside a contact or
+# answer word («یکی تماس بگیره», «يتصل بي أحد»); «یکی دیگه میخوام» wants another item.
+# Egyptian and Levantine «حد»/«حدا» ("someone") is MSA "limit" («هل هناك حد للتعبئة»).
+_SOMEONE = frozenset(tokenise(normalise("یکی یکیو یکیتون احد حد حدا بحد 7ad 7ada 7add")))
+# Asking whether a person is there («کسی اونجا هست؟», «مفيش حد هنا؟», "any human
+# available?"): with a person-word, a request.
+_PRESENCE_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "here available online around rn اونجا انجا اینجا آنلاین انلاین "
+            "هنا موجود متاح متواجد اونلاین"
+        )
+    )
 )
 # Naming a service, not a person: a request only with a contact word or phrase.
 _HUMAN_PHRASES = _phrases(
@@ -70,6 +103,10 @@ _HUMAN_PHRASES = _phrases(
     "customer service",
     "customer support",
     "support team",
+    "tech support",
+    "technical support",
+    "خدمات پس از فروش",
+    "واحد پشتیبانی",
     "پشتیبان انسانی",
     "پشتیبانی",
     "خدمة العملاء",
@@ -84,8 +121,12 @@ _HUMAN_PHRASES = _phrases(
 # The bot itself: refusing it («نه ربات», "not a bot") or naming it beside a person
 # ("stop the bot, I need a person") is a request for a person.
 _BOT_WORDS = frozenset(
-    tokenise(normalise("bot bots robot chatbot machine ربات روبات بات روبوت بوت الروبوت البوت"))
+    tokenise(
+        normalise("bot bots robot chatbot machine automated ربات روبات بات روبوت بوت الروبوت البوت")
+    )
 )
+# «الرد الآلي», "the automatic reply" (alone «الآلي» is the ATM's "automated").
+_BOT_PHRASES = _phrases("الرد الآلي", "الرد الالي", "پاسخ خودکار", "automatic reply")
 _NEGATIONS = frozenset(
     tokenise(
         normalise(
@@ -121,7 +162,12 @@ _NO_PERSON_NEEDED = _phrases(
     "بدون",
 )
 # Arabic proclitics before a person-word: «بموظف», «المدير», «للمشرف».
-_ARABIC_PROCLITICS = ("بال", "لل", "ال", "ب", "ل", "و")
+# («عالمدير»: spoken «على ال», "to the manager").
+_ARABIC_PROCLITICS = ("بال", "لل", "عال", "ال", "ب", "ل", "و")
+# Plural and oblique endings a person-word takes before a pronoun («موظفيكم», «المسؤولين»).
+# («ی» is not one: «شخصی» is "personal", not a person; nor are these.)
+_PERSONAL = frozenset(tokenise(normalise("شخصی شخصیه شخصیا شخصا")))
+_PERSON_ENDINGS = ("ین", "ون", "ان", "ها")
 
 _GREETINGS = _phrases(
     "hi",
@@ -326,10 +372,37 @@ class Triage:
     rest: str  # normalised text without leading small talk, for the matcher
 
 
+# A letter held down («اپراتووووور», "operatorrr"): three or more become one.
+_HELD_LETTER = re.compile(r"(\w)\1{2,}")
+# Person-words this long are recognised with one letter wrong ("operater", «کارشناش»);
+# shorter ones are too often another word ("stuff" is not "staff").
+_MIN_TYPO_LENGTH = 6
+
+
+@functools.lru_cache(maxsize=1 << 14)
 def _is_person_word(token: str) -> bool:
+    """Whether `token` names a person to talk to: as listed, held letters undone, with
+    an Arabic proclitic («للموظف»), in a Persian, Arabic or English inflection
+    («مدیرتونو», «کارشناسان», «موظفيكم», "specialists"), or with one letter wrong."""
+    token = _HELD_LETTER.sub(r"\1", token)
     if token in _HUMAN_WORDS:
         return True
-    return any(token.startswith(p) and token[len(p) :] in _HUMAN_WORDS for p in _ARABIC_PROCLITICS)
+    bare = [token[len(p) :] for p in _ARABIC_PROCLITICS if token.startswith(p)]
+    if token in _PERSONAL or any(b in _PERSONAL for b in bare):
+        return False
+    forms = {
+        form
+        for word in (token, *bare)
+        for form in (word, *persian_variants(word), *arabic_variants(word), english_stem(word))
+    }
+    forms |= {f[: -len(e)] for f in forms for e in _PERSON_ENDINGS if f.endswith(e)}
+    if forms & _HUMAN_WORDS:
+        return True
+    return len(token) >= _MIN_TYPO_LENGTH and any(
+        Levenshtein.distance(token, word, score_cutoff=1) <= 1
+        for word in _HUMAN_WORDS
+        if len(word) >= _MIN_TYPO_LENGTH
+    )
 
 
 def is_human_request(tokens: Sequence[str]) -> bool:
@@ -348,17 +421,32 @@ def is_human_request(tokens: Sequence[str]) -> bool:
     refused = len(wanted) < len(tokens)
     rest, has_phrase = _strip_phrases(wanted, (_HUMAN_PHRASES,))
     rest, has_contact_phrase = _strip_phrases(rest, (_CONTACT_PHRASES,))
-    has_contact = has_contact_phrase or any(t in _CONTACT_WORDS for t in wanted)
-    has_word = any(_is_person_word(t) for t in rest)
-    has_bot = any(t in _BOT_WORDS for t in tokens)
+    has_contact_word = any(t in _CONTACT_WORDS or t in _ANSWER_WORDS for t in wanted)
+    has_presence = any(t in _PRESENCE_WORDS for t in wanted)
+    has_word = any(_is_person_word(t) for t in rest) or (
+        (has_contact_word or has_presence) and any(t in _SOMEONE for t in rest)
+    )
+    has_contact = (
+        has_contact_phrase
+        or any(t in _CONTACT_WORDS for t in wanted)
+        or (has_word and has_presence)
+    )
+    has_bot = any(t in _BOT_WORDS for t in tokens) or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
     if has_bot and (has_word or any(t in _NEGATIONS for t in tokens)):
         return True
     if not has_word and not (has_phrase and has_contact):
         return False
     if refused and not has_contact:
         return False
-    content = [t for t in rest if t not in _REQUEST_FILLER]
-    return len(content) <= 2 or has_contact or any(t in _ANSWER_WORDS for t in wanted)
+    # What the message is about besides asking for someone: a request says little else
+    # ("a real human agent right now, please"); "can someone explain the warranty" asks
+    # about the warranty.
+    content = [
+        t
+        for t in rest
+        if t not in _REQUEST_FILLER and t not in LIGHT_WORDS and not _is_person_word(t)
+    ]
+    return len(content) <= 1 or has_contact or any(t in _ANSWER_WORDS for t in wanted)
 
 
 # How many words may stand between "no need for" and the person it refuses.

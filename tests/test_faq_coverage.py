@@ -12,10 +12,11 @@ import pytest
 import yaml
 
 from faq.cli import main
-from faq.coverage import LIGHT_WORDS, assess
+from faq.coverage import assess
 from faq.decide import Thresholds, VerdictKind, decide, decide_match
 from faq.evaluate import evaluate_queries, load_queries
 from faq.kb import KbError, load_kb, load_kb_texts
+from faq.light_words import LIGHT_WORDS
 from faq.matcher import Matcher
 from faq.normalise import normalise
 from faq.triage import triage

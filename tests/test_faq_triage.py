@@ -50,6 +50,14 @@ FIXTURES = Path(__file__).parent / "fixtures" / "faq"
         "escalate this to a manager",
         "کسی هست جواب بده؟",  # "is anyone there to answer?"
         "ممكن تحولني للدعم",  # «للدعم»: "to support", with its proclitic
+        "اپراتووووور",  # a letter held down
+        "مدیرتونو میخوام",  # «مدیر» with "your" and the object marker
+        "operater plz",  # one letter wrong
+        "hello?? anybody real here",
+        "ممكن توصلني بحد بني آدم؟",  # «حد», "someone", beside "connect me"
+        "وصلني عالمدير",  # spoken «على ال»
+        "لا أريد الرد الآلي، أريد إنساناً حقيقياً.",  # "not the automatic reply"
+        "momken 7ad yekalemny? el order mesh wasel",  # Arabizi
     ],
 )
 def test_requests_for_a_person(text: str) -> None:
@@ -72,6 +80,11 @@ def test_requests_for_a_person(text: str) -> None:
         "can someone explain the warranty",
         "پشتیبانی تلفنی دارید؟",
         "رقم خدمة العملاء كم",
+        "هل هناك حد للتعبئة؟",  # «حد» is "limit" here
+        "رقم التعريف الشخصي الخاص بي ليس هنا بعد",  # «شخصي», "personal"
+        "Is there a limit to the top-ups someone can do?",
+        "ما هي أجهزة الصراف الآلي التي تقبل بطاقتي؟",  # the ATM is "automated"
+        "I can't find my phone and I'm worried someone is going to use it",
     ],
 )
 def test_person_words_that_are_not_a_request(text: str) -> None:
@@ -172,3 +185,21 @@ def test_colloquial_held_half_holds_its_level() -> None:
     assert len(finglish) >= 10
     right = sum(o.answered == o.query.expected for o in finglish)
     assert right >= 0.8 * len(finglish), [o.query.text for o in finglish if o.answered is None]
+
+
+# The held half of tests/fixtures/faq/person_requests.jsonl, measured when this gate was
+# set (never used for choices): 53 of 75 requests detected, 4 of 30 other messages taken
+# for one. The gate keeps that level; the target (95%) is not met.
+PERSON_REQUESTS_HELD_FLOOR = 53
+OTHERS_HELD_CEILING = 4
+
+
+def test_person_requests_held_half_holds_its_level() -> None:
+    lines = (FIXTURES / "person_requests.jsonl").read_text(encoding="utf-8").splitlines()
+    held = [json.loads(line) for line in lines if line.strip()]
+    held = [row for row in held if row["split"] == "held"]
+    asked = [triage(row["text"]).kind is MessageKind.HUMAN for row in held if row["request"]]
+    others = [triage(row["text"]).kind is MessageKind.HUMAN for row in held if not row["request"]]
+    assert (len(asked), len(others)) == (75, 30)
+    assert sum(asked) >= PERSON_REQUESTS_HELD_FLOOR, sum(asked)
+    assert sum(others) <= OTHERS_HELD_CEILING, sum(others)
