@@ -498,6 +498,20 @@ async def command(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, li
     return reply
 
 
+async def greeted(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw SMTP session from loopback that has said EHLO and been answered 250."""
+    _, reader, writer = await open_session(port)
+    assert (await command(reader, writer, b"EHLO client.example")).startswith(b"250")
+    return reader, writer
+
+
+async def begin_data(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """MAIL FROM, RCPT TO (support) and DATA, each accepted: the body may follow."""
+    assert (await command(reader, writer, b"MAIL FROM:<sara@example.ir>")).startswith(b"250")
+    assert (await command(reader, writer, b"RCPT TO:<" + SUPPORT.encode() + b">"))[:3] == b"250"
+    assert (await command(reader, writer, b"DATA")).startswith(b"354")
+
+
 def refusals(registry: CollectorRegistry, reason: str) -> float | None:
     return registry.get_sample_value("pasokh_email_refused_total", {"reason": reason})
 
@@ -547,11 +561,8 @@ async def test_an_idle_session_gets_421_and_is_closed_after_the_command_timeout(
 async def test_a_slow_message_body_is_not_cut_by_the_command_timeout(tmp_path: Path) -> None:
     settings = email_settings(1, smtp_command_timeout=0.3)
     async with running(tmp_path, settings) as (adapter, ingest, _):
-        _, reader, writer = await open_session(adapter.port)
-        assert (await command(reader, writer, b"EHLO client.example")).startswith(b"250")
-        assert (await command(reader, writer, b"MAIL FROM:<sara@example.ir>")).startswith(b"250")
-        assert (await command(reader, writer, b"RCPT TO:<" + SUPPORT.encode() + b">"))[:3] == b"250"
-        assert (await command(reader, writer, b"DATA")).startswith(b"354")
+        reader, writer = await greeted(adapter.port)
+        await begin_data(reader, writer)
         raw = make_mail()
         writer.write(raw[: len(raw) // 2])
         # A session opened now idles out: the command timeout has passed for it, and
@@ -723,8 +734,7 @@ async def test_commands_that_move_no_mail_past_the_junk_limit_get_421_and_close_
     registry = CollectorRegistry()
     settings = email_settings(1, smtp_junk_command_limit=4)
     async with running(tmp_path, settings, registry=registry) as (adapter, _, _):
-        _, reader, writer = await open_session(adapter.port)
-        assert (await command(reader, writer, b"EHLO client.example")).startswith(b"250")
+        reader, writer = await greeted(adapter.port)
         # A second greeting and a refused command count as much as a NOOP does.
         junk = (b"NOOP", b"RSET", b"EHLO again.example", b"XYZZY")
         assert [(await command(reader, writer, line))[:3] for line in junk] == [
@@ -743,13 +753,10 @@ async def test_commands_that_move_no_mail_past_the_junk_limit_get_421_and_close_
 async def test_a_delivered_message_starts_the_junk_count_again(tmp_path: Path) -> None:
     settings = email_settings(1, smtp_junk_command_limit=2)
     async with running(tmp_path, settings) as (adapter, ingest, _):
-        _, reader, writer = await open_session(adapter.port)
-        assert (await command(reader, writer, b"EHLO client.example")).startswith(b"250")
+        reader, writer = await greeted(adapter.port)
         assert (await command(reader, writer, b"NOOP")).startswith(b"250")
         assert (await command(reader, writer, b"NOOP")).startswith(b"250")
-        assert (await command(reader, writer, b"MAIL FROM:<sara@example.ir>")).startswith(b"250")
-        assert (await command(reader, writer, b"RCPT TO:<" + SUPPORT.encode() + b">"))[:3] == b"250"
-        assert (await command(reader, writer, b"DATA")).startswith(b"354")
+        await begin_data(reader, writer)
         assert (await command(reader, writer, make_mail() + b".")).startswith(b"250")
         assert len(ingest.stored) == 1
         replies = await noop_until_closed(reader, writer)

@@ -31,15 +31,20 @@ from tests.agent_support import api, make_agent
 from tests.support import FakeAdapter
 
 
+async def _start(settings: Settings, start_app: Any, *adapters: FakeAdapter) -> Any:
+    """The app with only `adapters` as its channels, every thread queued for people."""
+    return await start_app(
+        settings.replace("email", enabled=False).replace("webchat", enabled=False),
+        adapters=list(adapters),
+        responder=QueueEveryThread(),
+    )
+
+
 async def test_admin_merge_joins_open_threads_and_keeps_history(
     settings: Settings, start_app: Any
 ) -> None:
     web, mail = FakeAdapter(name="web"), FakeAdapter(name="mail")
-    client, context = await start_app(
-        settings.replace("email", enabled=False).replace("webchat", enabled=False),
-        adapters=[web, mail],
-        responder=QueueEveryThread(),
-    )
+    client, context = await _start(settings, start_app, web, mail)
     admin = await make_agent(context, "Boss", is_admin=True)
     agent = await make_agent(context, "Sara", tier=2)
 
@@ -130,11 +135,7 @@ async def test_a_merged_thread_keeps_the_higher_tier_and_its_notes_stay_with_tha
     settings: Settings, start_app: Any
 ) -> None:
     web, mail = FakeAdapter(name="web"), FakeAdapter(name="mail")
-    client, context = await start_app(
-        settings.replace("email", enabled=False).replace("webchat", enabled=False),
-        adapters=[web, mail],
-        responder=QueueEveryThread(),
-    )
+    client, context = await _start(settings, start_app, web, mail)
     admin = await make_agent(context, "Boss", is_admin=True)
     first_line = await make_agent(context, "Sara", tier=1)
     second_line = await make_agent(context, "Reza", tier=2)
@@ -184,11 +185,7 @@ async def test_notes_tags_and_an_opt_out_follow_the_customer_into_the_survivor(
     settings: Settings, start_app: Any
 ) -> None:
     web = FakeAdapter(name="web")
-    _, context = await start_app(
-        settings.replace("email", enabled=False).replace("webchat", enabled=False),
-        adapters=[web],
-        responder=QueueEveryThread(),
-    )
+    _, context = await _start(settings, start_app, web)
     a = await web.push("one", sender="a")
     b = await web.push("two", sender="b")
     keep, gone = sorted((a.customer_id, b.customer_id))
@@ -218,11 +215,7 @@ async def _thread(context: Any, thread_id: int) -> Thread:
 
 async def test_merge_without_open_threads_and_with_one(settings: Settings, start_app: Any) -> None:
     web = FakeAdapter(name="web")
-    _, context = await start_app(
-        settings.replace("email", enabled=False).replace("webchat", enabled=False),
-        adapters=[web],
-        responder=QueueEveryThread(),
-    )
+    _, context = await _start(settings, start_app, web)
     a = await web.push("one", sender="a")
     b = await web.push("two", sender="b")
     async with context.sessions() as session, session.begin():
@@ -323,11 +316,7 @@ async def test_a_merge_racing_with_ingest_leaves_no_message_behind(
     settings: Settings, start_app: Any
 ) -> None:
     web = FakeAdapter(name="web")
-    _, context = await start_app(
-        settings.replace("email", enabled=False).replace("webchat", enabled=False),
-        adapters=[web],
-        responder=QueueEveryThread(),
-    )
+    _, context = await _start(settings, start_app, web)
     for round_ in range(3):
         a = await web.push("first", sender=f"a{round_}")
         b = await web.push("first", sender=f"b{round_}")
