@@ -69,9 +69,15 @@ async def test_bidi_overrides_from_customers_do_not_reverse_the_console(
                 attachments=attachments_to_json((replace(invoice, filename=f"old_{RLO}fdp.exe"),)),
             )
         )
+    # Free text keeps what was written, overrides too: the console drops them on display.
+    await adapter.push(f"please open my invoice_{RLO}fdp.exe", sender="sara@example.ir")
     admin_id = await add_agent(context, "boss@example.com", name="Boss", admin=True)
     token = await agent_token(context, admin_id)
     headers = {"Authorization": f"Bearer {token}"}
+    tagged = await client.post(
+        f"/api/v1/customers/{result.customer_id}/tags", json={"tag": f"{RLO}piv"}, headers=headers
+    )
+    assert tagged.ok, await tagged.text()
     assert (await client.post(f"/api/v1/threads/{result.thread_id}/claim", headers=headers)).ok
     await adapter.wait_sent(1)
     adapter.fail_next = [DeliveryResult.failed(REFUSAL, identity_unreachable=True)]
@@ -113,10 +119,17 @@ async def test_bidi_overrides_from_customers_do_not_reverse_the_console(
         ):
             assert await unicode_bidi(page, selector) == "isolate", selector
 
-        # The old row's override stays inside its isolate: the sentence around it reads
-        # left to right, "Attachment: " first and "(2 bytes)" last, not reversed.
+        # Overrides in free text, in an agent's tag and in a row stored before names were
+        # cleaned are gone from the page: nothing reads reversed.
+        await expect(
+            history.locator(".msg .text").filter(has_text="please open my invoice")
+        ).to_have_text("please open my invoice_fdp.exe")
+        everything = await page.evaluate("() => document.body.textContent")
+        assert RLO not in everything
+        # The sentence around a file name reads left to right, "Attachment: " first and
+        # "(2 bytes)" last, not reversed.
         old = links.last
-        await expect(old.locator("bdi").first).to_have_text(f"old_{RLO}fdp.exe")
+        await expect(old.locator("bdi").first).to_have_text("old_fdp.exe")
         boxes = await old.evaluate(
             """(link) => [...link.childNodes].map((node) => {
               const range = document.createRange();
@@ -128,4 +141,8 @@ async def test_bidi_overrides_from_customers_do_not_reverse_the_console(
         assert len(boxes) == 5  # "Attachment: ", name, " (", size, " bytes)"
         for before, after in itertools.pairwise(boxes):
             assert before[1] <= after[0] + 1, boxes
+
+        # An agent's tag on the customer list: "piv" as stored order, not "vip".
+        await page.locator('.page-tab[data-page="customers"]').click()
+        await expect(page.locator("#customer-list .badge.tag").first).to_have_text("piv")
         assert errors == []

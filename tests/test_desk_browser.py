@@ -72,8 +72,11 @@ async def _bot_answers_after(app: AppContext, message_id: int) -> int:
         return len(list(rows))
 
 
-async def _console(browser: Browser, url: str, email: str, lang: str) -> Page:
-    page = await (await browser.new_context(viewport={"width": 1400, "height": 900})).new_page()
+async def _console(
+    browser: Browser, url: str, email: str, lang: str, width: int = 1400, height: int = 900
+) -> Page:
+    viewport = {"width": width, "height": height}
+    page = await (await browser.new_context(viewport=viewport)).new_page()  # type: ignore[arg-type]
     await sign_in_to_console(page, url, email)
     await page.locator("#console .lang-select").select_option(lang)
     return page
@@ -154,6 +157,29 @@ ASKED = {
     "fa": ("سفارشم کجاست؟", "وضعیت سفارش و کد رهگیری"),
     "en": ("How do I track my order?", "You can see your order status"),
 }
+
+
+async def test_suggested_answers_leave_the_reply_box_and_send_on_a_small_screen(
+    browser: Browser, server: tuple[str, AppContext]
+) -> None:
+    url, app = server
+    await add_agent(app, "sara@example.com", name="Sara", tier=1, language="en")
+    async with aiohttp.ClientSession() as http:
+        visitor = Visitor(http, url)
+        await visitor.connect()
+        await visitor.say(ASKED["en"][0])
+        async with app.sessions() as session:
+            thread_id = await session.scalar(select(Thread.id))
+        page = await _console(browser, url, "sara@example.com", "en", 1280, 720)
+        await page.locator('.tab[data-view="all"]').click()
+        await page.locator(f'.thread-item[data-thread-id="{thread_id}"]').click()
+        await page.locator("#claim").click()
+        await expect(page.locator("#kb-suggestions .kb-suggestion").first).to_be_visible()
+        # Every suggestion in the strip, however long: Send and the history stay in view.
+        await expect(page.locator("#reply-send")).to_be_in_viewport(ratio=1)
+        await expect(page.locator("#reply-text")).to_be_in_viewport(ratio=1)
+        history = await page.locator("#thread-scroll").bounding_box()
+        assert history is not None and history["height"] > 100, history
 
 
 @pytest.mark.parametrize("lang", ["fa", "en"])

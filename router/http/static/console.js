@@ -2253,7 +2253,36 @@
     document.querySelector("main.panes").dataset.pane = pane;
   }
 
+  // Bidi embeddings and overrides (U+202A-U+202E) in anything a customer, an agent or
+  // an admin wrote would reorder what they stand in: "invoice_<RLO>fdp.exe" reads as
+  // "invoice_exe.pdf", a tag "<RLO>piv" as "vip". An isolate only keeps the override
+  // from leaking out, not from acting inside. So every text that reaches the page,
+  // from any script of the console and whenever it was stored, loses them; isolates
+  // (U+2066-U+2069: how the console keeps values apart) and marks stay.
+  const BIDI_OVERRIDES = /[\u202A-\u202E]/g;
+
+  function dropBidiOverrides(node) {
+    if (node.nodeType === Node.TEXT_NODE) {
+      const plain = node.data.replace(BIDI_OVERRIDES, "");
+      if (plain !== node.data) node.data = plain;
+      return;
+    }
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) dropBidiOverrides(text);
+  }
+
+  function watchForBidiOverrides() {
+    dropBidiOverrides(document.body);
+    new MutationObserver((records) => {
+      for (const record of records) {
+        if (record.type === "characterData") dropBidiOverrides(record.target);
+        else record.addedNodes.forEach(dropBidiOverrides);
+      }
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    watchForBidiOverrides();
     let stored = null;
     try {
       stored = localStorage.getItem(LANG_KEY);
