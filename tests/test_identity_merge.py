@@ -208,6 +208,46 @@ async def test_notes_tags_and_an_opt_out_follow_the_customer_into_the_survivor(
         assert await session.get(OutreachOptOut, keep) is not None
 
 
+async def test_merges_at_once_join_each_person_once(settings: Settings, start_app: Any) -> None:
+    web = FakeAdapter(name="web")
+    client, context = await _start(settings, start_app, web)
+    admin = await make_agent(context, "Boss", is_admin=True)
+    a, b, c = [await web.push("hi", sender=name) for name in ("a", "b", "c")]
+
+    async def merge(first: int, second: int) -> int:
+        path = f"/api/v1/customers/{first}/merge"
+        status, _ = await api(client, "POST", path, admin, json={"other": second})
+        return status
+
+    # The same two customers twenty times at once: one merge, nineteen "already one".
+    statuses = await asyncio.gather(*(merge(a.customer_id, b.customer_id) for _ in range(20)))
+    assert sorted(statuses) == [200] + [409] * 19, statuses
+    async with context.sessions() as session:
+        merged = await session.scalar(
+            select(func.count()).where(AuditEvent.action == "customers_merged")
+        )
+    assert merged == 1
+    # A chain at once (a+c beside b+c): all three end as one customer with one open thread.
+    statuses = await asyncio.gather(
+        merge(a.customer_id, c.customer_id), merge(b.customer_id, c.customer_id)
+    )
+    assert sorted(statuses) == [200, 409], statuses
+    async with context.sessions() as session:
+        owners = set(await session.scalars(select(Identity.customer_id)))
+        assert len(owners) == 1, owners
+        [owner] = owners
+        assert (
+            await session.scalar(select(Customer.merged_into_id).where(Customer.id == owner))
+            is None
+        )
+        open_threads = await session.scalar(
+            select(func.count()).where(
+                Thread.customer_id == owner, Thread.status != ThreadStatus.RESOLVED
+            )
+        )
+        assert open_threads == 1
+
+
 async def _thread(context: Any, thread_id: int) -> Thread:
     async with context.sessions() as session:
         return await session.get_one(Thread, thread_id)

@@ -144,8 +144,15 @@ async def merge_customers(
             .where(Customer.id.in_((keep_id, gone_id)))
             .order_by(Customer.id)
             .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
         )
     }
+    if any(customer.merged_into_id is not None for customer in customers.values()):
+        # A merge this one waited for (on PostgreSQL) joined one of them into another
+        # customer: start again from the customers they are now, which may be one.
+        return await merge_customers(
+            session, keep_id, gone_id, actor_kind=actor_kind, actor_id=actor_id, reason=reason
+        )
     await session.execute(
         select(Identity.id)
         .where(Identity.customer_id.in_((keep_id, gone_id)))
