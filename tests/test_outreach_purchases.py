@@ -154,21 +154,33 @@ async def test_csv_import_keeps_good_rows_names_bad_ones_and_adds_nothing_twice(
         f"B-1,sara@example.ir,گوشی گلکسی,{in_days(-300)},12\n"
         f"B-2,ali@example.ir,Laptop,{in_days(-10)},24\n"
         "B-3,sara@example.ir,Tablet,2026-13-40,12\n"
-        f"B-4,stranger@example.com,Phone,{in_days(-5)},12\n",
+        f"B-4,stranger@example.com,Phone,{in_days(-5)},12\n"
+        # an id past any column, a digit that is not ASCII, a warranty past year 9999
+        f"B-5,id:99999999999999999999999,Phone,{in_days(-5)},12\n"
+        f"B-6,id:²,Phone,{in_days(-5)},12\n"
+        "B-7,sara@example.ir,Phone,9999-06-01,12\n"
+        f"B-8,ali@example.ir,Charger,{in_days(-1)},6\n",
         encoding="utf-8",
     )
     first = await _import(csv_path, tmp_path / "cli", context.settings.database_url)
     assert first.returncode == 1, first.stderr
+    assert "Traceback" not in first.stderr
     assert f"{csv_path}:4: purchased_on" in first.stderr
     assert f"{csv_path}:5: customer 'stranger@example.com' is unknown" in first.stderr
-    assert "2 created, 0 updated, 0 unchanged, 2 refused" in first.stdout
-    assert await count_rows(context, Purchase) == 2
-    assert await count_rows(context, OutreachMessage) == 2
+    assert f"{csv_path}:6: customer '99999999999999999999999' is unknown" in first.stderr
+    assert f"{csv_path}:7: customer '²' is unknown" in first.stderr
+    assert f"{csv_path}:8: purchased_on: the warranty would end after the year 9999" in (
+        first.stderr
+    )
+    # the rows after the bad ones are stored too
+    assert "3 created, 0 updated, 0 unchanged, 5 refused" in first.stdout
+    assert await count_rows(context, Purchase) == 3
+    assert await count_rows(context, OutreachMessage) == 3
 
     again = await _import(csv_path, tmp_path / "cli", context.settings.database_url)
-    assert "0 created, 0 updated, 2 unchanged, 2 refused" in again.stdout, again.stdout
-    assert await count_rows(context, Purchase) == 2
-    assert await count_rows(context, OutreachMessage) == 2
+    assert "0 created, 0 updated, 3 unchanged, 5 refused" in again.stdout, again.stdout
+    assert await count_rows(context, Purchase) == 3
+    assert await count_rows(context, OutreachMessage) == 3
 
 
 async def test_an_integration_names_the_customer_by_its_own_external_id(
@@ -208,6 +220,12 @@ async def test_an_integration_names_the_customer_by_its_own_external_id(
         headers={"Authorization": f"Bearer {other}"},
     )
     assert status == 404, body
+    # A warranty that would end after the year 9999: named, not a 500.
+    late = {**purchase, "order_id": "E-2", "purchased_on": "9999-12-01", "warranty_months": 240}
+    status, body = await api(
+        client, "POST", "/api/v1/purchases", json=late, headers={"Authorization": f"Bearer {shop}"}
+    )
+    assert status == 422 and "9999" in body["error"]["message"], body
     # An admin has no namespace of external ids.
     admin = await make_agent(context, "Boss", is_admin=True)
     status, body = await api(client, "POST", "/api/v1/purchases", admin, json=purchase)

@@ -126,6 +126,8 @@ def _record(
     months = _whole_number(warranty_months)
     if months is None or not 0 < months <= MAX_WARRANTY_MONTHS:
         raise PurchaseError(f"warranty_months: a whole number from 1 to {MAX_WARRANTY_MONTHS}")
+    if bought.year + (bought.month - 1 + months) // 12 > date.max.year:
+        raise PurchaseError("purchased_on: the warranty would end after the year 9999")
     return PurchaseRecord(order_id.strip(), (kind, value.strip()), product.strip(), bought, months)
 
 
@@ -228,7 +230,7 @@ async def _customer_id(
 ) -> int | None:
     kind, value = customer
     if kind == "id":
-        found = int(value) if value.isdigit() else None
+        found = parse_id(value)  # ASCII digits in the id column's range: «²» is not 2
         if found is None or await session.get(Customer, found) is None:
             return None
         return await current_customer_id(session, found)
