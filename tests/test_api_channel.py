@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from config.settings import Settings
 from router.core.security import new_token, token_hash
-from router.storage.models import ApiToken, Message
+from router.storage.models import ApiToken, Message, Thread
+from tests.agent_support import api, make_agent
 
 
 async def _integration_token(context) -> str:  # type: ignore[no-untyped-def]
@@ -202,3 +204,36 @@ async def test_healthz_red_when_database_unreachable(settings: Settings) -> None
         response = await client.get("/healthz")
         assert response.status == 503
         assert (await response.json())["database"] == "down"
+
+
+@pytest.mark.parametrize(
+    ("question", "language", "joined"),
+    [
+        ("How long does delivery take?", "en", "from our support team is with you now"),
+        ("كم يستغرق التوصيل؟", "ar", "من فريق الدعم معك الآن"),
+    ],
+)
+async def test_a_thread_takes_the_language_the_bot_answered_in(
+    settings: Settings, start_app, question: str, language: str, joined: str
+) -> None:
+    # No `language` in the request: the bot reads it from the question, and what people
+    # write on the thread later (here: the agent joined) is in it, not the KB's default.
+    client, context = await start_app(settings)
+    headers = {"Authorization": f"Bearer {await _integration_token(context)}"}
+    for n, text in enumerate((question, "human please")):
+        posted = await client.post(
+            "/api/v1/inbound/messages", json=_body(f"m-{n}", text), headers=headers
+        )
+        assert posted.status == 202, await posted.text()
+    thread_id = (await posted.json())["thread_id"]
+    async with context.sessions() as session:
+        thread = await session.get_one(Thread, thread_id)
+        assert (thread.language, thread.status) == (language, "queued")
+    agent = await make_agent(context, "Sara")
+    status, _ = await api(client, "POST", f"/api/v1/threads/{thread_id}/claim", agent)
+    assert status == 200
+    async with context.sessions() as session:
+        said = await session.scalar(
+            select(Message.text).where(Message.author_kind == "system").order_by(Message.id.desc())
+        )
+    assert said is not None and joined in said, said

@@ -269,7 +269,7 @@ async def _tell_customer_who(
         session,
         thread=thread,
         identity=identity,
-        text=app.texts.template("agent_joined", language).replace("{agent_name}", agent.name),
+        text=app.texts.text("agent_joined", language, agent_name=agent.name),
         author=AuthorKind.SYSTEM,
         author_name=agent.name,
         language=language,

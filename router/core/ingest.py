@@ -889,6 +889,10 @@ async def _apply_decision(
 
     async def say(text: str, suggestions: tuple[str, ...], language: str | None) -> None:
         nonlocal queued
+        if thread.language is None and language:
+            # The channel did not say; the bot read it from the question: what people
+            # write on the thread later (the agent joined, a survey) follows it.
+            thread.language = language
         out = await enqueue_outbound(
             session,
             thread=thread,
