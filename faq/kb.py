@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from faq.normalise import normalise
+
 KB_SUFFIXES = (".json", ".yaml", ".yml")
 ENTRY_KEYS = frozenset({"id", "questions", "answers", "tags", "handoff", "suggestions", "not"})
 DOCUMENT_KEYS = frozenset({"language", "entries"})
@@ -219,6 +221,31 @@ def parse_kb_document(
         raise KbError(f"{source}: expected a list of entries (or a mapping with 'entries')")
     entries = [_parse_entry(raw, f"{source} entry {i + 1}", warnings) for i, raw in enumerate(data)]
     return entries, language
+
+
+def duplicate_phrasings(
+    entries: Sequence[FaqEntry], among: frozenset[str] | None = None
+) -> list[str]:
+    """Phrasings two entries share once normalised (the matcher could not tell which one
+    a customer means): one line each, "duplicate <lang> phrasing in <a> and <b>: ...".
+    With `among`, only the pairs that involve one of those entry ids."""
+    owner: dict[tuple[str, str], tuple[str, str]] = {}
+    found: list[str] = []
+    for entry in entries:
+        for lang, phrasings in entry.questions.items():
+            for phrasing in phrasings:
+                key = (lang, normalise(phrasing))
+                if not key[1].strip():
+                    continue
+                first = owner.setdefault(key, (entry.id, phrasing))
+                if first[0] == entry.id:
+                    continue
+                if among is None or entry.id in among or first[0] in among:
+                    found.append(
+                        f"duplicate {lang} phrasing in {first[0]} and {entry.id}:"
+                        f" {first[1]!r} / {phrasing!r}"
+                    )
+    return found
 
 
 def _decode(text: str, source: str) -> Any:

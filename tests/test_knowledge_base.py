@@ -160,6 +160,35 @@ async def test_a_bad_entry_is_refused_with_its_field_and_nothing_is_written(
     assert await count_rows(context, KbEntry, KbEntry.id == "new-one") == 0
 
 
+async def test_a_phrasing_another_entry_has_is_refused_on_every_path(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    # The bot would answer it with either entry: `pasokh faq check` calls it an error,
+    # and so does the editor (normalised: case and punctuation do not make it another).
+    call, context, admin = await _admin_api(settings, start_app)
+    await call("GET", ENTRIES, admin, expect=200)  # seeded
+    versions = await count_rows(context, KbEntryVersion)
+    taken = {**GIFT_CARD, "questions": {"en": ["how much is SHIPPING"]}}
+    refused = await call("POST", ENTRIES, admin, expect=400, json=taken)
+    assert refused["error"]["field"] == "questions"
+    assert "duplicate en phrasing in shipping-cost and gift-card" in refused["error"]["message"]
+    entry = (await call("GET", ENTRY, admin, expect=200, path={"entry_id": "returns"}))["entry"]
+    edit = {
+        "questions": {**entry["questions"], "en": ["Is shipping free?"]},
+        "answers": entry["answers"],
+        "version": entry["version"],
+    }
+    refused = await call("PUT", ENTRY, admin, expect=400, path={"entry_id": "returns"}, json=edit)
+    assert "shipping-cost and returns" in refused["error"]["message"]
+    twins = [
+        {"id": "one", "questions": {"fa": ["کارت هدیه دارید؟"]}, "answers": {"fa": "بله"}},
+        {"id": "two", "questions": {"fa": ["کارت هديه داريد"]}, "answers": {"fa": "نه"}},
+    ]
+    refused = await call("POST", "/api/v1/knowledge/import", admin, expect=400, json=twins)
+    assert "duplicate fa phrasing in one and two" in refused["error"]["message"]
+    assert await count_rows(context, KbEntryVersion) == versions
+
+
 async def test_of_concurrent_saves_from_one_version_exactly_one_wins(
     settings: Settings, start_app: AppFactory
 ) -> None:

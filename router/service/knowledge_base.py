@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from faq.kb import (
     ENTRY_KEYS,
     KbError,
+    duplicate_phrasings,
     kb_document_entries,
     kb_files,
     parse_kb_document,
@@ -358,6 +359,7 @@ async def create_entry(app: AppContext, agent_id: int | None, raw: Mapping[str, 
         await _bump(session, effects)
         if await session.get(KbEntry, entry_id) is not None:
             raise KbStale(f"an entry {entry_id!r} exists already")
+        await _refuse_duplicates_with(session, entry_id, body)
         version = await _create(session, entry_id, body, agent_id)
         await _record(session, entry_id, version, None, body, agent_id)
         return version
@@ -391,6 +393,7 @@ async def update_entry(
         old = await session.scalar(select(KbEntry.body).where(KbEntry.id == entry_id))
         if old is None:
             raise KbNotFound(f"no entry {entry_id!r}")
+        await _refuse_duplicates_with(session, entry_id, body)
         # The version check and the write are one statement: of two saves made from
         # the same version exactly one matches it.
         saved = await session.scalar(
@@ -471,6 +474,7 @@ async def restore_entry(
         await _bump(session, effects)
         if await session.get(KbEntry, entry_id) is not None:
             raise KbStale(f"entry {entry_id!r} exists: name the version you restore over")
+        await _refuse_duplicates_with(session, entry_id, checked)
         version = await _create(session, entry_id, checked, agent_id)
         await _record(session, entry_id, version, None, checked, agent_id, change)
         return version
@@ -497,7 +501,30 @@ def parse_import(text: str, source: str) -> tuple[list[dict[str, Any]], str | No
         checked.append({"id": entry_id, **entry_body(entry_id, raw)})
     if language is not None and (not isinstance(language, str) or len(language) > 16):
         raise KbInvalid("language: a language code such as fa", "language")
+    _refuse_duplicates(checked)
     return checked, language
+
+
+def _refuse_duplicates(entries: Sequence[Mapping[str, Any]], changed: str | None = None) -> None:
+    """Refuse a KB in which two entries share a phrasing (with `changed`, one of them
+    that entry): the bot would answer it with either, as `pasokh faq check` reports.
+
+    Raises:
+        KbInvalid: naming the first such phrasing.
+    """
+    parsed, _ = parse_kb_document(list(entries), "KB")
+    found = duplicate_phrasings(parsed, None if changed is None else frozenset({changed}))
+    if found:
+        raise KbInvalid(found[0], "questions")
+
+
+async def _refuse_duplicates_with(
+    session: AsyncSession, entry_id: str, body: Mapping[str, Any]
+) -> None:
+    """`_refuse_duplicates` for the stored KB with `entry_id` saved as `body`."""
+    rows = await session.execute(select(KbEntry.id, KbEntry.body).order_by(KbEntry.position))
+    entries = [{"id": row_id, **row_body} for row_id, row_body in rows if row_id != entry_id]
+    _refuse_duplicates([*entries, {"id": entry_id, **body}], changed=entry_id)
 
 
 async def _replace_all(
