@@ -110,6 +110,11 @@ async def test_an_admin_adds_edits_and_restores_an_entry_with_its_history(
     assert back["entry"]["version"] == 5 and back["entry"]["questions"]["ar"]
     found = await call("GET", ENTRIES, admin, expect=200, params={"q": "الهدايا"})
     assert [e["id"] for e in found["entries"]] == ["gift-card"]
+    # Searched as the FAQ normalises: Arabic kaf and yeh for Persian, digits in any
+    # script, a ZWNJ or none.
+    for asked in ("كارت هديه", "كارت هدیه", "۵۰۰ یورو", "میفروشید"):
+        found = await call("GET", ENTRIES, admin, expect=200, params={"q": asked})
+        assert [e["id"] for e in found["entries"]] == ["gift-card"], asked
 
 
 async def test_only_admins_may_edit_the_knowledge_base(

@@ -138,7 +138,11 @@ async def list_customers(
     last = position["c"]
     where = [*_live_customers(), _customer_visible(actor)]
     if tag is not None:
-        where.append(exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == tag))
+        # The tag as add_tag stores it: "VIP" and " Gold  member " find "vip", "gold member".
+        stored = normalised_tag(tag)
+        where.append(
+            exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == stored)
+        )
     customers: list[Customer] = []
     if last is not None:
         customers = list(

@@ -38,6 +38,7 @@ from faq.kb import (
     parse_kb_document,
     sample_kb_path,
 )
+from faq.normalise import normalise
 from router.context import AppContext
 from router.core.events import KnowledgeBaseChanged
 from router.core.messages import utcnow
@@ -192,15 +193,17 @@ async def _agent_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
 
 
 def _matches(entry: KbEntry, words: list[str]) -> bool:
-    haystack = json.dumps([entry.id, entry.body], ensure_ascii=False).casefold()
+    # Both sides as the FAQ normalises text: «كارت» finds «کارت», «۲» finds "2", and a
+    # ZWNJ or its absence does not matter.
+    haystack = normalise(json.dumps([entry.id, entry.body], ensure_ascii=False))
     return all(word in haystack for word in words)
 
 
 async def list_entries(session: AsyncSession, search: str | None = None) -> list[EntryView]:
     """Every entry in file order; with `search`, those whose id or texts hold each of
-    its words (case-insensitive)."""
+    its words (case, Arabic and Persian letter forms, digits and ZWNJ aside)."""
     rows = list(await session.scalars(select(KbEntry).order_by(KbEntry.position, KbEntry.id)))
-    words = (search or "").casefold().split()
+    words = normalise(search or "").split()
     if words:
         rows = [row for row in rows if _matches(row, words)]
     names = await _agent_names(session, {r.updated_by for r in rows if r.updated_by is not None})
