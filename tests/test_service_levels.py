@@ -203,6 +203,10 @@ async def test_api_calendar_in_the_future_sets_the_due_time(settings: Settings, 
         "next_response_minutes": 60,
         "resolution_minutes": 6000,  # more than the calendar will ever open: no deadline
     }
+    # A calendar nobody made (a typo): refused, not stored to run on wall-clock time.
+    typo = {**policy, "calendar": "futrue"}
+    status, body = await api(client, "PUT", "/api/v1/sla-policies/normal", admin, json=typo)
+    assert status == 422 and "no calendar named 'futrue'" in body["error"]["message"], body
     status, body = await api(client, "PUT", "/api/v1/sla-policies/normal", admin, json=policy)
     assert status == 200, body
     assert (await api(client, "GET", "/api/v1/sla-policies/normal", admin))[1][

@@ -597,6 +597,10 @@ async def put_service_definition(request: web.Request) -> web.StreamResponse:
     app = request.app[CONTEXT]
 
     async def work(session: AsyncSession, effects: Effects) -> int:
+        calendar = body.get("calendar") if kind is not SlaCalendar else None
+        if calendar is not None and not await sla_threads.calendar_exists(app, session, calendar):
+            # Stored, it would run on wall-clock minutes with only a log line to say so.
+            raise Invalid(f"calendar: no calendar named {calendar!r}; add it first")
         return await sla_threads.store_definition(
             app, session, kind, name, body, actor_id=actor.agent_id
         )

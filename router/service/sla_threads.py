@@ -360,6 +360,13 @@ async def all_definitions(
     return listed
 
 
+async def calendar_exists(app: AppContext, session: AsyncSession, name: str) -> bool:
+    """Whether a calendar `name` is configured or stored through the API."""
+    if name in app.settings.service.calendars:
+        return True
+    return await session.get(SlaCalendar, name) is not None
+
+
 async def store_definition(
     app: AppContext,
     session: AsyncSession,
