@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from channels.base import ChannelServices
 from channels.telegram import TelegramAdapter
@@ -137,6 +138,39 @@ async def test_group_messages_are_ignored_with_a_log_line_and_acknowledged(
     assert ingest.texts == ["hello bot"]
     assert group_update < private_update
     assert "only private chats" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "unreadable",
+    [
+        {"date": 10**20},  # after any calendar's last year: PTB raises OverflowError
+        {"chat": "not a chat"},  # PTB raises TypeError
+    ],
+    ids=["date", "chat"],
+)
+async def test_an_update_ptb_cannot_read_is_skipped_and_polling_goes_on(
+    fake: FakeTelegram,
+    ingest: RecordingIngest,
+    services: ChannelServices,
+    caplog: pytest.LogCaptureFixture,
+    unreadable: dict[str, Any],
+) -> None:
+    registry = CollectorRegistry()
+    running = TelegramAdapter(settings=telegram_settings(fake), registry=registry)
+    await running.start(services)
+    try:
+        bad = fake.add_update({"message": {**fake.message(CHAT, "lost"), **unreadable}})
+        after = fake.add_message(CHAT, "still here")
+        await fake.wait_acknowledged(after)
+        # and the poller is still there for the next one
+        later = fake.add_message(CHAT + 1, "and later")
+        await fake.wait_acknowledged(later)
+    finally:
+        await running.stop()
+    assert ingest.texts == ["still here", "and later"]
+    assert f"update {bad} cannot be read" in caplog.text
+    skipped = registry.get_sample_value("pasokh_telegram_refused_total", {"reason": "unreadable"})
+    assert skipped == 1.0
 
 
 async def test_edited_message_is_recorded_as_an_edit_of_the_original(

@@ -260,6 +260,7 @@ class TelegramAdapter:
             allowed_updates=ALLOWED_UPDATES,
             leader_retry_interval=self._settings.leader_retry_interval,
             concurrency=self._settings.ingest_concurrency,
+            unreadable=self._refused.labels("unreadable").inc,
         )
         await poller.run(self._stopping)
 

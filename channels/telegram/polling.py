@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
@@ -21,6 +22,9 @@ from channels.base import PollLeadership
 from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
 
 logger = logging.getLogger(__name__)
+
+# Seconds a long poll may take beyond its own timeout before the request is given up.
+_READ_MARGIN = 10.0
 
 UpdateHandler = Callable[[Update], Awaitable[None]]
 
@@ -44,9 +48,11 @@ class UpdatePoller:
         allowed_updates: Sequence[str],
         leader_retry_interval: float = 5.0,
         concurrency: int = 8,
+        unreadable: Callable[[], None] = lambda: None,
     ) -> None:
         self._bot = bot
         self._handle = handle
+        self._unreadable = unreadable
         self._leadership = leadership
         self._timeout = timeout
         self._allowed_updates = list(allowed_updates)
@@ -69,7 +75,14 @@ class UpdatePoller:
                 if not self._leading:
                     await sleep_unless(stopping, self._leader_retry_interval)
                     continue
-                updates = await self._fetch(stopping)
+                try:
+                    updates = await self._fetch(stopping)
+                except Exception:
+                    # Whatever went wrong, the poller must outlive it: a dead poller
+                    # leaves every chat unanswered while the server looks healthy.
+                    logger.exception("telegram: getUpdates failed unexpectedly; backing off")
+                    await sleep_unless(stopping, self._backoff.next_delay())
+                    continue
                 if updates is None:
                     continue
                 if not await self._handle_batch(updates):
@@ -79,12 +92,22 @@ class UpdatePoller:
             await self._leadership.release()
 
     async def _fetch(self, stopping: asyncio.Event) -> tuple[Update, ...] | None:
-        """One long poll, abandoned if stopping; None after an error (already waited)."""
+        """One long poll, abandoned if stopping; None after an error (already waited).
+
+        The batch is read raw and each update parsed on its own: PTB's `get_updates`
+        parses the whole batch at once, so one update it cannot read (a date past any
+        calendar, a field of another Bot API version) would fail every fetch for ever.
+        Such an update is logged, counted and passed over (the offset moves past it).
+        """
         fetch = asyncio.ensure_future(
-            self._bot.get_updates(
-                offset=self._offset,
-                timeout=self._timeout,
-                allowed_updates=self._allowed_updates,
+            self._bot.do_api_request(
+                "getUpdates",
+                api_kwargs={
+                    "offset": self._offset,
+                    "timeout": self._timeout,
+                    "allowed_updates": self._allowed_updates,
+                },
+                read_timeout=self._timeout + _READ_MARGIN,
             )
         )
         stop = asyncio.ensure_future(stopping.wait())
@@ -116,7 +139,31 @@ class UpdatePoller:
             logger.warning("telegram: getUpdates failed: %s", exc)
             await sleep_unless(stopping, self._backoff.next_delay())
             return None
-        return updates
+        if not isinstance(updates, list):
+            logger.warning("telegram: getUpdates answered %.80r, not a list; backing off", updates)
+            await sleep_unless(stopping, self._backoff.next_delay())
+            return None
+        return self._readable(updates)
+
+    def _readable(self, raw_updates: list[Any]) -> tuple[Update, ...]:
+        """The updates PTB can read; the offset moves past the ones it cannot."""
+        readable = []
+        for raw in raw_updates:
+            try:
+                readable.append(Update.de_json(raw, self._bot))
+                continue
+            except Exception as exc:  # what PTB raises for malformed data varies
+                update_id = raw.get("update_id") if isinstance(raw, dict) else None
+                logger.warning(
+                    "telegram: update %r cannot be read (%s: %s); skipped",
+                    update_id,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
+            self._unreadable()
+            if isinstance(update_id, int) and not isinstance(update_id, bool):
+                self._offset = max(self._offset or 0, update_id + 1)
+        return tuple(readable)
 
     async def _handle_batch(self, updates: Sequence[Update]) -> bool:
         """Handle a batch; move the offset past all of it, or up to the first failure.
@@ -149,7 +196,8 @@ class UpdatePoller:
         if failed:
             self._offset = min(failed)
             return False
-        self._offset = updates[-1].update_id + 1 if updates else self._offset
+        if updates:  # (an unreadable update after the last one moved it further already)
+            self._offset = max(self._offset or 0, updates[-1].update_id + 1)
         self._backoff.reset()
         return True
 
@@ -159,7 +207,10 @@ class UpdatePoller:
             return  # a process that does not lead must not call getUpdates at all
         try:
             await asyncio.wait_for(
-                self._bot.get_updates(offset=self._offset, timeout=0, limit=1), 5.0
+                self._bot.do_api_request(
+                    "getUpdates", api_kwargs={"offset": self._offset, "timeout": 0, "limit": 1}
+                ),
+                5.0,
             )
         except (TelegramError, TimeoutError) as exc:
             logger.debug("telegram: final acknowledgement failed: %s", exc)
