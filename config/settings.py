@@ -230,6 +230,9 @@ class TelegramSettings:
     mode: Literal["auto", "polling", "webhook"] = "auto"  # auto: webhook when a public URL is set
     poll_timeout: int = 25
     max_file_bytes: int = 20_971_520  # the Bot API's own getFile limit is 20 MB
+    # Seconds one file may take (getFile and the download together); then the message is
+    # kept with a note, so a download that trickles cannot hold the chats after it.
+    file_download_timeout: float = 60.0
     messages_per_second: float = 30.0  # Telegram's overall limit for a bot
     chat_interval: float = 1.0  # seconds between two messages to one chat
     max_retry_wait: float = 10.0  # a 429 asking for a longer wait goes back to the outbox

@@ -72,8 +72,9 @@ class _Failure:
 class _File:
     file_id: str
     unique_id: str
-    path: str
+    path: str | None  # None: getFile answers without a file_path (the Bot API may)
     data: bytes
+    trickle: bool = False  # the download sends a byte a second and never ends
 
 
 @dataclass(slots=True)
@@ -237,11 +238,14 @@ class FakeTelegram:
             query["message"] = on_message
         return self.add_update({"callback_query": query}), query_id
 
-    def add_file(self, data: bytes, *, path: str = "photos/file_0.jpg") -> JsonDict:
-        """Make a file downloadable; returns `{"file_id", "file_unique_id", "file_size"}`."""
+    def add_file(
+        self, data: bytes, *, path: str | None = "photos/file_0.jpg", trickle: bool = False
+    ) -> JsonDict:
+        """Make a file downloadable; returns `{"file_id", "file_unique_id", "file_size"}`.
+        `path` None: getFile gives no path; `trickle`: the download never finishes."""
         unique_id = hashlib.sha256(data).hexdigest()[:16]
         file_id = f"F{unique_id}{len(self._files)}"
-        self._files[file_id] = _File(file_id, unique_id, path, data)
+        self._files[file_id] = _File(file_id, unique_id, path, data, trickle)
         return {"file_id": file_id, "file_unique_id": unique_id, "file_size": len(data)}
 
     def fail(
@@ -380,6 +384,13 @@ class FakeTelegram:
             return web.Response(status=401)
         path = request.match_info["path"]
         for stored in self._files.values():
+            if stored.path == path and stored.trickle:
+                response = web.StreamResponse(headers={"Content-Length": str(len(stored.data))})
+                await response.prepare(request)
+                for byte in stored.data:
+                    await response.write(bytes([byte]))
+                    await asyncio.sleep(1.0)  # the client's deadline is what ends it
+                return response
             if stored.path == path:
                 return web.Response(body=stored.data)
         return web.Response(status=404)
@@ -477,12 +488,12 @@ class FakeTelegram:
             raise _ApiError(
                 400, "Bad Request: wrong file_id or the file is temporarily unavailable"
             )
-        return {
+        found = {
             "file_id": stored.file_id,
             "file_unique_id": stored.unique_id,
             "file_size": len(stored.data),
-            "file_path": stored.path,
         }
+        return found if stored.path is None else {**found, "file_path": stored.path}
 
     # ---- helpers ---------------------------------------------------------------------
 

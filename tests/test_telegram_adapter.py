@@ -207,6 +207,42 @@ async def test_largest_photo_is_stored_with_its_caption(
 
 
 @pytest.mark.parametrize(
+    ("file", "why"),
+    [
+        ({"path": None}, "unavailable"),  # getFile without a file_path
+        ({"path": "../../bot123/getMe"}, "unavailable"),  # a path out of the file area
+        ({"path": "documents/slow.pdf", "trickle": True}, "took too long"),
+    ],
+    ids=["no-path", "outside", "trickle"],
+)
+async def test_a_file_that_cannot_be_had_leaves_the_message_and_the_other_chats_alone(
+    fake: FakeTelegram,
+    ingest: RecordingIngest,
+    services: ChannelServices,
+    file: dict[str, Any],
+    why: str,
+) -> None:
+    running = await started(fake, services, file_download_timeout=0.5)
+    try:
+        document = fake.add_file(b"%PDF-1.4 receipt", **file)
+        sent = fake.add_message(
+            CHAT,
+            caption="my invoice, please help",
+            document={**document, "file_name": "invoice.pdf", "mime_type": "application/pdf"},
+        )
+        other = fake.add_message(CHAT + 1, "a question from someone else")
+        await fake.wait_acknowledged(max(sent, other), within=15.0)
+    finally:
+        await running.stop()
+    stored = {m.sender_address: m for m in ingest.stored}
+    kept = stored[str(CHAT)]
+    assert kept.text.startswith("my invoice, please help"), kept.text
+    assert f"[file not kept: invoice.pdf, {why}]" in kept.text
+    assert kept.attachments == ()
+    assert stored[str(CHAT + 1)].text == "a question from someone else"
+
+
+@pytest.mark.parametrize(
     ("field", "extra", "content_type", "suffix"),
     [
         (

@@ -208,6 +208,7 @@ class TelegramAdapter:
             bot=self._bot,
             attachments=services.attachments,
             max_file_bytes=settings.max_file_bytes,
+            file_deadline=settings.file_download_timeout,
         )
         self._pacer = ChatPacer(settings.chat_interval)
         self._stopping.clear()

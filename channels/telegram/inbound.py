@@ -7,6 +7,7 @@ for an edit of it, `tg:cb:<callback query id>` for a button tap.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Sequence
@@ -49,6 +50,10 @@ class _Download:
     content_type: str
 
 
+class FileUnavailable(Exception):
+    """getFile answered without a path to download from (or with one out of bounds)."""
+
+
 class UpdateReader:
     """Translates updates, downloading their files into the attachment store.
 
@@ -57,10 +62,18 @@ class UpdateReader:
     in the text, so an agent knows the customer sent it.
     """
 
-    def __init__(self, *, bot: Bot, attachments: AttachmentStore, max_file_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        attachments: AttachmentStore,
+        max_file_bytes: int,
+        file_deadline: float = 60.0,
+    ) -> None:
         self._bot = bot
         self._attachments = attachments
         self._max_file_bytes = max_file_bytes
+        self._file_deadline = file_deadline
 
     async def read(self, update: Update) -> InboundMessage | None:
         """The inbound message this update carries; None for anything Pasokh ignores."""
@@ -156,10 +169,19 @@ class UpdateReader:
                 notes.append(f"[file not kept: {item.filename}, {item.size} bytes, too large]")
                 continue
             try:
-                refs.append(await self._download(item))
+                async with asyncio.timeout(self._file_deadline):
+                    refs.append(await self._download(item))
             except AttachmentTooLarge:
                 notes.append(f"[file not kept: {item.filename}, too large]")
-            except BadRequest as exc:  # Telegram will not hand this file out (e.g. > 20 MB)
+            except TimeoutError:
+                # A trickling download would hold every chat of the batch behind it.
+                logger.warning(
+                    "telegram: %s not downloaded within %.0f s", item.filename, self._file_deadline
+                )
+                notes.append(f"[file not kept: {item.filename}, took too long]")
+            except (BadRequest, FileUnavailable) as exc:
+                # Telegram will not hand this file out (e.g. > 20 MB), or gave no usable
+                # path: the message and its caption are kept, with a note.
                 logger.warning("telegram: cannot download %s: %s", item.filename, exc)
                 notes.append(f"[file not kept: {item.filename}, unavailable]")
         return refs, notes
@@ -168,6 +190,13 @@ class UpdateReader:
         file = await self._bot.get_file(item.file_id)
         if file.file_size is not None and file.file_size > self._max_file_bytes:
             raise AttachmentTooLarge(item.filename)
+        # PTB puts the bot's file address before the path getFile gave. The Bot API may
+        # leave the path out; a path out of the file area ("../../bot<token>/getMe")
+        # would fetch another Bot API address with the bot's token.
+        base, url = self._bot.base_file_url, file.file_path or ""
+        path = url[len(base) :] if url.startswith(base) else ""
+        if not path.strip("/") or ".." in path.split("/"):
+            raise FileUnavailable(f"getFile gave no usable file_path ({len(path)} characters)")
         data = bytes(await file.download_as_bytearray())
         return await self._attachments.put(
             data,

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
+from telegram.warnings import PTBUserWarning
 
 from channels.base import PollLeadership
 from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
@@ -25,6 +27,11 @@ logger = logging.getLogger(__name__)
 
 # Seconds a long poll may take beyond its own timeout before the request is given up.
 _READ_MARGIN = 10.0
+# PTB asks for `Bot.get_updates` over `do_api_request("getUpdates")`; the raw batch is
+# wanted here on purpose (see `UpdatePoller._fetch`), so that advice is not repeated.
+warnings.filterwarnings(
+    "ignore", message=r"Please use 'Bot\.getUpdates' instead of", category=PTBUserWarning
+)
 
 UpdateHandler = Callable[[Update], Awaitable[None]]
 
