@@ -79,6 +79,28 @@ async def test_updates_pushed_by_telegram_are_stored_and_answered_200_after_comm
     assert all(below <= update_id for below in ingest.observed)
 
 
+async def test_text_with_a_nul_or_a_lone_surrogate_is_taken_as_polling_takes_it(
+    fake: FakeTelegram, ingest: RecordingIngest, services: ChannelServices
+) -> None:
+    # Telegram cannot change the update: refused, it would be redelivered and dropped.
+    # The channel passes it on as polling does; ingest makes it storable (logged, counted).
+    async with (
+        webhook_host(lambda url: webhook_adapter(fake, url), services) as (_, base),
+        aiohttp.ClientSession() as http,
+    ):
+        await fake.wait_for(lambda: fake.sent("setWebhook"))
+        message = fake.message(CHAT, "a\u0000b \ud83d")
+        message["from"] = {**message["from"], "first_name": "Sa\u0000ra"}
+        update = {"update_id": fake.next_update_id, "message": message}
+        async with http.post(
+            f"{base}/telegram/webhook",
+            data=json.dumps(update),
+            headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
+        ) as response:
+            assert response.status == 200, await response.text()
+    assert ingest.texts == ["a\u0000b \ud83d"]
+
+
 async def test_malformed_body_is_a_400_not_a_crash(
     fake: FakeTelegram,
     ingest: RecordingIngest,

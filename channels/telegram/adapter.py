@@ -372,8 +372,10 @@ class TelegramAdapter:
             return web.Response(status=403, text="forbidden")
         if self._bot is None or not self._ready.is_set():
             return web.Response(status=503, text="not ready")  # Telegram will redeliver
-        # The API's one reader: size cap, UTF-8, and JSON nested too deeply is a 400.
-        payload = await read_json_object(request, _MAX_UPDATE_BYTES)
+        # The API's one reader: size cap, UTF-8, and JSON nested too deeply is a 400. A
+        # NUL or lone surrogate is let through, as polling does: Telegram cannot change
+        # the update, would redeliver it and then drop it; ingest cleans the text.
+        payload = await read_json_object(request, _MAX_UPDATE_BYTES, refuse_unstorable=False)
         if isinstance(payload, web.Response):
             logger.warning(
                 "telegram: webhook body from %s is not an update: %s", request.remote, payload.text

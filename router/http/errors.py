@@ -121,8 +121,14 @@ def parse_json(raw: str | bytes) -> Any:
         raise InvalidJson("invalid JSON: a number is too long") from None
 
 
-async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, Any] | web.Response:
-    """The request body as a JSON object, or the error response to send instead."""
+async def read_json_object(
+    request: web.Request, max_bytes: int, *, refuse_unstorable: bool = True
+) -> dict[str, Any] | web.Response:
+    """The request body as a JSON object, or the error response to send instead.
+
+    `refuse_unstorable`: a NUL or lone surrogate in a string is a 400 (the sender can
+    fix it). False for a sender that cannot, and would only send the update again:
+    ingest makes such text storable, logged and counted."""
     if request.content_length is not None and request.content_length > max_bytes:
         return json_error(413, f"body is larger than {max_bytes} bytes")
     try:
@@ -137,7 +143,7 @@ async def read_json_object(request: web.Request, max_bytes: int) -> dict[str, An
         return json_error(400, str(exc))
     if not isinstance(data, dict):
         return json_error(400, "the body must be a JSON object")
-    where = unstorable_text_in(data)
+    where = unstorable_text_in(data) if refuse_unstorable else None
     if where is not None:
         return json_error(400, f"{where} holds a NUL character or a lone UTF-16 surrogate")
     return data
