@@ -288,6 +288,10 @@ async def test_admin_console_in_arabic_history_canned_transfer_resolve_and_inert
                 "id": "m-1",
                 "customer": {"external_id": "c-1", "name": XSS_NAME},
                 "text": XSS_TEXT,
+                # An Arabic-speaking customer: the Arabic canned response is the one
+                # offered (a thread's language otherwise follows the bot's reading of
+                # the text, here Latin letters: English).
+                "language": "ar",
             },
             headers={"Authorization": f"Bearer {token}"},
         )
