@@ -165,9 +165,10 @@ _NO_PERSON_NEEDED = _phrases(
 # («عالمدير»: spoken «على ال», "to the manager").
 _ARABIC_PROCLITICS = ("بال", "لل", "عال", "ال", "ب", "ل", "و")
 # Plural and oblique endings a person-word takes before a pronoun («موظفيكم», «المسؤولين»).
-# («ی» is not one: «شخصی» is "personal", not a person; nor are these.)
-_PERSONAL = frozenset(tokenise(normalise("شخصی شخصیه شخصیا شخصا")))
+# «ی» is not one: «شخصی» is "personal", not a person.
 _PERSON_ENDINGS = ("ین", "ون", "ان", "ها")
+# Words a person-word's inflections would reach that name no person ("personal").
+_PERSONAL = frozenset(tokenise(normalise("شخصی شخصیه شخصیا شخصا")))
 
 _GREETINGS = _phrases(
     "hi",
@@ -377,6 +378,7 @@ _HELD_LETTER = re.compile(r"(\w)\1{2,}")
 # Person-words this long are recognised with one letter wrong ("operater", «کارشناش»);
 # shorter ones are too often another word ("stuff" is not "staff").
 _MIN_TYPO_LENGTH = 6
+_LONG_HUMAN_WORDS = tuple(w for w in sorted(_HUMAN_WORDS) if len(w) >= _MIN_TYPO_LENGTH)
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -399,9 +401,7 @@ def _is_person_word(token: str) -> bool:
     if forms & _HUMAN_WORDS:
         return True
     return len(token) >= _MIN_TYPO_LENGTH and any(
-        Levenshtein.distance(token, word, score_cutoff=1) <= 1
-        for word in _HUMAN_WORDS
-        if len(word) >= _MIN_TYPO_LENGTH
+        Levenshtein.distance(token, word, score_cutoff=1) <= 1 for word in _LONG_HUMAN_WORDS
     )
 
 
@@ -421,16 +421,13 @@ def is_human_request(tokens: Sequence[str]) -> bool:
     refused = len(wanted) < len(tokens)
     rest, has_phrase = _strip_phrases(wanted, (_HUMAN_PHRASES,))
     rest, has_contact_phrase = _strip_phrases(rest, (_CONTACT_PHRASES,))
-    has_contact_word = any(t in _CONTACT_WORDS or t in _ANSWER_WORDS for t in wanted)
+    has_contact_word = any(t in _CONTACT_WORDS for t in wanted)
+    has_answer = any(t in _ANSWER_WORDS for t in wanted)
     has_presence = any(t in _PRESENCE_WORDS for t in wanted)
     has_word = any(_is_person_word(t) for t in rest) or (
-        (has_contact_word or has_presence) and any(t in _SOMEONE for t in rest)
+        (has_contact_word or has_answer or has_presence) and any(t in _SOMEONE for t in rest)
     )
-    has_contact = (
-        has_contact_phrase
-        or any(t in _CONTACT_WORDS for t in wanted)
-        or (has_word and has_presence)
-    )
+    has_contact = has_contact_phrase or has_contact_word or (has_word and has_presence)
     has_bot = any(t in _BOT_WORDS for t in tokens) or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
     if has_bot and (has_word or any(t in _NEGATIONS for t in tokens)):
         return True
@@ -446,7 +443,7 @@ def is_human_request(tokens: Sequence[str]) -> bool:
         for t in rest
         if t not in _REQUEST_FILLER and t not in LIGHT_WORDS and not _is_person_word(t)
     ]
-    return len(content) <= 1 or has_contact or any(t in _ANSWER_WORDS for t in wanted)
+    return len(content) <= 1 or has_contact or has_answer
 
 
 # How many words may stand between "no need for" and the person it refuses.

@@ -209,7 +209,8 @@ def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> ParsedMail:
     # would read as the sender's address, and providers let users choose their name.
     address_map: dict[str, list[str]] = {}
     for key, value in raw_headers:
-        address_map.setdefault(key, []).append(_eight_bit_decoded(value, defects))
+        if key in _ADDRESS_HEADERS:
+            address_map.setdefault(key, []).append(_eight_bit_decoded(value, defects))
 
     def first(name: str) -> str | None:
         values = header_map.get(name)
@@ -272,6 +273,23 @@ def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> ParsedMail:
 
 
 # --- headers ---------------------------------------------------------------------------
+
+
+# The headers whose addresses are read (`parse_mail`): from their values as sent.
+_ADDRESS_HEADERS = frozenset(
+    {
+        "from",
+        "sender",
+        "return-path",
+        "reply-to",
+        "to",
+        "cc",
+        "delivered-to",
+        "x-original-to",
+        "envelope-to",
+        "x-failed-recipients",
+    }
+)
 
 
 def _raw_headers(msg: Message, defects: _Defects) -> list[tuple[str, str]]:

@@ -33,7 +33,14 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from channels.base import ChannelSummary
-from channels.telegram.inbound import CHANNEL, UpdateReader, language_of, message_key
+from channels.telegram.inbound import (
+    CHANNEL,
+    UnreadableUpdate,
+    UpdateReader,
+    language_of,
+    message_key,
+    update_from_json,
+)
 from channels.telegram.outbound import (
     split_text,
     suggestion_keyboard,
@@ -383,11 +390,8 @@ class TelegramAdapter:
             self._refused.labels("not_update").inc()
             return payload
         try:
-            if not isinstance(payload.get("update_id"), int):
-                raise ValueError("no update_id")
-            update = Update.de_json(payload, self._bot)
-        # OverflowError: a date out of any calendar's range (`"date": 10**20`)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            update = update_from_json(payload, self._bot)
+        except UnreadableUpdate as exc:
             logger.warning(
                 "telegram: webhook body from %s is not an update: %s", request.remote, exc
             )

@@ -50,6 +50,29 @@ class _Download:
     content_type: str
 
 
+class UnreadableUpdate(ValueError):
+    """What Telegram sent is not an update PTB can read; the message says why."""
+
+
+def update_from_json(raw: object, bot: Bot) -> Update:
+    """One update of a `getUpdates` batch or a webhook body, as PTB reads it.
+
+    Raises:
+        UnreadableUpdate: not an object with an integer `update_id`, or PTB cannot read
+            it (a date past any calendar, a field of another Bot API version: what it
+            raises for such data varies, so any error is this one).
+    """
+    if not isinstance(raw, dict):
+        raise UnreadableUpdate("not an object")
+    update_id = raw.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        raise UnreadableUpdate("no update_id")
+    try:
+        return Update.de_json(raw, bot)
+    except Exception as exc:
+        raise UnreadableUpdate(f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+
 class FileUnavailable(Exception):
     """getFile answered without a path to download from (or with one out of bounds)."""
 

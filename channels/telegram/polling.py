@@ -21,6 +21,7 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
 from channels.base import PollLeadership
+from channels.telegram.inbound import UnreadableUpdate, update_from_json
 from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
 
 logger = logging.getLogger(__name__)
@@ -157,16 +158,11 @@ class UpdatePoller:
         readable = []
         for raw in raw_updates:
             try:
-                readable.append(Update.de_json(raw, self._bot))
+                readable.append(update_from_json(raw, self._bot))
                 continue
-            except Exception as exc:  # what PTB raises for malformed data varies
+            except UnreadableUpdate as exc:
                 update_id = raw.get("update_id") if isinstance(raw, dict) else None
-                logger.warning(
-                    "telegram: update %r cannot be read (%s: %s); skipped",
-                    update_id,
-                    type(exc).__name__,
-                    str(exc)[:200],
-                )
+                logger.warning("telegram: update %r cannot be read (%s); skipped", update_id, exc)
             self._unreadable()
             if isinstance(update_id, int) and not isinstance(update_id, bool):
                 self._offset = max(self._offset or 0, update_id + 1)

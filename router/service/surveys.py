@@ -56,7 +56,7 @@ _PURPOSE = "survey"
 # short enough for Telegram's 64-byte callbacks.
 _MAC_CHARS = 22
 _NONCE_BYTES = 4
-_NONCE_CHARS = 6  # base64 of _NONCE_BYTES
+_NONCE_CHARS = len(b64_text(bytes(_NONCE_BYTES)))
 _TOKEN = re.compile(
     rf"^([1-9][0-9]{{0,17}})\.([1-9][0-9]{{0,17}})\.([A-Za-z0-9_-]{{{_MAC_CHARS}}})$"
 )
