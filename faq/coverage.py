@@ -37,6 +37,9 @@ _MIN_FUZZY_LENGTH = 4
 # A negative phrasing vetoes an entry when this IDF share of its content words is in
 # the question.
 NEGATIVE_SHARE = 0.8
+# A word whose Persian enclitics leave a light word of at least this many letters is
+# light too.
+_MIN_PERSIAN_LIGHT_STEM = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +112,18 @@ def _function_forms(matcher: Matcher) -> frozenset[str]:
 def _is_function(word: str, function_forms: frozenset[str]) -> bool:
     """Whether `word` is a function or light word, also with its clitics («عندکم» is
     «عند» "at" with "your"; «بتاعکم» is «بتاع» with "your")."""
-    if word in function_forms:
+    if word in function_forms or word.isdigit():
         return True
     if word.isascii() or word.startswith(CONCEPT_PREFIX):
         return False
-    # Only the Arabic clitics: Persian enclitic stripping is too loose here («بسته»,
-    # "parcel", would read as «بس», "just").
-    return arabic_stem(word) in function_forms
+    if arabic_stem(word) in function_forms:
+        return True
+    # Persian enclitics only on a stem this long: stripping is too loose on short ones
+    # («بسته», "parcel", would read as «بس», "just"; «ماکروفرم» is «ماکروفر» + «م»).
+    return any(
+        len(stem) >= _MIN_PERSIAN_LIGHT_STEM and stem in function_forms
+        for stem in persian_variants(word)[1:]
+    )
 
 
 def _content(stems: Sequence[str], function_forms: frozenset[str]) -> list[str]:
