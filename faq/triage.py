@@ -66,6 +66,31 @@ _CONTACT_WORDS = frozenset(
         )
     )
 )
+
+
+def _verb_stem(token: str) -> str:
+    """An English verb's stem, its doubled last consonant undone ("transferred" and
+    "transfer" meet at "transfer", "chatting" and "chat" at "chat")."""
+    stem = english_stem(token, drop_silent_e=True)
+    if len(stem) > 3 and stem[-1] == stem[-2] and stem[-1] not in "aeiouls":
+        stem = stem[:-1]
+    return stem
+
+
+# ... and inflected in English ("speaking", "be transferred"); a past tense tells a
+# story ("I called your agent yesterday and ..."), its passive asks ("can I be
+# transferred to a person").
+_CONTACT_STEMS = frozenset(_verb_stem(w) for w in _CONTACT_WORDS if w.isascii())
+_PASSIVE_AUXILIARIES = frozenset({"be", "been", "being", "get", "gets", "getting"})
+
+
+def _inflected_contact(tokens: Sequence[str], i: int) -> bool:
+    token = tokens[i]
+    if not token.isascii() or _verb_stem(token) not in _CONTACT_STEMS:
+        return False
+    return not token.endswith("ed") or (i > 0 and tokens[i - 1] in _PASSIVE_AUXILIARIES)
+
+
 # "Answer me": a request with a person-word ("is there a person who can answer?"), not
 # with a service («پشتیبانی تا چه ساعتی جواب میده؟» asks for its hours).
 _ANSWER_WORDS = frozenset(tokenise(normalise("answer respond reply جواب پاسخ")))
@@ -121,12 +146,21 @@ _HUMAN_PHRASES = _phrases(
 # The bot itself: refusing it («نه ربات», "not a bot") or naming it beside a person
 # ("stop the bot, I need a person") is a request for a person.
 _BOT_WORDS = frozenset(
-    tokenise(
-        normalise("bot bots robot chatbot machine automated ربات روبات بات روبوت بوت الروبوت البوت")
-    )
+    tokenise(normalise("bot bots robot chatbot automated ربات روبات بات روبوت بوت الروبوت البوت"))
 )
-# «الرد الآلي», "the automatic reply" (alone «الآلي» is the ATM's "automated").
-_BOT_PHRASES = _phrases("الرد الآلي", "الرد الالي", "پاسخ خودکار", "automatic reply")
+# «الرد الآلي», "the automatic reply" (alone «الآلي» is the ATM's "automated"); a machine
+# one talks to, not a washing machine that is "not working".
+_BOT_PHRASES = _phrases(
+    "الرد الآلي",
+    "الرد الالي",
+    "پاسخ خودکار",
+    "automatic reply",
+    "to a machine",
+    "with a machine",
+    "not a machine",
+    "to machines",
+    "no machine",
+)
 _NEGATIONS = frozenset(
     tokenise(
         normalise(
@@ -421,7 +455,9 @@ def is_human_request(tokens: Sequence[str]) -> bool:
     refused = len(wanted) < len(tokens)
     rest, has_phrase = _strip_phrases(wanted, (_HUMAN_PHRASES,))
     rest, has_contact_phrase = _strip_phrases(rest, (_CONTACT_PHRASES,))
-    has_contact_word = any(t in _CONTACT_WORDS for t in wanted)
+    has_contact_word = any(
+        t in _CONTACT_WORDS or _inflected_contact(wanted, i) for i, t in enumerate(wanted)
+    )
     has_answer = any(t in _ANSWER_WORDS for t in wanted)
     has_presence = any(t in _PRESENCE_WORDS for t in wanted)
     has_word = any(_is_person_word(t) for t in rest) or (

@@ -58,6 +58,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "faq"
         "وصلني عالمدير",  # spoken «على ال»
         "لا أريد الرد الآلي، أريد إنساناً حقيقياً.",  # "not the automatic reply"
         "momken 7ad yekalemny? el order mesh wasel",  # Arabizi
+        # an inflected contact verb, with a question attached
+        "could I please be transferred to a human agent? it is about a warranty claim",
+        "can my case be escalated to a supervisor? the refund is late",
+        "speaking to a human would be great, my order is late",
+        "im tired of chatting with a machine, get me a person",
     ],
 )
 def test_requests_for_a_person(text: str) -> None:
@@ -85,6 +90,10 @@ def test_requests_for_a_person(text: str) -> None:
         "Is there a limit to the top-ups someone can do?",
         "ما هي أجهزة الصراف الآلي التي تقبل بطاقتي؟",  # the ATM is "automated"
         "I can't find my phone and I'm worried someone is going to use it",
+        # a washing machine that is "not working" is not a bot refused
+        "the washing machine is not working, how do i claim warranty",
+        # a past call is a story, not a request
+        "I called your agent yesterday and he said the warranty covers it, is that true?",
     ],
 )
 def test_person_words_that_are_not_a_request(text: str) -> None:
