@@ -192,6 +192,91 @@ async def test_the_owner_who_says_yes_gets_one_conversation(
     await ws.close()
 
 
+async def stale_tap(fake: FakeTelegram, chat: int, question: ApiCall, index: int) -> list[str]:
+    """Tap button `index` of `question` as its keyboard was first sent (a client that
+    has not redrawn it, or a quick second tap); once the update is acknowledged, the
+    texts the tap was answered with."""
+    data = buttons_of(question)[index]["callback_data"]
+    update_id, query_id = fake.add_callback(chat, data, on_message=question.result)
+    await fake.wait_acknowledged(update_id)
+    return [
+        call.params.get("text", "")
+        for call in fake.calls_to("answerCallbackQuery")
+        if call.params.get("callback_query_id") == query_id
+    ]
+
+
+def buttons_removed(fake: FakeTelegram, question: ApiCall) -> bool:
+    """Whether the bot took the buttons off `question` (and Telegram accepted it)."""
+    return any(
+        call.status == 200
+        and str(call.params.get("message_id")) == str(question.result["message_id"])
+        and "reply_markup" not in call.params
+        for call in fake.calls_to("editMessageReplyMarkup")
+    )
+
+
+async def test_a_second_tap_on_an_answered_question_reaches_neither_bot_nor_thread(
+    app: IdentityApp, fake: FakeTelegram
+) -> None:
+    token, ws, start = await web_chat_with_link(app)
+    owner = 7770005
+    await victim_on_telegram(fake, owner)
+    question = await answer_to(fake, owner, f"/start {start}")
+    linked = await tap(fake, owner, question, 0)
+    assert linked.params["text"] == ROUTER_TEXTS.text("linked", "fa")
+    await fake.wait_for(lambda: buttons_removed(fake, question))
+    customer = await app.customer_of("telegram", str(owner))
+    assert customer is not None
+    stored = await app.customer_texts(customer)
+    replies = len(replies_to(fake, owner))
+
+    closed = ROUTER_TEXTS.text("link_question_closed", "fa")
+    for index in (0, 1, 0):
+        assert await stale_tap(fake, owner, question, index) == [closed]
+    # Nothing stored, nothing answered: the bot never saw the taps.
+    assert await app.customer_texts(customer) == stored
+    assert len(replies_to(fake, owner)) == replies
+    assert await app.customer_of("webchat", await _address(app, token)) == customer
+    await ws.close()
+
+
+async def test_a_tap_on_an_expired_question_is_refused_and_closes_it(
+    app: IdentityApp, fake: FakeTelegram
+) -> None:
+    token, ws, start = await web_chat_with_link(app)
+    chat = 7770006
+    await victim_on_telegram(fake, chat)
+    question = await answer_to(fake, chat, f"/start {start}")
+    async with app.context.sessions() as session, session.begin():
+        await session.execute(
+            update(IdentityProof)
+            .where(IdentityProof.kind == KIND_CHAT_LINK, IdentityProof.used_at.is_(None))
+            .values(expires_at=utcnow())
+        )
+    customer = await app.customer_of("telegram", str(chat))
+    assert customer is not None
+    stored = await app.customer_texts(customer)
+    replies = len(replies_to(fake, chat))
+
+    assert await stale_tap(fake, chat, question, 0) == [ROUTER_TEXTS.text("link_refused", "fa")]
+    assert buttons_removed(fake, question)
+    async with app.context.sessions() as session:
+        still_open = await session.scalar(
+            select(IdentityProof).where(
+                IdentityProof.kind == KIND_CHAT_LINK, IdentityProof.used_at.is_(None)
+            )
+        )
+    assert still_open is None
+    # Closed now: a second tap is one on an answered question.
+    closed = ROUTER_TEXTS.text("link_question_closed", "fa")
+    assert await stale_tap(fake, chat, question, 0) == [closed]
+    assert await app.customer_texts(customer) == stored
+    assert len(replies_to(fake, chat)) == replies
+    assert await app.customer_of("webchat", await _address(app, token)) != customer
+    await ws.close()
+
+
 async def test_an_attackers_continue_link_is_spent_only_by_the_click(
     app: IdentityApp,
 ) -> None:

@@ -23,7 +23,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import func, or_, select, tuple_
@@ -43,6 +43,7 @@ from router.core.messages import (
     utcnow,
 )
 from router.core.outbound_messages import enqueue_outbound
+from router.core.proofs import LinkTap
 from router.core.responder import ProofStep
 from router.core.security import digests_match
 from router.core.texts import ROUTER_TEXTS, TextCatalogue
@@ -516,10 +517,7 @@ async def answer_chat_link(
         to the responder), and the link's outcome when it joined.
     """
     now = utcnow()
-    question.used_at = now
-    visitor = await get_identity(
-        session, question.target_channel or "", question.target_address or ""
-    )
+    visitor = await _close_question(session, question, now)
     if question.expires_at <= now or visitor is None:
         _audit_link(session, chat, visitor, "telegram_link_expired")
         refused = is_yes(answer, texts) or is_no(answer, texts)
@@ -533,6 +531,31 @@ async def answer_chat_link(
     await join(session, outcome, chat, visitor, how="telegram_start")
     chat.verified = True
     return "linked", outcome
+
+
+async def tap_on_link_question(session: AsyncSession, chat: Identity | None) -> LinkTap:
+    """A button under the "link this chat?" question was tapped by `chat` (None: an
+    identity never seen). `OPEN` when its newest question is open and in time: the tap
+    is then ingested as the answer. An expired one is closed here, as a late answer
+    closes it; without an open question the tap answers nothing.
+    """
+    question = await pending_chat_link(session, chat) if chat is not None else None
+    if chat is None or question is None:
+        return LinkTap.CLOSED
+    now = utcnow()
+    if question.expires_at > now:
+        return LinkTap.OPEN
+    visitor = await _close_question(session, question, now)
+    _audit_link(session, chat, visitor, "telegram_link_expired")
+    return LinkTap.EXPIRED
+
+
+async def _close_question(
+    session: AsyncSession, question: IdentityProof, now: datetime
+) -> Identity | None:
+    """Mark the question answered; the visitor it would join (None: gone since)."""
+    question.used_at = now
+    return await get_identity(session, question.target_channel or "", question.target_address or "")
 
 
 def _audit_link(
