@@ -137,7 +137,9 @@ class IdentityProofService:
             )
             if identity.id == user_identity.id:
                 return name, None
-            return name, await links.link_site_user(session, identity, user_identity, user_id)
+            return name, await links.link_site_user(
+                self._app, session, identity, user_identity, user_id
+            )
 
         answer = await self._run(claimant, step)
         return None if isinstance(answer, ProofRefusal) else answer
