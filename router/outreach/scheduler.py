@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -127,7 +127,10 @@ async def send_due(app: AppContext, *, limit: int = BATCH) -> list[Outcome]:
             query = query.with_for_update(skip_locked=True, of=OutreachMessage)
         rows = list(await session.scalars(query))
         hours = await _sending_hours(app, session) if rows else None
-        outcomes = [await _send_isolated(app, session, row, now, hours) for row in rows]
+        outcomes = [
+            await _isolated(session, row, now, _send_one(app, session, row, now, hours))
+            for row in rows
+        ]
         effects.outbound = any(outcome.status == OutreachStatus.SENT for outcome in outcomes)
         return outcomes
 
@@ -150,21 +153,17 @@ async def send_due(app: AppContext, *, limit: int = BATCH) -> list[Outcome]:
     return outcomes
 
 
-async def _send_isolated(
-    app: AppContext,
-    session: AsyncSession,
-    row: OutreachMessage,
-    now: datetime,
-    hours: BusinessCalendar | None,
+async def _isolated(
+    session: AsyncSession, row: OutreachMessage, now: datetime, sending: Awaitable[Outcome]
 ) -> Outcome:
-    """`_send_one` in a savepoint: a message that fails for a reason of its own (a bug,
-    data edited by hand) is skipped as `error`, with nothing it wrote kept, and the
-    batch goes on; failing the pass would fail it again at every pass, the other
-    messages with it. What the transaction handles (a race, a lost connection, a
-    database that is down) still ends the pass."""
+    """`sending` (`row`'s `_send_one`, not yet begun) in a savepoint: a message that
+    fails for a reason of its own (a bug, data edited by hand) is skipped as `error`,
+    with nothing it wrote kept, and the batch goes on; failing the pass would fail it
+    again at every pass, the other messages with it. What the transaction handles (a
+    race, a lost connection, a database that is down) still ends the pass."""
     try:
         async with session.begin_nested():
-            return await _send_one(app, session, row, now, hours)
+            return await sending
     except Exception as exc:
         if _ends_the_pass(exc):
             raise
