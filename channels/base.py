@@ -15,6 +15,7 @@ from router.core.proofs import (
     Claimant,
     CodeSent,
     ContinuePreview,
+    LinkTap,
     ProofOptions,
     ProofRefusal,
     StartLink,
@@ -87,6 +88,12 @@ class IdentityProofs(Protocol):
 
     async def preview_continue(self, token: str) -> ContinuePreview:
         """What a continue token would join; spends nothing."""
+        ...
+
+    async def link_tap(self, claimant: Claimant, asked: str) -> LinkTap:
+        """What the claimant's tap on a button under the message `asked` (its text) comes
+        to: `OTHER` unless it is the router's "link this chat?" question; an expired
+        question is closed by the call."""
         ...
 
 
@@ -184,6 +191,9 @@ class NoProofs:
 
     async def preview_continue(self, token: str) -> ContinuePreview:
         return ContinuePreview(address=None)
+
+    async def link_tap(self, claimant: Claimant, asked: str) -> LinkTap:
+        return LinkTap.OTHER
 
 
 class TeamStatusSource(Protocol):

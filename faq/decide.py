@@ -83,6 +83,8 @@ _SMALL_TALK = {
     MessageKind.GREETING: VerdictKind.GREETING,
     MessageKind.THANKS: VerdictKind.THANKS,
     MessageKind.HUMAN: VerdictKind.HUMAN,
+    # Nothing to answer and nobody to hand to: ask for the question, as for an empty one.
+    MessageKind.YES_NO: VerdictKind.EMPTY,
 }
 
 

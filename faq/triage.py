@@ -26,6 +26,9 @@ class MessageKind(enum.StrEnum):
     GREETING = "greeting"
     THANKS = "thanks"
     HUMAN = "human"  # asks for a person
+    # A bare yes or no with nothing asked that it could answer (the bot reads one after
+    # its own "did this help?" before it triages): no question for the matcher either.
+    YES_NO = "yes_no"
     QUESTION = "question"
 
 
@@ -333,6 +336,35 @@ _NO = _phrases(
     "لم یساعدنی",
     "غیر مفید",
 )
+# A bare yes or no, alone: the shortest words of `_YES` and `_NO`; "useless" or "wrong
+# answer" on their own say more than that and stay questions (a person may help).
+_BARE_YES_NO = _phrases(
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "ok",
+    "okay",
+    "sure",
+    "no",
+    "nope",
+    "nah",
+    "بله",
+    "بلی",
+    "آره",
+    "آری",
+    "اوکی",
+    "باشه",
+    "حله",
+    "نه",
+    "خیر",
+    "نخیر",
+    "نعم",
+    "ایوه",
+    "اجل",
+    "لا",
+    "کلا",
+)
 # Filler that may accompany small talk without making it a question.
 _FILLER = frozenset(
     tokenise(normalise("and again very much so please there team all و هم خیلی لطفا جزیلا من فضلک"))
@@ -530,6 +562,8 @@ def triage(text: str) -> Triage:
     rest, greeted = _strip_phrases(_without_refused_person(tokens), (_GREETINGS,))
     rest, thanked = _strip_phrases(rest, (_THANKS,))
     content = [t for t in rest if t not in _FILLER]
+    if tuple(content) in _BARE_YES_NO:
+        return Triage(MessageKind.YES_NO, "")
     if not content:
         if thanked:
             return Triage(MessageKind.THANKS, "")

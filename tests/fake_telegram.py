@@ -106,6 +106,7 @@ class FakeTelegram:
         self._late_arrivals: dict[str, list[float]] = {}
         self._files: dict[str, _File] = {}
         self._message_ids: dict[int, Iterator[int]] = {}
+        self._sent_messages: dict[tuple[int, int], JsonDict] = {}  # as they stand now
         self._callback_ids = itertools.count(9_000_000)
         self._webhook: _Webhook | None = None
         self._webhook_task: asyncio.Task[None] | None = None
@@ -477,6 +478,22 @@ class FakeTelegram:
         info = self.add_file(data or b"", path=f"documents/sent_{len(self._files)}")
         return self._sent_message(params, document=info, caption=params.get("caption"))
 
+    async def _api_editMessageReplyMarkup(self, params: JsonDict, files: dict[str, bytes]) -> Any:
+        """Replace (or, without `reply_markup`, remove) the buttons of a sent message."""
+        key = (int(params.get("chat_id") or 0), int(params.get("message_id") or 0))
+        message = self._sent_messages.get(key)
+        if message is None:
+            raise _ApiError(400, "Bad Request: message to edit not found")
+        markup = params.get("reply_markup")
+        if markup == message.get("reply_markup"):
+            raise _ApiError(400, "Bad Request: message is not modified")
+        edited = {name: value for name, value in message.items() if name != "reply_markup"}
+        if markup is not None:
+            edited["reply_markup"] = markup
+        edited["edit_date"] = int(time.time())
+        self._sent_messages[key] = edited
+        return edited
+
     async def _api_answerCallbackQuery(self, params: JsonDict, files: dict[str, bytes]) -> Any:
         if not params.get("callback_query_id"):
             raise _ApiError(400, "Bad Request: query is too old and response timeout expired")
@@ -512,6 +529,7 @@ class FakeTelegram:
         message.update({key: value for key, value in content.items() if value is not None})
         if "reply_markup" in params:
             message["reply_markup"] = params["reply_markup"]
+        self._sent_messages[(chat_id, message["message_id"])] = message
         return message
 
     def _acknowledge_below(self, offset: int) -> None:

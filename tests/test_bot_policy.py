@@ -183,6 +183,13 @@ async def test_explicit_request_for_a_person_hands_off_at_once(
         ("thank you", "thanks", "en"),
         ("   ", "empty", None),
         ("؟!", "empty", None),
+        # A bare yes or no that answers nothing the bot asked (a question that was
+        # closed, a button of another message): the bot asks for the question.
+        ("yes", "empty", "en"),
+        ("بله", "empty", "fa"),
+        ("نعم", "empty", "ar"),
+        ("No.", "empty", "en"),
+        ("نه", "empty", "fa"),
     ],
 )
 async def test_small_talk_is_answered_without_the_kb(

@@ -100,6 +100,18 @@ def test_person_words_that_are_not_a_request(text: str) -> None:
     assert triage(text).kind is MessageKind.QUESTION
 
 
+@pytest.mark.parametrize(
+    "text", ["yes", "Yes.", "ok", "بله", "آره", "نعم", "no", "نه", "لا", "خیر"]
+)
+def test_a_bare_yes_or_no_is_small_talk(text: str) -> None:
+    assert triage(text).kind is MessageKind.YES_NO
+
+
+@pytest.mark.parametrize("text", ["useless", "wrong answer", "yes where is my order", "no refund?"])
+def test_a_yes_or_no_that_says_more_is_a_question(text: str) -> None:
+    assert triage(text).kind is MessageKind.QUESTION
+
+
 def test_a_refused_person_is_not_part_of_the_question() -> None:
     # "no need for a human" says what the customer does not want: the question that
     # reaches the matcher is the rest, so the person-word cannot count against an entry

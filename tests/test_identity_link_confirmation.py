@@ -104,6 +104,26 @@ async def victim_on_telegram(fake: FakeTelegram, chat: int) -> None:
     await answer_to(fake, chat, VICTIM_SECRET)
 
 
+async def asked_to_link(
+    app: IdentityApp, fake: FakeTelegram, chat: int
+) -> tuple[str, Any, ApiCall]:
+    """A web chat's link opened by Telegram user `chat` (who wrote before): the visitor's
+    token and socket, and the "link this chat?" question `chat` was asked."""
+    token, ws, start = await web_chat_with_link(app)
+    await victim_on_telegram(fake, chat)
+    question = await answer_to(fake, chat, f"/start {start}")
+    return token, ws, question
+
+
+async def expire_open_questions(app: IdentityApp) -> None:
+    async with app.context.sessions() as session, session.begin():
+        await session.execute(
+            update(IdentityProof)
+            .where(IdentityProof.kind == KIND_CHAT_LINK, IdentityProof.used_at.is_(None))
+            .values(expires_at=utcnow())
+        )
+
+
 async def test_an_attackers_telegram_link_joins_nothing_when_the_victim_says_no(
     app: IdentityApp, fake: FakeTelegram
 ) -> None:
@@ -152,12 +172,7 @@ async def test_anything_but_yes_declines_and_a_late_yes_links_nothing(
     # A fresh link, confirmed only after the question has expired.
     token2, ws2, start2 = await web_chat_with_link(app)
     await answer_to(fake, victim, f"/start {start2}")
-    async with app.context.sessions() as session, session.begin():
-        await session.execute(
-            update(IdentityProof)
-            .where(IdentityProof.kind == KIND_CHAT_LINK, IdentityProof.used_at.is_(None))
-            .values(expires_at=utcnow())
-        )
+    await expire_open_questions(app)
     late = await answer_to(fake, victim, ROUTER_TEXTS.text("link_yes", "fa"))
     assert late.params["text"] == ROUTER_TEXTS.text("link_refused", "fa")
     assert await app.customer_of("telegram", str(victim)) not in {
@@ -172,10 +187,8 @@ async def test_anything_but_yes_declines_and_a_late_yes_links_nothing(
 async def test_the_owner_who_says_yes_gets_one_conversation(
     app: IdentityApp, fake: FakeTelegram
 ) -> None:
-    token, ws, start = await web_chat_with_link(app)
     owner = 7770003
-    await victim_on_telegram(fake, owner)
-    question = await answer_to(fake, owner, f"/start {start}")
+    token, ws, question = await asked_to_link(app, fake, owner)
     # Somebody else saying yes confirms nothing of theirs.
     stranger = 7770004
     await answer_to(fake, stranger, "yes")
@@ -189,6 +202,83 @@ async def test_the_owner_who_says_yes_gets_one_conversation(
         "webchat", await _address(app, token)
     )
     assert VICTIM_SECRET in await web_history(app, token)
+    await ws.close()
+
+
+async def stale_tap(fake: FakeTelegram, chat: int, question: ApiCall, index: int) -> list[str]:
+    """Tap button `index` of `question` as its keyboard was first sent (a client that
+    has not redrawn it, or a quick second tap); once the update is acknowledged, the
+    texts the tap was answered with."""
+    data = buttons_of(question)[index]["callback_data"]
+    update_id, query_id = fake.add_callback(chat, data, on_message=question.result)
+    await fake.wait_acknowledged(update_id)
+    return [
+        call.params.get("text", "")
+        for call in fake.calls_to("answerCallbackQuery")
+        if call.params.get("callback_query_id") == query_id
+    ]
+
+
+async def what_the_chat_holds(
+    app: IdentityApp, fake: FakeTelegram, chat: int
+) -> tuple[int, tuple[list[str], int]]:
+    """The chat's customer, and what was stored for it and how many replies it got."""
+    customer = await app.customer_of("telegram", str(chat))
+    assert customer is not None
+    return customer, (await app.customer_texts(customer), len(replies_to(fake, chat)))
+
+
+def buttons_removed(fake: FakeTelegram, question: ApiCall) -> bool:
+    """Whether the bot took the buttons off `question` (and Telegram accepted it)."""
+    return any(
+        call.status == 200
+        and str(call.params.get("message_id")) == str(question.result["message_id"])
+        and "reply_markup" not in call.params
+        for call in fake.calls_to("editMessageReplyMarkup")
+    )
+
+
+async def test_a_second_tap_on_an_answered_question_reaches_neither_bot_nor_thread(
+    app: IdentityApp, fake: FakeTelegram
+) -> None:
+    owner = 7770005
+    token, ws, question = await asked_to_link(app, fake, owner)
+    linked = await tap(fake, owner, question, 0)
+    assert linked.params["text"] == ROUTER_TEXTS.text("linked", "fa")
+    await fake.wait_for(lambda: buttons_removed(fake, question))
+    customer, seen = await what_the_chat_holds(app, fake, owner)
+
+    closed = ROUTER_TEXTS.text("link_question_closed", "fa")
+    for index in (0, 1, 0):
+        assert await stale_tap(fake, owner, question, index) == [closed]
+    # Nothing stored, nothing answered: the bot never saw the taps.
+    assert (await what_the_chat_holds(app, fake, owner))[1] == seen
+    assert await app.customer_of("webchat", await _address(app, token)) == customer
+    await ws.close()
+
+
+async def test_a_tap_on_an_expired_question_is_refused_and_closes_it(
+    app: IdentityApp, fake: FakeTelegram
+) -> None:
+    chat = 7770006
+    token, ws, question = await asked_to_link(app, fake, chat)
+    await expire_open_questions(app)
+    customer, seen = await what_the_chat_holds(app, fake, chat)
+
+    assert await stale_tap(fake, chat, question, 0) == [ROUTER_TEXTS.text("link_refused", "fa")]
+    assert buttons_removed(fake, question)
+    async with app.context.sessions() as session:
+        still_open = await session.scalar(
+            select(IdentityProof).where(
+                IdentityProof.kind == KIND_CHAT_LINK, IdentityProof.used_at.is_(None)
+            )
+        )
+    assert still_open is None
+    # Closed now: a second tap is one on an answered question.
+    closed = ROUTER_TEXTS.text("link_question_closed", "fa")
+    assert await stale_tap(fake, chat, question, 0) == [closed]
+    assert (await what_the_chat_holds(app, fake, chat))[1] == seen
+    assert await app.customer_of("webchat", await _address(app, token)) != customer
     await ws.close()
 
 

@@ -25,6 +25,7 @@ from router.storage.models import (
     Message,
     OutreachOptOut,
     Thread,
+    ThreadEvent,
     ThreadStatus,
 )
 from tests.agent_support import api, make_agent
@@ -139,6 +140,11 @@ async def test_a_merged_thread_keeps_the_higher_tier_and_its_notes_stay_with_tha
     admin = await make_agent(context, "Boss", is_admin=True)
     first_line = await make_agent(context, "Sara", tier=1)
     second_line = await make_agent(context, "Reza", tier=2)
+    # Tier 2 answers sooner: a thread that moves there is due sooner.
+    for name, tier, minutes in (("normal-tier-1", 1, 240), ("normal-tier-2", 2, 30)):
+        policy = {"priority": "normal", "first_response_minutes": minutes, "tier": tier}
+        status, body = await api(client, "PUT", f"/api/v1/sla-policies/{name}", admin, json=policy)
+        assert status == 200, body
     chat = await web.push("my card was charged twice", sender="visitor-1")
     status, _ = await api(
         client,
@@ -159,6 +165,9 @@ async def test_a_merged_thread_keeps_the_higher_tier_and_its_notes_stay_with_tha
     mail_in = await mail.push("any news on my refund?", sender="ali@example.ir")
     status, _ = await api(client, "POST", f"/api/v1/threads/{mail_in.thread_id}/claim", first_line)
     assert status == 200
+    before = await _thread(context, mail_in.thread_id)
+    assert before.sla_started_at is not None and before.first_response_due is not None
+    assert before.first_response_due - before.sla_started_at == timedelta(minutes=240)
     status, _ = await api(client, "GET", f"/api/v1/threads/{chat.thread_id}", first_line)
     assert status == 403
 
@@ -174,6 +183,28 @@ async def test_a_merged_thread_keeps_the_higher_tier_and_its_notes_stay_with_tha
     # One thread, at tier 2, waiting for a tier-2 agent: the tier-1 agent neither holds
     # it nor reads the tier-2 thread's note through it.
     assert (kept.tier, kept.status, kept.assignee_id) == (2, ThreadStatus.QUEUED, None)
+    # The tier's policy applies from the clock's start, as after an escalation, and the
+    # move is audited and reported as one.
+    assert kept.id == mail_in.thread_id and kept.sla_started_at == before.sla_started_at
+    assert kept.first_response_due == before.sla_started_at + timedelta(minutes=30)
+    async with context.sessions() as session:
+        moves = list(
+            await session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.thread_id == kept.id, AuditEvent.action == "escalate"
+                )
+            )
+        )
+        reported = list(
+            await session.scalars(
+                select(ThreadEvent).where(
+                    ThreadEvent.thread_id == kept.id, ThreadEvent.kind == "escalated"
+                )
+            )
+        )
+    assert [(m.details["from_tier"], m.details["to_tier"]) for m in moves] == [(1, 2)]
+    assert moves[0].details["from_agent_id"] == first_line.id
+    assert [(e.tier, e.actor_kind) for e in reported] == [(2, "system")]
     status, _ = await api(client, "GET", f"/api/v1/threads/{kept.id}", first_line)
     assert status == 403
     status, detail = await api(client, "GET", f"/api/v1/threads/{kept.id}", second_line)
@@ -195,7 +226,9 @@ async def test_notes_tags_and_an_opt_out_follow_the_customer_into_the_survivor(
         session.add(CustomerNote(customer_id=gone, text="prefers email"))
         session.add(OutreachOptOut(customer_id=gone, via="web"))
     async with context.sessions() as session, session.begin():
-        await merge_customers(session, keep, gone, actor_kind="system", actor_id=None, reason="t")
+        await merge_customers(
+            context, session, keep, gone, actor_kind="system", actor_id=None, reason="t"
+        )
     async with context.sessions() as session:
         tags = await session.scalars(
             select(CustomerTag.tag).where(CustomerTag.customer_id == keep).order_by(CustomerTag.tag)
@@ -264,12 +297,19 @@ async def test_merge_without_open_threads_and_with_one(settings: Settings, start
         thread.resolved_at = utcnow()
     async with context.sessions() as session, session.begin():
         result = await merge_customers(
-            session, b.customer_id, a.customer_id, actor_kind="system", actor_id=None, reason="t"
+            context,
+            session,
+            b.customer_id,
+            a.customer_id,
+            actor_kind="system",
+            actor_id=None,
+            reason="t",
         )
     assert result.open_thread_id == b.thread_id and result.surviving_id == a.customer_id
     async with context.sessions() as session, session.begin():
         try:
             await merge_customers(
+                context,
                 session,
                 a.customer_id,
                 b.customer_id,
@@ -369,6 +409,7 @@ async def test_a_merge_racing_with_ingest_leaves_no_message_behind(
             await asyncio.sleep(0.01)
             async with context.writing(), context.sessions() as session, session.begin():
                 await merge_customers(
+                    context,
                     session,
                     a.customer_id,
                     b.customer_id,

@@ -52,6 +52,7 @@ async def test_export_then_erase(settings: Settings, start_app: Any) -> None:
 
     async def merge_and_record(session: AsyncSession, _: Effects) -> None:
         await merge_customers(
+            context,
             session,
             first.customer_id,
             other.customer_id,

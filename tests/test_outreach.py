@@ -256,6 +256,40 @@ async def test_an_unreachable_customer_is_skipped(
     assert (row.status, row.reason) == ("skipped", "unreachable")
 
 
+async def test_a_message_that_fails_on_its_own_is_skipped_and_the_batch_goes_on(
+    settings: Settings, start_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, context, web, admin = await started(start_app, settings)
+    first = await web.push("hello", sender="v1", language="en")
+    later = utcnow() + timedelta(hours=1)
+    ids = []
+    for key in ("a", "b", "c"):
+        body = reminder(first.customer_id, key, send_at=later.isoformat())
+        _, answer = await api(client, "POST", "/api/v1/outbound/messages", admin, json=body)
+        ids.append(answer["id"])
+    # The middle one's parameters edited by hand into something no request could give.
+    async with context.sessions() as session, session.begin():
+        row = await session.get_one(OutreachMessage, ids[1])
+        row.params = ["not", "an", "object"]
+    labels = {"template": "warranty_reminder", "channel": "none", "outcome": "skipped:error"}
+    registry = context.metrics.registry
+    assert registry.get_sample_value("pasokh_outreach_messages_total", labels) is None
+    context.clock = lambda: later + timedelta(minutes=1)
+
+    rows = [await until_finished(context, row_id) for row_id in ids]
+    assert [(r.status, r.reason) for r in rows] == [
+        ("sent", None),
+        ("skipped", "error"),
+        ("sent", None),
+    ]
+    assert rows[1].message_id is None and rows[1].thread_id is None  # nothing of it kept
+    assert registry.get_sample_value("pasokh_outreach_messages_total", labels) == 1.0
+    assert any(
+        record.exc_info and f"outreach message {ids[1]} failed" in record.getMessage()
+        for record in caplog.records
+    )
+
+
 async def test_a_message_found_long_after_its_time_is_stale(
     settings: Settings, start_app: AppFactory
 ) -> None:

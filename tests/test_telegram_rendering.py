@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+import regex
 from telegram import CallbackQuery, Chat, Message, User
 
 from channels.telegram.outbound import (
@@ -52,6 +53,50 @@ def test_a_long_word_is_cut_hard_when_nothing_else_fits() -> None:
     text = "x" * 9000
     pieces = split_text(text)
     assert [len(piece) for piece in pieces] == [4096, 4096, 808]
+
+
+def _assert_cut_between_graphemes(text: str, pieces: list[str]) -> None:
+    """The pieces give the text back and every cut falls between two visible characters."""
+    assert "".join(pieces) == text
+    assert all(0 < utf16_len(piece) <= 4096 for piece in pieces)
+    boundaries = {match.end() for match in regex.finditer(r"\X", text)}
+    offset = 0
+    for piece in pieces[:-1]:
+        offset += len(piece)
+        assert offset in boundaries, f"cut inside {text[offset - 2 : offset + 2]!r}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # An odd number of regional indicators fits: the cut would part 🇮 from 🇷.
+        "a" + "🇮🇷" * 2000,
+        # Likewise a thumb from its skin tone.
+        "a" + "👍🏽" * 2000,
+        # An 11-unit family (four people joined by ZWJ): 4096 is not a multiple of 11.
+        "👨\u200d👩\u200d👧\u200d👦" * 800,
+        # Persian written without spaces; the 4097th character is a ZWNJ.
+        "ا" * 4094 + "می\u200cروم" * 500,
+        # Arabic with a fatha on every letter; the 4097th character is a fatha.
+        "a" + "بَ" * 3000,
+        # A ZWJ right after the limit: cutting before it would part the sequence.
+        "x" * 4094 + "🧑\u200d💻" + "x" * 100,
+    ],
+    ids=["flags", "skin-tones", "zwj-family", "persian-zwnj", "arabic-harakat", "zwj-at-limit"],
+)
+def test_a_long_word_is_cut_only_between_visible_characters(text: str) -> None:
+    pieces = split_text(text)
+    assert len(pieces) > 1
+    _assert_cut_between_graphemes(text, pieces)
+
+
+def test_one_huge_cluster_is_cut_inside_it_and_the_split_ends() -> None:
+    # One letter with 10,000 fathas is a single grapheme cluster: no boundary to cut
+    # at, so the cut goes inside it, and every piece takes as much as fits.
+    text = "ب" + "\u064e" * 10_000
+    pieces = split_text(text)
+    assert "".join(pieces) == text
+    assert [len(piece) for piece in pieces] == [4096, 4096, 1809]
 
 
 def _tap(data: str, message: Message | None) -> CallbackQuery:

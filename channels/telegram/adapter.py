@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -54,6 +54,7 @@ from channels.telegram.redaction import TokenRedaction
 from channels.telegram.retry import Backoff, retry_after_seconds, sleep_unless
 from config.settings import Settings, SettingsError, TelegramSettings
 from router.core.messages import AttachmentRef, DeliveryResult, DeliveryStatus, OutboundMessage
+from router.core.proofs import Claimant, LinkTap
 from router.core.security import purpose_key
 from router.core.tasks import BackgroundTasks
 from router.http.errors import read_json_object
@@ -320,6 +321,16 @@ class TelegramAdapter:
         assert self._reader is not None and self._services is not None
         if await self._survey_answer(update):
             return
+        query = update.callback_query
+        tap = await self._link_tap(query) if query is not None else LinkTap.OTHER
+        if query is not None and tap in (LinkTap.CLOSED, LinkTap.EXPIRED):
+            # The buttons stay on an answered question: a second tap answers nothing and
+            # must not reach the bot (it would hand the chat to people) nor the thread.
+            key = "link_refused" if tap is LinkTap.EXPIRED else "link_question_closed"
+            notice = self._services.texts.text(key, language_of(query.from_user))
+            await self._answer_callback(query.id, notice)
+            await self._drop_keyboard(query)
+            return
         try:
             inbound = await self._reader.read(update)
         except (TelegramError, OSError):
@@ -330,8 +341,35 @@ class TelegramAdapter:
             return
         if inbound is not None:
             await self._services.ingest(inbound)
-        if update.callback_query is not None:
-            await self._answer_callback(update.callback_query.id)
+        if query is not None:
+            await self._answer_callback(query.id)
+            if tap is LinkTap.OPEN:  # answered now: nothing more to tap
+                await self._drop_keyboard(query)
+
+    async def _link_tap(self, query: CallbackQuery) -> LinkTap:
+        """Whether a tap is on the router's "link this chat?" question, known by the
+        text of the tapped message (Telegram sends it along), and what it comes to."""
+        assert self._services is not None
+        message = query.message
+        if not isinstance(message, Message) or message.chat.type != Chat.PRIVATE:
+            return LinkTap.OTHER
+        if not message.text:
+            return LinkTap.OTHER
+        claimant = Claimant(CHANNEL, str(message.chat.id))
+        return await self._services.identity.link_tap(claimant, message.text)
+
+    async def _drop_keyboard(self, query: CallbackQuery) -> None:
+        """Take the buttons off the tapped message; a courtesy, so a failure is logged."""
+        assert self._bot is not None
+        message = query.message
+        if not isinstance(message, Message):
+            return
+        try:
+            await self._bot.edit_message_reply_markup(
+                chat_id=message.chat.id, message_id=message.message_id, reply_markup=None
+            )
+        except TelegramError as exc:
+            logger.info("telegram: could not remove the buttons of a question: %s", exc)
 
     async def _answer_callback(self, query_id: str, text: str | None = None) -> None:
         """Stop the button's spinner; a redelivered tap is too old to answer, and fine."""

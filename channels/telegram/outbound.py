@@ -2,7 +2,9 @@
 
 Telegram caps a message at 4096 characters (counted in UTF-16 code units, so an emoji
 counts twice) and a button's `callback_data` at 64 bytes. Long replies are split on
-paragraph, line, sentence and word boundaries, in that order of preference; a
+paragraph, line, sentence and word boundaries, in that order of preference, and only
+ever between two visible characters (extended grapheme clusters): never between the
+two halves of a flag, before a skin tone, a ZWNJ or ZWJ, or an Arabic vowel mark; a
 suggestion that does not fit in `callback_data` is sent as its index and read back
 from the keyboard of the message that was tapped, so no state is kept between
 processes or restarts.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import regex
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from router.core.languages import localised_number
@@ -27,6 +30,13 @@ _SURVEY_PREFIX = "sv:"  # callback_data is "sv:<score>:<survey token>"
 # Ends of sentences in the scripts Pasokh serves: Latin . ! ? …, Arabic/Persian ؟ ۔ ؛
 # and the Arabic full stop; followed by whitespace, so "3.5" or "e.g.x" are never cut.
 _SENTENCE_END = re.compile(r"[.!?…؟۔؛][\"'»)\]]*\s+")
+_PARAGRAPH_END = re.compile(r"\n\n+")
+_LINE_END = re.compile(r"\n+")
+_WORD_END = re.compile(r"\s+")
+# One extended grapheme cluster (UAX #29), what a reader sees as one character: the
+# standard library's re has no \X, and a hand-written rule would have to follow the
+# Unicode data for emoji sequences, regional indicators and Indic conjuncts.
+_GRAPHEME = regex.compile(r"\X")
 
 
 def utf16_len(text: str) -> int:
@@ -45,6 +55,9 @@ def split_text(text: str, limit: int = MAX_MESSAGE_UNITS) -> list[str]:
         The pieces, in order, each stripped of the whitespace at the cut; one piece
         when the text fits; none for an empty text.
     """
+    if limit < 2:
+        # A piece must hold at least one character, and one may take two units.
+        raise ValueError("limit must be at least 2 UTF-16 units")
     pieces: list[str] = []
     rest = text.strip()
     while rest:
@@ -52,7 +65,7 @@ def split_text(text: str, limit: int = MAX_MESSAGE_UNITS) -> list[str]:
             pieces.append(rest)
             break
         window = _prefix_within(rest, limit)
-        cut = _best_cut(window)
+        cut = _best_cut(window, _grapheme_ends(rest, len(window)))
         pieces.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
     return pieces
@@ -68,21 +81,31 @@ def _prefix_within(text: str, limit: int) -> str:
     return text
 
 
-def _best_cut(window: str) -> int:
+def _grapheme_ends(text: str, end: int) -> set[int]:
+    """The offsets up to `end` where one of `text`'s grapheme clusters ends.
+
+    Found on the whole text, not the window alone: whether the window's own end is a
+    boundary depends on the character after it (a skin tone, a combining mark).
+    """
+    ends: set[int] = set()
+    for match in _GRAPHEME.finditer(text):
+        if match.end() > end:
+            break
+        ends.add(match.end())
+    return ends
+
+
+def _best_cut(window: str, boundaries: set[int]) -> int:
     """Where to cut `window`: the last paragraph, line, sentence or word break in its
-    second half, or the whole window when it has none (one very long word)."""
+    second half that is also a grapheme boundary; else the last grapheme boundary;
+    else, for a window inside one huge cluster, the whole window (the only way on)."""
     floor = len(window) // 2
-    for pattern in ("\n\n", "\n"):
-        at = window.rfind(pattern, floor)
-        if at > 0:
-            return at + len(pattern)
-    sentence_ends = [m.end() for m in _SENTENCE_END.finditer(window) if m.end() > floor]
-    if sentence_ends:
-        return sentence_ends[-1]
-    for index in range(len(window) - 1, floor, -1):
-        if window[index].isspace():
-            return index + 1
-    return len(window)
+    for pattern in (_PARAGRAPH_END, _LINE_END, _SENTENCE_END, _WORD_END):
+        cuts = [m.end() for m in pattern.finditer(window)]
+        eligible = [cut for cut in cuts if cut > floor and cut in boundaries]
+        if eligible:
+            return eligible[-1]
+    return max(boundaries, default=len(window))
 
 
 def suggestion_keyboard(suggestions: Sequence[str]) -> InlineKeyboardMarkup | None:

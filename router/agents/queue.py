@@ -481,11 +481,9 @@ async def _queue_at_tier(
     thread: Thread,
     tier: int,
     reason: str,
-    action: str,
     **values: Any,
 ) -> Thread:
-    """Queue `thread`, unassigned, at `tier` (`values`: the other columns set), audited as
-    `action`; the SLA deadlines follow the tier's policy."""
+    """Queue `thread`, unassigned, at `tier` (`values`: the other columns set)."""
     previous = (thread.tier, thread.assignee_id)
     if not await _conditional_update(
         session,
@@ -497,19 +495,45 @@ async def _queue_at_tier(
         **values,
     ):
         raise Conflict(f"thread {thread.id} changed meanwhile; reload it")
+    await tier_changed(
+        app,
+        session,
+        thread,
+        from_tier=previous[0],
+        from_agent_id=previous[1],
+        reason=reason,
+        actor=actor,
+    )
+    _changed(effects, thread)
+    return thread
+
+
+async def tier_changed(
+    app: AppContext,
+    session: AsyncSession,
+    thread: Thread,
+    *,
+    from_tier: int,
+    from_agent_id: int | None,
+    reason: str,
+    actor: Actor | None,
+) -> None:
+    """What every move of a thread to another tier writes, whoever moved it (an agent's
+    escalation or transfer, a merge that brought in a higher tier's thread): the audit
+    event, `escalate` up and `transfer_tier` down or sideways, with its report event;
+    then the SLA deadlines under the new tier's policy (a tier's policy may differ)."""
+    action = "escalate" if thread.tier > from_tier else "transfer_tier"
     _audit(
         session,
         thread,
         action,
         actor=actor,
-        from_tier=previous[0],
-        to_tier=tier,
-        from_agent_id=previous[1],
+        from_tier=from_tier,
+        to_tier=thread.tier,
+        from_agent_id=from_agent_id,
         reason=reason,
     )
-    await sla_threads.status_changed(app, session, thread)  # a tier's policy may differ
-    _changed(effects, thread)
-    return thread
+    await sla_threads.status_changed(app, session, thread)
 
 
 async def transfer_to_tier(
@@ -532,10 +556,9 @@ async def transfer_to_tier(
             )
         if thread.tier == tier and thread.status == ThreadStatus.QUEUED:
             return thread
-        action = "escalate" if tier > thread.tier else "transfer_tier"
         queued_at = thread.queued_at or utcnow()
         return await _queue_at_tier(
-            app, session, effects, actor, thread, tier, reason, action, queued_at=queued_at
+            app, session, effects, actor, thread, tier, reason, queued_at=queued_at
         )
 
     return await write(app, work)
@@ -568,7 +591,6 @@ async def escalate(app: AppContext, actor: Actor, thread_id: int, tier: int, rea
             thread,
             tier,
             reason,
-            "escalate",
             queued_at=now,
             updated_at=now,
         )

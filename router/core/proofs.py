@@ -6,6 +6,7 @@ The router produces these (`router.identity.service`); channels receive them thr
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +19,18 @@ class Claimant:
     address: str
     name: str | None = None
     verified: bool = False
+
+
+class LinkTap(enum.StrEnum):
+    """What a tap on a button under a message comes to, for the "link this chat?"
+    question (the router asks it when a chat app user opens a visitor's chat link)."""
+
+    OTHER = "other"  # not that question's button: the channel ingests the tap as usual
+    OPEN = "open"  # the question is open and in time: ingested, the tap answers it
+    # Either of these: the tap is acknowledged and dropped, for it is no message to the
+    # bot or the team (a second tap on "yes" would otherwise reach the bot as a question).
+    CLOSED = "closed"  # no question open: answered (tapped or typed), or never asked
+    EXPIRED = "expired"  # not answered in time: closed now, as a late answer closes it
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,6 +167,13 @@ CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "ar": "هذا الرابط غير صالح أو منتهي الصلاحية.",
             "en": "This link is not valid or has expired.",
         },
+        # A tap on "link this chat?" once it is answered or replaced (a chat app's short
+        # notice under the button; the tap is no message).
+        "link_question_closed": {
+            "fa": "به این پرسش قبلاً پاسخ داده شده است؛ چیزی تغییر نکرد.",
+            "ar": "تمت الإجابة عن هذا السؤال من قبل؛ لم يتغير شيء.",
+            "en": "This question was already answered; nothing was changed.",
+        },
         # What the customer is told when an agent takes their thread ({agent_name}).
         "agent_joined": {
             "fa": "{agent_name} از تیم پشتیبانی اکنون همراه شماست.",

@@ -84,6 +84,7 @@ async def merge(request: web.Request) -> web.Response:
 
     async def work(session: AsyncSession, effects: Effects) -> MergeResult:
         merged = await merge_customers(
+            context,
             session,
             customer_id,
             other,

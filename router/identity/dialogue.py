@@ -49,6 +49,12 @@ def is_no(answer: str, texts: TextCatalogue = ROUTER_TEXTS) -> bool:
     return word in _NO or word in _answer_words(texts.every_language("link_no"))
 
 
+def asks_to_link(text: str, texts: TextCatalogue = ROUTER_TEXTS) -> bool:
+    """Whether `text` is the "link this chat?" question, in any language (as `texts`
+    word it): a tap on a button under it answers that question, whatever the label."""
+    return text.strip() in {asked.strip() for asked in texts.every_language("link_confirm")}
+
+
 def _answer_word(answer: str) -> str:
     return answer.strip().casefold().rstrip(".!؟?")
 

@@ -163,6 +163,7 @@ async def lock_identity(session: AsyncSession, identity: Identity) -> None:
 
 
 async def join(
+    app: AppContext,
     session: AsyncSession,
     outcome: LinkOutcome,
     identity: Identity,
@@ -190,7 +191,7 @@ async def join(
     if first != second:
         try:
             result = await merge_customers(
-                session, first, second, actor_kind="system", actor_id=None, reason=how
+                app, session, first, second, actor_kind="system", actor_id=None, reason=how
             )
         except MergeRefused as exc:
             raise ProofRefused("cannot_link", str(exc)) from None
@@ -205,13 +206,17 @@ async def join(
 
 
 async def link_site_user(
-    session: AsyncSession, visitor: Identity, user_identity: Identity, user_id: str
+    app: AppContext,
+    session: AsyncSession,
+    visitor: Identity,
+    user_identity: Identity,
+    user_id: str,
 ) -> LinkOutcome:
     """An anonymous visitor signed in (a valid `user_hash`): the same browser is both."""
     site = await ensure_identity(session, SITE_USERS, user_id, verified=True)
     outcome = LinkOutcome(visitor.customer_id)
-    await join(session, outcome, user_identity, site, how="site_user_hash")
-    await join(session, outcome, user_identity, visitor, how="site_user_hash")
+    await join(app, session, outcome, user_identity, site, how="site_user_hash")
+    await join(app, session, outcome, user_identity, visitor, how="site_user_hash")
     return outcome
 
 

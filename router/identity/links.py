@@ -19,7 +19,7 @@ owns it or not. When a proof joins two customers, `router.identity.merge` makes 
 
 from __future__ import annotations
 
-from router.identity.dialogue import IdentityDialogue, is_no, is_yes
+from router.identity.dialogue import IdentityDialogue, asks_to_link, is_no, is_yes
 from router.identity.identities import (
     SITE_USERS,
     LinkOutcome,
@@ -63,6 +63,7 @@ from router.identity.proofs import (
     pending_code,
     request_email_code,
     spend_nonce,
+    tap_on_link_question,
     unproven_claims,
     verify_email_code,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "RateLimited",
     "answer_chat_link",
     "apply_inbound_proofs",
+    "asks_to_link",
     "chat_link_token",
     "consume_chat_link",
     "consume_continue_token",
@@ -110,6 +112,7 @@ __all__ = [
     "pending_code",
     "request_email_code",
     "spend_nonce",
+    "tap_on_link_question",
     "tokens_for",
     "unproven_claims",
     "verify_email_code",

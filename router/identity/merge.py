@@ -16,6 +16,8 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.agents.queue import tier_changed
+from router.context import AppContext
 from router.core.events import CustomersMerged, Event, ThreadChanged
 from router.core.messages import Direction, utcnow
 from router.core.threads import open_thread_of
@@ -99,9 +101,9 @@ async def _to_higher_tier(
     session: AsyncSession, thread: Thread, merged: Thread, now: datetime
 ) -> None:
     """`thread` now holds `merged`'s messages and notes, written for agents of its higher
-    tier: it moves to that tier, as an escalation would, and an assignee who does not
-    work that tier (and is no admin) leaves it, queued, rather than read what their tier
-    may not."""
+    tier: it moves to that tier, and an assignee who does not work that tier (and is no
+    admin) leaves it, queued, rather than read what their tier may not. The caller
+    records the move as every tier change is (`tier_changed`) once the messages moved."""
     thread.tier = merged.tier
     if thread.assignee_id is None:
         return
@@ -113,6 +115,7 @@ async def _to_higher_tier(
 
 
 async def merge_customers(
+    app: AppContext,
     session: AsyncSession,
     first_id: int,
     second_id: int,
@@ -151,7 +154,7 @@ async def merge_customers(
         # A merge this one waited for (on PostgreSQL) joined one of them into another
         # customer: start again from the customers they are now, which may be one.
         return await merge_customers(
-            session, keep_id, gone_id, actor_kind=actor_kind, actor_id=actor_id, reason=reason
+            app, session, keep_id, gone_id, actor_kind=actor_kind, actor_id=actor_id, reason=reason
         )
     await session.execute(
         select(Identity.id)
@@ -176,6 +179,7 @@ async def merge_customers(
     keep_open = await open_thread_of(session, keep_id)
     gone_open = await open_thread_of(session, gone_id)
     survivor_thread = keep_open or gone_open
+    raised: tuple[int, int | None, int] | None = None  # from tier, from agent, merged thread
     if keep_open is not None and gone_open is not None:
         survivor_thread, loser = sorted((keep_open, gone_open), key=_advanced, reverse=True)
         loser.status = ThreadStatus.RESOLVED
@@ -207,6 +211,7 @@ async def merge_customers(
         )
         events.append(ThreadChanged(loser.id, keep_id, loser.status, loser.tier, None))
         if loser.tier > survivor_thread.tier:
+            raised = (survivor_thread.tier, survivor_thread.assignee_id, loser.id)
             await _to_higher_tier(session, survivor_thread, loser, now)
         survivor_thread.updated_at = now
         if survivor_thread.subject is None:
@@ -239,6 +244,18 @@ async def merge_customers(
 
     if survivor_thread is not None:
         await _reply_to_last_channel(session, survivor_thread)
+        if raised is not None:
+            # After the moves: the clocks are measured over the thread's messages now.
+            from_tier, from_agent_id, merged_thread_id = raised
+            await tier_changed(
+                app,
+                session,
+                survivor_thread,
+                from_tier=from_tier,
+                from_agent_id=from_agent_id,
+                reason=f"merged with thread {merged_thread_id} of tier {survivor_thread.tier}",
+                actor=None,
+            )
         events.append(
             ThreadChanged(
                 survivor_thread.id,

@@ -23,7 +23,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import func, or_, select, tuple_
@@ -43,9 +43,9 @@ from router.core.messages import (
     utcnow,
 )
 from router.core.outbound_messages import enqueue_outbound
+from router.core.proofs import LinkTap
 from router.core.responder import ProofStep
 from router.core.security import digests_match
-from router.core.texts import ROUTER_TEXTS, TextCatalogue
 from router.core.urls import public_base_url
 from router.identity.dialogue import is_no, is_yes
 from router.identity.identities import (
@@ -310,7 +310,7 @@ async def verify_email_code(
     # The code went to an address of the mail channel, and the proof row says which.
     target = await ensure_identity(session, proof.target_channel or _mail_channel(app), email)
     outcome = LinkOutcome(requester.customer_id)
-    await join(session, outcome, requester, target, how="email_code")
+    await join(app, session, outcome, requester, target, how="email_code")
     return outcome
 
 
@@ -397,7 +397,7 @@ async def consume_continue_token(
         raise ProofRefused("invalid_token", "this link names nothing we sent")
     await spend_nonce(app, session, KIND_CONTINUE, claim.nonce)
     outcome = LinkOutcome(requester.customer_id)
-    await join(session, outcome, requester, target, how="continue_link")
+    await join(app, session, outcome, requester, target, how="continue_link")
     return outcome
 
 
@@ -501,11 +501,11 @@ async def pending_chat_link(session: AsyncSession, chat: Identity) -> IdentityPr
 
 
 async def answer_chat_link(
+    app: AppContext,
     session: AsyncSession,
     chat: Identity,
     question: IdentityProof,
     answer: str,
-    texts: TextCatalogue = ROUTER_TEXTS,
 ) -> tuple[str | None, LinkOutcome | None]:
     """The chat app user answered the "link this chat?" question (or wrote something
     else): only an explicit yes in time joins the visitor; anything else declines. The
@@ -515,11 +515,9 @@ async def answer_chat_link(
         The text key of the router's reply (None: the message is no answer and goes on
         to the responder), and the link's outcome when it joined.
     """
+    texts = app.texts
     now = utcnow()
-    question.used_at = now
-    visitor = await get_identity(
-        session, question.target_channel or "", question.target_address or ""
-    )
+    visitor = await _close_question(session, question, now)
     if question.expires_at <= now or visitor is None:
         _audit_link(session, chat, visitor, "telegram_link_expired")
         refused = is_yes(answer, texts) or is_no(answer, texts)
@@ -530,9 +528,34 @@ async def answer_chat_link(
     outcome = LinkOutcome(chat.customer_id)
     # Both sides are proven: the chat app vouches for the sender, the token for the
     # visitor, and the sender said the visitor is them.
-    await join(session, outcome, chat, visitor, how="telegram_start")
+    await join(app, session, outcome, chat, visitor, how="telegram_start")
     chat.verified = True
     return "linked", outcome
+
+
+async def tap_on_link_question(session: AsyncSession, chat: Identity | None) -> LinkTap:
+    """A button under the "link this chat?" question was tapped by `chat` (None: an
+    identity never seen). `OPEN` when its newest question is open and in time: the tap
+    is then ingested as the answer. An expired one is closed here, as a late answer
+    closes it; without an open question the tap answers nothing.
+    """
+    question = await pending_chat_link(session, chat) if chat is not None else None
+    if chat is None or question is None:
+        return LinkTap.CLOSED
+    now = utcnow()
+    if question.expires_at > now:
+        return LinkTap.OPEN
+    visitor = await _close_question(session, question, now)
+    _audit_link(session, chat, visitor, "telegram_link_expired")
+    return LinkTap.EXPIRED
+
+
+async def _close_question(
+    session: AsyncSession, question: IdentityProof, now: datetime
+) -> Identity | None:
+    """Mark the question answered; the visitor it would join (None: gone since)."""
+    question.used_at = now
+    return await get_identity(session, question.target_channel or "", question.target_address or "")
 
 
 def _audit_link(
@@ -606,7 +629,9 @@ async def apply_inbound_proofs(
                 continue
             proven = await ensure_identity(session, channel, address, verified=True)
             outcome = LinkOutcome(identity.customer_id)
-            await join(session, outcome, identity, proven, how=f"{msg.channel}_shared_{channel}")
+            await join(
+                app, session, outcome, identity, proven, how=f"{msg.channel}_shared_{channel}"
+            )
             result.events.extend(outcome.events)
         result.step = ProofStep("address_saved")
         return result
@@ -621,7 +646,7 @@ async def apply_inbound_proofs(
     if msg.sender_verified and msg.conversational:
         question = await pending_chat_link(session, identity)
         if question is not None:
-            key, linked = await answer_chat_link(session, identity, question, msg.text, app.texts)
+            key, linked = await answer_chat_link(app, session, identity, question, msg.text)
             if linked is not None:
                 result.events.extend(linked.events)
             if key is not None:

@@ -20,6 +20,7 @@ from router.core.proofs import (
     Claimant,
     CodeSent,
     ContinuePreview,
+    LinkTap,
     ProofOptions,
     ProofRefusal,
     StartLink,
@@ -136,7 +137,9 @@ class IdentityProofService:
             )
             if identity.id == user_identity.id:
                 return name, None
-            return name, await links.link_site_user(session, identity, user_identity, user_id)
+            return name, await links.link_site_user(
+                self._app, session, identity, user_identity, user_id
+            )
 
         answer = await self._run(claimant, step)
         return None if isinstance(answer, ProofRefusal) else answer
@@ -149,3 +152,14 @@ class IdentityProofService:
             logger.info("continue page: %s", refused)
             return ContinuePreview(address=None)
         return ContinuePreview(address=peek.address, spent=peek.spent)
+
+    async def link_tap(self, claimant: Claimant, asked: str) -> LinkTap:
+        if not links.asks_to_link(asked, self._app.texts):
+            return LinkTap.OTHER  # most taps: no transaction for them
+
+        async def work(session: AsyncSession, effects: Effects) -> LinkTap:
+            # Looked up, not ensured: a tap makes no identity of its own.
+            chat = await links.get_identity(session, claimant.channel, claimant.address)
+            return await links.tap_on_link_question(session, chat)
+
+        return await write(self._app, work)

@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiohttp import web
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
@@ -30,7 +31,7 @@ from router.core.messages import AuthorKind, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.tasks import BackgroundTasks
 from router.core.threads import open_thread_of
-from router.core.transaction import Effects, write
+from router.core.transaction import Effects, is_race, write
 from router.http.keys import CONTEXT
 from router.identity.merge import current_customer_id
 from router.outreach.consent import opted_out
@@ -46,7 +47,7 @@ from router.service.calendars import (
 )
 from router.service.reports.events import record_created_by_us
 from router.service.sla_threads import service_levels
-from router.storage.engine import is_sqlite
+from router.storage.engine import is_database_unavailable, is_sqlite
 from router.storage.models import (
     Customer,
     Identity,
@@ -126,7 +127,10 @@ async def send_due(app: AppContext, *, limit: int = BATCH) -> list[Outcome]:
             query = query.with_for_update(skip_locked=True, of=OutreachMessage)
         rows = list(await session.scalars(query))
         hours = await _sending_hours(app, session) if rows else None
-        outcomes = [await _send_one(app, session, row, now, hours) for row in rows]
+        outcomes = [
+            await _isolated(session, row, now, _send_one(app, session, row, now, hours))
+            for row in rows
+        ]
         effects.outbound = any(outcome.status == OutreachStatus.SENT for outcome in outcomes)
         return outcomes
 
@@ -147,6 +151,31 @@ async def send_due(app: AppContext, *, limit: int = BATCH) -> list[Outcome]:
             label,
         )
     return outcomes
+
+
+async def _isolated(
+    session: AsyncSession, row: OutreachMessage, now: datetime, sending: Awaitable[Outcome]
+) -> Outcome:
+    """`sending` (`row`'s `_send_one`, not yet begun) in a savepoint: a message that
+    fails for a reason of its own (a bug, data edited by hand) is skipped as `error`,
+    with nothing it wrote kept, and the batch goes on; failing the pass would fail it
+    again at every pass, the other messages with it. What the transaction handles (a
+    race, a lost connection, a database that is down) still ends the pass."""
+    try:
+        async with session.begin_nested():
+            return await sending
+    except Exception as exc:
+        if _ends_the_pass(exc):
+            raise
+        logger.exception("outreach message %d failed; skipped as an error", row.id)
+    await session.refresh(row)  # as it was before the savepoint, which rolled back
+    return _skip(row, now, "error")
+
+
+def _ends_the_pass(exc: Exception) -> bool:
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or is_database_unavailable(exc) or is_race(exc, duplicates=True)
+    )
 
 
 async def _send_one(
