@@ -330,6 +330,46 @@ async def test_a_breach_fires_once_with_two_schedulers(settings: Settings, start
     assert {a.target for a in unfired} == {"resolution"}
 
 
+async def test_a_breach_escalation_applies_the_next_tiers_policy(
+    settings: Settings, start_app
+) -> None:
+    now = datetime(2027, 3, 27, 6, 0, tzinfo=UTC)
+    adapter, client, context, admin, clock = await _app(
+        settings.replace("service", escalate_on_breach=True), start_app, now
+    )
+    # Tier 2 is held to a first response of 15 minutes from the clock's start, tier 1 to 10.
+    for name, tier, minutes in (("normal-tier-1", 1, 10), ("normal-tier-2", 2, 15)):
+        policy = {
+            "priority": "normal",
+            "business_hours": False,
+            "first_response_minutes": minutes,
+            "tier": tier,
+        }
+        status, body = await api(client, "PUT", f"/api/v1/sla-policies/{name}", admin, json=policy)
+        assert status == 200, body
+    thread_id = (await adapter.push("help", sender="s1", language="en")).thread_id
+    assert (await get_thread(context, thread_id)).first_response_due == now + timedelta(minutes=10)
+    clock["now"] = now + timedelta(minutes=11)
+    await fire_due_alarms(context)
+    thread = await get_thread(context, thread_id)
+    assert thread.tier == 2 and thread.first_response_due == now + timedelta(minutes=15)
+    # the first response was breached once: tier 2's later target does not fire it
+    # again, nor escalate the thread on up the tiers
+    clock["now"] = now + timedelta(minutes=16)
+    assert await fire_due_alarms(context) == []
+    assert (await get_thread(context, thread_id)).tier == 2
+    async with context.read_sessions() as session:
+        moves = list(
+            await session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.thread_id == thread_id, AuditEvent.action == "escalate"
+                )
+            )
+        )
+    assert [(m.details["from_tier"], m.details["to_tier"]) for m in moves] == [(1, 2)]
+    assert moves[0].at == now + timedelta(minutes=11)  # the scheduler's clock
+
+
 def test_when_a_person_answers() -> None:
     calendar = iranian_week()
     thursday_night = tehran(25, 23)

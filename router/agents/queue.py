@@ -32,6 +32,7 @@ from router.core.outbound_messages import enqueue_outbound
 from router.core.transaction import Effects, write
 from router.service import priority_rules, sla, sla_threads, surveys
 from router.service.reports.events import record_audited, record_resolution
+from router.service.tier_moves import tier_changed
 from router.storage.column_sizes import column_limit
 from router.storage.models import (
     OPEN_STATUSES,
@@ -502,38 +503,10 @@ async def _queue_at_tier(
         from_tier=previous[0],
         from_agent_id=previous[1],
         reason=reason,
-        actor=actor,
+        actor_id=actor.agent_id if actor is not None else None,
     )
     _changed(effects, thread)
     return thread
-
-
-async def tier_changed(
-    app: AppContext,
-    session: AsyncSession,
-    thread: Thread,
-    *,
-    from_tier: int,
-    from_agent_id: int | None,
-    reason: str,
-    actor: Actor | None,
-) -> None:
-    """What every move of a thread to another tier writes, whoever moved it (an agent's
-    escalation or transfer, a merge that brought in a higher tier's thread): the audit
-    event, `escalate` up and `transfer_tier` down or sideways, with its report event;
-    then the SLA deadlines under the new tier's policy (a tier's policy may differ)."""
-    action = "escalate" if thread.tier > from_tier else "transfer_tier"
-    _audit(
-        session,
-        thread,
-        action,
-        actor=actor,
-        from_tier=from_tier,
-        to_tier=thread.tier,
-        from_agent_id=from_agent_id,
-        reason=reason,
-    )
-    await sla_threads.status_changed(app, session, thread)
 
 
 async def transfer_to_tier(

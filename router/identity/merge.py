@@ -16,11 +16,11 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.agents.queue import tier_changed
 from router.context import AppContext
 from router.core.events import CustomersMerged, Event, ThreadChanged
 from router.core.messages import Direction, utcnow
 from router.core.threads import open_thread_of
+from router.service.tier_moves import tier_changed
 from router.storage.models import (
     CUSTOMER_ROWS,
     Agent,
@@ -254,7 +254,7 @@ async def merge_customers(
                 from_tier=from_tier,
                 from_agent_id=from_agent_id,
                 reason=f"merged with thread {merged_thread_id} of tier {survivor_thread.tier}",
-                actor=None,
+                actor_id=None,
             )
         events.append(
             ThreadChanged(

@@ -25,8 +25,9 @@ from router.core.events import SlaAlarmFired, ThreadChanged
 from router.core.tasks import BackgroundTasks
 from router.core.transaction import Effects, write
 from router.http.keys import CONTEXT
-from router.service.reports.events import record_audited, record_breach
+from router.service.reports.events import record_breach
 from router.service.sla_threads import STALE_BATCH, recompute_stale_threads
+from router.service.tier_moves import tier_changed
 from router.storage.models import OPEN_STATUSES, AuditEvent, SlaAlarm, Thread, ThreadStatus
 
 logger = logging.getLogger(__name__)
@@ -128,21 +129,17 @@ async def _record(
     thread.status, thread.tier, thread.assignee_id = ThreadStatus.QUEUED, from_tier + 1, None
     thread.queued_at = thread.updated_at = now
     reason = f"{alarm.target.replace('_', ' ')} target breached"
-    record_audited(session, thread, "escalate", None)
-    session.add(
-        AuditEvent(
-            at=now,
-            actor_kind="system",
-            action="escalate",
-            thread_id=thread.id,
-            customer_id=thread.customer_id,
-            details={
-                "from_tier": from_tier,
-                "to_tier": thread.tier,
-                "from_agent_id": from_agent,
-                "reason": reason,
-            },
-        )
+    # The new tier's policy applies from the clock's start; this run of the clock does
+    # not fire its breach again (`sla_threads.recompute`).
+    await tier_changed(
+        app,
+        session,
+        thread,
+        from_tier=from_tier,
+        from_agent_id=from_agent,
+        reason=reason,
+        actor_id=None,
+        at=now,
     )
     effects.events.append(
         ThreadChanged(thread.id, thread.customer_id, thread.status, thread.tier, None)
