@@ -107,6 +107,11 @@ def test_a_bare_yes_or_no_is_small_talk(text: str) -> None:
     assert triage(text).kind is MessageKind.YES_NO
 
 
+@pytest.mark.parametrize("text", ["yes, thanks", "no thank you", "بله ممنون", "نعم شكرا"])
+def test_a_yes_or_no_with_thanks_is_thanks(text: str) -> None:
+    assert triage(text).kind is MessageKind.THANKS
+
+
 @pytest.mark.parametrize("text", ["useless", "wrong answer", "yes where is my order", "no refund?"])
 def test_a_yes_or_no_that_says_more_is_a_question(text: str) -> None:
     assert triage(text).kind is MessageKind.QUESTION
