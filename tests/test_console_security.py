@@ -297,6 +297,40 @@ async def test_sign_in_attempts_are_rate_limited_per_address(
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
 
 
+async def test_a_flood_of_sign_ins_is_refused_at_once_and_healthz_keeps_answering(
+    settings: Settings, start_app: Any
+) -> None:
+    """60 sign-ins at once from 60 clients: password hashing has threads of its own, so
+    /healthz (whose disk check runs on the default executor, as file reads and writes
+    do) answers throughout, and what finds no place is refused at once with 503."""
+    settings = settings.replace("server", trusted_proxies=["127.0.0.1"]).replace(
+        "console", sign_in_attempts_per_minute=1000, max_failed_logins=1000
+    )
+    client, context = await start_app(settings)
+    await add_agent(context, EMAIL)
+    csrf = await login_csrf(client)
+
+    async def guess(number: int) -> tuple[int, str | None]:
+        headers = {"X-CSRF-Token": csrf, "X-Forwarded-For": f"198.51.100.{number + 1}"}
+        body = {"email": EMAIL, "password": f"guess {number}"}
+        async with client.post("/console/login", json=body, headers=headers) as answer:
+            return answer.status, answer.headers.get("Retry-After")
+
+    flood = [asyncio.ensure_future(guess(number)) for number in range(60)]
+    health_seconds = []
+    while not all(attempt.done() for attempt in flood):
+        started = asyncio.get_running_loop().time()
+        async with client.get("/healthz") as health:
+            assert health.status == 200
+        health_seconds.append(asyncio.get_running_loop().time() - started)
+    answers = await asyncio.gather(*flood)
+    assert len(health_seconds) > 1
+    # Generous for a busy test machine; on the shared default executor it took 4-9 s.
+    assert max(health_seconds) < 2.0, health_seconds
+    assert {status for status, _ in answers} == {401, 503}
+    assert {after for status, after in answers if status == 503} == {"2"}
+
+
 async def test_sign_out_needs_csrf_and_revokes_the_session(
     settings: Settings, start_app: Any
 ) -> None:

@@ -13,8 +13,9 @@ import pytest
 
 from config.settings import SettingsError, load_settings
 from router.core.responder import QueueEveryThread
-from router.http.forwarded import TrustedProxies
+from router.http.forwarded import TrustedProxies, client_key
 from tests.conftest import AppFactory
+from tests.console_support import add_agent, login_csrf
 from tests.nginx_support import Nginx
 from tests.support import free_port, make_settings
 
@@ -125,3 +126,94 @@ async def test_behind_nginx_each_visitor_has_their_own_budget_and_forging_change
                 assert frame["client_id"] == "c1"
     finally:
         nginx.stop()
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.5", "203.0.113.5"),
+        ("::ffff:203.0.113.5", "203.0.113.5"),
+        ("2001:db8:1:2::5", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:9", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::5", "2001:db8:1:3::/64"),
+        ("[2001:db8:1:2::5]:25", "2001:db8:1:2::/64"),
+        (None, "unknown"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_limits_count_an_ipv4_address_or_an_ipv6_64(address: str | None, key: str) -> None:
+    # One host usually has a whole /64: SMTP sessions and every HTTP limit count it once.
+    assert client_key(address) == key
+
+
+def one_64(number: int) -> dict[str, str]:
+    """Headers a trusted proxy sends for the `number`th address of one client's /64."""
+    return {"X-Forwarded-For": f"2001:db8:77:1:{number:x}::{number:x}"}
+
+
+async def test_addresses_of_one_ipv6_64_spend_one_sign_in_budget(
+    tmp_path: Path, database_url: str, start_app: AppFactory
+) -> None:
+    settings = make_settings(
+        tmp_path / "data",
+        database_url,
+        server={"trusted_proxies": ["127.0.0.1"]},
+        console={"sign_in_attempts_per_minute": 3, "max_failed_logins": 50},
+    )
+    client, context = await start_app(settings)
+    await add_agent(context, "sara@example.com")
+    csrf = {"X-CSRF-Token": await login_csrf(client)}
+    guess = {"email": "sara@example.com", "password": "a guess"}
+
+    async def sign_in_from(headers: dict[str, str]) -> int:
+        async with client.post("/console/login", json=guess, headers=csrf | headers) as answer:
+            return answer.status
+
+    assert [await sign_in_from(one_64(n)) for n in range(1, 5)] == [401, 401, 401, 429]
+    assert await sign_in_from({"X-Forwarded-For": "2001:db8:77:2::1"}) == 401  # another /64
+
+
+async def test_addresses_of_one_ipv6_64_spend_one_web_chat_session_budget(
+    tmp_path: Path, database_url: str, start_app: AppFactory
+) -> None:
+    settings = make_settings(
+        tmp_path / "data",
+        database_url,
+        server={"trusted_proxies": ["127.0.0.1"]},
+        webchat={"sessions_per_address_per_minute": 3},
+    )
+    client, _ = await start_app(settings, responder=QueueEveryThread())
+
+    async def session_from(headers: dict[str, str]) -> int:
+        async with client.post(SESSIONS, json={}, headers=headers) as answer:
+            return answer.status
+
+    assert [await session_from(one_64(n)) for n in range(1, 5)] == [200, 200, 200, 429]
+    assert await session_from({"X-Forwarded-For": "2001:db8:77:2::1"}) == 200
+
+
+async def test_the_sign_in_back_off_counts_an_ipv6_64_as_one_client(
+    tmp_path: Path, database_url: str, start_app: AppFactory
+) -> None:
+    settings = make_settings(
+        tmp_path / "data",
+        database_url,
+        server={"trusted_proxies": ["127.0.0.1"]},
+        console={
+            "sign_in_attempts_per_minute": 100,
+            "max_failed_logins": 2,
+            "first_backoff_seconds": 60,
+        },
+    )
+    client, context = await start_app(settings)
+    await add_agent(context, "sara@example.com")
+    csrf = {"X-CSRF-Token": await login_csrf(client)}
+    statuses = []
+    for number in range(1, 5):
+        async with client.post(
+            "/console/login",
+            json={"email": "sara@example.com", "password": "a guess"},
+            headers=csrf | one_64(number),
+        ) as answer:
+            statuses.append(answer.status)
+    assert statuses == [401, 401, 429, 429]

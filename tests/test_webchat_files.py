@@ -105,6 +105,7 @@ async def test_a_file_link_works_only_for_its_visitor_and_only_until_it_expires(
     ok = await chat.client.get(url, headers=bearer(mine))
     assert ok.status == 200 and await ok.read() == PNG
     assert ok.headers["Content-Disposition"].startswith("inline;")
+    assert ok.headers["Cache-Control"] == "private, no-store"  # never kept on disk
     # The expiry is signed: moving it later breaks the signature.
     expiry = int(url.split("e=")[1].split("&")[0])
     stretched = url.replace(f"e={expiry}", f"e={expiry + 10**6}")
