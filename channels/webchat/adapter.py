@@ -181,7 +181,12 @@ class WebchatAdapter:
             ["result"],
             registry=registry or CollectorRegistry(),
         )
-        self._signer = TokenSigner(secret_key, clock=clock)
+        self._signer = TokenSigner(
+            secret_key,
+            visitor_ttl_seconds=settings.visitor_token_ttl_seconds,
+            user_hash_secret=settings.user_hash_secret,
+            clock=clock,
+        )
         self._origins = OriginPolicy(settings.allowed_origins, public_url)
         self._identity = IdentityEndpoints(
             settings=settings,
@@ -473,9 +478,14 @@ class WebchatAdapter:
         current = body.get("visitor_token")
         if isinstance(current, str):
             with contextlib.suppress(InvalidToken):
-                visitor = self._signer.open_visitor(current)
+                # Resuming re-issues: the token's life starts again from now (sliding),
+                # and one from before issue times gets one.
+                visitor = self._signer.open_visitor(current, resuming=True)
                 return web.json_response(
-                    {"visitor_token": current, "user_verified": visitor.verified},
+                    {
+                        "visitor_token": self._signer.visitor_token(visitor),
+                        "user_verified": visitor.verified,
+                    },
                     headers=self._cors(request),
                 )
         wait = await self._take(
