@@ -20,23 +20,20 @@ from router.core.events import InProcessEventBus
 from router.core.file_collector import collect_unsent_files
 from router.storage.models import Message
 from tests.conftest import AppFactory
-from tests.webchat_fakes import SECRET, FakeRouter, build_test_app, make_services, next_frame
+from tests.webchat_fakes import (
+    SECRET,
+    Clock,
+    FakeRouter,
+    build_test_app,
+    make_services,
+    next_frame,
+)
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 SESSIONS = "/api/v1/webchat/sessions"
 UPLOADS = "/api/v1/webchat/uploads"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.4\n<< /JavaScript (app.alert(1)) >>\n"
-
-
-class Clock:
-    """Wall-clock seconds the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Chat:

@@ -25,23 +25,20 @@ from channels.webchat.tokens import (
 from config.settings import WebchatSettings
 from router.core.events import InProcessEventBus
 from router.core.security import PayloadSigner, b64_bytes, b64_text
-from tests.webchat_fakes import SECRET, FakeRouter, build_test_app, make_services, next_frame
+from tests.webchat_fakes import (
+    SECRET,
+    Clock,
+    FakeRouter,
+    build_test_app,
+    make_services,
+    next_frame,
+)
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 SESSIONS = "/api/v1/webchat/sessions"
 DAY = 86_400
 SITE_SECRET_A = "site-secret-a-" + "a" * 32
 SITE_SECRET_B = "site-secret-b-" + "b" * 32
-
-
-class Clock:
-    """Wall-clock seconds the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 Start = Callable[..., Awaitable[TestClient[Any, Any]]]
