@@ -289,7 +289,8 @@ async def console_login(request: web.Request) -> web.StreamResponse:
 
     Refused: a foreign Origin or a missing/wrong CSRF token (403), too many attempts
     from one client, or for one email from one client (429 with Retry-After; see
-    `sign_in_backoff`), wrong email or password (401). Unknown and known addresses
+    `sign_in_backoff`), wrong email or password (401), every password thread busy and
+    their line full (503 with Retry-After, `PASSWORDS`). Unknown and known addresses
     get the same answers after the same work.
     """
     app = request.app[CONTEXT]
