@@ -172,6 +172,9 @@ class WebchatSettings:
     # An upload not sent within this is refused, and its file removed by the collector.
     upload_ttl_seconds: int = 86_400
     file_link_ttl_seconds: int = 86_400  # how long a file link in the chat works
+    # How long a visitor token lives from its issue time (a returning visitor's token is
+    # re-issued, so only a token left unused this long ends): 30 days.
+    visitor_token_ttl_seconds: int = 2_592_000
     file_collect_interval_seconds: float = 3600.0  # how often unsent uploads are removed
 
 

@@ -249,14 +249,15 @@ def duplicate_phrasings(
 
 
 def _decode(text: str, source: str) -> Any:
+    kind = "JSON" if source.endswith(".json") else "YAML"
     try:
-        if source.endswith(".json"):
-            return json.loads(text)
-        return yaml.safe_load(text)
+        return json.loads(text) if kind == "JSON" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise KbError(
-            f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}"
-        ) from exc
+        raise KbError(f"{source}: not valid {kind}: {exc}") from exc
+    except RecursionError:
+        # Both parsers recurse per level of nesting: `[[[[...` is refused as the API's
+        # JSON reader refuses it (`router.http.errors.parse_json`), not a crash.
+        raise KbError(f"{source}: not valid {kind}: nested too deeply") from None
 
 
 def kb_document_entries(

@@ -382,8 +382,17 @@ def build_app(
 
 
 async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
-    """Name the product, not the Python and aiohttp versions a scanner would look up."""
+    """Name the product, not the Python and aiohttp versions a scanner would look up;
+    and keep every API answer out of caches unless its route says otherwise.
+
+    API answers are customers' conversations, notes and files, read with a cookie or a
+    token; a browser on a shared agent workstation would otherwise keep them on disk.
+    A hook on every response, not a middleware, so aiohttp's own errors (404, 405,
+    413) get it too.
+    """
     response.headers["Server"] = "Pasokh"
+    if request.path.startswith("/api/") and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
 
 
 def _open_metrics(settings: Settings) -> tuple[str, ...]:

@@ -75,7 +75,11 @@ class IdentityApp:
 
     def address_of(self, token: str) -> str:
         """The web chat address a visitor token names."""
-        return TokenSigner(self.context.settings.server.secret_key).open_visitor(token).address
+        settings = self.context.settings
+        signer = TokenSigner(
+            settings.server.secret_key, user_hash_secret=settings.webchat.user_hash_secret
+        )
+        return signer.open_visitor(token).address
 
     async def customer_of(self, channel: str, address: str) -> int | None:
         async with self.context.sessions() as session:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import itertools
+import logging
 import os
 import random
 import socket
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from config.settings import Settings, load_settings
 from router.context import AppContext
 from router.core.messages import DeliveryResult, InboundMessage, IngestResult, OutboundMessage
 from router.core.outbox_worker import outbox_depth
+from router.logs import configure_logging
 
 POSTGRES_ENV = "PASOKH_TEST_DATABASE_URL"
 
@@ -193,3 +198,19 @@ class FakeAdapter:
                 self.sent_event.clear()
                 await self.sent_event.wait()
         return self.sent
+
+
+@contextlib.contextmanager
+def server_log(log_format: str = "text") -> Iterator[io.StringIO]:
+    """What `pasokh serve` would write to stderr while the block runs: the root logger
+    configured as the server configures it, into a buffer (restored afterwards)."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer):
+        configure_logging(log_format, "INFO")
+    try:
+        yield buffer
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)

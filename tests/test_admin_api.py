@@ -16,10 +16,10 @@ from sqlalchemy import select
 from channels.email.adapter import EmailAdapter
 from config.settings import EmailSettings, Settings
 from router.agents.admin import invitation_token
+from router.core import security
 from router.core.messages import DeliveryResult, utcnow
 from router.core.responder import QueueEveryThread
 from router.core.security import hash_password, new_token, token_hash
-from router.http import console as console_module
 from router.http.console_sessions import identity_for_token
 from router.storage.models import (
     Agent,
@@ -203,14 +203,15 @@ async def test_an_agent_deactivated_while_signing_in_gets_no_session(
     # The sign-in is held inside its password check (argon2 takes a few hundred ms:
     # the window a deactivation can fall into) until the deactivation is done.
     checking, go = threading.Event(), threading.Event()
-    real_verify = console_module.verify_password
+    real_verify = security.verify_password
 
     def held_verify(hashed: str, password: str) -> bool:
         checking.set()
         go.wait(10)
         return real_verify(hashed, password)
 
-    monkeypatch.setattr(console_module, "verify_password", held_verify)
+    # The password threads look it up where it is defined.
+    monkeypatch.setattr(security, "verify_password", held_verify)
     csrf = await login_csrf(client)
     signing_in = asyncio.create_task(
         client.post(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from datetime import timedelta
 from http.cookies import SimpleCookie
 from typing import Any
@@ -15,10 +16,13 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from config.settings import Settings
+from router.core import security
 from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
+from router.http import console
 from router.http.console_sessions import LOGIN_COOKIE, SESSION_COOKIE
 from router.storage.models import Agent, ApiToken, AuditEvent, ConsoleSession, SignInBackoff
+from tests.agent_support import eventually
 from tests.console_support import (
     PASSWORD,
     add_agent,
@@ -295,6 +299,51 @@ async def test_sign_in_attempts_are_rate_limited_per_address(
     )
     assert limited.status == 429
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
+
+
+async def test_a_flood_of_sign_ins_is_refused_at_once_and_healthz_keeps_answering(
+    settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 sign-ins at once from 40 clients while every password check hangs: what finds
+    no place on the password threads is refused at once (503, Retry-After), and
+    /healthz, whose disk check runs on the loop's default executor as file reads and
+    writes do, still answers. On the shared default executor it waited for the checks."""
+    settings = settings.replace("server", trusted_proxies=["127.0.0.1"]).replace(
+        "console", sign_in_attempts_per_minute=1000, max_failed_logins=1000
+    )
+    client, context = await start_app(settings)
+    await add_agent(context, EMAIL)
+    csrf = await login_csrf(client)
+    gate = threading.Event()
+
+    def hanging_check(stored_hash: str, password: str) -> bool:
+        gate.wait(60)
+        return False
+
+    monkeypatch.setattr(security, "verify_password", hanging_check)
+    # Where the sign-in called it before it had threads of its own.
+    monkeypatch.setattr(console, "verify_password", hanging_check, raising=False)
+
+    async def guess(number: int) -> tuple[int, str | None]:
+        headers = {"X-CSRF-Token": csrf, "X-Forwarded-For": f"198.51.100.{number + 1}"}
+        body = {"email": EMAIL, "password": f"guess {number}"}
+        async with client.post("/console/login", json=body, headers=headers) as answer:
+            return answer.status, answer.headers.get("Retry-After")
+
+    flood = [asyncio.ensure_future(guess(number)) for number in range(40)]
+    try:
+
+        async def many_answered() -> bool:
+            return sum(attempt.done() for attempt in flood) >= 20
+
+        await eventually(many_answered, timeout=30)
+        assert {attempt.result() for attempt in flood if attempt.done()} == {(503, "2")}
+        async with asyncio.timeout(30), client.get("/healthz") as health:
+            assert health.status == 200
+    finally:
+        gate.set()
+    answers = await asyncio.gather(*flood)
+    assert {status for status, _ in answers} == {401, 503}
 
 
 async def test_sign_out_needs_csrf_and_revokes_the_session(

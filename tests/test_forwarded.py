@@ -13,8 +13,9 @@ import pytest
 
 from config.settings import SettingsError, load_settings
 from router.core.responder import QueueEveryThread
-from router.http.forwarded import TrustedProxies
+from router.http.forwarded import TrustedProxies, client_key
 from tests.conftest import AppFactory
+from tests.console_support import add_agent, login_csrf
 from tests.nginx_support import Nginx
 from tests.support import free_port, make_settings
 
@@ -125,3 +126,82 @@ async def test_behind_nginx_each_visitor_has_their_own_budget_and_forging_change
                 assert frame["client_id"] == "c1"
     finally:
         nginx.stop()
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.5", "203.0.113.5"),
+        ("::ffff:203.0.113.5", "203.0.113.5"),
+        ("2001:db8:1:2::5", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:9", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::5", "2001:db8:1:3::/64"),
+        ("[2001:db8:1:2::5]:25", "2001:db8:1:2::/64"),
+        (None, "unknown"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_limits_count_an_ipv4_address_or_an_ipv6_64(address: str | None, key: str) -> None:
+    # One host usually has a whole /64: SMTP sessions and every HTTP limit count it once.
+    assert client_key(address) == key
+
+
+def one_64(number: int) -> dict[str, str]:
+    """Headers a trusted proxy sends for the `number`th address of one client's /64."""
+    return {"X-Forwarded-For": f"2001:db8:77:1:{number:x}::{number:x}"}
+
+
+ANOTHER_64 = {"X-Forwarded-For": "2001:db8:77:2::1"}
+
+
+async def behind_a_proxy(
+    tmp_path: Path, database_url: str, start_app: AppFactory, **sections: dict[str, Any]
+) -> Any:
+    """The app trusting the test client's own address (127.0.0.1) as its proxy, so the
+    `X-Forwarded-For` a test sends is the client; with an agent to guess at."""
+    trusting = {"trusted_proxies": ["127.0.0.1"]}
+    settings = make_settings(tmp_path / "data", database_url, server=trusting, **sections)
+    client, context = await start_app(settings, responder=QueueEveryThread())
+    await add_agent(context, "sara@example.com")
+    return client
+
+
+async def sign_ins(client: Any, clients: list[dict[str, str]]) -> list[int]:
+    """The statuses of one wrong password for the agent from each client in turn."""
+    csrf = {"X-CSRF-Token": await login_csrf(client)}
+    guess = {"email": "sara@example.com", "password": "a guess"}
+    statuses = []
+    for headers in clients:
+        async with client.post("/console/login", json=guess, headers=csrf | headers) as answer:
+            statuses.append(answer.status)
+    return statuses
+
+
+async def test_addresses_of_one_ipv6_64_spend_one_sign_in_budget(
+    tmp_path: Path, database_url: str, start_app: AppFactory
+) -> None:
+    limits = {"sign_in_attempts_per_minute": 3, "max_failed_logins": 50}
+    client = await behind_a_proxy(tmp_path, database_url, start_app, console=limits)
+    clients = [one_64(n) for n in range(1, 5)] + [ANOTHER_64]
+    assert await sign_ins(client, clients) == [401, 401, 401, 429, 401]
+
+
+async def test_the_sign_in_back_off_counts_an_ipv6_64_as_one_client(
+    tmp_path: Path, database_url: str, start_app: AppFactory
+) -> None:
+    limits = {"sign_in_attempts_per_minute": 100, "max_failed_logins": 2}
+    limits["first_backoff_seconds"] = 60
+    client = await behind_a_proxy(tmp_path, database_url, start_app, console=limits)
+    assert await sign_ins(client, [one_64(n) for n in range(1, 5)]) == [401, 401, 429, 429]
+
+
+async def test_addresses_of_one_ipv6_64_spend_one_web_chat_session_budget(
+    tmp_path: Path, database_url: str, start_app: AppFactory
+) -> None:
+    limits = {"sessions_per_address_per_minute": 3}
+    client = await behind_a_proxy(tmp_path, database_url, start_app, webchat=limits)
+    statuses = []
+    for headers in [one_64(n) for n in range(1, 5)] + [ANOTHER_64]:
+        async with client.post(SESSIONS, json={}, headers=headers) as answer:
+            statuses.append(answer.status)
+    assert statuses == [200, 200, 200, 429, 200]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from channels.telegram.inbound import start_link_claim
-from channels.webchat.tokens import TokenSigner, user_hash
+from channels.webchat.tokens import user_hash
 from config.settings import Settings
 from router.core.messages import utcnow
 from router.core.texts import ROUTER_TEXTS
@@ -44,7 +44,7 @@ async def app(settings: Settings, start_app: Any, relay: FakeRelay) -> IdentityA
 
 
 def address_of(app: IdentityApp, token: str) -> str:
-    return TokenSigner(app.context.settings.server.secret_key).open_visitor(token).address
+    return app.address_of(token)
 
 
 async def sara_writes(app: IdentityApp) -> EmailMessage:

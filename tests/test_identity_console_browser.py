@@ -66,6 +66,4 @@ async def test_admin_merges_a_claimed_customer_from_the_console(
 
 
 def _address(app: Any, token: str) -> str:
-    from channels.webchat.tokens import TokenSigner
-
-    return TokenSigner(app.context.settings.server.secret_key).open_visitor(token).address
+    return str(app.address_of(token))

@@ -129,9 +129,7 @@ async def test_visitor_proves_email_by_code_and_agent_sees_one_customer(
 
 
 async def _address(app: IdentityApp, token: str) -> str:
-    from channels.webchat.tokens import TokenSigner
-
-    return TokenSigner(app.context.settings.server.secret_key).open_visitor(token).address
+    return str(app.address_of(token))
 
 
 async def test_continue_link_from_a_mail_proves_the_address_once(

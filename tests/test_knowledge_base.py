@@ -272,6 +272,22 @@ async def test_export_and_import_round_trip_the_kb_file(
     assert summary["unchanged"] == len(seed.entries) and summary["deleted"] == 1
 
 
+async def test_an_import_nested_too_deeply_is_refused_as_an_invalid_kb(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    call, _context, admin = await _admin_api(settings, start_app)
+    for kind, depth in (("application/json", 100_000), ("application/yaml", 5_000)):
+        refused = await call(
+            "POST",
+            "/api/v1/knowledge/import",
+            admin,
+            expect=400,
+            data=b"[" * depth + b"]" * depth,
+            headers={"Content-Type": kind},
+        )
+        assert "nested too deeply" in refused["error"]["message"], kind
+
+
 # Two runs of the command line: each imports the whole server (seconds on a loaded machine).
 @pytest.mark.timeout(400)
 async def test_the_file_seeds_the_database_once_and_the_cli_exports_and_imports(

@@ -125,3 +125,21 @@ async def test_quotes_in_queries_and_bodies_are_data_not_sql(
         )
     assert stored is not None and stored.text == payload  # stored verbatim, as data
     assert tables_alive == 1
+
+
+async def test_api_answers_are_never_cached_unless_their_route_says_so(
+    settings: Settings, start_app: Any
+) -> None:
+    client, context = await start_app(settings)
+    agent = await make_agent(context, "Sara")
+    for path in (
+        "/api/v1/threads",
+        "/api/v1/customers/1",  # 404, still private
+        "/api/v1/search?q=card",
+        "/api/v1/no-such-route",  # aiohttp's own 404
+        "/api/v1/webchat/files/abc",  # a visitor route, 401 without a token
+    ):
+        async with client.get(path, headers=agent.headers) as answer:
+            assert answer.headers.get("Cache-Control") == "no-store", (path, answer.status)
+    async with client.get("/widget.js") as widget:  # public, and not the API
+        assert widget.headers["Cache-Control"] == "public, max-age=300"

@@ -20,23 +20,20 @@ from router.core.events import InProcessEventBus
 from router.core.file_collector import collect_unsent_files
 from router.storage.models import Message
 from tests.conftest import AppFactory
-from tests.webchat_fakes import SECRET, FakeRouter, build_test_app, make_services, next_frame
+from tests.webchat_fakes import (
+    SECRET,
+    Clock,
+    FakeRouter,
+    build_test_app,
+    make_services,
+    next_frame,
+)
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 SESSIONS = "/api/v1/webchat/sessions"
 UPLOADS = "/api/v1/webchat/uploads"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.4\n<< /JavaScript (app.alert(1)) >>\n"
-
-
-class Clock:
-    """Wall-clock seconds the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Chat:
@@ -105,6 +102,7 @@ async def test_a_file_link_works_only_for_its_visitor_and_only_until_it_expires(
     ok = await chat.client.get(url, headers=bearer(mine))
     assert ok.status == 200 and await ok.read() == PNG
     assert ok.headers["Content-Disposition"].startswith("inline;")
+    assert ok.headers["Cache-Control"] == "private, no-store"  # never kept on disk
     # The expiry is signed: moving it later breaks the signature.
     expiry = int(url.split("e=")[1].split("&")[0])
     stretched = url.replace(f"e={expiry}", f"e={expiry + 10**6}")

@@ -20,6 +20,7 @@ from playwright.async_api import Browser, Page, WebSocketRoute, expect
 from sqlalchemy import select
 
 from bot import build_responder
+from channels.webchat.tokens import TokenSigner
 from config.settings import Settings
 from router.context import AppContext
 from router.core.responder import QueueEveryThread
@@ -27,6 +28,7 @@ from router.storage.models import Message, Thread
 from tests.agent_support import api, make_agent
 from tests.browser_support import ARTIFACTS, running_chromium
 from tests.conftest import AppFactory
+from tests.test_webchat_tokens import legacy_token
 
 pytestmark = pytest.mark.browser
 
@@ -125,6 +127,32 @@ async def test_persian_question_answer_history_and_rtl(browser: Browser, server_
     )
     await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text("روز کاری")
     await expect(page.locator("pasokh-chat .msg")).to_have_count(2)
+
+
+async def test_a_stored_token_is_resumed_and_the_fresh_one_kept(
+    browser: Browser, served: tuple[str, AppContext]
+) -> None:
+    """A returning visitor's token is re-issued on the page's first call, and the widget
+    keeps the new one; a token from before issue times keeps its conversation too."""
+    url, context = served
+    page = await open_demo(browser, f"{url}/?lang=en")
+    await open_chat(page)
+    await ask(page, "How long does delivery take?")
+    await expect(page.locator("pasokh-chat .msg.customer[data-id]")).to_have_count(1)
+    key = f"pasokh:{url}:anon:token"
+    read = "key => JSON.parse(localStorage.getItem(key))"
+    signer = TokenSigner(context.settings.server.secret_key)
+    address = signer.open_visitor(await page.evaluate(read, key)).address
+    old = legacy_token(address, context.settings.server.secret_key)
+    await page.evaluate(
+        "([key, token]) => localStorage.setItem(key, JSON.stringify(token))", [key, old]
+    )
+    await page.reload()
+    await expect(page.locator("pasokh-chat .msg.customer .bubble")).to_have_text(
+        "How long does delivery take?"
+    )
+    kept = await page.evaluate(read, key)
+    assert kept != old and signer.open_visitor(kept).address == address
 
 
 async def test_english_is_ltr_and_a_tapped_suggestion_is_sent(

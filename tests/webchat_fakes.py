@@ -174,6 +174,16 @@ class FakeRouter:
         return next((m for m in self.messages if m.id == message_id), None)
 
 
+class Clock:
+    """Wall-clock seconds the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def build_test_app(adapter: WebchatAdapter, services: ChannelServices) -> web.Application:
     """An app with only the web chat's routes, started and stopped like `build_app` does."""
     app = web.Application()

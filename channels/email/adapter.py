@@ -21,7 +21,6 @@ import asyncio
 import collections
 import functools
 import hmac
-import ipaddress
 import logging
 import ssl
 import time
@@ -34,7 +33,6 @@ import aiosmtplib
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from channels.base import ChannelServices, ChannelSummary
-from channels.email import log_escape
 from channels.email.bounces import BounceAddresses, delivery_failure
 from channels.email.loops import Classification, classify
 from channels.email.parse import MailLimits, MailOverLimits, ParsedMail, parse_mail
@@ -54,6 +52,7 @@ from router.core.messages import (
     ThreadHint,
 )
 from router.core.texts import TextCatalogue
+from router.http.forwarded import client_key
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -313,19 +312,10 @@ def _is_refusal(reply: str) -> bool:
     return reply[:1] == "5" or reply[:3] == "452"
 
 
-def client_key(peer: object) -> str:
-    """The address sessions are counted under: the IPv4 address, or the IPv6 /64 (one
-    host usually has a whole /64 to pick addresses from)."""
+def _peer_host(peer: object) -> str | None:
+    """The address part of aiosmtpd's peer (a `(host, port, ...)` tuple)."""
     host = peer[0] if isinstance(peer, tuple) and peer else peer
-    try:
-        address = ipaddress.ip_address(str(host))
-    except ValueError:
-        return str(host)
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
+    return None if host is None else str(host)
 
 
 class EmailAdapter:
@@ -398,7 +388,6 @@ class EmailAdapter:
         if self._server is not None:
             raise RuntimeError("the email adapter is already started")
         self._services = services
-        log_escape.install()
         self._parsers = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="pasokh-email-parse")
         await self._sender_auth.prepare()
         loop = asyncio.get_running_loop()
@@ -565,7 +554,7 @@ class EmailAdapter:
     def admit(self, connection: _SmtpServer, peer: object) -> str | None:
         """Count a new session in; or the `421` reply when the server, or this client,
         has as many sessions open as it may."""
-        client = client_key(peer)
+        client = client_key(_peer_host(peer))
         if len(self._connections) >= self.max_connections:
             logger.warning(
                 "SMTP connection from %s refused with 421: %d sessions open",

@@ -56,6 +56,7 @@ from router.core.tasks import BackgroundTasks
 from router.core.uploads import MULTIPART_ERRORS, UploadRefused, store_upload
 from router.http.errors import InvalidJson, parse_json, read_body
 from router.http.files import file_response
+from router.http.forwarded import client_key
 
 logger = logging.getLogger(__name__)
 
@@ -143,10 +144,11 @@ class _Socket:
 
 
 def client_address(request: web.Request) -> str:
-    """The address limits are counted by: the TCP peer, or the client a proxy in
-    `[server] trusted_proxies` forwarded (`router.http.forwarded`; docs/webchat-protocol.md §4a).
+    """The key limits are counted by: the TCP peer, or the client a proxy in
+    `[server] trusted_proxies` forwarded, as `router.http.forwarded.client_key` groups
+    it (an IPv6 client by its /64; docs/webchat-protocol.md §4a).
     """
-    return request.remote or "unknown"
+    return client_key(request.remote)
 
 
 class WebchatAdapter:
@@ -179,7 +181,12 @@ class WebchatAdapter:
             ["result"],
             registry=registry or CollectorRegistry(),
         )
-        self._signer = TokenSigner(secret_key, clock=clock)
+        self._signer = TokenSigner(
+            secret_key,
+            visitor_ttl_seconds=settings.visitor_token_ttl_seconds,
+            user_hash_secret=settings.user_hash_secret,
+            clock=clock,
+        )
         self._origins = OriginPolicy(settings.allowed_origins, public_url)
         self._identity = IdentityEndpoints(
             settings=settings,
@@ -471,9 +478,14 @@ class WebchatAdapter:
         current = body.get("visitor_token")
         if isinstance(current, str):
             with contextlib.suppress(InvalidToken):
-                visitor = self._signer.open_visitor(current)
+                # Resuming re-issues: the token's life starts again from now (sliding),
+                # and one from before issue times gets one.
+                visitor = self._signer.open_visitor(current, resuming=True)
                 return web.json_response(
-                    {"visitor_token": current, "user_verified": visitor.verified},
+                    {
+                        "visitor_token": self._signer.visitor_token(visitor),
+                        "user_verified": visitor.verified,
+                    },
                     headers=self._cors(request),
                 )
         wait = await self._take(
@@ -630,13 +642,10 @@ class WebchatAdapter:
             data = await services.attachments.read(sha)
         except (FileNotFoundError, ValueError):
             return self._json_error(request, 404, "not_found", "no such file")
-        return file_response(
-            data,
-            content_type=kind,
-            filename=name,
-            cache_control="private, max-age=3600",
-            headers=self._cors(request),
-        )
+        # Not cached either (the file response's default): the widget keeps a file it
+        # fetched for the page's life, and a copy in the browser's cache would outlive
+        # the visitor's token on a shared computer.
+        return file_response(data, content_type=kind, filename=name, headers=self._cors(request))
 
     # -- the visitor socket ------------------------------------------------------------
 

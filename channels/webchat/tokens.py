@@ -8,6 +8,13 @@ nothing in them is secret, they are only unforgeable.
 Upload tokens and file links carry their expiry (Unix seconds) under the signature; a
 file link is also signed for one visitor's address, and a download must present that
 visitor's token, so a leaked link opens nothing.
+
+A visitor token carries its issue time and lives `visitor_token_ttl_seconds` (30 days)
+from it; resuming it (`POST /api/v1/webchat/sessions`) issues a fresh one, so a
+returning visitor keeps their conversation and a token left behind ends. A site user's
+token (`user:<id>`) also carries a digest of `user_hash_secret`: rotating the secret
+ends every such token at once (the site's next `user_hash` gets a new one for the same
+conversation).
 """
 
 from __future__ import annotations
@@ -31,8 +38,15 @@ _USER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+# Tokens issued before visitor tokens carried an issue time are resumed (and so
+# re-issued with one) until this instant, 2027-03-01 UTC, then refused like expired
+# ones: a returning visitor keeps their conversation across the upgrade, and a token
+# that leaked before it does not work for ever.
+LEGACY_TOKENS_RESUMED_UNTIL = 1_803_859_200
+
+
 class InvalidToken(ValueError):
-    """The token is malformed, forged, or of another kind."""
+    """The token is malformed, forged, expired, or of another kind."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +81,33 @@ def valid_user_id(user_id: str) -> bool:
 
 
 class TokenSigner:
-    """Issues and verifies the web chat's tokens under keys derived from one secret."""
+    """Issues and verifies the web chat's tokens under keys derived from one secret.
 
-    def __init__(self, secret_key: str, *, clock: Callable[[], float] = time.time) -> None:
+    Args:
+        secret_key: the server's secret; every key is derived from it.
+        visitor_ttl_seconds: how long a visitor token lives from its issue time.
+        user_hash_secret: the site's secret for `user_hash` ("" when it signs no users
+            in, and then no `user:` token is valid).
+        clock: wall-clock seconds (expiries and issue times are absolute times).
+    """
+
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        visitor_ttl_seconds: float = 30 * 86_400,
+        user_hash_secret: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not secret_key:
             raise ValueError("the web chat needs server.secret_key to sign visitor tokens")
-        self._clock = clock  # wall-clock seconds: expiries are absolute times
+        self._clock = clock
+        self._visitor_ttl = visitor_ttl_seconds
+        # Not secret (it sits in tokens) and says nothing of the secret: an HMAC of a
+        # fixed text under it, cut short.
+        self._user_secret_digest = (
+            user_hash(user_hash_secret, "pasokh/visitor-token")[:16] if user_hash_secret else None
+        )
         self._visitor = PayloadSigner(secret_key, "webchat-visitor-token")
         self._upload = PayloadSigner(secret_key, "webchat-upload-token")
         self._file_link = PurposeKey(secret_key, "webchat-file-link")
@@ -105,23 +140,46 @@ class TokenSigner:
         return self.visitor_token(visitor), visitor
 
     def visitor_token(self, visitor: Visitor) -> str:
-        """The signed token naming `visitor`."""
-        payload: dict[str, Any] = {"a": visitor.address}
+        """The signed token naming `visitor`, issued now."""
+        payload: dict[str, Any] = {"a": visitor.address, "i": int(self._clock())}
         if visitor.name:
             payload["n"] = visitor.name
         if visitor.verified:
             payload["v"] = 1
+        if visitor.address.startswith("user:"):
+            if self._user_secret_digest is None:
+                raise ValueError("a site user's token needs webchat.user_hash_secret")
+            payload["k"] = self._user_secret_digest
         return self._sign(self._visitor, payload)
 
-    def open_visitor(self, token: str) -> Visitor:
-        """The visitor a token names; raises InvalidToken when forged or malformed."""
+    def open_visitor(self, token: str, *, resuming: bool = False) -> Visitor:
+        """The visitor a live token names.
+
+        `resuming`: the caller issues a fresh token for it at once; then a token from
+        before issue times (none) is accepted too, until `LEGACY_TOKENS_RESUMED_UNTIL`.
+
+        Raises:
+            InvalidToken: forged, malformed, expired, or a site user's token signed
+                under another `user_hash_secret`.
+        """
         payload = self._open(self._visitor, token)
         address = payload.get("a")
         name = payload.get("n")
+        issued = payload.get("i")
         if not isinstance(address, str) or not address.startswith(("visitor:", "user:")):
             raise InvalidToken("bad address")
         if name is not None and not isinstance(name, str):
             raise InvalidToken("bad name")
+        now = self._clock()
+        if issued is None and not address.startswith("user:"):
+            if not resuming or now > LEGACY_TOKENS_RESUMED_UNTIL:
+                raise InvalidToken("token without an issue time: resume it")
+        elif type(issued) is not int or issued + self._visitor_ttl < now:
+            raise InvalidToken("token expired")
+        if address.startswith("user:") and (
+            self._user_secret_digest is None or payload.get("k") != self._user_secret_digest
+        ):
+            raise InvalidToken("signed under another user_hash_secret")
         return Visitor(address=address, name=name, verified=payload.get("v") == 1)
 
     def expiry(self, ttl_seconds: float) -> int:

@@ -13,7 +13,6 @@ holding the agent id and an expiry. It is single use because accepting it is one
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +26,7 @@ from router.agents.queue import Actor, Conflict, Forbidden, Invalid, NotFound
 from router.context import AppContext
 from router.core.events import AgentPresence
 from router.core.messages import utcnow
-from router.core.security import PayloadSigner, hash_password
+from router.core.security import PASSWORDS, PayloadSigner
 from router.core.transaction import Effects, write
 from router.identity.display import EMAIL_PATTERN
 from router.storage.column_sizes import column_limit
@@ -116,9 +115,7 @@ async def add_agent(app: AppContext, actor: Actor, new: NewAgent) -> AddedAgent:
     """
     _require_admin(actor)
     email = _check_new(new)
-    password_hash = (
-        await asyncio.to_thread(hash_password, new.password) if new.password is not None else None
-    )
+    password_hash = await PASSWORDS.hash(new.password) if new.password is not None else None
 
     async def work(session: AsyncSession, _: Effects) -> Agent:
         agent = Agent(
@@ -256,7 +253,7 @@ async def accept_invitation(app: AppContext, token: str, password: str) -> Agent
     if agent_id is None:
         raise NotFound("this invitation is not valid or has expired")
     check_password(password)
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await PASSWORDS.hash(password)
 
     async def work(session: AsyncSession, _: Effects) -> Agent:
         result = await session.execute(

@@ -11,10 +11,16 @@ under that key; channels that need a compact format (an email local part, Telegr
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import secrets
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -42,6 +48,107 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return PasswordHasher().verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+_T = TypeVar("_T")
+
+
+class PasswordsBusy(Exception):
+    """Every password thread is busy and the line before them is full: the caller is
+    told to retry after `RETRY_AFTER` seconds instead of queueing."""
+
+    RETRY_AFTER = 2
+
+
+class PasswordSlot:
+    """One request's place in `PasswordWork`'s line; its hashes run on the password
+    threads, and the place is given back once the request and its hashes are done."""
+
+    def __init__(self, pool: ThreadPoolExecutor, give_back: Callable[[], None]) -> None:
+        self._pool = pool
+        self._give_back = give_back
+        self._lock = threading.Lock()  # done callbacks run on the password threads
+        self._pending = 1  # the request itself, until it leaves the `with`
+
+    def release(self, _: object = None) -> None:
+        """Give back one hold on the place (the request, or one of its hashes)."""
+        with self._lock:
+            self._pending -= 1
+            last = self._pending == 0
+        if last:
+            self._give_back()
+
+    async def _run(self, function: Callable[..., _T], *args: str) -> _T:
+        with self._lock:
+            self._pending += 1
+        future: Future[_T] = self._pool.submit(function, *args)
+        # Given back when the hash ends, not when the caller stops waiting: a client that
+        # hangs up does not free a place whose thread is still working for it.
+        future.add_done_callback(self.release)
+        return await asyncio.wrap_future(future)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(hash_password, password)
+
+    async def verify(self, stored_hash: str, password: str) -> bool:
+        return await self._run(verify_password, stored_hash, password)
+
+
+class PasswordWork:
+    """Argon2 (64 MiB, three passes each) on a few threads of its own.
+
+    On the loop's default executor, which also reads and writes attachments and checks
+    the disk for /healthz, 50 sign-ins at once stalled those for seconds. Here `threads`
+    hash at a time, `waiting` more requests may wait for them, and any further request
+    is refused at once (`PasswordsBusy`, answered 503 with Retry-After) before it costs
+    anything.
+    """
+
+    def __init__(self, threads: int, waiting: int) -> None:
+        self._threads = threads
+        self._capacity = threads + waiting
+        self._lock = threading.Lock()
+        self._held = 0
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def held(self) -> int:
+        """Requests holding a place now."""
+        return self._held
+
+    def _give_back(self) -> None:
+        with self._lock:
+            self._held -= 1
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[PasswordSlot]:
+        """A place in line for one request's password work, taken before any other
+        work for it (a sign-in counts its attempt only once it has a place).
+
+        Raises:
+            PasswordsBusy: every place is taken.
+        """
+        with self._lock:
+            if self._held >= self._capacity:
+                raise PasswordsBusy
+            self._held += 1
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._threads, "pasokh-password")
+            pool = self._executor
+        slot = PasswordSlot(pool, self._give_back)
+        try:
+            yield slot
+        finally:
+            slot.release()
+
+    async def hash(self, password: str) -> str:
+        """`hash_password` on the password threads (one place, for this one hash)."""
+        with self.slot() as slot:
+            return await slot.hash(password)
+
+
+# Two threads for two cores, and enough places for a team signing in at once.
+PASSWORDS = PasswordWork(threads=2, waiting=8)
 
 
 def b64_text(data: bytes) -> str:

@@ -30,7 +30,7 @@ from router.core.events import (
 )
 from router.core.messages import utcnow
 from router.core.rate_limits import DatabaseRateLimits, MemoryRateLimits, rate_limits_for
-from router.core.security import hash_password, verify_password
+from router.core.security import PASSWORDS, PasswordSlot
 from router.core.transaction import Effects, write
 from router.http.console_events import ThreadSight, payload_for
 from router.http.console_sessions import (
@@ -51,6 +51,7 @@ from router.http.console_sessions import (
     tokens_equal,
 )
 from router.http.errors import json_error
+from router.http.forwarded import client_key
 from router.http.keys import CONTEXT
 from router.http.sign_in_backoff import BackoffPolicy, backoff_key, claim_attempt, forget
 from router.storage.models import Agent, AuditEvent
@@ -276,9 +277,9 @@ async def _write_audit(app: AppContext, action: str, agent_id: int | None, **det
     await write(app, work)
 
 
-async def _dummy_hash(state: ConsoleState) -> str:
+async def _dummy_hash(state: ConsoleState, passwords: PasswordSlot) -> str:
     if state.dummy_hash is None:
-        state.dummy_hash = await asyncio.to_thread(hash_password, "not a real password")
+        state.dummy_hash = await passwords.hash("not a real password")
     return state.dummy_hash
 
 
@@ -288,7 +289,8 @@ async def console_login(request: web.Request) -> web.StreamResponse:
 
     Refused: a foreign Origin or a missing/wrong CSRF token (403), too many attempts
     from one client, or for one email from one client (429 with Retry-After; see
-    `sign_in_backoff`), wrong email or password (401). Unknown and known addresses
+    `sign_in_backoff`), wrong email or password (401), every password thread busy and
+    their line full (503 with Retry-After, `PASSWORDS`). Unknown and known addresses
     get the same answers after the same work.
     """
     app = request.app[CONTEXT]
@@ -297,9 +299,8 @@ async def console_login(request: web.Request) -> web.StreamResponse:
         return json_error(403, "sign-in from another site is refused")
     if state.limits is None:
         state.limits = rate_limits_for(app.engine)
-    rate_wait = await state.limits.take(
-        SIGN_IN_LIMIT, request.remote or "unknown", state.attempts_per_minute, 60.0
-    )
+    client = client_key(request.remote)
+    rate_wait = await state.limits.take(SIGN_IN_LIMIT, client, state.attempts_per_minute, 60.0)
     if rate_wait > 0:
         limited = json_error(429, "too many sign-in attempts; wait a minute")
         limited.headers["Retry-After"] = str(max(1, math.ceil(rate_wait)))
@@ -315,27 +316,30 @@ async def console_login(request: web.Request) -> web.StreamResponse:
 
     settings = app.settings.console
     remote = request.remote
-    key = backoff_key(app.settings.server.secret_key, email, remote or "unknown")
+    key = backoff_key(app.settings.server.secret_key, email, client)
     policy = BackoffPolicy(
         free_attempts=settings.max_failed_logins,
         first=timedelta(seconds=settings.first_backoff_seconds),
         longest=timedelta(minutes=settings.lockout_minutes),
     )
-    wait = await claim_attempt(app, key, utcnow(), policy)
-    if wait is not None:
-        return _too_many(wait)
-    async with app.read_sessions() as session:
-        agent = await session.scalar(select(Agent).where(Agent.email == email))
-    if agent is None or not agent.password_hash or agent.deactivated_at is not None:
-        # The same argon2 work as for a real account, so timing does not tell either.
-        await asyncio.to_thread(verify_password, await _dummy_hash(state), password)
-        await _write_audit(
-            app, "sign_in_failed", None, email=email, reason="unknown", remote=remote
-        )
-        return json_error(401, "wrong email or password")
-    if not await asyncio.to_thread(verify_password, agent.password_hash, password):
-        await _write_audit(app, "sign_in_failed", agent.id, reason="password", remote=remote)
-        return json_error(401, "wrong email or password")
+    # A place on the password threads first (PasswordsBusy: 503, see `api_errors_as_json`),
+    # so an attempt refused for a flood of others is not counted against this client.
+    with PASSWORDS.slot() as passwords:
+        wait = await claim_attempt(app, key, utcnow(), policy)
+        if wait is not None:
+            return _too_many(wait)
+        async with app.read_sessions() as session:
+            agent = await session.scalar(select(Agent).where(Agent.email == email))
+        if agent is None or not agent.password_hash or agent.deactivated_at is not None:
+            # The same argon2 work as for a real account, so timing does not tell either.
+            await passwords.verify(await _dummy_hash(state, passwords), password)
+            await _write_audit(
+                app, "sign_in_failed", None, email=email, reason="unknown", remote=remote
+            )
+            return json_error(401, "wrong email or password")
+        if not await passwords.verify(agent.password_hash, password):
+            await _write_audit(app, "sign_in_failed", agent.id, reason="password", remote=remote)
+            return json_error(401, "wrong email or password")
 
     await forget(app, key)
     await _write_audit(app, "sign_in", agent.id, remote=remote)

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from router.core.security import PasswordsBusy
 from router.core.storable_text import UNSTORABLE
 from router.http.keys import CONTEXT
 from router.storage.engine import is_database_unavailable
@@ -35,7 +36,8 @@ async def api_errors_as_json(
     body over `client_max_size`) are JSON with a message too, like the API's own.
 
     On every path, a database that cannot serve (see `is_database_unavailable`) is a
-    503 with `Retry-After` (JSON under `/api/`), never a 500.
+    503 with `Retry-After` (JSON under `/api/`), never a 500; so are password threads
+    with no place left (`PasswordsBusy`: a flood of sign-ins), always in JSON.
     """
     try:
         return await handler(request)
@@ -51,10 +53,24 @@ async def api_errors_as_json(
             if name.lower() not in ("content-type", "content-length"):
                 response.headers[name] = value
         return response
+    except PasswordsBusy:
+        logger.warning(
+            "%s %s answered 503: every password thread is busy", request.method, request.path
+        )
+        return retry_later(
+            503, "too many sign-ins at once; retry shortly", PasswordsBusy.RETRY_AFTER
+        )
     except Exception as exc:
         if not is_database_unavailable(exc):
             raise
         return _database_unavailable(request, exc)
+
+
+def retry_later(status: int, message: str, seconds: int) -> web.Response:
+    """An API error that says when to come back: `Retry-After` and `retry_after`."""
+    response = json_error(status, message, retry_after=seconds)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 def _database_unavailable(request: web.Request, exc: Exception) -> web.Response:
@@ -70,9 +86,8 @@ def _database_unavailable(request: web.Request, exc: Exception) -> web.Response:
         context.metrics.database_unavailable.labels("http").inc()
     message = "the database is unavailable; retry later"
     if request.path.startswith("/api/"):
-        response = json_error(503, message, retry_after=RETRY_AFTER_SECONDS)
-    else:
-        response = web.Response(status=503, text=message)
+        return retry_later(503, message, RETRY_AFTER_SECONDS)
+    response = web.Response(status=503, text=message)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

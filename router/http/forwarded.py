@@ -1,13 +1,14 @@
 """The client behind a trusted reverse proxy: its address and scheme, from the proxy's
 `X-Forwarded-For` and `X-Forwarded-Proto`.
 
-Limits (web chat sessions, uploads, hand-offs, console sign-in back-off) and audit
-records are keyed by `request.remote`. Behind nginx that is nginx, so every visitor
-would share one budget; but a forwarded header is only as good as the hop that added
-it, and any client can send one. So the headers count only when the TCP peer is in
-`[server] trusted_proxies`, and `X-Forwarded-For` is read from the right: each trusted
-hop vouches for the address to its left, and the first address no trusted hop is, is
-the client. Entries further left are the client's own words and are never read.
+Limits (web chat sessions, uploads, hand-offs, console sign-in back-off) are keyed by
+`client_key(request.remote)`, audit records by `request.remote` itself. Behind nginx
+that is nginx, so every visitor would share one budget; but a forwarded header is only
+as good as the hop that added it, and any client can send one. So the headers count
+only when the TCP peer is in `[server] trusted_proxies`, and `X-Forwarded-For` is read
+from the right: each trusted hop vouches for the address to its left, and the first
+address no trusted hop is, is the client. Entries further left are the client's own
+words and are never read.
 """
 
 from __future__ import annotations
@@ -38,6 +39,19 @@ def _address(text: str) -> IpAddress | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def client_key(address: str | None) -> str:
+    """The key a client's address is counted under by every per-client limit (HTTP and
+    SMTP): an IPv4 address as it is, an IPv6 address's /64, an IPv4-mapped IPv6 address
+    as the IPv4 one. One host usually has a whole /64 to pick addresses from, so
+    counting single IPv6 addresses would give it 2^64 budgets."""
+    parsed = _address(address or "")
+    if parsed is None:
+        return address or "unknown"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,9 @@ FORGET_AFTER = timedelta(days=1)
 
 
 def backoff_key(secret: str, email: str, client: str) -> str:
-    """The row key of one (address, client) pair: neither is stored readable."""
+    """The row key of one (address, client) pair: neither is stored readable. `client`
+    is `router.http.forwarded.client_key` of the request's address (an IPv6 client's
+    /64), so a client cannot start afresh by picking another address of its own."""
     return sign(secret, "sign-in-backoff", f"{email}\x00{client}")
 
 

@@ -518,9 +518,14 @@
   function anonymousToken() {
     try { return JSON.parse(localStorage.getItem("pasokh:" + base + ":anon:token")); } catch (e) { return null; }
   }
+  // A stored token is resumed once per page: the server answers a fresh one (a token
+  // lives 30 days from its issue, so a returning visitor's never ends while one left
+  // behind does) and the same conversation.
+  var resumed = false, resuming = null;
   function session() {
     var token = store("token");
-    if (token) return Promise.resolve(token);
+    if (token && resumed) return Promise.resolve(token);
+    if (token) return resuming || (resuming = resume(token));
     var anonymous = userId ? anonymousToken() : null;
     if (anonymous) {
       // Signed in after chatting anonymously: the site's user_hash links the two (once).
@@ -531,19 +536,24 @@
       }).then(function (r) {
         if (!r.ok) throw new Error("site link " + r.status);
         return r.json();
-      }).then(function (j) { store("token", j.visitor_token); return j.visitor_token; })
+      }).then(function (j) { store("token", j.visitor_token); resumed = true; return j.visitor_token; })
         .catch(function () { return newSession(); });
     }
     return newSession();
   }
-  function newSession() {
+  function resume(token) {
+    return newSession(token).catch(function () { return token; })
+      .then(function (t) { resuming = null; return t; });
+  }
+  function newSession(token) {
     var body = userId ? { user_id: userId, user_hash: data.userHash || "", name: data.userName || undefined } : {};
+    if (token) body.visitor_token = token;
     return fetch(base + "/api/v1/webchat/sessions", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
     }).then(function (r) {
       if (!r.ok) throw new Error("session " + r.status);
       return r.json();
-    }).then(function (j) { store("token", j.visitor_token); return j.visitor_token; });
+    }).then(function (j) { store("token", j.visitor_token); resumed = true; return j.visitor_token; });
   }
 
   function connect() {
