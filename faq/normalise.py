@@ -69,7 +69,8 @@ _APOSTROPHES = "'’‘`´"
 
 _TABLE: dict[int, str | None] = {ord(c): None for c in _INVISIBLE + _MARKS + _APOSTROPHES}
 _TABLE.update({ord(k): v for k, v in _LETTERS.items()})
-_TABLE.update({ord(k): v for k, v in _DIGITS.items()})
+_DIGIT_TABLE = {ord(k): v for k, v in _DIGITS.items()}
+_TABLE.update(_DIGIT_TABLE)
 _TABLE[ord("٫")] = "."
 _TABLE[ord("٬")] = None
 
@@ -112,6 +113,12 @@ def normalise(text: str) -> str:
         for i, ch in enumerate(text)
     ]
     return " ".join("".join(out).split())
+
+
+def fold_digits(text: str) -> str:
+    """Rule 5 alone: Persian (۰-۹) and Arabic-Indic (٠-٩) digits to ASCII, the rest of
+    `text` as it is (for codes and dates a person types, which are not matched)."""
+    return text.translate(_DIGIT_TABLE)
 
 
 def _digits_around(text: str, i: int) -> bool:

@@ -194,10 +194,7 @@ def build_app(
     settings = ensure_secret_key(settings)
     texts = installed_texts(settings)
     metrics = Metrics()
-    middlewares: list[Middleware] = [
-        compressed_body_middleware(metrics.rejected_input),
-        api_errors_as_json,
-    ]
+    middlewares: list[Middleware] = [compressed_body_middleware(metrics.rejected_input)]
     if settings.server.body_timeout:
         middlewares.insert(
             0,
@@ -210,6 +207,9 @@ def build_app(
     if settings.server.trusted_proxies:
         proxies = TrustedProxies.of(settings.server.trusted_proxies)
         middlewares.insert(0, forwarded_client_middleware(proxies))
+    # Outermost: the other middlewares answer what they handle (a slow body's 408)
+    # first, and whatever is still an exception past them is a JSON error under /api/.
+    middlewares.insert(0, api_errors_as_json)
     app = web.Application(
         client_max_size=settings.server.max_request_bytes, middlewares=middlewares
     )

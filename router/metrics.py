@@ -79,7 +79,8 @@ class Metrics:
         )
         self.resolution_seconds = Histogram(
             "pasokh_resolution_seconds",
-            "From a thread's creation to its resolution (bot or agent)",
+            "From a thread's creation to its resolution, by who resolved it (agent, bot)",
+            ["by"],
             buckets=HUMAN_WAIT_BUCKETS,
             registry=r,
         )

@@ -9,6 +9,7 @@ left, Persian digits, the Solar Hijri date). Screenshots in en and fa go to
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -61,14 +62,26 @@ async def test_an_admin_reads_the_day_in_english_and_persian(
         await page.locator('.page-tab[data-page="reports"]').click()
         await expect(page.locator("#reports")).to_be_visible()
         await expect(page.locator("main.panes")).to_be_hidden()
+        # the last seven days, today included: "To" is a day of the window, not after it
+        today = datetime.now(UTC).date().isoformat()
+        await expect(page.locator("#report-to")).to_have_value(today)
+        await expect(page.locator("label:has(#report-to) span")).to_have_text("To (inclusive)")
+        # one day, from and to the same: the API is asked for [that day, the next)
         await page.locator("#report-from").fill("2030-01-07")
-        await page.locator("#report-to").fill("2030-01-08")
+        await page.locator("#report-to").fill("2030-01-07")
         await page.locator("#report-show").click()
+        csv_link = page.locator("#report-csv")
+        await expect(csv_link).to_have_attribute(
+            "href", "/api/v1/reports/summary?from=2030-01-07&to=2030-01-08&format=csv"
+        )
 
         await expect(kpi(page, "kpi_threads_created")).to_have_text("5")
         await expect(kpi(page, "kpi_threads_resolved")).to_have_text("4")
         await expect(kpi(page, "kpi_first_response")).to_have_text("4 mins")  # 240 s
         await expect(kpi(page, "kpi_csat")).to_have_text("66.7%")
+        await expect(kpi(page, "kpi_csat_sent")).to_have_text("3")
+        await expect(kpi(page, "kpi_csat_response_rate")).to_have_text("100%")
+        await expect(kpi(page, "kpi_threads_merged")).to_have_text("0")
         await expect(kpi(page, "kpi_nps")).to_have_text("+25")
         await expect(kpi(page, "kpi_backlog")).to_have_text("1")
         await expect(page.locator("#report-scope")).to_have_text("The whole team's figures.")
@@ -90,6 +103,7 @@ async def test_an_admin_reads_the_day_in_english_and_persian(
         assert await page.evaluate("() => document.documentElement.dir") == "rtl"
         await expect(kpi(page, "kpi_threads_created")).to_have_text("۵")
         await expect(kpi(page, "kpi_first_response")).to_have_text("۴ دقیقه")
+        await expect(page.locator("label:has(#report-to) span")).to_have_text("تا پایانِ")
         await page.locator("#report-group-by").select_option("day")
         await expect(rows.locator("th")).to_have_text(["۱۸ دی ۱۴۰۸"])  # 7 January 2030
         await expect(page.locator("#report-period")).to_contain_text("۱۸ دی ۱۴۰۸")
@@ -116,14 +130,17 @@ async def test_business_hours_sla_and_bot_feedback_in_english_persian_and_arabic
         page.on("pageerror", lambda error: problems.append(str(error)))
         await sign_in_to_console(page, url, "lead@example.com")
         await page.locator('.page-tab[data-page="reports"]').click()
+        # Monday and Tuesday: OFFICE_WINDOW's exclusive end is Wednesday
         await page.locator("#report-from").fill(OFFICE_WINDOW["from"])
-        await page.locator("#report-to").fill(OFFICE_WINDOW["to"])
+        await page.locator("#report-to").fill("2030-01-08")
         await page.locator("#report-show").click()
+        assert OFFICE_WINDOW["to"] == "2030-01-09"
 
         # first responses 500 and 1000 business seconds: median 750 s
         await expect(kpi(page, "kpi_first_response_business")).to_have_text("12.5 mins")
         await expect(kpi(page, "kpi_next_response_business")).to_have_text("40 mins")  # 2400 s
-        await expect(kpi(page, "kpi_resolution_business")).to_have_text("18.3 mins")  # 1100 s
+        # the agents' resolutions, 1100 and 16400 business seconds: median 8750 s
+        await expect(kpi(page, "kpi_resolution_business")).to_have_text("2.4 hrs")
         await expect(kpi(page, "kpi_sla_first_response")).to_have_text("50%")
         await expect(kpi(page, "kpi_sla_next_response")).to_have_text("100%")
         await expect(kpi(page, "kpi_sla_resolution")).to_have_text("50%")
@@ -156,4 +173,5 @@ async def test_business_hours_sla_and_bot_feedback_in_english_persian_and_arabic
         await expect(
             page.locator('#report-cards [data-kpi="kpi_sla_resolution"] .kpi-label')
         ).to_have_text("الالتزام باتفاقية الخدمة: الحل")
+        await expect(page.locator("label:has(#report-to) span")).to_have_text("حتى نهاية")
         assert problems == []

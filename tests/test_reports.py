@@ -200,13 +200,27 @@ async def test_every_kpi_of_a_scripted_day(
         "p90": 280.0,
         "mean": 200.0,
     }
-    # A 800, B 400 and 700 (both from creation), C 300, D 30
-    assert total["resolution_seconds"] == {"count": 5, "median": 400.0, "p90": 760.0, "mean": 446.0}
+    # the agents' resolutions: A 800, B 400 and 700 (both from creation), C 300; the
+    # bot's (D 30) apart
+    assert total["resolution_seconds"] == {"count": 4, "median": 550.0, "p90": 770.0, "mean": 550.0}
+    assert total["bot_resolution_seconds"] == {
+        "count": 1,
+        "median": 30.0,
+        "p90": 30.0,
+        "mean": 30.0,
+    }
+    assert total["threads_merged"] == 0
     assert total["fcr_rate"] == round(1 / 3, 4)  # C of A, B, C
     assert total["reopen_rate"] == 0.25  # B of A, B, C, D
     assert total["bot_containment_rate"] == 0.25  # D of A, B, C, D
     assert total["handoff_rate"] == 0.6  # A, B, C of five
-    assert total["csat"] == {"responses": 3, "satisfied_pct": 66.7, "mean": 3.67}
+    assert total["csat"] == {
+        "responses": 3,
+        "satisfied_pct": 66.7,
+        "mean": 3.67,
+        "sent": 3,
+        "response_rate": 1.0,
+    }
     assert total["nps"] == {"responses": 4, "score": 25.0}  # (2 promoters - 1 detractor) / 4
     # no calendar and no SLA policy: no business time, no deadlines to meet
     for name in ("first_response", "next_response", "resolution"):
@@ -335,19 +349,20 @@ async def test_business_hours_sla_attainment_and_bot_feedback(
         "p90": 2400.0,
         "mean": 2400.0,
     }
-    # H 30, G 1100, F 77600 (wall) / 16400 (business)
+    # the agents' resolutions: G 1100, F 77600 (wall) / 16400 (business); the bot's H 30
     assert total["resolution_seconds"] == {
-        "count": 3,
-        "median": 1100.0,
-        "p90": 62300.0,  # 1100 + 0.8 * (77600 - 1100)
-        "mean": 26243.3,
+        "count": 2,
+        "median": 39350.0,
+        "p90": 69950.0,  # 1100 + 0.9 * (77600 - 1100)
+        "mean": 39350.0,
     }
     assert total["resolution_business_seconds"] == {
-        "count": 3,
-        "median": 1100.0,
-        "p90": 13340.0,  # 1100 + 0.8 * (16400 - 1100)
-        "mean": 5843.3,
+        "count": 2,
+        "median": 8750.0,
+        "p90": 14870.0,  # 1100 + 0.9 * (16400 - 1100)
+        "mean": 8750.0,
     }
+    assert total["bot_resolution_seconds"]["median"] == 30.0
     assert total["sla"] == {
         "first_response_met_pct": 50.0,  # F met, G missed
         "next_response_met_pct": 100.0,  # F
@@ -459,7 +474,13 @@ async def test_groups_by_agent_day_and_week(
     assert sara["label"] == "Sara"
     assert sara["first_response_seconds"]["count"] == 2
     assert sara["fcr_rate"] == 0.0 and sara["reopen_rate"] == 0.5
-    assert sara["csat"] == {"responses": 2, "satisfied_pct": 50.0, "mean": 3.5}
+    assert sara["csat"] == {
+        "responses": 2,
+        "satisfied_pct": 50.0,
+        "mean": 3.5,
+        "sent": 2,
+        "response_rate": 1.0,
+    }
     assert groups[agents["reza"].id]["fcr_rate"] == 1.0
     nobody = groups[None]  # creations and the bot's resolution
     assert nobody["threads_created"] == 5 and nobody["bot_containment_rate"] == 1.0
@@ -577,8 +598,12 @@ async def test_histograms_are_observed_when_the_events_commit(
     labels = {"channel": "web", "tier": "1"}
     assert registry.get_sample_value("pasokh_first_response_seconds_count", labels) == 3
     assert registry.get_sample_value("pasokh_first_response_seconds_sum", labels) == 740
-    assert registry.get_sample_value("pasokh_resolution_seconds_count") == 5
-    assert registry.get_sample_value("pasokh_resolution_seconds_sum") == 2230
+    # by who resolved: A 800, B 400 + 700, C 300 by agents; D 30 by the bot
+    agents = {"by": "agent"}
+    assert registry.get_sample_value("pasokh_resolution_seconds_count", agents) == 4
+    assert registry.get_sample_value("pasokh_resolution_seconds_sum", agents) == 2200
+    assert registry.get_sample_value("pasokh_resolution_seconds_count", {"by": "bot"}) == 1
+    assert registry.get_sample_value("pasokh_resolution_seconds_sum", {"by": "bot"}) == 30
 
 
 @pytest.mark.slow

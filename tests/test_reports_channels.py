@@ -255,19 +255,28 @@ async def test_every_kpi_of_a_scripted_day_with_surveys_on_every_channel(
         "p90": 100.0,
         "mean": 100.0,
     }
-    # from creation: W1 400, T1 400, M 300 and 600, D 30, W2 300, T2 500
+    # from creation, the agents' resolutions: W1 400, T1 400, M 300 and 600, W2 300,
+    # T2 500; the bot's D 30 apart
     assert total["resolution_seconds"] == {
-        "count": 7,
+        "count": 6,
         "median": 400.0,
-        "p90": 540.0,  # 500 + 0.4 * (600 - 500)
-        "mean": 361.4,  # 2530 / 7
+        "p90": 550.0,  # 500 + 0.5 * (600 - 500)
+        "mean": 416.7,  # 2500 / 6
     }
+    assert total["bot_resolution_seconds"]["median"] == 30.0
     assert total["fcr_rate"] == 0.8  # W1, T1, W2, T2 of the five an agent resolved
     assert total["reopen_rate"] == round(1 / 6, 4)  # M of six resolved
     assert total["bot_containment_rate"] == round(1 / 6, 4)  # D of six resolved
     assert total["handoff_rate"] == round(5 / 6, 4)  # all but D
     # CSAT 5 (web chat), 3 (Telegram), 4 (email): two of three satisfied, mean 4
-    assert total["csat"] == {"responses": 3, "satisfied_pct": 66.7, "mean": 4.0}
+    # three CSAT surveys sent (one per channel), every one answered
+    assert total["csat"] == {
+        "responses": 3,
+        "satisfied_pct": 66.7,
+        "mean": 4.0,
+        "sent": 3,
+        "response_rate": 1.0,
+    }
     # NPS 10 (web chat: promoter), 8 (Telegram: passive): 50 - 0
     assert total["nps"] == {"responses": 2, "score": 50.0}
     assert total["bot_helped_rate"] == 1.0  # D said thanks
@@ -282,9 +291,27 @@ async def test_every_kpi_of_a_scripted_day_with_surveys_on_every_channel(
         params={"from": "2030-01-07", "to": "2030-01-08", "group_by": "channel"},
     )
     groups = {group["key"]: group for group in by_channel["groups"]}
-    assert groups["webchat"]["csat"] == {"responses": 1, "satisfied_pct": 100.0, "mean": 5.0}
-    assert groups["telegram"]["csat"] == {"responses": 1, "satisfied_pct": 0.0, "mean": 3.0}
-    assert groups["email"]["csat"] == {"responses": 1, "satisfied_pct": 100.0, "mean": 4.0}
+    assert groups["webchat"]["csat"] == {
+        "responses": 1,
+        "satisfied_pct": 100.0,
+        "mean": 5.0,
+        "sent": 1,
+        "response_rate": 1.0,
+    }
+    assert groups["telegram"]["csat"] == {
+        "responses": 1,
+        "satisfied_pct": 0.0,
+        "mean": 3.0,
+        "sent": 1,
+        "response_rate": 1.0,
+    }
+    assert groups["email"]["csat"] == {
+        "responses": 1,
+        "satisfied_pct": 100.0,
+        "mean": 4.0,
+        "sent": 1,
+        "response_rate": 1.0,
+    }
     assert groups["webchat"]["nps"] == {"responses": 1, "score": 100.0}
     assert groups["telegram"]["nps"] == {"responses": 1, "score": 0.0}
     for ws in (w, d):

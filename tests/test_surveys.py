@@ -139,7 +139,13 @@ async def test_resolve_asks_csat_in_the_customers_language_and_the_answer_is_cou
         params={"from": str(today), "to": str(today + timedelta(days=1))},
     )
     assert status == 200, report
-    assert report["total"]["csat"] == {"responses": 1, "satisfied_pct": 100.0, "mean": 5.0}
+    assert report["total"]["csat"] == {
+        "responses": 1,
+        "satisfied_pct": 100.0,
+        "mean": 5.0,
+        "sent": 1,
+        "response_rate": 1.0,
+    }
 
 
 async def test_a_resolve_without_survey_sends_none_and_the_default_is_configurable(
@@ -210,7 +216,13 @@ async def test_a_reopened_thread_resolved_again_is_asked_again_once_the_gap_allo
         params={"from": str(today), "to": str(today + timedelta(days=1))},
     )
     assert status == 200, report
-    assert report["total"]["csat"] == {"responses": 2, "satisfied_pct": 50.0, "mean": 3.0}
+    assert report["total"]["csat"] == {
+        "responses": 2,
+        "satisfied_pct": 50.0,
+        "mean": 3.0,
+        "sent": 2,
+        "response_rate": 1.0,
+    }
 
 
 async def test_a_reopened_thread_resolved_again_within_the_gap_is_not_asked_again(

@@ -136,6 +136,8 @@ async def test_a_web_chat_survey_end_to_end_against_pasokh_serve(
                 "responses": 1,
                 "satisfied_pct": 100.0,
                 "mean": 5.0,
+                "sent": 1,
+                "response_rate": 1.0,
             }
 
             _, quiet_thread = await served_visitor({"survey": False})
@@ -145,5 +147,6 @@ async def test_a_web_chat_survey_end_to_end_against_pasokh_serve(
             assert await _survey_rows(database_url) == [(thread_id, 5)]
             summary = await agent("GET", f"/api/v1/reports/summary?{window}")
             assert summary["total"]["csat"]["responses"] == 1
+            assert summary["total"]["csat"]["sent"] == 1  # none was sent for the quiet one
     finally:
         server.terminate()

@@ -8,7 +8,6 @@ Email verification codes are masked in every message an agent is shown.
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +31,7 @@ from router.core.messages import utcnow
 from router.core.security import b64_bytes, b64_text
 from router.identity.display import customer_display_name
 from router.identity.links import KIND_CODE, mask_codes
+from router.service.reports.summary import team_figures
 from router.service.sla import priority_name
 from router.service.sla_threads import is_pending
 from router.storage.models import (
@@ -651,10 +651,6 @@ def presence_json(agent: Agent) -> JSON:
     }
 
 
-def _median(values: list[float]) -> float | None:
-    return round(statistics.median(values), 1) if values else None
-
-
 async def queue_stats(session: AsyncSession) -> JSON:
     """Counts per tier and status, online agents and free capacity, oldest wait, and the
     median first-response and resolution times of the last 24 hours."""
@@ -697,31 +693,16 @@ async def queue_stats(session: AsyncSession) -> JSON:
             entry["agents_online"] += 1
             entry["free_capacity"] += max(agent.max_concurrent - counts.get(agent.id, 0), 0)
 
-    since = now - timedelta(hours=24)
-    first = await session.execute(
-        select(Thread.queued_at, Thread.first_response_at).where(
-            Thread.first_response_at >= since, Thread.queued_at.is_not(None)
-        )
-    )
-    first_response = [
-        (answered - queued).total_seconds()
-        for queued, answered in first
-        if queued is not None and answered is not None and answered >= queued
-    ]
-    resolved = await session.execute(
-        select(Thread.created_at, Thread.resolved_at).where(Thread.resolved_at >= since)
-    )
-    resolution = [
-        (done - created).total_seconds() for created, done in resolved if done is not None
-    ]
+    # The report's definitions over the last 24 hours (docs/reports.md).
+    day = await team_figures(session, now - timedelta(hours=24), now)
     return {
         "generated_at": iso(now),
         "bot": bot,
         "tiers": list(tiers.values()),
         "last_24h": {
-            "first_responses": len(first_response),
-            "median_first_response_seconds": _median(first_response),
-            "resolved": len(resolution),
-            "median_resolution_seconds": _median(resolution),
+            "first_responses": day.first_response_seconds.count,
+            "median_first_response_seconds": day.first_response_seconds.median,
+            "resolved": day.threads_resolved,
+            "median_resolution_seconds": day.resolution_seconds.median,
         },
     }

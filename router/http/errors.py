@@ -33,7 +33,8 @@ async def api_errors_as_json(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Under `/api/`, the errors aiohttp answers itself (no such route, wrong method,
-    body over `client_max_size`) are JSON with a message too, like the API's own.
+    body over `client_max_size`) are JSON with a message too, like the API's own, and
+    so is a fault of ours (an unexpected exception: a 500, logged with its traceback).
 
     On every path, a database that cannot serve (see `is_database_unavailable`) is a
     503 with `Retry-After` (JSON under `/api/`), never a 500; so are password threads
@@ -61,9 +62,12 @@ async def api_errors_as_json(
             503, "too many sign-ins at once; retry shortly", PasswordsBusy.RETRY_AFTER
         )
     except Exception as exc:
-        if not is_database_unavailable(exc):
+        if is_database_unavailable(exc):
+            return _database_unavailable(request, exc)
+        if not request.path.startswith("/api/"):
             raise
-        return _database_unavailable(request, exc)
+        logger.exception("%s %s answered 500", request.method, request.path)
+        return json_error(500, "internal error; it was logged")
 
 
 def retry_later(status: int, message: str, seconds: int) -> web.Response:

@@ -14,6 +14,7 @@ from router.agents.canned import CannedResponse
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
 from router.identity.display import EMAIL_PATTERN
+from router.service.date_filters import DATE_PATTERN
 from router.service.knowledge_base import ENTRY_ID_MAX_LENGTH, ENTRY_ID_PATTERN
 from router.service.knowledge_gaps import SINCE_PATTERN
 from router.service.surveys import COMMENT_MAX_CHARS
@@ -378,7 +379,10 @@ SCHEMAS: dict[str, JSON] = {
                     "median_first_response_seconds": N_NUMBER,
                     "resolved": INT,
                     "median_resolution_seconds": N_NUMBER,
-                }
+                },
+                description="the report's figures (docs/reports.md) of the last 24 hours: "
+                "first_response_seconds, threads_resolved and the agents' "
+                "resolution_seconds",
             ),
         }
     ),
@@ -1338,20 +1342,30 @@ _RATE: JSON = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 _PCT: JSON = {"type": ["number", "null"], "minimum": 0, "maximum": 100}
 _FIGURES: dict[str, JSON] = {
     "threads_created": INT,
-    "threads_resolved": INT,
+    "threads_resolved": {**INT, "description": "by the bot, an agent or a merge"},
+    "threads_merged": {**INT, "description": "of them, closed by merging two customers"},
     "first_response_seconds": _ref("Durations"),
     "first_response_business_seconds": _ref("Durations"),
     "next_response_seconds": _ref("Durations"),
     "next_response_business_seconds": _ref("Durations"),
     "resolution_seconds": _ref("Durations"),
     "resolution_business_seconds": _ref("Durations"),
+    "bot_resolution_seconds": _ref("Durations"),
     "fcr_rate": _RATE,
     "reopen_rate": _RATE,
     "bot_containment_rate": _RATE,
     "bot_helped_rate": _RATE,
     "handoff_rate": _RATE,
     "csat": _object(
-        {"responses": INT, "satisfied_pct": _PCT, "mean": {"type": ["number", "null"]}}
+        {
+            "responses": INT,
+            "satisfied_pct": _PCT,
+            "mean": {"type": ["number", "null"]},
+            "sent": INT,
+            "response_rate": _RATE,
+        },
+        description="answers given in the window; sent: surveys sent in the window, "
+        "response_rate: the fraction of those answered",
     ),
     "nps": _object(
         {"responses": INT, "score": {"type": ["number", "null"], "minimum": -100, "maximum": 100}}
@@ -1416,6 +1430,9 @@ SCHEMAS.update(
 )
 
 
+_DATE_FILTER: JSON = {"type": "string", "pattern": f"^{DATE_PATTERN}$"}
+
+
 def report_paths() -> JSON:
     """Paths of `router.http.reports_api`."""
     operation = _op(
@@ -1427,10 +1444,11 @@ def report_paths() -> JSON:
         params=(
             _query(
                 "from",
-                STRING,
-                "ISO 8601 date or date-time (UTC if no offset); default: seven days before `to`",
+                _DATE_FILTER,
+                "ISO 8601 date or date-time, Gregorian, from 1970 (UTC if no offset); "
+                "default: seven days before `to`",
             ),
-            _query("to", STRING, "ISO 8601 date or date-time, exclusive; default: now"),
+            _query("to", _DATE_FILTER, "the same, exclusive; default: now"),
             _query(
                 "group_by",
                 {"type": "string", "enum": ["agent", "tier", "channel", "language", "day", "week"]},
@@ -1515,8 +1533,9 @@ def knowledge_paths() -> JSON:
                     _query(
                         "since",
                         {"type": "string", "pattern": SINCE_PATTERN},
-                        "ISO date or date-time (UTC if no offset; a start in the future "
-                        "gives an empty report), or a span such as 7d or 24h; default 7d",
+                        "ISO 8601 date or date-time, Gregorian, from 1970 (UTC if no "
+                        "offset; a start in the future gives an empty report), or a span "
+                        "such as 7d or 24h; default 7d",
                     ),
                 ),
             )

@@ -20,6 +20,7 @@ from router.context import AppContext
 from router.core.events import CustomersMerged, Event, ThreadChanged
 from router.core.messages import Direction, utcnow
 from router.core.threads import open_thread_of
+from router.service.reports.events import record_merged
 from router.service.tier_moves import tier_changed
 from router.storage.models import (
     CUSTOMER_ROWS,
@@ -186,6 +187,7 @@ async def merge_customers(
         loser.resolution = "merged"
         loser.resolved_at = now
         loser.updated_at = now
+        record_merged(session, loser, actor_kind=actor_kind)  # reports: resolved, by a merge
         await session.flush()  # closed before anything moves: the open-thread rule holds
         await session.execute(
             update(Message)

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
+from faq.normalise import fold_digits
 from router.context import AppContext
 from router.core.events import Event, MessageStored
 from router.core.languages import LANGUAGES
@@ -88,14 +89,13 @@ KIND_CODE = "email_code"
 KIND_CONTINUE = "continue"
 KIND_CHAT_LINK = "telegram_link"  # the stored kind (a check constraint lists it)
 
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _CODE = re.compile(r"^\d{6}$")
 _SIX_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")
 
 
 def normalise_code(raw: str) -> str:
     """Persian/Arabic-Indic digits to ASCII, spaces and dashes dropped."""
-    return re.sub(r"[\s\-\u200c]", "", raw.translate(_DIGITS))
+    return re.sub(r"[\s\-\u200c]", "", fold_digits(raw))
 
 
 # --- email codes ------------------------------------------------------------------------

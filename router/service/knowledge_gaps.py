@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import calendar
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -12,46 +11,39 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from faq.gaps import GapEmbeddings, GapQuestion, GapReport, gap_report
+from faq.normalise import fold_digits
 from router.core.messages import utcnow
+from router.service.date_filters import ANY_DIGIT, DATE_PATTERN, DateFilterError, parse_date_filter
 from router.storage.models import KnowledgeGapRecord
 
 DEFAULT_PERIOD = timedelta(days=7)
 # The newest records read per period: enough for a report, bounded for memory.
 MAX_RECORDS = 20_000
 # What `since` may be (the API's document says the same): a span in days or hours, or
-# an ISO date or date-time of the years 1900-2199 (UTC without an offset).
-SINCE_PATTERN = (
-    r"^([0-9]{1,5}[dh]|(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
-    r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?)?)$"
-)
-_SINCE = re.compile(SINCE_PATTERN)
+# a date or date-time as every period's dates are written (`date_filters`), in any of
+# the three digit scripts.
+SINCE_PATTERN = rf"^({ANY_DIGIT}{{1,5}}[dh]|{DATE_PATTERN})$"
+_SPAN = re.compile(r"[0-9]{1,5}[dh]")
 
 
 def parse_since(value: str | None, now: datetime) -> datetime:
-    """The start of the report: "7d", "24h", an ISO date or date-time (UTC if no
-    offset), or None for the last seven days. A start after `now` is `now` (an empty
-    report); a day past the month's end is its last day.
+    """The start of the report: "7d", "24h", a date or date-time (`date_filters`), or
+    None for the last seven days. A start after `now` is `now` (an empty report).
 
     Raises:
         ValueError: not one of those.
     """
     if value is None:
         return now - DEFAULT_PERIOD
-    if _SINCE.fullmatch(value) is None:
-        raise ValueError(
-            f"since {value!r}: give an ISO date or date-time, or a span such as 7d or 24h"
-        )
-    if value[-1] in "dh":
-        amount = int(value[:-1])
-        since = now - (timedelta(days=amount) if value[-1] == "d" else timedelta(hours=amount))
+    span = fold_digits(value)
+    if _SPAN.fullmatch(span) is not None:
+        amount = int(span[:-1])
+        since = now - (timedelta(days=amount) if span[-1] == "d" else timedelta(hours=amount))
     else:
-        year, month, day = int(value[:4]), int(value[5:7]), int(value[8:10])
-        last = calendar.monthrange(year, month)[1]
-        text = value if day <= last else f"{value[:8]}{last:02d}{value[10:]}"
-        since = datetime.fromisoformat(text)
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
+        try:
+            since = parse_date_filter(value, "since")
+        except DateFilterError as exc:
+            raise ValueError(f"{exc}; or a span such as 7d or 24h") from None
     return min(since, now)
 
 

@@ -447,7 +447,8 @@ class ThreadEvent(Base):
     thread's business hours; `sla_met` whether the deadline in force was met; `replies`
     is the number of agent replies at a resolution; `reopened` is set on a resolution
     when its thread reopens, so a report reads it from the row instead of searching
-    the thread's later events.
+    the thread's later events; `merged` marks a resolution that was a merge (the thread
+    closed because its customer was merged into another: it measures nothing).
     """
 
     __tablename__ = "thread_events"
@@ -470,6 +471,7 @@ class ThreadEvent(Base):
     seconds: Mapped[float | None]
     replies: Mapped[int | None] = mapped_column(Integer)
     reopened: Mapped[bool] = mapped_column(Boolean, default=False)
+    merged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The wait in business seconds of the thread's calendar (none kept: NULL), and
     # whether the deadline in force then was met (no deadline: NULL).
     business_seconds: Mapped[float | None]
@@ -486,6 +488,7 @@ class SurveyAnswer(Base):
     __tablename__ = "survey_answers"
     __table_args__ = (
         Index("ix_survey_answers_kind_answered", "kind", "answered_at"),
+        Index("ix_survey_answers_kind_created", "kind", "created_at"),  # surveys sent
         Index("ix_survey_answers_customer", "customer_id", "kind"),
         # One survey per resolution of a thread: counted once, however often answered.
         Index(

@@ -117,7 +117,7 @@
       page_threads: "Threads",
       page_reports: "Reports",
       report_from: "From",
-      report_to: "To",
+      report_to: "To (inclusive)",
       report_group_by: "Group by",
       group_none: "nothing (total)",
       group_day: "day",
@@ -143,13 +143,16 @@
       kpi_first_response: "First response (median)",
       kpi_first_response_p90: "First response (90th percentile)",
       kpi_next_response: "Next response (median)",
-      kpi_resolution: "Resolution (median)",
+      kpi_resolution: "Resolution by agents (median)",
       kpi_fcr: "First-contact resolution",
       kpi_reopen: "Reopened",
       kpi_containment: "Bot containment",
       kpi_handoff: "Hand-off rate",
       kpi_csat: "CSAT (satisfied)",
       kpi_csat_responses: "CSAT answers",
+      kpi_csat_sent: "CSAT surveys sent",
+      kpi_csat_response_rate: "CSAT response rate",
+      kpi_threads_merged: "Closed by a merge",
       kpi_nps: "NPS",
       kpi_csat_mean: "CSAT (mean of 5)",
       kpi_nps_responses: "NPS answers",
@@ -314,7 +317,7 @@
       page_threads: "گفت‌وگوها",
       page_reports: "گزارش‌ها",
       report_from: "از",
-      report_to: "تا",
+      report_to: "تا پایانِ",
       report_group_by: "دسته‌بندی بر پایهٔ",
       group_none: "هیچ (جمع کل)",
       group_day: "روز",
@@ -340,13 +343,16 @@
       kpi_first_response: "نخستین پاسخ (میانه)",
       kpi_first_response_p90: "نخستین پاسخ (صدک ۹۰)",
       kpi_next_response: "پاسخ بعدی (میانه)",
-      kpi_resolution: "زمان حل (میانه)",
+      kpi_resolution: "زمان حل به دست پشتیبان (میانه)",
       kpi_fcr: "حل در نخستین تماس",
       kpi_reopen: "بازگشایی‌شده",
       kpi_containment: "حل‌شده به دست ربات",
       kpi_handoff: "نرخ ارجاع به پشتیبان",
       kpi_csat: "رضایت مشتری (راضی)",
       kpi_csat_responses: "پاسخ‌های نظرسنجی رضایت",
+      kpi_csat_sent: "نظرسنجی‌های رضایتِ فرستاده‌شده",
+      kpi_csat_response_rate: "نرخ پاسخ به نظرسنجی رضایت",
+      kpi_threads_merged: "بسته‌شده با ادغام",
       kpi_nps: "NPS",
       kpi_csat_mean: "رضایت (میانگین از ۵)",
       kpi_nps_responses: "پاسخ‌های NPS",
@@ -511,7 +517,7 @@
       page_threads: "المحادثات",
       page_reports: "التقارير",
       report_from: "من",
-      report_to: "إلى",
+      report_to: "حتى نهاية",
       report_group_by: "التجميع حسب",
       group_none: "لا شيء (المجموع)",
       group_day: "اليوم",
@@ -537,13 +543,16 @@
       kpi_first_response: "أول رد (الوسيط)",
       kpi_first_response_p90: "أول رد (المئين 90)",
       kpi_next_response: "الرد التالي (الوسيط)",
-      kpi_resolution: "زمن الحل (الوسيط)",
+      kpi_resolution: "زمن الحل على يد الموظفين (الوسيط)",
       kpi_fcr: "الحل من أول تواصل",
       kpi_reopen: "أعيد فتحها",
       kpi_containment: "حلها الروبوت",
       kpi_handoff: "نسبة التحويل إلى موظف",
       kpi_csat: "رضا العملاء (راضون)",
       kpi_csat_responses: "إجابات استبيان الرضا",
+      kpi_csat_sent: "استبيانات الرضا المرسلة",
+      kpi_csat_response_rate: "نسبة الرد على استبيان الرضا",
+      kpi_threads_merged: "أغلقت بالدمج",
       kpi_nps: "NPS",
       kpi_csat_mean: "الرضا (المتوسط من ٥)",
       kpi_nps_responses: "إجابات NPS",
@@ -1912,7 +1921,7 @@
     if (state.page === "reports") {
       if (!$("report-from").value) {
         const today = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS);
-        $("report-to").value = isoDay(new Date(today.getTime() + DAY_MS));
+        $("report-to").value = isoDay(today);
         $("report-from").value = isoDay(new Date(today.getTime() - 6 * DAY_MS));
       }
       loadReport();
@@ -1923,8 +1932,12 @@
     return date.toISOString().slice(0, 10);
   }
 
+  // The page's "To" is a day included (1-30 November is all of November, as help desks'
+  // ranges are); the API's `to` is exclusive, so it gets the next day's midnight.
   function reportQuery(format) {
-    const params = new URLSearchParams({ from: $("report-from").value, to: $("report-to").value });
+    const through = new Date(`${$("report-to").value}T00:00:00Z`);
+    const to = isoDay(new Date(through.getTime() + DAY_MS));
+    const params = new URLSearchParams({ from: $("report-from").value, to });
     const groupBy = $("report-group-by").value;
     if (groupBy) params.set("group_by", groupBy);
     if (format) params.set("format", format);
@@ -1990,6 +2003,7 @@
   const REPORT_FIGURES = [
     ["kpi_threads_created", (f) => reportNumber(f.threads_created)],
     ["kpi_threads_resolved", (f) => reportNumber(f.threads_resolved)],
+    ["kpi_threads_merged", (f) => reportNumber(f.threads_merged)],
     ["kpi_first_response", (f) => reportDuration(f.first_response_seconds.median)],
     ["kpi_first_response_p90", (f) => reportDuration(f.first_response_seconds.p90)],
     ["kpi_next_response", (f) => reportDuration(f.next_response_seconds.median)],
@@ -2000,6 +2014,8 @@
     ["kpi_handoff", (f) => reportRate(f.handoff_rate)],
     ["kpi_csat", (f) => reportPct(f.csat.satisfied_pct)],
     ["kpi_csat_responses", (f) => reportNumber(f.csat.responses)],
+    ["kpi_csat_sent", (f) => reportNumber(f.csat.sent)],
+    ["kpi_csat_response_rate", (f) => reportRate(f.csat.response_rate)],
     ["kpi_nps", (f) => reportNumber(f.nps.score, { signDisplay: "exceptZero", maximumFractionDigits: 1 })],
     ["kpi_csat_mean", (f) => reportNumber(f.csat.mean, { maximumFractionDigits: 2 })],
     ["kpi_nps_responses", (f) => reportNumber(f.nps.responses)],

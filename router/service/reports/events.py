@@ -310,7 +310,24 @@ async def record_resolution(
         business_seconds=business,
         sla_met=_met(at, thread.resolution_due),
     )
-    _after_commit(session, lambda: app.metrics.resolution_seconds.observe(seconds))
+    _after_commit(
+        session, lambda: app.metrics.resolution_seconds.labels(by=actor_kind).observe(seconds)
+    )
+
+
+def record_merged(session: AsyncSession, thread: Thread, *, actor_kind: str) -> None:
+    """`thread` closed by a merge of its customer into another (its messages moved to
+    the survivor's thread): a resolution marked `merged`, so the thread counts as
+    resolved, measuring nothing (no time, no replies, no deadline) and never one of
+    the first resolutions the FCR, reopen and containment rates are about."""
+    _add(
+        session,
+        thread,
+        RESOLVED,
+        actor_kind=actor_kind,
+        agent_id=thread.assignee_id,
+        at=thread.resolved_at,
+    ).merged = True
 
 
 def record_breach(session: AsyncSession, thread: Thread, at: datetime) -> None:

@@ -66,14 +66,21 @@ class Csat:
     responses: int = 0
     satisfied_pct: float | None = None
     mean: float | None = None
+    sent: int = 0
+    response_rate: float | None = None
 
 
-def csat(responses: int, satisfied: int, total_score: int) -> Csat:
-    """% of answers scoring 4 or 5 (of 5), and the mean score."""
+def csat(
+    responses: int, satisfied: int, total_score: int, *, sent: int = 0, sent_answered: int = 0
+) -> Csat:
+    """% of answers scoring 4 or 5 (of 5), and the mean score; of the surveys `sent`
+    (in the window), the fraction answered (`sent_answered`, whenever)."""
     return Csat(
         responses=responses,
         satisfied_pct=pct(satisfied, responses),
         mean=round(total_score / responses, 2) if responses else None,
+        sent=sent,
+        response_rate=rate(sent_answered, sent),
     )
 
 
@@ -108,11 +115,12 @@ class Counts:
     created: int = 0
     resolved_threads: int = 0
     first_resolutions: int = 0
-    bot_resolutions: int = 0  # first resolutions by the bot, never handed off
+    bot_resolutions: int = 0  # first resolutions by the bot, not reopened
     first_handoffs: int = 0
     agent_handled: int = 0  # first resolutions after at least one agent reply
     one_touch: int = 0  # ... after exactly one, not reopened
     reopened: int = 0  # first resolutions reopened since
+    merged: int = 0  # threads closed by a merge of their customer
     helped: int = 0  # "did this help?" answered yes
     not_helped: int = 0  # ... answered no
     first_response_due: int = 0  # first responses made under a deadline
@@ -130,12 +138,14 @@ class Figures:
 
     threads_created: int = 0
     threads_resolved: int = 0
+    threads_merged: int = 0
     first_response_seconds: Durations = field(default_factory=Durations)
     first_response_business_seconds: Durations = field(default_factory=Durations)
     next_response_seconds: Durations = field(default_factory=Durations)
     next_response_business_seconds: Durations = field(default_factory=Durations)
     resolution_seconds: Durations = field(default_factory=Durations)
     resolution_business_seconds: Durations = field(default_factory=Durations)
+    bot_resolution_seconds: Durations = field(default_factory=Durations)
     fcr_rate: float | None = None
     reopen_rate: float | None = None
     bot_containment_rate: float | None = None
@@ -173,12 +183,14 @@ def figures(
     return Figures(
         threads_created=counts.created,
         threads_resolved=counts.resolved_threads,
+        threads_merged=counts.merged,
         first_response_seconds=measured("first_response"),
         first_response_business_seconds=measured("first_response_business"),
         next_response_seconds=measured("next_response"),
         next_response_business_seconds=measured("next_response_business"),
         resolution_seconds=measured("resolution"),
         resolution_business_seconds=measured("resolution_business"),
+        bot_resolution_seconds=measured("bot_resolution"),
         fcr_rate=rate(counts.one_touch, counts.agent_handled),
         reopen_rate=rate(counts.reopened, counts.first_resolutions),
         bot_containment_rate=rate(counts.bot_resolutions, counts.first_resolutions),

@@ -18,7 +18,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -38,8 +38,9 @@ from sqlalchemy import (
 from sqlalchemy import Integer as SqlInteger
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.agents.queue import Actor, visible_to
+from router.agents.queue import MAX_TIER, Actor, visible_to
 from router.core.messages import utcnow
+from router.service.date_filters import DateFilterError, parse_date_filter
 from router.service.reports import kpis
 from router.service.reports.events import (
     BREACHED,
@@ -55,6 +56,8 @@ from router.storage.models import OPEN_STATUSES, Agent, SurveyAnswer, Thread, Th
 SORT_MEMORY = "64MB"
 _MONDAY_ORIGIN = "TIMESTAMPTZ '2000-01-03 00:00:00+00'"
 GROUP_BY = ("agent", "tier", "channel", "language", "day", "week")
+# Who reads every figure without being an agent: the CLI, and the queue's live stats.
+WHOLE_TEAM = Actor(agent_id=0, name="the whole team", tier=MAX_TIER, is_admin=True)
 Key = int | str | None
 
 
@@ -179,12 +182,18 @@ _COUNTS = {
     "not_helped": _Count(NOT_HELPED),
     "breaches": _Count(BREACHED),
     "first_resolutions": _Count(RESOLVED, _first),
-    "bot_resolutions": _Count(RESOLVED, _first_resolution(lambda e: e.actor_kind == "bot")),
+    # Contained: the customer's yes closed it and they did not come back to reopen it
+    # (a reopened bot thread goes on to the queue: a person served it after all).
+    "bot_resolutions": _Count(
+        RESOLVED,
+        _first_resolution(lambda e: and_(e.actor_kind == "bot", e.reopened.is_(False))),
+    ),
     "agent_handled": _Count(RESOLVED, _first_resolution(lambda e: e.replies >= 1)),
     "one_touch": _Count(
         RESOLVED, _first_resolution(lambda e: and_(e.replies == 1, e.reopened.is_(False)))
     ),
     "reopened": _Count(RESOLVED, _first_resolution(lambda e: e.reopened.is_(True))),
+    "merged": _Count(RESOLVED, lambda e: e.merged.is_(True)),
     "first_response_due": _Count(RESPONSE, _deadline(True, met=False)),
     "first_response_met": _Count(RESPONSE, _deadline(True, met=True)),
     "next_response_due": _Count(RESPONSE, _deadline(False, met=False)),
@@ -198,34 +207,42 @@ _COUNTED_KINDS = tuple(dict.fromkeys(count.kind for count in _COUNTS.values()))
 
 @dataclass(frozen=True, slots=True)
 class _Measure:
-    """A duration figure: the events it is measured from (their kind, and whether the
-    thread's first of it; None: any) and the column it measures."""
+    """A duration figure: the events it is measured from (their kind, and which of
+    that kind's rows) and the column it measures."""
 
     kind: str
-    first: bool | None
+    among: Condition  # which of the kind's rows (a null value never counts)
     column: str
-
-    def among_kind(self, e: Any) -> ColumnElement[bool] | None:
-        """Which of the kind's rows it measures (None: all; a null value never counts)."""
-        return None if self.first is None else e.first.is_(self.first)
 
     def rows(self, e: Any) -> ColumnElement[bool]:
         value = getattr(e, self.column)
-        chosen = [e.kind == self.kind, value.is_not(None)]
-        among = self.among_kind(e)
-        if among is not None:
-            chosen.append(among)
-        return and_(*chosen)
+        return and_(e.kind == self.kind, value.is_not(None), self.among(e))
+
+
+def _later(e: Any) -> ColumnElement[bool]:
+    return e.first.is_(False)  # type: ignore[no-any-return]
+
+
+def _by_agent(e: Any) -> ColumnElement[bool]:
+    return e.actor_kind == "agent"  # type: ignore[no-any-return]
+
+
+def _by_bot(e: Any) -> ColumnElement[bool]:
+    return e.actor_kind == "bot"  # type: ignore[no-any-return]
 
 
 # By name (`kpis.figures` reads them): wall clock and business seconds of the same rows.
+# Resolution time is the agents' (as a help desk's resolution time is over tickets,
+# which a bot conversation becomes only when handed off); the bot's own, seconds after
+# its answer, apart. A merge measures nothing (its row has no seconds).
 _MEASURES = {
-    "first_response": _Measure(RESPONSE, True, "seconds"),
-    "first_response_business": _Measure(RESPONSE, True, "business_seconds"),
-    "next_response": _Measure(RESPONSE, False, "seconds"),
-    "next_response_business": _Measure(RESPONSE, False, "business_seconds"),
-    "resolution": _Measure(RESOLVED, None, "seconds"),
-    "resolution_business": _Measure(RESOLVED, None, "business_seconds"),
+    "first_response": _Measure(RESPONSE, _first, "seconds"),
+    "first_response_business": _Measure(RESPONSE, _first, "business_seconds"),
+    "next_response": _Measure(RESPONSE, _later, "seconds"),
+    "next_response_business": _Measure(RESPONSE, _later, "business_seconds"),
+    "resolution": _Measure(RESOLVED, _by_agent, "seconds"),
+    "resolution_business": _Measure(RESOLVED, _by_agent, "business_seconds"),
+    "bot_resolution": _Measure(RESOLVED, _by_bot, "seconds"),
 }
 
 
@@ -275,7 +292,7 @@ async def _kind_facts(
     # are ignored by count(value), percentile_cont and avg alike.
     fractions: ColumnElement[Any] = literal_column("ARRAY[0.5, 0.9]::float8[]")
     for name in measures:
-        value, among = getattr(e, _MEASURES[name].column), _MEASURES[name].among_kind(e)
+        value, among = getattr(e, _MEASURES[name].column), _MEASURES[name].among(e)
         columns += [
             _filtered(func.count(value), among),
             _filtered(func.percentile_cont(fractions).within_group(value), among),
@@ -357,6 +374,7 @@ def _measured_rows(
             event.thread_id,
             event.kind,
             event.first,
+            event.actor_kind,
             event.seconds,
             event.business_seconds,
         )
@@ -399,6 +417,8 @@ class _Answers:
     nps: int = 0
     promoters: int = 0
     detractors: int = 0
+    csat_sent: int = 0  # CSAT surveys sent in the window
+    csat_sent_answered: int = 0  # ... answered since
 
     def __add__(self, other: _Answers) -> _Answers:
         return _Answers(*(a + b for a, b in zip(self.numbers(), other.numbers(), strict=True)))
@@ -411,16 +431,47 @@ class _Answers:
             self.nps,
             self.promoters,
             self.detractors,
+            self.csat_sent,
+            self.csat_sent_answered,
         )
 
     def kpis(self) -> tuple[kpis.Csat, kpis.Nps]:
         return (
-            kpis.csat(self.csat, self.satisfied, self.csat_points),
+            kpis.csat(
+                self.csat,
+                self.satisfied,
+                self.csat_points,
+                sent=self.csat_sent,
+                sent_answered=self.csat_sent_answered,
+            ),
             kpis.nps(self.nps, self.promoters, self.detractors),
         )
 
 
 async def _surveys(
+    session: AsyncSession,
+    answered: ColumnElement[bool],
+    sent: ColumnElement[bool],
+    keys: tuple[ColumnElement[Any], ColumnElement[Any]] | None,
+) -> dict[Key, _Answers]:
+    """The answers given in the window (`answered`, grouped by the first of `keys`) and
+    the CSAT surveys sent in it (`sent`, by the second): each by its own time."""
+    found = await _answers(session, answered, keys[0] if keys else None)
+    group = keys[1] if keys else literal(None)
+    query = select(group.label("key"), func.count(), _is(SurveyAnswer.score.is_not(None))).where(
+        sent, SurveyAnswer.kind == "csat"
+    )
+    if keys:
+        query = query.group_by(group)
+    for key, count, answers in await session.execute(query):
+        name = _key_value(key)
+        found[name] = found.get(name, _Answers()) + _Answers(
+            csat_sent=int(count), csat_sent_answered=int(answers)
+        )
+    return found
+
+
+async def _answers(
     session: AsyncSession, window: ColumnElement[bool], key: ColumnElement[Any] | None
 ) -> dict[Key, _Answers]:
     answer = SurveyAnswer
@@ -467,12 +518,17 @@ async def _figures(
     own_answers = true() if actor.is_admin else SurveyAnswer.agent_id == actor.agent_id
     events = and_(ThreadEvent.at >= start, ThreadEvent.at < end, own_events)
     answers = and_(SurveyAnswer.answered_at >= start, SurveyAnswer.answered_at < end, own_answers)
-    event_key = answer_key = None
+    sent = and_(SurveyAnswer.created_at >= start, SurveyAnswer.created_at < end, own_answers)
+    event_key = None
+    survey_keys = None
     if group_by is not None:
         event_key = _key(ThreadEvent, ThreadEvent.at, group_by, dialect)
-        answer_key = _key(SurveyAnswer, SurveyAnswer.answered_at, group_by, dialect)
+        survey_keys = (
+            _key(SurveyAnswer, SurveyAnswer.answered_at, group_by, dialect),
+            _key(SurveyAnswer, SurveyAnswer.created_at, group_by, dialect),
+        )
     total_facts, grouped_facts = await _event_facts(session, events, event_key, dialect)
-    surveyed = await _surveys(session, answers, answer_key)
+    surveyed = await _surveys(session, answers, sent, survey_keys)
     all_answers = sum(surveyed.values(), _Answers())
     total = _assemble(total_facts, all_answers)
     if group_by is None:
@@ -548,6 +604,13 @@ async def summary(
     )
 
 
+async def team_figures(session: AsyncSession, start: datetime, end: datetime) -> kpis.Figures:
+    """The whole team's figures of [start, end), without groups or backlog (the
+    queue's live stats: the same definitions as every report)."""
+    total, _ = await _figures(session, start, end, None, WHOLE_TEAM)
+    return total
+
+
 async def _agent_names(session: AsyncSession, grouped: Mapping[Key, Any]) -> dict[Key, str]:
     ids = [key for key in grouped if isinstance(key, int)]
     if not ids:
@@ -559,26 +622,21 @@ async def _agent_names(session: AsyncSession, grouped: Mapping[Key, Any]) -> dic
 def parse_window(
     raw_from: str | None, raw_to: str | None, *, now: datetime | None = None
 ) -> tuple[datetime, datetime]:
-    """`from` and `to` (ISO 8601 dates or date-times; a date is its midnight UTC, a time
-    without an offset is UTC); `to` defaults to now, `from` to seven days before `to`.
+    """`from` and `to` (dates as `router.service.date_filters` reads them: a date is its
+    midnight UTC, a time without an offset is UTC); `to` defaults to now, `from` to
+    seven days before `to`.
 
     Raises:
-        ReportError: a value that is not an ISO 8601 date or date-time.
+        ReportError: a value that is not such a date or date-time.
     """
-    end = _instant(raw_to, "to") if raw_to else (now or utcnow())
-    start = _instant(raw_from, "from") if raw_from else end - timedelta(days=7)
-    return start, end
-
-
-def _instant(raw: str, name: str) -> datetime:
     try:
-        value = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise ReportError(
-            f"{name} must be an ISO 8601 date or date-time, e.g. 2026-03-21 or "
-            f"2026-03-21T08:00:00+03:30"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        end = parse_date_filter(raw_to, "to") if raw_to is not None else (now or utcnow())
+        start = (
+            parse_date_filter(raw_from, "from") if raw_from is not None else end - timedelta(days=7)
+        )
+    except DateFilterError as exc:
+        raise ReportError(str(exc)) from None
+    return start, end
 
 
 def as_json(report: Summary) -> dict[str, Any]:
