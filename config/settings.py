@@ -219,6 +219,10 @@ class EmailSettings:
     # mail unauthenticated (only behind a mail server that rejects forged mail itself).
     sender_auth: Literal["check", "trust_upstream", "off"] = "check"
     upstream_authserv_id: str = ""
+    # Mail servers that forward to Pasokh (addresses or networks, e.g. "10.0.0.5"): only
+    # from these are XFORWARD (the client SPF checks) and, with "trust_upstream", their
+    # Authentication-Results believed; SMTP AUTH vouches for a connection too.
+    trusted_relays: list[str] = field(default_factory=list)
     dns_resolver: str = ""  # "host" or "host:port" for the checks' DNS; empty: the system's
     dns_timeout: float = 5.0  # seconds for each DNS look-up of the checks
 
@@ -578,6 +582,10 @@ def load_settings(
         parse_networks(settings.server.trusted_proxies)
     except ValueError as exc:
         raise SettingsError(f"setting {ENV_PREFIX}SERVER__TRUSTED_PROXIES: {exc}") from None
+    try:
+        parse_networks(settings.email.trusted_relays)
+    except ValueError as exc:
+        raise SettingsError(f"setting {ENV_PREFIX}EMAIL__TRUSTED_RELAYS: {exc}") from None
     return settings
 
 

@@ -43,6 +43,7 @@ class FakeRelay:
     received: list[RelayedMail] = field(default_factory=list)
     rcpt_replies: list[str] = field(default_factory=list)
     data_replies: list[str] = field(default_factory=list)
+    smtputf8: bool = True  # whether EHLO offers SMTPUTF8 (internationalised addresses)
     _server: asyncio.Server | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -68,7 +69,9 @@ class FakeRelay:
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: SMTP(self, hostname="relay.test", loop=loop), host="127.0.0.1", port=0
+            lambda: SMTP(self, hostname="relay.test", enable_SMTPUTF8=self.smtputf8, loop=loop),
+            host="127.0.0.1",
+            port=0,
         )
         return self.port
 
@@ -93,21 +96,42 @@ class FakeRelay:
 
 
 def _send_blocking(
-    port: int, mail_from: str, rcpt_tos: list[str], data: bytes, source: str
+    port: int,
+    mail_from: str,
+    rcpt_tos: list[str],
+    data: bytes,
+    source: str,
+    options: list[str],
+    xforward: str | None,
 ) -> dict[str, tuple[int, bytes]]:
     with smtplib.SMTP("127.0.0.1", port, timeout=30, source_address=(source, 0)) as client:
-        return client.sendmail(mail_from, rcpt_tos, data)
+        if xforward is not None:
+            client.ehlo()
+            code, reply = client.docmd("XFORWARD", xforward)
+            if code != 250:
+                raise smtplib.SMTPResponseException(code, reply)
+        return client.sendmail(mail_from, rcpt_tos, data, mail_options=options)
 
 
 async def smtp_send(
-    port: int, data: bytes, *, mail_from: str, to: list[str], source: str = "127.0.0.1"
+    port: int,
+    data: bytes,
+    *,
+    mail_from: str,
+    to: list[str],
+    source: str = "127.0.0.1",
+    smtputf8: bool = False,
+    xforward: str | None = None,
 ) -> None:
     """Send raw bytes with Python's smtplib (in a thread); smtplib errors propagate.
 
     `source` is the client's own address: any of 127/8 works on Linux loopback, so a
-    test can play two different clients.
+    test can play two different clients. `smtputf8`: with the SMTPUTF8 option (for
+    internationalised addresses); `xforward`: the attributes of an XFORWARD command sent
+    first, as a relay such as Postfix does.
     """
-    await asyncio.to_thread(_send_blocking, port, mail_from, to, data, source)
+    options = ["SMTPUTF8", "BODY=8BITMIME"] if smtputf8 else []
+    await asyncio.to_thread(_send_blocking, port, mail_from, to, data, source, options, xforward)
 
 
 def make_mail(
@@ -118,8 +142,10 @@ def make_mail(
     body: str = "سفارش من کجاست؟",
     message_id: str | None = "<first-1@example.ir>",
     headers: dict[str, str] | None = None,
+    utf8: bool = False,
 ) -> bytes:
-    """A small UTF-8 mail as bytes."""
+    """A small UTF-8 mail as bytes; `utf8`: headers in raw UTF-8 (RFC 6532), as mail
+    from or to an internationalised address is sent."""
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = to
@@ -129,7 +155,7 @@ def make_mail(
     for name, value in (headers or {}).items():
         mail[name] = value
     mail.set_content(body)
-    return mail.as_bytes(policy=policy.SMTP)
+    return mail.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
 
 
 def with_email(settings: Settings, relay: FakeRelay, **changes: Any) -> Settings:

@@ -312,6 +312,36 @@ async def test_relay_down_is_a_retry(rig: Rig) -> None:
     assert result.error is not None and "relay unreachable" in result.error
 
 
+async def test_an_internationalised_address_through_a_relay_without_smtputf8_fails_at_once(
+    tmp_path: Path,
+) -> None:
+    """No retry can make a relay offer SMTPUTF8: retrying would hold this customer's
+    later mails behind it for every outbox attempt, under a misleading "unreachable"."""
+    relay = FakeRelay(smtputf8=False)
+    await relay.start()
+    adapter = EmailAdapter(email_settings(relay.port), secret_key=SECRET)
+    await adapter.start(
+        ChannelServices(
+            ingest=FakeIngest(),
+            events=InProcessEventBus(),
+            attachments=AttachmentStore(tmp_path / "a"),
+            conversation=NoConversation(),
+        )
+    )
+    try:
+        result = await adapter.send(outbound(address="مشتری@example.ir"))
+        ascii_customer = await adapter.send(outbound(outbox_id=2))
+    finally:
+        await adapter.stop()
+        await relay.stop()
+    assert result.status == DeliveryStatus.FAILED
+    assert not result.identity_unreachable  # the address may be fine; the relay is not
+    assert result.error is not None
+    assert "SMTPUTF8" in result.error and "مشتری@example.ir" in result.error
+    assert ascii_customer.status == DeliveryStatus.DELIVERED
+    assert [mail.rcpt_tos for mail in relay.received] == [("sara@example.ir",)]
+
+
 async def test_auto_reply_cap_breaks_loops(rig: Rig) -> None:
     for outbox_id in range(1, 4):
         result = await rig.adapter.send(outbound(outbox_id=outbox_id))

@@ -5,9 +5,12 @@ relay is a second aiosmtpd server that captures what Pasokh sends."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dkim
@@ -17,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
 from channels.email.adapter import EmailAdapter
-from config.settings import Settings
+from config.settings import EmailSettings, Settings
 from router.context import AppContext
 from router.storage.models import AuditEvent, Identity, Message, OutboxItem, OutboxStatus
 from tests.agent_support import api, make_agent
@@ -84,6 +87,14 @@ def zone(dkim_key: DkimKey) -> Zone:
             "_dmarc.shop.example.com": ["v=DMARC1; p=reject"],
             # nodmarc.example.org publishes no DMARC: an aligned DKIM pass still counts.
             "s1._domainkey.nodmarc.example.org": [dkim_key.public_record],
+            # Two organisations under .test, a TLD the public suffix list does not know:
+            # bank.test (DMARC reject; its bounce host mail.bank.test may send from
+            # here) and an attacker's evil.test (SPF lets anyone send, DKIM key).
+            "bank.test": ["v=spf1 ip4:192.0.2.10 -all"],
+            "_dmarc.bank.test": ["v=DMARC1; p=reject"],
+            "mail.bank.test": ["v=spf1 ip4:127.0.0.1 -all"],
+            "evil.test": ["v=spf1 +all"],
+            "s1._domainkey.evil.test": [dkim_key.public_record],
         }
     )
 
@@ -142,8 +153,9 @@ async def _start(start_app: Any, settings: Settings, relay: FakeRelay, **email: 
     return TrustApp(client, context, relay, adapter.port)
 
 
-@pytest.fixture
-async def checking(settings: Settings, start_app: Any, relay: FakeRelay, dns_port: int) -> TrustApp:
+async def _checking(
+    start_app: Any, settings: Settings, relay: FakeRelay, dns_port: int, **email: Any
+) -> TrustApp:
     """The app checking senders against the loopback DNS server."""
     return await _start(
         start_app,
@@ -152,7 +164,13 @@ async def checking(settings: Settings, start_app: Any, relay: FakeRelay, dns_por
         sender_auth="check",
         dns_resolver=f"127.0.0.1:{dns_port}",
         dns_timeout=2.0,
+        **email,
     )
+
+
+@pytest.fixture
+async def checking(settings: Settings, start_app: Any, relay: FakeRelay, dns_port: int) -> TrustApp:
+    return await _checking(start_app, settings, relay, dns_port)
 
 
 # --- sender authentication ------------------------------------------------------------
@@ -269,6 +287,40 @@ async def test_dmarc_needs_alignment(checking: TrustApp, dkim_key: DkimKey) -> N
     assert (await checking.inbound("tampered@example.ir"))[0].sender_authenticated is False
 
 
+async def test_another_domain_under_an_unlisted_tld_is_not_aligned(
+    checking: TrustApp, dkim_key: DkimKey
+) -> None:
+    """DMARC alignment compares organisational domains: under a TLD the public suffix
+    list lacks (.test, .internal, a new TLD) that is two labels, not the bare TLD, or
+    anyone with a domain under it could pass as everyone else there."""
+    forged = make_mail(sender="CEO <ceo@bank.test>", message_id="<spf-forged@bank.test>")
+    await checking.send(forged, mail_from="x@evil.test")  # evil.test's SPF: +all
+    signed_forgery = signed(
+        make_mail(sender="CEO <ceo@bank.test>", message_id="<dkim-forged@bank.test>"),
+        dkim_key,
+        "evil.test",
+    )
+    await checking.send(signed_forgery, mail_from="x@evil.test")
+    # A real subdomain of bank.test is still aligned with it.
+    genuine = make_mail(sender="CEO <ceo@bank.test>", message_id="<genuine@bank.test>")
+    await checking.send(genuine, mail_from="bounce@mail.bank.test")
+    assert (await checking.inbound("spf-forged@bank.test"))[0].sender_authenticated is False
+    assert (await checking.inbound("dkim-forged@bank.test"))[0].sender_authenticated is False
+    assert (await checking.inbound("genuine@bank.test"))[0].sender_authenticated is True
+
+
+def test_organisational_domains_of_internationalised_names() -> None:
+    """The suffix list holds internationalised suffixes in A-labels: a U-label name is
+    looked up the same way, so two registrants under ایران.ir are not one organisation."""
+    from channels.email.sender_auth import aligned, org_domain
+
+    assert org_domain("shop.ایران.ir") == org_domain("x.shop.xn--mgba3a4f16a.ir")
+    assert not aligned("a.ایران.ir", "b.ایران.ir")
+    assert aligned("mail.bank.ایران", "bank.ایران")
+    assert not aligned("bank.ایران", "evil.ایران")
+    assert org_domain("bank.internal") == "bank.internal"
+
+
 async def test_unreachable_dns_stores_the_mail_as_unauthenticated(
     settings: Settings, start_app: Any, relay: FakeRelay, dkim_key: DkimKey
 ) -> None:
@@ -287,31 +339,193 @@ async def test_unreachable_dns_stores_the_mail_as_unauthenticated(
     assert app.counter("pasokh_email_sender_auth_total", {"result": "temperror"}) == 1
 
 
-async def test_trusted_upstream_authentication_results(
-    settings: Settings, start_app: Any, relay: FakeRelay
-) -> None:
-    app = await _start(
-        start_app, settings, relay, sender_auth="trust_upstream", upstream_authserv_id="mx.shop"
+UPSTREAM_RECEIVED = (
+    "Received: from mail.example.ir (mail.example.ir [192.0.2.10])\r\n"
+    "\tby mx.shop (Postfix) with ESMTPS id 4F2A1; Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+)
+
+
+def through_upstream(raw: bytes, *, stamp: str | None = None) -> bytes:
+    """`raw` as the upstream mail server hands it on: its Received: on top, and its own
+    Authentication-Results (`stamp`) above that when it checked the mail."""
+    top = f"Authentication-Results: {stamp}\r\n" if stamp else ""
+    return (top + UPSTREAM_RECEIVED).encode() + raw
+
+
+@pytest.fixture
+async def upstream(settings: Settings, start_app: Any, relay: FakeRelay) -> TrustApp:
+    """trust_upstream behind mx.shop, which connects from 127.0.0.1."""
+    return await _start(
+        start_app,
+        settings,
+        relay,
+        sender_auth="trust_upstream",
+        upstream_authserv_id="mx.shop",
+        trusted_relays=["127.0.0.1"],
     )
+
+
+async def test_trusted_upstream_authentication_results(upstream: TrustApp) -> None:
+    app = upstream
     good = "mx.shop; spf=fail smtp.mailfrom=example.ir; dkim=pass header.d=example.ir; dmarc=pass"
     await app.send(
-        make_mail(message_id="<up-1@example.ir>", headers={"Authentication-Results": good}),
-        mail_from=SARA,
+        through_upstream(make_mail(message_id="<up-1@example.ir>"), stamp=good), mail_from=SARA
     )
     # The sender's own claim, under another server's name, counts for nothing.
     forged = "mx.evil; dmarc=pass header.from=example.ir"
     await app.send(
-        make_mail(message_id="<up-2@example.ir>", headers={"Authentication-Results": forged}),
-        mail_from=SARA,
+        through_upstream(make_mail(message_id="<up-2@example.ir>"), stamp=forged), mail_from=SARA
     )
     failing = "mx.shop; dkim=fail header.d=example.ir; dmarc=fail header.from=example.ir"
     await app.send(
-        make_mail(message_id="<up-3@example.ir>", headers={"Authentication-Results": failing}),
-        mail_from=SARA,
+        through_upstream(make_mail(message_id="<up-3@example.ir>"), stamp=failing), mail_from=SARA
     )
     assert (await app.inbound("up-1@example.ir"))[0].sender_authenticated is True
     assert (await app.inbound("up-2@example.ir"))[0].sender_authenticated is False
     assert (await app.inbound("up-3@example.ir"))[0].sender_authenticated is False
+
+
+async def test_the_senders_own_header_with_the_upstreams_id_is_not_believed(
+    upstream: TrustApp,
+) -> None:
+    """Only what the upstream added above its Received: counts: a header with its
+    authserv-id that came with the mail is the sender's claim (RFC 8601 section 5),
+    whether or not the upstream stamped the mail itself."""
+    app = upstream
+    claim = {"Authentication-Results": "mx.shop; dmarc=pass header.from=example.ir"}
+    # The upstream wrote nothing (no DMARC milter, or it skipped this client).
+    await app.send(
+        through_upstream(make_mail(message_id="<own-1@example.ir>", headers=claim)), mail_from=SARA
+    )
+    # The upstream's own verdict stands over a forged pass below it.
+    own = "mx.shop; dmarc=fail header.from=example.ir"
+    await app.send(
+        through_upstream(make_mail(message_id="<own-2@example.ir>", headers=claim), stamp=own),
+        mail_from=SARA,
+    )
+    # Several headers of the upstream's (one per method, as OpenDMARC writes) together.
+    stamped = through_upstream(make_mail(message_id="<own-3@example.ir>"), stamp=own)
+    stamped = b"Authentication-Results: mx.shop; spf=pass smtp.mailfrom=example.ir\r\n" + stamped
+    await app.send(stamped, mail_from=SARA)
+    for message_id in ("own-1@example.ir", "own-2@example.ir", "own-3@example.ir"):
+        [stored] = await app.inbound(message_id)
+        assert stored.sender_authenticated is False, message_id
+
+
+async def test_upstream_results_count_only_from_a_trusted_relay_or_smtp_auth(
+    settings: Settings, start_app: Any, relay: FakeRelay, upstream: TrustApp
+) -> None:
+    """Anyone who reaches the SMTP port can write the upstream's header, on top."""
+    stamp = "mx.shop; dmarc=pass header.from=example.ir"
+    mail = through_upstream(make_mail(message_id="<direct@example.ir>"), stamp=stamp)
+    await smtp_send(upstream.port, mail, mail_from=SARA, to=[SUPPORT], source="127.0.0.2")
+    assert (await upstream.inbound("direct@example.ir"))[0].sender_authenticated is False
+    # And with neither trusted relays nor AUTH nobody could be believed: refused at start.
+    with pytest.raises(ValueError, match="trusted_relays"):
+        EmailAdapter(
+            EmailSettings(sender_auth="trust_upstream", upstream_authserv_id="mx"),
+            secret_key="x" * 32,
+        )
+
+
+async def test_smtp_auth_vouches_for_the_upstream(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    app = await _start(
+        start_app,
+        settings,
+        relay,
+        sender_auth="trust_upstream",
+        upstream_authserv_id="mx.shop",
+        auth_user="mx",
+        auth_password="forward-secret",
+    )
+    stamp = "mx.shop; dmarc=pass header.from=example.ir"
+    mail = through_upstream(make_mail(message_id="<authed@example.ir>"), stamp=stamp)
+
+    def deliver() -> None:
+        with smtplib.SMTP("127.0.0.1", app.port, timeout=30, source_address=("127.0.0.2", 0)) as c:
+            c.login("mx", "forward-secret")
+            c.sendmail(SARA, [SUPPORT], mail)
+
+    await asyncio.to_thread(deliver)
+    assert (await app.inbound("authed@example.ir"))[0].sender_authenticated is True
+
+
+# --- behind a relay: XFORWARD ----------------------------------------------------------
+
+
+@pytest.fixture
+async def behind_relay(
+    settings: Settings, start_app: Any, relay: FakeRelay, dns_port: int
+) -> TrustApp:
+    """Checking senders, behind a mail server at 127.0.0.1 that sends XFORWARD."""
+    return await _checking(start_app, settings, relay, dns_port, trusted_relays=["127.0.0.1"])
+
+
+async def test_spf_judges_the_client_a_trusted_relay_forwards(behind_relay: TrustApp) -> None:
+    """Behind a relay SPF would judge the relay: an SPF-only sender would never pass, and
+    a domain whose SPF covers the relay would pass for anyone using it. The relay names
+    its client with XFORWARD (Postfix: smtp_send_xforward_command = yes)."""
+    app = behind_relay
+    # example.ir's SPF allows only 192.0.2.10; that is the client the relay names.
+    await smtp_send(
+        app.port,
+        make_mail(sender=SARA, message_id="<xf-1@example.ir>"),
+        mail_from=SARA,
+        to=[SUPPORT],
+        xforward="NAME=mail.example.ir ADDR=192.0.2.10 PROTO=ESMTP HELO=mail.example.ir",
+    )
+    # spf-ok.example allows 127.0.0.1 (the relay), not the relay's client.
+    await smtp_send(
+        app.port,
+        make_mail(sender="a@spf-ok.example", message_id="<xf-2@spf-ok.example>"),
+        mail_from="a@spf-ok.example",
+        to=[SUPPORT],
+        xforward="ADDR=IPV6:2001+3Adb8::7 HELO=[UNAVAILABLE]",
+    )
+    assert (await app.inbound("xf-1@example.ir"))[0].sender_authenticated is True
+    assert (await app.inbound("xf-2@spf-ok.example"))[0].sender_authenticated is False
+
+
+async def test_xforward_lasts_one_mail_and_only_a_trusted_relay_may_send_it(
+    behind_relay: TrustApp,
+) -> None:
+    app = behind_relay
+
+    def session(source: str) -> tuple[str, int, list[bool]]:
+        ok = make_mail(sender="a@spf-ok.example", message_id=f"<again-{source}@spf-ok.example>")
+        with smtplib.SMTP("127.0.0.1", app.port, timeout=30, source_address=(source, 0)) as c:
+            c.ehlo()
+            offered = c.has_extn("xforward")
+            code, _ = c.docmd("XFORWARD", "ADDR=192.0.2.99")
+            spoofed = make_mail(sender=SARA, message_id=f"<spoof-{source}@example.ir>")
+            c.sendmail(SARA, [SUPPORT], spoofed)
+            # A second mail of the same session is the relay's own again.
+            c.sendmail("a@spf-ok.example", [SUPPORT], ok)
+        return source, code, [offered]
+
+    _, trusted_code, [trusted_offered] = await asyncio.to_thread(session, "127.0.0.1")
+    _, other_code, [other_offered] = await asyncio.to_thread(session, "127.0.0.2")
+    assert (trusted_offered, trusted_code) == (True, 250)
+    assert (other_offered, other_code) == (False, 550)
+    # spf-ok.example allows 127.0.0.1 only: the mail after the forwarded one was judged
+    # by the relay's own address again, and 127.0.0.2 never by a forwarded one.
+    assert (await app.inbound("again-127.0.0.1@spf-ok.example"))[0].sender_authenticated is True
+    assert (await app.inbound("again-127.0.0.2@spf-ok.example"))[0].sender_authenticated is False
+
+
+def test_xforward_attributes_are_xtext_decoded() -> None:
+    from channels.email.adapter import parse_xforward
+
+    assert parse_xforward("addr=192.0.2.1 HELO=a+2Bb.example NAME=[unavailable]") == {
+        "ADDR": "192.0.2.1",
+        "HELO": "a+b.example",
+        "NAME": "",
+    }
+    assert parse_xforward("COLOUR=red") is None
+    assert parse_xforward("ADDR") is None
+    assert parse_xforward("") is None
 
 
 async def test_forged_from_of_a_proven_customer_is_unverified_and_not_in_their_chat(
@@ -475,6 +689,42 @@ async def test_genuine_bounces_still_mark(bouncing: TrustApp) -> None:
     )
 
 
+POSTFIX_GLOBAL_DSN = (
+    Path(__file__).parent / "fixtures" / "email" / "pasokh" / "postfix_global_dsn.eml"
+)
+
+
+async def test_a_bounce_of_mail_to_an_internationalised_address_marks_it(
+    bouncing: TrustApp,
+) -> None:
+    """A reply to an internationalised address goes out with SMTPUTF8, and Postfix
+    reports its failure in RFC 6533's global format (message/global-delivery-status,
+    UTF-8 fields, the mail returned as message/global)."""
+    app = bouncing
+    customer = "user@پشتیبانی.test"
+    question = make_mail(sender=customer, message_id="<eai-1@client.test>", utf8=True)
+    await smtp_send(app.port, question, mail_from=customer, to=[SUPPORT], smtputf8=True)
+    answer = await app.relayed(1)
+    assert answer.rcpt_tos == (customer,)
+    report = (
+        POSTFIX_GLOBAL_DSN.read_bytes()
+        .replace(b"@@BOUNCE_ADDRESS@@", answer.mail_from.encode())
+        .replace(b"@@MESSAGE_ID@@", str(answer.message["Message-ID"]).strip("<>").encode())
+        .replace(b"\r\n", b"\n")
+        .replace(b"\n", b"\r\n")  # as it travels over SMTP (the file is as stored)
+    )
+    await smtp_send(app.port, report, mail_from="", to=[answer.mail_from], smtputf8=True)
+    identity = await app.identity(customer)
+    assert identity.unreachable_reason is not None
+    assert "unable to look up host" in identity.unreachable_reason
+    [row] = await app.outbox()
+    assert row.status == OutboxStatus.DEAD
+    assert (
+        app.counter("pasokh_delivery_reports_total", {"channel": "email", "verdict": "verified"})
+        == 1
+    )
+
+
 # --- dedupe ---------------------------------------------------------------------------
 
 
@@ -516,8 +766,6 @@ async def test_the_public_suffix_list_is_parsed_before_the_first_mail(
 ) -> None:
     """Parsed at start, off the event loop: the first mails of a busy server, checked in
     several threads at once, would each parse it (the cache has no lock)."""
-    import asyncio
-
     from channels.email.sender_auth import public_suffix_list
 
     public_suffix_list.cache_clear()

@@ -22,6 +22,7 @@ import collections
 import functools
 import hmac
 import logging
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -52,7 +53,7 @@ from router.core.messages import (
     ThreadHint,
 )
 from router.core.texts import TextCatalogue
-from router.http.forwarded import client_key
+from router.http.forwarded import IpAddress, TrustedProxies, client_key, parse_address
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -82,6 +83,11 @@ PARSE_THREADS = 2
 UNPARSEABLE_TEXT = "[This email could not be read. The original message is attached.]"
 MAX_TEXT_CHARS = 20_000  # the new text the bot and agents read first; the raw mail has all
 MAX_FULL_TEXT_CHARS = 1_000_000
+# The XFORWARD attributes offered to a trusted relay (Postfix's XFORWARD_README); ADDR
+# and HELO are what SPF checks, the others are accepted and not used.
+XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
+_XFORWARD_UNAVAILABLE = frozenset({"[UNAVAILABLE]", "[TEMPUNAVAIL]"})
+_XTEXT = re.compile(r"\+([0-9A-Fa-f]{2})")
 
 
 class _Counters:
@@ -133,6 +139,9 @@ class _SmtpServer(SMTP):
         super().__init__(handler, **kwargs)
         self._turned_away = False
         self.client = ""  # the client address this session is counted under
+        # What a trusted relay said of its own client (XFORWARD), for the next mail
+        # transaction only: {attribute: value}, None when nothing was forwarded.
+        self.forwarded: dict[str, str] | None = None
         self._junk_commands = 0  # since the session began or last delivered a message
         self._smtp_methods = {
             name: self._watched(name, method) for name, method in self._smtp_methods.items()
@@ -205,6 +214,33 @@ class _SmtpServer(SMTP):
         self._adapter.release(self)
         super().connection_lost(error)
 
+    def _set_post_data_state(self) -> None:
+        # aiosmtpd calls this when a mail transaction ends (DOT, RSET, HELO/EHLO):
+        # forwarded attributes are reset then (Postfix's XFORWARD_README), so they never
+        # describe a later mail of the same connection.
+        super()._set_post_data_state()  # type: ignore[no-untyped-call]
+        self.forwarded = None
+
+    async def smtp_XFORWARD(self, arg: str) -> None:
+        """Postfix's XFORWARD: a trusted relay names the client it received the mail
+        from, so SPF judges that client and not the relay. Refused from anyone else:
+        it would let a client pick the address SPF checks."""
+        session = self.session
+        if session is None or not self._adapter.trusted_relay(session.peer):
+            await self.push("550 5.7.0 Error: insufficient XFORWARD authorization")
+            return
+        if self._in_transaction():
+            await self.push("503 5.5.1 Error: MAIL transaction in progress")
+            return
+        attributes = parse_xforward(arg)
+        if attributes is None:
+            await self.push("501 5.5.4 Syntax: XFORWARD attribute=value...")
+            return
+        if self.forwarded is None:
+            self.forwarded = {}
+        self.forwarded.update(attributes)
+        await self.push("250 2.0.0 Ok")
+
     async def smtp_DATA(self, arg: str) -> None:
         # The message body may take minutes to arrive; the short command timeout (set
         # again by aiosmtpd at the next command) would cut off a slow sender.
@@ -254,7 +290,7 @@ class _Handler:
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname  # what aiosmtpd does itself when there is no hook
-        return self._adapter.ehlo_lines(responses)
+        return self._adapter.ehlo_lines(responses, peer=session.peer)
 
     async def handle_MAIL(
         self,
@@ -282,7 +318,9 @@ class _Handler:
             raw,
             mail_from=envelope.mail_from,
             rcpt_tos=tuple(envelope.rcpt_tos),
-            peer=_smtp_peer(session),
+            peer=self._adapter.smtp_peer(
+                session, server.forwarded if isinstance(server, _SmtpServer) else None
+            ),
         )
         if reply.startswith("250") and isinstance(server, _SmtpServer):
             server.mail_delivered()
@@ -318,6 +356,26 @@ def _peer_host(peer: object) -> str | None:
     return None if host is None else str(host)
 
 
+def _peer_address(peer: object) -> IpAddress | None:
+    """The client's IP address from a socket peer name or an address; None when it is not
+    an IP address."""
+    return parse_address(_peer_host(peer) or "")
+
+
+def parse_xforward(arg: str) -> dict[str, str] | None:
+    """XFORWARD's `NAME=value ...` (xtext-decoded, names upper-cased; an unavailable
+    value is ""); None when the syntax or a name is wrong."""
+    attributes: dict[str, str] = {}
+    for item in arg.split():
+        name, equals, value = item.partition("=")
+        name = name.upper()
+        if not equals or name not in XFORWARD_ATTRIBUTES or len(value) > 255:
+            return None
+        value = _XTEXT.sub(lambda hexed: chr(int(hexed.group(1), 16)), value)
+        attributes[name] = "" if value.upper() in _XFORWARD_UNAVAILABLE else value
+    return attributes or None
+
+
 class EmailAdapter:
     """Receives mail for the support domains over SMTP; sends replies through a relay."""
 
@@ -347,9 +405,11 @@ class EmailAdapter:
         self._secret = secret_key
         self._tokens = ReplyTokens(secret_key)
         self._bounces = BounceAddresses(secret_key)
+        self._trusted_relays = TrustedProxies.of(settings.trusted_relays)
         self._sender_auth = SenderAuth(
             mode=settings.sender_auth,
             upstream_authserv_id=settings.upstream_authserv_id,
+            trusted_clients=bool(settings.trusted_relays or settings.auth_user),
             resolver=settings.dns_resolver,
             timeout=settings.dns_timeout,
         )
@@ -616,12 +676,40 @@ class EmailAdapter:
         logger.info("SMTP session from %s closed with 421: no command in time", peer)
         self._counters.refused.labels("timeout").inc()
 
-    def ehlo_lines(self, lines: list[str]) -> list[str]:
-        """aiosmtpd's EHLO reply, without `AUTH` when no AUTH is configured: offering a
-        login nobody can pass only invites password guessing."""
-        if self.settings.auth_user:
-            return lines
-        return [line for line in lines if not line[4:].upper().startswith("AUTH")]
+    def ehlo_lines(self, lines: list[str], *, peer: object = None) -> list[str]:
+        """aiosmtpd's EHLO reply, without `AUTH` when no AUTH is configured (offering a
+        login nobody can pass only invites password guessing), and with `XFORWARD` to
+        a trusted relay only."""
+        if not self.settings.auth_user:
+            lines = [line for line in lines if not line[4:].upper().startswith("AUTH")]
+        if self.trusted_relay(peer):
+            lines = [*lines[:-1], f"250-XFORWARD {' '.join(XFORWARD_ATTRIBUTES)}", lines[-1]]
+        return lines
+
+    def trusted_relay(self, peer: object) -> bool:
+        """Whether a session's peer is a mail server named in `trusted_relays`."""
+        return self._trusted_relays.trusts(_peer_address(peer))
+
+    def smtp_peer(self, session: Session, forwarded: dict[str, str] | None) -> SmtpPeer:
+        """Who sent a mail, for the sender checks: the connecting client, or the client
+        a trusted relay named with XFORWARD (its own attributes only, never mixed with
+        the relay's: XFORWARD_README, note 4)."""
+        relay = self.trusted_relay(session.peer)
+        trusted = relay or bool(session.authenticated)
+        if forwarded is not None and relay:
+            address = forwarded.get("ADDR", "")
+            if address[:5].upper() == "IPV6:":
+                address = address[5:]
+            client = _peer_address(address)
+            if client is None:
+                # No client address: mail submitted on the relay itself; SPF has no
+                # client to judge (DKIM still can).
+                return SmtpPeer(trusted=trusted)
+            return SmtpPeer(ip=str(client), helo=forwarded.get("HELO") or None, trusted=trusted)
+        client = _peer_address(session.peer)
+        return SmtpPeer(
+            ip=str(client) if client else None, helo=session.host_name or None, trusted=trusted
+        )
 
     def refused_oversized(self, peer: object) -> None:
         """Log and count a message aiosmtpd refused with `552` (over `max_message_bytes`)."""
@@ -882,6 +970,14 @@ class EmailAdapter:
             return DeliveryResult.failed(
                 f"relay refused the recipient: {answer}", identity_unreachable=True
             )
+        except aiosmtplib.SMTPNotSupported as exc:
+            # aiosmtplib raises it when an address needs SMTPUTF8 (non-ASCII) and the
+            # relay does not offer it: no retry can change that, and retrying would
+            # hold this customer's later mails behind it.
+            return DeliveryResult.failed(
+                f"not sent: the relay does not offer SMTPUTF8, which the address "
+                f"{recipient} needs (it has non-ASCII characters) ({exc})"
+            )
         except aiosmtplib.SMTPAuthenticationError as exc:
             # Our credentials, not this message: keep it until the relay is fixed.
             return DeliveryResult.retry(f"relay authentication failed: {exc.code} {exc.message}")
@@ -920,10 +1016,3 @@ def _is_utf8(value: str) -> bool:
 def _plain_address(value: str) -> str | None:
     value = value.strip().strip("<>").lower()
     return value if "@" in value and " " not in value else None
-
-
-def _smtp_peer(session: Session) -> SmtpPeer:
-    """The connecting IP (for SPF) and the HELO name of an SMTP session."""
-    peer = session.peer
-    ip = peer[0] if isinstance(peer, tuple) and peer else None
-    return SmtpPeer(ip=str(ip) if ip else None, helo=session.host_name or None)

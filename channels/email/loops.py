@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from channels.email.parse import ParsedMail
+from channels.email.parse import DELIVERY_REPORT_TYPES, ParsedMail
 
 
 class MailKind(enum.StrEnum):
@@ -83,15 +83,15 @@ def classify(
 
 
 def _is_bounce(mail: ParsedMail) -> bool:
-    if mail.report_type == "delivery-status" or mail.bounce is not None:
+    if mail.report_type in DELIVERY_REPORT_TYPES or mail.bounce is not None:
         return True
     local = (mail.sender or "").split("@", 1)[0]
     return local in _DAEMON_LOCALPARTS
 
 
 def _bounce_reason(mail: ParsedMail) -> str:
-    if mail.report_type == "delivery-status":
-        return "multipart/report; report-type=delivery-status"
+    if mail.report_type in DELIVERY_REPORT_TYPES:
+        return f"multipart/report; report-type={mail.report_type}"
     if mail.has_header("x-failed-recipients"):
         return "X-Failed-Recipients"
     return f"From: {mail.sender}"

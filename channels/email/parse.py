@@ -243,7 +243,7 @@ def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> ParsedMail:
     bounce = None
     if content_type == "multipart/report":
         report_type = (_safe_param(msg, "report-type") or "").lower() or None
-        if report_type == "delivery-status":
+        if report_type in DELIVERY_REPORT_TYPES:
             bounce = _bounce_report(msg, first_address("x-failed-recipients"), defects)
     elif first_address("x-failed-recipients"):
         bounce = BounceReport(
@@ -689,6 +689,22 @@ def _attachments(
 # --- bounces ---------------------------------------------------------------------------
 
 _STATUS = re.compile(r"^\s*([245])\.\d{1,3}\.\d{1,3}")
+# A report about internationalised (SMTPUTF8) mail is RFC 6533's "global" kind: the same
+# fields in UTF-8, and the returned mail as message/global(-headers). Postfix sends it
+# as report-type=delivery-status, other servers as global-delivery-status.
+DELIVERY_REPORT_TYPES = frozenset({"delivery-status", "global-delivery-status"})
+_STATUS_PARTS = frozenset({"message/delivery-status", "message/global-delivery-status"})
+_RETURNED_PARTS = frozenset(
+    {
+        "message/rfc822",
+        "text/rfc822-headers",
+        "message/rfc822-headers",
+        "message/global",
+        "message/global-headers",
+    }
+)
+# RFC 6533 3: a "utf-8" address may write a character as \x{HEX}.
+_EMBEDDED_CHAR = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
 
 
 def _bounce_report(msg: Message, failed_header: str | None, defects: _Defects) -> BounceReport:
@@ -698,7 +714,7 @@ def _bounce_report(msg: Message, failed_header: str | None, defects: _Defects) -
     permanent = True
     for leaf in _leaves(msg):
         ctype = _safe_content_type(leaf)
-        if ctype == "message/delivery-status":
+        if ctype in _STATUS_PARTS:
             for block in _status_blocks(leaf, defects):
                 action = block.get("action", "").lower()
                 status = block.get("status", "")
@@ -709,7 +725,7 @@ def _bounce_report(msg: Message, failed_header: str | None, defects: _Defects) -
                     permanent = False
                 recipient = block.get("final-recipient") or block.get("original-recipient")
                 if recipient:
-                    address = recipient.split(";", 1)[-1].strip()
+                    address = _utf8_address(recipient.split(";", 1)[-1].strip())
                     for found in _mailboxes(address):
                         if found not in failed:
                             failed.append(found)
@@ -717,7 +733,7 @@ def _bounce_report(msg: Message, failed_header: str | None, defects: _Defects) -
                 detail = code.split(";", 1)[-1].strip() if code else status
                 if detail:
                     diagnostics.append(" ".join(detail.split()))
-        elif ctype in {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers"}:
+        elif ctype in _RETURNED_PARTS:
             original_id = original_id or _returned_message_id(leaf, defects)
     return BounceReport(
         failed_recipients=tuple(failed),
@@ -727,8 +743,18 @@ def _bounce_report(msg: Message, failed_header: str | None, defects: _Defects) -
     )
 
 
+def _utf8_address(value: str) -> str:
+    """An RFC 6533 "utf-8" address with its \\x{HEX} characters written out."""
+
+    def character(match: re.Match[str]) -> str:
+        code = int(match.group(1), 16)
+        return chr(code) if code <= 0x10FFFF else match.group(0)
+
+    return _EMBEDDED_CHAR.sub(character, value)
+
+
 def _status_blocks(part: Message, defects: _Defects) -> list[dict[str, str]]:
-    """Field blocks of a message/delivery-status part, names lower-cased."""
+    """Field blocks of a message/(global-)delivery-status part, names lower-cased."""
     text = decode_bytes(_part_bytes(part, defects), "utf-8", defects)[0]
     if not text.strip():
         # Some parsers leave the payload as a string instead of header blocks.

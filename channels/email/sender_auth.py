@@ -64,10 +64,16 @@ class SenderAuthResult(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SmtpPeer:
-    """Who handed us the mail: the connecting IP and the name it gave in HELO/EHLO."""
+    """Who sent the mail, for SPF: the connecting IP and the name it gave in HELO/EHLO,
+    or, behind a trusted relay, the relay's client as it forwarded them (XFORWARD).
+
+    `trusted`: the connection came from a trusted relay (`[email] trusted_relays`) or
+    logged in with SMTP AUTH, so the headers it added on top may be believed.
+    """
 
     ip: str | None = None
     helo: str | None = None
+    trusted: bool = False
 
 
 class _DnsTimeout(Exception):
@@ -165,11 +171,35 @@ def public_suffix_list() -> Any:
 
 
 def org_domain(domain: str) -> str:
-    """The registrable domain as the public suffix list has it (e.g. example.co.uk)."""
-    return str(public_suffix_list().get_public_suffix(domain))
+    """The organisational domain (RFC 7489 3.2): one label below the public suffix
+    (e.g. example.co.uk), in A-labels. A top label the list does not know (.test,
+    .internal, a TLD newer than the list) is a public suffix of its own, as the list's
+    implicit "*" rule says; the suffix list's own answer for one is the bare TLD, which
+    would make every domain under it one organisation.
+    """
+    name = _a_labels(domain.strip().lower().rstrip("."))
+    try:
+        found = str(public_suffix_list().get_public_suffix(name))
+    except Exception:
+        found = ""
+    if "." not in found:
+        found = ".".join(name.split(".")[-2:])
+    return found
 
 
-# authheaders looks organisational domains up through these module-level names.
+def _a_labels(domain: str) -> str:
+    """`domain` in A-labels (xn--...): the parsed suffix list holds its internationalised
+    entries so, and a U-label name would not match them (bank.ایران, bank.рф)."""
+    if domain.isascii():
+        return domain
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
+# authheaders looks organisational domains up through these module-level names: its
+# DMARC alignment must use the same rule as ours.
 authheaders.dmarc_lookup.get_org_domain = org_domain
 authheaders.get_org_domain = org_domain
 
@@ -179,19 +209,7 @@ def aligned(domain: str, other: str | None) -> bool:
     if not other:
         return False
     domain, other = domain.lower().rstrip("."), other.lower().rstrip(".")
-    return domain == other or _org_domain(domain) == _org_domain(other)
-
-
-def _org_domain(domain: str) -> str:
-    """The registrable domain: one label below the public suffix."""
-    try:
-        org = org_domain(domain)
-    except Exception:
-        org = ""
-    if "." not in org:
-        # Not on the public suffix list: its top label is the suffix (the list's "*").
-        org = ".".join(domain.split(".")[-2:])
-    return org
+    return domain == other or org_domain(domain) == org_domain(other)
 
 
 def _domain(address: str | None) -> str:
@@ -206,14 +224,24 @@ class SenderAuth:
         *,
         mode: Mode,
         upstream_authserv_id: str = "",
+        trusted_clients: bool = False,
         resolver: str = "",
         timeout: float = 5.0,
     ) -> None:
+        """`trusted_clients`: whether any connection can be a trusted one (trusted
+        relay addresses or SMTP AUTH are configured); `trust_upstream` needs one."""
         if mode == "trust_upstream" and not upstream_authserv_id.strip():
             raise ValueError(
                 'sender_auth = "trust_upstream" needs upstream_authserv_id '
                 "(PASOKH_EMAIL__UPSTREAM_AUTHSERV_ID): the name the forwarding mail server "
                 "writes in its Authentication-Results"
+            )
+        if mode == "trust_upstream" and not trusted_clients:
+            # Anyone who can reach the SMTP port could write that server's header.
+            raise ValueError(
+                'sender_auth = "trust_upstream" needs the forwarding mail server named in '
+                "trusted_relays (PASOKH_EMAIL__TRUSTED_RELAYS) or SMTP AUTH (auth_user): "
+                "its Authentication-Results are believed only from it"
             )
         self.mode = mode
         self._authserv_id = upstream_authserv_id.strip().lower()
@@ -244,7 +272,7 @@ class SenderAuth:
         if not sender_domain:
             return SenderAuthResult.FAIL
         if self.mode == "trust_upstream":
-            return self._upstream_verdict(parsed, sender_domain)
+            return self._upstream_verdict(parsed, sender_domain, peer)
         try:
             # Each look-up has its own timeout; this bounds the whole (SPF may chain).
             async with asyncio.timeout(self._timeout * (SPF_LOOKUP_BUDGET + 4)):
@@ -361,9 +389,30 @@ class SenderAuth:
 
     # --- trust_upstream ---------------------------------------------------------------
 
-    def _upstream_verdict(self, parsed: ParsedMail, sender_domain: str) -> SenderAuthResult:
-        """What the forwarding server's own (topmost) Authentication-Results says."""
+    def _upstream_verdict(
+        self, parsed: ParsedMail, sender_domain: str, peer: SmtpPeer
+    ) -> SenderAuthResult:
+        """What the forwarding server's own Authentication-Results say.
+
+        Only a server we trust handed us the mail (a trusted relay address, or SMTP
+        AUTH) can vouch for it; and its own headers are the ones above the first
+        `Received:`, which it prepended. Anything with its authserv-id further down
+        came with the mail: the sender's own claim, which the upstream should have
+        removed (RFC 8601 section 5), so it is ignored.
+        """
+        if not peer.trusted:
+            logger.info(
+                "Authentication-Results not read: %s is neither a trusted relay nor "
+                "logged in with SMTP AUTH",
+                peer.ip,
+            )
+            return SenderAuthResult.FAIL
+        results: list[Any] = []
+        added_by_upstream = True
         for name, value in parsed.headers:
+            if name == "received":
+                added_by_upstream = False
+                continue
             if name != "authentication-results":
                 continue
             try:
@@ -372,8 +421,17 @@ class SenderAuth:
                 continue
             if str(header.authserv_id).lower() != self._authserv_id:
                 continue
-            return self._upstream_results(header.results, sender_domain)
-        return SenderAuthResult.FAIL
+            if not added_by_upstream:
+                logger.info(
+                    "an Authentication-Results header with the upstream's authserv-id "
+                    "below its Received: header is ignored (a forgery the upstream "
+                    "should remove, RFC 8601 section 5)"
+                )
+                continue
+            results.extend(header.results)
+        if not results:
+            return SenderAuthResult.FAIL
+        return self._upstream_results(results, sender_domain)
 
     @staticmethod
     def _upstream_results(results: list[Any], sender_domain: str) -> SenderAuthResult:

@@ -25,7 +25,9 @@ from config.settings import IpNetwork, parse_networks
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _address(text: str) -> IpAddress | None:
+def parse_address(text: str) -> IpAddress | None:
+    """An IP address as a header or a socket gives it ("[2001:db8::1]:443",
+    "192.0.2.1:443", a bare address); None when it is not one."""
     text = text.strip()
     if text.startswith("[") and "]" in text:  # "[2001:db8::1]:443"
         text = text[1 : text.index("]")]
@@ -46,7 +48,7 @@ def client_key(address: str | None) -> str:
     SMTP): an IPv4 address as it is, an IPv6 address's /64, an IPv4-mapped IPv6 address
     as the IPv4 one. One host usually has a whole /64 to pick addresses from, so
     counting single IPv6 addresses would give it 2^64 budgets."""
-    parsed = _address(address or "")
+    parsed = parse_address(address or "")
     if parsed is None:
         return address or "unknown"
     if isinstance(parsed, ipaddress.IPv6Address):
@@ -74,12 +76,12 @@ class TrustedProxies:
         `forwarded_for` is every `X-Forwarded-For` header's value, in order. A malformed
         entry where an address was due ends the walk at the last hop that was trusted.
         """
-        hop = _address(peer or "")
+        hop = parse_address(peer or "")
         if not self.trusts(hop):
             return peer
         entries = [part for value in forwarded_for for part in value.split(",") if part.strip()]
         for entry in reversed(entries):
-            address = _address(entry)
+            address = parse_address(entry)
             if address is None:
                 break
             hop = address
@@ -89,7 +91,7 @@ class TrustedProxies:
 
     def client_scheme(self, peer: str | None, forwarded_proto: str | None) -> str | None:
         """ "http" or "https" as the trusted proxy saw it; None to keep the connection's."""
-        if forwarded_proto is None or not self.trusts(_address(peer or "")):
+        if forwarded_proto is None or not self.trusts(parse_address(peer or "")):
             return None
         # The hop that connected to us set (or appended) it last; nothing to its left
         # is vouched for.
