@@ -7,6 +7,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from aiohttp import WSMsgType
 from sqlalchemy import func, select, update
 
 from channels.telegram.inbound import start_link_claim
@@ -311,17 +312,28 @@ async def test_a_strangers_mail_with_a_valid_reply_token_merges_nothing(app: Ide
     assert await app.identities(sara) == [("email", SARA, True)]
 
 
-async def test_a_forged_user_hash_links_nothing(
-    settings: Settings, start_app: Any, relay: FakeRelay
-) -> None:
+async def site_with_an_anonymous_chat(
+    settings: Settings, start_app: Any, relay: FakeRelay, text: str
+) -> tuple[IdentityApp, str, Any]:
+    """A site that signs its users in, and a visitor who wrote `text` before signing in:
+    the app, the visitor's token and its open socket."""
     app = await start_identity_app(
         start_app, settings, relay, webchat={"user_hash_secret": "site-secret"}
     )
     anonymous = await app.visitor()
     ws = await app.connect(anonymous)
     await next_frame(ws, "history")
-    await say(ws, "before signing in", "a1")
+    await say(ws, text, "a1")
     await next_reply(ws)
+    return app, anonymous, ws
+
+
+async def test_a_forged_user_hash_links_nothing(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    app, anonymous, ws = await site_with_an_anonymous_chat(
+        settings, start_app, relay, "before signing in"
+    )
     await ws.close()
     visitor_customer = await app.customer_of("webchat", address_of(app, anonymous))
 
@@ -345,6 +357,50 @@ async def test_a_forged_user_hash_links_nothing(
     merged = await app.customer_of("webchat", signed_in)
     assert merged == await app.customer_of("site", "u42") == visitor_customer
     assert ("site", "u42", True) in await app.identities(merged)  # type: ignore[arg-type]
+
+
+async def test_a_visitor_token_spent_on_signing_in_opens_nothing_of_the_user(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    # A shared computer: the browser's anonymous token outlives the site's sign-out. It
+    # must not open the account's conversation to the next person at that computer.
+    app, anonymous, ws = await site_with_an_anonymous_chat(
+        settings, start_app, relay, "asked before signing in"
+    )
+    other_tab = await app.connect(anonymous)
+    await next_frame(other_tab, "history")
+
+    status, body = await app.post(
+        SITE, anonymous, {"user_id": "u42", "user_hash": user_hash("site-secret", "u42")}
+    )
+    assert status == 200, body
+    user = await app.connect(body["visitor_token"])
+    history = await next_frame(user, "history")
+    # The anonymous chat is carried into the account...
+    assert [m["text"] for m in history["messages"]][:1] == ["asked before signing in"]
+    # ...and the tabs still holding the spent token are told to get a new one.
+    for socket in (ws, other_tab):
+        frame = await socket.receive(timeout=10)
+        while frame.type == WSMsgType.TEXT:  # what was on its way before the close
+            frame = await socket.receive(timeout=10)
+        assert (frame.type, frame.data) == (WSMsgType.CLOSE, 4401)
+    await ws.close()
+    await other_tab.close()
+
+    again = await app.connect(anonymous)
+    assert (await next_frame(again, "history"))["messages"] == []
+    await say(again, "the next person at this computer", "n1")
+    await next_reply(again)
+    account = await app.customer_of("webchat", "user:u42")
+    assert account is not None
+    stranger = await app.customer_of("webchat", address_of(app, anonymous))
+    assert stranger is not None and stranger != account
+    assert "the next person at this computer" not in await app.customer_texts(account)
+    assert "asked before signing in" not in await app.customer_texts(stranger)
+    status, _ = await app.post(SITE, anonymous, {"user_id": "u42", "user_hash": "0" * 64})
+    assert status == 403
+    await again.close()
+    await user.close()
 
 
 async def test_a_foreign_site_cannot_drive_the_identity_endpoints(

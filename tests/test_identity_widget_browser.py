@@ -158,7 +158,46 @@ async def test_signing_in_on_the_site_links_the_anonymous_chat(
         await expect(page.locator("pasokh-chat .messages")).to_contain_text(
             "asked before signing in", timeout=10_000
         )
+        await say_and_wait(page, "written signed in")
+        # Nothing of the anonymous chat stays in this browser once it is the user's...
+        assert [key for key in await storage_keys(page) if ":anon:" in key] == []
+
+        # ...so after the site's sign-out the next person at this computer starts afresh.
+        await page.goto(str(host.make_url("/")))
+        await page.locator("pasokh-chat .launcher").click()
+        await say_and_wait(page, "the next person")
+        await expect(page.locator("pasokh-chat .messages")).not_to_contain_text("signed in")
+
+        # The site's sign-out on a page that stays (PasokhChat.reset(), or its
+        # data-user-id taken away): the user's chat goes from the page and the browser.
+        for sign_out in (
+            "PasokhChat.reset()",
+            "document.querySelector('script[data-user-id]').removeAttribute('data-user-id')",
+        ):
+            await page.goto(str(host.make_url("/?user=u42")))
+            await page.evaluate("PasokhChat.open()")
+            await expect(page.locator("pasokh-chat .messages")).to_contain_text(
+                "written signed in", timeout=10_000
+            )
+            await page.evaluate(sign_out)
+            await say_and_wait(page, "after signing out")
+            await expect(page.locator("pasokh-chat .messages")).not_to_contain_text("signed in")
+            assert [key for key in await storage_keys(page) if ":u:" in key] == []
     assert await app.customer_of("webchat", "user:u42") == await app.customer_of("site", "u42")
+
+
+async def say_and_wait(page: Page, text: str) -> None:
+    """Send `text` and wait for it to be stored (the socket sent the history before)."""
+    composer = page.locator("pasokh-chat textarea")
+    await composer.fill(text)
+    await composer.press("Enter")
+    stored = page.locator("pasokh-chat .msg.customer[data-id]:not([data-client])", has_text=text)
+    await expect(stored).to_have_count(1, timeout=10_000)
+
+
+async def storage_keys(page: Page) -> list[str]:
+    keys: list[str] = await page.evaluate("() => Object.keys(localStorage)")
+    return keys
 
 
 async def test_without_a_mail_relay_the_widget_stops_offering_email_links(

@@ -11,6 +11,7 @@ import base64
 import json
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -437,3 +438,306 @@ async def test_only_the_linking_options_the_server_offers_are_shown(
     await open_chat(page)
     await expect(page.locator("pasokh-chat .idbar button", has_text="Telegram")).to_be_hidden()
     await expect(page.locator("pasokh-chat .idbar button", has_text="email")).to_be_hidden()
+
+
+@asynccontextmanager
+async def host_pages(pages: dict[str, tuple[str, dict[str, str]]]) -> AsyncIterator[str]:
+    """A customer's site on another loopback port: path -> (HTML, response headers)."""
+
+    async def page(request: web.Request) -> web.Response:
+        html, headers = pages[request.path]
+        return web.Response(text=html, content_type="text/html", headers=headers)
+
+    app = web.Application()
+    for path in pages:
+        app.router.add_get(path, page)
+    async with TestServer(app, host="127.0.0.1") as site:
+        yield str(site.make_url("")).rstrip("/")
+
+
+def shop_page(server: str, head: str = "", attrs: str = 'data-lang="en"') -> str:
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>shop</title>{head}'
+        f"</head><body><main>Shop</main>"
+        f'<script src="{server}/widget.js" {attrs}></script></body></html>'
+    )
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast of two computed colours (`rgb(r, g, b)`)."""
+
+    def luminance(css: str) -> float:
+        channels = [int(v) / 255 for v in re.findall(r"\d+", css)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(first), luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+async def in_widget(page: Page, script: str) -> Any:
+    """Evaluate `script`, a function of the widget's shadow root."""
+    return await page.evaluate(
+        f"() => ({script})(document.querySelector('pasokh-chat').shadowRoot)"
+    )
+
+
+async def test_a_body_with_a_transform_does_not_carry_the_launcher_off_screen(
+    browser: Browser, server_url: str
+) -> None:
+    # Page-transition libraries and GPU-layer hacks put these on <body>; each makes it the
+    # containing block of position:fixed descendants.
+    style = (
+        "<style>body{transform:translateZ(0);filter:opacity(1);will-change:transform;"
+        "contain:paint;margin:0}main{height:3000px}</style>"
+    )
+    async with host_pages({"/": (shop_page(server_url, style), {})}) as site:
+        page = await browser.new_page(viewport={"width": 1100, "height": 800})
+        await page.goto(site + "/")
+        launcher = page.locator("pasokh-chat .launcher")
+        box = await launcher.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 800, box
+        await launcher.click()
+        panel = await page.locator("pasokh-chat .panel").bounding_box()
+        assert panel is not None and panel["y"] >= 0 and panel["y"] + panel["height"] <= 800
+        assert await page.evaluate("() => scrollY") == 0
+
+
+async def test_trusted_types_and_a_bad_colour_do_not_stop_the_widget(
+    browser: Browser, server_url: str
+) -> None:
+    # A strict site's CSP (docs/widget.md) including Trusted Types; and two colours: one
+    # that is no colour at all, one so light that white text on it cannot be read.
+    origin = server_url.replace("http://", "")
+    csp = (
+        f"default-src 'self'; script-src {server_url}; connect-src {server_url} ws://{origin}; "
+        "img-src blob:; require-trusted-types-for 'script'"
+    )
+    pages = {
+        "/strict": (shop_page(server_url), {"Content-Security-Policy": csp}),
+        "/broken": (shop_page(server_url, attrs='data-lang="en" data-color="#12345"'), {}),
+        "/yellow": (shop_page(server_url, attrs='data-lang="en" data-color="#fde047"'), {}),
+    }
+    async with host_pages(pages) as site:
+        page = await browser.new_page(viewport={"width": 1100, "height": 800})
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if m.type == "error" else None)
+        await page.goto(site + "/strict")
+        await open_chat(page)
+        await ask(page, "How long does delivery take?")
+        await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text(
+            "business days", timeout=10_000
+        )
+        assert await page.locator("pasokh-chat .launcher svg path").count() == 1
+        assert not [text for text in refused if "TrustedHTML" in text], refused
+
+        warnings: list[str] = []
+        page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+        await page.goto(site + "/broken")
+        launcher = page.locator("pasokh-chat .launcher")
+        await expect(launcher).to_have_css("background-color", "rgb(15, 118, 110)")
+        assert any("data-color" in text for text in warnings), warnings
+
+        await page.goto(site + "/yellow")
+        await expect(launcher).to_have_css("background-color", "rgb(253, 224, 71)")
+        text_colour = await launcher.evaluate("b => getComputedStyle(b).color")
+        assert contrast(text_colour, "rgb(253, 224, 71)") >= 4.5, text_colour
+
+
+async def test_links_and_names_inside_persian_text_read_whole(
+    browser: Browser, server_url: str
+) -> None:
+    page = await open_demo(browser, f"{server_url}/?lang=fa")
+    sockets: list[WebSocketRoute] = []
+
+    async def keep_route(route: WebSocketRoute) -> None:
+        route.connect_to_server()
+        sockets.append(route)
+
+    await page.route_web_socket(re.compile(r".*/ws/webchat.*"), keep_route)
+    await page.reload()
+    await open_chat(page)
+    composer = page.locator("pasokh-chat textarea")
+    # An empty Persian composer is right-to-left (placeholder and caret at the right).
+    await expect(composer).to_have_css("direction", "rtl")
+    await composer.fill("hello")
+    await expect(composer).to_have_css("direction", "ltr")
+    await composer.fill("")
+    await expect(composer).to_have_css("direction", "rtl")
+
+    await ask(
+        page,
+        "لینک پیگیری: https://example.com/track/42/ را باز کنید (https://example.com/b) "
+        "و https://example.com/c، و https://en.wikipedia.org/wiki/Foo_(bar).",
+    )
+    links = page.locator("pasokh-chat .msg.customer .bubble a")
+    await expect(links).to_have_count(4)
+    assert await links.evaluate_all("as => as.map(a => a.getAttribute('href'))") == [
+        "https://example.com/track/42/",
+        "https://example.com/b",
+        "https://example.com/c",
+        "https://en.wikipedia.org/wiki/Foo_(bar)",
+    ]
+    # Drawn left to right as one piece: its "h" is left of its final "/".
+    first, last = await links.first.evaluate(
+        """a => { const t = a.firstChild, at = i => { const r = document.createRange();
+                    r.setStart(t, i); r.setEnd(t, i + 1); return r.getBoundingClientRect().x; };
+                  return [at(0), at(t.length - 1)]; }"""
+    )
+    assert first < last, (first, last)
+
+    # "Sam joined" in Persian: a Latin name first does not turn the line left-to-right.
+    joined = {
+        "id": "900",
+        "author": "bot",
+        "author_name": "Sam",
+        "text": "Sam از تیم پشتیبانی اکنون همراه شماست.",
+        "created_at": "2026-11-23T10:05:00+00:00",
+        "suggestions": [],
+        "attachments": [],
+    }
+    sockets[-1].send(json.dumps({"type": "message", "message": joined}, ensure_ascii=False))
+    bubble = page.locator("pasokh-chat .msg.bot .bubble", has_text="همراه شماست")
+    await expect(bubble).to_have_css("direction", "rtl")
+
+
+async def test_the_log_announces_each_message_once_and_a_phone_panel_keeps_focus(
+    browser: Browser, server_url: str
+) -> None:
+    page = await browser.new_page(viewport={"width": 400, "height": 740})
+    await page.goto(f"{server_url}/?lang=en")
+    await open_chat(page)
+    # The live log wraps a plain list (role=log on an <ol> hid its list semantics).
+    assert await in_widget(
+        page,
+        "r => [r.querySelector('[role=log]').tagName, r.querySelector('ol').getAttribute('role')]",
+    ) == ["DIV", None]
+    await in_widget(
+        page,
+        """r => { window.added = [];
+                 new MutationObserver(rs => rs.forEach(m => m.addedNodes.forEach(n =>
+                     n.nodeType === 1 && window.added.push(n.textContent))))
+                   .observe(r.querySelector('[role=log]'), {childList: true, subtree: true}); }""",
+    )
+    await ask(page, "Where is my order?")
+    await expect(page.locator("pasokh-chat .msg.bot .bubble")).to_contain_text(
+        "My orders", timeout=10_000
+    )
+    await expect(page.locator("pasokh-chat .msg.customer:not([data-client])")).to_have_count(1)
+    added = await page.evaluate("() => window.added")
+    assert len([text for text in added if "Where is my order?" in text]) == 1, added
+
+    # A focus ring that stands out (3:1) on the white panel.
+    await page.locator("pasokh-chat textarea").focus()
+    ring = await page.locator("pasokh-chat textarea").evaluate(
+        "t => getComputedStyle(t).outlineColor"
+    )
+    assert contrast(ring, "rgb(255, 255, 255)") >= 3, ring
+
+    # Full screen on a phone: modal, and Tab never leaves the panel for the page behind.
+    await expect(page.locator("pasokh-chat .panel")).to_have_attribute("aria-modal", "true")
+    for _ in range(14):
+        await page.keyboard.press("Tab")
+        assert await in_widget(
+            page, "r => !!r.activeElement && r.querySelector('.panel').contains(r.activeElement)"
+        ), await page.evaluate("() => document.activeElement.outerHTML.slice(0, 80)")
+    await page.keyboard.press("Shift+Tab")
+    await page.keyboard.press("Shift+Tab")
+    assert await in_widget(page, "r => r.querySelector('.panel').contains(r.activeElement)")
+
+
+async def test_two_tabs_offline_lose_nothing_and_send_nothing_twice(
+    browser: Browser, served: tuple[str, AppContext]
+) -> None:
+    url, context = served
+    tabs = await browser.new_context(viewport={"width": 1100, "height": 800})
+    offline = {"on": False}
+    routes: list[WebSocketRoute] = []
+
+    async def network(route: WebSocketRoute) -> None:
+        # Offline: the visitor's messages never reach the server.
+        server = route.connect_to_server()
+        routes.append(route)
+
+        def page_to_server(message: str | bytes) -> None:
+            if not (offline["on"] and '"type":"message"' in str(message)):
+                server.send(message)
+
+        route.on_message(page_to_server)
+
+    await tabs.route_web_socket(re.compile(r".*/ws/webchat.*"), network)
+    first = await tabs.new_page()
+    await first.goto(f"{url}/?lang=en")
+    await open_chat(first)
+    await ask(first, "first-online")
+    await expect(first.locator("pasokh-chat .msg.customer[data-id]")).to_have_count(1)
+    second = await tabs.new_page()
+    await second.goto(f"{url}/?lang=en")
+    await expect(second.locator("pasokh-chat .panel")).to_be_visible()  # open in every tab
+    await expect(second.locator("pasokh-chat .msg.customer")).to_have_count(1)
+
+    offline["on"] = True
+    await ask(first, "offline-A1")
+    await ask(first, "offline-A2")
+    await ask(second, "offline-B1")
+    # Each tab shows what the other typed as waiting too.
+    await expect(second.locator("pasokh-chat .msg.customer[data-client]")).to_have_count(3)
+    await expect(first.locator("pasokh-chat .msg.customer[data-client]")).to_have_count(3)
+    await first.close()  # gone before it could send its messages
+
+    offline["on"] = False
+    for route in routes:
+        await route.close(code=4000, reason="network back")
+    await expect(second.locator("pasokh-chat .msg.customer[data-id]")).to_have_count(
+        4, timeout=15_000
+    )
+    await expect(second.locator("pasokh-chat .msg.customer")).to_have_count(4)
+    assert "offline-" not in await second.evaluate("() => JSON.stringify(localStorage)")
+    async with context.sessions() as session:
+        texts = list(
+            await session.scalars(select(Message.text).where(Message.author_kind == "customer"))
+        )
+    assert sorted(texts) == ["first-online", "offline-A1", "offline-A2", "offline-B1"]
+    await tabs.close()
+
+
+async def test_a_silent_connection_is_given_up_and_the_message_sent_once(
+    browser: Browser, served: tuple[str, AppContext]
+) -> None:
+    # A half-open connection: the socket stays "open" but nothing gets through either way
+    # (a Wi-Fi change, a NAT that forgot the flow); the browser fires no close for minutes.
+    url, context = served
+    page = await open_demo(browser, f"{url}/?lang=en")
+    frozen: set[int] = set()
+    routes: list[WebSocketRoute] = []
+
+    async def network(route: WebSocketRoute) -> None:
+        server = route.connect_to_server()
+        number = len(routes)
+        routes.append(route)
+        route.on_message(lambda m: None if number in frozen else server.send(m))
+        server.on_message(lambda m: None if number in frozen else route.send(m))
+
+    await page.route_web_socket(re.compile(r".*/ws/webchat.*"), network)
+    await page.reload()
+    await open_chat(page)
+    await expect(page.locator("pasokh-chat .status")).to_be_hidden()
+    # The status shows "connection lost" until the next attempt says "connecting": kept.
+    await in_widget(
+        page,
+        """r => { const s = r.querySelector('.status'); window.said = [];
+                 new MutationObserver(() => window.said.push(s.textContent))
+                   .observe(s, {childList: true, characterData: true, subtree: true}); }""",
+    )
+    frozen.add(len(routes) - 1)
+    await ask(page, "are you there?")
+    await expect(page.locator("pasokh-chat .msg.customer[data-id]")).to_have_count(
+        1, timeout=30_000
+    )
+    await expect(page.locator("pasokh-chat .status")).to_be_hidden()
+    assert "Connection lost; reconnecting…" in await page.evaluate("() => window.said")
+    async with context.sessions() as session:
+        texts = list(
+            await session.scalars(select(Message.text).where(Message.author_kind == "customer"))
+        )
+    assert texts == ["are you there?"]

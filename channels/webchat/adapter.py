@@ -38,6 +38,7 @@ from router.core.events import (
     CustomersMerged,
     Event,
     EventsResumed,
+    IdentityRetired,
     MessageStored,
     ThreadChanged,
     Typing,
@@ -311,6 +312,10 @@ class WebchatAdapter:
         elif isinstance(event, CustomersMerged):
             for socket in list(self._by_customer.get(event.merged_id, ())):
                 self._attach(socket, event.surviving_id, socket.thread_id)
+        elif isinstance(event, IdentityRetired) and event.channel == CHANNEL:
+            # Its token opens a fresh conversation now: such a socket reconnects to it.
+            for socket in list(self._by_address.get(event.address, ())):
+                self._tasks.spawn(self._retire(socket), f"webchat:socket:{socket.number}:retired")
         elif isinstance(event, EventsResumed):
             # Messages written by other processes while the bus was cut: read back.
             for sockets in list(self._by_customer.values()):
@@ -319,6 +324,10 @@ class WebchatAdapter:
                         self._send_missed(socket, services),
                         f"webchat:socket:{socket.number}:resync",
                     )
+
+    @staticmethod
+    async def _retire(socket: _Socket) -> None:
+        await socket.ws.close(code=CLOSE_INVALID_TOKEN, message=b"invalid_token")
 
     async def _deliver_stored(self, event: MessageStored, services: ChannelServices) -> None:
         async with self._reads:

@@ -66,6 +66,16 @@ class CustomersMerged:
 
 
 @dataclass(frozen=True, slots=True)
+class IdentityRetired:
+    """The identity (`channel`, `address`) was given another address: a credential that
+    names the old one (a browser's visitor token) opens nothing of it any more, so
+    connections made with it are ended."""
+
+    channel: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
 class SlaAlarmFired:
     """A service-level target of a thread is nearly due (`warning`) or overdue (`breach`)."""
 
@@ -111,6 +121,7 @@ Event = (
     | Typing
     | AgentPresence
     | CustomersMerged
+    | IdentityRetired
     | SlaAlarmFired
     | SurveyAnswered
     | KnowledgeBaseChanged

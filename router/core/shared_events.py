@@ -32,6 +32,7 @@ from router.core.events import (
     CustomersMerged,
     Event,
     EventsResumed,
+    IdentityRetired,
     InProcessEventBus,
     KnowledgeBaseChanged,
     MessageStored,
@@ -57,6 +58,7 @@ _SHARED: dict[str, type[Event]] = {
         Typing,
         AgentPresence,
         CustomersMerged,
+        IdentityRetired,
         SlaAlarmFired,
         KnowledgeBaseChanged,
     )

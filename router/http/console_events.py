@@ -22,6 +22,7 @@ from router.core.events import (
     CustomersMerged,
     Event,
     EventsResumed,
+    IdentityRetired,
     KnowledgeBaseChanged,
     MessageStored,
     SlaAlarmFired,
@@ -89,6 +90,8 @@ async def payload_for(event: Event, sight: ThreadSight) -> dict[str, Any] | None
             return event_payload(event) if await sight.sees(event.thread_id) else None
         case EventsResumed():
             sight.forget()
+        case IdentityRetired():
+            return None  # a browser's credential, nothing an agent shows
     return event_payload(event)
 
 
@@ -137,6 +140,8 @@ def event_payload(event: Event) -> dict[str, Any]:
             }
         case KnowledgeBaseChanged():
             return {"type": "knowledge", "revision": event.revision}
+        case IdentityRetired():
+            return {"type": "identity_retired", "channel": event.channel}
         case SurveyAnswered():
             return {
                 "type": "survey",

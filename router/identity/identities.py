@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
-from router.core.events import Event
+from router.core.events import Event, IdentityRetired
 from router.core.messages import utcnow
 from router.identity.merge import MergeRefused, current_customer_id, merge_customers
 from router.identity.tokens import ProofTokens
@@ -212,11 +212,22 @@ async def link_site_user(
     user_identity: Identity,
     user_id: str,
 ) -> LinkOutcome:
-    """An anonymous visitor signed in (a valid `user_hash`): the same browser is both."""
+    """An anonymous visitor signed in (a valid `user_hash`): the same browser is both.
+
+    The visitor's chat is carried into the user's customer, and the visitor identity is
+    retired: its credential (left in a shared browser after the site's sign-out) would
+    otherwise open the user's whole conversation to the next person at that computer.
+    Presented again, it names a fresh identity with an empty conversation.
+    """
     site = await ensure_identity(session, SITE_USERS, user_id, verified=True)
     outcome = LinkOutcome(visitor.customer_id)
     await join(app, session, outcome, user_identity, site, how="site_user_hash")
     await join(app, session, outcome, user_identity, visitor, how="site_user_hash")
+    outcome.events.append(IdentityRetired(visitor.channel, visitor.address))
+    # No credential is ever issued for this address; the id keeps it unique when a
+    # fresh identity under the old address is retired in its turn.
+    visitor.address = f"retired:{visitor.id}:{visitor.address}"
+    await session.flush()
     return outcome
 
 
