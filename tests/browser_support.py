@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.console_support import PASSWORD
 
@@ -131,3 +131,37 @@ async def sign_in_to_console(page: Page, base_url: str, email: str) -> None:
     await page.locator("#signin-password").fill(PASSWORD)
     await page.locator("#signin-submit").click()
     await expect(page.locator("#console")).to_be_visible()
+
+
+async def open_console(
+    browser: Browser,
+    url: str,
+    email: str,
+    viewport: dict[str, int],
+    password: str = PASSWORD,
+    *,
+    scale: float = 1,
+) -> tuple[BrowserContext, Page]:
+    """A new browser context of `viewport` (`scale`: device pixels per CSS pixel, 2 for
+    a 200% zoom) signed in to the console at `url` as `email`, its socket live. The
+    page's script errors collect in `page.errors`."""
+    context = await browser.new_context(
+        viewport=viewport,  # type: ignore[arg-type]
+        device_scale_factor=scale,
+    )
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors  # type: ignore[attr-defined]
+    await page.goto(f"{url}/console")
+    await submit_sign_in(page, email, password)
+    return context, page
+
+
+async def submit_sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Fill in and send the sign-in form the page shows; wait for the live console."""
+    await page.locator("#signin-email").fill(email)
+    await page.locator("#signin-password").fill(password)
+    await page.locator("#signin-submit").click()
+    await expect(page.locator("#console")).to_be_visible()
+    await expect(page.locator("#live")).to_have_attribute("data-state", "on")

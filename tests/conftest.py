@@ -19,6 +19,7 @@ from channels.base import ChannelServices
 from config.settings import Settings
 from router.app import build_app
 from router.context import AppContext
+from router.core.responder import QueueEveryThread
 from router.http.compressed_bodies import SERVER_OPTIONS
 from router.http.keys import CONTEXT
 from router.storage.engine import new_engine
@@ -193,6 +194,17 @@ def ingest() -> RecordingIngest:
 def services(ingest: RecordingIngest, tmp_path: Path) -> ChannelServices:
     """Channel services around the recording `ingest`, for an adapter under test alone."""
     return make_services(ingest, tmp_path / "attachments")
+
+
+@pytest.fixture
+async def queued_server(start_app: AppFactory, settings: Settings) -> tuple[str, AppContext]:
+    """The whole server on loopback, web chat and email off, every new customer thread
+    queued for an agent: (base URL, context)."""
+    client, context = await start_app(
+        settings.replace("webchat", enabled=False).replace("email", enabled=False),
+        responder=QueueEveryThread(),
+    )
+    return str(client.make_url("/")).rstrip("/"), context
 
 
 @pytest.fixture

@@ -463,9 +463,13 @@ async def test_reply_leaves_on_the_customers_channel(settings: Settings, start_a
         session.add_all([verified, unverified])
     await web.push("me too", sender="visitor-2")
     strangers = await _identity_of(context, "visitor-2")
-    status, _ = await api(client, "POST", f"{thread_path}/messages", sara, json={"text": "hi"})
-    assert status == 409  # claim first
+    status, body = await api(client, "POST", f"{thread_path}/messages", sara, json={"text": "hi"})
+    # The reason as a word a client can show in its own language, not only the status.
+    assert (status, body["error"]["code"]) == (409, "claim_first"), body
     assert (await api(client, "POST", f"{thread_path}/claim", sara))[0] == 200
+    reza = await make_agent(context, "Reza")
+    status, body = await api(client, "POST", f"{thread_path}/messages", reza, json={"text": "x"})
+    assert (status, body["error"]["code"]) == (409, "taken"), body
     await web.wait_sent(1)  # "Sara ... is with you now"
 
     status, body = await api(client, "POST", f"{thread_path}/messages", sara, json={"text": "A"})

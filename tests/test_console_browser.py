@@ -192,6 +192,8 @@ async def test_widget_visitor_to_agent_to_tier_two(
 
     # Escalate to tier 2: it leaves the tier-1 agent and appears for the senior.
     await expect(senior.page.locator("#thread-list-empty")).to_be_visible()
+    # Escalation is among the thread's folded "more actions".
+    await agent.page.locator("#thread-tools-toggle").click()
     await agent.page.locator("#escalate-tier").select_option("2")
     await agent.page.locator("#escalate-reason").fill("refund over the first-line limit")
     await agent.page.locator("#escalate").click()
@@ -322,6 +324,7 @@ async def test_admin_console_in_arabic_history_canned_transfer_resolve_and_inert
         f"مرحبًا {XSS_NAME}، أنا Admin."
     )
 
+    await page.locator("#thread-tools-toggle").click()
     await page.locator("#transfer-agent").fill("nima@example.com")
     await page.locator("#transfer").click()
     await expect(page.locator("#thread-meta")).to_contain_text("Nima")

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from config.settings import Settings
 from router.context import AppContext
@@ -20,6 +20,7 @@ from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
 from router.service.breaches import fire_due_alarms
 from tests.agent_support import make_agent
+from tests.browser_support import open_console
 from tests.conftest import AppFactory
 from tests.console_support import (
     PASSWORD,
@@ -63,23 +64,6 @@ async def server(start_app: AppFactory, settings: Settings) -> tuple[str, AppCon
         responder=QueueEveryThread(),
     )
     return str(client.make_url("/")).rstrip("/"), context
-
-
-async def signed_in(
-    browser: Browser, url: str, email: str, viewport: dict[str, int], password: str = PASSWORD
-) -> tuple[BrowserContext, Page]:
-    context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.errors = errors  # type: ignore[attr-defined]
-    await page.goto(f"{url}/console")
-    await page.locator("#signin-email").fill(email)
-    await page.locator("#signin-password").fill(password)
-    await page.locator("#signin-submit").click()
-    await expect(page.locator("#console")).to_be_visible()
-    await expect(page.locator("#live")).to_have_attribute("data-state", "on")
-    return context, page
 
 
 async def long_email_thread(app: AppContext, messages: int = 14) -> int:
@@ -130,7 +114,7 @@ async def test_a_long_thread_scrolls_its_own_pane_and_keeps_the_reply_box_in_vie
     url, app = server
     await add_agent(app, "sara@example.com", name="Sara", language=lang)
     thread_id = await long_email_thread(app)
-    context, page = await signed_in(browser, url, "sara@example.com", viewport)
+    context, page = await open_console(browser, url, "sara@example.com", viewport)
     item = page.locator(f'.thread-item[data-thread-id="{thread_id}"]')
     # The customer is named by their best identity, not «Customer #1».
     await expect(item.locator(".name")).to_have_text("maryam@example.org")
@@ -191,7 +175,7 @@ async def test_an_admin_adds_an_agent_who_can_then_sign_in(
     url, app = server
     await add_agent(app, "boss@example.com", name="Boss", admin=True, language=lang)
     await add_agent(app, "sara@example.com", name="Sara", language=lang)
-    context, page = await signed_in(browser, url, "boss@example.com", DESKTOP)
+    context, page = await open_console(browser, url, "boss@example.com", DESKTOP)
     await page.locator('.page-tab[data-page="agents"]').click()
     await expect(page.locator("#admin-page tr[data-agent-id]")).to_have_count(2)
     form = page.locator("#add-agent-form")
@@ -223,7 +207,7 @@ async def test_an_admin_adds_an_agent_who_can_then_sign_in(
         new_password = "nima's password"
     row = page.locator("#admin-page tr[data-agent-id]", has_text="nima@example.com")
     await expect(row.locator("select")).to_have_value("2")
-    nima_context, nima = await signed_in(
+    nima_context, nima = await open_console(
         browser, url, "nima@example.com", DESKTOP, password=new_password
     )
     await expect(nima.locator("#me")).to_contain_text("نیما")
@@ -363,7 +347,7 @@ async def test_a_click_that_lands_while_the_queue_is_re_read_still_opens_the_thr
     url, app = server
     await add_agent(app, "sara@example.com", name="Sara", language="en")
     thread_id = await long_email_thread(app)
-    context, page = await signed_in(browser, url, "sara@example.com", DESKTOP)
+    context, page = await open_console(browser, url, "sara@example.com", DESKTOP)
     item = page.locator(f'.thread-item[data-thread-id="{thread_id}"]')
     await expect(item).to_have_count(1)
     box = await item.bounding_box()
@@ -391,7 +375,7 @@ async def test_at_1024_wide_the_three_panes_fit_and_the_reply_box_stays_in_view(
     url, app = server
     await add_agent(app, "sara@example.com", name="Sara", language=lang)
     thread_id = await long_email_thread(app)
-    context, page = await signed_in(browser, url, "sara@example.com", NARROW_DESKTOP)
+    context, page = await open_console(browser, url, "sara@example.com", NARROW_DESKTOP)
     await page.locator(f'.thread-item[data-thread-id="{thread_id}"]').click()
     await expect(page.locator("#history .msg")).to_have_count(14)
 
@@ -438,7 +422,7 @@ async def test_the_agents_page_and_transfer_picker_follow_every_page_of_agents(
     # More agents than one page of GET /api/v1/agents holds (100 by default).
     for n in range(120):
         await make_agent(app, f"Agent{n:03d}", tier=1 + n % 3)
-    context, page = await signed_in(browser, url, "boss@example.com", DESKTOP)
+    context, page = await open_console(browser, url, "boss@example.com", DESKTOP)
     await expect(page.locator("#agent-emails option")).to_have_count(120)
     await page.locator('.page-tab[data-page="agents"]').click()
     await expect(page.locator("#admin-page tr[data-agent-id]")).to_have_count(121)

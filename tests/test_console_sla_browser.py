@@ -129,6 +129,7 @@ async def test_breach_badge_due_sort_and_priority_from_the_header(
     # The priority selector in the header: urgent -> low moves the deadline to ten hours
     # after the clock's start, in the API and on the page.
     await row(page, urgent).click()
+    await page.locator("#thread-tools-toggle").click()  # the header's folded controls
     await expect(page.locator("#priority-select")).to_have_value("urgent")
     header_due = page.locator("#thread-sla .due time")
     before = (started + timedelta(minutes=TARGETS["urgent"])).isoformat()
@@ -193,6 +194,7 @@ async def test_a_read_begun_before_an_action_does_not_undo_it(
     await sign_in_to_console(page, str(client.make_url("/")).rstrip("/"), "boss@example.com")
     await expect(page.locator("#live")).to_have_attribute("data-state", "on")
     await row(page, thread_id).click()
+    await page.locator("#thread-tools-toggle").click()  # the header's folded controls
     toggle = page.locator("#pending-toggle")
     await expect(toggle).to_be_checked()
     view = page.locator("#thread-view")

@@ -3,9 +3,12 @@ already there is left as it is (the head is read from the migration files once).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -56,5 +59,43 @@ async def test_an_older_database_is_brought_to_the_newest_revision(tmp_path: Pat
         await upgrade_to_head(engine)  # at the head already: nothing to do, nothing breaks
         async with engine.connect() as connection:
             assert (await connection.run_sync(_revisions_and_tables)) == (newest, tables)
+    finally:
+        await engine.dispose()
+
+
+async def test_0025_writes_the_search_columns_again_with_the_clitic_rule(tmp_path: Path) -> None:
+    """A row stored under the older rule («کتاب ها» kept spaced) is written again on
+    upgrade, and on SQLite its FTS index follows, so the joined spelling finds it."""
+    engine = new_engine(await _empty_database(tmp_path))
+    try:
+
+        def upgrade(revision: str) -> Callable[[Any], None]:
+            def run(connection: Any) -> None:
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+
+            return run
+
+        async with engine.connect() as connection:
+            await connection.run_sync(upgrade("0021"))
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO customers (id, name, search_text, created_at)"
+                    " VALUES (1, :name, :old, :at)"
+                ),
+                {"name": "رضا کتاب ها", "old": "رضا کتاب ها", "at": datetime.now(UTC)},
+            )
+            await connection.commit()
+            await connection.run_sync(upgrade("0025"))
+            await connection.commit()
+            stored = await connection.scalar(sa.text("SELECT search_text FROM customers"))
+            assert stored == "رضا کتابها"
+            if engine.dialect.name == "sqlite":
+                found = await connection.scalar(
+                    sa.text("SELECT rowid FROM customers_fts WHERE customers_fts MATCH :q"),
+                    {"q": '"کتابها"'},
+                )
+                assert found == 1
     finally:
         await engine.dispose()

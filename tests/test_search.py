@@ -65,6 +65,29 @@ async def test_search_folds_arabic_letters_digits_and_zwnj_and_keeps_tiers_apart
     assert status == 422, body
 
 
+async def test_a_persian_clitic_spaced_off_finds_the_joined_and_zwnj_spellings(
+    settings: Settings, start_app: Any
+) -> None:
+    """«می خواهم» with a space, «میخواهم» and «می‌خواهم» (ZWNJ) are one word to search,
+    whichever way the message and the query were written (the FAQ tokeniser's clitics)."""
+    client, context, web, _mail = await _start(settings, start_app)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    spaced = await web.push("سفارشم را می خواهم پیگیری کنم", sender="v1")
+    zwnj = await web.push("کتاب‌ها را می‌خواهم", sender="v2", sender_name="رضا کتاب ها")
+
+    async def found(q: str) -> tuple[set[int], set[int]]:
+        status, body = await api(client, "GET", "/api/v1/search", boss, params={"q": q})
+        assert status == 200, body
+        return {m["id"] for m in body["messages"]}, {c["id"] for c in body["customers"]}
+
+    both = {spaced.message_id, zwnj.message_id}
+    for query in ("می خواهم", "میخواهم", "می‌خواهم", "مي خواهم"):
+        assert (await found(query))[0] == both, query
+    assert (await found("می خواهم پیگیری"))[0] == {spaced.message_id}
+    assert (await found("کتاب ها"))[0] == {zwnj.message_id}
+    assert (await found("کتابها"))[1] == {zwnj.customer_id}
+
+
 async def test_search_and_customer_list_page_by_keyset_stable_under_inserts(
     settings: Settings, start_app: Any
 ) -> None:

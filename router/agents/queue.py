@@ -52,7 +52,14 @@ PRESENCE_STATES = ("online", "away", "offline")
 
 
 class QueueError(Exception):
-    """An agent action that cannot be done; the message says why, for the agent."""
+    """An agent action that cannot be done; the message says why, for the agent.
+
+    `code`: a stable word for the reason (the API's `error.code`), so a client shows
+    its own words for it in its own language instead of guessing from the status."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class NotFound(QueueError):
@@ -299,7 +306,10 @@ async def _give(
         raise Conflict(f"{agent.name} is deactivated")
     counts = await open_counts(session, [agent.id])
     if counts.get(agent.id, 0) >= agent.max_concurrent:
-        raise Conflict(f"{agent.name} is at capacity ({agent.max_concurrent} open threads)")
+        raise Conflict(
+            f"{agent.name} is at capacity ({agent.max_concurrent} open threads)",
+            code="at_capacity",
+        )
     now = utcnow()
     taken = await _conditional_update(
         session,
@@ -354,8 +364,14 @@ async def take(
         return
     if thread.status not in (ThreadStatus.QUEUED, ThreadStatus.BOT):
         if thread.status == ThreadStatus.ASSIGNED:
-            raise Conflict(f"thread {thread.id} is taken by {await _holder_name(session, thread)}")
-        raise Conflict(f"thread {thread.id} is not waiting in the queue (it is {thread.status})")
+            raise Conflict(
+                f"thread {thread.id} is taken by {await _holder_name(session, thread)}",
+                code="taken",
+            )
+        raise Conflict(
+            f"thread {thread.id} is not waiting in the queue (it is {thread.status})",
+            code="not_waiting",
+        )
     from_status = thread.status
     where = [
         Thread.id == thread.id,
@@ -365,7 +381,10 @@ async def take(
     if not await _give(app, session, effects, thread, agent, where, announce=announce):
         # Another claim committed between our read and our UPDATE (PostgreSQL).
         logger.debug("claim of thread %d by agent %d lost the race", thread.id, agent.id)
-        raise Conflict(f"thread {thread.id} is taken by {await _holder_name(session, thread)}")
+        raise Conflict(
+            f"thread {thread.id} is taken by {await _holder_name(session, thread)}",
+            code="taken",
+        )
     if agent.presence == "offline":
         # Taking work means being at work: an offline claimer would lose it to the sweep.
         agent.presence = "online"
@@ -414,7 +433,7 @@ async def release(app: AppContext, actor: Actor, thread_id: int) -> Thread:
             # Keep its place: the customer has been waiting since it first queued.
             queued_at=None if to_bot else thread.queued_at or utcnow(),
         ):
-            raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
+            raise Conflict(f"thread {thread_id} changed meanwhile; reload it", code="changed")
         _audit(session, thread, "release", actor=actor, from_agent_id=previous, to_bot=to_bot)
         if to_bot:
             await sla_threads.status_changed(app, session, thread)
@@ -455,7 +474,7 @@ async def transfer(app: AppContext, actor: Actor, thread_id: int, email: str) ->
         guard = _guard(thread)
         tier = thread.tier if target.is_admin else target.tier
         if not await _give(app, session, effects, thread, target, guard, tier=tier):
-            raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
+            raise Conflict(f"thread {thread_id} changed meanwhile; reload it", code="changed")
         _audit(
             session,
             thread,
@@ -495,7 +514,7 @@ async def _queue_at_tier(
         assignee_id=None,
         **values,
     ):
-        raise Conflict(f"thread {thread.id} changed meanwhile; reload it")
+        raise Conflict(f"thread {thread.id} changed meanwhile; reload it", code="changed")
     await tier_changed(
         app,
         session,
@@ -590,7 +609,7 @@ async def resolve(
     async def work(session: AsyncSession, effects: Effects) -> Thread:
         thread = await _thread_to_act_on(session, actor, thread_id)
         if thread.status not in OPEN_STATUSES:
-            raise Conflict(f"thread {thread_id} is already {thread.status}")
+            raise Conflict(f"thread {thread_id} is already {thread.status}", code="resolved")
         now = utcnow()
         if not await _conditional_update(
             session,
@@ -601,7 +620,7 @@ async def resolve(
             resolved_at=now,
             updated_at=now,
         ):
-            raise Conflict(f"thread {thread_id} changed meanwhile; reload it")
+            raise Conflict(f"thread {thread_id} changed meanwhile; reload it", code="changed")
         _audit(session, thread, "resolve", actor=actor, resolution=resolution)
         await record_resolution(app, session, thread, actor_kind="agent", agent_id=actor.agent_id)
         await sla_threads.status_changed(app, session, thread)

@@ -104,12 +104,15 @@ async def post_message(
 
 def _check_may_reply(actor: Actor, thread: Thread) -> None:
     if thread.status == ThreadStatus.RESOLVED:
-        raise Conflict(f"thread {thread.id} is resolved; the customer's next message reopens it")
+        raise Conflict(
+            f"thread {thread.id} is resolved; the customer's next message reopens it",
+            code="resolved",
+        )
     if actor.is_admin or thread.assignee_id == actor.agent_id:
         return
     if thread.assignee_id is None:
-        raise Conflict(f"claim thread {thread.id} before replying")
-    raise Conflict(f"thread {thread.id} is assigned to another agent")
+        raise Conflict(f"claim thread {thread.id} before replying", code="claim_first")
+    raise Conflict(f"thread {thread.id} is assigned to another agent", code="taken")
 
 
 async def _reply_identity(
@@ -118,7 +121,7 @@ async def _reply_identity(
     """The identity to send to: the chosen verified one, else where the customer last wrote."""
     chosen = identity_id if identity_id is not None else thread.last_identity_id
     if chosen is None:
-        raise Conflict(f"thread {thread.id} has no channel to reply on")
+        raise Conflict(f"thread {thread.id} has no channel to reply on", code="no_channel")
     identity = await session.get(Identity, chosen)
     # The identity's state, not the request's shape, decides: 404 and 409, never 422.
     if identity is None or identity.customer_id != thread.customer_id:
@@ -126,11 +129,13 @@ async def _reply_identity(
     if identity_id is not None and identity.id != thread.last_identity_id and not identity.verified:
         raise Conflict(
             f"identity {chosen} ({identity.channel}) is not verified; "
-            "reply where the customer last wrote or on a verified identity"
+            "reply where the customer last wrote or on a verified identity",
+            code="unverified_identity",
         )
     if identity.unreachable_reason:
         raise Conflict(
             f"the customer cannot be reached on {identity.channel} "
-            f"({identity.unreachable_reason}); pick another verified identity"
+            f"({identity.unreachable_reason}); pick another verified identity",
+            code="unreachable",
         )
     return identity

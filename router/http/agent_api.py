@@ -59,7 +59,8 @@ def _api(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except QueueError as exc:
-            return json_error(_STATUS.get(type(exc), 400), str(exc))
+            extra = {"code": exc.code} if exc.code else {}
+            return json_error(_STATUS.get(type(exc), 400), str(exc), **extra)
 
     return wrapper
 

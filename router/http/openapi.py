@@ -147,7 +147,16 @@ SCHEMAS: dict[str, JSON] = {
         {
             "error": {
                 "type": "object",
-                "properties": {"status": INT, "message": STRING},
+                "properties": {
+                    "status": INT,
+                    "message": STRING,
+                    "code": {
+                        **STRING,
+                        "description": "on some 409s, the reason as a stable word for "
+                        "programs: taken, claim_first, resolved, at_capacity, not_waiting, "
+                        "changed, no_channel, unverified_identity, unreachable",
+                    },
+                },
                 "required": ["status", "message"],
             }
         },

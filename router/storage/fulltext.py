@@ -26,6 +26,51 @@ SEARCHED = ("messages", "customers", "identities")
 SHORTEST_INDEXED = 3
 
 
+# What each searched table's `search_text` is made of, in the argument order of its
+# function in router.storage.models (identities: `identity_searchable`).
+_SOURCES = {
+    "messages": ("subject", "text"),
+    "customers": ("name",),
+    "identities": ("address", "display_name", "username"),
+}
+_BATCH = 1000
+
+
+def recompute_search_text(connection: sa.Connection) -> int:
+    """Write every row's `search_text` again from its columns with today's rule (a
+    migration's work: the models' listeners keep new and changed rows current). Rows
+    whose value is unchanged are not written; on SQLite the FTS triggers follow the
+    rows that are. Returns how many rows changed."""
+    from router.storage.models import identity_searchable, searchable
+
+    changed = 0
+    for searched, names in _SOURCES.items():
+        after = 0
+        while True:
+            rows = connection.execute(
+                sa.text(
+                    f"SELECT id, search_text, {', '.join(names)} FROM {searched} "
+                    "WHERE id > :after ORDER BY id LIMIT :limit"
+                ),
+                {"after": after, "limit": _BATCH},
+            ).all()
+            if not rows:
+                break
+            for row in rows:
+                parts = row[2:]
+                value = (
+                    identity_searchable(*parts) if searched == "identities" else searchable(*parts)
+                )
+                if value != row[1]:
+                    connection.execute(
+                        sa.text(f"UPDATE {searched} SET search_text = :v WHERE id = :id"),
+                        {"v": value, "id": row[0]},
+                    )
+                    changed += 1
+            after = rows[-1][0]
+    return changed
+
+
 def index_name(searched: str) -> str:
     return f"{searched}_fts"
 

@@ -639,12 +639,15 @@ CUSTOMER_ROWS: tuple[Any, ...] = (  # each has `customer_id`
 
 
 def searchable(*parts: str | None) -> str:
-    """The search column's value: the parts normalised as the FAQ normalises questions
-    (one copy: `faq.normalise`), so «علي» finds «علی» and «۱۲۳» finds «123». Emails and
-    usernames keep their letters (only case and punctuation fold)."""
-    from faq.normalise import normalise  # the FAQ package stays out of model imports
+    """The search column's value, and the query's: the parts normalised and tokenised as
+    the FAQ does questions (one copy: `faq.normalise`), so «علي» finds «علی», «۱۲۳» finds
+    «123», and «می خواهم» typed with a space is «میخواهم» as «می‌خواهم» is (the clitics
+    the tokeniser glues back). Emails and usernames keep their letters (only case and
+    punctuation fold). A change here needs the stored columns recomputed
+    (`router.storage.fulltext.recompute_search_text`, from a migration)."""
+    from faq.normalise import normalise, tokenise  # the FAQ package stays out of model imports
 
-    return " ".join(normalise(p) for p in parts if p)
+    return " ".join(" ".join(tokenise(normalise(p))) for p in parts if p)
 
 
 @event.listens_for(Message, "before_insert")

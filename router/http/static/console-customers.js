@@ -151,7 +151,11 @@
               threadLink(m.thread_id),
               " ",
               C.el("time", { datetime: m.created_at, text: C.when(m.created_at) }),
-              C.el("p", {}, isolated(m.text.slice(0, 300))),
+              C.el(
+                "p",
+                {},
+                C.el("bdi", { class: "customer-supplied" }, ...C.withIsolatedUrls(m.text.slice(0, 300))),
+              ),
             ),
           ),
         ),

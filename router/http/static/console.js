@@ -82,7 +82,6 @@
       wrong_credentials: "Wrong email or password.",
       too_many: "Too many attempts; wait a little and try again.",
       csrf_reload: "The page is out of date; reload it.",
-      taken: "Someone else has already taken this thread.",
       failed: "That did not work: {message}",
       claimed: "You have this thread now.",
       escalated: "Escalated.",
@@ -211,6 +210,20 @@
       invite_used: "This invitation has been used already; sign in or ask an admin for a new one.",
       invite_invalid: "This invitation is not valid or has expired; ask an admin for a new one.",
       password_short: "The password needs at least 8 characters.",
+      session_ended: "Your session has ended; sign in again. What you were writing is kept, not sent.",
+      more_actions: "More actions",
+      history: "Conversation",
+      pages: "Pages",
+      queues: "Queues",
+      conflict_taken: "Someone else has already taken this thread.",
+      conflict_claim_first: "Claim this thread before replying.",
+      conflict_resolved: "This thread is resolved; the customer's next message reopens it.",
+      conflict_at_capacity: "That agent already has as many open threads as allowed.",
+      conflict_not_waiting: "This thread is no longer waiting in the queue.",
+      conflict_changed: "The thread changed meanwhile; it is shown as it is now.",
+      conflict_no_channel: "This thread has no channel to reply on.",
+      conflict_unverified_identity: "That address is not verified; reply where the customer last wrote or on a verified address.",
+      conflict_unreachable: "The customer cannot be reached there; pick another address.",
     },
     fa: {
       app_title: "پاسخ — میز کار پشتیبان",
@@ -282,7 +295,6 @@
       wrong_credentials: "ایمیل یا گذرواژه درست نیست.",
       too_many: "تلاش‌ها زیاد است؛ کمی صبر کنید و دوباره امتحان کنید.",
       csrf_reload: "صفحه قدیمی است؛ آن را دوباره بارگذاری کنید.",
-      taken: "همکار دیگری این گفت‌وگو را برداشته است.",
       failed: "انجام نشد: {message}",
       claimed: "این گفت‌وگو اکنون با شماست.",
       escalated: "ارجاع شد.",
@@ -411,6 +423,20 @@
       invite_used: "این دعوت‌نامه پیش‌تر به کار رفته است؛ وارد شوید یا از مدیر دعوت‌نامهٔ تازه بخواهید.",
       invite_invalid: "این دعوت‌نامه معتبر نیست یا منقضی شده است؛ از مدیر دعوت‌نامهٔ تازه بخواهید.",
       password_short: "گذرواژه دست‌کم ۸ نویسه لازم دارد.",
+      session_ended: "نشست شما به پایان رسیده است؛ دوباره وارد شوید. آنچه می‌نوشتید نگه داشته شده و فرستاده نشده است.",
+      more_actions: "کارهای بیشتر",
+      history: "گفت‌وگو",
+      pages: "صفحه‌ها",
+      queues: "صف‌ها",
+      conflict_taken: "همکار دیگری این گفت‌وگو را برداشته است.",
+      conflict_claim_first: "پیش از پاسخ دادن، این گفت‌وگو را بردارید.",
+      conflict_resolved: "این گفت‌وگو بسته شده است؛ پیام بعدی مشتری آن را دوباره باز می‌کند.",
+      conflict_at_capacity: "این پشتیبان به سقف گفت‌وگوهای باز خود رسیده است.",
+      conflict_not_waiting: "این گفت‌وگو دیگر در صف نیست.",
+      conflict_changed: "گفت‌وگو در این میان تغییر کرد؛ اکنون همان‌گونه که هست نمایش داده می‌شود.",
+      conflict_no_channel: "کانالی برای پاسخ به این گفت‌وگو نیست.",
+      conflict_unverified_identity: "این نشانی تأیید نشده است؛ از راه آخرین پیام مشتری یا یک نشانی تأییدشده پاسخ دهید.",
+      conflict_unreachable: "مشتری از این راه در دسترس نیست؛ نشانی دیگری برگزینید.",
     },
     ar: {
       app_title: "پاسخ — لوحة موظفي الدعم",
@@ -482,7 +508,6 @@
       wrong_credentials: "البريد أو كلمة المرور غير صحيحة.",
       too_many: "محاولات كثيرة؛ انتظر قليلًا ثم حاول مجددًا.",
       csrf_reload: "الصفحة قديمة؛ أعد تحميلها.",
-      taken: "زميل آخر استلم هذه المحادثة.",
       failed: "لم ينجح ذلك: {message}",
       claimed: "المحادثة معك الآن.",
       escalated: "تم التصعيد.",
@@ -611,6 +636,20 @@
       invite_used: "استُخدمت هذه الدعوة من قبل؛ سجّل الدخول أو اطلب دعوة جديدة من المدير.",
       invite_invalid: "هذه الدعوة غير صالحة أو منتهية؛ اطلب دعوة جديدة من المدير.",
       password_short: "تحتاج كلمة المرور إلى ٨ أحرف على الأقل.",
+      session_ended: "انتهت جلستك؛ سجّل الدخول مرة أخرى. ما كنت تكتبه محفوظ ولم يُرسل.",
+      more_actions: "إجراءات أخرى",
+      history: "المحادثة",
+      pages: "الصفحات",
+      queues: "قوائم الانتظار",
+      conflict_taken: "زميل آخر استلم هذه المحادثة.",
+      conflict_claim_first: "استلم هذه المحادثة قبل الرد.",
+      conflict_resolved: "هذه المحادثة مغلقة؛ تعيد رسالة العميل التالية فتحها.",
+      conflict_at_capacity: "بلغ هذا الموظف الحد الأقصى من المحادثات المفتوحة.",
+      conflict_not_waiting: "لم تعد هذه المحادثة في قائمة الانتظار.",
+      conflict_changed: "تغيّرت المحادثة في الأثناء؛ وهي معروضة الآن كما هي.",
+      conflict_no_channel: "لا توجد قناة للرد على هذه المحادثة.",
+      conflict_unverified_identity: "هذا العنوان غير موثّق؛ ردّ حيث كتب العميل آخر مرة أو على عنوان موثّق.",
+      conflict_unreachable: "لا يمكن الوصول إلى العميل هناك؛ اختر عنوانًا آخر.",
     },
   };
   const RTL = new Set(["fa", "ar"]);
@@ -642,6 +681,7 @@
     threadRead: 0, // bumped by each read of the open thread and each action on it
     threadReadsOpen: 0, // reads in flight: the thread view is aria-busy meanwhile
     actionsOpen: 0, // actions in flight: a read not made by one of them is dropped
+    sending: false, // a reply is on its way: no second one until it is answered
     canned: [],
     socket: null,
     socketRetry: 0,
@@ -850,6 +890,9 @@
     document.documentElement.lang = state.lang;
     document.documentElement.dir = RTL.has(state.lang) ? "rtl" : "ltr";
     for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    for (const node of document.querySelectorAll("[data-i18n-label]")) {
+      node.setAttribute("aria-label", t(node.dataset.i18nLabel));
+    }
     for (const node of document.querySelectorAll("[data-i18n-placeholder]")) {
       node.placeholder = t(node.dataset.i18nPlaceholder);
     }
@@ -879,10 +922,13 @@
     }, 6000);
   }
 
+  // `code`: the server's word for why (error.code, on some 409s), shown in the
+  // console's own language by failed().
   class ApiError extends Error {
-    constructor(status, message) {
+    constructor(status, message, code) {
       super(message);
       this.status = status;
+      this.code = code || null;
     }
   }
 
@@ -904,8 +950,8 @@
     }
     if (!response.ok) {
       const message = (data && data.error && data.error.message) || response.statusText;
-      if (response.status === 401 && !path.startsWith("/console/")) showSignIn();
-      throw new ApiError(response.status, message);
+      if (response.status === 401 && !path.startsWith("/console/")) sessionEnded();
+      throw new ApiError(response.status, message, data && data.error && data.error.code);
     }
     return data;
   }
@@ -924,8 +970,12 @@
     return rows;
   }
 
+  // The server's reason in the agent's language when it names one we have words for
+  // (error.code); otherwise its own message. Never a guess from the status alone: a
+  // 409 is "claim it first" as often as "someone else has it".
   function failed(error) {
-    if (error instanceof ApiError && error.status === 409) notify(t("taken"));
+    const key = error instanceof ApiError && error.code ? `conflict_${error.code}` : null;
+    if (key && I18N.en[key] !== undefined) notify(t(key));
     else notify(t("failed", { message: error.message || String(error) }));
   }
 
@@ -940,6 +990,15 @@
       $("signin-csrf").value = data.login_csrf;
       showSignIn(data.login_csrf);
     }
+  }
+
+  // The session ran out (or was revoked) under a signed-in agent: the sign-in form
+  // says so. The console keeps the open thread and the reply box as they are, so
+  // signing in again finds the draft where it was.
+  function sessionEnded() {
+    if (!state.agent) return;
+    showSignIn();
+    $("signin-error").textContent = t("session_ended");
   }
 
   function showSignIn(loginCsrf) {
@@ -975,6 +1034,9 @@
       if (response.ok) {
         $("signin-password").value = "";
         startConsole(data);
+        // The form that had focus is gone: focus goes to the console's heading, so a
+        // screen reader announces where the agent is and Tab starts from the top.
+        $("console-heading").focus();
         return;
       }
       const messages = { 401: "wrong_credentials", 429: "too_many", 403: "csrf_reload" };
@@ -1086,7 +1148,7 @@
       state.socket = null;
       renderLive();
       if (event.code === 4401 || !state.agent) {
-        if (state.agent) showSignIn();
+        sessionEnded();
         return;
       }
       const delay = Math.min(30000, 500 * 2 ** state.socketRetry++) * (0.5 + Math.random());
@@ -1140,6 +1202,44 @@
     state.reloadThreadTimer = setTimeout(() => openThread(state.currentId, true), 150);
   }
 
+  // ---- tab lists -----------------------------------------------------------
+  //
+  // The page tabs and the queue tabs follow the ARIA tab pattern: the selected tab is
+  // the one in the Tab order (the others are reached with the arrow keys, Home and
+  // End, which select them), so Tab goes from the tabs straight to what they show.
+
+  function visibleTabs(list) {
+    return [...list.querySelectorAll('[role="tab"]')].filter((tab) => !tab.hidden);
+  }
+
+  function syncTabs(list) {
+    if (!list) return;
+    const tabs = visibleTabs(list);
+    const selected = tabs.find((tab) => tab.getAttribute("aria-selected") === "true") || tabs[0];
+    for (const tab of list.querySelectorAll('[role="tab"]')) {
+      tab.tabIndex = tab === selected ? 0 : -1;
+    }
+  }
+
+  function onTabKey(event) {
+    const list = event.currentTarget;
+    const tabs = visibleTabs(list);
+    const at = tabs.indexOf(document.activeElement);
+    if (at < 0) return;
+    // Arrow keys follow the reading direction: in fa/ar the next tab is on the left.
+    const forward = RTL.has(state.lang) ? "ArrowLeft" : "ArrowRight";
+    const back = RTL.has(state.lang) ? "ArrowRight" : "ArrowLeft";
+    let next = null;
+    if (event.key === forward) next = tabs[(at + 1) % tabs.length];
+    else if (event.key === back) next = tabs[(at - 1 + tabs.length) % tabs.length];
+    else if (event.key === "Home") next = tabs[0];
+    else if (event.key === "End") next = tabs[tabs.length - 1];
+    if (!next) return;
+    event.preventDefault();
+    next.focus();
+    next.click();
+  }
+
   // ---- the queue -----------------------------------------------------------
 
   function selectView(view) {
@@ -1147,6 +1247,9 @@
     for (const tab of document.querySelectorAll(".tab")) {
       tab.setAttribute("aria-selected", String(tab.dataset.view === view));
     }
+    const selected = document.querySelector(`.tab[data-view="${view}"]`);
+    if (selected) $("queue-panel").setAttribute("aria-labelledby", selected.id);
+    syncTabs(document.querySelector(".tabs"));
     state.threads = [];
     state.queuePages = 1;
     renderQueue();
@@ -1289,35 +1392,39 @@
     const customer = threadCustomer(thread);
     const assignee = assigneeName(thread);
     const last = thread.last_message || null;
+    // A real button inside the list item: Enter and Space open it, and it is announced
+    // as one, while the list keeps its items.
     return el(
       "li",
-      {
-        class: "thread-item",
-        tabindex: "0",
-        dataset: { threadId: String(thread.id) },
-        onclick: () => openThread(thread.id),
-        onkeydown: (event) => {
-          if (event.key === "Enter") openThread(thread.id);
-        },
-      },
+      { class: "thread-item", dataset: { threadId: String(thread.id) } },
       el(
-        "div",
+        "button",
+        { type: "button", class: "thread-open", onclick: () => openThread(thread.id) },
+        ...queueItemRows(thread, customer, assignee, last),
+      ),
+    );
+  }
+
+  function queueItemRows(thread, customer, assignee, last) {
+    return [
+      el(
+        "span",
         { class: "row" },
         el("span", { class: "name", text: customerName(customer, thread.customer_id) }),
         channelBadge(thread.last_channel || thread.channel),
         statusBadge(thread.status),
         el("span", { class: "badge", text: t("tier", { n: num(thread.tier) }) }),
       ),
-      el("div", { class: "row sla" }, ...slaParts(thread)),
-      last && last.text ? el("div", { class: "preview", text: last.text }) : null,
+      el("span", { class: "row sla" }, ...slaParts(thread)),
+      last && last.text ? el("span", { class: "preview", text: last.text }) : null,
       el(
-        "div",
+        "span",
         { class: "muted" },
         assignee
           ? t("assigned_to", { name: assignee })
           : t("waiting", { time: when(thread.queued_at || thread.updated_at || thread.created_at) }),
       ),
-    );
+    ];
   }
 
   // ---- one thread ----------------------------------------------------------
@@ -1476,7 +1583,7 @@
           : null,
         el("time", { datetime: message.created_at, text: when(message.created_at) }),
       ),
-      el("p", { class: "text", text: message.text || "" }),
+      el("p", { class: "text" }, ...withIsolatedUrls(message.text || "")),
       ...(message.attachments || []).filter((file) => !isOriginalMail(file)).map((file) =>
         el(
           "p",
@@ -1504,6 +1611,44 @@
           )
         : null,
     );
+  }
+
+  // A web address in a message is left-to-right whatever the text around it: in its own
+  // isolate, so in Persian or Arabic text its trailing "/" is not drawn in front of it,
+  // nor does it pull the words around it out of order. It ends before closing
+  // punctuation (".", "،", ")" without its "(" ...), which belongs to the sentence.
+  // Shown as text, not a link: a customer's link is theirs to vouch for.
+  const URL_PATTERN = /https?:\/\/[^\s<>"]+/g;
+  const URL_TRAILING = /[.,;:!?'"»،؛؟…\])}]$/;
+  const URL_PAIRS = { ")": "(", "]": "[", "}": "{" };
+
+  function urlEnd(url) {
+    let end = url.length;
+    while (end > 0 && URL_TRAILING.test(url.slice(0, end))) {
+      const last = url[end - 1];
+      const open = URL_PAIRS[last];
+      // A closing bracket the address opened itself stays (…/Foo_(bar)).
+      if (open) {
+        const inner = url.slice(0, end - 1);
+        if (inner.split(open).length - 1 > inner.split(last).length - 1) break;
+      }
+      end -= 1;
+    }
+    return end;
+  }
+
+  function withIsolatedUrls(text) {
+    const nodes = [];
+    let start = 0;
+    for (const match of text.matchAll(URL_PATTERN)) {
+      const url = match[0].slice(0, urlEnd(match[0]));
+      if (!url.includes("://") || url.endsWith("://")) continue;
+      if (match.index > start) nodes.push(text.slice(start, match.index));
+      nodes.push(el("bdi", { class: "url", dir: "ltr", text: url }));
+      start = match.index + url.length;
+    }
+    if (start < text.length) nodes.push(text.slice(start));
+    return nodes;
   }
 
   // The copy of the whole mail as received, which the email channel keeps with every
@@ -1784,6 +1929,10 @@
 
   async function sendReply(event) {
     event.preventDefault();
+    // One send at a time, however it was asked for (the button, Ctrl+Enter twice, Enter
+    // on the button): the box is locked until the server answers, so a second request
+    // cannot carry the same text again.
+    if (state.sending) return;
     const textarea = $("reply-text");
     const text = textarea.value.trim();
     if (!text || !state.currentId) return;
@@ -1792,11 +1941,14 @@
     const identityId = $("reply-identity").value;
     if (identityId && !internal) body.identity_id = Number(identityId);
     const files = [...$("reply-files").files];
+    state.sending = true;
     $("reply-send").disabled = true;
+    textarea.readOnly = true;
     try {
       if (files.length) body.attachments = await Promise.all(files.map(uploadFile));
       await api("POST", `/api/v1/threads/${encodeURIComponent(state.currentId)}/messages`, body);
       $("reply-files").value = "";
+      showFileCount();
       textarea.value = "";
       $("reply-internal").checked = false;
       notify(t(internal ? "note_saved" : "sent"));
@@ -1804,7 +1956,33 @@
     } catch (error) {
       failed(error);
     } finally {
+      state.sending = false;
       $("reply-send").disabled = false;
+      textarea.readOnly = false;
+    }
+  }
+
+  // How many files wait to go with the reply (the file input itself is hidden behind
+  // its label, which takes less room than the browser's own control).
+  function showFileCount() {
+    const count = $("reply-files").files.length;
+    const badge = $("reply-files-count");
+    badge.hidden = !count;
+    badge.textContent = count ? num(count) : "";
+  }
+
+  // The thread's less used controls (priority, waiting on the customer, escalate,
+  // transfer) fold away so the conversation gets the height; the agent's choice is kept.
+  const TOOLS_KEY = "pasokh.console.threadTools";
+
+  function showThreadTools(open, remember) {
+    $("thread-tools").hidden = !open;
+    $("thread-tools-toggle").setAttribute("aria-expanded", String(open));
+    if (!remember) return;
+    try {
+      localStorage.setItem(TOOLS_KEY, open ? "open" : "closed");
+    } catch (_) {
+      /* storage may be disabled: the choice lasts for this page */
     }
   }
 
@@ -2133,6 +2311,29 @@
     for (const tab of document.querySelectorAll(".tab")) {
       tab.addEventListener("click", () => selectView(tab.dataset.view));
     }
+    for (const list of document.querySelectorAll('[role="tablist"]')) {
+      list.addEventListener("keydown", onTabKey);
+    }
+    // selectPage marks the page tab; the Tab order and the shared admin panel's name follow.
+    document.addEventListener("pasokh:page", () => {
+      const pages = document.querySelector(".pages");
+      syncTabs(pages);
+      const selected = pages.querySelector('[aria-selected="true"]');
+      if (selected && selected.getAttribute("aria-controls") === "admin-page") {
+        $("admin-page").setAttribute("aria-labelledby", selected.id);
+      }
+    });
+    $("thread-tools-toggle").addEventListener("click", () => {
+      showThreadTools($("thread-tools").hidden, true);
+    });
+    let tools = null;
+    try {
+      tools = localStorage.getItem(TOOLS_KEY);
+    } catch (_) {
+      tools = null;
+    }
+    showThreadTools(tools === "open", false);
+    $("reply-files").addEventListener("change", showFileCount);
     $("claim").addEventListener("click", () => act("claim", undefined, "claimed"));
     $("release").addEventListener("click", () => act("release", undefined, "released"));
     $("resolve").addEventListener("click", resolveThread);
@@ -2202,6 +2403,7 @@
     notify,
     failed,
     isolated,
+    withIsolatedUrls,
     channelName,
     customerName,
     state,

@@ -23,7 +23,6 @@ depends_on: str | Sequence[str] | None = None
 logger = logging.getLogger(__name__)
 
 _SEARCHED = ("messages", "customers", "identities")
-_BATCH = 1000
 
 
 def upgrade() -> None:
@@ -60,36 +59,9 @@ def upgrade() -> None:
 
 
 def _backfill() -> None:
-    from router.storage.models import identity_searchable, searchable
+    from router.storage.fulltext import recompute_search_text
 
-    bind = op.get_bind()
-    columns = {
-        "messages": ("subject", "text"),
-        "customers": ("name",),
-        "identities": ("address", "display_name", "username"),
-    }
-    for table, names in columns.items():
-        after = 0
-        while True:
-            rows = bind.execute(
-                sa.text(
-                    f"SELECT id, {', '.join(names)} FROM {table} "
-                    "WHERE id > :after ORDER BY id LIMIT :limit"
-                ),
-                {"after": after, "limit": _BATCH},
-            ).all()
-            if not rows:
-                break
-            for row in rows:
-                if table == "identities":
-                    value = identity_searchable(*row[1:])
-                else:
-                    value = searchable(*row[1:])
-                bind.execute(
-                    sa.text(f"UPDATE {table} SET search_text = :v WHERE id = :id"),
-                    {"v": value, "id": row[0]},
-                )
-            after = rows[-1][0]
+    recompute_search_text(op.get_bind())
 
 
 def _trigram_indexes() -> None:
