@@ -169,6 +169,9 @@ class WebchatSettings:
     sessions_per_address_per_minute: int = 10  # new anonymous visitors
     uploads_per_address_per_minute: int = 30
     handoffs_per_address_per_minute: int = 10  # conversations handed to people
+    # Email codes (each a mail to an address the visitor names) one client address may
+    # ask for: a bucket of this many, refilled over an hour (one budget on PostgreSQL).
+    codes_per_address_per_hour: int = 20
     # An upload not sent within this is refused, and its file removed by the collector.
     upload_ttl_seconds: int = 86_400
     file_link_ttl_seconds: int = 86_400  # how long a file link in the chat works
@@ -196,6 +199,9 @@ class EmailSettings:
     tls_cert: str = ""
     tls_key: str = ""
     auto_reply_cap_per_hour: int = 5
+    # Verification codes the whole installation mails in any hour, whoever asks (web chat
+    # or a chat app); more are refused (429 `rate_limited`) until older ones leave the hour.
+    codes_per_hour: int = 200
     smtp_timeout: float = 300.0  # seconds to receive one message's DATA
     # Seconds an inbound SMTP session may wait for its next command (greeting, EHLO,
     # MAIL, RCPT, between messages); then `421` and closed, so idle sessions free slots.
@@ -344,6 +350,10 @@ class OutreachSettings:
     stale_after_hours: float = 24.0
     # How often the scheduler looks for due messages.
     scheduler_interval_seconds: float = 5.0
+    # Whom an integration token may send to and record purchases for: "any" customer
+    # (named by id, mail address or phone), or only the customers it knows ("known":
+    # those with one of its external ids, who wrote through it). Admins reach everyone.
+    integration_customers: Literal["any", "known"] = "any"
 
 
 @dataclass(frozen=True)

@@ -366,6 +366,54 @@ async def _integration_add(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_db(settings, work)
 
 
+async def _integration_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(sessions: Any) -> int:
+        async with sessions() as session:
+            tokens = list(
+                await session.scalars(
+                    select(ApiToken).where(ApiToken.kind == "integration").order_by(ApiToken.id)
+                )
+            )
+        for token in tokens:
+            used = token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "-"
+            state = (
+                f"revoked {token.revoked_at.isoformat(timespec='seconds')}"
+                if token.revoked_at
+                else "active"
+            )
+            created = token.created_at.isoformat(timespec="seconds")
+            print(f"{token.id}\t{token.name}\tcreated {created}\tlast used {used}\t{state}")
+        if not tokens:
+            print("no integrations yet: pasokh integration add NAME")
+        return 0
+
+    return await _with_db(settings, work)
+
+
+async def _integration_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    """Revoke every live token of the integration: every request after the commit is
+    refused (each request looks its token up; nothing caches one)."""
+
+    async def work(sessions: Any) -> int:
+        async with sessions() as session, session.begin():
+            revoked = await session.execute(
+                update(ApiToken)
+                .where(
+                    ApiToken.kind == "integration",
+                    ApiToken.name == args.name,
+                    ApiToken.revoked_at.is_(None),
+                )
+                .values(revoked_at=utcnow())
+            )
+        count = revoked.rowcount
+        if not count:
+            raise CommandError(f"no active integration named {args.name!r}")
+        print(f"revoked {count} token{'s' if count > 1 else ''} of {args.name}")
+        return 0
+
+    return await _with_db(settings, work)
+
+
 async def _report(settings: Settings, args: argparse.Namespace) -> int:
     """The KPI summary of `pasokh report`, with every figure (as an admin sees it)."""
     try:
@@ -606,6 +654,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     integration_add.add_argument("name")
     integration_add.set_defaults(func=_run(_integration_add))
+    integration_commands.add_parser(
+        "list", parents=[common], help="list integration tokens (id, name, use, state)"
+    ).set_defaults(func=_run(_integration_list))
+    integration_revoke = integration_commands.add_parser(
+        "revoke", parents=[common], help="revoke every token of an integration, at once"
+    )
+    integration_revoke.add_argument("name")
+    integration_revoke.set_defaults(func=_run(_integration_revoke))
     config = commands.add_parser("config", help="settings").add_subparsers(
         dest="config_command", required=True
     )

@@ -45,7 +45,10 @@ async def app(settings: Settings, start_app: Any, relay: FakeRelay) -> IdentityA
     # Every visitor here comes from 127.0.0.1; the per-address session limit (tested in
     # test_webchat_limits.py) would stop them before the limits these tests are about.
     return await start_identity_app(
-        start_app, settings, relay, webchat={"sessions_per_address_per_minute": 1000}
+        start_app,
+        settings,
+        relay,
+        webchat={"sessions_per_address_per_minute": 1000, "codes_per_address_per_hour": 1000},
     )
 
 

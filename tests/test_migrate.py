@@ -8,14 +8,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select
+from sqlalchemy.exc import IntegrityError
 
+from router.core.messages import utcnow
 from router.storage.engine import new_engine
 from router.storage.migrate import alembic_config, head_revisions, upgrade_to_head
+from router.storage.models import ApiToken, Customer, OutreachMessage, Purchase
 from tests.support import create_postgres_database, postgres_admin_url
 
 
@@ -36,14 +40,8 @@ async def test_an_older_database_is_brought_to_the_newest_revision(tmp_path: Pat
     assert head_revisions() == frozenset(scripts.get_heads())
     engine = new_engine(await _empty_database(tmp_path))
     try:
-
-        def to_0020(connection: Any) -> None:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0020")
-
         async with engine.connect() as connection:
-            await connection.run_sync(to_0020)
+            await connection.run_sync(_upgrade_to("0020"))
             await connection.commit()
             older, older_tables = await connection.run_sync(_revisions_and_tables)
         assert older == {"0020"}
@@ -68,17 +66,8 @@ async def test_0025_writes_the_search_columns_again_with_the_clitic_rule(tmp_pat
     upgrade, and on SQLite its FTS index follows, so the joined spelling finds it."""
     engine = new_engine(await _empty_database(tmp_path))
     try:
-
-        def upgrade(revision: str) -> Callable[[Any], None]:
-            def run(connection: Any) -> None:
-                config = alembic_config()
-                config.attributes["connection"] = connection
-                command.upgrade(config, revision)
-
-            return run
-
         async with engine.connect() as connection:
-            await connection.run_sync(upgrade("0021"))
+            await connection.run_sync(_upgrade_to("0021"))
             await connection.execute(
                 sa.text(
                     "INSERT INTO customers (id, name, search_text, created_at)"
@@ -87,7 +76,7 @@ async def test_0025_writes_the_search_columns_again_with_the_clitic_rule(tmp_pat
                 {"name": "رضا کتاب ها", "old": "رضا کتاب ها", "at": datetime.now(UTC)},
             )
             await connection.commit()
-            await connection.run_sync(upgrade("0025"))
+            await connection.run_sync(_upgrade_to("0025"))
             await connection.commit()
             stored = await connection.scalar(sa.text("SELECT search_text FROM customers"))
             assert stored == "رضا کتابها"
@@ -97,5 +86,80 @@ async def test_0025_writes_the_search_columns_again_with_the_clitic_rule(tmp_pat
                     {"q": '"کتابها"'},
                 )
                 assert found == 1
+    finally:
+        await engine.dispose()
+
+
+def _upgrade_to(revision: str) -> Callable[[Any], None]:
+    def upgrade(connection: Any) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    return upgrade
+
+
+def _order(row_id: int, **columns: Any) -> Any:
+    """A purchase "A-1" of customer 1, as rows of any revision have it."""
+    now = utcnow()
+    return insert(Purchase.__table__).values(
+        id=row_id,
+        order_id="A-1",
+        customer_id=1,
+        product="Phone",
+        purchased_on=now.date(),
+        warranty_months=12,
+        created_at=now,
+        updated_at=now,
+        **columns,
+    )
+
+
+@pytest.mark.parametrize("integrations", [1, 2])
+async def test_outreach_rows_before_ownership_go_to_the_only_integration_or_to_admins(
+    tmp_path: Path, integrations: int
+) -> None:
+    """Revision 0027: purchases and outreach messages stored before it belong to the
+    installation's one integration token; with several, to nobody (admins). Afterwards
+    order ids and idempotency keys are unique per owner."""
+    engine = new_engine(await _empty_database(tmp_path))
+    now = utcnow()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_upgrade_to("0026"))
+            await connection.execute(insert(Customer.__table__).values(id=1, created_at=now))
+            for n in range(integrations):
+                await connection.execute(
+                    insert(ApiToken.__table__).values(
+                        id=10 + n, kind="integration", name=f"shop{n}", token_hash=f"h{n}"
+                    )
+                )
+            await connection.execute(
+                insert(OutreachMessage.__table__).values(
+                    id=5,
+                    idempotency_key="purchase:A-1:2027-06-01",
+                    customer_id=1,
+                    template="warranty_reminder",
+                    params={},
+                    send_at=now,
+                    status="scheduled",
+                    created_at=now,
+                )
+            )
+            await connection.execute(_order(7, reminder_id=5))
+            await connection.commit()
+
+        await upgrade_to_head(engine)
+        owner = 10 if integrations == 1 else None
+        async with engine.connect() as connection:
+            assert (await connection.execute(select(Purchase.integration_id))).all() == [(owner,)]
+            assert (await connection.execute(select(OutreachMessage.integration_id))).all() == [
+                (owner,)
+            ]
+            # The same order id of another owner is another purchase; of the same, refused.
+            await connection.execute(_order(20, integration_id=None if owner else 11))
+            with pytest.raises(IntegrityError):
+                async with connection.begin_nested():
+                    await connection.execute(_order(30, integration_id=owner))
     finally:
         await engine.dispose()

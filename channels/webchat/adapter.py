@@ -194,6 +194,7 @@ class WebchatAdapter:
             signer=self._signer,
             origins=self._origins,
             services=lambda: self._services,
+            address=client_address,
         )
         self._team_status = TeamStatusEndpoint(
             origins=self._origins,

@@ -38,6 +38,9 @@ CHANNEL = "webchat"
 IDENTITY = "/api/v1/webchat/identity"
 TEAM_STATUS = "/api/v1/webchat/team-status"
 _BODY_LIMIT = 16_384
+# The rate bucket of the email codes one client address asks for (each is a mail).
+CODES_BUCKET = "webchat:codes"
+_HOUR = 3600.0
 
 _REFUSAL_STATUS = {
     "invalid_email": 422,
@@ -93,11 +96,13 @@ class IdentityEndpoints:
         signer: TokenSigner,
         origins: OriginPolicy,
         services: Callable[[], ChannelServices | None],
+        address: Callable[[web.Request], str],
     ) -> None:
         self._settings = settings
         self._signer = signer
         self._origins = origins
         self._services = services
+        self._address = address
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -138,16 +143,30 @@ class IdentityEndpoints:
         return response
 
     async def request_code(self, request: web.Request) -> web.Response:
-        """Mail a code to the address; 202 whether or not anybody owns it."""
+        """Mail a code to the address; 202 whether or not anybody owns it.
+
+        Besides the router's limits (per requester, per address mailed, per hour for the
+        installation), one client address may ask for `codes_per_address_per_hour`:
+        fresh visitor tokens cost nothing, so without it one client mails anybody."""
 
         async def action(
             services: ChannelServices, visitor: Visitor, body: dict[str, Any]
         ) -> web.Response:
             email = _string(body, "email", 320)
+            client, per_hour = self._address(request), self._settings.codes_per_address_per_hour
+            wait = await services.limits.take(CODES_BUCKET, client, per_hour, _HOUR)
+            if wait:
+                refused = _refused(
+                    ProofRefusal("rate_limited", "too many codes asked for from this address")
+                )
+                refused.headers["Retry-After"] = str(int(wait) + 1)
+                return refused
             answer = await services.identity.request_email_code(
                 _claimant(visitor), email, language=supported_language(body.get("lang"))
             )
             if isinstance(answer, ProofRefusal):
+                # No mail went out: the client's budget is for mails.
+                await services.limits.refund(CODES_BUCKET, client, per_hour, _HOUR)
                 return _refused(answer)
             return web.json_response(
                 {

@@ -1935,12 +1935,10 @@ def admin_paths() -> JSON:
 
 TEMPLATE_NAME: JSON = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 OUTREACH_STATUSES = ["scheduled", "sent", "delivered", "failed", "skipped", "cancelled"]
-# Admins (agent token or console session) and integrations manage outreach.
-OUTREACH_SECURITY: list[JSON] = [
-    {"agentToken": []},
-    {"consoleSession": []},
-    {"integrationToken": []},
-]
+# Admins (agent token or console session) and integrations manage outreach; an
+# integration sees only its own messages and purchases. Templates are written by admins.
+ADMIN_SECURITY: list[JSON] = [{"agentToken": []}, {"consoleSession": []}]
+OUTREACH_SECURITY: list[JSON] = [*ADMIN_SECURITY, {"integrationToken": []}]
 TEMPLATE_TEXTS: JSON = {
     "type": "object",
     "properties": {language: _ref("TemplateText") for language in LANGUAGES},
@@ -1989,7 +1987,7 @@ SCHEMAS.update(
                 },
                 optional=("customer_id", "identity", "params", "language", "channel", "send_at"),
                 description="exactly one of customer_id and identity; the same "
-                "idempotency_key again answers with the first message",
+                "idempotency_key again from the same caller answers with the first message",
             ),
             "oneOf": [{"required": ["customer_id"]}, {"required": ["identity"]}],
         },
@@ -2080,19 +2078,20 @@ def outreach_paths() -> JSON:
                 security=OUTREACH_SECURITY,
             ),
             "put": _op(
-                "Store an outreach template (replacing one of the same name); 422 lists "
-                "every problem",
+                "Admins: store an outreach template (replacing one of the same name); 422 "
+                "lists every problem; an integration's token is refused (401)",
                 "200",
                 "Template",
                 errors=("401", "403", "422"),
                 params=(NAME,),
                 body="TemplateRequest",
-                security=OUTREACH_SECURITY,
+                security=ADMIN_SECURITY,
             ),
         },
         "/api/v1/outbound/messages": {
             "get": _op(
-                "Outreach messages, newest first (up to 500), with counts per template and channel",
+                "Outreach messages, newest first (up to 500), with counts per template and "
+                "channel: an integration's own, every one for an admin",
                 "200",
                 "OutboundMessageList",
                 errors=("401", "403"),
@@ -2104,7 +2103,9 @@ def outreach_paths() -> JSON:
             ),
             "post": _op(
                 "Schedule one outreach message (202); the same idempotency_key again "
-                "answers with the first",
+                "from the same caller answers with the first (keys are per integration); "
+                "404: no such customer (or, with integration_customers = known, not one "
+                "the integration knows)",
                 "202",
                 "OutboundMessage",
                 errors=outreach_errors,
@@ -2114,7 +2115,7 @@ def outreach_paths() -> JSON:
         },
         "/api/v1/outbound/messages/{id}": {
             "get": _op(
-                "One outreach message and its status",
+                "One outreach message and its status (404: another integration's)",
                 "200",
                 "OutboundMessage",
                 errors=("401", "403", "404"),
@@ -2124,8 +2125,8 @@ def outreach_paths() -> JSON:
         },
         "/api/v1/purchases": {
             "post": _op(
-                "Record a purchase by order_id (201 new, 200 known); its warranty reminder "
-                "is scheduled or moved",
+                "Record a purchase by order_id, unique among the caller's purchases (201 "
+                "new, 200 known); its warranty reminder is scheduled or moved",
                 "201",
                 "Purchase",
                 errors=outreach_errors,
@@ -2135,11 +2136,19 @@ def outreach_paths() -> JSON:
         },
         "/api/v1/purchases/{order_id}": {
             "delete": _op(
-                "Forget a purchase; its reminder, not yet sent, is cancelled",
+                "Forget one of the caller's purchases; its reminder, not yet sent, is cancelled",
                 "204",
                 None,
-                errors=("401", "403", "404"),
-                params=({"name": "order_id", "in": "path", "required": True, "schema": STRING},),
+                errors=("401", "403", "404", "422"),
+                params=(
+                    {"name": "order_id", "in": "path", "required": True, "schema": STRING},
+                    _query(
+                        "integration",
+                        STRING,
+                        "admins: the token id (pasokh integration list) of the integration "
+                        "whose order it is; without it, an order an admin stored",
+                    ),
+                ),
                 security=OUTREACH_SECURITY,
             )
         },

@@ -1,8 +1,11 @@
 """The outreach API: templates, scheduled messages, purchases, and the unsubscribe link.
 
-Templates and purchases are for admins (an admin agent's token or console session) and
-integrations (an integration token); so is sending. The unsubscribe page is public: its
-signed token is the credential. docs/outreach.md describes every endpoint.
+Sending, purchases and reading templates are for admins (an admin agent's token or
+console session) and integrations (an integration token); writing templates, which
+every sender's messages use, for admins only. An integration sees and changes only the
+messages and purchases it made (`router.outreach.ownership`); admins see every one. The
+unsubscribe page is public: its signed token is the credential. docs/outreach.md
+describes every endpoint.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from router.http.errors import json_error, read_json_object
 from router.http.keys import CONTEXT
 from router.outreach import purchases as purchase_rules
 from router.outreach.consent import UNSUBSCRIBE_PATH, opt_out, unsubscribe_customer
+from router.outreach.ownership import visible_to
 from router.outreach.scheduling import (
     OutreachError,
     OutreachRequest,
@@ -76,20 +80,19 @@ async def _admin_or_integration(request: web.Request) -> int | None:
         integration = await principal_for_token(request.app[CONTEXT], token, "integration")
         if integration is not None:
             return integration.token_id
+    await _admin(request, "only admins and integrations manage outreach")
+    return None
+
+
+async def _admin(request: web.Request, refusal: str) -> None:
+    """Let an admin agent through: 401 for anything but an agent's credential (an
+    integration's token included), 403 `refusal` for an agent who is no admin."""
     principal = await agent_principal(request)
     if not principal.is_admin:
         raise web.HTTPForbidden(
-            text=json.dumps(
-                {
-                    "error": {
-                        "status": 403,
-                        "message": "only admins and integrations manage outreach",
-                    }
-                }
-            ),
+            text=json.dumps({"error": {"status": 403, "message": refusal}}),
             content_type="application/json",
         )
-    return None
 
 
 async def _body(request: web.Request) -> dict[str, Any] | web.Response:
@@ -107,8 +110,9 @@ def _refused(request: web.Request, status: int, message: str) -> web.Response:
 
 @routes.put("/api/v1/templates/{name}")
 async def put_template(request: web.Request) -> web.StreamResponse:
-    """Store a template (replacing one of the same name)."""
-    await _admin_or_integration(request)
+    """Store a template (replacing one of the same name): admins only, since every
+    sender's messages, the warranty reminders included, are written with it."""
+    await _admin(request, "only admins write templates")
     name = request.match_info["name"]
     raw = await _body(request)
     if isinstance(raw, web.Response):
@@ -152,7 +156,7 @@ async def list_templates(request: web.Request) -> web.StreamResponse:
 # --- outbound messages -------------------------------------------------------------
 
 
-def _outreach_request(body: dict[str, Any]) -> OutreachRequest:
+def _outreach_request(body: dict[str, Any], integration_id: int | None) -> OutreachRequest:
     unknown = sorted(set(body) - _REQUEST_KEYS)
     if unknown:
         raise OutreachError(f"unknown field: {unknown[0][:40]}")
@@ -194,6 +198,7 @@ def _outreach_request(body: dict[str, Any]) -> OutreachRequest:
         language=parse_language(body.get("language")),
         channel=channel,
         send_at=_instant(body.get("send_at")),
+        integration_id=integration_id,
     )
 
 
@@ -212,13 +217,13 @@ def _instant(raw: object) -> datetime | None:
 @routes.post("/api/v1/outbound/messages")
 async def post_message(request: web.Request) -> web.StreamResponse:
     """Schedule one message (202); the same idempotency key again answers the first one."""
-    await _admin_or_integration(request)
+    integration_id = await _admin_or_integration(request)
     app = request.app[CONTEXT]
     body = await _body(request)
     if isinstance(body, web.Response):
         return body
     try:
-        row, created = await schedule(app, _outreach_request(body))
+        row, created = await schedule(app, _outreach_request(body, integration_id))
     except OutreachError as exc:
         return _refused(request, exc.status, str(exc))
     if created:
@@ -230,10 +235,19 @@ async def post_message(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/outbound/messages/{id}")
 async def get_message(request: web.Request) -> web.StreamResponse:
-    await _admin_or_integration(request)
+    integration_id = await _admin_or_integration(request)
     message_id = parse_id(request.match_info["id"])
     async with request.app[CONTEXT].read_sessions() as session:
-        row = await session.get(OutreachMessage, message_id) if message_id else None
+        row = (
+            await session.scalar(
+                select(OutreachMessage).where(
+                    OutreachMessage.id == message_id,
+                    visible_to(OutreachMessage.integration_id, integration_id),
+                )
+            )
+            if message_id
+            else None
+        )
         if row is None:
             return json_error(404, "no such outbound message")
         return web.json_response(await message_json(session, row))
@@ -241,25 +255,36 @@ async def get_message(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/outbound/messages")
 async def list_messages(request: web.Request) -> web.StreamResponse:
-    """Messages filtered by status and template, newest first, with the campaign counts."""
-    await _admin_or_integration(request)
+    """Messages filtered by status and template, newest first, with the campaign counts:
+    an integration's own, every one for an admin."""
+    integration_id = await _admin_or_integration(request)
     status, template = request.query.get("status"), request.query.get("template")
-    query = select(OutreachMessage).order_by(OutreachMessage.id.desc()).limit(MAX_LIST)
+    query = (
+        select(OutreachMessage)
+        .where(visible_to(OutreachMessage.integration_id, integration_id))
+        .order_by(OutreachMessage.id.desc())
+        .limit(MAX_LIST)
+    )
     if template:
         query = query.where(OutreachMessage.template == template)
     async with request.app[CONTEXT].read_sessions() as session:
         shown = [await message_json(session, row) for row in await session.scalars(query)]
-        counts = await campaign_counts(session, template)
+        counts = await campaign_counts(session, template, integration_id)
     if status:
         shown = [m for m in shown if m["status"] == status or m["reason"] == status]
     return web.json_response({"messages": shown, "counts": counts})
 
 
-async def campaign_counts(session: AsyncSession, template: str | None) -> list[dict[str, Any]]:
+async def campaign_counts(
+    session: AsyncSession, template: str | None, integration_id: int | None = None
+) -> list[dict[str, Any]]:
     """Per template and channel: how many are in each status, skipped by reason,
     replied to (the customer wrote in the thread after it), and `opted_out`: the
-    customers who opted out of outreach after receiving one."""
-    query = select(OutreachMessage)
+    customers who opted out of outreach after receiving one. Of the messages the caller
+    may see (an integration's own; every one for an admin, None)."""
+    query = select(OutreachMessage).where(
+        visible_to(OutreachMessage.integration_id, integration_id)
+    )
     if template:
         query = query.where(OutreachMessage.template == template)
     groups: dict[tuple[str, str], dict[str, int]] = {}
@@ -316,7 +341,7 @@ async def post_purchase(request: web.Request) -> web.StreamResponse:
         return body
     try:
         record = purchase_rules.purchase_from_json(body, integration_id)
-        result = await purchase_rules.store_purchase(app, record)
+        result = await purchase_rules.store_purchase(app, record, integration_id)
     except purchase_rules.PurchaseError as exc:
         return _refused(request, exc.status, str(exc))
     return web.json_response(result, status=201 if result["created"] else 200)
@@ -324,10 +349,16 @@ async def post_purchase(request: web.Request) -> web.StreamResponse:
 
 @routes.delete("/api/v1/purchases/{order_id}")
 async def delete_purchase(request: web.Request) -> web.StreamResponse:
-    """Forget a purchase; its reminder, not yet sent, is cancelled."""
-    await _admin_or_integration(request)
+    """Forget one of the caller's purchases; its reminder, not yet sent, is cancelled.
+    An admin names another owner's with `?integration=<token id>` (a revoked
+    integration's reminders are stopped that way)."""
+    owner = await _admin_or_integration(request)
+    if owner is None and "integration" in request.query:
+        owner = parse_id(request.query["integration"])
+        if owner is None:
+            return _refused(request, 422, "integration: an integration token's id")
     removed = await purchase_rules.delete_purchase(
-        request.app[CONTEXT], request.match_info["order_id"]
+        request.app[CONTEXT], request.match_info["order_id"], owner
     )
     if not removed:
         return json_error(404, "no purchase with that order id")

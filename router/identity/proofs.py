@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import func, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +35,7 @@ from faq.normalise import fold_digits
 from router.context import AppContext
 from router.core.events import Event, MessageStored
 from router.core.languages import LANGUAGES
+from router.core.leadership import lock_key
 from router.core.messages import (
     AuthorKind,
     Direction,
@@ -140,6 +141,8 @@ async def request_email_code(
     email = normalise_email(raw_email)
     if email is None:
         raise ProofRefused("invalid_email", "that is not an email address")
+    # A refused request leaves nothing behind: what it made is undone with this savepoint.
+    attempt = await session.begin_nested()
     # The address gets an identity of its own customer when nobody has it yet; an owned
     # address stays where it is. Nothing is linked until the code comes back.
     target = await ensure_identity(session, mail, email, language=language)
@@ -166,8 +169,14 @@ async def request_email_code(
             IdentityProof.created_at >= since,
         )
     )
-    if (to_address or 0) >= SENDS_PER_ADDRESS or (by_requester or 0) >= SENDS_PER_REQUESTER:
+    if (
+        (to_address or 0) >= SENDS_PER_ADDRESS
+        or (by_requester or 0) >= SENDS_PER_REQUESTER
+        or await _installation_codes(session, since) >= app.settings.email.codes_per_hour
+    ):
+        await attempt.rollback()
         raise RateLimited("rate_limited", "too many codes asked for; try again later")
+    await attempt.commit()
 
     # Only the newest code of a requester counts; earlier ones stop being readable.
     superseded = await session.scalars(
@@ -234,6 +243,23 @@ async def request_email_code(
         MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.SYSTEM)
     )
     return email, outcome
+
+
+async def _installation_codes(session: AsyncSession, since: datetime) -> int:
+    """Codes mailed by the whole installation since `since`, counted under one lock on
+    PostgreSQL (held to commit; SQLite writers are serialised), so concurrent requests
+    from any process each count the codes the others committed. Taken after the identity
+    locks, and nothing takes it first: no cycle."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("email-codes")}
+        )
+    sent = await session.scalar(
+        select(func.count()).where(
+            IdentityProof.kind == KIND_CODE, IdentityProof.created_at >= since
+        )
+    )
+    return int(sent or 0)
 
 
 async def _redact(session: AsyncSession, proof: IdentityProof) -> None:

@@ -1,10 +1,12 @@
 """Purchases and the warranty reminders they schedule.
 
-A purchase is keyed by its `order_id`: posting or importing it again updates it (and
-moves its reminder while that is still scheduled) and creates nothing new. The
-reminder goes `[outreach] reminder_days_before` days before the warranty ends, at
-10:00 in `[outreach] timezone`, through the `[outreach] reminder_template`; deleting
-the purchase cancels it. A warranty already over schedules nothing.
+A purchase is keyed by its `order_id` among the purchases of whoever stored it (an
+integration, or admins): posting or importing it again updates it (and moves its
+reminder while that is still scheduled) and creates nothing new; another integration's
+order of the same id is another purchase, never touched. The reminder goes `[outreach]
+reminder_days_before` days before the warranty ends, at 10:00 in `[outreach]
+timezone`, through the `[outreach] reminder_template`; deleting the purchase cancels
+it. A warranty already over schedules nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
@@ -27,6 +29,7 @@ from router.core.messages import utcnow
 from router.core.transaction import Effects, write
 from router.identity.identities import get_identity, normalise_email
 from router.identity.merge import current_customer_id
+from router.outreach.ownership import may_reach, owned_by
 from router.storage.models import Customer, OutreachMessage, OutreachStatus, Purchase
 
 CSV_COLUMNS = ("order_id", "customer", "product", "purchased_on", "warranty_months")
@@ -248,24 +251,35 @@ async def _customer_id(
     return await current_customer_id(session, identity.customer_id) if identity else None
 
 
-async def store_purchase(app: AppContext, record: PurchaseRecord) -> dict[str, Any]:
-    """Create or update the purchase and its reminder, in one transaction.
+def _owned(integration_id: int | None, order_id: str) -> Select[Purchase]:
+    """The purchase `order_id` of integration `integration_id` (None: of admins)."""
+    return select(Purchase).where(
+        Purchase.order_id == order_id, owned_by(Purchase.integration_id, integration_id)
+    )
+
+
+async def store_purchase(
+    app: AppContext, record: PurchaseRecord, integration_id: int | None = None
+) -> dict[str, Any]:
+    """Create or update the purchase of integration `integration_id` (None: an admin's)
+    and its reminder, in one transaction.
 
     Raises:
-        PurchaseError: the customer is unknown.
+        PurchaseError: the customer is unknown (or, with `[outreach]
+            integration_customers = "known"`, not one the integration knows).
     """
 
     async def work(session: AsyncSession, _: Effects) -> dict[str, Any]:
         customer_id = await _customer_id(app, session, record.customer)
-        if customer_id is None:
+        if customer_id is None or not await may_reach(app, session, integration_id, customer_id):
             raise PurchaseError(f"customer {record.customer[1][:80]!r} is unknown", 404)
-        purchase = await session.scalar(
-            select(Purchase).where(Purchase.order_id == record.order_id).with_for_update()
-        )
+        purchase = await session.scalar(_owned(integration_id, record.order_id).with_for_update())
         created = purchase is None
         now = utcnow()
         if purchase is None:
-            purchase = Purchase(order_id=record.order_id, created_at=now)
+            purchase = Purchase(
+                order_id=record.order_id, integration_id=integration_id, created_at=now
+            )
             session.add(purchase)
         changed = created or (
             purchase.customer_id,
@@ -326,7 +340,10 @@ async def _schedule_reminder(
     key = f"purchase:{purchase.order_id}:{ends.isoformat()}"
     if reminder is None:
         reminder = await session.scalar(
-            select(OutreachMessage).where(OutreachMessage.idempotency_key == key)
+            select(OutreachMessage).where(
+                OutreachMessage.idempotency_key == key,
+                owned_by(OutreachMessage.integration_id, purchase.integration_id),
+            )
         )
         if reminder is not None and reminder.status != OutreachStatus.SCHEDULED:
             purchase.reminder_id = reminder.id  # this warranty's reminder already went
@@ -334,6 +351,7 @@ async def _schedule_reminder(
     if reminder is None:
         reminder = OutreachMessage(
             idempotency_key=key,
+            integration_id=purchase.integration_id,
             template=app.settings.outreach.reminder_template,
             status=OutreachStatus.SCHEDULED,
             created_at=now,
@@ -346,13 +364,14 @@ async def _schedule_reminder(
     purchase.reminder_id = reminder.id
 
 
-async def delete_purchase(app: AppContext, order_id: str) -> bool:
-    """Forget the purchase; a reminder not yet sent is cancelled. False when unknown."""
+async def delete_purchase(
+    app: AppContext, order_id: str, integration_id: int | None = None
+) -> bool:
+    """Forget integration `integration_id`'s purchase (None: an admin's); a reminder not
+    yet sent is cancelled. False when it has none of that order id."""
 
     async def work(session: AsyncSession, _: Effects) -> bool:
-        purchase = await session.scalar(
-            select(Purchase).where(Purchase.order_id == order_id).with_for_update()
-        )
+        purchase = await session.scalar(_owned(integration_id, order_id).with_for_update())
         if purchase is None:
             return False
         if purchase.reminder_id is not None:
@@ -378,8 +397,9 @@ class ImportReport:
 
 
 async def import_csv(app: AppContext, text: str, integration_id: int | None = None) -> ImportReport:
-    """Store every good row of a purchases CSV; name each bad one by its line.
-    `external_id` cells are integration `integration_id`'s customer ids."""
+    """Store every good row of a purchases CSV; name each bad one by its line. The
+    purchases are integration `integration_id`'s (None: admins'), and `external_id`
+    cells are its customer ids."""
     created = updated = unchanged = 0
     errors: list[tuple[int, str]] = []
     for row in read_csv(text, integration_id):
@@ -387,7 +407,7 @@ async def import_csv(app: AppContext, text: str, integration_id: int | None = No
             errors.append((row.line, row.error or "unreadable"))
             continue
         try:
-            result = await store_purchase(app, row.record)
+            result = await store_purchase(app, row.record, integration_id)
         except PurchaseError as exc:
             errors.append((row.line, str(exc)))
             continue

@@ -1,8 +1,9 @@
 """Scheduling one outreach message: checked, stored once per idempotency key.
 
-`schedule` inserts the row; the unique idempotency key decides, on any database and
-under concurrency, which request made it: a repeat (or the loser of a race) finds the
-first row and answers with it, sending nothing more.
+`schedule` inserts the row; the idempotency key, unique among the caller's messages
+(`router.outreach.ownership`), decides, on any database and under concurrency, which
+request made it: a repeat (or the loser of a race) finds the first row and answers
+with it, sending nothing more.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from router.core.messages import utcnow
 from router.core.transaction import Effects, write
 from router.identity.identities import get_identity, normalise_email
 from router.identity.merge import current_customer_id
+from router.outreach.ownership import may_reach, owned_by
 from router.outreach.templates import Template, TemplateError, missing_parameters
 from router.outreach.templates import template_from_json as _template_from_json
 from router.storage.models import (
@@ -55,6 +57,8 @@ class OutreachRequest:
     language: str | None = None
     channel: str | None = None
     send_at: datetime | None = None
+    # Who asks: the integration's token id, None for an admin (`router.outreach.ownership`).
+    integration_id: int | None = None
 
 
 async def load_template(session: AsyncSession, name: str) -> Template | None:
@@ -93,7 +97,7 @@ async def schedule(app: AppContext, request: OutreachRequest) -> tuple[OutreachM
     """
 
     async def work(session: AsyncSession, _: Effects) -> tuple[OutreachMessage, bool]:
-        existing = await _by_key(session, request.idempotency_key)
+        existing = await _by_key(session, request.idempotency_key, request.integration_id)
         if existing is not None:
             return existing, False
         template = await load_template(session, request.template)
@@ -102,7 +106,9 @@ async def schedule(app: AppContext, request: OutreachRequest) -> tuple[OutreachM
         customer_id = await resolve_customer(
             session, customer_id=request.customer_id, identity=request.identity
         )
-        if customer_id is None:
+        if customer_id is None or not await may_reach(
+            app, session, request.integration_id, customer_id
+        ):
             raise OutreachError("no customer with that id or identity", 404)
         if request.language is not None and request.language not in template.texts:
             raise OutreachError(f"template {template.name} has no {request.language} text")
@@ -114,6 +120,7 @@ async def schedule(app: AppContext, request: OutreachRequest) -> tuple[OutreachM
             raise OutreachError(f"params: missing {', '.join(missing)}")
         row = OutreachMessage(
             idempotency_key=request.idempotency_key,
+            integration_id=request.integration_id,
             customer_id=customer_id,
             channel=request.channel,
             template=template.name,
@@ -132,15 +139,21 @@ async def schedule(app: AppContext, request: OutreachRequest) -> tuple[OutreachM
     except IntegrityError:
         # A concurrent request with the same key committed first: answer with its row.
         async with app.read_sessions() as session:
-            first = await _by_key(session, request.idempotency_key)
+            first = await _by_key(session, request.idempotency_key, request.integration_id)
         if first is None:
             raise
         return first, False
 
 
-async def _by_key(session: AsyncSession, key: str) -> OutreachMessage | None:
+async def _by_key(
+    session: AsyncSession, key: str, integration_id: int | None
+) -> OutreachMessage | None:
+    """The caller's message of that key (keys are per integration, and the admins')."""
     return await session.scalar(
-        select(OutreachMessage).where(OutreachMessage.idempotency_key == key)
+        select(OutreachMessage).where(
+            OutreachMessage.idempotency_key == key,
+            owned_by(OutreachMessage.integration_id, integration_id),
+        )
     )
 
 

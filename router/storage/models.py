@@ -408,6 +408,8 @@ class IdentityProof(Base):
     __table_args__ = (
         Index("ix_identity_proofs_requester", "requester_channel", "requester_address"),
         Index("ix_identity_proofs_target", "target_channel", "target_address"),
+        # The installation's codes of the last hour (`[email] codes_per_hour`).
+        Index("ix_identity_proofs_kind_created", "kind", "created_at"),
         # A link's nonce is recorded once: two requests spending it at the same time
         # cannot both succeed, on any database. (Code hashes may repeat: not included.)
         Index(
@@ -528,6 +530,29 @@ class OutreachTemplate(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+def owned_unique(table: str, column: str) -> tuple[Index, Index]:
+    """`column` unique per owner: per integration (`integration_id`), and among the rows
+    admins made (no integration; NULLs never collide in a unique index, hence two)."""
+    ours, admins = text("integration_id IS NOT NULL"), text("integration_id IS NULL")
+    return (
+        Index(
+            f"uq_{table}_integration_{column}",
+            "integration_id",
+            column,
+            unique=True,
+            sqlite_where=ours,
+            postgresql_where=ours,
+        ),
+        Index(
+            f"uq_{table}_admin_{column}",
+            column,
+            unique=True,
+            sqlite_where=admins,
+            postgresql_where=admins,
+        ),
+    )
+
+
 class OutreachStatus(enum.StrEnum):
     SCHEDULED = "scheduled"
     SENT = "sent"  # written to the thread and queued in the outbox
@@ -539,13 +564,19 @@ class OutreachMessage(Base):
     """One proactive message to a customer: scheduled, then sent once or skipped.
 
     The unique idempotency key makes a repeated request find the first one, on any
-    database and under concurrency."""
+    database and under concurrency. Keys, like the rows, are the integration's that
+    made them (`integration_id`; None: an admin's): another integration's key is not
+    theirs to find."""
 
     __tablename__ = "outreach_messages"
-    __table_args__ = (Index("ix_outreach_messages_due", "status", "send_at"),)
+    __table_args__ = (
+        Index("ix_outreach_messages_due", "status", "send_at"),
+        *owned_unique("outreach_messages", "idempotency_key"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    integration_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
@@ -581,9 +612,12 @@ class Purchase(Base):
     """A product a customer bought; its warranty reminder is an `OutreachMessage`."""
 
     __tablename__ = "purchases"
+    # Order ids are the storing integration's own (two shops may both have an "A-100").
+    __table_args__ = owned_unique("purchases", "order_id")
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    order_id: Mapped[str] = mapped_column(String(200), unique=True)
+    order_id: Mapped[str] = mapped_column(String(200))
+    integration_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
