@@ -562,9 +562,11 @@ def triage(text: str) -> Triage:
     rest, greeted = _strip_phrases(_without_refused_person(tokens), (_GREETINGS,))
     rest, thanked = _strip_phrases(rest, (_THANKS,))
     content = [t for t in rest if t not in _FILLER]
-    if tuple(content) in _BARE_YES_NO and not thanked:
-        return Triage(MessageKind.YES_NO, "")
-    if not content or (thanked and tuple(content) in _BARE_YES_NO):  # "yes, thanks"
+    if tuple(content) in _BARE_YES_NO:
+        if not thanked:
+            return Triage(MessageKind.YES_NO, "")
+        content = []  # "yes, thanks" is thanks
+    if not content:
         if thanked:
             return Triage(MessageKind.THANKS, "")
         if greeted:

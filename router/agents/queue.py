@@ -31,13 +31,13 @@ from router.core.messages import AuthorKind, Direction, utcnow
 from router.core.outbound_messages import enqueue_outbound
 from router.core.transaction import Effects, write
 from router.service import priority_rules, sla, sla_threads, surveys
-from router.service.reports.events import record_audited, record_resolution
+from router.service.audit_trail import record_action
+from router.service.reports.events import record_resolution
 from router.service.tier_moves import tier_changed
 from router.storage.column_sizes import column_limit
 from router.storage.models import (
     OPEN_STATUSES,
     Agent,
-    AuditEvent,
     Customer,
     Identity,
     Message,
@@ -241,17 +241,9 @@ def _audit(
     actor: Actor | None,
     **details: Any,
 ) -> None:
-    session.add(
-        AuditEvent(
-            actor_kind="agent" if actor is not None else "system",
-            actor_id=actor.agent_id if actor is not None else None,
-            action=action,
-            thread_id=thread.id,
-            customer_id=thread.customer_id,
-            details=details,
-        )
+    record_action(
+        session, thread, action, actor_id=actor.agent_id if actor is not None else None, **details
     )
-    record_audited(session, thread, action, actor.agent_id if actor is not None else None)
 
 
 def _changed(effects: Effects, thread: Thread) -> None:

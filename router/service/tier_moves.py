@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
 from router.service import sla_threads
-from router.service.reports.events import record_audited
-from router.storage.models import AuditEvent, Thread
+from router.service.audit_trail import record_action
+from router.storage.models import Thread
 
 
 async def tier_changed(
@@ -30,22 +30,15 @@ async def tier_changed(
     `actor_id`, or the system when None), with its report event; then the SLA deadlines
     under the new tier's policy (a tier's policy may differ). `at`: when it happened, if
     not now (the scheduler's own clock)."""
-    action = "escalate" if thread.tier > from_tier else "transfer_tier"
-    event = AuditEvent(
-        actor_kind="agent" if actor_id is not None else "system",
+    record_action(
+        session,
+        thread,
+        "escalate" if thread.tier > from_tier else "transfer_tier",
         actor_id=actor_id,
-        action=action,
-        thread_id=thread.id,
-        customer_id=thread.customer_id,
-        details={
-            "from_tier": from_tier,
-            "to_tier": thread.tier,
-            "from_agent_id": from_agent_id,
-            "reason": reason,
-        },
+        at=at,
+        from_tier=from_tier,
+        to_tier=thread.tier,
+        from_agent_id=from_agent_id,
+        reason=reason,
     )
-    if at is not None:
-        event.at = at
-    session.add(event)
-    record_audited(session, thread, action, actor_id)
     await sla_threads.status_changed(app, session, thread)
