@@ -9,10 +9,12 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from config.settings import Settings
-from router.core.messages import InboundMessage, IngestResult, utcnow
+from router.agents import queue
+from router.core.messages import InboundMessage, IngestResult, ThreadHint, utcnow
 from router.core.responder import QueueEveryThread
 from router.identity.links import may_ask_for_email
 from router.identity.merge import MergeRefused, merge_customers
@@ -29,6 +31,7 @@ from router.storage.models import (
     ThreadStatus,
 )
 from tests.agent_support import api, make_agent
+from tests.report_support import MONDAY_9AM, install_clock
 from tests.support import FakeAdapter
 
 
@@ -438,3 +441,93 @@ async def test_a_merge_racing_with_ingest_leaves_no_message_behind(
                 )
             )
         assert (stray, open_) == (0, 1)
+
+
+async def test_the_customer_writes_to_the_surviving_thread_never_the_merged_one(
+    settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merged-away thread is the newer one (both queued alike, the older survives):
+    after the survivor is resolved, the customer's message reopens the survivor within
+    the reopen window, with the whole history, and starts a thread after the survivor
+    past it; the empty merged thread is never reopened, nor counted as reopened."""
+    clock = install_clock(monkeypatch, MONDAY_9AM)
+    web, mail = FakeAdapter(name="web"), FakeAdapter(name="mail")
+    client, context = await _start(settings, start_app, web, mail)
+    admin = await make_agent(context, "Boss", is_admin=True, presence="away")
+
+    async def say(adapter: FakeAdapter, seconds: float, text: str, sender: str) -> IngestResult:
+        return await adapter.push(text, sender=sender, received_at=clock.at(seconds))
+
+    a = await say(web, 0, "my parcel is late", "visitor-1")
+    b = await say(mail, 10, "parcel 1234 late", "ali@example.ir")
+    assert b.thread_id > a.thread_id
+    clock.at(20)
+    async with context.sessions() as session, session.begin():
+        result = await merge_customers(
+            context,
+            session,
+            a.customer_id,
+            b.customer_id,
+            actor_kind="agent",
+            actor_id=admin.id,
+            reason="same person",
+        )
+    assert result.open_thread_id == a.thread_id  # the newer thread was merged away
+    clock.at(30)
+    await queue.claim(context, admin.actor, a.thread_id)
+    clock.at(40)
+    await queue.resolve(context, admin.actor, a.thread_id)
+
+    again = await say(mail, 100, "it came broken", "ali@example.ir")
+    assert (again.customer_id, again.thread_id) == (a.customer_id, a.thread_id)
+    async with context.sessions() as session:
+        survivor = await session.get_one(Thread, a.thread_id)
+        merged = await session.get_one(Thread, b.thread_id)
+        assert survivor.status == ThreadStatus.ASSIGNED and survivor.assignee_id == admin.id
+        assert (merged.status, merged.resolution) == (ThreadStatus.RESOLVED, "merged")
+        texts = list(
+            await session.scalars(
+                select(Message.text)
+                .where(Message.thread_id == a.thread_id, Message.direction == "in")
+                .order_by(Message.id)
+            )
+        )
+        assert texts == ["my parcel is late", "parcel 1234 late", "it came broken"]
+        reopened = list(
+            await session.scalars(
+                select(ThreadEvent.thread_id).where(ThreadEvent.kind == "reopened")
+            )
+        )
+        assert reopened == [a.thread_id]
+    status, body = await api(
+        client,
+        "GET",
+        "/api/v1/reports/summary",
+        admin,
+        params={"from": "2030-01-01", "to": "2030-03-01"},
+    )
+    assert status == 200, body
+    # One first resolution (the survivor's; the merge's is none), and it was reopened.
+    assert body["total"]["reopen_rate"] == 1.0
+
+    # A reply to a mail sent from the merged thread (its token names that thread) goes
+    # to the survivor too.
+    clock.at(110)
+    await queue.resolve(context, admin.actor, a.thread_id)
+    replied = await mail.push(
+        "re: parcel 1234",
+        sender="ali@example.ir",
+        received_at=clock.at(120),
+        hint=ThreadHint(reply_token="t", thread_id=b.thread_id),
+    )
+    assert replied.thread_id == a.thread_id
+
+    # Past the window: a new thread, following the survivor, not the merged one.
+    clock.at(130)
+    await queue.resolve(context, admin.actor, a.thread_id)
+    window = settings.threads.reopen_window_minutes * 60
+    later = await say(mail, 130 + window + 1, "another question", "ali@example.ir")
+    assert later.thread_id not in (a.thread_id, b.thread_id)
+    async with context.sessions() as session:
+        new = await session.get_one(Thread, later.thread_id)
+        assert new.previous_thread_id == a.thread_id

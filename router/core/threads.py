@@ -27,9 +27,15 @@ class ThreadChoice:
 _OPEN_THREAD = select(Thread).where(
     Thread.customer_id == bindparam("customer_id"), Thread.status.in_(OPEN_STATUSES)
 )
+# A thread closed by a merge is empty (its messages moved to the surviving thread) and
+# is never the customer's conversation again: new messages go to the survivor.
+MERGED_RESOLUTION = "merged"
 _LATEST_THREAD = (
     select(Thread)
-    .where(Thread.customer_id == bindparam("customer_id"))
+    .where(
+        Thread.customer_id == bindparam("customer_id"),
+        Thread.resolution.is_distinct_from(MERGED_RESOLUTION),
+    )
     .order_by(Thread.id.desc())
     .limit(1)
 )
@@ -41,7 +47,7 @@ async def open_thread_of(session: AsyncSession, customer_id: int) -> Thread | No
 
 
 async def latest_thread_of(session: AsyncSession, customer_id: int) -> Thread | None:
-    """The customer's newest thread, open or not, if any."""
+    """The customer's newest thread, open or not, if any; never one merged away."""
     return await session.scalar(_LATEST_THREAD, {"customer_id": customer_id})
 
 
@@ -75,8 +81,9 @@ async def choose_thread(
 ) -> ThreadChoice:
     """Pick (or create, unflushed-safe) the thread for `msg` from `customer_id`.
 
-    A hinted thread is used only if it is this customer's; a resolved thread is
-    reopened within `reopen_window`, otherwise a new thread links back to it.
+    A hinted thread is used only if it is this customer's and was not merged away; a
+    resolved thread is reopened within `reopen_window`, otherwise a new thread links
+    back to it.
     `customer_is_new`: the caller's transaction created the customer, which therefore
     has no thread to look for.
     """
@@ -84,6 +91,8 @@ async def choose_thread(
     hinted = await _hinted_thread(session, msg)
     if hinted is not None and hinted.customer_id != customer_id:
         referred, hinted = hinted.id, None
+    if hinted is not None and hinted.resolution == MERGED_RESOLUTION:
+        hinted = None  # a reply to the merged thread: its history is in the survivor now
     previous: Thread | None = None
     if not customer_is_new:
         current = await open_thread_of(session, customer_id)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.context import AppContext
 from router.core.events import CustomersMerged, Event, ThreadChanged
 from router.core.messages import Direction, utcnow
-from router.core.threads import open_thread_of
+from router.core.threads import MERGED_RESOLUTION, open_thread_of
 from router.service.reports.events import record_merged
 from router.service.tier_moves import tier_changed
 from router.storage.models import (
@@ -184,7 +184,7 @@ async def merge_customers(
     if keep_open is not None and gone_open is not None:
         survivor_thread, loser = sorted((keep_open, gone_open), key=_advanced, reverse=True)
         loser.status = ThreadStatus.RESOLVED
-        loser.resolution = "merged"
+        loser.resolution = MERGED_RESOLUTION
         loser.resolved_at = now
         loser.updated_at = now
         record_merged(session, loser, actor_kind=actor_kind)  # reports: resolved, by a merge
