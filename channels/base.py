@@ -90,10 +90,16 @@ class IdentityProofs(Protocol):
         """What a continue token would join; spends nothing."""
         ...
 
-    async def link_tap(self, claimant: Claimant, asked: str) -> LinkTap:
+    async def link_tap(
+        self, claimant: Claimant, asked: str, question_id: int | None = None
+    ) -> LinkTap:
         """What the claimant's tap on a button under the message `asked` (its text) comes
-        to: `OTHER` unless it is the router's "link this chat?" question; an expired
-        question is closed by the call."""
+        to. `question_id`: the question the button was sent with
+        (`OutboundMessage.link_question_id`); None for a button that names none, which
+        is `OTHER` unless `asked` is the router's "link this chat?" question (a button
+        sent before buttons named their question: refused as expired). `OPEN` only for
+        the open question the button names, in time; an expired question is closed by
+        the call."""
         ...
 
 
@@ -192,7 +198,9 @@ class NoProofs:
     async def preview_continue(self, token: str) -> ContinuePreview:
         return ContinuePreview(address=None)
 
-    async def link_tap(self, claimant: Claimant, asked: str) -> LinkTap:
+    async def link_tap(
+        self, claimant: Claimant, asked: str, question_id: int | None = None
+    ) -> LinkTap:
         return LinkTap.OTHER
 
 

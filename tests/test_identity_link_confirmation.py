@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select, update
 
 from config.settings import Settings
-from router.core.messages import utcnow
+from router.core.ingest import ingest
+from router.core.messages import InboundMessage, ProofClaim, ProofKind, utcnow
 from router.core.texts import ROUTER_TEXTS
 from router.identity.links import KIND_CHAT_LINK, KIND_CONTINUE
 from router.storage.models import IdentityProof
@@ -210,7 +211,15 @@ async def stale_tap(fake: FakeTelegram, chat: int, question: ApiCall, index: int
     has not redrawn it, or a quick second tap); once the update is acknowledged, the
     texts the tap was answered with."""
     data = buttons_of(question)[index]["callback_data"]
-    update_id, query_id = fake.add_callback(chat, data, on_message=question.result)
+    return await tap_notices(fake, chat, data, question.result)
+
+
+async def tap_notices(
+    fake: FakeTelegram, chat: int, data: str, message: dict[str, Any]
+) -> list[str]:
+    """Tap a button with `data` under `message`; once the update is acknowledged, the
+    texts the tap was answered with."""
+    update_id, query_id = fake.add_callback(chat, data, on_message=message)
     await fake.wait_acknowledged(update_id)
     return [
         call.params.get("text", "")
@@ -277,6 +286,108 @@ async def test_a_tap_on_an_expired_question_is_refused_and_closes_it(
     # Closed now: a second tap is one on an answered question.
     closed = ROUTER_TEXTS.text("link_question_closed", "fa")
     assert await stale_tap(fake, chat, question, 0) == [closed]
+    assert (await what_the_chat_holds(app, fake, chat))[1] == seen
+    assert await app.customer_of("webchat", await _address(app, token)) != customer
+    await ws.close()
+
+
+async def open_questions(app: IdentityApp) -> list[int]:
+    async with app.context.sessions() as session:
+        return list(
+            await session.scalars(
+                select(IdentityProof.id).where(
+                    IdentityProof.kind == KIND_CHAT_LINK, IdentityProof.used_at.is_(None)
+                )
+            )
+        )
+
+
+async def test_a_tap_under_a_replaced_question_answers_nothing(
+    app: IdentityApp, fake: FakeTelegram
+) -> None:
+    # The user opens one web chat's link, then another's (an attacker's, say): the
+    # first question is replaced. A yes under the first must not link the second.
+    chat = 7770007
+    first_token, first_ws, first = await asked_to_link(app, fake, chat)
+    second_token, second_ws, second_start = await web_chat_with_link(app)
+    second = await answer_to(fake, chat, f"/start {second_start}")
+    assert second.params["text"] == ROUTER_TEXTS.text("link_confirm", "fa")
+    [open_id] = await open_questions(app)
+    customer, seen = await what_the_chat_holds(app, fake, chat)
+
+    notices = [await stale_tap(fake, chat, first, index) for index in (0, 1)]
+    # Nothing joined, stored or answered; the newer question stays open.
+    for token in (first_token, second_token):
+        assert await app.customer_of("webchat", await _address(app, token)) != customer
+    assert (await what_the_chat_holds(app, fake, chat))[1] == seen
+    assert await open_questions(app) == [open_id]
+    assert notices == [[ROUTER_TEXTS.text("link_question_replaced", "fa")]] * 2
+    # Each keyboard names its own question, well within Telegram's 64 bytes.
+    first_data = [b["callback_data"] for b in buttons_of(first)]
+    second_data = [b["callback_data"] for b in buttons_of(second)]
+    assert second_data == [f"lq:{open_id}:0", f"lq:{open_id}:1"]
+    assert first_data != second_data
+    assert all(len(data.encode()) <= 64 for data in first_data + second_data)
+
+    # The current question's yes works as before, and joins the chat it asked about.
+    linked = await tap(fake, chat, second, 0)
+    assert linked.params["text"] == ROUTER_TEXTS.text("linked", "fa")
+    assert await app.customer_of("webchat", await _address(app, second_token)) == customer
+    assert await app.customer_of("webchat", await _address(app, first_token)) != customer
+    await first_ws.close()
+    await second_ws.close()
+
+
+async def test_a_tap_answers_only_the_question_its_button_names_when_ingested(
+    app: IdentityApp, fake: FakeTelegram
+) -> None:
+    # The channel's check and the ingest are two transactions: a question asked between
+    # them replaces the tapped one. The ingest answers only the question the tap names.
+    chat = 7770008
+    token, ws, _ = await asked_to_link(app, fake, chat)
+    [asked] = await open_questions(app)
+    seen = len(replies_to(fake, chat))  # the answer to their first message, the question
+    tapped = ProofClaim(ProofKind.LINK_ANSWER, question_id=asked + 1000)
+    yes = ROUTER_TEXTS.text("link_yes", "fa")
+    result = await ingest(
+        app.context,
+        InboundMessage(
+            channel="telegram",
+            external_id="tg:cb:raced",
+            sender_address=str(chat),
+            text=yes,
+            sender_verified=True,
+            conversational=True,
+            proof=tapped,
+        ),
+    )
+    customer = await app.customer_of("telegram", str(chat))
+    assert result.customer_id == customer
+    assert await app.customer_of("webchat", await _address(app, token)) != customer
+    assert await open_questions(app) == [asked]
+    await fake.wait_for(lambda: len(replies_to(fake, chat)) > seen)
+    assert replies_to(fake, chat)[-1].params["text"] == ROUTER_TEXTS.text(
+        "link_question_replaced", "fa"
+    )
+    await ws.close()
+
+
+async def test_a_button_sent_before_buttons_named_their_question_is_refused_as_expired(
+    app: IdentityApp, fake: FakeTelegram
+) -> None:
+    # A keyboard as it was sent before: the label itself in the callback data. Which
+    # question it was sent with cannot be known, so it links nothing: it is refused as
+    # a late answer is, which closes the open question.
+    chat = 7770009
+    token, ws, question = await asked_to_link(app, fake, chat)
+    old = dict(question.result)
+    yes = ROUTER_TEXTS.text("link_yes", "fa")
+    old["reply_markup"] = {"inline_keyboard": [[{"text": yes, "callback_data": f"s:{yes}"}]]}
+    customer, seen = await what_the_chat_holds(app, fake, chat)
+
+    notices = await tap_notices(fake, chat, f"s:{yes}", old)
+    assert notices == [ROUTER_TEXTS.text("link_refused", "fa")]
+    assert await open_questions(app) == []
     assert (await what_the_chat_holds(app, fake, chat))[1] == seen
     assert await app.customer_of("webchat", await _address(app, token)) != customer
     await ws.close()

@@ -46,6 +46,7 @@ from channels.telegram.outbound import (
     suggestion_keyboard,
     survey_keyboard,
     survey_replied_to,
+    tapped_link_question,
     tapped_score,
 )
 from channels.telegram.pacing import ChatPacer
@@ -323,10 +324,11 @@ class TelegramAdapter:
             return
         query = update.callback_query
         tap = await self._link_tap(query) if query is not None else LinkTap.OTHER
-        if query is not None and tap in (LinkTap.CLOSED, LinkTap.EXPIRED):
-            # The buttons stay on an answered question: a second tap answers nothing and
-            # must not reach the bot (it would hand the chat to people) nor the thread.
-            key = "link_refused" if tap is LinkTap.EXPIRED else "link_question_closed"
+        if query is not None and tap in _UNANSWERABLE:
+            # The buttons stay on an answered or replaced question: a tap under it answers
+            # nothing and must not reach the bot (it would hand the chat to people) nor
+            # the thread.
+            key = _UNANSWERABLE[tap]
             notice = self._services.texts.text(key, language_of(query.from_user))
             await self._answer_callback(query.id, notice)
             await self._drop_keyboard(query)
@@ -347,16 +349,18 @@ class TelegramAdapter:
                 await self._drop_keyboard(query)
 
     async def _link_tap(self, query: CallbackQuery) -> LinkTap:
-        """Whether a tap is on the router's "link this chat?" question, known by the
-        text of the tapped message (Telegram sends it along), and what it comes to."""
+        """Whether a tap is on the router's "link this chat?" question, and what it comes
+        to: the question its button names, or (a button sent before buttons named their
+        question) the text of the tapped message, which Telegram sends along."""
         assert self._services is not None
         message = query.message
         if not isinstance(message, Message) or message.chat.type != Chat.PRIVATE:
             return LinkTap.OTHER
-        if not message.text:
+        question_id = tapped_link_question(query)
+        if question_id is None and not message.text:
             return LinkTap.OTHER
         claimant = Claimant(CHANNEL, str(message.chat.id))
-        return await self._services.identity.link_tap(claimant, message.text)
+        return await self._services.identity.link_tap(claimant, message.text or "", question_id)
 
     async def _drop_keyboard(self, query: CallbackQuery) -> None:
         """Take the buttons off the tapped message; a courtesy, so a failure is logged."""
@@ -540,7 +544,7 @@ def _render(message: OutboundMessage) -> list[_Part]:
     keyboard = (
         survey_keyboard(message.survey, message.language)
         if message.survey is not None
-        else suggestion_keyboard(message.suggestions)
+        else suggestion_keyboard(message.suggestions, message.link_question_id)
     )
     parts: list[_Part] = []
     for index, piece in enumerate(pieces):
@@ -553,6 +557,12 @@ def _render(message: OutboundMessage) -> list[_Part]:
 
 # What a customer is told when a tap or comment is refused (router texts).
 _SURVEY_REFUSALS = {"expired": "survey_expired"}
+# A tap that answers no "link this chat?" question: the notice it is acknowledged with.
+_UNANSWERABLE = {
+    LinkTap.CLOSED: "link_question_closed",
+    LinkTap.REPLACED: "link_question_replaced",
+    LinkTap.EXPIRED: "link_refused",
+}
 
 
 def _name(part: _Part) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from telegram import Bot, CallbackQuery, Chat, Message, PhotoSize, Update, User
 from telegram.error import BadRequest
 
-from channels.telegram.outbound import tapped_suggestion
+from channels.telegram.outbound import tapped_link_question, tapped_suggestion
 from router.core.attachments import AttachmentStore, AttachmentTooLarge
 from router.core.languages import LANGUAGES
 from router.core.messages import AttachmentRef, InboundMessage, ProofClaim, ProofKind
@@ -173,6 +173,7 @@ class UpdateReader:
         if text is None:
             logger.info("telegram: a button tap %s names no known suggestion", query.id)
             return None
+        question_id = tapped_link_question(query)
         return InboundMessage(
             channel=CHANNEL,
             external_id=f"tg:cb:{query.id}",
@@ -181,6 +182,10 @@ class UpdateReader:
             text=text,
             language=language_of(query.from_user),
             sender_verified=True,
+            # The router answers the question the button names, or none.
+            proof=None
+            if question_id is None
+            else ProofClaim(ProofKind.LINK_ANSWER, question_id=question_id),
             conversational=True,
         )
 

@@ -7,7 +7,9 @@ ever between two visible characters (extended grapheme clusters): never between 
 two halves of a flag, before a skin tone, a ZWNJ or ZWJ, or an Arabic vowel mark; a
 suggestion that does not fit in `callback_data` is sent as its index and read back
 from the keyboard of the message that was tapped, so no state is kept between
-processes or restarts.
+processes or restarts. The buttons under the router's "link this chat?" question
+name the question (`lq:<question id>:<index>`, the label read back from the keyboard):
+a tap under an older question then answers nothing rather than the newer one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ MAX_CALLBACK_BYTES = 64
 _TEXT_PREFIX = "s:"  # callback_data carries the suggestion itself
 _INDEX_PREFIX = "i:"  # callback_data carries the button's index; the text is on the keyboard
 _SURVEY_PREFIX = "sv:"  # callback_data is "sv:<score>:<survey token>"
+_LINK_PREFIX = "lq:"  # callback_data is "lq:<link question id>:<index>" (at most 26 bytes)
 
 # Ends of sentences in the scripts Pasokh serves: Latin . ! ? …, Arabic/Persian ؟ ۔ ؛
 # and the Arabic full stop; followed by whitespace, so "3.5" or "e.g.x" are never cut.
@@ -108,18 +111,23 @@ def _best_cut(window: str, boundaries: set[int]) -> int:
     return max(boundaries, default=len(window))
 
 
-def suggestion_keyboard(suggestions: Sequence[str]) -> InlineKeyboardMarkup | None:
-    """One button per row (Persian suggestions are long); None without suggestions."""
+def suggestion_keyboard(
+    suggestions: Sequence[str], link_question_id: int | None = None
+) -> InlineKeyboardMarkup | None:
+    """One button per row (Persian suggestions are long); None without suggestions.
+    With `link_question_id`, the buttons answer that "link this chat?" question."""
     if not suggestions:
         return None
     rows = [
-        [InlineKeyboardButton(text, callback_data=_callback_data(index, text))]
+        [InlineKeyboardButton(text, callback_data=_callback_data(index, text, link_question_id))]
         for index, text in enumerate(suggestions)
     ]
     return InlineKeyboardMarkup(rows)
 
 
-def _callback_data(index: int, text: str) -> str:
+def _callback_data(index: int, text: str, link_question_id: int | None) -> str:
+    if link_question_id is not None:
+        return f"{_LINK_PREFIX}{link_question_id}:{index}"
     data = _TEXT_PREFIX + text
     if len(data.encode("utf-8")) <= MAX_CALLBACK_BYTES:
         return data
@@ -136,7 +144,7 @@ def tapped_suggestion(query: CallbackQuery) -> str | None:
     data = query.data or ""
     if data.startswith(_TEXT_PREFIX):
         return data[len(_TEXT_PREFIX) :] or None
-    if not data.startswith(_INDEX_PREFIX) or not isinstance(query.message, Message):
+    if not data.startswith((_INDEX_PREFIX, _LINK_PREFIX)) or not isinstance(query.message, Message):
         return None
     markup = query.message.reply_markup
     if markup is None:
@@ -146,6 +154,18 @@ def tapped_suggestion(query: CallbackQuery) -> str | None:
             if button.callback_data == data:
                 return button.text
     return None
+
+
+def tapped_link_question(query: CallbackQuery) -> int | None:
+    """The "link this chat?" question a tapped button was sent with; None for any other
+    button (one sent before buttons named their question included)."""
+    data = query.data or ""
+    if not data.startswith(_LINK_PREFIX):
+        return None
+    question, _, index = data[len(_LINK_PREFIX) :].partition(":")
+    if not (question.isascii() and question.isdigit() and index.isascii() and index.isdigit()):
+        return None
+    return int(question)
 
 
 def survey_keyboard(survey: SurveyOffer, language: str | None) -> InlineKeyboardMarkup | None:

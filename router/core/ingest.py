@@ -614,15 +614,7 @@ async def _outbound(
             outcome.outbound += await _apply_decision(
                 session, thread, identity, decision.after, outcome.events
             )
-        await _say_as_system(
-            session,
-            thread,
-            identity,
-            decision.text,
-            decision.language,
-            outcome,
-            decision.suggestions,
-        )
+        await _say_as_system(session, thread, identity, decision, outcome)
     elif decision is not None:
         outcome.outbound += await _apply_decision(
             session, thread, identity, decision, outcome.events
@@ -673,20 +665,19 @@ async def _say_as_system(
     session: AsyncSession,
     thread: Thread,
     identity: Identity,
-    text: str,
-    language: str | None,
+    reply: SystemReply,
     outcome: _Outcome,
-    suggestions: tuple[str, ...] = (),
 ) -> None:
     """Queue a message from the router itself (not the bot) to the sender."""
     out = await enqueue_outbound(
         session,
         thread=thread,
         identity=identity,
-        text=text,
+        text=reply.text,
         author=AuthorKind.SYSTEM,
-        suggestions=suggestions,
-        language=language,
+        suggestions=reply.suggestions,
+        language=reply.language,
+        link_question_id=reply.link_question_id,
     )
     outcome.events.append(MessageStored(out.id, thread.id, thread.customer_id, AuthorKind.SYSTEM))
     outcome.outbound += 1

@@ -112,6 +112,9 @@ class ProofKind(enum.StrEnum):
     # A reply through the keyed reply token of a thread whose mail went to the sender's
     # address: proves the address once the router finds it really mailed it there.
     MAIL_REPLY = "mail_reply"
+    # A tap on a button under the router's "link this chat?" question, naming the
+    # question it was sent with: it answers that question only, never a newer one.
+    LINK_ANSWER = "link_answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +128,13 @@ class ProofClaim:
         kind: what is claimed.
         token: `LINK_TOKEN`: the token as sent.
         thread_id: `MAIL_REPLY`: the thread the (verified) reply token names.
+        question_id: `LINK_ANSWER`: the question the tapped button was sent with.
     """
 
     kind: ProofKind
     token: str | None = None
     thread_id: int | None = None
+    question_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +222,9 @@ class OutboundMessage:
     # A proactive message: the one-click link that opts its reader out (RFC 8058).
     unsubscribe_url: str | None = None
     survey: SurveyOffer | None = None  # the message asks the customer to rate the service
+    # The message asks the router's "link this chat?" question (its id): a channel with
+    # buttons names it in theirs, so a tap answers this question and no later one.
+    link_question_id: int | None = None
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -23,6 +23,7 @@ async def enqueue_outbound(
     language: str | None = None,
     internal: bool = False,
     survey: SurveyOffer | None = None,
+    link_question_id: int | None = None,
 ) -> Message:
     """Store an outbound message in `thread`; unless internal, queue it to `identity`.
 
@@ -46,6 +47,7 @@ async def enqueue_outbound(
         suggestions=list(suggestions),
         attachments=[_ref_to_json(ref) for ref in attachments],
         survey=survey_to_json(survey) if survey is not None else None,
+        link_question_id=link_question_id,
         created_at=now,
     )
     session.add(message)

@@ -336,6 +336,7 @@ def _render(
             else None
         ),
         survey=survey_from_json(message.survey),
+        link_question_id=message.link_question_id,
     )
 
 

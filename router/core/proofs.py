@@ -30,6 +30,7 @@ class LinkTap(enum.StrEnum):
     # Either of these: the tap is acknowledged and dropped, for it is no message to the
     # bot or the team (a second tap on "yes" would otherwise reach the bot as a question).
     CLOSED = "closed"  # no question open: answered (tapped or typed), or never asked
+    REPLACED = "replaced"  # a newer question is open: the tap is under an older one
     EXPIRED = "expired"  # not answered in time: closed now, as a late answer closes it
 
 

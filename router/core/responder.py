@@ -55,6 +55,7 @@ class ProofStep:
     outcome: str
     email: str | None = None
     remaining: int | None = None
+    question_id: int | None = None  # link_confirm: the question asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,7 @@ class SystemReply:
     suggestions: tuple[str, ...] = ()
     language: str | None = None
     after: Answer | HandOff | Resolve | Silent | None = None
+    link_question_id: int | None = None  # the text asks this "link this chat?" question
 
 
 Decision = Answer | HandOff | Resolve | Silent | SystemReply

@@ -174,6 +174,12 @@ CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "ar": "تمت الإجابة عن هذا السؤال من قبل؛ لم يتغير شيء.",
             "en": "This question was already answered; nothing was changed.",
         },
+        # A tap under an older "link this chat?" question while a newer one is open.
+        "link_question_replaced": {
+            "fa": "پرسش تازه‌تری جای این پرسش را گرفته است؛ چیزی تغییر نکرد.",
+            "ar": "حلّ محلّ هذا السؤال سؤال أحدث؛ لم يتغير شيء.",
+            "en": "A newer question replaced this one; nothing was changed.",
+        },
         # What the customer is told when an agent takes their thread ({agent_name}).
         "agent_joined": {
             "fa": "{agent_name} از تیم پشتیبانی اکنون همراه شماست.",

@@ -97,6 +97,7 @@ class IdentityDialogue(RuleAround):
         language = asked_in or self._default_language
         values: dict[str, str] = {}
         suggestions: tuple[str, ...] = ()
+        question_id: int | None = None
         if step.outcome == "wrong_code":
             values["left"] = str(step.remaining or 0)
         elif step.outcome == "code_sent":
@@ -106,8 +107,12 @@ class IdentityDialogue(RuleAround):
                 self._texts.text("link_yes", language),
                 self._texts.text("link_no", language),
             )
+            question_id = step.question_id  # the buttons answer this question, no other
         return SystemReply(
-            self._texts.text(step.outcome, language, **values), suggestions, asked_in
+            self._texts.text(step.outcome, language, **values),
+            suggestions,
+            asked_in,
+            link_question_id=question_id,
         )
 
 

@@ -478,10 +478,11 @@ def chat_link_token(app: AppContext, visitor: Identity) -> str:
 
 async def consume_chat_link(
     app: AppContext, session: AsyncSession, chat: Identity, token: str
-) -> None:
+) -> int:
     """A chat app's user opened a visitor's chat link (Telegram: `/start <token>`): spend
-    the token and ask them whether to link (the caller sends the question). Nothing is
-    joined yet: the link may have been handed to them by whoever asked for it on the website.
+    the token and ask them whether to link (the caller sends the question); returns the
+    question's id. Nothing is joined yet: the link may have been handed to them by
+    whoever asked for it on the website.
 
     Raises:
         ProofRefused: `invalid_token` or `token_used`.
@@ -494,7 +495,7 @@ async def consume_chat_link(
     if visitor is None or app.roles.visitors is None or visitor.channel != app.roles.visitors:
         raise ProofRefused("invalid_token", "this link names nobody")
     earlier = await pending_chat_link(session, chat)
-    await spend_nonce(
+    question = await spend_nonce(
         app,
         session,
         KIND_CHAT_LINK,
@@ -506,6 +507,7 @@ async def consume_chat_link(
     if earlier is not None:  # only the newest question counts
         earlier.used_at = utcnow()
     _audit_link(session, chat, visitor, "telegram_link_asked")
+    return question.id
 
 
 async def pending_chat_link(session: AsyncSession, chat: Identity) -> IdentityProof | None:
@@ -559,17 +561,25 @@ async def answer_chat_link(
     return "linked", outcome
 
 
-async def tap_on_link_question(session: AsyncSession, chat: Identity | None) -> LinkTap:
-    """A button under the "link this chat?" question was tapped by `chat` (None: an
-    identity never seen). `OPEN` when its newest question is open and in time: the tap
-    is then ingested as the answer. An expired one is closed here, as a late answer
-    closes it; without an open question the tap answers nothing.
+async def tap_on_link_question(
+    session: AsyncSession, chat: Identity | None, question_id: int | None
+) -> LinkTap:
+    """A button under a "link this chat?" question was tapped by `chat` (None: an
+    identity never seen); the button names `question_id`, the question it was sent with.
+    `OPEN` when that is the chat's open question and in time: the tap is then ingested
+    as the answer. A button under an older question answers nothing (`REPLACED`, or
+    `CLOSED` without an open question) and changes nothing. An expired question is
+    closed here, as a late answer closes it; so is the open one under a button that
+    names no question (sent before buttons named theirs): which question it was sent
+    with cannot be known, so it is refused as a late answer is.
     """
     question = await pending_chat_link(session, chat) if chat is not None else None
     if chat is None or question is None:
         return LinkTap.CLOSED
+    if question_id is not None and question_id != question.id:
+        return LinkTap.REPLACED
     now = utcnow()
-    if question.expires_at > now:
+    if question_id is not None and question.expires_at > now:
         return LinkTap.OPEN
     visitor = await _close_question(session, question, now)
     _audit_link(session, chat, visitor, "telegram_link_expired")
@@ -663,14 +673,27 @@ async def apply_inbound_proofs(
         return result
     if msg.sender_verified and claim is not None and claim.kind == ProofKind.LINK_TOKEN:
         try:
-            await consume_chat_link(app, session, identity, claim.token or "")
+            question_id = await consume_chat_link(app, session, identity, claim.token or "")
         except ProofRefused:
             result.step = ProofStep("link_refused")
         else:
-            result.step = ProofStep("link_confirm")
+            result.step = ProofStep("link_confirm", question_id=question_id)
         return result
     if msg.sender_verified and msg.conversational:
         question = await pending_chat_link(session, identity)
+        if (
+            claim is not None
+            and claim.kind == ProofKind.LINK_ANSWER
+            and (question is None or question.id != claim.question_id)
+        ):
+            # A tap under a question that is not the open one (the channel checked before
+            # ingesting it, but a newer question may have been asked since): it answers
+            # nothing, and is no message for the bot.
+            replaced = question is not None
+            result.step = ProofStep(
+                "link_question_replaced" if replaced else "link_question_closed"
+            )
+            return result
         if question is not None:
             key, linked = await answer_chat_link(app, session, identity, question, msg.text)
             if linked is not None:

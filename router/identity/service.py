@@ -153,13 +153,15 @@ class IdentityProofService:
             return ContinuePreview(address=None)
         return ContinuePreview(address=peek.address, spent=peek.spent)
 
-    async def link_tap(self, claimant: Claimant, asked: str) -> LinkTap:
-        if not links.asks_to_link(asked, self._app.texts):
+    async def link_tap(
+        self, claimant: Claimant, asked: str, question_id: int | None = None
+    ) -> LinkTap:
+        if question_id is None and not links.asks_to_link(asked, self._app.texts):
             return LinkTap.OTHER  # most taps: no transaction for them
 
         async def work(session: AsyncSession, effects: Effects) -> LinkTap:
             # Looked up, not ensured: a tap makes no identity of its own.
             chat = await links.get_identity(session, claimant.channel, claimant.address)
-            return await links.tap_on_link_question(session, chat)
+            return await links.tap_on_link_question(session, chat, question_id)
 
         return await write(self._app, work)

@@ -227,6 +227,10 @@ class Message(Base):
     suggestions: Mapped[list[str]] = mapped_column(JSON, default=list)
     # A survey this message asks: {"token", "kind", "scale", "url"} (router.service.surveys).
     survey: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The "link this chat?" question (an `identity_proofs` row) this message asks, named
+    # by its buttons. No foreign key: an erased or pruned question leaves an id that
+    # matches no open question, which is what a tap under it should find.
+    link_question_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     search_text: Mapped[str | None] = mapped_column(Text)  # see `searchable` below
 
