@@ -157,6 +157,14 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
         expect=201,
     )
     await call("POST", "/api/v1/threads/{id}/messages", sara, path=thread, json={}, expect=422)
+    # An idempotency key: the repeat is the stored reply (200), another request 409.
+    keyed = {"text": "once", "idempotency_key": "doc-1"}
+    for status in (201, 200):
+        await call(
+            "POST", "/api/v1/threads/{id}/messages", sara, path=thread, json=keyed, expect=status
+        )
+    reused = {**keyed, "text": "twice"}
+    await call("POST", "/api/v1/threads/{id}/messages", sara, path=thread, json=reused, expect=409)
     await call(
         "POST", "/api/v1/threads/{id}/messages", sara, path=thread, data=b"{not json", expect=400
     )
@@ -389,6 +397,9 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
         "idempotency_key": "k-1",
     }
     sent = await call("POST", "/api/v1/outbound/messages", admin, json=outbound, expect=202)
+    other = {**outbound, "params": {"product": "Galaxy S24", "expires_on": "2027-03-21"}}
+    refused = await call("POST", "/api/v1/outbound/messages", admin, json=other, expect=409)
+    assert refused["error"]["code"] == "idempotency_key_reused"
     await call("GET", "/api/v1/outbound/messages/{id}", admin, path={"id": sent["id"]}, expect=200)
     await call("GET", "/api/v1/outbound/messages", admin, params={"status": "sent"}, expect=200)
     purchase = {

@@ -11,6 +11,8 @@ from typing import Any
 
 from router.agents.admin import MAX_PASSWORD, MIN_PASSWORD
 from router.agents.canned import CannedResponse
+from router.core.idempotency import REPLAYED
+from router.core.idempotency import SCHEMA as IDEMPOTENCY_KEY
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
 from router.identity.display import EMAIL_PATTERN
@@ -154,7 +156,8 @@ SCHEMAS: dict[str, JSON] = {
                         **STRING,
                         "description": "on some 409s, the reason as a stable word for "
                         "programs: taken, claim_first, resolved, at_capacity, not_waiting, "
-                        "changed, no_channel, unverified_identity, unreachable",
+                        "changed, no_channel, unverified_identity, unreachable, "
+                        "idempotency_key_reused (a reply's key sent with another request)",
                     },
                 },
                 "required": ["status", "message"],
@@ -415,8 +418,9 @@ SCHEMAS: dict[str, JSON] = {
                     "description": "upload ids from POST /api/v1/uploads (the caller's own, "
                     "unexpired; 422 otherwise)",
                 },
+                "idempotency_key": IDEMPOTENCY_KEY,
             },
-            optional=("internal", "identity_id", "attachments"),
+            optional=("internal", "identity_id", "attachments", "idempotency_key"),
         ),
         # A note is sent nowhere, so it names no identity to send on.
         "if": {"properties": {"internal": {"const": True}}, "required": ["internal"]},
@@ -726,6 +730,18 @@ def _with_multipart(operation: JSON, properties: JSON, required: list[str]) -> J
     return operation
 
 
+def _replayable(operation: JSON, schema: str) -> JSON:
+    """`operation` taking an `idempotency_key`: a repeat answers 200 with what the first
+    request made (router/core/idempotency.py)."""
+    operation["responses"]["200"] = {
+        "description": "the same idempotency_key again from the same agent, with the same "
+        "request: the message the first one stored; nothing new is written or sent",
+        "headers": {REPLAYED: {"schema": {"type": "string", "enum": ["true"]}}},
+        "content": _content(schema),
+    }
+    return operation
+
+
 def _path_id(name: str = "id") -> JSON:
     return {"name": name, "in": "path", "required": True, "schema": ID}
 
@@ -981,23 +997,27 @@ def openapi_document() -> JSON:
             ),
         },
         "/api/v1/threads/{id}/messages": {
-            "post": _with_multipart(
-                _op(
-                    "Reply on the customer's channel (through the outbox), or add an internal "
-                    "note (internal: true; never sent)",
-                    "201",
-                    "MessageEnvelope",
-                    errors=(*ACTION_ERRORS, "422"),
-                    params=THREAD_ID,
-                    body="ReplyRequest",
+            "post": _replayable(
+                _with_multipart(
+                    _op(
+                        "Reply on the customer's channel (through the outbox), or add an internal "
+                        "note (internal: true; never sent)",
+                        "201",
+                        "MessageEnvelope",
+                        errors=(*ACTION_ERRORS, "422"),
+                        params=THREAD_ID,
+                        body="ReplyRequest",
+                    ),
+                    {
+                        "text": _words(10_000),
+                        "internal": {"type": "string", "enum": ["true", "false"]},
+                        "identity_id": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"},
+                        "idempotency_key": IDEMPOTENCY_KEY,
+                        "file": {"type": "array", "items": FILE_PART, "maxItems": 10},
+                    },
+                    ["text"],
                 ),
-                {
-                    "text": _words(10_000),
-                    "internal": {"type": "string", "enum": ["true", "false"]},
-                    "identity_id": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"},
-                    "file": {"type": "array", "items": FILE_PART, "maxItems": 10},
-                },
-                ["text"],
+                "MessageEnvelope",
             )
         },
         "/api/v1/uploads": {
@@ -1983,11 +2003,12 @@ SCHEMAS.update(
                     "language": {"type": ["string", "null"], "enum": [*LANGUAGES, None]},
                     "channel": _nullable({**TEXT, "minLength": 1, "maxLength": 32}),
                     "send_at": N_TIME,
-                    "idempotency_key": {**TEXT, "minLength": 1, "maxLength": 200},
+                    "idempotency_key": IDEMPOTENCY_KEY,
                 },
                 optional=("customer_id", "identity", "params", "language", "channel", "send_at"),
                 description="exactly one of customer_id and identity; the same "
-                "idempotency_key again from the same caller answers with the first message",
+                "idempotency_key again from the same caller answers with the first message "
+                "(with another request: 409)",
             ),
             "oneOf": [{"required": ["customer_id"]}, {"required": ["identity"]}],
         },
@@ -2104,11 +2125,12 @@ def outreach_paths() -> JSON:
             "post": _op(
                 "Schedule one outreach message (202); the same idempotency_key again "
                 "from the same caller answers with the first (keys are per integration); "
+                "409 (code idempotency_key_reused): the key with another request; "
                 "404: no such customer (or, with integration_customers = known, not one "
                 "the integration knows)",
                 "202",
                 "OutboundMessage",
-                errors=outreach_errors,
+                errors=(*outreach_errors, "409"),
                 body="OutboundMessageRequest",
                 security=OUTREACH_SECURITY,
             ),

@@ -682,6 +682,7 @@
     threadReadsOpen: 0, // reads in flight: the thread view is aria-busy meanwhile
     actionsOpen: 0, // actions in flight: a read not made by one of them is dropped
     sending: false, // a reply is on its way: no second one until it is answered
+    replyKey: null, // {what, key}: the idempotency key of the reply being composed
     canned: [],
     socket: null,
     socketRetry: 0,
@@ -1941,12 +1942,14 @@
     const identityId = $("reply-identity").value;
     if (identityId && !internal) body.identity_id = Number(identityId);
     const files = [...$("reply-files").files];
+    body.idempotency_key = replyKey(state.currentId, body, files);
     state.sending = true;
     $("reply-send").disabled = true;
     textarea.readOnly = true;
     try {
       if (files.length) body.attachments = await Promise.all(files.map(uploadFile));
       await api("POST", `/api/v1/threads/${encodeURIComponent(state.currentId)}/messages`, body);
+      state.replyKey = null;
       $("reply-files").value = "";
       showFileCount();
       textarea.value = "";
@@ -1960,6 +1963,28 @@
       $("reply-send").disabled = false;
       textarea.readOnly = false;
     }
+  }
+
+  // The idempotency key of the reply being composed (docs/agent-api.md): sent again
+  // unchanged after an error (a timeout, a lost answer) it is the same key, so the
+  // server answers with the reply it may already have stored instead of sending it
+  // twice; any change to the reply (thread, text, note or not, address, files) is a new
+  // one with a new key. Random bytes from getRandomValues, which, unlike randomUUID,
+  // plain-HTTP pages have too.
+  function replyKey(threadId, body, files) {
+    const what = JSON.stringify([
+      threadId,
+      body.text,
+      body.internal,
+      body.identity_id || null,
+      files.map((file) => [file.name, file.size, file.lastModified]),
+    ]);
+    if (!state.replyKey || state.replyKey.what !== what) {
+      const bytes = crypto.getRandomValues(new Uint8Array(16));
+      const key = "console-" + [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+      state.replyKey = { what, key };
+    }
+    return state.replyKey.key;
   }
 
   // How many files wait to go with the reply (the file input itself is hidden behind
