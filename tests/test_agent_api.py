@@ -3,6 +3,7 @@ admin-only actions, and every response checked against the served OpenAPI docume
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from channels.api import ApiAdapter
 from config.settings import Settings
 from router.core.messages import AuthorKind, utcnow
 from router.core.responder import QueueEveryThread
-from router.core.security import new_token, token_hash
+from router.core.security import PASSWORDS, PasswordsBusy, new_token, token_hash
 from router.http import agent_api, outreach_api
 from router.outreach.consent import unsubscribe_token
 from router.service.surveys import survey_token
@@ -354,6 +355,19 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     )
     token = invited["invitation_url"].split("#invite=", 1)[1]
     accept = {"token": token, "password": "a long password"}
+    # Every place in the password threads' line taken: refused at once, nothing changed.
+    with contextlib.ExitStack() as held:
+        with contextlib.suppress(PasswordsBusy):
+            while True:
+                held.enter_context(PASSWORDS.slot())
+        await call("POST", "/api/v1/invitations/accept", json=accept, expect=503)
+        await call(
+            "POST",
+            "/api/v1/agents",
+            admin,
+            json={"email": "pw@example.com", "name": "Pw", "tier": 1, "password": "long enough"},
+            expect=503,
+        )
     await call("POST", "/api/v1/invitations/accept", json=accept, expect=200)
     await call("POST", "/api/v1/invitations/accept", json=accept, expect=409)
     await call(

@@ -152,6 +152,10 @@ SCHEMAS: dict[str, JSON] = {
                 "properties": {
                     "status": INT,
                     "message": STRING,
+                    "retry_after": {
+                        **INT,
+                        "description": "with 503 (and the Retry-After header): seconds to wait",
+                    },
                     "code": {
                         **STRING,
                         "description": "on some 409s, the reason as a stable word for "
@@ -678,6 +682,15 @@ ERRORS = {
     "404": _error("no such thread, customer, agent, identity or canned response"),
     "409": _error("the thread's state does not allow it now"),
     "422": _error("a body or query the schema refuses (unknown fields included)"),
+    # Argon2 runs on a few threads of its own with a short line before them
+    # (router/core/security.py::PASSWORDS); a request finding the line full is refused.
+    "503": {
+        **_error(
+            "too many password hashes at once (sign-ins, invitations, new agents): retry "
+            "after Retry-After seconds (also `retry_after` in the body); nothing was changed"
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    },
 }
 BODY_ERRORS = {
     "400": _error("the body is not a JSON object, or holds a NUL or a lone surrogate"),
@@ -1880,7 +1893,7 @@ def admin_paths() -> JSON:
                 "Admin: add an agent, with an initial password or an invitation link",
                 "201",
                 "AgentCreated",
-                errors=("401", "403", "409", "422"),
+                errors=("401", "403", "409", "422", "503"),
                 body="AgentCreateRequest",
             )
         },
@@ -1899,7 +1912,7 @@ def admin_paths() -> JSON:
                 "The invited agent chooses a password (no credentials: the token is one)",
                 "200",
                 "InvitationAccepted",
-                errors=("404", "409", "422"),
+                errors=("404", "409", "422", "503"),
                 body="InvitationRequest",
                 security=[],
             )
