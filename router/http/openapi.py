@@ -1410,7 +1410,13 @@ _FIGURES: dict[str, JSON] = {
         "response_rate: the fraction of those answered",
     ),
     "nps": _object(
-        {"responses": INT, "score": {"type": ["number", "null"], "minimum": -100, "maximum": 100}}
+        {
+            "responses": INT,
+            "score": {"type": ["number", "null"], "minimum": -100, "maximum": 100},
+            "sent": INT,
+            "response_rate": _RATE,
+        },
+        description="answers given in the window; sent and response_rate as for csat",
     ),
     "sla": _object(
         {
