@@ -3,6 +3,7 @@ admin-only actions, and every response checked against the served OpenAPI docume
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from channels.api import ApiAdapter
 from config.settings import Settings
 from router.core.messages import AuthorKind, utcnow
 from router.core.responder import QueueEveryThread
-from router.core.security import new_token, token_hash
+from router.core.security import PASSWORDS, PasswordsBusy, new_token, token_hash
 from router.http import agent_api, outreach_api
 from router.outreach.consent import unsubscribe_token
 from router.service.surveys import survey_token
@@ -157,6 +158,14 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
         expect=201,
     )
     await call("POST", "/api/v1/threads/{id}/messages", sara, path=thread, json={}, expect=422)
+    # An idempotency key: the repeat is the stored reply (200), another request 409.
+    keyed = {"text": "once", "idempotency_key": "doc-1"}
+    for status in (201, 200):
+        await call(
+            "POST", "/api/v1/threads/{id}/messages", sara, path=thread, json=keyed, expect=status
+        )
+    reused = {**keyed, "text": "twice"}
+    await call("POST", "/api/v1/threads/{id}/messages", sara, path=thread, json=reused, expect=409)
     await call(
         "POST", "/api/v1/threads/{id}/messages", sara, path=thread, data=b"{not json", expect=400
     )
@@ -346,6 +355,19 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
     )
     token = invited["invitation_url"].split("#invite=", 1)[1]
     accept = {"token": token, "password": "a long password"}
+    # Every place in the password threads' line taken: refused at once, nothing changed.
+    with contextlib.ExitStack() as held:
+        with contextlib.suppress(PasswordsBusy):
+            while True:
+                held.enter_context(PASSWORDS.slot())
+        await call("POST", "/api/v1/invitations/accept", json=accept, expect=503)
+        await call(
+            "POST",
+            "/api/v1/agents",
+            admin,
+            json={"email": "pw@example.com", "name": "Pw", "tier": 1, "password": "long enough"},
+            expect=503,
+        )
     await call("POST", "/api/v1/invitations/accept", json=accept, expect=200)
     await call("POST", "/api/v1/invitations/accept", json=accept, expect=409)
     await call(
@@ -389,6 +411,9 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
         "idempotency_key": "k-1",
     }
     sent = await call("POST", "/api/v1/outbound/messages", admin, json=outbound, expect=202)
+    other = {**outbound, "params": {"product": "Galaxy S24", "expires_on": "2027-03-21"}}
+    refused = await call("POST", "/api/v1/outbound/messages", admin, json=other, expect=409)
+    assert refused["error"]["code"] == "idempotency_key_reused"
     await call("GET", "/api/v1/outbound/messages/{id}", admin, path={"id": sent["id"]}, expect=200)
     await call("GET", "/api/v1/outbound/messages", admin, params={"status": "sent"}, expect=200)
     purchase = {

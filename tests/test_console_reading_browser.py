@@ -135,6 +135,49 @@ async def test_ctrl_enter_twice_sends_the_reply_once(
     await context.close()
 
 
+async def test_a_reply_whose_answer_was_lost_is_sent_again_with_its_key(
+    browser: Browser, queued_server: tuple[str, AppContext]
+) -> None:
+    """The server stores the reply but its answer never reaches the page (the network
+    drops it): Send again carries the same idempotency key, so the server answers with
+    the stored reply and the customer gets one message; the next reply has a new key."""
+    url, app = queued_server
+    sara = await add_agent(app, "sara@example.com", name="Sara", language="fa")
+    thread_id = await queued_thread(app, ["سلام، سفارشم کجاست؟"])
+    await claim(url, app, sara, thread_id)
+    context, page = await open_console(browser, url, "sara@example.com", DESKTOP)
+    keys: list[str] = []
+    answers: list[int] = []
+
+    async def lose_first_answer(route: Route) -> None:
+        keys.append(json.loads(route.request.post_data or "{}")["idempotency_key"])
+        response = await route.fetch()  # the server stores the reply ...
+        answers.append(response.status)
+        if len(keys) == 1:
+            await route.abort("connectionreset")  # ... and its answer is lost
+        else:
+            await route.fulfill(response=response)
+
+    await page.route("**/api/v1/threads/*/messages", lose_first_answer)
+    await open_thread(page, thread_id, "mine")
+    box = page.locator("#reply-text")
+    await box.fill("فردا می‌رسد.")
+    await box.press("Control+Enter")
+    await expect(box).to_be_editable()  # the send failed, as far as the page knows
+    await expect(box).to_have_value("فردا می‌رسد.")
+    await box.press("Control+Enter")
+    await expect(page.locator("#notice")).to_have_text(SENT["fa"])
+    await expect(box).to_have_value("")
+    assert answers == [201, 200] and keys[0] == keys[1]
+    assert await agent_replies(app, thread_id) == ["فردا می‌رسد."]
+    await box.fill("فردا می‌رسد.")  # the same words again are a new reply
+    await box.press("Control+Enter")
+    await expect(page.locator("#history .msg.author-agent")).to_have_count(2)
+    assert answers[2] == 201 and keys[2] != keys[0]
+    assert page.errors == []  # type: ignore[attr-defined]
+    await context.close()
+
+
 @pytest.mark.parametrize("lang", ["fa", "ar", "en"])
 async def test_a_refused_reply_says_the_servers_reason_in_the_agents_language(
     browser: Browser, queued_server: tuple[str, AppContext], lang: str

@@ -83,6 +83,8 @@ async def test_an_admin_reads_the_day_in_english_and_persian(
         await expect(kpi(page, "kpi_csat_response_rate")).to_have_text("100%")
         await expect(kpi(page, "kpi_threads_merged")).to_have_text("0")
         await expect(kpi(page, "kpi_nps")).to_have_text("+25")
+        await expect(kpi(page, "kpi_nps_sent")).to_have_text("4")
+        await expect(kpi(page, "kpi_nps_response_rate")).to_have_text("100%")
         await expect(kpi(page, "kpi_backlog")).to_have_text("1")
         await expect(page.locator("#report-scope")).to_have_text("The whole team's figures.")
 

@@ -221,7 +221,8 @@ async def test_every_kpi_of_a_scripted_day(
         "sent": 3,
         "response_rate": 1.0,
     }
-    assert total["nps"] == {"responses": 4, "score": 25.0}  # (2 promoters - 1 detractor) / 4
+    # (2 promoters - 1 detractor) / 4; the four surveys were sent in the window
+    assert total["nps"] == {"responses": 4, "score": 25.0, "sent": 4, "response_rate": 1.0}
     # no calendar and no SLA policy: no business time, no deadlines to meet
     for name in ("first_response", "next_response", "resolution"):
         assert total[f"{name}_business_seconds"] == {

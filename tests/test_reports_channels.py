@@ -277,8 +277,9 @@ async def test_every_kpi_of_a_scripted_day_with_surveys_on_every_channel(
         "sent": 3,
         "response_rate": 1.0,
     }
-    # NPS 10 (web chat: promoter), 8 (Telegram: passive): 50 - 0
-    assert total["nps"] == {"responses": 2, "score": 50.0}
+    # NPS 10 (web chat: promoter), 8 (Telegram: passive): 50 - 0; three NPS surveys
+    # sent (the email thread's second resolution asked one, never answered)
+    assert total["nps"] == {"responses": 2, "score": 50.0, "sent": 3, "response_rate": 0.6667}
     assert total["bot_helped_rate"] == 1.0  # D said thanks
     assert total["sla"]["breaches"] == 0
     assert body["backlog"]["open"] == 0
@@ -312,7 +313,10 @@ async def test_every_kpi_of_a_scripted_day_with_surveys_on_every_channel(
         "sent": 1,
         "response_rate": 1.0,
     }
-    assert groups["webchat"]["nps"] == {"responses": 1, "score": 100.0}
-    assert groups["telegram"]["nps"] == {"responses": 1, "score": 0.0}
+    answered = {"sent": 1, "response_rate": 1.0}
+    assert groups["webchat"]["nps"] == {"responses": 1, "score": 100.0, **answered}
+    assert groups["telegram"]["nps"] == {"responses": 1, "score": 0.0, **answered}
+    unanswered = {"responses": 0, "score": None, "sent": 1, "response_rate": 0.0}
+    assert groups["email"]["nps"] == unanswered
     for ws in (w, d):
         await ws.close()

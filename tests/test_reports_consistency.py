@@ -147,19 +147,24 @@ async def test_surveys_sent_and_the_response_rate(
     # (sent, answered, score): three sent in the window, one answered; one sent the day
     # before and answered in the window (an answer of the window, not a survey of it)
     surveys = [
-        (MONDAY_9AM, MONDAY_9AM + timedelta(hours=1), 5),
-        (MONDAY_9AM, None, None),
-        (MONDAY_9AM + timedelta(hours=2), None, None),
-        (day_before, MONDAY_9AM + timedelta(hours=3), 2),
+        ("csat", MONDAY_9AM, MONDAY_9AM + timedelta(hours=1), 5),
+        ("csat", MONDAY_9AM, None, None),
+        ("csat", MONDAY_9AM + timedelta(hours=2), None, None),
+        ("csat", day_before, MONDAY_9AM + timedelta(hours=3), 2),
+        # NPS by the same rule, counted apart: two sent in the window, one answered;
+        # one sent the day before and answered in the window
+        ("nps", MONDAY_9AM, MONDAY_9AM + timedelta(hours=1), 10),
+        ("nps", MONDAY_9AM + timedelta(hours=1), None, None),
+        ("nps", day_before, MONDAY_9AM + timedelta(hours=2), 3),
     ]
     async with context.sessions() as session, session.begin():
-        for index, (sent, answered, score) in enumerate(surveys):
+        for index, (kind, sent, answered, score) in enumerate(surveys):
             session.add(
                 SurveyAnswer(
                     token_hash=f"survey-{index}",
                     thread_id=thread,
                     customer_id=customer,
-                    kind="csat",
+                    kind=kind,
                     resolution=index + 1,
                     score=score,
                     agent_id=sara.id,
@@ -180,10 +185,11 @@ async def test_surveys_sent_and_the_response_rate(
         "sent": 3,
         "response_rate": round(1 / 3, 4),
     }
+    assert body["total"]["nps"] == {"responses": 2, "score": 0.0, "sent": 2, "response_rate": 0.5}
     by_day = await _total(client, agents["boss"], group_by="day", **{"from": "2030-01-06"})
-    assert [(g["key"], g["csat"]["sent"]) for g in by_day["groups"]] == [
-        ("2030-01-06", 1),
-        ("2030-01-07", 3),
+    assert [(g["key"], g["csat"]["sent"], g["nps"]["sent"]) for g in by_day["groups"]] == [
+        ("2030-01-06", 1, 1),
+        ("2030-01-07", 3, 2),
     ]
     response = await client.get(
         "/api/v1/reports/summary",
@@ -193,6 +199,7 @@ async def test_surveys_sent_and_the_response_rate(
     header, total = (await response.text()).lstrip("\ufeff").splitlines()[:2]
     row = dict(zip(header.split(","), total.split(","), strict=True))
     assert (row["csat_sent"], row["csat_response_rate"]) == ("3", "0.3333")
+    assert (row["nps_sent"], row["nps_response_rate"]) == ("2", "0.5")
 
 
 @pytest.mark.parametrize(

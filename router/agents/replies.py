@@ -4,10 +4,17 @@ A reply goes through the outbox (same transaction as the message) to the identit
 customer last wrote from, or to another of the customer's verified identities the
 agent picks; an unverified address could belong to anybody, so it is never offered.
 A note is stored with `internal=True` and never queued to any channel.
+
+A request may carry an idempotency key (`router.core.idempotency`, the one rule): the
+message keeps it, and the same key from the same agent again answers with that message
+and writes nothing, however many copies arrive at once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.agents.queue import (
@@ -23,12 +30,19 @@ from router.agents.queue import (
 )
 from router.context import AppContext
 from router.core.events import MessageStored
+from router.core.idempotency import REUSED, REUSED_MESSAGE, digest, once, reused
 from router.core.messages import AttachmentRef, AuthorKind
 from router.core.outbound_messages import enqueue_outbound
-from router.core.transaction import Effects, write
+from router.core.transaction import Effects
 from router.service import sla_threads
 from router.service.reports.events import record_response
 from router.storage.models import Identity, Message, Thread, ThreadStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    message: Message
+    created: bool  # False: the message an earlier request with the same key stored
 
 
 async def post_message(
@@ -40,14 +54,19 @@ async def post_message(
     internal: bool = False,
     identity_id: int | None = None,
     attachments: tuple[AttachmentRef, ...] = (),
-) -> Message:
+    idempotency_key: str | None = None,
+) -> Posted:
     """Store an agent's reply (queued to the customer) or internal note, with the
     files in `attachments` (already stored and checked: `router.core.uploads`).
+
+    With `idempotency_key` (checked by `router.core.idempotency.parse_key`): the
+    agent's message of that key, if there is one, whatever the thread's state now.
 
     Raises:
         NotFound: no such thread, or an identity not the customer's. Forbidden:
             another tier's thread. Conflict: replying to a thread that is not the
-            agent's, or resolved, or on an unverified or unreachable identity.
+            agent's, or resolved, or on an unverified or unreachable identity; the
+            key of another request (`idempotency_key_reused`).
             Invalid: empty/too long text, a note naming an identity.
     """
     limit = app.settings.api.max_text_length
@@ -58,7 +77,31 @@ async def post_message(
     if internal and identity_id is not None:
         raise Invalid("a note is not sent anywhere; leave out identity_id")
 
-    async def work(session: AsyncSession, effects: Effects) -> Message:
+    # What the request asks, files by their content (a retry uploads them again).
+    request = digest(
+        thread_id,
+        text,
+        internal,
+        identity_id,
+        [(ref.sha256, ref.filename, ref.content_type) for ref in attachments],
+    )
+
+    async def first(session: AsyncSession) -> Message | None:
+        if idempotency_key is None:
+            return None
+        found = await session.scalar(
+            select(Message).where(
+                Message.agent_id == actor.agent_id, Message.idempotency_key == idempotency_key
+            )
+        )
+        if found is not None and reused(found.request_digest, request):
+            raise Conflict(REUSED_MESSAGE, code=REUSED)
+        return found
+
+    async def work(session: AsyncSession, effects: Effects) -> tuple[Message, bool]:
+        earlier = await first(session)
+        if earlier is not None:
+            return earlier, False
         # A reply may take the thread over from the bot: the agent's row is locked first,
         # as every path that gives an agent a thread does.
         agent = None if internal else await lock_agent(session, actor.agent_id)
@@ -89,6 +132,8 @@ async def post_message(
             language=await reply_language(app, session, thread),
             internal=internal,
             attachments=attachments,
+            idempotency_key=idempotency_key,
+            request_digest=request if idempotency_key is not None else None,
         )
         if not internal:
             await record_response(app, session, thread, message)
@@ -97,9 +142,10 @@ async def post_message(
             MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.AGENT, internal)
         )
         effects.outbound = not internal
-        return message
+        return message, True
 
-    return await write(app, work)
+    message, created = await once(app, work, first)
+    return Posted(message, created)
 
 
 def _check_may_reply(actor: Actor, thread: Thread) -> None:

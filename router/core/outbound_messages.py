@@ -24,11 +24,16 @@ async def enqueue_outbound(
     internal: bool = False,
     survey: SurveyOffer | None = None,
     link_question_id: int | None = None,
+    idempotency_key: str | None = None,
+    request_digest: str | None = None,
 ) -> Message:
     """Store an outbound message in `thread`; unless internal, queue it to `identity`.
 
     The outbox row is written in the same transaction as the message, so a decision to
-    send can never be committed without the send being queued.
+    send can never be committed without the send being queued. `idempotency_key` and
+    `request_digest` are written with the message (`router.core.idempotency`): a
+    concurrent request with the same key fails here, on the unique index, before
+    anything is queued.
     """
     now = utcnow()
     message = Message(
@@ -49,6 +54,8 @@ async def enqueue_outbound(
         survey=survey_to_json(survey) if survey is not None else None,
         link_question_id=link_question_id,
         created_at=now,
+        idempotency_key=idempotency_key,
+        request_digest=request_digest,
     )
     session.add(message)
     # Before the flush, so the thread's pending changes go out in the same UPDATE.

@@ -25,6 +25,8 @@ from router.agents import views as agent_views
 from router.agents.queue import Actor, Conflict, Forbidden, Invalid, NotFound, QueueError
 from router.agents.uploads import UploadIds
 from router.agents.views import ThreadFilter
+from router.core.idempotency import PROBLEM as KEY_PROBLEM
+from router.core.idempotency import REPLAYED, parse_key
 from router.core.ids import BIGINT_MAX, parse_id
 from router.core.languages import LANGUAGES
 from router.core.messages import AttachmentRef, AuthorKind
@@ -421,7 +423,10 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         files = _uploaded_files(request, actor, body.get("attachments") or [])
     text = _text(body, "text")
     assert text is not None
-    message = await replies.post_message(
+    key = body.get("idempotency_key")
+    if key is not None and parse_key(key) is None:
+        raise Invalid(KEY_PROBLEM)
+    posted = await replies.post_message(
         request.app[CONTEXT],
         actor,
         thread_id,
@@ -429,8 +434,13 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         internal=_flag(body, "internal"),
         identity_id=_integer(body, "identity_id", required=False),
         attachments=files,
+        idempotency_key=key,
     )
-    return web.json_response({"message": agent_views.message_json(message)}, status=201)
+    answer = {"message": agent_views.message_json(posted.message)}
+    if posted.created:
+        return web.json_response(answer, status=201)
+    # A repeat of a stored request: the first one's message, as Stripe's API marks it.
+    return web.json_response(answer, status=200, headers={REPLAYED: "true"})
 
 
 MAX_REPLY_FILES = 10
@@ -472,7 +482,8 @@ async def _store_part(request: web.Request, part: BodyPartReader) -> AttachmentR
 async def _multipart_reply(
     request: web.Request,
 ) -> tuple[dict[str, Any], tuple[AttachmentRef, ...]]:
-    """The fields (`text`, `internal`, `identity_id`) and files (`file`) of a multipart reply."""
+    """The fields (`text`, `internal`, `identity_id`, `idempotency_key`) and files (`file`)
+    of a multipart reply."""
     settings = request.app[CONTEXT].settings
     limit = settings.webchat.max_upload_bytes * MAX_REPLY_FILES + settings.server.max_request_bytes
     if request.content_length is not None and request.content_length > limit:
@@ -488,7 +499,7 @@ async def _multipart_reply(
                 if len(files) >= MAX_REPLY_FILES:
                     raise Invalid(f"at most {MAX_REPLY_FILES} files per reply")
                 files.append(await _store_part(request, part))
-            elif part.name in ("text", "internal", "identity_id"):
+            elif part.name in ("text", "internal", "identity_id", "idempotency_key"):
                 value = await part.text()
                 if len(value) > settings.api.max_text_length * 4:
                     raise Invalid(f"field {part.name} is too long")

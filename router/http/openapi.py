@@ -11,6 +11,8 @@ from typing import Any
 
 from router.agents.admin import MAX_PASSWORD, MIN_PASSWORD
 from router.agents.canned import CannedResponse
+from router.core.idempotency import REPLAYED
+from router.core.idempotency import SCHEMA as IDEMPOTENCY_KEY
 from router.core.ids import BIGINT_MAX
 from router.core.languages import LANGUAGES
 from router.identity.display import EMAIL_PATTERN
@@ -150,11 +152,16 @@ SCHEMAS: dict[str, JSON] = {
                 "properties": {
                     "status": INT,
                     "message": STRING,
+                    "retry_after": {
+                        **INT,
+                        "description": "with 503 (and the Retry-After header): seconds to wait",
+                    },
                     "code": {
                         **STRING,
                         "description": "on some 409s, the reason as a stable word for "
                         "programs: taken, claim_first, resolved, at_capacity, not_waiting, "
-                        "changed, no_channel, unverified_identity, unreachable",
+                        "changed, no_channel, unverified_identity, unreachable, "
+                        "idempotency_key_reused (a reply's key sent with another request)",
                     },
                 },
                 "required": ["status", "message"],
@@ -415,8 +422,9 @@ SCHEMAS: dict[str, JSON] = {
                     "description": "upload ids from POST /api/v1/uploads (the caller's own, "
                     "unexpired; 422 otherwise)",
                 },
+                "idempotency_key": IDEMPOTENCY_KEY,
             },
-            optional=("internal", "identity_id", "attachments"),
+            optional=("internal", "identity_id", "attachments", "idempotency_key"),
         ),
         # A note is sent nowhere, so it names no identity to send on.
         "if": {"properties": {"internal": {"const": True}}, "required": ["internal"]},
@@ -674,6 +682,15 @@ ERRORS = {
     "404": _error("no such thread, customer, agent, identity or canned response"),
     "409": _error("the thread's state does not allow it now"),
     "422": _error("a body or query the schema refuses (unknown fields included)"),
+    # Argon2 runs on a few threads of its own with a short line before them
+    # (router/core/security.py::PASSWORDS); a request finding the line full is refused.
+    "503": {
+        **_error(
+            "too many password hashes at once (sign-ins, invitations, new agents): retry "
+            "after Retry-After seconds (also `retry_after` in the body); nothing was changed"
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    },
 }
 BODY_ERRORS = {
     "400": _error("the body is not a JSON object, or holds a NUL or a lone surrogate"),
@@ -723,6 +740,18 @@ def _with_multipart(operation: JSON, properties: JSON, required: list[str]) -> J
         "schema": {"type": "object", "properties": properties, "required": required}
     }
     operation["responses"].update(UPLOAD_ERRORS)
+    return operation
+
+
+def _replayable(operation: JSON, schema: str) -> JSON:
+    """`operation` taking an `idempotency_key`: a repeat answers 200 with what the first
+    request made (router/core/idempotency.py)."""
+    operation["responses"]["200"] = {
+        "description": "the same idempotency_key again from the same agent, with the same "
+        "request: the message the first one stored; nothing new is written or sent",
+        "headers": {REPLAYED: {"schema": {"type": "string", "enum": ["true"]}}},
+        "content": _content(schema),
+    }
     return operation
 
 
@@ -981,23 +1010,27 @@ def openapi_document() -> JSON:
             ),
         },
         "/api/v1/threads/{id}/messages": {
-            "post": _with_multipart(
-                _op(
-                    "Reply on the customer's channel (through the outbox), or add an internal "
-                    "note (internal: true; never sent)",
-                    "201",
-                    "MessageEnvelope",
-                    errors=(*ACTION_ERRORS, "422"),
-                    params=THREAD_ID,
-                    body="ReplyRequest",
+            "post": _replayable(
+                _with_multipart(
+                    _op(
+                        "Reply on the customer's channel (through the outbox), or add an internal "
+                        "note (internal: true; never sent)",
+                        "201",
+                        "MessageEnvelope",
+                        errors=(*ACTION_ERRORS, "422"),
+                        params=THREAD_ID,
+                        body="ReplyRequest",
+                    ),
+                    {
+                        "text": _words(10_000),
+                        "internal": {"type": "string", "enum": ["true", "false"]},
+                        "identity_id": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"},
+                        "idempotency_key": IDEMPOTENCY_KEY,
+                        "file": {"type": "array", "items": FILE_PART, "maxItems": 10},
+                    },
+                    ["text"],
                 ),
-                {
-                    "text": _words(10_000),
-                    "internal": {"type": "string", "enum": ["true", "false"]},
-                    "identity_id": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"},
-                    "file": {"type": "array", "items": FILE_PART, "maxItems": 10},
-                },
-                ["text"],
+                "MessageEnvelope",
             )
         },
         "/api/v1/uploads": {
@@ -1377,7 +1410,13 @@ _FIGURES: dict[str, JSON] = {
         "response_rate: the fraction of those answered",
     ),
     "nps": _object(
-        {"responses": INT, "score": {"type": ["number", "null"], "minimum": -100, "maximum": 100}}
+        {
+            "responses": INT,
+            "score": {"type": ["number", "null"], "minimum": -100, "maximum": 100},
+            "sent": INT,
+            "response_rate": _RATE,
+        },
+        description="answers given in the window; sent and response_rate as for csat",
     ),
     "sla": _object(
         {
@@ -1860,7 +1899,7 @@ def admin_paths() -> JSON:
                 "Admin: add an agent, with an initial password or an invitation link",
                 "201",
                 "AgentCreated",
-                errors=("401", "403", "409", "422"),
+                errors=("401", "403", "409", "422", "503"),
                 body="AgentCreateRequest",
             )
         },
@@ -1879,7 +1918,7 @@ def admin_paths() -> JSON:
                 "The invited agent chooses a password (no credentials: the token is one)",
                 "200",
                 "InvitationAccepted",
-                errors=("404", "409", "422"),
+                errors=("404", "409", "422", "503"),
                 body="InvitationRequest",
                 security=[],
             )
@@ -1983,11 +2022,12 @@ SCHEMAS.update(
                     "language": {"type": ["string", "null"], "enum": [*LANGUAGES, None]},
                     "channel": _nullable({**TEXT, "minLength": 1, "maxLength": 32}),
                     "send_at": N_TIME,
-                    "idempotency_key": {**TEXT, "minLength": 1, "maxLength": 200},
+                    "idempotency_key": IDEMPOTENCY_KEY,
                 },
                 optional=("customer_id", "identity", "params", "language", "channel", "send_at"),
                 description="exactly one of customer_id and identity; the same "
-                "idempotency_key again from the same caller answers with the first message",
+                "idempotency_key again from the same caller answers with the first message "
+                "(with another request: 409)",
             ),
             "oneOf": [{"required": ["customer_id"]}, {"required": ["identity"]}],
         },
@@ -2104,11 +2144,12 @@ def outreach_paths() -> JSON:
             "post": _op(
                 "Schedule one outreach message (202); the same idempotency_key again "
                 "from the same caller answers with the first (keys are per integration); "
+                "409 (code idempotency_key_reused): the key with another request; "
                 "404: no such customer (or, with integration_customers = known, not one "
                 "the integration knows)",
                 "202",
                 "OutboundMessage",
-                errors=outreach_errors,
+                errors=(*outreach_errors, "409"),
                 body="OutboundMessageRequest",
                 security=OUTREACH_SECURITY,
             ),

@@ -20,6 +20,8 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.core.idempotency import PROBLEM as KEY_PROBLEM
+from router.core.idempotency import parse_key
 from router.core.ids import parse_id
 from router.core.languages import LANGUAGES, text_direction
 from router.core.messages import utcnow
@@ -56,7 +58,6 @@ logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
-MAX_KEY = 200
 MAX_LIST = 500
 _REQUEST_KEYS = frozenset(
     {
@@ -99,10 +100,12 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     return await read_json_object(request, request.app[CONTEXT].settings.server.max_request_bytes)
 
 
-def _refused(request: web.Request, status: int, message: str) -> web.Response:
+def _refused(
+    request: web.Request, status: int, message: str, code: str | None = None
+) -> web.Response:
     request.app[CONTEXT].metrics.rejected_input.labels("outreach", str(status)).inc()
     logger.info("%s %s refused (%d): %s", request.method, request.path, status, message)
-    return json_error(status, message)
+    return json_error(status, message, **({"code": code} if code else {}))
 
 
 # --- templates ---------------------------------------------------------------------
@@ -163,8 +166,9 @@ def _outreach_request(body: dict[str, Any], integration_id: int | None) -> Outre
     template, key = body.get("template"), body.get("idempotency_key")
     if not isinstance(template, str) or not NAME.fullmatch(template):
         raise OutreachError("template: a template name is required")
-    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY:
-        raise OutreachError(f"idempotency_key: a text of 1-{MAX_KEY} characters is required")
+    key = parse_key(key)
+    if key is None:
+        raise OutreachError(f"{KEY_PROBLEM}; required")
     params = body.get("params", {})
     if not isinstance(params, dict) or not all(
         isinstance(v, str | int | float) and not isinstance(v, bool) for v in params.values()
@@ -225,7 +229,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     try:
         row, created = await schedule(app, _outreach_request(body, integration_id))
     except OutreachError as exc:
-        return _refused(request, exc.status, str(exc))
+        return _refused(request, exc.status, str(exc), exc.code)
     if created:
         app.metrics.outreach_messages.labels(row.template, row.channel or "any", "scheduled").inc()
     async with app.read_sessions() as session:

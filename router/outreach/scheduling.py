@@ -3,7 +3,8 @@
 `schedule` inserts the row; the idempotency key, unique among the caller's messages
 (`router.outreach.ownership`), decides, on any database and under concurrency, which
 request made it: a repeat (or the loser of a race) finds the first row and answers
-with it, sending nothing more.
+with it, sending nothing more; the key with another request is refused (409). The
+rule is `router.core.idempotency`'s, the one agents' replies follow.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
+from router.core.idempotency import REUSED, REUSED_MESSAGE, digest, once, reused
 from router.core.languages import supported_language
 from router.core.messages import utcnow
-from router.core.transaction import Effects, write
+from router.core.transaction import Effects
 from router.identity.identities import get_identity, normalise_email
 from router.identity.merge import current_customer_id
 from router.outreach.ownership import may_reach, owned_by
@@ -38,11 +39,13 @@ from router.storage.models import (
 
 
 class OutreachError(ValueError):
-    """A request that cannot be scheduled; `status` is the HTTP status to answer."""
+    """A request that cannot be scheduled; `status` is the HTTP status to answer,
+    `code` the reason as a stable word, when it has one."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
+    def __init__(self, message: str, status: int = 422, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +99,26 @@ async def schedule(app: AppContext, request: OutreachRequest) -> tuple[OutreachM
         OutreachError: an unknown template, customer, language or missing parameter.
     """
 
+    # What the request asks to send, and to whom, as it asks it (a customer by id or by
+    # address). Not `send_at`: a client retrying "in two hours" computes it anew each
+    # time, and the message is the same one.
+    asked = digest(
+        request.template,
+        dict(request.params),
+        request.customer_id,
+        request.identity,
+        request.language,
+        request.channel,
+    )
+
+    async def first(session: AsyncSession) -> OutreachMessage | None:
+        found = await _by_key(session, request.idempotency_key, request.integration_id)
+        if found is not None and reused(found.request_digest, asked):
+            raise OutreachError(REUSED_MESSAGE, 409, REUSED)
+        return found
+
     async def work(session: AsyncSession, _: Effects) -> tuple[OutreachMessage, bool]:
-        existing = await _by_key(session, request.idempotency_key, request.integration_id)
+        existing = await first(session)
         if existing is not None:
             return existing, False
         template = await load_template(session, request.template)
@@ -120,6 +141,7 @@ async def schedule(app: AppContext, request: OutreachRequest) -> tuple[OutreachM
             raise OutreachError(f"params: missing {', '.join(missing)}")
         row = OutreachMessage(
             idempotency_key=request.idempotency_key,
+            request_digest=asked,
             integration_id=request.integration_id,
             customer_id=customer_id,
             channel=request.channel,
@@ -134,15 +156,7 @@ async def schedule(app: AppContext, request: OutreachRequest) -> tuple[OutreachM
         await session.flush()
         return row, True
 
-    try:
-        return await write(app, work)
-    except IntegrityError:
-        # A concurrent request with the same key committed first: answer with its row.
-        async with app.read_sessions() as session:
-            first = await _by_key(session, request.idempotency_key, request.integration_id)
-        if first is None:
-            raise
-        return first, False
+    return await once(app, work, first)
 
 
 async def _by_key(

@@ -198,6 +198,16 @@ class Message(Base):
             postgresql_where=text("direction = 'in'"),
         ),
         Index("ix_messages_thread", "thread_id", "id"),
+        # An agent's idempotency key names one of their messages (router.core.idempotency);
+        # only keyed rows are indexed.
+        Index(
+            "uq_messages_agent_idempotency_key",
+            "agent_id",
+            "idempotency_key",
+            unique=True,
+            sqlite_where=text("idempotency_key IS NOT NULL"),
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -233,6 +243,10 @@ class Message(Base):
     link_question_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     search_text: Mapped[str | None] = mapped_column(Text)  # see `searchable` below
+    # The key an agent's request carried, and the fingerprint of what it asked
+    # (`router.core.idempotency`): a repeat of the request answers with this row.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiToken(Base):
@@ -580,6 +594,9 @@ class OutreachMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200))
+    # The fingerprint of the request that stored it (router.core.idempotency); NULL for
+    # rows stored before it was kept, and for purchase reminders.
+    request_digest: Mapped[str | None] = mapped_column(String(64))
     integration_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True

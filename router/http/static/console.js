@@ -155,6 +155,8 @@
       kpi_nps: "NPS",
       kpi_csat_mean: "CSAT (mean of 5)",
       kpi_nps_responses: "NPS answers",
+      kpi_nps_sent: "NPS surveys sent",
+      kpi_nps_response_rate: "NPS response rate",
       kpi_first_response_business: "First response, business hours (median)",
       kpi_next_response_business: "Next response, business hours (median)",
       kpi_resolution_business: "Resolution, business hours (median)",
@@ -368,6 +370,8 @@
       kpi_nps: "NPS",
       kpi_csat_mean: "رضایت (میانگین از ۵)",
       kpi_nps_responses: "پاسخ‌های NPS",
+      kpi_nps_sent: "نظرسنجی‌های NPSِ فرستاده‌شده",
+      kpi_nps_response_rate: "نرخ پاسخ به نظرسنجی NPS",
       kpi_first_response_business: "نخستین پاسخ در ساعت کاری (میانه)",
       kpi_next_response_business: "پاسخ بعدی در ساعت کاری (میانه)",
       kpi_resolution_business: "حل شدن در ساعت کاری (میانه)",
@@ -581,6 +585,8 @@
       kpi_nps: "NPS",
       kpi_csat_mean: "الرضا (المتوسط من ٥)",
       kpi_nps_responses: "إجابات NPS",
+      kpi_nps_sent: "استبيانات NPS المرسلة",
+      kpi_nps_response_rate: "نسبة الرد على استبيان NPS",
       kpi_first_response_business: "الرد الأول في ساعات العمل (الوسيط)",
       kpi_next_response_business: "الرد التالي في ساعات العمل (الوسيط)",
       kpi_resolution_business: "الحل في ساعات العمل (الوسيط)",
@@ -682,6 +688,7 @@
     threadReadsOpen: 0, // reads in flight: the thread view is aria-busy meanwhile
     actionsOpen: 0, // actions in flight: a read not made by one of them is dropped
     sending: false, // a reply is on its way: no second one until it is answered
+    replyKey: null, // {what, key}: the idempotency key of the reply being composed
     canned: [],
     socket: null,
     socketRetry: 0,
@@ -1941,12 +1948,14 @@
     const identityId = $("reply-identity").value;
     if (identityId && !internal) body.identity_id = Number(identityId);
     const files = [...$("reply-files").files];
+    body.idempotency_key = replyKey(state.currentId, body, files);
     state.sending = true;
     $("reply-send").disabled = true;
     textarea.readOnly = true;
     try {
       if (files.length) body.attachments = await Promise.all(files.map(uploadFile));
       await api("POST", `/api/v1/threads/${encodeURIComponent(state.currentId)}/messages`, body);
+      state.replyKey = null;
       $("reply-files").value = "";
       showFileCount();
       textarea.value = "";
@@ -1960,6 +1969,28 @@
       $("reply-send").disabled = false;
       textarea.readOnly = false;
     }
+  }
+
+  // The idempotency key of the reply being composed (docs/agent-api.md): sent again
+  // unchanged after an error (a timeout, a lost answer) it is the same key, so the
+  // server answers with the reply it may already have stored instead of sending it
+  // twice; any change to the reply (thread, text, note or not, address, files) is a new
+  // one with a new key. Random bytes from getRandomValues, which, unlike randomUUID,
+  // plain-HTTP pages have too.
+  function replyKey(threadId, body, files) {
+    const what = JSON.stringify([
+      threadId,
+      body.text,
+      body.internal,
+      body.identity_id || null,
+      files.map((file) => [file.name, file.size, file.lastModified]),
+    ]);
+    if (!state.replyKey || state.replyKey.what !== what) {
+      const bytes = crypto.getRandomValues(new Uint8Array(16));
+      const key = "console-" + [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+      state.replyKey = { what, key };
+    }
+    return state.replyKey.key;
   }
 
   // How many files wait to go with the reply (the file input itself is hidden behind
@@ -2197,6 +2228,8 @@
     ["kpi_nps", (f) => reportNumber(f.nps.score, { signDisplay: "exceptZero", maximumFractionDigits: 1 })],
     ["kpi_csat_mean", (f) => reportNumber(f.csat.mean, { maximumFractionDigits: 2 })],
     ["kpi_nps_responses", (f) => reportNumber(f.nps.responses)],
+    ["kpi_nps_sent", (f) => reportNumber(f.nps.sent)],
+    ["kpi_nps_response_rate", (f) => reportRate(f.nps.response_rate)],
     ["kpi_bot_helped", (f) => reportRate(f.bot_helped_rate)],
     ["kpi_first_response_business", (f) => reportDuration(f.first_response_business_seconds.median)],
     ["kpi_next_response_business", (f) => reportDuration(f.next_response_business_seconds.median)],

@@ -88,13 +88,21 @@ def csat(
 class Nps:
     responses: int = 0
     score: float | None = None
+    sent: int = 0
+    response_rate: float | None = None
 
 
-def nps(responses: int, promoters: int, detractors: int) -> Nps:
-    """% promoters (9-10) − % detractors (0-6), from −100 to 100."""
-    if not responses:
-        return Nps()
-    return Nps(responses, round(100 * (promoters - detractors) / responses, 1))
+def nps(
+    responses: int, promoters: int, detractors: int, *, sent: int = 0, sent_answered: int = 0
+) -> Nps:
+    """% promoters (9-10) − % detractors (0-6), from −100 to 100; of the surveys `sent`
+    (in the window), the fraction answered (`sent_answered`, whenever), as for CSAT."""
+    return Nps(
+        responses=responses,
+        score=round(100 * (promoters - detractors) / responses, 1) if responses else None,
+        sent=sent,
+        response_rate=rate(sent_answered, sent),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -419,6 +419,8 @@ class _Answers:
     detractors: int = 0
     csat_sent: int = 0  # CSAT surveys sent in the window
     csat_sent_answered: int = 0  # ... answered since
+    nps_sent: int = 0  # NPS surveys sent in the window
+    nps_sent_answered: int = 0  # ... answered since
 
     def __add__(self, other: _Answers) -> _Answers:
         return _Answers(*(a + b for a, b in zip(self.numbers(), other.numbers(), strict=True)))
@@ -433,6 +435,8 @@ class _Answers:
             self.detractors,
             self.csat_sent,
             self.csat_sent_answered,
+            self.nps_sent,
+            self.nps_sent_answered,
         )
 
     def kpis(self) -> tuple[kpis.Csat, kpis.Nps]:
@@ -444,7 +448,13 @@ class _Answers:
                 sent=self.csat_sent,
                 sent_answered=self.csat_sent_answered,
             ),
-            kpis.nps(self.nps, self.promoters, self.detractors),
+            kpis.nps(
+                self.nps,
+                self.promoters,
+                self.detractors,
+                sent=self.nps_sent,
+                sent_answered=self.nps_sent_answered,
+            ),
         )
 
 
@@ -455,19 +465,26 @@ async def _surveys(
     keys: tuple[ColumnElement[Any], ColumnElement[Any]] | None,
 ) -> dict[Key, _Answers]:
     """The answers given in the window (`answered`, grouped by the first of `keys`) and
-    the CSAT surveys sent in it (`sent`, by the second): each by its own time."""
+    the surveys of each kind sent in it (`sent`, by the second): each by its own time."""
     found = await _answers(session, answered, keys[0] if keys else None)
     group = keys[1] if keys else literal(None)
-    query = select(group.label("key"), func.count(), _is(SurveyAnswer.score.is_not(None))).where(
-        sent, SurveyAnswer.kind == "csat"
+    kind = SurveyAnswer.kind
+    query = (
+        select(group.label("key"), kind, func.count(), _is(SurveyAnswer.score.is_not(None)))
+        .where(sent, kind.in_(("csat", "nps")))
+        .group_by(kind)
     )
     if keys:
         query = query.group_by(group)
-    for key, count, answers in await session.execute(query):
+    for key, of_kind, count, answers in await session.execute(query):
         name = _key_value(key)
-        found[name] = found.get(name, _Answers()) + _Answers(
-            csat_sent=int(count), csat_sent_answered=int(answers)
+        # One rule for both kinds: sent in the window, and of those, answered by now.
+        figures = (
+            _Answers(csat_sent=int(count), csat_sent_answered=int(answers))
+            if of_kind == "csat"
+            else _Answers(nps_sent=int(count), nps_sent_answered=int(answers))
         )
+        found[name] = found.get(name, _Answers()) + figures
     return found
 
 
