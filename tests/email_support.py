@@ -28,9 +28,15 @@ class RelayedMail:
 
     @property
     def message(self) -> EmailMessage:
-        parsed = BytesParser(policy=policy.default).parsebytes(self.data)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
+        return parse_message(self.data)
+
+
+def parse_message(data: bytes, *, utf8: bool = False) -> EmailMessage:
+    """A mail's bytes parsed as mail clients read them (`utf8`: raw UTF-8 headers, as
+    RFC 6532 lets mail to an internationalised address carry them)."""
+    parsed = BytesParser(policy=policy.SMTPUTF8 if utf8 else policy.default).parsebytes(data)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 @dataclass

@@ -484,3 +484,127 @@ async def test_an_agents_reply_mail_speaks_the_threads_language(
         assert f">{label}</a>" in content
         assert mail["Content-Language"] == language
     assert agent_mail["Auto-Submitted"] is None  # a person wrote it
+
+
+# An encoded word inside the From domain (RFC 2047 section 5 forbids it there), as
+# broken clients and attackers send it: "user@<encoded دانش>.test".
+ENCODED_DOMAIN = "user@=?utf-8?b?2K/Yp9mG2LQ=?=.test"
+
+
+@pytest.mark.parametrize(
+    "sender", [ENCODED_DOMAIN, "=?utf-8?b?2K/Yp9mG2LQ=?=@example.ir", "sara@exa=mple.ir"]
+)
+async def test_a_from_address_no_reply_could_reach_is_refused_with_550(
+    email_app: EmailApp, sender: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stored, it made a thread whose every reply raised UnicodeEncodeError in the
+    outbox; refused, the sender's server returns the mail with the reason."""
+    caplog.set_level(logging.WARNING, logger="channels.email.adapter")
+    raw = (
+        f"From: Sara <{sender}>\r\nTo: {SUPPORT}\r\nSubject: hi\r\n"
+        "Message-ID: <ew-1@example.ir>\r\n\r\nwhere is my order?\r\n"
+    ).encode()
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await email_app.send(raw, mail_from="sara@example.ir")
+    assert refused.value.smtp_code == 550
+    assert refused.value.smtp_error.startswith(b"5.1.7 Message refused: the From address")
+    async with email_app.context.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Message)) == 0
+        assert await session.scalar(select(func.count()).select_from(Thread)) == 0
+    registry = email_app.context.metrics.registry
+    counted = {"reason": "from_address"}
+    assert registry.get_sample_value("pasokh_email_refused_total", counted) == 1.0
+    logged = [r.getMessage() for r in caplog.records if "refused with 550" in r.getMessage()]
+    assert logged and all("sara" not in line for line in logged)  # no address in the log
+
+
+async def test_an_unanswerable_envelope_sender_is_not_taken_for_the_customer(
+    email_app: EmailApp,
+) -> None:
+    """A From with no address falls back to the envelope sender; one no reply could
+    reach is not taken: the mail is stored under the unreachable pseudo-sender."""
+    from channels.email.adapter import UNKNOWN_SENDER
+    from router.storage.models import Identity
+
+    raw = (
+        f"From: undisclosed-sender:;\r\nTo: {SUPPORT}\r\nSubject: hi\r\n"
+        "Message-ID: <ew-env@example.ir>\r\n\r\nwhere is my order?\r\n"
+    ).encode()
+    await email_app.send(raw, mail_from="sara@exa=mple.ir")
+    await email_app.inbound("ew-env@example.ir")
+    async with email_app.context.sessions() as session:
+        addresses = list(await session.scalars(select(Identity.address)))
+    assert addresses == [UNKNOWN_SENDER]
+
+
+async def test_an_encoded_word_in_an_envelope_address_gets_553(email_app: EmailApp) -> None:
+    """aiosmtpd would decode it (`user@=?utf-8?b?...?=.test` became `user@دانش.test`,
+    an address the client never wrote, and the customer's): refused at MAIL and RCPT."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", email_app.port)
+
+    async def say(line: str) -> bytes:
+        writer.write(line.encode() + b"\r\n")
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), 10)
+
+    try:
+        assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"220")
+        assert (await say("EHLO client.example")).startswith(b"250")
+        while not (await asyncio.wait_for(reader.readline(), 10)).startswith(b"250 "):
+            pass  # the rest of the EHLO lines
+        assert (await say(f"MAIL FROM:<{ENCODED_DOMAIN}>")).startswith(b"553 5.1.7")
+        assert (await say("MAIL FROM:<sara@example.ir>")).startswith(b"250")
+        to_encoded = "RCPT TO:<support@=?utf-8?q?support.localhost?=>"
+        assert (await say(to_encoded)).startswith(b"553 5.1.3")
+        assert (await say("QUIT")).startswith(b"221")
+    finally:
+        writer.close()
+    refused = email_app.context.metrics.registry.get_sample_value(
+        "pasokh_email_refused_total", {"reason": "malformed"}
+    )
+    assert refused == 2.0
+
+
+async def test_a_reply_to_such_an_address_stored_earlier_fails_once_never_loops(
+    email_app: EmailApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An identity stored before the channel refused such addresses: the bot's answer
+    ends dead with a reason at its first attempt, the adapter raises nothing."""
+    from router.core.messages import InboundMessage
+    from router.storage.models import Identity, OutboxItem, OutboxStatus
+    from tests.support import outbox_drained
+
+    adapter = email_app.context.adapters["email"]
+    assert isinstance(adapter, EmailAdapter) and adapter._services is not None
+    legacy = ENCODED_DOMAIN.lower()  # as the parser stored it then
+    await adapter._services.ingest(
+        InboundMessage(channel="email", external_id="legacy-1", sender_address=legacy, text="hi")
+    )
+    await outbox_drained(email_app.context)
+    async with email_app.context.sessions() as session:
+        rows = list(await session.scalars(select(OutboxItem)))
+        identity = await session.scalar(select(Identity).where(Identity.address == legacy))
+    assert [(row.status, row.attempts) for row in rows] == [(OutboxStatus.DEAD, 1)]
+    assert "not a mail address a relay accepts" in (rows[0].last_error or "")
+    assert identity is not None and identity.unreachable_reason is not None
+    assert not [r for r in caplog.records if "raised while sending" in r.getMessage()]
+    assert email_app.relay.received == []
+
+
+@pytest.mark.parametrize(
+    ("sender", "smtputf8"),
+    [
+        ("کاربر@example.ir", False),  # a raw UTF-8 local part, sent without SMTPUTF8
+        ("sara@پشتیبانی.ir", True),  # an IDN domain in U-labels
+        ("sara@xn--mgbai9azgqp6j.ir", False),  # the same kind in A-labels
+    ],
+)
+async def test_internationalised_senders_get_their_answer(
+    email_app: EmailApp, sender: str, smtputf8: bool
+) -> None:
+    raw = make_mail(sender=f"Sara <{sender}>", message_id="<idn-1@example.ir>", utf8=True)
+    mail_from = sender if smtputf8 else "bounces@example.ir"
+    await smtp_send(email_app.port, raw, mail_from=mail_from, to=[SUPPORT], smtputf8=smtputf8)
+    answer = await email_app.relay.wait_for(1)
+    assert answer[0].rcpt_tos == (sender,)
+    assert f"\r\nTo: {sender}\r\n".encode() in answer[0].data  # raw UTF-8 (RFC 6532)

@@ -31,12 +31,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 
 from channels.base import ChannelServices, ChannelSummary
 from channels.email.bounces import BounceAddresses, delivery_failure
 from channels.email.loops import Classification, classify
-from channels.email.parse import MailLimits, MailOverLimits, ParsedMail, parse_mail
+from channels.email.parse import (
+    MailLimits,
+    MailOverLimits,
+    ParsedMail,
+    holds_encoded_word,
+    mail_address,
+    parse_mail,
+)
 from channels.email.quotes import QuoteSplit, split_reply
 from channels.email.render import EMAIL_TEXTS, outbound_message_id, render_outbound
 from channels.email.sender_auth import SenderAuth, SenderAuthResult, SmtpPeer
@@ -240,6 +247,23 @@ class _SmtpServer(SMTP):
             self.forwarded = {}
         self.forwarded.update(attributes)
         await self.push("250 2.0.0 Ok")
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")  # aiosmtpd's HELP
+    async def smtp_MAIL(self, arg: str) -> None:
+        # aiosmtpd reads the address with the email package's header parser, which
+        # decodes encoded words: `<ceo@=?utf-8?q?bank.ir?=>` would arrive as
+        # `ceo@bank.ir`, an address the client never wrote. SMTP has no encoded words.
+        if holds_encoded_word(arg):
+            await self.push(self._adapter.encoded_word_refused("sender"))
+            return
+        await super().smtp_MAIL(arg)
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str) -> None:
+        if holds_encoded_word(arg):  # as in smtp_MAIL
+            await self.push(self._adapter.encoded_word_refused("recipient"))
+            return
+        await super().smtp_RCPT(arg)
 
     async def smtp_DATA(self, arg: str) -> None:
         # The message body may take minutes to arrive; the short command timeout (set
@@ -587,10 +611,19 @@ class EmailAdapter:
         envelope.mail_options.extend(options)
         return "250 OK"
 
-    def _malformed(self, what: str, reply: str) -> str:
-        logger.warning("SMTP %s address refused: not valid UTF-8", what)
+    def _malformed(self, what: str, reply: str, why: str = "not valid UTF-8") -> str:
+        logger.warning("SMTP %s address refused: %s", what, why)
         self._counters.refused.labels("malformed").inc()
         return reply
+
+    def encoded_word_refused(self, what: str) -> str:
+        """The `553` for an envelope address holding an encoded word (logged, counted)."""
+        code = "5.1.7" if what == "sender" else "5.1.3"
+        return self._malformed(
+            what,
+            f"553 {code} Encoded words (RFC 2047) are not allowed in an address",
+            "an encoded word in it",
+        )
 
     def accept_recipient(self, envelope: Envelope, address: str, peer: object = None) -> str:
         """`250` for an address on a support domain, `550` for anything else."""
@@ -764,6 +797,15 @@ class EmailAdapter:
             return f"552 5.3.4 Message refused: {over}"
         except Exception as exc:
             failure = exc
+        if read is not None and read.parsed.sender_unanswerable:
+            # No reply could ever reach the From address: refuse the mail, so the sender's
+            # server returns it with the reason, rather than open a thread nobody can answer.
+            logger.warning("SMTP from %s refused with 550: the From address is not a mailbox", peer)
+            self._counters.refused.labels("from_address").inc()
+            return (
+                "550 5.1.7 Message refused: the From address is not a mailbox a reply could"
+                " reach (an encoded word or characters no mail domain has)"
+            )
         raw_ref = await services.attachments.put(
             raw, filename="message.eml", content_type="message/rfc822"
         )
@@ -827,7 +869,7 @@ class EmailAdapter:
         `split_reply`, when already made)."""
         split = split or split_reply(parsed.body)
         text = (split.new_text or parsed.subject)[:MAX_TEXT_CHARS]
-        sender = parsed.sender or _plain_address(mail_from) or UNKNOWN_SENDER
+        sender = parsed.sender or mail_address(mail_from) or UNKNOWN_SENDER
         hint = self.thread_hint(parsed, rcpt_tos)
         # A reply through a thread's verified token may prove the sender's address: the
         # router checks that it mailed that thread to this very address.
@@ -881,7 +923,7 @@ class EmailAdapter:
         return InboundMessage(
             channel=CHANNEL,
             external_id=f"sha256:{raw_ref.sha256}",
-            sender_address=_plain_address(mail_from) or UNKNOWN_SENDER,
+            sender_address=mail_address(mail_from) or UNKNOWN_SENDER,
             text=UNPARSEABLE_TEXT,
             attachments=(raw_ref,),
             automated=True,
@@ -897,6 +939,14 @@ class EmailAdapter:
         if domain.endswith(".invalid") or domain == "invalid" or "@" not in message.address:
             return DeliveryResult.failed(
                 f"{message.address} is not a mail address (the sender had none)",
+                identity_unreachable=True,
+            )
+        if mail_address(message.address) is None:
+            # Stored before the channel refused such addresses, or given by another
+            # channel: no relay takes it, and rendering it would raise on every attempt.
+            return DeliveryResult.failed(
+                f"{message.address} is not a mail address a relay accepts "
+                "(an encoded word or characters no mail domain has)",
                 identity_unreachable=True,
             )
         if domain in self._domains:
@@ -1011,8 +1061,3 @@ def _is_utf8(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _plain_address(value: str) -> str | None:
-    value = value.strip().strip("<>").lower()
-    return value if "@" in value and " " not in value else None

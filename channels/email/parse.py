@@ -53,7 +53,14 @@ _ASCII = {"ascii", "us-ascii"}
 _MSGID = re.compile(r"<([^<>\s]{1,250})>")
 _BARE_MSGID = re.compile(r"[^<>\s,;@]{1,200}@[^<>\s,;@]{1,200}")  # bounded: linear time
 # One character class on each side of "@": linear time on hostile input.
-_ADDR_SPEC = re.compile(r"^[^@\s<>()\[\],;:\"]{1,64}@[^@\s<>()\[\],;:\"]{1,255}$")
+_ADDR_SPEC = re.compile(
+    r"^[^@\s\x00-\x1f\x7f<>()\[\],;:\"]{1,64}@[^@\s\x00-\x1f\x7f<>()\[\],;:\"]{1,255}$"
+)
+# An RFC 2047 encoded word; RFC 2047 section 5 forbids one anywhere in an address.
+_ENCODED_WORD = re.compile(r"=\?[^?\s]{1,75}\?[bq]\?[^?\s]{0,200}\?=", re.IGNORECASE)
+# One label of a host name in A-labels: letters, digits, hyphens inside (RFC 5321's
+# sub-domain); an underscore is let through, as Postfix does, since real senders have one.
+_HOST_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>])")
 _BLANK_RUN = re.compile(r"\n{3,}")
 _MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
@@ -126,6 +133,8 @@ class ParsedMail:
     report_type: str | None = None
     bounce: BounceReport | None = None
     defects: tuple[str, ...] = ()
+    # The From header names an address but no mail could ever reach it (`mail_address`).
+    sender_unanswerable: bool = False
 
     def header(self, name: str) -> str | None:
         """The first decoded value of header `name` (case-insensitive), or None."""
@@ -221,6 +230,7 @@ def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> ParsedMail:
         return values[0] if values else None
 
     sender_name, sender = _first_mailbox(first_address("from"), defects)
+    sender_unanswerable = sender is None and _names_an_address(first_address("from"))
     if sender is None:
         # A broken From: the Sender header, then Return-Path, name the mailbox.
         for fallback in ("sender", "return-path"):
@@ -269,6 +279,7 @@ def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> ParsedMail:
         report_type=report_type,
         bounce=bounce,
         defects=tuple(defects.items),
+        sender_unanswerable=sender_unanswerable,
     )
 
 
@@ -355,11 +366,58 @@ def _mailboxes(value: str | None) -> list[str]:
         pairs = email.utils.getaddresses([value])
     except Exception:
         pairs = []
-    for _, address in pairs:
-        address = address.strip().strip("<>").lower()
-        if _ADDR_SPEC.match(address) and address not in found:
+    for _, value_address in pairs:
+        address = mail_address(value_address)
+        if address is not None and address not in found:
             found.append(address)
     return found
+
+
+def mail_address(value: str) -> str | None:
+    """`value` as an addr-spec mail can be sent to (lower case), else None.
+
+    The one rule for every address the channel reads or sends to: an address this
+    refuses can never be answered, so it never becomes a customer's identity. Beyond
+    the addr-spec's shape: no encoded word anywhere (RFC 2047 section 5 forbids them in
+    an address; broken clients and attackers write `user@=?utf-8?b?...?=.test`, which no
+    relay accepts and which Python's email package would decode into a different
+    address), and a domain that is a host name, in A-labels (`xn--...`) or U-labels
+    (`پشتیبانی.ir`, sent with SMTPUTF8).
+    """
+    address = value.strip().strip("<>").lower()
+    if not _ADDR_SPEC.match(address) or holds_encoded_word(address):
+        return None
+    domain = address.rpartition("@")[2].removesuffix(".")
+    return address if a_labels(domain) is not None else None
+
+
+def holds_encoded_word(value: str) -> bool:
+    """Whether `value` holds an RFC 2047 encoded word (`=?charset?b?...?=`)."""
+    return _ENCODED_WORD.search(value) is not None
+
+
+def a_labels(domain: str) -> str | None:
+    """The host name `domain` in A-labels (`xn--...`), lower case; None when it is no
+    host name (a label that is not letters, digits and hyphens, nor a valid U-label)."""
+    try:
+        ascii_name = domain.lower().encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        return None
+    return ascii_name
+
+
+def _names_an_address(value: str | None) -> bool:
+    """Whether an address header holds something written as an address (an `@`)."""
+    if not value:
+        return False
+    try:
+        pairs = email.utils.getaddresses([value])
+    except Exception:
+        return "@" in value
+    return any("@" in address for _, address in pairs)
 
 
 def _first_mailbox(value: str | None, defects: _Defects) -> tuple[str | None, str | None]:
@@ -374,9 +432,9 @@ def _first_mailbox(value: str | None, defects: _Defects) -> tuple[str | None, st
     for display, address in pairs:
         shown = _clean_line(_decode_header_value(display, defects)) or None
         name = name or shown
-        address = address.strip().strip("<>").lower()
-        if _ADDR_SPEC.match(address):
-            return shown, address
+        mailbox = mail_address(address)
+        if mailbox is not None:
+            return shown, mailbox
     defects.add("unusable address header")
     return name, None
 

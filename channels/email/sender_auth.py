@@ -35,7 +35,7 @@ import dns.exception
 import dns.resolver
 import spf
 
-from channels.email.parse import ParsedMail
+from channels.email.parse import ParsedMail, a_labels
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,10 @@ def org_domain(domain: str) -> str:
     implicit "*" rule says; the suffix list's own answer for one is the bare TLD, which
     would make every domain under it one organisation.
     """
-    name = _a_labels(domain.strip().lower().rstrip("."))
+    # In A-labels: the parsed suffix list holds its internationalised entries so, and a
+    # U-label name would not match them (bank.ایران, bank.рф).
+    bare = domain.strip().lower().rstrip(".")
+    name = a_labels(bare) or bare
     try:
         found = str(public_suffix_list().get_public_suffix(name))
     except Exception:
@@ -185,17 +188,6 @@ def org_domain(domain: str) -> str:
     if "." not in found:
         found = ".".join(name.split(".")[-2:])
     return found
-
-
-def _a_labels(domain: str) -> str:
-    """`domain` in A-labels (xn--...): the parsed suffix list holds its internationalised
-    entries so, and a U-label name would not match them (bank.ایران, bank.рф)."""
-    if domain.isascii():
-        return domain
-    try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return domain
 
 
 # authheaders looks organisational domains up through these module-level names: its
