@@ -297,19 +297,20 @@ def test_person_requests_tune_halves() -> None:
     assert _person_set("person_requests2.jsonl", "tune") == (63, 63, 0, 38)
 
 
-# The held half of tests/fixtures/faq/person_requests.jsonl, measured when this gate was
-# set (never used for choices): 53 of 75 requests detected, 4 of 30 other messages taken
-# for one. The gate keeps that level; the target (95%) is not met.
-PERSON_REQUESTS_HELD_FLOOR = 53
-OTHERS_HELD_CEILING = 4
+# The held halves of tests/fixtures/faq/person_requests.jsonl and person_requests2.jsonl,
+# measured when this gate was last set (never used for choices; person_requests.jsonl's
+# twice in the last round, before and after): 64 of 75 and 59 of 63 requests detected,
+# 4 of 30 and 0 of 37 other messages taken for one. The gate keeps that level; the
+# target (95%) is not met (85% and 94%).
+PERSON_REQUESTS_HELD = {
+    "person_requests.jsonl": (64, 75, 4, 30),
+    "person_requests2.jsonl": (59, 63, 0, 37),
+}
 
 
 def test_person_requests_held_half_holds_its_level() -> None:
-    lines = (FIXTURES / "person_requests.jsonl").read_text(encoding="utf-8").splitlines()
-    held = [json.loads(line) for line in lines if line.strip()]
-    held = [row for row in held if row["split"] == "held"]
-    asked = [triage(row["text"]).kind is MessageKind.HUMAN for row in held if row["request"]]
-    others = [triage(row["text"]).kind is MessageKind.HUMAN for row in held if not row["request"]]
-    assert (len(asked), len(others)) == (75, 30)
-    assert sum(asked) >= PERSON_REQUESTS_HELD_FLOOR, sum(asked)
-    assert sum(others) <= OTHERS_HELD_CEILING, sum(others)
+    for name, (floor, requests, ceiling, others) in PERSON_REQUESTS_HELD.items():
+        detected, asked, taken, told = _person_set(name, "held")
+        assert (asked, told) == (requests, others)
+        assert detected >= floor, (name, detected)
+        assert taken <= ceiling, (name, taken)
