@@ -270,6 +270,19 @@ class Lexicon:
         return best
 
 
+def concept_words(name: str) -> frozenset[str]:
+    """The one-word forms of a shipped concept in every language, normalised (for rules
+    outside matching that need the same vocabulary, such as `faq.triage`)."""
+    return frozenset(
+        words[0]
+        for group, forms_by_lang in _groups(_shipped(), "concepts")
+        if group == name
+        for lang, forms in forms_by_lang.items()
+        for form in forms
+        if len(words := prepare(form, lang)) == 1
+    )
+
+
 def _is_latin_word(token: str) -> bool:
     return token.isascii() and token.isalpha()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from faq.finglish import persian_script
+from faq.lexicon import concept_words
 from faq.light_words import LIGHT_WORDS
 from faq.morphology import arabic_variants, english_stem, persian_variants
 from faq.normalise import normalise, tokenise
@@ -38,11 +39,15 @@ def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
 
 # Words that on their own name a person to talk to (Egyptian/Levantine «حد»/«حدا» is
 # "someone"; Persian possessive forms are listed, not stripped: «شخصی» is "personal").
-_HUMAN_WORDS = frozenset(
+# "Someone", "people": a person to talk to in a short request ("anyone there?"), in a
+# longer one only beside a way to talk ("I need someone to call me"; "someone used my
+# card", "a room for 4 people" ask for nobody).
+_ANYONE = frozenset(["someone", "somebody", "anyone", "anybody", "people"])
+_HUMAN_WORDS = _ANYONE | frozenset(
     tokenise(
         normalise(
-            "human humans person people operator representative rep agent agents staff somebody "
-            "someone anyone anybody supervisor manager boss colleague colleagues employee "
+            "human humans person operator representative rep agent agents staff "
+            "supervisor manager boss colleague colleagues employee "
             "specialist advisor adviser associate admin expert "
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
             "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
@@ -51,7 +56,8 @@ _HUMAN_WORDS = frozenset(
             "موظف موظفی موضف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول مختص ادمن "
             "وکیل "
             # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
-            "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir insan "
+            "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir insan ensan shakhs "
+            "sha5s "
         )
     )
 )
@@ -62,10 +68,10 @@ _CONTACT_WORDS = frozenset(
             "talk speak chat connect transfer call callback contact reach escalate touch "
             "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط "
             "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی تحولنی حولني احکی یحکی احچی "
-            "اتواصل تواصل یتصل اتصل تتصل یکلمنی یرد ترد مکالمه اتصال محادثه التکلم اکلمه "
+            "اتواصل تواصل التواصل یتصل اتصل تتصل یکلمنی یرد ترد مکالمه اتصال محادثه التکلم اکلمه "
             "حولونی وصلونی توصلنی شات "
-            "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki tahadoth "
-            "atahadath atwasal wasalni wassalni 7awelni 7awwelni"
+            "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki e7ke e7ki "
+            "tahadoth atahadath atwasal wasalni wassalni 7awelni 7awwelni"
         )
     )
 )
@@ -114,6 +120,7 @@ _CONTACT_PHRASES = _phrases(
 # answer word («یکی تماس بگیره», «يتصل بي أحد»); «یکی دیگه میخوام» wants another item.
 # Egyptian and Levantine «حد»/«حدا» ("someone") is MSA "limit" («هل هناك حد للتعبئة»).
 _SOMEONE = frozenset(tokenise(normalise("یکی یکیو یکیتون احد حد حدا بحد 7ad 7ada 7add")))
+_ANY_SOMEONE = _SOMEONE | _ANYONE
 # Asking whether a person is there («کسی اونجا هست؟», «مفيش حد هنا؟», "any human
 # available?"): with a person-word, a request.
 _PRESENCE_WORDS = frozenset(
@@ -130,6 +137,8 @@ _HUMAN_PHRASES = _phrases(
     "live agent",
     "customer service",
     "customer support",
+    "customer care",
+    "customer services",
     "support team",
     "tech support",
     "technical support",
@@ -206,6 +215,167 @@ _ARABIC_PROCLITICS = ("بال", "لل", "عال", "ال", "ب", "ل", "و")
 _PERSON_ENDINGS = ("ین", "ون", "ان", "ها")
 # Words a person-word's inflections would reach that name no person ("personal").
 _PERSONAL = frozenset(tokenise(normalise("شخصی شخصیه شخصیا شخصا")))
+
+# Asking for something ("I want", "can I", «میخوام», «ابغى», «بدي», «عايز»): beside a
+# person-word in the same clause, a request however long the message ("I need a real
+# person to handle this", «عايز بني آدم يفهمني»); a person named without one is a
+# mention ("the manager approved it").
+_REQUEST_FORMS = frozenset(
+    tokenise(
+        normalise(
+            "want wanna need like prefer demand request require gimme "
+            "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
+            "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرستید "
+            "بفرستین صدا "
+            "ارید اريد نريد اطلب ارجو اود ابغى ابغي ابغا نبغى ابي ابا نبي بدي بدنا عايز "
+            "عاوز عايزه عاوزه عايزين ودي حاب حابب اتمنى خلي خلوا خلو ريت اجعل جيب جيبلي "
+            "هات هاتلي "
+            # Arabizi
+            "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi "
+            "wedi"
+        )
+    )
+)
+# "Please", "can you", «ممکن», «لطفا» ask for anything ("can you please tell me ...",
+# «في أسرع وقت ممكن»): a request for a person with them names a way to talk too, or is
+# short enough for the whole-message rule.
+_REQUEST_PHRASES = _phrases(
+    "can i",
+    "could i",
+    "may i",
+    "give me",
+    "hand me",
+    "is there",
+    "are there",
+    "get",
+    # first person: «مدیر شرکت ما نیاز دارد» is "our manager needs"
+    "لازم دارم",
+    "نیاز دارم",
+    "لازم داریم",
+    "نیاز داریم",
+)
+# A verb the request form serves instead, before the person ("I want to know whether
+# your staff speak Arabic", «میخوام بدونم», «ابغى اعرف»): the clause asks a question.
+_INQUIRY_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "know check confirm tell explain show understand find learn "
+            "بدونم بدانم بپرسم ببینم بفهمم "
+            "اعرف أعرف نعرف افهم اسال استفسر اشوف"
+        )
+    )
+)
+# A clause that tells rather than asks: about the past (a story of a call), about the
+# customer's own people (a brother who collects the parcel, "my manager"), or a
+# question about the shop's staff ("is your support team in Tehran?").
+_PAST_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "yesterday ago earlier already previously spoke spoken said told "
+            "دیروز پریروز قبلا گفت گفتن گفتند گفته زد زدم زدند زده گرفتم گرفت گرفتند کردم "
+            "کرد کرده کردند بود بودم "
+            "امبارح امس البارحه البارح لقد للتو قائلا اخبرني بيقلي "
+            "كلمت كلمته كلمتهم اتصلت تواصلت تكلمت حكيت تحدثت "
+            "قال قالوا قالت قالي قلت كلمني شاف راجع كان كانت كانوا "
+            # a call promised or made by the shop, not asked for («یه کارشناس باهام تماس
+            # میگیره», «موظف بيتصل فيني»): the indicative, where a request has «بگیره»
+            "میگیره میگیرد میگیرن میزنه میزند میزنن بيتصل هيتصل بيكلمني هيكلمني "
+            "embare7 kallamt kalamt 2al"
+        )
+    )
+)
+_OWN_PEOPLE = frozenset(
+    tokenise(
+        normalise(
+            "brother sister wife husband son daughter mom mum mother dad father friend "
+            "neighbour neighbor cousin family kid kids "
+            "داداشم برادرم خواهرم همسرم خانمم شوهرم پسرم دخترم مادرم مامانم پدرم بابام "
+            "دوستم همسایه همسایمون "
+            "اخوي اخي اختي زوجي زوجتي مرتي جوزي ولدي ابني بنتي امي امي ابوي صاحبي صديقي "
+            "جاري عيلتي اهلي "
+            "dadasham 5ayi akhoy"
+        )
+    )
+)
+# What a person has that one may ask for instead of the person: their number, email,
+# hours («شماره پشتیبانی رو بدید», "give me the agent's email").
+_ATTRIBUTES = frozenset(
+    tokenise(
+        normalise(
+            "number phone email hours name address شماره تلفن ایمیل ساعت ساعات اسم نام ادرس "
+            "رقم تلفون ايميل ساعات مواعيد اسم عنوان"
+        )
+    )
+)
+_ATTRIBUTE_REACH = 2
+_COMPLAINT_WORDS = concept_words("complaint")
+_ABOUT = frozenset(tokenise(normalise("about of on from against از على من عن ضد")))
+_COMPLAINT_REACH = 3  # words from "complaint" to the person it is about
+_VOCATIVE = "یا"  # «يا اخوي», "hey brother", addresses the bot
+# Not the shop's people to talk to: "my manager", "this agent", "in person" (face to
+# face), "another person", "one person" (a count).
+_MINE = frozenset(tokenise(normalise("my in this that another one هذا هذه هاد")))
+# Who is speaking when a person-word follows: "I'm a manager", «اینجانب مدیر خرید»,
+# «أنا مدير مشتريات».
+_SELF = frozenset(tokenise(normalise("i im iam اینجانب خودم انا")))
+_ARTICLES = frozenset(tokenise(normalise("a an the am one یک یه خودم")))
+# "Does your staff speak ...", "is customer service open ...": the staff are the
+# subject of a question (a presence word makes it a request: "is anyone there").
+_AUXILIARIES = frozenset(
+    ["do", "does", "did", "is", "are", "was", "were", "has", "have", "had", "will"]
+)
+_DETERMINERS = frozenset(["your", "ur", "the", "a", "an", "any", "one", "of", "you", "yours"])
+# "Do I need to call someone to ...", "should I contact support": a question about
+# what the customer must do.
+_MUST = _phrases("do i need to", "do i have to", "should i", "must i", "do we need to")
+# A contact word aimed at the customer asks for a person without naming one ("transfer
+# me", "call me back", «زنگ بزنید بهم», «با من تماس برقرار کنید»), unless a question word
+# asks how or when ("when will you call me?"); "escalate" and "callback" need no object.
+_ME = frozenset(tokenise(normalise("me بهم باهام بنده بی فینی فیی بیا لی معی")))
+_ME_PHRASES = _phrases("با من", "به من")
+_PERSON_CONTACTS = frozenset(["escalate", "escalation", "callback"])
+# How far a contact word may be from "me" («با من تماس»: before; «زنگ بزنید بهم»: after).
+_ME_REACH = 2
+# The contact words that take the customer as object: one calls, transfers, connects
+# "me"; "talk to me in French", "talk me through it" speak to the bot.
+_CALL_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "call transfer connect contact reach phone ring escalate "
+            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل"
+        )
+    )
+)
+# What may follow "call me" in a request ("call me back", "call me at 0912 ...", "call
+# me tomorrow", "transfer me to billing"); "call me Carrie" or "call me something else"
+# asks the bot to use a name.
+_AFTER_CALL_ME = frozenset(
+    tokenise(
+        "back at on to with through about regarding re asap now today tomorrow soon later "
+        "please pls plz when if as"
+    )
+)
+_WH_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "how what when where why which whats wheres "
+            "چطور چطوری چجوری چگونه کی کجا کجاست چرا "
+            "كيف كيفاش ازاي شلون متى امتى ايمتى اين وين فين ليش ليه"
+        )
+    )
+)
+# Conjunctions that start a new clause ("I called yesterday and nobody answered").
+_CLAUSE_WORDS = frozenset(
+    tokenise(normalise("and but so then anyway ولی اما البته ولي لكن بس anyways"))
+)
+# "Is there", "get" ask for the person right after them ("get a manager on the line",
+# "is there a real human"), not for "a limit ... someone can do" or "a person who
+# lives in the US to get a card"; these words may stand between.
+_POINTING = frozenset(["is", "are", "get"])
+_BEFORE_PERSON = _DETERMINERS | frozenset(["real", "actual", "live", "actually", "someone"])
+# Who "of", "from" a service is one of its people ("someone from support", «یکی از
+# پشتیبانی», «احد من خدمة العملاء»).
+_OF = frozenset(tokenise(normalise("from of از من")))
 
 _GREETINGS = _phrases(
     "hi",
@@ -335,6 +505,32 @@ _NO = _phrases(
     "لم یساعد",
     "لم یساعدنی",
     "غیر مفید",
+    "it did not help",
+    "did not help",
+    "that did not help",
+    "didnt help at all",
+    "not helpful at all",
+    "not at all",
+    "it was not helpful",
+    "didnt answer my question",
+    "it didnt answer my question",
+    "not what i needed",
+    "فایده ای نداشت",
+    "فایدهای نداشت",
+    "جواب نداد",
+    "حل نشد",
+    "مشکلم حل نشد",
+    "ما استفدت",
+    "لم یفدنی",
+    "مافادنی",
+    "ما افادنی",
+    "ماساعدنی شی",
+    "ما ساعدتنی",
+    "ما حل مشکلتی",
+    "مش نافع",
+    "مش مفیده",
+    "مش مفید خالص",
+    "مو زین",
 )
 # A bare yes or no, alone: the shortest words of `_YES` and `_NO`; "useless" or "wrong
 # answer" on their own say more than that and stay questions (a person may help).
@@ -367,7 +563,12 @@ _BARE_YES_NO = _phrases(
 )
 # Filler that may accompany small talk without making it a question.
 _FILLER = frozenset(
-    tokenise(normalise("and again very much so please there team all و هم خیلی لطفا جزیلا من فضلک"))
+    tokenise(
+        normalise(
+            "and again very much so please there team all unfortunately "
+            "و هم خیلی لطفا جزیلا من فضلک متاسفانه للاسف والله"
+        )
+    )
 )
 # Words that do not count towards the length of a bare request for a person.
 _REQUEST_FILLER = _FILLER | frozenset(
@@ -448,10 +649,12 @@ _LONG_HUMAN_WORDS = tuple(w for w in sorted(_HUMAN_WORDS) if len(w) >= _MIN_TYPO
 
 
 @functools.lru_cache(maxsize=1 << 14)
-def _is_person_word(token: str) -> bool:
+def _is_person_word(token: str, *, typos: bool = True) -> bool:
     """Whether `token` names a person to talk to: as listed, held letters undone, with
     an Arabic proclitic («للموظف»), in a Persian, Arabic or English inflection
-    («مدیرتونو», «کارشناسان», «موظفيكم», "specialists"), or with one letter wrong."""
+    («مدیرتونو», «کارشناسان», «موظفيكم», "specialists"), or with one letter wrong
+    (`typos`: in a long message a word one letter from a person is more often another
+    word, "expect" and "expert")."""
     token = _HELD_LETTER.sub(r"\1", token)
     if token in _HUMAN_WORDS:
         return True
@@ -466,8 +669,12 @@ def _is_person_word(token: str) -> bool:
     forms |= {f[: -len(e)] for f in forms for e in _PERSON_ENDINGS if f.endswith(e)}
     if forms & _HUMAN_WORDS:
         return True
-    return len(token) >= _MIN_TYPO_LENGTH and any(
-        Levenshtein.distance(token, word, score_cutoff=1) <= 1 for word in _LONG_HUMAN_WORDS
+    return (
+        typos
+        and len(token) >= _MIN_TYPO_LENGTH
+        and any(
+            Levenshtein.distance(token, word, score_cutoff=1) <= 1 for word in _LONG_HUMAN_WORDS
+        )
     )
 
 
@@ -544,6 +751,153 @@ def _without_refused_person(tokens: Sequence[str]) -> list[str]:
     return out
 
 
+def _clauses(text: str) -> list[list[str]]:
+    """The tokens of each clause of `text`: split at punctuation and conjunctions."""
+    clauses: list[list[str]] = []
+    for piece in _CLAUSE_END.split(text):
+        clause: list[str] = []
+        for token in tokenise(normalise(piece)):
+            if token in _CLAUSE_WORDS:
+                clauses.append(clause)
+                clause = []
+            else:
+                clause.append(token)
+        clauses.append(clause)
+    return [c for c in clauses if c]
+
+
+def _ours(tokens: Sequence[str], i: int) -> bool:
+    """Whether `tokens[i]` names someone of the shop's to talk to: not "my manager",
+    "support's number", nor the one complained about ("a complaint
+    about the agent", «اشتكي على المندوب»; "complain to a manager" asks for one)."""
+    if i > 0 and (tokens[i - 1] in _MINE or tokens[i - 1].isdigit()):  # "for 4 people"
+        return False
+    near = tokens[max(0, i - _ATTRIBUTE_REACH) : i + _ATTRIBUTE_REACH + 1]
+    if any(t in _ATTRIBUTES for t in near):  # «شماره پشتیبانی», "the agent's email"
+        return False
+    before = tokens[max(0, i - _COMPLAINT_REACH) : i]
+    complaint = next((j for j, t in enumerate(before) if t in _COMPLAINT_WORDS), None)
+    return complaint is None or not any(t in _ABOUT for t in before[complaint + 1 :])
+
+
+def _next_word(tokens: Sequence[str], i: int, skipped: frozenset[str]) -> int:
+    """The index of the first token from `i` not in `skipped` (len(tokens) if none)."""
+    while i < len(tokens) and tokens[i] in skipped:
+        i += 1
+    return i
+
+
+def _names_staff(tokens: Sequence[str], i: int, span: int = 1) -> bool:
+    """Whether a person or a service is named at `tokens[i]` (or `span` - 1 words on:
+    "the delivery person")."""
+    return any(
+        _is_person_word(tokens[j], typos=False) or bool(_phrase_at(tokens, j, _HUMAN_PHRASES))
+        for j in range(i, min(i + span, len(tokens)))
+    )
+
+
+def _tells(clause: Sequence[str]) -> bool:
+    """Whether the clause tells about people rather than asks for one: a past call
+    ("I talked to your operator yesterday", «کلمت الموظف امبارح»), the customer's own
+    people («داداشم میاد», "I'm a manager"), a question about the staff ("does your staff
+    speak Arabic?", "did an agent look at my case?") or about what one must do ("do I
+    need to call someone to ...")."""
+    for i, token in enumerate(clause):
+        bare = token[1:] if token.startswith("و") else token  # «وقال», "and said"
+        if token in _PAST_WORDS or bare in _PAST_WORDS:
+            return True
+        if token in _OWN_PEOPLE and not (i > 0 and clause[i - 1] == _VOCATIVE):
+            return True
+        contact_verb = token.isascii() and _verb_stem(token) in _CONTACT_STEMS
+        if contact_verb and token.endswith("ed") and not _inflected_contact(clause, i):
+            return True  # "called", not "be transferred"
+        if token in _SELF and _names_staff(clause, _next_word(clause, i + 1, _ARTICLES)):
+            return True
+    if _phrase_at(clause, 0, _MUST):
+        return True
+    present = any(t in _PRESENCE_WORDS or t == "there" for t in clause)
+    return (
+        clause[0] in _AUXILIARIES
+        and not present
+        and _names_staff(clause, _next_word(clause, 1, _DETERMINERS), span=2)
+    )
+
+
+def _asks_for_one(clause: Sequence[str]) -> bool:
+    """A request form and a person in one clause ("I need a real person to handle
+    this", «عايز اتكلم مع موظف بني آدم», «ابغى اكلم موظف»)."""
+    wanted = _without_refused_person(clause)
+    contact = any(
+        t in _CONTACT_WORDS
+        or _inflected_contact(wanted, i)
+        or _phrase_at(wanted, i, _CONTACT_PHRASES)
+        for i, t in enumerate(wanted)
+    )
+    form = contact or any(t in _REQUEST_FORMS for t in wanted)
+    for i in range(len(wanted)):
+        if length := _phrase_at(wanted, i, _REQUEST_PHRASES):
+            after = _next_word(wanted, i + length, _BEFORE_PERSON)
+            form = form or wanted[i] not in _POINTING or _names_staff(wanted, after)
+    if not form:
+        return False
+    # "I don't want a person to call me": the call is refused with the person
+    if contact and len(wanted) == len(clause) and _contacts_me(wanted):
+        return True
+    # "I want to know whether your staff ...": the form serves the inquiry before the
+    # person; "I want a human to check my order" asks for the person first.
+    first_person = next(
+        (i for i, t in enumerate(wanted) if _is_person_word(t, typos=False)), len(wanted)
+    )
+    if any(t in _INQUIRY_WORDS for t in wanted[:first_person]):
+        return False
+    answer = contact or any(t in _ANSWER_WORDS or t in _PRESENCE_WORDS for t in wanted)
+    return any(
+        _ours(wanted, i)
+        and (
+            (t not in _ANYONE and _is_person_word(t, typos=False))
+            or (t in _ANY_SOMEONE and (answer or _of_staff(wanted, i + 1)))
+        )
+        for i, t in enumerate(wanted)
+    )
+
+
+def _of_staff(tokens: Sequence[str], i: int) -> bool:
+    """Whether "from support", «از پشتیبانی», «من خدمة العملاء» follows "someone"."""
+    return i < len(tokens) and tokens[i] in _OF and _names_staff(tokens, i + 1)
+
+
+def _contacts_me(clause: Sequence[str]) -> bool:
+    """A contact word aimed at the customer ("transfer me", «زنگ بزنید بهم»), or one that
+    needs no object ("escalate"), in a clause that does not ask how or when."""
+    if any(t in _WH_WORDS for t in clause) or clause[0] in _AUXILIARIES:
+        return False
+    me = {i for i, t in enumerate(clause) if t in _ME or _phrase_at(clause, i, _ME_PHRASES)}
+    for i, token in enumerate(clause):
+        if token in _PERSON_CONTACTS:
+            return True
+        if token not in _CALL_WORDS:  # the verb itself: not "stop calling me"
+            continue
+        if not token.isascii():
+            if any(abs(i - j) <= _ME_REACH for j in me):
+                return True
+        elif i + 1 in me:  # "transfer me", "call me back": the object follows the verb
+            after = clause[i + 2] if i + 2 < len(clause) else "back"
+            if after in _AFTER_CALL_ME or after.isdigit():
+                return True
+    return False
+
+
+def asks_for_a_person(text: str) -> bool:
+    """Whether the customer asks for a person, in any clause of `text` (Finglish in
+    Persian script already): a request form with a person-word in one clause, or the
+    whole message's rules (`is_human_request`) over the clauses that do not tell about
+    people (a past call, the customer's own family, a question about the staff)."""
+    asking = [c for c in _clauses(text) if not _tells(c)]
+    if any(_asks_for_one(c) for c in asking):
+        return True
+    return is_human_request([t for c in asking for t in c])
+
+
 def triage(text: str) -> Triage:
     """Classify a customer message before any KB lookup.
 
@@ -554,10 +908,11 @@ def triage(text: str) -> Triage:
         The kind (empty, greeting, thanks, human request, question) and the
         normalised text left for the matcher (Finglish in Persian script).
     """
-    tokens = tokenise(normalise(persian_script(text)))
+    script = persian_script(text)
+    tokens = tokenise(normalise(script))
     if not tokens:
         return Triage(MessageKind.EMPTY, "")
-    if is_human_request(tokens):
+    if asks_for_a_person(script):
         return Triage(MessageKind.HUMAN, " ".join(tokens))
     rest, greeted = _strip_phrases(_without_refused_person(tokens), (_GREETINGS,))
     rest, thanked = _strip_phrases(rest, (_THANKS,))
@@ -575,20 +930,31 @@ def triage(text: str) -> Triage:
     return Triage(MessageKind.QUESTION, " ".join(rest))
 
 
+def _made_of(tokens: Sequence[str], *groups: PhraseGroup) -> bool:
+    """Whether `tokens` are wholly phrases of `groups` and filler, in some way of reading
+    them: "no it didnt help" is "no" + "it didnt help", though "no it didnt" is the
+    longest phrase at its start."""
+    table = _by_first_word(groups)
+    reached = [True] + [False] * len(tokens)
+    for i, token in enumerate(tokens):
+        if not reached[i]:
+            continue
+        if token in _FILLER:
+            reached[i + 1] = True
+        for phrase in table.get(token, ()):
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                reached[i + len(phrase)] = True
+    return reached[-1]
+
+
 def yes_or_no(text: str) -> bool | None:
     """True for "yes"/"it helped"/"thanks", False for "no", None for anything else."""
-    tokens = [t for t in tokenise(normalise(persian_script(text))) if t not in _FILLER]
-    if not tokens:
+    tokens = tokenise(normalise(persian_script(text)))
+    if not [t for t in tokens if t not in _FILLER]:
         return None
-    rest, no = _strip_phrases(tokens, (_NO, _THANKS))
-    if (
-        no
-        and not [t for t in rest if t not in _FILLER]
-        and any(t in tokens for p in _NO for t in p)
-    ):
+    if _made_of(tokens, _NO, _THANKS) and any(t in tokens for p in _NO for t in p):
         return False
-    rest, yes = _strip_phrases(tokens, (_YES, _THANKS))
-    if yes and not [t for t in rest if t not in _FILLER]:
+    if _made_of(tokens, _YES, _THANKS):
         return True
     return None
 
@@ -596,15 +962,9 @@ def yes_or_no(text: str) -> bool | None:
 # A long message's clauses end at these marks (Latin and Arabic punctuation, new lines).
 _CLAUSE_END = re.compile(r"[.!?؟؛;\n]+|[,،](?=\s)")
 _LONG_MESSAGE = 12  # words; shorter messages are matched whole
-_QUESTION_WORDS = frozenset(
+_QUESTION_WORDS = _WH_WORDS | frozenset(
     tokenise(
-        normalise(
-            "how what when where why which who whats wheres "
-            "چطور چطوری چجوری چگونه چه چی چیه کی کجا کجاست چرا چند چقدر آیا میشه میشود "
-            "دارید دارین "
-            "هل كيف كيفاش ازاي شلون متى امتى ايمتى اين وين فين ماذا شو ايش ليش ليه كم قديش "
-            "ممكن"
-        )
+        normalise("who چه چی چیه چند چقدر آیا میشه میشود دارید دارین هل ماذا شو ايش كم قديش ممكن")
     )
 )
 # English auxiliaries ask only at the start of a clause ("Can I ...", not "it can").

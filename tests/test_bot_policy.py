@@ -136,6 +136,26 @@ async def test_no_after_an_answer_hands_off_to_tier_1(bot: TierZeroBot, reply: s
     assert helped_answer(decision) is False  # the reports count a "no"
 
 
+@pytest.mark.parametrize(
+    ("question", "reply", "language"),
+    [
+        ("where is my order", "no it didn't help", "en"),
+        ("سفارشم کجاست", "نه کمکی نکرد", "fa"),
+        ("اين طلبي", "لا ما ساعدني", "ar"),
+        ("اين طلبي", "مش مفيد خالص", "ar"),
+    ],
+)
+async def test_didnt_help_typed_after_an_answer_hands_off(
+    bot: TierZeroBot, question: str, reply: str, language: str
+) -> None:
+    chat = Conversation(bot)
+    assert isinstance(await chat.say(question), Answer)
+    decision = await chat.say(reply)
+    assert isinstance(decision, HandOff)
+    assert decision.text == DEFAULT_TEXTS["handoff_not_helped"][language]
+    assert helped_answer(decision) is False
+
+
 async def test_arabic_no_button_hands_off(bot: TierZeroBot) -> None:
     chat = Conversation(bot)
     await chat.say("اين طلبي")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from faq.kb import FaqEntry, KnowledgeBase
-from faq.lexicon import CONCEPT_PREFIX, Lexicon, LexiconError, prepare
+from faq.lexicon import CONCEPT_PREFIX, Lexicon, LexiconError, concept_words, prepare
 from faq.matcher import Matcher
 from faq.morphology import arabic_variants, english_stem, persian_variants
 
@@ -531,3 +531,11 @@ def test_the_bank_example_lexicon_changes_which_entry_a_gulf_question_matches() 
     bank = Matcher(kb, lexicon=Lexicon.load(BANK_LEXICON)).match(question, limit=1).best
     assert shipped is not None and shipped.entry_id == "physical"
     assert bank is not None and bank.entry_id == "virtual"
+
+
+def test_concept_words_are_a_concepts_one_word_forms_normalised() -> None:
+    # faq.triage reads the complaint concept to tell "a complaint about the agent"
+    words = concept_words("complaint")
+    assert {"complaint", "شکایت", "شکوی"} <= words
+    assert not any(" " in w for w in words)  # "not satisfied" is a phrase
+    assert concept_words("no such concept") == frozenset()

@@ -63,6 +63,27 @@ FIXTURES = Path(__file__).parent / "fixtures" / "faq"
         "can my case be escalated to a supervisor? the refund is late",
         "speaking to a human would be great, my order is late",
         "im tired of chatting with a machine, get me a person",
+        # a request form and a person in one clause, however long the message
+        "I need a real person to handle this, the screen came cracked",
+        "میخوام با مدیر فروش حرف بزنم چون سفارشم اشتباه اومده",
+        "كفاية ردود آلية، عايز بني آدم",  # «بني آدم», "a human being"
+        "ابي موظف الحين ضروري عشان الطلب متأخر",
+        "I want a human to check my order",  # the person before "check"
+        "get a manager on the line",  # "get" with the person right after it
+        "ابغى احد من خدمة العملاء",  # "someone from customer service"
+        # a contact word aimed at the customer, no person named
+        "transfer me",
+        "call me back",
+        "transfer me to billing please",
+        "escalate this",
+        "زنگ بزنید بهم لطفا، کار فوری دارم",
+        "لطفاً با من تماس تلفنی برقرار کنید، شماره‌ام در پروفایل ثبت شده",
+        # «يا اخوي», "hey brother", addresses the bot: not the customer's brother
+        "يا اخوي حولني لأي موظف",
+        "bade e7ke ma3 shakhs",  # Arabizi
+        "ye nafar baham harf bezane lotfan",  # Finglish «نفر»
+        "اريد التواصل مع خدمة العملاء",
+        "need to speak with customer care",
     ],
 )
 def test_requests_for_a_person(text: str) -> None:
@@ -94,6 +115,40 @@ def test_requests_for_a_person(text: str) -> None:
         "the washing machine is not working, how do i claim warranty",
         # a past call is a story, not a request
         "I called your agent yesterday and he said the warranty covers it, is that true?",
+        # stories of a call, in the past or told by the shop
+        "ممنون از همکارتون که زنگ زد، مشکل حل شد",
+        "دیروز با پشتیبانی تماس گرفتم گفتن پیگیری میکنن. فقط میخواستم بدونم سفارشم کجاست",
+        "المندوب اتصل علي وقال الطلب بيوصل بكرة، ممكن اعرف الوقت بالضبط؟",
+        "الموظف كان محترم، شكرا",
+        "كلمت موظف امبارح وقال الطلب بالطريق",
+        "یه پیامک اومده که یه کارشناس باهام تماس میگیره، این واقعا از طرف شماست؟",
+        "I talked to your operator yesterday and it was fixed, thanks",
+        "the agent I spoke to said I'd get a refund in 5 days, is that right?",
+        # questions about the staff, or about what the customer must do
+        "does your staff speak Arabic?",
+        "is your support team in Tehran?",
+        "did an agent already look at my case?",
+        "do I need to call someone to activate the warranty?",
+        "I want to know whether your staff can install it",
+        # the customer's own people, or the customer
+        "my wife will call your agent tomorrow about the invoice",
+        "my manager wants an invoice for the laptops",
+        "I'm a store manager, do you offer bulk pricing?",
+        "im a manager want to buy 50 laptops for my team",
+        "انا مدير مشتريات، عندكم اسعار جملة؟",
+        "مدیر شرکت ما فاکتور رسمی نیاز دارد، آیا صادر می‌کنید؟",  # "our manager needs"
+        # a person's number, a person complained about, a count, face to face
+        "شماره پشتیبانی رو میشه بدید؟",
+        "ابغى اشتكي على المندوب",
+        "I'd like to see one in person first, where is your store?",
+        "I want to book a delivery for 4 people",
+        # "someone" beside no way to talk, "expect" one letter from "expert", a name
+        "I think someone used my card on your site, what should I do?",
+        "I need someone to install the air conditioner, do you do that?",
+        "give me a date to expect the delivery",
+        "Is it possible for a person who lives abroad to get a warranty?",
+        "you can call me Sam",
+        "please stop calling me",
     ],
 )
 def test_person_words_that_are_not_a_request(text: str) -> None:
@@ -142,6 +197,19 @@ def test_a_refused_person_is_not_part_of_the_question() -> None:
         "that's not what I asked",
         "لا ما ساعدني",
         "مش مفيد",
+        # "no" before a longer answer ("no it didnt" is a phrase too)
+        "no it didn't help",
+        "No, it didn't help.",
+        "no it didnt answer my question",
+        "didn't help at all",
+        "it did not help",
+        "نه متاسفانه کمکی نکرد",
+        "نه مشکلم حل نشد",
+        "فایده ای نداشت",
+        "لا والله ما ساعدني",
+        "ما استفدت",
+        "مافادني",
+        "مش مفيد خالص",
     ],
 )
 def test_didnt_help_answers(text: str) -> None:
@@ -213,19 +281,36 @@ def test_colloquial_held_half_holds_its_level() -> None:
     assert right >= 0.8 * len(finglish), [o.query.text for o in finglish if o.answered is None]
 
 
-# The held half of tests/fixtures/faq/person_requests.jsonl, measured when this gate was
-# set (never used for choices): 53 of 75 requests detected, 4 of 30 other messages taken
-# for one. The gate keeps that level; the target (95%) is not met.
-PERSON_REQUESTS_HELD_FLOOR = 53
-OTHERS_HELD_CEILING = 4
+def _person_set(name: str, split: str) -> tuple[int, int, int, int]:
+    """Requests detected, requests, look-alikes taken, look-alikes of one half."""
+    lines = (FIXTURES / name).read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    rows = [row for row in rows if row["split"] == split]
+    asked = [triage(row["text"]).kind is MessageKind.HUMAN for row in rows if row["request"]]
+    others = [triage(row["text"]).kind is MessageKind.HUMAN for row in rows if not row["request"]]
+    return sum(asked), len(asked), sum(others), len(others)
+
+
+def test_person_requests_tune_halves() -> None:
+    """The halves the rules were chosen on: every request and no look-alike."""
+    assert _person_set("person_requests.jsonl", "tune") == (75, 75, 0, 30)
+    assert _person_set("person_requests2.jsonl", "tune") == (63, 63, 0, 38)
+
+
+# The held halves of tests/fixtures/faq/person_requests.jsonl and person_requests2.jsonl,
+# measured when this gate was last set (never used for choices; person_requests.jsonl's
+# twice in the last round, before and after): 64 of 75 and 59 of 63 requests detected,
+# 4 of 30 and 0 of 37 other messages taken for one. The gate keeps that level; the
+# target (95%) is not met (85% and 94%).
+PERSON_REQUESTS_HELD = {
+    "person_requests.jsonl": (64, 75, 4, 30),
+    "person_requests2.jsonl": (59, 63, 0, 37),
+}
 
 
 def test_person_requests_held_half_holds_its_level() -> None:
-    lines = (FIXTURES / "person_requests.jsonl").read_text(encoding="utf-8").splitlines()
-    held = [json.loads(line) for line in lines if line.strip()]
-    held = [row for row in held if row["split"] == "held"]
-    asked = [triage(row["text"]).kind is MessageKind.HUMAN for row in held if row["request"]]
-    others = [triage(row["text"]).kind is MessageKind.HUMAN for row in held if not row["request"]]
-    assert (len(asked), len(others)) == (75, 30)
-    assert sum(asked) >= PERSON_REQUESTS_HELD_FLOOR, sum(asked)
-    assert sum(others) <= OTHERS_HELD_CEILING, sum(others)
+    for name, (floor, requests, ceiling, others) in PERSON_REQUESTS_HELD.items():
+        detected, asked, taken, told = _person_set(name, "held")
+        assert (asked, told) == (requests, others)
+        assert detected >= floor, (name, detected)
+        assert taken <= ceiling, (name, taken)
