@@ -8,7 +8,9 @@ language layers; function words and the light words below left out) and finds, f
 each, the best match anywhere in the entry — its phrasings in every language (the
 matcher's per-word coverage), its answers and its tags. Words nothing matches are
 *unexplained*; the decision (`faq.decide`) refuses to answer with an entry that
-leaves too much of the question unexplained.
+leaves too much of the question unexplained, and any word the whole KB does not know
+(*foreign*). A place (`faq/places.yaml`) is never foreign; a misspelt word of a
+concept the entry uses («تخقیفم») is explained by it.
 
 An entry may also list negative phrasings (`not:` in the KB, `FaqEntry.negatives`):
 questions that look like it but that it does not answer ("bank card PIN" for a
@@ -19,17 +21,18 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 from faq.lexicon import CONCEPT_PREFIX, LANGUAGES
-from faq.light_words import LIGHT_WORDS
+from faq.light_words import LIGHT_WORDS, PLACES
 from faq.matcher import STOPWORDS, Matcher, MatchResult, WordCoverage
-from faq.morphology import arabic_stem, english_stem, persian_variants
+from faq.morphology import arabic_stem, english_stem, persian_variants, without_silent_e
 
 # Two word forms are the same word at this rapidfuzz `ratio` (the matcher's own cut-off);
 # forms shorter than this many characters must be equal ("car" is not "card").
@@ -37,6 +40,13 @@ _MIN_FUZZY_LENGTH = 4
 # A negative phrasing vetoes an entry when this IDF share of its content words is in
 # the question.
 NEGATIVE_SHARE = 0.8
+# A word the lexicon did not read as one of its concept words is taken for a
+# misspelling of one («تخقیفم» for «تخفیفم») only from this length (shorter words are
+# too close to too many: "bank", "back"), within one edit (two from
+# `_TWO_TYPOS_LENGTH` letters), and with the same first letter: a brand one letter
+# from a concept word differs at the start ("gmail"/"email", «جيميل»/«ايميل»).
+_MIN_TYPO_LENGTH = 5
+_TWO_TYPOS_LENGTH = 8
 # A word whose Persian enclitics leave a light word of at least this many letters is
 # light too.
 _MIN_PERSIAN_LIGHT_STEM = 4
@@ -76,12 +86,17 @@ class _EntryExtras:
     for the whole KB, the forms of its words and the forms a function word takes."""
 
     answer_forms: tuple[tuple[str, ...], ...]
+    # per entry: the one-word forms of the lexicon's concepts the entry uses
+    concept_forms: tuple[tuple[str, ...], ...]
     # per entry: (content stems, phrasing as written) of each `not:` phrasing
     negatives: tuple[tuple[tuple[tuple[str, ...], str], ...], ...]
     kb_forms: frozenset[str]  # every word form of the KB: phrasings, answers, tags
     kb_form_list: tuple[str, ...]  # the forms compared fuzzily: all but numbers
+    kb_concept_forms: tuple[str, ...]  # the one-word forms of every concept the KB uses
     # function and light words as the matcher's language layers write them
     function_forms: frozenset[str]
+    # places (never foreign to the KB) as the matcher's language layers write them
+    place_forms: frozenset[str]
     # question word -> whether the KB knows it (filled as questions come)
     known_words: dict[str, bool] = field(default_factory=dict)
 
@@ -89,41 +104,51 @@ class _EntryExtras:
 _EXTRAS: weakref.WeakKeyDictionary[Matcher, _EntryExtras] = weakref.WeakKeyDictionary()
 
 
-def _function_forms(matcher: Matcher) -> frozenset[str]:
-    """Every form a function or light word takes after the matcher's language layers.
+def _layer_forms(matcher: Matcher, words: AbstractSet[str]) -> set[str]:
+    """`words` and every form they take after the matcher's language layers.
 
     The question's words are compared after spoken Persian is standardised, dialect
     words are replaced by their standard word and question words by their group's name
     («چنده» -> «چند» «است» -> "how_much", Levantine «قديش» -> «كم» -> "how_much",
-    «مش» -> «لا»): the light words are put through the same layers, word by word in
-    each language, so that a spoken or dialect form is as light as its standard one.
+    «مش» -> «لا»): a word list is put through the same layers, word by word in each
+    language, so that a spoken or dialect form is in the list when its standard one is.
     """
-    forms = set(STOPWORDS | LIGHT_WORDS | matcher.function_words)
-    for word in sorted(STOPWORDS | LIGHT_WORDS):
+    forms = set(words)
+    for word in sorted(words):
         for language in LANGUAGES:
             forms.update(
                 english_stem(w)
                 for w in matcher.words(word, language)
                 if not w.startswith(CONCEPT_PREFIX)
             )
-    return frozenset(forms)
+    return forms
 
 
-def _is_function(word: str, function_forms: frozenset[str]) -> bool:
-    """Whether `word` is a function or light word, also with its clitics («عندکم» is
-    «عند» "at" with "your"; «بتاعکم» is «بتاع» with "your")."""
-    if word in function_forms or word.isdigit():
+def _function_forms(matcher: Matcher) -> frozenset[str]:
+    """Every form a function or light word takes after the matcher's language layers."""
+    return frozenset(_layer_forms(matcher, STOPWORDS | LIGHT_WORDS) | matcher.function_words)
+
+
+def _in_list(word: str, forms: frozenset[str]) -> bool:
+    """Whether `word` is in a word list (`forms`), also with its clitics («عندکم» is
+    «عند» "at" with "your"; «بتاعکم» is «بتاع» with "your"; «لدبي» is «دبي»)."""
+    if word in forms:
         return True
     if word.isascii() or word.startswith(CONCEPT_PREFIX):
         return False
-    if arabic_stem(word) in function_forms:
+    if arabic_stem(word) in forms:
         return True
     # Persian enclitics only on a stem this long: stripping is too loose on short ones
     # («بسته», "parcel", would read as «بس», "just"; «ماکروفرم» is «ماکروفر» + «م»).
     return any(
-        len(stem) >= _MIN_PERSIAN_LIGHT_STEM and stem in function_forms
+        len(stem) >= _MIN_PERSIAN_LIGHT_STEM and stem in forms
         for stem in persian_variants(word)[1:]
     )
+
+
+def _is_function(word: str, function_forms: frozenset[str]) -> bool:
+    """Whether `word` is a function or light word (a number is one too)."""
+    return word.isdigit() or _in_list(word, function_forms)
 
 
 def _content(stems: Sequence[str], function_forms: frozenset[str]) -> list[str]:
@@ -134,6 +159,21 @@ def _stems(matcher: Matcher, text: str, language: str | None) -> list[str]:
     return [english_stem(w) for w in matcher.words(text, language)]
 
 
+# A word this long with a silent final e ("file", "type", "rule") has an inflected
+# form whose stem is three letters ("fil"), too short to be compared fuzzily.
+_SHORT_STEM_WITH_E = 4
+
+
+def _with_stems_of_inflections(forms: Iterable[str]) -> set[str]:
+    """`forms` and, for an English word with a silent final e, the stem its inflected
+    forms get: the stemmer reads "typed" as "typ" and "filed" as "fil" but leaves
+    "type" and "file" whole, and a stem of three letters is compared exactly (not
+    fuzzily), so without this "I filed it" holds a word foreign to a KB that says "file"."""
+    out = set(forms)
+    out.update(without_silent_e(f) for f in forms if len(f) == _SHORT_STEM_WITH_E)
+    return out
+
+
 def _extras(matcher: Matcher) -> _EntryExtras:
     """Analyse the KB's answers, tags and negative phrasings once per matcher (a KB
     reload builds a new matcher, so the cache never goes stale)."""
@@ -142,6 +182,7 @@ def _extras(matcher: Matcher) -> _EntryExtras:
         return cached
     function_forms = _function_forms(matcher)
     answer_forms = []
+    concept_forms = []
     negatives = []
     for entry in matcher.kb.entries:
         forms: set[str] = set()
@@ -149,7 +190,25 @@ def _extras(matcher: Matcher) -> _EntryExtras:
             forms.update(_stems(matcher, answer, lang if lang in LANGUAGES else None))
         for tag in entry.tags:
             forms.update(_stems(matcher, tag.replace("-", " "), None))
-        answer_forms.append(tuple(sorted(forms)))
+        answer_forms.append(tuple(sorted(_with_stems_of_inflections(forms))))
+        used = forms.union(
+            *(
+                matcher.words(p, lang if lang in LANGUAGES else None)
+                for lang, phrasings in entry.questions.items()
+                for p in phrasings
+            )
+        )
+        concept_forms.append(
+            tuple(
+                sorted(
+                    w
+                    for concept, words in matcher.concept_words.items()
+                    if concept in used
+                    for w in words
+                    if len(w) >= _MIN_TYPO_LENGTH
+                )
+            )
+        )
         negatives.append(
             tuple(
                 (
@@ -164,14 +223,17 @@ def _extras(matcher: Matcher) -> _EntryExtras:
                 for p in phrasings
             )
         )
-    kb_forms = frozenset(matcher.word_forms).union(*answer_forms)
+    kb_forms = frozenset(_with_stems_of_inflections(matcher.word_forms)).union(*answer_forms)
     extras = _EntryExtras(
         tuple(answer_forms),
+        tuple(concept_forms),
         tuple(negatives),
         kb_forms,
         # numbers compare exactly (an order number is not "close" to another one)
         tuple(sorted(f for f in kb_forms if not f.isdigit())),
+        tuple(sorted(set().union(*concept_forms))),
         function_forms,
+        frozenset(_layer_forms(matcher, PLACES)),
     )
     _EXTRAS[matcher] = extras
     return extras
@@ -215,6 +277,26 @@ def _found(
     return bool(scores.any())
 
 
+def _misspelt(word: str, forms: Sequence[str]) -> bool:
+    """Whether `word` (or a form of it without clitics) is a misspelling of one of
+    `forms`: long enough, same first letter, one or two edits away."""
+    if not forms or len(word) < _MIN_TYPO_LENGTH or word.startswith(CONCEPT_PREFIX):
+        return False
+    for variant in _variants(word):
+        if len(variant) < _MIN_TYPO_LENGTH:
+            continue
+        edits = 2 if len(variant) >= _TWO_TYPOS_LENGTH else 1
+        close = process.extractOne(
+            variant,
+            [f for f in forms if f[0] == variant[0]],
+            scorer=Levenshtein.distance,
+            score_cutoff=edits,
+        )
+        if close is not None:
+            return True
+    return False
+
+
 # Words whose KB-wide look-up is remembered per matcher; customers repeat their words.
 _KNOWN_CACHE_SIZE = 1 << 14
 
@@ -224,8 +306,10 @@ def _known_to_kb(word: str, extras: _EntryExtras, cutoff: float) -> bool:
     form, remembered: the answer depends on the KB only)."""
     known = extras.known_words.get(word)
     if known is None:
-        known = word in extras.kb_forms or _found(
-            word, extras.kb_form_list, cutoff, extras.kb_forms
+        known = (
+            word in extras.kb_forms
+            or _found(word, extras.kb_form_list, cutoff, extras.kb_forms)
+            or _misspelt(word, extras.kb_concept_forms)
         )
         if len(extras.known_words) >= _KNOWN_CACHE_SIZE:
             extras.known_words.clear()
@@ -265,12 +349,22 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
     total = sum(w.idf for w in content)
     explained = 0.0
     unexplained = []
+    concept_forms = extras.concept_forms[entry_no]
     for w in content:
-        hit = w.matched if w.matched > 0 else float(_found(w.word, answer_forms, cutoff))
+        hit = w.matched or float(
+            _found(w.word, answer_forms, cutoff)
+            # a misspelt word of a concept the entry uses is that concept
+            or _misspelt(w.word, concept_forms)
+        )
         explained += w.idf * hit
         if hit == 0:
             unexplained.append(w.word)
-    foreign = tuple(w for w in unexplained if not _known_to_kb(w, extras, cutoff))
+    # a place is one the KB can ship to, not a subject foreign to it (faq/places.yaml)
+    foreign = tuple(
+        w
+        for w in unexplained
+        if not _in_list(w, extras.place_forms) and not _known_to_kb(w, extras, cutoff)
+    )
     return Coverage(
         best.entry_id,
         round(explained / total, 4) if total else 1.0,

@@ -79,6 +79,7 @@ class Lexicon:
         "_compound_parts",
         "_listed",
         "_standard",
+        "concept_words",
         "concepts",
         "function_words",
     )
@@ -89,6 +90,7 @@ class Lexicon:
         self._standard: dict[str, dict[str, list[str]]] = {lang: {} for lang in LANGUAGES}
         concepts: set[str] = set()
         function_words: set[str] = set()
+        concept_words: dict[str, set[str]] = {}
         for name, forms_by_lang in _groups(data, "words"):
             standard = tokenise(normalise(name))
             for lang, forms in forms_by_lang.items():
@@ -118,6 +120,8 @@ class Lexicon:
                     for form in forms:
                         words = self._expand(prepare(str(form), lang), lang)
                         keys = tuple(_key(t, lang) for t in words)
+                        if prefix and len(words) == 1:
+                            concept_words.setdefault(token, set()).add(words[0])
                         if keys:
                             self._by_first[lang].setdefault(keys[0], []).append(
                                 _Phrase(keys, token)
@@ -134,6 +138,11 @@ class Lexicon:
             if len(key) >= _MIN_COMPOUND_PART
         )
         self.concepts = frozenset(concepts)
+        # concept token -> its one-word forms as the lexicon reads them («تخفیف» for
+        # "~discount"): what a misspelt concept word is compared with (`faq.coverage`)
+        self.concept_words: Mapping[str, frozenset[str]] = {
+            token: frozenset(words) for token, words in concept_words.items()
+        }
         self.function_words = frozenset(function_words)  # to be damped like stopwords
 
     @classmethod

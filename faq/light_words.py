@@ -1,7 +1,11 @@
-"""The light words of `faq/light_words.yaml`: words with no topic of their own in a
-customer's message (its header says what may go in). The coverage rule does not count
-them against an entry (`faq.coverage`), and a request for a person is not made longer
-by them (`faq.triage`)."""
+"""The word lists of `faq/light_words.yaml` and `faq/places.yaml` (each file's header
+says what may go in).
+
+Light words have no topic of their own in a customer's message: the coverage rule
+does not count them against an entry (`faq.coverage`), and a request for a person is
+not made longer by them (`faq.triage`). Places are never taken for words foreign to
+the KB, but still count against an entry that does not name them (`faq.coverage`).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,10 @@ from faq.morphology import english_stem
 from faq.normalise import normalise, tokenise
 
 
-def _light_forms() -> frozenset[str]:
-    """Every word of the file as typed and in the forms the language layers make."""
-    groups = yaml.safe_load(
-        resources.files("faq").joinpath("light_words.yaml").read_text(encoding="utf-8")
-    )
+def _list_forms(filename: str) -> frozenset[str]:
+    """Every word of a word-list file as typed and in the forms the language layers
+    make."""
+    groups = yaml.safe_load(resources.files("faq").joinpath(filename).read_text(encoding="utf-8"))
     forms: set[str] = set()
     for by_language in groups.values():
         for text in by_language.values():
@@ -29,4 +32,5 @@ def _light_forms() -> frozenset[str]:
     return frozenset(forms)
 
 
-LIGHT_WORDS = _light_forms()
+LIGHT_WORDS = _list_forms("light_words.yaml")
+PLACES = _list_forms("places.yaml")

@@ -26,7 +26,7 @@ import itertools
 import math
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -412,6 +412,11 @@ class Matcher:
     def word_forms(self) -> tuple[str, ...]:
         """Every word form of the KB's phrasings, as the per-word coverage compares them."""
         return tuple(self._forms)
+
+    @property
+    def concept_words(self) -> Mapping[str, frozenset[str]]:
+        """The lexicon's concepts and their one-word forms, empty without a lexicon."""
+        return self._lexicon.concept_words if self._lexicon else {}
 
     @property
     def function_words(self) -> frozenset[str]:

@@ -85,10 +85,15 @@ def english_stem(token: str, *, drop_silent_e: bool = False) -> str:
         if token.endswith(suffix) and len(token) - len(suffix) >= 3:
             token = token[: -len(suffix)]
             break
-    # a silent final e goes too, so "change", "changed" and "changing" meet at "chang"
-    if drop_silent_e and token.endswith("e") and len(token) > 3:
-        token = token[:-1]
-    return token
+    return without_silent_e(token) if drop_silent_e else token
+
+
+def without_silent_e(stem: str) -> str:
+    """An English stem without its silent final e, so "change", "changed" and
+    "changing" meet at "chang" ("typed" is stemmed to "typ", "type" stays "type")."""
+    if stem.isascii() and stem.endswith("e") and len(stem) > 3:
+        return stem[:-1]
+    return stem
 
 
 _PERSIAN_SUFFIXES = (

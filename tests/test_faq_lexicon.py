@@ -232,6 +232,24 @@ EXAMPLES = [
     ("~store", "fa", "شعبه حضوری دارید"),
     ("~unsubscribe", "ar", "كيف أوقفها"),
     ("~change", "fa", "چطوری درستش کنم"),
+    # questions of the tune half of tests/fixtures/faq/fresh3.jsonl
+    ("~pay", "ar", "ممكن ادفع كاش عند الاستلام"),  # Gulf «كاش» -> «نقدا»: "pay cash"
+    ("~cash", "en", "do you take cash on delivery"),
+    ("~cash", "fa", "پرداخت نقدی دارید"),
+    ("~box", "ar", "المنتج وصلني تالف والكرتون مفتوح"),
+    ("~box", "en", "its still in the box"),
+    ("~box", "fa", "هنوز از کارتن درنیاوردمش"),
+    ("~policy", "en", "what are the rules for returning something"),
+    ("~policy", "fa", "قوانین مرجوعی چیه"),
+    ("~policy", "ar", "ما هي شروط الإرجاع"),
+    ("~hours", "ar", "تفتحون الجمعة"),  # Gulf "do you open"
+    ("~hours", "ar", "فاتحين اليوم"),  # Egyptian/Levantine "are you open"
+    ("~hours", "en", "are you open on fridays"),
+    ("~hours", "fa", "جمعه ها بازید"),
+    ("~trial", "fa", "قبل خرید میشه تستش کنم"),  # "try it"
+    ("~product", "en", "parts for the coffee machine"),
+    ("~product", "fa", "گارانتی قهوه ساز"),
+    ("~product", "ar", "ماكينة القهوة تعطلت"),
 ]
 
 
@@ -455,11 +473,11 @@ def test_a_word_that_is_in_the_lexicon_is_not_split(lexicon: Lexicon) -> None:
 def test_a_kb_owners_lexicon_file_adds_synonyms(tmp_path: Path) -> None:
     path = tmp_path / "ours.yaml"
     path.write_text(
-        "concepts:\n  warranty:\n    fa: [وارانتی]\nwords:\n  جعبه:\n    fa: [کارتن]\n",
+        "concepts:\n  warranty:\n    fa: [وارانتی]\nwords:\n  سبد:\n    fa: [زنبیل]\n",
         encoding="utf-8",
     )
     ours = Lexicon.load(path)
-    assert ours.canonical(prepare("وارانتی کارتن", "fa"), "fa") == ["~warranty", "جعبه"]
+    assert ours.canonical(prepare("وارانتی زنبیل", "fa"), "fa") == ["~warranty", "سبد"]
     assert ours.canonical(prepare("گارانتی", "fa"), "fa") == ["~warranty"]  # shipped kept
 
 
