@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from faq.cli import add_faq_commands, main
+from faq.evaluate import read_queries
+from faq.kb import load_kb
 
 FIXTURES = Path(__file__).parent / "fixtures" / "faq"
 KB = FIXTURES / "kb.json"
@@ -297,3 +299,19 @@ def test_check_knows_the_not_key(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert main(["faq", "check", str(path)]) == 0
     out = capsys.readouterr().out
     assert "unknown key" not in out and "0 errors, 0 warnings" in out
+
+
+@pytest.mark.parametrize("name", ["fresh.jsonl", "fresh3.jsonl", "fresh4.jsonl"])
+def test_the_independent_sets_name_only_entries_of_the_kb_and_split_evenly(name: str) -> None:
+    # A typo in an expected id would count a question as "wrong" forever, and a lopsided
+    # split would make the held half report something else than the tune half.
+    path = FIXTURES / name
+    known = frozenset(e.id for e in load_kb(KB).entries)
+    queries = read_queries(path, known).queries
+    raw = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    assert len(queries) == len(raw)
+    kinds = {(r.get("kind"), r["split"]) for r in raw}
+    for kind, _ in kinds:
+        tune = sum(1 for r in raw if r.get("kind") == kind and r["split"] == "tune")
+        held = sum(1 for r in raw if r.get("kind") == kind and r["split"] == "held")
+        assert abs(tune - held) <= 1, (kind, tune, held)
