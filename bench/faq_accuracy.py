@@ -254,14 +254,14 @@ def split_sets(
 
 
 def _reranker(
-    kb: KnowledgeBase, embed: Embedder | None, queries: Labelled
+    kb: KnowledgeBase, embed: Embedder | None, queries: Labelled, lexicon: Lexicon | None = None
 ) -> EmbeddingReranker | None:
-    """The semantic extra over `kb`, with `queries` embedded in one batch (into the
-    query cache), or None when the extra is off."""
+    """The semantic extra over `kb` (questions read with `lexicon`, the matcher's), with
+    `queries` embedded in one batch (into the query cache), or None when the extra is off."""
     if embed is None:
         return None
-    reranker = EmbeddingReranker(kb, embed)
-    embed([t for t, _ in queries])
+    reranker = EmbeddingReranker(kb, embed, lexicon=lexicon)
+    embed([reranker.question_text(t) for t, _ in queries])
     return reranker
 
 
@@ -286,7 +286,7 @@ def public_set(
             top1_accuracy(baseline_top1(kb_rows, test, fuzz.WRatio), test)
         )
     figures |= decision_figures(matcher, test)
-    reranker = _reranker(matcher.kb, embed, test)
+    reranker = _reranker(matcher.kb, embed, test, matcher.lexicon)
     if reranker is not None:
         figures["semantic"] = {
             "top1": pct(top1_accuracy(matcher_top1(matcher, test, reranker), test)),

@@ -84,7 +84,7 @@ def prepare(
 ) -> tuple[Matcher, list[Prepared]]:
     matcher = Matcher(kb)
     reranker = EmbeddingReranker(kb, embed)
-    embed([t for t, _ in queries])  # one batch: fills the cache
+    embed([reranker.question_text(t) for t, _ in queries])  # one batch: fills the cache
     out = []
     for text, expected in queries:
         result = matcher.match(text, limit=matcher.config.shortlist)

@@ -419,6 +419,11 @@ class Matcher:
         return self._lexicon.concept_words if self._lexicon else {}
 
     @property
+    def lexicon(self) -> Lexicon | None:
+        """The concept lexicon the matcher reads questions with (None with it off)."""
+        return self._lexicon
+
+    @property
     def function_words(self) -> frozenset[str]:
         """The lexicon's question words (damped like stopwords), empty without a lexicon."""
         return self._lexicon.function_words if self._lexicon else frozenset()

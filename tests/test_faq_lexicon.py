@@ -444,6 +444,32 @@ def test_gulf_dialect_words(lexicon: Lexicon, text: str, expected: list[str]) ->
     assert all(token in words for token in expected), words
 
 
+# The text the semantic extra embeds for an Arabic question: dialect words written as the
+# standard word (with its hamza), question words as the group's first form, particles
+# left out, clitics and punctuation kept as typed.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("وش اللي خلا البطاقة حقتي ما تشتغل؟", "ماذا الذي خلا البطاقة ما تعمل؟"),
+        ("للحين ما وصلت بطاقتي، ليش؟", "ما وصلت بطاقتي، لماذا؟"),
+        ("وابي اعرف وين أحط الرقم", "وأريد اعرف أين أضع الرقم"),  # clitic و kept
+        ("أبّي أسوي تحويل", "أريد أفعل تحويل"),  # harakat on a dialect word
+        ("بكام الشحن", "بكام الشحن"),  # a concept's own form is not «كام» -> «كم»
+        ("كيف أحصل على بطاقة؟", "كيف أحصل على بطاقة؟"),  # MSA as typed
+    ],
+)
+def test_an_arabic_question_is_embedded_in_standard_words(
+    lexicon: Lexicon, text: str, expected: str
+) -> None:
+    assert lexicon.embedding_text(text, "ar") == expected
+
+
+def test_only_arabic_questions_are_rewritten_for_the_embedding(lexicon: Lexicon) -> None:
+    # «بس» and «مو» are Gulf particles in Arabic, Persian words in Persian
+    assert lexicon.embedding_text("بس مو رو کوتاه کنید", "fa") == "بس مو رو کوتاه کنید"
+    assert lexicon.embedding_text("how much", "en") == "how much"
+
+
 # "How much / how many" asks a price only with a price word beside it; alone it is a
 # question word. Only the fused "for how much" (Egyptian «بكام», MSA «بكم») is a price.
 @pytest.mark.parametrize(
@@ -526,6 +552,12 @@ def test_the_bank_example_lexicon_joins_gulf_questions_to_the_kbs_words() -> Non
     assert canon(shipped, gulf, "ar") != canon(shipped, msa, "ar")
     # a card's PIN as customers say it and as the KB writes it
     assert canon(bank, "الرقم السري", "ar") == canon(bank, "رقم التعريف الشخصي", "ar")
+
+
+def test_the_bank_example_lexicon_writes_its_words_for_the_embedding() -> None:
+    bank = Lexicon.load(BANK_LEXICON)
+    assert bank.embedding_text("ابي بطاقة وهمية", "ar") == "أريد بطاقة افتراضية"
+    assert Lexicon.default().embedding_text("ابي بطاقة وهمية", "ar") == "أريد بطاقة وهمية"
 
 
 def test_the_bank_example_lexicon_changes_which_entry_a_gulf_question_matches() -> None:

