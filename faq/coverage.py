@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -87,12 +87,14 @@ class _EntryExtras:
 
     answer_forms: tuple[tuple[str, ...], ...]
     # per entry: the one-word forms of the lexicon's concepts the entry uses
-    concept_forms: tuple[tuple[str, ...], ...]
+    # (by first letter: a misspelling keeps its first letter, `_misspelt`)
+    concept_forms: tuple[Mapping[str, tuple[str, ...]], ...]
     # per entry: (content stems, phrasing as written) of each `not:` phrasing
     negatives: tuple[tuple[tuple[tuple[str, ...], str], ...], ...]
     kb_forms: frozenset[str]  # every word form of the KB: phrasings, answers, tags
     kb_form_list: tuple[str, ...]  # the forms compared fuzzily: all but numbers
-    kb_concept_forms: tuple[str, ...]  # the one-word forms of every concept the KB uses
+    # the one-word forms of every concept the KB uses, by first letter
+    kb_concept_forms: Mapping[str, tuple[str, ...]]
     # function and light words as the matcher's language layers write them
     function_forms: frozenset[str]
     # places (never foreign to the KB) as the matcher's language layers write them
@@ -226,12 +228,12 @@ def _extras(matcher: Matcher) -> _EntryExtras:
     kb_forms = frozenset(_with_stems_of_inflections(matcher.word_forms)).union(*answer_forms)
     extras = _EntryExtras(
         tuple(answer_forms),
-        tuple(concept_forms),
+        tuple(_by_first_letter(forms) for forms in concept_forms),
         tuple(negatives),
         kb_forms,
         # numbers compare exactly (an order number is not "close" to another one)
         tuple(sorted(f for f in kb_forms if not f.isdigit())),
-        tuple(sorted(set().union(*concept_forms))),
+        _by_first_letter(sorted(set().union(*concept_forms))),
         function_forms,
         frozenset(_layer_forms(matcher, PLACES)),
     )
@@ -277,9 +279,17 @@ def _found(
     return bool(scores.any())
 
 
-def _misspelt(word: str, forms: Sequence[str]) -> bool:
+def _by_first_letter(forms: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    grouped: dict[str, list[str]] = {}
+    for form in forms:
+        grouped.setdefault(form[0], []).append(form)
+    return {letter: tuple(group) for letter, group in grouped.items()}
+
+
+def _misspelt(word: str, forms: Mapping[str, Sequence[str]]) -> bool:
     """Whether `word` (or a form of it without clitics) is a misspelling of one of
-    `forms`: long enough, same first letter, one or two edits away."""
+    `forms` (grouped by first letter): long enough, same first letter, one or two
+    edits away."""
     if not forms or len(word) < _MIN_TYPO_LENGTH or word.startswith(CONCEPT_PREFIX):
         return False
     for variant in _variants(word):
@@ -288,7 +298,7 @@ def _misspelt(word: str, forms: Sequence[str]) -> bool:
         edits = 2 if len(variant) >= _TWO_TYPOS_LENGTH else 1
         close = process.extractOne(
             variant,
-            [f for f in forms if f[0] == variant[0]],
+            forms.get(variant[0], ()),
             scorer=Levenshtein.distance,
             score_cutoff=edits,
         )
