@@ -252,12 +252,16 @@ class TfIdfIndex:
         ids = np.array(id_list, dtype=np.int64)
         tf = 1.0 + np.log(np.fromiter(features.values(), dtype=np.float64, count=count))
         known = ids >= 0
-        # Python floats, not numpy scalars: the same arithmetic at a fraction of the cost.
-        unknown_mass = sum(
-            (t * self.idf(f)) ** 2
-            for f, fid, t in zip(features, id_list, tf.tolist(), strict=True)
-            if fid < 0
-        )
+        unknown = np.flatnonzero(~known).tolist()  # a few: walk only these in Python
+        if unknown:
+            names = list(features)
+            # Python floats, not numpy scalars: the same arithmetic at a fraction of the cost.
+            unknown_mass = sum(
+                (t * self.idf(names[i])) ** 2
+                for i, t in zip(unknown, tf[unknown].tolist(), strict=True)
+            )
+        else:
+            unknown_mass = 0
         ids = ids[known]
         weights = tf[known] * self._idf[ids]
         return IndexQuery(ids, weights, math.sqrt(float(weights @ weights) + unknown_mass))
@@ -284,10 +288,13 @@ class TfIdfIndex:
                 starts, lengths, weights = starts[kept], lengths[kept], weights[kept]
         # Gather all postings of the kept features in one vectorised step.
         # Array methods rather than np.* functions: no dispatch wrapper per call.
-        offsets = (starts - lengths.cumsum() + lengths).repeat(lengths)
-        positions = offsets + np.arange(int(lengths.sum()))
-        weights = self._weights[positions] * weights.repeat(lengths)
-        out = np.bincount(self._doc_ids[positions], weights=weights, minlength=size)
+        positions = (starts - lengths.cumsum() + lengths).repeat(lengths)
+        positions += np.arange(positions.size)
+        # In place, and `take` without bounds checks (positions lie inside the postings).
+        gathered = self._weights.take(positions, mode="clip")
+        gathered *= weights.repeat(lengths)
+        docs = self._doc_ids.take(positions, mode="clip")
+        out = np.bincount(docs, weights=gathered, minlength=size)
         return (out / query.norm).astype(np.float32)
 
     def arrays(self) -> dict[str, npt.NDArray[np.generic]]:

@@ -81,10 +81,11 @@ def english_stem(token: str, *, drop_silent_e: bool = False) -> str:
     if not (token.isascii() and token.isalpha()):
         return token
     token = ENGLISH_IRREGULAR.get(token, token)
-    for suffix in _ENGLISH_SUFFIXES:
-        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
-            token = token[: -len(suffix)]
-            break
+    if token.endswith(_ENGLISH_SUFFIXES):  # one C call rules out most words
+        for suffix in _ENGLISH_SUFFIXES:
+            if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+                token = token[: -len(suffix)]
+                break
     return without_silent_e(token) if drop_silent_e else token
 
 

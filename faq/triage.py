@@ -77,6 +77,8 @@ _CONTACT_WORDS = frozenset(
 )
 
 
+# Every English word of a message is asked about in each of its clauses' checks.
+@functools.lru_cache(maxsize=1 << 14)
 def _verb_stem(token: str) -> str:
     """An English verb's stem, its doubled last consonant undone ("transferred" and
     "transfer" meet at "transfer", "chatting" and "chat" at "chat")."""

@@ -134,11 +134,11 @@ def test_yes_or_no(text: str, answer: bool | None) -> None:
 
 def test_the_fast_unique_gives_what_numpy_unique_gives() -> None:
     """The per-word coverage's own `unique` (numpy's costs a fifth of it): same columns,
-    same inverse, on repeats, negatives (unknown forms) and nothing."""
+    same inverse, on repeats, negatives (unknown forms), the largest id and nothing."""
     rng = np.random.default_rng(7)
     samples = [rng.integers(-1, 50, size=n) for n in (1, 2, 17, 350)]
-    for values in [*samples, np.array([3, 3, 3]), np.zeros(0, dtype=np.int64)]:
-        columns, inverse = _unique_with_inverse(values.astype(np.int64))
+    for values in [*samples, np.array([3, 3, 3, 49]), np.zeros(0, dtype=np.int64)]:
+        columns, inverse = _unique_with_inverse(values.astype(np.int64), 50)
         expected_columns, expected_inverse = np.unique(values, return_inverse=True)
         assert columns.tolist() == expected_columns.tolist()
         assert inverse.tolist() == expected_inverse.tolist()
