@@ -20,6 +20,7 @@ The result then goes through the same layers as Persian typed in Persian script
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -241,12 +242,12 @@ def is_latin_letter(ch: str) -> bool:
 
 def _latin_share(text: str) -> float:
     latin = other = 0
-    for ch in text:
+    for ch, count in Counter(text).items():  # per distinct character
         if ch.isalpha():
             if is_latin_letter(ch):
-                latin += 1
+                latin += count
             else:
-                other += 1
+                other += count
     return latin / (latin + other) if latin + other else 0.0
 
 

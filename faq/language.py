@@ -8,6 +8,8 @@ Persian typed in Latin letters (Finglish, `faq.finglish`): that is Persian.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from faq.finglish import is_finglish, is_latin_letter
 from faq.normalise import normalise, tokenise
 
@@ -37,19 +39,20 @@ def detect_language(text: str) -> str | None:
     """
     arabic_script = latin = 0
     persian_score = arabic_score = 0.0
-    for ch in text:
+    # Per distinct character, times its count (the scores are sums of halves: exact).
+    for ch, count in Counter(text).items():
         if ch in _PERSIAN_ONLY:
-            persian_score += 3.0
+            persian_score += 3.0 * count
         elif ch in _PERSIAN_LETTERS:
-            persian_score += 1.0
+            persian_score += 1.0 * count
         elif ch in _ARABIC_LETTERS:
-            arabic_score += 0.5  # weak: Persian is often typed on Arabic keyboards
+            arabic_score += 0.5 * count  # weak: Persian is often typed on Arabic keyboards
         if not ch.isalpha():
             continue  # digits and punctuation say nothing about the language
         if "\u0600" <= ch <= "\u06ff" or "\ufb50" <= ch <= "\ufeff":
-            arabic_script += 1
+            arabic_script += count
         elif is_latin_letter(ch):
-            latin += 1
+            latin += count
     if arabic_script == 0 and latin == 0:
         return None
     if latin > arabic_script:

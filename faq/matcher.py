@@ -590,10 +590,17 @@ class Matcher:
         # Python floats read once: indexing numpy arrays one scalar at a time is slow.
         query_covs, side_covs = query_cov.tolist(), side_cov.tolist()
         stage1s = entry_scores[shortlist].tolist()
+        # One call: the question's words are split and sorted once, not once per phrasing.
+        fuzz_scores = process.cdist(
+            [joined],
+            [self._normalised[p] for p in closest],
+            scorer=fuzz.token_set_ratio,
+            dtype=np.float64,
+        )[0].tolist()
         rescored: list[tuple[float, tuple[float, ...], int, int, int]] = []
         for i, (entry_no, p) in enumerate(zip(shortlist, closest, strict=True)):
             q_cov, p_cov, bag_cov = query_covs[i], side_covs[i], query_covs[k + i]
-            fz = fuzz.token_set_ratio(joined, self._normalised[p]) / 100.0
+            fz = fuzz_scores[i] / 100.0
             stage1 = stage1s[i]
             final = (
                 cfg.w_stage1 * stage1

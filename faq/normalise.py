@@ -26,6 +26,7 @@ or spaced ZWNJ gives the same tokens as a correct one.
 from __future__ import annotations
 
 import functools
+import itertools
 import unicodedata
 
 # Rule 2: format characters that carry no letters. ZWNJ is deliberately dropped (joins).
@@ -105,24 +106,27 @@ def normalise(text: str) -> str:
     # NFKC may decompose nothing we care about, but the table must run after it so
     # that presentation forms are already base letters.
     text = text.translate(_TABLE).casefold()
-    out = [
-        ch
-        if not _is_separator(ch)
-        or (ch == "." and 0 < i < len(text) - 1 and _digits_around(text, i))
-        else " "
-        for i, ch in enumerate(text)
-    ]
-    return " ".join("".join(out).split())
+    # Rule 7 per distinct character (a message has a few dozen), not per character.
+    separators = {ord(ch): " " for ch in set(text) if _is_separator(ch)}
+    if separators.pop(ord("."), None) is not None:
+        text = _spaced_dots(text)
+    return " ".join(text.translate(separators).split())
+
+
+def _spaced_dots(text: str) -> str:
+    """`text` with every "." a space except one between two digits (a decimal point)."""
+    pieces = text.split(".")
+    out = [pieces[0]]
+    for before, after in itertools.pairwise(pieces):
+        out.append("." if before[-1:].isdigit() and after[:1].isdigit() else " ")
+        out.append(after)
+    return "".join(out)
 
 
 def fold_digits(text: str) -> str:
     """Rule 5 alone: Persian (۰-۹) and Arabic-Indic (٠-٩) digits to ASCII, the rest of
     `text` as it is (for codes and dates a person types, which are not matched)."""
     return text.translate(_DIGIT_TABLE)
-
-
-def _digits_around(text: str, i: int) -> bool:
-    return text[i - 1].isdigit() and text[i + 1].isdigit()
 
 
 def tokenise(normalised: str) -> list[str]:
