@@ -603,7 +603,8 @@ def _by_first_word(
 
 def _phrase_at(tokens: Sequence[str], i: int, *groups: PhraseGroup) -> int:
     """The length of the longest phrase of `groups` starting at `tokens[i]`, or 0."""
-    return _longest_at(tokens, i, _by_first_word(groups))
+    table = _by_first_word(groups)
+    return _longest_at(tokens, i, table) if tokens[i] in table else 0  # most words start none
 
 
 def _longest_at(
@@ -619,9 +620,11 @@ def _strip_phrases(
     tokens: Sequence[str], phrases: tuple[PhraseGroup, ...]
 ) -> tuple[list[str], bool]:
     """Remove every occurrence of the phrases (longest first); report whether any was found."""
+    table = _by_first_word(phrases)  # looked up once, not per token
+    if table.keys().isdisjoint(tokens):  # no phrase starts here: one set operation
+        return list(tokens), False
     out: list[str] = []
     found = False
-    table = _by_first_word(phrases)  # looked up once, not per token
     i = 0
     while i < len(tokens):
         length = _longest_at(tokens, i, table)
@@ -730,6 +733,8 @@ _REFUSAL_REACH = 3
 def _without_refused_person(tokens: Sequence[str]) -> list[str]:
     """The tokens without "no need for a human"-style refusals of a person: they say
     what the customer does not want, not what the question is about."""
+    if _by_first_word((_NO_PERSON_NEEDED,)).keys().isdisjoint(tokens):
+        return list(tokens)  # no refusal at all: one set operation
     out: list[str] = []
     i = 0
     while i < len(tokens):
