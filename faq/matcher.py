@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -141,6 +142,16 @@ class WordCoverage:
     word: str
     idf: float
     matched: float
+
+
+class _QueryWord(NamedTuple):
+    """A question word as stage 2 reads it (see `Matcher._read_words`)."""
+
+    stem: str
+    form: str  # without the Arabic article
+    form_id: int  # in the KB's forms, -1 if none
+    idf: float  # of the stem, in the word index
+    rounded_idf: float  # as `WordCoverage` reports it
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +386,11 @@ class Matcher:
         self._bag_align = arrays.bag_align.sides()
         self._form_ids = {form: i for i, form in enumerate(arrays.forms)}
         self._forms = arrays.forms
+        # the same strings, indexable by an array of form ids in one step
+        self._form_array = np.array(arrays.forms, dtype=object)
+        # Question words whose form this KB has -> _QueryWord: filled as questions come,
+        # at most a few inflections of each of the KB's forms; a new KB is a new matcher.
+        self._known_words: dict[str, _QueryWord] = {}
 
     def _analyse(self, norm: str, language: str | None) -> tuple[list[str], list[str]]:
         """Tokens for character n-grams (spoken Persian standardised) and words for the
@@ -448,10 +464,27 @@ class Matcher:
         best[self._entries_with_phrasings] = np.maximum.reduceat(phrasing_scores, self._starts)
         return best
 
-    def _align_side(self, stems: Sequence[str]) -> _AlignSide:
-        ids = [self._form_ids.get(_align_form(stem), -1) for stem in stems]
-        weights = np.array([self._words.idf(t) for t in stems], dtype=np.float64)
-        return _AlignSide(np.array(ids, dtype=np.int64), weights)
+    def _read_words(self, word_tokens: Sequence[str]) -> list[_QueryWord]:
+        """Each word's stem, its stage-2 form, the form's id (-1: not in the KB) and
+        the stem's word IDF (also rounded as `WordCoverage` reports it)."""
+        known = self._known_words
+        out = []
+        for word in word_tokens:
+            row = known.get(word)
+            if row is None:
+                stem = _stem(word)
+                form = _align_form(stem)
+                idf = self._words.idf(stem)
+                row = _QueryWord(stem, form, self._form_ids.get(form, -1), idf, round(idf, 4))
+                if row.form_id >= 0:
+                    known[word] = row
+            out.append(row)
+        return out
+
+    @staticmethod
+    def _align_side(rows: Sequence[_QueryWord]) -> _AlignSide:
+        ids = np.array([r.form_id for r in rows], dtype=np.int64)
+        return _AlignSide(ids, np.array([r.idf for r in rows], dtype=np.float64))
 
     def _coverages(
         self, query_forms: Sequence[str], query: _AlignSide, sides: Sequence[_AlignSide]
@@ -486,10 +519,9 @@ class Matcher:
         fuzzy = np.flatnonzero(~exact).tolist()
         sims = np.empty((len(distinct), len(columns)), dtype=np.float32)
         if fuzzy:
-            forms = self._forms
             sims[fuzzy] = process.cdist(
                 [distinct[i] for i in fuzzy],
-                [forms[c] for c in columns.tolist()],
+                self._form_array[columns].tolist(),
                 scorer=fuzz.ratio,
                 score_cutoff=self.config.token_cutoff,
                 dtype=np.float32,
@@ -512,20 +544,17 @@ class Matcher:
         `match` reports for its top candidate), for an entry another ranking chose."""
         language = language or detect_language(text)
         _, word_tokens = self._analyse(normalise(_in_script(text, language)), language)
-        stems = [_stem(t) for t in word_tokens]
-        if not stems:
+        rows = self._read_words(word_tokens)
+        if not rows:
             return ()
-        query_side = self._align_side(stems)
         _, _, per_token = self._coverages(
-            [_align_form(t) for t in stems],
-            query_side,
+            [r.form for r in rows],
+            self._align_side(rows),
             [self._bag_align[self.entry_number(entry_id)]],
         )
         return tuple(
-            WordCoverage(word, round(idf, 4), round(hit, 4))
-            for word, idf, hit in zip(
-                stems, query_side.weights.tolist(), per_token[:, 0].tolist(), strict=True
-            )
+            WordCoverage(r.stem, r.rounded_idf, round(hit, 4))
+            for r, hit in zip(rows, per_token[:, 0].tolist(), strict=True)
         )
 
     def match(self, text: str, limit: int = 5, language: str | None = None) -> MatchResult:
@@ -547,7 +576,8 @@ class Matcher:
         tokens, word_tokens = self._analyse(norm, language)
         if not tokens or self.phrasing_count == 0:
             return MatchResult(norm, (), 0.0, (time.perf_counter() - started) * 1e6)
-        stems = [_stem(t) for t in word_tokens]
+        rows = self._read_words(word_tokens)
+        stems = [r.stem for r in rows]
         words = self._words.prepare(self._word_features(stems, language))
         chars = self._chars.prepare(self._char_features(tokens))
 
@@ -579,10 +609,9 @@ class Matcher:
         for entry_no in shortlist:
             start, end = self._spans[entry_no]
             closest.append(start + int(phrasing[start:end].argmax()))
-        query_side = self._align_side(stems)
         query_cov, side_cov, per_token = self._coverages(
-            [_align_form(t) for t in stems],
-            query_side,
+            [r.form for r in rows],
+            self._align_side(rows),
             [self._phrasing_align[p] for p in closest] + [self._bag_align[e] for e in shortlist],
         )
         joined = " ".join(word_tokens)
@@ -617,10 +646,8 @@ class Matcher:
         )
         bag_column = per_token[:, k + rescored[0][4]]
         explained = tuple(
-            WordCoverage(word, round(idf, 4), round(hit, 4))
-            for word, idf, hit in zip(
-                stems, query_side.weights.tolist(), bag_column.tolist(), strict=True
-            )
+            WordCoverage(r.stem, r.rounded_idf, round(hit, 4))
+            for r, hit in zip(rows, bag_column.tolist(), strict=True)
         )
         top_score, top_signals = rescored[0][0], rescored[0][1]
         runner_up_score = rescored[1][0] if len(rescored) > 1 else 0.0

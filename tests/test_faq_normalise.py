@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+import unicodedata
+
 import pytest
 
-from faq.normalise import normalise, tokenise
+from faq.normalise import _TABLE, normalise, tokenise
 
 
 def test_rule1_nfkc_folds_presentation_forms_and_full_width() -> None:
@@ -80,31 +83,32 @@ def test_rule7_decimal_points_only_between_digits() -> None:
     assert normalise(".5 and 5. and ۳٫۵ and a.b and 2..3") == "5 and 5 and 3.5 and a b and 2 3"
 
 
+def _per_character(text: str) -> str:
+    """Rules 1-8 with rule 7 tested on every character in turn."""
+    text = unicodedata.normalize("NFKC", text).translate(_TABLE).casefold()
+
+    def decimal_point(i: int) -> bool:
+        return 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
+
+    kept = [
+        ch
+        if unicodedata.category(ch)[0] not in "PSZC"
+        or ch == " "
+        or (ch == "." and decimal_point(i))
+        else " "
+        for i, ch in enumerate(text)
+    ]
+    return " ".join("".join(kept).split())
+
+
 def test_rule7_is_the_per_character_rule() -> None:
     """Rule 7 is applied per distinct character: the same text as testing every
     character in turn (a dot kept between two digits, any digit str.isdigit knows)."""
-    import random
-    import unicodedata
-
-    from faq.normalise import _TABLE
-
-    def per_character(text: str) -> str:
-        text = unicodedata.normalize("NFKC", text).translate(_TABLE).casefold()
-        kept = [
-            ch
-            if not unicodedata.category(ch)[0] in "PSZC" or ch == " "
-            else "."
-            if ch == "." and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
-            else " "
-            for i, ch in enumerate(text)
-        ]
-        return " ".join("".join(kept).split())
-
     alphabet = "a.Z1٫9²۳٣ ،؟!\t\u00a0\u2028-_سa'é"
     rng = random.Random(16)
     for _ in range(2000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
-        assert normalise(text) == per_character(text), text
+        assert normalise(text) == _per_character(text), text
 
 
 def test_rule8_whitespace_collapses() -> None:

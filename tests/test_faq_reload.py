@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from faq.kb import load_kb, sample_kb_path
+from faq.matcher import Matcher
 from faq.reload import KbWatcher
 
 
@@ -116,3 +117,40 @@ async def test_the_indexing_process_uses_the_kb_owners_lexicon(tmp_path: Path) -
     # the process indexed with the same lexicon, so its cache is the one this process reads
     assert fresh.matcher.index_source == "cache"
     assert "~warranty" in fresh.matcher.words("how long is the assurance plan", "en")
+
+
+async def test_a_reload_reads_questions_with_the_new_kbs_words(tmp_path: Path) -> None:
+    """A matcher keeps the question words it has read (stem, form, IDF in its KB); after
+    a reload the same question is read with the new KB's figures, as a matcher built on
+    the new KB reads it, not with the old KB's."""
+    path = tmp_path / "kb.json"
+    kb: list[dict[str, object]] = [
+        {"id": "hours", "questions": {"en": ["opening hours", "when do you open"]}},
+        {"id": "refund", "questions": {"en": ["how do I get a refund"]}},
+    ]
+    for entry in kb:
+        entry["answers"] = {"en": "-"}
+    _write(path, kb, 1_000_000_000)
+    watcher = KbWatcher(path, watch=False, default_language="en")
+    await watcher.start()
+    question = "when are the opening hours of the shop"
+    assert watcher.current is not None
+    old = watcher.current.matcher
+    before = old.match(question, language="en")
+    assert old._known_words  # the KB's words of the question were kept
+    kb.append({"id": "shop", "questions": {"en": ["where is the shop"]}, "answers": {"en": "-"}})
+    _write(path, kb, 2_000_000_000)
+    assert await watcher.check_now() is True
+    assert watcher.current is not None
+    new = watcher.current.matcher
+    after = new.match(question, language="en")
+    # what the new matcher kept is its own KB's: the form's number and the stem's IDF
+    assert new._known_words
+    for row in new._known_words.values():
+        assert new._form_ids[row.form] == row.form_id
+        assert new._words.idf(row.stem) == row.idf
+    alone = Matcher(load_kb(path, default_language="en")).match(question, language="en")
+    assert after.explained == alone.explained and after.features == alone.features
+    # "~hours" (opening hours) weighs otherwise in three entries than in two
+    hours = [(w.idf, w.matched) for w in before.explained if w.word == "~hours"]
+    assert hours and hours != [(w.idf, w.matched) for w in after.explained if w.word == "~hours"]
