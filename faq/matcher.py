@@ -152,6 +152,18 @@ class _QueryWord(NamedTuple):
     form_id: int  # in the KB's forms, -1 if none
     idf: float  # of the stem, in the word index
     rounded_idf: float  # as `WordCoverage` reports it
+    # its `WordCoverage` unmatched and matched as it is, made once for a word the table
+    # keeps (most words of a question are one or the other)
+    unmatched: WordCoverage | None = None
+    matched: WordCoverage | None = None
+
+    def coverage(self, hit: float) -> WordCoverage:
+        """The word with its best match `hit` in an entry."""
+        if hit == 0.0 and self.unmatched is not None:
+            return self.unmatched
+        if hit == 1.0 and self.matched is not None:
+            return self.matched
+        return WordCoverage(self.stem, self.rounded_idf, round(hit, 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,10 +222,8 @@ def _token_ngrams(token: str, low: int, high: int) -> tuple[str, ...]:
 
 def char_features(tokens: Sequence[str], low: int, high: int) -> Counter[str]:
     """Character n-grams of each token padded with spaces (n in [low, high])."""
-    feats: Counter[str] = Counter()
-    for token in tokens:
-        feats.update(_token_ngrams(token, low, high))  # memoised: KBs repeat their words
-    return feats
+    # memoised per token (KBs and questions repeat their words), counted in one pass
+    return Counter(itertools.chain.from_iterable(_token_ngrams(t, low, high) for t in tokens))
 
 
 def _pack_align(
@@ -475,9 +485,13 @@ class Matcher:
                 stem = _stem(word)
                 form = _align_form(stem)
                 idf = self._words.idf(stem)
-                row = _QueryWord(stem, form, self._form_ids.get(form, -1), idf, round(idf, 4))
-                if row.form_id >= 0:
-                    known[word] = row
+                form_id = self._form_ids.get(form, -1)
+                row = _QueryWord(stem, form, form_id, idf, round(idf, 4))
+                if form_id >= 0:
+                    row = known[word] = row._replace(
+                        unmatched=WordCoverage(stem, row.rounded_idf, 0.0),
+                        matched=WordCoverage(stem, row.rounded_idf, 1.0),
+                    )
             out.append(row)
         return out
 
@@ -552,10 +566,7 @@ class Matcher:
             self._align_side(rows),
             [self._bag_align[self.entry_number(entry_id)]],
         )
-        return tuple(
-            WordCoverage(r.stem, r.rounded_idf, round(hit, 4))
-            for r, hit in zip(rows, per_token[:, 0].tolist(), strict=True)
-        )
+        return tuple(r.coverage(hit) for r, hit in zip(rows, per_token[:, 0].tolist(), strict=True))
 
     def match(self, text: str, limit: int = 5, language: str | None = None) -> MatchResult:
         """Rank the KB's entries for `text`.
@@ -645,10 +656,7 @@ class Matcher:
             for f, _, e, p, _ in rescored[:limit]
         )
         bag_column = per_token[:, k + rescored[0][4]]
-        explained = tuple(
-            WordCoverage(r.stem, r.rounded_idf, round(hit, 4))
-            for r, hit in zip(rows, bag_column.tolist(), strict=True)
-        )
+        explained = tuple(r.coverage(hit) for r, hit in zip(rows, bag_column.tolist(), strict=True))
         top_score, top_signals = rescored[0][0], rescored[0][1]
         runner_up_score = rescored[1][0] if len(rescored) > 1 else 0.0
         features = (top_score, top_score - runner_up_score, runner_up_score, *top_signals)
