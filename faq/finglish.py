@@ -251,16 +251,25 @@ def _latin_share(text: str) -> float:
     return latin / (latin + other) if latin + other else 0.0
 
 
+# Each suffix with its place in `_SUFFIXES` (the first that fits wins), and their lengths:
+# a word's endings are looked up, not every suffix tried (most words have none).
+_SUFFIX_RANKS = {latin: (rank, persian) for rank, (latin, persian) in enumerate(_SUFFIXES)}
+_SUFFIX_LENGTHS = sorted({len(latin) for latin, _ in _SUFFIXES})
+
+
 def _listed(word: str) -> str | None:
     """The Persian of a listed word, or of a listed word with a chat suffix."""
     words = _table().words
     if word in words:
         return words[word]
-    for latin, persian in _SUFFIXES:
-        stem = word[: -len(latin)]
-        if word.endswith(latin) and len(stem) >= _MIN_STEM and stem in words:
-            return words[stem] + persian
-    return None
+    best: tuple[int, str, str] | None = None
+    for length in _SUFFIX_LENGTHS:
+        if len(word) - length < _MIN_STEM:
+            break
+        suffix = _SUFFIX_RANKS.get(word[-length:])
+        if suffix is not None and word[:-length] in words and (best is None or suffix[0] < best[0]):
+            best = (suffix[0], word[:-length], suffix[1])
+    return None if best is None else words[best[1]] + best[2]
 
 
 def _spell(word: str) -> str:

@@ -105,3 +105,26 @@ def test_finglish_questions_are_answered(matcher: Matcher, text: str, entry: str
 def test_finglish_request_for_a_person_is_a_hand_off(matcher: Matcher) -> None:
     assert decide("operator mikham", matcher, Thresholds()).kind is VerdictKind.HUMAN
     assert decide("ba karshenas kar daram", matcher, Thresholds()).kind is VerdictKind.HUMAN
+
+
+def test_a_listed_word_with_a_suffix_is_read_as_trying_each_suffix_in_turn() -> None:
+    """The suffix look-up by word ending finds what trying `_SUFFIXES` in order finds
+    (the first that leaves a listed word), for every listed word with every suffix."""
+    from faq import finglish
+
+    words = finglish._table().words
+
+    def in_turn(word: str) -> str | None:
+        if word in words:
+            return words[word]
+        for latin, persian in finglish._SUFFIXES:
+            stem = word[: -len(latin)]
+            if word.endswith(latin) and len(stem) >= finglish._MIN_STEM and stem in words:
+                return words[stem] + persian
+        return None
+
+    candidates = {latin for latin, _ in finglish._SUFFIXES} | {"x", "hamooon", "garantiha"}
+    for word in words:
+        for latin, _ in finglish._SUFFIXES:
+            candidates |= {word + latin, word[:2] + latin}
+    assert all(finglish._listed(w) == in_turn(w) for w in candidates)
