@@ -138,7 +138,8 @@ def test_the_fast_unique_gives_what_numpy_unique_gives() -> None:
     rng = np.random.default_rng(7)
     samples = [rng.integers(-1, 50, size=n) for n in (1, 2, 17, 350)]
     for values in [*samples, np.array([3, 3, 3, 49]), np.zeros(0, dtype=np.int64)]:
-        columns, inverse = _unique_with_inverse(values.astype(np.int64), 50)
         expected_columns, expected_inverse = np.unique(values, return_inverse=True)
-        assert columns.tolist() == expected_columns.tolist()
-        assert inverse.tolist() == expected_inverse.tolist()
+        for bound in (50, 10**6):  # a table of the forms, or a sort (many forms)
+            columns, inverse = _unique_with_inverse(values.astype(np.int64), bound)
+            assert columns.tolist() == expected_columns.tolist()
+            assert inverse.tolist() == expected_inverse.tolist()
