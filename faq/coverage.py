@@ -10,7 +10,10 @@ matcher's per-word coverage), its answers and its tags. Words nothing matches ar
 *unexplained*; the decision (`faq.decide`) refuses to answer with an entry that
 leaves too much of the question unexplained, and any word the whole KB does not know
 (*foreign*). A place (`faq/places.yaml`) is never foreign; a misspelt word of a
-concept the entry uses («تخقیفم») is explained by it.
+concept the entry uses («تخقیفم») is explained by it. The kind of goods a question
+names is light, and so is its brand or model beside it ("the Hisense fridge",
+«ثلاجة سامسونج»): which appliance a question is about does not change the entry that
+answers it, while a brand alone (another company's service) stays foreign.
 
 An entry may also list negative phrasings (`not:` in the KB, `FaqEntry.negatives`):
 questions that look like it but that it does not answer ("bank card PIN" for a
@@ -20,6 +23,7 @@ password reset). A question that contains one of them is not answered with that 
 from __future__ import annotations
 
 import functools
+import re
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -30,7 +34,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from faq.lexicon import CONCEPT_PREFIX, LANGUAGES
-from faq.light_words import LIGHT_WORDS, PLACES
+from faq.light_words import GOODS, LIGHT_WORDS, PLACES
 from faq.matcher import STOPWORDS, Matcher, MatchResult, WordCoverage
 from faq.morphology import arabic_stem, english_stem, persian_variants, without_silent_e
 
@@ -50,6 +54,10 @@ _TWO_TYPOS_LENGTH = 8
 # A word whose Persian enclitics leave a light word of at least this many letters is
 # light too.
 _MIN_PERSIAN_LIGHT_STEM = 4
+# Arabic one-letter proclitics ("and", "so", "with", "to") before a listed word of at
+# least this many letters.
+_ONE_LETTER_PROCLITICS = frozenset("وفبل")
+_MIN_PROCLITIC_STEM = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,10 @@ class Coverage:
     negative: str | None = None
     # the unexplained words nothing in the whole KB matches either (a bank, an egg)
     foreign: tuple[str, ...] = ()
+    # how many content words the question has, and those the entry's phrasings match
+    # only by a near spelling («ایران» for «ارزان»)
+    content_words: int = 0
+    near: tuple[str, ...] = ()
 
     def explains(self, max_unexplained: int, max_foreign: int) -> bool:
         """Whether the entry explains enough of the question to answer it: at most
@@ -78,6 +90,13 @@ class Coverage:
             and len(self.unexplained) <= max_unexplained
             and len(self.foreign) <= max_foreign
         )
+
+    def complete(self, min_words: int) -> bool:
+        """Whether the entry explains every content word of the question, each by the
+        same word or concept (not a near spelling), and there are at least `min_words`
+        of them: a question this well explained may be answered at a lower confidence
+        (`faq.decide`)."""
+        return self.explains(0, 0) and not self.near and self.content_words >= min_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +118,8 @@ class _EntryExtras:
     function_forms: frozenset[str]
     # places (never foreign to the KB) as the matcher's language layers write them
     place_forms: frozenset[str]
+    # the kinds of goods a shop sells (light words) as the language layers write them
+    goods_forms: frozenset[str]
     # question word -> whether the KB knows it (filled as questions come)
     known_words: dict[str, bool] = field(default_factory=dict)
 
@@ -140,6 +161,10 @@ def _in_list(word: str, forms: frozenset[str]) -> bool:
         return False
     if arabic_stem(word) in forms:
         return True
+    # an Arabic preposition or conjunction of one letter glued on («لطرابلس», "to
+    # Tripoli"), only before a word this long (a short one is too often a word itself)
+    if word[0] in _ONE_LETTER_PROCLITICS and len(word) > _MIN_PROCLITIC_STEM and word[1:] in forms:
+        return True
     # Persian enclitics only on a stem this long: stripping is too loose on short ones
     # («بسته», "parcel", would read as «بس», "just"; «ماکروفرم» is «ماکروفر» + «م»).
     return any(
@@ -148,9 +173,26 @@ def _in_list(word: str, forms: frozenset[str]) -> bool:
     )
 
 
+# The lexicon's concept of the shop's own goods («یخچالم», "my phone", «جوالي»).
+PRODUCT = CONCEPT_PREFIX + "product"
+
+
+# A model number or a code typed by the customer: letters then digits ("v15", "a54",
+# "welcome10") or digits with a unit of one or two letters ("4k", "5g"). Arabizi writes
+# letters with digits inside words ("a3mel", "3enwan"): those are words, not codes.
+_CODE = re.compile(r"[a-z]+[0-9]+|[0-9]+[a-z]{1,2}")
+
+
+def _is_code(word: str) -> bool:
+    """Whether `word` is a model number or a code, which no KB lists and which names
+    no subject."""
+    return _CODE.fullmatch(word) is not None
+
+
 def _is_function(word: str, function_forms: frozenset[str]) -> bool:
-    """Whether `word` is a function or light word (a number is one too)."""
-    return word.isdigit() or _in_list(word, function_forms)
+    """Whether `word` is a function or light word (a number, a model number or code,
+    and the kind of goods a question names are light too)."""
+    return word.isdigit() or word == PRODUCT or _is_code(word) or _in_list(word, function_forms)
 
 
 def _content(stems: Sequence[str], function_forms: frozenset[str]) -> list[str]:
@@ -236,6 +278,7 @@ def _extras(matcher: Matcher) -> _EntryExtras:
         _by_first_letter(sorted(set().union(*concept_forms))),
         function_forms,
         frozenset(_layer_forms(matcher, PLACES)),
+        frozenset(_layer_forms(matcher, GOODS)),
     )
     _EXTRAS[matcher] = extras
     return extras
@@ -342,6 +385,38 @@ def _negative_in(
     return None
 
 
+def _is_goods(word: str, goods_forms: frozenset[str]) -> bool:
+    return word == PRODUCT or _in_list(word, goods_forms)
+
+
+def _product_names(
+    question: Sequence[WordCoverage], unexplained: Sequence[str], goods_forms: frozenset[str]
+) -> set[str]:
+    """The unexplained words that name a kind of goods the question names: its
+    brand or model, a run of them just before the goods word in English ("the LG
+    fridge", "a dyson v15 vacuum") and just after it in Persian and Arabic, where the
+    name follows the noun («اسپرسوساز دلونگی», «ثلاجة سامسونج»). A brand alone ("the
+    Samsung service centre") is not a product's name and stays foreign, and so does
+    the word on the other side ("my phone plan", «شارژ گوشی»): it is another thing."""
+    if not unexplained:
+        return set()
+    words = [w.word for w in question]
+    # a word the lexicon reads as a concept ("broken", «خربانة») is never a name
+    unknown = {w for w in unexplained if not w.startswith(CONCEPT_PREFIX)}
+    names: set[str] = set()
+    # Persian or Arabic script anywhere: the name follows («یخچال LG» too)
+    step = 1 if any(not w.isascii() for w in words) else -1
+    for i, word in enumerate(words):
+        if not _is_goods(word, goods_forms):
+            continue
+        j = i + step
+        while 0 <= j < len(words) and (words[j] in unknown or _is_code(words[j])):
+            if words[j] in unknown:
+                names.add(words[j])
+            j += step
+    return names
+
+
 def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
     """How much of the question `result` was matched for its top entry explains.
 
@@ -360,6 +435,7 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
     explained = 0.0
     unexplained = []
     concept_forms = extras.concept_forms[entry_no]
+    near = [w.word for w in content if 0 < w.matched < 1]
     for w in content:
         hit = w.matched or float(
             _found(w.word, answer_forms, cutoff)
@@ -375,10 +451,16 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
         for w in unexplained
         if not _in_list(w, extras.place_forms) and not _known_to_kb(w, extras, cutoff)
     )
+    names = _product_names(result.explained, unexplained, extras.goods_forms)
+    if names:
+        unexplained = [w for w in unexplained if w not in names]
+        foreign = tuple(w for w in foreign if w not in names)
     return Coverage(
         best.entry_id,
         round(explained / total, 4) if total else 1.0,
         tuple(unexplained),
         _negative_in(result.explained, extras.negatives[entry_no], cutoff),
         foreign,
+        len(content),
+        tuple(near),
     )

@@ -5,6 +5,9 @@ Light words have no topic of their own in a customer's message: the coverage rul
 does not count them against an entry (`faq.coverage`), and a request for a person is
 not made longer by them (`faq.triage`). Places are never taken for words foreign to
 the KB, but still count against an entry that does not name them (`faq.coverage`).
+Goods (the light words' group of the kinds of goods a shop sells) also tell
+`faq.coverage` where a product's name is: an unknown word beside one is the item's
+brand or model.
 """
 
 from __future__ import annotations
@@ -17,13 +20,18 @@ from faq.colloquial import standardise
 from faq.morphology import english_stem
 from faq.normalise import normalise, tokenise
 
+# the group of light_words.yaml that names the kinds of goods a shop sells
+GOODS_GROUP = "appliances_and_electronics"
 
-def _list_forms(filename: str) -> frozenset[str]:
-    """Every word of a word-list file as typed and in the forms the language layers
-    make."""
+
+def _list_forms(filename: str, group: str | None = None) -> frozenset[str]:
+    """Every word of a word-list file (or of one of its groups) as typed and in the
+    forms the language layers make."""
     groups = yaml.safe_load(resources.files("faq").joinpath(filename).read_text(encoding="utf-8"))
     forms: set[str] = set()
-    for by_language in groups.values():
+    for name, by_language in groups.items():
+        if group is not None and name != group:
+            continue
         for text in by_language.values():
             for token in tokenise(normalise(text)):
                 forms.add(token)
@@ -34,3 +42,4 @@ def _list_forms(filename: str) -> frozenset[str]:
 
 LIGHT_WORDS = _list_forms("light_words.yaml")
 PLACES = _list_forms("places.yaml")
+GOODS = _list_forms("light_words.yaml", GOODS_GROUP)

@@ -3,6 +3,7 @@ near-miss questions of tests/fixtures/faq/near_miss.jsonl."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from importlib import resources
@@ -130,6 +131,24 @@ def test_spoken_dialect_and_finglish_function_words_are_not_content(
         ("are you open on fridays?", "store-hours"),
         ("قبل خرید میشه تستش کنم؟", "trial"),  # "try it"
         ("What are the rules for returning something?", "return-policy"),
+        # a unit of size, the word "colour", Arabizi fillers («شو», «ال» in Latin)
+        ("how long is the warranty on a 65 inch tv?", "warranty-period"),
+        ("كم مدة الضمان على شاشة ٥٥ بوصة؟", "warranty-period"),
+        ("the colour you sent is not what i ordered", "wrong-item"),
+        ("shu el payment methods?", "payment-methods"),
+        ("kif a3mel reset el password?", "password-reset"),
+        # a brand or model beside the kind of goods: before it in English, after it in
+        # Persian and Arabic; a code the customer types
+        ("how long is the warranty on the Hisense fridge?", "warranty-period"),
+        ("how long is the warranty on the Samsung A54 phone?", "warranty-period"),
+        ("my Hisense tv arrived with a cracked screen", "damaged-item"),
+        ("گارانتی یخچال هایسنس چند ماهه؟", "warranty-period"),
+        ("گوشی سامسونگ A54 چقدر گارانتی داره؟", "warranty-period"),
+        ("كم مدة ضمان ثلاجة هايسنس؟", "warranty-period"),
+        ("كم ضمان جوال سامسونج A54؟", "warranty-period"),
+        ("my promo code SPRING25 says invalid", "discount-code"),
+        ("كود الخصم SPRING25 مش شغال", "discount-code"),
+        ("کد تخفیف SPRING25 کار نمیکنه", "discount-code"),
     ],
 )
 def test_time_number_appliance_and_generic_words_are_light(
@@ -156,6 +175,14 @@ def test_time_number_appliance_and_generic_words_are_light(
         ("كيف أغير بريدي الإلكتروني في جيميل؟", "جیمیل"),
         # a place next to another unexplained word: shipping a car
         ("كم تكلفة شحن سيارة من دبي إلى عمان؟", "سیاره"),
+        ("كم سعر تذكرة الطيران لدمشق؟", "تذکره"),  # a flight to Damascus
+        # a brand with no kind of goods beside it is another company's thing, and the
+        # word on the other side of a goods word is not its name
+        ("how long is the warranty on a Toyota?", "toyota"),
+        ("my Hisense arrived with a cracked screen", "hisense"),
+        ("گارانتی پژو چند ماهه؟", "پژو"),
+        ("كم مدة ضمان تويوتا؟", "تویوتا"),
+        ("does the Samsung A54 have wireless charging?", "samsung"),
     ],
 )
 def test_people_and_things_a_shop_does_not_sell_stay_content(
@@ -359,6 +386,7 @@ def test_faq_ask_shows_what_the_entry_leaves_unexplained(
         ("برای شیراز چند روزه میرسه؟", "شیراز"),
         ("به ترکیه ارسال دارید؟ داداشم استانبوله", "استانبوله"),  # with «ه», "is"
         ("كم يستغرق الشحن للرياض؟", "للریاض"),  # with «لل», "to the"
+        ("كم يوم ياخذ التوصيل لدمشق؟", "لدمشق"),  # with «ل», "to"
     ],
 )
 def test_a_place_is_never_foreign_to_the_kb_but_still_unexplained(
@@ -403,3 +431,63 @@ def test_a_misspelt_concept_word_is_that_concept(
     verdict = decide(question, matcher, Thresholds())
     assert verdict.coverage is not None and verdict.coverage.foreign == (), verdict.coverage
     assert verdict.answer is not None and verdict.answer.entry_id == entry, verdict.coverage
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        ("delivery to the capital, how many days?", "shipping-time"),
+        ("تحویل به شهرستان چند روزه؟", "shipping-time"),
+        ("المكيف خرب وهو بالضمان، شو لازم اعمل؟", "warranty-claim"),
+    ],
+)
+def test_a_completely_explained_question_is_answered_at_a_lower_confidence(
+    matcher: Matcher, question: str, entry: str
+) -> None:
+    verdict = decide(question, matcher, Thresholds())
+    assert verdict.match is not None
+    assert Thresholds().answer_complete <= verdict.match.confidence < Thresholds().answer
+    assert verdict.coverage is not None and verdict.coverage.complete(2), verdict.coverage
+    assert verdict.answer is not None and verdict.answer.entry_id == entry
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "my bank points, can i buy things with them?",  # the bank is unexplained
+        "نقاط البنك اللي جمعتها، بقدر اشتري فيها؟",
+    ],
+)
+def test_a_partly_explained_question_needs_the_full_confidence(
+    matcher: Matcher, question: str
+) -> None:
+    verdict = decide(question, matcher, Thresholds())
+    assert verdict.match is not None and verdict.match.confidence < Thresholds().answer
+    assert verdict.kind is not VerdictKind.ANSWER
+
+
+def test_words_matched_by_a_near_spelling_do_not_make_a_question_complete(
+    matcher: Matcher,
+) -> None:
+    # «آیفون» and «ایران» are each only near a word of the stock entry
+    verdict = decide("گوشی آیفون ۱۶ کی به ایران میاد؟", matcher, Thresholds())
+    assert verdict.match is not None and verdict.coverage is not None
+    assert verdict.coverage.near and verdict.kind is not VerdictKind.ANSWER
+    assert Thresholds().answer_complete <= verdict.match.confidence < Thresholds().answer
+    exact = dataclasses.replace(verdict.coverage, near=())
+    assert decide_match(verdict.match, Thresholds(), None, exact).kind is VerdictKind.ANSWER
+
+
+def test_an_asking_clause_alone_is_not_answered_at_the_lower_confidence(
+    matcher: Matcher,
+) -> None:
+    # the clause ("can I buy with it?") is all the entry explains; the story says what
+    # "it" is (loyalty points), and the clause's entry (installments) is not the answer
+    text = "این امتیازهایی که جمع کردم به چه کاری میاد؟ میشه باهاش خرید کرد؟"
+    verdict = decide(text, matcher, Thresholds())
+    assert verdict.match is not None and verdict.match.best is not None
+    assert verdict.match.best.entry_id == "installments"
+    assert verdict.kind is not VerdictKind.ANSWER
+    assert verdict.coverage is not None and verdict.coverage.complete(2)
+    whole = decide_match(verdict.match, Thresholds(), None, verdict.coverage, whole_message=True)
+    assert whole.kind is VerdictKind.ANSWER
