@@ -207,15 +207,21 @@ class NoProofs:
 class TeamStatusSource(Protocol):
     """Whether the team answers a channel's customers now, for a channel to show."""
 
-    async def team_status(self, channel: str, language: str) -> TeamStatus | None:
-        """The status in `language` (a served one); None when it is not known."""
+    async def team_status(
+        self, channel: str, language: str, address: str | None = None
+    ) -> TeamStatus | None:
+        """The status in `language` (a served one); None when it is not known. With the
+        visitor's `address` on the channel, the status of the people their open thread
+        is with (an agent chatting with them is online whatever tier 1 does)."""
         ...
 
 
 class NoTeamStatus:
     """For an adapter run without the router: the status is not known."""
 
-    async def team_status(self, channel: str, language: str) -> TeamStatus | None:
+    async def team_status(
+        self, channel: str, language: str, address: str | None = None
+    ) -> TeamStatus | None:
         return None
 
 

@@ -4,6 +4,8 @@ link an email by the mailed code, and open the chat from a mail's continue link.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from email import policy
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from channels.webchat.tokens import user_hash
 from config.settings import Settings
 from router.storage.models import Identity
 from tests.browser_support import running_chromium
-from tests.email_support import FakeRelay, make_mail
+from tests.email_support import SUPPORT, FakeRelay, make_mail
 from tests.identity_support import IdentityApp, code_in, continue_token_in, start_identity_app
 
 pytestmark = pytest.mark.browser
@@ -109,6 +111,29 @@ async def test_continue_link_opens_the_chat_on_that_conversation(
     await expect(other.locator("pasokh-chat .idconfirm")).to_have_count(0)
     await expect(other.locator("pasokh-chat .messages")).not_to_contain_text(EARLIER)
     await context.close()
+
+
+async def test_mailed_messages_show_their_files_in_the_chat_but_not_the_mails_raw_copy(
+    app: IdentityApp, browser: Browser
+) -> None:
+    with_file = EmailMessage()
+    with_file["From"], with_file["To"] = f"Sara <{SARA}>", SUPPORT
+    with_file["Subject"], with_file["Message-ID"] = "فاکتور", "<second-1@example.ir>"
+    with_file.set_content("فاکتور پیوست است")
+    with_file.add_attachment(b"%PDF-1.4\n%%EOF\n", "application", "pdf", filename="فاکتور.pdf")
+    await app.mail(with_file.as_bytes(policy=policy.SMTP), mail_from=SARA)
+    token = continue_token_in(await app.relayed(1))
+    page = await new_page(browser, f"{base_url(app)}/continue?lang=fa&token={token}")
+    await page.locator("pasokh-chat .idconfirm").click()
+    messages = page.locator("pasokh-chat .messages")
+    await expect(messages).to_contain_text("فاکتور پیوست است", timeout=10_000)
+    await expect(messages).to_contain_text(EARLIER)
+    # The file Sara attached is hers to see; the copy of each whole mail the email
+    # channel keeps for agents is not a file she sent.
+    files = page.locator("pasokh-chat .msg.customer .bubble a")
+    await expect(files).to_have_text(["📄 فاکتور.pdf"])
+    await expect(messages).not_to_contain_text("message.eml")
+    await page.close()
 
 
 async def _webchat_customers(app: IdentityApp) -> set[int]:

@@ -8,8 +8,10 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC
 
+import aiohttp
 import pytest
 from playwright.async_api import Browser, expect
+from sqlalchemy import select
 
 from bot import build_responder
 from config.settings import ServiceSettings, Settings
@@ -17,11 +19,16 @@ from router.agents.queue import set_presence
 from router.context import AppContext
 from router.core.texts import ROUTER_TEXTS
 from router.service.calendars import calendar_to_json, iranian_week
+from router.service.dates import render_instant
+from router.storage.models import Thread, ThreadStatus
+from tests.agent_support import make_agent
 from tests.browser_support import ARTIFACTS, running_chromium
 from tests.conftest import AppFactory
 from tests.console_support import add_agent
 from tests.test_service_expectations import (
     SATURDAY_IN_PERSIAN,
+    SATURDAY_OPENING,
+    TEHRAN,
     THURSDAY_AFTERNOON,
 )
 from tests.test_webchat_team_status import SUNDAY_MORNING
@@ -95,3 +102,39 @@ async def test_the_header_shows_the_team_away_until_saturday_then_online_in_fa_a
     await expect(english.locator("pasokh-chat header .team.online")).to_have_text(
         ROUTER_TEXTS.text("team_online", "en"), timeout=10_000
     )
+
+
+async def test_a_visitor_chatting_with_a_tier_2_agent_sees_the_team_online(
+    browser: Browser, served: tuple[str, AppContext]
+) -> None:
+    url, context = served  # Thursday afternoon: closed; tier 1 is away until Saturday
+    page = await open_demo(browser, f"{url}/?lang=ar")
+    await open_chat(page)
+    team = page.locator("pasokh-chat header .team")
+    await expect(team).to_have_text(
+        ROUTER_TEXTS.text(
+            "team_away_until",
+            "ar",
+            when=render_instant(SATURDAY_OPENING, language="ar", zone=TEHRAN),
+        ),
+        timeout=10_000,
+    )
+    await ask(page, "عندي مشكلة في الفاتورة")
+    await expect(page.locator("pasokh-chat .msg.customer[data-id]")).to_have_count(1)
+    async with context.sessions() as session, session.begin():
+        thread = await session.scalar(select(Thread))
+        assert thread is not None
+        thread.tier, thread.status = 2, ThreadStatus.QUEUED
+        thread_id = thread.id
+    samir = await make_agent(context, "Samir", tier=2, presence="online")
+    async with aiohttp.ClientSession(base_url=url, headers=samir.headers) as agent_api:
+        for path, body in (("claim", None), ("messages", {"text": "أهلاً، أنا أتابع طلبك"})):
+            async with agent_api.post(f"/api/v1/threads/{thread_id}/{path}", json=body) as done:
+                assert done.status in (200, 201), await done.text()
+    # His reply names him in the header, and the status under it no longer says away.
+    await expect(page.locator("pasokh-chat header .sub")).to_have_text("Samir", timeout=10_000)
+    await expect(page.locator("pasokh-chat header .team.online")).to_have_text(
+        ROUTER_TEXTS.text("team_online", "ar"), timeout=10_000
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "widget-ar-team-online-tier-2.png"))

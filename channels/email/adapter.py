@@ -50,6 +50,8 @@ from channels.email.sender_auth import SenderAuth, SenderAuthResult, SmtpPeer
 from channels.email.tokens import ReplyTokens, token_candidates
 from config.settings import EmailSettings
 from router.core.messages import (
+    RAW_MAIL_CONTENT_TYPE,
+    RAW_MAIL_FILENAME,
     AttachmentRef,
     DeliveryResult,
     DeliveryStatus,
@@ -807,7 +809,7 @@ class EmailAdapter:
                 " reach (an encoded word or characters no mail domain has)"
             )
         raw_ref = await services.attachments.put(
-            raw, filename="message.eml", content_type="message/rfc822"
+            raw, filename=RAW_MAIL_FILENAME, content_type=RAW_MAIL_CONTENT_TYPE
         )
         if read is None:
             logger.error("unparseable email stored raw as %s", raw_ref.sha256, exc_info=failure)

@@ -197,6 +197,7 @@ class WebchatAdapter:
             address=client_address,
         )
         self._team_status = TeamStatusEndpoint(
+            signer=self._signer,
             origins=self._origins,
             limit=lambda address: self._take(
                 "team_status", address, settings.rate_limit_per_minute

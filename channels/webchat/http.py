@@ -323,17 +323,21 @@ class TeamStatusEndpoint:
     """`GET /api/v1/webchat/team-status?lang=fa`: whether the team answers now, for the
     widget's header. Public (the widget shows it before any chat exists), but only to
     allowed origins and at most `rate_limit_per_minute` times a minute per client
-    address; the router decides it (`ChannelServices.team`)."""
+    address; the router decides it (`ChannelServices.team`). A visitor token
+    (`Authorization: Bearer`), when sent and valid, asks for that visitor's thread: the
+    agent who has it may be of another tier; an invalid one is answered as no token."""
 
     def __init__(
         self,
         *,
+        signer: TokenSigner,
         origins: OriginPolicy,
         limit: Callable[[str], Awaitable[float]],
         address: Callable[[web.Request], str],
         refuse: Callable[[web.Request, int, str, str], web.Response],
         services: Callable[[], ChannelServices | None],
     ) -> None:
+        self._signer = signer
         self._origins = origins
         self._limit = limit
         self._address = address
@@ -358,7 +362,10 @@ class TeamStatusEndpoint:
         if services is None:
             return self._refuse(request, 503, "unavailable", "the web chat is starting")
         language = supported_language(request.query.get("lang")) or "en"
-        status = await services.team.team_status(CHANNEL, language)
+        visitor = bearer_visitor(self._signer, request.headers.get("Authorization", ""))
+        status = await services.team.team_status(
+            CHANNEL, language, visitor.address if visitor is not None else None
+        )
         body: dict[str, Any] = {"online": None, "next_opening": None, "text": None}
         if status is not None:
             opening = status.next_opening

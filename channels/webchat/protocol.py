@@ -11,7 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from router.core.messages import AttachmentRef, AuthorKind, ConversationMessage
+from router.core.messages import (
+    AttachmentRef,
+    AuthorKind,
+    ConversationMessage,
+    is_raw_mail_copy,
+)
 from router.core.storable_text import UNSTORABLE
 from router.http.errors import InvalidJson, parse_json
 
@@ -175,6 +180,9 @@ def message_payload(message: ConversationMessage, file_link: FileLink) -> dict[s
                 "url": file_link(ref),
             }
             for ref in message.attachments
+            # A mail's raw copy is for agents; shown here it would read as a file the
+            # customer sent ("message.eml") under each of their emailed messages.
+            if not is_raw_mail_copy(ref)
         ],
     }
     if message.survey is not None:

@@ -40,6 +40,18 @@ class AttachmentRef:
     size: int
 
 
+# The copy of a whole received mail the email channel stores as the first file of each
+# mail's message, so agents can read it as it came (the console's "Show the original
+# mail"); the customer sent no such file, and the web chat does not show it back to them.
+RAW_MAIL_FILENAME = "message.eml"
+RAW_MAIL_CONTENT_TYPE = "message/rfc822"
+
+
+def is_raw_mail_copy(ref: AttachmentRef) -> bool:
+    """Whether `ref` is the email channel's copy of a received mail as a whole."""
+    return ref.content_type == RAW_MAIL_CONTENT_TYPE and ref.filename == RAW_MAIL_FILENAME
+
+
 @dataclass(frozen=True, slots=True)
 class SurveyOffer:
     """A satisfaction survey a message asks; the channel renders its scale.

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from config.settings import Settings
 from router.agents.staffing import tier_staffing
 from router.core.languages import LANGUAGES
@@ -32,9 +34,12 @@ from router.core.responder import (
 )
 from router.core.team_status import TeamStatus
 from router.core.texts import ROUTER_TEXTS, TextCatalogue
+from router.core.threads import open_thread_of
+from router.identity.identities import get_identity
 from router.service.dates import ArabicCalendar, render_instant
 from router.service.sla import Expectation, when_a_person_answers
-from router.service.sla_threads import channel_calendar
+from router.service.sla_threads import answering_calendar, channel_calendar
+from router.storage.models import Agent, Thread, ThreadStatus
 
 if TYPE_CHECKING:
     from router.context import AppContext
@@ -140,19 +145,41 @@ class ServiceHours(RuleAround):
 
 class TeamStatusService:
     """`ChannelServices.team`: whether the team answers a channel now, from the hours of
-    the people a new thread of the channel goes to (`sla_threads.channel_calendar`) and
-    tier 1's presence, by the same rule (`when_a_person_answers`) and the same written
-    date (`render_instant`) as a hand-off's promise."""
+    the people the visitor's thread goes to and their presence, by the same rule
+    (`when_a_person_answers`) and the same written date (`render_instant`) as a
+    hand-off's promise. Before a visitor has a thread with people, those are the people a
+    new thread of the channel goes to (tier 1, `sla_threads.channel_calendar`); once it is
+    queued or assigned, its tier's (`sla_threads.answering_calendar`), and an agent who
+    has it and is online answers now whatever the hours."""
 
     def __init__(self, app: AppContext) -> None:
         self._app = app
 
-    async def team_status(self, channel: str, language: str) -> TeamStatus | None:
+    async def team_status(
+        self, channel: str, language: str, address: str | None = None
+    ) -> TeamStatus | None:
         app = self._app
         async with app.read_sessions() as session:
-            calendar = await channel_calendar(app, session, channel)
-            agents, online = await tier_staffing(session, 1)
-        expected = when_a_person_answers(calendar, agents=agents, online=online, now=app.clock())
+            thread = await _thread_with_people(session, channel, address)
+            if thread is None:
+                calendar = await channel_calendar(app, session, channel)
+                agents, online = await tier_staffing(session, 1)
+                assignee_online = False
+            else:
+                calendar = await answering_calendar(app, session, thread, channel, False)
+                agents, online = await tier_staffing(session, thread.tier)
+                assignee = (
+                    await session.get(Agent, thread.assignee_id)
+                    if thread.assignee_id is not None
+                    else None
+                )
+                assignee_online = assignee is not None and assignee.presence == "online"
+        if assignee_online:
+            expected = Expectation("now")
+        else:
+            expected = when_a_person_answers(
+                calendar, agents=agents, online=online, now=app.clock()
+            )
         texts = app.texts
         if expected.kind == "now":
             return TeamStatus(
@@ -173,3 +200,19 @@ class TeamStatusService:
             next_opening=expected.at.astimezone(calendar.zone),
             text=texts.text("team_away_until", language, when=when),
         )
+
+
+async def _thread_with_people(
+    session: AsyncSession, channel: str, address: str | None
+) -> Thread | None:
+    """The open thread of the visitor at (`channel`, `address`) once it is with people
+    (queued or assigned); None for an unknown visitor or one still with the bot."""
+    if address is None:
+        return None
+    identity = await get_identity(session, channel, address)
+    if identity is None:
+        return None
+    thread = await open_thread_of(session, identity.customer_id)
+    if thread is None or thread.status == ThreadStatus.BOT:
+        return None
+    return thread

@@ -507,6 +507,8 @@
     if (m.author === "agent" && m.author_name && m.author_name !== agentName) {
       agentName = m.author_name;
       subtitle.textContent = agentName;
+      // An agent of any tier has the chat now: "away" would contradict the name above.
+      if (live) showTeamStatus();
     }
     if (live && m.author !== "customer") {
       typing.hidden = true;
@@ -894,7 +896,11 @@
     }).catch(function () {});
   }
   function showTeamStatus() {
-    fetch(base + "/api/v1/webchat/team-status?lang=" + lang).then(function (r) {
+    // With this visitor's token the server answers for the people their thread is with
+    // (a tier-2 agent chatting here is online though tier 1 is away); never asks for one.
+    var token = store("token");
+    var headers = token ? { Authorization: "Bearer " + token } : {};
+    fetch(base + "/api/v1/webchat/team-status?lang=" + lang, { headers: headers }).then(function (r) {
       return r.ok ? r.json() : {};
     }).then(function (team) {
       teamStatus.textContent = typeof team.text === "string" ? team.text : "";
