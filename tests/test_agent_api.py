@@ -766,12 +766,19 @@ async def test_queue_stats_counts(settings: Settings, start_app) -> None:
     assert stats["last_24h"]["median_first_response_seconds"] >= 0
 
 
+async def _web_chat_and_agent(
+    settings: Settings, start_app
+) -> tuple[FakeAdapter, Any, Any, AgentUser]:
+    """An app with a fake web channel, and agent Sara."""
+    web = FakeAdapter(name="web")
+    client, context = await _start(settings, start_app, web)
+    return web, client, context, await make_agent(context, "Sara")
+
+
 async def test_a_threads_files_download_only_there_and_never_render(
     settings: Settings, start_app
 ) -> None:
-    web = FakeAdapter(name="web")
-    client, context = await _start(settings, start_app, web)
-    sara = await make_agent(context, "Sara")
+    web, client, context, sara = await _web_chat_and_agent(settings, start_app)
     assert web.services is not None
     page = await web.services.attachments.put(
         b"<script>alert(1)</script>", filename="invoice.html", content_type="text/html"
@@ -819,9 +826,7 @@ async def test_the_same_bytes_under_two_names_download_under_the_name_clicked(
 ) -> None:
     # Files are stored once by content: a.pdf and b.pdf of the same bytes are one file,
     # two references. The console names the message and the name it shows.
-    web = FakeAdapter(name="web")
-    client, context = await _start(settings, start_app, web)
-    sara = await make_agent(context, "Sara")
+    web, client, _context, sara = await _web_chat_and_agent(settings, start_app)
     assert web.services is not None
     data = b"%PDF-1.4 the same bytes"
     first = await web.services.attachments.put(
