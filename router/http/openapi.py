@@ -873,7 +873,7 @@ def openapi_document() -> JSON:
                         "description": "the file",
                         "content": {"application/octet-stream": {}, "image/*": {}},
                     },
-                    **{code: ERRORS[code] for code in ("401", "403", "404")},
+                    **{code: ERRORS[code] for code in ("401", "403", "404", "422")},
                 },
             }
         },
