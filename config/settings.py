@@ -178,6 +178,10 @@ class WebchatSettings:
     # How long a visitor token lives from its issue time (a returning visitor's token is
     # re-issued, so only a token left unused this long ends): 30 days.
     visitor_token_ttl_seconds: int = 2_592_000
+    # How long a visitor's chain of resumed tokens goes on from its first token (for a
+    # site user, from the site's last user_hash): a token taken from a visitor cannot
+    # be kept alive for ever by resuming it. 90 days.
+    visitor_token_max_age_seconds: int = 7_776_000
     file_collect_interval_seconds: float = 3600.0  # how often unsent uploads are removed
 
 

@@ -13,6 +13,13 @@ or a mapping `{"language": "fa", "entries": [...]}` naming the KB's default lang
                                     # it does not answer (per language, or one list for all)
 
 `../shared/data/faq/kb.json` is in this format and loads as it is.
+
+Limits (the same for a file, `faq check`, the console's editor and an import): YAML
+anchors and aliases (`&name`, `*name`) are refused, since a few aliases
+repeat one text thousands of times; a phrasing (question, `not:`, suggestion, tag) is
+at most `MAX_PHRASING_CHARS` characters and an entry lists at most `MAX_PHRASINGS` of
+them per language; an answer is at most `MAX_ANSWER_CHARS`; a KB holds at most
+`MAX_ENTRIES` entries and `MAX_KB_CHARS` characters of text once decoded.
 """
 
 from __future__ import annotations
@@ -35,6 +42,17 @@ DOCUMENT_KEYS = frozenset({"language", "entries"})
 # A language key looks like an ISO 639 code, optionally with a region: fa, ar, en, pt-br.
 _LANGUAGE_KEY = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*")
 SAMPLE_KB_PACKAGE = "faq.sample_kb"
+
+# Sizes no real KB comes near (the largest known has answers of ~100 characters, three
+# phrasings per language and 35 entries; the scale bench 5,000 entries), which keep a
+# KB, its stored versions and every process's copy of it small.
+MAX_PHRASINGS = 200
+MAX_PHRASING_CHARS = 500
+# One answer fits one Telegram message (4,096) and the web chat's own 4,000-character
+# limit on what a customer may send.
+MAX_ANSWER_CHARS = 4_000
+MAX_ENTRIES = 10_000
+MAX_KB_CHARS = 20_000_000
 
 
 class KbError(ValueError):
@@ -106,9 +124,18 @@ class KnowledgeBase:
 
 def _str_tuple(value: object, where: str, field: str | None = None) -> tuple[str, ...]:
     if isinstance(value, str):
-        return (value,)
+        value = [value]
     if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
         raise KbError(f"{where}: expected a list of strings", field)
+    if len(value) > MAX_PHRASINGS:
+        raise KbError(f"{where}: {len(value):,} texts, at most {MAX_PHRASINGS:,}", field)
+    for text in value:
+        if len(text) > MAX_PHRASING_CHARS:
+            raise KbError(
+                f"{where}: a text of {len(text):,} characters, at most {MAX_PHRASING_CHARS:,}"
+                f" ({text[:40]!r}...)",
+                field,
+            )
     return tuple(v for v in value if v.strip())
 
 
@@ -169,6 +196,12 @@ def _parse_entry(raw: object, where: str, warnings: list[str] | None = None) -> 
         raise KbError(f"{where}: 'answers' must map a language to a text", "answers")
     if not all(isinstance(v, str) and v.strip() for v in answers.values()):
         raise KbError(f"{where}: every answer must be a non-empty text", "answers")
+    for lang, answer in answers.items():
+        if len(answer) > MAX_ANSWER_CHARS:
+            raise KbError(
+                f"{where} answers.{lang}: {len(answer):,} characters, at most {MAX_ANSWER_CHARS:,}",
+                "answers",
+            )
     handoff = raw.get("handoff", False)
     if not isinstance(handoff, bool):
         raise KbError(f"{where}: 'handoff' must be true or false", "handoff")
@@ -223,6 +256,39 @@ def parse_kb_document(
     return entries, language
 
 
+def _text_size(entry: FaqEntry) -> int:
+    """The characters of an entry's texts (its id, keys and every text)."""
+    lists = (entry.questions, entry.suggestions, entry.negatives)
+    return (
+        len(entry.id)
+        + sum(len(k) + len(v) for k, v in entry.answers.items())
+        + sum(len(k) + sum(map(len, v)) for texts in lists for k, v in texts.items())
+        + sum(map(len, entry.tags))
+    )
+
+
+def check_kb_size(entries: Sequence[FaqEntry]) -> None:
+    """Refuse a KB of more than `MAX_ENTRIES` entries or `MAX_KB_CHARS` characters of
+    text, naming the entry that crosses the limit.
+
+    Raises:
+        KbError: the KB is too large.
+    """
+    if len(entries) > MAX_ENTRIES:
+        raise KbError(
+            f"{entries[MAX_ENTRIES].source}: a KB holds at most {MAX_ENTRIES:,} entries"
+            f" (this one has {len(entries):,})"
+        )
+    total = 0
+    for entry in entries:
+        total += _text_size(entry)
+        if total > MAX_KB_CHARS:
+            raise KbError(
+                f"{entry.source}: the KB's texts pass {MAX_KB_CHARS:,} characters here"
+                " (a KB holds at most that much text)"
+            )
+
+
 def duplicate_phrasings(
     entries: Sequence[FaqEntry], among: frozenset[str] | None = None
 ) -> list[str]:
@@ -248,10 +314,26 @@ def duplicate_phrasings(
     return found
 
 
+class _KbYamlLoader(yaml.SafeLoader):
+    """`yaml.safe_load` without anchors and aliases: an alias repeats a text without
+    repeating its bytes, so a small file could stand for gigabytes of KB."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "anchors and aliases (&name, *name) are not allowed in a KB file",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
 def _decode(text: str, source: str) -> Any:
     kind = "JSON" if source.endswith(".json") else "YAML"
     try:
-        return json.loads(text) if kind == "JSON" else yaml.safe_load(text)
+        return json.loads(text) if kind == "JSON" else yaml.load(text, Loader=_KbYamlLoader)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise KbError(f"{source}: not valid {kind}: {exc}") from exc
     except RecursionError:
@@ -302,6 +384,7 @@ def load_kb_texts(texts: Sequence[tuple[str, str]], default_language: str = "fa"
                 raise KbError(f"{entry.source}: id {entry.id!r} already used in {seen[entry.id]}")
             seen[entry.id] = entry.source
             entries.append(entry)
+    check_kb_size(entries)
     if not entries:
         raise KbError(f"no entries in {', '.join(s for s, _ in texts) or 'an empty folder'}")
     return KnowledgeBase(

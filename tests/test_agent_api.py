@@ -766,12 +766,19 @@ async def test_queue_stats_counts(settings: Settings, start_app) -> None:
     assert stats["last_24h"]["median_first_response_seconds"] >= 0
 
 
+async def _web_chat_and_agent(
+    settings: Settings, start_app
+) -> tuple[FakeAdapter, Any, Any, AgentUser]:
+    """An app with a fake web channel, and agent Sara."""
+    web = FakeAdapter(name="web")
+    client, context = await _start(settings, start_app, web)
+    return web, client, context, await make_agent(context, "Sara")
+
+
 async def test_a_threads_files_download_only_there_and_never_render(
     settings: Settings, start_app
 ) -> None:
-    web = FakeAdapter(name="web")
-    client, context = await _start(settings, start_app, web)
-    sara = await make_agent(context, "Sara")
+    web, client, context, sara = await _web_chat_and_agent(settings, start_app)
     assert web.services is not None
     page = await web.services.attachments.put(
         b"<script>alert(1)</script>", filename="invoice.html", content_type="text/html"
@@ -812,6 +819,56 @@ async def test_a_threads_files_download_only_there_and_never_render(
     assert again.thread_id != mine.thread_id
     later = f"/api/v1/threads/{again.thread_id}/attachments/{photo.sha256}"
     assert (await client.get(later, headers=sara.headers)).status == 200
+
+
+async def test_the_same_bytes_under_two_names_download_under_the_name_clicked(
+    settings: Settings, start_app
+) -> None:
+    # Files are stored once by content: a.pdf and b.pdf of the same bytes are one file,
+    # two references. The console names the message and the name it shows.
+    web, client, _context, sara = await _web_chat_and_agent(settings, start_app)
+    assert web.services is not None
+    data = b"%PDF-1.4 the same bytes"
+    first = await web.services.attachments.put(
+        data, filename="a.pdf", content_type="application/pdf"
+    )
+    second = await web.services.attachments.put(
+        data, filename="b.pdf", content_type="application/pdf"
+    )
+    assert first.sha256 == second.sha256
+    one = await web.push("first", sender="c1", attachments=(first,))
+    two = await web.push("second", sender="c1", attachments=(second,))
+    assert one.thread_id == two.thread_id
+    status, detail = await api(client, "GET", f"/api/v1/threads/{one.thread_id}", sara)
+    assert status == 200
+    ids = {m["text"]: m["id"] for m in detail["messages"]}
+    url = f"/api/v1/threads/{one.thread_id}/attachments/{first.sha256}"
+    for text, name in (("first", "a.pdf"), ("second", "b.pdf")):
+        response = await client.get(
+            url, params={"message": ids[text], "name": name}, headers=sara.headers
+        )
+        assert response.status == 200 and await response.read() == data
+        assert response.headers["Content-Disposition"] == f"attachment; filename*=UTF-8''{name}"
+    # A message or a name that does not hold the file serves nothing.
+    for params in ({"message": ids["first"], "name": "b.pdf"}, {"message": 2**40}):
+        response = await client.get(url, params=params, headers=sara.headers)
+        assert response.status == 404, params
+    assert (await client.get(url, params={"message": "x"}, headers=sara.headers)).status == 422
+    # Without them (an older link), the first reference, as before.
+    response = await client.get(url, headers=sara.headers)
+    assert response.headers["Content-Disposition"] == "attachment; filename*=UTF-8''a.pdf"
+
+
+async def test_an_agents_upload_is_named_for_the_type_its_bytes_are(
+    settings: Settings, start_app
+) -> None:
+    client, context = await _start(settings, start_app)
+    sara = await make_agent(context, "Sara")
+    form = FormData()
+    form.add_field("file", b"\x89PNG\r\n\x1a\n", filename="tool.exe", content_type="image/png")
+    status, body = await api(client, "POST", "/api/v1/uploads", sara, data=form)
+    assert status == 201
+    assert (body["filename"], body["content_type"]) == ("tool.exe.png", "image/png")
 
 
 async def test_errors_aiohttp_answers_itself_are_json_under_the_api(

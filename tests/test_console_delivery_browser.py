@@ -4,6 +4,7 @@ channel's own answer, an identity marked unreachable, and the customer's files."
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import parse_qs
 
 import pytest
 from playwright.async_api import expect
@@ -84,7 +85,10 @@ async def test_refused_reply_unreachable_identity_and_files_show_in_the_console(
         link = history.locator(".attachment a")
         await expect(link).to_have_text("Attachment: receipt<b>.pdf (16 bytes)")
         href = await link.get_attribute("href")
-        assert href == f"/api/v1/threads/{result.thread_id}/attachments/{receipt.sha256}"
+        path, _, query = (href or "").partition("?")
+        assert path == f"/api/v1/threads/{result.thread_id}/attachments/{receipt.sha256}"
+        # The link names the message and the name shown: the reference clicked is served.
+        assert parse_qs(query)["name"] == ["receipt<b>.pdf"] and "message" in parse_qs(query)
         download = await page.request.get(f"{url}{href}")  # with the console's cookie
         assert download.status == 200 and await download.body() == b"%PDF-1.4 receipt"
         await expect(page.locator("#identities .badge.unreachable")).to_have_text(

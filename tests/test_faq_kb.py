@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from faq.cli import main as faq_main
 from faq.kb import KbError, load_kb, sample_kb_path
 from faq.reload import KbWatcher
 
@@ -171,3 +172,99 @@ async def test_start_twice_raises_and_bad_first_load_raises(tmp_path: Path) -> N
     await watcher.stop()
     with pytest.raises(KbError):
         await KbWatcher(tmp_path / "missing.json").start()
+
+
+# A small file whose aliases stand for 200 copies of one 10,000-character answer.
+ALIAS_BOMB = "entries:\n" + "".join(
+    f"  - id: e{i}\n    questions: {{en: [question {i}]}}\n"
+    f"    answers: {{en: {'&big ' + 'x' * 10_000 if i == 0 else '*big'}}}\n"
+    for i in range(200)
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ALIAS_BOMB,
+        # An anchor alone repeats nothing, but is refused too: one rule, easy to state.
+        "- &one {id: a, questions: {en: [q]}, answers: {en: a}}\n",
+        "- id: a\n  questions: {en: [q]}\n  answers: {en: a}\n  <<: *x\n",
+    ],
+    ids=["alias-bomb", "anchor", "merge-key-alias"],
+)
+def test_yaml_anchors_and_aliases_are_refused_with_their_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = tmp_path / "kb.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(KbError, match=r"anchors and aliases .* are not allowed") as refused:
+        load_kb(path)
+    assert "line " in str(refused.value)
+    # `pasokh faq check` reads files with the same loader.
+    assert faq_main(["faq", "check", str(path)]) == 1
+    assert "anchors and aliases" in capsys.readouterr().err
+
+
+# The documented limits (docs/bot.md, "Limits of a KB").
+MAX_ANSWER_CHARS = 4_000
+MAX_PHRASING_CHARS = 500
+MAX_PHRASINGS = 200
+MAX_ENTRIES = 10_000
+
+
+def _long(n: int) -> str:
+    return ("word " * n)[:n]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"answers": {"en": _long(MAX_ANSWER_CHARS + 1)}}, r"answers\.en: 4,001 characters"),
+        ({"questions": {"en": [_long(MAX_PHRASING_CHARS + 1)]}}, r"questions\.en: a text of 501"),
+        (
+            {"questions": {"en": [f"question {i}" for i in range(MAX_PHRASINGS + 1)]}},
+            r"questions\.en: 201 texts, at most 200",
+        ),
+        ({"not": {"en": [_long(MAX_PHRASING_CHARS + 1)]}}, r"not\.en: a text of 501"),
+        ({"suggestions": [_long(MAX_PHRASING_CHARS + 1)]}, "suggestions: a text of 501"),
+        ({"tags": [f"t{i}" for i in range(MAX_PHRASINGS + 1)]}, "tags: 201 texts"),
+    ],
+)
+def test_an_entry_past_a_size_limit_is_refused_by_name(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    fine = _entry("fine", "q", "a")
+    # At the limits exactly, an entry loads.
+    at_limit = {
+        "id": "full",
+        "questions": {"en": [_long(MAX_PHRASING_CHARS)] + [f"p{i}" for i in range(199)]},
+        "answers": {"en": _long(MAX_ANSWER_CHARS)},
+    }
+    path = tmp_path / "kb.json"
+    path.write_text(json.dumps([fine, at_limit]), encoding="utf-8")
+    assert len(load_kb(path).entries) == 2
+    path.write_text(json.dumps([fine, {**_entry("big", "x", "y"), **change}]), encoding="utf-8")
+    with pytest.raises(KbError, match=message) as refused:
+        load_kb(path)
+    assert "entry 2 (id big)" in str(refused.value)
+
+
+def test_a_kb_past_its_entry_or_text_limit_is_refused_at_the_entry_that_crosses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "kb.json"
+    entries = [_entry(f"e{i}", f"question {i}", "an answer") for i in range(MAX_ENTRIES + 1)]
+    path.write_text(json.dumps(entries), encoding="utf-8")
+    with pytest.raises(KbError, match=r"entry 10001 \(id e10000\): a KB holds at most 10,000"):
+        load_kb(path)
+    path.write_text(json.dumps(entries[:MAX_ENTRIES]), encoding="utf-8")
+    assert len(load_kb(path).entries) == MAX_ENTRIES
+    # The text limit counts every file of a folder together (a smaller one to keep it quick).
+    monkeypatch.setattr("faq.kb.MAX_KB_CHARS", 30_000)
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    for name, ids in (("a.json", range(0, 4)), ("b.json", range(4, 8))):
+        texts = [_entry(f"e{i}", f"q{i}", _long(MAX_ANSWER_CHARS)) for i in ids]
+        (folder / name).write_text(json.dumps(texts), encoding="utf-8")
+    with pytest.raises(KbError, match=r"b\.json entry 4 \(id e7\): the KB's texts pass 30,000"):
+        load_kb(folder)

@@ -30,6 +30,7 @@ from tests.conftest import AppFactory
 from tests.test_agent_api import CheckedApi, _document
 from tests.test_bot_end_to_end import ApiCustomer
 from tests.test_cli import pasokh
+from tests.test_faq_kb import ALIAS_BOMB, MAX_ANSWER_CHARS, MAX_PHRASINGS
 
 ENTRIES = "/api/v1/knowledge/entries"
 ENTRY = "/api/v1/knowledge/entries/{entry_id}"
@@ -288,6 +289,54 @@ async def test_an_import_nested_too_deeply_is_refused_as_an_invalid_kb(
         assert "nested too deeply" in refused["error"]["message"], kind
 
 
+async def test_aliases_and_oversized_entries_are_refused_on_every_path(
+    settings: Settings, start_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One rule (`faq.kb`) for the editor, the API import and the file: an alias bomb
+    # stores nothing, an entry past a size limit is named, and the editor cannot grow
+    # the KB past what the bot's own file load accepts.
+    call, context, admin = await _admin_api(settings, start_app)
+    await call("GET", ENTRIES, admin, expect=200)  # seeded
+    versions = await count_rows(context, KbEntryVersion)
+    refused = await call(
+        "POST",
+        "/api/v1/knowledge/import",
+        admin,
+        expect=400,
+        data=ALIAS_BOMB.encode(),
+        headers={"Content-Type": "application/yaml"},
+    )
+    assert "anchors and aliases" in refused["error"]["message"]
+    long_answer = {**GIFT_CARD, "answers": {"en": "a" * (MAX_ANSWER_CHARS + 1)}}
+    refused = await call(
+        "POST", "/api/v1/knowledge/import", admin, expect=400, json=[GIFT_CARD, long_answer]
+    )
+    assert (
+        "import.json entry 2 (id gift-card) answers.en: 4,001 characters"
+        in (refused["error"]["message"])
+    )
+    assert refused["error"]["field"] == "answers"
+    refused = await call("POST", ENTRIES, admin, expect=400, json=long_answer)
+    assert refused["error"]["field"] == "answers"
+    entry = (await call("GET", ENTRY, admin, expect=200, path={"entry_id": "returns"}))["entry"]
+    too_many = {
+        "questions": {"en": [f"return number {i}" for i in range(MAX_PHRASINGS + 1)]},
+        "answers": entry["answers"],
+        "version": entry["version"],
+    }
+    refused = await call(
+        "PUT", ENTRY, admin, expect=400, path={"entry_id": "returns"}, json=too_many
+    )
+    assert "questions.en: 201 texts" in refused["error"]["message"]
+    # A KB at its entry limit takes no new entry (a smaller limit: the seed's size).
+    seeded = await count_rows(context, KbEntry)
+    monkeypatch.setattr("faq.kb.MAX_ENTRIES", seeded)
+    refused = await call("POST", ENTRIES, admin, expect=400, json=GIFT_CARD)
+    assert f"a KB holds at most {seeded:,} entries" in refused["error"]["message"]
+    assert await count_rows(context, KbEntryVersion) == versions
+    assert await count_rows(context, KbEntry) == seeded
+
+
 # Two runs of the command line: each imports the whole server (seconds on a loaded machine).
 @pytest.mark.timeout(400)
 async def test_the_file_seeds_the_database_once_and_the_cli_exports_and_imports(
@@ -317,6 +366,11 @@ async def test_the_file_seeds_the_database_once_and_the_cli_exports_and_imports(
     assert "1 deleted" in done.stdout
     listed = await call("GET", ENTRIES, admin, expect=200)
     assert listed["entries"][0]["id"] == "order-status"
+    # A file the KB's rules refuse is refused by the command too, naming why.
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(ALIAS_BOMB, encoding="utf-8")
+    done = await asyncio.to_thread(pasokh, "faq", "import", str(bomb), *data, env=env)
+    assert done.returncode != 0 and "anchors and aliases" in done.stderr, done
 
 
 def test_a_change_travels_between_processes_as_a_small_event() -> None:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp import FormData
@@ -239,3 +240,28 @@ async def test_a_broken_multipart_upload_is_a_counted_400_not_a_500(
     assert refused == 1
     # The chat still works for this visitor afterwards.
     assert (await client.post(SESSIONS, json={})).status == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "kind", "stored"),
+    [
+        ("invoice.bat", PDF, "application/pdf", "invoice.bat.pdf"),
+        ("invoice\u202egnp.exe", PDF, "application/pdf", "invoicegnp.exe.pdf"),
+        ("page.html", PNG, "image/png", "page.html.png"),
+        ("scan", PDF, "application/pdf", "scan.pdf"),
+        ("Photo.PNG", PNG, "image/png", "Photo.PNG"),
+        ("x" * 150 + ".pdf", PDF, "application/pdf", "x" * 96 + ".pdf"),
+    ],
+    ids=["bat", "bidi", "html", "none", "right", "long"],
+)
+async def test_an_uploads_name_ends_in_the_extension_of_the_type_its_bytes_are(
+    chat: Chat, name: str, data: bytes, kind: str, stored: str
+) -> None:
+    # The type is judged from the bytes; a name that says otherwise (a .bat holding a
+    # PDF's first bytes, which cmd would still run) would open as the name says.
+    token = await chat.token()
+    upload = await chat.upload(token, data, name, "application/octet-stream")
+    assert (upload["filename"], upload["content_type"]) == (stored, kind)
+    got = await chat.client.get(upload["url"], headers=bearer(token))
+    assert got.status == 200
+    assert got.headers["Content-Disposition"].endswith(quote(stored))

@@ -191,3 +191,64 @@ async def test_a_token_from_before_issue_times_is_resumed_into_a_fresh_one(
         TokenSigner(SECRET, user_hash_secret=SITE_SECRET_A, clock=Clock()).open_visitor(
             legacy_token("user:42"), resuming=True
         )
+
+
+async def test_resuming_cannot_keep_a_token_chain_alive_past_its_maximum_age(
+    start: Start,
+) -> None:
+    # A thief who resumes a stolen token every few weeks keeps the conversation only
+    # until the chain's 90 days are over; two tabs resuming the same token both keep
+    # working meanwhile (no token of a live chain retires another).
+    clock = Clock()
+    client = await start(clock)
+    _, body = await session(client)
+    chain = [body["visitor_token"]]
+    visitor = address(clock, chain[0])
+    for _ in range(4):  # day 20, 40, 60, 80
+        clock.now += 20 * DAY
+        _, resumed = await session(client, visitor_token=chain[-1])
+        chain.append(resumed["visitor_token"])
+    _, other_tab = await session(client, visitor_token=chain[-2])
+    for token in (chain[-1], chain[-2], other_tab["visitor_token"]):
+        assert address(clock, token) == visitor
+        assert await socket_answer(client, token) == "ready"
+    clock.now += 10 * DAY - 60  # a minute before day 90: still the same conversation
+    _, resumed = await session(client, visitor_token=chain[-1])
+    assert address(clock, resumed["visitor_token"]) == visitor
+    clock.now += 120  # past day 90: every token of the chain has ended
+    for token in (resumed["visitor_token"], chain[-1], other_tab["visitor_token"]):
+        assert await socket_answer(client, token) == 4401
+    status, again = await session(client, visitor_token=resumed["visitor_token"])
+    assert status == 200
+    assert address(clock, again["visitor_token"]) != visitor  # a new visitor
+
+
+async def test_a_site_users_chain_starts_again_with_each_user_hash(start: Start) -> None:
+    clock = Clock()
+    client = await start(clock, SITE_SECRET_A)
+    proof = {"user_id": "42", "user_hash": user_hash(SITE_SECRET_A, "42")}
+    _, body = await session(client, **proof)
+    clock.now += 80 * DAY
+    # The widget sends the page's user_hash with its stored token: proved again, now.
+    _, body = await session(client, visitor_token=body["visitor_token"], **proof)
+    clock.now += 20 * DAY  # 100 days after the first proof, 20 after the last
+    assert await socket_answer(client, body["visitor_token"]) == "ready"
+    assert address(clock, body["visitor_token"], SITE_SECRET_A) == "user:42"
+
+
+async def test_a_token_from_before_chains_began_its_chain_when_it_was_issued(
+    start: Start,
+) -> None:
+    clock = Clock()
+    client = await start(clock)
+    payload = {"a": "visitor:older", "i": int(clock.now)}
+    body = b64_text(json.dumps(payload, separators=(",", ":")).encode())
+    old = PayloadSigner(SECRET, "webchat-visitor-token").sign(f"v1.{body}")
+    chain = [old]
+    for _ in range(3):  # day 29, 58, 87
+        clock.now += 29 * DAY
+        _, resumed = await session(client, visitor_token=chain[-1])
+        chain.append(resumed["visitor_token"])
+    assert address(clock, chain[-1]) == "visitor:older"
+    clock.now += 4 * DAY  # day 91
+    assert await socket_answer(client, chain[-1]) == 4401

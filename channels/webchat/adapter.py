@@ -185,6 +185,7 @@ class WebchatAdapter:
         self._signer = TokenSigner(
             secret_key,
             visitor_ttl_seconds=settings.visitor_token_ttl_seconds,
+            visitor_max_age_seconds=settings.visitor_token_max_age_seconds,
             user_hash_secret=settings.user_hash_secret,
             clock=clock,
         )
@@ -489,8 +490,8 @@ class WebchatAdapter:
         current = body.get("visitor_token")
         if isinstance(current, str):
             with contextlib.suppress(InvalidToken):
-                # Resuming re-issues: the token's life starts again from now (sliding),
-                # and one from before issue times gets one.
+                # Resuming re-issues: the token's life starts again from now (sliding)
+                # within its chain's, and one from before issue times gets one.
                 visitor = self._signer.open_visitor(current, resuming=True)
                 return web.json_response(
                     {

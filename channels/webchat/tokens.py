@@ -11,7 +11,11 @@ visitor's token, so a leaked link opens nothing.
 
 A visitor token carries its issue time and lives `visitor_token_ttl_seconds` (30 days)
 from it; resuming it (`POST /api/v1/webchat/sessions`) issues a fresh one, so a
-returning visitor keeps their conversation and a token left behind ends. A site user's
+returning visitor keeps their conversation and a token left behind ends. Every token
+also carries when its chain began (the visitor's first token; for a site user, the
+site's last `user_hash`), which resuming copies: no chain outlives
+`visitor_token_max_age_seconds` (90 days), so a stolen token cannot be kept alive for
+ever by resuming it. Tokens of one chain stay valid side by side (two tabs). A site user's
 token (`user:<id>`) also carries a digest of `user_hash_secret`: rotating the secret
 ends every such token at once (the site's next `user_hash` gets a new one for the same
 conversation).
@@ -58,11 +62,13 @@ class Visitor:
             `user:<site user id>`); the router keys the identity on it.
         name: a display name the site vouched for (only with a verified user id).
         verified: the site proved `user_id` with its HMAC (`user_hash`).
+        since: when the token chain began (Unix seconds); None: it begins now.
     """
 
     address: str
     name: str | None = None
     verified: bool = False
+    since: int | None = None
 
 
 def user_hash(secret: str, user_id: str) -> str:
@@ -86,6 +92,7 @@ class TokenSigner:
     Args:
         secret_key: the server's secret; every key is derived from it.
         visitor_ttl_seconds: how long a visitor token lives from its issue time.
+        visitor_max_age_seconds: how long resumed tokens go on from the chain's start.
         user_hash_secret: the site's secret for `user_hash` ("" when it signs no users
             in, and then no `user:` token is valid).
         clock: wall-clock seconds (expiries and issue times are absolute times).
@@ -96,6 +103,7 @@ class TokenSigner:
         secret_key: str,
         *,
         visitor_ttl_seconds: float = 30 * 86_400,
+        visitor_max_age_seconds: float = 90 * 86_400,
         user_hash_secret: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -103,6 +111,7 @@ class TokenSigner:
             raise ValueError("the web chat needs server.secret_key to sign visitor tokens")
         self._clock = clock
         self._visitor_ttl = visitor_ttl_seconds
+        self._visitor_max_age = visitor_max_age_seconds
         # Not secret (it sits in tokens) and says nothing of the secret: an HMAC of a
         # fixed text under it, cut short.
         self._user_secret_digest = (
@@ -140,8 +149,14 @@ class TokenSigner:
         return self.visitor_token(visitor), visitor
 
     def visitor_token(self, visitor: Visitor) -> str:
-        """The signed token naming `visitor`, issued now."""
-        payload: dict[str, Any] = {"a": visitor.address, "i": int(self._clock())}
+        """The signed token naming `visitor`, issued now, in its chain (`visitor.since`)
+        or at the start of a new one."""
+        now = int(self._clock())
+        payload: dict[str, Any] = {
+            "a": visitor.address,
+            "i": now,
+            "o": now if visitor.since is None else visitor.since,
+        }
         if visitor.name:
             payload["n"] = visitor.name
         if visitor.verified:
@@ -159,8 +174,8 @@ class TokenSigner:
         before issue times (none) is accepted too, until `LEGACY_TOKENS_RESUMED_UNTIL`.
 
         Raises:
-            InvalidToken: forged, malformed, expired, or a site user's token signed
-                under another `user_hash_secret`.
+            InvalidToken: forged, malformed, expired (its own life or its chain's), or
+                a site user's token signed under another `user_hash_secret`.
         """
         payload = self._open(self._visitor, token)
         address = payload.get("a")
@@ -176,11 +191,18 @@ class TokenSigner:
                 raise InvalidToken("token without an issue time: resume it")
         elif type(issued) is not int or issued + self._visitor_ttl < now:
             raise InvalidToken("token expired")
+        # A token from before chains began its chain when it was issued (or now, for
+        # one from before issue times: resumed once, until the legacy cut-off).
+        since = payload.get("o", issued if issued is not None else int(now))
+        if type(since) is not int:
+            raise InvalidToken("bad chain start")
+        if since + self._visitor_max_age < now:
+            raise InvalidToken("token chain too old: start a new visitor")
         if address.startswith("user:") and (
             self._user_secret_digest is None or payload.get("k") != self._user_secret_digest
         ):
             raise InvalidToken("signed under another user_hash_secret")
-        return Visitor(address=address, name=name, verified=payload.get("v") == 1)
+        return Visitor(address=address, name=name, verified=payload.get("v") == 1, since=since)
 
     def expiry(self, ttl_seconds: float) -> int:
         """The absolute time (Unix seconds) at which something valid for `ttl_seconds` ends."""

@@ -4,7 +4,9 @@ The browser's declared type is only a claim; a file is accepted when its magic
 number agrees with an allowed type. Files are served back by `router.http.files`:
 `nosniff`, and anything but a picture as a download, so an upload never runs as a page.
 The one rule for every upload: the web chat visitor's and the agent's (the same
-`webchat.max_upload_bytes` and `webchat.upload_types`).
+`webchat.max_upload_bytes` and `webchat.upload_types`). The stored name ends in an
+extension of the type the bytes were judged to be (`invoice.bat` holding a PDF is kept
+as `invoice.bat.pdf`), so whoever opens the download opens what was checked.
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ _MAGIC: tuple[tuple[str, bytes, int], ...] = (
     ("image/gif", b"GIF89a", 0),
     ("application/pdf", b"%PDF-", 0),
 )
+
+# The extensions each sniffed type is known by; the first is the one added to a name
+# that has none of them.
+_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"),
+    "image/gif": (".gif",),
+    "image/webp": (".webp",),
+    "application/pdf": (".pdf",),
+}
+MAX_FILENAME_LENGTH = 100
 
 _DROPPED = frozenset({"Cc", "Cs", "Co", "Cn"})
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
@@ -55,7 +68,19 @@ def safe_filename(name: str | None, fallback: str = "file") -> str:
         c for c in name if unicodedata.category(c) not in _DROPPED and c not in _BIDI_CONTROLS
     )
     name = re.sub(r"[\"<>;]", "_", name).strip(" .")
-    return name[:100] or fallback
+    return name[:MAX_FILENAME_LENGTH] or fallback
+
+
+def typed_filename(name: str, content_type: str) -> str:
+    """`name` ending in an extension of `content_type` (one appended when it has none
+    of them: the client's extension says nothing of what the bytes are), at most
+    `MAX_FILENAME_LENGTH` characters."""
+    known = _EXTENSIONS.get(content_type)
+    if known is None:
+        return name
+    if name.casefold().endswith(known):
+        return name
+    return name[: MAX_FILENAME_LENGTH - len(known[0])] + known[0]
 
 
 # What a malformed multipart body raises while it is read (a part without headers,
@@ -92,7 +117,7 @@ async def store_upload(
     kind = sniff(bytes(data[:16]))
     if kind is None or kind not in allowed_types:
         raise UploadRefused(415, "unsupported_type", "allowed: " + ", ".join(allowed_types))
-    filename = safe_filename(part.filename, fallback=fallback_name)
+    filename = typed_filename(safe_filename(part.filename, fallback=fallback_name), kind)
     try:
         return await store.put(
             bytes(data), filename=filename, content_type=kind, max_bytes=max_bytes

@@ -243,11 +243,15 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
     """A file of a message the caller sees on this thread (its own or an earlier one's).
 
     The raw copy of every received mail is one (`message.eml`), so an agent can read
-    mail the parser could not.
+    mail the parser could not. Files are stored once by content, so the same bytes may
+    be several references: `?message=<id>&name=<filename>` (both optional) picks the
+    one clicked, whose name and type the download carries.
     """
     actor = await _actor(request)
     thread_id = _path_id(request)
     sha = request.match_info["sha256"]
+    message_id = _query_int(request, "message")
+    name = request.query.get("name")
     context = request.app[CONTEXT]
     async with context.read_sessions() as session:
         detail = await agent_views.thread_detail(session, actor, thread_id)
@@ -256,10 +260,17 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
         *(m for earlier in detail["earlier_threads"] for m in earlier["messages"]),
     ]
     ref = next(
-        (a for m in messages for a in m["attachments"] or [] if a.get("sha256") == sha), None
+        (
+            a
+            for m in messages
+            if message_id is None or m["id"] == message_id
+            for a in m["attachments"] or []
+            if a.get("sha256") == sha and (name is None or a.get("filename") == name)
+        ),
+        None,
     )
     if ref is None:
-        raise NotFound(f"thread {thread_id} has no file {sha[:64]!r}")
+        raise NotFound(f"thread {thread_id} has no file {sha[:64]!r} there")
     try:
         data = await context.attachment_store.read(sha)
     except (FileNotFoundError, ValueError):

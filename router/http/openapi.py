@@ -860,13 +860,20 @@ def openapi_document() -> JSON:
                 "parameters": [
                     _path_id(),
                     {"name": "sha256", "in": "path", "required": True, "schema": STRING},
+                    _query(
+                        "message",
+                        ID,
+                        "the message whose reference to serve (the same bytes may be sent"
+                        " under several names); default: the first that has the file",
+                    ),
+                    _query("name", STRING, "the reference's file name, with `message`"),
                 ],
                 "responses": {
                     "200": {
                         "description": "the file",
                         "content": {"application/octet-stream": {}, "image/*": {}},
                     },
-                    **{code: ERRORS[code] for code in ("401", "403", "404")},
+                    **{code: ERRORS[code] for code in ("401", "403", "404", "422")},
                 },
             }
         },

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from faq.kb import (
     ENTRY_KEYS,
     KbError,
+    check_kb_size,
     duplicate_phrasings,
     kb_document_entries,
     kb_files,
@@ -511,11 +512,17 @@ def parse_import(text: str, source: str) -> tuple[list[dict[str, Any]], str | No
 def _refuse_duplicates(entries: Sequence[Mapping[str, Any]], changed: str | None = None) -> None:
     """Refuse a KB in which two entries share a phrasing (with `changed`, one of them
     that entry): the bot would answer it with either, as `pasokh faq check` reports.
+    Also one past the KB's size limits (`faq.kb.check_kb_size`), so the editor cannot
+    grow a KB that the bot's file load would refuse.
 
     Raises:
-        KbInvalid: naming the first such phrasing.
+        KbInvalid: naming the first such phrasing, or the entry past a limit.
     """
     parsed, _ = parse_kb_document(list(entries), "KB")
+    try:
+        check_kb_size(parsed)
+    except KbError as exc:
+        raise KbInvalid(str(exc), exc.field) from None
     found = duplicate_phrasings(parsed, None if changed is None else frozenset({changed}))
     if found:
         raise KbInvalid(found[0], "questions")

@@ -1598,8 +1598,7 @@
           el(
             "a",
             {
-              // Through the open thread: it also serves its customer's earlier threads' files.
-              href: `/api/v1/threads/${encodeURIComponent(state.current.thread.id)}/attachments/${encodeURIComponent(file.sha256)}`,
+              href: attachmentUrl(file, message),
               target: "_blank",
               rel: "noopener noreferrer",
             },
@@ -1607,7 +1606,7 @@
           ),
         ),
       ),
-      ...(message.attachments || []).filter(isOriginalMail).map(originalMail),
+      ...(message.attachments || []).filter(isOriginalMail).map((file) => originalMail(file, message)),
       // A reply the channel refused for good (bounce, blocked bot, relay 5xx): the
       // agent must see that the customer never got it, and the channel's own words.
       message.delivery && message.delivery.status === "dead"
@@ -1664,12 +1663,16 @@
     return file.content_type === "message/rfc822" && file.filename === "message.eml";
   }
 
-  function attachmentUrl(file) {
+  function attachmentUrl(file, message) {
     // Through the open thread: it also serves its customer's earlier threads' files.
-    return `/api/v1/threads/${encodeURIComponent(state.current.thread.id)}/attachments/${encodeURIComponent(file.sha256)}`;
+    // The message and name pick the reference clicked: the same bytes may have been
+    // sent under two names, and each downloads under its own.
+    const which = new URLSearchParams({ message: String(message.id) });
+    if (file.filename) which.set("name", file.filename);
+    return `/api/v1/threads/${encodeURIComponent(state.current.thread.id)}/attachments/${encodeURIComponent(file.sha256)}?${which}`;
   }
 
-  function originalMail(file) {
+  function originalMail(file, message) {
     const pre = el("pre", { class: "original-text", hidden: true });
     const toggle = el("button", {
       type: "button",
@@ -1695,7 +1698,7 @@
         toggle.textContent = t("hide_original");
       },
     });
-    toggle.dataset.url = attachmentUrl(file);
+    toggle.dataset.url = attachmentUrl(file, message);
     return el("div", { class: "original" }, toggle, pre);
   }
 
