@@ -19,6 +19,7 @@ from router.context import AppContext
 from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
 from router.service.breaches import fire_due_alarms
+from router.storage.models import Message
 from tests.agent_support import make_agent
 from tests.browser_support import open_console
 from tests.conftest import AppFactory
@@ -220,6 +221,57 @@ async def test_an_admin_adds_an_agent_who_can_then_sign_in(
     sara_row = page.locator("#admin-page tr[data-agent-id]", has_text="sara@example.com")
     await sara_row.locator("button.deactivate").click()
     await expect(sara_row.locator("button.reactivate")).to_be_visible()
+    assert page.errors == []  # type: ignore[attr-defined]
+    await context.close()
+
+
+async def test_queue_rows_preview_the_customers_words_not_the_bots(
+    browser: Browser, server: tuple[str, AppContext]
+) -> None:
+    url, app = server
+    await add_agent(app, "sara@example.com", name="Sara", language="fa")
+    start = utcnow() - timedelta(minutes=5)
+    raw = await app.attachment_store.put(
+        b"\x89PNG\r\n\x1a\n", filename="box.png", content_type="image/png"
+    )
+    photo = {
+        "sha256": raw.sha256,
+        "filename": raw.filename,
+        "content_type": raw.content_type,
+        "size": raw.size,
+    }
+    asked = await seed_thread(
+        app, channel="email", address="maryam@example.org", texts=["سفارش ۱۲۳۴ کجاست؟"], start=start
+    )
+    # Only a photo: no words of the customer's to show.
+    pictured = await seed_thread(
+        app,
+        channel="email",
+        address="john@example.org",
+        texts=[""],
+        start=start,
+        first_attachments=[photo],
+    )
+    handoff = "اگر نشانی ایمیلتان را همین‌جا بنویسید، پاسخ را آنجا هم می‌فرستیم."
+    async with app.sessions() as session, session.begin():
+        for seeded in (asked, pictured):
+            session.add(
+                Message(
+                    thread_id=seeded.thread_id,
+                    customer_id=seeded.customer_id,
+                    direction="out",
+                    author_kind="bot",
+                    channel="email",
+                    text=handoff,
+                    created_at=start + timedelta(minutes=1),
+                )
+            )
+    context, page = await open_console(browser, url, "sara@example.com", DESKTOP)
+    asked_row = page.locator(f'#thread-list li[data-thread-id="{asked.thread_id}"]')
+    await expect(asked_row.locator(".preview")).to_have_text("سفارش ۱۲۳۴ کجاست؟")
+    pictured_row = page.locator(f'#thread-list li[data-thread-id="{pictured.thread_id}"]')
+    await expect(pictured_row.locator(".preview")).to_have_text(f"ربات: {handoff}")
+    await expect(pictured_row.locator(".preview .preview-author")).to_have_text("ربات:")
     assert page.errors == []  # type: ignore[attr-defined]
     await context.close()
 

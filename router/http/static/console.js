@@ -64,6 +64,7 @@
       author_bot: "Bot",
       author_agent: "Agent",
       author_system: "System",
+      preview_author: "{author}:",
       internal: "note",
       unverified_sender: "unverified sender",
       unverified_sender_hint: "The From address of this mail could not be authenticated (SPF/DKIM/DMARC): anyone may have written it.",
@@ -279,6 +280,7 @@
       author_bot: "ربات",
       author_agent: "پشتیبان",
       author_system: "سامانه",
+      preview_author: "{author}:",
       internal: "یادداشت",
       unverified_sender: "فرستندهٔ تأییدنشده",
       unverified_sender_hint: "نشانی فرستندهٔ این ایمیل احراز نشد (SPF/DKIM/DMARC): ممکن است هر کسی آن را نوشته باشد.",
@@ -494,6 +496,7 @@
       author_bot: "الروبوت",
       author_agent: "الموظف",
       author_system: "النظام",
+      preview_author: "{author}:",
       internal: "ملاحظة",
       unverified_sender: "مرسل غير موثّق",
       unverified_sender_hint: "تعذّر التحقق من عنوان مرسل هذه الرسالة (SPF/DKIM/DMARC): ربما كتبها أي شخص.",
@@ -1407,12 +1410,30 @@
       el(
         "button",
         { type: "button", class: "thread-open", onclick: () => openThread(thread.id) },
-        ...queueItemRows(thread, customer, assignee, last),
+        ...queueItemRows(thread, customer, assignee),
       ),
     );
   }
 
-  function queueItemRows(thread, customer, assignee, last) {
+  // The customer's newest words: after a hand-off or a claim the newest message is the
+  // bot's or the router's own text, the same on every row, and tells an agent nothing
+  // about which thread to take. Without any (a file alone), the newest message, named
+  // by its author so boilerplate does not read as the customer's.
+  function queuePreview(thread) {
+    const said = thread.last_customer_message;
+    if (said && said.text) return el("span", { class: "preview", text: said.text });
+    const last = thread.last_message;
+    if (!last || !last.text) return null;
+    return el(
+      "span",
+      { class: "preview" },
+      el("span", { class: "preview-author", text: t("preview_author", { author: t(`author_${last.author_kind}`) }) }),
+      " ",
+      isolated(last.text),
+    );
+  }
+
+  function queueItemRows(thread, customer, assignee) {
     return [
       el(
         "span",
@@ -1423,7 +1444,7 @@
         el("span", { class: "badge", text: t("tier", { n: num(thread.tier) }) }),
       ),
       el("span", { class: "row sla" }, ...slaParts(thread)),
-      last && last.text ? el("span", { class: "preview", text: last.text }) : null,
+      queuePreview(thread),
       el(
         "span",
         { class: "muted" },
