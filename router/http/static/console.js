@@ -1028,17 +1028,18 @@
     $("signin-email").focus();
   }
 
-  async function signIn(event) {
-    event.preventDefault();
+  // Signs in; true once the console has started. Otherwise the reason is shown under
+  // the sign-in form.
+  async function signInWith(email, password) {
     const error = $("signin-error");
     error.textContent = "";
-    $("signin-submit").disabled = true;
+    $("signin-notice").textContent = "";
     try {
       const response = await fetch("/console/login", {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": $("signin-csrf").value },
-        body: JSON.stringify({ email: $("signin-email").value, password: $("signin-password").value }),
+        body: JSON.stringify({ email, password }),
       });
       const data = await response.json().catch(() => ({}));
       if (response.ok) {
@@ -1047,7 +1048,7 @@
         // The form that had focus is gone: focus goes to the console's heading, so a
         // screen reader announces where the agent is and Tab starts from the top.
         $("console-heading").focus();
-        return;
+        return true;
       }
       const messages = { 401: "wrong_credentials", 429: "too_many", 403: "csrf_reload" };
       error.textContent = messages[response.status]
@@ -1055,6 +1056,15 @@
         : t("failed", { message: (data.error && data.error.message) || response.status });
     } catch (err) {
       error.textContent = t("failed", { message: err.message });
+    }
+    return false;
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    $("signin-submit").disabled = true;
+    try {
+      await signInWith($("signin-email").value, $("signin-password").value);
     } finally {
       $("signin-submit").disabled = false;
     }
@@ -1401,7 +1411,6 @@
   function queueItem(thread) {
     const customer = threadCustomer(thread);
     const assignee = assigneeName(thread);
-    const last = thread.last_message || null;
     // A real button inside the list item: Enter and Space open it, and it is announced
     // as one, while the list keeps its items.
     return el(
@@ -2506,10 +2515,22 @@
     try {
       const data = await api("POST", "/api/v1/invitations/accept", { token: inviteToken(), password });
       history.replaceState(null, "", location.pathname);
+      // Straight into the console with the password just chosen ("Save and sign in"),
+      // as help desks do after an invitation; the sign-in form only when that fails
+      // (too many attempts from this network, say), with the success said as one.
+      const session = await api("GET", "/console/session").catch(() => ({}));
       $("invite").hidden = true;
-      await loadSession();
+      if (session.login_csrf) {
+        $("signin-csrf").value = session.login_csrf;
+        if (await signInWith(data.email, password)) return;
+      }
+      if (session.authenticated) {
+        startConsole(session);
+        return;
+      }
+      showSignIn(session.login_csrf);
       $("signin-email").value = data.email;
-      $("signin-error").textContent = t("invite_done");
+      $("signin-notice").textContent = t("invite_done");
       $("signin-password").focus();
     } catch (err) {
       const status = err instanceof ApiError ? err.status : 0;
