@@ -615,6 +615,32 @@ async def test_notes_never_leave(settings: Settings, start_app) -> None:
     assert detail["thread"]["last_message"]["text"] == "public reply"
 
 
+async def test_a_listed_thread_previews_the_customers_newest_words(
+    settings: Settings, start_app
+) -> None:
+    """After a claim the newest message is "Sara ... is with you now", the same on every
+    row; the list carries the customer's own newest words apart for the queue to show."""
+    web = FakeAdapter(name="web")
+    client, context = await _start(settings, start_app, web)
+    sara = await make_agent(context, "Sara")
+    first = await web.push("سفارش ۱۲۳۴ من هنوز نرسیده", sender="v1", language="fa")
+    await web.push("a photo of the box", sender="v1", language="fa")
+    await api(client, "POST", f"/api/v1/threads/{first.thread_id}/claim", sara)
+    await api(
+        client,
+        "POST",
+        f"/api/v1/threads/{first.thread_id}/messages",
+        sara,
+        json={"text": "checking", "internal": True},
+    )
+    status, body = await api(client, "GET", "/api/v1/threads?status=assigned", sara)
+    assert status == 200
+    (row,) = body["threads"]
+    assert row["last_message"]["author_kind"] == AuthorKind.SYSTEM
+    said = row["last_customer_message"]
+    assert (said["author_kind"], said["text"]) == (AuthorKind.CUSTOMER, "a photo of the box")
+
+
 async def test_canned_responses_fill_placeholders_per_language(
     settings: Settings, start_app
 ) -> None:

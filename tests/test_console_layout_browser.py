@@ -19,6 +19,7 @@ from router.context import AppContext
 from router.core.messages import utcnow
 from router.core.responder import QueueEveryThread
 from router.service.breaches import fire_due_alarms
+from router.storage.models import Message
 from tests.agent_support import make_agent
 from tests.browser_support import open_console
 from tests.conftest import AppFactory
@@ -181,7 +182,10 @@ async def test_an_admin_adds_an_agent_who_can_then_sign_in(
     form = page.locator("#add-agent-form")
     await form.locator('input[name="email"]').fill("nima@example.com")
     await form.locator('input[name="name"]').fill("نیما")
-    await form.locator("select").select_option("2")
+    await form.locator('select[name="tier"]').select_option("2")
+    # The new agent's language: preselected as the admin's console, chosen here.
+    await expect(form.locator('select[name="language"]')).to_have_value(lang)
+    await form.locator('select[name="language"]').select_option("ar")
     if lang == "fa":
         # An initial password.
         await form.locator('input[name="password"]').fill("nima's password")
@@ -201,8 +205,13 @@ async def test_an_admin_adds_an_agent_who_can_then_sign_in(
         await expect(invite_page.locator("#invite")).to_be_visible()
         await invite_page.locator("#invite-password").fill("nima's password")
         await invite_page.locator("#invite-submit").click()
-        await expect(invite_page.locator("#signin")).to_be_visible()
-        await expect(invite_page.locator("#signin-email")).to_have_value("nima@example.com")
+        # "Save and sign in": straight into the console, in the language the admin
+        # chose for them, not the sign-in form again.
+        await expect(invite_page.locator("#console")).to_be_visible()
+        await expect(invite_page.locator("#live")).to_have_attribute("data-state", "on")
+        await expect(invite_page.locator("#me")).to_contain_text("نیما")
+        await expect(invite_page.locator("html")).to_have_attribute("lang", "ar")
+        await expect(invite_page.locator("html")).to_have_attribute("dir", "rtl")
         await invited.close()
         new_password = "nima's password"
     row = page.locator("#admin-page tr[data-agent-id]", has_text="nima@example.com")
@@ -211,6 +220,7 @@ async def test_an_admin_adds_an_agent_who_can_then_sign_in(
         browser, url, "nima@example.com", DESKTOP, password=new_password
     )
     await expect(nima.locator("#me")).to_contain_text("نیما")
+    await expect(nima.locator("html")).to_have_attribute("lang", "ar")
     # Admin pages are for admins only.
     await expect(nima.locator('.page-tab[data-page="agents"]')).to_be_hidden()
     await nima_context.close()
@@ -221,6 +231,92 @@ async def test_an_admin_adds_an_agent_who_can_then_sign_in(
     await sara_row.locator("button.deactivate").click()
     await expect(sara_row.locator("button.reactivate")).to_be_visible()
     assert page.errors == []  # type: ignore[attr-defined]
+    await context.close()
+
+
+async def test_queue_rows_preview_the_customers_words_not_the_bots(
+    browser: Browser, server: tuple[str, AppContext]
+) -> None:
+    url, app = server
+    await add_agent(app, "sara@example.com", name="Sara", language="fa")
+    start = utcnow() - timedelta(minutes=5)
+    raw = await app.attachment_store.put(
+        b"\x89PNG\r\n\x1a\n", filename="box.png", content_type="image/png"
+    )
+    photo = {
+        "sha256": raw.sha256,
+        "filename": raw.filename,
+        "content_type": raw.content_type,
+        "size": raw.size,
+    }
+    asked = await seed_thread(
+        app, channel="email", address="maryam@example.org", texts=["سفارش ۱۲۳۴ کجاست؟"], start=start
+    )
+    # Only a photo: no words of the customer's to show.
+    pictured = await seed_thread(
+        app,
+        channel="email",
+        address="john@example.org",
+        texts=[""],
+        start=start,
+        first_attachments=[photo],
+    )
+    handoff = "اگر نشانی ایمیلتان را همین‌جا بنویسید، پاسخ را آنجا هم می‌فرستیم."
+    async with app.sessions() as session, session.begin():
+        for seeded in (asked, pictured):
+            session.add(
+                Message(
+                    thread_id=seeded.thread_id,
+                    customer_id=seeded.customer_id,
+                    direction="out",
+                    author_kind="bot",
+                    channel="email",
+                    text=handoff,
+                    created_at=start + timedelta(minutes=1),
+                )
+            )
+    context, page = await open_console(browser, url, "sara@example.com", DESKTOP)
+    asked_row = page.locator(f'#thread-list li[data-thread-id="{asked.thread_id}"]')
+    await expect(asked_row.locator(".preview")).to_have_text("سفارش ۱۲۳۴ کجاست؟")
+    pictured_row = page.locator(f'#thread-list li[data-thread-id="{pictured.thread_id}"]')
+    await expect(pictured_row.locator(".preview")).to_have_text(f"ربات: {handoff}")
+    await expect(pictured_row.locator(".preview .preview-author")).to_have_text("ربات:")
+    assert page.errors == []  # type: ignore[attr-defined]
+    await context.close()
+
+
+async def test_an_accepted_invitation_that_cannot_sign_in_says_so_as_a_success(
+    browser: Browser, server: tuple[str, AppContext]
+) -> None:
+    url, app = server
+    boss = await add_agent(app, "boss@example.com", name="Boss", admin=True)
+    bearer = {"Authorization": f"Bearer {await agent_token(app, boss)}"}
+    new = {"email": "omar@example.com", "name": "عمر", "tier": 1, "language": "ar"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{url}/api/v1/agents", json=new, headers=bearer) as response,
+    ):
+        assert response.status == 201
+        invitation = (await response.json())["invitation_url"]
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    # Signing in at once is refused (too many attempts from this network).
+    await page.route(
+        "**/console/login",
+        lambda route: route.fulfill(status=429, json={"error": {"message": "wait"}}),
+    )
+    await page.goto(invitation)
+    await page.locator("#invite-password").fill("omar's password")
+    await page.locator("#invite-submit").click()
+    await expect(page.locator("#signin")).to_be_visible()
+    await expect(page.locator("#signin-email")).to_have_value("omar@example.com")
+    # The password was saved: said in the success style, apart from why sign-in failed.
+    notice = page.locator("#signin-notice")
+    await expect(notice).to_have_text("گذرواژه ثبت شد؛ با آن وارد شوید.")
+    await expect(notice).to_have_css("color", "rgb(15, 110, 92)")
+    await expect(page.locator("#signin-error")).to_have_text(
+        "تلاش‌ها زیاد است؛ کمی صبر کنید و دوباره امتحان کنید."
+    )
     await context.close()
 
 

@@ -14,7 +14,7 @@ from router.agents.queue import Conflict, Forbidden, Invalid
 from router.agents.replies import post_message
 from router.core.messages import AuthorKind, utcnow
 from router.core.responder import QueueEveryThread
-from router.storage.models import Agent, AuditEvent, Message, Thread, ThreadStatus
+from router.storage.models import Agent, AuditEvent, Message, OutboxItem, Thread, ThreadStatus
 from tests.agent_support import api, count_rows, eventually, get_thread, make_agent
 from tests.support import FakeAdapter, later_passes
 
@@ -113,6 +113,37 @@ async def test_customer_is_told_who_is_with_them_in_their_language(
         sent = await adapter.wait_sent(before + 1)
         assert sent[-1].text == expected and sent[-1].address == sender
         assert sent[-1].author_name == "Sara"
+
+
+async def test_an_email_customer_gets_no_mail_of_its_own_when_an_agent_takes_over(
+    settings: Settings, start_app
+) -> None:
+    """By mail "Sara is with you now" would be one more mail per claim and transfer: it
+    stays in the thread, and only the agent's reply is mailed."""
+    mail = FakeAdapter(name="email")
+    client, context = await start_app(settings, adapters=[mail], responder=QueueEveryThread())
+    sara = await make_agent(context, "Sara")
+    reza = await make_agent(context, "Reza")
+    result = await mail.push("My order is late", sender="john@example.org", language="en")
+    path = f"/api/v1/threads/{result.thread_id}"
+    assert (await api(client, "POST", f"{path}/claim", sara))[0] == 200
+    status, _ = await api(client, "POST", f"{path}/transfer", sara, json={"agent": reza.email})
+    assert status == 200
+    status, _ = await api(
+        client, "POST", f"{path}/messages", reza, json={"text": "It ships today."}
+    )
+    assert status == 201
+    # The outbox sends in order: a mail for either take-over would have gone first.
+    sent = await mail.wait_sent(1)
+    assert [m.text for m in sent] == ["It ships today."]
+    told = await count_rows(
+        context,
+        Message,
+        Message.thread_id == result.thread_id,
+        Message.author_kind == AuthorKind.SYSTEM,
+    )
+    assert told == 2
+    assert await count_rows(context, OutboxItem, OutboxItem.thread_id == result.thread_id) == 1
 
 
 async def test_tier_visibility(settings: Settings, start_app) -> None:

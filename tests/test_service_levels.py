@@ -385,6 +385,51 @@ def test_when_a_person_answers() -> None:
     )
 
 
+def test_the_warning_of_a_short_business_hours_target_fires_before_the_breach() -> None:
+    short = dataclasses.replace(HIGH, first_response_minutes=2, next_response_minutes=1)
+    answered = dataclasses.replace(started(tehran(27, 16)), first_response_at=tehran(27, 16, 5))
+    state = sla.customer_wrote(answered, tehran(27, 16, 59))
+    fired = {(a.target, a.kind): a.fire_at for a in sla.alarms(state, short, measure(), 80)}
+    # 48 seconds into a 1-minute target; it runs out at Saturday's closing, 17:00.
+    assert fired["next_response", "warning"] == tehran(27, 16, 59) + timedelta(seconds=48)
+    assert fired["next_response", "breach"] == tehran(27, 17)
+    # Across the night: 30 seconds before closing, the rest from Sunday 09:00.
+    state = sla.customer_wrote(answered, tehran(27, 16, 59) + timedelta(seconds=30))
+    fired = {(a.target, a.kind): a.fire_at for a in sla.alarms(state, short, measure(), 80)}
+    assert fired["next_response", "warning"] == tehran(28, 9) + timedelta(seconds=18)
+    assert fired["next_response", "breach"] == tehran(28, 9) + timedelta(seconds=30)
+    state = started(tehran(27, 10))
+    fired = {(a.target, a.kind): a.fire_at for a in sla.alarms(state, short, measure(), 80)}
+    assert fired["first_response", "warning"] == tehran(27, 10, 1) + timedelta(seconds=36)
+    assert fired["first_response", "breach"] == tehran(27, 10, 2)
+
+
+def test_a_stretch_across_midnight_is_one_period_and_round_the_clock_names_no_opening() -> None:
+    def hours(**week: list[list[str]]) -> sla.Measure:
+        return measure(week=week)
+
+    late = hours(
+        sat=[["09:00", "24:00"]],
+        sun=[["00:00", "02:00"], ["09:00", "17:00"]],
+        mon=[["09:00", "17:00"]],
+    ).calendar
+    # Saturday 21:00, nobody online: Saturday's period runs on into Sunday's 00:00-02:00;
+    # midnight is no closing, so the next opening is Sunday 09:00, not 00:00.
+    expect = sla.when_a_person_answers(late, agents=2, online=0, now=tehran(27, 21))
+    assert expect == sla.Expectation("at", tehran(28, 9))
+    every_day = [["00:00", "24:00"]]
+    always = hours(**dict.fromkeys(("sat", "sun", "mon", "tue", "wed", "thu", "fri"), every_day))
+    for now in (tehran(27, 21), tehran(28, 0), tehran(28, 12)):
+        expect = sla.when_a_person_answers(always.calendar, agents=2, online=0, now=now)
+        assert expect == sla.Expectation("unknown")
+    assert sla.when_a_person_answers(always.calendar, agents=2, online=1, now=now).kind == "now"
+    # Round the clock but Friday: on Thursday evening the Friday closing is near, and the
+    # opening after it is named.
+    six_days = hours(**dict.fromkeys(("sat", "sun", "mon", "tue", "wed", "thu"), every_day))
+    expect = sla.when_a_person_answers(six_days.calendar, agents=2, online=0, now=tehran(25, 21))
+    assert expect == sla.Expectation("at", tehran(27, 0))
+
+
 async def test_admins_list_calendars_and_policies_and_every_put_is_audited(
     settings: Settings, start_app
 ) -> None:

@@ -265,6 +265,11 @@ async def _tell_customer_who(
     )
     if identity is not None and identity.unreachable_reason:
         identity = None  # keep it in the thread; nobody to send it to
+    elif identity is not None and identity.channel == app.roles.mail:
+        # In a chat it is a line on the screen; by mail it would be a mail of its own for
+        # every claim, transfer and escalation (help desks send none). The agent's reply
+        # comes from their name anyway; the line stays in the thread.
+        identity = None
     message = await enqueue_outbound(
         session,
         thread=thread,

@@ -27,7 +27,7 @@ from router.agents.queue import (
     visible_to,
 )
 from router.core.ids import parse_id
-from router.core.messages import utcnow
+from router.core.messages import AuthorKind, utcnow
 from router.core.security import b64_bytes, b64_text
 from router.identity.display import customer_display_name
 from router.identity.links import KIND_CODE, mask_codes
@@ -96,6 +96,8 @@ def thread_json(
     assignee: Agent | None,
     last_message: Message | None = None,
     last_message_masked: bool = False,
+    last_customer_message: Message | None = None,
+    last_customer_message_masked: bool = False,
     breaches: Sequence[SlaAlarm] = (),
 ) -> JSON:
     """A thread's summary (as listed, and at the top of its detail)."""
@@ -143,17 +145,23 @@ def thread_json(
         # A survey answer at or below the low threshold flagged it for the team lead.
         "low_rating_at": iso(thread.low_rating_at),
         "waiting_seconds": waiting,
-        "last_message": (
-            {
-                "id": last_message.id,
-                "author_kind": last_message.author_kind,
-                "channel": last_message.channel,
-                "text": _shown_text(last_message.text, last_message_masked)[:PREVIEW_CHARS],
-                "created_at": iso(last_message.created_at),
-            }
-            if last_message is not None
-            else None
-        ),
+        "last_message": _preview(last_message, last_message_masked),
+        # What the queue shows: after a hand-off the newest message is the bot's or the
+        # router's boilerplate, alike on every row; the customer's own words tell threads
+        # apart.
+        "last_customer_message": _preview(last_customer_message, last_customer_message_masked),
+    }
+
+
+def _preview(message: Message | None, masked: bool) -> JSON | None:
+    if message is None:
+        return None
+    return {
+        "id": message.id,
+        "author_kind": message.author_kind,
+        "channel": message.channel,
+        "text": _shown_text(message.text, masked)[:PREVIEW_CHARS],
+        "created_at": iso(message.created_at),
     }
 
 
@@ -274,14 +282,19 @@ async def code_mail_ids(session: AsyncSession, message_ids: Sequence[int]) -> se
     return {int(i) for i in rows if i is not None}
 
 
-async def _last_messages(session: AsyncSession, thread_ids: Sequence[int]) -> dict[int, Message]:
+async def _last_messages(
+    session: AsyncSession, thread_ids: Sequence[int], author: AuthorKind | None = None
+) -> dict[int, Message]:
+    """The newest non-internal message of each thread (of `author` only, when given)."""
     if not thread_ids:
         return {}
-    newest = (
-        select(func.max(Message.id))
-        .where(Message.thread_id.in_(thread_ids), Message.internal.is_(False))
-        .group_by(Message.thread_id)
-    )
+    where: list[ColumnElement[bool]] = [
+        Message.thread_id.in_(thread_ids),
+        Message.internal.is_(False),
+    ]
+    if author is not None:
+        where.append(Message.author_kind == author)
+    newest = select(func.max(Message.id)).where(*where).group_by(Message.thread_id)
     return {
         m.thread_id: m for m in await session.scalars(select(Message).where(Message.id.in_(newest)))
     }
@@ -306,7 +319,8 @@ async def thread_summaries(session: AsyncSession, threads: Sequence[Thread]) -> 
     names = await customer_names(session, (t.customer_id for t in threads))
     agents = await _agents_by_id(session, (t.assignee_id for t in threads))
     last = await _last_messages(session, [t.id for t in threads])
-    masked = await code_mail_ids(session, [m.id for m in last.values()])
+    said = await _last_messages(session, [t.id for t in threads], AuthorKind.CUSTOMER)
+    masked = await code_mail_ids(session, [m.id for m in (*last.values(), *said.values())])
     fired = await fired_alarms(session, [t.id for t in threads])
     return [
         thread_json(
@@ -315,6 +329,8 @@ async def thread_summaries(session: AsyncSession, threads: Sequence[Thread]) -> 
             assignee=agents.get(t.assignee_id) if t.assignee_id is not None else None,
             last_message=last.get(t.id),
             last_message_masked=t.id in last and last[t.id].id in masked,
+            last_customer_message=said.get(t.id),
+            last_customer_message_masked=t.id in said and said[t.id].id in masked,
             breaches=fired.get(t.id, ()),
         )
         for t in threads

@@ -122,6 +122,11 @@ THREAD_FIELDS: dict[str, JSON] = {
     },
     "waiting_seconds": N_NUMBER,
     "last_message": _nullable(_ref("MessagePreview")),
+    "last_customer_message": {
+        **_nullable(_ref("MessagePreview")),
+        "description": "the newest message the customer wrote (what the console's queue "
+        "previews; null: none, or not listed)",
+    },
 }
 
 CUSTOMER_FIELDS: dict[str, JSON] = {
@@ -178,7 +183,9 @@ SCHEMAS: dict[str, JSON] = {
             "text": STRING,
             "created_at": TIME,
         },
-        description="The newest non-internal message, its text cut to 200 characters.",
+        description="A message in a thread's summary (`last_message`: the newest "
+        "non-internal one; `last_customer_message`: the customer's newest), its text cut "
+        "to 200 characters.",
     ),
     "ThreadSummary": _object(THREAD_FIELDS),
     "SurveyAsked": _object({"kind": {"type": "string", "enum": ["csat", "nps"]}, "scale": INT}),

@@ -26,11 +26,11 @@ from typing import Literal
 from router.service.calendars import (
     BusinessCalendar,
     NoOpeningFound,
-    add_business_minutes,
+    add_business_seconds,
     business_minutes_between,
+    closing_time,
     is_open,
     next_opening,
-    open_periods,
 )
 
 Priority = Literal["urgent", "high", "normal", "low"]
@@ -52,6 +52,9 @@ _POLICY_KEYS = frozenset(
         "channel",
     }
 )
+# Open this long from now without a break, the team works round the clock: nobody
+# online now names no opening (the "next" one could be days or weeks away).
+ROUND_THE_CLOCK = timedelta(days=1)
 # A target longer than a year of minutes is a typo (the OpenAPI document says the same).
 MAX_TARGET_MINUTES = 365 * 24 * 60
 
@@ -206,20 +209,26 @@ class Measure:
     def add(self, instant: datetime, minutes: float) -> datetime:
         if self.calendar is None:
             return instant + timedelta(minutes=minutes)
-        # Business time is kept to the whole minute (a measured pause may be a fraction).
-        return add_business_minutes(self.calendar, instant, round(minutes))
+        # Business time is kept to the whole second: a measured pause is a fraction, and
+        # so is the warning of a short target (80 % of 2 minutes); to the whole minute the
+        # warning of a 1- or 2-minute target fell on the due time, with the breach.
+        return add_business_seconds(self.calendar, instant, _seconds(minutes))
 
     def add_more(self, start: datetime, reached: datetime, done: float, total: float) -> datetime:
         """`add(start, total)`, knowing `reached == add(start, done)` (done <= total)."""
         if self.calendar is None:
             return start + timedelta(minutes=total)
-        rest = round(total) - round(done)
-        return add_business_minutes(self.calendar, reached, rest)
+        rest = _seconds(total) - _seconds(done)
+        return add_business_seconds(self.calendar, reached, rest)
 
     def between(self, start: datetime, end: datetime) -> float:
         if self.calendar is None:
             return max(0.0, (end - start) / timedelta(minutes=1))
         return business_minutes_between(self.calendar, start, end)
+
+
+def _seconds(minutes: float) -> int:
+    return round(minutes * 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,18 +381,11 @@ def when_a_person_answers(
         return Expectation("now") if online > 0 else Expectation("unknown")
     if is_open(calendar, now) and online > 0:
         return Expectation("now")
+    # Open with nobody online: the opening after the current stretch counts.
+    closing = closing_time(calendar, now, ROUND_THE_CLOCK)
+    if closing is None:
+        return Expectation("unknown")
     try:
-        opening = next_opening(
-            calendar, now if not is_open(calendar, now) else _after_close(calendar, now)
-        )
+        return Expectation("at", next_opening(calendar, closing))
     except NoOpeningFound:
         return Expectation("unknown")
-    return Expectation("at", opening)
-
-
-def _after_close(calendar: BusinessCalendar, now: datetime) -> datetime:
-    """The end of the open period `now` is in (nobody is online: the next one counts)."""
-    for start, end in open_periods(calendar, now.astimezone(calendar.zone).date()):
-        if start <= now < end:
-            return end
-    return now

@@ -255,10 +255,19 @@
     return el("label", { class: "admin-field" }, el("span", { text: t(labelKey) }), input);
   }
 
+  // Preselected: the console's language now (the admin's), which is usually the team's.
+  function languageSelect() {
+    return el(
+      "select",
+      { name: "language" },
+      ...LANGS.map((lang) => el("option", { value: lang, selected: lang === C.state.lang, text: LANGUAGE_NAMES[lang] })),
+    );
+  }
+
   function tierSelect(value) {
     return el(
       "select",
-      null,
+      { name: "tier" },
       ...[1, 2, 3].map((tier) =>
         el("option", { value: String(tier), selected: tier === value, text: t("tier", { n: num(tier) }) }),
       ),
@@ -315,6 +324,9 @@
     const email = el("input", { type: "email", name: "email", required: true, maxlength: "320" });
     const name = el("input", { type: "text", name: "name", required: true, maxlength: "200" });
     const tier = tierSelect(1);
+    // The new agent's console opens in this language (they may change it there): an
+    // Arabic-speaking agent invited from a Persian console is not handed a Persian one.
+    const language = languageSelect();
     const adminBox = el("input", { type: "checkbox", name: "admin" });
     const password = el("input", { type: "password", name: "password", minlength: "8", autocomplete: "new-password" });
     const form = el(
@@ -323,13 +335,14 @@
       field("admin_email", email),
       field("admin_name", name),
       field("admin_tier", tier),
+      field("admin_language", language),
       el("label", { class: "inline" }, adminBox, el("span", { text: t("admin_admin") })),
       field("admin_password_optional", password),
       el("button", { type: "submit", text: t("admin_add") }),
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const body = { email: email.value.trim(), name: name.value.trim(), tier: Number(tier.value), admin: adminBox.checked, language: C.state.lang };
+      const body = { email: email.value.trim(), name: name.value.trim(), tier: Number(tier.value), admin: adminBox.checked, language: language.value };
       if (password.value) body.password = password.value;
       try {
         const data = await api("POST", "/api/v1/agents", body);
@@ -410,11 +423,7 @@
             ),
           ),
         );
-        const language = el(
-          "select",
-          { name: "language" },
-          ...LANGS.map((lang) => el("option", { value: lang, selected: lang === C.state.lang, text: LANGUAGE_NAMES[lang] })),
-        );
+        const language = languageSelect();
         const title = el("input", { type: "text", name: "title", required: true, maxlength: "200" });
         const text = el("textarea", { name: "text", required: true, rows: "3", maxlength: "10000" });
         const form = el(

@@ -64,6 +64,7 @@
       author_bot: "Bot",
       author_agent: "Agent",
       author_system: "System",
+      preview_author: "{author}:",
       internal: "note",
       unverified_sender: "unverified sender",
       unverified_sender_hint: "The From address of this mail could not be authenticated (SPF/DKIM/DMARC): anyone may have written it.",
@@ -279,6 +280,7 @@
       author_bot: "ربات",
       author_agent: "پشتیبان",
       author_system: "سامانه",
+      preview_author: "{author}:",
       internal: "یادداشت",
       unverified_sender: "فرستندهٔ تأییدنشده",
       unverified_sender_hint: "نشانی فرستندهٔ این ایمیل احراز نشد (SPF/DKIM/DMARC): ممکن است هر کسی آن را نوشته باشد.",
@@ -494,6 +496,7 @@
       author_bot: "الروبوت",
       author_agent: "الموظف",
       author_system: "النظام",
+      preview_author: "{author}:",
       internal: "ملاحظة",
       unverified_sender: "مرسل غير موثّق",
       unverified_sender_hint: "تعذّر التحقق من عنوان مرسل هذه الرسالة (SPF/DKIM/DMARC): ربما كتبها أي شخص.",
@@ -1025,17 +1028,18 @@
     $("signin-email").focus();
   }
 
-  async function signIn(event) {
-    event.preventDefault();
+  // Signs in; true once the console has started. Otherwise the reason is shown under
+  // the sign-in form.
+  async function signInWith(email, password) {
     const error = $("signin-error");
     error.textContent = "";
-    $("signin-submit").disabled = true;
+    $("signin-notice").textContent = "";
     try {
       const response = await fetch("/console/login", {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": $("signin-csrf").value },
-        body: JSON.stringify({ email: $("signin-email").value, password: $("signin-password").value }),
+        body: JSON.stringify({ email, password }),
       });
       const data = await response.json().catch(() => ({}));
       if (response.ok) {
@@ -1044,7 +1048,7 @@
         // The form that had focus is gone: focus goes to the console's heading, so a
         // screen reader announces where the agent is and Tab starts from the top.
         $("console-heading").focus();
-        return;
+        return true;
       }
       const messages = { 401: "wrong_credentials", 429: "too_many", 403: "csrf_reload" };
       error.textContent = messages[response.status]
@@ -1052,6 +1056,15 @@
         : t("failed", { message: (data.error && data.error.message) || response.status });
     } catch (err) {
       error.textContent = t("failed", { message: err.message });
+    }
+    return false;
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    $("signin-submit").disabled = true;
+    try {
+      await signInWith($("signin-email").value, $("signin-password").value);
     } finally {
       $("signin-submit").disabled = false;
     }
@@ -1398,7 +1411,6 @@
   function queueItem(thread) {
     const customer = threadCustomer(thread);
     const assignee = assigneeName(thread);
-    const last = thread.last_message || null;
     // A real button inside the list item: Enter and Space open it, and it is announced
     // as one, while the list keeps its items.
     return el(
@@ -1407,12 +1419,30 @@
       el(
         "button",
         { type: "button", class: "thread-open", onclick: () => openThread(thread.id) },
-        ...queueItemRows(thread, customer, assignee, last),
+        ...queueItemRows(thread, customer, assignee),
       ),
     );
   }
 
-  function queueItemRows(thread, customer, assignee, last) {
+  // The customer's newest words: after a hand-off or a claim the newest message is the
+  // bot's or the router's own text, the same on every row, and tells an agent nothing
+  // about which thread to take. Without any (a file alone), the newest message, named
+  // by its author so boilerplate does not read as the customer's.
+  function queuePreview(thread) {
+    const said = thread.last_customer_message;
+    if (said && said.text) return el("span", { class: "preview", text: said.text });
+    const last = thread.last_message;
+    if (!last || !last.text) return null;
+    return el(
+      "span",
+      { class: "preview" },
+      el("span", { class: "preview-author", text: t("preview_author", { author: t(`author_${last.author_kind}`) }) }),
+      " ",
+      isolated(last.text),
+    );
+  }
+
+  function queueItemRows(thread, customer, assignee) {
     return [
       el(
         "span",
@@ -1423,7 +1453,7 @@
         el("span", { class: "badge", text: t("tier", { n: num(thread.tier) }) }),
       ),
       el("span", { class: "row sla" }, ...slaParts(thread)),
-      last && last.text ? el("span", { class: "preview", text: last.text }) : null,
+      queuePreview(thread),
       el(
         "span",
         { class: "muted" },
@@ -2488,10 +2518,22 @@
     try {
       const data = await api("POST", "/api/v1/invitations/accept", { token: inviteToken(), password });
       history.replaceState(null, "", location.pathname);
+      // Straight into the console with the password just chosen ("Save and sign in"),
+      // as help desks do after an invitation; the sign-in form only when that fails
+      // (too many attempts from this network, say), with the success said as one.
+      const session = await api("GET", "/console/session").catch(() => ({}));
       $("invite").hidden = true;
-      await loadSession();
+      if (session.login_csrf) {
+        $("signin-csrf").value = session.login_csrf;
+        if (await signInWith(data.email, password)) return;
+      }
+      if (session.authenticated) {
+        startConsole(session);
+        return;
+      }
+      showSignIn(session.login_csrf);
       $("signin-email").value = data.email;
-      $("signin-error").textContent = t("invite_done");
+      $("signin-notice").textContent = t("invite_done");
       $("signin-password").focus();
     } catch (err) {
       const status = err instanceof ApiError ? err.status : 0;
