@@ -47,17 +47,21 @@ _HUMAN_WORDS = _ANYONE | frozenset(
     tokenise(
         normalise(
             "human humans person operator representative rep agent agents staff "
-            "supervisor manager boss colleague colleagues employee "
-            "specialist advisor adviser associate admin expert "
+            "supervisor manager boss colleague colleagues employee management "
+            "specialist advisor adviser associate admin expert consultant csr teammate "
+            # "team member", "staff member": compound nouns, one token (see `_joined`)
+            "teammember teammembers staffmember staffmembers "
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
             "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
             "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
-            "ادمین "
+            "ادمین مشاور متصدی مدیریت "
             "موظف موظفی موضف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول مختص ادمن "
+            # «الإدارة», "the management", with its proclitics («للإدارة»)
+            "اداره مستشار اخصائی خبیر "
             "وکیل "
             # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
-            "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir insan ensan shakhs "
-            "sha5s "
+            "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
+            "shakhs sha5s moshref mushrif moshrif "
         )
     )
 )
@@ -66,12 +70,17 @@ _CONTACT_WORDS = frozenset(
     tokenise(
         normalise(
             "talk speak chat connect transfer call callback contact reach escalate touch "
-            "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط "
+            "redirect "
+            "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط گفتگو گفتوگو "
             "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی تحولنی حولني احکی یحکی احچی "
-            "اتواصل تواصل التواصل یتصل اتصل تتصل یکلمنی یرد ترد مکالمه اتصال محادثه التکلم اکلمه "
-            "حولونی وصلونی توصلنی شات "
+            "اتواصل تواصل التواصل یتصل اتصل تتصل یکلمنی مکالمه اتصال محادثه التکلم اکلمه "
+            "حولونی وصلونی توصلنی شات احاله احیل یحول تصعید صعد نتکلم نحکی نهضر اهضر احجی "
             "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki e7ke e7ki "
-            "tahadoth atahadath atwasal wasalni wassalni 7awelni 7awwelni"
+            "tahadoth atahadath atwasal wasalni wassalni 7awelni 7awwelni wasselni wasalny "
+            "ykalemni ykalemny yekalemni ykallemni "
+            "wasselny 7awilni atkalam atkallam etkalem etkallem ne7ki ye7ki yi7ki nkalem yetsel "
+            "yetasel "
+            "yetesel yitasel yittasel ettasel etasel tetsel"
         )
     )
 )
@@ -90,21 +99,116 @@ def _verb_stem(token: str) -> str:
 
 # ... and inflected in English ("speaking", "be transferred"); a past tense tells a
 # story ("I called your agent yesterday and ..."), its passive asks ("can I be
-# transferred to a person").
+# transferred to a person"), and so does its participle after a request ("I want this
+# escalated", "I'd like my case passed to a manager").
 _CONTACT_STEMS = frozenset(_verb_stem(w) for w in _CONTACT_WORDS if w.isascii())
 _PASSIVE_AUXILIARIES = frozenset({"be", "been", "being", "get", "gets", "getting"})
+_PARTICIPLE_REACH = 3  # words from "want" to the participle it asks for
 
 
 def _inflected_contact(tokens: Sequence[str], i: int) -> bool:
     token = tokens[i]
     if not token.isascii() or _verb_stem(token) not in _CONTACT_STEMS:
         return False
-    return not token.endswith("ed") or (i > 0 and tokens[i - 1] in _PASSIVE_AUXILIARIES)
+    if not token.endswith("ed") or (i > 0 and tokens[i - 1] in _PASSIVE_AUXILIARIES):
+        return True
+    return any(t in _REQUEST_FORMS for t in tokens[max(0, i - _PARTICIPLE_REACH) : i])
 
 
-# "Answer me": a request with a person-word ("is there a person who can answer?"), not
-# with a service («پشتیبانی تا چه ساعتی جواب میده؟» asks for its hours).
-_ANSWER_WORDS = frozenset(tokenise(normalise("answer respond reply جواب پاسخ")))
+# Arabic contact verbs with a proclitic or a plural ending: «للتواصل معي» ("to contact
+# me"), «اتصلوا بي» ("call me", plural), «كلموني». Only these affixes: a pronoun suffix
+# would make «کلمه» ("word", as in «کلمه عبور», "password") the verb «کلم», the article
+# makes the verb a topic («الاتصال بخدمة العملاء متاح؟», "is calling customer service
+# possible?") and «ب» a means («بتحويل المصاري», "by a money transfer").
+_CONTACT_PROCLITICS = ("لل", "ل", "و")
+_PLURAL_VERB_ENDINGS = ("ونی", "وا", "و")
+
+
+# A contact refused: "don't call me", «أرجو عدم الاتصال بي», «بطلوا تتصلوا بيا» (a word
+# before the verb), «به من زنگ نزنید», «تماس نگیرید» (a negated light verb after it).
+_DONT = frozenset(tokenise(normalise("dont never stop لا عدم بطلوا بطل بلاش")))
+_NEGATED_LIGHT_VERBS = frozenset(
+    "ن" + stem + ending
+    for stem in ("زن", "گیر", "کن")
+    for ending in ("", "ید", "ین", "ه", "ن", "ند", "یم")
+)
+_DONT_REACH = 2
+
+
+# ... and a call asked for with a Persian imperative light verb, no object needed
+# («تماس بگیرید», «زنگ بزنید», «یکی زنگ بزنه»); «زنگ بزنم» ("should I call?") is not one.
+_ASKED_LIGHT_VERBS = frozenset(
+    "ب" + stem + ending for stem in ("زن", "گیر") for ending in ("", "ید", "ین", "ه", "ن", "ند")
+)
+
+
+def _refused_contact(tokens: Sequence[str], i: int) -> bool:
+    """Whether the contact word at `tokens[i]` is negated ("don't call me", "I don't
+    want to be called")."""
+    return (
+        any(t in _DONT for t in tokens[max(0, i - _DONT_REACH) : i])
+        or any(t in _NEGATED_LIGHT_VERBS for t in tokens[i + 1 : i + 1 + _DONT_REACH])
+        or any(
+            t in _NO_PERSON_TABLE and _longest_at(tokens, j, _NO_PERSON_TABLE)
+            for j, t in enumerate(tokens[:i])
+        )
+    )
+
+
+def _is_contact(tokens: Sequence[str], i: int) -> bool:
+    """Whether `tokens[i]` is a contact word that is not refused ("talk", «اتصلوا»,
+    "be transferred"; not "don't call")."""
+    if not _may_contact(tokens[i]):
+        return False
+    return bool(_contact_base(tokens[i]) or _inflected_contact(tokens, i)) and not (
+        _refused_contact(tokens, i)
+    )
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _may_contact(token: str) -> bool:
+    """Whether `token` is a contact word in some form (one cached look-up per word: most
+    words of a message are none)."""
+    if token.isascii():
+        return token in _CONTACT_WORDS or _verb_stem(token) in _CONTACT_STEMS
+    return _contact_base(token) is not None
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _contact_base(token: str) -> str | None:
+    """The contact word `token` is, with an Arabic proclitic or plural ending taken off
+    (ASCII and listed forms as they are), or None."""
+    if token in _CONTACT_WORDS:
+        return token
+    if token.isascii():
+        return None
+    bases = [token] + [token[len(p) :] for p in _CONTACT_PROCLITICS if token.startswith(p)]
+    for base in bases:
+        if base in _CONTACT_WORDS:
+            return base
+        for ending in _PLURAL_VERB_ENDINGS:
+            if base.endswith(ending) and base[: -len(ending)] in _CONTACT_WORDS:
+                return base[: -len(ending)]
+    return None
+
+
+# "Answer me", "review my case": what a person does with the customer's case, a request
+# with a person-word ("is there a person who can answer?", «یه کارشناس رسیدگی کنه»,
+# «يراجع مشرف حالتي»), not with a service («پشتیبانی تا چه ساعتی جواب میده؟» asks for its
+# hours). Not "help", "explain", "look at": "can someone help me unblock my pin?" asks
+# about the pin.
+_ANSWER_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "answer respond reply review handle investigate "
+            "جواب پاسخ پاسخگو پاسخگوی بررسی رسیدگی پیگیری راهنمایی راهنماییم کمکم "
+            "يرد ترد يراجع مراجعة يتابع متابعة "
+            "yrod yerod yered"
+        )
+    )
+)
+_HELP_ME = frozenset(tokenise(normalise("help assist کمک کمکم يساعدني ساعدني يساعدنا ysa3edni")))
+_ANSWER_PHRASES = _phrases("look into", "deal with", "take care of", "follow up")
 # Contact phrases: "take over", «با کارشناس کار دارم» ("I need a word with").
 _CONTACT_PHRASES = _phrases(
     "take over",
@@ -116,12 +220,26 @@ _CONTACT_PHRASES = _phrases(
     "phone me",
     "ring me",
     "give me a call",
+    "hold of",
+    "pass me",
+    "hook me up",
     "کار دارم",
+    # "send a message", «پم» being Finglish "pm" in Persian letters; «پیام» alone is
+    # also a message read («پیام خطا», "an error message")
+    "پیام بده",
+    "پیام بدید",
+    "پیام بدین",
+    "پیام بدن",
+    "پیام بفرستید",
+    "پم بده",
+    "پم بدید",
 )
 # "Someone" that is also "one" («یکی», Arabic «احد»): a person only beside a contact or
 # answer word («یکی تماس بگیره», «يتصل بي أحد»); «یکی دیگه میخوام» wants another item.
 # Egyptian and Levantine «حد»/«حدا» ("someone") is MSA "limit" («هل هناك حد للتعبئة»).
-_SOMEONE = frozenset(tokenise(normalise("یکی یکیو یکیتون احد حد حدا بحد 7ad 7ada 7add")))
+_SOMEONE = frozenset(tokenise(normalise("یکی یکیو یکیتون احد حد حدا بحد 7ad 7ada 7add a7ad ahad")))
+# Those that are also "one" («یکی از سفارشام», "one of my orders"; «أحد المنتجات»).
+_ONE = frozenset(tokenise(normalise("یکی احد a7ad ahad")))
 _ANY_SOMEONE = _SOMEONE | _ANYONE
 # Asking whether a person is there («کسی اونجا هست؟», «مفيش حد هنا؟», "any human
 # available?"): with a person-word, a request.
@@ -178,8 +296,9 @@ _BOT_PHRASES = _phrases(
 _NEGATIONS = frozenset(
     tokenise(
         normalise(
-            "no not dont isnt arent aint stop enough نه نمیخوام نمیخواهم نمیزنم بسه دیگه "
-            "لا مش مو ما مابدي بلاش كفاية"
+            "no not dont isnt arent aint stop enough tired sick fed "
+            "نه نمیخوام نمیخواهم نمیزنم بسه دیگه خسته "
+            "لا مش مو ما مابدي بلاش كفاية زهقت مليت طفشت"
         )
     )
 )
@@ -225,7 +344,8 @@ _PERSONAL = frozenset(tokenise(normalise("شخصی شخصیه شخصیا شخص�
 _REQUEST_FORMS = frozenset(
     tokenise(
         normalise(
-            "want wanna need like prefer demand request require gimme "
+            "want wanna need like prefer demand request require gimme appreciate arrange "
+            "schedule "
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
             "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرستید "
             "بفرستین صدا "
@@ -267,13 +387,29 @@ _INQUIRY_WORDS = frozenset(
         )
     )
 )
+# Verbs of knowing a request form may serve ("I want to know", «میخوام بدونم», «حابب
+# اعرف»); unlike the inquiry words, not "check" or "ask", which a person is asked to do.
+_KNOW_WORDS = frozenset(
+    tokenise(normalise("know understand learn wonder بدونم بدانم بفهمم اعرف أعرف نعرف افهم"))
+)
+# A question about working for the shop ("do you have jobs for call center operators?",
+# «استخدام کارشناس فروش دارید؟», «في عندكن وظائف؟») names its people without asking for one.
+_JOB_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "job jobs hiring hire vacancy vacancies career careers recruiting recruitment "
+            "استخدام استخدامی شغل شغلی وظایف "
+            "توظيف وظائف وظيفة شغل"
+        )
+    )
+)
 # A clause that tells rather than asks: about the past (a story of a call), about the
 # customer's own people (a brother who collects the parcel, "my manager"), or a
 # question about the shop's staff ("is your support team in Tehran?").
 _PAST_WORDS = frozenset(
     tokenise(
         normalise(
-            "yesterday ago earlier already previously spoke spoken said told "
+            "yesterday ago earlier already previously spoke spoken said told missed "
             "دیروز پریروز قبلا گفت گفتن گفتند گفته زد زدم زدند زده گرفتم گرفت گرفتند کردم "
             "کرد کرده کردند بود بودم "
             "امبارح امس البارحه البارح لقد للتو قائلا اخبرني بيقلي "
@@ -282,6 +418,7 @@ _PAST_WORDS = frozenset(
             # a call promised or made by the shop, not asked for («یه کارشناس باهام تماس
             # میگیره», «موظف بيتصل فيني»): the indicative, where a request has «بگیره»
             "میگیره میگیرد میگیرن میزنه میزند میزنن بيتصل هيتصل بيكلمني هيكلمني "
+            "راح رح سوف "
             "embare7 kallamt kalamt 2al"
         )
     )
@@ -327,15 +464,81 @@ _AUXILIARIES = frozenset(
     ["do", "does", "did", "is", "are", "was", "were", "has", "have", "had", "will"]
 )
 _DETERMINERS = frozenset(["your", "ur", "the", "a", "an", "any", "one", "of", "you", "yours"])
+# Asking about times («چه ساعتی», "when", «امتى»).
+_WHEN_PHRASES = _phrases(
+    "when",
+    "what time",
+    "چه ساعتی",
+    "ساعت چند",
+    "تا کی",
+    "چه موقع",
+    "متى",
+    "امتى",
+    "ايمتى",
+    "ایمتی",
+    "وقتاش",
+    "emta",
+    "imta",
+)
+# ... or the days they work ("is the supervisor at the branch on Saturday?").
+_DAYS = frozenset(
+    tokenise(
+        normalise(
+            "monday tuesday wednesday thursday friday saturday sunday weekend weekends "
+            "holiday holidays شنبه یکشنبه دوشنبه سهشنبه چهارشنبه پنجشنبه جمعه جمعهها "
+            "تعطیل تعطیلات السبت الاحد الاثنين الثلاثاء الاربعاء الخميس الجمعة العطلة"
+        )
+    )
+)
+# Asking whether one can ("can", «ممکن», «میشه», «يمكن»).
+_MODALS = frozenset(
+    tokenise(
+        normalise(
+            "can could may would ممکن میشه میشود میتونم میتونه میتونید امکان يمكن ممكن "
+            "اقدر تقدر momken mumkin"
+        )
+    )
+)
+# "Must": with a question mark before it, a question about what one must do.
+_MUST_WORDS = frozenset(tokenise(normalise("باید بایست لازمه لازم يجب ضروري")))
+# "Who is your manager?", "where are your agents?": about the staff.
+_WHO_WHERE = frozenset(["who", "where", "whos", "wheres"])
+# («من» is also "from" and Persian "I"; «کی» Persian "when" too.)
+_WHO = frozenset(tokenise(normalise("who whom مين")))
+# The Persian and Arabic yes/no question marks, like "does" before the staff («آیا
+# کارشناسان شما آخر هفته پاسخگو هستند؟», «هل موظفوكم يتحدثون الفارسية؟»); one that asks
+# a person to call "me" is a request.
+_QUESTION_PARTICLES = frozenset(tokenise(normalise("آیا هل")))
 # "Do I need to call someone to ...", "should I contact support": a question about
 # what the customer must do.
 _MUST = _phrases("do i need to", "do i have to", "should i", "must i", "do we need to")
 # A contact word aimed at the customer asks for a person without naming one ("transfer
 # me", "call me back", «زنگ بزنید بهم», «با من تماس برقرار کنید»), unless a question word
 # asks how or when ("when will you call me?"); "escalate" and "callback" need no object.
-_ME = frozenset(tokenise(normalise("me بهم باهام بنده بی فینی فیی بیا لی معی")))
+_ME = frozenset(
+    tokenise(normalise("me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی معی ma3i ma3aya"))
+)
 _ME_PHRASES = _phrases("با من", "به من")
-_PERSON_CONTACTS = frozenset(["escalate", "escalation", "callback"])
+# Arabic verbs that carry "me" («كلموني», «حولني»): the suffix on a contact word, but not
+# on «وصل», where «وصلني» is also "it reached me" (the parcel).
+_ME_SUFFIXES = ("ونی", "نی")
+_ARRIVE = "وصل"
+# "Put me through", "get back to me": aimed at the customer, like "call me".
+_ME_CONTACT_PHRASES = _phrases(
+    "put me through",
+    "patch me through",
+    "get back to me",
+    "pass me to",
+    "pass me on to",
+    "message me",
+    "text me",
+    "dm me",
+    "pm me",
+    "پیام بده",
+    "پیام بدید",
+    "پیام بدین",
+)
+_PERSON_CONTACTS = frozenset(tokenise(normalise("escalate escalation callback تصعيد صعد")))
 # How far a contact word may be from "me" («با من تماس»: before; «زنگ بزنید بهم»: after).
 _ME_REACH = 2
 # The contact words that take the customer as object: one calls, transfers, connects
@@ -344,10 +547,14 @@ _CALL_WORDS = frozenset(
     tokenise(
         normalise(
             "call transfer connect contact reach phone ring escalate "
-            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل"
+            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل احاله صعد تصعید"
         )
     )
 )
+_CALL_STEMS = frozenset(_verb_stem(w) for w in _CALL_WORDS if w.isascii())
+_BE_OR_GET = frozenset(["be", "get"])
+_ARTICLES_A = frozenset(["a", "an"])
+_HAVE_GET = frozenset(["have", "get"])
 # What may follow "call me" in a request ("call me back", "call me at 0912 ...", "call
 # me tomorrow", "transfer me to billing"); "call me Carrie" or "call me something else"
 # asks the bot to use a name.
@@ -378,6 +585,17 @@ _BEFORE_PERSON = _DETERMINERS | frozenset(["real", "actual", "live", "actually",
 # Who "of", "from" a service is one of its people ("someone from support", «یکی از
 # پشتیبانی», «احد من خدمة العملاء»).
 _OF = frozenset(tokenise(normalise("from of از من")))
+# The shop's departments, people only after "someone from", "a call from" ("support"
+# alone is also a verb: "does it support 5G?").
+_DEPARTMENTS = frozenset(
+    tokenise(
+        normalise(
+            "support sales billing accounts accounting finance team staff department company "
+            "فروش مالی حسابداری فنی تعمیرات واحد بخش تیم شرکت فروشگاه "
+            "المبيعات الحسابات المالية القسم قسم الصيانة الفني الدعم الشركة المحل"
+        )
+    )
+)
 
 _GREETINGS = _phrases(
     "hi",
@@ -607,13 +825,26 @@ def _phrase_at(tokens: Sequence[str], i: int, *groups: PhraseGroup) -> int:
     return _longest_at(tokens, i, table) if tokens[i] in table else 0  # most words start none
 
 
-def _longest_at(
-    tokens: Sequence[str], i: int, table: dict[str, tuple[tuple[str, ...], ...]]
-) -> int:
+PhraseTable = dict[str, tuple[tuple[str, ...], ...]]
+
+
+def _longest_at(tokens: Sequence[str], i: int, table: PhraseTable) -> int:
     for phrase in table.get(tokens[i], ()):
         if tuple(tokens[i : i + len(phrase)]) == phrase:
             return len(phrase)
     return 0
+
+
+# The phrase groups looked up at every word of a clause, by first word once (a word that
+# starts none is skipped with one dict lookup).
+_NO_PERSON_TABLE = _by_first_word((_NO_PERSON_NEEDED,))
+_HUMAN_TABLE = _by_first_word((_HUMAN_PHRASES,))
+_CONTACT_TABLE = _by_first_word((_CONTACT_PHRASES,))
+_REQUEST_TABLE = _by_first_word((_REQUEST_PHRASES,))
+_ANSWER_TABLE = _by_first_word((_ANSWER_PHRASES,))
+_ME_TABLE = _by_first_word((_ME_PHRASES,))
+_ME_CONTACT_TABLE = _by_first_word((_ME_CONTACT_PHRASES,))
+_WHEN_TABLE = _by_first_word((_WHEN_PHRASES,))
 
 
 def _strip_phrases(
@@ -621,7 +852,7 @@ def _strip_phrases(
 ) -> tuple[list[str], bool]:
     """Remove every occurrence of the phrases (longest first); report whether any was found."""
     table = _by_first_word(phrases)  # looked up once, not per token
-    if table.keys().isdisjoint(tokens):  # no phrase starts here: one set operation
+    if table.keys().isdisjoint(tokens):  # most messages: no phrase starts anywhere
         return list(tokens), False
     out: list[str] = []
     found = False
@@ -651,6 +882,20 @@ _HELD_LETTER = re.compile(r"(\w)\1{2,}")
 # shorter ones are too often another word ("stuff" is not "staff").
 _MIN_TYPO_LENGTH = 6
 _LONG_HUMAN_WORDS = tuple(w for w in sorted(_HUMAN_WORDS) if len(w) >= _MIN_TYPO_LENGTH)
+# Shorter Latin-letter person-words with one letter left out ("persn", "humn", "agnt"):
+# a dropped letter, unlike a changed one ("stuff", "agony"), rarely makes another word;
+# the few that do are left out ("exert", "gent", and "amin", a name). Not in Persian or Arabic
+# script, where short words are: «آسان» ("easy") is «انسان» less a letter.
+_DROPPED_LETTER = (
+    frozenset(
+        w[:k] + w[k + 1 :]
+        for w in _HUMAN_WORDS
+        if w.isascii() and w.isalpha() and len(w) in (_MIN_TYPO_LENGTH - 1, _MIN_TYPO_LENGTH)
+        for k in range(len(w))
+    )
+    - _HUMAN_WORDS
+    - {"exert", "amin", "gent", "gents"}
+)
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -673,6 +918,8 @@ def _is_person_word(token: str, *, typos: bool = True) -> bool:
     }
     forms |= {f[: -len(e)] for f in forms for e in _PERSON_ENDINGS if f.endswith(e)}
     if forms & _HUMAN_WORDS:
+        return True
+    if typos and token in _DROPPED_LETTER:
         return True
     return (
         typos
@@ -699,17 +946,20 @@ def is_human_request(tokens: Sequence[str]) -> bool:
     refused = len(wanted) < len(tokens)
     rest, has_phrase = _strip_phrases(wanted, (_HUMAN_PHRASES,))
     rest, has_contact_phrase = _strip_phrases(rest, (_CONTACT_PHRASES,))
-    has_contact_word = any(
-        t in _CONTACT_WORDS or _inflected_contact(wanted, i) for i, t in enumerate(wanted)
-    )
-    has_answer = any(t in _ANSWER_WORDS for t in wanted)
+    has_contact_word = any(_is_contact(wanted, i) for i in range(len(wanted)))
+    has_answer = _answers(wanted)
     has_presence = any(t in _PRESENCE_WORDS for t in wanted)
+    has_someone = any(_someone_at(rest, i) for i in range(len(rest)))
+    # "someone help me" names a person (the length rule below keeps "can someone help
+    # me unblock my pin?" a question)
+    helped = any(t in _HELP_ME for t in wanted)
     has_word = any(_is_person_word(t) for t in rest) or (
-        (has_contact_word or has_answer or has_presence) and any(t in _SOMEONE for t in rest)
+        (has_contact_word or has_answer or has_presence or helped) and has_someone
     )
     has_contact = has_contact_phrase or has_contact_word or (has_word and has_presence)
     has_bot = any(t in _BOT_WORDS for t in tokens) or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
-    if has_bot and (has_word or any(t in _NEGATIONS for t in tokens)):
+    # beside the bot, "someone" is a person ("this bot is useless, send someone")
+    if has_bot and (has_word or has_someone or any(t in _NEGATIONS for t in tokens)):
         return True
     if not has_word and not (has_phrase and has_contact):
         return False
@@ -733,12 +983,12 @@ _REFUSAL_REACH = 3
 def _without_refused_person(tokens: Sequence[str]) -> list[str]:
     """The tokens without "no need for a human"-style refusals of a person: they say
     what the customer does not want, not what the question is about."""
-    if _by_first_word((_NO_PERSON_NEEDED,)).keys().isdisjoint(tokens):
-        return list(tokens)  # no refusal at all: one set operation
+    if _NO_PERSON_TABLE.keys().isdisjoint(tokens):
+        return list(tokens)
     out: list[str] = []
     i = 0
     while i < len(tokens):
-        refusal = _phrase_at(tokens, i, _NO_PERSON_NEEDED)
+        refusal = tokens[i] in _NO_PERSON_TABLE and _longest_at(tokens, i, _NO_PERSON_TABLE)
         if refusal:
             # the person after the refusal ("no need for a human", «مش عايز موظف») ...
             ahead = tokens[i + refusal : i + refusal + _REFUSAL_REACH]
@@ -758,12 +1008,61 @@ def _without_refused_person(tokens: Sequence[str]) -> list[str]:
     return out
 
 
+# Nouns made of a contact word and another, read as one word: a "call center operator"
+# is a job, «کد پیگیری» a tracking code, not a call or a follow-up asked for.
+_COMPOUND_NOUNS = _phrases(
+    "team member",
+    "team members",
+    "staff member",
+    "staff members",
+    "human readable",
+    "call center",
+    "call centre",
+    "call centers",
+    "call centres",
+    "مرکز تماس",
+    "مركز الاتصال",
+    "مركز اتصال",
+    "کد پیگیری",
+    "شماره پیگیری",
+    # a way to contact, asked for as a detail («شماره تماس پشتیبانی رو میدید؟»)
+    "contact number",
+    "contact details",
+    "contact info",
+    "contact information",
+    "contact email",
+    "contact page",
+    "contact form",
+    "شماره تماس",
+    "اطلاعات تماس",
+    "راه ارتباطی",
+    "رقم التواصل",
+    "رقم الاتصال",
+    "معلومات الاتصال",
+    "بيانات التواصل",
+)
+
+
+def _joined(tokens: Sequence[str]) -> list[str]:
+    """The tokens with every compound noun made one token."""
+    table = _by_first_word((_COMPOUND_NOUNS,))
+    if table.keys().isdisjoint(tokens):
+        return list(tokens)
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        length = _longest_at(tokens, i, table) if tokens[i] in table else 0
+        out.append("".join(tokens[i : i + length]) if length else tokens[i])
+        i += length or 1
+    return out
+
+
 def _clauses(text: str) -> list[list[str]]:
     """The tokens of each clause of `text`: split at punctuation and conjunctions."""
     clauses: list[list[str]] = []
     for piece in _CLAUSE_END.split(text):
         clause: list[str] = []
-        for token in tokenise(normalise(piece)):
+        for token in _joined(tokenise(normalise(piece))):
             if token in _CLAUSE_WORDS:
                 clauses.append(clause)
                 clause = []
@@ -798,7 +1097,8 @@ def _names_staff(tokens: Sequence[str], i: int, span: int = 1) -> bool:
     """Whether a person or a service is named at `tokens[i]` (or `span` - 1 words on:
     "the delivery person")."""
     return any(
-        _is_person_word(tokens[j], typos=False) or bool(_phrase_at(tokens, j, _HUMAN_PHRASES))
+        _is_person_word(tokens[j], typos=False)
+        or (tokens[j] in _HUMAN_TABLE and bool(_longest_at(tokens, j, _HUMAN_TABLE)))
         for j in range(i, min(i + span, len(tokens)))
     )
 
@@ -820,32 +1120,77 @@ def _tells(clause: Sequence[str]) -> bool:
             return True  # "called", not "be transferred"
         if token in _SELF and _names_staff(clause, _next_word(clause, i + 1, _ARTICLES)):
             return True
-    if _phrase_at(clause, 0, _MUST):
+    if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
+    if _wants_to_know(clause) or _asks_when(clause):
+        return True
+    if clause[0] in _QUESTION_PARTICLES and any(t in _MUST_WORDS for t in clause):
+        return True  # «آیا باید با پشتیبانی تماس بگیرم؟», «هل لازم أتصل بخدمة العملاء؟»
     present = any(t in _PRESENCE_WORDS or t == "there" for t in clause)
+    if clause[0] in _WHO_WHERE and len(clause) > 1 and clause[1] in _AUXILIARIES:
+        clause = clause[1:]  # "who is your manager?" asks about the manager, like "is"
+    if clause[0] in _QUESTION_PARTICLES and any(t in _ME for t in clause):
+        return False  # «آیا کارشناس میتونه با من تماس بگیره؟» asks for the call
     return (
-        clause[0] in _AUXILIARIES
+        (clause[0] in _AUXILIARIES or clause[0] in _QUESTION_PARTICLES)
         and not present
         and _names_staff(clause, _next_word(clause, 1, _DETERMINERS), span=2)
     )
 
 
+def _asks_when(clause: Sequence[str]) -> bool:
+    """A question about the staff's times ("when do your agents answer?", «کارشناس
+    فروش چه ساعتی جواب میده؟», «متى يتصل المندوب؟»), unless it asks whether one can or
+    asks for one ("when can someone call me?")."""
+    return any(
+        t in _DAYS or (t in _WHEN_TABLE and _longest_at(clause, i, _WHEN_TABLE))
+        for i, t in enumerate(clause)
+    ) and not (any(t in _MODALS or t in _REQUEST_FORMS for t in clause) or _contacts_me(clause))
+
+
+def _wants_to_know(clause: Sequence[str]) -> bool:
+    """A request form serving a verb of knowing before any person ("I want to know whether
+    your staff speak Arabic", «ابغى اعرف اذا الموظفين ...»): about the staff, unless it
+    asks one to call ("I'd like to know if someone can call me back" asks)."""
+    if not any(t in _KNOW_WORDS for t in clause):
+        return False
+    first_person = next(
+        (i for i, t in enumerate(clause) if _is_person_word(t, typos=False)), len(clause)
+    )
+    return any(
+        clause[i] in _KNOW_WORDS
+        and any(t in _REQUEST_FORMS for t in clause[max(0, i - _PARTICIPLE_REACH) : i])
+        for i in range(first_person)
+    ) and not _contacts_me(clause)
+
+
 def _asks_for_one(clause: Sequence[str]) -> bool:
     """A request form and a person in one clause ("I need a real person to handle
-    this", «عايز اتكلم مع موظف بني آدم», «ابغى اكلم موظف»)."""
+    this", «عايز اتكلم مع موظف بني آدم», «ابغى اكلم موظف»), or who one can talk to ("who
+    can I speak to about a refund?", «مين ممكن اكلمه؟»)."""
     wanted = _without_refused_person(clause)
+    if (
+        any(t in _WHO for t in wanted)
+        and any(t in _MODALS for t in wanted)
+        and (_answers(wanted) or any(_is_contact(wanted, i) for i in range(len(wanted))))
+    ):
+        return True
     contact = any(
-        t in _CONTACT_WORDS
-        or _inflected_contact(wanted, i)
-        or _phrase_at(wanted, i, _CONTACT_PHRASES)
-        for i, t in enumerate(wanted)
+        _is_contact(wanted, i)
+        or (wanted[i] in _CONTACT_TABLE and _longest_at(wanted, i, _CONTACT_TABLE))
+        for i in range(len(wanted))
     )
-    form = contact or any(t in _REQUEST_FORMS for t in wanted)
+    asked = any(t in _REQUEST_FORMS for t in wanted)
     for i in range(len(wanted)):
-        if length := _phrase_at(wanted, i, _REQUEST_PHRASES):
+        if wanted[i] in _REQUEST_TABLE and (length := _longest_at(wanted, i, _REQUEST_TABLE)):
             after = _next_word(wanted, i + length, _BEFORE_PERSON)
-            form = form or wanted[i] not in _POINTING or _names_staff(wanted, after)
-    if not form:
+            asked = (
+                asked
+                or wanted[i] not in _POINTING
+                or _names_staff(wanted, after)
+                or _of_staff(wanted, after)  # "get someone from your team on this"
+            )
+    if not (contact or asked):
         return False
     # "I don't want a person to call me": the call is refused with the person
     if contact and len(wanted) == len(clause) and _contacts_me(wanted):
@@ -857,20 +1202,91 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
     )
     if any(t in _INQUIRY_WORDS for t in wanted[:first_person]):
         return False
-    answer = contact or any(t in _ANSWER_WORDS or t in _PRESENCE_WORDS for t in wanted)
+    answer = contact or _answers(wanted) or any(t in _PRESENCE_WORDS for t in wanted)
     return any(
-        _ours(wanted, i)
-        and (
-            (t not in _ANYONE and _is_person_word(t, typos=False))
-            or (t in _ANY_SOMEONE and (answer or _of_staff(wanted, i + 1)))
+        (
+            _ours(wanted, i)
+            and (
+                (t not in _ANYONE and _is_person_word(t, typos=False))
+                or (
+                    (t in _ANYONE or _someone_at(wanted, i))
+                    and (answer or _of_staff(wanted, i + 1))
+                )
+            )
         )
+        # "can I get a call from support", «یه تماس از واحد فروش میخوام»: the staff named
+        # by their service, the call asked for ("I got a message from your team" tells)
+        or (asked and _contact_base(t) is not None and _of_staff(wanted, i + 1))
         for i, t in enumerate(wanted)
     )
 
 
+def _answers(tokens: Sequence[str]) -> bool:
+    """Whether the tokens name what a person does for the customer ("answer", "review",
+    "look into", «رسیدگی», «يراجع»)."""
+    return any(
+        t in _ANSWER_WORDS or (t in _ANSWER_TABLE and _longest_at(tokens, i, _ANSWER_TABLE))
+        for i, t in enumerate(tokens)
+    )
+
+
+def _someone_at(tokens: Sequence[str], i: int) -> bool:
+    """Whether `tokens[i]` is "someone" («یکی», «احد», «واحد»), not "one of" something
+    else («یکی از سفارشام», "one of my orders"; «احد المنتجات», "one of the products")."""
+    if tokens[i] not in _SOMEONE:
+        return False
+    if i + 1 == len(tokens) or tokens[i] not in _ONE:
+        return True
+    after = tokens[i + 1]
+    if after in _OF:
+        return _names_staff(tokens, i + 2) or _of_staff(tokens, i + 1)
+    if after.startswith("ال") and not after.isascii():
+        return _names_staff(tokens, i + 1)
+    return True
+
+
 def _of_staff(tokens: Sequence[str], i: int) -> bool:
-    """Whether "from support", «از پشتیبانی», «من خدمة العملاء» follows "someone"."""
-    return i < len(tokens) and tokens[i] in _OF and _names_staff(tokens, i + 1)
+    """Whether "from support", «از پشتیبانی», «من خدمة العملاء», "from sales" follows
+    "someone" or a call."""
+    if i >= len(tokens) or tokens[i] not in _OF:
+        return False
+    j = _next_word(tokens, i + 1, _DETERMINERS)
+    return _names_staff(tokens, j) or (j < len(tokens) and tokens[j] in _DEPARTMENTS)
+
+
+def _carries_me(token: str) -> bool:
+    """Whether an Arabic contact verb carries "me" («كلموني», «حولني», «يكلمني»)."""
+    return any(
+        token.endswith(s)
+        and not token[: -len(s)].rstrip("و").endswith(_ARRIVE)
+        and (token in _CONTACT_WORDS or token[: -len(s)] in _CONTACT_WORDS)
+        for s in _ME_SUFFIXES
+    )
+
+
+def _passive_call_to_me(clause: Sequence[str], i: int) -> bool:
+    """ "I want to be transferred to billing", "can I get called back": a passive call with
+    the customer as subject; not "my money hasn't been transferred", "bella needs to be
+    called", "I'd like to be called Mikey"."""
+    token = clause[i]
+    return (
+        token.isascii()
+        and token.endswith("ed")
+        and i > 0
+        and clause[i - 1] in _BE_OR_GET
+        and "i" in clause[:i]
+        and _verb_stem(token) in _CALL_STEMS
+        and (i + 1 == len(clause) or clause[i + 1] in _AFTER_CALL_ME or clause[i + 1] == "by")
+    )
+
+
+def _a_call_asked_for(clause: Sequence[str], i: int) -> bool:
+    """ "I'd like a call", "can I have a quick call back", "arrange a phone call": a call
+    asked for, like "callback"; not "give Liz a call", "make a phone call to Dave"."""
+    for j in range(max(1, i - _ME_REACH), i):
+        if clause[j] in _ARTICLES_A:
+            return clause[j - 1] in _REQUEST_FORMS or clause[j - 1] in _HAVE_GET
+    return False
 
 
 def _contacts_me(clause: Sequence[str]) -> bool:
@@ -878,12 +1294,31 @@ def _contacts_me(clause: Sequence[str]) -> bool:
     needs no object ("escalate"), in a clause that does not ask how or when."""
     if any(t in _WH_WORDS for t in clause) or clause[0] in _AUXILIARIES:
         return False
-    me = {i for i, t in enumerate(clause) if t in _ME or _phrase_at(clause, i, _ME_PHRASES)}
+    me = {
+        i
+        for i, t in enumerate(clause)
+        if t in _ME or (t in _ME_TABLE and _longest_at(clause, i, _ME_TABLE))
+    }
     for i, token in enumerate(clause):
-        if token in _PERSON_CONTACTS:
-            return True
-        if token not in _CALL_WORDS:  # the verb itself: not "stop calling me"
+        if _refused_contact(clause, i):
             continue
+        if token in _PERSON_CONTACTS or (
+            token in _ME_CONTACT_TABLE and _longest_at(clause, i, _ME_CONTACT_TABLE)
+        ):
+            return True
+        if not token.isascii() and _carries_me(token):
+            return True
+        if _passive_call_to_me(clause, i):
+            return True
+        base = _contact_base(token)
+        if base not in _CALL_WORDS:  # the verb itself: not "stop calling me"
+            continue
+        if not token.isascii() and any(
+            t in _ASKED_LIGHT_VERBS for t in clause[i + 1 : i + 1 + _ME_REACH]
+        ):
+            return True
+        if token == "call" and _a_call_asked_for(clause, i):
+            return True
         if not token.isascii():
             if any(abs(i - j) <= _ME_REACH for j in me):
                 return True
@@ -954,12 +1389,72 @@ def _made_of(tokens: Sequence[str], *groups: PhraseGroup) -> bool:
     return reached[-1]
 
 
+# "It didn't help" composed: a negation with a word of helping or working, and only
+# words that may go with them ("no, that didn't really answer my question", «نه متاسفانه
+# کمکی نکرد», «لأ ما افادنيش», «لا ما فادني شي», "la ma sa3adni", "komak nakard").
+_NOT_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "no nope nah not didnt doesnt wasnt isnt dont never useless unhelpful "
+            "نه خیر نخیر نچ لا لأ ما مش مو لم غير مب la la2 mesh mish mo ma"
+        )
+    )
+)
+# Persian negated verbs («کمکی نکرد», «فایده نداشت», «حل نشد»), and their Finglish
+# spellings once in Persian script («ناداشت» for "nadasht").
+_NEGATED_VERBS = frozenset(
+    prefix + verb
+    for prefix in ("ن", "نا")
+    for verb in ("کرد", "داد", "شد", "خورد", "داشت", "بود", "یومد", "یامد", "داره", "میده")
+)
+_HELP_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "help helped helpful helps work worked useful answer answered solve solved "
+            "کمک کمکی کماک فایده فایدهای جواب جوابم جوابمو حل هال درست درد دردم بدرد "
+            "بدردم کارم مفید "
+            "ساعد ساعدني ساعدنيش ساعدتني فاد فادني فادنيش افاد افادني افادنيش نفع نفعني "
+            "نفعنيش زبط زبطت ظبط ظبطت اشتغل مفيد مفيدة نافع استفدت استفدتش "
+            "sa3ad sa3adni sa3adetni mofeed mufeed nafe3 fadni zabat"
+        )
+    )
+)
+# What may go with them: "it", "me", "my question", «به سوالم», «شي», «خالص».
+_HELP_COMPANIONS = frozenset(
+    tokenise(
+        normalise(
+            "it that this me my question at all really still did does was به سوالم سوالمو مشکلم "
+            "مشکلمو رو اصلا ابدا شي خالص والله ابدا مشكلتي سؤالي حاجة"
+        )
+    )
+)
+
+
+_GLUED_NOT = "ما"
+
+
+def _did_not_help(tokens: Sequence[str]) -> bool:
+    """Whether the tokens say "it didn't help" in a way `_NO` does not list."""
+    words = [t for t in _strip_phrases(tokens, (_THANKS,))[0] if t not in _FILLER]
+    negated = [t in _NOT_WORDS or t in _NEGATED_VERBS or _glued_not(t) for t in words]
+    return any(negated) and all(
+        n or t in _HELP_WORDS or t in _HELP_COMPANIONS for t, n in zip(words, negated, strict=True)
+    )
+
+
+def _glued_not(token: str) -> bool:
+    """Arabic «ما» written onto the verb: «ماحل», «مافادني»."""
+    return token.startswith(_GLUED_NOT) and token[len(_GLUED_NOT) :] in _HELP_WORDS
+
+
 def yes_or_no(text: str) -> bool | None:
     """True for "yes"/"it helped"/"thanks", False for "no", None for anything else."""
     tokens = tokenise(normalise(persian_script(text)))
     if not [t for t in tokens if t not in _FILLER]:
         return None
     if _made_of(tokens, _NO, _THANKS) and any(t in tokens for p in _NO for t in p):
+        return False
+    if _did_not_help(tokens):
         return False
     if _made_of(tokens, _YES, _THANKS):
         return True

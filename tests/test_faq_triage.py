@@ -295,16 +295,18 @@ def test_person_requests_tune_halves() -> None:
     """The halves the rules were chosen on: every request and no look-alike."""
     assert _person_set("person_requests.jsonl", "tune") == (75, 75, 0, 30)
     assert _person_set("person_requests2.jsonl", "tune") == (63, 63, 0, 38)
+    assert _person_set("person_requests3.jsonl", "tune") == (85, 85, 0, 50)
 
 
-# The held halves of tests/fixtures/faq/person_requests.jsonl and person_requests2.jsonl,
-# measured when this gate was last set (never used for choices; person_requests.jsonl's
-# twice in the last round, before and after): 64 of 75 and 59 of 63 requests detected,
-# 4 of 30 and 0 of 37 other messages taken for one. The gate keeps that level; the
-# target (95%) is not met (85% and 94%).
+# The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
+# was last set (never used for choices, counted before and after each round): 68 of 75,
+# 60 of 63 and 74 of 84 requests detected, 3 of 30, 0 of 37 and 3 of 48 other messages
+# taken for one. The gate keeps that level; the target (95%) is met on the second only
+# (91%, 95%, 88%).
 PERSON_REQUESTS_HELD = {
-    "person_requests.jsonl": (64, 75, 4, 30),
-    "person_requests2.jsonl": (59, 63, 0, 37),
+    "person_requests.jsonl": (68, 75, 3, 30),
+    "person_requests2.jsonl": (60, 63, 0, 37),
+    "person_requests3.jsonl": (74, 84, 3, 48),
 }
 
 
@@ -314,3 +316,162 @@ def test_person_requests_held_half_holds_its_level() -> None:
         assert (asked, told) == (requests, others)
         assert detected >= floor, (name, detected)
         assert taken <= ceiling, (name, taken)
+
+
+# Each rule broadened for requests for a person, with Persian, Arabic and English cases
+# (any one of them missed without the rule) and look-alikes the rule must leave out.
+BROADENED_REQUESTS = {
+    # what a person does for the customer: review, look into, follow up, answer
+    "answer_words": [
+        "can a manager handle my refund",
+        "لطفا یه کارشناس رسیدگی کنه",
+        "ممكن مشرف يراجع حالتي؟",
+    ],
+    # "someone" beside the bot
+    "someone_beside_the_bot": ["این ربات به درد نمیخوره، یکی رو بفرستین", "البوت تعبني، ابي احد"],
+    # Arabic contact verbs with a proclitic, a plural ending or "me" on them
+    "arabic_contact_affixes": ["اتصلوا بي", "يرجى تحويل طلبي للتواصل معي", "كلموني ضروري"],
+    # escalation, Arabic, and the English participle after a request
+    "escalation": [
+        "I want this escalated to a supervisor",
+        "صعّد الموضوع للمدير",
+        "أطلب تصعيد الشكوى",
+    ],
+    # Arabizi spellings
+    "arabizi": ["abgha a7ad yetasel 3alay", "wasselni b mowazaf", "badde 7ada ye7ki ma3i"],
+    # a call from a department
+    "call_from_a_department": ["can I get a phone call from support", "ابي مكالمة من قسم الصيانة"],
+    # the Persian imperative light verb asks for the call without an object
+    "persian_imperative_call": ["زنگ بزنید", "تماس بگیرید لطفا", "یکی از همکارا پیام بده"],
+    # "me" in formal Persian, "put me through" and "pass me to" in English
+    "me_forms": [
+        "خواهشمندم جهت پیگیری با اینجانب تماس حاصل فرمایید",
+        "put me through to billing",
+    ],
+    "contact_phrases": [
+        "how do I get hold of a real person?",
+        "please pass me to a colleague who knows billing",
+    ],
+    # an English person-word with a letter left out
+    "dropped_letter": ["real persn plz", "can i talk to a humn"],
+    # who one can talk to
+    "who_can_i_talk_to": ["Who can I speak to about a refund?", "مين ممكن اكلمه؟"],
+    # a passive call aimed at the customer, "get someone from"
+    "passive_and_get": [
+        "I want to be transferred to the billing department",
+        "get someone from your team on this",
+    ],
+    # tired of the bot
+    "tired_of_the_bot": ["I'm tired of talking to a robot", "زهقت من البوت حولني"],
+    # new person-words: management, consultant, «مشاور», «الإدارة»
+    "person_words": [
+        "میخوام با یه مشاور صحبت کنم",
+        "ودي أكلم الإدارة",
+        "put me through to management",
+    ],
+}
+BROADENED_LOOK_ALIKES = {
+    "wants_to_know": [
+        "I want to know whether your staff speak Arabic",
+        "میخوام بدونم اپراتورهاتون انگلیسی صحبت میکنن یا نه",
+        "ابغى اعرف اذا الموظفين يتكلمون فارسي",
+    ],
+    "jobs": [
+        "Do you have jobs for call center operators?",
+        "استخدام اپراتور تلفنی دارید؟",
+        "في عندكن وظائف بخدمة العملاء؟",
+    ],
+    "compound_nouns": [
+        "do your call center operators work on weekends?",
+        "شماره تماس پشتیبانی رو میدید؟",
+        "رقم التواصل مع الدعم؟",
+        "what's the contact number for support",
+        "یکی از سفارشام نرسیده، کد پیگیری چیه؟",
+        "is there a human-readable version of the manual",
+    ],
+    "refused_contact": [
+        "Don't call me, email is fine",
+        "لطفا دیگه به من زنگ نزنید",
+        "أرجو عدم الاتصال بي",
+        "بطلوا تتصلوا بيا",
+        "I don't want to be called, just email me",
+    ],
+    "times_and_days": [
+        "when do your agents answer chats?",
+        "کارشناس فروش چه ساعتی جواب میده؟",
+        "متى يتصل المندوب؟",
+        "هل المشرف موجود في الفرع يوم السبت؟",
+    ],
+    "questions_about_staff": [
+        "آیا کارشناس‌های شما عربی صحبت می‌کنند؟",
+        "Who is your manager?",
+        "آیا برای مرجوعی باید با پشتیبانی تماس بگیرم؟",
+        "هل لازم أتصل بخدمة العملاء عشان أرجع المنتج؟",
+        "المندوب راح يتصل فيني قبل التوصيل؟",
+    ],
+    "stories": [
+        "I got a message from your team about a delay",
+        "وصلني منتج غلط",
+        "الاتصال بخدمة العملاء متاح 24 ساعة؟",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "text", [t for texts in BROADENED_REQUESTS.values() for t in texts], ids=lambda t: t[:40]
+)
+def test_broadened_requests_for_a_person(text: str) -> None:
+    assert triage(text).kind is MessageKind.HUMAN
+
+
+@pytest.mark.parametrize(
+    "text", [t for texts in BROADENED_LOOK_ALIKES.values() for t in texts], ids=lambda t: t[:40]
+)
+def test_look_alikes_the_broadened_rules_leave_out(text: str) -> None:
+    assert triage(text).kind is not MessageKind.HUMAN
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "la ma sa3adni",  # Arabizi
+        "لأ ما افادنيش",  # Egyptian «ـش»
+        "لا ما ساعدنيش",
+        "لا ما فادني شي",  # Gulf
+        "لا ماحل مشكلتي",  # «ما» written onto the verb
+        "لا ما زبط",  # Levantine
+        "that didn't help at all",
+        "no that did not answer my question",
+        "it did not help me",
+        "na faide nadasht",  # Finglish
+        "na kmak nakard",
+        "نه نشد",
+        "بدرد نخورد",
+    ],
+)
+def test_didnt_help_composed(text: str) -> None:
+    assert yes_or_no(text) is False
+
+
+@pytest.mark.parametrize("text", ["no problem", "not bad", "no worries", "did it help?"])
+def test_not_a_didnt_help(text: str) -> None:
+    assert yes_or_no(text) is None
+
+
+def test_asking_how_to_reach_a_person_is_a_request_asking_for_a_detail_is_not() -> None:
+    # In the chat the customer is already in, "how do I contact customer service?" is
+    # answered by the hand-off (the KB has no contact entry; a person gives details);
+    # "what is the phone number of your support?" asks for a detail a KB entry can hold.
+    for text in [
+        "how do I contact customer service?",
+        "چطوری با پشتیبانی تماس بگیرم؟",
+        "كيف أتواصل مع خدمة العملاء؟",
+    ]:
+        assert triage(text).kind is MessageKind.HUMAN, text
+    for text in [
+        "what is the phone number of your support?",
+        "شماره تلفن پشتیبانی چنده؟",
+        "ما هو رقم هاتف خدمة العملاء؟",
+        "what is your support email?",
+    ]:
+        assert triage(text).kind is MessageKind.QUESTION, text
