@@ -164,11 +164,20 @@ class SurveyAnswers(Protocol):
         logs and counts each refusal)."""
         ...
 
+    async def answer_reply(self, token: str, text: str) -> str | None:
+        """A customer's written reply to the survey question: recorded as its score when
+        the text is a score alone ("5", "۵", "٥/٥"); None when taken, else why not
+        ("not_a_score", or a refusal of `answer`)."""
+        ...
+
 
 class NoSurveys:
     """For an adapter run without the router: no survey exists."""
 
     async def answer(self, token: str, score: int | None, comment: str | None = None) -> str | None:
+        return "invalid"
+
+    async def answer_reply(self, token: str, text: str) -> str | None:
         return "invalid"
 
 

@@ -3,6 +3,7 @@ with the same placeholders, and an installation overrides any of them with one f
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,19 @@ def test_every_text_exists_in_every_language_with_the_same_placeholders() -> Non
             if len(set(shapes.values())) > 1:
                 differing.append((owner, key, shapes))
     assert missing == [] and differing == []
+
+
+def test_persian_and_arabic_texts_write_numbers_in_their_own_digits() -> None:
+    # A Latin "1 إلى 5" beside the Arabic-Indic star labels reads as a mistake; the values
+    # a placeholder fills (codes, names) are not the catalogue's to write.
+    latin = [
+        (owner, key, lang)
+        for owner, table in CATALOGUES.items()
+        for key, by_lang in table.items()
+        for lang in ("fa", "ar")
+        if any("0" <= ch <= "9" for ch in re.sub(r"\{[^{}]*\}", "", by_lang.get(lang, "")))
+    ]
+    assert latin == []
 
 
 def test_keys_are_unique_across_catalogues_so_one_file_overrides_them_all() -> None:

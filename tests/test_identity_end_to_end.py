@@ -86,6 +86,20 @@ async def test_visitor_proves_email_by_code_and_agent_sees_one_customer(
     assert by_channel["hello, any news on my order?"] == "webchat"
     assert code not in str(detail)  # the code's mail is redacted once used
 
+    # The thread that only carried the code mail is no conversation: the customer's
+    # threads, the earlier threads beside this one and the resolved list leave it out
+    # (it stays readable by id).
+    async with app.context.sessions() as session:
+        code_thread = await session.scalar(
+            select(Thread.id).where(Thread.resolution == "verification")
+        )
+    assert code_thread is not None
+    status, resolved = await api(app.client, "GET", "/api/v1/threads?status=resolved", admin)
+    assert status == 200
+    listed = {t["id"] for t in (*customer["threads"], *detail["earlier_threads"])}
+    assert code_thread not in listed | {t["id"] for t in resolved["threads"]}
+    assert (await api(app.client, "GET", f"/api/v1/threads/{code_thread}", admin))[0] == 200
+
     # The visitor's widget now shows the proven history.
     await ws.close()
     ws = await app.connect(token)

@@ -4,7 +4,7 @@ already there is left as it is (the head is read from the migration files once).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from router.core.messages import utcnow
 from router.storage.engine import new_engine
 from router.storage.migrate import alembic_config, head_revisions, upgrade_to_head
-from router.storage.models import ApiToken, Customer, OutreachMessage, Purchase
+from router.storage.models import (
+    ApiToken,
+    Customer,
+    OutreachMessage,
+    Purchase,
+    Thread,
+    ThreadEvent,
+)
 from tests.support import create_postgres_database, postgres_admin_url
 
 
@@ -161,5 +168,60 @@ async def test_outreach_rows_before_ownership_go_to_the_only_integration_or_to_a
             with pytest.raises(IntegrityError):
                 async with connection.begin_nested():
                     await connection.execute(_order(30, integration_id=owner))
+    finally:
+        await engine.dispose()
+
+
+async def test_0030_marks_each_threads_first_resolution_by_an_agent(tmp_path: Path) -> None:
+    """Events stored before 0030: a thread's earliest resolution by an agent gets the
+    flag the FCR and reopen rates count, not the bot's before it, a later one or a merge."""
+    engine = new_engine(await _empty_database(tmp_path))
+    now = utcnow()
+    events = sa.table(
+        "thread_events",
+        *(sa.column(name) for name in ("id", "thread_id", "at", "kind", "actor_kind")),
+        *(sa.column(name) for name in ("tier", "first", "reopened", "merged")),
+    )
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_upgrade_to("0029"))
+            await connection.execute(insert(Customer.__table__).values(id=1, created_at=now))
+            for thread_id in (1, 2):
+                await connection.execute(
+                    insert(Thread.__table__).values(
+                        id=thread_id,
+                        customer_id=1,
+                        status="resolved",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            rows = [
+                (1, 1, 0, "bot", True, True, False),  # the bot's "yes", reopened
+                (2, 1, 60, "agent", False, True, False),  # the agents' first
+                (3, 1, 120, "agent", False, False, False),
+                (4, 2, 0, "agent", True, False, True),  # a merge by an agent
+            ]
+            for row_id, thread_id, seconds, actor, first, reopened, merged in rows:
+                await connection.execute(
+                    events.insert().values(
+                        id=row_id,
+                        thread_id=thread_id,
+                        at=now + timedelta(seconds=seconds),
+                        kind="resolved",
+                        actor_kind=actor,
+                        tier=1,
+                        first=first,
+                        reopened=reopened,
+                        merged=merged,
+                    )
+                )
+            await connection.commit()
+        await upgrade_to_head(engine)
+        async with engine.connect() as connection:
+            flagged = await connection.scalars(
+                select(ThreadEvent.id).where(ThreadEvent.first_by_agent.is_(True))
+            )
+            assert list(flagged) == [2]
     finally:
         await engine.dispose()

@@ -211,7 +211,7 @@ async def test_every_kpi_of_a_scripted_day(
     }
     assert total["threads_merged"] == 0
     assert total["fcr_rate"] == round(1 / 3, 4)  # C of A, B, C
-    assert total["reopen_rate"] == 0.25  # B of A, B, C, D
+    assert total["reopen_rate"] == round(1 / 3, 4)  # B of A, B, C (D is the bot's)
     assert total["bot_containment_rate"] == 0.25  # D of A, B, C, D
     assert total["handoff_rate"] == 0.6  # A, B, C of five
     assert total["csat"] == {
@@ -459,6 +459,63 @@ async def test_a_reopen_after_the_window_is_a_new_thread_and_fcr_holds(
     assert status == 200
     assert body["total"]["fcr_rate"] == 1.0 and body["total"]["reopen_rate"] == 0.0
     assert body["total"]["threads_created"] == 0  # creation belongs to no agent
+
+
+async def test_a_bot_yes_then_another_question_is_no_reopen_of_the_agents_work(
+    settings: Settings, start_app: Any, clock: Clock
+) -> None:
+    """Reopen and FCR rates are about each thread's first resolution by an agent: a
+    customer who says "yes, thanks" to the bot and asks something else reopens the
+    bot's resolution (containment), and the agent who then serves them is measured."""
+    web = FakeAdapter(name="web")
+    client, context = await start_app(settings, adapters=[web], responder=ScriptedBot())
+    sara = await make_agent(context, "Sara", presence="away")
+    reza = await make_agent(context, "Reza", presence="away")
+    boss = await make_agent(context, "Boss", is_admin=True, presence="away")
+    day = Day(context, web, clock)
+    # X: the bot's answer helped ("thanks" closes it), a second question seconds later
+    # reopens it, then a person: Sara replies twice and resolves.
+    x = await day.say(0, "x", "how do I pay?")
+    await day.say(10, "x", "thanks")
+    assert await day.say(20, "x", "and the shipping cost?") == x
+    await day.say(30, "x", "person")
+    await day.claim(40, sara, x)
+    await day.reply(50, sara, x)
+    await day.reply(60, sara, x)
+    await day.resolve(70, sara, x)
+    # Y: Reza, one reply, resolved for good. Z: Reza, one reply, but the customer
+    # comes back within the window: the agents' resolution reopened.
+    y = await day.say(100, "y", "person")
+    await day.claim(110, reza, y)
+    await day.reply(120, reza, y)
+    await day.resolve(130, reza, y)
+    z = await day.say(200, "z", "person")
+    await day.claim(210, reza, z)
+    await day.reply(220, reza, z)
+    await day.resolve(230, reza, z)
+    assert await day.say(240, "z", "it broke again") == z
+    await day.reply(250, reza, z)
+    await day.resolve(260, reza, z)
+    clock.at(1000)
+    _, body = await api(
+        client, "GET", "/api/v1/reports/summary", boss, params={**WINDOW, "group_by": "agent"}
+    )
+    total = body["total"]
+    assert total["reopen_rate"] == round(1 / 3, 4)  # Z of X, Y, Z (not X's bot "yes")
+    assert total["fcr_rate"] == round(1 / 3, 4)  # Y of X, Y, Z (X took two replies)
+    assert total["bot_containment_rate"] == 0.0  # X's "yes" did not hold
+    groups = {group["key"]: group for group in body["groups"]}
+    assert (groups[sara.id]["fcr_rate"], groups[sara.id]["reopen_rate"]) == (0.0, 0.0)
+    assert (groups[reza.id]["fcr_rate"], groups[reza.id]["reopen_rate"]) == (0.5, 0.5)
+    # The CSV and the console's Reports page read these same figures.
+    csv = await client.get(
+        "/api/v1/reports/summary",
+        params={**WINDOW, "format": "csv"},
+        headers=boss.headers,
+    )
+    rows = (await csv.text()).lstrip("\ufeff").splitlines()
+    header, first = rows[0].split(","), rows[1].split(",")
+    assert first[header.index("reopen_rate")] == str(round(1 / 3, 4))
 
 
 async def test_groups_by_agent_day_and_week(

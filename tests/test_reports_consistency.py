@@ -71,7 +71,10 @@ async def test_a_bot_resolution_the_customer_reopened_to_a_person_is_not_contain
 
     total = (await _total(client, agents["boss"]))["total"]
     assert total["bot_containment_rate"] == 0.5  # d of d and c5
-    assert total["reopen_rate"] == 0.5  # c5's first resolution was reopened
+    # c5's "yes" reopened is the bot's (containment), not an agent's ticket reopening:
+    # Sara's resolution, the thread's first by an agent, held after one reply
+    assert total["reopen_rate"] == 0.0
+    assert total["fcr_rate"] == 1.0
     assert total["threads_resolved"] == 2
 
 

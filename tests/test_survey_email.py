@@ -10,14 +10,16 @@ from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from channels.email.render import EMAIL_TEXTS
 from config.settings import Settings
+from router.context import AppContext
 from router.core.languages import localised_number
-from router.core.messages import utcnow
+from router.core.messages import AuthorKind, utcnow
 from router.core.responder import QueueEveryThread
 from router.core.texts import ROUTER_TEXTS
-from router.storage.models import SurveyAnswer, Thread
+from router.storage.models import Message, SurveyAnswer, Thread, ThreadEvent
 from tests.agent_support import api, eventually, make_agent
 from tests.email_support import SUPPORT, FakeRelay, make_mail, smtp_send, with_email
 
@@ -30,9 +32,11 @@ def _plain(mail: EmailMessage) -> str:
     return str(part.get_content()).replace("\r\n", "\n")
 
 
-async def test_five_links_to_a_persian_rtl_rating_page_that_records_only_on_confirm(
+async def _survey_mailed(
     settings: Settings, start_app: Any, relay: FakeRelay
-) -> None:
+) -> tuple[Any, AppContext, int, EmailMessage]:
+    """Sara mails, an agent replies "ارسال شد" and resolves: (client, context, thread id,
+    the survey mail as the relay got it)."""
     client, context = await start_app(with_email(settings, relay), responder=QueueEveryThread())
     port = context.adapters["email"].port  # type: ignore[attr-defined]
     await smtp_send(port, make_mail(), mail_from="sara@example.ir", to=[SUPPORT])
@@ -44,6 +48,7 @@ async def test_five_links_to_a_persian_rtl_rating_page_that_records_only_on_conf
     await eventually(thread_stored)
     async with context.sessions() as session:
         thread_id = await session.scalar(select(Thread.id))
+    assert thread_id is not None
     sara = await make_agent(context, "Sara", presence="online")
     for path, body in (("claim", None), ("messages", {"text": "ارسال شد"}), ("resolve", {})):
         status, answer = await api(
@@ -56,6 +61,13 @@ async def test_five_links_to_a_persian_rtl_rating_page_that_records_only_on_conf
 
     await eventually(survey_mailed)
     mail = next(m.message for m in relay.received if LINK.search(_plain(m.message)))
+    return client, context, thread_id, mail
+
+
+async def test_five_links_to_a_persian_rtl_rating_page_that_records_only_on_confirm(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    client, context, _, mail = await _survey_mailed(settings, start_app, relay)
     links = LINK.findall(_plain(mail))
     assert [label for label, *_ in links] == ["۱ ★", "۲ ★", "۳ ★", "۴ ★", "۵ ★"]
     assert [int(score) for *_, score in links] == [1, 2, 3, 4, 5]
@@ -126,3 +138,78 @@ async def test_five_links_to_a_persian_rtl_rating_page_that_records_only_on_conf
     async with context.sessions() as session:
         survey = await session.scalar(select(SurveyAnswer))
         assert survey is not None and survey.score == 5
+
+
+def _reply(
+    survey_mail: EmailMessage, body: str, message_id: str, *, replied_id: str | None = None
+) -> bytes:
+    """The customer's answer to `survey_mail` from their mail client: to its Reply-To,
+    In-Reply-To its Message-ID, the question quoted under what they wrote."""
+    quoted = "\n".join(f"> {line}" for line in _plain(survey_mail).splitlines())
+    return make_mail(
+        to=str(survey_mail["Reply-To"]),
+        subject=f"Re: {survey_mail['Subject']}",
+        body=f"{body}\n\nOn Mon, 30 Nov 2026 at 17:30, Support wrote:\n{quoted}\n",
+        message_id=message_id,
+        headers={
+            "In-Reply-To": replied_id or str(survey_mail["Message-ID"]),
+            "References": replied_id or str(survey_mail["Message-ID"]),
+        },
+    )
+
+
+async def test_a_reply_that_is_a_score_alone_answers_the_survey_and_reopens_nothing(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    _, context, thread_id, survey_mail = await _survey_mailed(settings, start_app, relay)
+    port = context.adapters["email"].port  # type: ignore[attr-defined]
+    agent_mail = next(m.message for m in relay.received if "ارسال شد" in _plain(m.message))
+    # The mail says a reply with the number is an answer too, above the links.
+    hint = EMAIL_TEXTS.template("email_survey_hint", "fa")
+    assert _plain(survey_mail).index(hint) < _plain(survey_mail).index("۱ ★")
+
+    async def state() -> tuple[str, int | None, int, int]:
+        async with context.sessions() as session:
+            thread = await session.get(Thread, thread_id)
+            survey = await session.scalar(select(SurveyAnswer))
+            assert thread is not None and survey is not None
+            from_customer = await session.scalar(
+                select(func.count()).where(
+                    Message.thread_id == thread_id, Message.author_kind == AuthorKind.CUSTOMER
+                )
+            )
+            reopens = await session.scalar(
+                select(func.count()).where(ThreadEvent.kind == "reopened")
+            )
+            return thread.status, survey.score, int(from_customer or 0), int(reopens or 0)
+
+    assert await state() == ("resolved", None, 1, 0)
+
+    # "۵" in Persian digits, the question quoted below it: the survey's answer, and the
+    # resolved thread stays resolved (no reopen, no SLA clock, no message for an agent).
+    await smtp_send(
+        port,
+        _reply(survey_mail, "۵", "<answer-1@example.ir>"),
+        mail_from="sara@example.ir",
+        to=[SUPPORT],
+    )
+    assert await state() == ("resolved", 5, 1, 0)
+    async with context.sessions() as session:
+        thread = await session.get(Thread, thread_id)
+        assert thread is not None and thread.next_response_due is None
+    # Arabic-Indic digits out of ten are refused by a CSAT's scale: a message, as any
+    # text that is more than a score; so is "5" replying to the agent's mail, not the
+    # survey, or to a survey mail whose Message-ID was altered (its MAC fails).
+    altered = str(survey_mail["Message-ID"]).replace(".", ".1", 1)
+    for number, (mail, body, replied) in enumerate(
+        ((survey_mail, "1", altered), (agent_mail, "1", None), (survey_mail, "٧/١٠", None)),
+        start=2,
+    ):
+        await smtp_send(
+            port,
+            _reply(mail, body, f"<answer-{number}@example.ir>", replied_id=replied),
+            mail_from="sara@example.ir",
+            to=[SUPPORT],
+        )
+    status, score, from_customer, reopens = await state()
+    assert (score, from_customer, reopens) == (5, 4, 1) and status != "resolved"

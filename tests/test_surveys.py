@@ -8,6 +8,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from config.settings import Settings
@@ -16,7 +17,7 @@ from router.core.events import SurveyAnswered
 from router.core.messages import OutboundMessage, SurveyOffer, utcnow
 from router.core.responder import QueueEveryThread
 from router.core.security import PurposeKey, b64_text, new_token, token_hash
-from router.service.surveys import read_token, survey_token
+from router.service.surveys import read_token, survey_token, written_score
 from router.storage.models import ApiToken, Message, SurveyAnswer, Thread
 from tests.agent_support import AgentUser, api, get_thread, make_agent
 from tests.support import FakeAdapter
@@ -469,3 +470,27 @@ async def test_the_api_channel_carries_the_survey_in_its_message_json(
         client, "POST", f"/api/v1/surveys/{surveys[0]['token']}", json={"score": 3}
     )
     assert status == 200, body
+
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [
+        ("5", 5),
+        ("۵", 5),
+        ("٥", 5),
+        (" \u200f۴\u200f \n", 4),  # a right-to-left mark around it, as mail clients add
+        ("4/5", 4),
+        ("٤/٥", 4),
+        ("5 ★", 5),
+        ("10/10!", 10),
+        ("5 thanks", None),
+        ("۲ ولی شارژر هنوز کار نمی‌کند", None),
+        ("I give it 5", None),
+        ("", None),
+        ("5 and 4", None),
+    ],
+)
+def test_a_written_reply_is_a_score_only_when_it_is_a_score_alone(
+    text: str, score: int | None
+) -> None:
+    assert written_score(text) == score

@@ -45,7 +45,12 @@ from channels.email.parse import (
     parse_mail,
 )
 from channels.email.quotes import QuoteSplit, split_reply
-from channels.email.render import EMAIL_TEXTS, outbound_message_id, render_outbound
+from channels.email.render import (
+    EMAIL_TEXTS,
+    our_message_of,
+    outbound_message_id,
+    render_outbound,
+)
 from channels.email.sender_auth import SenderAuth, SenderAuthResult, SmtpPeer
 from channels.email.tokens import ReplyTokens, token_candidates
 from config.settings import EmailSettings
@@ -808,6 +813,8 @@ class EmailAdapter:
                 "550 5.1.7 Message refused: the From address is not a mailbox a reply could"
                 " reach (an encoded word or characters no mail domain has)"
             )
+        if read is not None and await self._survey_answered(services, read):
+            return "250 2.0.0 OK: survey answer recorded"
         raw_ref = await services.attachments.put(
             raw, filename=RAW_MAIL_FILENAME, content_type=RAW_MAIL_CONTENT_TYPE
         )
@@ -845,6 +852,34 @@ class EmailAdapter:
         if result.duplicate:
             return "250 2.0.0 OK: already stored"
         return f"250 2.0.0 OK: stored as message {result.message_id}"
+
+    async def _survey_answered(self, services: ChannelServices, read: _ReadMail) -> bool:
+        """A reply to our survey mail that is a score alone ("5", "۵"): the survey's
+        answer, handed to the router's surveys and not ingested, so it neither reopens
+        the resolved thread nor waits for an agent (as a tapped score on Telegram).
+        Anything else replying to it (words, a file, an auto-reply) is a message."""
+        parsed = read.parsed
+        if read.kind.automated or parsed.bounce is not None or parsed.attachments:
+            return False
+        replied = next(
+            (
+                found
+                for ref in parsed.in_reply_to
+                if (found := our_message_of(ref, secret=self._secret)) is not None
+            ),
+            None,
+        )
+        if replied is None:
+            return False
+        asked = await services.conversation.message(replied)
+        if asked is None or asked.survey is None:
+            return False
+        refusal = await services.surveys.answer_reply(asked.survey.token, read.split.new_text)
+        if refusal is not None:
+            logger.info("email: a reply to survey mail %s is a message (%s)", replied, refusal)
+            return False
+        self._counters.received.labels("survey_answer").inc()
+        return True
 
     async def _read(self, raw: bytes, mail_from: str) -> _ReadMail:
         """`_read_mail` in the parser threads, so the event loop keeps serving."""

@@ -21,7 +21,7 @@ from email.utils import format_datetime
 from channels.email.parse import safe_filename
 from router.core.languages import LANGUAGES, localised_number, text_direction
 from router.core.messages import AttachmentRef, OutboundMessage, SurveyOffer, utcnow
-from router.core.security import PurposeKey
+from router.core.security import PurposeKey, digests_match
 from router.core.texts import TextCatalogue
 
 MAX_REFERENCES = 20
@@ -35,6 +35,13 @@ EMAIL_TEXTS = TextCatalogue(
             "fa": "پاسخ به درخواست پشتیبانی شما",
             "ar": "رد على طلب الدعم الخاص بك",
             "en": "Your support request",
+        },
+        # Under the survey question, above the score links: a reply with the number is
+        # taken as the answer too (channels/email/adapter.py), words reach the team.
+        "email_survey_hint": {
+            "fa": "یکی از امتیازهای زیر را بزنید، یا فقط عدد امتیاز را در پاسخ همین نامه بنویسید.",
+            "ar": "اختر أحد التقييمات أدناه، أو اكتب رقم التقييم وحده في ردّك على هذه الرسالة.",
+            "en": "Choose a score below, or reply to this mail with just the number.",
         },
         "email_continue_label": {
             "fa": "ادامهٔ گفتگو در چت",
@@ -54,8 +61,23 @@ def outbound_message_id(message: OutboundMessage, *, secret: str | bytes, domain
     same Message-ID, which mail clients collapse into one message.
     """
     stem = f"{message.message_id}.{message.outbox_id}"
-    mac = PurposeKey(secret, "email-message-id").hexdigest(stem)
-    return f"{stem}.{mac[:16]}@{domain.lower()}"
+    return f"{stem}.{_message_id_mac(secret, stem)}@{domain.lower()}"
+
+
+def our_message_of(message_id: str, *, secret: str | bytes) -> int | None:
+    """The stored message an `outbound_message_id` names (a customer's In-Reply-To);
+    None for anyone else's id or one whose MAC does not match (ids are guessable, the
+    MAC is not)."""
+    local = message_id.strip().strip("<>").rpartition("@")[0]
+    stem, _, mac = local.rpartition(".")
+    ids = stem.split(".")
+    if len(ids) != 2 or not all(part.isascii() and part.isdigit() for part in ids):
+        return None
+    return int(ids[0]) if digests_match(_message_id_mac(secret, stem), mac) else None
+
+
+def _message_id_mac(secret: str | bytes, stem: str) -> str:
+    return PurposeKey(secret, "email-message-id").hexdigest(stem)[:16]
 
 
 def reply_subject(
@@ -139,7 +161,10 @@ def render_outbound(
     body_html = html_body(message)
     language_of_mail = _primary(message.language)
     if message.survey is not None:
-        text, body_html = _with_survey_links(message.survey, language_of_mail, text, body_html)
+        hint = texts.template("email_survey_hint", language_of_mail)
+        text, body_html = _with_survey_links(
+            message.survey, language_of_mail, hint, text, body_html
+        )
     if continue_url:
         label = texts.template("email_continue_label", _primary(message.language))
         text += f"\n{label}: {continue_url}\n"
@@ -178,17 +203,19 @@ def survey_links(survey: SurveyOffer, language: str) -> list[tuple[str, str]]:
 
 
 def _with_survey_links(
-    survey: SurveyOffer, language: str, text: str, body_html: str
+    survey: SurveyOffer, language: str, hint: str, text: str, body_html: str
 ) -> tuple[str, str]:
     links = survey_links(survey, language)
-    text += "\n" + "\n".join(f"{label}: {link}" for label, link in links) + "\n"
+    text += f"\n{hint}\n" + "\n".join(f"{label}: {link}" for label, link in links) + "\n"
     anchors = " ".join(
         f'<a href="{html.escape(link, quote=True)}" style="display:inline-block;padding:4px 10px;'
         f'margin:2px;border:1px solid #2563eb;border-radius:6px;text-decoration:none">'
         f"{html.escape(label)}</a>"
         for label, link in links
     )
-    body_html = body_html.replace("\n</body>", f'\n<p class="survey">{anchors}</p>\n</body>', 1)
+    body_html = body_html.replace(
+        "\n</body>", f'\n<p>{html.escape(hint)}</p>\n<p class="survey">{anchors}</p>\n</body>', 1
+    )
     return text, body_html
 
 

@@ -29,6 +29,7 @@ from router.agents.queue import (
 from router.core.ids import parse_id
 from router.core.messages import AuthorKind, utcnow
 from router.core.security import b64_bytes, b64_text
+from router.core.threads import VERIFICATION_RESOLUTION
 from router.identity.display import customer_display_name
 from router.identity.links import KIND_CODE, mask_codes
 from router.service.reports.summary import team_figures
@@ -337,6 +338,11 @@ async def thread_summaries(session: AsyncSession, threads: Sequence[Thread]) -> 
     ]
 
 
+# The threads agents' lists show: not those that only carried a verification code mail
+# (still reachable by id, and listed once a reply reopens one as a conversation).
+_CONVERSATIONS = Thread.resolution.is_distinct_from(VERIFICATION_RESOLUTION)
+
+
 async def list_threads(
     session: AsyncSession, actor: Actor, query: ThreadFilter
 ) -> tuple[list[JSON], str | None]:
@@ -346,7 +352,7 @@ async def list_threads(
     Raises:
         Forbidden: a non-admin asked for another tier. Invalid: a bad filter value.
     """
-    where: list[ColumnElement[bool]] = [visible_to(actor)]
+    where: list[ColumnElement[bool]] = [visible_to(actor), _CONVERSATIONS]
     if query.status is not None:
         if query.status not in STATUS_FILTERS:
             raise Invalid(f"status must be one of {', '.join(STATUS_FILTERS)}")
@@ -588,6 +594,7 @@ async def thread_detail(session: AsyncSession, actor: Actor, thread_id: int) -> 
                     and_(Thread.created_at == thread.created_at, Thread.id < thread.id),
                 ),
                 visible_to(actor),
+                _CONVERSATIONS,
             )
             .order_by(Thread.created_at.desc(), Thread.id.desc())
             .limit(EARLIER_THREADS)
@@ -613,7 +620,7 @@ async def customer_detail(session: AsyncSession, actor: Actor, customer_id: int)
     threads = list(
         await session.scalars(
             select(Thread)
-            .where(Thread.customer_id == customer_id, visible_to(actor))
+            .where(Thread.customer_id == customer_id, visible_to(actor), _CONVERSATIONS)
             .order_by(Thread.id.desc())
         )
     )

@@ -35,7 +35,7 @@ CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "fa": "کد تأیید شما: {code}\n\nاین کد را در همان گفتگو وارد کنید. تا ۱۰ دقیقه "
             "معتبر است. اگر شما آن را نخواسته‌اید، این نامه را نادیده بگیرید.",
             "ar": "رمز التحقق الخاص بك: {code}\n\nأدخل هذا الرمز في المحادثة نفسها. "
-            "صالح لمدة 10 دقائق. إذا لم تطلبه فتجاهل هذه الرسالة.",
+            "صالح لمدة ١٠ دقائق. إذا لم تطلبه فتجاهل هذه الرسالة.",
             "en": "Your verification code: {code}\n\nType it into the same conversation. It is "
             "valid for 10 minutes. If you did not ask for it, ignore this mail.",
         },
@@ -189,13 +189,13 @@ CUSTOMER_TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         # Satisfaction surveys after a resolution (router/service/surveys.py).
         "survey_csat_ask": {
             "fa": "گفتگوی ما چطور بود؟ لطفاً از ۱ تا ۵ امتیاز دهید.",
-            "ar": "كيف كانت خدمتنا؟ قيّمها من 1 إلى 5 من فضلك.",
+            "ar": "كيف كانت خدمتنا؟ قيّمها من ١ إلى ٥ من فضلك.",
             "en": "How did we do? Please rate this conversation from 1 to 5.",
         },
         "survey_nps_ask": {
             "fa": "چقدر احتمال دارد ما را به دوست یا همکارتان پیشنهاد کنید؟"
             " از ۰ (اصلاً) تا ۱۰ (حتماً).",
-            "ar": "ما مدى احتمال أن توصي بنا لصديق أو زميل؟ من 0 (مستبعد تمامًا) إلى 10 (بالتأكيد).",
+            "ar": "ما مدى احتمال أن توصي بنا لصديق أو زميل؟ من ٠ (مستبعد تمامًا) إلى ١٠ (بالتأكيد).",
             "en": "How likely are you to recommend us to a friend or colleague?"
             " From 0 (not at all) to 10 (certainly).",
         },

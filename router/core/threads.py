@@ -30,6 +30,10 @@ _OPEN_THREAD = select(Thread).where(
 # A thread closed by a merge is empty (its messages moved to the surviving thread) and
 # is never the customer's conversation again: new messages go to the survivor.
 MERGED_RESOLUTION = "merged"
+# A thread made only to carry a verification code mail (`router.identity.proofs`): no
+# conversation, so agents' lists leave it out (as help desks make no ticket of such a
+# mail) until the customer answers the mail and it reopens as a conversation.
+VERIFICATION_RESOLUTION = "verification"
 _LATEST_THREAD = (
     select(Thread)
     .where(

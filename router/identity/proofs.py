@@ -48,6 +48,7 @@ from router.core.outbound_messages import enqueue_outbound
 from router.core.proofs import LinkTap
 from router.core.responder import ProofStep
 from router.core.security import digests_match
+from router.core.threads import VERIFICATION_RESOLUTION
 from router.core.urls import public_base_url
 from router.identity.dialogue import is_no, is_yes
 from router.identity.identities import (
@@ -195,7 +196,7 @@ async def request_email_code(
     thread = Thread(
         customer_id=target.customer_id,
         status=ThreadStatus.RESOLVED,
-        resolution="verification",
+        resolution=VERIFICATION_RESOLUTION,
         resolved_at=now,
         subject=app.texts.text("code_subject", language),
         language=language,

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
+from faq.normalise import fold_digits
 from router.context import AppContext
 from router.core.events import MessageStored, SurveyAnswered, ThreadChanged
 from router.core.messages import AuthorKind, SurveyOffer, survey_scores, utcnow
@@ -60,6 +61,11 @@ _NONCE_CHARS = len(b64_text(bytes(_NONCE_BYTES)))
 _TOKEN = re.compile(
     rf"^([1-9][0-9]{{0,17}})\.([1-9][0-9]{{0,17}})\.([A-Za-z0-9_-]{{{_MAC_CHARS}}})$"
 )
+# A written answer that is a score and nothing else: "5", "۵", "٥ ★", "4/5", "10/10!".
+# Anything more ("5 but the charger still fails") is a message for the team, not a vote.
+_LONE_SCORE = re.compile(r"([0-9]{1,2})\s*(?:/\s*(?:5|10))?\s*[★⭐\ufe0f!.]*")
+# Direction marks a mail client may wrap around right-to-left text.
+_MARKS = re.compile("[\u200c\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 class SurveyRefused(Exception):
@@ -443,6 +449,12 @@ def _receipt(settings: Settings, survey: SurveyAnswer) -> SurveyReceipt:
     )
 
 
+def written_score(text: str) -> int | None:
+    """The score a written reply gives, when the reply is only a score (any digits)."""
+    found = _LONE_SCORE.fullmatch(fold_digits(_MARKS.sub("", text)).strip())
+    return int(found[1]) if found is not None else None
+
+
 class SurveyDoor:
     """What channels get to answer surveys (`ChannelServices.surveys`)."""
 
@@ -457,3 +469,11 @@ class SurveyDoor:
         except SurveyRefused as exc:
             return exc.reason
         return None
+
+    async def answer_reply(self, token: str, text: str) -> str | None:
+        """A written reply to the question: its score when it is one alone (else
+        "not_a_score": the channel hands the reply to the team as a message)."""
+        score = written_score(text)
+        if score is None:
+            return "not_a_score"
+        return await self.answer(token, score)

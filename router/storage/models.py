@@ -468,7 +468,9 @@ class ThreadEvent(Base):
     is the number of agent replies at a resolution; `reopened` is set on a resolution
     when its thread reopens, so a report reads it from the row instead of searching
     the thread's later events; `merged` marks a resolution that was a merge (the thread
-    closed because its customer was merged into another: it measures nothing).
+    closed because its customer was merged into another: it measures nothing);
+    `first_by_agent` marks a thread's first resolution by an agent (after the bot's, if
+    the bot resolved it first: what the FCR and reopen rates are about).
     """
 
     __tablename__ = "thread_events"
@@ -492,6 +494,7 @@ class ThreadEvent(Base):
     replies: Mapped[int | None] = mapped_column(Integer)
     reopened: Mapped[bool] = mapped_column(Boolean, default=False)
     merged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    first_by_agent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The wait in business seconds of the thread's calendar (none kept: NULL), and
     # whether the deadline in force then was met (no deadline: NULL).
     business_seconds: Mapped[float | None]

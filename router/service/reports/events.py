@@ -120,6 +120,20 @@ async def _count(session: AsyncSession, thread: Thread, kind: str) -> int:
     )
 
 
+async def _resolved_by_agent(session: AsyncSession, thread: Thread) -> bool:
+    """Whether an agent resolved `thread` before (the row being added is not flushed)."""
+    found = await session.scalar(
+        select(ThreadEvent.id)
+        .where(
+            ThreadEvent.thread_id == thread.id,
+            ThreadEvent.kind == RESOLVED,
+            ThreadEvent.first_by_agent.is_(True),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def resolutions(session: AsyncSession, thread: Thread) -> int:
     """How many times `thread` has been resolved (this transaction's resolution too)."""
     return await _count(session, thread, RESOLVED)
@@ -297,7 +311,11 @@ async def record_resolution(
     at = thread.resolved_at or utcnow()
     seconds = _seconds(thread.created_at, at)
     business = await _business_seconds(app, session, thread, thread.created_at, at)
-    _add(
+    # The FCR and reopen rates are about the agents' work: a thread's first resolution
+    # by an agent, even when the bot's "yes" closed it once before and the customer
+    # went on asking (that reopen counts against the bot's containment only).
+    first_by_agent = actor_kind == "agent" and not await _resolved_by_agent(session, thread)
+    row = _add(
         session,
         thread,
         RESOLVED,
@@ -310,6 +328,7 @@ async def record_resolution(
         business_seconds=business,
         sla_met=_met(at, thread.resolution_due),
     )
+    row.first_by_agent = first_by_agent
     _after_commit(
         session, lambda: app.metrics.resolution_seconds.labels(by=actor_kind).observe(seconds)
     )

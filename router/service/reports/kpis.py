@@ -125,9 +125,10 @@ class Counts:
     first_resolutions: int = 0
     bot_resolutions: int = 0  # first resolutions by the bot, not reopened
     first_handoffs: int = 0
-    agent_handled: int = 0  # first resolutions after at least one agent reply
+    agent_resolutions: int = 0  # threads' first resolutions by an agent
+    agent_handled: int = 0  # ... after at least one agent reply
     one_touch: int = 0  # ... after exactly one, not reopened
-    reopened: int = 0  # first resolutions reopened since
+    reopened: int = 0  # ... reopened since
     merged: int = 0  # threads closed by a merge of their customer
     helped: int = 0  # "did this help?" answered yes
     not_helped: int = 0  # ... answered no
@@ -200,7 +201,7 @@ def figures(
         resolution_business_seconds=measured("resolution_business"),
         bot_resolution_seconds=measured("bot_resolution"),
         fcr_rate=rate(counts.one_touch, counts.agent_handled),
-        reopen_rate=rate(counts.reopened, counts.first_resolutions),
+        reopen_rate=rate(counts.reopened, counts.agent_resolutions),
         bot_containment_rate=rate(counts.bot_resolutions, counts.first_resolutions),
         bot_helped_rate=rate(counts.helped, counts.helped + counts.not_helped),
         handoff_rate=rate(counts.first_handoffs, counts.created),

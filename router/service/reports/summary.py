@@ -157,8 +157,14 @@ def _first(e: Any) -> ColumnElement[bool]:
     return e.first.is_(True)  # type: ignore[no-any-return]
 
 
-def _first_resolution(also: Condition) -> Condition:
-    return lambda e: and_(_first(e), also(e))
+def _first_by_agent(e: Any) -> ColumnElement[bool]:
+    return e.first_by_agent.is_(True)  # type: ignore[no-any-return]
+
+
+def _first_resolution(also: Condition, *, by_agent: bool = False) -> Condition:
+    """The thread's first resolution (`by_agent`: its first by an agent) meeting `also`."""
+    first = _first_by_agent if by_agent else _first
+    return lambda e: and_(first(e), also(e))
 
 
 def _deadline(first: bool | None, met: bool) -> Condition:
@@ -188,11 +194,15 @@ _COUNTS = {
         RESOLVED,
         _first_resolution(lambda e: and_(e.actor_kind == "bot", e.reopened.is_(False))),
     ),
-    "agent_handled": _Count(RESOLVED, _first_resolution(lambda e: e.replies >= 1)),
+    # FCR and reopens are about each thread's first resolution by an agent: a bot's
+    # "yes" followed by another question is the bot's reopen (containment), not theirs.
+    "agent_resolutions": _Count(RESOLVED, _first_by_agent),
+    "agent_handled": _Count(RESOLVED, _first_resolution(lambda e: e.replies >= 1, by_agent=True)),
     "one_touch": _Count(
-        RESOLVED, _first_resolution(lambda e: and_(e.replies == 1, e.reopened.is_(False)))
+        RESOLVED,
+        _first_resolution(lambda e: and_(e.replies == 1, e.reopened.is_(False)), by_agent=True),
     ),
-    "reopened": _Count(RESOLVED, _first_resolution(lambda e: e.reopened.is_(True))),
+    "reopened": _Count(RESOLVED, _first_resolution(lambda e: e.reopened.is_(True), by_agent=True)),
     "merged": _Count(RESOLVED, lambda e: e.merged.is_(True)),
     "first_response_due": _Count(RESPONSE, _deadline(True, met=False)),
     "first_response_met": _Count(RESPONSE, _deadline(True, met=True)),
