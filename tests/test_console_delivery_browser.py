@@ -76,7 +76,8 @@ async def test_refused_reply_unreachable_identity_and_files_show_in_the_console(
         page.on("pageerror", lambda error: errors.append(str(error)))
         await sign_in_to_console(page, url, "boss@example.com")
         await page.locator('.tab[data-view="all"]').click()
-        await page.locator("#thread-list .thread-item", has_text="refund").click()
+        # The row previews the customer's newest words, not the agent's refused reply.
+        await page.locator("#thread-list .thread-item", has_text="Here is my receipt").click()
         history = page.locator("#history")
         await expect(history).to_contain_text("Your refund is on its way")
         failed = history.locator(".delivery-failed")
