@@ -206,6 +206,17 @@ class EmailSettings:
     # Verification codes the whole installation mails in any hour, whoever asks (web chat
     # or a chat app); more are refused (429 `rate_limited`) until older ones leave the hour.
     codes_per_hour: int = 200
+    # Automatic mails (the bot's answers, the router's notices) the whole installation
+    # sends in an hour to senders whose authentication did not pass (a forged From
+    # makes the bot mail a third party): a bucket of this many refilled over an hour,
+    # one budget on PostgreSQL; more are not sent. 0: no cap.
+    unauthenticated_replies_per_hour: int = 100
+    # Per client address (the SMTP client, or the client a trusted relay names with
+    # XFORWARD), per minute: mails that start a thread (a new customer or a new
+    # conversation), and mails that hand a thread to people. More get `451` (the
+    # sender's server retries later); one budget on PostgreSQL. 0: no limit.
+    new_threads_per_client_per_minute: int = 10
+    handoffs_per_client_per_minute: int = 10
     smtp_timeout: float = 300.0  # seconds to receive one message's DATA
     # Seconds an inbound SMTP session may wait for its next command (greeting, EHLO,
     # MAIL, RCPT, between messages); then `421` and closed, so idle sessions free slots.

@@ -98,6 +98,11 @@ def make_settings(data_dir: Path, database_url: str, **sections: dict[str, Any])
     settings = settings.replace("email", smtp_port=free_port())  # never the shared 2525
     # No DNS here: the sender checks run in the tests that start a DNS server for them.
     settings = settings.replace("email", sender_auth="off")
+    # Tests send many mails from one loopback address; the tests of the per-client
+    # budgets of mail (tests/test_email_flood.py) set them.
+    settings = settings.replace(
+        "email", new_threads_per_client_per_minute=0, handoffs_per_client_per_minute=0
+    )
     # One message per hand-off keeps conversations in tests predictable; the tests of
     # the email question turn it back on.
     settings = settings.replace("bot", ask_email_on_handoff=False)

@@ -11,6 +11,9 @@ than `smtp_junk_command_limit` commands that move no mail on (NOOPs would otherw
 it open for ever). When 3/4 of the sessions are open the server is busy, as Postfix
 under stress: a session with no mail transaction waits at most
 `smtp_busy_command_timeout` for its next command and may send one such command.
+A client address (or the client a trusted relay names with XFORWARD) may start
+`new_threads_per_client_per_minute` threads and hand `handoffs_per_client_per_minute`
+to people a minute; beyond either its mail gets `451` and its server retries later.
 Outbound goes through a relay with aiosmtplib: 4xx answers and network errors are
 retried by the outbox, 5xx answers dead-letter with the server's own words.
 """
@@ -61,6 +64,7 @@ from router.core.messages import (
     DeliveryResult,
     DeliveryStatus,
     InboundMessage,
+    IngestResult,
     OutboundMessage,
     ProofClaim,
     ProofKind,
@@ -76,6 +80,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _AUTO_REPLIES = "email:auto-replies"  # the rate bucket of the auto-reply cap
+# The installation's one bucket of automatic replies to unauthenticated senders.
+_UNAUTHENTICATED_REPLIES = "email:unauthenticated-replies"
+_INSTALLATION = "installation"
 
 CHANNEL = "email"
 UNKNOWN_SENDER = "mailer-daemon@invalid"  # RFC 6761: a name that can never be reached
@@ -352,10 +359,23 @@ class _Handler:
             peer=self._adapter.smtp_peer(
                 session, server.forwarded if isinstance(server, _SmtpServer) else None
             ),
+            client=server.client if isinstance(server, _SmtpServer) else "",
         )
         if reply.startswith("250") and isinstance(server, _SmtpServer):
             server.mail_delivered()
         return reply
+
+
+@dataclass(frozen=True, slots=True)
+class _ClientBudget:
+    """One per-client budget of inbound mail: a token bucket per client address, spent
+    before the mail is stored and given back when the mail turned out not to use it."""
+
+    bucket: str  # the rate bucket's name
+    per_minute: int  # its setting; 0: no limit
+    reason: str  # the `pasokh_email_refused_total` label when it is spent
+    refusal: str  # the SMTP reply then: temporary, so the sender's server retries
+    used: Callable[[IngestResult], bool]  # whether a stored mail used its token
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +399,16 @@ def _is_refusal(reply: str) -> bool:
     recipients, which a client could ask for again and again). `421` closes anyway and
     `451` is the server's own trouble."""
     return reply[:1] == "5" or reply[:3] == "452"
+
+
+def budget_client(peer: SmtpPeer, session_client: str) -> str:
+    """The key a mail's per-client budgets are counted under: the client SPF judges
+    (the one a trusted relay forwarded with XFORWARD, else the connecting client), as
+    every per-client limit groups addresses (`client_key`); the session's own client
+    when a relay forwarded none."""
+    if peer.ip:
+        return client_key(peer.ip)
+    return session_client or client_key(None)
 
 
 def _peer_host(peer: object) -> str | None:
@@ -767,15 +797,38 @@ class EmailAdapter:
         mail_from: str | None,
         rcpt_tos: tuple[str, ...],
         peer: SmtpPeer | None = None,
+        client: str = "",
     ) -> str:
-        """Store one received message; return the SMTP reply for its DATA command."""
+        """Store one received message; return the SMTP reply for its DATA command.
+
+        `client`: the key the session's client is counted under (`client_key`), for a
+        mail whose `peer` names no client address."""
         services = self._services
         if services is None:
             return "421 4.3.2 Service shutting down"
         self._in_flight += 1
         self._idle.clear()
+        peer = peer or SmtpPeer()
+        key = budget_client(peer, client)
         try:
-            return await self._store(services, raw, mail_from or "", rcpt_tos, peer or SmtpPeer())
+            # Before the mail is parsed: a client over its budget costs no parsing.
+            budgets, refusal = await self._take_client_budgets(services, key, peer)
+            if refusal is not None:
+                return refusal
+            try:
+                stored = await self._store(services, raw, mail_from or "", rcpt_tos, peer)
+            except Exception:
+                await self._refund_client_budgets(services, key, budgets)
+                raise
+            # Whether the mail started a thread or handed one to people is known only
+            # now (a refused mail or a redelivery did neither): the rest goes back.
+            used = [] if isinstance(stored, str) else [b for b in budgets if b.used(stored)]
+            await self._refund_client_budgets(services, key, [b for b in budgets if b not in used])
+            if isinstance(stored, str):
+                return stored
+            if stored.duplicate:
+                return "250 2.0.0 OK: already stored"
+            return f"250 2.0.0 OK: stored as message {stored.message_id}"
         except Exception:
             # Never 5xx for our own trouble: the sending server must keep the message.
             logger.exception("could not store an inbound email; answered 451")
@@ -793,7 +846,8 @@ class EmailAdapter:
         mail_from: str,
         rcpt_tos: tuple[str, ...],
         peer: SmtpPeer,
-    ) -> str:
+    ) -> str | IngestResult:
+        """What ingest committed for the mail, or the SMTP reply refusing it."""
         read: _ReadMail | None = None
         failure: Exception | None = None
         try:
@@ -848,10 +902,62 @@ class EmailAdapter:
                 split=read.split,
             )
             self._counters.received.labels(kind.kind.value).inc()
-        result = await services.ingest(message)
-        if result.duplicate:
-            return "250 2.0.0 OK: already stored"
-        return f"250 2.0.0 OK: stored as message {result.message_id}"
+        return await services.ingest(message)
+
+    def _client_budgets(self) -> tuple[_ClientBudget, ...]:
+        settings = self.settings
+        budgets = (
+            _ClientBudget(
+                "email:new-threads",
+                settings.new_threads_per_client_per_minute,
+                "client_new_threads",
+                "451 4.7.1 Too many new conversations from your address, try again later",
+                lambda result: result.new_thread,
+            ),
+            _ClientBudget(
+                "email:handoffs",
+                settings.handoffs_per_client_per_minute,
+                "client_handoffs",
+                "451 4.7.1 Too many conversations handed to people from your address,"
+                " try again later",
+                lambda result: result.queued,
+            ),
+        )
+        return tuple(budget for budget in budgets if budget.per_minute > 0)
+
+    async def _take_client_budgets(
+        self, services: ChannelServices, client: str, peer: SmtpPeer
+    ) -> tuple[list[_ClientBudget], str | None]:
+        """Set aside one token of each of `client`'s budgets, before the mail is stored
+        (as the web chat does for hand-offs), so concurrent mails cannot all pass;
+        or the `451` for the first budget that is spent (nothing is kept then).
+
+        A temporary refusal rather than storing the mail unanswered: the sender's
+        server keeps the mail and retries, so a real sender loses nothing, while a
+        flood neither fills the queue nor makes customers, threads and files."""
+        taken: list[_ClientBudget] = []
+        for budget in self._client_budgets():
+            wait = await services.limits.take(budget.bucket, client, budget.per_minute, 60.0)
+            if wait:
+                await self._refund_client_budgets(services, client, taken)
+                logger.warning(
+                    "SMTP from %s (client %s) refused with 451: more than %d mails a minute (%s)",
+                    peer,
+                    client,
+                    budget.per_minute,
+                    budget.reason,
+                )
+                self._counters.refused.labels(budget.reason).inc()
+                return [], budget.refusal
+            taken.append(budget)
+        return taken, None
+
+    @staticmethod
+    async def _refund_client_budgets(
+        services: ChannelServices, client: str, budgets: list[_ClientBudget]
+    ) -> None:
+        for budget in budgets:
+            await services.limits.refund(budget.bucket, client, budget.per_minute, 60.0)
 
     async def _survey_answered(self, services: ChannelServices, read: _ReadMail) -> bool:
         """A reply to our survey mail that is a score alone ("5", "۵"): the survey's
@@ -1013,12 +1119,31 @@ class EmailAdapter:
                 f"not sent: more than {self.settings.auto_reply_cap_per_hour} automatic "
                 f"replies to {message.address} within an hour (mail loop protection)"
             )
+        unauthenticated = message.automated and message.answers_unauthenticated
+        if unauthenticated and not await self._take_unauthenticated_reply():
+            await self._refund_auto_reply(message.address)
+            cap = self.settings.unauthenticated_replies_per_hour
+            # The customer's mail is stored and shown to agents; only this answer stays
+            # unsent (dead, with this reason), so an agent can still write to them.
+            logger.warning(
+                "outbox %d: automatic reply not sent: more than %d an hour to senders"
+                " whose authentication did not pass",
+                message.outbox_id,
+                cap,
+            )
+            self._counters.sent.labels("capped_unauthenticated").inc()
+            return DeliveryResult.failed(
+                f"not sent: more than {cap} automatic replies within an hour to senders whose"
+                " authentication did not pass (a forged From would make us mail anyone)"
+            )
         result = await self._submit(mail, message.address, sender=bounce_to)
         if result.status == DeliveryStatus.DELIVERED:
             self._counters.sent.labels("delivered").inc()
             return DeliveryResult.delivered(message_id)
         if message.automated:
             await self._refund_auto_reply(message.address)  # not sent: it does not count
+        if unauthenticated:
+            await self._refund_unauthenticated_reply()
         self._counters.sent.labels(result.status).inc()
         return result
 
@@ -1090,6 +1215,24 @@ class EmailAdapter:
         cap = self.settings.auto_reply_cap_per_hour
         if cap > 0 and self._services is not None:
             await self._services.limits.refund(_AUTO_REPLIES, address.lower(), cap, 3600.0)
+
+    async def _take_unauthenticated_reply(self) -> bool:
+        """Whether one more automatic mail to a sender whose authentication did not pass
+        fits `unauthenticated_replies_per_hour`, one bucket for the whole installation
+        (in the database on PostgreSQL: one row, so concurrent takes from any process
+        never spend a token twice)."""
+        cap = self.settings.unauthenticated_replies_per_hour
+        if cap <= 0 or self._services is None:
+            return True
+        wait = await self._services.limits.take(
+            _UNAUTHENTICATED_REPLIES, _INSTALLATION, cap, 3600.0
+        )
+        return wait == 0.0
+
+    async def _refund_unauthenticated_reply(self) -> None:
+        cap = self.settings.unauthenticated_replies_per_hour
+        if cap > 0 and self._services is not None:
+            await self._services.limits.refund(_UNAUTHENTICATED_REPLIES, _INSTALLATION, cap, 3600.0)
 
 
 def _is_utf8(value: str) -> bool:

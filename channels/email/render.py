@@ -142,7 +142,11 @@ def render_outbound(
     references = thread_references(message.references)
     # A proactive message (it carries an unsubscribe link) answers nothing: its own subject.
     replying = bool(references) and message.unsubscribe_url is None
-    subject = reply_subject(message.subject, message.language, replying=replying, texts=texts)
+    # The subject of a mail whose From may be forged is the forger's text: an automatic
+    # answer would send it from our address to whoever they named. The default subject
+    # instead; In-Reply-To and References still thread it for the real customer.
+    chosen = None if message.automated and message.answers_unauthenticated else message.subject
+    subject = reply_subject(chosen, message.language, replying=replying, texts=texts)
     mail["Subject"] = _one_line(subject)
     mail["Date"] = format_datetime(date or utcnow())
     mail["Message-ID"] = f"<{message_id}>"

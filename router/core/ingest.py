@@ -528,7 +528,10 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
                 },
             )
         )
-    outcome = _Outcome(IngestResult(message.id, thread.id, identity.customer_id), events)
+    outcome = _Outcome(
+        IngestResult(message.id, thread.id, identity.customer_id, new_thread=turn.choice.created),
+        events,
+    )
     if msg.delivery_failure is not None and msg.delivery_failure.permanent:
         verified = await _record_delivery_failure(session, msg, thread)
         outcome.delivery_report = "verified" if verified else "unverified"

@@ -197,6 +197,7 @@ class IngestResult:
     customer_id: int
     duplicate: bool = False
     queued: bool = False  # this message put its thread in the agents' queue (a hand-off)
+    new_thread: bool = False  # this message started a thread (a first, or a new conversation)
 
 
 class IngestFailed(RuntimeError):
@@ -213,7 +214,8 @@ class OutboundMessage:
 
     `references` lists the channel message ids of the thread's earlier messages on this
     channel (oldest first) so that email can build `In-Reply-To`/`References`; it is
-    filled only for a channel whose adapter has `threads_by_reference` set.
+    filled only for a channel whose adapter has `threads_by_reference` set, as is
+    `answers_unauthenticated`.
     """
 
     outbox_id: int
@@ -237,6 +239,9 @@ class OutboundMessage:
     # The message asks the router's "link this chat?" question (its id): a channel with
     # buttons names it in theirs, so a tap answers this question and no later one.
     link_question_id: int | None = None
+    # The customer's mail it follows did not pass sender authentication (its From may
+    # be forged): an automatic answer is capped and does not echo that mail's subject.
+    answers_unauthenticated: bool = False
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -283,13 +283,28 @@ def _threads_by_reference(app: AppContext, channel: str) -> bool:
     return bool(getattr(app.adapters.get(channel), "threads_by_reference", False))
 
 
+@dataclass(frozen=True, slots=True)
+class _EarlierMessage:
+    """A message of the thread on the channel, as a later reply's headers need it."""
+
+    message_id: int
+    external_id: str  # the channel's id (a mail's Message-ID)
+    sender_authenticated: bool | None  # a customer's mail: whether its sender passed
+
+
 async def _earlier_channel_ids(
     session: AsyncSession, rows: list[OutboxItem]
-) -> dict[tuple[int, str], list[tuple[int, str]]]:
-    """For each (thread, channel) of `rows`: the channel ids its messages have, in order
-    of message id (a mail's References)."""
+) -> dict[tuple[int, str], list[_EarlierMessage]]:
+    """For each (thread, channel) of `rows`: its messages that have channel ids, in
+    order of message id (a mail's References)."""
     found = await session.execute(
-        select(Message.thread_id, Message.channel, Message.id, Message.external_id)
+        select(
+            Message.thread_id,
+            Message.channel,
+            Message.id,
+            Message.external_id,
+            Message.sender_authenticated,
+        )
         .where(
             Message.thread_id.in_({row.thread_id for row in rows}),
             Message.channel.in_({row.channel for row in rows}),
@@ -297,11 +312,20 @@ async def _earlier_channel_ids(
         )
         .order_by(Message.id)
     )
-    by_thread: dict[tuple[int, str], list[tuple[int, str]]] = {}
-    for thread_id, channel, message_id, external_id in found:
+    by_thread: dict[tuple[int, str], list[_EarlierMessage]] = {}
+    for thread_id, channel, message_id, external_id, authenticated in found:
         if external_id:
-            by_thread.setdefault((thread_id, channel), []).append((message_id, external_id))
+            by_thread.setdefault((thread_id, channel), []).append(
+                _EarlierMessage(message_id, external_id, authenticated)
+            )
     return by_thread
+
+
+def _answers_unauthenticated(earlier: list[_EarlierMessage]) -> bool:
+    """Whether the newest customer's mail among `earlier` that was checked failed the
+    check (`sender_authenticated` is None for our own messages and unchecked mail)."""
+    checked = [m.sender_authenticated for m in earlier if m.sender_authenticated is not None]
+    return bool(checked) and checked[-1] is False
 
 
 def _render(
@@ -309,10 +333,12 @@ def _render(
     row: OutboxItem,
     message: Message,
     thread: Thread,
-    references: dict[tuple[int, str], list[tuple[int, str]]],
+    references: dict[tuple[int, str], list[_EarlierMessage]],
     outreach_customer_id: int | None,
 ) -> OutboundMessage:
-    earlier = references.get((row.thread_id, row.channel), [])
+    earlier = [
+        m for m in references.get((row.thread_id, row.channel), []) if m.message_id < message.id
+    ]
     return OutboundMessage(
         outbox_id=row.id,
         message_id=message.id,
@@ -326,7 +352,7 @@ def _render(
         attachments=tuple(ref_from_json(a) for a in message.attachments or ()),
         language=message.language or thread.language,
         subject=message.subject or thread.subject,
-        references=tuple(ref for message_id, ref in earlier if message_id < message.id),
+        references=tuple(m.external_id for m in earlier),
         automated=bool(message.automated),
         parts_done=row.parts_done,
         # A proactive message carries its one-click unsubscribe link.
@@ -337,6 +363,7 @@ def _render(
         ),
         survey=survey_from_json(message.survey),
         link_question_id=message.link_question_id,
+        answers_unauthenticated=_answers_unauthenticated(earlier),
     )
 
 
