@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from faq.finglish import persian_script
+from faq.finglish import persian_script, to_persian
 from faq.lexicon import concept_words
 from faq.light_words import LIGHT_WORDS
 from faq.morphology import arabic_variants, english_stem, persian_variants
@@ -83,6 +83,12 @@ _CONTACT_WORDS = frozenset(
             "yetesel yitasel yittasel ettasel etasel tetsel"
         )
     )
+) | frozenset(
+    # Maghrebi "I speak" ("nhder m3ah"), also as the Finglish reading writes it once
+    # "chi" («چی») makes the message look Persian ("wach kayn chi wa7ed nhder m3ah?")
+    form
+    for word in ("nhder", "nhdr", "nhdar", "nehder")
+    for form in (word, to_persian(word))
 )
 
 
@@ -240,6 +246,11 @@ _CONTACT_PHRASES = _phrases(
 _SOMEONE = frozenset(tokenise(normalise("یکی یکیو یکیتون احد حد حدا بحد 7ad 7ada 7add a7ad ahad")))
 # Those that are also "one" («یکی از سفارشام», "one of my orders"; «أحد المنتجات»).
 _ONE = frozenset(tokenise(normalise("یکی احد a7ad ahad")))
+# Maghrebi and Levantine «واحد», "wa7ed" is "someone" only after "some" («شي واحد», "chi
+# wa7ed"; «چی» once read as Finglish): alone it is the numeral ("bghit wa7ed", "I want
+# one"; «جهاز واحد»).
+_A_ONE = frozenset(tokenise(normalise("واحد wa7ed wahed")))
+_SOME = frozenset(tokenise(normalise("شی چی chi shi")))
 _ANY_SOMEONE = _SOMEONE | _ANYONE
 # Asking whether a person is there («کسی اونجا هست؟», «مفيش حد هنا؟», "any human
 # available?"): with a person-word, a request.
@@ -454,6 +465,10 @@ _VOCATIVE = "یا"  # «يا اخوي», "hey brother", addresses the bot
 # Not the shop's people to talk to: "my manager", "this agent", "in person" (face to
 # face), "another person", "one person" (a count).
 _MINE = frozenset(tokenise(normalise("my in this that another one هذا هذه هاد")))
+# English past "be" after a person ("your operator was helpful"; Persian «بود» and
+# Arabic «كان» are past words wherever they stand). Not after "I": "I was wondering if I
+# could talk to an agent" asks.
+_WAS = frozenset(["was", "were", "wasnt", "werent"])
 # Who is speaking when a person-word follows: "I'm a manager", «اینجانب مدیر خرید»,
 # «أنا مدير مشتريات».
 _SELF = frozenset(tokenise(normalise("i im iam اینجانب خودم انا")))
@@ -539,6 +554,14 @@ _ME_CONTACT_PHRASES = _phrases(
     "پیام بدین",
 )
 _PERSON_CONTACTS = frozenset(tokenise(normalise("escalate escalation callback تصعيد صعد")))
+# Raising the matter to someone, Arabic «رفع» («ارفعوا الموضوع للإدارة», «ارفع شكواي إلى
+# المدير»): asked (imperative or «ممكن ترفع»), and aimed with «ل» or «إلى» at a person or a
+# department; «ارفعوا السعر» raises a price, «رفعت شكوى» tells of one filed.
+_RAISE = frozenset(tokenise(normalise("ارفع ترفع")))
+_RAISE_ENDINGS = tuple(normalise(e) for e in ("", "وا", "و", "ي", "ه", "ها", "وه", "وها", "يها"))
+_RAISE_PROCLITICS = ("", "و", "ف")
+_RAISE_REACH = 3  # words from the verb to the one it is raised to
+_TO = frozenset(tokenise(normalise("الى لـ")))
 # How far a contact word may be from "me" («با من تماس»: before; «زنگ بزنید بهم»: after).
 _ME_REACH = 2
 # The contact words that take the customer as object: one calls, transfers, connects
@@ -1120,6 +1143,8 @@ def _tells(clause: Sequence[str]) -> bool:
             return True  # "called", not "be transferred"
         if token in _SELF and _names_staff(clause, _next_word(clause, i + 1, _ARTICLES)):
             return True
+        if token in _WAS and i > 0 and _is_person_word(clause[i - 1], typos=False):
+            return True  # "the agent was rude": the person is the subject of a story
     if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
     if _wants_to_know(clause) or _asks_when(clause):
@@ -1233,6 +1258,8 @@ def _answers(tokens: Sequence[str]) -> bool:
 def _someone_at(tokens: Sequence[str], i: int) -> bool:
     """Whether `tokens[i]` is "someone" («یکی», «احد», «واحد»), not "one of" something
     else («یکی از سفارشام», "one of my orders"; «احد المنتجات», "one of the products")."""
+    if tokens[i] in _A_ONE:
+        return i > 0 and tokens[i - 1] in _SOME
     if tokens[i] not in _SOMEONE:
         return False
     if i + 1 == len(tokens) or tokens[i] not in _ONE:
@@ -1289,6 +1316,35 @@ def _a_call_asked_for(clause: Sequence[str], i: int) -> bool:
     return False
 
 
+def _raised_to_staff(clause: Sequence[str]) -> bool:
+    """ "Raise the matter to management" («ارفعوا الموضوع للإدارة», «ممكن ترفع شكواي إلى
+    المشرف؟»): the matter raised, asked for, to one of the shop's people."""
+    for i, token in enumerate(clause):
+        if not any(
+            token == proclitic + verb + ending
+            for verb in _RAISE
+            for proclitic in _RAISE_PROCLITICS
+            for ending in _RAISE_ENDINGS
+        ):
+            continue
+        for j in range(i + 1, min(i + 1 + _RAISE_REACH, len(clause))):
+            # «إلى» before the person («إلى المدير»), or «ل» on it («للمدير», «للقسم»)
+            target = j + 1 if clause[j] in _TO else j
+            if target == j and not clause[j].startswith("ل"):
+                continue
+            if target < len(clause) and (
+                _names_staff(clause, target) or _department(clause[target])
+            ):
+                return True
+    return False
+
+
+def _department(token: str) -> bool:
+    """Whether `token` is one of the shop's departments, with «ل» («للقسم», «للمبيعات»)."""
+    bare = "ال" + token[2:] if token.startswith("لل") else token
+    return bare in _DEPARTMENTS
+
+
 def _contacts_me(clause: Sequence[str]) -> bool:
     """A contact word aimed at the customer ("transfer me", «زنگ بزنید بهم»), or one that
     needs no object ("escalate"), in a clause that does not ask how or when."""
@@ -1302,7 +1358,7 @@ def _contacts_me(clause: Sequence[str]) -> bool:
     for i, token in enumerate(clause):
         if _refused_contact(clause, i):
             continue
-        if token in _PERSON_CONTACTS or (
+        if _contact_base(token) in _PERSON_CONTACTS or (
             token in _ME_CONTACT_TABLE and _longest_at(clause, i, _ME_CONTACT_TABLE)
         ):
             return True
@@ -1329,13 +1385,46 @@ def _contacts_me(clause: Sequence[str]) -> bool:
     return False
 
 
+# What may stand beside the person in a clause that names only the person asked for
+# ("human agent!!!", "a real person please", «اپراتور لطفا», «موظف بشري لو سمحت»).
+_BARE_REQUEST_WORDS = _FILLER | frozenset(
+    tokenise(
+        normalise(
+            "a an the any real actual live pls plz now asap immediately "
+            "یه یک واقعی فورا الان حقیقی لو سمحت سمحتوا الحین هلا"
+        )
+    )
+)
+
+
+def _names_only_a_person(clause: Sequence[str]) -> bool:
+    """Whether the clause is a person-word and nothing else of weight ("human agent!!!"
+    after "you are not understanding me", «اصلا متوجه نمیشی. اپراتور!»): a request, as a
+    short message of one would be; not "my manager" nor "someone"."""
+    people = [
+        i
+        for i, t in enumerate(clause)
+        if t not in _ANYONE and _is_person_word(t, typos=False) and _ours(clause, i)
+    ]
+    return bool(people) and all(
+        i in people or t in _BARE_REQUEST_WORDS for i, t in enumerate(clause)
+    )
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether the customer asks for a person, in any clause of `text` (Finglish in
     Persian script already): a request form with a person-word in one clause, or the
     whole message's rules (`is_human_request`) over the clauses that do not tell about
     people (a past call, the customer's own family, a question about the staff)."""
-    asking = [c for c in _clauses(text) if not _tells(c)]
-    if any(_asks_for_one(c) for c in asking):
+    clauses = _clauses(text)
+    asking = [c for c in clauses if not _tells(c)]
+    if any(_asks_for_one(c) or _raised_to_staff(c) for c in asking):
+        return True
+    # a message ending on the person alone asks for them, whatever came before ("you
+    # are not understanding me. human agent!!!"); "who did this? the manager?" asks a
+    # question, "Agent, where is my order?" addresses one
+    last = clauses[-1] if clauses else []
+    if last in asking and not text.rstrip().endswith(("?", "؟")) and _names_only_a_person(last):
         return True
     return is_human_request([t for c in asking for t in c])
 

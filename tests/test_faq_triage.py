@@ -300,13 +300,13 @@ def test_person_requests_tune_halves() -> None:
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
 # was last set (never used for choices, counted before and after each round): 68 of 75,
-# 60 of 63 and 74 of 84 requests detected, 3 of 30, 0 of 37 and 3 of 48 other messages
+# 60 of 63 and 76 of 84 requests detected, 3 of 30, 0 of 37 and 3 of 48 other messages
 # taken for one. The gate keeps that level; the target (95%) is met on the second only
-# (91%, 95%, 88%).
+# (91%, 95%, 90%).
 PERSON_REQUESTS_HELD = {
     "person_requests.jsonl": (68, 75, 3, 30),
     "person_requests2.jsonl": (60, 63, 0, 37),
-    "person_requests3.jsonl": (74, 84, 3, 48),
+    "person_requests3.jsonl": (76, 84, 3, 48),
 }
 
 
@@ -363,6 +363,28 @@ BROADENED_REQUESTS = {
     ],
     # tired of the bot
     "tired_of_the_bot": ["I'm tired of talking to a robot", "زهقت من البوت حولني"],
+    # a message ending on the person alone, after a complaint
+    "bare_person_last": [
+        "you are not understanding me. human agent!!!",
+        "you keep sending the same link. live agent please!!!",
+        "اصلا متوجه نمیشی. اپراتور!",
+        "جاوبتني غلط مرتين. موظف حقيقي الحين",
+    ],
+    # Arabic «رفع» to a person or department, and escalation with a plural ending
+    "raised_to_staff": [
+        "ارفعوا الموضوع للإدارة لو سمحتوا",
+        "ارفع الموضوع للمدير",
+        "ممكن ترفع شكواي إلى المشرف؟",
+        "ارفعوها لخدمة العملاء",
+        "صعّدوا الشكوى",
+    ],
+    # Maghrebi «شي واحد», "chi wa7ed" (someone) and "nhder" (I speak), also when "chi"
+    # makes the message read as Finglish
+    "maghrebi_someone": [
+        "wach kayn chi wa7ed 7a9i9i nhder m3ah?",
+        "bghit nhder m3a chi wa7ed",
+        "بغيت نهضر مع شي واحد",
+    ],
     # new person-words: management, consultant, «مشاور», «الإدارة»
     "person_words": [
         "میخوام با یه مشاور صحبت کنم",
@@ -409,7 +431,21 @@ BROADENED_LOOK_ALIKES = {
         "هل لازم أتصل بخدمة العملاء عشان أرجع المنتج؟",
         "المندوب راح يتصل فيني قبل التوصيل؟",
     ],
+    "bare_person_not_last_or_asked": [
+        "my brother is a real estate agent",
+        "is the human resources office open?",
+        "Who approved this? the manager?",
+        "Agent, where is my order?",
+    ],
+    "raised_not_to_staff": ["ارفعوا السعر؟", "رفعت شكوى الأسبوع الماضي", "ارفع الصورة للموقع"],
+    "wa7ed_the_numeral": [
+        "bghit wa7ed mn hadchi",
+        "wach kayn chi wa7ed mn had lmodel?",
+        "عندي جهاز واحد بس، كيف اتواصل معكم؟",
+    ],
     "stories": [
+        "the agent was rude",
+        "your operator was helpful",
         "I got a message from your team about a delay",
         "وصلني منتج غلط",
         "الاتصال بخدمة العملاء متاح 24 ساعة؟",
