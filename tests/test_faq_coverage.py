@@ -451,6 +451,23 @@ def test_a_completely_explained_question_is_answered_at_a_lower_confidence(
     assert verdict.answer is not None and verdict.answer.entry_id == entry
 
 
+def test_a_completely_explained_question_with_a_close_runner_up_needs_the_full_confidence(
+    matcher: Matcher,
+) -> None:
+    verdict = decide("delivery to the capital, how many days?", matcher, Thresholds())
+    assert verdict.match is not None and verdict.kind is VerdictKind.ANSWER
+    assert verdict.match.confidence < Thresholds().answer
+    best, *rest = verdict.match.candidates
+    close = dataclasses.replace(rest[0], score=0.95 * best.score)
+    contested = dataclasses.replace(verdict.match, candidates=(best, close, *rest[1:]))
+    assert decide_match(contested, Thresholds(), None, verdict.coverage).kind is not (
+        VerdictKind.ANSWER
+    )
+    far = dataclasses.replace(rest[0], score=0.5 * best.score)
+    clear = dataclasses.replace(verdict.match, candidates=(best, far, *rest[1:]))
+    assert decide_match(clear, Thresholds(), None, verdict.coverage).kind is VerdictKind.ANSWER
+
+
 @pytest.mark.parametrize(
     "question",
     [
@@ -489,5 +506,7 @@ def test_an_asking_clause_alone_is_not_answered_at_the_lower_confidence(
     assert verdict.match.best.entry_id == "installments"
     assert verdict.kind is not VerdictKind.ANSWER
     assert verdict.coverage is not None and verdict.coverage.complete(2)
-    whole = decide_match(verdict.match, Thresholds(), None, verdict.coverage, whole_message=True)
+    # the same match read as the whole message is answered (its runner-up's lead aside)
+    lead_aside = Thresholds(complete_lead=1.0)
+    whole = decide_match(verdict.match, lead_aside, None, verdict.coverage, whole_message=True)
     assert whole.kind is VerdictKind.ANSWER
