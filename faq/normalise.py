@@ -123,6 +123,15 @@ def _spaced_dots(text: str) -> str:
     return "".join(out)
 
 
+_INVISIBLE_TABLE = str.maketrans("", "", _INVISIBLE)
+
+
+def drop_invisible(text: str) -> str:
+    """Rule 2 alone: `text` without format characters (direction marks a mail client
+    wraps around right-to-left text, ZWNJ, BOM), the rest as it is."""
+    return text.translate(_INVISIBLE_TABLE)
+
+
 def fold_digits(text: str) -> str:
     """Rule 5 alone: Persian (۰-۹) and Arabic-Indic (٠-٩) digits to ASCII, the rest of
     `text` as it is (for codes and dates a person types, which are not matched)."""

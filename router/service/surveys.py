@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
-from faq.normalise import fold_digits
+from faq.normalise import drop_invisible, fold_digits
 from router.context import AppContext
 from router.core.events import MessageStored, SurveyAnswered, ThreadChanged
 from router.core.messages import AuthorKind, SurveyOffer, survey_scores, utcnow
@@ -64,8 +64,6 @@ _TOKEN = re.compile(
 # A written answer that is a score and nothing else: "5", "۵", "٥ ★", "4/5", "10/10!".
 # Anything more ("5 but the charger still fails") is a message for the team, not a vote.
 _LONE_SCORE = re.compile(r"([0-9]{1,2})\s*(?:/\s*(?:5|10))?\s*[★⭐\ufe0f!.]*")
-# Direction marks a mail client may wrap around right-to-left text.
-_MARKS = re.compile("[\u200c\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 class SurveyRefused(Exception):
@@ -451,7 +449,7 @@ def _receipt(settings: Settings, survey: SurveyAnswer) -> SurveyReceipt:
 
 def written_score(text: str) -> int | None:
     """The score a written reply gives, when the reply is only a score (any digits)."""
-    found = _LONE_SCORE.fullmatch(fold_digits(_MARKS.sub("", text)).strip())
+    found = _LONE_SCORE.fullmatch(fold_digits(drop_invisible(text)).strip())
     return int(found[1]) if found is not None else None
 
 
