@@ -110,6 +110,36 @@ async def test_one_client_starts_at_most_its_budget_of_new_threads_a_minute(
     assert app.counter("pasokh_email_refused_total", refused) == 2
 
 
+async def test_one_clients_concurrent_mails_start_at_most_its_budget_of_threads(
+    settings: Settings, start_app: Any, relay: FakeRelay
+) -> None:
+    """Ten forged senders at once from one client: the budget is set aside before each
+    mail is stored, so concurrent mails cannot all pass (on PostgreSQL the bucket is a
+    row every session takes from)."""
+    app = await _start(start_app, settings, relay, EchoBot(), new_threads_per_client_per_minute=3)
+    forged = 10
+
+    def forge(n: int) -> int:
+        victim = f"victim{n}@bank.test"
+        raw = make_mail(sender=victim, message_id=f"<c-{n}@bank.test>")
+        try:
+            with smtplib.SMTP("127.0.0.1", app.port) as client:
+                client.sendmail(victim, [SUPPORT], raw)
+        except smtplib.SMTPDataError as refusal:
+            return refusal.smtp_code
+        return 250
+
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(forged) as clients:
+        codes = await asyncio.gather(
+            *(loop.run_in_executor(clients, forge, n) for n in range(forged))
+        )
+    assert sorted(codes) == [250] * 3 + [451] * (forged - 3)
+    assert await count_rows(app.context, Thread) == 3
+    refused = {"reason": "client_new_threads"}
+    assert app.counter("pasokh_email_refused_total", refused) == forged - 3
+
+
 async def test_one_client_hands_at_most_its_budget_of_threads_to_people_a_minute(
     settings: Settings, start_app: Any, relay: FakeRelay
 ) -> None:
