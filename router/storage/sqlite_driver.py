@@ -18,7 +18,10 @@ SQLAlchemy on this project's 2-core VM, CPU per one-row statement: ~460 µs that
   thread whenever it has kept the loop for `LOOP_TURN` seconds, so other work runs.
 * Everything else (read transactions, which can scan: reports, search, exports; and
   the PRAGMAs at connect) runs on the thread, one hop per statement, its first rows
-  fetched in the same hop.
+  fetched in the same hop. What cannot wait or write runs on the loop: a read
+  transaction's ``BEGIN`` (deferred: it takes no lock), and the ``COMMIT`` or
+  ``ROLLBACK`` of a transaction that changed no row (it writes nothing to the WAL, so
+  it cannot checkpoint). A hop costs ~90 µs of CPU; a read-back was three of them.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ _FIRST_ROWS = 500
 # How a write transaction begins (`router.storage.engine` issues it): it takes
 # SQLite's write lock at once. Compared as issued, not normalised, on every statement.
 BEGIN_WRITING = "BEGIN IMMEDIATE"
+# How a read transaction begins: it takes no lock until its first read, so it never
+# waits, and runs on the loop.
+BEGIN_READING = "BEGIN"
 
 # How long a write transaction may run statements on the loop without a hop to the
 # thread, which lets the loop serve others.
@@ -98,6 +104,9 @@ class LoopSqliteConnection:
         self._held_lock: asyncio.Lock | None = None
         self._loop_turn_began = 0.0
         self._last_submitted: Future[Any] | None = None
+        # `total_changes` when the transaction began: a transaction that changed no row
+        # ends on the loop (its COMMIT or ROLLBACK writes nothing and cannot checkpoint).
+        self._changes_at_begin = -1
 
     @property
     def isolation_level(self) -> str | None:
@@ -133,6 +142,14 @@ class LoopSqliteConnection:
             return function(*args)
         return await self.on_thread(function, *args)
 
+    def begin_reading(self, cursor: sqlite3.Cursor) -> None:
+        cursor.execute(BEGIN_READING)
+        self._changes_at_begin = self._conn.total_changes
+
+    def _changed_nothing(self) -> bool:
+        """A call settled, and the open transaction changed no row since it began."""
+        return self.settled() and self._conn.total_changes == self._changes_at_begin
+
     async def begin_writing(self, cursor: sqlite3.Cursor, sql: str) -> None:
         lock = self._locks.for_running_loop()
         try:
@@ -144,6 +161,7 @@ class LoopSqliteConnection:
             raise sqlite3.OperationalError("database is locked") from None
         try:
             await self.on_thread(cursor.execute, sql)
+            self._changes_at_begin = self._conn.total_changes
         finally:
             if self.settled() and not self._conn.in_transaction:
                 lock.release()  # the BEGIN failed: nothing is held
@@ -159,7 +177,9 @@ class LoopSqliteConnection:
 
     async def commit(self) -> None:
         try:
-            if not self.settled() or self._conn.in_transaction:
+            if self._conn.in_transaction and self._changed_nothing():
+                self._conn.commit()  # a read: nothing to write, no hop
+            elif not self.settled() or self._conn.in_transaction:
                 await self.on_thread(self._conn.commit)
         finally:
             self._end_writing()
@@ -168,6 +188,8 @@ class LoopSqliteConnection:
         try:
             if not self.settled():
                 self.after_running(self._conn.rollback)
+            elif self._conn.in_transaction and self._changed_nothing():
+                self._conn.rollback()
             elif self._conn.in_transaction:
                 # (The pool rolls back every connection handed back to it, most of
                 # them with no transaction open: those need no hop.)
@@ -247,6 +269,10 @@ class LoopSqliteCursor:
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> LoopSqliteCursor:
         if sql == BEGIN_WRITING:
             await self._connection.begin_writing(self._cursor, sql)
+            self._rows, self._more = [], False
+            return self
+        if sql == BEGIN_READING and self._connection.settled():
+            self._connection.begin_reading(self._cursor)
             self._rows, self._more = [], False
             return self
         await self._connection.run(self._execute_and_fetch, sql, parameters)
