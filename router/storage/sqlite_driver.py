@@ -14,8 +14,9 @@ SQLAlchemy on this project's 2-core VM, CPU per one-row statement: ~460 µs that
   checkpoint the WAL to disk) run on the connection's thread.
 * The statements between them run on the event loop. The transaction holds SQLite's
   write lock, so none of them waits for a lock; they are reads and writes of a few
-  rows by key. A transaction that runs many (an import) hands one statement to the
-  thread whenever it has kept the loop for `LOOP_TURN` seconds, so other work runs.
+  rows by key. A transaction that runs many (an import), or a statement after a long
+  computation (the bot's decision), first yields one turn of the loop whenever it
+  has kept the loop for `LOOP_TURN` seconds, so other work runs.
 * Everything else (read transactions, which can scan: reports, search, exports; and
   the PRAGMAs at connect) runs on the thread, one hop per statement, its first rows
   fetched in the same hop. What cannot wait or write runs on the loop: a read
@@ -47,8 +48,8 @@ BEGIN_WRITING = "BEGIN IMMEDIATE"
 # waits, and runs on the loop.
 BEGIN_READING = "BEGIN"
 
-# How long a write transaction may run statements on the loop without a hop to the
-# thread, which lets the loop serve others.
+# How long a write transaction may keep the loop before its next statement yields a
+# turn of the loop to the others.
 LOOP_TURN = 0.002
 
 
@@ -133,14 +134,18 @@ class LoopSqliteConnection:
         return self._last_submitted is None or self._last_submitted.done()
 
     async def run(self, function: Callable[..., _T], *args: Any) -> _T:
-        """On the loop inside a write transaction (for a turn), on the thread otherwise."""
-        if (
-            self._held_lock is not None
-            and time.perf_counter() - self._loop_turn_began < LOOP_TURN
-            and self.settled()
-        ):
-            return function(*args)
-        return await self.on_thread(function, *args)
+        """On the loop inside a write transaction, on the thread otherwise.
+
+        A write transaction that has kept the loop for `LOOP_TURN` yields one turn of
+        the loop first (its other tasks run), rather than hopping to the thread: the
+        turn is what the others need, and a hop costs a context switch each way.
+        """
+        if self._held_lock is None or not self.settled():
+            return await self.on_thread(function, *args)
+        if time.perf_counter() - self._loop_turn_began >= LOOP_TURN:
+            await asyncio.sleep(0)
+            self._loop_turn_began = time.perf_counter()
+        return function(*args)
 
     def begin_reading(self, cursor: sqlite3.Cursor) -> None:
         cursor.execute(BEGIN_READING)
