@@ -125,3 +125,26 @@ async def test_an_inserted_row_is_written_as_the_orm_would_and_held_as_loaded(
         # A JSON column left unset is SQL NULL, as the ORM writes it, not JSON 'null'.
         survey_is_null = select(Message.id).where(Message.survey.is_(None))
         assert list(await session.scalars(survey_is_null)) == [message.id]
+
+
+async def test_an_updated_object_is_written_once_with_its_rules_and_left_unchanged(
+    engine: AsyncEngine,
+) -> None:
+    from router.storage.core_rows import updated
+    from router.storage.models import identity_searchable
+
+    identity_id = await _identity_id(engine)
+    statements = _statements(engine)
+    async with new_sessionmaker(engine)() as session, session.begin():
+        identity = await session.get_one(Identity, identity_id)
+        identity.display_name = "Sara K."
+        identity.username = "sara_k"
+        await updated(session, identity)
+        assert not inspect(identity).modified  # nothing left for the commit's flush
+        await updated(session, identity)  # unchanged: no statement
+    assert statements.count("UPDATE") == 1
+    async with new_sessionmaker(engine)() as session:
+        stored = await session.get_one(Identity, identity_id)
+        assert (stored.display_name, stored.username) == ("Sara K.", "sara_k")
+        # The model's before_update rule ran, as in a flush.
+        assert stored.search_text == identity_searchable("v-1", "Sara K.", "sara_k")

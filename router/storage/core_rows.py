@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, inspect, null
+from sqlalchemy import bindparam, insert, inspect, null, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -98,3 +98,34 @@ async def inserted(session: AsyncSession, model: type[M], **values: Any) -> M:
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
+
+
+# One prebuilt UPDATE per model and set of changed columns (see `updated`).
+_UPDATES: dict[tuple[type[Base], frozenset[str]], Any] = {}
+
+
+async def updated(session: AsyncSession, instance: Base) -> None:
+    """Write the changed columns of `instance` (a loaded object of `session`) now, by
+    one prebuilt UPDATE on the session's connection, as a flush would (the model's
+    `before_update` rules too), and mark it unchanged: a flush of one object through
+    the unit of work costs more CPU than the statement (the thread, every message)."""
+    state = inspect(instance)
+    if not state.committed_state:
+        return
+    mapper = state.mapper
+    connection = await session.connection()
+    mapper.dispatch.before_update(mapper, connection.sync_connection, state)
+    changed = frozenset(state.committed_state)
+    model = type(instance)
+    statement = _UPDATES.get((model, changed))
+    if statement is None:
+        where = [column == bindparam(f"key_{column.key}") for column in mapper.primary_key]
+        values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in changed}
+        statement = _UPDATES[(model, changed)] = update(model).where(*where).values(values)
+    params = {f"new_{name}": state.dict[name] for name in changed}
+    for column in mapper.primary_key:
+        params[f"key_{column.key}"] = state.dict[mapper.get_property_by_column(column).key]
+    await connection.execute(statement, params)
+    # What the unit of work does once it has written an object: its values are the
+    # committed ones, and the session no longer counts it as modified.
+    state._commit_all(state.dict, session.sync_session.identity_map)
