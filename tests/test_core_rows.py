@@ -9,9 +9,17 @@ import pytest
 from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from router.storage.core_rows import columns_of, loaded
+from router.storage.core_rows import columns_of, inserted, loaded, updated
 from router.storage.engine import new_engine, new_sessionmaker
-from router.storage.models import AuditEvent, Customer, Identity
+from router.storage.models import (
+    AuditEvent,
+    Customer,
+    Identity,
+    Message,
+    Thread,
+    identity_searchable,
+    searchable,
+)
 
 
 @pytest.fixture
@@ -83,9 +91,6 @@ async def test_an_object_the_session_holds_is_refreshed_not_duplicated(
 async def test_an_inserted_row_is_written_as_the_orm_would_and_held_as_loaded(
     engine: AsyncEngine,
 ) -> None:
-    from router.storage.core_rows import inserted
-    from router.storage.models import Message, Thread, searchable
-
     identity_id = await _identity_id(engine)
     statements = _statements(engine)
     async with new_sessionmaker(engine)() as session, session.begin():
@@ -130,13 +135,10 @@ async def test_an_inserted_row_is_written_as_the_orm_would_and_held_as_loaded(
 async def test_an_updated_object_is_written_once_with_its_rules_and_left_unchanged(
     engine: AsyncEngine,
 ) -> None:
-    from router.storage.core_rows import updated
-    from router.storage.models import identity_searchable
-
     identity_id = await _identity_id(engine)
-    statements = _statements(engine)
     async with new_sessionmaker(engine)() as session, session.begin():
         identity = await session.get_one(Identity, identity_id)
+        statements = _statements(engine)  # from here on: the update's
         identity.display_name = "Sara K."
         identity.username = "sara_k"
         await updated(session, identity)
