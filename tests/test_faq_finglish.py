@@ -94,6 +94,9 @@ def test_persian_script_leaves_english_and_persian_alone() -> None:
         ("ramzamo yadam rafte chikar konam", "password-reset"),
         ("hazine ersal chande?", "shipping-cost"),
         ("mikham sefaresh ro cancel konam", "cancel-order"),
+        # "entirely", "at all", "satisfied", "objection": listed words
+        ("mikham kolan account am ro hazf konam", "delete-account"),
+        ("aslan razi nistam, koja eteraz konam?", "complaint"),
     ],
 )
 def test_finglish_questions_are_answered(matcher: Matcher, text: str, entry: str) -> None:

@@ -250,6 +250,22 @@ EXAMPLES = [
     ("~product", "en", "parts for the coffee machine"),
     ("~product", "fa", "گارانتی قهوه ساز"),
     ("~product", "ar", "ماكينة القهوة تعطلت"),
+    # forms added after the tune halves of tests/fixtures/faq/fresh*.jsonl
+    ("~gift", "ar", "تقدرون تغلفونها"),
+    ("~manual", "en", "the instruction booklet is missing"),
+    ("~manual", "fa", "کتابچه ماشین ظرفشویی"),
+    ("~manual", "ar", "عايز كتالوج التشغيل"),
+    ("~change", "fa", "ایمیلمو آپدیت کنم"),
+    ("~buy", "fa", "این قهوه ساز را میخرم"),
+    ("~tax", "fa", "فاکتور با کد اقتصادی"),
+    ("~wrong", "ar", "غلطت بالعنوان"),
+    ("~newsletter", "en", "stop the sale emails"),
+    ("~newsletter", "ar", "الإيميلات بتاعة العروض"),
+    ("~unsubscribe", "fa", "چطوری قطعش کنم"),
+    ("~spare_parts", "en", "a replacement filter for my vacuum"),
+    ("~spare_parts", "fa", "قطعه اورجینال دارین"),
+    ("~spare_parts", "ar", "بتبيعوا قطع أصلية"),
+    ("where", "ar", "أعرف منين"),
 ]
 
 
