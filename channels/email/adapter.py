@@ -148,6 +148,15 @@ class _Counters:
         )
 
 
+# RFC 5322 atext (a dot-atom's characters); a host name's labels: letters, digits, "-".
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_PLAIN_PATH = re.compile(
+    rf"<(?P<address>(?P<local>{_ATOM}(?:\.{_ATOM})*)@{_LABEL}(?:\.{_LABEL})*)>"
+    r"(?:[ \t]+(?P<parameters>[A-Za-z0-9][!-~]*(?:[ \t]+[A-Za-z0-9][!-~]*)*[ \t]*)|[ \t]*)"
+)
+
+
 class _SmtpServer(SMTP):
     """aiosmtpd's protocol, reporting its connections so `stop()` can close them."""
 
@@ -280,6 +289,20 @@ class _SmtpServer(SMTP):
             await self.push(self._adapter.encoded_word_refused("recipient"))
             return
         await super().smtp_RCPT(arg)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd reads every MAIL FROM and RCPT TO path with the email package's
+        # header parser (~130 us each, two per mail, on the event loop). The path nearly
+        # every client sends, `<dot-atom@host.name>` and ESMTP parameters, is read here
+        # to the same result; anything else (quoted local parts, comments, address
+        # literals, UTF-8, no angle brackets) still goes to aiosmtpd.
+        plain = _PLAIN_PATH.fullmatch(arg)
+        if plain is None:
+            return super()._getaddr(arg)
+        address, local = plain["address"], plain["local"]
+        if self.local_part_limit and len(local) > self.local_part_limit:
+            return None, None
+        return address, plain["parameters"] or ""
 
     async def smtp_DATA(self, arg: str) -> None:
         # The message body may take minutes to arrive; the short command timeout (set
