@@ -80,7 +80,7 @@ class RelayPool:
                     _close(session)
                     session = await self._open()
                     await self._send_on(session, mail, sender, recipients)
-            except aiosmtplib.SMTPResponseException:
+            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
                 # An answer keeps the session in step (aiosmtplib sent RSET); on a 421
                 # aiosmtplib has closed it, and it is not put back.
                 await self._put_back(session)
@@ -94,8 +94,10 @@ class RelayPool:
             await self._put_back(session)
 
     async def close(self) -> None:
-        """Say QUIT on every idle session (the app stops the outbox before the channels)."""
-        self._generation += 1  # a mail still on its way closes its session after it
+        """Say QUIT on every idle session; one carrying a mail now says it after the mail.
+        Mail sent later opens sessions again (the adapter closes the pool once more when
+        it stops, after the outbox)."""
+        self._generation += 1
         idle, self._idle = self._idle, []
         for session in idle:
             try:
