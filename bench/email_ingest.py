@@ -207,6 +207,12 @@ async def main() -> None:
             "PASOKH_EMAIL__RELAY_HOST": "127.0.0.1",
             "PASOKH_EMAIL__RELAY_PORT": str(relay_port),
             "PASOKH_EMAIL__AUTO_REPLY_CAP_PER_HOUR": "0",
+            # One client address sends every mail: the abuse budgets per client and
+            # the cap on answers to unauthenticated senders (the bench's domain has
+            # no SPF) would refuse or skip most of the run.
+            "PASOKH_EMAIL__NEW_THREADS_PER_CLIENT_PER_MINUTE": "0",
+            "PASOKH_EMAIL__HANDOFFS_PER_CLIENT_PER_MINUTE": "0",
+            "PASOKH_EMAIL__UNAUTHENTICATED_REPLIES_PER_HOUR": "0",
         }
         if args.database_url:
             env["PASOKH_DATABASE__URL"] = args.database_url

@@ -43,15 +43,27 @@ def parse_message(data: bytes, *, utf8: bool = False) -> EmailMessage:
 class FakeRelay:
     """A real SMTP server on loopback that records mail or answers what it is told.
 
-    `rcpt_replies` / `data_replies` are consumed in order before the relay accepts.
+    `mail_replies` / `rcpt_replies` / `data_replies` are consumed in order before the
+    relay accepts. `sessions` holds every SMTP session a client opened, in order.
     """
 
     received: list[RelayedMail] = field(default_factory=list)
+    mail_replies: list[str] = field(default_factory=list)
     rcpt_replies: list[str] = field(default_factory=list)
     data_replies: list[str] = field(default_factory=list)
     smtputf8: bool = True  # whether EHLO offers SMTPUTF8 (internationalised addresses)
+    sessions: list[SMTP] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self.mail_replies:
+            return self.mail_replies.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -74,12 +86,21 @@ class FakeRelay:
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: SMTP(self, hostname="relay.test", enable_SMTPUTF8=self.smtputf8, loop=loop),
-            host="127.0.0.1",
-            port=0,
-        )
+
+        def session() -> SMTP:
+            smtp = SMTP(self, hostname="relay.test", enable_SMTPUTF8=self.smtputf8, loop=loop)
+            self.sessions.append(smtp)
+            return smtp
+
+        self._server = await loop.create_server(session, host="127.0.0.1", port=0)
         return self.port
+
+    def drop_sessions(self) -> None:
+        """Close every open session from the relay's side, without a word (as a relay
+        that restarts, or times out idle clients, does)."""
+        for smtp in self.sessions:
+            if smtp.transport is not None:
+                smtp.transport.close()
 
     @property
     def port(self) -> int:

@@ -12,17 +12,22 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import policy
-from email.message import EmailMessage
+from email._header_value_parser import get_angle_addr
+from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Any
 
+import aiosmtpd.smtp as aiosmtpd_smtp
+import aiosmtplib
 import pytest
+from aiosmtpd.smtp import SMTP
 from prometheus_client import CollectorRegistry
 
 import channels.email.adapter as adapter_module
 from channels.base import ChannelServices
 from channels.email.adapter import EmailAdapter
 from channels.email.parse import ParsedMail
+from channels.email.relay import RELAY_SESSIONS, RelayPool
 from channels.email.tokens import ReplyTokens
 from config.settings import EmailSettings
 from router.core.attachments import AttachmentStore
@@ -865,3 +870,132 @@ async def test_control_characters_a_client_sends_are_escaped_in_the_log(rig: Rig
     lines = [line for line in log.getvalue().splitlines() if " mail.log: " in line]
     assert any("\\x1b[2J\\x1b]0;PWNED\\x07FOO\\x00\\x7f" in line for line in lines), lines
     assert not [line for line in lines if any(ch in line for ch in "\x1b\x07\x00\x7f")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "<sara@example.ir>",
+        "<customer12@example.ir> SIZE=1234 BODY=8BITMIME",
+        "<a.b+c@x-y.example.ir>  SIZE=1  BODY=8BITMIME ",
+        "<a@b> ",
+        "<a@b> =x",
+        "<>",
+        "sara@example.ir",
+        '<"q u"@example.ir>',
+        "<a@[192.0.2.1]>",
+        "<a@example.ir> (comment)",
+        "<مشتری@example.ir> SMTPUTF8",
+        "<a..b@example.ir>",
+        "<a@example.ir.>",
+        "<a@example.ir>SIZE=1",
+        "<@relay.example:a@example.ir>",
+        "< a@example.ir>",
+        "<" + "l" * 65 + "@example.ir>",
+    ],
+)
+async def test_smtp_paths_read_as_aiosmtpd_reads_them(rig: Rig, path: str) -> None:
+    ours = adapter_module._SmtpServer(rig.adapter, object(), line_limit=1001)
+    theirs = SMTP(object())
+    assert ours._getaddr(path) == theirs._getaddr(path)
+
+
+async def test_a_plain_mail_transaction_does_not_parse_its_paths_as_headers(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`<local@domain>` paths, as nearly every client sends them, are read without the
+    email package's header parser (two per mail, ~130 us each on the event loop)."""
+    parsed: list[str] = []
+
+    def counted(value: str) -> Any:
+        parsed.append(value)
+        return real(value)
+
+    real = get_angle_addr  # what aiosmtpd's SMTP._getaddr calls
+    monkeypatch.setattr(aiosmtpd_smtp, "get_angle_addr", counted)
+    await smtp_send(
+        rig.port, make_mail(), mail_from="sara@example.ir", to=["support@support.localhost"]
+    )
+    assert [msg.sender_address for msg in rig.ingest.stored] == ["sara@example.ir"]
+    assert parsed == []
+
+
+# --- outbound sessions to the relay ---------------------------------------------------
+
+
+async def test_mails_to_the_relay_share_one_session(rig: Rig) -> None:
+    for n in range(1, 4):
+        result = await rig.adapter.send(outbound(outbox_id=n, address=f"c{n}@example.ir"))
+        assert result.status == DeliveryStatus.DELIVERED
+    mails = await rig.relay.wait_for(3)
+    assert [mail.rcpt_tos for mail in mails] == [(f"c{n}@example.ir",) for n in range(1, 4)]
+    assert len(rig.relay.sessions) == 1
+
+
+async def test_a_wave_of_mails_opens_at_most_the_pools_sessions(rig: Rig) -> None:
+    results = await asyncio.gather(
+        *(rig.adapter.send(outbound(outbox_id=n, address=f"c{n}@example.ir")) for n in range(12))
+    )
+    assert {result.status for result in results} == {DeliveryStatus.DELIVERED}
+    assert len(await rig.relay.wait_for(12)) == 12
+    assert 1 <= len(rig.relay.sessions) <= RELAY_SESSIONS
+
+
+async def test_a_session_the_relay_dropped_is_replaced(rig: Rig) -> None:
+    assert (await rig.adapter.send(outbound(outbox_id=1))).status == DeliveryStatus.DELIVERED
+    rig.relay.drop_sessions()
+    # Sent at once: the client may not have seen the close yet.
+    assert (await rig.adapter.send(outbound(outbox_id=2))).status == DeliveryStatus.DELIVERED
+    assert len(await rig.relay.wait_for(2)) == 2
+    assert len(rig.relay.sessions) == 2
+
+
+async def test_a_relay_closing_an_idle_session_with_421_gets_the_mail_on_a_new_one(
+    rig: Rig,
+) -> None:
+    assert (await rig.adapter.send(outbound(outbox_id=1))).status == DeliveryStatus.DELIVERED
+    rig.relay.mail_replies = ["421 4.4.2 relay.test Error: timeout exceeded"]
+    result = await rig.adapter.send(outbound(outbox_id=2))
+    assert result.status == DeliveryStatus.DELIVERED, result.error
+    assert len(await rig.relay.wait_for(2)) == 2
+    assert len(rig.relay.sessions) == 2
+
+
+async def test_a_421_on_a_new_session_is_a_retry_not_a_loop(rig: Rig) -> None:
+    rig.relay.mail_replies = ["421 4.3.2 relay.test shutting down"] * 3
+    result = await rig.adapter.send(outbound(outbox_id=1))
+    assert result.status == DeliveryStatus.RETRY
+    assert result.error is not None and "421 4.3.2" in result.error
+    assert len(rig.relay.sessions) == 1  # one attempt on one new session, no second
+    assert len(rig.relay.mail_replies) == 2
+
+
+def plain_mail(to: str) -> Message:
+    mail = Message()
+    mail["To"] = to
+    mail["Subject"] = "hi"
+    mail.set_payload("hi\n")
+    return mail
+
+
+async def test_sessions_idle_too_long_or_used_for_many_mails_are_not_reused() -> None:
+    relay = FakeRelay()
+    await relay.start()
+    now = [0.0]
+    pool = RelayPool(
+        lambda: aiosmtplib.SMTP(hostname="127.0.0.1", port=relay.port, timeout=5),
+        max_mails=2,
+        max_idle=30.0,
+        clock=lambda: now[0],
+    )
+    try:
+        for _ in range(3):  # the third mail is past max_mails
+            await pool.send(plain_mail("a@example.ir"), sender="s@x.test", recipients=["a@x.test"])
+        assert len(relay.sessions) == 2
+        now[0] += 31.0
+        await pool.send(plain_mail("a@example.ir"), sender="s@x.test", recipients=["a@x.test"])
+        assert len(relay.sessions) == 3
+        assert len(await relay.wait_for(4)) == 4
+    finally:
+        await pool.close()
+        await relay.stop()

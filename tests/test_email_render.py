@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import email
+import re
 from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import parseaddr
+
+import pytest
+from aiosmtplib.email import flatten_message
 
 from channels.email.parse import parse_mail
 from channels.email.render import (
@@ -168,3 +175,115 @@ def test_a_proactive_message_offers_one_click_unsubscribe_under_its_own_subject(
     assert mail["Auto-Submitted"] == "auto-generated"
     plain = render(outbound(references=("a@example.ir",)))
     assert plain["List-Unsubscribe"] is None and plain["List-Unsubscribe-Post"] is None
+
+
+LONG_PERSIAN = "پشتیبانی فروشگاه " * 70  # ~1,200 characters: 2,200 octets of UTF-8
+LONG_WORD = "x" * 1200  # no white space to fold at
+
+
+@pytest.mark.parametrize(
+    ("name", "subject"),
+    [
+        ("پشتیبانی فروشگاه", "وضعیت سفارش"),
+        ("الدعم الفني", "حالة طلبك رقم ١٢٣"),
+        ('Shop "Support", Team (24/7)', "Order status: <shipped>"),
+        ("سارا Support", "Re: سفارش order #12"),
+        (LONG_PERSIAN, LONG_PERSIAN),
+        ("Long " * 300, "Word " * 300),
+        (LONG_WORD, LONG_WORD),
+        ("=?utf-8?q?looks_encoded?=", "=?utf-8?b?2LPZhNin2YU=?= is what I typed"),
+    ],
+    ids=[
+        "fa",
+        "ar",
+        "en-specials",
+        "mixed",
+        "long-fa",
+        "long-en",
+        "long-word",
+        "encoded-lookalike",
+    ],
+)
+def test_every_header_and_part_decodes_to_what_was_meant_in_short_lines(
+    name: str, subject: str
+) -> None:
+    """What leaves for the relay, parsed as a mail client does: each header and part
+    reads back as written, every line is 7-bit and within SMTP's 998 octets, and each
+    part is in the transfer encoding it declares."""
+    link = "https://support.example.com/outreach/unsubscribe?t=" + "a" * 300
+    body = "سلام " * 400 + "\n" + "y" * 3000 + "\n. \n=?= From me\n"
+    files = [
+        (AttachmentRef("0" * 64, "فاکتور خرید " * 15 + ".pdf", "application/pdf", 4), b"%PDF"),
+        (AttachmentRef("1" * 64, 'a "quoted" name.txt', "text/plain", 3), bytes(range(256))),
+    ]
+    message = outbound(
+        text=body,
+        author_name=name,
+        subject=subject,
+        references=("a@example.ir",),
+        unsubscribe_url=link,
+    )
+    mail = render_outbound(
+        message,
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+        files=files,
+    )
+    for raw in (mail.as_bytes(policy=policy.SMTP), flatten_message(mail)):
+        assert raw.isascii()
+        assert max(len(line) for line in raw.split(b"\n")) <= 998
+        parsed = BytesParser(policy=policy.default).parsebytes(raw)
+        assert isinstance(parsed, EmailMessage)
+        assert parsed["Subject"] == " ".join(subject.split())
+        headers = email.message_from_bytes(raw)  # as sent, folded and encoded
+        for header, address in (
+            ("From", "support@support.localhost"),
+            ("Reply-To", "support+t@support.localhost"),
+        ):
+            assert parsed[header].addresses[0].addr_spec == address
+            assert display_name(headers[header]) == " ".join(name.split())
+            if len(name) < 20:  # one encoded word, see `display_name`
+                assert parsed[header].addresses[0].display_name == name
+        assert parsed["To"].addresses[0].addr_spec == "sara@example.ir"
+        assert parsed["Message-ID"] == "<m.1@support.localhost>"
+        assert parsed["References"] == "<a@example.ir>"
+        assert "".join(parsed["List-Unsubscribe"].split()) == f"<{link}>"
+        assert parsed["Content-Language"] == "fa"
+        assert not parsed.defects
+        for part in parsed.walk():
+            assert not part.defects
+            if part.is_multipart():
+                continue
+            declared = part["Content-Transfer-Encoding"]
+            assert declared == ("base64" if part.is_attachment() else "quoted-printable")
+        text = parsed.get_body(("plain",))
+        assert text is not None and text.get_content().replace("\r\n", "\n") == body.strip() + "\n"
+        html = parsed.get_body(("html",))
+        assert html is not None and "y" * 3000 in html.get_content()
+        attachments = parsed.iter_attachments()
+        assert [(p.get_filename(), p.get_payload(decode=True)) for p in attachments] == [
+            ("فاکتور خرید " * 14 + "فاکتور خرید .pdf", b"%PDF"),
+            ('a "quoted" name.txt', bytes(range(256))),
+        ]
+
+
+def display_name(value: str) -> str:
+    """A mailbox's display name decoded as RFC 2047 says: white space between encoded
+    words dropped (Python's modern parser keeps a space there in a display name)."""
+    name, _ = parseaddr(re.sub(r"\r?\n", "", value))
+    return str(make_header(decode_header(name)))
+
+
+def test_an_internationalised_address_goes_out_as_raw_utf8() -> None:
+    mail = render_outbound(
+        outbound(address="مشتری@example.ir"),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    raw = flatten_message(mail, utf8=True)
+    assert "\nTo: مشتری@example.ir".encode() in raw
+    parsed = BytesParser(policy=policy.SMTPUTF8).parsebytes(raw)
+    assert str(parsed["To"]) == "مشتری@example.ir"
+    assert parsed["Subject"] == "Re: وضعیت سفارش"
