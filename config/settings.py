@@ -179,7 +179,12 @@ class WebchatSettings:
     handoffs_per_address_per_minute: int = 10  # conversations handed to people
     # Email codes (each a mail to an address the visitor names) one client address may
     # ask for: a bucket of this many, refilled over an hour (one budget on PostgreSQL).
-    codes_per_address_per_hour: int = 20
+    # Well below `[email] codes_per_hour`: spending the installation's codes takes dozens
+    # of client addresses, not a handful.
+    codes_per_address_per_hour: int = 5
+    # The same for a whole client network (an IPv4 /24, an IPv6 /48): one network's many
+    # addresses (a rented block, an IPv6 allocation) share this budget.
+    codes_per_network_per_hour: int = 20
     # An upload not sent within this is refused, and its file removed by the collector.
     upload_ttl_seconds: int = 86_400
     file_link_ttl_seconds: int = 86_400  # how long a file link in the chat works
@@ -214,6 +219,10 @@ class EmailSettings:
     # Verification codes the whole installation mails in any hour, whoever asks (web chat
     # or a chat app); more are refused (429 `rate_limited`) until older ones leave the hour.
     codes_per_hour: int = 200
+    # Of those, how many only codes to a known address may use (one verified before, or
+    # whose owner mailed us with authenticated mail): strangers' addresses get at most
+    # `codes_per_hour` minus this, so a flood of them leaves room for real customers.
+    codes_reserved_for_known_per_hour: int = 50
     # Automatic mails (the bot's answers, the router's notices) the whole installation
     # sends in an hour to senders whose authentication did not pass (a forged From
     # makes the bot mail a third party): a bucket of this many refilled over an hour,

@@ -66,6 +66,14 @@ class Metrics:
             ["where"],
             registry=r,
         )
+        self.identity_codes_refused = Counter(
+            "pasokh_identity_codes_refused",
+            "Email verification codes refused by the router's limits, by reason (requester,"
+            " recipient, installation: the hour's codes are spent; strangers: only the part"
+            " kept for known addresses is left)",
+            ["reason"],
+            registry=r,
+        )
         self.bot_decisions = Counter(
             "pasokh_bot_decisions", "Responder decisions", ["decision"], registry=r
         )

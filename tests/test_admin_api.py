@@ -59,6 +59,30 @@ async def _sign_in_status(client: TestClient[Any, Any], email: str, password: st
     return status
 
 
+async def _invite(client: TestClient[Any, Any], admin: AgentUser, email: str) -> tuple[int, str]:
+    """Add an agent without a password: their id and invitation token."""
+    status, body = await api(
+        client, "POST", "/api/v1/agents", admin, json={"email": email, "name": "N", "tier": 1}
+    )
+    assert status == 201, body
+    assert body["agent"]["invited"] is True
+    return body["agent"]["id"], _token(body)
+
+
+def _token(body: dict[str, Any]) -> str:
+    url: str = body["invitation_url"]
+    return url.split("#invite=", 1)[1]
+
+
+async def _accept(
+    client: TestClient[Any, Any], token: str, password: str = "new password 1"
+) -> int:
+    status, _ = await api(
+        client, "POST", "/api/v1/invitations/accept", json={"token": token, "password": password}
+    )
+    return status
+
+
 async def test_admin_adds_an_agent_who_can_then_sign_in(settings: Settings, start_app) -> None:
     client, context = await _start(settings, start_app)
     boss = await make_agent(context, "Boss", is_admin=True)
@@ -92,17 +116,7 @@ async def test_an_invitation_sets_the_password_once_even_when_used_twice_at_once
 ) -> None:
     client, context = await _start(settings, start_app)
     boss = await make_agent(context, "Boss", is_admin=True)
-    status, body = await api(
-        client,
-        "POST",
-        "/api/v1/agents",
-        boss,
-        json={"email": "leila@example.com", "name": "Leila", "tier": 1},
-    )
-    assert status == 201
-    url = body["invitation_url"]
-    assert "/console#invite=" in url
-    token = url.split("#invite=", 1)[1]
+    _, token = await _invite(client, boss, "leila@example.com")
     # No password yet: nobody can sign in as the new agent.
     assert await _sign_in_status(client, "leila@example.com", PASSWORD) == 401
 
@@ -130,6 +144,81 @@ async def test_an_invitation_sets_the_password_once_even_when_used_twice_at_once
         client, "POST", "/api/v1/invitations/accept", json={"token": expired, "password": "x" * 9}
     )
     assert status == 404
+
+
+async def test_a_withdrawn_or_superseded_invitation_never_works_again(
+    settings: Settings, start_app
+) -> None:
+    client, context = await _start(settings, start_app)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    sara = await make_agent(context, "Sara")
+    agent_id, leaked = await _invite(client, boss, "leak@example.com")
+    path = f"/api/v1/agents/{agent_id}/invitation"
+
+    # Only admins re-issue or withdraw.
+    assert (await api(client, "POST", path, sara))[0] == 403
+    assert (await api(client, "DELETE", path, sara))[0] == 403
+    # Deactivated and reactivated: the link of before stays ended (it used to work again).
+    patch = f"/api/v1/agents/{agent_id}"
+    assert (await api(client, "PATCH", patch, boss, json={"active": False}))[0] == 200
+    assert (await api(client, "POST", path, boss))[0] == 409  # reactivate first
+    assert (await api(client, "PATCH", patch, boss, json={"active": True}))[0] == 200
+    assert await _accept(client, leaked) == 404
+    # Re-issued: the new link works, the one before it does not.
+    status, body = await api(client, "POST", path, boss)
+    assert status == 201, body
+    second = _token(body)
+    status, body = await api(client, "POST", path, boss)
+    third = _token(body)
+    assert await _accept(client, second) == 404
+    # Withdrawn: no link works, not even the newest.
+    status, body = await api(client, "DELETE", path, boss)
+    assert status == 200 and body["agent"]["invited"] is True
+    assert await _accept(client, third) == 404
+    assert await _sign_in_status(client, "leak@example.com", "new password 1") == 401
+    # A link issued after the withdrawal works once; replayed, it is refused.
+    status, body = await api(client, "POST", path, boss)
+    fourth = _token(body)
+    assert await _accept(client, fourth) == 200
+    assert await _accept(client, fourth, "another password 2") == 409
+    assert await _sign_in_status(client, "leak@example.com", "new password 1") == 200
+    # With a password there is no invitation to re-issue or withdraw.
+    assert (await api(client, "POST", path, boss))[0] == 409
+    assert (await api(client, "DELETE", path, boss))[0] == 409
+    assert (await api(client, "POST", "/api/v1/agents/999999/invitation", boss))[0] == 404
+    async with context.read_sessions() as session:
+        actions = list(
+            await session.scalars(
+                select(AuditEvent.action).where(AuditEvent.action.like("invitation_%"))
+            )
+        )
+    assert sorted(actions) == sorted(
+        ["invitation_reissued"] * 3 + ["invitation_withdrawn", "invitation_accepted"]
+    )
+
+
+async def test_an_invitation_re_issued_while_it_is_accepted_works_at_most_once(
+    settings: Settings, start_app
+) -> None:
+    # At once (each in its own transaction on PostgreSQL): an acceptance of the old link
+    # and re-issues. Either the acceptance came first (the re-issues are refused) or
+    # the old link is refused; only the newest re-issued link may still be accepted.
+    client, context = await _start(settings, start_app)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    agent_id, old = await _invite(client, boss, "race@example.com")
+    path = f"/api/v1/agents/{agent_id}/invitation"
+    answers = await asyncio.gather(
+        _accept(client, old), *(api(client, "POST", path, boss) for _ in range(4))
+    )
+    accepted, reissues = answers[0], answers[1:]
+    new_links = [_token(body) for status, body in reissues if status == 201]
+    if accepted == 200:
+        assert all(status == 409 for status, _ in reissues), reissues
+    else:
+        assert accepted == 404 and len(new_links) == len(reissues), answers
+        # Only the newest link is live: of all of them exactly one sets the password.
+        results = [await _accept(client, link) for link in new_links]
+        assert results.count(200) == 1 and set(results) <= {200, 404, 409}, results
 
 
 async def test_deactivating_an_agent_requeues_their_threads_and_ends_their_sessions(

@@ -353,7 +353,21 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
         json={"email": "new@example.com", "name": "New", "tier": 1},
         expect=201,
     )
-    token = invited["invitation_url"].split("#invite=", 1)[1]
+    invitation = {"id": invited["agent"]["id"]}
+    # Withdrawn, then re-issued: only the new link is accepted.
+    await call("DELETE", "/api/v1/agents/{id}/invitation", admin, path=invitation, expect=200)
+    await call("DELETE", "/api/v1/agents/{id}/invitation", sara, path=invitation, expect=403)
+    reissued = await call(
+        "POST", "/api/v1/agents/{id}/invitation", admin, path=invitation, expect=201
+    )
+    withdrawn = invited["invitation_url"].split("#invite=", 1)[1]
+    await call(
+        "POST",
+        "/api/v1/invitations/accept",
+        json={"token": withdrawn, "password": "a long password"},
+        expect=404,
+    )
+    token = reissued["invitation_url"].split("#invite=", 1)[1]
     accept = {"token": token, "password": "a long password"}
     # Every place in the password threads' line taken: refused at once, nothing changed.
     with contextlib.ExitStack() as held:
@@ -370,6 +384,7 @@ async def test_openapi_document_matches_responses(settings: Settings, start_app)
         )
     await call("POST", "/api/v1/invitations/accept", json=accept, expect=200)
     await call("POST", "/api/v1/invitations/accept", json=accept, expect=409)
+    await call("POST", "/api/v1/agents/{id}/invitation", admin, path=invitation, expect=409)
     await call(
         "PATCH",
         "/api/v1/agents/{id}",

@@ -524,3 +524,62 @@ async def test_the_agents_page_and_transfer_picker_follow_every_page_of_agents(
     await expect(page.locator("#admin-page tr[data-agent-id]")).to_have_count(121)
     assert page.errors == []  # type: ignore[attr-defined]
     await context.close()
+
+
+INVITE_BUTTONS = {
+    "fa": ("پس گرفتن دعوت", "پیوند دعوت تازه"),
+    "ar": ("سحب الدعوة", "رابط دعوة جديد"),
+    "en": ("Withdraw invitation", "New invitation link"),
+}
+
+
+@pytest.mark.parametrize("lang", ["fa", "ar", "en"])
+async def test_an_admin_withdraws_and_re_issues_an_invitation_from_the_agents_page(
+    browser: Browser, server: tuple[str, AppContext], lang: str
+) -> None:
+    url, app = server
+    await add_agent(app, "boss@example.com", name="Boss", admin=True, language=lang)
+    withdraw_text, reissue_text = INVITE_BUTTONS[lang]
+    context, page = await open_console(browser, url, "boss@example.com", DESKTOP)
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.locator('.page-tab[data-page="agents"]').click()
+    form = page.locator("#add-agent-form")
+    await form.locator('input[name="email"]').fill("nima@example.com")
+    await form.locator('input[name="name"]').fill("نیما")
+    await form.locator('button[type="submit"]').click()
+    link = page.locator("#invitation-url")
+    await expect(link).to_be_visible()
+    leaked = await link.input_value()
+    row = page.locator("#admin-page tr[data-agent-id]", has_text="nima@example.com")
+    # Withdrawn: the link shown goes away with it, and opened it is refused.
+    await expect(row.locator("button.withdraw-invitation")).to_have_text(withdraw_text)
+    await row.locator("button.withdraw-invitation").click()
+    await expect(link).to_have_count(0)
+    invited = await browser.new_context(viewport=PHONE)
+    invite_page = await invited.new_page()
+
+    async def accept(invitation: str) -> None:
+        await invite_page.goto("about:blank")
+        await invite_page.goto(invitation)
+        await invite_page.locator("#invite-password").fill("nima's password")
+        await invite_page.locator("#invite-submit").click()
+
+    await accept(leaked)
+    # (The invitation page speaks the browser's language, Persian here.)
+    await expect(invite_page.locator("#invite-error")).to_contain_text("پس گرفته شده")
+    # Re-issued: a new link is shown, and it works.
+    await expect(row.locator("button.reissue-invitation")).to_have_text(reissue_text)
+    await row.locator("button.reissue-invitation").click()
+    await expect(link).to_be_visible()
+    fresh = await link.input_value()
+    assert fresh != leaked and "/console#invite=" in fresh
+    await accept(fresh)
+    await expect(invite_page.locator("#console")).to_be_visible()
+    await invited.close()
+    # With a password, the row offers no invitation any more.
+    await page.reload()
+    await page.locator('.page-tab[data-page="agents"]').click()
+    await expect(row).to_be_visible()
+    await expect(row.locator("button.withdraw-invitation")).to_have_count(0)
+    assert page.errors == []  # type: ignore[attr-defined]
+    await context.close()

@@ -41,7 +41,14 @@ SECRET_TEXT = "my card ends in 4242"
 
 @pytest.fixture
 async def app(settings: Settings, start_app: Any, relay: FakeRelay) -> IdentityApp:
-    return await start_identity_app(start_app, settings, relay)
+    # Every request comes from one client address: its budget (and its network's) is
+    # tested in test_identity_code_volume.py; here the router's own limits are.
+    return await start_identity_app(
+        start_app,
+        settings,
+        relay,
+        webchat={"codes_per_address_per_hour": 100, "codes_per_network_per_hour": 100},
+    )
 
 
 def address_of(app: IdentityApp, token: str) -> str:

@@ -201,6 +201,7 @@ class WebchatAdapter:
             origins=self._origins,
             services=lambda: self._services,
             address=client_address,
+            refused=lambda code: self._refused.labels(code).inc(),
         )
         self._team_status = TeamStatusEndpoint(
             signer=self._signer,

@@ -31,6 +31,7 @@ from config.settings import WebchatSettings
 from router.core.languages import supported_language, text_direction
 from router.core.proofs import Claimant, ProofRefusal
 from router.http.errors import json_error, read_json_object
+from router.http.forwarded import network_key
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,11 @@ def _string(body: dict[str, Any], name: str, limit: int) -> str:
     return value
 
 
+async def _refund(services: ChannelServices, taken: list[tuple[str, str, int]]) -> None:
+    for bucket, key, per_hour in taken:
+        await services.limits.refund(bucket, key, per_hour, _HOUR)
+
+
 class IdentityEndpoints:
     """The identity routes of the web chat, sharing its origin rule and token signer."""
 
@@ -97,8 +103,10 @@ class IdentityEndpoints:
         origins: OriginPolicy,
         services: Callable[[], ChannelServices | None],
         address: Callable[[web.Request], str],
+        refused: Callable[[str], None] = lambda code: None,
     ) -> None:
         self._settings = settings
+        self._count_refused = refused
         self._signer = signer
         self._origins = origins
         self._services = services
@@ -146,27 +154,45 @@ class IdentityEndpoints:
         """Mail a code to the address; 202 whether or not anybody owns it.
 
         Besides the router's limits (per requester, per address mailed, per hour for the
-        installation), one client address may ask for `codes_per_address_per_hour`:
-        fresh visitor tokens cost nothing, so without it one client mails anybody."""
+        installation), one client address may ask for `codes_per_address_per_hour` and
+        its network (`router.http.forwarded.network_key`) for `codes_per_network_per_hour`:
+        fresh visitor tokens cost nothing, so without them one client mails anybody, and
+        a few clients spend the installation's hour for everybody."""
 
         async def action(
             services: ChannelServices, visitor: Visitor, body: dict[str, Any]
         ) -> web.Response:
             email = _string(body, "email", 320)
-            client, per_hour = self._address(request), self._settings.codes_per_address_per_hour
-            wait = await services.limits.take(CODES_BUCKET, client, per_hour, _HOUR)
-            if wait:
-                refused = _refused(
-                    ProofRefusal("rate_limited", "too many codes asked for from this address")
-                )
-                refused.headers["Retry-After"] = str(int(wait) + 1)
-                return refused
+            budgets = (
+                (
+                    "client_address",
+                    self._address(request),
+                    self._settings.codes_per_address_per_hour,
+                ),
+                ("network", network_key(request.remote), self._settings.codes_per_network_per_hour),
+            )
+            taken: list[tuple[str, str, int]] = []
+            for reason, key, per_hour in budgets:
+                bucket = f"{CODES_BUCKET}:{reason}"
+                wait = await services.limits.take(bucket, key, per_hour, _HOUR)
+                if wait:
+                    await _refund(services, taken)
+                    self._count_refused(f"codes_{reason}")
+                    refused = _refused(
+                        ProofRefusal(
+                            "rate_limited",
+                            f"too many codes asked for from this {reason.replace('_', ' ')}",
+                        )
+                    )
+                    refused.headers["Retry-After"] = str(int(wait) + 1)
+                    return refused
+                taken.append((bucket, key, per_hour))
             answer = await services.identity.request_email_code(
                 _claimant(visitor), email, language=supported_language(body.get("lang"))
             )
             if isinstance(answer, ProofRefusal):
-                # No mail went out: the client's budget is for mails.
-                await services.limits.refund(CODES_BUCKET, client, per_hour, _HOUR)
+                # No mail went out: the client's budgets are for mails.
+                await _refund(services, taken)
                 return _refused(answer)
             return web.json_response(
                 {

@@ -7,8 +7,12 @@ customer is left with somebody who will never answer.
 
 An invitation is a link the new agent opens to choose a password: a token signed
 with the one signer (`router.core.security.PayloadSigner`, purpose "agent-invite")
-holding the agent id and an expiry. It is single use because accepting it is one
-`UPDATE ... WHERE password_hash IS NULL`: of two concurrent acceptances one matches.
+holding the agent id, the agent's `invitation_generation` and an expiry. Only a link
+of the row's current generation works, and re-issuing, withdrawing, deactivating and
+accepting each add one: a leaked link can be ended for ever, and a reactivated agent
+gets a new link, never the old one back. It is single use because accepting it is one
+`UPDATE ... WHERE password_hash IS NULL AND invitation_generation = <the link's>`: of
+two concurrent acceptances (or an acceptance and a re-issue) one matches.
 """
 
 from __future__ import annotations
@@ -144,7 +148,11 @@ async def add_agent(app: AppContext, actor: Actor, new: NewAgent) -> AddedAgent:
         agent = await write(app, work)
     except IntegrityError:
         raise Conflict(f"an agent with the email {email!r} exists") from None
-    invitation = None if password_hash is not None else invitation_token(app, agent.id)
+    invitation = (
+        None
+        if password_hash is not None
+        else invitation_token(app, agent.id, agent.invitation_generation)
+    )
     return AddedAgent(agent, invitation)
 
 
@@ -199,6 +207,9 @@ async def _deactivate(
 ) -> list[int]:
     now = utcnow()
     agent.deactivated_at = now
+    # An invitation still open ends here for good: reactivating does not bring it back
+    # (whoever held the link would choose the password); an admin re-issues one.
+    agent.invitation_generation += 1
     if agent.presence != "offline":
         agent.presence = "offline"
         agent.presence_changed_at = now
@@ -221,39 +232,58 @@ async def _deactivate(
 # --- invitations --------------------------------------------------------------------
 
 
-def invitation_token(app: AppContext, agent_id: int, *, now: datetime | None = None) -> str:
-    """A signed `<agent id>.<expiry>` for the invitation link."""
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    """What a valid invitation link names: the agent and the generation it was signed for."""
+
+    agent_id: int
+    generation: int
+
+
+def invitation_token(
+    app: AppContext, agent_id: int, generation: int = 0, *, now: datetime | None = None
+) -> str:
+    """A signed `<agent id>.<generation>.<expiry>` for the invitation link."""
     expires = int(((now or utcnow()) + INVITATION_LIFETIME).timestamp())
     signer = PayloadSigner(app.settings.server.secret_key, INVITATION_PURPOSE)
-    return signer.sign(f"{agent_id}.{expires}")
+    return signer.sign(f"{agent_id}.{generation}.{expires}")
 
 
-def invited_agent_id(app: AppContext, token: str, *, now: datetime | None = None) -> int | None:
-    """The agent an unexpired invitation names; None for a forged or expired one."""
+def read_invitation(
+    app: AppContext, token: str, *, now: datetime | None = None
+) -> Invitation | None:
+    """The agent and generation an unexpired invitation names; None for a forged or
+    expired one. A link signed before generations existed (`<id>.<expiry>`) is of
+    generation 0, every agent's first."""
     signer = PayloadSigner(app.settings.server.secret_key, INVITATION_PURPOSE)
     payload = signer.unsign(token)
     if payload is None:
         return None
-    agent, _, expires = payload.partition(".")
-    if not (agent.isdigit() and expires.isdigit()):
+    parts = payload.split(".")
+    if len(parts) == 2:
+        parts.insert(1, "0")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
         return None
-    if int(expires) < (now or utcnow()).timestamp():
+    agent, generation, expires = (int(part) for part in parts)
+    if expires < (now or utcnow()).timestamp():
         return None
-    return int(agent)
+    return Invitation(agent, generation)
 
 
 async def accept_invitation(app: AppContext, token: str, password: str) -> Agent:
     """Set the invited agent's first password; the invitation is spent by it.
 
     Raises:
-        NotFound: a forged or expired invitation. Invalid: a too short password.
+        NotFound: a forged, expired, withdrawn or superseded invitation.
+        Invalid: a too short password.
         Conflict: already used (the agent has a password) or the agent was deactivated.
     """
-    agent_id = invited_agent_id(app, token)
-    if agent_id is None:
+    invitation = read_invitation(app, token)
+    if invitation is None:
         raise NotFound("this invitation is not valid or has expired")
     check_password(password)
     password_hash = await PASSWORDS.hash(password)
+    agent_id = invitation.agent_id
 
     async def work(session: AsyncSession, _: Effects) -> Agent:
         result = await session.execute(
@@ -262,11 +292,21 @@ async def accept_invitation(app: AppContext, token: str, password: str) -> Agent
                 Agent.id == agent_id,
                 Agent.password_hash.is_(None),
                 Agent.deactivated_at.is_(None),
+                Agent.invitation_generation == invitation.generation,
             )
-            .values(password_hash=password_hash)
+            # Spent: even were the password ever cleared, this link stays ended.
+            .values(
+                password_hash=password_hash,
+                invitation_generation=Agent.invitation_generation + 1,
+            )
             .execution_options(synchronize_session=False)
         )
         if getattr(result, "rowcount", 0) != 1:
+            agent = await session.get(Agent, agent_id)
+            if agent is None:
+                raise NotFound("this invitation is not valid or has expired")
+            if agent.password_hash is None and agent.deactivated_at is None:
+                raise NotFound("this invitation was withdrawn; ask an admin for a new one")
             raise Conflict("this invitation has been used already")
         agent = await session.get_one(Agent, agent_id)
         await session.refresh(agent)
@@ -279,6 +319,54 @@ async def accept_invitation(app: AppContext, token: str, password: str) -> Agent
             )
         )
         return agent
+
+    return await write(app, work)
+
+
+async def reissue_invitation(app: AppContext, actor: Actor, agent_id: int) -> str:
+    """End the agent's invitation link and return a new one (the token).
+
+    Raises:
+        Forbidden: not an admin. NotFound: no such agent.
+        Conflict: the agent has a password already, or is deactivated.
+    """
+    generation = await _next_invitation(app, actor, agent_id, reissue=True)
+    return invitation_token(app, agent_id, generation)
+
+
+async def withdraw_invitation(app: AppContext, actor: Actor, agent_id: int) -> None:
+    """End the agent's invitation link, giving no new one.
+
+    Raises:
+        Forbidden: not an admin. NotFound: no such agent.
+        Conflict: the agent has a password already (there is no invitation to end).
+    """
+    await _next_invitation(app, actor, agent_id, reissue=False)
+
+
+async def _next_invitation(app: AppContext, actor: Actor, agent_id: int, *, reissue: bool) -> int:
+    """Move the agent's invitation generation on (ending every link signed before it);
+    return the new one."""
+    _require_admin(actor)
+
+    async def work(session: AsyncSession, _: Effects) -> int:
+        # Under the row lock: a concurrent acceptance either committed first (the
+        # password is set: refused here) or waits and finds its generation gone.
+        agent = await session.scalar(select(Agent).where(Agent.id == agent_id).with_for_update())
+        if agent is None:
+            raise NotFound(f"agent {agent_id} does not exist")
+        if agent.password_hash is not None:
+            raise Conflict("this agent has a password already: there is no invitation")
+        if reissue and agent.deactivated_at is not None:
+            raise Conflict("this agent is deactivated: reactivate them first")
+        agent.invitation_generation += 1
+        _audit(
+            session,
+            actor,
+            "invitation_reissued" if reissue else "invitation_withdrawn",
+            agent_id=agent.id,
+        )
+        return agent.invitation_generation
 
     return await write(app, work)
 

@@ -710,6 +710,8 @@ async def agents_json(session: AsyncSession, agents: list[Agent]) -> list[JSON]:
             "open_threads": counts.get(a.id, 0),
             "max_concurrent": a.max_concurrent,
             "active": a.deactivated_at is None,
+            # No password yet: the agent can only join through an invitation link.
+            "invited": a.password_hash is None,
         }
         for a in agents
     ]

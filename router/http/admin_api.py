@@ -48,6 +48,16 @@ def _invitation_url(request: web.Request, token: str) -> str:
     return f"{base}{INVITATION_PATH}{token}"
 
 
+async def _agent_created(
+    request: web.Request, agent_id: int, invitation: str | None
+) -> web.Response:
+    """201 `AgentCreated`: the agent, and the link of their invitation if there is one."""
+    url = _invitation_url(request, invitation) if invitation else None
+    return web.json_response(
+        {"agent": await _agent_json(request, agent_id), "invitation_url": url}, status=201
+    )
+
+
 # --- agents -------------------------------------------------------------------------
 
 
@@ -63,15 +73,7 @@ async def add_agent(request: web.Request) -> web.StreamResponse:
         raise Invalid(f"language must be one of {', '.join(LANGUAGES)}")
     added = await admin.add_agent(request.app[CONTEXT], actor, new)
     logger.info("agent %d added by admin %d", added.agent.id, actor.agent_id)
-    return web.json_response(
-        {
-            "agent": await _agent_json(request, added.agent.id),
-            "invitation_url": (
-                _invitation_url(request, added.invitation) if added.invitation else None
-            ),
-        },
-        status=201,
-    )
+    return await _agent_created(request, added.agent.id, added.invitation)
 
 
 @routes.patch(r"/api/v1/agents/{id:\d+}")
@@ -88,6 +90,28 @@ async def patch_agent(request: web.Request) -> web.StreamResponse:
         active=body.get("active"),
     )
     await admin.update_agent(request.app[CONTEXT], actor, agent_id, change)
+    return web.json_response({"agent": await _agent_json(request, agent_id)})
+
+
+@routes.post(r"/api/v1/agents/{id:\d+}/invitation")
+@endpoint
+async def reissue_invitation(request: web.Request) -> web.StreamResponse:
+    """A new invitation link for an agent without a password; every earlier link ends."""
+    actor = await _admin(request)
+    agent_id = _path_id(request)
+    token = await admin.reissue_invitation(request.app[CONTEXT], actor, agent_id)
+    logger.info("invitation of agent %d re-issued by admin %d", agent_id, actor.agent_id)
+    return await _agent_created(request, agent_id, token)
+
+
+@routes.delete(r"/api/v1/agents/{id:\d+}/invitation")
+@endpoint
+async def withdraw_invitation(request: web.Request) -> web.StreamResponse:
+    """End an agent's invitation link (a leaked one) without giving a new one."""
+    actor = await _admin(request)
+    agent_id = _path_id(request)
+    await admin.withdraw_invitation(request.app[CONTEXT], actor, agent_id)
+    logger.info("invitation of agent %d withdrawn by admin %d", agent_id, actor.agent_id)
     return web.json_response({"agent": await _agent_json(request, agent_id)})
 
 

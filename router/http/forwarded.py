@@ -56,6 +56,17 @@ def client_key(address: str | None) -> str:
     return str(parsed)
 
 
+def network_key(address: str | None) -> str:
+    """The network a client's address is counted under by limits one network must not
+    take alone (email codes): an IPv4 /24, an IPv6 /48 (a site's usual allocation; one
+    holder picks freely among its /64s)."""
+    parsed = parse_address(address or "")
+    if parsed is None:
+        return address or "unknown"
+    prefix = 48 if isinstance(parsed, ipaddress.IPv6Address) else 24
+    return str(ipaddress.ip_network((parsed, prefix), strict=False))
+
+
 @dataclass(frozen=True, slots=True)
 class TrustedProxies:
     """The networks whose forwarded headers are believed."""

@@ -368,7 +368,17 @@ SCHEMAS: dict[str, JSON] = {
     ),
     "ThreadEnvelope": _object({"thread": _ref("ThreadSummary")}),
     "MessageEnvelope": _object({"message": _ref("Message")}),
-    "AgentInfo": _object({**AGENT_BRIEF, **AGENT_LOAD, "active": {"type": "boolean"}}),
+    "AgentInfo": _object(
+        {
+            **AGENT_BRIEF,
+            **AGENT_LOAD,
+            "active": {"type": "boolean"},
+            "invited": {
+                "type": "boolean",
+                "description": "no password yet: the agent joins through an invitation link",
+            },
+        }
+    ),
     "AgentList": _object(
         {
             "agents": {"type": "array", "items": _ref("AgentInfo")},
@@ -1861,7 +1871,8 @@ SCHEMAS.update(
             },
             optional=("admin", "password", "language"),
             description="without a password the answer holds an invitation link the agent "
-            "opens to choose one (valid 7 days, single use)",
+            "opens to choose one (valid 7 days, single use, ended by a re-issue, a "
+            "withdrawal or a deactivation)",
         ),
         "AgentCreated": _object(
             {"agent": _ref("AgentInfo"), "invitation_url": N_STRING},
@@ -1948,6 +1959,23 @@ def admin_paths() -> JSON:
                 body="AgentPatchRequest",
                 params=THREAD_ID,
             )
+        },
+        "/api/v1/agents/{id}/invitation": {
+            "post": _op(
+                "Admin: a new invitation link for an agent without a password; every "
+                "earlier link of theirs ends for good",
+                "201",
+                "AgentCreated",
+                errors=admin_errors,
+                params=THREAD_ID,
+            ),
+            "delete": _op(
+                "Admin: end an agent's invitation link (a leaked one) without a new one",
+                "200",
+                "AgentEnvelope",
+                errors=admin_errors,
+                params=THREAD_ID,
+            ),
         },
         "/api/v1/invitations/accept": {
             "post": _op(

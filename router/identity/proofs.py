@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -170,12 +171,18 @@ async def request_email_code(
             IdentityProof.created_at >= since,
         )
     )
-    if (
-        (to_address or 0) >= SENDS_PER_ADDRESS
-        or (by_requester or 0) >= SENDS_PER_REQUESTER
-        or await _installation_codes(session, since) >= app.settings.email.codes_per_hour
-    ):
+    refused: str | None = None
+    if (to_address or 0) >= SENDS_PER_ADDRESS:
+        refused = "recipient"
+    elif (by_requester or 0) >= SENDS_PER_REQUESTER:
+        refused = "requester"
+    else:
+        refused = await _installation_refusal(app, session, since, target)
+    if refused is not None:
         await attempt.rollback()
+        app.metrics.identity_codes_refused.labels(refused).inc()
+        if refused in ("installation", "strangers"):
+            _warn_installation_cap(app, refused)
         raise RateLimited("rate_limited", "too many codes asked for; try again later")
     await attempt.commit()
 
@@ -244,6 +251,60 @@ async def request_email_code(
         MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.SYSTEM)
     )
     return email, outcome
+
+
+async def _installation_refusal(
+    app: AppContext, session: AsyncSession, since: datetime, target: Identity
+) -> str | None:
+    """Whether the installation's hour of codes refuses one more to `target`: None, or
+    the reason (`installation`: all spent; `strangers`: only the part kept for known
+    addresses is left and `target` is not one)."""
+    cap = app.settings.email.codes_per_hour
+    sent = await _installation_codes(session, since)
+    if sent >= cap:
+        return "installation"
+    reserved = min(max(app.settings.email.codes_reserved_for_known_per_hour, 0), cap)
+    if sent >= cap - reserved and not await _known_address(app, session, target):
+        return "strangers"
+    return None
+
+
+async def _known_address(app: AppContext, session: AsyncSession, target: Identity) -> bool:
+    """Whether codes to `target` may use the part of the hour kept for real customers:
+    the address was proven before, or its holder mailed us and the mail's sender
+    authentication passed. Neither can be had by naming an address, so a flood of codes
+    to made-up or strangers' addresses cannot spend that part."""
+    if target.verified:
+        return True
+    mailed = await session.scalar(
+        select(Message.id)
+        .where(
+            Message.customer_id == target.customer_id,
+            Message.identity_id == target.id,
+            Message.direction == Direction.INBOUND,
+            Message.sender_authenticated.is_(True),
+        )
+        .limit(1)
+    )
+    return mailed is not None
+
+
+_CAP_WARNING_EVERY = 60.0  # seconds: a flood past the cap is counted always, logged seldom
+_cap_warned_at = [-_CAP_WARNING_EVERY]  # this process's last warning (monotonic)
+
+
+def _warn_installation_cap(app: AppContext, reason: str) -> None:
+    now = time.monotonic()
+    if now - _cap_warned_at[0] < _CAP_WARNING_EVERY:
+        return
+    _cap_warned_at[0] = now
+    logger.warning(
+        "email codes refused: the installation's hour is spent (%s; [email] codes_per_hour"
+        " %d, %d kept for known addresses); see pasokh_identity_codes_refused_total",
+        reason,
+        app.settings.email.codes_per_hour,
+        app.settings.email.codes_reserved_for_known_per_hour,
+    )
 
 
 async def _installation_codes(session: AsyncSession, since: datetime) -> int:

@@ -127,6 +127,10 @@ class Agent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set when an admin deactivates the agent: no sign-in, no sessions, no threads.
     deactivated_at: Mapped[datetime | None]
+    # The invitation link that may still set the first password is the one signed with
+    # this number (router.agents.admin): re-issuing, withdrawing, deactivating and
+    # accepting add one, which ends every link signed before.
+    invitation_generation: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Thread(Base):

@@ -34,6 +34,11 @@
       admin_add: "Add",
       admin_added: "Agent added.",
       admin_invitation: "Send this invitation link to {name} (valid 7 days, works once):",
+      admin_invited: "Invited (no password yet)",
+      admin_reissue: "New invitation link",
+      admin_withdraw: "Withdraw invitation",
+      admin_withdraw_confirm: "Withdraw the invitation of {name}? Their link stops working for good; you can issue a new one.",
+      admin_withdrawn: "Invitation withdrawn: the link no longer works.",
       admin_saved: "Saved.",
       admin_language: "Language",
       admin_title: "Title",
@@ -98,6 +103,11 @@
       admin_add: "افزودن",
       admin_added: "پشتیبان افزوده شد.",
       admin_invitation: "این پیوند دعوت را برای {name} بفرستید (۷ روز اعتبار، یک‌بار مصرف):",
+      admin_invited: "دعوت‌شده (هنوز گذرواژه ندارد)",
+      admin_reissue: "پیوند دعوت تازه",
+      admin_withdraw: "پس گرفتن دعوت",
+      admin_withdraw_confirm: "دعوت {name} پس گرفته شود؟ پیوندش برای همیشه از کار می‌افتد؛ می‌توانید پیوند تازه‌ای بسازید.",
+      admin_withdrawn: "دعوت پس گرفته شد: پیوندش دیگر کار نمی‌کند.",
       admin_saved: "ذخیره شد.",
       admin_language: "زبان",
       admin_title: "عنوان",
@@ -162,6 +172,11 @@
       admin_add: "إضافة",
       admin_added: "أُضيف الموظف.",
       admin_invitation: "أرسل رابط الدعوة هذا إلى {name} (صالح ٧ أيام، لمرة واحدة):",
+      admin_invited: "مدعوّ (بلا كلمة مرور بعد)",
+      admin_reissue: "رابط دعوة جديد",
+      admin_withdraw: "سحب الدعوة",
+      admin_withdraw_confirm: "سحب دعوة {name}؟ يتوقف رابطه عن العمل نهائيًا؛ يمكنك إصدار رابط جديد.",
+      admin_withdrawn: "سُحبت الدعوة: لم يعد الرابط يعمل.",
       admin_saved: "تم الحفظ.",
       admin_language: "اللغة",
       admin_title: "العنوان",
@@ -286,7 +301,45 @@
     reload();
   }
 
-  function agentRow(agent, reload) {
+  // A leaked link ends with either button: a new link (the old one stops working for
+  // good) or none. The server refuses both once the agent has a password.
+  function invitationButtons(agent, reload, shown) {
+    const path = `/api/v1/agents/${encodeURIComponent(agent.id)}/invitation`;
+    const reissue = el("button", {
+      type: "button",
+      class: "secondary reissue-invitation",
+      disabled: !agent.active,
+      text: t("admin_reissue"),
+      onclick: async () => {
+        try {
+          const data = await api("POST", path);
+          shown.invitation = { agentId: agent.id, name: data.agent.name, url: data.invitation_url };
+        } catch (error) {
+          failed(error);
+        }
+        reload();
+      },
+    });
+    const withdraw = el("button", {
+      type: "button",
+      class: "secondary withdraw-invitation",
+      text: t("admin_withdraw"),
+      onclick: async () => {
+        if (!window.confirm(t("admin_withdraw_confirm", { name: agent.name }))) return;
+        try {
+          await api("DELETE", path);
+          notify(t("admin_withdrawn"));
+          if (shown.invitation && shown.invitation.agentId === agent.id) shown.invitation = null;
+        } catch (error) {
+          failed(error);
+        }
+        reload();
+      },
+    });
+    return [el("span", { class: "muted invited", text: t("admin_invited") }), " ", reissue, " ", withdraw];
+  }
+
+  function agentRow(agent, reload, shown) {
     const self = C.state.agent && agent.id === C.state.agent.id;
     const tier = tierSelect(agent.tier);
     tier.addEventListener("change", () => patchAgent(agent, { tier: Number(tier.value) }, reload));
@@ -316,7 +369,7 @@
       el("td", null, adminBox),
       el("td", { text: agent.active ? t(`presence_${agent.presence}`) : t("admin_inactive") }),
       el("td", { text: num(agent.open_threads) }),
-      el("td", null, toggle),
+      el("td", null, toggle, ...(agent.invited ? [" ", ...invitationButtons(agent, reload, shown)] : [])),
     );
   }
 
@@ -347,7 +400,9 @@
       try {
         const data = await api("POST", "/api/v1/agents", body);
         notify(t("admin_added"));
-        shown.invitation = data.invitation_url ? { name: data.agent.name, url: data.invitation_url } : null;
+        shown.invitation = data.invitation_url
+          ? { agentId: data.agent.id, name: data.agent.name, url: data.invitation_url }
+          : null;
       } catch (error) {
         failed(error);
         return;
@@ -363,7 +418,7 @@
     page(
       () => apiAll("/api/v1/agents", "agents"),
       (node, agents, reload) => {
-        const rows = agents.map((agent) => agentRow(agent, reload));
+        const rows = agents.map((agent) => agentRow(agent, reload, agentsShown));
         node.append(
           section(
             "page_agents",
