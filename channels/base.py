@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -246,6 +247,23 @@ class RateLimits(Protocol):
         ...
 
 
+class SeenMarks(Protocol):
+    """Where a channel whose delivery only stores a message until the customer comes
+    back (`deliveries_need_seen_mark`) says that a page of theirs was shown messages."""
+
+    async def shown(self, channel: str, message_ids: Sequence[int]) -> None:
+        """Record that the customer was shown `message_ids` on `channel` (ids already
+        marked are skipped; nothing is read back)."""
+        ...
+
+
+class NoSeenMarks:
+    """For an adapter run without the router: nothing is recorded."""
+
+    async def shown(self, channel: str, message_ids: Sequence[int]) -> None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelServices:
     """What the router lends an adapter at start: the only doors into the core.
@@ -270,6 +288,8 @@ class ChannelServices:
     # Rate buckets per visitor or recipient: this process's memory by default; the app
     # passes the database's on PostgreSQL, so every process spends from one budget.
     limits: RateLimits = field(default_factory=MemoryRateLimits)
+    # Seen marks (router/core/seen.py): none kept by default.
+    seen: SeenMarks = field(default_factory=NoSeenMarks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +309,13 @@ class ChannelAdapter(ChannelSender, Protocol):
     An adapter with a true `threads_by_reference` attribute gets each outbound
     message's `references` (the thread's earlier channel ids); the others get none,
     and the outbox spares the query for them.
+
+    Two more attributes say what the router may rely on (router/core/seen.py): a true
+    `deliveries_need_seen_mark` means a delivery only stores the message until the
+    customer comes back, so an agent's reply counts as read only once the adapter says
+    it was shown (`ChannelServices.seen`); a true `reaches_customer_away` means a
+    message sent reaches the customer wherever they are, so a reply nobody was shown
+    may be sent again there.
     """
 
     async def start(self, services: ChannelServices) -> None:

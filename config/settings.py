@@ -83,6 +83,14 @@ class OutboxSettings:
     backoff_max: float = 600.0
     batch_size: int = 20
     lease_seconds: float = 60.0
+    # An agent's reply (or a survey) on a channel that only stores it until the customer
+    # comes back (the web chat), not shown to them after this many seconds, is sent again
+    # to their verified identity on a channel that reaches them (email); 0: never.
+    unseen_resend_after_seconds: float = 300.0
+    # ...unless it is older than this: a resend turned on later mails no old history.
+    unseen_resend_max_age_seconds: float = 86_400.0
+    # How often the one process that resends looks for such replies.
+    unseen_check_interval: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from router.core.messages import InboundMessage, IngestResult
 from router.core.outbox_worker import OutboxWorker, outbox_depth
 from router.core.rate_limits import rate_limits_for
 from router.core.responder import QueueEveryThread, Responder
+from router.core.seen import DatabaseSeenMarks, unseen_resend_ctx
 from router.core.shared_events import PostgresEventBus, listen_dsn
 from router.core.texts import (
     ROUTER_TEXTS,
@@ -323,6 +324,7 @@ def build_app(
             surveys=SurveyDoor(context),
             team=TeamStatusService(context),
             limits=rate_limits_for(context.engine),
+            seen=DatabaseSeenMarks(context),
         )
         started: list[ChannelAdapter] = []
         try:
@@ -377,6 +379,7 @@ def build_app(
     app.cleanup_ctx.append(sla_scheduler_ctx)
     app.cleanup_ctx.append(outreach_scheduler_ctx)
     app.cleanup_ctx.append(file_collector_ctx)
+    app.cleanup_ctx.append(unseen_resend_ctx)
     app.cleanup_ctx.append(loop_lag_ctx)
     return app
 

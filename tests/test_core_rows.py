@@ -9,9 +9,17 @@ import pytest
 from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from router.storage.core_rows import columns_of, loaded
+from router.storage.core_rows import columns_of, inserted, loaded, updated
 from router.storage.engine import new_engine, new_sessionmaker
-from router.storage.models import Customer, Identity
+from router.storage.models import (
+    AuditEvent,
+    Customer,
+    Identity,
+    Message,
+    Thread,
+    identity_searchable,
+    searchable,
+)
 
 
 @pytest.fixture
@@ -78,3 +86,67 @@ async def test_an_object_the_session_holds_is_refreshed_not_duplicated(
         assert loaded(session, Identity, newer) is held
         assert held.display_name == "Sara K."
         assert not inspect(held).modified  # as loaded, so nothing to write back
+
+
+async def test_an_inserted_row_is_written_as_the_orm_would_and_held_as_loaded(
+    engine: AsyncEngine,
+) -> None:
+    identity_id = await _identity_id(engine)
+    statements = _statements(engine)
+    async with new_sessionmaker(engine)() as session, session.begin():
+        identity = await session.get_one(Identity, identity_id)
+        thread = Thread(customer_id=identity.customer_id)
+        session.add(thread)
+        await session.flush()
+        note = AuditEvent(actor_kind="system", action="test", thread_id=thread.id)
+        session.add(note)  # pending: written first, as an autoflush would
+        message = await inserted(
+            session,
+            Message,
+            thread_id=thread.id,
+            customer_id=identity.customer_id,
+            direction="in",
+            author_kind="customer",
+            channel="webchat",
+            identity_id=identity.id,
+            text="سلام، ارسال چند روز طول می‌کشد؟",
+        )
+        assert note.id is not None and message.id > 0
+        state = inspect(message)
+        assert state.persistent and not state.modified and not state.expired_attributes
+        # Python defaults and the model's before_insert rule, as a flush applies them.
+        assert (message.internal, message.attachments, message.suggestions) == (False, [], [])
+        assert message.created_at is not None
+        assert message.search_text == searchable(None, message.text)
+        message.language = "fa"  # later changes are flushed as usual
+    inserts = [s for s in statements if s == "INSERT"]
+    assert len(inserts) == 3  # the thread, the audit event, the message: once
+    assert statements.count("UPDATE") == 1
+    async with new_sessionmaker(engine)() as session:
+        stored = await session.get_one(Message, message.id)
+        assert (stored.thread_id, stored.language) == (thread.id, "fa")
+        assert stored.search_text == message.search_text
+        assert stored.created_at == message.created_at
+        # A JSON column left unset is SQL NULL, as the ORM writes it, not JSON 'null'.
+        survey_is_null = select(Message.id).where(Message.survey.is_(None))
+        assert list(await session.scalars(survey_is_null)) == [message.id]
+
+
+async def test_an_updated_object_is_written_once_with_its_rules_and_left_unchanged(
+    engine: AsyncEngine,
+) -> None:
+    identity_id = await _identity_id(engine)
+    async with new_sessionmaker(engine)() as session, session.begin():
+        identity = await session.get_one(Identity, identity_id)
+        statements = _statements(engine)  # from here on: the update's
+        identity.display_name = "Sara K."
+        identity.username = "sara_k"
+        await updated(session, identity)
+        assert not inspect(identity).modified  # nothing left for the commit's flush
+        await updated(session, identity)  # unchanged: no statement
+    assert statements.count("UPDATE") == 1
+    async with new_sessionmaker(engine)() as session:
+        stored = await session.get_one(Identity, identity_id)
+        assert (stored.display_name, stored.username) == ("Sara K.", "sara_k")
+        # The model's before_update rule ran, as in a flush.
+        assert stored.search_text == identity_searchable("v-1", "Sara K.", "sara_k")

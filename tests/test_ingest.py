@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -288,25 +289,24 @@ async def test_a_transaction_run_again_counts_its_bot_decision_once(
     """A race makes the ingest run again; the decision is counted for what committed."""
     from sqlalchemy import event
     from sqlalchemy.exc import IntegrityError
-    from sqlalchemy.orm import Session
 
     adapter = FakeAdapter()
     _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
     raced: list[bool] = []
 
-    def race_once(session: Session, _flush: object) -> None:
-        bot_reply = any(
-            isinstance(row, Message) and row.author_kind == "bot" for row in session.new
-        )
+    def race_once(_conn: object, _cursor: object, statement: str, parameters: Any, *_: Any) -> None:
+        # The bot's reply being written, however it is written (ORM or Core).
+        bot_reply = statement.startswith("INSERT INTO messages") and "bot" in parameters
         if bot_reply and not raced:
             raced.append(True)
             raise IntegrityError("INSERT", {}, Exception("a concurrent writer got there first"))
 
-    event.listen(Session, "after_flush", race_once)
+    engine = context.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", race_once)
     try:
         result = await adapter.push("hello")
     finally:
-        event.remove(Session, "after_flush", race_once)
+        event.remove(engine, "before_cursor_execute", race_once)
     assert raced == [True]
     assert await count(context, Message, Message.thread_id == result.thread_id) == 2
     counted = context.metrics.registry.get_sample_value(

@@ -22,6 +22,8 @@ from router.storage.migrate import alembic_config, head_revisions, upgrade_to_he
 from router.storage.models import (
     ApiToken,
     Customer,
+    Message,
+    OutboxItem,
     OutreachMessage,
     Purchase,
     Thread,
@@ -223,5 +225,66 @@ async def test_0030_marks_each_threads_first_resolution_by_an_agent(tmp_path: Pa
                 select(ThreadEvent.id).where(ThreadEvent.first_by_agent.is_(True))
             )
             assert list(flagged) == [2]
+    finally:
+        await engine.dispose()
+
+
+async def test_0031_old_deliveries_count_as_seen_and_a_message_goes_to_a_channel_once(
+    tmp_path: Path,
+) -> None:
+    """Rows from before 0031 were never marked seen: they count as seen when delivered
+    (the upgrade resends no old reply), and a second row of a message on one channel is
+    refused."""
+    engine = new_engine(await _empty_database(tmp_path))
+    now = utcnow()
+    outbox = OutboxItem.__table__
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_upgrade_to("0030"))
+            await connection.execute(insert(Customer.__table__).values(id=1, created_at=now))
+            await connection.execute(
+                insert(Thread.__table__).values(
+                    id=1, customer_id=1, status="open", created_at=now, updated_at=now
+                )
+            )
+            for message_id in (1, 2):
+                await connection.execute(
+                    insert(Message.__table__).values(
+                        id=message_id,
+                        thread_id=1,
+                        customer_id=1,
+                        direction="out",
+                        author_kind="agent",
+                        channel="webchat",
+                        text="reply",
+                        created_at=now,
+                    )
+                )
+            delivered_at = now + timedelta(seconds=5)
+            for row_id, when in ((1, delivered_at), (2, None)):
+                await connection.execute(
+                    insert(outbox).values(
+                        id=row_id,
+                        message_id=row_id,
+                        thread_id=1,
+                        channel="webchat",
+                        address="v1",
+                        status="delivered" if when else "pending",
+                        created_at=now,
+                        next_attempt_at=now,
+                        delivered_at=when,
+                    )
+                )
+            await connection.commit()
+        await upgrade_to_head(engine)
+        async with engine.connect() as connection:
+            seen = dict((await connection.execute(select(outbox.c.id, outbox.c.seen_at))).all())
+            assert seen == {1: delivered_at, 2: now}
+            with pytest.raises(IntegrityError):
+                await connection.execute(
+                    insert(outbox).values(
+                        message_id=1, thread_id=1, channel="webchat", address="v2"
+                    )
+                )
     finally:
         await engine.dispose()

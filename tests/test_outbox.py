@@ -14,7 +14,14 @@ from config.settings import Settings
 from router.core.messages import DeliveryResult, OutboundMessage
 from router.core.outbox_worker import backoff_delay
 from router.core.responder import Answer, MessageView, QueueEveryThread, ThreadContext
-from router.storage.models import DeliveryAttempt, Identity, OutboxItem, OutboxStatus
+from router.storage.models import (
+    DeliveryAttempt,
+    Identity,
+    Message,
+    OutboxItem,
+    OutboxStatus,
+    Thread,
+)
 from tests.conftest import AppFactory
 from tests.support import FakeAdapter, later_passes
 
@@ -220,9 +227,23 @@ async def test_unreachable_identity_is_not_tried_until_it_writes_again(
     # an agent's later message to the same identity is dead-lettered without a send
     async with context.sessions() as session, session.begin():
         first = (await _outbox_rows(context))[0]
+        thread = await session.get(Thread, first.thread_id)
+        assert thread is not None
+        # Its own message: a message is queued to a channel once (uq_outbox_message_channel).
+        later = Message(
+            thread_id=thread.id,
+            customer_id=thread.customer_id,
+            direction="out",
+            author_kind="agent",
+            channel="fake",
+            identity_id=first.identity_id,
+            text="an agent's later message",
+        )
+        session.add(later)
+        await session.flush()
         session.add(
             OutboxItem(
-                message_id=first.message_id,
+                message_id=later.id,
                 thread_id=first.thread_id,
                 identity_id=first.identity_id,
                 channel="fake",

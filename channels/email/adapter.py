@@ -443,6 +443,9 @@ class EmailAdapter:
     name = CHANNEL
     # Replies carry In-Reply-To/References: the outbox reads the thread's earlier ids.
     threads_by_reference = True
+    # A mail reaches the customer wherever they are: a reply they were not shown on a
+    # channel that waits for them to come back may be sent here (router/core/seen.py).
+    reaches_customer_away = True
 
     def __init__(
         self,

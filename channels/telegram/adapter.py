@@ -98,6 +98,9 @@ class TelegramAdapter:
     """The `telegram` channel (see `channels.base.ChannelAdapter`)."""
 
     name = CHANNEL
+    # A chat message reaches the customer's phone: a reply they were not shown on a
+    # channel that waits for them to come back may be sent here (router/core/seen.py).
+    reaches_customer_away = True
 
     def __init__(
         self,

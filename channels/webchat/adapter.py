@@ -54,6 +54,7 @@ from router.core.messages import (
     InboundMessage,
     OutboundMessage,
     utcnow,
+    wants_seen_mark,
 )
 from router.core.pending_uploads import PendingUploads, UploadQuota
 from router.core.tasks import BackgroundTasks
@@ -159,6 +160,10 @@ class WebchatAdapter:
     """The `webchat` channel adapter (see `docs/webchat-protocol.md`)."""
 
     name = CHANNEL
+    # A delivery only stores the reply until the visitor's page shows it: the adapter
+    # says when one did (`ChannelServices.seen`), and a reply nobody was shown is sent
+    # again where the customer is (router/core/seen.py, docs/webchat-protocol.md §5).
+    deliveries_need_seen_mark = True
 
     def __init__(
         self,
@@ -311,7 +316,7 @@ class WebchatAdapter:
         )
         self._push_message(sockets, shown)
         self._outbound.labels(PUSHED).inc()
-        return DeliveryResult.delivered(PUSHED)
+        return DeliveryResult.delivered(PUSHED, seen=True)
 
     def _push_message(self, sockets: Iterable[_Socket], message: ConversationMessage) -> None:
         # File links are signed for each visitor, so each visitor gets its own frame.
@@ -379,6 +384,7 @@ class WebchatAdapter:
         sockets = self._by_customer.get(event.customer_id)
         if message is not None and sockets:
             self._push_message(sockets, message)
+            self._mark_shown(services, [message])
 
     def _wanted(self, event: MessageStored) -> bool:
         sockets = self._by_customer.get(event.customer_id, ())
@@ -887,6 +893,7 @@ class WebchatAdapter:
         for message in messages:
             socket.claim(message.id)
         socket.push(protocol.history_frame(messages, self._file_links(socket.visitor.address)))
+        self._mark_shown(services, messages)
 
     async def _read_frames(
         self, socket: _Socket, services: ChannelServices, language: str | None
@@ -1024,10 +1031,24 @@ class WebchatAdapter:
         messages = await services.conversation.history(
             CHANNEL, socket.visitor.address, limit=self._settings.history_limit
         )
-        self._push_message_list(socket, messages)
+        self._push_message_list(socket, messages, services)
 
-    def _push_message_list(self, socket: _Socket, messages: list[ConversationMessage]) -> None:
+    def _push_message_list(
+        self, socket: _Socket, messages: list[ConversationMessage], services: ChannelServices
+    ) -> None:
         links = self._file_links(socket.visitor.address)
+        pushed = []
         for message in messages:
             if socket.claim(message.id):
                 socket.push(protocol.message_frame(message, links))
+                pushed.append(message)
+        self._mark_shown(services, pushed)
+
+    def _mark_shown(
+        self, services: ChannelServices, messages: Iterable[ConversationMessage]
+    ) -> None:
+        """Record that a page was shown the replies among `messages` that may be resent
+        when not shown (bot answers add no writes)."""
+        ids = [m.id for m in messages if wants_seen_mark(m.author, m.survey)]
+        if ids:
+            self._tasks.spawn(services.seen.shown(CHANNEL, ids), "webchat:seen")

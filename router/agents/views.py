@@ -171,10 +171,18 @@ def _shown_text(text: str, masked: bool) -> str:
 
 
 def message_json(
-    message: Message, delivery: OutboxItem | None = None, *, masked: bool = False
+    message: Message,
+    deliveries: Sequence[OutboxItem] = (),
+    *,
+    masked: bool = False,
+    seen_channels: frozenset[str] = frozenset(),
 ) -> JSON:
-    """A stored message, with its delivery state when it was queued to a channel;
-    `masked` (a mail that carried a verification code) blanks the code."""
+    """A stored message, with its delivery state when it was queued to a channel
+    (`deliveries`: its outbox rows in order, see `deliveries_by_message`); `masked` (a
+    mail that carried a verification code) blanks the code. `seen_channels`: the
+    channels that keep seen marks (router/core/seen.py); elsewhere `seen` is null."""
+    delivery = deliveries[0] if deliveries else None
+    resent = deliveries[1] if len(deliveries) > 1 else None
     return {
         "id": message.id,
         "thread_id": message.thread_id,
@@ -213,15 +221,44 @@ def message_json(
         "created_at": iso(message.created_at),
         "delivery": (
             {
-                "status": delivery.status,
-                "attempts": delivery.attempts,
-                "last_error": delivery.last_error,
-                "delivered_at": iso(delivery.delivered_at),
+                **_delivery_state(delivery),
+                "seen": (
+                    delivery.seen_at is not None if delivery.channel in seen_channels else None
+                ),
+                "seen_at": iso(delivery.seen_at) if delivery.channel in seen_channels else None,
+                "resent": (
+                    {"channel": resent.channel, **_delivery_state(resent)}
+                    if resent is not None
+                    else None
+                ),
             }
             if delivery is not None
             else None
         ),
     }
+
+
+def _delivery_state(row: OutboxItem) -> JSON:
+    return {
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "delivered_at": iso(row.delivered_at),
+    }
+
+
+async def deliveries_by_message(
+    session: AsyncSession, message_ids: Sequence[int]
+) -> dict[int, list[OutboxItem]]:
+    """Each message's outbox rows, oldest first: the one to the message's own channel,
+    then a resend of a reply the customer was not shown (router/core/seen.py)."""
+    found: dict[int, list[OutboxItem]] = {}
+    if message_ids:
+        for item in await session.scalars(
+            select(OutboxItem).where(OutboxItem.message_id.in_(message_ids)).order_by(OutboxItem.id)
+        ):
+            found.setdefault(item.message_id, []).append(item)
+    return found
 
 
 def identity_json(identity: Identity) -> JSON:
@@ -511,22 +548,22 @@ def _soonest_due(missing: datetime | None = None) -> ColumnElement[datetime | No
 
 
 async def _messages(
-    session: AsyncSession, thread_id: int, *, newest: int | None = None
+    session: AsyncSession,
+    thread_id: int,
+    *,
+    newest: int | None = None,
+    seen_channels: frozenset[str] = frozenset(),
 ) -> list[JSON]:
     query = select(Message).where(Message.thread_id == thread_id).order_by(Message.id.desc())
     if newest is not None:
         query = query.limit(newest)
     messages = list(reversed(list(await session.scalars(query))))
     masked = await code_mail_ids(session, [m.id for m in messages])
-    outbox: dict[int, OutboxItem] = {}
-    if messages:
-        for item in await session.scalars(
-            select(OutboxItem)
-            .where(OutboxItem.message_id.in_([m.id for m in messages]))
-            .order_by(OutboxItem.id)
-        ):
-            outbox[item.message_id] = item
-    return [message_json(m, outbox.get(m.id), masked=m.id in masked) for m in messages]
+    outbox = await deliveries_by_message(session, [m.id for m in messages])
+    return [
+        message_json(m, outbox.get(m.id, ()), masked=m.id in masked, seen_channels=seen_channels)
+        for m in messages
+    ]
 
 
 async def _audit(session: AsyncSession, thread_id: int) -> list[JSON]:
@@ -570,10 +607,16 @@ async def _customer(session: AsyncSession, customer_id: int) -> tuple[Customer, 
     }
 
 
-async def thread_detail(session: AsyncSession, actor: Actor, thread_id: int) -> JSON:
+async def thread_detail(
+    session: AsyncSession,
+    actor: Actor,
+    thread_id: int,
+    *,
+    seen_channels: frozenset[str] = frozenset(),
+) -> JSON:
     """The thread, all its messages (notes included), the customer with identities, the
     customer's earlier threads the actor may see with their newest messages, and the
-    thread's audit trail.
+    thread's audit trail. `seen_channels`: as in `message_json`.
     """
     thread = await session.get(Thread, thread_id)
     if thread is None:
@@ -603,10 +646,17 @@ async def thread_detail(session: AsyncSession, actor: Actor, thread_id: int) -> 
     summaries = await thread_summaries(session, [thread, *earlier])
     return {
         "thread": summaries[0],
-        "messages": await _messages(session, thread.id, newest=THREAD_MESSAGES),
+        "messages": await _messages(
+            session, thread.id, newest=THREAD_MESSAGES, seen_channels=seen_channels
+        ),
         "customer": customer_data,
         "earlier_threads": [
-            {**summary, "messages": await _messages(session, t.id, newest=EARLIER_MESSAGES)}
+            {
+                **summary,
+                "messages": await _messages(
+                    session, t.id, newest=EARLIER_MESSAGES, seen_channels=seen_channels
+                ),
+            }
             for summary, t in zip(summaries[1:], earlier, strict=True)
         ],
         "audit": await _audit(session, thread.id),

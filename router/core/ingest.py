@@ -60,7 +60,7 @@ from router.outreach.consent import count_opt_out, opt_out_answer
 from router.service import sla_threads
 from router.service.reports.events import record_ingest
 from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
-from router.storage.core_rows import columns_of, loaded
+from router.storage.core_rows import columns_of, inserted, loaded, updated
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -326,6 +326,8 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
     await _store(session, turn)
     decision = await _decide(app, session, turn)
     await _outbound(app, session, turn, decision)
+    # The thread's bookkeeping, gathered over the steps: one UPDATE, not a flush.
+    await updated(session, turn.thread)
     return turn.stored[1]
 
 
@@ -483,7 +485,9 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
                 Message.channel == msg.channel, Message.external_id == msg.edit_of
             )
         )
-    message = Message(
+    message = await inserted(
+        session,
+        Message,
         thread_id=thread.id,
         customer_id=identity.customer_id,
         direction=Direction.INBOUND,
@@ -503,8 +507,6 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
         attachments=attachments_to_json(msg.attachments),
         created_at=msg.received_at,
     )
-    session.add(message)
-    await session.flush()
     turn.message = message
 
     assert turn.choice is not None

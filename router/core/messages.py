@@ -260,10 +260,13 @@ class DeliveryResult:
     retry_after: float | None = None  # seconds the channel asked us to wait
     identity_unreachable: bool = False  # the recipient cannot be reached on this identity
     parts_done: int | None = None  # a split message: how many parts are out (for a retry)
+    # A channel that keeps seen marks (router/core/seen.py): a page of the customer's
+    # was shown the message as it was sent.
+    seen: bool = False
 
     @classmethod
-    def delivered(cls, external_id: str | None = None) -> DeliveryResult:
-        return cls(DeliveryStatus.DELIVERED, external_id=external_id)
+    def delivered(cls, external_id: str | None = None, *, seen: bool = False) -> DeliveryResult:
+        return cls(DeliveryStatus.DELIVERED, external_id=external_id, seen=seen)
 
     @classmethod
     def retry(
@@ -311,3 +314,9 @@ class ChannelSender(Protocol):
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         """Deliver one outbound message; never raise for channel errors."""
         ...
+
+
+def wants_seen_mark(author: AuthorKind, survey: SurveyOffer | None) -> bool:
+    """Whether a message may be resent when not shown: an agent's reply or a survey.
+    (Bot answers are not: the customer was there when the bot answered.)"""
+    return author == AuthorKind.AGENT or survey is not None

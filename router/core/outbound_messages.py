@@ -6,6 +6,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.core.messages import AttachmentRef, AuthorKind, Direction, SurveyOffer, utcnow
+from router.storage.core_rows import inserted
 from router.storage.models import Identity, Message, OutboxItem, Thread
 
 
@@ -36,7 +37,12 @@ async def enqueue_outbound(
     anything is queued.
     """
     now = utcnow()
-    message = Message(
+    # The thread's pending changes (this one too) go out in one UPDATE, at commit or
+    # at the next flush.
+    thread.updated_at = now
+    message = await inserted(
+        session,
+        Message,
         thread_id=thread.id,
         customer_id=thread.customer_id,
         direction=Direction.OUTBOUND,
@@ -57,10 +63,6 @@ async def enqueue_outbound(
         idempotency_key=idempotency_key,
         request_digest=request_digest,
     )
-    session.add(message)
-    # Before the flush, so the thread's pending changes go out in the same UPDATE.
-    thread.updated_at = now
-    await session.flush()
     if not internal and identity is not None:
         # Written at once, by a statement built once: the row is never read back here,
         # so the ORM's unit of work would only add CPU to every message sent.

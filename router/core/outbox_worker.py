@@ -407,6 +407,8 @@ def _record_of(
         row_values.update(
             status=final, delivered_at=now, external_id=result.external_id, last_error=None
         )
+        if result.seen:
+            row_values["seen_at"] = now
     elif result.status == DeliveryStatus.RETRY and claimed.attempts < settings.max_attempts:
         delay = result.retry_after or backoff_delay(
             claimed.attempts, base=settings.backoff_base, cap=settings.backoff_max
@@ -418,18 +420,18 @@ def _record_of(
     return _Record(claimed, result, row_values, final, last_error)
 
 
-def _by_row_id(model: Any, *where: ColumnElement[bool]) -> Any:
+def by_row_id(model: Any, *where: ColumnElement[bool]) -> Any:
     """An UPDATE of `model`'s table by `row_id`, whose SET clause is the columns each
     parameter set names: run for many rows at once (executemany)."""
     table = model.__table__
     return update(table).where(table.c.id == bindparam("row_id"), *where)
 
 
-_SET_IDENTITY = _by_row_id(Identity)
-_SET_FIRST_RESPONSE = _by_row_id(Thread, Thread.__table__.c.first_response_at.is_(None))
-_SET_CHANNEL_ID = _by_row_id(Message, Message.__table__.c.external_id.is_(None))
-_SET_OUTBOX_ROW = _by_row_id(OutboxItem)
-_SET_ATTEMPT = _by_row_id(DeliveryAttempt)
+_SET_IDENTITY = by_row_id(Identity)
+_SET_FIRST_RESPONSE = by_row_id(Thread, Thread.__table__.c.first_response_at.is_(None))
+_SET_CHANNEL_ID = by_row_id(Message, Message.__table__.c.external_id.is_(None))
+_SET_OUTBOX_ROW = by_row_id(OutboxItem)
+_SET_ATTEMPT = by_row_id(DeliveryAttempt)
 
 
 async def _update_rows(session: AsyncSession, statement: Any, rows: list[dict[str, Any]]) -> None:

@@ -31,6 +31,7 @@ from router.core.ids import BIGINT_MAX, parse_id
 from router.core.languages import LANGUAGES
 from router.core.messages import AttachmentRef, AuthorKind
 from router.core.responder import suggestions_of
+from router.core.seen import channels_keeping_marks
 from router.core.transaction import Effects, write
 from router.core.uploads import MULTIPART_ERRORS, UploadRefused, store_upload
 from router.http.auth import agent_principal
@@ -232,8 +233,11 @@ async def get_thread(request: web.Request) -> web.StreamResponse:
     """A thread with its messages, customer, earlier threads and audit trail."""
     actor = await _actor(request)
     thread_id = _path_id(request)
-    async with request.app[CONTEXT].read_sessions() as session:
-        detail = await agent_views.thread_detail(session, actor, thread_id)
+    context = request.app[CONTEXT]
+    async with context.read_sessions() as session:
+        detail = await agent_views.thread_detail(
+            session, actor, thread_id, seen_channels=channels_keeping_marks(context.adapters)
+        )
     return web.json_response(detail)
 
 

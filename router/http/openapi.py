@@ -226,6 +226,28 @@ SCHEMAS: dict[str, JSON] = {
             "attempts": INT,
             "last_error": N_STRING,
             "delivered_at": N_TIME,
+            "seen": {
+                "type": ["boolean", "null"],
+                "description": "on a channel that only stores a reply until the customer "
+                "comes back (web chat): whether a page of theirs was shown it; null on "
+                "channels that reach the customer wherever they are",
+            },
+            "seen_at": N_TIME,
+            "resent": {
+                **_nullable(_ref("Resend")),
+                "description": "an agent's reply or a survey nobody was shown in time, "
+                "sent again to the customer's verified identity on another channel "
+                "(`[outbox] unseen_resend_after_seconds`)",
+            },
+        }
+    ),
+    "Resend": _object(
+        {
+            "channel": STRING,
+            "status": {"type": "string", "enum": ["pending", "delivered", "dead"]},
+            "attempts": INT,
+            "last_error": N_STRING,
+            "delivered_at": N_TIME,
         }
     ),
     "Message": _object(

@@ -27,7 +27,13 @@ from typing import Any
 from sqlalchemy import String, cast, delete, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from router.agents.views import code_mail_ids, identity_json, iso, message_json
+from router.agents.views import (
+    code_mail_ids,
+    deliveries_by_message,
+    identity_json,
+    iso,
+    message_json,
+)
 from router.core.attachments import AttachmentStore
 from router.core.messages import utcnow
 from router.identity.merge import current_customer_id
@@ -39,7 +45,6 @@ from router.storage.models import (
     IdentityProof,
     KnowledgeGapRecord,
     Message,
-    OutboxItem,
     Thread,
 )
 
@@ -112,12 +117,7 @@ async def export_customer(session: AsyncSession, store: AttachmentStore, custome
     )
     # A live verification code is the mailbox owner's, not for whoever reads the export.
     masked = await code_mail_ids(session, [m.id for m in messages])
-    deliveries = {
-        o.message_id: o
-        for o in await session.scalars(
-            select(OutboxItem).where(OutboxItem.message_id.in_([m.id for m in messages]))
-        )
-    }
+    deliveries = await deliveries_by_message(session, [m.id for m in messages])
     audit = list(
         await session.scalars(
             select(AuditEvent).where(AuditEvent.customer_id.in_(ids)).order_by(AuditEvent.id)
@@ -169,7 +169,7 @@ async def export_customer(session: AsyncSession, store: AttachmentStore, custome
                 "created_at": iso(t.created_at),
                 "resolved_at": iso(t.resolved_at),
                 "messages": [
-                    message_json(m, deliveries.get(m.id), masked=m.id in masked)
+                    message_json(m, deliveries.get(m.id, ()), masked=m.id in masked)
                     for m in messages
                     if m.thread_id == t.id
                 ],

@@ -131,7 +131,7 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_ms: int) -> None:
         # then never fail half-way with SQLITE_BUSY when another writer got there first.
         # Sessions made by `new_read_sessionmaker` only read, so they need no lock (WAL).
         if connection.get_execution_options().get(READ_ONLY_OPTION):
-            connection.exec_driver_sql("BEGIN")
+            connection.exec_driver_sql(sqlite_driver.BEGIN_READING)
         else:
             connection.exec_driver_sql(sqlite_driver.BEGIN_WRITING)
 

@@ -307,6 +307,11 @@ class OutboxItem(Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_recipient", "channel", "address", "status", "id"),
+        # A message goes to a channel once: its resend to a customer who was not shown
+        # it (router/core/seen.py) is added once whichever process adds it.
+        Index("uq_outbox_message_channel", "message_id", "channel", unique=True),
+        # The resend pass reads one channel's rows of the last day (neither column changes).
+        Index("ix_outbox_channel_created", "channel", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -327,6 +332,9 @@ class OutboxItem(Base):
     external_id: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+    # On a channel that keeps seen marks (the adapter's `deliveries_need_seen_mark`):
+    # when a page of the customer's was shown the message; None while nobody was.
+    seen_at: Mapped[datetime | None]
 
 
 class DeliveryAttempt(Base):

@@ -14,11 +14,15 @@ SQLAlchemy on this project's 2-core VM, CPU per one-row statement: ~460 µs that
   checkpoint the WAL to disk) run on the connection's thread.
 * The statements between them run on the event loop. The transaction holds SQLite's
   write lock, so none of them waits for a lock; they are reads and writes of a few
-  rows by key. A transaction that runs many (an import) hands one statement to the
-  thread whenever it has kept the loop for `LOOP_TURN` seconds, so other work runs.
+  rows by key. A transaction that runs many (an import), or a statement after a long
+  computation (the bot's decision), first yields one turn of the loop whenever it
+  has kept the loop for `LOOP_TURN` seconds, so other work runs.
 * Everything else (read transactions, which can scan: reports, search, exports; and
   the PRAGMAs at connect) runs on the thread, one hop per statement, its first rows
-  fetched in the same hop.
+  fetched in the same hop. What cannot wait or write runs on the loop: a read
+  transaction's ``BEGIN`` (deferred: it takes no lock), and the ``COMMIT`` or
+  ``ROLLBACK`` of a transaction that changed no row (it writes nothing to the WAL, so
+  it cannot checkpoint). A hop costs ~90 µs of CPU; a read-back was three of them.
 """
 
 from __future__ import annotations
@@ -40,9 +44,12 @@ _FIRST_ROWS = 500
 # How a write transaction begins (`router.storage.engine` issues it): it takes
 # SQLite's write lock at once. Compared as issued, not normalised, on every statement.
 BEGIN_WRITING = "BEGIN IMMEDIATE"
+# How a read transaction begins: it takes no lock until its first read, so it never
+# waits, and runs on the loop.
+BEGIN_READING = "BEGIN"
 
-# How long a write transaction may run statements on the loop without a hop to the
-# thread, which lets the loop serve others.
+# How long a write transaction may keep the loop before its next statement yields a
+# turn of the loop to the others.
 LOOP_TURN = 0.002
 
 
@@ -98,6 +105,9 @@ class LoopSqliteConnection:
         self._held_lock: asyncio.Lock | None = None
         self._loop_turn_began = 0.0
         self._last_submitted: Future[Any] | None = None
+        # `total_changes` when the transaction began: a transaction that changed no row
+        # ends on the loop (its COMMIT or ROLLBACK writes nothing and cannot checkpoint).
+        self._changes_at_begin = -1
 
     @property
     def isolation_level(self) -> str | None:
@@ -124,14 +134,26 @@ class LoopSqliteConnection:
         return self._last_submitted is None or self._last_submitted.done()
 
     async def run(self, function: Callable[..., _T], *args: Any) -> _T:
-        """On the loop inside a write transaction (for a turn), on the thread otherwise."""
-        if (
-            self._held_lock is not None
-            and time.perf_counter() - self._loop_turn_began < LOOP_TURN
-            and self.settled()
-        ):
-            return function(*args)
-        return await self.on_thread(function, *args)
+        """On the loop inside a write transaction, on the thread otherwise.
+
+        A write transaction that has kept the loop for `LOOP_TURN` yields one turn of
+        the loop first (its other tasks run), rather than hopping to the thread: the
+        turn is what the others need, and a hop costs a context switch each way.
+        """
+        if self._held_lock is None or not self.settled():
+            return await self.on_thread(function, *args)
+        if time.perf_counter() - self._loop_turn_began >= LOOP_TURN:
+            await asyncio.sleep(0)
+            self._loop_turn_began = time.perf_counter()
+        return function(*args)
+
+    def begin_reading(self, cursor: sqlite3.Cursor) -> None:
+        cursor.execute(BEGIN_READING)
+        self._changes_at_begin = self._conn.total_changes
+
+    def _changed_nothing(self) -> bool:
+        """A call settled, and the open transaction changed no row since it began."""
+        return self.settled() and self._conn.total_changes == self._changes_at_begin
 
     async def begin_writing(self, cursor: sqlite3.Cursor, sql: str) -> None:
         lock = self._locks.for_running_loop()
@@ -144,6 +166,7 @@ class LoopSqliteConnection:
             raise sqlite3.OperationalError("database is locked") from None
         try:
             await self.on_thread(cursor.execute, sql)
+            self._changes_at_begin = self._conn.total_changes
         finally:
             if self.settled() and not self._conn.in_transaction:
                 lock.release()  # the BEGIN failed: nothing is held
@@ -159,7 +182,9 @@ class LoopSqliteConnection:
 
     async def commit(self) -> None:
         try:
-            if not self.settled() or self._conn.in_transaction:
+            if self._conn.in_transaction and self._changed_nothing():
+                self._conn.commit()  # a read: nothing to write, no hop
+            elif not self.settled() or self._conn.in_transaction:
                 await self.on_thread(self._conn.commit)
         finally:
             self._end_writing()
@@ -168,6 +193,8 @@ class LoopSqliteConnection:
         try:
             if not self.settled():
                 self.after_running(self._conn.rollback)
+            elif self._conn.in_transaction and self._changed_nothing():
+                self._conn.rollback()
             elif self._conn.in_transaction:
                 # (The pool rolls back every connection handed back to it, most of
                 # them with no transaction open: those need no hop.)
@@ -247,6 +274,10 @@ class LoopSqliteCursor:
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> LoopSqliteCursor:
         if sql == BEGIN_WRITING:
             await self._connection.begin_writing(self._cursor, sql)
+            self._rows, self._more = [], False
+            return self
+        if sql == BEGIN_READING and self._connection.settled():
+            self._connection.begin_reading(self._cursor)
             self._rows, self._more = [], False
             return self
         await self._connection.run(self._execute_and_fetch, sql, parameters)

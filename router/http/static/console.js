@@ -70,6 +70,10 @@
       unverified_sender_hint: "The From address of this mail could not be authenticated (SPF/DKIM/DMARC): anyone may have written it.",
       verified: "verified",
       not_delivered: "Not delivered: {reason}",
+      not_seen: "Not seen yet",
+      not_seen_resending: "Not seen yet — sending by {channel}",
+      not_seen_resent: "Not seen yet — sent by {channel} at {time}",
+      not_seen_resend_failed: "Not seen yet — not delivered by {channel}: {reason}",
       unreachable: "unreachable: {reason}",
       attachment: "Attachment: {name} ({size} bytes)",
       claim_ours: "Claims {address} (customer #{id}) — not proven",
@@ -286,6 +290,10 @@
       unverified_sender_hint: "نشانی فرستندهٔ این ایمیل احراز نشد (SPF/DKIM/DMARC): ممکن است هر کسی آن را نوشته باشد.",
       verified: "تأییدشده",
       not_delivered: "نرسید: {reason}",
+      not_seen: "هنوز دیده نشده",
+      not_seen_resending: "هنوز دیده نشده — در حال فرستادن با {channel}",
+      not_seen_resent: "هنوز دیده نشده — با {channel} فرستاده شد، {time}",
+      not_seen_resend_failed: "هنوز دیده نشده — با {channel} نرسید: {reason}",
       unreachable: "در دسترس نیست: {reason}",
       attachment: "پیوست: {name} ({size} بایت)",
       claim_ours: "ادعای {address} (مشتری #{id}) — اثبات‌نشده",
@@ -502,6 +510,10 @@
       unverified_sender_hint: "تعذّر التحقق من عنوان مرسل هذه الرسالة (SPF/DKIM/DMARC): ربما كتبها أي شخص.",
       verified: "موثّق",
       not_delivered: "لم تُسلَّم: {reason}",
+      not_seen: "لم تُشاهَد بعد",
+      not_seen_resending: "لم تُشاهَد بعد — جارٍ الإرسال عبر {channel}",
+      not_seen_resent: "لم تُشاهَد بعد — أُرسلت عبر {channel} في {time}",
+      not_seen_resend_failed: "لم تُشاهَد بعد — لم تُسلَّم عبر {channel}: {reason}",
       unreachable: "لا يمكن الوصول: {reason}",
       attachment: "مرفق: {name} ({size} بايت)",
       claim_ours: "يدّعي {address} (العميل #{id}) — غير مُثبت",
@@ -1646,7 +1658,30 @@
             ...tIsolated("not_delivered", { reason: message.delivery.last_error || "?" }),
           )
         : null,
+      notSeen(message.delivery),
     );
+  }
+
+  // A reply the channel only stores until the customer comes back (web chat) that no
+  // page of theirs has shown: "delivered" alone would say they have it. When it was
+  // sent again where the customer is (their email), when and how.
+  function notSeen(delivery) {
+    if (!delivery || delivery.seen !== false || delivery.status !== "delivered") return null;
+    const resent = delivery.resent;
+    let words;
+    if (!resent) {
+      words = [t("not_seen")];
+    } else {
+      const channel = channelName(resent.channel);
+      if (resent.status === "delivered") {
+        words = tIsolated("not_seen_resent", { channel, time: when(resent.delivered_at) });
+      } else if (resent.status === "dead") {
+        words = tIsolated("not_seen_resend_failed", { channel, reason: resent.last_error || "?" });
+      } else {
+        words = tIsolated("not_seen_resending", { channel });
+      }
+    }
+    return el("p", { class: "delivery-unseen muted" }, ...words);
   }
 
   // A web address in a message is left-to-right whatever the text around it: in its own
