@@ -233,6 +233,8 @@ async def pasokh_run(http: aiohttp.ClientSession, args: argparse.Namespace, work
             # Every simulated visitor comes from 127.0.0.1.
             "PASOKH_WEBCHAT__SESSIONS_PER_ADDRESS_PER_MINUTE": "100000",
             "PASOKH_WEBCHAT__HANDOFFS_PER_ADDRESS_PER_MINUTE": "100000",
+            "PASOKH_WEBCHAT__MAX_SOCKETS_PER_ADDRESS": "100000",
+            "PASOKH_WEBCHAT__SOCKET_OPENS_PER_ADDRESS_PER_MINUTE": "0",
         }
         if args.postgres:
             url = await create_postgres_database(args.postgres)

@@ -159,6 +159,16 @@ class WebchatSettings:
     rate_limit_per_minute: int = 30
     history_limit: int = 50
     max_sockets_per_visitor: int = 8  # open tabs of one visitor
+    # Open sockets one client address (IPv6: its /64) may hold in a process, whatever
+    # its tokens; more are closed with 4429. A shared office NAT counts as one address.
+    max_sockets_per_address: int = 20
+    # Open visitor sockets one process holds in all; more are closed with 1013. 0: four
+    # fifths of the process's open-file limit (which `serve` raises to its hard limit);
+    # a larger number is lowered to that too, so sockets never take every descriptor.
+    max_sockets: int = 0
+    # Sockets one client address may open a minute (each reads the history): a bucket,
+    # one budget on PostgreSQL. More are closed with 4429. 0: no limit.
+    socket_opens_per_address_per_minute: int = 60
     # Messages ingested at once; the rest wait in their sockets. Keeps the database
     # pool free for reading replies back (a burst of 500 otherwise starves it).
     ingest_concurrency: int = 16
@@ -185,8 +195,14 @@ class WebchatSettings:
     # The same for a whole client network (an IPv4 /24, an IPv6 /48): one network's many
     # addresses (a rented block, an IPv6 allocation) share this budget.
     codes_per_network_per_hour: int = 20
-    # An upload not sent within this is refused, and its file removed by the collector.
-    upload_ttl_seconds: int = 86_400
+    # An upload not sent within this is refused, and its file removed by the collector
+    # (the widget sends a file as soon as it is uploaded).
+    upload_ttl_seconds: int = 3_600
+    # Bytes of uploads stored but not yet sent in a message (within upload_ttl_seconds)
+    # one client address may have, and the installation in all; more get 429 / 507.
+    # Counted from a ledger in the data directory, so every process sees the same sums.
+    pending_upload_bytes_per_address: int = 52_428_800
+    pending_upload_bytes: int = 1_073_741_824
     file_link_ttl_seconds: int = 86_400  # how long a file link in the chat works
     # How long a visitor token lives from its issue time (a returning visitor's token is
     # re-issued, so only a token left unused this long ends): 30 days.
@@ -195,7 +211,7 @@ class WebchatSettings:
     # site user, from the site's last user_hash): a token taken from a visitor cannot
     # be kept alive for ever by resuming it. 90 days.
     visitor_token_max_age_seconds: int = 7_776_000
-    file_collect_interval_seconds: float = 3600.0  # how often unsent uploads are removed
+    file_collect_interval_seconds: float = 600.0  # how often unsent uploads are removed
 
 
 @dataclass(frozen=True)

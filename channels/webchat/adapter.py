@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -19,12 +20,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import BodyPartReader, WSCloseCode, WSMsgType, web
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from channels.base import ChannelServices, ChannelSummary
 from channels.webchat import pages, protocol
 from channels.webchat.http import IdentityEndpoints, TeamStatusEndpoint
-from channels.webchat.limits import OriginPolicy
+from channels.webchat.limits import OriginPolicy, RateLimiter
 from channels.webchat.tokens import (
     InvalidToken,
     TokenSigner,
@@ -34,6 +35,7 @@ from channels.webchat.tokens import (
     valid_user_id,
 )
 from config.settings import WebchatSettings
+from router.core.connection_slots import ClientSlots, connection_budget
 from router.core.events import (
     CustomersMerged,
     Event,
@@ -54,8 +56,9 @@ from router.core.messages import (
     utcnow,
     wants_seen_mark,
 )
+from router.core.pending_uploads import PendingUploads, UploadQuota
 from router.core.tasks import BackgroundTasks
-from router.core.uploads import MULTIPART_ERRORS, UploadRefused, store_upload
+from router.core.uploads import MULTIPART_ERRORS, UploadRefused, put_upload, read_upload
 from router.http.errors import InvalidJson, parse_json, read_body
 from router.http.files import file_response
 from router.http.forwarded import client_key
@@ -170,8 +173,10 @@ class WebchatAdapter:
         public_url: str = "",
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
+        min_free_disk_mb: int = 0,
     ) -> None:
         self._settings = settings
+        self._min_free_disk_mb = min_free_disk_mb  # uploads stop before the disk is this full
         # Refused input (bad frames, limits, origins, tokens) by error code, on the
         # app's registry so /metrics shows floods and probes.
         self._refused = Counter(
@@ -185,6 +190,11 @@ class WebchatAdapter:
             "Outbound web chat messages: pushed on a socket of this process, or stored"
             " (no socket here; another process or the history shows it)",
             ["result"],
+            registry=registry or CollectorRegistry(),
+        )
+        self._sockets_gauge = Gauge(
+            "pasokh_webchat_sockets",
+            "Visitor sockets open in this process",
             registry=registry or CollectorRegistry(),
         )
         self._signer = TokenSigner(
@@ -221,6 +231,9 @@ class WebchatAdapter:
         self._reads = asyncio.Semaphore(_READ_CONCURRENCY)
         self._ingests = asyncio.Semaphore(max(settings.ingest_concurrency, 1))
         self._socket_count = 0
+        self._slots: ClientSlots | None = None  # set at start, from the open-file limit
+        self._pending: PendingUploads | None = None
+        self._socket_refusals_logged = RateLimiter(1)  # a log line per client a minute
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -229,8 +242,32 @@ class WebchatAdapter:
         if self._services is not None:
             raise RuntimeError("the web chat adapter is already started")
         self._assets = await asyncio.to_thread(pages.load_assets)
+        self._start_limits(services)
         self._services = services
         self._tasks.spawn(self._follow_events(services), "webchat:events")
+
+    def _start_limits(self, services: ChannelServices) -> None:
+        """The caps on open sockets (per client address, in all) and on unsent uploads."""
+        settings = self._settings
+        slots = ClientSlots(
+            total=connection_budget(settings.max_sockets),
+            per_client=settings.max_sockets_per_address,
+        )
+        self._slots = slots
+        self._sockets_gauge.set_function(lambda: len(slots))
+        logger.info(
+            "web chat: at most %d visitor sockets in this process, %d per client address",
+            slots.total,
+            slots.per_client,
+        )
+        self._pending = PendingUploads(
+            services.attachments,
+            UploadQuota(
+                per_client=settings.pending_upload_bytes_per_address,
+                total=settings.pending_upload_bytes,
+                min_free_bytes=self._min_free_disk_mb * 2**20,
+            ),
+        )
 
     async def stop(self) -> None:
         """Close every visitor socket and stop following events; no-op when stopped."""
@@ -600,12 +637,7 @@ class WebchatAdapter:
         if not isinstance(part, BodyPartReader):
             return self._json_error(request, 400, "invalid_request", "no `file` field")
         try:
-            ref = await store_upload(
-                part,
-                services.attachments,
-                max_bytes=limit,
-                allowed_types=self._settings.upload_types,
-            )
+            ref = await self._store_counted(part, services, client_address(request), visitor)
         except UploadRefused as refused:
             return self._json_error(request, refused.status, refused.code, refused.message)
         except MULTIPART_ERRORS:
@@ -622,6 +654,33 @@ class WebchatAdapter:
             },
             headers=self._cors(request),
         )
+
+    async def _store_counted(
+        self, part: BodyPartReader, services: ChannelServices, client: str, visitor: Visitor
+    ) -> AttachmentRef:
+        """Read the file, count it against the quotas of unsent uploads, store it.
+        Raises UploadRefused."""
+        settings, pending = self._settings, self._pending
+        if pending is None:
+            raise UploadRefused(503, "unavailable", "the web chat is starting")
+        upload = await read_upload(
+            part, max_bytes=settings.max_upload_bytes, allowed_types=settings.upload_types
+        )
+        sha256 = hashlib.sha256(upload.data).hexdigest()
+        marker = await pending.admit(client, visitor.address, sha256, len(upload.data))
+        try:
+            return await put_upload(
+                upload, services.attachments, max_bytes=settings.max_upload_bytes
+            )
+        except BaseException:
+            await pending.cancel(marker)
+            raise
+
+    def _uploads_sent(self, visitor: Visitor, attachments: tuple[AttachmentRef, ...]) -> None:
+        """Uploads now in a message no longer count as unsent."""
+        if attachments and self._pending is not None:
+            shas = [ref.sha256 for ref in attachments]
+            self._tasks.spawn(self._pending.sent(visitor.address, shas), "webchat:uploads-sent")
 
     def _file_links(self, address: str) -> protocol.FileLink:
         """How files are linked for the visitor `address`: signed for them, expiring."""
@@ -668,9 +727,13 @@ class WebchatAdapter:
 
     # -- the visitor socket ------------------------------------------------------------
 
-    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
         """GET /ws/webchat?token=...&after=<last id>&lang=fa: the visitor's live chat."""
         settings = self._settings
+        client = client_address(request)
+        churning = await self._socket_opens_refused(request, client)
+        if churning is not None:
+            return churning
         ws = web.WebSocketResponse(
             heartbeat=30.0, max_msg_size=max(settings.max_frame_bytes * 4, 65_536)
         )
@@ -692,8 +755,11 @@ class WebchatAdapter:
                 ws, "too_many_sockets", "too many open chat windows", CLOSE_TOO_MANY_SOCKETS
             )
             return ws
+        slots = self._slots
+        if slots is None or not await self._socket_slot(ws, slots, client):
+            return ws
         self._socket_count += 1
-        socket = _Socket(ws, visitor, self._socket_count, client_address(request))
+        socket = _Socket(ws, visitor, self._socket_count, client)
         lang = request.query.get("lang")
         language = lang if lang in LANGUAGES else None
         self._register(socket)
@@ -703,10 +769,58 @@ class WebchatAdapter:
             await self._read_frames(socket, services, language)
         finally:
             self._unregister(socket)
+            slots.release(client)
             socket.finish()
             await asyncio.gather(writer, return_exceptions=True)
             await ws.close()
         return ws
+
+    async def _socket_opens_refused(self, request: web.Request, client: str) -> web.Response | None:
+        """429 before the upgrade when `client` opened its sockets of the minute already
+        (each reads the history): a churning client then costs no handshake, no frame
+        and no read, and is logged once a minute, not once a socket. The widget sees a
+        failed connection and backs off."""
+        per_minute = self._settings.socket_opens_per_address_per_minute
+        wait = await self._take("socket-opens", client, per_minute) if per_minute > 0 else 0.0
+        if not wait:
+            return None
+        self._refused.labels("too_many_socket_opens").inc()
+        if not self._socket_refusals_logged.take(client):
+            logger.warning(
+                "web chat refused: code=too_many_socket_opens client=%s (more from it this"
+                " minute are counted, not logged)",
+                client,
+            )
+        return web.json_response(
+            {
+                "error": "too_many_socket_opens",
+                "message": "too many chat connections from this address; wait a little",
+            },
+            status=429,
+            headers={"Retry-After": str(int(wait) + 1), **self._cors(request)},
+        )
+
+    async def _socket_slot(
+        self, ws: web.WebSocketResponse, slots: ClientSlots, client: str
+    ) -> bool:
+        """Count the socket in against its client address's cap (4429 over it) and the
+        process's (1013: try again later); the caller registers it with no await between,
+        so concurrent opens cannot pass one cap together."""
+        refusal = slots.admit(client)
+        if refusal is None:
+            return True
+        if refusal == "client":
+            await self._refuse(
+                ws,
+                "too_many_address_sockets",
+                "too many open chats from this address",
+                CLOSE_TOO_MANY_SOCKETS,
+            )
+        else:
+            await self._refuse(
+                ws, "server_busy", "too many open chats; try later", CLOSE_OVERLOADED
+            )
+        return False
 
     async def _take(self, name: str, key: str, per_minute: int) -> float:
         """Spend one of `key`'s `per_minute` (shared by every process on PostgreSQL);
@@ -903,6 +1017,7 @@ class WebchatAdapter:
         # and the answer may already be on its way out through the outbox.
         socket.claim(result.message_id)  # the sender has it; its ack carries the id
         socket.push(protocol.ack_frame(frame.client_id, result.message_id))
+        self._uploads_sent(visitor, attachments)
         if not result.queued:
             await services.limits.refund(_LIMIT + "handoffs", socket.client, handoffs, 60.0)
         for sibling in list(self._by_address.get(visitor.address, ())):

@@ -2,8 +2,10 @@
 
 A web chat upload is stored at once and referenced only when the visitor sends the
 message it belongs to; one never sent would stay for ever. An upload token expires
-after `webchat.upload_ttl_seconds`, so a file older than that (plus an hour of grace
-for a message being committed right then) that no message references never will be.
+after `webchat.upload_ttl_seconds`, so a file older than that (plus `GRACE` for a
+message being committed right then) that no message references never will be. The
+ledger of unsent uploads (`router.core.pending_uploads`) forgets them at the same
+cutoff, so its quotas count what is still stored.
 Every process may run the collector: deleting is idempotent and each file is checked
 against the database right before it goes.
 """
@@ -21,19 +23,21 @@ from sqlalchemy import String, cast, select
 
 from router.context import AppContext
 from router.core.messages import utcnow
+from router.core.pending_uploads import forget_unsent_before
 from router.http.keys import CONTEXT
 from router.identity.privacy import delete_unreferenced_files
 from router.storage.models import Message
 
 logger = logging.getLogger(__name__)
 
-GRACE = timedelta(hours=1)
+GRACE = timedelta(minutes=10)
 
 
 async def collect_unsent_files(app: AppContext, *, now: datetime | None = None) -> list[str]:
     """Remove stored files older than an upload's life that no message references."""
     cutoff = (now or utcnow()) - timedelta(seconds=app.settings.webchat.upload_ttl_seconds) - GRACE
     store = app.attachment_store
+    await forget_unsent_before(store, cutoff.timestamp())
     old = await store.stored_before(cutoff.timestamp())
     if not old:
         return []

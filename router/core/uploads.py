@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader
@@ -89,13 +90,44 @@ MULTIPART_ERRORS = (ValueError, AssertionError, KeyError, HttpProcessingError)
 
 
 class UploadRefused(Exception):
-    """A file that is not accepted: `status` 413 (too large) or 415 (a type not allowed)."""
+    """A file that is not accepted: `status` 413 (too large), 415 (a type not allowed),
+    429 or 507 (over a quota of unsent uploads, `router.core.pending_uploads`)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ReadUpload:
+    """A file part read whole and checked, not stored yet."""
+
+    data: bytes
+    content_type: str
+    filename: str
+
+
+async def read_upload(
+    part: BodyPartReader,
+    *,
+    max_bytes: int,
+    allowed_types: Sequence[str],
+    fallback_name: str = "upload",
+) -> ReadUpload:
+    """Read one multipart file part (never more than `max_bytes`) and check its sniffed
+    type. Raises UploadRefused."""
+    data = bytearray()
+    while chunk := await part.read_chunk(65_536):
+        data += chunk
+        if len(data) > max_bytes:
+            raise _too_large(max_bytes)
+    kind = sniff(bytes(data[:16]))
+    if kind is None or kind not in allowed_types:
+        raise UploadRefused(415, "unsupported_type", "allowed: " + ", ".join(allowed_types))
+    filename = typed_filename(safe_filename(part.filename, fallback=fallback_name), kind)
+    return ReadUpload(bytes(data), kind, filename)
 
 
 async def store_upload(
@@ -106,21 +138,27 @@ async def store_upload(
     allowed_types: Sequence[str],
     fallback_name: str = "upload",
 ) -> AttachmentRef:
-    """Read one multipart file part (never more than `max_bytes`), check its sniffed
-    type, and store it. Raises UploadRefused."""
-    too_large = UploadRefused(413, "too_large", f"files are limited to {max_bytes} bytes")
-    data = bytearray()
-    while chunk := await part.read_chunk(65_536):
-        data += chunk
-        if len(data) > max_bytes:
-            raise too_large
-    kind = sniff(bytes(data[:16]))
-    if kind is None or kind not in allowed_types:
-        raise UploadRefused(415, "unsupported_type", "allowed: " + ", ".join(allowed_types))
-    filename = typed_filename(safe_filename(part.filename, fallback=fallback_name), kind)
+    """Read one multipart file part (`read_upload`) and store it. Raises UploadRefused."""
+    upload = await read_upload(
+        part, max_bytes=max_bytes, allowed_types=allowed_types, fallback_name=fallback_name
+    )
+    return await put_upload(upload, store, max_bytes=max_bytes)
+
+
+async def put_upload(
+    upload: ReadUpload, store: AttachmentStore, *, max_bytes: int
+) -> AttachmentRef:
+    """Store a file `read_upload` accepted. Raises UploadRefused."""
     try:
         return await store.put(
-            bytes(data), filename=filename, content_type=kind, max_bytes=max_bytes
+            upload.data,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            max_bytes=max_bytes,
         )
     except AttachmentTooLarge:
-        raise too_large from None
+        raise _too_large(max_bytes) from None
+
+
+def _too_large(max_bytes: int) -> UploadRefused:
+    return UploadRefused(413, "too_large", f"files are limited to {max_bytes} bytes")

@@ -754,6 +754,9 @@
         ws = null;
         if (e.code === 4401) store("token", null);
         if (e.code === 4403) { setStatus(T.unavailable); return; }
+        // Too many sockets (4429) or a busy server (1013): wait 8 s or more, not 0.5 s,
+        // so a refused widget does not knock again at once.
+        if (e.code === 4429 || e.code === 1013) attempt = Math.max(attempt, 5);
         retryLater(e.code === 4401 ? 0 : undefined);
       };
     }).catch(function () {
