@@ -15,6 +15,7 @@ from channels.email.parse import (
     MailOverLimits,
     ParsedMail,
     html_to_text,
+    mail_address,
     parse_mail,
 )
 from channels.email.quotes import split_reply
@@ -350,3 +351,25 @@ def test_html_is_converted_within_one_budget_for_the_whole_mail() -> None:
     assert len(mail.body) < 100_000
     assert "HTML body too long: only its start is shown as text" in mail.defects
     assert cpu < 5  # was 10 s of CPU before the budget covered the whole mail
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        ("User@مثال.ایران", "user@xn--mgbh0fb.xn--mgba3a4f16a"),
+        ("user@XN--MGBH0FB.xn--mgba3a4f16a.", "user@xn--mgbh0fb.xn--mgba3a4f16a"),
+        # IDNA 2008 keeps the zero-width non-joiner of Persian names; the stdlib's IDNA
+        # 2003 deletes it and would name another domain (xn--mgbn2ecje63g.ir).
+        ("a@می\u200cخواهم.ir", "a@xn--mgbn2ecje63gr19l.ir"),
+        ("a@straße.de", "a@xn--strae-oqa.de"),  # not strasse.de
+        # a local part in NFD comes out in NFC
+        ("\u0627\u0653b@example.com", "\u0622b@example.com"),
+    ],
+)
+def test_an_address_has_one_form_for_the_channel_and_for_typed_addresses(
+    written: str, canonical: str
+) -> None:
+    from router.identity.identities import normalise_email
+
+    assert mail_address(written) == canonical
+    assert normalise_email(written) == canonical

@@ -36,6 +36,8 @@ from email.policy import Policy
 
 import html2text
 
+from router.core.email_addresses import canonical_mailbox
+
 # Charset labels mail clients send that Python's codec registry does not know.
 _CHARSET_ALIASES = {
     "windows-1256": "cp1256",
@@ -58,9 +60,6 @@ _ADDR_SPEC = re.compile(
 )
 # An RFC 2047 encoded word; RFC 2047 section 5 forbids one anywhere in an address.
 _ENCODED_WORD = re.compile(r"=\?[^?\s]{1,75}\?[bq]\?[^?\s]{0,200}\?=", re.IGNORECASE)
-# One label of a host name in A-labels: letters, digits, hyphens inside (RFC 5321's
-# sub-domain); an underscore is let through, as Postfix does, since real senders have one.
-_HOST_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>])")
 _BLANK_RUN = re.compile(r"\n{3,}")
 _MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
@@ -382,31 +381,20 @@ def mail_address(value: str) -> str | None:
     an address; broken clients and attackers write `user@=?utf-8?b?...?=.test`, which no
     relay accepts and which Python's email package would decode into a different
     address), and a domain that is a host name, in A-labels (`xn--...`) or U-labels
-    (`پشتیبانی.ir`, sent with SMTPUTF8).
+    (`پشتیبانی.ir`). The address comes back in the one canonical form identities are
+    keyed by (`router.core.email_addresses`): the domain in A-labels, so `پشتیبانی.ir`
+    and `xn--mgbbf3b2fqpisd.ir` are one customer.
     """
     address = value.strip().strip("<>").lower()
     if not _ADDR_SPEC.match(address) or holds_encoded_word(address):
         return None
-    domain = address.rpartition("@")[2].removesuffix(".")
-    return address if a_labels(domain) is not None else None
+    local, _, domain = address.rpartition("@")
+    return canonical_mailbox(local, domain)
 
 
 def holds_encoded_word(value: str) -> bool:
     """Whether `value` holds an RFC 2047 encoded word (`=?charset?b?...?=`)."""
     return _ENCODED_WORD.search(value) is not None
-
-
-def a_labels(domain: str) -> str | None:
-    """The host name `domain` in A-labels (`xn--...`), lower case; None when it is no
-    host name (a label that is not letters, digits and hyphens, nor a valid U-label)."""
-    try:
-        ascii_name = domain.lower().encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-    labels = ascii_name.split(".")
-    if len(ascii_name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
-        return None
-    return ascii_name
 
 
 def _names_an_address(value: str | None) -> bool:
