@@ -373,6 +373,35 @@ async def test_every_fixture_mail_is_accepted_and_stored(email_app: EmailApp) ->
     assert raw_kept == len(rows) == len(senders)
 
 
+async def test_flowed_text_inline_image_placeholders_and_winmail_dat_reach_agents_clean(
+    email_app: EmailApp,
+) -> None:
+    """What Apple Mail, Thunderbird and Outlook send, through the SMTP server: the agent
+    reads the text as written (no hard breaks in mid-sentence, no `[cid:img1]`) and the
+    files Outlook packed in `winmail.dat`."""
+    for name in ("en_apple_flowed_inline_image", "en_thunderbird_flowed", "fa_outlook_winmail"):
+        raw = (FIXTURES / "pasokh" / f"{name}.eml").read_bytes()
+        sender = parse_mail(raw).sender
+        assert sender is not None
+        await email_app.send(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), mail_from=sender)
+    apple = await email_app.inbound("apple2@customer.test")
+    assert apple.text == (
+        "Hello, when I try to pay the page shows this error and I cannot continue with my"
+        " order number 98765. Could you please check what is wrong?"
+    )  # "Sent from my iPhone" is the signature, left out as always
+    assert [f["filename"] for f in apple.attachments[1:]] == ["image0.png"]
+    thunderbird = await email_app.inbound("tb8@customer.test")
+    assert thunderbird.text.startswith(
+        "I still have not received the refund for order 5555, it has been two weeks since"
+        " you told me it was processed."
+    )
+    outlook = await email_app.inbound("0A1B2C3D4E5F@EXCH01.customer.test")
+    assert [(f["filename"], f["content_type"]) for f in outlook.attachments[1:]] == [
+        ("فاکتور خرید ۱۲۳۴.pdf", "application/pdf"),
+        ("screenshot.png", "image/png"),
+    ]
+
+
 def bounce_for(answer: EmailMessage, recipient: str) -> bytes:
     """A mailer-daemon's delivery-status notification (RFC 3464) for `answer`."""
     ours = answer["Message-ID"]
