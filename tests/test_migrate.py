@@ -266,9 +266,39 @@ async def test_0033_keys_email_identities_by_one_form_and_names_pairs_for_a_merg
                         search_text=address,
                     )
                 )
+            # A reply to the U-label form still to be sent, and one sent before.
+            await connection.execute(
+                insert(Thread.__table__).values(
+                    id=1, customer_id=3, status="assigned", created_at=now, updated_at=now
+                )
+            )
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO messages (id, thread_id, customer_id, direction, author_kind,"
+                    " channel, text, internal, automated, attachments, suggestions, created_at)"
+                    " VALUES (1, 1, 3, 'out', 'agent', 'email', 'hi', :no, :no, '[]', '[]', :at)"
+                ),
+                {"no": False, "at": now},
+            )
+            for row_id, status in ((1, "delivered"), (2, "pending")):
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO outbox (id, message_id, thread_id, channel, address, status,"
+                        " attempts, parts_done, next_attempt_at, created_at)"
+                        " VALUES (:id, 1, 1, 'email', :address, :status, 0, 0, :at, :at)"
+                    ),
+                    {"id": row_id, "address": "sara@پشتیبانی.ir", "status": status, "at": now},
+                )
             await connection.commit()
         await upgrade_to_head(engine)
         async with engine.connect() as connection:
+            outbox = (
+                await connection.execute(sa.text("SELECT address FROM outbox ORDER BY id"))
+            ).all()
+            assert [row.address for row in outbox] == [
+                "sara@پشتیبانی.ir",  # history as it was
+                "sara@xn--mgbbf3b2fqpisd.ir",
+            ]
             rows = (
                 await connection.execute(
                     select(Identity.id, Identity.address, Identity.search_text).order_by(

@@ -9,8 +9,9 @@ Email addresses are keyed in one canonical form now
 address was kept as written, so `user@مثال.ایران` and `user@xn--mgbh0fb.xn--mgba3a4f16a`
 were two identities and two customers. Each email identity stored in another form is
 re-keyed to the canonical one, with its search text, and so are the addresses of
-identity proofs still under way. The channel's own rule (`channels.email.parse.mail_address`)
-is imported, so the stored form is exactly what the running code looks up.
+identity proofs still under way and of mail still to be sent. The channel's own rule
+(`channels.email.parse.mail_address`) is imported, so the stored form is exactly what
+the running code looks up.
 
 When the canonical form is already an identity (both forms wrote in before the
 upgrade), the other one keeps its address. Its history stays where it is, and replies
@@ -116,32 +117,40 @@ def upgrade() -> None:
                 },
             )
         )
-    _proof_addresses(connection, mail_address)
+    # Codes under way name their addresses as typed, and mail still to be sent is
+    # ordered per (channel, address): re-keyed the same way, so a code entered after the
+    # upgrade proves the canonical identity and a new reply waits behind an older one.
+    for table, channel, address, only in (
+        ("identity_proofs", "requester_channel", "requester_address", None),
+        ("identity_proofs", "target_channel", "target_address", None),
+        ("outbox", "channel", "address", "pending"),
+    ):
+        _rekey(connection, mail_address, table, channel, address, only)
 
 
-def _proof_addresses(connection: sa.Connection, mail_address: Callable[[str], str | None]) -> None:
-    """Codes under way name their addresses as they were typed: re-keyed the same way,
-    so a code entered after the upgrade proves the canonical identity."""
-    proofs = sa.table(
-        "identity_proofs",
-        sa.column("id", sa.BigInteger()),
-        sa.column("requester_channel", sa.String()),
-        sa.column("requester_address", sa.String()),
-        sa.column("target_channel", sa.String()),
-        sa.column("target_address", sa.String()),
+def _rekey(
+    connection: sa.Connection,
+    mail_address: Callable[[str], str | None],
+    name: str,
+    channel: str,
+    address: str,
+    status: str | None,
+) -> None:
+    """`name`'s email addresses (in column `address`) in the canonical form; with
+    `status`, only rows in that status."""
+    columns = [sa.column("id", sa.BigInteger()), sa.column(channel), sa.column(address)]
+    table = sa.table(name, *columns, *([sa.column("status")] if status else []))
+    query = sa.select(table.c.id, table.c[address]).where(
+        table.c[channel] == "email", table.c[address].is_not(None)
     )
-    for side in ("requester", "target"):
-        channel = proofs.c[f"{side}_channel"]
-        column = proofs.c[f"{side}_address"]
-        rows = connection.execute(
-            sa.select(proofs.c.id, column).where(channel == "email", column.is_not(None))
-        ).all()
-        for row_id, address in rows:
-            canonical = mail_address(address)
-            if canonical is not None and canonical != address:
-                connection.execute(
-                    proofs.update().where(proofs.c.id == row_id).values({column.name: canonical})
-                )
+    if status is not None:
+        query = query.where(table.c.status == status)
+    for row_id, written in connection.execute(query).all():
+        canonical = mail_address(written)
+        if canonical is not None and canonical != written:
+            connection.execute(
+                table.update().where(table.c.id == row_id).values({address: canonical})
+            )
 
 
 def downgrade() -> None:
