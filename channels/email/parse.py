@@ -37,7 +37,7 @@ from email.policy import Policy
 import html2text
 
 from channels.email.tnef import TnefFile, tnef_files
-from router.core.email_addresses import canonical_mailbox
+from router.core.email_addresses import canonical_address
 
 # Charset labels mail clients send that Python's codec registry does not know.
 _CHARSET_ALIASES = {
@@ -390,8 +390,7 @@ def mail_address(value: str) -> str | None:
     address = value.strip().strip("<>").lower()
     if not _ADDR_SPEC.match(address) or holds_encoded_word(address):
         return None
-    local, _, domain = address.rpartition("@")
-    return canonical_mailbox(local, domain)
+    return canonical_address(address)
 
 
 def holds_encoded_word(value: str) -> bool:

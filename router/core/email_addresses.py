@@ -59,10 +59,11 @@ def _a_label(label: str) -> str | None:
         return None
 
 
-def canonical_mailbox(local: str, domain: str) -> str | None:
-    """`local@domain` in the canonical form (see the module), or None when the domain
-    is no host name. The caller checks the address's shape first."""
-    host = a_labels(domain.removesuffix("."))
+def canonical_address(address: str) -> str | None:
+    """`address` (`local@domain`) in the canonical form (see the module), or None when it
+    has no `@` or its domain is no host name. The caller checks the rest of its shape."""
+    local, at, domain = address.strip().rpartition("@")
+    host = a_labels(domain.removesuffix(".")) if at else None
     if host is None:
         return None
     return f"{unicodedata.normalize('NFC', local.lower())}@{host}"

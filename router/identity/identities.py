@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
-from router.core.email_addresses import canonical_mailbox
+from router.core.email_addresses import canonical_address
 from router.core.events import Event, IdentityRetired
 from router.core.messages import utcnow
 from router.identity.merge import MergeRefused, current_customer_id, merge_customers
@@ -56,10 +56,9 @@ class LinkOutcome:
 
 
 def normalise_email(raw: str) -> str | None:
-    """The address as the email channel keys identities (`canonical_mailbox`: lower
+    """The address as the email channel keys identities (`canonical_address`: lower
     case, the domain in A-labels), or None if invalid."""
-    local, at, domain = raw.strip().rpartition("@")
-    address = canonical_mailbox(local, domain) if at else None
+    address = canonical_address(raw)
     if address is None or len(address) > 254 or not _EMAIL.match(address):
         return None
     return address

@@ -9,9 +9,9 @@ Email addresses are keyed in one canonical form now
 address was kept as written, so `user@مثال.ایران` and `user@xn--mgbh0fb.xn--mgba3a4f16a`
 were two identities and two customers. Each email identity stored in another form is
 re-keyed to the canonical one, with its search text, and so are the addresses of
-identity proofs still under way and of mail still to be sent. The channel's own rule
-(`channels.email.parse.mail_address`) is imported, so the stored form is exactly what
-the running code looks up.
+identity proofs still under way and of mail still to be sent. The running code's rule
+(`router.core.email_addresses.canonical_address`, which the channel's `mail_address`
+applies) is imported, so the stored form is exactly what the running code looks up.
 
 When the canonical form is already an identity (both forms wrote in before the
 upgrade), the other one keeps its address. Its history stays where it is, and replies
@@ -40,7 +40,7 @@ logger = logging.getLogger("alembic.runtime.migration")
 
 
 def upgrade() -> None:
-    from channels.email.parse import mail_address
+    from router.core.email_addresses import canonical_address
     from router.storage.models import identity_searchable
 
     connection = op.get_bind()
@@ -68,7 +68,7 @@ def upgrade() -> None:
     owner = {row.address: row for row in rows}
     pairs: list[tuple[Any, int, int]] = []  # (the canonical form's row, the other's ids)
     for row in rows:  # oldest first: of several other forms, the oldest takes the key
-        canonical = mail_address(row.address)
+        canonical = canonical_address(row.address)
         if canonical is None or canonical == row.address:
             continue
         holder = owner.get(canonical)
@@ -125,12 +125,12 @@ def upgrade() -> None:
         ("identity_proofs", "target_channel", "target_address", None),
         ("outbox", "channel", "address", "pending"),
     ):
-        _rekey(connection, mail_address, table, channel, address, only)
+        _rekey(connection, canonical_address, table, channel, address, only)
 
 
 def _rekey(
     connection: sa.Connection,
-    mail_address: Callable[[str], str | None],
+    rule: Callable[[str], str | None],
     name: str,
     channel: str,
     address: str,
@@ -146,7 +146,7 @@ def _rekey(
     if status is not None:
         query = query.where(table.c.status == status)
     for row_id, written in connection.execute(query).all():
-        canonical = mail_address(written)
+        canonical = rule(written)
         if canonical is not None and canonical != written:
             connection.execute(
                 table.update().where(table.c.id == row_id).values({address: canonical})
