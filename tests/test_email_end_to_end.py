@@ -373,6 +373,35 @@ async def test_every_fixture_mail_is_accepted_and_stored(email_app: EmailApp) ->
     assert raw_kept == len(rows) == len(senders)
 
 
+async def test_flowed_text_inline_image_placeholders_and_winmail_dat_reach_agents_clean(
+    email_app: EmailApp,
+) -> None:
+    """What Apple Mail, Thunderbird and Outlook send, through the SMTP server: the agent
+    reads the text as written (no hard breaks in mid-sentence, no `[cid:img1]`) and the
+    files Outlook packed in `winmail.dat`."""
+    for name in ("en_apple_flowed_inline_image", "en_thunderbird_flowed", "fa_outlook_winmail"):
+        raw = (FIXTURES / "pasokh" / f"{name}.eml").read_bytes()
+        sender = parse_mail(raw).sender
+        assert sender is not None
+        await email_app.send(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), mail_from=sender)
+    apple = await email_app.inbound("apple2@customer.test")
+    assert apple.text == (
+        "Hello, when I try to pay the page shows this error and I cannot continue with my"
+        " order number 98765. Could you please check what is wrong?"
+    )  # "Sent from my iPhone" is the signature, left out as always
+    assert [f["filename"] for f in apple.attachments[1:]] == ["image0.png"]
+    thunderbird = await email_app.inbound("tb8@customer.test")
+    assert thunderbird.text.startswith(
+        "I still have not received the refund for order 5555, it has been two weeks since"
+        " you told me it was processed."
+    )
+    outlook = await email_app.inbound("0A1B2C3D4E5F@EXCH01.customer.test")
+    assert [(f["filename"], f["content_type"]) for f in outlook.attachments[1:]] == [
+        ("فاکتور خرید ۱۲۳۴.pdf", "application/pdf"),
+        ("screenshot.png", "image/png"),
+    ]
+
+
 def bounce_for(answer: EmailMessage, recipient: str) -> bytes:
     """A mailer-daemon's delivery-status notification (RFC 3464) for `answer`."""
     ours = answer["Message-ID"]
@@ -592,19 +621,92 @@ async def test_a_reply_to_such_an_address_stored_earlier_fails_once_never_loops(
 
 
 @pytest.mark.parametrize(
-    ("sender", "smtputf8"),
+    ("sender", "smtputf8", "answered"),
     [
-        ("کاربر@example.ir", False),  # a raw UTF-8 local part, sent without SMTPUTF8
-        ("sara@پشتیبانی.ir", True),  # an IDN domain in U-labels
-        ("sara@xn--mgbai9azgqp6j.ir", False),  # the same kind in A-labels
+        # a raw UTF-8 local part, sent without SMTPUTF8
+        ("کاربر@example.ir", False, "کاربر@example.ir"),
+        # an IDN domain in U-labels: answered at its A-labels, the one form
+        ("sara@پشتیبانی.ir", True, "sara@xn--mgbbf3b2fqpisd.ir"),
+        # another IDN domain (پاکستان.ir) as sent in A-labels
+        ("sara@xn--mgbai9azgqp6j.ir", False, "sara@xn--mgbai9azgqp6j.ir"),
     ],
 )
 async def test_internationalised_senders_get_their_answer(
-    email_app: EmailApp, sender: str, smtputf8: bool
+    email_app: EmailApp, sender: str, smtputf8: bool, answered: str
 ) -> None:
     raw = make_mail(sender=f"Sara <{sender}>", message_id="<idn-1@example.ir>", utf8=True)
     mail_from = sender if smtputf8 else "bounces@example.ir"
     await smtp_send(email_app.port, raw, mail_from=mail_from, to=[SUPPORT], smtputf8=smtputf8)
     answer = await email_app.relay.wait_for(1)
-    assert answer[0].rcpt_tos == (sender,)
-    assert f"\r\nTo: {sender}\r\n".encode() in answer[0].data  # raw UTF-8 (RFC 6532)
+    assert answer[0].rcpt_tos == (answered,)
+    assert f"\r\nTo: {answered}\r\n".encode() in answer[0].data  # raw UTF-8 (RFC 6532)
+
+
+IDN_U = "user@مثال.ایران"
+IDN_A = "user@xn--mgbh0fb.xn--mgba3a4f16a"
+
+
+async def test_an_idn_domain_in_u_labels_and_in_a_labels_is_one_customer(
+    email_app: EmailApp,
+) -> None:
+    """Mail clients and downgrading servers write an internationalised domain either
+    way: the same mailbox, one identity, one customer, one thread."""
+    from router.storage.models import Identity
+
+    first = make_mail(sender=f"Sara <{IDN_U}>", message_id="<idn-u@example.ir>", utf8=True)
+    await smtp_send(email_app.port, first, mail_from=IDN_U, to=[SUPPORT], smtputf8=True)
+    second = make_mail(
+        sender=f"Sara <{IDN_A}>", message_id="<idn-a@example.ir>", body="و یک سوال دیگر"
+    )
+    await email_app.send(second, mail_from=IDN_A)
+    one, other = (
+        await email_app.inbound("idn-u@example.ir"),
+        await email_app.inbound("idn-a@example.ir"),
+    )
+    assert one.customer_id == other.customer_id
+    assert one.thread_id == other.thread_id
+    async with email_app.context.sessions() as session:
+        addresses = list(await session.scalars(select(Identity.address)))
+    assert addresses == [IDN_A]
+
+
+async def test_an_ascii_local_part_at_an_idn_domain_is_sent_without_smtputf8(
+    settings: Settings, start_app: Any
+) -> None:
+    """Many smarthosts offer no SMTPUTF8. Only a non-ASCII local part needs it
+    (RFC 6531); an IDN domain goes out in A-labels, in the envelope and the To header.
+    A non-ASCII local part through such a relay fails at once, with a reason an agent
+    can read, and is not retried."""
+    from router.storage.models import OutboxItem, OutboxStatus
+    from tests.support import outbox_drained
+
+    relay = FakeRelay(smtputf8=False)
+    await relay.start()
+    try:
+        app = await start_email_app(settings, start_app, relay, EchoBot())
+        ascii_local = make_mail(
+            sender=f"Sara <{IDN_U}>", message_id="<idn-smarthost@example.ir>", utf8=True
+        )
+        await smtp_send(app.port, ascii_local, mail_from=IDN_U, to=[SUPPORT], smtputf8=True)
+        [sent] = await relay.wait_for(1)
+        assert sent.rcpt_tos == (IDN_A,)
+        assert sent.data.isascii()  # no SMTPUTF8 needed anywhere
+        assert sent.message["To"].addresses[0].addr_spec == IDN_A
+
+        persian = "کاربر@مثال.ایران"
+        local_part = make_mail(
+            sender=f"Sara <{persian}>", message_id="<idn-local@example.ir>", utf8=True
+        )
+        await smtp_send(app.port, local_part, mail_from=persian, to=[SUPPORT], smtputf8=True)
+        await outbox_drained(app.context)
+        async with app.context.sessions() as session:
+            rows = list(await session.scalars(select(OutboxItem).order_by(OutboxItem.id)))
+        assert [(row.status, row.attempts) for row in rows] == [
+            (OutboxStatus.DELIVERED, 1),
+            (OutboxStatus.DEAD, 1),
+        ]
+        assert "does not offer SMTPUTF8" in (rows[1].last_error or "")
+        assert "کاربر@xn--mgbh0fb.xn--mgba3a4f16a" in (rows[1].last_error or "")
+        assert len(relay.received) == 1
+    finally:
+        await relay.stop()

@@ -15,6 +15,7 @@ from channels.email.parse import (
     MailOverLimits,
     ParsedMail,
     html_to_text,
+    mail_address,
     parse_mail,
 )
 from channels.email.quotes import split_reply
@@ -350,3 +351,140 @@ def test_html_is_converted_within_one_budget_for_the_whole_mail() -> None:
     assert len(mail.body) < 100_000
     assert "HTML body too long: only its start is shown as text" in mail.defects
     assert cpu < 5  # was 10 s of CPU before the budget covered the whole mail
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        ("User@مثال.ایران", "user@xn--mgbh0fb.xn--mgba3a4f16a"),
+        ("user@XN--MGBH0FB.xn--mgba3a4f16a.", "user@xn--mgbh0fb.xn--mgba3a4f16a"),
+        # IDNA 2008 keeps the zero-width non-joiner of Persian names; the stdlib's IDNA
+        # 2003 deletes it and would name another domain (xn--mgbn2ecje63g.ir).
+        ("a@می\u200cخواهم.ir", "a@xn--mgbn2ecje63gr19l.ir"),
+        ("a@straße.de", "a@xn--strae-oqa.de"),  # not strasse.de
+        # a local part in NFD comes out in NFC
+        ("\u0627\u0653b@example.com", "\u0622b@example.com"),
+    ],
+)
+def test_an_address_has_one_form_for_the_channel_and_for_typed_addresses(
+    written: str, canonical: str
+) -> None:
+    from router.identity.identities import normalise_email
+
+    assert mail_address(written) == canonical
+    assert normalise_email(written) == canonical
+
+
+# --- what common clients leave in the text (format=flowed, [cid:], winmail.dat) --------
+
+
+def test_thunderbird_format_flowed_is_unwrapped_before_the_quote_is_split() -> None:
+    mail = load("pasokh/en_thunderbird_flowed.eml")
+    assert mail.body.startswith(
+        "I still have not received the refund for order 5555, it has been two weeks since"
+        " you told me it was processed. Please look into it.\n"
+    )
+    split = split_reply(mail.body)
+    assert split.new_text == (
+        "I still have not received the refund for order 5555, it has been two weeks since"
+        " you told me it was processed. Please look into it."
+    )
+    assert "5 business days. Thank you." in split.quoted  # a flowed quoted line, joined
+
+
+def test_apple_delsp_flowed_text_loses_its_soft_break_spaces_and_the_cid_placeholder() -> None:
+    """Apple Mail: `format=flowed; delsp=yes` (the space before each soft break is the
+    client's, not the writer's), and `[cid:img1]` where the image sat, which the mail
+    carries as an attachment."""
+    mail = load("pasokh/en_apple_flowed_inline_image.eml")
+    assert mail.body == (
+        "Hello, when I try to pay the page shows this error and I cannot continue with my"
+        " order number 98765. Could you please check what is wrong?\n\nSent from my iPhone"
+    )
+    assert [a.filename for a in mail.attachments] == ["image0.png"]
+
+
+@pytest.mark.parametrize(
+    ("flowed", "delsp", "text"),
+    [
+        ("one \ntwo\n", False, "one two\n"),
+        ("wor\u200c \nld\n", True, "wor\u200cld\n"),
+        ("> quoted \n> on\n>> deeper \n>> too\n", False, "> quoted on\n>> deeper too\n"),
+        (" From the start (stuffed)\n", False, "From the start (stuffed)\n"),
+        ("soft \n-- \nsignature\n", False, "soft \n-- \nsignature\n"),
+        ("para one \nends here.\n\nnext\n", False, "para one ends here.\n\nnext\n"),
+        ("flowed into a quote \n> quoted\n", False, "flowed into a quote \n> quoted\n"),
+    ],
+)
+def test_unflow_follows_rfc_3676(flowed: str, delsp: bool, text: str) -> None:
+    from channels.email.parse import unflow
+
+    assert unflow(flowed, delsp=delsp) == text
+
+
+def test_a_cid_placeholder_without_its_image_is_kept() -> None:
+    raw = (
+        b"From: a@example.com\r\nTo: support@support.test\r\nSubject: x\r\n"
+        b"Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+        b"See the screenshot:\r\n[cid:image001.png@01DA1234.56789AB0]\r\nThanks\r\n"
+    )
+    assert "[cid:image001.png@01DA1234.56789AB0]" in parse_mail(raw).body
+
+
+def test_outlooks_winmail_dat_is_unpacked_into_the_customers_files() -> None:
+    mail = load("pasokh/fa_outlook_winmail.eml")
+    assert [(a.filename, a.content_type) for a in mail.attachments] == [
+        ("فاکتور خرید ۱۲۳۴.pdf", "application/pdf"),
+        ("screenshot.png", "image/png"),
+    ]
+    assert mail.attachments[0].data.startswith(b"%PDF-1.4")
+    assert mail.attachments[1].data.startswith(b"\x89PNG")
+    assert mail.body.startswith("سلام،")
+
+
+def _with_winmail(tnef: bytes) -> bytes:
+    return (
+        b"From: reza@customer.test\r\nTo: support@support.test\r\nSubject: x\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+        b'--b\r\nContent-Type: application/ms-tnef; name="winmail.dat"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(tnef).replace(b"\n", b"\r\n")
+        + b"--b--\r\n"
+    )
+
+
+def test_a_winmail_dat_that_cannot_be_read_stays_attached_as_it_came() -> None:
+    from tests.tnef_support import ATTACHMENT, attribute, winmail_dat
+
+    garbage = b"\x78\x9f\x3e\x22" + b"\x00" * 200  # the signature, then nothing usable
+    # An attachment's MAPI properties claiming 2^32 - 16 entries in 4 bytes: a reader
+    # that trusted the count would loop for hours in the parser thread.
+    endless = winmail_dat([]) + attribute(ATTACHMENT, 0x9002, 6, b"\x01" + b"\x00" * 13)
+    endless += attribute(ATTACHMENT, 0x800F, 6, b"data") + attribute(
+        ATTACHMENT, 0x9005, 6, b"\xf0\xff\xff\xff"
+    )
+    for tnef in (garbage, endless, b"not tnef at all"):
+        started = time.process_time()
+        mail = parse_mail(_with_winmail(tnef))
+        assert time.process_time() - started < 1.0
+        assert [(a.filename, a.content_type, a.data) for a in mail.attachments] == [
+            ("winmail.dat", "application/ms-tnef", tnef)
+        ]
+
+
+def test_a_winmail_dat_with_more_files_than_a_mail_may_have_stays_as_it_came() -> None:
+    from tests.tnef_support import winmail_dat
+
+    many = winmail_dat([(f"f{i}.txt", "text/plain", b"x") for i in range(101)])
+    mail = parse_mail(_with_winmail(many))
+    assert [a.filename for a in mail.attachments] == ["winmail.dat"]
+
+
+def test_report_parts_are_named_for_what_they_hold() -> None:
+    """Postfix's RFC 6533 report: not `part-1.u8dsn` and `part-2.u8msg`."""
+    mail = load("pasokh/postfix_global_dsn.eml")
+    assert [a.filename for a in mail.attachments] == [
+        "delivery-status.txt",
+        "returned-message.eml",
+    ]

@@ -21,7 +21,9 @@ from router.storage.engine import new_engine
 from router.storage.migrate import alembic_config, head_revisions, upgrade_to_head
 from router.storage.models import (
     ApiToken,
+    AuditEvent,
     Customer,
+    Identity,
     Message,
     OutboxItem,
     OutreachMessage,
@@ -286,5 +288,105 @@ async def test_0031_old_deliveries_count_as_seen_and_a_message_goes_to_a_channel
                         message_id=1, thread_id=1, channel="webchat", address="v2"
                     )
                 )
+    finally:
+        await engine.dispose()
+
+
+async def test_0033_keys_email_identities_by_one_form_and_names_pairs_for_a_merge(
+    tmp_path: Path,
+) -> None:
+    """An identity stored with its domain in U-labels is re-keyed to A-labels, so the
+    next mail from either form finds it. Where both forms were already customers, the
+    other keeps its address and an audit event names the pair for an admin's merge."""
+    engine = new_engine(await _empty_database(tmp_path))
+    now = utcnow()
+    identities = sa.table(
+        "identities",
+        *(sa.column(name) for name in ("id", "customer_id", "channel", "address")),
+        *(sa.column(name) for name in ("verified", "created_at", "search_text")),
+    )
+    stored = [
+        (1, "user@xn--mgbh0fb.xn--mgba3a4f16a"),  # the canonical form, first
+        (2, "user@مثال.ایران"),  # the same mailbox: a pair
+        (3, "sara@پشتیبانی.ir"),  # alone: re-keyed
+        (4, "reza@example.com"),
+    ]
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_upgrade_to("0030"))
+            for row_id, address in stored:
+                await connection.execute(
+                    insert(Customer.__table__).values(id=row_id, created_at=now)
+                )
+                await connection.execute(
+                    identities.insert().values(
+                        id=row_id,
+                        customer_id=row_id,
+                        channel="email",
+                        address=address,
+                        verified=False,
+                        created_at=now,
+                        search_text=address,
+                    )
+                )
+            # A reply to the U-label form still to be sent, and one sent before.
+            await connection.execute(
+                insert(Thread.__table__).values(
+                    id=1, customer_id=3, status="assigned", created_at=now, updated_at=now
+                )
+            )
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO messages (id, thread_id, customer_id, direction, author_kind,"
+                    " channel, text, internal, automated, attachments, suggestions, created_at)"
+                    " VALUES (1, 1, 3, 'out', 'agent', 'email', 'hi', :no, :no, '[]', '[]', :at)"
+                ),
+                {"no": False, "at": now},
+            )
+            for row_id, status in ((1, "delivered"), (2, "pending")):
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO outbox (id, message_id, thread_id, channel, address, status,"
+                        " attempts, parts_done, next_attempt_at, created_at)"
+                        " VALUES (:id, 1, 1, 'email', :address, :status, 0, 0, :at, :at)"
+                    ),
+                    {"id": row_id, "address": "sara@پشتیبانی.ir", "status": status, "at": now},
+                )
+            await connection.commit()
+        await upgrade_to_head(engine)
+        async with engine.connect() as connection:
+            outbox = (
+                await connection.execute(sa.text("SELECT address FROM outbox ORDER BY id"))
+            ).all()
+            assert [row.address for row in outbox] == [
+                "sara@پشتیبانی.ir",  # history as it was
+                "sara@xn--mgbbf3b2fqpisd.ir",
+            ]
+            rows = (
+                await connection.execute(
+                    select(Identity.id, Identity.address, Identity.search_text).order_by(
+                        Identity.id
+                    )
+                )
+            ).all()
+            events = (
+                await connection.execute(
+                    select(AuditEvent.action, AuditEvent.customer_id, AuditEvent.details)
+                )
+            ).all()
+        assert [(row.id, row.address) for row in rows] == [
+            (1, "user@xn--mgbh0fb.xn--mgba3a4f16a"),
+            (2, "user@مثال.ایران"),
+            (3, "sara@xn--mgbbf3b2fqpisd.ir"),
+            (4, "reza@example.com"),
+        ]
+        assert "mgbbf3b2fqpisd" in (rows[2].search_text or "")
+        assert [(e.action, e.customer_id, e.details) for e in events] == [
+            (
+                "same_mailbox",
+                1,
+                {"identity_id": 1, "other_identity_id": 2, "other_customer_id": 2},
+            )
+        ]
     finally:
         await engine.dispose()

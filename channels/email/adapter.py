@@ -29,7 +29,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,7 @@ from channels.email.sender_auth import SenderAuth, SenderAuthResult, SmtpPeer
 from channels.email.tokens import ReplyTokens, token_candidates
 from config.settings import EmailSettings
 from router.core.connection_slots import ClientSlots
+from router.core.email_addresses import a_labels
 from router.core.messages import (
     RAW_MAIL_CONTENT_TYPE,
     RAW_MAIL_FILENAME,
@@ -502,7 +503,9 @@ class EmailAdapter:
             resolver=settings.dns_resolver,
             timeout=settings.dns_timeout,
         )
-        self._domains = tuple(d.strip().lower().rstrip(".") for d in settings.domains if d)
+        # In the form recipients are read in (`mail_address`): a support domain set in
+        # U-labels still matches mail sent to it in A-labels, and the other way round.
+        self._domains = tuple(_domain_form(d) for d in settings.domains if d.strip())
         support = settings.address.strip().lower()
         self._address = support
         self._hostname = support.rpartition("@")[2] or "localhost"
@@ -708,7 +711,7 @@ class EmailAdapter:
         """`250` for an address on a support domain, `550` for anything else."""
         if not _is_utf8(address):
             return self._malformed("recipient", "553 5.1.3 Recipient address is not valid UTF-8")
-        domain = address.strip().strip("<>").rpartition("@")[2].lower().rstrip(".")
+        domain = _domain_form(address.strip().strip("<>").rpartition("@")[2])
         if domain not in self._domains:
             # The domain says what was tried; the mailbox is somebody's personal data.
             logger.warning(
@@ -720,7 +723,8 @@ class EmailAdapter:
             return "550 5.7.1 Relaying denied: not a support address of this server"
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
-        envelope.rcpt_tos.append(address)
+        # In the one form addresses are compared in, as the To header's are read.
+        envelope.rcpt_tos.append(mail_address(address) or address)
         return "250 OK"
 
     def admit(self, connection: _SmtpServer, peer: object) -> str | None:
@@ -1124,7 +1128,8 @@ class EmailAdapter:
                 f"{message.address} is not a mail address (the sender had none)",
                 identity_unreachable=True,
             )
-        if mail_address(message.address) is None:
+        address = mail_address(message.address)
+        if address is None:
             # Stored before the channel refused such addresses, or given by another
             # channel: no relay takes it, and rendering it would raise on every attempt.
             return DeliveryResult.failed(
@@ -1132,6 +1137,11 @@ class EmailAdapter:
                 "(an encoded word or characters no mail domain has)",
                 identity_unreachable=True,
             )
+        if address != message.address:
+            # Queued before addresses had one form (a domain in U-labels): sent, and its
+            # bounce address signed, in the form a bounce report is read back in. An ASCII
+            # local part then needs no SMTPUTF8 from the relay.
+            message = replace(message, address=address)
         if domain in self._domains:
             # Mailing our own support domain would come straight back in: a loop.
             return DeliveryResult.failed(f"not sent to our own support domain ({domain})")
@@ -1268,3 +1278,9 @@ def _is_utf8(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _domain_form(domain: str) -> str:
+    """A domain as `mail_address` writes it (A-labels), or as given when it is no host name."""
+    bare = domain.strip().lower().rstrip(".")
+    return a_labels(bare) or bare

@@ -36,6 +36,9 @@ from email.policy import Policy
 
 import html2text
 
+from channels.email.tnef import TnefFile, tnef_files
+from router.core.email_addresses import canonical_address
+
 # Charset labels mail clients send that Python's codec registry does not know.
 _CHARSET_ALIASES = {
     "windows-1256": "cp1256",
@@ -58,9 +61,6 @@ _ADDR_SPEC = re.compile(
 )
 # An RFC 2047 encoded word; RFC 2047 section 5 forbids one anywhere in an address.
 _ENCODED_WORD = re.compile(r"=\?[^?\s]{1,75}\?[bq]\?[^?\s]{0,200}\?=", re.IGNORECASE)
-# One label of a host name in A-labels: letters, digits, hyphens inside (RFC 5321's
-# sub-domain); an underscore is let through, as Postfix does, since real senders have one.
-_HOST_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>])")
 _BLANK_RUN = re.compile(r"\n{3,}")
 _MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
@@ -248,6 +248,7 @@ def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> ParsedMail:
     body_parts = _body_parts(msg)
     body, from_html = _body_text(body_parts, defects, budget)
     attachments = tuple(_attachments(msg, body_parts, defects, budget))
+    body = drop_cid_placeholders(body, attachments)
     content_type = _safe_content_type(msg)
     report_type = None
     bounce = None
@@ -382,31 +383,19 @@ def mail_address(value: str) -> str | None:
     an address; broken clients and attackers write `user@=?utf-8?b?...?=.test`, which no
     relay accepts and which Python's email package would decode into a different
     address), and a domain that is a host name, in A-labels (`xn--...`) or U-labels
-    (`پشتیبانی.ir`, sent with SMTPUTF8).
+    (`پشتیبانی.ir`). The address comes back in the one canonical form identities are
+    keyed by (`router.core.email_addresses`): the domain in A-labels, so `پشتیبانی.ir`
+    and `xn--mgbbf3b2fqpisd.ir` are one customer.
     """
     address = value.strip().strip("<>").lower()
     if not _ADDR_SPEC.match(address) or holds_encoded_word(address):
         return None
-    domain = address.rpartition("@")[2].removesuffix(".")
-    return address if a_labels(domain) is not None else None
+    return canonical_address(address)
 
 
 def holds_encoded_word(value: str) -> bool:
     """Whether `value` holds an RFC 2047 encoded word (`=?charset?b?...?=`)."""
     return _ENCODED_WORD.search(value) is not None
-
-
-def a_labels(domain: str) -> str | None:
-    """The host name `domain` in A-labels (`xn--...`), lower case; None when it is no
-    host name (a label that is not letters, digits and hyphens, nor a valid U-label)."""
-    try:
-        ascii_name = domain.lower().encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-    labels = ascii_name.split(".")
-    if len(ascii_name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
-        return None
-    return ascii_name
 
 
 def _names_an_address(value: str | None) -> bool:
@@ -632,6 +621,7 @@ class _Budget:
 
     def __init__(self, limits: MailLimits) -> None:
         self.limit = limits.max_decoded_bytes
+        self.parts = limits.max_parts  # also the most files one winmail.dat unpacks to
         self.decoded = 0
         self.html_chars = limits.max_html_chars
 
@@ -665,10 +655,80 @@ def _body_text(parts: list[Message], defects: _Defects, budget: _Budget) -> tupl
             text = html_to_text(text) if text else ""
             from_html = True
         else:
+            if (_safe_param(part, "format") or "").lower() == "flowed":
+                delsp = (_safe_param(part, "delsp") or "").lower() == "yes"
+                text = unflow(text, delsp=delsp)
             text = _clean_block(text)
         if text.strip():
             texts.append(text)
     return "\n\n".join(texts).strip(), from_html
+
+
+def unflow(text: str, *, delsp: bool = False) -> str:
+    """`format=flowed` text (RFC 3676) with its soft line breaks joined.
+
+    A line ending in a space continues on the next line of the same quote depth. With
+    `delsp=yes` that space was added by the sender's client and is dropped (Apple Mail
+    sends it so). A space at the start of a line is stuffing and is removed. The
+    signature separator `-- ` is never joined, and quoted lines keep their `>` marks,
+    one space after them, for the quote splitter.
+    """
+    lines: list[str] = []
+    open_line: tuple[int, str] | None = None  # (quote depth, text so far) of a flowed line
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        depth = len(raw) - len(raw.lstrip(">"))
+        piece = raw[depth:]
+        if piece.startswith(" "):
+            piece = piece[1:]  # stuffing (unquoted) or the space after the marks
+        if piece == "-- ":
+            # The signature separator ends a paragraph and never flows itself.
+            if open_line is not None:
+                lines.append(_quoted(*open_line))
+                open_line = None
+            lines.append(_quoted(depth, piece))
+            continue
+        flowed = piece.endswith(" ")
+        if flowed and delsp:
+            piece = piece[:-1]
+        if open_line is not None and open_line[0] == depth:
+            piece = open_line[1] + piece
+        elif open_line is not None:
+            lines.append(_quoted(*open_line))  # a quote depth change ends a paragraph
+        open_line = (depth, piece) if flowed else None
+        if not flowed:
+            lines.append(_quoted(depth, piece))
+    if open_line is not None:
+        lines.append(_quoted(*open_line))
+    return "\n".join(lines)
+
+
+def _quoted(depth: int, content: str) -> str:
+    return f"{'>' * depth} {content}" if depth else content
+
+
+# Apple Mail and Outlook write a `[cid:...]` placeholder into the plain text where an
+# inline image sat; the image itself is one of the mail's attachments.
+_CID_PLACEHOLDER = re.compile(r"\[cid:([^\]\s]{1,250})\]", re.IGNORECASE)
+
+
+def drop_cid_placeholders(body: str, attachments: tuple[MailAttachment, ...]) -> str:
+    """`body` without the `[cid:...]` placeholders of images the mail has as attachments
+    (a Content-ID, or its part before `@`, as Apple writes it); a placeholder for an
+    image that is not there is kept: it tells the agent something is missing."""
+    ids: set[str] = set()
+    for attachment in attachments:
+        if attachment.content_id:
+            content_id = attachment.content_id.lower()
+            ids.update((content_id, content_id.partition("@")[0]))
+    if not ids:
+        return body
+
+    def placeholder(match: re.Match[str]) -> str:
+        return "" if match.group(1).lower() in ids else match.group(0)
+
+    if not _CID_PLACEHOLDER.search(body):
+        return body
+    return _clean_block(_CID_PLACEHOLDER.sub(placeholder, body))
 
 
 # --- attachments -----------------------------------------------------------------------
@@ -708,18 +768,35 @@ def safe_filename(name: str | None, content_type: str, index: int) -> str:
             for ch in name
             if unicodedata.category(ch) not in {"Cc", "Cf", "Zl", "Zp"} or ch == "\u200c"
         ).strip(" .")
+    if not cleaned and content_type in _REPORT_PART_NAMES:
+        cleaned = _REPORT_PART_NAMES[content_type]
     if not cleaned:
         extension = mimetypes.guess_extension(content_type) or ".bin"
-        if content_type == "message/rfc822":
+        if content_type in {"message/rfc822", "message/global"}:
             extension = ".eml"
         cleaned = f"part-{index}{extension}"
     return cleaned[:200]
 
 
+# Nameless parts of delivery and read reports (RFC 3464, 6533, 8098), named for what they
+# hold rather than by the registry's extension (`.u8dsn`, `.u8msg`) or `.bin`.
+_REPORT_PART_NAMES = {
+    "message/delivery-status": "delivery-status.txt",
+    "message/global-delivery-status": "delivery-status.txt",
+    "message/disposition-notification": "disposition-notification.txt",
+    "message/global-disposition-notification": "disposition-notification.txt",
+    "text/rfc822-headers": "returned-headers.txt",
+    "message/rfc822-headers": "returned-headers.txt",
+    "message/global-headers": "returned-headers.txt",
+}
+
+
 def _attachments(
     msg: Message, body_parts: list[Message], defects: _Defects, budget: _Budget
 ) -> Iterator[MailAttachment]:
+    """The mail's attachments; the files of an Outlook `winmail.dat` in its place."""
     body_ids = {id(part) for part in body_parts}
+    in_report = _safe_content_type(msg) == "multipart/report"
     index = 0
     for leaf in _leaves(msg):
         if id(leaf) in body_ids or (leaf is msg and not msg.is_multipart()):
@@ -728,20 +805,49 @@ def _attachments(
         if ctype in {"text/plain", "text/html"} and _is_body_text(leaf):
             # An alternative rendering of the body we already took.
             continue
-        index += 1
         content_id = None
         try:
             raw_cid = leaf.get("content-id")
             content_id = _first_id(str(raw_cid)) if raw_cid is not None else None
         except Exception:
             defects.add("malformed Content-ID")
+        name = _filename(leaf)
+        data = _part_bytes(leaf, defects)
+        if ctype == "application/ms-tnef" or (name or "").lower() == "winmail.dat":
+            packed = tnef_files(data, max_files=budget.parts)
+            if packed is None:
+                defects.add("unreadable TNEF (winmail.dat) kept as it came")
+            elif packed:
+                for file in packed:
+                    index += 1
+                    file_type = _tnef_type(file)
+                    yield MailAttachment(
+                        filename=safe_filename(file.filename, file_type, index),
+                        content_type=file_type,
+                        data=budget.count(file.data),
+                    )
+                continue
+        if name is None and in_report and ctype in {"message/rfc822", "message/global"}:
+            name = "returned-message.eml"
+        index += 1
         yield MailAttachment(
-            filename=safe_filename(_filename(leaf), ctype, index),
+            filename=safe_filename(name, ctype, index),
             content_type=ctype,
-            data=budget.count(_part_bytes(leaf, defects)),
+            data=budget.count(data),
             content_id=content_id,
             inline=_disposition(leaf) == "inline" or content_id is not None,
         )
+
+
+_MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,127}$")
+
+
+def _tnef_type(file: TnefFile) -> str:
+    """The MIME type Outlook gave a packed file, else the one its name suggests."""
+    given = (file.content_type or "").strip().lower()
+    if _MIME_TYPE.match(given):
+        return given
+    return mimetypes.guess_type(file.filename)[0] or "application/octet-stream"
 
 
 # --- bounces ---------------------------------------------------------------------------

@@ -35,7 +35,8 @@ import dns.exception
 import dns.resolver
 import spf
 
-from channels.email.parse import ParsedMail, a_labels
+from channels.email.parse import ParsedMail
+from router.core.email_addresses import a_labels
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
+from router.core.email_addresses import canonical_address
 from router.core.events import Event, IdentityRetired
 from router.core.messages import utcnow
 from router.identity.merge import MergeRefused, current_customer_id, merge_customers
@@ -55,9 +56,10 @@ class LinkOutcome:
 
 
 def normalise_email(raw: str) -> str | None:
-    """The address as the email channel keys identities (lower case), or None if invalid."""
-    address = raw.strip().lower()
-    if len(address) > 254 or not _EMAIL.match(address):
+    """The address as the email channel keys identities (`canonical_address`: lower
+    case, the domain in A-labels), or None if invalid."""
+    address = canonical_address(raw)
+    if address is None or len(address) > 254 or not _EMAIL.match(address):
         return None
     return address
 
