@@ -288,7 +288,9 @@ class ChannelAdapter(ChannelSender, Protocol):
 
     An adapter with a true `threads_by_reference` attribute gets each outbound
     message's `references` (the thread's earlier channel ids); the others get none,
-    and the outbox spares the query for them.
+    and the outbox spares the query for them. An adapter with a `retry_policy`
+    attribute (a `RetryPolicy`) has its temporary failures retried for that long (a
+    mail relay's deferrals, for days); the others give up after `[outbox] max_attempts`.
     """
 
     async def start(self, services: ChannelServices) -> None:

@@ -44,6 +44,7 @@ from router.storage.models import (
     IdentityProof,
     Message,
     OutboxItem,
+    OutboxStatus,
     SlaAlarm,
     Thread,
     ThreadStatus,
@@ -217,6 +218,13 @@ def message_json(
                 "attempts": delivery.attempts,
                 "last_error": delivery.last_error,
                 "delivered_at": iso(delivery.delivered_at),
+                # A reply the channel deferred is still on its way: the agent sees
+                # "retrying, next try at …" rather than a failure.
+                "next_attempt_at": (
+                    iso(delivery.next_attempt_at)
+                    if delivery.status == OutboxStatus.PENDING and delivery.last_error
+                    else None
+                ),
             }
             if delivery is not None
             else None

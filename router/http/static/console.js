@@ -70,6 +70,7 @@
       unverified_sender_hint: "The From address of this mail could not be authenticated (SPF/DKIM/DMARC): anyone may have written it.",
       verified: "verified",
       not_delivered: "Not delivered: {reason}",
+      delivery_retrying: "Not delivered yet, retrying: {reason}. Next try {when}",
       unreachable: "unreachable: {reason}",
       attachment: "Attachment: {name} ({size} bytes)",
       claim_ours: "Claims {address} (customer #{id}) — not proven",
@@ -286,6 +287,7 @@
       unverified_sender_hint: "نشانی فرستندهٔ این ایمیل احراز نشد (SPF/DKIM/DMARC): ممکن است هر کسی آن را نوشته باشد.",
       verified: "تأییدشده",
       not_delivered: "نرسید: {reason}",
+      delivery_retrying: "هنوز نرسیده، دوباره فرستاده می‌شود: {reason}. تلاش بعدی {when}",
       unreachable: "در دسترس نیست: {reason}",
       attachment: "پیوست: {name} ({size} بایت)",
       claim_ours: "ادعای {address} (مشتری #{id}) — اثبات‌نشده",
@@ -502,6 +504,7 @@
       unverified_sender_hint: "تعذّر التحقق من عنوان مرسل هذه الرسالة (SPF/DKIM/DMARC): ربما كتبها أي شخص.",
       verified: "موثّق",
       not_delivered: "لم تُسلَّم: {reason}",
+      delivery_retrying: "لم تُسلَّم بعد، ستُعاد المحاولة: {reason}. المحاولة التالية {when}",
       unreachable: "لا يمكن الوصول: {reason}",
       attachment: "مرفق: {name} ({size} بايت)",
       claim_ours: "يدّعي {address} (العميل #{id}) — غير مُثبت",
@@ -1644,6 +1647,18 @@
             "p",
             { class: "delivery-failed" },
             ...tIsolated("not_delivered", { reason: message.delivery.last_error || "?" }),
+          )
+        : null,
+      // A reply the channel deferred (a relay's 4xx, an outage) is retried for days:
+      // the agent sees that it is on its way, why it is late, and when it is tried next.
+      message.delivery && message.delivery.status === "pending" && message.delivery.next_attempt_at
+        ? el(
+            "p",
+            { class: "delivery-retrying muted" },
+            ...tIsolated("delivery_retrying", {
+              reason: message.delivery.last_error || "?",
+              when: when(message.delivery.next_attempt_at),
+            }),
           )
         : null,
     );
