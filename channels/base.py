@@ -315,7 +315,9 @@ class ChannelAdapter(ChannelSender, Protocol):
     customer comes back, so an agent's reply counts as read only once the adapter says
     it was shown (`ChannelServices.seen`); a true `reaches_customer_away` means a
     message sent reaches the customer wherever they are, so a reply nobody was shown
-    may be sent again there.
+    may be sent again there. An adapter with a `retry_policy`
+    attribute (a `RetryPolicy`) has its temporary failures retried for that long (a
+    mail relay's deferrals, for days); the others give up after `[outbox] max_attempts`.
     """
 
     async def start(self, services: ChannelServices) -> None:

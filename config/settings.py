@@ -267,6 +267,11 @@ class EmailSettings:
     max_decoded_bytes: int = 26_214_400  # all parts decoded together; more gets `552`
     max_html_chars: int = 262_144  # HTML turned into text per mail; the rest stays in the raw
     relay_timeout: float = 30.0  # seconds for each step of talking to the relay
+    # A reply the relay defers (`4xx`, or unreachable) is tried again for this long after
+    # it was written, as mail servers keep deferred mail (Postfix: 5 days), with waits
+    # doubling up to `relay_retry_max_wait` seconds; a `5xx` fails at once (docs/email.md).
+    relay_retry_hours: float = 120.0
+    relay_retry_max_wait: float = 3600.0
     # Whether a mail's From is believed: "check" runs SPF, DKIM and DMARC here;
     # "trust_upstream" reads the Authentication-Results of the mail server that forwards
     # to Pasokh (named by `upstream_authserv_id`); "off" checks nothing and marks no

@@ -96,6 +96,8 @@ def make_settings(data_dir: Path, database_url: str, **sections: dict[str, Any])
     settings = settings.replace("outbox", poll_interval=0.25, backoff_base=0.05, backoff_max=0.2)
     settings = settings.replace("server", secret_key="test-secret-key-" + "x" * 32)
     settings = settings.replace("email", smtp_port=free_port())  # never the shared 2525
+    # The email channel's own retry policy caps its waits (an hour in production).
+    settings = settings.replace("email", relay_retry_max_wait=0.2)
     # No DNS here: the sender checks run in the tests that start a DNS server for them.
     settings = settings.replace("email", sender_auth="off")
     # Tests send many mails from one loopback address; the tests of the per-client

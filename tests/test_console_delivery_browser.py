@@ -4,6 +4,7 @@ channel's own answer, an identity marked unreachable, and the customer's files."
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -15,7 +16,7 @@ from router.context import AppContext
 from router.core.messages import DeliveryResult
 from router.core.responder import QueueEveryThread
 from router.storage.models import Message, OutboxItem, OutboxStatus
-from tests.browser_support import running_chromium, sign_in_to_console
+from tests.browser_support import open_console, running_chromium, sign_in_to_console
 from tests.conftest import AppFactory
 from tests.console_support import add_agent, agent_token
 from tests.support import FakeAdapter
@@ -40,6 +41,25 @@ async def dead_reply(context: AppContext) -> OutboxItem | None:
     return None
 
 
+async def reply_answered(
+    client: Any, context: AppContext, adapter: FakeAdapter, thread_id: int, outcome: DeliveryResult
+) -> None:
+    """Boss claims the thread (its greeting goes out), then replies "Your refund is on
+    its way", which the channel answers with `outcome`."""
+    admin_id = await add_agent(context, "boss@example.com", name="Boss", admin=True)
+    headers = {"Authorization": f"Bearer {await agent_token(context, admin_id)}"}
+    claim = await client.post(f"/api/v1/threads/{thread_id}/claim", headers=headers)
+    assert claim.status == 200
+    await adapter.wait_sent(1)
+    adapter.fail_next = [outcome]
+    reply = await client.post(
+        f"/api/v1/threads/{thread_id}/messages",
+        json={"text": "Your refund is on its way"},
+        headers=headers,
+    )
+    assert reply.status == 201
+
+
 async def test_refused_reply_unreachable_identity_and_files_show_in_the_console(
     settings: Settings, start_app: AppFactory
 ) -> None:
@@ -52,20 +72,9 @@ async def test_refused_reply_unreachable_identity_and_files_show_in_the_console(
     result = await adapter.push(
         "Here is my receipt", sender="sara@example.ir", attachments=(receipt,), language="en"
     )
-    admin_id = await add_agent(context, "boss@example.com", name="Boss", admin=True)
-    token = await agent_token(context, admin_id)
-    headers = {"Authorization": f"Bearer {token}"}
-    claim = await client.post(f"/api/v1/threads/{result.thread_id}/claim", headers=headers)
-    assert claim.status == 200
     # The claim's greeting goes out; the reply after it is refused for good.
-    await adapter.wait_sent(1)
-    adapter.fail_next = [DeliveryResult.failed(REFUSAL, identity_unreachable=True)]
-    reply = await client.post(
-        f"/api/v1/threads/{result.thread_id}/messages",
-        json={"text": "Your refund is on its way"},
-        headers=headers,
-    )
-    assert reply.status == 201
+    refusal = DeliveryResult.failed(REFUSAL, identity_unreachable=True)
+    await reply_answered(client, context, adapter, result.thread_id, refusal)
     row = await dead_reply(context)
     assert row is not None and row.last_error == REFUSAL
 
@@ -97,3 +106,40 @@ async def test_refused_reply_unreachable_identity_and_files_show_in_the_console(
         )
         assert await history.locator(".attachment b").count() == 0  # a name stays text
         assert errors == []
+
+
+DEFERRAL = "relay answered 451 4.7.1 Try again later"
+
+
+async def test_a_deferred_reply_shows_as_retrying_with_its_next_try(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    adapter = FakeAdapter()
+    client, context = await start_app(settings, adapters=[adapter], responder=QueueEveryThread())
+    result = await adapter.push("Where is my order?", sender="sara@example.ir", language="en")
+    # Deferred, next try in an hour: still on its way, not failed.
+    deferral = DeliveryResult.retry(DEFERRAL, retry_after=3600)
+    await reply_answered(client, context, adapter, result.thread_id, deferral)
+    for _ in range(200):
+        async with context.sessions() as session:
+            row = await session.scalar(select(OutboxItem).where(OutboxItem.last_error == DEFERRAL))
+        if row is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert row is not None and row.status == OutboxStatus.PENDING
+
+    url = str(client.make_url("/")).rstrip("/")
+    async with running_chromium() as chromium:
+        browser_context, page = await open_console(
+            chromium, url, "boss@example.com", {"width": 1280, "height": 860}
+        )
+        await page.locator('.tab[data-view="all"]').click()
+        await page.locator("#thread-list .thread-item", has_text="Where is my order?").click()
+        history = page.locator("#history")
+        await expect(history).to_contain_text("Your refund is on its way")
+        retrying = history.locator(".delivery-retrying")
+        await expect(retrying).to_have_count(1)
+        await expect(retrying).to_contain_text(f"Not delivered yet, retrying: {DEFERRAL}. Next try")
+        assert await history.locator(".delivery-failed").count() == 0
+        assert page.errors == []  # type: ignore[attr-defined]
+        await browser_context.close()

@@ -75,3 +75,62 @@ def test_our_own_mail_coming_back() -> None:
 )
 def test_fixtures(name: str, kind: MailKind) -> None:
     assert classify(parse_mail((FIXTURES / name).read_bytes())).kind == kind
+
+
+def _report(report_type: str, part_type: str, fields: str) -> bytes:
+    """A machine's report as Outlook and Gmail send read receipts: `multipart/report`,
+    no `Auto-Submitted`, a human-readable part and the report part."""
+    return (
+        "From: Nima <nima@customer.test>\r\n"
+        "To: support+r1@support.localhost\r\n"
+        "Subject: Read: Re: order 98765\r\n"
+        "MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/report; report-type={report_type}; boundary="b1"\r\n'
+        "\r\n--b1\r\nContent-Type: text/plain\r\n\r\n"
+        "Your message was read on Monday.\r\n"
+        f"--b1\r\nContent-Type: {part_type}\r\n\r\n{fields}\r\n--b1--\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _report(
+            "disposition-notification",
+            "message/disposition-notification",
+            "Final-Recipient: rfc822; nima@customer.test\r\n"
+            "Disposition: manual-action/MDN-sent-manually; displayed",
+        ),
+        _report(
+            "feedback-report",
+            "message/feedback-report",
+            "Feedback-Type: abuse\r\nUser-Agent: SomeISP/1.0\r\nVersion: 1",
+        ),
+    ],
+    ids=["read-receipt", "abuse-report"],
+)
+def test_read_receipts_and_feedback_reports_are_automated(raw: bytes) -> None:
+    result = classify(parse_mail(raw))
+    assert result.kind == MailKind.REPORT and result.automated
+    assert "multipart/report" in result.reason
+
+
+def test_a_read_receipt_inside_another_container_is_automated() -> None:
+    raw = (
+        b"From: Nima <nima@customer.test>\r\n"
+        b"To: support@support.localhost\r\n"
+        b"Subject: Read: order\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b1"\r\n'
+        b"\r\n--b1\r\nContent-Type: text/plain\r\n\r\nread\r\n"
+        b"--b1\r\nContent-Type: message/disposition-notification\r\n\r\n"
+        b"Disposition: automatic-action/MDN-sent-automatically; displayed\r\n--b1--\r\n"
+    )
+    assert classify(parse_mail(raw)).kind == MailKind.REPORT
+
+
+def test_a_mail_asking_for_a_read_receipt_is_a_persons() -> None:
+    """`Disposition-Notification-To` asks for a receipt: the mail itself is the
+    customer's own (Pasokh sends no receipts)."""
+    raw = mail("Disposition-Notification-To: c@example.com\r\n")
+    assert classify(parse_mail(raw)).kind == MailKind.HUMAN

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
 from config.settings import Settings
@@ -25,7 +24,7 @@ from router.core.messages import AuthorKind, DeliveryResult, InboundMessage, Out
 from router.core.outbound_messages import enqueue_outbound
 from router.core.responder import MessageView, Silent, ThreadContext
 from router.storage.models import Identity, OutboxItem, OutboxStatus, Thread
-from tests.email_support import FakeRelay, RelayedMail, with_email
+from tests.email_support import DeferringRelay, FakeRelay, RelayedMail, with_email
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
 from tests.support import FakeAdapter
 
@@ -92,41 +91,6 @@ async def all_recorded(context: AppContext, seconds: float = 10.0) -> None:
 
 
 # ---- email -----------------------------------------------------------------------------
-
-
-class DeferringRelay(FakeRelay):
-    """Answers `451` to DATA while `deferring`, and at RCPT to the addresses in
-    `defer_only`; otherwise accepts like the plain fake relay."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.deferring = True
-        self.defer_only: set[str] = set()
-        self.deferred = 0
-        self.deferred_event = asyncio.Event()
-
-    def _defer(self) -> str:
-        self.deferred += 1
-        self.deferred_event.set()
-        return "451 4.3.0 Try again later"
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
-    ) -> str:
-        if address in self.defer_only:
-            return self._defer()
-        return await super().handle_RCPT(server, session, envelope, address, options)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.deferring:
-            return self._defer()
-        return await super().handle_DATA(server, session, envelope)
-
-    async def wait_deferred(self, count: int, seconds: float = 20.0) -> None:
-        async with asyncio.timeout(seconds):
-            while self.deferred < count:
-                self.deferred_event.clear()
-                await self.deferred_event.wait()
 
 
 @pytest.fixture

@@ -461,6 +461,42 @@ async def test_a_reopen_after_the_window_is_a_new_thread_and_fcr_holds(
     assert body["total"]["threads_created"] == 0  # creation belongs to no agent
 
 
+async def test_an_auto_reply_is_no_customer_message_for_response_times_reopens_or_fcr(
+    settings: Settings, start_app: Any, clock: Clock
+) -> None:
+    """An out-of-office answer waits for nobody: the next response is measured from the
+    customer's own message after it, and one after the resolution reopens nothing (so
+    the reopen rate, and FCR with it, keep the agent's resolution)."""
+    web = FakeAdapter(name="web")
+    client, context = await start_app(settings, adapters=[web], responder=ScriptedBot())
+    sara = await make_agent(context, "Sara", presence="away")
+    day = Day(context, web, clock)
+    thread = await day.say(0, "a", "person")
+    await day.claim(10, sara, thread)
+    await day.reply(20, sara, thread)
+
+    async def away(seconds: float) -> None:
+        at = clock.at(seconds)
+        result = await web.push("I am away", sender="a", received_at=at, automated=True)
+        assert result.thread_id == thread
+
+    await away(100)
+    await day.say(200, "a", "one more thing")
+    await day.reply(300, sara, thread)
+    await day.resolve(310, sara, thread)
+    await away(400)
+    status, body = await api(
+        client,
+        "GET",
+        "/api/v1/reports/summary",
+        sara,
+        params={"from": "2030-01-01", "to": "2030-03-01"},
+    )
+    assert status == 200
+    assert body["total"]["next_response_seconds"]["median"] == 100.0
+    assert body["total"]["reopen_rate"] == 0.0
+
+
 async def test_a_bot_yes_then_another_question_is_no_reopen_of_the_agents_work(
     settings: Settings, start_app: Any, clock: Clock
 ) -> None:

@@ -71,6 +71,7 @@ from router.core.messages import (
     OutboundMessage,
     ProofClaim,
     ProofKind,
+    RetryPolicy,
     ThreadHint,
 )
 from router.core.texts import TextCatalogue
@@ -486,6 +487,12 @@ class EmailAdapter:
         reuse_port: bool = False,
     ) -> None:
         self.settings = settings
+        # A relay's `4xx` or an outage is retried for days, as mail servers do, not
+        # for the outbox's few minutes of `max_attempts`.
+        self.retry_policy = RetryPolicy(
+            give_up_after=settings.relay_retry_hours * 3600.0,
+            backoff_max=settings.relay_retry_max_wait,
+        )
         self._texts = texts  # the installation's copy of the channel's own texts
         self._reuse_port = reuse_port  # `serve --workers N`: each process listens too
         self.max_connections = max_connections

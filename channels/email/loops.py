@@ -2,7 +2,8 @@
 
 Such mail is stored (an agent may need it) but the bot never replies to it, which is
 what breaks auto-reply ping-pong. The rules follow RFC 3834 (`Auto-Submitted`), RFC
-3464 (delivery status reports), RFC 2369/2919 (`List-*`) and the de-facto headers of
+3464 (delivery status reports), RFC 8098 (read receipts) and RFC 5965 (abuse
+feedback reports), RFC 2369/2919 (`List-*`) and the de-facto headers of
 Exchange (`X-Auto-Response-Suppress`) and older responders (`X-Autoreply`,
 `X-Autorespond`, `Precedence`).
 """
@@ -22,6 +23,7 @@ class MailKind(enum.StrEnum):
     LIST = "list"
     NULL_SENDER = "null-sender"
     OWN_MAIL = "own-mail"  # our own outbound mail came back to us
+    REPORT = "report"  # a read receipt (MDN) or an abuse feedback report, not a person's words
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,9 @@ class Classification:
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply", "auto-reply"}
 _DAEMON_LOCALPARTS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
 _LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post", "list-help")
+# Machine-written reports other than delivery status (those are bounces): a read receipt
+# (RFC 8098; Outlook sends one without `Auto-Submitted`) and an ARF abuse report (RFC 5965).
+_REPORT_PARTS = ("message/disposition-notification", "message/feedback-report")
 
 
 def classify(
@@ -59,6 +64,9 @@ def classify(
         return Classification(MailKind.BOUNCE, _bounce_reason(mail))
     if envelope_sender is not None and envelope_sender.strip() in {"", "<>"}:
         return Classification(MailKind.NULL_SENDER, "MAIL FROM:<>")
+    report = _report_reason(mail)
+    if report is not None:
+        return Classification(MailKind.REPORT, report)
     return_path = mail.header("return-path")
     if return_path is not None and return_path.strip() in {"<>", ""}:
         return Classification(MailKind.NULL_SENDER, "Return-Path: <>")
@@ -87,6 +95,17 @@ def _is_bounce(mail: ParsedMail) -> bool:
         return True
     local = (mail.sender or "").split("@", 1)[0]
     return local in _DAEMON_LOCALPARTS
+
+
+def _report_reason(mail: ParsedMail) -> str | None:
+    """Why `mail` is a machine's report (any `multipart/report`, or a report part
+    inside another container); None for other mail."""
+    if mail.content_type == "multipart/report":
+        return f"multipart/report; report-type={mail.report_type or '?'}"
+    for part in mail.attachments:
+        if part.content_type in _REPORT_PARTS:
+            return f"a {part.content_type} part"
+    return None
 
 
 def _bounce_reason(mail: ParsedMail) -> str:

@@ -44,6 +44,7 @@ from router.storage.models import (
     IdentityProof,
     Message,
     OutboxItem,
+    OutboxStatus,
     SlaAlarm,
     Thread,
     ThreadStatus,
@@ -244,6 +245,13 @@ def _delivery_state(row: OutboxItem) -> JSON:
         "attempts": row.attempts,
         "last_error": row.last_error,
         "delivered_at": iso(row.delivered_at),
+        # A reply the channel deferred is still on its way: the agent sees
+        # "retrying, next try at …" rather than a failure.
+        "next_attempt_at": (
+            iso(row.next_attempt_at)
+            if row.status == OutboxStatus.PENDING and row.last_error
+            else None
+        ),
     }
 
 

@@ -510,7 +510,7 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
     turn.message = message
 
     assert turn.choice is not None
-    if not turn.choice.created:
+    if not turn.choice.created and not msg.automated:
         _customer_wrote(thread, msg, identity)
     events: list[Event] = [
         *proof.events,
@@ -636,7 +636,10 @@ async def _outbound(
         reopened=turn.choice.reopened,
         helped=helped_answer(decision),
     )
-    await sla_threads.customer_wrote(app, session, thread, turn.stored[0], first=created)
+    if created or not turn.msg.automated:
+        # Automated mail (an out-of-office answer) is nobody waiting: it neither resumes
+        # a pending thread nor starts a response clock.
+        await sla_threads.customer_wrote(app, session, thread, turn.stored[0], first=created)
     if (thread.status, thread.tier, thread.assignee_id) != status_before or created:
         outcome.events.append(
             ThreadChanged(

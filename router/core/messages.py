@@ -306,6 +306,22 @@ class ConversationLocation:
     identity_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long a channel's temporary failures (`DeliveryStatus.RETRY`) are retried.
+
+    A channel whose peer queues mail for days (an SMTP relay deferring with `4xx`, as
+    Postfix keeps deferred mail for `maximal_queue_lifetime`, 5 days) declares one as
+    its `retry_policy` attribute; a channel without one gives up after the outbox's
+    `max_attempts`. A row is given up on only when both its time (`give_up_after`
+    seconds since it was queued) and `max_attempts` are spent, so a dead letter an
+    admin puts back still gets its `max_attempts` tries.
+    """
+
+    give_up_after: float  # seconds since the row was queued
+    backoff_max: float  # the longest wait between two tries, in seconds
+
+
 class ChannelSender(Protocol):
     """The outbound half of a channel: all the outbox worker needs."""
 

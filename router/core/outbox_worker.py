@@ -10,7 +10,9 @@ A claim is its own commit, made before the adapter is called: the row gets a lea
 naming this worker, its attempt is counted and a `sending` attempt is recorded. The
 send runs outside any transaction and its outcome is recorded in a new one:
 delivered, retried later with exponential backoff and jitter (or the channel's own
-`retry_after`), or dead-lettered. If the process dies mid-send, the next worker to
+`retry_after`), or dead-lettered. A temporary failure is given up on after
+`max_attempts`, or, on a channel that declares a `RetryPolicy` (email), once that
+policy's time is spent too. If the process dies mid-send, the next worker to
 start sees that the lease holder's lock is gone (`router.core.worker_presence`) and sends
 the row again at once; without a restart the lease runs out first. Delivery is at
 least once: a resend may duplicate a message the channel had in fact accepted (email
@@ -44,7 +46,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from router.context import AppContext
-from router.core.messages import AuthorKind, DeliveryResult, DeliveryStatus, OutboundMessage, utcnow
+from router.core.messages import (
+    AuthorKind,
+    DeliveryResult,
+    DeliveryStatus,
+    OutboundMessage,
+    RetryPolicy,
+    utcnow,
+)
 from router.core.outbound_messages import ref_from_json, survey_from_json
 from router.core.transaction import Effects, write
 from router.core.worker_presence import WorkerPresence, presence_for
@@ -79,6 +88,7 @@ class _Claimed:
     attempts: int  # including this one
     message: OutboundMessage
     identity_id: int | None  # the recipient's identity, when the row names one
+    queued_at: datetime  # when the row was written (a channel's retry time counts from it)
 
 
 def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
@@ -210,6 +220,7 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
                 row.attempts + 1,
                 _render(app, row, message, thread, references, outreach_customer_id),
                 row.identity_id,
+                row.created_at,
             )
             for (row, message, thread, outreach_customer_id), attempt_id in zip(
                 sending, attempt_ids, strict=True
@@ -396,7 +407,6 @@ class _Record:
 def _record_of(
     app: AppContext, claimed: _Claimed, result: DeliveryResult, now: datetime
 ) -> _Record:
-    settings = app.settings.outbox
     row_values: dict[str, object] = {"leased_until": None, "leased_by": None}
     if result.parts_done is not None:
         row_values["parts_done"] = result.parts_done
@@ -409,15 +419,47 @@ def _record_of(
         )
         if result.seen:
             row_values["seen_at"] = now
-    elif result.status == DeliveryStatus.RETRY and claimed.attempts < settings.max_attempts:
-        delay = result.retry_after or backoff_delay(
-            claimed.attempts, base=settings.backoff_base, cap=settings.backoff_max
-        )
+    elif (
+        result.status == DeliveryStatus.RETRY
+        and (delay := _retry_delay(app, claimed, result, now)) is not None
+    ):
         row_values.update(last_error=result.error, next_attempt_at=now + timedelta(seconds=delay))
     else:
         final = OutboxStatus.DEAD
         row_values.update(status=final, last_error=result.error)
     return _Record(claimed, result, row_values, final, last_error)
+
+
+def _retry_policy(app: AppContext, channel: str) -> RetryPolicy | None:
+    """The channel's own retry policy, if its adapter declares one (`RetryPolicy`)."""
+    policy = getattr(app.adapters.get(channel), "retry_policy", None)
+    return policy if isinstance(policy, RetryPolicy) else None
+
+
+def _retry_delay(
+    app: AppContext, claimed: _Claimed, result: DeliveryResult, now: datetime
+) -> float | None:
+    """Seconds until a temporary failure is tried again; None when it is given up on.
+
+    The outbox's `max_attempts` (about three minutes of backoff) suits a chat API; a
+    channel whose peer is a mail relay says how long it keeps trying (days, as mail
+    servers do), and how far apart the tries may grow.
+    """
+    settings = app.settings.outbox
+    policy = _retry_policy(app, claimed.message.channel)
+    tries_spent = claimed.attempts >= settings.max_attempts
+    if policy is None:
+        if tries_spent:
+            return None
+        cap = settings.backoff_max
+    else:
+        waited = (now - claimed.queued_at).total_seconds()
+        if tries_spent and waited >= policy.give_up_after:
+            return None
+        cap = policy.backoff_max
+    return result.retry_after or backoff_delay(
+        claimed.attempts, base=settings.backoff_base, cap=cap
+    )
 
 
 def by_row_id(model: Any, *where: ColumnElement[bool]) -> Any:

@@ -87,7 +87,8 @@ async def choose_thread(
 
     A hinted thread is used only if it is this customer's and was not merged away; a
     resolved thread is reopened within `reopen_window`, otherwise a new thread links
-    back to it.
+    back to it. Automated mail (`msg.automated`: an auto-reply, a list post, a read
+    receipt) reopens nothing: it joins the latest thread as it is.
     `customer_is_new`: the caller's transaction created the customer, which therefore
     has no thread to look for.
     """
@@ -103,6 +104,11 @@ async def choose_thread(
         if current is not None:
             return ThreadChoice(current, created=False, referred_thread_id=referred)
         previous = hinted or await latest_thread_of(session, customer_id)
+    if previous is not None and msg.automated:
+        # An out-of-office answer to the survey mail is not the customer coming back:
+        # stored where agents look, without reopening or starting anything (Zammad
+        # keeps a closed ticket closed for out-of-office follow-ups too).
+        return ThreadChoice(previous, created=False, referred_thread_id=referred)
     now = utcnow()
     if (
         previous is not None

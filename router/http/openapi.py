@@ -226,6 +226,8 @@ SCHEMAS: dict[str, JSON] = {
             "attempts": INT,
             "last_error": N_STRING,
             "delivered_at": N_TIME,
+            # Pending after a temporary failure: when the next try is due (else null).
+            "next_attempt_at": N_TIME,
             "seen": {
                 "type": ["boolean", "null"],
                 "description": "on a channel that only stores a reply until the customer "
@@ -248,6 +250,8 @@ SCHEMAS: dict[str, JSON] = {
             "attempts": INT,
             "last_error": N_STRING,
             "delivered_at": N_TIME,
+            # Pending after a temporary failure: when the next try is due (else null).
+            "next_attempt_at": N_TIME,
         }
     ),
     "Message": _object(

@@ -74,6 +74,7 @@
       not_seen_resending: "Not seen yet — sending by {channel}",
       not_seen_resent: "Not seen yet — sent by {channel} at {time}",
       not_seen_resend_failed: "Not seen yet — not delivered by {channel}: {reason}",
+      delivery_retrying: "Not delivered yet, retrying: {reason}. Next try {when}",
       unreachable: "unreachable: {reason}",
       attachment: "Attachment: {name} ({size} bytes)",
       claim_ours: "Claims {address} (customer #{id}) — not proven",
@@ -294,6 +295,7 @@
       not_seen_resending: "هنوز دیده نشده — در حال فرستادن با {channel}",
       not_seen_resent: "هنوز دیده نشده — با {channel} فرستاده شد، {time}",
       not_seen_resend_failed: "هنوز دیده نشده — با {channel} نرسید: {reason}",
+      delivery_retrying: "هنوز نرسیده، دوباره فرستاده می‌شود: {reason}. تلاش بعدی {when}",
       unreachable: "در دسترس نیست: {reason}",
       attachment: "پیوست: {name} ({size} بایت)",
       claim_ours: "ادعای {address} (مشتری #{id}) — اثبات‌نشده",
@@ -514,6 +516,7 @@
       not_seen_resending: "لم تُشاهَد بعد — جارٍ الإرسال عبر {channel}",
       not_seen_resent: "لم تُشاهَد بعد — أُرسلت عبر {channel} في {time}",
       not_seen_resend_failed: "لم تُشاهَد بعد — لم تُسلَّم عبر {channel}: {reason}",
+      delivery_retrying: "لم تُسلَّم بعد، ستُعاد المحاولة: {reason}. المحاولة التالية {when}",
       unreachable: "لا يمكن الوصول: {reason}",
       attachment: "مرفق: {name} ({size} بايت)",
       claim_ours: "يدّعي {address} (العميل #{id}) — غير مُثبت",
@@ -1659,6 +1662,18 @@
           )
         : null,
       notSeen(message.delivery),
+      // A reply the channel deferred (a relay's 4xx, an outage) is retried for days:
+      // the agent sees that it is on its way, why it is late, and when it is tried next.
+      message.delivery && message.delivery.status === "pending" && message.delivery.next_attempt_at
+        ? el(
+            "p",
+            { class: "delivery-retrying muted" },
+            ...tIsolated("delivery_retrying", {
+              reason: message.delivery.last_error || "?",
+              when: when(message.delivery.next_attempt_at),
+            }),
+          )
+        : null,
     );
   }
 

@@ -267,6 +267,7 @@ async def record_response(
                 Message.thread_id == thread.id,
                 Message.direction == Direction.INBOUND,
                 Message.author_kind == AuthorKind.CUSTOMER,
+                Message.automated.is_(False),  # an auto-reply waits for no answer
                 Message.created_at > previous,
             )
         )
