@@ -19,8 +19,8 @@ from config.settings import Settings
 from router.agents.views import message_json
 from router.context import AppContext
 from router.storage.models import Message, OutboxItem, OutboxStatus
-from tests.email_support import DeferringRelay, RelayedMail, with_email
-from tests.test_outbox_order import SayNothing, numbers, open_thread, write_replies
+from tests.email_support import DeferringRelay, with_email
+from tests.test_outbox_order import SayNothing, body, numbers, open_thread, write_replies
 
 MAX_ATTEMPTS = 3
 CUSTOMER = "nima@customer.test"
@@ -64,12 +64,6 @@ async def settled(context: AppContext, count: int) -> list[tuple[OutboxItem, Mes
             if sum(1 for row, _ in found if row.status != OutboxStatus.PENDING) >= count:
                 return found
             await asyncio.sleep(0.02)
-
-
-def body(mail: RelayedMail) -> str:
-    part = mail.message.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content())
 
 
 async def test_a_reply_deferred_past_max_attempts_lands_once_after_the_outage(
