@@ -76,7 +76,7 @@ async def test_a_reply_deferred_past_max_attempts_lands_once_after_the_outage(
     [(row, message)] = await rows(context)
     assert row.status == OutboxStatus.PENDING and row.attempts > MAX_ATTEMPTS
     # The agent sees it on its way, why it is late and when it is tried next.
-    delivery = message_json(message, row)["delivery"]
+    delivery = message_json(message, [row])["delivery"]
     assert isinstance(delivery, dict)
     assert delivery["status"] == "pending" and "451" in str(delivery["last_error"])
     assert delivery["next_attempt_at"] is not None
@@ -85,7 +85,7 @@ async def test_a_reply_deferred_past_max_attempts_lands_once_after_the_outage(
     await relay.wait_for(1, seconds=20)
     [(row, message)] = await settled(context, 1)
     assert row.status == OutboxStatus.DELIVERED
-    delivery = message_json(message, row)["delivery"]
+    delivery = message_json(message, [row])["delivery"]
     assert isinstance(delivery, dict)
     assert (delivery["status"], delivery["next_attempt_at"]) == ("delivered", None)
     assert [numbers([body(mail)]) for mail in relay.received] == [[1]]
