@@ -335,20 +335,22 @@ async def test_0033_keys_email_identities_by_one_form_and_names_pairs_for_a_merg
                     id=1, customer_id=3, status="assigned", created_at=now, updated_at=now
                 )
             )
-            await connection.execute(
-                sa.text(
-                    "INSERT INTO messages (id, thread_id, customer_id, direction, author_kind,"
-                    " channel, text, internal, automated, attachments, suggestions, created_at)"
-                    " VALUES (1, 1, 3, 'out', 'agent', 'email', 'hi', :no, :no, '[]', '[]', :at)"
-                ),
-                {"no": False, "at": now},
-            )
+            # Each message is queued to a channel once (0031's unique index): two replies.
             for row_id, status in ((1, "delivered"), (2, "pending")):
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO messages (id, thread_id, customer_id, direction,"
+                        " author_kind, channel, text, internal, automated, attachments,"
+                        " suggestions, created_at) VALUES (:id, 1, 3, 'out', 'agent', 'email',"
+                        " 'hi', :no, :no, '[]', '[]', :at)"
+                    ),
+                    {"id": row_id, "no": False, "at": now},
+                )
                 await connection.execute(
                     sa.text(
                         "INSERT INTO outbox (id, message_id, thread_id, channel, address, status,"
                         " attempts, parts_done, next_attempt_at, created_at)"
-                        " VALUES (:id, 1, 1, 'email', :address, :status, 0, 0, :at, :at)"
+                        " VALUES (:id, :id, 1, 'email', :address, :status, 0, 0, :at, :at)"
                     ),
                     {"id": row_id, "address": "sara@پشتیبانی.ir", "status": status, "at": now},
                 )
