@@ -24,7 +24,6 @@ the thread. The core names no channel: it asks the running adapters what they de
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -39,7 +38,7 @@ from router.context import AppContext
 from router.core.leadership import DatabaseLeadership
 from router.core.messages import AuthorKind, utcnow
 from router.core.outbox_worker import by_row_id
-from router.core.tasks import BackgroundTasks
+from router.core.tasks import BackgroundTasks, run_passes
 from router.core.transaction import Effects, write
 from router.http.keys import CONTEXT
 from router.storage.models import Identity, Message, OutboxItem, OutboxStatus, Thread
@@ -221,17 +220,20 @@ async def resend_unseen(app: AppContext, *, now: datetime | None = None) -> list
 async def _run(app: AppContext) -> None:
     """Resend every `unseen_check_interval` while this process holds the lock."""
     lock = DatabaseLeadership(app.engine).lock(LOCK)
-    interval = max(app.settings.outbox.unseen_check_interval, 0.01)
+
+    async def one_pass() -> None:
+        if await lock.acquire():
+            while len(await resend_unseen(app)) == BATCH:
+                pass  # a backlog: keep going before sleeping
+
     try:
-        while True:
-            try:
-                if await lock.acquire():
-                    while len(await resend_unseen(app)) == BATCH:
-                        pass  # a backlog: keep going before sleeping
-            except Exception:
-                logger.exception("the pass over unseen replies failed; trying again later")
-            app.metrics.worker_passes.labels("unseen").inc()
-            await asyncio.sleep(interval)
+        await run_passes(
+            one_pass,
+            app.settings.outbox.unseen_check_interval,
+            name="unseen",
+            logger=logger,
+            passes=app.metrics.worker_passes,
+        )
     finally:
         await lock.release()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 
 class BackgroundTasks:
@@ -44,3 +44,31 @@ class BackgroundTasks:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._logger.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+
+class _PassCounter(Protocol):
+    def labels(self, name: str) -> Any: ...
+
+
+async def run_passes(
+    one_pass: Callable[[], Awaitable[None]],
+    interval: float,
+    *,
+    name: str,
+    logger: logging.Logger,
+    passes: _PassCounter,
+) -> None:
+    """Run `one_pass` every `interval` seconds until cancelled (a periodic job's loop).
+
+    A pass that fails is logged and the next one comes on time: one bad row must not
+    stop the job for the life of the process. Each pass is counted under `name`
+    (`pasokh_worker_passes`), which is also what tests wait on.
+    """
+    interval = max(interval, 0.01)
+    while True:
+        try:
+            await one_pass()
+        except Exception:
+            logger.exception("%s pass failed; trying again later", name)
+        passes.labels(name).inc()
+        await asyncio.sleep(interval)

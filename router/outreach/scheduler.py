@@ -13,7 +13,6 @@ sent: the outbox delivers it, on the channel chosen here.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable
@@ -29,7 +28,7 @@ from config.settings import Settings
 from router.context import AppContext
 from router.core.messages import AuthorKind, utcnow
 from router.core.outbound_messages import enqueue_outbound
-from router.core.tasks import BackgroundTasks
+from router.core.tasks import BackgroundTasks, run_passes
 from router.core.threads import open_thread_of
 from router.core.transaction import Effects, is_race, write
 from router.http.keys import CONTEXT
@@ -338,17 +337,9 @@ async def _thread_for(
     return thread
 
 
-async def _run_scheduler(app: AppContext) -> None:
-    """Send due messages every `scheduler_interval_seconds` until cancelled."""
-    interval = max(app.settings.outreach.scheduler_interval_seconds, 0.01)
-    while True:
-        try:
-            while len(await send_due(app)) == BATCH:
-                pass  # a backlog: keep going before sleeping
-        except Exception:
-            logger.exception("outreach scheduler pass failed; trying again later")
-        app.metrics.worker_passes.labels("outreach").inc()
-        await asyncio.sleep(interval)
+async def _one_pass(app: AppContext) -> None:
+    while len(await send_due(app)) == BATCH:
+        pass  # a backlog: keep going before sleeping
 
 
 async def outreach_scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -356,6 +347,13 @@ async def outreach_scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     context = app[CONTEXT]
     quiet_hours_calendar(context.settings)  # a bad setting stops the start, named
     tasks = BackgroundTasks(logger)
-    tasks.spawn(_run_scheduler(context), "pasokh:outreach")
+    passes = run_passes(
+        lambda: _one_pass(context),
+        context.settings.outreach.scheduler_interval_seconds,
+        name="outreach",
+        logger=logger,
+        passes=context.metrics.worker_passes,
+    )
+    tasks.spawn(passes, "pasokh:outreach")
     yield
     await tasks.cancel()

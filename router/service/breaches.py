@@ -10,7 +10,6 @@ console, and a breached response target optionally escalates the thread one tier
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
 from router.core.events import SlaAlarmFired, ThreadChanged
-from router.core.tasks import BackgroundTasks
+from router.core.tasks import BackgroundTasks, run_passes
 from router.core.transaction import Effects, write
 from router.http.keys import CONTEXT
 from router.service.reports.events import record_breach
@@ -146,25 +145,25 @@ async def _record(
     )
 
 
-async def _run_scheduler(app: AppContext) -> None:
-    """Fire due alarms every `scheduler_interval_seconds` until cancelled."""
-    interval = max(app.settings.service.scheduler_interval_seconds, 0.01)
-    while True:
-        try:
-            # Deadlines a calendar or policy change moved, before firing by them.
-            while await recompute_stale_threads(app) == STALE_BATCH:
-                pass
-            while len(await fire_due_alarms(app)) == BATCH:
-                pass  # a backlog: keep going before sleeping
-        except Exception:
-            logger.exception("SLA scheduler pass failed; trying again later")
-        app.metrics.worker_passes.labels("sla").inc()
-        await asyncio.sleep(interval)
+async def _one_pass(app: AppContext) -> None:
+    # Deadlines a calendar or policy change moved, before firing by them.
+    while await recompute_stale_threads(app) == STALE_BATCH:
+        pass
+    while len(await fire_due_alarms(app)) == BATCH:
+        pass  # a backlog: keep going before sleeping
 
 
 async def sla_scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     """`cleanup_ctx` entry: runs the SLA scheduler while the app runs."""
     tasks = BackgroundTasks(logger)
-    tasks.spawn(_run_scheduler(app[CONTEXT]), "pasokh:sla")
+    context = app[CONTEXT]
+    passes = run_passes(
+        lambda: _one_pass(context),
+        context.settings.service.scheduler_interval_seconds,
+        name="sla",
+        logger=logger,
+        passes=context.metrics.worker_passes,
+    )
+    tasks.spawn(passes, "pasokh:sla")
     yield
     await tasks.cancel()
