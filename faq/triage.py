@@ -560,6 +560,14 @@ _PERSON_CONTACTS = frozenset(tokenise(normalise("escalate escalation callback ت
 _RAISE = frozenset(tokenise(normalise("ارفع ترفع")))
 _RAISE_ENDINGS = tuple(normalise(e) for e in ("", "وا", "و", "ي", "ه", "ها", "وه", "وها", "يها"))
 _RAISE_PROCLITICS = ("", "و", "ف")
+# Every written form of the verbs, spelled out once: the check runs on every token of
+# every message.
+_RAISED_FORMS = frozenset(
+    proclitic + verb + ending
+    for verb in _RAISE
+    for proclitic in _RAISE_PROCLITICS
+    for ending in _RAISE_ENDINGS
+)
 _RAISE_REACH = 3  # words from the verb to the one it is raised to
 _TO = frozenset(tokenise(normalise("الى لـ")))
 # How far a contact word may be from "me" («با من تماس»: before; «زنگ بزنید بهم»: after).
@@ -1320,12 +1328,7 @@ def _raised_to_staff(clause: Sequence[str]) -> bool:
     """ "Raise the matter to management" («ارفعوا الموضوع للإدارة», «ممكن ترفع شكواي إلى
     المشرف؟»): the matter raised, asked for, to one of the shop's people."""
     for i, token in enumerate(clause):
-        if not any(
-            token == proclitic + verb + ending
-            for verb in _RAISE
-            for proclitic in _RAISE_PROCLITICS
-            for ending in _RAISE_ENDINGS
-        ):
+        if token not in _RAISED_FORMS:
             continue
         for j in range(i + 1, min(i + 1 + _RAISE_REACH, len(clause))):
             # «إلى» before the person («إلى المدير»), or «ل» on it («للمدير», «للقسم»)
