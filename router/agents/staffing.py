@@ -8,6 +8,7 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.core.responder import Staffing
+from router.storage.core_rows import selected
 from router.storage.models import Agent, Thread, ThreadStatus
 
 
@@ -89,7 +90,7 @@ async def staffing_for(session: AsyncSession, thread: Thread) -> Staffing:
             "queued_at": thread.queued_at,
             "thread_id": thread.id,
         }
-        agents, online, ahead = (await session.execute(_STAFFING_AND_PLACE, place)).one()
+        agents, online, ahead = (await selected(session, _STAFFING_AND_PLACE, place)).one()
         return Staffing(agents=int(agents), online=int(online), queue_position=int(ahead or 0) + 1)
-    agents, online = (await session.execute(_STAFFING, {"staff_tier": staff_tier})).one()
+    agents, online = (await selected(session, _STAFFING, {"staff_tier": staff_tier})).one()
     return Staffing(agents=int(agents), online=int(online), queue_position=None)

@@ -60,7 +60,7 @@ from router.outreach.consent import count_opt_out, opt_out_answer
 from router.service import sla_threads
 from router.service.reports.events import record_ingest
 from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
-from router.storage.core_rows import columns_of, inserted, loaded, updated
+from router.storage.core_rows import columns_of, inserted, loaded, selected, updated
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -840,7 +840,8 @@ async def _thread_context(
     if not created:  # a new thread holds only this message
         # Plain rows of the columns the view shows: no ORM objects to build, identify
         # and track for a read that only becomes data.
-        rows = await session.execute(
+        rows = await selected(
+            session,
             _RECENT_MESSAGES,
             {"thread_id": thread.id, "how_many": app.settings.threads.history_limit + 1},
         )

@@ -31,6 +31,7 @@ from router.service.calendars import (
     calendar_from_json,
     calendar_to_json,
 )
+from router.storage.core_rows import selected
 from router.storage.models import (
     AuditEvent,
     Message,
@@ -89,7 +90,7 @@ async def service_levels(app: AppContext, session: AsyncSession) -> ServiceLevel
         return cast(ServiceLevels, read[1])
     calendar_bodies: dict[str, Any] = dict(app.settings.service.calendars)
     policy_bodies: dict[str, Any] = dict(app.settings.service.policies)
-    for kind, name, body in await session.execute(_STORED_LEVELS):
+    for kind, name, body in await selected(session, _STORED_LEVELS):
         (calendar_bodies if kind == "calendar" else policy_bodies)[name] = body
     calendars = {}
     for name, body in calendar_bodies.items():

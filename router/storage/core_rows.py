@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, insert, inspect, null, update
+from sqlalchemy import Result, bindparam, insert, inspect, null, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -43,6 +43,20 @@ def loaded(session: AsyncSession, model: type[M], row: Mapping[Any, Any]) -> M:
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
+
+
+async def selected(
+    session: AsyncSession, statement: Any, params: Mapping[str, Any] | None = None
+) -> Result[Any]:
+    """`statement` (a Core SELECT of columns, no ORM entities) run on the session's
+    connection: the session's per-execution work (its ORM compile state and plugin
+    lookups) costs more CPU than a small read. Pending changes are flushed first when
+    the session would autoflush them, so the read sees them as `session.execute` would.
+    """
+    sync = session.sync_session
+    if sync.autoflush and (sync.new or sync.deleted or sync.identity_map.check_modified()):
+        await session.flush()
+    return await (await session.connection()).execute(statement, params)
 
 
 # One prebuilt INSERT per model, returning its key (see `inserted`).
