@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from router.storage.core_rows import columns_of, inserted, loaded, updated
+from router.storage.core_rows import columns_of, flush_pending, inserted, loaded, selected, updated
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.models import (
     AuditEvent,
@@ -150,3 +150,46 @@ async def test_an_updated_object_is_written_once_with_its_rules_and_left_unchang
         assert (stored.display_name, stored.username) == ("Sara K.", "sara_k")
         # The model's before_update rule ran, as in a flush.
         assert stored.search_text == identity_searchable("v-1", "Sara K.", "sara_k")
+
+
+async def test_a_selected_read_sees_what_the_session_would_flush_before_it(
+    engine: AsyncEngine,
+) -> None:
+    """Run on the connection, the read still sees the session's pending changes when the
+    session autoflushes (as `session.execute` does), and writes nothing when it does not."""
+    identity_id = await _identity_id(engine)
+    names = select(Customer.name).order_by(Customer.name)
+    async with new_sessionmaker(engine)() as session, session.begin():
+        identity = await session.get_one(Identity, identity_id)
+        sara = await session.get_one(Customer, identity.customer_id)
+        sara.name = "Sara K."
+        session.add(Customer(name="Ali"))
+        statements = _statements(engine)
+        with session.no_autoflush:
+            assert list((await selected(session, names)).scalars()) == ["Sara"]
+        assert statements == ["SELECT"]
+        assert list((await selected(session, names)).scalars()) == ["Ali", "Sara K."]
+        assert sorted(statements[1:-1]) == ["INSERT", "UPDATE"]
+        assert statements[-1] == "SELECT"
+
+
+async def test_a_session_with_nothing_pending_is_not_flushed(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identity_id = await _identity_id(engine)
+    async with new_sessionmaker(engine)() as session, session.begin():
+        identity = await session.get_one(Identity, identity_id)
+        flushes: list[object] = []
+        flush = session.sync_session.flush
+
+        def counted(objects: Any = None) -> None:
+            flushes.append(objects)
+            flush(objects)
+
+        monkeypatch.setattr(session.sync_session, "flush", counted)
+        await flush_pending(session)
+        assert flushes == []  # not even entered: nothing to write
+        identity.display_name = "Sara"
+        await flush_pending(session)
+        assert len(flushes) == 1
+        assert not session.sync_session.dirty

@@ -60,7 +60,7 @@ from router.outreach.consent import count_opt_out, opt_out_answer
 from router.service import sla_threads
 from router.service.reports.events import record_ingest
 from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
-from router.storage.core_rows import columns_of, inserted, loaded, selected, updated
+from router.storage.core_rows import columns_of, flush_pending, inserted, loaded, selected, updated
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -470,7 +470,7 @@ async def _thread(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
     if turn.choice.created:
         # Written with the new row rather than in an UPDATE of it right after.
         _customer_wrote(turn.choice.thread, turn.msg, turn.identity)
-    await session.flush()  # a racing second "first thread" fails here, and retries
+    await flush_pending(session)  # a racing second "first thread" fails here, and retries
     thread = turn.choice.thread
     turn.status_before = (thread.status, thread.tier, thread.assignee_id)
 

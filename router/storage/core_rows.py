@@ -53,10 +53,17 @@ async def selected(
     lookups) costs more CPU than a small read. Pending changes are flushed first when
     the session would autoflush them, so the read sees them as `session.execute` would.
     """
-    sync = session.sync_session
-    if sync.autoflush and (sync.new or sync.deleted or sync.identity_map.check_modified()):
-        await session.flush()
+    if session.sync_session.autoflush:
+        await flush_pending(session)
     return await (await session.connection()).execute(statement, params)
+
+
+async def flush_pending(session: AsyncSession) -> None:
+    """`session.flush()` when the session holds changes: with nothing to write, the
+    flush does nothing, but reaching it costs a switch into SQLAlchemy's greenlet."""
+    sync = session.sync_session
+    if sync.new or sync.deleted or sync.identity_map.check_modified():
+        await session.flush()
 
 
 # One prebuilt INSERT per model, returning its key (see `inserted`).
