@@ -10,7 +10,7 @@ so later changes to it are flushed as usual.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Result, bindparam, insert, inspect, null, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,15 @@ def columns_of(model: type[Base]) -> tuple[Any, ...]:
     return tuple(attribute.columns[0] for attribute in inspect(model).column_attrs)
 
 
+def _bare(model: type[M], values: Mapping[str, Any]) -> M:
+    """A `model` object holding `values` with no change history: the declarative
+    constructor sets each attribute through its instrumentation (an event per column),
+    which a row about to be marked loaded does not need."""
+    instance = cast(M, inspect(model).class_manager.new_instance())
+    inspect(instance).dict.update(values)
+    return instance
+
+
 def loaded(session: AsyncSession, model: type[M], row: Mapping[Any, Any]) -> M:
     """The `model` object for `row` (which holds `columns_of(model)`), part of `session`
     as if loaded by it. An object of the same identity the session holds already is
@@ -39,7 +48,7 @@ def loaded(session: AsyncSession, model: type[M], row: Mapping[Any, Any]) -> M:
         for name, value in values.items():
             set_committed_value(held, name, value)
         return held
-    instance = model(**values)
+    instance = _bare(model, values)
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
@@ -47,7 +56,7 @@ def loaded(session: AsyncSession, model: type[M], row: Mapping[Any, Any]) -> M:
 
 async def selected(
     session: AsyncSession, statement: Any, params: Mapping[str, Any] | None = None
-) -> Result[Any]:
+) -> Result[*tuple[Any, ...]]:
     """`statement` (a Core SELECT of columns, no ORM entities) run on the session's
     connection: the session's per-execution work (its ORM compile state and plugin
     lookups) costs more CPU than a small read. Pending changes are flushed first when
@@ -55,7 +64,9 @@ async def selected(
     """
     if session.sync_session.autoflush:
         await flush_pending(session)
-    return await (await session.connection()).execute(statement, params)
+    connection = await session.connection()
+    result: Result[*tuple[Any, ...]] = await connection.execute(statement, params)
+    return result
 
 
 async def flush_pending(session: AsyncSession) -> None:
@@ -101,14 +112,15 @@ async def inserted(session: AsyncSession, model: type[M], **values: Any) -> M:
             values[attribute.key] = default.arg(None)
         else:
             values[attribute.key] = default.arg
-    instance = model(**values)
+    instance = _bare(model, values)
+    state = inspect(instance)
     connection = await session.connection()
-    mapper.dispatch.before_insert(mapper, connection.sync_connection, inspect(instance))
+    mapper.dispatch.before_insert(mapper, connection.sync_connection, state)
     statement = _INSERTS.get(model)
     if statement is None:
         statement = _INSERTS[model] = insert(model).returning(*mapper.primary_key)
     row = {
-        attribute.key: getattr(instance, attribute.key)
+        attribute.key: state.dict.get(attribute.key)
         for attribute in mapper.column_attrs
         if not attribute.columns[0].primary_key
     }
