@@ -35,7 +35,7 @@ from channels.webchat.tokens import (
     valid_user_id,
 )
 from config.settings import WebchatSettings
-from router.core.connection_slots import ClientSlots, connection_budget
+from router.core.connection_slots import ClientSlots
 from router.core.events import (
     CustomersMerged,
     Event,
@@ -247,16 +247,15 @@ class WebchatAdapter:
         self._tasks.spawn(self._follow_events(services), "webchat:events")
 
     def _start_limits(self, services: ChannelServices) -> None:
-        """The caps on open sockets (per client address, in all) and on unsent uploads."""
+        """The caps on open sockets (per client address; in all, with the console's
+        sockets: `services.sockets`) and on unsent uploads."""
         settings = self._settings
-        slots = ClientSlots(
-            total=connection_budget(settings.max_sockets),
-            per_client=settings.max_sockets_per_address,
-        )
+        slots = ClientSlots(total=services.sockets, per_client=settings.max_sockets_per_address)
         self._slots = slots
         self._sockets_gauge.set_function(lambda: len(slots))
         logger.info(
-            "web chat: at most %d visitor sockets in this process, %d per client address",
+            "web chat: at most %d web chat and console sockets in this process, %d visitor"
+            " sockets per client address",
             slots.total,
             slots.per_client,
         )

@@ -1163,7 +1163,6 @@
     const socket = new WebSocket(`${scheme}://${location.host}/ws/console`);
     state.socket = socket;
     socket.addEventListener("open", () => {
-      state.socketRetry = 0;
       renderLive();
       // Anything that changed while we were away: read it again.
       reloadQueueSoon();
@@ -1176,6 +1175,9 @@
       } catch (_) {
         return;
       }
+      // The server says hello only to a socket it let in (one over a cap is opened,
+      // then closed): only then does the back-off start again from its shortest wait.
+      if (data.type === "hello") state.socketRetry = 0;
       onEvent(data);
     });
     socket.addEventListener("close", (event) => {
@@ -1185,6 +1187,11 @@
       if (event.code === 4401 || !state.agent) {
         sessionEnded();
         return;
+      }
+      // Too many sockets for this session (4429) or a busy server (1013): wait 8 s or
+      // more, not 0.5 s, as the web chat widget does.
+      if (event.code === 4429 || event.code === 1013) {
+        state.socketRetry = Math.max(state.socketRetry, 5);
       }
       const delay = Math.min(30000, 500 * 2 ** state.socketRetry++) * (0.5 + Math.random());
       setTimeout(() => {
