@@ -704,6 +704,8 @@
     currentId: null,
     threadRead: 0, // bumped by each read of the open thread and each action on it
     threadReadsOpen: 0, // reads in flight: the thread view is aria-busy meanwhile
+    reportAsked: 0, // bumped by each report read: an older read answering later is dropped
+    reportReadsOpen: 0, // report reads in flight: the cards are aria-busy meanwhile
     actionsOpen: 0, // actions in flight: a read not made by one of them is dropped
     sending: false, // a reply is on its way: no second one until it is answered
     replyKey: null, // {what, key}: the idempotency key of the reply being composed
@@ -2236,16 +2238,28 @@
     return `/api/v1/reports/summary?${params}`;
   }
 
+  // Opening the page reads the default window while the admin may already be choosing
+  // another: only the last window asked for is shown, whichever answer comes last.
   async function loadReport() {
     if (!$("report-from").value || !$("report-to").value) return;
     $("report-csv").href = reportQuery("csv");
+    const asked = ++state.reportAsked;
+    reportReading(1);
     try {
-      state.report = await api("GET", reportQuery());
+      const report = await api("GET", reportQuery());
+      if (asked !== state.reportAsked) return;
+      state.report = report;
+      renderReport();
     } catch (error) {
-      failed(error);
-      return;
+      if (asked === state.reportAsked) failed(error);
+    } finally {
+      reportReading(-1);
     }
-    renderReport();
+  }
+
+  function reportReading(change) {
+    state.reportReadsOpen += change;
+    $("report-cards").setAttribute("aria-busy", String(state.reportReadsOpen > 0));
   }
 
   function locale() {
