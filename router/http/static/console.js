@@ -704,8 +704,6 @@
     currentId: null,
     threadRead: 0, // bumped by each read of the open thread and each action on it
     threadReadsOpen: 0, // reads in flight: the thread view is aria-busy meanwhile
-    reportAsked: 0, // bumped by each report read: an older read answering later is dropped
-    reportReadsOpen: 0, // report reads in flight: the cards are aria-busy meanwhile
     actionsOpen: 0, // actions in flight: a read not made by one of them is dropped
     sending: false, // a reply is on its way: no second one until it is answered
     replyKey: null, // {what, key}: the idempotency key of the reply being composed
@@ -2238,28 +2236,43 @@
     return `/api/v1/reports/summary?${params}`;
   }
 
-  // Opening the page reads the default window while the admin may already be choosing
-  // another: only the last window asked for is shown, whichever answer comes last.
+  // Reads of one kind (a report window, a search, a profile) can answer out of order:
+  // opening Reports reads the default window while the admin is already choosing
+  // another. Only the newest read asked for is shown (or its error), whichever answers
+  // last, and `region` is aria-busy while any of them is open.
+  function newestReads(region) {
+    let asked = 0;
+    let open = 0;
+    const reading = (change) => {
+      open += change;
+      $(region).setAttribute("aria-busy", String(open > 0));
+    };
+    return async (read, show) => {
+      const mine = ++asked;
+      reading(1);
+      try {
+        const data = await read();
+        if (mine === asked) show(data);
+      } catch (error) {
+        if (mine === asked) failed(error);
+      } finally {
+        reading(-1);
+      }
+    };
+  }
+
+  const readReport = newestReads("report-cards");
+
   async function loadReport() {
     if (!$("report-from").value || !$("report-to").value) return;
     $("report-csv").href = reportQuery("csv");
-    const asked = ++state.reportAsked;
-    reportReading(1);
-    try {
-      const report = await api("GET", reportQuery());
-      if (asked !== state.reportAsked) return;
-      state.report = report;
-      renderReport();
-    } catch (error) {
-      if (asked === state.reportAsked) failed(error);
-    } finally {
-      reportReading(-1);
-    }
-  }
-
-  function reportReading(change) {
-    state.reportReadsOpen += change;
-    $("report-cards").setAttribute("aria-busy", String(state.reportReadsOpen > 0));
+    await readReport(
+      () => api("GET", reportQuery()),
+      (report) => {
+        state.report = report;
+        renderReport();
+      },
+    );
   }
 
   function locale() {
@@ -2526,6 +2539,7 @@
     locale: () => LOCALES[state.lang] || "en",
     api,
     apiAll,
+    newestReads,
     el,
     t,
     num,
