@@ -16,6 +16,7 @@ import pytest
 from aiohttp import WSMsgType
 
 from config.settings import Settings
+from tests.agent_support import eventually
 from tests.conftest import AppFactory
 from tests.loopback_clients import LoopbackClient, webchat_clients
 from tests.processes import ServeProcess
@@ -49,9 +50,11 @@ async def metric(base: str, name: str, **labels: str) -> float:
 async def until_open_sockets(base: str, count: int) -> None:
     """Wait until the server counts `count` open visitor sockets (it learns of a close
     a moment after the client sends it)."""
-    async with asyncio.timeout(10):
-        while await metric(base, "pasokh_webchat_sockets") != count:
-            await asyncio.sleep(0.02)
+
+    async def counted() -> bool:
+        return await metric(base, "pasokh_webchat_sockets") == count
+
+    await eventually(counted)
 
 
 async def test_a_client_address_holds_at_most_its_sockets_and_gets_one_back_when_one_closes(

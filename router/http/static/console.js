@@ -2243,16 +2243,43 @@
     return `/api/v1/reports/summary?${params}`;
   }
 
+  // Reads of one kind (a report window, a search, a profile) can answer out of order:
+  // opening Reports reads the default window while the admin is already choosing
+  // another. Only the newest read asked for is shown (or its error), whichever answers
+  // last, and `region` is aria-busy while any of them is open.
+  function newestReads(region) {
+    let asked = 0;
+    let open = 0;
+    const reading = (change) => {
+      open += change;
+      $(region).setAttribute("aria-busy", String(open > 0));
+    };
+    return async (read, show) => {
+      const mine = ++asked;
+      reading(1);
+      try {
+        const data = await read();
+        if (mine === asked) show(data);
+      } catch (error) {
+        if (mine === asked) failed(error);
+      } finally {
+        reading(-1);
+      }
+    };
+  }
+
+  const readReport = newestReads("report-cards");
+
   async function loadReport() {
     if (!$("report-from").value || !$("report-to").value) return;
     $("report-csv").href = reportQuery("csv");
-    try {
-      state.report = await api("GET", reportQuery());
-    } catch (error) {
-      failed(error);
-      return;
-    }
-    renderReport();
+    await readReport(
+      () => api("GET", reportQuery()),
+      (report) => {
+        state.report = report;
+        renderReport();
+      },
+    );
   }
 
   function locale() {
@@ -2519,6 +2546,7 @@
     locale: () => LOCALES[state.lang] || "en",
     api,
     apiAll,
+    newestReads,
     el,
     t,
     num,
