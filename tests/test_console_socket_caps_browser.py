@@ -11,6 +11,7 @@ from playwright.async_api import Browser, WebSocket, expect
 
 from config.settings import Settings
 from router.core.responder import QueueEveryThread
+from tests.agent_support import eventually
 from tests.conftest import AppFactory
 from tests.console_support import add_agent
 from tests.test_console_browser import new_context, sign_in_console
@@ -44,8 +45,11 @@ async def test_a_refused_console_waits_before_it_reconnects(
     await expect(second.locator("#console")).to_be_visible()
     await expect(second.locator("#live")).to_have_attribute("data-state", "off")
     code = "too_many_session_sockets"
-    while await metric(base, "pasokh_console_refused_total", code=code) < 1:
-        await second.wait_for_timeout(50)
+
+    async def refused() -> bool:
+        return await metric(base, "pasokh_console_refused_total", code=code) == 1
+
+    await eventually(refused)
     await first.page.close()  # its slot is free from now on
 
     # The refused tab comes back on its own, after a wait of seconds (8 s or more, less

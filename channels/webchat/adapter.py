@@ -254,8 +254,8 @@ class WebchatAdapter:
         self._slots = slots
         self._sockets_gauge.set_function(lambda: len(slots))
         logger.info(
-            "web chat: at most %d web chat and console sockets in this process, %d visitor"
-            " sockets per client address",
+            "web chat: at most %d visitor sockets in this process (agents' console sockets"
+            " included), %d per client address",
             slots.total,
             slots.per_client,
         )
