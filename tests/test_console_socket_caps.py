@@ -13,7 +13,6 @@ import aiohttp
 from aiohttp import WSMsgType
 
 from config.settings import Settings
-from tests.agent_support import eventually
 from tests.conftest import AppFactory
 from tests.console_support import add_agent, sign_in
 from tests.loopback_clients import webchat_clients
@@ -45,13 +44,7 @@ async def console_outcome(ws: aiohttp.ClientWebSocketResponse) -> tuple[str, int
 
 
 async def until_console_sockets(base: str, count: int) -> None:
-    """Wait until the server counts `count` open console sockets (it learns of a close a
-    moment after the client sends it)."""
-
-    async def counted() -> bool:
-        return await metric(base, "pasokh_console_sockets") == count
-
-    await eventually(counted)
+    await until_open_sockets(base, count, gauge="pasokh_console_sockets")
 
 
 async def test_a_session_holds_at_most_its_sockets_and_gets_one_back_when_one_closes(

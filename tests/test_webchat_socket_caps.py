@@ -47,12 +47,12 @@ async def metric(base: str, name: str, **labels: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-async def until_open_sockets(base: str, count: int) -> None:
-    """Wait until the server counts `count` open visitor sockets (it learns of a close
-    a moment after the client sends it)."""
+async def until_open_sockets(base: str, count: int, gauge: str = "pasokh_webchat_sockets") -> None:
+    """Wait until the server counts `count` open visitor sockets (or those `gauge`
+    counts: the console's); it learns of a close a moment after the client sends it."""
 
     async def counted() -> bool:
-        return await metric(base, "pasokh_webchat_sockets") == count
+        return await metric(base, gauge) == count
 
     await eventually(counted)
 
