@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import smtplib
 import ssl
 import subprocess
@@ -21,6 +22,7 @@ import aiosmtpd.smtp as aiosmtpd_smtp
 import aiosmtplib
 import pytest
 from aiosmtpd.smtp import SMTP
+from aiosmtplib.email import flatten_message
 from prometheus_client import CollectorRegistry
 
 import channels.email.adapter as adapter_module
@@ -28,6 +30,7 @@ from channels.base import ChannelServices
 from channels.email.adapter import EmailAdapter
 from channels.email.parse import ParsedMail
 from channels.email.relay import RELAY_SESSIONS, RelayPool
+from channels.email.render import render_outbound
 from channels.email.tokens import ReplyTokens
 from config.settings import EmailSettings
 from router.core.attachments import AttachmentStore
@@ -345,6 +348,51 @@ async def test_an_internationalised_address_through_a_relay_without_smtputf8_fai
     assert "SMTPUTF8" in result.error and "مشتری@example.ir" in result.error
     assert ascii_customer.status == DeliveryStatus.DELIVERED
     assert [mail.rcpt_tos for mail in relay.received] == [("sara@example.ir",)]
+
+
+@pytest.mark.parametrize("eight_bit_mime", [True, False], ids=["8bitmime", "7bit-relay"])
+async def test_a_mail_reaches_the_relay_as_aiosmtplibs_send_message_would_send_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, eight_bit_mime: bool
+) -> None:
+    """The mail is written for SMTP by the channel (`wire_bytes`), not by aiosmtplib's
+    `send_message`; what a real relay receives is what `send_message` would have sent:
+    SMTPUTF8 asked for only when an envelope address needs it, `BODY=8BITMIME` only when
+    offered, the raw UTF-8 header of an internationalised address kept for an 8-bit
+    relay and encoded for a 7-bit one, the bytes of aiosmtplib's flattening."""
+    rendered: list[Message] = []
+
+    def render(*args: Any, **kwargs: Any) -> Message:
+        rendered.append(render_outbound(*args, **kwargs))
+        return rendered[-1]
+
+    monkeypatch.setattr("channels.email.adapter.render_outbound", render)
+    relay = FakeRelay(eight_bit_mime=eight_bit_mime)
+    await relay.start()
+    adapter = EmailAdapter(email_settings(relay.port), secret_key=SECRET)
+    await adapter.start(
+        ChannelServices(
+            ingest=FakeIngest(),
+            events=InProcessEventBus(),
+            attachments=AttachmentStore(tmp_path / "a"),
+            conversation=NoConversation(),
+        )
+    )
+    try:
+        for n, address in enumerate(("sara@example.ir", "مشتری@example.ir"), start=1):
+            result = await adapter.send(outbound(outbox_id=n, address=address))
+            assert result.status == DeliveryStatus.DELIVERED
+        mails = await relay.wait_for(2)
+    finally:
+        await adapter.stop()
+        await relay.stop()
+    body = ["BODY=8BITMIME"] if eight_bit_mime else []
+    options = [[o for o in mail.mail_options if not o.startswith("SIZE=")] for mail in mails]
+    assert options == [body, ["SMTPUTF8", *body]]
+    cte_type = "8bit" if eight_bit_mime else "7bit"
+    for mail, sent in zip(mails, rendered, strict=True):
+        expected = re.sub(rb"\r?\n", b"\r\n", flatten_message(sent, cte_type=cte_type))
+        assert mail.data == expected
+    assert ("\r\nTo: مشتری@example.ir\r\n".encode() in mails[1].data) is eight_bit_mime
 
 
 async def test_auto_reply_cap_breaks_loops(rig: Rig) -> None:
