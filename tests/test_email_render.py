@@ -13,8 +13,10 @@ from email.utils import parseaddr
 import pytest
 from aiosmtplib.email import flatten_message
 
+import channels.email.render as render_module
 from channels.email.parse import parse_mail
 from channels.email.render import (
+    our_message_of,
     outbound_message_id,
     render_outbound,
     reply_subject,
@@ -23,6 +25,7 @@ from channels.email.render import (
 )
 from channels.email.tokens import ReplyTokens
 from router.core.messages import AttachmentRef, AuthorKind, OutboundMessage
+from router.core.security import PurposeKey
 
 
 def outbound(**changes: object) -> OutboundMessage:
@@ -320,3 +323,22 @@ def test_writing_the_mail_for_smtp_folds_none_of_its_headers_again(
     monkeypatch.setattr(Header, "encode", counted)
     assert wire_bytes(mail, cte_type="8bit") == expected
     assert folded == []
+
+
+def test_the_message_id_key_is_derived_once_not_per_mail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deriving a purpose's key is an HMAC of its own: once per secret, not per mail."""
+    derived: list[str] = []
+
+    def counted(secret: str, purpose: str) -> PurposeKey:
+        derived.append(purpose)
+        return PurposeKey(secret, purpose)
+
+    monkeypatch.setattr(render_module, "PurposeKey", counted)
+    render_module._message_id_key.cache_clear()
+    ids = [
+        outbound_message_id(outbound(outbox_id=n), secret="k2", domain="support.localhost")
+        for n in (1, 2, 3)
+    ]
+    assert [our_message_of(id_, secret="k2") for id_ in ids] == [7, 7, 7]
+    assert our_message_of(ids[0], secret="k3") is None
+    assert derived == ["email-message-id", "email-message-id"]  # one per secret

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import html
 import io
 import re
@@ -93,7 +94,13 @@ def our_message_of(message_id: str, *, secret: str | bytes) -> int | None:
 
 
 def _message_id_mac(secret: str | bytes, stem: str) -> str:
-    return PurposeKey(secret, "email-message-id").hexdigest(stem)[:16]
+    return _message_id_key(secret).hexdigest(stem)[:16]
+
+
+@functools.lru_cache(maxsize=4)
+def _message_id_key(secret: str | bytes) -> PurposeKey:
+    """The Message-ID MACs' key, derived once (an HMAC of its own) and not per mail."""
+    return PurposeKey(secret, "email-message-id")
 
 
 def reply_subject(
