@@ -641,6 +641,53 @@ async def test_an_idle_session_gets_421_and_is_closed_after_the_command_timeout(
         assert refusals(registry, "timeout") == 1.0
 
 
+async def test_the_idle_timeout_counts_from_the_last_command(tmp_path: Path) -> None:
+    """A session's timer is not scheduled anew for every command; the `421` still comes
+    a full command timeout after the last command, not after the first timer."""
+    timeout = 1.0
+    settings = email_settings(1, smtp_command_timeout=timeout, smtp_junk_command_limit=100_000)
+    loop = asyncio.get_running_loop()
+    async with running(tmp_path, settings) as (adapter, _, _):
+        _, reader, writer = await open_session(adapter.port)
+        assert (await command(reader, writer, b"EHLO client.example")).startswith(b"250 ")
+        first = loop.time()
+        while loop.time() - first < timeout / 2:  # commands for half the timeout
+            assert (await command(reader, writer, b"NOOP")).startswith(b"250")
+        # The first timer is due before the deadline the last command set: it waits on.
+        last = loop.time()
+        rest = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        assert rest.startswith(b"421 4.4.2")
+        assert loop.time() - last >= timeout * 0.75
+
+
+async def test_a_mail_transaction_schedules_no_timer_per_command(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiosmtpd reset the idle timer before every command and the channel after it, each
+    a timer cancelled and another scheduled: CPU on the event loop for every mail."""
+    loop = asyncio.get_running_loop()
+    scheduled: list[float] = []
+    call_at = loop.call_at
+
+    def counted(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        if getattr(callback, "__name__", "") == "_timeout_cb":
+            scheduled.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counted)
+    reader, writer = await greeted(rig.port)
+    for n in range(5):
+        await begin_data(reader, writer)
+        writer.write(make_mail(message_id=f"<timer-{n}@example.ir>") + b".\r\n")
+        assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"250")
+    writer.close()
+    assert len(rig.ingest.stored) == 5
+    # The greeting's timer, and one more for each mail's body (the longer DATA timeout
+    # then the command timeout again come before the timer pending then).
+    assert len(scheduled) <= 1 + 5 * 2
+
+
 async def test_a_slow_message_body_is_not_cut_by_the_command_timeout(tmp_path: Path) -> None:
     settings = email_settings(1, smtp_command_timeout=0.3)
     async with running(tmp_path, settings) as (adapter, ingest, _):
