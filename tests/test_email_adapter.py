@@ -368,22 +368,13 @@ async def test_a_mail_reaches_the_relay_as_aiosmtplibs_send_message_would_send_i
     monkeypatch.setattr("channels.email.adapter.render_outbound", render)
     relay = FakeRelay(eight_bit_mime=eight_bit_mime)
     await relay.start()
-    adapter = EmailAdapter(email_settings(relay.port), secret_key=SECRET)
-    await adapter.start(
-        ChannelServices(
-            ingest=FakeIngest(),
-            events=InProcessEventBus(),
-            attachments=AttachmentStore(tmp_path / "a"),
-            conversation=NoConversation(),
-        )
-    )
     try:
-        for n, address in enumerate(("sara@example.ir", "مشتری@example.ir"), start=1):
-            result = await adapter.send(outbound(outbox_id=n, address=address))
-            assert result.status == DeliveryStatus.DELIVERED
-        mails = await relay.wait_for(2)
+        async with running(tmp_path, email_settings(relay.port)) as (adapter, _, _):
+            for n, address in enumerate(("sara@example.ir", "مشتری@example.ir"), start=1):
+                result = await adapter.send(outbound(outbox_id=n, address=address))
+                assert result.status == DeliveryStatus.DELIVERED
+            mails = await relay.wait_for(2)
     finally:
-        await adapter.stop()
         await relay.stop()
     body = ["BODY=8BITMIME"] if eight_bit_mime else []
     options = [[o for o in mail.mail_options if not o.startswith("SIZE=")] for mail in mails]
