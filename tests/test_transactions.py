@@ -151,8 +151,9 @@ async def test_postgres_reads_send_no_begin_and_writes_stay_in_transactions(
 
     async def in_transaction(session: AsyncSession) -> bool:
         connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        return bool(raw.driver_connection.is_in_transaction())
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        return bool(driver.is_in_transaction())
 
     try:
         for _ in range(2):  # the one connection goes back and forth between the two
