@@ -22,7 +22,12 @@ from router.agents import queue
 from router.agents.replies import post_message
 from router.context import AppContext
 from router.core.responder import QueueEveryThread
-from router.storage.engine import new_engine, new_read_sessionmaker, new_sessionmaker
+from router.storage.engine import (
+    new_engine,
+    new_read_sessionmaker,
+    new_sessionmaker,
+    read_in_transaction,
+)
 from tests.agent_support import api, make_agent
 from tests.console_support import add_agent, sign_in
 from tests.support import FakeAdapter, make_settings
@@ -172,5 +177,25 @@ async def test_postgres_reads_send_no_begin_and_writes_stay_in_transactions(
                     await session.execute(text("INSERT INTO probe VALUES (1)"))
                     raise RuntimeError("roll back")
             assert await session.scalar(text("SELECT count(*) FROM probe")) == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_session_given_a_transaction_keeps_its_transaction_settings(
+    database_url: str,
+) -> None:
+    """A report sets `work_mem` and `jit` for its transaction only, and a file sweep
+    streams through a server-side cursor: in a read session on PostgreSQL both need
+    the transaction `read_in_transaction` gives it back (on SQLite it does nothing)."""
+    engine = new_engine(database_url)
+    reads = new_read_sessionmaker(engine)
+    try:
+        async with reads() as session:
+            await read_in_transaction(session)
+            if engine.dialect.name == "postgresql":
+                await session.execute(text("SELECT set_config('work_mem', '77MB', true)"))
+                assert await session.scalar(text("SHOW work_mem")) == "77MB"
+            streamed = await session.stream_scalars(text("SELECT 1 UNION ALL SELECT 2"))
+            assert [n async for n in streamed] == [1, 2]
     finally:
         await engine.dispose()

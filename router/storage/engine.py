@@ -159,6 +159,18 @@ def new_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSessio
     return async_sessionmaker(engine.execution_options(**options), expire_on_commit=False)
 
 
+async def read_in_transaction(session: AsyncSession) -> None:
+    """Give a read session (`new_read_sessionmaker`) a transaction on PostgreSQL, where
+    read sessions run without one: call before its first statement when it streams
+    results (`stream`, `yield_per`: a server-side cursor lives in a transaction) or sets
+    something for its transaction only (`set_config(..., true)`). SQLite needs nothing.
+    """
+    dialect = session.bind.dialect if session.bind is not None else None
+    if dialect is not None and dialect.name == "postgresql":
+        level = getattr(dialect, "default_isolation_level", None) or "READ COMMITTED"
+        await session.connection(execution_options={"isolation_level": level})
+
+
 # SQLite: another process holds the lock, or the file cannot be read or written.
 _SQLITE_UNAVAILABLE = (
     "SQLITE_BUSY",
