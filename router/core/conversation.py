@@ -4,6 +4,7 @@ From must not appear as the customer's own words in their chat)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select
@@ -76,6 +77,12 @@ class DatabaseConversationReader:
             row = (await session.execute(_SHOWN_MESSAGE, {"message_id": message_id})).first()
             return None if row is None else to_conversation_message(row)
 
+    async def messages_by_id(self, message_ids: Sequence[int]) -> list[ConversationMessage]:
+        async with self._sessions() as session:
+            connection = await session.connection()
+            rows = await connection.execute(_SHOWN_MESSAGES, {"message_ids": list(message_ids)})
+            return [to_conversation_message(row) for row in rows]
+
 
 # NULL: the channel makes no such claim (web chat, Telegram); False: unauthenticated.
 _SHOWN_TO_CUSTOMER = or_(
@@ -99,6 +106,16 @@ _CONVERSATION_COLUMNS = (
 # the web chat reads every message it pushes that a socket does not have yet.
 _SHOWN_MESSAGE = select(*_CONVERSATION_COLUMNS).where(
     Message.id == bindparam("message_id"), Message.internal.is_(False), _SHOWN_TO_CUSTOMER
+)
+# The same for a wave of messages (the web chat reads back what was stored meanwhile).
+_SHOWN_MESSAGES = (
+    select(*_CONVERSATION_COLUMNS)
+    .where(
+        Message.id.in_(bindparam("message_ids", expanding=True)),
+        Message.internal.is_(False),
+        _SHOWN_TO_CUSTOMER,
+    )
+    .order_by(Message.id)
 )
 
 
