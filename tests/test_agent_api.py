@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from aiohttp.web import RouteDef
@@ -626,6 +627,7 @@ async def test_notes_never_leave(settings: Settings, start_app) -> None:
     assert await web.services.conversation.message(note_id) is None
     shown = await web.services.conversation.message(first.message_id)
     assert shown is not None and shown.text == "hello"
+    assert await web.services.conversation.messages_by_id([note_id, first.message_id]) == [shown]
     _, detail = await api(client, "GET", path, sara)
     assert detail["thread"]["last_message"]["text"] == "public reply"
 
@@ -956,3 +958,30 @@ async def test_ids_clients_send_are_parsed_in_one_place(settings: Settings, star
             headers={"Authorization": f"Bearer {integration}"},
         )
         assert response.status == 400, after
+
+
+async def test_a_read_back_of_stored_messages_takes_no_transaction_on_postgresql(
+    settings: Settings, start_app, db_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if db_kind != "postgresql":
+        pytest.skip("SQLite reads begin no transaction on the server")
+    from sqlalchemy.dialects.postgresql import asyncpg as pg_dialect
+
+    web = FakeAdapter(name="web")
+    await _start(settings, start_app, web)
+    first = await web.push("hello", sender="v1")
+    assert web.services is not None
+    begun: list[object] = []
+    adapted = pg_dialect.AsyncAdapt_asyncpg_connection
+    start = adapted._start_transaction
+
+    async def counted(self: Any) -> None:
+        if self.isolation_level != "autocommit":
+            begun.append(self)
+        await start(self)
+
+    monkeypatch.setattr(adapted, "_start_transaction", counted)
+    shown = await web.services.conversation.messages_by_id([first.message_id])
+    # One statement, no BEGIN/ROLLBACK round trips: this read is on the path of every
+    # message another process pushes to this one's visitors.
+    assert [m.text for m in shown] == ["hello"] and begun == []
