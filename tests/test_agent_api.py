@@ -3,6 +3,7 @@ admin-only actions, and every response checked against the served OpenAPI docume
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from datetime import timedelta
@@ -960,28 +961,55 @@ async def test_ids_clients_send_are_parsed_in_one_place(settings: Settings, star
         assert response.status == 400, after
 
 
-async def test_a_read_back_of_stored_messages_takes_no_transaction_on_postgresql(
+async def test_a_customers_view_is_read_by_one_statement_without_a_transaction(
     settings: Settings, start_app, db_kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if db_kind != "postgresql":
-        pytest.skip("SQLite reads begin no transaction on the server")
+    from sqlalchemy import event
     from sqlalchemy.dialects.postgresql import asyncpg as pg_dialect
 
     web = FakeAdapter(name="web")
-    await _start(settings, start_app, web)
+    _, context = await _start(settings, start_app, web)
     first = await web.push("hello", sender="v1")
-    assert web.services is not None
+    second = await web.push("again", sender="v1")
+    reader = web.services.conversation if web.services is not None else None
+    assert reader is not None
+    statements: list[str] = []
     begun: list[object] = []
     adapted = pg_dialect.AsyncAdapt_asyncpg_connection
     start = adapted._start_transaction
+    reading = asyncio.current_task()
 
     async def counted(self: Any) -> None:
-        if self.isolation_level != "autocommit":
+        if self.isolation_level != "autocommit" and asyncio.current_task() is reading:
             begun.append(self)
         await start(self)
 
+    def statement(_c: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        # This task's statements only (not the app's background passes); SQLite's
+        # deferred BEGIN is no round trip.
+        if asyncio.current_task() is reading and sql != "BEGIN":
+            statements.append(sql)
+
     monkeypatch.setattr(adapted, "_start_transaction", counted)
-    shown = await web.services.conversation.messages_by_id([first.message_id])
-    # One statement, no BEGIN/ROLLBACK round trips: this read is on the path of every
-    # message another process pushes to this one's visitors.
-    assert [m.text for m in shown] == ["hello"] and begun == []
+    event.listen(context.engine.sync_engine, "before_cursor_execute", statement)
+    try:
+        reads = [
+            await reader.messages_by_id([first.message_id, second.message_id]),
+            await reader.history("web", "v1"),
+            await reader.history("web", "v1", after_id=first.message_id),
+            [await reader.message(second.message_id)],
+            await reader.history("web", "nobody"),
+        ]
+    finally:
+        event.remove(context.engine.sync_engine, "before_cursor_execute", statement)
+    assert [[m.text for m in read if m is not None] for read in reads] == [
+        ["hello", "again"],
+        ["hello", "again"],
+        ["again"],
+        ["again"],
+        [],
+    ]
+    # One statement a read, and on PostgreSQL no BEGIN/ROLLBACK round trips around it:
+    # these reads are on the path of every message pushed to a visitor from the bus.
+    assert len(statements) == len(reads)
+    assert begun == []
