@@ -54,6 +54,10 @@ class ConversationReader(Protocol):
         """One stored message (never an internal note)."""
         ...
 
+    async def messages_by_id(self, message_ids: Sequence[int]) -> list[ConversationMessage]:
+        """The stored messages of `message_ids` in id order, internal notes left out."""
+        ...
+
 
 class IdentityProofs(Protocol):
     """Proofs that join a channel identity to an email address, a Telegram chat or a

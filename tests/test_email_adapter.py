@@ -10,7 +10,7 @@ import smtplib
 import ssl
 import subprocess
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from email import policy
 from email._header_value_parser import get_angle_addr
@@ -65,6 +65,9 @@ class NoConversation:
         raise AssertionError("email does not read conversations")
 
     async def message(self, message_id: int) -> ConversationMessage | None:
+        raise AssertionError("email does not read conversations")
+
+    async def messages_by_id(self, message_ids: Sequence[int]) -> list[ConversationMessage]:
         raise AssertionError("email does not read conversations")
 
 
