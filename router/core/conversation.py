@@ -71,16 +71,10 @@ class DatabaseConversationReader:
     async def _read(
         self, statement: Select[Any], parameters: dict[str, Any]
     ) -> list[ConversationMessage]:
-        """The messages one prebuilt column select finds (rows, not ORM objects)."""
+        """The messages one prebuilt column select finds (rows, not ORM objects); read
+        sessions take no transaction on PostgreSQL (`new_read_sessionmaker`)."""
         async with self._sessions() as session:
-            options = {}
-            if session.get_bind().dialect.name == "postgresql":
-                # One statement needs no transaction: without it the read is one round
-                # trip instead of three (BEGIN, SELECT, ROLLBACK), on the path of every
-                # message another process pushes to this one's visitors.
-                options["isolation_level"] = "AUTOCOMMIT"
-            connection = await session.connection(execution_options=options)
-            rows = await connection.execute(statement, parameters)
+            rows = await (await session.connection()).execute(statement, parameters)
             return [to_conversation_message(row) for row in rows]
 
 
