@@ -179,6 +179,9 @@ async def main() -> None:
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--postgres-url", help="admin URL of a PostgreSQL server to use")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--skip-sqlite", action="store_true", help="PostgreSQL only (pairs on one database)"
+    )
     args = parser.parse_args()
 
     print(
@@ -194,7 +197,7 @@ async def main() -> None:
         pg_admin, pg_dir = args.postgres_url, None
         if pg_admin is None and not args.skip_postgres:
             pg_admin, pg_dir = start_throwaway_postgres()
-        kinds = ["sqlite"] + (["postgresql"] if pg_admin else [])
+        kinds = ([] if args.skip_sqlite else ["sqlite"]) + (["postgresql"] if pg_admin else [])
         print(f"{'database':<11}{'path':<22}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
         try:
             for kind in kinds:

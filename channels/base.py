@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from router.core.connection_slots import SlotBudget, connection_budget
 from router.core.messages import (
     ChannelSender,
     ConversationLocation,
@@ -51,6 +52,10 @@ class ConversationReader(Protocol):
 
     async def message(self, message_id: int) -> ConversationMessage | None:
         """One stored message (never an internal note)."""
+        ...
+
+    async def messages_by_id(self, message_ids: Sequence[int]) -> list[ConversationMessage]:
+        """The stored messages of `message_ids` in id order, internal notes left out."""
         ...
 
 
@@ -290,6 +295,9 @@ class ChannelServices:
     limits: RateLimits = field(default_factory=MemoryRateLimits)
     # Seen marks (router/core/seen.py): none kept by default.
     seen: SeenMarks = field(default_factory=NoSeenMarks)
+    # The long-lived sockets the process may hold in all, shared with the console's: a
+    # budget of the adapter's own by default; the app passes the process's.
+    sockets: SlotBudget = field(default_factory=lambda: SlotBudget(connection_budget(0)))
 
 
 @dataclass(frozen=True, slots=True)

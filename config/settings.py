@@ -162,7 +162,8 @@ class WebchatSettings:
     # Open sockets one client address (IPv6: its /64) may hold in a process, whatever
     # its tokens; more are closed with 4429. A shared office NAT counts as one address.
     max_sockets_per_address: int = 20
-    # Open visitor sockets one process holds in all; more are closed with 1013. 0: four
+    # Open sockets one process holds in all, visitors' and the agent console's (one
+    # budget: they take the same descriptors); more are closed with 1013. 0: four
     # fifths of the process's open-file limit (which `serve` raises to its hard limit);
     # a larger number is lowered to that too, so sockets never take every descriptor.
     max_sockets: int = 0
@@ -322,6 +323,10 @@ class ConsoleSettings:
     # the console WebSocket, e.g. "https://support.example.com" behind a proxy.
     allowed_origins: list[str] = field(default_factory=list)
     websocket_recheck_seconds: float = 30.0  # how often an open socket re-checks its session
+    # Console sockets one signed-in session may hold in a process (its tabs); more are
+    # closed with 4429. Every socket also counts against `[webchat] max_sockets`, the
+    # process's budget of sockets (1013 beyond it).
+    max_sockets_per_session: int = 8
     # Presence follows the console: an agent whose last console socket (in this process)
     # closed this long ago, and did not come back, is marked offline.
     offline_after_seconds: float = 15.0

@@ -325,6 +325,7 @@ def build_app(
             team=TeamStatusService(context),
             limits=rate_limits_for(context.engine),
             seen=DatabaseSeenMarks(context),
+            sockets=context.sockets,
         )
         started: list[ChannelAdapter] = []
         try:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from config.settings import Settings
 from router.core.attachments import AttachmentStore
+from router.core.connection_slots import SlotBudget, connection_budget
 from router.core.events import EventBus, InProcessEventBus
 from router.core.messages import ChannelSender, utcnow
 from router.core.responder import Responder
@@ -61,6 +62,10 @@ class AppContext:
     # The installation's router texts (the shipped ones with its overrides).
     texts: TextCatalogue = ROUTER_TEXTS
     attachment_store: AttachmentStore = field(init=False)
+    # The long-lived sockets this process may hold, web chat and console together
+    # (`[webchat] max_sockets`, bounded by the open-file limit): one budget, because
+    # they take the same file descriptors.
+    sockets: SlotBudget = field(init=False)
     adapters: dict[str, ChannelSender] = field(default_factory=dict)
     # Set when new outbox rows are committed, so the worker need not wait for its poll.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -76,6 +81,7 @@ class AppContext:
     def __post_init__(self) -> None:
         self.read_sessions = new_read_sessionmaker(self.engine)
         self.attachment_store = AttachmentStore(self.settings.data_dir / "attachments")
+        self.sockets = SlotBudget(connection_budget(self.settings.webchat.max_sockets))
         if self.engine.dialect.name == "sqlite":
             self._sqlite_writes = asyncio.Lock()
 

@@ -74,6 +74,16 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.console_refused = Counter(
+            "pasokh_console_refused",
+            "Console sockets refused, by error code (too_many_session_sockets: the session"
+            " holds its sockets already; server_busy: the process holds every socket it may)",
+            ["code"],
+            registry=r,
+        )
+        self.console_sockets = Gauge(
+            "pasokh_console_sockets", "Agent console sockets open in this process", registry=r
+        )
         self.bot_decisions = Counter(
             "pasokh_bot_decisions", "Responder decisions", ["decision"], registry=r
         )

@@ -25,6 +25,7 @@ class RelayedMail:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    mail_options: tuple[str, ...] = ()  # MAIL FROM's parameters, e.g. "BODY=8BITMIME"
 
     @property
     def message(self) -> EmailMessage:
@@ -52,9 +53,23 @@ class FakeRelay:
     rcpt_replies: list[str] = field(default_factory=list)
     data_replies: list[str] = field(default_factory=list)
     smtputf8: bool = True  # whether EHLO offers SMTPUTF8 (internationalised addresses)
+    eight_bit_mime: bool = True  # whether EHLO offers 8BITMIME
     sessions: list[SMTP] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        if self.eight_bit_mime:
+            return responses
+        return [line for line in responses if line[4:].upper() != "8BITMIME"]
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -78,7 +93,10 @@ class FakeRelay:
             return self.data_replies.pop(0)
         self.received.append(
             RelayedMail(
-                str(envelope.mail_from), tuple(envelope.rcpt_tos), envelope.original_content or b""
+                str(envelope.mail_from),
+                tuple(envelope.rcpt_tos),
+                envelope.original_content or b"",
+                tuple(envelope.mail_options),
             )
         )
         self._arrived.set()

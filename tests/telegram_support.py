@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +70,9 @@ class NoConversation:
 
     async def message(self, message_id: int) -> ConversationMessage | None:
         return None
+
+    async def messages_by_id(self, message_ids: Sequence[int]) -> list[ConversationMessage]:
+        return []
 
 
 def make_services(ingest: RecordingIngest, attachments_root: Path) -> ChannelServices:

@@ -3,11 +3,13 @@ admin-only actions, and every response checked against the served OpenAPI docume
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from aiohttp.web import RouteDef
@@ -626,6 +628,7 @@ async def test_notes_never_leave(settings: Settings, start_app) -> None:
     assert await web.services.conversation.message(note_id) is None
     shown = await web.services.conversation.message(first.message_id)
     assert shown is not None and shown.text == "hello"
+    assert await web.services.conversation.messages_by_id([note_id, first.message_id]) == [shown]
     _, detail = await api(client, "GET", path, sara)
     assert detail["thread"]["last_message"]["text"] == "public reply"
 
@@ -956,3 +959,57 @@ async def test_ids_clients_send_are_parsed_in_one_place(settings: Settings, star
             headers={"Authorization": f"Bearer {integration}"},
         )
         assert response.status == 400, after
+
+
+async def test_a_customers_view_is_read_by_one_statement_without_a_transaction(
+    settings: Settings, start_app, db_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.dialects.postgresql import asyncpg as pg_dialect
+
+    web = FakeAdapter(name="web")
+    _, context = await _start(settings, start_app, web)
+    first = await web.push("hello", sender="v1")
+    second = await web.push("again", sender="v1")
+    reader = web.services.conversation if web.services is not None else None
+    assert reader is not None
+    statements: list[str] = []
+    begun: list[object] = []
+    adapted = pg_dialect.AsyncAdapt_asyncpg_connection
+    start = adapted._start_transaction
+    reading = asyncio.current_task()
+
+    async def counted(self: Any) -> None:
+        if self.isolation_level != "autocommit" and asyncio.current_task() is reading:
+            begun.append(self)
+        await start(self)
+
+    def statement(_c: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        # This task's statements only (not the app's background passes); SQLite's
+        # deferred BEGIN is no round trip.
+        if asyncio.current_task() is reading and sql != "BEGIN":
+            statements.append(sql)
+
+    monkeypatch.setattr(adapted, "_start_transaction", counted)
+    event.listen(context.engine.sync_engine, "before_cursor_execute", statement)
+    try:
+        reads = [
+            await reader.messages_by_id([first.message_id, second.message_id]),
+            await reader.history("web", "v1"),
+            await reader.history("web", "v1", after_id=first.message_id),
+            [await reader.message(second.message_id)],
+            await reader.history("web", "nobody"),
+        ]
+    finally:
+        event.remove(context.engine.sync_engine, "before_cursor_execute", statement)
+    assert [[m.text for m in read if m is not None] for read in reads] == [
+        ["hello", "again"],
+        ["hello", "again"],
+        ["again"],
+        ["again"],
+        [],
+    ]
+    # One statement a read, and on PostgreSQL no BEGIN/ROLLBACK round trips around it:
+    # these reads are on the path of every message pushed to a visitor from the bus.
+    assert len(statements) == len(reads)
+    assert begun == []

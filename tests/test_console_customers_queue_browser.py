@@ -7,11 +7,12 @@ queue-everything responder makes every new customer thread wait for an agent.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from config.settings import Settings
 from router.context import AppContext
@@ -219,4 +220,38 @@ async def test_the_queue_loads_further_pages_without_repeating_newcomers(
     ids = await listed_ids(page)
     assert len(set(ids)) == len(ids) and set(ids) >= {thread for _, thread in made}
     await window_fits(page)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_profile_answering_after_a_newer_one_is_not_shown(
+    browser: Browser, server: tuple[str, AppContext]
+) -> None:
+    """An agent opens one customer, then another before the first profile answered: the
+    first profile's late answer must not replace the second."""
+    url, app = server
+    await add_agent(app, "sara@example.com", name="Sara", language="en")
+    (first, _), (second, _) = await queued_customers(app, ["Maryam First", "Reza Second"])
+    held: list[Route] = []
+    first_read_held = asyncio.Event()
+
+    async def hold_the_first_profile(route: Route) -> None:
+        if held:
+            await route.continue_()
+            return
+        held.append(route)
+        first_read_held.set()
+
+    page = await signed_in(browser, url, DESKTOP)
+    await page.route(f"**/api/v1/customers/{first}", hold_the_first_profile)
+    await page.locator('.page-tab[data-page="customers"]').click()
+    await page.locator(f'.customer-item[data-customer-id="{first}"] button').click()
+    await asyncio.wait_for(first_read_held.wait(), 15)
+    await page.locator(f'.customer-item[data-customer-id="{second}"] button').click()
+    profile = page.locator("#customer-profile")
+    await expect(profile.locator("h2")).to_have_text("Reza Second")
+    await expect(profile).to_have_attribute("aria-busy", "true")  # the first read is open
+
+    await held[0].continue_()
+    await expect(profile).to_have_attribute("aria-busy", "false")
+    await expect(profile.locator("h2")).to_have_text("Reza Second")
     assert page.errors == []  # type: ignore[attr-defined]

@@ -9,11 +9,12 @@ left, Persian digits, the Solar Hijri date). Screenshots in en and fa go to
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from playwright.async_api import ConsoleMessage, Page, expect
+from playwright.async_api import ConsoleMessage, Page, Route, expect
 
 from config.settings import Settings
 from router.http.console import PAGE_HEADERS
@@ -177,3 +178,43 @@ async def test_business_hours_sla_and_bot_feedback_in_english_persian_and_arabic
         ).to_have_text("الالتزام باتفاقية الخدمة: الحل")
         await expect(page.locator("label:has(#report-to) span")).to_have_text("حتى نهاية")
         assert problems == []
+
+
+async def test_a_report_answering_after_a_newer_one_is_not_shown(
+    settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening Reports reads the default window; the admin picks another window before
+    that read answers. The default window's late answer must not replace the chosen one."""
+    clock = install_clock(monkeypatch, MONDAY_9AM)
+    client, context, _ = await _office_day(settings, start_app, clock)
+    await add_agent(context, "lead@example.com", name="Lead", admin=True, language="en")
+    url = str(client.make_url("/")).rstrip("/")
+    held: list[Route] = []
+    first_read_held = asyncio.Event()
+
+    async def hold_the_first_read(route: Route) -> None:
+        if not held:
+            held.append(route)
+            first_read_held.set()
+            return
+        await route.continue_()
+
+    async with running_chromium() as browser:
+        page = await (await browser.new_context()).new_page()
+        await sign_in_to_console(page, url, "lead@example.com")
+        await page.route("**/api/v1/reports/summary*", hold_the_first_read)
+        await page.locator('.page-tab[data-page="reports"]').click()
+        await asyncio.wait_for(first_read_held.wait(), 15)
+        assert "from=" + OFFICE_WINDOW["from"] not in held[0].request.url  # the default window
+
+        await page.locator("#report-from").fill(OFFICE_WINDOW["from"])
+        await page.locator("#report-to").fill("2030-01-08")
+        await page.locator("#report-show").click()
+        await expect(kpi(page, "kpi_first_response_business")).to_have_text("12.5 mins")
+        cards = page.locator("#report-cards")
+        await expect(cards).to_have_attribute("aria-busy", "true")  # the first read is open
+
+        await held[0].continue_()
+        await expect(cards).to_have_attribute("aria-busy", "false")
+        await expect(kpi(page, "kpi_first_response_business")).to_have_text("12.5 mins")
+        await expect(kpi(page, "kpi_sla_breaches")).to_have_text("2")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import smtplib
 import ssl
 import subprocess
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from email import policy
 from email._header_value_parser import get_angle_addr
@@ -21,6 +22,7 @@ import aiosmtpd.smtp as aiosmtpd_smtp
 import aiosmtplib
 import pytest
 from aiosmtpd.smtp import SMTP
+from aiosmtplib.email import flatten_message
 from prometheus_client import CollectorRegistry
 
 import channels.email.adapter as adapter_module
@@ -28,6 +30,7 @@ from channels.base import ChannelServices
 from channels.email.adapter import EmailAdapter
 from channels.email.parse import ParsedMail
 from channels.email.relay import RELAY_SESSIONS, RelayPool
+from channels.email.render import render_outbound
 from channels.email.tokens import ReplyTokens
 from config.settings import EmailSettings
 from router.core.attachments import AttachmentStore
@@ -62,6 +65,9 @@ class NoConversation:
         raise AssertionError("email does not read conversations")
 
     async def message(self, message_id: int) -> ConversationMessage | None:
+        raise AssertionError("email does not read conversations")
+
+    async def messages_by_id(self, message_ids: Sequence[int]) -> list[ConversationMessage]:
         raise AssertionError("email does not read conversations")
 
 
@@ -347,6 +353,42 @@ async def test_an_internationalised_address_through_a_relay_without_smtputf8_fai
     assert [mail.rcpt_tos for mail in relay.received] == [("sara@example.ir",)]
 
 
+@pytest.mark.parametrize("eight_bit_mime", [True, False], ids=["8bitmime", "7bit-relay"])
+async def test_a_mail_reaches_the_relay_as_aiosmtplibs_send_message_would_send_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, eight_bit_mime: bool
+) -> None:
+    """The mail is written for SMTP by the channel (`wire_bytes`), not by aiosmtplib's
+    `send_message`; what a real relay receives is what `send_message` would have sent:
+    SMTPUTF8 asked for only when an envelope address needs it, `BODY=8BITMIME` only when
+    offered, the raw UTF-8 header of an internationalised address kept for an 8-bit
+    relay and encoded for a 7-bit one, the bytes of aiosmtplib's flattening."""
+    rendered: list[Message] = []
+
+    def render(*args: Any, **kwargs: Any) -> Message:
+        rendered.append(render_outbound(*args, **kwargs))
+        return rendered[-1]
+
+    monkeypatch.setattr("channels.email.adapter.render_outbound", render)
+    relay = FakeRelay(eight_bit_mime=eight_bit_mime)
+    await relay.start()
+    try:
+        async with running(tmp_path, email_settings(relay.port)) as (adapter, _, _):
+            for n, address in enumerate(("sara@example.ir", "مشتری@example.ir"), start=1):
+                result = await adapter.send(outbound(outbox_id=n, address=address))
+                assert result.status == DeliveryStatus.DELIVERED
+            mails = await relay.wait_for(2)
+    finally:
+        await relay.stop()
+    body = ["BODY=8BITMIME"] if eight_bit_mime else []
+    options = [[o for o in mail.mail_options if not o.startswith("SIZE=")] for mail in mails]
+    assert options == [body, ["SMTPUTF8", *body]]
+    cte_type = "8bit" if eight_bit_mime else "7bit"
+    for mail, sent in zip(mails, rendered, strict=True):
+        expected = re.sub(rb"\r?\n", b"\r\n", flatten_message(sent, cte_type=cte_type))
+        assert mail.data == expected
+    assert ("\r\nTo: مشتری@example.ir\r\n".encode() in mails[1].data) is eight_bit_mime
+
+
 async def test_auto_reply_cap_breaks_loops(rig: Rig) -> None:
     for outbox_id in range(1, 4):
         result = await rig.adapter.send(outbound(outbox_id=outbox_id))
@@ -591,6 +633,53 @@ async def test_an_idle_session_gets_421_and_is_closed_after_the_command_timeout(
         writer.close()
         assert rest.startswith(b"421 4.4.2")
         assert refusals(registry, "timeout") == 1.0
+
+
+async def test_the_idle_timeout_counts_from_the_last_command(tmp_path: Path) -> None:
+    """A session's timer is not scheduled anew for every command; the `421` still comes
+    a full command timeout after the last command, not after the first timer."""
+    timeout = 1.0
+    settings = email_settings(1, smtp_command_timeout=timeout, smtp_junk_command_limit=100_000)
+    loop = asyncio.get_running_loop()
+    async with running(tmp_path, settings) as (adapter, _, _):
+        _, reader, writer = await open_session(adapter.port)
+        assert (await command(reader, writer, b"EHLO client.example")).startswith(b"250 ")
+        first = loop.time()
+        while loop.time() - first < timeout / 2:  # commands for half the timeout
+            assert (await command(reader, writer, b"NOOP")).startswith(b"250")
+        # The first timer is due before the deadline the last command set: it waits on.
+        last = loop.time()
+        rest = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        assert rest.startswith(b"421 4.4.2")
+        assert loop.time() - last >= timeout * 0.75
+
+
+async def test_a_mail_transaction_schedules_no_timer_per_command(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiosmtpd reset the idle timer before every command and the channel after it, each
+    a timer cancelled and another scheduled: CPU on the event loop for every mail."""
+    loop = asyncio.get_running_loop()
+    scheduled: list[float] = []
+    call_at = loop.call_at
+
+    def counted(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        if getattr(callback, "__name__", "") == "_timeout_cb":
+            scheduled.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counted)
+    reader, writer = await greeted(rig.port)
+    for n in range(5):
+        await begin_data(reader, writer)
+        writer.write(make_mail(message_id=f"<timer-{n}@example.ir>") + b".\r\n")
+        assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"250")
+    writer.close()
+    assert len(rig.ingest.stored) == 5
+    # The greeting's timer, and one more for each mail's body (the longer DATA timeout
+    # then the command timeout again come before the timer pending then).
+    assert len(scheduled) <= 1 + 5 * 2
 
 
 async def test_a_slow_message_body_is_not_cut_by_the_command_timeout(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import re
 from email import policy
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import parseaddr
@@ -13,15 +13,19 @@ from email.utils import parseaddr
 import pytest
 from aiosmtplib.email import flatten_message
 
+import channels.email.render as render_module
 from channels.email.parse import parse_mail
 from channels.email.render import (
+    our_message_of,
     outbound_message_id,
     render_outbound,
     reply_subject,
     thread_references,
+    wire_bytes,
 )
 from channels.email.tokens import ReplyTokens
 from router.core.messages import AttachmentRef, AuthorKind, OutboundMessage
+from router.core.security import PurposeKey
 
 
 def outbound(**changes: object) -> OutboundMessage:
@@ -230,6 +234,8 @@ def test_every_header_and_part_decodes_to_what_was_meant_in_short_lines(
         message_id="m.1@support.localhost",
         files=files,
     )
+    for cte_type in ("8bit", "7bit"):  # relays with and without 8BITMIME
+        assert wire_bytes(mail, cte_type=cte_type) == flatten_message(mail, cte_type=cte_type)
     for raw in (mail.as_bytes(policy=policy.SMTP), flatten_message(mail)):
         assert raw.isascii()
         assert max(len(line) for line in raw.split(b"\n")) <= 998
@@ -284,6 +290,55 @@ def test_an_internationalised_address_goes_out_as_raw_utf8() -> None:
     )
     raw = flatten_message(mail, utf8=True)
     assert "\nTo: مشتری@example.ir".encode() in raw
+    assert wire_bytes(mail, cte_type="8bit") == raw
+    # A relay without 8BITMIME: the stdlib's unknown-8bit encoded words, as aiosmtplib sends.
+    assert wire_bytes(mail, cte_type="7bit") == flatten_message(mail, cte_type="7bit")
     parsed = BytesParser(policy=policy.SMTPUTF8).parsebytes(raw)
     assert str(parsed["To"]) == "مشتری@example.ir"
     assert parsed["Subject"] == "Re: وضعیت سفارش"
+
+
+def test_writing_the_mail_for_smtp_folds_none_of_its_headers_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The headers are folded when the mail is built; the stdlib's `compat32` flattening
+    (aiosmtplib's) would fold each again through `Header`, most of its CPU, to the same
+    bytes."""
+    mail = render_outbound(
+        outbound(subject="وضعیت سفارش شماره ۱۲۳ " * 4, references=("a@example.ir",) * 3),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+        files=[(AttachmentRef("0" * 64, "فاکتور.pdf", "application/pdf", 4), b"%PDF")],
+        continue_url="https://support.example.com/continue?token=" + "a" * 120,
+    )
+    expected = flatten_message(mail)
+    folded: list[str] = []
+    encode = Header.encode
+
+    def counted(self: Header, *args: object, **kwargs: object) -> str:
+        folded.append(str(self))
+        return encode(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Header, "encode", counted)
+    assert wire_bytes(mail, cte_type="8bit") == expected
+    assert folded == []
+
+
+def test_the_message_id_key_is_derived_once_not_per_mail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deriving a purpose's key is an HMAC of its own: once per secret, not per mail."""
+    derived: list[str] = []
+
+    def counted(secret: str, purpose: str) -> PurposeKey:
+        derived.append(purpose)
+        return PurposeKey(secret, purpose)
+
+    monkeypatch.setattr(render_module, "PurposeKey", counted)
+    render_module._message_id_key.cache_clear()
+    ids = [
+        outbound_message_id(outbound(outbox_id=n), secret="k2", domain="support.localhost")
+        for n in (1, 2, 3)
+    ]
+    assert [our_message_of(id_, secret="k2") for id_ in ids] == [7, 7, 7]
+    assert our_message_of(ids[0], secret="k3") is None
+    assert derived == ["email-message-id", "email-message-id"]  # one per secret

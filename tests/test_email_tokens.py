@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import channels.email.tokens as tokens_module
 from channels.email.tokens import ReplyTokens, token_candidates
 
 
@@ -47,3 +48,21 @@ def test_address_and_find() -> None:
 def test_empty_secret_refused() -> None:
     with pytest.raises(ValueError):
         ReplyTokens("")
+
+
+def test_a_threads_token_is_made_once_for_all_its_mails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every mail of a thread carries the same Reply-To token: one HMAC, not one a mail."""
+    macs: list[str] = []
+    compact_mac = tokens_module.compact_mac
+
+    def counted(key: object, message: str) -> str:
+        macs.append(message)
+        return compact_mac(key, message)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tokens_module, "compact_mac", counted)
+    tokens = ReplyTokens("k")
+    made = {tokens.address(7, "support@support.localhost") for _ in range(3)}
+    assert len(made) == 1 and macs == ["7"]
+    assert tokens.verify(tokens.make(7)) == 7  # checking a token still computes its MAC
+    assert macs == ["7", "7"]
+    assert tokens.make(8) != tokens.make(7)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +22,12 @@ from router.agents import queue
 from router.agents.replies import post_message
 from router.context import AppContext
 from router.core.responder import QueueEveryThread
+from router.storage.engine import (
+    new_engine,
+    new_read_sessionmaker,
+    new_sessionmaker,
+    read_in_transaction,
+)
 from tests.agent_support import api, make_agent
 from tests.console_support import add_agent, sign_in
 from tests.support import FakeAdapter, make_settings
@@ -134,3 +141,61 @@ async def test_claim_and_reply_take_the_write_lock(settings: Settings, start_app
 
     assert len(opened) == 3
     assert all(opened), opened
+
+
+async def test_postgres_reads_send_no_begin_and_writes_stay_in_transactions(
+    database_url: str, db_kind: str
+) -> None:
+    """On PostgreSQL (READ COMMITTED: a snapshot per statement anyway) a read session's
+    statements run in autocommit, saving BEGIN and ROLLBACK round trips; the same pooled
+    connection, handed to a write session next, is transactional again."""
+    if db_kind == "sqlite":
+        pytest.skip("SQLite's reads are covered by the write-lock tests above")
+    engine = new_engine(database_url, pool_size=1)
+    reads, writes = new_read_sessionmaker(engine), new_sessionmaker(engine)
+
+    async def in_transaction(session: AsyncSession) -> bool:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        return bool(driver.is_in_transaction())
+
+    try:
+        for _ in range(2):  # the one connection goes back and forth between the two
+            async with reads() as session:
+                assert await session.scalar(text("SELECT 1")) == 1
+                assert not await in_transaction(session)
+            async with writes() as session, session.begin():
+                await session.execute(text("SELECT 1"))
+                assert await in_transaction(session)
+        # A write session's work is still all or nothing after the read used the connection.
+        async with writes() as session:
+            async with session.begin():
+                await session.execute(text("CREATE TEMP TABLE probe (n int)"))
+            with pytest.raises(RuntimeError):
+                async with session.begin():
+                    await session.execute(text("INSERT INTO probe VALUES (1)"))
+                    raise RuntimeError("roll back")
+            assert await session.scalar(text("SELECT count(*) FROM probe")) == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_session_given_a_transaction_keeps_its_transaction_settings(
+    database_url: str,
+) -> None:
+    """A report sets `work_mem` and `jit` for its transaction only, and a file sweep
+    streams through a server-side cursor: in a read session on PostgreSQL both need
+    the transaction `read_in_transaction` gives it back (on SQLite it does nothing)."""
+    engine = new_engine(database_url)
+    reads = new_read_sessionmaker(engine)
+    try:
+        async with reads() as session:
+            await read_in_transaction(session)
+            if engine.dialect.name == "postgresql":
+                await session.execute(text("SELECT set_config('work_mem', '77MB', true)"))
+                assert await session.scalar(text("SHOW work_mem")) == "77MB"
+            streamed = await session.stream_scalars(text("SELECT 1 UNION ALL SELECT 2"))
+            assert [n async for n in streamed] == [1, 2]
+    finally:
+        await engine.dispose()

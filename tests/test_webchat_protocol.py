@@ -182,6 +182,21 @@ async def test_a_message_every_socket_has_is_not_read_back(harness: Harness) -> 
     assert harness.router.reads[-1] == int(ack["message_id"])  # the other tab needed it
 
 
+async def test_messages_stored_together_are_read_back_by_one_read(harness: Harness) -> None:
+    ws = await harness.connect(await harness.token())
+    await send(ws, "سلام")
+    await next_frame(ws, "ack")
+    customer = harness.router.customers[("webchat", harness.router.inbound[0].sender_address)]
+    stored = [
+        harness.router.store(customer, AuthorKind.AGENT, f"پاسخ {n}", author_name="Sara")
+        for n in range(5)
+    ]
+    shown = [(await next_frame(ws, "message"))["message"]["text"] for _ in stored]
+    assert shown == [m.text for m in stored]
+    # Five events in the queue at once: one read for the wave, not one per message.
+    assert harness.router.read_waves == [[m.id for m in stored]]
+
+
 async def test_history_on_connect_and_catch_up_after_last_id(harness: Harness) -> None:
     token = await harness.token()
     ws = await harness.connect(token)

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import WSMsgType
 
 from config.settings import Settings
+from tests.agent_support import eventually
 from tests.conftest import AppFactory
 from tests.loopback_clients import LoopbackClient, webchat_clients
 from tests.processes import ServeProcess
@@ -46,12 +47,14 @@ async def metric(base: str, name: str, **labels: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-async def until_open_sockets(base: str, count: int) -> None:
-    """Wait until the server counts `count` open visitor sockets (it learns of a close
-    a moment after the client sends it)."""
-    async with asyncio.timeout(10):
-        while await metric(base, "pasokh_webchat_sockets") != count:
-            await asyncio.sleep(0.02)
+async def until_open_sockets(base: str, count: int, gauge: str = "pasokh_webchat_sockets") -> None:
+    """Wait until the server counts `count` open visitor sockets (or those `gauge`
+    counts: the console's); it learns of a close a moment after the client sends it."""
+
+    async def counted() -> bool:
+        return await metric(base, gauge) == count
+
+    await eventually(counted)
 
 
 async def test_a_client_address_holds_at_most_its_sockets_and_gets_one_back_when_one_closes(

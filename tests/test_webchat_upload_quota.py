@@ -26,6 +26,7 @@ from router.core.file_collector import collect_unsent_files
 from router.core.messages import utcnow
 from router.core.pending_uploads import PendingUploads, UploadQuota
 from router.core.uploads import UploadRefused
+from tests.agent_support import eventually
 from tests.conftest import AppFactory
 from tests.loopback_clients import LoopbackClient, webchat_clients
 
@@ -97,9 +98,11 @@ async def test_a_client_address_may_keep_only_its_quota_of_unsent_uploads(
         assert (await other.upload(pdf(10)))[0] == 200
         # A file sent in a message is no longer unsent: the address may upload again.
         await one.send(next(body for status, body in answers if status == 200))
-        async with asyncio.timeout(10):
-            while len(markers(context)) != 3:  # 2 of one's and other's 1
-                await asyncio.sleep(0.02)
+
+        async def sent_file_unmarked() -> bool:
+            return len(markers(context)) == 3  # 2 of one's and other's 1
+
+        await eventually(sent_file_unmarked)
         assert (await one.upload(pdf(11)))[0] == 200
         metrics = context.metrics.registry.get_sample_value
         assert metrics("pasokh_webchat_refused_total", {"code": "upload_quota"}) == 3

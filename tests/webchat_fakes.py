@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ class FakeRouter:
     inbound: list[InboundMessage] = field(default_factory=list)
     fail_next: bool = False
     reads: list[int] = field(default_factory=list)  # ids asked of `message()`
+    read_waves: list[list[int]] = field(default_factory=list)  # each `messages_by_id` call
     ingest_delay: float = 0.0  # seconds each ingest takes ("the database is slow")
     in_flight: int = 0
     hands_off: bool = False  # a new customer's first message goes to the agents' queue
@@ -172,6 +173,12 @@ class FakeRouter:
     async def message(self, message_id: int) -> ConversationMessage | None:
         self.reads.append(message_id)
         return next((m for m in self.messages if m.id == message_id), None)
+
+    async def messages_by_id(self, message_ids: Sequence[int]) -> list[ConversationMessage]:
+        self.reads.extend(message_ids)
+        self.read_waves.append(list(message_ids))
+        wanted = set(message_ids)
+        return [m for m in self.messages if m.id in wanted]
 
 
 class Clock:

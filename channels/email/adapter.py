@@ -177,6 +177,10 @@ class _SmtpServer(SMTP):
         # transaction only: {attribute: value}, None when nothing was forwarded.
         self.forwarded: dict[str, str] | None = None
         self._junk_commands = 0  # since the session began or last delivered a message
+        # The idle timer (see `_reset_timeout`): when the session times out, and when
+        # the pending timer fires (None when none is pending).
+        self._deadline = 0.0
+        self._timer_at: float | None = None
         self._smtp_methods = {
             name: self._watched(name, method) for name, method in self._smtp_methods.items()
         }
@@ -226,9 +230,21 @@ class _SmtpServer(SMTP):
         return self.envelope is not None and self.envelope.mail_from is not None
 
     def _reset_timeout(self, duration: float | None = None) -> None:
-        # aiosmtpd calls this with no duration at the greeting and before each command.
-        idle = self._adapter.idle_timeout(in_transaction=self._in_transaction())
-        super()._reset_timeout(duration or idle)
+        # aiosmtpd calls this with no duration at the greeting and before each command,
+        # `_watched` after it: two or three times a command, each cancelling a timer and
+        # scheduling another. Only the deadline moves now; a timer is scheduled again
+        # only when the deadline comes before the pending one fires, and a timer that
+        # fires before the deadline waits for the rest (`_timeout_cb`).
+        idle = duration or self._adapter.idle_timeout(in_transaction=self._in_transaction())
+        self._deadline = self.loop.time() + idle
+        if self._timer_at is None or self._timer_at > self._deadline:
+            self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+        self._timer_at = self._deadline
+        self._timeout_handle = self.loop.call_at(self._deadline, self._timeout_cb)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # (A STARTTLS upgrade calls this again with `self.transport` set: not a new client.)
@@ -315,6 +331,10 @@ class _SmtpServer(SMTP):
     def _timeout_cb(self) -> None:
         # Replaces aiosmtpd's, which closes without a word: RFC 5321 (3.8) has the
         # server say 421 first. Closing runs connection_lost, which cleans up.
+        self._timer_at = None
+        if self.loop.time() < self._deadline:  # a command came since the timer was set
+            self._arm_timer()
+            return
         transport = self.transport
         if transport is None:
             return

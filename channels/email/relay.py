@@ -12,6 +12,11 @@ A relay may also drop an idle session so close to its reuse that the loss shows 
 when the next mail is sent: a reused session that is found closed, or answers `421`
 (the relay closing it), is replaced by a new one and the mail sent once more on it.
 That can only repeat what an outbox retry would repeat anyway (the same Message-ID).
+
+A mail goes out as aiosmtplib's `send_message` sends it (SMTPUTF8 asked for when an
+envelope address needs it, refused when the relay lacks it; `BODY=8BITMIME` and 8-bit
+headers when the relay offers it), written by `wire_bytes` rather than its flattening,
+which folds every header again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from dataclasses import dataclass
 from email.message import Message
 
 import aiosmtplib
+
+from channels.email.render import wire_bytes
 
 # Sessions open to the relay at most: the outbox sends a wave of rows at once.
 RELAY_SESSIONS = 4
@@ -123,7 +130,22 @@ class RelayPool:
         self, session: _Session, mail: Message, sender: str, recipients: Sequence[str]
     ) -> None:
         session.mails += 1
-        await session.client.send_message(mail, sender=sender, recipients=recipients)
+        client = session.client
+        if client.is_ehlo_or_helo_needed:
+            await client._ehlo_or_helo_if_needed()  # as send_message: EHLO, HELO if refused
+        options = []
+        if not (sender.isascii() and all(address.isascii() for address in recipients)):
+            if not client.supports_extension("smtputf8"):
+                raise aiosmtplib.SMTPNotSupported(
+                    "An address containing non-ASCII characters was provided, but "
+                    "SMTPUTF8 is not supported by this server"
+                )
+            options.append("SMTPUTF8")
+        eight_bit = client.supports_extension("8BITMIME")
+        if eight_bit:
+            options.append("BODY=8BITMIME")
+        data = wire_bytes(mail, cte_type="8bit" if eight_bit else "7bit")
+        await client.sendmail(sender, recipients, data, mail_options=options)
 
     async def _put_back(self, session: _Session) -> None:
         if not session.client.is_connected:  # aiosmtplib closes it on a 421 itself

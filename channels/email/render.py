@@ -13,20 +13,25 @@ header we set and refolded it when flattened, about 5 ms of CPU per mail on the 
 loop for headers we write ourselves. Non-ASCII header text (display names, the
 subject) follows one rule, `_encoded_text`: RFC 2047 encoded words by the stdlib's
 `email.header`; bodies are quoted-printable and attachments base64, so every line is
-7-bit and at most 76 characters, whatever the text.
+7-bit and at most 76 characters, whatever the text. `wire_bytes` writes it for SMTP
+as aiosmtplib would, without folding again the headers that are folded already.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import html
+import io
 import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message
+from email.policy import Compat32
 from email.utils import format_datetime, quote
 from urllib.parse import quote as percent_quote
 
@@ -89,7 +94,13 @@ def our_message_of(message_id: str, *, secret: str | bytes) -> int | None:
 
 
 def _message_id_mac(secret: str | bytes, stem: str) -> str:
-    return PurposeKey(secret, "email-message-id").hexdigest(stem)[:16]
+    return _message_id_key(secret).hexdigest(stem)[:16]
+
+
+@functools.lru_cache(maxsize=4)
+def _message_id_key(secret: str | bytes) -> PurposeKey:
+    """The Message-ID MACs' key, derived once (an HMAC of its own) and not per mail."""
+    return PurposeKey(secret, "email-message-id")
 
 
 def reply_subject(
@@ -343,7 +354,12 @@ def _attachment(data: bytes, content_type: str, filename: str) -> Message:
     part = Message()
     part["Content-Type"] = f"{maintype}/{subtype}"
     part["Content-Transfer-Encoding"] = "base64"
-    part["Content-Disposition"] = f"attachment; {_filename_parameter(filename)}"
+    parameter = _filename_parameter(filename)
+    # Folded before the name when its first line would pass 78 characters, as the
+    # flattening would fold it: written so, the header is not folded again.
+    first_line = parameter.partition(_FOLD[0])[0]
+    fold = len("Content-Disposition: attachment; ") + len(first_line) > _FOLD_AT
+    part["Content-Disposition"] = f"attachment;{_FOLD if fold else ' '}{parameter}"
     part.set_payload(base64.encodebytes(data).decode("ascii"))
     return part
 
@@ -366,3 +382,45 @@ def _filename_parameter(filename: str) -> str:
     ]
     pieces[0] = "utf-8''" + pieces[0]
     return ";\n ".join(f"filename*{n}*={piece}" for n, piece in enumerate(pieces))
+
+
+# A header line as `render_outbound` folds it: printable ASCII words, one space apart.
+_FOLDED_LINE = re.compile(r"[!-~]+(?: [!-~]+)*")
+
+
+def _folded_already(name: str, value: str) -> bool:
+    """Whether `value` is on lines the `compat32` folding would write unchanged: ASCII
+    words one space apart, continuation lines starting with one space, every line of
+    at most 78 characters with the `name: ` before the first (the folding's width)."""
+    width = _FOLD_AT - len(name) - 2
+    for number, line in enumerate(value.split("\n")):
+        if number:
+            if line[:1] != " ":
+                return False
+            line, width = line[1:], _FOLD_AT - 1
+        if len(line) > width or not _FOLDED_LINE.fullmatch(line):
+            return False
+    return True
+
+
+class _FoldedHeaders(Compat32):
+    """`compat32` (what aiosmtplib flattens a `Message` with) writing a header that is
+    folded already as it is. `compat32` refolds every header through `email.header`'s
+    `Header`, which leaves such a header as it was but costs most of the flattening's
+    CPU; anything else (raw UTF-8, a long line) still goes through it."""
+
+    def _fold(self, name: str, value: object, sanitize: bool) -> str:
+        if isinstance(value, str) and value.isascii() and _folded_already(name, value):
+            return f"{name}: {value.replace(_FOLD[0], self.linesep)}{self.linesep}"
+        return str(super()._fold(name, value, sanitize))  # type: ignore[misc]
+
+
+_WIRE_POLICIES = {"8bit": _FoldedHeaders(), "7bit": _FoldedHeaders(cte_type="7bit")}
+
+
+def wire_bytes(mail: Message, *, cte_type: str) -> bytes:
+    """`mail` (a `render_outbound` result) as aiosmtplib's `flatten_message` writes it,
+    byte for byte: `cte_type` "8bit" when the relay offers 8BITMIME, else "7bit"."""
+    with io.BytesIO() as out:
+        BytesGenerator(out, policy=_WIRE_POLICIES[cte_type]).flatten(mail)
+        return out.getvalue()

@@ -19,22 +19,30 @@ from router.core.security import PurposeKey, digests_match
 _MAC_BYTES = 15  # 120 bits: 24 base32 characters
 _TOKEN = re.compile(r"^([0-9a-z]{1,13})-([a-z2-7]{24})$")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+_TOKENS_KEPT = 10_000  # threads whose token is kept made (~1 MB)
 
 
 class ReplyTokens:
     """Makes and checks reply tokens with one server secret."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "_made")
 
     def __init__(self, secret: str | bytes) -> None:
         self._key = PurposeKey(secret, "email-reply-token")
+        # Every mail of a thread carries its token: made once, not an HMAC per mail.
+        self._made: dict[int, str] = {}
 
     def make(self, thread_id: int) -> str:
         """The token for `thread_id`."""
         if thread_id < 0:
             raise ValueError("thread ids are not negative")
-        encoded = base36(thread_id)
-        return f"{encoded}-{self._mac(encoded)}"
+        token = self._made.get(thread_id)
+        if token is None:
+            if len(self._made) >= _TOKENS_KEPT:
+                self._made.clear()
+            encoded = base36(thread_id)
+            token = self._made[thread_id] = f"{encoded}-{self._mac(encoded)}"
+        return token
 
     def verify(self, token: str) -> int | None:
         """The thread id `token` was made for, or None if it is not one of ours."""

@@ -35,7 +35,7 @@ from channels.webchat.tokens import (
     valid_user_id,
 )
 from config.settings import WebchatSettings
-from router.core.connection_slots import ClientSlots, connection_budget
+from router.core.connection_slots import ClientSlots
 from router.core.events import (
     CustomersMerged,
     Event,
@@ -75,7 +75,7 @@ CLOSE_GOING_AWAY = 1001
 
 _SESSION_BODY_LIMIT = 16_384
 _TYPING_INTERVAL = 2.0  # seconds between two typing events a socket may publish
-_READ_CONCURRENCY = 32  # message reads in flight for the fan-out
+_READ_BATCH = 200  # stored messages read back by one statement at most
 _MAX_CATCH_UP = 1000  # messages sent on reconnect at most; older ones stay in the thread
 
 
@@ -228,7 +228,8 @@ class WebchatAdapter:
         self._by_address: dict[str, set[_Socket]] = {}
         self._by_customer: dict[int, set[_Socket]] = {}
         self._tasks = BackgroundTasks(logger)
-        self._reads = asyncio.Semaphore(_READ_CONCURRENCY)
+        self._to_read: list[MessageStored] = []  # stored messages a socket still needs
+        self._reading = False  # whether `_read_stored` runs
         self._ingests = asyncio.Semaphore(max(settings.ingest_concurrency, 1))
         self._socket_count = 0
         self._slots: ClientSlots | None = None  # set at start, from the open-file limit
@@ -247,16 +248,15 @@ class WebchatAdapter:
         self._tasks.spawn(self._follow_events(services), "webchat:events")
 
     def _start_limits(self, services: ChannelServices) -> None:
-        """The caps on open sockets (per client address, in all) and on unsent uploads."""
+        """The caps on open sockets (per client address; in all, with the console's
+        sockets: `services.sockets`) and on unsent uploads."""
         settings = self._settings
-        slots = ClientSlots(
-            total=connection_budget(settings.max_sockets),
-            per_client=settings.max_sockets_per_address,
-        )
+        slots = ClientSlots(total=services.sockets, per_client=settings.max_sockets_per_address)
         self._slots = slots
         self._sockets_gauge.set_function(lambda: len(slots))
         logger.info(
-            "web chat: at most %d visitor sockets in this process, %d per client address",
+            "web chat: at most %d visitor sockets in this process (agents' console sockets"
+            " included), %d per client address",
             slots.total,
             slots.per_client,
         )
@@ -345,8 +345,10 @@ class WebchatAdapter:
 
     def _on_event(self, event: Event, services: ChannelServices) -> None:
         if isinstance(event, MessageStored):
-            if not event.internal and event.customer_id in self._by_customer:
-                self._tasks.spawn(self._deliver_stored(event, services), "webchat:deliver")
+            # Most often every socket has it already (the sender's own message, a reply
+            # `send` pushed): then nothing is read and no task is started.
+            if not event.internal and self._wanted(event):
+                self._read_later(event, services)
         elif isinstance(event, Typing):
             if event.who == "agent":
                 frame = protocol.typing_frame("agent", event.name)
@@ -375,17 +377,42 @@ class WebchatAdapter:
     async def _retire(socket: _Socket) -> None:
         await socket.ws.close(code=CLOSE_INVALID_TOKEN, message=b"invalid_token")
 
-    async def _deliver_stored(self, event: MessageStored, services: ChannelServices) -> None:
-        async with self._reads:
-            # Most often every socket has it already (the sender's own message, a reply
-            # `send` pushed): then the database is not asked at all.
-            if not self._wanted(event):
-                return
-            message = await services.conversation.message(event.message_id)
-        sockets = self._by_customer.get(event.customer_id)
-        if message is not None and sockets:
-            self._push_message(sockets, message)
-            self._mark_shown(services, [message])
+    def _read_later(self, event: MessageStored, services: ChannelServices) -> None:
+        """Queue `event`'s message for the reader; start it unless it runs. Messages
+        stored while a read is in flight are read together by its next statement, so a
+        busy process reads a wave of answers in one transaction, not one per answer."""
+        self._to_read.append(event)
+        if not self._reading:
+            self._reading = True
+            self._tasks.spawn(self._read_stored(services), "webchat:deliver")
+
+    async def _read_stored(self, services: ChannelServices) -> None:
+        try:
+            while self._to_read:
+                wave = [e for e in self._to_read[:_READ_BATCH] if self._wanted(e)]
+                del self._to_read[:_READ_BATCH]
+                if not wave:
+                    continue
+                try:
+                    messages = await services.conversation.messages_by_id(
+                        [e.message_id for e in wave]
+                    )
+                except Exception:
+                    # Those sockets get the messages from the outbox's send or on
+                    # reconnect; the reader goes on with what was stored meanwhile.
+                    logger.exception("web chat could not read %d stored messages", len(wave))
+                    continue
+                found = {m.id: m for m in messages}
+                shown = []
+                for event in wave:
+                    message = found.get(event.message_id)
+                    sockets = self._by_customer.get(event.customer_id)
+                    if message is not None and sockets:
+                        self._push_message(sockets, message)
+                        shown.append(message)
+                self._mark_shown(services, shown)
+        finally:
+            self._reading = False
 
     def _wanted(self, event: MessageStored) -> bool:
         sockets = self._by_customer.get(event.customer_id, ())

@@ -38,6 +38,7 @@ from router.agents.views import (
     thread_summaries,
 )
 from router.context import AppContext
+from router.core.email_addresses import stored_form
 from router.core.ids import parse_id
 from router.core.security import b64_bytes, b64_text
 from router.core.transaction import Effects, write
@@ -179,13 +180,15 @@ async def search(
         # A phone number typed with its trunk 0 (0912…) finds it stored with the
         # country code (+98 912…).
         phone = needle.lstrip("0") if needle.isdigit() and len(needle) >= 5 else needle
+        # An email address (or its domain) typed as agents are shown it, in Unicode,
+        # finds it stored in A-labels; typed in A-labels, it is found as it is.
+        stored = stored_form(query)
+        held = _identity_holds(needle, fts) | _identity_holds(phone, fts)
+        if stored is not None and (stored_needle := searchable(stored)):
+            held = held | _identity_holds(stored_needle, fts)
         # An IN list, not a correlated EXISTS: the customers are then looked up by id
         # from what the indexes found instead of each one being tested.
-        matches_identity = Customer.id.in_(
-            select(Identity.customer_id).where(
-                _identity_holds(needle, fts) | _identity_holds(phone, fts)
-            )
-        )
+        matches_identity = Customer.id.in_(select(Identity.customer_id).where(held))
         customers = list(
             await session.scalars(
                 select(Customer)

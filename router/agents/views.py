@@ -26,6 +26,7 @@ from router.agents.queue import (
     open_counts,
     visible_to,
 )
+from router.core.email_addresses import shown_address
 from router.core.ids import parse_id
 from router.core.messages import AuthorKind, utcnow
 from router.core.security import b64_bytes, b64_text
@@ -270,11 +271,12 @@ async def deliveries_by_message(
 
 
 def identity_json(identity: Identity) -> JSON:
-    """One of a customer's addresses; `unreachable_reason` tells agents not to use it."""
+    """One of a customer's addresses, as people write it (`shown_address`: an email
+    domain in Unicode); `unreachable_reason` tells agents not to use it."""
     return {
         "id": identity.id,
         "channel": identity.channel,
-        "address": identity.address,
+        "address": shown_address(identity.address),
         "display_name": identity.display_name,
         "username": identity.username,
         "verified": identity.verified,

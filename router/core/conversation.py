@@ -4,9 +4,10 @@ From must not appear as the customer's own words in their chat)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.core.messages import AuthorKind, ConversationLocation, ConversationMessage
@@ -55,26 +56,26 @@ class DatabaseConversationReader:
     async def history(
         self, channel: str, address: str, *, after_id: int | None = None, limit: int = 50
     ) -> list[ConversationMessage]:
-        async with self._sessions() as session:
-            identity = await _identity(session, channel, address)
-            if identity is None:
-                return []
-            query = select(Message).where(
-                Message.customer_id == identity.customer_id,
-                Message.internal.is_(False),
-                _SHOWN_TO_CUSTOMER,
-            )
-            if after_id is not None:
-                query = query.where(Message.id > after_id)
-                rows = await session.scalars(query.order_by(Message.id).limit(limit))
-                return [to_conversation_message(m) for m in rows]
-            rows = await session.scalars(query.order_by(Message.id.desc()).limit(limit))
-            return [to_conversation_message(m) for m in reversed(list(rows))]
+        address_of = {"channel": channel, "address": address, "limit": limit}
+        if after_id is not None:
+            return await self._read(_HISTORY_AFTER, {**address_of, "after_id": after_id})
+        return list(reversed(await self._read(_HISTORY_NEWEST, address_of)))
 
     async def message(self, message_id: int) -> ConversationMessage | None:
+        found = await self._read(_SHOWN_MESSAGE, {"message_id": message_id})
+        return found[0] if found else None
+
+    async def messages_by_id(self, message_ids: Sequence[int]) -> list[ConversationMessage]:
+        return await self._read(_SHOWN_MESSAGES, {"message_ids": list(message_ids)})
+
+    async def _read(
+        self, statement: Select[Any], parameters: dict[str, Any]
+    ) -> list[ConversationMessage]:
+        """The messages one prebuilt column select finds (rows, not ORM objects); read
+        sessions take no transaction on PostgreSQL (`new_read_sessionmaker`)."""
         async with self._sessions() as session:
-            row = (await session.execute(_SHOWN_MESSAGE, {"message_id": message_id})).first()
-            return None if row is None else to_conversation_message(row)
+            rows = await (await session.connection()).execute(statement, parameters)
+            return [to_conversation_message(row) for row in rows]
 
 
 # NULL: the channel makes no such claim (web chat, Telegram); False: unauthenticated.
@@ -99,6 +100,34 @@ _CONVERSATION_COLUMNS = (
 # the web chat reads every message it pushes that a socket does not have yet.
 _SHOWN_MESSAGE = select(*_CONVERSATION_COLUMNS).where(
     Message.id == bindparam("message_id"), Message.internal.is_(False), _SHOWN_TO_CUSTOMER
+)
+# The same for a wave of messages (the web chat reads back what was stored meanwhile).
+_SHOWN_MESSAGES = (
+    select(*_CONVERSATION_COLUMNS)
+    .where(
+        Message.id.in_(bindparam("message_ids", expanding=True)),
+        Message.internal.is_(False),
+        _SHOWN_TO_CUSTOMER,
+    )
+    .order_by(Message.id)
+)
+
+
+# A customer's messages as they see them, by the identity they use (none for an
+# unknown identity: the subquery is NULL), newest first or after an id.
+_CUSTOMER_OF_IDENTITY = (
+    select(Identity.customer_id)
+    .where(Identity.channel == bindparam("channel"), Identity.address == bindparam("address"))
+    .scalar_subquery()
+)
+_HISTORY = select(*_CONVERSATION_COLUMNS).where(
+    Message.customer_id == _CUSTOMER_OF_IDENTITY, Message.internal.is_(False), _SHOWN_TO_CUSTOMER
+)
+_HISTORY_NEWEST = _HISTORY.order_by(Message.id.desc()).limit(bindparam("limit"))
+_HISTORY_AFTER = (
+    _HISTORY.where(Message.id > bindparam("after_id"))
+    .order_by(Message.id)
+    .limit(bindparam("limit"))
 )
 
 

@@ -15,6 +15,13 @@ two customers. The canonical form is:
   refuses but older registrations still use (symbols such as `☃`). It gives the same
   A-label that such a sender's client writes, and an A-label as received is kept.
 - the local part lower-cased (as it always was) and in Unicode NFC.
+
+People are shown the other form (`shown_address`): the domain in U-labels, as the
+customer wrote it, decoded by the same IDNA 2008 rules. A label that does not decode
+to one that encodes back the same, or that mixes Latin letters with another script's
+(a look-alike: Cyrillic «а» in «pаypal»), is shown as stored, so an agent is not
+shown a forgery of a familiar name. What agents type in a search goes the other way
+(`stored_form`), so either form finds the address.
 """
 
 from __future__ import annotations
@@ -67,3 +74,36 @@ def canonical_address(address: str) -> str | None:
     if host is None:
         return None
     return f"{unicodedata.normalize('NFC', local.lower())}@{host}"
+
+
+def _u_label(label: str) -> str:
+    if not label.startswith("xn--"):
+        return label
+    try:
+        shown = idna.decode(label)
+        if idna.encode(shown, uts46=True).decode("ascii") != label:
+            return label
+    except (idna.IDNAError, UnicodeError):
+        return label  # an IDNA 2003 label (a symbol) or a broken one: as stored
+    scripts = {unicodedata.name(c, "?").split()[0] for c in shown if c.isalpha()}
+    return label if "LATIN" in scripts and len(scripts) > 1 else shown
+
+
+def shown_address(address: str) -> str:
+    """A stored address as people are shown it: its domain's A-labels in Unicode (see
+    the module); the local part, and anything that is no `local@domain`, as stored."""
+    local, at, domain = address.rpartition("@")
+    if not at or "xn--" not in domain:
+        return address
+    return f"{local}@{'.'.join(_u_label(label) for label in domain.split('.'))}"
+
+
+def stored_form(text: str) -> str | None:
+    """An address or host name typed with a domain in U-labels (`کاربر@مثال.ایران`,
+    `مثال.ایران`), as it is stored (`canonical_address`, `a_labels`), for finding it;
+    None when `text` is neither, or is stored as typed."""
+    text = text.strip()
+    if text.isascii() or any(c.isspace() for c in text):
+        return None
+    stored = canonical_address(text) if "@" in text else a_labels(text.removesuffix("."))
+    return stored if stored is not None and stored != text.lower() else None

@@ -26,6 +26,7 @@ from router.core.messages import utcnow
 from router.core.pending_uploads import forget_unsent_before
 from router.http.keys import CONTEXT
 from router.identity.privacy import delete_unreferenced_files
+from router.storage.engine import read_in_transaction
 from router.storage.models import Message
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ async def _referenced_hashes(app: AppContext) -> set[str]:
     found: set[str] = set()
     query = select(Message.attachments).where(cast(Message.attachments, String) != "[]")
     async with app.read_sessions() as session:
+        await read_in_transaction(session)
         rows = await session.stream_scalars(query.execution_options(yield_per=500))
         async for attachments in rows:
             found.update(str(a.get("sha256")) for a in attachments or [] if isinstance(a, dict))

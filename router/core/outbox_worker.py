@@ -31,13 +31,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    BigInteger,
     ColumnElement,
     Select,
+    String,
     and_,
     bindparam,
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -166,6 +170,35 @@ _LEASE = (
 _NEW_ATTEMPTS = insert(DeliveryAttempt).returning(DeliveryAttempt.id, sort_by_parameter_order=True)
 
 
+def _lease_and_attempts() -> Any:
+    """PostgreSQL: `_LEASE` and `_NEW_ATTEMPTS` as one statement (one round trip while
+    the claimed rows are locked), returning (attempt id, outbox id). The ids go as one
+    array parameter, so every batch size runs the same prepared statement."""
+    leased = (
+        update(OutboxItem)
+        .where(OutboxItem.id == func.any(bindparam("outbox_ids", type_=ARRAY(BigInteger))))
+        .values(
+            attempts=OutboxItem.attempts + 1,
+            leased_by=bindparam("lease_holder"),
+            leased_until=bindparam("lease_end"),
+        )
+        .returning(OutboxItem.id)
+        .cte("leased")
+    )
+    started = bindparam("now", type_=DeliveryAttempt.attempted_at.type)
+    return (
+        insert(DeliveryAttempt)
+        .from_select(
+            ["outbox_id", "attempted_at", "outcome"],
+            select(leased.c.id, started, literal(SENDING, String)).order_by(leased.c.id),
+        )
+        .returning(DeliveryAttempt.id, DeliveryAttempt.outbox_id)
+    )
+
+
+_LEASE_AND_ATTEMPTS = _lease_and_attempts()
+
+
 async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claimed]:
     """Lease up to `limit` due recipient-head rows to `worker_id`, counting the attempt
     (committed before anything is sent), and build their outbound messages.
@@ -204,11 +237,7 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
             "lease_holder": worker_id,
             "lease_end": now + timedelta(seconds=settings.lease_seconds),
         }
-        await session.execute(_LEASE, lease)
-        attempt_ids = await session.scalars(
-            _NEW_ATTEMPTS,
-            [{"outbox_id": row.id, "attempted_at": now, "outcome": SENDING} for row, *_ in sending],
-        )
+        attempt_ids = await _lease(session, lease, now)
         # Only a channel that threads replies by earlier channel ids (email's
         # References) needs them: the others' sends cost no statement for it.
         threading = [row for row, *_ in sending if _threads_by_reference(app, row.channel)]
@@ -223,7 +252,7 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
                 row.created_at,
             )
             for (row, message, thread, outreach_customer_id), attempt_id in zip(
-                sending, attempt_ids, strict=True
+                sending, (attempt_ids[row.id] for row, *_ in sending), strict=True
             )
         ]
         return claimed, dead
@@ -232,6 +261,22 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
     for row in dead:  # counted once committed
         _count_dead_letter(app, row, attempt=row.attempts, error=row.last_error)
     return claimed
+
+
+async def _lease(session: AsyncSession, lease: dict[str, Any], now: datetime) -> dict[int, int]:
+    """Lease the rows and start an attempt on each, committed before anything is sent;
+    return each row's attempt id by its outbox id."""
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = await connection.execute(_LEASE_AND_ATTEMPTS, {**lease, "now": now})
+        return {outbox_id: attempt_id for attempt_id, outbox_id in rows}
+    await connection.execute(_LEASE, lease)
+    ids = lease["outbox_ids"]
+    attempt_ids = await connection.scalars(
+        _NEW_ATTEMPTS,
+        [{"outbox_id": outbox_id, "attempted_at": now, "outcome": SENDING} for outbox_id in ids],
+    )
+    return dict(zip(ids, attempt_ids, strict=True))
 
 
 async def _mark_interrupted(session: AsyncSession, outbox_id: int) -> None:

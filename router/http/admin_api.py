@@ -14,6 +14,7 @@ from aiohttp import web
 from router.agents import admin, tags
 from router.agents.queue import Actor, Forbidden, Invalid, NotFound
 from router.agents.views import agents_json, iso
+from router.core.email_addresses import shown_address
 from router.core.languages import LANGUAGES
 from router.http.agent_api import _actor, _json_body, _path_id, endpoint
 from router.http.keys import CONTEXT
@@ -215,7 +216,7 @@ async def channel_status(request: web.Request) -> web.StreamResponse:
                     "thread_id": row.thread_id,
                     "message_id": row.message_id,
                     "channel": row.channel,
-                    "address": row.address,
+                    "address": shown_address(row.address),
                     "attempts": row.attempts,
                     "last_error": row.last_error,
                     "created_at": iso(row.created_at),

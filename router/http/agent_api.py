@@ -42,6 +42,7 @@ from router.http.openapi import openapi_document
 from router.http.validation import body_problem
 from router.service import sla, sla_threads
 from router.service.calendars import CalendarError, calendar_from_json, calendar_to_json
+from router.storage.engine import read_in_transaction
 from router.storage.models import Agent, Customer, Message, SlaCalendar, SlaPolicy, Thread
 
 logger = logging.getLogger(__name__)
@@ -861,6 +862,7 @@ async def get_queue_stats(request: web.Request) -> web.StreamResponse:
     """Waiting and assigned counts per tier, online capacity, response times."""
     await _actor(request)
     async with request.app[CONTEXT].read_sessions() as session:
+        await read_in_transaction(session)  # the 24-hour figures' settings are for its transaction
         stats = await agent_views.queue_stats(session)
     return web.json_response(stats)
 

@@ -25,11 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.agents import queue as agent_queue
 from router.agents.console_sockets import ConsoleSocketLocks, socket_locks_for
 from router.context import AppContext
+from router.core.connection_slots import ClientSlots, Refusal
 from router.core.events import (
     Event,
 )
 from router.core.messages import utcnow
-from router.core.rate_limits import DatabaseRateLimits, MemoryRateLimits, rate_limits_for
+from router.core.rate_limits import (
+    DatabaseRateLimits,
+    MemoryRateLimits,
+    RateLimiter,
+    rate_limits_for,
+)
 from router.core.security import PASSWORDS, PasswordSlot
 from router.core.transaction import Effects, write
 from router.http.console_events import ThreadSight, payload_for
@@ -107,6 +113,12 @@ class ConsoleState:
     # PostgreSQL); made on first use, when the engine exists.
     limits: MemoryRateLimits | DatabaseRateLimits | None = None
     sockets: dict[int, set[web.WebSocketResponse]] = field(default_factory=dict)
+    # Open sockets per session against `[console] max_sockets_per_session`, and in all
+    # against the process's budget shared with the web chat; made on first use.
+    slots: ClientSlots | None = None
+    # A refused socket is counted every time but logged once a minute per session, so
+    # a page (or a stolen cookie) opening sockets in a loop cannot flood the log.
+    refusals_logged: RateLimiter = field(default_factory=lambda: RateLimiter(1))
     # Open console sockets per agent, and the pending "mark offline" of agents with none.
     agent_sockets: dict[int, int] = field(default_factory=dict)
     offline_timers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
@@ -417,8 +429,66 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
     identity = await identity_for_request(request, app)
     if token is None or identity is None:
         return json_error(401, "sign in to the console first")
+    slots = _slots(app, state)
+    holder = str(identity.session_id)
+    # Counted before the first await, so concurrent opens cannot pass a cap together;
+    # refused after the upgrade, because a page cannot read a refused handshake's
+    # status, and the close code tells it to wait before trying again.
+    refusal = slots.admit(holder)
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+        if refusal is not None:
+            await _refuse_socket(ws, app, state, refusal, identity)
+            return ws
+        await _live_console(ws, app, state, identity, token)
+    finally:
+        if refusal is None:
+            slots.release(holder)
+    return ws
+
+
+def _slots(app: AppContext, state: ConsoleState) -> ClientSlots:
+    if state.slots is None:
+        slots = ClientSlots(
+            total=app.sockets, per_client=app.settings.console.max_sockets_per_session
+        )
+        app.metrics.console_sockets.set_function(lambda: len(slots))
+        state.slots = slots
+    return state.slots
+
+
+async def _refuse_socket(
+    ws: web.WebSocketResponse,
+    app: AppContext,
+    state: ConsoleState,
+    refusal: Refusal,
+    identity: ConsoleIdentity,
+) -> None:
+    """Close a socket over a cap with the web chat's close codes: 4429 over the
+    session's cap, 1013 (try again later) over the process's."""
+    code, close = (
+        ("too_many_session_sockets", 4429) if refusal == "client" else ("server_busy", 1013)
+    )
+    app.metrics.console_refused.labels(code).inc()
+    if not state.refusals_logged.take(str(identity.session_id)):
+        logger.warning(
+            "console socket refused: code=%s agent=%d session=%d (more this minute are"
+            " counted in pasokh_console_refused_total, not logged)",
+            code,
+            identity.agent_id,
+            identity.session_id,
+        )
+    await ws.close(code=close, message=code.encode())
+
+
+async def _live_console(
+    ws: web.WebSocketResponse,
+    app: AppContext,
+    state: ConsoleState,
+    identity: ConsoleIdentity,
+    token: str,
+) -> None:
     sockets = state.sockets.setdefault(identity.session_id, set())
     sockets.add(ws)
     await _console_opened(app, state, identity)
@@ -441,7 +511,6 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
         if not sockets:
             state.sockets.pop(identity.session_id, None)
         _console_closed(app, state, identity.agent_id)
-    return ws
 
 
 def _socket_locks(app: AppContext, state: ConsoleState) -> ConsoleSocketLocks | None:

@@ -14,6 +14,7 @@ from router.http.errors import json_error
 from router.http.keys import CONTEXT
 from router.service.reports.csv import summary_csv
 from router.service.reports.summary import ReportError, as_json, parse_window, summary
+from router.storage.engine import read_in_transaction
 
 routes = web.RouteTableDef()
 
@@ -33,6 +34,7 @@ async def get_summary(request: web.Request) -> web.StreamResponse:
     try:
         start, end = parse_window(request.query.get("from"), request.query.get("to"))
         async with app.read_sessions() as session:
+            await read_in_transaction(session)  # the report's settings are for its transaction
             report = await summary(
                 session, actor, start=start, end=end, group_by=request.query.get("group_by")
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from router.core.email_addresses import shown_address
 from router.storage.models import Identity
 
 # An address with a local part, an @ and a dotted domain (the agent API checks new
@@ -33,7 +34,7 @@ def customer_display_name(name: str | None, identities: Iterable[Identity]) -> s
     ordered = sorted(identities, key=lambda i: (not i.verified, i.id or 0))
     for pick in (
         lambda i: _clean(i.display_name),
-        lambda i: i.address if _EMAIL.match(i.address or "") else None,
+        lambda i: shown_address(i.address) if _EMAIL.match(i.address or "") else None,
         lambda i: f"@{_clean(i.username)}" if _clean(i.username) else None,
         lambda i: i.address if _PHONE.match(i.address or "") else None,
     ):

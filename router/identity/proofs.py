@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.settings import Settings
 from faq.normalise import fold_digits
 from router.context import AppContext
+from router.core.email_addresses import shown_address
 from router.core.events import Event, MessageStored
 from router.core.languages import LANGUAGES
 from router.core.leadership import lock_key
@@ -893,10 +894,10 @@ async def unproven_claims(session: AsyncSession, customer_id: int) -> list[dict[
             {
                 "kind": "claimed_address" if ours else "address_claimed_by_other",
                 "channel": proof.target_channel,
-                "address": proof.target_address,
+                "address": proof.target_address and shown_address(proof.target_address),
                 "claimed_by": {
                     "channel": proof.requester_channel,
-                    "address": proof.requester_address,
+                    "address": proof.requester_address and shown_address(proof.requester_address),
                 },
                 "other_customer_id": (
                     other.customer_id

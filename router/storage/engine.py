@@ -142,13 +142,33 @@ def new_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def new_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for reading only: on SQLite they do not queue for the write lock.
+    """Sessions for reading only: on SQLite they do not queue for the write lock; on
+    PostgreSQL they send no BEGIN and no ROLLBACK.
 
-    Writing through one is a bug; SQLite may then answer "database is locked".
+    PostgreSQL runs at READ COMMITTED, where every statement takes its own snapshot
+    even inside a transaction: a reading transaction adds two round trips (BEGIN, and
+    ROLLBACK at the session's end: one of the few statements of an API message's token
+    check) and no consistency. In autocommit each SELECT is its own transaction.
+
+    Writing through one is a bug; SQLite may then answer "database is locked", and
+    PostgreSQL would keep each statement at once.
     """
-    return async_sessionmaker(
-        engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
-    )
+    options: dict[str, Any] = {READ_ONLY_OPTION: True}
+    if engine.dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
+    return async_sessionmaker(engine.execution_options(**options), expire_on_commit=False)
+
+
+async def read_in_transaction(session: AsyncSession) -> None:
+    """Give a read session (`new_read_sessionmaker`) a transaction on PostgreSQL, where
+    read sessions run without one: call before its first statement when it streams
+    results (`stream`, `yield_per`: a server-side cursor lives in a transaction) or sets
+    something for its transaction only (`set_config(..., true)`). SQLite needs nothing.
+    """
+    dialect = session.bind.dialect if session.bind is not None else None
+    if dialect is not None and dialect.name == "postgresql":
+        level = getattr(dialect, "default_isolation_level", None) or "READ COMMITTED"
+        await session.connection(execution_options={"isolation_level": level})
 
 
 # SQLite: another process holds the lock, or the file cannot be read or written.

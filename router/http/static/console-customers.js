@@ -70,6 +70,7 @@
 
   const page = { query: "", next: null, listNext: null, profileId: null };
   let C = null; // window.PasokhConsole, set on load
+  let reads = null; // one C.newestReads per kind of read, set on load
 
   function tr(key, vars) {
     const table = TEXTS[C.lang()] || TEXTS.en;
@@ -125,13 +126,13 @@
     const results = $("search-results");
     const params = new URLSearchParams({ q: page.query });
     if (append && page.next) params.set("cursor", page.next);
-    let data;
-    try {
-      data = await C.api("GET", `/api/v1/search?${params}`);
-    } catch (error) {
-      C.failed(error);
-      return;
-    }
+    await reads.search(
+      () => C.api("GET", `/api/v1/search?${params}`),
+      (data) => showFound(results, data, append),
+    );
+  }
+
+  function showFound(results, data, append) {
     if (!append) results.textContent = "";
     page.next = data.next;
     const found = data.customers.length + data.threads.length + data.messages.length;
@@ -167,13 +168,13 @@
   async function loadCustomers(append) {
     const params = new URLSearchParams();
     if (append && page.listNext) params.set("cursor", page.listNext);
-    let data;
-    try {
-      data = await C.api("GET", `/api/v1/customers?${params}`);
-    } catch (error) {
-      C.failed(error);
-      return;
-    }
+    await reads.list(
+      () => C.api("GET", `/api/v1/customers?${params}`),
+      (data) => showCustomers(data, append),
+    );
+  }
+
+  function showCustomers(data, append) {
     const list = $("customer-list");
     if (!append) list.textContent = "";
     for (const customer of data.customers) list.append(customerItem(customer));
@@ -183,13 +184,11 @@
 
   async function openProfile(id) {
     page.profileId = id;
-    let data;
-    try {
-      data = await C.api("GET", `/api/v1/customers/${encodeURIComponent(id)}`);
-    } catch (error) {
-      C.failed(error);
-      return;
-    }
+    await reads.profile(() => C.api("GET", `/api/v1/customers/${encodeURIComponent(id)}`), showProfile);
+  }
+
+  function showProfile(data) {
+    const id = data.id;
     const view = $("customer-profile");
     view.hidden = false;
     view.textContent = "";
@@ -273,6 +272,11 @@
   function wire() {
     C = window.PasokhConsole;
     if (!C) return;
+    reads = {
+      search: C.newestReads("search-results"),
+      list: C.newestReads("customer-list"),
+      profile: C.newestReads("customer-profile"),
+    };
     relabel();
     document.addEventListener("pasokh:language", () => {
       relabel();

@@ -1163,7 +1163,6 @@
     const socket = new WebSocket(`${scheme}://${location.host}/ws/console`);
     state.socket = socket;
     socket.addEventListener("open", () => {
-      state.socketRetry = 0;
       renderLive();
       // Anything that changed while we were away: read it again.
       reloadQueueSoon();
@@ -1176,6 +1175,9 @@
       } catch (_) {
         return;
       }
+      // The server says hello only to a socket it let in (one over a cap is opened,
+      // then closed): only then does the back-off start again from its shortest wait.
+      if (data.type === "hello") state.socketRetry = 0;
       onEvent(data);
     });
     socket.addEventListener("close", (event) => {
@@ -1185,6 +1187,11 @@
       if (event.code === 4401 || !state.agent) {
         sessionEnded();
         return;
+      }
+      // Too many sockets for this session (4429) or a busy server (1013): wait 8 s or
+      // more, not 0.5 s, as the web chat widget does.
+      if (event.code === 4429 || event.code === 1013) {
+        state.socketRetry = Math.max(state.socketRetry, 5);
       }
       const delay = Math.min(30000, 500 * 2 ** state.socketRetry++) * (0.5 + Math.random());
       setTimeout(() => {
@@ -2236,16 +2243,43 @@
     return `/api/v1/reports/summary?${params}`;
   }
 
+  // Reads of one kind (a report window, a search, a profile) can answer out of order:
+  // opening Reports reads the default window while the admin is already choosing
+  // another. Only the newest read asked for is shown (or its error), whichever answers
+  // last, and `region` is aria-busy while any of them is open.
+  function newestReads(region) {
+    let asked = 0;
+    let open = 0;
+    const reading = (change) => {
+      open += change;
+      $(region).setAttribute("aria-busy", String(open > 0));
+    };
+    return async (read, show) => {
+      const mine = ++asked;
+      reading(1);
+      try {
+        const data = await read();
+        if (mine === asked) show(data);
+      } catch (error) {
+        if (mine === asked) failed(error);
+      } finally {
+        reading(-1);
+      }
+    };
+  }
+
+  const readReport = newestReads("report-cards");
+
   async function loadReport() {
     if (!$("report-from").value || !$("report-to").value) return;
     $("report-csv").href = reportQuery("csv");
-    try {
-      state.report = await api("GET", reportQuery());
-    } catch (error) {
-      failed(error);
-      return;
-    }
-    renderReport();
+    await readReport(
+      () => api("GET", reportQuery()),
+      (report) => {
+        state.report = report;
+        renderReport();
+      },
+    );
   }
 
   function locale() {
@@ -2512,6 +2546,7 @@
     locale: () => LOCALES[state.lang] || "en",
     api,
     apiAll,
+    newestReads,
     el,
     t,
     num,

@@ -536,7 +536,8 @@ async def _figures(
         # A window's events (hundreds of thousands of rows) are sorted by group and
         # each measure's values for its percentiles: in memory, not in temp files.
         # Compiling these few aggregates to machine code costs more than it saves (JIT
-        # took ~230 ms). Both for this transaction only, in one round trip.
+        # took ~230 ms). Both for this transaction only, in one round trip (a read
+        # session must be in one: `read_in_transaction`).
         await session.execute(
             text("SELECT set_config('work_mem', :memory, true), set_config('jit', 'off', true)"),
             {"memory": SORT_MEMORY},
