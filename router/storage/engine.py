@@ -123,6 +123,8 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_ms: int) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        # Commits run on the event loop; the driver's `Checkpoints` checkpoint on a thread.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
