@@ -394,3 +394,28 @@ async def test_commits_on_the_loop_leave_the_wal_checkpointed_and_bounded(
     # Without checkpoints the WAL would hold the ~6,000 pages written (rows, index);
     # with them it stays near one interval's pages.
     assert wal_pages(tmp_path / "driver.db") < 4 * sqlite_driver.WAL_CHECKPOINT_PAGES
+
+
+async def test_transactions_begin_without_a_statement_through_sqlalchemy(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The BEGIN goes to the driver straight (a statement's whole execution path cost
+    a quarter of a short transaction's CPU), and still takes the write lock at once
+    for a write, none for a read."""
+    statements: list[str] = []
+
+    def before_cursor_execute(*args: Any) -> None:
+        statements.append(args[2].split()[0])
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None, timeout=0)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("SELECT count(*) FROM note"))
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")  # ours is held from the BEGIN
+    async with engine.execution_options(**{READ_ONLY_OPTION: True}).connect() as connection:
+        await connection.execute(sa.text("SELECT count(*) FROM note"))
+        other.execute("BEGIN IMMEDIATE")  # a read holds no lock
+        other.execute("COMMIT")
+    other.close()
+    assert statements == ["SELECT", "SELECT"]
