@@ -110,6 +110,7 @@ class Checkpoints:
         # again by the next one.
         self._frames_before = 0
         self._running: asyncio.Task[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
         self.completed = 0  # checkpoints run, for tests
 
     def committed(self) -> None:
@@ -128,7 +129,11 @@ class Checkpoints:
     async def _checkpoint(self, commits: int) -> None:
         try:
             async with self._locks.for_running_loop():
-                _busy, frames, copied = await asyncio.to_thread(self._run)
+                # A thread of its own: queued behind other work in the loop's default
+                # executor, it would hold every writer up.
+                if self._thread is None:
+                    self._thread = ThreadPoolExecutor(1, thread_name_prefix="pasokh-checkpoint")
+                _busy, frames, copied = await asyncio.wrap_future(self._thread.submit(self._run))
         except Exception as error:  # the next commits try again; the WAL only grows
             logger.warning("SQLite WAL checkpoint failed: %s", error)
             return
