@@ -288,13 +288,13 @@ def waiting_on_lock(locks: sqlite_driver.WriteLocks) -> bool:
     return bool(getattr(locks.for_running_loop(), "_waiters", None))
 
 
-async def test_only_a_transaction_that_wrote_hops_to_the_thread_to_begin_or_end(
-    engine: AsyncEngine,
+async def test_no_transaction_hops_to_the_thread_to_begin_or_end_unless_another_process_writes(
+    engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    """A hop costs ~90 µs of CPU: a read's deferred BEGIN (it takes no lock), the end
-    of a transaction that changed no row (nothing to write, no checkpoint) and every
-    statement of a write transaction run on the loop; a write transaction's BEGIN
-    IMMEDIATE and COMMIT still hop."""
+    """A hop costs ~90 µs of CPU: a read's deferred BEGIN (it takes no lock), a write's
+    BEGIN IMMEDIATE while no other process holds the lock, every statement of a write
+    transaction and every COMMIT (no checkpoint in it) run on the loop. Only a BEGIN
+    IMMEDIATE that another process's lock holds up waits on the thread."""
     hops: list[str] = []
 
     def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
@@ -321,12 +321,14 @@ async def test_only_a_transaction_that_wrote_hops_to_the_thread_to_begin_or_end(
     hops.clear()
     async with engine.begin() as connection:
         assert (await connection.execute(count)).scalar() == 0
-    assert hops == ["BEGIN"]  # BEGIN IMMEDIATE waits for other processes off the loop
+    assert hops == []
 
     hops.clear()
     async with engine.begin() as connection:
         await connection.execute(sa.text("INSERT INTO note (body) VALUES ('w')"))
-    assert hops == ["BEGIN", "call"]  # its COMMIT may checkpoint: on the thread
+        # The BEGIN tried without waiting left the busy timeout as it was.
+        assert (await connection.execute(sa.text("PRAGMA busy_timeout"))).scalar() == 5000
+    assert hops == []
 
     hops.clear()
     async with reads.connect() as connection:  # a read begun on the loop sees the commit
@@ -340,4 +342,80 @@ async def test_only_a_transaction_that_wrote_hops_to_the_thread_to_begin_or_end(
     async with engine.begin() as connection:
         while time.perf_counter() - began < 10 * sqlite_driver.LOOP_TURN:
             await connection.execute(sa.text("INSERT INTO note (body) VALUES ('w')"))
-    assert hops == ["BEGIN", "call"]
+        await connection.rollback()
+    assert hops == []
+
+    # Another process holds SQLite's write lock: the BEGIN waits for it on the thread.
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    hops.clear()
+    writing = asyncio.create_task(insert(engine, "after the other"))
+    while not hops:
+        await asyncio.sleep(0.001)
+    other.execute("COMMIT")
+    other.close()
+    await writing
+    assert hops == ["BEGIN"]
+
+
+async def insert(engine: AsyncEngine, body: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("INSERT INTO note (body) VALUES (:b)"), {"b": body})
+
+
+def wal_pages(path: Path) -> int:
+    wal = Path(f"{path}-wal")
+    return (wal.stat().st_size - 32) // (4096 + 24) if wal.exists() else 0
+
+
+async def test_commits_on_the_loop_leave_the_wal_checkpointed_and_bounded(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Commits never checkpoint (they run on the loop): `Checkpoints` does, on a
+    thread, every ~1,000 pages, so a long write load keeps the WAL file bounded."""
+    checked_out: list[sqlite_driver.LoopSqliteConnection] = []
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        checked_out.append(dbapi_connection.driver_connection)
+
+    sa.event.listen(engine.sync_engine, "checkout", on_checkout)
+    async with engine.connect() as connection:
+        autocheckpoint = (await connection.execute(sa.text("PRAGMA wal_autocheckpoint"))).scalar()
+        assert autocheckpoint == 0
+    checkpoints = checked_out[0]._checkpoints
+
+    body = "x" * 3000  # about a page a row
+    for _ in range(3000):
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("INSERT INTO note (body) VALUES (:b)"), {"b": body})
+    await checkpoints.finished()
+
+    assert checkpoints.completed >= 2
+    # Without checkpoints the WAL would hold the ~6,000 pages written (rows, index);
+    # with them it stays near one interval's pages.
+    assert wal_pages(tmp_path / "driver.db") < 4 * sqlite_driver.WAL_CHECKPOINT_PAGES
+
+
+async def test_transactions_begin_without_a_statement_through_sqlalchemy(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The BEGIN goes to the driver straight (a statement's whole execution path cost
+    a quarter of a short transaction's CPU), and still takes the write lock at once
+    for a write, none for a read."""
+    statements: list[str] = []
+
+    def before_cursor_execute(*args: Any) -> None:
+        statements.append(args[2].split()[0])
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None, timeout=0)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("SELECT count(*) FROM note"))
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")  # ours is held from the BEGIN
+    async with engine.execution_options(**{READ_ONLY_OPTION: True}).connect() as connection:
+        await connection.execute(sa.text("SELECT count(*) FROM note"))
+        other.execute("BEGIN IMMEDIATE")  # a read holds no lock
+        other.execute("COMMIT")
+    other.close()
+    assert statements == ["SELECT", "SELECT"]

@@ -1,4 +1,4 @@
-"""SQLite connections for asyncio: a write transaction's statements on the loop.
+"""SQLite connections for asyncio: a write transaction runs on the loop.
 
 aiosqlite runs every call on the connection's own thread, and SQLAlchemy makes four
 of them per statement (open the cursor, execute, fetch, close). Measured through
@@ -9,25 +9,32 @@ SQLAlchemy on this project's 2-core VM, CPU per one-row statement: ~460 µs that
 * A write transaction (``BEGIN IMMEDIATE``, see `router.storage.engine`) first takes
   the database's in-process write lock, an `asyncio.Lock`: this process's writers
   queue in order and start the moment the previous one commits, where SQLite's busy
-  handler would have them poll with sleeps of up to 100 ms. ``BEGIN IMMEDIATE``
-  (which can wait for another process's lock) and ``COMMIT``/``ROLLBACK`` (which can
-  checkpoint the WAL to disk) run on the connection's thread.
+  handler would have them poll with sleeps of up to 100 ms. Holding it, the only
+  writer that can be in the way is another process (a CLI command, a migration), so
+  ``BEGIN IMMEDIATE`` is tried on the loop without waiting (busy timeout 0); only
+  when another process holds SQLite's lock does it run again on the connection's
+  thread, which waits for the real busy timeout.
 * The statements between them run on the event loop. The transaction holds SQLite's
   write lock, so none of them waits for a lock; they are reads and writes of a few
   rows by key. A transaction that runs many (an import), or a statement after a long
   computation (the bot's decision), first yields one turn of the loop whenever it
   has kept the loop for `LOOP_TURN` seconds, so other work runs.
+* ``COMMIT`` runs on the loop too: it appends the pages to the WAL (no fsync with
+  ``synchronous=NORMAL``). It would also checkpoint the WAL into the database (disk
+  I/O, an fsync) every 1,000 pages, so the connections have SQLite's automatic
+  checkpoint off (``wal_autocheckpoint=0``, set at connect) and `Checkpoints` runs
+  that checkpoint on a worker thread instead, as often.
 * Everything else (read transactions, which can scan: reports, search, exports; and
   the PRAGMAs at connect) runs on the thread, one hop per statement, its first rows
-  fetched in the same hop. What cannot wait or write runs on the loop: a read
-  transaction's ``BEGIN`` (deferred: it takes no lock), and the ``COMMIT`` or
-  ``ROLLBACK`` of a transaction that changed no row (it writes nothing to the WAL, so
-  it cannot checkpoint). A hop costs ~90 µs of CPU; a read-back was three of them.
+  fetched in the same hop. What cannot wait runs on the loop: a read transaction's
+  ``BEGIN`` (deferred: it takes no lock), its ``COMMIT`` and every ``ROLLBACK``
+  (which discards pages, writing nothing). A hop costs ~90 µs of CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 import weakref
@@ -36,6 +43,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 _T = TypeVar("_T")
+
+logger = logging.getLogger(__name__)
 
 # Rows fetched in the hop that executes a statement; a larger result (a streamed
 # read) is fetched in further hops of this size, so memory stays bounded.
@@ -51,6 +60,9 @@ BEGIN_READING = "BEGIN"
 # How long a write transaction may keep the loop before its next statement yields a
 # turn of the loop to the others.
 LOOP_TURN = 0.002
+
+# Pages the WAL may gain before it is checkpointed: SQLite's own automatic default.
+WAL_CHECKPOINT_PAGES = 1000
 
 
 class WriteLocks:
@@ -71,6 +83,74 @@ class WriteLocks:
         if lock is None:
             lock = self._locks[loop] = asyncio.Lock()
         return lock
+
+
+class Checkpoints:
+    """The database's WAL checkpoints, run on a worker thread, never in a COMMIT.
+
+    The connections commit on the event loop with SQLite's automatic checkpoint off,
+    so without these the WAL would grow without end. After every `WAL_CHECKPOINT_PAGES`
+    pages or so (estimated from the pages per commit the last checkpoint found) a
+    ``PRAGMA wal_checkpoint(PASSIVE)`` runs on a connection of its own, on a worker
+    thread, holding the in-process write lock as SQLite's own checkpoint (inside a
+    COMMIT) holds the write lock: with no commit in between it catches up with the
+    whole WAL, and the next writer starts the WAL again from its beginning instead of
+    growing it. One at a time; other processes on the file (CLI commands) keep
+    SQLite's defaults.
+    """
+
+    def __init__(self, path: str, busy_seconds: float, locks: WriteLocks) -> None:
+        self._path = path
+        self._busy_seconds = busy_seconds
+        self._locks = locks
+        self._commits = 0
+        # A first guess (~10 pages a commit), corrected by each checkpoint's count.
+        self._due = WAL_CHECKPOINT_PAGES // 10
+        # WAL frames a checkpoint could not copy (a reader still needed them): counted
+        # again by the next one.
+        self._frames_before = 0
+        self._running: asyncio.Task[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self.completed = 0  # checkpoints run, for tests
+
+    def committed(self) -> None:
+        """A write transaction committed (on the loop): start a checkpoint if due."""
+        self._commits += 1
+        if self._commits < self._due or self._running is not None:
+            return
+        commits, self._commits = self._commits, 0
+        self._running = asyncio.get_running_loop().create_task(self._checkpoint(commits))
+
+    async def finished(self) -> None:
+        """Wait for the checkpoint running now, if one is."""
+        if self._running is not None:
+            await asyncio.wait([self._running])
+
+    async def _checkpoint(self, commits: int) -> None:
+        try:
+            async with self._locks.for_running_loop():
+                # A thread of its own: queued behind other work in the loop's default
+                # executor, it would hold every writer up.
+                if self._thread is None:
+                    self._thread = ThreadPoolExecutor(1, thread_name_prefix="pasokh-checkpoint")
+                _busy, frames, copied = await asyncio.wrap_future(self._thread.submit(self._run))
+        except Exception as error:  # the next commits try again; the WAL only grows
+            logger.warning("SQLite WAL checkpoint failed: %s", error)
+            return
+        finally:
+            self._running = None
+        self.completed += 1
+        pages_per_commit = max(frames - self._frames_before, 1) / commits
+        self._due = max(1, min(WAL_CHECKPOINT_PAGES, int(WAL_CHECKPOINT_PAGES / pages_per_commit)))
+        self._frames_before = 0 if copied >= frames else frames
+
+    def _run(self) -> tuple[int, int, int]:
+        connection = sqlite3.connect(self._path, timeout=self._busy_seconds)
+        try:
+            row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            connection.close()
+        return int(row[0]), int(row[1]), int(row[2])
 
 
 class _ImmediateQueue:
@@ -94,6 +174,7 @@ class LoopSqliteConnection:
         thread: ThreadPoolExecutor,
         locks: WriteLocks,
         busy_seconds: float,
+        checkpoints: Checkpoints,
     ) -> None:
         self._conn = connection
         # What SQLAlchemy's adapter checks for "still open" (None once closed).
@@ -101,13 +182,12 @@ class LoopSqliteConnection:
         self._thread = thread
         self._locks = locks
         self._busy_seconds = busy_seconds
+        self._checkpoints = checkpoints
         self._tx = _ImmediateQueue()
         self._held_lock: asyncio.Lock | None = None
         self._loop_turn_began = 0.0
         self._last_submitted: Future[Any] | None = None
-        # `total_changes` when the transaction began: a transaction that changed no row
-        # ends on the loop (its COMMIT or ROLLBACK writes nothing and cannot checkpoint).
-        self._changes_at_begin = -1
+        self._begin_cursor = connection.cursor()
 
     @property
     def isolation_level(self) -> str | None:
@@ -147,15 +227,22 @@ class LoopSqliteConnection:
             self._loop_turn_began = time.perf_counter()
         return function(*args)
 
-    def begin_reading(self, cursor: sqlite3.Cursor) -> None:
-        cursor.execute(BEGIN_READING)
-        self._changes_at_begin = self._conn.total_changes
+    async def begin(self, cursor: sqlite3.Cursor | None = None, *, writing: bool) -> None:
+        """Begin a write transaction (`BEGIN_WRITING`) or a read (`BEGIN_READING`).
 
-    def _changed_nothing(self) -> bool:
-        """A call settled, and the open transaction changed no row since it began."""
-        return self.settled() and self._conn.total_changes == self._changes_at_begin
+        `router.storage.engine` calls this at SQLAlchemy's "begin" event, straight,
+        not as a statement through SQLAlchemy's execution path (~25% of a short
+        transaction's CPU went to running the BEGIN that way).
+        """
+        cursor = cursor or self._begin_cursor
+        if writing:
+            await self._begin_writing(cursor, BEGIN_WRITING)
+        elif self.settled():
+            cursor.execute(BEGIN_READING)  # deferred: takes no lock, never waits
+        else:
+            await self.on_thread(cursor.execute, BEGIN_READING)
 
-    async def begin_writing(self, cursor: sqlite3.Cursor, sql: str) -> None:
+    async def _begin_writing(self, cursor: sqlite3.Cursor, sql: str) -> None:
         lock = self._locks.for_running_loop()
         try:
             # Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancel that
@@ -165,8 +252,11 @@ class LoopSqliteConnection:
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         try:
-            await self.on_thread(cursor.execute, sql)
-            self._changes_at_begin = self._conn.total_changes
+            if self.settled() and self._begin_without_waiting(cursor, sql):
+                # Its turn on the loop starts now: the first statement need not yield.
+                self._loop_turn_began = time.perf_counter()
+            else:
+                await self.on_thread(cursor.execute, sql)
         finally:
             if self.settled() and not self._conn.in_transaction:
                 lock.release()  # the BEGIN failed: nothing is held
@@ -175,30 +265,45 @@ class LoopSqliteConnection:
                 # or ROLLBACK, which the thread runs after the BEGIN.
                 self._held_lock = lock
 
+    def _begin_without_waiting(self, cursor: sqlite3.Cursor, sql: str) -> bool:
+        """`sql` on the loop with no busy wait: False if another process holds the lock."""
+        cursor.execute("PRAGMA busy_timeout=0")
+        try:
+            cursor.execute(sql)
+        except sqlite3.OperationalError as error:
+            if (getattr(error, "sqlite_errorname", None) or "").startswith("SQLITE_BUSY"):
+                return False
+            raise
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout={int(self._busy_seconds * 1000)}")
+        return True
+
     def _end_writing(self) -> None:
         lock, self._held_lock = self._held_lock, None
         if lock is not None:
             lock.release()
 
     async def commit(self) -> None:
+        wrote = self._held_lock is not None
         try:
-            if self._conn.in_transaction and self._changed_nothing():
-                self._conn.commit()  # a read: nothing to write, no hop
-            elif not self.settled() or self._conn.in_transaction:
-                await self.on_thread(self._conn.commit)
+            if not self.settled():
+                await self.on_thread(self._conn.commit)  # after the call still running
+            elif self._conn.in_transaction:
+                self._conn.commit()  # no checkpoint in it (`Checkpoints`): on the loop
+            else:
+                wrote = False
         finally:
             self._end_writing()
+        if wrote:
+            self._checkpoints.committed()
 
     async def rollback(self) -> None:
         try:
             if not self.settled():
                 self.after_running(self._conn.rollback)
-            elif self._conn.in_transaction and self._changed_nothing():
-                self._conn.rollback()
             elif self._conn.in_transaction:
-                # (The pool rolls back every connection handed back to it, most of
-                # them with no transaction open: those need no hop.)
-                await self.on_thread(self._conn.rollback)
+                # Discards the transaction's pages: nothing written, no checkpoint.
+                self._conn.rollback()
         finally:
             self._end_writing()
 
@@ -272,12 +377,8 @@ class LoopSqliteCursor:
         self._cursor.arraysize = value
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> LoopSqliteCursor:
-        if sql == BEGIN_WRITING:
-            await self._connection.begin_writing(self._cursor, sql)
-            self._rows, self._more = [], False
-            return self
-        if sql == BEGIN_READING and self._connection.settled():
-            self._connection.begin_reading(self._cursor)
+        if sql in (BEGIN_WRITING, BEGIN_READING):
+            await self._connection.begin(self._cursor, writing=sql == BEGIN_WRITING)
             self._rows, self._more = [], False
             return self
         await self._connection.run(self._execute_and_fetch, sql, parameters)
@@ -330,7 +431,13 @@ class LoopSqliteCursor:
 
 
 def connector(path: str, *, busy_seconds: float, locks: WriteLocks) -> Callable[[], Any]:
-    """SQLAlchemy's `async_creator` for the file at `path`."""
+    """SQLAlchemy's `async_creator` for the file at `path`.
+
+    Its connections must have SQLite's automatic checkpoint off
+    (``PRAGMA wal_autocheckpoint=0``, `router.storage.engine` sets it at connect):
+    their commits run on the loop, and `Checkpoints` does that work on a thread.
+    """
+    checkpoints = Checkpoints(path, busy_seconds, locks)
 
     async def connect() -> LoopSqliteConnection:
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pasokh-sqlite")
@@ -341,7 +448,7 @@ def connector(path: str, *, busy_seconds: float, locks: WriteLocks) -> Callable[
         except BaseException:
             thread.shutdown(wait=False)
             raise
-        return LoopSqliteConnection(connection, thread, locks, busy_seconds)
+        return LoopSqliteConnection(connection, thread, locks, busy_seconds, checkpoints)
 
     return connect
 
