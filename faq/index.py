@@ -142,6 +142,28 @@ def _distinct(values: npt.NDArray[np.int64]) -> int:
     return int(np.count_nonzero(np.diff(ordered))) + 1 if len(ordered) else 0
 
 
+def _gather(
+    doc_ids: npt.NDArray[np.int32],
+    posting_weights: npt.NDArray[np.floating],
+    starts: IdArray,
+    lengths: IdArray,
+    weights: npt.NDArray[np.float64],
+    size: int,
+) -> npt.NDArray[np.float64]:
+    """Per document, the sum of `weights[i]` times its posting weight over the postings
+    `starts[i]:starts[i] + lengths[i]` of each query feature i."""
+    # Gather all postings of the kept features in one vectorised step.
+    # Array methods rather than np.* functions: no dispatch wrapper per call.
+    positions = (starts - lengths.cumsum() + lengths).repeat(lengths)
+    positions += np.arange(positions.size)
+    # In place, and `take` without bounds checks (positions lie inside the postings).
+    gathered = posting_weights.take(positions, mode="clip").astype(np.float64, copy=False)
+    gathered *= weights.repeat(lengths)
+    docs = doc_ids.take(positions, mode="clip")
+    # (an empty gather counts as integers)
+    return np.bincount(docs, weights=gathered, minlength=size).astype(np.float64, copy=False)
+
+
 class TfIdfIndex:
     """Cosine similarity between a query's features and every indexed document."""
 
@@ -286,15 +308,7 @@ class TfIdfIndex:
             kept = lengths <= max_postings
             if not kept.all():
                 starts, lengths, weights = starts[kept], lengths[kept], weights[kept]
-        # Gather all postings of the kept features in one vectorised step.
-        # Array methods rather than np.* functions: no dispatch wrapper per call.
-        positions = (starts - lengths.cumsum() + lengths).repeat(lengths)
-        positions += np.arange(positions.size)
-        # In place, and `take` without bounds checks (positions lie inside the postings).
-        gathered = self._weights.take(positions, mode="clip")
-        gathered *= weights.repeat(lengths)
-        docs = self._doc_ids.take(positions, mode="clip")
-        out = np.bincount(docs, weights=gathered, minlength=size)
+        out = _gather(self._doc_ids, self._weights, starts, lengths, weights, size)
         return (out / query.norm).astype(np.float32)
 
     def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
@@ -392,3 +406,91 @@ class AlignPack:
             AlignSide(self.ids[start:end], self.weights[start:end])
             for start, end in itertools.pairwise(b)
         ]
+
+
+class ContrastIndex:
+    """What sets each entry's phrasings apart from the other entries': a multinomial
+    naive Bayes model over the same features as a `TfIdfIndex`, fitted on the KB's own
+    phrasings. An entry's log-likelihood of a query is the sum over the query's
+    features of log((n + alpha) / (N + alpha V)) (n: the feature's count in the
+    entry's phrasings, N: all its features' counts, V: the vocabulary), so a word that
+    every phrasing of one entry has and no phrasing of another weighs for that pair
+    far more than its IDF over the whole KB says, and a word common to both weighs
+    little. Stored as postings (feature -> entries with log(1 + n / alpha)) and one
+    log-normaliser per entry: only the query's own features are walked."""
+
+    __slots__ = ("_bias", "_doc_ids", "_indptr", "_weights")
+
+    _indptr: IdArray
+    _doc_ids: npt.NDArray[np.int32]
+    _weights: FloatArray
+    _bias: npt.NDArray[np.float64]
+
+    def __init__(self, merged: FeatureCounts, vocabulary: Mapping[str, int], alpha: float) -> None:
+        """The model of each group (entry) in `merged` (see `merge_documents`), over the
+        features of `vocabulary` (ids as there; other features are left out)."""
+        size = len(vocabulary)
+        ids = np.array([vocabulary.get(name, -1) for name in merged.names], dtype=np.int64)
+        fids = ids[merged.features] if len(ids) else merged.features.astype(np.int64)
+        known = fids >= 0
+        docs, fids, counts = merged.docs[known], fids[known], merged.counts[known]
+        totals = np.bincount(docs, weights=counts, minlength=merged.size)
+        self._bias = math.log(alpha) - np.log(totals + alpha * max(size, 1))
+        order = np.argsort(fids, kind="stable")
+        lengths = np.bincount(fids, minlength=size)
+        self._indptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        self._doc_ids = docs[order].astype(np.int32)
+        self._weights = np.log1p(counts[order] / alpha).astype(np.float32)
+
+    def log_likelihoods(self, query: IndexQuery, max_postings: int | None = None) -> FloatArray:
+        """Each entry's log-likelihood of the query's distinct known features, up to a
+        term the same for every entry. Features with more postings than `max_postings`
+        are left out (as in `TfIdfIndex.scores`: the commonest, least telling ones)."""
+        ids = query.feature_ids
+        starts = self._indptr[ids]
+        lengths = self._indptr[ids + 1] - starts
+        if max_postings is not None:
+            kept = lengths <= max_postings
+            if not kept.all():
+                starts, lengths = starts[kept], lengths[kept]
+        ones = np.ones(len(starts), dtype=np.float64)
+        out = _gather(self._doc_ids, self._weights, starts, lengths, ones, len(self._bias))
+        return (out + len(starts) * self._bias).astype(np.float32)
+
+    def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The model as plain arrays (all `restore` needs)."""
+        return {
+            "indptr": self._indptr,
+            "doc_ids": self._doc_ids,
+            "weights": self._weights,
+            "bias": self._bias,
+        }
+
+    @classmethod
+    def restore(
+        cls, arrays: Mapping[str, npt.NDArray[np.generic]], features: int, entries: int
+    ) -> ContrastIndex:
+        """The model from `arrays()`, over `features` features and `entries` entries.
+
+        Raises:
+            ValueError: the arrays do not describe such a model.
+        """
+        index = cls.__new__(cls)
+        index._indptr = np.asarray(arrays["indptr"], dtype=np.int64)
+        index._doc_ids = np.asarray(arrays["doc_ids"], dtype=np.int32)
+        index._weights = np.asarray(arrays["weights"], dtype=np.float32)
+        index._bias = np.asarray(arrays["bias"], dtype=np.float64)
+        indptr = index._indptr
+        if (
+            len(indptr) != features + 1
+            or len(index._bias) != entries
+            or (features and (indptr[0] != 0 or bool(np.any(np.diff(indptr) < 0))))
+            or int(indptr[-1]) != len(index._doc_ids)
+            or len(index._doc_ids) != len(index._weights)
+            or (
+                len(index._doc_ids)
+                and (int(index._doc_ids.min()) < 0 or int(index._doc_ids.max()) >= entries)
+            )
+        ):
+            raise ValueError("contrast arrays do not fit together")
+        return index

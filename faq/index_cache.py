@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from faq.index import AlignPack, TfIdfIndex
+from faq.index import AlignPack, ContrastIndex, TfIdfIndex
 from faq.kb import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 PREFIX = "faq-index-"
 KEEP_FILES = 8  # newest cache files kept in the folder (one per KB and configuration)
 # The modules (and data) that decide the features a phrasing gets.
@@ -69,6 +69,9 @@ class MatcherArrays:
     forms: list[str]  # stage-2 token forms, by id
     phrasing_align: AlignPack
     bag_align: AlignPack
+    # naive Bayes over the entries' word and character features (`ContrastIndex`)
+    contrast_words: ContrastIndex
+    contrast_chars: ContrastIndex
 
 
 class CacheInvalid(ValueError):
@@ -180,6 +183,9 @@ def save(cache_dir: Path, key: str, arrays: MatcherArrays) -> None:
         for part, array in getattr(arrays, name).arrays().items():
             if not (name.startswith("centroid") and part == "idf"):  # shared with the base
                 data[f"{name}.{part}"] = array
+    for name in ("contrast_words", "contrast_chars"):
+        for part, array in getattr(arrays, name).arrays().items():
+            data[f"{name}.{part}"] = array
     for name in ("phrasing_align", "bag_align"):
         pack: AlignPack = getattr(arrays, name)
         data[f"{name}.ids"], data[f"{name}.weights"] = pack.ids, pack.weights
@@ -258,6 +264,7 @@ def _read(path: Path, key: str, n_entries: int) -> MatcherArrays:
     ):
         raise CacheInvalid("phrasings out of entry order")
     indexes: dict[str, TfIdfIndex] = {}
+    contrasts: dict[str, ContrastIndex] = {}
     for base in ("words", "chars"):
         info = meta[base]
         arrays = {part: z[f"{base}.{part}"] for part in ("indptr", "doc_ids", "weights", "idf")}
@@ -277,6 +284,10 @@ def _read(path: Path, key: str, n_entries: int) -> MatcherArrays:
         if index.max_document() >= n or centroid.max_document() >= n_entries:
             raise CacheInvalid(f"{base} postings name unknown documents")
         indexes[base], indexes[f"centroid_{base}"] = index, centroid
+        contrast_arrays = {
+            p: z[f"contrast_{base}.{p}"] for p in ("indptr", "doc_ids", "weights", "bias")
+        }
+        contrasts[base] = ContrastIndex.restore(contrast_arrays, len(vocabulary), n_entries)
     return MatcherArrays(
         texts=texts,
         normalised=normalised,
@@ -288,6 +299,8 @@ def _read(path: Path, key: str, n_entries: int) -> MatcherArrays:
         forms=forms,
         phrasing_align=_pack(z, "phrasing_align", n, len(forms)),
         bag_align=_pack(z, "bag_align", n_entries, len(forms)),
+        contrast_words=contrasts["words"],
+        contrast_chars=contrasts["chars"],
     )
 
 

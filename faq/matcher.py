@@ -15,8 +15,12 @@ centroid (all its phrasings together).
 Stage 2 re-scores the best few entries with rapidfuzz: IDF-weighted token coverage in
 both directions (each token matched by `ratio`, one vectorised `cdist` per question),
 coverage of the entry's whole vocabulary, and `token_set_ratio` with its closest
-phrasing. The confidence in [0, 1] is a logistic model over the top candidate's
-signals and its margin over the runner-up (`CONFIDENCE_FEATURES`).
+phrasing. The shortlist is ranked by that score plus the contrast signal: each
+entry's naive Bayes probability over the same word and character features, learnt
+from the KB's own phrasings (`faq.index.ContrastIndex`: what tells its entries apart).
+The confidence in [0, 1] is a logistic model over the top candidate's lexical signals
+and its margin over the best other candidate (`CONFIDENCE_FEATURES`), without the
+contrast: it reorders entries, it does not make the matcher surer.
 """
 
 from __future__ import annotations
@@ -38,7 +42,15 @@ from rapidfuzz import fuzz, process
 from faq import index_cache
 from faq.colloquial import standardise
 from faq.finglish import persian_script
-from faq.index import AlignPack, FeatureCountsBuilder, FloatArray, TfIdfIndex, merge_documents
+from faq.index import (
+    AlignPack,
+    ContrastIndex,
+    FeatureCountsBuilder,
+    FloatArray,
+    IndexQuery,
+    TfIdfIndex,
+    merge_documents,
+)
 from faq.index import AlignSide as _AlignSide
 from faq.kb import KnowledgeBase
 from faq.language import detect_language
@@ -104,6 +116,7 @@ class MatcherConfig:
     w_pcov: float = 0.1
     w_bag: float = 0.3
     w_fuzz: float = 0.2
+    w_contrast: float = 0.1  # x the entry's contrast probability (below)
     token_cutoff: float = 75.0  # rapidfuzz ratio for two tokens to count as the same word
     # spoken Persian standardised (faq.colloquial) and concepts of faq/lexicon.yaml
     # put in place of their words (faq.lexicon)
@@ -111,6 +124,13 @@ class MatcherConfig:
     lexicon: bool = True
     keep_concept_words: bool = False  # add concept tokens beside their words
     arabic_stems: bool = True  # Arabic words also count by their clitic-free stem
+    # The contrast signal (`faq.index.ContrastIndex`): each entry's naive Bayes
+    # probability given the question's word and character features, learnt from the
+    # KB's own phrasings (what tells its entries apart); stage 2 adds w_contrast x it
+    # to the score entries are ranked by, not to the confidence's features.
+    contrast_alpha: float = 0.1  # additive smoothing of the feature counts
+    contrast_char_weight: float = 0.3  # character vs word log-likelihood
+    contrast_temperature: float = 2.0  # log-likelihoods are divided by it
     # confidence = sigmoid(bias + weights . CONFIDENCE_FEATURES of the top candidate)
     confidence_weights: tuple[float, ...] = (
         4.142,
@@ -356,10 +376,13 @@ class Matcher:
         chars = TfIdfIndex(char_docs, groups=groups)
         n_entries = len(kb.entries)
         centroid_words = merge_documents(word_docs, entries, n_entries)
+        merged_chars = merge_documents(char_docs, entries, n_entries)
         # Centroids share the phrasing indexes' vocabulary and IDF: one query serves both.
-        centroid_chars = TfIdfIndex(
-            merge_documents(char_docs, entries, n_entries), weights_from=chars
-        )
+        centroid_chars = TfIdfIndex(merged_chars, weights_from=chars)
+        alpha = cfg.contrast_alpha
+        contrast_words = ContrastIndex(centroid_words, word_index.vocabulary_ids(), alpha)
+        contrast_chars = ContrastIndex(merged_chars, chars.vocabulary_ids(), alpha)
+        del merged_chars
         del char_docs  # the largest arrays of the build: free them before stage 2
         # Stage 2 compares article-free forms, numbered once, with IDF weights
         # precomputed per phrasing and per entry bag (all its words).
@@ -384,6 +407,8 @@ class Matcher:
             forms=list(form_ids),
             phrasing_align=phrasing_align,
             bag_align=bag_align,
+            contrast_words=contrast_words,
+            contrast_chars=contrast_chars,
         )
 
     def _adopt(self, arrays: index_cache.MatcherArrays) -> None:
@@ -410,6 +435,11 @@ class Matcher:
         self._centroid_chars = arrays.centroid_chars
         self._phrasing_align = arrays.phrasing_align.sides()
         self._bag_align = arrays.bag_align.sides()
+        self._contrast_words = arrays.contrast_words
+        self._contrast_chars = arrays.contrast_chars
+        # entries without phrasings never get the contrast signal's probability
+        self._no_phrasings = np.ones(self._n_entries, dtype=bool)
+        self._no_phrasings[self._entries_with_phrasings] = False
         self._form_ids = {form: i for i, form in enumerate(arrays.forms)}
         self._forms = arrays.forms
         # the same strings, indexable by an array of form ids in one step
@@ -489,6 +519,34 @@ class Matcher:
         best = np.full(self._n_entries, -1.0, dtype=np.float32)
         best[self._entries_with_phrasings] = np.maximum.reduceat(phrasing_scores, self._starts)
         return best
+
+    def _contrast(self, words: IndexQuery, chars: IndexQuery) -> FloatArray:
+        """Each entry's naive Bayes probability of being the question's entry (the
+        contrast signal), from the KB's own phrasings."""
+        cfg = self.config
+        cap = cfg.max_postings
+        logits = self._contrast_words.log_likelihoods(words, cap)
+        if cfg.contrast_char_weight:
+            logits += cfg.contrast_char_weight * self._contrast_chars.log_likelihoods(chars, cap)
+        logits /= cfg.contrast_temperature
+        logits[self._no_phrasings] = -np.inf
+        logits -= logits.max()
+        np.exp(logits, out=logits)
+        logits /= logits.sum()
+        return logits
+
+    def contrast(self, text: str, language: str | None = None) -> dict[str, float]:
+        """Each entry's contrast probability for `text` (what the ranking adds
+        `w_contrast` times), by entry id."""
+        language = language or detect_language(text)
+        tokens, word_tokens = self._analyse(normalise(_in_script(text, language)), language)
+        if not tokens or self.phrasing_count == 0:
+            return {}
+        stems = [r.stem for r in self._read_words(word_tokens)]
+        words = self._words.prepare(self._word_features(stems, language))
+        chars = self._chars.prepare(self._char_features(tokens))
+        probabilities = self._contrast(words, chars).tolist()
+        return {e.id: p for e, p in zip(self.kb.entries, probabilities, strict=True)}
 
     def _read_words(self, word_tokens: Sequence[str]) -> list[_QueryWord]:
         """Each word's stem, its stage-2 form, the form's id (-1: not in the KB) and
@@ -646,6 +704,7 @@ class Matcher:
         # Python floats read once: indexing numpy arrays one scalar at a time is slow.
         query_covs, side_covs = query_cov.tolist(), side_cov.tolist()
         stage1s = entry_scores[shortlist].tolist()
+        contrasts = self._contrast(words, chars)[shortlist].tolist() if cfg.w_contrast else None
         # One call: the question's words are split and sorted once, not once per phrasing.
         fuzz_scores = process.cdist(
             [joined],
@@ -653,7 +712,8 @@ class Matcher:
             scorer=fuzz.token_set_ratio,
             dtype=np.float64,
         )[0].tolist()
-        rescored: list[tuple[float, tuple[float, ...], int, int, int]] = []
+        # (rank score, lexical score, signals, entry, closest phrasing, shortlist position)
+        rescored: list[tuple[float, float, tuple[float, ...], int, int, int]] = []
         for i, (entry_no, p) in enumerate(zip(shortlist, closest, strict=True)):
             q_cov, p_cov, bag_cov = query_covs[i], side_covs[i], query_covs[k + i]
             fz = fuzz_scores[i] / 100.0
@@ -665,16 +725,23 @@ class Matcher:
                 + cfg.w_bag * bag_cov
                 + cfg.w_fuzz * fz
             )
-            rescored.append((final, (stage1, q_cov, p_cov, bag_cov, fz), entry_no, p, i))
+            ranked = final + cfg.w_contrast * contrasts[i] if contrasts is not None else final
+            rescored.append((ranked, final, (stage1, q_cov, p_cov, bag_cov, fz), entry_no, p, i))
         rescored.sort(key=lambda r: r[0], reverse=True)
+        # Ordered by the contrast too, but each with its lexical score: what the
+        # decision's lead and suggestion rules and the semantic extra read.
         candidates = tuple(
             Candidate(self.kb.entries[e].id, round(f, 4), self._texts[p])
-            for f, _, e, p, _ in rescored[:limit]
+            for _, f, _, e, p, _ in rescored[:limit]
         )
-        bag_column = per_token[:, k + rescored[0][4]]
+        bag_column = per_token[:, k + rescored[0][5]]
         explained = tuple(r.coverage(hit) for r, hit in zip(rows, bag_column.tolist(), strict=True))
-        top_score, top_signals = rescored[0][0], rescored[0][1]
-        runner_up_score = rescored[1][0] if len(rescored) > 1 else 0.0
+        # The confidence reads the lexical scores: the contrast signal reorders the
+        # entries but does not make the matcher surer (added to the score and the lead,
+        # it answered more near-miss questions). An entry it lifted over a better
+        # lexical one has a negative lead, so a low confidence.
+        top_score, top_signals = rescored[0][1], rescored[0][2]
+        runner_up_score = max((r[1] for r in rescored[1:]), default=0.0)
         features = (top_score, top_score - runner_up_score, runner_up_score, *top_signals)
         z = cfg.confidence_bias + sum(
             w * x for w, x in zip(cfg.confidence_weights, features, strict=True)

@@ -9,7 +9,7 @@ import pytest
 
 from faq.kb import FaqEntry, KnowledgeBase, load_kb
 from faq.language import detect_language
-from faq.matcher import Matcher, _unique_with_inverse
+from faq.matcher import Matcher, MatcherConfig, _unique_with_inverse
 from faq.triage import MessageKind, triage, yes_or_no
 
 KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
@@ -37,8 +37,14 @@ def test_noisy_questions_rank_the_right_entry_first(
 ) -> None:
     result = matcher.match(text)
     assert result.best is not None and result.best.entry_id == entry
-    scores = [c.score for c in result.candidates]
+    # Ranked with the contrast signal too, each with its lexical score: entries and
+    # scores of the lexical ranking (sorted by score), in an order that may differ.
+    lexical = Matcher(matcher.kb, MatcherConfig(w_contrast=0.0)).match(text, limit=10)
+    scores = [c.score for c in lexical.candidates]
     assert scores == sorted(scores, reverse=True)
+    assert {(c.entry_id, c.score) for c in result.candidates} <= {
+        (c.entry_id, c.score) for c in lexical.candidates
+    }
     assert 0.0 <= result.confidence <= 1.0
 
 
