@@ -28,6 +28,7 @@ from prometheus_client import Counter
 from sqlalchemy.engine import URL
 
 from router.core.events import (
+    LOCAL,
     AgentPresence,
     CustomersMerged,
     Event,
@@ -75,7 +76,13 @@ def encode(event: Event, origin: str, number: int) -> str | None:
         return None
     # `n` makes every payload unique: PostgreSQL folds identical payloads of one
     # transaction into one notification.
-    body = {"o": origin, "n": number, "k": kind, "f": dataclasses.asdict(event)}
+    # Fields for this process only (a message's text) stay out: the payload is ids.
+    fields = {
+        f.name: getattr(event, f.name)
+        for f in dataclasses.fields(event)
+        if not f.metadata.get(LOCAL)
+    }
+    body = {"o": origin, "n": number, "k": kind, "f": fields}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
