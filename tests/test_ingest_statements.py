@@ -179,13 +179,20 @@ async def _ask(ws: Any, context: AppContext, client_id: str) -> dict[str, Any]:
     return answer
 
 
-async def test_an_answered_webchat_message_costs_the_pinned_statements(
-    settings: Settings, start_app: AppFactory, db_kind: str
-) -> None:
+async def _answered_visitor(settings: Settings, start_app: AppFactory) -> tuple[Any, AppContext]:
+    """A web chat visitor whose first question was answered (the first message also
+    reads the visitor's history), and the app."""
     settings = settings.replace("webchat", enabled=True).replace("email", enabled=False)
     client, context = await start_app(settings, responder=build_responder(faq_path=None))
     ws = await connect(client, await new_token(client), lang="fa")
     await _ask(ws, context, "first")
+    return ws, context
+
+
+async def test_an_answered_webchat_message_costs_the_pinned_statements(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    ws, context = await _answered_visitor(settings, start_app)
     with written_statements(context) as statements:
         await _ask(ws, context, "second")
     assert len(statements) == WEBCHAT_STATEMENTS[db_kind], _explain(statements)
@@ -199,10 +206,7 @@ READ_BY_ID = re.compile(r"\bFROM messages\b.*\bWHERE messages\.id (IN \(|=)", re
 async def test_the_bots_answer_is_pushed_by_its_process_without_reading_it_back(
     settings: Settings, start_app: AppFactory, db_kind: str
 ) -> None:
-    settings = settings.replace("webchat", enabled=True).replace("email", enabled=False)
-    client, context = await start_app(settings, responder=build_responder(faq_path=None))
-    ws = await connect(client, await new_token(client), lang="fa")
-    await _ask(ws, context, "first")  # the first message also reads the visitor's history
+    ws, context = await _answered_visitor(settings, start_app)
     reads: list[str] = []
 
     def record(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
