@@ -3,8 +3,9 @@
 Every process publishes to its own subscribers at once (as `InProcessEventBus` does)
 and sends the event to the others with NOTIFY on one connection kept for the bus,
 which also LISTENs. A NOTIFY payload is limited to 8000 bytes, so events stay small
-plain data: ids, states, a short name — never message text; a receiver that needs a
-message reads its row (the web chat does, through the conversation reader). NOTIFY is
+plain data: ids, states, a short name — never message text (fields marked `LOCAL`,
+such as the visitor's view of a message its own process wrote, stay out); a receiver
+that needs a message reads its row (the web chat does, through the conversation reader). NOTIFY is
 sent after the publisher's commit, so the row is there when the event arrives.
 
 When the bus connection breaks, the events sent by others meanwhile are lost to this
