@@ -20,12 +20,14 @@ from sqlalchemy import select, update
 
 from channels.api import ApiAdapter
 from config.settings import Settings
-from router.core.messages import AuthorKind, utcnow
+from router.core.conversation import shown_to_customer
+from router.core.messages import AuthorKind, ConversationMessage, utcnow
 from router.core.responder import QueueEveryThread
 from router.core.security import PASSWORDS, PasswordsBusy, new_token, token_hash
 from router.http import agent_api, outreach_api
 from router.outreach.consent import unsubscribe_token
 from router.service.surveys import survey_token
+from router.storage.core_rows import inserted
 from router.storage.models import (
     ApiToken,
     Identity,
@@ -585,6 +587,40 @@ async def _identity_of(context, address: str) -> int:  # type: ignore[no-untyped
         found = await session.scalar(select(Identity.id).where(Identity.address == address))
         assert found is not None
         return int(found)
+
+
+async def test_a_written_message_is_carried_only_when_the_reader_would_show_it(
+    settings: Settings, start_app
+) -> None:
+    """The writer's copy of what a customer is shown (`shown_to_customer`, carried by
+    `MessageStored` in the writing process) follows the reader's rule exactly: notes and
+    unauthenticated senders' messages are never carried."""
+    web = FakeAdapter(name="web")
+    _client, context = await _start(settings, start_app, web)
+    first = await web.push("hello", sender="v1")
+    carried: dict[int, ConversationMessage | None] = {}
+    async with context.sessions() as session, session.begin():
+        for internal in (False, True):
+            for authenticated in (None, True, False):
+                message = await inserted(
+                    session,
+                    Message,
+                    thread_id=first.thread_id,
+                    customer_id=first.customer_id,
+                    direction="in" if authenticated is not None else "out",
+                    author_kind=AuthorKind.CUSTOMER if authenticated is not None else "agent",
+                    channel="email" if authenticated is not None else "web",
+                    text=f"internal={internal} authenticated={authenticated}",
+                    internal=internal,
+                    sender_authenticated=authenticated,
+                    suggestions=["a", "b"],
+                    created_at=utcnow(),
+                )
+                carried[message.id] = shown_to_customer(message)
+    assert web.services is not None
+    read = {m.id: m for m in await web.services.conversation.messages_by_id(list(carried))}
+    assert carried == {message_id: read.get(message_id) for message_id in carried}
+    assert sum(m is not None for m in carried.values()) == 2  # not a note, not forged
 
 
 async def test_notes_never_leave(settings: Settings, start_app) -> None:

@@ -23,8 +23,12 @@ from sqlalchemy.engine import Connection
 
 from bot import build_responder
 from channels.email.adapter import EmailAdapter
+from channels.webchat import protocol
 from config.settings import Settings
 from router.context import AppContext
+from router.core.conversation import DatabaseConversationReader
+from router.core.events import Event, MessageStored
+from router.core.messages import AttachmentRef
 from router.storage.engine import READ_ONLY_OPTION
 from tests.conftest import AppFactory
 from tests.email_support import FakeRelay, make_mail, smtp_send, with_email
@@ -164,25 +168,77 @@ async def test_a_queued_customers_follow_up_costs_the_pinned_statements(
     assert len(statements) == QUEUED_FOLLOW_UP_STATEMENTS[db_kind], _explain(statements)
 
 
-async def test_an_answered_webchat_message_costs_the_pinned_statements(
-    settings: Settings, start_app: AppFactory, db_kind: str
-) -> None:
+async def _ask(ws: Any, context: AppContext, client_id: str) -> dict[str, Any]:
+    """The bot's answer to `QUESTION`, once the outbox sent it."""
+    frame = {"type": "message", "client_id": client_id, "text": QUESTION}
+    await ws.send_str(json.dumps(frame, ensure_ascii=False))
+    # The answer may be pushed before the ack: wait for the answer, whatever comes first.
+    answer = await next_reply(ws, wait=30)
+    assert answer["author"] == "bot", json.dumps(answer, ensure_ascii=False)
+    await outbox_drained(context, timeout=30)
+    return answer
+
+
+async def _answered_visitor(settings: Settings, start_app: AppFactory) -> tuple[Any, AppContext]:
+    """A web chat visitor whose first question was answered (the first message also
+    reads the visitor's history), and the app."""
     settings = settings.replace("webchat", enabled=True).replace("email", enabled=False)
     client, context = await start_app(settings, responder=build_responder(faq_path=None))
     ws = await connect(client, await new_token(client), lang="fa")
+    await _ask(ws, context, "first")
+    return ws, context
 
-    async def ask(client_id: str) -> None:
-        frame = {"type": "message", "client_id": client_id, "text": QUESTION}
-        await ws.send_str(json.dumps(frame, ensure_ascii=False))
-        # The answer may be pushed before the ack: wait for the answer, whatever comes first.
-        answer = await next_reply(ws, wait=30)
-        assert answer["author"] == "bot", json.dumps(answer, ensure_ascii=False)
-        await outbox_drained(context, timeout=30)
 
-    await ask("first")
+async def test_an_answered_webchat_message_costs_the_pinned_statements(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    ws, context = await _answered_visitor(settings, start_app)
     with written_statements(context) as statements:
-        await ask("second")
+        await _ask(ws, context, "second")
     assert len(statements) == WEBCHAT_STATEMENTS[db_kind], _explain(statements)
+
+
+# A read of messages by id: the web chat's read-back of what was stored (its reader's
+# `messages_by_id` and `message`).
+READ_BY_ID = re.compile(r"\bFROM messages\b.*\bWHERE messages\.id (IN \(|=)", re.S)
+
+
+async def test_the_bots_answer_is_pushed_by_its_process_without_reading_it_back(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    ws, context = await _answered_visitor(settings, start_app)
+    reads: list[str] = []
+
+    def record(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
+        if READ_BY_ID.search(statement):
+            reads.append(" ".join(statement.split())[:120])
+
+    engine = context.engine.sync_engine
+    async with context.events.subscription() as events:
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            answer = await _ask(ws, context, "second")
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        stored = [e for e in _drain(events) if isinstance(e, MessageStored)]
+    assert reads == [], _explain(reads)
+    # What was pushed is what the visitor's reader finds of it, frame for frame.
+    reader = DatabaseConversationReader(context.read_sessions)
+    (read_back,) = await reader.messages_by_id([int(answer["id"])])
+    assert answer == protocol.message_payload(read_back, _no_files)
+    (carried,) = [e.shown for e in stored if e.message_id == read_back.id]
+    assert carried == read_back
+
+
+def _drain(queue: asyncio.Queue[Event]) -> list[Event]:
+    found = []
+    while not queue.empty():
+        found.append(queue.get_nowait())
+    return found
+
+
+def _no_files(ref: AttachmentRef) -> str:
+    raise AssertionError(f"the answer has no files: {ref}")
 
 
 async def test_an_answered_email_costs_the_pinned_statements(

@@ -8,12 +8,14 @@ SQLite there is one process and the in-process bus is all there is.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
+from bot import build_responder
 from config.settings import Settings
 from router.context import AppContext
 from router.core.events import (
@@ -24,11 +26,13 @@ from router.core.events import (
     ThreadChanged,
     Typing,
 )
+from router.core.messages import AuthorKind, ConversationMessage, utcnow
 from router.core.responder import QueueEveryThread
 from router.core.shared_events import MAX_PAYLOAD_BYTES, PostgresEventBus, decode, encode
 from router.metrics import Metrics
 from tests.agent_support import api, make_agent
 from tests.conftest import AppFactory
+from tests.test_ingest_statements import QUESTION
 from tests.test_webchat_app import connect, new_token, say
 from tests.webchat_fakes import next_frame, next_reply
 
@@ -90,6 +94,33 @@ async def test_agent_reply_through_b_reaches_the_visitor_and_console_on_a(
     assert len(replies) <= 2 and all(r["author_name"] == "Sara" for r in replies)
 
 
+async def test_the_bots_answer_written_by_b_reaches_the_visitors_tab_on_a(
+    start_app: AppFactory, settings: Settings, db_kind: str
+) -> None:
+    """B's own subscribers get the answer with the event; A gets ids only and reads it."""
+    if db_kind == "sqlite":
+        return  # one process owns an embedded database
+    settings = settings.replace("webchat", enabled=True).replace("email", enabled=False)
+    (client_a, context_a), (client_b, _) = [
+        await start_app(settings, responder=build_responder(faq_path=None)) for _ in range(2)
+    ]
+    token = await new_token(client_a)
+    tab_a = await connect(client_a, token, lang="fa")
+    await next_frame(tab_a, "history")
+    await say(tab_a, QUESTION, "c0")  # the visitor is a customer, tab A knows whose
+    assert (await next_reply(tab_a, wait=30))["author"] == "bot"
+    tab_b = await connect(client_b, token, lang="fa")  # the same visitor's other tab
+    await next_frame(tab_b, "history")
+    async with context_a.events.subscription() as events_a:
+        await say(tab_b, QUESTION, "c1")  # answered by B
+        answer_b = await next_reply(tab_b, wait=30)
+        assert answer_b["author"] == "bot"
+        stored_on_a = await next_event(events_a, MessageStored, message_id=int(answer_b["id"]))
+    assert stored_on_a.shown is None  # the notification carried no text
+    answer_a = await next_reply(tab_a, wait=30)
+    assert answer_a == answer_b
+
+
 @pytest.mark.postgresql  # no bus connection to lose on SQLite
 async def test_after_a_reconnect_listeners_are_told_to_resync(settings: Settings) -> None:
     from router.core.shared_events import listen_dsn
@@ -129,6 +160,11 @@ def test_events_travel_as_small_plain_data() -> None:
     payload = encode(event, "origin", 1)
     assert payload is not None and "text" not in payload
     assert decode(payload) == ("origin", event)
+    # What a visitor is shown of it stays with the subscribers of the writing process.
+    shown = ConversationMessage(5, 6, AuthorKind.BOT, "the answer", "webchat", utcnow())
+    carried = encode(dataclasses.replace(event, shown=shown), "origin", 1)
+    assert carried == payload
+    assert decode(payload)[1].shown is None  # type: ignore[union-attr]
     # A long visitor name still fits PostgreSQL's limit (the web chat caps names).
     long_name = encode(Typing(1, 2, "customer", "ن" * 200), "origin", 2)
     assert long_name is not None and len(long_name.encode()) < MAX_PAYLOAD_BYTES

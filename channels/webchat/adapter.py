@@ -348,7 +348,12 @@ class WebchatAdapter:
             # Most often every socket has it already (the sender's own message, a reply
             # `send` pushed): then nothing is read and no task is started.
             if not event.internal and self._wanted(event):
-                self._read_later(event, services)
+                if event.shown is not None and not self._reading:
+                    # Written by this process, with what the visitor is shown, and no
+                    # earlier message waits to be read: pushed at once, nothing read.
+                    self._show_stored([(event, event.shown)], services)
+                else:
+                    self._read_later(event, services)
         elif isinstance(event, Typing):
             if event.who == "agent":
                 frame = protocol.typing_frame("agent", event.name)
@@ -393,26 +398,41 @@ class WebchatAdapter:
                 del self._to_read[:_READ_BATCH]
                 if not wave:
                     continue
+                # Events of this process's writes carry the message: only the others
+                # are read.
+                unread = [e.message_id for e in wave if e.shown is None]
                 try:
-                    messages = await services.conversation.messages_by_id(
-                        [e.message_id for e in wave]
-                    )
+                    messages = await services.conversation.messages_by_id(unread) if unread else []
                 except Exception:
                     # Those sockets get the messages from the outbox's send or on
                     # reconnect; the reader goes on with what was stored meanwhile.
-                    logger.exception("web chat could not read %d stored messages", len(wave))
+                    logger.exception("web chat could not read %d stored messages", len(unread))
                     continue
                 found = {m.id: m for m in messages}
-                shown = []
-                for event in wave:
-                    message = found.get(event.message_id)
-                    sockets = self._by_customer.get(event.customer_id)
-                    if message is not None and sockets:
-                        self._push_message(sockets, message)
-                        shown.append(message)
-                self._mark_shown(services, shown)
+                self._show_stored(
+                    [
+                        (e, e.shown if e.shown is not None else found.get(e.message_id))
+                        for e in wave
+                    ],
+                    services,
+                )
         finally:
             self._reading = False
+
+    def _show_stored(
+        self,
+        stored: list[tuple[MessageStored, ConversationMessage | None]],
+        services: ChannelServices,
+    ) -> None:
+        """Push each stored message (None: not the customer's to see) to its customer's
+        sockets that lack it, in order."""
+        shown = []
+        for event, message in stored:
+            sockets = self._by_customer.get(event.customer_id)
+            if message is not None and sockets:
+                self._push_message(sockets, message)
+                shown.append(message)
+        self._mark_shown(services, shown)
 
     def _wanted(self, event: MessageStored) -> bool:
         sockets = self._by_customer.get(event.customer_id, ())

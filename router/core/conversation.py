@@ -33,6 +33,15 @@ def to_conversation_message(message: Any) -> ConversationMessage:
     )
 
 
+def shown_to_customer(message: Message) -> ConversationMessage | None:
+    """What the reader would find of `message`, just written, for its customer: the
+    writer's copy, so the process that wrote it need not read it back. The same rule as
+    the reader's statements (`_SHOWN`, beside which it is kept)."""
+    if message.internal or message.sender_authenticated is False:
+        return None
+    return to_conversation_message(message)
+
+
 class DatabaseConversationReader:
     """Reads through its own short sessions; safe to share across tasks."""
 
@@ -78,9 +87,12 @@ class DatabaseConversationReader:
             return [to_conversation_message(row) for row in rows]
 
 
-# NULL: the channel makes no such claim (web chat, Telegram); False: unauthenticated.
-_SHOWN_TO_CUSTOMER = or_(
-    Message.sender_authenticated.is_(None), Message.sender_authenticated.is_(True)
+# What a customer is shown: no internal note, and no message whose sender the channel
+# could not authenticate (NULL: the channel makes no such claim, as web chat and
+# Telegram; False: unauthenticated). `shown_to_customer` applies it to a written row.
+_SHOWN = (
+    Message.internal.is_(False),
+    or_(Message.sender_authenticated.is_(None), Message.sender_authenticated.is_(True)),
 )
 
 
@@ -99,16 +111,12 @@ _CONVERSATION_COLUMNS = (
 # One message as its customer sees it, unless it is not theirs to see; built once, as
 # the web chat reads every message it pushes that a socket does not have yet.
 _SHOWN_MESSAGE = select(*_CONVERSATION_COLUMNS).where(
-    Message.id == bindparam("message_id"), Message.internal.is_(False), _SHOWN_TO_CUSTOMER
+    Message.id == bindparam("message_id"), *_SHOWN
 )
 # The same for a wave of messages (the web chat reads back what was stored meanwhile).
 _SHOWN_MESSAGES = (
     select(*_CONVERSATION_COLUMNS)
-    .where(
-        Message.id.in_(bindparam("message_ids", expanding=True)),
-        Message.internal.is_(False),
-        _SHOWN_TO_CUSTOMER,
-    )
+    .where(Message.id.in_(bindparam("message_ids", expanding=True)), *_SHOWN)
     .order_by(Message.id)
 )
 
@@ -121,7 +129,7 @@ _CUSTOMER_OF_IDENTITY = (
     .scalar_subquery()
 )
 _HISTORY = select(*_CONVERSATION_COLUMNS).where(
-    Message.customer_id == _CUSTOMER_OF_IDENTITY, Message.internal.is_(False), _SHOWN_TO_CUSTOMER
+    Message.customer_id == _CUSTOMER_OF_IDENTITY, *_SHOWN
 )
 _HISTORY_NEWEST = _HISTORY.order_by(Message.id.desc()).limit(bindparam("limit"))
 _HISTORY_AFTER = (

@@ -11,21 +11,36 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from router.core.messages import ConversationMessage
+
 logger = logging.getLogger(__name__)
+
+# Metadata key of an event field that only subscribers of the publishing process get.
+LOCAL = "local"
 
 
 @dataclass(frozen=True, slots=True)
 class MessageStored:
-    """A message (any author, any channel) was committed to a thread."""
+    """A message (any author, any channel) was committed to a thread.
+
+    `shown`: what its customer is shown of it (None when they are shown nothing), set
+    by a writer that has the row at hand, so that subscribers in the writing process
+    need not read it back. It never leaves the process (`LOCAL`): a subscriber given
+    the event without it reads the message by id.
+    """
 
     message_id: int
     thread_id: int
     customer_id: int
     author: str
     internal: bool = False
+    # The same event with or without it: equality and the log line are the ids.
+    shown: ConversationMessage | None = field(
+        default=None, compare=False, repr=False, metadata={LOCAL: True}
+    )
 
 
 @dataclass(frozen=True, slots=True)

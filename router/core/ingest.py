@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from router.agents.staffing import staffing_for
 from router.context import AppContext
+from router.core.conversation import shown_to_customer
 from router.core.events import Event, MessageStored, ThreadChanged
 from router.core.messages import (
     AuthorKind,
@@ -902,7 +903,12 @@ async def _apply_decision(
             suggestions=suggestions,
             language=language,
         )
-        events.append(MessageStored(out.id, thread.id, thread.customer_id, AuthorKind.BOT))
+        # The answer as the visitor is shown it goes with the event: the web chat of
+        # this process pushes it without reading back the row just written.
+        shown = shown_to_customer(out)
+        events.append(
+            MessageStored(out.id, thread.id, thread.customer_id, AuthorKind.BOT, shown=shown)
+        )
         queued += 1
 
     match decision:

@@ -3,8 +3,9 @@
 Every process publishes to its own subscribers at once (as `InProcessEventBus` does)
 and sends the event to the others with NOTIFY on one connection kept for the bus,
 which also LISTENs. A NOTIFY payload is limited to 8000 bytes, so events stay small
-plain data: ids, states, a short name — never message text; a receiver that needs a
-message reads its row (the web chat does, through the conversation reader). NOTIFY is
+plain data: ids, states, a short name — never message text (fields marked `LOCAL`,
+such as the visitor's view of a message its own process wrote, stay out); a receiver
+that needs a message reads its row (the web chat does, through the conversation reader). NOTIFY is
 sent after the publisher's commit, so the row is there when the event arrives.
 
 When the bus connection breaks, the events sent by others meanwhile are lost to this
@@ -28,6 +29,7 @@ from prometheus_client import Counter
 from sqlalchemy.engine import URL
 
 from router.core.events import (
+    LOCAL,
     AgentPresence,
     CustomersMerged,
     Event,
@@ -75,7 +77,13 @@ def encode(event: Event, origin: str, number: int) -> str | None:
         return None
     # `n` makes every payload unique: PostgreSQL folds identical payloads of one
     # transaction into one notification.
-    body = {"o": origin, "n": number, "k": kind, "f": dataclasses.asdict(event)}
+    # Fields for this process only (a message's text) stay out: the payload is ids.
+    fields = {
+        f.name: getattr(event, f.name)
+        for f in dataclasses.fields(event)
+        if not f.metadata.get(LOCAL)
+    }
+    body = {"o": origin, "n": number, "k": kind, "f": fields}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
