@@ -57,6 +57,10 @@ async def test_sigkill_while_polling_loses_and_doubles_no_update(
             server = ServeProcess(tmp_path / "data", free_port(), env)
             await server.start()
             first_update_id = fake.next_update_id
+            # A slow network between polls: the next getUpdates, which acknowledges what
+            # the last one brought, reaches Telegram 0.2 s late, so the kill below can land
+            # while stored updates are still unacknowledged however fast the server stores.
+            fake.arrive_late("getUpdates", 0.2, times=10_000)
             key_of: dict[int, str] = {}  # update_id -> the message's dedupe key
 
             async def feed() -> None:
