@@ -57,8 +57,9 @@ def address_of(app: IdentityApp, token: str) -> str:
 
 async def sara_writes(app: IdentityApp) -> EmailMessage:
     """Sara's earlier mail; returns the bot's answer to her."""
+    before = len(app.relay.received)  # counted first: the answer may arrive before `mail` returns
     await app.mail(make_mail(sender=f"Sara <{SARA}>", body=SECRET_TEXT), mail_from=SARA)
-    return await app.relayed(len(app.relay.received) + 1)
+    return await app.relayed(before + 1)
 
 
 async def test_someone_elses_email_without_the_code_reveals_nothing(app: IdentityApp) -> None:

@@ -119,8 +119,11 @@ def outreach_mails(relay: FakeRelay) -> list[RelayedMail]:
 
 async def until_outreach_mails(relay: FakeRelay, count: int, timeout: float = 30) -> None:
     async with asyncio.timeout(timeout):
-        while len(outreach_mails(relay)) < count:
-            await relay.wait_for(len(relay.received) + 1, seconds=timeout)
+        while True:
+            seen = len(relay.received)  # with the check, before any await: no mail slips by
+            if len(outreach_mails(relay)) >= count:
+                return
+            await relay.wait_for(seen + 1, seconds=timeout)
 
 
 def reminder(address: str, key: str, seconds_ahead: float) -> dict[str, Any]:
