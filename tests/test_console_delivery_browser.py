@@ -16,6 +16,7 @@ from router.context import AppContext
 from router.core.messages import DeliveryResult
 from router.core.responder import QueueEveryThread
 from router.storage.models import Message, OutboxItem, OutboxStatus
+from tests.agent_support import eventually
 from tests.browser_support import open_console, running_chromium, sign_in_to_console
 from tests.conftest import AppFactory
 from tests.console_support import add_agent, agent_token
@@ -120,12 +121,16 @@ async def test_a_deferred_reply_shows_as_retrying_with_its_next_try(
     # Deferred, next try in an hour: still on its way, not failed.
     deferral = DeliveryResult.retry(DEFERRAL, retry_after=3600)
     await reply_answered(client, context, adapter, result.thread_id, deferral)
-    for _ in range(200):
+
+    async def deferred() -> OutboxItem | None:
         async with context.sessions() as session:
-            row = await session.scalar(select(OutboxItem).where(OutboxItem.last_error == DEFERRAL))
-        if row is not None:
-            break
-        await asyncio.sleep(0.05)
+            return await session.scalar(select(OutboxItem).where(OutboxItem.last_error == DEFERRAL))
+
+    async def recorded() -> bool:
+        return await deferred() is not None
+
+    await eventually(recorded)
+    row = await deferred()
     assert row is not None and row.status == OutboxStatus.PENDING
 
     url = str(client.make_url("/")).rstrip("/")

@@ -23,6 +23,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from router.storage import sqlite_driver
 from router.storage.engine import READ_ONLY_OPTION, new_engine
+from tests.agent_support import eventually
 
 
 @pytest.fixture
@@ -350,8 +351,11 @@ async def test_no_transaction_hops_to_the_thread_to_begin_or_end_unless_another_
     other.execute("BEGIN IMMEDIATE")
     hops.clear()
     writing = asyncio.create_task(insert(engine, "after the other"))
-    while not hops:
-        await asyncio.sleep(0.001)
+
+    async def waiting_on_the_thread() -> bool:
+        return bool(hops)
+
+    await eventually(waiting_on_the_thread)
     other.execute("COMMIT")
     other.close()
     await writing

@@ -71,7 +71,7 @@ class DatabaseConversationReader:
         return list(reversed(await self._read(_HISTORY_NEWEST, address_of)))
 
     async def message(self, message_id: int) -> ConversationMessage | None:
-        found = await self._read(_SHOWN_MESSAGE, {"message_id": message_id})
+        found = await self.messages_by_id([message_id])
         return found[0] if found else None
 
     async def messages_by_id(self, message_ids: Sequence[int]) -> list[ConversationMessage]:
@@ -108,12 +108,8 @@ _CONVERSATION_COLUMNS = (
     Message.attachments,
     Message.survey,
 )
-# One message as its customer sees it, unless it is not theirs to see; built once, as
-# the web chat reads every message it pushes that a socket does not have yet.
-_SHOWN_MESSAGE = select(*_CONVERSATION_COLUMNS).where(
-    Message.id == bindparam("message_id"), *_SHOWN
-)
-# The same for a wave of messages (the web chat reads back what was stored meanwhile).
+# Messages as their customer sees them, unless they are not theirs to see; built once,
+# as the web chat reads back what was stored meanwhile (a wave, or one).
 _SHOWN_MESSAGES = (
     select(*_CONVERSATION_COLUMNS)
     .where(Message.id.in_(bindparam("message_ids", expanding=True)), *_SHOWN)
