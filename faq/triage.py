@@ -61,6 +61,8 @@ _HUMAN_WORDS = _ANYONE | frozenset(
             "وکیل "
             # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
             "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
+            # «موظف»'s «ظ» is also written dh, th or 6 ("mowadhaf", "mwa6af")
+            "mowadhaf mowazhaf mwadhaf muwadhaf muwazaf mowathaf mwathaf mowa6af mwa6af "
             "shakhs sha5s moshref mushrif moshrif "
         )
     )
@@ -77,7 +79,7 @@ _CONTACT_WORDS = frozenset(
             "حولونی وصلونی توصلنی شات احاله احیل یحول تصعید صعد نتکلم نحکی نهضر اهضر احجی "
             "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki e7ke e7ki "
             "tahadoth atahadath atwasal wasalni wassalni 7awelni 7awwelni wasselni wasalny "
-            "ykalemni ykalemny yekalemni ykallemni "
+            "ykalemni ykalemny yekalemni ykallemni akalim akallim ykalim ykallim "
             "wasselny 7awilni atkalam atkallam etkalem etkallem ne7ki ye7ki yi7ki nkalem yetsel "
             "yetasel "
             "yetesel yitasel yittasel ettasel etasel tetsel"
@@ -209,7 +211,7 @@ _ANSWER_WORDS = frozenset(
             "answer respond reply review handle investigate "
             "جواب پاسخ پاسخگو پاسخگوی بررسی رسیدگی پیگیری راهنمایی راهنماییم کمکم "
             "يرد ترد يراجع مراجعة يتابع متابعة "
-            "yrod yerod yered"
+            "yrod yerod yered yrd yred yrud yerud"
         )
     )
 )
@@ -291,13 +293,23 @@ _HUMAN_PHRASES = _phrases(
 _BOT_WORDS = frozenset(
     tokenise(normalise("bot bots robot chatbot automated ربات روبات بات روبوت بوت الروبوت البوت"))
 )
-# «الرد الآلي», "the automatic reply" (alone «الآلي» is the ATM's "automated"); a machine
-# one talks to, not a washing machine that is "not working".
+# «الرد الآلي», "the automatic reply", with or without the article and in the accusative
+# or plural («وليس ردا آليا», "and not an automatic reply"; alone «الآلي» is the ATM's
+# "automated"); a machine one talks to, not a washing machine that is "not working".
 _BOT_PHRASES = _phrases(
     "الرد الآلي",
     "الرد الالي",
+    "رد آلي",
+    "ردا آليا",
+    "الردود الآلية",
+    "ردود آلية",
     "پاسخ خودکار",
+    "پاسخهای خودکار",
+    "جواب خودکار",
     "automatic reply",
+    "automatic replies",
+    "automatic answer",
+    "automatic answers",
     "to a machine",
     "with a machine",
     "not a machine",
@@ -355,7 +367,7 @@ _PERSONAL = frozenset(tokenise(normalise("شخصی شخصیه شخصیا شخص�
 _REQUEST_FORMS = frozenset(
     tokenise(
         normalise(
-            "want wanna need like prefer demand request require gimme appreciate arrange "
+            "want wanna need like prefer rather demand request require gimme appreciate arrange "
             "schedule "
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
             "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرستید "
@@ -434,6 +446,17 @@ _PAST_WORDS = frozenset(
         )
     )
 )
+# A Persian relative clause («همین شماره‌ای که ثبت کردم», "the number I registered")
+# describes a thing the clause names, which the «ی» of the noun before «که» marks: its
+# past verb, and the time words before it, tell nothing about whether the clause asks
+# («لطفاً با همین شماره‌ای که ثبت کردم باهام تماس بگیرین» asks for a call). «من که دیروز
+# زنگ زدم» ("I did call yesterday") has no such noun; a person described («کارشناسی که
+# دیروز زنگ زد») is the subject of a story; a past verb after the relative clause tells.
+_RELATIVE = "که"
+_RELATIVE_HEAD_ENDING = "ی"
+_MIN_RELATIVE_HEAD = 3
+_RELATIVE_REACH = 4  # words from «که» to the relative clause's verb
+_PAST_TIMES = frozenset(tokenise(normalise("دیروز پریروز قبلا")))
 _OWN_PEOPLE = frozenset(
     tokenise(
         normalise(
@@ -1140,9 +1163,10 @@ def _tells(clause: Sequence[str]) -> bool:
     people («داداشم میاد», "I'm a manager"), a question about the staff ("does your staff
     speak Arabic?", "did an agent look at my case?") or about what one must do ("do I
     need to call someone to ...")."""
+    described = _relative_past(clause)
     for i, token in enumerate(clause):
         bare = token[1:] if token.startswith("و") else token  # «وقال», "and said"
-        if token in _PAST_WORDS or bare in _PAST_WORDS:
+        if (token in _PAST_WORDS or bare in _PAST_WORDS) and i not in described:
             return True
         if token in _OWN_PEOPLE and not (i > 0 and clause[i - 1] == _VOCATIVE):
             return True
@@ -1169,6 +1193,24 @@ def _tells(clause: Sequence[str]) -> bool:
         and not present
         and _names_staff(clause, _next_word(clause, 1, _DETERMINERS), span=2)
     )
+
+
+def _relative_past(clause: Sequence[str]) -> set[int]:
+    """The positions of the past words inside Persian relative clauses of `clause`: from
+    «که» after a noun with its relative «ی» to the first past verb."""
+    inside: set[int] = set()
+    for i, token in enumerate(clause):
+        head = clause[i - 1] if i > 0 else ""
+        if token != _RELATIVE or len(head) < _MIN_RELATIVE_HEAD:
+            continue
+        if not head.endswith(_RELATIVE_HEAD_ENDING) or _is_person_word(head, typos=False):
+            continue
+        for j in range(i + 1, min(i + 1 + _RELATIVE_REACH, len(clause))):
+            if clause[j] in _PAST_WORDS:
+                inside.add(j)
+                if clause[j] not in _PAST_TIMES:
+                    break
+    return inside
 
 
 def _asks_when(clause: Sequence[str]) -> bool:
@@ -1420,6 +1462,11 @@ def asks_for_a_person(text: str) -> bool:
     whole message's rules (`is_human_request`) over the clauses that do not tell about
     people (a past call, the customer's own family, a question about the staff)."""
     clauses = _clauses(text)
+    # a message that asks about working for the shop ("are you hiring? I'd like to be one
+    # of your associates", «استخدام دارید؟ میخوام کارمندتون بشم») wants a job in every
+    # clause, not a person to talk to
+    if any(t in _JOB_WORDS for c in clauses for t in c):
+        return False
     asking = [c for c in clauses if not _tells(c)]
     if any(_asks_for_one(c) or _raised_to_staff(c) for c in asking):
         return True
