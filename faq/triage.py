@@ -457,6 +457,11 @@ _RELATIVE_HEAD_ENDING = "ی"
 _MIN_RELATIVE_HEAD = 3
 _RELATIVE_REACH = 4  # words from «که» to the relative clause's verb
 _PAST_TIMES = frozenset(tokenise(normalise("دیروز پریروز قبلا")))
+# Arabic «اتصل», «تواصل» are "call!" and "he called": after the person as its subject
+# («المندوب اتصل بس ما لقى البيت», "the courier called but did not find the house") the
+# past; a request puts the verb first («اتصل بي», «خلي المشرف يتصل»).
+_CALLED = frozenset(tokenise(normalise("اتصل تواصل")))
+_ARTICLE = "ال"
 _OWN_PEOPLE = frozenset(
     tokenise(
         normalise(
@@ -1177,6 +1182,8 @@ def _tells(clause: Sequence[str]) -> bool:
             return True
         if token in _WAS and i > 0 and _is_person_word(clause[i - 1], typos=False):
             return True  # "the agent was rude": the person is the subject of a story
+        if token in _CALLED and i > 0 and _the_person(clause[i - 1]):
+            return True
     if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
     if _wants_to_know(clause) or _asks_when(clause):
@@ -1193,6 +1200,11 @@ def _tells(clause: Sequence[str]) -> bool:
         and not present
         and _names_staff(clause, _next_word(clause, 1, _DETERMINERS), span=2)
     )
+
+
+def _the_person(token: str) -> bool:
+    """Whether `token` is an Arabic person-word with the article («المندوب», «الموظف»)."""
+    return token.startswith(_ARTICLE) and _is_person_word(token, typos=False)
 
 
 def _relative_past(clause: Sequence[str]) -> set[int]:

@@ -409,6 +409,8 @@ BROADENED_REQUESTS = {
         "أحتاج إلى شخص مختص يساعدني وليس ردا آليا",
         "محتاج مختص يشوف مشكلتي مو ردود آلية",
     ],
+    # a request puts the verb first, or after «خلي»
+    "wording_the_person_called": ["خلي المشرف يتصل بي", "اتصل بي لو سمحت"],
     # "I'd rather" asks
     "wording_rather": [
         "I'd rather deal with a real person",
@@ -482,6 +484,12 @@ BROADENED_LOOK_ALIKES = {
     "wording_arabizi": ["akhoy mowadhaf fi bank", "el mowadhaf ma rad 3alay embare7"],
     "wording_automatic_reply": ["وصلني رد آلي بتأكيد الطلب", "هل الصراف الآلي يقبل بطاقتكم؟"],
     "wording_rather": ["I'd rather get a refund than a replacement", "I would rather pay by card"],
+    # «اتصل», «تواصل» after the person are "he called"
+    "wording_the_person_called": [
+        "المندوب اتصل بس ما لقى البيت",
+        "المدير اتصل فيني وما فهمت شي",
+        "المشرف تواصل معي ووعدني بالاسترجاع",
+    ],
     # a message about a job asks for no person in any of its clauses
     "wording_jobs": [
         "استخدام دارید؟ میخوام کارمندتون بشم",
