@@ -296,17 +296,22 @@ def test_person_requests_tune_halves() -> None:
     assert _person_set("person_requests.jsonl", "tune") == (75, 75, 0, 30)
     assert _person_set("person_requests2.jsonl", "tune") == (63, 63, 0, 38)
     assert _person_set("person_requests3.jsonl", "tune") == (85, 85, 0, 50)
+    # a tuning set of its own (tests/fixtures/faq/README.md): two requests left for rules
+    # that would take look-alikes ("ask a technician to ring me", «اتصلوا علي»), and
+    # "can the delivery person call before arriving?" taken
+    assert _person_set("person_requests4.jsonl", "tune") == (58, 60, 1, 34)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
-# was last set (never used for choices, counted before and after each round): 68 of 75,
-# 60 of 63 and 76 of 84 requests detected, 3 of 30, 0 of 37 and 3 of 48 other messages
-# taken for one. The gate keeps that level; the target (95%) is met on the second only
-# (91%, 95%, 90%).
+# was last set (never used for choices, counted before and after each round): 69 of 75,
+# 60 of 63, 76 of 84 and 23 of 26 requests detected, 2 of 30, 0 of 37, 3 of 48 and 0 of
+# 14 other messages taken for one. The gate keeps that level; the target (95%) is met on
+# the second only (92%, 95%, 90%, 88%).
 PERSON_REQUESTS_HELD = {
-    "person_requests.jsonl": (68, 75, 3, 30),
+    "person_requests.jsonl": (69, 75, 2, 30),
     "person_requests2.jsonl": (60, 63, 0, 37),
     "person_requests3.jsonl": (76, 84, 3, 48),
+    "person_requests5.jsonl": (23, 26, 0, 14),
 }
 
 
