@@ -302,11 +302,13 @@ def test_person_requests_tune_halves() -> None:
 # was last set (never used for choices, counted before and after each round): 68 of 75,
 # 60 of 63 and 76 of 84 requests detected, 3 of 30, 0 of 37 and 3 of 48 other messages
 # taken for one. The gate keeps that level; the target (95%) is met on the second only
-# (91%, 95%, 90%).
+# (91%, 95%, 90%). person_requests4.jsonl, written blind on 2026-12-01, was counted on the
+# rules of that day before any change: 48 of 65 requests (74%), 3 of 35 look-alikes.
 PERSON_REQUESTS_HELD = {
     "person_requests.jsonl": (68, 75, 3, 30),
     "person_requests2.jsonl": (60, 63, 0, 37),
     "person_requests3.jsonl": (76, 84, 3, 48),
+    "person_requests4.jsonl": (48, 65, 3, 35),
 }
 
 
