@@ -54,6 +54,8 @@ _HUMAN_WORDS = _ANYONE | frozenset(
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
             "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
             "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
+            # «رئیس», "the boss" (Persian and Arabic «رئيس القسم»)
+            "رئیس رئیستون رئیسش "
             "ادمین مشاور متصدی مدیریت "
             "موظف موظفی موضف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول مختص ادمن "
             # «الإدارة», "the management", with its proclitics («للإدارة»)
@@ -76,6 +78,8 @@ _CONTACT_WORDS = frozenset(
             "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط گفتگو گفتوگو "
             "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی تحولنی حولني احکی یحکی احچی "
             "اتواصل تواصل التواصل یتصل اتصل تتصل یکلمنی مکالمه اتصال محادثه التکلم اکلمه "
+            # Maghrebi «عيط» ("call", «عيطو» with the plural ending; Egyptian "cry", with no «ليا»)
+            "عیط "
             "حولونی وصلونی توصلنی شات احاله احیل یحول تصعید صعد نتکلم نحکی نهضر اهضر احجی "
             "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki e7ke e7ki "
             "tahadoth atahadath atwasal wasalni wassalni 7awelni 7awwelni wasselni wasalny "
@@ -211,6 +215,9 @@ _ANSWER_WORDS = frozenset(
             "answer respond reply review handle investigate "
             "جواب پاسخ پاسخگو پاسخگوی بررسی رسیدگی پیگیری راهنمایی راهنماییم کمکم "
             "يرد ترد يراجع مراجعة يتابع متابعة "
+            # by hand, himself: a person doing what the bot does («یه نفر دستی چک کنه»,
+            # «حدا يشوف طلبي بنفسه», Maghrebi «بيدو»)
+            "manually personally دستی بنفسه بنفسها بیدو "
             "yrod yerod yered yrd yred yrud yerud"
         )
     )
@@ -260,7 +267,7 @@ _PRESENCE_WORDS = frozenset(
     tokenise(
         normalise(
             "here available online around rn اونجا انجا اینجا آنلاین انلاین "
-            "هنا موجود متاح متواجد اونلاین"
+            "هنا موجود متاح متواجد اونلاین هون hon hona hena"
         )
     )
 )
@@ -435,7 +442,7 @@ _PAST_WORDS = frozenset(
             "yesterday ago earlier already previously spoke spoken said told missed "
             "دیروز پریروز قبلا گفت گفتن گفتند گفته زد زدم زدند زده گرفتم گرفت گرفتند کردم "
             "کرد کرده کردند بود بودم "
-            "امبارح امس البارحه البارح لقد للتو قائلا اخبرني بيقلي "
+            "امبارح امس البارحه البارح لقد للتو قائلا اخبرني بيقلي الماضي الماضيه گذشته "
             "كلمت كلمته كلمتهم اتصلت تواصلت تكلمت حكيت تحدثت "
             "قال قالوا قالت قالي قلت كلمني شاف راجع كان كانت كانوا "
             # a call promised or made by the shop, not asked for («یه کارشناس باهام تماس
@@ -559,7 +566,7 @@ _MUST = _phrases("do i need to", "do i have to", "should i", "must i", "do we ne
 # me", "call me back", «زنگ بزنید بهم», «با من تماس برقرار کنید»), unless a question word
 # asks how or when ("when will you call me?"); "escalate" and "callback" need no object.
 _ME = frozenset(
-    tokenise(normalise("me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی معی ma3i ma3aya"))
+    tokenise(normalise("me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya"))
 )
 _ME_PHRASES = _phrases("با من", "به من")
 # Arabic verbs that carry "me" («كلموني», «حولني»): the suffix on a contact word, but not
@@ -606,7 +613,7 @@ _CALL_WORDS = frozenset(
     tokenise(
         normalise(
             "call transfer connect contact reach phone ring escalate "
-            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل احاله صعد تصعید"
+            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل احاله صعد تصعید عیط"
         )
     )
 )
@@ -1016,7 +1023,10 @@ def is_human_request(tokens: Sequence[str]) -> bool:
         (has_contact_word or has_answer or has_presence or helped) and has_someone
     )
     has_contact = has_contact_phrase or has_contact_word or (has_word and has_presence)
-    has_bot = any(t in _BOT_WORDS for t in tokens) or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
+    has_bot = (
+        any(t in _BOT_WORDS and not _self_denied(tokens, i) for i, t in enumerate(tokens))
+        or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
+    )
     # beside the bot, "someone" is a person ("this bot is useless, send someone")
     if has_bot and (has_word or has_someone or any(t in _NEGATIONS for t in tokens)):
         return True
@@ -1033,6 +1043,27 @@ def is_human_request(tokens: Sequence[str]) -> bool:
         if t not in _REQUEST_FILLER and t not in LIGHT_WORDS and not _is_person_word(t)
     ]
     return len(content) <= 1 or has_contact or has_answer
+
+
+# "I'm not a robot" («أنا مش روبوت», «انا لست روبوت»): the customer of a captcha, not the
+# bot refused.
+_NOT_SELF = frozenset(tokenise(normalise("not مش مو لست ماني")))
+
+
+def _self_denied(tokens: Sequence[str], i: int) -> bool:
+    """Whether the bot word at `tokens[i]` is what the customer says they are not."""
+    j = _previous_word(tokens, i - 1, _ARTICLES_A)
+    if j < 0 or tokens[j] not in _NOT_SELF:
+        return False
+    j = _previous_word(tokens, j - 1, frozenset(["am", "are"]))
+    return j >= 0 and tokens[j] in _SELF
+
+
+def _previous_word(tokens: Sequence[str], i: int, skipped: frozenset[str]) -> int:
+    """The index of the last token up to `i` not in `skipped` (-1 if none)."""
+    while i >= 0 and tokens[i] in skipped:
+        i -= 1
+    return i
 
 
 # How many words may stand between "no need for" and the person it refuses.

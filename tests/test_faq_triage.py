@@ -300,6 +300,8 @@ def test_person_requests_tune_halves() -> None:
     # that would take look-alikes ("ask a technician to ring me", «اتصلوا علي»), and
     # "can the delivery person call before arriving?" taken
     assert _person_set("person_requests_tuning_s19.jsonl", "tune") == (58, 60, 1, 34)
+    # the blind set's tune half (54 of 65 and 3 of 35 look-alikes before session 19's rules)
+    assert _person_set("person_requests4.jsonl", "tune") == (61, 65, 1, 35)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
@@ -419,6 +421,15 @@ BROADENED_REQUESTS = {
     ],
     # a request puts the verb first, or after «خلي»
     "wording_the_person_called": ["خلي المشرف يتصل بي", "اتصل بي لو سمحت"],
+    # from the tune half of the blind person_requests4.jsonl: "the boss", Levantine
+    # «هون» ("here"), a person doing it by hand, Maghrebi «عيط ليا» ("call me")
+    "wording_boss": ["میشه با رئیس فروشگاه صحبت کنم؟"],
+    "wording_here": ["حدا هون؟", "fi 7ada hon plz"],
+    "wording_by_hand": [
+        "can someone check my order manually",
+        "میشه یکی دستی وضعیت سفارشمو ببینه؟",
+    ],
+    "wording_maghrebi_call": ["عيطو ليا عافاكم"],
     # "I'd rather" asks
     "wording_rather": [
         "I'd rather deal with a real person",
@@ -492,6 +503,17 @@ BROADENED_LOOK_ALIKES = {
     "wording_arabizi": ["akhoy mowadhaf fi bank", "el mowadhaf ma rad 3alay embare7"],
     "wording_automatic_reply": ["وصلني رد آلي بتأكيد الطلب", "هل الصراف الآلي يقبل بطاقتكم؟"],
     "wording_rather": ["I'd rather get a refund than a replacement", "I would rather pay by card"],
+    "wording_boss": ["رئیس من یه لپتاپ ازتون خریده، فاکتورش کجاست؟"],
+    "wording_here": ["المحل هون مسكر يوم الجمعة؟"],
+    "wording_by_hand": ["جاروی دستی دارید؟", "I manually entered the code but it fails"],
+    "wording_maghrebi_call": ["ابني بيعيط من امبارح عشان اللعبة اتكسرت"],
+    # last week («الأسبوع الماضي») is the past
+    "wording_last_week": ["تواصل معي مشرف الشهر الماضي وحل الموضوع"],
+    # "I'm not a robot" is the customer at a captcha, not the bot refused
+    "wording_not_a_robot": [
+        "أنا مش روبوت، ليش كل مرة يطلبوا التحقق؟",
+        "I'm not a robot, why does your site keep asking?",
+    ],
     # «اتصل», «تواصل» after the person are "he called"
     "wording_the_person_called": [
         "المندوب اتصل بس ما لقى البيت",
