@@ -18,7 +18,9 @@ matcher's ranking with the model's probability added beside the naive Bayes cont
 and, as a veto, the bot's answers (`faq.decide`) kept when the model gives the
 answered entry at least each of `VETO_FLOORS`: answered right / wrong (and, on the
 shop sets, out-of-scope questions answered); the same with the naive Bayes contrast's
-probability (`Matcher.contrast`) as the veto. Test splits are never read.
+probability (`Matcher.contrast`) as the veto. Without `--held` no test split is read;
+with it, the test splits, Saudi half B and the shop's held halves are evaluated instead
+(once, after a choice made on the tuning rows).
 """
 
 from __future__ import annotations
@@ -226,14 +228,22 @@ def evaluate(
     }
 
 
-def tuning_sets(data: Path, names: Sequence[str]) -> list[tuple[str, Matcher, list[Query]]]:
+def tuning_sets(
+    data: Path, names: Sequence[str], held: bool = False
+) -> list[tuple[str, Matcher, list[Query]]]:
+    """The tuning rows of each named set; with `held`, its test split (BANKING77,
+    ArBanking77 MSA), held half B (Saudi) or held halves (shop) instead."""
     intents = data / "intents"
     out: list[tuple[str, Matcher, list[Query]]] = []
     if "b" in names:
         kb_rows, rest = first_shots(
             read_csv(intents / "banking77" / "train.csv", "text", "category"), SHOTS
         )
-        rows = per_intent_sample(rest, TUNE_PER_INTENT)
+        rows = (
+            read_csv(intents / "banking77" / "test.csv", "text", "category")
+            if held
+            else per_intent_sample(rest, TUNE_PER_INTENT)
+        )
         out.append(
             (
                 "banking77_train_rest",
@@ -250,8 +260,20 @@ def tuning_sets(data: Path, names: Sequence[str]) -> list[tuple[str, Matcher, li
         )
         matcher = Matcher(build_kb(kb_rows, "ar"), lexicon=Lexicon.load(ARBANKING_LEXICON))
         if "a" in names:
-            rows = per_intent_sample(rest, TUNE_PER_INTENT)
-            out.append(("arbanking77_train_rest", matcher, [Query(t, label) for t, label in rows]))
+            rows = (
+                read_csv(
+                    intents / "arbanking77" / "Banking77_Arabized_MSA_test.csv", "text", "label"
+                )
+                if held
+                else per_intent_sample(rest, TUNE_PER_INTENT)
+            )
+            out.append(
+                (
+                    "arbanking77_msa_test" if held else "arbanking77_train_rest",
+                    matcher,
+                    [Query(t, label) for t, label in rows],
+                )
+            )
         if "sa" in names:
             saudi = read_csv(
                 intents / "arbanking77" / "Banking77_Arabized_Saudi_test.csv", "text", "label"
@@ -260,7 +282,7 @@ def tuning_sets(data: Path, names: Sequence[str]) -> list[tuple[str, Matcher, li
                 (
                     "arbanking77_saudi_tune",
                     matcher,
-                    [Query(t, label) for t, label in saudi_halves(saudi)[0]],
+                    [Query(t, label) for t, label in saudi_halves(saudi)[1 if held else 0]],
                 )
             )
     if "shop" in names:
@@ -269,9 +291,18 @@ def tuning_sets(data: Path, names: Sequence[str]) -> list[tuple[str, Matcher, li
             path = FIXTURES / f"{name}.jsonl"
             for line in path.read_text(encoding="utf-8-sig").splitlines():
                 row = json.loads(line) if line.strip() else {}
-                if row.get("split") == "tune" and row.get("expected") != HUMAN:
+                if (
+                    row.get("split") == ("held" if held else "tune")
+                    and row.get("expected") != HUMAN
+                ):
                     queries.append(Query(row["text"], row.get("expected")))
-        out.append(("shop_tune_halves", Matcher(load_kb(data / "faq" / "kb.json")), queries))
+        out.append(
+            (
+                "shop_held_halves" if held else "shop_tune_halves",
+                Matcher(load_kb(data / "faq" / "kb.json")),
+                queries,
+            )
+        )
     return out
 
 
@@ -288,9 +319,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--char-weight", type=float, default=1.0)
     parser.add_argument("--beside", type=float, default=1.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--held", action="store_true", help="the test splits and held halves (once, after a choice)"
+    )
     args = parser.parse_args(argv)
     results = {}
-    for name, matcher, queries in tuning_sets(args.data, args.sets.split(",")):
+    for name, matcher, queries in tuning_sets(args.data, args.sets.split(","), args.held):
         model = (
             fit_logistic(matcher, args.c, args.char_weight)
             if args.model == "logistic"
