@@ -246,7 +246,7 @@ def tuning_sets(
         )
         out.append(
             (
-                "banking77_train_rest",
+                "banking77_test" if held else "banking77_train_rest",
                 Matcher(build_kb(kb_rows, "en")),
                 [Query(t, label) for t, label in rows],
             )
@@ -280,7 +280,7 @@ def tuning_sets(
             )
             out.append(
                 (
-                    "arbanking77_saudi_tune",
+                    "arbanking77_saudi_held" if held else "arbanking77_saudi_tune",
                     matcher,
                     [Query(t, label) for t, label in saudi_halves(saudi)[1 if held else 0]],
                 )
