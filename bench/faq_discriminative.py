@@ -1,6 +1,6 @@
 """What a discriminative model of the KB's entries adds to the matcher, on tuning rows only.
 
-    python bench/faq_discriminative.py [--data ../shared/data] [--sets b,a,sa,shop] [--json]
+    python bench/faq_discriminative.py --data ../shared/data [--sets b,a,sa,shop] [--json]
 
 An experiment, not a part of the matcher: a linear model of "which entry is this
 phrasing", fitted on the KB's own phrasings over the matcher's stage-1 features (each
@@ -307,11 +307,10 @@ def tuning_sets(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    repo = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=repo.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
     parser.add_argument("--sets", default="b,a,sa,shop")
     parser.add_argument("--model", choices=("logistic", "perceptron"), default="logistic")
     parser.add_argument("--c", type=float, default=100.0, help="logistic: inverse L2 penalty")
