@@ -228,12 +228,42 @@ async def test_a_new_visitors_answered_first_message_costs_the_pinned_statements
     settings = settings.replace("webchat", enabled=True).replace("email", enabled=False)
     client, context = await start_app(settings, responder=build_responder(faq_path=None))
     ws = await connect(client, await new_token(client), lang="fa")
-    with written_statements(context) as statements, flushed_objects() as flushed:
+    with (
+        written_statements(context) as statements,
+        flushed_objects() as flushed,
+        statements_like(context, HISTORY_READ) as history_reads,
+    ):
         await _ask(ws, context, "first")
     assert len(statements) == WEBCHAT_FIRST_STATEMENTS[db_kind], _explain(statements)
     # The new customer, its identity, thread and the thread's first event are written
     # by prebuilt statements, as messages are: the unit of work writes nothing.
     assert flushed == []
+    # A customer the message created has nothing stored before it to catch up on (what
+    # its commit published reaches the socket): its history is not read.
+    assert history_reads == [], _explain(history_reads)
+
+
+# The web chat's read of a visitor's conversation (`history`: their customer's messages).
+HISTORY_READ = re.compile(
+    r"\bFROM messages\b.*\bmessages\.customer_id = \(SELECT identities\.customer_id", re.S
+)
+
+
+@contextmanager
+def statements_like(context: AppContext, pattern: re.Pattern[str]) -> Iterator[list[str]]:
+    """Every statement on `context`'s engine (reads too) that `pattern` finds, while inside."""
+    found: list[str] = []
+
+    def record(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
+        if pattern.search(statement):
+            found.append(" ".join(statement.split())[:120])
+
+    engine = context.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield found
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 # A read of messages by id: the web chat's read-back of what was stored (its reader's

@@ -532,7 +532,13 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
             )
         )
     outcome = _Outcome(
-        IngestResult(message.id, thread.id, identity.customer_id, new_thread=turn.choice.created),
+        IngestResult(
+            message.id,
+            thread.id,
+            identity.customer_id,
+            new_thread=turn.choice.created,
+            new_customer=turn.customer_is_new,
+        ),
         events,
     )
     if msg.delivery_failure is not None and msg.delivery_failure.permanent:
