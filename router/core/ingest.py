@@ -48,7 +48,7 @@ from router.core.responder import (
     helped_answer,
 )
 from router.core.storable_text import BIDI_CONTROLS, fit, fit_key, plain_name, storable
-from router.core.threads import ThreadChoice, choose_thread, hand_off, resolve
+from router.core.threads import ThreadChoice, choose_thread, customer_wrote, hand_off, resolve
 from router.core.transaction import Effects, Work, is_data_error, is_race, write
 from router.identity.identities import create_identity
 from router.identity.proofs import (
@@ -464,14 +464,14 @@ async def _thread(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
     turn.choice = await choose_thread(
         session,
         customer_id=turn.identity.customer_id,
+        identity_id=turn.identity.id,
         msg=turn.msg,
         reopen_window=timedelta(minutes=app.settings.threads.reopen_window_minutes),
         customer_is_new=turn.customer_is_new,
     )
-    if turn.choice.created:
-        # Written with the new row rather than in an UPDATE of it right after.
-        _customer_wrote(turn.choice.thread, turn.msg, turn.identity)
-    await flush_pending(session)  # a racing second "first thread" fails here, and retries
+    # A new thread was written with the message's bookkeeping (and fails on a racing
+    # second open thread); a reopened one fails here, and the transaction runs again.
+    await flush_pending(session)
     thread = turn.choice.thread
     turn.status_before = (thread.status, thread.tier, thread.assignee_id)
 
@@ -512,7 +512,7 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
 
     assert turn.choice is not None
     if not turn.choice.created and not msg.automated:
-        _customer_wrote(thread, msg, identity)
+        customer_wrote(thread, msg, identity.id)
     events: list[Event] = [
         *proof.events,
         MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.CUSTOMER),
@@ -532,7 +532,13 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
             )
         )
     outcome = _Outcome(
-        IngestResult(message.id, thread.id, identity.customer_id, new_thread=turn.choice.created),
+        IngestResult(
+            message.id,
+            thread.id,
+            identity.customer_id,
+            new_thread=turn.choice.created,
+            new_customer=turn.customer_is_new,
+        ),
         events,
     )
     if msg.delivery_failure is not None and msg.delivery_failure.permanent:
@@ -540,19 +546,6 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
         outcome.delivery_report = "verified" if verified else "unverified"
     outcome.outbound += proof.outbound
     turn.outcome = outcome
-
-
-def _customer_wrote(thread: Thread, msg: InboundMessage, identity: Identity) -> None:
-    """The thread's bookkeeping for a message from its customer."""
-    now = utcnow()
-    thread.last_channel = msg.channel
-    thread.last_identity_id = identity.id
-    thread.last_customer_message_at = now
-    thread.updated_at = now
-    if thread.subject is None and msg.subject:
-        thread.subject = msg.subject[:500]
-    if msg.language and thread.language is None:
-        thread.language = msg.language
 
 
 async def _decide(app: AppContext, session: AsyncSession, turn: _Turn) -> Decision | None:
