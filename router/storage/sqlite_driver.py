@@ -124,6 +124,12 @@ class WriteLocks:
         return lock
 
 
+def _free_at_once(lock: asyncio.Lock) -> bool:
+    """`lock.acquire()` will take it without waiting: it is free and nobody queues
+    (a lock just released to a waiter that has not run yet is not)."""
+    return not lock.locked() and not getattr(lock, "_waiters", None)
+
+
 class Checkpoints:
     """The database's WAL checkpoints, run on a worker thread, never in a COMMIT.
 
@@ -343,13 +349,16 @@ class LoopSqliteConnection:
 
     async def _begin_writing(self, cursor: sqlite3.Cursor, sql: str) -> None:
         lock = self._locks.for_running_loop()
-        try:
-            # Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancel that
-            # arrives as the lock is handed over, and a stopped worker runs on.
-            async with asyncio.timeout(self._busy_seconds):
-                await lock.acquire()
-        except TimeoutError:
-            raise sqlite3.OperationalError("database is locked") from None
+        if _free_at_once(lock):
+            await lock.acquire()  # taken without waiting: no timer to arm and cancel
+        else:
+            try:
+                # Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancel that
+                # arrives as the lock is handed over, and a stopped worker runs on.
+                async with asyncio.timeout(self._busy_seconds):
+                    await lock.acquire()
+            except TimeoutError:
+                raise sqlite3.OperationalError("database is locked") from None
         try:
             if self.settled() and self._begin_without_waiting(cursor, sql):
                 # Its turn on the loop starts now: the first statement need not yield.
