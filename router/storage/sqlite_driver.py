@@ -238,7 +238,7 @@ class LoopSqliteConnection:
         self._begin_cursor = connection.cursor()
         # SQLite's busy timeout now: the real one (`_open`) until work runs on the loop.
         self._busy_waits = True
-        # When the read running on the loop is interrupted (0: none is).
+        # When (`time.thread_time`) the read running on the loop is interrupted (0: none is).
         self._read_deadline = 0.0
         connection.set_progress_handler(self._past_read_deadline, _PROGRESS_STEPS)
 
@@ -274,8 +274,12 @@ class LoopSqliteConnection:
             self._busy_waits = waits
 
     def _past_read_deadline(self) -> bool:
-        """SQLite's progress handler (on either side): True interrupts the statement."""
-        return 0.0 < self._read_deadline < time.perf_counter()
+        """SQLite's progress handler (on either side): True interrupts the statement.
+
+        The bound is the loop thread's CPU time, not the clock's: on a busy machine a
+        short read can lose the CPU half-way, and it would be taken for a long one.
+        """
+        return 0.0 < self._read_deadline < time.thread_time()
 
     def settled(self) -> bool:
         """No call is still running on the thread. A caller cancelled during a hop
@@ -316,7 +320,7 @@ class LoopSqliteConnection:
             return await self.run(function, *args)
         await self._take_loop_turn()
         self._wait_when_busy(False)
-        self._read_deadline = time.perf_counter() + LOOP_TURN
+        self._read_deadline = time.thread_time() + LOOP_TURN
         try:
             return function(*args)
         except sqlite3.OperationalError as error:
