@@ -28,14 +28,16 @@ SQLAlchemy on this project's 2-core VM, CPU per one-row statement: ~460 µs that
   ``ROLLBACK`` (which discards pages, writing nothing) run on the loop.
 * A read transaction's statements run on the loop too, with a bound. In WAL mode a read
   waits for no writer and no checkpoint; the hot path's reads are a few rows by key
-  (20-100 µs). The bound is for the reads that are not (reports, search, exports): a
-  progress handler interrupts a read on the loop once it has run for `LOOP_TURN`, and
-  it runs again from the start on the connection's thread; its text is remembered
+  (CPU p50 ~90 µs, p99 ~0.5 ms over the test suites' reads). The bound is for the
+  reads that are not (reports, search, exports): a progress handler interrupts a read
+  on the loop once it has used `LOOP_TURN` of the loop thread's CPU time, and it runs
+  again from the start on the connection's thread; its text is remembered
   (`LongReads`) and it goes straight to the thread from then on. A read that meets
   ``SQLITE_BUSY`` (another process recovering the WAL) runs again on the thread too,
   where it waits. Interrupting a ``SELECT`` leaves its transaction as it was.
 * Everything else (the PRAGMAs at connect, the rows of a result past its first
-  `_FIRST_ROWS`) runs on the thread, one hop per call. A hop costs ~90 µs of CPU.
+  `_FIRST_ROWS`) runs on the thread, one hop per call. A hop costs 10-45 µs of CPU
+  over the same read on the loop (a one-row read transaction, 2026-12-01).
 * Only the thread waits for a lock. Work on the loop runs with SQLite's busy timeout at
   0 and the thread's with the real one; the ``PRAGMA busy_timeout`` is sent only when
   a connection passes from one side to the other, not per transaction.
