@@ -292,7 +292,7 @@ def waiting_on_lock(locks: sqlite_driver.WriteLocks) -> bool:
 async def test_no_transaction_hops_to_the_thread_to_begin_or_end_unless_another_process_writes(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    """A hop costs ~90 µs of CPU: a read's deferred BEGIN (it takes no lock) and its
+    """A hop costs 10-45 µs of CPU: a read's deferred BEGIN (it takes no lock) and its
     short SELECTs, a write's BEGIN IMMEDIATE while no other process holds the lock,
     every statement of a write transaction and every COMMIT (no checkpoint in it) run
     on the loop. Only a BEGIN IMMEDIATE that another process's lock holds up waits on
