@@ -3,7 +3,7 @@
 What they promise: writers of one process queue on an `asyncio.Lock` in order; the
 event loop never waits for another process's lock; a write transaction that runs
 many statements still gives the loop a turn; reads see committed rows while a write
-is open (WAL); a large result streams whole.
+is open (WAL), on the loop unless they run long; a large result streams whole.
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ async def test_a_writer_that_cannot_get_the_lock_in_time_fails_and_frees_nothing
         await engine.dispose()
 
 
-async def test_a_write_transaction_runs_its_statements_on_the_loop_and_reads_on_a_thread(
+async def test_a_write_transaction_and_a_short_read_run_their_statements_on_the_loop(
     engine: AsyncEngine,
 ) -> None:
     def register(connection: sa.Connection) -> None:
@@ -222,7 +222,7 @@ async def test_a_write_transaction_runs_its_statements_on_the_loop_and_reads_on_
             writing = (await connection.execute(sa.text("SELECT running_thread()"))).scalar()
 
     assert writing == loop_thread
-    assert reading != loop_thread
+    assert reading == loop_thread
 
 
 async def test_a_writer_cancelled_while_another_process_holds_the_lock_lets_go_at_once(
@@ -292,32 +292,19 @@ def waiting_on_lock(locks: sqlite_driver.WriteLocks) -> bool:
 async def test_no_transaction_hops_to_the_thread_to_begin_or_end_unless_another_process_writes(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    """A hop costs ~90 µs of CPU: a read's deferred BEGIN (it takes no lock), a write's
-    BEGIN IMMEDIATE while no other process holds the lock, every statement of a write
-    transaction and every COMMIT (no checkpoint in it) run on the loop. Only a BEGIN
-    IMMEDIATE that another process's lock holds up waits on the thread."""
-    hops: list[str] = []
-
-    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        driver = dbapi_connection.driver_connection
-        if "on_thread" in vars(driver):
-            return
-        hop = driver.on_thread
-
-        async def counted(function: Any, *args: Any) -> Any:
-            hops.append(args[0].split()[0] if args and isinstance(args[0], str) else "call")
-            return await hop(function, *args)
-
-        driver.on_thread = counted
-
-    sa.event.listen(engine.sync_engine, "checkout", on_checkout)
+    """A hop costs 10-45 µs of CPU: a read's deferred BEGIN (it takes no lock) and its
+    short SELECTs, a write's BEGIN IMMEDIATE while no other process holds the lock,
+    every statement of a write transaction and every COMMIT (no checkpoint in it) run
+    on the loop. Only a BEGIN IMMEDIATE that another process's lock holds up waits on
+    the thread."""
+    hops = count_hops(engine)
     reads = engine.execution_options(**{READ_ONLY_OPTION: True})
     count = sa.text("SELECT count(*) FROM note")
 
     async with reads.connect() as connection:
         assert (await connection.execute(count)).scalar() == 0
         await connection.commit()
-    assert hops == ["SELECT"]
+    assert hops == []
 
     hops.clear()
     async with engine.begin() as connection:
@@ -327,15 +314,13 @@ async def test_no_transaction_hops_to_the_thread_to_begin_or_end_unless_another_
     hops.clear()
     async with engine.begin() as connection:
         await connection.execute(sa.text("INSERT INTO note (body) VALUES ('w')"))
-        # The BEGIN tried without waiting left the busy timeout as it was.
-        assert (await connection.execute(sa.text("PRAGMA busy_timeout"))).scalar() == 5000
     assert hops == []
 
     hops.clear()
     async with reads.connect() as connection:  # a read begun on the loop sees the commit
         assert (await connection.execute(count)).scalar() == 1
         await connection.rollback()
-    assert hops == ["SELECT"]
+    assert hops == []
 
     # A long write transaction gives the loop turns (see the test above) without hops.
     hops.clear()
@@ -423,3 +408,144 @@ async def test_transactions_begin_without_a_statement_through_sqlalchemy(
         other.execute("COMMIT")
     other.close()
     assert statements == ["SELECT", "SELECT"]
+
+
+def count_hops(engine: AsyncEngine) -> list[str]:
+    """The statements (first word) each checked-out connection sends to its thread."""
+    hops: list[str] = []
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if "on_thread" in vars(driver):
+            return
+        hop = driver.on_thread
+
+        async def counted(function: Any, *args: Any) -> Any:
+            hops.append(args[0].split()[0] if args and isinstance(args[0], str) else "call")
+            return await hop(function, *args)
+
+        driver.on_thread = counted
+
+    sa.event.listen(engine.sync_engine, "checkout", on_checkout)
+    return hops
+
+
+async def test_a_long_read_is_cut_short_on_the_loop_and_runs_whole_on_the_thread(
+    engine: AsyncEngine,
+) -> None:
+    """A read on the loop is interrupted at `LOOP_TURN` and runs again on the thread;
+    from then on its text goes to the thread at once. Its answer is whole, and the
+    loop turns all the while."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.text("INSERT INTO note (body) VALUES (:b)"), [{"b": str(n)} for n in range(120)]
+        )
+    hops = count_hops(engine)
+    reads = engine.execution_options(**{READ_ONLY_OPTION: True})
+    # 120³ rows joined: far longer than LOOP_TURN, a plain SELECT as a report's.
+    long_read = sa.text(
+        "SELECT count(*) FROM note AS a, note AS b, note AS c WHERE a.id + b.id + c.id > 0"
+    )
+    for attempt in range(2):
+        ticks = LoopTicks()
+        ticking = asyncio.create_task(ticks.run())
+        await asyncio.sleep(0)
+        began = time.perf_counter()
+        async with reads.connect() as connection:
+            assert (await connection.execute(long_read)).scalar() == 120**3
+            took = time.perf_counter() - began
+            # A short read in the same transaction still runs on the loop.
+            assert (await connection.execute(sa.text("SELECT count(*) FROM note"))).scalar() == 120
+        ticks.stop()
+        await ticking
+        assert took > 50 * sqlite_driver.LOOP_TURN
+        assert ticks.longest_gap < took / 5, (attempt, ticks.longest_gap, took)
+        assert hops == ["SELECT"], attempt
+        hops.clear()
+        async with reads.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert str(long_read) in driver._long_reads
+
+
+async def test_reads_on_the_loop_do_not_wait_for_another_process_writing_or_checkpointing(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """WAL: a reader waits for no writer and no checkpoint. While another process holds
+    SQLite's write lock with rows not yet committed, and while it checkpoints a WAL of
+    several thousand pages, reads on the loop see exactly the committed rows, with no
+    hop to the thread."""
+    body = "x" * 3000  # about a page a row
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.text("INSERT INTO note (body) VALUES (:b)"), [{"b": body} for _ in range(3000)]
+        )
+    hops = count_hops(engine)
+    reads = engine.execution_options(**{READ_ONLY_OPTION: True})
+    count = sa.text("SELECT max(id) FROM note")  # by the key, as the hot path reads
+
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None, timeout=30)
+    other.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint below is the only one
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO note (body) VALUES ('not yet')")
+    for _ in range(20):
+        async with reads.connect() as connection:
+            assert (await connection.execute(count)).scalar() == 3000
+    other.execute("COMMIT")
+    assert hops == []
+
+    def checkpoint() -> tuple[int, int, int]:
+        checkpointing = sqlite3.connect(tmp_path / "driver.db", timeout=30)
+        try:
+            return checkpointing.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            checkpointing.close()
+
+    checkpointed = asyncio.get_running_loop().run_in_executor(None, checkpoint)
+    reads_during = 0
+    while not checkpointed.done() or reads_during == 0:
+        async with reads.connect() as connection:
+            assert (await connection.execute(count)).scalar() == 3001
+        reads_during += 1
+    busy, frames, copied = await checkpointed
+    assert busy == 0 and frames > 3000 and copied > 0
+    other.close()
+    assert hops == []
+
+
+async def test_the_busy_timeout_is_set_when_a_connection_changes_side_not_per_transaction(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The loop never waits for a lock (busy timeout 0), the thread does (the real
+    one): a PRAGMA each time a connection passes from one to the other, none for a
+    run of transactions on the loop."""
+    sent: list[str] = []
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.driver_connection._conn.set_trace_callback(sent.append)
+
+    sa.event.listen(engine.sync_engine, "checkout", on_checkout)
+    reads = engine.execution_options(**{READ_ONLY_OPTION: True})
+    for n in range(3):
+        await insert(engine, str(n))
+        async with reads.connect() as connection:
+            await connection.execute(sa.text("SELECT count(*) FROM note"))
+    assert [s for s in sent if "busy_timeout" in s] == []  # set to 0 once, before these
+
+    # Another process holds the lock: the BEGIN waits on the thread, with the real one.
+    sent.clear()
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    writing = asyncio.create_task(insert(engine, "after the other"))
+
+    async def waiting_with_the_busy_timeout() -> bool:
+        return "PRAGMA busy_timeout=5000" in sent
+
+    await eventually(waiting_with_the_busy_timeout)
+    other.execute("COMMIT")
+    other.close()
+    await writing
+    await insert(engine, "next")
+    assert [s for s in sent if "busy_timeout" in s] == [
+        "PRAGMA busy_timeout=5000",
+        "PRAGMA busy_timeout=0",
+    ]

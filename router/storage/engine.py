@@ -63,7 +63,7 @@ def new_engine(
             pool_size=pool_size,
             max_overflow=20,
         )
-        _configure_sqlite(engine, busy_ms=int(busy_seconds * 1000))
+        _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
     pool_options: dict[str, Any] = {}
@@ -112,7 +112,7 @@ def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) 
         raise sa_exc.DisconnectionError("the server closed this connection")
 
 
-def _configure_sqlite(engine: AsyncEngine, *, busy_ms: int) -> None:
+def _configure_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -123,7 +123,8 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_ms: int) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        # No busy timeout here: the driver opens the connection with it and sets it
+        # for each side (the loop never waits, its thread does).
         # Commits run on the event loop; the driver's `Checkpoints` checkpoint on a thread.
         cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
