@@ -45,8 +45,8 @@ QUESTION = "ارسال چند روز طول می‌کشد؟"
 # it also takes the visitor's rate-limit tokens from the database, in a transaction of
 # their own that touches no message and is not counted here. PostgreSQL leases the
 # claimed outbox rows and starts their delivery attempts in one statement.
-API_STATEMENTS = {"sqlite": 14, "postgresql": 13}
-WEBCHAT_STATEMENTS = {"sqlite": 15, "postgresql": 14}
+API_STATEMENTS = {"sqlite": 12, "postgresql": 11}
+WEBCHAT_STATEMENTS = {"sqlite": 13, "postgresql": 12}
 # A new customer's first message that the bot hands to people at once (what most of
 # `bench/ingest.py`'s first messages are): ingest, outbox claim and record. A customer
 # the transaction creates has no thread to look for and no earlier messages to read,
@@ -54,15 +54,16 @@ WEBCHAT_STATEMENTS = {"sqlite": 15, "postgresql": 14}
 # changes in one UPDATE (the bot's reply is not written through the unit of work, which
 # flushed them once with it and again at commit). PostgreSQL writes the thread's two
 # report events in one INSERT.
-HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 20, "postgresql": 18}
+HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 19, "postgresql": 17}
 # A follow-up from a customer waiting in the queue, which the bot leaves to the agent
 # (most of `bench/ingest.py`'s messages): nothing is sent, so only the ingest counts.
-# The bot's context reads the thread's recent messages, its staffing and queue place
-# (one statement) and its hours.
-QUEUED_FOLLOW_UP_STATEMENTS = {"sqlite": 7, "postgresql": 7}
+# The bot's context is one statement: the thread's recent messages, its staffing and
+# queue place, and the stored calendars and policies for its hours (a new thread's
+# context reads no messages).
+QUEUED_FOLLOW_UP_STATEMENTS = {"sqlite": 5, "postgresql": 5}
 # An answered follow-up mail (what most of `bench/email_ingest.py`'s mails are): the raw
 # message is the inbound message's attachment, a row of its own.
-EMAIL_STATEMENTS = {"sqlite": 16, "postgresql": 15}
+EMAIL_STATEMENTS = {"sqlite": 14, "postgresql": 13}
 
 
 # A transaction of the message's path writes a message, an outbox row or a delivery

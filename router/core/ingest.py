@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from router.agents.staffing import staffing_for
+from router.agents.staffing import staffing_of, staffing_read
 from router.context import AppContext
 from router.core.conversation import shown_to_customer
 from router.core.events import Event, MessageStored, ThreadChanged
@@ -61,7 +61,14 @@ from router.outreach.consent import count_opt_out, opt_out_answer
 from router.service import sla_threads
 from router.service.reports.events import record_ingest
 from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
-from router.storage.core_rows import columns_of, flush_pending, inserted, loaded, selected, updated
+from router.storage.core_rows import (
+    columns_of,
+    flush_pending,
+    inserted,
+    loaded,
+    selected_together,
+    updated,
+)
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -837,16 +844,25 @@ async def _thread_context(
 ) -> ThreadContext:
     assert turn.choice is not None
     thread, msg, created = turn.thread, turn.msg, turn.choice.created
+    # Its reads in one statement: the thread's staffing and queue place, the calendars
+    # and policies (unless this transaction read them), the thread's newest messages
+    # (a new thread holds only this one). On PostgreSQL a round trip costs more server
+    # CPU than any of these reads.
+    staffing = staffing_read(thread)
+    reads: list[tuple[Any, dict[str, Any]]] = [staffing]
+    levels = sla_threads.service_levels_read(session)
+    if levels is not None:
+        reads.append((levels, {}))
+    if not created:
+        limit = app.settings.threads.history_limit + 1
+        reads.append((_RECENT_MESSAGES, {"thread_id": thread.id, "how_many": limit}))
+    parts = await selected_together(session, reads)
+    if levels is not None:
+        sla_threads.keep_service_levels(app, session, parts[1])
     recent: tuple[MessageView, ...] = ()
-    if not created:  # a new thread holds only this message
-        # Plain rows of the columns the view shows: no ORM objects to build, identify
-        # and track for a read that only becomes data.
-        rows = await selected(
-            session,
-            _RECENT_MESSAGES,
-            {"thread_id": thread.id, "how_many": app.settings.threads.history_limit + 1},
-        )
-        recent = tuple(_view(row) for row in reversed(rows.all()))[:-1]
+    if not created:
+        # Newest first, and the last is this message.
+        recent = tuple(_view(row) for row in reversed(parts[-1]))[:-1]
     return ThreadContext(
         thread_id=thread.id,
         customer_id=thread.customer_id,
@@ -858,7 +874,7 @@ async def _thread_context(
         customer_name=await _customer_name(session, thread.customer_id, turn.customer_named),
         is_new_thread=created,
         automated=msg.automated,
-        staffing=await staffing_for(session, thread),
+        staffing=staffing_of(parts[0][0]),
         proof_step=proof_step,
         may_ask_email=may_ask_email,
         calendar=await sla_threads.answering_calendar(app, session, thread, msg.channel, created),
