@@ -535,17 +535,31 @@ class Matcher:
         logits /= logits.sum()
         return logits
 
-    def contrast(self, text: str, language: str | None = None) -> dict[str, float]:
-        """Each entry's contrast probability for `text` (what the ranking adds
-        `w_contrast` times), by entry id."""
+    def query_features(
+        self, text: str, language: str | None = None
+    ) -> tuple[IndexQuery, IndexQuery] | None:
+        """The question's stage-1 word and character features, weighed by the KB's
+        indexes (None for a question with no words, or a KB without phrasings)."""
         language = language or detect_language(text)
         tokens, word_tokens = self._analyse(normalise(_in_script(text, language)), language)
         if not tokens or self.phrasing_count == 0:
-            return {}
+            return None
         stems = [r.stem for r in self._read_words(word_tokens)]
         words = self._words.prepare(self._word_features(stems, language))
-        chars = self._chars.prepare(self._char_features(tokens))
-        probabilities = self._contrast(words, chars).tolist()
+        return words, self._chars.prepare(self._char_features(tokens))
+
+    def phrasing_features(self) -> tuple[TfIdfIndex, TfIdfIndex, npt.NDArray[np.int64]]:
+        """The stage-1 word and character indexes of the KB's phrasings and each
+        phrasing's entry (by position): what a model of the KB's entries learns from."""
+        return self._words, self._chars, self._entry_of
+
+    def contrast(self, text: str, language: str | None = None) -> dict[str, float]:
+        """Each entry's contrast probability for `text` (what the ranking adds
+        `w_contrast` times), by entry id."""
+        features = self.query_features(text, language)
+        if features is None:
+            return {}
+        probabilities = self._contrast(*features).tolist()
         return {e.id: p for e, p in zip(self.kb.entries, probabilities, strict=True)}
 
     def _read_words(self, word_tokens: Sequence[str]) -> list[_QueryWord]:

@@ -54,6 +54,8 @@ _HUMAN_WORDS = _ANYONE | frozenset(
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
             "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
             "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
+            # «رئیس», "the boss" (Persian and Arabic «رئيس القسم»)
+            "رئیس رئیستون رئیسش "
             "ادمین مشاور متصدی مدیریت "
             "موظف موظفی موضف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول مختص ادمن "
             # «الإدارة», "the management", with its proclitics («للإدارة»)
@@ -61,6 +63,8 @@ _HUMAN_WORDS = _ANYONE | frozenset(
             "وکیل "
             # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
             "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
+            # «موظف»'s «ظ» is also written dh, th or 6 ("mowadhaf", "mwa6af")
+            "mowadhaf mowazhaf mwadhaf muwadhaf muwazaf mowathaf mwathaf mowa6af mwa6af "
             "shakhs sha5s moshref mushrif moshrif "
         )
     )
@@ -74,10 +78,12 @@ _CONTACT_WORDS = frozenset(
             "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط گفتگو گفتوگو "
             "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی تحولنی حولني احکی یحکی احچی "
             "اتواصل تواصل التواصل یتصل اتصل تتصل یکلمنی مکالمه اتصال محادثه التکلم اکلمه "
+            # Maghrebi «عيط» ("call", «عيطو» with the plural ending; Egyptian "cry", with no «ليا»)
+            "عیط "
             "حولونی وصلونی توصلنی شات احاله احیل یحول تصعید صعد نتکلم نحکی نهضر اهضر احجی "
             "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki e7ke e7ki "
             "tahadoth atahadath atwasal wasalni wassalni 7awelni 7awwelni wasselni wasalny "
-            "ykalemni ykalemny yekalemni ykallemni "
+            "ykalemni ykalemny yekalemni ykallemni akalim akallim ykalim ykallim "
             "wasselny 7awilni atkalam atkallam etkalem etkallem ne7ki ye7ki yi7ki nkalem yetsel "
             "yetasel "
             "yetesel yitasel yittasel ettasel etasel tetsel"
@@ -209,7 +215,10 @@ _ANSWER_WORDS = frozenset(
             "answer respond reply review handle investigate "
             "جواب پاسخ پاسخگو پاسخگوی بررسی رسیدگی پیگیری راهنمایی راهنماییم کمکم "
             "يرد ترد يراجع مراجعة يتابع متابعة "
-            "yrod yerod yered"
+            # by hand, himself: a person doing what the bot does («یه نفر دستی چک کنه»,
+            # «حدا يشوف طلبي بنفسه», Maghrebi «بيدو»)
+            "manually personally دستی بنفسه بنفسها بیدو "
+            "yrod yerod yered yrd yred yrud yerud"
         )
     )
 )
@@ -258,7 +267,7 @@ _PRESENCE_WORDS = frozenset(
     tokenise(
         normalise(
             "here available online around rn اونجا انجا اینجا آنلاین انلاین "
-            "هنا موجود متاح متواجد اونلاین"
+            "هنا موجود متاح متواجد اونلاین هون hon hona hena"
         )
     )
 )
@@ -291,13 +300,23 @@ _HUMAN_PHRASES = _phrases(
 _BOT_WORDS = frozenset(
     tokenise(normalise("bot bots robot chatbot automated ربات روبات بات روبوت بوت الروبوت البوت"))
 )
-# «الرد الآلي», "the automatic reply" (alone «الآلي» is the ATM's "automated"); a machine
-# one talks to, not a washing machine that is "not working".
+# «الرد الآلي», "the automatic reply", with or without the article and in the accusative
+# or plural («وليس ردا آليا», "and not an automatic reply"; alone «الآلي» is the ATM's
+# "automated"); a machine one talks to, not a washing machine that is "not working".
 _BOT_PHRASES = _phrases(
     "الرد الآلي",
     "الرد الالي",
+    "رد آلي",
+    "ردا آليا",
+    "الردود الآلية",
+    "ردود آلية",
     "پاسخ خودکار",
+    "پاسخهای خودکار",
+    "جواب خودکار",
     "automatic reply",
+    "automatic replies",
+    "automatic answer",
+    "automatic answers",
     "to a machine",
     "with a machine",
     "not a machine",
@@ -355,7 +374,7 @@ _PERSONAL = frozenset(tokenise(normalise("شخصی شخصیه شخصیا شخص�
 _REQUEST_FORMS = frozenset(
     tokenise(
         normalise(
-            "want wanna need like prefer demand request require gimme appreciate arrange "
+            "want wanna need like prefer rather demand request require gimme appreciate arrange "
             "schedule "
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
             "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرستید "
@@ -423,7 +442,7 @@ _PAST_WORDS = frozenset(
             "yesterday ago earlier already previously spoke spoken said told missed "
             "دیروز پریروز قبلا گفت گفتن گفتند گفته زد زدم زدند زده گرفتم گرفت گرفتند کردم "
             "کرد کرده کردند بود بودم "
-            "امبارح امس البارحه البارح لقد للتو قائلا اخبرني بيقلي "
+            "امبارح امس البارحه البارح لقد للتو قائلا اخبرني بيقلي الماضي الماضيه گذشته "
             "كلمت كلمته كلمتهم اتصلت تواصلت تكلمت حكيت تحدثت "
             "قال قالوا قالت قالي قلت كلمني شاف راجع كان كانت كانوا "
             # a call promised or made by the shop, not asked for («یه کارشناس باهام تماس
@@ -434,6 +453,22 @@ _PAST_WORDS = frozenset(
         )
     )
 )
+# A Persian relative clause («همین شماره‌ای که ثبت کردم», "the number I registered")
+# describes a thing the clause names, which the «ی» of the noun before «که» marks: its
+# past verb, and the time words before it, tell nothing about whether the clause asks
+# («لطفاً با همین شماره‌ای که ثبت کردم باهام تماس بگیرین» asks for a call). «من که دیروز
+# زنگ زدم» ("I did call yesterday") has no such noun; a person described («کارشناسی که
+# دیروز زنگ زد») is the subject of a story; a past verb after the relative clause tells.
+_RELATIVE = "که"
+_RELATIVE_HEAD_ENDING = "ی"
+_MIN_RELATIVE_HEAD = 3
+_RELATIVE_REACH = 4  # words from «که» to the relative clause's verb
+_PAST_TIMES = frozenset(tokenise(normalise("دیروز پریروز قبلا")))
+# Arabic «اتصل», «تواصل» are "call!" and "he called": after the person as its subject
+# («المندوب اتصل بس ما لقى البيت», "the courier called but did not find the house") the
+# past; a request puts the verb first («اتصل بي», «خلي المشرف يتصل»).
+_CALLED = frozenset(tokenise(normalise("اتصل تواصل")))
+_ARTICLE = "ال"
 _OWN_PEOPLE = frozenset(
     tokenise(
         normalise(
@@ -531,7 +566,7 @@ _MUST = _phrases("do i need to", "do i have to", "should i", "must i", "do we ne
 # me", "call me back", «زنگ بزنید بهم», «با من تماس برقرار کنید»), unless a question word
 # asks how or when ("when will you call me?"); "escalate" and "callback" need no object.
 _ME = frozenset(
-    tokenise(normalise("me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی معی ma3i ma3aya"))
+    tokenise(normalise("me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya"))
 )
 _ME_PHRASES = _phrases("با من", "به من")
 # Arabic verbs that carry "me" («كلموني», «حولني»): the suffix on a contact word, but not
@@ -578,7 +613,7 @@ _CALL_WORDS = frozenset(
     tokenise(
         normalise(
             "call transfer connect contact reach phone ring escalate "
-            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل احاله صعد تصعید"
+            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل احاله صعد تصعید عیط"
         )
     )
 )
@@ -988,7 +1023,10 @@ def is_human_request(tokens: Sequence[str]) -> bool:
         (has_contact_word or has_answer or has_presence or helped) and has_someone
     )
     has_contact = has_contact_phrase or has_contact_word or (has_word and has_presence)
-    has_bot = any(t in _BOT_WORDS for t in tokens) or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
+    has_bot = (
+        any(t in _BOT_WORDS and not _self_denied(tokens, i) for i, t in enumerate(tokens))
+        or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
+    )
     # beside the bot, "someone" is a person ("this bot is useless, send someone")
     if has_bot and (has_word or has_someone or any(t in _NEGATIONS for t in tokens)):
         return True
@@ -1005,6 +1043,27 @@ def is_human_request(tokens: Sequence[str]) -> bool:
         if t not in _REQUEST_FILLER and t not in LIGHT_WORDS and not _is_person_word(t)
     ]
     return len(content) <= 1 or has_contact or has_answer
+
+
+# "I'm not a robot" («أنا مش روبوت», «انا لست روبوت»): the customer of a captcha, not the
+# bot refused.
+_NOT_SELF = frozenset(tokenise(normalise("not مش مو لست ماني")))
+
+
+def _self_denied(tokens: Sequence[str], i: int) -> bool:
+    """Whether the bot word at `tokens[i]` is what the customer says they are not."""
+    j = _previous_word(tokens, i - 1, _ARTICLES_A)
+    if j < 0 or tokens[j] not in _NOT_SELF:
+        return False
+    j = _previous_word(tokens, j - 1, frozenset(["am", "are"]))
+    return j >= 0 and tokens[j] in _SELF
+
+
+def _previous_word(tokens: Sequence[str], i: int, skipped: frozenset[str]) -> int:
+    """The index of the last token up to `i` not in `skipped` (-1 if none)."""
+    while i >= 0 and tokens[i] in skipped:
+        i -= 1
+    return i
 
 
 # How many words may stand between "no need for" and the person it refuses.
@@ -1140,9 +1199,10 @@ def _tells(clause: Sequence[str]) -> bool:
     people («داداشم میاد», "I'm a manager"), a question about the staff ("does your staff
     speak Arabic?", "did an agent look at my case?") or about what one must do ("do I
     need to call someone to ...")."""
+    described = _relative_past(clause)
     for i, token in enumerate(clause):
         bare = token[1:] if token.startswith("و") else token  # «وقال», "and said"
-        if token in _PAST_WORDS or bare in _PAST_WORDS:
+        if (token in _PAST_WORDS or bare in _PAST_WORDS) and i not in described:
             return True
         if token in _OWN_PEOPLE and not (i > 0 and clause[i - 1] == _VOCATIVE):
             return True
@@ -1153,6 +1213,8 @@ def _tells(clause: Sequence[str]) -> bool:
             return True
         if token in _WAS and i > 0 and _is_person_word(clause[i - 1], typos=False):
             return True  # "the agent was rude": the person is the subject of a story
+        if token in _CALLED and i > 0 and _the_person(clause[i - 1]):
+            return True
     if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
     if _wants_to_know(clause) or _asks_when(clause):
@@ -1169,6 +1231,29 @@ def _tells(clause: Sequence[str]) -> bool:
         and not present
         and _names_staff(clause, _next_word(clause, 1, _DETERMINERS), span=2)
     )
+
+
+def _the_person(token: str) -> bool:
+    """Whether `token` is an Arabic person-word with the article («المندوب», «الموظف»)."""
+    return token.startswith(_ARTICLE) and _is_person_word(token, typos=False)
+
+
+def _relative_past(clause: Sequence[str]) -> set[int]:
+    """The positions of the past words inside Persian relative clauses of `clause`: from
+    «که» after a noun with its relative «ی» to the first past verb."""
+    inside: set[int] = set()
+    for i, token in enumerate(clause):
+        head = clause[i - 1] if i > 0 else ""
+        if token != _RELATIVE or len(head) < _MIN_RELATIVE_HEAD:
+            continue
+        if not head.endswith(_RELATIVE_HEAD_ENDING) or _is_person_word(head, typos=False):
+            continue
+        for j in range(i + 1, min(i + 1 + _RELATIVE_REACH, len(clause))):
+            if clause[j] in _PAST_WORDS:
+                inside.add(j)
+                if clause[j] not in _PAST_TIMES:
+                    break
+    return inside
 
 
 def _asks_when(clause: Sequence[str]) -> bool:
@@ -1420,6 +1505,11 @@ def asks_for_a_person(text: str) -> bool:
     whole message's rules (`is_human_request`) over the clauses that do not tell about
     people (a past call, the customer's own family, a question about the staff)."""
     clauses = _clauses(text)
+    # a message that asks about working for the shop ("are you hiring? I'd like to be one
+    # of your associates", «استخدام دارید؟ میخوام کارمندتون بشم») wants a job in every
+    # clause, not a person to talk to
+    if any(t in _JOB_WORDS for c in clauses for t in c):
+        return False
     asking = [c for c in clauses if not _tells(c)]
     if any(_asks_for_one(c) or _raised_to_staff(c) for c in asking):
         return True

@@ -192,3 +192,21 @@ def test_the_cache_key_covers_the_contrast_and_the_cache_keeps_it(tmp_path: Path
     for text in ("refund kai miad?", "مدة الضمان كم", "رمزمو یادم رفته", "where is my order"):
         a, b = built.match(text), cached.match(text)
         assert (a.candidates, a.confidence) == (b.candidates, b.confidence)
+
+
+def test_a_model_outside_the_matcher_reads_the_same_features_as_the_contrast() -> None:
+    entries, question = PAIRS["en"]
+    matcher = Matcher(_kb("en", entries))
+    words, chars, entry_of = matcher.phrasing_features()
+    assert entry_of.tolist() == [0] * 4 + [1] * 4  # each phrasing's entry, in KB order
+    assert words.max_document() == chars.max_document() == 7
+    features = matcher.query_features(question, "en")
+    assert features is not None
+    names = words.vocabulary()
+    question_words = {names[i] for i in features[0].feature_ids.tolist()}
+    # the lexicon's concepts of "billing" and "delivery"
+    assert "~invoice" in question_words and "~ship" not in question_words
+    assert features[1].feature_ids.size > 0  # character n-grams
+    # A question with no words has no features (and no contrast).
+    assert matcher.query_features("؟!", "en") is None
+    assert matcher.contrast("؟!", "en") == {}

@@ -296,17 +296,27 @@ def test_person_requests_tune_halves() -> None:
     assert _person_set("person_requests.jsonl", "tune") == (75, 75, 0, 30)
     assert _person_set("person_requests2.jsonl", "tune") == (63, 63, 0, 38)
     assert _person_set("person_requests3.jsonl", "tune") == (85, 85, 0, 50)
+    # a tuning set of its own (tests/fixtures/faq/README.md): two requests left for rules
+    # that would take look-alikes ("ask a technician to ring me", «اتصلوا علي»), and
+    # "can the delivery person call before arriving?" taken
+    assert _person_set("person_requests_tuning_s19.jsonl", "tune") == (58, 60, 1, 34)
+    # the blind set's tune half (54 of 65 and 3 of 35 look-alikes before session 19's rules)
+    assert _person_set("person_requests4.jsonl", "tune") == (61, 65, 1, 35)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
-# was last set (never used for choices, counted before and after each round): 68 of 75,
-# 60 of 63 and 76 of 84 requests detected, 3 of 30, 0 of 37 and 3 of 48 other messages
-# taken for one. The gate keeps that level; the target (95%) is met on the second only
-# (91%, 95%, 90%).
+# was last set (never used for choices, counted before and after each round): 69 of 75,
+# 60 of 63, 76 of 84 and 23 of 26 requests detected, 2 of 30, 0 of 37, 3 of 48 and 0 of
+# 14 other messages taken for one. The gate keeps that level; the target (95%) is met on
+# the second only (92%, 95%, 90%, 88%). person_requests4.jsonl, written blind on
+# 2026-12-01, was counted on the rules of that day before any change: 48 of 65 requests
+# (74%), 3 of 35 look-alikes; after session 19's rules 50 of 65 (77%), 1 of 35.
 PERSON_REQUESTS_HELD = {
-    "person_requests.jsonl": (68, 75, 3, 30),
+    "person_requests.jsonl": (69, 75, 2, 30),
     "person_requests2.jsonl": (60, 63, 0, 37),
     "person_requests3.jsonl": (76, 84, 3, 48),
+    "person_requests4.jsonl": (50, 65, 1, 35),
+    "person_requests_check_s19.jsonl": (23, 26, 0, 14),
 }
 
 
@@ -391,6 +401,40 @@ BROADENED_REQUESTS = {
         "ودي أكلم الإدارة",
         "put me through to management",
     ],
+    # wording nobody foresaw (the tune halves of fresh4 and fresh6, a set of the
+    # engineer's own; tests/fixtures/faq/README.md):
+    # a Persian relative clause's past verb describes a thing, not a story
+    "wording_relative_clause": [
+        "لطفا به شماره‌ای که دیروز دادم زنگ بزنید",
+        "یکی از همکاراتون با خطی که ثبت کردم تماس بگیره",
+    ],
+    # «موظف» in Latin letters with «ظ» as dh, th or 6; "yrd 3alay", "akalim"
+    "wording_arabizi": [
+        "abi akalim el mowadhaf",
+        "bdi 7ada yrd 3alay",
+        "wen el mwa6af? abi akalim a7ad",
+    ],
+    # "an automatic reply" without the article, refused beside a person
+    "wording_automatic_reply": [
+        "أحتاج إلى شخص مختص يساعدني وليس ردا آليا",
+        "محتاج مختص يشوف مشكلتي مو ردود آلية",
+    ],
+    # a request puts the verb first, or after «خلي»
+    "wording_the_person_called": ["خلي المشرف يتصل بي", "اتصل بي لو سمحت"],
+    # from the tune half of the blind person_requests4.jsonl: "the boss", Levantine
+    # «هون» ("here"), a person doing it by hand, Maghrebi «عيط ليا» ("call me")
+    "wording_boss": ["میشه با رئیس فروشگاه صحبت کنم؟"],
+    "wording_here": ["حدا هون؟", "fi 7ada hon plz"],
+    "wording_by_hand": [
+        "can someone check my order manually",
+        "میشه یکی دستی وضعیت سفارشمو ببینه؟",
+    ],
+    "wording_maghrebi_call": ["عيطو ليا عافاكم"],
+    # "I'd rather" asks
+    "wording_rather": [
+        "I'd rather deal with a real person",
+        "would rather have a supervisor on this",
+    ],
 }
 BROADENED_LOOK_ALIKES = {
     "wants_to_know": [
@@ -449,6 +493,38 @@ BROADENED_LOOK_ALIKES = {
         "I got a message from your team about a delay",
         "وصلني منتج غلط",
         "الاتصال بخدمة العملاء متاح 24 ساعة؟",
+    ],
+    # wording nobody foresaw (the tune halves of fresh4 and fresh6, a set of the
+    # engineer's own; tests/fixtures/faq/README.md):
+    "wording_relative_clause": [
+        "من که دیروز زنگ زدم کسی جواب نداد",
+        "کارشناسی که دیروز زنگ زد گفت فردا میاد",
+    ],
+    "wording_arabizi": ["akhoy mowadhaf fi bank", "el mowadhaf ma rad 3alay embare7"],
+    "wording_automatic_reply": ["وصلني رد آلي بتأكيد الطلب", "هل الصراف الآلي يقبل بطاقتكم؟"],
+    "wording_rather": ["I'd rather get a refund than a replacement", "I would rather pay by card"],
+    "wording_boss": ["رئیس من یه لپتاپ ازتون خریده، فاکتورش کجاست؟"],
+    "wording_here": ["المحل هون مسكر يوم الجمعة؟"],
+    "wording_by_hand": ["جاروی دستی دارید؟", "I manually entered the code but it fails"],
+    "wording_maghrebi_call": ["ابني بيعيط من امبارح عشان اللعبة اتكسرت"],
+    # last week («الأسبوع الماضي») is the past
+    "wording_last_week": ["تواصل معي مشرف الشهر الماضي وحل الموضوع"],
+    # "I'm not a robot" is the customer at a captcha, not the bot refused
+    "wording_not_a_robot": [
+        "أنا مش روبوت، ليش كل مرة يطلبوا التحقق؟",
+        "I'm not a robot, why does your site keep asking?",
+    ],
+    # «اتصل», «تواصل» after the person are "he called"
+    "wording_the_person_called": [
+        "المندوب اتصل بس ما لقى البيت",
+        "المدير اتصل فيني وما فهمت شي",
+        "المشرف تواصل معي ووعدني بالاسترجاع",
+    ],
+    # a message about a job asks for no person in any of its clauses
+    "wording_jobs": [
+        "استخدام دارید؟ میخوام کارمندتون بشم",
+        "are you hiring? I want to be one of your agents",
+        "هل عندكم وظائف؟ ابغى اكون موظف عندكم",
     ],
 }
 

@@ -77,6 +77,34 @@ async def test_fifty_concurrent_ingests_from_new_customer(settings: Settings, st
     assert await count(context, Message, Message.direction == "in") == 50
 
 
+async def test_concurrent_messages_from_two_identities_of_a_customer_open_one_thread(
+    settings: Settings, start_app
+) -> None:
+    """Each sender's row is held by its ingest, so one identity's messages queue behind
+    each other; two identities of one customer do not, and both find no open thread. The
+    database's unique index lets one create it; the other runs again and joins it."""
+    adapter = FakeAdapter()
+    settings = settings.replace("threads", reopen_window_minutes=0)  # a new thread each time
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    first = await adapter.push("hello", sender="alice")
+    async with context.sessions() as session, session.begin():
+        session.add(Identity(customer_id=first.customer_id, channel="fake", address="alice-2"))
+        thread = await session.get_one(Thread, first.thread_id)
+        thread.status, thread.resolution = ThreadStatus.RESOLVED, "done"
+        thread.resolved_at = utcnow() - timedelta(minutes=5)
+    results = await asyncio.gather(
+        *(adapter.push(f"again {i}", sender=("alice", "alice-2")[i % 2]) for i in range(20))
+    )
+    assert {r.customer_id for r in results} == {first.customer_id}
+    (thread_id,) = {r.thread_id for r in results}
+    assert thread_id != first.thread_id
+    assert await count(context, Thread, Thread.status != ThreadStatus.RESOLVED) == 1
+    assert (
+        await count(context, Message, Message.thread_id == thread_id, Message.direction == "in")
+        == 20
+    )
+
+
 async def test_database_refuses_second_open_thread(settings: Settings, start_app) -> None:
     from sqlalchemy.exc import IntegrityError
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from bot import build_responder
 from channels.email.adapter import EmailAdapter
@@ -52,17 +53,23 @@ WEBCHAT_STATEMENTS = {"sqlite": 13, "postgresql": 11}
 # A new customer's first message that the bot hands to people at once (what most of
 # `bench/ingest.py`'s first messages are): ingest, outbox claim and record. A customer
 # the transaction creates has no thread to look for and no earlier messages to read,
-# and its identity and thread are written with what they hold at the end, the thread's
-# changes in one UPDATE (the bot's reply is not written through the unit of work, which
-# flushed them once with it and again at commit). PostgreSQL writes the thread's two
-# report events in one INSERT.
-HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 19, "postgresql": 17}
+# and its customer, identity and thread are written by prebuilt statements with what
+# the message makes of them, the thread's later changes in one UPDATE (the bot's reply
+# is not written through the unit of work, which flushed them once with it and again at
+# commit). The thread's two report events are
+# written by one statement (a batch).
+HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 18, "postgresql": 17}
 # A follow-up from a customer waiting in the queue, which the bot leaves to the agent
 # (most of `bench/ingest.py`'s messages): nothing is sent, so only the ingest counts.
 # The bot's context is one statement: the thread's recent messages, its staffing and
 # queue place, and the stored calendars and policies for its hours (a new thread's
 # context reads no messages).
 QUEUED_FOLLOW_UP_STATEMENTS = {"sqlite": 5, "postgresql": 4}
+# A new web chat visitor's answered first message (every visitor's first round in
+# `bench/webchat.py`).
+# A customer, its identity and thread are created (and the thread's first report event),
+# and no earlier messages are read for the bot.
+WEBCHAT_FIRST_STATEMENTS = {"sqlite": 16, "postgresql": 15}
 # An answered follow-up mail (what most of `bench/email_ingest.py`'s mails are): the raw
 # message is the inbound message's attachment, a row of its own.
 EMAIL_STATEMENTS = {"sqlite": 14, "postgresql": 12}
@@ -199,6 +206,67 @@ async def test_an_answered_webchat_message_costs_the_pinned_statements(
     with written_statements(context) as statements:
         await _ask(ws, context, "second")
     assert len(statements) == WEBCHAT_STATEMENTS[db_kind], _explain(statements)
+
+
+@contextmanager
+def flushed_objects() -> Iterator[list[str]]:
+    """The kinds of the objects every ORM flush wrote while inside (new, changed or
+    deleted), in order."""
+    seen: list[str] = []
+
+    def record(session: Session, *_: Any) -> None:
+        for instance in (*session.new, *session.dirty, *session.deleted):
+            seen.append(type(instance).__name__)
+
+    event.listen(Session, "before_flush", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Session, "before_flush", record)
+
+
+async def test_a_new_visitors_answered_first_message_costs_the_pinned_statements(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    settings = settings.replace("webchat", enabled=True).replace("email", enabled=False)
+    client, context = await start_app(settings, responder=build_responder(faq_path=None))
+    ws = await connect(client, await new_token(client), lang="fa")
+    with (
+        written_statements(context) as statements,
+        flushed_objects() as flushed,
+        statements_like(context, HISTORY_READ) as history_reads,
+    ):
+        await _ask(ws, context, "first")
+    assert len(statements) == WEBCHAT_FIRST_STATEMENTS[db_kind], _explain(statements)
+    # The new customer, its identity, thread and the thread's first event are written
+    # by prebuilt statements, as messages are: the unit of work writes nothing.
+    assert flushed == []
+    # A customer the message created has nothing stored before it to catch up on (what
+    # its commit published reaches the socket): its history is not read.
+    assert history_reads == [], _explain(history_reads)
+
+
+# The web chat's read of a visitor's conversation (`history`: their customer's messages).
+HISTORY_READ = re.compile(
+    r"\bFROM messages\b.*\bmessages\.customer_id = \(SELECT identities\.customer_id", re.S
+)
+
+
+@contextmanager
+def statements_like(context: AppContext, pattern: re.Pattern[str]) -> Iterator[list[str]]:
+    """Every statement on `context`'s engine (reads too) that `pattern` finds, while inside."""
+    found: list[str] = []
+
+    def record(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
+        if pattern.search(statement):
+            found.append(" ".join(statement.split())[:120])
+
+    engine = context.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield found
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 # A read of messages by id: the web chat's read-back of what was stored (its reader's

@@ -19,6 +19,9 @@ from bot import build_responder
 from channels.webchat.tokens import TokenSigner, user_hash
 from config.settings import Settings
 from router.context import AppContext
+from router.core.events import MessageStored
+from router.core.ingest import ingest
+from router.core.messages import InboundMessage
 from router.core.responder import QueueEveryThread
 from router.storage.models import Message, OutboxItem, Thread
 from tests.conftest import AppFactory
@@ -121,6 +124,34 @@ async def test_history_and_catch_up_after_reconnect(
     assert [m["author"] for m in missed] == ["customer", "bot"]
     assert missed[0]["text"] == "چطور کالا را مرجوع کنم؟"
     assert "۷ روز" in missed[1]["text"]
+
+
+async def test_a_first_message_shows_what_was_stored_before_the_socket_knew_its_customer(
+    start_app: AppFactory, settings: Settings
+) -> None:
+    client, context = await start(start_app, settings)
+    token = await new_token(client)
+    ws = await connect(client, token)
+    assert (await next_frame(ws, "history"))["messages"] == []
+    # The visitor writes from a tab on another process (its message stored by the same
+    # ingest): its event reaches this process before this socket knows any customer.
+    address = TokenSigner(context.settings.server.secret_key).open_visitor(token).address
+    elsewhere = InboundMessage(
+        channel="webchat",
+        external_id=f"{address}/elsewhere",
+        sender_address=address,
+        text="از تب دیگر",
+    )
+    async with context.events.subscription() as events, asyncio.timeout(10):
+        stored = await ingest(context, elsewhere)
+        while not isinstance(seen := await events.get(), MessageStored) or (
+            seen.message_id != stored.message_id
+        ):
+            pass
+    await say(ws, "سلام", "first")
+    # This socket's first message makes the customer its own: what it missed comes now.
+    while (await next_frame(ws, "message"))["message"]["id"] != str(stored.message_id):
+        pass
 
 
 async def test_visitor_a_never_sees_visitor_b(start_app: AppFactory, settings: Settings) -> None:

@@ -1065,15 +1065,21 @@ class WebchatAdapter:
         socket.claim(result.message_id)  # the sender has it; its ack carries the id
         socket.push(protocol.ack_frame(frame.client_id, result.message_id))
         self._uploads_sent(visitor, attachments)
-        if not result.queued:
-            await services.limits.refund(_LIMIT + "handoffs", socket.client, handoffs, 60.0)
+        # Before anything here awaits: the events of the ingest's commit (its bot answer)
+        # are handled after this, when the visitor's sockets know their customer.
         for sibling in list(self._by_address.get(visitor.address, ())):
-            if self._attach(sibling, result.customer_id, result.thread_id):
-                # A first message: what the router committed alongside it (a bot answer
-                # published before we knew the customer) is read back now.
+            if self._attach(sibling, result.customer_id, result.thread_id) and (
+                not result.new_customer
+            ):
+                # The socket's first message went to a customer stored before it: what
+                # was stored for them meanwhile (by another process, an identity proof)
+                # was published before the socket knew them, and is read back now. A
+                # customer the ingest created has nothing but what its commit published.
                 self._tasks.spawn(
                     self._send_missed(sibling, services), f"webchat:socket:{sibling.number}:catchup"
                 )
+        if not result.queued:
+            await services.limits.refund(_LIMIT + "handoffs", socket.client, handoffs, 60.0)
 
     async def _send_missed(self, socket: _Socket, services: ChannelServices) -> None:
         messages = await services.conversation.history(

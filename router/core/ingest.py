@@ -52,6 +52,7 @@ from router.core.threads import (
     OpenThreadRead,
     ThreadChoice,
     choose_thread,
+    customer_wrote,
     hand_off,
     open_thread_of_customer,
     resolve,
@@ -530,15 +531,15 @@ async def _thread(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
     turn.choice = await choose_thread(
         session,
         customer_id=turn.identity.customer_id,
+        identity_id=turn.identity.id,
         msg=turn.msg,
         reopen_window=timedelta(minutes=app.settings.threads.reopen_window_minutes),
         customer_is_new=turn.customer_is_new,
         open_thread=open_thread,
     )
-    if turn.choice.created:
-        # Written with the new row rather than in an UPDATE of it right after.
-        _customer_wrote(turn.choice.thread, turn.msg, turn.identity)
-    await flush_pending(session)  # a racing second "first thread" fails here, and retries
+    # A new thread was written with the message's bookkeeping (and fails on a racing
+    # second open thread); a reopened one fails here, and the transaction runs again.
+    await flush_pending(session)
     thread = turn.choice.thread
     turn.status_before = (thread.status, thread.tier, thread.assignee_id)
 
@@ -579,7 +580,7 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
 
     assert turn.choice is not None
     if not turn.choice.created and not msg.automated:
-        _customer_wrote(thread, msg, identity)
+        customer_wrote(thread, msg, identity.id)
     events: list[Event] = [
         *proof.events,
         MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.CUSTOMER),
@@ -599,7 +600,13 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
             )
         )
     outcome = _Outcome(
-        IngestResult(message.id, thread.id, identity.customer_id, new_thread=turn.choice.created),
+        IngestResult(
+            message.id,
+            thread.id,
+            identity.customer_id,
+            new_thread=turn.choice.created,
+            new_customer=turn.customer_is_new,
+        ),
         events,
     )
     if msg.delivery_failure is not None and msg.delivery_failure.permanent:
@@ -607,19 +614,6 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
         outcome.delivery_report = "verified" if verified else "unverified"
     outcome.outbound += proof.outbound
     turn.outcome = outcome
-
-
-def _customer_wrote(thread: Thread, msg: InboundMessage, identity: Identity) -> None:
-    """The thread's bookkeeping for a message from its customer."""
-    now = utcnow()
-    thread.last_channel = msg.channel
-    thread.last_identity_id = identity.id
-    thread.last_customer_message_at = now
-    thread.updated_at = now
-    if thread.subject is None and msg.subject:
-        thread.subject = msg.subject[:500]
-    if msg.language and thread.language is None:
-        thread.language = msg.language
 
 
 async def _decide(app: AppContext, session: AsyncSession, turn: _Turn) -> Decision | None:

@@ -198,6 +198,8 @@ class IngestResult:
     duplicate: bool = False
     queued: bool = False  # this message put its thread in the agents' queue (a hand-off)
     new_thread: bool = False  # this message started a thread (a first, or a new conversation)
+    # Its transaction created the customer: nothing was stored for them before it.
+    new_customer: bool = False
 
 
 class IngestFailed(RuntimeError):

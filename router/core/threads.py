@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.core.messages import InboundMessage, utcnow
+from router.storage.core_rows import inserted
 from router.storage.models import OPEN_STATUSES, Message, Thread, ThreadStatus
 
 
@@ -91,12 +92,14 @@ async def choose_thread(
     session: AsyncSession,
     *,
     customer_id: int,
+    identity_id: int,
     msg: InboundMessage,
     reopen_window: timedelta,
     customer_is_new: bool = False,
     open_thread: OpenThreadRead | None = None,
 ) -> ThreadChoice:
-    """Pick (or create, unflushed-safe) the thread for `msg` from `customer_id`.
+    """Pick (or create) the thread for `msg` from `customer_id`, sent from its identity
+    `identity_id`.
 
     A hinted thread is used only if it is this customer's and was not merged away; a
     resolved thread is reopened within `reopen_window`, otherwise a new thread links
@@ -134,18 +137,53 @@ async def choose_thread(
     ):
         reopen(previous)
         return ThreadChoice(previous, created=False, reopened=True, referred_thread_id=referred)
-    thread = Thread(
+    # Written now by one prebuilt statement, with what its customer's message makes of
+    # it (the ORM's flush of a new object cost more CPU than the statement). A second
+    # open thread of the customer, from a concurrent transaction, fails here on the
+    # database's unique index, and the caller's transaction runs again.
+    thread = await inserted(
+        session,
+        Thread,
         customer_id=customer_id,
         status=ThreadStatus.BOT,
         tier=0,
-        subject=msg.subject,
-        language=msg.language,
         previous_thread_id=previous.id if previous is not None else None,
         created_at=now,
-        updated_at=now,
+        **_written_by_customer(msg, identity_id, now, subject=None, language=None),
     )
-    session.add(thread)
     return ThreadChoice(thread, created=True, referred_thread_id=referred)
+
+
+def customer_wrote(thread: Thread, msg: InboundMessage, identity_id: int) -> None:
+    """The thread's bookkeeping for a message from its customer."""
+    values = _written_by_customer(
+        msg, identity_id, utcnow(), subject=thread.subject, language=thread.language
+    )
+    for name, value in values.items():
+        setattr(thread, name, value)
+
+
+def _written_by_customer(
+    msg: InboundMessage,
+    identity_id: int,
+    now: datetime,
+    *,
+    subject: str | None,
+    language: str | None,
+) -> dict[str, Any]:
+    """What a message from its customer changes of a thread with `subject` and
+    `language`: the thread's columns and their new values."""
+    values: dict[str, Any] = {
+        "last_channel": msg.channel,
+        "last_identity_id": identity_id,
+        "last_customer_message_at": now,
+        "updated_at": now,
+    }
+    if subject is None and msg.subject:
+        values["subject"] = msg.subject[:500]
+    if msg.language and language is None:
+        values["language"] = msg.language
+    return values
 
 
 def reopen(thread: Thread) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +21,7 @@ from router.core.events import Event, IdentityRetired
 from router.core.messages import utcnow
 from router.identity.merge import MergeRefused, current_customer_id, merge_customers
 from router.identity.tokens import ProofTokens
+from router.storage.core_rows import columns_of, inserted, loaded
 from router.storage.models import AuditEvent, Customer, Identity, identity_searchable
 
 # The namespace of an installation's own signed-in users (a `user_id` the site vouches
@@ -104,6 +106,22 @@ async def ensure_identity(
     return identity
 
 
+# The identity's INSERT, built once per dialect (see `create_identity`).
+_NEW_IDENTITY: dict[str, Any] = {}
+
+
+def _new_identity_statement(dialect: str) -> Any:
+    statement = _NEW_IDENTITY.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _NEW_IDENTITY[dialect] = (
+            insert(Identity)
+            .on_conflict_do_nothing(index_elements=[Identity.channel, Identity.address])
+            .returning(*columns_of(Identity))
+        )
+    return statement
+
+
 async def create_identity(
     session: AsyncSession,
     channel: str,
@@ -121,31 +139,38 @@ async def create_identity(
 
     `INSERT ... ON CONFLICT DO NOTHING`: no savepoint, and the transaction goes on, so
     a burst of first messages from one new sender does not run again from the start.
-    The loser waits for the winner's commit, then drops the customer it made.
+    The loser waits for the winner's commit, then drops the customer it made. Both rows
+    are written by prebuilt statements (`router.storage.core_rows`): the ORM's flush of
+    two new objects cost more CPU than the two statements (every new customer's first
+    message).
     """
     now = utcnow()
-    customer = Customer(name=name, language=language, created_at=now)
-    session.add(customer)
-    await session.flush()
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    created = await session.scalar(
-        insert(Identity)
-        .values(
-            customer_id=customer.id,
-            channel=channel,
-            address=address,
-            display_name=name,
-            verified=verified,
-            created_at=now,
-            last_seen_at=seen_at,
-            # What the models' insert hook writes; a Core INSERT does not run it.
-            search_text=identity_searchable(address, name, None),
+    customer = await inserted(session, Customer, name=name, language=language, created_at=now)
+    connection = await session.connection()
+    row = (
+        (
+            await connection.execute(
+                _new_identity_statement(connection.dialect.name),
+                {
+                    "customer_id": customer.id,
+                    "channel": channel,
+                    "address": address,
+                    "display_name": name,
+                    "username": None,
+                    "verified": verified,
+                    "unreachable_reason": None,
+                    "created_at": now,
+                    "last_seen_at": seen_at,
+                    # What the models' insert hook writes; a Core INSERT does not run it.
+                    "search_text": identity_searchable(address, name, None),
+                },
+            )
         )
-        .on_conflict_do_nothing(index_elements=[Identity.channel, Identity.address])
-        .returning(Identity)
+        .mappings()
+        .first()
     )
-    if created is not None:
-        return created, True
+    if row is not None:
+        return loaded(session, Identity, row), True
     await session.delete(customer)
     await session.flush()
     identity = await get_identity(session, channel, address, lock=lock)

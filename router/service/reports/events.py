@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -48,8 +48,14 @@ _AUDITED = {
 _PENDING = "pasokh_reports_after_commit"
 
 
-def _add(
-    session: AsyncSession,
+def _add(session: AsyncSession, values: dict[str, Any]) -> ThreadEvent:
+    """A new event of `values` (`_event_values`), written by the session's flush."""
+    row = ThreadEvent(**values)
+    session.add(row)
+    return row
+
+
+def _event_values(
     thread: Thread,
     kind: str,
     *,
@@ -63,24 +69,35 @@ def _add(
     replies: int | None = None,
     business_seconds: float | None = None,
     sla_met: bool | None = None,
-) -> ThreadEvent:
-    row = ThreadEvent(
-        thread_id=thread.id,
-        at=at or utcnow(),
-        kind=kind,
-        actor_kind=actor_kind,
-        agent_id=agent_id,
-        tier=thread.tier if tier is None else tier,
-        channel=channel or thread.last_channel,
-        language=thread.language,
-        first=first,
-        seconds=seconds,
-        replies=replies,
-        business_seconds=business_seconds,
-        sla_met=sla_met,
-    )
-    session.add(row)
-    return row
+) -> dict[str, Any]:
+    """The columns of one event of `thread`, attributed as the thread is now."""
+    return {
+        "thread_id": thread.id,
+        "at": at or utcnow(),
+        "kind": kind,
+        "actor_kind": actor_kind,
+        "agent_id": agent_id,
+        "tier": thread.tier if tier is None else tier,
+        "channel": channel or thread.last_channel,
+        "language": thread.language,
+        "first": first,
+        "seconds": seconds,
+        "replies": replies,
+        "business_seconds": business_seconds,
+        "sla_met": sla_met,
+    }
+
+
+# Built once: it runs for a new thread's first message (see `record_ingest`).
+_INSERT_EVENTS = insert(ThreadEvent)
+
+
+async def _write_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """`rows` written now by one prebuilt statement on the session's connection (one
+    INSERT, or one batch of them): nothing reads them back in the transaction, and the
+    ORM's flush of new objects cost more CPU than the statement."""
+    if rows:
+        await (await session.connection()).execute(_INSERT_EVENTS, rows)
 
 
 def _after_commit(session: AsyncSession, observe: Callable[[], None]) -> None:
@@ -165,7 +182,10 @@ def record_created_by_us(session: AsyncSession, thread: Thread, *, channel: str)
     """A thread the service opened itself (a proactive message), so reports count it
     among the threads created, as they count those a customer opened."""
     _add(
-        session, thread, CREATED, actor_kind="system", at=thread.created_at, channel=channel, tier=0
+        session,
+        _event_values(
+            thread, CREATED, actor_kind="system", at=thread.created_at, channel=channel, tier=0
+        ),
     )
 
 
@@ -187,28 +207,35 @@ async def record_ingest(
     `before` is the thread's (status, tier) after it was chosen, before the decision.
     """
     status, tier = before
+    rows: list[dict[str, Any]] = []
     # Creation and hand-off count for the tier the thread was at (the bot's, 0), so a
     # report by tier shows the bot's hand-off rate among the threads it started with.
     if created:
-        _add(
-            session,
-            thread,
-            CREATED,
-            actor_kind="customer",
-            at=thread.created_at,
-            channel=channel,
-            tier=tier,
+        rows.append(
+            _event_values(
+                thread,
+                CREATED,
+                actor_kind="customer",
+                at=thread.created_at,
+                channel=channel,
+                tier=tier,
+            )
         )
     if reopened:
-        _add(session, thread, REOPENED, actor_kind="customer", channel=channel)
+        rows.append(_event_values(thread, REOPENED, actor_kind="customer", channel=channel))
         await _flag_reopened(session, thread)
     if helped is not None:
         kind = HELPED if helped else NOT_HELPED
-        _add(session, thread, kind, actor_kind="customer", channel=channel, tier=tier)
+        rows.append(_event_values(thread, kind, actor_kind="customer", channel=channel, tier=tier))
     if thread.status == ThreadStatus.QUEUED and (status == ThreadStatus.BOT or thread.tier > tier):
         # A thread created in this transaction has no earlier hand-off to look for.
         first = created or await _first_of(session, thread, HANDOFF) is None
-        _add(session, thread, HANDOFF, actor_kind="bot", channel=channel, tier=tier, first=first)
+        rows.append(
+            _event_values(
+                thread, HANDOFF, actor_kind="bot", channel=channel, tier=tier, first=first
+            )
+        )
+    await _write_events(session, rows)
     if thread.status == ThreadStatus.RESOLVED and status != ThreadStatus.RESOLVED:
         await record_resolution(app, session, thread, actor_kind="bot", agent_id=None)
 
@@ -238,10 +265,12 @@ def record_audited(
         return
     _add(
         session,
-        thread,
-        kind,
-        actor_kind="agent" if actor_id is not None else "system",
-        agent_id=thread.assignee_id if kind == ASSIGNED else actor_id,
+        _event_values(
+            thread,
+            kind,
+            actor_kind="agent" if actor_id is not None else "system",
+            agent_id=thread.assignee_id if kind == ASSIGNED else actor_id,
+        ),
     )
 
 
@@ -279,16 +308,18 @@ async def record_response(
     due = thread.first_response_due if first else thread.next_response_due
     row = _add(
         session,
-        thread,
-        RESPONSE,
-        actor_kind="agent",
-        agent_id=message.agent_id,
-        at=at,
-        channel=message.channel,
-        first=first,
-        seconds=seconds,
-        business_seconds=business,
-        sla_met=_met(at, due),
+        _event_values(
+            thread,
+            RESPONSE,
+            actor_kind="agent",
+            agent_id=message.agent_id,
+            at=at,
+            channel=message.channel,
+            first=first,
+            seconds=seconds,
+            business_seconds=business,
+            sla_met=_met(at, due),
+        ),
     )
     if first and seconds is not None:
         labels: dict[str, Any] = {"channel": row.channel or "none", "tier": str(row.tier)}
@@ -318,16 +349,18 @@ async def record_resolution(
     first_by_agent = actor_kind == "agent" and not await _resolved_by_agent(session, thread)
     row = _add(
         session,
-        thread,
-        RESOLVED,
-        actor_kind=actor_kind,
-        agent_id=thread.assignee_id if thread.assignee_id is not None else agent_id,
-        at=at,
-        first=await _count(session, thread, RESOLVED) == 0,
-        seconds=seconds,
-        replies=await _count(session, thread, RESPONSE),
-        business_seconds=business,
-        sla_met=_met(at, thread.resolution_due),
+        _event_values(
+            thread,
+            RESOLVED,
+            actor_kind=actor_kind,
+            agent_id=thread.assignee_id if thread.assignee_id is not None else agent_id,
+            at=at,
+            first=await _count(session, thread, RESOLVED) == 0,
+            seconds=seconds,
+            replies=await _count(session, thread, RESPONSE),
+            business_seconds=business,
+            sla_met=_met(at, thread.resolution_due),
+        ),
     )
     row.first_by_agent = first_by_agent
     _after_commit(
@@ -342,21 +375,28 @@ def record_merged(session: AsyncSession, thread: Thread, *, actor_kind: str) -> 
     the first resolutions the FCR, reopen and containment rates are about."""
     _add(
         session,
-        thread,
-        RESOLVED,
-        actor_kind=actor_kind,
-        agent_id=thread.assignee_id,
-        at=thread.resolved_at,
+        _event_values(
+            thread,
+            RESOLVED,
+            actor_kind=actor_kind,
+            agent_id=thread.assignee_id,
+            at=thread.resolved_at,
+        ),
     ).merged = True
 
 
 def record_breach(session: AsyncSession, thread: Thread, at: datetime) -> None:
     """An SLA deadline of `thread` passed unmet (fired once per clock run)."""
-    _add(session, thread, BREACHED, actor_kind="system", agent_id=thread.assignee_id, at=at)
+    _add(
+        session,
+        _event_values(thread, BREACHED, actor_kind="system", agent_id=thread.assignee_id, at=at),
+    )
 
 
 async def record_reopened(session: AsyncSession, thread: Thread, *, actor_kind: str) -> None:
     """A resolved thread reopened by something other than a customer's message (a low
     survey answer sending it back to its agent)."""
-    _add(session, thread, REOPENED, actor_kind=actor_kind, agent_id=thread.assignee_id)
+    _add(
+        session, _event_values(thread, REOPENED, actor_kind=actor_kind, agent_id=thread.assignee_id)
+    )
     await _flag_reopened(session, thread)
