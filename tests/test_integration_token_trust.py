@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import text
 
 from config.settings import Settings
 from router.context import AppContext
@@ -26,6 +24,7 @@ from router.core.security import new_token, token_hash
 from router.http.auth import revoke_integration
 from router.storage.models import ApiToken
 from tests.conftest import AppFactory
+from tests.test_ingest_statements import statements_like
 
 URL = "/api/v1/inbound/messages"
 TOKEN_READ = re.compile(r"\bFROM api_tokens\b")
@@ -45,21 +44,9 @@ async def _post(client: TestClient[Any, Any], headers: dict[str, str], message_i
     return response.status
 
 
-@contextmanager
-def token_reads(context: AppContext) -> Iterator[list[str]]:
+def token_reads(context: AppContext) -> AbstractContextManager[list[str]]:
     """The statements reading `api_tokens` on `context`'s engine while inside."""
-    seen: list[str] = []
-
-    def record(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
-        if TOKEN_READ.search(statement):
-            seen.append(" ".join(statement.split())[:120])
-
-    engine = context.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    return statements_like(context, TOKEN_READ)
 
 
 async def _next(queue: asyncio.Queue[Event], kind: type[Any]) -> Any:
