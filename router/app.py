@@ -312,6 +312,8 @@ def build_app(
         async def ingest_message(msg: InboundMessage) -> IngestResult:
             return await ingest(context, msg)
 
+        integrations = IntegrationTokenCheck(context)
+        await integrations.start()
         services = ChannelServices(
             ingest=ingest_message,
             events=context.events,
@@ -319,7 +321,7 @@ def build_app(
             conversation=DatabaseConversationReader(context.read_sessions),
             identity=IdentityProofService(context, chat_links(chosen_adapters)),
             leadership=DatabaseLeadership(context.engine),
-            integrations=IntegrationTokenCheck(context),
+            integrations=integrations,
             texts=context.texts,
             surveys=SurveyDoor(context),
             team=TeamStatusService(context),
@@ -341,6 +343,7 @@ def build_app(
                     await adapter.stop()
                 except Exception:
                     logger.exception("channel %s failed to stop cleanly", adapter.name)
+            await integrations.stop()
 
     async def close_channel_connections(app: web.Application) -> None:
         # Open WebSockets would otherwise hold shutdown until aiohttp's own timeout.

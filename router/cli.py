@@ -396,21 +396,13 @@ async def _integration_list(settings: Settings, args: argparse.Namespace) -> int
 
 
 async def _integration_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    """Revoke every live token of the integration: every request after the commit is
-    refused (each request looks its token up; nothing caches one)."""
+    """Revoke every live token of the integration: every serving process refuses them
+    from the commit on (`router.http.auth.revoke_integration`)."""
+    from router.http.auth import revoke_integration
 
     async def work(sessions: Any) -> int:
         async with sessions() as session, session.begin():
-            revoked = await session.execute(
-                update(ApiToken)
-                .where(
-                    ApiToken.kind == "integration",
-                    ApiToken.name == args.name,
-                    ApiToken.revoked_at.is_(None),
-                )
-                .values(revoked_at=utcnow())
-            )
-        count = revoked.rowcount
+            count = await revoke_integration(session, args.name)
         if not count:
             raise CommandError(f"no active integration named {args.name!r}")
         print(f"revoked {count} token{'s' if count > 1 else ''} of {args.name}")

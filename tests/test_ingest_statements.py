@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from router.core.conversation import DatabaseConversationReader
 from router.core.events import Event, MessageStored
 from router.core.messages import AttachmentRef
 from router.storage.engine import READ_ONLY_OPTION
+from tests.agent_support import eventually
 from tests.conftest import AppFactory
 from tests.email_support import FakeRelay, make_mail, smtp_send, with_email
 from tests.support import outbox_drained
@@ -45,9 +46,10 @@ QUESTION = "ارسال چند روز طول می‌کشد؟"
 # The web chat records the channel's id of the answer it pushed (one more). On PostgreSQL
 # it also takes the visitor's rate-limit tokens from the database, in a transaction of
 # their own that touches no message and is not counted here. PostgreSQL leases the
-# claimed outbox rows and starts their delivery attempts in one statement.
-API_STATEMENTS = {"sqlite": 14, "postgresql": 13}
-WEBCHAT_STATEMENTS = {"sqlite": 15, "postgresql": 14}
+# claimed outbox rows and starts their delivery attempts in one statement, and reads a
+# known sender's open thread (locked) in the statement that marks the sender seen.
+API_STATEMENTS = {"sqlite": 12, "postgresql": 10}
+WEBCHAT_STATEMENTS = {"sqlite": 13, "postgresql": 11}
 # A new customer's first message that the bot hands to people at once (what most of
 # `bench/ingest.py`'s first messages are): ingest, outbox claim and record. A customer
 # the transaction creates has no thread to look for and no earlier messages to read,
@@ -56,20 +58,21 @@ WEBCHAT_STATEMENTS = {"sqlite": 15, "postgresql": 14}
 # is not written through the unit of work, which flushed them once with it and again at
 # commit). The thread's two report events are
 # written by one statement (a batch).
-HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 19, "postgresql": 18}
+HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 18, "postgresql": 17}
 # A follow-up from a customer waiting in the queue, which the bot leaves to the agent
 # (most of `bench/ingest.py`'s messages): nothing is sent, so only the ingest counts.
-# The bot's context reads the thread's recent messages, its staffing and queue place
-# (one statement) and its hours.
-QUEUED_FOLLOW_UP_STATEMENTS = {"sqlite": 7, "postgresql": 7}
+# The bot's context is one statement: the thread's recent messages, its staffing and
+# queue place, and the stored calendars and policies for its hours (a new thread's
+# context reads no messages).
+QUEUED_FOLLOW_UP_STATEMENTS = {"sqlite": 5, "postgresql": 4}
 # A new web chat visitor's answered first message (every visitor's first round in
 # `bench/webchat.py`).
 # A customer, its identity and thread are created (and the thread's first report event),
 # and no earlier messages are read for the bot.
-WEBCHAT_FIRST_STATEMENTS = {"sqlite": 17, "postgresql": 16}
+WEBCHAT_FIRST_STATEMENTS = {"sqlite": 16, "postgresql": 15}
 # An answered follow-up mail (what most of `bench/email_ingest.py`'s mails are): the raw
 # message is the inbound message's attachment, a row of its own.
-EMAIL_STATEMENTS = {"sqlite": 16, "postgresql": 15}
+EMAIL_STATEMENTS = {"sqlite": 14, "postgresql": 12}
 
 
 # A transaction of the message's path writes a message, an outbox row or a delivery
@@ -342,3 +345,62 @@ async def test_an_idle_offline_sweep_takes_no_write_transaction(
     with written_statements(context, this_task=True) as statements:
         assert await requeue_from_offline_agents(context) == []
     assert statements == []
+
+
+async def test_a_known_senders_open_thread_is_read_as_the_ingest_before_committed_it(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    """On PostgreSQL the open thread is read in the statement that marks the sender seen,
+    which may wait for another transaction holding the sender's row: the thread is then
+    read as that transaction left it (here: resolved, so the message reopens it), not as
+    it was when the statement began."""
+    if db_kind == "sqlite":
+        return  # one writer at a time: nothing holds the sender's row meanwhile
+    client, context = await start_app(settings.replace("email", enabled=False))
+    headers = {"Authorization": f"Bearer {await _integration_token(context)}"}
+
+    async def post(message_id: str) -> dict[str, Any]:
+        body = {"id": message_id, "customer": {"external_id": "c-1"}, "text": message_id}
+        response = await client.post("/api/v1/inbound/messages", json=body, headers=headers)
+        assert response.status == 202, await response.text()
+        return dict(await response.json())
+
+    first = await post("message 1")
+    async with context.engine.connect() as holder:
+        identity_id = (
+            await holder.execute(
+                text("SELECT identity_id FROM messages WHERE id = :id"),
+                {"id": first["message_id"]},
+            )
+        ).scalar_one()
+        await holder.execute(
+            text("UPDATE identities SET last_seen_at = now() WHERE id = :id"), {"id": identity_id}
+        )
+        await holder.execute(
+            text(
+                "UPDATE threads SET status = 'resolved', resolution = 'solved',"
+                " resolved_at = now() WHERE id = :id"
+            ),
+            {"id": first["thread_id"]},
+        )
+        second = asyncio.create_task(post("message 2"))
+
+        async def waiting_for_the_sender() -> bool:
+            async with context.engine.connect() as probe:
+                waiting = await probe.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database() AND query LIKE '%identities%'"
+                    )
+                )
+            return bool(waiting)
+
+        await eventually(waiting_for_the_sender)
+        await holder.commit()
+    stored = await second
+    assert stored["thread_id"] == first["thread_id"]
+    async with context.read_sessions() as session:
+        status = await session.scalar(
+            text("SELECT status FROM threads WHERE id = :id"), {"id": first["thread_id"]}
+        )
+    assert status != "resolved"  # reopened by the customer's message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select
@@ -81,6 +82,14 @@ async def staffing_for(session: AsyncSession, thread: Thread) -> Staffing:
     online, and its place in that tier's queue while it waits. One statement: it runs
     in the ingest's write transaction, for every message to a thread the bot or the
     queue holds."""
+    statement, params = staffing_read(thread)
+    return staffing_of((await selected(session, statement, params)).one())
+
+
+def staffing_read(thread: Thread) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement of `staffing_for` and its parameters, for a caller that reads it
+    with others in one statement (`router.storage.core_rows.selected_together`); its
+    one row becomes the `Staffing` by `staffing_of`."""
     staff_tier = max(thread.tier, 1)
     if thread.status == ThreadStatus.QUEUED and thread.queued_at is not None:
         place = {
@@ -90,7 +99,14 @@ async def staffing_for(session: AsyncSession, thread: Thread) -> Staffing:
             "queued_at": thread.queued_at,
             "thread_id": thread.id,
         }
-        agents, online, ahead = (await selected(session, _STAFFING_AND_PLACE, place)).one()
+        return _STAFFING_AND_PLACE, place
+    return _STAFFING, {"staff_tier": staff_tier}
+
+
+def staffing_of(row: Sequence[Any]) -> Staffing:
+    """The `Staffing` of the row of `staffing_read`'s statement."""
+    if len(row) == 3:
+        agents, online, ahead = row
         return Staffing(agents=int(agents), online=int(online), queue_position=int(ahead or 0) + 1)
-    agents, online = (await selected(session, _STAFFING, {"staff_tier": staff_tier})).one()
+    agents, online = row
     return Staffing(agents=int(agents), online=int(online), queue_position=None)

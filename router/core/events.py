@@ -125,6 +125,14 @@ class KnowledgeBaseChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class IntegrationRevoked:
+    """Tokens of integration `name` were revoked: a process that trusts tokens it
+    checked before forgets them (`router.http.auth.IntegrationTokenCheck`)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class EventsResumed:
     """The bus between processes was cut and is back: events of other processes may
     have been missed meanwhile, so listeners re-read what they show."""
@@ -140,6 +148,7 @@ Event = (
     | SlaAlarmFired
     | SurveyAnswered
     | KnowledgeBaseChanged
+    | IntegrationRevoked
     | EventsResumed
 )
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, literal_column, select, update
+from sqlalchemy import BigInteger, bindparam, literal_column, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from router.agents.staffing import staffing_for
+from router.agents.staffing import staffing_of, staffing_read
 from router.context import AppContext
 from router.core.conversation import shown_to_customer
 from router.core.events import Event, MessageStored, ThreadChanged
@@ -48,7 +48,15 @@ from router.core.responder import (
     helped_answer,
 )
 from router.core.storable_text import BIDI_CONTROLS, fit, fit_key, plain_name, storable
-from router.core.threads import ThreadChoice, choose_thread, customer_wrote, hand_off, resolve
+from router.core.threads import (
+    OpenThreadRead,
+    ThreadChoice,
+    choose_thread,
+    customer_wrote,
+    hand_off,
+    open_thread_of_customer,
+    resolve,
+)
 from router.core.transaction import Effects, Work, is_data_error, is_race, write
 from router.identity.identities import create_identity
 from router.identity.proofs import (
@@ -61,7 +69,14 @@ from router.outreach.consent import count_opt_out, opt_out_answer
 from router.service import sla_threads
 from router.service.reports.events import record_ingest
 from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
-from router.storage.core_rows import columns_of, flush_pending, inserted, loaded, selected, updated
+from router.storage.core_rows import (
+    columns_of,
+    flush_pending,
+    inserted,
+    loaded,
+    selected_together,
+    updated,
+)
 from router.storage.engine import is_database_unavailable
 from router.storage.models import (
     AuditEvent,
@@ -367,6 +382,8 @@ class _KnownSender:
     first_delivery_id: int | None  # the message's id when it was stored before
     customer_id: int  # their customer, as the statement found it, and its name
     customer_name: str | None
+    # That customer's open thread, when the statement read it too (PostgreSQL).
+    open_thread: OpenThreadRead | None = None
 
 
 def _sender_seen_statement() -> Any:
@@ -406,9 +423,31 @@ def _sender_seen_statement() -> Any:
     )
 
 
+def _sender_seen_and_open_thread_statement() -> tuple[Any, Any, Any]:
+    """`_SENDER_SEEN` with their customer's open thread, read and locked in the same
+    statement (PostgreSQL). The thread is read after the sender's row is held, and
+    locked: its newest version, as a statement of its own after it would read it (the
+    UPDATE's own RETURNING would see it as the statement began, before a concurrent
+    ingest from the sender committed). A thread such an ingest created is not seen, and
+    creating another fails on the one-open-thread index and runs the transaction again."""
+    seen = _SENDER_SEEN.cte("seen")
+    open_thread = (
+        select(Thread.__table__)
+        .where(open_thread_of_customer(seen.c[Identity.customer_id.key]))
+        .with_for_update()
+        .lateral("open_thread")
+    )
+    statement = select(seen, open_thread).select_from(seen.outerjoin(open_thread, true()))
+    return statement, seen, open_thread
+
+
 # Built once and run on the connection: it runs for every message, and building it, or
 # the ORM's copy of it for each execution, cost more CPU than running it.
 _SENDER_SEEN = _sender_seen_statement()
+# With `_SEEN`'s columns (the sender's identity) and `_OPEN`'s (their open thread).
+_SENDER_SEEN_AND_OPEN_THREAD, _SEEN, _OPEN = _sender_seen_and_open_thread_statement()
+_IDENTITY_COLUMNS = columns_of(Identity)
+_THREAD_COLUMNS = columns_of(Thread)
 
 
 async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSender | None:
@@ -421,12 +460,31 @@ async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSen
         "message_id": msg.external_id,
         "seen_at": utcnow(),
     }
-    row = (await (await session.connection()).execute(_SENDER_SEEN, values)).mappings().first()
-    if row is None:
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        # No data-modifying CTE on SQLite; its one writer sees the open thread current
+        # in a statement of its own (a round trip there costs a third of PostgreSQL's).
+        row = (await connection.execute(_SENDER_SEEN, values)).mappings().first()
+        if row is None:
+            return None
+        identity = loaded(session, Identity, row)
+        return _KnownSender(
+            identity, row["first_delivery_id"], identity.customer_id, row["customer_name"]
+        )
+    found = (await connection.execute(_SENDER_SEEN_AND_OPEN_THREAD, values)).first()
+    if found is None:
         return None
-    identity = loaded(session, Identity, row)
+    both = found._mapping
+    identity = loaded(session, Identity, {c: both[_SEEN.c[c.key]] for c in _IDENTITY_COLUMNS})
+    thread = None
+    if both[_OPEN.c.id] is not None:
+        thread = loaded(session, Thread, {c: both[_OPEN.c[c.key]] for c in _THREAD_COLUMNS})
     return _KnownSender(
-        identity, row["first_delivery_id"], identity.customer_id, row["customer_name"]
+        identity,
+        both[_SEEN.c.first_delivery_id],
+        identity.customer_id,
+        both[_SEEN.c.customer_name],
+        OpenThreadRead(thread),
     )
 
 
@@ -461,6 +519,15 @@ async def _identify(
 
 async def _thread(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
     """The thread the message lands in: open, reopened or new."""
+    sender, open_thread = turn.sender, None
+    if (
+        sender is not None
+        and sender.customer_id == turn.identity.customer_id
+        and turn.msg.proof is None
+        and turn.proof == InboundProof()
+    ):
+        # No proof ran that could have joined customers since: still the open thread.
+        open_thread = sender.open_thread
     turn.choice = await choose_thread(
         session,
         customer_id=turn.identity.customer_id,
@@ -468,6 +535,7 @@ async def _thread(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
         msg=turn.msg,
         reopen_window=timedelta(minutes=app.settings.threads.reopen_window_minutes),
         customer_is_new=turn.customer_is_new,
+        open_thread=open_thread,
     )
     # A new thread was written with the message's bookkeeping (and fails on a racing
     # second open thread); a reopened one fails here, and the transaction runs again.
@@ -830,16 +898,25 @@ async def _thread_context(
 ) -> ThreadContext:
     assert turn.choice is not None
     thread, msg, created = turn.thread, turn.msg, turn.choice.created
+    # Its reads in one statement: the thread's staffing and queue place, the calendars
+    # and policies (unless this transaction read them), the thread's newest messages
+    # (a new thread holds only this one). On PostgreSQL a round trip costs more server
+    # CPU than any of these reads.
+    staffing = staffing_read(thread)
+    reads: list[tuple[Any, dict[str, Any]]] = [staffing]
+    levels = sla_threads.service_levels_read(session)
+    if levels is not None:
+        reads.append((levels, {}))
+    if not created:
+        limit = app.settings.threads.history_limit + 1
+        reads.append((_RECENT_MESSAGES, {"thread_id": thread.id, "how_many": limit}))
+    parts = await selected_together(session, reads)
+    if levels is not None:
+        sla_threads.keep_service_levels(app, session, parts[1])
     recent: tuple[MessageView, ...] = ()
-    if not created:  # a new thread holds only this message
-        # Plain rows of the columns the view shows: no ORM objects to build, identify
-        # and track for a read that only becomes data.
-        rows = await selected(
-            session,
-            _RECENT_MESSAGES,
-            {"thread_id": thread.id, "how_many": app.settings.threads.history_limit + 1},
-        )
-        recent = tuple(_view(row) for row in reversed(rows.all()))[:-1]
+    if not created:
+        # Newest first, and the last is this message.
+        recent = tuple(_view(row) for row in reversed(parts[-1]))[:-1]
     return ThreadContext(
         thread_id=thread.id,
         customer_id=thread.customer_id,
@@ -851,7 +928,7 @@ async def _thread_context(
         customer_name=await _customer_name(session, thread.customer_id, turn.customer_named),
         is_new_thread=created,
         automated=msg.automated,
-        staffing=await staffing_for(session, thread),
+        staffing=staffing_of(parts[0][0]),
         proof_step=proof_step,
         may_ask_email=may_ask_email,
         calendar=await sla_threads.answering_calendar(app, session, thread, msg.channel, created),

@@ -26,7 +26,9 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
+from sqlalchemy import text
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.core.events import (
     LOCAL,
@@ -36,6 +38,7 @@ from router.core.events import (
     EventsResumed,
     IdentityRetired,
     InProcessEventBus,
+    IntegrationRevoked,
     KnowledgeBaseChanged,
     MessageStored,
     SlaAlarmFired,
@@ -63,6 +66,7 @@ _SHARED: dict[str, type[Event]] = {
         IdentityRetired,
         SlaAlarmFired,
         KnowledgeBaseChanged,
+        IntegrationRevoked,
     )
 }
 _SEND_BATCH = 200
@@ -100,6 +104,22 @@ def decode(payload: str) -> tuple[str, Event]:
         return str(body["o"]), cls(**fields)
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not an event: {payload[:80]!r}") from exc
+
+
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+async def notify_at_commit(session: AsyncSession, event: Event) -> None:
+    """Send `event` to the bus of every process on the database when `session`'s
+    transaction commits, and never if it rolls back: for a change every process must
+    learn of even when its writer runs no bus (a `pasokh` command). Nothing to send on
+    a database without NOTIFY (SQLite: one process)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    # A writer of its own, not any process's bus: every bus hands it to its subscribers.
+    payload = encode(event, secrets.token_hex(8), 0)
+    assert payload is not None, f"{type(event).__name__} is not shared between processes"
+    await session.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
 
 
 def listen_dsn(url: URL) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.core.messages import InboundMessage, utcnow
@@ -25,10 +25,21 @@ class ThreadChoice:
     referred_thread_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OpenThreadRead:
+    """The customer's open thread as the caller's statement read it (and locked), or
+    None when it has none: `choose_thread` need not look for it again."""
+
+    thread: Thread | None
+
+
 # Built once: they run for every message, and building one cost more than running it.
-_OPEN_THREAD = select(Thread).where(
-    Thread.customer_id == bindparam("customer_id"), Thread.status.in_(OPEN_STATUSES)
-)
+def open_thread_of_customer(customer_id: Any) -> ColumnElement[bool]:
+    """Which thread is the open one of `customer_id` (a value, a column or a parameter)."""
+    return and_(Thread.customer_id == customer_id, Thread.status.in_(OPEN_STATUSES))
+
+
+_OPEN_THREAD = select(Thread).where(open_thread_of_customer(bindparam("customer_id")))
 # A thread closed by a merge is empty (its messages moved to the surviving thread) and
 # is never the customer's conversation again: new messages go to the survivor.
 MERGED_RESOLUTION = "merged"
@@ -85,6 +96,7 @@ async def choose_thread(
     msg: InboundMessage,
     reopen_window: timedelta,
     customer_is_new: bool = False,
+    open_thread: OpenThreadRead | None = None,
 ) -> ThreadChoice:
     """Pick (or create) the thread for `msg` from `customer_id`, sent from its identity
     `identity_id`.
@@ -94,7 +106,8 @@ async def choose_thread(
     back to it. Automated mail (`msg.automated`: an auto-reply, a list post, a read
     receipt) reopens nothing: it joins the latest thread as it is.
     `customer_is_new`: the caller's transaction created the customer, which therefore
-    has no thread to look for.
+    has no thread to look for. `open_thread`: the caller read the customer's open
+    thread already.
     """
     referred: int | None = None
     hinted = await _hinted_thread(session, msg)
@@ -104,7 +117,10 @@ async def choose_thread(
         hinted = None  # a reply to the merged thread: its history is in the survivor now
     previous: Thread | None = None
     if not customer_is_new:
-        current = await open_thread_of(session, customer_id)
+        if open_thread is not None:
+            current = open_thread.thread
+        else:
+            current = await open_thread_of(session, customer_id)
         if current is not None:
             return ThreadChoice(current, created=False, referred_thread_id=referred)
         previous = hinted or await latest_thread_of(session, customer_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,14 +13,22 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.context import AppContext
+from router.core.events import Event, EventsResumed, IntegrationRevoked
 from router.core.messages import utcnow
 from router.core.security import token_hash
+from router.core.shared_events import PostgresEventBus, notify_at_commit
+from router.core.tasks import BackgroundTasks
 from router.core.transaction import Effects, write
 from router.http import console_sessions
 from router.http.keys import CONTEXT
 from router.storage.models import Agent, ApiToken
 
+logger = logging.getLogger(__name__)
+
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# How long a process trusts an integration token it checked: the backstop for a
+# revocation whose notification it missed without noticing (docs/security.md).
+TRUSTED_FOR_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +73,106 @@ async def principal_for_token(app: AppContext, token: str, kind: str) -> Princip
     return Principal(kind, row.id, row.name)
 
 
+@dataclass(slots=True)
+class _Trusted:
+    token_id: int
+    until: float  # `time.monotonic()` after which the token is looked up again
+    used_at: datetime | None  # its `last_used_at` as this process last saw or wrote it
+
+
 class IntegrationTokenCheck:
     """What the API channel asks of the router (`ChannelServices.integrations`): the
-    tokens are the router's, stored and revoked with the agents' tokens."""
+    tokens are the router's, stored and revoked with the agents' tokens.
 
-    def __init__(self, app: AppContext) -> None:
+    A token found live is trusted for `trusted_for` seconds without reading it again,
+    only where every revocation reaches this process (`revoke_integration` notifies
+    every process's bus on PostgreSQL) and only while that bus is connected and its
+    events read; elsewhere (SQLite) every request looks its token up.
+    """
+
+    def __init__(self, app: AppContext, *, trusted_for: float = TRUSTED_FOR_SECONDS) -> None:
         self._app = app
+        self._trusted_for = trusted_for
+        self._trusted: dict[str, _Trusted] = {}  # by token hash
+        # Counts the revocations seen: a look-up that ran across one is not trusted.
+        self._revocations = 0
+        self._events: asyncio.Queue[Event] | None = None
+        self._tasks = BackgroundTasks(logger)
+
+    async def start(self) -> None:
+        bus = self._app.events
+        if isinstance(bus, PostgresEventBus):
+            self._events = bus.subscribe()
+            self._tasks.spawn(self._forget_revoked(self._events), "integrations:revocations")
+
+    async def stop(self) -> None:
+        await self._tasks.cancel()
+        if self._events is not None:
+            self._app.events.unsubscribe(self._events)
+            self._events = None
+        self._trusted.clear()
 
     async def token_id(self, token: str) -> int | None:
+        digest = token_hash(token)
+        if self._trusting():
+            trusted = self._trusted.get(digest)
+            if trusted is not None and time.monotonic() < trusted.until:
+                now = utcnow()
+                if trusted.used_at is None or now - trusted.used_at > LAST_USED_RESOLUTION:
+                    trusted.used_at = now
+                    await _record_use(self._app, trusted.token_id, now)
+                return trusted.token_id
+        revocations = self._revocations
         principal = await principal_for_token(self._app, token, "integration")
-        return principal.token_id if principal is not None else None
+        if principal is None:
+            self._trusted.pop(digest, None)
+            return None
+        if self._trusting() and revocations == self._revocations:
+            self._trusted[digest] = _Trusted(
+                principal.token_id, time.monotonic() + self._trusted_for, utcnow()
+            )
+        return principal.token_id
+
+    def _trusting(self) -> bool:
+        """Whether a revocation would reach this process now: its bus is connected and
+        no event was dropped for want of room (a full queue drops)."""
+        bus, events = self._app.events, self._events
+        if events is None or not isinstance(bus, PostgresEventBus):
+            return False
+        if bus.listening and not events.full():
+            return True
+        self._forget()
+        return False
+
+    def _forget(self) -> None:
+        self._revocations += 1
+        self._trusted.clear()
+
+    async def _forget_revoked(self, events: asyncio.Queue[Event]) -> None:
+        while True:
+            event = await events.get()
+            # After a reconnection the bus may have missed a revocation: forget all.
+            if isinstance(event, IntegrationRevoked | EventsResumed):
+                self._forget()
+
+
+async def revoke_integration(session: AsyncSession, name: str) -> int:
+    """Revoke every live token of integration `name` in `session`'s transaction; the
+    number revoked. Every process refuses them once the transaction commits: it tells
+    every process's bus at commit (see `IntegrationTokenCheck`)."""
+    revoked = await session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.kind == "integration",
+            ApiToken.name == name,
+            ApiToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    count = int(getattr(revoked, "rowcount", 0))
+    if count:
+        await notify_at_commit(session, IntegrationRevoked(name))
+    return count
 
 
 async def _record_use(app: AppContext, token_id: int, now: datetime) -> None:

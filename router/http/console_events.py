@@ -23,6 +23,7 @@ from router.core.events import (
     Event,
     EventsResumed,
     IdentityRetired,
+    IntegrationRevoked,
     KnowledgeBaseChanged,
     MessageStored,
     SlaAlarmFired,
@@ -90,8 +91,8 @@ async def payload_for(event: Event, sight: ThreadSight) -> dict[str, Any] | None
             return event_payload(event) if await sight.sees(event.thread_id) else None
         case EventsResumed():
             sight.forget()
-        case IdentityRetired():
-            return None  # a browser's credential, nothing an agent shows
+        case IdentityRetired() | IntegrationRevoked():
+            return None  # a credential of a browser or an integration: nothing shown
     return event_payload(event)
 
 
@@ -142,6 +143,8 @@ def event_payload(event: Event) -> dict[str, Any]:
             return {"type": "knowledge", "revision": event.revision}
         case IdentityRetired():
             return {"type": "identity_retired", "channel": event.channel}
+        case IntegrationRevoked():
+            return {"type": "integration_revoked"}
         case SurveyAnswered():
             return {
                 "type": "survey",

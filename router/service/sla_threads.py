@@ -15,6 +15,7 @@ over a configured one of the same name.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -85,12 +86,35 @@ async def service_levels(app: AppContext, session: AsyncSession) -> ServiceLevel
     times (the bot's calendar, the clocks, a hand-off's report). Nothing is kept longer,
     so a definition stored by any process is in force from the next transaction on.
     """
+    kept = _kept_levels(session)
+    if kept is not None:
+        return kept
+    return keep_service_levels(app, session, list(await selected(session, _STORED_LEVELS)))
+
+
+def _kept_levels(session: AsyncSession) -> ServiceLevels | None:
+    """The levels `session`'s transaction read already, if it did."""
     read = session.info.get(_LEVELS_KEY)
     if read is not None and read[0] is session.sync_session.get_transaction():
         return cast(ServiceLevels, read[1])
+    return None
+
+
+def service_levels_read(session: AsyncSession) -> Any | None:
+    """The statement `service_levels` reads with, for a caller that reads it with
+    others in one statement (`router.storage.core_rows.selected_together`) and hands
+    its rows to `keep_service_levels`; None when this transaction read them already."""
+    return None if _kept_levels(session) is not None else _STORED_LEVELS
+
+
+def keep_service_levels(
+    app: AppContext, session: AsyncSession, stored: Sequence[Sequence[Any]]
+) -> ServiceLevels:
+    """The levels in force given the `stored` rows (kind, name, body) of the statement
+    `service_levels` reads, kept for the rest of `session`'s transaction."""
     calendar_bodies: dict[str, Any] = dict(app.settings.service.calendars)
     policy_bodies: dict[str, Any] = dict(app.settings.service.policies)
-    for kind, name, body in await selected(session, _STORED_LEVELS):
+    for kind, name, body in stored:
         (calendar_bodies if kind == "calendar" else policy_bodies)[name] = body
     calendars = {}
     for name, body in calendar_bodies.items():

@@ -1,0 +1,115 @@
+"""The API channel's token check: trusted in the process, refused everywhere once revoked.
+
+Two apps on one database stand for two processes. On PostgreSQL a token found live is
+trusted for a while without reading it again, and a revocation committed through any
+process (`router.http.auth.revoke_integration`, the one `pasokh integration revoke`
+runs) reaches every process's bus at commit, which forgets what it trusted. On SQLite
+(one process) every request reads its token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from contextlib import AbstractContextManager
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+
+from config.settings import Settings
+from router.context import AppContext
+from router.core.events import Event, EventsResumed, IntegrationRevoked
+from router.core.security import new_token, token_hash
+from router.http.auth import revoke_integration
+from router.storage.models import ApiToken
+from tests.conftest import AppFactory
+from tests.test_ingest_statements import statements_like
+
+URL = "/api/v1/inbound/messages"
+TOKEN_READ = re.compile(r"\bFROM api_tokens\b")
+
+
+async def _add_integration(context: AppContext, name: str) -> dict[str, str]:
+    token = new_token("pk_int")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="integration", name=name, token_hash=token_hash(token)))
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _post(client: TestClient[Any, Any], headers: dict[str, str], message_id: str) -> int:
+    body = {"id": message_id, "customer": {"external_id": "c-1"}, "text": "hello"}
+    response = await client.post(URL, json=body, headers=headers)
+    await response.read()
+    return response.status
+
+
+def token_reads(context: AppContext) -> AbstractContextManager[list[str]]:
+    """The statements reading `api_tokens` on `context`'s engine while inside."""
+    return statements_like(context, TOKEN_READ)
+
+
+async def _next(queue: asyncio.Queue[Event], kind: type[Any]) -> Any:
+    async with asyncio.timeout(10):
+        while True:
+            found = await queue.get()
+            if isinstance(found, kind):
+                return found
+
+
+async def test_a_token_revoked_through_one_process_is_refused_by_the_other(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    settings = settings.replace("email", enabled=False)
+    (client_a, context_a), (_, context_b) = [await start_app(settings) for _ in range(2)]
+    crm = await _add_integration(context_a, "crm")
+    shop = await _add_integration(context_a, "shop")
+    for number in range(2):
+        assert await _post(client_a, crm, f"crm-{number}") == 202
+    assert await _post(client_a, shop, "shop-0") == 202
+
+    async with context_a.events.subscription() as events_a:
+        async with context_b.sessions() as session, session.begin():
+            assert await revoke_integration(session, "crm") == 1
+        if db_kind == "postgresql":
+            # What the revocation's commit sent; A had it by the time a request could.
+            assert (await _next(events_a, IntegrationRevoked)).name == "crm"
+    assert await _post(client_a, crm, "crm-2") == 401
+    # Another integration's token is looked up again, and still live.
+    assert await _post(client_a, shop, "shop-1") == 202
+
+
+async def test_a_trusted_token_is_not_read_again_on_postgresql(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    client, context = await start_app(settings.replace("email", enabled=False))
+    crm = await _add_integration(context, "crm")
+    assert await _post(client, crm, "first") == 202
+    with token_reads(context) as reads:
+        assert await _post(client, crm, "second") == 202
+    # SQLite has no bus between processes to carry a revocation: it reads every time.
+    assert len(reads) == {"sqlite": 1, "postgresql": 0}[db_kind], reads
+
+
+async def test_after_the_bus_reconnects_every_token_is_read_again(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    """A revocation sent while the bus was cut is lost to the process: trust ends."""
+    if db_kind == "sqlite":
+        return  # no bus connection to lose, and nothing trusted
+    client, context = await start_app(settings.replace("email", enabled=False))
+    crm = await _add_integration(context, "crm")
+    assert await _post(client, crm, "first") == 202
+    async with context.events.subscription() as events:
+        async with context.engine.connect() as connection:
+            cut = await connection.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = 'pasokh events' AND datname = current_database()"
+                )
+            )
+        assert cut == 1
+        await _next(events, EventsResumed)
+    with token_reads(context) as reads:
+        assert await _post(client, crm, "second") == 202
+    assert len(reads) == 1, reads
