@@ -442,7 +442,9 @@ _PAST_WORDS = frozenset(
             "yesterday ago earlier already previously spoke spoken said told missed "
             "دیروز پریروز قبلا گفت گفتن گفتند گفته زد زدم زدند زده گرفتم گرفت گرفتند کردم "
             "کرد کرده کردند بود بودم "
-            "امبارح امس البارحه البارح لقد للتو قائلا اخبرني بيقلي الماضي الماضيه گذشته "
+            "امبارح امس البارحه البارح لقد للتو قائلا اخبرني بيقلي "
+            # "and solved it" ends a story of a call («تواصل معي مشرف ... وحل الموضوع»)
+            "وحل وحلها وحلوا وحلت "
             "كلمت كلمته كلمتهم اتصلت تواصلت تكلمت حكيت تحدثت "
             "قال قالوا قالت قالي قلت كلمني شاف راجع كان كانت كانوا "
             # a call promised or made by the shop, not asked for («یه کارشناس باهام تماس
@@ -464,6 +466,10 @@ _RELATIVE_HEAD_ENDING = "ی"
 _MIN_RELATIVE_HEAD = 3
 _RELATIVE_REACH = 4  # words from «که» to the relative clause's verb
 _PAST_TIMES = frozenset(tokenise(normalise("دیروز پریروز قبلا")))
+# "last" («هفته گذشته», «الأسبوع الماضي»): a story where nothing is asked («تواصل معي
+# مشرف الشهر الماضي وحل الموضوع»), the object of a request where something is («ابي اكلم
+# موظف عن فاتورة الشهر الماضي», «باهام درباره سفارش هفته گذشته تماس بگیرید»)
+_LAST = frozenset(tokenise(normalise("الماضي الماضيه گذشته")))
 # Arabic «اتصل», «تواصل» are "call!" and "he called": after the person as its subject
 # («المندوب اتصل بس ما لقى البيت», "the courier called but did not find the house") the
 # past; a request puts the verb first («اتصل بي», «خلي المشرف يتصل»).
@@ -1204,6 +1210,8 @@ def _tells(clause: Sequence[str]) -> bool:
         bare = token[1:] if token.startswith("و") else token  # «وقال», "and said"
         if (token in _PAST_WORDS or bare in _PAST_WORDS) and i not in described:
             return True
+        if token in _LAST and not _asks_something(clause):
+            return True
         if token in _OWN_PEOPLE and not (i > 0 and clause[i - 1] == _VOCATIVE):
             return True
         contact_verb = token.isascii() and _verb_stem(token) in _CONTACT_STEMS
@@ -1231,6 +1239,12 @@ def _tells(clause: Sequence[str]) -> bool:
         and not present
         and _names_staff(clause, _next_word(clause, 1, _DETERMINERS), span=2)
     )
+
+
+def _asks_something(clause: Sequence[str]) -> bool:
+    """Whether the clause holds a request form or asks to be contacted ("I want", «لطفا»,
+    «باهام تماس بگیرید», «اتصلوا بي»)."""
+    return any(t in _REQUEST_FORMS for t in clause) or _contacts_me(clause)
 
 
 def _the_person(token: str) -> bool:
@@ -1507,8 +1521,15 @@ def asks_for_a_person(text: str) -> bool:
     clauses = _clauses(text)
     # a message that asks about working for the shop ("are you hiring? I'd like to be one
     # of your associates", «استخدام دارید؟ میخوام کارمندتون بشم») wants a job in every
-    # clause, not a person to talk to
-    if any(t in _JOB_WORDS for c in clauses for t in c):
+    # clause, not a person to talk to; one that asks to talk or be called outside its job
+    # clause asks for a person ("the repair job was terrible, I want to speak to a manager")
+    job = [any(t in _JOB_WORDS for t in c) for c in clauses]
+    contacts = any(
+        any(_is_contact(c, i) for i in range(len(c)))
+        for c, is_job in zip(clauses, job, strict=True)
+        if not is_job
+    )
+    if any(job) and not contacts:
         return False
     asking = [c for c in clauses if not _tells(c)]
     if any(_asks_for_one(c) or _raised_to_staff(c) for c in asking):
