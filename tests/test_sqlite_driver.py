@@ -549,3 +549,69 @@ async def test_the_busy_timeout_is_set_when_a_connection_changes_side_not_per_tr
         "PRAGMA busy_timeout=5000",
         "PRAGMA busy_timeout=0",
     ]
+
+
+async def test_a_read_that_waits_on_the_loop_is_cut_by_the_clock_and_not_remembered(
+    engine: AsyncEngine,
+) -> None:
+    """A read that waits (for pages not in the OS cache) uses little CPU; the clock's
+    bound, `LOOP_WAIT`, cuts it on the loop and it runs whole on the thread, while the
+    loop turns. Its text is not remembered: the next time it may not wait."""
+    rows = 400
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.text("INSERT INTO note (body) VALUES (:b)"), [{"b": str(n)} for n in range(rows)]
+        )
+    hops = count_hops(engine)
+    reads = engine.execution_options(**{READ_ONLY_OPTION: True})
+    # A function that sleeps a row stands in for a read from the disk.
+    waiting_read = sa.text("SELECT sum(waits(id)) FROM note")
+    ticks = LoopTicks()
+    ticking = asyncio.create_task(ticks.run())
+    await asyncio.sleep(0)
+    async with reads.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        await driver.create_function("waits", 1, lambda x: time.sleep(0.001) or x)
+        began = time.perf_counter()
+        assert (await connection.execute(waiting_read)).scalar() == rows * (rows + 1) // 2
+        took = time.perf_counter() - began
+    ticks.stop()
+    await ticking
+    assert took > rows * 0.001
+    assert ticks.longest_gap < took / 5, (ticks.longest_gap, took)
+    assert hops == ["SELECT"]
+    assert str(waiting_read) not in driver._long_reads
+
+
+async def test_the_progress_handler_runs_only_for_reads_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long read on the thread runs without the handler: each call would take the
+    GIL from the loop. It is called on the loop, where it bounds a read."""
+    calls_on: list[int] = []
+    bound = sqlite_driver.LoopSqliteConnection._past_read_deadline
+
+    def counted(connection: sqlite_driver.LoopSqliteConnection) -> bool:
+        calls_on.append(threading.get_ident())
+        return bound(connection)
+
+    monkeypatch.setattr(sqlite_driver.LoopSqliteConnection, "_past_read_deadline", counted)
+    engine = new_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", statement_timeout=5)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT)"))
+        await connection.execute(
+            sa.text("INSERT INTO note (body) VALUES (:b)"), [{"b": str(n)} for n in range(80)]
+        )
+    reads = engine.execution_options(**{READ_ONLY_OPTION: True})
+    long_read = sa.text(
+        "SELECT count(*) FROM note AS a, note AS b, note AS c WHERE a.id + b.id + c.id > 0"
+    )
+    try:
+        for _ in range(2):  # cut on the loop, then straight to the thread (`LongReads`)
+            async with reads.connect() as connection:
+                assert (await connection.execute(long_read)).scalar() == 80**3
+    finally:
+        await engine.dispose()
+    loop_thread = threading.get_ident()
+    assert calls_on, "the read on the loop was bounded"
+    assert [t for t in calls_on if t != loop_thread] == []

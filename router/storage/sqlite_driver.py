@@ -32,7 +32,12 @@ SQLAlchemy on this project's 2-core VM, CPU per one-row statement: ~460 µs that
   reads that are not (reports, search, exports): a progress handler interrupts a read
   on the loop once it has used `LOOP_TURN` of the loop thread's CPU time, and it runs
   again from the start on the connection's thread; its text is remembered
-  (`LongReads`) and it goes straight to the thread from then on. A read that meets
+  (`LongReads`) and it goes straight to the thread from then on. A read that waits
+  rather than computes (pages not in the OS cache) uses little CPU, so the handler
+  also interrupts it after `LOOP_WAIT` of the clock's time; it runs again on the
+  thread, but its text is not remembered (the cache may be warm next time). The
+  handler is installed only while a read runs on the loop: on the thread each call
+  would take the GIL from the loop. A read that meets
   ``SQLITE_BUSY`` (another process recovering the WAL) runs again on the thread too,
   where it waits. Interrupting a ``SELECT`` leaves its transaction as it was.
 * Everything else (the PRAGMAs at connect, the rows of a result past its first
@@ -77,13 +82,22 @@ _READ_STATEMENT = ("SELECT", "select")
 # turn of the loop to the others.
 LOOP_TURN = 0.002
 
+# The clock's time after which a read on the loop is interrupted however little CPU it
+# used (it waits for the disk). Generous: under this machine's load (10-35 on 2 cores)
+# a short read (CPU p99 ~0.5 ms) can take ~10 ms of the clock while other processes
+# hold the CPU, and 40 ms keeps it well clear of that; a read cut by mistake only runs
+# again on the thread. It is also the longest a waiting read can stop the loop.
+LOOP_WAIT = 20 * LOOP_TURN
+
 # Pages the WAL may gain before it is checkpointed: SQLite's own automatic default.
 WAL_CHECKPOINT_PAGES = 1000
 
 # SQLite virtual machine steps between two calls of the progress handler that bounds a
-# read on the loop: ~20-50 µs of work, so the bound holds to a small fraction of
-# `LOOP_TURN`; a short read by key runs fewer and never calls it.
-_PROGRESS_STEPS = 1000
+# read on the loop: ~2-5 µs of work, or one or two page reads of a table scan (a row
+# takes ~4-10 steps), so both bounds hold to a fraction of their size even when each
+# page waits for the disk; a short read by key runs fewer (~10) and never calls it.
+# Most calls cost one `time.perf_counter` (`_past_read_deadline`).
+_PROGRESS_STEPS = 100
 
 
 class LongReads:
@@ -240,9 +254,12 @@ class LoopSqliteConnection:
         self._begin_cursor = connection.cursor()
         # SQLite's busy timeout now: the real one (`_open`) until work runs on the loop.
         self._busy_waits = True
-        # When (`time.thread_time`) the read running on the loop is interrupted (0: none is).
+        # The read running on the loop: when it began (`time.perf_counter`), when it is
+        # interrupted by the CPU bound (`time.thread_time`), and whether it was
+        # interrupted by the clock's (`LOOP_WAIT`).
+        self._read_began = 0.0
         self._read_deadline = 0.0
-        connection.set_progress_handler(self._past_read_deadline, _PROGRESS_STEPS)
+        self._read_waited = False
 
     @property
     def isolation_level(self) -> str | None:
@@ -276,12 +293,21 @@ class LoopSqliteConnection:
             self._busy_waits = waits
 
     def _past_read_deadline(self) -> bool:
-        """SQLite's progress handler (on either side): True interrupts the statement.
+        """SQLite's progress handler for a read on the loop: True interrupts it.
 
-        The bound is the loop thread's CPU time, not the clock's: on a busy machine a
-        short read can lose the CPU half-way, and it would be taken for a long one.
+        The bound that counts is the loop thread's CPU time, not the clock's: on a busy
+        machine a short read can lose the CPU half-way, and it would be taken for a
+        long one. The clock's bound, `LOOP_WAIT`, is many times larger; it catches a
+        read that waits. A thread's CPU time cannot run ahead of the clock, so until
+        `LOOP_TURN` of the clock has passed the (slower) CPU clock is not read.
         """
-        return 0.0 < self._read_deadline < time.thread_time()
+        elapsed = time.perf_counter() - self._read_began
+        if elapsed < LOOP_TURN:
+            return False
+        if elapsed >= LOOP_WAIT:
+            self._read_waited = True
+            return True
+        return time.thread_time() >= self._read_deadline
 
     def settled(self) -> bool:
         """No call is still running on the thread. A caller cancelled during a hop
@@ -322,17 +348,21 @@ class LoopSqliteConnection:
             return await self.run(function, *args)
         await self._take_loop_turn()
         self._wait_when_busy(False)
+        self._read_began = time.perf_counter()
         self._read_deadline = time.thread_time() + LOOP_TURN
+        self._read_waited = False
+        self._conn.set_progress_handler(self._past_read_deadline, _PROGRESS_STEPS)
         try:
             return function(*args)
         except sqlite3.OperationalError as error:
             name = getattr(error, "sqlite_errorname", None) or ""
             if name == "SQLITE_INTERRUPT":
-                self._long_reads.add(sql)
+                if not self._read_waited:  # it computes for long, not waits: every time
+                    self._long_reads.add(sql)
             elif not name.startswith("SQLITE_BUSY"):
                 raise
         finally:
-            self._read_deadline = 0.0
+            self._conn.set_progress_handler(None, 0)
         return await self.on_thread(function, *args)
 
     async def begin(self, cursor: sqlite3.Cursor | None = None, *, writing: bool) -> None:
