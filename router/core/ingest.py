@@ -429,12 +429,15 @@ def _sender_seen_and_open_thread_statement() -> tuple[Any, Any, Any]:
     locked: its newest version, as a statement of its own after it would read it (the
     UPDATE's own RETURNING would see it as the statement began, before a concurrent
     ingest from the sender committed). A thread such an ingest created is not seen, and
-    creating another fails on the one-open-thread index and runs the transaction again."""
+    creating another fails on the one-open-thread index and runs the transaction again.
+    The lock leaves the thread's key shared (FOR NO KEY UPDATE, as an UPDATE of it
+    takes): every insert of a row that refers to the thread (an agent's reply, an
+    outbox row, an event) key-shares it, and a message must not wait for those."""
     seen = _SENDER_SEEN.cte("seen")
     open_thread = (
         select(Thread.__table__)
         .where(open_thread_of_customer(seen.c[Identity.customer_id.key]))
-        .with_for_update()
+        .with_for_update(key_share=True)
         .lateral("open_thread")
     )
     statement = select(seen, open_thread).select_from(seen.outerjoin(open_thread, true()))
