@@ -879,6 +879,10 @@ _RECENT_MESSAGES = (
 )
 
 
+def _message_id(row: Any) -> int:
+    return int(row.id)
+
+
 def _view(message: Any) -> MessageView:
     """The bot's view of a `Message`, or of a row of `_VIEW_COLUMNS` (the same names)."""
     return MessageView(
@@ -918,8 +922,9 @@ async def _thread_context(
         sla_threads.keep_service_levels(app, session, parts[1])
     recent: tuple[MessageView, ...] = ()
     if not created:
-        # Newest first, and the last is this message.
-        recent = tuple(_view(row) for row in reversed(parts[-1]))[:-1]
+        # Oldest first, and the last is this message. Sorted here: the union keeps each
+        # read's rows, not their order.
+        recent = tuple(_view(row) for row in sorted(parts[-1], key=_message_id))[:-1]
     return ThreadContext(
         thread_id=thread.id,
         customer_id=thread.customer_id,
