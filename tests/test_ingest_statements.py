@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -347,15 +347,10 @@ async def test_an_idle_offline_sweep_takes_no_write_transaction(
     assert statements == []
 
 
-async def test_a_known_senders_open_thread_is_read_as_the_ingest_before_committed_it(
-    settings: Settings, start_app: AppFactory, db_kind: str
-) -> None:
-    """On PostgreSQL the open thread is read in the statement that marks the sender seen,
-    which may wait for another transaction holding the sender's row: the thread is then
-    read as that transaction left it (here: resolved, so the message reopens it), not as
-    it was when the statement began."""
-    if db_kind == "sqlite":
-        return  # one writer at a time: nothing holds the sender's row meanwhile
+async def _api_customer(
+    settings: Settings, start_app: AppFactory
+) -> tuple[Callable[[str], Coroutine[Any, Any, dict[str, Any]]], AppContext]:
+    """An app and how customer c-1 sends it an API message: the ingest's answer."""
     client, context = await start_app(settings.replace("email", enabled=False))
     headers = {"Authorization": f"Bearer {await _integration_token(context)}"}
 
@@ -365,6 +360,32 @@ async def test_a_known_senders_open_thread_is_read_as_the_ingest_before_committe
         assert response.status == 202, await response.text()
         return dict(await response.json())
 
+    return post, context
+
+
+async def _waiting_for_a_lock(context: AppContext) -> bool:
+    """Whether a statement of the ingest (the one that marks the sender seen and reads
+    their open thread) waits for a row lock another transaction holds (PostgreSQL)."""
+    async with context.engine.connect() as probe:
+        waiting = await probe.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database() AND query LIKE '%identities%'"
+            )
+        )
+    return bool(waiting)
+
+
+async def test_a_known_senders_open_thread_is_read_as_the_ingest_before_committed_it(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    """On PostgreSQL the open thread is read in the statement that marks the sender seen,
+    which may wait for another transaction holding the sender's row: the thread is then
+    read as that transaction left it (here: resolved, so the message reopens it), not as
+    it was when the statement began."""
+    if db_kind == "sqlite":
+        return  # one writer at a time: nothing holds the sender's row meanwhile
+    post, context = await _api_customer(settings, start_app)
     first = await post("message 1")
     async with context.engine.connect() as holder:
         identity_id = (
@@ -386,14 +407,7 @@ async def test_a_known_senders_open_thread_is_read_as_the_ingest_before_committe
         second = asyncio.create_task(post("message 2"))
 
         async def waiting_for_the_sender() -> bool:
-            async with context.engine.connect() as probe:
-                waiting = await probe.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND datname = current_database() AND query LIKE '%identities%'"
-                    )
-                )
-            return bool(waiting)
+            return await _waiting_for_a_lock(context)
 
         await eventually(waiting_for_the_sender)
         await holder.commit()
@@ -404,3 +418,30 @@ async def test_a_known_senders_open_thread_is_read_as_the_ingest_before_committe
             text("SELECT status FROM threads WHERE id = :id"), {"id": first["thread_id"]}
         )
     assert status != "resolved"  # reopened by the customer's message
+
+
+async def test_a_transaction_that_key_shares_the_open_thread_does_not_hold_up_a_message(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    """Every insert of a row that refers to the thread (an agent's reply, an outbox row,
+    an event) key-shares it until it commits; the customer's next message does not wait
+    for it: the ingest locks the open thread without claiming its key."""
+    if db_kind == "sqlite":
+        return  # no row locks: one writer at a time
+    post, context = await _api_customer(settings, start_app)
+    first = await post("message 1")
+    async with context.engine.connect() as holder:
+        # What a foreign-key check takes on the referenced thread.
+        await holder.execute(
+            text("SELECT 1 FROM threads WHERE id = :id FOR KEY SHARE"), {"id": first["thread_id"]}
+        )
+        second = asyncio.create_task(post("message 2"))
+
+        async def stored_or_waiting() -> bool:
+            return second.done() or await _waiting_for_a_lock(context)
+
+        await eventually(stored_or_waiting)
+        held_up = not second.done()
+        await holder.commit()
+    assert (await second)["thread_id"] == first["thread_id"]
+    assert not held_up, "the message waited for a transaction that only key-shared its thread"

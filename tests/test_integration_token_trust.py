@@ -19,10 +19,11 @@ from sqlalchemy import text
 
 from config.settings import Settings
 from router.context import AppContext
-from router.core.events import Event, EventsResumed, IntegrationRevoked
+from router.core.events import Event, EventsResumed, IntegrationRevoked, Typing
 from router.core.security import new_token, token_hash
-from router.http.auth import revoke_integration
+from router.http.auth import IntegrationTokenCheck, revoke_integration
 from router.storage.models import ApiToken
+from tests.agent_support import eventually
 from tests.conftest import AppFactory
 from tests.test_ingest_statements import statements_like
 
@@ -113,3 +114,42 @@ async def test_after_the_bus_reconnects_every_token_is_read_again(
     with token_reads(context) as reads:
         assert await _post(client, crm, "second") == 202
     assert len(reads) == 1, reads
+
+
+async def test_a_revocation_dropped_from_a_full_queue_ends_trust_after_the_queue_drains(
+    settings: Settings, start_app: AppFactory, db_kind: str
+) -> None:
+    """A burst of events fills the check's queue and its revocation is dropped; its
+    consumer drains the queue before any request looks, so nothing but the drop itself
+    is left to tell the check it may have missed a revocation."""
+    if db_kind == "sqlite":
+        return  # no bus between processes, and nothing trusted
+    _, context = await start_app(settings.replace("email", enabled=False))
+    check = IntegrationTokenCheck(context)
+    await check.start()
+    token = new_token("pk_int")
+    async with context.sessions() as session, session.begin():
+        session.add(ApiToken(kind="integration", name="crm", token_hash=token_hash(token)))
+    token_id = await check.token_id(token)
+    assert token_id is not None
+    with token_reads(context) as reads:
+        assert await check.token_id(token) == token_id
+    assert reads == []  # trusted
+    async with context.sessions() as session, session.begin():
+        await session.execute(text("UPDATE api_tokens SET revoked_at = now() WHERE name = 'crm'"))
+    # Other events, then the revocation, with no await between: more than the queue
+    # holds, as a burst of other processes' notifications read while the loop was busy.
+    for _ in range(1000):
+        context.events.publish(Typing(thread_id=0, customer_id=0, who="customer"))
+    context.events.publish(IntegrationRevoked("crm"))
+    queue = check._events
+    assert queue is not None
+
+    async def drained() -> bool:
+        return queue.empty()
+
+    await eventually(drained)
+    try:
+        assert await check.token_id(token) is None
+    finally:
+        await check.stop()

@@ -173,7 +173,8 @@ class InProcessEventBus:
     """Fan-out to bounded per-subscriber queues; a slow subscriber drops, never blocks."""
 
     def __init__(self, *, queue_size: int = 1000) -> None:
-        self._queues: set[asyncio.Queue[Event]] = set()
+        # Each subscriber's queue with the number of events it missed for want of room.
+        self._queues: dict[asyncio.Queue[Event], int] = {}
         self._queue_size = queue_size
 
     def publish(self, event: Event) -> None:
@@ -181,15 +182,21 @@ class InProcessEventBus:
             try:
                 queue.put_nowait(event)
             except asyncio.QueueFull:
+                self._queues[queue] += 1
                 logger.warning("event subscriber full; dropping %s", type(event).__name__)
 
     def subscribe(self) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
-        self._queues.add(queue)
+        self._queues[queue] = 0
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
-        self._queues.discard(queue)
+        self._queues.pop(queue, None)
+
+    def dropped(self, queue: asyncio.Queue[Event]) -> int:
+        """How many events `queue` missed because it was full: a subscriber that must
+        not miss one compares it (a drop leaves no other trace once the queue drains)."""
+        return self._queues.get(queue, 0)
 
     @asynccontextmanager
     async def subscription(self) -> AsyncIterator[asyncio.Queue[Event]]:

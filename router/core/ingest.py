@@ -429,12 +429,15 @@ def _sender_seen_and_open_thread_statement() -> tuple[Any, Any, Any]:
     locked: its newest version, as a statement of its own after it would read it (the
     UPDATE's own RETURNING would see it as the statement began, before a concurrent
     ingest from the sender committed). A thread such an ingest created is not seen, and
-    creating another fails on the one-open-thread index and runs the transaction again."""
+    creating another fails on the one-open-thread index and runs the transaction again.
+    The lock leaves the thread's key shared (FOR NO KEY UPDATE, as an UPDATE of it
+    takes): every insert of a row that refers to the thread (an agent's reply, an
+    outbox row, an event) key-shares it, and a message must not wait for those."""
     seen = _SENDER_SEEN.cte("seen")
     open_thread = (
         select(Thread.__table__)
         .where(open_thread_of_customer(seen.c[Identity.customer_id.key]))
-        .with_for_update()
+        .with_for_update(key_share=True)
         .lateral("open_thread")
     )
     statement = select(seen, open_thread).select_from(seen.outerjoin(open_thread, true()))
@@ -876,6 +879,10 @@ _RECENT_MESSAGES = (
 )
 
 
+def _message_id(row: Any) -> int:
+    return int(row.id)
+
+
 def _view(message: Any) -> MessageView:
     """The bot's view of a `Message`, or of a row of `_VIEW_COLUMNS` (the same names)."""
     return MessageView(
@@ -915,8 +922,9 @@ async def _thread_context(
         sla_threads.keep_service_levels(app, session, parts[1])
     recent: tuple[MessageView, ...] = ()
     if not created:
-        # Newest first, and the last is this message.
-        recent = tuple(_view(row) for row in reversed(parts[-1]))[:-1]
+        # Oldest first, and the last is this message. Sorted here: the union keeps each
+        # read's rows, not their order.
+        recent = tuple(_view(row) for row in sorted(parts[-1], key=_message_id))[:-1]
     return ThreadContext(
         thread_id=thread.id,
         customer_id=thread.customer_id,

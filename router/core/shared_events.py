@@ -177,6 +177,9 @@ class PostgresEventBus:
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
         self._local.unsubscribe(queue)
 
+    def dropped(self, queue: asyncio.Queue[Event]) -> int:
+        return self._local.dropped(queue)
+
     def subscription(self) -> AbstractAsyncContextManager[asyncio.Queue[Event]]:
         return self._local.subscription()
 

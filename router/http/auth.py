@@ -97,6 +97,9 @@ class IntegrationTokenCheck:
         # Counts the revocations seen: a look-up that ran across one is not trusted.
         self._revocations = 0
         self._events: asyncio.Queue[Event] | None = None
+        # The events `_events` had missed for want of room when this process last
+        # forgot what it trusted (`PostgresEventBus.dropped`).
+        self._dropped = 0
         self._tasks = BackgroundTasks(logger)
 
     async def start(self) -> None:
@@ -134,13 +137,16 @@ class IntegrationTokenCheck:
         return principal.token_id
 
     def _trusting(self) -> bool:
-        """Whether a revocation would reach this process now: its bus is connected and
-        no event was dropped for want of room (a full queue drops)."""
+        """Whether every revocation reached this process: its bus is connected and its
+        queue dropped no event (any one, as it may have been a revocation) since it last
+        forgot what it trusted."""
         bus, events = self._app.events, self._events
         if events is None or not isinstance(bus, PostgresEventBus):
             return False
-        if bus.listening and not events.full():
+        dropped = bus.dropped(events)
+        if bus.listening and dropped == self._dropped:
             return True
+        self._dropped = dropped
         self._forget()
         return False
 

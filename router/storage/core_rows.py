@@ -134,8 +134,9 @@ async def selected_together(
     """The rows of each of `reads` (a Core SELECT of columns, as `selected` runs, and its
     parameters), read by one statement: on PostgreSQL a statement's round trip costs
     more server CPU than a small read. The reads' parameters share one namespace (a
-    name two of them use must have one value). Each list holds its read's rows in its
-    order, as named tuples of its columns."""
+    name two of them use must have one value). Each list holds its read's rows (its
+    LIMIT applies to its own ORDER BY) as named tuples of its columns, in an order SQL
+    does not promise: the union has no outer ORDER BY, so a caller sorts them."""
     statements = tuple(statement for statement, _ in reads)
     key = tuple(id(statement) for statement in statements)
     together = _TOGETHER.get(key)
