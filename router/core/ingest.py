@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, literal_column, select, true, update
@@ -879,10 +880,6 @@ _RECENT_MESSAGES = (
 )
 
 
-def _message_id(row: Any) -> int:
-    return int(row.id)
-
-
 def _view(message: Any) -> MessageView:
     """The bot's view of a `Message`, or of a row of `_VIEW_COLUMNS` (the same names)."""
     return MessageView(
@@ -924,7 +921,7 @@ async def _thread_context(
     if not created:
         # Oldest first, and the last is this message. Sorted here: the union keeps each
         # read's rows, not their order.
-        recent = tuple(_view(row) for row in sorted(parts[-1], key=_message_id))[:-1]
+        recent = tuple(_view(row) for row in sorted(parts[-1], key=attrgetter("id")))[:-1]
     return ThreadContext(
         thread_id=thread.id,
         customer_id=thread.customer_id,

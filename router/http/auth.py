@@ -65,8 +65,7 @@ async def principal_for_token(app: AppContext, token: str, kind: str) -> Princip
             if agent is None or agent.deactivated_at is not None:
                 return None
     now = utcnow()
-    # Throttled: a write per request would take SQLite's write lock for every GET.
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+    if _use_worth_recording(row.last_used_at, now):
         await _record_use(app, row.id, now)
     if agent is not None:
         return Principal(kind, row.id, agent.name, agent.id, agent.tier, agent.is_admin)
@@ -121,7 +120,7 @@ class IntegrationTokenCheck:
             trusted = self._trusted.get(digest)
             if trusted is not None and time.monotonic() < trusted.until:
                 now = utcnow()
-                if trusted.used_at is None or now - trusted.used_at > LAST_USED_RESOLUTION:
+                if _use_worth_recording(trusted.used_at, now):
                     trusted.used_at = now
                     await _record_use(self._app, trusted.token_id, now)
                 return trusted.token_id
@@ -179,6 +178,12 @@ async def revoke_integration(session: AsyncSession, name: str) -> int:
     if count:
         await notify_at_commit(session, IntegrationRevoked(name))
     return count
+
+
+def _use_worth_recording(last_used_at: datetime | None, now: datetime) -> bool:
+    """Whether a token's use at `now` is written: throttled, as a write per request would
+    take SQLite's write lock for every GET."""
+    return last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION
 
 
 async def _record_use(app: AppContext, token_id: int, now: datetime) -> None:

@@ -92,8 +92,9 @@ class _Together:
     spans: tuple[tuple[int, int], ...]  # where each read's columns are in a row
 
 
-# One prebuilt statement per tuple of reads (see `selected_together`).
-_TOGETHER: dict[tuple[int, ...], _Together] = {}
+# One prebuilt statement per tuple of reads (see `selected_together`), keyed by the
+# reads themselves: a key of their ids could be another tuple's once one was collected.
+_TOGETHER: dict[tuple[Any, ...], _Together] = {}
 
 
 def _together(statements: tuple[Any, ...]) -> _Together:
@@ -138,10 +139,9 @@ async def selected_together(
     LIMIT applies to its own ORDER BY) as named tuples of its columns, in an order SQL
     does not promise: the union has no outer ORDER BY, so a caller sorts them."""
     statements = tuple(statement for statement, _ in reads)
-    key = tuple(id(statement) for statement in statements)
-    together = _TOGETHER.get(key)
+    together = _TOGETHER.get(statements)
     if together is None:
-        together = _TOGETHER[key] = _together(statements)
+        together = _TOGETHER[statements] = _together(statements)
     params: dict[str, Any] = {}
     for _, values in reads:
         for name, value in values.items():

@@ -48,9 +48,9 @@ _AUDITED = {
 _PENDING = "pasokh_reports_after_commit"
 
 
-def _add(session: AsyncSession, values: dict[str, Any]) -> ThreadEvent:
-    """A new event of `values` (`_event_values`), written by the session's flush."""
-    row = ThreadEvent(**values)
+def _add(session: AsyncSession, thread: Thread, kind: str, **options: Any) -> ThreadEvent:
+    """A new event of `thread` (`_event_values`), written by the session's flush."""
+    row = ThreadEvent(**_event_values(thread, kind, **options))
     session.add(row)
     return row
 
@@ -182,10 +182,7 @@ def record_created_by_us(session: AsyncSession, thread: Thread, *, channel: str)
     """A thread the service opened itself (a proactive message), so reports count it
     among the threads created, as they count those a customer opened."""
     _add(
-        session,
-        _event_values(
-            thread, CREATED, actor_kind="system", at=thread.created_at, channel=channel, tier=0
-        ),
+        session, thread, CREATED, actor_kind="system", at=thread.created_at, channel=channel, tier=0
     )
 
 
@@ -265,12 +262,10 @@ def record_audited(
         return
     _add(
         session,
-        _event_values(
-            thread,
-            kind,
-            actor_kind="agent" if actor_id is not None else "system",
-            agent_id=thread.assignee_id if kind == ASSIGNED else actor_id,
-        ),
+        thread,
+        kind,
+        actor_kind="agent" if actor_id is not None else "system",
+        agent_id=thread.assignee_id if kind == ASSIGNED else actor_id,
     )
 
 
@@ -308,18 +303,16 @@ async def record_response(
     due = thread.first_response_due if first else thread.next_response_due
     row = _add(
         session,
-        _event_values(
-            thread,
-            RESPONSE,
-            actor_kind="agent",
-            agent_id=message.agent_id,
-            at=at,
-            channel=message.channel,
-            first=first,
-            seconds=seconds,
-            business_seconds=business,
-            sla_met=_met(at, due),
-        ),
+        thread,
+        RESPONSE,
+        actor_kind="agent",
+        agent_id=message.agent_id,
+        at=at,
+        channel=message.channel,
+        first=first,
+        seconds=seconds,
+        business_seconds=business,
+        sla_met=_met(at, due),
     )
     if first and seconds is not None:
         labels: dict[str, Any] = {"channel": row.channel or "none", "tier": str(row.tier)}
@@ -349,18 +342,16 @@ async def record_resolution(
     first_by_agent = actor_kind == "agent" and not await _resolved_by_agent(session, thread)
     row = _add(
         session,
-        _event_values(
-            thread,
-            RESOLVED,
-            actor_kind=actor_kind,
-            agent_id=thread.assignee_id if thread.assignee_id is not None else agent_id,
-            at=at,
-            first=await _count(session, thread, RESOLVED) == 0,
-            seconds=seconds,
-            replies=await _count(session, thread, RESPONSE),
-            business_seconds=business,
-            sla_met=_met(at, thread.resolution_due),
-        ),
+        thread,
+        RESOLVED,
+        actor_kind=actor_kind,
+        agent_id=thread.assignee_id if thread.assignee_id is not None else agent_id,
+        at=at,
+        first=await _count(session, thread, RESOLVED) == 0,
+        seconds=seconds,
+        replies=await _count(session, thread, RESPONSE),
+        business_seconds=business,
+        sla_met=_met(at, thread.resolution_due),
     )
     row.first_by_agent = first_by_agent
     _after_commit(
@@ -375,28 +366,21 @@ def record_merged(session: AsyncSession, thread: Thread, *, actor_kind: str) -> 
     the first resolutions the FCR, reopen and containment rates are about."""
     _add(
         session,
-        _event_values(
-            thread,
-            RESOLVED,
-            actor_kind=actor_kind,
-            agent_id=thread.assignee_id,
-            at=thread.resolved_at,
-        ),
+        thread,
+        RESOLVED,
+        actor_kind=actor_kind,
+        agent_id=thread.assignee_id,
+        at=thread.resolved_at,
     ).merged = True
 
 
 def record_breach(session: AsyncSession, thread: Thread, at: datetime) -> None:
     """An SLA deadline of `thread` passed unmet (fired once per clock run)."""
-    _add(
-        session,
-        _event_values(thread, BREACHED, actor_kind="system", agent_id=thread.assignee_id, at=at),
-    )
+    _add(session, thread, BREACHED, actor_kind="system", agent_id=thread.assignee_id, at=at)
 
 
 async def record_reopened(session: AsyncSession, thread: Thread, *, actor_kind: str) -> None:
     """A resolved thread reopened by something other than a customer's message (a low
     survey answer sending it back to its agent)."""
-    _add(
-        session, _event_values(thread, REOPENED, actor_kind=actor_kind, agent_id=thread.assignee_id)
-    )
+    _add(session, thread, REOPENED, actor_kind=actor_kind, agent_id=thread.assignee_id)
     await _flag_reopened(session, thread)
