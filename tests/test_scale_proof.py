@@ -146,6 +146,31 @@ class Visitor:
             await asyncio.gather(self._reader, return_exceptions=True)
 
 
+async def visitors_on_both(
+    http: aiohttp.ClientSession, proxy: str, a_url: str, b_url: str
+) -> list[Visitor]:
+    """CHAOS_VISITORS visitors, or a few more until each process holds a socket.
+
+    Round robin gives a visitor's session request and its socket alternate processes,
+    so visitors opened one at a time could all land on one process; a request between
+    them shifts the turn.
+    """
+    sockets = "pasokh_webchat_sockets "
+    async with asyncio.timeout(10):  # the first part's sockets are closed
+        while await metric(http, a_url, sockets) or await metric(http, b_url, sockets):
+            await asyncio.sleep(0.05)
+    visitors = [Visitor(proxy, http) for _ in range(CHAOS_VISITORS)]
+    await asyncio.gather(*(v.open() for v in visitors))
+    for _ in range(4):
+        if await metric(http, a_url, sockets) and await metric(http, b_url, sockets):
+            return visitors
+        async with http.get(f"{proxy}/healthz") as response:
+            assert response.status == 200
+        visitors.append(Visitor(proxy, http))
+        await visitors[-1].open()
+    raise AssertionError("every visitor's socket is on one process")
+
+
 async def metric(http: aiohttp.ClientSession, url: str, line_start: str) -> float:
     async with http.get(f"{url}/metrics") as response:
         for line in (await response.text()).splitlines():
@@ -258,13 +283,17 @@ async def kill_mid_stream(
     integration_token: str,
     sessions: Any,
 ) -> None:
-    visitors = [Visitor(proxy, http) for _ in range(CHAOS_VISITORS)]
-    await asyncio.gather(*(v.open() for v in visitors))
+    visitors = await visitors_on_both(http, proxy, a.url, b.url)
     api_acked: dict[str, int] = {}
+    killed = asyncio.Event()
     sla_before = await metric(http, b.url, 'pasokh_worker_passes_total{worker="sla"}')
 
     async def ask(visitor: Visitor, number: int) -> None:
         for n in range(QUESTIONS_EACH):  # closed loop: the next question after the answer
+            if n == QUESTIONS_EACH // 2:
+                # Half the questions on each side of the kill: a visitor fast enough to
+                # finish before it would never see its socket cut.
+                await killed.wait()
             await visitor.say(f"q{number}-{n}", QUESTIONS[n % 2])
             await visitor.wait_for_count(n + 1)
 
@@ -289,9 +318,11 @@ async def kill_mid_stream(
         return sum(len(v.acked) for v in visitors)
 
     async def killer() -> tuple[int, int]:
-        while len(api_acked) < API_MESSAGES // 4 or visitor_acks() < CHAOS_VISITORS * 2:
+        half = QUESTIONS_EACH // 2
+        while len(api_acked) < API_MESSAGES // 4 or visitor_acks() < len(visitors) * half:
             await asyncio.sleep(0.01)
         a.kill()
+        killed.set()
         return len(api_acked), visitor_acks()
 
     _, at_kill, *_ = await asyncio.gather(
@@ -299,7 +330,7 @@ async def kill_mid_stream(
     )
     killed_at = time.monotonic()
     # The kill landed mid-stream on both channels, and sockets on A were cut.
-    assert at_kill[0] < API_MESSAGES and at_kill[1] < CHAOS_VISITORS * QUESTIONS_EACH
+    assert at_kill[0] < API_MESSAGES and at_kill[1] < len(visitors) * QUESTIONS_EACH
     assert sum(v.reconnects for v in visitors) > 0
     assert a.process is not None and a.process.poll() is not None
 
