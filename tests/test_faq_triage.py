@@ -296,12 +296,18 @@ def test_person_requests_tune_halves() -> None:
     assert _person_set("person_requests.jsonl", "tune") == (75, 75, 0, 30)
     assert _person_set("person_requests2.jsonl", "tune") == (63, 63, 0, 38)
     assert _person_set("person_requests3.jsonl", "tune") == (85, 85, 0, 50)
-    # a tuning set of its own (tests/fixtures/faq/README.md): two requests left for rules
-    # that would take look-alikes ("ask a technician to ring me", «اتصلوا علي»), and
-    # "can the delivery person call before arriving?" taken
-    assert _person_set("person_requests_tuning_s19.jsonl", "tune") == (58, 60, 1, 34)
-    # the blind set's tune half (54 of 65 and 3 of 35 look-alikes before session 19's rules)
-    assert _person_set("person_requests4.jsonl", "tune") == (61, 65, 1, 35)
+    # a tuning set of its own (tests/fixtures/faq/README.md): «اتصلوا علي» left for a rule
+    # that would take look-alikes («علي» is also a name)
+    assert _person_set("person_requests_tuning_s19.jsonl", "tune") == (59, 60, 0, 34)
+    # the blind set's tune half (54 of 65 and 3 of 35 look-alikes before session 19's rules,
+    # 61 and 1 before session 20's)
+    assert _person_set("person_requests4.jsonl", "tune") == (65, 65, 0, 35)
+    # session 20's tuning set, by kind of construction (140 of 171 and 6 of 75 before its
+    # rules; the 60 look-alikes after line 246 were written to probe those rules): left
+    # are a Finglish word the transliteration does not read ("modiretoono"), "wa9alni"
+    # (also "it reached me"), «حولوني ... الأسبوع الماضي» (a story in the imperative's
+    # form) and "can I change the person the order is delivered to?"
+    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (169, 171, 2, 135)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
@@ -561,6 +567,122 @@ def test_broadened_requests_for_a_person(text: str) -> None:
     "text", [t for texts in BROADENED_LOOK_ALIKES.values() for t in texts], ids=lambda t: t[:40]
 )
 def test_look_alikes_the_broadened_rules_leave_out(text: str) -> None:
+    assert triage(text).kind is not MessageKind.HUMAN
+
+
+# Request forms by kind of construction (session 20's tuning set,
+# person_requests_tuning_s20.jsonl): for each rule, requests it takes (each missed
+# without it) and look-alikes it must leave, in the languages the rule reads.
+CONSTRUCTIONS_TAKEN = {
+    # "send", "bring" leading the clause; Arabic imperatives of bringing and sending
+    "bring_or_send": [
+        "send a real person over here please",
+        "هاتوا حد يفهم",
+        "ابعتولي حد من خدمة العملاء",
+        "حط لي مشرف على الخط",
+    ],
+    # "put me through"-style phrases aimed at the customer count as contact
+    "me_contact_phrases": ["patch me through to a manager"],
+    # someone, asked for, who is to look at or check the case; "someone must ..."
+    "someone_to_look": [
+        "I need someone to check my refund",
+        "can a human look at my order pls",
+        "someone needs to look at this order",
+        "یکی باید این سفارشو ببینه",
+        "محتاج حد يبص على الطلب",
+        "بدي حدا يشوف مشكلتي",
+        "me7tag 7ad yboss 3al order",
+    ],
+    # "is there anyone" in the dialects, and "somebody is there?"
+    "anyone_there": [
+        "واش كاين شي حد؟",
+        "في حدا معي؟",
+        "fi 7ada ma3i?",
+        "7ad mawgood?",
+        "Somebody is there? I am waiting long time.",
+    ],
+    # the chat or case handed to a person
+    "handed_over": [
+        "pass this on to a supervisor",
+        "can you hand my case over to your manager",
+        "حوّل المحادثة لموظف",
+        "لو سمحت حول طلبي للمشرف",
+    ],
+    # "me" on the verb: Arabizi, Latin verbs with the Persian «م», and the Persian
+    # object that leads a clause its imperative ends
+    "me_on_the_verb": [
+        "7awelni lel support",
+        "momken t7awelni l 7ad mn el mabi3at?",
+        "لطفاً transferم کنید به customer service",
+        "لطفاً connectم کن به یه live agent",
+        "منو به بخش فنی وصل کن",
+    ],
+    # words: the technician, «برقرار», «هماهنگ», «يرن», «یه ... بده»
+    "new_words": [
+        "have a technician phone me",
+        "ارتباطمو با یه انسان برقرار کنید",
+        "ينفع حد يرن عليا؟",
+        "لطفاً شماره تماس مرا در اختیار یک کارشناس قرار دهید تا با من هماهنگ کند",
+        "javabat be dard nemikhore, ye karshenas bede",
+    ],
+    # "already" ending a clause urges
+    "already_urges": ["just connect me to a human already"],
+}
+CONSTRUCTIONS_LEFT = {
+    "bring_or_send": [
+        "send me the invoice please",
+        "ابعتلي الفاتورة لو سمحت",
+        "I'm trying to send the deposit to the agent but it fails",
+    ],
+    "me_contact_phrases": ["can you patch the crack in the screen?"],
+    "someone_to_look": [
+        "someone checked my order yesterday",
+        "does someone have to be home for the delivery?",
+        "ممكن حد يفهمني ليش رمز المرور مش زابط؟",
+        "can anyone see my card details?",
+    ],
+    "anyone_there": ["في حد أقصى للسحب؟", "فيه حد للتعبئة في اليوم؟", "هل هناك حد أدنى للطلب؟"],
+    "handed_over": [
+        "Please pass on my thanks to the technician",
+        "I was passed to billing twice",
+        "عندي سؤال حول الضمان للموظفين",
+    ],
+    "me_on_the_verb": ["wasalni el order embare7", "هدفونو چطوری به گوشی وصل کنم؟"],
+    "new_words": [
+        "the technician was great",
+        "اتصال اینترنت برقرار نمیشه",
+        "have the technicians finished the repair?",
+    ],
+    # each taken before its rule: stories told with "last time", "... ago", "promised",
+    # a Persian negated past or a present plural about the staff; someone else who
+    # receives; the delivery person; Persian «اداره» (an office) and «که آدم» ("one")
+    "stories_and_others": [
+        "the operator put me through to returns last time and it worked",
+        "hafte pish ye nafar zang zad",
+        "دیروز سه بار زنگ زدم، کسی جواب نداد",
+        "I was charged twice and the last agent promised a callback",
+        "اپراتورهاتون ترکی هم صحبت می‌کنن؟",
+        "میشه سفارشو یه نفر دیگه تحویل بگیره؟",
+        "can the delivery person call before arriving?",
+        "فاکتور خریدمو لازم دارم واسه اداره، از کجا بگیرم؟",
+        "مغازه دارین که آدم بیاد از نزدیک ببینه؟",
+    ],
+    # Arabic «حط» is also "he put": only leading the clause does it ask
+    "arabic_bring_leads": ["المندوب حط الطلب عند الباب"],
+}
+
+
+@pytest.mark.parametrize(
+    "text", [t for texts in CONSTRUCTIONS_TAKEN.values() for t in texts], ids=lambda t: t[:40]
+)
+def test_request_constructions(text: str) -> None:
+    assert triage(text).kind is MessageKind.HUMAN
+
+
+@pytest.mark.parametrize(
+    "text", [t for texts in CONSTRUCTIONS_LEFT.values() for t in texts], ids=lambda t: t[:40]
+)
+def test_look_alikes_of_the_request_constructions(text: str) -> None:
     assert triage(text).kind is not MessageKind.HUMAN
 
 
