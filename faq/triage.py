@@ -92,7 +92,10 @@ _CONTACT_WORDS = frozenset(
             "wasselny 7awilni atkalam atkallam etkalem etkallem ne7ki ye7ki yi7ki nkalem yetsel "
             "yetasel "
             "yetesel yitasel yittasel ettasel etasel tetsel "
-            "t7awelni t7awelny t7awilni 7awelny 7awwelny 7awilny kalemny twasselni"
+            "t7awelni t7awelny t7awilni 7awelny 7awwelny 7awilny kalemny twasselni "
+            "y7ki y7ke t7ki ti7ki "
+            # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
+            "یتواصل تتواصل نتواصل یتواصلوا تحویلی"
         )
     )
 ) | frozenset(
@@ -424,6 +427,7 @@ _REQUEST_FORMS = frozenset(
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
             "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرستید "
             "بفرستین صدا "
+            "اطالب نطالب "
             "ارید اريد نريد اطلب ارجو اود ابغى ابغي ابغا نبغى ابي ابا نبي بدي بدنا عايز "
             "عاوز عايزه عاوزه عايزين ودي حاب حابب اتمنى خلي خلوا خلو ريت اجعل جيب جيبلي "
             "هات هاتلي "
@@ -431,7 +435,7 @@ _REQUEST_FORMS = frozenset(
             "محتاج محتاجه "
             # Arabizi
             "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi "
-            "wedi me7tag m7tag a7tag ne7tag"
+            "wedi me7tag m7tag a7tag ne7tag 5alli 5ali 5aly 5alini 5allini khalli khalini"
         )
     )
 )
@@ -1044,6 +1048,17 @@ _DROPPED_LETTER = (
     - _HUMAN_WORDS
     - {"exert", "amin", "gent", "gents"}
 )
+# ... or two letters swapped ("humna", "agnet", "opertaor": a swap is two edits, more than
+# the one letter wrong above allows): Latin-letter person-words of five letters or more.
+_SWAPPED_LETTERS = (
+    frozenset(
+        w[:k] + w[k + 1] + w[k] + w[k + 2 :]
+        for w in _HUMAN_WORDS
+        if w.isascii() and w.isalpha() and len(w) >= _MIN_TYPO_LENGTH - 1
+        for k in range(len(w) - 1)
+    )
+    - _HUMAN_WORDS
+)
 
 
 # Arabic «الإدارة» ("the management", «للإدارة») is a person-word with its article or
@@ -1075,7 +1090,7 @@ def _is_person_word(token: str, *, typos: bool = True) -> bool:
     forms |= {f[: -len(e)] for f in forms for e in _PERSON_ENDINGS if f.endswith(e)}
     if forms & _HUMAN_WORDS:
         return True
-    if typos and token in _DROPPED_LETTER:
+    if typos and (token in _DROPPED_LETTER or token in _SWAPPED_LETTERS):
         return True
     return (
         typos
@@ -1330,13 +1345,16 @@ def _tells(clause: Sequence[str]) -> bool:
             return True  # "the agent was rude": the person is the subject of a story
         if token in _CALLED and i > 0 and _the_person(clause[i - 1]):
             return True
+        if _does_the_person(clause, i):
+            return True
     if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
     if _wants_to_know(clause) or _asks_when(clause):
         return True
     if clause[0] in _QUESTION_PARTICLES and any(t in _MUST_WORDS for t in clause):
         return True  # «آیا باید با پشتیبانی تماس بگیرم؟», «هل لازم أتصل بخدمة العملاء؟»
-    present = any(t in _PRESENCE_WORDS or t == "there" for t in clause)
+    # "is anyone there", "is a real person reading this?": whether a person is present
+    present = any(t in _PRESENCE_WORDS or t == "there" or t in _REAL for t in clause)
     if clause[0] in _WHO_WHERE and len(clause) > 1 and clause[1] in _AUXILIARIES:
         clause = clause[1:]  # "who is your manager?" asks about the manager, like "is"
     if clause[0] in _QUESTION_PARTICLES and any(t in _ME for t in clause):
@@ -1365,6 +1383,25 @@ def _asks_something(clause: Sequence[str]) -> bool:
     """Whether the clause holds a request form or asks to be contacted ("I want", «لطفا»,
     «باهام تماس بگیرید», «اتصلوا بي»)."""
     return any(t in _REQUEST_FORMS for t in clause) or _contacts_me(clause)
+
+
+# Arabic and Arabizi third-person present verbs («يحكي», «يتصل», "ye7ki", "y7ki").
+_PRESENT_PREFIXES = ("ی", "y")
+_ARABIZI_ARTICLE = "el"
+
+
+def _does_the_person(clause: Sequence[str], i: int) -> bool:
+    """ "Does the employee speak Arabic?" without «هل»: a definite person («الموظف», "el
+    mowazaf") before a present contact verb («الموظف يحكي عربي؟», «المندوب يتصل قبل ما
+    يجي؟»), and nothing asked in the clause («خلي المشرف يتصل بي», «ممكن المدير يكلمني»)."""
+    token = clause[i]
+    if i == 0 or not token.startswith(_PRESENT_PREFIXES) or not _may_contact(token):
+        return False
+    before = clause[i - 1]
+    definite = _the_person(before) or (
+        i > 1 and clause[i - 2] == _ARABIZI_ARTICLE and _is_person_word(before, typos=False)
+    )
+    return definite and not any(t in _REQUEST_FORMS or t in _MODALS for t in clause)
 
 
 def _the_person(token: str) -> bool:
@@ -1534,14 +1571,14 @@ _BRING = frozenset(
             # حط الطلب عند الباب», "the courier put the order at the door") or "I send"
             # after a subject, hence only leading the clause
             "هاتوا هاتولي جيبوا جيبولي جبلي ابعت ابعتلي ابعتولي ابعتوا ابعث ابعثوا ارسلوا "
-            "حط حطلي حطولي حطوا عطني عطوني اعطني "
+            "حط حطلي حطولي حطوا عطني عطوني اعطني عطيني اعطيني "
             "gebli geblii hatli hatoli ib3atli eb3atli 7otli"
         )
     )
 )
 _BEFORE_IMPERATIVE = frozenset(
     ["please", "pls", "plz", "just", "kindly", "can", "could", "will", "would", "you", "u"]
-) | frozenset(tokenise(normalise("لو سمحت سمحتوا الله يخليك يخليكم بسرعه طيب")))
+) | frozenset(tokenise(normalise("لو سمحت سمحتوا الله يخليك يخليكم بسرعه طيب عافاك")))
 
 
 def _bring_or_send(clause: Sequence[str]) -> bool:
@@ -1861,12 +1898,18 @@ _THERE_IS = frozenset(
 
 
 _SOMEONE_THERE_LENGTH = 4
+_IS = frozenset(["is", "are"])
+_REAL = frozenset(["real", "actual", "live", "living"])
 
 
 def _is_anyone_there(clause: Sequence[str]) -> bool:
     """Whether the clause asks if someone is there."""
     if len(clause) <= _SOMEONE_THERE_LENGTH and clause[0] in _ANYONE and clause[-1] == "there":
         return True  # "somebody is there?", "anyone out there"
+    if clause[0] in _IS and len(clause) > 2 and clause[1] in _ARTICLES_A | {"any"}:
+        # "is a real person reading this?", "is an actual human there?"
+        j = _next_word(clause, 2, _REAL)
+        return j > 2 and j < len(clause) and _is_person_word(clause[j], typos=False)
     for i, token in enumerate(clause):
         if token not in _THERE_IS:
             continue

@@ -303,11 +303,13 @@ def test_person_requests_tune_halves() -> None:
     # 61 and 1 before session 20's)
     assert _person_set("person_requests4.jsonl", "tune") == (65, 65, 0, 35)
     # session 20's tuning set, by kind of construction (140 of 171 and 6 of 75 before its
-    # rules; the 60 look-alikes after line 246 were written to probe those rules): left
+    # rules; 60 look-alikes were then written to probe those rules and 61 requests in
+    # other words, 52 of them taken by the first rules); left "transfer pls" (a money
+    # transfer as often), "speek to agant plz" (one letter changed in a short word),
     # are a Finglish word the transliteration does not read ("modiretoono"), "wa9alni"
     # (also "it reached me"), «حولوني ... الأسبوع الماضي» (a story in the imperative's
     # form) and "can I change the person the order is delivered to?"
-    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (169, 171, 2, 135)
+    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (228, 232, 2, 135)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
@@ -608,6 +610,18 @@ CONSTRUCTIONS_TAKEN = {
     ],
     # "already" ending a clause urges
     "already_urges": ["just connect me to a human already"],
+    # two letters swapped in a Latin person-word; "is a real person ...?"
+    "swapped_letters_and_real": ["can i tlak to a humna", "is a real person reading this?"],
+    # dialect verbs and forms: «يتواصل», «تحويلي» ("transferring me"), «أطالب» ("I
+    # demand"), Maghrebi «عطيني» after «عافاك», Arabizi "y7ki", "5alli"
+    "dialect_forms": [
+        "ممكن احد يتواصل معي؟",
+        "هل يمكن تحويلي إلى موظف؟",
+        "أطالب بالتحدث مع المسؤول",
+        "عافاك عطيني شي مسؤول",
+        "bade 7ada y7ki ma3i",
+        "5alli el modeer ykalemni",
+    ],
 }
 CONSTRUCTIONS_LEFT = {
     "bring_or_send": [
@@ -650,6 +664,23 @@ CONSTRUCTIONS_LEFT = {
     ],
     # Arabic «حط» is also "he put": only leading the clause does it ask
     "arabic_bring_leads": ["المندوب حط الطلب عند الباب"],
+    "swapped_letters_and_real": [
+        "the hmuan resources department of my company will pay the invoice",
+        "is a real leather case included?",
+    ],
+    "dialect_forms": [
+        "هل المندوب يتواصل قبل التوصيل؟",
+        "اطالب باسترجاع المبلغ",
+        "عطيني رقم الطلب",
+        "تحويلي ما وصل للحساب",
+    ],
+    # "does the employee speak Arabic?" without «هل» (each taken before the rule): a
+    # definite person before a present contact verb, nothing asked
+    "the_person_does": [
+        "el mowazaf ye7ki 3arabi?",
+        "الموظف يحكي عربي؟",
+        "المندوب يتصل قبل ما يجي؟",
+    ],
 }
 
 
