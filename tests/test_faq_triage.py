@@ -613,7 +613,8 @@ CONSTRUCTIONS_TAKEN = {
     # two letters swapped in a Latin person-word; "is a real person ...?"
     "swapped_letters_and_real": ["can i tlak to a humna", "is a real person reading this?"],
     # dialect verbs and forms: «يتواصل», «تحويلي» ("transferring me"), «أطالب» ("I
-    # demand"), Maghrebi «عطيني» after «عافاك», Arabizi "y7ki", "5alli"
+    # demand"), Maghrebi «عطيني» after «عافاك», Arabizi "y7ki", "5alli" (taken before by
+    # the person and the verb alone; the definite person before a present verb needs it)
     "dialect_forms": [
         "ممكن احد يتواصل معي؟",
         "هل يمكن تحويلي إلى موظف؟",
