@@ -42,7 +42,7 @@ def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
 # "Someone", "people": a person to talk to in a short request ("anyone there?"), in a
 # longer one only beside a way to talk ("I need someone to call me"; "someone used my
 # card", "a room for 4 people" ask for nobody).
-_ANYONE = frozenset(["someone", "somebody", "anyone", "anybody", "people"])
+_ANYONE = frozenset(["someone", "somebody", "anyone", "anybody", "people", "ppl"])
 _HUMAN_WORDS = _ANYONE | frozenset(
     tokenise(
         normalise(
@@ -95,7 +95,9 @@ _CONTACT_WORDS = frozenset(
             "t7awelni t7awelny t7awilni 7awelny 7awwelny 7awilny kalemny twasselni "
             "y7ki y7ke t7ki ti7ki "
             # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
-            "یتواصل تتواصل نتواصل یتواصلوا تحویلی"
+            "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
+            # Maghrebi «يعيط ليا»; «عايز اكلمهم» after the service was named
+            "یعیط تعیط اکلمهم اکلمکم نکلمکم"
         )
     )
 ) | frozenset(
@@ -427,7 +429,7 @@ _REQUEST_FORMS = frozenset(
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
             "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرستید "
             "بفرستین صدا "
-            "اطالب نطالب "
+            "اطالب نطالب یرجی "
             "ارید اريد نريد اطلب ارجو اود ابغى ابغي ابغا نبغى ابي ابا نبي بدي بدنا عايز "
             "عاوز عايزه عاوزه عايزين ودي حاب حابب اتمنى خلي خلوا خلو ريت اجعل جيب جيبلي "
             "هات هاتلي "
@@ -1812,6 +1814,10 @@ def _department(token: str) -> bool:
     return bare in _DEPARTMENTS
 
 
+# Arabic verbal nouns of calling with the article: a topic («الاتصال بخدمة العملاء متاح؟»)
+# unless a request form asks for them with "me" («أرجو التواصل معي»).
+_VERBAL_NOUNS = frozenset(tokenise(normalise("التواصل الاتصال")))
+_CALL = "call"
 # "When" as a conjunction ("kalemni lama el order yewsal", "call me when it arrives"):
 # a notice asked for, not a person.
 _WHEN_CONJUNCTIONS = frozenset(tokenise(normalise("لما لمن lama lamma lamman")))
@@ -1841,11 +1847,12 @@ def _contacts_me(clause: Sequence[str]) -> bool:
         if _passive_call_to_me(clause, i):
             return True
         base = _contact_base(token)
+        if base in _VERBAL_NOUNS and any(t in _REQUEST_FORMS for t in clause):
+            base = _CALL  # «أرجو التواصل معي هاتفياً», "please contact me by phone"
         if base not in _CALL_WORDS:  # the verb itself: not "stop calling me"
             continue
-        if not token.isascii() and any(
-            t in _ASKED_LIGHT_VERBS for t in clause[i + 1 : i + 1 + _ME_REACH]
-        ):
+        # «زنگ بزنید», and a Latin word with the Persian verb («call بزنید بهم»)
+        if any(t in _ASKED_LIGHT_VERBS for t in clause[i + 1 : i + 1 + _ME_REACH]):
             return True
         if token == "call" and _a_call_asked_for(clause, i):
             return True
@@ -1898,6 +1905,10 @@ _THERE_IS = frozenset(
 
 
 _SOMEONE_THERE_LENGTH = 4
+# "On me" after "answer" («يرد عليا»; «علي» is also «على», "on", and the name Ali)
+_ON_ME = frozenset(tokenise(normalise("عليا 3alaya 3alayya")))
+# Levantine and Egyptian "answers" with «ب» («في حدا بيرد؟»)
+_ANSWERS_NOW = frozenset(tokenise(normalise("بيرد بترد")))
 _IS = frozenset(["is", "are"])
 _REAL = frozenset(["real", "actual", "live", "living"])
 
@@ -1917,6 +1928,12 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
         if j < len(clause) and (clause[j] in _ANYONE or _someone_at(clause, j)):
             after = clause[j + 1] if j + 1 < len(clause) else ""
             if not after or after in _ME or after in _PRESENCE_WORDS:
+                return True
+            # «شو في حدا بيرد؟», «في حد يرد عليا؟»: anyone to answer me; «في حد بيرد على
+            # التلفون بالليل؟» asks about the phone's hours
+            rest = clause[j + 2 :]
+            answers = after in _ANSWER_WORDS or after in _ANSWERS_NOW
+            if answers and (not rest or rest[0] in _ME or rest[0] in _ON_ME):
                 return True
     return False
 

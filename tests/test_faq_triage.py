@@ -304,12 +304,13 @@ def test_person_requests_tune_halves() -> None:
     assert _person_set("person_requests4.jsonl", "tune") == (65, 65, 0, 35)
     # session 20's tuning set, by kind of construction (140 of 171 and 6 of 75 before its
     # rules; 60 look-alikes were then written to probe those rules and 61 requests in
-    # other words, 52 of them taken by the first rules); left "transfer pls" (a money
+    # other words, 52 of them taken by the first rules; then 48 requests and 20 look-alikes
+    # more, 39 and 0 taken by the second rules); left "transfer pls" (a money
     # transfer as often), "speek to agant plz" (one letter changed in a short word),
     # are a Finglish word the transliteration does not read ("modiretoono"), "wa9alni"
     # (also "it reached me"), «حولوني ... الأسبوع الماضي» (a story in the imperative's
     # form) and "can I change the person the order is delivered to?"
-    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (228, 232, 2, 135)
+    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (274, 280, 2, 155)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
@@ -623,6 +624,18 @@ CONSTRUCTIONS_TAKEN = {
         "bade 7ada y7ki ma3i",
         "5alli el modeer ykalemni",
     ],
+    # «أرجو التواصل معي» (the verbal noun asked for with "me"), «يرجى إحالتي», Maghrebi
+    # «يعيط ليا», «عايز اكلمهم» after the service, «شو في حدا بيرد؟», "real ppl?", and a
+    # Latin "call" with the Persian light verb
+    "third_forms": [
+        "أرجو التواصل معي هاتفياً",
+        "يرجى إحالتي إلى المشرف",
+        "واش ممكن شي واحد يعيط ليا؟",
+        "فين خدمة العملاء؟ عايز اكلمهم",
+        "شو في حدا بيرد؟",
+        "real ppl?",
+        "call بزنید بهم لطفا",
+    ],
 }
 CONSTRUCTIONS_LEFT = {
     "bring_or_send": [
@@ -681,6 +694,13 @@ CONSTRUCTIONS_LEFT = {
         "el mowazaf ye7ki 3arabi?",
         "الموظف يحكي عربي؟",
         "المندوب يتصل قبل ما يجي؟",
+    ],
+    "third_forms": [
+        "الاتصال بخدمة العملاء متاح؟",
+        "أرجو التواصل مع البنك أولاً",
+        "do you have a table for 4 ppl?",
+        "يرجى ارسال الفاتورة",
+        "شو في حد بيرد على الايميلات عندكم؟",
     ],
 }
 
