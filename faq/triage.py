@@ -1533,6 +1533,8 @@ _GIVE_REACH = 3  # words from «یه» to «بده»
 
 def _given_one(clause: Sequence[str]) -> bool:
     """Whether the clause asks «یه ... بده» ("give me a ...")."""
+    if _GIVE not in clause:  # most clauses: one scan
+        return False
     return any(
         t == _GIVE and any(w in _INDEFINITE for w in clause[max(0, i - _GIVE_REACH) : i])
         for i, t in enumerate(clause)
@@ -1550,6 +1552,8 @@ _SOMEONE_MUST_BEFORE = frozenset(tokenise(normalise("لازم لازمه ضرو�
 def _someone_must(clause: Sequence[str]) -> bool:
     """Whether someone or a person must do something in the clause ("someone needs to
     look at this", «یکی باید این سفارشو ببینه», «لازم حد يشوف الطلب»)."""
+    if _SOMEONE_MUST_AFTER.keys().isdisjoint(clause) and _SOMEONE_MUST_BEFORE.isdisjoint(clause):
+        return False  # no "must" word: the clause is not read word by word
     for i, token in enumerate(clause):
         indefinite = i > 0 and (clause[i - 1] in _ARTICLES_A or clause[i - 1] in _INDEFINITE)
         person = indefinite and _is_person_word(token, typos=False)
@@ -1599,6 +1603,8 @@ def _bring_or_send(clause: Sequence[str]) -> bool:
 def _can_someone(clause: Sequence[str]) -> bool:
     """Whether a modal stands right before "someone" (an article between), or before a
     person who is to look at the case ("can a human look at my order")."""
+    if _MODALS.isdisjoint(clause):
+        return False
     return any(
         t in _MODALS
         and (j := _next_word(clause, i + 1, _ARTICLES)) < len(clause)
@@ -1793,7 +1799,7 @@ _GRATITUDE = frozenset(
 def _handed_to_staff(clause: Sequence[str]) -> bool:
     """Whether the clause asks for the chat or case to be handed to one of the shop's
     people ("pass this on to a supervisor", "send my complaint to your manager")."""
-    if any(t in _GRATITUDE for t in clause):
+    if _HAND_VERBS.isdisjoint(clause) or not _GRATITUDE.isdisjoint(clause):
         return False
     start = _next_word(clause, 0, _BEFORE_IMPERATIVE)
     for i, token in enumerate(clause):
