@@ -314,17 +314,18 @@ def test_person_requests_tune_halves() -> None:
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
-# was last set (never used for choices, counted before and after each round): 69 of 75,
-# 60 of 63, 76 of 84 and 23 of 26 requests detected, 2 of 30, 0 of 37, 3 of 48 and 0 of
-# 14 other messages taken for one. The gate keeps that level; the target (95%) is met on
-# the second only (92%, 95%, 90%, 88%). person_requests4.jsonl, written blind on
-# 2026-12-01, was counted on the rules of that day before any change: 48 of 65 requests
-# (74%), 3 of 35 look-alikes; after session 19's rules 50 of 65 (77%), 1 of 35.
+# was last set (never used for choices, counted before and after each round). Session 19
+# left 69 of 75, 60 of 63, 76 of 84, 50 of 65 and 23 of 26 requests detected, 2 of 30,
+# 0 of 37, 3 of 48, 1 of 35 and 0 of 14 other messages taken for one; session 20's rules
+# (chosen on person_requests_tuning_s20.jsonl) 72, 62, 80, 51 and 23 requests (96%, 98%,
+# 95%, 78%, 88%), 3, 0, 2, 2 and 0 others: one more look-alike on the first and fourth,
+# one fewer on the third. person_requests4.jsonl, written blind on 2026-12-01, was 48 of
+# 65 (74%) before session 19.
 PERSON_REQUESTS_HELD = {
-    "person_requests.jsonl": (69, 75, 2, 30),
-    "person_requests2.jsonl": (60, 63, 0, 37),
-    "person_requests3.jsonl": (76, 84, 3, 48),
-    "person_requests4.jsonl": (50, 65, 1, 35),
+    "person_requests.jsonl": (72, 75, 3, 30),
+    "person_requests2.jsonl": (62, 63, 0, 37),
+    "person_requests3.jsonl": (80, 84, 2, 48),
+    "person_requests4.jsonl": (51, 65, 2, 35),
     "person_requests_check_s19.jsonl": (23, 26, 0, 14),
 }
 
