@@ -42,13 +42,14 @@ def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
 # "Someone", "people": a person to talk to in a short request ("anyone there?"), in a
 # longer one only beside a way to talk ("I need someone to call me"; "someone used my
 # card", "a room for 4 people" ask for nobody).
-_ANYONE = frozenset(["someone", "somebody", "anyone", "anybody", "people"])
+_ANYONE = frozenset(["someone", "somebody", "anyone", "anybody", "people", "ppl"])
 _HUMAN_WORDS = _ANYONE | frozenset(
     tokenise(
         normalise(
             "human humans person operator representative rep agent agents staff "
             "supervisor manager boss colleague colleagues employee management "
             "specialist advisor adviser associate admin expert consultant csr teammate "
+            "technician technicians تکنسین تکنسینتون "
             # "team member", "staff member": compound nouns, one token (see `_joined`)
             "teammember teammembers staffmember staffmembers "
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
@@ -75,18 +76,28 @@ _CONTACT_WORDS = frozenset(
         normalise(
             "talk speak chat connect transfer call callback contact reach escalate touch "
             "redirect "
-            "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط گفتگو گفتوگو "
+            "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط گفتگو گفتوگو برقرار "
+            # «با من هماهنگ کند», "arrange it with me"
+            "هماهنگ "
             "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی تحولنی حولني احکی یحکی احچی "
             "اتواصل تواصل التواصل یتصل اتصل تتصل یکلمنی مکالمه اتصال محادثه التکلم اکلمه "
             # Maghrebi «عيط» ("call", «عيطو» with the plural ending; Egyptian "cry", with no «ليا»)
             "عیط "
+            # Egyptian and Levantine "ring" («حد يرن عليا», «رنولي»)
+            "یرن رن ترن "
             "حولونی وصلونی توصلنی شات احاله احیل یحول تصعید صعد نتکلم نحکی نهضر اهضر احجی "
             "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki e7ke e7ki "
             "tahadoth atahadath atwasal wasalni wassalni 7awelni 7awwelni wasselni wasalny "
             "ykalemni ykalemny yekalemni ykallemni akalim akallim ykalim ykallim "
             "wasselny 7awilni atkalam atkallam etkalem etkallem ne7ki ye7ki yi7ki nkalem yetsel "
             "yetasel "
-            "yetesel yitasel yittasel ettasel etasel tetsel"
+            "yetesel yitasel yittasel ettasel etasel tetsel "
+            "t7awelni t7awelny t7awilni 7awelny 7awwelny 7awilny kalemny twasselni "
+            "y7ki y7ke t7ki ti7ki "
+            # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
+            "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
+            # Maghrebi «يعيط ليا»; «عايز اكلمهم» after the service was named
+            "یعیط تعیط اکلمهم اکلمکم نکلمکم"
         )
     )
 ) | frozenset(
@@ -154,6 +165,10 @@ _ASKED_LIGHT_VERBS = frozenset(
 )
 
 
+# ... and the imperative of «کردن» after a contact word («وصل کنید», «منتقل کن»).
+_DO_IMPERATIVE = frozenset(tokenise(normalise("کن کنید کنین بکن بکنید بکنین")))
+
+
 def _refused_contact(tokens: Sequence[str], i: int) -> bool:
     """Whether the contact word at `tokens[i]` is negated ("don't call me", "I don't
     want to be called")."""
@@ -167,10 +182,28 @@ def _refused_contact(tokens: Sequence[str], i: int) -> bool:
     )
 
 
+# Persian «تحویل» is a delivery with a light verb («سفارشو یه نفر دیگه تحویل بگیره؟», "can
+# someone else receive the order?"), Arabic «تحويل» a transfer.
+_DELIVERY = "تحویل"
+_LIGHT_VERB_STEMS = ("گیر", "گرفت", "بد", "داد", "دید", "دی", "بگیر", "شد", "شو")
+_PERSIAN_VERB_PREFIXES = ("", "ب", "می", "ن", "نمی")
+
+
+def _persian_light_verb(token: str) -> bool:
+    """Whether `token` is a form of Persian «گرفتن», «دادن» or «شدن» («بگیره», «میدید»)."""
+    return any(
+        token.startswith(prefix + stem)
+        for prefix in _PERSIAN_VERB_PREFIXES
+        for stem in _LIGHT_VERB_STEMS
+    )
+
+
 def _is_contact(tokens: Sequence[str], i: int) -> bool:
     """Whether `tokens[i]` is a contact word that is not refused ("talk", «اتصلوا»,
     "be transferred"; not "don't call")."""
     if not _may_contact(tokens[i]):
+        return False
+    if tokens[i] == _DELIVERY and tokens[i + 1 : i + 2] and _persian_light_verb(tokens[i + 1]):
         return False
     return bool(_contact_base(tokens[i]) or _inflected_contact(tokens, i)) and not (
         _refused_contact(tokens, i)
@@ -186,6 +219,21 @@ def _may_contact(token: str) -> bool:
     return _contact_base(token) is not None
 
 
+# An English verb with the Persian "me" on it, as Persian chat writes one («لطفاً
+# connectم کن به یه live agent», «transferم کنید»).
+_PERSIAN_ME_ENDINGS = ("مون", "م")
+
+
+def _latin_with_me(token: str) -> str | None:
+    """The English word of `token` when it is Latin letters with the Persian «م» ("me")
+    on them, else None."""
+    for ending in _PERSIAN_ME_ENDINGS:
+        head = token[: -len(ending)]
+        if token.endswith(ending) and head.isascii() and head.isalpha():
+            return head
+    return None
+
+
 @functools.lru_cache(maxsize=1 << 14)
 def _contact_base(token: str) -> str | None:
     """The contact word `token` is, with an Arabic proclitic or plural ending taken off
@@ -194,6 +242,8 @@ def _contact_base(token: str) -> str | None:
         return token
     if token.isascii():
         return None
+    if (latin := _latin_with_me(token)) is not None:
+        return latin if latin in _CONTACT_WORDS else None
     bases = [token] + [token[len(p) :] for p in _CONTACT_PROCLITICS if token.startswith(p)]
     for base in bases:
         if base in _CONTACT_WORDS:
@@ -267,7 +317,7 @@ _PRESENCE_WORDS = frozenset(
     tokenise(
         normalise(
             "here available online around rn اونجا انجا اینجا آنلاین انلاین "
-            "هنا موجود متاح متواجد اونلاین هون hon hona hena"
+            "هنا موجود متاح متواجد اونلاین هون hon hona hena mawgood mawjood mawjud"
         )
     )
 )
@@ -379,12 +429,15 @@ _REQUEST_FORMS = frozenset(
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
             "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرستید "
             "بفرستین صدا "
+            "اطالب نطالب یرجی "
             "ارید اريد نريد اطلب ارجو اود ابغى ابغي ابغا نبغى ابي ابا نبي بدي بدنا عايز "
             "عاوز عايزه عاوزه عايزين ودي حاب حابب اتمنى خلي خلوا خلو ريت اجعل جيب جيبلي "
             "هات هاتلي "
+            # "I need" («محتاج حد يبص»)
+            "محتاج محتاجه "
             # Arabizi
             "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi "
-            "wedi"
+            "wedi me7tag m7tag a7tag ne7tag 5alli 5ali 5aly 5alini 5allini khalli khalini"
         )
     )
 )
@@ -439,9 +492,13 @@ _JOB_WORDS = frozenset(
 _PAST_WORDS = frozenset(
     tokenise(
         normalise(
-            "yesterday ago earlier already previously spoke spoken said told missed "
+            "yesterday ago earlier already previously spoke spoken said told missed promised "
             "دیروز پریروز قبلا گفت گفتن گفتند گفته زد زدم زدند زده گرفتم گرفت گرفتند کردم "
-            "کرد کرده کردند بود بودم "
+            "کرد کرده کردند بود بودم نداد ندادن ندادند نداده نزد نزدن نگرفت نگرفتن "
+            # Finglish "zad" as the transliteration writes it
+            "زاد "
+            # a Persian present plural about the staff («اپراتورهاتون ترکی صحبت میکنن؟»)
+            "میکنن میکنند "
             "امبارح امس البارحه البارح لقد للتو قائلا اخبرني بيقلي "
             # "and solved it" ends a story of a call («تواصل معي مشرف ... وحل الموضوع»)
             "وحل وحلها وحلوا وحلت "
@@ -455,6 +512,16 @@ _PAST_WORDS = frozenset(
         )
     )
 )
+# "Already" at the end of a clause urges ("just connect me to a human already"); before
+# the verb it tells ("I already called").
+_ALREADY = "already"
+# English "last time", "last week": a story where nothing is asked ("the operator put me
+# through to returns last time"), like «الماضي» and «گذشته» below.
+_LAST_ENGLISH = "last"
+_PERIODS = frozenset(["time", "week", "month", "night", "year", "weekend"])
+# Persian "ago" after a time («هفته پیش», «دو روز پیش»; Finglish "hafte pish")
+_AGO = "پیش"
+_TIME_NOUNS = frozenset(tokenise(normalise("روز هفته هافته ماه سال ساعت دقیقه")))
 # A Persian relative clause («همین شماره‌ای که ثبت کردم», "the number I registered")
 # describes a thing the clause names, which the «ی» of the noun before «که» marks: its
 # past verb, and the time words before it, tell nothing about whether the clause asks
@@ -599,17 +666,32 @@ _PERSON_CONTACTS = frozenset(tokenise(normalise("escalate escalation callback ت
 # المدير»): asked (imperative or «ممكن ترفع»), and aimed with «ل» or «إلى» at a person or a
 # department; «ارفعوا السعر» raises a price, «رفعت شكوى» tells of one filed.
 _RAISE = frozenset(tokenise(normalise("ارفع ترفع")))
+# ... and so is the chat handed to one («حوّل المحادثة لموظف», «حولوا طلبي للمشرف»):
+# «حول» is also "about", which aims at no person; «ابعت», «أرسل», «تحول» are also "I
+# send", "you transfer" («بحاول ابعت وديعة للوكيل» sends money to an estate agent).
+_HAND_OVER = frozenset(tokenise(normalise("حول")))
 _RAISE_ENDINGS = tuple(normalise(e) for e in ("", "وا", "و", "ي", "ه", "ها", "وه", "وها", "يها"))
 _RAISE_PROCLITICS = ("", "و", "ف")
 # Every written form of the verbs, spelled out once: the check runs on every token of
 # every message.
 _RAISED_FORMS = frozenset(
     proclitic + verb + ending
-    for verb in _RAISE
+    for verb in _RAISE | _HAND_OVER
     for proclitic in _RAISE_PROCLITICS
     for ending in _RAISE_ENDINGS
 )
 _RAISE_REACH = 3  # words from the verb to the one it is raised to
+# «حول» hands over when it leads the clause or follows "please" or "can you" («ممكن
+# تحول», «لو سمحت حول», «الله يخليك حول»).
+_HANDED_FORMS = frozenset(
+    proclitic + verb + ending
+    for verb in _HAND_OVER
+    for proclitic in _RAISE_PROCLITICS
+    for ending in _RAISE_ENDINGS
+)
+_BEFORE_HANDING = _MODALS | frozenset(
+    tokenise(normalise("سمحت سمحتي سمحتو يخليك يخليكم فضلك رجاء يرجى ارجو بليز"))
+)
 _TO = frozenset(tokenise(normalise("الى لـ")))
 # How far a contact word may be from "me" («با من تماس»: before; «زنگ بزنید بهم»: after).
 _ME_REACH = 2
@@ -968,6 +1050,23 @@ _DROPPED_LETTER = (
     - _HUMAN_WORDS
     - {"exert", "amin", "gent", "gents"}
 )
+# ... or two letters swapped ("humna", "agnet", "opertaor": a swap is two edits, more than
+# the one letter wrong above allows): Latin-letter person-words of five letters or more.
+_SWAPPED_LETTERS = (
+    frozenset(
+        w[:k] + w[k + 1] + w[k] + w[k + 2 :]
+        for w in _HUMAN_WORDS
+        if w.isascii() and w.isalpha() and len(w) >= _MIN_TYPO_LENGTH - 1
+        for k in range(len(w) - 1)
+    )
+    - _HUMAN_WORDS
+)
+
+
+# Arabic «الإدارة» ("the management", «للإدارة») is a person-word with its article or
+# proclitic; bare, Persian «اداره» is an office («فاکتور لازم دارم واسه اداره», "I need the
+# invoice for work").
+_WITH_ARTICLE_ONLY = frozenset(tokenise(normalise("اداره")))
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -978,6 +1077,8 @@ def _is_person_word(token: str, *, typos: bool = True) -> bool:
     (`typos`: in a long message a word one letter from a person is more often another
     word, "expect" and "expert")."""
     token = _HELD_LETTER.sub(r"\1", token)
+    if token in _WITH_ARTICLE_ONLY:
+        return False
     if token in _HUMAN_WORDS:
         return True
     bare = [token[len(p) :] for p in _ARABIC_PROCLITICS if token.startswith(p)]
@@ -991,7 +1092,7 @@ def _is_person_word(token: str, *, typos: bool = True) -> bool:
     forms |= {f[: -len(e)] for f in forms for e in _PERSON_ENDINGS if f.endswith(e)}
     if forms & _HUMAN_WORDS:
         return True
-    if typos and token in _DROPPED_LETTER:
+    if typos and (token in _DROPPED_LETTER or token in _SWAPPED_LETTERS):
         return True
     return (
         typos
@@ -1109,6 +1210,10 @@ def _without_refused_person(tokens: Sequence[str]) -> list[str]:
 _COMPOUND_NOUNS = _phrases(
     "team member",
     "team members",
+    "delivery person",
+    "delivery guy",
+    "delivery man",
+    "delivery driver",
     "staff member",
     "staff members",
     "human readable",
@@ -1168,12 +1273,25 @@ def _clauses(text: str) -> list[list[str]]:
     return [c for c in clauses if c]
 
 
+# "Someone else", «یه نفر دیگه», «حد تاني»: another person who collects or receives,
+# not one of the shop's to talk to.
+_ELSE = frozenset(tokenise(normalise("else دیگه دیگر دیگری تانی ثانی اخر tany tani dige")))
+
+
+# Persian «آدم» after «که» is "one" in general («که آدم بیاد از نزدیک ببینه»).
+_ONE_GENERIC = frozenset(tokenise(normalise("آدم ادم")))
+
+
 def _ours(tokens: Sequence[str], i: int) -> bool:
     """Whether `tokens[i]` names someone of the shop's to talk to: not "my manager",
     "support's number", nor the one complained about ("a complaint
     about the agent", «اشتكي على المندوب»; "complain to a manager" asks for one)."""
     if i > 0 and (tokens[i - 1] in _MINE or tokens[i - 1].isdigit()):  # "for 4 people"
         return False
+    if i + 1 < len(tokens) and tokens[i + 1] in _ELSE:  # "someone else picks it up"
+        return False
+    if i > 0 and tokens[i - 1] == _RELATIVE and tokens[i] in _ONE_GENERIC:
+        return False  # «مغازه دارین که آدم بیاد ببینه؟», "a shop where one can come and see"
     near = tokens[max(0, i - _ATTRIBUTE_REACH) : i + _ATTRIBUTE_REACH + 1]
     if any(t in _ATTRIBUTES for t in near):  # «شماره پشتیبانی», "the agent's email"
         return False
@@ -1208,9 +1326,15 @@ def _tells(clause: Sequence[str]) -> bool:
     described = _relative_past(clause)
     for i, token in enumerate(clause):
         bare = token[1:] if token.startswith("و") else token  # «وقال», "and said"
-        if (token in _PAST_WORDS or bare in _PAST_WORDS) and i not in described:
+        urged = token == _ALREADY and i == len(clause) - 1  # "... a human already"
+        if (token in _PAST_WORDS or bare in _PAST_WORDS) and i not in described and not urged:
             return True
         if token in _LAST and not _asks_something(clause):
+            return True
+        if (
+            (token == _LAST_ENGLISH and clause[i + 1 : i + 2] and clause[i + 1] in _PERIODS)
+            or (token == _AGO and i > 0 and clause[i - 1] in _TIME_NOUNS)
+        ) and (not _asks_something(clause) or _starts_with_a_person(clause)):
             return True
         if token in _OWN_PEOPLE and not (i > 0 and clause[i - 1] == _VOCATIVE):
             return True
@@ -1223,28 +1347,63 @@ def _tells(clause: Sequence[str]) -> bool:
             return True  # "the agent was rude": the person is the subject of a story
         if token in _CALLED and i > 0 and _the_person(clause[i - 1]):
             return True
+        if _does_the_person(clause, i):
+            return True
     if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
     if _wants_to_know(clause) or _asks_when(clause):
         return True
     if clause[0] in _QUESTION_PARTICLES and any(t in _MUST_WORDS for t in clause):
         return True  # «آیا باید با پشتیبانی تماس بگیرم؟», «هل لازم أتصل بخدمة العملاء؟»
-    present = any(t in _PRESENCE_WORDS or t == "there" for t in clause)
+    # "is anyone there", "is a real person reading this?": whether a person is present
+    present = any(t in _PRESENCE_WORDS or t == "there" or t in _REAL for t in clause)
     if clause[0] in _WHO_WHERE and len(clause) > 1 and clause[1] in _AUXILIARIES:
         clause = clause[1:]  # "who is your manager?" asks about the manager, like "is"
     if clause[0] in _QUESTION_PARTICLES and any(t in _ME for t in clause):
         return False  # «آیا کارشناس میتونه با من تماس بگیره؟» asks for the call
+    causative = (
+        clause[0] in _HAVE_GET
+        and len(clause) > 1
+        and (clause[1] in _ARTICLES_A or clause[1] in _ANYONE)
+    )  # "have a technician phone me", "get someone to call me": imperatives
     return (
         (clause[0] in _AUXILIARIES or clause[0] in _QUESTION_PARTICLES)
         and not present
+        and not causative
         and _names_staff(clause, _next_word(clause, 1, _DETERMINERS), span=2)
     )
+
+
+def _starts_with_a_person(clause: Sequence[str]) -> bool:
+    """Whether a person is the clause's subject ("the operator put me through ...",
+    «یه نفر زنگ زد»): a request puts the verb first ("put me through to ...")."""
+    i = _next_word(clause, 0, _DETERMINERS | _INDEFINITE)
+    return i < len(clause) and (_is_person_word(clause[i], typos=False) or _someone_at(clause, i))
 
 
 def _asks_something(clause: Sequence[str]) -> bool:
     """Whether the clause holds a request form or asks to be contacted ("I want", «لطفا»,
     «باهام تماس بگیرید», «اتصلوا بي»)."""
     return any(t in _REQUEST_FORMS for t in clause) or _contacts_me(clause)
+
+
+# Arabic and Arabizi third-person present verbs («يحكي», «يتصل», "ye7ki", "y7ki").
+_PRESENT_PREFIXES = ("ی", "y")
+_ARABIZI_ARTICLE = "el"
+
+
+def _does_the_person(clause: Sequence[str], i: int) -> bool:
+    """ "Does the employee speak Arabic?" without «هل»: a definite person («الموظف», "el
+    mowazaf") before a present contact verb («الموظف يحكي عربي؟», «المندوب يتصل قبل ما
+    يجي؟»), and nothing asked in the clause («خلي المشرف يتصل بي», «ممكن المدير يكلمني»)."""
+    token = clause[i]
+    if i == 0 or not token.startswith(_PRESENT_PREFIXES) or not _may_contact(token):
+        return False
+    before = clause[i - 1]
+    definite = _the_person(before) or (
+        i > 1 and clause[i - 2] == _ARABIZI_ARTICLE and _is_person_word(before, typos=False)
+    )
+    return definite and not any(t in _REQUEST_FORMS or t in _MODALS for t in clause)
 
 
 def _the_person(token: str) -> bool:
@@ -1310,9 +1469,16 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
     contact = any(
         _is_contact(wanted, i)
         or (wanted[i] in _CONTACT_TABLE and _longest_at(wanted, i, _CONTACT_TABLE))
+        or (wanted[i] in _ME_CONTACT_TABLE and _longest_at(wanted, i, _ME_CONTACT_TABLE))
         for i in range(len(wanted))
     )
-    asked = any(t in _REQUEST_FORMS for t in wanted)
+    asked = (
+        any(t in _REQUEST_FORMS for t in wanted)
+        or _given_one(wanted)
+        or _someone_must(wanted)
+        or _can_someone(wanted)
+        or _bring_or_send(wanted)
+    )
     for i in range(len(wanted)):
         if wanted[i] in _REQUEST_TABLE and (length := _longest_at(wanted, i, _REQUEST_TABLE)):
             after = _next_word(wanted, i + length, _BEFORE_PERSON)
@@ -1334,7 +1500,12 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
     )
     if any(t in _INQUIRY_WORDS for t in wanted[:first_person]):
         return False
-    answer = contact or _answers(wanted) or any(t in _PRESENCE_WORDS for t in wanted)
+    answer = (
+        contact
+        or _answers(wanted)
+        or any(t in _PRESENCE_WORDS for t in wanted)
+        or (asked and _looks_at_it(wanted))
+    )
     return any(
         (
             _ours(wanted, i)
@@ -1351,6 +1522,150 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
         or (asked and _contact_base(t) is not None and _of_staff(wanted, i + 1))
         for i, t in enumerate(wanted)
     )
+
+
+# Persian «بده» ("give!", also spoken "is bad") asks for the person after an indefinite
+# one («یه کارشناس بده», "ye adam bede"); «کارشناستون بده» says the agent is bad.
+_GIVE = "بده"
+_INDEFINITE = frozenset(tokenise(normalise("یه یک")))
+_GIVE_REACH = 3  # words from «یه» to «بده»
+
+
+def _given_one(clause: Sequence[str]) -> bool:
+    """Whether the clause asks «یه ... بده» ("give me a ...")."""
+    if _GIVE not in clause:  # most clauses: one scan
+        return False
+    return any(
+        t == _GIVE and any(w in _INDEFINITE for w in clause[max(0, i - _GIVE_REACH) : i])
+        for i, t in enumerate(clause)
+    )
+
+
+# "Someone must ...", «یکی باید», «یه نفر باید», «لازم حد يشوف»: the person is asked for
+# (with what they must do: "someone has to be home?" asks about a delivery).
+_SOMEONE_MUST_AFTER = _by_first_word(
+    (_phrases("باید", "بایست", "should", "needs to", "has to", "need to", "have to"),)
+)
+_SOMEONE_MUST_BEFORE = frozenset(tokenise(normalise("لازم لازمه ضروري lazem")))
+
+
+def _someone_must(clause: Sequence[str]) -> bool:
+    """Whether someone or a person must do something in the clause ("someone needs to
+    look at this", «یکی باید این سفارشو ببینه», «لازم حد يشوف الطلب»)."""
+    if _SOMEONE_MUST_AFTER.keys().isdisjoint(clause) and _SOMEONE_MUST_BEFORE.isdisjoint(clause):
+        return False  # no "must" word: the clause is not read word by word
+    for i, token in enumerate(clause):
+        indefinite = i > 0 and (clause[i - 1] in _ARTICLES_A or clause[i - 1] in _INDEFINITE)
+        person = indefinite and _is_person_word(token, typos=False)
+        if not (token in _ANYONE or _someone_at(clause, i) or person):
+            continue  # "the manager needs to approve the invoice" tells what must happen
+        after = i + 1 < len(clause) and _longest_at(clause, i + 1, _SOMEONE_MUST_AFTER)
+        if after or (i > 0 and clause[i - 1] in _SOMEONE_MUST_BEFORE):
+            return True
+    return False
+
+
+# English imperatives that ask for someone to be brought ("send a real person over",
+# "bring me someone who can help"): at the start of the clause only, after "please",
+# "just" or "can you"; "I'm trying to send the deposit to the agent" tells.
+_BRING = frozenset(
+    tokenise(
+        normalise(
+            "send bring "
+            # Arabic imperatives of bringing, sending, putting one on («هاتوا حد يفهم»,
+            # «ابعتولي حد من خدمة العملاء», «حط لي مشرف على الخط»): also the past («المندوب
+            # حط الطلب عند الباب», "the courier put the order at the door") or "I send"
+            # after a subject, hence only leading the clause
+            "هاتوا هاتولي جيبوا جيبولي جبلي ابعت ابعتلي ابعتولي ابعتوا ابعث ابعثوا ارسلوا "
+            "حط حطلي حطولي حطوا عطني عطوني اعطني عطيني اعطيني "
+            "gebli geblii hatli hatoli ib3atli eb3atli 7otli"
+        )
+    )
+)
+_BEFORE_IMPERATIVE = frozenset(
+    ["please", "pls", "plz", "just", "kindly", "can", "could", "will", "would", "you", "u"]
+) | frozenset(tokenise(normalise("لو سمحت سمحتوا الله يخليك يخليكم بسرعه طيب عافاك")))
+
+
+def _bring_or_send(clause: Sequence[str]) -> bool:
+    """Whether the clause starts with "send" or "bring" as an imperative, and not for
+    a job ("send a technician to install it" asks for a visit)."""
+    i = _next_word(clause, 0, _BEFORE_IMPERATIVE)
+    if i == len(clause) or clause[i] not in _BRING:
+        return False
+    to = next((j for j in range(i + 1, len(clause) - 1) if clause[j] == "to"), None)
+    return to is None or _is_contact(clause, to + 1) or clause[to + 1] in _ANSWER_WORDS
+
+
+# "Can someone", «میشه یکی», «ممكن حد», "momken 7ad": asking whether someone can, which
+# asks for them with what they would do ("can someone look at my order?"); "can the
+# agent speak Arabic?" asks about the staff and is not counted here.
+def _can_someone(clause: Sequence[str]) -> bool:
+    """Whether a modal stands right before "someone" (an article between), or before a
+    person who is to look at the case ("can a human look at my order")."""
+    if _MODALS.isdisjoint(clause):
+        return False
+    return any(
+        t in _MODALS
+        and (j := _next_word(clause, i + 1, _ARTICLES)) < len(clause)
+        and (
+            clause[j] in _ANYONE
+            or _someone_at(clause, j)
+            or (_is_person_word(clause[j], typos=False) and _looks_at_it(clause[j:]))
+        )
+        for i, t in enumerate(clause)
+    )
+
+
+# What a person does with the case when asked for ("I need someone to check my refund",
+# «محتاج حد يبص على الطلب», «بدي حدا يشوف مشكلتي», «یکی باید این سفارشو ببینه»): the verb
+# within a few words after "someone" in English and Arabic; a Persian third-person
+# subjunctive anywhere after it (the verb ends the Persian clause). Only with a request
+# form or a modal before someone: alone, "someone checked my order" and "can anyone see
+# my card details?" tell or ask otherwise.
+_LOOK_WORDS = frozenset(
+    tokenise(
+        normalise(
+            "check checks "
+            "يبص يبصلي يشوف يشوفلي يشيك يشيكلي يفهم "
+            "yboss ybos yshuf yshoof yshof ycheck yfham yefham ytaba3 yetaba3"
+        )
+    )
+)
+_PERSIAN_LOOK_WORDS = frozenset(tokenise(normalise("ببینه ببینن چک چکک نگاه بفهمه")))
+_LOOK_PHRASES = _by_first_word(
+    (_phrases("look at", "go through", "go over", "sort out", "sort this", "sort it"),)
+)
+_LOOK_REACH = 3  # words from "someone" to what they are to do (English, Arabic)
+
+
+# What an English look verb is aimed at when it is the customer's case ("check my refund",
+# "look at this", "sort it out"); "look at the tracking page" is not asked of a person.
+_THE_CASE = frozenset(["my", "this", "it", "our", "me", "that", "these", "out"])
+
+
+def _the_case_after(clause: Sequence[str], j: int) -> bool:
+    """Whether the look verb ending before `clause[j]` is aimed at the customer's case
+    (English), or is Arabic (its object follows freely: «يبص على الطلب»)."""
+    if not clause[j - 1].isascii() or clause[j - 1].startswith("y"):
+        return True  # Arabic and Arabizi verbs
+    return j == len(clause) or any(t in _THE_CASE for t in clause[j : j + 2])
+
+
+def _looks_at_it(clause: Sequence[str]) -> bool:
+    """Whether someone in the clause is to look at, check or sort out the case."""
+    for i in range(len(clause)):
+        if not (_someone_at(clause, i) or _is_person_word(clause[i], typos=False)):
+            continue
+        for j in range(i + 1, len(clause)):
+            if clause[j] in _PERSIAN_LOOK_WORDS:
+                return True
+            if j - i > _LOOK_REACH:
+                break
+            length = clause[j] in _LOOK_PHRASES and _longest_at(clause, j, _LOOK_PHRASES)
+            if (clause[j] in _LOOK_WORDS or length) and _the_case_after(clause, j + (length or 1)):
+                return True
+    return False
 
 
 def _answers(tokens: Sequence[str]) -> bool:
@@ -1388,8 +1703,34 @@ def _of_staff(tokens: Sequence[str], i: int) -> bool:
     return _names_staff(tokens, j) or (j < len(tokens) and tokens[j] in _DEPARTMENTS)
 
 
+# Arabizi contact verbs with "me" on them; "wasalni" is also "it reached me" (the parcel).
+_ARABIZI_ME_CONTACTS = frozenset(
+    form
+    for stem in (
+        "7awel",
+        "7awwel",
+        "7awil",
+        "t7awel",
+        "t7awil",
+        "kalem",
+        "kallem",
+        "ykalem",
+        "yekalem",
+        "ykallem",
+        "wassel",
+        "twassel",
+    )
+    for form in (stem + "ni", stem + "ny")
+)
+
+
 def _carries_me(token: str) -> bool:
-    """Whether an Arabic contact verb carries "me" («كلموني», «حولني», «يكلمني»)."""
+    """Whether an Arabic contact verb carries "me" («كلموني», «حولني», «يكلمني», and
+    in Arabizi "7awelni", "t7awelni", "kalemni")."""
+    if token.isascii():
+        return token in _ARABIZI_ME_CONTACTS
+    if _latin_with_me(token) is not None:
+        return _contact_base(token) is not None
     return any(
         token.endswith(s)
         and not token[: -len(s)].rstrip("و").endswith(_ARRIVE)
@@ -1429,6 +1770,8 @@ def _raised_to_staff(clause: Sequence[str]) -> bool:
     for i, token in enumerate(clause):
         if token not in _RAISED_FORMS:
             continue
+        if token in _HANDED_FORMS and not (i == 0 or clause[i - 1] in _BEFORE_HANDING):
+            continue  # «سؤال حول الضمان للموظفين»: "about", not "transfer!"
         for j in range(i + 1, min(i + 1 + _RAISE_REACH, len(clause))):
             # «إلى» before the person («إلى المدير»), or «ل» on it («للمدير», «للقسم»)
             target = j + 1 if clause[j] in _TO else j
@@ -1441,16 +1784,57 @@ def _raised_to_staff(clause: Sequence[str]) -> bool:
     return False
 
 
+# English verbs that hand the chat or the case over ("pass this on to a supervisor",
+# "forward my chat to a human", "hand me over to an agent"), as an imperative or after
+# "can you" (the verb leads the clause); "to" and a person or service within reach. Not
+# thanks passed on ("please pass on my thanks to the technician"), nor a past ("I was
+# passed to billing") or a money transfer ("I'm trying to send the deposit to the agent").
+_HAND_VERBS = frozenset(["pass", "hand", "forward", "refer", "route", "send", "move", "give"])
+_HAND_REACH = 4  # words from the verb to "to"
+_GRATITUDE = frozenset(
+    ["thanks", "thank", "compliments", "regards", "appreciation", "gratitude", "feedback"]
+)
+
+
+def _handed_to_staff(clause: Sequence[str]) -> bool:
+    """Whether the clause asks for the chat or case to be handed to one of the shop's
+    people ("pass this on to a supervisor", "send my complaint to your manager")."""
+    if _HAND_VERBS.isdisjoint(clause) or not _GRATITUDE.isdisjoint(clause):
+        return False
+    start = _next_word(clause, 0, _BEFORE_IMPERATIVE)
+    for i, token in enumerate(clause):
+        if token not in _HAND_VERBS or i != start:
+            continue
+        for j in range(i + 1, min(i + 1 + _HAND_REACH, len(clause))):
+            if clause[j] != "to":
+                continue
+            k = _next_word(clause, j + 1, _BEFORE_PERSON)
+            if k < len(clause) and (_names_staff(clause, k) and _ours(clause, k)):
+                return True
+    return False
+
+
 def _department(token: str) -> bool:
     """Whether `token` is one of the shop's departments, with «ل» («للقسم», «للمبيعات»)."""
     bare = "ال" + token[2:] if token.startswith("لل") else token
     return bare in _DEPARTMENTS
 
 
+# Arabic verbal nouns of calling with the article: a topic («الاتصال بخدمة العملاء متاح؟»)
+# unless a request form asks for them with "me" («أرجو التواصل معي»).
+_VERBAL_NOUNS = frozenset(tokenise(normalise("التواصل الاتصال")))
+_CALL = "call"
+# "When" as a conjunction ("kalemni lama el order yewsal", "call me when it arrives"):
+# a notice asked for, not a person.
+_WHEN_CONJUNCTIONS = frozenset(tokenise(normalise("لما لمن lama lamma lamman")))
+
+
 def _contacts_me(clause: Sequence[str]) -> bool:
     """A contact word aimed at the customer ("transfer me", «زنگ بزنید بهم»), or one that
     needs no object ("escalate"), in a clause that does not ask how or when."""
-    if any(t in _WH_WORDS for t in clause) or clause[0] in _AUXILIARIES:
+    if any(t in _WH_WORDS or t in _WHEN_CONJUNCTIONS for t in clause):
+        return False
+    if clause[0] in _AUXILIARIES:
         return False
     me = {
         i
@@ -1464,21 +1848,26 @@ def _contacts_me(clause: Sequence[str]) -> bool:
             token in _ME_CONTACT_TABLE and _longest_at(clause, i, _ME_CONTACT_TABLE)
         ):
             return True
-        if not token.isascii() and _carries_me(token):
+        if _carries_me(token):
             return True
         if _passive_call_to_me(clause, i):
             return True
         base = _contact_base(token)
+        if base in _VERBAL_NOUNS and any(t in _REQUEST_FORMS for t in clause):
+            base = _CALL  # «أرجو التواصل معي هاتفياً», "please contact me by phone"
         if base not in _CALL_WORDS:  # the verb itself: not "stop calling me"
             continue
-        if not token.isascii() and any(
-            t in _ASKED_LIGHT_VERBS for t in clause[i + 1 : i + 1 + _ME_REACH]
-        ):
+        # «زنگ بزنید», and a Latin word with the Persian verb («call بزنید بهم»)
+        if any(t in _ASKED_LIGHT_VERBS for t in clause[i + 1 : i + 1 + _ME_REACH]):
             return True
         if token == "call" and _a_call_asked_for(clause, i):
             return True
         if not token.isascii():
             if any(abs(i - j) <= _ME_REACH for j in me):
+                return True
+            # «منو به بخش فنی وصل کن»: the Persian object leads the clause, the verb
+            # (an imperative «کن») ends it, the department stands between
+            if clause[i + 1 : i + 2] and clause[i + 1] in _DO_IMPERATIVE and min(me, default=i) < i:
                 return True
         elif i + 1 in me:  # "transfer me", "call me back": the object follows the verb
             after = clause[i + 2] if i + 2 < len(clause) else "back"
@@ -1513,6 +1902,48 @@ def _names_only_a_person(clause: Sequence[str]) -> bool:
     )
 
 
+# "There is" before "someone" («فيه حد؟», «في حدا معي؟», «واش كاين شي حد؟», «هل يوجد
+# أحد هنا؟», "fi 7ada ma3i?"): asking whether anyone is there, when "someone" ends the
+# clause or "with me" or "here" follows; «في حد أقصى للسحب؟» asks about a limit.
+_THERE_IS = frozenset(
+    tokenise(normalise("فيه في فى كاين كاينه يوجد هناك مافي مفيش fi fih fe feeh kayn kayen"))
+)
+
+
+_SOMEONE_THERE_LENGTH = 4
+# "On me" after "answer" («يرد عليا»; «علي» is also «على», "on", and the name Ali)
+_ON_ME = frozenset(tokenise(normalise("عليا 3alaya 3alayya")))
+# Levantine and Egyptian "answers" with «ب» («في حدا بيرد؟»)
+_ANSWERS_NOW = frozenset(tokenise(normalise("بيرد بترد")))
+_IS = frozenset(["is", "are"])
+_REAL = frozenset(["real", "actual", "live", "living"])
+
+
+def _is_anyone_there(clause: Sequence[str]) -> bool:
+    """Whether the clause asks if someone is there."""
+    if len(clause) <= _SOMEONE_THERE_LENGTH and clause[0] in _ANYONE and clause[-1] == "there":
+        return True  # "somebody is there?", "anyone out there"
+    if clause[0] in _IS and len(clause) > 2 and clause[1] in _ARTICLES_A | {"any"}:
+        # "is a real person reading this?", "is an actual human there?"
+        j = _next_word(clause, 2, _REAL)
+        return j > 2 and j < len(clause) and _is_person_word(clause[j], typos=False)
+    for i, token in enumerate(clause):
+        if token not in _THERE_IS:
+            continue
+        j = _next_word(clause, i + 1, _SOME)
+        if j < len(clause) and (clause[j] in _ANYONE or _someone_at(clause, j)):
+            after = clause[j + 1] if j + 1 < len(clause) else ""
+            if not after or after in _ME or after in _PRESENCE_WORDS:
+                return True
+            # «شو في حدا بيرد؟», «في حد يرد عليا؟»: anyone to answer me; «في حد بيرد على
+            # التلفون بالليل؟» asks about the phone's hours
+            rest = clause[j + 2 :]
+            answers = after in _ANSWER_WORDS or after in _ANSWERS_NOW
+            if answers and (not rest or rest[0] in _ME or rest[0] in _ON_ME):
+                return True
+    return False
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether the customer asks for a person, in any clause of `text` (Finglish in
     Persian script already): a request form with a person-word in one clause, or the
@@ -1532,7 +1963,10 @@ def asks_for_a_person(text: str) -> bool:
     if any(job) and not contacts:
         return False
     asking = [c for c in clauses if not _tells(c)]
-    if any(_asks_for_one(c) or _raised_to_staff(c) for c in asking):
+    if any(
+        _asks_for_one(c) or _raised_to_staff(c) or _handed_to_staff(c) or _is_anyone_there(c)
+        for c in asking
+    ):
         return True
     # a message ending on the person alone asks for them, whatever came before ("you
     # are not understanding me. human agent!!!"); "who did this? the manager?" asks a

@@ -296,29 +296,39 @@ def test_person_requests_tune_halves() -> None:
     assert _person_set("person_requests.jsonl", "tune") == (75, 75, 0, 30)
     assert _person_set("person_requests2.jsonl", "tune") == (63, 63, 0, 38)
     assert _person_set("person_requests3.jsonl", "tune") == (85, 85, 0, 50)
-    # a tuning set of its own (tests/fixtures/faq/README.md): two requests left for rules
-    # that would take look-alikes ("ask a technician to ring me", «اتصلوا علي»), and
-    # "can the delivery person call before arriving?" taken
-    assert _person_set("person_requests_tuning_s19.jsonl", "tune") == (58, 60, 1, 34)
-    # the blind set's tune half (54 of 65 and 3 of 35 look-alikes before session 19's rules)
-    assert _person_set("person_requests4.jsonl", "tune") == (61, 65, 1, 35)
+    # a tuning set of its own (tests/fixtures/faq/README.md): «اتصلوا علي» left for a rule
+    # that would take look-alikes («علي» is also a name)
+    assert _person_set("person_requests_tuning_s19.jsonl", "tune") == (59, 60, 0, 34)
+    # the blind set's tune half (54 of 65 and 3 of 35 look-alikes before session 19's rules,
+    # 61 and 1 before session 20's)
+    assert _person_set("person_requests4.jsonl", "tune") == (65, 65, 0, 35)
+    # session 20's tuning set, by kind of construction (140 of 171 and 6 of 75 before its
+    # rules; 60 look-alikes were then written to probe those rules and 61 requests in
+    # other words, 52 of them taken by the first rules; then 48 requests and 20 look-alikes
+    # more, 39 and 0 taken by the second rules); left "transfer pls" (a money
+    # transfer as often), "speek to agant plz" (one letter changed in a short word),
+    # are a Finglish word the transliteration does not read ("modiretoono"), "wa9alni"
+    # (also "it reached me"), «حولوني ... الأسبوع الماضي» (a story in the imperative's
+    # form) and "can I change the person the order is delivered to?"
+    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (274, 280, 2, 155)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
-# was last set (never used for choices, counted before and after each round): 69 of 75,
-# 60 of 63, 76 of 84 and 23 of 26 requests detected, 2 of 30, 0 of 37, 3 of 48 and 0 of
-# 14 other messages taken for one. The gate keeps that level; the target (95%) is met on
-# the second only (92%, 95%, 90%, 88%). person_requests4.jsonl, written blind on
-# 2026-12-01, was counted on the rules of that day before any change: 48 of 65 requests
-# (74%), 3 of 35 look-alikes; after session 19's rules 50 of 65 (77%), 1 of 35.
-# person_requests5.jsonl, written blind a session later, counted likewise before any
-# change: 56 of 65 (86%), 2 of 35.
+# was last set (never used for choices, counted before and after each round). Session 19
+# left 69 of 75, 60 of 63, 76 of 84, 50 of 65 and 23 of 26 requests detected, 2 of 30,
+# 0 of 37, 3 of 48, 1 of 35 and 0 of 14 other messages taken for one; session 20's rules
+# (chosen on person_requests_tuning_s20.jsonl) 72, 62, 80, 51 and 23 requests (96%, 98%,
+# 95%, 78%, 88%), 3, 0, 2, 2 and 0 others: one more look-alike on the first and fourth,
+# one fewer on the third. person_requests4.jsonl, written blind on 2026-12-01, was 48 of
+# 65 (74%) before session 19. person_requests5.jsonl, written blind in session 20 and
+# never read by the engineer who chose that session's rules: 56 of 65 (86%) and 2 of 35
+# before them, 57 and 2 after.
 PERSON_REQUESTS_HELD = {
-    "person_requests.jsonl": (69, 75, 2, 30),
-    "person_requests2.jsonl": (60, 63, 0, 37),
-    "person_requests3.jsonl": (76, 84, 3, 48),
-    "person_requests4.jsonl": (50, 65, 1, 35),
-    "person_requests5.jsonl": (56, 65, 2, 35),
+    "person_requests.jsonl": (72, 75, 3, 30),
+    "person_requests2.jsonl": (62, 63, 0, 37),
+    "person_requests3.jsonl": (80, 84, 2, 48),
+    "person_requests4.jsonl": (51, 65, 2, 35),
+    "person_requests5.jsonl": (57, 65, 2, 35),
     "person_requests_check_s19.jsonl": (23, 26, 0, 14),
 }
 
@@ -548,20 +558,175 @@ REQUESTS_BESIDE_JOBS_AND_LAST_WEEK = [
 ]
 
 
+# Request forms by kind of construction (session 20's tuning set,
+# person_requests_tuning_s20.jsonl): for each rule, requests it takes (each missed
+# without it) and look-alikes it must leave, in the languages the rule reads.
+CONSTRUCTIONS_TAKEN = {
+    # "send", "bring" leading the clause; Arabic imperatives of bringing and sending
+    "bring_or_send": [
+        "send a real person over here please",
+        "هاتوا حد يفهم",
+        "ابعتولي حد من خدمة العملاء",
+        "حط لي مشرف على الخط",
+    ],
+    # "put me through"-style phrases aimed at the customer count as contact
+    "me_contact_phrases": ["patch me through to a manager"],
+    # someone, asked for, who is to look at or check the case; "someone must ..."
+    "someone_to_look": [
+        "I need someone to check my refund",
+        "can a human look at my order pls",
+        "someone needs to look at this order",
+        "یکی باید این سفارشو ببینه",
+        "محتاج حد يبص على الطلب",
+        "بدي حدا يشوف مشكلتي",
+        "me7tag 7ad yboss 3al order",
+    ],
+    # "is there anyone" in the dialects, and "somebody is there?"
+    "anyone_there": [
+        "واش كاين شي حد؟",
+        "في حدا معي؟",
+        "fi 7ada ma3i?",
+        "7ad mawgood?",
+        "Somebody is there? I am waiting long time.",
+    ],
+    # the chat or case handed to a person
+    "handed_over": [
+        "pass this on to a supervisor",
+        "can you hand my case over to your manager",
+        "حوّل المحادثة لموظف",
+        "لو سمحت حول طلبي للمشرف",
+    ],
+    # "me" on the verb: Arabizi, Latin verbs with the Persian «م», and the Persian
+    # object that leads a clause its imperative ends
+    "me_on_the_verb": [
+        "7awelni lel support",
+        "momken t7awelni l 7ad mn el mabi3at?",
+        "لطفاً transferم کنید به customer service",
+        "لطفاً connectم کن به یه live agent",
+        "منو به بخش فنی وصل کن",
+    ],
+    # words: the technician, «برقرار», «هماهنگ», «يرن», «یه ... بده»
+    "new_words": [
+        "have a technician phone me",
+        "ارتباطمو با یه انسان برقرار کنید",
+        "ينفع حد يرن عليا؟",
+        "لطفاً شماره تماس مرا در اختیار یک کارشناس قرار دهید تا با من هماهنگ کند",
+        "javabat be dard nemikhore, ye karshenas bede",
+    ],
+    # "already" ending a clause urges
+    "already_urges": ["just connect me to a human already"],
+    # two letters swapped in a Latin person-word; "is a real person ...?"
+    "swapped_letters_and_real": ["can i tlak to a humna", "is a real person reading this?"],
+    # dialect verbs and forms: «يتواصل», «تحويلي» ("transferring me"), «أطالب» ("I
+    # demand"), Maghrebi «عطيني» after «عافاك», Arabizi "y7ki", "5alli" (taken before by
+    # the person and the verb alone; the definite person before a present verb needs it)
+    "dialect_forms": [
+        "ممكن احد يتواصل معي؟",
+        "هل يمكن تحويلي إلى موظف؟",
+        "أطالب بالتحدث مع المسؤول",
+        "عافاك عطيني شي مسؤول",
+        "bade 7ada y7ki ma3i",
+        "5alli el modeer ykalemni",
+    ],
+    # «أرجو التواصل معي» (the verbal noun asked for with "me"), «يرجى إحالتي», Maghrebi
+    # «يعيط ليا», «عايز اكلمهم» after the service, «شو في حدا بيرد؟», "real ppl?", and a
+    # Latin "call" with the Persian light verb
+    "third_forms": [
+        "أرجو التواصل معي هاتفياً",
+        "يرجى إحالتي إلى المشرف",
+        "واش ممكن شي واحد يعيط ليا؟",
+        "فين خدمة العملاء؟ عايز اكلمهم",
+        "شو في حدا بيرد؟",
+        "real ppl?",
+        "call بزنید بهم لطفا",
+    ],
+}
+CONSTRUCTIONS_LEFT = {
+    "bring_or_send": [
+        "send me the invoice please",
+        "ابعتلي الفاتورة لو سمحت",
+        "I'm trying to send the deposit to the agent but it fails",
+    ],
+    "me_contact_phrases": ["can you patch the crack in the screen?"],
+    "someone_to_look": [
+        "someone checked my order yesterday",
+        "does someone have to be home for the delivery?",
+        "ممكن حد يفهمني ليش رمز المرور مش زابط؟",
+        "can anyone see my card details?",
+    ],
+    "anyone_there": ["في حد أقصى للسحب؟", "فيه حد للتعبئة في اليوم؟", "هل هناك حد أدنى للطلب؟"],
+    "handed_over": [
+        "Please pass on my thanks to the technician",
+        "I was passed to billing twice",
+        "عندي سؤال حول الضمان للموظفين",
+    ],
+    "me_on_the_verb": ["wasalni el order embare7", "هدفونو چطوری به گوشی وصل کنم؟"],
+    "new_words": [
+        "the technician was great",
+        "اتصال اینترنت برقرار نمیشه",
+        "have the technicians finished the repair?",
+    ],
+    # each taken before its rule: stories told with "last time", "... ago", "promised",
+    # a Persian negated past or a present plural about the staff; someone else who
+    # receives; the delivery person; Persian «اداره» (an office) and «که آدم» ("one")
+    "stories_and_others": [
+        "the operator put me through to returns last time and it worked",
+        "hafte pish ye nafar zang zad",
+        "دیروز سه بار زنگ زدم، کسی جواب نداد",
+        "I was charged twice and the last agent promised a callback",
+        "اپراتورهاتون ترکی هم صحبت می‌کنن؟",
+        "میشه سفارشو یه نفر دیگه تحویل بگیره؟",
+        "can the delivery person call before arriving?",
+        "فاکتور خریدمو لازم دارم واسه اداره، از کجا بگیرم؟",
+        "مغازه دارین که آدم بیاد از نزدیک ببینه؟",
+    ],
+    # Arabic «حط» is also "he put": only leading the clause does it ask
+    "arabic_bring_leads": ["المندوب حط الطلب عند الباب"],
+    "swapped_letters_and_real": [
+        "the hmuan resources department of my company will pay the invoice",
+        "is a real leather case included?",
+    ],
+    "dialect_forms": [
+        "هل المندوب يتواصل قبل التوصيل؟",
+        "اطالب باسترجاع المبلغ",
+        "عطيني رقم الطلب",
+        "تحويلي ما وصل للحساب",
+    ],
+    # "does the employee speak Arabic?" without «هل» (each taken before the rule): a
+    # definite person before a present contact verb, nothing asked
+    "the_person_does": [
+        "el mowazaf ye7ki 3arabi?",
+        "الموظف يحكي عربي؟",
+        "المندوب يتصل قبل ما يجي؟",
+    ],
+    "third_forms": [
+        "الاتصال بخدمة العملاء متاح؟",
+        "أرجو التواصل مع البنك أولاً",
+        "do you have a table for 4 ppl?",
+        "يرجى ارسال الفاتورة",
+        "شو في حد بيرد على الايميلات عندكم؟",
+    ],
+}
+
+
 @pytest.mark.parametrize("text", REQUESTS_BESIDE_JOBS_AND_LAST_WEEK, ids=lambda t: t[:40])
 def test_a_job_word_or_last_week_leaves_a_request_a_request(text: str) -> None:
     assert triage(text).kind is MessageKind.HUMAN
 
 
 @pytest.mark.parametrize(
-    "text", [t for texts in BROADENED_REQUESTS.values() for t in texts], ids=lambda t: t[:40]
+    "text",
+    [t for ts in (*BROADENED_REQUESTS.values(), *CONSTRUCTIONS_TAKEN.values()) for t in ts],
+    ids=lambda t: t[:40],
 )
 def test_broadened_requests_for_a_person(text: str) -> None:
     assert triage(text).kind is MessageKind.HUMAN
 
 
 @pytest.mark.parametrize(
-    "text", [t for texts in BROADENED_LOOK_ALIKES.values() for t in texts], ids=lambda t: t[:40]
+    "text",
+    [t for ts in (*BROADENED_LOOK_ALIKES.values(), *CONSTRUCTIONS_LEFT.values()) for t in ts],
+    ids=lambda t: t[:40],
 )
 def test_look_alikes_the_broadened_rules_leave_out(text: str) -> None:
     assert triage(text).kind is not MessageKind.HUMAN
