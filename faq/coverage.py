@@ -34,7 +34,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from faq.lexicon import CONCEPT_PREFIX, LANGUAGES
-from faq.light_words import GOODS, LIGHT_WORDS, PLACES
+from faq.light_words import BENEFICIARIES, FOR_WORDS, GOODS, LIGHT_WORDS, PLACES
 from faq.matcher import STOPWORDS, Matcher, MatchResult, WordCoverage
 from faq.morphology import arabic_stem, english_stem, persian_variants, without_silent_e
 
@@ -120,6 +120,9 @@ class _EntryExtras:
     place_forms: frozenset[str]
     # the kinds of goods a shop sells (light words) as the language layers write them
     goods_forms: frozenset[str]
+    # family and friends, and the words for "for" that make them a beneficiary
+    people_forms: frozenset[str]
+    for_forms: frozenset[str]
     # question word -> whether the KB knows it (filled as questions come)
     known_words: dict[str, bool] = field(default_factory=dict)
 
@@ -189,10 +192,100 @@ def _is_code(word: str) -> bool:
     return _CODE.fullmatch(word) is not None
 
 
+# Persian generic verbs, as present and past stems: do, give, take, become, want, hit,
+# come, see, say, go, know, understand, bring. Like "want", "give" or "come" in English
+# (`faq/light_words.yaml`), they carry no topic of their own; in Persian most verbs are
+# a noun with one of them («پس می‌دهید», "give back"; «ثبت کنم», "register"), and the
+# noun is what the question is about. Written as `faq.normalise` writes them (no ZWNJ,
+# «آ» as «ا»), after spoken forms are standardised («میدین» -> «میدهید»).
+_PERSIAN_LIGHT_PRESENT = frozenset(
+    {"کن", "ده", "گیر", "شو", "خواه", "زن", "ای", "یا", "بین", "گوی", "رو", "دان", "فهم", "اور"}
+)
+_PERSIAN_LIGHT_PAST = frozenset(
+    {
+        "کرد",
+        "داد",
+        "گرفت",
+        "شد",
+        "خواست",
+        "زد",
+        "امد",
+        "دید",
+        "گفت",
+        "رفت",
+        "دانست",
+        "فهمید",
+        "اورد",
+    }
+)
+# Present stems that are a verb with no «می»/«ب» only in compound verbs («ثبت کنم»,
+# «پس دهید», «انجام شود»); bare, the others are nouns or prepositions («روی», "on";
+# «زنم», "my wife"; «بینی», "nose").
+_BARE_PRESENT = frozenset({"کن", "شو", "ده", "گیر", "خواه"})
+# Endings a past stem takes with no prefix: the persons, the participle and the
+# infinitive. A bare past stem with «ی» is not taken («کردی» is also "Kurdish").
+_BARE_PAST_ENDINGS = frozenset({"", "م", "یم", "ید", "ند", "ین", "ه", "ن", "هام", "هاند"})
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _persian_light_verb(word: str) -> bool:
+    """Whether `word` is a Persian generic verb (`_PERSIAN_LIGHT_PRESENT` / `_PAST`) in
+    any person, tense or mood: «میدهید», «بگیرید», «نمیکنه», «شدم», «کرده»."""
+    if word.isascii() or word.startswith(CONCEPT_PREFIX):
+        return False
+    for match in _persian_verb_splits(word):
+        aspect, stem, ending = match
+        if stem in _PERSIAN_LIGHT_PRESENT and (aspect or (ending and stem in _BARE_PRESENT)):
+            return True
+        if stem in _PERSIAN_LIGHT_PAST and (aspect or ending in _BARE_PAST_ENDINGS):
+            return True
+    return False
+
+
+_PERSIAN_ENDINGS = (
+    "",
+    "م",
+    "ی",
+    "د",
+    "یم",
+    "ید",
+    "ند",
+    "ین",
+    "ه",
+    "ن",
+    "هام",
+    "های",
+    "هایم",
+    "هاید",
+    "هاند",
+)
+
+
+def _persian_verb_splits(word: str) -> list[tuple[str, str, str]]:
+    """Every (aspect prefix, stem, person ending) reading of `word`, a negative «ن»
+    first taken off."""
+    splits = []
+    for body in (word, word[1:]) if word.startswith("ن") else (word,):
+        for aspect in ("می", "ب", ""):
+            if not body.startswith(aspect):
+                continue
+            rest = body[len(aspect) :]
+            for ending in _PERSIAN_ENDINGS:
+                if rest.endswith(ending) and len(rest) > len(ending):
+                    splits.append((aspect, rest[: len(rest) - len(ending)], ending))
+    return splits
+
+
 def _is_function(word: str, function_forms: frozenset[str]) -> bool:
     """Whether `word` is a function or light word (a number, a model number or code,
-    and the kind of goods a question names are light too)."""
-    return word.isdigit() or word == PRODUCT or _is_code(word) or _in_list(word, function_forms)
+    a Persian generic verb, and the kind of goods a question names are light too)."""
+    return (
+        word.isdigit()
+        or word == PRODUCT
+        or _is_code(word)
+        or _in_list(word, function_forms)
+        or _persian_light_verb(word)
+    )
 
 
 def _content(stems: Sequence[str], function_forms: frozenset[str]) -> list[str]:
@@ -279,6 +372,8 @@ def _extras(matcher: Matcher) -> _EntryExtras:
         function_forms,
         frozenset(_layer_forms(matcher, PLACES)),
         frozenset(_layer_forms(matcher, GOODS)),
+        frozenset(_layer_forms(matcher, BENEFICIARIES)),
+        frozenset(_layer_forms(matcher, FOR_WORDS)),
     )
     _EXTRAS[matcher] = extras
     return extras
@@ -385,6 +480,12 @@ def _negative_in(
     return None
 
 
+# Persian names some appliances with a head noun before the kind of goods: «ماشین
+# لباسشویی» ("washing machine"), «ماشین ظرفشویی», «ماشین اصلاح». Alone, «ماشین» is a
+# car, a subject the shop does not sell, so it is light only right before a goods word.
+_PERSIAN_GOODS_HEADS = frozenset({"ماشین"})
+
+
 def _is_goods(word: str, goods_forms: frozenset[str]) -> bool:
     return word == PRODUCT or _in_list(word, goods_forms)
 
@@ -409,12 +510,43 @@ def _product_names(
     for i, word in enumerate(words):
         if not _is_goods(word, goods_forms):
             continue
+        # the head of a Persian compound name before it («ماشین لباسشویی»)
+        if i > 0 and words[i - 1] in _PERSIAN_GOODS_HEADS and words[i - 1] in unexplained:
+            names.add(words[i - 1])
         j = i + step
         while 0 <= j < len(words) and (words[j] in unknown or _is_code(words[j])):
             if words[j] in unknown:
                 names.add(words[j])
             j += step
     return names
+
+
+# "for my mum", «برای تولد مامانم»: at most this many words between "for" and the person.
+_BENEFICIARY_REACH = 2
+_ARABIC_FOR = "ل"  # the preposition glued on: «لأختي», "for my sister"
+
+
+def _beneficiaries(
+    question: Sequence[WordCoverage], unexplained: Sequence[str], extras: _EntryExtras
+) -> set[str]:
+    """The unexplained words that name whom the customer buys or sends for
+    (`faq/beneficiaries.yaml`): a family member or friend just after a word for "for",
+    or with the Arabic «ل» glued on. Elsewhere a person may be what the question is
+    about ("complain about my brother") and stays content."""
+    words = [w.word for w in question]
+    found: set[str] = set()
+    for i, word in enumerate(words):
+        if word not in unexplained:
+            continue
+        glued = (
+            word.startswith(_ARABIC_FOR) and not word.isascii() and word[1:] in extras.people_forms
+        )
+        after_for = _in_list(word, extras.people_forms) and any(
+            w in extras.for_forms for w in words[max(0, i - _BENEFICIARY_REACH) : i]
+        )
+        if glued or after_for:
+            found.add(word)
+    return found
 
 
 def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
@@ -452,6 +584,7 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
         if not _in_list(w, extras.place_forms) and not _known_to_kb(w, extras, cutoff)
     )
     names = _product_names(result.explained, unexplained, extras.goods_forms)
+    names |= _beneficiaries(result.explained, unexplained, extras)
     if names:
         unexplained = [w for w in unexplained if w not in names]
         foreign = tuple(w for w in foreign if w not in names)

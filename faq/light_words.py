@@ -1,5 +1,5 @@
-"""The word lists of `faq/light_words.yaml` and `faq/places.yaml` (each file's header
-says what may go in).
+"""The word lists of `faq/light_words.yaml`, `faq/places.yaml` and
+`faq/beneficiaries.yaml` (each file's header says what may go in).
 
 Light words have no topic of their own in a customer's message: the coverage rule
 does not count them against an entry (`faq.coverage`), and a request for a person is
@@ -7,7 +7,8 @@ not made longer by them (`faq.triage`). Places are never taken for words foreign
 the KB, but still count against an entry that does not name them (`faq.coverage`).
 Goods (the light words' group of the kinds of goods a shop sells) also tell
 `faq.coverage` where a product's name is: an unknown word beside one is the item's
-brand or model.
+brand or model. Beneficiaries (family and friends) are light only after a word
+for "for" («برای مامانم», "for my mum"): `faq.coverage`.
 """
 
 from __future__ import annotations
@@ -43,3 +44,5 @@ def _list_forms(filename: str, group: str | None = None) -> frozenset[str]:
 LIGHT_WORDS = _list_forms("light_words.yaml")
 PLACES = _list_forms("places.yaml")
 GOODS = _list_forms("light_words.yaml", GOODS_GROUP)
+BENEFICIARIES = _list_forms("beneficiaries.yaml", "people")
+FOR_WORDS = _list_forms("beneficiaries.yaml", "for")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from faq.cli import main
-from faq.coverage import assess
+from faq.coverage import _persian_light_verb, assess
 from faq.decide import Thresholds, VerdictKind, decide, decide_match
 from faq.evaluate import evaluate_queries, load_queries
 from faq.kb import KbError, load_kb, load_kb_texts
@@ -183,6 +183,16 @@ def test_time_number_appliance_and_generic_words_are_light(
         ("گارانتی پژو چند ماهه؟", "پژو"),
         ("كم مدة ضمان تويوتا؟", "تویوتا"),
         ("does the Samsung A54 have wireless charging?", "samsung"),
+        # the subject of a question that ends in a Persian generic verb
+        ("آیا وام میدهید؟", "وام"),
+        ("سود سپرده بانکی رو چقدر میدهید؟", "سپرده"),
+        # «ماشین» alone is a car; another company's account, however completely deleted
+        ("دفترچه راهنمای ماشین رو گم کردم، نسخه pdf دارید؟", "ماشین"),
+        ("please delete my facebook account completely", "facebook"),
+        # a family member who is not whom the customer buys or sends for
+        ("I want to complain about my brother", "brother"),
+        ("my wife has a different account, can I delete it?", "wife"),
+        ("can my brother pick up my order?", "brother"),
     ],
 )
 def test_people_and_things_a_shop_does_not_sell_stay_content(
@@ -227,6 +237,19 @@ def test_people_and_things_a_shop_does_not_sell_stay_content(
         ("غلطت في عنوان التوصيل، كيف أغيره؟", "change-address"),
         ("أعرف منين حالة طلبي؟", "order-tracking"),
         ("كيفاش نلغي الكوموند ديالي؟", "cancel-order"),
+        # a Persian generic verb in any person or tense is light, as "give" or "do" is
+        # in English: the noun before it («نصب», «ارسال») carries the question
+        ("آیا نصب رایگان انجام میدهید؟", "installation"),
+        ("هزینه ارسال به شهرستان رو چقدر میگیرید؟", "shipping-cost"),
+        # the head of a Persian appliance name before the kind of goods
+        ("دفترچه راهنمای ماشین لباسشویی رو گم کردم، نسخه pdf دارید؟", "user-manual"),
+        # words of degree
+        ("please delete my account entirely", "delete-account"),
+        ("I am extremely unhappy, how do I file a complaint?", "complaint"),
+        # whom the customer buys or sends for (faq/beneficiaries.yaml)
+        ("can you gift wrap the watch for my sister?", "gift-wrap"),
+        ("میخوام برای مادرم کادوپیچ کنید", "gift-wrap"),
+        ("ممكن تغلفوها هدية لأمي؟", "gift-wrap"),
     ],
 )
 def test_wordings_of_the_independent_sets_are_read_as_the_kb_words(
@@ -577,3 +600,40 @@ def test_an_asking_clause_alone_is_not_answered_at_the_lower_confidence(
     lead_aside = Thresholds(complete_lead=1.0)
     whole = decide_match(verdict.match, lead_aside, None, verdict.coverage, whole_message=True)
     assert whole.kind is VerdictKind.ANSWER
+
+
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [
+        ("وصلتني الغسالة مكسورة جداً", "جدا"),
+        ("أبي ألغي الطلب بالكامل", "بالکامل"),
+        ("کد تخفیفم کاملا نامعتبره", "کاملا"),
+        ("the screen arrived totally cracked", "total"),
+    ],
+)
+def test_words_of_degree_are_not_content(matcher: Matcher, question: str, word: str) -> None:
+    coverage = assess(matcher, matcher.match(question))
+    assert coverage is not None and word not in coverage.unexplained, coverage
+    assert any(w.word == word for w in matcher.match(question).explained)
+
+
+@pytest.mark.parametrize(
+    ("word", "verb"),
+    [
+        ("میدهید", True),
+        ("نمیگیرید", True),
+        ("بدهید", True),
+        ("شدم", True),
+        ("کرده", True),
+        ("کنه", True),
+        ("بیاید", True),
+        # nouns and prepositions that look like a bare stem with an ending
+        ("روی", False),  # "on"
+        ("زنم", False),  # "my wife"
+        ("بینی", False),  # "nose"
+        ("کردی", False),  # "Kurdish"
+        ("فرستادید", False),  # "you sent": not a generic verb
+    ],
+)
+def test_persian_generic_verbs_are_read_in_every_person(word: str, verb: bool) -> None:
+    assert _persian_light_verb(normalise(word)) is verb
