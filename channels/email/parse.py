@@ -189,7 +189,15 @@ class _CountingFactory:
         self.made += 1
         if self.made > self.limit:
             raise MailOverLimits("parts", f"too many MIME parts (at most {self.limit} per message)")
-        return Message(policy)
+        return _Part(policy)
+
+
+class _Part(Message):
+    """A part the parser made: its Content-Type is read once, not on each of the ~16
+    times a mail's reading asks for it (each a walk of the part's headers). Parsed
+    parts are never changed (a flattening may set a missing boundary, not the type)."""
+
+    content_type_read: str | None = None
 
 
 def _build(raw: bytes, max_parts: int) -> Message:
@@ -465,10 +473,15 @@ def _safe_date(value: str | None) -> datetime | None:
 
 
 def _safe_content_type(part: Message) -> str:
+    if isinstance(part, _Part) and part.content_type_read is not None:
+        return part.content_type_read
     try:
-        return part.get_content_type()
+        content_type = part.get_content_type()
     except Exception:
-        return "application/octet-stream"
+        content_type = "application/octet-stream"
+    if isinstance(part, _Part):
+        part.content_type_read = content_type
+    return content_type
 
 
 def _safe_param(part: Message, name: str) -> str | None:
