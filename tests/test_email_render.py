@@ -325,6 +325,56 @@ def test_writing_the_mail_for_smtp_folds_none_of_its_headers_again(
     assert folded == []
 
 
+def test_the_mail_is_written_for_smtp_without_the_generator_or_header_objects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tree `render_outbound` builds (an ASCII address) is written straight to the
+    bytes the stdlib's generator writes, lines starting "From " and lone line breaks
+    included, and its encoded words are made without `email.header.Header`: neither is
+    used for a mail with an attachment, a continue link and a survey-free Persian
+    subject longer than one line."""
+    message = outbound(
+        text="From the shop:\rFrom here\n.\n\nسلام " * 30,
+        subject="وضعیت سفارش شماره ۱۲۳ " * 5,
+        author_name="پشتیبانی فروشگاه " * 6,
+    )
+    used: list[str] = []
+    encode = Header.encode
+
+    def header_encode(self: Header, *args: object, **kwargs: object) -> str:
+        used.append("Header")
+        return encode(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Header, "encode", header_encode)
+    mail = render_outbound(
+        message,
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+        files=[(AttachmentRef("0" * 64, "فاکتور.pdf", "application/pdf", 4), b"%PDF" * 50)],
+        continue_url="https://support.example.com/continue?token=" + "a" * 120,
+    )
+    assert used == []
+    expected = {cte: flatten_message(mail, cte_type=cte) for cte in ("8bit", "7bit")}
+    used.clear()  # aiosmtplib's flattening folds each header through `Header` again
+    flatten = render_module.BytesGenerator.flatten
+
+    def generator_flatten(self: object, *args: object, **kwargs: object) -> None:
+        used.append("generator")
+        flatten(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(render_module.BytesGenerator, "flatten", generator_flatten)
+    for cte_type, raw in expected.items():
+        assert wire_bytes(mail, cte_type=cte_type) == raw
+    # The generator's own rules, kept: "From " at a line's start is quoted, a lone CR
+    # becomes a line break after that (so the line after it is not quoted).
+    assert b"\n>From the shop:\nFrom here\n" in expected["8bit"]
+    assert used == []
+    parsed = BytesParser(policy=policy.default).parsebytes(expected["8bit"])
+    assert parsed["Subject"] == "Re: " + " ".join(("وضعیت سفارش شماره ۱۲۳ " * 5).split())
+    assert max(len(line) for line in expected["8bit"].split(b"\n")) <= 78
+
+
 def test_the_message_id_key_is_derived_once_not_per_mail(monkeypatch: pytest.MonkeyPatch) -> None:
     """Deriving a purpose's key is an HMAC of its own: once per secret, not per mail."""
     derived: list[str] = []

@@ -64,6 +64,8 @@ _ENCODED_WORD = re.compile(r"=\?[^?\s]{1,75}\?[bq]\?[^?\s]{0,200}\?=", re.IGNORE
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>])")
 _BLANK_RUN = re.compile(r"\n{3,}")
 _MD_HEADING = re.compile(r"^#{1,6}\s+", re.MULTILINE)
+# A raw 8-bit byte of a header, as the parser hands it on (surrogate-escaped).
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 MAX_REFERENCES = 50
 MAX_ID_LENGTH = 250
@@ -187,7 +189,15 @@ class _CountingFactory:
         self.made += 1
         if self.made > self.limit:
             raise MailOverLimits("parts", f"too many MIME parts (at most {self.limit} per message)")
-        return Message(policy)
+        return _Part(policy)
+
+
+class _Part(Message):
+    """A part the parser made: its Content-Type is read once, not on each of the ~16
+    times a mail's reading asks for it (each a walk of the part's headers). Parsed
+    parts are never changed (a flattening may set a missing boundary, not the type)."""
+
+    content_type_read: str | None = None
 
 
 def _build(raw: bytes, max_parts: int) -> Message:
@@ -325,7 +335,8 @@ def _raw_headers(msg: Message, defects: _Defects) -> list[tuple[str, str]]:
 
 def _eight_bit_decoded(text: str, defects: _Defects) -> str:
     """`text` with raw 8-bit header bytes (they arrive surrogate-escaped) decoded."""
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
+    # isascii() first: every header of most mail is ASCII, and the scan is per character.
+    if not text.isascii() and _ESCAPED_BYTE.search(text):
         data = text.encode("utf-8", "surrogateescape")
         text = decode_bytes(data, None, defects)[0]
     return text
@@ -333,6 +344,8 @@ def _eight_bit_decoded(text: str, defects: _Defects) -> str:
 
 def _decode_header_value(raw: str, defects: _Defects) -> str:
     """RFC 2047 decoding of an unfolded value that survives bad charsets."""
+    if "=?" not in raw:  # no encoded word (`decode_header` would hand it back as it is)
+        return _eight_bit_decoded(raw, defects)
     try:
         parts = email.header.decode_header(raw)
         text = "".join(
@@ -351,6 +364,8 @@ def _clean_line(value: str) -> str:
     NUL is left in: the router's ingest drops it from every channel's text, and logs
     and counts that it did (`router/core/storable_text.py`).
     """
+    if value.isprintable():  # no Cc, Zl or Zp character: nothing to replace
+        return " ".join(value.split())
     cleaned = "".join(
         " " if unicodedata.category(ch) in {"Cc", "Zl", "Zp"} and ch != "\x00" else ch
         for ch in value
@@ -458,10 +473,15 @@ def _safe_date(value: str | None) -> datetime | None:
 
 
 def _safe_content_type(part: Message) -> str:
+    if isinstance(part, _Part) and part.content_type_read is not None:
+        return part.content_type_read
     try:
-        return part.get_content_type()
+        content_type = part.get_content_type()
     except Exception:
-        return "application/octet-stream"
+        content_type = "application/octet-stream"
+    if isinstance(part, _Part):
+        part.content_type_read = content_type
+    return content_type
 
 
 def _safe_param(part: Message, name: str) -> str | None:
