@@ -244,6 +244,9 @@ async def pasokh_run(http: aiohttp.ClientSession, args: argparse.Namespace, work
             env["PASOKH_DATABASE__URL"] = url
         serve = ServeProcess(Path(tmp) / "data", free_port(), env, args=("--workers", str(workers)))
         await serve.start()
+        assert serve.process is not None
+        # For a profiler: `py-spy record --pid PID` while the visitors talk.
+        print(f"  (pasokh serve pid {serve.process.pid})", flush=True)
         try:
 
             async def connect_pasokh(_: int) -> aiohttp.ClientWebSocketResponse:
@@ -256,7 +259,6 @@ async def pasokh_run(http: aiohttp.ClientSession, args: argparse.Namespace, work
                     await ws.receive()
                 return ws
 
-            assert serve.process is not None
             return await run_visitors(
                 connect_pasokh,
                 args.visitors,
