@@ -73,7 +73,7 @@ from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, c
 from router.storage.core_rows import (
     columns_of,
     flush_pending,
-    inserted,
+    inserted_with,
     loaded,
     selected_together,
     updated,
@@ -558,8 +558,14 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
                 Message.channel == msg.channel, Message.external_id == msg.edit_of
             )
         )
-    message = await inserted(
+    assert turn.choice is not None
+    if not turn.choice.created and not msg.automated:
+        customer_wrote(thread, msg, identity.id)
+    # On PostgreSQL the thread's bookkeeping so far is written with the message: for a
+    # message nothing else changes the thread for (a queued follow-up), that is all.
+    message = await inserted_with(
         session,
+        thread,
         Message,
         thread_id=thread.id,
         customer_id=identity.customer_id,
@@ -582,9 +588,6 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
     )
     turn.message = message
 
-    assert turn.choice is not None
-    if not turn.choice.created and not msg.automated:
-        customer_wrote(thread, msg, identity.id)
     events: list[Event] = [
         *proof.events,
         MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.CUSTOMER),
