@@ -147,8 +147,13 @@ async def selected_together(
         for name, value in values.items():
             assert params.get(name, value) == value, f"{name} given two values"
             params[name] = value
-    parts: list[list[Any]] = [[] for _ in statements]
-    for row in await selected(session, together.statement, params):
+    return _parts(together, await selected(session, together.statement, params))
+
+
+def _parts(together: _Together, rows: Any) -> list[list[Any]]:
+    """The rows of a `_together` statement, as each read's own rows."""
+    parts: list[list[Any]] = [[] for _ in together.spans]
+    for row in rows:
         first, end = together.spans[row[0]]
         parts[row[0]].append(together.rows[row[0]](*row[first:end]))
     return parts
@@ -188,6 +193,23 @@ async def inserted_with(
     server CPU than either. Elsewhere (SQLite has no DML in a CTE) `changed` is left
     as it is, for the caller's `updated` to write with whatever changes it later.
     """
+    instance, _ = await inserted_with_reads(session, changed, (), model, **values)
+    return instance
+
+
+async def inserted_with_reads(
+    session: AsyncSession,
+    changed: Base | None,
+    reads: Sequence[tuple[Any, Mapping[str, Any]]],
+    model: type[M],
+    **values: Any,
+) -> tuple[M, list[list[Any]]]:
+    """`inserted_with`, and the rows of `reads` as `selected_together` returns them,
+    read as the database was before the row and `changed` were written (on PostgreSQL
+    in the same statement: the write as the reads' CTEs, which the reads do not see;
+    elsewhere by a statement of its own before the write, pending changes not flushed).
+    A read's parameter must not be named as a column of `changed`'s table: an UPDATE
+    sets any such parameter."""
     if session.sync_session.new or session.sync_session.deleted:
         await session.flush()
     mapper = inspect(model)
@@ -218,16 +240,29 @@ async def inserted_with(
         for attribute in mapper.column_attrs
         if not attribute.columns[0].primary_key
     }
-    along = None
-    if changed is not None and connection.dialect.name == "postgresql":
-        along = _update_of(connection, changed)
-    if changed is not None and along is not None:
-        statement = _inserts_with(model, frozenset(unset), along[0])
+    parts: list[list[Any]] = []
+    postgresql = connection.dialect.name == "postgresql"
+    along = _update_of(connection, changed) if changed is not None and postgresql else None
+    if postgresql and (along is not None or reads):
+        if along is not None and changed is not None:
+            shared = set(inspect(type(changed)).columns.keys())
+            assert not shared & {n for _, p in reads for n in p}, "a read's parameter is set"
+        statement, together, read_params = _inserts_with(model, frozenset(unset), along, reads)
         params = {f"row_{name}": value for name, value in row.items() if name not in unset}
-        params.update(along[1])
-        key = (await connection.execute(statement, params)).one()
-        _written(session, changed)
+        params.update(read_params)
+        if along is not None:
+            params.update(along[1])
+        if together is not None:
+            parts = _parts(together, await connection.execute(statement, params))
+            key = tuple(parts.pop()[0])
+        else:
+            key = (await connection.execute(statement, params)).one()
+        if along is not None and changed is not None:
+            _written(session, changed)
     else:
+        if reads:
+            with session.no_autoflush:
+                parts = await selected_together(session, reads)
         statement = _INSERTS.get(model)
         if statement is None:
             statement = _INSERTS[model] = insert(model).returning(*mapper.primary_key)
@@ -237,36 +272,61 @@ async def inserted_with(
         set_committed_value(instance, mapper.get_property_by_column(key_column).key, value)
     make_transient_to_detached(instance)
     session.add(instance)
-    return instance
+    return instance, parts
 
 
 # One prebuilt UPDATE per model and set of changed columns (see `updated`).
 _UPDATES: dict[tuple[type[Base], frozenset[str]], Any] = {}
-# An INSERT with such an UPDATE as its CTE (`inserted_with`), by the model, the columns
-# written as SQL NULL and the UPDATE.
-_INSERTS_WITH: dict[tuple[type[Base], frozenset[str], Any], Any] = {}
+# An INSERT with such an UPDATE as its CTE, or with reads (`inserted_with_reads`), by
+# the model, the columns written as SQL NULL, the UPDATE and the reads' statements.
+_INSERTS_WITH: dict[tuple[Any, ...], tuple[Any, _Together | None]] = {}
 
 
-def _inserts_with(model: type[Base], nulls: frozenset[str], update_statement: Any) -> Any:
-    """The INSERT of `model` with `update_statement` as a CTE. Its values are named
-    `row_<column>`: an UPDATE takes any parameter named as one of its table's columns
-    as a value to set, and the two tables share names (`customer_id`, `created_at`)."""
-    key = (model, nulls, update_statement)
-    statement = _INSERTS_WITH.get(key)
-    if statement is None:
+def _inserts_with(
+    model: type[Base],
+    nulls: frozenset[str],
+    along: tuple[Any, dict[str, Any]] | None,
+    reads: Sequence[tuple[Any, Mapping[str, Any]]],
+) -> tuple[Any, _Together | None, dict[str, Any]]:
+    """The INSERT of `model` with `along`'s UPDATE as a CTE or, with `reads`, both as
+    CTEs of the reads' `_together` statement (returned too), whose last read is the new
+    row's key; and the reads' parameters. The INSERT's values are named `row_<column>`: an UPDATE
+    takes any parameter named as one of its table's columns as a value to set, and the
+    tables share names (`customer_id`, `created_at`)."""
+    statements = tuple(statement for statement, _ in reads)
+    update_statement = along[0] if along is not None else None
+    key = (model, nulls, update_statement, statements)
+    built = _INSERTS_WITH.get(key)
+    if built is None:
+        mapper = inspect(model)
         values = {
             attribute.key: null()
             if attribute.key in nulls
             else bindparam(f"row_{attribute.key}", type_=attribute.columns[0].type)
-            for attribute in inspect(model).column_attrs
+            for attribute in mapper.column_attrs
             if not attribute.columns[0].primary_key
         }
-        # Not referred to by the INSERT: PostgreSQL runs a data-modifying CTE all the same.
-        written = update_statement.cte(f"{model.__tablename__}_with_update")
-        statement = _INSERTS_WITH[key] = (
-            insert(model).values(values).returning(*inspect(model).primary_key).add_cte(written)
-        )
-    return statement
+        insert_statement = insert(model).values(values).returning(*mapper.primary_key)
+        together = None
+        if statements:
+            # The reads see the statement's snapshot: neither the new row nor the UPDATE.
+            stored = insert_statement.cte(f"{model.__tablename__}_inserted")
+            together = _together((*statements, select(*stored.c)))
+            statement = together.statement
+        else:
+            statement = insert_statement
+        if update_statement is not None:
+            # Not referred to: PostgreSQL runs a data-modifying CTE all the same.
+            statement = statement.add_cte(
+                update_statement.cte(f"{model.__tablename__}_with_update")
+            )
+        built = _INSERTS_WITH[key] = (statement, together)
+    params: dict[str, Any] = {}
+    for _, values_of_read in reads:
+        for name, value in values_of_read.items():
+            assert params.get(name, value) == value, f"{name} given two values"
+            params[name] = value
+    return built[0], built[1], params
 
 
 def _update_of(connection: Any, instance: Base) -> tuple[Any, dict[str, Any]] | None:
