@@ -660,8 +660,7 @@ async def _deciding(app: AppContext, session: AsyncSession, turn: _Turn) -> Deci
             outcome.decision = "opt_out"  # whatever the thread's state: the router answers
             outcome.opted_out = stop.recorded
             return stop.reply
-    bots_turn = _responds(app, thread) and not msg.automated and turn.edit_of_id is None
-    if step is None and not bots_turn:
+    if step is None and not _bots_turn(app, turn):
         if msg.automated:
             outcome.decision = "automated"
         return None
@@ -920,12 +919,14 @@ class _ContextRows:
     parts: list[list[Any]]
 
 
+def _bots_turn(app: AppContext, turn: _Turn) -> bool:
+    """Whether the message is one for the bot to answer (a proof step aside)."""
+    return _responds(app, turn.thread) and not turn.msg.automated and turn.edit_of_id is None
+
+
 def _asks_the_bot(app: AppContext, turn: _Turn) -> bool:
     """Whether `_deciding` will read the bot's context (unless the message opts out)."""
-    msg = turn.msg
-    if turn.proof.step is not None:
-        return True
-    return _responds(app, turn.thread) and not msg.automated and turn.edit_of_id is None
+    return turn.proof.step is not None or _bots_turn(app, turn)
 
 
 def _context_reads(
