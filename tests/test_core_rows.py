@@ -9,7 +9,15 @@ import pytest
 from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from router.storage.core_rows import columns_of, flush_pending, inserted, loaded, selected, updated
+from router.storage.core_rows import (
+    columns_of,
+    flush_pending,
+    inserted,
+    inserted_with,
+    loaded,
+    selected,
+    updated,
+)
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.models import (
     AuditEvent,
@@ -88,6 +96,19 @@ async def test_an_object_the_session_holds_is_refreshed_not_duplicated(
         assert not inspect(held).modified  # as loaded, so nothing to write back
 
 
+def _customers_message(identity: Identity, thread: Thread, text: str) -> dict[str, Any]:
+    """The columns of a web chat message from `identity`'s customer on `thread`."""
+    return {
+        "thread_id": thread.id,
+        "customer_id": identity.customer_id,
+        "direction": "in",
+        "author_kind": "customer",
+        "channel": "webchat",
+        "identity_id": identity.id,
+        "text": text,
+    }
+
+
 async def test_an_inserted_row_is_written_as_the_orm_would_and_held_as_loaded(
     engine: AsyncEngine,
 ) -> None:
@@ -103,13 +124,7 @@ async def test_an_inserted_row_is_written_as_the_orm_would_and_held_as_loaded(
         message = await inserted(
             session,
             Message,
-            thread_id=thread.id,
-            customer_id=identity.customer_id,
-            direction="in",
-            author_kind="customer",
-            channel="webchat",
-            identity_id=identity.id,
-            text="سلام، ارسال چند روز طول می‌کشد؟",
+            **_customers_message(identity, thread, "سلام، ارسال چند روز طول می‌کشد؟"),
         )
         assert note.id is not None and message.id > 0
         state = inspect(message)
@@ -150,6 +165,46 @@ async def test_an_updated_object_is_written_once_with_its_rules_and_left_unchang
         assert (stored.display_name, stored.username) == ("Sara K.", "sara_k")
         # The model's before_update rule ran, as in a flush.
         assert stored.search_text == identity_searchable("v-1", "Sara K.", "sara_k")
+
+
+async def test_an_insert_with_an_objects_changes_writes_both_in_one_statement_on_postgresql(
+    engine: AsyncEngine, db_kind: str
+) -> None:
+    identity_id = await _identity_id(engine)
+    async with new_sessionmaker(engine)() as session, session.begin():
+        identity = await session.get_one(Identity, identity_id)
+        thread = Thread(customer_id=identity.customer_id)
+        session.add(thread)
+        await session.flush()
+        statements = _statements(engine)  # from here on: the insert's
+        # Columns the two tables share (customer_id, language, created_at) are the
+        # message's in the INSERT and the thread's in the UPDATE.
+        thread.language = "ar"
+        thread.last_channel = "webchat"
+        message = await inserted_with(
+            session, thread, Message, **_customers_message(identity, thread, "سلام"), language="fa"
+        )
+        assert inspect(message).persistent and not inspect(message).modified
+        if db_kind == "postgresql":
+            assert statements == ["WITH"]
+            assert not inspect(thread).modified  # written: nothing left for a flush
+        else:
+            assert statements == ["INSERT"]  # no DML in a CTE: the changes wait
+            assert inspect(thread).modified
+            await updated(session, thread)
+    async with new_sessionmaker(engine)() as session:
+        stored = await session.get_one(Message, message.id)
+        assert (stored.thread_id, stored.customer_id, stored.language) == (
+            thread.id,
+            identity.customer_id,
+            "fa",
+        )
+        assert stored.survey is None and stored.created_at == message.created_at
+        survey_is_null = select(Message.id).where(Message.survey.is_(None))
+        assert list(await session.scalars(survey_is_null)) == [message.id]
+        written = await session.get_one(Thread, thread.id)
+        assert (written.language, written.last_channel) == ("ar", "webchat")
+        assert written.created_at == thread.created_at
 
 
 async def test_a_selected_read_sees_what_the_session_would_flush_before_it(

@@ -134,6 +134,41 @@ async def test_answer_goes_to_outbox_on_senders_channel(settings: Settings, star
     assert ctx.is_new_thread and ctx.status == ThreadStatus.BOT and new.text == "where is my order"
 
 
+async def test_the_bot_sees_the_threads_newest_messages_before_this_one(
+    settings: Settings, start_app
+) -> None:
+    # On PostgreSQL they are read by the statement that stores the message, as the
+    # thread was before it; elsewhere after it, and the message left out.
+    settings = settings.replace("threads", history_limit=3)
+    adapter = FakeAdapter()
+    responder = ScriptedResponder()
+    _, _context = await start_app(settings, adapters=[adapter], responder=responder)
+    for text in ("one", "two", "three"):
+        await adapter.push(text)
+    ctx, new = responder.seen[-1]
+    assert new.text == "three" and not ctx.is_new_thread
+    assert [m.text for m in ctx.recent] == ["echo: one", "two", "echo: two"]
+    assert [m.author for m in ctx.recent] == ["bot", "customer", "bot"]
+    assert new.id > max(m.id for m in ctx.recent)
+
+
+async def test_a_queued_customer_asking_again_is_told_their_place(
+    settings: Settings, start_app
+) -> None:
+    adapter = FakeAdapter()
+    responder = ScriptedResponder()
+    responder.answers_queued_threads = True  # type: ignore[attr-defined]
+    responder.next = [HandOff(reason="unsure", tier=1), HandOff(reason="unsure", tier=1)]
+    _, _context = await start_app(settings, adapters=[adapter], responder=responder)
+    await adapter.push("help", sender="first")
+    await adapter.push("help", sender="second")
+    await adapter.push("still there?", sender="second")
+    ctx, new = responder.seen[-1]
+    assert new.text == "still there?" and ctx.status == ThreadStatus.QUEUED
+    assert ctx.staffing is not None and ctx.staffing.queue_position == 2
+    assert [m.text for m in ctx.recent] == ["help"]
+
+
 async def test_handoff_queues_thread_and_bot_stays_quiet_after(
     settings: Settings, start_app
 ) -> None:

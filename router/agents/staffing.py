@@ -43,16 +43,19 @@ def _staffing_statement(*, queued: bool) -> Select[Any]:
         .scalar_subquery(),
     ]
     if queued:
+        # Named apart from the thread's columns: read in the statement that writes the
+        # message and the thread (`core_rows.inserted_with_reads`), where an UPDATE
+        # would set any parameter named as one of its columns.
         priority, queued_at, thread_id = (
-            bindparam("priority", type_=Thread.priority.type),
-            bindparam("queued_at", type_=Thread.queued_at.type),
-            bindparam("thread_id", type_=Thread.id.type),
+            bindparam("place_priority", type_=Thread.priority.type),
+            bindparam("place_queued_at", type_=Thread.queued_at.type),
+            bindparam("place_thread_id", type_=Thread.id.type),
         )
         columns.append(
             select(func.count())
             .where(
                 Thread.status == ThreadStatus.QUEUED,
-                Thread.tier == bindparam("tier"),
+                Thread.tier == bindparam("place_tier"),
                 Thread.assignee_id.is_(None),
                 Thread.id != thread_id,
                 or_(
@@ -94,10 +97,10 @@ def staffing_read(thread: Thread) -> tuple[Select[Any], dict[str, Any]]:
     if thread.status == ThreadStatus.QUEUED and thread.queued_at is not None:
         place = {
             "staff_tier": staff_tier,
-            "tier": thread.tier,
-            "priority": thread.priority,
-            "queued_at": thread.queued_at,
-            "thread_id": thread.id,
+            "place_tier": thread.tier,
+            "place_priority": thread.priority,
+            "place_queued_at": thread.queued_at,
+            "place_thread_id": thread.id,
         }
         return _STAFFING_AND_PLACE, place
     return _STAFFING, {"staff_tier": staff_tier}

@@ -73,7 +73,7 @@ from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, c
 from router.storage.core_rows import (
     columns_of,
     flush_pending,
-    inserted,
+    inserted_with_reads,
     loaded,
     selected_together,
     updated,
@@ -340,7 +340,7 @@ async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessa
         return duplicate
     turn = await _identify(app, session, msg, sender)
     await _thread(app, session, turn)
-    await _store(session, turn)
+    await _store(app, session, turn)
     decision = await _decide(app, session, turn)
     await _outbound(app, session, turn, decision)
     # The thread's bookkeeping, gathered over the steps: one UPDATE, not a flush.
@@ -365,6 +365,8 @@ class _Turn:
     message: Message | None = None
     edit_of_id: int | None = None
     outcome: _Outcome | None = None  # set once stored
+    # The bot's context, when read by the statement that stored the message.
+    context_rows: _ContextRows | None = None
 
     @property
     def thread(self) -> Thread:
@@ -548,7 +550,7 @@ async def _thread(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
     turn.status_before = (thread.status, thread.tier, thread.assignee_id)
 
 
-async def _store(session: AsyncSession, turn: _Turn) -> None:
+async def _store(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
     """The message row, the thread's bookkeeping, and what the message reports (a
     reference to another customer's thread, a failed delivery)."""
     msg, identity, thread, proof = turn.msg, turn.identity, turn.thread, turn.proof
@@ -558,8 +560,19 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
                 Message.channel == msg.channel, Message.external_id == msg.edit_of
             )
         )
-    message = await inserted(
+    assert turn.choice is not None
+    if not turn.choice.created and not msg.automated:
+        customer_wrote(thread, msg, identity.id)
+    # On PostgreSQL the thread's bookkeeping so far is written with the message (for a
+    # message nothing else changes the thread for, a queued follow-up, that is all), and
+    # the bot's context read by the same statement when the bot will be asked.
+    reads = None
+    if _asks_the_bot(app, turn) and (await session.connection()).dialect.name == "postgresql":
+        reads = _context_reads(app, session, turn, with_the_message=False)
+    message, parts = await inserted_with_reads(
         session,
+        thread,
+        reads.statements if reads is not None else (),
         Message,
         thread_id=thread.id,
         customer_id=identity.customer_id,
@@ -581,10 +594,9 @@ async def _store(session: AsyncSession, turn: _Turn) -> None:
         created_at=msg.received_at,
     )
     turn.message = message
+    if reads is not None:
+        turn.context_rows = _ContextRows(reads, parts)
 
-    assert turn.choice is not None
-    if not turn.choice.created and not msg.automated:
-        customer_wrote(thread, msg, identity.id)
     events: list[Event] = [
         *proof.events,
         MessageStored(message.id, thread.id, thread.customer_id, AuthorKind.CUSTOMER),
@@ -648,8 +660,7 @@ async def _deciding(app: AppContext, session: AsyncSession, turn: _Turn) -> Deci
             outcome.decision = "opt_out"  # whatever the thread's state: the router answers
             outcome.opted_out = stop.recorded
             return stop.reply
-    bots_turn = _responds(app, thread) and not msg.automated and turn.edit_of_id is None
-    if step is None and not bots_turn:
+    if step is None and not _bots_turn(app, turn):
         if msg.automated:
             outcome.decision = "automated"
         return None
@@ -893,6 +904,50 @@ def _view(message: Any) -> MessageView:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _ContextReads:
+    """The reads of the bot's context, for one statement (`selected_together`)."""
+
+    statements: tuple[tuple[Any, dict[str, Any]], ...]
+    levels: bool  # the stored calendars and policies are the second read
+    with_the_message: bool  # the newest messages read include the one being stored
+
+
+@dataclass(frozen=True, slots=True)
+class _ContextRows:
+    reads: _ContextReads
+    parts: list[list[Any]]
+
+
+def _bots_turn(app: AppContext, turn: _Turn) -> bool:
+    """Whether the message is one for the bot to answer (a proof step aside)."""
+    return _responds(app, turn.thread) and not turn.msg.automated and turn.edit_of_id is None
+
+
+def _asks_the_bot(app: AppContext, turn: _Turn) -> bool:
+    """Whether `_deciding` will read the bot's context (unless the message opts out)."""
+    return turn.proof.step is not None or _bots_turn(app, turn)
+
+
+def _context_reads(
+    app: AppContext, session: AsyncSession, turn: _Turn, *, with_the_message: bool
+) -> _ContextReads:
+    """The thread's staffing and queue place, the calendars and policies (unless this
+    transaction read them), the thread's newest messages (a new thread holds none but
+    this one): on PostgreSQL a round trip costs more server CPU than any of these reads.
+    `with_the_message`: read after the message was stored, one more to drop."""
+    assert turn.choice is not None
+    thread = turn.thread
+    reads: list[tuple[Any, dict[str, Any]]] = [staffing_read(thread)]
+    levels = sla_threads.service_levels_read(session)
+    if levels is not None:
+        reads.append((levels, {}))
+    if not turn.choice.created:
+        limit = app.settings.threads.history_limit + (1 if with_the_message else 0)
+        reads.append((_RECENT_MESSAGES, {"thread_id": thread.id, "how_many": limit}))
+    return _ContextReads(tuple(reads), levels is not None, with_the_message)
+
+
 async def _thread_context(
     app: AppContext,
     session: AsyncSession,
@@ -902,26 +957,20 @@ async def _thread_context(
 ) -> ThreadContext:
     assert turn.choice is not None
     thread, msg, created = turn.thread, turn.msg, turn.choice.created
-    # Its reads in one statement: the thread's staffing and queue place, the calendars
-    # and policies (unless this transaction read them), the thread's newest messages
-    # (a new thread holds only this one). On PostgreSQL a round trip costs more server
-    # CPU than any of these reads.
-    staffing = staffing_read(thread)
-    reads: list[tuple[Any, dict[str, Any]]] = [staffing]
-    levels = sla_threads.service_levels_read(session)
-    if levels is not None:
-        reads.append((levels, {}))
-    if not created:
-        limit = app.settings.threads.history_limit + 1
-        reads.append((_RECENT_MESSAGES, {"thread_id": thread.id, "how_many": limit}))
-    parts = await selected_together(session, reads)
-    if levels is not None:
+    rows = turn.context_rows
+    if rows is None:
+        reads = _context_reads(app, session, turn, with_the_message=True)
+        rows = _ContextRows(reads, await selected_together(session, reads.statements))
+    parts = rows.parts
+    if rows.reads.levels:
         sla_threads.keep_service_levels(app, session, parts[1])
     recent: tuple[MessageView, ...] = ()
     if not created:
-        # Oldest first, and the last is this message. Sorted here: the union keeps each
-        # read's rows, not their order.
-        recent = tuple(_view(row) for row in sorted(parts[-1], key=attrgetter("id")))[:-1]
+        # Oldest first, without this message. Sorted here: the union keeps each read's
+        # rows, not their order.
+        recent = tuple(_view(row) for row in sorted(parts[-1], key=attrgetter("id")))
+        if rows.reads.with_the_message:
+            recent = recent[:-1]
     return ThreadContext(
         thread_id=thread.id,
         customer_id=thread.customer_id,

@@ -208,8 +208,16 @@ async def recompute(
     thread: Thread,
     state: sla.ClockState | None = None,
     levels: ServiceLevels | None = None,
+    *,
+    new_thread: bool = False,
 ) -> None:
-    """Store `state` (default: the thread's own) and the deadlines and alarms it gives."""
+    """Store `state` (default: the thread's own) and the deadlines and alarms it gives.
+
+    `new_thread`: this transaction created the thread, so it has no alarms yet; with
+    none to add either, its new values are left to the caller's write of the thread
+    (the ingest's one UPDATE) instead of a flush and a DELETE of alarms that are not
+    there (every new customer's first message, where most clocks start).
+    """
     state = state or clock_state(thread)
     policy, measure = await _policy(app, session, thread, levels)
     warning_percent = app.settings.service.warning_percent
@@ -222,6 +230,8 @@ async def recompute(
     thread.first_response_due = dues.first_response
     thread.next_response_due = dues.next_response
     thread.resolution_due = dues.resolution
+    if new_thread and not alarms:
+        return
     await session.flush()
     await session.execute(
         delete(SlaAlarm).where(SlaAlarm.thread_id == thread.id, SlaAlarm.fired_at.is_(None))
@@ -308,7 +318,7 @@ async def customer_wrote(
     if thread.status in _HUMAN_STATUSES:
         state = sla.customer_wrote(state, now)
     if state != before:  # a bot conversation touches no clock
-        await recompute(app, session, thread, state)
+        await recompute(app, session, thread, state, new_thread=first)
 
 
 async def agent_replied(app: AppContext, session: AsyncSession, thread: Thread) -> None:

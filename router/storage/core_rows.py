@@ -147,8 +147,13 @@ async def selected_together(
         for name, value in values.items():
             assert params.get(name, value) == value, f"{name} given two values"
             params[name] = value
-    parts: list[list[Any]] = [[] for _ in statements]
-    for row in await selected(session, together.statement, params):
+    return _parts(together, await selected(session, together.statement, params))
+
+
+def _parts(together: _Together, rows: Any) -> list[list[Any]]:
+    """The rows of a `_together` statement, as each read's own rows."""
+    parts: list[list[Any]] = [[] for _ in together.spans]
+    for row in rows:
         first, end = together.spans[row[0]]
         parts[row[0]].append(together.rows[row[0]](*row[first:end]))
     return parts
@@ -176,6 +181,35 @@ async def inserted(session: AsyncSession, model: type[M], **values: Any) -> M:
     the row may refer to one of them. Columns `values` leaves out take their Python
     default; a column with only a server-side default must be given.
     """
+    return await inserted_with(session, None, model, **values)
+
+
+async def inserted_with(
+    session: AsyncSession, changed: Base | None, model: type[M], **values: Any
+) -> M:
+    """A new row as `inserted` writes it and, on PostgreSQL, the changed columns of
+    `changed` (a loaded object of `session`) as `updated` writes them, in the same
+    statement (the UPDATE as a data-modifying CTE): a round trip there costs more
+    server CPU than either. Elsewhere (SQLite has no DML in a CTE) `changed` is left
+    as it is, for the caller's `updated` to write with whatever changes it later.
+    """
+    instance, _ = await inserted_with_reads(session, changed, (), model, **values)
+    return instance
+
+
+async def inserted_with_reads(
+    session: AsyncSession,
+    changed: Base | None,
+    reads: Sequence[tuple[Any, Mapping[str, Any]]],
+    model: type[M],
+    **values: Any,
+) -> tuple[M, list[list[Any]]]:
+    """`inserted_with`, and the rows of `reads` as `selected_together` returns them,
+    read as the database was before the row and `changed` were written (on PostgreSQL
+    in the same statement: the write as the reads' CTEs, which the reads do not see;
+    elsewhere by a statement of its own before the write, pending changes not flushed).
+    A read's parameter must not be named as a column of `changed`'s table: an UPDATE
+    sets any such parameter."""
     if session.sync_session.new or session.sync_session.deleted:
         await session.flush()
     mapper = inspect(model)
@@ -201,37 +235,107 @@ async def inserted(session: AsyncSession, model: type[M], **values: Any) -> M:
     state = inspect(instance)
     connection = await session.connection()
     mapper.dispatch.before_insert(mapper, connection.sync_connection, state)
-    statement = _INSERTS.get(model)
-    if statement is None:
-        statement = _INSERTS[model] = insert(model).returning(*mapper.primary_key)
     row = {
         attribute.key: state.dict.get(attribute.key)
         for attribute in mapper.column_attrs
         if not attribute.columns[0].primary_key
     }
-    row.update(unset)
-    key = (await connection.execute(statement, row)).one()
+    parts: list[list[Any]] = []
+    postgresql = connection.dialect.name == "postgresql"
+    along = _update_of(connection, changed) if changed is not None and postgresql else None
+    if postgresql and (along is not None or reads):
+        if along is not None and changed is not None:
+            shared = set(inspect(type(changed)).columns.keys())
+            assert not shared & {n for _, p in reads for n in p}, "a read's parameter is set"
+        statement, together, read_params = _inserts_with(model, frozenset(unset), along, reads)
+        params = {f"row_{name}": value for name, value in row.items() if name not in unset}
+        params.update(read_params)
+        if along is not None:
+            params.update(along[1])
+        if together is not None:
+            parts = _parts(together, await connection.execute(statement, params))
+            key = tuple(parts.pop()[0])
+        else:
+            key = (await connection.execute(statement, params)).one()
+        if along is not None and changed is not None:
+            _written(session, changed)
+    else:
+        if reads:
+            with session.no_autoflush:
+                parts = await selected_together(session, reads)
+        statement = _INSERTS.get(model)
+        if statement is None:
+            statement = _INSERTS[model] = insert(model).returning(*mapper.primary_key)
+        row.update(unset)
+        key = (await connection.execute(statement, row)).one()
     for key_column, value in zip(mapper.primary_key, key, strict=True):
         set_committed_value(instance, mapper.get_property_by_column(key_column).key, value)
     make_transient_to_detached(instance)
     session.add(instance)
-    return instance
+    return instance, parts
 
 
 # One prebuilt UPDATE per model and set of changed columns (see `updated`).
 _UPDATES: dict[tuple[type[Base], frozenset[str]], Any] = {}
+# An INSERT with such an UPDATE as its CTE, or with reads (`inserted_with_reads`), by
+# the model, the columns written as SQL NULL, the UPDATE and the reads' statements.
+_INSERTS_WITH: dict[tuple[Any, ...], tuple[Any, _Together | None]] = {}
 
 
-async def updated(session: AsyncSession, instance: Base) -> None:
-    """Write the changed columns of `instance` (a loaded object of `session`) now, by
-    one prebuilt UPDATE on the session's connection, as a flush would (the model's
-    `before_update` rules too), and mark it unchanged: a flush of one object through
-    the unit of work costs more CPU than the statement (the thread, every message)."""
+def _inserts_with(
+    model: type[Base],
+    nulls: frozenset[str],
+    along: tuple[Any, dict[str, Any]] | None,
+    reads: Sequence[tuple[Any, Mapping[str, Any]]],
+) -> tuple[Any, _Together | None, dict[str, Any]]:
+    """The INSERT of `model` with `along`'s UPDATE as a CTE or, with `reads`, both as
+    CTEs of the reads' `_together` statement (returned too), whose last read is the new
+    row's key; and the reads' parameters. The INSERT's values are named `row_<column>`: an UPDATE
+    takes any parameter named as one of its table's columns as a value to set, and the
+    tables share names (`customer_id`, `created_at`)."""
+    statements = tuple(statement for statement, _ in reads)
+    update_statement = along[0] if along is not None else None
+    key = (model, nulls, update_statement, statements)
+    built = _INSERTS_WITH.get(key)
+    if built is None:
+        mapper = inspect(model)
+        values = {
+            attribute.key: null()
+            if attribute.key in nulls
+            else bindparam(f"row_{attribute.key}", type_=attribute.columns[0].type)
+            for attribute in mapper.column_attrs
+            if not attribute.columns[0].primary_key
+        }
+        insert_statement = insert(model).values(values).returning(*mapper.primary_key)
+        together = None
+        if statements:
+            # The reads see the statement's snapshot: neither the new row nor the UPDATE.
+            stored = insert_statement.cte(f"{model.__tablename__}_inserted")
+            together = _together((*statements, select(*stored.c)))
+            statement = together.statement
+        else:
+            statement = insert_statement
+        if update_statement is not None:
+            # Not referred to: PostgreSQL runs a data-modifying CTE all the same.
+            statement = statement.add_cte(
+                update_statement.cte(f"{model.__tablename__}_with_update")
+            )
+        built = _INSERTS_WITH[key] = (statement, together)
+    params: dict[str, Any] = {}
+    for _, values_of_read in reads:
+        for name, value in values_of_read.items():
+            assert params.get(name, value) == value, f"{name} given two values"
+            params[name] = value
+    return built[0], built[1], params
+
+
+def _update_of(connection: Any, instance: Base) -> tuple[Any, dict[str, Any]] | None:
+    """The prebuilt UPDATE of `instance`'s changed columns and its parameters (the
+    model's `before_update` rules applied), or None when nothing changed."""
     state = inspect(instance)
     if not state.committed_state:
-        return
+        return None
     mapper = state.mapper
-    connection = await session.connection()
     mapper.dispatch.before_update(mapper, connection.sync_connection, state)
     changed = frozenset(state.committed_state)
     model = type(instance)
@@ -243,7 +347,25 @@ async def updated(session: AsyncSession, instance: Base) -> None:
     params = {f"new_{name}": state.dict[name] for name in changed}
     for column in mapper.primary_key:
         params[f"key_{column.key}"] = state.dict[mapper.get_property_by_column(column).key]
-    await connection.execute(statement, params)
-    # What the unit of work does once it has written an object: its values are the
-    # committed ones, and the session no longer counts it as modified.
+    return statement, params
+
+
+def _written(session: AsyncSession, instance: Base) -> None:
+    """What the unit of work does once it has written an object: its values are the
+    committed ones, and the session no longer counts it as modified."""
+    state = inspect(instance)
     state._commit_all(state.dict, session.sync_session.identity_map)
+
+
+async def updated(session: AsyncSession, instance: Base) -> None:
+    """Write the changed columns of `instance` (a loaded object of `session`) now, by
+    one prebuilt UPDATE on the session's connection, as a flush would (the model's
+    `before_update` rules too), and mark it unchanged: a flush of one object through
+    the unit of work costs more CPU than the statement (the thread, every message)."""
+    if not inspect(instance).committed_state:
+        return
+    connection = await session.connection()
+    update_of = _update_of(connection, instance)
+    assert update_of is not None
+    await connection.execute(*update_of)
+    _written(session, instance)
