@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import re
 from email import policy
@@ -373,6 +374,109 @@ def test_the_mail_is_written_for_smtp_without_the_generator_or_header_objects(
     parsed = BytesParser(policy=policy.default).parsebytes(expected["8bit"])
     assert parsed["Subject"] == "Re: " + " ".join(("وضعیت سفارش شماره ۱۲۳ " * 5).split())
     assert max(len(line) for line in expected["8bit"].split(b"\n")) <= 78
+
+
+_ENCODED_WORD = re.compile(rb"=\?([^?\s]*)\?([bBqQ])\?([^?\s]*)\?=")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "پشتیبانی فروشگاه",
+        "وضعیت سفارش شماره ۱۲۳ می\u200cخواهم " * 6,
+        "الدعم الفني حالة طلبك رقم ١٢٣ " * 5,
+        "😀👨\u200d👩\u200d👧🇮🇷" * 12,
+        "x" * 40 + "é",
+        "ab" + "😀" * 30,
+    ],
+    ids=["fa-short", "fa-long", "ar-long", "emoji", "one-latin-accent", "emoji-after-ascii"],
+)
+def test_encoded_words_are_whole_characters_of_75_at_most_on_lines_of_76(text: str) -> None:
+    """RFC 2047 2: an encoded word is at most 75 characters and a header line holding
+    one at most 76 (the `Subject: ` or `From: ` before the first word included); 5: no
+    character is split between two words. The display names and the subject, each as
+    the relay receives it."""
+    mail = render_outbound(
+        outbound(subject=text, author_name=text, references=()),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    raw = wire_bytes(mail, cte_type="8bit")
+    headers = raw.split(b"\n\n", 1)[0]
+    for line in headers.split(b"\n"):
+        words = _ENCODED_WORD.findall(line)
+        if not words:
+            continue
+        assert len(line) <= 76, line
+        for charset, encoding, encoded in words:
+            assert (charset.lower(), encoding.lower()) == (b"utf-8", b"b")
+            assert len(b"=?%s?%s?%s?=" % (charset, encoding, encoded)) <= 75
+            base64.b64decode(encoded).decode("utf-8")  # whole characters, or this raises
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert parsed["Subject"] == " ".join(text.split())
+    assert display_name(email.message_from_bytes(raw)["From"]) == " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['"' * 900, "\\" * 600, 'Sara "the" \\ ' * 70],
+    ids=["quotes", "backslashes", "words-with-quotes"],
+)
+def test_a_display_name_that_quoting_makes_long_is_encoded_within_smtp_lines(name: str) -> None:
+    """A display name of ASCII is sent as a quoted string, where every `"` and `\\`
+    gains a backslash: one that quoting takes past what a line can hold unfolded goes
+    out as encoded words instead, not on a header line over SMTP's 998 octets."""
+    mail = render_outbound(
+        outbound(author_name=name),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    raw = wire_bytes(mail, cte_type="8bit")
+    assert raw == flatten_message(mail)
+    assert max(len(line) for line in raw.split(b"\n")) <= 998
+    headers = email.message_from_bytes(raw)
+    assert display_name(headers["From"]) == " ".join(name.split())
+    assert parseaddr(headers["From"].replace("\n", ""))[1] == "support@support.localhost"
+
+
+def test_a_multipart_without_a_usable_boundary_is_left_to_the_generator() -> None:
+    """The direct writer takes only the shapes it writes as the generator does: a
+    multipart whose boundary is empty gets one from the generator (set on the mail, so
+    aiosmtplib's flattening of the same mail then agrees), not a `--` line."""
+    mail = render_outbound(
+        outbound(),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    mail.set_boundary("")
+    raw = wire_bytes(mail, cte_type="8bit")
+    assert raw == flatten_message(mail)
+    boundary = mail.get_boundary()
+    assert boundary and f"\n--{boundary}--\n".encode() in raw
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert not parsed.defects and parsed.get_body(("plain",)) is not None
+
+
+def test_header_text_keeps_format_characters_and_loses_what_a_line_cannot_carry() -> None:
+    """The zero-width non-joiner of a Persian word and the joiner of an emoji sequence
+    reach the customer (they were turned into spaces); line and paragraph separators,
+    controls and a lone surrogate still become spaces."""
+    subject = "سفارش\u200cها 👨\u200d👩\u200d👧 a\u2028b\x00c\x85d\udcffe\r\nBcc: x@y.z"
+    raw = wire_bytes(
+        render_outbound(
+            outbound(subject=subject, references=()),
+            from_address="support@support.localhost",
+            reply_to="support+t@support.localhost",
+            message_id="m.1@support.localhost",
+        ),
+        cte_type="8bit",
+    )
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert parsed["Subject"] == "سفارش\u200cها 👨\u200d👩\u200d👧 a b c d e Bcc: x@y.z"
+    assert parsed["Bcc"] is None
 
 
 def test_the_message_id_key_is_derived_once_not_per_mail(monkeypatch: pytest.MonkeyPatch) -> None:
