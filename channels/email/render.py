@@ -424,10 +424,13 @@ def _filename_parameter(filename: str) -> str:
 _FOLDED_LINE = re.compile(r"[!-~]+(?: [!-~]+)*")
 
 
-def _folded_already(name: str, value: str) -> bool:
+def _folded_already(name: str, value: object) -> bool:
     """Whether `value` is on lines the `compat32` folding would write unchanged: ASCII
     words one space apart, continuation lines starting with one space, every line of
-    at most 78 characters with the `name: ` before the first (the folding's width)."""
+    at most 78 characters with the `name: ` before the first (the folding's width).
+    False for anything but ASCII text (a `Header`, raw UTF-8)."""
+    if not (isinstance(value, str) and value.isascii()):
+        return False
     width = _FOLD_AT - len(name) - 2
     for number, line in enumerate(value.split("\n")):
         if number:
@@ -446,7 +449,7 @@ class _FoldedHeaders(Compat32):
     CPU; anything else (raw UTF-8, a long line) still goes through it."""
 
     def _fold(self, name: str, value: object, sanitize: bool) -> str:
-        if isinstance(value, str) and value.isascii() and _folded_already(name, value):
+        if isinstance(value, str) and _folded_already(name, value):
             return f"{name}: {value.replace(_FOLD[0], self.linesep)}{self.linesep}"
         return str(super()._fold(name, value, sanitize))  # type: ignore[misc]
 
@@ -480,7 +483,7 @@ def _written_as_it_is(part: Message, pieces: list[str]) -> bool:
     and tries each header's folding; most of a flattening's CPU for this one shape."""
     headers = []
     for name, value in part.raw_items():
-        if not (isinstance(value, str) and value.isascii() and _folded_already(name, value)):
+        if not _folded_already(name, value):
             return False
         headers.append(f"{name}: {value}\n")
     payload = part.get_payload()
