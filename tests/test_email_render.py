@@ -7,7 +7,7 @@ import email
 import re
 from email import policy
 from email.header import Header, decode_header, make_header
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parseaddr
 
@@ -19,6 +19,7 @@ from channels.email.parse import parse_mail
 from channels.email.render import (
     our_message_of,
     outbound_message_id,
+    plain_body,
     render_outbound,
     reply_subject,
     thread_references,
@@ -367,13 +368,53 @@ def test_the_mail_is_written_for_smtp_without_the_generator_or_header_objects(
     monkeypatch.setattr(render_module.BytesGenerator, "flatten", generator_flatten)
     for cte_type, raw in expected.items():
         assert wire_bytes(mail, cte_type=cte_type) == raw
-    # The generator's own rules, kept: "From " at a line's start is quoted, a lone CR
-    # becomes a line break after that (so the line after it is not quoted).
-    assert b"\n>From the shop:\nFrom here\n" in expected["8bit"]
     assert used == []
     parsed = BytesParser(policy=policy.default).parsebytes(expected["8bit"])
     assert parsed["Subject"] == "Re: " + " ".join(("وضعیت سفارش شماره ۱۲۳ " * 5).split())
     assert max(len(line) for line in expected["8bit"].split(b"\n")) <= 78
+
+
+def test_no_line_of_a_text_part_starts_from_so_no_writer_quotes_it() -> None:
+    """Lines of the answer starting "From " (after a line break or a lone CR) reach the
+    customer as written: the stdlib's generator, aiosmtplib's, and any mbox on the way
+    would make them ">From ". Quoted-printable lines stay within 76 characters."""
+    text = "From the shop:\rFrom here\n" + "From your account page " * 6 + "\n.\nx From y\n"
+    mail = render_outbound(
+        outbound(text=text, language="en", suggestions=("From now on",)),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    raw = wire_bytes(mail, cte_type="8bit")
+    assert raw == flatten_message(mail)
+    body = raw.split(b"\n\n", 1)[1]
+    assert not [line for line in body.split(b"\n") if line.startswith((b"From ", b">From "))]
+    assert max(len(line) for line in body.split(b"\n")) <= 76
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    plain = parsed.get_body(("plain",))
+    assert plain is not None
+    written = plain_body(outbound(text=text, suggestions=("From now on",)))
+    assert plain.get_content().replace("\r\n", "\n") == written.replace("\r", "\n")
+    html = parsed.get_body(("html",))
+    assert html is not None and "\n>From" not in html.get_content()
+
+
+def test_the_direct_writer_keeps_the_generators_from_rule() -> None:
+    """A text part the direct writer takes with "From " lines of its own (not one
+    `render_outbound` makes) is written as the generator writes it: quoted after a line
+    feed, not after a lone CR."""
+    mail = render_outbound(
+        outbound(),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    plain = mail.get_payload(0)
+    assert isinstance(plain, Message)
+    plain.set_payload("From the shop:\rFrom here\nFrom there\r\nok\n")
+    raw = wire_bytes(mail, cte_type="8bit")
+    assert raw == flatten_message(mail)
+    assert b"\n>From the shop:\nFrom here\n>From there\nok\n" in raw
 
 
 _ENCODED_WORD = re.compile(rb"=\?([^?\s]*)\?([bBqQ])\?([^?\s]*)\?=")

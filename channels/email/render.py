@@ -379,8 +379,19 @@ def _text_part(text: str, subtype: str) -> Message:
     part["Content-Transfer-Encoding"] = "quoted-printable"
     # binascii's quoted-printable (C): lines of at most 76 characters, "=" and a
     # line-initial "." encoded, trailing white space kept.
-    part.set_payload(binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii"))
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
+    part.set_payload(
+        _FROM_AT_LINE_START.sub(_FROM_ENCODED, encoded) if "From " in encoded else encoded
+    )
     return part
+
+
+# A line starting "From " is quoted by every mbox writer on the way, the stdlib's
+# generator (aiosmtplib's) first: ">From " is what the customer would read. Its "F"
+# encoded, then a soft line break: the text decodes as written, no line grows. (A
+# lone CR, which quoted-printable leaves as it is, is a line break on the wire too.)
+_FROM_AT_LINE_START = re.compile(r"(?<![^\r\n])From ")
+_FROM_ENCODED = "=46=\nrom "
 
 
 def _attachment(data: bytes, content_type: str, filename: str) -> Message:
