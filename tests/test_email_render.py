@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import re
 from email import policy
 from email.header import Header, decode_header, make_header
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parseaddr
 
@@ -18,6 +19,7 @@ from channels.email.parse import parse_mail
 from channels.email.render import (
     our_message_of,
     outbound_message_id,
+    plain_body,
     render_outbound,
     reply_subject,
     thread_references,
@@ -366,13 +368,156 @@ def test_the_mail_is_written_for_smtp_without_the_generator_or_header_objects(
     monkeypatch.setattr(render_module.BytesGenerator, "flatten", generator_flatten)
     for cte_type, raw in expected.items():
         assert wire_bytes(mail, cte_type=cte_type) == raw
-    # The generator's own rules, kept: "From " at a line's start is quoted, a lone CR
-    # becomes a line break after that (so the line after it is not quoted).
-    assert b"\n>From the shop:\nFrom here\n" in expected["8bit"]
     assert used == []
     parsed = BytesParser(policy=policy.default).parsebytes(expected["8bit"])
     assert parsed["Subject"] == "Re: " + " ".join(("وضعیت سفارش شماره ۱۲۳ " * 5).split())
     assert max(len(line) for line in expected["8bit"].split(b"\n")) <= 78
+
+
+def test_no_line_of_a_text_part_starts_from_so_no_writer_quotes_it() -> None:
+    """Lines of the answer starting "From " (after a line break or a lone CR) reach the
+    customer as written: the stdlib's generator, aiosmtplib's, and any mbox on the way
+    would make them ">From ". Quoted-printable lines stay within 76 characters."""
+    text = "From the shop:\rFrom here\n" + "From your account page " * 6 + "\n.\nx From y\n"
+    mail = render_outbound(
+        outbound(text=text, language="en", suggestions=("From now on",)),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    raw = wire_bytes(mail, cte_type="8bit")
+    assert raw == flatten_message(mail)
+    body = raw.split(b"\n\n", 1)[1]
+    assert not [line for line in body.split(b"\n") if line.startswith((b"From ", b">From "))]
+    assert max(len(line) for line in body.split(b"\n")) <= 76
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    plain = parsed.get_body(("plain",))
+    assert plain is not None
+    written = plain_body(outbound(text=text, suggestions=("From now on",)))
+    assert plain.get_content().replace("\r\n", "\n") == written.replace("\r", "\n")
+    html = parsed.get_body(("html",))
+    assert html is not None and "\n>From" not in html.get_content()
+
+
+def test_the_direct_writer_keeps_the_generators_from_rule() -> None:
+    """A text part the direct writer takes with "From " lines of its own (not one
+    `render_outbound` makes) is written as the generator writes it: quoted after a line
+    feed, not after a lone CR."""
+    mail = render_outbound(
+        outbound(),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    plain = mail.get_payload(0)
+    assert isinstance(plain, Message)
+    plain.set_payload("From the shop:\rFrom here\nFrom there\r\nok\n")
+    raw = wire_bytes(mail, cte_type="8bit")
+    assert raw == flatten_message(mail)
+    assert b"\n>From the shop:\nFrom here\n>From there\nok\n" in raw
+
+
+_ENCODED_WORD = re.compile(rb"=\?([^?\s]*)\?([bBqQ])\?([^?\s]*)\?=")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "پشتیبانی فروشگاه",
+        "وضعیت سفارش شماره ۱۲۳ می\u200cخواهم " * 6,
+        "الدعم الفني حالة طلبك رقم ١٢٣ " * 5,
+        "😀👨\u200d👩\u200d👧🇮🇷" * 12,
+        "x" * 40 + "é",
+        "ab" + "😀" * 30,
+    ],
+    ids=["fa-short", "fa-long", "ar-long", "emoji", "one-latin-accent", "emoji-after-ascii"],
+)
+def test_encoded_words_are_whole_characters_of_75_at_most_on_lines_of_76(text: str) -> None:
+    """RFC 2047 2: an encoded word is at most 75 characters and a header line holding
+    one at most 76 (the `Subject: ` or `From: ` before the first word included); 5: no
+    character is split between two words. The display names and the subject, each as
+    the relay receives it."""
+    mail = render_outbound(
+        outbound(subject=text, author_name=text, references=()),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    raw = wire_bytes(mail, cte_type="8bit")
+    headers = raw.split(b"\n\n", 1)[0]
+    for line in headers.split(b"\n"):
+        words = _ENCODED_WORD.findall(line)
+        if not words:
+            continue
+        assert len(line) <= 76, line
+        for charset, encoding, encoded in words:
+            assert (charset.lower(), encoding.lower()) == (b"utf-8", b"b")
+            assert len(b"=?%s?%s?%s?=" % (charset, encoding, encoded)) <= 75
+            base64.b64decode(encoded).decode("utf-8")  # whole characters, or this raises
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert parsed["Subject"] == " ".join(text.split())
+    assert display_name(email.message_from_bytes(raw)["From"]) == " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['"' * 900, "\\" * 600, 'Sara "the" \\ ' * 70],
+    ids=["quotes", "backslashes", "words-with-quotes"],
+)
+def test_a_display_name_that_quoting_makes_long_is_encoded_within_smtp_lines(name: str) -> None:
+    """A display name of ASCII is sent as a quoted string, where every `"` and `\\`
+    gains a backslash: one that quoting takes past what a line can hold unfolded goes
+    out as encoded words instead, not on a header line over SMTP's 998 octets."""
+    mail = render_outbound(
+        outbound(author_name=name),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    raw = wire_bytes(mail, cte_type="8bit")
+    assert raw == flatten_message(mail)
+    assert max(len(line) for line in raw.split(b"\n")) <= 998
+    headers = email.message_from_bytes(raw)
+    assert display_name(headers["From"]) == " ".join(name.split())
+    assert parseaddr(headers["From"].replace("\n", ""))[1] == "support@support.localhost"
+
+
+def test_a_multipart_without_a_usable_boundary_is_left_to_the_generator() -> None:
+    """The direct writer takes only the shapes it writes as the generator does: a
+    multipart whose boundary is empty gets one from the generator (set on the mail, so
+    aiosmtplib's flattening of the same mail then agrees), not a `--` line."""
+    mail = render_outbound(
+        outbound(),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    mail.set_boundary("")
+    raw = wire_bytes(mail, cte_type="8bit")
+    assert raw == flatten_message(mail)
+    boundary = mail.get_boundary()
+    assert boundary and f"\n--{boundary}--\n".encode() in raw
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert not parsed.defects and parsed.get_body(("plain",)) is not None
+
+
+def test_header_text_keeps_format_characters_and_loses_what_a_line_cannot_carry() -> None:
+    """The zero-width non-joiner of a Persian word and the joiner of an emoji sequence
+    reach the customer (they were turned into spaces); line and paragraph separators,
+    controls and a lone surrogate still become spaces."""
+    subject = "سفارش\u200cها 👨\u200d👩\u200d👧 a\u2028b\x00c\x85d\udcffe\r\nBcc: x@y.z"
+    raw = wire_bytes(
+        render_outbound(
+            outbound(subject=subject, references=()),
+            from_address="support@support.localhost",
+            reply_to="support+t@support.localhost",
+            message_id="m.1@support.localhost",
+        ),
+        cte_type="8bit",
+    )
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert parsed["Subject"] == "سفارش\u200cها 👨\u200d👩\u200d👧 a b c d e Bcc: x@y.z"
+    assert parsed["Bcc"] is None
 
 
 def test_the_message_id_key_is_derived_once_not_per_mail(monkeypatch: pytest.MonkeyPatch) -> None:

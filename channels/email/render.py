@@ -10,10 +10,10 @@ and tells other robots not to answer it (`Auto-Submitted: auto-replied`,
 The mail is built already encoded, as a `compat32` `Message` whose headers and parts
 the generator writes as they are: the modern policy's header registry parsed every
 header we set and refolded it when flattened, about 5 ms of CPU per mail on the event
-loop for headers we write ourselves. Non-ASCII header text (display names, the
-subject) follows one rule, `_encoded_text`: RFC 2047 encoded words of the UTF-8 in
-base64; bodies are quoted-printable and attachments base64, so every line is
-7-bit and at most 76 characters, whatever the text. `wire_bytes` writes it for SMTP
+loop for headers we write ourselves. Header text (display names, the subject) follows
+one rule, `_written_plain`, or goes out as RFC 2047 encoded words of its UTF-8 in
+base64 (`_encoded_words`); bodies are quoted-printable and attachments base64, so every
+line is 7-bit and at most 76 characters, whatever the text. `wire_bytes` writes it for SMTP
 as aiosmtplib would, without folding again the headers that are folded already.
 """
 
@@ -26,6 +26,7 @@ import html
 import io
 import re
 import secrets
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from email.generator import BytesGenerator
@@ -284,9 +285,17 @@ def _primary(language: str | None) -> str:
     return primary if primary.isascii() and primary.isalpha() and len(primary) <= 8 else ""
 
 
+# What a header line cannot carry: control characters (CR and LF among them), line and
+# paragraph separators, lone surrogates (no UTF-8 for them). Format characters stay:
+# the zero-width non-joiner inside Persian words, the joiner of emoji sequences.
+_NOT_IN_A_HEADER = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
 def _one_line(value: str) -> str:
     """Header text without line breaks or control characters (no header injection)."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
+    if not value.isprintable():
+        value = "".join(" " if unicodedata.category(ch) in _NOT_IN_A_HEADER else ch for ch in value)
+    return " ".join(value.split())
 
 
 # Longer plain header text is sent as encoded words too, which fold at any character:
@@ -295,17 +304,28 @@ _PLAIN_HEADER_TEXT_MAX = 900
 _FOLD_AT = 78  # RFC 5322's recommended line length, the email package's default
 _FOLD = "\n "
 _ENCODED_WORD_MAX = 75  # characters of one encoded word (RFC 2047 2)
+_ENCODED_LINE_MAX = 76  # characters of a header line holding an encoded word (RFC 2047 2)
+
+
+def _written_plain(text: str) -> bool:
+    """Whether header text goes out as it is (a display name in its quoted form):
+    ASCII that no reader takes for an encoded word, short enough that its line stays
+    within SMTP's 998 octets where it cannot be folded."""
+    return text.isascii() and "=?" not in text and len(text) <= _PLAIN_HEADER_TEXT_MAX
 
 
 def _encoded_text(header: str, text: str) -> str:
-    """Header text as written: ASCII as it is, anything else (or text a reader would
-    take for an encoded word, or too long to fold) as RFC 2047 encoded words of its
-    UTF-8 in base64, one per line, folded onto lines of at most 78 characters with
-    `header: ` before the first. (The stdlib's `email.header.Header` wrote them before:
-    the same words, Q-encoded when shorter, at ~20 us a header.)"""
-    if text.isascii() and "=?" not in text and len(text) <= _PLAIN_HEADER_TEXT_MAX:
-        return text
-    width = min(_FOLD_AT - len(header) - 2, _ENCODED_WORD_MAX)
+    """Unstructured header text (the subject) as written: as it is when
+    `_written_plain`, else `_encoded_words`."""
+    return text if _written_plain(text) else _encoded_words(header, text)
+
+
+def _encoded_words(header: str, text: str) -> str:
+    """`text` as RFC 2047 encoded words of its UTF-8 in base64, one per line, on lines
+    of at most 76 characters with `header: ` before the first. (The stdlib's
+    `email.header.Header` wrote them before: Q-encoded when shorter, at ~20 us a
+    header, with words of up to 77 characters on lines of 78.)"""
+    width = min(_ENCODED_LINE_MAX - len(header) - 2, _ENCODED_WORD_MAX)
     words: list[str] = []
     chunk = bytearray()
     for character in text:
@@ -321,17 +341,19 @@ def _encoded_text(header: str, text: str) -> str:
 
 
 def _mailbox(header: str, addr_spec: str, display_name: str) -> str:
-    """`"Name" <local@domain>`, the display name by `_encoded_text`'s rule when it is
-    not plain ASCII (a quoted string when it is)."""
+    """`"Name" <local@domain>`: the display name as a quoted string when that is
+    `_written_plain`, else as `_encoded_words`."""
     address = _raw_utf8(addr_spec.strip())
     if not display_name:
         return address
-    shown = _encoded_text(header, display_name)
-    if shown == display_name:
-        shown = f'"{quote(display_name)}"'
-    # Folded before the address when the line would pass 78 characters: folding is then
-    # done, and no generator refolds (and re-parses) the header.
-    fold = "\n" in shown or len(header) + len(shown) + len(address) + 5 > _FOLD_AT
+    quoted = f'"{quote(display_name)}"'
+    plain = _written_plain(quoted)
+    shown = quoted if plain else _encoded_words(header, display_name)
+    # Folded before the address when the line would pass 78 characters (76 with an
+    # encoded word on it): folding is then done, and no generator refolds (and
+    # re-parses) the header.
+    line_max = _FOLD_AT if plain else _ENCODED_LINE_MAX
+    fold = "\n" in shown or len(header) + len(shown) + len(address) + 5 > line_max
     return f"{shown}{_FOLD if fold else ' '}<{address}>"
 
 
@@ -357,8 +379,19 @@ def _text_part(text: str, subtype: str) -> Message:
     part["Content-Transfer-Encoding"] = "quoted-printable"
     # binascii's quoted-printable (C): lines of at most 76 characters, "=" and a
     # line-initial "." encoded, trailing white space kept.
-    part.set_payload(binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii"))
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
+    part.set_payload(
+        _FROM_AT_LINE_START.sub(_FROM_ENCODED, encoded) if "From " in encoded else encoded
+    )
     return part
+
+
+# A line starting "From " is quoted by every mbox writer on the way, the stdlib's
+# generator (aiosmtplib's) first: ">From " is what the customer would read. Its "F"
+# encoded, then a soft line break: the text decodes as written, no line grows. (A
+# lone CR, which quoted-printable leaves as it is, is a line break on the wire too.)
+_FROM_AT_LINE_START = re.compile(r"(?<![^\r\n])From ")
+_FROM_ENCODED = "=46=\nrom "
 
 
 def _attachment(data: bytes, content_type: str, filename: str) -> Message:
@@ -402,10 +435,13 @@ def _filename_parameter(filename: str) -> str:
 _FOLDED_LINE = re.compile(r"[!-~]+(?: [!-~]+)*")
 
 
-def _folded_already(name: str, value: str) -> bool:
+def _folded_already(name: str, value: object) -> bool:
     """Whether `value` is on lines the `compat32` folding would write unchanged: ASCII
     words one space apart, continuation lines starting with one space, every line of
-    at most 78 characters with the `name: ` before the first (the folding's width)."""
+    at most 78 characters with the `name: ` before the first (the folding's width).
+    False for anything but ASCII text (a `Header`, raw UTF-8)."""
+    if not (isinstance(value, str) and value.isascii()):
+        return False
     width = _FOLD_AT - len(name) - 2
     for number, line in enumerate(value.split("\n")):
         if number:
@@ -424,7 +460,7 @@ class _FoldedHeaders(Compat32):
     CPU; anything else (raw UTF-8, a long line) still goes through it."""
 
     def _fold(self, name: str, value: object, sanitize: bool) -> str:
-        if isinstance(value, str) and value.isascii() and _folded_already(name, value):
+        if isinstance(value, str) and _folded_already(name, value):
             return f"{name}: {value.replace(_FOLD[0], self.linesep)}{self.linesep}"
         return str(super()._fold(name, value, sanitize))  # type: ignore[misc]
 
@@ -458,7 +494,7 @@ def _written_as_it_is(part: Message, pieces: list[str]) -> bool:
     and tries each header's folding; most of a flattening's CPU for this one shape."""
     headers = []
     for name, value in part.raw_items():
-        if not (isinstance(value, str) and value.isascii() and _folded_already(name, value)):
+        if not _folded_already(name, value):
             return False
         headers.append(f"{name}: {value}\n")
     payload = part.get_payload()
@@ -468,7 +504,8 @@ def _written_as_it_is(part: Message, pieces: list[str]) -> bool:
     pieces.append("\n")
     if isinstance(payload, list):
         boundary = part.get_boundary()
-        if boundary is None or not payload or part.get_content_maintype() != "multipart":
+        # No boundary (or an empty one): the generator makes one and sets it on `part`.
+        if not boundary or not payload or part.get_content_maintype() != "multipart":
             return False
         for number, child in enumerate(payload):
             pieces.append(f"\n--{boundary}\n" if number else f"--{boundary}\n")
