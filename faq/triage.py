@@ -11,6 +11,7 @@ import enum
 import functools
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
@@ -1324,17 +1325,22 @@ def _tells(clause: Sequence[str]) -> bool:
     speak Arabic?", "did an agent look at my case?") or about what one must do ("do I
     need to call someone to ...")."""
     described = _relative_past(clause)
+    # whether the clause asks something, read once: every time word below needs it
+    asks: bool | None = None
     for i, token in enumerate(clause):
         bare = token[1:] if token.startswith("و") else token  # «وقال», "and said"
         urged = token == _ALREADY and i == len(clause) - 1  # "... a human already"
         if (token in _PAST_WORDS or bare in _PAST_WORDS) and i not in described and not urged:
             return True
-        if token in _LAST and not _asks_something(clause):
+        last = token in _LAST
+        period = (
+            token == _LAST_ENGLISH and clause[i + 1 : i + 2] and clause[i + 1] in _PERIODS
+        ) or (token == _AGO and i > 0 and clause[i - 1] in _TIME_NOUNS)
+        if (last or period) and asks is None:
+            asks = _asks_something(clause)
+        if last and not asks:
             return True
-        if (
-            (token == _LAST_ENGLISH and clause[i + 1 : i + 2] and clause[i + 1] in _PERIODS)
-            or (token == _AGO and i > 0 and clause[i - 1] in _TIME_NOUNS)
-        ) and (not _asks_something(clause) or _starts_with_a_person(clause)):
+        if period and (not asks or _starts_with_a_person(clause)):
             return True
         if token in _OWN_PEOPLE and not (i > 0 and clause[i - 1] == _VOCATIVE):
             return True
@@ -1347,8 +1353,8 @@ def _tells(clause: Sequence[str]) -> bool:
             return True  # "the agent was rude": the person is the subject of a story
         if token in _CALLED and i > 0 and _the_person(clause[i - 1]):
             return True
-        if _does_the_person(clause, i):
-            return True
+    if _the_person_does(clause):
+        return True
     if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
     if _wants_to_know(clause) or _asks_when(clause):
@@ -1392,18 +1398,24 @@ _PRESENT_PREFIXES = ("ی", "y")
 _ARABIZI_ARTICLE = "el"
 
 
-def _does_the_person(clause: Sequence[str], i: int) -> bool:
+def _the_person_does(clause: Sequence[str]) -> bool:
     """ "Does the employee speak Arabic?" without «هل»: a definite person («الموظف», "el
     mowazaf") before a present contact verb («الموظف يحكي عربي؟», «المندوب يتصل قبل ما
     يجي؟»), and nothing asked in the clause («خلي المشرف يتصل بي», «ممكن المدير يكلمني»)."""
+    if any(t in _REQUEST_FORMS or t in _MODALS for t in clause):
+        return False
+    return any(_definite_person_then_contact(clause, i) for i in range(1, len(clause)))
+
+
+def _definite_person_then_contact(clause: Sequence[str], i: int) -> bool:
+    """Whether `clause[i]` is a present contact verb after a definite person-word."""
     token = clause[i]
-    if i == 0 or not token.startswith(_PRESENT_PREFIXES) or not _may_contact(token):
+    if not token.startswith(_PRESENT_PREFIXES) or not _may_contact(token):
         return False
     before = clause[i - 1]
-    definite = _the_person(before) or (
+    return _the_person(before) or (
         i > 1 and clause[i - 2] == _ARABIZI_ARTICLE and _is_person_word(before, typos=False)
     )
-    return definite and not any(t in _REQUEST_FORMS or t in _MODALS for t in clause)
 
 
 def _the_person(token: str) -> bool:
@@ -1611,7 +1623,7 @@ def _can_someone(clause: Sequence[str]) -> bool:
         and (
             clause[j] in _ANYONE
             or _someone_at(clause, j)
-            or (_is_person_word(clause[j], typos=False) and _looks_at_it(clause[j:]))
+            or (_is_person_word(clause[j], typos=False) and _looks_after(clause, j))
         )
         for i, t in enumerate(clause)
     )
@@ -1654,17 +1666,25 @@ def _the_case_after(clause: Sequence[str], j: int) -> bool:
 
 def _looks_at_it(clause: Sequence[str]) -> bool:
     """Whether someone in the clause is to look at, check or sort out the case."""
-    for i in range(len(clause)):
-        if not (_someone_at(clause, i) or _is_person_word(clause[i], typos=False)):
-            continue
-        for j in range(i + 1, len(clause)):
-            if clause[j] in _PERSIAN_LOOK_WORDS:
-                return True
-            if j - i > _LOOK_REACH:
-                break
-            length = clause[j] in _LOOK_PHRASES and _longest_at(clause, j, _LOOK_PHRASES)
-            if (clause[j] in _LOOK_WORDS or length) and _the_case_after(clause, j + (length or 1)):
-                return True
+    return any(
+        (_someone_at(clause, i) or _is_person_word(clause[i], typos=False))
+        and _looks_after(clause, i)
+        for i in range(len(clause))
+    )
+
+
+def _looks_after(clause: Sequence[str], i: int) -> bool:
+    """Whether the person at `clause[i]` is to look at, check or sort out the case: a
+    look word within `_LOOK_REACH` words after them (a window, so that a long clause of
+    repeated persons is read in linear time)."""
+    for j in range(i + 1, len(clause)):
+        if clause[j] in _PERSIAN_LOOK_WORDS:
+            return True
+        if j - i > _LOOK_REACH:
+            break
+        length = clause[j] in _LOOK_PHRASES and _longest_at(clause, j, _LOOK_PHRASES)
+        if (clause[j] in _LOOK_WORDS or length) and _the_case_after(clause, j + (length or 1)):
+            return True
     return False
 
 
@@ -1841,38 +1861,48 @@ def _contacts_me(clause: Sequence[str]) -> bool:
         for i, t in enumerate(clause)
         if t in _ME or (t in _ME_TABLE and _longest_at(clause, i, _ME_TABLE))
     }
-    for i, token in enumerate(clause):
-        if _refused_contact(clause, i):
-            continue
-        if _contact_base(token) in _PERSON_CONTACTS or (
-            token in _ME_CONTACT_TABLE and _longest_at(clause, i, _ME_CONTACT_TABLE)
-        ):
+    asked = any(t in _REQUEST_FORMS for t in clause)
+    # each word is read in constant time, and the refusal (which looks back over the
+    # clause) only for a contact found: a long clause of repeated words stays linear
+    return any(
+        _contact_at_me(clause, i, me, asked) and not _refused_contact(clause, i)
+        for i in range(len(clause))
+    )
+
+
+def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: bool) -> bool:
+    """Whether `clause[i]` is a contact word aimed at the customer, refused or not (`me`:
+    the indices of "me" words; `asked`: whether a request form is in the clause)."""
+    token = clause[i]
+    if _contact_base(token) in _PERSON_CONTACTS or (
+        token in _ME_CONTACT_TABLE and _longest_at(clause, i, _ME_CONTACT_TABLE)
+    ):
+        return True
+    if _carries_me(token):
+        return True
+    if _passive_call_to_me(clause, i):
+        return True
+    base = _contact_base(token)
+    if base in _VERBAL_NOUNS and asked:
+        base = _CALL  # «أرجو التواصل معي هاتفياً», "please contact me by phone"
+    if base not in _CALL_WORDS:  # the verb itself: not "stop calling me"
+        return False
+    # «زنگ بزنید», and a Latin word with the Persian verb («call بزنید بهم»)
+    if any(t in _ASKED_LIGHT_VERBS for t in clause[i + 1 : i + 1 + _ME_REACH]):
+        return True
+    if token == "call" and _a_call_asked_for(clause, i):
+        return True
+    if not token.isascii():
+        if any(j in me for j in range(i - _ME_REACH, i + _ME_REACH + 1)):
             return True
-        if _carries_me(token):
+        # «منو به بخش فنی وصل کن»: the Persian object leads the clause, the verb
+        # (an imperative «کن») ends it, the department stands between
+        if clause[i + 1 : i + 2] and clause[i + 1] in _DO_IMPERATIVE and any(j < i for j in me):
             return True
-        if _passive_call_to_me(clause, i):
+    elif i + 1 in me:  # "transfer me", "call me back": the object follows the verb
+        after = clause[i + 2] if i + 2 < len(clause) else "back"
+        if after in _AFTER_CALL_ME or after.isdigit():
             return True
-        base = _contact_base(token)
-        if base in _VERBAL_NOUNS and any(t in _REQUEST_FORMS for t in clause):
-            base = _CALL  # «أرجو التواصل معي هاتفياً», "please contact me by phone"
-        if base not in _CALL_WORDS:  # the verb itself: not "stop calling me"
-            continue
-        # «زنگ بزنید», and a Latin word with the Persian verb («call بزنید بهم»)
-        if any(t in _ASKED_LIGHT_VERBS for t in clause[i + 1 : i + 1 + _ME_REACH]):
-            return True
-        if token == "call" and _a_call_asked_for(clause, i):
-            return True
-        if not token.isascii():
-            if any(abs(i - j) <= _ME_REACH for j in me):
-                return True
-            # «منو به بخش فنی وصل کن»: the Persian object leads the clause, the verb
-            # (an imperative «کن») ends it, the department stands between
-            if clause[i + 1 : i + 2] and clause[i + 1] in _DO_IMPERATIVE and min(me, default=i) < i:
-                return True
-        elif i + 1 in me:  # "transfer me", "call me back": the object follows the verb
-            after = clause[i + 2] if i + 2 < len(clause) else "back"
-            if after in _AFTER_CALL_ME or after.isdigit():
-                return True
     return False
 
 
