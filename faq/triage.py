@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
+from faq.colloquial import standardise
 from faq.finglish import persian_script, to_persian
 from faq.lexicon import concept_words
 from faq.light_words import LIGHT_WORDS
-from faq.morphology import arabic_variants, english_stem, persian_variants
+from faq.morphology import arabic_variants, english_stem, persian_light_verb, persian_variants
 from faq.normalise import normalise, tokenise
 
 
@@ -183,19 +184,19 @@ def _refused_contact(tokens: Sequence[str], i: int) -> bool:
     )
 
 
-# Persian «تحویل» is a delivery with a light verb («سفارشو یه نفر دیگه تحویل بگیره؟», "can
-# someone else receive the order?"), Arabic «تحويل» a transfer.
+# Persian «تحویل» is a delivery with a generic verb («سفارشو یه نفر دیگه تحویل بگیره؟», "can
+# someone else receive the order?"), Arabic «تحويل» a transfer («ممكن تحويل دي المكالمة
+# لموظف»: «دي» is "this", not a verb).
 _DELIVERY = "تحویل"
-_LIGHT_VERB_STEMS = ("گیر", "گرفت", "بد", "داد", "دید", "دی", "بگیر", "شد", "شو")
-_PERSIAN_VERB_PREFIXES = ("", "ب", "می", "ن", "نمی")
 
 
-def _persian_light_verb(token: str) -> bool:
-    """Whether `token` is a form of Persian «گرفتن», «دادن» or «شدن» («بگیره», «میدید»)."""
-    return any(
-        token.startswith(prefix + stem)
-        for prefix in _PERSIAN_VERB_PREFIXES
-        for stem in _LIGHT_VERB_STEMS
+def _delivered(tokens: Sequence[str], i: int) -> bool:
+    """Whether `tokens[i]` is Persian «تحویل» with a generic verb after it («تحویل
+    بگیره», «تحویل میدید»: spoken forms standardised first)."""
+    return (
+        tokens[i] == _DELIVERY
+        and i + 1 < len(tokens)
+        and any(persian_light_verb(w) for w in standardise([tokens[i + 1]]))
     )
 
 
@@ -204,7 +205,7 @@ def _is_contact(tokens: Sequence[str], i: int) -> bool:
     "be transferred"; not "don't call")."""
     if not _may_contact(tokens[i]):
         return False
-    if tokens[i] == _DELIVERY and tokens[i + 1 : i + 2] and _persian_light_verb(tokens[i + 1]):
+    if _delivered(tokens, i):
         return False
     return bool(_contact_base(tokens[i]) or _inflected_contact(tokens, i)) and not (
         _refused_contact(tokens, i)

@@ -613,6 +613,9 @@ CONSTRUCTIONS_TAKEN = {
         "لطفاً شماره تماس مرا در اختیار یک کارشناس قرار دهید تا با من هماهنگ کند",
         "javabat be dard nemikhore, ye karshenas bede",
     ],
+    # Arabic «تحويل» before Egyptian «دي» ("this") is a transfer: only a Persian generic
+    # verb after it makes «تحویل» a delivery
+    "arabic_transfer": ["ممكن تحويل دي المكالمة لموظف"],
     # "already" ending a clause urges
     "already_urges": ["just connect me to a human already"],
     # two letters swapped in a Latin person-word; "is a real person ...?"
