@@ -169,6 +169,12 @@ _ASKED_LIGHT_VERBS = frozenset(
 
 # ... and the imperative of «کردن» after a contact word («وصل کنید», «منتقل کن»).
 _DO_IMPERATIVE = frozenset(tokenise(normalise("کن کنید کنین بکن بکنید بکنین")))
+# «کردن» asked or offered, after a Latin verb with the Persian «م» («transferم کنید»,
+# «connectم میکنید؟»): the «م» is "me" only on a verb; on a noun it is "my" («callم قطع
+# شد», "my call dropped").
+_DO_FORMS = _DO_IMPERATIVE | frozenset(
+    tokenise(normalise("کنی کنه کند کنن کنند میکنید میکنین میکنی میکنه میکنن"))
+)
 
 
 def _refused_contact(tokens: Sequence[str], i: int) -> bool:
@@ -1363,7 +1369,7 @@ def _tells(clause: Sequence[str]) -> bool:
     if clause[0] in _QUESTION_PARTICLES and any(t in _MUST_WORDS for t in clause):
         return True  # «آیا باید با پشتیبانی تماس بگیرم؟», «هل لازم أتصل بخدمة العملاء؟»
     # "is anyone there", "is a real person reading this?": whether a person is present
-    present = any(t in _PRESENCE_WORDS or t == "there" or t in _REAL for t in clause)
+    present = any(t in _PRESENCE_WORDS or t == "there" for t in clause) or _is_anyone_there(clause)
     if clause[0] in _WHO_WHERE and len(clause) > 1 and clause[1] in _AUXILIARIES:
         clause = clause[1:]  # "who is your manager?" asks about the manager, like "is"
     if clause[0] in _QUESTION_PARTICLES and any(t in _ME for t in clause):
@@ -1812,6 +1818,13 @@ def _raised_to_staff(clause: Sequence[str]) -> bool:
 # passed to billing") or a money transfer ("I'm trying to send the deposit to the agent").
 _HAND_VERBS = frozenset(["pass", "hand", "forward", "refer", "route", "send", "move", "give"])
 _HAND_REACH = 4  # words from the verb to "to"
+# What may stand between the verb and "to": the customer, the chat or the case.
+_HANDED_THINGS = frozenset(
+    tokenise(
+        "me us this it that on over my the our chat case complaint request conversation "
+        "ticket issue query question message email mail call problem"
+    )
+)
 _GRATITUDE = frozenset(
     ["thanks", "thank", "compliments", "regards", "appreciation", "gratitude", "feedback"]
 )
@@ -1828,6 +1841,8 @@ def _handed_to_staff(clause: Sequence[str]) -> bool:
             continue
         for j in range(i + 1, min(i + 1 + _HAND_REACH, len(clause))):
             if clause[j] != "to":
+                if clause[j] not in _HANDED_THINGS:
+                    break  # "send the parcel to your agent": goods, not the chat
                 continue
             k = _next_word(clause, j + 1, _BEFORE_PERSON)
             if k < len(clause) and (_names_staff(clause, k) and _ours(clause, k)):
@@ -1879,8 +1894,10 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
         token in _ME_CONTACT_TABLE and _longest_at(clause, i, _ME_CONTACT_TABLE)
     ):
         return True
-    if _carries_me(token):
-        return True
+    if _carries_me(token) and (
+        _latin_with_me(token) is None or (i + 1 < len(clause) and clause[i + 1] in _DO_FORMS)
+    ):
+        return True  # «transferم کنید»; «callم قطع شد» is "my call dropped"
     if _passive_call_to_me(clause, i):
         return True
     base = _contact_base(token)
@@ -1947,17 +1964,37 @@ _ON_ME = frozenset(tokenise(normalise("عليا 3alaya 3alayya")))
 # Levantine and Egyptian "answers" with «ب» («في حدا بيرد؟»)
 _ANSWERS_NOW = frozenset(tokenise(normalise("بيرد بترد")))
 _IS = frozenset(["is", "are"])
+_BEFORE_THERE = _IS | frozenset(["out", "still", "in"])
 _REAL = frozenset(["real", "actual", "live", "living"])
+# What a real person "is" doing when the customer asks whether one is there ("is a real
+# person reading this?", "is an actual human on the other end?"); "is a real person
+# needed to sign for it?" asks about a delivery.
+_THERE_DOING = frozenset(
+    tokenise(
+        "reading typing answering replying responding listening writing talking chatting "
+        "on behind here there"
+    )
+)
 
 
 def _is_anyone_there(clause: Sequence[str]) -> bool:
     """Whether the clause asks if someone is there."""
-    if len(clause) <= _SOMEONE_THERE_LENGTH and clause[0] in _ANYONE and clause[-1] == "there":
-        return True  # "somebody is there?", "anyone out there"
+    if (
+        len(clause) <= _SOMEONE_THERE_LENGTH
+        and clause[0] in _ANYONE
+        and clause[-1] == "there"
+        and all(t in _BEFORE_THERE for t in clause[1:-1])
+    ):
+        return True  # "somebody is there?", "anyone out there"; "someone left it there"
     if clause[0] in _IS and len(clause) > 2 and clause[1] in _ARTICLES_A | {"any"}:
         # "is a real person reading this?", "is an actual human there?"
         j = _next_word(clause, 2, _REAL)
-        return j > 2 and j < len(clause) and _is_person_word(clause[j], typos=False)
+        return (
+            j > 2
+            and j < len(clause)
+            and _is_person_word(clause[j], typos=False)
+            and (j + 1 == len(clause) or clause[j + 1] in _THERE_DOING)
+        )
     for i, token in enumerate(clause):
         if token not in _THERE_IS:
             continue
