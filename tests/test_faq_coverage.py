@@ -194,6 +194,9 @@ def test_time_number_appliance_and_generic_words_are_light(
         ("I want to complain about my brother", "brother"),
         ("my wife has a different account, can I delete it?", "wife"),
         ("can my brother pick up my order?", "brother"),
+        # "to" a family member: whom an account or a code is given to, not bought for
+        ("can I give my account to my wife?", "wife"),
+        ("can I give my discount code to my friend?", "friend"),
     ],
 )
 def test_people_and_things_a_shop_does_not_sell_stay_content(
