@@ -2005,9 +2005,9 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
                 return True
             # «شو في حدا بيرد؟», «في حد يرد عليا؟»: anyone to answer me; «في حد بيرد على
             # التلفون بالليل؟» asks about the phone's hours
-            rest = clause[j + 2 :]
+            then = clause[j + 2] if j + 2 < len(clause) else ""  # one word, not a slice
             answers = after in _ANSWER_WORDS or after in _ANSWERS_NOW
-            if answers and (not rest or rest[0] in _ME or rest[0] in _ON_ME):
+            if answers and (not then or then in _ME or then in _ON_ME):
                 return True
     return False
 
