@@ -36,7 +36,13 @@ from rapidfuzz.distance import Levenshtein
 from faq.lexicon import CONCEPT_PREFIX, LANGUAGES
 from faq.light_words import BENEFICIARIES, FOR_WORDS, GOODS, LIGHT_WORDS, PLACES
 from faq.matcher import STOPWORDS, Matcher, MatchResult, WordCoverage
-from faq.morphology import arabic_stem, english_stem, persian_variants, without_silent_e
+from faq.morphology import (
+    arabic_stem,
+    english_stem,
+    persian_light_verb,
+    persian_variants,
+    without_silent_e,
+)
 
 # Two word forms are the same word at this rapidfuzz `ratio` (the matcher's own cut-off);
 # forms shorter than this many characters must be equal ("car" is not "card").
@@ -192,90 +198,6 @@ def _is_code(word: str) -> bool:
     return _CODE.fullmatch(word) is not None
 
 
-# Persian generic verbs, as present and past stems: do, give, take, become, want, hit,
-# come, see, say, go, know, understand, bring. Like "want", "give" or "come" in English
-# (`faq/light_words.yaml`), they carry no topic of their own; in Persian most verbs are
-# a noun with one of them («پس می‌دهید», "give back"; «ثبت کنم», "register"), and the
-# noun is what the question is about. Written as `faq.normalise` writes them (no ZWNJ,
-# «آ» as «ا»), after spoken forms are standardised («میدین» -> «میدهید»).
-_PERSIAN_LIGHT_PRESENT = frozenset(
-    {"کن", "ده", "گیر", "شو", "خواه", "زن", "ای", "یا", "بین", "گوی", "رو", "دان", "فهم", "اور"}
-)
-_PERSIAN_LIGHT_PAST = frozenset(
-    {
-        "کرد",
-        "داد",
-        "گرفت",
-        "شد",
-        "خواست",
-        "زد",
-        "امد",
-        "دید",
-        "گفت",
-        "رفت",
-        "دانست",
-        "فهمید",
-        "اورد",
-    }
-)
-# Present stems that are a verb with no «می»/«ب» only in compound verbs («ثبت کنم»,
-# «پس دهید», «انجام شود»); bare, the others are nouns or prepositions («روی», "on";
-# «زنم», "my wife"; «بینی», "nose").
-_BARE_PRESENT = frozenset({"کن", "شو", "ده", "گیر", "خواه"})
-# Endings a past stem takes with no prefix: the persons, the participle and the
-# infinitive. A bare past stem with «ی» is not taken («کردی» is also "Kurdish").
-_BARE_PAST_ENDINGS = frozenset({"", "م", "یم", "ید", "ند", "ین", "ه", "ن", "هام", "هاند"})
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _persian_light_verb(word: str) -> bool:
-    """Whether `word` is a Persian generic verb (`_PERSIAN_LIGHT_PRESENT` / `_PAST`) in
-    any person, tense or mood: «میدهید», «بگیرید», «نمیکنه», «شدم», «کرده»."""
-    if word.isascii() or word.startswith(CONCEPT_PREFIX):
-        return False
-    for match in _persian_verb_splits(word):
-        aspect, stem, ending = match
-        if stem in _PERSIAN_LIGHT_PRESENT and (aspect or (ending and stem in _BARE_PRESENT)):
-            return True
-        if stem in _PERSIAN_LIGHT_PAST and (aspect or ending in _BARE_PAST_ENDINGS):
-            return True
-    return False
-
-
-_PERSIAN_ENDINGS = (
-    "",
-    "م",
-    "ی",
-    "د",
-    "یم",
-    "ید",
-    "ند",
-    "ین",
-    "ه",
-    "ن",
-    "هام",
-    "های",
-    "هایم",
-    "هاید",
-    "هاند",
-)
-
-
-def _persian_verb_splits(word: str) -> list[tuple[str, str, str]]:
-    """Every (aspect prefix, stem, person ending) reading of `word`, a negative «ن»
-    first taken off."""
-    splits = []
-    for body in (word, word[1:]) if word.startswith("ن") else (word,):
-        for aspect in ("می", "ب", ""):
-            if not body.startswith(aspect):
-                continue
-            rest = body[len(aspect) :]
-            for ending in _PERSIAN_ENDINGS:
-                if rest.endswith(ending) and len(rest) > len(ending):
-                    splits.append((aspect, rest[: len(rest) - len(ending)], ending))
-    return splits
-
-
 def _is_function(word: str, function_forms: frozenset[str]) -> bool:
     """Whether `word` is a function or light word (a number, a model number or code,
     a Persian generic verb, and the kind of goods a question names are light too)."""
@@ -284,7 +206,7 @@ def _is_function(word: str, function_forms: frozenset[str]) -> bool:
         or word == PRODUCT
         or _is_code(word)
         or _in_list(word, function_forms)
-        or _persian_light_verb(word)
+        or (not word.startswith(CONCEPT_PREFIX) and persian_light_verb(word))
     )
 
 

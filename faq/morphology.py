@@ -8,6 +8,8 @@
   (plural «ها/های», spoken plural «ا», ezafe or indefinite «ی», copula «ه»,
   possessives «م ت ش مان تان شان مون تون شون ام ات اش», object «و»), longest first:
   «امتیازهایم» -> «امتیازها», «امتیاز»; «فروشگاهتون» -> «فروشگاه».
+- `persian_light_verb`: whether a word is one of the Persian generic verbs (do, give,
+  take, become, ...) in any person, tense or mood («میدهید», «بگیرید», «نمیکنه», «شدم»).
 - `arabic_variants`: the word, then the word without the conjunctions و/ف, the
   prepositions ب/ل/ک, the article ال (and لل), pronoun suffixes (ـه ـها ـهم ـکم ـنا ـی ـک)
   and the tanween alif («مکسورا» -> «مکسور»): «متجرکم» -> «متجر», «للخارج» -> «خارج».
@@ -226,3 +228,88 @@ def arabic_stem(token: str) -> str:
         if token.endswith(suffix) and len(token) - len(suffix) >= _MIN_ARABIC_STEM:
             return token[: -len(suffix)]
     return token
+
+
+# Persian generic verbs, as present and past stems: do, give, take, become, want, hit,
+# come, see, say, go, know, understand, bring. Like "want", "give" or "come" in English
+# (`faq/light_words.yaml`), they carry no topic of their own: in Persian most verbs are
+# a noun with one of them («پس می‌دهید», "give back"; «ثبت کنم», "register"), and the
+# noun is what the question is about (`faq.coverage`); «تحویل» with one is a delivery,
+# not a transfer (`faq.triage`). Written as `faq.normalise` writes them (no ZWNJ,
+# «آ» as «ا»), after spoken forms are standardised («میدین» -> «میدهید»).
+_PERSIAN_LIGHT_PRESENT = frozenset(
+    {"کن", "ده", "گیر", "شو", "خواه", "زن", "ای", "یا", "بین", "گوی", "رو", "دان", "فهم", "اور"}
+)
+_PERSIAN_LIGHT_PAST = frozenset(
+    {
+        "کرد",
+        "داد",
+        "گرفت",
+        "شد",
+        "خواست",
+        "زد",
+        "امد",
+        "دید",
+        "گفت",
+        "رفت",
+        "دانست",
+        "فهمید",
+        "اورد",
+    }
+)
+# Present stems that are a verb with no «می»/«ب» only in compound verbs («ثبت کنم»,
+# «پس دهید», «انجام شود»); bare, the others are nouns or prepositions («روی», "on";
+# «زنم», "my wife"; «بینی», "nose").
+_BARE_PRESENT = frozenset({"کن", "شو", "ده", "گیر", "خواه"})
+# Endings a past stem takes with no prefix: the persons, the participle and the
+# infinitive. A bare past stem with «ی» is not taken («کردی» is also "Kurdish").
+_BARE_PAST_ENDINGS = frozenset({"", "م", "یم", "ید", "ند", "ین", "ه", "ن", "هام", "هاند"})
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def persian_light_verb(word: str) -> bool:
+    """Whether `word` is a Persian generic verb (`_PERSIAN_LIGHT_PRESENT` / `_PAST`) in
+    any person, tense or mood: «میدهید», «بگیرید», «نمیکنه», «شدم», «کرده»."""
+    if word.isascii():
+        return False
+    for match in _persian_verb_splits(word):
+        aspect, stem, ending = match
+        if stem in _PERSIAN_LIGHT_PRESENT and (aspect or (ending and stem in _BARE_PRESENT)):
+            return True
+        if stem in _PERSIAN_LIGHT_PAST and (aspect or ending in _BARE_PAST_ENDINGS):
+            return True
+    return False
+
+
+_PERSIAN_ENDINGS = (
+    "",
+    "م",
+    "ی",
+    "د",
+    "یم",
+    "ید",
+    "ند",
+    "ین",
+    "ه",
+    "ن",
+    "هام",
+    "های",
+    "هایم",
+    "هاید",
+    "هاند",
+)
+
+
+def _persian_verb_splits(word: str) -> list[tuple[str, str, str]]:
+    """Every (aspect prefix, stem, person ending) reading of `word`, a negative «ن»
+    first taken off."""
+    splits = []
+    for body in (word, word[1:]) if word.startswith("ن") else (word,):
+        for aspect in ("می", "ب", ""):
+            if not body.startswith(aspect):
+                continue
+            rest = body[len(aspect) :]
+            for ending in _PERSIAN_ENDINGS:
+                if rest.endswith(ending) and len(rest) > len(ending):
+                    splits.append((aspect, rest[: len(rest) - len(ending)], ending))
+    return splits

@@ -11,14 +11,16 @@ import enum
 import functools
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
+from faq.colloquial import standardise
 from faq.finglish import persian_script, to_persian
 from faq.lexicon import concept_words
 from faq.light_words import LIGHT_WORDS
-from faq.morphology import arabic_variants, english_stem, persian_variants
+from faq.morphology import arabic_variants, english_stem, persian_light_verb, persian_variants
 from faq.normalise import normalise, tokenise
 
 
@@ -167,6 +169,12 @@ _ASKED_LIGHT_VERBS = frozenset(
 
 # ... and the imperative of «کردن» after a contact word («وصل کنید», «منتقل کن»).
 _DO_IMPERATIVE = frozenset(tokenise(normalise("کن کنید کنین بکن بکنید بکنین")))
+# «کردن» asked or offered, after a Latin verb with the Persian «م» («transferم کنید»,
+# «connectم میکنید؟»): the «م» is "me" only on a verb; on a noun it is "my" («callم قطع
+# شد», "my call dropped").
+_DO_FORMS = _DO_IMPERATIVE | frozenset(
+    tokenise(normalise("کنی کنه کند کنن کنند میکنید میکنین میکنی میکنه میکنن"))
+)
 
 
 def _refused_contact(tokens: Sequence[str], i: int) -> bool:
@@ -182,19 +190,19 @@ def _refused_contact(tokens: Sequence[str], i: int) -> bool:
     )
 
 
-# Persian «تحویل» is a delivery with a light verb («سفارشو یه نفر دیگه تحویل بگیره؟», "can
-# someone else receive the order?"), Arabic «تحويل» a transfer.
+# Persian «تحویل» is a delivery with a generic verb («سفارشو یه نفر دیگه تحویل بگیره؟», "can
+# someone else receive the order?"), Arabic «تحويل» a transfer («ممكن تحويل دي المكالمة
+# لموظف»: «دي» is "this", not a verb).
 _DELIVERY = "تحویل"
-_LIGHT_VERB_STEMS = ("گیر", "گرفت", "بد", "داد", "دید", "دی", "بگیر", "شد", "شو")
-_PERSIAN_VERB_PREFIXES = ("", "ب", "می", "ن", "نمی")
 
 
-def _persian_light_verb(token: str) -> bool:
-    """Whether `token` is a form of Persian «گرفتن», «دادن» or «شدن» («بگیره», «میدید»)."""
-    return any(
-        token.startswith(prefix + stem)
-        for prefix in _PERSIAN_VERB_PREFIXES
-        for stem in _LIGHT_VERB_STEMS
+def _delivered(tokens: Sequence[str], i: int) -> bool:
+    """Whether `tokens[i]` is Persian «تحویل» with a generic verb after it («تحویل
+    بگیره», «تحویل میدید»: spoken forms standardised first)."""
+    return (
+        tokens[i] == _DELIVERY
+        and i + 1 < len(tokens)
+        and any(persian_light_verb(w) for w in standardise([tokens[i + 1]]))
     )
 
 
@@ -203,7 +211,7 @@ def _is_contact(tokens: Sequence[str], i: int) -> bool:
     "be transferred"; not "don't call")."""
     if not _may_contact(tokens[i]):
         return False
-    if tokens[i] == _DELIVERY and tokens[i + 1 : i + 2] and _persian_light_verb(tokens[i + 1]):
+    if _delivered(tokens, i):
         return False
     return bool(_contact_base(tokens[i]) or _inflected_contact(tokens, i)) and not (
         _refused_contact(tokens, i)
@@ -1324,17 +1332,22 @@ def _tells(clause: Sequence[str]) -> bool:
     speak Arabic?", "did an agent look at my case?") or about what one must do ("do I
     need to call someone to ...")."""
     described = _relative_past(clause)
+    # whether the clause asks something, read once: every time word below needs it
+    asks: bool | None = None
     for i, token in enumerate(clause):
         bare = token[1:] if token.startswith("و") else token  # «وقال», "and said"
         urged = token == _ALREADY and i == len(clause) - 1  # "... a human already"
         if (token in _PAST_WORDS or bare in _PAST_WORDS) and i not in described and not urged:
             return True
-        if token in _LAST and not _asks_something(clause):
+        last = token in _LAST
+        period = (
+            token == _LAST_ENGLISH and clause[i + 1 : i + 2] and clause[i + 1] in _PERIODS
+        ) or (token == _AGO and i > 0 and clause[i - 1] in _TIME_NOUNS)
+        if (last or period) and asks is None:
+            asks = _asks_something(clause)
+        if last and not asks:
             return True
-        if (
-            (token == _LAST_ENGLISH and clause[i + 1 : i + 2] and clause[i + 1] in _PERIODS)
-            or (token == _AGO and i > 0 and clause[i - 1] in _TIME_NOUNS)
-        ) and (not _asks_something(clause) or _starts_with_a_person(clause)):
+        if period and (not asks or _starts_with_a_person(clause)):
             return True
         if token in _OWN_PEOPLE and not (i > 0 and clause[i - 1] == _VOCATIVE):
             return True
@@ -1347,8 +1360,8 @@ def _tells(clause: Sequence[str]) -> bool:
             return True  # "the agent was rude": the person is the subject of a story
         if token in _CALLED and i > 0 and _the_person(clause[i - 1]):
             return True
-        if _does_the_person(clause, i):
-            return True
+    if _the_person_does(clause):
+        return True
     if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
     if _wants_to_know(clause) or _asks_when(clause):
@@ -1356,7 +1369,7 @@ def _tells(clause: Sequence[str]) -> bool:
     if clause[0] in _QUESTION_PARTICLES and any(t in _MUST_WORDS for t in clause):
         return True  # «آیا باید با پشتیبانی تماس بگیرم؟», «هل لازم أتصل بخدمة العملاء؟»
     # "is anyone there", "is a real person reading this?": whether a person is present
-    present = any(t in _PRESENCE_WORDS or t == "there" or t in _REAL for t in clause)
+    present = any(t in _PRESENCE_WORDS or t == "there" for t in clause) or _is_anyone_there(clause)
     if clause[0] in _WHO_WHERE and len(clause) > 1 and clause[1] in _AUXILIARIES:
         clause = clause[1:]  # "who is your manager?" asks about the manager, like "is"
     if clause[0] in _QUESTION_PARTICLES and any(t in _ME for t in clause):
@@ -1392,18 +1405,24 @@ _PRESENT_PREFIXES = ("ی", "y")
 _ARABIZI_ARTICLE = "el"
 
 
-def _does_the_person(clause: Sequence[str], i: int) -> bool:
+def _the_person_does(clause: Sequence[str]) -> bool:
     """ "Does the employee speak Arabic?" without «هل»: a definite person («الموظف», "el
     mowazaf") before a present contact verb («الموظف يحكي عربي؟», «المندوب يتصل قبل ما
     يجي؟»), and nothing asked in the clause («خلي المشرف يتصل بي», «ممكن المدير يكلمني»)."""
+    if any(t in _REQUEST_FORMS or t in _MODALS for t in clause):
+        return False
+    return any(_definite_person_then_contact(clause, i) for i in range(1, len(clause)))
+
+
+def _definite_person_then_contact(clause: Sequence[str], i: int) -> bool:
+    """Whether `clause[i]` is a present contact verb after a definite person-word."""
     token = clause[i]
-    if i == 0 or not token.startswith(_PRESENT_PREFIXES) or not _may_contact(token):
+    if not token.startswith(_PRESENT_PREFIXES) or not _may_contact(token):
         return False
     before = clause[i - 1]
-    definite = _the_person(before) or (
+    return _the_person(before) or (
         i > 1 and clause[i - 2] == _ARABIZI_ARTICLE and _is_person_word(before, typos=False)
     )
-    return definite and not any(t in _REQUEST_FORMS or t in _MODALS for t in clause)
 
 
 def _the_person(token: str) -> bool:
@@ -1611,7 +1630,7 @@ def _can_someone(clause: Sequence[str]) -> bool:
         and (
             clause[j] in _ANYONE
             or _someone_at(clause, j)
-            or (_is_person_word(clause[j], typos=False) and _looks_at_it(clause[j:]))
+            or (_is_person_word(clause[j], typos=False) and _looks_after(clause, j))
         )
         for i, t in enumerate(clause)
     )
@@ -1654,17 +1673,25 @@ def _the_case_after(clause: Sequence[str], j: int) -> bool:
 
 def _looks_at_it(clause: Sequence[str]) -> bool:
     """Whether someone in the clause is to look at, check or sort out the case."""
-    for i in range(len(clause)):
-        if not (_someone_at(clause, i) or _is_person_word(clause[i], typos=False)):
-            continue
-        for j in range(i + 1, len(clause)):
-            if clause[j] in _PERSIAN_LOOK_WORDS:
-                return True
-            if j - i > _LOOK_REACH:
-                break
-            length = clause[j] in _LOOK_PHRASES and _longest_at(clause, j, _LOOK_PHRASES)
-            if (clause[j] in _LOOK_WORDS or length) and _the_case_after(clause, j + (length or 1)):
-                return True
+    return any(
+        (_someone_at(clause, i) or _is_person_word(clause[i], typos=False))
+        and _looks_after(clause, i)
+        for i in range(len(clause))
+    )
+
+
+def _looks_after(clause: Sequence[str], i: int) -> bool:
+    """Whether the person at `clause[i]` is to look at, check or sort out the case: a
+    look word within `_LOOK_REACH` words after them (a window, so that a long clause of
+    repeated persons is read in linear time)."""
+    for j in range(i + 1, len(clause)):
+        if clause[j] in _PERSIAN_LOOK_WORDS:
+            return True
+        if j - i > _LOOK_REACH:
+            break
+        length = clause[j] in _LOOK_PHRASES and _longest_at(clause, j, _LOOK_PHRASES)
+        if (clause[j] in _LOOK_WORDS or length) and _the_case_after(clause, j + (length or 1)):
+            return True
     return False
 
 
@@ -1791,6 +1818,13 @@ def _raised_to_staff(clause: Sequence[str]) -> bool:
 # passed to billing") or a money transfer ("I'm trying to send the deposit to the agent").
 _HAND_VERBS = frozenset(["pass", "hand", "forward", "refer", "route", "send", "move", "give"])
 _HAND_REACH = 4  # words from the verb to "to"
+# What may stand between the verb and "to": the customer, the chat or the case.
+_HANDED_THINGS = frozenset(
+    tokenise(
+        "me us this it that on over my the our chat case complaint request conversation "
+        "ticket issue query question message email mail call problem"
+    )
+)
 _GRATITUDE = frozenset(
     ["thanks", "thank", "compliments", "regards", "appreciation", "gratitude", "feedback"]
 )
@@ -1807,6 +1841,8 @@ def _handed_to_staff(clause: Sequence[str]) -> bool:
             continue
         for j in range(i + 1, min(i + 1 + _HAND_REACH, len(clause))):
             if clause[j] != "to":
+                if clause[j] not in _HANDED_THINGS:
+                    break  # "send the parcel to your agent": goods, not the chat
                 continue
             k = _next_word(clause, j + 1, _BEFORE_PERSON)
             if k < len(clause) and (_names_staff(clause, k) and _ours(clause, k)):
@@ -1841,38 +1877,50 @@ def _contacts_me(clause: Sequence[str]) -> bool:
         for i, t in enumerate(clause)
         if t in _ME or (t in _ME_TABLE and _longest_at(clause, i, _ME_TABLE))
     }
-    for i, token in enumerate(clause):
-        if _refused_contact(clause, i):
-            continue
-        if _contact_base(token) in _PERSON_CONTACTS or (
-            token in _ME_CONTACT_TABLE and _longest_at(clause, i, _ME_CONTACT_TABLE)
-        ):
+    asked = any(t in _REQUEST_FORMS for t in clause)
+    # each word is read in constant time, and the refusal (which looks back over the
+    # clause) only for a contact found: a long clause of repeated words stays linear
+    return any(
+        _contact_at_me(clause, i, me, asked) and not _refused_contact(clause, i)
+        for i in range(len(clause))
+    )
+
+
+def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: bool) -> bool:
+    """Whether `clause[i]` is a contact word aimed at the customer, refused or not (`me`:
+    the indices of "me" words; `asked`: whether a request form is in the clause)."""
+    token = clause[i]
+    if _contact_base(token) in _PERSON_CONTACTS or (
+        token in _ME_CONTACT_TABLE and _longest_at(clause, i, _ME_CONTACT_TABLE)
+    ):
+        return True
+    if _carries_me(token) and (
+        _latin_with_me(token) is None or (i + 1 < len(clause) and clause[i + 1] in _DO_FORMS)
+    ):
+        return True  # «transferم کنید»; «callم قطع شد» is "my call dropped"
+    if _passive_call_to_me(clause, i):
+        return True
+    base = _contact_base(token)
+    if base in _VERBAL_NOUNS and asked:
+        base = _CALL  # «أرجو التواصل معي هاتفياً», "please contact me by phone"
+    if base not in _CALL_WORDS:  # the verb itself: not "stop calling me"
+        return False
+    # «زنگ بزنید», and a Latin word with the Persian verb («call بزنید بهم»)
+    if any(t in _ASKED_LIGHT_VERBS for t in clause[i + 1 : i + 1 + _ME_REACH]):
+        return True
+    if token == "call" and _a_call_asked_for(clause, i):
+        return True
+    if not token.isascii():
+        if any(j in me for j in range(i - _ME_REACH, i + _ME_REACH + 1)):
             return True
-        if _carries_me(token):
+        # «منو به بخش فنی وصل کن»: the Persian object leads the clause, the verb
+        # (an imperative «کن») ends it, the department stands between
+        if clause[i + 1 : i + 2] and clause[i + 1] in _DO_IMPERATIVE and any(j < i for j in me):
             return True
-        if _passive_call_to_me(clause, i):
+    elif i + 1 in me:  # "transfer me", "call me back": the object follows the verb
+        after = clause[i + 2] if i + 2 < len(clause) else "back"
+        if after in _AFTER_CALL_ME or after.isdigit():
             return True
-        base = _contact_base(token)
-        if base in _VERBAL_NOUNS and any(t in _REQUEST_FORMS for t in clause):
-            base = _CALL  # «أرجو التواصل معي هاتفياً», "please contact me by phone"
-        if base not in _CALL_WORDS:  # the verb itself: not "stop calling me"
-            continue
-        # «زنگ بزنید», and a Latin word with the Persian verb («call بزنید بهم»)
-        if any(t in _ASKED_LIGHT_VERBS for t in clause[i + 1 : i + 1 + _ME_REACH]):
-            return True
-        if token == "call" and _a_call_asked_for(clause, i):
-            return True
-        if not token.isascii():
-            if any(abs(i - j) <= _ME_REACH for j in me):
-                return True
-            # «منو به بخش فنی وصل کن»: the Persian object leads the clause, the verb
-            # (an imperative «کن») ends it, the department stands between
-            if clause[i + 1 : i + 2] and clause[i + 1] in _DO_IMPERATIVE and min(me, default=i) < i:
-                return True
-        elif i + 1 in me:  # "transfer me", "call me back": the object follows the verb
-            after = clause[i + 2] if i + 2 < len(clause) else "back"
-            if after in _AFTER_CALL_ME or after.isdigit():
-                return True
     return False
 
 
@@ -1916,17 +1964,37 @@ _ON_ME = frozenset(tokenise(normalise("عليا 3alaya 3alayya")))
 # Levantine and Egyptian "answers" with «ب» («في حدا بيرد؟»)
 _ANSWERS_NOW = frozenset(tokenise(normalise("بيرد بترد")))
 _IS = frozenset(["is", "are"])
+_BEFORE_THERE = _IS | frozenset(["out", "still", "in"])
 _REAL = frozenset(["real", "actual", "live", "living"])
+# What a real person "is" doing when the customer asks whether one is there ("is a real
+# person reading this?", "is an actual human on the other end?"); "is a real person
+# needed to sign for it?" asks about a delivery.
+_THERE_DOING = frozenset(
+    tokenise(
+        "reading typing answering replying responding listening writing talking chatting "
+        "on behind here there"
+    )
+)
 
 
 def _is_anyone_there(clause: Sequence[str]) -> bool:
     """Whether the clause asks if someone is there."""
-    if len(clause) <= _SOMEONE_THERE_LENGTH and clause[0] in _ANYONE and clause[-1] == "there":
-        return True  # "somebody is there?", "anyone out there"
+    if (
+        len(clause) <= _SOMEONE_THERE_LENGTH
+        and clause[0] in _ANYONE
+        and clause[-1] == "there"
+        and all(t in _BEFORE_THERE for t in clause[1:-1])
+    ):
+        return True  # "somebody is there?", "anyone out there"; "someone left it there"
     if clause[0] in _IS and len(clause) > 2 and clause[1] in _ARTICLES_A | {"any"}:
         # "is a real person reading this?", "is an actual human there?"
         j = _next_word(clause, 2, _REAL)
-        return j > 2 and j < len(clause) and _is_person_word(clause[j], typos=False)
+        return (
+            j > 2
+            and j < len(clause)
+            and _is_person_word(clause[j], typos=False)
+            and (j + 1 == len(clause) or clause[j + 1] in _THERE_DOING)
+        )
     for i, token in enumerate(clause):
         if token not in _THERE_IS:
             continue
@@ -1937,9 +2005,9 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
                 return True
             # «شو في حدا بيرد؟», «في حد يرد عليا؟»: anyone to answer me; «في حد بيرد على
             # التلفون بالليل؟» asks about the phone's hours
-            rest = clause[j + 2 :]
+            then = clause[j + 2] if j + 2 < len(clause) else ""  # one word, not a slice
             answers = after in _ANSWER_WORDS or after in _ANSWERS_NOW
-            if answers and (not rest or rest[0] in _ME or rest[0] in _ON_ME):
+            if answers and (not then or then in _ME or then in _ON_ME):
                 return True
     return False
 

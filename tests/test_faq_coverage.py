@@ -13,12 +13,13 @@ import pytest
 import yaml
 
 from faq.cli import main
-from faq.coverage import _persian_light_verb, assess
+from faq.coverage import assess
 from faq.decide import Thresholds, VerdictKind, decide, decide_match
 from faq.evaluate import evaluate_queries, load_queries
 from faq.kb import KbError, load_kb, load_kb_texts
 from faq.light_words import LIGHT_WORDS
 from faq.matcher import Matcher
+from faq.morphology import persian_light_verb
 from faq.normalise import normalise
 from faq.triage import triage
 
@@ -193,6 +194,9 @@ def test_time_number_appliance_and_generic_words_are_light(
         ("I want to complain about my brother", "brother"),
         ("my wife has a different account, can I delete it?", "wife"),
         ("can my brother pick up my order?", "brother"),
+        # "to" a family member: whom an account or a code is given to, not bought for
+        ("can I give my account to my wife?", "wife"),
+        ("can I give my discount code to my friend?", "friend"),
     ],
 )
 def test_people_and_things_a_shop_does_not_sell_stay_content(
@@ -636,4 +640,4 @@ def test_words_of_degree_are_not_content(matcher: Matcher, question: str, word: 
     ],
 )
 def test_persian_generic_verbs_are_read_in_every_person(word: str, verb: bool) -> None:
-    assert _persian_light_verb(normalise(word)) is verb
+    assert persian_light_verb(normalise(word)) is verb

@@ -613,6 +613,9 @@ CONSTRUCTIONS_TAKEN = {
         "لطفاً شماره تماس مرا در اختیار یک کارشناس قرار دهید تا با من هماهنگ کند",
         "javabat be dard nemikhore, ye karshenas bede",
     ],
+    # Arabic «تحويل» before Egyptian «دي» ("this") is a transfer: only a Persian generic
+    # verb after it makes «تحویل» a delivery
+    "arabic_transfer": ["ممكن تحويل دي المكالمة لموظف"],
     # "already" ending a clause urges
     "already_urges": ["just connect me to a human already"],
     # two letters swapped in a Latin person-word; "is a real person ...?"
@@ -654,13 +657,27 @@ CONSTRUCTIONS_LEFT = {
         "ممكن حد يفهمني ليش رمز المرور مش زابط؟",
         "can anyone see my card details?",
     ],
-    "anyone_there": ["في حد أقصى للسحب؟", "فيه حد للتعبئة في اليوم؟", "هل هناك حد أدنى للطلب؟"],
+    "anyone_there": [
+        "في حد أقصى للسحب؟",
+        "فيه حد للتعبئة في اليوم؟",
+        "هل هناك حد أدنى للطلب؟",
+        # "somebody ... there" with a verb between tells where something is
+        "someone left it there",
+    ],
     "handed_over": [
         "Please pass on my thanks to the technician",
         "I was passed to billing twice",
         "عندي سؤال حول الضمان للموظفين",
+        # goods, not the chat or the case, handed to a person
+        "send the parcel to your agent in shiraz",
+        "move my delivery to the agent point",
     ],
-    "me_on_the_verb": ["wasalni el order embare7", "هدفونو چطوری به گوشی وصل کنم؟"],
+    "me_on_the_verb": [
+        "wasalni el order embare7",
+        "هدفونو چطوری به گوشی وصل کنم؟",
+        # the Persian «م» on a Latin noun is "my": "my call dropped"
+        "callم قطع شد",
+    ],
     "new_words": [
         "the technician was great",
         "اتصال اینترنت برقرار نمیشه",
@@ -685,6 +702,9 @@ CONSTRUCTIONS_LEFT = {
     "swapped_letters_and_real": [
         "the hmuan resources department of my company will pay the invoice",
         "is a real leather case included?",
+        # a real person asked about, not asked for: needed for a delivery, or the staff
+        "is a real person needed to sign for it?",
+        "are your agents real people?",
     ],
     "dialect_forms": [
         "هل المندوب يتواصل قبل التوصيل؟",
