@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import io
 import itertools
 import logging
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
@@ -59,6 +61,21 @@ def free_port() -> int:
                 continue  # in use, or still in TIME_WAIT
             return port
     raise RuntimeError(f"no free port in {first}-{first + _PORTS_PER_WORKER - 1}")
+
+
+@contextlib.contextmanager
+def run_wide_directory(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A directory every test worker of this run shares, held under an exclusive lock
+    until the block ends: the first worker to need a costly file writes it there, the
+    others wait for it and read it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' own directories sit in the run's
+    directory = root / name
+    directory.mkdir(exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield directory
 
 
 async def create_postgres_database(admin_url: str, template: str | None = None) -> str:

