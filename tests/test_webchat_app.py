@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -290,26 +291,38 @@ async def test_thirty_fresh_visitors_from_one_address_cannot_flood_the_queue(
     # No bot: every new conversation goes straight to the agents' queue.
     # The thirty sockets are let in (the cap on sockets per address is not under test).
     settings = settings.replace(
-        "webchat", enabled=True, sessions_per_address_per_minute=10, max_sockets_per_address=30
+        "webchat", enabled=True, sessions_per_address_per_minute=10, max_sockets_per_address=40
     ).replace("email", enabled=False)
     client, context = await start_app(settings, responder=QueueEveryThread())
+    started = time.monotonic()
     answers = await asyncio.gather(*(client.post(SESSIONS, json={}) for _ in range(30)))
-    assert sorted(a.status for a in answers) == [200] * 10 + [429] * 20
+    granted = sum(1 for a in answers if a.status == 200)
+    assert {a.status for a in answers} == {200, 429}
+    assert 10 <= granted <= 10 + refilled_since(started)
     tokens = [(await a.json())["visitor_token"] for a in answers if a.status == 200]
     # Visitors who got their tokens earlier (or from another process) join in.
     signer = TokenSigner(context.settings.server.secret_key)
     tokens += [signer.new_anonymous()[0] for _ in range(20)]
     sockets = [await connect(client, token) for token in tokens]
+    started = time.monotonic()
     for n, ws in enumerate(sockets):
         await ws.send_json({"type": "message", "client_id": f"p{n}", "text": f"کمک {n}"})
     outcomes = [await next_ack_or_error(ws) for ws in sockets]
-    assert sum(1 for o in outcomes if o["type"] == "ack") == 10  # the default hand-off limit
+    handed_off = sum(1 for o in outcomes if o["type"] == "ack")
+    assert 10 <= handed_off <= 10 + refilled_since(started)  # the default hand-off limit
     assert {o["code"] for o in outcomes if o["type"] == "error"} == {"rate_limited"}
     async with context.sessions() as session:
         queued = await session.scalar(
             select(func.count()).select_from(Thread).where(Thread.status == "queued")
         )
-    assert queued == 10
+    assert queued == handed_off
+
+
+def refilled_since(started: float, per_minute: int = 10) -> int:
+    """Tokens a bucket of `per_minute` a minute has earned back since `started` (the
+    database's buckets run on its clock, which a test cannot stop: a loaded machine may
+    take seconds over thirty requests)."""
+    return int((time.monotonic() - started) * per_minute / 60)
 
 
 async def next_ack_or_error(ws: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from aiohttp.test_utils import TestClient
 from channels.webchat import WebchatAdapter
 from config.settings import WebchatSettings
 from router.core.events import InProcessEventBus
+from router.core.rate_limits import MemoryRateLimits
 from tests.webchat_fakes import SECRET, FakeRouter, build_test_app, make_services, next_frame
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -38,7 +40,12 @@ async def make_client(
         adapter = WebchatAdapter(
             settings=WebchatSettings(**settings), secret_key=SECRET, public_url=public_url
         )
-        client = await aiohttp_client(build_test_app(adapter, make_services(router, tmp_path)))
+        # The buckets' clock stands still: a limit a minute is exact however long a
+        # loaded machine takes to serve a burst (a token comes back every 6 s at 10).
+        services = replace(
+            make_services(router, tmp_path), limits=MemoryRateLimits(clock=lambda: 0.0)
+        )
+        client = await aiohttp_client(build_test_app(adapter, services))
         return client, router
 
     yield make
