@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, inspect, select
+from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from router.storage.core_rows import (
@@ -14,6 +14,7 @@ from router.storage.core_rows import (
     flush_pending,
     inserted,
     inserted_with,
+    inserted_with_reads,
     loaded,
     selected,
     updated,
@@ -205,6 +206,32 @@ async def test_an_insert_with_an_objects_changes_writes_both_in_one_statement_on
         written = await session.get_one(Thread, thread.id)
         assert (written.language, written.last_channel) == ("ar", "webchat")
         assert written.created_at == thread.created_at
+
+
+@pytest.mark.parametrize("name", ["id", "status"])
+async def test_a_read_named_as_a_written_column_is_refused_on_every_database(
+    engine: AsyncEngine, name: str
+) -> None:
+    # On PostgreSQL the read shares the statement of the INSERT and the UPDATE, where
+    # SQLAlchemy writes a parameter named as a column: `id` becomes the new message's
+    # key (and the thread's), `status` the thread's status. Refused on SQLite too, and
+    # with nothing of the thread's to write, so no test of either passes it by.
+    identity_id = await _identity_id(engine)
+    read = select(Thread.id).where(Thread.id == bindparam(name, type_=Thread.id.type))
+    async with new_sessionmaker(engine)() as session, session.begin():
+        identity = await session.get_one(Identity, identity_id)
+        thread = Thread(customer_id=identity.customer_id)
+        session.add(thread)
+        await session.flush()
+        with pytest.raises(AssertionError, match=f"written column: \\['{name}'\\]"):
+            await inserted_with_reads(
+                session,
+                thread,
+                [(read, {name: thread.id})],
+                Message,
+                **_customers_message(identity, thread, "سلام"),
+            )
+        assert await session.scalar(select(Message.id)) is None
 
 
 async def test_a_selected_read_sees_what_the_session_would_flush_before_it(

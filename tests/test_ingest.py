@@ -105,6 +105,46 @@ async def test_concurrent_messages_from_two_identities_of_a_customer_open_one_th
     )
 
 
+async def test_twenty_concurrent_messages_to_one_thread_each_see_all_before_them(
+    settings: Settings, start_app
+) -> None:
+    """The open thread is locked by the statement that finds the sender, before the one
+    that stores the message, writes the thread and reads the bot's context (one
+    statement on PostgreSQL, whose reads see the database as that statement began): so
+    each message sees every message stored before it, and the thread ends with the
+    last one's bookkeeping."""
+    settings = settings.replace("threads", history_limit=100)
+    adapter = FakeAdapter()
+    responder = ScriptedResponder()
+    _, context = await start_app(settings, adapters=[adapter], responder=responder)
+    first = await adapter.push("hello", sender="alice")
+    async with context.sessions() as session, session.begin():
+        session.add(Identity(customer_id=first.customer_id, channel="fake", address="alice-2"))
+    results = await asyncio.gather(
+        *(adapter.push(f"again {i}", sender=("alice", "alice-2")[i % 2]) for i in range(20))
+    )
+    assert {r.thread_id for r in results} == {first.thread_id}
+    assert len(responder.seen) == 21  # the bot answered each message once
+    assert len({new.id for _, new in responder.seen}) == 21
+    async with context.sessions() as session:
+        rows = (
+            await session.execute(
+                select(Message.id, Message.direction, Message.identity_id, Message.created_at)
+                .where(Message.thread_id == first.thread_id)
+                .order_by(Message.id)
+            )
+        ).all()
+        thread = await session.get_one(Thread, first.thread_id)
+    inbound = [row for row in rows if row.direction == "in"]
+    assert len(inbound) == 21 and len(rows) == 42
+    for ctx, new in responder.seen:
+        # Everything stored before this message, the bot's answers too, in order.
+        assert [m.id for m in ctx.recent] == [row.id for row in rows if row.id < new.id]
+    assert thread.last_identity_id == inbound[-1].identity_id
+    assert thread.last_customer_message_at is not None
+    assert thread.last_customer_message_at >= max(row.created_at for row in inbound)
+
+
 async def test_database_refuses_second_open_thread(settings: Settings, start_app) -> None:
     from sqlalchemy.exc import IntegrityError
 

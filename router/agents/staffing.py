@@ -44,8 +44,7 @@ def _staffing_statement(*, queued: bool) -> Select[Any]:
     ]
     if queued:
         # Named apart from the thread's columns: read in the statement that writes the
-        # message and the thread (`core_rows.inserted_with_reads`), where an UPDATE
-        # would set any parameter named as one of its columns.
+        # thread (`core_rows._refuse_written_names`).
         priority, queued_at, thread_id = (
             bindparam("place_priority", type_=Thread.priority.type),
             bindparam("place_queued_at", type_=Thread.queued_at.type),

@@ -885,7 +885,7 @@ _VIEW_COLUMNS = (
 # the bot answers.
 _RECENT_MESSAGES = (
     select(*_VIEW_COLUMNS)
-    .where(Message.thread_id == bindparam("thread_id"), Message.internal.is_(False))
+    .where(Message.thread_id == bindparam("recent_thread_id"), Message.internal.is_(False))
     .order_by(Message.id.desc())
     .limit(bindparam("how_many"))
 )
@@ -944,7 +944,7 @@ def _context_reads(
         reads.append((levels, {}))
     if not turn.choice.created:
         limit = app.settings.threads.history_limit + (1 if with_the_message else 0)
-        reads.append((_RECENT_MESSAGES, {"thread_id": thread.id, "how_many": limit}))
+        reads.append((_RECENT_MESSAGES, {"recent_thread_id": thread.id, "how_many": limit}))
     return _ContextReads(tuple(reads), levels is not None, with_the_message)
 
 

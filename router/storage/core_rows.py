@@ -208,8 +208,9 @@ async def inserted_with_reads(
     read as the database was before the row and `changed` were written (on PostgreSQL
     in the same statement: the write as the reads' CTEs, which the reads do not see;
     elsewhere by a statement of its own before the write, pending changes not flushed).
-    A read's parameter must not be named as a column of `changed`'s table: an UPDATE
-    sets any such parameter."""
+    A read's parameter must not be named as a column of a table written
+    (`_refuse_written_names`)."""
+    _refuse_written_names(model, changed, reads)
     if session.sync_session.new or session.sync_session.deleted:
         await session.flush()
     mapper = inspect(model)
@@ -244,9 +245,6 @@ async def inserted_with_reads(
     postgresql = connection.dialect.name == "postgresql"
     along = _update_of(connection, changed) if changed is not None and postgresql else None
     if postgresql and (along is not None or reads):
-        if along is not None and changed is not None:
-            shared = set(inspect(type(changed)).columns.keys())
-            assert not shared & {n for _, p in reads for n in p}, "a read's parameter is set"
         statement, together, read_params = _inserts_with(model, frozenset(unset), along, reads)
         params = {f"row_{name}": value for name, value in row.items() if name not in unset}
         params.update(read_params)
@@ -275,6 +273,23 @@ async def inserted_with_reads(
     return instance, parts
 
 
+def _refuse_written_names(
+    model: type[Base], changed: Base | None, reads: Sequence[tuple[Any, Mapping[str, Any]]]
+) -> None:
+    """The rule for the parameters of a statement that writes a table: none is named as
+    one of that table's columns. SQLAlchemy takes such a parameter as a value to write,
+    in an UPDATE's SET or an INSERT's columns, even in a CTE: a read's `id` would set
+    the thread's key and the new row's. So the INSERT's values are `row_<column>`, the
+    UPDATE's `new_<column>` and `key_<column>`, and the reads' are named apart too
+    (`place_*`, `recent_*`). Checked on every database, with or without changes to
+    write, so that a read that would corrupt PostgreSQL's statement fails everywhere."""
+    written: set[str] = set(inspect(model).columns.keys())
+    if changed is not None:
+        written |= set(inspect(type(changed)).columns.keys())
+    clashes = written & {name for _, params in reads for name in params}
+    assert not clashes, f"a read's parameter named as a written column: {sorted(clashes)}"
+
+
 # One prebuilt UPDATE per model and set of changed columns (see `updated`).
 _UPDATES: dict[tuple[type[Base], frozenset[str]], Any] = {}
 # An INSERT with such an UPDATE as its CTE, or with reads (`inserted_with_reads`), by
@@ -290,9 +305,8 @@ def _inserts_with(
 ) -> tuple[Any, _Together | None, dict[str, Any]]:
     """The INSERT of `model` with `along`'s UPDATE as a CTE or, with `reads`, both as
     CTEs of the reads' `_together` statement (returned too), whose last read is the new
-    row's key; and the reads' parameters. The INSERT's values are named `row_<column>`: an UPDATE
-    takes any parameter named as one of its table's columns as a value to set, and the
-    tables share names (`customer_id`, `created_at`)."""
+    row's key; and the reads' parameters. The INSERT's values are named `row_<column>`
+    (`_refuse_written_names`): the tables share names (`customer_id`, `created_at`)."""
     statements = tuple(statement for statement, _ in reads)
     update_statement = along[0] if along is not None else None
     key = (model, nulls, update_statement, statements)
