@@ -13,7 +13,6 @@ from router.storage.core_rows import (
     columns_of,
     flush_pending,
     inserted,
-    inserted_with,
     inserted_with_reads,
     loaded,
     selected,
@@ -182,8 +181,13 @@ async def test_an_insert_with_an_objects_changes_writes_both_in_one_statement_on
         # message's in the INSERT and the thread's in the UPDATE.
         thread.language = "ar"
         thread.last_channel = "webchat"
-        message = await inserted_with(
-            session, thread, Message, **_customers_message(identity, thread, "سلام"), language="fa"
+        message, _ = await inserted_with_reads(
+            session,
+            thread,
+            (),
+            Message,
+            **_customers_message(identity, thread, "سلام"),
+            language="fa",
         )
         assert inspect(message).persistent and not inspect(message).modified
         if db_kind == "postgresql":

@@ -181,19 +181,7 @@ async def inserted(session: AsyncSession, model: type[M], **values: Any) -> M:
     the row may refer to one of them. Columns `values` leaves out take their Python
     default; a column with only a server-side default must be given.
     """
-    return await inserted_with(session, None, model, **values)
-
-
-async def inserted_with(
-    session: AsyncSession, changed: Base | None, model: type[M], **values: Any
-) -> M:
-    """A new row as `inserted` writes it and, on PostgreSQL, the changed columns of
-    `changed` (a loaded object of `session`) as `updated` writes them, in the same
-    statement (the UPDATE as a data-modifying CTE): a round trip there costs more
-    server CPU than either. Elsewhere (SQLite has no DML in a CTE) `changed` is left
-    as it is, for the caller's `updated` to write with whatever changes it later.
-    """
-    instance, _ = await inserted_with_reads(session, changed, (), model, **values)
+    instance, _ = await inserted_with_reads(session, None, (), model, **values)
     return instance
 
 
@@ -204,8 +192,14 @@ async def inserted_with_reads(
     model: type[M],
     **values: Any,
 ) -> tuple[M, list[list[Any]]]:
-    """`inserted_with`, and the rows of `reads` as `selected_together` returns them,
-    read as the database was before the row and `changed` were written (on PostgreSQL
+    """A new row as `inserted` writes it and, on PostgreSQL, the changed columns of
+    `changed` (a loaded object of `session`) as `updated` writes them, in the same
+    statement (the UPDATE as a data-modifying CTE): a round trip there costs more
+    server CPU than either. Elsewhere (SQLite has no DML in a CTE) `changed` is left
+    as it is, for the caller's `updated` to write with whatever changes it later.
+
+    With the rows of `reads` as `selected_together` returns them, read as the database
+    was before the row and `changed` were written (on PostgreSQL
     in the same statement: the write as the reads' CTEs, which the reads do not see;
     elsewhere by a statement of its own before the write, pending changes not flushed).
     A read's parameter must not be named as a column of a table written
