@@ -12,7 +12,7 @@ whole decision at 1,000 and 10,000 KB phrasings. Every set also reports what the
 bot's whole decision (`faq.decide`: confidence, coverage rule) does: answered right
 and answered wrong. On the sample shop KB (`faq/kb.json`): dev.jsonl, and each
 half ("split": tune / held) of the repository's tests/fixtures/faq/near_miss.jsonl,
-colloquial.jsonl, fresh.jsonl and fresh3.jsonl to fresh8.jsonl (questions
+colloquial.jsonl, fresh.jsonl and fresh3.jsonl to fresh9.jsonl (questions
 written by people who saw only the KB). The baseline is `rapidfuzz.process.cdist`
 with `utils.default_process` (token_set_ratio; WRatio too on BANKING77), computed in
 the same run. Test splits are only ever evaluated.
@@ -239,6 +239,7 @@ SPLIT_SETS = (
     "fresh6",
     "fresh7",
     "fresh8",
+    "fresh9",
 )
 
 

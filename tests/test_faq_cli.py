@@ -303,7 +303,7 @@ def test_check_knows_the_not_key(capsys: pytest.CaptureFixture[str], tmp_path: P
 
 @pytest.mark.parametrize(
     "name",
-    [f"fresh{n}.jsonl" for n in ("", 3, 4, 5, 6, 7, 8)],
+    [f"fresh{n}.jsonl" for n in ("", 3, 4, 5, 6, 7, 8, 9)],
 )
 def test_the_independent_sets_name_only_entries_of_the_kb_and_split_evenly(name: str) -> None:
     # A typo in an expected id would count a question as "wrong" forever, and a lopsided
