@@ -6,10 +6,10 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from config.settings import Settings
-from router.core.messages import InboundMessage, ThreadHint, utcnow
+from router.core.messages import InboundMessage, ProofClaim, ProofKind, ThreadHint, utcnow
 from router.core.responder import Answer, HandOff, MessageView, Resolve, ThreadContext
 from router.storage.models import (
     Customer,
@@ -20,6 +20,7 @@ from router.storage.models import (
     Thread,
     ThreadStatus,
 )
+from tests.agent_support import eventually
 from tests.support import FakeAdapter
 
 
@@ -399,7 +400,7 @@ async def test_a_transaction_run_again_counts_its_bot_decision_once(
 
     def race_once(_conn: object, _cursor: object, statement: str, parameters: Any, *_: Any) -> None:
         # The bot's reply being written, however it is written (ORM or Core).
-        bot_reply = statement.startswith("INSERT INTO messages") and "bot" in parameters
+        bot_reply = "INSERT INTO messages" in statement and "bot" in parameters
         if bot_reply and not raced:
             raced.append(True)
             raise IntegrityError("INSERT", {}, Exception("a concurrent writer got there first"))
@@ -416,3 +417,58 @@ async def test_a_transaction_run_again_counts_its_bot_decision_once(
         "pasokh_bot_decisions_total", {"decision": "answer"}
     )
     assert counted == 1.0
+
+
+async def test_a_message_with_a_proof_sees_what_another_identity_was_storing_meanwhile(
+    settings: Settings, start_app, db_kind: str
+) -> None:
+    """A message carrying a proof reads its customer's open thread after the proof ran
+    (it may have joined customers): locked, as a message without one reads it. So when
+    another identity of the customer is storing a message in that thread at the same
+    moment, the proof's message waits for it, and the bot sees that message too."""
+    if db_kind == "sqlite":
+        return  # one writer at a time: nothing is being stored meanwhile
+    adapter = FakeAdapter()
+    responder = ScriptedResponder()
+    _, context = await start_app(settings, adapters=[adapter], responder=responder)
+    first = await adapter.push("hello", sender="alice")
+    async with context.sessions() as session, session.begin():
+        session.add(Identity(customer_id=first.customer_id, channel="fake", address="alice-2"))
+    async with context.sessions() as holder, holder.begin():
+        # What an ingest from alice-2 does to the thread, not committed yet.
+        thread = await holder.get_one(Thread, first.thread_id)
+        thread.updated_at = utcnow()
+        holder.add(
+            Message(
+                thread_id=thread.id,
+                customer_id=first.customer_id,
+                direction="in",
+                author_kind="customer",
+                channel="fake",
+                text="from alice-2, meanwhile",
+            )
+        )
+        await holder.flush()
+        proven = asyncio.create_task(
+            adapter.push(
+                "a reply to your mail",
+                proof=ProofClaim(ProofKind.MAIL_REPLY, thread_id=first.thread_id),
+            )
+        )
+
+        async def waiting_for_the_thread() -> bool:
+            async with context.engine.connect() as probe:
+                waiting = await probe.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database()"
+                    )
+                )
+            return bool(waiting)
+
+        await eventually(waiting_for_the_thread)
+    stored = await proven
+    assert stored.thread_id == first.thread_id
+    ctx, new = responder.seen[-1]
+    assert new.text == "a reply to your mail"
+    assert "from alice-2, meanwhile" in [m.text for m in ctx.recent]
