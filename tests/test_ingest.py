@@ -22,7 +22,7 @@ from router.storage.models import (
     ThreadStatus,
 )
 from tests.agent_support import eventually
-from tests.support import FakeAdapter
+from tests.support import FakeAdapter, waiting_for_a_lock
 
 
 class ScriptedResponder:
@@ -449,20 +449,7 @@ async def test_a_message_with_a_proof_sees_what_another_identity_was_storing_mea
             ),
             {"id": first.thread_id},
         )
-
-    async def waiting(first_statement: bool) -> bool:
-        """Whether the ingest's first statement (or another one) waits for a row lock."""
-        async with context.engine.connect() as probe:
-            return bool(
-                await probe.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND datname = current_database()"
-                        " AND (query LIKE 'WITH seen AS%') = :first"
-                    ),
-                    {"first": first_statement},
-                )
-            )
+    first_statement = "WITH seen AS%"  # the ingest's: it marks the sender seen
 
     async with (
         context.sessions() as sender_row,
@@ -481,7 +468,7 @@ async def test_a_message_with_a_proof_sees_what_another_identity_was_storing_mea
                 proof=ProofClaim(ProofKind.MAIL_REPLY, thread_id=first.thread_id),
             )
         )
-        await eventually(lambda: waiting(first_statement=True))
+        await eventually(lambda: waiting_for_a_lock(context, first_statement))
         async with context.sessions() as session, session.begin():
             await session.execute(
                 text(
@@ -508,7 +495,7 @@ async def test_a_message_with_a_proof_sees_what_another_identity_was_storing_mea
         await meanwhile.flush()
         await sender_row.commit()
         # Waits for the thread now, wherever it reads it.
-        await eventually(lambda: waiting(first_statement=False))
+        await eventually(lambda: waiting_for_a_lock(context, unlike=first_statement))
         await meanwhile.commit()
     stored = await proven
     assert stored.thread_id == first.thread_id
@@ -526,7 +513,6 @@ async def test_a_new_customers_race_leaves_the_loser_nothing_to_undo(
     to delete, and the message joins the winner's customer and thread."""
     if db_kind == "sqlite":
         return  # one writer at a time: the second message finds the identity stored
-    from sqlalchemy import text
 
     from tests.test_ingest_statements import statements_like
 
@@ -542,21 +528,7 @@ async def test_a_new_customers_race_leaves_the_loser_nothing_to_undo(
             context, re.compile(r"\b(INSERT INTO|DELETE FROM) customers\b")
         ) as written:
             loser = asyncio.create_task(adapter.push("hello", sender="newbie"))
-
-            async def waiting_for_the_identity() -> bool:
-                async with context.engine.connect() as probe:
-                    return bool(
-                        await probe.scalar(
-                            text(
-                                "SELECT count(*) FROM pg_stat_activity"
-                                " WHERE wait_event_type = 'Lock'"
-                                " AND datname = current_database()"
-                                " AND query LIKE '%INSERT INTO identities%'"
-                            )
-                        )
-                    )
-
-            await eventually(waiting_for_the_identity)
+            await eventually(lambda: waiting_for_a_lock(context, "%INSERT INTO identities%"))
             await winner.commit()
             stored = await loser
     assert stored.customer_id == customer.id and not stored.new_customer

@@ -34,7 +34,7 @@ from router.storage.engine import READ_ONLY_OPTION
 from tests.agent_support import eventually
 from tests.conftest import AppFactory
 from tests.email_support import FakeRelay, make_mail, smtp_send, with_email
-from tests.support import outbox_drained
+from tests.support import outbox_drained, waiting_for_a_lock
 from tests.test_api_channel import _integration_token
 from tests.test_webchat_app import connect, new_token
 from tests.webchat_fakes import next_reply
@@ -377,14 +377,7 @@ async def _api_customer(
 async def _waiting_for_a_lock(context: AppContext) -> bool:
     """Whether a statement of the ingest (the one that marks the sender seen and reads
     their open thread) waits for a row lock another transaction holds (PostgreSQL)."""
-    async with context.engine.connect() as probe:
-        waiting = await probe.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND datname = current_database() AND query LIKE '%identities%'"
-            )
-        )
-    return bool(waiting)
+    return await waiting_for_a_lock(context, "%identities%")
 
 
 async def test_a_known_senders_open_thread_is_read_as_the_ingest_before_committed_it(
