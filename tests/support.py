@@ -154,6 +154,23 @@ async def later_passes(
             await asyncio.sleep(0.01)
 
 
+async def waiting_for_a_lock(context: AppContext, like: str = "%", *, unlike: str = "") -> bool:
+    """Whether a statement on `context`'s database whose text is LIKE `like` (and not
+    LIKE `unlike`) waits for a lock another transaction holds (PostgreSQL)."""
+    from sqlalchemy import text
+
+    async with context.engine.connect() as probe:
+        waiting = await probe.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database() AND query LIKE :like"
+                " AND query NOT LIKE :unlike"
+            ),
+            {"like": like, "unlike": unlike},
+        )
+    return bool(waiting)
+
+
 async def outbox_drained(context: AppContext, timeout: float = 10.0) -> None:
     """Wait until no outbox row waits for delivery: each went out or was given up on."""
     async with asyncio.timeout(timeout):

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from router.storage.core_rows import (
+    Referrer,
     columns_of,
     flush_pending,
     inserted,
@@ -24,6 +25,8 @@ from router.storage.models import (
     Customer,
     Identity,
     Message,
+    OutboxItem,
+    OutboxStatus,
     Thread,
     identity_searchable,
     searchable,
@@ -210,6 +213,65 @@ async def test_an_insert_with_an_objects_changes_writes_both_in_one_statement_on
         written = await session.get_one(Thread, thread.id)
         assert (written.language, written.last_channel) == ("ar", "webchat")
         assert written.created_at == thread.created_at
+
+
+async def test_a_referring_row_is_written_with_the_row_it_refers_to(
+    engine: AsyncEngine, db_kind: str
+) -> None:
+    # An outbox row to a new message: on PostgreSQL with the message and the thread's
+    # changes in one statement. The outbox and the thread share column names (`status`,
+    # `thread_id`, `created_at`): each table gets its own values, defaults included.
+    identity_id = await _identity_id(engine)
+    async with new_sessionmaker(engine)() as session, session.begin():
+        identity = await session.get_one(Identity, identity_id)
+        thread = Thread(customer_id=identity.customer_id, status="queued", tier=1)
+        session.add(thread)
+        await session.flush()
+        statements = _statements(engine)  # from here on: the insert's
+        thread.language = "ar"
+        thread.status = "bot"  # a changed column both tables have
+        referrer = Referrer(
+            OutboxItem,
+            "message_id",
+            {
+                "thread_id": thread.id,
+                "identity_id": identity.id,
+                "channel": "webchat",
+                "address": "v-1",
+            },
+        )
+        message, _ = await inserted_with_reads(
+            session,
+            thread,
+            (),
+            Message,
+            referrer=referrer,
+            **_customers_message(identity, thread, "سلام"),
+        )
+        if db_kind == "postgresql":
+            assert statements == ["WITH"]
+            assert not inspect(thread).modified
+        else:
+            assert statements == ["INSERT", "INSERT"]  # the message's, the outbox row's
+            await updated(session, thread)
+    async with new_sessionmaker(engine)() as session:
+        (row,) = await session.scalars(select(OutboxItem))
+        assert (row.message_id, row.thread_id, row.identity_id) == (
+            message.id,
+            thread.id,
+            identity.id,
+        )
+        assert (row.status, row.attempts, row.parts_done, row.leased_by) == (
+            OutboxStatus.PENDING,
+            0,
+            0,
+            None,
+        )
+        assert row.next_attempt_at is not None and row.created_at is not None
+        written = await session.get_one(Thread, thread.id)
+        assert (written.status, written.tier, written.language) == ("bot", 1, "ar")
+        stored = await session.get_one(Message, message.id)
+        assert stored.thread_id == thread.id and stored.text == "سلام"
 
 
 @pytest.mark.parametrize("name", ["id", "status"])

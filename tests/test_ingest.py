@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
 from config.settings import Settings
-from router.core.messages import InboundMessage, ThreadHint, utcnow
+from router.core.messages import InboundMessage, ProofClaim, ProofKind, ThreadHint, utcnow
 from router.core.responder import Answer, HandOff, MessageView, Resolve, ThreadContext
 from router.storage.models import (
     Customer,
@@ -20,7 +21,8 @@ from router.storage.models import (
     Thread,
     ThreadStatus,
 )
-from tests.support import FakeAdapter
+from tests.agent_support import eventually
+from tests.support import FakeAdapter, waiting_for_a_lock
 
 
 class ScriptedResponder:
@@ -399,7 +401,7 @@ async def test_a_transaction_run_again_counts_its_bot_decision_once(
 
     def race_once(_conn: object, _cursor: object, statement: str, parameters: Any, *_: Any) -> None:
         # The bot's reply being written, however it is written (ORM or Core).
-        bot_reply = statement.startswith("INSERT INTO messages") and "bot" in parameters
+        bot_reply = "INSERT INTO messages" in statement and "bot" in parameters
         if bot_reply and not raced:
             raced.append(True)
             raise IntegrityError("INSERT", {}, Exception("a concurrent writer got there first"))
@@ -416,3 +418,119 @@ async def test_a_transaction_run_again_counts_its_bot_decision_once(
         "pasokh_bot_decisions_total", {"decision": "answer"}
     )
     assert counted == 1.0
+
+
+async def test_a_message_with_a_proof_sees_what_another_identity_was_storing_meanwhile(
+    settings: Settings, start_app, db_kind: str
+) -> None:
+    """A message carrying a proof reads its customer's open thread after the proof ran
+    (it may have joined customers), in a statement of its own: locked there, as the
+    first statement locks it for a message without one. Here the first statement found
+    no open thread (it waited for the sender's row while the thread was reopened), and
+    when the proof's message reads it, another identity's message is being stored in
+    it: the proof's message waits for that one, and the bot sees it."""
+    if db_kind == "sqlite":
+        return  # one writer at a time: nothing is being stored meanwhile
+    from sqlalchemy import text
+
+    adapter = FakeAdapter()
+    responder = ScriptedResponder()
+    _, context = await start_app(settings, adapters=[adapter], responder=responder)
+    first = await adapter.push("hello", sender="alice")
+    async with context.sessions() as session, session.begin():
+        other = Identity(customer_id=first.customer_id, channel="fake", address="alice-2")
+        session.add(other)
+        await session.flush()
+        other_id = other.id
+        await session.execute(
+            text(
+                "UPDATE threads SET status = 'resolved', resolution = 'solved',"
+                " resolved_at = now() WHERE id = :id"
+            ),
+            {"id": first.thread_id},
+        )
+    first_statement = "WITH seen AS%"  # the ingest's: it marks the sender seen
+
+    async with (
+        context.sessions() as sender_row,
+        sender_row.begin(),
+        context.sessions() as meanwhile,
+        meanwhile.begin(),
+    ):
+        # The sender's row held: the ingest's first statement waits for it, its snapshot
+        # taken before the thread is reopened.
+        await sender_row.execute(
+            text("UPDATE identities SET last_seen_at = now() WHERE address = 'alice'")
+        )
+        proven = asyncio.create_task(
+            adapter.push(
+                "a reply to your mail",
+                proof=ProofClaim(ProofKind.MAIL_REPLY, thread_id=first.thread_id),
+            )
+        )
+        await eventually(lambda: waiting_for_a_lock(context, first_statement))
+        async with context.sessions() as session, session.begin():
+            await session.execute(
+                text(
+                    "UPDATE threads SET status = 'bot', resolution = NULL, resolved_at = NULL"
+                    " WHERE id = :id"
+                ),
+                {"id": first.thread_id},
+            )
+        # What an ingest from alice-2 does to the open thread, not committed yet.
+        await meanwhile.execute(
+            text("UPDATE threads SET updated_at = now() WHERE id = :id"), {"id": first.thread_id}
+        )
+        meanwhile.add(
+            Message(
+                thread_id=first.thread_id,
+                customer_id=first.customer_id,
+                direction="in",
+                author_kind="customer",
+                channel="fake",
+                identity_id=other_id,
+                text="from alice-2, meanwhile",
+            )
+        )
+        await meanwhile.flush()
+        await sender_row.commit()
+        # Waits for the thread now, wherever it reads it.
+        await eventually(lambda: waiting_for_a_lock(context, unlike=first_statement))
+        await meanwhile.commit()
+    stored = await proven
+    assert stored.thread_id == first.thread_id
+    ctx, new = responder.seen[-1]
+    assert new.text == "a reply to your mail"
+    assert "from alice-2, meanwhile" in [m.text for m in ctx.recent]
+
+
+async def test_a_new_customers_race_leaves_the_loser_nothing_to_undo(
+    settings: Settings, start_app, db_kind: str
+) -> None:
+    """Two first messages of one new sender at once on PostgreSQL: the one that finds
+    the identity written meanwhile writes no customer of its own (its customer is
+    written by the identity's statement, only with the identity), so it has no orphan
+    to delete, and the message joins the winner's customer and thread."""
+    if db_kind == "sqlite":
+        return  # one writer at a time: the second message finds the identity stored
+
+    from tests.test_ingest_statements import statements_like
+
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    async with context.sessions() as winner, winner.begin():
+        customer = Customer(name="new")
+        winner.add(customer)
+        await winner.flush()
+        winner.add(Identity(customer_id=customer.id, channel="fake", address="newbie"))
+        await winner.flush()
+        with statements_like(
+            context, re.compile(r"\b(INSERT INTO|DELETE FROM) customers\b")
+        ) as written:
+            loser = asyncio.create_task(adapter.push("hello", sender="newbie"))
+            await eventually(lambda: waiting_for_a_lock(context, "%INSERT INTO identities%"))
+            await winner.commit()
+            stored = await loser
+    assert stored.customer_id == customer.id and not stored.new_customer
+    assert await count(context, Customer) == 1
+    assert not [statement for statement in written if statement.startswith("DELETE")], written

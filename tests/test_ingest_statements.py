@@ -34,7 +34,7 @@ from router.storage.engine import READ_ONLY_OPTION
 from tests.agent_support import eventually
 from tests.conftest import AppFactory
 from tests.email_support import FakeRelay, make_mail, smtp_send, with_email
-from tests.support import outbox_drained
+from tests.support import outbox_drained, waiting_for_a_lock
 from tests.test_api_channel import _integration_token
 from tests.test_webchat_app import connect, new_token
 from tests.webchat_fakes import next_reply
@@ -49,9 +49,11 @@ QUESTION = "ارسال چند روز طول می‌کشد؟"
 # claimed outbox rows and starts their delivery attempts in one statement, reads a
 # known sender's open thread (locked) in the statement that marks the sender seen, and
 # reads the bot's context in the statement that stores the message (its INSERT a
-# data-modifying CTE of the read).
-API_STATEMENTS = {"sqlite": 12, "postgresql": 9}
-WEBCHAT_STATEMENTS = {"sqlite": 13, "postgresql": 10}
+# data-modifying CTE of the read), and writes the bot's answer, its outbox row and the
+# thread's pending changes in one statement (the answer's INSERT and the thread's
+# UPDATE as CTEs of the outbox row's INSERT).
+API_STATEMENTS = {"sqlite": 12, "postgresql": 7}
+WEBCHAT_STATEMENTS = {"sqlite": 13, "postgresql": 8}
 # A new customer's first message that the bot hands to people at once (what most of
 # `bench/ingest.py`'s first messages are): ingest, outbox claim and record. A customer
 # the transaction creates has no thread to look for and no earlier messages to read,
@@ -60,8 +62,10 @@ WEBCHAT_STATEMENTS = {"sqlite": 13, "postgresql": 10}
 # is not written through the unit of work, which flushed them once with it and again at
 # commit). The thread's two report events are
 # written by one statement (a batch). Its service-level clocks start with the thread's
-# one UPDATE: a thread the transaction created has no alarms to delete.
-HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 17, "postgresql": 15}
+# one UPDATE: a thread the transaction created has no alarms to delete. On PostgreSQL
+# the customer and its identity are one statement (the identity's INSERT a CTE of the
+# customer's), and the hand-off's answer is one with its outbox row.
+HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 17, "postgresql": 13}
 # A follow-up from a customer waiting in the queue, which the bot leaves to the agent
 # (most of `bench/ingest.py`'s messages): nothing is sent, so only the ingest counts.
 # The bot's context is one statement: the thread's recent messages, its staffing and
@@ -75,10 +79,10 @@ QUEUED_FOLLOW_UP_STATEMENTS = {"sqlite": 5, "postgresql": 2}
 # `bench/webchat.py`).
 # A customer, its identity and thread are created (and the thread's first report event),
 # and no earlier messages are read for the bot.
-WEBCHAT_FIRST_STATEMENTS = {"sqlite": 16, "postgresql": 14}
+WEBCHAT_FIRST_STATEMENTS = {"sqlite": 16, "postgresql": 12}
 # An answered follow-up mail (what most of `bench/email_ingest.py`'s mails are): the raw
 # message is the inbound message's attachment, a row of its own.
-EMAIL_STATEMENTS = {"sqlite": 14, "postgresql": 11}
+EMAIL_STATEMENTS = {"sqlite": 14, "postgresql": 9}
 
 
 # A transaction of the message's path writes a message, an outbox row or a delivery
@@ -373,14 +377,7 @@ async def _api_customer(
 async def _waiting_for_a_lock(context: AppContext) -> bool:
     """Whether a statement of the ingest (the one that marks the sender seen and reads
     their open thread) waits for a row lock another transaction holds (PostgreSQL)."""
-    async with context.engine.connect() as probe:
-        waiting = await probe.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND datname = current_database() AND query LIKE '%identities%'"
-            )
-        )
-    return bool(waiting)
+    return await waiting_for_a_lock(context, "%identities%")
 
 
 async def test_a_known_senders_open_thread_is_read_as_the_ingest_before_committed_it(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.core.messages import AttachmentRef, AuthorKind, Direction, SurveyOffer, utcnow
-from router.storage.core_rows import inserted
+from router.storage.core_rows import Referrer, inserted_with_reads
 from router.storage.models import Identity, Message, OutboxItem, Thread
 
 
@@ -37,12 +36,31 @@ async def enqueue_outbound(
     anything is queued.
     """
     now = utcnow()
-    # The thread's pending changes (this one too) go out in one UPDATE, at commit or
-    # at the next flush.
     thread.updated_at = now
-    message = await inserted(
+    referrer = None
+    if not internal and identity is not None:
+        # The outbox row is never read back here: a Core row, not an ORM object.
+        referrer = Referrer(
+            OutboxItem,
+            "message_id",
+            {
+                "thread_id": thread.id,
+                "identity_id": identity.id,
+                "channel": identity.channel,
+                "address": identity.address,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+        )
+    # On PostgreSQL the message, its outbox row and the thread's pending changes (this
+    # one too) are one statement; elsewhere the thread's go out in one UPDATE, at commit
+    # or at the next flush.
+    message, _ = await inserted_with_reads(
         session,
+        thread,
+        (),
         Message,
+        referrer=referrer,
         thread_id=thread.id,
         customer_id=thread.customer_id,
         direction=Direction.OUTBOUND,
@@ -63,23 +81,7 @@ async def enqueue_outbound(
         idempotency_key=idempotency_key,
         request_digest=request_digest,
     )
-    if not internal and identity is not None:
-        # Written at once, by a statement built once: the row is never read back here,
-        # so the ORM's unit of work would only add CPU to every message sent.
-        row = {
-            "message_id": message.id,
-            "thread_id": thread.id,
-            "identity_id": identity.id,
-            "channel": identity.channel,
-            "address": identity.address,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        await (await session.connection()).execute(_NEW_OUTBOX_ROW, row)
     return message
-
-
-_NEW_OUTBOX_ROW = insert(OutboxItem)
 
 
 def _ref_to_json(ref: AttachmentRef) -> dict[str, object]:

@@ -40,6 +40,13 @@ def open_thread_of_customer(customer_id: Any) -> ColumnElement[bool]:
 
 
 _OPEN_THREAD = select(Thread).where(open_thread_of_customer(bindparam("customer_id")))
+# The open thread a message is about to join, locked as the ingest's first statement
+# locks it (PostgreSQL), and read at its newest version even when the session holds it
+# already (a proof loaded it): another identity's message being stored in it meanwhile
+# is waited for, so the bot's context holds it and the thread's state is current.
+_OPEN_THREAD_TO_JOIN = _OPEN_THREAD.with_for_update(key_share=True).execution_options(
+    populate_existing=True
+)
 # A thread closed by a merge is empty (its messages moved to the surviving thread) and
 # is never the customer's conversation again: new messages go to the survivor.
 MERGED_RESOLUTION = "merged"
@@ -120,7 +127,7 @@ async def choose_thread(
         if open_thread is not None:
             current = open_thread.thread
         else:
-            current = await open_thread_of(session, customer_id)
+            current = await session.scalar(_OPEN_THREAD_TO_JOIN, {"customer_id": customer_id})
         if current is not None:
             return ThreadChoice(current, created=False, referred_thread_id=referred)
         previous = hinted or await latest_thread_of(session, customer_id)

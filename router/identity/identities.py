@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, insert, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,8 +21,8 @@ from router.core.events import Event, IdentityRetired
 from router.core.messages import utcnow
 from router.identity.merge import MergeRefused, current_customer_id, merge_customers
 from router.identity.tokens import ProofTokens
-from router.storage.core_rows import columns_of, inserted, loaded
-from router.storage.models import AuditEvent, Customer, Identity, identity_searchable
+from router.storage.core_rows import columns_of, inserted, loaded, new_row
+from router.storage.models import AuditEvent, Customer, Identity
 
 # The namespace of an installation's own signed-in users (a `user_id` the site vouches
 # for with its `user_hash`): identities like a channel's, but no channel carries them.
@@ -106,22 +106,6 @@ async def ensure_identity(
     return identity
 
 
-# The identity's INSERT, built once per dialect (see `create_identity`).
-_NEW_IDENTITY: dict[str, Any] = {}
-
-
-def _new_identity_statement(dialect: str) -> Any:
-    statement = _NEW_IDENTITY.get(dialect)
-    if statement is None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = _NEW_IDENTITY[dialect] = (
-            insert(Identity)
-            .on_conflict_do_nothing(index_elements=[Identity.channel, Identity.address])
-            .returning(*columns_of(Identity))
-        )
-    return statement
-
-
 async def create_identity(
     session: AsyncSession,
     channel: str,
@@ -138,45 +122,126 @@ async def create_identity(
     `get_identity` reads it.
 
     `INSERT ... ON CONFLICT DO NOTHING`: no savepoint, and the transaction goes on, so
-    a burst of first messages from one new sender does not run again from the start.
-    The loser waits for the winner's commit, then drops the customer it made. Both rows
-    are written by prebuilt statements (`router.storage.core_rows`): the ORM's flush of
-    two new objects cost more CPU than the two statements (every new customer's first
-    message).
+    a burst of first messages from one new sender does not run again from the start;
+    the loser waits for the winner's commit. Both rows are written by prebuilt
+    statements (`router.storage.core_rows`): the ORM's flush of two new objects cost
+    more CPU than the statements (every new customer's first message). On PostgreSQL
+    they are one statement, which writes the customer only when the identity was
+    written (`_customer_for_new_identity`); elsewhere the loser drops the customer it
+    made.
     """
     now = utcnow()
-    customer = await inserted(session, Customer, name=name, language=language, created_at=now)
     connection = await session.connection()
-    row = (
-        (
-            await connection.execute(
-                _new_identity_statement(connection.dialect.name),
-                {
-                    "customer_id": customer.id,
-                    "channel": channel,
-                    "address": address,
-                    "display_name": name,
-                    "username": None,
-                    "verified": verified,
-                    "unreachable_reason": None,
-                    "created_at": now,
-                    "last_seen_at": seen_at,
-                    # What the models' insert hook writes; a Core INSERT does not run it.
-                    "search_text": identity_searchable(address, name, None),
-                },
-            )
+    identity_values = {
+        "channel": channel,
+        "address": address,
+        "display_name": name,
+        "verified": verified,
+        "created_at": now,
+        "last_seen_at": seen_at,
+    }
+    customer_values = {"name": name, "language": language, "created_at": now}
+    if connection.dialect.name == "postgresql":
+        both = await _customer_for_new_identity(
+            session, connection, customer_values, identity_values
         )
-        .mappings()
-        .first()
-    )
-    if row is not None:
-        return loaded(session, Identity, row), True
-    await session.delete(customer)
-    await session.flush()
+        if both is not None:
+            return both, True
+    else:
+        customer = await inserted(session, Customer, **customer_values)
+        _, identity_row, _ = new_row(
+            connection, Identity, {"customer_id": customer.id, **identity_values}
+        )
+        row = (await connection.execute(_NEW_IDENTITY, identity_row)).mappings().first()
+        if row is not None:
+            return loaded(session, Identity, row), True
+        await session.delete(customer)
+        await session.flush()
     identity = await get_identity(session, channel, address, lock=lock)
     if identity is None:
         raise LookupError(f"identity {channel}:{address} neither created nor found")
     return identity, False
+
+
+# The identity's INSERT (SQLite), built once (see `create_identity`).
+_NEW_IDENTITY = (
+    sqlite.insert(Identity)
+    .on_conflict_do_nothing(index_elements=[Identity.channel, Identity.address])
+    .returning(*columns_of(Identity))
+)
+
+
+def _customer_and_identity_statement() -> tuple[Any, Any, Any]:
+    """A new identity and its new customer, in one statement (PostgreSQL): the
+    identity's INSERT, its customer's key taken from the customers' sequence, as a
+    CTE that does nothing on a conflict, and the customer's INSERT from what it
+    returned, so a loser of the race writes no customer at all (the foreign key is
+    checked at the statement's end, when both rows are there). With the two CTEs, for
+    their columns."""
+    customer_key = func.nextval(
+        func.pg_get_serial_sequence(Customer.__tablename__, Customer.id.key)
+    )
+    identity_columns = [c for c in columns_of(Identity) if not c.primary_key]
+    identity_values = {
+        column.key: customer_key
+        if column.key == Identity.customer_id.key
+        else bindparam(f"identity_{column.key}", type_=column.type)
+        for column in identity_columns
+    }
+    new_identity = (
+        postgresql.insert(Identity)
+        .values(identity_values)
+        .on_conflict_do_nothing(index_elements=[Identity.channel, Identity.address])
+        .returning(*columns_of(Identity))
+        .cte("new_identity")
+    )
+    customer_columns = [c for c in columns_of(Customer) if not c.primary_key]
+    new_customer = (
+        insert(Customer)
+        .from_select(
+            [Customer.id.key, *(column.key for column in customer_columns)],
+            select(
+                new_identity.c[Identity.customer_id.key],
+                *(
+                    bindparam(f"customer_{column.key}", type_=column.type)
+                    for column in customer_columns
+                ),
+            ),
+        )
+        .returning(*columns_of(Customer))
+        .cte("new_customer")
+    )
+    statement = select(new_identity, new_customer).select_from(
+        new_identity.join(new_customer, true())
+    )
+    return statement, new_identity, new_customer
+
+
+_CUSTOMER_AND_IDENTITY, _NEW_IDENTITY_CTE, _NEW_CUSTOMER_CTE = _customer_and_identity_statement()
+
+
+async def _customer_for_new_identity(
+    session: AsyncSession,
+    connection: Any,
+    customer_values: dict[str, Any],
+    identity_values: dict[str, Any],
+) -> Identity | None:
+    """The identity `identity_values` describe and a customer of its own, written by
+    one statement (PostgreSQL), both part of `session` as loaded; None when another
+    transaction wrote the identity first (and no customer was written)."""
+    _, customer_row, _ = new_row(connection, Customer, customer_values)
+    _, identity_row, _ = new_row(connection, Identity, {"customer_id": None, **identity_values})
+    del identity_row[Identity.customer_id.key]
+    params = {f"customer_{name}": value for name, value in customer_row.items()}
+    params.update((f"identity_{name}", value) for name, value in identity_row.items())
+    found = (await connection.execute(_CUSTOMER_AND_IDENTITY, params)).first()
+    if found is None:
+        return None
+    both = found._mapping
+    loaded(session, Customer, {c: both[_NEW_CUSTOMER_CTE.c[c.key]] for c in columns_of(Customer)})
+    return loaded(
+        session, Identity, {c: both[_NEW_IDENTITY_CTE.c[c.key]] for c in columns_of(Identity)}
+    )
 
 
 async def lock_identity(session: AsyncSession, identity: Identity) -> None:

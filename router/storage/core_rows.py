@@ -185,11 +185,61 @@ async def inserted(session: AsyncSession, model: type[M], **values: Any) -> M:
     return instance
 
 
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    """A row of `model` that refers to a new row by its key, in the column `key` (an
+    outbox row to its message), with the values of its other columns."""
+
+    model: type[Base]
+    key: str
+    values: Mapping[str, Any]
+
+
+def new_row(
+    connection: Any, model: type[M], values: Mapping[str, Any]
+) -> tuple[M, dict[str, Any], frozenset[str]]:
+    """A new `model` row as the ORM would write it: the object (no key yet), every
+    non-key column's value (Python defaults filled in, the model's `before_insert` rules
+    applied) and the columns to write as SQL NULL rather than their value (a JSON column
+    would write JSON's 'null' for None). A column with only a server-side default must
+    be given."""
+    mapper = inspect(model)
+    values = dict(values)
+    unset: set[str] = set()
+    for attribute in mapper.column_attrs:
+        if attribute.key in values or attribute.columns[0].primary_key:
+            continue
+        column = attribute.columns[0]
+        default = column.default
+        if default is None:
+            if column.server_default is not None:
+                raise ValueError(f"{model.__name__}.{attribute.key} needs a value")
+            # SQL NULL, as the ORM leaves an unset column out.
+            values[attribute.key] = None
+            if column.type.should_evaluate_none:
+                unset.add(attribute.key)
+        elif default.is_callable:
+            values[attribute.key] = default.arg(None)
+        else:
+            values[attribute.key] = default.arg
+    instance = _bare(model, values)
+    state = inspect(instance)
+    mapper.dispatch.before_insert(mapper, connection.sync_connection, state)
+    row = {
+        attribute.key: state.dict.get(attribute.key)
+        for attribute in mapper.column_attrs
+        if not attribute.columns[0].primary_key
+    }
+    return instance, row, frozenset(unset)
+
+
 async def inserted_with_reads(
     session: AsyncSession,
     changed: Base | None,
     reads: Sequence[tuple[Any, Mapping[str, Any]]],
     model: type[M],
+    *,
+    referrer: Referrer | None = None,
     **values: Any,
 ) -> tuple[M, list[list[Any]]]:
     """A new row as `inserted` writes it and, on PostgreSQL, the changed columns of
@@ -203,45 +253,40 @@ async def inserted_with_reads(
     in the same statement: the write as the reads' CTEs, which the reads do not see;
     elsewhere by a statement of its own before the write, pending changes not flushed).
     A read's parameter must not be named as a column of a table written
-    (`_refuse_written_names`)."""
+    (`_refuse_written_names`).
+
+    With `referrer` (not with `reads`), its row is written too, referring to the new
+    one: on PostgreSQL by the same statement (an INSERT ... SELECT from the new row's
+    CTE), elsewhere by a statement of its own after the new row's. Not an ORM object:
+    nothing reads it back."""
     _refuse_written_names(model, changed, reads)
+    assert referrer is None or not reads, "a referrer's row with reads is not built"
     if session.sync_session.new or session.sync_session.deleted:
         await session.flush()
     mapper = inspect(model)
-    unset: dict[str, Any] = {}
-    for attribute in mapper.column_attrs:
-        if attribute.key in values or attribute.columns[0].primary_key:
-            continue
-        column = attribute.columns[0]
-        default = column.default
-        if default is None:
-            if column.server_default is not None:
-                raise ValueError(f"{model.__name__}.{attribute.key} needs a value")
-            # SQL NULL, as the ORM leaves an unset column out (a JSON column would
-            # write JSON's 'null' for None).
-            values[attribute.key] = None
-            if column.type.should_evaluate_none:
-                unset[attribute.key] = null()
-        elif default.is_callable:
-            values[attribute.key] = default.arg(None)
-        else:
-            values[attribute.key] = default.arg
-    instance = _bare(model, values)
-    state = inspect(instance)
     connection = await session.connection()
-    mapper.dispatch.before_insert(mapper, connection.sync_connection, state)
-    row = {
-        attribute.key: state.dict.get(attribute.key)
-        for attribute in mapper.column_attrs
-        if not attribute.columns[0].primary_key
-    }
+    instance, row, unset = new_row(connection, model, values)
     parts: list[list[Any]] = []
     postgresql = connection.dialect.name == "postgresql"
     along = _update_of(connection, changed) if changed is not None and postgresql else None
-    if postgresql and (along is not None or reads):
-        statement, together, read_params = _inserts_with(model, frozenset(unset), along, reads)
+    referring = None
+    if referrer is not None:
+        _, referring_row, referring_unset = new_row(
+            connection, referrer.model, {referrer.key: None, **referrer.values}
+        )
+        del referring_row[referrer.key]
+    if postgresql and (along is not None or reads or referrer is not None):
+        if referrer is not None:
+            referring = (referrer.model, referrer.key, referring_unset, frozenset(referring_row))
+        statement, together, read_params = _inserts_with(model, unset, along, reads, referring)
         params = {f"row_{name}": value for name, value in row.items() if name not in unset}
         params.update(read_params)
+        if referrer is not None:
+            params.update(
+                (f"referrer_{name}", value)
+                for name, value in referring_row.items()
+                if name not in referring_unset
+            )
         if along is not None:
             params.update(along[1])
         if together is not None:
@@ -258,13 +303,28 @@ async def inserted_with_reads(
         statement = _INSERTS.get(model)
         if statement is None:
             statement = _INSERTS[model] = insert(model).returning(*mapper.primary_key)
-        row.update(unset)
+        row.update((name, null()) for name in unset)
         key = (await connection.execute(statement, row)).one()
+        if referrer is not None:
+            referring_row.update((name, null()) for name in referring_unset)
+            referring_row[referrer.key] = key[0]
+            await connection.execute(_plain_insert(referrer.model), referring_row)
     for key_column, value in zip(mapper.primary_key, key, strict=True):
         set_committed_value(instance, mapper.get_property_by_column(key_column).key, value)
     make_transient_to_detached(instance)
     session.add(instance)
     return instance, parts
+
+
+# One prebuilt INSERT per model, returning nothing (a referrer's row elsewhere).
+_PLAIN_INSERTS: dict[type[Base], Any] = {}
+
+
+def _plain_insert(model: type[Base]) -> Any:
+    statement = _PLAIN_INSERTS.get(model)
+    if statement is None:
+        statement = _PLAIN_INSERTS[model] = insert(model)
+    return statement
 
 
 def _refuse_written_names(
@@ -296,14 +356,18 @@ def _inserts_with(
     nulls: frozenset[str],
     along: tuple[Any, dict[str, Any]] | None,
     reads: Sequence[tuple[Any, Mapping[str, Any]]],
+    referring: tuple[type[Base], str, frozenset[str], frozenset[str]] | None = None,
 ) -> tuple[Any, _Together | None, dict[str, Any]]:
     """The INSERT of `model` with `along`'s UPDATE as a CTE or, with `reads`, both as
     CTEs of the reads' `_together` statement (returned too), whose last read is the new
-    row's key; and the reads' parameters. The INSERT's values are named `row_<column>`
+    row's key, or, with `referring` (the referrer's model, the column of the new row's
+    key, its columns written as SQL NULL and the others), both as CTEs of the
+    referrer's INSERT, which returns that key; and the reads' parameters. The INSERT's
+    values are named `row_<column>`, the referrer's `referrer_<column>`
     (`_refuse_written_names`): the tables share names (`customer_id`, `created_at`)."""
     statements = tuple(statement for statement, _ in reads)
     update_statement = along[0] if along is not None else None
-    key = (model, nulls, update_statement, statements)
+    key = (model, nulls, update_statement, statements, referring)
     built = _INSERTS_WITH.get(key)
     if built is None:
         mapper = inspect(model)
@@ -321,6 +385,10 @@ def _inserts_with(
             stored = insert_statement.cte(f"{model.__tablename__}_inserted")
             together = _together((*statements, select(*stored.c)))
             statement = together.statement
+        elif referring is not None:
+            statement = _referring_insert(
+                insert_statement.cte(f"{model.__tablename__}_inserted"), *referring
+            )
         else:
             statement = insert_statement
         if update_statement is not None:
@@ -335,6 +403,31 @@ def _inserts_with(
             assert params.get(name, value) == value, f"{name} given two values"
             params[name] = value
     return built[0], built[1], params
+
+
+def _referring_insert(
+    stored: Any,
+    model: type[Base],
+    key: str,
+    nulls: frozenset[str],
+    columns: frozenset[str],
+) -> Any:
+    """The INSERT of `model`'s row taking `key` from the one row of `stored` (a CTE
+    returning a new row's key) and its other columns from `referrer_<column>`
+    parameters (every column given: a default Core filled in would be a parameter
+    named as the column, which a CTE's UPDATE of a table sharing the name would set)."""
+    table = inspect(model).local_table
+    names = sorted(columns)
+    values = [
+        null() if name in nulls else bindparam(f"referrer_{name}", type_=table.c[name].type)
+        for name in names
+    ]
+    (stored_key,) = stored.c
+    return (
+        insert(model)
+        .from_select([key, *names], select(stored_key, *values))
+        .returning(table.c[key])
+    )
 
 
 def _update_of(connection: Any, instance: Base) -> tuple[Any, dict[str, Any]] | None:
