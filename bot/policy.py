@@ -201,17 +201,23 @@ class TierZeroBot:
         language = decision.language
         return replace(decision, text=self._texts.get("handoff_nobody_available", language))
 
+    def queued_silence(self, text: str) -> Silent | None:
+        """A queued customer's message that does not ask for a person waits silently for
+        the agent, whatever the thread holds; None: it asks (see `_while_queued`)."""
+        asks = self._is_button(text, "talk_to_person") or self._is_button(text, "no")
+        if asks or triage(text).kind is MessageKind.HUMAN:
+            return None
+        return Silent("queued: the agent will read it")
+
     def _while_queued(self, ctx: ThreadContext, new: MessageView, language: str) -> Decision:
         """A queued customer asking for a person hears where they stand, at most once
         per `QUEUE_REMINDER_INTERVAL`; anything else waits silently for the agent."""
+        silence = self.queued_silence(new.text)
+        if silence is not None:
+            return silence
         staffing = ctx.staffing
         if staffing is None or staffing.queue_position is None:
             return Silent("queued")
-        asks = self._is_button(new.text, "talk_to_person") or self._is_button(new.text, "no")
-        if not asks:
-            asks = triage(new.text).kind is MessageKind.HUMAN
-        if not asks:
-            return Silent("queued: the agent will read it")
         since = new.created_at - QUEUE_REMINDER_INTERVAL
         if any(
             m.author is AuthorKind.BOT and m.created_at > since and self._is_reminder(m.text)
