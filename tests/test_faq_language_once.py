@@ -5,7 +5,6 @@ detecting it itself."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,19 +60,11 @@ def test_every_fixture_question_gets_the_same_verdict_with_the_language_handed_i
     assert differ == []
 
 
-@pytest.fixture
-async def bot() -> AsyncIterator[TierZeroBot]:
-    responder = build_responder(faq_path=KB)
-    await responder.start()
-    yield responder
-    await responder.stop()
-
-
 @pytest.mark.parametrize(
     "text", ["سفارشمو چجوری پیگیری کنم؟", "اين طلبي", "where's my order??", "۱۲۳", "2"]
 )
 async def test_the_bot_detects_once_and_decides_as_decide_alone(
-    bot: TierZeroBot, text: str, monkeypatch: pytest.MonkeyPatch
+    text: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One detection per message with letters, and the verdict `decide` reaches on its
     own, also when the text has no letters and the thread has a language (not the
@@ -104,10 +95,15 @@ async def test_the_bot_detects_once_and_decides_as_decide_alone(
     ctx = ThreadContext(
         thread_id=1, customer_id=1, status="bot", tier=0, channel="api", language="en", recent=()
     )
-    await bot.respond(ctx, new)
+    bot: TierZeroBot = build_responder(faq_path=KB)
+    await bot.start()
+    try:
+        await bot.respond(ctx, new)
+        loaded = await bot.watcher.ensure_loaded()
+    finally:
+        await bot.stop()
     # Without letters there is nothing to hand over (None): `decide` looks again, a count
     # of a few characters.
     assert calls.count(text) == (1 if detect_language(text) else 2)
-    loaded = await bot.watcher.ensure_loaded()
     assert len(verdicts) == 1
     assert _same(verdicts[0], decide(text, loaded.matcher, Thresholds()))

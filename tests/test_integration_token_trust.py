@@ -47,6 +47,18 @@ async def _post(client: TestClient[Any, Any], headers: dict[str, str], message_i
     return response.status
 
 
+async def _two_integrations_in_use(
+    client: TestClient[Any, Any], context: AppContext
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Integrations "crm" and "shop", each with messages accepted (so trusted)."""
+    crm = await _add_integration(context, "crm")
+    shop = await _add_integration(context, "shop")
+    for number in range(2):
+        assert await _post(client, crm, f"crm-{number}") == 202
+    assert await _post(client, shop, "shop-0") == 202
+    return crm, shop
+
+
 def token_reads(context: AppContext) -> AbstractContextManager[list[str]]:
     """The statements reading `api_tokens` on `context`'s engine while inside."""
     return statements_like(context, TOKEN_READ)
@@ -65,11 +77,7 @@ async def test_a_token_revoked_through_one_process_is_refused_by_the_other(
 ) -> None:
     settings = settings.replace("email", enabled=False)
     (client_a, context_a), (_, context_b) = [await start_app(settings) for _ in range(2)]
-    crm = await _add_integration(context_a, "crm")
-    shop = await _add_integration(context_a, "shop")
-    for number in range(2):
-        assert await _post(client_a, crm, f"crm-{number}") == 202
-    assert await _post(client_a, shop, "shop-0") == 202
+    crm, shop = await _two_integrations_in_use(client_a, context_a)
 
     async with context_a.events.subscription() as events_a:
         async with context_b.sessions() as session, session.begin():
@@ -95,11 +103,7 @@ async def test_the_revoke_command_in_another_process_ends_trust_for_the_next_req
     settings: Settings, start_app: AppFactory, db_kind: str
 ) -> None:
     client, context = await start_app(settings.replace("email", enabled=False))
-    crm = await _add_integration(context, "crm")
-    shop = await _add_integration(context, "shop")
-    for number in range(2):
-        assert await _post(client, crm, f"crm-{number}") == 202
-    assert await _post(client, shop, "shop-0") == 202
+    crm, shop = await _two_integrations_in_use(client, context)
     async with context.events.subscription() as events:
         out = await pasokh(
             settings, "integration", "revoke", "crm", "--data-dir", str(settings.data_dir)
