@@ -132,13 +132,20 @@ class TierZeroBot:
         if ctx.automated:
             return Silent("automated message")
         loaded = await self._watcher.ensure_loaded()
-        language = self._language(ctx, new, loaded)
+        detected = detect_language(new.text)  # once: the reply's language and the match's
+        language = self._language(ctx, new, loaded, detected)
         if ctx.status == "queued":
             return self._while_queued(ctx, new, language)
-        return self._honest(await self._respond(ctx, new, language, loaded), ctx.staffing)
+        decision = await self._respond(ctx, new, language, loaded, detected)
+        return self._honest(decision, ctx.staffing)
 
     async def _respond(
-        self, ctx: ThreadContext, new: MessageView, language: str, loaded: LoadedKb
+        self,
+        ctx: ThreadContext,
+        new: MessageView,
+        language: str,
+        loaded: LoadedKb,
+        detected: str | None,
     ) -> Decision:
         last_bot = _last_bot_message(ctx.recent)
 
@@ -161,12 +168,12 @@ class TierZeroBot:
             chosen = self._chosen_suggestion(offer, new.text, loaded, language)
             if chosen is not None:
                 return self._answer(chosen, language, loaded)
-            decision = await self._new_question(new, language, loaded)
+            decision = await self._new_question(new, language, loaded, detected)
             return replace(decision, previous_gap=self._not_taken(offer, last_bot))
-        return await self._new_question(new, language, loaded)
+        return await self._new_question(new, language, loaded, detected)
 
     async def _new_question(
-        self, new: MessageView, language: str, loaded: LoadedKb
+        self, new: MessageView, language: str, loaded: LoadedKb, detected: str | None
     ) -> Answer | HandOff:
         if self._is_button(new.text, "talk_to_person") or self._is_button(new.text, "no"):
             return self._hand_off_on_request(language)
@@ -176,10 +183,15 @@ class TierZeroBot:
             loaded.matcher.phrasing_count >= self._match_in_thread_from
         ):
             verdict = await asyncio.to_thread(
-                decide, new.text, loaded.matcher, self._thresholds, loaded.reranker
+                decide,
+                new.text,
+                loaded.matcher,
+                self._thresholds,
+                loaded.reranker,
+                language=detected,
             )
         else:
-            verdict = decide(new.text, loaded.matcher, self._thresholds)
+            verdict = decide(new.text, loaded.matcher, self._thresholds, language=detected)
         return self._decision(verdict, new.text, language, loaded)
 
     def _honest(self, decision: Decision, staffing: Staffing | None) -> Decision:
@@ -189,17 +201,23 @@ class TierZeroBot:
         language = decision.language
         return replace(decision, text=self._texts.get("handoff_nobody_available", language))
 
+    def queued_silence(self, text: str) -> Silent | None:
+        """A queued customer's message that does not ask for a person waits silently for
+        the agent, whatever the thread holds; None: it asks (see `_while_queued`)."""
+        asks = self._is_button(text, "talk_to_person") or self._is_button(text, "no")
+        if asks or triage(text).kind is MessageKind.HUMAN:
+            return None
+        return Silent("queued: the agent will read it")
+
     def _while_queued(self, ctx: ThreadContext, new: MessageView, language: str) -> Decision:
         """A queued customer asking for a person hears where they stand, at most once
         per `QUEUE_REMINDER_INTERVAL`; anything else waits silently for the agent."""
+        silence = self.queued_silence(new.text)
+        if silence is not None:
+            return silence
         staffing = ctx.staffing
         if staffing is None or staffing.queue_position is None:
             return Silent("queued")
-        asks = self._is_button(new.text, "talk_to_person") or self._is_button(new.text, "no")
-        if not asks:
-            asks = triage(new.text).kind is MessageKind.HUMAN
-        if not asks:
-            return Silent("queued: the agent will read it")
         since = new.created_at - QUEUE_REMINDER_INTERVAL
         if any(
             m.author is AuthorKind.BOT and m.created_at > since and self._is_reminder(m.text)
@@ -292,9 +310,11 @@ class TierZeroBot:
             score=round(verdict.match.confidence, 4) if verdict.match else 0.0,
         )
 
-    def _language(self, ctx: ThreadContext, new: MessageView, loaded: LoadedKb) -> str:
-        """The message's own language, else the channel's/thread's, else the default."""
-        detected = detect_language(new.text)
+    def _language(
+        self, ctx: ThreadContext, new: MessageView, loaded: LoadedKb, detected: str | None
+    ) -> str:
+        """The message's own language (`detected`), else the channel's/thread's, else
+        the default."""
         if detected is not None:
             return detected
         for candidate in (new.language, ctx.language):

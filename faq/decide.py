@@ -170,6 +170,8 @@ def decide(
     thresholds: Thresholds,
     reranker: EmbeddingReranker | None = None,
     fusion: FusionConfig | None = None,
+    *,
+    language: str | None = None,
 ) -> Verdict:
     """Classify `text` (small talk, request for a person) or match it against the KB.
 
@@ -183,6 +185,8 @@ def decide(
         reranker: the semantic extra: when given, every question is embedded and the
             verdict rests on the fused ranking and confidence (`faq.fusion`).
         fusion: the fusion's weights (the fitted defaults if None).
+        language: `detect_language(text)` when the caller has it (the bot does, for the
+            language of its reply); detected here when None.
 
     Returns:
         The verdict; greetings and thanks that come with a question are matched.
@@ -191,7 +195,7 @@ def decide(
     if kind.kind is not MessageKind.QUESTION:
         return Verdict(_SMALL_TALK[kind.kind])
     # kind.rest is normalised, which hides Arabic letters: detect on the text as typed
-    language = detect_language(text)
+    language = language or detect_language(text)
     # the fusion re-ranks the lexical matcher's whole shortlist
     limit = matcher.config.shortlist if reranker is not None else 5
     result = matcher.match(kind.rest, limit=limit, language=language)

@@ -353,9 +353,9 @@ async def test_a_large_kb_is_matched_off_the_event_loop(monkeypatch: pytest.Monk
     threads: list[int] = []
     real_decide = bot_policy.decide
 
-    def recording_decide(*args: Any) -> Any:
+    def recording_decide(*args: Any, **kwargs: Any) -> Any:
         threads.append(threading.get_ident())
-        return real_decide(*args)
+        return real_decide(*args, **kwargs)
 
     monkeypatch.setattr(bot_policy, "decide", recording_decide)
     probe = build_responder(faq_path=KB)

@@ -30,6 +30,7 @@ from router.context import AppContext
 from router.core.conversation import DatabaseConversationReader
 from router.core.events import Event, MessageStored
 from router.core.messages import AttachmentRef
+from router.core.responder import Decision, MessageView, ThreadContext
 from router.storage.engine import READ_ONLY_OPTION
 from tests.agent_support import eventually
 from tests.conftest import AppFactory
@@ -68,13 +69,13 @@ WEBCHAT_STATEMENTS = {"sqlite": 13, "postgresql": 8}
 HANDED_OFF_FIRST_STATEMENTS = {"sqlite": 17, "postgresql": 13}
 # A follow-up from a customer waiting in the queue, which the bot leaves to the agent
 # (most of `bench/ingest.py`'s messages): nothing is sent, so only the ingest counts.
-# The bot's context is one statement: the thread's recent messages, its staffing and
-# queue place, and the stored calendars and policies for its hours (a new thread's
-# context reads no messages). On PostgreSQL the thread's bookkeeping (who wrote last,
-# when) is written by the message's INSERT, as a data-modifying CTE: nothing else
-# changes the thread, so no UPDATE of it follows; the bot's context is read by that
-# statement too.
-QUEUED_FOLLOW_UP_STATEMENTS = {"sqlite": 5, "postgresql": 2}
+# It does not ask for a person, so the bot's silence is settled by its text alone
+# (`queued_silence`): the bot is not asked and its context (the thread's recent
+# messages, its staffing and queue place, the calendars and policies for its hours) is
+# not read. On PostgreSQL the thread's bookkeeping (who wrote last, when) is written
+# by the message's INSERT, as a data-modifying CTE: nothing else changes the thread,
+# so no UPDATE of it follows.
+QUEUED_FOLLOW_UP_STATEMENTS = {"sqlite": 4, "postgresql": 2}
 # A new web chat visitor's answered first message (every visitor's first round in
 # `bench/webchat.py`).
 # A customer, its identity and thread are created (and the thread's first report event),
@@ -184,9 +185,22 @@ async def test_a_queued_customers_follow_up_costs_the_pinned_statements(
         await outbox_drained(context, timeout=30)
 
     await post("message 1")  # no confident answer: handed to people at once
+    asked = []
+    respond = context.responder.respond
+
+    async def counted(ctx: ThreadContext, new: MessageView) -> Decision:
+        asked.append(new.text)
+        decision: Decision = await respond(ctx, new)
+        return decision
+
+    context.responder.respond = counted
     with written_statements(context) as statements:
         await post("message 2")
     assert len(statements) == QUEUED_FOLLOW_UP_STATEMENTS[db_kind], _explain(statements)
+    assert asked == []
+    # Asking for a person is the bot's to answer (the reminder of their place).
+    await post("I want to talk to a person")
+    assert asked == ["I want to talk to a person"]
 
 
 async def _ask(ws: Any, context: AppContext, client_id: str) -> dict[str, Any]:

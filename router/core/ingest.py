@@ -367,6 +367,8 @@ class _Turn:
     outcome: _Outcome | None = None  # set once stored
     # The bot's context, when read by the statement that stored the message.
     context_rows: _ContextRows | None = None
+    # `_queued_silence` once asked: its answer in a 1-tuple.
+    queued_silence: tuple[Decision | None] | None = None
 
     @property
     def thread(self) -> Thread:
@@ -671,8 +673,12 @@ async def _deciding(app: AppContext, session: AsyncSession, turn: _Turn) -> Deci
         and await may_ask_for_email(app, session, msg, turn.identity)
     )
     assert turn.choice is not None
-    ctx = await _thread_context(app, session, turn, step, may_ask_email)
-    decision = await app.responder.respond(ctx, _view(message))
+    silence = _queued_silence(app, turn)
+    if silence is not None:
+        decision = silence  # what `respond` would say, without the context's reads
+    else:
+        ctx = await _thread_context(app, session, turn, step, may_ask_email)
+        decision = await app.responder.respond(ctx, _view(message))
     if thread.status == ThreadStatus.QUEUED and not _plain_answer(decision):
         # Queued again would send the customer to the back of the queue.
         decision = Silent("already waiting for a person")
@@ -926,7 +932,20 @@ def _bots_turn(app: AppContext, turn: _Turn) -> bool:
 
 def _asks_the_bot(app: AppContext, turn: _Turn) -> bool:
     """Whether `_deciding` will read the bot's context (unless the message opts out)."""
-    return turn.proof.step is not None or _bots_turn(app, turn)
+    if turn.proof.step is not None:
+        return True
+    return _bots_turn(app, turn) and _queued_silence(app, turn) is None
+
+
+def _queued_silence(app: AppContext, turn: _Turn) -> Decision | None:
+    """The responder's decision on a queued thread's message that the text alone settles
+    (`queued_silence`; a customer waiting for a person who does not ask for one), or
+    None: it needs the thread's context."""
+    if turn.queued_silence is None:
+        settle = getattr(app.responder, "queued_silence", None)
+        queued = turn.thread.status == ThreadStatus.QUEUED and turn.proof.step is None
+        turn.queued_silence = (settle(turn.msg.text) if queued and settle else None,)
+    return turn.queued_silence[0]
 
 
 def _context_reads(

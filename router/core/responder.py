@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, cast
 
 from router.core.messages import AuthorKind
 from router.service.calendars import BusinessCalendar
@@ -202,7 +202,10 @@ class Responder(Protocol):
 
     A responder with a true `answers_queued_threads` attribute is also asked about
     threads already queued for a person (`ctx.status` "queued"); there only a plain
-    `Answer` (no hand-off) is carried out, anything else counts as `Silent`.
+    `Answer` (no hand-off) is carried out, anything else counts as `Silent`. One with a
+    `queued_silence(text)` method says there, from a message's text alone, when its
+    decision would be a `Silent` whatever the thread holds (returning it; None
+    otherwise): the router then neither reads the thread's context nor asks `respond`.
     """
 
     async def respond(self, ctx: ThreadContext, new: MessageView) -> Decision:
@@ -212,14 +215,19 @@ class Responder(Protocol):
 
 class RuleAround:
     """A rule wrapped around another responder (the design's "rules wrap the bot"):
-    passes the inner responder's start, stop and `answers_queued_threads` through, so a
-    subclass only writes `respond`."""
+    passes the inner responder's start, stop, `answers_queued_threads` and
+    `queued_silence` through, so a subclass only writes `respond` (one that changes a
+    `Silent` on a queued thread would override `queued_silence` too)."""
 
     inner: Responder
 
     @property
     def answers_queued_threads(self) -> bool:
         return bool(getattr(self.inner, "answers_queued_threads", False))
+
+    def queued_silence(self, text: str) -> Decision | None:
+        settle = getattr(self.inner, "queued_silence", None)
+        return None if settle is None else cast(Decision | None, settle(text))
 
     async def start(self) -> None:
         start = getattr(self.inner, "start", None)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from router.context import AppContext
 from router.core.events import Event, EventsResumed, IntegrationRevoked
@@ -84,9 +88,10 @@ class IntegrationTokenCheck:
     tokens are the router's, stored and revoked with the agents' tokens.
 
     A token found live is trusted for `trusted_for` seconds without reading it again,
-    only where every revocation reaches this process (`revoke_integration` notifies
-    every process's bus on PostgreSQL) and only while that bus is connected and its
-    events read; elsewhere (SQLite) every request looks its token up.
+    only while every revocation reaches this process: on PostgreSQL `revoke_integration`
+    notifies every process's bus, trusted while that bus is connected and its events
+    read; on SQLite it appends to the database's revocation file after its commit, and
+    a request finding the file changed (or unreadable) forgets every token.
     """
 
     def __init__(self, app: AppContext, *, trusted_for: float = TRUSTED_FOR_SECONDS) -> None:
@@ -99,6 +104,9 @@ class IntegrationTokenCheck:
         # The events `_events` had missed for want of room when this process last
         # forgot what it trusted (`PostgresEventBus.dropped`).
         self._dropped = 0
+        # SQLite's revocation file, and what it was when this process last forgot.
+        self._revocation_file = revocation_file(app.engine.url)
+        self._file_seen: tuple[int, int, int] | None = None
         self._tasks = BackgroundTasks(logger)
 
     async def start(self) -> None:
@@ -136,9 +144,21 @@ class IntegrationTokenCheck:
         return principal.token_id
 
     def _trusting(self) -> bool:
-        """Whether every revocation reached this process: its bus is connected and its
-        queue dropped no event (any one, as it may have been a revocation) since it last
-        forgot what it trusted."""
+        """Whether every revocation reached this process: on SQLite, the revocation file
+        is as it was when this process last forgot what it trusted; on PostgreSQL, its
+        bus is connected and its queue dropped no event (any one, as it may have been a
+        revocation) since then."""
+        if self._revocation_file is not None:
+            try:
+                seen = _file_state(self._revocation_file)
+            except OSError:
+                self._forget()  # cannot tell: trust nothing
+                return False
+            if seen == self._file_seen:
+                return True
+            self._file_seen = seen
+            self._forget()
+            return False
         bus, events = self._app.events, self._events
         if events is None or not isinstance(bus, PostgresEventBus):
             return False
@@ -177,7 +197,37 @@ async def revoke_integration(session: AsyncSession, name: str) -> int:
     count = int(getattr(revoked, "rowcount", 0))
     if count:
         await notify_at_commit(session, IntegrationRevoked(name))
+        path = revocation_file(session.get_bind().engine.url)
+        if path is not None:
+
+            def mark(_: Session) -> None:
+                _append_revocation(path)
+
+            event.listen(session.sync_session, "after_commit", mark, once=True)
     return count
+
+
+def revocation_file(url: URL) -> Path | None:
+    """The file beside an SQLite database that grows by a line with each revocation
+    committed, by any process (SQLite has no NOTIFY); None on PostgreSQL."""
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    return Path(f"{url.database}-revocations")
+
+
+def _append_revocation(path: Path) -> None:
+    # Its size, not its time, tells readers: a clock tick can hold two changes.
+    with path.open("ab") as file:
+        file.write(b"\n")
+
+
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    """Changes with every line appended (and if the file is replaced); None: none yet."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def _use_worth_recording(last_used_at: datetime | None, now: datetime) -> bool:
