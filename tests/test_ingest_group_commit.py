@@ -23,6 +23,7 @@ from router.context import AppContext
 from router.core import transaction
 from router.core.messages import IngestResult
 from router.core.responder import Answer, MessageView, Silent, ThreadContext
+from router.core.write_queue import WriteQueue
 from router.storage.models import Message, OutboxItem
 from tests.support import FakeAdapter
 
@@ -82,11 +83,17 @@ async def queued(context: AppContext, expected: int) -> AsyncIterator[None]:
         return
     async with context.writing():
         yield
-        for _ in range(10_000):  # each turn lets the started ingests reach the queue
-            if len(queue.waiting) >= expected:
-                break
-            await asyncio.sleep(0)
-        assert len(queue.waiting) == expected
+        await until_waiting(queue, expected)
+
+
+async def until_waiting(queue: WriteQueue, expected: int) -> None:
+    """Until `expected` works wait in `queue` (each turn of the loop lets the ingests
+    started get there)."""
+    for _ in range(10_000):
+        if len(queue.waiting) >= expected:
+            break
+        await asyncio.sleep(0)
+    assert len(queue.waiting) == expected
 
 
 async def acknowledged(
@@ -161,9 +168,7 @@ async def test_a_message_failing_in_a_group_fails_alone_and_the_others_are_store
     texts = ["q0", "q1", "boom", "q3", "q4"]
     async with queued(context, len(texts)):
         tasks = [
-            asyncio.create_task(
-                acknowledged(adapter.push(text, sender=f"visitor-{i}"), committed)
-            )
+            asyncio.create_task(acknowledged(adapter.push(text, sender=f"visitor-{i}"), committed))
             for i, text in enumerate(texts)
         ]
     answers = dict(zip(texts, await asyncio.gather(*tasks), strict=True))
@@ -220,7 +225,7 @@ async def test_a_caller_that_stops_waiting_before_its_group_runs_is_left_out(
 ) -> None:
     """Cancelled while it waits (a web chat socket closed), its work never runs; the
     others' group commits without it."""
-    context, adapter, responder, committed = await start(start_app, settings)
+    context, adapter, responder, _ = await start(start_app, settings)
     if context.write_queue is None:
         pytest.skip("PostgreSQL: writers do not queue, nothing waits to be left out")
     async with queued(context, 3):
@@ -228,10 +233,7 @@ async def test_a_caller_that_stops_waiting_before_its_group_runs_is_left_out(
             asyncio.create_task(adapter.push(text, sender=f"visitor-{i}"))
             for i, text in enumerate(["q0", "gone", "q2"])
         ]
-        for _ in range(10_000):
-            if len(context.write_queue.waiting) == 3:
-                break
-            await asyncio.sleep(0)
+        await until_waiting(context.write_queue, 3)
         tasks[1].cancel()
     done = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(done[1], asyncio.CancelledError)
@@ -245,7 +247,7 @@ async def test_a_group_takes_no_more_works_once_it_has_run_its_time(
     """With no time for a group, each work waiting commits in a transaction of its own,
     in the order they came: the bound that keeps a first caller from waiting long."""
     monkeypatch.setattr(transaction, "GROUP_SECONDS", 0.0)
-    context, adapter, responder, committed = await start(start_app, settings)
+    context, adapter, responder, _ = await start(start_app, settings)
     if context.write_queue is None:
         pytest.skip("PostgreSQL: writers do not queue, nothing groups")
     async with queued(context, 4):
@@ -260,7 +262,7 @@ async def test_at_most_a_group_size_of_works_commit_together(
     settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(transaction, "GROUP_SIZE", 3)
-    context, adapter, responder, committed = await start(start_app, settings)
+    context, adapter, responder, _ = await start(start_app, settings)
     if context.write_queue is None:
         pytest.skip("PostgreSQL: writers do not queue, nothing groups")
     async with queued(context, 7):
