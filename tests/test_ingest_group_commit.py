@@ -21,9 +21,10 @@ from sqlalchemy.engine import make_url
 from config.settings import Settings
 from router.context import AppContext
 from router.core import transaction
-from router.core.messages import IngestResult
+from router.core.messages import IngestFailed, IngestResult
 from router.core.responder import Answer, MessageView, Silent, ThreadContext
 from router.core.write_queue import WriteQueue
+from router.storage import sqlite_driver
 from router.storage.models import Message, OutboxItem
 from tests.support import FakeAdapter
 
@@ -242,34 +243,83 @@ async def test_a_caller_that_stops_waiting_before_its_group_runs_is_left_out(
     assert "gone" not in responder.seen_committed
 
 
+async def committed_while_each_decided(
+    start_app: Any, settings: Settings, count: int
+) -> list[list[int | None]]:
+    """`count` ingests queued at once (SQLite only): for each, in the order they came,
+    how many inbound messages were committed while the bot decided it."""
+    context, adapter, responder, _ = await start(start_app, settings)
+    if context.write_queue is None:
+        pytest.skip("PostgreSQL: writers do not queue, nothing groups")
+    async with queued(context, count):
+        tasks = [
+            asyncio.create_task(adapter.push(f"q{i}", sender=f"visitor-{i}")) for i in range(count)
+        ]
+    await asyncio.gather(*tasks)
+    return [responder.seen_committed[f"q{i}"] for i in range(count)]
+
+
 async def test_a_group_takes_no_more_works_once_it_has_run_its_time(
     settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With no time for a group, each work waiting commits in a transaction of its own,
     in the order they came: the bound that keeps a first caller from waiting long."""
     monkeypatch.setattr(transaction, "GROUP_SECONDS", 0.0)
-    context, adapter, responder, _ = await start(start_app, settings)
-    if context.write_queue is None:
-        pytest.skip("PostgreSQL: writers do not queue, nothing groups")
-    async with queued(context, 4):
-        tasks = [
-            asyncio.create_task(adapter.push(f"q{i}", sender=f"visitor-{i}")) for i in range(4)
-        ]
-    await asyncio.gather(*tasks)
-    assert [responder.seen_committed[f"q{i}"] for i in range(4)] == [[0], [1], [2], [3]]
+    seen = await committed_while_each_decided(start_app, settings, 4)
+    assert seen == [[0], [1], [2], [3]]
 
 
 async def test_at_most_a_group_size_of_works_commit_together(
     settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(transaction, "GROUP_SIZE", 3)
+    seen = await committed_while_each_decided(start_app, settings, 7)
+    assert seen == [[0], [0], [0], [3], [3], [3], [6]]
+
+
+async def test_a_group_whose_begin_fails_hands_each_caller_the_failure(
+    settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds SQLite's write lock past the busy timeout: the group's
+    BEGIN fails before any work ran. Every caller queued behind it meets "database
+    unavailable" on its own (a channel's "try again later"), none waits for ever, and
+    nothing of theirs is stored. Each waits for the lock once, not again alone."""
+    settings = settings.replace("database", statement_timeout=0.3)
     context, adapter, responder, _ = await start(start_app, settings)
     if context.write_queue is None:
         pytest.skip("PostgreSQL: writers do not queue, nothing groups")
-    async with queued(context, 7):
-        tasks = [
-            asyncio.create_task(adapter.push(f"q{i}", sender=f"visitor-{i}")) for i in range(7)
-        ]
-    await asyncio.gather(*tasks)
-    seen = [responder.seen_committed[f"q{i}"] for i in range(7)]
-    assert seen == [[0], [0], [0], [3], [3], [3], [6]]
+    # The driver's write BEGINs counted (each runs as before).
+    write_begins = 0
+    begin = sqlite_driver.LoopSqliteConnection.begin
+
+    async def counted_begin(
+        connection: sqlite_driver.LoopSqliteConnection, *args: Any, writing: bool
+    ) -> None:
+        nonlocal write_begins
+        write_begins += writing
+        await begin(connection, *args, writing=writing)
+
+    monkeypatch.setattr(sqlite_driver.LoopSqliteConnection, "begin", counted_begin)
+    other = sqlite3.connect(
+        str(make_url(settings.database_url).database), timeout=5, check_same_thread=False
+    )
+    try:
+        # On a thread: a writer of the app's may hold the lock now, committing on the loop.
+        await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
+        async with asyncio.timeout(30), queued(context, 3):
+            tasks = [
+                asyncio.create_task(adapter.push(f"q{i}", sender=f"visitor-{i}")) for i in range(3)
+            ]
+        async with asyncio.timeout(30):
+            done = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        other.rollback()
+        other.close()
+    assert all(isinstance(outcome, IngestFailed) for outcome in done), done
+    assert all("database unavailable" in str(outcome) for outcome in done)
+    # One wait for the lock each (run again alone, they would be six), and the app's
+    # own background writers' (the SLA pass meets the lock too).
+    assert 3 <= write_begins < 6
+    assert responder.seen_committed == {}
+    await adapter.push("after", sender="visitor-0")
+    assert await inbound_texts(context) == ["after"]

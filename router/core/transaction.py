@@ -168,7 +168,11 @@ _RUN_ALONE = _RunAlone()
 
 
 async def _in_group(app: AppContext, queue: WriteQueue, work: Work[T]) -> object:
-    """`work`'s result once the group it joined has committed, or `_RUN_ALONE`."""
+    """`work`'s result once the group it joined has committed, or `_RUN_ALONE`.
+
+    Raises:
+        The database's error when it is unavailable (see `_commit_group`).
+    """
     loop = asyncio.get_running_loop()
     queued = QueuedWrite(work, loop.create_future())
     queue.waiting.append(queued)
@@ -194,7 +198,8 @@ async def _commit_groups(app: AppContext, queue: WriteQueue) -> None:
 
 async def _commit_group(app: AppContext, queue: WriteQueue) -> None:
     """The works waiting now, up to `GROUP_SIZE`, in one transaction; each caller gets
-    its work's result after the COMMIT, or `_RUN_ALONE` when anything failed."""
+    its work's result after the COMMIT; when anything failed, `_RUN_ALONE`, or the
+    database's error when it is unavailable."""
     ran: list[tuple[QueuedWrite, Effects, object]] = []
     running: QueuedWrite | None = None
     try:
@@ -219,15 +224,20 @@ async def _commit_group(app: AppContext, queue: WriteQueue) -> None:
         failed = [queued for queued, _, _ in ran]
         if running is not None:
             failed.append(running)
-        elif not ran:
-            # Nothing ran: the BEGIN failed (another process holds SQLite's lock, the
-            # disk is full). Every caller waiting meets that on its own.
-            failed.extend(queue.waiting)
-            queue.waiting.clear()
+        if not isinstance(exc, Exception):
+            for queued in failed:
+                _settle(queued, _RUN_ALONE)
+            raise
+        if is_database_unavailable(exc):
+            # Locked by another process past the busy timeout, full, unreadable: run
+            # alone, each would wait and fail the same way a second time. Its caller
+            # answers "try again later" now; those still queued try in their turn.
+            for queued in failed:
+                if not queued.done.done():
+                    queued.done.set_exception(exc)
+            return
         for queued in failed:
             _settle(queued, _RUN_ALONE)
-        if not isinstance(exc, Exception):
-            raise
         logger.debug("group of %d writes rolled back, each runs alone: %s", len(failed), exc)
         return
     for queued, effects, result in ran:
