@@ -15,7 +15,8 @@ transaction's set-up, BEGIN and COMMIT and the lock's hand-off between two write
 cost about as much CPU as one work's statements; a group pays them once. Should any
 work of a group fail, the whole group rolls back and each of its works runs again in
 a transaction of its own, exactly as an ungrouped write: the failing one meets its
-error alone and the others commit. (A SAVEPOINT per work would keep the others'
+error alone and the others commit (a database that is unavailable, though, fails
+them all at once: alone they would wait for it again). (A SAVEPOINT per work would keep the others'
 rows instead, but through SQLAlchemy a SAVEPOINT and its RELEASE cost most of what
 the group saves, and failures are rare: `docs/benchmarks.md`.)
 """
