@@ -12,13 +12,13 @@ On SQLite, a `grouped` write (an ingest) that finds others waiting commits with 
 one writer task runs the waiting works one after another in one transaction and
 hands each its outcome only after that transaction's COMMIT (group commit). A
 transaction's set-up, BEGIN and COMMIT and the lock's hand-off between two writers
-cost about as much CPU as one work's statements; a group pays them once. Should any
-work of a group fail, the whole group rolls back and each of its works runs again in
-a transaction of its own, exactly as an ungrouped write: the failing one meets its
-error alone and the others commit (a database that is unavailable, though, fails
-them all at once: alone they would wait for it again). (A SAVEPOINT per work would keep the others'
-rows instead, but through SQLAlchemy a SAVEPOINT and its RELEASE cost most of what
-the group saves, and failures are rare: `docs/benchmarks.md`.)
+cost ~250 µs of CPU; a group pays them once. Should any work of a group fail, the
+whole group rolls back and each of its works runs again in a transaction of its own,
+exactly as an ungrouped write: the failing one meets its error alone and the others
+commit. A database that is unavailable fails them at once instead (alone, each would
+wait for it again). A SAVEPOINT per work would keep the others' rows, but through
+SQLAlchemy a SAVEPOINT and its RELEASE cost most of what the group saves, and
+failures are rare (`docs/benchmarks.md`).
 """
 
 from __future__ import annotations
