@@ -108,8 +108,9 @@ async def write(
     """Run `work(session, effects)` in one write transaction and return its result.
 
     With `grouped`, on SQLite, the transaction may be shared with other grouped works
-    waiting at the same time (see the module's docstring); `work` must then leave
-    nothing in the session for the next work but what it flushed.
+    waiting at the same time (see the module's docstring): the session is flushed and
+    emptied after `work` returns, and `work` may run a second time, alone, when another
+    work of its group fails (as it runs again after a race).
 
     Runs it again (with fresh `effects`) after a race, up to `attempts` times in all;
     `retry_duplicates` counts a unique violation as a race (see `is_race`). Runs it
