@@ -18,6 +18,7 @@ from router.core.events import EventBus, InProcessEventBus
 from router.core.messages import ChannelSender, utcnow
 from router.core.responder import Responder
 from router.core.texts import ROUTER_TEXTS, TextCatalogue
+from router.core.write_queue import WriteQueue
 from router.metrics import Metrics
 from router.storage.engine import new_read_sessionmaker
 
@@ -77,6 +78,9 @@ class AppContext:
     # SQLite has one writer: queueing our own writers here is fairer and faster than
     # letting them spin in SQLite's busy handler (which sleeps up to 100 ms a turn).
     _sqlite_writes: asyncio.Lock | None = None
+    # SQLite: the ingests waiting for that lock, committed together in groups
+    # (`router.core.transaction.write`); None on PostgreSQL, whose writers run at once.
+    write_queue: WriteQueue | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.read_sessions = new_read_sessionmaker(self.engine)
@@ -84,6 +88,7 @@ class AppContext:
         self.sockets = SlotBudget(connection_budget(self.settings.webchat.max_sockets))
         if self.engine.dialect.name == "sqlite":
             self._sqlite_writes = asyncio.Lock()
+            self.write_queue = WriteQueue()
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:

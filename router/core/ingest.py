@@ -255,7 +255,7 @@ async def ingest(app: AppContext, msg: InboundMessage) -> IngestResult:
     while True:
         try:
             outcome = await write(
-                app, _storing(app, msg), attempts=MAX_ATTEMPTS, retry_duplicates=True
+                app, _storing(app, msg), attempts=MAX_ATTEMPTS, retry_duplicates=True, grouped=True
             )
             break
         except Exception as exc:
