@@ -1049,6 +1049,33 @@ async def test_a_wave_of_mails_opens_at_most_the_pools_sessions(rig: Rig) -> Non
     assert 1 <= len(rig.relay.sessions) <= RELAY_SESSIONS
 
 
+async def test_a_mail_to_recipients_some_refused_goes_to_the_rest_and_all_refused_raises(
+    rig: Rig,
+) -> None:
+    """As aiosmtplib's `sendmail`: one recipient refused, the mail goes to the others;
+    every one refused, `SMTPRecipientsRefused` (their replies), the envelope reset, and
+    the session takes the next mail."""
+    pool = RelayPool(
+        lambda: aiosmtplib.SMTP(hostname="127.0.0.1", port=rig.relay.port, start_tls=False)
+    )
+    mail = Message()
+    mail["Subject"] = "x"
+    mail.set_payload("y\n")
+    sender = "support@support.localhost"
+    rig.relay.rcpt_replies = ["550 5.1.1 No such user here"]
+    await pool.send(mail, sender=sender, recipients=["gone@example.ir", "sara@example.ir"])
+    (first,) = await rig.relay.wait_for(1)
+    assert first.rcpt_tos == ("sara@example.ir",)
+    rig.relay.rcpt_replies = ["550 5.1.1 No such user here", "450 4.2.0 Mailbox busy"]
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+        await pool.send(mail, sender=sender, recipients=["gone@example.ir", "busy@example.ir"])
+    assert [r.code for r in refused.value.recipients] == [550, 450]
+    await pool.send(mail, sender=sender, recipients=["sara@example.ir"])
+    assert len(await rig.relay.wait_for(2)) == 2
+    assert len(rig.relay.sessions) == 1
+    await pool.close()
+
+
 async def test_a_session_the_relay_dropped_is_replaced(rig: Rig) -> None:
     assert (await rig.adapter.send(outbound(outbox_id=1))).status == DeliveryStatus.DELIVERED
     rig.relay.drop_sessions()
