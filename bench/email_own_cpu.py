@@ -3,8 +3,9 @@
 One command: `python bench/email_own_cpu.py [MAILS]` (default 1,500). It runs the
 email adapter in this process with a fake ingest (no database, no bot), sends it
 `bench/email_ingest.py`'s mails from 8 `smtplib` clients in another process, then has
-it send as many bot answers (Persian, two suggestions, a reply) through its relay pool
-to a counting aiosmtpd in a third process, 8 at a time, and prints this process's CPU
+it send as many bot answers (Persian, two suggestions, a follow-up with three
+References) through its relay pool to a counting aiosmtpd in a third process, 8 at a
+time, and prints this process's CPU
 (all threads: parsing, the raw message's store, the sender check) per mail received
 and per mail sent. The clients and the relay are not counted, so the figures are what
 `bench/email_ingest.py`'s server CPU holds for email itself, far steadier from run to
@@ -55,7 +56,14 @@ def answer(n: int) -> OutboundMessage:
         suggestions=("پیگیری سفارش", "صحبت با کارشناس"),
         language="fa",
         subject="پرسش درباره سفارش",
-        references=(f"bench{n}.1@example.ir",),
+        # A follow-up's, as `bench/email_ingest.py`'s threads carry them: the customer's
+        # first mail, our answer to it, the mail answered now (Message-IDs as
+        # `email.utils.make_msgid` makes them).
+        references=(
+            f"179611708271.17235.14320999936602660621.bench{n % 200}@example.ir",
+            f"{n % 200}.4.aa3558e756bb47d7@support.localhost",
+            f"179611708336.17235.17040050495597578802.bench{n}@example.ir",
+        ),
     )
 
 

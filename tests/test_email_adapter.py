@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import re
 import smtplib
@@ -23,13 +24,14 @@ import aiosmtplib
 import pytest
 from aiosmtpd.smtp import SMTP
 from aiosmtplib.email import flatten_message
+from aiosmtplib.protocol import normalize_message_line_endings
 from prometheus_client import CollectorRegistry
 
 import channels.email.adapter as adapter_module
 from channels.base import ChannelServices
 from channels.email.adapter import EmailAdapter
 from channels.email.parse import ParsedMail
-from channels.email.relay import RELAY_SESSIONS, RelayPool
+from channels.email.relay import RELAY_SESSIONS, RelayPool, transmitted_size
 from channels.email.render import render_outbound
 from channels.email.tokens import ReplyTokens
 from config.settings import EmailSettings
@@ -315,6 +317,12 @@ async def test_send_temporary_and_permanent_failures(rig: Rig) -> None:
     assert result.status == DeliveryStatus.RETRY
     assert rig.relay.received == []
 
+    # Each refusal reset the envelope (RSET): the one session takes the next mail.
+    result = await rig.adapter.send(outbound(automated=False))
+    assert result.status == DeliveryStatus.DELIVERED
+    assert len(await rig.relay.wait_for(1)) == 1
+    assert len(rig.relay.sessions) == 1
+
 
 async def test_relay_down_is_a_retry(rig: Rig) -> None:
     await rig.relay.stop()
@@ -380,8 +388,10 @@ async def test_a_mail_reaches_the_relay_as_aiosmtplibs_send_message_would_send_i
     finally:
         await relay.stop()
     body = ["BODY=8BITMIME"] if eight_bit_mime else []
-    options = [[o for o in mail.mail_options if not o.startswith("SIZE=")] for mail in mails]
-    assert options == [body, ["SMTPUTF8", *body]]
+    # SIZE first, as aiosmtplib puts it: the octets of the mail as DATA carried it.
+    sizes = [f"SIZE={len(mail.data)}" for mail in mails]
+    options = [list(mail.mail_options) for mail in mails]
+    assert options == [[sizes[0], *body], [sizes[1], "SMTPUTF8", *body]]
     cte_type = "8bit" if eight_bit_mime else "7bit"
     for mail, sent in zip(mails, rendered, strict=True):
         expected = re.sub(rb"\r?\n", b"\r\n", flatten_message(sent, cte_type=cte_type))
@@ -1012,6 +1022,15 @@ async def test_a_plain_mail_transaction_does_not_parse_its_paths_as_headers(
 # --- outbound sessions to the relay ---------------------------------------------------
 
 
+def test_the_size_declared_is_what_data_carries() -> None:
+    """SIZE counts the mail as aiosmtplib sends it, every line ending as CRLF (a lone CR
+    or LF too) and a CRLF after the last line: for every short mix of text, CR and LF."""
+    for length in range(7):
+        for letters in itertools.product(b"a\r\n.", repeat=length):
+            data = bytes(letters)
+            assert transmitted_size(data) == len(normalize_message_line_endings(data)), data
+
+
 async def test_mails_to_the_relay_share_one_session(rig: Rig) -> None:
     for n in range(1, 4):
         result = await rig.adapter.send(outbound(outbox_id=n, address=f"c{n}@example.ir"))
@@ -1028,6 +1047,33 @@ async def test_a_wave_of_mails_opens_at_most_the_pools_sessions(rig: Rig) -> Non
     assert {result.status for result in results} == {DeliveryStatus.DELIVERED}
     assert len(await rig.relay.wait_for(12)) == 12
     assert 1 <= len(rig.relay.sessions) <= RELAY_SESSIONS
+
+
+async def test_a_mail_to_recipients_some_refused_goes_to_the_rest_and_all_refused_raises(
+    rig: Rig,
+) -> None:
+    """As aiosmtplib's `sendmail`: one recipient refused, the mail goes to the others;
+    every one refused, `SMTPRecipientsRefused` (their replies), the envelope reset, and
+    the session takes the next mail."""
+    pool = RelayPool(
+        lambda: aiosmtplib.SMTP(hostname="127.0.0.1", port=rig.relay.port, start_tls=False)
+    )
+    mail = Message()
+    mail["Subject"] = "x"
+    mail.set_payload("y\n")
+    sender = "support@support.localhost"
+    rig.relay.rcpt_replies = ["550 5.1.1 No such user here"]
+    await pool.send(mail, sender=sender, recipients=["gone@example.ir", "sara@example.ir"])
+    (first,) = await rig.relay.wait_for(1)
+    assert first.rcpt_tos == ("sara@example.ir",)
+    rig.relay.rcpt_replies = ["550 5.1.1 No such user here", "450 4.2.0 Mailbox busy"]
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+        await pool.send(mail, sender=sender, recipients=["gone@example.ir", "busy@example.ir"])
+    assert [r.code for r in refused.value.recipients] == [550, 450]
+    await pool.send(mail, sender=sender, recipients=["sara@example.ir"])
+    assert len(await rig.relay.wait_for(2)) == 2
+    assert len(rig.relay.sessions) == 1
+    await pool.close()
 
 
 async def test_a_session_the_relay_dropped_is_replaced(rig: Rig) -> None:

@@ -374,6 +374,59 @@ def test_the_mail_is_written_for_smtp_without_the_generator_or_header_objects(
     assert max(len(line) for line in expected["8bit"].split(b"\n")) <= 78
 
 
+def test_a_follow_ups_references_are_folded_so_the_mail_is_written_without_the_generator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An answer in a thread of several mails carries References longer than a line:
+    they are folded as the generator folds them (the same bytes as aiosmtplib's
+    flattening), so the mail is written straight to bytes; every Message-ID is kept,
+    in order, and a Message-ID too long for any line is still sent (the generator
+    writes that one)."""
+    gmail = [f"CAH{n}x7Qp+Vb8wz_{n}Kt9mZ=rW3{'q' * (n % 9)}@mail.gmail.com" for n in range(1, 24)]
+    ids = (*gmail, "9.4.aa3558e756bb47d7@support.localhost")
+    flattened: list[str] = []
+    flatten = render_module.BytesGenerator.flatten
+
+    def generator_flatten(self: object, *args: object, **kwargs: object) -> None:
+        flattened.append("generator")
+        flatten(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(render_module.BytesGenerator, "flatten", generator_flatten)
+    for count in (2, 3, 5, 24):
+        mail = render_outbound(
+            outbound(references=ids[-count:]),
+            from_address="support@support.localhost",
+            reply_to="support+t@support.localhost",
+            message_id="m.1@support.localhost",
+        )
+        for cte_type in ("8bit", "7bit"):
+            raw = wire_bytes(mail, cte_type=cte_type)
+            flattened.clear()
+            assert raw == flatten_message(mail, cte_type=cte_type)
+            assert flattened  # flatten_message walks the tree with the generator
+            flattened.clear()
+            wire_bytes(mail, cte_type=cte_type)
+            assert flattened == []
+        headers = raw.split(b"\n\n", 1)[0]
+        assert max(len(line) for line in headers.split(b"\n")) <= 78
+        parsed = BytesParser(policy=policy.default).parsebytes(raw)
+        kept = thread_references(ids[-count:])
+        assert str(parsed["References"]).split() == [f"<{ref}>" for ref in kept]
+        assert str(parsed["In-Reply-To"]) == f"<{ids[-1]}>"
+
+    too_long = "x" * 90 + "@mail.example"
+    mail = render_outbound(
+        outbound(references=(ids[0], too_long)),
+        from_address="support@support.localhost",
+        reply_to="support+t@support.localhost",
+        message_id="m.1@support.localhost",
+    )
+    raw = wire_bytes(mail, cte_type="8bit")
+    assert raw == flatten_message(mail)
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert str(parsed["References"]).split() == [f"<{ids[0]}>", f"<{too_long}>"]
+
+
 def test_no_line_of_a_text_part_starts_from_so_no_writer_quotes_it() -> None:
     """Lines of the answer starting "From " (after a line break or a lone CR) reach the
     customer as written: the stdlib's generator, aiosmtplib's, and any mbox on the way

@@ -176,7 +176,9 @@ def render_outbound(
     mail["Message-ID"] = f"<{_raw_utf8(message_id)}>"
     if references:
         mail["In-Reply-To"] = f"<{_raw_utf8(references[-1])}>"
-        mail["References"] = " ".join(f"<{_raw_utf8(ref)}>" for ref in references)
+        mail["References"] = _folded_words(
+            "References", [f"<{_raw_utf8(ref)}>" for ref in references]
+        )
     if message.unsubscribe_url:
         # RFC 2369 and RFC 8058: mail clients offer a one-click unsubscribe.
         mail["List-Unsubscribe"] = f"<{_raw_utf8(message.unsubscribe_url)}>"
@@ -338,6 +340,24 @@ def _encoded_words(header: str, text: str) -> str:
         chunk += data  # never a character split between two words (RFC 2047 5)
     words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode('ascii')}?=")
     return _FOLD.join(words)
+
+
+def _folded_words(header: str, words: Sequence[str]) -> str:
+    """`words` one space apart, a line broken before a word that would take it past 78
+    characters (`header: ` before the first): the `compat32` folding's own lines, so
+    the mail is written without folding it again (a follow-up's References are two or
+    more Message-IDs, ~200 characters). A word too long for its line stays on it: the
+    generator writes such a header, as before."""
+    lines: list[str] = []
+    line = ""
+    room = _FOLD_AT - len(header) - 2
+    for word in words:
+        if line and len(line) + 1 + len(word) > room:
+            lines.append(line)
+            line, room = "", _FOLD_AT - 1
+        line = f"{line} {word}" if line else word
+    lines.append(line)
+    return _FOLD.join(lines)
 
 
 def _mailbox(header: str, addr_spec: str, display_name: str) -> str:
