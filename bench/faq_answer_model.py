@@ -1,15 +1,17 @@
 """Train and measure the learned answer decision (`faq.answer_model`).
 
-    python bench/faq_answer_model.py cv [--c 1.0]        # leave-one-writer-out, tune rows
+    python bench/faq_answer_model.py cv [--c 1.0] [--alone] [--no-lead-gate]
     python bench/faq_answer_model.py write --c C --threshold T   # fit on every tune row
     python bench/faq_answer_model.py held                # the held halves, rules vs model
 
 Each file of tests/fixtures/faq in `WRITERS` was written by one writer; only its
 `"split": "tune"` rows are read for training and for choosing (`cv`, `write`).
 `cv` fits, for each writer, a model on the other writers' tune rows and scores that
-writer's tune rows, then reports per threshold what the decision would do: in-scope
+writer's tune rows, then reports per threshold what the decision would do (the rules'
+answers and the model's beside them, where no runner-up is within
+`Thresholds.learned_lead`; `--alone`, `--no-lead-gate` for the variants): in-scope
 questions answered right and wrong, near-miss (expected null) questions answered, per
-writer and pooled, beside the rules (`faq.decide.Thresholds` without `learned`).
+writer and pooled; the line at threshold 1.01 is the rules alone.
 dev.jsonl (no split) is never trained on; `cv` reports it with the model fitted on
 every tune row. A row is positive when the matcher's top entry is the expected one;
 requests for a person that triage catches never reach the decision and are left out.
@@ -63,6 +65,7 @@ class Row:
     top: str
     features: dict[str, float]
     rules_answer: bool  # the rules' call (confidence and coverage)
+    clear_lead: bool  # no runner-up within `Thresholds.learned_lead` of the top entry
     vetoed: bool  # a `not:` phrasing of the top entry in the question
 
 
@@ -80,6 +83,7 @@ def _rows(matcher: Matcher, writer: str, split: str | None) -> list[Row]:
         best, coverage = matched.result.best, matched.coverage
         if best is None or coverage is None:
             continue
+        runner_up = matched.result.candidates[1].score if len(matched.result.candidates) > 1 else 0
         rules = decide_match(matched.result, Thresholds(), None, coverage, matched.whole_message)
         features = answer_features(
             matcher,
@@ -97,6 +101,7 @@ def _rows(matcher: Matcher, writer: str, split: str | None) -> list[Row]:
                 best.entry_id,
                 features,
                 rules.kind is VerdictKind.ANSWER,
+                runner_up <= Thresholds().learned_lead * best.score,
                 coverage.negative is not None,
             )
         )
@@ -177,7 +182,7 @@ def _load(matcher: Matcher, split: str | None, writers: Sequence[str]) -> list[R
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.87, 0.9, 0.92, 0.95, 1.01)
 
 
-def cross_validate(matcher: Matcher, c: float, combine: bool) -> None:
+def cross_validate(matcher: Matcher, c: float, alone: bool, gate: bool) -> None:
     """Leave one writer out over the tune rows; print the decision's counts."""
     rows = _load(matcher, "tune", WRITERS)
     names = tuple(rows[0].features)
@@ -190,7 +195,7 @@ def cross_validate(matcher: Matcher, c: float, combine: bool) -> None:
                 probability[i] = model.probability(row.features)
     dev = _rows(matcher, "dev", None)
     full = fit(*_matrix(rows, names), c, names)
-    print(f"C={c} combine={combine}")
+    print(f"C={c} alone={alone} lead gate={gate}")
     rules = [r.rules_answer for r in rows]
     print(
         f"  rules   pooled: {_count(rows, rules).line()}  dev: "
@@ -198,7 +203,9 @@ def cross_validate(matcher: Matcher, c: float, combine: bool) -> None:
     )
     for t in THRESHOLDS:
         answered = [
-            probability[i] >= t or (combine and row.rules_answer) for i, row in enumerate(rows)
+            (probability[i] >= t and (row.clear_lead or not gate))
+            or (not alone and row.rules_answer)
+            for i, row in enumerate(rows)
         ]
         per = []
         for writer in WRITERS:
@@ -206,7 +213,9 @@ def cross_validate(matcher: Matcher, c: float, combine: bool) -> None:
             counts = _count([r for r, _ in part], [a for _, a in part])
             per.append(f"{writer}:{counts.right}/{counts.wrong}/{counts.near_miss_answered}")
         dev_answered = [
-            full.probability(r.features) >= t or (combine and r.rules_answer) for r in dev
+            (full.probability(r.features) >= t and (r.clear_lead or not gate))
+            or (not alone and r.rules_answer)
+            for r in dev
         ]
         print(
             f"  t={t:.2f} pooled: {_count(rows, answered).line()}  dev: "
@@ -260,14 +269,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--c", type=float, default=1.0, help="inverse L2 strength")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument(
-        "--combine", action="store_true", help="cv: answer when the rules or the model do"
+        "--alone", action="store_true", help="cv: the model alone, not beside the rules"
+    )
+    parser.add_argument(
+        "--no-lead-gate",
+        action="store_true",
+        help="cv: let the model answer whatever the runner-up (Thresholds.learned_lead)",
     )
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     args = parser.parse_args(argv)
     kb = load_kb(FIXTURES / "kb.json")
     matcher = Matcher(kb)
     if args.command == "cv":
-        cross_validate(matcher, args.c, args.combine)
+        cross_validate(matcher, args.c, args.alone, not args.no_lead_gate)
     elif args.command == "write":
         model = write(matcher, args.c, args.threshold, args.out)
         for name, weight in sorted(

@@ -1,0 +1,160 @@
+"""The learned answer decision (`faq.answer_model`): its shipped weights, and what it
+adds to and leaves to the confidence and coverage rule in `faq.decide`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from faq.answer_model import MODEL_PATH, answer_features, load_model, model_from_json
+from faq.decide import (
+    Thresholds,
+    VerdictKind,
+    decide,
+    decide_match,
+    learned_answer,
+    match_question,
+)
+from faq.kb import load_kb, load_kb_texts
+from faq.matcher import Matcher
+from faq.triage import triage
+
+FIXTURES = Path(__file__).parent / "fixtures" / "faq"
+LEARNED = Thresholds(learned=True)
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(load_kb(FIXTURES / "kb.json"))
+
+
+def _features(matcher: Matcher, text: str) -> dict[str, float]:
+    matched = match_question(text, triage(text).rest, matcher)
+    assert matched.coverage is not None
+    return answer_features(
+        matcher,
+        text,
+        matched.language,
+        matched.result,
+        matched.coverage,
+        matched.whole_message,
+        matched.clause,
+    )
+
+
+def test_the_shipped_model_reads_the_features_the_decision_computes(matcher: Matcher) -> None:
+    model = load_model()
+    # a feature added or renamed without refitting would be read as missing here
+    assert model.names == tuple(_features(matcher, "how do I reset my password"))
+    assert 0.0 < model.threshold < 1.0
+    assert len(model.weights) == len(model.names)
+
+
+def test_inference_is_deterministic_and_loads_from_the_shipped_data(matcher: Matcher) -> None:
+    features = _features(matcher, "آیا اگر یک کتری کوچک بخرم هزینه ارسال دارد؟")
+    fresh = model_from_json(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+    assert fresh == load_model()
+    assert fresh.probability(features) == load_model().probability(features)
+    assert model_from_json(fresh.as_json()) == fresh
+    # the logistic holds at the extremes (no overflow)
+    for value in (-1e9, 1e9):
+        p = fresh.probability(dict.fromkeys(fresh.names, value))
+        assert 0.0 <= p <= 1.0
+
+
+def test_malformed_weights_are_refused() -> None:
+    data = load_model().as_json()
+    with pytest.raises(ValueError, match="one value per feature"):
+        model_from_json({**data, "weights": [1.0]})
+    with pytest.raises(ValueError, match="numbers"):
+        model_from_json({**data, "threshold": "high"})
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        ("how do I reset my password", "password-reset"),
+        ("رمز عبورم را فراموش کردم", "password-reset"),
+        ("نسيت كلمة المرور", "password-reset"),
+    ],
+)
+def test_a_question_the_entry_explains_is_answered(
+    matcher: Matcher, question: str, entry: str
+) -> None:
+    verdict = decide(question, matcher, LEARNED)
+    assert verdict.answer is not None and verdict.answer.entry_id == entry
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # another company's password: the entry's words, a subject it does not cover
+        "how do I reset my instagram password",
+        "رمز اینستاگرامم را فراموش کردم",
+        "نسيت كلمة مرور الفيسبوك",
+        "کد تخفیف اسنپ کار نمیکنه",
+        "ساعت کاری بانک ملت تا کیه؟",
+    ],
+)
+def test_a_near_miss_sharing_the_entrys_words_is_refused(matcher: Matcher, question: str) -> None:
+    matched = match_question(question, triage(question).rest, matcher)
+    # the matcher is sure of the entry; the model is what refuses it
+    assert matched.result.confidence >= Thresholds().answer
+    assert learned_answer(matcher, matched) is False
+    verdict = decide(question, matcher, LEARNED)
+    assert verdict.kind is VerdictKind.SUGGEST
+    assert verdict.suggestions and verdict.answer is None
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        # "if I buy a small kettle" is a word («بخرم») the shipping entry does not explain
+        ("آیا اگر یک کتری کوچک بخرم هزینه ارسال دارد؟", "shipping-cost"),
+        # a dialect verb the KB does not know («تعوضوني»), at a low confidence
+        ("لقيت نفس الخلاط أرخص بمحل ثاني، تعوضوني الفرق؟", "price-match"),
+    ],
+)
+def test_the_model_answers_what_the_rule_refuses(
+    matcher: Matcher, question: str, entry: str
+) -> None:
+    assert decide(question, matcher, Thresholds()).kind is not VerdictKind.ANSWER
+    verdict = decide(question, matcher, LEARNED)
+    assert verdict.answer is not None and verdict.answer.entry_id == entry
+
+
+NEGATIVE_KB = """
+- id: password-reset
+  questions:
+    en: ["I forgot my password", "How do I reset my password?"]
+  answers: {en: "Use 'Forgot password' on the sign-in page."}
+  not:
+    en: ["password of my bank card"]
+- id: order-tracking
+  questions: {en: ["Where is my order?"]}
+  answers: {en: "See 'My orders'."}
+"""
+
+
+def test_a_not_phrasing_still_vetoes_what_the_model_would_answer() -> None:
+    matcher = Matcher(load_kb_texts([("kb.yaml", NEGATIVE_KB)]))
+    matched = match_question(
+        "I forgot the password of my bank card",
+        triage("I forgot the password of my bank card").rest,
+        matcher,
+    )
+    assert matched.coverage is not None and matched.coverage.negative is not None
+    refused = decide_match(matched.result, Thresholds(), coverage=matched.coverage, learned=True)
+    assert refused.kind is not VerdictKind.ANSWER
+    # the same match without the veto: the model's yes is an answer
+    plain = dataclasses.replace(matched.coverage, negative=None)
+    taken = decide_match(matched.result, Thresholds(), coverage=plain, learned=True)
+    assert taken.kind is VerdictKind.ANSWER
+
+
+def test_requests_for_a_person_never_reach_the_model(matcher: Matcher) -> None:
+    for text in ("I want to talk to a person", "میخوام با یه آدم حرف بزنم", "أبي أكلم موظف"):
+        assert decide(text, matcher, LEARNED).kind is VerdictKind.HUMAN
