@@ -72,7 +72,7 @@ class Thresholds:
     complete_lead: float = 0.9
     # Also answer what the learned decision (`faq.answer_model`) answers, beside the
     # confidence and coverage rule above (not with the semantic extra on).
-    learned: bool = False
+    learned: bool = True
     # ... and only when no runner-up comes within this share of the top entry's score:
     # the model was fitted on the shop KB, whose entries are far apart; on BANKING77's
     # and ArBanking77's close intents (training rows outside the KB) it added one wrong

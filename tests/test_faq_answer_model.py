@@ -18,12 +18,14 @@ from faq.decide import (
     learned_answer,
     match_question,
 )
+from faq.evaluate import evaluate_queries, load_queries
 from faq.kb import load_kb, load_kb_texts
-from faq.matcher import Matcher
+from faq.matcher import Candidate, Matcher, MatchResult
 from faq.triage import triage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "faq"
 LEARNED = Thresholds(learned=True)
+RULES = Thresholds(learned=False)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +104,7 @@ def test_a_question_the_entry_explains_is_answered(
 def test_a_near_miss_sharing_the_entrys_words_is_refused(matcher: Matcher, question: str) -> None:
     matched = match_question(question, triage(question).rest, matcher)
     # the matcher is sure of the entry; the model is what refuses it
-    assert matched.result.confidence >= Thresholds().answer
+    assert matched.result.confidence >= RULES.answer
     assert learned_answer(matcher, matched) is False
     verdict = decide(question, matcher, LEARNED)
     assert verdict.kind is VerdictKind.SUGGEST
@@ -121,7 +123,7 @@ def test_a_near_miss_sharing_the_entrys_words_is_refused(matcher: Matcher, quest
 def test_the_model_answers_what_the_rule_refuses(
     matcher: Matcher, question: str, entry: str
 ) -> None:
-    assert decide(question, matcher, Thresholds()).kind is not VerdictKind.ANSWER
+    assert decide(question, matcher, RULES).kind is not VerdictKind.ANSWER
     verdict = decide(question, matcher, LEARNED)
     assert verdict.answer is not None and verdict.answer.entry_id == entry
 
@@ -147,14 +149,58 @@ def test_a_not_phrasing_still_vetoes_what_the_model_would_answer() -> None:
         matcher,
     )
     assert matched.coverage is not None and matched.coverage.negative is not None
-    refused = decide_match(matched.result, Thresholds(), coverage=matched.coverage, learned=True)
+    refused = decide_match(matched.result, RULES, coverage=matched.coverage, learned=True)
     assert refused.kind is not VerdictKind.ANSWER
     # the same match without the veto: the model's yes is an answer
     plain = dataclasses.replace(matched.coverage, negative=None)
-    taken = decide_match(matched.result, Thresholds(), coverage=plain, learned=True)
+    taken = decide_match(matched.result, RULES, coverage=plain, learned=True)
     assert taken.kind is VerdictKind.ANSWER
 
 
 def test_requests_for_a_person_never_reach_the_model(matcher: Matcher) -> None:
     for text in ("I want to talk to a person", "میخوام با یه آدم حرف بزنم", "أبي أكلم موظف"):
         assert decide(text, matcher, LEARNED).kind is VerdictKind.HUMAN
+
+
+def test_the_model_does_not_pick_between_close_entries() -> None:
+    close = MatchResult("q", (Candidate("a", 0.5, ""), Candidate("b", 0.45, "")), 0.1, 0.0)
+    assert decide_match(close, RULES, learned=True).kind is not VerdictKind.ANSWER
+    clear = MatchResult("q", (Candidate("a", 0.5, ""), Candidate("b", 0.3, "")), 0.1, 0.0)
+    verdict = decide_match(clear, RULES, learned=True)
+    assert verdict.answer is not None and verdict.answer.entry_id == "a"
+    # without the model's yes, the rule alone refuses the low confidence
+    assert decide_match(clear, RULES, learned=False).kind is not VerdictKind.ANSWER
+
+
+# The held halves of every split set (colloquial, fresh, fresh3-8, near_miss), measured
+# when the learned decision was switched on: 255 of 745 in-scope questions answered
+# right (the rules alone: 238), 9 answered wrong (8), 6 of 458 near-miss answered (6).
+SPLIT_SETS = (
+    "colloquial",
+    "fresh",
+    "fresh3",
+    "fresh4",
+    "fresh5",
+    "fresh6",
+    "fresh7",
+    "fresh8",
+    "near_miss",
+)
+HELD_RIGHT, HELD_WRONG, HELD_NEAR_MISS = 255, 9, 6
+
+
+def test_the_held_halves_hold_the_learned_decisions_level(matcher: Matcher) -> None:
+    right = wrong = near_miss = 0
+    for name in SPLIT_SETS:
+        path = FIXTURES / f"{name}.jsonl"
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        splits = [json.loads(line).get("split") for line in lines if line.strip()]
+        held = [q for q, s in zip(load_queries(path), splits, strict=True) if s == "held"]
+        report = evaluate_queries(matcher, matcher.kb, held)
+        answered_near_miss = report.out_of_scope - report.out_of_scope_held
+        right += report.answered_right
+        wrong += report.answered_wrong - answered_near_miss
+        near_miss += answered_near_miss
+    assert Thresholds().learned  # the default decision is the one measured
+    assert right >= HELD_RIGHT, (right, wrong, near_miss)
+    assert wrong <= HELD_WRONG and near_miss <= HELD_NEAR_MISS, (right, wrong, near_miss)
