@@ -33,6 +33,9 @@ import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from faq_accuracy import FIXTURES, SPLIT_SETS
 
 from faq.answer_model import MODEL_PATH, AnswerModel, answer_features
 from faq.decide import Thresholds, VerdictKind, decide_match, match_question
@@ -41,18 +44,8 @@ from faq.kb import load_kb
 from faq.matcher import Matcher
 from faq.triage import MessageKind, triage
 
-FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faq"
-WRITERS = (
-    "fresh",
-    "fresh3",
-    "fresh4",
-    "fresh5",
-    "fresh6",
-    "fresh7",
-    "fresh8",
-    "colloquial",
-    "near_miss",
-)
+# each split set is one writer's
+WRITERS = SPLIT_SETS
 FloatArray = npt.NDArray[np.float64]
 
 

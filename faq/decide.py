@@ -8,7 +8,9 @@ The bot answers only when two things hold: the matcher's confidence reaches
 content word of the whole message, `Coverage.complete`); and the top entry explains the
 question (`faq.coverage`: at most one content word of the question matched by nothing
 in the entry, and none unknown to the whole KB; no `not:` phrasing of the entry in the
-question). With the semantic
+question). Beside that rule, a learned decision (`faq.answer_model`, `Thresholds.learned`)
+may answer a question the rule refuses, where no runner-up is close; a `not:` phrasing
+still refuses. With the semantic
 extra on (an `EmbeddingReranker`), the ranking and the confidence are the lexical
 score fused with the embedding similarity (`faq.fusion`), and the same coverage rule
 applies to the fused top entry: embedding cosines alone do not separate near-miss
