@@ -99,6 +99,11 @@ def test_a_question_the_entry_explains_is_answered(
         "نسيت كلمة مرور الفيسبوك",
         "کد تخفیف اسنپ کار نمیکنه",
         "ساعت کاری بانک ملت تا کیه؟",
+        # another carrier, another office: the shop's shipping and hours, not theirs
+        "how long does DHL take to deliver to Dubai",
+        "هزینه ارسال پست پیشتاز چنده؟",
+        "ساعت کاری اداره پست تا چنده؟",
+        "can i return a rental car early",
     ],
 )
 def test_a_near_miss_sharing_the_entrys_words_is_refused(matcher: Matcher, question: str) -> None:
