@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +26,24 @@ from router.core.messages import IngestFailed, IngestResult
 from router.core.responder import Answer, MessageView, Silent, ThreadContext
 from router.core.write_queue import WriteQueue
 from router.storage import sqlite_driver
+from router.storage.engine import new_engine
+from router.storage.migrate import upgrade_to_head
 from router.storage.models import Message, OutboxItem
 from tests.support import FakeAdapter
+
+
+@pytest.fixture
+async def sqlite_settings(tmp_path: Path, settings: Settings) -> Settings:
+    """Settings on SQLite in every run: grouping is SQLite's (on PostgreSQL writers do
+    not queue), so what only a queue can show is tested on a SQLite file of its own
+    when the run's database is PostgreSQL."""
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        return settings
+    url = f"sqlite+aiosqlite:///{tmp_path / 'grouped.db'}"
+    engine = new_engine(url)
+    await upgrade_to_head(engine)
+    await engine.dispose()
+    return settings.replace("database", url=url)
 
 
 class BotBug(RuntimeError):
@@ -223,13 +240,12 @@ async def test_two_deliveries_of_one_message_in_a_group_store_it_once(
 
 
 async def test_a_caller_that_stops_waiting_before_its_group_runs_is_left_out(
-    settings: Settings, start_app: Any
+    sqlite_settings: Settings, start_app: Any
 ) -> None:
     """Cancelled while it waits (a web chat socket closed), its work never runs; the
     others' group commits without it."""
-    context, adapter, responder, _ = await start(start_app, settings)
-    if context.write_queue is None:
-        pytest.skip("PostgreSQL: writers do not queue, nothing waits to be left out")
+    context, adapter, responder, _ = await start(start_app, sqlite_settings)
+    assert context.write_queue is not None
     async with queued(context, 3):
         tasks = [
             asyncio.create_task(adapter.push(text, sender=f"visitor-{i}"))
@@ -249,8 +265,7 @@ async def committed_while_each_decided(
     """`count` ingests queued at once (SQLite only): for each, in the order they came,
     how many inbound messages were committed while the bot decided it."""
     context, adapter, responder, _ = await start(start_app, settings)
-    if context.write_queue is None:
-        pytest.skip("PostgreSQL: writers do not queue, nothing groups")
+    assert context.write_queue is not None
     async with queued(context, count):
         tasks = [
             asyncio.create_task(adapter.push(f"q{i}", sender=f"visitor-{i}")) for i in range(count)
@@ -260,34 +275,33 @@ async def committed_while_each_decided(
 
 
 async def test_a_group_takes_no_more_works_once_it_has_run_its_time(
-    settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
+    sqlite_settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With no time for a group, each work waiting commits in a transaction of its own,
     in the order they came: the bound that keeps a first caller from waiting long."""
     monkeypatch.setattr(transaction, "GROUP_SECONDS", 0.0)
-    seen = await committed_while_each_decided(start_app, settings, 4)
+    seen = await committed_while_each_decided(start_app, sqlite_settings, 4)
     assert seen == [[0], [1], [2], [3]]
 
 
 async def test_at_most_a_group_size_of_works_commit_together(
-    settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
+    sqlite_settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(transaction, "GROUP_SIZE", 3)
-    seen = await committed_while_each_decided(start_app, settings, 7)
+    seen = await committed_while_each_decided(start_app, sqlite_settings, 7)
     assert seen == [[0], [0], [0], [3], [3], [3], [6]]
 
 
 async def test_a_group_whose_begin_fails_hands_each_caller_the_failure(
-    settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
+    sqlite_settings: Settings, start_app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process holds SQLite's write lock past the busy timeout: the group's
     BEGIN fails before any work ran. Every caller queued behind it meets "database
     unavailable" on its own (a channel's "try again later"), none waits for ever, and
     nothing of theirs is stored. Each waits for the lock once, not again alone."""
-    settings = settings.replace("database", statement_timeout=0.3)
+    settings = sqlite_settings.replace("database", statement_timeout=0.3)
     context, adapter, responder, _ = await start(start_app, settings)
-    if context.write_queue is None:
-        pytest.skip("PostgreSQL: writers do not queue, nothing groups")
+    assert context.write_queue is not None
     # The driver's write BEGINs counted (each runs as before).
     write_begins = 0
     begin = sqlite_driver.LoopSqliteConnection.begin
