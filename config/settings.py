@@ -121,6 +121,10 @@ class FaqSettings:
     # A YAML file of the KB owner's own synonyms, in the format of faq/lexicon.yaml
     # (docs/bot.md); added to the shipped lexicon. Empty: the shipped lexicon only.
     lexicon: str = ""
+    # The learned decision beside the answer rule (faq/answer_model.py, docs/bot.md): it
+    # may answer a question the rule refuses. Off: the rule alone, for a KB far from the
+    # sets it was fitted on that `pasokh faq eval` shows it does worse on.
+    learned_answers: bool = True
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from bot.texts import DEFAULT_TEXTS as BOT_TEXTS
 from channels.base import ChannelAdapter, ChannelServices
 from channels.email.render import EMAIL_TEXTS
 from config.settings import Settings
+from faq.decide import Thresholds
 from faq.gaps import GapEmbeddings
 from router.agents.assignment import assignment_ctx
 from router.context import AppContext
@@ -168,6 +169,7 @@ def default_responder(
         lexicon_path=Path(settings.faq.lexicon) if settings.faq.lexicon else None,
         cache_dir=settings.data_dir / "faq-cache",
         match_in_thread_from_phrasings=settings.bot.match_in_thread_from_phrasings,
+        thresholds=Thresholds(learned=settings.faq.learned_answers),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from bot import build_responder
 from bot.policy import TierZeroBot
 from bot.texts import DEFAULT_TEXTS
 from faq.decide import Thresholds
+from router.app import default_responder
 from router.core.messages import AuthorKind
 from router.core.responder import (
     Answer,
@@ -26,6 +28,7 @@ from router.core.responder import (
     ThreadContext,
     helped_answer,
 )
+from tests.support import make_settings
 
 KB = Path(__file__).parent / "fixtures" / "faq" / "kb.json"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -374,3 +377,26 @@ async def test_a_large_kb_is_matched_off_the_event_loop(monkeypatch: pytest.Monk
         assert isinstance(decision, Answer)
         assert (threads.pop() != loop_thread) is off_loop, threshold
     assert threads == []
+
+
+# Answered only by the learned decision: the rule refuses it (tests/test_faq_answer_model.py).
+LEARNED_ONLY = "لقيت نفس الخلاط أرخص بمحل ثاني، تعوضوني الفرق؟"
+
+
+@pytest.mark.parametrize(("learned_answers", "answered"), [(True, True), (False, False)])
+async def test_the_learned_decision_follows_its_setting(
+    tmp_path: Path, learned_answers: bool, answered: bool
+) -> None:
+    settings = make_settings(tmp_path, "sqlite+aiosqlite:///unused.db")
+    settings = settings.replace("faq", path=str(KB), learned_answers=learned_answers)
+    responder = default_responder(settings)
+    assert isinstance(responder, TierZeroBot)
+    await responder.start()
+    try:
+        decision = await Conversation(responder).say(LEARNED_ONLY)
+    finally:
+        await responder.stop()
+    # the rule alone offers the entry among suggestions instead of answering with it
+    entry = next(e for e in json.loads(KB.read_text(encoding="utf-8")) if e["id"] == "price-match")
+    assert isinstance(decision, Answer), decision
+    assert decision.text.startswith(entry["answers"]["ar"]) is answered, decision
