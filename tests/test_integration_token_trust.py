@@ -11,18 +11,27 @@ request looks at (a `stat`) before it trusts a token.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from config.settings import Settings
 from router.context import AppContext
 from router.core.events import Event, EventsResumed, IntegrationRevoked, Typing
 from router.core.security import new_token, token_hash
-from router.http.auth import IntegrationTokenCheck, revoke_integration
+from router.http.auth import (
+    IntegrationTokenCheck,
+    _append_revocation,
+    revocation_file,
+    revoke_integration,
+)
 from router.storage.models import ApiToken
 from tests.agent_support import eventually
 from tests.conftest import AppFactory
@@ -180,3 +189,21 @@ async def test_a_revocation_dropped_from_a_full_queue_ends_trust_after_the_queue
         assert await check.token_id(token) is None
     finally:
         await check.stop()
+
+
+def test_a_revocation_file_that_cannot_be_written_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Raised after the commit, it would report a committed revocation as failed.
+    unwritable = tmp_path / "pasokh.db-revocations"
+    unwritable.mkdir()
+    with caplog.at_level(logging.ERROR, logger="router.http.auth"):
+        _append_revocation(unwritable)
+    assert "could not mark the revocation" in caplog.text
+
+
+def test_an_in_memory_database_has_no_revocation_file() -> None:
+    assert revocation_file(make_url("sqlite+aiosqlite:///:memory:")) is None
+    assert revocation_file(make_url("sqlite+aiosqlite:////data/pasokh.db")) == Path(
+        "/data/pasokh.db-revocations"
+    )

@@ -210,15 +210,20 @@ async def revoke_integration(session: AsyncSession, name: str) -> int:
 def revocation_file(url: URL) -> Path | None:
     """The file beside an SQLite database that grows by a line with each revocation
     committed, by any process (SQLite has no NOTIFY); None on PostgreSQL."""
-    if url.get_backend_name() != "sqlite" or not url.database:
-        return None
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None  # in memory: no file to share, so no token is trusted unread
     return Path(f"{url.database}-revocations")
 
 
 def _append_revocation(path: Path) -> None:
     # Its size, not its time, tells readers: a clock tick can hold two changes.
-    with path.open("ab") as file:
-        file.write(b"\n")
+    try:
+        with path.open("ab") as file:
+            file.write(b"\n")
+    except OSError:
+        # The revocation is committed; a process that trusted the token stops within
+        # `TRUSTED_FOR_SECONDS` all the same. Raising here would report it failed.
+        logger.exception("could not mark the revocation in %s", path)
 
 
 def _file_state(path: Path) -> tuple[int, int, int] | None:
