@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from config.settings import Settings
 from router.context import AppContext
 from router.core import transaction
+from router.core.events import Event, MessageStored
 from router.core.messages import IngestFailed, IngestResult
 from router.core.responder import Answer, MessageView, Silent, ThreadContext
 from router.core.write_queue import WriteQueue
@@ -337,3 +338,42 @@ async def test_a_group_whose_begin_fails_hands_each_caller_the_failure(
     assert responder.seen_committed == {}
     await adapter.push("after", sender="visitor-0")
     assert await inbound_texts(context) == ["after"]
+
+
+async def test_a_groups_events_reach_subscribers_after_each_caller_took_its_result(
+    sqlite_settings: Settings, start_app: Any
+) -> None:
+    """As after a write of its own, a caller takes its first step with its result before
+    anything handles the events of its commit: a new web chat visitor's socket learns
+    its customer in that step, and the bot's answer published before it would find no
+    socket to push to and wait for the outbox."""
+    context, adapter, _, _ = await start(start_app, sqlite_settings, answer=True)
+    handled: list[Event] = []
+
+    async def handle(events: asyncio.Queue[Event]) -> None:
+        while True:
+            handled.append(await events.get())
+
+    async with context.events.subscription() as events:
+        handler = asyncio.create_task(handle(events))
+
+        async def ingest(n: int) -> int:
+            await adapter.push(f"q{n}", sender=f"visitor-{n}")
+            return len(handled)  # no await since the result came back
+
+        count = 6
+        async with queued(context, count):
+            tasks = [asyncio.create_task(ingest(n)) for n in range(count)]
+        handled_when_answered = await asyncio.gather(*tasks)
+        stored = [e for e in await _drained(handled, count) if isinstance(e, MessageStored)]
+        handler.cancel()
+    assert handled_when_answered == [0] * count
+    assert len(stored) >= 2 * count  # each question and its answer, once the callers ran
+
+
+async def _drained(handled: list[Event], count: int) -> list[Event]:
+    for _ in range(10_000):
+        if sum(isinstance(e, MessageStored) for e in handled) >= 2 * count:
+            break
+        await asyncio.sleep(0)
+    return handled

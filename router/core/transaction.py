@@ -242,9 +242,16 @@ async def _commit_group(app: AppContext, queue: WriteQueue) -> None:
             _settle(queued, _RUN_ALONE)
         logger.debug("group of %d writes rolled back, each runs alone: %s", len(failed), exc)
         return
-    for queued, effects, result in ran:
-        _publish(app, effects)
+    for queued, _, result in ran:
         _settle(queued, result)
+    # The events go out once each caller has taken its first step with its result, as
+    # after a write of its own, which publishes as it returns, before its caller awaits
+    # anything: a web chat socket learns its new customer in that step, and an answer
+    # published before it would find no socket to push to (and wait for the outbox).
+    # Callbacks run in the order scheduled: the callers' wake-ups were scheduled above.
+    loop = asyncio.get_running_loop()
+    for _, effects, _ in ran:
+        loop.call_soon(_publish, app, effects)
 
 
 def _settle(queued: QueuedWrite, outcome: object) -> None:
