@@ -281,7 +281,17 @@ def decide(
     if kind.kind is not MessageKind.QUESTION:
         return Verdict(_SMALL_TALK[kind.kind])
     matched = match_question(text, kind.rest, matcher, reranker, fusion, language)
-    learned = learned_answer(matcher, matched) if thresholds.learned and reranker is None else None
+    verdict = decide_match(
+        matched.result, thresholds, None, matched.coverage, matched.whole_message
+    )
+    if verdict.kind is VerdictKind.ANSWER or not thresholds.learned or reranker is not None:
+        return verdict
+    # The learned decision only adds answers: asked only where the rule refused.
     return decide_match(
-        matched.result, thresholds, None, matched.coverage, matched.whole_message, learned
+        matched.result,
+        thresholds,
+        None,
+        matched.coverage,
+        matched.whole_message,
+        learned_answer(matcher, matched),
     )

@@ -167,7 +167,7 @@ async def flush_pending(session: AsyncSession) -> None:
         await session.flush()
 
 
-# One prebuilt INSERT per model, returning its key (see `inserted`).
+# One prebuilt INSERT per model, returning its key (`_insert_returning_key`).
 _INSERTS: dict[type[Base], Any] = {}
 
 
@@ -300,15 +300,12 @@ async def inserted_with_reads(
         if reads:
             with session.no_autoflush:
                 parts = await selected_together(session, reads)
-        statement = _INSERTS.get(model)
-        if statement is None:
-            statement = _INSERTS[model] = insert(model).returning(*mapper.primary_key)
         row.update((name, null()) for name in unset)
-        key = (await connection.execute(statement, row)).one()
+        key = (await connection.execute(_insert_returning_key(model), row)).one()
         if referrer is not None:
             referring_row.update((name, null()) for name in referring_unset)
             referring_row[referrer.key] = key[0]
-            await connection.execute(_plain_insert(referrer.model), referring_row)
+            await connection.execute(_insert_returning_key(referrer.model), referring_row)
     for key_column, value in zip(mapper.primary_key, key, strict=True):
         set_committed_value(instance, mapper.get_property_by_column(key_column).key, value)
     make_transient_to_detached(instance)
@@ -316,14 +313,11 @@ async def inserted_with_reads(
     return instance, parts
 
 
-# One prebuilt INSERT per model, returning nothing (a referrer's row elsewhere).
-_PLAIN_INSERTS: dict[type[Base], Any] = {}
-
-
-def _plain_insert(model: type[Base]) -> Any:
-    statement = _PLAIN_INSERTS.get(model)
+def _insert_returning_key(model: type[Base]) -> Any:
+    """`model`'s prebuilt INSERT, returning the new row's key."""
+    statement = _INSERTS.get(model)
     if statement is None:
-        statement = _PLAIN_INSERTS[model] = insert(model)
+        statement = _INSERTS[model] = insert(model).returning(*inspect(model).primary_key)
     return statement
 
 
