@@ -23,7 +23,7 @@ from channels.email.tokens import base36, compact_mac, token_candidates
 from router.core.messages import DeliveryFailure
 from router.core.security import PurposeKey, digests_match
 
-_TOKEN = re.compile(r"^b-([0-9a-z]{1,13})-([a-z2-7]{24})$")
+_TOKEN = re.compile(r"b-([0-9a-z]{1,13})-([a-z2-7]{24})")
 
 
 class BounceAddresses:
@@ -48,7 +48,7 @@ class BounceAddresses:
 
     def verify(self, token: str, recipient: str) -> int | None:
         """The outbox row `token` was made for, if it was made for `recipient`."""
-        match = _TOKEN.match(token.strip().lower())
+        match = _TOKEN.fullmatch(token.strip().lower())
         if match is None:
             return None
         encoded, mac = match.groups()

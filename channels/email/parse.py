@@ -57,7 +57,7 @@ _MSGID = re.compile(r"<([^<>\s]{1,250})>")
 _BARE_MSGID = re.compile(r"[^<>\s,;@]{1,200}@[^<>\s,;@]{1,200}")  # bounded: linear time
 # One character class on each side of "@": linear time on hostile input.
 _ADDR_SPEC = re.compile(
-    r"^[^@\s\x00-\x1f\x7f<>()\[\],;:\"]{1,64}@[^@\s\x00-\x1f\x7f<>()\[\],;:\"]{1,255}$"
+    r"[^@\s\x00-\x1f\x7f<>()\[\],;:\"]{1,64}@[^@\s\x00-\x1f\x7f<>()\[\],;:\"]{1,255}"
 )
 # An RFC 2047 encoded word; RFC 2047 section 5 forbids one anywhere in an address.
 _ENCODED_WORD = re.compile(r"=\?[^?\s]{1,75}\?[bq]\?[^?\s]{0,200}\?=", re.IGNORECASE)
@@ -403,7 +403,7 @@ def mail_address(value: str) -> str | None:
     and `xn--mgbbf3b2fqpisd.ir` are one customer.
     """
     address = value.strip().strip("<>").lower()
-    if not _ADDR_SPEC.match(address) or holds_encoded_word(address):
+    if not _ADDR_SPEC.fullmatch(address) or holds_encoded_word(address):
         return None
     return canonical_address(address)
 
@@ -859,13 +859,13 @@ def _attachments(
         )
 
 
-_MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,127}$")
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,127}")
 
 
 def _tnef_type(file: TnefFile) -> str:
     """The MIME type Outlook gave a packed file, else the one its name suggests."""
     given = (file.content_type or "").strip().lower()
-    if _MIME_TYPE.match(given):
+    if _MIME_TYPE.fullmatch(given):
         return given
     return mimetypes.guess_type(file.filename)[0] or "application/octet-stream"
 

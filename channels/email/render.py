@@ -68,7 +68,7 @@ EMAIL_TEXTS = TextCatalogue(
     },
 )
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw|رد|پاسخ|ج)\s*(\[\d+\])?\s*:", re.IGNORECASE)
-_ID_SAFE = re.compile(r"^[^<>\s\"\\]+@[^<>\s\"\\]+$")
+_ID_SAFE = re.compile(r"[^<>\s\"\\]+@[^<>\s\"\\]+")
 
 
 def outbound_message_id(message: OutboundMessage, *, secret: str | bytes, domain: str) -> str:
@@ -125,7 +125,7 @@ def thread_references(references: Sequence[str]) -> list[str]:
     usable: list[str] = []
     for ref in references:
         ref = ref.strip().strip("<>")
-        if _ID_SAFE.match(ref) and ref not in usable:
+        if _ID_SAFE.fullmatch(ref) and ref not in usable:
             usable.append(ref)
     if len(usable) > MAX_REFERENCES:
         usable = [usable[0], *usable[-(MAX_REFERENCES - 1) :]]

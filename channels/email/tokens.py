@@ -17,7 +17,7 @@ import re
 from router.core.security import PurposeKey, digests_match
 
 _MAC_BYTES = 15  # 120 bits: 24 base32 characters
-_TOKEN = re.compile(r"^([0-9a-z]{1,13})-([a-z2-7]{24})$")
+_TOKEN = re.compile(r"([0-9a-z]{1,13})-([a-z2-7]{24})")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _TOKENS_KEPT = 10_000  # threads whose token is kept made (~1 MB)
 
@@ -46,7 +46,7 @@ class ReplyTokens:
 
     def verify(self, token: str) -> int | None:
         """The thread id `token` was made for, or None if it is not one of ours."""
-        match = _TOKEN.match(token.strip().lower())
+        match = _TOKEN.fullmatch(token.strip().lower())
         if match is None:
             return None
         encoded, mac = match.groups()

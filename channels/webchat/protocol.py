@@ -22,7 +22,7 @@ from router.http.errors import InvalidJson, parse_json
 
 MAX_ATTACHMENTS = 5
 # Client ids are the dedupe key; UUIDs fit easily, anything printable up to 64 is taken.
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_\-:.]{1,64}")
 
 
 class ProtocolError(ValueError):
@@ -98,7 +98,7 @@ def parse_client_frame(raw: str, *, max_frame_bytes: int, max_text_length: int) 
 
 def _parse_message(data: dict[str, Any], max_text_length: int) -> SendMessage:
     client_id = data.get("client_id")
-    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+    if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
         raise ProtocolError(
             "invalid_frame", "client_id must be 1-64 characters of A-Z a-z 0-9 _ - : ."
         )

@@ -38,8 +38,8 @@ from router.core.security import PayloadSigner, PurposeKey, b64_bytes, b64_text,
 
 _VERSION = "v1"
 # A site's user ids: printable, no spaces, short enough to sit in an address column.
-_USER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_USER_ID = re.compile(r"[\x21-\x7e]{1,128}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 # Tokens issued before visitor tokens carried an issue time are resumed (and so
@@ -83,7 +83,7 @@ def user_hash_matches(secret: str, user_id: str, given: str) -> bool:
 
 def valid_user_id(user_id: str) -> bool:
     """Whether `user_id` is acceptable as part of an address (printable, ≤128 chars)."""
-    return bool(_USER_ID.match(user_id))
+    return bool(_USER_ID.fullmatch(user_id))
 
 
 class TokenSigner:
@@ -239,7 +239,7 @@ class TokenSigner:
         )
         if not (
             isinstance(sha, str)
-            and _SHA256.match(sha)
+            and _SHA256.fullmatch(sha)
             and isinstance(name, str)
             and isinstance(kind, str)
             and isinstance(size, int)

@@ -100,7 +100,7 @@ class AddedAgent:
 
 def _check_new(new: NewAgent) -> str:
     email = new.email.strip().lower()
-    if not _EMAIL.match(email) or len(email) > column_limit(Agent.email):
+    if not _EMAIL.fullmatch(email) or len(email) > column_limit(Agent.email):
         raise Invalid("email must be an email address")
     if not new.name.strip() or len(new.name) > column_limit(Agent.name):
         raise Invalid(f"name must be 1 to {column_limit(Agent.name)} characters")

@@ -33,7 +33,7 @@ import idna
 
 # One label of a host name in A-labels: letters, digits, hyphens inside (RFC 5321's
 # sub-domain); an underscore is let through, as Postfix does, since real senders have one.
-_HOST_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+_HOST_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 # The label separators UTS 46 and IDNA 2003 accept: full stop, ideographic and full-width ones.
 _DOTS = re.compile("[.\u3002\uff0e\uff61]")
 
@@ -48,7 +48,7 @@ def a_labels(domain: str) -> str | None:
             continue
         labels.append(_a_label(label) or "")
     name = ".".join(labels)
-    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         return None
     return name
 

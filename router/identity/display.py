@@ -20,7 +20,7 @@ from router.storage.models import Identity
 # agents' addresses with the same pattern).
 EMAIL_PATTERN = r"^[^@\s\u0000]+@[^@\s\u0000]+\.[^@\s\u0000]+$"  # no NUL: refused as 400 first
 _EMAIL = re.compile(EMAIL_PATTERN)
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,20}$")
+_PHONE = re.compile(r"\+?[0-9][0-9 ()-]{5,20}")
 
 
 def _clean(value: str | None) -> str | None:
@@ -34,9 +34,9 @@ def customer_display_name(name: str | None, identities: Iterable[Identity]) -> s
     ordered = sorted(identities, key=lambda i: (not i.verified, i.id or 0))
     for pick in (
         lambda i: _clean(i.display_name),
-        lambda i: shown_address(i.address) if _EMAIL.match(i.address or "") else None,
+        lambda i: shown_address(i.address) if _EMAIL.fullmatch(i.address or "") else None,
         lambda i: f"@{_clean(i.username)}" if _clean(i.username) else None,
-        lambda i: i.address if _PHONE.match(i.address or "") else None,
+        lambda i: i.address if _PHONE.fullmatch(i.address or "") else None,
     ):
         for identity in ordered:
             found = pick(identity)

@@ -29,7 +29,7 @@ from router.storage.models import AuditEvent, Customer, Identity
 SITE_USERS = "site"
 
 _EMAIL = re.compile(
-    r"^[^@\s<>\"',;]{1,64}@[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)+$"
+    r"[^@\s<>\"',;]{1,64}@[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)+"
 )
 
 
@@ -61,7 +61,7 @@ def normalise_email(raw: str) -> str | None:
     """The address as the email channel keys identities (`canonical_address`: lower
     case, the domain in A-labels), or None if invalid."""
     address = canonical_address(raw)
-    if address is None or len(address) > 254 or not _EMAIL.match(address):
+    if address is None or len(address) > 254 or not _EMAIL.fullmatch(address):
         return None
     return address
 

@@ -93,7 +93,7 @@ KIND_CODE = "email_code"
 KIND_CONTINUE = "continue"
 KIND_CHAT_LINK = "telegram_link"  # the stored kind (a check constraint lists it)
 
-_CODE = re.compile(r"^\d{6}$")
+_CODE = re.compile(r"\d{6}")
 _SIX_DIGITS = re.compile(r"(?<!\d)\d{6}(?!\d)")
 
 
@@ -387,7 +387,7 @@ async def verify_email_code(
     expected = tokens_for(app).code_hash(
         _code_salt(requester.channel, requester.address, email), code
     )
-    if not _CODE.match(code) or not digests_match(expected, proof.secret_hash):
+    if not _CODE.fullmatch(code) or not digests_match(expected, proof.secret_hash):
         proof.attempts += 1
         remaining = CODE_ATTEMPTS - proof.attempts
         if remaining <= 0:
@@ -768,7 +768,7 @@ async def apply_inbound_proofs(
         return result
     body = msg.text.strip()
     code = normalise_code(body)
-    pending = await pending_code(session, identity) if _CODE.match(code) else None
+    pending = await pending_code(session, identity) if _CODE.fullmatch(code) else None
     # A recent code only: an old forgotten one must not swallow order numbers forever.
     if pending is not None and pending.created_at > utcnow() - 3 * CODE_TTL:
         result.code_typed = True

@@ -58,9 +58,7 @@ _PURPOSE = "survey"
 _MAC_CHARS = 22
 _NONCE_BYTES = 4
 _NONCE_CHARS = len(b64_text(bytes(_NONCE_BYTES)))
-_TOKEN = re.compile(
-    rf"^([1-9][0-9]{{0,17}})\.([1-9][0-9]{{0,17}})\.([A-Za-z0-9_-]{{{_MAC_CHARS}}})$"
-)
+_TOKEN = re.compile(rf"([1-9][0-9]{{0,17}})\.([1-9][0-9]{{0,17}})\.([A-Za-z0-9_-]{{{_MAC_CHARS}}})")
 # A written answer that is a score and nothing else: "5", "۵", "٥ ★", "4/5", "10/10!".
 # Anything more ("5 but the charger still fails") is a message for the team, not a vote.
 _LONE_SCORE = re.compile(r"([0-9]{1,2})\s*(?:/\s*(?:5|10))?\s*[★⭐\ufe0f!.]*")
@@ -118,7 +116,7 @@ def read_token(secret: str, token: str) -> tuple[int, int] | None:
     """(survey id, thread id) of a token this server made; None when forged or altered.
     (A token made before the nonce, a MAC of the ids alone, is read too: the survey's
     stored hash still decides whether it opens that survey.)"""
-    found = _TOKEN.match(token) if token.isascii() else None
+    found = _TOKEN.fullmatch(token) if token.isascii() else None
     if found is None:
         return None
     survey_id, thread_id, tail = int(found[1]), int(found[2]), found[3]
