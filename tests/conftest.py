@@ -27,7 +27,12 @@ from router.storage.migrate import upgrade_to_head
 from tests.browser_support import running_chromium
 from tests.email_support import FakeRelay
 from tests.fake_telegram import FakeTelegram
-from tests.support import create_postgres_database, make_settings, postgres_admin_url
+from tests.support import (
+    create_postgres_database,
+    drop_postgres_database,
+    make_settings,
+    postgres_admin_url,
+)
 from tests.telegram_support import RecordingIngest, make_services
 
 # aiohttp memoises the middleware chain per (handler, apps) pair, up to 1,024 pairs; each
@@ -92,9 +97,27 @@ def postgres_template() -> Iterator[str | None]:
         engine = new_engine(url)
         await upgrade_to_head(engine)
         await engine.dispose()
-        return url.rsplit("/", 1)[1]
+        return url
 
-    yield asyncio.run(prepare())
+    url = asyncio.run(prepare())
+    yield url.rsplit("/", 1)[1]
+    asyncio.run(drop_postgres_database(admin, url))
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[list[str]]:
+    """The tests' PostgreSQL databases, dropped when the session ends (not after each
+    test: a test's app may still hold connections while its fixtures are torn down)."""
+    urls: list[str] = []
+    yield urls
+    admin = postgres_admin_url()
+    if admin is not None and urls:
+
+        async def drop_all() -> None:
+            for url in urls:
+                await drop_postgres_database(admin, url)
+
+        asyncio.run(drop_all())
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +148,10 @@ def db_kind() -> str:
 
 @pytest.fixture
 async def database_url(
-    tmp_path: Path, postgres_template: str | None, sqlite_template: Path | None
+    tmp_path: Path,
+    postgres_template: str | None,
+    sqlite_template: Path | None,
+    postgres_databases: list[str],
 ) -> str:
     """A fresh, migrated database for this test: a copy of the worker's template."""
     admin = postgres_admin_url()
@@ -134,7 +160,9 @@ async def database_url(
         path = tmp_path / "pasokh.db"
         shutil.copyfile(sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
-    return await create_postgres_database(admin, template=postgres_template)
+    url = await create_postgres_database(admin, template=postgres_template)
+    postgres_databases.append(url)
+    return url
 
 
 @pytest.fixture

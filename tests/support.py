@@ -78,19 +78,23 @@ def run_wide_directory(tmp_path_factory: pytest.TempPathFactory, name: str) -> I
         yield directory
 
 
-async def create_postgres_database(admin_url: str, template: str | None = None) -> str:
-    """CREATE DATABASE with a unique name (from `template` if given); return its URL."""
+async def _admin_connection(admin_url: str) -> Any:
     import asyncpg
 
     url = make_url(admin_url)
-    name = f"pasokh_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(
+    return await asyncpg.connect(
         host=url.host,
         port=url.port,
         user=url.username,
         password=url.password,
         database=url.database or "postgres",
     )
+
+
+async def create_postgres_database(admin_url: str, template: str | None = None) -> str:
+    """CREATE DATABASE with a unique name (from `template` if given); return its URL."""
+    name = f"pasokh_test_{uuid.uuid4().hex[:12]}"
+    conn = await _admin_connection(admin_url)
     try:
         suffix = f" TEMPLATE {template}" if template else ""
         if template and conn.get_server_version() >= (15, 0):
@@ -100,7 +104,18 @@ async def create_postgres_database(admin_url: str, template: str | None = None) 
         await conn.execute(f'CREATE DATABASE "{name}"{suffix}')
     finally:
         await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False)
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_postgres_database(admin_url: str, database_url: str) -> None:
+    """DROP a database `create_postgres_database` made (its connections closed by force:
+    a test's server may not have let go yet), so that runs do not pile them up (~7 ms)."""
+    name = make_url(database_url).database
+    conn = await _admin_connection(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 def make_settings(data_dir: Path, database_url: str, **sections: dict[str, Any]) -> Settings:
