@@ -538,3 +538,47 @@ async def test_a_new_customers_race_leaves_the_loser_nothing_to_undo(
     assert stored.customer_id == customer.id and not stored.new_customer
     assert await count(context, Customer) == 1
     assert not [statement for statement in written if statement.startswith("DELETE")], written
+
+
+async def test_a_thread_reopened_meanwhile_is_joined_not_reopened_again(
+    settings: Settings, start_app, db_kind: str
+) -> None:
+    """Two identities of one customer write at once after the thread was resolved: one
+    reopens it and hands it to the tier-2 queue, not committed yet, while the other's
+    message reads the thread still resolved. That message waits for the thread's row
+    and joins it as the first left it, instead of reopening it from the older state
+    (which would write the status the thread had at tier 0, "bot", over "queued")."""
+    if db_kind == "sqlite":
+        return  # one writer at a time: the second message finds the thread open
+    from sqlalchemy import text
+
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    first = await adapter.push("hello", sender="alice")
+    async with context.sessions() as session, session.begin():
+        session.add(Identity(customer_id=first.customer_id, channel="fake", address="alice-2"))
+        await session.execute(
+            text(
+                "UPDATE threads SET status = 'resolved', resolution = 'solved',"
+                " resolved_at = now() WHERE id = :id"
+            ),
+            {"id": first.thread_id},
+        )
+    async with context.sessions() as meanwhile, meanwhile.begin():
+        # What alice-2's message did to the thread: reopened, handed off at tier 2.
+        await meanwhile.execute(
+            text(
+                "UPDATE threads SET status = 'queued', tier = 2, queued_at = now(),"
+                " resolution = NULL, resolved_at = NULL WHERE id = :id"
+            ),
+            {"id": first.thread_id},
+        )
+        second = asyncio.create_task(adapter.push("are you there?", sender="alice"))
+        await eventually(lambda: waiting_for_a_lock(context, "%threads%"))
+        await meanwhile.commit()
+    stored = await second
+    assert stored.thread_id == first.thread_id
+    async with context.sessions() as session:
+        thread = await session.get(Thread, first.thread_id)
+        assert thread is not None
+        assert (thread.status, thread.tier) == ("queued", 2)

@@ -54,6 +54,16 @@ MERGED_RESOLUTION = "merged"
 # conversation, so agents' lists leave it out (as help desks make no ticket of such a
 # mail) until the customer answers the mail and it reopens as a conversation.
 VERIFICATION_RESOLUTION = "verification"
+# A resolved thread about to be reopened, locked and read at its newest version: a
+# message from another of the customer's identities may have reopened it (and the bot
+# handed it off) since it was read, and reopening it again from the older state would
+# write back a status that does not fit its tier.
+_THREAD_TO_REOPEN = (
+    select(Thread)
+    .where(Thread.id == bindparam("thread_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 _LATEST_THREAD = (
     select(Thread)
     .where(
@@ -142,6 +152,10 @@ async def choose_thread(
         and previous.resolved_at is not None
         and now - previous.resolved_at <= reopen_window
     ):
+        previous = await session.scalar(_THREAD_TO_REOPEN, {"thread_id": previous.id})
+        assert previous is not None  # threads are never deleted
+        if previous.status in OPEN_STATUSES:
+            return ThreadChoice(previous, created=False, referred_thread_id=referred)
         reopen(previous)
         return ThreadChoice(previous, created=False, reopened=True, referred_thread_id=referred)
     # Written now by one prebuilt statement, with what its customer's message makes of
