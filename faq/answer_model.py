@@ -25,15 +25,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from faq.common_words import frequency_rank
 from faq.coverage import Coverage
 from faq.lexicon import CONCEPT_PREFIX
 from faq.matcher import CONFIDENCE_FEATURES, Matcher, MatchResult
 
 MODEL_PATH = Path(__file__).resolve().parent / "answer_model.json"
 
-# An unexplained word this long or longer is a "long" one (a name, a product, a
-# subject); shorter ones are more often a particle the lists do not have.
-_LONG_WORD = 6
+
+# An unexplained word among this many most frequent words of its language is
+# everyday language («هيرجع», "anyway"); rarer or unlisted, a name (a brand, a bank).
+COMMON_RANK = 3_000
+# The rank an unlisted word counts as: past the end of every list.
+_UNLISTED_RANK = 100_000
 
 
 def _script_mixed(word: str, text_has_other_script: bool) -> bool:
@@ -72,6 +76,13 @@ def answer_features(
     n_unexplained = len(unexplained)
     idfs = [idf.get(w, 0.0) for w in unexplained]
     matcher_facts = dict(zip(CONFIDENCE_FEATURES, result.features, strict=False))
+    # the lexicon's concepts are its own words, neither everyday nor names
+    ranks = {
+        w: frequency_rank(w, language) or _UNLISTED_RANK
+        for w in unexplained
+        if not w.startswith(CONCEPT_PREFIX)
+    }
+    rare = [w for w, rank in ranks.items() if rank > COMMON_RANK]
     return {
         "confidence": result.confidence,
         # the matcher's own facts about the top candidate (score and lead are above)
@@ -92,9 +103,6 @@ def answer_features(
         "foreign_any": float(bool(foreign)),
         "near": float(len(coverage.near)),
         "unexplained_concepts": float(sum(w.startswith(CONCEPT_PREFIX) for w in unexplained)),
-        "unexplained_long": float(
-            sum(len(w) >= _LONG_WORD for w in unexplained if not w.startswith(CONCEPT_PREFIX))
-        ),
         "unexplained_latin_in_script": float(
             sum(_script_mixed(w, other_script) for w in unexplained)
         ),
@@ -105,6 +113,9 @@ def answer_features(
             if clause_words is not None
             else n_unexplained
         ),
+        "unexplained_common": float(len(ranks) - len(rare)),
+        "unexplained_rare": float(len(rare)),
+        "unexplained_rarest": math.log(max(ranks.values(), default=1)),
         "complete": float(coverage.complete(2)),
         "whole_message": float(whole_message),
         "lang_fa": float(language == "fa"),
