@@ -240,6 +240,7 @@ SPLIT_SETS = (
     "fresh7",
     "fresh8",
     "fresh9",
+    "fresh10",
 )
 
 

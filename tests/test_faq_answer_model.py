@@ -178,10 +178,11 @@ def test_the_model_does_not_pick_between_close_entries() -> None:
 
 
 # The held halves of every split set (colloquial, fresh, fresh3-8, near_miss), measured
-# when the learned decision was switched on: 255 of 745 in-scope questions answered
-# right (the rules alone: 238), 9 answered wrong (8), 6 of 458 near-miss answered (6).
+# when word commonness joined the learned decision: 261 of 745 in-scope questions
+# answered right (the rules alone: 238), 9 answered wrong (8), 7 of 458 near-miss
+# answered (6; 1.5%, within the 3% a near-miss may be answered).
 SPLIT_SETS = ("colloquial", "fresh", *(f"fresh{n}" for n in range(3, 9)), "near_miss")
-HELD_RIGHT, HELD_WRONG, HELD_NEAR_MISS = 255, 9, 6
+HELD_RIGHT, HELD_WRONG, HELD_NEAR_MISS = 261, 9, 7
 
 
 def test_the_held_halves_hold_the_learned_decisions_level(matcher: Matcher) -> None:
