@@ -18,7 +18,7 @@ def test_ingest_creates_no_identity_of_its_own() -> None:
     # It knows the sender is new from its own statement, so it goes straight to the
     # resolver's creation step (the same rule `ensure_identity` ends in).
     source = inspect.getsource(router.core.ingest)
-    assert "Identity(" not in source and "create_identity(" in source
+    assert "Identity(" not in source and "new_identity(" in source
 
 
 async def test_a_proof_and_messages_racing_for_one_new_address_make_one_customer(

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from config.settings import Settings
 from router.core.messages import InboundMessage, ProofClaim, ProofKind, ThreadHint, utcnow
 from router.core.responder import Answer, HandOff, MessageView, Resolve, ThreadContext
+from router.service import sla
 from router.storage.models import (
     Customer,
     Identity,
@@ -77,6 +78,53 @@ async def test_fifty_concurrent_ingests_from_new_customer(settings: Settings, st
     assert await count(context, Identity) == 1
     assert await count(context, Thread, Thread.status != ThreadStatus.RESOLVED) == 1
     assert await count(context, Message, Message.direction == "in") == 50
+
+
+async def test_a_sender_taken_for_unknown_but_stored_is_found_not_doubled(
+    settings: Settings, start_app
+) -> None:
+    """`sender_unknown` is a channel's guess: messages of a sender stored already (or
+    stored by a concurrent message meanwhile) join that sender's customer and thread,
+    and a redelivery is still found."""
+    adapter = FakeAdapter()
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    results = await asyncio.gather(
+        *(
+            adapter.push(
+                f"message {i}", sender="visitor", external_id=f"v-{i}", sender_unknown=True
+            )
+            for i in range(20)
+        )
+    )
+    again = await adapter.push(
+        "message 0", sender="visitor", external_id="v-0", sender_unknown=True
+    )
+    assert again.duplicate and again.message_id == results[0].message_id
+    assert len({r.customer_id for r in results}) == 1
+    assert len({r.thread_id for r in results}) == 1
+    assert sum(r.new_customer for r in results) == 1
+    assert await count(context, Customer) == 1
+    assert await count(context, Identity) == 1
+    assert await count(context, Message, Message.direction == "in") == 20
+
+
+async def test_a_new_thread_starts_at_its_channels_priority(settings: Settings, start_app) -> None:
+    """Written with it when the thread is created (nothing else to read): for a new
+    customer, and for a known one when no rule looks at customers' tags."""
+    adapter = FakeAdapter()
+    settings = settings.replace("threads", reopen_window_minutes=0)
+    settings = settings.replace("service", channel_priorities={"fake": "high"})
+    _, context = await start_app(settings, adapters=[adapter], responder=ScriptedResponder())
+    first = await adapter.push("hello", sender="alice")
+    async with context.sessions() as session, session.begin():
+        thread = await session.get_one(Thread, first.thread_id)
+        thread.status, thread.resolution = ThreadStatus.RESOLVED, "done"
+        thread.resolved_at = utcnow() - timedelta(minutes=5)
+    second = await adapter.push("hello again", sender="alice")
+    assert second.thread_id != first.thread_id
+    async with context.sessions() as session:
+        priorities = await session.scalars(select(Thread.priority).order_by(Thread.id))
+        assert list(priorities) == [sla.priority_rank("high")] * 2
 
 
 async def test_concurrent_messages_from_two_identities_of_a_customer_open_one_thread(

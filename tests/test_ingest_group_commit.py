@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from config.settings import Settings
 from router.context import AppContext
-from router.core import transaction
+from router.core import outbox_worker, transaction
 from router.core.events import Event, MessageStored
 from router.core.messages import IngestFailed, IngestResult
 from router.core.responder import Answer, MessageView, Silent, ThreadContext
@@ -30,7 +30,8 @@ from router.storage import sqlite_driver
 from router.storage.engine import new_engine
 from router.storage.migrate import upgrade_to_head
 from router.storage.models import Message, OutboxItem
-from tests.support import FakeAdapter
+from tests.agent_support import eventually
+from tests.support import FakeAdapter, outbox_drained
 
 
 @pytest.fixture
@@ -157,6 +158,8 @@ async def test_waiting_ingests_commit_together_and_each_is_answered_after_the_co
 ) -> None:
     context, adapter, responder, committed = await start(start_app, settings, answer=True)
     await adapter.push("before", sender="someone-else")  # committed alone: 1 inbound
+    # Its answer sent and recorded: the outbox's writes queue with ingests too.
+    await outbox_drained(context, timeout=30)
     count = 8
     async with queued(context, count):
         tasks = [
@@ -177,7 +180,15 @@ async def test_waiting_ingests_commit_together_and_each_is_answered_after_the_co
         # visible to another connection; each caller was answered only once all were.
         assert [responder.seen_committed[f"q{i}"] for i in range(count)] == [[1]] * count
         assert [seen for _, seen in answers] == [count + 1] * count
-        assert context.write_queue.writer is None and not context.write_queue.waiting
+        # Once the answers are sent and recorded (through the queue too), the writer
+        # task ends: nothing waits.
+        await outbox_drained(context, timeout=30)
+        queue = context.write_queue
+
+        async def writer_ended() -> bool:
+            return queue.writer is None and not queue.waiting
+
+        await eventually(writer_ended)
 
 
 async def test_a_message_failing_in_a_group_fails_alone_and_the_others_are_stored(
@@ -377,3 +388,18 @@ async def _drained(handled: list[Event], count: int) -> list[Event]:
             break
         await asyncio.sleep(0)
     return handled
+
+
+async def test_the_outboxs_writes_queue_with_the_ingests(
+    sqlite_settings: Settings, start_app: Any
+) -> None:
+    """The outbox worker's record of outcomes (and its claim, the same way) waits in the
+    queue with the ingests and commits in their group, not in a write transaction of
+    its own between two groups."""
+    context, adapter, _, _ = await start(start_app, sqlite_settings)
+    queue = context.write_queue
+    assert queue is not None
+    async with queued(context, 2):
+        push = asyncio.create_task(adapter.push("hello", sender="visitor"))
+        record = asyncio.create_task(outbox_worker.record_results(context, []))
+    await asyncio.gather(push, record)

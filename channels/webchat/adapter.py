@@ -1036,6 +1036,9 @@ class WebchatAdapter:
             attachments=attachments,
             language=language,
             conversational=True,
+            # No customer found for the visitor when the socket greeted them, and none
+            # stored through a socket of theirs since: most likely a new visitor.
+            sender_unknown=socket.customer_id is None,
         )
         # Whether a message hands the conversation to people is known only once the
         # router has decided: a token is set aside first and given back if it did not.

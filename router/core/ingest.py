@@ -59,7 +59,7 @@ from router.core.threads import (
     resolve,
 )
 from router.core.transaction import Effects, Work, is_data_error, is_race, write
-from router.identity.identities import create_identity
+from router.identity.identities import new_identity, stored_identity
 from router.identity.proofs import (
     InboundProof,
     apply_inbound_proofs,
@@ -71,6 +71,8 @@ from router.service import sla_threads
 from router.service.reports.events import record_ingest
 from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
 from router.storage.core_rows import (
+    as_written,
+    changed_columns,
     columns_of,
     flush_pending,
     inserted_with_reads,
@@ -334,16 +336,25 @@ def _storing(app: AppContext, msg: InboundMessage) -> Work[_Outcome]:
 async def _ingest_once(app: AppContext, session: AsyncSession, msg: InboundMessage) -> _Outcome:
     """The pipeline, each step once: dedupe → identity → thread → store → decide →
     outbound."""
-    sender = await _known_sender(session, msg)
+    # A sender the channel did not know is most likely new: the statement that marks a
+    # known sender seen would find nobody, so their identity is written first.
+    fresh = await _new_identity(session, msg) if msg.sender_unknown else None
+    sender = None if fresh is not None else await _known_sender(session, msg)
     duplicate = await _dedupe(session, sender)
     if duplicate is not None:
         return duplicate
-    turn = await _identify(app, session, msg, sender)
+    turn = await _identify(app, session, msg, sender, fresh)
     await _thread(app, session, turn)
     await _store(app, session, turn)
     decision = await _decide(app, session, turn)
     await _outbound(app, session, turn, decision)
     # The thread's bookkeeping, gathered over the steps: one UPDATE, not a flush.
+    assert turn.choice is not None
+    if turn.choice.created and changed_columns(turn.thread) == {"updated_at"}:
+        # A thread this transaction wrote keeps the stamp it was written with: a later
+        # one of the same transaction (the bot's answer, milliseconds on) commits with
+        # it, and an UPDATE for the stamp alone cost a statement for every new thread.
+        as_written(session, turn.thread)
     await updated(session, turn.thread)
     return turn.stored[1]
 
@@ -507,11 +518,16 @@ async def _dedupe(session: AsyncSession, sender: _KnownSender | None) -> _Outcom
 
 
 async def _identify(
-    app: AppContext, session: AsyncSession, msg: InboundMessage, sender: _KnownSender | None
+    app: AppContext,
+    session: AsyncSession,
+    msg: InboundMessage,
+    sender: _KnownSender | None,
+    fresh: Identity | None,
 ) -> _Turn:
-    """The sender's identity, and what the proofs the message carries did (they may
-    merge customers, so they run before the thread is chosen)."""
-    identity, created = await _resolve_identity(session, msg, sender)
+    """The sender's identity (`fresh`: written by this transaction already), and what
+    the proofs the message carries did (they may merge customers, so they run before
+    the thread is chosen)."""
+    identity, created = await _resolve_identity(session, msg, sender, fresh)
     customer_id = identity.customer_id
     proof = await apply_inbound_proofs(app, session, msg, identity)
     turn = _Turn(msg, identity, proof, sender)
@@ -544,6 +560,9 @@ async def _thread(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
         reopen_window=timedelta(minutes=app.settings.threads.reopen_window_minutes),
         customer_is_new=turn.customer_is_new,
         open_thread=open_thread,
+        new_priority=sla_threads.known_starting_rank(
+            app, turn.msg.channel, customer_is_new=turn.customer_is_new
+        ),
     )
     # A new thread was written with the message's bookkeeping (and fails on a racing
     # second open thread); a reopened one fails here, and the transaction runs again.
@@ -839,25 +858,39 @@ async def _record_delivery_failure(
     return True
 
 
+async def _new_identity(session: AsyncSession, msg: InboundMessage) -> Identity | None:
+    """The sender's identity written now with a customer of its own, or None when it is
+    stored already."""
+    return await new_identity(
+        session,
+        msg.channel,
+        msg.sender_address,
+        name=msg.sender_name,
+        verified=msg.sender_verified,
+        language=msg.language,
+        seen_at=utcnow(),
+    )
+
+
 async def _resolve_identity(
-    session: AsyncSession, msg: InboundMessage, sender: _KnownSender | None
+    session: AsyncSession,
+    msg: InboundMessage,
+    sender: _KnownSender | None,
+    fresh: Identity | None,
 ) -> tuple[Identity, bool]:
     """The sender's identity, and whether this transaction created it."""
-    created = False
+    created = fresh is not None
     if sender is not None:
         identity = sender.identity
+    elif fresh is not None:
+        identity = fresh
     else:
         # New, its row this transaction's own; unless a concurrent ingest stored it
         # first (this one waited for it to commit): theirs, locked as a known one is.
-        identity, created = await create_identity(
-            session,
-            msg.channel,
-            msg.sender_address,
-            name=msg.sender_name,
-            verified=msg.sender_verified,
-            language=msg.language,
-            seen_at=utcnow(),
-            lock=True,
+        written = await _new_identity(session, msg)
+        created = written is not None
+        identity = written or await stored_identity(
+            session, msg.channel, msg.sender_address, lock=True
         )
         if not created:
             identity.last_seen_at = utcnow()

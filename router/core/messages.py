@@ -186,6 +186,11 @@ class InboundMessage:
     # The sender reads and answers in this conversation as it happens (a chat, not a
     # mail): the router may put a question to them here and take a typed code back.
     conversational: bool = False
+    # The channel found no identity of the sender's when it last looked (a web chat
+    # visitor whose socket has no customer yet): the ingest writes the sender's identity
+    # first and looks them up only when it finds it stored meanwhile. A hint: wrong, it
+    # costs two statements more, never a message lost or stored twice.
+    sender_unknown: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -257,7 +257,9 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
         ]
         return claimed, dead
 
-    claimed, dead = await write(app, work)
+    # Grouped on SQLite: committed with the ingests waiting for the write lock, not in a
+    # write transaction of its own between their groups.
+    claimed, dead = await write(app, work, grouped=True)
     for row in dead:  # counted once committed
         _count_dead_letter(app, row, attempt=row.attempts, error=row.last_error)
     return claimed
@@ -586,7 +588,7 @@ async def record_results(app: AppContext, outcomes: list[tuple[_Claimed, Deliver
     async def work(session: AsyncSession, _: Effects) -> None:
         await _write_records(session, records, now)
 
-    await write(app, work)
+    await write(app, work, grouped=True)  # as the claim: with the waiting ingests
     for record in records:
         _count_recorded(app, record)
 

@@ -114,6 +114,7 @@ async def choose_thread(
     reopen_window: timedelta,
     customer_is_new: bool = False,
     open_thread: OpenThreadRead | None = None,
+    new_priority: int | None = None,
 ) -> ThreadChoice:
     """Pick (or create) the thread for `msg` from `customer_id`, sent from its identity
     `identity_id`.
@@ -124,7 +125,8 @@ async def choose_thread(
     receipt) reopens nothing: it joins the latest thread as it is.
     `customer_is_new`: the caller's transaction created the customer, which therefore
     has no thread to look for. `open_thread`: the caller read the customer's open
-    thread already.
+    thread already. `new_priority`: the priority a thread it creates starts with (None:
+    the column's default).
     """
     referred: int | None = None
     hinted = await _hinted_thread(session, msg)
@@ -168,6 +170,7 @@ async def choose_thread(
         customer_id=customer_id,
         status=ThreadStatus.BOT,
         tier=0,
+        **({} if new_priority is None else {"priority": new_priority}),
         previous_thread_id=previous.id if previous is not None else None,
         created_at=now,
         **_written_by_customer(msg, identity_id, now, subject=None, language=None),

@@ -8,9 +8,10 @@ outbox worker if it queued a delivery. Work that only reads uses
 `AppContext.read_sessions` instead: those never take SQLite's write lock, so a console
 poll never waits behind a writer.
 
-On SQLite, a `grouped` write (an ingest) that finds others waiting commits with them:
-one writer task runs the waiting works one after another in one transaction and
-hands each its outcome only after that transaction's COMMIT (group commit). A
+On SQLite, a `grouped` write (an ingest, the outbox's claim and record) that finds
+others waiting commits with them: one writer task runs the waiting works one after
+another in one transaction and hands each its outcome only after that transaction's
+COMMIT (group commit). A
 transaction's set-up, BEGIN and COMMIT and the lock's hand-off between two writers
 cost ~250 µs of CPU; a group pays them once. Should any work of a group fail, the
 whole group rolls back and each of its works runs again in a transaction of its own,

@@ -100,13 +100,24 @@ async def ensure_identity(
     identity = await get_identity(session, channel, address, lock=lock)
     if identity is not None:
         return identity
-    identity, _ = await create_identity(
-        session, channel, address, name=name, verified=verified, language=language, lock=lock
+    created = await new_identity(
+        session, channel, address, name=name, verified=verified, language=language
     )
+    return created or await stored_identity(session, channel, address, lock=lock)
+
+
+async def stored_identity(
+    session: AsyncSession, channel: str, address: str, *, lock: bool = False
+) -> Identity:
+    """The identity `new_identity` found stored by a concurrent transaction, read with
+    `lock` as `get_identity` reads it."""
+    identity = await get_identity(session, channel, address, lock=lock)
+    if identity is None:
+        raise LookupError(f"identity {channel}:{address} neither created nor found")
     return identity
 
 
-async def create_identity(
+async def new_identity(
     session: AsyncSession,
     channel: str,
     address: str,
@@ -115,20 +126,17 @@ async def create_identity(
     verified: bool = False,
     language: str | None = None,
     seen_at: datetime | None = None,
-    lock: bool = False,
-) -> tuple[Identity, bool]:
-    """An identity not found a moment ago: created with a customer of its own (True), or
-    the one a concurrent transaction created first (False), read with `lock` as
-    `get_identity` reads it.
+) -> Identity | None:
+    """The identity (channel, address) created with a customer of its own, or None when
+    it is stored already (by a concurrent transaction: this one waited for its commit).
 
     `INSERT ... ON CONFLICT DO NOTHING`: no savepoint, and the transaction goes on, so
-    a burst of first messages from one new sender does not run again from the start;
-    the loser waits for the winner's commit. Both rows are written by prebuilt
-    statements (`router.storage.core_rows`): the ORM's flush of two new objects cost
-    more CPU than the statements (every new customer's first message). On PostgreSQL
-    they are one statement, which writes the customer only when the identity was
-    written (`_customer_for_new_identity`); elsewhere the loser drops the customer it
-    made.
+    a burst of first messages from one new sender does not run again from the start.
+    Both rows are written by prebuilt statements (`router.storage.core_rows`): the ORM's
+    flush of two new objects cost more CPU than the statements (every new customer's
+    first message). On PostgreSQL they are one statement, which writes the customer only
+    when the identity was written (`_customer_for_new_identity`); elsewhere the loser
+    drops the customer it made.
     """
     now = utcnow()
     connection = await session.connection()
@@ -142,28 +150,22 @@ async def create_identity(
     }
     customer_values = {"name": name, "language": language, "created_at": now}
     if connection.dialect.name == "postgresql":
-        both = await _customer_for_new_identity(
+        return await _customer_for_new_identity(
             session, connection, customer_values, identity_values
         )
-        if both is not None:
-            return both, True
-    else:
-        customer = await inserted(session, Customer, **customer_values)
-        _, identity_row, _ = new_row(
-            connection, Identity, {"customer_id": customer.id, **identity_values}
-        )
-        row = (await connection.execute(_NEW_IDENTITY, identity_row)).mappings().first()
-        if row is not None:
-            return loaded(session, Identity, row), True
-        await session.delete(customer)
-        await session.flush()
-    identity = await get_identity(session, channel, address, lock=lock)
-    if identity is None:
-        raise LookupError(f"identity {channel}:{address} neither created nor found")
-    return identity, False
+    customer = await inserted(session, Customer, **customer_values)
+    _, identity_row, _ = new_row(
+        connection, Identity, {"customer_id": customer.id, **identity_values}
+    )
+    row = (await connection.execute(_NEW_IDENTITY, identity_row)).mappings().first()
+    if row is not None:
+        return loaded(session, Identity, row)
+    await session.delete(customer)
+    await session.flush()
+    return None
 
 
-# The identity's INSERT (SQLite), built once (see `create_identity`).
+# The identity's INSERT (SQLite), built once (see `new_identity`).
 _NEW_IDENTITY = (
     sqlite.insert(Identity)
     .on_conflict_do_nothing(index_elements=[Identity.channel, Identity.address])

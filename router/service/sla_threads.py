@@ -182,9 +182,28 @@ async def starting_priority(
     match = await priority_rules.rule_for(
         app.settings.service.priority_rules, session, thread, channel
     )
-    if match is not None:
-        return match.priority, match
-    return _channel_priority(app, channel), None
+    return _priority_of(app, match, channel), match
+
+
+def known_starting_rank(app: AppContext, channel: str, *, customer_is_new: bool) -> int | None:
+    """The rank `starting_priority` gives a new thread of `channel`, when it is known
+    without reading anything: no priority rules are set, or the thread's customer was
+    created by this transaction (no tags yet); else None, as when neither names a known
+    priority. A thread written with it needs no UPDATE of its priority afterwards."""
+    rules = app.settings.service.priority_rules
+    if rules and not customer_is_new:
+        return None
+    name = _priority_of(
+        app, priority_rules.strongest_match(rules, tags=(), channel=channel), channel
+    )
+    return sla.priority_rank(name) if name is not None else None
+
+
+def _priority_of(
+    app: AppContext, match: priority_rules.RuleMatch | None, channel: str
+) -> str | None:
+    """A new thread's priority: its matching rule's, else its channel's."""
+    return match.priority if match is not None else _channel_priority(app, channel)
 
 
 def clock_state(thread: Thread) -> sla.ClockState:
@@ -294,7 +313,8 @@ async def customer_wrote(
     now = app.clock()
     if first:
         name, match = await starting_priority(app, session, thread, message.channel)
-        if name is not None:
+        # Unchanged when the thread was written with it (`known_starting_rank`).
+        if name is not None and thread.priority != sla.priority_rank(name):
             thread.priority = sla.priority_rank(name)
         if match is not None:
             session.add(

@@ -432,7 +432,7 @@ def _update_of(connection: Any, instance: Base) -> tuple[Any, dict[str, Any]] | 
         return None
     mapper = state.mapper
     mapper.dispatch.before_update(mapper, connection.sync_connection, state)
-    changed = frozenset(state.committed_state)
+    changed = changed_columns(instance)
     model = type(instance)
     statement = _UPDATES.get((model, changed))
     if statement is None:
@@ -450,6 +450,18 @@ def _written(session: AsyncSession, instance: Base) -> None:
     committed ones, and the session no longer counts it as modified."""
     state = inspect(instance)
     state._commit_all(state.dict, session.sync_session.identity_map)
+
+
+def changed_columns(instance: Base) -> frozenset[str]:
+    """The attributes of `instance` changed since it was last written."""
+    return frozenset(inspect(instance).committed_state)
+
+
+def as_written(session: AsyncSession, instance: Base) -> None:
+    """Undo `instance`'s changes since it was last written: nothing left to write."""
+    state = inspect(instance)
+    state.dict.update(state.committed_state)
+    _written(session, instance)
 
 
 async def updated(session: AsyncSession, instance: Base) -> None:
