@@ -64,6 +64,11 @@ _HUMAN_WORDS = _ANYONE | frozenset(
             # «الإدارة», "the management", with its proclitics («للإدارة»)
             "اداره مستشار اخصائی خبیر "
             "وکیل "
+            # Arabic "colleague(s)" («أحد الزملاء في الدعم»)
+            "زمیل زملاء "
+            # English loans in Persian letters, as the Finglish reading writes them too
+            # ("supervisor", "manager", "agent")
+            "سوپروایزر منیجر ایجنت "
             # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
             "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
             # «موظف»'s «ظ» is also written dh, th or 6 ("mowadhaf", "mwa6af")
@@ -296,6 +301,12 @@ _CONTACT_PHRASES = _phrases(
     "hold of",
     "pass me",
     "hook me up",
+    # someone put on the line ("get someone on the line", «یکی بیاد پای خط», «حط حد على
+    # الخط»)
+    "on the line",
+    "پای خط",
+    "پشت خط",
+    "على الخط",
     "کار دارم",
     # "send a message", «پم» being Finglish "pm" in Persian letters; «پیام» alone is
     # also a message read («پیام خطا», "an error message")
@@ -380,6 +391,7 @@ _BOT_PHRASES = _phrases(
     "not a machine",
     "to machines",
     "no machine",
+    "not machine",
 )
 _NEGATIONS = frozenset(
     tokenise(
@@ -415,6 +427,14 @@ _NO_PERSON_NEEDED = _phrases(
     "لا اريد",
     "لا احتاج",
     "بدون",
+    # «ما في داعي حدا يتصل», «دیگه نیازی به کارشناس نیست»: no need for one
+    "ما في داعي",
+    "مافي داعي",
+    "لا داعي",
+    "مش ضروري",
+    "مو ضروري",
+    "نیازی به",
+    "احتیاجی به",
 )
 # Arabic proclitics before a person-word: «بموظف», «المدير», «للمشرف».
 # («عالمدير»: spoken «على ال», "to the manager").
@@ -461,6 +481,19 @@ _REQUEST_PHRASES = _phrases(
     "is there",
     "are there",
     "get",
+    # "I would be grateful (if ...)": the formal request («سپاسگزار خواهم بود اگر یکی از
+    # همکاران ...», «ممنون میشم یه کارشناس ...», «سأكون ممتنا لو ...»); «ممنون» alone thanks
+    "grateful if",
+    "سپاسگزار خواهم بود",
+    "ممنون خواهم شد",
+    "متشکر خواهم شد",
+    "ممنون میشم",
+    "ممنون میشیم",
+    "سپاسگزار میشم",
+    "ساکون ممتنا",
+    "اکون ممتنا",
+    "ساکون شاکرا",
+    "اکون شاکرا",
     # first person: «مدیر شرکت ما نیاز دارد» is "our manager needs"
     "لازم دارم",
     "نیاز دارم",
@@ -520,6 +553,8 @@ _PAST_WORDS = frozenset(
         )
     )
 )
+# Persian «خواستن» before a past stem makes the future («خواهم بود», "I will be").
+_FUTURE = frozenset(tokenise(normalise("خواهم خواهیم خواهد خواهند")))
 # "Already" at the end of a clause urges ("just connect me to a human already"); before
 # the verb it tells ("I already called").
 _ALREADY = "already"
@@ -575,8 +610,15 @@ _ATTRIBUTES = frozenset(
 )
 _ATTRIBUTE_REACH = 2
 _COMPLAINT_WORDS = concept_words("complaint")
-_ABOUT = frozenset(tokenise(normalise("about of on from against از على من عن ضد")))
-_COMPLAINT_REACH = 3  # words from "complaint" to the person it is about
+_ABOUT = frozenset(
+    tokenise(
+        normalise(
+            "about of on from against regarding concerning از على من عن ضد بخصوص بشان درباره درمورد"
+        )
+    )
+)
+# words from "complaint" to the person it is about («شكوى رسمية بخصوص تعامل المندوب»)
+_COMPLAINT_REACH = 4
 _VOCATIVE = "یا"  # «يا اخوي», "hey brother", addresses the bot
 # Not the shop's people to talk to: "my manager", "this agent", "in person" (face to
 # face), "another person", "one person" (a count).
@@ -668,6 +710,16 @@ _ME_CONTACT_PHRASES = _phrases(
     "پیام بده",
     "پیام بدید",
     "پیام بدین",
+    # «تلفن», "telephone", is a call asked for only with the verb asked («یه نفر به من
+    # تلفن کنه»); alone it is the phone asked about («تلفن پشتیبانی به من بدید»)
+    "تلفن کن",
+    "تلفن کنه",
+    "تلفن کنید",
+    "تلفن کنین",
+    "تلفن بزن",
+    "تلفن بزنه",
+    "تلفن بزنید",
+    "تلفن بزنین",
 )
 _PERSON_CONTACTS = frozenset(tokenise(normalise("escalate escalation callback تصعيد صعد")))
 # Raising the matter to someone, Arabic «رفع» («ارفعوا الموضوع للإدارة», «ارفع شكواي إلى
@@ -1138,8 +1190,17 @@ def is_human_request(tokens: Sequence[str]) -> bool:
         (has_contact_word or has_answer or has_presence or helped) and has_someone
     )
     has_contact = has_contact_phrase or has_contact_word or (has_word and has_presence)
+    asked_about = any(
+        t in _BOT_WORDS and _asked_what_you_are(tokens, i) for i, t in enumerate(tokens)
+    )
     has_bot = (
-        any(t in _BOT_WORDS and not _self_denied(tokens, i) for i, t in enumerate(tokens))
+        any(
+            t in _BOT_WORDS
+            and not _self_denied(tokens, i)
+            and not _thanked(tokens, i)
+            and not _asked_what_you_are(tokens, i)
+            for i, t in enumerate(tokens)
+        )
         or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
     )
     # beside the bot, "someone" is a person ("this bot is useless, send someone")
@@ -1147,8 +1208,8 @@ def is_human_request(tokens: Sequence[str]) -> bool:
         return True
     if not has_word and not (has_phrase and has_contact):
         return False
-    if refused and not has_contact:
-        return False
+    if (refused or asked_about) and not has_contact:
+        return False  # "are you a bot or a human?" asks what the bot is
     # What the message is about besides asking for someone: a request says little else
     # ("a real human agent right now, please"); "can someone explain the warranty" asks
     # about the warranty.
@@ -1163,15 +1224,46 @@ def is_human_request(tokens: Sequence[str]) -> bool:
 # "I'm not a robot" («أنا مش روبوت», «انا لست روبوت»): the customer of a captcha, not the
 # bot refused.
 _NOT_SELF = frozenset(tokenise(normalise("not مش مو لست ماني")))
+# ... and «آدمم نه ربات», «انسانم نه روبات» ("I am human, not a robot"): the Persian
+# copula «م» on the person-word
+_I_AM_HUMAN = frozenset(tokenise(normalise("آدمم انسانم")))
+_NOT = frozenset(tokenise(normalise("نه not")))
 
 
 def _self_denied(tokens: Sequence[str], i: int) -> bool:
     """Whether the bot word at `tokens[i]` is what the customer says they are not."""
     j = _previous_word(tokens, i - 1, _ARTICLES_A)
+    if j > 0 and tokens[j] in _NOT and tokens[j - 1] in _I_AM_HUMAN:
+        return True  # «من آدمم نه ربات», "I am human, not a robot"
     if j < 0 or tokens[j] not in _NOT_SELF:
         return False
     j = _previous_word(tokens, j - 1, frozenset(["am", "are"]))
     return j >= 0 and tokens[j] in _SELF
+
+
+# "Are you a bot or a person?" («تو bot هستی یا آدم واقعی؟», «انت بوت ولا انسان؟»):
+# the customer asks what the bot is; "you" before the bot word (or the Persian "you are"
+# after it) and "or" soon after.
+_YOU = frozenset(tokenise(normalise("you u تو شما انت انتی انتا نتا enta inta")))
+_YOU_ARE = frozenset(tokenise(normalise("هستی هستید هستین")))
+_OR = frozenset(tokenise(normalise("or یا ولا او walla wala")))
+_OR_REACH = 3  # words from the bot word to "or"
+
+
+def _asked_what_you_are(tokens: Sequence[str], i: int) -> bool:
+    """Whether the bot word at `tokens[i]` is asked about: "are you a bot or ...?"."""
+    j = _previous_word(tokens, i - 1, _ARTICLES_A)
+    addressed = (j >= 0 and tokens[j] in _YOU) or (
+        i + 1 < len(tokens) and tokens[i + 1] in _YOU_ARE
+    )
+    return addressed and any(t in _OR for t in tokens[i + 1 : i + 1 + _OR_REACH])
+
+
+def _thanked(tokens: Sequence[str], i: int) -> bool:
+    """Whether the bot word at `tokens[i]` is thanked («مرسی ربات», "thanks bot", «شكرا
+    يا بوت»): the bot addressed, not refused."""
+    j = _previous_word(tokens, i - 1, frozenset([_VOCATIVE]))
+    return j >= 0 and (tokens[j],) in _THANKS
 
 
 def _previous_word(tokens: Sequence[str], i: int, skipped: frozenset[str]) -> int:
@@ -1337,7 +1429,9 @@ def _tells(clause: Sequence[str]) -> bool:
     for i, token in enumerate(clause):
         bare = token[1:] if token.startswith("و") else token  # «وقال», "and said"
         urged = token == _ALREADY and i == len(clause) - 1  # "... a human already"
-        if (token in _PAST_WORDS or bare in _PAST_WORDS) and i not in described and not urged:
+        future = i > 0 and clause[i - 1] in _FUTURE  # «سپاسگزار خواهم بود», "I will be"
+        past = token in _PAST_WORDS or bare in _PAST_WORDS
+        if past and i not in described and not urged and not future:
             return True
         last = token in _LAST
         period = (
@@ -1409,8 +1503,8 @@ def _the_person_does(clause: Sequence[str]) -> bool:
     """ "Does the employee speak Arabic?" without «هل»: a definite person («الموظف», "el
     mowazaf") before a present contact verb («الموظف يحكي عربي؟», «المندوب يتصل قبل ما
     يجي؟»), and nothing asked in the clause («خلي المشرف يتصل بي», «ممكن المدير يكلمني»)."""
-    if any(t in _REQUEST_FORMS or t in _MODALS for t in clause):
-        return False
+    if any(t in _REQUEST_FORMS or t in _MODALS for t in clause) or _bring_or_send(clause):
+        return False  # «دزلي واحد من الموظفين يتصل بيه», "send me one of the staff to call"
     return any(_definite_person_then_contact(clause, i) for i in range(1, len(clause)))
 
 
@@ -1566,6 +1660,10 @@ _SOMEONE_MUST_AFTER = _by_first_word(
     (_phrases("باید", "بایست", "should", "needs to", "has to", "need to", "have to"),)
 )
 _SOMEONE_MUST_BEFORE = frozenset(tokenise(normalise("لازم لازمه ضروري lazem")))
+# "Right now" between the person and "must" («یه مسئول همین الان باید جوابگو باشه»)
+_URGENCY = frozenset(
+    tokenise(normalise("now right asap immediately today همین الان فورا امروز الحین هلا حالا"))
+)
 
 
 def _someone_must(clause: Sequence[str]) -> bool:
@@ -1578,8 +1676,12 @@ def _someone_must(clause: Sequence[str]) -> bool:
         person = indefinite and _is_person_word(token, typos=False)
         if not (token in _ANYONE or _someone_at(clause, i) or person):
             continue  # "the manager needs to approve the invoice" tells what must happen
-        after = i + 1 < len(clause) and _longest_at(clause, i + 1, _SOMEONE_MUST_AFTER)
-        if after or (i > 0 and clause[i - 1] in _SOMEONE_MUST_BEFORE):
+        k = _next_word(clause, i + 1, _URGENCY)
+        after = k < len(clause) and _longest_at(clause, k, _SOMEONE_MUST_AFTER)
+        # «لازمه یه کارشناس ببینه», "it is needed that an expert see it": the article
+        # may stand between "must" and the person
+        j = i - 2 if indefinite else i - 1
+        if after or (j >= 0 and clause[j] in _SOMEONE_MUST_BEFORE):
             return True
     return False
 
@@ -1597,7 +1699,9 @@ _BRING = frozenset(
             # after a subject, hence only leading the clause
             "هاتوا هاتولي جيبوا جيبولي جبلي ابعت ابعتلي ابعتولي ابعتوا ابعث ابعثوا ارسلوا "
             "حط حطلي حطولي حطوا عطني عطوني اعطني عطيني اعطيني "
-            "gebli geblii hatli hatoli ib3atli eb3atli 7otli"
+            "gebli geblii hatli hatoli ib3atli eb3atli 7otli "
+            # Iraqi «دز», "send" («دزلي واحد من الموظفين»)
+            "دزلي دزولي دزوا"
         )
     )
 )
@@ -1630,9 +1734,22 @@ def _can_someone(clause: Sequence[str]) -> bool:
         and (
             clause[j] in _ANYONE
             or _someone_at(clause, j)
-            or (_is_person_word(clause[j], typos=False) and _looks_after(clause, j))
+            or (
+                _is_person_word(clause[j], typos=False)
+                and (_looks_after(clause, j) or _answers_after(clause, j))
+            )
         )
         for i, t in enumerate(clause)
+    )
+
+
+def _answers_after(clause: Sequence[str], i: int) -> bool:
+    """Whether the person at `clause[i]` is to answer within `_LOOK_REACH` words after
+    them («یه همکار انسانی جوابمو بده», "a human colleague answer me"; Persian answer
+    words take the customer's «م»)."""
+    return any(
+        any(form in _ANSWER_WORDS for form in persian_variants(t))
+        for t in clause[i + 1 : i + 1 + _LOOK_REACH + 1]
     )
 
 
@@ -1886,6 +2003,21 @@ def _contacts_me(clause: Sequence[str]) -> bool:
     )
 
 
+# Gulf and Levantine «علي» after a call verb is "me" («اتصلوا علي», «يتصل علي»); written
+# «على» it is also "on" («يتصل على الرقم»), and «علي» is the name Ali: "me" only where
+# nothing follows it but "please" or the end of the clause.
+_ON = normalise("علي")
+
+
+def _on_me(clause: Sequence[str], i: int) -> bool:
+    """Whether `clause[i]` is «علي» with nothing after it but "please", or "please" and
+    the number called on («اتصلوا علي على نفس الرقم»)."""
+    if i >= len(clause) or clause[i] != _ON:
+        return False
+    j = _next_word(clause, i + 1, _BEFORE_IMPERATIVE | _FILLER)
+    return j == len(clause) or clause[j] == _ON
+
+
 def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: bool) -> bool:
     """Whether `clause[i]` is a contact word aimed at the customer, refused or not (`me`:
     the indices of "me" words; `asked`: whether a request form is in the clause)."""
@@ -1913,6 +2045,8 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
     if not token.isascii():
         if any(j in me for j in range(i - _ME_REACH, i + _ME_REACH + 1)):
             return True
+        if _on_me(clause, i + 1):  # «اتصلوا علي لو سمحتوا»
+            return True
         # «منو به بخش فنی وصل کن»: the Persian object leads the clause, the verb
         # (an imperative «کن») ends it, the department stands between
         if clause[i + 1 : i + 2] and clause[i + 1] in _DO_IMPERATIVE and any(j < i for j in me):
@@ -1920,6 +2054,10 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
     elif i + 1 in me:  # "transfer me", "call me back": the object follows the verb
         after = clause[i + 2] if i + 2 < len(clause) else "back"
         if after in _AFTER_CALL_ME or after.isdigit():
+            return True
+        # a Latin word in a Persian clause, with the Persian "with me" and a verb asked
+        # after it («یه call با من هماهنگ کنید», "arrange a call with me")
+        if not clause[i + 1].isascii() and any(t in _DO_IMPERATIVE for t in clause[i + 2 :]):
             return True
     return False
 

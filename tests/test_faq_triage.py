@@ -296,9 +296,9 @@ def test_person_requests_tune_halves() -> None:
     assert _person_set("person_requests.jsonl", "tune") == (75, 75, 0, 30)
     assert _person_set("person_requests2.jsonl", "tune") == (63, 63, 0, 38)
     assert _person_set("person_requests3.jsonl", "tune") == (85, 85, 0, 50)
-    # a tuning set of its own (tests/fixtures/faq/README.md): «اتصلوا علي» left for a rule
-    # that would take look-alikes («علي» is also a name)
-    assert _person_set("person_requests_tuning_s19.jsonl", "tune") == (59, 60, 0, 34)
+    # a tuning set of its own (tests/fixtures/faq/README.md); «اتصلوا علي» taken in session
+    # 22 («علي» is "me" only with nothing but "please" after it: it is also a name)
+    assert _person_set("person_requests_tuning_s19.jsonl", "tune") == (60, 60, 0, 34)
     # the blind set's tune half (54 of 65 and 3 of 35 look-alikes before session 19's rules,
     # 61 and 1 before session 20's)
     assert _person_set("person_requests4.jsonl", "tune") == (65, 65, 0, 35)
@@ -310,7 +310,8 @@ def test_person_requests_tune_halves() -> None:
     # are a Finglish word the transliteration does not read ("modiretoono"), "wa9alni"
     # (also "it reached me"), «حولوني ... الأسبوع الماضي» (a story in the imperative's
     # form) and "can I change the person the order is delivered to?"
-    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (274, 280, 2, 155)
+    # Session 22 took "modiretoono" (the possessive and object «و» read)
+    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (275, 280, 2, 155)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
