@@ -44,7 +44,7 @@ def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
 # "Someone", "people": a person to talk to in a short request ("anyone there?"), in a
 # longer one only beside a way to talk ("I need someone to call me"; "someone used my
 # card", "a room for 4 people" ask for nobody).
-_ANYONE = frozenset(["someone", "somebody", "anyone", "anybody", "people", "ppl"])
+_ANYONE = frozenset(["someone", "somebody", "anyone", "anybody", "whoever", "people", "ppl"])
 _HUMAN_WORDS = _ANYONE | frozenset(
     tokenise(
         normalise(
@@ -609,6 +609,10 @@ _ATTRIBUTES = frozenset(
     )
 )
 _ATTRIBUTE_REACH = 2
+# A gift for someone («هدیه برای یه نفر», «هدية لشخص كبير بالسن»): the person receives it.
+_GIFT_WORDS = frozenset(
+    tokenise(normalise("gift gifts present presents هدیه کادو هدية هدايا اهدي اهديها نهدي"))
+)
 _COMPLAINT_WORDS = concept_words("complaint")
 _ABOUT = frozenset(
     tokenise(
@@ -1186,9 +1190,9 @@ def is_human_request(tokens: Sequence[str]) -> bool:
     # "someone help me" names a person (the length rule below keeps "can someone help
     # me unblock my pin?" a question)
     helped = any(t in _HELP_ME for t in wanted)
-    has_word = any(_is_person_word(t) for t in rest) or (
-        (has_contact_word or has_answer or has_presence or helped) and has_someone
-    )
+    has_word = any(
+        _is_person_word(t) and not _thanked_or_given(rest, i) for i, t in enumerate(rest)
+    ) or ((has_contact_word or has_answer or has_presence or helped) and has_someone)
     has_contact = has_contact_phrase or has_contact_word or (has_word and has_presence)
     asked_about = any(
         t in _BOT_WORDS and _asked_what_you_are(tokens, i) for i, t in enumerate(tokens)
@@ -1204,7 +1208,7 @@ def is_human_request(tokens: Sequence[str]) -> bool:
         or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
     )
     # beside the bot, "someone" is a person ("this bot is useless, send someone")
-    if has_bot and (has_word or has_someone or any(t in _NEGATIONS for t in tokens)):
+    if has_bot and (has_word or has_someone or any(t in _NEGATIONS for t in wanted)):
         return True
     if not has_word and not (has_phrase and has_contact):
         return False
@@ -1286,7 +1290,8 @@ def _without_refused_person(tokens: Sequence[str]) -> list[str]:
     i = 0
     while i < len(tokens):
         refusal = tokens[i] in _NO_PERSON_TABLE and _longest_at(tokens, i, _NO_PERSON_TABLE)
-        if refusal:
+        # «ربات نمیخوام، ...»: the Persian verb refuses the bot before it, not a person after
+        if refusal and not (i > 0 and tokens[i - 1] in _BOT_WORDS):
             # the person after the refusal ("no need for a human", «مش عايز موظف») ...
             ahead = tokens[i + refusal : i + refusal + _REFUSAL_REACH]
             person = next((j for j, t in enumerate(ahead) if _is_person_word(t)), None)
@@ -1390,6 +1395,8 @@ def _ours(tokens: Sequence[str], i: int) -> bool:
         return False
     if i + 1 < len(tokens) and tokens[i + 1] in _ELSE:  # "someone else picks it up"
         return False
+    if _thanked_or_given(tokens, i):
+        return False
     if i > 0 and tokens[i - 1] == _RELATIVE and tokens[i] in _ONE_GENERIC:
         return False  # «مغازه دارین که آدم بیاد ببینه؟», "a shop where one can come and see"
     near = tokens[max(0, i - _ATTRIBUTE_REACH) : i + _ATTRIBUTE_REACH + 1]
@@ -1398,6 +1405,16 @@ def _ours(tokens: Sequence[str], i: int) -> bool:
     before = tokens[max(0, i - _COMPLAINT_REACH) : i]
     complaint = next((j for j, t in enumerate(before) if t in _COMPLAINT_WORDS), None)
     return complaint is None or not any(t in _ABOUT for t in before[complaint + 1 :])
+
+
+def _thanked_or_given(tokens: Sequence[str], i: int) -> bool:
+    """Whether the person at `tokens[i]` is thanked («شكرا للموظف», "thanks to the
+    agent") or given a gift («ابي اهدي شخص عزيز ساعة»): not one to talk to. (Not
+    "someone else" here: «دیگه» after a person is also "come on", «اپراتور دیگه!».)"""
+    if i > 0 and (tokens[i - 1],) in _THANKS:
+        return True
+    near = tokens[max(0, i - _ATTRIBUTE_REACH) : i + _ATTRIBUTE_REACH + 1]
+    return any(t in _GIFT_WORDS for t in near)
 
 
 def _next_word(tokens: Sequence[str], i: int, skipped: frozenset[str]) -> int:
@@ -1450,7 +1467,7 @@ def _tells(clause: Sequence[str]) -> bool:
             return True  # "called", not "be transferred"
         if token in _SELF and _names_staff(clause, _next_word(clause, i + 1, _ARTICLES)):
             return True
-        if token in _WAS and i > 0 and _is_person_word(clause[i - 1], typos=False):
+        if token in _WAS and _subject_of_was(clause, i):
             return True  # "the agent was rude": the person is the subject of a story
         if token in _CALLED and i > 0 and _the_person(clause[i - 1]):
             return True
@@ -1479,6 +1496,20 @@ def _tells(clause: Sequence[str]) -> bool:
         and not causative
         and _names_staff(clause, _next_word(clause, 1, _DETERMINERS), span=2)
     )
+
+
+_WAS_REACH = 3  # words from the person to "was" ("the technician who came was great")
+
+
+def _subject_of_was(clause: Sequence[str], i: int) -> bool:
+    """Whether a person is the subject of "was" at `clause[i]`: right before it, or a few
+    words before with nothing asked in the clause ("the technician who came was great";
+    "I need the agent who was on the phone" asks)."""
+    if i > 0 and _is_person_word(clause[i - 1], typos=False):
+        return True
+    return any(
+        _is_person_word(t, typos=False) for t in clause[max(0, i - _WAS_REACH) : i]
+    ) and not any(t in _REQUEST_FORMS or t in _MODALS for t in clause)
 
 
 def _starts_with_a_person(clause: Sequence[str]) -> bool:
@@ -1730,7 +1761,7 @@ def _can_someone(clause: Sequence[str]) -> bool:
         return False
     return any(
         t in _MODALS
-        and (j := _next_word(clause, i + 1, _ARTICLES)) < len(clause)
+        and (j := _next_word(clause, i + 1, _ARTICLES | _REAL)) < len(clause)
         and (
             clause[j] in _ANYONE
             or _someone_at(clause, j)
@@ -1770,7 +1801,18 @@ _LOOK_WORDS = frozenset(
 )
 _PERSIAN_LOOK_WORDS = frozenset(tokenise(normalise("ببینه ببینن چک چکک نگاه بفهمه")))
 _LOOK_PHRASES = _by_first_word(
-    (_phrases("look at", "go through", "go over", "sort out", "sort this", "sort it"),)
+    (
+        _phrases(
+            "look at",
+            "go through",
+            "go over",
+            "sort out",
+            "sort this",
+            "sort it",
+            "take a look",
+            "have a look",
+        ),
+    )
 )
 _LOOK_REACH = 3  # words from "someone" to what they are to do (English, Arabic)
 
