@@ -44,7 +44,11 @@ def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
 # "Someone", "people": a person to talk to in a short request ("anyone there?"), in a
 # longer one only beside a way to talk ("I need someone to call me"; "someone used my
 # card", "a room for 4 people" ask for nobody).
-_ANYONE = frozenset(["someone", "somebody", "anyone", "anybody", "whoever", "people", "ppl"])
+_ANYONE = frozenset(
+    "someone somebody anyone anybody whoever people ppl "
+    # as chats write them ("need 2 talk 2 sum1 real")
+    "sum1 some1 any1 ne1".split()
+)
 _HUMAN_WORDS = _ANYONE | frozenset(
     tokenise(
         normalise(
@@ -71,6 +75,7 @@ _HUMAN_WORDS = _ANYONE | frozenset(
             "سوپروایزر منیجر ایجنت "
             # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
             "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
+            "mas2oul mas2ul mas2oula mos2ol "
             # «موظف»'s «ظ» is also written dh, th or 6 ("mowadhaf", "mwa6af")
             "mowadhaf mowazhaf mwadhaf muwadhaf muwazaf mowathaf mwathaf mowa6af mwa6af "
             "shakhs sha5s moshref mushrif moshrif "
@@ -111,7 +116,7 @@ _CONTACT_WORDS = frozenset(
     # Maghrebi "I speak" ("nhder m3ah"), also as the Finglish reading writes it once
     # "chi" («چی») makes the message look Persian ("wach kayn chi wa7ed nhder m3ah?")
     form
-    for word in ("nhder", "nhdr", "nhdar", "nehder")
+    for word in ("nhder", "nhdr", "nhdar", "nehder", "ntkallem", "ntkalam", "ntkellem")
     for form in (word, to_persian(word))
 )
 
@@ -152,6 +157,8 @@ def _inflected_contact(tokens: Sequence[str], i: int) -> bool:
 # possible?") and «ب» a means («بتحويل المصاري», "by a money transfer").
 _CONTACT_PROCLITICS = ("لل", "ل", "و")
 _PLURAL_VERB_ENDINGS = ("ونی", "وا", "و")
+# ... and the second person's «ت» before a plural verb («تكلموني», «تحولوني»)
+_YOU_PREFIX = "ت"
 
 
 # A contact refused: "don't call me", «أرجو عدم الاتصال بي», «بطلوا تتصلوا بيا» (a word
@@ -258,6 +265,8 @@ def _contact_base(token: str) -> str | None:
     if (latin := _latin_with_me(token)) is not None:
         return latin if latin in _CONTACT_WORDS else None
     bases = [token] + [token[len(p) :] for p in _CONTACT_PROCLITICS if token.startswith(p)]
+    if token.startswith(_YOU_PREFIX) and token.endswith(_PLURAL_VERB_ENDINGS):
+        bases.append(token[1:])  # «تكلموني», «تتصلوا»: "(you all) call me"
     for base in bases:
         if base in _CONTACT_WORDS:
             return base
@@ -285,7 +294,13 @@ _ANSWER_WORDS = frozenset(
         )
     )
 )
-_HELP_ME = frozenset(tokenise(normalise("help assist کمک کمکم يساعدني ساعدني يساعدنا ysa3edni")))
+_HELP_ME = frozenset(
+    tokenise(
+        normalise(
+            "help assist کمک کمکم يساعدني ساعدني يساعدنا ysa3edni yesa3edni ysa3edna yesa3edna"
+        )
+    )
+)
 _ANSWER_PHRASES = _phrases("look into", "deal with", "take care of", "follow up")
 # Contact phrases: "take over", «با کارشناس کار دارم» ("I need a word with").
 _CONTACT_PHRASES = _phrases(
@@ -298,6 +313,8 @@ _CONTACT_PHRASES = _phrases(
     "phone me",
     "ring me",
     "give me a call",
+    "give me a ring",
+    "give me a buzz",
     "hold of",
     "pass me",
     "hook me up",
@@ -349,6 +366,10 @@ _HUMAN_PHRASES = _phrases(
     "customer care",
     "customer services",
     "support team",
+    "member of staff",
+    "member of your team",
+    "member of the team",
+    "member of your staff",
     "tech support",
     "technical support",
     "خدمات پس از فروش",
@@ -423,6 +444,11 @@ _NO_PERSON_NEEDED = _phrases(
     "ما بدي",
     "مابدي",
     "ما ابغى",
+    "ما احتاج",
+    "ما نحتاج",
+    "مو محتاج",
+    "مش عاوز",
+    "ما اريد",
     "ما ابي",
     "لا اريد",
     "لا احتاج",
@@ -462,9 +488,12 @@ _REQUEST_FORMS = frozenset(
             "عاوز عايزه عاوزه عايزين ودي حاب حابب اتمنى خلي خلوا خلو ريت اجعل جيب جيبلي "
             "هات هاتلي "
             # "I need" («محتاج حد يبص»)
-            "محتاج محتاجه "
+            "محتاج محتاجه احتاج نحتاج "
+            # Maghrebi "I want" («بغيت نهضر مع شي واحد»)
+            "بغيت bghit bghina "
             # Arabizi
             "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi "
+            "na7tag n7tag ne7tag "
             "wedi me7tag m7tag a7tag ne7tag 5alli 5ali 5aly 5alini 5allini khalli khalini"
         )
     )
@@ -523,7 +552,7 @@ _JOB_WORDS = frozenset(
         normalise(
             "job jobs hiring hire vacancy vacancies career careers recruiting recruitment "
             "استخدام استخدامی شغل شغلی وظایف "
-            "توظيف وظائف وظيفة شغل"
+            "توظيف وظائف وظيفة شغل اشتغل نشتغل اتوظف"
         )
     )
 )
@@ -645,6 +674,9 @@ _DETERMINERS = frozenset(["your", "ur", "the", "a", "an", "any", "one", "of", "y
 _WHEN_PHRASES = _phrases(
     "when",
     "what time",
+    "what hours",
+    "which hours",
+    "what days",
     "چه ساعتی",
     "ساعت چند",
     "تا کی",
@@ -1191,7 +1223,7 @@ def is_human_request(tokens: Sequence[str]) -> bool:
     # me unblock my pin?" a question)
     helped = any(t in _HELP_ME for t in wanted)
     has_word = any(
-        _is_person_word(t) and not _thanked_or_given(rest, i) for i, t in enumerate(rest)
+        _is_person_word(t) and not _not_to_talk_to(rest, i) for i, t in enumerate(rest)
     ) or ((has_contact_word or has_answer or has_presence or helped) and has_someone)
     has_contact = has_contact_phrase or has_contact_word or (has_word and has_presence)
     asked_about = any(
@@ -1290,8 +1322,12 @@ def _without_refused_person(tokens: Sequence[str]) -> list[str]:
     i = 0
     while i < len(tokens):
         refusal = tokens[i] in _NO_PERSON_TABLE and _longest_at(tokens, i, _NO_PERSON_TABLE)
-        # «ربات نمیخوام، ...»: the Persian verb refuses the bot before it, not a person after
-        if refusal and not (i > 0 and tokens[i - 1] in _BOT_WORDS):
+        # «ربات نمیخوام، ...», «ما بدي روبوت بدي انسان»: the bot refused, before the Persian
+        # verb or after the Arabic one, not a person further on
+        bot_refused = (i > 0 and tokens[i - 1] in _BOT_WORDS) or (
+            refusal and i + refusal < len(tokens) and tokens[i + refusal] in _BOT_WORDS
+        )
+        if refusal and not bot_refused:
             # the person after the refusal ("no need for a human", «مش عايز موظف») ...
             ahead = tokens[i + refusal : i + refusal + _REFUSAL_REACH]
             person = next((j for j, t in enumerate(ahead) if _is_person_word(t)), None)
@@ -1395,26 +1431,27 @@ def _ours(tokens: Sequence[str], i: int) -> bool:
         return False
     if i + 1 < len(tokens) and tokens[i + 1] in _ELSE:  # "someone else picks it up"
         return False
-    if _thanked_or_given(tokens, i):
+    if _not_to_talk_to(tokens, i):
         return False
-    if i > 0 and tokens[i - 1] == _RELATIVE and tokens[i] in _ONE_GENERIC:
-        return False  # «مغازه دارین که آدم بیاد ببینه؟», "a shop where one can come and see"
     near = tokens[max(0, i - _ATTRIBUTE_REACH) : i + _ATTRIBUTE_REACH + 1]
     if any(t in _ATTRIBUTES for t in near):  # «شماره پشتیبانی», "the agent's email"
         return False
+    if i > 0 and tokens[i - 1] == _RELATIVE and tokens[i] in _ONE_GENERIC:
+        return False  # «مغازه دارین که آدم بیاد ببینه؟», "a shop where one can come and see"
     before = tokens[max(0, i - _COMPLAINT_REACH) : i]
     complaint = next((j for j, t in enumerate(before) if t in _COMPLAINT_WORDS), None)
     return complaint is None or not any(t in _ABOUT for t in before[complaint + 1 :])
 
 
-def _thanked_or_given(tokens: Sequence[str], i: int) -> bool:
-    """Whether the person at `tokens[i]` is thanked («شكرا للموظف», "thanks to the
-    agent") or given a gift («ابي اهدي شخص عزيز ساعة»): not one to talk to. (Not
+def _not_to_talk_to(tokens: Sequence[str], i: int) -> bool:
+    """Whether the person at `tokens[i]` is thanked («شكرا للموظف», "tell the agent
+    thanks") or given a gift («ابي اهدي شخص عزيز ساعة»): not one to talk to. (Not
     "someone else" here: «دیگه» after a person is also "come on", «اپراتور دیگه!».)"""
     if i > 0 and (tokens[i - 1],) in _THANKS:
         return True
     near = tokens[max(0, i - _ATTRIBUTE_REACH) : i + _ATTRIBUTE_REACH + 1]
-    return any(t in _GIFT_WORDS for t in near)
+    # "tell the agent thanks from me": thanks passed on to one
+    return any(t in _GIFT_WORDS or t in _GRATITUDE for t in near)
 
 
 def _next_word(tokens: Sequence[str], i: int, skipped: frozenset[str]) -> int:
@@ -1917,10 +1954,13 @@ def _carries_me(token: str) -> bool:
         return token in _ARABIZI_ME_CONTACTS
     if _latin_with_me(token) is not None:
         return _contact_base(token) is not None
+    # «تكلموني», "(you) call me": the second person's «ت» before the verb
+    forms = (token, token[1:]) if token.startswith(_YOU_PREFIX) else (token,)
     return any(
-        token.endswith(s)
-        and not token[: -len(s)].rstrip("و").endswith(_ARRIVE)
-        and (token in _CONTACT_WORDS or token[: -len(s)] in _CONTACT_WORDS)
+        form.endswith(s)
+        and not form[: -len(s)].rstrip("و").endswith(_ARRIVE)
+        and (form in _CONTACT_WORDS or form[: -len(s)] in _CONTACT_WORDS)
+        for form in forms
         for s in _ME_SUFFIXES
     )
 
