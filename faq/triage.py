@@ -45,9 +45,11 @@ def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
 # longer one only beside a way to talk ("I need someone to call me"; "someone used my
 # card", "a room for 4 people" ask for nobody).
 _ANYONE = frozenset(
-    "someone somebody anyone anybody whoever people ppl "
-    # as chats write them ("need 2 talk 2 sum1 real")
-    "sum1 some1 any1 ne1".split()
+    tokenise(
+        "someone somebody anyone anybody whoever people ppl "
+        # as chats write them ("need 2 talk 2 sum1 real")
+        "sum1 some1 any1 ne1"
+    )
 )
 _HUMAN_WORDS = _ANYONE | frozenset(
     tokenise(
