@@ -91,6 +91,8 @@ _CONTACT_WORDS = frozenset(
             "talk speak chat connect transfer call callback contact reach escalate touch "
             "redirect "
             "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط گفتگو گفتوگو برقرار "
+            # «درخواست تماس», joined (see `_COMPOUND_NOUNS`)
+            "درخواستتماس "
             # «با من هماهنگ کند», "arrange it with me"
             "هماهنگ "
             "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی تحولنی حولني احکی یحکی احچی "
@@ -105,7 +107,7 @@ _CONTACT_WORDS = frozenset(
             "ykalemni ykalemny yekalemni ykallemni akalim akallim ykalim ykallim "
             "wasselny 7awilni atkalam atkallam etkalem etkallem ne7ki ye7ki yi7ki nkalem yetsel "
             "yetasel "
-            "yetesel yitasel yittasel ettasel etasel tetsel "
+            "yetesel yitasel yittasel ettasel etasel tetsel yetwasal ytwasal tetwasal "
             "t7awelni t7awelny t7awilni 7awelny 7awwelny 7awilny kalemny twasselni "
             "y7ki y7ke t7ki ti7ki "
             # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
@@ -289,6 +291,8 @@ _ANSWER_WORDS = frozenset(
             "answer respond reply review handle investigate "
             "جواب پاسخ پاسخگو پاسخگوی بررسی رسیدگی پیگیری راهنمایی راهنماییم کمکم "
             "يرد ترد يراجع مراجعة يتابع متابعة "
+            # a person stepping in («تحتاج إلى تدخل أحد الموظفين»)
+            "intervene تدخل "
             # by hand, himself: a person doing what the bot does («یه نفر دستی چک کنه»,
             # «حدا يشوف طلبي بنفسه», Maghrebi «بيدو»)
             "manually personally دستی بنفسه بنفسها بیدو "
@@ -727,7 +731,11 @@ _MUST = _phrases("do i need to", "do i have to", "should i", "must i", "do we ne
 # me", "call me back", «زنگ بزنید بهم», «با من تماس برقرار کنید»), unless a question word
 # asks how or when ("when will you call me?"); "escalate" and "callback" need no object.
 _ME = frozenset(
-    tokenise(normalise("me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya"))
+    tokenise(
+        normalise(
+            "me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya m3ay m3aya"
+        )
+    )
 )
 _ME_PHRASES = _phrases("با من", "به من")
 # Arabic verbs that carry "me" («كلموني», «حولني»): the suffix on a contact word, but not
@@ -759,7 +767,11 @@ _ME_CONTACT_PHRASES = _phrases(
     "تلفن بزنید",
     "تلفن بزنین",
 )
-_PERSON_CONTACTS = frozenset(tokenise(normalise("escalate escalation callback تصعيد صعد")))
+# «درخواست تماس», "a call request", is a callback (one token: see `_COMPOUND_NOUNS`).
+_CALL_REQUEST = "درخواستتماس"
+_PERSON_CONTACTS = frozenset(
+    [*tokenise(normalise("escalate escalation callback تصعيد صعد")), _CALL_REQUEST]
+)
 # Raising the matter to someone, Arabic «رفع» («ارفعوا الموضوع للإدارة», «ارفع شكواي إلى
 # المدير»): asked (imperative or «ممكن ترفع»), and aimed with «ل» or «إلى» at a person or a
 # department; «ارفعوا السعر» raises a price, «رفعت شكوى» tells of one filed.
@@ -844,7 +856,7 @@ _DEPARTMENTS = frozenset(
         normalise(
             "support sales billing accounts accounting finance team staff department company "
             "فروش مالی حسابداری فنی تعمیرات واحد بخش تیم شرکت فروشگاه "
-            "المبيعات الحسابات المالية القسم قسم الصيانة الفني الدعم الشركة المحل"
+            "المبيعات الحسابات المالية القسم قسم الصيانة الفني الدعم الشركة المحل الفريق"
         )
     )
 )
@@ -1368,6 +1380,7 @@ _COMPOUND_NOUNS = _phrases(
     "مركز الاتصال",
     "مركز اتصال",
     "کد پیگیری",
+    "درخواست تماس",
     "شماره پیگیری",
     # a way to contact, asked for as a detail («شماره تماس پشتیبانی رو میدید؟»)
     "contact number",
