@@ -112,6 +112,10 @@ _CONTACT_WORDS = frozenset(
             "y7ki y7ke t7ki ti7ki "
             # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
             "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
+            # Iraqi «يخابرني» ("calls me"), «يحاچي»/«يحچي» ("talks"); «يراسلني» ("messages
+            # me"); «بالتحدث» after «أرغب» ("I wish to talk")
+            "زنگم خابر یخابر تخابر یحاچی احاچی یحچی احچی یراسل راسل تراسل "
+            "بالتحدث بالتواصل بالتکلم "
             # Maghrebi «يعيط ليا»; «عايز اكلمهم» after the service was named
             "یعیط تعیط اکلمهم اکلمکم نکلمکم"
         )
@@ -489,7 +493,7 @@ _REQUEST_FORMS = frozenset(
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
             "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرستید "
             "بفرستین صدا "
-            "اطالب نطالب یرجی "
+            "اطالب نطالب یرجی ارغب نرغب "
             "ارید اريد نريد اطلب ارجو اود ابغى ابغي ابغا نبغى ابي ابا نبي بدي بدنا عايز "
             "عاوز عايزه عاوزه عايزين ودي حاب حابب اتمنى خلي خلوا خلو ريت اجعل جيب جيبلي "
             "هات هاتلي "
@@ -645,6 +649,7 @@ _ATTRIBUTES = frozenset(
 )
 _ATTRIBUTE_REACH = 2
 # A gift for someone («هدیه برای یه نفر», «هدية لشخص كبير بالسن»): the person receives it.
+_GIFT_REACH = 3  # words between the gift or the thanks and the person
 _GIFT_WORDS = frozenset(
     tokenise(normalise("gift gifts present presents هدیه کادو هدية هدايا اهدي اهديها نهدي"))
 )
@@ -733,7 +738,8 @@ _MUST = _phrases("do i need to", "do i have to", "should i", "must i", "do we ne
 _ME = frozenset(
     tokenise(
         normalise(
-            "me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya m3ay m3aya"
+            "me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya m3ay m3aya "
+            "beya bya biya"
         )
     )
 )
@@ -811,7 +817,12 @@ _CALL_WORDS = frozenset(
     tokenise(
         normalise(
             "call transfer connect contact reach phone ring escalate "
-            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل احاله صعد تصعید عیط"
+            # Arabizi «يتصل» ("mumkin tetasel beya?")
+            "yetasel yetsel tetsel tetasel ettasel etasel yetesel yitasel "
+            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل احاله صعد تصعید عیط "
+            # «زنگم بزنید», "ring me" (the Persian «م» on the noun); Iraqi «يخابر», "calls",
+            # and «يراسل», "messages"
+            "زنگم خابر یخابر تخابر یراسل راسل تراسل"
         )
     )
 )
@@ -1464,8 +1475,8 @@ def _not_to_talk_to(tokens: Sequence[str], i: int) -> bool:
     "someone else" here: «دیگه» after a person is also "come on", «اپراتور دیگه!».)"""
     if i > 0 and (tokens[i - 1],) in _THANKS:
         return True
-    near = tokens[max(0, i - _ATTRIBUTE_REACH) : i + _ATTRIBUTE_REACH + 1]
-    # "tell the agent thanks from me": thanks passed on to one
+    # «هدیه برای یه نفر», "a gift for someone"; "tell the agent thanks from me"
+    near = tokens[max(0, i - _GIFT_REACH) : i + _GIFT_REACH + 1]
     return any(t in _GIFT_WORDS or t in _GRATITUDE for t in near)
 
 
@@ -1684,11 +1695,12 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
                 or _names_staff(wanted, after)
                 or _of_staff(wanted, after)  # "get someone from your team on this"
             )
+    # a call aimed at the customer ("ring me pls", «اريد احد يخابرني»); "I don't want a
+    # person to call me": the call is refused with the person
+    if len(wanted) == len(clause) and _contacts_me(wanted):
+        return True
     if not (contact or asked):
         return False
-    # "I don't want a person to call me": the call is refused with the person
-    if contact and len(wanted) == len(clause) and _contacts_me(wanted):
-        return True
     # "I want to know whether your staff ...": the form serves the inquiry before the
     # person; "I want a human to check my order" asks for the person first.
     first_person = next(
@@ -1957,6 +1969,12 @@ _ARABIZI_ME_CONTACTS = frozenset(
         "ykallem",
         "wassel",
         "twassel",
+        # the plural imperative ("kalmooni", "7awlouni")
+        "kalmoo",
+        "kallmoo",
+        "kalmou",
+        "7awloo",
+        "7awlou",
     )
     for form in (stem + "ni", stem + "ny")
 )
@@ -2129,7 +2147,9 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
         return True  # «transferم کنید»; «callم قطع شد» is "my call dropped"
     if _passive_call_to_me(clause, i):
         return True
-    base = _contact_base(token)
+    # "phone me back", "ring me": verbs of calling only, not of talking ("phone" alone is
+    # the phone asked about, "customer service's phone number")
+    base = _contact_base(token) or (token if token in _CALL_WORDS else None)
     if base in _VERBAL_NOUNS and asked:
         base = _CALL  # «أرجو التواصل معي هاتفياً», "please contact me by phone"
     if base not in _CALL_WORDS:  # the verb itself: not "stop calling me"
