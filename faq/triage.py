@@ -61,6 +61,8 @@ _HUMAN_WORDS = _ANYONE | frozenset(
             # "team member", "staff member": compound nouns, one token (see `_joined`)
             "teammember teammembers staffmember staffmembers "
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
+            # «هیچکس جواب نمیده؟», "nobody answers?", asks whether anyone is there
+            "هیچکس هیچکی "
             "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
             "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
             # «رئیس», "the boss" (Persian and Arabic «رئيس القسم»)
@@ -328,6 +330,8 @@ _CONTACT_PHRASES = _phrases(
     "hold of",
     "pass me",
     "hook me up",
+    "complain to",
+    "in touch with",
     # someone put on the line ("get someone on the line", «یکی بیاد پای خط», «حط حد على
     # الخط»)
     "on the line",
@@ -520,6 +524,10 @@ _REQUEST_PHRASES = _phrases(
     "is there",
     "are there",
     "get",
+    # "this needs a human", "my case requires a real person" (the manager who "needs to
+    # approve" is not asked for)
+    "needs",
+    "requires",
     # "I would be grateful (if ...)": the formal request («سپاسگزار خواهم بود اگر یکی از
     # همکاران ...», «ممنون میشم یه کارشناس ...», «سأكون ممتنا لو ...»); «ممنون» alone thanks
     "grateful if",
@@ -855,7 +863,7 @@ _CLAUSE_WORDS = frozenset(
 # "Is there", "get" ask for the person right after them ("get a manager on the line",
 # "is there a real human"), not for "a limit ... someone can do" or "a person who
 # lives in the US to get a card"; these words may stand between.
-_POINTING = frozenset(["is", "are", "get"])
+_POINTING = frozenset(["is", "are", "get", "needs", "requires"])
 _BEFORE_PERSON = _DETERMINERS | frozenset(["real", "actual", "live", "actually", "someone"])
 # Who "of", "from" a service is one of its people ("someone from support", «یکی از
 # پشتیبانی», «احد من خدمة العملاء»).
@@ -1695,6 +1703,8 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
                 or _names_staff(wanted, after)
                 or _of_staff(wanted, after)  # "get someone from your team on this"
             )
+    if any(_talks_to_a_department(wanted, i) for i in range(len(wanted))):
+        return True
     # a call aimed at the customer ("ring me pls", «اريد احد يخابرني»); "I don't want a
     # person to call me": the call is refused with the person
     if len(wanted) == len(clause) and _contacts_me(wanted):
@@ -1729,6 +1739,31 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
         # by their service, the call asked for ("I got a message from your team" tells)
         or (asked and _contact_base(t) is not None and _of_staff(wanted, i + 1))
         for i, t in enumerate(wanted)
+    )
+
+
+_TO_WITH = frozenset(["to", "with"])
+_DEPARTMENT_REACH = 2  # words naming the department ("your complaints team")
+# What may follow the department when it is the one asked for ("talk to billing please");
+# "connect to the company network" names a network.
+_AFTER_DEPARTMENT = frozenset(
+    ["please", "pls", "plz", "now", "asap", "today", "about", "regarding", "for", "re"]
+)
+
+
+def _talks_to_a_department(clause: Sequence[str], i: int) -> bool:
+    """Whether an English contact word at `clause[i]` is aimed at one of the shop's
+    departments ("talk to billing", "connect me to sales", "put me in touch with your
+    complaints team"); "connect to wifi" names none."""
+    if not clause[i].isascii() or not _is_contact(clause, i):
+        return False
+    j = _next_word(clause, i + 1, _ME)
+    if j == len(clause) or clause[j] not in _TO_WITH:
+        return False
+    k = _next_word(clause, j + 1, _DETERMINERS)
+    return any(
+        clause[m] in _DEPARTMENTS and (m + 1 == len(clause) or clause[m + 1] in _AFTER_DEPARTMENT)
+        for m in range(k, min(k + _DEPARTMENT_REACH, len(clause)))
     )
 
 
@@ -2149,7 +2184,9 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
         return True
     # "phone me back", "ring me": verbs of calling only, not of talking ("phone" alone is
     # the phone asked about, "customer service's phone number")
-    base = _contact_base(token) or (token if token in _CALL_WORDS else None)
+    base = _contact_base(token) or (
+        token if token in _CALL_WORDS or token in _VERBAL_NOUNS else None
+    )
     if base in _VERBAL_NOUNS and asked:
         base = _CALL  # «أرجو التواصل معي هاتفياً», "please contact me by phone"
     if base not in _CALL_WORDS:  # the verb itself: not "stop calling me"
