@@ -116,7 +116,7 @@ _CONTACT_WORDS = frozenset(
             "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
             # Iraqi «يخابرني» ("calls me"), «يحاچي»/«يحچي» ("talks"); «يراسلني» ("messages
             # me"); «بالتحدث» after «أرغب» ("I wish to talk")
-            "زنگم خابر یخابر تخابر یحاچی احاچی یحچی احچی یراسل راسل تراسل "
+            "زنگم خابر یخابر تخابر یحاچی احاچی یحچی احچی یراسل راسل تراسل کال "
             "بالتحدث بالتواصل بالتکلم "
             # Maghrebi «يعيط ليا»; «عايز اكلمهم» after the service was named
             "یعیط تعیط اکلمهم اکلمکم نکلمکم"
@@ -497,7 +497,7 @@ _REQUEST_FORMS = frozenset(
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
             "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرستید "
             "بفرستین صدا "
-            "اطالب نطالب یرجی ارغب نرغب "
+            "اطالب نطالب یرجی ارغب نرغب نرجو "
             "ارید اريد نريد اطلب ارجو اود ابغى ابغي ابغا نبغى ابي ابا نبي بدي بدنا عايز "
             "عاوز عايزه عاوزه عايزين ودي حاب حابب اتمنى خلي خلوا خلو ريت اجعل جيب جيبلي "
             "هات هاتلي "
@@ -723,7 +723,7 @@ _MODALS = frozenset(
     tokenise(
         normalise(
             "can could may would ممکن میشه میشود میتونم میتونه میتونید امکان يمكن ممكن "
-            "اقدر تقدر momken mumkin"
+            "اقدر تقدر momken mumkin بامکان بالامکان"
         )
     )
 )
@@ -747,6 +747,8 @@ _ME = frozenset(
     tokenise(
         normalise(
             "me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya m3ay m3aya "
+            # «نرجو التواصل معنا», "with us"
+            "معنا "
             "beya bya biya"
         )
     )
@@ -830,7 +832,9 @@ _CALL_WORDS = frozenset(
             "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل احاله صعد تصعید عیط "
             # «زنگم بزنید», "ring me" (the Persian «م» on the noun); Iraqi «يخابر», "calls",
             # and «يراسل», "messages"
-            "زنگم خابر یخابر تخابر یراسل راسل تراسل"
+            "زنگم خابر یخابر تخابر یراسل راسل تراسل "
+            # the English "call" in Persian letters («میشه کال بزنید؟»)
+            "کال"
         )
     )
 )
@@ -1396,6 +1400,7 @@ _COMPOUND_NOUNS = _phrases(
     "call centers",
     "call centres",
     "مرکز تماس",
+    "کال سنتر",
     "مركز الاتصال",
     "مركز اتصال",
     "کد پیگیری",
@@ -2144,7 +2149,8 @@ def _contacts_me(clause: Sequence[str]) -> bool:
         for i, t in enumerate(clause)
         if t in _ME or (t in _ME_TABLE and _longest_at(clause, i, _ME_TABLE))
     }
-    asked = any(t in _REQUEST_FORMS for t in clause)
+    # «أرجو التواصل معي», «هل بإمكان أحد الاتصال بي؟»: the verbal noun asked for
+    asked = any(t in _REQUEST_FORMS or t in _MODALS for t in clause)
     # each word is read in constant time, and the refusal (which looks back over the
     # clause) only for a contact found: a long clause of repeated words stays linear
     return any(
@@ -2253,8 +2259,8 @@ _THERE_IS = frozenset(
 _SOMEONE_THERE_LENGTH = 4
 # "On me" after "answer" («يرد عليا»; «علي» is also «على», "on", and the name Ali)
 _ON_ME = frozenset(tokenise(normalise("عليا 3alaya 3alayya")))
-# Levantine and Egyptian "answers" with «ب» («في حدا بيرد؟»)
-_ANSWERS_NOW = frozenset(tokenise(normalise("بيرد بترد")))
+# Levantine and Egyptian "answers", "talks" with «ب» («في حدا بيرد؟», «شو في حدا بيحكي معي؟»)
+_ANSWERS_NOW = frozenset(tokenise(normalise("بيرد بترد بيحكي بيتكلم")))
 _IS = frozenset(["is", "are"])
 _BEFORE_THERE = _IS | frozenset(["out", "still", "in"])
 _REAL = frozenset(["real", "actual", "live", "living"])
