@@ -307,11 +307,18 @@ def test_person_requests_tune_halves() -> None:
     # other words, 52 of them taken by the first rules; then 48 requests and 20 look-alikes
     # more, 39 and 0 taken by the second rules); left "transfer pls" (a money
     # transfer as often), "speek to agant plz" (one letter changed in a short word),
-    # are a Finglish word the transliteration does not read ("modiretoono"), "wa9alni"
+    # "wa9alni"
     # (also "it reached me"), «حولوني ... الأسبوع الماضي» (a story in the imperative's
     # form) and "can I change the person the order is delivered to?"
     # Session 22 took "modiretoono" (the possessive and object «و» read)
     assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (275, 280, 2, 155)
+    # the blind sets' tune halves session 22 chose its rules on: 58 of 65 and 1 of 35, 57
+    # and 3 before them; left «واش ممكن شي واحد يتاصل بيا» (a misspelt verb), "please i
+    # want speak with the worker of shop, not machine" ("worker" is one letter from
+    # "worked"), an Arabizi verb split by a hyphen, "Who's in charge there? Let me talk
+    # to them."
+    assert _person_set("person_requests5.jsonl", "tune") == (63, 65, 0, 35)
+    assert _person_set("person_requests6.jsonl", "tune") == (64, 65, 0, 35)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
@@ -324,15 +331,21 @@ def test_person_requests_tune_halves() -> None:
 # 65 (74%) before session 19. person_requests5.jsonl, written blind in session 20 and
 # never read by the engineer who chose that session's rules: 56 of 65 (86%) and 2 of 35
 # before them, 57 and 2 after. person_requests6.jsonl, written blind in session 21, was
-# counted on the rules of that session's start: 59 of 65 (91%), 3 of 35.
+# counted on the rules of that session's start: 59 of 65 (91%), 3 of 35. Session 22's
+# rules (chosen on the tune halves of person_requests5.jsonl and person_requests6.jsonl,
+# fresh*.jsonl and cases of the engineer's own) took 73, 62, 81, 54, 60, 60 and 24 (97%,
+# 98%, 96%, 83%, 92%, 92%, 92%) and 3, 0, 2, 2, 2, 1 and 0 others: one fewer on the sixth.
+# person_requests7.jsonl, written blind in session 22 and read in neither half by the
+# engineer who chose its rules: 57 of 64 and 3 of 34 before them, 58 and 2 after.
 PERSON_REQUESTS_HELD = {
-    "person_requests.jsonl": (72, 75, 3, 30),
+    "person_requests.jsonl": (73, 75, 3, 30),
     "person_requests2.jsonl": (62, 63, 0, 37),
-    "person_requests3.jsonl": (80, 84, 2, 48),
-    "person_requests4.jsonl": (51, 65, 2, 35),
-    "person_requests5.jsonl": (57, 65, 2, 35),
-    "person_requests6.jsonl": (59, 65, 3, 35),
-    "person_requests_check_s19.jsonl": (23, 26, 0, 14),
+    "person_requests3.jsonl": (81, 84, 2, 48),
+    "person_requests4.jsonl": (54, 65, 2, 35),
+    "person_requests5.jsonl": (60, 65, 2, 35),
+    "person_requests6.jsonl": (60, 65, 1, 35),
+    "person_requests7.jsonl": (58, 64, 2, 34),
+    "person_requests_check_s19.jsonl": (24, 26, 0, 14),
 }
 
 
@@ -799,3 +812,130 @@ def test_asking_how_to_reach_a_person_is_a_request_asking_for_a_detail_is_not() 
         "what is your support email?",
     ]:
         assert triage(text).kind is MessageKind.QUESTION, text
+
+
+# Session 22's rule families, each with requests and look-alikes of the engineer's own
+# (in no fixture; most missed or taken before the rule).
+SESSION_22_REQUESTS = {
+    # Gulf «علي» after a call verb with nothing after it but "please"; Arabizi "beya"
+    "call_on_me": [
+        "اتصلوا علي الله يخليكم",
+        "ممكن حد يتصل علي؟",
+        "رقمي 0501234567 اتصلوا علي",
+        "mumkin tetasel beya?",
+    ],
+    # calls aimed at the customer without a talk verb, in every language
+    "calls_aimed_at_me": [
+        "ring me pls",
+        "phone me back asap",
+        "زنگم بزنید",
+        "یکی از کارشناسا به من تلفن کنه",
+        "میشه کال بزنید؟",
+        "اريد احد يخابرني",
+        "خابروني رجاءً",
+        "ابي احد يحاچيني",
+        "حد يراسلني على الواتس",
+        "kalmooni 3al ra2am",
+        "السلام عليكم، ممكن تكلموني على الرقم المسجل؟",
+        "ارجو الاتصال بي في أقرب وقت",
+        "هل بإمكان أحد موظفيكم الاتصال بي؟",
+        "نرجو التواصل معنا هاتفيا",
+        "لطفاً یه call با من هماهنگ کنید",
+        "darkhast-e tamas daram",
+    ],
+    # someone put on the line, sent («دزلي»), or who "must" answer or look
+    "on_the_line_sent_or_must": [
+        "can you get a manager on the line",
+        "یه کارشناس بیاد پشت خط",
+        "دزلي احد من الدعم",
+        "لازمه یه مسئول پرونده رو بررسی کنه",
+        "یه کارشناس همین الان باید زنگ بزنه",
+        "میشه یه کارشناس جوابمو بده؟",
+        "can a real person take a look at my case",
+        "I think this needs a human",
+    ],
+    # polite and conditional forms
+    "polite_forms": [
+        "ممنون میشم یه کارشناس باهام تماس بگیره",
+        "ممنون خواهم شد اگر یکی از کارشناسان پیگیری کند",
+        "I'd be grateful if someone could call me back",
+        "سأكون ممتنا لو تواصل معي أحد الموظفين",
+        "أرغب بالتحدث مع شخص من الإدارة",
+        "ممكن أحد الزملاء يرد علي؟",
+        "Would it be possible for a member of your team to give me a ring tomorrow morning?",
+    ],
+    # departments and who handles the case
+    "departments_and_whoever": [
+        "Could I be put in touch with your complaints team?",
+        "talk to billing please",
+        "is there someone I can complain to?",
+        "I need to speak with whoever handles refunds",
+        "ممكن أحد من الفريق يراجع طلبي؟",
+    ],
+    # dialect and chat spellings
+    "dialect_and_chat_spellings": [
+        "rly need 2 talk 2 sum1 real",
+        "any1 there?",
+        "bghit ntkallem m3a chi mas2oul",
+        "abi a7ad yetwasal m3ay",
+        "دزولي موظف يحچي وياي",
+        "شو في حدا بيحكي معي؟",
+        "هیچکس جواب نمیده؟",
+        "mishe ba ye manager harf bezanam?",
+        "modiretoono mikham",
+        "ما بدي روبوت بدي انسان",
+    ],
+}
+SESSION_22_LOOK_ALIKES = {
+    # the bot thanked, asked what it is, or the customer's own humanity
+    "the_bot_not_refused": [
+        "مرسی ربات، دیگه نیازی به اپراتور نیست",
+        "are you a robot or a human?",
+        "شما ربات هستین یا آدم؟",
+        "انت روبوت ولا موظف؟",
+        "من آدمم نه ربات، چرا کپچا قبول نمیکنه؟",
+        "the bot answered my question, no need for an agent",
+    ],
+    # no need for one
+    "no_need": ["ما في داعي حدا يتصل، الموضوع انحل", "شكرا لك ما احتاج موظف"],
+    # a person thanked, given a gift, complained about, or told about
+    "people_not_asked_for": [
+        "شكرا للموظف اللي ساعدني",
+        "please tell the agent thanks from me",
+        "ابي هدية لشخص عزيز",
+        "هدیه برای یه نفر میخوام",
+        "میخوام به یه نفر دیگه هدیه بدم",
+        "ابي اقدم شكوى رسمية بخصوص سلوك الموظف",
+        "the technician who came was great, thanks",
+        "ابي اشتغل موظف عندكم",
+        "what hours is live chat staffed?",
+    ],
+    # what the new rules must leave out
+    "new_rules_leave_out": [
+        "can the printer connect to the company network?",
+        "I talked to billing yesterday",
+        "ring me when it's back in stock",
+        "خدمة العملاء اتصلوا علي امس",
+        "المندوب اتصل علي",
+        "the manager needs to approve the invoice first",
+        "talk to me in Farsi please",
+        "هیچکس تو خونه نیست، بسته رو کجا میذارید؟",
+        "هدست مخصوص کال سنتر دارین؟",
+        "تلفن پشتیبانی رو به من بدید",
+        "give me a ring size chart",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "text", [t for ts in SESSION_22_REQUESTS.values() for t in ts], ids=lambda t: t[:40]
+)
+def test_session_22_requests_for_a_person(text: str) -> None:
+    assert triage(text).kind is MessageKind.HUMAN
+
+
+@pytest.mark.parametrize(
+    "text", [t for ts in SESSION_22_LOOK_ALIKES.values() for t in ts], ids=lambda t: t[:40]
+)
+def test_session_22_look_alikes(text: str) -> None:
+    assert triage(text).kind is not MessageKind.HUMAN
