@@ -307,9 +307,8 @@ def test_person_requests_tune_halves() -> None:
     # other words, 52 of them taken by the first rules; then 48 requests and 20 look-alikes
     # more, 39 and 0 taken by the second rules); left "transfer pls" (a money
     # transfer as often), "speek to agant plz" (one letter changed in a short word),
-    # "wa9alni"
-    # (also "it reached me"), «حولوني ... الأسبوع الماضي» (a story in the imperative's
-    # form) and "can I change the person the order is delivered to?"
+    # "wa9alni" (also "it reached me"), «حولوني ... الأسبوع الماضي» (a story in the
+    # imperative's form) and "can I change the person the order is delivered to?"
     # Session 22 took "modiretoono" (the possessive and object «و» read)
     assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (275, 280, 2, 155)
     # the blind sets' tune halves session 22 chose its rules on: 58 of 65 and 1 of 35, 57
