@@ -297,6 +297,8 @@ _ANSWER_WORDS = frozenset(
             "answer respond reply review handle investigate "
             "جواب پاسخ پاسخگو پاسخگوی بررسی رسیدگی پیگیری راهنمایی راهنماییم کمکم "
             "يرد ترد يراجع مراجعة يتابع متابعة "
+            # «ابي احد يحل مشكلتي», "someone to solve my problem"
+            "يحل يحلها يحللي "
             # a person stepping in («تحتاج إلى تدخل أحد الموظفين»)
             "intervene تدخل "
             # by hand, himself: a person doing what the bot does («یه نفر دستی چک کنه»,
@@ -389,6 +391,8 @@ _HUMAN_PHRASES = _phrases(
     "خدمات پس از فروش",
     "واحد پشتیبانی",
     "پشتیبان انسانی",
+    # "someone higher up" («میخوام با یه مقام بالاتر صحبت کنم»)
+    "مقام بالاتر",
     "پشتیبانی",
     "خدمة العملاء",
     "خدمه عملاء",
@@ -868,6 +872,20 @@ _CLAUSE_WORDS = frozenset(
 # "is there a real human"), not for "a limit ... someone can do" or "a person who
 # lives in the US to get a card"; these words may stand between.
 _POINTING = frozenset(["is", "are", "get", "needs", "requires"])
+# "This needs a human": the person needed ends the clause or is followed by what they are
+# for ("needs a person to look at it"); not "needs a person's signature".
+_NEEDS = frozenset(["needs", "requires"])
+_AFTER_NEEDED_PERSON = frozenset(
+    ["to", "who", "that", "please", "pls", "now", "asap", "urgently", "here", "already"]
+)
+
+
+def _needed_person_ends(clause: Sequence[str], i: int) -> bool:
+    """Whether the person-word at `clause[i]` ends the clause or is followed by what
+    they are needed for."""
+    return i + 1 >= len(clause) or clause[i + 1] in _AFTER_NEEDED_PERSON
+
+
 _BEFORE_PERSON = _DETERMINERS | frozenset(["real", "actual", "live", "actually", "someone"])
 # Who "of", "from" a service is one of its people ("someone from support", «یکی از
 # پشتیبانی», «احد من خدمة العملاء»).
@@ -1702,6 +1720,8 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
     for i in range(len(wanted)):
         if wanted[i] in _REQUEST_TABLE and (length := _longest_at(wanted, i, _REQUEST_TABLE)):
             after = _next_word(wanted, i + length, _BEFORE_PERSON)
+            if wanted[i] in _NEEDS and not _needed_person_ends(wanted, after):
+                continue  # "my account needs a person's signature?"
             asked = (
                 asked
                 or wanted[i] not in _POINTING

@@ -852,6 +852,8 @@ SESSION_22_REQUESTS = {
         "میشه یه کارشناس جوابمو بده؟",
         "can a real person take a look at my case",
         "I think this needs a human",
+        "ابي احد يحل مشكلتي",
+        "میخوام با یه مقام بالاتر صحبت کنم",
     ],
     # polite and conditional forms
     "polite_forms": [
@@ -922,6 +924,9 @@ SESSION_22_LOOK_ALIKES = {
         "هدست مخصوص کال سنتر دارین؟",
         "تلفن پشتیبانی رو به من بدید",
         "give me a ring size chart",
+        "my account needs a person's signature?",
+        "whoever packed my order forgot the charger",
+        "الموظف ما حل مشكلتي امس",
     ],
 }
 
