@@ -506,7 +506,7 @@ _REQUEST_FORMS = frozenset(
             "عاوز عايزه عاوزه عايزين ودي حاب حابب اتمنى خلي خلوا خلو ريت اجعل جيب جيبلي "
             "هات هاتلي "
             # "I need" («محتاج حد يبص»)
-            "محتاج محتاجه احتاج نحتاج "
+            "محتاج محتاجه "
             # Maghrebi "I want" («بغيت نهضر مع شي واحد»)
             "بغيت bghit bghina "
             # Arabizi
@@ -1767,6 +1767,9 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
     )
 
 
+# Verbs of talking, as typed: "transfer to other accounts" moves money, "transfers to
+# certain accounts" is a noun.
+_TALK_VERBS = frozenset(["talk", "speak", "chat", "connect", "contact", "reach", "touch"])
 _TO_WITH = frozenset(["to", "with"])
 _DEPARTMENT_REACH = 2  # words naming the department ("your complaints team")
 # What may follow the department when it is the one asked for ("talk to billing please");
@@ -1780,7 +1783,7 @@ def _talks_to_a_department(clause: Sequence[str], i: int) -> bool:
     """Whether an English contact word at `clause[i]` is aimed at one of the shop's
     departments ("talk to billing", "connect me to sales", "put me in touch with your
     complaints team"); "connect to wifi" names none."""
-    if not clause[i].isascii() or not _is_contact(clause, i):
+    if clause[i] not in _TALK_VERBS or not _is_contact(clause, i):
         return False
     j = _next_word(clause, i + 1, _ME)
     if j == len(clause) or clause[j] not in _TO_WITH:

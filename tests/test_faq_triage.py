@@ -925,6 +925,8 @@ SESSION_22_LOOK_ALIKES = {
         "تلفن پشتیبانی رو به من بدید",
         "give me a ring size chart",
         "my account needs a person's signature?",
+        "can I transfer to other accounts?",
+        "are there fees on transfers to savings accounts?",
         "whoever packed my order forgot the charger",
         "الموظف ما حل مشكلتي امس",
     ],
