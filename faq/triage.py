@@ -59,7 +59,9 @@ _HUMAN_WORDS = _ANYONE | frozenset(
             "specialist advisor adviser associate admin expert consultant csr teammate "
             "technician technicians تکنسین تکنسینتون "
             # "team member", "staff member": compound nouns, one token (see `_joined`)
-            "teammember teammembers staffmember staffmembers "
+            "teammember teammembers staffmember staffmembers teamlead teamleader "
+            # «پرسنل», «کارکنان» ("personnel", "staff")
+            "پرسنل کارکنان کارکن "
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
             # «هیچکس جواب نمیده؟», "nobody answers?", asks whether anyone is there
             "هیچکس هیچکی "
@@ -79,7 +81,7 @@ _HUMAN_WORDS = _ANYONE | frozenset(
             "سوپروایزر منیجر ایجنت "
             # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
             "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
-            "mas2oul mas2ul mas2oula mos2ol "
+            "mas2oul mas2ul mas2oula mos2ol mowadaf mwadaf muwadaf mowaddaf "
             # «موظف»'s «ظ» is also written dh, th or 6 ("mowadhaf", "mwa6af")
             "mowadhaf mowazhaf mwadhaf muwadhaf muwazaf mowathaf mwathaf mowa6af mwa6af "
             "shakhs sha5s moshref mushrif moshrif "
@@ -169,6 +171,8 @@ _CONTACT_PROCLITICS = ("لل", "ل", "و")
 _PLURAL_VERB_ENDINGS = ("ونی", "وا", "و")
 # ... and the second person's «ت» before a plural verb («تكلموني», «تحولوني»)
 _YOU_PREFIX = "ت"
+# «حد يرجعلي», "someone get back to me", with no object after it
+_GETS_BACK_TO_ME = frozenset(tokenise(normalise("يرجعلي ترجعلي ترجعولي يرجعولي")))
 
 
 # A contact refused: "don't call me", «أرجو عدم الاتصال بي», «بطلوا تتصلوا بيا» (a word
@@ -337,6 +341,7 @@ _CONTACT_PHRASES = _phrases(
     # someone put on the line ("get someone on the line", «یکی بیاد پای خط», «حط حد على
     # الخط»)
     "on the line",
+    "over the phone",
     "پای خط",
     "پشت خط",
     "على الخط",
@@ -354,7 +359,9 @@ _CONTACT_PHRASES = _phrases(
 # "Someone" that is also "one" («یکی», Arabic «احد»): a person only beside a contact or
 # answer word («یکی تماس بگیره», «يتصل بي أحد»); «یکی دیگه میخوام» wants another item.
 # Egyptian and Levantine «حد»/«حدا» ("someone") is MSA "limit" («هل هناك حد للتعبئة»).
-_SOMEONE = frozenset(tokenise(normalise("یکی یکیو یکیتون احد حد حدا بحد 7ad 7ada 7add a7ad ahad")))
+_SOMEONE = frozenset(
+    tokenise(normalise("یکی یکیو یکیتون احد لاحد حد حدا بحد 7ad 7ada 7add a7ad ahad"))
+)
 # Those that are also "one" («یکی از سفارشام», "one of my orders"; «أحد المنتجات»).
 _ONE = frozenset(tokenise(normalise("یکی احد a7ad ahad")))
 # Maghrebi and Levantine «واحد», "wa7ed" is "someone" only after "some" («شي واحد», "chi
@@ -499,7 +506,7 @@ _REQUEST_FORMS = frozenset(
             "want wanna need like prefer rather demand request require gimme appreciate arrange "
             "schedule "
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
-            "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرستید "
+            "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرست بفرستید "
             "بفرستین صدا "
             "اطالب نطالب یرجی ارغب نرغب نرجو "
             "ارید اريد نريد اطلب ارجو اود ابغى ابغي ابغا نبغى ابي ابا نبي بدي بدنا عايز "
@@ -712,6 +719,8 @@ _WHEN_PHRASES = _phrases(
     "emta",
     "imta",
 )
+_WHAT = frozenset(["what", "which", "whats"])
+_UNTIL = frozenset(tokenise(normalise("till until untill لين لحد لغایه")))
 # ... or the days they work ("is the supervisor at the branch on Saturday?").
 _DAYS = frozenset(
     tokenise(
@@ -833,7 +842,8 @@ _CALL_WORDS = frozenset(
             "call transfer connect contact reach phone ring escalate "
             # Arabizi «يتصل» ("mumkin tetasel beya?")
             "yetasel yetsel tetsel tetasel ettasel etasel yetesel yitasel "
-            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل احاله صعد تصعید عیط "
+            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل یتواصل تتواصل احاله صعد "
+            "تصعید عیط "
             # «زنگم بزنید», "ring me" (the Persian «م» on the noun); Iraqi «يخابر», "calls",
             # and «يراسل», "messages"
             "زنگم خابر یخابر تخابر یراسل راسل تراسل "
@@ -1342,12 +1352,17 @@ _OR_REACH = 3  # words from the bot word to "or"
 
 
 def _asked_what_you_are(tokens: Sequence[str], i: int) -> bool:
-    """Whether the bot word at `tokens[i]` is asked about: "are you a bot or ...?"."""
+    """Whether the bot word at `tokens[i]` is asked about: "are you a bot or ...?", "tu
+    adami ya robot?", «پشتیبانی شما هم بات ه یا آدم واقعی؟» ("you" before it, "or"
+    within three words on either side)."""
     j = _previous_word(tokens, i - 1, _ARTICLES_A)
-    addressed = (j >= 0 and tokens[j] in _YOU) or (
-        i + 1 < len(tokens) and tokens[i + 1] in _YOU_ARE
+    addressed = (
+        (j >= 0 and tokens[j] in _YOU)
+        or (i + 1 < len(tokens) and tokens[i + 1] in _YOU_ARE)
+        or any(t in _YOU for t in tokens[max(0, i - 2 * _OR_REACH) : i])
     )
-    return addressed and any(t in _OR for t in tokens[i + 1 : i + 1 + _OR_REACH])
+    near = tokens[max(0, i - _OR_REACH) : i + 1 + _OR_REACH]
+    return addressed and any(t in _OR for t in near)
 
 
 def _thanked(tokens: Sequence[str], i: int) -> bool:
@@ -1412,6 +1427,8 @@ _COMPOUND_NOUNS = _phrases(
     "delivery driver",
     "staff member",
     "staff members",
+    "team lead",
+    "team leader",
     "human readable",
     "call center",
     "call centre",
@@ -1422,6 +1439,13 @@ _COMPOUND_NOUNS = _phrases(
     "مركز الاتصال",
     "مركز اتصال",
     "کد پیگیری",
+    # appliances named "robot" («ربات جارو», "a robot vacuum"): not the bot
+    "ربات جارو",
+    "جارو رباتیک",
+    "robot vacuum",
+    "robot vacuums",
+    "مكنسة روبوت",
+    "روبوت تنظيف",
     "درخواست تماس",
     "شماره پیگیری",
     # a way to contact, asked for as a detail («شماره تماس پشتیبانی رو میدید؟»)
@@ -1569,7 +1593,9 @@ def _tells(clause: Sequence[str]) -> bool:
         return True
     if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
-    if _wants_to_know(clause) or _asks_when(clause):
+    if clause[0] in _WHAT and any(t in _ATTRIBUTES for t in clause):
+        return True  # "what number does the technician call from?": a detail asked
+    if _wants_to_know(clause) or _asks_when(clause) or _of_another_organisation(clause):
         return True
     if clause[0] in _QUESTION_PARTICLES and any(t in _MUST_WORDS for t in clause):
         return True  # «آیا باید با پشتیبانی تماس بگیرم؟», «هل لازم أتصل بخدمة العملاء؟»
@@ -1604,6 +1630,34 @@ def _subject_of_was(clause: Sequence[str], i: int) -> bool:
     return any(
         _is_person_word(t, typos=False) for t in clause[max(0, i - _WAS_REACH) : i]
     ) and not any(t in _REQUEST_FORMS or t in _MODALS for t in clause)
+
+
+# Another organisation's people or service ("someone at my bank", «اپراتور بانک ملی»,
+# «موظف في البنك الأهلي», «پشتیبانی ایرانسل»): asked about, not the shop's to talk to.
+_ORGANISATIONS = frozenset(
+    tokenise(
+        normalise(
+            "bank banks airline airlines insurer insurance embassy government telecom "
+            "بانک بانکم بانکی بیمه سفارت هواپیمایی ایرانسل رایتل "
+            "بنک البنک بنکی المصرف مصرف التامین السفاره الحکومه موبایلی "
+            "irancell stc"
+        )
+    )
+)
+# What may stand between the person and the organisation ("at my bank", «در بانک»; not
+# "a manager about my bank transfer")
+_TO_ORGANISATION = frozenset(tokenise(normalise("at in of from my the a در فی من تبع عند لدی")))
+
+
+def _of_another_organisation(clause: Sequence[str]) -> bool:
+    """Whether a person or service in the clause is another organisation's: an
+    organisation right after it, or after "at", "in", "my" ... only."""
+    for i in range(len(clause)):
+        if _names_staff(clause, i):
+            j = _next_word(clause, i + 1, _TO_ORGANISATION)
+            if j < len(clause) and clause[j] in _ORGANISATIONS:
+                return True
+    return False
 
 
 def _starts_with_a_person(clause: Sequence[str]) -> bool:
@@ -1670,7 +1724,13 @@ def _relative_past(clause: Sequence[str]) -> set[int]:
 def _asks_when(clause: Sequence[str]) -> bool:
     """A question about the staff's times ("when do your agents answer?", «کارشناس
     فروش چه ساعتی جواب میده؟», «متى يتصل المندوب؟»), unless it asks whether one can or
-    asks for one ("when can someone call me?")."""
+    asks for one ("when can someone call me?"); "till what time can I call?" asks the
+    hours whatever follows."""
+    if any(
+        t in _UNTIL and clause[i + 1 : i + 2] and _longest_at(clause, i + 1, _WHEN_TABLE)
+        for i, t in enumerate(clause)
+    ):
+        return True
     return any(
         t in _DAYS or (t in _WHEN_TABLE and _longest_at(clause, i, _WHEN_TABLE))
         for i, t in enumerate(clause)
@@ -1902,11 +1962,15 @@ def _can_someone(clause: Sequence[str]) -> bool:
 
 
 def _answers_after(clause: Sequence[str], i: int) -> bool:
-    """Whether the person at `clause[i]` is to answer within `_LOOK_REACH` words after
-    them («یه همکار انسانی جوابمو بده», "a human colleague answer me"; Persian answer
-    words take the customer's «م»)."""
+    """Whether the person at `clause[i]` is to answer or help within `_LOOK_REACH` words
+    after them («یه همکار انسانی جوابمو بده», «ممكن موظف يساعدني؟»; Persian answer words
+    take the customer's «م»). A person-word only: "can someone help me unblock my pin?"
+    asks the question."""
+    # help from one not yet named ("an agent", «موظف»); "the technician" helps install
+    definite = clause[i].startswith(_ARTICLE) or (i > 0 and clause[i - 1] in _DETERMINERS)
+    indefinite = not definite or (i > 0 and clause[i - 1] in _ARTICLES_A)
     return any(
-        any(form in _ANSWER_WORDS for form in persian_variants(t))
+        (indefinite and t in _HELP_ME) or any(form in _ANSWER_WORDS for form in persian_variants(t))
         for t in clause[i + 1 : i + 1 + _LOOK_REACH + 1]
     )
 
@@ -2211,6 +2275,8 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
         return True  # «transferم کنید»; «callم قطع شد» is "my call dropped"
     if _passive_call_to_me(clause, i):
         return True
+    if token in _GETS_BACK_TO_ME:  # «وحد يرجعلي؟»; «ترجعلي الفلوس» returns the money
+        return _next_word(clause, i + 1, _BEFORE_IMPERATIVE | _URGENCY) == len(clause)
     # "phone me back", "ring me": verbs of calling only, not of talking ("phone" alone is
     # the phone asked about, "customer service's phone number")
     base = _contact_base(token) or (

@@ -318,6 +318,10 @@ def test_person_requests_tune_halves() -> None:
     # to them."
     assert _person_set("person_requests5.jsonl", "tune") == (63, 65, 0, 35)
     assert _person_set("person_requests6.jsonl", "tune") == (64, 65, 0, 35)
+    # (55, 62 and 55 of 66 before them; 6, 1 and 3 of 36 look-alikes)
+    assert _person_set("person_requests8.jsonl", "tune") == (61, 66, 2, 36)
+    assert _person_set("person_requests9.jsonl", "tune") == (65, 66, 0, 36)
+    assert _person_set("person_requests10.jsonl", "tune") == (61, 66, 0, 36)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
@@ -331,19 +335,23 @@ def test_person_requests_tune_halves() -> None:
 # never read by the engineer who chose that session's rules: 56 of 65 (86%) and 2 of 35
 # before them, 57 and 2 after. person_requests6.jsonl, written blind in session 21, was
 # counted on the rules of that session's start: 59 of 65 (91%), 3 of 35. Session 22's
-# rules (chosen on the tune halves of person_requests5.jsonl and person_requests6.jsonl,
-# fresh*.jsonl and cases of the engineer's own) took 73, 62, 81, 54, 60, 60 and 24 (97%,
-# 98%, 96%, 83%, 92%, 92%, 92%) and 3, 0, 2, 2, 2, 1 and 0 others: one fewer on the sixth.
-# person_requests7.jsonl, written blind in session 22 and read in neither half by the
-# engineer who chose its rules: 57 of 64 and 3 of 34 before them, 58 and 2 after.
+# rules (chosen on the tune halves of person_requests5, 6, 8, 9 and 10, fresh*.jsonl and
+# cases of the engineer's own) took 73, 62, 81, 54, 61, 61 and 24 (97%, 98%, 96%, 83%,
+# 94%, 94%, 92%) and 3, 0, 2, 2, 2, 1 and 0 others (one fewer on the sixth); on the sets
+# written blind in session 22, 58, 56, 56 and 54 of 64 (from 57, 55, 55, 52) and 2, 2, 2
+# and 1 of 34 (from 3, 2, 3, 1). person_requests7.jsonl was read in neither half by the
+# engineer who chose the rules.
 PERSON_REQUESTS_HELD = {
     "person_requests.jsonl": (73, 75, 3, 30),
     "person_requests2.jsonl": (62, 63, 0, 37),
     "person_requests3.jsonl": (81, 84, 2, 48),
     "person_requests4.jsonl": (54, 65, 2, 35),
-    "person_requests5.jsonl": (60, 65, 2, 35),
-    "person_requests6.jsonl": (60, 65, 1, 35),
+    "person_requests5.jsonl": (61, 65, 2, 35),
+    "person_requests6.jsonl": (61, 65, 1, 35),
     "person_requests7.jsonl": (58, 64, 2, 34),
+    "person_requests8.jsonl": (56, 64, 2, 34),
+    "person_requests9.jsonl": (56, 64, 2, 34),
+    "person_requests10.jsonl": (54, 64, 1, 34),
     "person_requests_check_s19.jsonl": (24, 26, 0, 14),
 }
 
@@ -886,6 +894,16 @@ SESSION_22_REQUESTS = {
         "modiretoono mikham",
         "ما بدي روبوت بدي انسان",
     ],
+    # chosen on the tune halves of the blind sets person_requests8-10 (in other words)
+    "later_blind_sets": [
+        "get me a team leader",
+        "آیا امکان گفتگو با پرسنل فروش هست؟",
+        "هل يمكن لأحد أن يتواصل معي؟",
+        "ممكن موظف يساعدني بطلبي؟",
+        "ممكن اترك رقمي وحد يرجعلي؟",
+        "can someone help me over the phone?",
+        "این ربات نمیفهمه، یه کارشناس بفرست",
+    ],
 }
 SESSION_22_LOOK_ALIKES = {
     # the bot thanked, asked what it is, or the customer's own humanity
@@ -911,8 +929,25 @@ SESSION_22_LOOK_ALIKES = {
         "ابي اشتغل موظف عندكم",
         "what hours is live chat staffed?",
     ],
+    # another organisation's people, the bot asked about in other words, a robot
+    # vacuum, the hours, a detail
+    "other_organisations_and_details": [
+        "how can I reach someone at my insurance company?",
+        "چطوری با کارشناس بانک صادرات صحبت کنم؟",
+        "كيف اتواصل مع موظف في البنك؟",
+        "tu bot hasti ya adam?",
+        "are you guys a bot or real people?",
+        "ربات جارو دارین؟",
+        "until what time can I call your support?",
+        "which email does the agent write from?",
+    ],
     # what the new rules must leave out
     "new_rules_leave_out": [
+        "put my order on hold until the manager approves the budget",
+        "الموظفين يردون تلفونيا؟",
+        "اگه کارشناس تماس نگیره چی میشه؟",
+        "can the technician help me install it at home?",
+        "محتاج فاتورة عشان الشركة ترجعلي الفلوس",
         "can the printer connect to the company network?",
         "I talked to billing yesterday",
         "ring me when it's back in stock",
