@@ -171,8 +171,6 @@ _CONTACT_PROCLITICS = ("لل", "ل", "و")
 _PLURAL_VERB_ENDINGS = ("ونی", "وا", "و")
 # ... and the second person's «ت» before a plural verb («تكلموني», «تحولوني»)
 _YOU_PREFIX = "ت"
-# «حد يرجعلي», "someone get back to me", with no object after it
-_GETS_BACK_TO_ME = frozenset(tokenise(normalise("يرجعلي ترجعلي ترجعولي يرجعولي")))
 
 
 # A contact refused: "don't call me", «أرجو عدم الاتصال بي», «بطلوا تتصلوا بيا» (a word
@@ -1652,6 +1650,8 @@ _TO_ORGANISATION = frozenset(tokenise(normalise("at in of from my the a در ف�
 def _of_another_organisation(clause: Sequence[str]) -> bool:
     """Whether a person or service in the clause is another organisation's: an
     organisation right after it, or after "at", "in", "my" ... only."""
+    if _ORGANISATIONS.isdisjoint(clause):  # most clauses: one set look-up per word
+        return False
     for i in range(len(clause)):
         if _names_staff(clause, i):
             j = _next_word(clause, i + 1, _TO_ORGANISATION)
@@ -2275,8 +2275,6 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
         return True  # «transferم کنید»; «callم قطع شد» is "my call dropped"
     if _passive_call_to_me(clause, i):
         return True
-    if token in _GETS_BACK_TO_ME:  # «وحد يرجعلي؟»; «ترجعلي الفلوس» returns the money
-        return _next_word(clause, i + 1, _BEFORE_IMPERATIVE | _URGENCY) == len(clause)
     # "phone me back", "ring me": verbs of calling only, not of talking ("phone" alone is
     # the phone asked about, "customer service's phone number")
     base = _contact_base(token) or (
