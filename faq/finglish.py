@@ -335,11 +335,6 @@ def is_finglish(text: str) -> bool:
     return persian >= 1 and persian > english
 
 
-# The ezafe written apart ("darkhast-e tamas", «درخواست تماس»; the hyphen is a space
-# once normalised): Persian script does not write it.
-_EZAFE = "e"
-
-
 def to_persian(text: str) -> str:
     """`text` (Finglish) in Persian script, word by word; digits and other words kept.
 
@@ -351,8 +346,6 @@ def to_persian(text: str) -> str:
     """
     out = []
     for word in normalise(text).split():
-        if word == _EZAFE:
-            continue  # "darkhast-e tamas": the ezafe, unwritten in Persian script
         if not (word.isascii() and word.isalpha()):
             out.append(word)
             continue
