@@ -44,7 +44,13 @@ def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
 # "Someone", "people": a person to talk to in a short request ("anyone there?"), in a
 # longer one only beside a way to talk ("I need someone to call me"; "someone used my
 # card", "a room for 4 people" ask for nobody).
-_ANYONE = frozenset(["someone", "somebody", "anyone", "anybody", "people", "ppl"])
+_ANYONE = frozenset(
+    tokenise(
+        "someone somebody anyone anybody whoever people ppl "
+        # as chats write them ("need 2 talk 2 sum1 real")
+        "sum1 some1 any1 ne1"
+    )
+)
 _HUMAN_WORDS = _ANYONE | frozenset(
     tokenise(
         normalise(
@@ -53,8 +59,12 @@ _HUMAN_WORDS = _ANYONE | frozenset(
             "specialist advisor adviser associate admin expert consultant csr teammate "
             "technician technicians تکنسین تکنسینتون "
             # "team member", "staff member": compound nouns, one token (see `_joined`)
-            "teammember teammembers staffmember staffmembers "
+            "teammember teammembers staffmember staffmembers teamlead teamleader "
+            # «پرسنل», «کارکنان» ("personnel", "staff")
+            "پرسنل کارکنان کارکن "
             "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
+            # «هیچکس جواب نمیده؟», "nobody answers?", asks whether anyone is there
+            "هیچکس هیچکی "
             "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
             "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
             # «رئیس», "the boss" (Persian and Arabic «رئيس القسم»)
@@ -64,8 +74,14 @@ _HUMAN_WORDS = _ANYONE | frozenset(
             # «الإدارة», "the management", with its proclitics («للإدارة»)
             "اداره مستشار اخصائی خبیر "
             "وکیل "
+            # Arabic "colleague(s)" («أحد الزملاء في الدعم»)
+            "زمیل زملاء "
+            # English loans in Persian letters, as the Finglish reading writes them too
+            # ("supervisor", "manager", "agent")
+            "سوپروایزر منیجر ایجنت "
             # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
             "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
+            "mas2oul mas2ul mas2oula mos2ol mowadaf mwadaf muwadaf mowaddaf "
             # «موظف»'s «ظ» is also written dh, th or 6 ("mowadhaf", "mwa6af")
             "mowadhaf mowazhaf mwadhaf muwadhaf muwazaf mowathaf mwathaf mowa6af mwa6af "
             "shakhs sha5s moshref mushrif moshrif "
@@ -79,6 +95,8 @@ _CONTACT_WORDS = frozenset(
             "talk speak chat connect transfer call callback contact reach escalate touch "
             "redirect "
             "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط گفتگو گفتوگو برقرار "
+            # «درخواست تماس», joined (see `_COMPOUND_NOUNS`)
+            "درخواستتماس "
             # «با من هماهنگ کند», "arrange it with me"
             "هماهنگ "
             "التحدث اتحدث اتکلم اکلم تحدث کلم تحویل حولنی وصلنی تحولنی حولني احکی یحکی احچی "
@@ -93,11 +111,15 @@ _CONTACT_WORDS = frozenset(
             "ykalemni ykalemny yekalemni ykallemni akalim akallim ykalim ykallim "
             "wasselny 7awilni atkalam atkallam etkalem etkallem ne7ki ye7ki yi7ki nkalem yetsel "
             "yetasel "
-            "yetesel yitasel yittasel ettasel etasel tetsel "
+            "yetesel yitasel yittasel ettasel etasel tetsel yetwasal ytwasal tetwasal "
             "t7awelni t7awelny t7awilni 7awelny 7awwelny 7awilny kalemny twasselni "
             "y7ki y7ke t7ki ti7ki "
             # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
             "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
+            # Iraqi «يخابرني» ("calls me"), «يحاچي»/«يحچي» ("talks"); «يراسلني» ("messages
+            # me"); «بالتحدث» after «أرغب» ("I wish to talk")
+            "زنگم خابر یخابر تخابر یحاچی احاچی یحچی احچی یراسل راسل تراسل کال "
+            "بالتحدث بالتواصل بالتکلم "
             # Maghrebi «يعيط ليا»; «عايز اكلمهم» after the service was named
             "یعیط تعیط اکلمهم اکلمکم نکلمکم"
         )
@@ -106,7 +128,7 @@ _CONTACT_WORDS = frozenset(
     # Maghrebi "I speak" ("nhder m3ah"), also as the Finglish reading writes it once
     # "chi" («چی») makes the message look Persian ("wach kayn chi wa7ed nhder m3ah?")
     form
-    for word in ("nhder", "nhdr", "nhdar", "nehder")
+    for word in ("nhder", "nhdr", "nhdar", "nehder", "ntkallem", "ntkalam", "ntkellem")
     for form in (word, to_persian(word))
 )
 
@@ -147,6 +169,8 @@ def _inflected_contact(tokens: Sequence[str], i: int) -> bool:
 # possible?") and «ب» a means («بتحويل المصاري», "by a money transfer").
 _CONTACT_PROCLITICS = ("لل", "ل", "و")
 _PLURAL_VERB_ENDINGS = ("ونی", "وا", "و")
+# ... and the second person's «ت» before a plural verb («تكلموني», «تحولوني»)
+_YOU_PREFIX = "ت"
 
 
 # A contact refused: "don't call me", «أرجو عدم الاتصال بي», «بطلوا تتصلوا بيا» (a word
@@ -253,6 +277,8 @@ def _contact_base(token: str) -> str | None:
     if (latin := _latin_with_me(token)) is not None:
         return latin if latin in _CONTACT_WORDS else None
     bases = [token] + [token[len(p) :] for p in _CONTACT_PROCLITICS if token.startswith(p)]
+    if token.startswith(_YOU_PREFIX) and token.endswith(_PLURAL_VERB_ENDINGS):
+        bases.append(token[1:])  # «تكلموني», «تتصلوا»: "(you all) call me"
     for base in bases:
         if base in _CONTACT_WORDS:
             return base
@@ -273,6 +299,10 @@ _ANSWER_WORDS = frozenset(
             "answer respond reply review handle investigate "
             "جواب پاسخ پاسخگو پاسخگوی بررسی رسیدگی پیگیری راهنمایی راهنماییم کمکم "
             "يرد ترد يراجع مراجعة يتابع متابعة "
+            # «ابي احد يحل مشكلتي», "someone to solve my problem"
+            "يحل يحلها يحللي "
+            # a person stepping in («تحتاج إلى تدخل أحد الموظفين»)
+            "intervene تدخل "
             # by hand, himself: a person doing what the bot does («یه نفر دستی چک کنه»,
             # «حدا يشوف طلبي بنفسه», Maghrebi «بيدو»)
             "manually personally دستی بنفسه بنفسها بیدو "
@@ -280,7 +310,13 @@ _ANSWER_WORDS = frozenset(
         )
     )
 )
-_HELP_ME = frozenset(tokenise(normalise("help assist کمک کمکم يساعدني ساعدني يساعدنا ysa3edni")))
+_HELP_ME = frozenset(
+    tokenise(
+        normalise(
+            "help assist کمک کمکم يساعدني ساعدني يساعدنا ysa3edni yesa3edni ysa3edna yesa3edna"
+        )
+    )
+)
 _ANSWER_PHRASES = _phrases("look into", "deal with", "take care of", "follow up")
 # Contact phrases: "take over", «با کارشناس کار دارم» ("I need a word with").
 _CONTACT_PHRASES = _phrases(
@@ -293,9 +329,20 @@ _CONTACT_PHRASES = _phrases(
     "phone me",
     "ring me",
     "give me a call",
+    "give me a ring",
+    "give me a buzz",
     "hold of",
     "pass me",
     "hook me up",
+    "complain to",
+    "in touch with",
+    # someone put on the line ("get someone on the line", «یکی بیاد پای خط», «حط حد على
+    # الخط»)
+    "on the line",
+    "over the phone",
+    "پای خط",
+    "پشت خط",
+    "على الخط",
     "کار دارم",
     # "send a message", «پم» being Finglish "pm" in Persian letters; «پیام» alone is
     # also a message read («پیام خطا», "an error message")
@@ -310,7 +357,9 @@ _CONTACT_PHRASES = _phrases(
 # "Someone" that is also "one" («یکی», Arabic «احد»): a person only beside a contact or
 # answer word («یکی تماس بگیره», «يتصل بي أحد»); «یکی دیگه میخوام» wants another item.
 # Egyptian and Levantine «حد»/«حدا» ("someone") is MSA "limit" («هل هناك حد للتعبئة»).
-_SOMEONE = frozenset(tokenise(normalise("یکی یکیو یکیتون احد حد حدا بحد 7ad 7ada 7add a7ad ahad")))
+_SOMEONE = frozenset(
+    tokenise(normalise("یکی یکیو یکیتون احد لاحد حد حدا بحد 7ad 7ada 7add a7ad ahad"))
+)
 # Those that are also "one" («یکی از سفارشام», "one of my orders"; «أحد المنتجات»).
 _ONE = frozenset(tokenise(normalise("یکی احد a7ad ahad")))
 # Maghrebi and Levantine «واحد», "wa7ed" is "someone" only after "some" («شي واحد», "chi
@@ -338,11 +387,17 @@ _HUMAN_PHRASES = _phrases(
     "customer care",
     "customer services",
     "support team",
+    "member of staff",
+    "member of your team",
+    "member of the team",
+    "member of your staff",
     "tech support",
     "technical support",
     "خدمات پس از فروش",
     "واحد پشتیبانی",
     "پشتیبان انسانی",
+    # "someone higher up" («میخوام با یه مقام بالاتر صحبت کنم»)
+    "مقام بالاتر",
     "پشتیبانی",
     "خدمة العملاء",
     "خدمه عملاء",
@@ -380,6 +435,7 @@ _BOT_PHRASES = _phrases(
     "not a machine",
     "to machines",
     "no machine",
+    "not machine",
 )
 _NEGATIONS = frozenset(
     tokenise(
@@ -411,10 +467,23 @@ _NO_PERSON_NEEDED = _phrases(
     "ما بدي",
     "مابدي",
     "ما ابغى",
+    "ما احتاج",
+    "ما نحتاج",
+    "مو محتاج",
+    "مش عاوز",
+    "ما اريد",
     "ما ابي",
     "لا اريد",
     "لا احتاج",
     "بدون",
+    # «ما في داعي حدا يتصل», «دیگه نیازی به کارشناس نیست»: no need for one
+    "ما في داعي",
+    "مافي داعي",
+    "لا داعي",
+    "مش ضروري",
+    "مو ضروري",
+    "نیازی به",
+    "احتیاجی به",
 )
 # Arabic proclitics before a person-word: «بموظف», «المدير», «للمشرف».
 # («عالمدير»: spoken «على ال», "to the manager").
@@ -435,16 +504,19 @@ _REQUEST_FORMS = frozenset(
             "want wanna need like prefer rather demand request require gimme appreciate arrange "
             "schedule "
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
-            "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرستید "
+            "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرست بفرستید "
             "بفرستین صدا "
-            "اطالب نطالب یرجی "
+            "اطالب نطالب یرجی ارغب نرغب نرجو "
             "ارید اريد نريد اطلب ارجو اود ابغى ابغي ابغا نبغى ابي ابا نبي بدي بدنا عايز "
             "عاوز عايزه عاوزه عايزين ودي حاب حابب اتمنى خلي خلوا خلو ريت اجعل جيب جيبلي "
             "هات هاتلي "
             # "I need" («محتاج حد يبص»)
             "محتاج محتاجه "
+            # Maghrebi "I want" («بغيت نهضر مع شي واحد»)
+            "بغيت bghit bghina "
             # Arabizi
             "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi "
+            "na7tag n7tag ne7tag "
             "wedi me7tag m7tag a7tag ne7tag 5alli 5ali 5aly 5alini 5allini khalli khalini"
         )
     )
@@ -461,6 +533,23 @@ _REQUEST_PHRASES = _phrases(
     "is there",
     "are there",
     "get",
+    # "this needs a human", "my case requires a real person" (the manager who "needs to
+    # approve" is not asked for)
+    "needs",
+    "requires",
+    # "I would be grateful (if ...)": the formal request («سپاسگزار خواهم بود اگر یکی از
+    # همکاران ...», «ممنون میشم یه کارشناس ...», «سأكون ممتنا لو ...»); «ممنون» alone thanks
+    "grateful if",
+    "سپاسگزار خواهم بود",
+    "ممنون خواهم شد",
+    "متشکر خواهم شد",
+    "ممنون میشم",
+    "ممنون میشیم",
+    "سپاسگزار میشم",
+    "ساکون ممتنا",
+    "اکون ممتنا",
+    "ساکون شاکرا",
+    "اکون شاکرا",
     # first person: «مدیر شرکت ما نیاز دارد» is "our manager needs"
     "لازم دارم",
     "نیاز دارم",
@@ -490,7 +579,7 @@ _JOB_WORDS = frozenset(
         normalise(
             "job jobs hiring hire vacancy vacancies career careers recruiting recruitment "
             "استخدام استخدامی شغل شغلی وظایف "
-            "توظيف وظائف وظيفة شغل"
+            "توظيف وظائف وظيفة شغل اشتغل نشتغل اتوظف"
         )
     )
 )
@@ -520,6 +609,8 @@ _PAST_WORDS = frozenset(
         )
     )
 )
+# Persian «خواستن» before a past stem makes the future («خواهم بود», "I will be").
+_FUTURE = frozenset(tokenise(normalise("خواهم خواهیم خواهد خواهند")))
 # "Already" at the end of a clause urges ("just connect me to a human already"); before
 # the verb it tells ("I already called").
 _ALREADY = "already"
@@ -574,9 +665,21 @@ _ATTRIBUTES = frozenset(
     )
 )
 _ATTRIBUTE_REACH = 2
+# A gift for someone («هدیه برای یه نفر», «هدية لشخص كبير بالسن»): the person receives it.
+_GIFT_REACH = 3  # words between the gift or the thanks and the person
+_GIFT_WORDS = frozenset(
+    tokenise(normalise("gift gifts present presents هدیه کادو هدية هدايا اهدي اهديها نهدي"))
+)
 _COMPLAINT_WORDS = concept_words("complaint")
-_ABOUT = frozenset(tokenise(normalise("about of on from against از على من عن ضد")))
-_COMPLAINT_REACH = 3  # words from "complaint" to the person it is about
+_ABOUT = frozenset(
+    tokenise(
+        normalise(
+            "about of on from against regarding concerning از على من عن ضد بخصوص بشان درباره درمورد"
+        )
+    )
+)
+# words from "complaint" to the person it is about («شكوى رسمية بخصوص تعامل المندوب»)
+_COMPLAINT_REACH = 4
 _VOCATIVE = "یا"  # «يا اخوي», "hey brother", addresses the bot
 # Not the shop's people to talk to: "my manager", "this agent", "in person" (face to
 # face), "another person", "one person" (a count).
@@ -599,6 +702,9 @@ _DETERMINERS = frozenset(["your", "ur", "the", "a", "an", "any", "one", "of", "y
 _WHEN_PHRASES = _phrases(
     "when",
     "what time",
+    "what hours",
+    "which hours",
+    "what days",
     "چه ساعتی",
     "ساعت چند",
     "تا کی",
@@ -611,6 +717,8 @@ _WHEN_PHRASES = _phrases(
     "emta",
     "imta",
 )
+_WHAT = frozenset(["what", "which", "whats"])
+_UNTIL = frozenset(tokenise(normalise("till until untill لين لحد لغایه")))
 # ... or the days they work ("is the supervisor at the branch on Saturday?").
 _DAYS = frozenset(
     tokenise(
@@ -626,7 +734,7 @@ _MODALS = frozenset(
     tokenise(
         normalise(
             "can could may would ممکن میشه میشود میتونم میتونه میتونید امکان يمكن ممكن "
-            "اقدر تقدر momken mumkin"
+            "اقدر تقدر momken mumkin بامکان بالامکان"
         )
     )
 )
@@ -647,7 +755,14 @@ _MUST = _phrases("do i need to", "do i have to", "should i", "must i", "do we ne
 # me", "call me back", «زنگ بزنید بهم», «با من تماس برقرار کنید»), unless a question word
 # asks how or when ("when will you call me?"); "escalate" and "callback" need no object.
 _ME = frozenset(
-    tokenise(normalise("me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya"))
+    tokenise(
+        normalise(
+            "me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya m3ay m3aya "
+            # «نرجو التواصل معنا», "with us"
+            "معنا "
+            "beya bya biya"
+        )
+    )
 )
 _ME_PHRASES = _phrases("با من", "به من")
 # Arabic verbs that carry "me" («كلموني», «حولني»): the suffix on a contact word, but not
@@ -668,8 +783,22 @@ _ME_CONTACT_PHRASES = _phrases(
     "پیام بده",
     "پیام بدید",
     "پیام بدین",
+    # «تلفن», "telephone", is a call asked for only with the verb asked («یه نفر به من
+    # تلفن کنه»); alone it is the phone asked about («تلفن پشتیبانی به من بدید»)
+    "تلفن کن",
+    "تلفن کنه",
+    "تلفن کنید",
+    "تلفن کنین",
+    "تلفن بزن",
+    "تلفن بزنه",
+    "تلفن بزنید",
+    "تلفن بزنین",
 )
-_PERSON_CONTACTS = frozenset(tokenise(normalise("escalate escalation callback تصعيد صعد")))
+# «درخواست تماس», "a call request", is a callback (one token: see `_COMPOUND_NOUNS`).
+_CALL_REQUEST = "درخواستتماس"
+_PERSON_CONTACTS = frozenset(
+    [*tokenise(normalise("escalate escalation callback تصعيد صعد")), _CALL_REQUEST]
+)
 # Raising the matter to someone, Arabic «رفع» («ارفعوا الموضوع للإدارة», «ارفع شكواي إلى
 # المدير»): asked (imperative or «ممكن ترفع»), and aimed with «ل» or «إلى» at a person or a
 # department; «ارفعوا السعر» raises a price, «رفعت شكوى» tells of one filed.
@@ -709,7 +838,15 @@ _CALL_WORDS = frozenset(
     tokenise(
         normalise(
             "call transfer connect contact reach phone ring escalate "
-            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل احاله صعد تصعید عیط"
+            # Arabizi «يتصل» ("mumkin tetasel beya?")
+            "yetasel yetsel tetsel tetasel ettasel etasel yetesel yitasel "
+            "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل یتواصل تتواصل احاله صعد "
+            "تصعید عیط "
+            # «زنگم بزنید», "ring me" (the Persian «م» on the noun); Iraqi «يخابر», "calls",
+            # and «يراسل», "messages"
+            "زنگم خابر یخابر تخابر یراسل راسل تراسل "
+            # the English "call" in Persian letters («میشه کال بزنید؟»)
+            "کال"
         )
     )
 )
@@ -742,7 +879,21 @@ _CLAUSE_WORDS = frozenset(
 # "Is there", "get" ask for the person right after them ("get a manager on the line",
 # "is there a real human"), not for "a limit ... someone can do" or "a person who
 # lives in the US to get a card"; these words may stand between.
-_POINTING = frozenset(["is", "are", "get"])
+_POINTING = frozenset(["is", "are", "get", "needs", "requires"])
+# "This needs a human": the person needed ends the clause or is followed by what they are
+# for ("needs a person to look at it"); not "needs a person's signature".
+_NEEDS = frozenset(["needs", "requires"])
+_AFTER_NEEDED_PERSON = frozenset(
+    ["to", "who", "that", "please", "pls", "now", "asap", "urgently", "here", "already"]
+)
+
+
+def _needed_person_ends(clause: Sequence[str], i: int) -> bool:
+    """Whether the person-word at `clause[i]` ends the clause or is followed by what
+    they are needed for."""
+    return i + 1 >= len(clause) or clause[i + 1] in _AFTER_NEEDED_PERSON
+
+
 _BEFORE_PERSON = _DETERMINERS | frozenset(["real", "actual", "live", "actually", "someone"])
 # Who "of", "from" a service is one of its people ("someone from support", «یکی از
 # پشتیبانی», «احد من خدمة العملاء»).
@@ -754,7 +905,7 @@ _DEPARTMENTS = frozenset(
         normalise(
             "support sales billing accounts accounting finance team staff department company "
             "فروش مالی حسابداری فنی تعمیرات واحد بخش تیم شرکت فروشگاه "
-            "المبيعات الحسابات المالية القسم قسم الصيانة الفني الدعم الشركة المحل"
+            "المبيعات الحسابات المالية القسم قسم الصيانة الفني الدعم الشركة المحل الفريق"
         )
     )
 )
@@ -1134,21 +1285,30 @@ def is_human_request(tokens: Sequence[str]) -> bool:
     # "someone help me" names a person (the length rule below keeps "can someone help
     # me unblock my pin?" a question)
     helped = any(t in _HELP_ME for t in wanted)
-    has_word = any(_is_person_word(t) for t in rest) or (
-        (has_contact_word or has_answer or has_presence or helped) and has_someone
-    )
+    has_word = any(
+        _is_person_word(t) and not _not_to_talk_to(rest, i) for i, t in enumerate(rest)
+    ) or ((has_contact_word or has_answer or has_presence or helped) and has_someone)
     has_contact = has_contact_phrase or has_contact_word or (has_word and has_presence)
+    asked_about = any(
+        t in _BOT_WORDS and _asked_what_you_are(tokens, i) for i, t in enumerate(tokens)
+    )
     has_bot = (
-        any(t in _BOT_WORDS and not _self_denied(tokens, i) for i, t in enumerate(tokens))
+        any(
+            t in _BOT_WORDS
+            and not _self_denied(tokens, i)
+            and not _thanked(tokens, i)
+            and not _asked_what_you_are(tokens, i)
+            for i, t in enumerate(tokens)
+        )
         or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
     )
     # beside the bot, "someone" is a person ("this bot is useless, send someone")
-    if has_bot and (has_word or has_someone or any(t in _NEGATIONS for t in tokens)):
+    if has_bot and (has_word or has_someone or any(t in _NEGATIONS for t in wanted)):
         return True
     if not has_word and not (has_phrase and has_contact):
         return False
-    if refused and not has_contact:
-        return False
+    if (refused or asked_about) and not has_contact:
+        return False  # "are you a bot or a human?" asks what the bot is
     # What the message is about besides asking for someone: a request says little else
     # ("a real human agent right now, please"); "can someone explain the warranty" asks
     # about the warranty.
@@ -1163,15 +1323,51 @@ def is_human_request(tokens: Sequence[str]) -> bool:
 # "I'm not a robot" («أنا مش روبوت», «انا لست روبوت»): the customer of a captcha, not the
 # bot refused.
 _NOT_SELF = frozenset(tokenise(normalise("not مش مو لست ماني")))
+# ... and «آدمم نه ربات», «انسانم نه روبات» ("I am human, not a robot"): the Persian
+# copula «م» on the person-word
+_I_AM_HUMAN = frozenset(tokenise(normalise("آدمم انسانم")))
+_NOT = frozenset(tokenise(normalise("نه not")))
 
 
 def _self_denied(tokens: Sequence[str], i: int) -> bool:
     """Whether the bot word at `tokens[i]` is what the customer says they are not."""
     j = _previous_word(tokens, i - 1, _ARTICLES_A)
+    if j > 0 and tokens[j] in _NOT and tokens[j - 1] in _I_AM_HUMAN:
+        return True  # «من آدمم نه ربات», "I am human, not a robot"
     if j < 0 or tokens[j] not in _NOT_SELF:
         return False
     j = _previous_word(tokens, j - 1, frozenset(["am", "are"]))
     return j >= 0 and tokens[j] in _SELF
+
+
+# "Are you a bot or a person?" («تو bot هستی یا آدم واقعی؟», «انت بوت ولا انسان؟»):
+# the customer asks what the bot is; "you" before the bot word (or the Persian "you are"
+# after it) and "or" soon after.
+_YOU = frozenset(tokenise(normalise("you u تو شما انت انتی انتا نتا enta inta")))
+_YOU_ARE = frozenset(tokenise(normalise("هستی هستید هستین")))
+_OR = frozenset(tokenise(normalise("or یا ولا او walla wala")))
+_OR_REACH = 3  # words from the bot word to "or"
+
+
+def _asked_what_you_are(tokens: Sequence[str], i: int) -> bool:
+    """Whether the bot word at `tokens[i]` is asked about: "are you a bot or ...?", "tu
+    adami ya robot?", «پشتیبانی شما هم بات ه یا آدم واقعی؟» ("you" before it, "or"
+    within three words on either side)."""
+    j = _previous_word(tokens, i - 1, _ARTICLES_A)
+    addressed = (
+        (j >= 0 and tokens[j] in _YOU)
+        or (i + 1 < len(tokens) and tokens[i + 1] in _YOU_ARE)
+        or any(t in _YOU for t in tokens[max(0, i - 2 * _OR_REACH) : i])
+    )
+    near = tokens[max(0, i - _OR_REACH) : i + 1 + _OR_REACH]
+    return addressed and any(t in _OR for t in near)
+
+
+def _thanked(tokens: Sequence[str], i: int) -> bool:
+    """Whether the bot word at `tokens[i]` is thanked («مرسی ربات», "thanks bot", «شكرا
+    يا بوت»): the bot addressed, not refused."""
+    j = _previous_word(tokens, i - 1, frozenset([_VOCATIVE]))
+    return j >= 0 and (tokens[j],) in _THANKS
 
 
 def _previous_word(tokens: Sequence[str], i: int, skipped: frozenset[str]) -> int:
@@ -1194,7 +1390,12 @@ def _without_refused_person(tokens: Sequence[str]) -> list[str]:
     i = 0
     while i < len(tokens):
         refusal = tokens[i] in _NO_PERSON_TABLE and _longest_at(tokens, i, _NO_PERSON_TABLE)
-        if refusal:
+        # «ربات نمیخوام، ...», «ما بدي روبوت بدي انسان»: the bot refused, before the Persian
+        # verb or after the Arabic one, not a person further on
+        bot_refused = (i > 0 and tokens[i - 1] in _BOT_WORDS) or (
+            refusal and i + refusal < len(tokens) and tokens[i + refusal] in _BOT_WORDS
+        )
+        if refusal and not bot_refused:
             # the person after the refusal ("no need for a human", «مش عايز موظف») ...
             ahead = tokens[i + refusal : i + refusal + _REFUSAL_REACH]
             person = next((j for j, t in enumerate(ahead) if _is_person_word(t)), None)
@@ -1224,15 +1425,26 @@ _COMPOUND_NOUNS = _phrases(
     "delivery driver",
     "staff member",
     "staff members",
+    "team lead",
+    "team leader",
     "human readable",
     "call center",
     "call centre",
     "call centers",
     "call centres",
     "مرکز تماس",
+    "کال سنتر",
     "مركز الاتصال",
     "مركز اتصال",
     "کد پیگیری",
+    # appliances named "robot" («ربات جارو», "a robot vacuum"): not the bot
+    "ربات جارو",
+    "جارو رباتیک",
+    "robot vacuum",
+    "robot vacuums",
+    "مكنسة روبوت",
+    "روبوت تنظيف",
+    "درخواست تماس",
     "شماره پیگیری",
     # a way to contact, asked for as a detail («شماره تماس پشتیبانی رو میدید؟»)
     "contact number",
@@ -1298,14 +1510,27 @@ def _ours(tokens: Sequence[str], i: int) -> bool:
         return False
     if i + 1 < len(tokens) and tokens[i + 1] in _ELSE:  # "someone else picks it up"
         return False
-    if i > 0 and tokens[i - 1] == _RELATIVE and tokens[i] in _ONE_GENERIC:
-        return False  # «مغازه دارین که آدم بیاد ببینه؟», "a shop where one can come and see"
+    if _not_to_talk_to(tokens, i):
+        return False
     near = tokens[max(0, i - _ATTRIBUTE_REACH) : i + _ATTRIBUTE_REACH + 1]
     if any(t in _ATTRIBUTES for t in near):  # «شماره پشتیبانی», "the agent's email"
         return False
+    if i > 0 and tokens[i - 1] == _RELATIVE and tokens[i] in _ONE_GENERIC:
+        return False  # «مغازه دارین که آدم بیاد ببینه؟», "a shop where one can come and see"
     before = tokens[max(0, i - _COMPLAINT_REACH) : i]
     complaint = next((j for j, t in enumerate(before) if t in _COMPLAINT_WORDS), None)
     return complaint is None or not any(t in _ABOUT for t in before[complaint + 1 :])
+
+
+def _not_to_talk_to(tokens: Sequence[str], i: int) -> bool:
+    """Whether the person at `tokens[i]` is thanked («شكرا للموظف», "tell the agent
+    thanks") or given a gift («ابي اهدي شخص عزيز ساعة»): not one to talk to. (Not
+    "someone else" here: «دیگه» after a person is also "come on", «اپراتور دیگه!».)"""
+    if i > 0 and (tokens[i - 1],) in _THANKS:
+        return True
+    # «هدیه برای یه نفر», "a gift for someone"; "tell the agent thanks from me"
+    near = tokens[max(0, i - _GIFT_REACH) : i + _GIFT_REACH + 1]
+    return any(t in _GIFT_WORDS or t in _GRATITUDE for t in near)
 
 
 def _next_word(tokens: Sequence[str], i: int, skipped: frozenset[str]) -> int:
@@ -1337,7 +1562,9 @@ def _tells(clause: Sequence[str]) -> bool:
     for i, token in enumerate(clause):
         bare = token[1:] if token.startswith("و") else token  # «وقال», "and said"
         urged = token == _ALREADY and i == len(clause) - 1  # "... a human already"
-        if (token in _PAST_WORDS or bare in _PAST_WORDS) and i not in described and not urged:
+        future = i > 0 and clause[i - 1] in _FUTURE  # «سپاسگزار خواهم بود», "I will be"
+        past = token in _PAST_WORDS or bare in _PAST_WORDS
+        if past and i not in described and not urged and not future:
             return True
         last = token in _LAST
         period = (
@@ -1356,7 +1583,7 @@ def _tells(clause: Sequence[str]) -> bool:
             return True  # "called", not "be transferred"
         if token in _SELF and _names_staff(clause, _next_word(clause, i + 1, _ARTICLES)):
             return True
-        if token in _WAS and i > 0 and _is_person_word(clause[i - 1], typos=False):
+        if token in _WAS and _subject_of_was(clause, i):
             return True  # "the agent was rude": the person is the subject of a story
         if token in _CALLED and i > 0 and _the_person(clause[i - 1]):
             return True
@@ -1364,7 +1591,9 @@ def _tells(clause: Sequence[str]) -> bool:
         return True
     if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
-    if _wants_to_know(clause) or _asks_when(clause):
+    if clause[0] in _WHAT and any(t in _ATTRIBUTES for t in clause):
+        return True  # "what number does the technician call from?": a detail asked
+    if _wants_to_know(clause) or _asks_when(clause) or _of_another_organisation(clause):
         return True
     if clause[0] in _QUESTION_PARTICLES and any(t in _MUST_WORDS for t in clause):
         return True  # «آیا باید با پشتیبانی تماس بگیرم؟», «هل لازم أتصل بخدمة العملاء؟»
@@ -1385,6 +1614,50 @@ def _tells(clause: Sequence[str]) -> bool:
         and not causative
         and _names_staff(clause, _next_word(clause, 1, _DETERMINERS), span=2)
     )
+
+
+_WAS_REACH = 3  # words from the person to "was" ("the technician who came was great")
+
+
+def _subject_of_was(clause: Sequence[str], i: int) -> bool:
+    """Whether a person is the subject of "was" at `clause[i]`: right before it, or a few
+    words before with nothing asked in the clause ("the technician who came was great";
+    "I need the agent who was on the phone" asks)."""
+    if i > 0 and _is_person_word(clause[i - 1], typos=False):
+        return True
+    return any(
+        _is_person_word(t, typos=False) for t in clause[max(0, i - _WAS_REACH) : i]
+    ) and not any(t in _REQUEST_FORMS or t in _MODALS for t in clause)
+
+
+# Another organisation's people or service ("someone at my bank", «اپراتور بانک ملی»,
+# «موظف في البنك الأهلي», «پشتیبانی ایرانسل»): asked about, not the shop's to talk to.
+_ORGANISATIONS = frozenset(
+    tokenise(
+        normalise(
+            "bank banks airline airlines insurer insurance embassy government telecom "
+            "بانک بانکم بانکی بیمه سفارت هواپیمایی ایرانسل رایتل "
+            "بنک البنک بنکی المصرف مصرف التامین السفاره الحکومه موبایلی "
+            "irancell stc"
+        )
+    )
+)
+# What may stand between the person and the organisation ("at my bank", «در بانک»; not
+# "a manager about my bank transfer")
+_TO_ORGANISATION = frozenset(tokenise(normalise("at in of from my the a در فی من تبع عند لدی")))
+
+
+def _of_another_organisation(clause: Sequence[str]) -> bool:
+    """Whether a person or service in the clause is another organisation's: an
+    organisation right after it, or after "at", "in", "my" ... only."""
+    if _ORGANISATIONS.isdisjoint(clause):  # most clauses: one set look-up per word
+        return False
+    for i in range(len(clause)):
+        if _names_staff(clause, i):
+            j = _next_word(clause, i + 1, _TO_ORGANISATION)
+            if j < len(clause) and clause[j] in _ORGANISATIONS:
+                return True
+    return False
 
 
 def _starts_with_a_person(clause: Sequence[str]) -> bool:
@@ -1409,8 +1682,8 @@ def _the_person_does(clause: Sequence[str]) -> bool:
     """ "Does the employee speak Arabic?" without «هل»: a definite person («الموظف», "el
     mowazaf") before a present contact verb («الموظف يحكي عربي؟», «المندوب يتصل قبل ما
     يجي؟»), and nothing asked in the clause («خلي المشرف يتصل بي», «ممكن المدير يكلمني»)."""
-    if any(t in _REQUEST_FORMS or t in _MODALS for t in clause):
-        return False
+    if any(t in _REQUEST_FORMS or t in _MODALS for t in clause) or _bring_or_send(clause):
+        return False  # «دزلي واحد من الموظفين يتصل بيه», "send me one of the staff to call"
     return any(_definite_person_then_contact(clause, i) for i in range(1, len(clause)))
 
 
@@ -1451,7 +1724,13 @@ def _relative_past(clause: Sequence[str]) -> set[int]:
 def _asks_when(clause: Sequence[str]) -> bool:
     """A question about the staff's times ("when do your agents answer?", «کارشناس
     فروش چه ساعتی جواب میده؟», «متى يتصل المندوب؟»), unless it asks whether one can or
-    asks for one ("when can someone call me?")."""
+    asks for one ("when can someone call me?"); "till what time can I call?" asks the
+    hours whatever follows."""
+    if any(
+        t in _UNTIL and clause[i + 1 : i + 2] and _longest_at(clause, i + 1, _WHEN_TABLE)
+        for i, t in enumerate(clause)
+    ):
+        return True
     return any(
         t in _DAYS or (t in _WHEN_TABLE and _longest_at(clause, i, _WHEN_TABLE))
         for i, t in enumerate(clause)
@@ -1501,17 +1780,22 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
     for i in range(len(wanted)):
         if wanted[i] in _REQUEST_TABLE and (length := _longest_at(wanted, i, _REQUEST_TABLE)):
             after = _next_word(wanted, i + length, _BEFORE_PERSON)
+            if wanted[i] in _NEEDS and not _needed_person_ends(wanted, after):
+                continue  # "my account needs a person's signature?"
             asked = (
                 asked
                 or wanted[i] not in _POINTING
                 or _names_staff(wanted, after)
                 or _of_staff(wanted, after)  # "get someone from your team on this"
             )
+    if any(_talks_to_a_department(wanted, i) for i in range(len(wanted))):
+        return True
+    # a call aimed at the customer ("ring me pls", «اريد احد يخابرني»); "I don't want a
+    # person to call me": the call is refused with the person
+    if len(wanted) == len(clause) and _contacts_me(wanted):
+        return True
     if not (contact or asked):
         return False
-    # "I don't want a person to call me": the call is refused with the person
-    if contact and len(wanted) == len(clause) and _contacts_me(wanted):
-        return True
     # "I want to know whether your staff ...": the form serves the inquiry before the
     # person; "I want a human to check my order" asks for the person first.
     first_person = next(
@@ -1543,6 +1827,34 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
     )
 
 
+# Verbs of talking, as typed: "transfer to other accounts" moves money, "transfers to
+# certain accounts" is a noun.
+_TALK_VERBS = frozenset(["talk", "speak", "chat", "connect", "contact", "reach", "touch"])
+_TO_WITH = frozenset(["to", "with"])
+_DEPARTMENT_REACH = 2  # words naming the department ("your complaints team")
+# What may follow the department when it is the one asked for ("talk to billing please");
+# "connect to the company network" names a network.
+_AFTER_DEPARTMENT = frozenset(
+    ["please", "pls", "plz", "now", "asap", "today", "about", "regarding", "for", "re"]
+)
+
+
+def _talks_to_a_department(clause: Sequence[str], i: int) -> bool:
+    """Whether an English contact word at `clause[i]` is aimed at one of the shop's
+    departments ("talk to billing", "connect me to sales", "put me in touch with your
+    complaints team"); "connect to wifi" names none."""
+    if clause[i] not in _TALK_VERBS or not _is_contact(clause, i):
+        return False
+    j = _next_word(clause, i + 1, _ME)
+    if j == len(clause) or clause[j] not in _TO_WITH:
+        return False
+    k = _next_word(clause, j + 1, _DETERMINERS)
+    return any(
+        clause[m] in _DEPARTMENTS and (m + 1 == len(clause) or clause[m + 1] in _AFTER_DEPARTMENT)
+        for m in range(k, min(k + _DEPARTMENT_REACH, len(clause)))
+    )
+
+
 # Persian «بده» ("give!", also spoken "is bad") asks for the person after an indefinite
 # one («یه کارشناس بده», "ye adam bede"); «کارشناستون بده» says the agent is bad.
 _GIVE = "بده"
@@ -1566,6 +1878,10 @@ _SOMEONE_MUST_AFTER = _by_first_word(
     (_phrases("باید", "بایست", "should", "needs to", "has to", "need to", "have to"),)
 )
 _SOMEONE_MUST_BEFORE = frozenset(tokenise(normalise("لازم لازمه ضروري lazem")))
+# "Right now" between the person and "must" («یه مسئول همین الان باید جوابگو باشه»)
+_URGENCY = frozenset(
+    tokenise(normalise("now right asap immediately today همین الان فورا امروز الحین هلا حالا"))
+)
 
 
 def _someone_must(clause: Sequence[str]) -> bool:
@@ -1578,8 +1894,12 @@ def _someone_must(clause: Sequence[str]) -> bool:
         person = indefinite and _is_person_word(token, typos=False)
         if not (token in _ANYONE or _someone_at(clause, i) or person):
             continue  # "the manager needs to approve the invoice" tells what must happen
-        after = i + 1 < len(clause) and _longest_at(clause, i + 1, _SOMEONE_MUST_AFTER)
-        if after or (i > 0 and clause[i - 1] in _SOMEONE_MUST_BEFORE):
+        k = _next_word(clause, i + 1, _URGENCY)
+        after = k < len(clause) and _longest_at(clause, k, _SOMEONE_MUST_AFTER)
+        # «لازمه یه کارشناس ببینه», "it is needed that an expert see it": the article
+        # may stand between "must" and the person
+        j = i - 2 if indefinite else i - 1
+        if after or (j >= 0 and clause[j] in _SOMEONE_MUST_BEFORE):
             return True
     return False
 
@@ -1597,7 +1917,9 @@ _BRING = frozenset(
             # after a subject, hence only leading the clause
             "هاتوا هاتولي جيبوا جيبولي جبلي ابعت ابعتلي ابعتولي ابعتوا ابعث ابعثوا ارسلوا "
             "حط حطلي حطولي حطوا عطني عطوني اعطني عطيني اعطيني "
-            "gebli geblii hatli hatoli ib3atli eb3atli 7otli"
+            "gebli geblii hatli hatoli ib3atli eb3atli 7otli "
+            # Iraqi «دز», "send" («دزلي واحد من الموظفين»)
+            "دزلي دزولي دزوا"
         )
     )
 )
@@ -1626,13 +1948,30 @@ def _can_someone(clause: Sequence[str]) -> bool:
         return False
     return any(
         t in _MODALS
-        and (j := _next_word(clause, i + 1, _ARTICLES)) < len(clause)
+        and (j := _next_word(clause, i + 1, _ARTICLES | _REAL)) < len(clause)
         and (
             clause[j] in _ANYONE
             or _someone_at(clause, j)
-            or (_is_person_word(clause[j], typos=False) and _looks_after(clause, j))
+            or (
+                _is_person_word(clause[j], typos=False)
+                and (_looks_after(clause, j) or _answers_after(clause, j))
+            )
         )
         for i, t in enumerate(clause)
+    )
+
+
+def _answers_after(clause: Sequence[str], i: int) -> bool:
+    """Whether the person at `clause[i]` is to answer or help within `_LOOK_REACH` words
+    after them («یه همکار انسانی جوابمو بده», «ممكن موظف يساعدني؟»; Persian answer words
+    take the customer's «م»). A person-word only: "can someone help me unblock my pin?"
+    asks the question."""
+    # help from one not yet named ("an agent", «موظف»); "the technician" helps install
+    definite = clause[i].startswith(_ARTICLE) or (i > 0 and clause[i - 1] in _DETERMINERS)
+    indefinite = not definite or (i > 0 and clause[i - 1] in _ARTICLES_A)
+    return any(
+        (indefinite and t in _HELP_ME) or any(form in _ANSWER_WORDS for form in persian_variants(t))
+        for t in clause[i + 1 : i + 1 + _LOOK_REACH + 1]
     )
 
 
@@ -1653,7 +1992,18 @@ _LOOK_WORDS = frozenset(
 )
 _PERSIAN_LOOK_WORDS = frozenset(tokenise(normalise("ببینه ببینن چک چکک نگاه بفهمه")))
 _LOOK_PHRASES = _by_first_word(
-    (_phrases("look at", "go through", "go over", "sort out", "sort this", "sort it"),)
+    (
+        _phrases(
+            "look at",
+            "go through",
+            "go over",
+            "sort out",
+            "sort this",
+            "sort it",
+            "take a look",
+            "have a look",
+        ),
+    )
 )
 _LOOK_REACH = 3  # words from "someone" to what they are to do (English, Arabic)
 
@@ -1746,6 +2096,12 @@ _ARABIZI_ME_CONTACTS = frozenset(
         "ykallem",
         "wassel",
         "twassel",
+        # the plural imperative ("kalmooni", "7awlouni")
+        "kalmoo",
+        "kallmoo",
+        "kalmou",
+        "7awloo",
+        "7awlou",
     )
     for form in (stem + "ni", stem + "ny")
 )
@@ -1758,10 +2114,13 @@ def _carries_me(token: str) -> bool:
         return token in _ARABIZI_ME_CONTACTS
     if _latin_with_me(token) is not None:
         return _contact_base(token) is not None
+    # «تكلموني», "(you) call me": the second person's «ت» before the verb
+    forms = (token, token[1:]) if token.startswith(_YOU_PREFIX) else (token,)
     return any(
-        token.endswith(s)
-        and not token[: -len(s)].rstrip("و").endswith(_ARRIVE)
-        and (token in _CONTACT_WORDS or token[: -len(s)] in _CONTACT_WORDS)
+        form.endswith(s)
+        and not form[: -len(s)].rstrip("و").endswith(_ARRIVE)
+        and (form in _CONTACT_WORDS or form[: -len(s)] in _CONTACT_WORDS)
+        for form in forms
         for s in _ME_SUFFIXES
     )
 
@@ -1877,13 +2236,29 @@ def _contacts_me(clause: Sequence[str]) -> bool:
         for i, t in enumerate(clause)
         if t in _ME or (t in _ME_TABLE and _longest_at(clause, i, _ME_TABLE))
     }
-    asked = any(t in _REQUEST_FORMS for t in clause)
+    # «أرجو التواصل معي», «هل بإمكان أحد الاتصال بي؟»: the verbal noun asked for
+    asked = any(t in _REQUEST_FORMS or t in _MODALS for t in clause)
     # each word is read in constant time, and the refusal (which looks back over the
     # clause) only for a contact found: a long clause of repeated words stays linear
     return any(
         _contact_at_me(clause, i, me, asked) and not _refused_contact(clause, i)
         for i in range(len(clause))
     )
+
+
+# Gulf and Levantine «علي» after a call verb is "me" («اتصلوا علي», «يتصل علي»); written
+# «على» it is also "on" («يتصل على الرقم»), and «علي» is the name Ali: "me" only where
+# nothing follows it but "please" or the end of the clause.
+_ON = normalise("علي")
+
+
+def _on_me(clause: Sequence[str], i: int) -> bool:
+    """Whether `clause[i]` is «علي» with nothing after it but "please", or "please" and
+    the number called on («اتصلوا علي على نفس الرقم»)."""
+    if i >= len(clause) or clause[i] != _ON:
+        return False
+    j = _next_word(clause, i + 1, _BEFORE_IMPERATIVE | _FILLER)
+    return j == len(clause) or clause[j] == _ON
 
 
 def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: bool) -> bool:
@@ -1900,7 +2275,11 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
         return True  # «transferم کنید»; «callم قطع شد» is "my call dropped"
     if _passive_call_to_me(clause, i):
         return True
-    base = _contact_base(token)
+    # "phone me back", "ring me": verbs of calling only, not of talking ("phone" alone is
+    # the phone asked about, "customer service's phone number")
+    base = _contact_base(token) or (
+        token if token in _CALL_WORDS or token in _VERBAL_NOUNS else None
+    )
     if base in _VERBAL_NOUNS and asked:
         base = _CALL  # «أرجو التواصل معي هاتفياً», "please contact me by phone"
     if base not in _CALL_WORDS:  # the verb itself: not "stop calling me"
@@ -1913,6 +2292,8 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
     if not token.isascii():
         if any(j in me for j in range(i - _ME_REACH, i + _ME_REACH + 1)):
             return True
+        if _on_me(clause, i + 1):  # «اتصلوا علي لو سمحتوا»
+            return True
         # «منو به بخش فنی وصل کن»: the Persian object leads the clause, the verb
         # (an imperative «کن») ends it, the department stands between
         if clause[i + 1 : i + 2] and clause[i + 1] in _DO_IMPERATIVE and any(j < i for j in me):
@@ -1920,6 +2301,10 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
     elif i + 1 in me:  # "transfer me", "call me back": the object follows the verb
         after = clause[i + 2] if i + 2 < len(clause) else "back"
         if after in _AFTER_CALL_ME or after.isdigit():
+            return True
+        # a Latin word in a Persian clause, with the Persian "with me" and a verb asked
+        # after it («یه call با من هماهنگ کنید», "arrange a call with me")
+        if not clause[i + 1].isascii() and any(t in _DO_IMPERATIVE for t in clause[i + 2 :]):
             return True
     return False
 
@@ -1961,8 +2346,8 @@ _THERE_IS = frozenset(
 _SOMEONE_THERE_LENGTH = 4
 # "On me" after "answer" («يرد عليا»; «علي» is also «على», "on", and the name Ali)
 _ON_ME = frozenset(tokenise(normalise("عليا 3alaya 3alayya")))
-# Levantine and Egyptian "answers" with «ب» («في حدا بيرد؟»)
-_ANSWERS_NOW = frozenset(tokenise(normalise("بيرد بترد")))
+# Levantine and Egyptian "answers", "talks" with «ب» («في حدا بيرد؟», «شو في حدا بيحكي معي؟»)
+_ANSWERS_NOW = frozenset(tokenise(normalise("بيرد بترد بيحكي بيتكلم")))
 _IS = frozenset(["is", "are"])
 _BEFORE_THERE = _IS | frozenset(["out", "still", "in"])
 _REAL = frozenset(["real", "actual", "live", "living"])

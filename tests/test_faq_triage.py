@@ -296,9 +296,9 @@ def test_person_requests_tune_halves() -> None:
     assert _person_set("person_requests.jsonl", "tune") == (75, 75, 0, 30)
     assert _person_set("person_requests2.jsonl", "tune") == (63, 63, 0, 38)
     assert _person_set("person_requests3.jsonl", "tune") == (85, 85, 0, 50)
-    # a tuning set of its own (tests/fixtures/faq/README.md): «اتصلوا علي» left for a rule
-    # that would take look-alikes («علي» is also a name)
-    assert _person_set("person_requests_tuning_s19.jsonl", "tune") == (59, 60, 0, 34)
+    # a tuning set of its own (tests/fixtures/faq/README.md); «اتصلوا علي» taken in session
+    # 22 («علي» is "me" only with nothing but "please" after it: it is also a name)
+    assert _person_set("person_requests_tuning_s19.jsonl", "tune") == (60, 60, 0, 34)
     # the blind set's tune half (54 of 65 and 3 of 35 look-alikes before session 19's rules,
     # 61 and 1 before session 20's)
     assert _person_set("person_requests4.jsonl", "tune") == (65, 65, 0, 35)
@@ -307,10 +307,21 @@ def test_person_requests_tune_halves() -> None:
     # other words, 52 of them taken by the first rules; then 48 requests and 20 look-alikes
     # more, 39 and 0 taken by the second rules); left "transfer pls" (a money
     # transfer as often), "speek to agant plz" (one letter changed in a short word),
-    # are a Finglish word the transliteration does not read ("modiretoono"), "wa9alni"
-    # (also "it reached me"), «حولوني ... الأسبوع الماضي» (a story in the imperative's
-    # form) and "can I change the person the order is delivered to?"
-    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (274, 280, 2, 155)
+    # "wa9alni" (also "it reached me"), «حولوني ... الأسبوع الماضي» (a story in the
+    # imperative's form) and "can I change the person the order is delivered to?"
+    # Session 22 took "modiretoono" (the possessive and object «و» read)
+    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (275, 280, 2, 155)
+    # the blind sets' tune halves session 22 chose its rules on: 58 of 65 and 1 of 35, 57
+    # and 3 before them; left «واش ممكن شي واحد يتاصل بيا» (a misspelt verb), "please i
+    # want speak with the worker of shop, not machine" ("worker" is one letter from
+    # "worked"), an Arabizi verb split by a hyphen, "Who's in charge there? Let me talk
+    # to them."
+    assert _person_set("person_requests5.jsonl", "tune") == (63, 65, 0, 35)
+    assert _person_set("person_requests6.jsonl", "tune") == (63, 65, 0, 35)
+    # (55, 62 and 55 of 66 before them; 6, 1 and 3 of 36 look-alikes)
+    assert _person_set("person_requests8.jsonl", "tune") == (61, 66, 2, 36)
+    assert _person_set("person_requests9.jsonl", "tune") == (64, 66, 0, 36)
+    assert _person_set("person_requests10.jsonl", "tune") == (61, 66, 0, 36)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
@@ -323,15 +334,25 @@ def test_person_requests_tune_halves() -> None:
 # 65 (74%) before session 19. person_requests5.jsonl, written blind in session 20 and
 # never read by the engineer who chose that session's rules: 56 of 65 (86%) and 2 of 35
 # before them, 57 and 2 after. person_requests6.jsonl, written blind in session 21, was
-# counted on the rules of that session's start: 59 of 65 (91%), 3 of 35.
+# counted on the rules of that session's start: 59 of 65 (91%), 3 of 35. Session 22's
+# rules (chosen on the tune halves of person_requests5, 6, 8, 9 and 10, fresh*.jsonl and
+# cases of the engineer's own) took 73, 62, 81, 54, 61, 61 and 24 (97%, 98%, 96%, 83%,
+# 94%, 94%, 92%) and 3, 0, 2, 2, 2, 1 and 0 others (one fewer on the sixth); on the sets
+# written blind in session 22, 58, 56, 56 and 54 of 64 (from 57, 55, 55, 52) and 2, 2, 2
+# and 1 of 34 (from 3, 2, 3, 1). person_requests7.jsonl was read in neither half by the
+# engineer who chose the rules.
 PERSON_REQUESTS_HELD = {
-    "person_requests.jsonl": (72, 75, 3, 30),
+    "person_requests.jsonl": (73, 75, 3, 30),
     "person_requests2.jsonl": (62, 63, 0, 37),
-    "person_requests3.jsonl": (80, 84, 2, 48),
-    "person_requests4.jsonl": (51, 65, 2, 35),
-    "person_requests5.jsonl": (57, 65, 2, 35),
-    "person_requests6.jsonl": (59, 65, 3, 35),
-    "person_requests_check_s19.jsonl": (23, 26, 0, 14),
+    "person_requests3.jsonl": (81, 84, 2, 48),
+    "person_requests4.jsonl": (54, 65, 2, 35),
+    "person_requests5.jsonl": (61, 65, 2, 35),
+    "person_requests6.jsonl": (61, 65, 1, 35),
+    "person_requests7.jsonl": (58, 64, 2, 34),
+    "person_requests8.jsonl": (56, 64, 2, 34),
+    "person_requests9.jsonl": (56, 64, 2, 34),
+    "person_requests10.jsonl": (54, 64, 1, 34),
+    "person_requests_check_s19.jsonl": (24, 26, 0, 14),
 }
 
 
@@ -798,3 +819,164 @@ def test_asking_how_to_reach_a_person_is_a_request_asking_for_a_detail_is_not() 
         "what is your support email?",
     ]:
         assert triage(text).kind is MessageKind.QUESTION, text
+
+
+# Session 22's rule families, each with requests and look-alikes of the engineer's own
+# (in no fixture; most missed or taken before the rule).
+SESSION_22_REQUESTS = {
+    # Gulf «علي» after a call verb with nothing after it but "please"; Arabizi "beya"
+    "call_on_me": [
+        "اتصلوا علي الله يخليكم",
+        "ممكن حد يتصل علي؟",
+        "رقمي 0501234567 اتصلوا علي",
+        "mumkin tetasel beya?",
+    ],
+    # calls aimed at the customer without a talk verb, in every language
+    "calls_aimed_at_me": [
+        "ring me pls",
+        "phone me back asap",
+        "زنگم بزنید",
+        "یکی از کارشناسا به من تلفن کنه",
+        "میشه کال بزنید؟",
+        "اريد احد يخابرني",
+        "خابروني رجاءً",
+        "ابي احد يحاچيني",
+        "حد يراسلني على الواتس",
+        "kalmooni 3al ra2am",
+        "السلام عليكم، ممكن تكلموني على الرقم المسجل؟",
+        "ارجو الاتصال بي في أقرب وقت",
+        "هل بإمكان أحد موظفيكم الاتصال بي؟",
+        "نرجو التواصل معنا هاتفيا",
+        "لطفاً یه call با من هماهنگ کنید",
+        "darkhast tamas daram",
+    ],
+    # someone put on the line, sent («دزلي»), or who "must" answer or look
+    "on_the_line_sent_or_must": [
+        "can you get a manager on the line",
+        "یه کارشناس بیاد پشت خط",
+        "دزلي احد من الدعم",
+        "لازمه یه مسئول پرونده رو بررسی کنه",
+        "یه کارشناس همین الان باید زنگ بزنه",
+        "میشه یه کارشناس جوابمو بده؟",
+        "can a real person take a look at my case",
+        "I think this needs a human",
+        "ابي احد يحل مشكلتي",
+        "میخوام با یه مقام بالاتر صحبت کنم",
+    ],
+    # polite and conditional forms
+    "polite_forms": [
+        "ممنون میشم یه کارشناس باهام تماس بگیره",
+        "ممنون خواهم شد اگر یکی از کارشناسان پیگیری کند",
+        "I'd be grateful if someone could call me back",
+        "سأكون ممتنا لو تواصل معي أحد الموظفين",
+        "أرغب بالتحدث مع شخص من الإدارة",
+        "ممكن أحد الزملاء يرد علي؟",
+        "Would it be possible for a member of your team to give me a ring tomorrow morning?",
+    ],
+    # departments and who handles the case
+    "departments_and_whoever": [
+        "Could I be put in touch with your complaints team?",
+        "talk to billing please",
+        "is there someone I can complain to?",
+        "I need to speak with whoever handles refunds",
+        "ممكن أحد من الفريق يراجع طلبي؟",
+    ],
+    # dialect and chat spellings
+    "dialect_and_chat_spellings": [
+        "rly need 2 talk 2 sum1 real",
+        "any1 there?",
+        "bghit ntkallem m3a chi mas2oul",
+        "abi a7ad yetwasal m3ay",
+        "دزولي موظف يحچي وياي",
+        "شو في حدا بيحكي معي؟",
+        "هیچکس جواب نمیده؟",
+        "mishe ba ye manager harf bezanam?",
+        "modiretoono mikham",
+        "ما بدي روبوت بدي انسان",
+    ],
+    # chosen on the tune halves of the blind sets person_requests8-10 (in other words)
+    "later_blind_sets": [
+        "get me a team leader",
+        "آیا امکان گفتگو با پرسنل فروش هست؟",
+        "هل يمكن لأحد أن يتواصل معي؟",
+        "ممكن موظف يساعدني بطلبي؟",
+        "can someone help me over the phone?",
+        "این ربات نمیفهمه، یه کارشناس بفرست",
+    ],
+}
+SESSION_22_LOOK_ALIKES = {
+    # the bot thanked, asked what it is, or the customer's own humanity
+    "the_bot_not_refused": [
+        "مرسی ربات، دیگه نیازی به اپراتور نیست",
+        "are you a robot or a human?",
+        "شما ربات هستین یا آدم؟",
+        "انت روبوت ولا موظف؟",
+        "من آدمم نه ربات، چرا کپچا قبول نمیکنه؟",
+        "the bot answered my question, no need for an agent",
+    ],
+    # no need for one
+    "no_need": ["ما في داعي حدا يتصل، الموضوع انحل", "شكرا لك ما احتاج موظف"],
+    # a person thanked, given a gift, complained about, or told about
+    "people_not_asked_for": [
+        "شكرا للموظف اللي ساعدني",
+        "please tell the agent thanks from me",
+        "ابي هدية لشخص عزيز",
+        "هدیه برای یه نفر میخوام",
+        "میخوام به یه نفر دیگه هدیه بدم",
+        "ابي اقدم شكوى رسمية بخصوص سلوك الموظف",
+        "the technician who came was great, thanks",
+        "ابي اشتغل موظف عندكم",
+        "what hours is live chat staffed?",
+    ],
+    # another organisation's people, the bot asked about in other words, a robot
+    # vacuum, the hours, a detail
+    "other_organisations_and_details": [
+        "how can I reach someone at my insurance company?",
+        "چطوری با کارشناس بانک صادرات صحبت کنم؟",
+        "كيف اتواصل مع موظف في البنك؟",
+        "tu bot hasti ya adam?",
+        "are you guys a bot or real people?",
+        "ربات جارو دارین؟",
+        "until what time can I call your support?",
+        "which email does the agent write from?",
+    ],
+    # what the new rules must leave out
+    "new_rules_leave_out": [
+        "put my order on hold until the manager approves the budget",
+        "الموظفين يردون تلفونيا؟",
+        "اگه کارشناس تماس نگیره چی میشه؟",
+        "can the technician help me install it at home?",
+        "محتاج فاتورة عشان الشركة ترجعلي الفلوس",
+        "لساتني بستنا المصاري ترجعلي",
+        "can the printer connect to the company network?",
+        "I talked to billing yesterday",
+        "ring me when it's back in stock",
+        "خدمة العملاء اتصلوا علي امس",
+        "المندوب اتصل علي",
+        "the manager needs to approve the invoice first",
+        "talk to me in Farsi please",
+        "هیچکس تو خونه نیست، بسته رو کجا میذارید؟",
+        "هدست مخصوص کال سنتر دارین؟",
+        "تلفن پشتیبانی رو به من بدید",
+        "give me a ring size chart",
+        "my account needs a person's signature?",
+        "can I transfer to other accounts?",
+        "are there fees on transfers to savings accounts?",
+        "whoever packed my order forgot the charger",
+        "الموظف ما حل مشكلتي امس",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "text", [t for ts in SESSION_22_REQUESTS.values() for t in ts], ids=lambda t: t[:40]
+)
+def test_session_22_requests_for_a_person(text: str) -> None:
+    assert triage(text).kind is MessageKind.HUMAN
+
+
+@pytest.mark.parametrize(
+    "text", [t for ts in SESSION_22_LOOK_ALIKES.values() for t in ts], ids=lambda t: t[:40]
+)
+def test_session_22_look_alikes(text: str) -> None:
+    assert triage(text).kind is not MessageKind.HUMAN
