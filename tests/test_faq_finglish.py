@@ -68,6 +68,10 @@ def test_english_is_not_taken_for_finglish(text: str) -> None:
         ("kalaro", "کالارو"),
         ("mikham", "میخوام"),
         ("ta'mir", "تعمیر"),  # apostrophes are dropped by normalise
+        ("ghete asli", "قطعه اصلی"),
+        ("khosham nayoomad, mishe bargardoonamesh", "خوشم نیومد، میشه برگردونمش"),
+        ("hanooz naresideh", "هنوز نرسیده"),
+        ("pas dadam", "پس دادم"),
     ],
 )
 def test_transliteration_of_listed_words_and_suffixes(latin: str, persian: str) -> None:
