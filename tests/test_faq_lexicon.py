@@ -78,6 +78,9 @@ EXAMPLES = [
     ("~deducted", "fa", "پیامک برداشت از حسابم آمد"),
     ("~repair", "ar", "الفني ممكن ييجي البيت يصلحها"),
     ("~cost", "fa", "پول پیک رو جدا باید بدم؟"),
+    ("~forget", "ar", "مش فاكر الباسورد بتاع حسابي"),  # Egyptian
+    ("~broken", "en", "my tv died after a month"),
+    ("~manual", "ar", "ضيعت التعليمات حق المكيف"),
     ("~password", "fa", "رمز عبورم رو فراموش کردم"),
     ("~password", "ar", "نسيت الباسورد"),
     ("~email", "en", "change my email address"),
