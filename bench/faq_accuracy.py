@@ -241,6 +241,9 @@ SPLIT_SETS = (
     "fresh8",
     "fresh9",
     "fresh10",
+    "fresh11",
+    "fresh12",
+    "fresh13",
 )
 
 

@@ -132,6 +132,17 @@ def test_spoken_dialect_and_finglish_function_words_are_not_content(
         ("are you open on fridays?", "store-hours"),
         ("قبل خرید میشه تستش کنم؟", "trial"),  # "try it"
         ("What are the rules for returning something?", "return-policy"),
+        # Persian «توی» ("in") and «موقع» ("at the time of"), Levantine and Egyptian
+        # «لما» ("when"), «ييجي» ("comes")
+        ("سفارشم توی چه مرحله‌ای است؟", "order-tracking"),
+        ("موقع پرداخت ارور داد ولی پول از حسابم کم شد", "payment-failed"),
+        ("الطلب بيوصل امتى لما اطلب النهارده؟", "shipping-time"),
+        ("الفني ممكن ييجي البيت يصلحها؟", "onsite-repair"),
+        # Persian «اینا» ("these"), «به چه دردی میخوره» ("what use is it"), spoken
+        # «برا» ("for"); "options", "extra"
+        ("اینا امتیازام به چه دردی میخوره؟", "loyalty-points"),
+        ("برا نصب کولر پول میگیرین؟", "installation"),
+        ("any installment options?", "installments"),
         # a unit of size, the word "colour", Arabizi fillers («شو», «ال» in Latin)
         ("how long is the warranty on a 65 inch tv?", "warranty-period"),
         ("كم مدة الضمان على شاشة ٥٥ بوصة؟", "warranty-period"),

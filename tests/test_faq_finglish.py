@@ -68,6 +68,12 @@ def test_english_is_not_taken_for_finglish(text: str) -> None:
         ("kalaro", "کالارو"),
         ("mikham", "میخوام"),
         ("ta'mir", "تعمیر"),  # apostrophes are dropped by normalise
+        ("ghete asli", "قطعه اصلی"),
+        ("khosham nayoomad, mishe bargardoonamesh", "خوشم نیومد، میشه برگردونمش"),
+        ("hanooz naresideh", "هنوز نرسیده"),
+        ("pas dadam", "پس دادم"),
+        ("pool az hesabam raft", "پول از حسابم رفت"),
+        ("factor nadaram", "فاکتور ندارم"),
     ],
 )
 def test_transliteration_of_listed_words_and_suffixes(latin: str, persian: str) -> None:

@@ -64,6 +64,23 @@ EXAMPLES = [
     ("~forget", "en", "I forgot my password"),
     ("~forget", "fa", "رمزمو یادم رفته"),
     ("~forget", "ar", "نسيت كلمة السر"),
+    ("~forget", "fa", "رمزم یادم نمیاد"),  # spoken "I don't remember"
+    ("~forget", "fa", "گذرواژه‌ام را به خاطر ندارم"),
+    ("~password", "fa", "گذرواژه‌ام را فراموش کردم"),
+    ("~track", "fa", "سفارشم الان در چه مرحله‌ای است"),
+    ("~return_item", "fa", "امکان عودت کالا وجود دارد؟"),
+    ("~return_item", "en", "still sealed, can i send it back?"),
+    ("~receive", "ar", "وصلت الطلبية اليوم"),
+    ("~failed", "ar", "ظهرت رسالة خطأ عند الدفع"),
+    ("~failed", "fa", "صفحه بسته شد و پیام خطا آمد"),
+    ("~broken", "ar", "توقفت المكواة عن التسخين"),
+    ("~unsubscribe", "ar", "بطلوا تبعتولي إيميلات عروض"),
+    ("~deducted", "fa", "پیامک برداشت از حسابم آمد"),
+    ("~repair", "ar", "الفني ممكن ييجي البيت يصلحها"),
+    ("~cost", "fa", "پول پیک رو جدا باید بدم؟"),
+    ("~forget", "ar", "مش فاكر الباسورد بتاع حسابي"),  # Egyptian
+    ("~broken", "en", "my tv died after a month"),
+    ("~manual", "ar", "ضيعت التعليمات حق المكيف"),
     ("~password", "fa", "رمز عبورم رو فراموش کردم"),
     ("~password", "ar", "نسيت الباسورد"),
     ("~email", "en", "change my email address"),
@@ -301,6 +318,12 @@ def test_concept_found_in_a_message(lexicon: Lexicon, token: str, language: str,
         ("en", "my card is not working", "~not_working"),
         # Persian «صفحه» is also "page" («صفحه ورود»): not a login on its own
         ("fa", "صفحه ورود", "~login"),
+        # «عودت وجه» is the money's return, not the item's
+        ("fa", "عودت وجه کی انجام میشه", "~return_item"),
+        # Arabic «خطأ» alone is "wrong", not a failed payment
+        ("ar", "العنوان خطأ", "~failed"),
+        # «پیک» alone is the courier, not a cost
+        ("fa", "پیک بد رفتار کرد", "~cost"),
     ],
 )
 def test_false_friends_and_distance(
@@ -417,6 +440,7 @@ def test_arabic_variants_strip_proclitics_article_and_suffixes() -> None:
         ("فلوسي حترجع امتى", "ar", ["~refund", "when"]),  # Levantine future حـ
         ("بعتولي منتج غلط", "ar", ["ارسل", "~wrong"]),  # Egyptian بعت -> أرسل
         ("الجهاز اللي بعته للتصليح", "ar", ["ارسل", "~repair"]),
+        ("طلبت غسالة قبل أسبوع", "ar", ["طلب"]),  # the verb "I ordered"
     ],
 )
 def test_dialect_compound_and_latin_words(
