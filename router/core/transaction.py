@@ -11,15 +11,14 @@ poll never waits behind a writer.
 On SQLite, a `grouped` write (an ingest, the outbox's claim and record) that finds
 others waiting commits with them: one writer task runs the waiting works one after
 another in one transaction and hands each its outcome only after that transaction's
-COMMIT (group commit). A
-transaction's set-up, BEGIN and COMMIT and the lock's hand-off between two writers
-cost ~250 µs of CPU; a group pays them once. Should any work of a group fail, the
-whole group rolls back and each of its works runs again in a transaction of its own,
-exactly as an ungrouped write: the failing one meets its error alone and the others
-commit. A database that is unavailable fails them at once instead (alone, each would
-wait for it again). A SAVEPOINT per work would keep the others' rows, but through
-SQLAlchemy a SAVEPOINT and its RELEASE cost most of what the group saves, and
-failures are rare (`docs/benchmarks.md`).
+COMMIT (group commit). A transaction's set-up, BEGIN and COMMIT and the lock's
+hand-off between two writers cost ~250 µs of CPU; a group pays them once. Should any
+work of a group fail, the whole group rolls back and each of its works runs again in a
+transaction of its own, exactly as an ungrouped write: the failing one meets its error
+alone and the others commit. A database that is unavailable fails them at once instead
+(alone, each would wait for it again). A SAVEPOINT per work would keep the others'
+rows, but through SQLAlchemy a SAVEPOINT and its RELEASE cost most of what the group
+saves, and failures are rare (`docs/benchmarks.md`).
 """
 
 from __future__ import annotations

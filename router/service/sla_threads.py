@@ -313,9 +313,10 @@ async def customer_wrote(
     now = app.clock()
     if first:
         name, match = await starting_priority(app, session, thread, message.channel)
+        rank = sla.priority_rank(name) if name is not None else None
         # Unchanged when the thread was written with it (`known_starting_rank`).
-        if name is not None and thread.priority != sla.priority_rank(name):
-            thread.priority = sla.priority_rank(name)
+        if rank is not None and thread.priority != rank:
+            thread.priority = rank
         if match is not None:
             session.add(
                 AuditEvent(
