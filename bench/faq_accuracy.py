@@ -244,6 +244,8 @@ SPLIT_SETS = (
     "fresh11",
     "fresh12",
     "fresh13",
+    "fresh14",
+    "fresh15",
 )
 
 
