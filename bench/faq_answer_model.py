@@ -230,10 +230,7 @@ def cross_validate(matcher: Matcher, c: float, alone: bool, gate: bool) -> None:
             chosen = (t, pooled)
         if t not in THRESHOLDS:
             continue
-        print(
-            f"  t={t:.2f} pooled: {pooled.line()}  dev: "
-            f"{_count(dev, dev_answered).line()}"
-        )
+        print(f"  t={t:.2f} pooled: {pooled.line()}  dev: {_count(dev, dev_answered).line()}")
         print("         " + " ".join(per))
     if chosen is not None:
         print(f"  operating point t={chosen[0]:.2f}: {chosen[1].line()}")
