@@ -5,13 +5,12 @@ none foreign to the KB) was written from a few writers' tuning questions; this m
 makes the same call from facts about the match that do not depend on one writer's
 wording: the matcher's confidence and the top entry's lead over the runner-up, how
 much of the question the entry explains (`faq.coverage`) and what the unexplained
-words are (how many, how rare in the KB, how common in everyday language, in which
-script, whether the lexicon reads them as one of its concepts, whether they are in the
-message's asking clause, whether they stand beside a word the entry matches, whether the
-customer capitalised them inside a sentence), and the question's length and language.
-It is a logistic regression whose weights are data (`answer_model.json`, written by
-`bench/faq_answer_model.py`, trained leave-one-writer-out on the tune halves of
-tests/fixtures/faq); inference is plain Python, so the default install runs it.
+words are (how many, how rare in the KB, how long, in which script, whether the
+lexicon reads them as one of its concepts, whether they are in the message's asking
+clause), and the question's length and language. It is a logistic regression whose
+weights are data (`answer_model.json`, written by `bench/faq_answer_model.py`, trained
+leave-one-writer-out on the tune halves of tests/fixtures/faq); inference is plain
+Python, so the default install runs it.
 
 A KB author's `not:` phrasings still veto an entry whatever the model says, and
 requests for a person never reach it (`faq.triage` decides those first).

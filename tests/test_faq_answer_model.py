@@ -133,38 +133,6 @@ def test_the_model_answers_what_the_rule_refuses(
     assert verdict.answer is not None and verdict.answer.entry_id == entry
 
 
-@pytest.mark.parametrize(
-    ("question", "beside"),
-    [
-        # the name qualifies the concept the entry matches
-        ("how do I reset my instagram password", 1),
-        ("رمز اینستاگرامم را فراموش کردم", 1),
-        # the unexplained words stand apart from what the shipping entry matches
-        ("how long does it take to boil an egg", 0),
-    ],
-)
-def test_unexplained_words_beside_a_matched_one_are_counted(
-    matcher: Matcher, question: str, beside: int
-) -> None:
-    assert _features(matcher, question)["unexplained_beside_explained"] == beside
-
-
-@pytest.mark.parametrize(
-    ("question", "capitalised"),
-    [
-        ("how do i change the email on my Apple ID", 1),
-        ("I forgot my Instagram password, how to reset it", 1),
-        # lowercase, or capitalised only as the sentence's first word: no sign of a name
-        ("how do i change the email on my apple id", 0),
-        ("Instagram password forgotten, how do I reset it", 0),
-    ],
-)
-def test_unexplained_words_capitalised_inside_a_sentence_are_counted(
-    matcher: Matcher, question: str, capitalised: int
-) -> None:
-    assert _features(matcher, question)["unexplained_capitalised"] == capitalised
-
-
 NEGATIVE_KB = """
 - id: password-reset
   questions:
@@ -210,12 +178,11 @@ def test_the_model_does_not_pick_between_close_entries() -> None:
 
 
 # The held halves of the older split sets (colloquial, fresh, fresh3-8, near_miss),
-# measured with the model refitted on twelve writers with the words beside a matched
-# one and the capitalised ones: 284 of 745 in-scope questions answered right (the
-# rules alone: 245), 9 answered wrong (8), 9 of 458 near-miss answered (6; 2.0%, within
-# the 3% a near-miss may be answered).
+# measured after the lexicon took the everyday words of three more writers: 269 of 745
+# in-scope questions answered right (the rules alone: 245), 9 answered wrong (8), 7 of
+# 458 near-miss answered (6; 1.5%, within the 3% a near-miss may be answered).
 SPLIT_SETS = ("colloquial", "fresh", *(f"fresh{n}" for n in range(3, 9)), "near_miss")
-HELD_RIGHT, HELD_WRONG, HELD_NEAR_MISS = 284, 9, 9
+HELD_RIGHT, HELD_WRONG, HELD_NEAR_MISS = 269, 9, 7
 
 
 def test_the_held_halves_hold_the_learned_decisions_level(matcher: Matcher) -> None:
