@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,6 @@ from faq.common_words import frequency_rank
 from faq.coverage import Coverage
 from faq.lexicon import CONCEPT_PREFIX
 from faq.matcher import CONFIDENCE_FEATURES, Matcher, MatchResult
-from faq.morphology import english_stem
 
 MODEL_PATH = Path(__file__).resolve().parent / "answer_model.json"
 
@@ -44,37 +42,6 @@ _UNLISTED_RANK = 100_000
 
 def _script_mixed(word: str, text_has_other_script: bool) -> bool:
     return text_has_other_script and word.isascii() and word.isalpha()
-
-
-def _beside_explained(coverage: Coverage, result: MatchResult) -> int:
-    """How many unexplained content words stand next to one the entry's phrasings match
-    in the question: a name qualifies the concept it stands beside ("my instagram
-    password", «رمز اینستاگرامم»), where an unexplained word of a story stands among
-    others."""
-    unexplained = set(coverage.unexplained)
-    matched = {w.word for w in result.explained if w.matched > 0}
-    words = coverage.content
-    return sum(
-        word in unexplained
-        and any(0 <= j < len(words) and words[j] in matched for j in (i - 1, i + 1))
-        for i, word in enumerate(words)
-    )
-
-
-# A word capitalised inside a sentence (after a lowercase letter, a digit or a comma):
-# in Latin script, a name ("Instagram", "Apple ID", "DHL").
-_CAPITALISED = re.compile(r"(?<=[a-z0-9,;] )[A-Z][A-Za-z]+")
-
-
-def _capitalised(matcher: Matcher, text: str, language: str | None, words: tuple[str, ...]) -> int:
-    """How many of `words` (unexplained, in the matcher's forms) the customer wrote
-    capitalised inside a sentence."""
-    names = {
-        english_stem(form)
-        for token in _CAPITALISED.findall(text)
-        for form in matcher.words(token, language)
-    }
-    return sum(w in names for w in words)
 
 
 def answer_features(
@@ -149,8 +116,6 @@ def answer_features(
         "unexplained_common": float(len(ranks) - len(rare)),
         "unexplained_rare": float(len(rare)),
         "unexplained_rarest": math.log(max(ranks.values(), default=1)),
-        "unexplained_beside_explained": float(_beside_explained(coverage, result)),
-        "unexplained_capitalised": float(_capitalised(matcher, text, language, unexplained)),
         "complete": float(coverage.complete(2)),
         "whole_message": float(whole_message),
         "lang_fa": float(language == "fa"),

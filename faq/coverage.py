@@ -82,15 +82,10 @@ class Coverage:
     negative: str | None = None
     # the unexplained words nothing in the whole KB matches either (a bank, an egg)
     foreign: tuple[str, ...] = ()
-    # the question's content words in its order, and those the entry's phrasings match
+    # how many content words the question has, and those the entry's phrasings match
     # only by a near spelling («ایران» for «ارزان»)
-    content: tuple[str, ...] = ()
+    content_words: int = 0
     near: tuple[str, ...] = ()
-
-    @property
-    def content_words(self) -> int:
-        """How many content words the question has."""
-        return len(self.content)
 
     def explains(self, max_unexplained: int, max_foreign: int) -> bool:
         """Whether the entry explains enough of the question to answer it: at most
@@ -521,6 +516,6 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
         tuple(unexplained),
         _negative_in(result.explained, extras.negatives[entry_no], cutoff),
         foreign,
-        tuple(w.word for w in content),
+        len(content),
         tuple(near),
     )
