@@ -250,10 +250,7 @@ def cross_validate(matcher: Matcher, c: float, alone: bool, gate: bool) -> None:
                 chosen[strict] = (t, pooled)
         if t not in THRESHOLDS:
             continue
-        print(
-            f"  t={t:.2f} pooled: {pooled.line()}  dev: "
-            f"{_count(dev, dev_answered).line()}"
-        )
+        print(f"  t={t:.2f} pooled: {pooled.line()}  dev: {_count(dev, dev_answered).line()}")
         print("         " + " ".join(per))
     for strict, (t, pooled) in sorted(chosen.items()):
         kind = "pooled and per writer" if strict else "pooled"
