@@ -11,7 +11,8 @@ writer's tune rows, then reports per threshold what the decision would do (the r
 answers and the model's beside them, where no runner-up is within
 `Thresholds.learned_lead`; `--alone`, `--no-lead-gate` for the variants): in-scope
 questions answered right and wrong, near-miss (expected null) questions answered, per
-writer and pooled; the line at threshold 1.01 is the rules alone.
+writer and pooled; the line at threshold 1.01 is the rules alone. Its last lines are the
+operating points on a 0.01 grid (see `MAX_NEAR_MISS_SHARE`).
 dev.jsonl (no split) is never trained on; `cv` reports it with the model fitted on
 every tune row. A row is positive when the matcher's top entry is the expected one;
 requests for a person that triage catches never reach the decision and are left out.
