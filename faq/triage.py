@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import re
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
@@ -51,43 +52,69 @@ _ANYONE = frozenset(
         "sum1 some1 any1 ne1"
     )
 )
-_HUMAN_WORDS = _ANYONE | frozenset(
-    tokenise(
-        normalise(
-            "human humans person operator representative rep agent agents staff "
-            "supervisor manager boss colleague colleagues employee management "
-            "specialist advisor adviser associate admin expert consultant csr teammate "
-            "technician technicians تکنسین تکنسینتون "
-            # "team member", "staff member": compound nouns, one token (see `_joined`)
-            "teammember teammembers staffmember staffmembers teamlead teamleader "
-            # «پرسنل», «کارکنان» ("personnel", "staff")
-            "پرسنل کارکنان کارکن "
-            "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
-            # «هیچکس جواب نمیده؟», "nobody answers?", asks whether anyone is there
-            "هیچکس هیچکی "
-            "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
-            "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
-            # «رئیس», "the boss" (Persian and Arabic «رئيس القسم»)
-            "رئیس رئیستون رئیسش "
-            "ادمین مشاور متصدی مدیریت "
-            "موظف موظفی موضف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول مختص ادمن "
-            # «الإدارة», "the management", with its proclitics («للإدارة»)
-            "اداره مستشار اخصائی خبیر "
-            "وکیل "
-            # Arabic "colleague(s)" («أحد الزملاء في الدعم»)
-            "زمیل زملاء "
-            # English loans in Persian letters, as the Finglish reading writes them too
-            # ("supervisor", "manager", "agent")
-            "سوپروایزر منیجر ایجنت "
-            # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
-            "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
-            "mas2oul mas2ul mas2oula mos2ol mowadaf mwadaf muwadaf mowaddaf "
-            # «موظف»'s «ظ» is also written dh, th or 6 ("mowadhaf", "mwa6af")
-            "mowadhaf mowazhaf mwadhaf muwadhaf muwazaf mowathaf mwathaf mowa6af mwa6af "
-            "shakhs sha5s moshref mushrif moshrif "
+_HUMAN_WORDS = (
+    _ANYONE
+    | frozenset(
+        tokenise(
+            normalise(
+                "human humans person operator representative rep agent agents staff "
+                "supervisor manager boss colleague colleagues employee management "
+                "specialist advisor adviser associate admin expert consultant csr teammate "
+                "technician technicians تکنسین تکنسینتون "
+                # "team member", "staff member": compound nouns, one token (see `_joined`)
+                "teammember teammembers staffmember staffmembers teamlead teamleader "
+                # «پرسنل», «کارکنان» ("personnel", "staff")
+                "پرسنل کارکنان کارکن "
+                "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
+                # «هیچکس جواب نمیده؟», "nobody answers?", asks whether anyone is there
+                "هیچکس هیچکی "
+                "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
+                "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
+                # «رئیس», "the boss" (Persian and Arabic «رئيس القسم»)
+                "رئیس رئیستون رئیسش "
+                "ادمین مشاور متصدی مدیریت "
+                "موظف موظفی موضف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول مختص ادمن "
+                # «الإدارة», "the management", with its proclitics («للإدارة»)
+                "اداره مستشار اخصائی خبیر "
+                "وکیل "
+                # Arabic "colleague(s)" («أحد الزملاء في الدعم»)
+                "زمیل زملاء "
+                # English loans in Persian letters, as the Finglish reading writes them too
+                # ("supervisor", "manager", "agent")
+                "سوپروایزر منیجر ایجنت "
+                # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
+                "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
+                "mas2oul mas2ul mas2oula mos2ol mowadaf mwadaf muwadaf mowaddaf "
+                # «موظف»'s «ظ» is also written dh, th or 6 ("mowadhaf", "mwa6af")
+                "mowadhaf mowazhaf mwadhaf muwadhaf muwazaf mowathaf mwathaf mowa6af mwa6af "
+                "shakhs sha5s moshref mushrif moshrif "
+            )
         )
     )
+    | frozenset(
+        # Arabizi person-words as the Finglish reading writes them once a Persian-looking
+        # word ("chi") makes the message Finglish ("bghit chi mwazaf" → «بقیت چی موازاف»)
+        form
+        for word in ("mowazzaf", "mowazaf", "mwazaf", "muwazzaf", "mowadaf", "mwadaf", "mowaddaf")
+        for form in tokenise(normalise(to_persian(word)))
+    )
 )
+# People named by two words, read as one (see `_joined`): the one "in charge", "the one
+# responsible", "a live one"; support that is "real" is people («یه support واقعی
+# میخوام», «دعم حقيقي»), where support alone is a service that may be asked about.
+_PERSON_COMPOUNDS = _phrases(
+    "in charge",
+    "one responsible",
+    "live one",
+    "real support",
+    "actual support",
+    "human support",
+    "support واقعی",
+    "پشتیبانی واقعی",
+    "دعم حقيقي",
+    "دعم بشري",
+)
+_HUMAN_WORDS |= frozenset("".join(words) for words in _PERSON_COMPOUNDS)
 # Words that make a person-word a request ("talk", "connect me") in longer messages.
 _CONTACT_WORDS = frozenset(
     tokenise(
@@ -113,6 +140,8 @@ _CONTACT_WORDS = frozenset(
             "yetasel "
             "yetesel yitasel yittasel ettasel etasel tetsel yetwasal ytwasal tetwasal "
             "t7awelni t7awelny t7awilni 7awelny 7awwelny 7awilny kalemny twasselni "
+            # "a-tkalem" joined back (see `_hyphens_joined`)
+            "atkalem atkallem "
             "y7ki y7ke t7ki ti7ki "
             # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
             "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
@@ -514,6 +543,8 @@ _REQUEST_FORMS = frozenset(
             "محتاج محتاجه "
             # Maghrebi "I want" («بغيت نهضر مع شي واحد»)
             "بغيت bghit bghina "
+            # ... and as the Finglish reading writes them ("bghit chi mwazaf")
+            "بقیت بقینا "
             # Arabizi
             "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi "
             "na7tag n7tag ne7tag "
@@ -1222,6 +1253,24 @@ _SWAPPED_LETTERS = (
 )
 
 
+# ... or, five letters long, one vowel for another ("agant", "humen"), as often as a
+# typed vowel is a guess; not "staff" ("stuff", "stiff"), and not the words and names
+# the change makes ("admen", "haman").
+_VOWELS = "aeiou"
+_CHANGED_VOWEL = (
+    frozenset(
+        w[:k] + v + w[k + 1 :]
+        for w in _HUMAN_WORDS
+        if w.isascii() and w.isalpha() and len(w) == _MIN_TYPO_LENGTH - 1 and w != "staff"
+        for k in range(len(w))
+        if w[k] in _VOWELS
+        for v in _VOWELS
+    )
+    - _HUMAN_WORDS
+    - {"adman", "admen", "haman", "heman"}
+)
+
+
 # Arabic «الإدارة» ("the management", «للإدارة») is a person-word with its article or
 # proclitic; bare, Persian «اداره» is an office («فاکتور لازم دارم واسه اداره», "I need the
 # invoice for work").
@@ -1251,7 +1300,7 @@ def _is_person_word(token: str, *, typos: bool = True) -> bool:
     forms |= {f[: -len(e)] for f in forms for e in _PERSON_ENDINGS if f.endswith(e)}
     if forms & _HUMAN_WORDS:
         return True
-    if typos and (token in _DROPPED_LETTER or token in _SWAPPED_LETTERS):
+    if typos and (token in _DROPPED_LETTER or token in _SWAPPED_LETTERS or token in _CHANGED_VOWEL):
         return True
     return (
         typos
@@ -1416,65 +1465,102 @@ def _without_refused_person(tokens: Sequence[str]) -> list[str]:
 
 # Nouns made of a contact word and another, read as one word: a "call center operator"
 # is a job, «کد پیگیری» a tracking code, not a call or a follow-up asked for.
-_COMPOUND_NOUNS = _phrases(
-    "team member",
-    "team members",
-    "delivery person",
-    "delivery guy",
-    "delivery man",
-    "delivery driver",
-    "staff member",
-    "staff members",
-    "team lead",
-    "team leader",
-    "human readable",
-    "call center",
-    "call centre",
-    "call centers",
-    "call centres",
-    "مرکز تماس",
-    "کال سنتر",
-    "مركز الاتصال",
-    "مركز اتصال",
-    "کد پیگیری",
-    # appliances named "robot" («ربات جارو», "a robot vacuum"): not the bot
-    "ربات جارو",
-    "جارو رباتیک",
-    "robot vacuum",
-    "robot vacuums",
-    "مكنسة روبوت",
-    "روبوت تنظيف",
-    "درخواست تماس",
-    "شماره پیگیری",
-    # a way to contact, asked for as a detail («شماره تماس پشتیبانی رو میدید؟»)
-    "contact number",
-    "contact details",
-    "contact info",
-    "contact information",
-    "contact email",
-    "contact page",
-    "contact form",
-    "شماره تماس",
-    "اطلاعات تماس",
-    "راه ارتباطی",
-    "رقم التواصل",
-    "رقم الاتصال",
-    "معلومات الاتصال",
-    "بيانات التواصل",
+_COMPOUND_NOUNS = (
+    _phrases(
+        "team member",
+        "team members",
+        "delivery person",
+        "delivery guy",
+        "delivery man",
+        "delivery driver",
+        "staff member",
+        "staff members",
+        "team lead",
+        "team leader",
+        "human readable",
+        "call center",
+        "call centre",
+        "call centers",
+        "call centres",
+        "مرکز تماس",
+        "کال سنتر",
+        "مركز الاتصال",
+        "مركز اتصال",
+        "کد پیگیری",
+        # appliances named "robot" («ربات جارو», "a robot vacuum"): not the bot
+        "ربات جارو",
+        "جارو رباتیک",
+        "robot vacuum",
+        "robot vacuums",
+        "مكنسة روبوت",
+        "روبوت تنظيف",
+        "درخواست تماس",
+        "شماره پیگیری",
+        # a way to contact, asked for as a detail («شماره تماس پشتیبانی رو میدید؟»)
+        "contact number",
+        "contact details",
+        "contact info",
+        "contact information",
+        "contact email",
+        "contact page",
+        "contact form",
+        "شماره تماس",
+        "اطلاعات تماس",
+        "راه ارتباطی",
+        "رقم التواصل",
+        "رقم الاتصال",
+        "معلومات الاتصال",
+        "بيانات التواصل",
+    )
+    | _PERSON_COMPOUNDS
+)
+
+
+# Other spellings of a compound, joined as its usual one: the Finglish ezafe of «درخواست
+# تماس» ("darkhast-e tamas", "darkhaste tamas", read «درخواست ا تماس», «درخواسته تماس»).
+_COMPOUND_SPELLINGS = {
+    "".join(tokenise(normalise(spelling))): _CALL_REQUEST
+    for spelling in ("درخواست ا تماس", "درخواسته تماس", "درخواست ای تماس")
+}
+_COMPOUND_TABLE = _by_first_word(
+    (_COMPOUND_NOUNS | _phrases("درخواست ا تماس", "درخواسته تماس", "درخواست ای تماس"),)
 )
 
 
 def _joined(tokens: Sequence[str]) -> list[str]:
     """The tokens with every compound noun made one token."""
-    table = _by_first_word((_COMPOUND_NOUNS,))
+    table = _COMPOUND_TABLE
     if table.keys().isdisjoint(tokens):
         return list(tokens)
     out: list[str] = []
     i = 0
     while i < len(tokens):
         length = _longest_at(tokens, i, table) if tokens[i] in table else 0
-        out.append("".join(tokens[i : i + length]) if length else tokens[i])
+        word = "".join(tokens[i : i + length]) if length else tokens[i]
+        out.append(_COMPOUND_SPELLINGS.get(word, word))
         i += length or 1
+    return out
+
+
+# An Arabizi verb split by a hyphen after its first-person prefix ("3ayez a-kalem 7ad",
+# "a7tag a-tkalem"): the prefix letter joined back when the whole is a contact word.
+_VERB_PREFIXES = frozenset(["a", "n", "y", "t", "e"])
+
+
+def _hyphens_joined(tokens: list[str]) -> list[str]:
+    """`tokens` of a piece of text that holds a hyphen, Arabizi prefixes joined back."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token in _VERB_PREFIXES and i + 1 < len(tokens):
+            whole = token + tokens[i + 1]
+            if whole in _CONTACT_WORDS:
+                out.append(whole)
+                i += 2
+                continue
+        out.append(token)
+        i += 1
     return out
 
 
@@ -1483,7 +1569,10 @@ def _clauses(text: str) -> list[list[str]]:
     clauses: list[list[str]] = []
     for piece in _CLAUSE_END.split(text):
         clause: list[str] = []
-        for token in _joined(tokenise(normalise(piece))):
+        tokens = tokenise(normalise(piece))
+        if "-" in piece:
+            tokens = _hyphens_joined(tokens)
+        for token in _joined(tokens):
             if token in _CLAUSE_WORDS:
                 clauses.append(clause)
                 clause = []
@@ -1564,7 +1653,8 @@ def _tells(clause: Sequence[str]) -> bool:
         urged = token == _ALREADY and i == len(clause) - 1  # "... a human already"
         future = i > 0 and clause[i - 1] in _FUTURE  # «سپاسگزار خواهم بود», "I will be"
         past = token in _PAST_WORDS or bare in _PAST_WORDS
-        if past and i not in described and not urged and not future:
+        told = past and i not in described and not urged and not future
+        if told and not (_own_intention(clause, i) or _impersonal(clause, i)):
             return True
         last = token in _LAST
         period = (
@@ -1601,7 +1691,7 @@ def _tells(clause: Sequence[str]) -> bool:
     present = any(t in _PRESENCE_WORDS or t == "there" for t in clause) or _is_anyone_there(clause)
     if clause[0] in _WHO_WHERE and len(clause) > 1 and clause[1] in _AUXILIARIES:
         clause = clause[1:]  # "who is your manager?" asks about the manager, like "is"
-    if clause[0] in _QUESTION_PARTICLES and any(t in _ME for t in clause):
+    if clause[0] in _QUESTION_PARTICLES and any(t in _ME or t in _I_CAN for t in clause):
         return False  # «آیا کارشناس میتونه با من تماس بگیره؟» asks for the call
     causative = (
         clause[0] in _HAVE_GET
@@ -1614,6 +1704,52 @@ def _tells(clause: Sequence[str]) -> bool:
         and not causative
         and _names_staff(clause, _next_word(clause, 1, _DETERMINERS), span=2)
     )
+
+
+# Levantine and Gulf «راح», «رح» ("will") before the customer's own verb («حولوني لموظف
+# ولا راح ألغي كل طلباتي», "or I'll cancel all my orders"): a threat, not the shop's
+# promise told («راح يتصل», "he will call"), nor the customer's own call («رح اتصل
+# بخدمة العملاء», "I'll call customer service").
+_WILL = frozenset(tokenise(normalise("راح رح")))
+_FIRST_PERSON_PREFIXES = tuple(normalise(p) for p in ("ا", "ن"))
+_OR_ELSE = frozenset(tokenise(normalise("ولا والا")))
+
+
+def _own_intention(clause: Sequence[str], i: int) -> bool:
+    """Whether `clause[i]` is "will" before a verb of the customer's other than a call:
+    after "or else", or a first-person verb («راح البيت», "he went home", has the
+    article)."""
+    if clause[i] not in _WILL or i + 1 >= len(clause) or _may_contact(clause[i + 1]):
+        return False
+    verb = clause[i + 1]
+    return (i > 0 and clause[i - 1] in _OR_ELSE) or (
+        verb.startswith(_FIRST_PERSON_PREFIXES) and not verb.startswith(_ARTICLE)
+    )
+
+
+# The Persian impersonal "one can talk" («کسی هست که بشه باهاش حرف زد؟»): after «بشه»,
+# «میشه» a short past stem is the infinitive, not a past call.
+_IMPERSONAL_MODALS = frozenset(tokenise(normalise("بشه میشه بشود میشود بتوان میتوان")))
+_SHORT_INFINITIVES = frozenset(tokenise(normalise("زد کرد")))
+# ... of talking only: «میشه گارانتی رو به اسم یکی دیگه منتقل کرد؟» moves a warranty
+_TALK_NOUNS = frozenset(tokenise(normalise("حرف صحبت گفتگو چت")))
+
+
+def _impersonal(clause: Sequence[str], i: int) -> bool:
+    """Whether the past stem at `clause[i]` is "talk" after an impersonal modal, in a
+    clause that does not ask when («تا ساعت چند میشه با پشتیبانی صحبت کرد؟»)."""
+    return (
+        clause[i] in _SHORT_INFINITIVES
+        and i > 0
+        and clause[i - 1] in _TALK_NOUNS
+        and any(t in _IMPERSONAL_MODALS for t in clause[:i])
+        and not any(t in _WH_WORDS or t in _WHEN_TABLE for t in clause)
+    )
+
+
+# The customer's own "can I" after «آیا», «هل» («آیا کسی هست که بتونم باهاش صحبت کنم؟»,
+# «هل أقدر أكلم موظف؟»): asks to talk, unlike the staff's «میتونه» ("can the agent ...?").
+_I_CAN = frozenset(tokenise(normalise("بتونم میتونم بتوانم میتوانم بشه اقدر استطيع يمكنني")))
 
 
 _WAS_REACH = 3  # words from the person to "was" ("the technician who came was great")
@@ -2397,6 +2533,207 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
     return False
 
 
+# A service, or the hand-off itself, named alone with a polite word: "customer service
+# please", «خدمة العملاء لو سمحت», "support pls", "transfer please", "ana 3ayez customer
+# service". Naming a service is no request where it may be asked about ("customer service
+# hours please", "support for this model?"); a single word ("support", "transfer") also
+# names what the customer needs ("I need support with my order"), so only "please" and
+# the like may stand beside it, a request form only beside a service of two words.
+_SERVICE_ALONE = frozenset(tokenise("support billing helpdesk transfer escalate callback"))
+_POLITE = frozenset(
+    tokenise(normalise("please pls plz plez now asap لطفا لو سمحت سمحتوا فضلك بليز الحين هلا"))
+)
+_BESIDE_SERVICE = _BARE_REQUEST_WORDS | _SELF | frozenset(["dept", "department", "ana"])
+
+
+def _names_only_a_service(clause: Sequence[str]) -> bool:
+    """Whether the clause is a service or "transfer" and polite words only."""
+    rest, named = _strip_phrases(clause, (_HUMAN_PHRASES,))
+    alone = [t for t in rest if t in _SERVICE_ALONE]
+    if not (named or len(alone) == 1) or (named and alone):
+        return False
+    others = [t for t in rest if t not in _SERVICE_ALONE]
+    if named and all(t in _BESIDE_SERVICE or t in _REQUEST_FORMS for t in others):
+        return True
+    return (
+        all(t in _BESIDE_SERVICE for t in others)
+        and any(t in _POLITE for t in others)
+        and not any(t in _REQUEST_FORMS for t in others)
+    )
+
+
+# An ultimatum: "if nobody calls me today I'm cancelling everything", «اگه کسی زنگ نزنه
+# سفارشمو کنسل میکنم», «إذا ما كلمني موظف اليوم رح اشتكي», "unless someone calls me back
+# I'll report you": a call by someone (or to "me") negated in a condition, and what the
+# customer will do after it. A question ("if the courier doesn't call, what happens?",
+# «اگه کارشناس تماس نگیره چی میشه؟») asks about the rule, not for a person.
+_IF = frozenset(tokenise(normalise("if unless اگه اگر اذا لو")))
+_UNLESS = "unless"
+_NOT_BEFORE_CALL = frozenset(tokenise(normalise("not dont doesnt nobody noone ما مش محد ماحد")))
+_CONDITION_REACH = 8  # words from "if" to the call
+_NEGATION_REACH = 3  # words from the negation to the call it negates
+_PLEASE_AFTER_IF = frozenset(tokenise(normalise("سمحت سمحتي سمحتو سمحتوا سمحتم")))
+
+
+def _ultimatum(tokens: Sequence[str]) -> bool:
+    """Whether the message sets a negated call by someone as the condition of a threat
+    (`tokens`: every clause's, a question already excluded)."""
+    for i, token in enumerate(tokens):
+        if token not in _IF or (i + 1 < len(tokens) and tokens[i + 1] in _PLEASE_AFTER_IF):
+            continue  # «لو سمحت» is "please"
+        window = range(i + 1, min(i + 1 + _CONDITION_REACH, len(tokens) - 2))
+        for j in window:
+            if not (_may_contact(tokens[j]) or _carries_me(tokens[j])):
+                continue
+            near = tokens[max(i + 1, j - _NEGATION_REACH) : j + 3]
+            someone = any(t in _ANY_SOMEONE or _is_person_word(t, typos=False) for t in near)
+            if not (someone or any(t in _ME for t in near)):
+                continue
+            negated = (
+                token == _UNLESS
+                or any(t in _NOT_BEFORE_CALL for t in tokens[max(i + 1, j - _NEGATION_REACH) : j])
+                or any(t in _NEGATED_LIGHT_VERBS for t in tokens[j + 1 : j + 1 + _DONT_REACH])
+            )
+            if negated:
+                return True
+    return False
+
+
+# "Put a person on", "put your manager on the line": the English imperative "put" with a
+# person and "on", and nothing after "on" but the line, the chat or "please"; "put it on
+# my card" and "put the order on hold" name no person.
+_PUT = "put"
+_PUT_REACH = 3  # words from "put" to the person ("put a real person on")
+_ON_WHAT = frozenset(
+    tokenise("the line phone chat call this here now please pls plz already asap right away")
+)
+
+
+def _put_on(clause: Sequence[str]) -> bool:
+    """Whether the clause asks to put a person on."""
+    if _PUT not in clause:
+        return False
+    i = clause.index(_PUT)
+    for j in range(i + 1, min(i + 1 + _PUT_REACH, len(clause) - 1)):
+        if _is_person_word(clause[j], typos=False) and clause[j + 1] == "on":
+            return all(t in _ON_WHAT for t in clause[j + 2 :])
+    return False
+
+
+# Arabic "reach" a person («كيف أوصل لموظف؟», «هل فيه طريقة أوصل فيها لموظف؟»): the
+# first person «أوصل» with the person after «ل»; «كيف أوصل لفرعكم؟» asks the way to a
+# branch, «اوصل الطلب» is "I deliver the order".
+_REACH_ARABIC = frozenset(tokenise(normalise("اوصل نوصل")))
+_THERE_IN_IT = frozenset(tokenise(normalise("فيها فيه بيها")))
+_TO_PREFIXES = ("لل", "ل")
+
+
+def _reaches_a_person(clause: Sequence[str]) -> bool:
+    """Whether the clause asks how to reach a person in Arabic."""
+    for i, token in enumerate(clause):
+        if token not in _REACH_ARABIC:
+            continue
+        j = _next_word(clause, i + 1, _THERE_IN_IT)
+        if j < len(clause) and clause[j].startswith(_TO_PREFIXES):
+            person = clause[j][2:] if clause[j].startswith("لل") else clause[j][1:]
+            if person in _SOMEONE or _is_person_word(clause[j], typos=False):
+                return True
+    return False
+
+
+# "Someone get back to me" in Arabic («حد يرجعلي», «ابي احد يرجع لي بالله»): someone or a
+# person before the verb and nothing of weight after "me"; «حد يرجعلي الفلوس» asks for
+# the money back.
+_GET_BACK = frozenset(tokenise(normalise("يرجعلي يرجعلى يرجعولي yerga3li yerg3li")))
+_GET_BACK_VERB = normalise("يرجع")
+_TO_ME = frozenset(tokenise(normalise("لي لى")))
+_AFTER_GETTING_BACK = (
+    _BARE_REQUEST_WORDS
+    | _BEFORE_IMPERATIVE
+    | frozenset(tokenise(normalise("بالله ضروري بسرعه اليوم بكره please")))
+)
+
+
+def _gets_back_to_me(clause: Sequence[str]) -> bool:
+    """Whether someone is asked to get back to the customer in Arabic."""
+    for i, token in enumerate(clause):
+        if token in _GET_BACK:
+            end = i + 1
+        elif token == _GET_BACK_VERB and clause[i + 1 : i + 2] and clause[i + 1] in _TO_ME:
+            end = i + 2
+        else:
+            continue
+        who = [t.removeprefix("و") for t in clause[max(0, i - 2) : i]]  # «وحد», "and someone"
+        if any(t in _SOMEONE or _is_person_word(t, typos=False) for t in who) and all(
+            t in _AFTER_GETTING_BACK for t in clause[end:]
+        ):
+            return True
+    return False
+
+
+# «كلمني انسان», "a human, talk to me": «كلمني» is also the past "he called me" (a story
+# in «كلمني موظف امس»), but with an indefinite person and nothing else it asks.
+_TALK_TO_ME = frozenset(tokenise(normalise("كلمني كلموني")))
+
+
+def _talk_to_me_person(clause: Sequence[str]) -> bool:
+    """Whether the clause is «كلمني» and a person without the article, alone."""
+    return (
+        len(clause) >= 2
+        and clause[0] in _TALK_TO_ME
+        and not clause[1].startswith(_ARTICLE)
+        and _is_person_word(clause[1], typos=False)
+        and all(t in _BARE_REQUEST_WORDS for t in clause[2:])
+    )
+
+
+# Persian: the matter put in a person's hands («باید بره دست مدیر بخش», «بدیدش دست یه
+# آدم», «بسپاریدش به یه کارشناس»): a verb of giving or going before «دست» and the person
+# after it; «دست مدیر درد نکنه» thanks the manager.
+_HAND = normalise("دست")
+_INTO_HANDS = frozenset(
+    tokenise(normalise("بره برسه بدید بدین بده بدیدش بدینش بدش بسپارید بسپارین بسپار"))
+)
+_ENTRUST = frozenset(tokenise(normalise("بسپارید بسپارین بسپار بسپاریدش بسپارینش بسپارش")))
+_TO_PERSIAN = normalise("به")
+_INTO_HANDS_REACH = 2  # words from the verb to «دست» or «به»
+
+
+def _in_a_persons_hands(clause: Sequence[str]) -> bool:
+    """Whether the clause asks, in Persian, to give the matter to a person."""
+    for i, token in enumerate(clause):
+        if token not in _INTO_HANDS and token not in _ENTRUST:
+            continue
+        for j in range(i + 1, min(i + 1 + _INTO_HANDS_REACH, len(clause))):
+            if clause[j] == _HAND or (token in _ENTRUST and clause[j] == _TO_PERSIAN):
+                k = _next_word(clause, j + 1, _INDEFINITE)
+                if k < len(clause) and _is_person_word(clause[k], typos=False):
+                    return True
+    return False
+
+
+# "Who's in charge there? Let me talk to them.": a talk asked for with "them" after a
+# clause that names the shop's person (told or asked about).
+_THEM = frozenset(["them", "him", "her"])
+_LET = "let"
+_THEM_REACH = 2  # words from the contact word to "them" ("talk to them")
+
+
+def _talks_to_them(clause: Sequence[str], before: Sequence[str]) -> bool:
+    """Whether `clause` asks to talk to "them", the person named in `before`."""
+    if _THEM.isdisjoint(clause):
+        return False
+    asked = any(t == _LET or t in _REQUEST_FORMS or t in _MODALS for t in clause)
+    return (
+        asked
+        and any(
+            _is_contact(clause, i) and any(t in _THEM for t in clause[i + 1 : i + 1 + _THEM_REACH])
+            for i in range(len(clause))
+        )
+        and any(_is_person_word(t, typos=False) and _ours(before, i) for i, t in enumerate(before))
+    )
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether the customer asks for a person, in any clause of `text` (Finglish in
     Persian script already): a request form with a person-word in one clause, or the
@@ -2417,15 +2754,33 @@ def asks_for_a_person(text: str) -> bool:
         return False
     asking = [c for c in clauses if not _tells(c)]
     if any(
-        _asks_for_one(c) or _raised_to_staff(c) or _handed_to_staff(c) or _is_anyone_there(c)
+        _asks_for_one(c)
+        or _raised_to_staff(c)
+        or _handed_to_staff(c)
+        or _is_anyone_there(c)
+        or _put_on(c)
+        or _reaches_a_person(c)
+        or _gets_back_to_me(c)
+        or _in_a_persons_hands(c)
         for c in asking
     ):
+        return True
+    question = text.rstrip().endswith(("?", "؟"))
+    if any(_talk_to_me_person(c) for c in clauses):
+        return True
+    if any(_talks_to_them(c, b) for b, c in itertools.pairwise(clauses) if c in asking):
+        return True
+    if not question and _ultimatum([t for c in clauses for t in c]):
         return True
     # a message ending on the person alone asks for them, whatever came before ("you
     # are not understanding me. human agent!!!"); "who did this? the manager?" asks a
     # question, "Agent, where is my order?" addresses one
     last = clauses[-1] if clauses else []
-    if last in asking and not text.rstrip().endswith(("?", "؟")) and _names_only_a_person(last):
+    if (
+        last in asking
+        and not question
+        and (_names_only_a_person(last) or _names_only_a_service(last))
+    ):
         return True
     return is_human_request([t for c in asking for t in c])
 
