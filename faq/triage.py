@@ -84,6 +84,8 @@ _HUMAN_WORDS = (
                 "سوپروایزر منیجر ایجنت "
                 # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
                 "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
+                # the plural ("wen el mowazafeen?")
+                "mowazafeen mowazafin mwazfeen mwazfin mowazfeen "
                 "mas2oul mas2ul mas2oula mos2ol mowadaf mwadaf muwadaf mowaddaf "
                 # «موظف»'s «ظ» is also written dh, th or 6 ("mowadhaf", "mwa6af")
                 "mowadhaf mowazhaf mwadhaf muwadhaf muwazaf mowathaf mwathaf mowa6af mwa6af "
@@ -100,21 +102,24 @@ _HUMAN_WORDS = (
     )
 )
 # People named by two words, read as one (see `_joined`): the one "in charge", "the one
-# responsible", "a live one"; support that is "real" is people («یه support واقعی
-# میخوام», «دعم حقيقي»), where support alone is a service that may be asked about.
+# responsible", "a live one"; support that is "human" or, after it, "real" is people
+# («یه support واقعی میخوام», «دعم حقيقي»), where support alone is a service that may be
+# asked about (and "real support for 5G" is a feature).
 _PERSON_COMPOUNDS = _phrases(
     "in charge",
     "one responsible",
+    # "someone higher up" (not "superior": "your superior models")
+    "higher up",
+    "higher ups",
     "live one",
-    "real support",
-    "actual support",
     "human support",
     "support واقعی",
     "پشتیبانی واقعی",
     "دعم حقيقي",
     "دعم بشري",
 )
-_HUMAN_WORDS |= frozenset("".join(words) for words in _PERSON_COMPOUNDS)
+_COMPOUND_PEOPLE = frozenset("".join(words) for words in _PERSON_COMPOUNDS)
+_HUMAN_WORDS |= _COMPOUND_PEOPLE
 # Words that make a person-word a request ("talk", "connect me") in longer messages.
 _CONTACT_WORDS = frozenset(
     tokenise(
@@ -142,6 +147,10 @@ _CONTACT_WORDS = frozenset(
             "t7awelni t7awelny t7awilni 7awelny 7awwelny 7awilny kalemny twasselni "
             # "a-tkalem" joined back (see `_hyphens_joined`)
             "atkalem atkallem "
+            # "(you) connect me" (not "wasalni", also "it reached me")
+            "tewasalni twasalni tewaselni twaselni "
+            # «يتصل» as chats misspell it («شي واحد يتاصل بيا»)
+            "یتاصل تتاصل نتاصل "
             "y7ki y7ke t7ki ti7ki "
             # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
             "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
@@ -546,7 +555,7 @@ _REQUEST_FORMS = frozenset(
             # ... and as the Finglish reading writes them ("bghit chi mwazaf")
             "بقیت بقینا "
             # Arabizi
-            "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi "
+            "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi badi "
             "na7tag n7tag ne7tag "
             "wedi me7tag m7tag a7tag ne7tag 5alli 5ali 5aly 5alini 5allini khalli khalini"
         )
@@ -807,6 +816,9 @@ _ME_CONTACT_PHRASES = _phrases(
     "get back to me",
     "pass me to",
     "pass me on to",
+    "hand me over to",
+    "hand me to",
+    "pass me over to",
     "message me",
     "text me",
     "dm me",
@@ -873,6 +885,8 @@ _CALL_WORDS = frozenset(
             "yetasel yetsel tetsel tetasel ettasel etasel yetesel yitasel "
             "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل یتواصل تتواصل احاله صعد "
             "تصعید عیط "
+            # misspelt «يتصل» («شي واحد يتاصل بيا»)
+            "یتاصل تتاصل "
             # «زنگم بزنید», "ring me" (the Persian «م» on the noun); Iraqi «يخابر», "calls",
             # and «يراسل», "messages"
             "زنگم خابر یخابر تخابر یراسل راسل تراسل "
@@ -935,6 +949,8 @@ _DEPARTMENTS = frozenset(
     tokenise(
         normalise(
             "support sales billing accounts accounting finance team staff department company "
+            # «احد من عندكم», "someone from your side"
+            "عندکم عندکن "
             "فروش مالی حسابداری فنی تعمیرات واحد بخش تیم شرکت فروشگاه "
             "المبيعات الحسابات المالية القسم قسم الصيانة الفني الدعم الشركة المحل الفريق"
         )
@@ -1225,7 +1241,10 @@ _HELD_LETTER = re.compile(r"(\w)\1{2,}")
 # Person-words this long are recognised with one letter wrong ("operater", «کارشناش»);
 # shorter ones are too often another word ("stuff" is not "staff").
 _MIN_TYPO_LENGTH = 6
-_LONG_HUMAN_WORDS = tuple(w for w in sorted(_HUMAN_WORDS) if len(w) >= _MIN_TYPO_LENGTH)
+# (not the compounds: "superior" is one letter from "yoursuperior")
+_LONG_HUMAN_WORDS = tuple(
+    w for w in sorted(_HUMAN_WORDS - _COMPOUND_PEOPLE) if len(w) >= _MIN_TYPO_LENGTH
+)
 # Shorter Latin-letter person-words with one letter left out ("persn", "humn", "agnt"):
 # a dropped letter, unlike a changed one ("stuff", "agony"), rarely makes another word;
 # the few that do are left out ("exert", "gent", and "amin", a name). Not in Persian or Arabic
@@ -1894,10 +1913,12 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
     this", «عايز اتكلم مع موظف بني آدم», «ابغى اكلم موظف»), or who one can talk to ("who
     can I speak to about a refund?", «مين ممكن اكلمه؟»)."""
     wanted = _without_refused_person(clause)
-    if (
-        any(t in _WHO for t in wanted)
-        and any(t in _MODALS for t in wanted)
-        and (_answers(wanted) or any(_is_contact(wanted, i) for i in range(len(wanted))))
+    if any(t in _WHO for t in wanted) and (
+        (
+            any(t in _MODALS for t in wanted)
+            and (_answers(wanted) or any(_is_contact(wanted, i) for i in range(len(wanted))))
+        )
+        or _who_i_talk_to(wanted)
     ):
         return True
     contact = any(
@@ -1961,6 +1982,30 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
         or (asked and _contact_base(t) is not None and _of_staff(wanted, i + 1))
         for i, t in enumerate(wanted)
     )
+
+
+# "Who do I talk to about a refund?", «مين اكلم بخصوص الاسترجاع؟»: the customer's own
+# talk, English "do I" or "should I" before it, or an Arabic first-person verb; "who did
+# you talk to?" asks about a talk that was, "... my neighbour's dog, who do I call?"
+# about whom to call anywhere (verbs of talking only, not of calling).
+_I_DO = _phrases("do i", "should i", "shall i", "can i")
+_SPEAK = frozenset(tokenise(normalise("talk speak chat اکلم احکی اتکلم اتحدث احچی")))
+
+
+def _who_i_talk_to(clause: Sequence[str]) -> bool:
+    """Whether the clause asks whom the customer should talk to (with "who" in it), at
+    the shop ("who do I call at my bank?" asks about another)."""
+    if not _ORGANISATIONS.isdisjoint(clause):
+        return False
+    for i, token in enumerate(clause):
+        if token not in _SPEAK or _refused_contact(clause, i):
+            continue
+        if token.isascii():
+            if i >= 2 and (clause[i - 2], clause[i - 1]) in _I_DO:
+                return True
+        elif i > 0 and clause[i - 1] in _WHO:
+            return True
+    return False
 
 
 # Verbs of talking, as typed: "transfer to other accounts" moves money, "transfers to
@@ -2537,8 +2582,9 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
 # please", «خدمة العملاء لو سمحت», "support pls", "transfer please", "ana 3ayez customer
 # service". Naming a service is no request where it may be asked about ("customer service
 # hours please", "support for this model?"); a single word ("support", "transfer") also
-# names what the customer needs ("I need support with my order"), so only "please" and
-# the like may stand beside it, a request form only beside a service of two words.
+# names what the customer needs ("I need support with my order"), so it must lead the
+# clause with only "please" and the like after it ("please support" pleads), and a
+# request form may stand only beside a service of two words.
 _SERVICE_ALONE = frozenset(tokenise("support billing helpdesk transfer escalate callback"))
 _POLITE = frozenset(
     tokenise(normalise("please pls plz plez now asap لطفا لو سمحت سمحتوا فضلك بليز الحين هلا"))
@@ -2556,7 +2602,8 @@ def _names_only_a_service(clause: Sequence[str]) -> bool:
     if named and all(t in _BESIDE_SERVICE or t in _REQUEST_FORMS for t in others):
         return True
     return (
-        all(t in _BESIDE_SERVICE for t in others)
+        rest[0] in _SERVICE_ALONE
+        and all(t in _BESIDE_SERVICE for t in others)
         and any(t in _POLITE for t in others)
         and not any(t in _REQUEST_FORMS for t in others)
     )
@@ -2734,6 +2781,69 @@ def _talks_to_them(clause: Sequence[str], before: Sequence[str]) -> bool:
     )
 
 
+# "Where is the human?", "where are your agents??": the person asked for where they are
+# (alone in the clause, like Persian «اپراتور کجاست»); "where is the technician? he was
+# due at 10" waits for a visit, "where are your agents based?" asks about the staff.
+_WHERE = "where"
+_VISITORS = frozenset(tokenise("technician technicians"))
+
+
+def _where_is_the_person(clause: Sequence[str]) -> bool:
+    """Whether the clause is "where is" and a person to talk to, alone."""
+    if clause[0] != _WHERE or len(clause) < 3 or clause[1] not in _IS:
+        return False
+    j = _next_word(clause, 2, _DETERMINERS | _REAL)
+    return (
+        j == len(clause) - 1
+        and clause[j] not in _VISITORS
+        and _is_person_word(clause[j], typos=False)
+    )
+
+
+# MSA "I need" («أحتاج», «نحتاج», «بحاجة إلى») with a person-word right after it
+# («أحتاج موظف يساعدني», «بحاجة إلى موظف خدمة عملاء»); «أحتاج إلى شخص ما لمساعدتي في
+# ...» (ArBanking77's "I need someone to help me with ...") asks about its matter, and
+# «هل أحتاج موظف لتفعيل البطاقة؟» what one must do.
+_NEED_ARABIC = frozenset(tokenise(normalise("احتاج نحتاج بحاجه")))
+_TO_ARABIC = frozenset(tokenise(normalise("الى لل ل")))
+_NEEDED_NOT = frozenset(tokenise(normalise("شخص شخصا احد حد")))
+
+
+def _needs_staff(clause: Sequence[str]) -> bool:
+    """Whether the clause says in MSA that the customer needs one of the staff."""
+    if clause[0] in _QUESTION_PARTICLES:
+        return False
+    for i, token in enumerate(clause):
+        if token.removeprefix("و") in _NEED_ARABIC:  # «وأحتاج», "and I need"
+            j = _next_word(clause, i + 1, _TO_ARABIC)
+            if (
+                j < len(clause)
+                and clause[j] not in _NEEDED_NOT
+                and _is_person_word(clause[j], typos=False)
+                and _ours(clause, j)
+            ):
+                return True
+    return False
+
+
+# Arabizi "connect me with" ("wa9alni b customer service", "tewasalni be mowazaf"):
+# "wasalni" is also "it reached me", but not before "with" and a person or service.
+_CONNECT_ME = frozenset(
+    tokenise("wasalni wassalni wasselni wa9alni wa9elni tewasalni twasalni tewaselni twaselni")
+)
+_WITH_ARABIZI = frozenset(tokenise("b bi be with"))
+
+
+def _connected_with(clause: Sequence[str]) -> bool:
+    """Whether the clause asks, in Arabizi, to be connected with a person or service."""
+    for i, token in enumerate(clause):
+        if token in _CONNECT_ME and clause[i + 1 : i + 2] and clause[i + 1] in _WITH_ARABIZI:
+            j = _next_word(clause, i + 2, _DETERMINERS | frozenset([_ARABIZI_ARTICLE]))
+            if _names_staff(clause, j):
+                return True
+    return False
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether the customer asks for a person, in any clause of `text` (Finglish in
     Persian script already): a request form with a person-word in one clause, or the
@@ -2762,11 +2872,14 @@ def asks_for_a_person(text: str) -> bool:
         or _reaches_a_person(c)
         or _gets_back_to_me(c)
         or _in_a_persons_hands(c)
+        or _needs_staff(c)
+        or _connected_with(c)
         for c in asking
     ):
         return True
     question = text.rstrip().endswith(("?", "؟"))
-    if any(_talk_to_me_person(c) for c in clauses):
+    # read in every clause: «كلمني» is also a past, "where is" a question about the staff
+    if any(_talk_to_me_person(c) or _where_is_the_person(c) for c in clauses):
         return True
     if any(_talks_to_them(c, b) for b, c in itertools.pairwise(clauses) if c in asking):
         return True
