@@ -73,6 +73,8 @@ _HUMAN_WORDS = (
                 # «رئیس», "the boss" (Persian and Arabic «رئيس القسم»)
                 "رئیس رئیستون رئیسش "
                 "ادمین مشاور متصدی مدیریت "
+                # "representative" («با نماینده شرکت صحبت کنم»; Finglish "rep")
+                "نماینده نمایندهتون "
                 "موظف موظفی موضف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول مختص ادمن "
                 # «الإدارة», "the management", with its proclitics («للإدارة»)
                 "اداره مستشار اخصائی خبیر "
@@ -125,8 +127,11 @@ _CONTACT_WORDS = frozenset(
     tokenise(
         normalise(
             "talk speak chat connect transfer call callback contact reach escalate touch "
+            "communicate "
             "redirect "
             "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط گفتگو گفتوگو برقرار "
+            # «گپ بزنم», "have a chat"; Gulf «اسولف», "I chat"
+            "گپ اسولف نسولف یسولف "
             # «درخواست تماس», joined (see `_COMPOUND_NOUNS`)
             "درخواستتماس "
             # «با من هماهنگ کند», "arrange it with me"
@@ -418,8 +423,6 @@ _PRESENCE_WORDS = frozenset(
 )
 # Naming a service, not a person: a request only with a contact word or phrase.
 _HUMAN_PHRASES = _phrases(
-    "real person",
-    "live agent",
     "customer service",
     "customer support",
     "customer care",
@@ -2565,7 +2568,15 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
         if token not in _THERE_IS:
             continue
         j = _next_word(clause, i + 1, _SOME)
-        if j < len(clause) and (clause[j] in _ANYONE or _someone_at(clause, j)):
+        # ... or an indefinite person-word («واش كاين شي موظف؟»; «المشكلة في الموظف» is
+        # "the problem is in the employee")
+        person = (
+            j < len(clause)
+            and not clause[j].startswith(_ARTICLE)
+            and _is_person_word(clause[j], typos=False)
+            and _ours(clause, j)
+        )
+        if j < len(clause) and (clause[j] in _ANYONE or _someone_at(clause, j) or person):
             after = clause[j + 1] if j + 1 < len(clause) else ""
             if not after or after in _ME or after in _PRESENCE_WORDS:
                 return True
