@@ -2636,6 +2636,8 @@ _PLEASE_AFTER_IF = frozenset(tokenise(normalise("سمحت سمحتي سمحتو 
 def _ultimatum(tokens: Sequence[str]) -> bool:
     """Whether the message sets a negated call by someone as the condition of a threat
     (`tokens`: every clause's, a question already excluded)."""
+    if _IF.isdisjoint(tokens):
+        return False
     for i, token in enumerate(tokens):
         if token not in _IF or (i + 1 < len(tokens) and tokens[i + 1] in _PLEASE_AFTER_IF):
             continue  # «لو سمحت» is "please"
@@ -2688,6 +2690,8 @@ _TO_PREFIXES = ("لل", "ل")
 
 def _reaches_a_person(clause: Sequence[str]) -> bool:
     """Whether the clause asks how to reach a person in Arabic."""
+    if _REACH_ARABIC.isdisjoint(clause):  # most clauses: one look-up per word
+        return False
     for i, token in enumerate(clause):
         if token not in _REACH_ARABIC:
             continue
@@ -2704,6 +2708,7 @@ def _reaches_a_person(clause: Sequence[str]) -> bool:
 # the money back.
 _GET_BACK = frozenset(tokenise(normalise("يرجعلي يرجعلى يرجعولي yerga3li yerg3li")))
 _GET_BACK_VERB = normalise("يرجع")
+_GET_BACK_FORMS = _GET_BACK | {_GET_BACK_VERB}
 _TO_ME = frozenset(tokenise(normalise("لي لى")))
 _AFTER_GETTING_BACK = (
     _BARE_REQUEST_WORDS
@@ -2714,6 +2719,8 @@ _AFTER_GETTING_BACK = (
 
 def _gets_back_to_me(clause: Sequence[str]) -> bool:
     """Whether someone is asked to get back to the customer in Arabic."""
+    if _GET_BACK_FORMS.isdisjoint(clause):
+        return False
     for i, token in enumerate(clause):
         if token in _GET_BACK:
             end = i + 1
@@ -2753,14 +2760,17 @@ _INTO_HANDS = frozenset(
     tokenise(normalise("بره برسه بدید بدین بده بدیدش بدینش بدش بسپارید بسپارین بسپار"))
 )
 _ENTRUST = frozenset(tokenise(normalise("بسپارید بسپارین بسپار بسپاریدش بسپارینش بسپارش")))
+_HANDING = _INTO_HANDS | _ENTRUST
 _TO_PERSIAN = normalise("به")
 _INTO_HANDS_REACH = 2  # words from the verb to «دست» or «به»
 
 
 def _in_a_persons_hands(clause: Sequence[str]) -> bool:
     """Whether the clause asks, in Persian, to give the matter to a person."""
+    if _HANDING.isdisjoint(clause):
+        return False
     for i, token in enumerate(clause):
-        if token not in _INTO_HANDS and token not in _ENTRUST:
+        if token not in _HANDING:
             continue
         for j in range(i + 1, min(i + 1 + _INTO_HANDS_REACH, len(clause))):
             if clause[j] == _HAND or (token in _ENTRUST and clause[j] == _TO_PERSIAN):
@@ -2816,16 +2826,21 @@ def _where_is_the_person(clause: Sequence[str]) -> bool:
 # ...» (ArBanking77's "I need someone to help me with ...") asks about its matter, and
 # «هل أحتاج موظف لتفعيل البطاقة؟» what one must do.
 _NEED_ARABIC = frozenset(tokenise(normalise("احتاج نحتاج بحاجه")))
+_NEED_FORMS = _NEED_ARABIC | {"و" + word for word in _NEED_ARABIC}  # «وأحتاج», "and I need"
 _TO_ARABIC = frozenset(tokenise(normalise("الى لل ل")))
 _NEEDED_NOT = frozenset(tokenise(normalise("شخص شخصا احد حد")))
 
 
 def _needs_staff(clause: Sequence[str]) -> bool:
-    """Whether the clause says in MSA that the customer needs one of the staff."""
-    if clause[0] in _QUESTION_PARTICLES:
+    """Whether the clause says in MSA that the customer needs one of the staff (not «ما
+    احتاج موظف», "I don't need one")."""
+    if _NEED_FORMS.isdisjoint(clause):
+        return False
+    clause = _without_refused_person(clause)
+    if not clause or clause[0] in _QUESTION_PARTICLES:
         return False
     for i, token in enumerate(clause):
-        if token.removeprefix("و") in _NEED_ARABIC:  # «وأحتاج», "and I need"
+        if token in _NEED_FORMS:
             j = _next_word(clause, i + 1, _TO_ARABIC)
             if (
                 j < len(clause)
@@ -2847,6 +2862,8 @@ _WITH_ARABIZI = frozenset(tokenise("b bi be with"))
 
 def _connected_with(clause: Sequence[str]) -> bool:
     """Whether the clause asks, in Arabizi, to be connected with a person or service."""
+    if _CONNECT_ME.isdisjoint(clause):
+        return False
     for i, token in enumerate(clause):
         if token in _CONNECT_ME and clause[i + 1 : i + 2] and clause[i + 1] in _WITH_ARABIZI:
             j = _next_word(clause, i + 2, _DETERMINERS | frozenset([_ARABIZI_ARTICLE]))
