@@ -2867,7 +2867,7 @@ def _connected_with(clause: Sequence[str]) -> bool:
     for i, token in enumerate(clause):
         if token in _CONNECT_ME and clause[i + 1 : i + 2] and clause[i + 1] in _WITH_ARABIZI:
             j = _next_word(clause, i + 2, _DETERMINERS | frozenset([_ARABIZI_ARTICLE]))
-            if _names_staff(clause, j):
+            if _names_staff(clause, j) or (j < len(clause) and clause[j] in _DEPARTMENTS):
                 return True
     return False
 
