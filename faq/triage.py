@@ -127,7 +127,7 @@ _CONTACT_WORDS = frozenset(
     tokenise(
         normalise(
             "talk speak chat connect transfer call callback contact reach escalate touch "
-            "communicate "
+            "communicate conversation convo "
             "redirect "
             "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط گفتگو گفتوگو برقرار "
             # «گپ بزنم», "have a chat"; Gulf «اسولف», "I chat"
@@ -417,7 +417,9 @@ _PRESENCE_WORDS = frozenset(
     tokenise(
         normalise(
             "here available online around rn اونجا انجا اینجا آنلاین انلاین "
-            "هنا موجود متاح متواجد اونلاین هون hon hona hena mawgood mawjood mawjud"
+            "هنا موجود متاح متواجد اونلاین هون hon hona hena mawgood mawjood mawjud "
+            # «در دسترسه؟», "available?"
+            "دسترس دسترسه دسترسید دسترسن"
         )
     )
 )
@@ -2532,6 +2534,7 @@ _SOMEONE_THERE_LENGTH = 4
 _ON_ME = frozenset(tokenise(normalise("عليا 3alaya 3alayya")))
 # Levantine and Egyptian "answers", "talks" with «ب» («في حدا بيرد؟», «شو في حدا بيحكي معي؟»)
 _ANSWERS_NOW = frozenset(tokenise(normalise("بيرد بترد بيحكي بيتكلم")))
+_CAN_ARABIC = frozenset(tokenise(normalise("يقدر يقدرون يستطيع بيقدر ye2dar yi2dar y2dar")))
 _IS = frozenset(["is", "are"])
 _BEFORE_THERE = _IS | frozenset(["out", "still", "in"])
 _REAL = frozenset(["real", "actual", "live", "living"])
@@ -2585,6 +2588,10 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
             then = clause[j + 2] if j + 2 < len(clause) else ""  # one word, not a slice
             answers = after in _ANSWER_WORDS or after in _ANSWERS_NOW
             if answers and (not then or then in _ME or then in _ON_ME):
+                return True
+            # «فيه أحد يقدر يساعدني؟», "fe 7ad ye2dar ysa3edni?": anyone who can help,
+            # the help ending the clause («... يساعدني بتتبع الطلب؟» asks about tracking)
+            if after in _CAN_ARABIC and then in _HELP_ME and j + 3 == len(clause):
                 return True
     return False
 
@@ -2853,11 +2860,14 @@ def _needs_staff(clause: Sequence[str]) -> bool:
 
 
 # Arabizi "connect me with" ("wa9alni b customer service", "tewasalni be mowazaf"):
-# "wasalni" is also "it reached me", but not before "with" and a person or service.
+# "wasalni" is also "it reached me", but not before "with" and a person or service; Gulf
+# «دخلني على موظف», "put me in to an employee" (not «دخلني على الموقع», "log me in").
 _CONNECT_ME = frozenset(
     tokenise("wasalni wassalni wasselni wa9alni wa9elni tewasalni twasalni tewaselni twaselni")
+) | frozenset(
+    tokenise(normalise("دخلني دخلوني dakhalni dakhlni dakhalooni dakhlooni da5alni da5looni"))
 )
-_WITH_ARABIZI = frozenset(tokenise("b bi be with"))
+_WITH_ARABIZI = frozenset(tokenise(normalise("b bi be with على علي 3ala 3la")))
 
 
 def _connected_with(clause: Sequence[str]) -> bool:
@@ -2870,6 +2880,43 @@ def _connected_with(clause: Sequence[str]) -> bool:
             if _names_staff(clause, j) or (j < len(clause) and clause[j] in _DEPARTMENTS):
                 return True
     return False
+
+
+# Persian: talking to a department («میخوام با بخش فروش صحبت کنم», «با واحد مالی تماس
+# بگیرید»): «با», the department and a contact word within a few words after it.
+_WITH_PERSIAN = normalise("با")
+_DEPARTMENT_NOUNS = frozenset(tokenise(normalise("بخش واحد قسمت")))
+_PERSIAN_DEPARTMENT_REACH = 3  # words from the department to the contact word
+
+
+def _talks_to_a_persian_department(clause: Sequence[str]) -> bool:
+    """Whether the clause asks, in Persian, to talk to one of the shop's departments."""
+    if _WITH_PERSIAN not in clause or _DEPARTMENT_NOUNS.isdisjoint(clause):
+        return False
+    for i in range(len(clause) - 2):
+        if clause[i] == _WITH_PERSIAN and clause[i + 1] in _DEPARTMENT_NOUNS:
+            end = min(i + 3 + _PERSIAN_DEPARTMENT_REACH, len(clause))
+            if any(_is_contact(clause, j) for j in range(i + 2, end)):
+                return True
+    return False
+
+
+# Arabic "someone who understands me" asked for («أبي أحد يفهمني», "3ayez 7ad yefhamni"):
+# with a request form and ending the clause; «ممكن حد يفهمني ليش ...؟» asks why.
+_UNDERSTANDS_ME = frozenset(tokenise(normalise("يفهمني يفهمنا yefhamni yfhamni yefhamny")))
+
+
+def _someone_who_understands(clause: Sequence[str]) -> bool:
+    """Whether the clause asks for someone who understands the customer."""
+    if _UNDERSTANDS_ME.isdisjoint(clause):
+        return False
+    end = _previous_word(clause, len(clause) - 1, _BARE_REQUEST_WORDS)
+    if end < 1 or clause[end] not in _UNDERSTANDS_ME:
+        return False
+    who = clause[max(0, end - 2) : end]
+    return any(t in _SOMEONE or _is_person_word(t, typos=False) for t in who) and any(
+        t in _REQUEST_FORMS for t in clause[:end]
+    )
 
 
 def asks_for_a_person(text: str) -> bool:
@@ -2902,6 +2949,8 @@ def asks_for_a_person(text: str) -> bool:
         or _in_a_persons_hands(c)
         or _needs_staff(c)
         or _connected_with(c)
+        or _talks_to_a_persian_department(c)
+        or _someone_who_understands(c)
         for c in asking
     ):
         return True
