@@ -113,6 +113,28 @@ _PERSON_COMPOUNDS = _phrases(
     # "someone higher up" (not "superior": "your superior models")
     "higher up",
     "higher ups",
+    # a "worker" of the shop's ("worker of shop", "a store worker"); alone, "worker" is
+    # one letter from "worked"
+    "worker of shop",
+    "worker of the shop",
+    "worker of your shop",
+    "worker of store",
+    "worker of the store",
+    "worker of your store",
+    "workers of shop",
+    "workers of the shop",
+    "workers of your shop",
+    "worker from the shop",
+    "worker from your shop",
+    "worker at the shop",
+    "worker in the shop",
+    "shop worker",
+    "store worker",
+    "shop workers",
+    "store workers",
+    "shop assistant",
+    "store assistant",
+    "sales assistant",
     "live one",
     "human support",
     "support واقعی",
@@ -636,6 +658,8 @@ _PAST_WORDS = frozenset(
         normalise(
             "yesterday ago earlier already previously spoke spoken said told missed promised "
             "دیروز پریروز قبلا گفت گفتن گفتند گفته زد زدم زدند زده گرفتم گرفت گرفتند کردم "
+            # the second person's past call («زنگ زدین», «تماس گرفتید»)
+            "زدین زدید زدی گرفتین گرفتید گرفتی "
             "کرد کرده کردند بود بودم نداد ندادن ندادند نداده نزد نزدن نگرفت نگرفتن "
             # Finglish "zad" as the transliteration writes it
             "زاد "
@@ -1875,6 +1899,10 @@ def _relative_past(clause: Sequence[str]) -> set[int]:
             continue
         for j in range(i + 1, min(i + 1 + _RELATIVE_REACH, len(clause))):
             if clause[j] in _PAST_WORDS:
+                # «شماره‌ای که ازش بهم زنگ زدین»: the call itself is the past described,
+                # a story of one
+                if _may_contact(clause[j - 1]):
+                    break
                 inside.add(j)
                 if clause[j] not in _PAST_TIMES:
                     break

@@ -322,8 +322,8 @@ def test_person_requests_tune_halves() -> None:
     assert _person_set("person_requests5.jsonl", "tune") == (65, 65, 0, 35)
     assert _person_set("person_requests6.jsonl", "tune") == (65, 65, 0, 35)
     # (55, 62 and 55 of 66 before them; 6, 1 and 3 of 36 look-alikes; 61, 64 and 61 before
-    # session 23's rules: left "is possible to talk with worker of shop?")
-    assert _person_set("person_requests8.jsonl", "tune") == (65, 66, 2, 36)
+    # session 23's rules)
+    assert _person_set("person_requests8.jsonl", "tune") == (66, 66, 2, 36)
     assert _person_set("person_requests9.jsonl", "tune") == (66, 66, 0, 36)
     assert _person_set("person_requests10.jsonl", "tune") == (66, 66, 0, 36)
 
@@ -1053,6 +1053,20 @@ SESSION_23_REQUESTS = {
         "send me a live one",
         "I would like to communicate with someone about my refund",
     ],
+    # more ways to talk or be there: a conversation, «در دسترس», a Persian department,
+    # someone who understands or can help, «دخلني على», a worker of the shop
+    "more_ways": [
+        "is it possible to have a conversation with a staff member",
+        "اپراتور انسانی در دسترسه؟",
+        "میخوام با بخش فروش صحبت کنم",
+        "أبي أحد يفهمني",
+        "3ayez 7ad yefhamni",
+        "فيه أحد يقدر يساعدني؟",
+        "fe 7ad ye2dar ysa3edni?",
+        "دخلوني على موظف",
+        "dakhalooni 3ala mowazaf",
+        "i want to talk with worker of shop",
+    ],
 }
 SESSION_23_LOOK_ALIKES = {
     "service_named_alone": [
@@ -1114,6 +1128,19 @@ SESSION_23_LOOK_ALIKES = {
         "superior quality headphones please",
         "i'd like to speak to my superior before buying",
         "is the higher up model worth it?",
+    ],
+    "more_ways": [
+        "the conversation with your agent was rude",
+        "can I download the chat conversation",
+        "این محصول در دسترسه؟",
+        "با واحد فروش تماس گرفتم جواب ندادن",
+        "ممكن حد يفهمني ليش انخصم المبلغ؟",
+        "فيه أحد يقدر يساعدني بتتبع الطلب؟",
+        "دخلني على الموقع ما يفتح",
+        "الطلب دخلني بالغلط مرتين",
+        "the shop worker was very kind",
+        # the call itself in a Persian relative clause is a past one
+        "شماره‌ای که دیروز ازش بهم زنگ زدید چیه؟",
     ],
 }
 
