@@ -19,6 +19,7 @@ The result then goes through the same layers as Persian typed in Persian script
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
@@ -335,6 +336,10 @@ def is_finglish(text: str) -> bool:
     return persian >= 1 and persian > english
 
 
+# Punctuation that ends a clause, kept by the transliteration.
+_CLAUSE_PUNCTUATION = re.compile(r"([.!?؟؛;,،\n]+)")
+
+
 def to_persian(text: str) -> str:
     """`text` (Finglish) in Persian script, word by word; digits and other words kept.
 
@@ -344,13 +349,19 @@ def to_persian(text: str) -> str:
     Returns:
         Normalised Persian text.
     """
-    out = []
-    for word in normalise(text).split():
-        if not (word.isascii() and word.isalpha()):
-            out.append(word)
-            continue
-        out.append(_listed(word) or _spell(word))
-    return normalise(" ".join(out))
+    # the clauses' punctuation is kept, which normalising each word would drop: triage
+    # reads a message clause by clause ("dirooz zang zadam, alan ye karshenas mikham")
+    pieces = _CLAUSE_PUNCTUATION.split(text)
+    for k in range(0, len(pieces), 2):
+        out = []
+        for word in normalise(pieces[k]).split():
+            if not (word.isascii() and word.isalpha()):
+                out.append(word)
+                continue
+            out.append(_listed(word) or _spell(word))
+        pieces[k] = normalise(" ".join(out))
+    # each mark after its clause's last word, as typed ("konid, alan")
+    return "".join(p if k % 2 == 0 else p + " " for k, p in enumerate(pieces)).strip()
 
 
 @lru_cache(maxsize=64)

@@ -136,6 +136,13 @@ _PERSON_COMPOUNDS = _phrases(
     "store assistant",
     "sales assistant",
     "live one",
+    # anyone at all, as long as a person («یه خانم یا آقا از شرکت بیاد پای خط»)
+    "lady or gentleman",
+    "gentleman or lady",
+    "man or woman",
+    "woman or man",
+    "خانم یا آقا",
+    "آقا یا خانم",
     "human support",
     "support واقعی",
     "پشتیبانی واقعی",
@@ -149,7 +156,7 @@ _CONTACT_WORDS = frozenset(
     tokenise(
         normalise(
             "talk speak chat connect transfer call callback contact reach escalate touch "
-            "communicate conversation convo "
+            "communicate conversation convo telephone "
             "redirect "
             "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط گفتگو گفتوگو برقرار "
             # «گپ بزنم», "have a chat"; Gulf «اسولف», "I chat"
@@ -195,6 +202,15 @@ _CONTACT_WORDS = frozenset(
     form
     for word in ("nhder", "nhdr", "nhdar", "nehder", "ntkallem", "ntkalam", "ntkellem")
     for form in (word, to_persian(word))
+)
+
+
+# ... and the contact verbs long enough to be typed with a letter left out ("conect me to
+# a human"); not "transfer", whose "trasfer" and "transer" are money moved in BANKING77.
+_CONTACT_WORDS |= frozenset(
+    word[:k] + word[k + 1 :]
+    for word in ("connect", "contact", "escalate")
+    for k in range(len(word))
 )
 
 
@@ -920,7 +936,7 @@ _CALL_WORDS = frozenset(
             # and «يراسل», "messages"
             "زنگم خابر یخابر تخابر یراسل راسل تراسل "
             # the English "call" in Persian letters («میشه کال بزنید؟»)
-            "کال"
+            "کال telephone"
         )
     )
 )
