@@ -1334,6 +1334,11 @@ _CHANGED_VOWEL = (
     - {"adman", "admen", "haman", "heman"}
 )
 
+# The listed mistypings above (not "one letter from" any long person-word, which in a
+# long message is as often another word: "expect", "expert"), read beside a request form
+# or a way to talk in a clause of any length ("I need a huan to look at this order").
+_MISTYPED_PEOPLE = _DROPPED_LETTER | _SWAPPED_LETTERS | _CHANGED_VOWEL
+
 
 # Arabic «الإدارة» ("the management", «للإدارة») is a person-word with its article or
 # proclitic; bare, Persian «اداره» is an office («فاکتور لازم دارم واسه اداره», "I need the
@@ -1698,6 +1703,7 @@ def _names_staff(tokens: Sequence[str], i: int, span: int = 1) -> bool:
     "the delivery person")."""
     return any(
         _is_person_word(tokens[j], typos=False)
+        or tokens[j] in _MISTYPED_PEOPLE  # "does your staf speak Arabic?"
         or (tokens[j] in _HUMAN_TABLE and bool(_longest_at(tokens, j, _HUMAN_TABLE)))
         for j in range(i, min(i + span, len(tokens)))
     )
@@ -1864,7 +1870,11 @@ def _starts_with_a_person(clause: Sequence[str]) -> bool:
     """Whether a person is the clause's subject ("the operator put me through ...",
     «یه نفر زنگ زد»): a request puts the verb first ("put me through to ...")."""
     i = _next_word(clause, 0, _DETERMINERS | _INDEFINITE)
-    return i < len(clause) and (_is_person_word(clause[i], typos=False) or _someone_at(clause, i))
+    return i < len(clause) and (
+        _is_person_word(clause[i], typos=False)
+        or clause[i] in _MISTYPED_PEOPLE
+        or _someone_at(clause, i)
+    )
 
 
 def _asks_something(clause: Sequence[str]) -> bool:
@@ -2019,7 +2029,7 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
         (
             _ours(wanted, i)
             and (
-                (t not in _ANYONE and _is_person_word(t, typos=False))
+                (t not in _ANYONE and (_is_person_word(t, typos=False) or t in _MISTYPED_PEOPLE))
                 or (
                     (t in _ANYONE or _someone_at(wanted, i))
                     and (answer or _of_staff(wanted, i + 1))
