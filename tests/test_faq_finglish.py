@@ -69,7 +69,7 @@ def test_english_is_not_taken_for_finglish(text: str) -> None:
         ("mikham", "میخوام"),
         ("ta'mir", "تعمیر"),  # apostrophes are dropped by normalise
         ("ghete asli", "قطعه اصلی"),
-        ("khosham nayoomad, mishe bargardoonamesh", "خوشم نیومد، میشه برگردونمش"),
+        ("khosham nayoomad mishe bargardoonamesh", "خوشم نیومد میشه برگردونمش"),
         ("hanooz naresideh", "هنوز نرسیده"),
         ("pas dadam", "پس دادم"),
         ("pool az hesabam raft", "پول از حسابم رفت"),
@@ -78,6 +78,14 @@ def test_english_is_not_taken_for_finglish(text: str) -> None:
 )
 def test_transliteration_of_listed_words_and_suffixes(latin: str, persian: str) -> None:
     assert to_persian(latin) == normalise(persian)
+
+
+def test_transliteration_keeps_the_clauses_punctuation() -> None:
+    # triage reads a message clause by clause: the story before the comma is not the
+    # request after it
+    assert to_persian("khosham nayoomad, mishe bargardoonamesh?") == (
+        f"{normalise('خوشم نیومد')}, {normalise('میشه برگردونمش')}?"
+    )
 
 
 def test_unlisted_words_go_through_spelling_rules() -> None:

@@ -345,17 +345,19 @@ def test_person_requests_tune_halves() -> None:
 # written blind in session 22, 58, 56, 56 and 54 of 64 (from 57, 55, 55, 52) and 2, 2, 2
 # and 1 of 34 (from 3, 2, 3, 1). person_requests7.jsonl was read in neither half by the
 # engineer who chose the rules. Session 23's rules (chosen on the tune halves and cases
-# of the engineer's own) took 74, 63, 59 and 55 on the first, sixth, seventh and tenth
-# (one, two, one and one more), the others and the look-alikes taken unchanged.
+# of the engineer's own) took 74, 82, 63, 59, 57 and 55 on the first, third, sixth,
+# seventh, eighth and tenth (one, one, two, one, one and one more) and 60 on the fifth
+# (one fewer, not found on the tune halves or their variants), the look-alikes taken
+# unchanged.
 PERSON_REQUESTS_HELD = {
     "person_requests.jsonl": (74, 75, 3, 30),
     "person_requests2.jsonl": (62, 63, 0, 37),
-    "person_requests3.jsonl": (81, 84, 2, 48),
+    "person_requests3.jsonl": (82, 84, 2, 48),
     "person_requests4.jsonl": (54, 65, 2, 35),
-    "person_requests5.jsonl": (61, 65, 2, 35),
+    "person_requests5.jsonl": (60, 65, 2, 35),
     "person_requests6.jsonl": (63, 65, 1, 35),
     "person_requests7.jsonl": (59, 64, 2, 34),
-    "person_requests8.jsonl": (56, 64, 2, 34),
+    "person_requests8.jsonl": (57, 64, 2, 34),
     "person_requests9.jsonl": (56, 64, 2, 34),
     "person_requests10.jsonl": (55, 64, 1, 34),
     "person_requests_check_s19.jsonl": (24, 26, 0, 14),
@@ -1047,6 +1049,8 @@ SESSION_23_REQUESTS = {
         "momken tewasalni be mowazaf",
         "wasalni b el support",
         "darkhast-e tamas",
+        # the Finglish reading keeps the comma between the story and the request
+        "hafte pish zang zadam, ye karshenas mikham",
         "ye human mikham",
         "agant please",
         "humen please",
