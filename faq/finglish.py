@@ -340,7 +340,7 @@ def is_finglish(text: str) -> bool:
     return persian >= 1 and persian > english
 
 
-# Punctuation that ends a clause, kept by the transliteration.
+# Punctuation that ends a clause, kept by `clauses_in_persian_script`.
 _CLAUSE_PUNCTUATION = re.compile(r"([.!?؟؛;,،\n]+)")
 
 
@@ -353,22 +353,29 @@ def to_persian(text: str) -> str:
     Returns:
         Normalised Persian text.
     """
-    # the clauses' punctuation is kept, which normalising each word would drop: triage
-    # reads a message clause by clause ("dirooz zang zadam, alan ye karshenas mikham")
-    pieces = _CLAUSE_PUNCTUATION.split(text)
-    for k in range(0, len(pieces), 2):
-        out = []
-        for word in normalise(pieces[k]).split():
-            if not (word.isascii() and word.isalpha()):
-                out.append(word)
-                continue
-            out.append(_listed(word) or _spell(word))
-        pieces[k] = normalise(" ".join(out))
-    # each mark after its clause's last word, as typed ("konid, alan")
-    return "".join(p if k % 2 == 0 else p + " " for k, p in enumerate(pieces)).strip()
+    out = []
+    for word in normalise(text).split():
+        if not (word.isascii() and word.isalpha()):
+            out.append(word)
+            continue
+        out.append(_listed(word) or _spell(word))
+    return normalise(" ".join(out))
 
 
 @lru_cache(maxsize=64)
 def persian_script(text: str) -> str:
     """`text` in Persian script if it is Finglish, else `text` unchanged."""
     return to_persian(text) if is_finglish(text) else text
+
+
+def clauses_in_persian_script(text: str) -> str:
+    """`persian_script(text)` with the punctuation between clauses kept, for a reader of
+    clauses (triage: "dirooz zang zadam, alan ye karshenas mikham" is a story, then a
+    request). The matcher's reading drops it: its question clause is chosen otherwise."""
+    if not is_finglish(text):
+        return text
+    pieces = _CLAUSE_PUNCTUATION.split(text)
+    # each mark after its clause's last word, as typed ("konid, alan")
+    return "".join(
+        to_persian(piece) if k % 2 == 0 else piece + " " for k, piece in enumerate(pieces)
+    ).strip()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from faq.colloquial import standardise
-from faq.finglish import persian_script, to_persian
+from faq.finglish import clauses_in_persian_script, persian_script, to_persian
 from faq.lexicon import concept_words
 from faq.light_words import LIGHT_WORDS
 from faq.morphology import arabic_variants, english_stem, persian_light_verb, persian_variants
@@ -3039,7 +3039,7 @@ def triage(text: str) -> Triage:
         The kind (empty, greeting, thanks, human request, question) and the
         normalised text left for the matcher (Finglish in Persian script).
     """
-    script = persian_script(text)
+    script = clauses_in_persian_script(text)
     tokens = tokenise(normalise(script))
     if not tokens:
         return Triage(MessageKind.EMPTY, "")

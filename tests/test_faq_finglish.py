@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from faq.decide import Thresholds, VerdictKind, decide
-from faq.finglish import is_finglish, persian_script, to_persian
+from faq.finglish import clauses_in_persian_script, is_finglish, persian_script, to_persian
 from faq.kb import load_kb
 from faq.language import detect_language
 from faq.matcher import Matcher
@@ -69,7 +69,7 @@ def test_english_is_not_taken_for_finglish(text: str) -> None:
         ("mikham", "میخوام"),
         ("ta'mir", "تعمیر"),  # apostrophes are dropped by normalise
         ("ghete asli", "قطعه اصلی"),
-        ("khosham nayoomad mishe bargardoonamesh", "خوشم نیومد میشه برگردونمش"),
+        ("khosham nayoomad, mishe bargardoonamesh", "خوشم نیومد، میشه برگردونمش"),
         ("hanooz naresideh", "هنوز نرسیده"),
         ("pas dadam", "پس دادم"),
         ("pool az hesabam raft", "پول از حسابم رفت"),
@@ -80,12 +80,13 @@ def test_transliteration_of_listed_words_and_suffixes(latin: str, persian: str) 
     assert to_persian(latin) == normalise(persian)
 
 
-def test_transliteration_keeps_the_clauses_punctuation() -> None:
+def test_clauses_keep_their_punctuation_for_triage() -> None:
     # triage reads a message clause by clause: the story before the comma is not the
     # request after it
-    assert to_persian("khosham nayoomad, mishe bargardoonamesh?") == (
+    assert clauses_in_persian_script("khosham nayoomad, mishe bargardoonamesh?") == (
         f"{normalise('خوشم نیومد')}, {normalise('میشه برگردونمش')}?"
     )
+    assert clauses_in_persian_script("Where is my order?") == "Where is my order?"
 
 
 def test_unlisted_words_go_through_spelling_rules() -> None:
