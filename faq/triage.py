@@ -1587,19 +1587,20 @@ _COMPOUND_NOUNS = (
 
 # Other spellings of a compound, joined as its usual one: the Finglish ezafe of «درخواست
 # تماس» ("darkhast-e tamas", "darkhaste tamas", read «درخواست ا تماس», «درخواسته تماس»).
-_COMPOUND_SPELLINGS = {
-    "".join(tokenise(normalise(spelling))): _CALL_REQUEST
-    for spelling in ("درخواست ا تماس", "درخواسته تماس", "درخواست ای تماس")
-}
-_COMPOUND_TABLE = _by_first_word(
-    (_COMPOUND_NOUNS | _phrases("درخواست ا تماس", "درخواسته تماس", "درخواست ای تماس"),)
-)
+_CALL_REQUEST_SPELLINGS = _phrases("درخواست ا تماس", "درخواسته تماس", "درخواست ای تماس")
+_COMPOUND_SPELLINGS = {"".join(words): _CALL_REQUEST for words in _CALL_REQUEST_SPELLINGS}
+_COMPOUND_TABLE = _by_first_word((_COMPOUND_NOUNS | _CALL_REQUEST_SPELLINGS,))
+
+
+# ... and their last words: a message holds a compound only if it holds a first and a
+# last word of one ("in" and "one" alone are in most English messages).
+_COMPOUND_LAST_WORDS = frozenset(words[-1] for words in _COMPOUND_NOUNS | _CALL_REQUEST_SPELLINGS)
 
 
 def _joined(tokens: Sequence[str]) -> list[str]:
     """The tokens with every compound noun made one token."""
     table = _COMPOUND_TABLE
-    if table.keys().isdisjoint(tokens):
+    if table.keys().isdisjoint(tokens) or _COMPOUND_LAST_WORDS.isdisjoint(tokens):
         return list(tokens)
     out: list[str] = []
     i = 0
@@ -2661,11 +2662,14 @@ _SERVICE_ALONE = frozenset(tokenise("support billing helpdesk transfer escalate 
 _POLITE = frozenset(
     tokenise(normalise("please pls plz plez now asap لطفا لو سمحت سمحتوا فضلك بليز الحين هلا"))
 )
+_SERVICE_ALONE_LENGTH = 6  # words ("ana 3ayez customer service please")
 _BESIDE_SERVICE = _BARE_REQUEST_WORDS | _SELF | frozenset(["dept", "department", "ana"])
 
 
 def _names_only_a_service(clause: Sequence[str]) -> bool:
     """Whether the clause is a service or "transfer" and polite words only."""
+    if len(clause) > _SERVICE_ALONE_LENGTH:
+        return False
     rest, named = _strip_phrases(clause, (_HUMAN_PHRASES,))
     alone = [t for t in rest if t in _SERVICE_ALONE]
     if not (named or len(alone) == 1) or (named and alone):
@@ -2973,6 +2977,34 @@ def _someone_who_understands(clause: Sequence[str]) -> bool:
     )
 
 
+# The words one of the checks below needs in a clause: most clauses hold none, and are
+# passed over with one set look-up a word.
+_OTHER_WORDS = (
+    frozenset([_PUT])
+    | _REACH_ARABIC
+    | _GET_BACK_FORMS
+    | _HANDING
+    | _NEED_FORMS
+    | _CONNECT_ME
+    | _DEPARTMENT_NOUNS
+    | _UNDERSTANDS_ME
+)
+
+
+def _asks_in_other_words(clause: Sequence[str]) -> bool:
+    """Whether the clause asks for a person in one of the rarer constructions."""
+    return (
+        _put_on(clause)
+        or _reaches_a_person(clause)
+        or _gets_back_to_me(clause)
+        or _in_a_persons_hands(clause)
+        or _needs_staff(clause)
+        or _connected_with(clause)
+        or _talks_to_a_persian_department(clause)
+        or _someone_who_understands(clause)
+    )
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether the customer asks for a person, in any clause of `text` (Finglish in
     Persian script already): a request form with a person-word in one clause, or the
@@ -2997,24 +3029,22 @@ def asks_for_a_person(text: str) -> bool:
         or _raised_to_staff(c)
         or _handed_to_staff(c)
         or _is_anyone_there(c)
-        or _put_on(c)
-        or _reaches_a_person(c)
-        or _gets_back_to_me(c)
-        or _in_a_persons_hands(c)
-        or _needs_staff(c)
-        or _connected_with(c)
-        or _talks_to_a_persian_department(c)
-        or _someone_who_understands(c)
+        or (not _OTHER_WORDS.isdisjoint(c) and _asks_in_other_words(c))
         for c in asking
     ):
         return True
     question = text.rstrip().endswith(("?", "؟"))
     # read in every clause: «كلمني» is also a past, "where is" a question about the staff
-    if any(_talk_to_me_person(c) or _where_is_the_person(c) for c in clauses):
+    if any(
+        (c[0] in _TALK_TO_ME and _talk_to_me_person(c))
+        or (c[0] == _WHERE and _where_is_the_person(c))
+        for c in clauses
+    ):
         return True
     if any(_talks_to_them(c, b) for b, c in itertools.pairwise(clauses) if c in asking):
         return True
-    if not question and _ultimatum([t for c in clauses for t in c]):
+    conditional = any(not _IF.isdisjoint(c) for c in clauses)
+    if conditional and not question and _ultimatum([t for c in clauses for t in c]):
         return True
     # a message ending on the person alone asks for them, whatever came before ("you
     # are not understanding me. human agent!!!"); "who did this? the manager?" asks a
