@@ -1286,7 +1286,7 @@ _HELD_LETTER = re.compile(r"(\w)\1{2,}")
 # Person-words this long are recognised with one letter wrong ("operater", «کارشناش»);
 # shorter ones are too often another word ("stuff" is not "staff").
 _MIN_TYPO_LENGTH = 6
-# (not the compounds: "superior" is one letter from "yoursuperior")
+# (not the compounds: they are joined from two typed words, never typed as one)
 _LONG_HUMAN_WORDS = tuple(
     w for w in sorted(_HUMAN_WORDS - _COMPOUND_PEOPLE) if len(w) >= _MIN_TYPO_LENGTH
 )
@@ -1369,7 +1369,7 @@ def _is_person_word(token: str, *, typos: bool = True) -> bool:
     forms |= {f[: -len(e)] for f in forms for e in _PERSON_ENDINGS if f.endswith(e)}
     if forms & _HUMAN_WORDS:
         return True
-    if typos and (token in _DROPPED_LETTER or token in _SWAPPED_LETTERS or token in _CHANGED_VOWEL):
+    if typos and token in _MISTYPED_PEOPLE:
         return True
     return (
         typos
