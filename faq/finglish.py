@@ -19,6 +19,7 @@ The result then goes through the same layers as Persian typed in Persian script
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
@@ -135,6 +136,10 @@ _LOANWORDS = frozenset(
         "supervisor",
         "manager",
         "agent",
+        "human",
+        "person",
+        "rep",
+        "representative",
         "robot",
         "bot",
         "factor",
@@ -335,6 +340,10 @@ def is_finglish(text: str) -> bool:
     return persian >= 1 and persian > english
 
 
+# Punctuation that ends a clause, kept by `clauses_in_persian_script`.
+_CLAUSE_PUNCTUATION = re.compile(r"([.!?؟؛;,،\n]+)")
+
+
 def to_persian(text: str) -> str:
     """`text` (Finglish) in Persian script, word by word; digits and other words kept.
 
@@ -357,3 +366,16 @@ def to_persian(text: str) -> str:
 def persian_script(text: str) -> str:
     """`text` in Persian script if it is Finglish, else `text` unchanged."""
     return to_persian(text) if is_finglish(text) else text
+
+
+def clauses_in_persian_script(text: str) -> str:
+    """`persian_script(text)` with the punctuation between clauses kept, for a reader of
+    clauses (triage: "dirooz zang zadam, alan ye karshenas mikham" is a story, then a
+    request). The matcher's reading drops it: its question clause is chosen otherwise."""
+    if not is_finglish(text):
+        return text
+    pieces = _CLAUSE_PUNCTUATION.split(text)
+    # each mark after its clause's last word, as typed ("konid, alan")
+    return "".join(
+        to_persian(piece) if k % 2 == 0 else piece + " " for k, piece in enumerate(pieces)
+    ).strip()

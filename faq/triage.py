@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import re
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from faq.colloquial import standardise
-from faq.finglish import persian_script, to_persian
+from faq.finglish import clauses_in_persian_script, persian_script, to_persian
 from faq.lexicon import concept_words
 from faq.light_words import LIGHT_WORDS
 from faq.morphology import arabic_variants, english_stem, persian_light_verb, persian_variants
@@ -51,50 +52,115 @@ _ANYONE = frozenset(
         "sum1 some1 any1 ne1"
     )
 )
-_HUMAN_WORDS = _ANYONE | frozenset(
-    tokenise(
-        normalise(
-            "human humans person operator representative rep agent agents staff "
-            "supervisor manager boss colleague colleagues employee management "
-            "specialist advisor adviser associate admin expert consultant csr teammate "
-            "technician technicians تکنسین تکنسینتون "
-            # "team member", "staff member": compound nouns, one token (see `_joined`)
-            "teammember teammembers staffmember staffmembers teamlead teamleader "
-            # «پرسنل», «کارکنان» ("personnel", "staff")
-            "پرسنل کارکنان کارکن "
-            "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
-            # «هیچکس جواب نمیده؟», "nobody answers?", asks whether anyone is there
-            "هیچکس هیچکی "
-            "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
-            "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
-            # «رئیس», "the boss" (Persian and Arabic «رئيس القسم»)
-            "رئیس رئیستون رئیسش "
-            "ادمین مشاور متصدی مدیریت "
-            "موظف موظفی موضف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول مختص ادمن "
-            # «الإدارة», "the management", with its proclitics («للإدارة»)
-            "اداره مستشار اخصائی خبیر "
-            "وکیل "
-            # Arabic "colleague(s)" («أحد الزملاء في الدعم»)
-            "زمیل زملاء "
-            # English loans in Persian letters, as the Finglish reading writes them too
-            # ("supervisor", "manager", "agent")
-            "سوپروایزر منیجر ایجنت "
-            # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
-            "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
-            "mas2oul mas2ul mas2oula mos2ol mowadaf mwadaf muwadaf mowaddaf "
-            # «موظف»'s «ظ» is also written dh, th or 6 ("mowadhaf", "mwa6af")
-            "mowadhaf mowazhaf mwadhaf muwadhaf muwazaf mowathaf mwathaf mowa6af mwa6af "
-            "shakhs sha5s moshref mushrif moshrif "
+_HUMAN_WORDS = (
+    _ANYONE
+    | frozenset(
+        tokenise(
+            normalise(
+                "human humans person operator representative rep agent agents staff "
+                "supervisor manager boss colleague colleagues employee management "
+                "specialist advisor adviser associate admin expert consultant csr teammate "
+                "technician technicians تکنسین تکنسینتون "
+                # "team member", "staff member": compound nouns, one token (see `_joined`)
+                "teammember teammembers staffmember staffmembers teamlead teamleader "
+                # «پرسنل», «کارکنان» ("personnel", "staff")
+                "پرسنل کارکنان کارکن "
+                "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
+                # «هیچکس جواب نمیده؟», "nobody answers?", asks whether anyone is there
+                "هیچکس هیچکی "
+                "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
+                "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
+                # «رئیس», "the boss" (Persian and Arabic «رئيس القسم»)
+                "رئیس رئیستون رئیسش "
+                "ادمین مشاور متصدی مدیریت "
+                # "representative" («با نماینده شرکت صحبت کنم»; Finglish "rep")
+                "نماینده نمایندهتون "
+                "موظف موظفی موضف بشری بشر انسان شخص مندوب ممثل عامل مشرف مدير مسؤول مختص ادمن "
+                # «الإدارة», "the management", with its proclitics («للإدارة»)
+                "اداره مستشار اخصائی خبیر "
+                "وکیل "
+                # Arabic "colleague(s)" («أحد الزملاء في الدعم»)
+                "زمیل زملاء "
+                # English loans in Persian letters, as the Finglish reading writes them too
+                # ("supervisor", "manager", "agent")
+                "سوپروایزر منیجر ایجنت "
+                # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
+                "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
+                # the plural ("wen el mowazafeen?")
+                "mowazafeen mowazafin mwazfeen mwazfin mowazfeen "
+                "mas2oul mas2ul mas2oula mos2ol mowadaf mwadaf muwadaf mowaddaf "
+                # «موظف»'s «ظ» is also written dh, th or 6 ("mowadhaf", "mwa6af")
+                "mowadhaf mowazhaf mwadhaf muwadhaf muwazaf mowathaf mwathaf mowa6af mwa6af "
+                "shakhs sha5s moshref mushrif moshrif "
+            )
         )
     )
+    | frozenset(
+        # Arabizi person-words as the Finglish reading writes them once a Persian-looking
+        # word ("chi") makes the message Finglish ("bghit chi mwazaf" → «بقیت چی موازاف»)
+        form
+        for word in ("mowazzaf", "mowazaf", "mwazaf", "muwazzaf", "mowadaf", "mwadaf", "mowaddaf")
+        for form in tokenise(normalise(to_persian(word)))
+    )
 )
+# People named by two words, read as one (see `_joined`): the one "in charge", "the one
+# responsible", "a live one"; support that is "human" or, after it, "real" is people
+# («یه support واقعی میخوام», «دعم حقيقي»), where support alone is a service that may be
+# asked about (and "real support for 5G" is a feature).
+_PERSON_COMPOUNDS = _phrases(
+    "in charge",
+    "one responsible",
+    # "someone higher up" (not "superior": "your superior models")
+    "higher up",
+    "higher ups",
+    # a "worker" of the shop's ("worker of shop", "a store worker"); alone, "worker" is
+    # one letter from "worked"
+    "worker of shop",
+    "worker of the shop",
+    "worker of your shop",
+    "worker of store",
+    "worker of the store",
+    "worker of your store",
+    "workers of shop",
+    "workers of the shop",
+    "workers of your shop",
+    "worker from the shop",
+    "worker from your shop",
+    "worker at the shop",
+    "worker in the shop",
+    "shop worker",
+    "store worker",
+    "shop workers",
+    "store workers",
+    "shop assistant",
+    "store assistant",
+    "sales assistant",
+    "live one",
+    # anyone at all, as long as a person («یه خانم یا آقا از شرکت بیاد پای خط»)
+    "lady or gentleman",
+    "gentleman or lady",
+    "man or woman",
+    "woman or man",
+    "خانم یا آقا",
+    "آقا یا خانم",
+    "human support",
+    "support واقعی",
+    "پشتیبانی واقعی",
+    "دعم حقيقي",
+    "دعم بشري",
+)
+_COMPOUND_PEOPLE = frozenset("".join(words) for words in _PERSON_COMPOUNDS)
+_HUMAN_WORDS |= _COMPOUND_PEOPLE
 # Words that make a person-word a request ("talk", "connect me") in longer messages.
 _CONTACT_WORDS = frozenset(
     tokenise(
         normalise(
             "talk speak chat connect transfer call callback contact reach escalate touch "
+            "communicate conversation convo telephone "
             "redirect "
             "حرف صحبت وصل وصلم تماس زنگ چت متصل منتقل ارجاع ارتباط گفتگو گفتوگو برقرار "
+            # «گپ بزنم», "have a chat"; Gulf «اسولف», "I chat"
+            "گپ اسولف نسولف یسولف "
             # «درخواست تماس», joined (see `_COMPOUND_NOUNS`)
             "درخواستتماس "
             # «با من هماهنگ کند», "arrange it with me"
@@ -113,6 +179,12 @@ _CONTACT_WORDS = frozenset(
             "yetasel "
             "yetesel yitasel yittasel ettasel etasel tetsel yetwasal ytwasal tetwasal "
             "t7awelni t7awelny t7awilni 7awelny 7awwelny 7awilny kalemny twasselni "
+            # "a-tkalem" joined back (see `_hyphens_joined`)
+            "atkalem atkallem "
+            # "(you) connect me" (not "wasalni", also "it reached me")
+            "tewasalni twasalni tewaselni twaselni "
+            # «يتصل» as chats misspell it («شي واحد يتاصل بيا»)
+            "یتاصل تتاصل نتاصل "
             "y7ki y7ke t7ki ti7ki "
             # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
             "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
@@ -130,6 +202,15 @@ _CONTACT_WORDS = frozenset(
     form
     for word in ("nhder", "nhdr", "nhdar", "nehder", "ntkallem", "ntkalam", "ntkellem")
     for form in (word, to_persian(word))
+)
+
+
+# ... and the contact verbs long enough to be typed with a letter left out ("conect me to
+# a human"); not "transfer", whose "trasfer" and "transer" are money moved in BANKING77.
+_CONTACT_WORDS |= frozenset(
+    word[:k] + word[k + 1 :]
+    for word in ("connect", "contact", "escalate")
+    for k in range(len(word))
 )
 
 
@@ -374,14 +455,14 @@ _PRESENCE_WORDS = frozenset(
     tokenise(
         normalise(
             "here available online around rn اونجا انجا اینجا آنلاین انلاین "
-            "هنا موجود متاح متواجد اونلاین هون hon hona hena mawgood mawjood mawjud"
+            "هنا موجود متاح متواجد اونلاین هون hon hona hena mawgood mawjood mawjud "
+            # «در دسترسه؟», "available?"
+            "دسترس دسترسه دسترسید دسترسن"
         )
     )
 )
 # Naming a service, not a person: a request only with a contact word or phrase.
 _HUMAN_PHRASES = _phrases(
-    "real person",
-    "live agent",
     "customer service",
     "customer support",
     "customer care",
@@ -514,8 +595,10 @@ _REQUEST_FORMS = frozenset(
             "محتاج محتاجه "
             # Maghrebi "I want" («بغيت نهضر مع شي واحد»)
             "بغيت bghit bghina "
+            # ... and as the Finglish reading writes them ("bghit chi mwazaf")
+            "بقیت بقینا "
             # Arabizi
-            "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi "
+            "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi badi "
             "na7tag n7tag ne7tag "
             "wedi me7tag m7tag a7tag ne7tag 5alli 5ali 5aly 5alini 5allini khalli khalini"
         )
@@ -591,6 +674,8 @@ _PAST_WORDS = frozenset(
         normalise(
             "yesterday ago earlier already previously spoke spoken said told missed promised "
             "دیروز پریروز قبلا گفت گفتن گفتند گفته زد زدم زدند زده گرفتم گرفت گرفتند کردم "
+            # the second person's past call («زنگ زدین», «تماس گرفتید»)
+            "زدین زدید زدی گرفتین گرفتید گرفتی "
             "کرد کرده کردند بود بودم نداد ندادن ندادند نداده نزد نزدن نگرفت نگرفتن "
             # Finglish "zad" as the transliteration writes it
             "زاد "
@@ -776,6 +861,9 @@ _ME_CONTACT_PHRASES = _phrases(
     "get back to me",
     "pass me to",
     "pass me on to",
+    "hand me over to",
+    "hand me to",
+    "pass me over to",
     "message me",
     "text me",
     "dm me",
@@ -842,11 +930,13 @@ _CALL_WORDS = frozenset(
             "yetasel yetsel tetsel tetasel ettasel etasel yetesel yitasel "
             "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل یتواصل تتواصل احاله صعد "
             "تصعید عیط "
+            # misspelt «يتصل» («شي واحد يتاصل بيا»)
+            "یتاصل تتاصل "
             # «زنگم بزنید», "ring me" (the Persian «م» on the noun); Iraqi «يخابر», "calls",
             # and «يراسل», "messages"
             "زنگم خابر یخابر تخابر یراسل راسل تراسل "
             # the English "call" in Persian letters («میشه کال بزنید؟»)
-            "کال"
+            "کال telephone"
         )
     )
 )
@@ -904,6 +994,8 @@ _DEPARTMENTS = frozenset(
     tokenise(
         normalise(
             "support sales billing accounts accounting finance team staff department company "
+            # «احد من عندكم», "someone from your side"
+            "عندکم عندکن "
             "فروش مالی حسابداری فنی تعمیرات واحد بخش تیم شرکت فروشگاه "
             "المبيعات الحسابات المالية القسم قسم الصيانة الفني الدعم الشركة المحل الفريق"
         )
@@ -1194,7 +1286,10 @@ _HELD_LETTER = re.compile(r"(\w)\1{2,}")
 # Person-words this long are recognised with one letter wrong ("operater", «کارشناش»);
 # shorter ones are too often another word ("stuff" is not "staff").
 _MIN_TYPO_LENGTH = 6
-_LONG_HUMAN_WORDS = tuple(w for w in sorted(_HUMAN_WORDS) if len(w) >= _MIN_TYPO_LENGTH)
+# (not the compounds: they are joined from two typed words, never typed as one)
+_LONG_HUMAN_WORDS = tuple(
+    w for w in sorted(_HUMAN_WORDS - _COMPOUND_PEOPLE) if len(w) >= _MIN_TYPO_LENGTH
+)
 # Shorter Latin-letter person-words with one letter left out ("persn", "humn", "agnt"):
 # a dropped letter, unlike a changed one ("stuff", "agony"), rarely makes another word;
 # the few that do are left out ("exert", "gent", and "amin", a name). Not in Persian or Arabic
@@ -1220,6 +1315,29 @@ _SWAPPED_LETTERS = (
     )
     - _HUMAN_WORDS
 )
+
+
+# ... or, five letters long, one vowel for another ("agant", "humen"), as often as a
+# typed vowel is a guess; not "staff" ("stuff", "stiff"), and not the words and names
+# the change makes ("admen", "haman").
+_VOWELS = "aeiou"
+_CHANGED_VOWEL = (
+    frozenset(
+        w[:k] + v + w[k + 1 :]
+        for w in _HUMAN_WORDS
+        if w.isascii() and w.isalpha() and len(w) == _MIN_TYPO_LENGTH - 1 and w != "staff"
+        for k in range(len(w))
+        if w[k] in _VOWELS
+        for v in _VOWELS
+    )
+    - _HUMAN_WORDS
+    - {"adman", "admen", "haman", "heman"}
+)
+
+# The listed mistypings above (not "one letter from" any long person-word, which in a
+# long message is as often another word: "expect", "expert"), read beside a request form
+# or a way to talk in a clause of any length ("I need a huan to look at this order").
+_MISTYPED_PEOPLE = _DROPPED_LETTER | _SWAPPED_LETTERS | _CHANGED_VOWEL
 
 
 # Arabic «الإدارة» ("the management", «للإدارة») is a person-word with its article or
@@ -1251,7 +1369,7 @@ def _is_person_word(token: str, *, typos: bool = True) -> bool:
     forms |= {f[: -len(e)] for f in forms for e in _PERSON_ENDINGS if f.endswith(e)}
     if forms & _HUMAN_WORDS:
         return True
-    if typos and (token in _DROPPED_LETTER or token in _SWAPPED_LETTERS):
+    if typos and token in _MISTYPED_PEOPLE:
         return True
     return (
         typos
@@ -1416,65 +1534,103 @@ def _without_refused_person(tokens: Sequence[str]) -> list[str]:
 
 # Nouns made of a contact word and another, read as one word: a "call center operator"
 # is a job, «کد پیگیری» a tracking code, not a call or a follow-up asked for.
-_COMPOUND_NOUNS = _phrases(
-    "team member",
-    "team members",
-    "delivery person",
-    "delivery guy",
-    "delivery man",
-    "delivery driver",
-    "staff member",
-    "staff members",
-    "team lead",
-    "team leader",
-    "human readable",
-    "call center",
-    "call centre",
-    "call centers",
-    "call centres",
-    "مرکز تماس",
-    "کال سنتر",
-    "مركز الاتصال",
-    "مركز اتصال",
-    "کد پیگیری",
-    # appliances named "robot" («ربات جارو», "a robot vacuum"): not the bot
-    "ربات جارو",
-    "جارو رباتیک",
-    "robot vacuum",
-    "robot vacuums",
-    "مكنسة روبوت",
-    "روبوت تنظيف",
-    "درخواست تماس",
-    "شماره پیگیری",
-    # a way to contact, asked for as a detail («شماره تماس پشتیبانی رو میدید؟»)
-    "contact number",
-    "contact details",
-    "contact info",
-    "contact information",
-    "contact email",
-    "contact page",
-    "contact form",
-    "شماره تماس",
-    "اطلاعات تماس",
-    "راه ارتباطی",
-    "رقم التواصل",
-    "رقم الاتصال",
-    "معلومات الاتصال",
-    "بيانات التواصل",
+_COMPOUND_NOUNS = (
+    _phrases(
+        "team member",
+        "team members",
+        "delivery person",
+        "delivery guy",
+        "delivery man",
+        "delivery driver",
+        "staff member",
+        "staff members",
+        "team lead",
+        "team leader",
+        "human readable",
+        "call center",
+        "call centre",
+        "call centers",
+        "call centres",
+        "مرکز تماس",
+        "کال سنتر",
+        "مركز الاتصال",
+        "مركز اتصال",
+        "کد پیگیری",
+        # appliances named "robot" («ربات جارو», "a robot vacuum"): not the bot
+        "ربات جارو",
+        "جارو رباتیک",
+        "robot vacuum",
+        "robot vacuums",
+        "مكنسة روبوت",
+        "روبوت تنظيف",
+        "درخواست تماس",
+        "شماره پیگیری",
+        # a way to contact, asked for as a detail («شماره تماس پشتیبانی رو میدید؟»)
+        "contact number",
+        "contact details",
+        "contact info",
+        "contact information",
+        "contact email",
+        "contact page",
+        "contact form",
+        "شماره تماس",
+        "اطلاعات تماس",
+        "راه ارتباطی",
+        "رقم التواصل",
+        "رقم الاتصال",
+        "معلومات الاتصال",
+        "بيانات التواصل",
+    )
+    | _PERSON_COMPOUNDS
 )
+
+
+# Other spellings of a compound, joined as its usual one: the Finglish ezafe of «درخواست
+# تماس» ("darkhast-e tamas", "darkhaste tamas", read «درخواست ا تماس», «درخواسته تماس»).
+_CALL_REQUEST_SPELLINGS = _phrases("درخواست ا تماس", "درخواسته تماس", "درخواست ای تماس")
+_COMPOUND_SPELLINGS = {"".join(words): _CALL_REQUEST for words in _CALL_REQUEST_SPELLINGS}
+_COMPOUND_TABLE = _by_first_word((_COMPOUND_NOUNS | _CALL_REQUEST_SPELLINGS,))
+
+
+# ... and their last words: a message holds a compound only if it holds a first and a
+# last word of one ("in" and "one" alone are in most English messages).
+_COMPOUND_LAST_WORDS = frozenset(words[-1] for words in _COMPOUND_NOUNS | _CALL_REQUEST_SPELLINGS)
 
 
 def _joined(tokens: Sequence[str]) -> list[str]:
     """The tokens with every compound noun made one token."""
-    table = _by_first_word((_COMPOUND_NOUNS,))
-    if table.keys().isdisjoint(tokens):
+    table = _COMPOUND_TABLE
+    if table.keys().isdisjoint(tokens) or _COMPOUND_LAST_WORDS.isdisjoint(tokens):
         return list(tokens)
     out: list[str] = []
     i = 0
     while i < len(tokens):
         length = _longest_at(tokens, i, table) if tokens[i] in table else 0
-        out.append("".join(tokens[i : i + length]) if length else tokens[i])
+        word = "".join(tokens[i : i + length]) if length else tokens[i]
+        out.append(_COMPOUND_SPELLINGS.get(word, word))
         i += length or 1
+    return out
+
+
+# An Arabizi verb split by a hyphen after its first-person prefix ("3ayez a-kalem 7ad",
+# "a7tag a-tkalem"): the prefix letter joined back when the whole is a contact word.
+_VERB_PREFIXES = frozenset(["a", "n", "y", "t", "e"])
+
+
+def _hyphens_joined(tokens: list[str]) -> list[str]:
+    """`tokens` of a piece of text that holds a hyphen, Arabizi prefixes joined back."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token in _VERB_PREFIXES and i + 1 < len(tokens):
+            whole = token + tokens[i + 1]
+            if whole in _CONTACT_WORDS:
+                out.append(whole)
+                i += 2
+                continue
+        out.append(token)
+        i += 1
     return out
 
 
@@ -1483,7 +1639,10 @@ def _clauses(text: str) -> list[list[str]]:
     clauses: list[list[str]] = []
     for piece in _CLAUSE_END.split(text):
         clause: list[str] = []
-        for token in _joined(tokenise(normalise(piece))):
+        tokens = tokenise(normalise(piece))
+        if "-" in piece:
+            tokens = _hyphens_joined(tokens)
+        for token in _joined(tokens):
             if token in _CLAUSE_WORDS:
                 clauses.append(clause)
                 clause = []
@@ -1545,6 +1704,7 @@ def _names_staff(tokens: Sequence[str], i: int, span: int = 1) -> bool:
     "the delivery person")."""
     return any(
         _is_person_word(tokens[j], typos=False)
+        or tokens[j] in _MISTYPED_PEOPLE  # "does your staf speak Arabic?"
         or (tokens[j] in _HUMAN_TABLE and bool(_longest_at(tokens, j, _HUMAN_TABLE)))
         for j in range(i, min(i + span, len(tokens)))
     )
@@ -1564,7 +1724,8 @@ def _tells(clause: Sequence[str]) -> bool:
         urged = token == _ALREADY and i == len(clause) - 1  # "... a human already"
         future = i > 0 and clause[i - 1] in _FUTURE  # «سپاسگزار خواهم بود», "I will be"
         past = token in _PAST_WORDS or bare in _PAST_WORDS
-        if past and i not in described and not urged and not future:
+        told = past and i not in described and not urged and not future
+        if told and not (_own_intention(clause, i) or _impersonal(clause, i)):
             return True
         last = token in _LAST
         period = (
@@ -1601,7 +1762,7 @@ def _tells(clause: Sequence[str]) -> bool:
     present = any(t in _PRESENCE_WORDS or t == "there" for t in clause) or _is_anyone_there(clause)
     if clause[0] in _WHO_WHERE and len(clause) > 1 and clause[1] in _AUXILIARIES:
         clause = clause[1:]  # "who is your manager?" asks about the manager, like "is"
-    if clause[0] in _QUESTION_PARTICLES and any(t in _ME for t in clause):
+    if clause[0] in _QUESTION_PARTICLES and any(t in _ME or t in _I_CAN for t in clause):
         return False  # «آیا کارشناس میتونه با من تماس بگیره؟» asks for the call
     causative = (
         clause[0] in _HAVE_GET
@@ -1614,6 +1775,52 @@ def _tells(clause: Sequence[str]) -> bool:
         and not causative
         and _names_staff(clause, _next_word(clause, 1, _DETERMINERS), span=2)
     )
+
+
+# Levantine and Gulf «راح», «رح» ("will") before the customer's own verb («حولوني لموظف
+# ولا راح ألغي كل طلباتي», "or I'll cancel all my orders"): a threat, not the shop's
+# promise told («راح يتصل», "he will call"), nor the customer's own call («رح اتصل
+# بخدمة العملاء», "I'll call customer service").
+_WILL = frozenset(tokenise(normalise("راح رح")))
+_FIRST_PERSON_PREFIXES = tuple(normalise(p) for p in ("ا", "ن"))
+_OR_ELSE = frozenset(tokenise(normalise("ولا والا")))
+
+
+def _own_intention(clause: Sequence[str], i: int) -> bool:
+    """Whether `clause[i]` is "will" before a verb of the customer's other than a call:
+    after "or else", or a first-person verb («راح البيت», "he went home", has the
+    article)."""
+    if clause[i] not in _WILL or i + 1 >= len(clause) or _may_contact(clause[i + 1]):
+        return False
+    verb = clause[i + 1]
+    return (i > 0 and clause[i - 1] in _OR_ELSE) or (
+        verb.startswith(_FIRST_PERSON_PREFIXES) and not verb.startswith(_ARTICLE)
+    )
+
+
+# The Persian impersonal "one can talk" («کسی هست که بشه باهاش حرف زد؟»): after «بشه»,
+# «میشه» a short past stem is the infinitive, not a past call.
+_IMPERSONAL_MODALS = frozenset(tokenise(normalise("بشه میشه بشود میشود بتوان میتوان")))
+_SHORT_INFINITIVES = frozenset(tokenise(normalise("زد کرد")))
+# ... of talking only: «میشه گارانتی رو به اسم یکی دیگه منتقل کرد؟» moves a warranty
+_TALK_NOUNS = frozenset(tokenise(normalise("حرف صحبت گفتگو چت")))
+
+
+def _impersonal(clause: Sequence[str], i: int) -> bool:
+    """Whether the past stem at `clause[i]` is "talk" after an impersonal modal, in a
+    clause that does not ask when («تا ساعت چند میشه با پشتیبانی صحبت کرد؟»)."""
+    return (
+        clause[i] in _SHORT_INFINITIVES
+        and i > 0
+        and clause[i - 1] in _TALK_NOUNS
+        and any(t in _IMPERSONAL_MODALS for t in clause[:i])
+        and not any(t in _WH_WORDS or t in _WHEN_TABLE for t in clause)
+    )
+
+
+# The customer's own "can I" after «آیا», «هل» («آیا کسی هست که بتونم باهاش صحبت کنم؟»,
+# «هل أقدر أكلم موظف؟»): asks to talk, unlike the staff's «میتونه» ("can the agent ...?").
+_I_CAN = frozenset(tokenise(normalise("بتونم میتونم بتوانم میتوانم بشه اقدر استطيع يمكنني")))
 
 
 _WAS_REACH = 3  # words from the person to "was" ("the technician who came was great")
@@ -1664,7 +1871,11 @@ def _starts_with_a_person(clause: Sequence[str]) -> bool:
     """Whether a person is the clause's subject ("the operator put me through ...",
     «یه نفر زنگ زد»): a request puts the verb first ("put me through to ...")."""
     i = _next_word(clause, 0, _DETERMINERS | _INDEFINITE)
-    return i < len(clause) and (_is_person_word(clause[i], typos=False) or _someone_at(clause, i))
+    return i < len(clause) and (
+        _is_person_word(clause[i], typos=False)
+        or clause[i] in _MISTYPED_PEOPLE
+        or _someone_at(clause, i)
+    )
 
 
 def _asks_something(clause: Sequence[str]) -> bool:
@@ -1715,6 +1926,10 @@ def _relative_past(clause: Sequence[str]) -> set[int]:
             continue
         for j in range(i + 1, min(i + 1 + _RELATIVE_REACH, len(clause))):
             if clause[j] in _PAST_WORDS:
+                # «شماره‌ای که ازش بهم زنگ زدین»: the call itself is the past described,
+                # a story of one
+                if _may_contact(clause[j - 1]):
+                    break
                 inside.add(j)
                 if clause[j] not in _PAST_TIMES:
                     break
@@ -1758,10 +1973,12 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
     this", «عايز اتكلم مع موظف بني آدم», «ابغى اكلم موظف»), or who one can talk to ("who
     can I speak to about a refund?", «مين ممكن اكلمه؟»)."""
     wanted = _without_refused_person(clause)
-    if (
-        any(t in _WHO for t in wanted)
-        and any(t in _MODALS for t in wanted)
-        and (_answers(wanted) or any(_is_contact(wanted, i) for i in range(len(wanted))))
+    if any(t in _WHO for t in wanted) and (
+        (
+            any(t in _MODALS for t in wanted)
+            and (_answers(wanted) or any(_is_contact(wanted, i) for i in range(len(wanted))))
+        )
+        or _who_i_talk_to(wanted)
     ):
         return True
     contact = any(
@@ -1813,7 +2030,7 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
         (
             _ours(wanted, i)
             and (
-                (t not in _ANYONE and _is_person_word(t, typos=False))
+                (t not in _ANYONE and (_is_person_word(t, typos=False) or t in _MISTYPED_PEOPLE))
                 or (
                     (t in _ANYONE or _someone_at(wanted, i))
                     and (answer or _of_staff(wanted, i + 1))
@@ -1825,6 +2042,30 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
         or (asked and _contact_base(t) is not None and _of_staff(wanted, i + 1))
         for i, t in enumerate(wanted)
     )
+
+
+# "Who do I talk to about a refund?", «مين اكلم بخصوص الاسترجاع؟»: the customer's own
+# talk, English "do I" or "should I" before it, or an Arabic first-person verb; "who did
+# you talk to?" asks about a talk that was, "... my neighbour's dog, who do I call?"
+# about whom to call anywhere (verbs of talking only, not of calling).
+_I_DO = _phrases("do i", "should i", "shall i", "can i")
+_SPEAK = frozenset(tokenise(normalise("talk speak chat اکلم احکی اتکلم اتحدث احچی")))
+
+
+def _who_i_talk_to(clause: Sequence[str]) -> bool:
+    """Whether the clause asks whom the customer should talk to (with "who" in it), at
+    the shop ("who do I call at my bank?" asks about another)."""
+    if not _ORGANISATIONS.isdisjoint(clause):
+        return False
+    for i, token in enumerate(clause):
+        if token not in _SPEAK or _refused_contact(clause, i):
+            continue
+        if token.isascii():
+            if i >= 2 and (clause[i - 2], clause[i - 1]) in _I_DO:
+                return True
+        elif i > 0 and clause[i - 1] in _WHO:
+            return True
+    return False
 
 
 # Verbs of talking, as typed: "transfer to other accounts" moves money, "transfers to
@@ -2348,6 +2589,7 @@ _SOMEONE_THERE_LENGTH = 4
 _ON_ME = frozenset(tokenise(normalise("عليا 3alaya 3alayya")))
 # Levantine and Egyptian "answers", "talks" with «ب» («في حدا بيرد؟», «شو في حدا بيحكي معي؟»)
 _ANSWERS_NOW = frozenset(tokenise(normalise("بيرد بترد بيحكي بيتكلم")))
+_CAN_ARABIC = frozenset(tokenise(normalise("يقدر يقدرون يستطيع بيقدر ye2dar yi2dar y2dar")))
 _IS = frozenset(["is", "are"])
 _BEFORE_THERE = _IS | frozenset(["out", "still", "in"])
 _REAL = frozenset(["real", "actual", "live", "living"])
@@ -2384,7 +2626,15 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
         if token not in _THERE_IS:
             continue
         j = _next_word(clause, i + 1, _SOME)
-        if j < len(clause) and (clause[j] in _ANYONE or _someone_at(clause, j)):
+        # ... or an indefinite person-word («واش كاين شي موظف؟»; «المشكلة في الموظف» is
+        # "the problem is in the employee")
+        person = (
+            j < len(clause)
+            and not clause[j].startswith(_ARTICLE)
+            and _is_person_word(clause[j], typos=False)
+            and _ours(clause, j)
+        )
+        if j < len(clause) and (clause[j] in _ANYONE or _someone_at(clause, j) or person):
             after = clause[j + 1] if j + 1 < len(clause) else ""
             if not after or after in _ME or after in _PRESENCE_WORDS:
                 return True
@@ -2394,7 +2644,365 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
             answers = after in _ANSWER_WORDS or after in _ANSWERS_NOW
             if answers and (not then or then in _ME or then in _ON_ME):
                 return True
+            # «فيه أحد يقدر يساعدني؟», "fe 7ad ye2dar ysa3edni?": anyone who can help,
+            # the help ending the clause («... يساعدني بتتبع الطلب؟» asks about tracking)
+            if after in _CAN_ARABIC and then in _HELP_ME and j + 3 == len(clause):
+                return True
     return False
+
+
+# A service, or the hand-off itself, named alone with a polite word: "customer service
+# please", «خدمة العملاء لو سمحت», "support pls", "transfer please", "ana 3ayez customer
+# service". Naming a service is no request where it may be asked about ("customer service
+# hours please", "support for this model?"); a single word ("support", "transfer") also
+# names what the customer needs ("I need support with my order"), so it must lead the
+# clause with only "please" and the like after it ("please support" pleads), and a
+# request form may stand only beside a service of two words.
+_SERVICE_ALONE = frozenset(tokenise("support billing helpdesk transfer escalate callback"))
+_POLITE = frozenset(
+    tokenise(normalise("please pls plz plez now asap لطفا لو سمحت سمحتوا فضلك بليز الحين هلا"))
+)
+_SERVICE_ALONE_LENGTH = 6  # words ("ana 3ayez customer service please")
+_BESIDE_SERVICE = _BARE_REQUEST_WORDS | _SELF | frozenset(["dept", "department", "ana"])
+
+
+def _names_only_a_service(clause: Sequence[str]) -> bool:
+    """Whether the clause is a service or "transfer" and polite words only."""
+    if len(clause) > _SERVICE_ALONE_LENGTH:
+        return False
+    rest, named = _strip_phrases(clause, (_HUMAN_PHRASES,))
+    alone = [t for t in rest if t in _SERVICE_ALONE]
+    if not (named or len(alone) == 1) or (named and alone):
+        return False
+    others = [t for t in rest if t not in _SERVICE_ALONE]
+    if named and all(t in _BESIDE_SERVICE or t in _REQUEST_FORMS for t in others):
+        return True
+    return (
+        rest[0] in _SERVICE_ALONE
+        and all(t in _BESIDE_SERVICE for t in others)
+        and any(t in _POLITE for t in others)
+        and not any(t in _REQUEST_FORMS for t in others)
+    )
+
+
+# An ultimatum: "if nobody calls me today I'm cancelling everything", «اگه کسی زنگ نزنه
+# سفارشمو کنسل میکنم», «إذا ما كلمني موظف اليوم رح اشتكي», "unless someone calls me back
+# I'll report you": a call by someone (or to "me") negated in a condition, and what the
+# customer will do after it. A question ("if the courier doesn't call, what happens?",
+# «اگه کارشناس تماس نگیره چی میشه؟») asks about the rule, not for a person.
+_IF = frozenset(tokenise(normalise("if unless اگه اگر اذا لو")))
+_UNLESS = "unless"
+_NOT_BEFORE_CALL = frozenset(tokenise(normalise("not dont doesnt nobody noone ما مش محد ماحد")))
+_CONDITION_REACH = 8  # words from "if" to the call
+_NEGATION_REACH = 3  # words from the negation to the call it negates
+_PLEASE_AFTER_IF = frozenset(tokenise(normalise("سمحت سمحتي سمحتو سمحتوا سمحتم")))
+
+
+def _ultimatum(tokens: Sequence[str]) -> bool:
+    """Whether the message sets a negated call by someone as the condition of a threat
+    (`tokens`: every clause's, a question already excluded)."""
+    if _IF.isdisjoint(tokens):
+        return False
+    for i, token in enumerate(tokens):
+        if token not in _IF or (i + 1 < len(tokens) and tokens[i + 1] in _PLEASE_AFTER_IF):
+            continue  # «لو سمحت» is "please"
+        window = range(i + 1, min(i + 1 + _CONDITION_REACH, len(tokens) - 2))
+        for j in window:
+            if not (_may_contact(tokens[j]) or _carries_me(tokens[j])):
+                continue
+            near = tokens[max(i + 1, j - _NEGATION_REACH) : j + 3]
+            someone = any(t in _ANY_SOMEONE or _is_person_word(t, typos=False) for t in near)
+            if not (someone or any(t in _ME for t in near)):
+                continue
+            negated = (
+                token == _UNLESS
+                or any(t in _NOT_BEFORE_CALL for t in tokens[max(i + 1, j - _NEGATION_REACH) : j])
+                or any(t in _NEGATED_LIGHT_VERBS for t in tokens[j + 1 : j + 1 + _DONT_REACH])
+            )
+            if negated:
+                return True
+    return False
+
+
+# "Put a person on", "put your manager on the line": the English imperative "put" with a
+# person and "on", and nothing after "on" but the line, the chat or "please"; "put it on
+# my card" and "put the order on hold" name no person.
+_PUT = "put"
+_PUT_REACH = 3  # words from "put" to the person ("put a real person on")
+_ON_WHAT = frozenset(
+    tokenise("the line phone chat call this here now please pls plz already asap right away")
+)
+
+
+def _put_on(clause: Sequence[str]) -> bool:
+    """Whether the clause asks to put a person on."""
+    if _PUT not in clause:
+        return False
+    i = clause.index(_PUT)
+    for j in range(i + 1, min(i + 1 + _PUT_REACH, len(clause) - 1)):
+        if _is_person_word(clause[j], typos=False) and clause[j + 1] == "on":
+            return all(t in _ON_WHAT for t in clause[j + 2 :])
+    return False
+
+
+# Arabic "reach" a person («كيف أوصل لموظف؟», «هل فيه طريقة أوصل فيها لموظف؟»): the
+# first person «أوصل» with the person after «ل»; «كيف أوصل لفرعكم؟» asks the way to a
+# branch, «اوصل الطلب» is "I deliver the order".
+_REACH_ARABIC = frozenset(tokenise(normalise("اوصل نوصل")))
+_THERE_IN_IT = frozenset(tokenise(normalise("فيها فيه بيها")))
+_TO_PREFIXES = ("لل", "ل")
+
+
+def _reaches_a_person(clause: Sequence[str]) -> bool:
+    """Whether the clause asks how to reach a person in Arabic."""
+    if _REACH_ARABIC.isdisjoint(clause):  # most clauses: one look-up per word
+        return False
+    for i, token in enumerate(clause):
+        if token not in _REACH_ARABIC:
+            continue
+        j = _next_word(clause, i + 1, _THERE_IN_IT)
+        if j < len(clause) and clause[j].startswith(_TO_PREFIXES):
+            person = clause[j][2:] if clause[j].startswith("لل") else clause[j][1:]
+            if person in _SOMEONE or _is_person_word(clause[j], typos=False):
+                return True
+    return False
+
+
+# "Someone get back to me" in Arabic («حد يرجعلي», «ابي احد يرجع لي بالله»): someone or a
+# person before the verb and nothing of weight after "me"; «حد يرجعلي الفلوس» asks for
+# the money back.
+_GET_BACK = frozenset(tokenise(normalise("يرجعلي يرجعلى يرجعولي yerga3li yerg3li")))
+_GET_BACK_VERB = normalise("يرجع")
+_GET_BACK_FORMS = _GET_BACK | {_GET_BACK_VERB}
+_TO_ME = frozenset(tokenise(normalise("لي لى")))
+_AFTER_GETTING_BACK = (
+    _BARE_REQUEST_WORDS
+    | _BEFORE_IMPERATIVE
+    | frozenset(tokenise(normalise("بالله ضروري بسرعه اليوم بكره please")))
+)
+
+
+def _gets_back_to_me(clause: Sequence[str]) -> bool:
+    """Whether someone is asked to get back to the customer in Arabic."""
+    if _GET_BACK_FORMS.isdisjoint(clause):
+        return False
+    for i, token in enumerate(clause):
+        if token in _GET_BACK:
+            end = i + 1
+        elif token == _GET_BACK_VERB and clause[i + 1 : i + 2] and clause[i + 1] in _TO_ME:
+            end = i + 2
+        else:
+            continue
+        who = [t.removeprefix("و") for t in clause[max(0, i - 2) : i]]  # «وحد», "and someone"
+        if any(t in _SOMEONE or _is_person_word(t, typos=False) for t in who) and all(
+            t in _AFTER_GETTING_BACK for t in clause[end:]
+        ):
+            return True
+    return False
+
+
+# «كلمني انسان», "a human, talk to me": «كلمني» is also the past "he called me" (a story
+# in «كلمني موظف امس»), but with an indefinite person and nothing else it asks.
+_TALK_TO_ME = frozenset(tokenise(normalise("كلمني كلموني")))
+
+
+def _talk_to_me_person(clause: Sequence[str]) -> bool:
+    """Whether the clause is «كلمني» and a person without the article, alone."""
+    return (
+        len(clause) >= 2
+        and clause[0] in _TALK_TO_ME
+        and not clause[1].startswith(_ARTICLE)
+        and _is_person_word(clause[1], typos=False)
+        and all(t in _BARE_REQUEST_WORDS for t in clause[2:])
+    )
+
+
+# Persian: the matter put in a person's hands («باید بره دست مدیر بخش», «بدیدش دست یه
+# آدم», «بسپاریدش به یه کارشناس»): a verb of giving or going before «دست» and the person
+# after it; «دست مدیر درد نکنه» thanks the manager.
+_HAND = normalise("دست")
+_INTO_HANDS = frozenset(
+    tokenise(normalise("بره برسه بدید بدین بده بدیدش بدینش بدش بسپارید بسپارین بسپار"))
+)
+_ENTRUST = frozenset(tokenise(normalise("بسپارید بسپارین بسپار بسپاریدش بسپارینش بسپارش")))
+_HANDING = _INTO_HANDS | _ENTRUST
+_TO_PERSIAN = normalise("به")
+_INTO_HANDS_REACH = 2  # words from the verb to «دست» or «به»
+
+
+def _in_a_persons_hands(clause: Sequence[str]) -> bool:
+    """Whether the clause asks, in Persian, to give the matter to a person."""
+    if _HANDING.isdisjoint(clause):
+        return False
+    for i, token in enumerate(clause):
+        if token not in _HANDING:
+            continue
+        for j in range(i + 1, min(i + 1 + _INTO_HANDS_REACH, len(clause))):
+            if clause[j] == _HAND or (token in _ENTRUST and clause[j] == _TO_PERSIAN):
+                k = _next_word(clause, j + 1, _INDEFINITE)
+                if k < len(clause) and _is_person_word(clause[k], typos=False):
+                    return True
+    return False
+
+
+# "Who's in charge there? Let me talk to them.": a talk asked for with "them" after a
+# clause that names the shop's person (told or asked about).
+_THEM = frozenset(["them", "him", "her"])
+_LET = "let"
+_THEM_REACH = 2  # words from the contact word to "them" ("talk to them")
+
+
+def _talks_to_them(clause: Sequence[str], before: Sequence[str]) -> bool:
+    """Whether `clause` asks to talk to "them", the person named in `before`."""
+    if _THEM.isdisjoint(clause):
+        return False
+    asked = any(t == _LET or t in _REQUEST_FORMS or t in _MODALS for t in clause)
+    return (
+        asked
+        and any(
+            _is_contact(clause, i) and any(t in _THEM for t in clause[i + 1 : i + 1 + _THEM_REACH])
+            for i in range(len(clause))
+        )
+        and any(_is_person_word(t, typos=False) and _ours(before, i) for i, t in enumerate(before))
+    )
+
+
+# "Where is the human?", "where are your agents??": the person asked for where they are
+# (alone in the clause, like Persian «اپراتور کجاست»); "where is the technician? he was
+# due at 10" waits for a visit, "where are your agents based?" asks about the staff.
+_WHERE = "where"
+_VISITORS = frozenset(tokenise("technician technicians"))
+
+
+def _where_is_the_person(clause: Sequence[str]) -> bool:
+    """Whether the clause is "where is" and a person to talk to, alone."""
+    if clause[0] != _WHERE or len(clause) < 3 or clause[1] not in _IS:
+        return False
+    j = _next_word(clause, 2, _DETERMINERS | _REAL)
+    return (
+        j == len(clause) - 1
+        and clause[j] not in _VISITORS
+        and _is_person_word(clause[j], typos=False)
+    )
+
+
+# MSA "I need" («أحتاج», «نحتاج», «بحاجة إلى») with a person-word right after it
+# («أحتاج موظف يساعدني», «بحاجة إلى موظف خدمة عملاء»); «أحتاج إلى شخص ما لمساعدتي في
+# ...» (ArBanking77's "I need someone to help me with ...") asks about its matter, and
+# «هل أحتاج موظف لتفعيل البطاقة؟» what one must do.
+_NEED_ARABIC = frozenset(tokenise(normalise("احتاج نحتاج بحاجه")))
+_NEED_FORMS = _NEED_ARABIC | {"و" + word for word in _NEED_ARABIC}  # «وأحتاج», "and I need"
+_TO_ARABIC = frozenset(tokenise(normalise("الى لل ل")))
+_NEEDED_NOT = frozenset(tokenise(normalise("شخص شخصا احد حد")))
+
+
+def _needs_staff(clause: Sequence[str]) -> bool:
+    """Whether the clause says in MSA that the customer needs one of the staff (not «ما
+    احتاج موظف», "I don't need one")."""
+    if _NEED_FORMS.isdisjoint(clause):
+        return False
+    clause = _without_refused_person(clause)
+    if not clause or clause[0] in _QUESTION_PARTICLES:
+        return False
+    for i, token in enumerate(clause):
+        if token in _NEED_FORMS:
+            j = _next_word(clause, i + 1, _TO_ARABIC)
+            if (
+                j < len(clause)
+                and clause[j] not in _NEEDED_NOT
+                and _is_person_word(clause[j], typos=False)
+                and _ours(clause, j)
+            ):
+                return True
+    return False
+
+
+# Arabizi "connect me with" ("wa9alni b customer service", "tewasalni be mowazaf"):
+# "wasalni" is also "it reached me", but not before "with" and a person or service; Gulf
+# «دخلني على موظف», "put me in to an employee" (not «دخلني على الموقع», "log me in").
+_CONNECT_ME = frozenset(
+    tokenise("wasalni wassalni wasselni wa9alni wa9elni tewasalni twasalni tewaselni twaselni")
+) | frozenset(
+    tokenise(normalise("دخلني دخلوني dakhalni dakhlni dakhalooni dakhlooni da5alni da5looni"))
+)
+_WITH_ARABIZI = frozenset(tokenise(normalise("b bi be with على علي 3ala 3la")))
+
+
+def _connected_with(clause: Sequence[str]) -> bool:
+    """Whether the clause asks, in Arabizi, to be connected with a person or service."""
+    if _CONNECT_ME.isdisjoint(clause):
+        return False
+    for i, token in enumerate(clause):
+        if token in _CONNECT_ME and clause[i + 1 : i + 2] and clause[i + 1] in _WITH_ARABIZI:
+            j = _next_word(clause, i + 2, _DETERMINERS | frozenset([_ARABIZI_ARTICLE]))
+            if _names_staff(clause, j) or (j < len(clause) and clause[j] in _DEPARTMENTS):
+                return True
+    return False
+
+
+# Persian: talking to a department («میخوام با بخش فروش صحبت کنم», «با واحد مالی تماس
+# بگیرید»): «با», the department and a contact word within a few words after it.
+_WITH_PERSIAN = normalise("با")
+_DEPARTMENT_NOUNS = frozenset(tokenise(normalise("بخش واحد قسمت")))
+_PERSIAN_DEPARTMENT_REACH = 3  # words from the department to the contact word
+
+
+def _talks_to_a_persian_department(clause: Sequence[str]) -> bool:
+    """Whether the clause asks, in Persian, to talk to one of the shop's departments."""
+    if _WITH_PERSIAN not in clause or _DEPARTMENT_NOUNS.isdisjoint(clause):
+        return False
+    for i in range(len(clause) - 2):
+        if clause[i] == _WITH_PERSIAN and clause[i + 1] in _DEPARTMENT_NOUNS:
+            end = min(i + 3 + _PERSIAN_DEPARTMENT_REACH, len(clause))
+            if any(_is_contact(clause, j) for j in range(i + 2, end)):
+                return True
+    return False
+
+
+# Arabic "someone who understands me" asked for («أبي أحد يفهمني», "3ayez 7ad yefhamni"):
+# with a request form and ending the clause; «ممكن حد يفهمني ليش ...؟» asks why.
+_UNDERSTANDS_ME = frozenset(tokenise(normalise("يفهمني يفهمنا yefhamni yfhamni yefhamny")))
+
+
+def _someone_who_understands(clause: Sequence[str]) -> bool:
+    """Whether the clause asks for someone who understands the customer."""
+    if _UNDERSTANDS_ME.isdisjoint(clause):
+        return False
+    end = _previous_word(clause, len(clause) - 1, _BARE_REQUEST_WORDS)
+    if end < 1 or clause[end] not in _UNDERSTANDS_ME:
+        return False
+    who = clause[max(0, end - 2) : end]
+    return any(t in _SOMEONE or _is_person_word(t, typos=False) for t in who) and any(
+        t in _REQUEST_FORMS for t in clause[:end]
+    )
+
+
+# The words one of the checks below needs in a clause: most clauses hold none, and are
+# passed over with one set look-up a word.
+_OTHER_WORDS = (
+    frozenset([_PUT])
+    | _REACH_ARABIC
+    | _GET_BACK_FORMS
+    | _HANDING
+    | _NEED_FORMS
+    | _CONNECT_ME
+    | _DEPARTMENT_NOUNS
+    | _UNDERSTANDS_ME
+)
+
+
+def _asks_in_other_words(clause: Sequence[str]) -> bool:
+    """Whether the clause asks for a person in one of the rarer constructions."""
+    return (
+        _put_on(clause)
+        or _reaches_a_person(clause)
+        or _gets_back_to_me(clause)
+        or _in_a_persons_hands(clause)
+        or _needs_staff(clause)
+        or _connected_with(clause)
+        or _talks_to_a_persian_department(clause)
+        or _someone_who_understands(clause)
+    )
 
 
 def asks_for_a_person(text: str) -> bool:
@@ -2417,15 +3025,36 @@ def asks_for_a_person(text: str) -> bool:
         return False
     asking = [c for c in clauses if not _tells(c)]
     if any(
-        _asks_for_one(c) or _raised_to_staff(c) or _handed_to_staff(c) or _is_anyone_there(c)
+        _asks_for_one(c)
+        or _raised_to_staff(c)
+        or _handed_to_staff(c)
+        or _is_anyone_there(c)
+        or (not _OTHER_WORDS.isdisjoint(c) and _asks_in_other_words(c))
         for c in asking
     ):
+        return True
+    question = text.rstrip().endswith(("?", "؟"))
+    # read in every clause: «كلمني» is also a past, "where is" a question about the staff
+    if any(
+        (c[0] in _TALK_TO_ME and _talk_to_me_person(c))
+        or (c[0] == _WHERE and _where_is_the_person(c))
+        for c in clauses
+    ):
+        return True
+    if any(_talks_to_them(c, b) for b, c in itertools.pairwise(clauses) if c in asking):
+        return True
+    conditional = any(not _IF.isdisjoint(c) for c in clauses)
+    if conditional and not question and _ultimatum([t for c in clauses for t in c]):
         return True
     # a message ending on the person alone asks for them, whatever came before ("you
     # are not understanding me. human agent!!!"); "who did this? the manager?" asks a
     # question, "Agent, where is my order?" addresses one
     last = clauses[-1] if clauses else []
-    if last in asking and not text.rstrip().endswith(("?", "؟")) and _names_only_a_person(last):
+    if (
+        last in asking
+        and not question
+        and (_names_only_a_person(last) or _names_only_a_service(last))
+    ):
         return True
     return is_human_request([t for c in asking for t in c])
 
@@ -2440,7 +3069,7 @@ def triage(text: str) -> Triage:
         The kind (empty, greeting, thanks, human request, question) and the
         normalised text left for the matcher (Finglish in Persian script).
     """
-    script = persian_script(text)
+    script = clauses_in_persian_script(text)
     tokens = tokenise(normalise(script))
     if not tokens:
         return Triage(MessageKind.EMPTY, "")

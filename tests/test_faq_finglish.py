@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from faq.decide import Thresholds, VerdictKind, decide
-from faq.finglish import is_finglish, persian_script, to_persian
+from faq.finglish import clauses_in_persian_script, is_finglish, persian_script, to_persian
 from faq.kb import load_kb
 from faq.language import detect_language
 from faq.matcher import Matcher
@@ -78,6 +78,15 @@ def test_english_is_not_taken_for_finglish(text: str) -> None:
 )
 def test_transliteration_of_listed_words_and_suffixes(latin: str, persian: str) -> None:
     assert to_persian(latin) == normalise(persian)
+
+
+def test_clauses_keep_their_punctuation_for_triage() -> None:
+    # triage reads a message clause by clause: the story before the comma is not the
+    # request after it
+    assert clauses_in_persian_script("khosham nayoomad, mishe bargardoonamesh?") == (
+        f"{normalise('خوشم نیومد')}, {normalise('میشه برگردونمش')}?"
+    )
+    assert clauses_in_persian_script("Where is my order?") == "Where is my order?"
 
 
 def test_unlisted_words_go_through_spelling_rules() -> None:

@@ -309,19 +309,23 @@ def test_person_requests_tune_halves() -> None:
     # transfer as often), "speek to agant plz" (one letter changed in a short word),
     # "wa9alni" (also "it reached me"), «حولوني ... الأسبوع الماضي» (a story in the
     # imperative's form) and "can I change the person the order is delivered to?"
-    # Session 22 took "modiretoono" (the possessive and object «و» read)
-    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (275, 280, 2, 155)
+    # Session 22 took "modiretoono" (the possessive and object «و» read); session 23 the
+    # last five ("transfer pls" with only polite words beside it, vowels changed in a
+    # five-letter person-word, "a live one", "connect me with" in Arabizi)
+    assert _person_set("person_requests_tuning_s20.jsonl", "tune") == (280, 280, 2, 155)
     # the blind sets' tune halves session 22 chose its rules on: 58 of 65 and 1 of 35, 57
     # and 3 before them; left «واش ممكن شي واحد يتاصل بيا» (a misspelt verb), "please i
     # want speak with the worker of shop, not machine" ("worker" is one letter from
     # "worked"), an Arabizi verb split by a hyphen, "Who's in charge there? Let me talk
     # to them."
-    assert _person_set("person_requests5.jsonl", "tune") == (63, 65, 0, 35)
-    assert _person_set("person_requests6.jsonl", "tune") == (63, 65, 0, 35)
-    # (55, 62 and 55 of 66 before them; 6, 1 and 3 of 36 look-alikes)
-    assert _person_set("person_requests8.jsonl", "tune") == (61, 66, 2, 36)
-    assert _person_set("person_requests9.jsonl", "tune") == (64, 66, 0, 36)
-    assert _person_set("person_requests10.jsonl", "tune") == (61, 66, 0, 36)
+    # (all four taken by session 23's rules)
+    assert _person_set("person_requests5.jsonl", "tune") == (65, 65, 0, 35)
+    assert _person_set("person_requests6.jsonl", "tune") == (65, 65, 0, 35)
+    # (55, 62 and 55 of 66 before them; 6, 1 and 3 of 36 look-alikes; 61, 64 and 61 before
+    # session 23's rules)
+    assert _person_set("person_requests8.jsonl", "tune") == (66, 66, 1, 36)
+    assert _person_set("person_requests9.jsonl", "tune") == (66, 66, 0, 36)
+    assert _person_set("person_requests10.jsonl", "tune") == (66, 66, 0, 36)
 
 
 # The held halves of tests/fixtures/faq/person_requests*.jsonl, measured when this gate
@@ -340,18 +344,22 @@ def test_person_requests_tune_halves() -> None:
 # 94%, 94%, 92%) and 3, 0, 2, 2, 2, 1 and 0 others (one fewer on the sixth); on the sets
 # written blind in session 22, 58, 56, 56 and 54 of 64 (from 57, 55, 55, 52) and 2, 2, 2
 # and 1 of 34 (from 3, 2, 3, 1). person_requests7.jsonl was read in neither half by the
-# engineer who chose the rules.
+# engineer who chose the rules. Session 23's rules (chosen on the tune halves and cases
+# of the engineer's own) took 74, 82, 63, 59, 57 and 55 on the first, third, sixth,
+# seventh, eighth and tenth (one, one, two, one, one and one more) and 60 on the fifth
+# (one fewer, not found on the tune halves or their variants), the look-alikes taken
+# unchanged.
 PERSON_REQUESTS_HELD = {
-    "person_requests.jsonl": (73, 75, 3, 30),
+    "person_requests.jsonl": (74, 75, 3, 30),
     "person_requests2.jsonl": (62, 63, 0, 37),
-    "person_requests3.jsonl": (81, 84, 2, 48),
+    "person_requests3.jsonl": (82, 84, 2, 48),
     "person_requests4.jsonl": (54, 65, 2, 35),
-    "person_requests5.jsonl": (61, 65, 2, 35),
-    "person_requests6.jsonl": (61, 65, 1, 35),
-    "person_requests7.jsonl": (58, 64, 2, 34),
-    "person_requests8.jsonl": (56, 64, 2, 34),
+    "person_requests5.jsonl": (60, 65, 2, 35),
+    "person_requests6.jsonl": (63, 65, 1, 35),
+    "person_requests7.jsonl": (59, 64, 2, 34),
+    "person_requests8.jsonl": (57, 64, 2, 34),
     "person_requests9.jsonl": (56, 64, 2, 34),
-    "person_requests10.jsonl": (54, 64, 1, 34),
+    "person_requests10.jsonl": (55, 64, 1, 34),
     "person_requests_check_s19.jsonl": (24, 26, 0, 14),
 }
 
@@ -979,4 +987,177 @@ def test_session_22_requests_for_a_person(text: str) -> None:
     "text", [t for ts in SESSION_22_LOOK_ALIKES.values() for t in ts], ids=lambda t: t[:40]
 )
 def test_session_22_look_alikes(text: str) -> None:
+    assert triage(text).kind is not MessageKind.HUMAN
+
+
+# Session 23's families (requests written by the engineer, none from a fixture; each
+# missed before the family's rule) and the look-alikes each rule must leave out.
+SESSION_23_REQUESTS = {
+    # a service, or "transfer", named alone with a polite word
+    "service_named_alone": [
+        "customer service please",
+        "support pls",
+        "tech support please!!",
+        "الدعم الفني لو سمحت",
+        "ana 3ayez customer service",
+    ],
+    # a negated call by someone as the condition of what the customer will do
+    "ultimatum": [
+        "if nobody calls me today I'm cancelling everything",
+        "اگه تا امروز کسی باهام تماس نگیره شکایت میکنم",
+        "إذا ما كلمني موظف اليوم رح اشتكي",
+        "حولني لموظف ولا راح الغي الطلب",
+    ],
+    # "put a person on"
+    "put_on": ["stop the script and put a real person on", "can you put your manager on"],
+    # Arabic: reach a person, someone to get back to me, «كلمني» with a person, MSA need
+    "arabic_forms": [
+        "كيف أوصل لموظف؟",
+        "في طريقة أوصل لحد من خدمة العملاء؟",
+        "حد يرجعلي بالله",
+        "ابي احد يرجع لي",
+        "كلمني موظف لو سمحت",
+        "أحتاج موظف يساعدني في الطلب",
+        "نحتاج مشرف ضروري",
+        "ابي اكلم أحد من عندكم",
+        "واش كاين شي موظف؟",
+    ],
+    # Persian: the matter put in a person's hands; "is there someone one can talk to"
+    "persian_forms": [
+        "بدیدش دست یه آدم",
+        "این باید بره دست مسئولش",
+        "یکی هست که بشه باهاش صحبت کرد؟",
+        "آیا کسی هست که بتونم باهاش صحبت کنم؟",
+        "میخوام با یکی گپ بزنم",
+        "با نماینده شرکت صحبت کنم",
+    ],
+    # who to talk to, where the person is, the person named in the clause before
+    "who_and_where": [
+        "who do i talk to about a refund?",
+        "مين اكلم بخصوص الاسترجاع؟",
+        "where is the human",
+        "where are the humans??",
+        "who is in charge? i want to speak to them",
+        "let me speak with the one responsible",
+    ],
+    # Arabizi and Finglish: hyphens, the Finglish reading, "connect me with", vowels
+    "latin_spellings": [
+        "3ayez a-kalem 7ad",
+        "a7tag a-tkalem ma3 7ad",
+        "bghit chi mwazaf",
+        "ana badi mowazaf",
+        "momken tewasalni be mowazaf",
+        "wasalni b el support",
+        "darkhast-e tamas",
+        # the Finglish reading keeps the comma between the story and the request
+        "hafte pish zang zadam, ye karshenas mikham",
+        "ye human mikham",
+        "agant please",
+        "humen please",
+        "send me a live one",
+        "I would like to communicate with someone about my refund",
+    ],
+    # more ways to talk or be there: a conversation, «در دسترس», a Persian department,
+    # someone who understands or can help, «دخلني على», a worker of the shop
+    "more_ways": [
+        "is it possible to have a conversation with a staff member",
+        "اپراتور انسانی در دسترسه؟",
+        "میخوام با بخش فروش صحبت کنم",
+        "أبي أحد يفهمني",
+        "3ayez 7ad yefhamni",
+        "فيه أحد يقدر يساعدني؟",
+        "fe 7ad ye2dar ysa3edni?",
+        "دخلوني على موظف",
+        "dakhalooni 3ala mowazaf",
+        "i want to talk with worker of shop",
+    ],
+}
+SESSION_23_LOOK_ALIKES = {
+    "service_named_alone": [
+        "customer service hours please",
+        "support for this model ended?",
+        "transfer the money please",
+        "bank transfer please",
+        "please support",
+        "I need support with my order",
+    ],
+    "ultimatum": [
+        "if nobody is home, where will the parcel go?",
+        "if you don't ship today I'll cancel",
+        "if it doesn't arrive tomorrow I'm calling the police",
+        "اگه کارشناس تماس نگیره چی میشه؟",
+        "اگه کسی خونه نباشه بسته رو کجا میذارید؟",
+        "راح اتصل بخدمة العملاء بكرة",
+        "المندوب راح البيت وما لقاني",
+    ],
+    "put_on": [
+        "put it on my card",
+        "put the order on hold",
+        "put the manager's name on the invoice",
+    ],
+    "arabic_forms": [
+        "كيف أوصل لفرعكم في جدة؟",
+        "حد يرجعلي الفلوس بالله",
+        "المبلغ يرجع لي كامل؟",
+        "كلمني المندوب",
+        "كلمني موظف امس وقال بكرة يوصل",
+        "هل أحتاج موظف لتفعيل البطاقة؟",
+        "أحتاج إلى شخص ما لمساعدتي في توضيح الرسوم",
+        "لا احتاج موظف",
+        "احد من عندكم اتصل فيني امس",
+    ],
+    "persian_forms": [
+        "بدیدش دست نگهبان",
+        "دست مدیرتون درد نکنه",
+        "بسته رو بسپارید به همسایه",
+        "تا ساعت چند میشه با پشتیبانی صحبت کرد؟",
+        "میشه گارانتی رو به اسم یکی دیگه منتقل کرد؟",
+        "آیا میتونم سفارشمو لغو کنم؟",
+        "نماینده مجلس کیه؟",
+    ],
+    "who_and_where": [
+        "who did you talk to?",
+        "who do i call to report a stolen card at my bank?",
+        "my neighbour's dog barks all night, who do I call?",
+        "where is the technician? he was due at 10",
+        "where are your agents based?",
+        "where is my order",
+        "who is in charge of setting the prices?",
+        "the person in charge of delivery was rude",
+        "the agent was rude. I don't want to talk to him again",
+    ],
+    "latin_spellings": [
+        "wasalni el order",
+        "3ayez a-raga3 el order",
+        "superior quality headphones please",
+        "i'd like to speak to my superior before buying",
+        "is the higher up model worth it?",
+    ],
+    "more_ways": [
+        "the conversation with your agent was rude",
+        "can I download the chat conversation",
+        "این محصول در دسترسه؟",
+        "با واحد فروش تماس گرفتم جواب ندادن",
+        "ممكن حد يفهمني ليش انخصم المبلغ؟",
+        "فيه أحد يقدر يساعدني بتتبع الطلب؟",
+        "دخلني على الموقع ما يفتح",
+        "الطلب دخلني بالغلط مرتين",
+        "the shop worker was very kind",
+        # the call itself in a Persian relative clause is a past one
+        "شماره‌ای که دیروز ازش بهم زنگ زدید چیه؟",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "text", [t for ts in SESSION_23_REQUESTS.values() for t in ts], ids=lambda t: t[:40]
+)
+def test_session_23_requests_for_a_person(text: str) -> None:
+    assert triage(text).kind is MessageKind.HUMAN
+
+
+@pytest.mark.parametrize(
+    "text", [t for ts in SESSION_23_LOOK_ALIKES.values() for t in ts], ids=lambda t: t[:40]
+)
+def test_session_23_look_alikes(text: str) -> None:
     assert triage(text).kind is not MessageKind.HUMAN
