@@ -28,9 +28,15 @@ from channels.base import ChannelServices
 from channels.email.adapter import EmailAdapter
 from router.core.attachments import AttachmentStore
 from router.core.events import InProcessEventBus
-from router.core.messages import AuthorKind, DeliveryStatus, OutboundMessage
+from router.core.messages import (
+    AuthorKind,
+    DeliveryStatus,
+    InboundMessage,
+    IngestResult,
+    OutboundMessage,
+)
 from tests.support import free_port
-from tests.test_email_adapter import FakeIngest, NoConversation, email_settings
+from tests.test_email_adapter import NoConversation, email_settings
 
 CLIENTS = f"""
 import sys
@@ -41,6 +47,22 @@ run_clients(int(sys.argv[1]), build_messages(int(sys.argv[2]), 200), 8)
 ANSWER = (
     "سلام! سفارش شما معمولاً ظرف ۳ تا ۵ روز کاری به دستتان می‌رسد. برای پیگیری به بخش سفارش‌ها بروید."
 )
+
+
+class IndexedIngest:
+    """Stores like a committed ingest, deduping by external id through a dict: the tests'
+    `FakeIngest` scans its whole list a mail, a cost that grows with the run (19 µs a
+    mail over 1,500, twice that over 3,000) and is no part of the email channel's."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, int] = {}
+
+    async def __call__(self, msg: InboundMessage) -> IngestResult:
+        earlier = self.stored.get(msg.external_id)
+        if earlier is not None:
+            return IngestResult(earlier, 1, 1, duplicate=True)
+        self.stored[msg.external_id] = len(self.stored) + 1
+        return IngestResult(len(self.stored), 1, 1)
 
 
 def answer(n: int) -> OutboundMessage:
@@ -80,7 +102,7 @@ async def main() -> None:
     relay = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "email_ingest.py"), "--bare-server", str(relay_port)]
     )
-    ingest = FakeIngest()
+    ingest = IndexedIngest()
     adapter = EmailAdapter(
         email_settings(relay_port, auto_reply_cap_per_hour=0, max_message_bytes=1_000_000),
         secret_key="b" * 40,
