@@ -67,7 +67,11 @@ class ServerSettings:
 class DatabaseSettings:
     # Empty: SQLite file `pasokh.db` in the data directory.
     url: str = secret()
-    pool_size: int = 10
+    # Connections a process keeps open. Above it, up to 10 more are opened for a burst
+    # and closed on their return: under a steady load above the pool, a new connection
+    # (a PostgreSQL backend started, every statement prepared again) every few dozen
+    # messages. Sized for a couple of dozen clients writing at once.
+    pool_size: int = 20
     echo: bool = False
     connect_timeout: float = 5.0  # seconds to open a connection (PostgreSQL)
     # Seconds one statement may run, or wait for a lock (SQLite: for the write lock);

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from config.settings import Settings
 from router.core.security import new_token, token_hash
@@ -237,3 +239,34 @@ async def test_a_thread_takes_the_language_the_bot_answered_in(
             select(Message.text).where(Message.author_kind == "system").order_by(Message.id.desc())
         )
     assert said is not None and joined in said, said
+
+
+async def test_a_steady_load_of_concurrent_clients_closes_no_connection(
+    settings: Settings, start_app
+) -> None:
+    """Sixteen integrations posting at once, round after round, are served by the
+    connections the pool keeps. With a pool smaller than what a round holds at once, the
+    connections above it were closed on their return and opened again the next round:
+    on PostgreSQL a backend started and every statement prepared again."""
+    client, context = await start_app(settings)
+    headers = {"Authorization": f"Bearer {await _integration_token(context)}"}
+    clients = 16
+    closed: list[object] = []
+    event.listen(context.engine.sync_engine, "close", lambda *_: closed.append(1))
+
+    async def round_of_messages(n: int) -> None:
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/api/v1/inbound/messages",
+                    json={"id": f"m-{n}-{c}", "customer": {"external_id": f"c-{c}"}, "text": "hi"},
+                    headers=headers,
+                )
+                for c in range(clients)
+            )
+        )
+        assert [r.status for r in responses] == [202] * clients
+
+    for n in range(4):
+        await round_of_messages(n)
+    assert closed == []

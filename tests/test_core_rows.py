@@ -16,6 +16,7 @@ from router.storage.core_rows import (
     inserted,
     inserted_with_reads,
     loaded,
+    new_row,
     selected,
     updated,
 )
@@ -341,3 +342,32 @@ async def test_a_session_with_nothing_pending_is_not_flushed(
         await flush_pending(session)
         assert len(flushes) == 1
         assert not session.sync_session.dirty
+
+
+async def test_a_new_row_takes_the_models_defaults_afresh_each_time(engine: AsyncEngine) -> None:
+    """`new_row` writes what the ORM would: a value given stands, a column left out takes
+    its Python default (a callable one called for each row: two rows never share a
+    list), no default is SQL NULL, and a JSON column left out is written as SQL NULL
+    rather than JSON's 'null'. The model's rules (`before_insert`) apply to the row."""
+    async with engine.connect() as connection:
+        rows = [
+            new_row(
+                connection,
+                Message,
+                {"thread_id": 1, "customer_id": 2, "channel": "api", "text": "Hello  There"},
+            )
+            for _ in range(2)
+        ]
+        _, outbox_row, _ = new_row(connection, OutboxItem, {"message_id": 3, "attempts": 2})
+    (first, row, unset), (_, second_row, _) = rows
+    assert (row["thread_id"], row["text"], row["internal"], row["language"]) == (
+        1,
+        "Hello  There",
+        False,
+        None,
+    )
+    assert row["attachments"] == [] and row["attachments"] is not second_row["attachments"]
+    assert row["created_at"] is not None and "id" not in row
+    assert "survey" in unset and "attachments" not in unset
+    assert row["search_text"] == searchable("Hello  There") == first.search_text
+    assert (outbox_row["status"], outbox_row["attempts"]) == (OutboxStatus.PENDING, 2)

@@ -465,8 +465,28 @@ def _sender_seen_and_open_thread_statement() -> tuple[Any, Any, Any]:
 _SENDER_SEEN = _sender_seen_statement()
 # With `_SEEN`'s columns (the sender's identity) and `_OPEN`'s (their open thread).
 _SENDER_SEEN_AND_OPEN_THREAD, _SEEN, _OPEN = _sender_seen_and_open_thread_statement()
+
+
+def _positions(statement: Any, columns: tuple[Any, ...], of: Any) -> tuple[int, ...]:
+    """Where each of `columns` (as `of`, a CTE or subquery, names them) is in the rows
+    of `statement`: a row read by position costs less than by column, every message."""
+    place = {column: n for n, column in enumerate(statement.selected_columns)}
+    return tuple(place[of.c[column.key]] for column in columns)
+
+
+def _picked(row: Any, columns: tuple[Any, ...], positions: tuple[int, ...]) -> dict[Any, Any]:
+    """`columns`' values in `row`, at `positions` (`_positions`), by column."""
+    return {column: row[n] for column, n in zip(columns, positions, strict=True)}
+
+
 _IDENTITY_COLUMNS = columns_of(Identity)
 _THREAD_COLUMNS = columns_of(Thread)
+_SEEN_IDENTITY_AT = _positions(_SENDER_SEEN_AND_OPEN_THREAD, _IDENTITY_COLUMNS, _SEEN)
+_OPEN_THREAD_AT = _positions(_SENDER_SEEN_AND_OPEN_THREAD, _THREAD_COLUMNS, _OPEN)
+_FIRST_DELIVERY_AT, _CUSTOMER_NAME_AT, _OPEN_THREAD_ID_AT = (
+    list(_SENDER_SEEN_AND_OPEN_THREAD.selected_columns).index(column)
+    for column in (_SEEN.c.first_delivery_id, _SEEN.c.customer_name, _OPEN.c.id)
+)
 
 
 async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSender | None:
@@ -493,16 +513,15 @@ async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSen
     found = (await connection.execute(_SENDER_SEEN_AND_OPEN_THREAD, values)).first()
     if found is None:
         return None
-    both = found._mapping
-    identity = loaded(session, Identity, {c: both[_SEEN.c[c.key]] for c in _IDENTITY_COLUMNS})
+    identity = loaded(session, Identity, _picked(found, _IDENTITY_COLUMNS, _SEEN_IDENTITY_AT))
     thread = None
-    if both[_OPEN.c.id] is not None:
-        thread = loaded(session, Thread, {c: both[_OPEN.c[c.key]] for c in _THREAD_COLUMNS})
+    if found[_OPEN_THREAD_ID_AT] is not None:
+        thread = loaded(session, Thread, _picked(found, _THREAD_COLUMNS, _OPEN_THREAD_AT))
     return _KnownSender(
         identity,
-        both[_SEEN.c.first_delivery_id],
+        found[_FIRST_DELIVERY_AT],
         identity.customer_id,
-        both[_SEEN.c.customer_name],
+        found[_CUSTOMER_NAME_AT],
         OpenThreadRead(thread),
     )
 

@@ -204,33 +204,54 @@ def new_row(
     would write JSON's 'null' for None). A column with only a server-side default must
     be given."""
     mapper = inspect(model)
+    plan = _NEW_ROW_PLANS.get(model)
+    if plan is None:
+        plan = _NEW_ROW_PLANS[model] = _new_row_plan(model)
     values = dict(values)
     unset: set[str] = set()
-    for attribute in mapper.column_attrs:
-        if attribute.key in values or attribute.columns[0].primary_key:
+    for key, default, as_null in plan:
+        if key in values:
             continue
-        column = attribute.columns[0]
-        default = column.default
+        if default is _NEEDS_A_VALUE:
+            raise ValueError(f"{model.__name__}.{key} needs a value")
         if default is None:
-            if column.server_default is not None:
-                raise ValueError(f"{model.__name__}.{attribute.key} needs a value")
             # SQL NULL, as the ORM leaves an unset column out.
-            values[attribute.key] = None
-            if column.type.should_evaluate_none:
-                unset.add(attribute.key)
+            values[key] = None
+            if as_null:
+                unset.add(key)
         elif default.is_callable:
-            values[attribute.key] = default.arg(None)
+            values[key] = default.arg(None)
         else:
-            values[attribute.key] = default.arg
+            values[key] = default.arg
     instance = _bare(model, values)
     state = inspect(instance)
     mapper.dispatch.before_insert(mapper, connection.sync_connection, state)
-    row = {
-        attribute.key: state.dict.get(attribute.key)
-        for attribute in mapper.column_attrs
-        if not attribute.columns[0].primary_key
-    }
+    written = state.dict
+    row = {key: written.get(key) for key, _, _ in plan}
     return instance, row, frozenset(unset)
+
+
+# What `new_row` writes of a model: each non-key column's attribute, its Python default
+# (None: SQL NULL) and whether None is written as SQL NULL rather than as its value.
+# Worked out once per model: reading it from the mapper cost more than the row, every
+# message.
+_NEW_ROW_PLANS: dict[type[Base], tuple[tuple[str, Any, bool], ...]] = {}
+# The default of a column with only a server-side default: `new_row` must be given it.
+_NEEDS_A_VALUE = object()
+
+
+def _new_row_plan(model: type[Base]) -> tuple[tuple[str, Any, bool], ...]:
+    plan = []
+    for attribute in inspect(model).column_attrs:
+        column = attribute.columns[0]
+        if column.primary_key:
+            continue
+        if column.default is None and column.server_default is not None:
+            # Checked when the row is written: a caller may give it.
+            plan.append((attribute.key, _NEEDS_A_VALUE, False))
+            continue
+        plan.append((attribute.key, column.default, bool(column.type.should_evaluate_none)))
+    return tuple(plan)
 
 
 async def inserted_with_reads(
