@@ -150,10 +150,18 @@ class PostgresAdmin:
         )
         self._thread.start()
         self._connection = self._submit(_admin_connection(admin_url)).result()
+        # One statement at a time: a test stopped by its timeout mid-CREATE leaves its
+        # statement running on this loop when the next test sends one.
+        self._turn = asyncio.Lock()
         self._ended: list[str] = []  # the databases of tests that have ended
 
     def _submit(self, work: Coroutine[Any, Any, _T]) -> concurrent.futures.Future[_T]:
         return asyncio.run_coroutine_threadsafe(work, self._loop)
+
+    async def _execute(self, statements: list[str]) -> None:
+        async with self._turn:
+            for statement in statements:
+                await self._connection.execute(statement)
 
     def _url(self, name: str) -> str:
         return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
@@ -162,7 +170,7 @@ class PostgresAdmin:
         """CREATE DATABASE with a unique name, blocking (a session fixture's set-up)."""
         name = _new_database_name()
         statement = _create_database_statement(name, None, self._connection)
-        self._submit(self._connection.execute(statement)).result()
+        self._submit(self._execute([statement])).result()
         return self._url(name)
 
     async def create_test_database(self, template: str) -> str:
@@ -176,25 +184,16 @@ class PostgresAdmin:
         name = _new_database_name()
         statement = _create_database_statement(name, template, self._connection)
         ended, self._ended = self._ended, []
-
-        async def drop_ended_and_create() -> None:
-            for url in ended:
-                await self._connection.execute(_drop_database_statement(url))
-            await self._connection.execute(statement)
-
-        await asyncio.wrap_future(self._submit(drop_ended_and_create()))
+        drops = [_drop_database_statement(url) for url in ended]
+        await asyncio.wrap_future(self._submit(self._execute([*drops, statement])))
         url = self._url(name)
         self._ended.append(url)  # ended by the time the next test asks for its own
         return url
 
     def drop_databases(self, database_urls: list[str]) -> None:
         """DROP databases this admin made (~10 ms of server CPU each), blocking."""
-
-        async def drop_all() -> None:
-            for url in database_urls:
-                await self._connection.execute(_drop_database_statement(url))
-
-        self._submit(drop_all()).result()
+        drops = [_drop_database_statement(url) for url in database_urls]
+        self._submit(self._execute(drops)).result()
 
     def close(self) -> None:
         """Drop the last test's database and close the connection."""
