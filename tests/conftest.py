@@ -27,12 +27,7 @@ from router.storage.migrate import upgrade_to_head
 from tests.browser_support import running_chromium
 from tests.email_support import FakeRelay
 from tests.fake_telegram import FakeTelegram
-from tests.support import (
-    create_postgres_database,
-    drop_postgres_database,
-    make_settings,
-    postgres_admin_url,
-)
+from tests.support import PostgresAdmin, make_settings, postgres_admin_url
 from tests.telegram_support import RecordingIngest, make_services
 
 # aiohttp memoises the middleware chain per (handler, apps) pair, up to 1,024 pairs; each
@@ -85,39 +80,34 @@ def release_finished_apps() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str | None]:
-    """A migrated template database, copied for each test (fast on PostgreSQL)."""
-    admin = postgres_admin_url()
-    if admin is None:
+def postgres_admin() -> Iterator[PostgresAdmin | None]:
+    """The worker's one admin connection to the server (None on SQLite): it drops each
+    test's database when the next test starts, the last one when the run ends."""
+    admin_url = postgres_admin_url()
+    if admin_url is None:
         yield None
         return
-
-    async def prepare() -> str:
-        url = await create_postgres_database(admin)
-        engine = new_engine(url)
-        await upgrade_to_head(engine)
-        await engine.dispose()
-        return url
-
-    url = asyncio.run(prepare())
-    yield url.rsplit("/", 1)[1]
-    asyncio.run(drop_postgres_database(admin, url))
+    admin = PostgresAdmin(admin_url)
+    yield admin
+    admin.close()
 
 
 @pytest.fixture(scope="session")
-def postgres_databases() -> Iterator[list[str]]:
-    """The tests' PostgreSQL databases, dropped when the session ends (not after each
-    test: a test's app may still hold connections while its fixtures are torn down)."""
-    urls: list[str] = []
-    yield urls
-    admin = postgres_admin_url()
-    if admin is not None and urls:
+def postgres_template(postgres_admin: PostgresAdmin | None) -> Iterator[str | None]:
+    """A migrated template database, copied for each test (fast on PostgreSQL)."""
+    if postgres_admin is None:
+        yield None
+        return
+    url = postgres_admin.create_database_now()
 
-        async def drop_all() -> None:
-            for url in urls:
-                await drop_postgres_database(admin, url)
+    async def migrate() -> None:
+        engine = new_engine(url)
+        await upgrade_to_head(engine)
+        await engine.dispose()
 
-        asyncio.run(drop_all())
+    asyncio.run(migrate())
+    yield url.rsplit("/", 1)[1]
+    postgres_admin.drop_databases([url])
 
 
 @pytest.fixture(scope="session")
@@ -149,20 +139,18 @@ def db_kind() -> str:
 @pytest.fixture
 async def database_url(
     tmp_path: Path,
+    postgres_admin: PostgresAdmin | None,
     postgres_template: str | None,
     sqlite_template: Path | None,
-    postgres_databases: list[str],
 ) -> str:
     """A fresh, migrated database for this test: a copy of the worker's template."""
-    admin = postgres_admin_url()
-    if admin is None:
+    if postgres_admin is None:
         assert sqlite_template is not None
         path = tmp_path / "pasokh.db"
         shutil.copyfile(sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
-    url = await create_postgres_database(admin, template=postgres_template)
-    postgres_databases.append(url)
-    return url
+    assert postgres_template is not None
+    return await postgres_admin.create_test_database(postgres_template)
 
 
 @pytest.fixture

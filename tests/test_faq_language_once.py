@@ -45,6 +45,11 @@ def _same(a: Verdict, b: Verdict) -> bool:
     return untimed[0] == untimed[1]
 
 
+# Two verdicts for each of the fixtures' four thousand questions: the suite's longest test
+# that is all CPU (two minutes on a loaded two-core machine, past the default timeout). A
+# raised timeout also starts it among the first (tests/conftest.py), not near the end of
+# a run where the other workers would wait for it.
+@pytest.mark.timeout(300)
 def test_every_fixture_question_gets_the_same_verdict_with_the_language_handed_in() -> None:
     matcher, thresholds = Matcher(load_kb(KB)), Thresholds()
     questions = _questions()
