@@ -180,7 +180,7 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.87, 0.9, 0.92, 0.95, 1.01)
 # The operating point: the threshold (on a 0.01 grid) that answers the most in-scope
 # questions right with at most these shares of the near-miss questions and of the
 # in-scope ones answered (wrong), pooled over the writers left out in turn; the near-miss
-# share is kept under the 3% issue 16 allows a new writer, for the margin a writer no fit
+# share is kept under the 3% the target allows a new writer, for the margin a writer no fit
 # has seen needs. The stricter point also keeps each writer's own near-miss answered
 # within `WRITER_NEAR_MISS_SHARE` of its near-miss questions or the rules' own count
 # there (the rule the first model's threshold was chosen by): a pooled share can hide
