@@ -438,11 +438,12 @@ async def test_a_long_read_is_cut_short_on_the_loop_and_runs_whole_on_the_thread
     loop turns all the while."""
     async with engine.begin() as connection:
         await connection.execute(
-            sa.text("INSERT INTO note (body) VALUES (:b)"), [{"b": str(n)} for n in range(120)]
+            sa.text("INSERT INTO note (body) VALUES (:b)"), [{"b": str(n)} for n in range(200)]
         )
     hops = count_hops(engine)
     reads = engine.execution_options(**{READ_ONLY_OPTION: True})
-    # 120³ rows joined: far longer than LOOP_TURN, a plain SELECT as a report's.
+    # 200³ rows joined: far longer than LOOP_TURN, a plain SELECT as a report's (120³ took
+    # under 0.1 s on a fast machine, too close to the premise checked below).
     long_read = sa.text(
         "SELECT count(*) FROM note AS a, note AS b, note AS c WHERE a.id + b.id + c.id > 0"
     )
@@ -452,10 +453,10 @@ async def test_a_long_read_is_cut_short_on_the_loop_and_runs_whole_on_the_thread
         await asyncio.sleep(0)
         began = time.perf_counter()
         async with reads.connect() as connection:
-            assert (await connection.execute(long_read)).scalar() == 120**3
+            assert (await connection.execute(long_read)).scalar() == 200**3
             took = time.perf_counter() - began
             # A short read in the same transaction still runs on the loop.
-            assert (await connection.execute(sa.text("SELECT count(*) FROM note"))).scalar() == 120
+            assert (await connection.execute(sa.text("SELECT count(*) FROM note"))).scalar() == 200
         ticks.stop()
         await ticking
         assert took > 50 * sqlite_driver.LOOP_TURN
