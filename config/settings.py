@@ -67,10 +67,10 @@ class ServerSettings:
 class DatabaseSettings:
     # Empty: SQLite file `pasokh.db` in the data directory.
     url: str = secret()
-    # Connections a process keeps open. Above it, up to 10 more are opened for a burst
-    # and closed on their return: under a steady load above the pool, a new connection
-    # (a PostgreSQL backend started, every statement prepared again) every few dozen
-    # messages. Sized for a couple of dozen clients writing at once.
+    # Connections a process keeps open. Above it, `router.storage.engine.MAX_OVERFLOW`
+    # more are opened for a burst and closed on their return: under a steady load above
+    # the pool, a new connection (a PostgreSQL backend started, every statement prepared
+    # again) every few dozen messages. Sized for a couple of dozen clients writing at once.
     pool_size: int = 20
     echo: bool = False
     connect_timeout: float = 5.0  # seconds to open a connection (PostgreSQL)

@@ -34,9 +34,9 @@ def _sqlite_path(url: str) -> str:
     return database
 
 
-# Connections opened above `pool_size` for a burst, closed on their return. The pool
-# holds 20 by default (`DatabaseSettings.pool_size`), 30 in all as when it held 10 with
-# 20 more: as many transactions at most wait on one row's lock.
+# Connections opened above `pool_size` (`DatabaseSettings.pool_size`) for a burst, closed
+# on their return. With the default pool the cap is what it was before the pool grew, so
+# no more transactions than before can wait on one row's lock.
 MAX_OVERFLOW = 10
 
 
