@@ -173,7 +173,7 @@ class PostgresAdmin:
         self._submit(self._execute([statement])).result()
         return self._url(name)
 
-    async def create_test_database(self, template: str) -> str:
+    async def create_test_database(self, template: str | None) -> str:
         """A copy of `template` for the test about to start, from its own event loop.
 
         First the databases of the tests before it are dropped: those tests have ended

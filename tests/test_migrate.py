@@ -31,14 +31,16 @@ from router.storage.models import (
     Thread,
     ThreadEvent,
 )
-from tests.support import create_postgres_database, postgres_admin_url
+from tests.support import PostgresAdmin
 
 
-async def _empty_database(tmp_path: Path) -> str:
-    admin = postgres_admin_url()
-    if admin is None:
+@pytest.fixture
+async def empty_database(tmp_path: Path, postgres_admin: PostgresAdmin | None) -> str:
+    """A database with no tables; on PostgreSQL the worker's admin drops it when the
+    next test starts, as it does the suite's other test databases."""
+    if postgres_admin is None:
         return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-    return await create_postgres_database(admin)
+    return await postgres_admin.create_test_database(template=None)
 
 
 def _revisions_and_tables(connection: Any) -> tuple[frozenset[str], set[str]]:
@@ -46,10 +48,10 @@ def _revisions_and_tables(connection: Any) -> tuple[frozenset[str], set[str]]:
     return frozenset(heads), set(inspect(connection).get_table_names())
 
 
-async def test_an_older_database_is_brought_to_the_newest_revision(tmp_path: Path) -> None:
+async def test_an_older_database_is_brought_to_the_newest_revision(empty_database: str) -> None:
     scripts = ScriptDirectory.from_config(alembic_config())
     assert head_revisions() == frozenset(scripts.get_heads())
-    engine = new_engine(await _empty_database(tmp_path))
+    engine = new_engine(empty_database)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_upgrade_to("0020"))
@@ -72,10 +74,12 @@ async def test_an_older_database_is_brought_to_the_newest_revision(tmp_path: Pat
         await engine.dispose()
 
 
-async def test_0025_writes_the_search_columns_again_with_the_clitic_rule(tmp_path: Path) -> None:
+async def test_0025_writes_the_search_columns_again_with_the_clitic_rule(
+    empty_database: str,
+) -> None:
     """A row stored under the older rule («کتاب ها» kept spaced) is written again on
     upgrade, and on SQLite its FTS index follows, so the joined spelling finds it."""
-    engine = new_engine(await _empty_database(tmp_path))
+    engine = new_engine(empty_database)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_upgrade_to("0021"))
@@ -128,12 +132,12 @@ def _order(row_id: int, **columns: Any) -> Any:
 
 @pytest.mark.parametrize("integrations", [1, 2])
 async def test_outreach_rows_before_ownership_go_to_the_only_integration_or_to_admins(
-    tmp_path: Path, integrations: int
+    empty_database: str, integrations: int
 ) -> None:
     """Revision 0027: purchases and outreach messages stored before it belong to the
     installation's one integration token; with several, to nobody (admins). Afterwards
     order ids and idempotency keys are unique per owner."""
-    engine = new_engine(await _empty_database(tmp_path))
+    engine = new_engine(empty_database)
     now = utcnow()
     try:
         async with engine.connect() as connection:
@@ -176,10 +180,10 @@ async def test_outreach_rows_before_ownership_go_to_the_only_integration_or_to_a
         await engine.dispose()
 
 
-async def test_0030_marks_each_threads_first_resolution_by_an_agent(tmp_path: Path) -> None:
+async def test_0030_marks_each_threads_first_resolution_by_an_agent(empty_database: str) -> None:
     """Events stored before 0030: a thread's earliest resolution by an agent gets the
     flag the FCR and reopen rates count, not the bot's before it, a later one or a merge."""
-    engine = new_engine(await _empty_database(tmp_path))
+    engine = new_engine(empty_database)
     now = utcnow()
     events = sa.table(
         "thread_events",
@@ -232,12 +236,12 @@ async def test_0030_marks_each_threads_first_resolution_by_an_agent(tmp_path: Pa
 
 
 async def test_0031_old_deliveries_count_as_seen_and_a_message_goes_to_a_channel_once(
-    tmp_path: Path,
+    empty_database: str,
 ) -> None:
     """Rows from before 0031 were never marked seen: they count as seen when delivered
     (the upgrade resends no old reply), and a second row of a message on one channel is
     refused."""
-    engine = new_engine(await _empty_database(tmp_path))
+    engine = new_engine(empty_database)
     now = utcnow()
     outbox = OutboxItem.__table__
     try:
@@ -293,12 +297,12 @@ async def test_0031_old_deliveries_count_as_seen_and_a_message_goes_to_a_channel
 
 
 async def test_0033_keys_email_identities_by_one_form_and_names_pairs_for_a_merge(
-    tmp_path: Path,
+    empty_database: str,
 ) -> None:
     """An identity stored with its domain in U-labels is re-keyed to A-labels, so the
     next mail from either form finds it. Where both forms were already customers, the
     other keeps its address and an audit event names the pair for an admin's merge."""
-    engine = new_engine(await _empty_database(tmp_path))
+    engine = new_engine(empty_database)
     now = utcnow()
     identities = sa.table(
         "identities",
