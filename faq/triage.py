@@ -148,6 +148,13 @@ _PERSON_COMPOUNDS = _phrases(
     "پشتیبانی واقعی",
     "دعم حقيقي",
     "دعم بشري",
+    # Arabizi «بني آدم», "a human being" ("3ayez bani adam"; "adam" alone is a name)
+    "bani adam",
+    "bani adem",
+    "bany adam",
+    "beni adam",
+    "bni adam",
+    "bne adam",
 )
 _COMPOUND_PEOPLE = frozenset("".join(words) for words in _PERSON_COMPOUNDS)
 _HUMAN_WORDS |= _COMPOUND_PEOPLE
@@ -169,8 +176,10 @@ _CONTACT_WORDS = frozenset(
             "اتواصل تواصل التواصل یتصل اتصل تتصل یکلمنی مکالمه اتصال محادثه التکلم اکلمه "
             # Maghrebi «عيط» ("call", «عيطو» with the plural ending; Egyptian "cry", with no «ليا»)
             "عیط "
-            # Egyptian and Levantine "ring" («حد يرن عليا», «رنولي»)
-            "یرن رن ترن "
+            # Egyptian and Levantine "ring" («حد يرن عليا», «رنولي»), Levantine «دق» only
+            # in forms aimed at someone («دقولي», «حدا يدقلي», «دقوا علي»): alone it is
+            # "knock" («دق الباب») and Persian "grief"
+            "یرن رن ترن یدق تدق ندق دقوا دقو دقلی دقولی دقیلی یدقلی تدقلی "
             "حولونی وصلونی توصلنی شات احاله احیل یحول تصعید صعد نتکلم نحکی نهضر اهضر احجی "
             "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki e7ke e7ki "
             "tahadoth atahadath atwasal wasalni wassalni 7awelni 7awwelni wasselni wasalny "
@@ -214,6 +223,31 @@ _CONTACT_WORDS |= frozenset(
 )
 
 
+# Arabizi verbs of calling in the vowels and endings chats give them: «اتصل» ("ittasilu
+# fiya", "yetasal feni", "etasalo beya"), and those that carry "me": «كلموني» ("kalmoni",
+# "kallimooni", "ykalmni"), «حولني» ("7awlni", "7awlouni"), Maghrebi «عيطو لي»
+# ("3ayetouli", "3aytou liya" with «ليا» apart), Levantine «دقولي» ("d2oli", "yde22li");
+# not "wasalni" ("it reached me"), nor Egyptian «عيط», "cry", with no «لي».
+_ARABIZI_CALL = re.compile(
+    r"(?:[ytenai]|ye|yi|te|ti)?t+[aei]?s[aei]?l(?:o|u|oo|ou|w)?|3ay+[aei]?t(?:o|ou|u|w)?"
+)
+_ARABIZI_CALL_ME = re.compile(
+    r"(?:y|ye|yi|t|te|ti)?k[ae]l+[aeiy]?m(?:o|oo|ou|u|w)?(?:ni|ny|nee)"
+    r"|t?7aw+[aeiy]?l(?:o|oo|ou|u|w)?(?:ni|ny|nee)"
+    r"|3ay+[aei]?t(?:o|ou|u|w)?(?:li|lli|liya|lia|lya)"
+    r"|(?:y|t|ye|yi|te|ti)?d+[aei]?2+(?:o|oo|ou|u|w)?(?:li|lli|ly)"
+)
+# The call word an Arabizi verb of calling stands for.
+_ARABIZI_CALL_BASE = "etasel"
+
+
+def _arabizi_call(token: str) -> str | None:
+    """The call word `token` is when it is an Arabizi verb of calling, else None."""
+    if _ARABIZI_CALL.fullmatch(token) or _ARABIZI_CALL_ME.fullmatch(token):
+        return _ARABIZI_CALL_BASE
+    return None
+
+
 # Every English word of a message is asked about in each of its clauses' checks.
 @functools.lru_cache(maxsize=1 << 14)
 def _verb_stem(token: str) -> str:
@@ -249,7 +283,7 @@ def _inflected_contact(tokens: Sequence[str], i: int) -> bool:
 # makes the verb a topic («الاتصال بخدمة العملاء متاح؟», "is calling customer service
 # possible?") and «ب» a means («بتحويل المصاري», "by a money transfer").
 _CONTACT_PROCLITICS = ("لل", "ل", "و")
-_PLURAL_VERB_ENDINGS = ("ونی", "وا", "و")
+_PLURAL_VERB_ENDINGS = ("ونی", "ولی", "وا", "و")
 # ... and the second person's «ت» before a plural verb («تكلموني», «تحولوني»)
 _YOU_PREFIX = "ت"
 
@@ -328,7 +362,11 @@ def _may_contact(token: str) -> bool:
     """Whether `token` is a contact word in some form (one cached look-up per word: most
     words of a message are none)."""
     if token.isascii():
-        return token in _CONTACT_WORDS or _verb_stem(token) in _CONTACT_STEMS
+        return (
+            token in _CONTACT_WORDS
+            or _verb_stem(token) in _CONTACT_STEMS
+            or _arabizi_call(token) is not None
+        )
     return _contact_base(token) is not None
 
 
@@ -354,7 +392,7 @@ def _contact_base(token: str) -> str | None:
     if token in _CONTACT_WORDS:
         return token
     if token.isascii():
-        return None
+        return _arabizi_call(token)
     if (latin := _latin_with_me(token)) is not None:
         return latin if latin in _CONTACT_WORDS else None
     bases = [token] + [token[len(p) :] for p in _CONTACT_PROCLITICS if token.startswith(p)]
@@ -439,7 +477,7 @@ _CONTACT_PHRASES = _phrases(
 # answer word («یکی تماس بگیره», «يتصل بي أحد»); «یکی دیگه میخوام» wants another item.
 # Egyptian and Levantine «حد»/«حدا» ("someone") is MSA "limit" («هل هناك حد للتعبئة»).
 _SOMEONE = frozenset(
-    tokenise(normalise("یکی یکیو یکیتون احد لاحد حد حدا بحد 7ad 7ada 7add a7ad ahad"))
+    tokenise(normalise("یکی یکیو یکیتون احد لاحد حد حدا بحد 7ad 7ada 7add 7ed a7ad ahad"))
 )
 # Those that are also "one" («یکی از سفارشام», "one of my orders"; «أحد المنتجات»).
 _ONE = frozenset(tokenise(normalise("یکی احد a7ad ahad")))
@@ -518,12 +556,16 @@ _BOT_PHRASES = _phrases(
     "no machine",
     "not machine",
 )
+# Arabizi «مش», "not" ("mesh 3ayez robot"; "ana mish robot" is the customer's own)
+_ARABIZI_NOT = "mesh mish msh mosh mush"
 _NEGATIONS = frozenset(
     tokenise(
         normalise(
             "no not dont isnt arent aint stop enough tired sick fed "
             "نه نمیخوام نمیخواهم نمیزنم بسه دیگه خسته "
-            "لا مش مو ما مابدي بلاش كفاية زهقت مليت طفشت"
+            "لا مش مو ما مابدي بلاش كفاية زهقت مليت طفشت "
+            # Arabizi «مابي» ("mabi bot"), and «مش» below
+            "mabi mabdi mabghit " + _ARABIZI_NOT
         )
     )
 )
@@ -775,7 +817,7 @@ _MINE = frozenset(tokenise(normalise("my in this that another one هذا هذه 
 _WAS = frozenset(["was", "were", "wasnt", "werent"])
 # Who is speaking when a person-word follows: "I'm a manager", «اینجانب مدیر خرید»,
 # «أنا مدير مشتريات».
-_SELF = frozenset(tokenise(normalise("i im iam اینجانب خودم انا")))
+_SELF = frozenset(tokenise(normalise("i im iam اینجانب خودم انا ana")))
 _ARTICLES = frozenset(tokenise(normalise("a an the am one یک یه خودم")))
 # "Does your staff speak ...", "is customer service open ...": the staff are the
 # subject of a question (a presence word makes it a request: "is anyone there").
@@ -845,7 +887,9 @@ _ME = frozenset(
             "me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya m3ay m3aya "
             # «نرجو التواصل معنا», "with us"
             "معنا "
-            "beya bya biya"
+            "beya bya biya "
+            # Arabizi "in me", "to me" after a call ("ittasilu fiya", "3ayto liya")
+            "fiya feya fiyya feyya fini feni liya lia lya"
         )
     )
 )
@@ -853,6 +897,9 @@ _ME_PHRASES = _phrases("با من", "به من")
 # Arabic verbs that carry "me" («كلموني», «حولني»): the suffix on a contact word, but not
 # on «وصل», where «وصلني» is also "it reached me" (the parcel).
 _ME_SUFFIXES = ("ونی", "نی")
+# ... and «لي» on verbs of calling only («رنولي», «دقلي», «عيطولي»; «تحويلي» is also "my
+# transfer")
+_ME_SUFFIXES_OF_CALLS = ("ولی", "لی")
 _ARRIVE = "وصل"
 # "Put me through", "get back to me": aimed at the customer, like "call me".
 _ME_CONTACT_PHRASES = _phrases(
@@ -936,7 +983,9 @@ _CALL_WORDS = frozenset(
             # and «يراسل», "messages"
             "زنگم خابر یخابر تخابر یراسل راسل تراسل "
             # the English "call" in Persian letters («میشه کال بزنید؟»)
-            "کال telephone"
+            "کال telephone "
+            # Levantine and Egyptian "ring" and «دق» («رنوا علي», «حدا يدقلي»)
+            "رن یرن ترن یدق تدق ندق دقوا دقو دقلی دقولی دقیلی یدقلی تدقلی"
         )
     )
 )
@@ -1440,7 +1489,7 @@ def is_human_request(tokens: Sequence[str]) -> bool:
 
 # "I'm not a robot" («أنا مش روبوت», «انا لست روبوت»): the customer of a captcha, not the
 # bot refused.
-_NOT_SELF = frozenset(tokenise(normalise("not مش مو لست ماني")))
+_NOT_SELF = frozenset(tokenise(normalise("not مش مو لست ماني " + _ARABIZI_NOT)))
 # ... and «آدمم نه ربات», «انسانم نه روبات» ("I am human, not a robot"): the Persian
 # copula «م» on the person-word
 _I_AM_HUMAN = frozenset(tokenise(normalise("آدمم انسانم")))
@@ -2352,7 +2401,7 @@ def _carries_me(token: str) -> bool:
     """Whether an Arabic contact verb carries "me" («كلموني», «حولني», «يكلمني», and
     in Arabizi "7awelni", "t7awelni", "kalemni")."""
     if token.isascii():
-        return token in _ARABIZI_ME_CONTACTS
+        return token in _ARABIZI_ME_CONTACTS or _ARABIZI_CALL_ME.fullmatch(token) is not None
     if _latin_with_me(token) is not None:
         return _contact_base(token) is not None
     # «تكلموني», "(you) call me": the second person's «ت» before the verb
@@ -2360,9 +2409,13 @@ def _carries_me(token: str) -> bool:
     return any(
         form.endswith(s)
         and not form[: -len(s)].rstrip("و").endswith(_ARRIVE)
-        and (form in _CONTACT_WORDS or form[: -len(s)] in _CONTACT_WORDS)
+        and (form in words or form[: -len(s)] in words)
         for form in forms
-        for s in _ME_SUFFIXES
+        for suffixes, words in (
+            (_ME_SUFFIXES, _CONTACT_WORDS),
+            (_ME_SUFFIXES_OF_CALLS, _CALL_WORDS),
+        )
+        for s in suffixes
     )
 
 

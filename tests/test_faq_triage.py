@@ -1135,11 +1135,67 @@ SESSION_23_LOOK_ALIKES = {
 }
 
 
+# Session 24's rule families, each with requests and look-alikes of the engineer's own
+# (near-variants of the tune halves' wordings; the requests missed before the rule).
+SESSION_24_REQUESTS = {
+    # Arabizi verbs of calling in other vowels and endings, with "me" on them or after them
+    "arabizi_calls": [
+        "kalmoni",
+        "kallimooni please",
+        "bghit chi wa7ed ykalmni",
+        "7awlni 3ala 7ad",
+        "ittasilu fiya",
+        "momkin a7ad yetasal feni",
+        "3ayetouli 3afakoum",
+        "3ayto liya",
+        "d2oli",
+        "mumkin 7ada yeddi2li?",
+    ],
+    # Levantine «دق» and «رن» aimed at the customer
+    "ring_me": ["دقولي", "ممكن حدا يدقلي؟", "رنوا علي", "رنولي بليز"],
+    # Arabizi read as Arabic though a word of it is Persian ("chi"); «مش» refusing the bot;
+    # «بني آدم»
+    "arabizi_words": [
+        "bghit nhder m3a chi wahed",
+        "bghit nhder m3a chi 7ed",
+        "mesh 3ayez robot",
+        "3ayez bani adam",
+    ],
+}
+SESSION_24_LOOK_ALIKES = {
+    "arabizi_calls": [
+        "el 7awala wasalni",
+        "ittasalt fikom embare7 w ma7ad rad",
+        "3ayatli el mandoob embare7",
+        "el mandoob kalemni embare7",
+        "dakhalt 3al site w 3ayat",
+        "bghit wa7ed mn had l model",
+    ],
+    "ring_me": [
+        "المندوب دق الباب وما حد فتح",
+        "الجرس رن مرتين",
+        "مندوبكم رنلي امس وحل المشكلة",
+        # «تحويلي» is also "my transfer"
+        "تحويلي ما وصل لحد الحين",
+    ],
+    "arabizi_words": [
+        "ana mish robot, leh el captcha mesh shaghal?",
+        "mish 3ayez el order khalas",
+    ],
+}
+
+
 FAMILY_REQUESTS = [
-    t for d in (SESSION_22_REQUESTS, SESSION_23_REQUESTS) for ts in d.values() for t in ts
+    t
+    for d in (SESSION_22_REQUESTS, SESSION_23_REQUESTS, SESSION_24_REQUESTS)
+    for ts in d.values()
+    for t in ts
 ]
 FAMILY_LOOK_ALIKES = [
-    t for d in (SESSION_22_LOOK_ALIKES, SESSION_23_LOOK_ALIKES) for ts in d.values() for t in ts
+    t
+    for d in (SESSION_22_LOOK_ALIKES, SESSION_23_LOOK_ALIKES, SESSION_24_LOOK_ALIKES)
+    for ts in d.values()
+    for t in ts
 ]
 
 
