@@ -929,6 +929,19 @@ _ME_CONTACT_PHRASES = _phrases(
     "تلفن بزنید",
     "تلفن بزنین",
 )
+# ... and "give me a call", "reach out to me", which like "call me" end the clause or
+# say when or how ("give me a call tomorrow"; not "... before the courier comes")
+_ME_CALL_PHRASES = _phrases(
+    "give me a call",
+    "give me a ring",
+    "give me a buzz",
+    "give us a call",
+    "give us a ring",
+    "reach out to me",
+    "reach out to us",
+    "get in touch with me",
+    "get in touch with us",
+)
 # «درخواست تماس», "a call request", is a callback (one token: see `_COMPOUND_NOUNS`).
 _CALL_REQUEST = "درخواستتماس"
 _PERSON_CONTACTS = frozenset(
@@ -996,10 +1009,11 @@ _HAVE_GET = frozenset(["have", "get"])
 # What may follow "call me" in a request ("call me back", "call me at 0912 ...", "call
 # me tomorrow", "transfer me to billing"); "call me Carrie" or "call me something else"
 # asks the bot to use a name.
+_BACK = "back"
 _AFTER_CALL_ME = frozenset(
     tokenise(
         "back at on to with through about regarding re asap now today tomorrow soon later "
-        "please pls plz when if as"
+        "please pls plz when if as urgently immediately quickly"
     )
 )
 _WH_WORDS = frozenset(
@@ -1298,6 +1312,7 @@ _REQUEST_TABLE = _by_first_word((_REQUEST_PHRASES,))
 _ANSWER_TABLE = _by_first_word((_ANSWER_PHRASES,))
 _ME_TABLE = _by_first_word((_ME_PHRASES,))
 _ME_CONTACT_TABLE = _by_first_word((_ME_CONTACT_PHRASES,))
+_ME_CALL_TABLE = _by_first_word((_ME_CALL_PHRASES,))
 _WHEN_TABLE = _by_first_word((_WHEN_PHRASES,))
 
 
@@ -2444,6 +2459,66 @@ def _a_call_asked_for(clause: Sequence[str], i: int) -> bool:
     return False
 
 
+# A call asked for or awaited as a noun ("I'd like a call", "phone call please", "I'm
+# waiting for your call", «یه تماس تلفنی میخوام», «منتظر تماستون هستم», «ابي مكالمة»,
+# «ممكن اتصال؟», «ارجو معاودة الاتصال», «بانتظار اتصالكم»): the clause holds the call, a
+# word that asks for or awaits it, and only words that say how, when or from whom. Not
+# «شماره تماس میخوام» (the number), "I need a call with my bank" (another party), «ابي
+# اتصال انترنت» (a connection), "I was waiting for your call" (a story), nor "can I call
+# tomorrow?" (the English verb: "call" is the noun only after an article, "phone" or
+# "your", or as "call back" leading the clause).
+_CALL_NOUNS = frozenset(
+    tokenise(
+        normalise(
+            "call callback phonecall تماس تماستون تماسی تماستان مکالمه مکالمات اتصال اتصالا "
+            "اتصالکم اتصالک معاوده"
+        )
+    )
+)
+_ENGLISH_CALL = "call"
+_BEFORE_A_CALL_NOUN = frozenset(["a", "an", "one", "quick", "phone", "your", "ur", "the"])
+_AWAITING = frozenset(
+    tokenise(normalise("waiting awaiting await منتظر منتظرم منتظریم بانتظار انتظار انتظر ننتظر"))
+)
+_ASKING_FOR_A_CALL = (
+    _REQUEST_FORMS
+    | _MODALS
+    | _AWAITING
+    | frozenset(
+        tokenise(
+            normalise("please pls plz kindly لطفا لطفاً درخواست تقاضا تقاضای طلب اطلب ارجو نرجو")
+        )
+    )
+)
+_BESIDE_A_CALL = _REQUEST_FILLER | frozenset(
+    tokenise(
+        normalise(
+            "i im am a an one quick short phone telephone back your ur you for from today "
+            "tomorrow soon asap "
+            "یه یک تلفنی از شما طرف امروز فردا الان هستم هستیم دارم داریم بهم باهام "
+            "هاتفی هاتفیه تلفونی تلفونیه منکم منک معی لی بی الیوم بکره الحین ضروری رجاء بلیز "
+            # «معاودة الاتصال», "calling back"
+            "الاتصال"
+        )
+    )
+)
+
+
+def _a_call_asked(clause: Sequence[str]) -> bool:
+    """Whether the clause asks for a call, or awaits one, as a noun."""
+    if not any(t in _CALL_NOUNS for t in clause) or any(t in _WH_WORDS for t in clause):
+        return False
+    for i, token in enumerate(clause):
+        if token == _ENGLISH_CALL and not (
+            (i > 0 and clause[i - 1] in _BEFORE_A_CALL_NOUN) or (i == 0 and clause[1:2] == [_BACK])
+        ):
+            return False
+    return any(t in _ASKING_FOR_A_CALL for t in clause) and all(
+        t in _CALL_NOUNS or t in _ASKING_FOR_A_CALL or t in _BESIDE_A_CALL or t.isdigit()
+        for t in clause
+    )
+
+
 def _raised_to_staff(clause: Sequence[str]) -> bool:
     """ "Raise the matter to management" («ارفعوا الموضوع للإدارة», «ممكن ترفع شكواي إلى
     المشرف؟»): the matter raised, asked for, to one of the shop's people."""
@@ -2563,6 +2638,9 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
         token in _ME_CONTACT_TABLE and _longest_at(clause, i, _ME_CONTACT_TABLE)
     ):
         return True
+    if token in _ME_CALL_TABLE and (length := _longest_at(clause, i, _ME_CALL_TABLE)):
+        after = clause[i + length] if i + length < len(clause) else _BACK
+        return after in _AFTER_CALL_ME or after.isdigit()
     if _carries_me(token) and (
         _latin_with_me(token) is None or (i + 1 < len(clause) and clause[i + 1] in _DO_FORMS)
     ):
@@ -2593,7 +2671,7 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
         if clause[i + 1 : i + 2] and clause[i + 1] in _DO_IMPERATIVE and any(j < i for j in me):
             return True
     elif i + 1 in me:  # "transfer me", "call me back": the object follows the verb
-        after = clause[i + 2] if i + 2 < len(clause) else "back"
+        after = clause[i + 2] if i + 2 < len(clause) else _BACK
         if after in _AFTER_CALL_ME or after.isdigit():
             return True
         # a Latin word in a Persian clause, with the Persian "with me" and a verb asked
@@ -3079,6 +3157,7 @@ def asks_for_a_person(text: str) -> bool:
     asking = [c for c in clauses if not _tells(c)]
     if any(
         _asks_for_one(c)
+        or _a_call_asked(c)
         or _raised_to_staff(c)
         or _handed_to_staff(c)
         or _is_anyone_there(c)

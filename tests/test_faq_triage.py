@@ -1161,6 +1161,29 @@ SESSION_24_REQUESTS = {
         "mesh 3ayez robot",
         "3ayez bani adam",
     ],
+    # a call asked for or awaited as a noun, in every language
+    "a_call_asked": [
+        "یه تماس تلفنی لطفا",
+        "تقاضای تماس دارم",
+        "منتظر تماستون هستم",
+        "ابي مكالمة",
+        "ممكن مكالمة؟",
+        "اطلب اتصال هاتفي",
+        "ارجو معاودة الاتصال",
+        "بانتظار اتصالكم",
+        "I'm waiting for your call",
+        "I need a phone call",
+        "call back pls",
+    ],
+    # "give me a call", "reach out to me", "get in touch with me"; "call me urgently"
+    "call_me_phrases": [
+        "give me a call please",
+        "could you give me a ring?",
+        "give me a call on 0770090012",
+        "get in touch with me please",
+        "reach out to me please",
+        "Contact me urgently",
+    ],
 }
 SESSION_24_LOOK_ALIKES = {
     "arabizi_calls": [
@@ -1181,6 +1204,26 @@ SESSION_24_LOOK_ALIKES = {
     "arabizi_words": [
         "ana mish robot, leh el captcha mesh shaghal?",
         "mish 3ayez el order khalas",
+    ],
+    "a_call_asked": [
+        "شماره تماس میخوام",
+        "ابي اتصال انترنت",
+        "ممكن اتصال واي فاي",
+        "I was waiting for your call",
+        "can I call tomorrow?",
+        "منتظر تماس پیک هستم",
+        "منتظر تماستون بودم",
+        "كنت بانتظار اتصالكم",
+        "when will i get a call?",
+        "the call dropped please",
+        "I'd like the call recording",
+    ],
+    "call_me_phrases": [
+        "they said they would give me a call but nobody did",
+        "when will you give me a call?",
+        "please tell the courier to give me a call before he comes",
+        "can you give me a call when it ships",
+        "my friend told me to get in touch with you about a job",
     ],
 }
 
