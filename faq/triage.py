@@ -70,6 +70,8 @@ _HUMAN_WORDS = (
                 "هیچکس هیچکی "
                 "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
                 "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
+                # «مسئول» as often typed
+                "مسول مسولش "
                 # «رئیس», "the boss" (Persian and Arabic «رئيس القسم»)
                 "رئیس رئیستون رئیسش "
                 "ادمین مشاور متصدی مدیریت "
@@ -1025,6 +1027,23 @@ _WH_WORDS = frozenset(
         )
     )
 )
+# Arabic «أين», "where", is written as Persian «این», "this" («به این شماره زنگ بزنید»,
+# "call this number"): "where" only in a clause with no letter Arabic lacks.
+_WHERE_OR_THIS = normalise("أين")
+_PERSIAN_ONLY_LETTERS = frozenset("پژگ")
+
+
+def _asks_wh(clause: Sequence[str]) -> bool:
+    """Whether the clause holds a question word ("how", «کجا», «وين»)."""
+    return any(
+        t in _WH_WORDS
+        and not (
+            t == _WHERE_OR_THIS and any(not _PERSIAN_ONLY_LETTERS.isdisjoint(w) for w in clause)
+        )
+        for t in clause
+    )
+
+
 # Conjunctions that start a new clause ("I called yesterday and nobody answered").
 _CLAUSE_WORDS = frozenset(
     tokenise(normalise("and but so then anyway ولی اما البته ولي لكن بس anyways"))
@@ -1398,10 +1417,24 @@ _CHANGED_VOWEL = (
     - {"adman", "admen", "haman", "heman"}
 )
 
+# ... or, five letters long, one letter typed too many ("huaman", "agennt"); not the words
+# that makes ("humane", "insane", French "argent").
+_INSERTED_LETTER = (
+    frozenset(
+        w[:k] + c + w[k:]
+        for w in _HUMAN_WORDS
+        if w.isascii() and w.isalpha() and len(w) == _MIN_TYPO_LENGTH - 1
+        for k in range(1, len(w) + 1)
+        for c in "abcdefghijklmnopqrstuvwxyz"
+    )
+    - _HUMAN_WORDS
+    - {"humane", "insane", "argent", "admins", "staffs", "agents", "humans"}
+)
+
 # The listed mistypings above (not "one letter from" any long person-word, which in a
 # long message is as often another word: "expect", "expert"), read beside a request form
 # or a way to talk in a clause of any length ("I need a huan to look at this order").
-_MISTYPED_PEOPLE = _DROPPED_LETTER | _SWAPPED_LETTERS | _CHANGED_VOWEL
+_MISTYPED_PEOPLE = _DROPPED_LETTER | _SWAPPED_LETTERS | _CHANGED_VOWEL | _INSERTED_LETTER
 
 
 # Arabic «الإدارة» ("the management", «للإدارة») is a person-word with its article or
@@ -1661,6 +1694,12 @@ _COMPOUND_TABLE = _by_first_word((_COMPOUND_NOUNS | _CALL_REQUEST_SPELLINGS,))
 _COMPOUND_LAST_WORDS = frozenset(words[-1] for words in _COMPOUND_NOUNS | _CALL_REQUEST_SPELLINGS)
 
 
+def _verb_of_call(tokens: Sequence[str], i: int) -> bool:
+    """Whether `tokens[i]` is a Persian light verb asked («بگیرید», «بزنید») after a call
+    word («تماس»), which makes the two a verb."""
+    return tokens[i] in _ASKED_LIGHT_VERBS and tokens[i - 1] in _CALL_WORDS
+
+
 def _joined(tokens: Sequence[str]) -> list[str]:
     """The tokens with every compound noun made one token."""
     table = _COMPOUND_TABLE
@@ -1670,6 +1709,8 @@ def _joined(tokens: Sequence[str]) -> list[str]:
     i = 0
     while i < len(tokens):
         length = _longest_at(tokens, i, table) if tokens[i] in table else 0
+        if length and tokens[i + length : i + length + 1] and _verb_of_call(tokens, i + length):
+            length = 0  # «با این شماره تماس بگیرید»: "call this number", not its "contact number"
         word = "".join(tokens[i : i + length]) if length else tokens[i]
         out.append(_COMPOUND_SPELLINGS.get(word, word))
         i += length or 1
@@ -1698,12 +1739,42 @@ def _hyphens_joined(tokens: list[str]) -> list[str]:
     return out
 
 
+# Words typed wrong or glued that the rules read as typed right: the words of a service
+# with one letter wrong ("custmer servce", "suport"; "costumer", a common misspelling),
+# and Persian «با» glued to the person or service after it («باکارشناس», «باپشتیبانی»).
+_SERVICE_SPELLINGS = ("customer", "customers", "service", "services", "support")
+_MISSPELT_SERVICE = {"costumer": "customer", "costumers": "customers"}
+_MIN_SERVICE_TYPO = 6
+_GLUED_WITH = "با"
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _repaired(token: str) -> tuple[str, ...]:
+    """`token` as the word or words it was meant to be."""
+    if token.isascii():
+        if token in _MISSPELT_SERVICE:
+            return (_MISSPELT_SERVICE[token],)
+        if len(token) >= _MIN_SERVICE_TYPO and token not in _SERVICE_SPELLINGS:
+            for word in _SERVICE_SPELLINGS:
+                if Levenshtein.distance(token, word, score_cutoff=1) <= 1:
+                    return (word,)
+        return (token,)
+    rest = token[len(_GLUED_WITH) :]
+    if (
+        token.startswith(_GLUED_WITH)
+        and len(rest) > 2
+        and (_is_person_word(rest, typos=False) or (rest,) in _HUMAN_PHRASES)
+    ):
+        return (_GLUED_WITH, rest)
+    return (token,)
+
+
 def _clauses(text: str) -> list[list[str]]:
     """The tokens of each clause of `text`: split at punctuation and conjunctions."""
     clauses: list[list[str]] = []
     for piece in _CLAUSE_END.split(text):
         clause: list[str] = []
-        tokens = tokenise(normalise(piece))
+        tokens = [word for token in tokenise(normalise(piece)) for word in _repaired(token)]
         if "-" in piece:
             tokens = _hyphens_joined(tokens)
         for token in _joined(tokens):
@@ -2506,7 +2577,7 @@ _BESIDE_A_CALL = _REQUEST_FILLER | frozenset(
 
 def _a_call_asked(clause: Sequence[str]) -> bool:
     """Whether the clause asks for a call, or awaits one, as a noun."""
-    if not any(t in _CALL_NOUNS for t in clause) or any(t in _WH_WORDS for t in clause):
+    if not any(t in _CALL_NOUNS for t in clause) or _asks_wh(clause):
         return False
     for i, token in enumerate(clause):
         if token == _ENGLISH_CALL and not (
@@ -2516,6 +2587,66 @@ def _a_call_asked(clause: Sequence[str]) -> bool:
     return any(t in _ASKING_FOR_A_CALL for t in clause) and all(
         t in _CALL_NOUNS or t in _ASKING_FOR_A_CALL or t in _BESIDE_A_CALL or t.isdigit()
         for t in clause
+    )
+
+
+# Talking asked for by phone or with the shop's people as "you all" («میخوام تلفنی صحبت
+# کنم», «میشه باهاتون صحبت کنم؟», «ابغى اتكلم معكم», «ممكن احكي معكم بالتلفون؟», "can I
+# talk to you on the phone?"): a verb of talking, asked for (a request form or a modal), a
+# way of talking that is not this chat; not "can I pay by phone" (no talk), "when can I
+# talk to you by phone?" (when), «دیروز تلفنی صحبت کردیم» (a story: `_tells`), nor "can
+# I talk to you in French" (the bot is "you"), «ممكن اتكلم عربي معكم؟» (the language
+# asked about) or "until what time can I talk to you by phone?" (the hours).
+_TALKING = frozenset(
+    tokenise(
+        normalise(
+            "talk speak chat discuss حرف صحبت گفتگو گفتوگو گپ توضیح "
+            "اتکلم اکلم نتکلم التکلم اتحدث التحدث نتحدث احکی نحکی احچی نحچی اهضر نهضر "
+            "اسولف نسولف اکلمکم نکلمکم اتفاهم نتفاهم"
+        )
+    )
+)
+_BY_PHONE = frozenset(
+    tokenise(
+        normalise(
+            "تلفنی تلفونی بالتلفون بالتلفن تلفونیا تلفونیا هاتفیا بالهاتف عالتلفون "
+            "بالموبایل عالموبایل "
+            # plural "you": the shop's people («باهاتون», «با شما» below, «معكم»)
+            "باهاتون باهاتان معکم معاکم معکن ویاکم ویاکن"
+        )
+    )
+)
+_BY_PHONE_PHRASES = _phrases(
+    "on the phone", "over the phone", "by phone", "by telephone", "via phone", "با شما"
+)
+_BY_PHONE_TABLE = _by_first_word((_BY_PHONE_PHRASES,))
+_LANGUAGES = frozenset(
+    tokenise(
+        normalise(
+            "english arabic french persian farsi german turkish urdu "
+            "فارسی انگلیسی عربی ترکی عربي بالعربي بالعربی انجليزي انجلیزی بالانجليزي "
+            "بالانجلیزی بالفارسی فرنسي"
+        )
+    )
+)
+
+
+def _talk_asked_by_phone(clause: Sequence[str]) -> bool:
+    """Whether the clause asks to talk by phone, or with the shop's people."""
+    if (
+        not any(t in _TALKING for t in clause)
+        or _asks_wh(clause)
+        or any(
+            t in _LANGUAGES or (t in _WHEN_TABLE and _longest_at(clause, i, _WHEN_TABLE))
+            for i, t in enumerate(clause)
+        )
+    ):
+        return False
+    if not any(t in _REQUEST_FORMS or t in _MODALS or t in _I_CAN for t in clause):
+        return False
+    return any(
+        t in _BY_PHONE or (t in _BY_PHONE_TABLE and _longest_at(clause, i, _BY_PHONE_TABLE))
+        for i, t in enumerate(clause)
     )
 
 
@@ -2596,7 +2727,7 @@ _WHEN_CONJUNCTIONS = frozenset(tokenise(normalise("لما لمن lama lamma lamm
 def _contacts_me(clause: Sequence[str]) -> bool:
     """A contact word aimed at the customer ("transfer me", «زنگ بزنید بهم»), or one that
     needs no object ("escalate"), in a clause that does not ask how or when."""
-    if any(t in _WH_WORDS or t in _WHEN_CONJUNCTIONS for t in clause):
+    if _asks_wh(clause) or any(t in _WHEN_CONJUNCTIONS for t in clause):
         return False
     if clause[0] in _AUXILIARIES:
         return False
@@ -2627,7 +2758,27 @@ def _on_me(clause: Sequence[str], i: int) -> bool:
     if i >= len(clause) or clause[i] != _ON:
         return False
     j = _next_word(clause, i + 1, _BEFORE_IMPERATIVE | _FILLER)
-    return j == len(clause) or clause[j] == _ON
+    return j == len(clause) or clause[j] == _ON or _my_number_at(clause, j)
+
+
+# The customer's own number after «على» («اتصلوا على رقمي», «اتصلو على 0501234567»,
+# «كلموني على الرقم 050...»): "my number", or the number itself typed.
+_MY_NUMBER = frozenset(tokenise(normalise("رقمي جوالي موبايلي تلفوني نمرتي")))
+_THE_NUMBER = frozenset(tokenise(normalise("الرقم رقم هالرقم هذا هاد")))
+_MIN_PHONE_DIGITS = 7
+
+
+def _my_number_at(clause: Sequence[str], j: int) -> bool:
+    """Whether `clause[j]` starts the customer's own phone number, which ends the clause
+    but for "please" («اتصل على 920001234 للاستفسار؟» asks about the shop's)."""
+    if j < len(clause) and clause[j] in _MY_NUMBER:
+        k = j
+    else:
+        k = _next_word(clause, j, _THE_NUMBER)
+        if not (k < len(clause) and clause[k].isdigit() and len(clause[k]) >= _MIN_PHONE_DIGITS):
+            return False
+    rest = _next_word(clause, k + 1, _BEFORE_IMPERATIVE | _FILLER)
+    return all(t.isdigit() for t in clause[rest:])
 
 
 def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: bool) -> bool:
@@ -3158,6 +3309,7 @@ def asks_for_a_person(text: str) -> bool:
     if any(
         _asks_for_one(c)
         or _a_call_asked(c)
+        or _talk_asked_by_phone(c)
         or _raised_to_staff(c)
         or _handed_to_staff(c)
         or _is_anyone_there(c)

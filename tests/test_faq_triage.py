@@ -1184,6 +1184,40 @@ SESSION_24_REQUESTS = {
         "reach out to me please",
         "Contact me urgently",
     ],
+    # talking asked for by phone, or with the shop's people as "you all"
+    "talk_by_phone": [
+        "میخوام تلفنی صحبت کنم",
+        "میشه تلفنی صحبت کنیم؟",
+        "میخوام باهاتون صحبت کنم",
+        "ممكن احكي معكم بالتلفون؟",
+        "ابي اكلمكم تلفونياً",
+        "ابغى اتكلم معكم",
+        "عايز اتكلم معاكم",
+        "can I talk to you on the phone?",
+        "I'd rather talk on the phone",
+        "telefoni mikham sohbat konam",
+    ],
+    # the number to call: «این» is "this" in a Persian clause, not Arabic "where"; «شماره
+    # تماس» before «بگیرید» is "call the number"; the customer's number after «على»
+    "call_this_number": [
+        "به این شماره زنگ بزنید ۰۹۱۲۳۴۵۶۷۸۹",
+        "با این شماره تماس بگیرید: 09123456789",
+        "اتصلو على ٠٥٠١٢٣٤٥٦٧",
+        "اتصلوا على رقمي لو سمحتوا",
+        "ممكن حد يتصل على الرقم 0501234567",
+    ],
+    # typed wrong or glued: «با» glued to the person, a service's words one letter off,
+    # a letter too many in a five-letter person-word, «مسول»
+    "typed_wrong": [
+        "میخوام باکارشناس صحبت کنم",
+        "میخوام باپشتیبانی صحبت کنم",
+        "talk to custmer service",
+        "talk to customer servce",
+        "i want to talk to costumer care",
+        "talk to a huaman",
+        "i need an agennt",
+        "میخوام با مسول صحبت کنم",
+    ],
 }
 SESSION_24_LOOK_ALIKES = {
     "arabizi_calls": [
@@ -1224,6 +1258,36 @@ SESSION_24_LOOK_ALIKES = {
         "please tell the courier to give me a call before he comes",
         "can you give me a call when it ships",
         "my friend told me to get in touch with you about a job",
+    ],
+    "talk_by_phone": [
+        "can I pay by phone",
+        "when can I talk to you by phone?",
+        "دیروز تلفنی صحبت کردیم",
+        "can I talk to you in French",
+        "میتونم تلفنی سفارش بدم؟",
+        "can I order over the phone?",
+        "ممكن اتكلم عربي معكم؟",
+        "میشه با شما فارسی صحبت کنم؟",
+        "until what time can I talk to you by phone?",
+        "I spoke to your agent on the phone yesterday, he was great",
+    ],
+    "call_this_number": [
+        "به این شماره زنگ بزنم؟",
+        "چرا با این شماره تماس گرفتید؟",
+        "شماره تماس پشتیبانی رو میدید؟",
+        "اتصل على 920001234 للاستفسار؟",
+        "المندوب اتصل على رقمي امس",
+        "لا تتصلوا على رقمي",
+        "اتصلت على الرقم 0501234567 وما حد رد",
+    ],
+    "typed_wrong": [
+        "انا باکارشناس تماس گرفتم دیروز",
+        "the customs form",
+        "servce was slow yesterday",
+        "the costumer service was rude yesterday",
+        "agenda for the meeting?",
+        "ou est mon argent",
+        "مسول فروش دیروز زنگ زد",
     ],
 }
 
