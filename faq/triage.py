@@ -286,6 +286,8 @@ def _inflected_contact(tokens: Sequence[str], i: int) -> bool:
 # possible?") and «ب» a means («بتحويل المصاري», "by a money transfer").
 _CONTACT_PROCLITICS = ("لل", "ل", "و")
 _PLURAL_VERB_ENDINGS = ("ونی", "ولی", "وا", "و")
+_PRESENT_PLURAL = "ون"  # only on a present verb: «تلفون», «صحبتون» are no plural
+_PRESENT_PREFIXES_OF_PLURAL = ("ت", "ی")
 # ... and the second person's «ت» before a plural verb («تكلموني», «تحولوني»)
 _YOU_PREFIX = "ت"
 
@@ -400,6 +402,9 @@ def _contact_base(token: str) -> str | None:
     bases = [token] + [token[len(p) :] for p in _CONTACT_PROCLITICS if token.startswith(p)]
     if token.startswith(_YOU_PREFIX) and token.endswith(_PLURAL_VERB_ENDINGS):
         bases.append(token[1:])  # «تكلموني», «تتصلوا»: "(you all) call me"
+    if token.startswith(_PRESENT_PREFIXES_OF_PLURAL) and token.endswith(_PRESENT_PLURAL):
+        # «تتواصلون», «يتصلون»: the Gulf and Levantine present plural
+        bases.append(token[: -len(_PRESENT_PLURAL)])
     for base in bases:
         if base in _CONTACT_WORDS:
             return base
@@ -434,7 +439,9 @@ _ANSWER_WORDS = frozenset(
 _HELP_ME = frozenset(
     tokenise(
         normalise(
-            "help assist کمک کمکم يساعدني ساعدني يساعدنا ysa3edni yesa3edni ysa3edna yesa3edna"
+            "help assist کمک کمکم يساعدني ساعدني يساعدنا ysa3edni yesa3edni ysa3edna yesa3edna "
+            # Maghrebi «يعاوني», "helps me"
+            "يعاوني يعاونني تعاوني تعاونوني عاوني عاونوني y3awni y3awenni"
         )
     )
 )
@@ -1285,7 +1292,9 @@ _REQUEST_FILLER = _FILLER | frozenset(
             "find actual actually any there one of your from now right away asap immediately "
             "who who's member "
             "با یه یک یک به من لطفا میخوام میخواهم میشه رو را واقعی "
-            "ارید ابغی ابی مع الی لو سمحت من فضلک حقیقی"
+            "ارید ابغی ابی مع الی لو سمحت من فضلک حقیقی "
+            # Maghrebi "I want some(one)" («بغيت شي حد يعاوني»)
+            "بغيت شي bghit"
         )
     )
 )
@@ -2434,7 +2443,20 @@ def _someone_at(tokens: Sequence[str], i: int) -> bool:
     """Whether `tokens[i]` is "someone" («یکی», «احد», «واحد»), not "one of" something
     else («یکی از سفارشام», "one of my orders"; «احد المنتجات», "one of the products")."""
     if tokens[i] in _A_ONE:
-        return i > 0 and tokens[i - 1] in _SOME
+        # ... or asked for, right before the verb of talking or helping it is the subject
+        # of («اريد واحد يحچي وياي», «ابي واحد يكلمني»; «ابي واحد بس» is "one", «اشتريت
+        # واحد يكلمني بالعربي» a device)
+        return (i > 0 and tokens[i - 1] in _SOME) or (
+            i > 0
+            and tokens[i - 1] in _REQUEST_FORMS
+            and i + 1 < len(tokens)
+            and (
+                _carries_me(tokens[i + 1])
+                or _is_contact(tokens, i + 1)
+                or tokens[i + 1] in _HELP_ME
+            )
+            and not tokens[i + 1].isascii()
+        )
     if tokens[i] not in _SOMEONE:
         return False
     if i + 1 == len(tokens) or tokens[i] not in _ONE:
@@ -2647,6 +2669,53 @@ def _talk_asked_by_phone(clause: Sequence[str]) -> bool:
     return any(
         t in _BY_PHONE or (t in _BY_PHONE_TABLE and _longest_at(clause, i, _BY_PHONE_TABLE))
         for i, t in enumerate(clause)
+    )
+
+
+# The customer or the case handed to a Persian department, asked («ارجاع به واحد مربوطه
+# لطفا», «لطفا به بخش فنی وصل کنید», «وصلم کنید به واحد فروش», «پرونده رو به واحد مالی
+# منتقل کنید»), or business with one («با واحد مالی کار دارم»); not «به واحد فروش وصل
+# شدم» (a story), «چطوری به واحد فروش وصل بشم؟» (how), «فاکتور رو به واحد مالی ارسال
+# کنید» (a document sent), «کابل رو به قسمت پشت تلویزیون وصل کنید» («قسمت», «بخش» are also
+# "part": the department is named by what it does).
+_PERSIAN_DEPARTMENTS = frozenset(tokenise(normalise("واحد بخش قسمت دپارتمان")))
+_DEPARTMENT_NAMES = frozenset(
+    tokenise(
+        normalise(
+            "مربوطه مربوط فروش مالی فنی پشتیبانی شکایات شکایت حسابداری مرجوعی مرجوعی‌ها "
+            "خدمات مشتریان مشتری ارتباط رسیدگی گارانتی تعمیرات بازرگانی اداری پیگیری"
+        )
+    )
+)
+_HANDING_OVER = frozenset(tokenise(normalise("ارجاع وصل وصلم متصل منتقل")))
+_PERSIAN_ASKED = frozenset(
+    tokenise(
+        normalise(
+            "کن کنید کنین بکنید بکنین بدید بدین بده بدهید نمایید فرمایید لطفا لطفاً خواهشا خواهشمندم"
+        )
+    )
+)
+_TO_OR_WITH = frozenset(tokenise(normalise("به با")))
+_BUSINESS = tuple(tokenise(normalise("کار دارم")))
+
+
+def _to_a_persian_department(clause: Sequence[str]) -> bool:
+    """Whether the clause hands the customer or the case to a Persian department, asked,
+    or says the customer has business with one."""
+    departments = [
+        i
+        for i in range(1, len(clause))
+        if clause[i] in _PERSIAN_DEPARTMENTS
+        and clause[i - 1] in _TO_OR_WITH
+        and clause[i + 1 : i + 2]
+        and clause[i + 1] in _DEPARTMENT_NAMES
+    ]
+    if not departments or _asks_wh(clause):
+        return False
+    if any(tuple(clause[j : j + 2]) == _BUSINESS for i in departments for j in (i + 1, i + 2)):
+        return clause[-2:] == list(_BUSINESS)
+    return any(t in _HANDING_OVER for t in clause) and any(
+        t in _PERSIAN_ASKED or t in _REQUEST_FORMS or t in _MODALS for t in clause
     )
 
 
@@ -3310,6 +3379,7 @@ def asks_for_a_person(text: str) -> bool:
         _asks_for_one(c)
         or _a_call_asked(c)
         or _talk_asked_by_phone(c)
+        or _to_a_persian_department(c)
         or _raised_to_staff(c)
         or _handed_to_staff(c)
         or _is_anyone_there(c)
