@@ -199,6 +199,8 @@ _CONTACT_WORDS = frozenset(
             "y7ki y7ke t7ki ti7ki "
             # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
             "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
+            # «الرجاء إيصالي بموظف» ("connecting me")
+            "ایصالی "
             # Iraqi «يخابرني» ("calls me"), «يحاچي»/«يحچي» ("talks"); «يراسلني» ("messages
             # me"); «بالتحدث» after «أرغب» ("I wish to talk")
             "زنگم خابر یخابر تخابر یحاچی احاچی یحچی احچی یراسل راسل تراسل کال "
@@ -894,8 +896,8 @@ _ME = frozenset(
     tokenise(
         normalise(
             "me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya m3ay m3aya "
-            # «نرجو التواصل معنا», "with us"
-            "معنا "
+            # «نرجو التواصل معنا», "with us"; «نرجو الاتصال بنا»
+            "معنا بنا "
             "beya bya biya "
             # Arabizi "in me", "to me" after a call ("ittasilu fiya", "3ayto liya")
             "fiya feya fiyya feyya fini feni liya lia lya"
@@ -2786,7 +2788,7 @@ def _department(token: str) -> bool:
 
 # Arabic verbal nouns of calling with the article: a topic («الاتصال بخدمة العملاء متاح؟»)
 # unless a request form asks for them with "me" («أرجو التواصل معي»).
-_VERBAL_NOUNS = frozenset(tokenise(normalise("التواصل الاتصال")))
+_VERBAL_NOUNS = frozenset(tokenise(normalise("التواصل الاتصال بالتواصل بالاتصال")))
 _CALL = "call"
 # "When" as a conjunction ("kalemni lama el order yewsal", "call me when it arrives"):
 # a notice asked for, not a person.
