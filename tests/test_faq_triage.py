@@ -348,18 +348,20 @@ def test_person_requests_tune_halves() -> None:
 # of the engineer's own) took 74, 82, 63, 59, 57 and 55 on the first, third, sixth,
 # seventh, eighth and tenth (one, one, two, one, one and one more) and 60 on the fifth
 # (one fewer, not found on the tune halves or their variants), the look-alikes taken
-# unchanged.
+# unchanged. Session 24's rules (families of the engineer's own variants of the tune
+# halves) took one more on the third, fifth, eighth, ninth and tenth, the look-alikes
+# taken unchanged.
 PERSON_REQUESTS_HELD = {
     "person_requests.jsonl": (74, 75, 3, 30),
     "person_requests2.jsonl": (62, 63, 0, 37),
-    "person_requests3.jsonl": (82, 84, 2, 48),
+    "person_requests3.jsonl": (83, 84, 2, 48),
     "person_requests4.jsonl": (54, 65, 2, 35),
-    "person_requests5.jsonl": (60, 65, 2, 35),
+    "person_requests5.jsonl": (61, 65, 2, 35),
     "person_requests6.jsonl": (63, 65, 1, 35),
     "person_requests7.jsonl": (59, 64, 2, 34),
-    "person_requests8.jsonl": (57, 64, 2, 34),
-    "person_requests9.jsonl": (56, 64, 2, 34),
-    "person_requests10.jsonl": (55, 64, 1, 34),
+    "person_requests8.jsonl": (58, 64, 2, 34),
+    "person_requests9.jsonl": (57, 64, 2, 34),
+    "person_requests10.jsonl": (56, 64, 1, 34),
     "person_requests_check_s19.jsonl": (24, 26, 0, 14),
 }
 
