@@ -65,6 +65,8 @@ _HUMAN_WORDS = (
                 "teammember teammembers staffmember staffmembers teamlead teamleader "
                 # «پرسنل», «کارکنان» ("personnel", "staff")
                 "پرسنل کارکنان کارکن "
+                # «آدمیزاد», "a human being"
+                "آدمیزاد ادمیزاد "
                 "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
                 # «هیچکس جواب نمیده؟», "nobody answers?", asks whether anyone is there
                 "هیچکس هیچکی "
@@ -575,6 +577,8 @@ _NEGATIONS = frozenset(
             "no not dont isnt arent aint stop enough tired sick fed "
             "نه نمیخوام نمیخواهم نمیزنم بسه دیگه خسته "
             "لا مش مو ما مابدي بلاش كفاية زهقت مليت طفشت "
+            # Gulf «مابي», «مابغى» ("I don't want")
+            "مابي ماابي مابغى مابغي "
             # Arabizi «مابي» ("mabi bot"), and «مش» below
             "mabi mabdi mabghit " + _ARABIZI_NOT
         )
@@ -607,6 +611,12 @@ _NO_PERSON_NEEDED = _phrases(
     "مش عاوز",
     "ما اريد",
     "ما ابي",
+    # glued («مابي احد يتصل»)
+    "مابي",
+    "ماابي",
+    "مابغى",
+    "ماابغى",
+    "ماريد",
     "لا اريد",
     "لا احتاج",
     "بدون",
