@@ -310,12 +310,18 @@ def _spell(word: str) -> str:
     return "".join(out)
 
 
+# A word that writes Arabic letters with digits ("m3a", "wa7ed", "3afak", "mas2oul"):
+# Arabic in Latin letters, evidence against Finglish ("bghit nhder m3a chi wahed" is
+# Moroccan though "chi" is a Persian word). Not "5g", nor Persian counting ("2ta", "3tash").
+_ARABIZI_WORD = re.compile(r"[a-z]+[235679][a-z]+|[235679](?!ta)[a-z]{2,}")
+
+
 def _evidence(words: list[str]) -> tuple[int, int]:
-    """(Persian evidence, English evidence) among the words."""
+    """(Persian evidence, other evidence: English and Arabizi words) among the words."""
     table = _table()
     persian = english = 0
     for word in words:
-        if word in _ENGLISH:
+        if word in _ENGLISH or _ARABIZI_WORD.fullmatch(word):
             english += 1
         elif word in _LOANWORDS:
             continue
@@ -335,7 +341,7 @@ def is_finglish(text: str) -> bool:
     """
     if _latin_share(text) < 0.5:
         return False
-    words = [w for w in normalise(text).split() if w.isascii() and w.isalpha()]
+    words = [w for w in normalise(text).split() if w.isascii() and w.isalnum()]
     persian, english = _evidence(words)
     return persian >= 1 and persian > english
 

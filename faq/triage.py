@@ -65,11 +65,15 @@ _HUMAN_WORDS = (
                 "teammember teammembers staffmember staffmembers teamlead teamleader "
                 # «پرسنل», «کارکنان» ("personnel", "staff")
                 "پرسنل کارکنان کارکن "
+                # «آدمیزاد», "a human being"
+                "آدمیزاد ادمیزاد "
                 "آدم ادم آدمی انسان انسانی اپراتور اوپراتور کارشناس کارشناستون پشتیبان شخص "
                 # «هیچکس جواب نمیده؟», "nobody answers?", asks whether anyone is there
                 "هیچکس هیچکی "
                 "همکار همکارتون همکاراتون همکارانتون همکاران همکارا همکارهاتون "
                 "همکارهای مدیر مدیرتون مسئول مسئولش نفر سرپرست سرپرستتون کارمند کارمندتون کسی "
+                # «مسئول» as often typed
+                "مسول مسولش "
                 # «رئیس», "the boss" (Persian and Arabic «رئيس القسم»)
                 "رئیس رئیستون رئیسش "
                 "ادمین مشاور متصدی مدیریت "
@@ -148,6 +152,13 @@ _PERSON_COMPOUNDS = _phrases(
     "پشتیبانی واقعی",
     "دعم حقيقي",
     "دعم بشري",
+    # Arabizi «بني آدم», "a human being" ("3ayez bani adam"; "adam" alone is a name)
+    "bani adam",
+    "bani adem",
+    "bany adam",
+    "beni adam",
+    "bni adam",
+    "bne adam",
 )
 _COMPOUND_PEOPLE = frozenset("".join(words) for words in _PERSON_COMPOUNDS)
 _HUMAN_WORDS |= _COMPOUND_PEOPLE
@@ -169,8 +180,10 @@ _CONTACT_WORDS = frozenset(
             "اتواصل تواصل التواصل یتصل اتصل تتصل یکلمنی مکالمه اتصال محادثه التکلم اکلمه "
             # Maghrebi «عيط» ("call", «عيطو» with the plural ending; Egyptian "cry", with no «ليا»)
             "عیط "
-            # Egyptian and Levantine "ring" («حد يرن عليا», «رنولي»)
-            "یرن رن ترن "
+            # Egyptian and Levantine "ring" («حد يرن عليا», «رنولي»), Levantine «دق» only
+            # in forms aimed at someone («دقولي», «حدا يدقلي», «دقوا علي»): alone it is
+            # "knock" («دق الباب») and Persian "grief"
+            "یرن رن ترن یدق تدق ندق دقوا دقو دقلی دقولی دقیلی یدقلی تدقلی "
             "حولونی وصلونی توصلنی شات احاله احیل یحول تصعید صعد نتکلم نحکی نهضر اهضر احجی "
             "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki e7ke e7ki "
             "tahadoth atahadath atwasal wasalni wassalni 7awelni 7awwelni wasselni wasalny "
@@ -188,6 +201,8 @@ _CONTACT_WORDS = frozenset(
             "y7ki y7ke t7ki ti7ki "
             # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
             "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
+            # «الرجاء إيصالي بموظف» ("connecting me")
+            "ایصالی "
             # Iraqi «يخابرني» ("calls me"), «يحاچي»/«يحچي» ("talks"); «يراسلني» ("messages
             # me"); «بالتحدث» after «أرغب» ("I wish to talk")
             "زنگم خابر یخابر تخابر یحاچی احاچی یحچی احچی یراسل راسل تراسل کال "
@@ -212,6 +227,31 @@ _CONTACT_WORDS |= frozenset(
     for word in ("connect", "contact", "escalate")
     for k in range(len(word))
 )
+
+
+# Arabizi verbs of calling in the vowels and endings chats give them: «اتصل» ("ittasilu
+# fiya", "yetasal feni", "etasalo beya"), and those that carry "me": «كلموني» ("kalmoni",
+# "kallimooni", "ykalmni"), «حولني» ("7awlni", "7awlouni"), Maghrebi «عيطو لي»
+# ("3ayetouli", "3aytou liya" with «ليا» apart), Levantine «دقولي» ("d2oli", "yde22li");
+# not "wasalni" ("it reached me"), nor Egyptian «عيط», "cry", with no «لي».
+_ARABIZI_CALL = re.compile(
+    r"(?:[ytenai]|ye|yi|te|ti)?t+[aei]?s[aei]?l(?:o|u|oo|ou|w)?|3ay+[aei]?t(?:o|ou|u|w)?"
+)
+_ARABIZI_CALL_ME = re.compile(
+    r"(?:y|ye|yi|t|te|ti)?k[ae]l+[aeiy]?m(?:o|oo|ou|u|w)?(?:ni|ny|nee)"
+    r"|t?7aw+[aeiy]?l(?:o|oo|ou|u|w)?(?:ni|ny|nee)"
+    r"|3ay+[aei]?t(?:o|ou|u|w)?(?:li|lli|liya|lia|lya)"
+    r"|(?:y|t|ye|yi|te|ti)?d+[aei]?2+(?:o|oo|ou|u|w)?(?:li|lli|ly)"
+)
+# The call word an Arabizi verb of calling stands for.
+_ARABIZI_CALL_BASE = "etasel"
+
+
+def _arabizi_call(token: str) -> str | None:
+    """The call word `token` is when it is an Arabizi verb of calling, else None."""
+    if _ARABIZI_CALL.fullmatch(token) or _ARABIZI_CALL_ME.fullmatch(token):
+        return _ARABIZI_CALL_BASE
+    return None
 
 
 # Every English word of a message is asked about in each of its clauses' checks.
@@ -249,7 +289,9 @@ def _inflected_contact(tokens: Sequence[str], i: int) -> bool:
 # makes the verb a topic («الاتصال بخدمة العملاء متاح؟», "is calling customer service
 # possible?") and «ب» a means («بتحويل المصاري», "by a money transfer").
 _CONTACT_PROCLITICS = ("لل", "ل", "و")
-_PLURAL_VERB_ENDINGS = ("ونی", "وا", "و")
+_PLURAL_VERB_ENDINGS = ("ونی", "ولی", "وا", "و")
+_PRESENT_PLURAL = "ون"  # only on a present verb: «تلفون», «صحبتون» are no plural
+_PRESENT_PREFIXES_OF_PLURAL = ("ت", "ی")
 # ... and the second person's «ت» before a plural verb («تكلموني», «تحولوني»)
 _YOU_PREFIX = "ت"
 
@@ -328,7 +370,11 @@ def _may_contact(token: str) -> bool:
     """Whether `token` is a contact word in some form (one cached look-up per word: most
     words of a message are none)."""
     if token.isascii():
-        return token in _CONTACT_WORDS or _verb_stem(token) in _CONTACT_STEMS
+        return (
+            token in _CONTACT_WORDS
+            or _verb_stem(token) in _CONTACT_STEMS
+            or _arabizi_call(token) is not None
+        )
     return _contact_base(token) is not None
 
 
@@ -354,12 +400,15 @@ def _contact_base(token: str) -> str | None:
     if token in _CONTACT_WORDS:
         return token
     if token.isascii():
-        return None
+        return _arabizi_call(token)
     if (latin := _latin_with_me(token)) is not None:
         return latin if latin in _CONTACT_WORDS else None
     bases = [token] + [token[len(p) :] for p in _CONTACT_PROCLITICS if token.startswith(p)]
     if token.startswith(_YOU_PREFIX) and token.endswith(_PLURAL_VERB_ENDINGS):
         bases.append(token[1:])  # «تكلموني», «تتصلوا»: "(you all) call me"
+    if token.startswith(_PRESENT_PREFIXES_OF_PLURAL) and token.endswith(_PRESENT_PLURAL):
+        # «تتواصلون», «يتصلون»: the Gulf and Levantine present plural
+        bases.append(token[: -len(_PRESENT_PLURAL)])
     for base in bases:
         if base in _CONTACT_WORDS:
             return base
@@ -394,7 +443,9 @@ _ANSWER_WORDS = frozenset(
 _HELP_ME = frozenset(
     tokenise(
         normalise(
-            "help assist کمک کمکم يساعدني ساعدني يساعدنا ysa3edni yesa3edni ysa3edna yesa3edna"
+            "help assist کمک کمکم يساعدني ساعدني يساعدنا ysa3edni yesa3edni ysa3edna yesa3edna "
+            # Maghrebi «يعاوني», "helps me"
+            "يعاوني يعاونني تعاوني تعاونوني عاوني عاونوني y3awni y3awenni"
         )
     )
 )
@@ -439,7 +490,7 @@ _CONTACT_PHRASES = _phrases(
 # answer word («یکی تماس بگیره», «يتصل بي أحد»); «یکی دیگه میخوام» wants another item.
 # Egyptian and Levantine «حد»/«حدا» ("someone") is MSA "limit" («هل هناك حد للتعبئة»).
 _SOMEONE = frozenset(
-    tokenise(normalise("یکی یکیو یکیتون احد لاحد حد حدا بحد 7ad 7ada 7add a7ad ahad"))
+    tokenise(normalise("یکی یکیو یکیتون احد لاحد حد حدا بحد 7ad 7ada 7add 7ed a7ad ahad"))
 )
 # Those that are also "one" («یکی از سفارشام», "one of my orders"; «أحد المنتجات»).
 _ONE = frozenset(tokenise(normalise("یکی احد a7ad ahad")))
@@ -518,12 +569,18 @@ _BOT_PHRASES = _phrases(
     "no machine",
     "not machine",
 )
+# Arabizi «مش», "not" ("mesh 3ayez robot"; "ana mish robot" is the customer's own)
+_ARABIZI_NOT = "mesh mish msh mosh mush"
 _NEGATIONS = frozenset(
     tokenise(
         normalise(
             "no not dont isnt arent aint stop enough tired sick fed "
             "نه نمیخوام نمیخواهم نمیزنم بسه دیگه خسته "
-            "لا مش مو ما مابدي بلاش كفاية زهقت مليت طفشت"
+            "لا مش مو ما مابدي بلاش كفاية زهقت مليت طفشت "
+            # Gulf «مابي», «مابغى» ("I don't want")
+            "مابي ماابي مابغى مابغي "
+            # Arabizi «مابي» ("mabi bot"), and «مش» below
+            "mabi mabdi mabghit " + _ARABIZI_NOT
         )
     )
 )
@@ -554,6 +611,12 @@ _NO_PERSON_NEEDED = _phrases(
     "مش عاوز",
     "ما اريد",
     "ما ابي",
+    # glued («مابي احد يتصل»)
+    "مابي",
+    "ماابي",
+    "مابغى",
+    "ماابغى",
+    "ماريد",
     "لا اريد",
     "لا احتاج",
     "بدون",
@@ -775,7 +838,7 @@ _MINE = frozenset(tokenise(normalise("my in this that another one هذا هذه 
 _WAS = frozenset(["was", "were", "wasnt", "werent"])
 # Who is speaking when a person-word follows: "I'm a manager", «اینجانب مدیر خرید»,
 # «أنا مدير مشتريات».
-_SELF = frozenset(tokenise(normalise("i im iam اینجانب خودم انا")))
+_SELF = frozenset(tokenise(normalise("i im iam اینجانب خودم انا ana")))
 _ARTICLES = frozenset(tokenise(normalise("a an the am one یک یه خودم")))
 # "Does your staff speak ...", "is customer service open ...": the staff are the
 # subject of a question (a presence word makes it a request: "is anyone there").
@@ -843,9 +906,11 @@ _ME = frozenset(
     tokenise(
         normalise(
             "me بهم باهام بنده اینجانب منو مرا بی فینی فیی بیا لی لیا معی ma3i ma3aya m3ay m3aya "
-            # «نرجو التواصل معنا», "with us"
-            "معنا "
-            "beya bya biya"
+            # «نرجو التواصل معنا», "with us"; «نرجو الاتصال بنا»
+            "معنا بنا "
+            "beya bya biya "
+            # Arabizi "in me", "to me" after a call ("ittasilu fiya", "3ayto liya")
+            "fiya feya fiyya feyya fini feni liya lia lya"
         )
     )
 )
@@ -853,6 +918,9 @@ _ME_PHRASES = _phrases("با من", "به من")
 # Arabic verbs that carry "me" («كلموني», «حولني»): the suffix on a contact word, but not
 # on «وصل», where «وصلني» is also "it reached me" (the parcel).
 _ME_SUFFIXES = ("ونی", "نی")
+# ... and «لي» on verbs of calling only («رنولي», «دقلي», «عيطولي»; «تحويلي» is also "my
+# transfer")
+_ME_SUFFIXES_OF_CALLS = ("ولی", "لی")
 _ARRIVE = "وصل"
 # "Put me through", "get back to me": aimed at the customer, like "call me".
 _ME_CONTACT_PHRASES = _phrases(
@@ -881,6 +949,19 @@ _ME_CONTACT_PHRASES = _phrases(
     "تلفن بزنه",
     "تلفن بزنید",
     "تلفن بزنین",
+)
+# ... and "give me a call", "reach out to me", which like "call me" end the clause or
+# say when or how ("give me a call tomorrow"; not "... before the courier comes")
+_ME_CALL_PHRASES = _phrases(
+    "give me a call",
+    "give me a ring",
+    "give me a buzz",
+    "give us a call",
+    "give us a ring",
+    "reach out to me",
+    "reach out to us",
+    "get in touch with me",
+    "get in touch with us",
 )
 # «درخواست تماس», "a call request", is a callback (one token: see `_COMPOUND_NOUNS`).
 _CALL_REQUEST = "درخواستتماس"
@@ -936,7 +1017,9 @@ _CALL_WORDS = frozenset(
             # and «يراسل», "messages"
             "زنگم خابر یخابر تخابر یراسل راسل تراسل "
             # the English "call" in Persian letters («میشه کال بزنید؟»)
-            "کال telephone"
+            "کال telephone "
+            # Levantine and Egyptian "ring" and «دق» («رنوا علي», «حدا يدقلي»)
+            "رن یرن ترن یدق تدق ندق دقوا دقو دقلی دقولی دقیلی یدقلی تدقلی"
         )
     )
 )
@@ -947,10 +1030,11 @@ _HAVE_GET = frozenset(["have", "get"])
 # What may follow "call me" in a request ("call me back", "call me at 0912 ...", "call
 # me tomorrow", "transfer me to billing"); "call me Carrie" or "call me something else"
 # asks the bot to use a name.
+_BACK = "back"
 _AFTER_CALL_ME = frozenset(
     tokenise(
         "back at on to with through about regarding re asap now today tomorrow soon later "
-        "please pls plz when if as"
+        "please pls plz when if as urgently immediately quickly"
     )
 )
 _WH_WORDS = frozenset(
@@ -962,6 +1046,23 @@ _WH_WORDS = frozenset(
         )
     )
 )
+# Arabic «أين», "where", is written as Persian «این», "this" («به این شماره زنگ بزنید»,
+# "call this number"): "where" only in a clause with no letter Arabic lacks.
+_WHERE_OR_THIS = normalise("أين")
+_PERSIAN_ONLY_LETTERS = frozenset("پژگ")
+
+
+def _asks_wh(clause: Sequence[str]) -> bool:
+    """Whether the clause holds a question word ("how", «کجا», «وين»)."""
+    return any(
+        t in _WH_WORDS
+        and not (
+            t == _WHERE_OR_THIS and any(not _PERSIAN_ONLY_LETTERS.isdisjoint(w) for w in clause)
+        )
+        for t in clause
+    )
+
+
 # Conjunctions that start a new clause ("I called yesterday and nobody answered").
 _CLAUSE_WORDS = frozenset(
     tokenise(normalise("and but so then anyway ولی اما البته ولي لكن بس anyways"))
@@ -1203,7 +1304,9 @@ _REQUEST_FILLER = _FILLER | frozenset(
             "find actual actually any there one of your from now right away asap immediately "
             "who who's member "
             "با یه یک یک به من لطفا میخوام میخواهم میشه رو را واقعی "
-            "ارید ابغی ابی مع الی لو سمحت من فضلک حقیقی"
+            "ارید ابغی ابی مع الی لو سمحت من فضلک حقیقی "
+            # Maghrebi "I want some(one)" («بغيت شي حد يعاوني»)
+            "بغيت شي bghit"
         )
     )
 )
@@ -1249,6 +1352,7 @@ _REQUEST_TABLE = _by_first_word((_REQUEST_PHRASES,))
 _ANSWER_TABLE = _by_first_word((_ANSWER_PHRASES,))
 _ME_TABLE = _by_first_word((_ME_PHRASES,))
 _ME_CONTACT_TABLE = _by_first_word((_ME_CONTACT_PHRASES,))
+_ME_CALL_TABLE = _by_first_word((_ME_CALL_PHRASES,))
 _WHEN_TABLE = _by_first_word((_WHEN_PHRASES,))
 
 
@@ -1334,10 +1438,24 @@ _CHANGED_VOWEL = (
     - {"adman", "admen", "haman", "heman"}
 )
 
+# ... or, five letters long, one letter typed too many ("huaman", "agennt"); not the words
+# that makes ("humane", "insane", French "argent").
+_INSERTED_LETTER = (
+    frozenset(
+        w[:k] + c + w[k:]
+        for w in _HUMAN_WORDS
+        if w.isascii() and w.isalpha() and len(w) == _MIN_TYPO_LENGTH - 1
+        for k in range(1, len(w) + 1)
+        for c in "abcdefghijklmnopqrstuvwxyz"
+    )
+    - _HUMAN_WORDS
+    - {"humane", "insane", "argent", "admins", "staffs", "agents", "humans"}
+)
+
 # The listed mistypings above (not "one letter from" any long person-word, which in a
 # long message is as often another word: "expect", "expert"), read beside a request form
 # or a way to talk in a clause of any length ("I need a huan to look at this order").
-_MISTYPED_PEOPLE = _DROPPED_LETTER | _SWAPPED_LETTERS | _CHANGED_VOWEL
+_MISTYPED_PEOPLE = _DROPPED_LETTER | _SWAPPED_LETTERS | _CHANGED_VOWEL | _INSERTED_LETTER
 
 
 # Arabic «الإدارة» ("the management", «للإدارة») is a person-word with its article or
@@ -1440,7 +1558,7 @@ def is_human_request(tokens: Sequence[str]) -> bool:
 
 # "I'm not a robot" («أنا مش روبوت», «انا لست روبوت»): the customer of a captcha, not the
 # bot refused.
-_NOT_SELF = frozenset(tokenise(normalise("not مش مو لست ماني")))
+_NOT_SELF = frozenset(tokenise(normalise("not مش مو لست ماني " + _ARABIZI_NOT)))
 # ... and «آدمم نه ربات», «انسانم نه روبات» ("I am human, not a robot"): the Persian
 # copula «م» on the person-word
 _I_AM_HUMAN = frozenset(tokenise(normalise("آدمم انسانم")))
@@ -1597,6 +1715,12 @@ _COMPOUND_TABLE = _by_first_word((_COMPOUND_NOUNS | _CALL_REQUEST_SPELLINGS,))
 _COMPOUND_LAST_WORDS = frozenset(words[-1] for words in _COMPOUND_NOUNS | _CALL_REQUEST_SPELLINGS)
 
 
+def _verb_of_call(tokens: Sequence[str], i: int) -> bool:
+    """Whether `tokens[i]` is a Persian light verb asked («بگیرید», «بزنید») after a call
+    word («تماس»), which makes the two a verb."""
+    return tokens[i] in _ASKED_LIGHT_VERBS and tokens[i - 1] in _CALL_WORDS
+
+
 def _joined(tokens: Sequence[str]) -> list[str]:
     """The tokens with every compound noun made one token."""
     table = _COMPOUND_TABLE
@@ -1606,6 +1730,8 @@ def _joined(tokens: Sequence[str]) -> list[str]:
     i = 0
     while i < len(tokens):
         length = _longest_at(tokens, i, table) if tokens[i] in table else 0
+        if length and tokens[i + length : i + length + 1] and _verb_of_call(tokens, i + length):
+            length = 0  # «با این شماره تماس بگیرید»: "call this number", not its "contact number"
         word = "".join(tokens[i : i + length]) if length else tokens[i]
         out.append(_COMPOUND_SPELLINGS.get(word, word))
         i += length or 1
@@ -1634,12 +1760,42 @@ def _hyphens_joined(tokens: list[str]) -> list[str]:
     return out
 
 
+# Words typed wrong or glued that the rules read as typed right: the words of a service
+# with one letter wrong ("custmer servce", "suport"; "costumer", a common misspelling),
+# and Persian «با» glued to the person or service after it («باکارشناس», «باپشتیبانی»).
+_SERVICE_SPELLINGS = ("customer", "customers", "service", "services", "support")
+_MISSPELT_SERVICE = {"costumer": "customer", "costumers": "customers"}
+_MIN_SERVICE_TYPO = 6
+_GLUED_WITH = "با"
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _repaired(token: str) -> tuple[str, ...]:
+    """`token` as the word or words it was meant to be."""
+    if token.isascii():
+        if token in _MISSPELT_SERVICE:
+            return (_MISSPELT_SERVICE[token],)
+        if len(token) >= _MIN_SERVICE_TYPO and token not in _SERVICE_SPELLINGS:
+            for word in _SERVICE_SPELLINGS:
+                if Levenshtein.distance(token, word, score_cutoff=1) <= 1:
+                    return (word,)
+        return (token,)
+    rest = token[len(_GLUED_WITH) :]
+    if (
+        token.startswith(_GLUED_WITH)
+        and len(rest) > 2
+        and (_is_person_word(rest, typos=False) or (rest,) in _HUMAN_PHRASES)
+    ):
+        return (_GLUED_WITH, rest)
+    return (token,)
+
+
 def _clauses(text: str) -> list[list[str]]:
     """The tokens of each clause of `text`: split at punctuation and conjunctions."""
     clauses: list[list[str]] = []
     for piece in _CLAUSE_END.split(text):
         clause: list[str] = []
-        tokens = tokenise(normalise(piece))
+        tokens = [word for token in tokenise(normalise(piece)) for word in _repaired(token)]
         if "-" in piece:
             tokens = _hyphens_joined(tokens)
         for token in _joined(tokens):
@@ -2299,7 +2455,20 @@ def _someone_at(tokens: Sequence[str], i: int) -> bool:
     """Whether `tokens[i]` is "someone" («یکی», «احد», «واحد»), not "one of" something
     else («یکی از سفارشام», "one of my orders"; «احد المنتجات», "one of the products")."""
     if tokens[i] in _A_ONE:
-        return i > 0 and tokens[i - 1] in _SOME
+        # ... or asked for, right before the verb of talking or helping it is the subject
+        # of («اريد واحد يحچي وياي», «ابي واحد يكلمني»; «ابي واحد بس» is "one", «اشتريت
+        # واحد يكلمني بالعربي» a device)
+        return (i > 0 and tokens[i - 1] in _SOME) or (
+            i > 0
+            and tokens[i - 1] in _REQUEST_FORMS
+            and i + 1 < len(tokens)
+            and (
+                _carries_me(tokens[i + 1])
+                or _is_contact(tokens, i + 1)
+                or tokens[i + 1] in _HELP_ME
+            )
+            and not tokens[i + 1].isascii()
+        )
     if tokens[i] not in _SOMEONE:
         return False
     if i + 1 == len(tokens) or tokens[i] not in _ONE:
@@ -2352,7 +2521,7 @@ def _carries_me(token: str) -> bool:
     """Whether an Arabic contact verb carries "me" («كلموني», «حولني», «يكلمني», and
     in Arabizi "7awelni", "t7awelni", "kalemni")."""
     if token.isascii():
-        return token in _ARABIZI_ME_CONTACTS
+        return token in _ARABIZI_ME_CONTACTS or _ARABIZI_CALL_ME.fullmatch(token) is not None
     if _latin_with_me(token) is not None:
         return _contact_base(token) is not None
     # «تكلموني», "(you) call me": the second person's «ت» before the verb
@@ -2360,9 +2529,13 @@ def _carries_me(token: str) -> bool:
     return any(
         form.endswith(s)
         and not form[: -len(s)].rstrip("و").endswith(_ARRIVE)
-        and (form in _CONTACT_WORDS or form[: -len(s)] in _CONTACT_WORDS)
+        and (form in words or form[: -len(s)] in words)
         for form in forms
-        for s in _ME_SUFFIXES
+        for suffixes, words in (
+            (_ME_SUFFIXES, _CONTACT_WORDS),
+            (_ME_SUFFIXES_OF_CALLS, _CALL_WORDS),
+        )
+        for s in suffixes
     )
 
 
@@ -2389,6 +2562,173 @@ def _a_call_asked_for(clause: Sequence[str], i: int) -> bool:
         if clause[j] in _ARTICLES_A:
             return clause[j - 1] in _REQUEST_FORMS or clause[j - 1] in _HAVE_GET
     return False
+
+
+# A call asked for or awaited as a noun ("I'd like a call", "phone call please", "I'm
+# waiting for your call", «یه تماس تلفنی میخوام», «منتظر تماستون هستم», «ابي مكالمة»,
+# «ممكن اتصال؟», «ارجو معاودة الاتصال», «بانتظار اتصالكم»): the clause holds the call, a
+# word that asks for or awaits it, and only words that say how, when or from whom. Not
+# «شماره تماس میخوام» (the number), "I need a call with my bank" (another party), «ابي
+# اتصال انترنت» (a connection), "I was waiting for your call" (a story), nor "can I call
+# tomorrow?" (the English verb: "call" is the noun only after an article, "phone" or
+# "your", or as "call back" leading the clause).
+_CALL_NOUNS = frozenset(
+    tokenise(
+        normalise(
+            "call callback phonecall تماس تماستون تماسی تماستان مکالمه مکالمات اتصال اتصالا "
+            "اتصالکم اتصالک معاوده"
+        )
+    )
+)
+_ENGLISH_CALL = "call"
+_BEFORE_A_CALL_NOUN = frozenset(["a", "an", "one", "quick", "phone", "your", "ur", "the"])
+_AWAITING = frozenset(
+    tokenise(normalise("waiting awaiting await منتظر منتظرم منتظریم بانتظار انتظار انتظر ننتظر"))
+)
+_ASKING_FOR_A_CALL = (
+    _REQUEST_FORMS
+    | _MODALS
+    | _AWAITING
+    | frozenset(
+        tokenise(
+            normalise("please pls plz kindly لطفا لطفاً درخواست تقاضا تقاضای طلب اطلب ارجو نرجو")
+        )
+    )
+)
+_BESIDE_A_CALL = _REQUEST_FILLER | frozenset(
+    tokenise(
+        normalise(
+            "i im am a an one quick short phone telephone back your ur you for from today "
+            "tomorrow soon asap "
+            "یه یک تلفنی از شما طرف امروز فردا الان هستم هستیم دارم داریم بهم باهام "
+            "هاتفی هاتفیه تلفونی تلفونیه منکم منک معی لی بی الیوم بکره الحین ضروری رجاء بلیز "
+            # «معاودة الاتصال», "calling back"
+            "الاتصال"
+        )
+    )
+)
+
+
+def _a_call_asked(clause: Sequence[str]) -> bool:
+    """Whether the clause asks for a call, or awaits one, as a noun."""
+    if not any(t in _CALL_NOUNS for t in clause) or _asks_wh(clause):
+        return False
+    for i, token in enumerate(clause):
+        if token == _ENGLISH_CALL and not (
+            (i > 0 and clause[i - 1] in _BEFORE_A_CALL_NOUN) or (i == 0 and clause[1:2] == [_BACK])
+        ):
+            return False
+    return any(t in _ASKING_FOR_A_CALL for t in clause) and all(
+        t in _CALL_NOUNS or t in _ASKING_FOR_A_CALL or t in _BESIDE_A_CALL or t.isdigit()
+        for t in clause
+    )
+
+
+# Talking asked for by phone or with the shop's people as "you all" («میخوام تلفنی صحبت
+# کنم», «میشه باهاتون صحبت کنم؟», «ابغى اتكلم معكم», «ممكن احكي معكم بالتلفون؟», "can I
+# talk to you on the phone?"): a verb of talking, asked for (a request form or a modal), a
+# way of talking that is not this chat; not "can I pay by phone" (no talk), "when can I
+# talk to you by phone?" (when), «دیروز تلفنی صحبت کردیم» (a story: `_tells`), nor "can
+# I talk to you in French" (the bot is "you"), «ممكن اتكلم عربي معكم؟» (the language
+# asked about) or "until what time can I talk to you by phone?" (the hours).
+_TALKING = frozenset(
+    tokenise(
+        normalise(
+            "talk speak chat discuss حرف صحبت گفتگو گفتوگو گپ توضیح "
+            "اتکلم اکلم نتکلم التکلم اتحدث التحدث نتحدث احکی نحکی احچی نحچی اهضر نهضر "
+            "اسولف نسولف اکلمکم نکلمکم اتفاهم نتفاهم"
+        )
+    )
+)
+_BY_PHONE = frozenset(
+    tokenise(
+        normalise(
+            "تلفنی تلفونی بالتلفون بالتلفن تلفونیا تلفونیا هاتفیا بالهاتف عالتلفون "
+            "بالموبایل عالموبایل "
+            # plural "you": the shop's people («باهاتون», «با شما» below, «معكم»)
+            "باهاتون باهاتان معکم معاکم معکن ویاکم ویاکن"
+        )
+    )
+)
+_BY_PHONE_PHRASES = _phrases(
+    "on the phone", "over the phone", "by phone", "by telephone", "via phone", "با شما"
+)
+_BY_PHONE_TABLE = _by_first_word((_BY_PHONE_PHRASES,))
+_LANGUAGES = frozenset(
+    tokenise(
+        normalise(
+            "english arabic french persian farsi german turkish urdu "
+            "فارسی انگلیسی عربی ترکی عربي بالعربي بالعربی انجليزي انجلیزی بالانجليزي "
+            "بالانجلیزی بالفارسی فرنسي"
+        )
+    )
+)
+
+
+def _talk_asked_by_phone(clause: Sequence[str]) -> bool:
+    """Whether the clause asks to talk by phone, or with the shop's people."""
+    if (
+        not any(t in _TALKING for t in clause)
+        or _asks_wh(clause)
+        or any(
+            t in _LANGUAGES or (t in _WHEN_TABLE and _longest_at(clause, i, _WHEN_TABLE))
+            for i, t in enumerate(clause)
+        )
+    ):
+        return False
+    if not any(t in _REQUEST_FORMS or t in _MODALS or t in _I_CAN for t in clause):
+        return False
+    return any(
+        t in _BY_PHONE or (t in _BY_PHONE_TABLE and _longest_at(clause, i, _BY_PHONE_TABLE))
+        for i, t in enumerate(clause)
+    )
+
+
+# The customer or the case handed to a Persian department, asked («ارجاع به واحد مربوطه
+# لطفا», «لطفا به بخش فنی وصل کنید», «وصلم کنید به واحد فروش», «پرونده رو به واحد مالی
+# منتقل کنید»), or business with one («با واحد مالی کار دارم»); not «به واحد فروش وصل
+# شدم» (a story), «چطوری به واحد فروش وصل بشم؟» (how), «فاکتور رو به واحد مالی ارسال
+# کنید» (a document sent), «کابل رو به قسمت پشت تلویزیون وصل کنید» («قسمت», «بخش» are also
+# "part": the department is named by what it does).
+_PERSIAN_DEPARTMENTS = frozenset(tokenise(normalise("واحد بخش قسمت دپارتمان")))
+_DEPARTMENT_NAMES = frozenset(
+    tokenise(
+        normalise(
+            "مربوطه مربوط فروش مالی فنی پشتیبانی شکایات شکایت حسابداری مرجوعی مرجوعی‌ها "
+            "خدمات مشتریان مشتری ارتباط رسیدگی گارانتی تعمیرات بازرگانی اداری پیگیری"
+        )
+    )
+)
+_HANDING_OVER = frozenset(tokenise(normalise("ارجاع وصل وصلم متصل منتقل")))
+_PERSIAN_ASKED = frozenset(
+    tokenise(
+        normalise(
+            "کن کنید کنین بکنید بکنین بدید بدین بده بدهید نمایید فرمایید لطفا لطفاً خواهشا خواهشمندم"
+        )
+    )
+)
+_TO_OR_WITH = frozenset(tokenise(normalise("به با")))
+_BUSINESS = tuple(tokenise(normalise("کار دارم")))
+
+
+def _to_a_persian_department(clause: Sequence[str]) -> bool:
+    """Whether the clause hands the customer or the case to a Persian department, asked,
+    or says the customer has business with one."""
+    departments = [
+        i
+        for i in range(1, len(clause))
+        if clause[i] in _PERSIAN_DEPARTMENTS
+        and clause[i - 1] in _TO_OR_WITH
+        and clause[i + 1 : i + 2]
+        and clause[i + 1] in _DEPARTMENT_NAMES
+    ]
+    if not departments or _asks_wh(clause):
+        return False
+    if any(tuple(clause[j : j + 2]) == _BUSINESS for i in departments for j in (i + 1, i + 2)):
+        return clause[-2:] == list(_BUSINESS)
+    return any(t in _HANDING_OVER for t in clause) and any(
+        t in _PERSIAN_ASKED or t in _REQUEST_FORMS or t in _MODALS for t in clause
+    )
 
 
 def _raised_to_staff(clause: Sequence[str]) -> bool:
@@ -2458,7 +2798,7 @@ def _department(token: str) -> bool:
 
 # Arabic verbal nouns of calling with the article: a topic («الاتصال بخدمة العملاء متاح؟»)
 # unless a request form asks for them with "me" («أرجو التواصل معي»).
-_VERBAL_NOUNS = frozenset(tokenise(normalise("التواصل الاتصال")))
+_VERBAL_NOUNS = frozenset(tokenise(normalise("التواصل الاتصال بالتواصل بالاتصال")))
 _CALL = "call"
 # "When" as a conjunction ("kalemni lama el order yewsal", "call me when it arrives"):
 # a notice asked for, not a person.
@@ -2468,7 +2808,7 @@ _WHEN_CONJUNCTIONS = frozenset(tokenise(normalise("لما لمن lama lamma lamm
 def _contacts_me(clause: Sequence[str]) -> bool:
     """A contact word aimed at the customer ("transfer me", «زنگ بزنید بهم»), or one that
     needs no object ("escalate"), in a clause that does not ask how or when."""
-    if any(t in _WH_WORDS or t in _WHEN_CONJUNCTIONS for t in clause):
+    if _asks_wh(clause) or any(t in _WHEN_CONJUNCTIONS for t in clause):
         return False
     if clause[0] in _AUXILIARIES:
         return False
@@ -2499,7 +2839,27 @@ def _on_me(clause: Sequence[str], i: int) -> bool:
     if i >= len(clause) or clause[i] != _ON:
         return False
     j = _next_word(clause, i + 1, _BEFORE_IMPERATIVE | _FILLER)
-    return j == len(clause) or clause[j] == _ON
+    return j == len(clause) or clause[j] == _ON or _my_number_at(clause, j)
+
+
+# The customer's own number after «على» («اتصلوا على رقمي», «اتصلو على 0501234567»,
+# «كلموني على الرقم 050...»): "my number", or the number itself typed.
+_MY_NUMBER = frozenset(tokenise(normalise("رقمي جوالي موبايلي تلفوني نمرتي")))
+_THE_NUMBER = frozenset(tokenise(normalise("الرقم رقم هالرقم هذا هاد")))
+_MIN_PHONE_DIGITS = 7
+
+
+def _my_number_at(clause: Sequence[str], j: int) -> bool:
+    """Whether `clause[j]` starts the customer's own phone number, which ends the clause
+    but for "please" («اتصل على 920001234 للاستفسار؟» asks about the shop's)."""
+    if j < len(clause) and clause[j] in _MY_NUMBER:
+        k = j
+    else:
+        k = _next_word(clause, j, _THE_NUMBER)
+        if not (k < len(clause) and clause[k].isdigit() and len(clause[k]) >= _MIN_PHONE_DIGITS):
+            return False
+    rest = _next_word(clause, k + 1, _BEFORE_IMPERATIVE | _FILLER)
+    return all(t.isdigit() for t in clause[rest:])
 
 
 def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: bool) -> bool:
@@ -2510,6 +2870,9 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
         token in _ME_CONTACT_TABLE and _longest_at(clause, i, _ME_CONTACT_TABLE)
     ):
         return True
+    if token in _ME_CALL_TABLE and (length := _longest_at(clause, i, _ME_CALL_TABLE)):
+        after = clause[i + length] if i + length < len(clause) else _BACK
+        return after in _AFTER_CALL_ME or after.isdigit()
     if _carries_me(token) and (
         _latin_with_me(token) is None or (i + 1 < len(clause) and clause[i + 1] in _DO_FORMS)
     ):
@@ -2540,7 +2903,7 @@ def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: b
         if clause[i + 1 : i + 2] and clause[i + 1] in _DO_IMPERATIVE and any(j < i for j in me):
             return True
     elif i + 1 in me:  # "transfer me", "call me back": the object follows the verb
-        after = clause[i + 2] if i + 2 < len(clause) else "back"
+        after = clause[i + 2] if i + 2 < len(clause) else _BACK
         if after in _AFTER_CALL_ME or after.isdigit():
             return True
         # a Latin word in a Persian clause, with the Persian "with me" and a verb asked
@@ -3026,6 +3389,9 @@ def asks_for_a_person(text: str) -> bool:
     asking = [c for c in clauses if not _tells(c)]
     if any(
         _asks_for_one(c)
+        or _a_call_asked(c)
+        or _talk_asked_by_phone(c)
+        or _to_a_persian_department(c)
         or _raised_to_staff(c)
         or _handed_to_staff(c)
         or _is_anyone_there(c)

@@ -32,6 +32,9 @@ def matcher() -> Matcher:
         "ersal raygane?",
         "password ro faramoosh kardam",  # a loanword beside Persian words
         "na komak nakard",
+        # digits of Persian counting and of a model are not Arabizi
+        "2ta gooshi mikham",
+        "garanti 5g gooshi chand mahe?",
     ],
 )
 def test_finglish_is_detected_as_persian(text: str) -> None:
@@ -56,6 +59,14 @@ def test_finglish_is_detected_as_persian(text: str) -> None:
 def test_english_is_not_taken_for_finglish(text: str) -> None:
     assert not is_finglish(text)
     assert detect_language(text) == "en"
+
+
+@pytest.mark.parametrize(
+    "text", ["bghit nhder m3a chi wahed", "wach kayn chi wa7ed", "chi 7aja okhra 3afak"]
+)
+def test_arabizi_with_a_persian_looking_word_is_not_finglish(text: str) -> None:
+    """Arabic written with digits for its letters ("m3a", "wa7ed") outweighs "chi"."""
+    assert not is_finglish(text)
 
 
 @pytest.mark.parametrize(

@@ -348,18 +348,20 @@ def test_person_requests_tune_halves() -> None:
 # of the engineer's own) took 74, 82, 63, 59, 57 and 55 on the first, third, sixth,
 # seventh, eighth and tenth (one, one, two, one, one and one more) and 60 on the fifth
 # (one fewer, not found on the tune halves or their variants), the look-alikes taken
-# unchanged.
+# unchanged. Session 24's rules (families of the engineer's own variants of the tune
+# halves) took one more on the third, fifth, eighth, ninth and tenth, the look-alikes
+# taken unchanged.
 PERSON_REQUESTS_HELD = {
     "person_requests.jsonl": (74, 75, 3, 30),
     "person_requests2.jsonl": (62, 63, 0, 37),
-    "person_requests3.jsonl": (82, 84, 2, 48),
+    "person_requests3.jsonl": (83, 84, 2, 48),
     "person_requests4.jsonl": (54, 65, 2, 35),
-    "person_requests5.jsonl": (60, 65, 2, 35),
+    "person_requests5.jsonl": (61, 65, 2, 35),
     "person_requests6.jsonl": (63, 65, 1, 35),
     "person_requests7.jsonl": (59, 64, 2, 34),
-    "person_requests8.jsonl": (57, 64, 2, 34),
-    "person_requests9.jsonl": (56, 64, 2, 34),
-    "person_requests10.jsonl": (55, 64, 1, 34),
+    "person_requests8.jsonl": (58, 64, 2, 34),
+    "person_requests9.jsonl": (57, 64, 2, 34),
+    "person_requests10.jsonl": (56, 64, 1, 34),
     "person_requests_check_s19.jsonl": (24, 26, 0, 14),
 }
 
@@ -1135,11 +1137,224 @@ SESSION_23_LOOK_ALIKES = {
 }
 
 
+# Session 24's rule families, each with requests and look-alikes of the engineer's own
+# (near-variants of the tune halves' wordings; the requests missed before the rule).
+SESSION_24_REQUESTS = {
+    # Arabizi verbs of calling in other vowels and endings, with "me" on them or after them
+    "arabizi_calls": [
+        "kalmoni",
+        "kallimooni please",
+        "bghit chi wa7ed ykalmni",
+        "7awlni 3ala 7ad",
+        "ittasilu fiya",
+        "momkin a7ad yetasal feni",
+        "3ayetouli 3afakoum",
+        "3ayto liya",
+        "d2oli",
+        "mumkin 7ada yeddi2li?",
+    ],
+    # Levantine «دق» and «رن» aimed at the customer
+    "ring_me": ["دقولي", "ممكن حدا يدقلي؟", "رنوا علي", "رنولي بليز"],
+    # Arabizi read as Arabic though a word of it is Persian ("chi"); «مش» refusing the bot;
+    # «بني آدم»
+    "arabizi_words": [
+        "bghit nhder m3a chi wahed",
+        "bghit nhder m3a chi 7ed",
+        "mesh 3ayez robot",
+        "3ayez bani adam",
+    ],
+    # a call asked for or awaited as a noun, in every language
+    "a_call_asked": [
+        "یه تماس تلفنی لطفا",
+        "تقاضای تماس دارم",
+        "منتظر تماستون هستم",
+        "ابي مكالمة",
+        "ممكن مكالمة؟",
+        "اطلب اتصال هاتفي",
+        "ارجو معاودة الاتصال",
+        "بانتظار اتصالكم",
+        "I'm waiting for your call",
+        "I need a phone call",
+        "call back pls",
+    ],
+    # "give me a call", "reach out to me", "get in touch with me"; "call me urgently"
+    "call_me_phrases": [
+        "give me a call please",
+        "could you give me a ring?",
+        "give me a call on 0770090012",
+        "get in touch with me please",
+        "reach out to me please",
+        "Contact me urgently",
+    ],
+    # talking asked for by phone, or with the shop's people as "you all"
+    "talk_by_phone": [
+        "میخوام تلفنی صحبت کنم",
+        "میشه تلفنی صحبت کنیم؟",
+        "میخوام باهاتون صحبت کنم",
+        "ممكن احكي معكم بالتلفون؟",
+        "ابي اكلمكم تلفونياً",
+        "ابغى اتكلم معكم",
+        "عايز اتكلم معاكم",
+        "can I talk to you on the phone?",
+        "I'd rather talk on the phone",
+        "telefoni mikham sohbat konam",
+    ],
+    # the number to call: «این» is "this" in a Persian clause, not Arabic "where"; «شماره
+    # تماس» before «بگیرید» is "call the number"; the customer's number after «على»
+    "call_this_number": [
+        "به این شماره زنگ بزنید ۰۹۱۲۳۴۵۶۷۸۹",
+        "با این شماره تماس بگیرید: 09123456789",
+        "اتصلو على ٠٥٠١٢٣٤٥٦٧",
+        "اتصلوا على رقمي لو سمحتوا",
+        "ممكن حد يتصل على الرقم 0501234567",
+    ],
+    # typed wrong or glued: «با» glued to the person, a service's words one letter off,
+    # a letter too many in a five-letter person-word, «مسول»
+    "typed_wrong": [
+        "میخوام باکارشناس صحبت کنم",
+        "میخوام باپشتیبانی صحبت کنم",
+        "talk to custmer service",
+        "talk to customer servce",
+        "i want to talk to costumer care",
+        "talk to a huaman",
+        "i need an agennt",
+        "میخوام با مسول صحبت کنم",
+    ],
+    # the customer or the case handed to a Persian department, or business with one
+    "persian_departments": [
+        "ارجاع به واحد مربوطه لطفا",
+        "لطفا به بخش فنی وصل کنید",
+        "وصلم کنید به واحد فروش",
+        "منتقل کنید به بخش مالی",
+        "پیام من رو به واحد مربوطه ارجاع بدید",
+        "میشه منو به قسمت شکایات وصل کنید؟",
+        "با واحد مالی کار دارم",
+    ],
+    # the Gulf present plural («تتواصلون»), «واحد» asked for as the one who talks or helps,
+    # Maghrebi «يعاوني»
+    "arabic_forms": [
+        "اتمنى تتواصلون معي",
+        "اريد واحد يحچي وياي",
+        "ابي واحد يكلمني",
+        "بغيت شي واحد يعاوني",
+        # formal: the verbal noun with «ب», "us" as «بنا», «إيصالي»
+        "أرجو التكرم بالتواصل معي",
+        "نرجو منكم الاتصال بنا",
+        "الرجاء إيصالي بموظف خدمة العملاء",
+        # Gulf «مابي», «مابغى» glued, refusing the bot
+        "مابي روبوت",
+        "مابغى روبوت",
+    ],
+    # «آدمیزاد», "a human being"
+    "persian_words": ["آدمیزاد میخوام", "یه آدمیزاد جواب بده"],
+}
+SESSION_24_LOOK_ALIKES = {
+    "arabizi_calls": [
+        "el 7awala wasalni",
+        "ittasalt fikom embare7 w ma7ad rad",
+        "3ayatli el mandoob embare7",
+        "el mandoob kalemni embare7",
+        "dakhalt 3al site w 3ayat",
+        "bghit wa7ed mn had l model",
+    ],
+    "ring_me": [
+        "المندوب دق الباب وما حد فتح",
+        "الجرس رن مرتين",
+        "مندوبكم رنلي امس وحل المشكلة",
+        # «تحويلي» is also "my transfer"
+        "تحويلي ما وصل لحد الحين",
+    ],
+    "arabizi_words": [
+        "ana mish robot, leh el captcha mesh shaghal?",
+        "mish 3ayez el order khalas",
+    ],
+    "a_call_asked": [
+        "شماره تماس میخوام",
+        "ابي اتصال انترنت",
+        "ممكن اتصال واي فاي",
+        "I was waiting for your call",
+        "can I call tomorrow?",
+        "منتظر تماس پیک هستم",
+        "منتظر تماستون بودم",
+        "كنت بانتظار اتصالكم",
+        "when will i get a call?",
+        "the call dropped please",
+        "I'd like the call recording",
+    ],
+    "call_me_phrases": [
+        "they said they would give me a call but nobody did",
+        "when will you give me a call?",
+        "please tell the courier to give me a call before he comes",
+        "can you give me a call when it ships",
+        "my friend told me to get in touch with you about a job",
+    ],
+    "talk_by_phone": [
+        "can I pay by phone",
+        "when can I talk to you by phone?",
+        "دیروز تلفنی صحبت کردیم",
+        "can I talk to you in French",
+        "میتونم تلفنی سفارش بدم؟",
+        "can I order over the phone?",
+        "ممكن اتكلم عربي معكم؟",
+        "میشه با شما فارسی صحبت کنم؟",
+        "until what time can I talk to you by phone?",
+        "I spoke to your agent on the phone yesterday, he was great",
+    ],
+    "call_this_number": [
+        "به این شماره زنگ بزنم؟",
+        "چرا با این شماره تماس گرفتید؟",
+        "شماره تماس پشتیبانی رو میدید؟",
+        "اتصل على 920001234 للاستفسار؟",
+        "المندوب اتصل على رقمي امس",
+        "لا تتصلوا على رقمي",
+        "اتصلت على الرقم 0501234567 وما حد رد",
+    ],
+    "typed_wrong": [
+        "انا باکارشناس تماس گرفتم دیروز",
+        "the customs form",
+        "servce was slow yesterday",
+        "the costumer service was rude yesterday",
+        "agenda for the meeting?",
+        "ou est mon argent",
+        "مسول فروش دیروز زنگ زد",
+    ],
+    "persian_departments": [
+        "به واحد فروش وصل شدم ولی کسی جواب نداد",
+        "چطوری به واحد فروش وصل بشم؟",
+        "لطفا فاکتور رو به واحد مالی ارسال کنید",
+        "به بخش فنی ارجاع دادید؟",
+        "یه واحد به سبد اضافه کنید لطفا",
+        "کابل رو به قسمت پشت تلویزیون وصل کنید",
+        "دیروز با واحد مالی کار داشتم",
+    ],
+    "arabic_forms": [
+        "ليش ما تتواصلون معي؟",
+        "انتو تتصلون قبل التوصيل؟",
+        "ابي واحد بس",
+        "اريد واحد جديد",
+        "ابي واحد يوصلني للمطار",
+        "هل الاتصال بنا متاح يوم الجمعة؟",
+        "بالتواصل معكم عرفت ان الطلب وصل",
+        "ايصالي للمطار",
+        # ... and refusing the person
+        "مابي احد يتصل، بس ابي الرقم",
+        "مابي موظف، ابي اعرف السعر",
+    ],
+    "persian_words": ["آدمیزاد اینقدر بدقول؟"],
+}
+
+
 FAMILY_REQUESTS = [
-    t for d in (SESSION_22_REQUESTS, SESSION_23_REQUESTS) for ts in d.values() for t in ts
+    t
+    for d in (SESSION_22_REQUESTS, SESSION_23_REQUESTS, SESSION_24_REQUESTS)
+    for ts in d.values()
+    for t in ts
 ]
 FAMILY_LOOK_ALIKES = [
-    t for d in (SESSION_22_LOOK_ALIKES, SESSION_23_LOOK_ALIKES) for ts in d.values() for t in ts
+    t
+    for d in (SESSION_22_LOOK_ALIKES, SESSION_23_LOOK_ALIKES, SESSION_24_LOOK_ALIKES)
+    for ts in d.values()
+    for t in ts
 ]
 
 
