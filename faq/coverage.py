@@ -51,6 +51,7 @@ from faq.light_words import (
 from faq.matcher import STOPWORDS, Matcher, MatchResult, WordCoverage
 from faq.morphology import (
     arabic_stem,
+    arabic_variants,
     english_stem,
     persian_light_verb,
     persian_variants,
@@ -188,15 +189,6 @@ def _function_forms(matcher: Matcher) -> frozenset[str]:
     return frozenset(_layer_forms(matcher, STOPWORDS | LIGHT_WORDS) | matcher.function_words)
 
 
-def _without_proclitic(word: str) -> str | None:
-    """`word` without an Arabic preposition or conjunction of one letter glued on
-    («لطرابلس», "to Tripoli"), only before a word this long (a short one is too often a
-    word itself); None where there is none."""
-    if not word.isascii() and word[0] in _ONE_LETTER_PROCLITICS and len(word) > _MIN_PROCLITIC_STEM:
-        return word[1:]
-    return None
-
-
 def _in_list(word: str, forms: frozenset[str]) -> bool:
     """Whether `word` is in a word list (`forms`), also with its clitics («عندکم» is
     «عند» "at" with "your"; «بتاعکم» is «بتاع» with "your"; «لدبي» is «دبي»)."""
@@ -206,7 +198,9 @@ def _in_list(word: str, forms: frozenset[str]) -> bool:
         return False
     if arabic_stem(word) in forms:
         return True
-    if _without_proclitic(word) in forms:
+    # an Arabic preposition or conjunction of one letter glued on («لطرابلس», "to
+    # Tripoli"), only before a word this long (a short one is too often a word itself)
+    if word[0] in _ONE_LETTER_PROCLITICS and len(word) > _MIN_PROCLITIC_STEM and word[1:] in forms:
         return True
     # Persian enclitics only on a stem this long: stripping is too loose on short ones
     # («بسته», "parcel", would read as «بس», "just"; «ماکروفرم» is «ماکروفر» + «م»).
@@ -301,12 +295,10 @@ def _organisation_runs(
 
 def _readings(word: str) -> frozenset[str]:
     """The forms a question word may be a listed name's word in: as it is, without
-    its clitics («اینستاگرامم», «بالراجحي»)."""
-    readings = set(_variants(word))
-    stem = _without_proclitic(word)
-    if stem is not None:
-        readings.update(_variants(stem))
-    return frozenset(readings)
+    its Persian or Arabic clitics («اینستاگرامم», «بالراجحي», «الفيسبوك»)."""
+    if word.isascii():
+        return frozenset((word,))
+    return frozenset((*_variants(word), *arabic_variants(word)))
 
 
 def _names_in(

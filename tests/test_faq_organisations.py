@@ -66,6 +66,7 @@ def test_the_learned_decision_does_not_answer_for_another_organisation(
         ("شارژ همراه اول نمیشه", ("همراه اول",)),
         ("كيف افتح حساب في مصرف الراجحي", ("مصرف الراجحي",)),  # the longest name only
         ("الدفع بالراجحي فشل", ("الراجحي",)),  # with «ب», "with"
+        ("كيف أغير كلمة السر في الفيسبوك", ("فيسبوك",)),  # with the article
         # a bank's name alone is a common word («ملت», "nation"; "saman")
         ("قیمت برای ملت چنده", ()),
         ("saman opening hours", ()),
