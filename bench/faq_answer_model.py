@@ -99,7 +99,7 @@ def _rows(matcher: Matcher, writer: str, split: str | None) -> list[Row]:
                 features,
                 rules.kind is VerdictKind.ANSWER,
                 runner_up <= Thresholds().learned_lead * best.score,
-                coverage.negative is not None,
+                coverage.vetoed,
             )
         )
     return out

@@ -257,9 +257,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         "decision": verdict.kind.value,
         "answer": answer,
         "suggestions": [c.entry_id for c in verdict.suggestions],
-        # what keeps the top entry from answering: words it does not explain, its `not:`
+        # what keeps the top entry from answering: words it does not explain, its `not:`,
+        # names of other organisations the KB never names
         "unexplained": list(verdict.coverage.unexplained) if verdict.coverage else [],
         "not": verdict.coverage.negative if verdict.coverage else None,
+        "organisations": list(verdict.coverage.organisations) if verdict.coverage else [],
         "elapsed_us": round(result.elapsed_us),
     }
     if args.json:

@@ -13,7 +13,10 @@ leaves too much of the question unexplained, and any word the whole KB does not 
 concept the entry uses («تخقیفم») is explained by it. The kind of goods a question
 names is light, and so is its brand or model beside it ("the Hisense fridge",
 «ثلاجة سامسونج»): which appliance a question is about does not change the entry that
-answers it, while a brand alone (another company's service) stays foreign.
+answers it, while a brand alone (another company's service) stays foreign. A name of
+another organisation or its service (`faq/organisations.yaml`: «بانک ملت», «همراه
+اول», "Apple ID") that the KB itself never names is reported apart: such a question
+asks that organisation, whatever words of it the entry explains.
 
 An entry may also list negative phrasings (`not:` in the KB, `FaqEntry.negatives`):
 questions that look like it but that it does not answer ("bank card PIN" for a
@@ -33,11 +36,22 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
+from faq.finglish import to_persian
 from faq.lexicon import CONCEPT_PREFIX, LANGUAGES
-from faq.light_words import BENEFICIARIES, FOR_WORDS, GOODS, LIGHT_WORDS, PLACES
+from faq.light_words import (
+    BANK_NAMES,
+    BANK_WORDS,
+    BENEFICIARIES,
+    FOR_WORDS,
+    GOODS,
+    LIGHT_WORDS,
+    ORGANISATIONS,
+    PLACES,
+)
 from faq.matcher import STOPWORDS, Matcher, MatchResult, WordCoverage
 from faq.morphology import (
     arabic_stem,
+    arabic_variants,
     english_stem,
     persian_light_verb,
     persian_variants,
@@ -86,13 +100,23 @@ class Coverage:
     # only by a near spelling («ایران» for «ارزان»)
     content_words: int = 0
     near: tuple[str, ...] = ()
+    # names of other organisations or their services the question contains and the KB
+    # never names (`faq/organisations.yaml`), as listed there
+    organisations: tuple[str, ...] = ()
+
+    @property
+    def vetoed(self) -> bool:
+        """Whether the question is not answered with this entry whatever else holds: it
+        contains a `not:` phrasing of the entry, or names another organisation."""
+        return self.negative is not None or bool(self.organisations)
 
     def explains(self, max_unexplained: int, max_foreign: int) -> bool:
         """Whether the entry explains enough of the question to answer it: at most
         `max_unexplained` content words unexplained, of them at most `max_foreign`
-        unknown to the whole KB, and no `not:` phrasing of the entry in the question."""
+        unknown to the whole KB, no `not:` phrasing of the entry and no other
+        organisation's name in the question."""
         return (
-            self.negative is None
+            not self.vetoed
             and len(self.unexplained) <= max_unexplained
             and len(self.foreign) <= max_foreign
         )
@@ -129,6 +153,10 @@ class _EntryExtras:
     # family and friends, and the words for "for" that make them a beneficiary
     people_forms: frozenset[str]
     for_forms: frozenset[str]
+    # other organisations' names as runs of word forms (by their first form), each with
+    # the name as listed; and the names the KB itself uses (never reported)
+    organisation_runs: Mapping[str, tuple[tuple[tuple[str, ...], str], ...]]
+    kb_organisations: frozenset[str]
     # question word -> whether the KB knows it (filled as questions come)
     known_words: dict[str, bool] = field(default_factory=dict)
 
@@ -233,6 +261,72 @@ def _with_stems_of_inflections(forms: Iterable[str]) -> set[str]:
     return out
 
 
+# A name in Latin letters from this many letters is also read as Finglish (shorter
+# ones are mostly initials whose Persian letters spell a word: «osn» -> «اسن»).
+_MIN_FINGLISH_NAME = 5
+
+
+def _organisation_runs(
+    matcher: Matcher,
+) -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
+    """Every name of `faq/organisations.yaml` as the runs of word forms the matcher's
+    language layers make of it (in each language, as `_layer_forms` does for single
+    words), by the run's first form; a bank's name beside each word for bank, on
+    either side («بانک ملت», "Mellat Bank")."""
+    names = [(name, name) for listed in ORGANISATIONS.values() for name in listed]
+    for language, bank_words in BANK_WORDS.items():
+        for bank in bank_words:
+            for name in BANK_NAMES.get(language, ()):
+                label = f"{bank} {name}"
+                names += [(label, label), (f"{name} {bank}", label)]
+    runs: dict[str, set[tuple[tuple[str, ...], str]]] = {}
+    for text, label in names:
+        # a name in Latin letters is also written so in Finglish, which the matcher
+        # reads in Persian script ("hamrah aval")
+        spellings = [(text, language) for language in LANGUAGES]
+        if text.isascii() and len(text) >= _MIN_FINGLISH_NAME:
+            spellings.append((to_persian(text), "fa"))
+        for spelling, language in spellings:
+            forms = tuple(_stems(matcher, spelling, language))
+            if forms:
+                runs.setdefault(forms[0], set()).add((forms, label))
+    return {first: tuple(sorted(found)) for first, found in runs.items()}
+
+
+def _readings(word: str) -> frozenset[str]:
+    """The forms a question word may be a listed name's word in: as it is, without
+    its Persian or Arabic clitics («اینستاگرامم», «بالراجحي», «الفيسبوك»)."""
+    if word.isascii():
+        return frozenset((word,))
+    return frozenset((*_variants(word), *arabic_variants(word)))
+
+
+def _names_in(
+    words: Sequence[str], runs: Mapping[str, tuple[tuple[tuple[str, ...], str], ...]]
+) -> list[str]:
+    """The listed names (`_organisation_runs`) whose run of word forms `words` contains,
+    one for each place, the longest there («مصرف الراجحي», not also «الراجحي»)."""
+    readings = [_readings(w) for w in words]
+    found: list[str] = []
+    i = 0
+    while i < len(words):
+        longest: tuple[int, str] | None = None
+        for reading in sorted(readings[i]):
+            for forms, label in runs.get(reading, ()):
+                if (
+                    i + len(forms) <= len(words)
+                    and all(form in readings[i + k] for k, form in enumerate(forms[1:], 1))
+                    and (longest is None or len(forms) > longest[0])
+                ):
+                    longest = (len(forms), label)
+        if longest is None:
+            i += 1
+        else:
+            found.append(longest[1])
+            i += longest[0]
+    return found
+
+
 def _extras(matcher: Matcher) -> _EntryExtras:
     """Analyse the KB's answers, tags and negative phrasings once per matcher (a KB
     reload builds a new matcher, so the cache never goes stale)."""
@@ -243,20 +337,25 @@ def _extras(matcher: Matcher) -> _EntryExtras:
     answer_forms = []
     concept_forms = []
     negatives = []
+    runs = _organisation_runs(matcher)
+    kb_organisations: set[str] = set()  # the names the KB uses itself
     for entry in matcher.kb.entries:
-        forms: set[str] = set()
-        for lang, answer in entry.answers.items():
-            forms.update(_stems(matcher, answer, lang if lang in LANGUAGES else None))
-        for tag in entry.tags:
-            forms.update(_stems(matcher, tag.replace("-", " "), None))
+        # the words of each answer, tag and phrasing, in order
+        texts = [
+            _stems(matcher, answer, lang if lang in LANGUAGES else None)
+            for lang, answer in entry.answers.items()
+        ]
+        texts += [_stems(matcher, tag.replace("-", " "), None) for tag in entry.tags]
+        forms: set[str] = set().union(*texts)
         answer_forms.append(tuple(sorted(_with_stems_of_inflections(forms))))
-        used = forms.union(
-            *(
-                matcher.words(p, lang if lang in LANGUAGES else None)
-                for lang, phrasings in entry.questions.items()
-                for p in phrasings
-            )
-        )
+        phrasings = [
+            matcher.words(p, lang if lang in LANGUAGES else None)
+            for lang, listed in entry.questions.items()
+            for p in listed
+        ]
+        used = forms.union(*phrasings)
+        for words in (*texts, *phrasings):
+            kb_organisations.update(_names_in(words, runs))
         concept_forms.append(
             tuple(
                 sorted(
@@ -296,6 +395,8 @@ def _extras(matcher: Matcher) -> _EntryExtras:
         frozenset(_layer_forms(matcher, GOODS)),
         frozenset(_layer_forms(matcher, BENEFICIARIES)),
         frozenset(_layer_forms(matcher, FOR_WORDS)),
+        runs,
+        frozenset(kb_organisations),
     )
     _EXTRAS[matcher] = extras
     return extras
@@ -518,4 +619,9 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
         foreign,
         len(content),
         tuple(near),
+        tuple(
+            name
+            for name in _names_in([w.word for w in result.explained], extras.organisation_runs)
+            if name not in extras.kb_organisations
+        ),
     )

@@ -8,9 +8,10 @@ The bot answers only when two things hold: the matcher's confidence reaches
 content word of the whole message, `Coverage.complete`); and the top entry explains the
 question (`faq.coverage`: at most one content word of the question matched by nothing
 in the entry, and none unknown to the whole KB; no `not:` phrasing of the entry in the
-question). Beside that rule, a learned decision (`faq.answer_model`, `Thresholds.learned`)
-may answer a question the rule refuses, where no runner-up is close; a `not:` phrasing
-still refuses. With the semantic
+question, and no name of another organisation the KB never names, `faq/organisations.yaml`).
+Beside that rule, a learned decision (`faq.answer_model`, `Thresholds.learned`) may
+answer a question the rule refuses, where no runner-up is close; a `not:` phrasing or
+another organisation's name still refuses. With the semantic
 extra on (an `EmbeddingReranker`), the ranking and the confidence are the lexical
 score fused with the embedding similarity (`faq.fusion`), and the same coverage rule
 applies to the fused top entry: embedding cosines alone do not separate near-miss
@@ -141,7 +142,8 @@ def decide_match(
         learned: the learned decision's call (`faq.answer_model`), when it is on: a
             question it answers is answered even where the confidence and coverage
             rule would refuse, unless the question contains a `not:` phrasing of the
-            entry or a second opinion names another entry.
+            entry or another organisation's name (`Coverage.vetoed`), or a second
+            opinion names another entry.
     """
     best = result.best
     if best is None:
@@ -163,7 +165,7 @@ def decide_match(
     # added right answers for few near-miss ones; alone, it lost some the rule makes)
     learned_yes = (
         learned is True
-        and (coverage is None or coverage.negative is None)
+        and (coverage is None or not coverage.vetoed)
         and runner_up <= thresholds.learned_lead * best.score
     )
     if ((sure and explained) or learned_yes) and not vetoed:
