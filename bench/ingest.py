@@ -68,9 +68,10 @@ async def postgres_server_pid(url: str) -> int | None:
     try:
         async with engine.connect() as connection:
             backend = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            # Read while the backend is there: once disconnected, it exits.
+            return postgres_parent(backend)
     finally:
         await engine.dispose()
-    return postgres_parent(backend)
 
 
 def postgres_parent(pid: int) -> int | None:
