@@ -5,7 +5,10 @@ get a throwaway PostgreSQL from the Debian binaries). For each database it start
 real `pasokh serve` process, posts N messages from C concurrent clients, and prints
 throughput and p50/p99 latency beside a baseline measured in the same run: the same
 rows (customer, identity, thread, message) written with plain SQLAlchemy inserts,
-one transaction per message, no HTTP, no dedupe, no routing.
+one transaction per message, no HTTP, no dedupe, no routing. Beside each path it prints
+CPU seconds per 1,000 messages: the serve process's (API path), and, on a PostgreSQL
+server running on this machine, the server's own (the postmaster and every backend:
+a statement or round trip less shows there).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,8 +61,41 @@ async def fresh_database(kind: str, workdir: Path, pg_admin: str | None) -> str:
     return url
 
 
-async def baseline(url: str, count: int, concurrency: int) -> tuple[float, list[float]]:
-    """Plain inserts of the same rows, one transaction per message."""
+async def postgres_server_pid(url: str) -> int | None:
+    """The postmaster's pid when the PostgreSQL server at `url` runs on this machine (a
+    backend is its child), else None."""
+    engine = new_engine(url)
+    try:
+        async with engine.connect() as connection:
+            backend = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            # Read while the backend is there: once disconnected, it exits.
+            return postgres_parent(backend)
+    finally:
+        await engine.dispose()
+
+
+def postgres_parent(pid: int) -> int | None:
+    """The parent of process `pid` if it is a PostgreSQL process on this machine."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name, after = stat.split("(", 1)[1].rsplit(")", 1)
+    if name != "postgres":  # the same pid on this machine, but not the server's backend
+        return None
+    return int(after.split()[1])
+
+
+def database_cpu(server_pid: int | None) -> float:
+    """CPU seconds the database server has used so far (0 without one to read)."""
+    return 0.0 if server_pid is None else cpu_seconds(server_pid, reaped=True)
+
+
+async def baseline(
+    url: str, count: int, concurrency: int, database_cpu_used: list[float], server_pid: int | None
+) -> tuple[float, list[float]]:
+    """Plain inserts of the same rows, one transaction per message; the database server's
+    CPU seconds for the run are appended to `database_cpu_used`."""
     engine = new_engine(url, pool_size=concurrency)
     sessions = new_sessionmaker(engine)
     latencies: list[float] = []
@@ -93,9 +130,11 @@ async def baseline(url: str, count: int, concurrency: int) -> tuple[float, list[
                 )
             latencies.append(time.perf_counter() - started)
 
+    database_before = database_cpu(server_pid)
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    database_cpu_used.append(database_cpu(server_pid) - database_before)
     await engine.dispose()
     return count / elapsed, latencies
 
@@ -109,10 +148,13 @@ async def through_api(
     args: tuple[str, ...] = (),
     unavailable: list[int] | None = None,
     server_cpu: list[float] | None = None,
+    database_cpu_used: list[float] | None = None,
+    server_pid: int | None = None,
 ) -> tuple[float, list[float]]:
     """`count` messages posted to a `pasokh serve` (more options in `args`); a 503 is
     retried with the same id, as a client is told to, and noted in `unavailable`; the
-    server process's CPU seconds for the run are appended to `server_cpu`."""
+    server process's CPU seconds for the run are appended to `server_cpu`, the
+    database server's (`server_pid`, the postmaster) to `database_cpu_used`."""
     unavailable = [] if unavailable is None else unavailable
     engine = new_engine(url)
     token = new_token("pk_int")
@@ -162,11 +204,14 @@ async def through_api(
 
             assert server.process is not None
             cpu_before = cpu_seconds(server.process.pid)
+            database_before = database_cpu(server_pid)
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             elapsed = time.perf_counter() - started
             if server_cpu is not None:
                 server_cpu.append(cpu_seconds(server.process.pid) - cpu_before)
+            if database_cpu_used is not None:
+                database_cpu_used.append(database_cpu(server_pid) - database_before)
     finally:
         server.terminate()
     return count / elapsed, latencies
@@ -201,10 +246,17 @@ async def main() -> None:
         print(f"{'database':<11}{'path':<22}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
         try:
             for kind in kinds:
+                server_pid = await postgres_server_pid(pg_admin) if kind == "postgresql" else None
+                base_database_cpu: list[float] = []
                 base_rate, base_lat = await baseline(
-                    await fresh_database(kind, workdir, pg_admin), args.messages, args.concurrency
+                    await fresh_database(kind, workdir, pg_admin),
+                    args.messages,
+                    args.concurrency,
+                    base_database_cpu,
+                    server_pid,
                 )
                 server_cpu: list[float] = []
+                api_database_cpu: list[float] = []
                 api_rate, api_lat = await through_api(
                     await fresh_database(kind, workdir, pg_admin),
                     workdir,
@@ -212,6 +264,8 @@ async def main() -> None:
                     args.concurrency,
                     args.customers,
                     server_cpu=server_cpu,
+                    database_cpu_used=api_database_cpu,
+                    server_pid=server_pid,
                 )
                 for label, rate, lat in (
                     ("plain inserts", base_rate, base_lat),
@@ -227,8 +281,15 @@ async def main() -> None:
                 )
                 print(
                     f"{kind:<11}{'server CPU-s/1000 msg':<22}"
-                    f"{server_cpu[0] * 1000 / args.messages:>9.2f}\n"
+                    f"{server_cpu[0] * 1000 / args.messages:>9.2f}"
                 )
+                if server_pid is not None:
+                    print(
+                        f"{kind:<11}{'PostgreSQL CPU-s/1000':<22}"
+                        f"{base_database_cpu[0] * 1000 / args.messages:>9.2f} plain inserts,"
+                        f" {api_database_cpu[0] * 1000 / args.messages:.2f} API channel"
+                    )
+                print()
         finally:
             if pg_dir is not None:
                 stop_throwaway_postgres(pg_dir)

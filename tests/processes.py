@@ -19,10 +19,11 @@ import aiohttp
 from tests.support import free_port
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
     """User + system CPU seconds process `pid` and its children (`serve --workers N`)
     have used so far (Linux /proc; 0 for a process gone): on a shared machine a steadier
-    figure than a rate, which moves with everyone else's load."""
+    figure than a rate, which moves with everyone else's load. `reaped` adds what its
+    children that already exited used (a PostgreSQL server's backends come and go)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -32,7 +33,10 @@ def cpu_seconds(pid: int) -> float:
     except OSError:  # a kernel without CONFIG_PROC_CHILDREN
         children = []
     fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    own = ticks / os.sysconf("SC_CLK_TCK")
     return own + sum(cpu_seconds(int(child)) for child in children)
 
 

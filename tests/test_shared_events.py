@@ -169,3 +169,42 @@ def test_events_travel_as_small_plain_data() -> None:
     long_name = encode(Typing(1, 2, "customer", "ن" * 200), "origin", 2)
     assert long_name is not None and len(long_name.encode()) < MAX_PAYLOAD_BYTES
     assert encode(EventsResumed(), "origin", 3) is None  # each process's own
+
+
+@pytest.mark.postgresql  # NOTIFY is PostgreSQL's
+async def test_the_bus_drops_its_own_notifications_unread(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL notifies a listening session of its own NOTIFYs too: the bus's own
+    events come back to it, and are dropped before their payload is decoded."""
+    from router.core import shared_events
+    from router.core.shared_events import listen_dsn, notify_at_commit
+    from router.storage.engine import new_engine, new_sessionmaker
+
+    decoded: list[str] = []
+
+    def counting_decode(payload: str) -> tuple[str, Event]:
+        decoded.append(payload)
+        return decode(payload)
+
+    monkeypatch.setattr(shared_events, "decode", counting_decode)
+    engine = new_engine(settings.database_url)
+    metrics = Metrics()
+    bus = PostgresEventBus(listen_dsn(engine.url), metrics.shared_events)
+    await bus.start()
+    try:
+        async with bus.subscription() as queue:
+            for thread_id in range(20):
+                bus.publish(ThreadChanged(thread_id, 8, "open", 1, None))
+            async with asyncio.timeout(10):
+                while metrics.shared_events.labels("sent")._value.get() < 20:
+                    await asyncio.sleep(0.01)
+            # Another connection's notification, sent after the bus's own were
+            # committed, arrives after them: once it is here, so are they.
+            async with new_sessionmaker(engine)() as session, session.begin():
+                await notify_at_commit(session, ThreadChanged(99, 8, "open", 1, None))
+            await next_event(queue, ThreadChanged, thread_id=99)
+        assert len(decoded) == 1 and '"thread_id":99' in decoded[0]
+    finally:
+        await bus.stop()
+        await engine.dispose()

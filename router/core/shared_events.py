@@ -150,6 +150,9 @@ class PostgresEventBus:
         self._wake = asyncio.Event()
         self._lost = asyncio.Event()
         self._listening = asyncio.Event()
+        # The bus connection's backend: what it sends comes back to it (a listening
+        # session is notified of its own NOTIFYs) and is dropped unread.
+        self._own_backend: int | None = None
         self._tasks = BackgroundTasks(logger)
 
     # -- the EventBus protocol -------------------------------------------------------
@@ -236,6 +239,7 @@ class PostgresEventBus:
 
     async def _serve(self, connection: asyncpg.Connection, *, resumed: bool) -> None:
         self._lost.clear()
+        self._own_backend = connection.get_server_pid()
         connection.add_termination_listener(lambda _: self._lost.set())
         await connection.add_listener(CHANNEL, self._received)
         self._listening.set()
@@ -275,7 +279,13 @@ class PostgresEventBus:
                 self._outgoing.popleft()
             self._counter.labels("sent").inc(len(batch))
 
-    def _received(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+    def _received(self, _connection: object, pid: int, _channel: str, payload: str) -> None:
+        if pid == self._own_backend:
+            # Sent by `_send_pending` on this connection: our own subscribers had it at
+            # `publish`. Dropped unread, as decoding is most of what a notification
+            # costs; the origin below still catches ours where the pid is not the
+            # backend's (a pooler in front of the server).
+            return
         try:
             origin, event = decode(payload)
         except ValueError:
