@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email.feedparser
+import email.utils
 import random
 import re
 import time
@@ -16,9 +17,11 @@ import pytest
 from channels.email.loops import classify
 from channels.email.parse import (
     _BOUNDARY_CLOSE,
+    _PLAIN_MAILBOX,
     MailLimits,
     MailOverLimits,
     ParsedMail,
+    _address_pairs,
     _BoundaryLine,
     _BoundaryPatterns,
     _MailParser,
@@ -631,3 +634,72 @@ def test_a_boundary_line_matches_as_its_compiled_pattern_would(separator: str) -
         if want is not None and got is not None:
             for group in (0, "sep", "end", "ws", "linesep"):
                 assert got.group(group) == want.group(group), (repr(line), group)
+
+
+# --- address headers ---------------------------------------------------------------------
+
+ADDRESS_PIECES = [*"aZ0.@<> \t\"(),;:\\[]=?'-_ش\u200c\u00a0\r\n!#~", "=?utf-8?b?2YXYtA==?="]
+NAME_WORDS = [
+    "Sara",
+    "=?utf-8?b?2YXYtA==?=",
+    "مشتری",
+    "5",
+    "O'Neil",
+    "a.b",
+    '"q"',
+    "(c)",
+    "a\u00a0b",
+]
+ADDRESSES = [
+    "customer5@example.ir",
+    "a.b+c@x.y.z",
+    "x@y",
+    "a..b@c",
+    ".a@b",
+    "A@B.IR",
+    "a@b@c",
+    "ü@x",
+]
+
+
+def _address_header(rng: random.Random) -> str:
+    if rng.random() < 0.4:
+        return "".join(rng.choice(ADDRESS_PIECES) for _ in range(rng.randint(0, 14)))
+
+    def space() -> str:
+        return rng.choice(["", " ", "  ", "\t", " \t "])
+
+    name = " ".join(rng.choice(NAME_WORDS) for _ in range(rng.randint(0, 3)))
+    address = rng.choice(ADDRESSES)
+    if name or rng.random() < 0.5:
+        return f"{space()}{name}{space()}<{address}>{space()}"
+    return f"{space()}{address}{space()}"
+
+
+def test_an_address_header_is_read_as_getaddresses_reads_it() -> None:
+    rng = random.Random(20261202)
+    plain = 0
+    for _ in range(20_000):
+        value = _address_header(rng)
+        try:
+            expected = email.utils.getaddresses([value])
+        except Exception:
+            continue
+        assert _address_pairs(value) == expected, repr(value)
+        plain += _PLAIN_MAILBOX.fullmatch(value) is not None
+    assert plain > 3_000  # the plain forms were tried, not only the fallback
+
+
+def test_plain_address_headers_are_read_without_getaddresses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(values: list[str]) -> list[tuple[str, str]]:
+        raise AssertionError(f"getaddresses({values!r})")
+
+    monkeypatch.setattr(email.utils, "getaddresses", refused)
+    mail = parse_mail(
+        b"From: =?utf-8?b?2YXYtNiq2LHbjA==?= 2 <Customer2@Example.ir>\r\n"
+        b"To: support@support.localhost\r\nSubject: hi\r\n\r\nsalam\r\n"
+    )
+    assert (mail.sender, mail.sender_name) == ("customer2@example.ir", "مشتری 2")
+    assert mail.recipients == ("support@support.localhost",)

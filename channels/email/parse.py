@@ -449,13 +449,37 @@ def _clean_line(value: str) -> str:
     return " ".join(cleaned.split())
 
 
+# An address header as nearly every mail writes it: one plain address, bare or in angle
+# brackets after a display name of plain words (encoded words included). For these
+# `email.utils.getaddresses` gives (the words joined by one space, the address), ~40 us
+# of CPU a header here; anything else (quotes, comments, groups, several addresses,
+# other whitespace, folding) still goes to it.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM_ADDRESS = rf"{_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*"
+_NAME_WORD = r"[^\s\x00-\x1f\x7f()<>@,:;.\\\"\[\]]+"
+_PLAIN_MAILBOX = re.compile(
+    rf"[ \t]*(?:(?P<name>{_NAME_WORD}(?:[ \t]+{_NAME_WORD})*)?[ \t]*<(?P<bracketed>"
+    rf"{_DOT_ATOM_ADDRESS})>|(?P<bare>{_DOT_ATOM_ADDRESS}))[ \t]*"
+)
+
+
+def _address_pairs(value: str) -> list[tuple[str, str]]:
+    """`email.utils.getaddresses([value])`: (display name, address) pairs; raises as it does."""
+    plain = _PLAIN_MAILBOX.fullmatch(value)
+    if plain is None:
+        return email.utils.getaddresses([value])
+    if plain["bare"] is not None:
+        return [("", plain["bare"])]
+    return [(" ".join((plain["name"] or "").split()), plain["bracketed"])]
+
+
 def _mailboxes(value: str | None) -> list[str]:
     """Valid addr-specs (lower-cased) in an address header; junk is skipped."""
     if not value:
         return []
     found: list[str] = []
     try:
-        pairs = email.utils.getaddresses([value])
+        pairs = _address_pairs(value)
     except Exception:
         pairs = []
     for _, value_address in pairs:
@@ -494,7 +518,7 @@ def _names_an_address(value: str | None) -> bool:
     if not value:
         return False
     try:
-        pairs = email.utils.getaddresses([value])
+        pairs = _address_pairs(value)
     except Exception:
         return "@" in value
     return any("@" in address for _, address in pairs)
@@ -505,7 +529,7 @@ def _first_mailbox(value: str | None, defects: _Defects) -> tuple[str | None, st
     if not value:
         return None, None
     try:
-        pairs = email.utils.getaddresses([value])
+        pairs = _address_pairs(value)
     except Exception:
         pairs = []
     name: str | None = None
