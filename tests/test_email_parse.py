@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import base64
+import email.feedparser
+import email.utils
 import random
+import re
 import time
+from email import policy
+from email.message import Message
 from pathlib import Path
 
 import pytest
 
 from channels.email.loops import classify
 from channels.email.parse import (
+    _BOUNDARY_CLOSE,
+    _PLAIN_MAILBOX,
     MailLimits,
     MailOverLimits,
     ParsedMail,
+    _address_pairs,
+    _BoundaryLine,
+    _BoundaryPatterns,
+    _MailParser,
     html_to_text,
     mail_address,
     parse_mail,
@@ -488,3 +499,207 @@ def test_report_parts_are_named_for_what_they_hold() -> None:
         "delivery-status.txt",
         "returned-message.eml",
     ]
+
+
+# --- boundary lines ----------------------------------------------------------------------
+
+
+def _structure(msg: Message) -> list[object]:
+    """What a parse made of a mail, part by part: headers, payloads, preamble, epilogue,
+    defects."""
+    return [
+        (
+            part.items(),
+            part.get_payload() if not part.is_multipart() else None,
+            part.preamble,
+            part.epilogue,
+            [type(defect).__name__ for defect in part.defects],
+        )
+        for part in msg.walk()
+    ]
+
+
+def _stdlib_parse(raw: bytes) -> Message:
+    parser = email.feedparser.BytesFeedParser(policy=policy.compat32)
+    parser.feed(raw)
+    return parser.close()
+
+
+def _mail_parser_parse(raw: bytes) -> Message:
+    parser = _MailParser(Message, policy=policy.compat32)
+    parser.feed(raw)
+    return parser.close()
+
+
+NESTED = (
+    b"From: a@example.ir\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="(a.b)*+?[x]{1}|^$\\\\ z"\r\n\r\n'
+    b"preamble line\r\n--(a.b)*+?[x]{1}|^$\\ z\r\n"
+    b'Content-Type: multipart/alternative; boundary="=_alt"\r\n\r\n'
+    b"--=_alt\r\nContent-Type: text/plain\r\n\r\nsalam\r\n--=_alt  \r\n"
+    b"Content-Type: text/html\r\n\r\n<p>salam</p>\r\n--=_alt--\r\n"
+    b"--(a.b)*+?[x]{1}|^$\\ z\n--(a.b)*+?[x]{1}|^$\\ z\r\n"
+    b"Content-Type: text/plain\r\n\r\n--(a.b)*+?[x]{1}|^$\\ zz not a boundary\r\n"
+    b"--(a.b)*+?[x]{1}|^$\\ z--\t\r\nepilogue\r\n"
+)
+UNCLOSED = (
+    b"Content-Type: multipart/mixed; boundary=b1\n\n--b1\nContent-Type: text/plain\n\n"
+    b"one\r--b1\rtwo\n--b1-- \n--b1--x\n"
+)
+
+
+@pytest.mark.parametrize("raw", [NESTED, UNCLOSED], ids=["nested", "unclosed"])
+def test_the_mail_parser_reads_multiparts_as_the_standard_parser_does(raw: bytes) -> None:
+    assert _structure(_mail_parser_parse(raw)) == _structure(_stdlib_parse(raw))
+
+
+@pytest.mark.parametrize("path", ALL_MAILS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_the_mail_parser_reads_every_fixture_as_the_standard_parser_does(path: Path) -> None:
+    raw = path.read_bytes()
+    assert _structure(_mail_parser_parse(raw)) == _structure(_stdlib_parse(raw))
+
+
+def test_the_standard_parser_compiles_the_boundary_pattern_the_mail_parser_knows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compiled: list[str] = []
+    compile_pattern = re.compile
+
+    def recording(pattern: str, flags: int = 0) -> re.Pattern[str]:
+        compiled.append(pattern)
+        return compile_pattern(pattern, flags)
+
+    monkeypatch.setattr(re, "compile", recording)
+    _stdlib_parse(NESTED)
+    monkeypatch.undo()
+    boundary = "--(a.b)*+?[x]{1}|^$\\ z"
+    assert "(?P<sep>" + re.escape(boundary) + _BOUNDARY_CLOSE in compiled
+    assert isinstance(_BoundaryPatterns.compile(compiled[-1]), _BoundaryLine)
+
+
+def test_a_multipart_mail_is_parsed_without_compiling_a_pattern_for_its_boundary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compiled: list[str] = []
+    compile_pattern = re.compile
+
+    def recording(pattern: str, flags: int = 0) -> re.Pattern[str]:
+        compiled.append(pattern)
+        return compile_pattern(pattern, flags)
+
+    monkeypatch.setattr(re, "compile", recording)
+    mail = parse_mail(NESTED)
+    monkeypatch.undo()
+    assert mail.body.startswith("salam")
+    assert not [pattern for pattern in compiled if "=_alt" in pattern or "a\\.b" in pattern]
+
+
+SUFFIXES = (
+    "",
+    "--",
+    " ",
+    "\t ",
+    "\r\n",
+    "\n",
+    "\r",
+    "--\r\n",
+    "-- \n",
+    "--\t\r",
+    "x",
+    "\n\n",
+    "\r\r",
+    "\r\n\n",
+    "--x",
+    " x",
+    "---",
+    "--\n\n",
+    " \r\n",
+    "\n ",
+)
+
+
+@pytest.mark.parametrize("separator", ["--b", "--=_Part_1.2", "--(a)*?[^]$\\ ü", "----"])
+def test_a_boundary_line_matches_as_its_compiled_pattern_would(separator: str) -> None:
+    pattern = "(?P<sep>" + re.escape(separator) + _BOUNDARY_CLOSE
+    expected, line_match = re.compile(pattern), _BoundaryPatterns.compile(pattern)
+    assert isinstance(line_match, _BoundaryLine)
+    for line in [separator + suffix for suffix in SUFFIXES] + [
+        "",
+        "-",
+        separator[:-1],
+        " " + separator,
+    ]:
+        want, got = expected.match(line), line_match.match(line)
+        assert (want is None) == (got is None), repr(line)
+        if want is not None and got is not None:
+            for group in (0, "sep", "end", "ws", "linesep"):
+                assert got.group(group) == want.group(group), (repr(line), group)
+
+
+# --- address headers ---------------------------------------------------------------------
+
+ADDRESS_PIECES = [*"aZ0.@<> \t\"(),;:\\[]=?'-_ش\u200c\u00a0\r\n!#~", "=?utf-8?b?2YXYtA==?="]
+NAME_WORDS = [
+    "Sara",
+    "=?utf-8?b?2YXYtA==?=",
+    "مشتری",
+    "5",
+    "O'Neil",
+    "a.b",
+    '"q"',
+    "(c)",
+    "a\u00a0b",
+]
+ADDRESSES = [
+    "customer5@example.ir",
+    "a.b+c@x.y.z",
+    "x@y",
+    "a..b@c",
+    ".a@b",
+    "A@B.IR",
+    "a@b@c",
+    "ü@x",
+]
+
+
+def _address_header(rng: random.Random) -> str:
+    if rng.random() < 0.4:
+        return "".join(rng.choice(ADDRESS_PIECES) for _ in range(rng.randint(0, 14)))
+
+    def space() -> str:
+        return rng.choice(["", " ", "  ", "\t", " \t "])
+
+    name = " ".join(rng.choice(NAME_WORDS) for _ in range(rng.randint(0, 3)))
+    address = rng.choice(ADDRESSES)
+    if name or rng.random() < 0.5:
+        return f"{space()}{name}{space()}<{address}>{space()}"
+    return f"{space()}{address}{space()}"
+
+
+def test_an_address_header_is_read_as_getaddresses_reads_it() -> None:
+    rng = random.Random(20261202)
+    plain = 0
+    for _ in range(20_000):
+        value = _address_header(rng)
+        try:
+            expected = email.utils.getaddresses([value])
+        except Exception:
+            continue
+        assert _address_pairs(value) == expected, repr(value)
+        plain += _PLAIN_MAILBOX.fullmatch(value) is not None
+    assert plain > 3_000  # the plain forms were tried, not only the fallback
+
+
+def test_plain_address_headers_are_read_without_getaddresses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(values: list[str]) -> list[tuple[str, str]]:
+        raise AssertionError(f"getaddresses({values!r})")
+
+    monkeypatch.setattr(email.utils, "getaddresses", refused)
+    mail = parse_mail(
+        b"From: =?utf-8?b?2YXYtNiq2LHbjA==?= 2 <Customer2@Example.ir>\r\n"
+        b"To: support@support.localhost\r\nSubject: hi\r\n\r\nsalam\r\n"
+    )
+    assert (mail.sender, mail.sender_name) == ("customer2@example.ir", "مشتری 2")
+    assert mail.recipients == ("support@support.localhost",)
