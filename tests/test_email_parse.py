@@ -8,9 +8,11 @@ import email.utils
 import random
 import re
 import time
+from collections.abc import Callable
 from email import policy
 from email.message import Message
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -33,6 +35,8 @@ from channels.email.quotes import split_reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "email"
 ALL_MAILS = sorted(FIXTURES.glob("*/*.eml"))
+
+_T = TypeVar("_T")
 
 
 def load(name: str) -> ParsedMail:
@@ -559,9 +563,11 @@ def test_the_mail_parser_reads_every_fixture_as_the_standard_parser_does(path: P
     assert _structure(_mail_parser_parse(raw)) == _structure(_stdlib_parse(raw))
 
 
-def test_the_standard_parser_compiles_the_boundary_pattern_the_mail_parser_knows(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _patterns_compiled_by(
+    monkeypatch: pytest.MonkeyPatch, parse: Callable[[], _T]
+) -> tuple[list[str], _T]:
+    """The regular expressions `re.compile` was asked for while `parse` ran, and what
+    it returned."""
     compiled: list[str] = []
     compile_pattern = re.compile
 
@@ -570,8 +576,15 @@ def test_the_standard_parser_compiles_the_boundary_pattern_the_mail_parser_knows
         return compile_pattern(pattern, flags)
 
     monkeypatch.setattr(re, "compile", recording)
-    _stdlib_parse(NESTED)
+    parsed = parse()
     monkeypatch.undo()
+    return compiled, parsed
+
+
+def test_the_standard_parser_compiles_the_boundary_pattern_the_mail_parser_knows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compiled, _ = _patterns_compiled_by(monkeypatch, lambda: _stdlib_parse(NESTED))
     boundary = "--(a.b)*+?[x]{1}|^$\\ z"
     assert "(?P<sep>" + re.escape(boundary) + _BOUNDARY_CLOSE in compiled
     assert isinstance(_BoundaryPatterns.compile(compiled[-1]), _BoundaryLine)
@@ -580,16 +593,7 @@ def test_the_standard_parser_compiles_the_boundary_pattern_the_mail_parser_knows
 def test_a_multipart_mail_is_parsed_without_compiling_a_pattern_for_its_boundary(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    compiled: list[str] = []
-    compile_pattern = re.compile
-
-    def recording(pattern: str, flags: int = 0) -> re.Pattern[str]:
-        compiled.append(pattern)
-        return compile_pattern(pattern, flags)
-
-    monkeypatch.setattr(re, "compile", recording)
-    mail = parse_mail(NESTED)
-    monkeypatch.undo()
+    compiled, mail = _patterns_compiled_by(monkeypatch, lambda: parse_mail(NESTED))
     assert mail.body.startswith("salam")
     assert not [pattern for pattern in compiled if "=_alt" in pattern or "a\\.b" in pattern]
 
