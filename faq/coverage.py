@@ -212,6 +212,10 @@ def _in_list(word: str, forms: frozenset[str]) -> bool:
 
 # The lexicon's concept of the shop's own goods («یخچالم», "my phone", «جوالي»).
 PRODUCT = CONCEPT_PREFIX + "product"
+# Buying one of the shop's kinds of goods is the setting of a question («یخچال خریدم،
+# نصبش با شماست؟», "I bought a kettle, can I return it?"), not what it asks: the words
+# beside it say that. Buying anything else («اشتريت سيارة», "a bus ticket") stays content.
+_BUY = CONCEPT_PREFIX + "buy"
 
 
 # A model number or a code typed by the customer: letters then digits ("v15", "a54",
@@ -585,7 +589,13 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
     extras = _extras(matcher)
     cutoff = matcher.config.token_cutoff
     answer_forms = extras.answer_forms[entry_no]
-    content = [w for w in result.explained if not _is_function(w.word, extras.function_forms)]
+    words = [w.word for w in result.explained]
+    buying_goods = _BUY in words and any(_is_goods(w, extras.goods_forms) for w in words)
+    content = [
+        w
+        for w in result.explained
+        if not _is_function(w.word, extras.function_forms) and not (buying_goods and w.word == _BUY)
+    ]
     total = sum(w.idf for w in content)
     explained = 0.0
     unexplained = []

@@ -652,3 +652,14 @@ def test_words_of_degree_are_not_content(matcher: Matcher, question: str, word: 
 )
 def test_persian_generic_verbs_are_read_in_every_person(word: str, verb: bool) -> None:
     assert persian_light_verb(normalise(word)) is verb
+
+
+def test_buying_is_content_unless_it_is_one_of_the_shops_goods(matcher: Matcher) -> None:
+    goods = decide("یه ماشین ظرفشویی خریدم، نصبش با شماست؟", matcher, Thresholds())
+    assert goods.coverage is not None and "~buy" not in goods.coverage.unexplained
+    answered = decide("اشتريت ثلاجة، هل التركيب مجاني؟", matcher, Thresholds())
+    assert answered.coverage is not None and answered.coverage.unexplained == ()
+    assert answered.answer is not None and answered.answer.entry_id == "installation"
+    car = decide("اشتريت سيارة، كم مدة الضمان؟", matcher, Thresholds())
+    assert car.coverage is not None and "~buy" in car.coverage.unexplained
+    assert car.kind is not VerdictKind.ANSWER
