@@ -37,7 +37,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from faq.finglish import to_persian
-from faq.lexicon import CONCEPT_PREFIX, LANGUAGES
+from faq.lexicon import CONCEPT_PREFIX, LANGUAGES, implied_concepts
 from faq.light_words import (
     BANK_NAMES,
     BANK_WORDS,
@@ -144,6 +144,9 @@ class _EntryExtras:
     kb_form_list: tuple[str, ...]  # the forms compared fuzzily: all but numbers
     # the one-word forms of every concept the KB uses, by first letter
     kb_concept_forms: Mapping[str, tuple[str, ...]]
+    # per entry: the concepts its subject accounts for in a question (the lexicon's
+    # `implies` of the concepts it uses: a repair entry accounts for "broken")
+    implied: tuple[frozenset[str], ...]
     # function and light words as the matcher's language layers write them
     function_forms: frozenset[str]
     # places (never foreign to the KB) as the matcher's language layers write them
@@ -341,6 +344,8 @@ def _extras(matcher: Matcher) -> _EntryExtras:
     answer_forms = []
     concept_forms = []
     negatives = []
+    implied = []
+    implies = implied_concepts()
     runs = _organisation_runs(matcher)
     kb_organisations: set[str] = set()  # the names the KB uses itself
     for entry in matcher.kb.entries:
@@ -358,6 +363,7 @@ def _extras(matcher: Matcher) -> _EntryExtras:
             for p in listed
         ]
         used = forms.union(*phrasings)
+        implied.append(frozenset(i for w in used for i in implies.get(w, ())))
         for words in (*texts, *phrasings):
             kb_organisations.update(_names_in(words, runs))
         concept_forms.append(
@@ -394,6 +400,7 @@ def _extras(matcher: Matcher) -> _EntryExtras:
         # numbers compare exactly (an order number is not "close" to another one)
         tuple(sorted(f for f in kb_forms if not f.isdigit())),
         _by_first_letter(sorted(set().union(*concept_forms))),
+        tuple(implied),
         function_forms,
         frozenset(_layer_forms(matcher, PLACES)),
         frozenset(_layer_forms(matcher, GOODS)),
@@ -601,9 +608,11 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
     unexplained = []
     concept_forms = extras.concept_forms[entry_no]
     near = [w.word for w in content if 0 < w.matched < 1]
+    implied = extras.implied[entry_no]
     for w in content:
         hit = w.matched or float(
-            _found(w.word, answer_forms, cutoff)
+            w.word in implied
+            or _found(w.word, answer_forms, cutoff)
             # a misspelt word of a concept the entry uses is that concept
             or _misspelt(w.word, concept_forms)
         )

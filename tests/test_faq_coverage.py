@@ -663,3 +663,42 @@ def test_buying_is_content_unless_it_is_one_of_the_shops_goods(matcher: Matcher)
     car = decide("اشتريت سيارة، كم مدة الضمان؟", matcher, Thresholds())
     assert car.coverage is not None and "~buy" in car.coverage.unexplained
     assert car.kind is not VerdictKind.ANSWER
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        # what the entry's subject is about (faq/lexicon.yaml `implies`): a repair is of
+        # something broken, a warranty is used by a repair, a home address is an
+        # address, the courier delivers, points are kept in the account
+        ("الغسالة خربانة، يجي فني للبيت؟", "onsite-repair"),
+        ("my microwave died, how do I get it repaired under the warranty?", "warranty-claim"),
+        ("آدرس خونه رو اشتباه زدم، چطوری عوضش کنم؟", "change-address"),
+        ("can I pay cash to the courier?", "payment-methods"),
+        ("how do I use the points in my account?", "loyalty-points"),
+    ],
+)
+def test_what_the_entry_is_about_is_explained(matcher: Matcher, question: str, entry: str) -> None:
+    verdict = decide(question, matcher, Thresholds())
+    assert verdict.coverage is not None and verdict.coverage.unexplained == (), verdict.coverage
+    assert verdict.kind is VerdictKind.ANSWER and verdict.answer is not None
+    assert verdict.answer.entry_id == entry
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # buying something the shop does not sell
+        "I bought a car, how long is the warranty?",
+        "where can I buy a bus ticket?",
+        # broken, a home, the courier, the account: but not what the entry is about
+        "my car broke down, can you repair it?",
+        "my home internet is broken, can you repair it?",
+        "can I pay the courier a tip?",
+        "how do I transfer my points to another account?",
+    ],
+)
+def test_near_miss_questions_sharing_the_setting_or_an_implied_concept_stay_refused(
+    matcher: Matcher, question: str
+) -> None:
+    assert decide(question, matcher, Thresholds()).kind is not VerdictKind.ANSWER

@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 from faq.kb import FaqEntry, KnowledgeBase
-from faq.lexicon import CONCEPT_PREFIX, Lexicon, LexiconError, concept_words, prepare
+from faq.lexicon import (
+    CONCEPT_PREFIX,
+    Lexicon,
+    LexiconError,
+    concept_words,
+    implied_concepts,
+    prepare,
+)
 from faq.matcher import Matcher
 from faq.morphology import arabic_variants, english_stem, persian_variants
 
@@ -629,3 +636,11 @@ def test_concept_words_are_a_concepts_one_word_forms_normalised() -> None:
     assert {"complaint", "شکایت", "شکوی"} <= words
     assert not any(" " in w for w in words)  # "not satisfied" is a phrase
     assert concept_words("no such concept") == frozenset()
+
+
+def test_implied_concepts_are_concepts_of_the_lexicon() -> None:
+    concepts = Lexicon.default().concepts
+    implied = implied_concepts()
+    assert implied["~repair"] == {"~broken"}
+    assert set(implied) <= concepts
+    assert set().union(*implied.values()) <= concepts
