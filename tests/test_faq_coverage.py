@@ -702,3 +702,56 @@ def test_near_miss_questions_sharing_the_setting_or_an_implied_concept_stay_refu
     matcher: Matcher, question: str
 ) -> None:
     assert decide(question, matcher, Thresholds()).kind is not VerdictKind.ANSWER
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        # chat forms and paraphrases of the entries' concepts (faq/lexicon.yaml)
+        ("how do I get rid of my account?", "delete-account"),
+        ("بدي امحي حسابي", "delete-account"),
+        ("forgot my pw, how do I reset it?", "password-reset"),
+        ("how do I spend my reward pts?", "loyalty-points"),
+        ("any update on my repair?", "repair-status"),
+        ("can I split the payment into monthly installments?", "installments"),
+        ("کسی هست یاد بده با این دستگاه کار کنم؟", "training"),
+        # light: a verb of filing or sending, the customer's data, Gulf «حق» ("of")
+        # and Iraqi «عدكم» ("at yours")
+        ("how do I lodge a complaint?", "complaint"),
+        ("میخوام برای دوستم کادوپیچ کنید بفرستم", "gift-wrap"),
+        ("please delete my account and all my data", "delete-account"),
+        ("كم مدة الضمان عدكم؟", "warranty-period"),
+    ],
+)
+def test_chat_forms_and_light_words_of_the_fresh_sets(
+    matcher: Matcher, question: str, entry: str
+) -> None:
+    verdict = decide(question, matcher, Thresholds())
+    assert verdict.coverage is not None and verdict.coverage.unexplained == (), verdict.coverage
+    assert verdict.kind is VerdictKind.ANSWER and verdict.answer is not None
+    assert verdict.answer.entry_id == entry
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # the new words and chat forms, about something the shop does not do
+        "how do I lodge a complaint with the police?",
+        "forgot my pw for netflix",
+        "how many pts do I need for a free coffee at starbucks?",
+        "what's the progress on my visa application?",
+        "how do I get rid of a virus on my laptop?",
+        "can I pay in installments at the dentist?",
+        "how do I split the bill with my friends?",
+        "is my data safe with you?",
+        "یاد بده چطوری آشپزی کنم",
+        "my TV won't turn on after the power cut, is it the electricity?",
+        "میخوام یه ایمیل تبلیغ برای کسب و کارم بنویسم",
+        "where do I send my CV?",
+        "میشه رزومه‌مو بفرستم؟",
+    ],
+)
+def test_near_miss_questions_with_the_chat_forms_stay_refused(
+    matcher: Matcher, question: str
+) -> None:
+    assert decide(question, matcher, Thresholds()).kind is not VerdictKind.ANSWER

@@ -290,6 +290,21 @@ EXAMPLES = [
     ("~spare_parts", "fa", "قطعه اورجینال دارین"),
     ("~spare_parts", "ar", "بتبيعوا قطع أصلية"),
     ("where", "ar", "أعرف منين"),
+    # chat forms and paraphrases of the fresh*.jsonl sets' tune halves
+    ("~installment", "fa", "میشه چند ماهه پرداخت کنم"),
+    ("~installment", "en", "can i split the payment"),
+    ("~broken", "fa", "لپتاپم روشن نمیشه"),
+    ("~broken", "en", "my tv wont turn on"),
+    ("~training", "fa", "کسی هست یاد بده"),
+    ("~delete", "ar", "بدي امحي حسابي"),
+    ("~delete", "en", "how do i get rid of my account"),
+    ("~password", "en", "forgot my pw"),
+    ("~points", "en", "got 900 pts"),
+    ("~track", "en", "any update on my repair"),
+    ("~track", "en", "the progress of my repair"),
+    ("~pay", "fa", "تراکنش ناموفق بود"),
+    ("~pay", "en", "the transaction failed"),
+    ("~newsletter", "fa", "ایمیل تبلیغ نفرستید"),
 ]
 
 
@@ -331,6 +346,9 @@ def test_concept_found_in_a_message(lexicon: Lexicon, token: str, language: str,
         ("ar", "العنوان خطأ", "~failed"),
         # «پیک» alone is the courier, not a cost
         ("fa", "پیک بد رفتار کرد", "~cost"),
+        # turning a device on is not its being broken, nor is remembering a lesson
+        ("fa", "گوشیمو روشن کردم", "~broken"),
+        ("fa", "یادم نمیاد", "~training"),
     ],
 )
 def test_false_friends_and_distance(
