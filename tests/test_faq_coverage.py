@@ -721,6 +721,10 @@ def test_near_miss_questions_sharing_the_setting_or_an_implied_concept_stay_refu
         ("میخوام برای دوستم کادوپیچ کنید بفرستم", "gift-wrap"),
         ("please delete my account and all my data", "delete-account"),
         ("كم مدة الضمان عدكم؟", "warranty-period"),
+        # opening the box, a change of heart, the screen with the Arabic article
+        ("the kettle was cracked when I opened the box", "damaged-item"),
+        ("پشیمون شدم، میخوام سفارشمو لغو کنم", "cancel-order"),
+        ("الشاشة وصلت مكسورة", "damaged-item"),
     ],
 )
 def test_chat_forms_and_light_words_of_the_fresh_sets(
@@ -749,6 +753,9 @@ def test_chat_forms_and_light_words_of_the_fresh_sets(
         "میخوام یه ایمیل تبلیغ برای کسب و کارم بنویسم",
         "where do I send my CV?",
         "میشه رزومه‌مو بفرستم؟",
+        "I opened the fridge and it smells bad",
+        "پشیمونم که اینو خریدم، نظرت چیه؟",
+        "الشاشة الزرقاء في ويندوز، كيف أصلحها؟",
     ],
 )
 def test_near_miss_questions_with_the_chat_forms_stay_refused(
