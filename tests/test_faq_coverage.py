@@ -756,6 +756,7 @@ def test_chat_forms_and_light_words_of_the_fresh_sets(
         "I opened the fridge and it smells bad",
         "پشیمونم که اینو خریدم، نظرت چیه؟",
         "الشاشة الزرقاء في ويندوز، كيف أصلحها؟",
+        "how do I give back to charity?",
     ],
 )
 def test_near_miss_questions_with_the_chat_forms_stay_refused(

@@ -305,6 +305,7 @@ EXAMPLES = [
     ("~pay", "fa", "تراکنش ناموفق بود"),
     ("~pay", "en", "the transaction failed"),
     ("~newsletter", "fa", "ایمیل تبلیغ نفرستید"),
+    ("~return_item", "en", "can i give it back"),
 ]
 
 
