@@ -714,10 +714,8 @@ def test_buying_is_content_unless_it_is_one_of_the_shops_goods(matcher: Matcher)
         ("any update on my repair?", "repair-status"),
         ("can I split the payment into monthly installments?", "installments"),
         ("کسی هست یاد بده با این دستگاه کار کنم؟", "training"),
-        # light: a verb of filing or sending, the customer's data, Iraqi «عدكم» ("at
-        # yours")
+        # light: a verb of filing, the customer's data, Iraqi «عدكم» ("at yours")
         ("how do I lodge a complaint?", "complaint"),
-        ("میخوام برای دوستم کادوپیچ کنید بفرستم", "gift-wrap"),
         ("please delete my account and all my data", "delete-account"),
         ("كم مدة الضمان عدكم؟", "warranty-period"),
         # opening the box, a change of heart, the screen with the Arabic article
