@@ -147,18 +147,19 @@ def _gather(
     posting_weights: npt.NDArray[np.floating],
     starts: IdArray,
     lengths: IdArray,
-    weights: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64] | None,
     size: int,
 ) -> npt.NDArray[np.float64]:
     """Per document, the sum of `weights[i]` times its posting weight over the postings
-    `starts[i]:starts[i] + lengths[i]` of each query feature i."""
+    `starts[i]:starts[i] + lengths[i]` of each query feature i (None: every weight 1)."""
     # Gather all postings of the kept features in one vectorised step.
     # Array methods rather than np.* functions: no dispatch wrapper per call.
     positions = (starts - lengths.cumsum() + lengths).repeat(lengths)
     positions += np.arange(positions.size)
     # In place, and `take` without bounds checks (positions lie inside the postings).
     gathered = posting_weights.take(positions, mode="clip").astype(np.float64, copy=False)
-    gathered *= weights.repeat(lengths)
+    if weights is not None:
+        gathered *= weights.repeat(lengths)
     docs = doc_ids.take(positions, mode="clip")
     # (an empty gather counts as integers)
     return np.bincount(docs, weights=gathered, minlength=size).astype(np.float64, copy=False)
@@ -463,8 +464,7 @@ class ContrastIndex:
             kept = lengths <= max_postings
             if not kept.all():
                 starts, lengths = starts[kept], lengths[kept]
-        ones = np.ones(len(starts), dtype=np.float64)
-        out = _gather(self._doc_ids, self._weights, starts, lengths, ones, len(self._bias))
+        out = _gather(self._doc_ids, self._weights, starts, lengths, None, len(self._bias))
         return (out + len(starts) * self._bias).astype(np.float32)
 
     def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
