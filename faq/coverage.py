@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import re
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -483,65 +483,56 @@ def _misspelt(word: str, forms: Mapping[str, Sequence[str]]) -> bool:
 _KNOWN_CACHE_SIZE = 1 << 14
 
 
-def _remember(memo: dict[_Key, bool], key: _Key, fact: bool) -> bool:
-    if len(memo) >= _KNOWN_CACHE_SIZE:
-        memo.clear()
-    memo[key] = fact
+def _recalled(memo: dict[_Key, bool], key: _Key, work_out: Callable[[], bool]) -> bool:
+    """`memo[key]`, worked out and remembered the first time."""
+    fact = memo.get(key)
+    if fact is None:
+        if len(memo) >= _KNOWN_CACHE_SIZE:
+            memo.clear()
+        fact = memo[key] = work_out()
     return fact
 
 
 def _known_to_kb(word: str, extras: _EntryExtras, cutoff: float) -> bool:
     """Whether anything in the whole KB matches `word` (a fuzzy scan of every KB word
     form, remembered: the answer depends on the KB only)."""
-    known = extras.known_words.get(word)
-    if known is None:
-        known = _remember(
-            extras.known_words,
-            word,
+    return _recalled(
+        extras.known_words,
+        word,
+        lambda: (
             word in extras.kb_forms
             or _found(word, extras.kb_form_list, cutoff, extras.kb_forms)
-            or _misspelt(word, extras.kb_concept_forms),
-        )
-    return known
+            or _misspelt(word, extras.kb_concept_forms)
+        ),
+    )
 
 
 def _function_word(word: str, extras: _EntryExtras) -> bool:
     """`_is_function` against the KB's function forms, remembered."""
-    fact = extras.function_words.get(word)
-    if fact is None:
-        fact = _remember(extras.function_words, word, _is_function(word, extras.function_forms))
-    return fact
+    return _recalled(extras.function_words, word, lambda: _is_function(word, extras.function_forms))
 
 
 def _place(word: str, extras: _EntryExtras) -> bool:
     """Whether `word` is a place (`faq/places.yaml`), remembered."""
-    fact = extras.place_words.get(word)
-    if fact is None:
-        fact = _remember(extras.place_words, word, _in_list(word, extras.place_forms))
-    return fact
+    return _recalled(extras.place_words, word, lambda: _in_list(word, extras.place_forms))
 
 
 def _goods(word: str, extras: _EntryExtras) -> bool:
     """`_is_goods` against the KB's goods forms, remembered."""
-    fact = extras.goods_words.get(word)
-    if fact is None:
-        fact = _remember(extras.goods_words, word, _is_goods(word, extras.goods_forms))
-    return fact
+    return _recalled(extras.goods_words, word, lambda: _is_goods(word, extras.goods_forms))
 
 
 def _answered(word: str, entry_no: int, extras: _EntryExtras, cutoff: float) -> bool:
     """Whether the entry's answers or tags have a form of `word`, or it is a misspelt
     word of a concept the entry uses (which is that concept), remembered."""
-    key = (entry_no, word)
-    fact = extras.answered_words.get(key)
-    if fact is None:
-        fact = _remember(
-            extras.answered_words,
-            key,
+    return _recalled(
+        extras.answered_words,
+        (entry_no, word),
+        lambda: (
             _found(word, extras.answer_forms[entry_no], cutoff)
-            or _misspelt(word, extras.concept_forms[entry_no]),
-        )
-    return fact
+            or _misspelt(word, extras.concept_forms[entry_no])
+        ),
+    )
 
 
 def _negative_in(
