@@ -246,6 +246,7 @@ SPLIT_SETS = (
     "fresh13",
     "fresh14",
     "fresh15",
+    "fresh16",
 )
 
 

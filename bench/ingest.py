@@ -158,8 +158,8 @@ async def through_api(
     unavailable = [] if unavailable is None else unavailable
     engine = new_engine(url)
     token = new_token("pk_int")
-    async with new_sessionmaker(engine)() as session, session.begin():
-        session.add(ApiToken(kind="integration", name="bench", token_hash=token_hash(token)))
+    async with new_sessionmaker(engine)() as db, db.begin():
+        db.add(ApiToken(kind="integration", name="bench", token_hash=token_hash(token)))
     await engine.dispose()
     server = ServeProcess(
         workdir / f"serve-{free_port()}",

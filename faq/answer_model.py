@@ -71,7 +71,10 @@ def answer_features(
     unexplained = coverage.unexplained
     foreign = set(coverage.foreign)
     other_script = any(not ch.isascii() and ch.isalpha() for ch in text)
-    clause_words = set(matcher.words(clause, language)) if clause is not None else None
+    # the clause's words only matter for unexplained words (most questions have none)
+    clause_words = (
+        set(matcher.words(clause, language)) if clause is not None and unexplained else None
+    )
     content = coverage.content_words
     n_unexplained = len(unexplained)
     idfs = [idf.get(w, 0.0) for w in unexplained]

@@ -28,9 +28,10 @@ from __future__ import annotations
 import functools
 import re
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -78,6 +79,9 @@ _MIN_PERSIAN_LIGHT_STEM = 4
 # least this many letters.
 _ONE_LETTER_PROCLITICS = frozenset("وفبل")
 _MIN_PROCLITIC_STEM = 4
+
+
+_Key = TypeVar("_Key", str, tuple[int, str])
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +164,15 @@ class _EntryExtras:
     # the name as listed; and the names the KB itself uses (never reported)
     organisation_runs: Mapping[str, tuple[tuple[tuple[str, ...], str], ...]]
     kb_organisations: frozenset[str]
-    # question word -> whether the KB knows it (filled as questions come)
+    # Facts about a question word that depend on the KB only, filled as questions come
+    # (customers repeat their words): whether the KB knows it, whether it is a
+    # function or light word, a place, a kind of goods; and by (entry, word) whether the
+    # entry's answers, tags or concepts explain it.
     known_words: dict[str, bool] = field(default_factory=dict)
+    function_words: dict[str, bool] = field(default_factory=dict)
+    place_words: dict[str, bool] = field(default_factory=dict)
+    goods_words: dict[str, bool] = field(default_factory=dict)
+    answered_words: dict[tuple[int, str], bool] = field(default_factory=dict)
 
 
 _EXTRAS: weakref.WeakKeyDictionary[Matcher, _EntryExtras] = weakref.WeakKeyDictionary()
@@ -479,24 +490,60 @@ def _misspelt(word: str, forms: Mapping[str, Sequence[str]]) -> bool:
     return False
 
 
-# Words whose KB-wide look-up is remembered per matcher; customers repeat their words.
+# How many facts of each kind are remembered per matcher (then forgotten at once).
 _KNOWN_CACHE_SIZE = 1 << 14
+
+
+def _recalled(memo: dict[_Key, bool], key: _Key, work_out: Callable[[], bool]) -> bool:
+    """`memo[key]`, worked out and remembered the first time."""
+    fact = memo.get(key)
+    if fact is None:
+        if len(memo) >= _KNOWN_CACHE_SIZE:
+            memo.clear()
+        fact = memo[key] = work_out()
+    return fact
 
 
 def _known_to_kb(word: str, extras: _EntryExtras, cutoff: float) -> bool:
     """Whether anything in the whole KB matches `word` (a fuzzy scan of every KB word
     form, remembered: the answer depends on the KB only)."""
-    known = extras.known_words.get(word)
-    if known is None:
-        known = (
+    return _recalled(
+        extras.known_words,
+        word,
+        lambda: (
             word in extras.kb_forms
             or _found(word, extras.kb_form_list, cutoff, extras.kb_forms)
             or _misspelt(word, extras.kb_concept_forms)
-        )
-        if len(extras.known_words) >= _KNOWN_CACHE_SIZE:
-            extras.known_words.clear()
-        extras.known_words[word] = known
-    return known
+        ),
+    )
+
+
+def _function_word(word: str, extras: _EntryExtras) -> bool:
+    """`_is_function` against the KB's function forms, remembered."""
+    return _recalled(extras.function_words, word, lambda: _is_function(word, extras.function_forms))
+
+
+def _place(word: str, extras: _EntryExtras) -> bool:
+    """Whether `word` is a place (`faq/places.yaml`), remembered."""
+    return _recalled(extras.place_words, word, lambda: _in_list(word, extras.place_forms))
+
+
+def _goods(word: str, extras: _EntryExtras) -> bool:
+    """`_is_goods` against the KB's goods forms, remembered."""
+    return _recalled(extras.goods_words, word, lambda: _is_goods(word, extras.goods_forms))
+
+
+def _answered(word: str, entry_no: int, extras: _EntryExtras, cutoff: float) -> bool:
+    """Whether the entry's answers or tags have a form of `word`, or it is a misspelt
+    word of a concept the entry uses (which is that concept), remembered."""
+    return _recalled(
+        extras.answered_words,
+        (entry_no, word),
+        lambda: (
+            _found(word, extras.answer_forms[entry_no], cutoff)
+            or _misspelt(word, extras.concept_forms[entry_no])
+        ),
+    )
 
 
 def _negative_in(
@@ -525,7 +572,7 @@ def _is_goods(word: str, goods_forms: frozenset[str]) -> bool:
 
 
 def _product_names(
-    question: Sequence[WordCoverage], unexplained: Sequence[str], goods_forms: frozenset[str]
+    question: Sequence[WordCoverage], unexplained: Sequence[str], extras: _EntryExtras
 ) -> set[str]:
     """The unexplained words that name a kind of goods the question names: its
     brand or model, a run of them just before the goods word in English ("the LG
@@ -542,7 +589,7 @@ def _product_names(
     # Persian or Arabic script anywhere: the name follows («یخچال LG» too)
     step = 1 if any(not w.isascii() for w in words) else -1
     for i, word in enumerate(words):
-        if not _is_goods(word, goods_forms):
+        if not _goods(word, extras):
             continue
         # the head of a Persian compound name before it («ماشین لباسشویی»)
         if i > 0 and words[i - 1] in _PERSIAN_GOODS_HEADS and words[i - 1] in unexplained:
@@ -595,37 +642,28 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
     entry_no = matcher.entry_number(best.entry_id)
     extras = _extras(matcher)
     cutoff = matcher.config.token_cutoff
-    answer_forms = extras.answer_forms[entry_no]
     words = [w.word for w in result.explained]
-    buying_goods = _BUY in words and any(_is_goods(w, extras.goods_forms) for w in words)
+    buying_goods = _BUY in words and any(_goods(w, extras) for w in words)
     content = [
         w
         for w in result.explained
-        if not _is_function(w.word, extras.function_forms) and not (buying_goods and w.word == _BUY)
+        if not _function_word(w.word, extras) and not (buying_goods and w.word == _BUY)
     ]
     total = sum(w.idf for w in content)
     explained = 0.0
     unexplained = []
-    concept_forms = extras.concept_forms[entry_no]
     near = [w.word for w in content if 0 < w.matched < 1]
     implied = extras.implied[entry_no]
     for w in content:
-        hit = w.matched or float(
-            w.word in implied
-            or _found(w.word, answer_forms, cutoff)
-            # a misspelt word of a concept the entry uses is that concept
-            or _misspelt(w.word, concept_forms)
-        )
+        hit = w.matched or float(w.word in implied or _answered(w.word, entry_no, extras, cutoff))
         explained += w.idf * hit
         if hit == 0:
             unexplained.append(w.word)
     # a place is one the KB can ship to, not a subject foreign to it (faq/places.yaml)
     foreign = tuple(
-        w
-        for w in unexplained
-        if not _in_list(w, extras.place_forms) and not _known_to_kb(w, extras, cutoff)
+        w for w in unexplained if not _place(w, extras) and not _known_to_kb(w, extras, cutoff)
     )
-    names = _product_names(result.explained, unexplained, extras.goods_forms)
+    names = _product_names(result.explained, unexplained, extras)
     names |= _beneficiaries(result.explained, unexplained, extras)
     if names:
         unexplained = [w for w in unexplained if w not in names]

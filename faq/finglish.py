@@ -25,11 +25,9 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from importlib import resources
-
-import yaml
 
 from faq.normalise import normalise
+from faq.yaml_files import shipped_yaml
 
 # English words that decide against Finglish (and loanwords that decide nothing).
 _ENGLISH = frozenset(
@@ -240,8 +238,7 @@ class _Table:
 
 @cache
 def _table() -> _Table:
-    text = resources.files("faq").joinpath("finglish.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = shipped_yaml("finglish.yaml")
     words = {str(k).casefold(): normalise(str(v)) for k, v in data["words"].items()}
     return _Table(words, frozenset(str(m).casefold() for m in data["markers"]))
 

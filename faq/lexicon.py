@@ -26,7 +26,6 @@ import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ import yaml
 from faq.colloquial import standardise
 from faq.morphology import arabic_variants, english_stem, persian_variants
 from faq.normalise import normalise, tokenise
+from faq.yaml_files import parse_yaml, shipped_yaml
 
 LANGUAGES = ("en", "fa", "ar")
 CONCEPT_PREFIX = "~"
@@ -190,7 +190,7 @@ class Lexicon:
         if path is None:
             return cls(data)
         try:
-            extra = yaml.safe_load(path.read_text(encoding="utf-8"))
+            extra = parse_yaml(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise LexiconError(f"lexicon {path}: cannot read it ({exc})") from None
         except yaml.YAMLError as exc:
@@ -373,9 +373,8 @@ def _is_latin_word(token: str) -> bool:
     return token.isascii() and token.isalpha()
 
 
-def _shipped() -> dict[str, Any]:
-    text = resources.files("faq").joinpath("lexicon.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+def _shipped() -> Mapping[str, Any]:
+    data: Mapping[str, Any] = shipped_yaml("lexicon.yaml")
     return data
 
 

@@ -16,22 +16,17 @@ that a question asks about something other than the shop.
 
 from __future__ import annotations
 
-from importlib import resources
-
-import yaml
-
 from faq.colloquial import standardise
 from faq.morphology import english_stem
 from faq.normalise import normalise, tokenise
+from faq.yaml_files import shipped_yaml
 
 # the group of light_words.yaml that names the kinds of goods a shop sells
 GOODS_GROUP = "appliances_and_electronics"
 
 
 def _groups(filename: str) -> dict[str, dict[str, object]]:
-    loaded: dict[str, dict[str, object]] = yaml.safe_load(
-        resources.files("faq").joinpath(filename).read_text(encoding="utf-8")
-    )
+    loaded: dict[str, dict[str, object]] = shipped_yaml(filename)
     return loaded
 
 

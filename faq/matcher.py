@@ -585,8 +585,9 @@ class Matcher:
 
     @staticmethod
     def _align_side(rows: Sequence[_QueryWord]) -> _AlignSide:
-        ids = np.array([r.form_id for r in rows], dtype=np.int64)
-        return _AlignSide(ids, np.array([r.idf for r in rows], dtype=np.float64))
+        count = len(rows)
+        ids = np.fromiter((r.form_id for r in rows), dtype=np.int64, count=count)
+        return _AlignSide(ids, np.fromiter((r.idf for r in rows), dtype=np.float64, count=count))
 
     def _coverages(
         self, query_forms: Sequence[str], query: _AlignSide, sides: Sequence[_AlignSide]

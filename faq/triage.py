@@ -383,6 +383,7 @@ def _may_contact(token: str) -> bool:
 _PERSIAN_ME_ENDINGS = ("مون", "م")
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _latin_with_me(token: str) -> str | None:
     """The English word of `token` when it is Latin letters with the Persian «م» ("me")
     on them, else None."""
@@ -2517,6 +2518,7 @@ _ARABIZI_ME_CONTACTS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=1 << 14)  # one cached look-up per word, as `_may_contact`
 def _carries_me(token: str) -> bool:
     """Whether an Arabic contact verb carries "me" («كلموني», «حولني», «يكلمني», and
     in Arabizi "7awelni", "t7awelni", "kalemni")."""
