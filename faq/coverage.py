@@ -38,7 +38,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from faq.finglish import to_persian
-from faq.lexicon import CONCEPT_PREFIX, LANGUAGES
+from faq.lexicon import CONCEPT_PREFIX, LANGUAGES, implied_concepts
 from faq.light_words import (
     BANK_NAMES,
     BANK_WORDS,
@@ -148,6 +148,9 @@ class _EntryExtras:
     kb_form_list: tuple[str, ...]  # the forms compared fuzzily: all but numbers
     # the one-word forms of every concept the KB uses, by first letter
     kb_concept_forms: Mapping[str, tuple[str, ...]]
+    # per entry: the concepts its subject accounts for in a question (the lexicon's
+    # `implies` of the concepts it uses: a repair entry accounts for "broken")
+    implied: tuple[frozenset[str], ...]
     # function and light words as the matcher's language layers write them
     function_forms: frozenset[str]
     # places (never foreign to the KB) as the matcher's language layers write them
@@ -223,6 +226,10 @@ def _in_list(word: str, forms: frozenset[str]) -> bool:
 
 # The lexicon's concept of the shop's own goods («یخچالم», "my phone", «جوالي»).
 PRODUCT = CONCEPT_PREFIX + "product"
+# Buying one of the shop's kinds of goods is the setting of a question («یخچال خریدم،
+# نصبش با شماست؟», "I bought a kettle, can I return it?"), not what it asks: the words
+# beside it say that. Buying anything else («اشتريت سيارة», "a bus ticket") stays content.
+_BUY = CONCEPT_PREFIX + "buy"
 
 
 # A model number or a code typed by the customer: letters then digits ("v15", "a54",
@@ -348,6 +355,8 @@ def _extras(matcher: Matcher) -> _EntryExtras:
     answer_forms = []
     concept_forms = []
     negatives = []
+    implied = []
+    implies = implied_concepts()
     runs = _organisation_runs(matcher)
     kb_organisations: set[str] = set()  # the names the KB uses itself
     for entry in matcher.kb.entries:
@@ -365,6 +374,7 @@ def _extras(matcher: Matcher) -> _EntryExtras:
             for p in listed
         ]
         used = forms.union(*phrasings)
+        implied.append(frozenset(i for w in used for i in implies.get(w, ())))
         for words in (*texts, *phrasings):
             kb_organisations.update(_names_in(words, runs))
         concept_forms.append(
@@ -401,6 +411,7 @@ def _extras(matcher: Matcher) -> _EntryExtras:
         # numbers compare exactly (an order number is not "close" to another one)
         tuple(sorted(f for f in kb_forms if not f.isdigit())),
         _by_first_letter(sorted(set().union(*concept_forms))),
+        tuple(implied),
         function_forms,
         frozenset(_layer_forms(matcher, PLACES)),
         frozenset(_layer_forms(matcher, GOODS)),
@@ -631,13 +642,20 @@ def assess(matcher: Matcher, result: MatchResult) -> Coverage | None:
     entry_no = matcher.entry_number(best.entry_id)
     extras = _extras(matcher)
     cutoff = matcher.config.token_cutoff
-    content = [w for w in result.explained if not _function_word(w.word, extras)]
+    words = [w.word for w in result.explained]
+    buying_goods = _BUY in words and any(_goods(w, extras) for w in words)
+    content = [
+        w
+        for w in result.explained
+        if not _function_word(w.word, extras) and not (buying_goods and w.word == _BUY)
+    ]
     total = sum(w.idf for w in content)
     explained = 0.0
     unexplained = []
     near = [w.word for w in content if 0 < w.matched < 1]
+    implied = extras.implied[entry_no]
     for w in content:
-        hit = w.matched or float(_answered(w.word, entry_no, extras, cutoff))
+        hit = w.matched or float(w.word in implied or _answered(w.word, entry_no, extras, cutoff))
         explained += w.idf * hit
         if hit == 0:
             unexplained.append(w.word)

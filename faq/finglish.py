@@ -347,6 +347,11 @@ def is_finglish(text: str) -> bool:
 _CLAUSE_PUNCTUATION = re.compile(r"([.!?؟؛;,،\n]+)")
 
 
+# The ezafe ("ramz e account", "ramz-e account": "the account's password") is a vowel
+# Persian script does not write; spelt, it would be a stray «ا» the KB never explains.
+_EZAFE = "e"
+
+
 def to_persian(text: str) -> str:
     """`text` (Finglish) in Persian script, word by word; digits and other words kept.
 
@@ -360,8 +365,8 @@ def to_persian(text: str) -> str:
     for word in normalise(text).split():
         if not (word.isascii() and word.isalpha()):
             out.append(word)
-            continue
-        out.append(_listed(word) or _spell(word))
+        elif word != _EZAFE:
+            out.append(_listed(word) or _spell(word))
     return normalise(" ".join(out))
 
 

@@ -351,6 +351,24 @@ def concept_words(name: str) -> frozenset[str]:
     return Lexicon.default().concept_words.get(CONCEPT_PREFIX + name, frozenset())
 
 
+@functools.cache
+def implied_concepts() -> Mapping[str, frozenset[str]]:
+    """The shipped `implies` section as concept tokens: each concept with the concepts
+    an FAQ entry that uses it accounts for in a question (`faq.coverage`).
+
+    Raises:
+        LexiconError: the section names a concept the lexicon does not have.
+    """
+    data = _shipped()
+    known = {str(name) for name in data.get("concepts") or {}}
+    implied: dict[str, frozenset[str]] = {}
+    for name, others in (data.get("implies") or {}).items():
+        if not isinstance(others, list) or not {name, *others} <= known:
+            raise LexiconError(f"implies.{name} must list concepts of the lexicon")
+        implied[CONCEPT_PREFIX + name] = frozenset(CONCEPT_PREFIX + o for o in others)
+    return implied
+
+
 def _is_latin_word(token: str) -> bool:
     return token.isascii() and token.isalpha()
 

@@ -166,6 +166,10 @@ def test_spoken_dialect_and_finglish_function_words_are_not_content(
 def test_time_number_appliance_and_generic_words_are_light(
     matcher: Matcher, question: str, entry: str
 ) -> None:
+    _assert_answered_with_every_word_explained(matcher, question, entry)
+
+
+def _assert_answered_with_every_word_explained(matcher: Matcher, question: str, entry: str) -> None:
     verdict = decide(question, matcher, Thresholds())
     assert verdict.coverage is not None and verdict.coverage.unexplained == (), verdict.coverage
     assert verdict.kind is VerdictKind.ANSWER and verdict.answer is not None
@@ -290,6 +294,32 @@ def test_wordings_of_the_independent_sets_are_read_as_the_kb_words(
         "كيف أوقف إيميلات العروض من البنك؟",
         "یارانه کی واریز میشه؟",
         "حقوقم کی واریز میشه؟",
+        # buying something the shop does not sell
+        "I bought a car, how long is the warranty?",
+        "where can I buy a bus ticket?",
+        # broken, a home, the courier, the account: but not what the entry is about
+        "my car broke down, can you repair it?",
+        "my home internet is broken, can you repair it?",
+        "can I pay the courier a tip?",
+        "how do I transfer my points to another account?",
+        # the new words and chat forms, about something the shop does not do
+        "how do I lodge a complaint with the police?",
+        "forgot my pw for netflix",
+        "how many pts do I need for a free coffee at starbucks?",
+        "what's the progress on my visa application?",
+        "how do I get rid of a virus on my laptop?",
+        "can I pay in installments at the dentist?",
+        "how do I split the bill with my friends?",
+        "is my data safe with you?",
+        "یاد بده چطوری آشپزی کنم",
+        "my TV won't turn on after the power cut, is it the electricity?",
+        "میخوام یه ایمیل تبلیغ برای کسب و کارم بنویسم",
+        "where do I send my CV?",
+        "میشه رزومه‌مو بفرستم؟",
+        "I opened the fridge and it smells bad",
+        "پشیمونم که اینو خریدم، نظرت چیه؟",
+        "الشاشة الزرقاء في ويندوز، كيف أصلحها؟",
+        "how do I give back to charity?",
     ],
 )
 def test_near_miss_questions_with_the_new_words_stay_refused(
@@ -652,3 +682,49 @@ def test_words_of_degree_are_not_content(matcher: Matcher, question: str, word: 
 )
 def test_persian_generic_verbs_are_read_in_every_person(word: str, verb: bool) -> None:
     assert persian_light_verb(normalise(word)) is verb
+
+
+def test_buying_is_content_unless_it_is_one_of_the_shops_goods(matcher: Matcher) -> None:
+    goods = decide("یه ماشین ظرفشویی خریدم، نصبش با شماست؟", matcher, Thresholds())
+    assert goods.coverage is not None and "~buy" not in goods.coverage.unexplained
+    answered = decide("اشتريت ثلاجة، هل التركيب مجاني؟", matcher, Thresholds())
+    assert answered.coverage is not None and answered.coverage.unexplained == ()
+    assert answered.answer is not None and answered.answer.entry_id == "installation"
+    car = decide("اشتريت سيارة، كم مدة الضمان؟", matcher, Thresholds())
+    assert car.coverage is not None and "~buy" in car.coverage.unexplained
+    assert car.kind is not VerdictKind.ANSWER
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        # what the entry's subject is about (faq/lexicon.yaml `implies`): a repair is of
+        # something broken, a warranty is used by a repair, a home address is an
+        # address, the courier delivers, points are kept in the account
+        ("الغسالة خربانة، يجي فني للبيت؟", "onsite-repair"),
+        ("my microwave died, how do I get it repaired under the warranty?", "warranty-claim"),
+        ("آدرس خونه رو اشتباه زدم، چطوری عوضش کنم؟", "change-address"),
+        ("can I pay cash to the courier?", "payment-methods"),
+        ("how do I use the points in my account?", "loyalty-points"),
+        # chat forms and paraphrases of the entries' concepts (faq/lexicon.yaml)
+        ("how do I get rid of my account?", "delete-account"),
+        ("بدي امحي حسابي", "delete-account"),
+        ("forgot my pw, how do I reset it?", "password-reset"),
+        ("how do I spend my reward pts?", "loyalty-points"),
+        ("any update on my repair?", "repair-status"),
+        ("can I split the payment into monthly installments?", "installments"),
+        ("کسی هست یاد بده با این دستگاه کار کنم؟", "training"),
+        # light: a verb of filing, the customer's data, Iraqi «عدكم» ("at yours")
+        ("how do I lodge a complaint?", "complaint"),
+        ("please delete my account and all my data", "delete-account"),
+        ("كم مدة الضمان عدكم؟", "warranty-period"),
+        # opening the box, a change of heart, the screen with the Arabic article
+        ("the kettle was cracked when I opened the box", "damaged-item"),
+        ("پشیمون شدم، میخوام سفارشمو لغو کنم", "cancel-order"),
+        ("الشاشة وصلت مكسورة", "damaged-item"),
+    ],
+)
+def test_what_the_entry_is_about_and_chat_forms_are_explained(
+    matcher: Matcher, question: str, entry: str
+) -> None:
+    _assert_answered_with_every_word_explained(matcher, question, entry)

@@ -85,6 +85,9 @@ def test_arabizi_with_a_persian_looking_word_is_not_finglish(text: str) -> None:
         ("pas dadam", "پس دادم"),
         ("pool az hesabam raft", "پول از حسابم رفت"),
         ("factor nadaram", "فاکتور ندارم"),
+        # the ezafe, alone or after a hyphen, is a vowel Persian script does not write
+        ("ramz e account am", "رمز اکانت ام"),
+        ("ramz-e accountam", "رمز اکانتم"),
     ],
 )
 def test_transliteration_of_listed_words_and_suffixes(latin: str, persian: str) -> None:

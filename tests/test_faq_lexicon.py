@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 from faq.kb import FaqEntry, KnowledgeBase
-from faq.lexicon import CONCEPT_PREFIX, Lexicon, LexiconError, concept_words, prepare
+from faq.lexicon import (
+    CONCEPT_PREFIX,
+    Lexicon,
+    LexiconError,
+    concept_words,
+    implied_concepts,
+    prepare,
+)
 from faq.matcher import Matcher
 from faq.morphology import arabic_variants, english_stem, persian_variants
 
@@ -283,6 +290,20 @@ EXAMPLES = [
     ("~spare_parts", "fa", "قطعه اورجینال دارین"),
     ("~spare_parts", "ar", "بتبيعوا قطع أصلية"),
     ("where", "ar", "أعرف منين"),
+    # chat forms and paraphrases of the fresh*.jsonl sets' tune halves
+    ("~installment", "fa", "میشه چند ماهه پرداخت کنم"),
+    ("~installment", "en", "can i split the payment"),
+    ("~broken", "fa", "لپتاپم روشن نمیشه"),
+    ("~broken", "en", "my tv wont turn on"),
+    ("~training", "fa", "کسی هست یاد بده"),
+    ("~delete", "ar", "بدي امحي حسابي"),
+    ("~delete", "en", "how do i get rid of my account"),
+    ("~password", "en", "forgot my pw"),
+    ("~points", "en", "got 900 pts"),
+    ("~track", "en", "any update on my repair"),
+    ("~track", "en", "the progress of my repair"),
+    ("~newsletter", "fa", "ایمیل تبلیغ نفرستید"),
+    ("~return_item", "en", "can i give it back"),
 ]
 
 
@@ -324,6 +345,12 @@ def test_concept_found_in_a_message(lexicon: Lexicon, token: str, language: str,
         ("ar", "العنوان خطأ", "~failed"),
         # «پیک» alone is the courier, not a cost
         ("fa", "پیک بد رفتار کرد", "~cost"),
+        # a bank's "transaction" is a transfer or a withdrawal as often as a payment
+        ("en", "the transaction failed", "~pay"),
+        ("fa", "تراکنش ناموفق بود", "~pay"),
+        # turning a device on is not its being broken, nor is remembering a lesson
+        ("fa", "گوشیمو روشن کردم", "~broken"),
+        ("fa", "یادم نمیاد", "~training"),
     ],
 )
 def test_false_friends_and_distance(
@@ -629,3 +656,11 @@ def test_concept_words_are_a_concepts_one_word_forms_normalised() -> None:
     assert {"complaint", "شکایت", "شکوی"} <= words
     assert not any(" " in w for w in words)  # "not satisfied" is a phrase
     assert concept_words("no such concept") == frozenset()
+
+
+def test_implied_concepts_are_concepts_of_the_lexicon() -> None:
+    concepts = Lexicon.default().concepts
+    implied = implied_concepts()
+    assert implied["~repair"] == {"~broken"}
+    assert set(implied) <= concepts
+    assert set().union(*implied.values()) <= concepts
