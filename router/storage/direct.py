@@ -69,8 +69,10 @@ _NO_COLUMNS = SimpleResultMetaData([])
 # By statement and the names of its parameters (an INSERT's columns are the names
 # given); None: SQLAlchemy must run it (see the module's docstring). Every SQLite
 # engine of the process is made by `router.storage.engine.new_engine`: one dialect,
-# one SQLite library.
+# one SQLite library. Keyed by the statement object, so a statement is meant to be
+# built once; emptied when full, so one built per call costs a compile, not memory.
 _COMPILED: dict[tuple[Any, tuple[str, ...]], _Compiled | None] = {}
+_COMPILED_KEPT = 1000
 
 
 def _compile(statement: Any, names: tuple[str, ...], dialect: Dialect) -> _Compiled | None:
@@ -138,6 +140,8 @@ async def execute(
     try:
         compiled = _COMPILED[key]
     except KeyError:
+        if len(_COMPILED) >= _COMPILED_KEPT:
+            _COMPILED.clear()
         compiled = _COMPILED[key] = _compile(statement, names, connection.dialect)
     if compiled is None:
         return await connection.execute(statement, params)
