@@ -61,6 +61,10 @@ class ServerSettings:
     # X-Forwarded-For and X-Forwarded-Proto name the client; from anyone else those
     # headers are ignored. Empty: the TCP peer is the client (docs/deploy.md).
     trusted_proxies: list[str] = field(default_factory=list)
+    # The server's event loop: "uvloop" (libuv's; installed with Pasokh except on
+    # Windows) costs less CPU a message than asyncio's own (docs/benchmarks.md);
+    # "auto" uses it when it is installed.
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,26 @@ def check_data_dir(data_dir: Path) -> None:
         logger.warning("data directory %s was open to other users; now 0700", where)
 
 
+def _event_loop(choice: str) -> asyncio.AbstractEventLoop:
+    """The server's event loop (`[server] event_loop`): uvloop's unless "asyncio" is
+    chosen or, with "auto", uvloop is not installed.
+
+    Raises:
+        CommandError: "uvloop" chosen and not installed.
+    """
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise CommandError(
+                    '[server] event_loop = "uvloop" but uvloop is not installed'
+                ) from None
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
     # Imported here: the channels' SDKs take seconds to import, and only serve needs them.
@@ -168,6 +188,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         open_files,
         ", ".join(secret_names(settings)) or "none",
     )
+    loop = _event_loop(settings.server.event_loop)
     try:
         # A taken port is found before anything starts: a start-up cut short would
         # cancel the background jobs mid-query.
@@ -184,6 +205,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             handle_signals=True,
             keepalive_timeout=settings.server.idle_timeout,
             reuse_port=workers > 1 or None,
+            loop=loop,
             **SERVER_OPTIONS,
         )
     except OSError as exc:

@@ -69,6 +69,7 @@ from router.identity.proofs import (
 from router.outreach.consent import count_opt_out, opt_out_answer
 from router.service import sla_threads
 from router.service.reports.events import record_ingest
+from router.storage import direct
 from router.storage.column_sizes import LANGUAGE_COLUMNS, SENDER_NAME_COLUMNS, column_limit
 from router.storage.core_rows import (
     as_written,
@@ -503,7 +504,7 @@ async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSen
     if connection.dialect.name != "postgresql":
         # No data-modifying CTE on SQLite; its one writer sees the open thread current
         # in a statement of its own (a round trip there costs a third of PostgreSQL's).
-        row = (await connection.execute(_SENDER_SEEN, values)).mappings().first()
+        row = (await direct.execute(connection, _SENDER_SEEN, values)).mappings().first()
         if row is None:
             return None
         identity = loaded(session, Identity, row)

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.core.messages import InboundMessage, utcnow
-from router.storage.core_rows import inserted
+from router.storage.core_rows import columns_of, inserted, loaded, selected
 from router.storage.models import OPEN_STATUSES, Message, Thread, ThreadStatus
 
 
@@ -44,8 +44,13 @@ _OPEN_THREAD = select(Thread).where(open_thread_of_customer(bindparam("customer_
 # locks it (PostgreSQL), and read at its newest version even when the session holds it
 # already (a proof loaded it): another identity's message being stored in it meanwhile
 # is waited for, so the bot's context holds it and the thread's state is current.
-_OPEN_THREAD_TO_JOIN = _OPEN_THREAD.with_for_update(key_share=True).execution_options(
-    populate_existing=True
+# Its columns, not the ORM entity: it runs for nearly every message, and the ORM's
+# execution of a read cost more CPU than the read (`loaded` makes the object, refreshed
+# when the session holds it already).
+_OPEN_THREAD_TO_JOIN = (
+    select(*columns_of(Thread))
+    .where(open_thread_of_customer(bindparam("customer_id")))
+    .with_for_update(key_share=True)
 )
 # A thread closed by a merge is empty (its messages moved to the surviving thread) and
 # is never the customer's conversation again: new messages go to the survivor.
@@ -139,7 +144,9 @@ async def choose_thread(
         if open_thread is not None:
             current = open_thread.thread
         else:
-            current = await session.scalar(_OPEN_THREAD_TO_JOIN, {"customer_id": customer_id})
+            found = await selected(session, _OPEN_THREAD_TO_JOIN, {"customer_id": customer_id})
+            row = found.mappings().first()
+            current = loaded(session, Thread, row) if row is not None else None
         if current is not None:
             return ThreadChoice(current, created=False, referred_thread_id=referred)
         previous = hinted or await latest_thread_of(session, customer_id)

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from router.storage import direct
 from router.storage.models import Base
 
 M = TypeVar("M", bound=Base)
@@ -80,9 +81,7 @@ async def selected(
     """
     if session.sync_session.autoflush:
         await flush_pending(session)
-    connection = await session.connection()
-    result: Result[*tuple[Any, ...]] = await connection.execute(statement, params)
-    return result
+    return await direct.execute(await session.connection(), statement, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,10 +310,10 @@ async def inserted_with_reads(
         if along is not None:
             params.update(along[1])
         if together is not None:
-            parts = _parts(together, await connection.execute(statement, params))
+            parts = _parts(together, await direct.execute(connection, statement, params))
             key = tuple(parts.pop()[0])
         else:
-            key = (await connection.execute(statement, params)).one()
+            key = (await direct.execute(connection, statement, params)).one()
         if along is not None and changed is not None:
             _written(session, changed)
     else:
@@ -322,11 +321,11 @@ async def inserted_with_reads(
             with session.no_autoflush:
                 parts = await selected_together(session, reads)
         row.update((name, null()) for name in unset)
-        key = (await connection.execute(_insert_returning_key(model), row)).one()
+        key = (await direct.execute(connection, _insert_returning_key(model), row)).one()
         if referrer is not None:
             referring_row.update((name, null()) for name in referring_unset)
             referring_row[referrer.key] = key[0]
-            await connection.execute(_insert_returning_key(referrer.model), referring_row)
+            await direct.execute(connection, _insert_returning_key(referrer.model), referring_row)
     for key_column, value in zip(mapper.primary_key, key, strict=True):
         set_committed_value(instance, mapper.get_property_by_column(key_column).key, value)
     make_transient_to_detached(instance)
@@ -495,5 +494,5 @@ async def updated(session: AsyncSession, instance: Base) -> None:
     connection = await session.connection()
     update_of = _update_of(connection, instance)
     assert update_of is not None
-    await connection.execute(*update_of)
+    await direct.execute(connection, *update_of)
     _written(session, instance)
