@@ -194,3 +194,22 @@ async def test_an_in_list_the_caller_gives_is_left_to_sqlalchemy(engine: AsyncEn
         by_ids = select(Message.text).where(Message.thread_id.in_(bindparam("ids")))
         rows = (await direct.execute(connection, by_ids, {"ids": [thread.id, -1]})).all()
         assert sorted(text for (text,) in rows) == ["سلام 0", "سلام 1"]
+
+
+async def test_a_statement_whose_parts_cannot_be_read_is_left_to_sqlalchemy(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should a SQLAlchemy release rename a compiled statement's part that `direct`
+    reads, the statement still runs, through SQLAlchemy."""
+
+    def renamed(*_: Any) -> Any:
+        raise AttributeError("'SQLiteCompiler' object has no attribute '_bind_processors'")
+
+    monkeypatch.setattr(direct, "_compiled_parts", renamed)
+    async with new_sessionmaker(engine)() as session, session.begin():
+        _, thread = await _conversation(session)
+        connection = await session.connection()
+        texts = select(Message.text).where(Message.thread_id == bindparam("in_thread"))
+        result = await direct.execute(connection, texts, {"in_thread": thread.id})
+        assert isinstance(result, CursorResult)  # SQLAlchemy's, on both databases
+        assert sorted(text for (text,) in result.all()) == ["سلام 0", "سلام 1"]

@@ -76,6 +76,15 @@ _COMPILED_KEPT = 1000
 
 
 def _compile(statement: Any, names: tuple[str, ...], dialect: Dialect) -> _Compiled | None:
+    try:
+        return _compiled_parts(statement, names, dialect)
+    except AttributeError:
+        # The compiled statement's parts read here are SQLAlchemy's internals: should a
+        # release rename one, the statement runs through SQLAlchemy, slower but right.
+        return None
+
+
+def _compiled_parts(statement: Any, names: tuple[str, ...], dialect: Dialect) -> _Compiled | None:
     compiled: Any = statement.compile(dialect=dialect, column_keys=list(names))
     if not compiled.positional or compiled.insert_prefetch or compiled.update_prefetch:
         return None
