@@ -98,10 +98,11 @@ async def test_a_slow_but_steady_body_goes_through(
     body = b"{" + b" " * 2998 + b"}"
     reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
     writer.write(head(client.port, SESSIONS, len(body), "application/json"))
-    # 3,000 bytes over about 1.5 s: well past body_timeout (0.5 s), but at 2,000
-    # bytes a second, over body_min_rate (1,000).
-    for start_at in range(0, len(body), 100):
-        writer.write(body[start_at : start_at + 100])
+    # 3,000 bytes over about 0.75 s: past body_timeout (0.5 s), but at 4,000 bytes a
+    # second, four times body_min_rate (1,000), so that a loaded machine's slower
+    # turns of the loop still keep the pace over it.
+    for start_at in range(0, len(body), 200):
+        writer.write(body[start_at : start_at + 200])
         await writer.drain()
         await asyncio.sleep(0.05)  # the client's pace, not a wait for the server
     async with asyncio.timeout(20):
