@@ -129,11 +129,11 @@ async def test_after_a_reconnect_listeners_are_told_to_resync(settings: Settings
     engine = new_engine(settings.database_url)
     metrics = Metrics()
     bus = PostgresEventBus(listen_dsn(engine.url), metrics.shared_events, check_every=0.2)
-    other = PostgresEventBus(listen_dsn(engine.url), metrics.shared_events)
+    other = PostgresEventBus(listen_dsn(engine.url), metrics.shared_events, check_every=0.2)
     await bus.start()
     await other.start()
     try:
-        async with bus.subscription() as queue:
+        async with bus.subscription() as queue, other.subscription() as others_queue:
             # The administrator (or a failover) cuts the bus connection.
             async with engine.connect() as connection:
                 cut = await connection.scalar(
@@ -145,6 +145,8 @@ async def test_after_a_reconnect_listeners_are_told_to_resync(settings: Settings
                 )
             assert cut == 2
             await next_event(queue, EventsResumed)
+            # Both buses lost their connection: the sender's is back too before it sends.
+            await next_event(others_queue, EventsResumed)
             # Connected again: events flow both ways.
             other.publish(ThreadChanged(7, 8, "open", 1, None))
             assert await next_event(queue, ThreadChanged, thread_id=7)
