@@ -247,6 +247,7 @@ SPLIT_SETS = (
     "fresh14",
     "fresh15",
     "fresh16",
+    "fresh17",
 )
 
 

@@ -48,7 +48,7 @@ from faq.triage import MessageKind, triage
 # each split set is one writer's; fresh9, fresh10, fresh14 and fresh15 are read by no fit
 # or choice here (both halves of each are counted blind: a measure on writers no fitted
 # model has seen)
-BLIND = ("fresh9", "fresh10", "fresh14", "fresh15", "fresh16")
+BLIND = ("fresh9", "fresh10", "fresh14", "fresh15", "fresh16", "fresh17")
 WRITERS = tuple(s for s in SPLIT_SETS if s not in BLIND)
 FloatArray = npt.NDArray[np.float64]
 
