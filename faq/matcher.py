@@ -48,6 +48,7 @@ from faq.index import (
     FeatureCountsBuilder,
     FloatArray,
     IndexQuery,
+    JointIndex,
     TfIdfIndex,
     merge_documents,
 )
@@ -431,12 +432,15 @@ class Matcher:
         self._normalised = arrays.normalised
         self._words = arrays.words
         self._chars = arrays.chars
-        self._centroid_words = arrays.centroid_words
-        self._centroid_chars = arrays.centroid_chars
+        # each feature space's phrasing, centroid and contrast postings, walked at once
+        self._joint_words = JointIndex(
+            arrays.words, len(arrays.texts), arrays.centroid_words, arrays.contrast_words
+        )
+        self._joint_chars = JointIndex(
+            arrays.chars, len(arrays.texts), arrays.centroid_chars, arrays.contrast_chars
+        )
         self._phrasing_align = arrays.phrasing_align.sides()
         self._bag_align = arrays.bag_align.sides()
-        self._contrast_words = arrays.contrast_words
-        self._contrast_chars = arrays.contrast_chars
         # entries without phrasings never get the contrast signal's probability
         self._no_phrasings = np.ones(self._n_entries, dtype=bool)
         self._no_phrasings[self._entries_with_phrasings] = False
@@ -520,14 +524,14 @@ class Matcher:
         best[self._entries_with_phrasings] = np.maximum.reduceat(phrasing_scores, self._starts)
         return best
 
-    def _contrast(self, words: IndexQuery, chars: IndexQuery) -> FloatArray:
+    def _contrast(self, words: FloatArray, chars: FloatArray) -> FloatArray:
         """Each entry's naive Bayes probability of being the question's entry (the
-        contrast signal), from the KB's own phrasings."""
+        contrast signal), from the contrast model's word and character log-likelihoods
+        (`JointScores.contrast`)."""
         cfg = self.config
-        cap = cfg.max_postings
-        logits = self._contrast_words.log_likelihoods(words, cap)
+        logits = words
         if cfg.contrast_char_weight:
-            logits += cfg.contrast_char_weight * self._contrast_chars.log_likelihoods(chars, cap)
+            logits += cfg.contrast_char_weight * chars
         logits /= cfg.contrast_temperature
         logits[self._no_phrasings] = -np.inf
         logits -= logits.max()
@@ -559,7 +563,10 @@ class Matcher:
         features = self.query_features(text, language)
         if features is None:
             return {}
-        probabilities = self._contrast(*features).tolist()
+        cap = self.config.max_postings
+        words = self._joint_words.scores(features[0], cap).contrast
+        chars = self._joint_chars.scores(features[1], cap).contrast
+        probabilities = self._contrast(words, chars).tolist()
         return {e.id: p for e, p in zip(self.kb.entries, probabilities, strict=True)}
 
     def _read_words(self, word_tokens: Sequence[str]) -> list[_QueryWord]:
@@ -682,14 +689,15 @@ class Matcher:
         chars = self._chars.prepare(self._char_features(tokens))
 
         # Stage 1: TF-IDF cosines against every phrasing and every entry centroid.
-        n = self.phrasing_count
         word_weight, char_weight = cfg.word_weight, cfg.char_weight
         if not norm.isascii():
             word_weight = cfg.arabic_script_word_weight
             char_weight = cfg.word_weight + cfg.char_weight - word_weight
         cap = cfg.max_postings
-        phrasing = word_weight * self._words.scores(words, n, cap)
-        phrasing += char_weight * self._chars.scores(chars, n, cap)
+        word_scores = self._joint_words.scores(words, cap)
+        char_scores = self._joint_chars.scores(chars, cap)
+        phrasing = word_weight * word_scores.phrasings
+        phrasing += char_weight * char_scores.phrasings
         best = self._entry_max(phrasing)
         if cfg.second_weight:
             runner_up = np.where(phrasing >= best[self._entry_of], -1.0, phrasing)
@@ -697,8 +705,8 @@ class Matcher:
             second = np.where(second > 0, second, best)  # one-phrasing entries: no penalty
             best = ((1 - cfg.second_weight) * best + cfg.second_weight * second).astype(np.float32)
         m = self._n_entries
-        centroid = word_weight * self._centroid_words.scores(words, m, cap)
-        centroid += char_weight * self._centroid_chars.scores(chars, m, cap)
+        centroid = word_weight * word_scores.centroids
+        centroid += char_weight * char_scores.centroids
         entry_scores = (1 - cfg.centroid_weight) * best + cfg.centroid_weight * centroid
         k = min(cfg.shortlist, m)
         top = (-entry_scores).argpartition(k - 1)[:k] if k < m else np.arange(k)
@@ -719,7 +727,11 @@ class Matcher:
         # Python floats read once: indexing numpy arrays one scalar at a time is slow.
         query_covs, side_covs = query_cov.tolist(), side_cov.tolist()
         stage1s = entry_scores[shortlist].tolist()
-        contrasts = self._contrast(words, chars)[shortlist].tolist() if cfg.w_contrast else None
+        contrasts = (
+            self._contrast(word_scores.contrast, char_scores.contrast)[shortlist].tolist()
+            if cfg.w_contrast
+            else None
+        )
         # One call: the question's words are split and sorted once, not once per phrasing.
         fuzz_scores = process.cdist(
             [joined],

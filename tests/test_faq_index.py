@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from faq import index_cache
-from faq.index import TfIdfIndex, feature_counts, merge_documents
+from faq.index import ContrastIndex, JointIndex, TfIdfIndex, feature_counts, merge_documents
 from faq.kb import FaqEntry, KnowledgeBase, load_kb
 from faq.lexicon import Lexicon
 from faq.matcher import STOPWORDS, Matcher, MatcherConfig, MatchResult
@@ -111,6 +111,36 @@ def test_merged_documents_sum_counts_in_first_seen_order() -> None:
     summed = TfIdfIndex([docs[0] + docs[1], docs[2], Counter()], weights_from=base)
     query = base.prepare(Counter({"a": 1, "c": 2}))
     np.testing.assert_array_equal(centroid.scores(query, 3), summed.scores(query, 3))
+
+
+@pytest.mark.parametrize("max_postings", [None, 3, 12])
+def test_the_joint_walk_gives_each_part_s_own_figures_bit_for_bit(
+    max_postings: int | None,
+) -> None:
+    words, chars, groups, matcher = _fixture_documents()
+    entries = np.array(groups)
+    n_entries = len(matcher.kb.entries)
+    for documents in (words, chars):
+        counts = feature_counts(documents)
+        phrasings = TfIdfIndex(counts, groups=groups)
+        merged = merge_documents(counts, entries, n_entries)
+        centroids = TfIdfIndex(merged, weights_from=phrasings)
+        contrast = ContrastIndex(merged, phrasings.vocabulary_ids(), 0.1)
+        joint = JointIndex(phrasings, len(documents), centroids, contrast)
+        for text in [*QUERIES, "", "zzzz"]:
+            tokens = matcher.words(text)
+            query_counts = Counter(tokens) if documents is words else matcher._char_features(tokens)
+            query = phrasings.prepare(query_counts)
+            got = joint.scores(query, max_postings)
+            np.testing.assert_array_equal(
+                got.phrasings, phrasings.scores(query, len(documents), max_postings)
+            )
+            np.testing.assert_array_equal(
+                got.centroids, centroids.scores(query, n_entries, max_postings)
+            )
+            np.testing.assert_array_equal(
+                got.contrast, contrast.log_likelihoods(query, max_postings)
+            )
 
 
 def test_features_past_the_postings_cap_are_skipped_but_keep_their_norm() -> None:
