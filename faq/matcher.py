@@ -439,8 +439,17 @@ class Matcher:
         self._joint_chars = JointIndex(
             arrays.chars, len(arrays.texts), arrays.centroid_chars, arrays.contrast_chars
         )
-        self._phrasing_align = arrays.phrasing_align.sides()
-        self._bag_align = arrays.bag_align.sides()
+        # Stage 2's sides in one pack: each phrasing (side p), then each entry's bag of
+        # words (side phrasing_count + entry), gathered by side number in one step
+        phrasing_align, bag_align = arrays.phrasing_align, arrays.bag_align
+        self._side_ids = np.concatenate([phrasing_align.ids, bag_align.ids])
+        self._side_weights = np.concatenate([phrasing_align.weights, bag_align.weights])
+        self._side_starts = np.concatenate(
+            [phrasing_align.bounds[:-1], bag_align.bounds[:-1] + len(phrasing_align.ids)]
+        )
+        self._side_lengths = np.concatenate(
+            [np.diff(phrasing_align.bounds), np.diff(bag_align.bounds)]
+        )
         # entries without phrasings never get the contrast signal's probability
         self._no_phrasings = np.ones(self._n_entries, dtype=bool)
         self._no_phrasings[self._entries_with_phrasings] = False
@@ -597,19 +606,19 @@ class Matcher:
         return _AlignSide(ids, np.fromiter((r.idf for r in rows), dtype=np.float64, count=count))
 
     def _coverages(
-        self, query_forms: Sequence[str], query: _AlignSide, sides: Sequence[_AlignSide]
+        self, query_forms: Sequence[str], query: _AlignSide, sides: npt.NDArray[np.int64]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float32]]:
-        """For each side: the IDF-weighted share of the query found in it (fuzzy per
-        token, rapidfuzz `ratio`), the share of the side's own IDF mass the query
+        """For each side (by number: a phrasing, or `phrasing_count` + an entry for the
+        entry's bag of words): the IDF-weighted share of the query found in it (fuzzy
+        per token, rapidfuzz `ratio`), the share of the side's own IDF mass the query
         covers, and each query token's best match in it (query token x side). One
         vectorised rapidfuzz call covers every side."""
-        all_ids = np.concatenate([s.ids for s in sides])
-        all_weights = np.concatenate([s.weights for s in sides])
-        bounds = np.fromiter(
-            itertools.accumulate((len(s.ids) for s in sides[:-1]), initial=0),
-            dtype=np.int64,
-            count=len(sides),
-        )
+        lengths = self._side_lengths[sides]
+        bounds = lengths.cumsum() - lengths  # each side's first row in the gathered rows
+        rows_at = (self._side_starts[sides] - bounds).repeat(lengths)
+        rows_at += np.arange(rows_at.size)
+        all_ids = self._side_ids.take(rows_at)
+        all_weights = self._side_weights.take(rows_at)
         columns, positions = _unique_with_inverse(all_ids, len(self._forms))
         # A long message repeats its words ("my card ... my card"): each distinct form
         # is compared once, and its row is repeated for each of its tokens.
@@ -660,7 +669,7 @@ class Matcher:
         _, _, per_token = self._coverages(
             [r.form for r in rows],
             self._align_side(rows),
-            [self._bag_align[self.entry_number(entry_id)]],
+            np.array([self.phrasing_count + self.entry_number(entry_id)], dtype=np.int64),
         )
         return tuple(r.coverage(hit) for r, hit in zip(rows, per_token[:, 0].tolist(), strict=True))
 
@@ -720,7 +729,7 @@ class Matcher:
         query_cov, side_cov, per_token = self._coverages(
             [r.form for r in rows],
             self._align_side(rows),
-            [self._phrasing_align[p] for p in closest] + [self._bag_align[e] for e in shortlist],
+            np.array(closest + [self.phrasing_count + e for e in shortlist], dtype=np.int64),
         )
         joined = " ".join(word_tokens)
         k = len(shortlist)
