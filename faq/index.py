@@ -166,6 +166,18 @@ def _gather(
     return np.bincount(docs, weights=gathered, minlength=size).astype(np.float64, copy=False)
 
 
+# 1 + log(count) of a query feature, with numpy's logarithm as the query's weights have
+# always been taken (`math.log` may differ in the last bit): a table for the counts a
+# question has, numpy for a longer text's.
+_SUBLINEAR_TF: list[float] = (1.0 + np.log(np.arange(1, 65, dtype=np.float64))).tolist()
+
+
+def _sublinear_tf(count: int) -> float:
+    if 0 < count <= len(_SUBLINEAR_TF):
+        return _SUBLINEAR_TF[count - 1]
+    return float(1.0 + np.log(np.array([count], dtype=np.float64))[0])
+
+
 class TfIdfIndex:
     """Cosine similarity between a query's features and every indexed document."""
 
@@ -275,30 +287,24 @@ class TfIdfIndex:
         """Weigh a query once; unknown features count towards its norm only, so words the
         KB has never seen lower every score."""
         vocab = self._vocab
-        count = len(features)
-        # (from an iterator: `np.array` of a Python list is several times slower)
-        ids = np.fromiter(
-            map(vocab.get, features, itertools.repeat(-1, count)), dtype=np.int64, count=count
-        )
-        tf = 1.0 + np.log(np.fromiter(features.values(), dtype=np.float64, count=count))
-        known = ids >= 0
-        unknown = np.flatnonzero(~known).tolist()  # a few: walk only these in Python
-        if unknown:
-            names = list(features)
-            damped = self._damped
-            # `idf` of each, its logarithm taken once, not per feature
-            unseen = self._unseen_idf()
-            unseen_damped = unseen * self._damping
-            # Python floats, not numpy scalars: the same arithmetic at a fraction of the cost.
-            unknown_mass = sum(
-                (t * (unseen_damped if names[i] in damped else unseen)) ** 2
-                for i, t in zip(unknown, tf[unknown].tolist(), strict=True)
-            )
-        else:
-            unknown_mass = 0
-        ids = ids[known]
-        weights = tf[known] * self._idf[ids]
-        return IndexQuery(ids, weights, math.sqrt(float(weights @ weights) + unknown_mass))
+        damped = self._damped
+        unseen = self._unseen_idf()  # the logarithm taken once, not per unknown feature
+        unseen_damped = unseen * self._damping
+        ids: list[int] = []
+        tfs: list[float] = []
+        # Python floats, not numpy scalars: the same arithmetic at a fraction of the cost
+        unknown_mass = 0.0
+        for name, count in features.items():
+            tf = _sublinear_tf(count)
+            fid = vocab.get(name)
+            if fid is None:
+                unknown_mass += (tf * (unseen_damped if name in damped else unseen)) ** 2
+            else:
+                ids.append(fid)
+                tfs.append(tf)
+        known = np.array(ids, dtype=np.int64)
+        weights = np.array(tfs, dtype=np.float64) * self._idf[known]
+        return IndexQuery(known, weights, math.sqrt(float(weights @ weights) + unknown_mass))
 
     def scores(self, query: IndexQuery, size: int, max_postings: int | None = None) -> FloatArray:
         """Cosine similarity of a prepared query with documents 0..size-1.
