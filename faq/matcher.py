@@ -298,6 +298,12 @@ def _unique_with_inverse(
     return ordered[first], inverse
 
 
+def _exact_only(form: str) -> bool:
+    """Whether a word counts only as itself in stage 2: short words and numbers ("car" ~
+    "card" is not a match, nor is order 458218 order 458219)."""
+    return len(form) < 4 or form.isdigit()
+
+
 # Marking a table of all the KB's forms beats sorting the ids up to about this many
 # forms per id (a long question's few hundred ids against a large KB's forms: sort).
 _MARK_OVER_SORT = 64
@@ -460,6 +466,8 @@ class Matcher:
         # Question words whose form this KB has -> _QueryWord: filled as questions come,
         # at most a few inflections of each of the KB's forms; a new KB is a new matcher.
         self._known_words: dict[str, _QueryWord] = {}
+        # A KB form's close forms in the KB (`_neighbours`), filled as questions come.
+        self._near_forms: dict[int, tuple[list[int], list[float]]] = {}
 
     def _analyse(self, norm: str, language: str | None) -> tuple[list[str], list[str]]:
         """Tokens for character n-grams (spoken Persian standardised) and words for the
@@ -605,14 +613,36 @@ class Matcher:
         ids = np.fromiter((r.form_id for r in rows), dtype=np.int64, count=count)
         return _AlignSide(ids, np.fromiter((r.idf for r in rows), dtype=np.float64, count=count))
 
+    def _neighbours(self, word: _QueryWord) -> tuple[list[int], list[float]]:
+        """The KB's forms a question word's form (one of the KB's) counts as, and how
+        close each is (rapidfuzz `ratio` / 100): computed once per form and matcher,
+        as a word's other KB facts are."""
+        near = self._near_forms.get(word.form_id)
+        if near is None:
+            if _exact_only(word.form):
+                near = ([word.form_id], [1.0])
+            else:
+                row = process.cdist(
+                    [word.form],
+                    self._forms,
+                    scorer=fuzz.ratio,
+                    score_cutoff=self.config.token_cutoff,
+                    dtype=np.float32,
+                )[0]
+                row /= 100.0
+                ids = np.flatnonzero(row)
+                near = (ids.tolist(), row[ids].tolist())
+            self._near_forms[word.form_id] = near
+        return near
+
     def _coverages(
-        self, query_forms: Sequence[str], query: _AlignSide, sides: npt.NDArray[np.int64]
+        self, words: Sequence[_QueryWord], sides: npt.NDArray[np.int64]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float32]]:
         """For each side (by number: a phrasing, or `phrasing_count` + an entry for the
-        entry's bag of words): the IDF-weighted share of the query found in it (fuzzy
-        per token, rapidfuzz `ratio`), the share of the side's own IDF mass the query
-        covers, and each query token's best match in it (query token x side). One
-        vectorised rapidfuzz call covers every side."""
+        entry's bag of words): the IDF-weighted share of the question's words found in
+        it (fuzzy per word, rapidfuzz `ratio`), the share of the side's own IDF mass
+        they cover, and each word's best match in it (word x side)."""
+        query = self._align_side(words)
         lengths = self._side_lengths[sides]
         bounds = lengths.cumsum() - lengths  # each side's first row in the gathered rows
         rows_at = (self._side_starts[sides] - bounds).repeat(lengths)
@@ -625,30 +655,43 @@ class Matcher:
         row_of: dict[str, int] = {}
         first: list[int] = []  # the first token of each distinct form
         rows: list[int] = []
-        for token, form in enumerate(query_forms):
-            row = row_of.get(form)
+        for token, word in enumerate(words):
+            row = row_of.get(word.form)
             if row is None:
-                row = row_of[form] = len(first)
+                row = row_of[word.form] = len(first)
                 first.append(token)
             rows.append(row)
-        distinct = list(row_of)
-        # Short tokens and numbers must match exactly: "car" ~ "card" is not a match,
-        # nor is order 458218 order 458219; only the others go through rapidfuzz.
-        exact = np.array([len(form) < 4 or form.isdigit() for form in distinct])
-        fuzzy = np.flatnonzero(~exact).tolist()
-        sims = np.empty((len(distinct), len(columns)), dtype=np.float32)
-        if fuzzy:
-            sims[fuzzy] = process.cdist(
-                [distinct[i] for i in fuzzy],
+        sims = np.zeros((len(first), len(columns)), dtype=np.float32)
+        # The KB's own forms: their close forms, once per form, placed in the columns.
+        near_rows: list[int] = []
+        near_ids: list[int] = []
+        near_sims: list[float] = []
+        unknown: list[int] = []  # forms the KB lacks, compared with the columns here
+        for row, token in enumerate(first):
+            word = words[token]
+            if word.form_id >= 0:
+                ids, close = self._neighbours(word)
+                near_rows.extend([row] * len(ids))
+                near_ids.extend(ids)
+                near_sims.extend(close)
+            elif not _exact_only(word.form):
+                unknown.append(row)
+            # (an unknown short word or number matches nothing: it is compared exactly)
+        if near_ids:
+            wanted = np.array(near_ids, dtype=np.int64)
+            at = columns.searchsorted(wanted)  # columns are ascending
+            present = columns.take(np.minimum(at, len(columns) - 1)) == wanted
+            sims[np.array(near_rows)[present], at[present]] = np.array(near_sims)[present]
+        if unknown:
+            compared = process.cdist(
+                [words[first[row]].form for row in unknown],
                 self._form_array[columns].tolist(),
                 scorer=fuzz.ratio,
                 score_cutoff=self.config.token_cutoff,
                 dtype=np.float32,
             )
-        if len(fuzzy) < len(distinct):
-            ids = query.ids[first][exact]
-            sims[exact] = np.where(ids[:, None] == columns[None, :], 100.0, 0.0)
-        sims /= 100.0
+            compared /= 100.0
+            sims[unknown] = compared
         per_side = np.maximum.reduceat(sims[:, positions], bounds, axis=1)[rows]  # token x side
         query_cov = query.weights @ per_side / query.weights.sum()
         # the best token's match per column: max commutes with the row repetition
@@ -667,8 +710,7 @@ class Matcher:
         if not rows:
             return ()
         _, _, per_token = self._coverages(
-            [r.form for r in rows],
-            self._align_side(rows),
+            rows,
             np.array([self.phrasing_count + self.entry_number(entry_id)], dtype=np.int64),
         )
         return tuple(r.coverage(hit) for r, hit in zip(rows, per_token[:, 0].tolist(), strict=True))
@@ -727,8 +769,7 @@ class Matcher:
             start, end = self._spans[entry_no]
             closest.append(start + int(phrasing[start:end].argmax()))
         query_cov, side_cov, per_token = self._coverages(
-            [r.form for r in rows],
-            self._align_side(rows),
+            rows,
             np.array(closest + [self.phrasing_count + e for e in shortlist], dtype=np.int64),
         )
         joined = " ".join(word_tokens)
