@@ -514,91 +514,135 @@ class ContrastIndex:
 
 
 class JointScores(NamedTuple):
-    """A query's stage-1 figures from one `JointIndex` walk."""
+    """A query's stage-1 figures in one feature space, from a `JointIndex` walk."""
 
     phrasings: FloatArray  # cosine with each phrasing (`TfIdfIndex.scores`)
     centroids: FloatArray  # cosine with each entry's centroid
     contrast: FloatArray  # each entry's log-likelihood (`ContrastIndex.log_likelihoods`)
 
 
+# A part's postings: offsets per feature, documents, weights
+_Postings = tuple[IdArray, npt.NDArray[np.int32], npt.NDArray[np.float64] | FloatArray]
+
+
+class JointSpace(NamedTuple):
+    """One feature space for `JointIndex`: a phrasing index, its centroid index and its
+    contrast model, over one vocabulary."""
+
+    phrasings: TfIdfIndex
+    phrasing_count: int  # the phrasing index's documents
+    centroids: TfIdfIndex  # one document per entry
+    contrast: ContrastIndex  # the same entries
+
+
 class JointIndex:
-    """A phrasing index, its centroid index and its contrast model over the same
-    vocabulary, walked in one gather: the three share a query's features, and on a
-    small KB the fixed cost of a walk (a dozen array calls) is most of it.
+    """Feature spaces (the matcher's words and characters), each a phrasing index, its
+    centroid index and its contrast model, walked in one gather: on a small KB the
+    fixed cost of a walk (a dozen array calls) is most of it, and the six walks of a
+    question were six.
 
     Each part keeps its own documents (numbered after the previous parts') and its own
     postings, so every document's sum runs over the same postings in the same order as
     the part's own `scores` or `log_likelihoods`: the figures are bit-identical to
-    theirs. It copies the three parts' postings into one array each."""
+    theirs. It copies the parts' postings into one array each."""
 
-    __slots__ = ("_bias", "_doc_ids", "_indptr", "_sizes", "_weights")
+    __slots__ = ("_bias", "_doc_ids", "_lengths", "_longest", "_sizes", "_starts", "_weights")
 
-    _indptr: IdArray  # (3, V + 1): each part's posting offsets into the joint arrays
+    _starts: list[IdArray]  # per space (3, V): each part's postings of a feature start ...
+    _lengths: list[IdArray]  # ... and are this many, in the joint arrays
+    _longest: list[int]  # per space, its longest posting list
+    _sizes: list[tuple[int, int]]  # per space (phrasings, entries)
+    _bias: list[npt.NDArray[np.float64]]  # per space, the contrast's per-entry term
     _doc_ids: npt.NDArray[np.int32]
     _weights: npt.NDArray[np.float64]
-    _sizes: tuple[int, int, int]
-    _bias: npt.NDArray[np.float64]
 
-    def __init__(
-        self,
-        phrasings: TfIdfIndex,
-        phrasing_count: int,
-        centroids: TfIdfIndex,
-        contrast: ContrastIndex,
-    ) -> None:
-        """Join `phrasings` (documents 0..phrasing_count-1), `centroids` (one per entry)
-        and `contrast` (the same entries); the three must share one vocabulary."""
-        entries = len(contrast._bias)
-        parts = (
-            (phrasings._indptr, phrasings._doc_ids, phrasings._weights),
-            (centroids._indptr, centroids._doc_ids, centroids._weights),
-            (contrast._indptr, contrast._doc_ids, contrast._weights),
-        )
-        if len({len(indptr) for indptr, _, _ in parts}) != 1:
-            raise ValueError("the joined indexes differ in vocabulary")
-        self._sizes = (phrasing_count, entries, entries)
-        doc_offsets = (0, phrasing_count, phrasing_count + entries)
-        posting_offsets = np.cumsum([0] + [len(ids) for _, ids, _ in parts[:-1]])
-        self._indptr = np.stack(
-            [indptr + int(o) for (indptr, _, _), o in zip(parts, posting_offsets, strict=True)]
-        )
-        self._doc_ids = np.concatenate(
-            [ids + o for (_, ids, _), o in zip(parts, doc_offsets, strict=True)]
-        ).astype(np.int32)
-        # float32 contrast weights widen exactly, as `_gather` widens them
-        self._weights = np.concatenate([w.astype(np.float64) for _, _, w in parts])
-        self._bias = contrast._bias
+    def __init__(self, spaces: Sequence[JointSpace]) -> None:
+        """Join `spaces`; in each, the three parts must share one vocabulary.
 
-    def scores(self, query: IndexQuery, max_postings: int | None = None) -> JointScores:
-        """The query's phrasing and centroid cosines and contrast log-likelihoods, as
-        `TfIdfIndex.scores` and `ContrastIndex.log_likelihoods` give them with the same
-        `max_postings`."""
-        n, m, _ = self._sizes
-        ids = query.feature_ids
-        count = ids.size
-        starts = self._indptr[:, ids]
-        lengths = self._indptr[:, ids + 1] - starts
-        weights = np.empty((3, count), dtype=np.float64)
-        weights[:2] = query.weights
-        weights[2] = 1.0  # the contrast's postings are summed unweighted
-        contrast_features = count
-        if max_postings is not None:
-            kept = lengths <= max_postings
-            if not kept.all():
-                contrast_features = int(np.count_nonzero(kept[2]))
-                starts, lengths, weights = starts[kept], lengths[kept], weights[kept]
+        Raises:
+            ValueError: a space's parts differ in vocabulary.
+        """
+        self._starts, self._lengths, self._longest, self._sizes, self._bias = [], [], [], [], []
+        doc_ids: list[npt.NDArray[np.int64]] = []
+        weights: list[npt.NDArray[np.float64]] = []
+        postings = documents = 0
+        for space in spaces:
+            entries = len(space.contrast._bias)
+            parts: tuple[_Postings, ...] = (
+                (space.phrasings._indptr, space.phrasings._doc_ids, space.phrasings._weights),
+                (space.centroids._indptr, space.centroids._doc_ids, space.centroids._weights),
+                (space.contrast._indptr, space.contrast._doc_ids, space.contrast._weights),
+            )
+            if len({len(indptr) for indptr, _, _ in parts}) != 1:
+                raise ValueError("a joined space's indexes differ in vocabulary")
+            starts, lengths = [], []
+            for (indptr, ids, part_weights), size in zip(
+                parts, (space.phrasing_count, entries, entries), strict=True
+            ):
+                starts.append(indptr[:-1] + postings)
+                lengths.append(np.diff(indptr))
+                doc_ids.append(ids.astype(np.int64) + documents)
+                # float32 contrast weights widen exactly, as `_gather` widens them
+                weights.append(part_weights.astype(np.float64))
+                postings += len(ids)
+                documents += size
+            self._starts.append(np.stack(starts))
+            self._lengths.append(np.stack(lengths))
+            self._longest.append(int(self._lengths[-1].max(initial=0)))
+            self._sizes.append((space.phrasing_count, entries))
+            self._bias.append(space.contrast._bias)
+        self._doc_ids = np.concatenate(doc_ids).astype(np.int32)
+        self._weights = np.concatenate(weights)
+
+    def scores(
+        self, queries: Sequence[IndexQuery], max_postings: int | None = None
+    ) -> list[JointScores]:
+        """Each space's query's phrasing and centroid cosines and contrast
+        log-likelihoods, as `TfIdfIndex.scores` and `ContrastIndex.log_likelihoods`
+        give them with the same `max_postings` (one query per space, in order)."""
+        starts: list[IdArray] = []
+        lengths: list[IdArray] = []
+        weights: list[npt.NDArray[np.float64]] = []
+        contrast_features: list[int] = []
+        for space, query in enumerate(queries):
+            ids = query.feature_ids
+            space_starts = self._starts[space][:, ids]
+            space_lengths = self._lengths[space][:, ids]
+            space_weights = np.empty((3, ids.size), dtype=np.float64)
+            space_weights[:2] = query.weights
+            space_weights[2] = 1.0  # the contrast's postings are summed unweighted
+            kept_in_contrast = ids.size
+            if max_postings is not None and self._longest[space] > max_postings:
+                kept = space_lengths <= max_postings
+                kept_in_contrast = int(np.count_nonzero(kept[2]))
+                space_starts = space_starts[kept]
+                space_lengths = space_lengths[kept]
+                space_weights = space_weights[kept]
+            starts.append(space_starts.ravel())
+            lengths.append(space_lengths.ravel())
+            weights.append(space_weights.ravel())
+            contrast_features.append(kept_in_contrast)
+        size = sum(n + 2 * m for n, m in self._sizes[: len(queries)])
         out = _gather(
             self._doc_ids,
             self._weights,
-            starts.ravel(),
-            lengths.ravel(),
-            weights.ravel(),
-            n + 2 * m,
+            np.concatenate(starts),
+            np.concatenate(lengths),
+            np.concatenate(weights),
+            size,
         )
-        if count == 0 or query.norm == 0.0:
-            phrasings, centroids = np.zeros(n, dtype=np.float32), np.zeros(m, dtype=np.float32)
-        else:
-            phrasings = (out[:n] / query.norm).astype(np.float32)
-            centroids = (out[n : n + m] / query.norm).astype(np.float32)
-        contrast = (out[n + m :] + contrast_features * self._bias).astype(np.float32)
-        return JointScores(phrasings, centroids, contrast)
+        results = []
+        at = 0
+        for (n, m), bias, query, count in zip(
+            self._sizes, self._bias, queries, contrast_features, strict=False
+        ):
+            if query.feature_ids.size == 0 or query.norm == 0.0:
+                phrasings = np.zeros(n, dtype=np.float32)
+                centroids = np.zeros(m, dtype=np.float32)
+            else:
+                phrasings = (out[at : at + n] / query.norm).astype(np.float32)
+                centroids = (out[at + n : at + n + m] / query.norm).astype(np.float32)
+            contrast = (out[at + n + m : at + n + 2 * m] + count * bias).astype(np.float32)
+            results.append(JointScores(phrasings, centroids, contrast))
+            at += n + 2 * m
+        return results

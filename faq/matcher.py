@@ -49,6 +49,7 @@ from faq.index import (
     FloatArray,
     IndexQuery,
     JointIndex,
+    JointSpace,
     TfIdfIndex,
     merge_documents,
 )
@@ -438,12 +439,17 @@ class Matcher:
         self._normalised = arrays.normalised
         self._words = arrays.words
         self._chars = arrays.chars
-        # each feature space's phrasing, centroid and contrast postings, walked at once
-        self._joint_words = JointIndex(
-            arrays.words, len(arrays.texts), arrays.centroid_words, arrays.contrast_words
-        )
-        self._joint_chars = JointIndex(
-            arrays.chars, len(arrays.texts), arrays.centroid_chars, arrays.contrast_chars
+        # the words' and the characters' phrasing, centroid and contrast postings,
+        # walked at once
+        self._joint = JointIndex(
+            [
+                JointSpace(
+                    arrays.words, len(arrays.texts), arrays.centroid_words, arrays.contrast_words
+                ),
+                JointSpace(
+                    arrays.chars, len(arrays.texts), arrays.centroid_chars, arrays.contrast_chars
+                ),
+            ]
         )
         # Stage 2's sides in one pack: each phrasing (side p), then each entry's bag of
         # words (side phrasing_count + entry), gathered by side number in one step
@@ -580,10 +586,8 @@ class Matcher:
         features = self.query_features(text, language)
         if features is None:
             return {}
-        cap = self.config.max_postings
-        words = self._joint_words.scores(features[0], cap).contrast
-        chars = self._joint_chars.scores(features[1], cap).contrast
-        probabilities = self._contrast(words, chars).tolist()
+        words, chars = self._joint.scores(features, self.config.max_postings)
+        probabilities = self._contrast(words.contrast, chars.contrast).tolist()
         return {e.id: p for e, p in zip(self.kb.entries, probabilities, strict=True)}
 
     def _read_words(self, word_tokens: Sequence[str]) -> list[_QueryWord]:
@@ -745,8 +749,7 @@ class Matcher:
             word_weight = cfg.arabic_script_word_weight
             char_weight = cfg.word_weight + cfg.char_weight - word_weight
         cap = cfg.max_postings
-        word_scores = self._joint_words.scores(words, cap)
-        char_scores = self._joint_chars.scores(chars, cap)
+        word_scores, char_scores = self._joint.scores((words, chars), cap)
         phrasing = word_weight * word_scores.phrasings
         phrasing += char_weight * char_scores.phrasings
         best = self._entry_max(phrasing)
