@@ -563,11 +563,8 @@ class JointIndex:
             ValueError: a space's parts differ in vocabulary.
         """
         self._starts, self._lengths, self._longest, self._sizes, self._bias = [], [], [], [], []
-        doc_ids: list[npt.NDArray[np.int64]] = []
-        weights: list[npt.NDArray[np.float64]] = []
-        postings = documents = 0
+        spaces_parts: list[tuple[_Postings, ...]] = []
         for space in spaces:
-            entries = len(space.contrast._bias)
             parts: tuple[_Postings, ...] = (
                 (space.phrasings._indptr, space.phrasings._doc_ids, space.phrasings._weights),
                 (space.centroids._indptr, space.centroids._doc_ids, space.centroids._weights),
@@ -575,24 +572,33 @@ class JointIndex:
             )
             if len({len(indptr) for indptr, _, _ in parts}) != 1:
                 raise ValueError("a joined space's indexes differ in vocabulary")
+            spaces_parts.append(parts)
+        total = sum(len(ids) for parts in spaces_parts for _, ids, _ in parts)
+        # filled in place: a large KB's postings are millions of rows, and a temporary
+        # copy of each would be most of the process's peak memory
+        self._doc_ids = np.empty(total, dtype=np.int32)
+        self._weights = np.empty(total, dtype=np.float64)
+        postings = documents = 0
+        for space, parts in zip(spaces, spaces_parts, strict=True):
+            entries = len(space.contrast._bias)
             starts, lengths = [], []
             for (indptr, ids, part_weights), size in zip(
                 parts, (space.phrasing_count, entries, entries), strict=True
             ):
                 starts.append(indptr[:-1] + postings)
                 lengths.append(np.diff(indptr))
-                doc_ids.append(ids.astype(np.int64) + documents)
+                end = postings + len(ids)
+                self._doc_ids[postings:end] = ids
+                self._doc_ids[postings:end] += documents
                 # float32 contrast weights widen exactly, as `_gather` widens them
-                weights.append(part_weights.astype(np.float64))
-                postings += len(ids)
+                self._weights[postings:end] = part_weights
+                postings = end
                 documents += size
             self._starts.append(np.stack(starts))
             self._lengths.append(np.stack(lengths))
             self._longest.append(int(self._lengths[-1].max(initial=0)))
             self._sizes.append((space.phrasing_count, entries))
             self._bias.append(space.contrast._bias)
-        self._doc_ids = np.concatenate(doc_ids).astype(np.int32)
-        self._weights = np.concatenate(weights)
 
     def scores(
         self, queries: Sequence[IndexQuery], max_postings: int | None = None
