@@ -22,6 +22,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -165,6 +166,18 @@ def _gather(
     return np.bincount(docs, weights=gathered, minlength=size).astype(np.float64, copy=False)
 
 
+# 1 + log(count) of a query feature, with numpy's logarithm as the query's weights have
+# always been taken (`math.log` may differ in the last bit): a table for the counts a
+# question has, numpy for a longer text's.
+_SUBLINEAR_TF: list[float] = (1.0 + np.log(np.arange(1, 65, dtype=np.float64))).tolist()
+
+
+def _sublinear_tf(count: int) -> float:
+    if 0 < count <= len(_SUBLINEAR_TF):
+        return _SUBLINEAR_TF[count - 1]
+    return float(1.0 + np.log(np.array([count], dtype=np.float64))[0])
+
+
 class TfIdfIndex:
     """Cosine similarity between a query's features and every indexed document."""
 
@@ -274,30 +287,24 @@ class TfIdfIndex:
         """Weigh a query once; unknown features count towards its norm only, so words the
         KB has never seen lower every score."""
         vocab = self._vocab
-        count = len(features)
-        # (from an iterator: `np.array` of a Python list is several times slower)
-        ids = np.fromiter(
-            map(vocab.get, features, itertools.repeat(-1, count)), dtype=np.int64, count=count
-        )
-        tf = 1.0 + np.log(np.fromiter(features.values(), dtype=np.float64, count=count))
-        known = ids >= 0
-        unknown = np.flatnonzero(~known).tolist()  # a few: walk only these in Python
-        if unknown:
-            names = list(features)
-            damped = self._damped
-            # `idf` of each, its logarithm taken once, not per feature
-            unseen = self._unseen_idf()
-            unseen_damped = unseen * self._damping
-            # Python floats, not numpy scalars: the same arithmetic at a fraction of the cost.
-            unknown_mass = sum(
-                (t * (unseen_damped if names[i] in damped else unseen)) ** 2
-                for i, t in zip(unknown, tf[unknown].tolist(), strict=True)
-            )
-        else:
-            unknown_mass = 0
-        ids = ids[known]
-        weights = tf[known] * self._idf[ids]
-        return IndexQuery(ids, weights, math.sqrt(float(weights @ weights) + unknown_mass))
+        damped = self._damped
+        unseen = self._unseen_idf()  # the logarithm taken once, not per unknown feature
+        unseen_damped = unseen * self._damping
+        ids: list[int] = []
+        tfs: list[float] = []
+        # Python floats, not numpy scalars: the same arithmetic at a fraction of the cost
+        unknown_mass = 0.0
+        for name, count in features.items():
+            tf = _sublinear_tf(count)
+            fid = vocab.get(name)
+            if fid is None:
+                unknown_mass += (tf * (unseen_damped if name in damped else unseen)) ** 2
+            else:
+                ids.append(fid)
+                tfs.append(tf)
+        known = np.array(ids, dtype=np.int64)
+        weights = np.array(tfs, dtype=np.float64) * self._idf[known]
+        return IndexQuery(known, weights, math.sqrt(float(weights @ weights) + unknown_mass))
 
     def scores(self, query: IndexQuery, size: int, max_postings: int | None = None) -> FloatArray:
         """Cosine similarity of a prepared query with documents 0..size-1.
@@ -504,3 +511,144 @@ class ContrastIndex:
         ):
             raise ValueError("contrast arrays do not fit together")
         return index
+
+
+class JointScores(NamedTuple):
+    """A query's stage-1 figures in one feature space, from a `JointIndex` walk."""
+
+    phrasings: FloatArray  # cosine with each phrasing (`TfIdfIndex.scores`)
+    centroids: FloatArray  # cosine with each entry's centroid
+    contrast: FloatArray  # each entry's log-likelihood (`ContrastIndex.log_likelihoods`)
+
+
+# A part's postings: offsets per feature, documents, weights
+_Postings = tuple[IdArray, npt.NDArray[np.int32], npt.NDArray[np.float64] | FloatArray]
+
+
+class JointSpace(NamedTuple):
+    """One feature space for `JointIndex`: a phrasing index, its centroid index and its
+    contrast model, over one vocabulary."""
+
+    phrasings: TfIdfIndex
+    phrasing_count: int  # the phrasing index's documents
+    centroids: TfIdfIndex  # one document per entry
+    contrast: ContrastIndex  # the same entries
+
+
+class JointIndex:
+    """Feature spaces (the matcher's words and characters), each a phrasing index, its
+    centroid index and its contrast model, walked in one gather: on a small KB the
+    fixed cost of a walk (a dozen array calls) is most of it, and the six walks of a
+    question were six.
+
+    Each part keeps its own documents (numbered after the previous parts') and its own
+    postings, so every document's sum runs over the same postings in the same order as
+    the part's own `scores` or `log_likelihoods`: the figures are bit-identical to
+    theirs. It copies the parts' postings into one array each."""
+
+    __slots__ = ("_bias", "_doc_ids", "_lengths", "_longest", "_sizes", "_starts", "_weights")
+
+    _starts: list[IdArray]  # per space (3, V): each part's postings of a feature start ...
+    _lengths: list[IdArray]  # ... and are this many, in the joint arrays
+    _longest: list[int]  # per space, its longest posting list
+    _sizes: list[tuple[int, int]]  # per space (phrasings, entries)
+    _bias: list[npt.NDArray[np.float64]]  # per space, the contrast's per-entry term
+    _doc_ids: npt.NDArray[np.int32]
+    _weights: npt.NDArray[np.float64]
+
+    def __init__(self, spaces: Sequence[JointSpace]) -> None:
+        """Join `spaces`; in each, the three parts must share one vocabulary.
+
+        Raises:
+            ValueError: a space's parts differ in vocabulary.
+        """
+        self._starts, self._lengths, self._longest, self._sizes, self._bias = [], [], [], [], []
+        spaces_parts: list[tuple[_Postings, ...]] = []
+        for space in spaces:
+            parts: tuple[_Postings, ...] = (
+                (space.phrasings._indptr, space.phrasings._doc_ids, space.phrasings._weights),
+                (space.centroids._indptr, space.centroids._doc_ids, space.centroids._weights),
+                (space.contrast._indptr, space.contrast._doc_ids, space.contrast._weights),
+            )
+            if len({len(indptr) for indptr, _, _ in parts}) != 1:
+                raise ValueError("a joined space's indexes differ in vocabulary")
+            spaces_parts.append(parts)
+        total = sum(len(ids) for parts in spaces_parts for _, ids, _ in parts)
+        # filled in place: a large KB's postings are millions of rows, and a temporary
+        # copy of each would be most of the process's peak memory
+        self._doc_ids = np.empty(total, dtype=np.int32)
+        self._weights = np.empty(total, dtype=np.float64)
+        postings = documents = 0
+        for space, parts in zip(spaces, spaces_parts, strict=True):
+            entries = len(space.contrast._bias)
+            starts, lengths = [], []
+            for (indptr, ids, part_weights), size in zip(
+                parts, (space.phrasing_count, entries, entries), strict=True
+            ):
+                starts.append(indptr[:-1] + postings)
+                lengths.append(np.diff(indptr))
+                end = postings + len(ids)
+                self._doc_ids[postings:end] = ids
+                self._doc_ids[postings:end] += documents
+                # float32 contrast weights widen exactly, as `_gather` widens them
+                self._weights[postings:end] = part_weights
+                postings = end
+                documents += size
+            self._starts.append(np.stack(starts))
+            self._lengths.append(np.stack(lengths))
+            self._longest.append(int(self._lengths[-1].max(initial=0)))
+            self._sizes.append((space.phrasing_count, entries))
+            self._bias.append(space.contrast._bias)
+
+    def scores(
+        self, queries: Sequence[IndexQuery], max_postings: int | None = None
+    ) -> list[JointScores]:
+        """Each space's query's phrasing and centroid cosines and contrast
+        log-likelihoods, as `TfIdfIndex.scores` and `ContrastIndex.log_likelihoods`
+        give them with the same `max_postings` (one query per space, in order)."""
+        starts: list[IdArray] = []
+        lengths: list[IdArray] = []
+        weights: list[npt.NDArray[np.float64]] = []
+        contrast_features: list[int] = []
+        for space, query in enumerate(queries):
+            ids = query.feature_ids
+            space_starts = self._starts[space][:, ids]
+            space_lengths = self._lengths[space][:, ids]
+            space_weights = np.empty((3, ids.size), dtype=np.float64)
+            space_weights[:2] = query.weights
+            space_weights[2] = 1.0  # the contrast's postings are summed unweighted
+            kept_in_contrast = ids.size
+            if max_postings is not None and self._longest[space] > max_postings:
+                kept = space_lengths <= max_postings
+                kept_in_contrast = int(np.count_nonzero(kept[2]))
+                space_starts = space_starts[kept]
+                space_lengths = space_lengths[kept]
+                space_weights = space_weights[kept]
+            starts.append(space_starts.ravel())
+            lengths.append(space_lengths.ravel())
+            weights.append(space_weights.ravel())
+            contrast_features.append(kept_in_contrast)
+        size = sum(n + 2 * m for n, m in self._sizes[: len(queries)])
+        out = _gather(
+            self._doc_ids,
+            self._weights,
+            np.concatenate(starts),
+            np.concatenate(lengths),
+            np.concatenate(weights),
+            size,
+        )
+        results = []
+        at = 0
+        for (n, m), bias, query, count in zip(
+            self._sizes, self._bias, queries, contrast_features, strict=False
+        ):
+            if query.feature_ids.size == 0 or query.norm == 0.0:
+                phrasings = np.zeros(n, dtype=np.float32)
+                centroids = np.zeros(m, dtype=np.float32)
+            else:
+                phrasings = (out[at : at + n] / query.norm).astype(np.float32)
+                centroids = (out[at + n : at + n + m] / query.norm).astype(np.float32)
+            contrast = (out[at + n + m : at + n + 2 * m] + count * bias).astype(np.float32)
+            results.append(JointScores(phrasings, centroids, contrast))
+            at += n + 2 * m
+        return results

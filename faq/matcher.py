@@ -48,6 +48,8 @@ from faq.index import (
     FeatureCountsBuilder,
     FloatArray,
     IndexQuery,
+    JointIndex,
+    JointSpace,
     TfIdfIndex,
     merge_documents,
 )
@@ -297,6 +299,12 @@ def _unique_with_inverse(
     return ordered[first], inverse
 
 
+def _exact_only(form: str) -> bool:
+    """Whether a word counts only as itself in stage 2: short words and numbers ("car" ~
+    "card" is not a match, nor is order 458218 order 458219)."""
+    return len(form) < 4 or form.isdigit()
+
+
 # Marking a table of all the KB's forms beats sorting the ids up to about this many
 # forms per id (a long question's few hundred ids against a large KB's forms: sort).
 _MARK_OVER_SORT = 64
@@ -431,12 +439,29 @@ class Matcher:
         self._normalised = arrays.normalised
         self._words = arrays.words
         self._chars = arrays.chars
-        self._centroid_words = arrays.centroid_words
-        self._centroid_chars = arrays.centroid_chars
-        self._phrasing_align = arrays.phrasing_align.sides()
-        self._bag_align = arrays.bag_align.sides()
-        self._contrast_words = arrays.contrast_words
-        self._contrast_chars = arrays.contrast_chars
+        # the words' and the characters' phrasing, centroid and contrast postings,
+        # walked at once
+        self._joint = JointIndex(
+            [
+                JointSpace(
+                    arrays.words, len(arrays.texts), arrays.centroid_words, arrays.contrast_words
+                ),
+                JointSpace(
+                    arrays.chars, len(arrays.texts), arrays.centroid_chars, arrays.contrast_chars
+                ),
+            ]
+        )
+        # Stage 2's sides in one pack: each phrasing (side p), then each entry's bag of
+        # words (side phrasing_count + entry), gathered by side number in one step
+        phrasing_align, bag_align = arrays.phrasing_align, arrays.bag_align
+        self._side_ids = np.concatenate([phrasing_align.ids, bag_align.ids])
+        self._side_weights = np.concatenate([phrasing_align.weights, bag_align.weights])
+        self._side_starts = np.concatenate(
+            [phrasing_align.bounds[:-1], bag_align.bounds[:-1] + len(phrasing_align.ids)]
+        )
+        self._side_lengths = np.concatenate(
+            [np.diff(phrasing_align.bounds), np.diff(bag_align.bounds)]
+        )
         # entries without phrasings never get the contrast signal's probability
         self._no_phrasings = np.ones(self._n_entries, dtype=bool)
         self._no_phrasings[self._entries_with_phrasings] = False
@@ -447,6 +472,8 @@ class Matcher:
         # Question words whose form this KB has -> _QueryWord: filled as questions come,
         # at most a few inflections of each of the KB's forms; a new KB is a new matcher.
         self._known_words: dict[str, _QueryWord] = {}
+        # A KB form's close forms in the KB (`_neighbours`), filled as questions come.
+        self._near_forms: dict[int, tuple[list[int], list[float]]] = {}
 
     def _analyse(self, norm: str, language: str | None) -> tuple[list[str], list[str]]:
         """Tokens for character n-grams (spoken Persian standardised) and words for the
@@ -520,14 +547,14 @@ class Matcher:
         best[self._entries_with_phrasings] = np.maximum.reduceat(phrasing_scores, self._starts)
         return best
 
-    def _contrast(self, words: IndexQuery, chars: IndexQuery) -> FloatArray:
+    def _contrast(self, words: FloatArray, chars: FloatArray) -> FloatArray:
         """Each entry's naive Bayes probability of being the question's entry (the
-        contrast signal), from the KB's own phrasings."""
+        contrast signal), from the contrast model's word and character log-likelihoods
+        (`JointScores.contrast`)."""
         cfg = self.config
-        cap = cfg.max_postings
-        logits = self._contrast_words.log_likelihoods(words, cap)
+        logits = words
         if cfg.contrast_char_weight:
-            logits += cfg.contrast_char_weight * self._contrast_chars.log_likelihoods(chars, cap)
+            logits += cfg.contrast_char_weight * chars
         logits /= cfg.contrast_temperature
         logits[self._no_phrasings] = -np.inf
         logits -= logits.max()
@@ -559,7 +586,8 @@ class Matcher:
         features = self.query_features(text, language)
         if features is None:
             return {}
-        probabilities = self._contrast(*features).tolist()
+        words, chars = self._joint.scores(features, self.config.max_postings)
+        probabilities = self._contrast(words.contrast, chars.contrast).tolist()
         return {e.id: p for e, p in zip(self.kb.entries, probabilities, strict=True)}
 
     def _read_words(self, word_tokens: Sequence[str]) -> list[_QueryWord]:
@@ -589,50 +617,85 @@ class Matcher:
         ids = np.fromiter((r.form_id for r in rows), dtype=np.int64, count=count)
         return _AlignSide(ids, np.fromiter((r.idf for r in rows), dtype=np.float64, count=count))
 
+    def _neighbours(self, word: _QueryWord) -> tuple[list[int], list[float]]:
+        """The KB's forms a question word's form (one of the KB's) counts as, and how
+        close each is (rapidfuzz `ratio` / 100): computed once per form and matcher,
+        as a word's other KB facts are."""
+        near = self._near_forms.get(word.form_id)
+        if near is None:
+            if _exact_only(word.form):
+                near = ([word.form_id], [1.0])
+            else:
+                row = process.cdist(
+                    [word.form],
+                    self._forms,
+                    scorer=fuzz.ratio,
+                    score_cutoff=self.config.token_cutoff,
+                    dtype=np.float32,
+                )[0]
+                row /= 100.0
+                ids = np.flatnonzero(row)
+                near = (ids.tolist(), row[ids].tolist())
+            self._near_forms[word.form_id] = near
+        return near
+
     def _coverages(
-        self, query_forms: Sequence[str], query: _AlignSide, sides: Sequence[_AlignSide]
+        self, words: Sequence[_QueryWord], sides: npt.NDArray[np.int64]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float32]]:
-        """For each side: the IDF-weighted share of the query found in it (fuzzy per
-        token, rapidfuzz `ratio`), the share of the side's own IDF mass the query
-        covers, and each query token's best match in it (query token x side). One
-        vectorised rapidfuzz call covers every side."""
-        all_ids = np.concatenate([s.ids for s in sides])
-        all_weights = np.concatenate([s.weights for s in sides])
-        bounds = np.fromiter(
-            itertools.accumulate((len(s.ids) for s in sides[:-1]), initial=0),
-            dtype=np.int64,
-            count=len(sides),
-        )
+        """For each side (by number: a phrasing, or `phrasing_count` + an entry for the
+        entry's bag of words): the IDF-weighted share of the question's words found in
+        it (fuzzy per word, rapidfuzz `ratio`), the share of the side's own IDF mass
+        they cover, and each word's best match in it (word x side)."""
+        query = self._align_side(words)
+        lengths = self._side_lengths[sides]
+        bounds = lengths.cumsum() - lengths  # each side's first row in the gathered rows
+        rows_at = (self._side_starts[sides] - bounds).repeat(lengths)
+        rows_at += np.arange(rows_at.size)
+        all_ids = self._side_ids.take(rows_at)
+        all_weights = self._side_weights.take(rows_at)
         columns, positions = _unique_with_inverse(all_ids, len(self._forms))
         # A long message repeats its words ("my card ... my card"): each distinct form
         # is compared once, and its row is repeated for each of its tokens.
         row_of: dict[str, int] = {}
         first: list[int] = []  # the first token of each distinct form
         rows: list[int] = []
-        for token, form in enumerate(query_forms):
-            row = row_of.get(form)
+        for token, word in enumerate(words):
+            row = row_of.get(word.form)
             if row is None:
-                row = row_of[form] = len(first)
+                row = row_of[word.form] = len(first)
                 first.append(token)
             rows.append(row)
-        distinct = list(row_of)
-        # Short tokens and numbers must match exactly: "car" ~ "card" is not a match,
-        # nor is order 458218 order 458219; only the others go through rapidfuzz.
-        exact = np.array([len(form) < 4 or form.isdigit() for form in distinct])
-        fuzzy = np.flatnonzero(~exact).tolist()
-        sims = np.empty((len(distinct), len(columns)), dtype=np.float32)
-        if fuzzy:
-            sims[fuzzy] = process.cdist(
-                [distinct[i] for i in fuzzy],
+        sims = np.zeros((len(first), len(columns)), dtype=np.float32)
+        # The KB's own forms: their close forms, once per form, placed in the columns.
+        near_rows: list[int] = []
+        near_ids: list[int] = []
+        near_sims: list[float] = []
+        unknown: list[int] = []  # forms the KB lacks, compared with the columns here
+        for row, token in enumerate(first):
+            word = words[token]
+            if word.form_id >= 0:
+                ids, close = self._neighbours(word)
+                near_rows.extend([row] * len(ids))
+                near_ids.extend(ids)
+                near_sims.extend(close)
+            elif not _exact_only(word.form):
+                unknown.append(row)
+            # (an unknown short word or number matches nothing: it is compared exactly)
+        if near_ids:
+            wanted = np.array(near_ids, dtype=np.int64)
+            at = columns.searchsorted(wanted)  # columns are ascending
+            present = columns.take(np.minimum(at, len(columns) - 1)) == wanted
+            sims[np.array(near_rows)[present], at[present]] = np.array(near_sims)[present]
+        if unknown:
+            compared = process.cdist(
+                [words[first[row]].form for row in unknown],
                 self._form_array[columns].tolist(),
                 scorer=fuzz.ratio,
                 score_cutoff=self.config.token_cutoff,
                 dtype=np.float32,
             )
-        if len(fuzzy) < len(distinct):
-            ids = query.ids[first][exact]
-            sims[exact] = np.where(ids[:, None] == columns[None, :], 100.0, 0.0)
-        sims /= 100.0
+            compared /= 100.0
+            sims[unknown] = compared
         per_side = np.maximum.reduceat(sims[:, positions], bounds, axis=1)[rows]  # token x side
         query_cov = query.weights @ per_side / query.weights.sum()
         # the best token's match per column: max commutes with the row repetition
@@ -651,9 +714,8 @@ class Matcher:
         if not rows:
             return ()
         _, _, per_token = self._coverages(
-            [r.form for r in rows],
-            self._align_side(rows),
-            [self._bag_align[self.entry_number(entry_id)]],
+            rows,
+            np.array([self.phrasing_count + self.entry_number(entry_id)], dtype=np.int64),
         )
         return tuple(r.coverage(hit) for r, hit in zip(rows, per_token[:, 0].tolist(), strict=True))
 
@@ -682,14 +744,14 @@ class Matcher:
         chars = self._chars.prepare(self._char_features(tokens))
 
         # Stage 1: TF-IDF cosines against every phrasing and every entry centroid.
-        n = self.phrasing_count
         word_weight, char_weight = cfg.word_weight, cfg.char_weight
         if not norm.isascii():
             word_weight = cfg.arabic_script_word_weight
             char_weight = cfg.word_weight + cfg.char_weight - word_weight
         cap = cfg.max_postings
-        phrasing = word_weight * self._words.scores(words, n, cap)
-        phrasing += char_weight * self._chars.scores(chars, n, cap)
+        word_scores, char_scores = self._joint.scores((words, chars), cap)
+        phrasing = word_weight * word_scores.phrasings
+        phrasing += char_weight * char_scores.phrasings
         best = self._entry_max(phrasing)
         if cfg.second_weight:
             runner_up = np.where(phrasing >= best[self._entry_of], -1.0, phrasing)
@@ -697,8 +759,8 @@ class Matcher:
             second = np.where(second > 0, second, best)  # one-phrasing entries: no penalty
             best = ((1 - cfg.second_weight) * best + cfg.second_weight * second).astype(np.float32)
         m = self._n_entries
-        centroid = word_weight * self._centroid_words.scores(words, m, cap)
-        centroid += char_weight * self._centroid_chars.scores(chars, m, cap)
+        centroid = word_weight * word_scores.centroids
+        centroid += char_weight * char_scores.centroids
         entry_scores = (1 - cfg.centroid_weight) * best + cfg.centroid_weight * centroid
         k = min(cfg.shortlist, m)
         top = (-entry_scores).argpartition(k - 1)[:k] if k < m else np.arange(k)
@@ -710,16 +772,19 @@ class Matcher:
             start, end = self._spans[entry_no]
             closest.append(start + int(phrasing[start:end].argmax()))
         query_cov, side_cov, per_token = self._coverages(
-            [r.form for r in rows],
-            self._align_side(rows),
-            [self._phrasing_align[p] for p in closest] + [self._bag_align[e] for e in shortlist],
+            rows,
+            np.array(closest + [self.phrasing_count + e for e in shortlist], dtype=np.int64),
         )
         joined = " ".join(word_tokens)
         k = len(shortlist)
         # Python floats read once: indexing numpy arrays one scalar at a time is slow.
         query_covs, side_covs = query_cov.tolist(), side_cov.tolist()
         stage1s = entry_scores[shortlist].tolist()
-        contrasts = self._contrast(words, chars)[shortlist].tolist() if cfg.w_contrast else None
+        contrasts = (
+            self._contrast(word_scores.contrast, char_scores.contrast)[shortlist].tolist()
+            if cfg.w_contrast
+            else None
+        )
         # One call: the question's words are split and sorted once, not once per phrasing.
         fuzz_scores = process.cdist(
             [joined],

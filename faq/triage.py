@@ -3381,12 +3381,12 @@ def asks_for_a_person(text: str) -> bool:
     # clause, not a person to talk to; one that asks to talk or be called outside its job
     # clause asks for a person ("the repair job was terrible, I want to speak to a manager")
     job = [any(t in _JOB_WORDS for t in c) for c in clauses]
-    contacts = any(
+    # (the other clauses are read for contact words only when one is about a job)
+    if any(job) and not any(
         any(_is_contact(c, i) for i in range(len(c)))
         for c, is_job in zip(clauses, job, strict=True)
         if not is_job
-    )
-    if any(job) and not contacts:
+    ):
         return False
     asking = [c for c in clauses if not _tells(c)]
     if any(

@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 
 from faq import index_cache
-from faq.index import TfIdfIndex, feature_counts, merge_documents
+from faq.index import (
+    ContrastIndex,
+    JointIndex,
+    JointSpace,
+    TfIdfIndex,
+    feature_counts,
+    merge_documents,
+)
 from faq.kb import FaqEntry, KnowledgeBase, load_kb
 from faq.lexicon import Lexicon
 from faq.matcher import STOPWORDS, Matcher, MatcherConfig, MatchResult
@@ -111,6 +118,42 @@ def test_merged_documents_sum_counts_in_first_seen_order() -> None:
     summed = TfIdfIndex([docs[0] + docs[1], docs[2], Counter()], weights_from=base)
     query = base.prepare(Counter({"a": 1, "c": 2}))
     np.testing.assert_array_equal(centroid.scores(query, 3), summed.scores(query, 3))
+
+
+def test_the_joint_walk_gives_each_part_s_own_figures_bit_for_bit() -> None:
+    words, chars, groups, matcher = _fixture_documents()
+    entries = np.array(groups)
+    n_entries = len(matcher.kb.entries)
+    spaces = []
+    for documents in (words, chars):
+        counts = feature_counts(documents)
+        phrasings = TfIdfIndex(counts, groups=groups)
+        merged = merge_documents(counts, entries, n_entries)
+        centroids = TfIdfIndex(merged, weights_from=phrasings)
+        contrast = ContrastIndex(merged, phrasings.vocabulary_ids(), 0.1)
+        spaces.append(JointSpace(phrasings, len(documents), centroids, contrast))
+    joint = JointIndex(spaces)
+    for text in [*QUERIES, "", "zzzz"]:
+        tokens = matcher.words(text)
+        queries = [
+            space.phrasings.prepare(features)
+            for space, features in zip(
+                spaces, (Counter(tokens), matcher._char_features(tokens)), strict=True
+            )
+        ]
+        # uncapped, and capped where some features of each part are cut
+        for cap in (None, 3, 12):
+            for space, query, got in zip(spaces, queries, joint.scores(queries, cap), strict=True):
+                size = space.phrasing_count
+                np.testing.assert_array_equal(
+                    got.phrasings, space.phrasings.scores(query, size, cap)
+                )
+                np.testing.assert_array_equal(
+                    got.centroids, space.centroids.scores(query, n_entries, cap)
+                )
+                np.testing.assert_array_equal(
+                    got.contrast, space.contrast.log_likelihoods(query, cap)
+                )
 
 
 def test_features_past_the_postings_cap_are_skipped_but_keep_their_norm() -> None:
