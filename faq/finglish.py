@@ -369,8 +369,10 @@ _PERSIAN_PAIRS = frozenset([("be", "man"), ("ba", "man")])
 
 def _evidence(words: list[str], *, spoken: bool) -> tuple[int, int]:
     """(Persian evidence, other evidence: English and Arabizi words) among the words
-    (`spoken`: a pair of `_PERSIAN_PAIRS` is one Persian word)."""
+    (`spoken`: a pair of `_PERSIAN_PAIRS` is one Persian word, the spoken words and the
+    verbs' forms are listed)."""
     table = _table()
+    listed = table.spoken_words if spoken else table.words
     persian = english = 0
     for k, word in enumerate(words):
         if spoken and k + 1 < len(words) and (word, words[k + 1]) in _PERSIAN_PAIRS:
@@ -381,7 +383,7 @@ def _evidence(words: list[str], *, spoken: bool) -> tuple[int, int]:
             english += 1
         elif word in _LOANWORDS:
             continue
-        elif word in table.markers or _listed(word) is not None:
+        elif word in table.markers or _listed(word, listed) is not None:
             persian += 1
     return persian, english
 
@@ -455,13 +457,19 @@ def clauses_in_persian_script(text: str, *, spoken: bool = False) -> str:
     """`persian_script(text)` with the punctuation between clauses kept, for a reader of
     clauses (triage: "dirooz zang zadam, alan ye karshenas mikham" is a story, then a
     request); `spoken` as `is_finglish` and `to_persian` read it, for telling requests
-    for a person. The matcher's reading drops the punctuation (its question clause is
-    chosen otherwise)."""
-    if not is_finglish(text, spoken=spoken):
+    for a person, and each clause of a message in English and Finglish in its own
+    language ("this is ridiculous. ye operator mikham"). The matcher's reading drops the
+    punctuation (its question clause is chosen otherwise)."""
+    whole = is_finglish(text, spoken=spoken)
+    if not (whole or spoken):
         return text
     pieces = _CLAUSE_PUNCTUATION.split(text)
     # each mark after its clause's last word, as typed ("konid, alan")
     return "".join(
-        to_persian(piece, spoken=spoken) if k % 2 == 0 else piece + " "
+        piece + " "
+        if k % 2
+        else to_persian(piece, spoken=spoken)
+        if whole or is_finglish(piece, spoken=spoken)
+        else piece
         for k, piece in enumerate(pieces)
     ).strip()

@@ -1485,6 +1485,24 @@ _INSERTED_LETTER = (
 _MISTYPED_PEOPLE = _DROPPED_LETTER | _SWAPPED_LETTERS | _CHANGED_VOWEL | _INSERTED_LETTER
 
 
+# English words of their own one letter from a long person-word: "please advise", "I
+# expect a refund", "it was managed badly" name no adviser, expert or manager.
+_WORDS_NEAR_PEOPLE = frozenset(
+    [
+        "advise",
+        "advised",
+        "advises",
+        "expect",
+        "expects",
+        "export",
+        "exports",
+        "managed",
+        "manages",
+        "humane",
+    ]
+)
+
+
 # Arabic «الإدارة» ("the management", «للإدارة») is a person-word with its article or
 # proclitic; bare, Persian «اداره» is an office («فاکتور لازم دارم واسه اداره», "I need the
 # invoice for work").
@@ -1518,6 +1536,7 @@ def _is_person_word(token: str, *, typos: bool = True) -> bool:
         return True
     return (
         typos
+        and token not in _WORDS_NEAR_PEOPLE
         and len(token) >= _MIN_TYPO_LENGTH
         and any(
             Levenshtein.distance(token, word, score_cutoff=1) <= 1 for word in _LONG_HUMAN_WORDS
@@ -1794,6 +1813,18 @@ _SERVICE_SPELLINGS = ("customer", "customers", "service", "services", "support")
 _MISSPELT_SERVICE = {"costumer": "customer", "costumers": "customers"}
 _MIN_SERVICE_TYPO = 6
 _GLUED_WITH = "با"
+# "Someone", "anybody" with a letter left out or two swapped ("I need somone to check my
+# refund", "is anyne there", "can sombody call me"): no English word is made so.
+_MISTYPED_ANYONE = {
+    typed: word
+    for word in ("someone", "somebody", "anyone", "anybody")
+    for k in range(len(word))
+    for typed in (
+        word[:k] + word[k + 1 :],
+        word[:k] + word[k + 1 : k + 2] + word[k] + word[k + 2 :],
+    )
+    if typed != word
+}
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -1802,6 +1833,8 @@ def _repaired(token: str) -> tuple[str, ...]:
     if token.isascii():
         if token in _MISSPELT_SERVICE:
             return (_MISSPELT_SERVICE[token],)
+        if token in _MISTYPED_ANYONE:
+            return (_MISTYPED_ANYONE[token],)
         if len(token) >= _MIN_SERVICE_TYPO and token not in _SERVICE_SPELLINGS:
             for word in _SERVICE_SPELLINGS:
                 if Levenshtein.distance(token, word, score_cutoff=1) <= 1:
@@ -3269,7 +3302,9 @@ _TALK_TO_ME = frozenset(tokenise(normalise("كلمني كلموني")))
 
 
 def _talk_to_me_person(clause: Sequence[str]) -> bool:
-    """Whether the clause is «كلمني» and a person without the article, alone."""
+    """Whether the clause is «كلمني» and a person without the article, alone (polite
+    words before it: «لو سمحت كلمني انسان»)."""
+    clause = clause[_next_word(clause, 0, _BEFORE_IMPERATIVE) :]
     return (
         len(clause) >= 2
         and clause[0] in _TALK_TO_ME
@@ -3467,6 +3502,31 @@ def _asks_in_other_words(clause: Sequence[str]) -> bool:
     )
 
 
+# A short request standing as the last sentence, after sentences that tell and ask
+# nothing ("this is ridiculous. is anyone there??", «سه بار پرسیدم. اپراتور لطفا»), is a
+# message of its own; not "Agent, where is my order?" (it asks in its last clause), "is
+# it you or a person?" (the last clause is no sentence), "I want an uber for me and 5
+# other people" (a conjunction, not a full stop).
+_SENTENCE_END = re.compile(r"[.!\n]+")
+_QUESTION_MARK = re.compile(r"[?؟]")
+_ENDING_MARKS = " \t\n?؟!.…"
+
+
+def _last_sentence_asks(text: str, clauses: Sequence[Sequence[str]]) -> bool:
+    """Whether the last sentence of `text` is one clause, the earlier ones ask nothing,
+    and read alone it asks for a person (`is_human_request`)."""
+    body = text.rstrip(_ENDING_MARKS)
+    *earlier, last = _SENTENCE_END.split(body)
+    if not earlier or _QUESTION_MARK.search(body[: len(body) - len(last)]):
+        return False
+    tokens = clauses[-1]
+    return (
+        _clauses(last) == [tokens]
+        and not any(_asks_wh(c) for c in clauses[:-1])
+        and is_human_request(tokens)
+    )
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether the customer asks for a person, in any clause of `text` (Finglish in
     Persian script already): a request form with a person-word in one clause, or the
@@ -3501,7 +3561,7 @@ def asks_for_a_person(text: str) -> bool:
     question = text.rstrip().endswith(("?", "؟"))
     # read in every clause: «كلمني» is also a past, "where is" a question about the staff
     if any(
-        (c[0] in _TALK_TO_ME and _talk_to_me_person(c))
+        (not _TALK_TO_ME.isdisjoint(c) and _talk_to_me_person(c))
         or (c[0] == _WHERE and _where_is_the_person(c))
         for c in clauses
     ):
@@ -3520,6 +3580,8 @@ def asks_for_a_person(text: str) -> bool:
         and not question
         and (_names_only_a_person(last) or _names_only_a_service(last))
     ):
+        return True
+    if last in asking and _last_sentence_asks(text, clauses):
         return True
     return is_human_request([t for c in asking for t in c])
 

@@ -126,6 +126,16 @@ def test_be_man_is_persian_in_the_spoken_reading_only() -> None:
     assert not is_finglish("please be a man about it", spoken=True)
 
 
+def test_the_spoken_reading_reads_each_clause_in_its_own_language() -> None:
+    text = "this is ridiculous. ye operator mikham"
+    assert not is_finglish(text)
+    assert clauses_in_persian_script(text) == text
+    assert clauses_in_persian_script(text, spoken=True) == (
+        f"this is ridiculous. {normalise('یه اپراتور میخوام')}"
+    )
+    assert clauses_in_persian_script("Where is my order?", spoken=True) == "Where is my order?"
+
+
 def test_unlisted_words_go_through_spelling_rules() -> None:
     # digraphs, a dropped inner short vowel, a final e as «ه»
     assert to_persian("khoshgel") == "خشگل"

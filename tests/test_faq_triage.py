@@ -1394,7 +1394,19 @@ SESSION_26_REQUESTS = {
         "be man zang bezanid",
         "zang bezanin be man",
         "yeki be man zang bezane",
+        "please ye operator befrestid",
     ],
+    # a short request as the last sentence, after sentences that ask nothing
+    "last_sentence": ["this is ridiculous. is anyone there??"],
+    # English and Finglish in one message, each clause read in its own language
+    "two_languages": [
+        "this is ridiculous. ye operator mikham",
+        "this is so slow. vasl konid be karshenas",
+    ],
+    # «كلمني» and a person after polite words
+    "talk_to_me": ["لو سمحت كلمني انسان", "الله يخليك كلمني موظف"],
+    # "someone" mistyped
+    "mistyped_someone": ["I need somone to check my refund"],
 }
 SESSION_26_LOOK_ALIKES = {
     "someone_helps_me": [
@@ -1438,6 +1450,23 @@ SESSION_26_LOOK_ALIKES = {
         "man zang nemizanam, faghat payam midam",
         "hanuz montazere bastam hastam",
     ],
+    "last_sentence": [
+        "Agent, where is my order?",
+        "is it you or a person?",
+        "I want an uber for me and 5 other people",
+        "where is my order? the manager said friday.",
+        "I bought it last week. where is the manager's office?",
+    ],
+    # words of their own one letter from a person-word (taken before session 26)
+    "words_near_people": [
+        "please advise",
+        "My order has not arrived yet. Please advise.",
+        "I expect a refund",
+        "When can I expect my new card?",
+        "humane treatment please",
+    ],
+    "talk_to_me": ["لو سمحت كلمني الموظف امس"],
+    "mistyped_someone": ["somone stole my card", "I gave it to somone at the door"],
 }
 
 
