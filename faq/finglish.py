@@ -406,8 +406,11 @@ def is_finglish(text: str, *, spoken: bool = False) -> bool:
     return persian >= 1 and persian > english
 
 
+# Finglish is written in these (a message without one has no clause of it to read).
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
 # Punctuation that ends a clause, kept by `clauses_in_persian_script`.
 _CLAUSE_PUNCTUATION = re.compile(r"([.!?؟؛;,،\n]+)")
+_FINAL_MARKS = " \t\n.!?؟"
 
 
 # The ezafe ("ramz e account", "ramz-e account": "the account's password") is a vowel
@@ -461,7 +464,9 @@ def clauses_in_persian_script(text: str, *, spoken: bool = False) -> str:
     language ("this is ridiculous. ye operator mikham"). The matcher's reading drops the
     punctuation (its question clause is chosen otherwise)."""
     whole = is_finglish(text, spoken=spoken)
-    if not (whole or spoken):
+    # clause by clause only where there are clauses, and Latin letters to read
+    body = text.rstrip(_FINAL_MARKS)
+    if not (whole or (spoken and _LATIN_LETTER.search(body) and _CLAUSE_PUNCTUATION.search(body))):
         return text
     pieces = _CLAUSE_PUNCTUATION.split(text)
     # each mark after its clause's last word, as typed ("konid, alan")
