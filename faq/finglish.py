@@ -463,10 +463,11 @@ def clauses_in_persian_script(text: str, *, spoken: bool = False) -> str:
     for a person, and each clause of a message in English and Finglish in its own
     language ("this is ridiculous. ye operator mikham"). The matcher's reading drops the
     punctuation (its question clause is chosen otherwise)."""
+    if not _LATIN_LETTER.search(text):
+        return text  # Persian or Arabic script: nothing to read (most messages: one scan)
     whole = is_finglish(text, spoken=spoken)
-    # clause by clause only where there are clauses, and Latin letters to read
-    body = text.rstrip(_FINAL_MARKS)
-    if not (whole or (spoken and _LATIN_LETTER.search(body) and _CLAUSE_PUNCTUATION.search(body))):
+    # clause by clause only where there are clauses
+    if not (whole or (spoken and _CLAUSE_PUNCTUATION.search(text.rstrip(_FINAL_MARKS)))):
         return text
     pieces = _CLAUSE_PUNCTUATION.split(text)
     # each mark after its clause's last word, as typed ("konid, alan")
