@@ -1457,7 +1457,8 @@ SESSION_26_LOOK_ALIKES = {
         "where is my order? the manager said friday.",
         "I bought it last week. where is the manager's office?",
     ],
-    # words of their own one letter from a person-word (taken before session 26)
+    # words of their own one letter from a person-word ("please advise", "I expect a
+    # refund" and "humane treatment please" were taken before session 26)
     "words_near_people": [
         "please advise",
         "My order has not arrived yet. Please advise.",
