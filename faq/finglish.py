@@ -234,13 +234,60 @@ _LETTERS = {
 class _Table:
     words: Mapping[str, str]
     markers: frozenset[str]
+    spoken_words: Mapping[str, str]  # `words`, the spoken ones and the verbs' forms
+
+
+# Verb forms (Latin -> Persian) in chat spellings: prefixes before each kind of stem, and
+# the personal endings ("" is the imperative or the third person past).
+_PREFIXES = {
+    "present": (("mi", "می"), ("nemi", "نمی"), ("be", "ب"), ("na", "ن"), ("ne", "ن")),
+    "past": (("", ""), ("na", "ن"), ("ne", "ن"), ("mi", "می"), ("nemi", "نمی")),
+}
+_ENDINGS = (
+    ("am", "م"),
+    ("i", "ی"),
+    ("e", "ه"),
+    ("ad", "د"),
+    ("im", "یم"),
+    ("id", "ید"),
+    ("in", "ین"),
+    ("an", "ن"),
+    ("and", "ند"),
+    ("", ""),
+)
+
+
+_INDICATIVE = frozenset(["mi", "nemi"])
+
+
+def _conjugated(verbs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """Every prefixed, personal form of the listed stems: a past stem takes no "ad"
+    ("zadad" is no form), a present one no bare "mi" ("mizan" is «میزان», "amount")."""
+    forms = {}
+    for kind, stems in verbs.items():
+        for latin, persian in stems.items():
+            for prefix, persian_prefix in _PREFIXES[kind]:
+                for ending, persian_ending in _ENDINGS:
+                    if (kind == "past" and ending == "ad") or (
+                        kind == "present" and not ending and prefix in _INDICATIVE
+                    ):
+                        continue
+                    forms[prefix + latin + ending] = persian_prefix + persian + persian_ending
+    return forms
 
 
 @cache
 def _table() -> _Table:
     data = shipped_yaml("finglish.yaml")
+    verbs = {
+        kind: {str(k).casefold(): str(v) for k, v in stems.items()}
+        for kind, stems in data["verbs"].items()
+    }
     words = {str(k).casefold(): normalise(str(v)) for k, v in data["words"].items()}
-    return _Table(words, frozenset(str(m).casefold() for m in data["markers"]))
+    spoken = {str(k).casefold(): str(v) for k, v in data["spoken_words"].items()}
+    spoken_words = {k: normalise(v) for k, v in (_conjugated(verbs) | spoken).items()}
+    markers = frozenset(str(m).casefold() for m in data["markers"])
+    return _Table(words, markers, spoken_words | words)
 
 
 @lru_cache(maxsize=4096)  # per character: a bounded table
@@ -266,9 +313,11 @@ _SUFFIX_RANKS = {latin: (rank, persian) for rank, (latin, persian) in enumerate(
 _SUFFIX_LENGTHS = sorted({len(latin) for latin, _ in _SUFFIXES})
 
 
-def _listed(word: str) -> str | None:
-    """The Persian of a listed word, or of a listed word with a chat suffix."""
-    words = _table().words
+def _listed(word: str, words: Mapping[str, str] | None = None) -> str | None:
+    """The Persian of a listed word, or of a listed word with a chat suffix (among
+    `words`: the table's `words` if None)."""
+    if words is None:
+        words = _table().words
     if word in words:
         return words[word]
     best: tuple[int, str, str] | None = None
@@ -313,16 +362,28 @@ def _spell(word: str) -> str:
 _ARABIZI_WORD = re.compile(r"[a-z]+[235679][a-z]+|[235679](?!ta)[a-z]{2,}")
 
 
-def _evidence(words: list[str]) -> tuple[int, int]:
-    """(Persian evidence, other evidence: English and Arabizi words) among the words."""
+# English words that are Persian after a preposition: "be man" («به من», "to me"), "ba man"
+# («با من») are no English ("zang bezanin be man").
+_PERSIAN_PAIRS = frozenset([("be", "man"), ("ba", "man")])
+
+
+def _evidence(words: list[str], *, spoken: bool) -> tuple[int, int]:
+    """(Persian evidence, other evidence: English and Arabizi words) among the words
+    (`spoken`: a pair of `_PERSIAN_PAIRS` is one Persian word, the spoken words and the
+    verbs' forms are listed)."""
     table = _table()
+    listed = table.spoken_words if spoken else table.words
     persian = english = 0
-    for word in words:
-        if word in _ENGLISH or _ARABIZI_WORD.fullmatch(word):
+    for k, word in enumerate(words):
+        if spoken and k + 1 < len(words) and (word, words[k + 1]) in _PERSIAN_PAIRS:
+            persian += 1
+        elif spoken and k > 0 and (words[k - 1], word) in _PERSIAN_PAIRS:
+            continue
+        elif word in _ENGLISH or _ARABIZI_WORD.fullmatch(word):
             english += 1
         elif word in _LOANWORDS:
             continue
-        elif word in table.markers or _listed(word) is not None:
+        elif word in table.markers or _listed(word, listed) is not None:
             persian += 1
     return persian, english
 
@@ -330,21 +391,26 @@ def _evidence(words: list[str]) -> tuple[int, int]:
 # One decision asks both of the same message several times (triage, the asking clause,
 # language detection, the matcher): the last few answers are kept.
 @lru_cache(maxsize=64)
-def is_finglish(text: str) -> bool:
+def is_finglish(text: str, *, spoken: bool = False) -> bool:
     """Whether `text` is Persian typed in Latin letters (not English).
 
     Args:
         text: a message as typed.
+        spoken: count "be man" («به من») and the like as Persian (triage's reading;
+            the matcher's entries were fitted without).
     """
     if _latin_share(text) < 0.5:
         return False
     words = [w for w in normalise(text).split() if w.isascii() and w.isalnum()]
-    persian, english = _evidence(words)
+    persian, english = _evidence(words, spoken=spoken)
     return persian >= 1 and persian > english
 
 
+# Finglish is written in these (a message without one has no clause of it to read).
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
 # Punctuation that ends a clause, kept by `clauses_in_persian_script`.
 _CLAUSE_PUNCTUATION = re.compile(r"([.!?؟؛;,،\n]+)")
+_FINAL_MARKS = " \t\n.!?؟"
 
 
 # The ezafe ("ramz e account", "ramz-e account": "the account's password") is a vowel
@@ -352,22 +418,36 @@ _CLAUSE_PUNCTUATION = re.compile(r"([.!?؟؛;,،\n]+)")
 _EZAFE = "e"
 
 
-def to_persian(text: str) -> str:
+def to_persian(text: str, *, spoken: bool = False) -> str:
     """`text` (Finglish) in Persian script, word by word; digits and other words kept.
 
     Args:
         text: a message for which `is_finglish` holds.
+        spoken: read the listed verbs in every person ("nemizanam" -> «نمیزنم»), and a
+            listed word's final "e" before another word as the ezafe glued on
+            ("montazere tamasetoon" -> «منتظر تماستون»), not the spoken "is". Triage
+            reads so; the matcher's entries were fitted on the plain reading.
 
     Returns:
         Normalised Persian text.
     """
+    table = _table()
+    listed = table.spoken_words if spoken else table.words
+    words = normalise(text).split()
     out = []
-    for word in normalise(text).split():
+    for k, word in enumerate(words):
         if not (word.isascii() and word.isalpha()):
             out.append(word)
         elif word != _EZAFE:
-            out.append(_listed(word) or _spell(word))
+            if spoken and k + 1 < len(words) and _glued_ezafe(word, listed):
+                word = word[: -len(_EZAFE)]
+            out.append(_listed(word, listed) or _spell(word))
     return normalise(" ".join(out))
+
+
+def _glued_ezafe(word: str, listed: Mapping[str, str]) -> bool:
+    """Whether `word` is a listed word (not a listed form) with the ezafe's "e" on it."""
+    return word.endswith(_EZAFE) and word not in listed and word[: -len(_EZAFE)] in listed
 
 
 @lru_cache(maxsize=64)
@@ -376,14 +456,26 @@ def persian_script(text: str) -> str:
     return to_persian(text) if is_finglish(text) else text
 
 
-def clauses_in_persian_script(text: str) -> str:
+def clauses_in_persian_script(text: str, *, spoken: bool = False) -> str:
     """`persian_script(text)` with the punctuation between clauses kept, for a reader of
     clauses (triage: "dirooz zang zadam, alan ye karshenas mikham" is a story, then a
-    request). The matcher's reading drops it: its question clause is chosen otherwise."""
-    if not is_finglish(text):
+    request); `spoken` as `is_finglish` and `to_persian` read it, for telling requests
+    for a person, and each clause of a message in English and Finglish in its own
+    language ("this is ridiculous. ye operator mikham"). The matcher's reading drops the
+    punctuation (its question clause is chosen otherwise)."""
+    if not _LATIN_LETTER.search(text):
+        return text  # Persian or Arabic script: nothing to read (most messages: one scan)
+    whole = is_finglish(text, spoken=spoken)
+    # clause by clause only where there are clauses
+    if not (whole or (spoken and _CLAUSE_PUNCTUATION.search(text.rstrip(_FINAL_MARKS)))):
         return text
     pieces = _CLAUSE_PUNCTUATION.split(text)
     # each mark after its clause's last word, as typed ("konid, alan")
     return "".join(
-        to_persian(piece) if k % 2 == 0 else piece + " " for k, piece in enumerate(pieces)
+        piece + " "
+        if k % 2
+        else to_persian(piece, spoken=spoken)
+        if whole or is_finglish(piece, spoken=spoken)
+        else piece
+        for k, piece in enumerate(pieces)
     ).strip()

@@ -434,6 +434,8 @@ _ANSWER_WORDS = frozenset(
             "يحل يحلها يحللي "
             # a person stepping in («تحتاج إلى تدخل أحد الموظفين»)
             "intervene تدخل "
+            # coming to the rescue («حد يلحقني», «حدا ينجدني»)
+            "يلحقني يلحقنا ينجدني ينجدنا ينقذني ينقذنا "
             # by hand, himself: a person doing what the bot does («یه نفر دستی چک کنه»,
             # «حدا يشوف طلبي بنفسه», Maghrebi «بيدو»)
             "manually personally دستی بنفسه بنفسها بیدو "
@@ -450,7 +452,18 @@ _HELP_ME = frozenset(
         )
     )
 )
-_ANSWER_PHRASES = _phrases("look into", "deal with", "take care of", "follow up")
+_ANSWER_PHRASES = _phrases(
+    "look into",
+    "deal with",
+    "take care of",
+    "follow up",
+    # coming to the customer's rescue («یکی به دادم برسه»; «خدا به دادم برسه» names no one)
+    *(
+        f"به {whom} {verb}"
+        for whom in ("دادم", "دادمون", "داد من", "داد ما")
+        for verb in ("برسه", "برسید", "برسین", "برسن", "برس")
+    ),
+)
 # Contact phrases: "take over", «با کارشناس کار دارم» ("I need a word with").
 _CONTACT_PHRASES = _phrases(
     "take over",
@@ -1075,9 +1088,22 @@ _POINTING = frozenset(["is", "are", "get", "needs", "requires"])
 # "This needs a human": the person needed ends the clause or is followed by what they are
 # for ("needs a person to look at it"); not "needs a person's signature".
 _NEEDS = frozenset(["needs", "requires"])
-_AFTER_NEEDED_PERSON = frozenset(
+# What a person gives the case when it needs them ("this needs human attention", "a
+# person's eyes on it", "attention from a real person"); "needs a person's signature" is
+# no request.
+_ATTENTION = frozenset(["attention", "eyes", "intervention", "review", "touch"])
+_BY_WHOM = frozenset(["from", "of", "by"])
+_AFTER_NEEDED_PERSON = _ATTENTION | frozenset(
     ["to", "who", "that", "please", "pls", "now", "asap", "urgently", "here", "already"]
 )
+
+
+def _past_attention(clause: Sequence[str], i: int) -> int:
+    """The word after "attention from" ("needs attention from a real person") if
+    `clause[i]` is an attention word followed by "from", else `i`."""
+    if i + 1 < len(clause) and clause[i] in _ATTENTION and clause[i + 1] in _BY_WHOM:
+        return _next_word(clause, i + 2, _BEFORE_PERSON)
+    return i
 
 
 def _needed_person_ends(clause: Sequence[str], i: int) -> bool:
@@ -1459,6 +1485,24 @@ _INSERTED_LETTER = (
 _MISTYPED_PEOPLE = _DROPPED_LETTER | _SWAPPED_LETTERS | _CHANGED_VOWEL | _INSERTED_LETTER
 
 
+# English words of their own one letter from a long person-word: "please advise", "I
+# expect a refund", "it was managed badly" name no adviser, expert or manager.
+_WORDS_NEAR_PEOPLE = frozenset(
+    [
+        "advise",
+        "advised",
+        "advises",
+        "expect",
+        "expects",
+        "export",
+        "exports",
+        "managed",
+        "manages",
+        "humane",
+    ]
+)
+
+
 # Arabic «الإدارة» ("the management", «للإدارة») is a person-word with its article or
 # proclitic; bare, Persian «اداره» is an office («فاکتور لازم دارم واسه اداره», "I need the
 # invoice for work").
@@ -1492,6 +1536,7 @@ def _is_person_word(token: str, *, typos: bool = True) -> bool:
         return True
     return (
         typos
+        and token not in _WORDS_NEAR_PEOPLE
         and len(token) >= _MIN_TYPO_LENGTH
         and any(
             Levenshtein.distance(token, word, score_cutoff=1) <= 1 for word in _LONG_HUMAN_WORDS
@@ -1768,6 +1813,18 @@ _SERVICE_SPELLINGS = ("customer", "customers", "service", "services", "support")
 _MISSPELT_SERVICE = {"costumer": "customer", "costumers": "customers"}
 _MIN_SERVICE_TYPO = 6
 _GLUED_WITH = "با"
+# "Someone", "anybody" with a letter left out or two swapped ("I need somone to check my
+# refund", "is anyne there", "can sombody call me"): no English word is made so.
+_MISTYPED_ANYONE = {
+    typed: word
+    for word in ("someone", "somebody", "anyone", "anybody")
+    for k in range(len(word))
+    for typed in (
+        word[:k] + word[k + 1 :],
+        word[:k] + word[k + 1 : k + 2] + word[k] + word[k + 2 :],
+    )
+    if typed != word
+}
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -1776,6 +1833,8 @@ def _repaired(token: str) -> tuple[str, ...]:
     if token.isascii():
         if token in _MISSPELT_SERVICE:
             return (_MISSPELT_SERVICE[token],)
+        if token in _MISTYPED_ANYONE:
+            return (_MISTYPED_ANYONE[token],)
         if len(token) >= _MIN_SERVICE_TYPO and token not in _SERVICE_SPELLINGS:
             for word in _SERVICE_SPELLINGS:
                 if Levenshtein.distance(token, word, score_cutoff=1) <= 1:
@@ -2144,16 +2203,19 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
         or (wanted[i] in _ME_CONTACT_TABLE and _longest_at(wanted, i, _ME_CONTACT_TABLE))
         for i in range(len(wanted))
     )
+    helped = not _ASKING_HELP.isdisjoint(wanted) and _someone_helps_me(wanted)
     asked = (
-        any(t in _REQUEST_FORMS for t in wanted)
+        helped
+        or any(t in _REQUEST_FORMS for t in wanted)
         or _given_one(wanted)
         or _someone_must(wanted)
         or _can_someone(wanted)
         or _bring_or_send(wanted)
+        or _has_someone_act(wanted)
     )
     for i in range(len(wanted)):
         if wanted[i] in _REQUEST_TABLE and (length := _longest_at(wanted, i, _REQUEST_TABLE)):
-            after = _next_word(wanted, i + length, _BEFORE_PERSON)
+            after = _past_attention(wanted, _next_word(wanted, i + length, _BEFORE_PERSON))
             if wanted[i] in _NEEDS and not _needed_person_ends(wanted, after):
                 continue  # "my account needs a person's signature?"
             asked = (
@@ -2182,6 +2244,7 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
         or _answers(wanted)
         or any(t in _PRESENCE_WORDS for t in wanted)
         or (asked and _looks_at_it(wanted))
+        or helped
     )
     return any(
         (
@@ -2336,6 +2399,31 @@ def _bring_or_send(clause: Sequence[str]) -> bool:
     return to is None or _is_contact(clause, to + 1) or clause[to + 1] in _ANSWER_WORDS
 
 
+# "Have someone look at my order", "get a person to call me", "let a human handle this":
+# an imperative of causing at the start of the clause, then someone or a person who is to
+# look at the case, answer or call ("have the courier leave it at the door" asks nothing
+# of a person; "get someone to sign for the parcel?" asks about the delivery).
+_CAUSE = frozenset(["have", "get", "let", "make"])
+
+
+def _has_someone_act(clause: Sequence[str]) -> bool:
+    """Whether the clause starts by having someone look at, answer or call."""
+    i = _next_word(clause, 0, _BEFORE_IMPERATIVE)
+    if i == len(clause) or clause[i] not in _CAUSE:
+        return False
+    j = _next_word(clause, i + 1, _ARTICLES | _REAL)
+    if j == len(clause) or not (
+        clause[j] in _ANYONE or _someone_at(clause, j) or _is_person_word(clause[j], typos=False)
+    ):
+        return False
+    reach = clause[j + 1 : j + 2 + _LOOK_REACH]
+    return (
+        _looks_after(clause, j)
+        or _answers(reach)
+        or any(_is_contact(clause, k) for k in range(j + 1, j + 1 + len(reach)))
+    )
+
+
 # "Can someone", «میشه یکی», «ممكن حد», "momken 7ad": asking whether someone can, which
 # asks for them with what they would do ("can someone look at my order?"); "can the
 # agent speak Arabic?" asks about the staff and is not counted here.
@@ -2440,6 +2528,39 @@ def _looks_after(clause: Sequence[str], i: int) -> bool:
         length = clause[j] in _LOOK_PHRASES and _longest_at(clause, j, _LOOK_PHRASES)
         if (clause[j] in _LOOK_WORDS or length) and _the_case_after(clause, j + (length or 1)):
             return True
+    return False
+
+
+# "Someone to help me", «شي حد يعاوني», «حد يساعدني», asked for (a request form or a
+# polite word in the clause) and with nothing after the help but polite or urgent words:
+# "can someone help me unblock my pin?", «بدي حدا يساعدني عشان نسيت كلمة السر» ask about
+# the pin and the password, "my friend wants someone to help him" wants nothing of the shop.
+_ASKING_HELP = _REQUEST_FORMS | frozenset(
+    tokenise(normalise("please pls plz لطفا لو سمحت سمحتوا عافاك 3afak يخليك يخليكم"))
+)
+_HELP_REACH = 2  # words from "someone" to the verb of helping ("someone to help")
+_HELP_WITHOUT_ME = frozenset(["help", "assist"])
+_HELPED = frozenset(["me", "us"])
+_AFTER_HELP = frozenset(tokenise(normalise("out here بجد بسرعه ضروری")))
+
+
+def _someone_helps_me(clause: Sequence[str]) -> bool:
+    """Whether the clause ends on someone helping the customer: a verb of helping within
+    `_HELP_REACH` words after "someone", with "me" or "us" after the English verbs (the
+    Arabic ones carry it), then only polite or urgent words."""
+    for i in range(len(clause)):
+        if not (clause[i] in _ANYONE or _someone_at(clause, i)):
+            continue
+        for j in range(i + 1, min(i + 1 + _HELP_REACH, len(clause))):
+            if clause[j] not in _HELP_ME:
+                continue
+            end = j + 1
+            if clause[j] in _HELP_WITHOUT_ME:
+                if end == len(clause) or clause[end] not in _HELPED:
+                    continue
+                end += 1
+            if all(t in _REQUEST_FILLER or t in _URGENCY or t in _AFTER_HELP for t in clause[end:]):
+                return True
     return False
 
 
@@ -2585,7 +2706,13 @@ _CALL_NOUNS = frozenset(
 _ENGLISH_CALL = "call"
 _BEFORE_A_CALL_NOUN = frozenset(["a", "an", "one", "quick", "phone", "your", "ur", "the"])
 _AWAITING = frozenset(
-    tokenise(normalise("waiting awaiting await منتظر منتظرم منتظریم بانتظار انتظار انتظر ننتظر"))
+    tokenise(
+        normalise(
+            "waiting awaiting await منتظر منتظرم منتظریم بانتظار انتظار انتظر ننتظر "
+            # Finglish writes the ezafe ("montazere tamasetoon hastam", «منتظره تماستون»)
+            "منتظره"
+        )
+    )
 )
 _ASKING_FOR_A_CALL = (
     _REQUEST_FORMS
@@ -3013,6 +3140,9 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
             # the help ending the clause («... يساعدني بتتبع الطلب؟» asks about tracking)
             if after in _CAN_ARABIC and then in _HELP_ME and j + 3 == len(clause):
                 return True
+            # «في حد يساعدني؟», «واش كاين شي واحد يعاوني؟»: the verb carries "me"
+            if after in _HELP_ME and after not in _HELP_WITHOUT_ME and j + 2 == len(clause):
+                return True
     return False
 
 
@@ -3172,7 +3302,9 @@ _TALK_TO_ME = frozenset(tokenise(normalise("كلمني كلموني")))
 
 
 def _talk_to_me_person(clause: Sequence[str]) -> bool:
-    """Whether the clause is «كلمني» and a person without the article, alone."""
+    """Whether the clause is «كلمني» and a person without the article, alone (polite
+    words before it: «لو سمحت كلمني انسان»)."""
+    clause = clause[_next_word(clause, 0, _BEFORE_IMPERATIVE) :]
     return (
         len(clause) >= 2
         and clause[0] in _TALK_TO_ME
@@ -3370,6 +3502,31 @@ def _asks_in_other_words(clause: Sequence[str]) -> bool:
     )
 
 
+# A short request standing as the last sentence, after sentences that tell and ask
+# nothing ("this is ridiculous. is anyone there??", «سه بار پرسیدم. اپراتور لطفا»), is a
+# message of its own; not "Agent, where is my order?" (it asks in its last clause), "is
+# it you or a person?" (the last clause is no sentence), "I want an uber for me and 5
+# other people" (a conjunction, not a full stop).
+_SENTENCE_END = re.compile(r"[.!\n]+")
+_QUESTION_MARK = re.compile(r"[?؟]")
+_ENDING_MARKS = " \t\n?؟!.…"
+
+
+def _last_sentence_asks(text: str, clauses: Sequence[Sequence[str]]) -> bool:
+    """Whether the last sentence of `text` is one clause, the earlier ones ask nothing,
+    and read alone it asks for a person (`is_human_request`)."""
+    body = text.rstrip(_ENDING_MARKS)
+    *earlier, last = _SENTENCE_END.split(body)
+    if not earlier or _QUESTION_MARK.search(body[: len(body) - len(last)]):
+        return False
+    tokens = clauses[-1]
+    return (
+        _clauses(last) == [tokens]
+        and not any(_asks_wh(c) for c in clauses[:-1])
+        and is_human_request(tokens)
+    )
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether the customer asks for a person, in any clause of `text` (Finglish in
     Persian script already): a request form with a person-word in one clause, or the
@@ -3404,7 +3561,7 @@ def asks_for_a_person(text: str) -> bool:
     question = text.rstrip().endswith(("?", "؟"))
     # read in every clause: «كلمني» is also a past, "where is" a question about the staff
     if any(
-        (c[0] in _TALK_TO_ME and _talk_to_me_person(c))
+        (not _TALK_TO_ME.isdisjoint(c) and _talk_to_me_person(c))
         or (c[0] == _WHERE and _where_is_the_person(c))
         for c in clauses
     ):
@@ -3424,6 +3581,8 @@ def asks_for_a_person(text: str) -> bool:
         and (_names_only_a_person(last) or _names_only_a_service(last))
     ):
         return True
+    if last in asking and _last_sentence_asks(text, clauses):
+        return True
     return is_human_request([t for c in asking for t in c])
 
 
@@ -3441,7 +3600,7 @@ def triage(text: str) -> Triage:
     tokens = tokenise(normalise(script))
     if not tokens:
         return Triage(MessageKind.EMPTY, "")
-    if asks_for_a_person(script):
+    if asks_for_a_person(clauses_in_persian_script(text, spoken=True)):
         return Triage(MessageKind.HUMAN, " ".join(tokens))
     rest, greeted = _strip_phrases(_without_refused_person(tokens), (_GREETINGS,))
     rest, thanked = _strip_phrases(rest, (_THANKS,))

@@ -103,6 +103,39 @@ def test_clauses_keep_their_punctuation_for_triage() -> None:
     assert clauses_in_persian_script("Where is my order?") == "Where is my order?"
 
 
+def test_the_spoken_reading_conjugates_verbs_and_drops_a_glued_ezafe() -> None:
+    # every person of a listed stem; spelt letter by letter the stem's «a» was written
+    assert to_persian("nemizanam", spoken=True) == normalise("نمیزنم")
+    assert to_persian("nemizanam") == normalise("نمیزانام")
+    assert to_persian("migirim bezanin zadid", spoken=True) == normalise("میگیریم بزنین زدید")
+    # "mizan" is «میزان» ("amount"), no form of «زدن»
+    assert to_persian("mizan", spoken=True) == to_persian("mizan")
+    # the ezafe's "e" on a listed word before another word; the spoken "is" at the end
+    assert to_persian("montazere tamasetoon", spoken=True) == normalise("منتظر تماستون")
+    assert to_persian("ye nafar montazere", spoken=True) == normalise("یه نفر منتظره")
+    # a listed form keeps its "e" («بزنه», "may he call")
+    assert to_persian("yeki zang bezane", spoken=True) == normalise("یکی زنگ بزنه")
+
+
+def test_be_man_is_persian_in_the_spoken_reading_only() -> None:
+    assert is_finglish("zang bezanin be man", spoken=True)
+    assert not is_finglish("zang bezanin be man")
+    assert clauses_in_persian_script("be man zang bezanid", spoken=True) == normalise(
+        "به من زنگ بزنید"
+    )
+    assert not is_finglish("please be a man about it", spoken=True)
+
+
+def test_the_spoken_reading_reads_each_clause_in_its_own_language() -> None:
+    text = "this is ridiculous. ye operator mikham"
+    assert not is_finglish(text)
+    assert clauses_in_persian_script(text) == text
+    assert clauses_in_persian_script(text, spoken=True) == (
+        f"this is ridiculous. {normalise('یه اپراتور میخوام')}"
+    )
+    assert clauses_in_persian_script("Where is my order?", spoken=True) == "Where is my order?"
+
+
 def test_unlisted_words_go_through_spelling_rules() -> None:
     # digraphs, a dropped inner short vowel, a final e as «ه»
     assert to_persian("khoshgel") == "خشگل"

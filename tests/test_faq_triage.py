@@ -1344,15 +1344,147 @@ SESSION_24_LOOK_ALIKES = {
 }
 
 
+SESSION_26_REQUESTS = {
+    # someone to help the customer, asked for or pleaded, with nothing after the help but
+    # polite or urgent words
+    "someone_helps_me": [
+        "بغيت شي حد يساعدني",
+        "bghit chi 7ed y3awni",
+        "bghit chi wa7ed y3awenni",
+        "عافاك شي واحد يعاوني",
+        "بدي حدا يساعدني",
+        "عايز حد يساعدني",
+        "محتاج حد يساعدني بجد",
+        "لو سمحت حد يساعدني",
+        # anyone there to help
+        "في حد يساعدني؟",
+        "فيه احد يساعدني",
+        "كاين شي واحد يعاوني؟",
+    ],
+    # the attention or eyes of a person needed
+    "attention": [
+        "this needs human attention",
+        "this requires a human's attention",
+        "this needs a person's attention please",
+        "my case needs human eyes on it",
+        "it requires human intervention",
+        "needs attention from a real person",
+        "this needs attention from one of your staff",
+    ],
+    # having someone look, answer or call
+    "have_someone_act": [
+        "have someone look at my order please",
+        "have somebody check my account",
+        "get someone to look at my refund",
+        "let someone take a look at it",
+        "just have someone sort it out",
+    ],
+    # coming to the rescue
+    "rescue": [
+        "یکی به دادم برسه",
+        "یکی به داد من برسه",
+        "تو رو خدا یکی به دادم برسید",
+        "حد يلحقني الطلب ضاع",
+        "حدا ينجدني",
+    ],
+    # Finglish: verbs in every person, the ezafe glued on, "be man"
+    "finglish": [
+        "montazere tamasetoon hastam",
+        "man montazere pasokhe ye odam hastam",
+        "be man zang bezanid",
+        "zang bezanin be man",
+        "yeki be man zang bezane",
+        "please ye operator befrestid",
+    ],
+    # a short request as the last sentence, after sentences that ask nothing
+    "last_sentence": ["this is ridiculous. is anyone there??"],
+    # English and Finglish in one message, each clause read in its own language
+    "two_languages": [
+        "this is ridiculous. ye operator mikham",
+        "this is so slow. vasl konid be karshenas",
+    ],
+    # «كلمني» and a person after polite words
+    "talk_to_me": ["لو سمحت كلمني انسان", "الله يخليك كلمني موظف"],
+    # "someone" mistyped
+    "mistyped_someone": ["I need somone to check my refund"],
+}
+SESSION_26_LOOK_ALIKES = {
+    "someone_helps_me": [
+        "شي واحد عاوني نهار السبت فالمحل",
+        "صاحبي بغا شي حد يعاونو فالخدمة",
+        "حد ساعدني امبارح وحل المشكلة",
+        "my friend wants someone to help him move",
+        "someone helped me yesterday, thanks",
+        "I wanted someone to help me last week but nobody replied",
+        # the help is with something the bot may answer
+        "can someone help me unblock my pin?",
+        "بدي حدا يساعدني في تحديث بيانات حسابي",
+        "I want somebody to help me with my order",
+    ],
+    "attention": [
+        "thanks for your attention",
+        "your agent paid no attention to my complaint",
+        "does the charger need attention when charging?",
+        "my order needs attention",
+        "this needs attention from the courier",
+        "my account needs a person's signature?",
+    ],
+    "have_someone_act": [
+        "I have someone who can pick up the parcel",
+        "did you have someone look at my order?",
+        "have a nice day",
+        "get someone to sign for the parcel?",
+        "my brother had someone look at the phone already",
+        "have the courier leave it at the door",
+    ],
+    "rescue": [
+        "خدا به دادم برسه با این قیمتا",
+        "یکی از دوستام به دادم رسید",
+        "دادم به تعمیر ولی درست نشد",
+        "الحمد لله حد لحقني وصلح الجهاز",
+    ],
+    "finglish": [
+        "montazere sefaresham hastam",
+        "montazer budam ke beresad",
+        "dirooz zang zadam kasi javab nadad",
+        "man zang nemizanam, faghat payam midam",
+        "hanuz montazere bastam hastam",
+    ],
+    "last_sentence": [
+        "Agent, where is my order?",
+        "is it you or a person?",
+        "I want an uber for me and 5 other people",
+        "where is my order? the manager said friday.",
+        "I bought it last week. where is the manager's office?",
+    ],
+    # words of their own one letter from a person-word ("please advise", "I expect a
+    # refund" and "humane treatment please" were taken before session 26)
+    "words_near_people": [
+        "please advise",
+        "My order has not arrived yet. Please advise.",
+        "I expect a refund",
+        "When can I expect my new card?",
+        "humane treatment please",
+    ],
+    "talk_to_me": ["لو سمحت كلمني الموظف امس"],
+    "mistyped_someone": ["somone stole my card", "I gave it to somone at the door"],
+}
+
+
 FAMILY_REQUESTS = [
     t
-    for d in (SESSION_22_REQUESTS, SESSION_23_REQUESTS, SESSION_24_REQUESTS)
+    for d in (SESSION_22_REQUESTS, SESSION_23_REQUESTS, SESSION_24_REQUESTS, SESSION_26_REQUESTS)
     for ts in d.values()
     for t in ts
 ]
 FAMILY_LOOK_ALIKES = [
     t
-    for d in (SESSION_22_LOOK_ALIKES, SESSION_23_LOOK_ALIKES, SESSION_24_LOOK_ALIKES)
+    for d in (
+        SESSION_22_LOOK_ALIKES,
+        SESSION_23_LOOK_ALIKES,
+        SESSION_24_LOOK_ALIKES,
+        SESSION_26_LOOK_ALIKES,
+    )
     for ts in d.values()
     for t in ts
 ]
