@@ -728,3 +728,51 @@ def test_what_the_entry_is_about_and_chat_forms_are_explained(
     matcher: Matcher, question: str, entry: str
 ) -> None:
     _assert_answered_with_every_word_explained(matcher, question, entry)
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        # where a thing is "located", walking in, "any idea", "coming back", a feeling,
+        # the "unit" an appliance is called
+        ("where is your store located?", "store-location"),
+        ("I'd like to walk into a showroom, where is one?", "store-location"),
+        ("any idea when the fridge is coming back in stock?", "stock"),
+        ("totally disappointed, I want to file a complaint", "complaint"),
+        ("will you install the AC unit?", "installation"),
+        # Persian "find"; Arabic "I don't like it" (Egyptian, Levantine), "carry it",
+        # "it goes" (a code that does not go through)
+        ("صورتحساب رو کجا پیدا کنم؟", "invoice"),
+        ("التلفزيون مش عاجبني، ينفع أرجعه؟", "return-policy"),
+        ("الغسالة كبيرة ما أقدر أشيلها، يجي فني للبيت؟", "onsite-repair"),
+        ("كود الخصم ما يمشي، ليش؟", "discount-code"),
+    ],
+)
+def test_feelings_fillers_and_generic_verbs_are_light(
+    matcher: Matcher, question: str, entry: str
+) -> None:
+    _assert_answered_with_every_word_explained(matcher, question, entry)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "where is the nearest bank located?",
+        "where is the post office located?",
+        "can I walk my dog in the mall?",
+        "any idea when the bus is coming?",
+        "any idea when the price of gold is coming down?",
+        "is it ok to be upset with my boss?",
+        "how many units of electricity does a fridge use?",
+        "نزدیک‌ترین داروخانه کجاست؟",
+        "کلید خونه رو کجا پیدا کنم؟",
+        "دیوونه شدم از دست همسایه، چیکار کنم؟",
+        "كم تاخذون على تصليح السيارة؟",
+        "الباص ما يمشي، ليش؟",
+        "زفت، الباص تأخر",
+    ],
+)
+def test_near_miss_questions_with_the_new_light_words_stay_refused(
+    matcher: Matcher, question: str
+) -> None:
+    assert decide(question, matcher, Thresholds()).kind is not VerdictKind.ANSWER
