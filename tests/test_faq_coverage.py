@@ -776,3 +776,38 @@ def test_near_miss_questions_with_the_new_light_words_stay_refused(
     matcher: Matcher, question: str
 ) -> None:
     assert decide(question, matcher, Thresholds()).kind is not VerdictKind.ANSWER
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        # a dead appliance is a broken one; correcting what was typed, Levantine «عدّل»
+        # and Maghrebi «بدّل» are changing it
+        ("the dryer is dead, can I claim the warranty?", "warranty-claim"),
+        ("how can I correct my address?", "change-address"),
+        ("بغيت نبدل الإيميل ديالي", "change-email"),
+    ],
+)
+def test_dialect_and_chat_words_for_the_entries_concepts(
+    matcher: Matcher, question: str, entry: str
+) -> None:
+    _assert_answered_with_every_word_explained(matcher, question, entry)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "my car battery is dead, can you help?",
+        "my grandfather is dead, how do I close his account?",
+        "how do I correct my exam answers?",
+        "ابي ابدل العملة",
+        "ابي ابدل الجوال بجوال ثاني",  # an exchange, not a change of address
+        "بدي عدل درجاتي بالجامعة",
+        "حقوقم هنوز نرسیده",
+        "نامه‌ام هنوز به اداره نرسیده",
+    ],
+)
+def test_near_miss_questions_with_the_new_concept_words_stay_refused(
+    matcher: Matcher, question: str
+) -> None:
+    assert decide(question, matcher, Thresholds()).kind is not VerdictKind.ANSWER

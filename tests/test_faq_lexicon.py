@@ -304,6 +304,11 @@ EXAMPLES = [
     ("~track", "en", "the progress of my repair"),
     ("~newsletter", "fa", "ایمیل تبلیغ نفرستید"),
     ("~return_item", "en", "can i give it back"),
+    ("~broken", "en", "the kettle is dead"),
+    ("~change", "en", "how can i correct it"),
+    ("~change", "ar", "فيني عدلو"),
+    ("~change", "ar", "بغيت نبدل الإيميل"),
+    ("~receive", "fa", "بسته هنوز نرسیده"),
 ]
 
 
@@ -351,6 +356,9 @@ def test_concept_found_in_a_message(lexicon: Lexicon, token: str, language: str,
         # turning a device on is not its being broken, nor is remembering a lesson
         ("fa", "گوشیمو روشن کردم", "~broken"),
         ("fa", "یادم نمیاد", "~training"),
+        # "correct" alone is "right", and «رسید» alone is a receipt
+        ("en", "is the price correct", "~change"),
+        ("fa", "رسید خرید", "~receive"),
     ],
 )
 def test_false_friends_and_distance(
