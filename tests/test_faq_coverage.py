@@ -786,6 +786,10 @@ def test_near_miss_questions_with_the_new_light_words_stay_refused(
         ("the dryer is dead, can I claim the warranty?", "warranty-claim"),
         ("how can I correct my address?", "change-address"),
         ("بغيت نبدل الإيميل ديالي", "change-email"),
+        # the customers' club is the points, a member of the site has an account,
+        # spamming the inbox is the newsletter
+        ("تو باشگاه مشتری چند تا امتیاز دارم؟", "loyalty-points"),
+        ("stop spamming my inbox with newsletters", "newsletter-unsubscribe"),
     ],
 )
 def test_dialect_and_chat_words_for_the_entries_concepts(
@@ -805,6 +809,15 @@ def test_dialect_and_chat_words_for_the_entries_concepts(
         "بدي عدل درجاتي بالجامعة",
         "حقوقم هنوز نرسیده",
         "نامه‌ام هنوز به اداره نرسیده",
+        "باشگاه مشتری بانک ملت چه امتیازی داره؟",
+        "how do I join the loyalty club at the gym?",
+        "چطوری عضو سایت بشم؟",
+        "عضو سایت دیجی‌کالا هستم، امتیازم کجاست؟",
+        "how do I stop spam calls on my phone?",
+        "how do I stop the spam in my gmail?",
+        "my inbox is full, how do I delete old emails?",
+        "locked out of my car, who can help?",
+        "locked out of my gmail account",
     ],
 )
 def test_near_miss_questions_with_the_new_concept_words_stay_refused(

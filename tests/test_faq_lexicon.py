@@ -309,6 +309,11 @@ EXAMPLES = [
     ("~change", "ar", "فيني عدلو"),
     ("~change", "ar", "بغيت نبدل الإيميل"),
     ("~receive", "fa", "بسته هنوز نرسیده"),
+    ("~points", "fa", "امتیاز باشگاه مشتری"),
+    ("~points", "en", "my loyalty club points"),
+    ("~account", "fa", "نمیخوام عضو سایتتون باشم"),
+    ("~unsubscribe", "en", "stop spamming me"),
+    ("~login", "en", "locked out of my account"),
 ]
 
 
@@ -359,6 +364,8 @@ def test_concept_found_in_a_message(lexicon: Lexicon, token: str, language: str,
         # "correct" alone is "right", and «رسید» alone is a receipt
         ("en", "is the price correct", "~change"),
         ("fa", "رسید خرید", "~receive"),
+        # «باشگاه» alone is a gym or a sports club
+        ("fa", "باشگاه ورزشی", "~points"),
     ],
 )
 def test_false_friends_and_distance(
