@@ -302,6 +302,8 @@ def test_wordings_of_the_independent_sets_are_read_as_the_kb_words(
         "my home internet is broken, can you repair it?",
         "can I pay the courier a tip?",
         "how do I transfer my points to another account?",
+        "tracking says delivered but I never received it",
+        "میخوام نامه رو با پست پیگیری کنم، کی میرسه؟",
         # the new words and chat forms, about something the shop does not do
         "how do I lodge a complaint with the police?",
         "forgot my pw for netflix",
@@ -706,6 +708,7 @@ def test_buying_is_content_unless_it_is_one_of_the_shops_goods(matcher: Matcher)
         ("آدرس خونه رو اشتباه زدم، چطوری عوضش کنم؟", "change-address"),
         ("can I pay cash to the courier?", "payment-methods"),
         ("how do I use the points in my account?", "loyalty-points"),
+        ("my order still hasn't arrived, how do I track it?", "order-tracking"),
         # chat forms and paraphrases of the entries' concepts (faq/lexicon.yaml)
         ("how do I get rid of my account?", "delete-account"),
         ("بدي امحي حسابي", "delete-account"),
