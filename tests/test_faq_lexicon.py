@@ -314,6 +314,11 @@ EXAMPLES = [
     ("~account", "fa", "نمیخوام عضو سایتتون باشم"),
     ("~unsubscribe", "en", "stop spamming me"),
     ("~login", "en", "locked out of my account"),
+    ("~hours", "fa", "جمعه‌ها تعطیلین"),
+    ("~hours", "en", "are you closed today"),
+    ("~repair", "en", "from your service center"),
+    ("~repair", "fa", "تعمیرگاه شما"),
+    ("~repair", "ar", "مركز الصيانة"),
 ]
 
 
