@@ -806,6 +806,8 @@ def test_near_miss_questions_with_the_new_light_words_stay_refused(
         ("پنجشنبه‌ها تعطیلین؟", "store-hours"),
         ("are you closed on sundays?", "store-hours"),
         ("is my laptop ready at the service center?", "repair-status"),
+        # a crashed checkout is a failed payment, being charged is a deduction
+        ("the checkout crashed but I got charged", "payment-failed"),
         ("stop spamming my inbox with newsletters", "newsletter-unsubscribe"),
     ],
 )
@@ -839,6 +841,9 @@ def test_dialect_and_chat_words_for_the_entries_concepts(
         "where is the nearest car service center?",
         "تعمیرگاه ماشین کجا خوبه؟",
         "بانک‌ها جمعه تعطیلن؟",
+        "the game checkout crashed on steam",
+        "I got charged a late fee by my bank",
+        "my bank account was charged by netflix",
     ],
 )
 def test_near_miss_questions_with_the_new_concept_words_stay_refused(

@@ -319,6 +319,8 @@ EXAMPLES = [
     ("~repair", "en", "from your service center"),
     ("~repair", "fa", "تعمیرگاه شما"),
     ("~repair", "ar", "مركز الصيانة"),
+    ("~failed", "en", "the checkout crashed"),
+    ("~deducted", "en", "i got charged anyway"),
 ]
 
 
