@@ -307,7 +307,6 @@ EXAMPLES = [
     ("~broken", "en", "the kettle is dead"),
     ("~change", "en", "how can i correct it"),
     ("~change", "ar", "فيني عدلو"),
-    ("~change", "ar", "بغيت نبدل الإيميل"),
     ("~receive", "fa", "بسته هنوز نرسیده"),
     ("~points", "fa", "امتیاز باشگاه مشتری"),
     ("~points", "en", "my loyalty club points"),
