@@ -322,6 +322,49 @@ def test_wordings_of_the_independent_sets_are_read_as_the_kb_words(
         "پشیمونم که اینو خریدم، نظرت چیه؟",
         "الشاشة الزرقاء في ويندوز، كيف أصلحها؟",
         "how do I give back to charity?",
+        "where is the nearest bank located?",
+        "where is the post office located?",
+        "can I walk my dog in the mall?",
+        "any idea when the bus is coming?",
+        "any idea when the price of gold is coming down?",
+        "is it ok to be upset with my boss?",
+        "how many units of electricity does a fridge use?",
+        "نزدیک‌ترین داروخانه کجاست؟",
+        "کلید خونه رو کجا پیدا کنم؟",
+        "دیوونه شدم از دست همسایه، چیکار کنم؟",
+        "كم تاخذون على تصليح السيارة؟",
+        "الباص ما يمشي، ليش؟",
+        "زفت، الباص تأخر",
+        "متى هينزل الراتب؟",
+        "الباص هيرجع امتى؟",
+        "جدول الامتحانات هينزل امتى؟",
+        "هاردم پر شده، چیکار کنم؟",
+        "my phone storage is full, what should I delete?",
+        "كم سعر الذهب ضمن السوق؟",
+        "my car battery is dead, can you help?",
+        "my grandfather is dead, how do I close his account?",
+        "how do I correct my exam answers?",
+        "ابي ابدل العملة",
+        "ابي ابدل الجوال بجوال ثاني",  # an exchange, not a change of address
+        "بدي عدل درجاتي بالجامعة",
+        "حقوقم هنوز نرسیده",
+        "نامه‌ام هنوز به اداره نرسیده",
+        "باشگاه مشتری بانک ملت چه امتیازی داره؟",
+        "how do I join the loyalty club at the gym?",
+        "چطوری عضو سایت بشم؟",
+        "عضو سایت دیجی‌کالا هستم، امتیازم کجاست؟",
+        "how do I stop spam calls on my phone?",
+        "how do I stop the spam in my gmail?",
+        "my inbox is full, how do I delete old emails?",
+        "locked out of my car, who can help?",
+        "locked out of my gmail account",
+        "where is the Samsung service center?",
+        "where is the nearest car service center?",
+        "تعمیرگاه ماشین کجا خوبه؟",
+        "بانک‌ها جمعه تعطیلن؟",
+        "the game checkout crashed on steam",
+        "I got charged a late fee by my bank",
+        "my bank account was charged by netflix",
     ],
 )
 def test_near_miss_questions_with_the_new_words_stay_refused(
@@ -725,17 +768,6 @@ def test_buying_is_content_unless_it_is_one_of_the_shops_goods(matcher: Matcher)
         ("the kettle was cracked when I opened the box", "damaged-item"),
         ("پشیمون شدم، میخوام سفارشمو لغو کنم", "cancel-order"),
         ("الشاشة وصلت مكسورة", "damaged-item"),
-    ],
-)
-def test_what_the_entry_is_about_and_chat_forms_are_explained(
-    matcher: Matcher, question: str, entry: str
-) -> None:
-    _assert_answered_with_every_word_explained(matcher, question, entry)
-
-
-@pytest.mark.parametrize(
-    ("question", "entry"),
-    [
         # where a thing is "located", walking in, "any idea", "coming back", a feeling,
         # the "unit" an appliance is called
         ("where is your store located?", "store-location"),
@@ -751,47 +783,6 @@ def test_what_the_entry_is_about_and_chat_forms_are_explained(
         # Egyptian "will come back"
         ("اینباکسم پر شده از خبرنامه، چطوری لغو عضویت کنم؟", "newsletter-unsubscribe"),
         ("الجوال خلصان، هيرجع امتى؟", "stock"),
-    ],
-)
-def test_feelings_fillers_and_generic_verbs_are_light(
-    matcher: Matcher, question: str, entry: str
-) -> None:
-    _assert_answered_with_every_word_explained(matcher, question, entry)
-
-
-@pytest.mark.parametrize(
-    "question",
-    [
-        "where is the nearest bank located?",
-        "where is the post office located?",
-        "can I walk my dog in the mall?",
-        "any idea when the bus is coming?",
-        "any idea when the price of gold is coming down?",
-        "is it ok to be upset with my boss?",
-        "how many units of electricity does a fridge use?",
-        "نزدیک‌ترین داروخانه کجاست؟",
-        "کلید خونه رو کجا پیدا کنم؟",
-        "دیوونه شدم از دست همسایه، چیکار کنم؟",
-        "كم تاخذون على تصليح السيارة؟",
-        "الباص ما يمشي، ليش؟",
-        "زفت، الباص تأخر",
-        "متى هينزل الراتب؟",
-        "الباص هيرجع امتى؟",
-        "جدول الامتحانات هينزل امتى؟",
-        "هاردم پر شده، چیکار کنم؟",
-        "my phone storage is full, what should I delete?",
-        "كم سعر الذهب ضمن السوق؟",
-    ],
-)
-def test_near_miss_questions_with_the_new_light_words_stay_refused(
-    matcher: Matcher, question: str
-) -> None:
-    assert decide(question, matcher, Thresholds()).kind is not VerdictKind.ANSWER
-
-
-@pytest.mark.parametrize(
-    ("question", "entry"),
-    [
         # a dead appliance is a broken one; correcting what was typed is changing it
         ("the dryer is dead, can I claim the warranty?", "warranty-claim"),
         ("how can I correct my address?", "change-address"),
@@ -802,47 +793,12 @@ def test_near_miss_questions_with_the_new_light_words_stay_refused(
         ("پنجشنبه‌ها تعطیلین؟", "store-hours"),
         ("are you closed on sundays?", "store-hours"),
         ("is my laptop ready at the service center?", "repair-status"),
+        ("stop spamming my inbox with newsletters", "newsletter-unsubscribe"),
         # a crashed checkout is a failed payment, being charged is a deduction
         ("the checkout crashed but I got charged", "payment-failed"),
-        ("stop spamming my inbox with newsletters", "newsletter-unsubscribe"),
     ],
 )
-def test_dialect_and_chat_words_for_the_entries_concepts(
+def test_what_the_entry_is_about_and_chat_forms_are_explained(
     matcher: Matcher, question: str, entry: str
 ) -> None:
     _assert_answered_with_every_word_explained(matcher, question, entry)
-
-
-@pytest.mark.parametrize(
-    "question",
-    [
-        "my car battery is dead, can you help?",
-        "my grandfather is dead, how do I close his account?",
-        "how do I correct my exam answers?",
-        "ابي ابدل العملة",
-        "ابي ابدل الجوال بجوال ثاني",  # an exchange, not a change of address
-        "بدي عدل درجاتي بالجامعة",
-        "حقوقم هنوز نرسیده",
-        "نامه‌ام هنوز به اداره نرسیده",
-        "باشگاه مشتری بانک ملت چه امتیازی داره؟",
-        "how do I join the loyalty club at the gym?",
-        "چطوری عضو سایت بشم؟",
-        "عضو سایت دیجی‌کالا هستم، امتیازم کجاست؟",
-        "how do I stop spam calls on my phone?",
-        "how do I stop the spam in my gmail?",
-        "my inbox is full, how do I delete old emails?",
-        "locked out of my car, who can help?",
-        "locked out of my gmail account",
-        "where is the Samsung service center?",
-        "where is the nearest car service center?",
-        "تعمیرگاه ماشین کجا خوبه؟",
-        "بانک‌ها جمعه تعطیلن؟",
-        "the game checkout crashed on steam",
-        "I got charged a late fee by my bank",
-        "my bank account was charged by netflix",
-    ],
-)
-def test_near_miss_questions_with_the_new_concept_words_stay_refused(
-    matcher: Matcher, question: str
-) -> None:
-    assert decide(question, matcher, Thresholds()).kind is not VerdictKind.ANSWER
