@@ -304,6 +304,22 @@ EXAMPLES = [
     ("~track", "en", "the progress of my repair"),
     ("~newsletter", "fa", "ایمیل تبلیغ نفرستید"),
     ("~return_item", "en", "can i give it back"),
+    ("~broken", "en", "the kettle is dead"),
+    ("~change", "en", "how can i correct it"),
+    ("~change", "ar", "فيني عدلو"),
+    ("~receive", "fa", "بسته هنوز نرسیده"),
+    ("~points", "fa", "امتیاز باشگاه مشتری"),
+    ("~points", "en", "my loyalty club points"),
+    ("~account", "fa", "نمیخوام عضو سایتتون باشم"),
+    ("~unsubscribe", "en", "stop spamming me"),
+    ("~login", "en", "locked out of my account"),
+    ("~hours", "fa", "جمعه‌ها تعطیلین"),
+    ("~hours", "en", "are you closed today"),
+    ("~repair", "en", "from your service center"),
+    ("~repair", "fa", "تعمیرگاه شما"),
+    ("~repair", "ar", "مركز الصيانة"),
+    ("~failed", "en", "the checkout crashed"),
+    ("~deducted", "en", "i got charged anyway"),
 ]
 
 
@@ -351,6 +367,11 @@ def test_concept_found_in_a_message(lexicon: Lexicon, token: str, language: str,
         # turning a device on is not its being broken, nor is remembering a lesson
         ("fa", "گوشیمو روشن کردم", "~broken"),
         ("fa", "یادم نمیاد", "~training"),
+        # "correct" alone is "right", and «رسید» alone is a receipt
+        ("en", "is the price correct", "~change"),
+        ("fa", "رسید خرید", "~receive"),
+        # «باشگاه» alone is a gym or a sports club
+        ("fa", "باشگاه ورزشی", "~points"),
     ],
 )
 def test_false_friends_and_distance(
