@@ -392,25 +392,37 @@ class _EarlierMessage:
     sender_authenticated: bool | None  # a customer's mail: whether its sender passed
 
 
+# Built once (the claim runs for every wave of sends): the threads' and channels' ids
+# go in at each run as expanding parameters.
+_EARLIER_CHANNEL_IDS = (
+    select(
+        Message.thread_id,
+        Message.channel,
+        Message.id,
+        Message.external_id,
+        Message.sender_authenticated,
+    )
+    .where(
+        Message.thread_id.in_(bindparam("thread_ids", expanding=True)),
+        Message.channel.in_(bindparam("channels", expanding=True)),
+        Message.external_id.is_not(None),
+    )
+    .order_by(Message.id)
+)
+
+
 async def _earlier_channel_ids(
     session: AsyncSession, rows: list[Any]
 ) -> dict[tuple[int, str], list[_EarlierMessage]]:
-    """For each (thread, channel) of `rows` (claimed rows): its messages that have channel ids, in
-    order of message id (a mail's References)."""
-    found = await session.execute(
-        select(
-            Message.thread_id,
-            Message.channel,
-            Message.id,
-            Message.external_id,
-            Message.sender_authenticated,
-        )
-        .where(
-            Message.thread_id.in_({row.thread_id for row in rows}),
-            Message.channel.in_({row.channel for row in rows}),
-            Message.external_id.is_not(None),
-        )
-        .order_by(Message.id)
+    """For each (thread, channel) of `rows` (claimed rows): its messages that have
+    channel ids, in order of message id (a mail's References)."""
+    connection = await transaction_connection(session)
+    found = await connection.execute(
+        _EARLIER_CHANNEL_IDS,
+        {
+            "thread_ids": sorted({row.thread_id for row in rows}),
+            "channels": sorted({row.channel for row in rows}),
+        },
     )
     by_thread: dict[tuple[int, str], list[_EarlierMessage]] = {}
     for thread_id, channel, message_id, external_id, authenticated in found:
