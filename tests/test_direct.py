@@ -15,7 +15,12 @@ from router.core.ingest import _RECENT_MESSAGES, _SENDER_SEEN
 from router.core.messages import utcnow
 from router.core.threads import _OPEN_THREAD_TO_JOIN
 from router.storage import direct
-from router.storage.core_rows import columns_of, inserted, selected_together
+from router.storage.core_rows import (
+    columns_of,
+    inserted,
+    selected_together,
+    transaction_connection,
+)
 from router.storage.engine import new_engine, new_sessionmaker
 from router.storage.models import Customer, Identity, Message, Thread, ThreadStatus
 
@@ -213,3 +218,66 @@ async def test_a_statement_whose_parts_cannot_be_read_is_left_to_sqlalchemy(
         result = await direct.execute(connection, texts, {"in_thread": thread.id})
         assert isinstance(result, CursorResult)  # SQLAlchemy's, on both databases
         assert sorted(text for (text,) in result.all()) == ["سلام 0", "سلام 1"]
+
+
+async def test_many_parameter_sets_are_written_in_the_sessions_transaction(
+    engine: AsyncEngine,
+) -> None:
+    """`execute_many` writes each set, converted as SQLAlchemy converts them (a date),
+    as part of the session's transaction: they roll back with it."""
+    later = utcnow()
+    by_id = (
+        Message.__table__.update()
+        .where(Message.id == bindparam("row_id"))
+        .values(text=bindparam("new_text"), created_at=bindparam("new_at"))
+    )
+    async with new_sessionmaker(engine)() as session:
+        await session.begin()
+        _, thread = await _conversation(session)
+        ids = list(await session.scalars(select(Message.id).where(Message.thread_id == thread.id)))
+        connection = await session.connection()
+        await direct.execute_many(
+            connection,
+            by_id,
+            [{"row_id": i, "new_text": f"written {i}", "new_at": later} for i in ids],
+        )
+        rows = (
+            await session.execute(
+                select(Message.id, Message.text, Message.created_at).where(Message.id.in_(ids))
+            )
+        ).all()
+        assert sorted((i, text, at) for i, text, at in rows) == [
+            (i, f"written {i}", later) for i in sorted(ids)
+        ]
+        await session.rollback()
+    async with new_sessionmaker(engine)() as session:
+        assert await session.scalar(select(Message.id).where(Message.id.in_(ids))) is None
+
+
+async def test_a_refused_set_of_many_raises_sqlalchemys_error(engine: AsyncEngine) -> None:
+    async with new_sessionmaker(engine)() as session, session.begin():
+        identity, _ = await _conversation(session)
+        connection = await session.connection()
+        twice = Identity.__table__.insert().values(
+            customer_id=identity.customer_id, channel="email", verified=False, created_at=utcnow()
+        )
+        with pytest.raises(IntegrityError) as raised:
+            await direct.execute_many(
+                connection, twice, [{"address": "new@example.ir"}, {"address": identity.address}]
+            )
+        assert raised.value.orig is not None
+
+
+async def test_a_sessions_later_transaction_gets_its_own_connection(engine: AsyncEngine) -> None:
+    """The connection kept for a transaction is not handed to the next one of the
+    same session (the first one's is closed by then)."""
+    async with new_sessionmaker(engine)() as session:
+        async with session.begin():
+            first = await transaction_connection(session)
+            assert await transaction_connection(session) is first
+            assert first.sync_connection is (await session.connection()).sync_connection
+        async with session.begin():
+            second = await transaction_connection(session)
+            assert second.sync_connection is (await session.connection()).sync_connection
+            assert (await second.execute(select(1))).scalar() == 1
+        assert first.closed

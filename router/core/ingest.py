@@ -79,6 +79,7 @@ from router.storage.core_rows import (
     inserted_with_reads,
     loaded,
     selected_together,
+    transaction_connection,
     updated,
 )
 from router.storage.engine import is_database_unavailable
@@ -500,7 +501,7 @@ async def _known_sender(session: AsyncSession, msg: InboundMessage) -> _KnownSen
         "message_id": msg.external_id,
         "seen_at": utcnow(),
     }
-    connection = await session.connection()
+    connection = await transaction_connection(session)
     if connection.dialect.name != "postgresql":
         # No data-modifying CTE on SQLite; its one writer sees the open thread current
         # in a statement of its own (a round trip there costs a third of PostgreSQL's).
@@ -608,7 +609,8 @@ async def _store(app: AppContext, session: AsyncSession, turn: _Turn) -> None:
     # message nothing else changes the thread for, a queued follow-up, that is all), and
     # the bot's context read by the same statement when the bot will be asked.
     reads = None
-    if _asks_the_bot(app, turn) and (await session.connection()).dialect.name == "postgresql":
+    connection = await transaction_connection(session)
+    if _asks_the_bot(app, turn) and connection.dialect.name == "postgresql":
         reads = _context_reads(app, session, turn, with_the_message=False)
     message, parts = await inserted_with_reads(
         session,

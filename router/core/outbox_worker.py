@@ -28,7 +28,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ARRAY,
@@ -36,6 +36,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    Table,
     and_,
     bindparam,
     exists,
@@ -62,6 +63,8 @@ from router.core.outbound_messages import ref_from_json, survey_from_json
 from router.core.transaction import Effects, write
 from router.core.worker_presence import WorkerPresence, presence_for
 from router.outreach.consent import unsubscribe_url
+from router.storage import direct
+from router.storage.core_rows import selected, transaction_connection
 from router.storage.engine import is_sqlite
 from router.storage.models import (
     DeliveryAttempt,
@@ -122,10 +125,12 @@ def _recipient_head() -> ColumnElement[bool]:
 _IS_RECIPIENT_HEAD = _recipient_head()
 
 
-def _claim_statements() -> tuple[Select[Any], Select[Any], Select[Any]]:
-    """(is any row due at `now`; the due rows with their message, thread, recipient's
-    unreachable reason and outreach customer, oldest first, at most `how_many`; the
-    same with the rows locked, skipping those another worker holds)."""
+def _claim_statements() -> tuple[Select[Any], Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+    """(is any row due at `now`; the due rows as the columns a send needs of them, their
+    message, thread, recipient's unreachable reason and outreach customer, oldest first,
+    at most `how_many`; the same with the rows locked, skipping those another worker
+    holds). Columns, not ORM objects: nothing of a claimed row is changed through the
+    session, and loading three objects a row cost more CPU than the query."""
     now = bindparam("now", type_=OutboxItem.next_attempt_at.type)
     due = (
         OutboxItem.status == OutboxStatus.PENDING,
@@ -140,7 +145,32 @@ def _claim_statements() -> tuple[Select[Any], Select[Any], Select[Any]]:
         .scalar_subquery()
     )
     rows = (
-        select(OutboxItem, Message, Thread, Identity.unreachable_reason, outreach_customer)
+        select(
+            OutboxItem.id,
+            OutboxItem.message_id,
+            OutboxItem.thread_id,
+            OutboxItem.identity_id,
+            OutboxItem.channel,
+            OutboxItem.address,
+            OutboxItem.attempts,
+            OutboxItem.parts_done,
+            OutboxItem.leased_by,
+            OutboxItem.created_at,
+            Message.text,
+            Message.author_kind,
+            Message.author_name,
+            Message.suggestions,
+            Message.attachments,
+            Message.automated,
+            Message.survey,
+            Message.link_question_id,
+            Message.language.label("message_language"),
+            Message.subject.label("message_subject"),
+            Thread.language.label("thread_language"),
+            Thread.subject.label("thread_subject"),
+            Identity.unreachable_reason,
+            outreach_customer.label("outreach_customer_id"),
+        )
         .join(Message, Message.id == OutboxItem.message_id)
         .join(Thread, Thread.id == OutboxItem.thread_id)
         .outerjoin(Identity, Identity.id == OutboxItem.identity_id)
@@ -157,15 +187,15 @@ def _claim_statements() -> tuple[Select[Any], Select[Any], Select[Any]]:
 # Built once, like the statements that record outcomes: a claim and its record run for
 # every message sent, and building their statements cost more than running them.
 _ANY_DUE, _DUE_ROWS, _DUE_ROWS_LOCKED = _claim_statements()
+# By id, for an executemany of the claimed rows: one statement whatever their number.
 _LEASE = (
-    update(OutboxItem)
-    .where(OutboxItem.id.in_(bindparam("outbox_ids", expanding=True)))
+    update(cast(Table, OutboxItem.__table__))
+    .where(OutboxItem.id == bindparam("row_id"))
     .values(
         attempts=OutboxItem.attempts + 1,
         leased_by=bindparam("lease_holder"),
         leased_until=bindparam("lease_end"),
     )
-    .execution_options(synchronize_session=False)
 )
 _NEW_ATTEMPTS = insert(DeliveryAttempt).returning(DeliveryAttempt.id, sort_by_parameter_order=True)
 
@@ -212,48 +242,48 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
     now = utcnow()
     # Look before locking: an idle poll must not take SQLite's write lock (or row locks).
     async with app.read_sessions() as session:
-        if await session.scalar(_ANY_DUE, {"now": now}) is None:
+        if (await selected(session, _ANY_DUE, {"now": now})).first() is None:
             return []
     due_rows = _DUE_ROWS if is_sqlite(app.settings.database_url) else _DUE_ROWS_LOCKED
 
-    async def work(session: AsyncSession, _: Effects) -> tuple[list[_Claimed], list[OutboxItem]]:
-        rows = (await session.execute(due_rows, {"now": now, "how_many": limit})).all()
-        dead: list[OutboxItem] = []
-        sending: list[tuple[OutboxItem, Message, Thread, int | None]] = []
-        for row, message, thread, unreachable, outreach_customer_id in rows:
-            if unreachable:
-                # Known not to arrive (blocked the bot, mailbox gone): do not try again.
-                row.status = OutboxStatus.DEAD
-                row.last_error = f"not sent: recipient unreachable ({unreachable})"
-                dead.append(row)
-                continue
+    async def work(session: AsyncSession, _: Effects) -> tuple[list[_Claimed], list[Any]]:
+        rows = (await selected(session, due_rows, {"now": now, "how_many": limit})).all()
+        dead = [row for row in rows if row.unreachable_reason]
+        # Known not to arrive (blocked the bot, mailbox gone): do not try again.
+        await _update_rows(
+            session,
+            _SET_OUTBOX_ROW,
+            [
+                {"row_id": row.id, "status": OutboxStatus.DEAD, "last_error": _unreachable(row)}
+                for row in dead
+            ],
+        )
+        sending = [row for row in rows if not row.unreachable_reason]
+        for row in sending:
             if row.leased_by is not None:
                 await _mark_interrupted(session, row.id)
-            sending.append((row, message, thread, outreach_customer_id))
         if not sending:
             return [], dead
         lease = {
-            "outbox_ids": [row.id for row, *_ in sending],
+            "outbox_ids": [row.id for row in sending],
             "lease_holder": worker_id,
             "lease_end": now + timedelta(seconds=settings.lease_seconds),
         }
         attempt_ids = await _lease(session, lease, now)
         # Only a channel that threads replies by earlier channel ids (email's
         # References) needs them: the others' sends cost no statement for it.
-        threading = [row for row, *_ in sending if _threads_by_reference(app, row.channel)]
+        threading = [row for row in sending if _threads_by_reference(app, row.channel)]
         references = await _earlier_channel_ids(session, threading) if threading else {}
         claimed = [
             _Claimed(
                 row.id,
-                attempt_id,
+                attempt_ids[row.id],
                 row.attempts + 1,
-                _render(app, row, message, thread, references, outreach_customer_id),
+                _render(app, row, references),
                 row.identity_id,
                 row.created_at,
             )
-            for (row, message, thread, outreach_customer_id), attempt_id in zip(
-                sending, (attempt_ids[row.id] for row, *_ in sending), strict=True
-            )
+            for row in sending
         ]
         return claimed, dead
 
@@ -261,19 +291,31 @@ async def claim_due(app: AppContext, worker_id: int, limit: int) -> list[_Claime
     # write transaction of its own between their groups.
     claimed, dead = await write(app, work, grouped=True)
     for row in dead:  # counted once committed
-        _count_dead_letter(app, row, attempt=row.attempts, error=row.last_error)
+        _count_dead_letter(
+            app, row.channel, row.id, row.message_id, attempt=row.attempts, error=_unreachable(row)
+        )
     return claimed
+
+
+def _unreachable(row: Any) -> str:
+    """A claimed row's error when its recipient is known not to be reachable."""
+    return f"not sent: recipient unreachable ({row.unreachable_reason})"
 
 
 async def _lease(session: AsyncSession, lease: dict[str, Any], now: datetime) -> dict[int, int]:
     """Lease the rows and start an attempt on each, committed before anything is sent;
     return each row's attempt id by its outbox id."""
-    connection = await session.connection()
+    connection = await transaction_connection(session)
     if connection.dialect.name == "postgresql":
         rows = await connection.execute(_LEASE_AND_ATTEMPTS, {**lease, "now": now})
         return {outbox_id: attempt_id for attempt_id, outbox_id in rows}
-    await connection.execute(_LEASE, lease)
     ids = lease["outbox_ids"]
+    holder, end = lease["lease_holder"], lease["lease_end"]
+    await direct.execute_many(
+        connection,
+        _LEASE,
+        [{"row_id": i, "lease_holder": holder, "lease_end": end} for i in ids],
+    )
     attempt_ids = await connection.scalars(
         _NEW_ATTEMPTS,
         [{"outbox_id": outbox_id, "attempted_at": now, "outcome": SENDING} for outbox_id in ids],
@@ -350,25 +392,37 @@ class _EarlierMessage:
     sender_authenticated: bool | None  # a customer's mail: whether its sender passed
 
 
+# Built once (the claim runs for every wave of sends): the threads' and channels' ids
+# go in at each run as expanding parameters.
+_EARLIER_CHANNEL_IDS = (
+    select(
+        Message.thread_id,
+        Message.channel,
+        Message.id,
+        Message.external_id,
+        Message.sender_authenticated,
+    )
+    .where(
+        Message.thread_id.in_(bindparam("thread_ids", expanding=True)),
+        Message.channel.in_(bindparam("channels", expanding=True)),
+        Message.external_id.is_not(None),
+    )
+    .order_by(Message.id)
+)
+
+
 async def _earlier_channel_ids(
-    session: AsyncSession, rows: list[OutboxItem]
+    session: AsyncSession, rows: list[Any]
 ) -> dict[tuple[int, str], list[_EarlierMessage]]:
-    """For each (thread, channel) of `rows`: its messages that have channel ids, in
-    order of message id (a mail's References)."""
-    found = await session.execute(
-        select(
-            Message.thread_id,
-            Message.channel,
-            Message.id,
-            Message.external_id,
-            Message.sender_authenticated,
-        )
-        .where(
-            Message.thread_id.in_({row.thread_id for row in rows}),
-            Message.channel.in_({row.channel for row in rows}),
-            Message.external_id.is_not(None),
-        )
-        .order_by(Message.id)
+    """For each (thread, channel) of `rows` (claimed rows): its messages that have
+    channel ids, in order of message id (a mail's References)."""
+    connection = await transaction_connection(session)
+    found = await connection.execute(
+        _EARLIER_CHANNEL_IDS,
+        {
+            "thread_ids": sorted({row.thread_id for row in rows}),
+            "channels": sorted({row.channel for row in rows}),
+        },
     )
     by_thread: dict[tuple[int, str], list[_EarlierMessage]] = {}
     for thread_id, channel, message_id, external_id, authenticated in found:
@@ -387,40 +441,36 @@ def _answers_unauthenticated(earlier: list[_EarlierMessage]) -> bool:
 
 
 def _render(
-    app: AppContext,
-    row: OutboxItem,
-    message: Message,
-    thread: Thread,
-    references: dict[tuple[int, str], list[_EarlierMessage]],
-    outreach_customer_id: int | None,
+    app: AppContext, row: Any, references: dict[tuple[int, str], list[_EarlierMessage]]
 ) -> OutboundMessage:
+    """The outbound message of a claimed row (the columns `_DUE_ROWS` reads)."""
     earlier = [
-        m for m in references.get((row.thread_id, row.channel), []) if m.message_id < message.id
+        m for m in references.get((row.thread_id, row.channel), []) if m.message_id < row.message_id
     ]
     return OutboundMessage(
         outbox_id=row.id,
-        message_id=message.id,
+        message_id=row.message_id,
         thread_id=row.thread_id,
         channel=row.channel,
         address=row.address,
-        text=message.text,
-        author=AuthorKind(message.author_kind),
-        author_name=message.author_name,
-        suggestions=tuple(message.suggestions or ()),
-        attachments=tuple(ref_from_json(a) for a in message.attachments or ()),
-        language=message.language or thread.language,
-        subject=message.subject or thread.subject,
+        text=row.text,
+        author=AuthorKind(row.author_kind),
+        author_name=row.author_name,
+        suggestions=tuple(row.suggestions or ()),
+        attachments=tuple(ref_from_json(a) for a in row.attachments or ()),
+        language=row.message_language or row.thread_language,
+        subject=row.message_subject or row.thread_subject,
         references=tuple(m.external_id for m in earlier),
-        automated=bool(message.automated),
+        automated=bool(row.automated),
         parts_done=row.parts_done,
         # A proactive message carries its one-click unsubscribe link.
         unsubscribe_url=(
-            unsubscribe_url(app.settings, outreach_customer_id, message.language)
-            if outreach_customer_id is not None
+            unsubscribe_url(app.settings, row.outreach_customer_id, row.message_language)
+            if row.outreach_customer_id is not None
             else None
         ),
-        survey=survey_from_json(message.survey),
-        link_question_id=message.link_question_id,
+        survey=survey_from_json(row.survey),
+        link_question_id=row.link_question_id,
         answers_unauthenticated=_answers_unauthenticated(earlier),
     )
 
@@ -526,13 +576,13 @@ _SET_ATTEMPT = by_row_id(DeliveryAttempt)
 async def _update_rows(session: AsyncSession, statement: Any, rows: list[dict[str, Any]]) -> None:
     """Run `statement` for `rows` in their order: one executemany for each run of rows
     that set the same columns (an executemany's rows must all name the same ones)."""
-    connection = await session.connection()
+    connection = await transaction_connection(session)
     start = 0
     while start < len(rows):
         end = start + 1
         while end < len(rows) and rows[end].keys() == rows[start].keys():
             end += 1
-        await connection.execute(statement, rows[start:end])
+        await direct.execute_many(connection, statement, rows[start:end])
         start = end
 
 
@@ -596,7 +646,14 @@ async def record_results(app: AppContext, outcomes: list[tuple[_Claimed, Deliver
 def _count_recorded(app: AppContext, record: _Record) -> None:
     message, claimed = record.claimed.message, record.claimed
     if record.final == OutboxStatus.DEAD:
-        _count_dead_letter(app, message, attempt=claimed.attempts, error=record.last_error)
+        _count_dead_letter(
+            app,
+            message.channel,
+            message.outbox_id,
+            message.message_id,
+            attempt=claimed.attempts,
+            error=record.last_error,
+        )
         return
     outcome = (
         DeliveryStatus.DELIVERED if record.final == OutboxStatus.DELIVERED else record.result.status
@@ -674,17 +731,22 @@ class _Recorder:
 
 
 def _count_dead_letter(
-    app: AppContext, row: OutboxItem | OutboundMessage, *, attempt: int, error: str | None
+    app: AppContext,
+    channel: str,
+    outbox_id: int,
+    message_id: int,
+    *,
+    attempt: int,
+    error: str | None,
 ) -> None:
     """A row given up on: its final state is counted and logged where people look."""
-    outbox_id = row.id if isinstance(row, OutboxItem) else row.outbox_id
-    app.metrics.deliveries.labels(row.channel, OutboxStatus.DEAD).inc()
-    app.metrics.delivery_failures.labels(row.channel).inc()
+    app.metrics.deliveries.labels(channel, OutboxStatus.DEAD).inc()
+    app.metrics.delivery_failures.labels(channel).inc()
     logger.warning(
         "delivery outbox=%d message=%d channel=%s outcome=dead attempt=%d error=%s",
         outbox_id,
-        row.message_id,
-        row.channel,
+        message_id,
+        channel,
         attempt,
         error,
     )

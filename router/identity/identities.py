@@ -21,7 +21,13 @@ from router.core.events import Event, IdentityRetired
 from router.core.messages import utcnow
 from router.identity.merge import MergeRefused, current_customer_id, merge_customers
 from router.identity.tokens import ProofTokens
-from router.storage.core_rows import columns_of, inserted, loaded, new_row
+from router.storage.core_rows import (
+    columns_of,
+    inserted,
+    loaded,
+    new_row,
+    transaction_connection,
+)
 from router.storage.models import AuditEvent, Customer, Identity
 
 # The namespace of an installation's own signed-in users (a `user_id` the site vouches
@@ -139,7 +145,7 @@ async def new_identity(
     drops the customer it made.
     """
     now = utcnow()
-    connection = await session.connection()
+    connection = await transaction_connection(session)
     identity_values = {
         "channel": channel,
         "address": address,

@@ -13,6 +13,8 @@ and runs it on the `router.storage.sqlite_driver` connection of the caller's
 transaction (no thread hop in a write transaction). Its rows come back as a `Result`,
 like `AsyncConnection.execute`'s (by position, by name, by column), and its errors as
 SQLAlchemy's (`IntegrityError`, `OperationalError`, ... with the driver's as `orig`).
+`execute_many` runs one such statement without RETURNING for many sets of parameters
+as one executemany (the outbox's lease and record of a wave of sends).
 
 `AsyncConnection.execute` runs the statement instead:
 * on PostgreSQL (asyncpg's transaction is begun by SQLAlchemy's adapter at its first
@@ -27,7 +29,7 @@ SQLAlchemy's (`IntegrityError`, `OperationalError`, ... with the driver's as `or
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +131,45 @@ def _driver_of(connection: Connection) -> LoopSqliteConnection | None:
     return driver if isinstance(driver, LoopSqliteConnection) else None
 
 
+def _compiled_for(
+    connection: AsyncConnection, statement: Any, names: tuple[str, ...]
+) -> tuple[LoopSqliteConnection, _Compiled] | None:
+    """The driver connection and `statement` compiled for parameters `names`, when the
+    statement may run on the driver (see the module's docstring)."""
+    sync = connection.sync_connection
+    driver = _driver_of(sync) if sync is not None else None
+    if driver is None:
+        return None
+    key = (statement, names)
+    try:
+        compiled = _COMPILED[key]
+    except KeyError:
+        if len(_COMPILED) >= _COMPILED_KEPT:
+            _COMPILED.clear()
+        compiled = _COMPILED[key] = _compile(statement, names, connection.dialect)
+    return None if compiled is None else (driver, compiled)
+
+
+def _parameters(compiled: _Compiled, params: Mapping[str, Any]) -> tuple[Any, ...]:
+    """`params` in the statement's order, converted as SQLAlchemy converts them."""
+    values = compiled.compiled.construct_params(params)
+    if compiled.fixed:
+        values.update(compiled.fixed)
+    return tuple(
+        values[name] if process is None else process(values[name])
+        for name, process in compiled.binds
+    )
+
+
+def _driver_error(
+    connection: AsyncConnection, compiled: _Compiled, parameters: Any, error: sqlite3.Error
+) -> sa_exc.StatementError:
+    """The driver's `error` as SQLAlchemy raises it."""
+    return sa_exc.DBAPIError.instance(
+        compiled.sql, parameters, error, sqlite3.Error, dialect=connection.dialect
+    )
+
+
 async def execute(
     connection: AsyncConnection, statement: Any, params: Mapping[str, Any] | None = None
 ) -> Result[*tuple[Any, ...]]:
@@ -140,35 +181,17 @@ async def execute(
         sqlalchemy.exc.DBAPIError: as `AsyncConnection.execute` raises it.
     """
     params = params or {}
-    sync = connection.sync_connection
-    driver = _driver_of(sync) if sync is not None else None
-    if driver is None:
+    found = _compiled_for(connection, statement, tuple(params))
+    if found is None:
         return await connection.execute(statement, params)
-    names = tuple(params)
-    key = (statement, names)
-    try:
-        compiled = _COMPILED[key]
-    except KeyError:
-        if len(_COMPILED) >= _COMPILED_KEPT:
-            _COMPILED.clear()
-        compiled = _COMPILED[key] = _compile(statement, names, connection.dialect)
-    if compiled is None:
-        return await connection.execute(statement, params)
-    values = compiled.compiled.construct_params(params)
-    if compiled.fixed:
-        values.update(compiled.fixed)
-    parameters = tuple(
-        values[name] if process is None else process(values[name])
-        for name, process in compiled.binds
-    )
+    driver, compiled = found
+    parameters = _parameters(compiled, params)
     cursor = driver.cursor()
     try:
         await cursor.execute(compiled.sql, parameters)
         raw = await cursor.fetchall() if compiled.columns else []
     except sqlite3.Error as error:
-        raise sa_exc.DBAPIError.instance(
-            compiled.sql, parameters, error, sqlite3.Error, dialect=connection.dialect
-        ) from error
+        raise _driver_error(connection, compiled, parameters, error) from error
     finally:
         await cursor.close()
     converters = compiled.columns
@@ -180,3 +203,30 @@ async def execute(
         for row in raw
     ]
     return IteratorResult(compiled.metadata, iter(rows))
+
+
+async def execute_many(
+    connection: AsyncConnection, statement: Any, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """`connection.execute(statement, rows)` for a fixed Core statement that returns no
+    rows (an INSERT or UPDATE without RETURNING), every row naming the same parameters:
+    one executemany on the driver when it can (see the module's docstring).
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: as `AsyncConnection.execute` raises it.
+    """
+    if not rows:
+        return
+    found = _compiled_for(connection, statement, tuple(rows[0]))
+    if found is None or found[1].columns:
+        await connection.execute(statement, list(rows))
+        return
+    driver, compiled = found
+    parameters = [_parameters(compiled, row) for row in rows]
+    cursor = driver.cursor()
+    try:
+        await cursor.executemany(compiled.sql, parameters)
+    except sqlite3.Error as error:
+        raise _driver_error(connection, compiled, parameters, error) from error
+    finally:
+        await cursor.close()

@@ -21,6 +21,7 @@ from router.context import AppContext
 from router.core.messages import AuthorKind, Direction, utcnow
 from router.service.calendars import business_minutes_between
 from router.service.sla_threads import answering_calendar
+from router.storage.core_rows import transaction_connection
 from router.storage.models import Message, Thread, ThreadEvent, ThreadStatus
 
 CREATED = "created"
@@ -97,7 +98,7 @@ async def _write_events(session: AsyncSession, rows: list[dict[str, Any]]) -> No
     INSERT, or one batch of them): nothing reads them back in the transaction, and the
     ORM's flush of new objects cost more CPU than the statement."""
     if rows:
-        await (await session.connection()).execute(_INSERT_EVENTS, rows)
+        await (await transaction_connection(session)).execute(_INSERT_EVENTS, rows)
 
 
 def _after_commit(session: AsyncSession, observe: Callable[[], None]) -> None:
