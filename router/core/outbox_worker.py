@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import time
@@ -577,13 +578,8 @@ async def _update_rows(session: AsyncSession, statement: Any, rows: list[dict[st
     """Run `statement` for `rows` in their order: one executemany for each run of rows
     that set the same columns (an executemany's rows must all name the same ones)."""
     connection = await transaction_connection(session)
-    start = 0
-    while start < len(rows):
-        end = start + 1
-        while end < len(rows) and rows[end].keys() == rows[start].keys():
-            end += 1
-        await direct.execute_many(connection, statement, rows[start:end])
-        start = end
+    for _, run in itertools.groupby(rows, key=dict.keys):
+        await direct.execute_many(connection, statement, list(run))
 
 
 async def _write_records(session: AsyncSession, records: list[_Record], now: datetime) -> None:
