@@ -50,19 +50,43 @@ def _start_rank(item: pytest.Item) -> tuple[float, int]:
     return (-allowed, kind)
 
 
+# The fixtures through which a test reaches the database its run is pointed at. A test
+# whose fixtures include none of them (the matcher's, the MIME parser's, one that starts
+# its own PostgreSQL) does the same thing on either run.
+_RUN_DATABASE_FIXTURES = frozenset(
+    {"database_url", "postgres_admin", "postgres_template", "db_kind"}
+)
+
+
+def _belongs_to_a_postgresql_run(item: pytest.Item) -> bool:
+    """A test that uses the run's database, or one that only a PostgreSQL run keeps."""
+    if item.get_closest_marker("postgresql") is not None:
+        return True
+    return not _RUN_DATABASE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def _leave_out(
+    config: pytest.Config, items: list[pytest.Item], kept: Callable[[pytest.Item], bool]
+) -> None:
+    left_out = [item for item in items if not kept(item)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if kept(item)]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out the tests of what only a database server has (row locks, cut
-    connections) on a SQLite run: CI runs them in its PostgreSQL run.
+    """A SQLite run leaves out the tests of what only a database server has (row locks,
+    cut connections). A PostgreSQL run keeps only the tests that use the run's database:
+    the rest ran, byte for byte the same, in the SQLite run (`.ci/run` runs both).
 
     Then start the long tests first: the workers share them out at the beginning of a
     run instead of one worker finishing a two-minute test while the others idle. (A
     stable sort: tests of one rank keep their order, every worker collects the same
     list.)"""
     if postgres_admin_url() is None:
-        server_only = [item for item in items if item.get_closest_marker("postgresql")]
-        if server_only:
-            config.hook.pytest_deselected(items=server_only)
-            items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+        _leave_out(config, items, lambda item: item.get_closest_marker("postgresql") is None)
+    else:
+        _leave_out(config, items, _belongs_to_a_postgresql_run)
     items.sort(key=_start_rank)
 
 
