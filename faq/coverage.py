@@ -38,7 +38,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from faq.finglish import to_persian
-from faq.lexicon import CONCEPT_PREFIX, LANGUAGES, implied_concepts
+from faq.lexicon import CONCEPT_PREFIX, LANGUAGES
 from faq.light_words import (
     BANK_NAMES,
     BANK_WORDS,
@@ -148,8 +148,8 @@ class _EntryExtras:
     kb_form_list: tuple[str, ...]  # the forms compared fuzzily: all but numbers
     # the one-word forms of every concept the KB uses, by first letter
     kb_concept_forms: Mapping[str, tuple[str, ...]]
-    # per entry: the concepts its subject accounts for in a question (the lexicon's
-    # `implies` of the concepts it uses: a repair entry accounts for "broken")
+    # per entry: the concepts its subject accounts for in a question (the `implies` of
+    # the matcher's lexicon for the concepts it uses: a repair entry accounts for "broken")
     implied: tuple[frozenset[str], ...]
     # function and light words as the matcher's language layers write them
     function_forms: frozenset[str]
@@ -356,7 +356,7 @@ def _extras(matcher: Matcher) -> _EntryExtras:
     concept_forms = []
     negatives = []
     implied = []
-    implies = implied_concepts()
+    implies = matcher.lexicon.implied if matcher.lexicon is not None else {}
     runs = _organisation_runs(matcher)
     kb_organisations: set[str] = set()  # the names the KB uses itself
     for entry in matcher.kb.entries:

@@ -17,7 +17,7 @@ lexicon («refund من کی واریز میشه» reads "~refund").
 dialect words as the standard word, spelled as the lexicon writes it («ابي» -> «أريد»).
 
 `Lexicon.load` adds a KB owner's own file (`[faq] lexicon`, same format) to the
-shipped one.
+shipped one, `implies` included.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ CONCEPT_PREFIX = "~"
 _MAX_GAP = 1  # other words allowed between two words of a phrase
 _MIN_COMPOUND_PART = 2  # letters in each half of a split Persian compound
 _SECTIONS = ("function_words", "concepts", "words")
+_IMPLIES = "implies"  # concept -> the concepts an entry using it accounts for
 # The function-word group of dialect particles that carry no topic (possessives,
 # "still", "but"): dropped from the text the embedding reads.
 _NO_TOPIC_GROUP = "particle"
@@ -96,10 +97,17 @@ class Lexicon:
         "concept_words",
         "concepts",
         "function_words",
+        "implied",
     )
 
     def __init__(self, data: Mapping[str, Any]) -> None:
-        """Build from the parsed YAML (`function_words`, `concepts` and `words` sections)."""
+        """Build from the parsed YAML (`function_words`, `concepts`, `words` and `implies`
+        sections).
+
+        Raises:
+            LexiconError: a section has the wrong shape, or `implies` names a concept the
+                lexicon does not have.
+        """
         self._by_first: dict[str, dict[str, list[_Phrase]]] = {lang: {} for lang in LANGUAGES}
         self._standard: dict[str, dict[str, list[str]]] = {lang: {} for lang in LANGUAGES}
         # Arabic one-word forms -> the standard word as written (with its hamza and
@@ -171,6 +179,9 @@ class Lexicon:
             token: frozenset(words) for token, words in concept_words.items()
         }
         self.function_words = frozenset(function_words)  # to be damped like stopwords
+        # concept token -> the concept tokens an FAQ entry that uses it accounts for in a
+        # question (`faq.coverage`): a repair entry accounts for "broken"
+        self.implied: Mapping[str, frozenset[str]] = _implied(data, self.concepts)
 
     @classmethod
     def default(cls) -> Lexicon:
@@ -351,21 +362,20 @@ def concept_words(name: str) -> frozenset[str]:
     return Lexicon.default().concept_words.get(CONCEPT_PREFIX + name, frozenset())
 
 
-@functools.cache
-def implied_concepts() -> Mapping[str, frozenset[str]]:
-    """The shipped `implies` section as concept tokens: each concept with the concepts
-    an FAQ entry that uses it accounts for in a question (`faq.coverage`).
-
-    Raises:
-        LexiconError: the section names a concept the lexicon does not have.
-    """
-    data = _shipped()
-    known = {str(name) for name in data.get("concepts") or {}}
+def _implied(data: Mapping[str, Any], concepts: frozenset[str]) -> dict[str, frozenset[str]]:
+    """The `implies` section as concept tokens, checked against the lexicon's concepts."""
+    section = data.get(_IMPLIES) or {}
+    if not isinstance(section, Mapping):
+        raise LexiconError(f"{_IMPLIES!r} must map a concept to a list of concepts")
     implied: dict[str, frozenset[str]] = {}
-    for name, others in (data.get("implies") or {}).items():
-        if not isinstance(others, list) or not {name, *others} <= known:
-            raise LexiconError(f"implies.{name} must list concepts of the lexicon")
-        implied[CONCEPT_PREFIX + name] = frozenset(CONCEPT_PREFIX + o for o in others)
+    for name, others in section.items():
+        if not isinstance(others, list) or not all(isinstance(o, str) for o in others):
+            raise LexiconError(f"{_IMPLIES}.{name} must be a list of concepts")
+        tokens = {CONCEPT_PREFIX + str(c) for c in (name, *others)}
+        if not tokens <= concepts:
+            unknown = ", ".join(sorted(t.removeprefix(CONCEPT_PREFIX) for t in tokens - concepts))
+            raise LexiconError(f"{_IMPLIES}.{name} names concepts the lexicon lacks: {unknown}")
+        implied[CONCEPT_PREFIX + str(name)] = frozenset(CONCEPT_PREFIX + o for o in others)
     return implied
 
 
@@ -403,14 +413,29 @@ def _merge(base: Mapping[str, Any], extra: Any) -> dict[str, Any]:
         raise LexiconError(
             "the file must be a mapping with 'concepts', 'function_words' or 'words'"
         )
-    unknown = set(extra) - set(_SECTIONS)
+    known = (*_SECTIONS, _IMPLIES)
+    unknown = set(extra) - set(known)
     if unknown:
-        raise LexiconError(f"unknown sections {sorted(unknown)} (known: {', '.join(_SECTIONS)})")
+        raise LexiconError(f"unknown sections {sorted(unknown)} (known: {', '.join(known)})")
     merged: dict[str, Any] = {section: dict(base.get(section) or {}) for section in _SECTIONS}
+    merged[_IMPLIES] = _merged_implies(base.get(_IMPLIES) or {}, extra.get(_IMPLIES) or {})
     for section in _SECTIONS:
         for name, forms_by_lang in _groups(extra, section):
             current = {k: list(v) for k, v in (merged[section].get(name) or {}).items()}
             for lang, forms in forms_by_lang.items():
                 current.setdefault(lang, []).extend(forms)
             merged[section][name] = current
+    return merged
+
+
+def _merged_implies(base: Mapping[str, Any], extra: Any) -> dict[str, Any]:
+    """The shipped `implies` with the owner's added: a concept listed in both implies
+    the concepts of both lists (checked by `_implied`)."""
+    if not isinstance(extra, Mapping):
+        raise LexiconError(f"{_IMPLIES!r} must map a concept to a list of concepts")
+    merged = {name: list(others) for name, others in base.items()}
+    for name, others in extra.items():
+        if not isinstance(others, list):
+            raise LexiconError(f"{_IMPLIES}.{name} must be a list of concepts")
+        merged[str(name)] = [*merged.get(str(name), []), *others]
     return merged

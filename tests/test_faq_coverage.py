@@ -17,6 +17,7 @@ from faq.coverage import assess
 from faq.decide import Thresholds, VerdictKind, decide, decide_match
 from faq.evaluate import evaluate_queries, load_queries
 from faq.kb import KbError, load_kb, load_kb_texts
+from faq.lexicon import Lexicon
 from faq.light_words import LIGHT_WORDS
 from faq.matcher import Matcher
 from faq.morphology import persian_light_verb
@@ -429,6 +430,40 @@ def test_a_not_phrasing_vetoes_its_entry() -> None:
     # the entry's own questions still answer
     verdict = decide("I forgot my password", Matcher(with_not), Thresholds())
     assert verdict.answer is not None and verdict.answer.entry_id == "password-reset"
+
+
+BLOCK_CARD_KB = """
+- id: block-card
+  questions: {en: ["How do I block my card?"], fa: ["چطور کارتم را مسدود کنم؟"]}
+  answers: {en: "Call us.", fa: "تماس بگیرید."}
+- id: order-tracking
+  questions: {en: ["Where is my order?"]}
+  answers: {en: "See 'My orders'."}
+"""
+# A bank's own concepts; with `implies`, blocking a card accounts for its being stolen.
+BANK_CONCEPTS = """
+concepts:
+  stolen: {en: [stolen], fa: [دزدیدن, دزدیده]}
+  block: {en: [block], fa: [مسدود]}
+"""
+
+
+@pytest.mark.parametrize(
+    "question", ["my card was stolen, how do I block it?", "کارتمو دزدیدن، چطور مسدودش کنم؟"]
+)
+def test_a_kb_owners_implies_lets_an_entry_account_for_a_concept(
+    tmp_path: Path, question: str
+) -> None:
+    kb = load_kb_texts([("kb.yaml", BLOCK_CARD_KB)])
+    plain, ours = tmp_path / "plain.yaml", tmp_path / "ours.yaml"
+    plain.write_text(BANK_CONCEPTS, encoding="utf-8")
+    ours.write_text(BANK_CONCEPTS + "implies:\n  block: [stolen]\n", encoding="utf-8")
+    refused = decide(question, Matcher(kb, lexicon=Lexicon.load(plain)), Thresholds())
+    assert refused.coverage is not None and refused.coverage.unexplained == ("~stolen",)
+    assert refused.kind is not VerdictKind.ANSWER
+    answered = decide(question, Matcher(kb, lexicon=Lexicon.load(ours)), Thresholds())
+    assert answered.coverage is not None and answered.coverage.unexplained == ()
+    assert answered.answer is not None and answered.answer.entry_id == "block-card"
 
 
 def test_not_phrasings_are_parsed_per_language_or_for_all() -> None:

@@ -15,7 +15,6 @@ from faq.lexicon import (
     Lexicon,
     LexiconError,
     concept_words,
-    implied_concepts,
     prepare,
 )
 from faq.matcher import Matcher
@@ -613,6 +612,37 @@ def test_a_bad_lexicon_file_is_a_clear_error(tmp_path: Path, content: str, messa
     assert str(path) in str(info.value)
 
 
+def test_a_kb_owners_implies_joins_the_shipped_ones(tmp_path: Path) -> None:
+    path = tmp_path / "ours.yaml"
+    path.write_text(
+        "concepts:\n  stolen:\n    en: [stolen]\nimplies:\n  repair: [stolen]\n  stolen: [deducted]\n",
+        encoding="utf-8",
+    )
+    ours, shipped = Lexicon.load(path).implied, Lexicon.default().implied
+    assert ours["~repair"] == shipped["~repair"] | {"~stolen"}  # the lists join
+    assert ours["~stolen"] == {"~deducted"}
+    assert "~stolen" not in shipped
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("implies: [repair]\n", "'implies' must map a concept"),
+        ("implies:\n  repair: broken\n", "implies.repair must be a list"),
+        ("implies:\n  repair: [no-such-concept]\n", "lacks: no-such-concept"),
+        ("implies:\n  no-such-concept: [repair]\n", "lacks: no-such-concept"),
+    ],
+)
+def test_a_bad_implies_in_a_lexicon_file_is_a_clear_error(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(LexiconError, match=message) as info:
+        Lexicon.load(path)
+    assert str(path) in str(info.value)
+
+
 def test_a_missing_lexicon_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LexiconError, match="cannot read"):
         Lexicon.load(tmp_path / "missing.yaml")
@@ -681,7 +711,7 @@ def test_concept_words_are_a_concepts_one_word_forms_normalised() -> None:
 
 def test_implied_concepts_are_concepts_of_the_lexicon() -> None:
     concepts = Lexicon.default().concepts
-    implied = implied_concepts()
+    implied = Lexicon.default().implied
     assert implied["~repair"] == {"~broken"}
     assert set(implied) <= concepts
     assert set().union(*implied.values()) <= concepts
