@@ -178,6 +178,16 @@ def _sublinear_tf(count: int) -> float:
     return float(1.0 + np.log(np.array([count], dtype=np.float64))[0])
 
 
+_SUBLINEAR_TF_ARRAY = np.array(_SUBLINEAR_TF, dtype=np.float64)
+
+
+def _sublinear_tfs(counts: IdArray) -> npt.NDArray[np.float64]:
+    """`_sublinear_tf` of each count (>= 1), as a new array."""
+    if counts.size and int(counts.max()) > len(_SUBLINEAR_TF):
+        return np.array([_sublinear_tf(c) for c in counts.tolist()], dtype=np.float64)
+    return _SUBLINEAR_TF_ARRAY.take(counts - 1)
+
+
 class TfIdfIndex:
     """Cosine similarity between a query's features and every indexed document."""
 
@@ -287,24 +297,47 @@ class TfIdfIndex:
         """Weigh a query once; unknown features count towards its norm only, so words the
         KB has never seen lower every score."""
         vocab = self._vocab
+        known: dict[int, int] = {}
+        unknown: dict[str, int] = {}
+        for name, count in features.items():
+            fid = vocab.get(name)
+            if fid is None:
+                unknown[name] = count
+            else:
+                known[fid] = count
+        return self.prepare_looked_up(known, unknown)
+
+    def look_up(self, features: Iterable[str]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+        """`features` split into the ids of those the index has and the names of those it
+        lacks, each in the given order, repeats kept (what `prepare_looked_up` counts)."""
+        vocab = self._vocab
+        known: list[int] = []
+        unknown: list[str] = []
+        for name in features:
+            fid = vocab.get(name)
+            if fid is None:
+                unknown.append(name)
+            else:
+                known.append(fid)
+        return tuple(known), tuple(unknown)
+
+    def prepare_looked_up(self, known: Mapping[int, int], unknown: Mapping[str, int]) -> IndexQuery:
+        """`prepare` of a query whose features are already looked up (`look_up`): the
+        counts of the known ones by id and of the unknown ones by name, each in the
+        query's order of features."""
+        count = len(known)
+        ids = np.fromiter(known.keys(), dtype=np.int64, count=count)
+        weights = _sublinear_tfs(np.fromiter(known.values(), dtype=np.int64, count=count))
+        weights *= self._idf[ids]
         damped = self._damped
         unseen = self._unseen_idf()  # the logarithm taken once, not per unknown feature
         unseen_damped = unseen * self._damping
-        ids: list[int] = []
-        tfs: list[float] = []
         # Python floats, not numpy scalars: the same arithmetic at a fraction of the cost
         unknown_mass = 0.0
-        for name, count in features.items():
-            tf = _sublinear_tf(count)
-            fid = vocab.get(name)
-            if fid is None:
-                unknown_mass += (tf * (unseen_damped if name in damped else unseen)) ** 2
-            else:
-                ids.append(fid)
-                tfs.append(tf)
-        known = np.array(ids, dtype=np.int64)
-        weights = np.array(tfs, dtype=np.float64) * self._idf[known]
-        return IndexQuery(known, weights, math.sqrt(float(weights @ weights) + unknown_mass))
+        for name, times in unknown.items():
+            tf = _sublinear_tf(times)
+            unknown_mass += (tf * (unseen_damped if name in damped else unseen)) ** 2
+        return IndexQuery(ids, weights, math.sqrt(float(weights @ weights) + unknown_mass))
 
     def scores(self, query: IndexQuery, size: int, max_postings: int | None = None) -> FloatArray:
         """Cosine similarity of a prepared query with documents 0..size-1.

@@ -305,6 +305,11 @@ def _exact_only(form: str) -> bool:
     return len(form) < 4 or form.isdigit()
 
 
+# Question tokens whose character n-grams a matcher keeps looked up (`_char_query`): a
+# few hours of a busy bot's words; beyond it the table starts again.
+_TOKENS_LOOKED_UP = 50_000
+
+
 # Marking a table of all the KB's forms beats sorting the ids up to about this many
 # forms per id (a long question's few hundred ids against a large KB's forms: sort).
 _MARK_OVER_SORT = 64
@@ -474,6 +479,9 @@ class Matcher:
         self._known_words: dict[str, _QueryWord] = {}
         # A KB form's close forms in the KB (`_neighbours`), filled as questions come.
         self._near_forms: dict[int, tuple[list[int], list[float]]] = {}
+        # A question token's character n-grams looked up in the character index
+        # (`_char_query`), filled as questions come and emptied when full.
+        self._token_chars: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {}
 
     def _analyse(self, norm: str, language: str | None) -> tuple[list[str], list[str]]:
         """Tokens for character n-grams (spoken Persian standardised) and words for the
@@ -502,9 +510,37 @@ class Matcher:
             )
         return features
 
+    def _char_content(self, tokens: Sequence[str]) -> Sequence[str]:
+        """The tokens whose character n-grams are features: the content words, or every
+        token of a text of function words only."""
+        return [t for t in tokens if t not in STOPWORDS] or tokens
+
     def _char_features(self, tokens: Sequence[str]) -> Counter[str]:
-        content = [t for t in tokens if t not in STOPWORDS] or list(tokens)
-        return char_features(content, self.config.char_ngram_min, self.config.char_ngram_max)
+        cfg = self.config
+        return char_features(self._char_content(tokens), cfg.char_ngram_min, cfg.char_ngram_max)
+
+    def _char_query(self, tokens: Sequence[str]) -> IndexQuery:
+        """`self._chars.prepare(self._char_features(tokens))`, from each token's n-grams
+        looked up once per matcher: a question's n-grams are a few hundred, its distinct
+        words a few dozen, and the words recur across questions."""
+        cfg = self.config
+        looked_up = self._token_chars
+        known: list[tuple[int, ...]] = []
+        unknown: list[tuple[str, ...]] = []
+        for token in self._char_content(tokens):
+            split = looked_up.get(token)
+            if split is None:
+                if len(looked_up) >= _TOKENS_LOOKED_UP:
+                    looked_up.clear()  # a bound on a long-running bot's new words
+                ngrams = _token_ngrams(token, cfg.char_ngram_min, cfg.char_ngram_max)
+                split = looked_up[token] = self._chars.look_up(ngrams)
+            known.append(split[0])
+            unknown.append(split[1])
+        # counted over the question in its order of n-grams, as `char_features` counts
+        return self._chars.prepare_looked_up(
+            Counter(itertools.chain.from_iterable(known)),
+            Counter(itertools.chain.from_iterable(unknown)),
+        )
 
     @property
     def word_forms(self) -> tuple[str, ...]:
@@ -573,7 +609,7 @@ class Matcher:
             return None
         stems = [r.stem for r in self._read_words(word_tokens)]
         words = self._words.prepare(self._word_features(stems, language))
-        return words, self._chars.prepare(self._char_features(tokens))
+        return words, self._char_query(tokens)
 
     def phrasing_features(self) -> tuple[TfIdfIndex, TfIdfIndex, npt.NDArray[np.int64]]:
         """The stage-1 word and character indexes of the KB's phrasings and each
@@ -741,7 +777,7 @@ class Matcher:
         rows = self._read_words(word_tokens)
         stems = [r.stem for r in rows]
         words = self._words.prepare(self._word_features(stems, language))
-        chars = self._chars.prepare(self._char_features(tokens))
+        chars = self._char_query(tokens)
 
         # Stage 1: TF-IDF cosines against every phrasing and every entry centroid.
         word_weight, char_weight = cfg.word_weight, cfg.char_weight

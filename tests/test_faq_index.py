@@ -104,6 +104,21 @@ def test_vectorised_index_scores_like_the_per_posting_build() -> None:
         np.testing.assert_array_equal(got, reference_scores(chars, query_chars))
 
 
+def test_a_query_looked_up_per_word_is_weighed_as_its_counted_features() -> None:
+    _, _, _, matcher = _fixture_documents()
+    # known and unknown n-grams, a word repeated past the table of 1 + log(count), a
+    # text of function words only, nothing
+    texts = [*QUERIES, "zzqx qxzz zzqx", "refund " * 70, "the of and", ""]
+    for text in texts * 2:  # the second time from the per-word table
+        tokens = matcher.words(text)
+        want = matcher._chars.prepare(matcher._char_features(tokens))
+        got = matcher._char_query(tokens)
+        assert got.feature_ids.tolist() == want.feature_ids.tolist()
+        assert got.weights.dtype == want.weights.dtype
+        assert got.weights.tobytes() == want.weights.tobytes()
+        assert got.norm == want.norm
+
+
 def test_merged_documents_sum_counts_in_first_seen_order() -> None:
     docs = [Counter({"b": 1, "a": 2}), Counter({"c": 1, "a": 1}), Counter({"a": 3})]
     merged = merge_documents(feature_counts(docs), np.array([0, 0, 1]), 3)
