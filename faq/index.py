@@ -150,9 +150,13 @@ def _gather(
     lengths: IdArray,
     weights: npt.NDArray[np.float64] | None,
     size: int,
+    blocks: Sequence[tuple[int, int]] | None = None,
 ) -> npt.NDArray[np.float64]:
     """Per document, the sum of `weights[i]` times its posting weight over the postings
-    `starts[i]:starts[i] + lengths[i]` of each query feature i (None: every weight 1)."""
+    `starts[i]:starts[i] + lengths[i]` of each query feature i (None: every weight 1).
+
+    `blocks`: (postings, documents) of consecutive queries walked together, each
+    block's documents numbered after the previous block's (None: one block)."""
     # Gather all postings of the kept features in one vectorised step.
     # Array methods rather than np.* functions: no dispatch wrapper per call.
     positions = (starts - lengths.cumsum() + lengths).repeat(lengths)
@@ -162,6 +166,12 @@ def _gather(
     if weights is not None:
         gathered *= weights.repeat(lengths)
     docs = doc_ids.take(positions, mode="clip")
+    if blocks is not None:
+        first = offset = 0
+        for postings, documents in blocks:
+            docs[first : first + postings] += offset
+            first += postings
+            offset += documents
     # (an empty gather counts as integers)
     return np.bincount(docs, weights=gathered, minlength=size).astype(np.float64, copy=False)
 
@@ -639,49 +649,69 @@ class JointIndex:
         """Each space's query's phrasing and centroid cosines and contrast
         log-likelihoods, as `TfIdfIndex.scores` and `ContrastIndex.log_likelihoods`
         give them with the same `max_postings` (one query per space, in order)."""
+        return self.scores_of_texts([queries], max_postings)[0]
+
+    def scores_of_texts(
+        self, texts: Sequence[Sequence[IndexQuery]], max_postings: int | None = None
+    ) -> list[list[JointScores]]:
+        """`scores` of several texts' queries (a message and its asking clause) in one
+        walk: each text's documents are numbered after the previous text's, so each
+        document's sum runs over the same postings in the same order as alone."""
         starts: list[IdArray] = []
         lengths: list[IdArray] = []
         weights: list[npt.NDArray[np.float64]] = []
-        contrast_features: list[int] = []
-        for space, query in enumerate(queries):
-            ids = query.feature_ids
-            space_starts = self._starts[space][:, ids]
-            space_lengths = self._lengths[space][:, ids]
-            space_weights = np.empty((3, ids.size), dtype=np.float64)
-            space_weights[:2] = query.weights
-            space_weights[2] = 1.0  # the contrast's postings are summed unweighted
-            kept_in_contrast = ids.size
-            if max_postings is not None and self._longest[space] > max_postings:
-                kept = space_lengths <= max_postings
-                kept_in_contrast = int(np.count_nonzero(kept[2]))
-                space_starts = space_starts[kept]
-                space_lengths = space_lengths[kept]
-                space_weights = space_weights[kept]
-            starts.append(space_starts.ravel())
-            lengths.append(space_lengths.ravel())
-            weights.append(space_weights.ravel())
-            contrast_features.append(kept_in_contrast)
-        size = sum(n + 2 * m for n, m in self._sizes[: len(queries)])
+        contrast_features: list[list[int]] = []
+        blocks: list[tuple[int, int]] = []  # each text's postings and documents
+        for queries in texts:
+            counts: list[int] = []
+            first = len(lengths)
+            for space, query in enumerate(queries):
+                ids = query.feature_ids
+                space_starts = self._starts[space][:, ids]
+                space_lengths = self._lengths[space][:, ids]
+                space_weights = np.empty((3, ids.size), dtype=np.float64)
+                space_weights[:2] = query.weights
+                space_weights[2] = 1.0  # the contrast's postings are summed unweighted
+                kept_in_contrast = ids.size
+                if max_postings is not None and self._longest[space] > max_postings:
+                    kept = space_lengths <= max_postings
+                    kept_in_contrast = int(np.count_nonzero(kept[2]))
+                    space_starts = space_starts[kept]
+                    space_lengths = space_lengths[kept]
+                    space_weights = space_weights[kept]
+                starts.append(space_starts.ravel())
+                lengths.append(space_lengths.ravel())
+                weights.append(space_weights.ravel())
+                counts.append(kept_in_contrast)
+            contrast_features.append(counts)
+            documents = sum(n + 2 * m for n, m in self._sizes[: len(queries)])
+            # (counted only where several texts share the walk)
+            postings = sum(int(n.sum()) for n in lengths[first:]) if len(texts) > 1 else 0
+            blocks.append((postings, documents))
         out = _gather(
             self._doc_ids,
             self._weights,
             np.concatenate(starts),
             np.concatenate(lengths),
             np.concatenate(weights),
-            size,
+            sum(documents for _, documents in blocks),
+            blocks if len(blocks) > 1 else None,
         )
         results = []
         at = 0
-        for (n, m), bias, query, count in zip(
-            self._sizes, self._bias, queries, contrast_features, strict=False
-        ):
-            if query.feature_ids.size == 0 or query.norm == 0.0:
-                phrasings = np.zeros(n, dtype=np.float32)
-                centroids = np.zeros(m, dtype=np.float32)
-            else:
-                phrasings = (out[at : at + n] / query.norm).astype(np.float32)
-                centroids = (out[at + n : at + n + m] / query.norm).astype(np.float32)
-            contrast = (out[at + n + m : at + n + 2 * m] + count * bias).astype(np.float32)
-            results.append(JointScores(phrasings, centroids, contrast))
-            at += n + 2 * m
+        for queries, counts in zip(texts, contrast_features, strict=True):
+            text_results = []
+            for (n, m), bias, query, count in zip(
+                self._sizes, self._bias, queries, counts, strict=False
+            ):
+                if query.feature_ids.size == 0 or query.norm == 0.0:
+                    phrasings = np.zeros(n, dtype=np.float32)
+                    centroids = np.zeros(m, dtype=np.float32)
+                else:
+                    phrasings = (out[at : at + n] / query.norm).astype(np.float32)
+                    centroids = (out[at + n : at + n + m] / query.norm).astype(np.float32)
+                contrast = (out[at + n + m : at + n + 2 * m] + count * bias).astype(np.float32)
+                text_results.append(JointScores(phrasings, centroids, contrast))
+                at += n + 2 * m
+            results.append(text_results)
         return results

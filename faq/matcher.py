@@ -49,6 +49,7 @@ from faq.index import (
     FloatArray,
     IndexQuery,
     JointIndex,
+    JointScores,
     JointSpace,
     TfIdfIndex,
     merge_documents,
@@ -186,6 +187,16 @@ class _QueryWord(NamedTuple):
         if hit == 1.0 and self.matched is not None:
             return self.matched
         return WordCoverage(self.stem, self.rounded_idf, round(hit, 4))
+
+
+class _ReadQuestion(NamedTuple):
+    """A question through the language layers (`Matcher._read_question`)."""
+
+    normalised: str
+    word_tokens: list[str]
+    rows: list[_QueryWord]
+    words: IndexQuery  # its stage-1 word query ...
+    chars: IndexQuery  # ... and character query
 
 
 @dataclass(frozen=True, slots=True)
@@ -767,25 +778,71 @@ class Matcher:
         Returns:
             The candidates (best first, at most `limit`) and a confidence in [0, 1].
         """
+        return self.match_texts([text], limit, language)[0]
+
+    def match_texts(
+        self, texts: Sequence[str], limit: int = 5, language: str | None = None
+    ) -> list[MatchResult]:
+        """`match` of each of `texts` (a message and its asking clause), with one walk of
+        the stage-1 postings for all of them: the same results as one by one.
+
+        Args:
+            texts: the questions, as typed.
+            limit: how many candidates to return for each.
+            language: as `match`'s, for every text (detected from the first if None).
+
+        Returns:
+            Each text's `MatchResult`, in order.
+        """
         started = time.perf_counter()
-        cfg = self.config
-        language = language or detect_language(text)
+        language = language or (detect_language(texts[0]) if texts else None)
+        read = [self._read_question(text, language) for text in texts]
+        asked = [r for r in read if isinstance(r, _ReadQuestion)]
+        walked = iter(
+            self._joint.scores_of_texts(
+                [(r.words, r.chars) for r in asked], self.config.max_postings
+            )
+            if asked
+            else []
+        )
+        results = []
+        for r in read:
+            if isinstance(r, _ReadQuestion):
+                word_scores, char_scores = next(walked)
+                results.append(self._ranked(r, word_scores, char_scores, limit, started))
+            else:
+                results.append(MatchResult(r, (), 0.0, (time.perf_counter() - started) * 1e6))
+        return results
+
+    def _read_question(self, text: str, language: str | None) -> _ReadQuestion | str:
+        """A question through the language layers, with its stage-1 queries; only its
+        normalised text for one without words (or a KB without phrasings)."""
         norm = normalise(_in_script(text, language))
         tokens, word_tokens = self._analyse(norm, language)
         if not tokens or self.phrasing_count == 0:
-            return MatchResult(norm, (), 0.0, (time.perf_counter() - started) * 1e6)
+            return norm
         rows = self._read_words(word_tokens)
         stems = [r.stem for r in rows]
         words = self._words.prepare(self._word_features(stems, language))
-        chars = self._char_query(tokens)
+        return _ReadQuestion(norm, word_tokens, rows, words, self._char_query(tokens))
+
+    def _ranked(
+        self,
+        question: _ReadQuestion,
+        word_scores: JointScores,
+        char_scores: JointScores,
+        limit: int,
+        started: float,
+    ) -> MatchResult:
+        """Stages 1 and 2 of `match` from the question's walked stage-1 figures."""
+        cfg = self.config
+        norm, word_tokens, rows = question.normalised, question.word_tokens, question.rows
 
         # Stage 1: TF-IDF cosines against every phrasing and every entry centroid.
         word_weight, char_weight = cfg.word_weight, cfg.char_weight
         if not norm.isascii():
             word_weight = cfg.arabic_script_word_weight
             char_weight = cfg.word_weight + cfg.char_weight - word_weight
-        cap = cfg.max_postings
-        word_scores, char_scores = self._joint.scores((words, chars), cap)
         phrasing = word_weight * word_scores.phrasings
         phrasing += char_weight * char_scores.phrasings
         best = self._entry_max(phrasing)

@@ -171,6 +171,37 @@ def test_the_joint_walk_gives_each_part_s_own_figures_bit_for_bit() -> None:
                 )
 
 
+def test_texts_walked_together_score_as_each_alone_bit_for_bit() -> None:
+    _, _, _, matcher = _fixture_documents()
+    texts = [*QUERIES, "", "zzzz"]
+    pairs = list(zip(texts, reversed(texts), strict=True))
+    for cap in (None, 3, 12):
+        for first, second in pairs:
+            queries = [matcher.query_features(t, "en") for t in (first, second)]
+            asked = [q for q in queries if q is not None]
+            together = matcher._joint.scores_of_texts(asked, cap)
+            for query, got in zip(asked, together, strict=True):
+                for part_got, part_alone in zip(
+                    got, matcher._joint.scores(query, cap), strict=True
+                ):
+                    for mine, theirs in zip(part_got, part_alone, strict=True):
+                        assert mine.tobytes() == theirs.tobytes()
+    for first, second in pairs:
+        alone = [matcher.match(t, language="en") for t in (first, second)]
+        together = matcher.match_texts([first, second], language="en")
+        assert [_outcome(r) for r in together] == [_outcome(r) for r in alone]
+
+
+def _outcome(result: MatchResult) -> tuple[object, ...]:
+    return (
+        result.normalised,
+        result.candidates,
+        result.confidence,
+        result.features,
+        result.explained,
+    )
+
+
 def test_features_past_the_postings_cap_are_skipped_but_keep_their_norm() -> None:
     docs = [Counter({"common": 1, "rare": 1}), Counter({"common": 1}), Counter({"common": 2})]
     index = TfIdfIndex(docs)
