@@ -220,11 +220,14 @@ def match_question(
     language = language or detect_language(text)
     # the fusion re-ranks the lexical matcher's whole shortlist
     limit = matcher.config.shortlist if reranker is not None else 5
-    result = matcher.match(question, limit=limit, language=language)
     clause = asking_clause(text)  # a long story: its question may match better alone
-    whole = result
+    # the message and its clause in one walk of the postings
+    results = matcher.match_texts(
+        [question] if clause is None else [question, clause], limit, language
+    )
+    whole = result = results[0]
     if clause is not None:
-        result = max(result, matcher.match(clause, limit=limit, language=language), key=_sure)
+        result = max(whole, results[1], key=_sure)
     # the lower confidence for a completely explained question was chosen on the
     # lexical confidence of the whole message, not on a fused one
     whole_message = result is whole and reranker is None

@@ -297,6 +297,8 @@ def is_latin_letter(ch: str) -> bool:
 
 
 def _latin_share(text: str) -> float:
+    if text.isascii():  # most English and Finglish: every letter is a Latin one
+        return 1.0 if _LATIN_LETTER.search(text) else 0.0
     latin = other = 0
     for ch, count in Counter(text).items():  # per distinct character
         if ch.isalpha():
@@ -371,21 +373,41 @@ def _evidence(words: list[str], *, spoken: bool) -> tuple[int, int]:
     """(Persian evidence, other evidence: English and Arabizi words) among the words
     (`spoken`: a pair of `_PERSIAN_PAIRS` is one Persian word, the spoken words and the
     verbs' forms are listed)."""
-    table = _table()
-    listed = table.spoken_words if spoken else table.words
     persian = english = 0
     for k, word in enumerate(words):
-        if spoken and k + 1 < len(words) and (word, words[k + 1]) in _PERSIAN_PAIRS:
+        if spoken and word in _PAIRED:
+            if k + 1 < len(words) and (word, words[k + 1]) in _PERSIAN_PAIRS:
+                persian += 1
+                continue
+            if k > 0 and (words[k - 1], word) in _PERSIAN_PAIRS:
+                continue
+        evidence = _word_evidence(word, spoken)
+        if evidence > 0:
             persian += 1
-        elif spoken and k > 0 and (words[k - 1], word) in _PERSIAN_PAIRS:
-            continue
-        elif word in _ENGLISH or _ARABIZI_WORD.fullmatch(word):
+        elif evidence < 0:
             english += 1
-        elif word in _LOANWORDS:
-            continue
-        elif word in table.markers or _listed(word, listed) is not None:
-            persian += 1
     return persian, english
+
+
+# The words of `_PERSIAN_PAIRS`: only these are looked up with their neighbours.
+_PAIRED = frozenset(word for pair in _PERSIAN_PAIRS for word in pair)
+
+
+# A word's evidence depends on the word alone: a message's words are read a few times a
+# decision (the whole message, each clause, in both readings) and words repeat across
+# messages, so each word is read once (bounded: a long chat of new words evicts).
+@lru_cache(maxsize=1 << 14)
+def _word_evidence(word: str, spoken: bool) -> int:
+    """What `word` read alone (outside a pair of `_PERSIAN_PAIRS`) tells of its
+    message's language: 1 Persian, -1 English or Arabizi, 0 nothing (a loanword, or a
+    word of neither list)."""
+    if word in _ENGLISH or _ARABIZI_WORD.fullmatch(word):
+        return -1
+    if word in _LOANWORDS:
+        return 0
+    table = _table()
+    listed = table.spoken_words if spoken else table.words
+    return 1 if word in table.markers or _listed(word, listed) is not None else 0
 
 
 # One decision asks both of the same message several times (triage, the asking clause,

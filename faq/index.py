@@ -150,9 +150,13 @@ def _gather(
     lengths: IdArray,
     weights: npt.NDArray[np.float64] | None,
     size: int,
+    blocks: Sequence[tuple[int, int]] | None = None,
 ) -> npt.NDArray[np.float64]:
     """Per document, the sum of `weights[i]` times its posting weight over the postings
-    `starts[i]:starts[i] + lengths[i]` of each query feature i (None: every weight 1)."""
+    `starts[i]:starts[i] + lengths[i]` of each query feature i (None: every weight 1).
+
+    `blocks`: (postings, documents) of consecutive queries walked together, each
+    block's documents numbered after the previous block's (None: one block)."""
     # Gather all postings of the kept features in one vectorised step.
     # Array methods rather than np.* functions: no dispatch wrapper per call.
     positions = (starts - lengths.cumsum() + lengths).repeat(lengths)
@@ -162,6 +166,12 @@ def _gather(
     if weights is not None:
         gathered *= weights.repeat(lengths)
     docs = doc_ids.take(positions, mode="clip")
+    if blocks is not None:
+        first = offset = 0
+        for postings, documents in blocks:
+            docs[first : first + postings] += offset
+            first += postings
+            offset += documents
     # (an empty gather counts as integers)
     return np.bincount(docs, weights=gathered, minlength=size).astype(np.float64, copy=False)
 
@@ -176,6 +186,16 @@ def _sublinear_tf(count: int) -> float:
     if 0 < count <= len(_SUBLINEAR_TF):
         return _SUBLINEAR_TF[count - 1]
     return float(1.0 + np.log(np.array([count], dtype=np.float64))[0])
+
+
+_SUBLINEAR_TF_ARRAY = np.array(_SUBLINEAR_TF, dtype=np.float64)
+
+
+def _sublinear_tfs(counts: IdArray) -> npt.NDArray[np.float64]:
+    """`_sublinear_tf` of each count (>= 1), as a new array."""
+    if counts.size and int(counts.max()) > len(_SUBLINEAR_TF):
+        return np.array([_sublinear_tf(c) for c in counts.tolist()], dtype=np.float64)
+    return _SUBLINEAR_TF_ARRAY.take(counts - 1)
 
 
 class TfIdfIndex:
@@ -287,24 +307,47 @@ class TfIdfIndex:
         """Weigh a query once; unknown features count towards its norm only, so words the
         KB has never seen lower every score."""
         vocab = self._vocab
+        known: dict[int, int] = {}
+        unknown: dict[str, int] = {}
+        for name, count in features.items():
+            fid = vocab.get(name)
+            if fid is None:
+                unknown[name] = count
+            else:
+                known[fid] = count
+        return self.prepare_looked_up(known, unknown)
+
+    def look_up(self, features: Iterable[str]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+        """`features` split into the ids of those the index has and the names of those it
+        lacks, each in the given order, repeats kept (what `prepare_looked_up` counts)."""
+        vocab = self._vocab
+        known: list[int] = []
+        unknown: list[str] = []
+        for name in features:
+            fid = vocab.get(name)
+            if fid is None:
+                unknown.append(name)
+            else:
+                known.append(fid)
+        return tuple(known), tuple(unknown)
+
+    def prepare_looked_up(self, known: Mapping[int, int], unknown: Mapping[str, int]) -> IndexQuery:
+        """`prepare` of a query whose features are already looked up (`look_up`): the
+        counts of the known ones by id and of the unknown ones by name, each in the
+        query's order of features."""
+        count = len(known)
+        ids = np.fromiter(known.keys(), dtype=np.int64, count=count)
+        weights = _sublinear_tfs(np.fromiter(known.values(), dtype=np.int64, count=count))
+        weights *= self._idf[ids]
         damped = self._damped
         unseen = self._unseen_idf()  # the logarithm taken once, not per unknown feature
         unseen_damped = unseen * self._damping
-        ids: list[int] = []
-        tfs: list[float] = []
         # Python floats, not numpy scalars: the same arithmetic at a fraction of the cost
         unknown_mass = 0.0
-        for name, count in features.items():
-            tf = _sublinear_tf(count)
-            fid = vocab.get(name)
-            if fid is None:
-                unknown_mass += (tf * (unseen_damped if name in damped else unseen)) ** 2
-            else:
-                ids.append(fid)
-                tfs.append(tf)
-        known = np.array(ids, dtype=np.int64)
-        weights = np.array(tfs, dtype=np.float64) * self._idf[known]
-        return IndexQuery(known, weights, math.sqrt(float(weights @ weights) + unknown_mass))
+        for name, times in unknown.items():
+            tf = _sublinear_tf(times)
+            unknown_mass += (tf * (unseen_damped if name in damped else unseen)) ** 2
+        return IndexQuery(ids, weights, math.sqrt(float(weights @ weights) + unknown_mass))
 
     def scores(self, query: IndexQuery, size: int, max_postings: int | None = None) -> FloatArray:
         """Cosine similarity of a prepared query with documents 0..size-1.
@@ -606,49 +649,69 @@ class JointIndex:
         """Each space's query's phrasing and centroid cosines and contrast
         log-likelihoods, as `TfIdfIndex.scores` and `ContrastIndex.log_likelihoods`
         give them with the same `max_postings` (one query per space, in order)."""
+        return self.scores_of_texts([queries], max_postings)[0]
+
+    def scores_of_texts(
+        self, texts: Sequence[Sequence[IndexQuery]], max_postings: int | None = None
+    ) -> list[list[JointScores]]:
+        """`scores` of several texts' queries (a message and its asking clause) in one
+        walk: each text's documents are numbered after the previous text's, so each
+        document's sum runs over the same postings in the same order as alone."""
         starts: list[IdArray] = []
         lengths: list[IdArray] = []
         weights: list[npt.NDArray[np.float64]] = []
-        contrast_features: list[int] = []
-        for space, query in enumerate(queries):
-            ids = query.feature_ids
-            space_starts = self._starts[space][:, ids]
-            space_lengths = self._lengths[space][:, ids]
-            space_weights = np.empty((3, ids.size), dtype=np.float64)
-            space_weights[:2] = query.weights
-            space_weights[2] = 1.0  # the contrast's postings are summed unweighted
-            kept_in_contrast = ids.size
-            if max_postings is not None and self._longest[space] > max_postings:
-                kept = space_lengths <= max_postings
-                kept_in_contrast = int(np.count_nonzero(kept[2]))
-                space_starts = space_starts[kept]
-                space_lengths = space_lengths[kept]
-                space_weights = space_weights[kept]
-            starts.append(space_starts.ravel())
-            lengths.append(space_lengths.ravel())
-            weights.append(space_weights.ravel())
-            contrast_features.append(kept_in_contrast)
-        size = sum(n + 2 * m for n, m in self._sizes[: len(queries)])
+        contrast_features: list[list[int]] = []
+        blocks: list[tuple[int, int]] = []  # each text's postings and documents
+        for queries in texts:
+            counts: list[int] = []
+            first = len(lengths)
+            for space, query in enumerate(queries):
+                ids = query.feature_ids
+                space_starts = self._starts[space][:, ids]
+                space_lengths = self._lengths[space][:, ids]
+                space_weights = np.empty((3, ids.size), dtype=np.float64)
+                space_weights[:2] = query.weights
+                space_weights[2] = 1.0  # the contrast's postings are summed unweighted
+                kept_in_contrast = ids.size
+                if max_postings is not None and self._longest[space] > max_postings:
+                    kept = space_lengths <= max_postings
+                    kept_in_contrast = int(np.count_nonzero(kept[2]))
+                    space_starts = space_starts[kept]
+                    space_lengths = space_lengths[kept]
+                    space_weights = space_weights[kept]
+                starts.append(space_starts.ravel())
+                lengths.append(space_lengths.ravel())
+                weights.append(space_weights.ravel())
+                counts.append(kept_in_contrast)
+            contrast_features.append(counts)
+            documents = sum(n + 2 * m for n, m in self._sizes[: len(queries)])
+            # (counted only where several texts share the walk)
+            postings = sum(int(n.sum()) for n in lengths[first:]) if len(texts) > 1 else 0
+            blocks.append((postings, documents))
         out = _gather(
             self._doc_ids,
             self._weights,
             np.concatenate(starts),
             np.concatenate(lengths),
             np.concatenate(weights),
-            size,
+            sum(documents for _, documents in blocks),
+            blocks if len(blocks) > 1 else None,
         )
         results = []
         at = 0
-        for (n, m), bias, query, count in zip(
-            self._sizes, self._bias, queries, contrast_features, strict=False
-        ):
-            if query.feature_ids.size == 0 or query.norm == 0.0:
-                phrasings = np.zeros(n, dtype=np.float32)
-                centroids = np.zeros(m, dtype=np.float32)
-            else:
-                phrasings = (out[at : at + n] / query.norm).astype(np.float32)
-                centroids = (out[at + n : at + n + m] / query.norm).astype(np.float32)
-            contrast = (out[at + n + m : at + n + 2 * m] + count * bias).astype(np.float32)
-            results.append(JointScores(phrasings, centroids, contrast))
-            at += n + 2 * m
+        for queries, counts in zip(texts, contrast_features, strict=True):
+            text_results = []
+            for (n, m), bias, query, count in zip(
+                self._sizes, self._bias, queries, counts, strict=False
+            ):
+                if query.feature_ids.size == 0 or query.norm == 0.0:
+                    phrasings = np.zeros(n, dtype=np.float32)
+                    centroids = np.zeros(m, dtype=np.float32)
+                else:
+                    phrasings = (out[at : at + n] / query.norm).astype(np.float32)
+                    centroids = (out[at + n : at + n + m] / query.norm).astype(np.float32)
+                contrast = (out[at + n + m : at + n + 2 * m] + count * bias).astype(np.float32)
+                text_results.append(JointScores(phrasings, centroids, contrast))
+                at += n + 2 * m
+            results.append(text_results)
         return results

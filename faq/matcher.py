@@ -49,6 +49,7 @@ from faq.index import (
     FloatArray,
     IndexQuery,
     JointIndex,
+    JointScores,
     JointSpace,
     TfIdfIndex,
     merge_documents,
@@ -188,6 +189,34 @@ class _QueryWord(NamedTuple):
         return WordCoverage(self.stem, self.rounded_idf, round(hit, 4))
 
 
+class _ReadQuestion(NamedTuple):
+    """A question through the language layers (`Matcher._read_question`)."""
+
+    normalised: str
+    word_tokens: list[str]
+    rows: list[_QueryWord]
+    words: IndexQuery  # its stage-1 word query ...
+    chars: IndexQuery  # ... and character query
+
+
+class _Shortlist(NamedTuple):
+    """A question's stage 1 as stage 2 reads it (`Matcher._shortlisted`)."""
+
+    entries: list[int]  # the shortlisted entries
+    closest: list[int]  # each one's phrasing closest to the question
+    stage1: list[float]  # each one's stage-1 score
+    contrasts: list[float] | None  # each one's contrast probability (None: off)
+    sides: npt.NDArray[np.int64]  # the closest phrasings, then the entries' bags
+
+
+class _Coverages(NamedTuple):
+    """A question's word alignment with its sides (`Matcher._coverages`)."""
+
+    query: npt.NDArray[np.float64]  # the share of the question found in each side
+    side: npt.NDArray[np.float64]  # the share of each side's IDF mass covered
+    per_word: npt.NDArray[np.float32]  # each word's best match in each side
+
+
 @dataclass(frozen=True, slots=True)
 class MatchResult:
     """Ranked candidates (best first) and the confidence that the first one is right."""
@@ -303,6 +332,11 @@ def _exact_only(form: str) -> bool:
     """Whether a word counts only as itself in stage 2: short words and numbers ("car" ~
     "card" is not a match, nor is order 458218 order 458219)."""
     return len(form) < 4 or form.isdigit()
+
+
+# Question tokens whose character n-grams a matcher keeps looked up (`_char_query`): a
+# few hours of a busy bot's words; beyond it the table starts again.
+_TOKENS_LOOKED_UP = 50_000
 
 
 # Marking a table of all the KB's forms beats sorting the ids up to about this many
@@ -474,6 +508,9 @@ class Matcher:
         self._known_words: dict[str, _QueryWord] = {}
         # A KB form's close forms in the KB (`_neighbours`), filled as questions come.
         self._near_forms: dict[int, tuple[list[int], list[float]]] = {}
+        # A question token's character n-grams looked up in the character index
+        # (`_char_query`), filled as questions come and emptied when full.
+        self._token_chars: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {}
 
     def _analyse(self, norm: str, language: str | None) -> tuple[list[str], list[str]]:
         """Tokens for character n-grams (spoken Persian standardised) and words for the
@@ -502,9 +539,37 @@ class Matcher:
             )
         return features
 
+    def _char_content(self, tokens: Sequence[str]) -> Sequence[str]:
+        """The tokens whose character n-grams are features: the content words, or every
+        token of a text of function words only."""
+        return [t for t in tokens if t not in STOPWORDS] or tokens
+
     def _char_features(self, tokens: Sequence[str]) -> Counter[str]:
-        content = [t for t in tokens if t not in STOPWORDS] or list(tokens)
-        return char_features(content, self.config.char_ngram_min, self.config.char_ngram_max)
+        cfg = self.config
+        return char_features(self._char_content(tokens), cfg.char_ngram_min, cfg.char_ngram_max)
+
+    def _char_query(self, tokens: Sequence[str]) -> IndexQuery:
+        """`self._chars.prepare(self._char_features(tokens))`, from each token's n-grams
+        looked up once per matcher: a question's n-grams are a few hundred, its distinct
+        words a few dozen, and the words recur across questions."""
+        cfg = self.config
+        looked_up = self._token_chars
+        known: list[tuple[int, ...]] = []
+        unknown: list[tuple[str, ...]] = []
+        for token in self._char_content(tokens):
+            split = looked_up.get(token)
+            if split is None:
+                if len(looked_up) >= _TOKENS_LOOKED_UP:
+                    looked_up.clear()  # a bound on a long-running bot's new words
+                ngrams = _token_ngrams(token, cfg.char_ngram_min, cfg.char_ngram_max)
+                split = looked_up[token] = self._chars.look_up(ngrams)
+            known.append(split[0])
+            unknown.append(split[1])
+        # counted over the question in its order of n-grams, as `char_features` counts
+        return self._chars.prepare_looked_up(
+            Counter(itertools.chain.from_iterable(known)),
+            Counter(itertools.chain.from_iterable(unknown)),
+        )
 
     @property
     def word_forms(self) -> tuple[str, ...]:
@@ -573,7 +638,7 @@ class Matcher:
             return None
         stems = [r.stem for r in self._read_words(word_tokens)]
         words = self._words.prepare(self._word_features(stems, language))
-        return words, self._chars.prepare(self._char_features(tokens))
+        return words, self._char_query(tokens)
 
     def phrasing_features(self) -> tuple[TfIdfIndex, TfIdfIndex, npt.NDArray[np.int64]]:
         """The stage-1 word and character indexes of the KB's phrasings and each
@@ -639,40 +704,53 @@ class Matcher:
             self._near_forms[word.form_id] = near
         return near
 
-    def _coverages(
-        self, words: Sequence[_QueryWord], sides: npt.NDArray[np.int64]
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+    def _coverages(self, words: Sequence[_QueryWord], sides: npt.NDArray[np.int64]) -> _Coverages:
         """For each side (by number: a phrasing, or `phrasing_count` + an entry for the
         entry's bag of words): the IDF-weighted share of the question's words found in
         it (fuzzy per word, rapidfuzz `ratio`), the share of the side's own IDF mass
         they cover, and each word's best match in it (word x side)."""
-        query = self._align_side(words)
-        lengths = self._side_lengths[sides]
-        bounds = lengths.cumsum() - lengths  # each side's first row in the gathered rows
-        rows_at = (self._side_starts[sides] - bounds).repeat(lengths)
-        rows_at += np.arange(rows_at.size)
-        all_ids = self._side_ids.take(rows_at)
-        all_weights = self._side_weights.take(rows_at)
-        columns, positions = _unique_with_inverse(all_ids, len(self._forms))
-        # A long message repeats its words ("my card ... my card"): each distinct form
-        # is compared once, and its row is repeated for each of its tokens.
+        return self._coverages_of_texts([(words, sides)])[0]
+
+    def _coverages_of_texts(
+        self, texts: Sequence[tuple[Sequence[_QueryWord], npt.NDArray[np.int64]]]
+    ) -> list[_Coverages]:
+        """`_coverages` of several questions' words and sides (a message and its asking
+        clause), their forms compared with the sides' forms once for all."""
+        gathered = []
+        for _, sides in texts:
+            lengths = self._side_lengths[sides]
+            bounds = lengths.cumsum() - lengths  # each side's first row in the gathered rows
+            rows_at = (self._side_starts[sides] - bounds).repeat(lengths)
+            rows_at += np.arange(rows_at.size)
+            gathered.append(
+                (bounds, self._side_ids.take(rows_at), self._side_weights.take(rows_at))
+            )
+        all_ids = gathered[0][1] if len(texts) == 1 else np.concatenate([g[1] for g in gathered])
+        columns, all_positions = _unique_with_inverse(all_ids, len(self._forms))
+        # A long message repeats its words ("my card ... my card"), and its clause is
+        # some of them: each distinct form is compared once, and its row is repeated
+        # for each of its tokens.
         row_of: dict[str, int] = {}
-        first: list[int] = []  # the first token of each distinct form
-        rows: list[int] = []
-        for token, word in enumerate(words):
-            row = row_of.get(word.form)
-            if row is None:
-                row = row_of[word.form] = len(first)
-                first.append(token)
-            rows.append(row)
-        sims = np.zeros((len(first), len(columns)), dtype=np.float32)
+        forms: list[str] = []  # each distinct form
+        form_words: list[_QueryWord] = []  # ... as the first token that has it
+        text_rows: list[list[int]] = []
+        for words, _ in texts:
+            rows: list[int] = []
+            for word in words:
+                row = row_of.get(word.form)
+                if row is None:
+                    row = row_of[word.form] = len(forms)
+                    forms.append(word.form)
+                    form_words.append(word)
+                rows.append(row)
+            text_rows.append(rows)
+        sims = np.zeros((len(forms), len(columns)), dtype=np.float32)
         # The KB's own forms: their close forms, once per form, placed in the columns.
         near_rows: list[int] = []
         near_ids: list[int] = []
         near_sims: list[float] = []
         unknown: list[int] = []  # forms the KB lacks, compared with the columns here
-        for row, token in enumerate(first):
-            word = words[token]
+        for row, word in enumerate(form_words):
             if word.form_id >= 0:
                 ids, close = self._neighbours(word)
                 near_rows.extend([row] * len(ids))
@@ -688,7 +766,7 @@ class Matcher:
             sims[np.array(near_rows)[present], at[present]] = np.array(near_sims)[present]
         if unknown:
             compared = process.cdist(
-                [words[first[row]].form for row in unknown],
+                [forms[row] for row in unknown],
                 self._form_array[columns].tolist(),
                 scorer=fuzz.ratio,
                 score_cutoff=self.config.token_cutoff,
@@ -696,12 +774,23 @@ class Matcher:
             )
             compared /= 100.0
             sims[unknown] = compared
-        per_side = np.maximum.reduceat(sims[:, positions], bounds, axis=1)[rows]  # token x side
-        query_cov = query.weights @ per_side / query.weights.sum()
-        # the best token's match per column: max commutes with the row repetition
-        covered = np.add.reduceat(sims.max(axis=0)[positions] * all_weights, bounds)
-        side_cov = covered / np.add.reduceat(all_weights, bounds)
-        return query_cov, side_cov, per_side
+        out = []
+        first = 0
+        for (words, _), rows, (bounds, ids, weights) in zip(
+            texts, text_rows, gathered, strict=True
+        ):
+            positions = all_positions[first : first + ids.size]
+            first += ids.size
+            query = self._align_side(words)
+            # token x side
+            per_side = np.maximum.reduceat(sims[:, positions], bounds, axis=1)[rows]
+            query_cov = query.weights @ per_side / query.weights.sum()
+            # the best token's match per column: max commutes with the row repetition
+            own = sims if len(texts) == 1 else sims[sorted(set(rows))]
+            covered = np.add.reduceat(own.max(axis=0)[positions] * weights, bounds)
+            side_cov = covered / np.add.reduceat(weights, bounds)
+            out.append(_Coverages(query_cov, side_cov, per_side))
+        return out
 
     def explain(
         self, text: str, entry_id: str, language: str | None = None
@@ -731,25 +820,78 @@ class Matcher:
         Returns:
             The candidates (best first, at most `limit`) and a confidence in [0, 1].
         """
+        return self.match_texts([text], limit, language)[0]
+
+    def match_texts(
+        self, texts: Sequence[str], limit: int = 5, language: str | None = None
+    ) -> list[MatchResult]:
+        """`match` of each of `texts` (a message and its asking clause), with one walk of
+        the stage-1 postings for all of them: the same results as one by one.
+
+        Args:
+            texts: the questions, as typed.
+            limit: how many candidates to return for each.
+            language: as `match`'s, for every text (detected from the first if None).
+
+        Returns:
+            Each text's `MatchResult`, in order.
+        """
         started = time.perf_counter()
-        cfg = self.config
-        language = language or detect_language(text)
+        language = language or (detect_language(texts[0]) if texts else None)
+        read = [self._read_question(text, language) for text in texts]
+        asked = [r for r in read if isinstance(r, _ReadQuestion)]
+        walked = iter(
+            self._joint.scores_of_texts(
+                [(r.words, r.chars) for r in asked], self.config.max_postings
+            )
+            if asked
+            else []
+        )
+        shortlists = [
+            self._shortlisted(r, *scores) for r, scores in zip(asked, walked, strict=True)
+        ]
+        # Stage 2's word alignment of every text in one comparison of their forms
+        coverages = iter(
+            self._coverages_of_texts(
+                [(r.rows, s.sides) for r, s in zip(asked, shortlists, strict=True)]
+            )
+            if asked
+            else []
+        )
+        ranked = iter(shortlists)
+        results = []
+        for r in read:
+            if isinstance(r, _ReadQuestion):
+                results.append(self._ranked(r, next(ranked), next(coverages), limit, started))
+            else:
+                results.append(MatchResult(r, (), 0.0, (time.perf_counter() - started) * 1e6))
+        return results
+
+    def _read_question(self, text: str, language: str | None) -> _ReadQuestion | str:
+        """A question through the language layers, with its stage-1 queries; only its
+        normalised text for one without words (or a KB without phrasings)."""
         norm = normalise(_in_script(text, language))
         tokens, word_tokens = self._analyse(norm, language)
         if not tokens or self.phrasing_count == 0:
-            return MatchResult(norm, (), 0.0, (time.perf_counter() - started) * 1e6)
+            return norm
         rows = self._read_words(word_tokens)
         stems = [r.stem for r in rows]
         words = self._words.prepare(self._word_features(stems, language))
-        chars = self._chars.prepare(self._char_features(tokens))
+        return _ReadQuestion(norm, word_tokens, rows, words, self._char_query(tokens))
+
+    def _shortlisted(
+        self, question: _ReadQuestion, word_scores: JointScores, char_scores: JointScores
+    ) -> _Shortlist:
+        """Stage 1 of `match` from the question's walked figures: the entries stage 2
+        re-scores."""
+        cfg = self.config
+        norm = question.normalised
 
         # Stage 1: TF-IDF cosines against every phrasing and every entry centroid.
         word_weight, char_weight = cfg.word_weight, cfg.char_weight
         if not norm.isascii():
             word_weight = cfg.arabic_script_word_weight
             char_weight = cfg.word_weight + cfg.char_weight - word_weight
-        cap = cfg.max_postings
-        word_scores, char_scores = self._joint.scores((words, chars), cap)
         phrasing = word_weight * word_scores.phrasings
         phrasing += char_weight * char_scores.phrasings
         best = self._entry_max(phrasing)
@@ -766,25 +908,42 @@ class Matcher:
         top = (-entry_scores).argpartition(k - 1)[:k] if k < m else np.arange(k)
         shortlist = [e for e in top.tolist() if e in self._spans]
 
-        # Stage 2: token alignment and rapidfuzz against the shortlisted entries.
         closest = []
         for entry_no in shortlist:
             start, end = self._spans[entry_no]
             closest.append(start + int(phrasing[start:end].argmax()))
-        query_cov, side_cov, per_token = self._coverages(
-            rows,
-            np.array(closest + [self.phrasing_count + e for e in shortlist], dtype=np.int64),
-        )
-        joined = " ".join(word_tokens)
-        k = len(shortlist)
-        # Python floats read once: indexing numpy arrays one scalar at a time is slow.
-        query_covs, side_covs = query_cov.tolist(), side_cov.tolist()
-        stage1s = entry_scores[shortlist].tolist()
         contrasts = (
             self._contrast(word_scores.contrast, char_scores.contrast)[shortlist].tolist()
             if cfg.w_contrast
             else None
         )
+        return _Shortlist(
+            shortlist,
+            closest,
+            # Python floats read once: indexing numpy arrays one scalar at a time is slow.
+            entry_scores[shortlist].tolist(),
+            contrasts,
+            np.array(closest + [self.phrasing_count + e for e in shortlist], dtype=np.int64),
+        )
+
+    def _ranked(
+        self,
+        question: _ReadQuestion,
+        shortlisted: _Shortlist,
+        coverages: _Coverages,
+        limit: int,
+        started: float,
+    ) -> MatchResult:
+        """Stage 2 of `match`: token alignment and rapidfuzz against the shortlisted
+        entries, the ranking and the confidence."""
+        cfg = self.config
+        norm, word_tokens, rows = question.normalised, question.word_tokens, question.rows
+        shortlist, closest = shortlisted.entries, shortlisted.closest
+        stage1s, contrasts = shortlisted.stage1, shortlisted.contrasts
+        query_cov, side_cov, per_token = coverages
+        joined = " ".join(word_tokens)
+        k = len(shortlist)
+        query_covs, side_covs = query_cov.tolist(), side_cov.tolist()
         # One call: the question's words are split and sorted once, not once per phrasing.
         fuzz_scores = process.cdist(
             [joined],

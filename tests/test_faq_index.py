@@ -104,6 +104,21 @@ def test_vectorised_index_scores_like_the_per_posting_build() -> None:
         np.testing.assert_array_equal(got, reference_scores(chars, query_chars))
 
 
+def test_a_query_looked_up_per_word_is_weighed_as_its_counted_features() -> None:
+    _, _, _, matcher = _fixture_documents()
+    # known and unknown n-grams, a word repeated past the table of 1 + log(count), a
+    # text of function words only, nothing
+    texts = [*QUERIES, "zzqx qxzz zzqx", "refund " * 70, "the of and", ""]
+    for text in texts * 2:  # the second time from the per-word table
+        tokens = matcher.words(text)
+        want = matcher._chars.prepare(matcher._char_features(tokens))
+        got = matcher._char_query(tokens)
+        assert got.feature_ids.tolist() == want.feature_ids.tolist()
+        assert got.weights.dtype == want.weights.dtype
+        assert got.weights.tobytes() == want.weights.tobytes()
+        assert got.norm == want.norm
+
+
 def test_merged_documents_sum_counts_in_first_seen_order() -> None:
     docs = [Counter({"b": 1, "a": 2}), Counter({"c": 1, "a": 1}), Counter({"a": 3})]
     merged = merge_documents(feature_counts(docs), np.array([0, 0, 1]), 3)
@@ -154,6 +169,37 @@ def test_the_joint_walk_gives_each_part_s_own_figures_bit_for_bit() -> None:
                 np.testing.assert_array_equal(
                     got.contrast, space.contrast.log_likelihoods(query, cap)
                 )
+
+
+def test_texts_walked_together_score_as_each_alone_bit_for_bit() -> None:
+    _, _, _, matcher = _fixture_documents()
+    texts = [*QUERIES, "", "zzzz"]
+    pairs = list(zip(texts, reversed(texts), strict=True))
+    for cap in (None, 3, 12):
+        for first, second in pairs:
+            queries = [matcher.query_features(t, "en") for t in (first, second)]
+            asked = [q for q in queries if q is not None]
+            together = matcher._joint.scores_of_texts(asked, cap)
+            for query, got in zip(asked, together, strict=True):
+                for part_got, part_alone in zip(
+                    got, matcher._joint.scores(query, cap), strict=True
+                ):
+                    for mine, theirs in zip(part_got, part_alone, strict=True):
+                        assert mine.tobytes() == theirs.tobytes()
+    for first, second in pairs:
+        alone = [matcher.match(t, language="en") for t in (first, second)]
+        together = matcher.match_texts([first, second], language="en")
+        assert [_outcome(r) for r in together] == [_outcome(r) for r in alone]
+
+
+def _outcome(result: MatchResult) -> tuple[object, ...]:
+    return (
+        result.normalised,
+        result.candidates,
+        result.confidence,
+        result.features,
+        result.explained,
+    )
 
 
 def test_features_past_the_postings_cap_are_skipped_but_keep_their_norm() -> None:
