@@ -615,7 +615,8 @@ def test_a_bad_lexicon_file_is_a_clear_error(tmp_path: Path, content: str, messa
 def test_a_kb_owners_implies_joins_the_shipped_ones(tmp_path: Path) -> None:
     path = tmp_path / "ours.yaml"
     path.write_text(
-        "concepts:\n  stolen:\n    en: [stolen]\nimplies:\n  repair: [stolen]\n  stolen: [deducted]\n",
+        "concepts:\n  stolen:\n    en: [stolen]\n"
+        "implies:\n  repair: [stolen]\n  stolen: [deducted]\n",
         encoding="utf-8",
     )
     ours, shipped = Lexicon.load(path).implied, Lexicon.default().implied
