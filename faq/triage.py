@@ -89,7 +89,8 @@ _HUMAN_WORDS = (
                 # ("supervisor", "manager", "agent")
                 "سوپروایزر منیجر ایجنت "
                 # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
-                "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
+                "mowazzaf mowazaf mwazaf mwazf mowazf muwazzaf mas2ool masool modeer mudir mudeer "
+                "insan ensan "
                 # the plural ("wen el mowazafeen?")
                 "mowazafeen mowazafin mwazfeen mwazfin mowazfeen "
                 "mas2oul mas2ul mas2oula mos2ol mowadaf mwadaf muwadaf mowaddaf "
@@ -185,7 +186,7 @@ _CONTACT_WORDS = frozenset(
             # "knock" («دق الباب») and Persian "grief"
             "یرن رن ترن یدق تدق ندق دقوا دقو دقلی دقولی دقیلی یدقلی تدقلی "
             "حولونی وصلونی توصلنی شات احاله احیل یحول تصعید صعد نتکلم نحکی نهضر اهضر احجی "
-            "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki e7ke e7ki "
+            "yekalemny yekallemny kalemni akalem akallem akalm ekalem a7ki a7ke 7ke ehki e7ke e7ki "
             "tahadoth atahadath atwasal wasalni wassalni 7awelni 7awwelni wasselni wasalny "
             "ykalemni ykalemny yekalemni ykallemni akalim akallim ykalim ykallim "
             "wasselny 7awilni atkalam atkallam etkalem etkallem ne7ki ye7ki yi7ki nkalem yetsel "
@@ -198,7 +199,11 @@ _CONTACT_WORDS = frozenset(
             "tewasalni twasalni tewaselni twaselni "
             # «يتصل» as chats misspell it («شي واحد يتاصل بيا»)
             "یتاصل تتاصل نتاصل "
-            "y7ki y7ke t7ki ti7ki "
+            "y7ki y7ke t7ki ti7ki y7aki ye7aki t7aki y7akini t7akini y7kili ye7kili "
+            # Levantine «يحاكيني», "talks to me"
+            "یحاکی تحاکی احاکی "
+            # Arabizi with 2 for the hamza of «أكلم», «أحكي» ("ana ayza 2kalem 7ad")
+            "2kalem 2kallem 2akalem 2tkalem 2atkalam 2a7ki 2e7ki "
             # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
             "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
             # «الرجاء إيصالي بموظف» ("connecting me")
@@ -215,7 +220,17 @@ _CONTACT_WORDS = frozenset(
     # Maghrebi "I speak" ("nhder m3ah"), also as the Finglish reading writes it once
     # "chi" («چی») makes the message look Persian ("wach kayn chi wa7ed nhder m3ah?")
     form
-    for word in ("nhder", "nhdr", "nhdar", "nehder", "ntkallem", "ntkalam", "ntkellem")
+    for word in (
+        "nhder",
+        "nhdr",
+        "nhdar",
+        "nehder",
+        "nahder",
+        "nahdar",
+        "ntkallem",
+        "ntkalam",
+        "ntkellem",
+    )
     for form in (word, to_persian(word))
 )
 
@@ -240,7 +255,7 @@ _ARABIZI_CALL = re.compile(
 _ARABIZI_CALL_ME = re.compile(
     r"(?:y|ye|yi|t|te|ti)?k[ae]l+[aeiy]?m(?:o|oo|ou|u|w)?(?:ni|ny|nee)"
     r"|t?7aw+[aeiy]?l(?:o|oo|ou|u|w)?(?:ni|ny|nee)"
-    r"|3ay+[aei]?t(?:o|ou|u|w)?(?:li|lli|liya|lia|lya)"
+    r"|(?:y|t|n|ye|yi|te|ti)?3ay+[aei]?t(?:o|ou|u|w)?(?:li|lli|liya|lia|lya)"
     r"|(?:y|t|ye|yi|te|ti)?d+[aei]?2+(?:o|oo|ou|u|w)?(?:li|lli|ly)"
 )
 # The call word an Arabizi verb of calling stands for.
@@ -430,6 +445,8 @@ _ANSWER_WORDS = frozenset(
             "answer respond reply review handle investigate "
             "جواب پاسخ پاسخگو پاسخگوی بررسی رسیدگی پیگیری راهنمایی راهنماییم کمکم "
             "يرد ترد يراجع مراجعة يتابع متابعة "
+            # «شي حد يجاوبني», "someone to answer me"
+            "يجاوبني يجاوبنا تجاوبني yjawebni yjawbni y3awebni "
             # «ابي احد يحل مشكلتي», "someone to solve my problem"
             "يحل يحلها يحللي "
             # a person stepping in («تحتاج إلى تدخل أحد الموظفين»)
@@ -439,7 +456,7 @@ _ANSWER_WORDS = frozenset(
             # by hand, himself: a person doing what the bot does («یه نفر دستی چک کنه»,
             # «حدا يشوف طلبي بنفسه», Maghrebi «بيدو»)
             "manually personally دستی بنفسه بنفسها بیدو "
-            "yrod yerod yered yrd yred yrud yerud"
+            "yrod yerod yered yrd yred yrud yerud yerd"
         )
     )
 )
@@ -490,6 +507,8 @@ _CONTACT_PHRASES = _phrases(
     "پشت خط",
     "على الخط",
     "کار دارم",
+    # «مرا به اپراتور انتقال دهید», "transfer me" (not «قابل انتقال», "transferable")
+    *(f"انتقال {verb}" for verb in ("دهید", "دهيد", "بدید", "بدین", "بده", "بدهید")),
     # "send a message", «پم» being Finglish "pm" in Persian letters; «پیام» alone is
     # also a message read («پیام خطا», "an error message")
     "پیام بده",
@@ -504,7 +523,13 @@ _CONTACT_PHRASES = _phrases(
 # answer word («یکی تماس بگیره», «يتصل بي أحد»); «یکی دیگه میخوام» wants another item.
 # Egyptian and Levantine «حد»/«حدا» ("someone") is MSA "limit" («هل هناك حد للتعبئة»).
 _SOMEONE = frozenset(
-    tokenise(normalise("یکی یکیو یکیتون احد لاحد حد حدا بحد 7ad 7ada 7add 7ed a7ad ahad"))
+    tokenise(
+        normalise(
+            "یکی یکیو یکیتون احد لاحد باحد حد حدا بحد 7ad 7ada 7add 7ed a7ad ahad "
+            # Sudanese «زول», "a person" («عايز اتكلم مع زول حقيقي»)
+            "زول"
+        )
+    )
 )
 # Those that are also "one" («یکی از سفارشام», "one of my orders"; «أحد المنتجات»).
 _ONE = frozenset(tokenise(normalise("یکی احد a7ad ahad")))
@@ -513,6 +538,11 @@ _ONE = frozenset(tokenise(normalise("یکی احد a7ad ahad")))
 # one"; «جهاز واحد»).
 _A_ONE = frozenset(tokenise(normalise("واحد wa7ed wahed")))
 _SOME = frozenset(tokenise(normalise("شی چی chi shi")))
+# "One of you" («واحد منكم», «یکی از شما», "wa7ed mnkom"): one of the shop's people.
+_OF_YOU = frozenset(tokenise(normalise("منكم منكو منكن mnkom menkom minkom mnko menko")))
+_YOU_ALL = frozenset(tokenise(normalise("شما شماها")))
+# «مع واحد», "with one", after a verb of talking: someone to talk to («حاب نهدر مع واحد»).
+_WITH_ONE = frozenset(tokenise(normalise("مع ويا وياه m3a ma3 m3")))
 _ANY_SOMEONE = _SOMEONE | _ANYONE
 # Asking whether a person is there («کسی اونجا هست؟», «مفيش حد هنا؟», "any human
 # available?"): with a person-word, a request.
@@ -553,6 +583,20 @@ _HUMAN_PHRASES = _phrases(
     "للدعم",
     "بالدعم",
     "الدعم الفني",
+    # Arabizi «الدعم», "(the) support"
+    "el support",
+    "al support",
+    "el da3m",
+    "al da3m",
+    # Arabizi «خدمة العملاء» (5 for خ, 3 for ع), the article apart or glued, with «ب»,
+    # «ل» glued on ("wasalni b5edmet el3omala")
+    *(
+        f"{pre}{service} {article}{customers}"
+        for pre in ("", "b", "l")
+        for service in ("5edmet", "5edmat", "5idmat", "5dmet", "khedmet", "khedmat", "khidmat")
+        for article in ("el ", "al ", "el", "al", "")
+        for customers in ("3omala", "3omla", "3umala")
+    ),
 )
 # The bot itself: refusing it («نه ربات», "not a bot") or naming it beside a person
 # ("stop the bot, I need a person") is a request for a person.
@@ -649,8 +693,11 @@ _ARABIC_PROCLITICS = ("بال", "لل", "عال", "ال", "ب", "ل", "و")
 # Plural and oblique endings a person-word takes before a pronoun («موظفيكم», «المسؤولين»).
 # «ی» is not one: «شخصی» is "personal", not a person.
 _PERSON_ENDINGS = ("ین", "ون", "ان", "ها")
-# Words a person-word's inflections would reach that name no person ("personal").
-_PERSONAL = frozenset(tokenise(normalise("شخصی شخصیه شخصیا شخصا")))
+# Words a person-word's inflections would reach that name no person ("personal",
+# "humanly possible?", "a store staffed on Sundays", "staffing", "an advisory").
+_PERSONAL = frozenset(
+    tokenise(normalise("شخصی شخصیه شخصیا شخصا humanly staffed staffing advisory advisories"))
+)
 
 # Asking for something ("I want", "can I", «میخوام», «ابغى», «بدي», «عايز»): beside a
 # person-word in the same clause, a request however long the message ("I need a real
@@ -662,6 +709,8 @@ _REQUEST_FORMS = frozenset(
             "want wanna need like prefer rather demand request require gimme appreciate arrange "
             "schedule "
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
+            # Mashhadi and Isfahani «مخوم», «میخوم» ("I want")
+            "مخوم مخام میخوم "
             "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرست بفرستید "
             "بفرستین صدا "
             "اطالب نطالب یرجی ارغب نرغب نرجو "
@@ -675,7 +724,8 @@ _REQUEST_FORMS = frozenset(
             # ... and as the Finglish reading writes them ("bghit chi mwazaf")
             "بقیت بقینا "
             # Arabizi
-            "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi badi "
+            "3ayez 3ayz 3awez 3awz 3aiz 3ayza 3awza ayez ayza awez "
+            "abgha abghaa abga abghi abi bade badde bidi biddi baddi badi "
             "na7tag n7tag ne7tag "
             "wedi me7tag m7tag a7tag ne7tag 5alli 5ali 5aly 5alini 5allini khalli khalini"
         )
@@ -1024,7 +1074,7 @@ _CALL_WORDS = frozenset(
             # Arabizi «يتصل» ("mumkin tetasel beya?")
             "yetasel yetsel tetsel tetasel ettasel etasel yetesel yitasel "
             "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل یتواصل تتواصل احاله صعد "
-            "تصعید عیط "
+            "تصعید عیط یعیط تعیط نعیط "
             # misspelt «يتصل» («شي واحد يتاصل بيا»)
             "یتاصل تتاصل "
             # «زنگم بزنید», "ring me" (the Persian «م» on the noun); Iraqi «يخابر», "calls",
@@ -1115,7 +1165,7 @@ def _needed_person_ends(clause: Sequence[str], i: int) -> bool:
 _BEFORE_PERSON = _DETERMINERS | frozenset(["real", "actual", "live", "actually", "someone"])
 # Who "of", "from" a service is one of its people ("someone from support", «یکی از
 # پشتیبانی», «احد من خدمة العملاء»).
-_OF = frozenset(tokenise(normalise("from of از من")))
+_OF = frozenset(tokenise(normalise("from of از من men mn")))
 # The shop's departments, people only after "someone from", "a call from" ("support"
 # alone is also a verb: "does it support 5G?").
 _DEPARTMENTS = frozenset(
@@ -1315,6 +1365,8 @@ _BARE_YES_NO = _phrases(
     "کلا",
 )
 # Filler that may accompany small talk without making it a question.
+# Arabizi «لو سمحت», «من فضلك» ("5edmet el 3omala law sama7t"), polite as the Arabic.
+_ARABIZI_PLEASE = "law lw sama7t sam7t sm7t sama7ti men mn fadlak fadlik fadlek"
 _FILLER = frozenset(
     tokenise(
         normalise(
@@ -1333,7 +1385,7 @@ _REQUEST_FILLER = _FILLER | frozenset(
             "با یه یک یک به من لطفا میخوام میخواهم میشه رو را واقعی "
             "ارید ابغی ابی مع الی لو سمحت من فضلک حقیقی "
             # Maghrebi "I want some(one)" («بغيت شي حد يعاوني»)
-            "بغيت شي bghit"
+            "بغيت شي bghit " + _ARABIZI_PLEASE
         )
     )
 )
@@ -2046,8 +2098,8 @@ def _subject_of_was(clause: Sequence[str], i: int) -> bool:
     """Whether a person is the subject of "was" at `clause[i]`: right before it, or a few
     words before with nothing asked in the clause ("the technician who came was great";
     "I need the agent who was on the phone" asks)."""
-    if i > 0 and _is_person_word(clause[i - 1], typos=False):
-        return True
+    if i > 0 and (_is_person_word(clause[i - 1], typos=False) or clause[i - 1] in _MISTYPED_PEOPLE):
+        return True  # "the agnet was rude"
     return any(
         _is_person_word(t, typos=False) for t in clause[max(0, i - _WAS_REACH) : i]
     ) and not any(t in _REQUEST_FORMS or t in _MODALS for t in clause)
@@ -2577,6 +2629,10 @@ def _someone_at(tokens: Sequence[str], i: int) -> bool:
     """Whether `tokens[i]` is "someone" («یکی», «احد», «واحد»), not "one of" something
     else («یکی از سفارشام», "one of my orders"; «احد المنتجات», "one of the products")."""
     if tokens[i] in _A_ONE:
+        if i + 1 < len(tokens) and tokens[i + 1] in _OF_YOU:
+            return True
+        if i > 1 and tokens[i - 1] in _WITH_ONE and _is_contact(tokens, i - 2):
+            return True
         # ... or asked for, right before the verb of talking or helping it is the subject
         # of («اريد واحد يحچي وياي», «ابي واحد يكلمني»; «ابي واحد بس» is "one", «اشتريت
         # واحد يكلمني بالعربي» a device)
@@ -2597,7 +2653,11 @@ def _someone_at(tokens: Sequence[str], i: int) -> bool:
         return True
     after = tokens[i + 1]
     if after in _OF:
-        return _names_staff(tokens, i + 2) or _of_staff(tokens, i + 1)
+        return (
+            _names_staff(tokens, i + 2)
+            or _of_staff(tokens, i + 1)
+            or (i + 2 < len(tokens) and tokens[i + 2] in _YOU_ALL)
+        )
     if after.startswith("ال") and not after.isascii():
         return _names_staff(tokens, i + 1)
     return True
@@ -3048,7 +3108,7 @@ _BARE_REQUEST_WORDS = _FILLER | frozenset(
     tokenise(
         normalise(
             "a an the any real actual live pls plz now asap immediately "
-            "یه یک واقعی فورا الان حقیقی لو سمحت سمحتوا الحین هلا"
+            "یه یک واقعی فورا الان حقیقی لو سمحت سمحتوا الحین هلا " + _ARABIZI_PLEASE
         )
     )
 )
@@ -3155,7 +3215,12 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
 # request form may stand only beside a service of two words.
 _SERVICE_ALONE = frozenset(tokenise("support billing helpdesk transfer escalate callback"))
 _POLITE = frozenset(
-    tokenise(normalise("please pls plz plez now asap لطفا لو سمحت سمحتوا فضلك بليز الحين هلا"))
+    tokenise(
+        normalise(
+            "please pls plz plez now asap لطفا لو سمحت سمحتوا فضلك بليز الحين هلا "
+            + _ARABIZI_PLEASE
+        )
+    )
 )
 _SERVICE_ALONE_LENGTH = 6  # words ("ana 3ayez customer service please")
 _BESIDE_SERVICE = _BARE_REQUEST_WORDS | _SELF | frozenset(["dept", "department", "ana"])
@@ -3366,16 +3431,26 @@ def _talks_to_them(clause: Sequence[str], before: Sequence[str]) -> bool:
 
 # "Where is the human?", "where are your agents??": the person asked for where they are
 # (alone in the clause, like Persian «اپراتور کجاست»); "where is the technician? he was
-# due at 10" waits for a visit, "where are your agents based?" asks about the staff.
+# due at 10" waits for a visit («وين المندوب؟» for the courier), "where are your agents
+# based?" asks about the staff. "Where's" and Arabic «وين», «فين» carry the "is"
+# ("this is a joke, where's a human", «والله عيب، وين الموظفين؟»).
 _WHERE = "where"
-_VISITORS = frozenset(tokenise("technician technicians"))
+_WHERE_IS = frozenset(tokenise(normalise("wheres وين فين wen wein fen")))
+_WHERE_FIRST = _WHERE_IS | {_WHERE}
+_VISITORS = frozenset(
+    tokenise(normalise("technician technicians مندوب المندوب مناديب المناديب فني الفني"))
+)
 
 
 def _where_is_the_person(clause: Sequence[str]) -> bool:
     """Whether the clause is "where is" and a person to talk to, alone."""
-    if clause[0] != _WHERE or len(clause) < 3 or clause[1] not in _IS:
+    if clause[0] in _WHERE_IS:
+        start = 1
+    elif clause[0] == _WHERE and len(clause) >= 3 and clause[1] in _IS:
+        start = 2
+    else:
         return False
-    j = _next_word(clause, 2, _DETERMINERS | _REAL)
+    j = _next_word(clause, start, _DETERMINERS | _REAL)
     return (
         j == len(clause) - 1
         and clause[j] not in _VISITORS
@@ -3562,7 +3637,7 @@ def asks_for_a_person(text: str) -> bool:
     # read in every clause: «كلمني» is also a past, "where is" a question about the staff
     if any(
         (not _TALK_TO_ME.isdisjoint(c) and _talk_to_me_person(c))
-        or (c[0] == _WHERE and _where_is_the_person(c))
+        or (c[0] in _WHERE_FIRST and _where_is_the_person(c))
         for c in clauses
     ):
         return True
