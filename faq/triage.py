@@ -2016,7 +2016,7 @@ def _tells(clause: Sequence[str]) -> bool:
             return True  # "the agent was rude": the person is the subject of a story
         if token in _CALLED and i > 0 and _the_person(clause[i - 1]):
             return True
-    if _the_person_does(clause):
+    if _the_person_does(clause) or _a_person_did(clause):
         return True
     if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
@@ -2164,6 +2164,33 @@ def _the_person_does(clause: Sequence[str]) -> bool:
     if any(t in _REQUEST_FORMS or t in _MODALS for t in clause) or _bring_or_send(clause):
         return False  # «دزلي واحد من الموظفين يتصل بيه», "send me one of the staff to call"
     return any(_definite_person_then_contact(clause, i) for i in range(1, len(clause)))
+
+
+# English pasts that do not end in "-ed" ("someone took it", "the agent hung up").
+_IRREGULAR_PASTS = frozenset(
+    ["came", "took", "gave", "hung", "broke", "stole", "left", "sent", "brought", "sold", "got"]
+)
+_MIN_REGULAR_PAST = 5  # letters: "opened", "helped"; not "need", "red"
+_REQUEST_STEMS = frozenset(_verb_stem(w) for w in _REQUEST_FORMS if w.isascii())
+
+
+def _a_person_did(clause: Sequence[str]) -> bool:
+    """ "Someone opened it", "a person signed for it", "never mind, someone helped me": a
+    clause that starts with a person who did something; not "human needed asap", "agent
+    required" (a request form in the past participle)."""
+    i = _next_word(clause, 0, _DETERMINERS)
+    if i + 1 >= len(clause):
+        return False
+    who, verb = clause[i], clause[i + 1]
+    if not verb.isascii() or not (who in _ANYONE or _is_person_word(who, typos=False)):
+        return False
+    if verb in _IRREGULAR_PASTS:
+        return True
+    return (
+        verb.endswith("ed")
+        and len(verb) >= _MIN_REGULAR_PAST
+        and _verb_stem(verb) not in _REQUEST_STEMS
+    )
 
 
 def _definite_person_then_contact(clause: Sequence[str], i: int) -> bool:
@@ -3581,18 +3608,32 @@ def _asks_in_other_words(clause: Sequence[str]) -> bool:
 # nothing ("this is ridiculous. is anyone there??", «سه بار پرسیدم. اپراتور لطفا»), is a
 # message of its own; not "Agent, where is my order?" (it asks in its last clause), "is
 # it you or a person?" (the last clause is no sentence), "I want an uber for me and 5
-# other people" (a conjunction, not a full stop).
+# other people" (a conjunction, not a full stop). After a comma too ("this is
+# ridiculous, operater plz"), when what came before names no one ("my brother, a person
+# I trust").
 _SENTENCE_END = re.compile(r"[.!\n]+")
+_COMMA = re.compile(r"[,،]\s")
 _QUESTION_MARK = re.compile(r"[?؟]")
 _ENDING_MARKS = " \t\n?؟!.…"
 
 
 def _last_sentence_asks(text: str, clauses: Sequence[Sequence[str]]) -> bool:
-    """Whether the last sentence of `text` is one clause, the earlier ones ask nothing,
-    and read alone it asks for a person (`is_human_request`)."""
+    """Whether the last sentence of `text` (or its last part after a comma) is one
+    clause, the earlier ones ask nothing, and read alone it asks for a person
+    (`is_human_request`)."""
     body = text.rstrip(_ENDING_MARKS)
-    *earlier, last = _SENTENCE_END.split(body)
-    if not earlier or _QUESTION_MARK.search(body[: len(body) - len(last)]):
+    last = _SENTENCE_END.split(body)[-1]
+    after_comma = _COMMA.split(last)[-1]
+    if (
+        after_comma != last
+        and clauses[-1][0] not in _OR  # "are you ai, or a person"
+        and not _asks_wh(clauses[-1])  # «تأخر الطلب، وين المندوب؟», the courier
+        and not any(
+            _names_staff(c, i) or c[i] in _ANY_SOMEONE for c in clauses[:-1] for i in range(len(c))
+        )
+    ):
+        last = after_comma
+    if last == body or _QUESTION_MARK.search(body[: len(body) - len(last)]):
         return False
     tokens = clauses[-1]
     return (

@@ -1519,6 +1519,15 @@ SESSION_27_REQUESTS = {
     ],
     # "where's" and «وين» carry the "is": where the person is, alone, after a complaint
     "where_is_the_person": ["this is a joke, where's a human", "والله عيب، وين الموظفين؟"],
+    # a short request after a comma, when what came before names no one
+    "after_a_comma": [
+        "this is ridiculous, is anyone there??",
+        "this is ridiculous, operater plz",
+        "been waiting 3 days, real persn plz",
+        "واقعا که، اپراتو میخام",
+    ],
+    # a person-word before a request form in the past participle
+    "needed": ["agent required", "human needed asap", "rep requested"],
 }
 SESSION_27_LOOK_ALIKES = {
     "one_of_you": [
@@ -1556,6 +1565,20 @@ SESSION_27_LOOK_ALIKES = {
         "تأخر الطلب، وين المندوب؟",
         "where's the technician? he was due at 10",
         "where's my order",
+    ],
+    "after_a_comma": [
+        "are you ai, or a person",
+        "are you a bot, or a human?",
+        "my brother, a person I trust, will collect it",
+    ],
+    # a person who did something, told
+    "a_person_did": [
+        "someone opened it",
+        "the box was open, someone opened it",
+        "never mind, someone helped me",
+        "a person signed for it",
+        "the agent hung up on me",
+        "someone took my parcel",
     ],
     # words derived from a person-word that name no person, and a mistyped agent told
     # about ("kasi javab nadad": nobody answered)
