@@ -2184,6 +2184,8 @@ def _a_person_did(clause: Sequence[str]) -> bool:
     who, verb = clause[i], clause[i + 1]
     if not verb.isascii() or not (who in _ANYONE or _is_person_word(who, typos=False)):
         return False
+    if any(t in _POLITE for t in clause):
+        return False  # "someone qualified please"
     if verb in _IRREGULAR_PASTS:
         return True
     return (
@@ -3624,13 +3626,17 @@ def _last_sentence_asks(text: str, clauses: Sequence[Sequence[str]]) -> bool:
     body = text.rstrip(_ENDING_MARKS)
     last = _SENTENCE_END.split(body)[-1]
     after_comma = _COMMA.split(last)[-1]
+    first = tokenise(normalise(after_comma))[:1]
     if (
         after_comma != last
-        and clauses[-1][0] not in _OR  # "are you ai, or a person"
+        and not _OR.intersection(first)  # "are you ai, or a person"
+        and not _CLAUSE_WORDS.intersection(first)  # "an uber for me, and 5 other people"
         and not _asks_wh(clauses[-1])  # «تأخر الطلب، وين المندوب؟», the courier
         and not any(
             _names_staff(c, i) or c[i] in _ANY_SOMEONE for c in clauses[:-1] for i in range(len(c))
         )
+        # thanks or a yes before are no complaint ("ok thanks, human being of the year")
+        and not any(_made_of(c, _THANKS, _YES, _NO) for c in clauses[:-1])
     ):
         last = after_comma
     if last == body or _QUESTION_MARK.search(body[: len(body) - len(last)]):

@@ -1526,8 +1526,15 @@ SESSION_27_REQUESTS = {
         "been waiting 3 days, real persn plz",
         "واقعا که، اپراتو میخام",
     ],
-    # a person-word before a request form in the past participle
-    "needed": ["agent required", "human needed asap", "rep requested"],
+    # a person-word before a request form in the past participle, or before an adjective
+    "needed": ["agent required", "human needed asap", "rep requested", "someone qualified please"],
+    # Finglish person-words with a letter left out or two letters swapped
+    "finglish_typos": [
+        "ye opertor mikham",
+        "opertor lotfan",
+        "mishe ba superisor harf bezanam?",
+        "vaslam kon be poshtbani",
+    ],
 }
 SESSION_27_LOOK_ALIKES = {
     "one_of_you": [
@@ -1570,6 +1577,15 @@ SESSION_27_LOOK_ALIKES = {
         "are you ai, or a person",
         "are you a bot, or a human?",
         "my brother, a person I trust, will collect it",
+        "I want an uber for me, and 5 other people",
+        "ok thanks, human being of the year",
+    ],
+    "finglish_typos": [
+        "opertor goft farda miresad",
+        "karshnas dirooz zang zad",
+        "shomare poshtbani chande?",
+        "poshtbani ta saat chand javab mide?",
+        "supervisr goft pool ro pas midan",
     ],
     # a person who did something, told
     "a_person_did": [
