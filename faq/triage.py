@@ -497,6 +497,7 @@ _CONTACT_PHRASES = _phrases(
     "hold of",
     "pass me",
     "hook me up",
+    "loop in",
     "complain to",
     "in touch with",
     # someone put on the line ("get someone on the line", «یکی بیاد پای خط», «حط حد على
@@ -2459,7 +2460,7 @@ _BRING = frozenset(
             # after a subject, hence only leading the clause
             "هاتوا هاتولي جيبوا جيبولي جبلي ابعت ابعتلي ابعتولي ابعتوا ابعث ابعثوا ارسلوا "
             "حط حطلي حطولي حطوا عطني عطوني اعطني عطيني اعطيني "
-            "gebli geblii hatli hatoli ib3atli eb3atli 7otli "
+            "gebli geblii hatli hatoli ib3atli eb3atli ab3atouli ab3atoli eb3atouli 7otli "
             # Iraqi «دز», "send" («دزلي واحد من الموظفين»)
             "دزلي دزولي دزوا"
         )
@@ -2478,6 +2479,21 @@ def _bring_or_send(clause: Sequence[str]) -> bool:
         return False
     to = next((j for j in range(i + 1, len(clause) - 1) if clause[j] == "to"), None)
     return to is None or _is_contact(clause, to + 1) or clause[to + 1] in _ANSWER_WORDS
+
+
+def _someone_sent(clause: Sequence[str]) -> bool:
+    """Whether the clause sends for someone and says nothing else («ابعتولي حدا»,
+    "ab3atouli 7ada", "please send someone asap"); «ابعتولي حد يركب الجهاز» asks for a
+    visit."""
+    if not _bring_or_send(clause):
+        return False
+    i = _next_word(clause, 0, _BEFORE_IMPERATIVE) + 1
+    j = _next_word(clause, i, _ME | _REQUEST_FILLER)
+    return (
+        j < len(clause)
+        and (clause[j] in _SOMEONE or clause[j] in _ANYONE)
+        and all(t in _REQUEST_FILLER or t in _URGENCY for t in clause[j + 1 :])
+    )
 
 
 # "Have someone look at my order", "get a person to call me", "let a human handle this":
@@ -3676,6 +3692,7 @@ def asks_for_a_person(text: str) -> bool:
         or _raised_to_staff(c)
         or _handed_to_staff(c)
         or _is_anyone_there(c)
+        or _someone_sent(c)
         or (not _OTHER_WORDS.isdisjoint(c) and _asks_in_other_words(c))
         for c in asking
     ):

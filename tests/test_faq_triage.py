@@ -1528,6 +1528,8 @@ SESSION_27_REQUESTS = {
     ],
     # a person-word before a request form in the past participle, or before an adjective
     "needed": ["agent required", "human needed asap", "rep requested", "someone qualified please"],
+    # sending for someone, and nothing else said; "loop in" a person
+    "someone_sent": ["ابعتولي حدا", "ab3atouli 7ada", "هاتولي حد", "loop in a person"],
     # Finglish person-words with a letter left out or two letters swapped
     "finglish_typos": [
         "ye opertor mikham",
@@ -1579,6 +1581,12 @@ SESSION_27_LOOK_ALIKES = {
         "my brother, a person I trust, will collect it",
         "I want an uber for me, and 5 other people",
         "ok thanks, human being of the year",
+    ],
+    "someone_sent": [
+        "ابعتولي حد يركب الجهاز",
+        "send someone to fix it",
+        "send me one",
+        "loop in my wife on the email",
     ],
     "finglish_typos": [
         "opertor goft farda miresad",
