@@ -58,7 +58,8 @@ _HUMAN_WORDS = (
         tokenise(
             normalise(
                 "human humans person operator representative rep agent agents staff "
-                "supervisor manager boss colleague colleagues employee management "
+                # Nigerian "oga", "boss"
+                "supervisor manager boss oga colleague colleagues employee management "
                 "specialist advisor adviser associate admin expert consultant csr teammate "
                 "technician technicians تکنسین تکنسینتون "
                 # "team member", "staff member": compound nouns, one token (see `_joined`)
@@ -498,6 +499,7 @@ _CONTACT_PHRASES = _phrases(
     "pass me",
     "hook me up",
     "loop in",
+    "link me up",
     "complain to",
     "in touch with",
     # someone put on the line ("get someone on the line", «یکی بیاد پای خط», «حط حد على
@@ -1371,7 +1373,8 @@ _ARABIZI_PLEASE = "law lw sama7t sam7t sm7t sama7ti men mn fadlak fadlik fadlek"
 _FILLER = frozenset(
     tokenise(
         normalise(
-            "and again very much so please there team all unfortunately "
+            # Nigerian "abeg", "please"
+            "and again very much so please abeg there team all unfortunately "
             "و هم خیلی لطفا جزیلا من فضلک متاسفانه للاسف والله"
         )
     )
@@ -2370,6 +2373,24 @@ def _who_i_talk_to(clause: Sequence[str]) -> bool:
     return False
 
 
+# Persian "with whom" («با کی میتونم صحبت کنم؟», «با چه کسی تماس بگیرم؟»): «کی» alone is
+# also "when" («کی زنگ میزنید؟»).
+_WITH_WHOM = _phrases("با کی", "با چه کسی", "با کیا")
+_WITH_WHOM_REACH = 3  # words from "whom" to the verb of talking
+
+
+def _with_whom_i_talk(clause: Sequence[str]) -> bool:
+    """Whether the clause asks in Persian whom the customer may talk to or call."""
+    for i in range(len(clause)):
+        if length := _phrase_at(clause, i, _WITH_WHOM):
+            end = min(i + length + _WITH_WHOM_REACH, len(clause))
+            return any(
+                t in _TALK_NOUNS or (t in _CALL_WORDS and not _delivered(clause, j))
+                for j, t in enumerate(clause[i + length : end], i + length)
+            )
+    return False
+
+
 # Verbs of talking, as typed: "transfer to other accounts" moves money, "transfers to
 # certain accounts" is a noun.
 _TALK_VERBS = frozenset(["talk", "speak", "chat", "connect", "contact", "reach", "touch"])
@@ -2467,7 +2488,7 @@ _BRING = frozenset(
     )
 )
 _BEFORE_IMPERATIVE = frozenset(
-    ["please", "pls", "plz", "just", "kindly", "can", "could", "will", "would", "you", "u"]
+    ["please", "abeg", "pls", "plz", "just", "kindly", "can", "could", "will", "would", "you", "u"]
 ) | frozenset(tokenise(normalise("لو سمحت سمحتوا الله يخليك يخليكم بسرعه طيب عافاك")))
 
 
@@ -3262,7 +3283,7 @@ _SERVICE_ALONE = frozenset(tokenise("support billing helpdesk transfer escalate 
 _POLITE = frozenset(
     tokenise(
         normalise(
-            "please pls plz plez now asap لطفا لو سمحت سمحتوا فضلك بليز الحين هلا "
+            "please abeg pls plz plez now asap لطفا لو سمحت سمحتوا فضلك بليز الحين هلا "
             + _ARABIZI_PLEASE
         )
     )
@@ -3693,6 +3714,7 @@ def asks_for_a_person(text: str) -> bool:
         or _handed_to_staff(c)
         or _is_anyone_there(c)
         or _someone_sent(c)
+        or _with_whom_i_talk(c)
         or (not _OTHER_WORDS.isdisjoint(c) and _asks_in_other_words(c))
         for c in asking
     ):

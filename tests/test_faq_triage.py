@@ -1528,8 +1528,18 @@ SESSION_27_REQUESTS = {
     ],
     # a person-word before a request form in the past participle, or before an adjective
     "needed": ["agent required", "human needed asap", "rep requested", "someone qualified please"],
-    # sending for someone, and nothing else said; "loop in" a person
-    "someone_sent": ["ابعتولي حدا", "ab3atouli 7ada", "هاتولي حد", "loop in a person"],
+    # sending for someone, and nothing else said; "loop in", "link me up with" a person
+    "someone_sent": [
+        "ابعتولي حدا",
+        "ab3atouli 7ada",
+        "هاتولي حد",
+        "loop in a person",
+        "kindly link me up with your customer care",
+    ],
+    # Persian "with whom may I talk"
+    "with_whom": ["با کی میتونم صحبت کنم؟", "با کی حرف بزنم"],
+    # Nigerian English: "oga" ("boss"), "abeg" ("please")
+    "nigerian": ["I wan speak with una oga", "abeg oga", "abeg send someone"],
     # Finglish person-words with a letter left out or two letters swapped
     "finglish_typos": [
         "ye opertor mikham",
@@ -1582,7 +1592,20 @@ SESSION_27_LOOK_ALIKES = {
         "I want an uber for me, and 5 other people",
         "ok thanks, human being of the year",
     ],
+    "with_whom": [
+        "با کی باید هماهنگ کنم برای تحویل؟",
+        "کی زنگ میزنید؟",
+        "با کی تماس گرفتم دیروز؟",
+        "سفارشمو با کی بفرستید؟",
+    ],
+    "nigerian": [
+        "who is your oga?",
+        "my oga at work wants a receipt",
+        "your oga was very nice",
+        "abeg where is my order",
+    ],
     "someone_sent": [
+        "link me to the tracking page",
         "ابعتولي حد يركب الجهاز",
         "send someone to fix it",
         "send me one",
