@@ -2381,6 +2381,8 @@ _WITH_WHOM_REACH = 3  # words from "whom" to the verb of talking
 
 def _with_whom_i_talk(clause: Sequence[str]) -> bool:
     """Whether the clause asks in Persian whom the customer may talk to or call."""
+    if _WITH_PERSIAN not in clause:
+        return False
     for i in range(len(clause)):
         if length := _phrase_at(clause, i, _WITH_WHOM):
             end = min(i + length + _WITH_WHOM_REACH, len(clause))
@@ -3663,26 +3665,31 @@ def _last_sentence_asks(text: str, clauses: Sequence[Sequence[str]]) -> bool:
     body = text.rstrip(_ENDING_MARKS)
     last = _SENTENCE_END.split(body)[-1]
     after_comma = _COMMA.split(last)[-1]
-    first = tokenise(normalise(after_comma))[:1]
-    if (
-        after_comma != last
-        and not _OR.intersection(first)  # "are you ai, or a person"
-        and not _CLAUSE_WORDS.intersection(first)  # "an uber for me, and 5 other people"
+    if after_comma == body or _QUESTION_MARK.search(body[: len(body) - len(after_comma)]):
+        return False  # one sentence and no comma, or a question before
+    tokens = clauses[-1]
+    if any(_asks_wh(c) for c in clauses[:-1]) or not is_human_request(tokens):
+        return False
+    if after_comma != last and _after_a_complaint(after_comma, clauses):
+        last = after_comma
+    return last != body and _clauses(last) == [tokens]
+
+
+def _after_a_complaint(after_comma: str, clauses: Sequence[Sequence[str]]) -> bool:
+    """Whether the last part of a message, after a comma, may be read alone: it starts
+    with no conjunction, asks no wh-question, and what came before is no thanks or yes
+    and names no one."""
+    head = after_comma.split(maxsplit=1)[:1]
+    first = set(tokenise(normalise(head[0]))[:1]) if head else set()
+    return (
+        not first & _OR  # "are you ai, or a person"
+        and not first & _CLAUSE_WORDS  # "an uber for me, and 5 other people"
         and not _asks_wh(clauses[-1])  # «تأخر الطلب، وين المندوب؟», the courier
+        # thanks or a yes before are no complaint ("ok thanks, human being of the year")
+        and not any(_made_of(c, _THANKS, _YES, _NO) for c in clauses[:-1])
         and not any(
             _names_staff(c, i) or c[i] in _ANY_SOMEONE for c in clauses[:-1] for i in range(len(c))
         )
-        # thanks or a yes before are no complaint ("ok thanks, human being of the year")
-        and not any(_made_of(c, _THANKS, _YES, _NO) for c in clauses[:-1])
-    ):
-        last = after_comma
-    if last == body or _QUESTION_MARK.search(body[: len(body) - len(last)]):
-        return False
-    tokens = clauses[-1]
-    return (
-        _clauses(last) == [tokens]
-        and not any(_asks_wh(c) for c in clauses[:-1])
-        and is_human_request(tokens)
     )
 
 
