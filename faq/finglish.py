@@ -276,6 +276,18 @@ def _conjugated(verbs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     return forms
 
 
+def _mistyped(words: Mapping[str, str]) -> dict[str, str]:
+    """Each word with one letter left out or two next letters swapped ("opertor",
+    "poshtbani", "karshnas"), read as the word; not a form that is itself a word."""
+    forms = {}
+    for latin, persian in words.items():
+        for k in range(len(latin)):
+            forms[latin[:k] + latin[k + 1 :]] = persian
+            if k + 1 < len(latin):
+                forms[latin[:k] + latin[k + 1] + latin[k] + latin[k + 2 :]] = persian
+    return forms
+
+
 @cache
 def _table() -> _Table:
     data = shipped_yaml("finglish.yaml")
@@ -285,7 +297,9 @@ def _table() -> _Table:
     }
     words = {str(k).casefold(): normalise(str(v)) for k, v in data["words"].items()}
     spoken = {str(k).casefold(): str(v) for k, v in data["spoken_words"].items()}
-    spoken_words = {k: normalise(v) for k, v in (_conjugated(verbs) | spoken).items()}
+    mistyped = _mistyped({str(k).casefold(): str(v) for k, v in data["mistyped"].items()})
+    spoken = mistyped | _conjugated(verbs) | spoken
+    spoken_words = {k: normalise(v) for k, v in spoken.items()}
     markers = frozenset(str(m).casefold() for m in data["markers"])
     return _Table(words, markers, spoken_words | words)
 

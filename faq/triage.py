@@ -58,7 +58,8 @@ _HUMAN_WORDS = (
         tokenise(
             normalise(
                 "human humans person operator representative rep agent agents staff "
-                "supervisor manager boss colleague colleagues employee management "
+                # Nigerian "oga", "boss"
+                "supervisor manager boss oga colleague colleagues employee management "
                 "specialist advisor adviser associate admin expert consultant csr teammate "
                 "technician technicians تکنسین تکنسینتون "
                 # "team member", "staff member": compound nouns, one token (see `_joined`)
@@ -89,7 +90,8 @@ _HUMAN_WORDS = (
                 # ("supervisor", "manager", "agent")
                 "سوپروایزر منیجر ایجنت "
                 # Arabic in Latin letters, as chats write it (7 for ح, 2 for ء)
-                "mowazzaf mowazaf mwazaf muwazzaf mas2ool masool modeer mudir mudeer insan ensan "
+                "mowazzaf mowazaf mwazaf mwazf mowazf muwazzaf mas2ool masool modeer mudir mudeer "
+                "insan ensan "
                 # the plural ("wen el mowazafeen?")
                 "mowazafeen mowazafin mwazfeen mwazfin mowazfeen "
                 "mas2oul mas2ul mas2oula mos2ol mowadaf mwadaf muwadaf mowaddaf "
@@ -185,7 +187,7 @@ _CONTACT_WORDS = frozenset(
             # "knock" («دق الباب») and Persian "grief"
             "یرن رن ترن یدق تدق ندق دقوا دقو دقلی دقولی دقیلی یدقلی تدقلی "
             "حولونی وصلونی توصلنی شات احاله احیل یحول تصعید صعد نتکلم نحکی نهضر اهضر احجی "
-            "yekalemny yekallemny kalemni akalem akallem ekalem a7ki a7ke 7ke ehki e7ke e7ki "
+            "yekalemny yekallemny kalemni akalem akallem akalm ekalem a7ki a7ke 7ke ehki e7ke e7ki "
             "tahadoth atahadath atwasal wasalni wassalni 7awelni 7awwelni wasselni wasalny "
             "ykalemni ykalemny yekalemni ykallemni akalim akallim ykalim ykallim "
             "wasselny 7awilni atkalam atkallam etkalem etkallem ne7ki ye7ki yi7ki nkalem yetsel "
@@ -198,7 +200,11 @@ _CONTACT_WORDS = frozenset(
             "tewasalni twasalni tewaselni twaselni "
             # «يتصل» as chats misspell it («شي واحد يتاصل بيا»)
             "یتاصل تتاصل نتاصل "
-            "y7ki y7ke t7ki ti7ki "
+            "y7ki y7ke t7ki ti7ki y7aki ye7aki t7aki y7akini t7akini y7kili ye7kili "
+            # Levantine «يحاكيني», "talks to me"
+            "یحاکی تحاکی احاکی "
+            # Arabizi with 2 for the hamza of «أكلم», «أحكي» ("ana ayza 2kalem 7ad")
+            "2kalem 2kallem 2akalem 2tkalem 2atkalam 2a7ki 2e7ki "
             # «ممكن احد يتواصل معي؟»; «هل يمكن تحويلي إلى موظف؟» ("transferring me")
             "یتواصل تتواصل نتواصل یتواصلوا تحویلی احالتی "
             # «الرجاء إيصالي بموظف» ("connecting me")
@@ -215,7 +221,17 @@ _CONTACT_WORDS = frozenset(
     # Maghrebi "I speak" ("nhder m3ah"), also as the Finglish reading writes it once
     # "chi" («چی») makes the message look Persian ("wach kayn chi wa7ed nhder m3ah?")
     form
-    for word in ("nhder", "nhdr", "nhdar", "nehder", "ntkallem", "ntkalam", "ntkellem")
+    for word in (
+        "nhder",
+        "nhdr",
+        "nhdar",
+        "nehder",
+        "nahder",
+        "nahdar",
+        "ntkallem",
+        "ntkalam",
+        "ntkellem",
+    )
     for form in (word, to_persian(word))
 )
 
@@ -240,7 +256,7 @@ _ARABIZI_CALL = re.compile(
 _ARABIZI_CALL_ME = re.compile(
     r"(?:y|ye|yi|t|te|ti)?k[ae]l+[aeiy]?m(?:o|oo|ou|u|w)?(?:ni|ny|nee)"
     r"|t?7aw+[aeiy]?l(?:o|oo|ou|u|w)?(?:ni|ny|nee)"
-    r"|3ay+[aei]?t(?:o|ou|u|w)?(?:li|lli|liya|lia|lya)"
+    r"|(?:y|t|n|ye|yi|te|ti)?3ay+[aei]?t(?:o|ou|u|w)?(?:li|lli|liya|lia|lya)"
     r"|(?:y|t|ye|yi|te|ti)?d+[aei]?2+(?:o|oo|ou|u|w)?(?:li|lli|ly)"
 )
 # The call word an Arabizi verb of calling stands for.
@@ -430,6 +446,8 @@ _ANSWER_WORDS = frozenset(
             "answer respond reply review handle investigate "
             "جواب پاسخ پاسخگو پاسخگوی بررسی رسیدگی پیگیری راهنمایی راهنماییم کمکم "
             "يرد ترد يراجع مراجعة يتابع متابعة "
+            # «شي حد يجاوبني», "someone to answer me"
+            "يجاوبني يجاوبنا تجاوبني yjawebni yjawbni y3awebni "
             # «ابي احد يحل مشكلتي», "someone to solve my problem"
             "يحل يحلها يحللي "
             # a person stepping in («تحتاج إلى تدخل أحد الموظفين»)
@@ -439,7 +457,7 @@ _ANSWER_WORDS = frozenset(
             # by hand, himself: a person doing what the bot does («یه نفر دستی چک کنه»,
             # «حدا يشوف طلبي بنفسه», Maghrebi «بيدو»)
             "manually personally دستی بنفسه بنفسها بیدو "
-            "yrod yerod yered yrd yred yrud yerud"
+            "yrod yerod yered yrd yred yrud yerud yerd"
         )
     )
 )
@@ -480,6 +498,8 @@ _CONTACT_PHRASES = _phrases(
     "hold of",
     "pass me",
     "hook me up",
+    "loop in",
+    "link me up",
     "complain to",
     "in touch with",
     # someone put on the line ("get someone on the line", «یکی بیاد پای خط», «حط حد على
@@ -490,6 +510,8 @@ _CONTACT_PHRASES = _phrases(
     "پشت خط",
     "على الخط",
     "کار دارم",
+    # «مرا به اپراتور انتقال دهید», "transfer me" (not «قابل انتقال», "transferable")
+    *(f"انتقال {verb}" for verb in ("دهید", "دهيد", "بدید", "بدین", "بده", "بدهید")),
     # "send a message", «پم» being Finglish "pm" in Persian letters; «پیام» alone is
     # also a message read («پیام خطا», "an error message")
     "پیام بده",
@@ -504,7 +526,13 @@ _CONTACT_PHRASES = _phrases(
 # answer word («یکی تماس بگیره», «يتصل بي أحد»); «یکی دیگه میخوام» wants another item.
 # Egyptian and Levantine «حد»/«حدا» ("someone") is MSA "limit" («هل هناك حد للتعبئة»).
 _SOMEONE = frozenset(
-    tokenise(normalise("یکی یکیو یکیتون احد لاحد حد حدا بحد 7ad 7ada 7add 7ed a7ad ahad"))
+    tokenise(
+        normalise(
+            "یکی یکیو یکیتون احد لاحد باحد حد حدا بحد 7ad 7ada 7add 7ed a7ad ahad "
+            # Sudanese «زول», "a person" («عايز اتكلم مع زول حقيقي»)
+            "زول"
+        )
+    )
 )
 # Those that are also "one" («یکی از سفارشام», "one of my orders"; «أحد المنتجات»).
 _ONE = frozenset(tokenise(normalise("یکی احد a7ad ahad")))
@@ -513,6 +541,11 @@ _ONE = frozenset(tokenise(normalise("یکی احد a7ad ahad")))
 # one"; «جهاز واحد»).
 _A_ONE = frozenset(tokenise(normalise("واحد wa7ed wahed")))
 _SOME = frozenset(tokenise(normalise("شی چی chi shi")))
+# "One of you" («واحد منكم», «یکی از شما», "wa7ed mnkom"): one of the shop's people.
+_OF_YOU = frozenset(tokenise(normalise("منكم منكو منكن mnkom menkom minkom mnko menko")))
+_YOU_ALL = frozenset(tokenise(normalise("شما شماها")))
+# «مع واحد», "with one", after a verb of talking: someone to talk to («حاب نهدر مع واحد»).
+_WITH_ONE = frozenset(tokenise(normalise("مع ويا وياه m3a ma3 m3")))
 _ANY_SOMEONE = _SOMEONE | _ANYONE
 # Asking whether a person is there («کسی اونجا هست؟», «مفيش حد هنا؟», "any human
 # available?"): with a person-word, a request.
@@ -553,6 +586,20 @@ _HUMAN_PHRASES = _phrases(
     "للدعم",
     "بالدعم",
     "الدعم الفني",
+    # Arabizi «الدعم», "(the) support"
+    "el support",
+    "al support",
+    "el da3m",
+    "al da3m",
+    # Arabizi «خدمة العملاء» (5 for خ, 3 for ع), the article apart or glued, with «ب»,
+    # «ل» glued on ("wasalni b5edmet el3omala")
+    *(
+        f"{pre}{service} {article}{customers}"
+        for pre in ("", "b", "l")
+        for service in ("5edmet", "5edmat", "5idmat", "5dmet", "khedmet", "khedmat", "khidmat")
+        for article in ("el ", "al ", "el", "al", "")
+        for customers in ("3omala", "3omla", "3umala")
+    ),
 )
 # The bot itself: refusing it («نه ربات», "not a bot") or naming it beside a person
 # ("stop the bot, I need a person") is a request for a person.
@@ -649,8 +696,11 @@ _ARABIC_PROCLITICS = ("بال", "لل", "عال", "ال", "ب", "ل", "و")
 # Plural and oblique endings a person-word takes before a pronoun («موظفيكم», «المسؤولين»).
 # «ی» is not one: «شخصی» is "personal", not a person.
 _PERSON_ENDINGS = ("ین", "ون", "ان", "ها")
-# Words a person-word's inflections would reach that name no person ("personal").
-_PERSONAL = frozenset(tokenise(normalise("شخصی شخصیه شخصیا شخصا")))
+# Words a person-word's inflections would reach that name no person ("personal",
+# "humanly possible?", "a store staffed on Sundays", "staffing", "an advisory").
+_PERSONAL = frozenset(
+    tokenise(normalise("شخصی شخصیه شخصیا شخصا humanly staffed staffing advisory advisories"))
+)
 
 # Asking for something ("I want", "can I", «میخوام», «ابغى», «بدي», «عايز»): beside a
 # person-word in the same clause, a request however long the message ("I need a real
@@ -662,6 +712,8 @@ _REQUEST_FORMS = frozenset(
             "want wanna need like prefer rather demand request require gimme appreciate arrange "
             "schedule "
             "میخوام میخواهم میخواستم میخوایم میخام میخاستم مایلم خواهشمندم "
+            # Mashhadi and Isfahani «مخوم», «میخوم» ("I want")
+            "مخوم مخام میخوم "
             "خواهشمند درخواست بدید بدین بیار بیارید بیارین بیاد بیان بفرست بفرستید "
             "بفرستین صدا "
             "اطالب نطالب یرجی ارغب نرغب نرجو "
@@ -675,7 +727,8 @@ _REQUEST_FORMS = frozenset(
             # ... and as the Finglish reading writes them ("bghit chi mwazaf")
             "بقیت بقینا "
             # Arabizi
-            "3ayez 3ayz 3awez 3ayza 3awza abgha abga abghi abi bade badde bidi biddi baddi badi "
+            "3ayez 3ayz 3awez 3awz 3aiz 3ayza 3awza ayez ayza awez "
+            "abgha abghaa abga abghi abi bade badde bidi biddi baddi badi "
             "na7tag n7tag ne7tag "
             "wedi me7tag m7tag a7tag ne7tag 5alli 5ali 5aly 5alini 5allini khalli khalini"
         )
@@ -1024,7 +1077,7 @@ _CALL_WORDS = frozenset(
             # Arabizi «يتصل» ("mumkin tetasel beya?")
             "yetasel yetsel tetsel tetasel ettasel etasel yetesel yitasel "
             "تماس زنگ وصل متصل منتقل ارجاع اتصل یتصل تتصل تواصل اتواصل یتواصل تتواصل احاله صعد "
-            "تصعید عیط "
+            "تصعید عیط یعیط تعیط نعیط "
             # misspelt «يتصل» («شي واحد يتاصل بيا»)
             "یتاصل تتاصل "
             # «زنگم بزنید», "ring me" (the Persian «م» on the noun); Iraqi «يخابر», "calls",
@@ -1115,7 +1168,7 @@ def _needed_person_ends(clause: Sequence[str], i: int) -> bool:
 _BEFORE_PERSON = _DETERMINERS | frozenset(["real", "actual", "live", "actually", "someone"])
 # Who "of", "from" a service is one of its people ("someone from support", «یکی از
 # پشتیبانی», «احد من خدمة العملاء»).
-_OF = frozenset(tokenise(normalise("from of از من")))
+_OF = frozenset(tokenise(normalise("from of از من men mn")))
 # The shop's departments, people only after "someone from", "a call from" ("support"
 # alone is also a verb: "does it support 5G?").
 _DEPARTMENTS = frozenset(
@@ -1315,10 +1368,13 @@ _BARE_YES_NO = _phrases(
     "کلا",
 )
 # Filler that may accompany small talk without making it a question.
+# Arabizi «لو سمحت», «من فضلك» ("5edmet el 3omala law sama7t"), polite as the Arabic.
+_ARABIZI_PLEASE = "law lw sama7t sam7t sm7t sama7ti men mn fadlak fadlik fadlek"
 _FILLER = frozenset(
     tokenise(
         normalise(
-            "and again very much so please there team all unfortunately "
+            # Nigerian "abeg", "please"
+            "and again very much so please abeg there team all unfortunately "
             "و هم خیلی لطفا جزیلا من فضلک متاسفانه للاسف والله"
         )
     )
@@ -1333,7 +1389,7 @@ _REQUEST_FILLER = _FILLER | frozenset(
             "با یه یک یک به من لطفا میخوام میخواهم میشه رو را واقعی "
             "ارید ابغی ابی مع الی لو سمحت من فضلک حقیقی "
             # Maghrebi "I want some(one)" («بغيت شي حد يعاوني»)
-            "بغيت شي bghit"
+            "بغيت شي bghit " + _ARABIZI_PLEASE
         )
     )
 )
@@ -1964,7 +2020,7 @@ def _tells(clause: Sequence[str]) -> bool:
             return True  # "the agent was rude": the person is the subject of a story
         if token in _CALLED and i > 0 and _the_person(clause[i - 1]):
             return True
-    if _the_person_does(clause):
+    if _the_person_does(clause) or _a_person_did(clause):
         return True
     if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
         return True
@@ -2046,8 +2102,8 @@ def _subject_of_was(clause: Sequence[str], i: int) -> bool:
     """Whether a person is the subject of "was" at `clause[i]`: right before it, or a few
     words before with nothing asked in the clause ("the technician who came was great";
     "I need the agent who was on the phone" asks)."""
-    if i > 0 and _is_person_word(clause[i - 1], typos=False):
-        return True
+    if i > 0 and (_is_person_word(clause[i - 1], typos=False) or clause[i - 1] in _MISTYPED_PEOPLE):
+        return True  # "the agnet was rude"
     return any(
         _is_person_word(t, typos=False) for t in clause[max(0, i - _WAS_REACH) : i]
     ) and not any(t in _REQUEST_FORMS or t in _MODALS for t in clause)
@@ -2112,6 +2168,35 @@ def _the_person_does(clause: Sequence[str]) -> bool:
     if any(t in _REQUEST_FORMS or t in _MODALS for t in clause) or _bring_or_send(clause):
         return False  # «دزلي واحد من الموظفين يتصل بيه», "send me one of the staff to call"
     return any(_definite_person_then_contact(clause, i) for i in range(1, len(clause)))
+
+
+# English pasts that do not end in "-ed" ("someone took it", "the agent hung up").
+_IRREGULAR_PASTS = frozenset(
+    ["came", "took", "gave", "hung", "broke", "stole", "left", "sent", "brought", "sold", "got"]
+)
+_MIN_REGULAR_PAST = 5  # letters: "opened", "helped"; not "need", "red"
+_REQUEST_STEMS = frozenset(_verb_stem(w) for w in _REQUEST_FORMS if w.isascii())
+
+
+def _a_person_did(clause: Sequence[str]) -> bool:
+    """ "Someone opened it", "a person signed for it", "never mind, someone helped me": a
+    clause that starts with a person who did something; not "human needed asap", "agent
+    required" (a request form in the past participle)."""
+    i = _next_word(clause, 0, _DETERMINERS)
+    if i + 1 >= len(clause):
+        return False
+    who, verb = clause[i], clause[i + 1]
+    if not verb.isascii() or not (who in _ANYONE or _is_person_word(who, typos=False)):
+        return False
+    if any(t in _POLITE for t in clause):
+        return False  # "someone qualified please"
+    if verb in _IRREGULAR_PASTS:
+        return True
+    return (
+        verb.endswith("ed")
+        and len(verb) >= _MIN_REGULAR_PAST
+        and _verb_stem(verb) not in _REQUEST_STEMS
+    )
 
 
 def _definite_person_then_contact(clause: Sequence[str], i: int) -> bool:
@@ -2288,6 +2373,26 @@ def _who_i_talk_to(clause: Sequence[str]) -> bool:
     return False
 
 
+# Persian "with whom" («با کی میتونم صحبت کنم؟», «با چه کسی تماس بگیرم؟»): «کی» alone is
+# also "when" («کی زنگ میزنید؟»).
+_WITH_WHOM = _phrases("با کی", "با چه کسی", "با کیا")
+_WITH_WHOM_REACH = 3  # words from "whom" to the verb of talking
+
+
+def _with_whom_i_talk(clause: Sequence[str]) -> bool:
+    """Whether the clause asks in Persian whom the customer may talk to or call."""
+    if _WITH_PERSIAN not in clause:
+        return False
+    for i in range(len(clause)):
+        if length := _phrase_at(clause, i, _WITH_WHOM):
+            end = min(i + length + _WITH_WHOM_REACH, len(clause))
+            return any(
+                t in _TALK_NOUNS or (t in _CALL_WORDS and not _delivered(clause, j))
+                for j, t in enumerate(clause[i + length : end], i + length)
+            )
+    return False
+
+
 # Verbs of talking, as typed: "transfer to other accounts" moves money, "transfers to
 # certain accounts" is a noun.
 _TALK_VERBS = frozenset(["talk", "speak", "chat", "connect", "contact", "reach", "touch"])
@@ -2378,14 +2483,14 @@ _BRING = frozenset(
             # after a subject, hence only leading the clause
             "هاتوا هاتولي جيبوا جيبولي جبلي ابعت ابعتلي ابعتولي ابعتوا ابعث ابعثوا ارسلوا "
             "حط حطلي حطولي حطوا عطني عطوني اعطني عطيني اعطيني "
-            "gebli geblii hatli hatoli ib3atli eb3atli 7otli "
+            "gebli geblii hatli hatoli ib3atli eb3atli ab3atouli ab3atoli eb3atouli 7otli "
             # Iraqi «دز», "send" («دزلي واحد من الموظفين»)
             "دزلي دزولي دزوا"
         )
     )
 )
 _BEFORE_IMPERATIVE = frozenset(
-    ["please", "pls", "plz", "just", "kindly", "can", "could", "will", "would", "you", "u"]
+    ["please", "abeg", "pls", "plz", "just", "kindly", "can", "could", "will", "would", "you", "u"]
 ) | frozenset(tokenise(normalise("لو سمحت سمحتوا الله يخليك يخليكم بسرعه طيب عافاك")))
 
 
@@ -2397,6 +2502,21 @@ def _bring_or_send(clause: Sequence[str]) -> bool:
         return False
     to = next((j for j in range(i + 1, len(clause) - 1) if clause[j] == "to"), None)
     return to is None or _is_contact(clause, to + 1) or clause[to + 1] in _ANSWER_WORDS
+
+
+def _someone_sent(clause: Sequence[str]) -> bool:
+    """Whether the clause sends for someone and says nothing else («ابعتولي حدا»,
+    "ab3atouli 7ada", "please send someone asap"); «ابعتولي حد يركب الجهاز» asks for a
+    visit."""
+    if not _bring_or_send(clause):
+        return False
+    i = _next_word(clause, 0, _BEFORE_IMPERATIVE) + 1
+    j = _next_word(clause, i, _ME | _REQUEST_FILLER)
+    return (
+        j < len(clause)
+        and (clause[j] in _SOMEONE or clause[j] in _ANYONE)
+        and all(t in _REQUEST_FILLER or t in _URGENCY for t in clause[j + 1 :])
+    )
 
 
 # "Have someone look at my order", "get a person to call me", "let a human handle this":
@@ -2577,6 +2697,10 @@ def _someone_at(tokens: Sequence[str], i: int) -> bool:
     """Whether `tokens[i]` is "someone" («یکی», «احد», «واحد»), not "one of" something
     else («یکی از سفارشام», "one of my orders"; «احد المنتجات», "one of the products")."""
     if tokens[i] in _A_ONE:
+        if i + 1 < len(tokens) and tokens[i + 1] in _OF_YOU:
+            return True
+        if i > 1 and tokens[i - 1] in _WITH_ONE and _is_contact(tokens, i - 2):
+            return True
         # ... or asked for, right before the verb of talking or helping it is the subject
         # of («اريد واحد يحچي وياي», «ابي واحد يكلمني»; «ابي واحد بس» is "one", «اشتريت
         # واحد يكلمني بالعربي» a device)
@@ -2597,7 +2721,11 @@ def _someone_at(tokens: Sequence[str], i: int) -> bool:
         return True
     after = tokens[i + 1]
     if after in _OF:
-        return _names_staff(tokens, i + 2) or _of_staff(tokens, i + 1)
+        return (
+            _names_staff(tokens, i + 2)
+            or _of_staff(tokens, i + 1)
+            or (i + 2 < len(tokens) and tokens[i + 2] in _YOU_ALL)
+        )
     if after.startswith("ال") and not after.isascii():
         return _names_staff(tokens, i + 1)
     return True
@@ -3048,7 +3176,7 @@ _BARE_REQUEST_WORDS = _FILLER | frozenset(
     tokenise(
         normalise(
             "a an the any real actual live pls plz now asap immediately "
-            "یه یک واقعی فورا الان حقیقی لو سمحت سمحتوا الحین هلا"
+            "یه یک واقعی فورا الان حقیقی لو سمحت سمحتوا الحین هلا " + _ARABIZI_PLEASE
         )
     )
 )
@@ -3155,7 +3283,12 @@ def _is_anyone_there(clause: Sequence[str]) -> bool:
 # request form may stand only beside a service of two words.
 _SERVICE_ALONE = frozenset(tokenise("support billing helpdesk transfer escalate callback"))
 _POLITE = frozenset(
-    tokenise(normalise("please pls plz plez now asap لطفا لو سمحت سمحتوا فضلك بليز الحين هلا"))
+    tokenise(
+        normalise(
+            "please abeg pls plz plez now asap لطفا لو سمحت سمحتوا فضلك بليز الحين هلا "
+            + _ARABIZI_PLEASE
+        )
+    )
 )
 _SERVICE_ALONE_LENGTH = 6  # words ("ana 3ayez customer service please")
 _BESIDE_SERVICE = _BARE_REQUEST_WORDS | _SELF | frozenset(["dept", "department", "ana"])
@@ -3366,16 +3499,26 @@ def _talks_to_them(clause: Sequence[str], before: Sequence[str]) -> bool:
 
 # "Where is the human?", "where are your agents??": the person asked for where they are
 # (alone in the clause, like Persian «اپراتور کجاست»); "where is the technician? he was
-# due at 10" waits for a visit, "where are your agents based?" asks about the staff.
+# due at 10" waits for a visit («وين المندوب؟» for the courier), "where are your agents
+# based?" asks about the staff. "Where's" and Arabic «وين», «فين» carry the "is"
+# ("this is a joke, where's a human", «والله عيب، وين الموظفين؟»).
 _WHERE = "where"
-_VISITORS = frozenset(tokenise("technician technicians"))
+_WHERE_IS = frozenset(tokenise(normalise("wheres وين فين wen wein fen")))
+_WHERE_FIRST = _WHERE_IS | {_WHERE}
+_VISITORS = frozenset(
+    tokenise(normalise("technician technicians مندوب المندوب مناديب المناديب فني الفني"))
+)
 
 
 def _where_is_the_person(clause: Sequence[str]) -> bool:
     """Whether the clause is "where is" and a person to talk to, alone."""
-    if clause[0] != _WHERE or len(clause) < 3 or clause[1] not in _IS:
+    if clause[0] in _WHERE_IS:
+        start = 1
+    elif clause[0] == _WHERE and len(clause) >= 3 and clause[1] in _IS:
+        start = 2
+    else:
         return False
-    j = _next_word(clause, 2, _DETERMINERS | _REAL)
+    j = _next_word(clause, start, _DETERMINERS | _REAL)
     return (
         j == len(clause) - 1
         and clause[j] not in _VISITORS
@@ -3506,24 +3649,47 @@ def _asks_in_other_words(clause: Sequence[str]) -> bool:
 # nothing ("this is ridiculous. is anyone there??", «سه بار پرسیدم. اپراتور لطفا»), is a
 # message of its own; not "Agent, where is my order?" (it asks in its last clause), "is
 # it you or a person?" (the last clause is no sentence), "I want an uber for me and 5
-# other people" (a conjunction, not a full stop).
+# other people" (a conjunction, not a full stop). After a comma too ("this is
+# ridiculous, operater plz"), when what came before names no one ("my brother, a person
+# I trust").
 _SENTENCE_END = re.compile(r"[.!\n]+")
+_COMMA = re.compile(r"[,،]\s")
 _QUESTION_MARK = re.compile(r"[?؟]")
 _ENDING_MARKS = " \t\n?؟!.…"
 
 
 def _last_sentence_asks(text: str, clauses: Sequence[Sequence[str]]) -> bool:
-    """Whether the last sentence of `text` is one clause, the earlier ones ask nothing,
-    and read alone it asks for a person (`is_human_request`)."""
+    """Whether the last sentence of `text` (or its last part after a comma) is one
+    clause, the earlier ones ask nothing, and read alone it asks for a person
+    (`is_human_request`)."""
     body = text.rstrip(_ENDING_MARKS)
-    *earlier, last = _SENTENCE_END.split(body)
-    if not earlier or _QUESTION_MARK.search(body[: len(body) - len(last)]):
-        return False
+    last = _SENTENCE_END.split(body)[-1]
+    after_comma = _COMMA.split(last)[-1]
+    if after_comma == body or _QUESTION_MARK.search(body[: len(body) - len(after_comma)]):
+        return False  # one sentence and no comma, or a question before
     tokens = clauses[-1]
+    if any(_asks_wh(c) for c in clauses[:-1]) or not is_human_request(tokens):
+        return False
+    if after_comma != last and _after_a_complaint(after_comma, clauses):
+        last = after_comma
+    return last != body and _clauses(last) == [tokens]
+
+
+def _after_a_complaint(after_comma: str, clauses: Sequence[Sequence[str]]) -> bool:
+    """Whether the last part of a message, after a comma, may be read alone: it starts
+    with no conjunction, asks no wh-question, and what came before is no thanks or yes
+    and names no one."""
+    head = after_comma.split(maxsplit=1)[:1]
+    first = set(tokenise(normalise(head[0]))[:1]) if head else set()
     return (
-        _clauses(last) == [tokens]
-        and not any(_asks_wh(c) for c in clauses[:-1])
-        and is_human_request(tokens)
+        not first & _OR  # "are you ai, or a person"
+        and not first & _CLAUSE_WORDS  # "an uber for me, and 5 other people"
+        and not _asks_wh(clauses[-1])  # «تأخر الطلب، وين المندوب؟», the courier
+        # thanks or a yes before are no complaint ("ok thanks, human being of the year")
+        and not any(_made_of(c, _THANKS, _YES, _NO) for c in clauses[:-1])
+        and not any(
+            _names_staff(c, i) or c[i] in _ANY_SOMEONE for c in clauses[:-1] for i in range(len(c))
+        )
     )
 
 
@@ -3554,6 +3720,8 @@ def asks_for_a_person(text: str) -> bool:
         or _raised_to_staff(c)
         or _handed_to_staff(c)
         or _is_anyone_there(c)
+        or _someone_sent(c)
+        or _with_whom_i_talk(c)
         or (not _OTHER_WORDS.isdisjoint(c) and _asks_in_other_words(c))
         for c in asking
     ):
@@ -3562,7 +3730,7 @@ def asks_for_a_person(text: str) -> bool:
     # read in every clause: «كلمني» is also a past, "where is" a question about the staff
     if any(
         (not _TALK_TO_ME.isdisjoint(c) and _talk_to_me_person(c))
-        or (c[0] == _WHERE and _where_is_the_person(c))
+        or (c[0] in _WHERE_FIRST and _where_is_the_person(c))
         for c in clauses
     ):
         return True

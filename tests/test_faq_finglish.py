@@ -117,6 +117,17 @@ def test_the_spoken_reading_conjugates_verbs_and_drops_a_glued_ezafe() -> None:
     assert to_persian("yeki zang bezane", spoken=True) == normalise("یکی زنگ بزنه")
 
 
+def test_the_spoken_reading_reads_a_mistyped_person_word_as_the_word() -> None:
+    # a letter left out, two letters swapped; the matcher's reading spells them out
+    assert to_persian("opertor", spoken=True) == normalise("اپراتور")
+    assert to_persian("poshtbani", spoken=True) == normalise("پشتیبانی")
+    assert to_persian("karshnas", spoken=True) == normalise("کارشناس")
+    assert to_persian("opertor") != normalise("اپراتور")
+    # "nadad" ("didn't give"): the negative past, its stem "dad" being English
+    assert to_persian("javab nadad", spoken=True) == normalise("جواب نداد")
+    assert to_persian("my dad", spoken=True) == to_persian("my dad")
+
+
 def test_be_man_is_persian_in_the_spoken_reading_only() -> None:
     assert is_finglish("zang bezanin be man", spoken=True)
     assert not is_finglish("zang bezanin be man")

@@ -1470,10 +1470,185 @@ SESSION_26_LOOK_ALIKES = {
     "mistyped_someone": ["somone stole my card", "I gave it to somone at the door"],
 }
 
+SESSION_27_REQUESTS = {
+    # "one of you" («واحد منكم», «یکی از شما») and «واحد» after "with" and a verb of talking
+    "one_of_you": [
+        "ابي اكلم واحد منكم",
+        "اريد احچي ويا واحد منكم",
+        "ابغى واحد منكم يرد علي",
+        "abi akalem wa7ed mnkom",
+        "مخوم با یکی از شما گپ بزنم",
+        "یکی از شماها جواب بده",
+        "حاب نهدر مع واحد",
+        "بدي احكي مع واحد",
+        "نحب نحكي مع واحد من الخدمة",
+        "bghit nahder m3a wa7ed",
+        "3ayez atkalem ma3 wa7ed",
+    ],
+    # dialect verbs and words: Sudanese «زول», Levantine «يحاكيني», «يجاوبني», Maghrebi
+    # «يعيطلي», Mashhadi «مخوم», formal Persian «انتقال دهید»
+    "dialect_words": [
+        "عايز اتكلم مع زول حقيقي",
+        "داير اتكلم مع زول",
+        "في زول يرد علي؟",
+        "بدي حد يحاكيني",
+        "بدي حدا يحاكيني ضروري",
+        "ممكن حد يجاوبني",
+        "شي حد يجاوبني",
+        "بغيت واحد يعيطلي",
+        "عافاك شي واحد يعيطلي",
+        "لو تكرمت، وصلني بأحد",
+        "مرا به اپراتور انتقال دهید",
+        "لطفا منو به کارشناس انتقال بدید",
+    ],
+    # Arabizi: 2 for the hamza, «خدمة العملاء» with 5 and 3, "law sama7t", spellings
+    "arabizi": [
+        "ana ayza 2kalem 7ad",
+        "bdi 2e7ki ma3 7ada",
+        "3awz customer service",
+        "bghit wa7ed y3ayetli",
+        "baddi 7ada y7aki ma3i",
+        "bade 7ada y7akini",
+        "abghaa akalm mwazf",
+        "abi a7ad yerd 3alay",
+        "ana 3ayez 7ad men 5edmet el 3omala",
+        "5edmet el 3omala law sama7t",
+        "customer service law sama7t",
+        "wasalni b5edmet el3omala",
+        "ana 3ayez 7ad mn el support",
+    ],
+    # "where's" and «وين» carry the "is": where the person is, alone, after a complaint
+    "where_is_the_person": ["this is a joke, where's a human", "والله عيب، وين الموظفين؟"],
+    # a short request after a comma, when what came before names no one
+    "after_a_comma": [
+        "this is ridiculous, is anyone there??",
+        "this is ridiculous, operater plz",
+        "been waiting 3 days, real persn plz",
+        "واقعا که، اپراتو میخام",
+    ],
+    # a person-word before a request form in the past participle, or before an adjective
+    "needed": ["agent required", "human needed asap", "rep requested", "someone qualified please"],
+    # sending for someone, and nothing else said; "loop in", "link me up with" a person
+    "someone_sent": [
+        "ابعتولي حدا",
+        "ab3atouli 7ada",
+        "هاتولي حد",
+        "loop in a person",
+        "kindly link me up with your customer care",
+    ],
+    # Persian "with whom may I talk"
+    "with_whom": ["با کی میتونم صحبت کنم؟", "با کی حرف بزنم"],
+    # Nigerian English: "oga" ("boss"), "abeg" ("please")
+    "nigerian": ["I wan speak with una oga", "abeg oga", "abeg send someone"],
+    # Finglish person-words with a letter left out or two letters swapped
+    "finglish_typos": [
+        "ye opertor mikham",
+        "opertor lotfan",
+        "mishe ba superisor harf bezanam?",
+        "vaslam kon be poshtbani",
+    ],
+}
+SESSION_27_LOOK_ALIKES = {
+    "one_of_you": [
+        "واحد منكم اتصل علي امس",
+        "كم واحد منكم يشتغل بالفرع؟",
+        "یکی از شما دیروز زنگ زد",
+        "یکی از شماها گفت فردا میرسه",
+        "یکی از شما سفارشمو اشتباه فرستاد",
+        "تكلمت مع واحد منكم امس وقال بكرة",
+        "حكيت مع واحد صاحبي عن الجهاز",
+        "wa7ed menkom kalemni embare7",
+        "واحد منكم جاب الطلب غلط",
+    ],
+    "dialect_words": [
+        "الزول الجاب الطلب كان محترم",
+        "زول سرق موبايلي",
+        "في زول بيسأل عن السعر",
+        "صاحبي ما يجاوبني على التلفون",
+        "حدا حاكاني امبارح وقال بكرة",
+        "مخوم گوشی بخرم",
+        "مخوم بدونم کارشناس کی زنگ میزنه",
+        "پول رو به حسابم انتقال بدید",
+        "آیا کارت هدیه قابل انتقال به شخص دیگری است؟",
+        "el mowazaf 3ayetli embare7",
+    ],
+    "arabizi": [
+        "3awz a3raf el se3r",
+        "3awz a3raf customer service beyfta7 emta",
+        "customer service law sama7t emta beyefta7?",
+        "el support kalemni embare7",
+        "law sama7t el mowazaf kalemni embare7",
+        "law sama7t",
+    ],
+    "where_is_the_person": [
+        "تأخر الطلب، وين المندوب؟",
+        "where's the technician? he was due at 10",
+        "where's my order",
+    ],
+    "after_a_comma": [
+        "are you ai, or a person",
+        "are you a bot, or a human?",
+        "my brother, a person I trust, will collect it",
+        "I want an uber for me, and 5 other people",
+        "ok thanks, human being of the year",
+    ],
+    "with_whom": [
+        "با کی باید هماهنگ کنم برای تحویل؟",
+        "کی زنگ میزنید؟",
+        "با کی تماس گرفتم دیروز؟",
+        "سفارشمو با کی بفرستید؟",
+    ],
+    "nigerian": [
+        "who is your oga?",
+        "my oga at work wants a receipt",
+        "your oga was very nice",
+        "abeg where is my order",
+    ],
+    "someone_sent": [
+        "link me to the tracking page",
+        "ابعتولي حد يركب الجهاز",
+        "send someone to fix it",
+        "send me one",
+        "loop in my wife on the email",
+    ],
+    "finglish_typos": [
+        "opertor goft farda miresad",
+        "karshnas dirooz zang zad",
+        "shomare poshtbani chande?",
+        "poshtbani ta saat chand javab mide?",
+        "supervisr goft pool ro pas midan",
+    ],
+    # a person who did something, told
+    "a_person_did": [
+        "someone opened it",
+        "the box was open, someone opened it",
+        "never mind, someone helped me",
+        "a person signed for it",
+        "the agent hung up on me",
+        "someone took my parcel",
+    ],
+    # words derived from a person-word that name no person, and a mistyped agent told
+    # about ("kasi javab nadad": nobody answered)
+    "no_person": [
+        "humanly possible?",
+        "is it humanly possible to ship today?",
+        "I need a store that is staffed on sundays",
+        "I need an advisory on the recall",
+        "the agnet was rude",
+        "kasi javab nadad",
+    ],
+}
+
 
 FAMILY_REQUESTS = [
     t
-    for d in (SESSION_22_REQUESTS, SESSION_23_REQUESTS, SESSION_24_REQUESTS, SESSION_26_REQUESTS)
+    for d in (
+        SESSION_22_REQUESTS,
+        SESSION_23_REQUESTS,
+        SESSION_24_REQUESTS,
+        SESSION_26_REQUESTS,
+        SESSION_27_REQUESTS,
+    )
     for ts in d.values()
     for t in ts
 ]
@@ -1484,6 +1659,7 @@ FAMILY_LOOK_ALIKES = [
         SESSION_23_LOOK_ALIKES,
         SESSION_24_LOOK_ALIKES,
         SESSION_26_LOOK_ALIKES,
+        SESSION_27_LOOK_ALIKES,
     )
     for ts in d.values()
     for t in ts
