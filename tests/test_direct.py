@@ -4,6 +4,7 @@ the same rows, converted the same way, the same errors; elsewhere it is SQLAlche
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from router.storage.core_rows import (
     transaction_connection,
 )
 from router.storage.engine import new_engine, new_sessionmaker
+from router.storage.migrate import upgrade_to_head
 from router.storage.models import Customer, Identity, Message, Thread, ThreadStatus
 
 
@@ -131,6 +133,65 @@ async def test_the_hot_paths_reads_give_sqlalchemys_rows(engine: AsyncEngine) ->
         )
         assert [m["attachments"] for m in messages] == [[{"sha256": "ab", "size": 3}], None]
         assert [m["sender_authenticated"] for m in messages] == [True, None]
+
+
+async def test_values_the_statement_holds_and_computed_values_go_where_sqlalchemy_puts_them(
+    engine: AsyncEngine,
+) -> None:
+    """A statement's parameters in its order: the caller's (one named twice, a date
+    converted), a value it holds (a compared constant, a LIMIT), one computed at each
+    run (a callable's), each where SQLAlchemy's execution puts it."""
+    async with new_sessionmaker(engine)() as session, session.begin():
+        identity, thread = await _conversation(session)
+        connection = await session.connection()
+        calls: list[int] = []
+
+        def computed() -> int:
+            calls.append(1)
+            return identity.id
+
+        statement = (
+            select(Message.id, Message.text)
+            .where(
+                Message.thread_id == bindparam("in_thread"),
+                Message.thread_id >= bindparam("in_thread"),  # named twice
+                Message.direction == "in",
+                Message.created_at <= bindparam("until"),
+                Message.identity_id == bindparam("by_callable", callable_=computed),
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        params = {"in_thread": thread.id, "until": utcnow()}
+        ours, theirs = await _both_ways(connection, statement, params)
+        assert ours == theirs and [row["text"] for row in ours] == ["سلام 1"]
+        assert len(calls) == 2  # at each run, not once at compile
+        none, _ = await _both_ways(connection, statement, {**params, "in_thread": -1})
+        assert none == []
+
+
+async def test_the_senders_look_up_plan_uses_the_inbound_index_whatever_its_values(
+    tmp_path: Path,
+) -> None:
+    """The first delivery of a message id is found by the unique index of inbound
+    messages, a partial one: its plan must not depend on a bound value, or SQLite
+    prepares the statement again at every run to prove the index usable."""
+    engine = new_engine(f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}")
+    try:
+        await upgrade_to_head(engine)
+        names = ("sender_channel", "sender_address", "message_id", "seen_at")
+        compiled = direct._compile(_SENDER_SEEN, names, engine.dialect)
+        assert compiled is not None
+        unbound = (None,) * len(compiled.binds)
+        async with engine.connect() as connection:
+            plan = (
+                await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.sql}", unbound)
+            ).all()
+        details = [row[-1] for row in plan]
+        assert any("uq_message_inbound_external" in detail for detail in details), details
+        assert not any(detail.startswith("SCAN messages") for detail in details), details
+    finally:
+        await engine.dispose()
 
 
 async def test_reads_together_give_each_reads_rows(engine: AsyncEngine) -> None:

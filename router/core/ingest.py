@@ -18,7 +18,7 @@ from datetime import timedelta
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, literal_column, select, true, update
+from sqlalchemy import BigInteger, bindparam, literal, literal_column, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -421,7 +421,10 @@ def _sender_seen_statement() -> Any:
             Message.identity_id == identity_id,
             Message.channel == bindparam("sender_channel"),
             Message.external_id == bindparam("message_id"),
-            Message.direction == Direction.INBOUND,
+            # Written into the SQL, not bound: the unique index this look-up uses holds
+            # only inbound rows, and SQLite's planner proves that from a bound value by
+            # preparing the statement again at every run (~0.1 ms of CPU a message).
+            Message.direction == literal(Direction.INBOUND.value, literal_execute=True),
         )
         .limit(1)
         .scalar_subquery()

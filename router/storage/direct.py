@@ -61,7 +61,11 @@ class _Compiled:
     compiled: Any  # SQLAlchemy's `SQLCompiler`: `construct_params` fills fixed values
     fixed: dict[str, Any]  # the values of a fixed ``IN`` list's parameters, by name
     binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    # Where each parameter's value comes from, in the statement's order (`_plan`), or
+    # None: from `construct_params` at every run.
+    plan: tuple[tuple[str | None, Callable[[Any], Any] | None, Any], ...] | None
     columns: tuple[Callable[[Any], Any] | None, ...]  # empty: no rows
+    converts: bool  # some column's values are converted
     metadata: SimpleResultMetaData
 
 
@@ -104,9 +108,10 @@ def _compiled_parts(statement: Any, names: tuple[str, ...], dialect: Dialect) ->
         sql, positions, processors = state.statement, state.positiontup, state.processors
         fixed = {name: state.parameters[name] for name in positions if name not in given}
     binds = tuple((name, processors.get(name)) for name in positions)
+    plan = _plan(compiled, names, fixed, binds)
     result_columns = compiled._result_columns
     if not result_columns:
-        return _Compiled(sql, compiled, fixed, binds, (), _NO_COLUMNS)
+        return _Compiled(sql, compiled, fixed, binds, plan, (), False, _NO_COLUMNS)
     columns = tuple(
         column.type._cached_result_processor(dialect, None) for column in result_columns
     )
@@ -114,7 +119,40 @@ def _compiled_parts(statement: Any, names: tuple[str, ...], dialect: Dialect) ->
         [column.keyname for column in result_columns],
         extra=[tuple(column.objects) for column in result_columns],
     )
-    return _Compiled(sql, compiled, fixed, binds, columns, metadata)
+    converts = any(convert is not None for convert in columns)
+    return _Compiled(sql, compiled, fixed, binds, plan, columns, converts, metadata)
+
+
+def _plan(
+    compiled: Any,
+    names: tuple[str, ...],
+    fixed: Mapping[str, Any],
+    binds: tuple[tuple[str, Callable[[Any], Any] | None], ...],
+) -> tuple[tuple[str | None, Callable[[Any], Any] | None, Any], ...] | None:
+    """For each parameter of the statement, in order: the caller's name for it and its
+    conversion, or (None, None, its converted value) for a value the statement holds
+    (a literal, a ``LIMIT``, a fixed ``IN`` list's). What `construct_params` works out
+    at every run, worked out once: it cost more than SQLite's run of a small statement.
+    None when a value must be worked out at every run (a parameter with a callable
+    value or one that must be given, escaped names): `construct_params` does that."""
+    if compiled.escaped_bind_names:
+        return None
+    plan: list[tuple[str | None, Callable[[Any], Any] | None, Any]] = []
+    for name, process in binds:
+        if name in fixed:
+            value = fixed[name]
+            plan.append((None, None, value if process is None else process(value)))
+            continue
+        bind = compiled.binds[name]
+        if bind.key in names:
+            plan.append((bind.key, process, None))
+        elif name in names:
+            plan.append((name, process, None))
+        elif bind.callable is not None or bind.required:
+            return None
+        else:
+            plan.append((None, None, bind.value if process is None else process(bind.value)))
+    return tuple(plan)
 
 
 def _driver_of(connection: Connection) -> LoopSqliteConnection | None:
@@ -152,6 +190,11 @@ def _compiled_for(
 
 def _parameters(compiled: _Compiled, params: Mapping[str, Any]) -> tuple[Any, ...]:
     """`params` in the statement's order, converted as SQLAlchemy converts them."""
+    if compiled.plan is not None:
+        return tuple(
+            value if name is None else params[name] if process is None else process(params[name])
+            for name, process, value in compiled.plan
+        )
     values = compiled.compiled.construct_params(params)
     if compiled.fixed:
         values.update(compiled.fixed)
@@ -186,22 +229,19 @@ async def execute(
         return await connection.execute(statement, params)
     driver, compiled = found
     parameters = _parameters(compiled, params)
-    cursor = driver.cursor()
     try:
-        await cursor.execute(compiled.sql, parameters)
-        raw = await cursor.fetchall() if compiled.columns else []
+        rows = await driver.fetch_all(compiled.sql, parameters)
     except sqlite3.Error as error:
         raise _driver_error(connection, compiled, parameters, error) from error
-    finally:
-        await cursor.close()
-    converters = compiled.columns
-    rows = [
-        tuple(
-            value if convert is None else convert(value)
-            for convert, value in zip(converters, row, strict=True)
-        )
-        for row in raw
-    ]
+    if compiled.converts:
+        converters = compiled.columns
+        rows = [
+            tuple(
+                value if convert is None else convert(value)
+                for convert, value in zip(converters, row, strict=True)
+            )
+            for row in rows
+        ]
     return IteratorResult(compiled.metadata, iter(rows))
 
 
