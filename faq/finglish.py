@@ -381,6 +381,8 @@ _ARABIZI_WORD = re.compile(r"[a-z]+[235679][a-z]+|[235679](?!ta)[a-z]{2,}")
 # English words that are Persian after a preposition: "be man" («به من», "to me"), "ba man"
 # («با من») are no English ("zang bezanin be man").
 _PERSIAN_PAIRS = frozenset([("be", "man"), ("ba", "man")])
+# their words: only these are looked up with their neighbours
+_PAIRED = frozenset(word for pair in _PERSIAN_PAIRS for word in pair)
 
 
 def _evidence(words: list[str], *, spoken: bool) -> tuple[int, int]:
@@ -401,10 +403,6 @@ def _evidence(words: list[str], *, spoken: bool) -> tuple[int, int]:
         elif evidence < 0:
             english += 1
     return persian, english
-
-
-# The words of `_PERSIAN_PAIRS`: only these are looked up with their neighbours.
-_PAIRED = frozenset(word for pair in _PERSIAN_PAIRS for word in pair)
 
 
 # A word's evidence depends on the word alone: a message's words are read a few times a

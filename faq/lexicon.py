@@ -428,14 +428,14 @@ def _merge(base: Mapping[str, Any], extra: Any) -> dict[str, Any]:
     return merged
 
 
-def _merged_implies(base: Mapping[str, Any], extra: Any) -> dict[str, Any]:
+def _merged_implies(base: Mapping[str, Any], extra: Any) -> Any:
     """The shipped `implies` with the owner's added: a concept listed in both implies
-    the concepts of both lists (checked by `_implied`)."""
+    the concepts of both lists. Anything of the wrong shape is kept as it is, for
+    `_implied` to refuse with the one message for it."""
     if not isinstance(extra, Mapping):
-        raise LexiconError(f"{_IMPLIES!r} must map a concept to a list of concepts")
-    merged = {name: list(others) for name, others in base.items()}
+        return extra
+    merged: dict[str, Any] = {str(name): list(others) for name, others in base.items()}
     for name, others in extra.items():
-        if not isinstance(others, list):
-            raise LexiconError(f"{_IMPLIES}.{name} must be a list of concepts")
-        merged[str(name)] = [*merged.get(str(name), []), *others]
+        shipped = merged.get(str(name), [])
+        merged[str(name)] = [*shipped, *others] if isinstance(others, list) else others
     return merged
