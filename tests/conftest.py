@@ -59,9 +59,15 @@ _RUN_DATABASE_FIXTURES = frozenset(
 
 
 def _belongs_to_a_postgresql_run(item: pytest.Item) -> bool:
-    """A test that uses the run's database, or one that only a PostgreSQL run keeps."""
+    """A test that uses the run's database, or one that only a PostgreSQL run keeps.
+
+    A browser test is kept only when marked `end_to_end`. The others check what the
+    page shows and does; every request they make (route, query parameters, outcome) is
+    also made by a test the PostgreSQL run keeps, and they are a third of its time."""
     if item.get_closest_marker("postgresql") is not None:
         return True
+    if item.get_closest_marker("browser") is not None:
+        return item.get_closest_marker("end_to_end") is not None
     return not _RUN_DATABASE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
 
 

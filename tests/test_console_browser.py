@@ -115,6 +115,7 @@ def thread_items(page: Page) -> Any:
     return page.locator("#thread-list .thread-item")
 
 
+@pytest.mark.end_to_end
 async def test_widget_visitor_to_agent_to_tier_two(
     browser: Browser, server: tuple[str, AppContext]
 ) -> None:

@@ -267,6 +267,7 @@ async def check_widget_survives(page: Page) -> None:
     )
 
 
+@pytest.mark.end_to_end
 async def test_no_message_is_lost_when_acks_or_sockets_drop(
     browser: Browser, served: tuple[str, AppContext]
 ) -> None:
