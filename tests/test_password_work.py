@@ -1,5 +1,6 @@
-"""Argon2's own threads (router/core/security.py::PasswordWork): a bounded line, and
-every place given back however the request ends, or sign-ins would be refused for ever."""
+"""Passwords in the product (router/core/security.py): what a stored hash costs, and
+argon2's own threads (`PasswordWork`): a bounded line, and every place given back however
+the request ends, or sign-ins would be refused for ever."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import threading
 
 import pytest
+from argon2 import Type, extract_parameters
 
 from router.core import security
 from router.core.security import PasswordsBusy, PasswordWork
@@ -49,3 +51,16 @@ async def test_places_are_refused_beyond_the_line_and_given_back_however_a_reque
     assert work.held == 0
     assert await work.hash("again") == "hash of again"
     assert work.held == 0
+
+
+def test_a_stored_password_costs_what_argon2_recommends() -> None:
+    """The tests' agents share a hash of argon2's lowest cost (`tests/console_support.py`);
+    what the product stores is argon2id at RFC 9106's second recommended setting
+    (argon2-cffi's default): three passes over 64 MiB."""
+    stored = security.hash_password("correct horse battery")
+    parameters = extract_parameters(stored)
+    assert parameters.type is Type.ID
+    assert parameters.time_cost >= 3
+    assert parameters.memory_cost >= 64 * 1024
+    assert security.verify_password(stored, "correct horse battery")
+    assert not security.verify_password(stored, "correct horse batteries")
