@@ -744,7 +744,9 @@ class Matcher:
                     form_words.append(word)
                 rows.append(row)
             text_rows.append(rows)
-        sims = np.zeros((len(forms), len(columns)), dtype=np.float32)
+        # column x form: a side's rows are gathered as whole rows and reduced along
+        # the first axis, where numpy runs over contiguous memory
+        sims = np.zeros((len(columns), len(forms)), dtype=np.float32)
         # The KB's own forms: their close forms, once per form, placed in the columns.
         near_rows: list[int] = []
         near_ids: list[int] = []
@@ -763,7 +765,7 @@ class Matcher:
             wanted = np.array(near_ids, dtype=np.int64)
             at = columns.searchsorted(wanted)  # columns are ascending
             present = columns.take(np.minimum(at, len(columns) - 1)) == wanted
-            sims[np.array(near_rows)[present], at[present]] = np.array(near_sims)[present]
+            sims[at[present], np.array(near_rows)[present]] = np.array(near_sims)[present]
         if unknown:
             compared = process.cdist(
                 [forms[row] for row in unknown],
@@ -773,7 +775,7 @@ class Matcher:
                 dtype=np.float32,
             )
             compared /= 100.0
-            sims[unknown] = compared
+            sims[:, unknown] = compared.T
         out = []
         first = 0
         for (words, _), rows, (bounds, ids, weights) in zip(
@@ -782,12 +784,13 @@ class Matcher:
             positions = all_positions[first : first + ids.size]
             first += ids.size
             query = self._align_side(words)
-            # token x side
-            per_side = np.maximum.reduceat(sims[:, positions], bounds, axis=1)[rows]
+            # token x side, in the layout the product below has always read
+            per_side = np.maximum.reduceat(sims.take(positions, axis=0), bounds, axis=0)
+            per_side = np.ascontiguousarray(per_side.take(rows, axis=1).T)
             query_cov = query.weights @ per_side / query.weights.sum()
             # the best token's match per column: max commutes with the row repetition
-            own = sims if len(texts) == 1 else sims[sorted(set(rows))]
-            covered = np.add.reduceat(own.max(axis=0)[positions] * weights, bounds)
+            own = sims if len(texts) == 1 else sims[:, sorted(set(rows))]
+            covered = np.add.reduceat(own.max(axis=1)[positions] * weights, bounds)
             side_cov = covered / np.add.reduceat(weights, bounds)
             out.append(_Coverages(query_cov, side_cov, per_side))
         return out
