@@ -23,6 +23,7 @@ from faq.lexicon import concept_words
 from faq.light_words import LIGHT_WORDS
 from faq.morphology import arabic_variants, english_stem, persian_light_verb, persian_variants
 from faq.normalise import normalise, tokenise
+from faq.typos import KeyWordTypos
 
 
 class MessageKind(enum.StrEnum):
@@ -578,10 +579,13 @@ _HUMAN_PHRASES = _phrases(
     # "someone higher up" («میخوام با یه مقام بالاتر صحبت کنم»)
     "مقام بالاتر",
     "پشتیبانی",
-    "خدمة العملاء",
+    *(
+        f"{pre}خدمة {customers}"
+        for pre in ("", "ل", "ب")
+        # the hamza is often left off in chat («خدمة العملا»)
+        for customers in ("العملاء", "العملا")
+    ),
     "خدمه عملاء",
-    "لخدمة العملاء",
-    "بخدمة العملاء",
     "الدعم",
     "للدعم",
     "بالدعم",
@@ -696,6 +700,7 @@ _ARABIC_PROCLITICS = ("بال", "لل", "عال", "ال", "ب", "ل", "و")
 # Plural and oblique endings a person-word takes before a pronoun («موظفيكم», «المسؤولين»).
 # «ی» is not one: «شخصی» is "personal", not a person.
 _PERSON_ENDINGS = ("ین", "ون", "ان", "ها")
+_ARABIC_PLURALS = tuple(normalise(e) for e in ("ين", "ون"))
 # Words a person-word's inflections would reach that name no person ("personal",
 # "humanly possible?", "a store staffed on Sundays", "staffing", "an advisory").
 _PERSONAL = frozenset(
@@ -1883,9 +1888,30 @@ _MISTYPED_ANYONE = {
 }
 
 
+# The rules' key words typed with one slip («کارشانس», «المدر», "conect", "speka"; see
+# `faq.typos`): the person-words, with the Arabic proclitics and plural they take
+# («للمدير», «الموظفين»), the verbs of talking (not "transfer", whose "trasfer" is money
+# moved) and the words of a service.
+_KEY_WORD_TYPOS = KeyWordTypos(
+    itertools.chain(
+        (
+            proclitic + word + plural
+            for word in _HUMAN_WORDS - _ANYONE - _COMPOUND_PEOPLE
+            for proclitic in ("", *(() if word.isascii() else _ARABIC_PROCLITICS))
+            for plural in ("", *(() if word.isascii() else _ARABIC_PLURALS))
+        ),
+        _CONTACT_WORDS - {"transfer"},
+        (word for phrase in _HUMAN_PHRASES for word in phrase),
+    ),
+    proclitics=_ARABIC_PROCLITICS,
+)
+
+
 @functools.lru_cache(maxsize=1 << 14)
 def _repaired(token: str) -> tuple[str, ...]:
     """`token` as the word or words it was meant to be."""
+    if (meant := _KEY_WORD_TYPOS.meant(token)) is not None:
+        return (meant,)
     if token.isascii():
         if token in _MISSPELT_SERVICE:
             return (_MISSPELT_SERVICE[token],)

@@ -1640,6 +1640,53 @@ SESSION_27_LOOK_ALIKES = {
 }
 
 
+# Key words with one slip (a letter left out, two swapped, one typed twice, a letter that
+# sounds alike), as customers in a hurry type them.
+SESSION_28_REQUESTS = {
+    "persian_typos": [
+        "میخوام با کارشانس صحبت کنم",
+        "وصلم کنید به اپارتور",
+        "لطفا با سرپرتس صحبت کنم",
+        "میخوام با مسئل فروش صحبت کنم",
+        "میخوام با پشتیابنی صحبت کنم",
+        "لطفا منو به یک کارشناس متنقل کنید",
+    ],
+    "arabic_typos": [
+        "ابغى اكلم المرشف",
+        "ابي اتكلم مع انسن",
+        "ابي احد يلكمني",
+        "عايز اكلم خدمة العمالء",
+        # the hamza left off is a spelling, not a slip
+        "عايز اكلم خدمه العملا",
+    ],
+    "arabizi_typos": ["3ayez aklem 7ad"],
+}
+# ... and the same words, slipped, where no person is asked for: a person told about or
+# asked about, and everyday words a slip away («متنقل», "mobile"; «اسنان», "teeth").
+SESSION_28_LOOK_ALIKES = {
+    "typos_told_about": [
+        "does the opertor speak arabic?",
+        "your agnet helped me yesterday, thanks",
+        "کارشانس دیروز خیلی خوب راهنماییم کرد، ممنون",
+        "اپارتور تا ساعت چند جواب میده؟",
+        "المرشف كان محترم جدا",
+        "امس الموضف كلمني وحل المشكلة",
+        "کارشنس تون دیروز گفت فردا میرسه",
+        "مسئل فروشتون خیلی بداخلاق بود",
+        "پشتیابنی تا ساعت چند کار میکنه؟",
+        "خدمه العملا عندكم متى تفتح؟",
+        "مين المسؤل عن التوصيل بالرياض؟",
+    ],
+    "words_a_slip_away": [
+        "هل عندكم خدمة انترنت متنقل؟",
+        "عندكم فرشاة اسنان؟",
+        "ممكن اتكمل الطلب؟",
+        "what are your peak hours?",
+        "is the escalator in your store working?",
+        "can I cancel my contract",
+    ],
+}
+
 FAMILY_REQUESTS = [
     t
     for d in (
@@ -1648,6 +1695,7 @@ FAMILY_REQUESTS = [
         SESSION_24_REQUESTS,
         SESSION_26_REQUESTS,
         SESSION_27_REQUESTS,
+        SESSION_28_REQUESTS,
     )
     for ts in d.values()
     for t in ts
@@ -1660,6 +1708,7 @@ FAMILY_LOOK_ALIKES = [
         SESSION_24_LOOK_ALIKES,
         SESSION_26_LOOK_ALIKES,
         SESSION_27_LOOK_ALIKES,
+        SESSION_28_LOOK_ALIKES,
     )
     for ts in d.values()
     for t in ts
