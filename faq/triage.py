@@ -11,7 +11,7 @@ import enum
 import functools
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
@@ -3719,6 +3719,53 @@ def _after_a_complaint(after_comma: str, clauses: Sequence[Sequence[str]]) -> bo
     )
 
 
+# A request after a story told in the same unpunctuated clause ("the courier came
+# yesterday and left without the parcel i need to speak to someone", «المندوب جا امس وما
+# سلمني الطلب ابغى اكلم موظف»): the story's past makes the whole clause tell (`_tells`),
+# so the part from the customer's own "I want", "I need" or "please" on is read as a
+# clause of its own. Not "I wanted": the customer's past is the story; nor "do I need",
+# a question.
+# ... or from "please", "can", «ممکن», an English imperative: where a new sentence may
+# start unmarked.
+_SENTENCE_OPENERS = _MODALS | frozenset(
+    tokenise(normalise("please pls plz kindly لطفا transfer connect escalate let get"))
+)
+_NEGATION_REACH = 3  # words from a negation to the request it denies
+# An English modal opens a question with the subject after it ("can I", "could someone").
+_I_WE = frozenset(["i", "we"])
+_ASKED_BY_MODAL = _I_WE | _YOU | _ANY_SOMEONE
+_MIN_STORY = 2  # words told before the request
+
+
+def _requests_after_a_story(clause: Sequence[str]) -> Iterator[Sequence[str]]:
+    """Each part of a clause from a request form or "please" on, after at least
+    `_MIN_STORY` words that tell a story (`_tells`, not a question of when or what:
+    «تا ساعت چند میشه با پشتیبانی صحبت کرد؟», "until what time can one talk to
+    support?")."""
+    for j in range(_MIN_STORY, len(clause) - 1):
+        token = clause[j]
+        if not _NEGATIONS.isdisjoint(clause[max(0, j - _NEGATION_REACH) : j]):
+            continue  # «مش محتاج موظف», «ما ابغى اكلم احد»: not needed
+        if _asks_wh(clause[:j]):
+            break  # "till what time can I call customer service": a question
+        if token in _SENTENCE_OPENERS or (not token.isascii() and token in _REQUEST_FORMS):
+            if token.isascii() and token in _MODALS and clause[j + 1] not in _ASKED_BY_MODAL:
+                continue  # "they said they would give me a call": no question asked
+            start = j
+        elif (
+            token in _REQUEST_FORMS
+            and clause[j - 1] in _I_WE
+            and j - 1 >= _MIN_STORY
+            and clause[j - 2] not in _AUXILIARIES | _MODALS  # "or do i need to find someone?"
+        ):
+            start = j - 1
+        else:
+            continue
+        before = clause[:start]
+        if _tells(before) and not (_asks_when(before) or _wants_to_know(before)):
+            yield clause[start:]
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether the customer asks for a person, in any clause of `text` (Finglish in
     Persian script already): a request form with a person-word in one clause, or the
@@ -3738,6 +3785,9 @@ def asks_for_a_person(text: str) -> bool:
     ):
         return False
     asking = [c for c in clauses if not _tells(c)]
+    after_stories = [
+        tail for c in clauses for tail in _requests_after_a_story(c) if not _tells(tail)
+    ]
     if any(
         _asks_for_one(c)
         or _a_call_asked(c)
@@ -3749,8 +3799,8 @@ def asks_for_a_person(text: str) -> bool:
         or _someone_sent(c)
         or _with_whom_i_talk(c)
         or (not _OTHER_WORDS.isdisjoint(c) and _asks_in_other_words(c))
-        for c in asking
-    ):
+        for c in asking + after_stories
+    ) or any(is_human_request(tail) for tail in after_stories):
         return True
     question = text.rstrip().endswith(("?", "؟"))
     # read in every clause: «كلمني» is also a past, "where is" a question about the staff

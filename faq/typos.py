@@ -59,6 +59,10 @@ class KeyWordTypos:
         for word in listed:
             if len(word) < MIN_TYPO_LENGTH or not word.isalpha():
                 continue
+            if word.isascii() and not _everyday(word):
+                # Arabizi and Finglish spell their vowels freely: a slip of one is as
+                # often another word ("awasal", "I deliver", is "atwasal" less a letter)
+                continue
             start = 1 + max((len(p) for p in proclitics if word.startswith(p)), default=0)
             for slip in _slips(word, start):
                 meant.setdefault(slip, set()).add(word)

@@ -1659,7 +1659,21 @@ SESSION_28_REQUESTS = {
         # the hamza left off is a spelling, not a slip
         "عايز اكلم خدمه العملا",
     ],
-    "arabizi_typos": ["3ayez aklem 7ad"],
+    # a request after a story, with no full stop or comma between
+    "story_then_request": [
+        "i paid twice for the same order yesterday please connect me to an agent",
+        "the delivery guy was rude yesterday i want to complain to a manager",
+        "i got the wrong colour last week can i talk to someone",
+        "you charged my card twice last month let me speak to a supervisor",
+        "دیروز پیک اومد و بسته رو نداد لطفا وصلم کنید به کارشناس",
+        "هفته پیش گوشی خریدم خراب بود لطفا یه کارشناس زنگ بزنه",
+        "دیروز زنگ زدم کسی جواب نداد میخوام با مدیر صحبت کنم",
+        "dirooz sefaresh residam kharab bood mikham ba karshenas harf bezanam",
+        "المندوب جا امس وما سلمني الطلب ابغى اكلم موظف",
+        "امبارح الطلب وصل مكسور عايز اكلم حد من خدمة العملاء",
+        "مبارح اجا المندوب وما كان معه الطلب بدي احكي مع المسؤول",
+        "البارح جاني الطلب ناقص بغيت نهضر مع شي موظف",
+    ],
 }
 # ... and the same words, slipped, where no person is asked for: a person told about or
 # asked about, and everyday words a slip away («متنقل», "mobile"; «اسنان», "teeth").
@@ -1676,6 +1690,27 @@ SESSION_28_LOOK_ALIKES = {
         "پشتیابنی تا ساعت چند کار میکنه؟",
         "خدمه العملا عندكم متى تفتح؟",
         "مين المسؤل عن التوصيل بالرياض؟",
+    ],
+    # a story, then "please", "can I", "I need" with no person asked for, or a person
+    # refused or asked about
+    "story_then_no_request": [
+        "yesterday the agent said please wait two days and nothing happened",
+        "the technician came yesterday please tell me when the invoice arrives",
+        "the manager told me yesterday i need to send a photo of the receipt",
+        "i spoke to an agent last week please send me the invoice",
+        "the courier called yesterday can you tell me when he comes back",
+        "last week i wanted to talk to a manager but he was busy",
+        "my order came yesterday without the charger till what time can i call customer service",
+        "will ur guys install the AC for free or do i need to find someone?",
+        "دیروز کارشناس گفت لطفا صبر کنید تا فردا",
+        "دیروز با کارشناس صحبت کردم لطفا بگید کی میرسه",
+        "هفته پیش مدیرتون قول داد میشه بگید کی تخفیف اعمال میشه",
+        "امس الموظف قال لي ابي رقم الطلب",
+        "امبارح المندوب قالي عايز رقم البطاقة",
+        "الطلب وصل امس بدون الشاحن مش محتاج موظف، بس قولي الضمان كام شهر",
+        "كتبت لكم ثلاث مرات وما احد رد ما ابغى اكلم احد، بس قولي متى يوصل الطلب",
+        # (Arabizi spells its vowels freely: "awasal" is no slip of "atwasal")
+        "كتبت لكم ثلاث مرات وما احد رد ezay awasal el sama3a bel mobile?",
     ],
     "words_a_slip_away": [
         "هل عندكم خدمة انترنت متنقل؟",
