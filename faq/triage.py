@@ -3739,9 +3739,8 @@ _MIN_STORY = 2  # words told before the request
 
 def _requests_after_a_story(clause: Sequence[str]) -> Iterator[Sequence[str]]:
     """Each part of a clause from a request form or "please" on, after at least
-    `_MIN_STORY` words that tell a story (`_tells`, not a question of when or what:
-    «تا ساعت چند میشه با پشتیبانی صحبت کرد؟», "until what time can one talk to
-    support?")."""
+    `_MIN_STORY` words that tell a story (`_tells`, not a question: «تا ساعت چند میشه
+    با پشتیبانی صحبت کرد؟», "until what time can one talk to support?")."""
     for j in range(_MIN_STORY, len(clause) - 1):
         token = clause[j]
         if not _NEGATIONS.isdisjoint(clause[max(0, j - _NEGATION_REACH) : j]):
@@ -3762,8 +3761,19 @@ def _requests_after_a_story(clause: Sequence[str]) -> Iterator[Sequence[str]]:
         else:
             continue
         before = clause[:start]
-        if _tells(before) and not (_asks_when(before) or _wants_to_know(before)):
+        if _tells(before) and not _asks_about(before):
             yield clause[start:]
+
+
+def _asks_about(clause: Sequence[str]) -> bool:
+    """Whether the clause is a question (of when, of what, or about the staff: "do your
+    staff get employee discounts"), not a story told."""
+    return (
+        clause[0] in _AUXILIARIES
+        or clause[0] in _QUESTION_PARTICLES
+        or _asks_when(clause)
+        or _wants_to_know(clause)
+    )
 
 
 def asks_for_a_person(text: str) -> bool:

@@ -1702,6 +1702,7 @@ SESSION_28_LOOK_ALIKES = {
         "last week i wanted to talk to a manager but he was busy",
         "my order came yesterday without the charger till what time can i call customer service",
         "will ur guys install the AC for free or do i need to find someone?",
+        "do your staff get employee discounts lol asking for my bro",
         "دیروز کارشناس گفت لطفا صبر کنید تا فردا",
         "دیروز با کارشناس صحبت کردم لطفا بگید کی میرسه",
         "هفته پیش مدیرتون قول داد میشه بگید کی تخفیف اعمال میشه",
