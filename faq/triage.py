@@ -3735,31 +3735,35 @@ _NEGATION_REACH = 3  # words from a negation to the request it denies
 _I_WE = frozenset(["i", "we"])
 _ASKED_BY_MODAL = _I_WE | _YOU | _ANY_SOMEONE
 _MIN_STORY = 2  # words told before the request
+_STORY_OPENERS = _SENTENCE_OPENERS | _REQUEST_FORMS
 
 
 def _requests_after_a_story(clause: Sequence[str]) -> Iterator[Sequence[str]]:
     """Each part of a clause from a request form or "please" on, after at least
     `_MIN_STORY` words that tell a story (`_tells`, not a question: «تا ساعت چند میشه
     با پشتیبانی صحبت کرد؟», "until what time can one talk to support?")."""
+    if _STORY_OPENERS.isdisjoint(clause):
+        return  # most clauses: one set look-up a word
     for j in range(_MIN_STORY, len(clause) - 1):
         token = clause[j]
-        if not _NEGATIONS.isdisjoint(clause[max(0, j - _NEGATION_REACH) : j]):
-            continue  # «مش محتاج موظف», «ما ابغى اكلم احد»: not needed
-        if _asks_wh(clause[:j]):
-            break  # "till what time can I call customer service": a question
+        if token not in _STORY_OPENERS:
+            continue
         if token in _SENTENCE_OPENERS or (not token.isascii() and token in _REQUEST_FORMS):
             if token.isascii() and token in _MODALS and clause[j + 1] not in _ASKED_BY_MODAL:
                 continue  # "they said they would give me a call": no question asked
             start = j
         elif (
-            token in _REQUEST_FORMS
-            and clause[j - 1] in _I_WE
+            clause[j - 1] in _I_WE
             and j - 1 >= _MIN_STORY
             and clause[j - 2] not in _AUXILIARIES | _MODALS  # "or do i need to find someone?"
         ):
             start = j - 1
         else:
             continue
+        if not _NEGATIONS.isdisjoint(clause[max(0, j - _NEGATION_REACH) : j]):
+            continue  # «مش محتاج موظف», «ما ابغى اكلم احد»: not needed
+        if _asks_wh(clause[:j]):
+            return  # "till what time can I call customer service": a question
         before = clause[:start]
         if _tells(before) and not _asks_about(before):
             yield clause[start:]
