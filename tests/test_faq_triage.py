@@ -1676,7 +1676,8 @@ SESSION_28_REQUESTS = {
     ],
 }
 # ... and the same words, slipped, where no person is asked for: a person told about or
-# asked about, and everyday words a slip away («متنقل», "mobile"; «اسنان», "teeth").
+# asked about, and words a slip away («اسنان», "teeth", an everyday word; «متنقل»,
+# "mobile", read as «منتقل», "transferred", still asks for no one).
 SESSION_28_LOOK_ALIKES = {
     "typos_told_about": [
         "does the opertor speak arabic?",
