@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from faq.colloquial import standardise
+from faq.common_words import frequency_rank
 from faq.finglish import clauses_in_persian_script, persian_script, to_persian
 from faq.lexicon import concept_words
 from faq.light_words import LIGHT_WORDS
@@ -3738,6 +3739,13 @@ _MIN_STORY = 2  # words told before the request
 _STORY_OPENERS = _SENTENCE_OPENERS | _REQUEST_FORMS
 
 
+@functools.lru_cache(maxsize=1 << 10)
+def _first_person_form(token: str) -> bool:
+    """Whether a request form is "I want" by itself: Persian, Arabic and Arabizi forms
+    («میخوام», «ابغى», "3ayez"), not English "want", "need", which need their "I"."""
+    return not token.isascii() or frequency_rank(token, None) is None
+
+
 def _requests_after_a_story(clause: Sequence[str]) -> Iterator[Sequence[str]]:
     """Each part of a clause from a request form or "please" on, after at least
     `_MIN_STORY` words that tell a story (`_tells`, not a question: «تا ساعت چند میشه
@@ -3748,7 +3756,7 @@ def _requests_after_a_story(clause: Sequence[str]) -> Iterator[Sequence[str]]:
         token = clause[j]
         if token not in _STORY_OPENERS:
             continue
-        if token in _SENTENCE_OPENERS or (not token.isascii() and token in _REQUEST_FORMS):
+        if token in _SENTENCE_OPENERS or (token in _REQUEST_FORMS and _first_person_form(token)):
             if token.isascii() and token in _MODALS and clause[j + 1] not in _ASKED_BY_MODAL:
                 continue  # "they said they would give me a call": no question asked
             start = j

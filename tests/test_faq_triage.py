@@ -1673,6 +1673,8 @@ SESSION_28_REQUESTS = {
         "امبارح الطلب وصل مكسور عايز اكلم حد من خدمة العملاء",
         "مبارح اجا المندوب وما كان معه الطلب بدي احكي مع المسؤول",
         "البارح جاني الطلب ناقص بغيت نهضر مع شي موظف",
+        "embare7 el order wesel maksoor 3ayez akalem 7ad",
+        "el order wesel embare7 bs na2es 7aga abghaa akalem mowazaf",
     ],
 }
 # ... and the same words, slipped, where no person is asked for: a person told about or
@@ -1709,6 +1711,8 @@ SESSION_28_LOOK_ALIKES = {
         "هفته پیش مدیرتون قول داد میشه بگید کی تخفیف اعمال میشه",
         "امس الموظف قال لي ابي رقم الطلب",
         "امبارح المندوب قالي عايز رقم البطاقة",
+        "embare7 el mowazaf 2alli 3ayez ra2m el order",
+        "mabare7 ejet el talabiye bade ra2m el fatoora",
         "الطلب وصل امس بدون الشاحن مش محتاج موظف، بس قولي الضمان كام شهر",
         "كتبت لكم ثلاث مرات وما احد رد ما ابغى اكلم احد، بس قولي متى يوصل الطلب",
         # (Arabizi spells its vowels freely: "awasal" is no slip of "atwasal")
