@@ -11,18 +11,20 @@ import enum
 import functools
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
 from faq.colloquial import standardise
+from faq.common_words import frequency_rank
 from faq.finglish import clauses_in_persian_script, persian_script, to_persian
 from faq.lexicon import concept_words
 from faq.light_words import LIGHT_WORDS
 from faq.morphology import arabic_variants, english_stem, persian_light_verb, persian_variants
 from faq.normalise import normalise, tokenise
+from faq.typos import KeyWordTypos
 
 
 class MessageKind(enum.StrEnum):
@@ -578,10 +580,13 @@ _HUMAN_PHRASES = _phrases(
     # "someone higher up" («میخوام با یه مقام بالاتر صحبت کنم»)
     "مقام بالاتر",
     "پشتیبانی",
-    "خدمة العملاء",
+    *(
+        f"{pre}خدمة {customers}"
+        for pre in ("", "ل", "ب")
+        # the hamza is often left off in chat («خدمة العملا»)
+        for customers in ("العملاء", "العملا")
+    ),
     "خدمه عملاء",
-    "لخدمة العملاء",
-    "بخدمة العملاء",
     "الدعم",
     "للدعم",
     "بالدعم",
@@ -696,6 +701,7 @@ _ARABIC_PROCLITICS = ("بال", "لل", "عال", "ال", "ب", "ل", "و")
 # Plural and oblique endings a person-word takes before a pronoun («موظفيكم», «المسؤولين»).
 # «ی» is not one: «شخصی» is "personal", not a person.
 _PERSON_ENDINGS = ("ین", "ون", "ان", "ها")
+_ARABIC_PLURALS = tuple(normalise(e) for e in ("ين", "ون"))
 # Words a person-word's inflections would reach that name no person ("personal",
 # "humanly possible?", "a store staffed on Sundays", "staffing", "an advisory").
 _PERSONAL = frozenset(
@@ -1883,9 +1889,30 @@ _MISTYPED_ANYONE = {
 }
 
 
+# The rules' key words typed with one slip («کارشانس», «المدر», "conect", "speka"; see
+# `faq.typos`): the person-words, with the Arabic proclitics and plural they take
+# («للمدير», «الموظفين»), the verbs of talking (not "transfer", whose "trasfer" is money
+# moved) and the words of a service.
+_KEY_WORD_TYPOS = KeyWordTypos(
+    itertools.chain(
+        (
+            proclitic + word + plural
+            for word in _HUMAN_WORDS - _ANYONE - _COMPOUND_PEOPLE
+            for proclitic in ("", *(() if word.isascii() else _ARABIC_PROCLITICS))
+            for plural in ("", *(() if word.isascii() else _ARABIC_PLURALS))
+        ),
+        _CONTACT_WORDS - {"transfer"},
+        (word for phrase in _HUMAN_PHRASES for word in phrase),
+    ),
+    proclitics=_ARABIC_PROCLITICS,
+)
+
+
 @functools.lru_cache(maxsize=1 << 14)
 def _repaired(token: str) -> tuple[str, ...]:
     """`token` as the word or words it was meant to be."""
+    if (meant := _KEY_WORD_TYPOS.meant(token)) is not None:
+        return (meant,)
     if token.isascii():
         if token in _MISSPELT_SERVICE:
             return (_MISSPELT_SERVICE[token],)
@@ -3693,6 +3720,74 @@ def _after_a_complaint(after_comma: str, clauses: Sequence[Sequence[str]]) -> bo
     )
 
 
+# A request after a story told in the same unpunctuated clause ("the courier came
+# yesterday and left without the parcel i need to speak to someone", «المندوب جا امس وما
+# سلمني الطلب ابغى اكلم موظف»): the story's past makes the whole clause tell (`_tells`),
+# so the part from the customer's own "I want", "I need" or "please" on is read as a
+# clause of its own. Not "I wanted": the customer's past is the story; nor "do I need",
+# a question.
+# ... or from "please", "can", «ممکن», an English imperative: where a new sentence may
+# start unmarked.
+_SENTENCE_OPENERS = _MODALS | frozenset(
+    tokenise(normalise("please pls plz kindly لطفا transfer connect escalate let get"))
+)
+_NEGATION_REACH = 3  # words from a negation to the request it denies
+# An English modal opens a question with the subject after it ("can I", "could someone").
+_I_WE = frozenset(["i", "we"])
+_ASKED_BY_MODAL = _I_WE | _YOU | _ANY_SOMEONE
+_MIN_STORY = 2  # words told before the request
+_STORY_OPENERS = _SENTENCE_OPENERS | _REQUEST_FORMS
+
+
+@functools.lru_cache(maxsize=1 << 10)
+def _first_person_form(token: str) -> bool:
+    """Whether a request form is "I want" by itself: Persian, Arabic and Arabizi forms
+    («میخوام», «ابغى», "3ayez"), not English "want", "need", which need their "I"."""
+    return not token.isascii() or frequency_rank(token, None) is None
+
+
+def _requests_after_a_story(clause: Sequence[str]) -> Iterator[Sequence[str]]:
+    """Each part of a clause from a request form or "please" on, after at least
+    `_MIN_STORY` words that tell a story (`_tells`, not a question: «تا ساعت چند میشه
+    با پشتیبانی صحبت کرد؟», "until what time can one talk to support?")."""
+    if _STORY_OPENERS.isdisjoint(clause):
+        return  # most clauses: one set look-up a word
+    for j in range(_MIN_STORY, len(clause) - 1):
+        token = clause[j]
+        if token not in _STORY_OPENERS:
+            continue
+        if token in _SENTENCE_OPENERS or (token in _REQUEST_FORMS and _first_person_form(token)):
+            if token.isascii() and token in _MODALS and clause[j + 1] not in _ASKED_BY_MODAL:
+                continue  # "they said they would give me a call": no question asked
+            start = j
+        elif (
+            clause[j - 1] in _I_WE
+            and j - 1 >= _MIN_STORY
+            and clause[j - 2] not in _AUXILIARIES | _MODALS  # "or do i need to find someone?"
+        ):
+            start = j - 1
+        else:
+            continue
+        if not _NEGATIONS.isdisjoint(clause[max(0, j - _NEGATION_REACH) : j]):
+            continue  # «مش محتاج موظف», «ما ابغى اكلم احد»: not needed
+        if _asks_wh(clause[:j]):
+            return  # "till what time can I call customer service": a question
+        before = clause[:start]
+        if _tells(before) and not _asks_about(before):
+            yield clause[start:]
+
+
+def _asks_about(clause: Sequence[str]) -> bool:
+    """Whether the clause is a question (of when, of what, or about the staff: "do your
+    staff get employee discounts"), not a story told."""
+    return (
+        clause[0] in _AUXILIARIES
+        or clause[0] in _QUESTION_PARTICLES
+        or _asks_when(clause)
+        or _wants_to_know(clause)
+    )
+
+
 def asks_for_a_person(text: str) -> bool:
     """Whether the customer asks for a person, in any clause of `text` (Finglish in
     Persian script already): a request form with a person-word in one clause, or the
@@ -3712,6 +3807,9 @@ def asks_for_a_person(text: str) -> bool:
     ):
         return False
     asking = [c for c in clauses if not _tells(c)]
+    after_stories = [
+        tail for c in clauses for tail in _requests_after_a_story(c) if not _tells(tail)
+    ]
     if any(
         _asks_for_one(c)
         or _a_call_asked(c)
@@ -3723,8 +3821,8 @@ def asks_for_a_person(text: str) -> bool:
         or _someone_sent(c)
         or _with_whom_i_talk(c)
         or (not _OTHER_WORDS.isdisjoint(c) and _asks_in_other_words(c))
-        for c in asking
-    ):
+        for c in asking + after_stories
+    ) or any(is_human_request(tail) for tail in after_stories):
         return True
     question = text.rstrip().endswith(("?", "؟"))
     # read in every clause: «كلمني» is also a past, "where is" a question about the staff

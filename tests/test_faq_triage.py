@@ -1640,6 +1640,94 @@ SESSION_27_LOOK_ALIKES = {
 }
 
 
+# Key words with one slip (a letter left out, two swapped, one typed twice, a letter that
+# sounds alike), as customers in a hurry type them.
+SESSION_28_REQUESTS = {
+    "persian_typos": [
+        "میخوام با کارشانس صحبت کنم",
+        "وصلم کنید به اپارتور",
+        "لطفا با سرپرتس صحبت کنم",
+        "میخوام با مسئل فروش صحبت کنم",
+        "میخوام با پشتیابنی صحبت کنم",
+        "لطفا منو به یک کارشناس متنقل کنید",
+    ],
+    "arabic_typos": [
+        "ابغى اكلم المرشف",
+        "ابي اتكلم مع انسن",
+        "ابي احد يلكمني",
+        "عايز اكلم خدمة العمالء",
+        # the hamza left off is a spelling, not a slip
+        "عايز اكلم خدمه العملا",
+    ],
+    # a request after a story, with no full stop or comma between
+    "story_then_request": [
+        "i paid twice for the same order yesterday please connect me to an agent",
+        "the delivery guy was rude yesterday i want to complain to a manager",
+        "i got the wrong colour last week can i talk to someone",
+        "you charged my card twice last month let me speak to a supervisor",
+        "دیروز پیک اومد و بسته رو نداد لطفا وصلم کنید به کارشناس",
+        "هفته پیش گوشی خریدم خراب بود لطفا یه کارشناس زنگ بزنه",
+        "دیروز زنگ زدم کسی جواب نداد میخوام با مدیر صحبت کنم",
+        "dirooz sefaresh residam kharab bood mikham ba karshenas harf bezanam",
+        "المندوب جا امس وما سلمني الطلب ابغى اكلم موظف",
+        "امبارح الطلب وصل مكسور عايز اكلم حد من خدمة العملاء",
+        "مبارح اجا المندوب وما كان معه الطلب بدي احكي مع المسؤول",
+        "البارح جاني الطلب ناقص بغيت نهضر مع شي موظف",
+        "embare7 el order wesel maksoor 3ayez akalem 7ad",
+        "el order wesel embare7 bs na2es 7aga abghaa akalem mowazaf",
+    ],
+}
+# ... and the same words, slipped, where no person is asked for: a person told about or
+# asked about, and words a slip away («اسنان», "teeth", an everyday word; «متنقل»,
+# "mobile", read as «منتقل», "transferred", still asks for no one).
+SESSION_28_LOOK_ALIKES = {
+    "typos_told_about": [
+        "does the opertor speak arabic?",
+        "your agnet helped me yesterday, thanks",
+        "کارشانس دیروز خیلی خوب راهنماییم کرد، ممنون",
+        "اپارتور تا ساعت چند جواب میده؟",
+        "المرشف كان محترم جدا",
+        "امس الموضف كلمني وحل المشكلة",
+        "کارشنس تون دیروز گفت فردا میرسه",
+        "مسئل فروشتون خیلی بداخلاق بود",
+        "پشتیابنی تا ساعت چند کار میکنه؟",
+        "خدمه العملا عندكم متى تفتح؟",
+        "مين المسؤل عن التوصيل بالرياض؟",
+    ],
+    # a story, then "please", "can I", "I need" with no person asked for, or a person
+    # refused or asked about
+    "story_then_no_request": [
+        "yesterday the agent said please wait two days and nothing happened",
+        "the technician came yesterday please tell me when the invoice arrives",
+        "the manager told me yesterday i need to send a photo of the receipt",
+        "i spoke to an agent last week please send me the invoice",
+        "the courier called yesterday can you tell me when he comes back",
+        "last week i wanted to talk to a manager but he was busy",
+        "my order came yesterday without the charger till what time can i call customer service",
+        "will ur guys install the AC for free or do i need to find someone?",
+        "do your staff get employee discounts lol asking for my bro",
+        "دیروز کارشناس گفت لطفا صبر کنید تا فردا",
+        "دیروز با کارشناس صحبت کردم لطفا بگید کی میرسه",
+        "هفته پیش مدیرتون قول داد میشه بگید کی تخفیف اعمال میشه",
+        "امس الموظف قال لي ابي رقم الطلب",
+        "امبارح المندوب قالي عايز رقم البطاقة",
+        "embare7 el mowazaf 2alli 3ayez ra2m el order",
+        "mabare7 ejet el talabiye bade ra2m el fatoora",
+        "الطلب وصل امس بدون الشاحن مش محتاج موظف، بس قولي الضمان كام شهر",
+        "كتبت لكم ثلاث مرات وما احد رد ما ابغى اكلم احد، بس قولي متى يوصل الطلب",
+        # (Arabizi spells its vowels freely: "awasal" is no slip of "atwasal")
+        "كتبت لكم ثلاث مرات وما احد رد ezay awasal el sama3a bel mobile?",
+    ],
+    "words_a_slip_away": [
+        "هل عندكم خدمة انترنت متنقل؟",
+        "عندكم فرشاة اسنان؟",
+        "ممكن اتكمل الطلب؟",
+        "what are your peak hours?",
+        "is the escalator in your store working?",
+        "can I cancel my contract",
+    ],
+}
+
 FAMILY_REQUESTS = [
     t
     for d in (
@@ -1648,6 +1736,7 @@ FAMILY_REQUESTS = [
         SESSION_24_REQUESTS,
         SESSION_26_REQUESTS,
         SESSION_27_REQUESTS,
+        SESSION_28_REQUESTS,
     )
     for ts in d.values()
     for t in ts
@@ -1660,6 +1749,7 @@ FAMILY_LOOK_ALIKES = [
         SESSION_24_LOOK_ALIKES,
         SESSION_26_LOOK_ALIKES,
         SESSION_27_LOOK_ALIKES,
+        SESSION_28_LOOK_ALIKES,
     )
     for ts in d.values()
     for t in ts
