@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from faq.morphology import arabic_variants, persian_variants
+from faq.morphology import arabic_variants, english_stem, persian_variants
 
 DATA_DIR = Path(__file__).resolve().parent / "common_words"
 LANGUAGES = ("en", "fa", "ar")
@@ -86,3 +86,11 @@ def frequency_rank(word: str, language: str | None) -> int | None:
         if (rank := _ranks(lang).get(form)) is not None
     ]
     return min(ranks, default=None)
+
+
+def is_everyday_word(token: str) -> bool:
+    """Whether `token` (normalised, as a message is tokenised) is a common word of
+    English, Persian or Arabic in its own right: an English word is looked up by its
+    stem, as the matcher reads it."""
+    form = english_stem(token) if token.isascii() else token
+    return frequency_rank(form, None) is not None

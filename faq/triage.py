@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from faq.colloquial import standardise
-from faq.common_words import frequency_rank
+from faq.common_words import is_everyday_word
 from faq.finglish import clauses_in_persian_script, persian_script, to_persian
 from faq.lexicon import concept_words
 from faq.light_words import LIGHT_WORDS
@@ -3743,7 +3743,7 @@ _STORY_OPENERS = _SENTENCE_OPENERS | _REQUEST_FORMS
 def _first_person_form(token: str) -> bool:
     """Whether a request form is "I want" by itself: Persian, Arabic and Arabizi forms
     («میخوام», «ابغى», "3ayez"), not English "want", "need", which need their "I"."""
-    return not token.isascii() or frequency_rank(token, None) is None
+    return not token.isascii() or not is_everyday_word(token)
 
 
 def _requests_after_a_story(clause: Sequence[str]) -> Iterator[Sequence[str]]:

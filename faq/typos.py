@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from faq.common_words import frequency_rank
-from faq.morphology import english_stem
+from faq.common_words import is_everyday_word
 
 # Shorter words make other words with one slip too often ("agent" less a letter is
 # "gent"; «مدیر» less one is «مدر», «دیر»).
@@ -39,12 +38,6 @@ def _slips(word: str, start: int) -> Iterator[str]:
         yield word[:k] + word[k + 1] + word[k] + word[k + 2 :]  # neighbours swapped
 
 
-def _everyday(word: str) -> bool:
-    """Whether `word` is a common word of English, Persian or Arabic in its own right."""
-    form = english_stem(word) if word.isascii() else word
-    return frequency_rank(form, None) is not None
-
-
 class KeyWordTypos:
     """The slips of a rule table's key words, each read as the word meant."""
 
@@ -59,7 +52,7 @@ class KeyWordTypos:
         for word in listed:
             if len(word) < MIN_TYPO_LENGTH or not word.isalpha():
                 continue
-            if word.isascii() and not _everyday(word):
+            if word.isascii() and not is_everyday_word(word):
                 # Arabizi and Finglish spell their vowels freely: a slip of one is as
                 # often another word ("awasal", "I deliver", is "atwasal" less a letter)
                 continue
@@ -79,6 +72,6 @@ class KeyWordTypos:
         word in its own right: that is checked here, for the few tokens that are slips
         at all, not for every slip of every word)."""
         word = self._meant.get(token)
-        if word is None or _everyday(token):
+        if word is None or is_everyday_word(token):
             return None
         return word
