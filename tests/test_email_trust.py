@@ -23,7 +23,7 @@ from channels.email.adapter import EmailAdapter
 from config.settings import EmailSettings, Settings
 from router.context import AppContext
 from router.storage.models import AuditEvent, Identity, Message, OutboxItem, OutboxStatus
-from tests.agent_support import api, make_agent
+from tests.agent_support import api, eventually, make_agent
 from tests.dns_support import Zone, dns_server
 from tests.email_support import SUPPORT, FakeRelay, RelayedMail, make_mail, smtp_send
 from tests.identity_support import (
@@ -613,8 +613,18 @@ async def bouncing(settings: Settings, start_app: Any, relay: FakeRelay) -> Trus
 
 
 async def _answered(app: TrustApp, sender: str, message_id: str, number: int) -> RelayedMail:
+    """The `number`th answer as the relay got it, once the outbox has recorded it sent:
+    the relay has the mail before the sender's record commits, and a report naming the
+    mail is only matched to a recorded send."""
     await app.send(make_mail(sender=sender, message_id=f"<{message_id}>"), mail_from=sender)
-    return await app.relayed(number)
+    mail = await app.relayed(number)
+
+    async def recorded() -> bool:
+        rows = await app.outbox()
+        return sum(row.status != OutboxStatus.PENDING for row in rows) >= number
+
+    await eventually(recorded)
+    return mail
 
 
 async def _nothing_marked(app: TrustApp, address: str) -> None:
