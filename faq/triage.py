@@ -2192,6 +2192,8 @@ def _the_person_does(clause: Sequence[str]) -> bool:
     """ "Does the employee speak Arabic?" without «هل»: a definite person («الموظف», "el
     mowazaf") before a present contact verb («الموظف يحكي عربي؟», «المندوب يتصل قبل ما
     يجي؟»), and nothing asked in the clause («خلي المشرف يتصل بي», «ممكن المدير يكلمني»)."""
+    if not any(_present_contact(t) for t in clause[1:]):
+        return False  # most clauses: no present contact verb, one cached look-up a word
     if any(t in _REQUEST_FORMS or t in _MODALS for t in clause) or _bring_or_send(clause):
         return False  # «دزلي واحد من الموظفين يتصل بيه», "send me one of the staff to call"
     return any(_definite_person_then_contact(clause, i) for i in range(1, len(clause)))
@@ -2226,10 +2228,14 @@ def _a_person_did(clause: Sequence[str]) -> bool:
     )
 
 
+def _present_contact(token: str) -> bool:
+    """Whether `token` is a contact verb in an Arabic or Arabizi present form."""
+    return token.startswith(_PRESENT_PREFIXES) and _may_contact(token)
+
+
 def _definite_person_then_contact(clause: Sequence[str], i: int) -> bool:
     """Whether `clause[i]` is a present contact verb after a definite person-word."""
-    token = clause[i]
-    if not token.startswith(_PRESENT_PREFIXES) or not _may_contact(token):
+    if not _present_contact(clause[i]):
         return False
     before = clause[i - 1]
     return _the_person(before) or (
@@ -2296,6 +2302,25 @@ def _wants_to_know(clause: Sequence[str]) -> bool:
     ) and not _contacts_me(clause)
 
 
+@functools.lru_cache(maxsize=1 << 14)  # one cached look-up per word, as `_may_contact`
+def _may_name_one(token: str) -> bool:
+    """Whether `token` may be the person `_asks_for_one` finds asked for: a person-word,
+    a mistyped one, "someone" or "one"."""
+    return (
+        token in _ANYONE
+        or token in _SOMEONE
+        or token in _A_ONE
+        or token in _MISTYPED_PEOPLE
+        or _is_person_word(token, typos=False)
+    )
+
+
+def _contact_from(tokens: Sequence[str], i: int) -> bool:
+    """Whether `tokens[i]` is a contact word with "from" or "of" after it ("a call from
+    support"), as `_asks_for_one` reads one asked of the staff."""
+    return i + 1 < len(tokens) and tokens[i + 1] in _OF and _contact_base(tokens[i]) is not None
+
+
 def _asks_for_one(clause: Sequence[str]) -> bool:
     """A request form and a person in one clause ("I need a real person to handle
     this", «عايز اتكلم مع موظف بني آدم», «ابغى اكلم موظف»), or who one can talk to ("who
@@ -2309,6 +2334,16 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
         or _who_i_talk_to(wanted)
     ):
         return True
+    if any(_talks_to_a_department(wanted, i) for i in range(len(wanted))):
+        return True
+    # a call aimed at the customer ("ring me pls", «اريد احد يخابرني»); "I don't want a
+    # person to call me": the call is refused with the person
+    if len(wanted) == len(clause) and _contacts_me(wanted):
+        return True
+    # the last test below needs a person, "someone", or a contact word "from" someone:
+    # without one (most clauses), the request and contact words need not be read
+    if not any(_may_name_one(t) or _contact_from(wanted, i) for i, t in enumerate(wanted)):
+        return False
     contact = any(
         _is_contact(wanted, i)
         or (wanted[i] in _CONTACT_TABLE and _longest_at(wanted, i, _CONTACT_TABLE))
@@ -2336,12 +2371,6 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
                 or _names_staff(wanted, after)
                 or _of_staff(wanted, after)  # "get someone from your team on this"
             )
-    if any(_talks_to_a_department(wanted, i) for i in range(len(wanted))):
-        return True
-    # a call aimed at the customer ("ring me pls", «اريد احد يخابرني»); "I don't want a
-    # person to call me": the call is refused with the person
-    if len(wanted) == len(clause) and _contacts_me(wanted):
-        return True
     if not (contact or asked):
         return False
     # "I want to know whether your staff ...": the form serves the inquiry before the
@@ -3092,6 +3121,8 @@ _WHEN_CONJUNCTIONS = frozenset(tokenise(normalise("لما لمن lama lamma lamm
 def _contacts_me(clause: Sequence[str]) -> bool:
     """A contact word aimed at the customer ("transfer me", «زنگ بزنید بهم»), or one that
     needs no object ("escalate"), in a clause that does not ask how or when."""
+    if not any(_may_contact_me(t) for t in clause):
+        return False  # most clauses: one cached look-up a word, nothing else read
     if _asks_wh(clause) or any(t in _WHEN_CONJUNCTIONS for t in clause):
         return False
     if clause[0] in _AUXILIARIES:
@@ -3144,6 +3175,22 @@ def _my_number_at(clause: Sequence[str], j: int) -> bool:
             return False
     rest = _next_word(clause, k + 1, _BEFORE_IMPERATIVE | _FILLER)
     return all(t.isdigit() for t in clause[rest:])
+
+
+@functools.lru_cache(maxsize=1 << 14)  # one cached look-up per word, as `_may_contact`
+def _may_contact_me(token: str) -> bool:
+    """Whether `_contact_at_me` may hold at `token`, whatever its clause: each of its
+    answers of True needs one of these of the word itself."""
+    base = _contact_base(token) or token
+    return (
+        base in _PERSON_CONTACTS
+        or token in _ME_CONTACT_TABLE
+        or token in _ME_CALL_TABLE
+        or _carries_me(token)
+        or (token.isascii() and token.endswith("ed") and _verb_stem(token) in _CALL_STEMS)
+        or base in _CALL_WORDS
+        or base in _VERBAL_NOUNS
+    )
 
 
 def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: bool) -> bool:
