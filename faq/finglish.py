@@ -435,9 +435,15 @@ def is_finglish(text: str, *, spoken: bool = False) -> bool:
     """
     if _latin_share(text) < 0.5:
         return False
-    words = [w for w in normalise(text).split() if w.isascii() and w.isalnum()]
-    persian, english = _evidence(words, spoken=spoken)
+    persian, english = _evidence_of(text, spoken)
     return persian >= 1 and persian > english
+
+
+@lru_cache(maxsize=64)  # read by `is_finglish` and by `clauses_in_persian_script`
+def _evidence_of(text: str, spoken: bool) -> tuple[int, int]:
+    """`_evidence` of the Latin words of `text`."""
+    words = [w for w in normalise(text).split() if w.isascii() and w.isalnum()]
+    return _evidence(words, spoken=spoken)
 
 
 # Finglish is written in these (a message without one has no clause of it to read).
@@ -504,6 +510,11 @@ def clauses_in_persian_script(text: str, *, spoken: bool = False) -> str:
     if not (whole or (spoken and _CLAUSE_PUNCTUATION.search(text.rstrip(_FINAL_MARKS)))):
         return text
     pieces = _CLAUSE_PUNCTUATION.split(text)
+    # Each clause's words are the message's, cut where it is cut: normalising splits at
+    # these marks too, but for a decimal point (kept in "2.5"). So where no word of the
+    # message is Persian (nor a pair of words), no clause is Finglish: not read one by one.
+    if not whole and _evidence_of(text, spoken)[0] == 0 and "." not in normalise(text):
+        return "".join(piece + " " if k % 2 else piece for k, piece in enumerate(pieces)).strip()
     # each mark after its clause's last word, as typed ("konid, alan")
     return "".join(
         piece + " "

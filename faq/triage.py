@@ -1624,30 +1624,33 @@ def is_human_request(tokens: Sequence[str]) -> bool:
     rest, has_contact_phrase = _strip_phrases(rest, (_CONTACT_PHRASES,))
     has_contact_word = any(_is_contact(wanted, i) for i in range(len(wanted)))
     has_answer = _answers(wanted)
-    has_presence = any(t in _PRESENCE_WORDS for t in wanted)
-    has_someone = any(_someone_at(rest, i) for i in range(len(rest)))
+    has_presence = not _PRESENCE_WORDS.isdisjoint(wanted)
+    has_someone = not _ONE_WORDS.isdisjoint(rest) and any(
+        _someone_at(rest, i) for i in range(len(rest))
+    )
     # "someone help me" names a person (the length rule below keeps "can someone help
     # me unblock my pin?" a question)
-    helped = any(t in _HELP_ME for t in wanted)
+    helped = not _HELP_ME.isdisjoint(wanted)
     has_word = any(
         _is_person_word(t) and not _not_to_talk_to(rest, i) for i, t in enumerate(rest)
     ) or ((has_contact_word or has_answer or has_presence or helped) and has_someone)
     has_contact = has_contact_phrase or has_contact_word or (has_word and has_presence)
-    asked_about = any(
+    bot_named = not _BOT_WORDS.isdisjoint(tokens)  # most messages name no bot
+    asked_about = bot_named and any(
         t in _BOT_WORDS and _asked_what_you_are(tokens, i) for i, t in enumerate(tokens)
     )
     has_bot = (
-        any(
+        bot_named
+        and any(
             t in _BOT_WORDS
             and not _self_denied(tokens, i)
             and not _thanked(tokens, i)
             and not _asked_what_you_are(tokens, i)
             for i, t in enumerate(tokens)
         )
-        or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
-    )
+    ) or _strip_phrases(tokens, (_BOT_PHRASES,))[1]
     # beside the bot, "someone" is a person ("this bot is useless, send someone")
-    if has_bot and (has_word or has_someone or any(t in _NEGATIONS for t in wanted)):
+    if has_bot and (has_word or has_someone or not _NEGATIONS.isdisjoint(wanted)):
         return True
     if not has_word and not (has_phrase and has_contact):
         return False
@@ -2049,13 +2052,13 @@ def _tells(clause: Sequence[str]) -> bool:
             return True
     if _the_person_does(clause) or _a_person_did(clause):
         return True
-    if _phrase_at(clause, 0, _MUST) or any(t in _JOB_WORDS for t in clause):
+    if _phrase_at(clause, 0, _MUST) or not _JOB_WORDS.isdisjoint(clause):
         return True
-    if clause[0] in _WHAT and any(t in _ATTRIBUTES for t in clause):
+    if clause[0] in _WHAT and not _ATTRIBUTES.isdisjoint(clause):
         return True  # "what number does the technician call from?": a detail asked
     if _wants_to_know(clause) or _asks_when(clause) or _of_another_organisation(clause):
         return True
-    if clause[0] in _QUESTION_PARTICLES and any(t in _MUST_WORDS for t in clause):
+    if clause[0] in _QUESTION_PARTICLES and not _MUST_WORDS.isdisjoint(clause):
         return True  # «آیا باید با پشتیبانی تماس بگیرم؟», «هل لازم أتصل بخدمة العملاء؟»
     # "is anyone there", "is a real person reading this?": whether a person is present
     present = any(t in _PRESENCE_WORDS or t == "there" for t in clause) or _is_anyone_there(clause)
@@ -2180,7 +2183,7 @@ def _starts_with_a_person(clause: Sequence[str]) -> bool:
 def _asks_something(clause: Sequence[str]) -> bool:
     """Whether the clause holds a request form or asks to be contacted ("I want", «لطفا»,
     «باهام تماس بگیرید», «اتصلوا بي»)."""
-    return any(t in _REQUEST_FORMS for t in clause) or _contacts_me(clause)
+    return not _REQUEST_FORMS.isdisjoint(clause) or _contacts_me(clause)
 
 
 # Arabic and Arabizi third-person present verbs («يحكي», «يتصل», "ye7ki", "y7ki").
@@ -2192,6 +2195,8 @@ def _the_person_does(clause: Sequence[str]) -> bool:
     """ "Does the employee speak Arabic?" without «هل»: a definite person («الموظف», "el
     mowazaf") before a present contact verb («الموظف يحكي عربي؟», «المندوب يتصل قبل ما
     يجي؟»), and nothing asked in the clause («خلي المشرف يتصل بي», «ممكن المدير يكلمني»)."""
+    if not any(_present_contact(t) for t in clause[1:]):
+        return False  # most clauses: no present contact verb, one cached look-up a word
     if any(t in _REQUEST_FORMS or t in _MODALS for t in clause) or _bring_or_send(clause):
         return False  # «دزلي واحد من الموظفين يتصل بيه», "send me one of the staff to call"
     return any(_definite_person_then_contact(clause, i) for i in range(1, len(clause)))
@@ -2215,7 +2220,7 @@ def _a_person_did(clause: Sequence[str]) -> bool:
     who, verb = clause[i], clause[i + 1]
     if not verb.isascii() or not (who in _ANYONE or _is_person_word(who, typos=False)):
         return False
-    if any(t in _POLITE for t in clause):
+    if not _POLITE.isdisjoint(clause):
         return False  # "someone qualified please"
     if verb in _IRREGULAR_PASTS:
         return True
@@ -2226,10 +2231,14 @@ def _a_person_did(clause: Sequence[str]) -> bool:
     )
 
 
+def _present_contact(token: str) -> bool:
+    """Whether `token` is a contact verb in an Arabic or Arabizi present form."""
+    return token.startswith(_PRESENT_PREFIXES) and _may_contact(token)
+
+
 def _definite_person_then_contact(clause: Sequence[str], i: int) -> bool:
     """Whether `clause[i]` is a present contact verb after a definite person-word."""
-    token = clause[i]
-    if not token.startswith(_PRESENT_PREFIXES) or not _may_contact(token):
+    if not _present_contact(clause[i]):
         return False
     before = clause[i - 1]
     return _the_person(before) or (
@@ -2269,11 +2278,13 @@ def _asks_when(clause: Sequence[str]) -> bool:
     فروش چه ساعتی جواب میده؟», «متى يتصل المندوب؟»), unless it asks whether one can or
     asks for one ("when can someone call me?"); "till what time can I call?" asks the
     hours whatever follows."""
-    if any(
+    if not _UNTIL.isdisjoint(clause) and any(
         t in _UNTIL and clause[i + 1 : i + 2] and _longest_at(clause, i + 1, _WHEN_TABLE)
         for i, t in enumerate(clause)
     ):
         return True
+    if _DAYS.isdisjoint(clause) and _WHEN_TABLE.keys().isdisjoint(clause):
+        return False  # most clauses: one set look-up a word
     return any(
         t in _DAYS or (t in _WHEN_TABLE and _longest_at(clause, i, _WHEN_TABLE))
         for i, t in enumerate(clause)
@@ -2284,7 +2295,7 @@ def _wants_to_know(clause: Sequence[str]) -> bool:
     """A request form serving a verb of knowing before any person ("I want to know whether
     your staff speak Arabic", «ابغى اعرف اذا الموظفين ...»): about the staff, unless it
     asks one to call ("I'd like to know if someone can call me back" asks)."""
-    if not any(t in _KNOW_WORDS for t in clause):
+    if _KNOW_WORDS.isdisjoint(clause):
         return False
     first_person = next(
         (i for i, t in enumerate(clause) if _is_person_word(t, typos=False)), len(clause)
@@ -2296,19 +2307,48 @@ def _wants_to_know(clause: Sequence[str]) -> bool:
     ) and not _contacts_me(clause)
 
 
+@functools.lru_cache(maxsize=1 << 14)  # one cached look-up per word, as `_may_contact`
+def _may_name_one(token: str) -> bool:
+    """Whether `token` may be the person `_asks_for_one` finds asked for: a person-word,
+    a mistyped one, "someone" or "one"."""
+    return (
+        token in _ANYONE
+        or token in _SOMEONE
+        or token in _A_ONE
+        or token in _MISTYPED_PEOPLE
+        or _is_person_word(token, typos=False)
+    )
+
+
+def _contact_from(tokens: Sequence[str], i: int) -> bool:
+    """Whether `tokens[i]` is a contact word with "from" or "of" after it ("a call from
+    support"), as `_asks_for_one` reads one asked of the staff."""
+    return i + 1 < len(tokens) and tokens[i + 1] in _OF and _contact_base(tokens[i]) is not None
+
+
 def _asks_for_one(clause: Sequence[str]) -> bool:
     """A request form and a person in one clause ("I need a real person to handle
     this", «عايز اتكلم مع موظف بني آدم», «ابغى اكلم موظف»), or who one can talk to ("who
     can I speak to about a refund?", «مين ممكن اكلمه؟»)."""
     wanted = _without_refused_person(clause)
-    if any(t in _WHO for t in wanted) and (
+    if not _WHO.isdisjoint(wanted) and (
         (
-            any(t in _MODALS for t in wanted)
+            not _MODALS.isdisjoint(wanted)
             and (_answers(wanted) or any(_is_contact(wanted, i) for i in range(len(wanted))))
         )
         or _who_i_talk_to(wanted)
     ):
         return True
+    if any(_talks_to_a_department(wanted, i) for i in range(len(wanted))):
+        return True
+    # a call aimed at the customer ("ring me pls", «اريد احد يخابرني»); "I don't want a
+    # person to call me": the call is refused with the person
+    if len(wanted) == len(clause) and _contacts_me(wanted):
+        return True
+    # the last test below needs a person, "someone", or a contact word "from" someone:
+    # without one (most clauses), the request and contact words need not be read
+    if not any(_may_name_one(t) or _contact_from(wanted, i) for i, t in enumerate(wanted)):
+        return False
     contact = any(
         _is_contact(wanted, i)
         or (wanted[i] in _CONTACT_TABLE and _longest_at(wanted, i, _CONTACT_TABLE))
@@ -2318,7 +2358,7 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
     helped = not _ASKING_HELP.isdisjoint(wanted) and _someone_helps_me(wanted)
     asked = (
         helped
-        or any(t in _REQUEST_FORMS for t in wanted)
+        or not _REQUEST_FORMS.isdisjoint(wanted)
         or _given_one(wanted)
         or _someone_must(wanted)
         or _can_someone(wanted)
@@ -2336,12 +2376,6 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
                 or _names_staff(wanted, after)
                 or _of_staff(wanted, after)  # "get someone from your team on this"
             )
-    if any(_talks_to_a_department(wanted, i) for i in range(len(wanted))):
-        return True
-    # a call aimed at the customer ("ring me pls", «اريد احد يخابرني»); "I don't want a
-    # person to call me": the call is refused with the person
-    if len(wanted) == len(clause) and _contacts_me(wanted):
-        return True
     if not (contact or asked):
         return False
     # "I want to know whether your staff ...": the form serves the inquiry before the
@@ -2354,7 +2388,7 @@ def _asks_for_one(clause: Sequence[str]) -> bool:
     answer = (
         contact
         or _answers(wanted)
-        or any(t in _PRESENCE_WORDS for t in wanted)
+        or not _PRESENCE_WORDS.isdisjoint(wanted)
         or (asked and _looks_at_it(wanted))
         or helped
     )
@@ -2714,10 +2748,16 @@ def _someone_helps_me(clause: Sequence[str]) -> bool:
 def _answers(tokens: Sequence[str]) -> bool:
     """Whether the tokens name what a person does for the customer ("answer", "review",
     "look into", «رسیدگی», «يراجع»)."""
+    if _ANSWER_WORDS.isdisjoint(tokens) and _ANSWER_TABLE.keys().isdisjoint(tokens):
+        return False  # most clauses: one set look-up a word
     return any(
         t in _ANSWER_WORDS or (t in _ANSWER_TABLE and _longest_at(tokens, i, _ANSWER_TABLE))
         for i, t in enumerate(tokens)
     )
+
+
+# the words `_someone_at` may hold at
+_ONE_WORDS = _A_ONE | _SOMEONE
 
 
 def _someone_at(tokens: Sequence[str], i: int) -> bool:
@@ -2895,14 +2935,14 @@ _BESIDE_A_CALL = _REQUEST_FILLER | frozenset(
 
 def _a_call_asked(clause: Sequence[str]) -> bool:
     """Whether the clause asks for a call, or awaits one, as a noun."""
-    if not any(t in _CALL_NOUNS for t in clause) or _asks_wh(clause):
+    if _CALL_NOUNS.isdisjoint(clause) or _asks_wh(clause):
         return False
     for i, token in enumerate(clause):
         if token == _ENGLISH_CALL and not (
             (i > 0 and clause[i - 1] in _BEFORE_A_CALL_NOUN) or (i == 0 and clause[1:2] == [_BACK])
         ):
             return False
-    return any(t in _ASKING_FOR_A_CALL for t in clause) and all(
+    return not _ASKING_FOR_A_CALL.isdisjoint(clause) and all(
         t in _CALL_NOUNS or t in _ASKING_FOR_A_CALL or t in _BESIDE_A_CALL or t.isdigit()
         for t in clause
     )
@@ -2952,7 +2992,7 @@ _LANGUAGES = frozenset(
 def _talk_asked_by_phone(clause: Sequence[str]) -> bool:
     """Whether the clause asks to talk by phone, or with the shop's people."""
     if (
-        not any(t in _TALKING for t in clause)
+        _TALKING.isdisjoint(clause)
         or _asks_wh(clause)
         or any(
             t in _LANGUAGES or (t in _WHEN_TABLE and _longest_at(clause, i, _WHEN_TABLE))
@@ -3010,7 +3050,7 @@ def _to_a_persian_department(clause: Sequence[str]) -> bool:
         return False
     if any(tuple(clause[j : j + 2]) == _BUSINESS for i in departments for j in (i + 1, i + 2)):
         return clause[-2:] == list(_BUSINESS)
-    return any(t in _HANDING_OVER for t in clause) and any(
+    return not _HANDING_OVER.isdisjoint(clause) and any(
         t in _PERSIAN_ASKED or t in _REQUEST_FORMS or t in _MODALS for t in clause
     )
 
@@ -3092,7 +3132,9 @@ _WHEN_CONJUNCTIONS = frozenset(tokenise(normalise("لما لمن lama lamma lamm
 def _contacts_me(clause: Sequence[str]) -> bool:
     """A contact word aimed at the customer ("transfer me", «زنگ بزنید بهم»), or one that
     needs no object ("escalate"), in a clause that does not ask how or when."""
-    if _asks_wh(clause) or any(t in _WHEN_CONJUNCTIONS for t in clause):
+    if not any(_may_contact_me(t) for t in clause):
+        return False  # most clauses: one cached look-up a word, nothing else read
+    if _asks_wh(clause) or not _WHEN_CONJUNCTIONS.isdisjoint(clause):
         return False
     if clause[0] in _AUXILIARIES:
         return False
@@ -3144,6 +3186,22 @@ def _my_number_at(clause: Sequence[str], j: int) -> bool:
             return False
     rest = _next_word(clause, k + 1, _BEFORE_IMPERATIVE | _FILLER)
     return all(t.isdigit() for t in clause[rest:])
+
+
+@functools.lru_cache(maxsize=1 << 14)  # one cached look-up per word, as `_may_contact`
+def _may_contact_me(token: str) -> bool:
+    """Whether `_contact_at_me` may hold at `token`, whatever its clause: each of its
+    answers of True needs one of these of the word itself."""
+    base = _contact_base(token) or token
+    return (
+        base in _PERSON_CONTACTS
+        or token in _ME_CONTACT_TABLE
+        or token in _ME_CALL_TABLE
+        or _carries_me(token)
+        or (token.isascii() and token.endswith("ed") and _verb_stem(token) in _CALL_STEMS)
+        or base in _CALL_WORDS
+        or base in _VERBAL_NOUNS
+    )
 
 
 def _contact_at_me(clause: Sequence[str], i: int, me: AbstractSet[int], asked: bool) -> bool:
@@ -3335,8 +3393,8 @@ def _names_only_a_service(clause: Sequence[str]) -> bool:
     return (
         rest[0] in _SERVICE_ALONE
         and all(t in _BESIDE_SERVICE for t in others)
-        and any(t in _POLITE for t in others)
-        and not any(t in _REQUEST_FORMS for t in others)
+        and not _POLITE.isdisjoint(others)
+        and _REQUEST_FORMS.isdisjoint(others)
     )
 
 
@@ -3798,7 +3856,7 @@ def asks_for_a_person(text: str) -> bool:
     # of your associates", «استخدام دارید؟ میخوام کارمندتون بشم») wants a job in every
     # clause, not a person to talk to; one that asks to talk or be called outside its job
     # clause asks for a person ("the repair job was terrible, I want to speak to a manager")
-    job = [any(t in _JOB_WORDS for t in c) for c in clauses]
+    job = [not _JOB_WORDS.isdisjoint(c) for c in clauses]
     # (the other clauses are read for contact words only when one is about a job)
     if any(job) and not any(
         any(_is_contact(c, i) for i in range(len(c)))
