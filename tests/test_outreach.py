@@ -172,6 +172,9 @@ async def test_bad_requests_are_refused_with_the_reason(
         (reminder(first.customer_id, params={"product": "x"}), 422),
         (reminder(999999), 404),
         (reminder(first.customer_id, send_at="tomorrow"), 422),
+        # Real instants that leave the years 1-9999 once written in UTC (a 500 once).
+        (reminder(first.customer_id, send_at="9999-12-31T23:00:00-05:00"), 422),
+        (reminder(first.customer_id, send_at="0001-01-01T00:00:00+05:00"), 422),
         ({"template": "warranty_reminder"}, 422),
     ]
     for body, expected in cases:
