@@ -607,6 +607,16 @@ def dsn(*, recipient: str, returned_id: str | None, to: str = SUPPORT) -> bytes:
     ).encode()
 
 
+def exim_bounce(*, to: str, recipient: str, message_id: str) -> bytes:
+    """Exim's bounce: a plain mail naming the failed recipient in X-Failed-Recipients."""
+    return make_mail(
+        sender="Mail Delivery System <mailer-daemon@mx.example.ir>",
+        to=to,
+        message_id=message_id,
+        headers={"X-Failed-Recipients": recipient},
+    )
+
+
 @pytest.fixture
 async def bouncing(settings: Settings, start_app: Any, relay: FakeRelay) -> TrustApp:
     return await _start(start_app, settings, relay)
@@ -667,12 +677,7 @@ async def test_genuine_bounces_still_mark(bouncing: TrustApp) -> None:
     app = bouncing
     first = await _answered(app, f"Sara <{SARA}>", "g-1@example.ir", 1)
     # Exim-style, to the mail's own bounce address, naming only the recipient.
-    exim = make_mail(
-        sender="Mail Delivery System <mailer-daemon@mx.example.ir>",
-        to=first.mail_from,
-        message_id="<exim-1@mx.example.ir>",
-        headers={"X-Failed-Recipients": SARA},
-    )
+    exim = exim_bounce(to=first.mail_from, recipient=SARA, message_id="<exim-1@mx.example.ir>")
     await app.send(exim, mail_from="", to=first.mail_from)
     identity = await app.identity(SARA)
     assert identity.unreachable_reason is not None
@@ -705,12 +710,7 @@ async def test_a_report_before_its_send_is_recorded_still_marks(
     )
     sent = await app.relayed(1)
     if report_form == "to its bounce address":
-        exim = make_mail(
-            sender="Mail Delivery System <mailer-daemon@mx.example.ir>",
-            to=sent.mail_from,
-            message_id="<exim-h@mx.example.ir>",
-            headers={"X-Failed-Recipients": SARA},
-        )
+        exim = exim_bounce(to=sent.mail_from, recipient=SARA, message_id="<exim-h@mx.example.ir>")
         await app.send(exim, mail_from="", to=sent.mail_from)
     else:
         ours = str(sent.message["Message-ID"]).strip("<>")
