@@ -75,6 +75,7 @@ from router.http.forwarded import TrustedProxies, forwarded_client_middleware
 from router.http.keys import CONTEXT
 from router.http.malformed_requests import malformed_request_log_ctx
 from router.http.slow_bodies import slow_body_middleware
+from router.http.unstorable_urls import unstorable_url_middleware
 from router.identity.dialogue import IdentityDialogue
 from router.identity.service import IdentityProofService
 from router.loop_lag import loop_lag_ctx
@@ -197,7 +198,10 @@ def build_app(
     settings = ensure_secret_key(settings)
     texts = installed_texts(settings)
     metrics = Metrics()
-    middlewares: list[Middleware] = [compressed_body_middleware(metrics.rejected_input)]
+    middlewares: list[Middleware] = [
+        unstorable_url_middleware(metrics.rejected_input),
+        compressed_body_middleware(metrics.rejected_input),
+    ]
     if settings.server.body_timeout:
         middlewares.insert(
             0,

@@ -40,6 +40,12 @@ def parse_message(data: bytes, *, utf8: bool = False) -> EmailMessage:
     return parsed
 
 
+def _opened() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class FakeRelay:
     """A real SMTP server on loopback that records mail or answers what it is told.
@@ -57,6 +63,7 @@ class FakeRelay:
     sessions: list[SMTP] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _answering: asyncio.Event = field(default_factory=_opened)
 
     async def handle_EHLO(
         self,
@@ -100,7 +107,16 @@ class FakeRelay:
             )
         )
         self._arrived.set()
+        await self._answering.wait()
         return "250 2.0.0 queued"
+
+    def hold_answers(self) -> None:
+        """Keep the mail that arrives from now on without answering its DATA, as a relay
+        that passed it on before its answer reached the sender."""
+        self._answering.clear()
+
+    def release_answers(self) -> None:
+        self._answering.set()
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
@@ -126,6 +142,7 @@ class FakeRelay:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        self.release_answers()  # a test that failed while holding them
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from channels.email.adapter import EmailAdapter
 from config.settings import EmailSettings, Settings
@@ -390,6 +390,30 @@ async def test_patch_changes_tier_capacity_and_admin_flag(settings: Settings, st
     assert status == 403
     status, _ = await api(client, "PATCH", f"/api/v1/agents/{sara.id}", boss, json={"nope": 1})
     assert status == 422
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
+    settings: Settings, start_app
+) -> None:
+    """Each request's credential was read as an admin's before either change committed:
+    both demotions went through and the team had no admin left. The acting admin is
+    read again, under a lock, in the change's transaction."""
+    client, context = await _start(settings, start_app)
+    boss = await make_agent(context, "Boss", is_admin=True)
+    sara = await make_agent(context, "Sara", is_admin=True)
+
+    async def demote(actor: AgentUser, target: AgentUser) -> int:
+        path = f"/api/v1/agents/{target.id}"
+        status, _ = await api(client, "PATCH", path, actor, json={"admin": False})
+        return status
+
+    statuses = await asyncio.gather(demote(boss, sara), demote(sara, boss))
+    assert sorted(statuses) == [200, 403]
+    async with context.read_sessions() as session:
+        admins = await session.scalar(
+            select(func.count()).select_from(Agent).where(Agent.is_admin.is_(True))
+        )
+    assert admins == 1
 
 
 async def test_a_dead_letter_is_retried_once_and_then_delivered(

@@ -17,7 +17,8 @@ from aiosmtplib.email import flatten_message
 import channels.email.render as render_module
 from channels.email.parse import parse_mail
 from channels.email.render import (
-    our_message_of,
+    OurMail,
+    our_mail_of,
     outbound_message_id,
     plain_body,
     render_outbound,
@@ -587,6 +588,6 @@ def test_the_message_id_key_is_derived_once_not_per_mail(monkeypatch: pytest.Mon
         outbound_message_id(outbound(outbox_id=n), secret="k2", domain="support.localhost")
         for n in (1, 2, 3)
     ]
-    assert [our_message_of(id_, secret="k2") for id_ in ids] == [7, 7, 7]
-    assert our_message_of(ids[0], secret="k3") is None
+    assert [our_mail_of(id_, secret="k2") for id_ in ids] == [OurMail(7, n) for n in (1, 2, 3)]
+    assert our_mail_of(ids[0], secret="k3") is None
     assert derived == ["email-message-id", "email-message-id"]  # one per secret

@@ -607,24 +607,26 @@ def dsn(*, recipient: str, returned_id: str | None, to: str = SUPPORT) -> bytes:
     ).encode()
 
 
+def exim_bounce(*, to: str, recipient: str, message_id: str) -> bytes:
+    """Exim's bounce: a plain mail naming the failed recipient in X-Failed-Recipients."""
+    return make_mail(
+        sender="Mail Delivery System <mailer-daemon@mx.example.ir>",
+        to=to,
+        message_id=message_id,
+        headers={"X-Failed-Recipients": recipient},
+    )
+
+
 @pytest.fixture
 async def bouncing(settings: Settings, start_app: Any, relay: FakeRelay) -> TrustApp:
     return await _start(start_app, settings, relay)
 
 
 async def _answered(app: TrustApp, sender: str, message_id: str, number: int) -> RelayedMail:
-    """The `number`th answer as the relay got it, once the outbox has recorded it sent:
-    the relay has the mail before the sender's record commits, and a report naming the
-    mail is only matched to a recorded send."""
+    """The `number`th answer as the relay got it (a report naming it is matched whether
+    or not its send is recorded yet)."""
     await app.send(make_mail(sender=sender, message_id=f"<{message_id}>"), mail_from=sender)
-    mail = await app.relayed(number)
-
-    async def recorded() -> bool:
-        rows = await app.outbox()
-        return sum(row.status != OutboxStatus.PENDING for row in rows) >= number
-
-    await eventually(recorded)
-    return mail
+    return await app.relayed(number)
 
 
 async def _nothing_marked(app: TrustApp, address: str) -> None:
@@ -675,12 +677,7 @@ async def test_genuine_bounces_still_mark(bouncing: TrustApp) -> None:
     app = bouncing
     first = await _answered(app, f"Sara <{SARA}>", "g-1@example.ir", 1)
     # Exim-style, to the mail's own bounce address, naming only the recipient.
-    exim = make_mail(
-        sender="Mail Delivery System <mailer-daemon@mx.example.ir>",
-        to=first.mail_from,
-        message_id="<exim-1@mx.example.ir>",
-        headers={"X-Failed-Recipients": SARA},
-    )
+    exim = exim_bounce(to=first.mail_from, recipient=SARA, message_id="<exim-1@mx.example.ir>")
     await app.send(exim, mail_from="", to=first.mail_from)
     identity = await app.identity(SARA)
     assert identity.unreachable_reason is not None
@@ -697,6 +694,42 @@ async def test_genuine_bounces_still_mark(bouncing: TrustApp) -> None:
         app.counter("pasokh_delivery_reports_total", {"channel": "email", "verdict": "verified"})
         == 2
     )
+
+
+@pytest.mark.parametrize("report_form", ["to its bounce address", "returning its Message-ID"])
+async def test_a_report_before_its_send_is_recorded_still_marks(
+    bouncing: TrustApp, report_form: str
+) -> None:
+    """The relay has the mail, and the far server may report its failure, before the
+    relay's answer reaches us and the send is recorded: the report names a mail we sent
+    all the same, and the record that follows leaves the row as the report left it."""
+    app = bouncing
+    app.relay.hold_answers()
+    await app.send(
+        make_mail(sender=f"Sara <{SARA}>", message_id="<h-1@example.ir>"), mail_from=SARA
+    )
+    sent = await app.relayed(1)
+    if report_form == "to its bounce address":
+        exim = exim_bounce(to=sent.mail_from, recipient=SARA, message_id="<exim-h@mx.example.ir>")
+        await app.send(exim, mail_from="", to=sent.mail_from)
+    else:
+        ours = str(sent.message["Message-ID"]).strip("<>")
+        await app.send(dsn(recipient=SARA, returned_id=ours), mail_from="")
+    assert (await app.identity(SARA)).unreachable_reason is not None
+    [row] = await app.outbox()
+    assert row.status == OutboxStatus.DEAD
+
+    app.relay.release_answers()
+
+    async def recorded() -> bool:
+        labels = {"channel": "email", "outcome": "delivered"}
+        return app.counter("pasokh_deliveries_total", labels) == 1
+
+    await eventually(recorded)
+    [row] = await app.outbox()
+    assert row.status == OutboxStatus.DEAD and row.last_error is not None
+    assert "bounced" in row.last_error
+    assert (await app.identity(SARA)).unreachable_reason is not None
 
 
 POSTFIX_GLOBAL_DSN = (

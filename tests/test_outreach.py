@@ -25,6 +25,7 @@ from router.outreach.templates import (
     render,
     template_from_json,
 )
+from router.storage.column_sizes import column_limit
 from router.storage.models import (
     Identity,
     Message,
@@ -171,6 +172,9 @@ async def test_bad_requests_are_refused_with_the_reason(
         (reminder(first.customer_id, params={"product": "x"}), 422),
         (reminder(999999), 404),
         (reminder(first.customer_id, send_at="tomorrow"), 422),
+        # Real instants that leave the years 1-9999 once written in UTC (a 500 once).
+        (reminder(first.customer_id, send_at="9999-12-31T23:00:00-05:00"), 422),
+        (reminder(first.customer_id, send_at="0001-01-01T00:00:00+05:00"), 422),
         ({"template": "warranty_reminder"}, 422),
     ]
     for body, expected in cases:
@@ -288,6 +292,39 @@ async def test_a_message_that_fails_on_its_own_is_skipped_and_the_batch_goes_on(
         record.exc_info and f"outreach message {ids[1]} failed" in record.getMessage()
         for record in caplog.records
     )
+
+
+async def test_a_long_parameter_is_cut_to_the_subject_and_the_batch_goes_on(
+    settings: Settings, start_app: AppFactory
+) -> None:
+    """A parameter of 600 characters fills a subject longer than its column: the subject
+    is cut to fit, and the other customers' messages go out with it. (PostgreSQL refused
+    such a subject, and the failure escaped the message's savepoint: every outreach pass
+    failed on it, for every customer, for ever.)"""
+    client, context, web, admin = await started(start_app, settings)
+    first = await web.push("hello", sender="v1", language="en")
+    second = await web.push("hello", sender="v2", language="en")
+    later = utcnow() + timedelta(hours=1)
+    long_params = {"product": "P" * 600, "expires_on": "2027-03-21"}
+    ids = []
+    for customer_id, key, params in (
+        (first.customer_id, "long", long_params),
+        (second.customer_id, "plain", reminder(0)["params"]),
+    ):
+        body = reminder(customer_id, key, send_at=later.isoformat(), params=params)
+        status, answer = await api(client, "POST", "/api/v1/outbound/messages", admin, json=body)
+        assert status == 202, answer
+        ids.append(answer["id"])
+    context.clock = lambda: later + timedelta(minutes=1)
+
+    rows = [await until_finished(context, row_id) for row_id in ids]
+    assert [(r.status, r.reason) for r in rows] == [("sent", None), ("sent", None)]
+    limit = column_limit(Message.subject, Thread.subject)
+    async with context.sessions() as session:
+        message = await session.get_one(Message, rows[0].message_id)
+    assert message.subject is not None and len(message.subject) == limit
+    assert message.subject.startswith("Your PPP") and message.subject.endswith("\u2026")
+    assert "P" * 600 in message.text  # the body has no such column
 
 
 async def test_a_message_found_long_after_its_time_is_stale(

@@ -51,7 +51,7 @@ from channels.email.quotes import QuoteSplit, split_reply
 from channels.email.relay import RelayPool
 from channels.email.render import (
     EMAIL_TEXTS,
-    our_message_of,
+    our_mail_of,
     outbound_message_id,
     render_outbound,
 )
@@ -1040,9 +1040,9 @@ class EmailAdapter:
             return False
         replied = next(
             (
-                found
+                found.message_id
                 for ref in parsed.in_reply_to
-                if (found := our_message_of(ref, secret=self._secret)) is not None
+                if (found := our_mail_of(ref, secret=self._secret)) is not None
             ),
             None,
         )
@@ -1105,7 +1105,11 @@ class EmailAdapter:
             proof=proof,
             automated=kind.automated,
             delivery_failure=delivery_failure(
-                parsed, rcpt_tos=rcpt_tos, addresses=self._bounces, domains=self._domains
+                parsed,
+                rcpt_tos=rcpt_tos,
+                addresses=self._bounces,
+                domains=self._domains,
+                secret=self._secret,
             ),
             sender_authenticated=auth.authenticated,
         )

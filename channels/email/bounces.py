@@ -9,9 +9,13 @@ the support mailbox is used (not a separate `bounces@`) because a mail server th
 forwards the support mailbox to Pasokh forwards its `+` addresses already (the reply
 tokens rely on it too).
 
-A report that does not verify here is passed on unverified; the router still accepts
-it when the Message-ID it returns is one we sent to the failed address, and otherwise
-marks nothing.
+A report that comes to another address but returns one of our Message-IDs names its
+outbox row too: that id is made from the row and signed (`render.outbound_message_id`),
+known from the moment the row is written, so the report is matched even when it comes
+back before the send is recorded. The router then accepts it only when that row went to
+an address the report says failed. A report naming neither is passed on unverified; the
+router still accepts it when the Message-ID it returns is one recorded as sent to the
+failed address, and otherwise marks nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import re
 
 from channels.email.parse import ParsedMail
+from channels.email.render import our_mail_of
 from channels.email.tokens import base36, compact_mac, token_candidates
 from router.core.messages import DeliveryFailure
 from router.core.security import PurposeKey, digests_match
@@ -66,10 +71,12 @@ def delivery_failure(
     rcpt_tos: tuple[str, ...],
     addresses: BounceAddresses,
     domains: tuple[str, ...],
+    secret: str | bytes,
 ) -> DeliveryFailure | None:
-    """What a bounce reports failed; `outbox_id` is set only when a signed bounce
-    address (in the envelope or the headers) verifies for a failed recipient, and
-    then that recipient is the only one reported."""
+    """What a bounce reports failed; `outbox_id` is set when a signed bounce address
+    (in the envelope or the headers) verifies for a failed recipient, and then that
+    recipient is the only one reported, or else when the returned Message-ID is one of
+    ours (`secret` checks its MAC)."""
     bounce = parsed.bounce
     if bounce is None or not bounce.failed_recipients:
         return None
@@ -83,6 +90,9 @@ def delivery_failure(
                 break
         if outbox_id is not None:
             break
+    if outbox_id is None and bounce.original_message_id:
+        ours = our_mail_of(bounce.original_message_id, secret=secret)
+        outbox_id = ours.outbox_id if ours is not None else None
     return DeliveryFailure(
         addresses=failed,
         external_id=bounce.original_message_id,

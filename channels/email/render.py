@@ -28,6 +28,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email.generator import BytesGenerator
 from email.message import Message
@@ -81,16 +82,26 @@ def outbound_message_id(message: OutboundMessage, *, secret: str | bytes, domain
     return f"{stem}.{_message_id_mac(secret, stem)}@{domain.lower()}"
 
 
-def our_message_of(message_id: str, *, secret: str | bytes) -> int | None:
-    """The stored message an `outbound_message_id` names (a customer's In-Reply-To);
-    None for anyone else's id or one whose MAC does not match (ids are guessable, the
-    MAC is not)."""
+@dataclass(frozen=True, slots=True)
+class OurMail:
+    """What one of our Message-IDs names: the stored message and its outbox row."""
+
+    message_id: int
+    outbox_id: int
+
+
+def our_mail_of(message_id: str, *, secret: str | bytes) -> OurMail | None:
+    """The message and outbox row an `outbound_message_id` names (a customer's
+    In-Reply-To, a delivery report's returned mail); None for anyone else's id or one
+    whose MAC does not match (ids are guessable, the MAC is not)."""
     local = message_id.strip().strip("<>").rpartition("@")[0]
     stem, _, mac = local.rpartition(".")
     ids = stem.split(".")
     if len(ids) != 2 or not all(part.isascii() and part.isdigit() for part in ids):
         return None
-    return int(ids[0]) if digests_match(_message_id_mac(secret, stem), mac) else None
+    if not digests_match(_message_id_mac(secret, stem), mac):
+        return None
+    return OurMail(message_id=int(ids[0]), outbox_id=int(ids[1]))
 
 
 def _message_id_mac(secret: str | bytes, stem: str) -> str:

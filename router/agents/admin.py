@@ -173,12 +173,22 @@ async def update_agent(app: AppContext, actor: Actor, agent_id: int, change: Age
         raise Conflict("you cannot deactivate yourself or take away your own admin flag")
 
     async def work(session: AsyncSession, effects: Effects) -> Agent:
-        agents = list(
-            await session.scalars(select(Agent).where(Agent.id == agent_id).with_for_update())
+        # The actor's row too, in id order: their admin flag was read with their
+        # credential, before this transaction; two admins demoting each other at once
+        # must not both act as admins (the team would be left with none).
+        locked = await session.scalars(
+            select(Agent)
+            .where(Agent.id.in_({agent_id, actor.agent_id}))
+            .order_by(Agent.id)
+            .with_for_update()
         )
-        if not agents:
+        agents = {row.id: row for row in locked}
+        acting = agents.get(actor.agent_id)
+        if acting is None or not acting.is_admin or acting.deactivated_at is not None:
+            raise Forbidden("only admins manage agents")
+        if agent_id not in agents:
             raise NotFound(f"agent {agent_id} does not exist")
-        agent = agents[0]
+        agent = agents[agent_id]
         changed: dict[str, object] = {}
         if change.tier is not None and change.tier != agent.tier:
             changed["tier"] = [agent.tier, change.tier]

@@ -104,7 +104,8 @@ class DeliveryFailure:
         reason: the remote server's answer, shown to agents.
         permanent: False for a delay report ("will keep trying").
         outbox_id: the outbox row the report names by a key only we can make (email:
-            the signed bounce address of that one mail), verified by the channel.
+            the signed bounce address of that one mail, or its signed Message-ID),
+            verified by the channel; known before the send is recorded.
 
     A report counts only for a recipient we really sent the named message to: anyone can
     mail us a report naming anybody.

@@ -570,7 +570,10 @@ def by_row_id(model: Any, *where: ColumnElement[bool]) -> Any:
 _SET_IDENTITY = by_row_id(Identity)
 _SET_FIRST_RESPONSE = by_row_id(Thread, Thread.__table__.c.first_response_at.is_(None))
 _SET_CHANNEL_ID = by_row_id(Message, Message.__table__.c.external_id.is_(None))
-_SET_OUTBOX_ROW = by_row_id(OutboxItem)
+# A delivery report can come back, and mark the row dead, before the record of its send
+# (the relay passes mail on before its answer reaches us): the row stays as the report
+# left it.
+_SET_OUTBOX_ROW = by_row_id(OutboxItem, OutboxItem.__table__.c.status != OutboxStatus.DEAD)
 _SET_ATTEMPT = by_row_id(DeliveryAttempt)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -215,7 +215,10 @@ def _instant(raw: object) -> datetime | None:
         value = None
     if value is None or value.tzinfo is None:
         raise OutreachError("send_at: an ISO 8601 instant with an offset")
-    return value
+    try:
+        return value.astimezone(UTC)  # as it is stored
+    except OverflowError:
+        raise OutreachError("send_at: an instant within the years 1-9999 in UTC") from None
 
 
 @routes.post("/api/v1/outbound/messages")

@@ -160,13 +160,14 @@ async def _isolated(
     with nothing it wrote kept, and the batch goes on; failing the pass would fail it
     again at every pass, the other messages with it. What the transaction handles (a
     race, a lost connection, a database that is down) still ends the pass."""
+    row_id = row.id  # read now: the savepoint's rollback expires what it changed
     try:
         async with session.begin_nested():
             return await sending
     except Exception as exc:
         if _ends_the_pass(exc):
             raise
-        logger.exception("outreach message %d failed; skipped as an error", row.id)
+        logger.exception("outreach message %d failed; skipped as an error", row_id)
     await session.refresh(row)  # as it was before the savepoint, which rolled back
     return _skip(row, now, "error")
 

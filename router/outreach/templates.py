@@ -15,8 +15,11 @@ from datetime import date
 from typing import Any
 
 from router.core.languages import LANGUAGES
+from router.core.storable_text import fit
 from router.core.texts import fill, placeholders
 from router.service.dates import ArabicCalendar, render_date
+from router.storage.column_sizes import column_limit
+from router.storage.models import Message, Thread
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PARAMETER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -24,6 +27,7 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _PART_KEYS = frozenset({"subject", "body", "suggestions"})
 MAX_BODY = 4000
 MAX_SUBJECT = 200
+_STORED_SUBJECT = column_limit(Thread.subject, Message.subject)
 MAX_SUGGESTIONS = 5
 MAX_SUGGESTION = 64
 
@@ -195,7 +199,9 @@ def render(
     return RenderedText(
         language=language,
         body=fill(text.body, values),
-        subject=fill(text.subject, values) if text.subject else None,
+        # Parameters are not bounded as the template's text is: a filled subject is cut
+        # to where it is stored (PostgreSQL refuses a longer one).
+        subject=fit(fill(text.subject, values), _STORED_SUBJECT) if text.subject else None,
         suggestions=tuple(fill(s, values) for s in text.suggestions),
     )
 
