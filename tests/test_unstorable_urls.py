@@ -5,6 +5,7 @@ an order id, a calendar name, a filter) and failed them, a 500 with a traceback.
 from __future__ import annotations
 
 from config.settings import Settings
+from router.http.openapi import URL_REFUSED, openapi_document
 from tests.agent_support import make_agent
 from tests.conftest import AppFactory
 from tests.console_support import integration_token
@@ -45,3 +46,16 @@ async def test_a_nul_in_the_url_is_a_400_on_every_route(
         "pasokh_rejected_input_total", {"channel": "http", "reason": "unstorable_url"}
     )
     assert refused == len(calls)
+
+
+def test_the_api_document_names_that_400_on_every_operation() -> None:
+    document = openapi_document()
+    operations = [
+        (template, method, operation)
+        for template, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+    assert operations
+    for template, method, operation in operations:
+        description = operation["responses"]["400"]["description"]
+        assert URL_REFUSED in description, (method, template)

@@ -1297,6 +1297,7 @@ def openapi_document() -> JSON:
     for template, operations in admin_paths().items():
         paths.setdefault(template, {}).update(operations)
     paths.update(outreach_paths())
+    paths = _with_url_refusal(copy.deepcopy(paths))
     return copy.deepcopy(
         {
             "openapi": "3.1.0",
@@ -1380,6 +1381,23 @@ SCHEMAS.update(
         ),
     }
 )
+
+
+URL_REFUSED = "a URL whose path or query holds a NUL or a lone surrogate"
+
+
+def _with_url_refusal(paths: JSON) -> JSON:
+    """`paths` with the 400 every route may answer (`router/http/unstorable_urls.py`
+    refuses such a URL before any handler): added to each operation, or named in the
+    400 it already has."""
+    for operations in paths.values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            if "400" in responses:
+                responses["400"]["description"] += f"; or {URL_REFUSED}"
+            else:
+                responses["400"] = _error(URL_REFUSED)
+    return paths
 
 
 def customer_admin_paths() -> JSON:
